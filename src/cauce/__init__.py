@@ -1,0 +1,111 @@
+"""Cauce: a local-first operations platform for AI workloads.
+
+The public SDK lives in this one namespace; each name is imported on first use so that
+``import cauce`` stays fast (no SQLAlchemy, pandas or scikit-learn until they are needed).
+
+Example::
+
+    import cauce
+
+    with cauce.start_run(experiment="churn") as run:
+        cauce.log_params({"C": 0.5})
+        cauce.log_metric("auc", 0.91, step=3)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # tracking
+    "start_run": "cauce.tracking.fluent",
+    "end_run": "cauce.tracking.fluent",
+    "active_run": "cauce.tracking.fluent",
+    "log_metric": "cauce.tracking.fluent",
+    "log_metrics": "cauce.tracking.fluent",
+    "log_param": "cauce.tracking.fluent",
+    "log_params": "cauce.tracking.fluent",
+    "set_tag": "cauce.tracking.fluent",
+    "set_tags": "cauce.tracking.fluent",
+    "log_artifact": "cauce.tracking.fluent",
+    "log_artifacts": "cauce.tracking.fluent",
+    "log_input": "cauce.tracking.fluent",
+    "get_run": "cauce.tracking.runs",
+    "get_metric_history": "cauce.tracking.runs",
+    "search_runs": "cauce.tracking.search",
+    "create_experiment": "cauce.tracking.experiments",
+    "get_experiment": "cauce.tracking.experiments",
+    "list_experiments": "cauce.tracking.experiments",
+    "list_artifacts": "cauce.tracking.artifacts",
+    "download_artifacts": "cauce.tracking.artifacts",
+    "sweep": "cauce.tracking.sweep",
+    # registry
+    "log_model": "cauce.registry.logging",
+    # errors
+    "CauceError": "cauce.errors",
+    "NotFound": "cauce.errors",
+    "AlreadyExists": "cauce.errors",
+    "InvalidInput": "cauce.errors",
+    "Conflict": "cauce.errors",
+    "QualityGateFailed": "cauce.errors",
+    "IntegrityError": "cauce.errors",
+    "BackendError": "cauce.errors",
+}
+# submodules reachable as attributes: cauce.models.load(...), cauce.data.register(...)
+_SUBMODULES = {"models": "cauce.registry.models", "data": "cauce.data", "lineage": "cauce.lineage"}
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(_SUBMODULES[name])
+    else:
+        raise AttributeError(f"module 'cauce' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from cauce import data, lineage
+    from cauce.errors import (
+        AlreadyExists,
+        BackendError,
+        CauceError,
+        Conflict,
+        IntegrityError,
+        InvalidInput,
+        NotFound,
+        QualityGateFailed,
+    )
+    from cauce.registry import models
+    from cauce.registry.logging import log_model
+    from cauce.tracking.artifacts import download_artifacts, list_artifacts
+    from cauce.tracking.experiments import create_experiment, get_experiment, list_experiments
+    from cauce.tracking.fluent import (
+        active_run,
+        end_run,
+        log_artifact,
+        log_artifacts,
+        log_input,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+    from cauce.tracking.runs import get_metric_history, get_run
+    from cauce.tracking.search import search_runs
+    from cauce.tracking.sweep import sweep

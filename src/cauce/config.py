@@ -1,0 +1,188 @@
+"""Workspace discovery and settings.
+
+Every setting lives here, with its ``CAUCE_*`` environment variable and its key in
+``cauce.yaml``. Precedence, highest first: the environment, ``cauce.yaml``, the default.
+
+Discovery of the workspace root: ``CAUCE_HOME``, else the nearest directory upward from the
+current one that holds a ``cauce.yaml``, else the current directory (its ``.cauce/`` is created
+on first use).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cauce.errors import InvalidInput
+
+CONFIG_FILE = "cauce.yaml"
+STATE_DIR = ".cauce"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value: its name in ``cauce.yaml``, its variable, default and meaning."""
+
+    name: str
+    env: str
+    default: str | None
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "CAUCE_HOME", None, "Workspace root; overrides discovery of cauce.yaml."),
+    Setting(
+        "db_url",
+        "CAUCE_DB_URL",
+        None,
+        "SQLAlchemy URL of the metadata store; default sqlite:///<root>/.cauce/cauce.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/db.",
+    ),
+    Setting(
+        "artifacts",
+        "CAUCE_ARTIFACTS",
+        None,
+        "fsspec URL of the artifact store (a folder, s3://bucket/prefix, ...); "
+        "default <root>/.cauce/artifacts.",
+    ),
+    Setting(
+        "sqlite_sync",
+        "CAUCE_SQLITE_SYNC",
+        "normal",
+        "SQLite synchronous mode: 'normal' is durable against a crash of the process; "
+        "'full' adds an fsync per commit for durability against power loss.",
+    ),
+    Setting(
+        "busy_timeout_ms",
+        "CAUCE_BUSY_TIMEOUT_MS",
+        "60000",
+        "How long a SQLite writer waits for another writer's lock before failing.",
+    ),
+    Setting("user", "CAUCE_USER", None, "Who is recorded in runs and audit events; default the OS user."),
+    Setting("experiment", "CAUCE_EXPERIMENT", "Default", "Experiment used when start_run names none."),
+    Setting(
+        "s3_endpoint_url",
+        "CAUCE_S3_ENDPOINT_URL",
+        None,
+        "Endpoint of an S3-compatible server (MinIO, moto...) for s3:// artifact URLs.",
+    ),
+)
+
+_SYNC_MODES = ("normal", "full")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one workspace."""
+
+    root: Path
+    config_file: Path | None
+    db_url: str
+    artifacts: str
+    sqlite_sync: str
+    busy_timeout_ms: int
+    user: str
+    experiment: str
+    s3_endpoint_url: str | None
+
+    @property
+    def state_dir(self) -> Path:
+        """The workspace's ``.cauce`` folder (SQLite database and local artifacts by default)."""
+        return self.root / STATE_DIR
+
+
+def find_root(env: Mapping[str, str], cwd: Path) -> tuple[Path, Path | None]:
+    """Return the workspace root and its ``cauce.yaml`` (None when there is none)."""
+    home = env.get("CAUCE_HOME")
+    if home:
+        root = Path(home).expanduser().resolve()
+        config = root / CONFIG_FILE
+        return root, config if config.is_file() else None
+    for folder in (cwd, *cwd.parents):
+        config = folder / CONFIG_FILE
+        if config.is_file():
+            return folder, config
+    return cwd, None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read ``cauce.yaml``; an unknown key or a malformed file is an InvalidInput."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path} must hold a mapping of settings, not {type(data).__name__}")
+    known = {s.name for s in SETTINGS if s.name != "home"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInput(
+            f"{path}: unknown setting {', '.join(unknown)}",
+            hint=f"known settings: {', '.join(sorted(known))}",
+        )
+    return {k: str(v) for k, v in data.items() if v is not None}
+
+
+def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Resolve the settings for the workspace found from ``cwd`` (default: the current folder)."""
+    env = os.environ if env is None else env
+    root, config_file = find_root(env, (cwd or Path.cwd()).resolve())
+    values = {s.name: s.default for s in SETTINGS}
+    if config_file is not None:
+        values.update(read_config_file(config_file))
+    for s in SETTINGS:
+        if env.get(s.env):
+            values[s.name] = env[s.env]
+
+    state = root / STATE_DIR
+    db_url = values["db_url"] or f"sqlite:///{state / 'cauce.db'}"
+    artifacts = values["artifacts"] or str(state / "artifacts")
+    if "://" not in artifacts and not Path(artifacts).is_absolute():
+        artifacts = str(root / artifacts)
+
+    sync = (values["sqlite_sync"] or "normal").lower()
+    if sync not in _SYNC_MODES:
+        raise InvalidInput(f"CAUCE_SQLITE_SYNC must be one of {', '.join(_SYNC_MODES)}, not {sync!r}")
+    try:
+        busy = int(values["busy_timeout_ms"] or 0)
+    except ValueError:
+        raise InvalidInput(
+            f"CAUCE_BUSY_TIMEOUT_MS must be an integer, not {values['busy_timeout_ms']!r}"
+        ) from None
+
+    return Settings(
+        root=root,
+        config_file=config_file,
+        db_url=db_url,
+        artifacts=artifacts,
+        sqlite_sync=sync,
+        busy_timeout_ms=busy,
+        user=values["user"] or _os_user(),
+        experiment=values["experiment"] or "Default",
+        s3_endpoint_url=values["s3_endpoint_url"],
+    )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def config_template() -> str:
+    """The commented ``cauce.yaml`` that ``cauce init`` writes."""
+    lines = ["# Cauce workspace settings. Each can be overridden by its CAUCE_* variable.", ""]
+    for s in SETTINGS:
+        if s.name == "home":
+            continue
+        lines.append(f"# {s.help} ({s.env})")
+        lines.append(f"# {s.name}: {s.default if s.default is not None else ''}".rstrip())
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Cauce's one exception tree.
+
+    CauceError                  every error Cauce raises on purpose
+    ├── NotFound                an entity (run, model, version, artifact…) does not exist
+    ├── AlreadyExists           a name that must be unique is taken
+    ├── InvalidInput            a value the user passed is not acceptable
+    ├── Conflict                the request clashes with the entity's state (immutable, active…)
+    ├── QualityGateFailed       data or a model fell below its bar
+    ├── IntegrityError          stored content does not match its recorded hash
+    └── BackendError            a database, filesystem or other backend failed
+
+Each error carries a user-facing ``message``, a stable kebab-case ``code`` and, where useful, a
+``hint`` saying what to do. The CLI prints ``message`` (and ``hint``) on one line and exits
+non-zero; the server maps ``http_status`` to the response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CauceError(Exception):
+    """Base of every error Cauce raises on purpose."""
+
+    code = "cauce-error"
+    http_status = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        hint: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.hint = hint
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body the server answers with."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class NotFound(CauceError):
+    """An entity does not exist."""
+
+    code = "not-found"
+    http_status = 404
+
+
+class AlreadyExists(CauceError):
+    """A name that must be unique is already taken."""
+
+    code = "already-exists"
+    http_status = 409
+
+
+class InvalidInput(CauceError):
+    """A value passed by the user is not acceptable."""
+
+    code = "invalid-input"
+    http_status = 422
+
+
+class Conflict(CauceError):
+    """The request clashes with the current state of an entity."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class QualityGateFailed(CauceError):
+    """Data or a model fell below its quality bar."""
+
+    code = "quality-gate-failed"
+    http_status = 422
+
+
+class IntegrityError(CauceError):
+    """Stored content does not match its recorded sha256."""
+
+    code = "integrity-error"
+    http_status = 500
+
+
+class BackendError(CauceError):
+    """A database, filesystem or other backend failed."""
+
+    code = "backend-error"
+    http_status = 503

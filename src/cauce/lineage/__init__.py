@@ -1,0 +1,1 @@
+"""Lineage graph and audit log over every entity in the metadata store."""

@@ -1,0 +1,164 @@
+"""The lineage graph: typed edges between entities (dataset version → run → model version …)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from cauce.errors import InvalidInput
+from cauce.store import insert_ignore, now_ms
+from cauce.store.schema import (
+    dataset_versions,
+    datasets,
+    lineage_edges,
+    model_versions,
+    models,
+    runs,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from cauce.workspace import Workspace
+
+Direction = Literal["upstream", "downstream", "both"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """An entity in the graph."""
+
+    kind: str
+    id: str
+    label: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-able view."""
+        return {"kind": self.kind, "id": self.id, "label": self.label}
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``src`` → ``dst``, with what the relation means (``input``, ``produced``, …)."""
+
+    src: Node
+    dst: Node
+    relation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {"src": self.src.to_dict(), "dst": self.dst.to_dict(), "relation": self.relation}
+
+
+@dataclass
+class Graph:
+    """The part of the lineage graph reachable from one entity."""
+
+    root: Node
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {
+            "root": self.root.to_dict(),
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+        }
+
+
+def add_edge(
+    conn: Connection, src: tuple[str, str], dst: tuple[str, str], relation: str
+) -> None:
+    """Record ``src → dst`` inside the caller's transaction; recording it twice is harmless."""
+    insert_ignore(
+        conn,
+        lineage_edges,
+        {
+            "src_kind": src[0],
+            "src_id": src[1],
+            "dst_kind": dst[0],
+            "dst_id": dst[1],
+            "relation": relation,
+            "created_at": now_ms(),
+        },
+    )
+
+
+def walk(
+    workspace: Workspace,
+    kind: str,
+    entity_id: str,
+    direction: Direction = "both",
+    max_depth: int = 50,
+) -> Graph:
+    """Every entity reachable from ``(kind, entity_id)`` along edges in ``direction``."""
+    from sqlalchemy import and_, select
+
+    if direction not in ("upstream", "downstream", "both"):
+        raise InvalidInput(f"direction must be upstream, downstream or both, not {direction!r}")
+    e = lineage_edges.c
+    seen: set[tuple[str, str]] = {(kind, entity_id)}
+    raw_edges: set[tuple[str, str, str, str, str]] = set()
+    with workspace.store.read() as conn:
+        for towards in ("upstream", "downstream"):
+            if direction not in (towards, "both"):
+                continue
+            queue = deque([((kind, entity_id), 0)])
+            visited = {(kind, entity_id)}
+            while queue:
+                (k, i), depth = queue.popleft()
+                if depth >= max_depth:
+                    continue
+                if towards == "upstream":
+                    query = select(e.src_kind, e.src_id, e.relation).where(
+                        and_(e.dst_kind == k, e.dst_id == i)
+                    )
+                else:
+                    query = select(e.dst_kind, e.dst_id, e.relation).where(
+                        and_(e.src_kind == k, e.src_id == i)
+                    )
+                for other_kind, other_id, relation in conn.execute(query):
+                    if towards == "upstream":
+                        raw_edges.add((other_kind, other_id, k, i, relation))
+                    else:
+                        raw_edges.add((k, i, other_kind, other_id, relation))
+                    if (other_kind, other_id) not in visited:
+                        visited.add((other_kind, other_id))
+                        queue.append(((other_kind, other_id), depth + 1))
+            seen |= visited
+        labels = {key: label_of(conn, *key) for key in seen}
+    nodes = {key: Node(key[0], key[1], labels[key]) for key in seen}
+    graph = Graph(root=nodes[(kind, entity_id)])
+    graph.nodes = sorted(nodes.values(), key=lambda n: (n.kind, n.label))
+    graph.edges = [
+        Edge(nodes[(sk, si)], nodes[(dk, di)], rel)
+        for sk, si, dk, di, rel in sorted(raw_edges)
+    ]
+    return graph
+
+
+def label_of(conn: Connection, kind: str, entity_id: str) -> str:
+    """A readable name for an entity: ``dataset customers v2``, ``model churn v3``, …"""
+    from sqlalchemy import select
+
+    row: Any
+    if kind == "dataset_version":
+        row = conn.execute(
+            select(datasets.c.name, dataset_versions.c.version)
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(dataset_versions.c.id == entity_id)
+        ).first()
+        return f"dataset {row.name} v{row.version}" if row else f"dataset_version {entity_id}"
+    if kind == "run":
+        row = conn.execute(select(runs.c.name).where(runs.c.id == entity_id)).first()
+        return f"run {row.name} ({entity_id[:8]})" if row else f"run {entity_id}"
+    if kind == "model_version":
+        row = conn.execute(
+            select(models.c.name, model_versions.c.version)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .where(model_versions.c.id == entity_id)
+        ).first()
+        return f"model {row.name} v{row.version}" if row else f"model_version {entity_id}"
+    return f"{kind} {entity_id}"

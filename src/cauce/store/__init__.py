@@ -1,0 +1,312 @@
+"""The metadata store: one database (SQLite or PostgreSQL) behind SQLAlchemy Core.
+
+The store owns connections, transactions, migrations and the metric hot path; the domain modules
+(tracking, registry, lineage) own the rules and write their rows through ``Store.write()``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import BackendError, CauceError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, Table
+
+# The newest Alembic revision; checked on first use so that Alembic is imported only to migrate.
+HEAD_REVISION = "0001"
+
+
+def new_id() -> str:
+    """A new entity identifier: 32 hex characters."""
+    return uuid.uuid4().hex
+
+
+def now_ms() -> int:
+    """The current time in integer milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+class Store:
+    """Connections, transactions and migrations of one metadata database."""
+
+    def __init__(self, url: str, *, sqlite_sync: str = "normal", busy_timeout_ms: int = 60000):
+        self.url = url
+        self.sqlite_sync = sqlite_sync
+        self.busy_timeout_ms = busy_timeout_ms
+        self._engine: Engine | None = None
+        self._ready = False
+        self._fast_conn: Any = None
+        self._fast_sql: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+        self._fast_lock = threading.Lock()
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the store is an embedded SQLite database."""
+        return self.url.startswith("sqlite")
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden."""
+        if self.is_sqlite:
+            return self.url
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, created on first use, with the schema brought up to date."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        if not self._ready:
+            self._ensure_schema(self._engine)
+            self._ready = True
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            if not self.is_sqlite:
+                return create_engine(self.url, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as exc:
+            raise BackendError(f"cannot use database URL {self.display_url}: {exc}") from None
+
+        path = self.url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            self.url,
+            connect_args={"check_same_thread": False, "timeout": self.busy_timeout_ms / 1000},
+        )
+        sync = self.sqlite_sync.upper()
+        busy = self.busy_timeout_ms
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_conn: Any, _record: Any) -> None:
+            # We issue BEGIN ourselves (below) so that writers take the lock up front.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {busy}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute(f"PRAGMA synchronous = {sync}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # BEGIN IMMEDIATE waits on busy_timeout for the write lock; a deferred transaction
+            # that reads then writes can instead fail at once with SQLITE_BUSY.
+            write = conn.get_execution_options().get("cauce_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction, committed when the block ends and rolled back on error."""
+        with self._translate_errors():
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(cauce_write=True)
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self._translate_errors():
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+        try:
+            yield
+        except CauceError:
+            raise
+        except DBAPIError as exc:
+            raise self.translate(exc.orig or exc) from exc
+        except SQLAlchemyError as exc:
+            raise self.translate(exc) from exc
+
+    def translate(self, exc: BaseException) -> BackendError:
+        """A BackendError that says what went wrong with the database, in one line."""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "file is not a database" in text or "malformed" in text:
+            return BackendError(
+                f"the metadata store {self.display_url} is corrupted: {text}",
+                code="store-corrupted",
+                hint="restore the file from a backup or point CAUCE_DB_URL at another database",
+            )
+        if "database is locked" in text:
+            return BackendError(
+                f"the metadata store {self.display_url} stayed locked by another writer: {text}",
+                code="store-locked",
+                hint="raise CAUCE_BUSY_TIMEOUT_MS",
+            )
+        return BackendError(f"metadata store {self.display_url} failed: {text}")
+
+    # -- the metric hot path --------------------------------------------------------------
+
+    def insert_fast(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows in one durable transaction on a long-lived connection.
+
+        This is the hot path of ``log_metric``: a statement compiled once, sent through the
+        DB-API driver, committed before returning. Raises the driver's IntegrityError unchanged
+        so that callers can name the missing parent row.
+        """
+        if not rows:
+            return
+        with self._fast_lock:
+            conn = self._fast_connection()
+            sql, order = self._fast_sql.get(table.name) or self._compile_insert(table)
+            params: list[Any] = [tuple(r[k] for k in order) for r in rows] if order else list(rows)
+            cur = conn.cursor()
+            try:
+                if self.is_sqlite:
+                    if len(params) == 1:
+                        cur.execute(sql, params[0])  # autocommit: one implicit transaction
+                    else:
+                        cur.execute("BEGIN IMMEDIATE")
+                        try:
+                            cur.executemany(sql, params)
+                        except BaseException:
+                            cur.execute("ROLLBACK")
+                            raise
+                        cur.execute("COMMIT")
+                else:
+                    try:
+                        cur.executemany(sql, params)
+                        conn.commit()
+                    except BaseException:
+                        conn.rollback()
+                        raise
+            finally:
+                cur.close()
+
+    def is_integrity_error(self, exc: BaseException) -> bool:
+        """Whether a driver exception is a constraint violation."""
+        return type(exc).__name__ in ("IntegrityError", "ForeignKeyViolation", "UniqueViolation")
+
+    def _fast_connection(self) -> Any:
+        if self._fast_conn is None:
+            with self._translate_errors():
+                raw = self.engine.raw_connection()
+            self._fast_conn = raw.driver_connection
+            self._fast_raw = raw  # keeps the pool from reclaiming it
+        return self._fast_conn
+
+    def _compile_insert(self, table: Table) -> tuple[str, tuple[str, ...] | None]:
+        from sqlalchemy import insert
+
+        columns = [c.name for c in table.columns if c.autoincrement is not True]
+        stmt = insert(table).values({name: None for name in columns})
+        compiled = stmt.compile(dialect=self.engine.dialect)
+        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        entry = (str(compiled), order)
+        self._fast_sql[table.name] = entry
+        return entry
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None for an empty database."""
+        engine = self._engine or self._create_engine()
+        self._engine = engine
+        return self._read_revision(engine)
+
+    def _read_revision(self, engine: Engine) -> str | None:
+        from sqlalchemy import inspect, text
+
+        with self._translate_errors():
+            with engine.connect() as conn:
+                if not inspect(conn).has_table("alembic_version"):
+                    return None
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def _ensure_schema(self, engine: Engine) -> None:
+        revision = self._read_revision(engine)
+        if revision == HEAD_REVISION:
+            return
+        self._upgrade(engine)
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply every pending migration; return the revisions before and after."""
+        engine = self._engine or self._create_engine()
+        self._engine = engine
+        before = self._read_revision(engine)
+        self._upgrade(engine)
+        self._ready = True
+        return before, HEAD_REVISION
+
+    def _upgrade(self, engine: Engine) -> None:
+        from cauce.store.migrate import upgrade
+
+        with self._translate_errors():
+            upgrade(engine, lock_path=self._lock_path())
+
+    def _lock_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.url.split("///", 1)[-1]
+        return Path(path + ".migrate.lock") if path and path != ":memory:" else None
+
+    def close(self) -> None:
+        """Release every connection."""
+        if self._fast_conn is not None:
+            self._fast_raw.close()
+            self._fast_conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        self._ready = False
+
+
+def float_to_row(value: float) -> tuple[float, bool]:
+    """Split a metric value into the stored (value, is_nan) pair."""
+    if math.isnan(value):
+        return 0.0, True
+    return value, False
+
+
+def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless one with the same key exists; return whether it was inserted."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        result = conn.execute(pg_insert(table).values(values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        result = conn.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
+    """Insert a row, or update its non-key columns when one with the same key exists."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(table).values(values)
+        update = {k: pg.excluded[k] for k in values if k not in keys}
+        conn.execute(pg.on_conflict_do_update(index_elements=list(keys), set_=update))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(table).values(values)
+        update = {k: lite.excluded[k] for k in values if k not in keys}
+        conn.execute(lite.on_conflict_do_update(index_elements=list(keys), set_=update))

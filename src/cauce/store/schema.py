@@ -1,0 +1,247 @@
+"""The metadata store's tables (SQLAlchemy Core).
+
+Times are integer milliseconds since the epoch, as in MLflow. Identifiers are 32-hex UUIDs.
+Changing a table here needs a new Alembic revision in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Named constraints, so that migrations can refer to them on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(32)
+NAME = String(255)
+KEY = String(250)
+# SQLite only aliases the rowid with INTEGER PRIMARY KEY, which is the cheap insert path.
+SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("description", Text),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False, index=True),
+    Column("name", NAME, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("user", NAME, nullable=False),
+    Column("parent_run_id", ID, ForeignKey("runs.id"), index=True),
+    Column("source_commit", String(64)),
+    Column("source_dirty", Boolean),
+    Column("entry_point", Text),
+    Column("python_version", String(32)),
+    Column("packages_hash", String(64)),
+    Column("error", Text),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("key", KEY, nullable=False),
+    # NaN is kept as is_nan=True and value 0: SQLite turns a NaN REAL into NULL.
+    Column("value", Float, nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("media_type", String(127), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("sha256", String(64), ForeignKey("artifacts.sha256"), nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dataset_id", ID, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("sha256", String(64), ForeignKey("artifacts.sha256"), nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("layer", String(16)),
+    Column("profile", JSON),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "content_hash"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("context", String(64), primary_key=True),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", ID, ForeignKey("models.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", ID, ForeignKey("runs.id"), index=True),
+    Column("artifact_path", Text),
+    Column("flavor", String(32), nullable=False),
+    # sha256 of the version's cauce-model.yaml, which lists the sha256 of every other file.
+    Column("spec_sha256", String(64), ForeignKey("artifacts.sha256"), nullable=False),
+    Column("signature", JSON),
+    Column("files", JSON, nullable=False),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+    UniqueConstraint("model_id", "version"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("model_version_id", ID, ForeignKey("model_versions.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", ID, ForeignKey("models.id"), primary_key=True),
+    Column("alias", NAME, primary_key=True),
+    Column("model_version_id", ID, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_alias_history = Table(
+    "model_alias_history",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("model_id", ID, ForeignKey("models.id"), nullable=False, index=True),
+    Column("alias", NAME, nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("at", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+)
+
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("src_kind", String(32), nullable=False),
+    Column("src_id", ID, nullable=False),
+    Column("dst_kind", String(32), nullable=False),
+    Column("dst_id", ID, nullable=False),
+    Column("relation", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("src_kind", "src_id", "dst_kind", "dst_id", "relation"),
+    Index("ix_lineage_edges_dst", "dst_kind", "dst_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False, index=True),
+    Column("actor", NAME, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity_id", String(255), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Index("ix_audit_events_entity", "entity_kind", "entity_id"),
+)

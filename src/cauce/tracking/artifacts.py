@@ -1,0 +1,156 @@
+"""Files logged by runs: stored content-addressed, listed and downloaded by path."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.store import insert_ignore, now_ms, upsert
+from cauce.store.schema import artifacts, run_artifacts, runs
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from cauce.artifacts import Blob
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """A file logged by a run."""
+
+    path: str
+    sha256: str
+    size: int
+    media_type: str
+
+
+def check_artifact_path(path: str) -> str:
+    """A relative POSIX path inside the run: no absolute paths, no ``..``."""
+    if not isinstance(path, str) or not path.strip():
+        raise InvalidInput(f"artifact path must be a non-empty string, got {path!r}")
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    if normal.startswith("/") or normal == ".." or normal.startswith("../"):
+        raise InvalidInput(f"artifact path {path!r} must stay inside the run (no '/' or '..' prefix)")
+    return normal
+
+
+def record_blob(conn: Connection, blob: Blob) -> None:
+    """Record a stored blob in the ``artifacts`` table (once)."""
+    insert_ignore(
+        conn,
+        artifacts,
+        {
+            "sha256": blob.sha256,
+            "size": blob.size,
+            "uri": blob.uri,
+            "media_type": blob.media_type,
+            "created_at": now_ms(),
+        },
+    )
+
+
+def attach(conn: Connection, run_id: str, path: str, blob: Blob) -> None:
+    """Record ``path`` of a run as pointing at a stored blob (inside the caller's transaction)."""
+    from sqlalchemy import select
+
+    if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    record_blob(conn, blob)
+    upsert(conn, run_artifacts, {"run_id": run_id, "path": path, "sha256": blob.sha256}, ("run_id", "path"))
+
+
+def log_artifact(
+    run_id: str,
+    local_path: str | Path,
+    artifact_path: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> str:
+    """Store a local file under ``artifact_path/<file name>`` of the run; return that path."""
+    ws = workspace or current()
+    local = Path(local_path)
+    if not local.is_file():
+        raise NotFound(f"no such file: {local}")
+    path = check_artifact_path(posixpath.join(artifact_path or "", local.name))
+    blob = ws.artifacts.put_file(local)
+    with ws.store.write() as conn:
+        attach(conn, run_id, path, blob)
+    return path
+
+
+def log_artifacts(
+    run_id: str,
+    local_dir: str | Path,
+    artifact_path: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> list[str]:
+    """Store every file under a local folder, keeping relative paths; one metadata transaction."""
+    ws = workspace or current()
+    folder = Path(local_dir)
+    if not folder.is_dir():
+        raise NotFound(f"no such folder: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    entries = []
+    for file in files:
+        rel = file.relative_to(folder).as_posix()
+        path = check_artifact_path(posixpath.join(artifact_path or "", rel))
+        entries.append((path, ws.artifacts.put_file(file)))
+    with ws.store.write() as conn:
+        for path, blob in entries:
+            attach(conn, run_id, path, blob)
+    return [path for path, _ in entries]
+
+
+def list_artifacts(
+    run_id: str, path: str | None = None, *, workspace: Workspace | None = None
+) -> list[ArtifactEntry]:
+    """The run's files, optionally under one folder."""
+    from sqlalchemy import select
+
+    ws = workspace or current()
+    query = (
+        select(run_artifacts.c.path, artifacts.c.sha256, artifacts.c.size, artifacts.c.media_type)
+        .join(artifacts, artifacts.c.sha256 == run_artifacts.c.sha256)
+        .where(run_artifacts.c.run_id == run_id)
+        .order_by(run_artifacts.c.path)
+    )
+    with ws.store.read() as conn:
+        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        rows = conn.execute(query).all()
+    prefix = check_artifact_path(path).rstrip("/") + "/" if path else ""
+    return [
+        ArtifactEntry(r.path, r.sha256, r.size, r.media_type)
+        for r in rows
+        if not prefix or r.path.startswith(prefix) or r.path == prefix[:-1]
+    ]
+
+
+def download_artifacts(
+    run_id: str,
+    path: str,
+    dst: str | Path,
+    *,
+    workspace: Workspace | None = None,
+) -> Path:
+    """Copy a file, or every file under a folder, of the run into ``dst``; each is verified."""
+    ws = workspace or current()
+    wanted = check_artifact_path(path)
+    entries = [
+        e for e in list_artifacts(run_id, workspace=ws)
+        if e.path == wanted or e.path.startswith(wanted + "/")
+    ]
+    if not entries:
+        raise NotFound(f"run {run_id} has no artifact {path!r}")
+    dst = Path(dst)
+    if len(entries) == 1 and entries[0].path == wanted:
+        target = dst / posixpath.basename(wanted) if dst.is_dir() else dst
+        return ws.artifacts.get_file(entries[0].sha256, target)
+    for entry in entries:
+        ws.artifacts.get_file(entry.sha256, dst / posixpath.relpath(entry.path, wanted))
+    return dst

@@ -1,0 +1,129 @@
+"""Experiments: named groups of runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import AlreadyExists, NotFound
+from cauce.lineage import audit
+from cauce.store import new_id, now_ms
+from cauce.store.schema import experiments
+from cauce.tracking.entities import Experiment
+from cauce.validation import check_name
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+
+def _experiment(row: Any) -> Experiment:
+    return Experiment(
+        experiment_id=row.id,
+        name=row.name,
+        lifecycle_stage=row.lifecycle_stage,
+        creation_time=row.created_at,
+        last_update_time=row.updated_at,
+        description=row.description,
+    )
+
+
+def create_experiment(
+    name: str, description: str | None = None, *, workspace: Workspace | None = None
+) -> Experiment:
+    """Create an experiment; its name must be new."""
+    ws = workspace or current()
+    check_name(name, "experiment name")
+    with ws.store.write() as conn:
+        if _find(conn, name) is not None:
+            raise AlreadyExists(f"experiment {name!r} already exists")
+        experiment_id = _insert(conn, ws, name, description)
+        return _experiment(_row(conn, experiment_id))
+
+
+def get_experiment(experiment: str, *, workspace: Workspace | None = None) -> Experiment:
+    """An experiment by id or by name."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = _row(conn, experiment) or _find(conn, experiment)
+    if row is None:
+        raise NotFound(f"experiment {experiment!r} does not exist")
+    return _experiment(row)
+
+
+def list_experiments(
+    *, include_deleted: bool = False, workspace: Workspace | None = None
+) -> list[Experiment]:
+    """Every experiment, oldest first."""
+    from sqlalchemy import select
+
+    ws = workspace or current()
+    query = select(experiments).order_by(experiments.c.created_at, experiments.c.name)
+    if not include_deleted:
+        query = query.where(experiments.c.lifecycle_stage == "active")
+    with ws.store.read() as conn:
+        return [_experiment(row) for row in conn.execute(query)]
+
+
+def delete_experiment(experiment: str, *, workspace: Workspace | None = None) -> Experiment:
+    """Mark an experiment deleted; its runs stay readable."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _row(conn, experiment) or _find(conn, experiment)
+        if row is None:
+            raise NotFound(f"experiment {experiment!r} does not exist")
+        conn.execute(
+            experiments.update()
+            .where(experiments.c.id == row.id)
+            .values(lifecycle_stage="deleted", updated_at=now_ms())
+        )
+        audit.record(
+            conn,
+            ws.user,
+            "experiment.delete",
+            "experiment",
+            row.id,
+            before={"lifecycle_stage": row.lifecycle_stage},
+            after={"lifecycle_stage": "deleted"},
+        )
+        return _experiment(_row(conn, row.id))
+
+
+def resolve_experiment_id(conn: Connection, ws: Workspace, name: str) -> str:
+    """The id of the named experiment, created when missing (inside the caller's transaction)."""
+    row = _find(conn, name)
+    if row is not None:
+        if row.lifecycle_stage != "active":
+            raise NotFound(
+                f"experiment {name!r} is deleted", hint="use another experiment name"
+            )
+        return str(row.id)
+    check_name(name, "experiment name")
+    return _insert(conn, ws, name, None)
+
+
+def _insert(conn: Connection, ws: Workspace, name: str, description: str | None) -> str:
+    experiment_id = new_id()
+    now = now_ms()
+    values = {
+        "id": experiment_id,
+        "name": name,
+        "description": description,
+        "lifecycle_stage": "active",
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(experiments.insert().values(values))
+    audit.record(conn, ws.user, "experiment.create", "experiment", experiment_id, after=values)
+    return experiment_id
+
+
+def _row(conn: Connection, experiment_id: str) -> Any:
+    from sqlalchemy import select
+
+    return conn.execute(select(experiments).where(experiments.c.id == experiment_id)).first()
+
+
+def _find(conn: Connection, name: str) -> Any:
+    from sqlalchemy import select
+
+    return conn.execute(select(experiments).where(experiments.c.name == name)).first()

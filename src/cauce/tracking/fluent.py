@@ -1,0 +1,210 @@
+"""The fluent tracking API: ``with cauce.start_run(): cauce.log_metric(...)``.
+
+Runs started here form a stack per thread; the top of the stack is the *active run* that the
+``log_*`` functions write to unless they are given ``run_id=``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.tracking import artifacts as run_artifacts
+from cauce.tracking import runs
+from cauce.tracking.entities import Run, RunData, RunInfo, RunInputs
+
+_local = threading.local()
+
+
+def _stack() -> list[ActiveRun]:
+    stack: list[ActiveRun] | None = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+class ActiveRun:
+    """A run started by :func:`start_run`; a context manager that ends it.
+
+    ``info``, ``data`` and ``inputs`` are read from the store each time, so after the ``with``
+    block ``run.info.status`` is FINISHED (or FAILED, with ``run.info.error``).
+    """
+
+    def __init__(self, info: RunInfo):
+        self.run_id = info.run_id
+        self._info = info
+
+    @property
+    def info(self) -> RunInfo:
+        """The run's identity and status, as stored now."""
+        return self.fetch().info
+
+    @property
+    def data(self) -> RunData:
+        """The run's latest metrics, params and tags, as stored now."""
+        return self.fetch().data
+
+    @property
+    def inputs(self) -> RunInputs:
+        """The dataset versions the run used."""
+        return self.fetch().inputs
+
+    def fetch(self) -> Run:
+        """The whole run as stored now."""
+        return runs.get_run(self.run_id)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            end_run("FINISHED", run_id=self.run_id)
+        elif isinstance(exc, KeyboardInterrupt):
+            end_run("KILLED", run_id=self.run_id, error="KeyboardInterrupt")
+        else:
+            end_run("FAILED", run_id=self.run_id, error=f"{type(exc).__name__}: {exc}")
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.run_id} {self._info.run_name!r}>"
+
+
+def start_run(
+    experiment: str | None = None,
+    run_name: str | None = None,
+    *,
+    nested: bool = False,
+    run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run.
+
+    A run started while another is active must say ``nested=True``; it becomes a child run.
+
+    Example::
+
+        with cauce.start_run(experiment="churn", run_name="baseline") as run:
+            cauce.log_metric("auc", 0.91)
+    """
+    stack = _stack()
+    if stack and not nested:
+        raise Conflict(
+            f"run {stack[-1].run_id} is already active",
+            hint="end it first, or pass nested=True to start a child run",
+        )
+    parent = stack[-1].run_id if stack else None
+    if run_id is not None:
+        current = runs.get_run(run_id)
+        runs.set_run_status(run_id, "RUNNING")
+        info = current.info
+        if tags:
+            runs.set_tags(run_id, tags)
+    else:
+        info = runs.create_run(experiment, run_name, parent_run_id=parent, tags=tags)
+    active = ActiveRun(info)
+    stack.append(active)
+    return active
+
+
+def active_run() -> ActiveRun | None:
+    """The run that ``log_*`` functions write to, or None."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def end_run(status: str = "FINISHED", *, run_id: str | None = None, error: str | None = None) -> None:
+    """End the active run (or ``run_id``) with a status; it leaves the active-run stack."""
+    stack = _stack()
+    target = run_id or (stack[-1].run_id if stack else None)
+    if target is None:
+        raise NotFound("there is no active run to end")
+    runs.end_run(target, status, error=error)
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i].run_id == target:
+            del stack[i]
+            break
+
+
+def _run_id(run_id: str | None) -> str:
+    if run_id is not None:
+        return run_id
+    stack = _stack()
+    if not stack:
+        raise NotFound(
+            "there is no active run",
+            hint="wrap the code in 'with cauce.start_run():' or pass run_id=",
+        )
+    return stack[-1].run_id
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
+    """Log a metric value to the active run; it is durable when this returns."""
+    runs.log_metric(_run_id(run_id), key, value, step, timestamp)
+
+
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
+    """Log several metric values to the active run in one write."""
+    runs.log_metrics(_run_id(run_id), metrics, step, timestamp)
+
+
+def log_param(key: str, value: Any, *, run_id: str | None = None) -> Any:
+    """Log a parameter to the active run and return its value."""
+    runs.log_params(_run_id(run_id), {key: value})
+    return value
+
+
+def log_params(params: Mapping[str, Any], *, run_id: str | None = None) -> None:
+    """Log parameters to the active run in one write."""
+    runs.log_params(_run_id(run_id), params)
+
+
+def set_tag(key: str, value: Any, *, run_id: str | None = None) -> None:
+    """Set a tag on the active run."""
+    runs.set_tags(_run_id(run_id), {key: value})
+
+
+def set_tags(tags: Mapping[str, Any], *, run_id: str | None = None) -> None:
+    """Set several tags on the active run."""
+    runs.set_tags(_run_id(run_id), tags)
+
+
+def log_artifact(
+    local_path: str | Path, artifact_path: str | None = None, *, run_id: str | None = None
+) -> str:
+    """Store a local file as an artifact of the active run; return its path in the run."""
+    return run_artifacts.log_artifact(_run_id(run_id), local_path, artifact_path)
+
+
+def log_artifacts(
+    local_dir: str | Path, artifact_path: str | None = None, *, run_id: str | None = None
+) -> list[str]:
+    """Store every file under a local folder as artifacts of the active run."""
+    return run_artifacts.log_artifacts(_run_id(run_id), local_dir, artifact_path)
+
+
+def log_input(dataset_version: Any, context: str = "training", *, run_id: str | None = None) -> None:
+    """Record that the active run used a dataset version (``DatasetVersion`` or ``"name@3"``)."""
+    if dataset_version is None:
+        raise InvalidInput("log_input needs a dataset version")
+    runs.log_input(_run_id(run_id), dataset_version, context)

@@ -1,0 +1,476 @@
+"""Runs and what they log, addressed by explicit run id.
+
+This is the layer under the fluent API (``cauce.start_run`` …), the CLI and the server.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import BackendError, Conflict, InvalidInput, NotFound
+from cauce.lineage import audit
+from cauce.store import float_to_row, new_id, now_ms, upsert
+from cauce.store.schema import (
+    dataset_versions,
+    datasets,
+    metrics,
+    params,
+    run_inputs,
+    run_tags,
+    runs,
+)
+from cauce.tracking.entities import (
+    RUN_STATUSES,
+    TERMINAL_STATUSES,
+    DatasetInput,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+)
+from cauce.tracking.environment import source_info
+from cauce.tracking.experiments import resolve_experiment_id
+from cauce.validation import (
+    MAX_PARAM_VALUE,
+    MAX_TAG_VALUE,
+    check_int,
+    check_key,
+    check_metric_value,
+    check_name,
+    check_text,
+)
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def create_run(
+    experiment: str | None = None,
+    run_name: str | None = None,
+    *,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> RunInfo:
+    """Start a new run (status RUNNING) in the named experiment, created if missing."""
+    ws = workspace or current()
+    experiment = experiment or ws.settings.experiment
+    if run_name is not None:
+        check_name(run_name, "run name")
+    checked_tags = {
+        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
+        for k, v in (tags or {}).items()
+    }
+    source = source_info()
+    run_id = new_id()
+    row = {
+        "id": run_id,
+        "name": run_name or f"run-{secrets.token_hex(3)}",
+        "status": "RUNNING",
+        "start_time": now_ms(),
+        "end_time": None,
+        "user": ws.user,
+        "parent_run_id": parent_run_id,
+        "source_commit": source.commit,
+        "source_dirty": source.dirty,
+        "entry_point": source.entry_point,
+        "python_version": source.python_version,
+        "packages_hash": source.packages_hash,
+        "error": None,
+        "lifecycle_stage": "active",
+    }
+    with ws.store.write() as conn:
+        row["experiment_id"] = resolve_experiment_id(conn, ws, experiment)
+        if parent_run_id is not None:
+            _require_run(conn, parent_run_id)
+        conn.execute(runs.insert().values(row))
+        if checked_tags:
+            conn.execute(
+                run_tags.insert(),
+                [{"run_id": run_id, "key": k, "value": v} for k, v in checked_tags.items()],
+            )
+        audit.record(
+            conn,
+            ws.user,
+            "run.create",
+            "run",
+            run_id,
+            after={
+                "experiment_id": row["experiment_id"],
+                "name": row["name"],
+                "status": "RUNNING",
+                "parent_run_id": parent_run_id,
+            },
+        )
+    return _run_info(row)
+
+
+def end_run(
+    run_id: str,
+    status: str = "FINISHED",
+    *,
+    error: str | None = None,
+    workspace: Workspace | None = None,
+) -> RunInfo:
+    """Set a run's final status (FINISHED, FAILED or KILLED) and end time."""
+    from sqlalchemy import select
+
+    ws = workspace or current()
+    if status not in TERMINAL_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(TERMINAL_STATUSES)}, not {status!r}")
+    with ws.store.write() as conn:
+        before = _require_run(conn, run_id)
+        end = now_ms()
+        conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id)
+            .values(status=status, end_time=end, error=error)
+        )
+        audit.record(
+            conn,
+            ws.user,
+            "run.end",
+            "run",
+            run_id,
+            before={"status": before.status, "end_time": before.end_time},
+            after={"status": status, "end_time": end, "error": error},
+        )
+        row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
+    return _run_info(row._mapping)
+
+
+def set_run_status(run_id: str, status: str, *, workspace: Workspace | None = None) -> None:
+    """Reopen or mark a run (RUNNING resumes a finished run, as ``start_run(run_id=)`` does)."""
+    ws = workspace or current()
+    if status not in RUN_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+    with ws.store.write() as conn:
+        before = _require_run(conn, run_id)
+        conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id)
+            .values(status=status, end_time=None if status == "RUNNING" else before.end_time)
+        )
+        audit.record(
+            conn, ws.user, "run.status", "run", run_id,
+            before={"status": before.status}, after={"status": status},
+        )
+
+
+def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
+    """A run with the latest value of each metric, its params, tags and inputs."""
+    ws = workspace or current()
+    _check_run_id(run_id)
+    with ws.store.read() as conn:
+        row = _require_run(conn, run_id)
+        return load_runs(conn, [row])[0]
+
+
+def load_runs(conn: Connection, rows: list[Any]) -> list[Run]:
+    """Build Run objects for run rows, fetching their data in a few batched queries."""
+    from sqlalchemy import func, select
+
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    ranked = (
+        select(
+            metrics.c.run_id,
+            metrics.c.key,
+            metrics.c.value,
+            metrics.c.is_nan,
+            func.row_number()
+            .over(
+                partition_by=(metrics.c.run_id, metrics.c.key),
+                order_by=(metrics.c.step.desc(), metrics.c.timestamp.desc(), metrics.c.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(metrics.c.run_id.in_(ids))
+        .subquery()
+    )
+    latest: dict[str, dict[str, float]] = {i: {} for i in ids}
+    for m in conn.execute(select(ranked).where(ranked.c.rank == 1)):
+        latest[m.run_id][m.key] = math.nan if m.is_nan else m.value
+    run_params: dict[str, dict[str, str]] = {i: {} for i in ids}
+    for p in conn.execute(select(params).where(params.c.run_id.in_(ids))):
+        run_params[p.run_id][p.key] = p.value
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    for t in conn.execute(select(run_tags).where(run_tags.c.run_id.in_(ids))):
+        tags[t.run_id][t.key] = t.value
+    inputs: dict[str, list[DatasetInput]] = {i: [] for i in ids}
+    query = (
+        select(
+            run_inputs.c.run_id,
+            run_inputs.c.context,
+            datasets.c.name,
+            dataset_versions.c.version,
+            dataset_versions.c.id,
+            dataset_versions.c.content_hash,
+            dataset_versions.c.row_count,
+        )
+        .join(dataset_versions, dataset_versions.c.id == run_inputs.c.dataset_version_id)
+        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+        .where(run_inputs.c.run_id.in_(ids))
+        .order_by(datasets.c.name, dataset_versions.c.version)
+    )
+    for i in conn.execute(query):
+        inputs[i.run_id].append(
+            DatasetInput(i.name, i.version, i.id, i.context, i.content_hash, i.row_count)
+        )
+    return [
+        Run(
+            info=_run_info(r._mapping),
+            data=RunData(metrics=latest[r.id], params=run_params[r.id], tags=tags[r.id]),
+            inputs=RunInputs(dataset_inputs=inputs[r.id]),
+        )
+        for r in rows
+    ]
+
+
+# -- metrics (the hot path) -----------------------------------------------------------------
+
+
+def log_metric(
+    run_id: str,
+    key: str,
+    value: float,
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Log one metric value; it is durable when this returns."""
+    ws = workspace or current()
+    row = _metric_row(run_id, key, value, step, timestamp)
+    _insert_metrics(ws, run_id, [row])
+
+
+def log_metrics(
+    run_id: str,
+    values: Mapping[str, float],
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Log several metric values in one write; all or none are stored."""
+    ws = workspace or current()
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"metrics must be a mapping of key to value, got {type(values).__name__}")
+    ts = now_ms() if timestamp is None else timestamp
+    rows = [_metric_row(run_id, k, v, step, ts) for k, v in values.items()]
+    _insert_metrics(ws, run_id, rows)
+
+
+def _metric_row(
+    run_id: str, key: str, value: Any, step: int | None, timestamp: int | None
+) -> dict[str, Any]:
+    check_key(key, "metric key")
+    stored, is_nan = float_to_row(check_metric_value(key, value))
+    return {
+        "run_id": run_id,
+        "key": key,
+        "value": stored,
+        "is_nan": is_nan,
+        "step": 0 if step is None else check_int(step, "step"),
+        "timestamp": now_ms() if timestamp is None else check_int(timestamp, "timestamp"),
+    }
+
+
+def _insert_metrics(ws: Workspace, run_id: str, rows: list[dict[str, Any]]) -> None:
+    if not isinstance(run_id, str):
+        raise InvalidInput(f"run id must be a string, got {run_id!r}")
+    store = ws.store
+    try:
+        store.insert_fast(metrics, rows)
+    except BackendError:
+        raise
+    except Exception as exc:
+        if store.is_integrity_error(exc):
+            raise NotFound(f"run {run_id!r} does not exist") from None
+        raise store.translate(exc) from exc
+
+
+def get_metric_history(
+    run_id: str, key: str, *, workspace: Workspace | None = None
+) -> list[Metric]:
+    """Every logged value of a metric, by step then time."""
+    from sqlalchemy import select
+
+    ws = workspace or current()
+    check_key(key, "metric key")
+    query = (
+        select(metrics.c.key, metrics.c.value, metrics.c.is_nan, metrics.c.step, metrics.c.timestamp)
+        .where(metrics.c.run_id == run_id, metrics.c.key == key)
+        .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
+    )
+    with ws.store.read() as conn:
+        _require_run(conn, run_id)
+        return [
+            Metric(m.key, math.nan if m.is_nan else m.value, m.timestamp, m.step)
+            for m in conn.execute(query)
+        ]
+
+
+# -- params and tags ------------------------------------------------------------------------
+
+
+def log_params(
+    run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None
+) -> None:
+    """Log parameters; a param keeps its first value (logging a different one is a Conflict)."""
+    from sqlalchemy import select
+
+    ws = workspace or current()
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"params must be a mapping of key to value, got {type(values).__name__}")
+    checked = {
+        check_key(k, "param key"): check_text(v, MAX_PARAM_VALUE, f"param {k!r}")
+        for k, v in values.items()
+    }
+    if not checked:
+        return
+    with ws.store.write() as conn:
+        _require_run(conn, run_id)
+        existing = {
+            p.key: p.value
+            for p in conn.execute(
+                select(params.c.key, params.c.value).where(
+                    params.c.run_id == run_id, params.c.key.in_(list(checked))
+                )
+            )
+        }
+        changed = {k: (existing[k], v) for k, v in checked.items() if k in existing and existing[k] != v}
+        if changed:
+            listing = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise Conflict(
+                f"params of run {run_id} cannot change once logged ({listing})",
+                hint="log the new value under another key, or start a new run",
+            )
+        new = [{"run_id": run_id, "key": k, "value": v} for k, v in checked.items() if k not in existing]
+        if new:
+            conn.execute(params.insert(), new)
+
+
+def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None) -> None:
+    """Set tags on a run, replacing earlier values; the change is audited."""
+    from sqlalchemy import select
+
+    ws = workspace or current()
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"tags must be a mapping of key to value, got {type(values).__name__}")
+    checked = {
+        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
+        for k, v in values.items()
+    }
+    if not checked:
+        return
+    with ws.store.write() as conn:
+        _require_run(conn, run_id)
+        before = {
+            t.key: t.value
+            for t in conn.execute(
+                select(run_tags.c.key, run_tags.c.value).where(
+                    run_tags.c.run_id == run_id, run_tags.c.key.in_(list(checked))
+                )
+            )
+        }
+        for k, v in checked.items():
+            upsert(conn, run_tags, {"run_id": run_id, "key": k, "value": v}, ("run_id", "key"))
+        audit.record(conn, ws.user, "run.tag", "run", run_id, before=before, after=checked)
+
+
+def delete_tag(run_id: str, key: str, *, workspace: Workspace | None = None) -> None:
+    """Remove a tag from a run."""
+    from sqlalchemy import select
+
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        _require_run(conn, run_id)
+        old = conn.execute(
+            select(run_tags.c.value).where(run_tags.c.run_id == run_id, run_tags.c.key == key)
+        ).scalar()
+        if old is None:
+            raise NotFound(f"run {run_id} has no tag {key!r}")
+        conn.execute(run_tags.delete().where(run_tags.c.run_id == run_id, run_tags.c.key == key))
+        audit.record(conn, ws.user, "run.untag", "run", run_id, before={key: old}, after=None)
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+def log_input(
+    run_id: str,
+    dataset_version: Any,
+    context: str = "training",
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Record that the run used a dataset version (an edge dataset version → run)."""
+    from cauce.data.assets import resolve_version
+    from cauce.lineage.graph import add_edge
+    from cauce.store import insert_ignore
+
+    ws = workspace or current()
+    check_key(context, "input context")
+    version = resolve_version(dataset_version, workspace=ws)
+    with ws.store.write() as conn:
+        _require_run(conn, run_id)
+        inserted = insert_ignore(
+            conn,
+            run_inputs,
+            {"run_id": run_id, "dataset_version_id": version.id, "context": context},
+        )
+        add_edge(conn, ("dataset_version", version.id), ("run", run_id), "input")
+        if inserted:
+            audit.record(
+                conn, ws.user, "run.input", "run", run_id,
+                after={"dataset": version.name, "version": version.version, "context": context},
+            )
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _check_run_id(run_id: Any) -> None:
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidInput(f"run id must be a non-empty string, got {run_id!r}")
+
+
+def _require_run(conn: Connection, run_id: str) -> Any:
+    from sqlalchemy import select
+
+    _check_run_id(run_id)
+    row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return row
+
+
+def _run_info(row: Mapping[str, Any]) -> RunInfo:
+    return RunInfo(
+        run_id=row["id"],
+        experiment_id=row["experiment_id"],
+        run_name=row["name"],
+        status=row["status"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        user_id=row["user"],
+        lifecycle_stage=row["lifecycle_stage"],
+        parent_run_id=row["parent_run_id"],
+        source_commit=row["source_commit"],
+        source_dirty=row["source_dirty"],
+        entry_point=row["entry_point"],
+        python_version=row["python_version"],
+        packages_hash=row["packages_hash"],
+        error=row["error"],
+    )

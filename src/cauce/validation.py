@@ -1,0 +1,83 @@
+"""Checks on names and keys that users pass, shared by every module."""
+
+from __future__ import annotations
+
+import math
+import re
+from numbers import Real
+from typing import Any
+
+from cauce.errors import InvalidInput
+
+MAX_KEY = 250
+MAX_NAME = 255
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+
+# As in MLflow: letters, digits, _ - . space : / (so "train/loss" is a valid metric key).
+_KEY = re.compile(r"^[\w\-. :/]+$")
+# Names become parts of URIs (models:/churn/3) and paths, so they exclude separators.
+_NAME = re.compile(r"^[\w][\w\-. ]*$")
+
+
+def check_key(key: Any, what: str = "key") -> str:
+    """A metric, param or tag key: non-empty, at most 250 characters, no path escapes."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"{what} must be a non-empty string, got {key!r}")
+    if len(key) > MAX_KEY:
+        raise InvalidInput(f"{what} is {len(key)} characters long; the limit is {MAX_KEY}")
+    if not _KEY.match(key) or key.startswith("/") or ".." in key.split("/"):
+        raise InvalidInput(
+            f"{what} {key!r} has characters that are not allowed",
+            hint="use letters, digits, underscores, dashes, periods, spaces, colons and slashes",
+        )
+    return key
+
+
+def check_name(name: Any, what: str = "name") -> str:
+    """An entity name (experiment, model, dataset, alias): no path separators."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"{what} must be a non-empty string, got {name!r}")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"{what} is {len(name)} characters long; the limit is {MAX_NAME}")
+    if "/" in name or "\\" in name:
+        raise InvalidInput(f"{what} {name!r} must not contain a path separator ('/' or '\\')")
+    if not _NAME.match(name):
+        raise InvalidInput(
+            f"{what} {name!r} has characters that are not allowed",
+            hint="start with a letter, digit or underscore; then letters, digits, _ - . or space",
+        )
+    return name
+
+
+def check_metric_value(key: str, value: Any) -> float:
+    """A metric value as a float; NaN and infinities are kept."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        # numpy scalars register as numbers.Real; strings and None do not.
+        raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__} {value!r}")
+    result = float(value)
+    if math.isnan(result):
+        return math.nan
+    return result
+
+
+def check_int(value: Any, what: str) -> int:
+    """An integer argument such as a step or a timestamp."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                return int(value)
+        except ImportError:  # pragma: no cover
+            pass
+        raise InvalidInput(f"{what} must be an integer, got {value!r}")
+    return value
+
+
+def check_text(value: Any, limit: int, what: str) -> str:
+    """A parameter or tag value, turned into a string within the length limit."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidInput(f"{what} is {len(text)} characters long; the limit is {limit}")
+    return text
