@@ -1,0 +1,424 @@
+"""``search_runs`` and its filter language, parsed into a bound SQLAlchemy query.
+
+Grammar (keywords are case-insensitive; AND binds tighter than OR)::
+
+    filter     := and_expr ("OR" and_expr)*
+    and_expr   := atom ("AND" atom)*
+    atom       := "(" filter ")" | comparison
+    comparison := field op value
+    field      := ("metrics" | "params" | "tags" | "attributes") "." key  |  attribute
+    op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "LIKE" | "ILIKE"
+                | "IN" | "NOT IN" | "NOT LIKE" | "NOT ILIKE"
+    value      := number | 'string' | "(" value ("," value)* ")"
+
+A key with unusual characters is quoted: ``metrics."val loss"`` or ``metrics.`val loss```.
+Keys and values are bound parameters, never pasted into SQL; attributes come from a fixed list.
+``metrics.X`` compares the run's latest value of X (highest step, then newest), and a NaN
+compares as unknown (no row matches). Example::
+
+    cauce.search_runs("churn", filter="metrics.auc > 0.9 and params.C = '0.5'",
+                      order_by=["metrics.auc DESC"])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.store.schema import experiments, metrics, params, run_tags, runs
+from cauce.tracking.entities import Run
+from cauce.workspace import Workspace, current
+
+from sqlalchemy import ColumnElement, literal
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.types import Boolean
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<string>'(?:[^'\\]|\\.|'')*')
+  | (?P<quoted>"(?:[^"\\]|\\.)*"|`[^`]*`)
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+  | (?P<op><=|>=|!=|<>|=|<|>)
+  | (?P<punct>[(),])
+  | (?P<word>[A-Za-z_][\w.\-/:]*)
+    """,
+    re.VERBOSE,
+)
+
+ATTRIBUTES: dict[str, Any] = {
+    "run_id": runs.c.id,
+    "id": runs.c.id,
+    "run_name": runs.c.name,
+    "name": runs.c.name,
+    "status": runs.c.status,
+    "start_time": runs.c.start_time,
+    "end_time": runs.c.end_time,
+    "user": runs.c.user,
+    "user_id": runs.c.user,
+    "experiment_id": runs.c.experiment_id,
+    "parent_run_id": runs.c.parent_run_id,
+    "source_commit": runs.c.source_commit,
+    "entry_point": runs.c.entry_point,
+    "lifecycle_stage": runs.c.lifecycle_stage,
+}
+_NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
+_PREFIXES = {
+    "metric": "metrics",
+    "metrics": "metrics",
+    "param": "params",
+    "params": "params",
+    "parameter": "params",
+    "parameters": "params",
+    "tag": "tags",
+    "tags": "tags",
+    "attribute": "attributes",
+    "attributes": "attributes",
+    "attr": "attributes",
+    "run": "attributes",
+}
+_COMPARE = ("=", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Field:
+    """``metrics.auc`` → Field("metrics", "auc")."""
+
+    kind: str
+    key: str
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a filter into tokens; anything else (``;``, ``--`` …) is an InvalidInput."""
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise InvalidInput(
+                f"filter: unexpected {text[pos]!r} at position {pos}",
+                details={"field": "filter", "position": pos},
+            )
+        kind = match.lastgroup or ""
+        if kind != "space":
+            tokens.append(Token(kind, match.group(), pos))
+        pos = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    def error(self, message: str) -> InvalidInput:
+        pos = self.tokens[self.i].pos if self.i < len(self.tokens) else len(self.text)
+        return InvalidInput(
+            f"filter: {message} at position {pos} in {self.text!r}",
+            details={"field": "filter", "position": pos},
+        )
+
+    def peek(self, offset: int = 0) -> Token | None:
+        j = self.i + offset
+        return self.tokens[j] if j < len(self.tokens) else None
+
+    def keyword(self, *words: str) -> bool:
+        for offset, word in enumerate(words):
+            tok = self.peek(offset)
+            if tok is None or tok.kind != "word" or tok.text.upper() != word:
+                return False
+        return True
+
+    def take(self) -> Token:
+        tok = self.peek()
+        if tok is None:
+            raise self.error("unexpected end")
+        self.i += 1
+        return tok
+
+    def parse(self) -> ColumnElement[bool]:
+        expr = self.parse_or()
+        if self.peek() is not None:
+            raise self.error(f"unexpected {self.peek().text!r}")  # type: ignore[union-attr]
+        return expr
+
+    def parse_or(self) -> ColumnElement[bool]:
+        from sqlalchemy import or_
+
+        parts = [self.parse_and()]
+        while self.keyword("OR"):
+            self.i += 1
+            parts.append(self.parse_and())
+        return parts[0] if len(parts) == 1 else or_(*parts)
+
+    def parse_and(self) -> ColumnElement[bool]:
+        from sqlalchemy import and_
+
+        parts = [self.parse_atom()]
+        while self.keyword("AND"):
+            self.i += 1
+            parts.append(self.parse_atom())
+        return parts[0] if len(parts) == 1 else and_(*parts)
+
+    def parse_atom(self) -> ColumnElement[bool]:
+        tok = self.peek()
+        if tok is not None and tok.text == "(":
+            self.i += 1
+            expr = self.parse_or()
+            if self.take().text != ")":
+                self.i -= 1
+                raise self.error("expected ')'")
+            return expr
+        field = self.parse_field()
+        op = self.parse_op()
+        value = self.parse_value(op)
+        return compare(field, op, value, self)
+
+    def parse_field(self) -> Field:
+        tok = self.take()
+        if tok.kind != "word":
+            self.i -= 1
+            raise self.error(f"expected a field such as metrics.auc, not {tok.text!r}")
+        head, dot, rest = tok.text.partition(".")
+        if not dot:
+            if head.lower() in ATTRIBUTES:
+                return Field("attributes", head.lower())
+            self.i -= 1
+            raise self.error(
+                f"unknown field {tok.text!r}; use metrics.<key>, params.<key>, tags.<key> or "
+                f"one of {', '.join(sorted(ATTRIBUTES))}"
+            )
+        kind = _PREFIXES.get(head.lower())
+        if kind is None:
+            self.i -= 1
+            raise self.error(f"unknown field prefix {head!r}; use metrics, params, tags or attributes")
+        if rest:
+            key = rest
+        else:
+            quoted = self.take()
+            if quoted.kind != "quoted":
+                self.i -= 1
+                raise self.error(f"expected a key after {tok.text!r}")
+            key = quoted.text[1:-1].replace('\\"', '"')
+        if kind == "attributes":
+            if key.lower() not in ATTRIBUTES:
+                self.i -= 1
+                raise self.error(f"unknown attribute {key!r}; known: {', '.join(sorted(ATTRIBUTES))}")
+            key = key.lower()
+        return Field(kind, key)
+
+    def parse_op(self) -> str:
+        tok = self.take()
+        if tok.kind == "op":
+            return "!=" if tok.text == "<>" else tok.text
+        word = tok.text.upper() if tok.kind == "word" else ""
+        if word in ("LIKE", "ILIKE", "IN"):
+            return word
+        if word == "NOT":
+            nxt = self.take()
+            if nxt.kind == "word" and nxt.text.upper() in ("LIKE", "ILIKE", "IN"):
+                return f"NOT {nxt.text.upper()}"
+        self.i -= 1
+        raise self.error(f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN), not {tok.text!r}")
+
+    def parse_value(self, op: str) -> Any:
+        if op.endswith("IN"):
+            if self.take().text != "(":
+                self.i -= 1
+                raise self.error("IN needs a parenthesised list of values")
+            values = [self.parse_scalar()]
+            while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+                self.i += 1
+                values.append(self.parse_scalar())
+            if self.take().text != ")":
+                self.i -= 1
+                raise self.error("expected ')' to close the IN list")
+            return values
+        return self.parse_scalar()
+
+    def parse_scalar(self) -> Any:
+        tok = self.take()
+        if tok.kind == "number":
+            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+        if tok.kind == "string":
+            body = tok.text[1:-1]
+            return re.sub(r"\\(.)", r"\1", body.replace("''", "'"))
+        self.i -= 1
+        raise self.error(f"expected a number or a 'quoted string', not {tok.text!r}")
+
+
+def _latest_metric(key: str) -> Any:
+    from sqlalchemy import case, null, select
+
+    m = metrics.alias()
+    return (
+        select(case((m.c.is_nan, null()), else_=m.c.value))
+        .where(m.c.run_id == runs.c.id, m.c.key == key)
+        .order_by(m.c.step.desc(), m.c.timestamp.desc(), m.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _column(field: Field) -> Any:
+    from sqlalchemy import select
+
+    if field.kind == "metrics":
+        return _latest_metric(field.key)
+    if field.kind == "params":
+        p = params.alias()
+        return select(p.c.value).where(p.c.run_id == runs.c.id, p.c.key == field.key).scalar_subquery()
+    if field.kind == "tags":
+        t = run_tags.alias()
+        return select(t.c.value).where(t.c.run_id == runs.c.id, t.c.key == field.key).scalar_subquery()
+    return ATTRIBUTES[field.key]
+
+
+def compare(field: Field, op: str, value: Any, parser: _Parser) -> ColumnElement[bool]:
+    """One comparison as a SQL expression with bound values."""
+    from sqlalchemy import and_, not_
+
+    numeric = field.kind == "metrics" or (
+        field.kind == "attributes" and field.key in _NUMERIC_ATTRIBUTES
+    )
+    values = value if isinstance(value, list) else [value]
+    if numeric:
+        if op not in _COMPARE and not op.endswith("IN"):
+            raise parser.error(f"{field.kind}.{field.key} is numeric; {op} applies to text")
+        if any(isinstance(v, str) for v in values):
+            raise parser.error(f"{field.kind}.{field.key} is numeric; compare it with a number")
+    else:
+        if op in ("<", "<=", ">", ">="):
+            raise parser.error(f"{field.kind}.{field.key} is text; use =, !=, LIKE, ILIKE or IN")
+        values = [str(v) for v in values]
+    column = _column(field)
+    if op.endswith("IN"):
+        expr = column.in_(values)
+        return not_(expr) if op.startswith("NOT") else expr
+    v = values[0]
+    if op.endswith("ILIKE"):
+        expr = column.ilike(v)
+    elif op.endswith("LIKE"):
+        # SQLite's LIKE ignores ASCII case; GLOB with the same pattern makes it exact.
+        expr = and_(column.like(v), _glob(column, v))
+    else:
+        expr = {
+            "=": column == v,
+            "!=": column != v,
+            "<": column < v,
+            "<=": column <= v,
+            ">": column > v,
+            ">=": column >= v,
+        }[op]
+    return not_(expr) if op.startswith("NOT") else expr
+
+
+class Glob(ColumnElement[bool]):
+    """``column GLOB pattern`` on SQLite, where LIKE ignores ASCII case; TRUE elsewhere."""
+
+    inherit_cache = True
+    type = Boolean()
+
+    def __init__(self, column: Any, pattern: Any):
+        self.column = column
+        self.pattern = pattern
+
+
+@compiles(Glob, "sqlite")
+def _glob_sqlite(element: Glob, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"({column} GLOB {compiler.process(element.pattern, **kw)})"
+
+
+@compiles(Glob)
+def _glob_other(element: Glob, compiler: Any, **kw: Any) -> str:
+    return "1 = 1"
+
+
+def _glob(column: Any, pattern: str) -> Glob:
+    glob = re.sub(r"([\[\]*?])", r"[\1]", pattern).replace("%", "*").replace("_", "?")
+    return Glob(column, literal(glob))
+
+
+def parse_filter(text: str) -> ColumnElement[bool]:
+    """Parse a filter string into a SQL expression over the ``runs`` table."""
+    return _Parser(text).parse()
+
+
+def parse_order_by(clauses: Sequence[str]) -> list[Any]:
+    """``["metrics.auc DESC", "start_time"]`` → ORDER BY expressions (NULLs last)."""
+    out = []
+    for clause in clauses:
+        if not isinstance(clause, str) or not clause.strip():
+            raise InvalidInput(f"order_by entries must be non-empty strings, got {clause!r}")
+        parser = _Parser(clause)
+        field = parser.parse_field()
+        direction = "ASC"
+        tok = parser.peek()
+        if tok is not None:
+            if tok.kind != "word" or tok.text.upper() not in ("ASC", "DESC"):
+                raise parser.error("expected ASC or DESC")
+            direction = tok.text.upper()
+            parser.i += 1
+        if parser.peek() is not None:
+            raise parser.error("unexpected text after the sort direction")
+        column = _column(field)
+        ordered = column.desc() if direction == "DESC" else column.asc()
+        out.append(ordered.nulls_last())
+    return out
+
+
+def search_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+    *,
+    workspace: Workspace | None = None,
+) -> list[Run]:
+    """Runs of the experiments (names or ids; None for all) that match ``filter``, ordered.
+
+    Example::
+
+        cauce.search_runs("churn", filter="metrics.auc > 0.9", order_by=["metrics.auc DESC"])
+    """
+    from sqlalchemy import or_, select
+
+    from cauce.tracking.runs import load_runs
+
+    ws = workspace or current()
+    if not isinstance(max_results, int) or max_results < 1:
+        raise InvalidInput(f"max_results must be a positive integer, got {max_results!r}")
+    if isinstance(order_by, str):
+        order_by = [order_by]
+    query = select(runs).where(runs.c.lifecycle_stage == "active")
+    if filter and filter.strip():
+        query = query.where(parse_filter(filter))
+    query = query.order_by(*parse_order_by(order_by or []), runs.c.start_time.desc(), runs.c.id)
+    query = query.limit(max_results)
+    with ws.store.read() as conn:
+        if experiment is not None:
+            names = [experiment] if isinstance(experiment, str) else list(experiment)
+            found = conn.execute(
+                select(experiments.c.id, experiments.c.name).where(
+                    or_(experiments.c.id.in_(names), experiments.c.name.in_(names))
+                )
+            ).all()
+            known = {r.id for r in found} | {r.name for r in found}
+            missing = [n for n in names if n not in known]
+            if missing:
+                raise NotFound(f"experiment {', '.join(map(repr, missing))} does not exist")
+            query = query.where(runs.c.experiment_id.in_([r.id for r in found]))
+        rows = conn.execute(query).all()
+        return load_runs(conn, rows)
