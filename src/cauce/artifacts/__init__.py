@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -101,10 +102,15 @@ class ArtifactStore:
         target = self.path_of(sha)
         if self._call(self.fs.exists, target):
             return blob
-        if self.is_local:
-            self._write_local(target, local)
-        else:
-            self._call(self.fs.put_file, str(local), target)
+        try:
+            if self.is_local:
+                self._call(self._write_local, target, local)
+            else:
+                self._call(self.fs.put_file, str(local), target)
+        except FileNotFoundError as exc:
+            # Raised by the backend itself (a missing bucket, a vanished folder): not the
+            # caller's missing file, which was checked above.
+            raise BackendError(f"artifact store {self.url} failed: {exc}") from exc
         return blob
 
     def put_bytes(self, data: bytes, *, media_type: str = "application/octet-stream") -> Blob:
@@ -129,10 +135,9 @@ class ArtifactStore:
     def get_file(self, sha256: str, local: Path | str) -> Path:
         """Copy the blob to a local file, verified; the file appears only once it is whole."""
         local = Path(local)
-        local.parent.mkdir(parents=True, exist_ok=True)
         path = self.path_of(sha256)
-        fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.")
-        os.close(fd)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _create_temp(local)
         try:
             try:
                 self._call(self.fs.get_file, path, tmp)
@@ -170,6 +175,7 @@ class ArtifactStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        _fsync_dir(folder)
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
@@ -178,6 +184,35 @@ class ArtifactStore:
             raise
         except (OSError, PermissionError) as exc:
             raise BackendError(f"artifact store {self.url} failed: {exc}") from exc
+
+
+def _create_temp(local: Path) -> str:
+    """A new empty file beside ``local``, created with the mode the umask gives new files.
+
+    ``tempfile.mkstemp`` would create it 0600 and the downloaded file would keep that mode.
+    """
+    for _ in range(100):
+        tmp = str(local.parent / f".{local.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"cannot create a temporary file beside {local}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
