@@ -25,7 +25,6 @@ from cauce.registry.format import SPEC_FILE, LoadedModel, load_folder
 from cauce.registry.uris import ModelRef, RunModelRef, parse
 from cauce.store import new_id, now_ms, upsert
 from cauce.store.schema import (
-    artifacts,
     model_alias_history,
     model_aliases,
     model_tags,
@@ -557,9 +556,3 @@ def _version(conn: Connection, name: str, row: Any) -> ModelVersion:
         description=row.description, created_at=row.created_at, user=row.user,
         tags=tags, aliases=aliases,
     )
-
-
-def artifact_sizes(conn: Connection, shas: list[str]) -> dict[str, int]:
-    """Sizes of stored blobs by sha256."""
-    return {r.sha256: r.size for r in conn.execute(
-        select(artifacts.c.sha256, artifacts.c.size).where(artifacts.c.sha256.in_(shas)))}

@@ -1,0 +1,28 @@
+"""Entity references users type: ``models:/churn/3``, ``runs:/<id>``, ``datasets:/customers@2``."""
+
+from __future__ import annotations
+
+from cauce.errors import InvalidInput
+from cauce.workspace import Workspace, current
+
+
+def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str]:
+    """The ``(kind, id)`` of the entity a reference names."""
+    ws = workspace or current()
+    if ref.startswith("models:/"):
+        from cauce.registry.models import resolve as resolve_model
+
+        return "model_version", resolve_model(ref, workspace=ws).id
+    if ref.startswith("runs:/"):
+        from cauce.tracking.runs import get_run
+
+        run_id = ref[len("runs:/"):].strip("/").split("/")[0]
+        return "run", get_run(run_id, workspace=ws).info.run_id
+    if ref.startswith("datasets:/") or "@" in ref:
+        from cauce.data.assets import get_version
+
+        return "dataset_version", get_version(ref.removeprefix("datasets:/"), workspace=ws).id
+    raise InvalidInput(
+        f"cannot tell what {ref!r} names",
+        hint="use models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID or datasets:/NAME@VERSION",
+    )
