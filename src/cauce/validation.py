@@ -13,6 +13,8 @@ MAX_KEY = 250
 MAX_NAME = 255
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 # As in MLflow: letters, digits, _ - . space : / (so "train/loss" is a valid metric key).
 _KEY = re.compile(r"^[\w\-. :/]+$")
@@ -54,8 +56,16 @@ def check_metric_value(key: str, value: Any) -> float:
     """A metric value as a float; NaN and infinities are kept."""
     if isinstance(value, bool) or not isinstance(value, Real):
         # numpy scalars register as numbers.Real; strings and None do not.
-        raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__} {value!r}")
-    result = float(value)
+        raise InvalidInput(
+            f"metric {key!r} must be a number, got {type(value).__name__} {_short(value)}"
+        )
+    try:
+        result = float(value)
+    except (OverflowError, ValueError):
+        # A Python int past the float range (10**400) cannot be stored as a metric.
+        raise InvalidInput(
+            f"metric {key!r} is too large to store as a 64-bit float: {_short(value)}"
+        ) from None
     if math.isnan(result):
         return math.nan
     return result
@@ -68,10 +78,13 @@ def check_int(value: Any, what: str) -> int:
             import numpy as np
 
             if isinstance(value, np.integer):
-                return int(value)
+                return check_int(int(value), what)
         except ImportError:  # pragma: no cover
             pass
-        raise InvalidInput(f"{what} must be an integer, got {value!r}")
+        raise InvalidInput(f"{what} must be an integer, got {_short(value)}")
+    if not INT64_MIN <= value <= INT64_MAX:
+        # Steps and timestamps are BIGINT columns; a larger value would fail in the database.
+        raise InvalidInput(f"{what} must fit in 64 bits, got {_short(value)}")
     return value
 
 
@@ -81,3 +94,12 @@ def check_text(value: Any, limit: int, what: str) -> str:
     if len(text) > limit:
         raise InvalidInput(f"{what} is {len(text)} characters long; the limit is {limit}")
     return text
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for error messages."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits() has no repr
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -34,7 +34,9 @@ def check_artifact_path(path: str) -> str:
         raise InvalidInput(f"artifact path must be a non-empty string, got {path!r}")
     normal = posixpath.normpath(path.replace("\\", "/"))
     if normal.startswith("/") or normal == ".." or normal.startswith("../"):
-        raise InvalidInput(f"artifact path {path!r} must stay inside the run (no '/' or '..' prefix)")
+        raise InvalidInput(
+            f"artifact path {path!r} must stay inside the run (no '/' or '..' prefix)"
+        )
     return normal
 
 
@@ -60,7 +62,12 @@ def attach(conn: Connection, run_id: str, path: str, blob: Blob) -> None:
     if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
         raise NotFound(f"run {run_id!r} does not exist")
     record_blob(conn, blob)
-    upsert(conn, run_artifacts, {"run_id": run_id, "path": path, "sha256": blob.sha256}, ("run_id", "path"))
+    upsert(
+        conn,
+        run_artifacts,
+        {"run_id": run_id, "path": path, "sha256": blob.sha256},
+        ("run_id", "path"),
+    )
 
 
 def log_artifact(
@@ -123,7 +130,8 @@ def list_artifacts(
         if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
             raise NotFound(f"run {run_id!r} does not exist")
         rows = conn.execute(query).all()
-    prefix = check_artifact_path(path).rstrip("/") + "/" if path else ""
+    folder = check_artifact_path(path) if path else "."
+    prefix = "" if folder == "." else folder + "/"  # "." (or "a/..") is the run's root
     return [
         ArtifactEntry(r.path, r.sha256, r.size, r.media_type)
         for r in rows
@@ -138,16 +146,26 @@ def download_artifacts(
     *,
     workspace: Workspace | None = None,
 ) -> Path:
-    """Copy a file, or every file under a folder, of the run into ``dst``; each is verified."""
+    """Copy a file, or every file under a folder, of the run into ``dst``; each is verified.
+
+    ``path`` ``"."`` is the run's root: every file of the run, into the folder ``dst``.
+    """
     ws = workspace or current()
     wanted = check_artifact_path(path)
+    dst = Path(dst)
+    if wanted == ".":
+        entries = list_artifacts(run_id, workspace=ws)
+        dst.mkdir(parents=True, exist_ok=True)
+        for entry in entries:
+            ws.artifacts.get_file(entry.sha256, dst / entry.path)
+        return dst
     entries = [
-        e for e in list_artifacts(run_id, workspace=ws)
+        e
+        for e in list_artifacts(run_id, workspace=ws)
         if e.path == wanted or e.path.startswith(wanted + "/")
     ]
     if not entries:
         raise NotFound(f"run {run_id} has no artifact {path!r}")
-    dst = Path(dst)
     if len(entries) == 1 and entries[0].path == wanted:
         target = dst / posixpath.basename(wanted) if dst.is_dir() else dst
         return ws.artifacts.get_file(entries[0].sha256, target)

@@ -1,0 +1,18 @@
+"""``cauce demo``."""
+
+from __future__ import annotations
+
+import typer
+
+
+def demo(
+    fast: bool = typer.Option(False, "--fast", help="Same story on less data (for tests)."),
+) -> None:
+    """Run the demo story in the current workspace: data, tracked training, registry.
+
+    Example:
+        cauce demo --fast
+    """
+    from cauce.demo.story import run
+
+    run(fast=fast)

@@ -1,0 +1,61 @@
+"""``cauce experiments``."""
+
+from __future__ import annotations
+
+import typer
+
+from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
+
+app = typer.Typer(help="List, create and delete experiments.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    all_: bool = typer.Option(False, "--all", help="Include deleted experiments."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """List experiments.
+
+    Example:
+        cauce experiments list --json
+    """
+    from cauce.tracking.experiments import list_experiments
+
+    found = list_experiments(include_deleted=all_)
+    if as_json:
+        print_json([e.to_dict() for e in found])
+        return
+    table(
+        "Experiments",
+        ["ID", "Name", "Stage", "Created"],
+        [[e.experiment_id, e.name, e.lifecycle_stage, when(e.creation_time)] for e in found],
+    )
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Experiment name."),
+    description: str = typer.Option(None, "--description", "-d", help="What it is for."),
+) -> None:
+    """Create an experiment.
+
+    Example:
+        cauce experiments create churn -d "Customer churn models"
+    """
+    from cauce.tracking.experiments import create_experiment
+
+    experiment = create_experiment(name, description)
+    console.print(f"Created experiment {experiment.name} ({experiment.experiment_id})")
+
+
+@app.command("delete")
+def delete(name: str = typer.Argument(..., help="Experiment name or id.")) -> None:
+    """Mark an experiment deleted (its runs stay readable).
+
+    Example:
+        cauce experiments delete churn
+    """
+    from cauce.tracking.experiments import delete_experiment
+
+    experiment = delete_experiment(name)
+    console.print(f"Deleted experiment {experiment.name}")

@@ -1,0 +1,60 @@
+"""The ``cauce`` command: every group is registered here; errors become one line and exit 1."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cauce import __version__
+from cauce.cli import audit, db, demo, experiments, lineage, models, runs, workspace
+from cauce.cli.output import error
+from cauce.errors import CauceError
+
+app = typer.Typer(
+    name="cauce",
+    help="Cauce: data, pipelines, tracking, registry, serving and monitoring in one local-first tool.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.command("init")(workspace.init)
+app.command("demo")(demo.demo)
+app.command("lineage")(lineage.lineage)
+app.command("audit")(audit.audit)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
+app.add_typer(db.app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cauce {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Cauce: data, pipelines, tracking, registry, serving and monitoring in one local-first tool."""
+
+
+def main() -> None:
+    """Entry point of the ``cauce`` script."""
+    try:
+        app()
+    except CauceError as exc:
+        error(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        error("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

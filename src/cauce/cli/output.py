@@ -1,0 +1,92 @@
+"""Printing for the CLI: Rich tables for people, ``--json`` for programs, errors on one line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+JSON_OPTION_HELP = "Print machine-readable JSON instead of a table."
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as strings, as MLflow's REST API does."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Print data as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(_finite(data), indent=2, default=str) + "\n")
+
+
+def when(ms: int | None) -> str:
+    """A millisecond timestamp as local date and time."""
+    if ms is None:
+        return "—"
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(start: int | None, end: int | None) -> str:
+    """How long a run took, or '—'."""
+    if start is None or end is None:
+        return "—"
+    seconds = (end - start) / 1000
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def number(value: Any) -> str:
+    """A metric value, short."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a Rich table."""
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        # Identifiers are copied and pasted: never break them across lines.
+        is_id = column.endswith("ID") or column in ("Run", "Entity")
+        out.add_column(column, overflow="fold", no_wrap=is_id)
+    for row in rows:
+        out.add_row(*[("—" if v is None else str(v)) for v in row])
+    console.print(out)
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """``key: old → new`` for each value that changed, compact."""
+    before, after = before or {}, after or {}
+    parts = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k not in after, k)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if key in before:
+            parts.append(f"{key}: {_short(old)} → {_short(new)}")
+        else:
+            parts.append(f"{key}: {_short(new)}")
+    return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = "—" if value is None else str(value)
+    return text[:12] + "…" if len(text) > 16 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def error(message: str) -> None:
+    """Print one readable error line on stderr."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)

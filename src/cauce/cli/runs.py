@@ -1,0 +1,147 @@
+"""``cauce runs``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from cauce.cli.output import (
+    JSON_OPTION_HELP,
+    console,
+    duration,
+    number,
+    print_json,
+    table,
+    when,
+)
+
+app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    experiment: list[str] = typer.Option(
+        None, "--experiment", "-e", help="Experiment name or id (repeatable); default all."
+    ),
+    filter_: str = typer.Option(
+        None, "--filter", "-f", help="e.g. \"metrics.auc > 0.9 and params.C = '0.5'\"."
+    ),
+    order_by: list[str] = typer.Option(
+        None, "--order-by", "-o", help="e.g. 'metrics.auc DESC' (repeatable)."
+    ),
+    max_results: int = typer.Option(100, "--max", help="At most this many runs."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """List runs, newest first, optionally filtered and ordered.
+
+    Example:
+        cauce runs list -e churn -f "metrics.auc > 0.8" -o "metrics.auc DESC"
+    """
+    from cauce.tracking.search import search_runs
+
+    found = search_runs(experiment or None, filter_, order_by or None, max_results)
+    if as_json:
+        print_json([r.to_dict() for r in found])
+        return
+    keys = sorted({k for r in found for k in r.data.metrics})[:4]
+    table(
+        "Runs",
+        ["Run ID", "Name", "Status", "Started", "Duration", *keys],
+        [
+            [
+                r.info.run_id,
+                r.info.run_name,
+                r.info.status,
+                when(r.info.start_time),
+                duration(r.info.start_time, r.info.end_time),
+                *[number(r.data.metrics[k]) if k in r.data.metrics else None for k in keys],
+            ]
+            for r in found
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    run_id: str = typer.Argument(..., help="Run id."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Show a run: status, source, params, metrics, tags, inputs and artifacts.
+
+    Example:
+        cauce runs show 3f2a9c0e41d84b5c9d1e2f3a4b5c6d7e
+    """
+    from cauce.tracking.artifacts import list_artifacts
+    from cauce.tracking.runs import get_run
+
+    run = get_run(run_id)
+    files = list_artifacts(run_id)
+    if as_json:
+        print_json({**run.to_dict(), "artifacts": [f.__dict__ for f in files]})
+        return
+    info = run.info
+    commit = info.source_commit or "—"
+    if info.source_dirty:
+        commit += " (dirty)"
+    table(
+        f"Run {info.run_name}",
+        ["Field", "Value"],
+        [
+            ["Run ID", info.run_id],
+            ["Experiment", info.experiment_id],
+            ["Status", info.status],
+            ["Error", info.error],
+            ["Parent run", info.parent_run_id],
+            ["Started", when(info.start_time)],
+            ["Ended", when(info.end_time)],
+            ["User", info.user_id],
+            ["Code version", commit],
+            ["Entry point", info.entry_point],
+            ["Python", info.python_version],
+            ["Packages sha256", info.packages_hash],
+        ],
+    )
+    for title, values in (("Params", run.data.params), ("Metrics", run.data.metrics),
+                          ("Tags", run.data.tags)):
+        if values:
+            table(title, ["Key", "Value"], [[k, number(v)] for k, v in sorted(values.items())])
+    if run.inputs.dataset_inputs:
+        table(
+            "Inputs",
+            ["Dataset", "Version", "Context", "Rows"],
+            [[d.dataset, d.version, d.context, d.row_count] for d in run.inputs.dataset_inputs],
+        )
+    if files:
+        table("Artifacts", ["Path", "Bytes", "sha256"], [[f.path, f.size, f.sha256] for f in files])
+
+
+@app.command("compare")
+def compare(
+    run_ids: list[str] = typer.Argument(..., help="Two or more run ids."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Compare runs side by side: params and metrics, differences marked with *.
+
+    Example:
+        cauce runs compare 3f2a9c0e... 8b1d7e2f...
+    """
+    from cauce.errors import InvalidInput
+    from cauce.tracking.runs import get_run
+
+    if len(run_ids) < 2:
+        raise InvalidInput("compare needs at least two run ids")
+    found = [get_run(r) for r in run_ids]
+    if as_json:
+        print_json([r.to_dict() for r in found])
+        return
+    rows: list[list[Any]] = []
+    for kind in ("params", "metrics"):
+        keys = sorted({k for r in found for k in getattr(r.data, kind)})
+        for key in keys:
+            values = [getattr(r.data, kind).get(key) for r in found]
+            marker = "*" if len({repr(v) for v in values}) > 1 else ""
+            rows.append([f"{marker}{kind}.{key}", *[number(v) if v is not None else None
+                                                    for v in values]])
+    table("Run comparison", ["", *[r.info.run_name for r in found]], rows)
+    console.print("[dim]* differs between runs[/]")

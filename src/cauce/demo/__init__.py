@@ -1,0 +1,1 @@
+"""The demo story behind ``cauce demo`` and its bundled data."""
