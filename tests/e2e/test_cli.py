@@ -1,0 +1,152 @@
+"""The ``cauce`` command, run as a real process against a real workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def cauce(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
+    env.update({"CAUCE_HOME": str(home), "CAUCE_USER": "cli-tester", "COLUMNS": "200"})
+    result = subprocess.run(
+        [sys.executable, "-m", "cauce.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    for word in words:
+        assert word in lines[0]
+
+
+def test_import_cauce_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, cauce; heavy = [m for m in ('sqlalchemy', 'pandas', 'sklearn', 'alembic',"
+        " 'numpy', 'typer', 'rich') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_init_creates_the_workspace(tmp_path: Path) -> None:
+    target = tmp_path / "project"
+    result = cauce(target, "init", str(target))
+    assert (target / "cauce.yaml").is_file()
+    assert (target / ".cauce" / "cauce.db").is_file()
+    assert "Initialised" in result.stdout
+    current = cauce(target, "db", "current")
+    assert "0001" in current.stdout
+
+
+@pytest.mark.slow
+def test_demo_then_every_read_command(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    demo = cauce(home, "demo", "--fast")
+    assert "registered as churn v1" in demo.stdout
+    assert "champion" in demo.stdout
+
+    runs = json.loads(cauce(home, "runs", "list", "-e", "churn", "--json").stdout)
+    assert len(runs) == 3
+    assert all(r["info"]["status"] == "FINISHED" for r in runs)
+    assert {r["data"]["params"]["model"] for r in runs} == {
+        "logistic_regression", "random_forest", "gradient_boosting"
+    }
+    best = json.loads(
+        cauce(home, "runs", "list", "-o", "metrics.roc_auc DESC", "--max", "1", "--json").stdout
+    )[0]
+    assert best["data"]["metrics"]["roc_auc"] == max(r["data"]["metrics"]["roc_auc"] for r in runs)
+    filtered = json.loads(
+        cauce(home, "runs", "list", "-f", "params.model = 'random_forest'", "--json").stdout
+    )
+    assert [r["data"]["params"]["model"] for r in filtered] == ["random_forest"]
+
+    shown = json.loads(cauce(home, "runs", "show", best["info"]["run_id"], "--json").stdout)
+    assert any(a["path"] == "model/cauce-model.yaml" for a in shown["artifacts"])
+    assert shown["inputs"]["dataset_inputs"][0]["dataset"] == "churn_features"
+    compared = cauce(home, "runs", "compare", runs[0]["info"]["run_id"], runs[1]["info"]["run_id"])
+    assert "*params.model" in compared.stdout
+
+    models = json.loads(cauce(home, "models", "list", "--json").stdout)
+    assert models[0]["name"] == "churn" and models[0]["aliases"] == {"champion": 1}
+    versions = json.loads(cauce(home, "models", "versions", "churn", "--json").stdout)
+    assert versions[0]["run_id"] == best["info"]["run_id"]
+    card = cauce(home, "models", "card", "models:/churn@champion").stdout
+    assert card.startswith("# Model card: churn v1")
+    assert "roc_auc" in card and "churn_features" in card
+
+    lineage = json.loads(cauce(home, "lineage", "models:/churn/1", "--json").stdout)
+    kinds = {n["kind"] for n in lineage["nodes"]}
+    assert kinds == {"dataset_version", "run", "model_version"}
+
+    events = json.loads(cauce(home, "audit", "--action", "model.*", "--json").stdout)
+    assert {e["action"] for e in events} >= {"model.create", "model.alias.set"}
+    assert all(e["actor"] == "cli-tester" for e in events)
+
+
+def test_alias_commands(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    code = (
+        "import cauce\n"
+        "for i in range(2):\n"
+        "    with cauce.start_run(experiment='e'):\n"
+        "        cauce.log_model(lambda d: d, 'model', registered_model='m')\n"
+    )
+    env = {**os.environ, "CAUCE_HOME": str(home)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    cauce(home, "models", "alias", "set", "m", "champion", "1")
+    cauce(home, "models", "alias", "set", "m", "champion", "2")
+    history = json.loads(cauce(home, "models", "alias", "history", "m", "--json").stdout)
+    assert [(h["from_version"], h["to_version"]) for h in history] == [(None, 1), (1, 2)]
+    cauce(home, "models", "alias", "delete", "m", "champion")
+    assert json.loads(cauce(home, "models", "list", "--json").stdout)[0]["aliases"] == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("runs", "show", "no-such-run"), ("no-such-run", "does not exist")),
+        (("runs", "list", "-f", "metrics.auc > 1; DROP TABLE runs"), ("filter",)),
+        (("runs", "list", "-e", "nope"), ("nope",)),
+        (("runs", "compare", "a"), ("at least two",)),
+        (("models", "show", "ghost"), ("ghost",)),
+        (("models", "alias", "set", "ghost", "champion", "1"), ("ghost",)),
+        (("models", "card", "models:/ghost/1"), ("ghost",)),
+        (("models", "card", "not-a-uri"), ("not a model URI",)),
+        (("lineage", "what?"), ("cannot tell",)),
+        (("experiments", "create", "a/b"), ("path separator",)),
+    ],
+)
+def test_user_mistakes_print_one_line(tmp_path: Path, args: tuple[str, ...], words: tuple[str, ...]) -> None:
+    assert_one_line_error(cauce(tmp_path / "ws", *args, check=False), *words)
+
+
+def test_corrupted_database_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    (home / ".cauce").mkdir(parents=True)
+    (home / ".cauce" / "cauce.db").write_bytes(b"this is not a database" * 200)
+    result = cauce(home, "runs", "list", check=False)
+    assert_one_line_error(result, "corrupted", "cauce.db")
+
+
+def test_bad_config_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / "cauce.yaml").write_text("colour: blue\n")
+    assert_one_line_error(cauce(home, "runs", "list", check=False), "unknown setting colour")
