@@ -102,3 +102,77 @@ def _end_active_runs() -> None:
     from cauce.tracking import fluent
 
     fluent._stack().clear()
+
+
+# -- S3 (moto) ---------------------------------------------------------------------------------
+
+S3_BUCKET = "cauce-test"
+S3_KEY = S3_SECRET = "testing"
+S3_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An S3-compatible server (moto) on 127.0.0.1 with bucket ``cauce-test``; its endpoint URL.
+
+    Started once per session in this process and stopped afterwards; no real AWS is reached:
+    credentials are fake and the AWS config files point at nothing.
+    """
+    pytest.importorskip("s3fs")
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    import logging
+
+    quiet = tmp_path_factory.mktemp("aws")
+    with pytest.MonkeyPatch.context() as mp:
+        # Session-wide, so that the s3fs clients that outlive one test see the same settings.
+        mp.setenv("AWS_DEFAULT_REGION", S3_REGION)
+        mp.setenv("AWS_CONFIG_FILE", str(quiet / "config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(quiet / "credentials"))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        werkzeug = logging.getLogger("werkzeug")
+        level = werkzeug.level
+        werkzeug.setLevel(logging.ERROR)  # one access-log line per request otherwise
+        server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id=S3_KEY,
+                aws_secret_access_key=S3_SECRET,
+                region_name=S3_REGION,
+            )
+            client.create_bucket(Bucket=S3_BUCKET)
+            yield endpoint
+        finally:
+            import s3fs
+
+            s3fs.S3FileSystem.clear_instance_cache()
+            server.stop()
+            werkzeug.setLevel(level)
+
+
+@pytest.fixture
+def s3_client(s3_server: str):  # type: ignore[no-untyped-def]
+    """A boto3 client of the moto server, to look at (or tamper with) the bucket directly."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name=S3_REGION,
+    )
+
+
+@pytest.fixture
+def s3_prefix(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh key prefix in the bucket for one test; AWS credentials and region in the env."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", S3_REGION)
+    return f"t-{secrets.token_hex(6)}"

@@ -77,35 +77,56 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
-    from cauce import data, lineage
+    from cauce import (
+        data as data,
+        lineage as lineage,
+    )
     from cauce.errors import (
-        AlreadyExists,
-        BackendError,
-        CauceError,
-        Conflict,
-        IntegrityError,
-        InvalidInput,
-        NotFound,
-        QualityGateFailed,
+        AlreadyExists as AlreadyExists,
+        BackendError as BackendError,
+        CauceError as CauceError,
+        Conflict as Conflict,
+        IntegrityError as IntegrityError,
+        InvalidInput as InvalidInput,
+        NotFound as NotFound,
+        QualityGateFailed as QualityGateFailed,
     )
-    from cauce.registry import models
-    from cauce.registry.logging import log_model
-    from cauce.tracking.artifacts import download_artifacts, list_artifacts
-    from cauce.tracking.experiments import create_experiment, get_experiment, list_experiments
+    from cauce.registry import (
+        models as models,
+    )
+    from cauce.registry.logging import (
+        log_model as log_model,
+    )
+    from cauce.tracking.artifacts import (
+        download_artifacts as download_artifacts,
+        list_artifacts as list_artifacts,
+    )
+    from cauce.tracking.experiments import (
+        create_experiment as create_experiment,
+        get_experiment as get_experiment,
+        list_experiments as list_experiments,
+    )
     from cauce.tracking.fluent import (
-        active_run,
-        end_run,
-        log_artifact,
-        log_artifacts,
-        log_input,
-        log_metric,
-        log_metrics,
-        log_param,
-        log_params,
-        set_tag,
-        set_tags,
-        start_run,
+        active_run as active_run,
+        end_run as end_run,
+        log_artifact as log_artifact,
+        log_artifacts as log_artifacts,
+        log_input as log_input,
+        log_metric as log_metric,
+        log_metrics as log_metrics,
+        log_param as log_param,
+        log_params as log_params,
+        set_tag as set_tag,
+        set_tags as set_tags,
+        start_run as start_run,
     )
-    from cauce.tracking.runs import get_metric_history, get_run
-    from cauce.tracking.search import search_runs
-    from cauce.tracking.sweep import sweep
+    from cauce.tracking.runs import (
+        get_metric_history as get_metric_history,
+        get_run as get_run,
+    )
+    from cauce.tracking.search import (
+        search_runs as search_runs,
+    )
+    from cauce.tracking.sweep import (
+        sweep as sweep,
+    )

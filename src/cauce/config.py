@@ -134,11 +134,16 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
     env = os.environ if env is None else env
     root, config_file = find_root(env, (cwd or Path.cwd()).resolve())
     values = {s.name: s.default for s in SETTINGS}
+    # Where each value came from, so that an error names the place to fix it.
+    sources = {s.name: s.env for s in SETTINGS}
     if config_file is not None:
-        values.update(read_config_file(config_file))
+        from_file = read_config_file(config_file)
+        values.update(from_file)
+        sources.update({name: f"{name} in {config_file}" for name in from_file})
     for s in SETTINGS:
         if env.get(s.env):
             values[s.name] = env[s.env]
+            sources[s.name] = s.env
 
     state = root / STATE_DIR
     db_url = values["db_url"] or f"sqlite:///{state / 'cauce.db'}"
@@ -148,12 +153,14 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
 
     sync = (values["sqlite_sync"] or "normal").lower()
     if sync not in _SYNC_MODES:
-        raise InvalidInput(f"CAUCE_SQLITE_SYNC must be one of {', '.join(_SYNC_MODES)}, not {sync!r}")
+        raise InvalidInput(
+            f"{sources['sqlite_sync']} must be one of {', '.join(_SYNC_MODES)}, not {sync!r}"
+        )
     try:
         busy = int(values["busy_timeout_ms"] or 0)
     except ValueError:
         raise InvalidInput(
-            f"CAUCE_BUSY_TIMEOUT_MS must be an integer, not {values['busy_timeout_ms']!r}"
+            f"{sources['busy_timeout_ms']} must be an integer, not {values['busy_timeout_ms']!r}"
         ) from None
 
     return Settings(

@@ -107,7 +107,7 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, random_state=7, stratify=y
     )
-    results = []
+    results: list[dict[str, Any]] = []
     with Progress(console=out, transient=True) as progress:
         task = progress.add_task("2. training", total=3)
         for candidate in candidates(fast):

@@ -150,8 +150,27 @@ class LoadedModel:
         return f"<LoadedModel {self.uri} flavor={self.flavor.name}>"
 
 
-def load_folder(folder: Path, uri: str) -> LoadedModel:
-    """Verify and load a model folder."""
+def verify_spec_file(folder: Path, expected: str) -> None:
+    """Check ``cauce-model.yaml`` against the sha256 the registry recorded for it.
+
+    The spec lists the sha256 of every other file, so this check closes the chain: a spec
+    rewritten to match a swapped model file is caught here.
+    """
+    path = folder / SPEC_FILE
+    if not path.is_file():
+        raise IntegrityError(f"model file {path} is missing")
+    digest, _ = sha256_file(path)
+    if digest != expected:
+        raise IntegrityError(
+            f"model file {path} is corrupted: its content hashes to {digest}, expected {expected}",
+            details={"path": str(path), "expected": expected, "actual": digest},
+        )
+
+
+def load_folder(folder: Path, uri: str, *, spec_sha256: str | None = None) -> LoadedModel:
+    """Verify and load a model folder (and its spec, when its recorded sha256 is given)."""
+    if spec_sha256 is not None:
+        verify_spec_file(folder, spec_sha256)
     spec = read_spec(folder)
     verify_folder(folder, spec)
     flavor = get_flavor(spec["flavor"])

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.registry.format import SPEC_FILE, LoadedModel, load_folder
@@ -387,11 +387,18 @@ def load(uri: str, *, workspace: Workspace | None = None) -> LoadedModel:
             files = dict(_resolve_row(conn, ref).files)
         else:
             files = _run_model_files(conn, ref)
-    folder = _materialize(ws, files)
-    return load_folder(folder, uri)
+    folder = _materialize(ws, files, uri)
+    try:
+        return load_folder(folder, uri, spec_sha256=files[SPEC_FILE])
+    except IntegrityError as exc:
+        raise IntegrityError(
+            exc.message,
+            hint=f"the local copy was modified; delete {folder} to download it again",
+            details=exc.details,
+        ) from None
 
 
-def _materialize(ws: Workspace, files: dict[str, str]) -> Path:
+def _materialize(ws: Workspace, files: dict[str, str], uri: str) -> Path:
     """Download a model's files into the local cache (once; verified on every load)."""
     cache = ws.cache_dir / "models" / files[SPEC_FILE]
     if cache.is_dir():
@@ -400,7 +407,13 @@ def _materialize(ws: Workspace, files: dict[str, str]) -> Path:
     staging = Path(tempfile.mkdtemp(dir=cache.parent, prefix=".download-"))
     try:
         for rel, sha in files.items():
-            ws.artifacts.get_file(sha, staging / rel)
+            try:
+                ws.artifacts.get_file(sha, staging / rel)
+            except (IntegrityError, NotFound) as exc:
+                # Name the model file, not only the content-addressed blob behind it.
+                raise type(exc)(
+                    f"model file {rel} of {uri}: {exc.message}", hint=exc.hint, details=exc.details
+                ) from None
         try:
             os.rename(staging, cache)
         except OSError:

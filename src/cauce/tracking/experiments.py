@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from cauce.errors import AlreadyExists, NotFound
 from cauce.lineage import audit
-from cauce.store import new_id, now_ms
+from cauce.store import insert_ignore, new_id, now_ms
 from cauce.store.schema import experiments
 from cauce.tracking.entities import Experiment
 from cauce.validation import check_name
@@ -34,9 +34,9 @@ def create_experiment(
     ws = workspace or current()
     check_name(name, "experiment name")
     with ws.store.write() as conn:
-        if _find(conn, name) is not None:
-            raise AlreadyExists(f"experiment {name!r} already exists")
         experiment_id = _insert(conn, ws, name, description)
+        if experiment_id is None:
+            raise AlreadyExists(f"experiment {name!r} already exists")
         return _experiment(_row(conn, experiment_id))
 
 
@@ -91,17 +91,22 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
 def resolve_experiment_id(conn: Connection, ws: Workspace, name: str) -> str:
     """The id of the named experiment, created when missing (inside the caller's transaction)."""
     row = _find(conn, name)
-    if row is not None:
-        if row.lifecycle_stage != "active":
-            raise NotFound(
-                f"experiment {name!r} is deleted", hint="use another experiment name"
-            )
-        return str(row.id)
-    check_name(name, "experiment name")
-    return _insert(conn, ws, name, None)
+    if row is None:
+        check_name(name, "experiment name")
+        # Another process may create it at the same moment: then its row is the one to use.
+        _insert(conn, ws, name, None)
+        row = _find(conn, name)
+    if row.lifecycle_stage != "active":
+        raise NotFound(f"experiment {name!r} is deleted", hint="use another experiment name")
+    return str(row.id)
 
 
-def _insert(conn: Connection, ws: Workspace, name: str, description: str | None) -> str:
+def _insert(conn: Connection, ws: Workspace, name: str, description: str | None) -> str | None:
+    """Insert an experiment and audit it; None when one with that name exists already.
+
+    ``ON CONFLICT DO NOTHING`` rather than look-then-insert: on PostgreSQL two transactions that
+    both find no row would otherwise both insert, and the second would fail on the unique name.
+    """
     experiment_id = new_id()
     now = now_ms()
     values = {
@@ -112,7 +117,8 @@ def _insert(conn: Connection, ws: Workspace, name: str, description: str | None)
         "created_at": now,
         "updated_at": now,
     }
-    conn.execute(experiments.insert().values(values))
+    if not insert_ignore(conn, experiments, values):
+        return None
     audit.record(conn, ws.user, "experiment.create", "experiment", experiment_id, after=values)
     return experiment_id
 

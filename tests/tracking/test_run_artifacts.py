@@ -1,0 +1,290 @@
+"""Run artifacts end to end: logged, listed and downloaded, on a local folder and on S3 (moto).
+
+The S3 variant configures the workspace the way a user would: ``CAUCE_ARTIFACTS`` names the
+bucket, ``CAUCE_S3_ENDPOINT_URL`` the server, and the credentials come from ``AWS_*`` variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from pathlib import Path
+
+import pytest
+
+from cauce import workspace as workspace_module
+from cauce.errors import IntegrityError, InvalidInput, NotFound
+from cauce.tracking import fluent
+from cauce.tracking import runs as runs_module
+from cauce.tracking.artifacts import (
+    ArtifactEntry,
+    check_artifact_path,
+    download_artifacts,
+    list_artifacts,
+    log_artifact,
+    log_artifacts,
+)
+from cauce.tracking.environment import SourceInfo
+from cauce.workspace import Workspace
+
+S3_BUCKET = "cauce-test"
+
+
+@pytest.fixture(params=["local", "s3"])
+def ws(
+    request: pytest.FixtureRequest, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
+    # Runs record the code version; keep git (and this repository) out of these tests.
+    fixed = SourceInfo(None, None, "tests", platform.python_version(), "0" * 64)
+    monkeypatch.setattr(runs_module, "source_info", lambda: fixed)
+    if request.param == "local":
+        assert workspace.artifacts.is_local
+        return workspace
+    endpoint = request.getfixturevalue("s3_server")
+    prefix = request.getfixturevalue("s3_prefix")  # also sets AWS_ACCESS_KEY_ID and friends
+    monkeypatch.setenv("CAUCE_ARTIFACTS", f"s3://{S3_BUCKET}/{prefix}")
+    monkeypatch.setenv("CAUCE_S3_ENDPOINT_URL", endpoint)
+    workspace_module.reset()
+    s3_ws = workspace_module.current()
+    assert s3_ws.artifacts.url == f"s3://{S3_BUCKET}/{prefix}"
+    assert not s3_ws.artifacts.is_local
+    return s3_ws
+
+
+@pytest.fixture
+def run_id(ws: Workspace) -> str:
+    return runs_module.create_run("artifacts", workspace=ws).run_id
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A folder with nested files::
+
+    out/metrics.json
+    out/model/weights.bin
+    out/model/config/params.yaml
+    """
+    root = tmp_path / "out"
+    (root / "model" / "config").mkdir(parents=True)
+    (root / "metrics.json").write_text('{"auc": 0.9}')
+    (root / "model" / "weights.bin").write_bytes(b"\x00\x01" * 1000)
+    (root / "model" / "config" / "params.yaml").write_text("depth: 3\n")
+    return root
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- logging and listing ----------------------------------------------------------------------
+
+
+def test_log_artifact_and_list(ws: Workspace, run_id: str, tmp_path: Path) -> None:
+    report = tmp_path / "report.txt"
+    report.write_text("all good")
+
+    assert log_artifact(run_id, report, workspace=ws) == "report.txt"
+    assert log_artifact(run_id, report, "reports/daily", workspace=ws) == "reports/daily/report.txt"
+
+    entries = list_artifacts(run_id, workspace=ws)
+    assert entries == [
+        ArtifactEntry("report.txt", sha(b"all good"), 8, "text/plain"),
+        ArtifactEntry("reports/daily/report.txt", sha(b"all good"), 8, "text/plain"),
+    ]
+    # Two paths, one stored blob.
+    assert ws.artifacts.read_bytes(sha(b"all good")) == b"all good"
+
+
+def test_log_artifacts_keeps_the_nested_layout(ws: Workspace, run_id: str, tree: Path) -> None:
+    paths = log_artifacts(run_id, tree, "outputs", workspace=ws)
+    expected = [
+        "outputs/metrics.json",
+        "outputs/model/config/params.yaml",
+        "outputs/model/weights.bin",
+    ]
+    assert paths == expected
+    assert [e.path for e in list_artifacts(run_id, workspace=ws)] == expected
+
+    model = list_artifacts(run_id, "outputs/model", workspace=ws)
+    assert [e.path for e in model] == expected[1:]
+    assert [e.path for e in list_artifacts(run_id, "outputs/model/", workspace=ws)] == expected[1:]
+    assert list_artifacts(run_id, "outputs/mod", workspace=ws) == []  # not a prefix of a name
+    one = list_artifacts(run_id, "outputs/metrics.json", workspace=ws)
+    assert [e.path for e in one] == ["outputs/metrics.json"]
+    assert one[0].media_type == "application/json"
+    assert [e.path for e in list_artifacts(run_id, ".", workspace=ws)] == expected
+
+
+def test_log_artifacts_at_the_root(ws: Workspace, run_id: str, tree: Path) -> None:
+    paths = log_artifacts(run_id, tree, workspace=ws)
+    assert paths == ["metrics.json", "model/config/params.yaml", "model/weights.bin"]
+
+
+def test_fluent_api_logs_to_the_active_run(ws: Workspace, tmp_path: Path) -> None:
+    note = tmp_path / "note.md"
+    note.write_text("# hi")
+    with fluent.start_run(experiment="artifacts") as run:
+        assert fluent.log_artifact(note, "docs") == "docs/note.md"
+    assert [e.path for e in list_artifacts(run.run_id, workspace=ws)] == ["docs/note.md"]
+
+
+def test_relogging_a_path_replaces_its_content(ws: Workspace, run_id: str, tmp_path: Path) -> None:
+    file = tmp_path / "model.bin"
+    file.write_bytes(b"version 1")
+    log_artifact(run_id, file, workspace=ws)
+    file.write_bytes(b"version 2, longer")
+    log_artifact(run_id, file, workspace=ws)
+
+    [entry] = list_artifacts(run_id, workspace=ws)
+    assert (entry.path, entry.sha256, entry.size) == ("model.bin", sha(b"version 2, longer"), 17)
+    out = download_artifacts(run_id, "model.bin", tmp_path / "dl" / "model.bin", workspace=ws)
+    assert out.read_bytes() == b"version 2, longer"
+
+
+def test_runs_do_not_see_each_other(ws: Workspace, run_id: str, tmp_path: Path) -> None:
+    other = runs_module.create_run("artifacts", workspace=ws).run_id
+    file = tmp_path / "a.txt"
+    file.write_text("a")
+    log_artifact(run_id, file, workspace=ws)
+    assert list_artifacts(other, workspace=ws) == []
+    with pytest.raises(NotFound):
+        download_artifacts(other, "a.txt", tmp_path / "dl", workspace=ws)
+
+
+# -- downloading ------------------------------------------------------------------------------
+
+
+def test_download_one_file(ws: Workspace, run_id: str, tree: Path, tmp_path: Path) -> None:
+    log_artifacts(run_id, tree, workspace=ws)
+    weights = (tree / "model" / "weights.bin").read_bytes()
+
+    # To a path that does not exist yet: that is the file.
+    target = tmp_path / "dl" / "w.bin"
+    assert download_artifacts(run_id, "model/weights.bin", target, workspace=ws) == target
+    assert target.read_bytes() == weights
+
+    # Into an existing folder: the file keeps its name.
+    folder = tmp_path / "into"
+    folder.mkdir()
+    out = download_artifacts(run_id, "model/weights.bin", folder, workspace=ws)
+    assert out == folder / "weights.bin"
+    assert files_under(folder) == {"weights.bin": weights}
+
+
+def test_download_a_folder(ws: Workspace, run_id: str, tree: Path, tmp_path: Path) -> None:
+    log_artifacts(run_id, tree, "outputs", workspace=ws)
+
+    dst = tmp_path / "dl"
+    assert download_artifacts(run_id, "outputs/model", dst, workspace=ws) == dst
+    assert files_under(dst) == {
+        "config/params.yaml": b"depth: 3\n",
+        "weights.bin": b"\x00\x01" * 1000,
+    }
+    assert not any(p.name.startswith(".") for p in dst.rglob("*"))  # no temporary files
+
+    everything = tmp_path / "all"
+    download_artifacts(run_id, "outputs", everything, workspace=ws)
+    assert files_under(everything) == files_under(tree)
+
+
+def test_download_the_whole_run(ws: Workspace, run_id: str, tree: Path, tmp_path: Path) -> None:
+    log_artifacts(run_id, tree, "outputs", workspace=ws)
+    dst = tmp_path / "dl"
+    assert download_artifacts(run_id, ".", dst, workspace=ws) == dst
+    assert files_under(dst / "outputs") == files_under(tree)
+
+
+def test_download_of_a_missing_path_is_not_found(
+    ws: Workspace, run_id: str, tree: Path, tmp_path: Path
+) -> None:
+    log_artifacts(run_id, tree, workspace=ws)
+    for missing in ["nope.txt", "mod", "model/weights"]:
+        with pytest.raises(NotFound, match="has no artifact"):
+            download_artifacts(run_id, missing, tmp_path / "dl", workspace=ws)
+    assert not (tmp_path / "dl").exists()
+
+
+def test_tampered_artifact_fails_the_download(
+    ws: Workspace, run_id: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    file = tmp_path / "data.csv"
+    file.write_text("a,b\n1,2\n")
+    log_artifact(run_id, file, workspace=ws)
+    digest = sha(b"a,b\n1,2\n")
+    blob = ws.artifacts.path_of(digest)
+    if ws.artifacts.is_local:
+        Path(blob).chmod(0o644)
+        Path(blob).write_text("a,b\n6,6\n")
+    else:
+        client = request.getfixturevalue("s3_client")
+        client.put_object(Bucket=S3_BUCKET, Key=blob.removeprefix(f"{S3_BUCKET}/"), Body=b"x")
+
+    dst = tmp_path / "dl"
+    with pytest.raises(IntegrityError, match=blob):
+        download_artifacts(run_id, "data.csv", dst / "data.csv", workspace=ws)
+    assert list(dst.iterdir()) == []
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+BAD_PATHS = ["/etc/passwd", "..", "../x", "a/../../x", "..\\x", "//server/share", "", "   "]
+
+
+@pytest.mark.parametrize("bad", BAD_PATHS)
+def test_paths_outside_the_run_are_rejected(bad: str) -> None:
+    with pytest.raises(InvalidInput):
+        check_artifact_path(bad)
+
+
+@pytest.mark.parametrize("good", ["a", "a/b.txt", "./a", "a//b", "a/./b", "a/../b", "a\\b"])
+def test_relative_paths_are_normalised(good: str) -> None:
+    normal = check_artifact_path(good)
+    assert not normal.startswith(("/", ".."))
+    assert "\\" not in normal and "//" not in normal
+
+
+def test_bad_artifact_paths_are_invalid_input(
+    ws: Workspace, run_id: str, tree: Path, tmp_path: Path
+) -> None:
+    file = tree / "metrics.json"
+    for bad in ["/abs", "/", "..", "../up", "a/../..", "..\\up"]:
+        with pytest.raises(InvalidInput, match="inside the run"):
+            log_artifact(run_id, file, bad, workspace=ws)
+        with pytest.raises(InvalidInput, match="inside the run"):
+            log_artifacts(run_id, tree, bad, workspace=ws)
+        with pytest.raises(InvalidInput, match="inside the run"):
+            list_artifacts(run_id, bad, workspace=ws)
+        with pytest.raises(InvalidInput, match="inside the run"):
+            download_artifacts(run_id, bad, tmp_path / "dl", workspace=ws)
+    assert list_artifacts(run_id, workspace=ws) == []
+    assert not (tmp_path / "dl").exists()
+
+
+def test_missing_local_sources_are_not_found(ws: Workspace, run_id: str, tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="no such file"):
+        log_artifact(run_id, tmp_path / "absent.txt", workspace=ws)
+    with pytest.raises(NotFound, match="no such folder"):
+        log_artifacts(run_id, tmp_path / "absent", workspace=ws)
+    with pytest.raises(NotFound, match="no such file"):
+        log_artifact(run_id, tmp_path, workspace=ws)  # a folder is not a file
+
+
+def test_unknown_run_is_not_found(ws: Workspace, tree: Path, tmp_path: Path) -> None:
+    ghost = "0" * 32
+    with pytest.raises(NotFound, match="does not exist"):
+        log_artifact(ghost, tree / "metrics.json", workspace=ws)
+    with pytest.raises(NotFound, match="does not exist"):
+        log_artifacts(ghost, tree, workspace=ws)
+    with pytest.raises(NotFound, match="does not exist"):
+        list_artifacts(ghost, workspace=ws)
+    with pytest.raises(NotFound, match="does not exist"):
+        download_artifacts(ghost, "metrics.json", tmp_path / "dl", workspace=ws)
