@@ -3,9 +3,11 @@
 The same workload (``tracking_worker.py``) runs in a fresh process per side: Cauce with this
 interpreter, twice (``CAUCE_SQLITE_SYNC`` normal, the default, and full), and MLflow with the
 interpreter of a separate virtual environment (``.bench/mlflow-venv``, created on first use with
-``mlflow==3.17.2`` from PyPI). Import times are the wall time of fresh ``python -c "import …"``
-processes. The table shows medians, the ratio MLflow/Cauce and whether Cauce meets its target;
-the targets apply to Cauce's default (normal) mode.
+``mlflow==3.17.2`` from PyPI). The sides take turns for several rounds, so that a busy neighbour
+on the machine slows both alike; the figures are medians over the samples of every round. Import
+times are the wall time of fresh ``python -c "import …"`` processes, also taken in turns. The
+table shows the medians, the ratio MLflow/Cauce and whether Cauce meets its target; the targets
+apply to Cauce's default (normal) mode.
 
 Example::
 
@@ -35,12 +37,14 @@ MLFLOW_REQUIREMENTS = (f"mlflow=={MLFLOW_VERSION}", "skops")
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().with_name("tracking_worker.py")
 DEFAULT_VENV = REPO / ".bench" / "mlflow-venv"
+OPERATIONS = ("log_metric", "log_metrics", "empty_run")
 
 
 @dataclass(frozen=True)
 class Counts:
-    """How many calls each measurement makes."""
+    """How many calls each measurement makes in one round; the sides take turns ``rounds`` times."""
 
+    rounds: int
     metric_calls: int
     metric_reps: int
     metric_warmup: int
@@ -51,9 +55,40 @@ class Counts:
     run_warmup: int
     import_reps: int
 
+    def worker_flags(self) -> list[str]:
+        """The worker's command-line flags (named like the fields)."""
+        flags = []
+        for name, value in asdict(self).items():
+            if name not in ("rounds", "import_reps"):
+                flags += ["--" + name.replace("_", "-"), str(value)]
+        return flags
 
-FULL = Counts(2000, 5, 50, 20, 1000, 2, 100, 5, 10)
-QUICK = Counts(50, 2, 5, 3, 1000, 1, 5, 1, 2)
+
+# In all: 6 runs of 2,000 log_metric calls, 21 log_metrics calls, 102 empty runs, 10 imports.
+FULL = Counts(
+    rounds=3,
+    metric_calls=2000,
+    metric_reps=2,
+    metric_warmup=50,
+    batch_calls=7,
+    batch_size=1000,
+    batch_warmup=2,
+    run_calls=34,
+    run_warmup=5,
+    import_reps=10,
+)
+QUICK = Counts(
+    rounds=1,
+    metric_calls=50,
+    metric_reps=2,
+    metric_warmup=5,
+    batch_calls=3,
+    batch_size=1000,
+    batch_warmup=1,
+    run_calls=5,
+    run_warmup=1,
+    import_reps=2,
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +115,16 @@ TARGETS = {
     "empty_run": Target("ratio", 20),
     "import": Target("max_s", 0.3),
 }
+
+
+@dataclass(frozen=True)
+class Side:
+    """One contestant: a name in the report, its interpreter, the worker's side and sync mode."""
+
+    name: str
+    python: Path
+    library: str
+    sync: str | None = None
 
 
 # -- the MLflow environment -----------------------------------------------------------------
@@ -110,19 +155,8 @@ def ensure_mlflow_venv(venv: Path) -> Path:
         _note(f"creating {venv} (python -m venv)")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     _note(f"installing {' '.join(MLFLOW_REQUIREMENTS)} into {venv} (takes a minute or two)")
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "-q",
-            *MLFLOW_REQUIREMENTS,
-        ],
-        check=True,
-        stdout=sys.stderr,
-    )
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, *MLFLOW_REQUIREMENTS], check=True, stdout=sys.stderr)
     return python
 
 
@@ -140,46 +174,76 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_worker(python: Path, side: str, counts: Counts, sync: str | None = None) -> dict[str, Any]:
-    """Run the workload for one side in a fresh process on a fresh database; its results."""
-    with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
+def run_worker(side: Side, counts: Counts) -> dict[str, Any]:
+    """Run one round of the workload for a side, in a fresh process on a fresh database."""
+    label = side.name + (f" (sync={side.sync})" if side.sync else "")
+    with tempfile.TemporaryDirectory(prefix=f"bench-{side.name}-") as tmp:
         folder = Path(tmp)
-        out = folder / "result.json"
-        cmd = [str(python), str(WORKER), "--side", side, "--dir", str(folder / "db")]
-        cmd += ["--out", str(out)]
-        for name, value in asdict(counts).items():
-            if name != "import_reps":  # the worker's flags are the Counts fields
-                cmd += ["--" + name.replace("_", "-"), str(value)]
         (folder / "db").mkdir()
-        env = clean_env(CAUCE_SQLITE_SYNC=sync) if sync else clean_env()
-        label = side + (f" (sync={sync})" if sync else "")
-        _note(f"running the {label} side")
+        out = folder / "result.json"
+        cmd = [str(side.python), str(WORKER), "--side", side.library, "--dir", str(folder / "db")]
+        cmd += ["--out", str(out), *counts.worker_flags()]
+        env = clean_env(CAUCE_SQLITE_SYNC=side.sync) if side.sync else clean_env()
         started = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder)
         if proc.returncode != 0:
             raise SystemExit(f"the {label} side failed (exit {proc.returncode}):\n{proc.stderr}")
         result: dict[str, Any] = json.loads(out.read_text())
-        result["wall_s"] = time.perf_counter() - started
-        return result
+    result["wall_s"] = time.perf_counter() - started
+    return result
 
 
-def time_import(python: Path, code: str, reps: int) -> dict[str, Any]:
-    """Median wall time of ``python -c code`` over ``reps`` fresh processes (one untimed first)."""
-    samples: list[float] = []
+def run_rounds(sides: list[Side], counts: Counts) -> dict[str, list[dict[str, Any]]]:
+    """Every side's results, round by round; the order of the sides rotates each round."""
+    results: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
+    for round_no in range(counts.rounds):
+        shift = round_no % len(sides)
+        for side in sides[shift:] + sides[:shift]:
+            _note(f"round {round_no + 1}/{counts.rounds}: {side.name}")
+            results[side.name].append(run_worker(side, counts))
+    return results
+
+
+def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side's figures over all rounds: medians of the pooled samples, rounds kept."""
+    merged: dict[str, Any] = {"version": rounds[0]["version"], "sqlite": rounds[0]["sqlite"]}
+    for op in OPERATIONS:
+        wall = [s for r in rounds for s in r[op]["samples_s"]]
+        cpu = [s for r in rounds for s in r[op]["cpu_samples_s"]]
+        merged[op] = {
+            "median_s": statistics.median(wall),
+            "cpu_median_s": statistics.median(cpu),
+            "samples": len(wall),
+            "round_medians_s": [r[op]["median_s"] for r in rounds],
+        }
+    merged["rounds"] = rounds
+    return merged
+
+
+def time_imports(commands: dict[str, tuple[Path, str]], reps: int) -> dict[str, Any]:
+    """Median wall time of each ``python -c code`` over ``reps`` fresh processes, in turns.
+
+    One untimed pass comes first: it may compile .pyc files and fill the page cache.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in commands}
     env = clean_env()
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         for i in range(reps + 1):
-            started = time.perf_counter()
-            subprocess.run([str(python), "-c", code], check=True, env=env, cwd=tmp)
-            if i > 0:  # the first one may compile .pyc files and fill the page cache
-                samples.append(time.perf_counter() - started)
+            for name, (python, code) in commands.items():
+                started = time.perf_counter()
+                subprocess.run([str(python), "-c", code], check=True, env=env, cwd=tmp)
+                if i > 0:
+                    samples[name].append(time.perf_counter() - started)
     return {
-        "code": code,
-        "reps": reps,
-        "median_s": statistics.median(samples),
-        "min_s": min(samples),
-        "max_s": max(samples),
-        "samples_s": samples,
+        name: {
+            "code": commands[name][1],
+            "python": str(commands[name][0]),
+            "median_s": statistics.median(values),
+            "min_s": min(values),
+            "max_s": max(values),
+            "samples_s": values,
+        }
+        for name, values in samples.items()
     }
 
 
@@ -187,44 +251,37 @@ def time_import(python: Path, code: str, reps: int) -> dict[str, Any]:
 
 
 def build_rows(results: dict[str, Any], counts: Counts) -> list[dict[str, Any]]:
-    """One row per operation: medians, ratios, target and verdict."""
+    """One row per operation: medians, ratios (overall and per round), target and verdict."""
     sides = results["sides"]
     imports = results["imports"]
     mlflow = sides.get("mlflow")
-    operations = [
-        ("log_metric", "log_metric (per call)"),
-        ("log_metrics", f"log_metrics({counts.batch_size})"),
-        ("empty_run", "empty run (start + end)"),
-    ]
+    labels = {
+        "log_metric": "log_metric (per call)",
+        "log_metrics": f"log_metrics({counts.batch_size})",
+        "empty_run": "empty run (start + end)",
+    }
     rows = []
-    for key, label in operations:
-        rows.append(
-            _row(
-                key,
-                label,
-                sides["cauce"][key]["median_s"],
-                sides["cauce_full"][key]["median_s"],
-                mlflow[key]["median_s"] if mlflow else None,
+    for op in OPERATIONS:
+        row = _row(
+            op,
+            labels[op],
+            sides["cauce"][op]["median_s"],
+            sides["cauce_full"][op]["median_s"],
+            mlflow[op]["median_s"] if mlflow else None,
+        )
+        if mlflow:
+            pairs = zip(
+                mlflow[op]["round_medians_s"], sides["cauce"][op]["round_medians_s"], strict=True
             )
-        )
+            row["ratio_per_round"] = [m / c for m, c in pairs]
+        rows.append(row)
+    mlflow_import = imports["mlflow"]["median_s"] if "mlflow" in imports else None
+    mlflow_start = imports["mlflow_python"]["median_s"] if "mlflow_python" in imports else None
     rows.append(
-        _row(
-            "import",
-            "import (python -c)",
-            imports["cauce"]["median_s"],
-            None,
-            imports["mlflow"]["median_s"] if "mlflow" in imports else None,
-        )
+        _row("import", "import (python -c)", imports["cauce"]["median_s"], None, mlflow_import)
     )
-    rows.append(
-        _row(
-            "startup",
-            "python -c pass (reference)",
-            imports["python"]["median_s"],
-            None,
-            imports["mlflow_python"]["median_s"] if "mlflow_python" in imports else None,
-        )
-    )
+    startup = imports["python"]["median_s"]
+    rows.append(_row("startup", "python -c pass (reference)", startup, None, mlflow_start))
     return rows
 
 
@@ -280,6 +337,29 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     ]
     text.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(text)
+
+
+def format_details(sides: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Ratios per round, worker CPU time (steadier than wall time on a busy machine), SQLite."""
+    lines = []
+    per_round = [r for r in rows if r.get("ratio_per_round")]
+    if per_round:
+        lines.append("MLflow/Cauce in each round:")
+        for r in per_round:
+            lines.append(
+                f"  {r['operation']}: " + " ".join(_fmt_x(x) for x in r["ratio_per_round"])
+            )
+    lines.append("CPU time of the worker process (median per operation):")
+    for op in OPERATIONS:
+        cells = [f"{name} {_fmt_s(side[op]['cpu_median_s'])}" for name, side in sides.items()]
+        lines.append(f"  {op}: " + ", ".join(cells))
+    lines.append("SQLite settings seen by each side's own connection:")
+    for name, side in sides.items():
+        sql = side["sqlite"]
+        lines.append(
+            f"  {name}: journal_mode={sql['journal_mode']} synchronous={sql['synchronous']}"
+        )
+    return "\n".join(lines)
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -348,32 +428,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run both sides, print the table, write the JSON; the exit status."""
+    """Run the sides in turns, print the table, write the JSON; the exit status."""
     args = parse_args(argv)
     counts = QUICK if args.quick else FULL
-    mlflow_python: Path | None = None
+    cauce_python = Path(sys.executable)
+    sides = [
+        Side("cauce", cauce_python, "cauce"),
+        Side("cauce_full", cauce_python, "cauce", sync="full"),
+    ]
+    imports = {"cauce": (cauce_python, "import cauce"), "python": (cauce_python, "pass")}
     if not args.cauce_only:
         mlflow_python = args.mlflow_python or ensure_mlflow_venv(args.venv)
-    cauce_python = Path(sys.executable)
+        sides.append(Side("mlflow", mlflow_python, "mlflow"))
+        imports["mlflow"] = (mlflow_python, "import mlflow")
+        imports["mlflow_python"] = (mlflow_python, "pass")
+
     load_before = _load()
     if load_before is not None and load_before > 0.5 * (os.cpu_count() or 1):
         _note(f"load average is {load_before:.2f}: other processes will add noise to the figures")
-
-    sides = {
-        "cauce": run_worker(cauce_python, "cauce", counts),
-        "cauce_full": run_worker(cauce_python, "cauce", counts, sync="full"),
-    }
-    if mlflow_python is not None:
-        sides["mlflow"] = run_worker(mlflow_python, "mlflow", counts)
-
+    merged = {name: merge_rounds(r) for name, r in run_rounds(sides, counts).items()}
     _note("timing imports in fresh processes")
-    imports = {
-        "cauce": time_import(cauce_python, "import cauce", counts.import_reps),
-        "python": time_import(cauce_python, "pass", counts.import_reps),
-    }
-    if mlflow_python is not None:
-        imports["mlflow"] = time_import(mlflow_python, "import mlflow", counts.import_reps)
-        imports["mlflow_python"] = time_import(mlflow_python, "pass", counts.import_reps)
+    import_times = time_imports(imports, counts.import_reps)
 
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -381,27 +456,25 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "machine": machine(),
         "load_average_1min": {"before": load_before, "after": _load()},
-        "cauce_version": sides["cauce"]["version"],
-        "mlflow_version": sides["mlflow"]["version"] if "mlflow" in sides else None,
-        "counts": asdict(counts),
-        "sides": sides,
-        "imports": imports,
+        "cauce_version": merged["cauce"]["version"],
+        "mlflow_version": merged["mlflow"]["version"] if "mlflow" in merged else None,
+        "counts_per_round": asdict(counts),
+        "sides": merged,
+        "imports": import_times,
     }
     rows = build_rows(results, counts)
     results["rows"] = rows
 
-    mlflow_note = f"MLflow {results['mlflow_version']}" if "mlflow" in sides else "MLflow skipped"
+    mlflow_note = f"MLflow {results['mlflow_version']}" if "mlflow" in merged else "MLflow skipped"
     print(
-        f"Cauce {results['cauce_version']} vs {mlflow_note}; medians; "
-        f"{results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}, "
-        f"SQLite {results['machine']['sqlite']}"
+        f"Cauce {results['cauce_version']} vs {mlflow_note}; medians over {counts.rounds} "
+        f"round(s); {results['machine']['cpu_count']} CPUs, Python "
+        f"{results['machine']['python']}, SQLite {results['machine']['sqlite']}"
     )
     if args.quick:
         print("(--quick: counts too small for the verdicts to mean anything)")
     print(format_table(rows))
-    for name, side in sides.items():
-        sql = side["sqlite"]
-        print(f"{name}: journal_mode={sql['journal_mode']} synchronous={sql['synchronous']}")
+    print(format_details(merged, rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -179,7 +179,8 @@ def test_busy_timeout_must_be_an_integer(tree: Path) -> None:
     with pytest.raises(InvalidInput, match="CAUCE_BUSY_TIMEOUT_MS"):
         load_settings(env={"CAUCE_BUSY_TIMEOUT_MS": "soon"}, cwd=tree / "other")
     (tree / "project" / CONFIG_FILE).write_text("busy_timeout_ms: 1.5s\n")
-    with pytest.raises(InvalidInput, match=re.escape(f"busy_timeout_ms in {tree / 'project' / CONFIG_FILE}")):
+    where = re.escape(f"busy_timeout_ms in {tree / 'project' / CONFIG_FILE}")
+    with pytest.raises(InvalidInput, match=where):
         load_settings(env={}, cwd=tree / "project")
 
 

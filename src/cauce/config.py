@@ -62,8 +62,12 @@ SETTINGS: tuple[Setting, ...] = (
         "60000",
         "How long a SQLite writer waits for another writer's lock before failing.",
     ),
-    Setting("user", "CAUCE_USER", None, "Who is recorded in runs and audit events; default the OS user."),
-    Setting("experiment", "CAUCE_EXPERIMENT", "Default", "Experiment used when start_run names none."),
+    Setting(
+        "user", "CAUCE_USER", None, "Who is recorded in runs and audit events; default the OS user."
+    ),
+    Setting(
+        "experiment", "CAUCE_EXPERIMENT", "Default", "Experiment used when start_run names none."
+    ),
     Setting(
         "s3_endpoint_url",
         "CAUCE_S3_ENDPOINT_URL",

@@ -98,6 +98,26 @@ def test_references_resolve_to_kind_and_id(any_workspace: Workspace) -> None:
                     "datasets:/customers@3", "datasets:/nope@1"):
         with pytest.raises(NotFound):
             refs.resolve(missing)
-    for bad in ("churn", "datasets:/customers@two", "runs:/", "models:/churn/x"):
+    for bad in ("churn", "datasets:/customers@two", "datasets:/customers@", "customers@v",
+                "datasets:/customers@²", "runs:/", "models:/churn/x"):
         with pytest.raises(InvalidInput):
             refs.resolve(bad)
+
+
+def test_dataset_versions_are_content_addressed_and_bad_tables_are_refused(
+    workspace: Workspace,
+) -> None:
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    first = cauce.data.register("t", frame)
+    assert cauce.data.register("t", frame.set_index(pd.Index([7, 8]))).id == first.id
+    assert cauce.data.register("t", frame.head(1)).version == 2
+    assert cauce.data.get_version("t@v1").id == first.id
+    pd.testing.assert_frame_equal(cauce.data.load("t@1"), frame)
+    for table, message in (
+        (pd.DataFrame([[1, 2]], columns=["a", "a"]), "duplicate column names: 'a'"),
+        (pd.DataFrame({"ok": [1, 2], "cells": [[1], [2]]}), "column 'cells'"),
+        (pd.DataFrame({"mixed": [1, "x"]}), "cannot be stored as Parquet"),
+    ):
+        with pytest.raises(InvalidInput, match=message):
+            cauce.data.register("t", table)
+    assert [v.version for v in cauce.data.versions("t")] == [1, 2]

@@ -167,7 +167,8 @@ def test_log_model_without_registering_returns_a_run_model(any_workspace: Worksp
         logged = cauce.log_model(model, "clf", input_example=frame.head(3))
     assert logged.uri == f"runs:/{run.run_id}/clf"
     assert cauce.models.list_models() == []
-    np.testing.assert_array_equal(cauce.models.load(logged.uri).predict(frame), model.predict(frame))
+    loaded = cauce.models.load(logged.uri)
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
 
     version = cauce.models.register(logged.uri, "churn", description="from a run")
     assert (version.version, version.run_id, version.description) == (1, run.run_id, "from a run")
@@ -181,7 +182,6 @@ def test_log_model_without_registering_returns_a_run_model(any_workspace: Worksp
 
 
 def test_sklearn_model_is_skops_with_a_complete_spec(workspace: Workspace, tmp_path: Path) -> None:
-    frame, _ = customers()
     _, version = log_sklearn()
     folder = cauce.download_artifacts(version.run_id, "model", tmp_path / "model")
     spec = yaml.safe_load((folder / SPEC_FILE).read_text())
@@ -228,7 +228,9 @@ def test_python_and_onnx_specs_record_their_flavor(workspace: Workspace) -> None
     frame = pd.DataFrame({"age": [30, 40], "charges": [1.5, 2.5], "plan": ["a", "b"]})
     with cauce.start_run():
         python = cauce.log_model(doubled_charges, "f", registered_model="f", input_example=frame)
-        onnx = cauce.log_model(onnx_linear(), "o", registered_model="o", input_example=onnx_input(2))
+        onnx = cauce.log_model(
+            onnx_linear(), "o", registered_model="o", input_example=onnx_input(2)
+        )
     assert python.flavor == "python"
     assert python.signature is not None
     assert python.signature["inputs"]["columns"] == [
@@ -393,7 +395,6 @@ def test_a_tampered_blob_in_the_artifact_store_is_refused(workspace: Workspace) 
 
 
 def test_a_tampered_file_in_the_model_cache_is_refused(workspace: Workspace) -> None:
-    frame, _ = customers()
     _, version = log_sklearn()
     cauce.models.load("models:/churn/1")  # fills the cache
     cached = workspace.cache_dir / "models" / version.spec_sha256 / "model.skops"
@@ -451,6 +452,30 @@ def test_predict_checks_input_against_the_signature(workspace: Workspace) -> Non
     np.testing.assert_array_equal(loaded.predict(reordered), model.predict(frame))
     records = frame.head(3).to_dict(orient="records")
     np.testing.assert_array_equal(loaded.predict(records), model.predict(frame.head(3)))
+    # An array with one value per column is read in the signature's column order.
+    np.testing.assert_array_equal(loaded.predict(frame.to_numpy()), model.predict(frame))
+    for bad in (frame.to_numpy()[:, :1], np.ones(3), "age"):
+        with pytest.raises(InvalidInput, match="columns age, charges"):
+            loaded.predict(bad)
+
+
+def test_predict_checks_tensor_input_against_the_signature(workspace: Workspace) -> None:
+    with cauce.start_run():
+        cauce.log_model(onnx_linear(), "model", registered_model="linear",
+                        input_example=onnx_input(2))
+    loaded = cauce.models.load("models:/linear")
+    np.testing.assert_allclose(
+        loaded.predict([[1, 2, 3]]), [[1 + 4 - 1.5 + 0.25]], rtol=1e-6
+    )
+    for bad, message in (
+        (np.ones((2, 2)), r"shape \[-1, 3\] .*got \[2, 2\]"),
+        (np.ones(3), r"got \[3\]"),
+        (np.ones((1, 2, 3)), r"got \[1, 2, 3\]"),
+        ([[1, 2], [3]], "not a rectangular array"),
+        ([["a", "b", "c"]], "must hold float32 numbers"),
+    ):
+        with pytest.raises(InvalidInput, match=message):
+            loaded.predict(bad)
 
 
 def test_log_model_outside_a_run_is_a_clear_error_and_stores_nothing(
@@ -462,6 +487,15 @@ def test_log_model_outside_a_run_is_a_clear_error_and_stores_nothing(
     assert "start_run" in str(caught.value)
     assert row_counts(workspace) == counts
     assert blobs(workspace) == []
+
+
+def test_a_bad_model_name_is_refused_before_any_file_is_stored(workspace: Workspace) -> None:
+    with cauce.start_run() as run:
+        for bad in ("a/b", "", "../x", "-dash"):
+            with pytest.raises(InvalidInput, match="model name"):
+                cauce.log_model(sklearn_pipeline(), "model", registered_model=bad)
+    assert blobs(workspace) == []
+    assert cauce.list_artifacts(run.run_id) == []
 
 
 def test_an_unsupported_object_is_invalid_input_and_stores_nothing(workspace: Workspace) -> None:

@@ -92,7 +92,9 @@ def test_sqlite_runs_in_wal_mode_with_the_busy_timeout(workspace: Workspace) -> 
             name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
         }
-    assert pragma == {"journal_mode": "wal", "busy_timeout": 60000, "synchronous": 1, "foreign_keys": 1}
+    assert pragma == {
+        "journal_mode": "wal", "busy_timeout": 60000, "synchronous": 1, "foreign_keys": 1
+    }
 
     # The metric hot path uses its own long-lived connection: it must be configured the same way.
     cur = store._fast_connection().cursor()
@@ -197,9 +199,8 @@ def test_a_failed_write_transaction_rolls_back(any_workspace: Workspace) -> None
     # A constraint violation surfaces as a CauceError, and the transaction leaves nothing.
     with pytest.raises(CauceError), store.write() as conn:
         conn.execute(experiments_table.insert().values(**row, created_at=now, updated_at=now))
-        conn.execute(
-            experiments_table.insert().values(**{**row, "id": new_id()}, created_at=now, updated_at=now)
-        )
+        duplicate = {**row, "id": new_id(), "created_at": now, "updated_at": now}
+        conn.execute(experiments_table.insert().values(**duplicate))
     assert _count(any_workspace, "experiments") == 0
 
 
@@ -211,3 +212,75 @@ def test_the_store_path_is_created_on_demand(tmp_path: Path) -> None:
     finally:
         store.close()
     assert db.is_file()
+
+
+def test_insert_ignore_says_whether_it_inserted_and_upsert_replaces(
+    any_workspace: Workspace,
+) -> None:
+    from sqlalchemy import select
+
+    from cauce.store import insert_ignore, upsert
+    from cauce.store.schema import artifacts
+
+    row = {"sha256": "a" * 64, "size": 1, "uri": "file:///a", "media_type": "text/plain",
+           "created_at": 1}
+    with any_workspace.store.write() as conn:
+        assert insert_ignore(conn, artifacts, row) is True
+        assert insert_ignore(conn, artifacts, {**row, "size": 2}) is False
+    with any_workspace.store.write() as conn:
+        upsert(conn, artifacts, {**row, "size": 3}, ("sha256",))
+        upsert(conn, artifacts, {**row, "sha256": "b" * 64}, ("sha256",))
+    with any_workspace.store.read() as conn:
+        sizes = dict(conn.execute(select(artifacts.c.sha256, artifacts.c.size)).all())
+    assert sizes == {"a" * 64: 3, "b" * 64: 1}
+
+
+def test_database_from_a_newer_cauce_is_a_clear_error(any_workspace: Workspace) -> None:
+    from sqlalchemy import text
+
+    store = any_workspace.store
+    store.upgrade()
+    with store.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    experiments.create_experiment("untouched")
+    workspace_module.reset()
+
+    for use in (experiments.list_experiments, lambda: workspace_module.current().store.upgrade()):
+        with pytest.raises(BackendError) as info:
+            use()
+        assert info.value.code == "store-revision-unknown"
+        assert "9999" in info.value.message
+        assert info.value.hint and "upgrade Cauce" in info.value.hint
+        workspace_module.reset()
+    assert workspace_module.current().store.current_revision() == "9999"
+
+
+def test_a_writer_that_stays_locked_out_gets_a_store_locked_error(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    run_id = runs.create_run("e").run_id
+    monkeypatch.setenv("CAUCE_BUSY_TIMEOUT_MS", "200")
+    workspace_module.reset()
+    before = runs.get_run(run_id)
+
+    holder = sqlite3.connect(workspace.settings.state_dir / "cauce.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        for write in (
+            lambda: runs.log_metric(run_id, "m", 1.0),
+            lambda: runs.log_metrics(run_id, {"a": 1.0, "b": 2.0}),
+            lambda: runs.set_tags(run_id, {"t": "v"}),
+            lambda: runs.create_run("e"),
+        ):
+            with pytest.raises(BackendError) as info:
+                write()
+            assert info.value.code == "store-locked"
+            assert "CAUCE_BUSY_TIMEOUT_MS" in str(info.value)
+        assert runs.get_run(run_id) == before  # readers are not blocked in WAL mode
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    runs.log_metric(run_id, "m", 1.0)  # the lock is gone: writes go through again
+    assert runs.get_run(run_id).data.metrics == {"m": 1.0}

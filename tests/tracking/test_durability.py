@@ -204,7 +204,7 @@ def test_concurrent_writers_on_sqlite_lose_nothing(
 
     _check_every_metric_is_stored(workspace, outputs)
     _report(f"SQLite, {store_state} store", elapsed, outputs)
-    assert elapsed < 90
+    assert elapsed < 180  # a hang guard; the timings are printed above (-s)
 
 
 @pytest.mark.postgres
@@ -232,4 +232,4 @@ def test_concurrent_writers_on_postgres_lose_nothing(
 
     _check_every_metric_is_stored(ws, outputs)
     _report(f"PostgreSQL, {store_state} store", elapsed, outputs)
-    assert elapsed < 90
+    assert elapsed < 180  # a hang guard; the timings are printed above (-s)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import cauce
-from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
+from cauce.errors import CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.store.schema import metadata
 from cauce.tracking import environment, experiments, runs
@@ -199,7 +199,8 @@ def test_non_finite_metric_values_round_trip(any_workspace: Workspace, value: fl
     with cauce.start_run() as run:
         cauce.log_metric("x", value, step=1)
         cauce.log_metrics({"y": value, "z": 2.0}, step=2)
-    for got in (run.data.metrics["x"], run.data.metrics["y"], *dict(history(run.run_id, "x")).values()):
+    stored = run.data.metrics
+    for got in (stored["x"], stored["y"], *dict(history(run.run_id, "x")).values()):
         if math.isnan(value):
             assert math.isnan(got)
         else:
@@ -409,7 +410,10 @@ BAD_CALLS: dict[str, tuple[type[CauceError], Callable[[str], Any]]] = {
     "metric-too-large-int": (InvalidInput, lambda r: runs.log_metric(r, "m", 10**400)),
     "metric-float-step": (InvalidInput, lambda r: runs.log_metric(r, "m", 1.0, step=1.5)),  # type: ignore[arg-type]
     "metric-string-step": (InvalidInput, lambda r: runs.log_metric(r, "m", 1.0, step="3")),  # type: ignore[arg-type]
-    "metric-step-beyond-64-bits": (InvalidInput, lambda r: runs.log_metric(r, "m", 1.0, step=2**63)),
+    "metric-step-beyond-64-bits": (
+        InvalidInput,
+        lambda r: runs.log_metric(r, "m", 1.0, step=2**63),
+    ),
     "metric-string-timestamp": (
         InvalidInput,
         lambda r: runs.log_metric(r, "m", 1.0, timestamp="now"),  # type: ignore[arg-type]
@@ -558,4 +562,5 @@ def test_two_writers_creating_one_new_experiment_share_it(
     assert "error" not in result, result.get("error")
     assert result["run"].experiment_id == first_id
     assert [e.name for e in experiments.list_experiments()] == ["race"]
-    assert len(audit.events(ws, action="experiment.create")) == 1
+    created = audit.events(ws, action="experiment.create")
+    assert len(created) == 1, [(e.entity_id, e.at, e.after) for e in created]

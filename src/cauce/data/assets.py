@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.store import new_id, now_ms
+from cauce.store import insert_ignore, new_id, now_ms
 from cauce.store.schema import dataset_versions, datasets
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
@@ -103,7 +103,19 @@ def register(
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}, not {layer!r}")
     frame, origin = read_source(source)
     frame.columns = [str(c) for c in frame.columns]
-    digest = content_hash(frame)
+    duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+    if duplicated:
+        raise InvalidInput(
+            f"dataset {name!r} has duplicate column names: {', '.join(map(repr, duplicated))}"
+        )
+    try:
+        digest = content_hash(frame)
+    except TypeError as exc:  # cells that pandas cannot hash: lists, dicts, sets
+        raise InvalidInput(
+            f"dataset {name!r} cannot be versioned: column {_unhashable_column(frame)!r} "
+            f"holds values that cannot be hashed ({exc})",
+            hint="convert such cells to strings or scalar values first",
+        ) from None
     with ws.store.read() as conn:
         existing = _find_by_hash(conn, name, digest)
     if existing is not None:
@@ -112,7 +124,13 @@ def register(
     fd, tmp = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        try:
+            frame.to_parquet(tmp, index=False)
+        except (TypeError, ValueError) as exc:  # pyarrow's errors derive from these
+            raise InvalidInput(
+                f"dataset {name!r} cannot be stored as Parquet: {type(exc).__name__}: {exc}",
+                hint="give each column values of one type",
+            ) from None
         blob = ws.artifacts.put_file(tmp, media_type="application/vnd.apache.parquet")
     finally:
         os.unlink(tmp)
@@ -122,18 +140,25 @@ def register(
     from cauce.tracking.artifacts import record_blob
 
     with ws.store.write() as conn:
-        existing = _find_by_hash(conn, name, digest)
-        if existing is not None:
-            return existing
-        dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
-        if dataset_id is None:
-            dataset_id = new_id()
-            conn.execute(
-                datasets.insert().values(
-                    id=dataset_id, name=name, description=description, created_at=now_ms()
-                )
+        dataset_id = new_id()
+        created = insert_ignore(
+            conn,
+            datasets,
+            {"id": dataset_id, "name": name, "description": description, "created_at": now_ms()},
+        )
+        if created:
+            audit.record(
+                conn, ws.user, "dataset.create", "dataset", dataset_id, after={"name": name}
             )
-            audit.record(conn, ws.user, "dataset.create", "dataset", dataset_id, after={"name": name})
+        else:
+            # Locked until commit: concurrent registrations take turns for the next number
+            # (and the content check below sees what the one before committed).
+            dataset_id = conn.execute(
+                select(datasets.c.id).where(datasets.c.name == name).with_for_update()
+            ).scalar_one()
+            existing = _find_by_hash(conn, name, digest)
+            if existing is not None:
+                return existing
         number = (
             conn.execute(
                 select(func.max(dataset_versions.c.version)).where(
@@ -169,9 +194,11 @@ def get_version(ref: str, *, workspace: Workspace | None = None) -> DatasetVersi
     from sqlalchemy import select
 
     ws = workspace or current()
-    name, _, number = ref.partition("@")
-    number = number.lstrip("v")
-    if number and not number.isdigit():
+    if not isinstance(ref, str):
+        raise InvalidInput(f"a dataset reference must be a string, got {type(ref).__name__}")
+    name, at, number = ref.partition("@")
+    number = number.removeprefix("v")
+    if at and not (number.isascii() and number.isdigit()):
         raise InvalidInput(f"dataset version must be a number: {ref!r}", hint="write name@3")
     query = (
         select(dataset_versions, datasets.c.name)
@@ -252,6 +279,17 @@ def versions(name: str, *, workspace: Workspace | None = None) -> list[DatasetVe
     if not rows:
         raise NotFound(f"dataset {name!r} does not exist")
     return [_version(r.name, r._mapping) for r in rows]
+
+
+def _unhashable_column(frame: pd.DataFrame) -> str:
+    import pandas as pd
+
+    for column in frame.columns:
+        try:
+            pd.util.hash_pandas_object(frame[column], index=False)
+        except TypeError:
+            return str(column)
+    return "?"
 
 
 def _find_by_hash(conn: Connection, name: str, digest: str) -> DatasetVersion | None:

@@ -28,7 +28,7 @@ from typing import Any
 from cauce.artifacts import sha256_file
 from cauce.errors import IntegrityError, InvalidInput, NotFound
 from cauce.registry.flavors import Flavor, detect_flavor, get_flavor
-from cauce.registry.signature import infer_schema, validate_frame
+from cauce.registry.signature import infer_schema, validate_input
 from cauce.store import now_ms
 
 SPEC_FILE = "cauce-model.yaml"
@@ -139,7 +139,7 @@ class LoadedModel:
         """Predictions for a DataFrame, array or list of records."""
         prepared = _prepare(data)
         if self.signature:
-            prepared = validate_frame(self.signature.get("inputs"), prepared)
+            prepared = validate_input(self.signature.get("inputs"), prepared)
         return self.flavor.predict(self.native, prepared)
 
     def unwrap(self) -> Any:

@@ -12,6 +12,7 @@ from cauce.registry.format import SPEC_FILE, save_model
 from cauce.registry.models import ModelVersion, create_version
 from cauce.tracking import fluent
 from cauce.tracking.artifacts import attach, check_artifact_path
+from cauce.validation import check_name
 from cauce.workspace import current
 
 
@@ -55,6 +56,8 @@ def log_model(
     ws = current()
     target_run = run_id or _active_run_id()
     path = check_artifact_path(name)
+    if registered_model is not None:
+        check_name(registered_model, "model name")  # before any file is written
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
         spec = save_model(

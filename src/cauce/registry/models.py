@@ -23,7 +23,7 @@ from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.registry.format import SPEC_FILE, LoadedModel, load_folder
 from cauce.registry.uris import ModelRef, RunModelRef, parse
-from cauce.store import new_id, now_ms, upsert
+from cauce.store import insert_ignore, new_id, now_ms, upsert
 from cauce.store.schema import (
     model_alias_history,
     model_aliases,
@@ -197,8 +197,7 @@ def create_version(
     if missing:
         raise NotFound(f"model files {', '.join(missing)} are missing or differ from {SPEC_FILE}")
 
-    model = _model_row(conn, name)
-    model_id = model.id if model is not None else _insert_model(conn, ws, name, None)
+    model_id = _lock_model(conn, ws, name)
     number = (
         conn.execute(
             select(func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
@@ -443,6 +442,26 @@ def _insert_model(conn: Connection, ws: Workspace, name: str, description: str |
     )
     audit.record(conn, ws.user, "model.create", "model", model_id, after={"name": name})
     return model_id
+
+
+def _lock_model(conn: Connection, ws: Workspace, name: str) -> str:
+    """The id of model ``name``, created when missing, locked until the transaction ends.
+
+    Concurrent registrations of one model take turns here, so that each one reads the newest
+    version number before it adds the next (on PostgreSQL they would otherwise collide on it).
+    SQLite needs no row lock: its write transactions already run one at a time.
+    """
+    now = now_ms()
+    model_id = new_id()
+    values = {"id": model_id, "name": name, "description": None, "created_at": now,
+              "updated_at": now}
+    if insert_ignore(conn, models, values):
+        audit.record(conn, ws.user, "model.create", "model", model_id, after={"name": name})
+        return model_id
+    locked: str = conn.execute(
+        select(models.c.id).where(models.c.name == name).with_for_update()
+    ).scalar_one()
+    return locked
 
 
 def _set_tags(

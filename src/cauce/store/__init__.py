@@ -116,19 +116,16 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed when the block ends and rolled back on error."""
-        with self._translate_errors():
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(cauce_write=True)
-                with conn.begin():
-                    yield conn
+        with self._translate_errors(), self.engine.connect() as conn:
+            conn = conn.execution_options(cauce_write=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction."""
-        with self._translate_errors():
-            with self.engine.connect() as conn:
-                with conn.begin():
-                    yield conn
+        with self._translate_errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
@@ -216,7 +213,8 @@ class Store:
         columns = [c.name for c in table.columns if c.autoincrement is not True]
         stmt = insert(table).values({name: None for name in columns})
         compiled = stmt.compile(dialect=self.engine.dialect)
-        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        positions = compiled.positiontup if compiled.positional else None
+        order = tuple(positions) if positions else None
         entry = (str(compiled), order)
         self._fast_sql[table.name] = entry
         return entry
@@ -232,11 +230,10 @@ class Store:
     def _read_revision(self, engine: Engine) -> str | None:
         from sqlalchemy import inspect, text
 
-        with self._translate_errors():
-            with engine.connect() as conn:
-                if not inspect(conn).has_table("alembic_version"):
-                    return None
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        with self._translate_errors(), engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def _ensure_schema(self, engine: Engine) -> None:
         revision = self._read_revision(engine)
@@ -254,10 +251,21 @@ class Store:
         return before, HEAD_REVISION
 
     def _upgrade(self, engine: Engine) -> None:
+        from alembic.util import CommandError
+
         from cauce.store.migrate import upgrade
 
         with self._translate_errors():
-            upgrade(engine, lock_path=self._lock_path())
+            try:
+                upgrade(engine, lock_path=self._lock_path())
+            except CommandError as exc:
+                # Typically a database migrated by a newer Cauce: its revision is unknown here.
+                raise BackendError(
+                    f"cannot migrate the metadata store {self.display_url}: {exc}",
+                    code="store-revision-unknown",
+                    hint="a newer Cauce may have migrated it: upgrade Cauce, "
+                    "or point CAUCE_DB_URL at another database",
+                ) from exc
 
     def _lock_path(self) -> Path | None:
         if not self.is_sqlite:
@@ -285,15 +293,18 @@ def float_to_row(value: float) -> tuple[float, bool]:
 
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """Insert a row unless one with the same key exists; return whether it was inserted."""
+    stmt: Any
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        result = conn.execute(pg_insert(table).values(values).on_conflict_do_nothing())
+        stmt = pg_insert(table).values(values).on_conflict_do_nothing()
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        result = conn.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
+    # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg then reports -1 (truthy).
+    result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
+    return result.rowcount > 0
 
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:

@@ -120,7 +120,9 @@ def active_run() -> ActiveRun | None:
     return stack[-1] if stack else None
 
 
-def end_run(status: str = "FINISHED", *, run_id: str | None = None, error: str | None = None) -> None:
+def end_run(
+    status: str = "FINISHED", *, run_id: str | None = None, error: str | None = None
+) -> None:
     """End the active run (or ``run_id``) with a status; it leaves the active-run stack."""
     stack = _stack()
     target = run_id or (stack[-1].run_id if stack else None)
@@ -203,7 +205,9 @@ def log_artifacts(
     return run_artifacts.log_artifacts(_run_id(run_id), local_dir, artifact_path)
 
 
-def log_input(dataset_version: Any, context: str = "training", *, run_id: str | None = None) -> None:
+def log_input(
+    dataset_version: Any, context: str = "training", *, run_id: str | None = None
+) -> None:
     """Record that the active run used a dataset version (``DatasetVersion`` or ``"name@3"``)."""
     if dataset_version is None:
         raise InvalidInput("log_input needs a dataset version")

@@ -144,7 +144,7 @@ def end_run(
             after={"status": status, "end_time": end, "error": error},
         )
         row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-    return _run_info(row._mapping)
+    return _run_info(dict(row._mapping))
 
 
 def set_run_status(run_id: str, status: str, *, workspace: Workspace | None = None) -> None:
@@ -265,7 +265,9 @@ def log_metrics(
     """Log several metric values in one write; all or none are stored."""
     ws = workspace or current()
     if not isinstance(values, Mapping):
-        raise InvalidInput(f"metrics must be a mapping of key to value, got {type(values).__name__}")
+        raise InvalidInput(
+            f"metrics must be a mapping of key to value, got {type(values).__name__}"
+        )
     ts = now_ms() if timestamp is None else timestamp
     rows = [_metric_row(run_id, k, v, step, ts) for k, v in values.items()]
     _insert_metrics(ws, run_id, rows)
@@ -309,7 +311,9 @@ def get_metric_history(
     ws = workspace or current()
     check_key(key, "metric key")
     query = (
-        select(metrics.c.key, metrics.c.value, metrics.c.is_nan, metrics.c.step, metrics.c.timestamp)
+        select(
+            metrics.c.key, metrics.c.value, metrics.c.is_nan, metrics.c.step, metrics.c.timestamp
+        )
         .where(metrics.c.run_id == run_id, metrics.c.key == key)
         .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
     )
@@ -349,14 +353,20 @@ def log_params(
                 )
             )
         }
-        changed = {k: (existing[k], v) for k, v in checked.items() if k in existing and existing[k] != v}
+        changed = {
+            k: (existing[k], v) for k, v in checked.items() if k in existing and existing[k] != v
+        }
         if changed:
             listing = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise Conflict(
                 f"params of run {run_id} cannot change once logged ({listing})",
                 hint="log the new value under another key, or start a new run",
             )
-        new = [{"run_id": run_id, "key": k, "value": v} for k, v in checked.items() if k not in existing]
+        new = [
+            {"run_id": run_id, "key": k, "value": v}
+            for k, v in checked.items()
+            if k not in existing
+        ]
         if new:
             conn.execute(params.insert(), new)
 

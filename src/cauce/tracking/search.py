@@ -12,7 +12,12 @@ Grammar (keywords are case-insensitive; AND binds tighter than OR)::
     value      := number | 'string' | "(" value ("," value)* ")"
 
 A key with unusual characters is quoted: ``metrics."val loss"`` or ``metrics.`val loss```.
+In a 'string', ``''`` or ``\'`` is a quote and ``\\`` a backslash. LIKE and ILIKE patterns
+use ``%`` and ``_`` as wildcards and a backslash as their escape (``'a\\_b'`` matches ``a_b``),
+and LIKE is case-sensitive on every backend.
 Keys and values are bound parameters, never pasted into SQL; attributes come from a fixed list.
+A filter holds at most MAX_COMPARISONS comparisons, MAX_DEPTH nested parentheses and
+MAX_VALUES values, so that no backend meets its own limits (a raw database error).
 ``metrics.X`` compares the run's latest value of X (highest step, then newest), and a NaN
 compares as unknown (no row matches). Example::
 
@@ -22,6 +27,7 @@ compares as unknown (no row matches). Example::
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +40,14 @@ from cauce.workspace import Workspace, current
 
 from sqlalchemy import ColumnElement, literal
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean
+
+MAX_COMPARISONS = 200
+MAX_DEPTH = 32
+MAX_VALUES = 10_000
+_INT64 = (-(2**63), 2**63 - 1)
+_LIKE_ESCAPE = "\\"
 
 _TOKEN = re.compile(
     r"""
@@ -100,6 +113,13 @@ class Field:
 
 def tokenize(text: str) -> list[Token]:
     """Split a filter into tokens; anything else (``;``, ``--`` …) is an InvalidInput."""
+    for pos, char in enumerate(text):
+        # Neither a NUL nor a lone surrogate can be sent to PostgreSQL as text.
+        if char == "\0" or "\ud800" <= char <= "\udfff":
+            raise InvalidInput(
+                f"filter: character {char!r} at position {pos} is not allowed",
+                details={"field": "filter", "position": pos},
+            )
     tokens = []
     pos = 0
     while pos < len(text):
@@ -121,9 +141,14 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.comparisons = 0
+        self.values = 0
 
-    def error(self, message: str) -> InvalidInput:
-        pos = self.tokens[self.i].pos if self.i < len(self.tokens) else len(self.text)
+    def error(self, message: str, at: int | None = None) -> InvalidInput:
+        """An InvalidInput naming the position of token ``at`` (default: the next token)."""
+        i = self.i if at is None else at
+        pos = self.tokens[i].pos if i < len(self.tokens) else len(self.text)
         return InvalidInput(
             f"filter: {message} at position {pos} in {self.text!r}",
             details={"field": "filter", "position": pos},
@@ -174,16 +199,25 @@ class _Parser:
     def parse_atom(self) -> ColumnElement[bool]:
         tok = self.peek()
         if tok is not None and tok.text == "(":
+            if self.depth >= MAX_DEPTH:
+                raise self.error(f"more than {MAX_DEPTH} nested parentheses")
             self.i += 1
+            self.depth += 1
             expr = self.parse_or()
             if self.take().text != ")":
                 self.i -= 1
                 raise self.error("expected ')'")
+            self.depth -= 1
             return expr
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.error(f"more than {MAX_COMPARISONS} comparisons")
         field = self.parse_field()
+        op_at = self.i
         op = self.parse_op()
+        value_at = self.i
         value = self.parse_value(op)
-        return compare(field, op, value, self)
+        return compare(field, op, value, self, (op_at, value_at))
 
     def parse_field(self) -> Field:
         tok = self.take()
@@ -249,21 +283,27 @@ class _Parser:
 
     def parse_scalar(self) -> Any:
         tok = self.take()
+        self.values += 1
+        if self.values > MAX_VALUES:
+            self.i -= 1
+            raise self.error(f"more than {MAX_VALUES} values")
         if tok.kind == "number":
             return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
         if tok.kind == "string":
-            body = tok.text[1:-1]
-            return re.sub(r"\\(.)", r"\1", body.replace("''", "'"))
+            # One pass, so that an escaped quote next to a doubled one reads as two quotes.
+            return re.sub(r"''|\\(.)", lambda m: m.group(1) or "'", tok.text[1:-1])
         self.i -= 1
         raise self.error(f"expected a number or a 'quoted string', not {tok.text!r}")
 
 
 def _latest_metric(key: str) -> Any:
-    from sqlalchemy import case, null, select
+    from sqlalchemy import Float, case, null, select, type_coerce
 
     m = metrics.alias()
+    # Typed as a float: CASE WHEN … THEN NULL has no type, and the values compared with it
+    # would otherwise be bound (and cast, on PostgreSQL) as whatever Python type they have.
     return (
-        select(case((m.c.is_nan, null()), else_=m.c.value))
+        select(type_coerce(case((m.c.is_nan, null()), else_=m.c.value), Float()))
         .where(m.c.run_id == runs.c.id, m.c.key == key)
         .order_by(m.c.step.desc(), m.c.timestamp.desc(), m.c.id.desc())
         .limit(1)
@@ -285,9 +325,13 @@ def _column(field: Field) -> Any:
     return ATTRIBUTES[field.key]
 
 
-def compare(field: Field, op: str, value: Any, parser: _Parser) -> ColumnElement[bool]:
-    """One comparison as a SQL expression with bound values."""
+def compare(
+    field: Field, op: str, value: Any, parser: _Parser, at: tuple[int, int]
+) -> ColumnElement[bool]:
+    """One comparison as a SQL expression with bound values; ``at``: its op and value tokens."""
     from sqlalchemy import and_, not_
+
+    op_at, value_at = at
 
     numeric = field.kind == "metrics" or (
         field.kind == "attributes" and field.key in _NUMERIC_ATTRIBUTES
@@ -295,23 +339,33 @@ def compare(field: Field, op: str, value: Any, parser: _Parser) -> ColumnElement
     values = value if isinstance(value, list) else [value]
     if numeric:
         if op not in _COMPARE and not op.endswith("IN"):
-            raise parser.error(f"{field.kind}.{field.key} is numeric; {op} applies to text")
+            raise parser.error(f"{field.kind}.{field.key} is numeric; {op} applies to text", op_at)
         if any(isinstance(v, str) for v in values):
-            raise parser.error(f"{field.kind}.{field.key} is numeric; compare it with a number")
+            raise parser.error(
+                f"{field.kind}.{field.key} is numeric; compare it with a number", value_at
+            )
+        values = [_number(v) for v in values]
     else:
         if op in ("<", "<=", ">", ">="):
-            raise parser.error(f"{field.kind}.{field.key} is text; use =, !=, LIKE, ILIKE or IN")
+            raise parser.error(
+                f"{field.kind}.{field.key} is text; use =, !=, LIKE, ILIKE or IN", op_at
+            )
         values = [str(v) for v in values]
     column = _column(field)
     if op.endswith("IN"):
         expr = column.in_(values)
         return not_(expr) if op.startswith("NOT") else expr
     v = values[0]
+    if op.endswith("LIKE") and _ends_in_escape(v):
+        # PostgreSQL refuses such a pattern at run time, and only when a row reaches it.
+        raise parser.error(
+            f"the pattern {v!r} ends with an unpaired escape character (\\)", value_at
+        )
     if op.endswith("ILIKE"):
-        expr = column.ilike(v)
+        expr = column.ilike(v, escape=_LIKE_ESCAPE)
     elif op.endswith("LIKE"):
         # SQLite's LIKE ignores ASCII case; GLOB with the same pattern makes it exact.
-        expr = and_(column.like(v), _glob(column, v))
+        expr = and_(column.like(v, escape=_LIKE_ESCAPE), _glob(column, v))
     else:
         expr = {
             "=": column == v,
@@ -329,6 +383,10 @@ class Glob(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
 
     def __init__(self, column: Any, pattern: Any):
         self.column = column
@@ -346,9 +404,47 @@ def _glob_other(element: Glob, compiler: Any, **kw: Any) -> str:
     return "1 = 1"
 
 
+def _number(number: int | float) -> Any:
+    """A bound number every backend compares as written.
+
+    An integer past 64 bits becomes a float (SQLite raises OverflowError, PostgreSQL "out of
+    range", on such a parameter); a float is bound as a float, so that PostgreSQL does not cast
+    ``start_time > 0.5`` to ``start_time > 1`` (a BIGINT).
+    """
+    from sqlalchemy import BigInteger, Float
+
+    if isinstance(number, int) and _INT64[0] <= number <= _INT64[1]:
+        return literal(number, BigInteger())
+    try:
+        value = float(number)
+    except OverflowError:  # an integer past the float range too
+        value = math.inf if number > 0 else -math.inf
+    return literal(value, Float())
+
+
+def _ends_in_escape(pattern: str) -> bool:
+    trailing = len(pattern) - len(pattern.rstrip(_LIKE_ESCAPE))
+    return trailing % 2 == 1
+
+
 def _glob(column: Any, pattern: str) -> Glob:
-    glob = re.sub(r"([\[\]*?])", r"[\1]", pattern).replace("%", "*").replace("_", "?")
-    return Glob(column, literal(glob))
+    """The GLOB pattern that matches what the LIKE ``pattern`` (escape: backslash) matches."""
+    out = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == _LIKE_ESCAPE:
+            out.append(_glob_literal(next(chars, "")))
+        elif char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        else:
+            out.append(_glob_literal(char))
+    return Glob(column, literal("".join(out)))
+
+
+def _glob_literal(char: str) -> str:
+    return f"[{char}]" if char in "[]*?" else char
 
 
 def parse_filter(text: str) -> ColumnElement[bool]:
@@ -398,7 +494,9 @@ def search_runs(
     from cauce.tracking.runs import load_runs
 
     ws = workspace or current()
-    if not isinstance(max_results, int) or max_results < 1:
+    if filter is not None and not isinstance(filter, str):
+        raise InvalidInput(f"filter must be a string, got {type(filter).__name__}")
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
         raise InvalidInput(f"max_results must be a positive integer, got {max_results!r}")
     if isinstance(order_by, str):
         order_by = [order_by]

@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 from cauce.errors import InvalidInput
 from cauce.tracking import fluent
+from cauce.tracking.experiments import get_experiment
 from cauce.validation import check_key
 
 
@@ -32,28 +34,65 @@ class SweepResult:
     n_failed: int
 
 
-def _suggest(trial: Any, name: str, domain: Any) -> Any:
+_CHOICE_TYPES = (type(None), bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One checked dimension of a search space."""
+
+    kind: str  # "int", "float" or "categorical"
+    low: Any = None
+    high: Any = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+
+def check_domain(name: str, domain: Any) -> Domain:
+    """The Domain that ``domain`` describes, or an InvalidInput naming the parameter."""
     if isinstance(domain, list):
         if not domain:
             raise InvalidInput(f"sweep space {name!r}: the list of choices is empty")
-        return trial.suggest_categorical(name, domain)
+        odd = [c for c in domain if not isinstance(c, _CHOICE_TYPES)]
+        if odd:
+            raise InvalidInput(
+                f"sweep space {name!r}: choice {odd[0]!r} is not None, a bool, a number or a "
+                "string"
+            )
+        return Domain("categorical", choices=tuple(domain))
     if isinstance(domain, tuple) and len(domain) in (2, 3):
         low, high = domain[0], domain[1]
-        log = len(domain) == 3 and domain[2] == "log"
         if len(domain) == 3 and domain[2] not in ("log", "linear"):
             raise InvalidInput(f"sweep space {name!r}: the third item must be 'log' or 'linear'")
+        log = len(domain) == 3 and domain[2] == "log"
         if isinstance(low, bool) or isinstance(high, bool):
             raise InvalidInput(f"sweep space {name!r}: use a list [True, False] for booleans")
-        if not low < high:
-            raise InvalidInput(f"sweep space {name!r}: low {low!r} must be below high {high!r}")
-        if isinstance(low, int) and isinstance(high, int):
-            return trial.suggest_int(name, low, high, log=log)
-        if isinstance(low, (int, float)) and isinstance(high, (int, float)):
-            return trial.suggest_float(name, float(low), float(high), log=log)
+        if isinstance(low, Real) and isinstance(high, Real):
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise InvalidInput(f"sweep space {name!r}: the bounds must be finite numbers")
+            if not low < high:
+                raise InvalidInput(
+                    f"sweep space {name!r}: low {low!r} must be below high {high!r}"
+                )
+            if log and low <= 0:
+                raise InvalidInput(
+                    f"sweep space {name!r}: a log scale needs a low bound above 0, not {low!r}"
+                )
+            if isinstance(low, Integral) and isinstance(high, Integral):
+                return Domain("int", int(low), int(high), log)
+            return Domain("float", float(low), float(high), log)
     raise InvalidInput(
         f"sweep space {name!r}: {domain!r} is not a domain",
         hint="use (low, high), (low, high, 'log') or a list of choices",
     )
+
+
+def _suggest(trial: Any, name: str, domain: Domain) -> Any:
+    if domain.kind == "categorical":
+        return trial.suggest_categorical(name, domain.choices)
+    if domain.kind == "int":
+        return trial.suggest_int(name, domain.low, domain.high, log=domain.log)
+    return trial.suggest_float(name, domain.low, domain.high, log=domain.log)
 
 
 def sweep(
@@ -84,21 +123,30 @@ def sweep(
         raise InvalidInput(f"direction must be 'maximize' or 'minimize', not {direction!r}")
     if not isinstance(n_trials, int) or n_trials < 1:
         raise InvalidInput(f"n_trials must be a positive integer, got {n_trials!r}")
+    if not isinstance(space, Mapping):
+        raise InvalidInput(f"the sweep space must be a mapping, got {type(space).__name__}")
     if not space:
         raise InvalidInput("the sweep space is empty")
-    for name in space:
-        check_key(name, "sweep parameter")
+    # Checked before any run starts: a bad space would otherwise fail every trial.
+    domains = {
+        check_key(name, "sweep parameter"): check_domain(name, domain)
+        for name, domain in space.items()
+    }
     check_key(metric, "sweep metric")
 
     outer = fluent.active_run()
     parent = outer or fluent.start_run(experiment, run_name)
+    # Trials go to the parent's experiment (a nested run otherwise gets the default one).
+    trial_experiment = get_experiment(parent.info.experiment_id).name
     trial_runs: dict[int, str] = {}
     failed = 0
 
     def run_trial(trial: Any) -> float:
         nonlocal failed
-        values = {name: _suggest(trial, name, domain) for name, domain in space.items()}
-        with fluent.start_run(run_name=f"trial-{trial.number}", nested=True) as child:
+        values = {name: _suggest(trial, name, domain) for name, domain in domains.items()}
+        with fluent.start_run(
+            trial_experiment, f"trial-{trial.number}", nested=True
+        ) as child:
             trial_runs[trial.number] = child.run_id
             fluent.log_params(values)
             fluent.set_tag("sweep.trial", trial.number)

@@ -58,7 +58,13 @@ class OnnxFlavor(Flavor):
                 feeds[spec.name] = column.astype(_numpy_type(spec.type))
         else:
             raise InvalidInput("this ONNX model has several inputs; pass a DataFrame with them")
-        return native.run(None, feeds)[0]
+        try:
+            return native.run(None, feeds)[0]
+        except Exception as exc:
+            # onnxruntime raises its own InvalidArgument for a wrong shape or type.
+            if type(exc).__name__ in ("InvalidArgument", "InvalidGraph"):
+                raise InvalidInput(f"the ONNX model refused the input: {exc}") from None
+            raise
 
 
 def _numpy_type(onnx_type: str) -> str:
