@@ -64,16 +64,17 @@ class Counts:
         return flags
 
 
-# In all: 6 runs of 2,000 log_metric calls, 21 log_metrics calls, 102 empty runs, 10 imports.
+# Each round: 2 runs of 2,000 log_metric calls, 20 log_metrics calls in one run, 100 empty runs
+# (as one long round would); the rounds add samples taken at other moments. Imports: 10 in all.
 FULL = Counts(
     rounds=3,
     metric_calls=2000,
     metric_reps=2,
     metric_warmup=50,
-    batch_calls=7,
+    batch_calls=20,
     batch_size=1000,
     batch_warmup=2,
-    run_calls=34,
+    run_calls=100,
     run_warmup=5,
     import_reps=10,
 )

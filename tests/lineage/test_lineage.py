@@ -105,7 +105,7 @@ def test_references_resolve_to_kind_and_id(any_workspace: Workspace) -> None:
 
 
 def test_dataset_versions_are_content_addressed_and_bad_tables_are_refused(
-    workspace: Workspace,
+    any_workspace: Workspace,
 ) -> None:
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     first = cauce.data.register("t", frame)
@@ -121,3 +121,24 @@ def test_dataset_versions_are_content_addressed_and_bad_tables_are_refused(
         with pytest.raises(InvalidInput, match=message):
             cauce.data.register("t", table)
     assert [v.version for v in cauce.data.versions("t")] == [1, 2]
+
+    # Concurrent registrations: distinct tables get consecutive numbers, equal ones share one.
+    import threading
+
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def register(value: int) -> None:
+        start.wait()
+        try:
+            cauce.data.register("t", pd.DataFrame({"a": [value], "b": ["z"]}))
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(v,)) for v in (10, 20, 30, 30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [v.version for v in cauce.data.versions("t")] == [1, 2, 3, 4, 5]

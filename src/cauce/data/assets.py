@@ -66,7 +66,9 @@ def read_source(source: Any) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True), "dataframe"
     if not isinstance(source, (str, Path)):
-        raise InvalidInput(f"a dataset source must be a DataFrame or a path, got {type(source).__name__}")
+        raise InvalidInput(
+            f"a dataset source must be a DataFrame or a path, got {type(source).__name__}"
+        )
     path = str(source)
     lower = path.lower()
     readers = {
@@ -78,7 +80,9 @@ def read_source(source: Any) -> tuple[pd.DataFrame, str]:
     }
     reader = next((r for suffix, r in readers.items() if lower.endswith(suffix)), None)
     if reader is None:
-        raise InvalidInput(f"cannot tell the format of {path}", hint="use .csv, .parquet, .json or .jsonl")
+        raise InvalidInput(
+            f"cannot tell the format of {path}", hint="use .csv, .parquet, .json or .jsonl"
+        )
     try:
         frame = reader(path)
     except FileNotFoundError:
@@ -96,7 +100,7 @@ def register(
     description: str | None = None,
     workspace: Workspace | None = None,
 ) -> DatasetVersion:
-    """Register a table as a new version of a dataset; identical content returns the existing one."""
+    """Register a table as a new version of a dataset; the same content returns its version."""
     ws = workspace or current()
     check_name(name, "dataset name")
     if layer is not None and layer not in LAYERS:
@@ -168,7 +172,7 @@ def register(
             or 0
         ) + 1
         record_blob(conn, blob)
-        values = {
+        values: dict[str, Any] = {
             "id": new_id(),
             "dataset_id": dataset_id,
             "version": number,

@@ -78,7 +78,9 @@ def events(
     if entity_id:
         query = query.where(audit_events.c.entity_id == entity_id)
     if action:
-        query = query.where(audit_events.c.action.like(action.replace("*", "%")))
+        # Only ``*`` is a wildcard: the ``_`` in ``model_version.create`` is a plain character.
+        literal = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(audit_events.c.action.like(literal.replace("*", "%"), escape="\\"))
     if actor:
         query = query.where(audit_events.c.actor == actor)
     with workspace.store.read() as conn:

@@ -79,7 +79,9 @@ def model_card(uri: str, *, workspace: Workspace | None = None) -> str:
         out.append("")
         out += ["### Metrics", ""]
         out += (
-            _table(["Metric", "Value"], [[k, f"{v:.6g}"] for k, v in sorted(run.data.metrics.items())])
+            _table(
+                ["Metric", "Value"], [[k, f"{v:.6g}"] for k, v in sorted(run.data.metrics.items())]
+            )
             if run.data.metrics
             else ["No metrics were logged."]
         )
@@ -104,7 +106,9 @@ def model_card(uri: str, *, workspace: Workspace | None = None) -> str:
     signature = version.signature or {}
     inputs_schema = signature.get("inputs")
     if inputs_schema and inputs_schema.get("type") == "dataframe":
-        out += _table(["Input column", "Type"], [[c["name"], c["type"]] for c in inputs_schema["columns"]])
+        out += _table(
+            ["Input column", "Type"], [[c["name"], c["type"]] for c in inputs_schema["columns"]]
+        )
     elif inputs_schema:
         out.append(f"Input tensor: dtype {inputs_schema['dtype']}, shape {inputs_schema['shape']}")
     else:

@@ -181,7 +181,8 @@ def _prepare(data: Any) -> Any:
     import pandas as pd
 
     if isinstance(data, dict):
-        return pd.DataFrame(data if all(isinstance(v, (list, tuple)) for v in data.values()) else [data])
+        columns = all(isinstance(v, (list, tuple)) for v in data.values())
+        return pd.DataFrame(data if columns else [data])
     if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         return pd.DataFrame(data)
     return data
@@ -190,7 +191,9 @@ def _prepare(data: Any) -> Any:
 def _as_output(prediction: Any) -> Any:
     import numpy as np
 
-    return prediction if hasattr(prediction, "dtype") or hasattr(prediction, "dtypes") else np.asarray(prediction)
+    if hasattr(prediction, "dtype") or hasattr(prediction, "dtypes"):
+        return prediction
+    return np.asarray(prediction)
 
 
 def _example_json(example: Any) -> Any:

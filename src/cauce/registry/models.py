@@ -100,9 +100,9 @@ def create_model(
     ws = workspace or current()
     check_name(name, "model name")
     with ws.store.write() as conn:
-        if _model_row(conn, name) is not None:
+        # Inserted or not in one statement: of two concurrent creations, one gets a Conflict.
+        if _insert_model(conn, ws, name, description) is None:
             raise Conflict(f"model {name!r} already exists")
-        _insert_model(conn, ws, name, description)
         if tags:
             _set_tags(conn, ws, model_tags, "model_id", _model_row(conn, name).id, "model", tags)
         return _registered_model(conn, _model_row(conn, name))
@@ -432,14 +432,16 @@ def _check_alias(alias: str) -> None:
         raise InvalidInput(f"{alias!r} cannot be an alias: it reads as a version")
 
 
-def _insert_model(conn: Connection, ws: Workspace, name: str, description: str | None) -> str:
+def _insert_model(
+    conn: Connection, ws: Workspace, name: str, description: str | None
+) -> str | None:
+    """Create model ``name`` (audited) and return its id; None when the name is taken."""
     model_id = new_id()
     now = now_ms()
-    conn.execute(
-        models.insert().values(
-            id=model_id, name=name, description=description, created_at=now, updated_at=now
-        )
-    )
+    values = {"id": model_id, "name": name, "description": description, "created_at": now,
+              "updated_at": now}
+    if not insert_ignore(conn, models, values):
+        return None
     audit.record(conn, ws.user, "model.create", "model", model_id, after={"name": name})
     return model_id
 
@@ -451,12 +453,8 @@ def _lock_model(conn: Connection, ws: Workspace, name: str) -> str:
     version number before it adds the next (on PostgreSQL they would otherwise collide on it).
     SQLite needs no row lock: its write transactions already run one at a time.
     """
-    now = now_ms()
-    model_id = new_id()
-    values = {"id": model_id, "name": name, "description": None, "created_at": now,
-              "updated_at": now}
-    if insert_ignore(conn, models, values):
-        audit.record(conn, ws.user, "model.create", "model", model_id, after={"name": name})
+    model_id = _insert_model(conn, ws, name, None)
+    if model_id is not None:
         return model_id
     locked: str = conn.execute(
         select(models.c.id).where(models.c.name == name).with_for_update()
@@ -479,7 +477,9 @@ def _set_tags(
     before = {
         r.key: r.value
         for r in conn.execute(
-            select(table.c.key, table.c.value).where(owner == owner_id, table.c.key.in_(list(checked)))
+            select(table.c.key, table.c.value).where(
+                owner == owner_id, table.c.key.in_(list(checked))
+            )
         )
     }
     for k, v in checked.items():
@@ -549,7 +549,8 @@ def _run_model_files(conn: Connection, ref: RunModelRef) -> dict[str, str]:
     prefix = ref.path.rstrip("/") + "/"
     rows = conn.execute(
         select(run_artifacts.c.path, run_artifacts.c.sha256).where(
-            run_artifacts.c.run_id == ref.run_id, run_artifacts.c.path.startswith(prefix, autoescape=True)
+            run_artifacts.c.run_id == ref.run_id,
+            run_artifacts.c.path.startswith(prefix, autoescape=True),
         )
     ).all()
     files = {r.path[len(prefix):]: r.sha256 for r in rows}

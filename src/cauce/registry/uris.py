@@ -1,4 +1,4 @@
-"""Model URIs: ``models:/churn/3``, ``models:/churn@champion``, ``models:/churn``, ``runs:/<id>/model``."""
+"""Model URIs: ``models:/churn/3``, ``models:/churn@champion``, ``models:/churn``, ``runs:/…``."""
 
 from __future__ import annotations
 

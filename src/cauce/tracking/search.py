@@ -1,4 +1,4 @@
-"""``search_runs`` and its filter language, parsed into a bound SQLAlchemy query.
+r"""``search_runs`` and its filter language, parsed into a bound SQLAlchemy query.
 
 Grammar (keywords are case-insensitive; AND binds tighter than OR)::
 
@@ -33,15 +33,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cauce.errors import InvalidInput, NotFound
-from cauce.store.schema import experiments, metrics, params, run_tags, runs
-from cauce.tracking.entities import Run
-from cauce.workspace import Workspace, current
-
 from sqlalchemy import ColumnElement, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.store.schema import experiments, metrics, params, run_tags, runs
+from cauce.tracking.entities import Run
+from cauce.workspace import Workspace, current
 
 MAX_COMPARISONS = 200
 MAX_DEPTH = 32
@@ -236,7 +236,9 @@ class _Parser:
         kind = _PREFIXES.get(head.lower())
         if kind is None:
             self.i -= 1
-            raise self.error(f"unknown field prefix {head!r}; use metrics, params, tags or attributes")
+            raise self.error(
+                f"unknown field prefix {head!r}; use metrics, params, tags or attributes"
+            )
         if rest:
             key = rest
         else:
@@ -248,7 +250,9 @@ class _Parser:
         if kind == "attributes":
             if key.lower() not in ATTRIBUTES:
                 self.i -= 1
-                raise self.error(f"unknown attribute {key!r}; known: {', '.join(sorted(ATTRIBUTES))}")
+                raise self.error(
+                    f"unknown attribute {key!r}; known: {', '.join(sorted(ATTRIBUTES))}"
+                )
             key = key.lower()
         return Field(kind, key)
 
@@ -264,7 +268,9 @@ class _Parser:
             if nxt.kind == "word" and nxt.text.upper() in ("LIKE", "ILIKE", "IN"):
                 return f"NOT {nxt.text.upper()}"
         self.i -= 1
-        raise self.error(f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN), not {tok.text!r}")
+        raise self.error(
+            f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN), not {tok.text!r}"
+        )
 
     def parse_value(self, op: str) -> Any:
         if op.endswith("IN"):
@@ -318,10 +324,12 @@ def _column(field: Field) -> Any:
         return _latest_metric(field.key)
     if field.kind == "params":
         p = params.alias()
-        return select(p.c.value).where(p.c.run_id == runs.c.id, p.c.key == field.key).scalar_subquery()
+        query = select(p.c.value).where(p.c.run_id == runs.c.id, p.c.key == field.key)
+        return query.scalar_subquery()
     if field.kind == "tags":
         t = run_tags.alias()
-        return select(t.c.value).where(t.c.run_id == runs.c.id, t.c.key == field.key).scalar_subquery()
+        query = select(t.c.value).where(t.c.run_id == runs.c.id, t.c.key == field.key)
+        return query.scalar_subquery()
     return ATTRIBUTES[field.key]
 
 
@@ -353,7 +361,7 @@ def compare(
         values = [str(v) for v in values]
     column = _column(field)
     if op.endswith("IN"):
-        expr = column.in_(values)
+        expr: ColumnElement[bool] = column.in_(values)
         return not_(expr) if op.startswith("NOT") else expr
     v = values[0]
     if op.endswith("LIKE") and _ends_in_escape(v):
@@ -518,5 +526,5 @@ def search_runs(
             if missing:
                 raise NotFound(f"experiment {', '.join(map(repr, missing))} does not exist")
             query = query.where(runs.c.experiment_id.in_([r.id for r in found]))
-        rows = conn.execute(query).all()
+        rows = list(conn.execute(query).all())
         return load_runs(conn, rows)

@@ -166,20 +166,22 @@ def sweep(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = optuna.create_study(
-            direction=direction, sampler=optuna.samplers.TPESampler(seed=seed)
+            direction="maximize" if direction == "maximize" else "minimize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
         )
         study.optimize(run_trial, n_trials=n_trials, catch=(Exception,))
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not completed:
             raise InvalidInput(f"every one of the {n_trials} trials failed; see their runs")
         best = study.best_trial
+        best_value = float(study.best_value)
         fluent.log_params({f"best.{k}": v for k, v in best.params.items()}, run_id=parent.run_id)
-        fluent.log_metric(f"best.{metric}", float(best.value), run_id=parent.run_id)
+        fluent.log_metric(f"best.{metric}", best_value, run_id=parent.run_id)
         result = SweepResult(
             parent_run_id=parent.run_id,
             best_run_id=trial_runs[best.number],
             best_params=dict(best.params),
-            best_value=float(best.value),
+            best_value=best_value,
             n_trials=len(study.trials),
             n_failed=failed,
         )
