@@ -79,16 +79,32 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from cauce import (
         data as data,
+    )
+    from cauce import (
         lineage as lineage,
     )
     from cauce.errors import (
         AlreadyExists as AlreadyExists,
+    )
+    from cauce.errors import (
         BackendError as BackendError,
+    )
+    from cauce.errors import (
         CauceError as CauceError,
+    )
+    from cauce.errors import (
         Conflict as Conflict,
+    )
+    from cauce.errors import (
         IntegrityError as IntegrityError,
+    )
+    from cauce.errors import (
         InvalidInput as InvalidInput,
+    )
+    from cauce.errors import (
         NotFound as NotFound,
+    )
+    from cauce.errors import (
         QualityGateFailed as QualityGateFailed,
     )
     from cauce.registry import (
@@ -99,29 +115,59 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     )
     from cauce.tracking.artifacts import (
         download_artifacts as download_artifacts,
+    )
+    from cauce.tracking.artifacts import (
         list_artifacts as list_artifacts,
     )
     from cauce.tracking.experiments import (
         create_experiment as create_experiment,
+    )
+    from cauce.tracking.experiments import (
         get_experiment as get_experiment,
+    )
+    from cauce.tracking.experiments import (
         list_experiments as list_experiments,
     )
     from cauce.tracking.fluent import (
         active_run as active_run,
+    )
+    from cauce.tracking.fluent import (
         end_run as end_run,
+    )
+    from cauce.tracking.fluent import (
         log_artifact as log_artifact,
+    )
+    from cauce.tracking.fluent import (
         log_artifacts as log_artifacts,
+    )
+    from cauce.tracking.fluent import (
         log_input as log_input,
+    )
+    from cauce.tracking.fluent import (
         log_metric as log_metric,
+    )
+    from cauce.tracking.fluent import (
         log_metrics as log_metrics,
+    )
+    from cauce.tracking.fluent import (
         log_param as log_param,
+    )
+    from cauce.tracking.fluent import (
         log_params as log_params,
+    )
+    from cauce.tracking.fluent import (
         set_tag as set_tag,
+    )
+    from cauce.tracking.fluent import (
         set_tags as set_tags,
+    )
+    from cauce.tracking.fluent import (
         start_run as start_run,
     )
     from cauce.tracking.runs import (
         get_metric_history as get_metric_history,
+    )
+    from cauce.tracking.runs import (
         get_run as get_run,
     )
     from cauce.tracking.search import (

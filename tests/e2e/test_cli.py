@@ -66,7 +66,9 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert len(runs) == 3
     assert all(r["info"]["status"] == "FINISHED" for r in runs)
     assert {r["data"]["params"]["model"] for r in runs} == {
-        "logistic_regression", "random_forest", "gradient_boosting"
+        "logistic_regression",
+        "random_forest",
+        "gradient_boosting",
     }
     best = json.loads(
         cauce(home, "runs", "list", "-o", "metrics.roc_auc DESC", "--max", "1", "--json").stdout
@@ -133,7 +135,9 @@ def test_alias_commands(tmp_path: Path) -> None:
         (("experiments", "create", "a/b"), ("path separator",)),
     ],
 )
-def test_user_mistakes_print_one_line(tmp_path: Path, args: tuple[str, ...], words: tuple[str, ...]) -> None:
+def test_user_mistakes_print_one_line(
+    tmp_path: Path, args: tuple[str, ...], words: tuple[str, ...]
+) -> None:
     assert_one_line_error(cauce(tmp_path / "ws", *args, check=False), *words)
 
 

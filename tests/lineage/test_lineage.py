@@ -47,7 +47,9 @@ def test_log_input_and_log_model_link_data_run_and_model(any_workspace: Workspac
     }
     assert up.root.label == "model churn v1"
     assert {n.label for n in up.nodes} == {
-        "model churn v1", f"run fit ({run.run_id[:8]})", "dataset customers v1",
+        "model churn v1",
+        f"run fit ({run.run_id[:8]})",
+        "dataset customers v1",
         "dataset holdout v1",
     }
 
@@ -60,7 +62,10 @@ def test_log_input_and_log_model_link_data_run_and_model(any_workspace: Workspac
     # Downstream of the shared holdout: both runs, one model.
     held = walk(any_workspace, "dataset_version", other.id, "downstream")
     assert sorted(n.kind for n in held.nodes) == [
-        "dataset_version", "model_version", "run", "run",
+        "dataset_version",
+        "model_version",
+        "run",
+        "run",
     ]
     # Both directions from the run; a limited depth stops early.
     both = walk(any_workspace, "run", run.run_id)
@@ -94,12 +99,24 @@ def test_references_resolve_to_kind_and_id(any_workspace: Workspace) -> None:
     assert refs.resolve("datasets:/customers") == ("dataset_version", newer.id)
     assert (data.version, newer.version) == (1, 2)
 
-    for missing in ("models:/churn/9", "models:/nope", "runs:/" + "f" * 32,
-                    "datasets:/customers@3", "datasets:/nope@1"):
+    for missing in (
+        "models:/churn/9",
+        "models:/nope",
+        "runs:/" + "f" * 32,
+        "datasets:/customers@3",
+        "datasets:/nope@1",
+    ):
         with pytest.raises(NotFound):
             refs.resolve(missing)
-    for bad in ("churn", "datasets:/customers@two", "datasets:/customers@", "customers@v",
-                "datasets:/customers@²", "runs:/", "models:/churn/x"):
+    for bad in (
+        "churn",
+        "datasets:/customers@two",
+        "datasets:/customers@",
+        "customers@v",
+        "datasets:/customers@²",
+        "runs:/",
+        "models:/churn/x",
+    ):
         with pytest.raises(InvalidInput):
             refs.resolve(bad)
 

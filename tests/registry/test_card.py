@@ -73,7 +73,7 @@ def test_card_lists_metrics_params_data_signature_lineage_and_aliases(
     assert f"- run baseline ({run.run_id[:8]}) → model churn v1 (produced)" in lines
 
     # Every alias move, oldest first, with who made it.
-    history = lines[lines.index("## Alias history") + 4:]
+    history = lines[lines.index("## Alias history") + 4 :]
     moves = [[c.strip() for c in row.strip("|").split("|")][1:] for row in history if row]
     assert moves == [
         ["champion", "—", "1", "tester"],

@@ -277,7 +277,11 @@ def test_versions_are_immutable_and_numbered_upwards(any_workspace: Workspace) -
     after = registry.get_version("churn", 1)
     assert after.description == "first try"
     assert (after.files, after.spec_sha256, after.run_id, after.created_at, after.signature) == (
-        before.files, before.spec_sha256, before.run_id, before.created_at, before.signature,
+        before.files,
+        before.spec_sha256,
+        before.run_id,
+        before.created_at,
+        before.signature,
     )
     np.testing.assert_array_equal(
         cauce.models.load("models:/churn/1").unwrap().predict_proba(frame),
@@ -311,8 +315,9 @@ def test_aliases_move_and_their_history_keeps_every_move(any_workspace: Workspac
     assert registry.get_version("churn", 1).aliases == []
     registry.delete_alias("churn", "challenger")
 
-    moves = [(h["alias"], h["from_version"], h["to_version"]) for h in
-             registry.alias_history("churn")]
+    moves = [
+        (h["alias"], h["from_version"], h["to_version"]) for h in registry.alias_history("churn")
+    ]
     assert moves == [
         ("champion", None, 1),
         ("challenger", None, 2),
@@ -341,7 +346,9 @@ def test_aliases_move_and_their_history_keeps_every_move(any_workspace: Workspac
 def test_tags_descriptions_and_audit_events(any_workspace: Workspace) -> None:
     model = registry.create_model("churn", description="predicts churn", tags={"team": "growth"})
     assert (model.description, model.tags, model.latest_version) == (
-        "predicts churn", {"team": "growth"}, None,
+        "predicts churn",
+        {"team": "growth"},
+        None,
     )
     with pytest.raises(NotFound, match="no versions"):
         cauce.models.load("models:/churn")
@@ -382,7 +389,8 @@ def test_tags_descriptions_and_audit_events(any_workspace: Workspace) -> None:
         registry.create_model("churn")
     # Only ``*`` is a wildcard in the action filter (``_`` is not "any character").
     assert {e.action for e in audit.events(any_workspace, action="model_*")} == {
-        "model_version.create", "model_version.tag",
+        "model_version.create",
+        "model_version.tag",
     }
 
 
@@ -511,12 +519,11 @@ def test_predict_checks_input_against_the_signature(workspace: Workspace) -> Non
 
 def test_predict_checks_tensor_input_against_the_signature(workspace: Workspace) -> None:
     with cauce.start_run():
-        cauce.log_model(onnx_linear(), "model", registered_model="linear",
-                        input_example=onnx_input(2))
+        cauce.log_model(
+            onnx_linear(), "model", registered_model="linear", input_example=onnx_input(2)
+        )
     loaded = cauce.models.load("models:/linear")
-    np.testing.assert_allclose(
-        loaded.predict([[1, 2, 3]]), [[1 + 4 - 1.5 + 0.25]], rtol=1e-6
-    )
+    np.testing.assert_allclose(loaded.predict([[1, 2, 3]]), [[1 + 4 - 1.5 + 0.25]], rtol=1e-6)
     for bad, message in (
         (np.ones((2, 2)), r"shape \[-1, 3\] .*got \[2, 2\]"),
         (np.ones(3), r"got \[3\]"),
@@ -600,5 +607,7 @@ def test_a_failure_while_registering_leaves_no_version_and_no_model(
     assert [v.version for v in registry.versions("churn")] == [1]
     # Only the first log_model's files (spec, model, requirements) are attached to the run.
     assert [a.path for a in cauce.list_artifacts(run.run_id)] == [
-        "model/cauce-model.yaml", "model/model.skops", "model/requirements.txt",
+        "model/cauce-model.yaml",
+        "model/model.skops",
+        "model/requirements.txt",
     ]

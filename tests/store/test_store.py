@@ -93,7 +93,10 @@ def test_sqlite_runs_in_wal_mode_with_the_busy_timeout(workspace: Workspace) -> 
             for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
         }
     assert pragma == {
-        "journal_mode": "wal", "busy_timeout": 60000, "synchronous": 1, "foreign_keys": 1
+        "journal_mode": "wal",
+        "busy_timeout": 60000,
+        "synchronous": 1,
+        "foreign_keys": 1,
     }
 
     # The metric hot path uses its own long-lived connection: it must be configured the same way.
@@ -222,8 +225,13 @@ def test_insert_ignore_says_whether_it_inserted_and_upsert_replaces(
     from cauce.store import insert_ignore, upsert
     from cauce.store.schema import artifacts
 
-    row = {"sha256": "a" * 64, "size": 1, "uri": "file:///a", "media_type": "text/plain",
-           "created_at": 1}
+    row = {
+        "sha256": "a" * 64,
+        "size": 1,
+        "uri": "file:///a",
+        "media_type": "text/plain",
+        "created_at": 1,
+    }
     with any_workspace.store.write() as conn:
         assert insert_ignore(conn, artifacts, row) is True
         assert insert_ignore(conn, artifacts, {**row, "size": 2}) is False

@@ -95,8 +95,11 @@ def test_every_reported_metric_survives_sigkill(any_workspace: Workspace, tmp_pa
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         # Lines written before the kill are still in the pipe; a partial line is not a report.
-        reported += [int(line) for line in child.stdout.read().splitlines(keepends=True)
-                     if line.endswith("\n")]
+        reported += [
+            int(line)
+            for line in child.stdout.read().splitlines(keepends=True)
+            if line.endswith("\n")
+        ]
     finally:
         if child.poll() is None:
             child.kill()
@@ -159,8 +162,9 @@ def _run_workers(tmp_path: Path) -> tuple[float, list[str]]:
 def _check_every_metric_is_stored(ws: Workspace, outputs: list[str]) -> None:
     from sqlalchemy import func, select
 
-    run_ids = sorted(line.split()[1] for out in outputs for line in out.splitlines()
-                     if line.startswith("done "))
+    run_ids = sorted(
+        line.split()[1] for out in outputs for line in out.splitlines() if line.startswith("done ")
+    )
     assert len(run_ids) == WORKERS
     with ws.store.read() as conn:
         total = conn.execute(select(func.count()).select_from(metrics)).scalar()
@@ -181,8 +185,12 @@ def _check_every_metric_is_stored(ws: Workspace, outputs: list[str]) -> None:
 
 
 def _report(label: str, elapsed: float, outputs: list[str]) -> None:
-    times = [float(line.split()[2]) for out in outputs for line in out.splitlines()
-             if line.startswith("done ")]
+    times = [
+        float(line.split()[2])
+        for out in outputs
+        for line in out.splitlines()
+        if line.startswith("done ")
+    ]
     rate = WORKERS * METRICS_PER_WORKER / elapsed
     print(
         f"\n{label}: {WORKERS}x{METRICS_PER_WORKER} metrics in {elapsed:.1f}s "

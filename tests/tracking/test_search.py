@@ -120,7 +120,7 @@ def test_filters_on_metrics_params_tags_and_attributes(
         ("tags.team NOT LIKE 'g%'", {"baseline", "Tuned_2"}),
         ("tags.team NOT ILIKE 'g%'", {"Tuned_2"}),
         ("tags.team LIKE 'gr_wth'", {"tuned"}),
-        ('tags."data set" = \'v1\'', {"baseline"}),
+        ("tags.\"data set\" = 'v1'", {"baseline"}),
         ("tags.note = 'it''s 100%'", {"tuned"}),
         (r"tags.note = 'it\'s 100%'", {"tuned"}),
         (r"tags.note LIKE '%100\\%'", {"tuned"}),
@@ -137,13 +137,17 @@ def test_filters_on_metrics_params_tags_and_attributes(
         ("attributes.run_name ILIKE 'TUNED%'", {"tuned", "Tuned_2"}),
         ("attributes.run_name NOT LIKE '%uned%'", {"baseline", "pending"}),
         (f"run_id = '{ids['pending']}'", {"pending"}),
-        (f"start_time >= {started['Tuned_2']}",
-         {n for n in CHURN if started[n] >= started["Tuned_2"]}),
+        (
+            f"start_time >= {started['Tuned_2']}",
+            {n for n in CHURN if started[n] >= started["Tuned_2"]},
+        ),
         (f"attributes.start_time < {started['baseline']}", set()),
         # a fractional bound is not rounded to the column's integer type
         (f"start_time > {started['baseline'] - 0.5}", set(CHURN)),
-        (f"start_time < {started['baseline'] + 0.5}",
-         {n for n in CHURN if started[n] <= started["baseline"]}),
+        (
+            f"start_time < {started['baseline'] + 0.5}",
+            {n for n in CHURN if started[n] <= started["baseline"]},
+        ),
         ("end_time > 0", set(CHURN)),
         ("end_time < 99999999999999999999999", set(CHURN)),
         ("end_time > -1e999", set(CHURN)),
@@ -176,17 +180,24 @@ def test_order_by_max_results_and_experiments(any_workspace: Workspace) -> None:
     asc = names(cauce.search_runs("churn", order_by=["metrics.auc ASC"]), ids)
     assert asc[:2] == ["baseline", "tuned"] and set(asc[2:]) == {"Tuned_2", "pending"}
     assert names(cauce.search_runs("churn", order_by="params.C"), ids) == [
-        "baseline", "tuned", "Tuned_2", "pending",
+        "baseline",
+        "tuned",
+        "Tuned_2",
+        "pending",
     ]
     assert names(cauce.search_runs("churn", order_by=["params.C desc"]), ids) == [
-        "Tuned_2", "tuned", "baseline", "pending",
+        "Tuned_2",
+        "tuned",
+        "baseline",
+        "pending",
     ]
     assert names(
         cauce.search_runs("churn", order_by=["metrics.`val loss` ASC", "run_name DESC"]), ids
     ) == ["tuned", "baseline", "pending", "Tuned_2"]
-    assert names(
-        cauce.search_runs("churn", order_by=["metrics.auc DESC"], max_results=2), ids
-    ) == ["tuned", "baseline"]
+    assert names(cauce.search_runs("churn", order_by=["metrics.auc DESC"], max_results=2), ids) == [
+        "tuned",
+        "baseline",
+    ]
     assert len(cauce.search_runs("churn", max_results=1)) == 1
     # Default order: newest first.
     newest = cauce.search_runs(None)
@@ -200,7 +211,8 @@ def test_order_by_max_results_and_experiments(any_workspace: Workspace) -> None:
     assert set(names(cauce.search_runs(["churn", other]), ids)) == set(ids)
     assert set(names(cauce.search_runs(), ids)) == set(ids)
     assert set(names(cauce.search_runs(None, filter="params.C = '0.5'"), ids)) == {
-        "baseline", "other/baseline",
+        "baseline",
+        "other/baseline",
     }
     found = cauce.search_runs("churn", filter="metrics.auc > 0.8")[0]
     assert found.data.metrics["auc"] == 0.93 and found.data.params["C"] == "1.0"
@@ -233,7 +245,7 @@ def test_order_by_max_results_and_experiments(any_workspace: Workspace) -> None:
         ("(metrics.auc > 1", 16, "unexpected end"),
         ("(metrics.auc > 1 metrics.auc", 17, "expected ')'"),
         ("metrics.auc > 1 metrics.auc < 2", 16, "unexpected 'metrics.auc'"),
-        ("run_name = 'unterminated", 11, "unexpected \"'\""),
+        ("run_name = 'unterminated", 11, 'unexpected "\'"'),
         ("run_name = 'x'; DROP TABLE runs", 14, "unexpected ';'"),
         ("run_name LIKE 'a\\\\'", 14, "unpaired escape"),
         ("run_name = 'a\0'", 13, "not allowed"),
@@ -287,7 +299,7 @@ INJECTIONS: list[tuple[str, set[str] | None]] = [
     ("status = 'FINISHED' UNION SELECT * FROM runs", None),
     ("status IN ('x'); DELETE FROM runs; --", None),
     ("status = 'x'); DELETE FROM runs WHERE ('1'='1", None),
-    ('metrics."auc\' OR \'1\'=\'1" > 0', set()),
+    ("metrics.\"auc' OR '1'='1\" > 0", set()),
     ('metrics."auc\\" OR 1=1 --" > 0', set()),
     ("tags.`team' OR '1'='1` = 'growth'", set()),
     ("tags.`team = tags.team` = 'growth'", set()),
@@ -321,16 +333,50 @@ def test_injection_attempts_neither_alter_nor_leak(
     assert set(names(cauce.search_runs(), ids)) == set(ids)
 
 
-NUMERIC_FIELDS = ["metrics.auc", 'metrics."val loss"', "metrics.`a b`", "start_time",
-                  "attributes.end_time"]
-TEXT_FIELDS = ["params.C", "tags.team", "tags.`data set`", "run_name", "attributes.status",
-               "run_id", "experiment_id", "user"]
+NUMERIC_FIELDS = [
+    "metrics.auc",
+    'metrics."val loss"',
+    "metrics.`a b`",
+    "start_time",
+    "attributes.end_time",
+]
+TEXT_FIELDS = [
+    "params.C",
+    "tags.team",
+    "tags.`data set`",
+    "run_name",
+    "attributes.status",
+    "run_id",
+    "experiment_id",
+    "user",
+]
 BAD_FIELDS = ["metrics.", "params", "nothing.x", "metrics.auc.", "`x`", "'run_name'"]
 COMPARE = ["=", "!=", "<>", "<", "<=", ">", ">="]
 TEXT_OPS = ["=", "!=", "LIKE", "ILIKE", "NOT LIKE", "not ilike"]
 BAD_OPS = ["~", "==", "NOT", "IS", "BETWEEN", ""]
-JUNK = ["(", ")", "AND", "OR", "and", "or", ";", "--", "/*", "*/", "'", '"', "`", "\\", "%",
-        "\0", "DROP TABLE runs", "UNION SELECT", ",", "1=1", "' OR '1'='1"]
+JUNK = [
+    "(",
+    ")",
+    "AND",
+    "OR",
+    "and",
+    "or",
+    ";",
+    "--",
+    "/*",
+    "*/",
+    "'",
+    '"',
+    "`",
+    "\\",
+    "%",
+    "\0",
+    "DROP TABLE runs",
+    "UNION SELECT",
+    ",",
+    "1=1",
+    "' OR '1'='1",
+]
 
 
 def quoted(text: str) -> str:
@@ -355,11 +401,11 @@ _strings = st.one_of(
 )
 _comparisons = st.one_of(
     st.tuples(st.sampled_from(NUMERIC_FIELDS), st.sampled_from(COMPARE), _numbers),
-    st.tuples(st.sampled_from(NUMERIC_FIELDS), st.sampled_from(["IN", "NOT IN"]),
-              in_list(_numbers)),
+    st.tuples(
+        st.sampled_from(NUMERIC_FIELDS), st.sampled_from(["IN", "NOT IN"]), in_list(_numbers)
+    ),
     st.tuples(st.sampled_from(TEXT_FIELDS), st.sampled_from(TEXT_OPS), _strings),
-    st.tuples(st.sampled_from(TEXT_FIELDS), st.sampled_from(["IN", "not in"]),
-              in_list(_strings)),
+    st.tuples(st.sampled_from(TEXT_FIELDS), st.sampled_from(["IN", "not in"]), in_list(_strings)),
     st.tuples(  # anything with anything
         st.sampled_from(NUMERIC_FIELDS + TEXT_FIELDS + BAD_FIELDS),
         st.sampled_from(COMPARE + TEXT_OPS + BAD_OPS + ["IN"]),
@@ -376,7 +422,8 @@ _filters = st.one_of(
         max_leaves=6,
     ),
     st.lists(
-        st.one_of(_comparisons, st.sampled_from(JUNK), st.text(max_size=6)), min_size=1,
+        st.one_of(_comparisons, st.sampled_from(JUNK), st.text(max_size=6)),
+        min_size=1,
         max_size=6,
     ).map(" ".join),
 )
@@ -389,7 +436,10 @@ def test_random_filters_raise_only_invalid_input_and_change_nothing(
     counts = row_counts(any_workspace)
 
     @settings(
-        max_examples=200, deadline=None, database=None, derandomize=True,
+        max_examples=200,
+        deadline=None,
+        database=None,
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(
@@ -397,8 +447,10 @@ def test_random_filters_raise_only_invalid_input_and_change_nothing(
         order=st.one_of(
             st.none(),
             st.text(max_size=20),
-            st.tuples(st.sampled_from(NUMERIC_FIELDS + TEXT_FIELDS + BAD_FIELDS),
-                      st.sampled_from(["", " ASC", " desc", " DOWN", "; --"])).map("".join),
+            st.tuples(
+                st.sampled_from(NUMERIC_FIELDS + TEXT_FIELDS + BAD_FIELDS),
+                st.sampled_from(["", " ASC", " desc", " DOWN", "; --"]),
+            ).map("".join),
         ),
     )
     def check(text: str, order: str | None) -> None:

@@ -73,8 +73,12 @@ def test_sweep_tracks_each_trial_as_a_child_run(any_workspace: Workspace) -> Non
 def test_minimize_inside_an_active_run_keeps_that_run_open(workspace: Workspace) -> None:
     with cauce.start_run(experiment="tuning", run_name="outer") as outer:
         result = cauce.sweep(
-            lambda p: (p["x"] - 3) ** 2, {"x": (-10, 10)}, n_trials=6, direction="minimize",
-            metric="sq err", seed=1,
+            lambda p: (p["x"] - 3) ** 2,
+            {"x": (-10, 10)},
+            n_trials=6,
+            direction="minimize",
+            metric="sq err",
+            seed=1,
         )
         assert result.parent_run_id == outer.run_id
         assert cauce.active_run() is outer

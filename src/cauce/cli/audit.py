@@ -26,8 +26,12 @@ def audit(
 
     kind, _, entity_id = (entity or "").partition(":")
     found = events(
-        current(), entity_kind=kind or None, entity_id=entity_id or None, action=action,
-        actor=actor, limit=limit,
+        current(),
+        entity_kind=kind or None,
+        entity_id=entity_id or None,
+        action=action,
+        actor=actor,
+        limit=limit,
     )
     if as_json:
         print_json([e.to_dict() for e in found])
@@ -36,8 +40,13 @@ def audit(
         "Audit log",
         ["When", "Actor", "Action", "Entity", "Change"],
         [
-            [when(e.at), e.actor, e.action, f"{e.entity_kind}:{e.entity_id[:8]}",
-             changes(e.before, e.after)]
+            [
+                when(e.at),
+                e.actor,
+                e.action,
+                f"{e.entity_kind}:{e.entity_id[:8]}",
+                changes(e.before, e.after),
+            ]
             for e in found
         ],
     )

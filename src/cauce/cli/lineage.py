@@ -9,7 +9,8 @@ from cauce.cli.output import JSON_OPTION_HELP, console, print_json
 
 def lineage(
     ref: str = typer.Argument(
-        ..., help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID or datasets:/NAME@VERSION."
+        ...,
+        help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID or datasets:/NAME@VERSION.",
     ),
     direction: str = typer.Option(
         "both", "--direction", "-d", help="upstream, downstream or both."

@@ -1,4 +1,6 @@
-"""The ``cauce`` command: every group is registered here; errors become one line and exit 1."""
+"""Cauce: data, pipelines, tracking, registry, serving and monitoring, local-first."""
+
+# Every command group is registered here; a CauceError becomes one line on stderr and exit 1.
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from cauce.errors import CauceError
 
 app = typer.Typer(
     name="cauce",
-    help="Cauce: data, pipelines, tracking, registry, serving and monitoring in one local-first tool.",
+    help=__doc__,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -41,7 +43,7 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Cauce: data, pipelines, tracking, registry, serving and monitoring in one local-first tool."""
+    """Cauce: data, pipelines, tracking, registry, serving and monitoring, local-first."""
 
 
 def main() -> None:

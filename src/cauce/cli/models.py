@@ -8,9 +8,12 @@ import typer
 
 from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
 
-app = typer.Typer(help="Registered models, versions, aliases and model cards.", no_args_is_help=True)
-alias_app = typer.Typer(help="Move, remove and trace aliases (champion, challenger…).",
-                        no_args_is_help=True)
+app = typer.Typer(
+    help="Registered models, versions, aliases and model cards.", no_args_is_help=True
+)
+alias_app = typer.Typer(
+    help="Move, remove and trace aliases (champion, challenger…).", no_args_is_help=True
+)
 app.add_typer(alias_app, name="alias")
 
 
@@ -31,8 +34,12 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
         "Models",
         ["Name", "Latest", "Aliases", "Updated"],
         [
-            [m.name, m.latest_version,
-             ", ".join(f"{a}→v{v}" for a, v in m.aliases.items()), when(m.updated_at)]
+            [
+                m.name,
+                m.latest_version,
+                ", ".join(f"{a}→v{v}" for a, v in m.aliases.items()),
+                when(m.updated_at),
+            ]
             for m in found
         ],
     )
@@ -92,8 +99,10 @@ def _versions_table(found: list) -> None:  # type: ignore[type-arg]
     table(
         "Versions",
         ["Version", "Aliases", "Flavor", "Run", "Registered", "By"],
-        [[v.version, ", ".join(v.aliases), v.flavor, v.run_id, when(v.created_at), v.user]
-         for v in found],
+        [
+            [v.version, ", ".join(v.aliases), v.flavor, v.run_id, when(v.created_at), v.user]
+            for v in found
+        ],
     )
 
 
@@ -150,8 +159,7 @@ def alias_history_(
     table(
         f"Alias history of {name}",
         ["When", "Alias", "From", "To", "By"],
-        [[when(m["at"]), m["alias"], m["from_version"], m["to_version"], m["user"]]
-         for m in moves],
+        [[when(m["at"]), m["alias"], m["from_version"], m["to_version"], m["user"]] for m in moves],
     )
 
 

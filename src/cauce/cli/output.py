@@ -84,7 +84,9 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
 
 def _short(value: Any) -> str:
     text = "—" if value is None else str(value)
-    return text[:12] + "…" if len(text) > 16 and all(c in "0123456789abcdef" for c in text) else text
+    return (
+        text[:12] + "…" if len(text) > 16 and all(c in "0123456789abcdef" for c in text) else text
+    )
 
 
 def error(message: str) -> None:

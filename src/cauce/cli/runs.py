@@ -102,8 +102,11 @@ def show(
             ["Packages sha256", info.packages_hash],
         ],
     )
-    for title, values in (("Params", run.data.params), ("Metrics", run.data.metrics),
-                          ("Tags", run.data.tags)):
+    for title, values in (
+        ("Params", run.data.params),
+        ("Metrics", run.data.metrics),
+        ("Tags", run.data.tags),
+    ):
         if values:
             table(title, ["Key", "Value"], [[k, number(v)] for k, v in sorted(values.items())])
     if run.inputs.dataset_inputs:
@@ -141,7 +144,8 @@ def compare(
         for key in keys:
             values = [getattr(r.data, kind).get(key) for r in found]
             marker = "*" if len({repr(v) for v in values}) > 1 else ""
-            rows.append([f"{marker}{kind}.{key}", *[number(v) if v is not None else None
-                                                    for v in values]])
+            rows.append(
+                [f"{marker}{kind}.{key}", *[number(v) if v is not None else None for v in values]]
+            )
     table("Run comparison", ["", *[r.info.run_name for r in found]], rows)
     console.print("[dim]* differs between runs[/]")

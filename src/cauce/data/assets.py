@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection, func, select
+
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.store import insert_ignore, new_id, now_ms
@@ -19,7 +21,6 @@ from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy import Connection
 
 LAYERS = ("bronze", "silver", "gold")
 
@@ -139,8 +140,6 @@ def register(
     finally:
         os.unlink(tmp)
 
-    from sqlalchemy import func, select
-
     from cauce.tracking.artifacts import record_blob
 
     with ws.store.write() as conn:
@@ -187,7 +186,11 @@ def register(
         }
         conn.execute(dataset_versions.insert().values(values))
         audit.record(
-            conn, ws.user, "dataset_version.create", "dataset_version", values["id"],
+            conn,
+            ws.user,
+            "dataset_version.create",
+            "dataset_version",
+            values["id"],
             after={"name": name, "version": number, "rows": len(frame), "content_hash": digest},
         )
         return _version(name, values)
@@ -195,8 +198,6 @@ def register(
 
 def get_version(ref: str, *, workspace: Workspace | None = None) -> DatasetVersion:
     """A version by ``name@version``, or the newest one by ``name``."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     if not isinstance(ref, str):
         raise InvalidInput(f"a dataset reference must be a string, got {type(ref).__name__}")
@@ -245,8 +246,6 @@ def load(ref: Any, *, workspace: Workspace | None = None) -> pd.DataFrame:
 
 def list_datasets(*, workspace: Workspace | None = None) -> list[DatasetVersion]:
     """The newest version of every dataset."""
-    from sqlalchemy import func, select
-
     ws = workspace or current()
     newest = (
         select(dataset_versions.c.dataset_id, func.max(dataset_versions.c.version).label("v"))
@@ -269,8 +268,6 @@ def list_datasets(*, workspace: Workspace | None = None) -> list[DatasetVersion]
 
 def versions(name: str, *, workspace: Workspace | None = None) -> list[DatasetVersion]:
     """Every version of a dataset, oldest first."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     query = (
         select(dataset_versions, datasets.c.name)
@@ -297,8 +294,6 @@ def _unhashable_column(frame: pd.DataFrame) -> str:
 
 
 def _find_by_hash(conn: Connection, name: str, digest: str) -> DatasetVersion | None:
-    from sqlalchemy import select
-
     row = conn.execute(
         select(dataset_versions, datasets.c.name)
         .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)

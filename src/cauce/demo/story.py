@@ -142,8 +142,11 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     for r in sorted(results, key=lambda r: -r["roc_auc"]):
         mark = " ★" if r is best else ""
         table.add_row(
-            r["candidate"] + mark, f"{r['roc_auc']:.4f}", f"{r['accuracy']:.4f}",
-            f"{r['f1']:.4f}", r["run_id"][:8],
+            r["candidate"] + mark,
+            f"{r['roc_auc']:.4f}",
+            f"{r['accuracy']:.4f}",
+            f"{r['f1']:.4f}",
+            r["run_id"][:8],
         )
     out.print(table)
     out.print(

@@ -6,6 +6,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sqlalchemy import Connection, and_, select
+
 from cauce.errors import InvalidInput
 from cauce.store import insert_ignore, now_ms
 from cauce.store.schema import (
@@ -18,8 +20,6 @@ from cauce.store.schema import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from cauce.workspace import Workspace
 
 Direction = Literal["upstream", "downstream", "both"]
@@ -68,9 +68,7 @@ class Graph:
         }
 
 
-def add_edge(
-    conn: Connection, src: tuple[str, str], dst: tuple[str, str], relation: str
-) -> None:
+def add_edge(conn: Connection, src: tuple[str, str], dst: tuple[str, str], relation: str) -> None:
     """Record ``src → dst`` inside the caller's transaction; recording it twice is harmless."""
     insert_ignore(
         conn,
@@ -94,8 +92,6 @@ def walk(
     max_depth: int = 50,
 ) -> Graph:
     """Every entity reachable from ``(kind, entity_id)`` along edges in ``direction``."""
-    from sqlalchemy import and_, select
-
     if direction not in ("upstream", "downstream", "both"):
         raise InvalidInput(f"direction must be upstream, downstream or both, not {direction!r}")
     e = lineage_edges.c
@@ -133,16 +129,13 @@ def walk(
     graph = Graph(root=nodes[(kind, entity_id)])
     graph.nodes = sorted(nodes.values(), key=lambda n: (n.kind, n.label))
     graph.edges = [
-        Edge(nodes[(sk, si)], nodes[(dk, di)], rel)
-        for sk, si, dk, di, rel in sorted(raw_edges)
+        Edge(nodes[(sk, si)], nodes[(dk, di)], rel) for sk, si, dk, di, rel in sorted(raw_edges)
     ]
     return graph
 
 
 def label_of(conn: Connection, kind: str, entity_id: str) -> str:
     """A readable name for an entity: ``dataset customers v2``, ``model churn v3``, …"""
-    from sqlalchemy import select
-
     row: Any
     if kind == "dataset_version":
         row = conn.execute(

@@ -16,7 +16,7 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str]:
     if ref.startswith("runs:/"):
         from cauce.tracking.runs import get_run
 
-        run_id = ref[len("runs:/"):].strip("/").split("/")[0]
+        run_id = ref[len("runs:/") :].strip("/").split("/")[0]
         return "run", get_run(run_id, workspace=ws).info.run_id
     if ref.startswith("datasets:/") or "@" in ref:
         from cauce.data.assets import get_version

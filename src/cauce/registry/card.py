@@ -115,8 +115,11 @@ def model_card(uri: str, *, workspace: Workspace | None = None) -> str:
         out.append("No signature: the model was logged without an input example.")
     outputs = signature.get("outputs")
     if outputs:
-        out += ["", f"Output: {outputs.get('type')} "
-                f"{outputs.get('dtype', '')} {outputs.get('shape', '')}".rstrip()]
+        out += [
+            "",
+            f"Output: {outputs.get('type')} "
+            f"{outputs.get('dtype', '')} {outputs.get('shape', '')}".rstrip(),
+        ]
     out += ["", "## Lineage", ""]
     graph = walk(ws, "model_version", version.id, "upstream")
     out += (
@@ -139,7 +142,15 @@ def model_card(uri: str, *, workspace: Workspace | None = None) -> str:
         out += ["", "## Alias history", ""]
         out += _table(
             ["When", "Alias", "From", "To", "By"],
-            [[_when(h["at"]), h["alias"], h["from_version"] or "—", h["to_version"] or "—",
-              h["user"]] for h in history],
+            [
+                [
+                    _when(h["at"]),
+                    h["alias"],
+                    h["from_version"] or "—",
+                    h["to_version"] or "—",
+                    h["user"],
+                ]
+                for h in history
+            ],
         )
     return "\n".join(out) + "\n"

@@ -11,7 +11,7 @@ from cauce.errors import InvalidInput
 from cauce.registry.format import SPEC_FILE, save_model
 from cauce.registry.models import ModelVersion, create_version
 from cauce.tracking import fluent
-from cauce.tracking.artifacts import attach, check_artifact_path
+from cauce.tracking.artifacts import attach, check_artifact_path, require_run
 from cauce.validation import check_name
 from cauce.workspace import current
 
@@ -58,6 +58,8 @@ def log_model(
     path = check_artifact_path(name)
     if registered_model is not None:
         check_name(registered_model, "model name")  # before any file is written
+    with ws.store.read() as conn:
+        require_run(conn, target_run)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
         spec = save_model(
@@ -69,15 +71,20 @@ def log_model(
             if p.is_file()
         }
     with ws.store.write() as conn:
-        for rel, blob in blobs.items():
-            attach(conn, target_run, f"{path}/{rel}", blob)
+        attach(conn, ws, target_run, [(f"{path}/{rel}", blob) for rel, blob in blobs.items()])
         if registered_model is None:
             return LoggedModel(target_run, path, spec["flavor"], spec.get("signature"))
         files = {rel: blob.sha256 for rel, blob in blobs.items()}
         assert SPEC_FILE in files
         return create_version(
-            conn, ws, registered_model, files, run_id=target_run, artifact_path=path,
-            description=description, tags=tags,
+            conn,
+            ws,
+            registered_model,
+            files,
+            run_id=target_run,
+            artifact_path=path,
+            description=description,
+            tags=tags,
         )
 
 

@@ -136,8 +136,13 @@ def update_model(
             .values(description=description, updated_at=now_ms())
         )
         audit.record(
-            conn, ws.user, "model.update", "model", row.id,
-            before={"description": row.description}, after={"description": description},
+            conn,
+            ws.user,
+            "model.update",
+            "model",
+            row.id,
+            before={"description": row.description},
+            after={"description": description},
         )
         return _registered_model(conn, _require_model(conn, name))
 
@@ -169,8 +174,14 @@ def register(
     with ws.store.write() as conn:
         files = _run_model_files(conn, ref)
         return create_version(
-            conn, ws, name, files, run_id=ref.run_id, artifact_path=ref.path,
-            description=description, tags=tags,
+            conn,
+            ws,
+            name,
+            files,
+            run_id=ref.run_id,
+            artifact_path=ref.path,
+            description=description,
+            tags=tags,
         )
 
 
@@ -223,15 +234,28 @@ def create_version(
     if run_id is not None:
         add_edge(conn, ("run", run_id), ("model_version", values["id"]), "produced")
     audit.record(
-        conn, ws.user, "model_version.create", "model_version", values["id"],
-        after={"model": name, "version": number, "run_id": run_id, "flavor": spec["flavor"],
-               "spec_sha256": spec_sha},
+        conn,
+        ws.user,
+        "model_version.create",
+        "model_version",
+        values["id"],
+        after={
+            "model": name,
+            "version": number,
+            "run_id": run_id,
+            "flavor": spec["flavor"],
+            "spec_sha256": spec_sha,
+        },
     )
     if tags:
-        _set_tags(conn, ws, model_version_tags, "model_version_id", values["id"],
-                  "model_version", tags)
-    return _version(conn, name, conn.execute(
-        select(model_versions).where(model_versions.c.id == values["id"])).one())
+        _set_tags(
+            conn, ws, model_version_tags, "model_version_id", values["id"], "model_version", tags
+        )
+    return _version(
+        conn,
+        name,
+        conn.execute(select(model_versions).where(model_versions.c.id == values["id"])).one(),
+    )
 
 
 def get_version(name: str, version: int, *, workspace: Workspace | None = None) -> ModelVersion:
@@ -277,8 +301,13 @@ def update_version(
             .values(description=description)
         )
         audit.record(
-            conn, ws.user, "model_version.update", "model_version", row.id,
-            before={"description": row.description}, after={"description": description},
+            conn,
+            ws.user,
+            "model_version.update",
+            "model_version",
+            row.id,
+            before={"description": row.description},
+            after={"description": description},
         )
         return _version(conn, name, _require_version(conn, name, version))
 
@@ -290,8 +319,9 @@ def set_version_tag(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_version(conn, name, version)
-        _set_tags(conn, ws, model_version_tags, "model_version_id", row.id, "model_version",
-                  {key: value})
+        _set_tags(
+            conn, ws, model_version_tags, "model_version_id", row.id, "model_version", {key: value}
+        )
 
 
 # -- aliases --------------------------------------------------------------------------------
@@ -309,18 +339,30 @@ def set_alias(
         upsert(
             conn,
             model_aliases,
-            {"model_id": target.model_id, "alias": alias, "model_version_id": target.id,
-             "updated_at": now_ms()},
+            {
+                "model_id": target.model_id,
+                "alias": alias,
+                "model_version_id": target.id,
+                "updated_at": now_ms(),
+            },
             ("model_id", "alias"),
         )
         conn.execute(
             model_alias_history.insert().values(
-                model_id=target.model_id, alias=alias, from_version=old, to_version=target.version,
-                at=now_ms(), user=ws.user,
+                model_id=target.model_id,
+                alias=alias,
+                from_version=old,
+                to_version=target.version,
+                at=now_ms(),
+                user=ws.user,
             )
         )
         audit.record(
-            conn, ws.user, "model.alias.set", "model", target.model_id,
+            conn,
+            ws.user,
+            "model.alias.set",
+            "model",
+            target.model_id,
             before={"alias": alias, "version": old},
             after={"alias": alias, "version": target.version},
         )
@@ -342,13 +384,22 @@ def delete_alias(name: str, alias: str, *, workspace: Workspace | None = None) -
         )
         conn.execute(
             model_alias_history.insert().values(
-                model_id=model.id, alias=alias, from_version=old, to_version=None,
-                at=now_ms(), user=ws.user,
+                model_id=model.id,
+                alias=alias,
+                from_version=old,
+                to_version=None,
+                at=now_ms(),
+                user=ws.user,
             )
         )
         audit.record(
-            conn, ws.user, "model.alias.delete", "model", model.id,
-            before={"alias": alias, "version": old}, after=None,
+            conn,
+            ws.user,
+            "model.alias.delete",
+            "model",
+            model.id,
+            before={"alias": alias, "version": old},
+            after=None,
         )
 
 
@@ -364,8 +415,13 @@ def alias_history(
         if alias:
             query = query.where(h.alias == alias)
         return [
-            {"alias": r.alias, "from_version": r.from_version, "to_version": r.to_version,
-             "at": r.at, "user": r.user}
+            {
+                "alias": r.alias,
+                "from_version": r.from_version,
+                "to_version": r.to_version,
+                "at": r.at,
+                "user": r.user,
+            }
             for r in conn.execute(query)
         ]
 
@@ -438,8 +494,13 @@ def _insert_model(
     """Create model ``name`` (audited) and return its id; None when the name is taken."""
     model_id = new_id()
     now = now_ms()
-    values = {"id": model_id, "name": name, "description": description, "created_at": now,
-              "updated_at": now}
+    values = {
+        "id": model_id,
+        "name": name,
+        "description": description,
+        "created_at": now,
+        "updated_at": now,
+    }
     if not insert_ignore(conn, models, values):
         return None
     audit.record(conn, ws.user, "model.create", "model", model_id, after={"name": name})
@@ -471,8 +532,10 @@ def _set_tags(
     kind: str,
     values: dict[str, Any],
 ) -> None:
-    checked = {check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
-               for k, v in values.items()}
+    checked = {
+        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
+        for k, v in values.items()
+    }
     owner = table.c[owner_column]
     before = {
         r.key: r.value
@@ -553,7 +616,7 @@ def _run_model_files(conn: Connection, ref: RunModelRef) -> dict[str, str]:
             run_artifacts.c.path.startswith(prefix, autoescape=True),
         )
     ).all()
-    files = {r.path[len(prefix):]: r.sha256 for r in rows}
+    files = {r.path[len(prefix) :]: r.sha256 for r in rows}
     if SPEC_FILE not in files:
         raise NotFound(f"run {ref.run_id} has no model at {ref.path!r}")
     return files
@@ -563,29 +626,62 @@ def _registered_model(conn: Connection, row: Any) -> RegisteredModel:
     latest = conn.execute(
         select(func.max(model_versions.c.version)).where(model_versions.c.model_id == row.id)
     ).scalar()
-    tags = {r.key: r.value for r in conn.execute(
-        select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == row.id))}
-    aliases = {r.alias: r.version for r in conn.execute(
-        select(model_aliases.c.alias, model_versions.c.version)
-        .join(model_versions, model_versions.c.id == model_aliases.c.model_version_id)
-        .where(model_aliases.c.model_id == row.id)
-        .order_by(model_aliases.c.alias))}
+    tags = {
+        r.key: r.value
+        for r in conn.execute(
+            select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == row.id)
+        )
+    }
+    aliases = {
+        r.alias: r.version
+        for r in conn.execute(
+            select(model_aliases.c.alias, model_versions.c.version)
+            .join(model_versions, model_versions.c.id == model_aliases.c.model_version_id)
+            .where(model_aliases.c.model_id == row.id)
+            .order_by(model_aliases.c.alias)
+        )
+    }
     return RegisteredModel(
-        name=row.name, id=row.id, description=row.description, created_at=row.created_at,
-        updated_at=row.updated_at, latest_version=latest, tags=tags, aliases=aliases,
+        name=row.name,
+        id=row.id,
+        description=row.description,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        latest_version=latest,
+        tags=tags,
+        aliases=aliases,
     )
 
 
 def _version(conn: Connection, name: str, row: Any) -> ModelVersion:
-    tags = {r.key: r.value for r in conn.execute(
-        select(model_version_tags.c.key, model_version_tags.c.value)
-        .where(model_version_tags.c.model_version_id == row.id))}
-    aliases = [r.alias for r in conn.execute(
-        select(model_aliases.c.alias).where(model_aliases.c.model_version_id == row.id)
-        .order_by(model_aliases.c.alias))]
+    tags = {
+        r.key: r.value
+        for r in conn.execute(
+            select(model_version_tags.c.key, model_version_tags.c.value).where(
+                model_version_tags.c.model_version_id == row.id
+            )
+        )
+    }
+    aliases = [
+        r.alias
+        for r in conn.execute(
+            select(model_aliases.c.alias)
+            .where(model_aliases.c.model_version_id == row.id)
+            .order_by(model_aliases.c.alias)
+        )
+    ]
     return ModelVersion(
-        name=name, version=row.version, id=row.id, run_id=row.run_id, flavor=row.flavor,
-        signature=row.signature, files=dict(row.files), spec_sha256=row.spec_sha256,
-        description=row.description, created_at=row.created_at, user=row.user,
-        tags=tags, aliases=aliases,
+        name=name,
+        version=row.version,
+        id=row.id,
+        run_id=row.run_id,
+        flavor=row.flavor,
+        signature=row.signature,
+        files=dict(row.files),
+        spec_sha256=row.spec_sha256,
+        description=row.description,
+        created_at=row.created_at,
+        user=row.user,
+        tags=tags,
+        aliases=aliases,
     )

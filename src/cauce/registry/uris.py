@@ -39,7 +39,9 @@ def parse(uri: str) -> ModelRef | RunModelRef:
             if not version.isdigit():
                 raise InvalidInput(f"model version must be a number in {uri!r}")
             return ModelRef(match["name"], version=int(version))
-        return ModelRef(match["name"], alias=match["alias"])
+        alias = match["alias"]
+        # "latest" is reserved (set_alias refuses it): @latest means the newest version.
+        return ModelRef(match["name"], alias=None if alias == "latest" else alias)
     match = _RUNS.match(uri)
     if match:
         return RunModelRef(match["run_id"], match["path"].strip("/"))

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection, select
+
 from cauce.errors import InvalidInput, NotFound
+from cauce.lineage import audit
 from cauce.store import insert_ignore, now_ms, upsert
 from cauce.store.schema import artifacts, run_artifacts, runs
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from cauce.artifacts import Blob
 
 
@@ -55,19 +56,41 @@ def record_blob(conn: Connection, blob: Blob) -> None:
     )
 
 
-def attach(conn: Connection, run_id: str, path: str, blob: Blob) -> None:
-    """Record ``path`` of a run as pointing at a stored blob (inside the caller's transaction)."""
-    from sqlalchemy import select
+def attach(conn: Connection, ws: Workspace, run_id: str, files: list[tuple[str, Blob]]) -> None:
+    """Record run paths as pointing at stored blobs, audited (inside the caller's transaction)."""
+    require_run(conn, run_id)
+    before = {
+        r.path: r.sha256
+        for r in conn.execute(
+            select(run_artifacts.c.path, run_artifacts.c.sha256).where(
+                run_artifacts.c.run_id == run_id,
+                run_artifacts.c.path.in_([path for path, _ in files]),
+            )
+        )
+    }
+    for path, blob in files:
+        record_blob(conn, blob)
+        upsert(
+            conn,
+            run_artifacts,
+            {"run_id": run_id, "path": path, "sha256": blob.sha256},
+            ("run_id", "path"),
+        )
+    audit.record(
+        conn,
+        ws.user,
+        "run.artifacts",
+        "run",
+        run_id,
+        before=before or None,
+        after={path: blob.sha256 for path, blob in files},
+    )
 
+
+def require_run(conn: Connection, run_id: str) -> None:
+    """NotFound unless the run exists."""
     if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
         raise NotFound(f"run {run_id!r} does not exist")
-    record_blob(conn, blob)
-    upsert(
-        conn,
-        run_artifacts,
-        {"run_id": run_id, "path": path, "sha256": blob.sha256},
-        ("run_id", "path"),
-    )
 
 
 def log_artifact(
@@ -83,9 +106,11 @@ def log_artifact(
     if not local.is_file():
         raise NotFound(f"no such file: {local}")
     path = check_artifact_path(posixpath.join(artifact_path or "", local.name))
+    with ws.store.read() as conn:
+        require_run(conn, run_id)  # before uploading, so a typo leaves no stray blob
     blob = ws.artifacts.put_file(local)
     with ws.store.write() as conn:
-        attach(conn, run_id, path, blob)
+        attach(conn, ws, run_id, [(path, blob)])
     return path
 
 
@@ -102,14 +127,16 @@ def log_artifacts(
     if not folder.is_dir():
         raise NotFound(f"no such folder: {folder}")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
+    with ws.store.read() as conn:
+        require_run(conn, run_id)
     entries = []
     for file in files:
         rel = file.relative_to(folder).as_posix()
         path = check_artifact_path(posixpath.join(artifact_path or "", rel))
         entries.append((path, ws.artifacts.put_file(file)))
-    with ws.store.write() as conn:
-        for path, blob in entries:
-            attach(conn, run_id, path, blob)
+    if entries:
+        with ws.store.write() as conn:
+            attach(conn, ws, run_id, entries)
     return [path for path, _ in entries]
 
 
@@ -117,8 +144,6 @@ def list_artifacts(
     run_id: str, path: str | None = None, *, workspace: Workspace | None = None
 ) -> list[ArtifactEntry]:
     """The run's files, optionally under one folder."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     query = (
         select(run_artifacts.c.path, artifacts.c.sha256, artifacts.c.size, artifacts.c.media_type)

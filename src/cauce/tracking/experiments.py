@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy import Connection, select
 
 from cauce.errors import AlreadyExists, NotFound
 from cauce.lineage import audit
@@ -11,9 +13,6 @@ from cauce.store.schema import experiments
 from cauce.tracking.entities import Experiment
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
 
 
 def _experiment(row: Any) -> Experiment:
@@ -54,8 +53,6 @@ def list_experiments(
     *, include_deleted: bool = False, workspace: Workspace | None = None
 ) -> list[Experiment]:
     """Every experiment, oldest first."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     query = select(experiments).order_by(experiments.c.created_at, experiments.c.name)
     if not include_deleted:
@@ -124,12 +121,8 @@ def _insert(conn: Connection, ws: Workspace, name: str, description: str | None)
 
 
 def _row(conn: Connection, experiment_id: str) -> Any:
-    from sqlalchemy import select
-
     return conn.execute(select(experiments).where(experiments.c.id == experiment_id)).first()
 
 
 def _find(conn: Connection, name: str) -> Any:
-    from sqlalchemy import select
-
     return conn.execute(select(experiments).where(experiments.c.name == name)).first()

@@ -108,7 +108,11 @@ def start_run(
         if tags:
             runs.set_tags(run_id, tags)
     else:
-        info = runs.create_run(experiment, run_name, parent_run_id=parent, tags=tags)
+        # A child run belongs to its parent's experiment unless it names another.
+        inherited = stack[-1]._info.experiment_id if stack and experiment is None else None
+        info = runs.create_run(
+            experiment, run_name, parent_run_id=parent, tags=tags, experiment_id=inherited
+        )
     active = ActiveRun(info)
     stack.append(active)
     return active

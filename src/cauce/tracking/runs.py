@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy import Connection, func, select
 
 from cauce.errors import BackendError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
@@ -16,6 +18,7 @@ from cauce.store import float_to_row, new_id, now_ms, upsert
 from cauce.store.schema import (
     dataset_versions,
     datasets,
+    experiments,
     metrics,
     params,
     run_inputs,
@@ -45,10 +48,6 @@ from cauce.validation import (
 )
 from cauce.workspace import Workspace, current
 
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-
 # -- runs -----------------------------------------------------------------------------------
 
 
@@ -58,9 +57,13 @@ def create_run(
     *,
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    experiment_id: str | None = None,
     workspace: Workspace | None = None,
 ) -> RunInfo:
-    """Start a new run (status RUNNING) in the named experiment, created if missing."""
+    """Start a new run (status RUNNING) in the named experiment, created if missing.
+
+    ``experiment_id`` picks an existing experiment by id instead of by name.
+    """
     ws = workspace or current()
     experiment = experiment or ws.settings.experiment
     if run_name is not None:
@@ -88,7 +91,17 @@ def create_run(
         "lifecycle_stage": "active",
     }
     with ws.store.write() as conn:
-        row["experiment_id"] = resolve_experiment_id(conn, ws, experiment)
+        if experiment_id is not None:
+            if (
+                conn.execute(
+                    select(experiments.c.id).where(experiments.c.id == experiment_id)
+                ).first()
+                is None
+            ):
+                raise NotFound(f"experiment {experiment_id!r} does not exist")
+            row["experiment_id"] = experiment_id
+        else:
+            row["experiment_id"] = resolve_experiment_id(conn, ws, experiment)
         if parent_run_id is not None:
             _require_run(conn, parent_run_id)
         conn.execute(runs.insert().values(row))
@@ -121,8 +134,6 @@ def end_run(
     workspace: Workspace | None = None,
 ) -> RunInfo:
     """Set a run's final status (FINISHED, FAILED or KILLED) and end time."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     if status not in TERMINAL_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(TERMINAL_STATUSES)}, not {status!r}")
@@ -160,8 +171,13 @@ def set_run_status(run_id: str, status: str, *, workspace: Workspace | None = No
             .values(status=status, end_time=None if status == "RUNNING" else before.end_time)
         )
         audit.record(
-            conn, ws.user, "run.status", "run", run_id,
-            before={"status": before.status}, after={"status": status},
+            conn,
+            ws.user,
+            "run.status",
+            "run",
+            run_id,
+            before={"status": before.status},
+            after={"status": status},
         )
 
 
@@ -176,8 +192,6 @@ def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
 
 def load_runs(conn: Connection, rows: list[Any]) -> list[Run]:
     """Build Run objects for run rows, fetching their data in a few batched queries."""
-    from sqlalchemy import func, select
-
     ids = [r.id for r in rows]
     if not ids:
         return []
@@ -306,8 +320,6 @@ def get_metric_history(
     run_id: str, key: str, *, workspace: Workspace | None = None
 ) -> list[Metric]:
     """Every logged value of a metric, by step then time."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     check_key(key, "metric key")
     query = (
@@ -332,8 +344,6 @@ def log_params(
     run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None
 ) -> None:
     """Log parameters; a param keeps its first value (logging a different one is a Conflict)."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     if not isinstance(values, Mapping):
         raise InvalidInput(f"params must be a mapping of key to value, got {type(values).__name__}")
@@ -369,12 +379,18 @@ def log_params(
         ]
         if new:
             conn.execute(params.insert(), new)
+            audit.record(
+                conn,
+                ws.user,
+                "run.params",
+                "run",
+                run_id,
+                after={row["key"]: row["value"] for row in new},
+            )
 
 
 def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None) -> None:
     """Set tags on a run, replacing earlier values; the change is audited."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     if not isinstance(values, Mapping):
         raise InvalidInput(f"tags must be a mapping of key to value, got {type(values).__name__}")
@@ -401,8 +417,6 @@ def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | N
 
 def delete_tag(run_id: str, key: str, *, workspace: Workspace | None = None) -> None:
     """Remove a tag from a run."""
-    from sqlalchemy import select
-
     ws = workspace or current()
     with ws.store.write() as conn:
         _require_run(conn, run_id)
@@ -443,7 +457,11 @@ def log_input(
         add_edge(conn, ("dataset_version", version.id), ("run", run_id), "input")
         if inserted:
             audit.record(
-                conn, ws.user, "run.input", "run", run_id,
+                conn,
+                ws.user,
+                "run.input",
+                "run",
+                run_id,
                 after={"dataset": version.name, "version": version.version, "context": context},
             )
 
@@ -457,8 +475,6 @@ def _check_run_id(run_id: Any) -> None:
 
 
 def _require_run(conn: Connection, run_id: str) -> Any:
-    from sqlalchemy import select
-
     _check_run_id(run_id)
     row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
     if row is None:

@@ -56,8 +56,7 @@ def check_domain(name: str, domain: Any) -> Domain:
         odd = [c for c in domain if not isinstance(c, _CHOICE_TYPES)]
         if odd:
             raise InvalidInput(
-                f"sweep space {name!r}: choice {odd[0]!r} is not None, a bool, a number or a "
-                "string"
+                f"sweep space {name!r}: choice {odd[0]!r} is not None, a bool, a number or a string"
             )
         return Domain("categorical", choices=tuple(domain))
     if isinstance(domain, tuple) and len(domain) in (2, 3):
@@ -71,9 +70,7 @@ def check_domain(name: str, domain: Any) -> Domain:
             if not (math.isfinite(low) and math.isfinite(high)):
                 raise InvalidInput(f"sweep space {name!r}: the bounds must be finite numbers")
             if not low < high:
-                raise InvalidInput(
-                    f"sweep space {name!r}: low {low!r} must be below high {high!r}"
-                )
+                raise InvalidInput(f"sweep space {name!r}: low {low!r} must be below high {high!r}")
             if log and low <= 0:
                 raise InvalidInput(
                     f"sweep space {name!r}: a log scale needs a low bound above 0, not {low!r}"
@@ -144,9 +141,7 @@ def sweep(
     def run_trial(trial: Any) -> float:
         nonlocal failed
         values = {name: _suggest(trial, name, domain) for name, domain in domains.items()}
-        with fluent.start_run(
-            trial_experiment, f"trial-{trial.number}", nested=True
-        ) as child:
+        with fluent.start_run(trial_experiment, f"trial-{trial.number}", nested=True) as child:
             trial_runs[trial.number] = child.run_id
             fluent.log_params(values)
             fluent.set_tag("sweep.trial", trial.number)
