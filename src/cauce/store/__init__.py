@@ -185,13 +185,11 @@ class Store:
                             cur.execute("ROLLBACK")
                             raise
                         cur.execute("COMMIT")
+                elif len(params) == 1:
+                    cur.execute(sql, params[0])  # autocommit: one implicit transaction
                 else:
-                    try:
+                    with conn.transaction():
                         cur.executemany(sql, params)
-                        conn.commit()
-                    except BaseException:
-                        conn.rollback()
-                        raise
             finally:
                 cur.close()
 
@@ -204,7 +202,11 @@ class Store:
             with self._translate_errors():
                 raw = self.engine.raw_connection()
             self._fast_conn = raw.driver_connection
-            self._fast_raw = raw  # keeps the pool from reclaiming it
+            # Out of the pool for good: autocommit must not leak to pooled transactions.
+            raw.detach()
+            self._fast_raw = raw
+            if not self.is_sqlite:
+                self._fast_conn.autocommit = True
         return self._fast_conn
 
     def _compile_insert(self, table: Table) -> tuple[str, tuple[str, ...] | None]:
