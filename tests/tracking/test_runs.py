@@ -248,13 +248,14 @@ def test_tags_overwrite_and_are_audited(any_workspace: Workspace) -> None:
 
 def _fail_after_audit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every audit write succeed and then fail the operation right after it."""
-    real = audit.record
+    for name in ("record", "record_fast"):  # the SQLAlchemy path and the hot path
+        real = getattr(audit, name)
 
-    def record_then_fail(*args: Any, **kwargs: Any) -> None:
-        real(*args, **kwargs)
-        raise RuntimeError("injected failure after the audit write")
+        def record_then_fail(*args: Any, _real: Any = real, **kwargs: Any) -> None:
+            _real(*args, **kwargs)
+            raise RuntimeError("injected failure after the audit write")
 
-    monkeypatch.setattr(audit, "record", record_then_fail)
+        monkeypatch.setattr(audit, name, record_then_fail)
 
 
 @pytest.mark.parametrize(

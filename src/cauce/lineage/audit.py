@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cauce.store import now_ms
+from cauce.store import FastTransaction, now_ms
 from cauce.store.schema import audit_events
 
 if TYPE_CHECKING:
@@ -57,6 +57,31 @@ def record(
             before=before,
             after=after,
         )
+    )
+
+
+def record_fast(
+    tx: FastTransaction,
+    actor: str,
+    action: str,
+    entity_kind: str,
+    entity_id: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Write an audit event inside a hot-path transaction (:meth:`Store.fast_write`)."""
+    tx.insert(
+        audit_events,
+        {
+            "at": now_ms(),
+            "actor": actor,
+            "action": action,
+            "entity_kind": entity_kind,
+            "entity_id": entity_id,
+            "before": before,
+            "after": after,
+        },
     )
 
 

@@ -18,7 +18,6 @@ from cauce.store import float_to_row, new_id, now_ms, upsert
 from cauce.store.schema import (
     dataset_versions,
     datasets,
-    experiments,
     metrics,
     params,
     run_inputs,
@@ -47,6 +46,26 @@ from cauce.validation import (
     check_text,
 )
 from cauce.workspace import Workspace, current
+
+# The start and end of a run are on the store's hot path (see Store.fast_write).
+_RUN_COLUMNS = tuple(c.name for c in runs.columns)
+_SQL_RUN = "SELECT {} FROM runs WHERE id = :id".format(", ".join(f'"{c}"' for c in _RUN_COLUMNS))
+_SQL_END_RUN = (
+    "UPDATE runs SET status = :status, end_time = :end_time, error = :error WHERE id = :id"
+)
+_SQL_EXPERIMENT_BY_ID = "SELECT id, lifecycle_stage FROM experiments WHERE id = :id"
+_SQL_EXPERIMENT_BY_NAME = "SELECT id, lifecycle_stage FROM experiments WHERE name = :name"
+
+
+def _experiment_id(ws: Workspace, name: str) -> str:
+    """The id of the named experiment; the first run of a new one creates it (audited)."""
+    with ws.store.fast_write() as tx:
+        found = tx.fetchone(_SQL_EXPERIMENT_BY_NAME, {"name": name})
+    if found is not None:
+        return str(found[0])
+    with ws.store.write() as conn:
+        return resolve_experiment_id(conn, ws, name)
+
 
 # -- runs -----------------------------------------------------------------------------------
 
@@ -90,34 +109,28 @@ def create_run(
         "error": None,
         "lifecycle_stage": "active",
     }
-    with ws.store.write() as conn:
-        if experiment_id is not None:
-            if (
-                conn.execute(
-                    select(experiments.c.id).where(experiments.c.id == experiment_id)
-                ).first()
-                is None
-            ):
-                raise NotFound(f"experiment {experiment_id!r} does not exist")
-            row["experiment_id"] = experiment_id
-        else:
-            row["experiment_id"] = resolve_experiment_id(conn, ws, experiment)
-        if parent_run_id is not None:
-            _require_run(conn, parent_run_id)
-        conn.execute(runs.insert().values(row))
-        if checked_tags:
-            conn.execute(
-                run_tags.insert(),
-                [{"run_id": run_id, "key": k, "value": v} for k, v in checked_tags.items()],
-            )
-        audit.record(
-            conn,
+    if experiment_id is None:
+        experiment_id = _experiment_id(ws, experiment)
+    row["experiment_id"] = experiment_id
+    with ws.store.fast_write() as tx:
+        found = tx.fetchone(_SQL_EXPERIMENT_BY_ID, {"id": experiment_id})
+        if found is None:
+            raise NotFound(f"experiment {experiment_id!r} does not exist")
+        if found[1] != "active":
+            raise NotFound(f"experiment {experiment!r} is deleted", hint="use another one")
+        if parent_run_id is not None and tx.fetchone(_SQL_RUN, {"id": parent_run_id}) is None:
+            raise NotFound(f"run {parent_run_id!r} does not exist")
+        tx.insert(runs, row)
+        for key, value in checked_tags.items():
+            tx.insert(run_tags, {"run_id": run_id, "key": key, "value": value})
+        audit.record_fast(
+            tx,
             ws.user,
             "run.create",
             "run",
             run_id,
             after={
-                "experiment_id": row["experiment_id"],
+                "experiment_id": experiment_id,
                 "name": row["name"],
                 "status": "RUNNING",
                 "parent_run_id": parent_run_id,
@@ -137,25 +150,25 @@ def end_run(
     ws = workspace or current()
     if status not in TERMINAL_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(TERMINAL_STATUSES)}, not {status!r}")
-    with ws.store.write() as conn:
-        before = _require_run(conn, run_id)
-        end = now_ms()
-        conn.execute(
-            runs.update()
-            .where(runs.c.id == run_id)
-            .values(status=status, end_time=end, error=error)
-        )
-        audit.record(
-            conn,
+    _check_run_id(run_id)
+    with ws.store.fast_write() as tx:
+        found = tx.fetchone(_SQL_RUN, {"id": run_id})
+        if found is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        row = dict(zip(_RUN_COLUMNS, found, strict=True))
+        before = {"status": row["status"], "end_time": row["end_time"]}
+        row.update(status=status, end_time=now_ms(), error=error)
+        tx.execute(_SQL_END_RUN, row)
+        audit.record_fast(
+            tx,
             ws.user,
             "run.end",
             "run",
             run_id,
-            before={"status": before.status, "end_time": before.end_time},
-            after={"status": status, "end_time": end, "error": error},
+            before=before,
+            after={"status": status, "end_time": row["end_time"], "error": error},
         )
-        row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-    return _run_info(dict(row._mapping))
+    return _run_info(row)
 
 
 def set_run_status(run_id: str, status: str, *, workspace: Workspace | None = None) -> None:
