@@ -5,16 +5,17 @@ This is the layer under the fluent API (``cauce.start_run`` …), the CLI and th
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from cauce.errors import BackendError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.store import float_to_row, new_id, now_ms, upsert
+from cauce.store import new_id, now_ms, upsert
 from cauce.store.schema import (
     dataset_versions,
     datasets,
@@ -277,8 +278,7 @@ def log_metric(
 ) -> None:
     """Log one metric value; it is durable when this returns."""
     ws = workspace or current()
-    row = _metric_row(run_id, key, value, step, timestamp)
-    _insert_metrics(ws, run_id, [row])
+    _insert_metrics(ws, run_id, _metric_rows(run_id, ((key, value),), step, timestamp))
 
 
 def log_metrics(
@@ -295,27 +295,36 @@ def log_metrics(
         raise InvalidInput(
             f"metrics must be a mapping of key to value, got {type(values).__name__}"
         )
-    ts = now_ms() if timestamp is None else timestamp
-    rows = [_metric_row(run_id, k, v, step, ts) for k, v in values.items()]
-    _insert_metrics(ws, run_id, rows)
+    _insert_metrics(ws, run_id, _metric_rows(run_id, values.items(), step, timestamp))
 
 
-def _metric_row(
-    run_id: str, key: str, value: Any, step: int | None, timestamp: int | None
-) -> dict[str, Any]:
-    check_key(key, "metric key")
-    stored, is_nan = float_to_row(check_metric_value(key, value))
-    return {
-        "run_id": run_id,
-        "key": key,
-        "value": stored,
-        "is_nan": is_nan,
-        "step": 0 if step is None else check_int(step, "step"),
-        "timestamp": now_ms() if timestamp is None else check_int(timestamp, "timestamp"),
-    }
+def _metric_rows(
+    run_id: str, values: Iterable[tuple[Any, Any]], step: int | None, timestamp: int | None
+) -> list[tuple[Any, ...]]:
+    """Checked rows in the metrics table's column order (see Store.insert_fast)."""
+    step = 0 if step is None else check_int(step, "step")
+    timestamp = now_ms() if timestamp is None else check_int(timestamp, "timestamp")
+    rows = []
+    for key, value in values:
+        if type(key) is str:
+            _checked_metric_key(key)
+        else:
+            check_key(key, "metric key")
+        number = value if type(value) is float else check_metric_value(key, value)
+        if number != number:  # NaN: SQLite would store NULL, so keep a flag and a 0
+            rows.append((run_id, key, 0.0, True, step, timestamp))
+        else:
+            rows.append((run_id, key, number, False, step, timestamp))
+    return rows
 
 
-def _insert_metrics(ws: Workspace, run_id: str, rows: list[dict[str, Any]]) -> None:
+@functools.lru_cache(maxsize=65536)
+def _checked_metric_key(key: str) -> str:
+    # The same keys are logged at every step: check each once per process.
+    return check_key(key, "metric key")
+
+
+def _insert_metrics(ws: Workspace, run_id: str, rows: list[tuple[Any, ...]]) -> None:
     if not isinstance(run_id, str):
         raise InvalidInput(f"run id must be a string, got {run_id!r}")
     store = ws.store
