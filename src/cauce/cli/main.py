@@ -9,7 +9,18 @@ import sys
 import typer
 
 from cauce import __version__
-from cauce.cli import audit, db, demo, experiments, lineage, models, runs, workspace
+from cauce.cli import (
+    audit,
+    data,
+    db,
+    demo,
+    experiments,
+    lineage,
+    models,
+    pipelines,
+    runs,
+    workspace,
+)
 from cauce.cli.output import error
 from cauce.errors import CauceError
 
@@ -28,6 +39,8 @@ app.command("audit")(audit.audit)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
+app.add_typer(data.app, name="data")
+app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(db.app, name="db")
 
 

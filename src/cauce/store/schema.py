@@ -245,3 +245,63 @@ audit_events = Table(
     Column("after", JSON),
     Index("ix_audit_events_entity", "entity_kind", "entity_id"),
 )
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), nullable=False, index=True),
+    Column("suite", NAME, nullable=False),
+    # sha256 of the suite's canonical JSON: the same rules give the same hash.
+    Column("suite_sha256", String(64), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("results", JSON, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+)
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("source", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline_id", ID, ForeignKey("pipelines.id"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("executor", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("error", Text),
+    Column("user", NAME, nullable=False),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline_run_id", ID, ForeignKey("pipeline_runs.id"), nullable=False, index=True),
+    Column("step", NAME, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cache_key", String(64), nullable=False, index=True),
+    Column("cache_hit", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("duration_ms", BigInteger),
+    Column("error", Text),
+    # {argument: {"step": name} | {"sha256": ..., "kind": ...} | {"value": ...}}
+    Column("inputs", JSON, nullable=False),
+    # {"sha256": ..., "kind": "parquet" | "npy" | "skops" | "json" | "pickle", "size": ...}
+    Column("output", JSON),
+    # Row counts, null rates … of the output, for anomaly detection against earlier runs.
+    Column("stats", JSON),
+)
