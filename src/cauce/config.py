@@ -74,6 +74,19 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Endpoint of an S3-compatible server (MinIO, moto...) for s3:// artifact URLs.",
     ),
+    Setting(
+        "openlineage_url",
+        "CAUCE_OPENLINEAGE_URL",
+        None,
+        "Where pipeline runs send OpenLineage RunEvents: an http(s):// URL (POST) or a file "
+        "path (JSON lines); unset sends none.",
+    ),
+    Setting(
+        "openlineage_namespace",
+        "CAUCE_OPENLINEAGE_NAMESPACE",
+        "cauce",
+        "The OpenLineage namespace of Cauce's jobs and datasets.",
+    ),
 )
 
 _SYNC_MODES = ("normal", "full")
@@ -92,6 +105,8 @@ class Settings:
     user: str
     experiment: str
     s3_endpoint_url: str | None
+    openlineage_url: str | None = None
+    openlineage_namespace: str = "cauce"
 
     @property
     def state_dir(self) -> Path:
@@ -177,6 +192,8 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         user=values["user"] or _os_user(),
         experiment=values["experiment"] or "Default",
         s3_endpoint_url=values["s3_endpoint_url"],
+        openlineage_url=values["openlineage_url"],
+        openlineage_namespace=values["openlineage_namespace"] or "cauce",
     )
 
 
