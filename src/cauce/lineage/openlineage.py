@@ -101,7 +101,8 @@ def send(event: dict[str, Any], target: str | None, *, timeout: float = 5.0) -> 
                 method="POST",
             )
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return 200 <= response.status < 300
+                status: int = response.status
+                return 200 <= status < 300
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
         with _file_lock, open(path, "a", encoding="utf-8") as handle:

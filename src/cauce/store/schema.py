@@ -305,3 +305,31 @@ step_runs = Table(
     # Row counts, null rates … of the output, for anomaly detection against earlier runs.
     Column("stats", JSON),
 )
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # Cron schedules: when the next firing is due. Dataset triggers: the newest version seen.
+    Column("next_run_at", BigInteger),
+    Column("last_seen_version", Integer),
+    Column("last_run_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+schedule_firings = Table(
+    "schedule_firings",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("schedule_id", ID, ForeignKey("schedules.id"), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("pipeline_run_id", ID),
+    Column("error", Text),
+)

@@ -1,0 +1,1 @@
+"""Automation: the agent that runs schedules and triggers (later: monitors and rollouts)."""

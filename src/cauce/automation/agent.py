@@ -1,0 +1,156 @@
+"""``cauce agent``: the automation daemon. It fires due schedules and dataset triggers.
+
+Each tick claims what is due in one write transaction, with a compare-and-set on the schedule's
+``next_run_at`` (cron) or ``last_seen_version`` (dataset trigger), so that two agents on the same
+store never fire the same slot twice. Then it runs the claimed pipelines one by one and records
+each firing's outcome. A pipeline that fails is recorded as FAILED; the agent goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from cauce.automation.schedules import newest_version, next_cron_time
+from cauce.errors import CauceError
+from cauce.lineage import audit
+from cauce.store import new_id, now_ms
+from cauce.store.schema import schedule_firings, schedules
+from cauce.workspace import Workspace, current
+
+log = logging.getLogger(__name__)
+
+# (pipeline "FILE.py:NAME", params, executor, workspace) -> (pipeline run id, status)
+PipelineRunner = Callable[[str, dict[str, Any], str, Workspace], tuple[str | None, str]]
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One firing of a schedule, after it ran."""
+
+    schedule: str
+    reason: str
+    status: str
+    pipeline_run_id: str | None
+    error: str | None
+
+
+def run_pipeline(
+    target: str, params: dict[str, Any], executor: str, ws: Workspace
+) -> tuple[str | None, str]:
+    """Load ``FILE.py:NAME`` (relative paths from the workspace root) and run it."""
+    from cauce.pipelines.loading import load_pipeline
+
+    path, _, name = target.rpartition(":")
+    if not Path(path).is_absolute():
+        path = str(ws.settings.root / path)
+    result = load_pipeline(f"{path}:{name}").run(executor=executor, workspace=ws, **params)
+    return result.id, result.status
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Agent:
+    """Fires the workspace's due schedules; :meth:`tick` once, or :meth:`run` until stopped."""
+
+    def __init__(self, workspace: Workspace | None = None, runner: PipelineRunner = run_pipeline):
+        self.ws = workspace or current()
+        self.runner = runner
+
+    def claim_due(self, now: int | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """Claim every due schedule; return (firing id, reason, spec) for each."""
+        now = now_ms() if now is None else now
+        claimed = []
+        s = schedules.c
+        with self.ws.store.write() as conn:
+            for row in conn.execute(select(schedules).where(s.enabled.is_(True)).order_by(s.name)):
+                spec = row.spec
+                changes: dict[str, Any]
+                if spec.get("cron"):
+                    if row.next_run_at is None or row.next_run_at > now:
+                        continue
+                    reason = f"cron {spec['cron']}: due at {_iso(row.next_run_at)}"
+                    # Missed slots collapse into this one firing: the next is after now.
+                    changes = {"next_run_at": next_cron_time(spec["cron"], now)}
+                    guard = s.next_run_at == row.next_run_at
+                else:
+                    newest = newest_version(conn, spec["trigger"]["dataset"])
+                    if newest is None or newest <= (row.last_seen_version or 0):
+                        continue
+                    reason = f"dataset {spec['trigger']['dataset']} v{newest}"
+                    changes = {"last_seen_version": newest}
+                    guard = s.last_seen_version == row.last_seen_version
+                result = conn.execute(
+                    schedules.update()
+                    .where(s.id == row.id, guard)
+                    .values(last_run_at=now, **changes),
+                    execution_options={"preserve_rowcount": True},
+                )
+                if result.rowcount != 1:
+                    continue  # another agent claimed it
+                firing_id = new_id()
+                conn.execute(
+                    schedule_firings.insert().values(
+                        id=firing_id, schedule_id=row.id, reason=reason, at=now, status="RUNNING"
+                    )
+                )
+                audit.record(
+                    conn,
+                    "agent",
+                    "schedule.fire",
+                    "schedule",
+                    row.id,
+                    after={"reason": reason, "firing_id": firing_id},
+                )
+                claimed.append((firing_id, reason, spec))
+        return claimed
+
+    def tick(self, now: int | None = None) -> list[Firing]:
+        """Fire what is due now; return what each firing did."""
+        done = []
+        for firing_id, reason, spec in self.claim_due(now):
+            run_id: str | None = None
+            error: str | None = None
+            try:
+                run_id, status = self.runner(
+                    spec["pipeline"],
+                    spec.get("params") or {},
+                    spec.get("executor", "local"),
+                    self.ws,
+                )
+            except CauceError as exc:
+                status, error = "FAILED", str(exc)
+            except Exception as exc:  # a pipeline's own bug must not stop the agent
+                log.exception("schedule %s: pipeline %s crashed", spec["name"], spec["pipeline"])
+                status, error = "FAILED", f"{type(exc).__name__}: {exc}"
+            with self.ws.store.write() as conn:
+                conn.execute(
+                    schedule_firings.update()
+                    .where(schedule_firings.c.id == firing_id)
+                    .values(status=status, pipeline_run_id=run_id, error=error)
+                )
+            done.append(Firing(spec["name"], reason, status, run_id, error))
+        return done
+
+    def run(
+        self,
+        interval: float = 10.0,
+        stop: threading.Event | None = None,
+        on_firing: Callable[[Firing], None] | None = None,
+    ) -> None:
+        """Tick every ``interval`` seconds until ``stop`` is set."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            for firing in self.tick():
+                if on_firing is not None:
+                    on_firing(firing)
+            stop.wait(interval)

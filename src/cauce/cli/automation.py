@@ -1,0 +1,114 @@
+"""``cauce apply``, ``cauce agent`` and ``cauce schedules``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
+
+schedules_app = typer.Typer(
+    help="Schedules and dataset triggers that run pipelines.", no_args_is_help=True
+)
+
+
+def apply(
+    file: Path = typer.Option(..., "--file", "-f", help="YAML spec file (one or more documents)."),
+) -> None:
+    """Apply declarative specs (kind: Schedule, …); applying the same file again changes nothing.
+
+    Example:
+        cauce apply -f schedules.yaml
+    """
+    from cauce.specs import apply_file
+
+    for applied in apply_file(file):
+        console.print(f"{applied.kind} {applied.name}: {applied.outcome}")
+
+
+def agent(
+    interval: float = typer.Option(10.0, "--interval", help="Seconds between checks."),
+    once: bool = typer.Option(False, "--once", help="Check once, fire what is due, and exit."),
+) -> None:
+    """Run the automation agent: fire due schedules and dataset triggers until stopped.
+
+    Example:
+        cauce agent --interval 30
+    """
+    import signal
+    import threading
+
+    from cauce.automation.agent import Agent, Firing
+
+    def report(firing: Firing) -> None:
+        detail = f"run {firing.pipeline_run_id}" if firing.pipeline_run_id else firing.error
+        console.print(f"{firing.schedule}: {firing.reason} → {firing.status} ({detail})")
+
+    worker = Agent()
+    if once:
+        for firing in worker.tick():
+            report(firing)
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"agent watching {worker.ws.settings.root} every {interval:g}s (Ctrl-C stops)")
+    worker.run(interval, stop, on_firing=report)
+    console.print("agent stopped")
+
+
+@schedules_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) -> None:
+    """List schedules with their next run (cron) or the last dataset version seen (triggers).
+
+    Example:
+        cauce schedules list
+    """
+    from cauce.automation.schedules import list_schedules
+
+    found = list_schedules()
+    if as_json:
+        print_json([s.to_dict() for s in found])
+        return
+    table(
+        "Schedules",
+        ["Name", "Pipeline", "When", "Enabled", "Next run", "Last run"],
+        [
+            [
+                s.name,
+                s.spec["pipeline"],
+                s.spec.get("cron") or f"new version of {s.spec['trigger']['dataset']}",
+                s.enabled,
+                when(s.next_run_at),
+                when(s.last_run_at),
+            ]
+            for s in found
+        ],
+    )
+
+
+@schedules_app.command("firings")
+def firings_(
+    name: str = typer.Argument(..., help="Schedule name."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Show every firing of a schedule: when, why, and the pipeline run it started.
+
+    Example:
+        cauce schedules firings nightly-training
+    """
+    from cauce.automation.schedules import firings
+
+    found = firings(name)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"Firings of {name}",
+        ["When", "Reason", "Status", "Pipeline run", "Error"],
+        [
+            [when(f["at"]), f["reason"], f["status"], f["pipeline_run_id"], f["error"]]
+            for f in found
+        ],
+    )
