@@ -45,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "sweep": "cauce.tracking.sweep",
     # registry
     "log_model": "cauce.registry.logging",
+    # pipelines
+    "step": "cauce.pipelines.decorators",
+    "pipeline": "cauce.pipelines.decorators",
     # errors
     "CauceError": "cauce.errors",
     "NotFound": "cauce.errors",
@@ -106,6 +109,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     )
     from cauce.errors import (
         QualityGateFailed as QualityGateFailed,
+    )
+    from cauce.pipelines.decorators import (
+        pipeline as pipeline,
+    )
+    from cauce.pipelines.decorators import (
+        step as step,
     )
     from cauce.registry import (
         models as models,

@@ -75,6 +75,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Endpoint of an S3-compatible server (MinIO, moto...) for s3:// artifact URLs.",
     ),
     Setting(
+        "ray_address",
+        "CAUCE_RAY_ADDRESS",
+        None,
+        "Ray cluster the ray executor joins ('auto', 'ray://host:10001'); unset: a local Ray.",
+    ),
+    Setting(
         "openlineage_url",
         "CAUCE_OPENLINEAGE_URL",
         None,
@@ -105,6 +111,7 @@ class Settings:
     user: str
     experiment: str
     s3_endpoint_url: str | None
+    ray_address: str | None = None
     openlineage_url: str | None = None
     openlineage_namespace: str = "cauce"
 
@@ -192,6 +199,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         user=values["user"] or _os_user(),
         experiment=values["experiment"] or "Default",
         s3_endpoint_url=values["s3_endpoint_url"],
+        ray_address=values["ray_address"],
         openlineage_url=values["openlineage_url"],
         openlineage_namespace=values["openlineage_namespace"] or "cauce",
     )

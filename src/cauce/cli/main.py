@@ -11,6 +11,8 @@ import typer
 from cauce import __version__
 from cauce.cli import (
     audit,
+    automation,
+    checks,
     data,
     db,
     demo,
@@ -36,11 +38,15 @@ app.command("init")(workspace.init)
 app.command("demo")(demo.demo)
 app.command("lineage")(lineage.lineage)
 app.command("audit")(audit.audit)
+app.command("apply")(automation.apply)
+app.command("agent")(automation.agent)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(data.app, name="data")
+data.app.command("validate")(checks.validate)
 app.add_typer(pipelines.app, name="pipelines")
+app.add_typer(automation.schedules_app, name="schedules")
 app.add_typer(db.app, name="db")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -63,7 +64,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
         is_id = column.endswith("ID") or column in ("Run", "Entity")
         out.add_column(column, overflow="fold", no_wrap=is_id)
     for row in rows:
-        out.add_row(*[("—" if v is None else str(v)) for v in row])
+        # Text, not markup: a check name or a value with "[...]" must print as it is.
+        out.add_row(*[Text("—" if v is None else str(v)) for v in row])
     console.print(out)
 
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from cauce.errors import InvalidInput, NotFound
+from cauce.data.sources import Source, as_source
+from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.store import insert_ignore, new_id, now_ms
 from cauce.store.schema import dataset_versions, datasets
@@ -60,53 +61,32 @@ def content_hash(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def read_source(source: Any) -> tuple[pd.DataFrame, str]:
-    """A DataFrame and a description of where it came from."""
-    import pandas as pd
-
-    if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True), "dataframe"
-    if not isinstance(source, (str, Path)):
-        raise InvalidInput(
-            f"a dataset source must be a DataFrame or a path, got {type(source).__name__}"
-        )
-    path = str(source)
-    lower = path.lower()
-    readers = {
-        ".csv": pd.read_csv,
-        ".csv.gz": pd.read_csv,
-        ".parquet": pd.read_parquet,
-        ".json": pd.read_json,
-        ".jsonl": lambda p: pd.read_json(p, lines=True),
-    }
-    reader = next((r for suffix, r in readers.items() if lower.endswith(suffix)), None)
-    if reader is None:
-        raise InvalidInput(
-            f"cannot tell the format of {path}", hint="use .csv, .parquet, .json or .jsonl"
-        )
-    try:
-        frame = reader(path)
-    except FileNotFoundError:
-        raise NotFound(f"no such file: {path}") from None
-    except Exception as exc:  # every reader has its own error types
-        raise InvalidInput(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
-    return frame, path
-
-
 def register(
     name: str,
-    source: Any,
+    source: pd.DataFrame | str | Path | Source,
     *,
     layer: str | None = None,
     description: str | None = None,
+    allow_schema_change: bool = False,
     workspace: Workspace | None = None,
 ) -> DatasetVersion:
-    """Register a table as a new version of a dataset; the same content returns its version."""
+    """Register a table as a new version of a dataset; the same content returns its version.
+
+    ``source`` is a DataFrame, a CSV/TSV/Parquet/JSON/JSONL path or fsspec URL, or
+    ``cauce.data.sql(query, url=...)``. The table is stored as Parquet and profiled. A table
+    whose columns or column types differ from those of the newest version in the same layer
+    is refused with :class:`~cauce.errors.Conflict` (code ``schema-changed``) unless
+    ``allow_schema_change=True``.
+
+    Example:
+        cauce.data.register("orders", "data/orders.csv", layer="bronze")
+    """
     ws = workspace or current()
     check_name(name, "dataset name")
     if layer is not None and layer not in LAYERS:
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}, not {layer!r}")
-    frame, origin = read_source(source)
+    reader = as_source(source)
+    frame, origin = reader.read(), reader.description
     frame.columns = [str(c) for c in frame.columns]
     duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
     if duplicated:
@@ -121,10 +101,13 @@ def register(
             f"holds values that cannot be hashed ({exc})",
             hint="convert such cells to strings or scalar values first",
         ) from None
+    schema = {str(c): str(t) for c, t in frame.dtypes.items()}
     with ws.store.read() as conn:
         existing = _find_by_hash(conn, name, digest)
     if existing is not None:
         return existing
+
+    from cauce.data.profile import profile_parquet
 
     fd, tmp = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
@@ -136,6 +119,11 @@ def register(
                 f"dataset {name!r} cannot be stored as Parquet: {type(exc).__name__}: {exc}",
                 hint="give each column values of one type",
             ) from None
+        # A table that cannot be stored fails above, with its own reason, before this check.
+        if not allow_schema_change:
+            with ws.store.read() as conn:
+                _check_schema(conn, name, schema, layer, allow=False)
+        profile = profile_parquet(tmp)
         blob = ws.artifacts.put_file(tmp, media_type="application/vnd.apache.parquet")
     finally:
         os.unlink(tmp)
@@ -162,6 +150,8 @@ def register(
             existing = _find_by_hash(conn, name, digest)
             if existing is not None:
                 return existing
+        # Checked again under the lock: a concurrent registration may have changed the newest.
+        changed = _check_schema(conn, name, schema, layer, allow=allow_schema_change)
         number = (
             conn.execute(
                 select(func.max(dataset_versions.c.version)).where(
@@ -177,11 +167,11 @@ def register(
             "version": number,
             "content_hash": digest,
             "sha256": blob.sha256,
-            "schema": {str(c): str(t) for c, t in frame.dtypes.items()},
+            "schema": schema,
             "row_count": len(frame),
             "source": origin,
             "layer": layer,
-            "profile": None,
+            "profile": profile,
             "created_at": now_ms(),
         }
         conn.execute(dataset_versions.insert().values(values))
@@ -191,7 +181,13 @@ def register(
             "dataset_version.create",
             "dataset_version",
             values["id"],
-            after={"name": name, "version": number, "rows": len(frame), "content_hash": digest},
+            after={
+                "name": name,
+                "version": number,
+                "rows": len(frame),
+                "content_hash": digest,
+                **({"schema_change": changed} if changed else {}),
+            },
         )
         return _version(name, values)
 
@@ -291,6 +287,82 @@ def _unhashable_column(frame: pd.DataFrame) -> str:
         except TypeError:
             return str(column)
     return "?"
+
+
+def get_profile(ref: Any, *, workspace: Workspace | None = None) -> dict[str, Any]:
+    """The column profile of a version (computed from its Parquet when it was never stored)."""
+    ws = workspace or current()
+    version = resolve_version(ref, workspace=ws)
+    with ws.store.read() as conn:
+        stored = conn.execute(
+            select(dataset_versions.c.profile).where(dataset_versions.c.id == version.id)
+        ).scalar()
+    if stored is not None:
+        return dict(stored)
+    from cauce.data.profile import profile_parquet
+
+    with tempfile.TemporaryDirectory() as folder:
+        local = ws.artifacts.get_file(version.sha256, Path(folder) / "table.parquet")
+        return profile_parquet(str(local))
+
+
+def schema_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, Any]:
+    """Columns added, removed and whose type changed between two schemas."""
+    return {
+        "added": {c: t for c, t in after.items() if c not in before},
+        "removed": {c: t for c, t in before.items() if c not in after},
+        "type_changed": {
+            c: {"from": before[c], "to": t}
+            for c, t in after.items()
+            if c in before and before[c] != t
+        },
+    }
+
+
+def describe_schema_changes(changes: dict[str, Any]) -> str:
+    """``added: a (int64); removed: b; type changed: c int64 → float64``, for messages."""
+    parts = []
+    if changes["added"]:
+        parts.append("added " + ", ".join(f"{c} ({t})" for c, t in changes["added"].items()))
+    if changes["removed"]:
+        parts.append("removed " + ", ".join(changes["removed"]))
+    if changes["type_changed"]:
+        parts.append(
+            "type changed "
+            + ", ".join(f"{c} {d['from']} → {d['to']}" for c, d in changes["type_changed"].items())
+        )
+    return "; ".join(parts)
+
+
+def _check_schema(
+    conn: Connection, name: str, schema: dict[str, str], layer: str | None, *, allow: bool
+) -> dict[str, Any] | None:
+    """The changes since the newest version in the same layer; refused unless ``allow``."""
+    same_layer = (
+        dataset_versions.c.layer.is_(None) if layer is None else dataset_versions.c.layer == layer
+    )
+    newest = conn.execute(
+        select(dataset_versions.c.version, dataset_versions.c.schema)
+        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+        .where(datasets.c.name == name, same_layer)
+        .order_by(dataset_versions.c.version.desc())
+        .limit(1)
+    ).first()
+    if newest is None:
+        return None
+    changes = schema_changes(dict(newest.schema), schema)
+    if not any(changes.values()):
+        return None
+    if not allow:
+        raise Conflict(
+            f"the schema of dataset {name!r}{f' ({layer})' if layer else ''} changed since "
+            f"v{newest.version}: "
+            f"{describe_schema_changes(changes)}",
+            code="schema-changed",
+            hint="pass allow_schema_change=True (CLI: --allow-schema-change) if it is intended",
+            details={"version": newest.version, **changes},
+        )
+    return {"since_version": newest.version, **changes}
 
 
 def _find_by_hash(conn: Connection, name: str, digest: str) -> DatasetVersion | None:

@@ -1,132 +1,128 @@
-"""The demo story (first chapters): data → tracked training of three candidates → registry.
+"""The demo story: bronze → quality bar → silver; a bad batch stopped; a cached training pipeline;
+tracked candidates; the best one registered as champion.
 
-Each stage prints one or two lines with its numbers. Later chapters (pipelines, serving,
-monitoring, the closed loop) extend :func:`run`.
+Each stage prints one or two lines with its numbers. Later chapters (serving, monitoring, the
+closed loop) extend :func:`run`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 if TYPE_CHECKING:
     import pandas as pd
 
-NUMERICAL = ["age", "tenure_months", "monthly_charges", "total_charges", "support_calls"]
-CATEGORICAL = ["contract", "internet_service", "payment_method"]
-LABEL = "churned"
-EXPERIMENT = "churn"
 MODEL = "churn"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One model family tried by the demo, with its parameters."""
-
-    name: str
-    params: dict[str, Any]
-
-    def build(self) -> Any:
-        """A scikit-learn pipeline: encoding and scaling, then the estimator."""
-        from sklearn.compose import ColumnTransformer
-        from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-        estimators = {
-            "logistic_regression": LogisticRegression,
-            "random_forest": RandomForestClassifier,
-            "gradient_boosting": HistGradientBoostingClassifier,
-        }
-        features = ColumnTransformer(
-            [
-                ("numerical", StandardScaler(), NUMERICAL),
-                ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
-            ]
-        )
-        return Pipeline([("features", features), ("model", estimators[self.name](**self.params))])
-
-
-def candidates(fast: bool) -> list[Candidate]:
-    """The three model families the demo compares."""
-    return [
-        Candidate("logistic_regression", {"C": 0.5, "max_iter": 500}),
-        Candidate(
-            "random_forest",
-            {"n_estimators": 60 if fast else 150, "max_depth": 8, "random_state": 7, "n_jobs": 2},
-        ),
-        Candidate(
-            "gradient_boosting",
-            {"max_iter": 60 if fast else 150, "learning_rate": 0.08, "random_state": 7},
-        ),
-    ]
+EXPERIMENT = "churn"
 
 
 def clean(raw: pd.DataFrame) -> pd.DataFrame:
-    """Drop the rows a quality bar would reject: missing charges, impossible ages, duplicates."""
-    frame = raw.dropna(subset=["total_charges"])
+    """Bronze → silver: dates parsed; rows with missing charges, impossible ages or duplicate
+    ids dropped."""
+    import pandas as pd
+
+    frame = raw.assign(signup_date=pd.to_datetime(raw["signup_date"], errors="coerce"))
+    frame = frame.dropna(subset=["total_charges"])
     frame = frame[(frame["age"] >= 18) & (frame["age"] <= 120)]
     frame = frame.drop_duplicates(subset="customer_id", keep=False)
     return frame.reset_index(drop=True)
 
 
+def corrupted_batch(raw: pd.DataFrame, seed: int = 11) -> pd.DataFrame:
+    """A second export gone wrong: ids in another scheme, a contract code nobody knows and
+    negative charges."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    batch = raw.sample(n=min(3000, len(raw)), random_state=seed).reset_index(drop=True)
+    batch["customer_id"] = [f"B{i:06d}" for i in range(len(batch))]
+    rows = len(batch)
+    batch.loc[rng.random(rows) < 0.08, "contract"] = "lifetime"
+    batch.loc[rng.random(rows) < 0.05, "monthly_charges"] = -1.0
+    return batch
+
+
 def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     """Run the story in the current workspace; return the numbers it printed."""
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.model_selection import train_test_split
+    from importlib.resources import files
 
     import cauce
+    from cauce.data.checks import ValidationFailed
     from cauce.demo.generate import load_bundled
+    from cauce.demo.pipeline import CANDIDATES, candidate_params, training
     from cauce.workspace import current
 
     out = console or Console(highlight=False)
     started = time.perf_counter()
     ws = current()
+    suite = str(files("cauce.demo") / "data" / "customers-silver.yaml")
     out.print(f"[bold]Cauce demo[/] in workspace {ws.settings.root}")
 
+    # 1. Data: bronze, through the quality bar into silver.
     raw = load_bundled()
     if fast:
         raw = raw.head(4000)
     bronze = cauce.data.register("customers", raw, layer="bronze")
-    features = clean(raw)
-    gold = cauce.data.register("churn_features", features, layer="gold")
+    promoted = cauce.data.promote(
+        bronze, suite, to_layer="silver", name="customers_silver", transform=clean
+    )
+    silver, checks = promoted.version, promoted.validation
+    warnings = [c.name for c in checks.warnings]
     out.print(
-        f"1. data      customers v{bronze.version} (bronze): {bronze.row_count:,} rows → "
-        f"churn_features v{gold.version} (gold): {gold.row_count:,} rows after dropping "
-        f"{bronze.row_count - gold.row_count} with missing charges, bad ages or duplicate ids"
+        f"1. data      customers v{bronze.version} (bronze, {bronze.row_count:,} rows) → "
+        f"customers_silver v{silver.version} (silver, {silver.row_count:,} rows): "
+        f"{len(checks.checks) - len(warnings)}/{len(checks.checks)} checks passed"
+        + (f", warnings: {', '.join(warnings)}" if warnings else "")
     )
 
-    X = features[NUMERICAL + CATEGORICAL]
-    y = features[LABEL]
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, random_state=7, stratify=y
+    # 2. A corrupted batch meets the quality bar.
+    bad = cauce.data.register("customers", corrupted_batch(raw), layer="bronze")
+    stopped: list[str] = []
+    try:
+        cauce.data.promote(bad, suite, to_layer="silver", name="customers_silver", transform=clean)
+    except ValidationFailed as exc:
+        stopped = [c.name for c in exc.result.failures]
+        out.print(
+            f"2. quality   batch customers v{bad.version} ({bad.row_count:,} rows) stopped by "
+            f"the quality bar; failing checks: {', '.join(stopped)}"
+        )
+    else:  # pragma: no cover - the batch is built to fail
+        raise RuntimeError("the corrupted batch passed the quality bar")
+
+    # 3. The cached training pipeline, then tracked runs of its candidates.
+    t0 = time.perf_counter()
+    first = training.run(silver=silver.ref, fast=fast)
+    first_seconds = time.perf_counter() - t0
+    if not first.succeeded:
+        raise RuntimeError(f"the training pipeline failed: {first.error}")
+    outcome = first.result()
+    test_rows = outcome["test"]
+    results = []
+    for name in CANDIDATES:
+        model, metrics = (
+            outcome["candidates"][name]["model"],
+            outcome["candidates"][name]["metrics"],
+        )
+        with cauce.start_run(experiment=EXPERIMENT, run_name=name) as tracked:
+            cauce.log_input(silver, context="training")
+            cauce.log_params({"model": name, **candidate_params(name, fast)})
+            cauce.set_tags({"pipeline_run": first.id})
+            cauce.log_metrics(metrics)
+            cauce.log_model(model, "model", input_example=test_rows.head(5).drop(columns="churned"))
+        results.append({"run_id": tracked.run_id, "candidate": name, **metrics})
+
+    t0 = time.perf_counter()
+    again = training.run(silver=silver.ref, fast=fast)
+    again_seconds = time.perf_counter() - t0
+    hits = sum(1 for s in again.steps.values() if s.cache_hit)
+    out.print(
+        f"3. pipeline  training: {len(first.steps)} steps in {first_seconds:.1f}s; "
+        f"re-run unchanged: {hits}/{len(again.steps)} steps from cache in {again_seconds:.2f}s"
     )
-    results: list[dict[str, Any]] = []
-    with Progress(console=out, transient=True) as progress:
-        task = progress.add_task("2. training", total=3)
-        for candidate in candidates(fast):
-            with cauce.start_run(experiment=EXPERIMENT, run_name=candidate.name) as run:
-                cauce.log_input(gold, context="training")
-                cauce.log_params({"model": candidate.name, **candidate.params})
-                cauce.log_params({"train_rows": len(X_train), "test_rows": len(X_test)})
-                model = candidate.build().fit(X_train, y_train)
-                scores = model.predict_proba(X_test)[:, 1]
-                predicted = (scores >= 0.5).astype(int)
-                metrics = {
-                    "roc_auc": float(roc_auc_score(y_test, scores)),
-                    "accuracy": float(accuracy_score(y_test, predicted)),
-                    "f1": float(f1_score(y_test, predicted)),
-                }
-                cauce.log_metrics(metrics)
-                cauce.log_model(model, "model", input_example=X_test.head(5))
-                results.append({"run_id": run.run_id, "candidate": candidate.name, **metrics})
-            progress.advance(task)
 
     best = max(results, key=lambda r: r["roc_auc"])
     version = cauce.models.register(
@@ -136,13 +132,12 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     )
     cauce.models.set_alias(MODEL, "champion", version.version)
 
-    table = Table(title="2. training  three candidates, held-out test set", title_justify="left")
+    table = Table(title="4. training  three candidates, held-out test set", title_justify="left")
     for column in ("Candidate", "ROC AUC", "Accuracy", "F1", "Run"):
         table.add_column(column)
     for r in sorted(results, key=lambda r: -r["roc_auc"]):
-        mark = " ★" if r is best else ""
         table.add_row(
-            r["candidate"] + mark,
+            r["candidate"] + (" ★" if r is best else ""),
             f"{r['roc_auc']:.4f}",
             f"{r['accuracy']:.4f}",
             f"{r['f1']:.4f}",
@@ -150,7 +145,7 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         )
     out.print(table)
     out.print(
-        f"3. registry  {best['candidate']} registered as {MODEL} v{version.version}, "
+        f"5. registry  {best['candidate']} registered as {MODEL} v{version.version}, "
         f"alias champion → models:/{MODEL}@champion"
     )
     out.print(
@@ -161,7 +156,11 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     out.print(f"[dim]done in {elapsed:.1f}s[/]")
     return {
         "bronze": bronze.ref,
-        "gold": gold.ref,
+        "silver": silver.ref,
+        "stopped_batch": bad.ref,
+        "failing_checks": stopped,
+        "pipeline_steps": len(first.steps),
+        "cache_hits_on_rerun": hits,
         "results": results,
         "best": best,
         "version": version.version,

@@ -1,0 +1,620 @@
+"""Cauce's quality checks against pandera's, on the same Parquet file and the same suite.
+
+The data (default 10,000,000 rows × 20 columns of ints, floats, strings, categories, a
+timestamp and a bool) is generated in code from a seed, with violations injected at known,
+disjoint rows, and written once as Parquet under ``.bench/checks/`` (gitignored). One suite of
+20 checks (not_null, unique, accepted_values, range, regex, a custom predicate, row_count; some
+with ``mostly``) runs on both sides:
+
+- Cauce: the file is registered as a dataset version (not timed), then
+  ``cauce.data.validate(ref, suite, raise_on_failure=False)`` is timed, in this process, on a
+  fresh workspace under ``.bench/``.
+- pandera: ``checks_pandera_worker.py`` runs in pandera's own venv (``.bench/pandera-venv``,
+  created on first use with ``pip install pandera pandas pyarrow``), reads the file with pandas
+  (not timed) and times ``schema.validate(df, lazy=True)``, catching ``SchemaErrors``.
+
+pandera has no ``mostly``: both sides' verdicts are derived from their failing counts with the
+same rule, ``(rows - failing) / rows >= mostly``. The failing counts must agree with each other
+and with the injected violations; any disagreement is printed and the exit status is 1. The
+figures are medians of several runs, the ratio pandera/Cauce and the target (≥ 10×).
+
+Example::
+
+    python benchmarks/checks_vs_pandera.py --json .bench/checks.json   # full run, minutes
+    python benchmarks/checks_vs_pandera.py --quick --cauce-only        # smoke test, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).resolve().with_name("checks_pandera_worker.py")
+BENCH = REPO / ".bench"
+DEFAULT_VENV = BENCH / "pandera-venv"
+DATA_DIR = BENCH / "checks"
+PANDERA_REQUIREMENTS = ("pandera", "pandas", "pyarrow")
+FULL_ROWS = 10_000_000
+QUICK_ROWS = 200_000
+SEED = 7
+TARGET = 10.0  # pandera / Cauce, at least
+
+STATUSES = ["new", "paid", "shipped", "delivered", "returned"]
+CHANNELS = ["web", "store", "app", "phone"]
+COUNTRIES = ["AR", "BR", "CA", "CL", "CO", "DE", "ES", "FR", "GB", "IN"]
+COUNTRIES += ["IT", "JP", "MX", "NL", "PE", "PT", "SE", "US", "UY", "ZA"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One check of the suite, in a form both sides are built from."""
+
+    name: str
+    kind: str
+    column: str | None
+    spec: dict[str, Any] = field(default_factory=dict)
+    mostly: float = 1.0
+
+    def cauce(self) -> dict[str, Any]:
+        """The check as an entry of a Cauce suite."""
+        entry: dict[str, Any] = {"name": self.name}
+        if self.kind == "sql":
+            entry["sql"] = self.spec["sql"]
+        elif self.kind == "row_count":
+            entry["row_count"] = dict(self.spec)
+        else:
+            entry[self.kind] = {"column": self.column, **self.spec}
+        if self.mostly < 1:
+            entry["mostly"] = self.mostly
+        return entry
+
+
+# Verdicts at the default size: 7 checks fail, 13 pass (4 of them only thanks to `mostly`).
+SUITE = [
+    Spec("order_id present", "not_null", "order_id"),
+    Spec("order_id unique", "unique", "order_id"),
+    Spec("order_id format", "regex", "order_id", {"pattern": "ORD-[0-9]{10}"}, mostly=0.9999),
+    Spec("customer_id present", "not_null", "customer_id"),
+    Spec("customer_id range", "range", "customer_id", {"min": 1, "max": 1_000_000}),
+    Spec("quantity range", "range", "quantity", {"min": 1, "max": 100}),
+    Spec("price mostly present", "not_null", "price", mostly=0.99),
+    Spec("price positive", "range", "price", {"min": 0, "min_inclusive": False}),
+    Spec("tax_rate range", "range", "tax_rate", {"min": 0, "max": 0.25}),
+    Spec("score range", "range", "score", {"min": -10, "max": 10}, mostly=0.999),
+    Spec("status known", "accepted_values", "status", {"values": STATUSES}),
+    Spec("channel known", "accepted_values", "channel", {"values": CHANNELS}),
+    Spec("country known", "accepted_values", "country", {"values": COUNTRIES}),
+    Spec("email format", "regex", "email", {"pattern": "[a-z0-9]+@[a-z]+\\.com"}),
+    Spec("sku format", "regex", "sku", {"pattern": "SKU-[0-9]{5}"}),
+    Spec(
+        "discount within price",
+        "sql",
+        None,
+        {"sql": "discount <= price", "pandas": "discount <= price"},
+    ),
+    Spec("latency bound", "range", "latency_ms", {"max": 60_000}, mostly=0.999),
+    Spec("created_at present", "not_null", "created_at"),
+    Spec("rating known", "accepted_values", "rating", {"values": [1, 2, 3, 4, 5]}),
+    Spec("row count", "row_count", None, {"min": 1000}),
+]
+
+
+def suite_yaml_dict() -> dict[str, Any]:
+    """The suite as Cauce reads it."""
+    return {
+        "kind": "CheckSuite",
+        "name": "bench-orders",
+        "description": "checks_vs_pandera benchmark suite",
+        "checks": [s.cauce() for s in SUITE],
+    }
+
+
+# -- the data -------------------------------------------------------------------------------
+
+
+def injected_counts(rows: int) -> dict[str, int]:
+    """How many rows each kind of violation is injected into (disjoint rows)."""
+    return {
+        "dup_pairs": max(1, rows // 10_000),
+        "bad_order_id": max(1, rows // 20_000),
+        "bad_quantity": max(1, rows // 1_000),
+        "null_price": max(1, rows // 200),
+        "discount_over_price": max(1, rows // 2_000),
+        "score_outlier": max(1, rows // 5_000),
+        "unknown_status": max(1, rows // 10_000),
+        "null_country": max(1, rows // 2_000),
+        "bad_email": max(1, rows // 5_000),
+        "slow_latency": max(1, rows // 5_000),
+    }
+
+
+def expected_failing(rows: int) -> dict[str, int]:
+    """The failing rows of each row check, known from what was injected."""
+    n = injected_counts(rows)
+    expected = {s.name: 0 for s in SUITE if s.kind != "row_count"}
+    expected.update(
+        {
+            "order_id unique": 2 * n["dup_pairs"],  # both copies of each pair fail
+            "order_id format": n["bad_order_id"],
+            "quantity range": n["bad_quantity"],
+            "price mostly present": n["null_price"],
+            "score range": n["score_outlier"],
+            "status known": n["unknown_status"],
+            "email format": n["bad_email"],
+            # a null price makes the predicate null, which fails as well
+            "discount within price": n["discount_over_price"] + n["null_price"],
+            "latency bound": n["slow_latency"],
+        }
+    )
+    return expected
+
+
+def generate(path: Path, rows: int, seed: int) -> None:
+    """Write the benchmark's table to ``path`` (Parquet), violations injected at known rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    n = injected_counts(rows)
+    # Disjoint rows for every injected violation: consecutive slices of one permutation.
+    order = rng.permutation(rows)
+    picks: dict[str, Any] = {}
+    at = 0
+    for key, count in [("dup_a", n["dup_pairs"]), ("dup_b", n["dup_pairs"]), *n.items()]:
+        if key == "dup_pairs":
+            continue
+        picks[key] = order[at : at + count]
+        at += count
+    if at > rows:
+        raise SystemExit(f"--rows {rows} is too small for the injected violations")
+
+    def text(prefix: str, numbers: Any, width: int) -> Any:
+        digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width, "0")
+        return pc.binary_join_element_wise(prefix, digits, "")
+
+    index = np.arange(rows, dtype=np.int64)
+    order_id = index.copy()
+    order_id[picks["dup_a"]] = order_id[picks["dup_b"]]
+    bad_id = np.zeros(rows, dtype=bool)
+    bad_id[picks["bad_order_id"]] = True
+    order_ids = pc.if_else(
+        pa.array(bad_id), text("ord-", order_id, 10), text("ORD-", order_id, 10)
+    )
+
+    customer = rng.integers(1, 1_000_001, rows, dtype=np.int64)
+    quantity = rng.integers(1, 101, rows, dtype=np.int32)
+    bad_q = picks["bad_quantity"]
+    quantity[bad_q] = np.where(np.arange(len(bad_q)) % 2 == 0, 0, 500)
+    price = np.round(rng.uniform(0.5, 500.0, rows), 2)
+    discount = np.round(price * rng.uniform(0.0, 0.5, rows), 2)
+    discount[picks["discount_over_price"]] = price[picks["discount_over_price"]] + 1.0
+    price_mask = np.zeros(rows, dtype=bool)
+    price_mask[picks["null_price"]] = True
+    tax_rate = np.round(rng.uniform(0.0, 0.24, rows), 2).astype(np.float32)
+    score = np.clip(rng.standard_normal(rows), -9.0, 9.0)
+    score[picks["score_outlier"]] = np.where(np.arange(n["score_outlier"]) % 2 == 0, 50.0, -50.0)
+
+    status_idx = rng.integers(0, len(STATUSES), rows, dtype=np.int8)
+    status_idx[picks["unknown_status"]] = len(STATUSES)  # "lost"
+    status = pa.DictionaryArray.from_arrays(pa.array(status_idx), pa.array([*STATUSES, "lost"]))
+    channel = pa.DictionaryArray.from_arrays(
+        pa.array(rng.integers(0, len(CHANNELS), rows, dtype=np.int8)), pa.array(CHANNELS)
+    )
+    country_mask = np.zeros(rows, dtype=bool)
+    country_mask[picks["null_country"]] = True
+    country_idx = pa.array(rng.integers(0, len(COUNTRIES), rows, dtype=np.int32), mask=country_mask)
+    country = pc.take(pa.array(COUNTRIES), country_idx)
+
+    email = pc.binary_join_element_wise(
+        "user", pc.cast(pa.array(customer), pa.string()), "@example.com", ""
+    )
+    bad_email = np.zeros(rows, dtype=bool)
+    bad_email[picks["bad_email"]] = True
+    email = pc.if_else(pa.array(bad_email), pc.replace_substring(email, "@", " at "), email)
+
+    sku = text("SKU-", rng.integers(0, 100_000, rows, dtype=np.int64), 5)
+    start = np.datetime64("2026-01-01T00:00:00", "us").astype(np.int64)
+    span = 300 * 86_400 * 1_000_000
+    created = pa.array(start + rng.integers(0, span, rows, dtype=np.int64), pa.timestamp("us"))
+    latency = rng.integers(1, 5_000, rows, dtype=np.int64)
+    latency[picks["slow_latency"]] = 120_000
+    session = text("S", rng.integers(0, 10**12, rows, dtype=np.int64), 12)
+    note_mask = rng.random(rows) > 0.05
+    note = pc.take(pa.array(["gift wrap", "leave at door", "call first"]), pa.array(
+        rng.integers(0, 3, rows, dtype=np.int32), mask=note_mask
+    ))
+
+    table = pa.table(
+        {
+            "order_id": order_ids,
+            "customer_id": customer,
+            "store_id": rng.integers(1, 501, rows, dtype=np.int32),
+            "quantity": quantity,
+            "price": pa.array(price, mask=price_mask),
+            "discount": discount,
+            "tax_rate": tax_rate,
+            "score": score,
+            "status": status,
+            "channel": channel,
+            "country": country,
+            "email": email,
+            "sku": sku,
+            "created_at": created,
+            "is_gift": rng.random(rows) < 0.1,
+            "rating": rng.integers(1, 6, rows, dtype=np.int8),
+            "weight_kg": rng.uniform(0.1, 30.0, rows).astype(np.float32),
+            "latency_ms": latency,
+            "session_id": session,
+            "note": note,
+        }
+    )
+    assert table.num_columns == 20
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def ensure_data(rows: int, seed: int) -> Path:
+    """The Parquet file for ``rows`` and ``seed``, generated when missing."""
+    path = DATA_DIR / f"data-{rows}-seed{seed}.parquet"
+    if not path.exists():
+        _note(f"generating {rows:,} rows × 20 columns into {path}")
+        started = time.perf_counter()
+        generate(path, rows, seed)
+        _note(f"generated in {time.perf_counter() - started:.1f} s")
+    return path
+
+
+# -- the two sides ----------------------------------------------------------------------------
+
+
+def run_cauce(data: Path, reps: int, warmup: int) -> dict[str, Any]:
+    """Register the file in a fresh workspace (untimed), then time validate ``reps`` times."""
+    for key in [k for k in os.environ if k.startswith("CAUCE_")]:
+        del os.environ[key]
+    BENCH.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="checks-cauce-", dir=BENCH) as tmp:
+        os.environ["CAUCE_HOME"] = tmp
+        import cauce
+
+        started = time.perf_counter()
+        version = cauce.data.register("bench_orders", data)
+        register_s = time.perf_counter() - started
+        suite = suite_yaml_dict()
+        samples, cpu_samples, results = [], [], []
+        for i in range(warmup + reps):
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = cauce.data.validate(version.ref, suite, raise_on_failure=False)
+            elapsed, cpu_s = time.perf_counter() - wall, time.process_time() - cpu
+            if i >= warmup:
+                samples.append(elapsed)
+                cpu_samples.append(cpu_s)
+                results.append(result)
+        verdicts = [
+            {c.name: (c.failing, c.passed) for c in r.checks} for r in results
+        ]
+        if any(v != verdicts[0] for v in verdicts):
+            raise SystemExit("Cauce gave different results on the same data")
+        last = results[-1]
+        from cauce.workspace import reset
+
+        reset()
+    return {
+        "version": cauce.__version__,
+        "duckdb": _duckdb_version(),
+        "rows": version.row_count,
+        "register_s": register_s,
+        "samples_s": samples,
+        "cpu_samples_s": cpu_samples,
+        "median_s": statistics.median(samples),
+        "checks": {
+            c.name: {"failing": c.failing, "passed": c.passed, "success_rate": c.success_rate}
+            for c in last.checks
+        },
+    }
+
+
+def venv_python(venv: Path) -> Path:
+    """The interpreter of a virtual environment."""
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_pandera_venv(venv: Path) -> Path:
+    """Create ``venv`` with pandera, pandas and pyarrow unless it imports them; its python."""
+    python = venv_python(venv)
+    probe = "import pandera.pandas, pandas, pyarrow"
+    if python.exists() and subprocess.run([str(python), "-c", probe]).returncode == 0:
+        return python
+    if not python.exists():
+        _note(f"creating {venv} (python -m venv)")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    _note(f"installing {' '.join(PANDERA_REQUIREMENTS)} into {venv}")
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, *PANDERA_REQUIREMENTS], check=True, stdout=sys.stderr)
+    return python
+
+
+def run_pandera(python: Path, data: Path, reps: int) -> dict[str, Any]:
+    """The pandera worker's figures (in its own process and venv)."""
+    with tempfile.TemporaryDirectory(prefix="checks-pandera-", dir=BENCH) as tmp:
+        suite = Path(tmp) / "suite.json"
+        suite.write_text(json.dumps([asdict(s) for s in SUITE]))
+        out = Path(tmp) / "result.json"
+        cmd = [str(python), str(WORKER), "--data", str(data), "--suite", str(suite)]
+        cmd += ["--reps", str(reps), "--out", str(out)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
+        if proc.returncode != 0:
+            raise SystemExit(f"the pandera side failed (exit {proc.returncode}):\n{proc.stderr}")
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+# -- comparing and reporting -------------------------------------------------------------------
+
+
+def verdict(failing: int, rows: int, mostly: float) -> bool:
+    """Cauce's rule for a row check: ``(rows - failing) / rows >= mostly``."""
+    rate = 1.0 - failing / rows if rows else 1.0
+    return rate >= mostly - 1e-9
+
+
+def compare(
+    rows: int, cauce_side: dict[str, Any], pandera_side: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per check with both sides' failing counts and verdicts; the disagreements."""
+    expected = expected_failing(rows)
+    table, problems = [], []
+    for s in SUITE:
+        mine = cauce_side["checks"][s.name]
+        row: dict[str, Any] = {
+            "check": s.name,
+            "kind": s.kind,
+            "mostly": s.mostly,
+            "expected": expected.get(s.name),
+            "cauce_failing": mine["failing"],
+            "cauce_passed": mine["passed"],
+            "pandera_failing": None,
+            "pandera_passed": None,
+        }
+        if s.kind != "row_count" and mine["failing"] != expected[s.name]:
+            problems.append(f"{s.name}: Cauce counts {mine['failing']}, {expected[s.name]} injected")
+        if s.kind != "row_count" and mine["passed"] != verdict(mine["failing"], rows, s.mostly):
+            problems.append(f"{s.name}: Cauce's verdict does not follow from its count")
+        if pandera_side is not None:
+            if s.kind == "row_count":
+                theirs_failing = None
+                theirs_passed = s.name not in pandera_side["failed"]
+            else:
+                theirs_failing = pandera_side["failing"].get(s.name, 0)
+                theirs_passed = verdict(theirs_failing, pandera_side["rows"], s.mostly)
+            row["pandera_failing"] = theirs_failing
+            row["pandera_passed"] = theirs_passed
+            if theirs_failing != mine["failing"] or theirs_passed != mine["passed"]:
+                problems.append(
+                    f"{s.name}: Cauce {mine['failing']} failing ({_pf(mine['passed'])}), "
+                    f"pandera {theirs_failing} failing ({_pf(theirs_passed)})"
+                )
+        table.append(row)
+    return table, problems
+
+
+def format_checks(rows: list[dict[str, Any]]) -> str:
+    """The per-check table."""
+    header = ["check", "mostly", "injected", "Cauce fails", "pandera fails", "Cauce", "pandera"]
+    lines = [header]
+    for r in rows:
+        lines.append(
+            [
+                r["check"],
+                "-" if r["mostly"] >= 1 else f"{r['mostly']:g}",
+                _count(r["expected"]),
+                _count(r["cauce_failing"]),
+                _count(r["pandera_failing"]),
+                _pf(r["cauce_passed"]),
+                _pf(r["pandera_passed"]),
+            ]
+        )
+    return _table(lines)
+
+
+def format_timing(result: dict[str, Any]) -> str:
+    """The timing table: medians, ratio, target, verdict."""
+    cauce_s = result["cauce"]["median_s"]
+    pandera = result.get("pandera")
+    pandera_s = pandera["median_s"] if pandera else None
+    ratio = result["ratio"]
+    passed = result["target_met"]
+    lines = [
+        ["operation", "Cauce", "pandera", "pandera/Cauce", "target", "result"],
+        [
+            f"validate {result['rows']:,} rows x 20 cols, {len(SUITE)} checks",
+            _fmt_s(cauce_s),
+            _fmt_s(pandera_s),
+            "-" if ratio is None else f"{ratio:.1f}x",
+            f">= {TARGET:g}x",
+            {True: "PASS", False: "FAIL", None: "n/a"}[passed],
+        ],
+    ]
+    text = _table(lines)
+    text += "\nsamples (s): Cauce " + " ".join(f"{s:.3f}" for s in result["cauce"]["samples_s"])
+    if pandera:
+        text += "; pandera " + " ".join(f"{s:.3f}" for s in pandera["samples_s"])
+    cpu = f"\nCPU time (median): Cauce {_fmt_s(statistics.median(result['cauce']['cpu_samples_s']))}"
+    if pandera:
+        cpu += f", pandera {_fmt_s(statistics.median(pandera['cpu_samples_s']))}"
+    return text + cpu
+
+
+def _table(lines: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = [
+        " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    ]
+    text.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(text)
+
+
+def _pf(passed: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "-"}[passed]
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _duckdb_version() -> str:
+    import duckdb
+
+    return duckdb.__version__
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def _load() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _note(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        description="Cauce vs pandera: the same check suite on the same Parquet file.",
+        epilog="Example: python benchmarks/checks_vs_pandera.py --json .bench/checks.json",
+    )
+    parser.add_argument("--rows", type=int, help=f"rows to generate (default {FULL_ROWS:,})")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_ROWS:,} rows and fewer runs (smoke test)"
+    )
+    parser.add_argument("--cauce-only", action="store_true", help="skip pandera entirely")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--reps", type=int, help="timed runs per side (default 5 Cauce, 3 pandera)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"data seed (default {SEED})")
+    parser.add_argument(
+        "--pandera-python", type=Path, help="use this interpreter (with pandera) instead of the venv"
+    )
+    parser.add_argument(
+        "--venv", type=Path, default=DEFAULT_VENV, help=f"pandera venv (default {DEFAULT_VENV})"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="also exit 1 when the target is missed"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the data, run both sides, compare the verdicts, print; the exit status."""
+    args = parse_args(argv)
+    rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
+    cauce_reps = args.reps or (2 if args.quick else 5)
+    pandera_reps = args.reps or (1 if args.quick else 3)
+    data = ensure_data(rows, args.seed)
+    pandera_python = None
+    if not args.cauce_only:
+        pandera_python = args.pandera_python or ensure_pandera_venv(args.venv)
+
+    load_before = _load()
+    if load_before is not None and load_before > 0.5 * (os.cpu_count() or 1):
+        _note(f"load average is {load_before:.2f}: other processes will add noise to the figures")
+    _note(f"Cauce: registering {data.name} (not timed), then {cauce_reps} timed validate runs")
+    cauce_side = run_cauce(data, cauce_reps, warmup=1)
+    pandera_side = None
+    if pandera_python is not None:
+        _note(f"pandera: reading {data.name} (not timed), then {pandera_reps} timed validate runs")
+        pandera_side = run_pandera(pandera_python, data, pandera_reps)
+
+    check_rows, problems = compare(rows, cauce_side, pandera_side)
+    ratio = pandera_side["median_s"] / cauce_side["median_s"] if pandera_side else None
+    result: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *sys.argv]) if argv is None else None,
+        "quick": args.quick,
+        "rows": rows,
+        "columns": 20,
+        "seed": args.seed,
+        "data": str(data),
+        "data_bytes": data.stat().st_size,
+        "machine": machine(),
+        "load_average_1min": {"before": load_before, "after": _load()},
+        "suite": suite_yaml_dict(),
+        "cauce": cauce_side,
+        "pandera": pandera_side,
+        "checks": check_rows,
+        "disagreements": problems,
+        "ratio": ratio,
+        "target": f">= {TARGET:g}x",
+        "target_met": None if ratio is None else ratio >= TARGET,
+    }
+
+    others = (
+        f"pandera {pandera_side['pandera_version']} (pandas {pandera_side['pandas_version']})"
+        if pandera_side
+        else "pandera skipped"
+    )
+    print(
+        f"Cauce {cauce_side['version']} (DuckDB {cauce_side['duckdb']}) vs {others}; "
+        f"{rows:,} rows x 20 columns ({data.stat().st_size / 1e6:.0f} MB Parquet), "
+        f"{len(SUITE)} checks; {result['machine']['cpu_count']} CPUs, "
+        f"Python {result['machine']['python']}"
+    )
+    if args.quick:
+        print("(--quick: too little data for the timing verdict to mean anything)")
+    print(format_checks(check_rows))
+    print()
+    print(format_timing(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"results written to {args.json}")
+    if problems:
+        print("DISAGREEMENT:", file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    return 1 if args.strict and result["target_met"] is False else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,659 @@
+"""Quality checks: run a check suite over a dataset version in DuckDB, store the verdict.
+
+Every row check becomes one boolean "this row fails" expression; one query over the version's
+Parquet counts the failures of all checks at once (with the row count and the freshness
+maxima), and a second query, only when something failed, fetches a bounded sample of failing
+rows per check. The user's SQL runs in an in-memory DuckDB that can read only the files of this
+validation (external access is switched off and the configuration locked).
+
+The quality bar: :func:`validate` raises :class:`QualityGateFailed` when an ``error`` check
+fails, and :func:`promote` registers data into the next layer only after it passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cauce.data.assets import LAYERS, DatasetVersion, get_version, load, register, resolve_version
+from cauce.data.suites import ROW_KINDS, Check, CheckSuite, load_suite
+from cauce.errors import Conflict, InvalidInput, NotFound, QualityGateFailed
+from cauce.lineage import audit
+from cauce.store import new_id, now_ms
+from cauce.store.schema import check_results
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+SAMPLE_ROWS = 10
+_TIME_TYPES = ("TIMESTAMP", "DATE")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check."""
+
+    name: str
+    kind: str
+    severity: str
+    column: str | None
+    mostly: float
+    passed: bool
+    rows: int
+    failing: int | None  # rows that fail; None for table checks (row_count, freshness)
+    success_rate: float
+    observed: Any  # row_count: the count; freshness: the newest value and its age
+    message: str
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The verdict of a suite on a dataset version."""
+
+    id: str | None  # None when it was not stored (data not yet registered)
+    dataset: str
+    dataset_version_id: str | None
+    suite: str
+    suite_sha256: str
+    passed: bool
+    checks: list[CheckResult]
+    duration_ms: int
+    created_at: int
+    user: str
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        """Failed checks of severity ``error``: these fail the quality bar."""
+        return [c for c in self.checks if not c.passed and c.severity == "error"]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        """Failed checks of severity ``warn``: reported, never blocking."""
+        return [c for c in self.checks if not c.passed and c.severity == "warn"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {**asdict(self), "checks": [c.to_dict() for c in self.checks]}
+
+
+class ValidationFailed(QualityGateFailed):
+    """A check suite failed; ``result`` holds every check's verdict."""
+
+    def __init__(self, result: ValidationResult) -> None:
+        names = ", ".join(c.name for c in result.failures)
+        super().__init__(
+            f"dataset version {result.dataset} failed check suite {result.suite!r}: {names}",
+            hint="fix the data or the suite; run cauce data validate to see failing rows",
+            details={"result": result.to_dict()},
+        )
+        self.result = result
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A dataset version registered in a higher layer after passing its suite."""
+
+    version: DatasetVersion
+    validation: ValidationResult
+
+
+def validate(
+    ref: DatasetVersion | str,
+    suite: CheckSuite | dict[str, Any] | str | Path,
+    *,
+    as_of: dt.datetime | str | None = None,
+    raise_on_failure: bool = True,
+    workspace: Workspace | None = None,
+) -> ValidationResult:
+    """Run a check suite over a dataset version and store the result.
+
+    ``suite`` is a CheckSuite, a dict, a path to a YAML file or a YAML string. ``as_of`` is
+    the time freshness checks measure from (default: now; a naive time is UTC). With
+    ``raise_on_failure`` a failed ``error`` check raises :class:`QualityGateFailed`, carrying
+    the result; ``warn`` checks never do.
+
+    Example::
+
+        result = cauce.data.validate("customers@3", "checks.yaml", raise_on_failure=False)
+        print(result.passed, [c.name for c in result.failures])
+    """
+    ws = workspace or current()
+    rules = load_suite(suite)
+    version = resolve_version(ref, workspace=ws)
+    _check_columns(rules, rules.check_names(), version.schema, version.ref)  # before downloading
+    with tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp:
+        path = ws.artifacts.get_file(version.sha256, Path(tmp) / "data.parquet")
+        result = _run(ws, rules, path, version.schema, version.ref, tmp, as_of)
+    stored = _store(ws, result, version)
+    if raise_on_failure and not stored.passed:
+        raise ValidationFailed(stored)
+    return stored
+
+
+def promote(
+    ref: DatasetVersion | str,
+    suite: CheckSuite | dict[str, Any] | str | Path,
+    *,
+    to_layer: str = "silver",
+    name: str | None = None,
+    transform: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    as_of: dt.datetime | str | None = None,
+    allow_schema_change: bool = False,
+    workspace: Workspace | None = None,
+) -> Promotion:
+    """Validate a version (after an optional transform) and only then register it in a layer.
+
+    The data is ``transform(load(ref))``, or the version itself. It must pass ``suite``; if an
+    ``error`` check fails, :class:`QualityGateFailed` is raised and nothing is registered. The
+    new version is registered as ``name`` (default: the source's dataset) in ``to_layer``,
+    with a lineage edge from the source version. ``allow_schema_change`` is passed to
+    :func:`~cauce.data.register` (a new schema in the target layer is refused by default).
+
+    Example::
+
+        promoted = cauce.data.promote("customers@1", "silver.yaml", name="customers_silver",
+                                      transform=lambda df: df.dropna(subset=["age"]))
+    """
+    import pandas as pd
+
+    ws = workspace or current()
+    if to_layer not in LAYERS:
+        raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}, not {to_layer!r}")
+    rules = load_suite(suite)
+    source = resolve_version(ref, workspace=ws)
+    target = name or source.name
+    if transform is None and target == source.name:
+        raise Conflict(
+            f"unchanged data cannot be promoted within dataset {target!r}: it is already "
+            f"{source.ref} (layer {source.layer or 'none'})",
+            hint="promote under another name (name=...) or change the data with a transform",
+        )
+    if transform is None:
+        validation = validate(source, rules, as_of=as_of, workspace=ws)
+        frame = load(source, workspace=ws)
+    else:
+        frame = transform(load(source, workspace=ws))
+        if not isinstance(frame, pd.DataFrame):
+            raise InvalidInput(f"the transform must return a DataFrame, got {type(frame).__name__}")
+        frame.columns = [str(c) for c in frame.columns]
+        with tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp:
+            path = Path(tmp) / "data.parquet"
+            try:
+                frame.to_parquet(path, index=False)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(
+                    f"the transformed data cannot be stored as Parquet: {exc}"
+                ) from None
+            schema = {c: str(t) for c, t in frame.dtypes.items()}
+            label = f"{target} (transformed from {source.ref})"
+            validation = _run(ws, rules, path, schema, label, tmp, as_of)
+        if not validation.passed:
+            raise ValidationFailed(validation)
+    before = {v.id for v in _versions_or_empty(target, ws)}
+    version = register(
+        target, frame, layer=to_layer, allow_schema_change=allow_schema_change, workspace=ws
+    )
+    if version.id in before and version.layer != to_layer:
+        raise Conflict(
+            f"this content is already {version.ref} in layer {version.layer}",
+            hint="promote under another name (name=...) or change the data with a transform",
+        )
+    if transform is not None:
+        validation = _store(ws, validation, version)
+    from cauce.lineage.graph import add_edge
+
+    with ws.store.write() as conn:
+        add_edge(conn, ("dataset_version", source.id), ("dataset_version", version.id), "promoted")
+    return Promotion(version=version, validation=validation)
+
+
+def validations(
+    ref: DatasetVersion | str, *, workspace: Workspace | None = None
+) -> list[ValidationResult]:
+    """The stored results of every suite run on a version, newest first."""
+    ws = workspace or current()
+    version = resolve_version(ref, workspace=ws)
+    query = (
+        select(check_results)
+        .where(check_results.c.dataset_version_id == version.id)
+        .order_by(check_results.c.created_at.desc(), check_results.c.id)
+    )
+    with ws.store.read() as conn:
+        rows = conn.execute(query).all()
+    return [
+        ValidationResult(
+            id=r.id,
+            dataset=version.ref,
+            dataset_version_id=r.dataset_version_id,
+            suite=r.suite,
+            suite_sha256=r.suite_sha256,
+            passed=r.passed,
+            checks=[CheckResult(**c) for c in r.results],
+            duration_ms=r.duration_ms,
+            created_at=r.created_at,
+            user=r.user,
+        )
+        for r in rows
+    ]
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def _run(
+    ws: Workspace,
+    suite: CheckSuite,
+    path: Path,
+    schema: dict[str, str],
+    label: str,
+    tmp: str,
+    as_of: dt.datetime | str | None,
+) -> ValidationResult:
+    started = time.perf_counter()
+    names = suite.check_names()
+    now = _as_of(as_of)
+    _check_columns(suite, names, schema, label)
+    references = _reference_files(ws, suite, names, tmp)
+    import duckdb
+
+    con = _sandbox(path, references, tmp)
+    try:
+        types = {row[0]: row[1] for row in con.execute("DESCRIBE data").fetchall()}
+        _precheck(con, suite, names, types)
+        rows, failing, positions, newest = _count(con, suite, types)
+        samples = _samples(con, positions, list(types))
+    except duckdb.Error as exc:
+        culprit = _culprit(con, suite, names)
+        raise InvalidInput(
+            f"check {culprit} cannot run on {label}: {_first_line(exc)}"
+            if culprit
+            else f"checks on {label} cannot run: {_first_line(exc)}"
+        ) from None
+    finally:
+        con.close()
+    verdicts = [
+        _verdict(check, names[i], rows, failing.get(i), newest.get(i), now, samples.get(i, []))
+        for i, check in enumerate(suite.checks)
+    ]
+    return ValidationResult(
+        id=None,
+        dataset=label,
+        dataset_version_id=None,
+        suite=suite.name,
+        suite_sha256=suite.sha256(),
+        passed=all(v.passed or v.severity == "warn" for v in verdicts),
+        checks=verdicts,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        created_at=now_ms(),
+        user=ws.user,
+    )
+
+
+def _check_columns(suite: CheckSuite, names: list[str], schema: dict[str, str], label: str) -> None:
+    """Refuse, before anything runs, a check that names a column the data does not have."""
+    for check, name in zip(suite.checks, names, strict=True):
+        if check.column is not None and check.column not in schema:
+            raise InvalidInput(
+                f"check {name!r} names column {check.column!r}, which dataset version {label} "
+                f"does not have; its columns: {', '.join(schema)}"
+            )
+
+
+def _reference_files(
+    ws: Workspace, suite: CheckSuite, names: list[str], tmp: str
+) -> dict[int, Path]:
+    """Each relationships check's other dataset version, as a local Parquet file."""
+    files: dict[int, Path] = {}
+    for i, check in enumerate(suite.checks):
+        rel = check.relationships
+        if rel is None:
+            continue
+        try:
+            other = get_version(rel.to, workspace=ws)
+        except NotFound:
+            raise InvalidInput(
+                f"check {names[i]!r} refers to dataset {rel.to!r}, which does not exist"
+            ) from None
+        if rel.field not in other.schema:
+            raise InvalidInput(
+                f"check {names[i]!r} names column {rel.field!r}, which dataset version "
+                f"{other.ref} does not have; its columns: {', '.join(other.schema)}"
+            )
+        files[i] = ws.artifacts.get_file(other.sha256, Path(tmp) / f"ref-{i}.parquet")
+    return files
+
+
+def _sandbox(path: Path, references: dict[int, Path], tmp: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that sees ``data`` (and ``ref_<i>``) and can open no other file."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET allowed_directories = [?]", [str(Path(tmp).resolve()) + "/"])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        source = _literal(str(Path(path).resolve()))
+        con.execute(
+            f"CREATE VIEW src AS SELECT * EXCLUDE (file_row_number), "
+            f"file_row_number AS __cauce_row FROM read_parquet({source}, file_row_number=true)"
+        )
+        con.execute("CREATE VIEW data AS SELECT * EXCLUDE (__cauce_row) FROM src")
+        for i, ref in references.items():
+            con.execute(
+                f"CREATE VIEW ref_{i} AS SELECT * FROM read_parquet({_literal(str(ref.resolve()))})"
+            )
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _precheck(
+    con: duckdb.DuckDBPyConnection, suite: CheckSuite, names: list[str], types: dict[str, str]
+) -> None:
+    """SQL expressions must bind and be boolean; freshness columns must hold times."""
+    import duckdb
+
+    for check, name in zip(suite.checks, names, strict=True):
+        if check.sql is not None:
+            try:
+                described = con.execute(f"DESCRIBE SELECT ({check.sql}) AS v FROM data").fetchall()
+            except duckdb.Error as exc:
+                raise InvalidInput(f"check {name!r}: {_first_line(exc)}") from None
+            if described[0][1] != "BOOLEAN":
+                raise InvalidInput(
+                    f"check {name!r} must be a true/false expression; it gives {described[0][1]}"
+                )
+        if check.freshness is not None:
+            kind = types[check.freshness.column]
+            if not kind.startswith(_TIME_TYPES):
+                raise InvalidInput(
+                    f"check {name!r}: column {check.freshness.column!r} holds {kind}, "
+                    "not timestamps or dates"
+                )
+
+
+def _failure(check: Check, index: int, params: list[Any]) -> str:
+    """A SQL expression that is true on each row failing the check."""
+    if check.sql is not None:
+        return f"NOT coalesce(({check.sql}), false)"
+    col = _ident(check.column or "")
+    spec = check.spec
+    if check.kind == "not_null":
+        return f"{col} IS NULL"
+    if check.kind == "unique":
+        return f"({col} IS NOT NULL AND count(*) OVER (PARTITION BY {col}) > 1)"
+    if check.kind == "accepted_values":
+        params.extend(spec.values)
+        return f"({col} IS NOT NULL AND {col} NOT IN ({', '.join('?' * len(spec.values))}))"
+    if check.kind == "range":
+        bounds = []
+        if spec.min is not None:
+            bounds.append(f"{col} {'>=' if spec.min_inclusive else '>'} ?")
+            params.append(spec.min)
+        if spec.max is not None:
+            bounds.append(f"{col} {'<=' if spec.max_inclusive else '<'} ?")
+            params.append(spec.max)
+        return f"({col} IS NOT NULL AND NOT ({' AND '.join(bounds)}))"
+    if check.kind == "regex":
+        params.append(spec.pattern)
+        return f"({col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), ?))"
+    if check.kind == "relationships":
+        other = _ident(spec.field)
+        return (
+            f"({col} IS NOT NULL AND {col} NOT IN "
+            f"(SELECT {other} FROM ref_{index} WHERE {other} IS NOT NULL))"
+        )
+    raise AssertionError(check.kind)  # pragma: no cover - table checks have no row failure
+
+
+def _flagged(suite: CheckSuite) -> tuple[str, list[Any]]:
+    """``src`` with a ``__cauce_f<i>`` failure flag per row check."""
+    params: list[Any] = []
+    flags = [
+        f"{_failure(check, i, params)} AS __cauce_f{i}"
+        for i, check in enumerate(suite.checks)
+        if check.kind in ROW_KINDS
+    ]
+    return f"SELECT *{''.join(', ' + f for f in flags)} FROM src", params
+
+
+def _count(
+    con: duckdb.DuckDBPyConnection, suite: CheckSuite, types: dict[str, str]
+) -> tuple[int, dict[int, int], dict[int, list[int]], dict[int, int | None]]:
+    """One pass: the row count; per row check its failing rows and the positions of the first
+    SAMPLE_ROWS of them; each freshness column's newest value (ms since the epoch)."""
+    inner, params = _flagged(suite)
+    row_checks = [i for i, c in enumerate(suite.checks) if c.kind in ROW_KINDS]
+    fresh = [i for i, c in enumerate(suite.checks) if c.freshness is not None]
+    columns = ["count(*)"]
+    for i in row_checks:
+        columns.append(f"count_if(__cauce_f{i})")
+        columns.append(f"min(__cauce_row, {SAMPLE_ROWS}) FILTER (WHERE __cauce_f{i})")
+    for i in fresh:
+        freshness = suite.checks[i].freshness
+        assert freshness is not None
+        latest = f"max({_ident(freshness.column)})"
+        if types[freshness.column] != "TIMESTAMP WITH TIME ZONE":  # dates, _NS, _MS: to µs
+            latest = f"CAST({latest} AS TIMESTAMP)"
+        columns.append(f"epoch_ms({latest})")
+    row = con.execute(f"SELECT {', '.join(columns)} FROM ({inner})", params).fetchone()
+    assert row is not None  # an aggregate always answers one row
+    values = list(row)
+    rows = int(values.pop(0))
+    failing: dict[int, int] = {}
+    positions: dict[int, list[int]] = {}
+    for i in row_checks:
+        failing[i] = int(values.pop(0) or 0)  # count_if over no rows is null
+        positions[i] = sorted(int(p) for p in values.pop(0) or [])
+    newest = {i: (None if (v := values.pop(0)) is None else int(v)) for i in fresh}
+    return rows, failing, positions, newest
+
+
+def _culprit(con: duckdb.DuckDBPyConnection, suite: CheckSuite, names: list[str]) -> str | None:
+    """The name of the first row check that fails to run on its own (after a failed pass)."""
+    import duckdb
+
+    for i, check in enumerate(suite.checks):
+        if check.kind not in ROW_KINDS:
+            continue
+        params: list[Any] = []
+        failure = _failure(check, i, params)
+        try:
+            con.execute(
+                f"SELECT count_if(f) FROM (SELECT {failure} AS f FROM src)", params
+            ).fetchall()
+        except duckdb.Error:
+            return repr(names[i])
+    return None
+
+
+def _samples(
+    con: duckdb.DuckDBPyConnection, positions: dict[int, list[int]], columns: list[str]
+) -> dict[int, list[dict[str, Any]]]:
+    """The sampled failing rows of each check, every column, read in one query."""
+    wanted = sorted({p for found in positions.values() for p in found})
+    if not wanted:
+        return {}
+    picked = ", ".join(_ident(c) for c in columns)
+    query = (
+        f"SELECT __cauce_row, {picked} FROM src "
+        f"WHERE __cauce_row IN ({', '.join(str(int(p)) for p in wanted)})"
+    )
+    by_row: dict[int, dict[str, Any]] = {}
+    for row in con.execute(query).fetchall():
+        record = {"_row": int(row[0])}
+        record.update({c: _jsonable(v) for c, v in zip(columns, row[1:], strict=True)})
+        by_row[int(row[0])] = record
+    return {i: [by_row[p] for p in found] for i, found in positions.items() if found}
+
+
+def _verdict(
+    check: Check,
+    name: str,
+    rows: int,
+    failing: int | None,
+    newest_ms: int | None,
+    now: dt.datetime,
+    sample: list[dict[str, Any]],
+) -> CheckResult:
+    observed: Any = None
+    if check.row_count is not None:
+        low, high = check.row_count.min, check.row_count.max
+        passed = (low is None or rows >= low) and (high is None or rows <= high)
+        bounds = " and ".join(
+            s for s in (low is not None and f"≥ {low}", high is not None and f"≤ {high}") if s
+        )
+        observed = rows
+        message = f"{rows} rows (need {bounds})"
+    elif check.freshness is not None:
+        limit = check.freshness.max_age_seconds
+        if newest_ms is None:
+            passed, message = False, f"column {check.freshness.column!r} has no values"
+        else:
+            newest = dt.datetime.fromtimestamp(newest_ms / 1000, tz=dt.UTC)
+            age = (now - newest).total_seconds()
+            passed = age <= limit
+            observed = {"newest": newest.isoformat(), "age_seconds": age}
+            message = (
+                f"newest value {newest.isoformat()} is {_age(age)} old "
+                f"(limit {check.freshness.max_age}, as of {now.isoformat()})"
+            )
+    else:
+        assert failing is not None
+        rate = 1.0 - failing / rows if rows else 1.0
+        # A tolerance for binary fractions: 99 of 100 rows passes mostly 0.99.
+        passed = rate >= check.mostly - 1e-9
+        message = f"{failing} of {rows} rows fail ({rate:.2%} pass" + (
+            f", need {check.mostly:.2%})" if check.mostly < 1 else ")"
+        )
+        return CheckResult(
+            name, check.kind, check.severity, check.column, check.mostly, passed, rows,
+            failing, rate, None, message, sample,
+        )  # fmt: skip
+    return CheckResult(
+        name, check.kind, check.severity, check.column, check.mostly, passed, rows,
+        None, 1.0 if passed else 0.0, observed, message, [],
+    )  # fmt: skip
+
+
+def _store(ws: Workspace, result: ValidationResult, version: DatasetVersion) -> ValidationResult:
+    """Write the result and its audit event in one transaction."""
+    stored = ValidationResult(
+        **{
+            **result.__dict__,
+            "id": new_id(),
+            "dataset": version.ref,
+            "dataset_version_id": version.id,
+        }
+    )
+    with ws.store.write() as conn:
+        conn.execute(
+            check_results.insert().values(
+                id=stored.id,
+                dataset_version_id=version.id,
+                suite=stored.suite,
+                suite_sha256=stored.suite_sha256,
+                passed=stored.passed,
+                results=[c.to_dict() for c in stored.checks],
+                duration_ms=stored.duration_ms,
+                created_at=stored.created_at,
+                user=stored.user,
+            )
+        )
+        audit.record(
+            conn,
+            ws.user,
+            "check_result.create",
+            "check_result",
+            str(stored.id),
+            after={
+                "dataset_version": version.ref,
+                "suite": stored.suite,
+                "passed": stored.passed,
+                "failed": [c.name for c in stored.failures],
+                "warnings": [c.name for c in stored.warnings],
+            },
+        )
+    return stored
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _versions_or_empty(name: str, ws: Workspace) -> list[DatasetVersion]:
+    from cauce.data.assets import versions
+
+    try:
+        return versions(name, workspace=ws)
+    except NotFound:
+        return []
+
+
+def _as_of(value: dt.datetime | str | None) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"as_of must be an ISO date and time, got {value!r}") from None
+    if not isinstance(value, dt.datetime):
+        raise InvalidInput(f"as_of must be a datetime, got {type(value).__name__}")
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _jsonable(value: Any) -> Any:
+    """A sample cell as a JSON value (the store keeps results as JSON)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

@@ -1,0 +1,95 @@
+"""The process-pool executor: independent branches run in parallel worker processes.
+
+Workers are started with ``spawn`` (no inherited database connections or threads) and open
+their own artifact store from the workspace settings. A task goes to a worker as cloudpickle
+bytes holding the step function and its small constant arguments; inputs and outputs travel as
+sha256 references to the artifact store. Each worker runs its step in its main thread, so a
+step's ``timeout`` is enforced there by SIGALRM; a worker that dies fails its step.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+from cauce.pipelines.executors.base import FAILED, Executor, StepResult, StepTask, execute
+
+if TYPE_CHECKING:
+    from cauce.artifacts import ArtifactStore
+    from cauce.config import Settings
+    from cauce.workspace import Workspace
+
+# One artifact store per worker process and workspace, opened on the worker's first task.
+_stores: dict[str, ArtifactStore] = {}
+
+
+def _artifacts(settings: Settings) -> ArtifactStore:
+    from cauce.workspace import Workspace
+
+    key = f"{settings.root}|{settings.artifacts}"
+    if key not in _stores:
+        _stores[key] = Workspace(settings).artifacts
+    return _stores[key]
+
+
+def _work(settings: Settings, payload: bytes) -> StepResult:
+    import cloudpickle
+
+    task: StepTask = cloudpickle.loads(payload)
+    return execute(task, _artifacts(settings))
+
+
+class ProcessExecutor(Executor):
+    """Runs steps in a pool of spawned worker processes."""
+
+    name = "process"
+
+    def __init__(self, workspace: Workspace, *, max_workers: int | None = None) -> None:
+        super().__init__(workspace, max_workers=max_workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        """The worker pool, started on the first task."""
+        if self._pool is None:
+            workers = self.max_workers or min(os.cpu_count() or 1, 8)
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool
+
+    def submit(self, task: StepTask) -> Future[StepResult]:
+        """Send the task to a worker; a task that cannot be sent or run completes as FAILED."""
+        import cloudpickle
+
+        outer: Future[StepResult] = Future()
+        try:
+            payload = cloudpickle.dumps(task)
+        except Exception as exc:  # an argument or closure cloudpickle cannot serialize
+            outer.set_result(_failed(task, f"cannot send the step to a worker: {exc}"))
+            return outer
+        inner = self.pool.submit(_work, self.workspace.settings, payload)
+
+        def relay(done: Future[StepResult]) -> None:
+            try:
+                outer.set_result(done.result())
+            except Exception as exc:  # a worker that died or a result that could not return
+                outer.set_result(_failed(task, f"worker failed: {type(exc).__name__}: {exc}"))
+
+        inner.add_done_callback(relay)
+        return outer
+
+    def close(self) -> None:
+        """Stop the workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _failed(task: StepTask, error: str) -> StepResult:
+    from cauce.store import now_ms
+
+    now = now_ms()
+    return StepResult(task.node, FAILED, 0, now, now, 0, error=error)

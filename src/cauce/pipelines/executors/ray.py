@@ -1,0 +1,101 @@
+"""The Ray executor: each step is a Ray task, on a local Ray or a cluster.
+
+``ray.init()`` starts a local Ray on first use; with ``CAUCE_RAY_ADDRESS`` set (``auto``, or
+``ray://host:10001``) the executor joins that cluster instead. Every worker needs Cauce
+installed and must reach the workspace's metadata store and artifact store: on a cluster, point
+``CAUCE_DB_URL`` at PostgreSQL and ``CAUCE_ARTIFACTS`` at object storage. Tasks travel as
+cloudpickle bytes (the step function and small constants); inputs and outputs travel as sha256
+references to the artifact store, as with the process executor. Ray stays up for the life of the
+process (starting it costs seconds), and is shut down at exit when Cauce started it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import BackendError
+from cauce.pipelines.executors.base import FAILED, Executor, StepResult, StepTask, execute
+
+if TYPE_CHECKING:
+    from cauce.artifacts import ArtifactStore
+    from cauce.config import Settings
+
+_stores: dict[str, ArtifactStore] = {}
+_remote: Any = None
+
+
+def _artifacts(settings: Settings) -> ArtifactStore:
+    from cauce.workspace import Workspace
+
+    key = f"{settings.root}|{settings.artifacts}"
+    if key not in _stores:
+        _stores[key] = Workspace(settings).artifacts
+    return _stores[key]
+
+
+def _work(settings: Settings, payload: bytes) -> StepResult:
+    import cloudpickle
+
+    task: StepTask = cloudpickle.loads(payload)
+    return execute(task, _artifacts(settings))
+
+
+def _ray_remote(settings: Settings, max_workers: int | None) -> Any:
+    """The remote version of :func:`_work`, with Ray started (or joined) once per process."""
+    global _remote
+    try:
+        import ray
+    except ImportError:
+        raise BackendError("the ray executor needs Ray", hint="pip install 'cauce[ray]'") from None
+    if not ray.is_initialized():
+        address = settings.ray_address or None
+        options: dict[str, Any] = {"address": address, "log_to_driver": False}
+        if address is None:
+            options.update(include_dashboard=False, num_cpus=max_workers or os.cpu_count() or 1)
+        try:
+            ray.init(**options)
+        except Exception as exc:  # Ray raises several kinds: none of them is a user mistake
+            raise BackendError(f"cannot start or join Ray at {address or 'local'}: {exc}") from exc
+        atexit.register(ray.shutdown)
+    if _remote is None:
+        # Retries are Cauce's (step retries=), not Ray's.
+        _remote = ray.remote(max_retries=0)(_work)
+    return _remote
+
+
+class RayExecutor(Executor):
+    """Runs each step as a Ray task."""
+
+    name = "ray"
+
+    def submit(self, task: StepTask) -> Future[StepResult]:
+        """Send the task to Ray; a task that cannot be sent or run completes as FAILED."""
+        import cloudpickle
+
+        outer: Future[StepResult] = Future()
+        try:
+            payload = cloudpickle.dumps(task)
+        except Exception as exc:  # an argument or closure cloudpickle cannot serialize
+            outer.set_result(_failed(task, f"cannot send the step to Ray: {exc}"))
+            return outer
+        remote = _ray_remote(self.workspace.settings, self.max_workers)
+        inner: Future[StepResult] = remote.remote(self.workspace.settings, payload).future()
+
+        def relay(done: Future[StepResult]) -> None:
+            try:
+                outer.set_result(done.result())
+            except Exception as exc:  # a worker that died or a task Ray could not run
+                outer.set_result(_failed(task, f"Ray task failed: {type(exc).__name__}: {exc}"))
+
+        inner.add_done_callback(relay)
+        return outer
+
+
+def _failed(task: StepTask, error: str) -> StepResult:
+    from cauce.store import now_ms
+
+    now = now_ms()
+    return StepResult(task.node, FAILED, 0, now, now, 0, error=error)

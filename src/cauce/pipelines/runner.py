@@ -1,0 +1,487 @@
+"""The runner: traces a pipeline, schedules its steps on an executor, reuses cached outputs and
+stores every pipeline run and step run (audited, with lineage edges).
+
+Scheduling: a step starts once every step it takes an output from has succeeded; a step whose
+upstream failed (or was skipped) is stored as SKIPPED and never runs, while independent branches
+go on. The pipeline run is SUCCEEDED when every step succeeded, else FAILED. Because successful
+outputs are cached, running the pipeline again after a fix resumes where it failed.
+
+Stored per step run: ``inputs`` (``{argument: {"step", "sha256", "kind"} | {"sha256", "kind"} |
+{"value"}}``), ``output`` (the materializer's JSON), ``stats`` (duration, plus row count and
+null rates of a DataFrame output). Lineage: ``pipeline_run → step_run`` (``step``),
+``step_run → step_run`` (``input``: an output consumed downstream) and ``step_run → step_run``
+(``cached``: the run whose output a cache hit reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import CauceError
+from cauce.pipelines import executors, materializers
+from cauce.pipelines.cache import cache_key, canonical_json
+from cauce.pipelines.executors.base import (
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    Executor,
+    StepResult,
+    StepTask,
+)
+from cauce.pipelines.graph import Graph, Node, Placeholder, trace
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from cauce.artifacts import Blob
+    from cauce.pipelines.decorators import Pipeline
+    from cauce.pipelines.runs import PipelineRun
+
+
+@dataclass
+class _Prepared:
+    key: str
+    task: StepTask
+    inputs: dict[str, Any]
+    blobs: list[Blob] = field(default_factory=list)
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    params: dict[str, Any],
+    *,
+    executor: str = "local",
+    cache: bool = True,
+    workspace: Workspace | None = None,
+    max_workers: int | None = None,
+) -> PipelineRun:
+    """Run ``pipeline`` with ``params`` on the named executor; return the stored run."""
+    from cauce.lineage import audit
+    from cauce.pipelines.runs import get_pipeline_run
+    from cauce.store import new_id, now_ms
+    from cauce.store.schema import pipeline_runs
+
+    ws = workspace or current()
+    executor_cls = executors.executor_class(executor)  # an unknown name fails before any write
+    arguments = pipeline.bind(params)
+    graph = trace(pipeline, arguments)
+    run_id = new_id()
+    # A parameter JSON cannot hold (a DataFrame…) is recorded by its type, not its repr.
+    recorded_params = {k: _recordable(v) for k, v in arguments.items()}
+    with ws.store.write() as conn:
+        pipeline_id = _ensure_pipeline(conn, pipeline, ws.user)
+        conn.execute(
+            pipeline_runs.insert().values(
+                id=run_id,
+                pipeline_id=pipeline_id,
+                status=RUNNING,
+                executor=executor,
+                params=recorded_params,
+                start_time=now_ms(),
+                user=ws.user,
+            )
+        )
+        audit.record(
+            conn,
+            ws.user,
+            "pipeline_run.start",
+            "pipeline_run",
+            run_id,
+            after={"pipeline": pipeline.name, "executor": executor, "params": recorded_params},
+        )
+    runner = _Runner(ws, graph, run_id, cache, executor_cls(ws, max_workers=max_workers))
+    try:
+        runner.run()
+        status, error = runner.outcome()
+    except BaseException as exc:  # interrupted: the run must not stay RUNNING
+        status, error = FAILED, f"interrupted: {type(exc).__name__}: {exc}"
+        _finish(ws, run_id, status, error)
+        raise
+    finally:
+        runner.executor.close()
+    _finish(ws, run_id, status, error)
+    run = get_pipeline_run(run_id, workspace=ws)
+    run.returned = graph.result
+    return run
+
+
+def _finish(ws: Workspace, run_id: str, status: str, error: str | None) -> None:
+    from sqlalchemy import update
+
+    from cauce.lineage import audit
+    from cauce.store import now_ms
+    from cauce.store.schema import pipeline_runs
+
+    with ws.store.write() as conn:
+        conn.execute(
+            update(pipeline_runs)
+            .where(pipeline_runs.c.id == run_id)
+            .values(status=status, end_time=now_ms(), error=error)
+        )
+        audit.record(
+            conn,
+            ws.user,
+            "pipeline_run.end",
+            "pipeline_run",
+            run_id,
+            before={"status": RUNNING},
+            after={"status": status, "error": error},
+        )
+
+
+def _ensure_pipeline(conn: Connection, pipeline: Pipeline, user: str) -> str:
+    import inspect
+
+    from sqlalchemy import select
+
+    from cauce.lineage import audit
+    from cauce.store import insert_ignore, new_id, now_ms
+    from cauce.store.schema import pipelines
+
+    query = select(pipelines.c.id).where(pipelines.c.name == pipeline.name)
+    found = conn.execute(query).first()
+    if found is not None:
+        return str(found.id)
+    try:
+        source = f"{Path(inspect.getsourcefile(pipeline.fn) or '')}:{pipeline.fn.__qualname__}"
+    except TypeError:
+        source = f"{pipeline.fn.__module__}:{pipeline.fn.__qualname__}"
+    pipeline_id = new_id()
+    row = {"id": pipeline_id, "name": pipeline.name, "source": source, "created_at": now_ms()}
+    if not insert_ignore(conn, pipelines, row):  # created meanwhile by a concurrent first run
+        return str(conn.execute(query).scalar_one())
+    audit.record(
+        conn, user, "pipeline.create", "pipeline", pipeline_id, after={"name": pipeline.name}
+    )
+    return pipeline_id
+
+
+def _recordable(value: Any) -> Any:
+    text = canonical_json(value)
+    return json.loads(text) if text is not None else f"<{type(value).__name__}>"
+
+
+class _Runner:
+    def __init__(
+        self, ws: Workspace, graph: Graph, run_id: str, cache: bool, executor: Executor
+    ) -> None:
+        self.ws = ws
+        self.graph = graph
+        self.run_id = run_id
+        self.cache = cache
+        self.executor = executor
+        self.states: dict[str, str] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.ids: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self.recorded = 0
+
+    def run(self) -> None:
+        remaining = list(self.graph.nodes)
+        running: dict[Future[StepResult], tuple[Node, _Prepared]] = {}
+        while remaining or running:
+            for name in list(remaining):
+                node = self.graph.nodes[name]
+                upstream = [self.states.get(dep) for dep in node.deps]
+                if any(s in (FAILED, SKIPPED) for s in upstream):
+                    remaining.remove(name)
+                    self._skip(node)
+                    continue
+                if not all(s == SUCCEEDED for s in upstream):
+                    continue
+                remaining.remove(name)
+                prepared = self._prepare(node)
+                if prepared is None:
+                    continue
+                if self.cache and node.step.cache and self._reuse(node, prepared):
+                    continue
+                running[self.executor.submit(prepared.task)] = (node, prepared)
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                node, prepared = running.pop(future)
+                self._record(node, prepared, future.result())
+
+    def outcome(self) -> tuple[str, str | None]:
+        if all(self.states.get(n) == SUCCEEDED for n in self.graph.nodes):
+            return SUCCEEDED, None
+        failed = [f"step {n!r} failed: {e}" for n, e in self.errors.items()]
+        skipped = sum(1 for s in self.states.values() if s == SKIPPED)
+        if skipped:
+            failed.append(f"{skipped} dependent step{'s' if skipped != 1 else ''} skipped")
+        return FAILED, "; ".join(failed)
+
+    # -- one node -----------------------------------------------------------------------
+
+    def _prepare(self, node: Node) -> _Prepared | None:
+        """The task, cache key and recorded inputs of a node whose upstream succeeded."""
+        constants: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        refs: dict[str, dict[str, Any]] = {}
+        digests: dict[str, str] = {}
+        inputs: dict[str, Any] = {}
+        blobs: list[Blob] = []
+        for arg, value in node.arguments.items():
+            if isinstance(value, Placeholder):
+                out = self.outputs[value.node]
+                refs[arg] = out
+                digests[arg] = out["sha256"]
+                inputs[arg] = {"step": value.node, "sha256": out["sha256"], "kind": out["kind"]}
+                continue
+            text = canonical_json(value)
+            if text is not None:
+                constants[arg] = value
+                params[arg] = inputs[arg] = {"value": json.loads(text)}
+                continue
+            try:  # not JSON: stored once as an artifact, passed and keyed by its sha256
+                out, blob = materializers.store(self.ws.artifacts, value, node.name)
+            except CauceError as exc:
+                self._record_failure(node, f"argument {arg!r} cannot be stored: {exc}", inputs)
+                return None
+            blobs.append(blob)
+            refs[arg] = out
+            digests[arg] = out["sha256"]
+            inputs[arg] = {"sha256": out["sha256"], "kind": out["kind"]}
+        key = cache_key(node.step, params, digests)
+        return _Prepared(key, StepTask(node.name, node.step, constants, refs), inputs, blobs)
+
+    def _reuse(self, node: Node, prepared: _Prepared) -> bool:
+        """Record a cache hit when a verified output with the same key exists."""
+        from cauce.store import now_ms
+
+        start = now_ms()
+        with self.ws.store.fast_write() as tx:  # the hot path: no SQLAlchemy per statement
+            found = tx.fetchone(_CACHED_SQL, {"key": prepared.key, "status": SUCCEEDED})
+        row = None
+        if found is not None:
+            row = _Cached(found[0], _json(found[1]), _json(found[2]))
+        if row is None or not row.output or not self._intact(row.output["sha256"]):
+            return False
+        end = now_ms()
+        stats = dict(row.stats or {})
+        stats["duration_ms"] = end - start
+        result = StepResult(node.name, SUCCEEDED, 0, start, end, end - start, None, row.output)
+        result.stats = stats
+        self._record(node, prepared, result, cached_from=row.id)
+        return True
+
+    def _intact(self, sha256: str) -> bool:
+        """Whether a cached output is stored unchanged; a corrupted one is moved aside.
+
+        Moving it (to ``<sha256>.corrupt-<ms>``) lets the step's rerun store its output again.
+        """
+        from cauce.artifacts import sha256_file
+        from cauce.store import now_ms
+
+        store = self.ws.artifacts
+        path = store.path_of(sha256)
+        try:
+            if store.is_local:
+                if sha256_file(Path(path))[0] == sha256:
+                    return True
+            else:
+                store.read_bytes(sha256)  # verified while read
+                return True
+        except OSError:  # missing or unreadable: run the step
+            return False
+        except CauceError as exc:
+            if exc.code != "integrity-error":
+                return False
+        # Should the move fail, the file stays and loading the rerun's output reports it.
+        with contextlib.suppress(OSError):
+            store.fs.mv(path, f"{path}.corrupt-{now_ms()}")
+        return False
+
+    def _record(
+        self,
+        node: Node,
+        prepared: _Prepared,
+        result: StepResult,
+        *,
+        cached_from: str | None = None,
+    ) -> None:
+        from cauce.artifacts import Blob
+
+        output = result.output
+        blobs = list(prepared.blobs)
+        if output is not None:
+            sha = output["sha256"]
+            uri = self.ws.artifacts.uri_of(sha)
+            blobs.append(Blob(sha, output["size"], uri, output["media_type"]))
+        edges = [(self.ids[dep], "input") for dep in node.deps]
+        if cached_from is not None:
+            edges.append((cached_from, "cached"))
+
+        step_run_id = self._insert(
+            node.name,
+            status=result.status,
+            cache_key=prepared.key,
+            cache_hit=cached_from is not None,
+            attempts=result.attempts,
+            start_time=result.start_time,
+            end_time=result.end_time,
+            duration_ms=result.duration_ms,
+            error=result.error,
+            inputs=prepared.inputs,
+            output=output,
+            stats=result.stats or None,
+            blobs=blobs,
+            edges=edges,
+        )
+        self.states[node.name] = result.status
+        self.ids[node.name] = step_run_id
+        if result.status == SUCCEEDED and result.output is not None:
+            self.outputs[node.name] = result.output
+        elif result.error:
+            self.errors[node.name] = result.error
+
+    def _record_failure(self, node: Node, error: str, inputs: dict[str, Any]) -> None:
+        from cauce.store import now_ms
+
+        now = now_ms()
+        self.ids[node.name] = self._insert(
+            node.name,
+            status=FAILED,
+            cache_key="",
+            cache_hit=False,
+            attempts=0,
+            start_time=now,
+            end_time=now,
+            duration_ms=0,
+            error=error,
+            inputs=inputs,
+            output=None,
+            stats=None,
+        )
+        self.states[node.name] = FAILED
+        self.errors[node.name] = error
+
+    def _skip(self, node: Node) -> None:
+        from cauce.store import now_ms
+
+        blocked = next(d for d in node.deps if self.states.get(d) in (FAILED, SKIPPED))
+        inputs: dict[str, Any] = {}
+        for arg, value in node.arguments.items():
+            if isinstance(value, Placeholder):
+                inputs[arg] = {"step": value.node}
+            else:
+                text = canonical_json(value)
+                inputs[arg] = (
+                    {"value": json.loads(text)} if text else {"type": type(value).__name__}
+                )
+        now = now_ms()
+        self.ids[node.name] = self._insert(
+            node.name,
+            status=SKIPPED,
+            cache_key="",
+            cache_hit=False,
+            attempts=0,
+            start_time=now,
+            end_time=now,
+            duration_ms=0,
+            error=f"not run: upstream step {blocked!r} did not succeed",
+            inputs=inputs,
+            output=None,
+            stats=None,
+        )
+        self.states[node.name] = SKIPPED
+
+    def _insert(
+        self,
+        step: str,
+        *,
+        blobs: list[Blob] | None = None,
+        edges: list[tuple[str, str]] | None = None,
+        **values: Any,
+    ) -> str:
+        """Store a step run in one transaction: its row, the blobs it references, its lineage
+        edges (from its pipeline run and from ``edges``: upstream step run, relation) and its
+        audit event. Plain SQL on the store's hot path: SQLAlchemy's per-statement cost was most
+        of a trivial step's overhead.
+        """
+        from cauce.lineage import audit
+        from cauce.store import now_ms
+        from cauce.store.schema import lineage_edges, step_runs
+
+        # The run's id prefix and a counter: unique, and sorted in the order steps were recorded
+        # (a step after the steps it takes outputs from), which listing the run relies on.
+        self.recorded += 1
+        step_run_id = f"{self.run_id[:20]}{self.recorded:012x}"
+        now = now_ms()
+        with self.ws.store.fast_write() as tx:
+            tx.insert(
+                step_runs,
+                {"id": step_run_id, "pipeline_run_id": self.run_id, "step": step, **values},
+            )
+            for blob in blobs or []:
+                tx.execute(
+                    _BLOB_SQL,
+                    {
+                        "sha256": blob.sha256,
+                        "size": blob.size,
+                        "uri": blob.uri,
+                        "media_type": blob.media_type,
+                        "created_at": now,
+                    },
+                )
+            links = [(("pipeline_run", self.run_id), "step")]
+            links += [(("step_run", src), relation) for src, relation in edges or []]
+            for (src_kind, src_id), relation in links:
+                tx.insert(
+                    lineage_edges,
+                    {
+                        "src_kind": src_kind,
+                        "src_id": src_id,
+                        "dst_kind": "step_run",
+                        "dst_id": step_run_id,
+                        "relation": relation,
+                        "created_at": now,
+                    },
+                )
+            output = values.get("output")
+            audit.record_fast(
+                tx,
+                self.ws.user,
+                "step_run.end",
+                "step_run",
+                step_run_id,
+                after={
+                    "pipeline_run": self.run_id,
+                    "step": step,
+                    "status": values["status"],
+                    "cache_hit": values["cache_hit"],
+                    "attempts": values["attempts"],
+                    "output": output["sha256"] if output else None,
+                },
+            )
+        return step_run_id
+
+
+@dataclass
+class _Cached:
+    id: str
+    output: dict[str, Any] | None
+    stats: dict[str, Any] | None
+
+
+_CACHED_SQL = (
+    "SELECT id, output, stats FROM step_runs WHERE cache_key = :key AND status = :status "
+    "ORDER BY end_time DESC LIMIT 1"
+)
+_BLOB_SQL = (
+    "INSERT INTO artifacts (sha256, size, uri, media_type, created_at) "
+    "VALUES (:sha256, :size, :uri, :media_type, :created_at) ON CONFLICT DO NOTHING"
+)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read through the DB-API driver (text on SQLite, parsed on PostgreSQL)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value

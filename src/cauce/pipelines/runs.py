@@ -1,0 +1,181 @@
+"""Stored pipeline runs: read back with their step runs, and listed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.workspace import Workspace, current
+
+
+@dataclass
+class StepRun:
+    """One stored execution (or cache reuse, or skip) of a step."""
+
+    id: str
+    step: str
+    status: str
+    cache_key: str
+    cache_hit: bool
+    attempts: int
+    start_time: int
+    end_time: int | None
+    duration_ms: int | None
+    error: str | None
+    inputs: dict[str, Any]
+    output: dict[str, Any] | None
+    stats: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class PipelineRun:
+    """A stored pipeline run: its status, parameters and step runs by step name."""
+
+    id: str
+    pipeline: str
+    status: str
+    executor: str
+    params: dict[str, Any]
+    start_time: int
+    end_time: int | None
+    error: str | None
+    user: str
+    steps: dict[str, StepRun] = field(default_factory=dict)
+    # What the pipeline function returned, with step names in place of placeholders.
+    returned: Any = field(default=None, repr=False)
+    workspace: Workspace | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether every step succeeded (ran or was reused from the cache)."""
+        return self.status == "SUCCEEDED"
+
+    def output(self, step: str) -> Any:
+        """Load the output of a step of this run from the artifact store (verified)."""
+        from cauce.pipelines import materializers
+
+        if step not in self.steps:
+            raise NotFound(
+                f"pipeline run {self.id} has no step {step!r} (its steps: {', '.join(self.steps)})"
+            )
+        found = self.steps[step]
+        if found.output is None:
+            raise NotFound(f"step {step!r} of pipeline run {self.id} has no output: {found.status}")
+        ws = self.workspace or current()
+        return materializers.load(ws.artifacts, found.output)
+
+    def result(self) -> Any:
+        """What the pipeline function returned, each step output loaded."""
+        return self._resolve(self.returned)
+
+    def _resolve(self, value: Any) -> Any:
+        from cauce.pipelines.graph import Placeholder
+
+        if isinstance(value, Placeholder):
+            return self.output(value.node)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._resolve(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._resolve(v) for k, v in value.items()}
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict, step runs included."""
+        return {
+            "id": self.id,
+            "pipeline": self.pipeline,
+            "status": self.status,
+            "executor": self.executor,
+            "params": self.params,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "error": self.error,
+            "user": self.user,
+            "steps": [s.to_dict() for s in self.steps.values()],
+        }
+
+
+def get_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> PipelineRun:
+    """A stored pipeline run with its step runs; NotFound names a missing id."""
+    from sqlalchemy import select
+
+    from cauce.store.schema import pipeline_runs, pipelines, step_runs
+
+    ws = workspace or current()
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise InvalidInput("a pipeline run id is a non-empty string")
+    with ws.store.read() as conn:
+        row = conn.execute(
+            select(pipeline_runs, pipelines.c.name)
+            .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
+            .where(pipeline_runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"pipeline run {run_id!r} does not exist")
+        steps = conn.execute(
+            select(step_runs)
+            .where(step_runs.c.pipeline_run_id == run_id)
+            .order_by(step_runs.c.id)  # ids of one run sort in the order steps were recorded
+        ).all()
+    run = _pipeline_run(row, ws)
+    for s in steps:
+        run.steps[s.step] = StepRun(
+            id=s.id,
+            step=s.step,
+            status=s.status,
+            cache_key=s.cache_key,
+            cache_hit=bool(s.cache_hit),
+            attempts=s.attempts,
+            start_time=s.start_time,
+            end_time=s.end_time,
+            duration_ms=s.duration_ms,
+            error=s.error,
+            inputs=s.inputs or {},
+            output=s.output,
+            stats=s.stats,
+        )
+    return run
+
+
+def list_pipeline_runs(
+    pipeline: str | None = None, *, max_results: int = 50, workspace: Workspace | None = None
+) -> list[PipelineRun]:
+    """Recent pipeline runs, newest first (without their step runs)."""
+    from sqlalchemy import select
+
+    from cauce.store.schema import pipeline_runs, pipelines
+
+    if max_results < 1:
+        raise InvalidInput("max_results must be at least 1")
+    ws = workspace or current()
+    query = (
+        select(pipeline_runs, pipelines.c.name)
+        .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
+        .order_by(pipeline_runs.c.start_time.desc())
+        .limit(max_results)
+    )
+    if pipeline is not None:
+        query = query.where(pipelines.c.name == pipeline)
+    with ws.store.read() as conn:
+        rows = conn.execute(query).all()
+    return [_pipeline_run(r, ws) for r in rows]
+
+
+def _pipeline_run(row: Any, ws: Workspace) -> PipelineRun:
+    return PipelineRun(
+        id=row.id,
+        pipeline=row.name,
+        status=row.status,
+        executor=row.executor,
+        params=row.params or {},
+        start_time=row.start_time,
+        end_time=row.end_time,
+        error=row.error,
+        user=row.user,
+        workspace=ws,
+    )
