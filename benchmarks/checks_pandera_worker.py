@@ -73,8 +73,9 @@ def build_schema(checks: list[dict[str, Any]]) -> tuple[Any, dict[tuple[str | No
         elif kind == "row_count":
             low, high = spec.get("min"), spec.get("max")
             check = pa.Check(
-                lambda df, lo=low, hi=high: (lo is None or len(df) >= lo)
-                and (hi is None or len(df) <= hi),
+                lambda df, lo=low, hi=high: (
+                    (lo is None or len(df) >= lo) and (hi is None or len(df) <= hi)
+                ),
                 name=name,
             )
             add(None, check, name)

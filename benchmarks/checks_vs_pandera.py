@@ -1,6 +1,6 @@
 """Cauce's quality checks against pandera's, on the same Parquet file and the same suite.
 
-The data (default 10,000,000 rows × 20 columns of ints, floats, strings, categories, a
+The data (default 10,000,000 rows x 20 columns of ints, floats, strings, categories, a
 timestamp and a bool) is generated in code from a seed, with violations injected at known,
 disjoint rows, and written once as Parquet under ``.bench/checks/`` (gitignored). One suite of
 20 checks (not_null, unique, accepted_values, range, regex, a custom predicate, row_count; some
@@ -16,7 +16,7 @@ with ``mostly``) runs on both sides:
 pandera has no ``mostly``: both sides' verdicts are derived from their failing counts with the
 same rule, ``(rows - failing) / rows >= mostly``. The failing counts must agree with each other
 and with the injected violations; any disagreement is printed and the exit status is 1. The
-figures are medians of several runs, the ratio pandera/Cauce and the target (≥ 10×).
+figures are medians of several runs, the ratio pandera/Cauce and the target (at least 10x).
 
 Example::
 
@@ -191,9 +191,7 @@ def generate(path: Path, rows: int, seed: int) -> None:
     order_id[picks["dup_a"]] = order_id[picks["dup_b"]]
     bad_id = np.zeros(rows, dtype=bool)
     bad_id[picks["bad_order_id"]] = True
-    order_ids = pc.if_else(
-        pa.array(bad_id), text("ord-", order_id, 10), text("ORD-", order_id, 10)
-    )
+    order_ids = pc.if_else(pa.array(bad_id), text("ord-", order_id, 10), text("ORD-", order_id, 10))
 
     customer = rng.integers(1, 1_000_001, rows, dtype=np.int64)
     quantity = rng.integers(1, 101, rows, dtype=np.int32)
@@ -234,9 +232,10 @@ def generate(path: Path, rows: int, seed: int) -> None:
     latency[picks["slow_latency"]] = 120_000
     session = text("S", rng.integers(0, 10**12, rows, dtype=np.int64), 12)
     note_mask = rng.random(rows) > 0.05
-    note = pc.take(pa.array(["gift wrap", "leave at door", "call first"]), pa.array(
-        rng.integers(0, 3, rows, dtype=np.int32), mask=note_mask
-    ))
+    note = pc.take(
+        pa.array(["gift wrap", "leave at door", "call first"]),
+        pa.array(rng.integers(0, 3, rows, dtype=np.int32), mask=note_mask),
+    )
 
     table = pa.table(
         {
@@ -273,7 +272,7 @@ def ensure_data(rows: int, seed: int) -> Path:
     """The Parquet file for ``rows`` and ``seed``, generated when missing."""
     path = DATA_DIR / f"data-{rows}-seed{seed}.parquet"
     if not path.exists():
-        _note(f"generating {rows:,} rows × 20 columns into {path}")
+        _note(f"generating {rows:,} rows x 20 columns into {path}")
         started = time.perf_counter()
         generate(path, rows, seed)
         _note(f"generated in {time.perf_counter() - started:.1f} s")
@@ -305,9 +304,7 @@ def run_cauce(data: Path, reps: int, warmup: int) -> dict[str, Any]:
                 samples.append(elapsed)
                 cpu_samples.append(cpu_s)
                 results.append(result)
-        verdicts = [
-            {c.name: (c.failing, c.passed) for c in r.checks} for r in results
-        ]
+        verdicts = [{c.name: (c.failing, c.passed) for c in r.checks} for r in results]
         if any(v != verdicts[0] for v in verdicts):
             raise SystemExit("Cauce gave different results on the same data")
         last = results[-1]
@@ -393,7 +390,9 @@ def compare(
             "pandera_passed": None,
         }
         if s.kind != "row_count" and mine["failing"] != expected[s.name]:
-            problems.append(f"{s.name}: Cauce counts {mine['failing']}, {expected[s.name]} injected")
+            problems.append(
+                f"{s.name}: Cauce counts {mine['failing']}, {expected[s.name]} were injected"
+            )
         if s.kind != "row_count" and mine["passed"] != verdict(mine["failing"], rows, s.mostly):
             problems.append(f"{s.name}: Cauce's verdict does not follow from its count")
         if pandera_side is not None:
@@ -455,7 +454,8 @@ def format_timing(result: dict[str, Any]) -> str:
     text += "\nsamples (s): Cauce " + " ".join(f"{s:.3f}" for s in result["cauce"]["samples_s"])
     if pandera:
         text += "; pandera " + " ".join(f"{s:.3f}" for s in pandera["samples_s"])
-    cpu = f"\nCPU time (median): Cauce {_fmt_s(statistics.median(result['cauce']['cpu_samples_s']))}"
+    cauce_cpu = statistics.median(result["cauce"]["cpu_samples_s"])
+    cpu = f"\nCPU time (median): Cauce {_fmt_s(cauce_cpu)}"
     if pandera:
         cpu += f", pandera {_fmt_s(statistics.median(pandera['cpu_samples_s']))}"
     return text + cpu
@@ -533,7 +533,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, help="timed runs per side (default 5 Cauce, 3 pandera)")
     parser.add_argument("--seed", type=int, default=SEED, help=f"data seed (default {SEED})")
     parser.add_argument(
-        "--pandera-python", type=Path, help="use this interpreter (with pandera) instead of the venv"
+        "--pandera-python",
+        type=Path,
+        help="use this interpreter (with pandera) instead of the venv",
     )
     parser.add_argument(
         "--venv", type=Path, default=DEFAULT_VENV, help=f"pandera venv (default {DEFAULT_VENV})"

@@ -18,9 +18,9 @@ def test_checks_benchmark_quick_cauce_only(tmp_path: Path) -> None:
     """Exit 0; Cauce's counts match the injected violations; the JSON holds every check."""
     out = tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
+    args = ["--quick", "--cauce-only", "--rows", "20000", "--json", str(out)]
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--cauce-only", "--rows", "20000"]
-        + ["--json", str(out)],
+        [sys.executable, str(SCRIPT), *args],
         capture_output=True,
         text=True,
         env=env,

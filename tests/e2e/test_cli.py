@@ -61,6 +61,9 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     demo = cauce(home, "demo", "--fast")
     assert "registered as churn v1" in demo.stdout
     assert "champion" in demo.stdout
+    assert "stopped by the quality bar" in demo.stdout
+    assert "accepted_values(contract)" in demo.stdout
+    assert "9/9 steps from cache" in demo.stdout
 
     runs = json.loads(cauce(home, "runs", "list", "-e", "churn", "--json").stdout)
     assert len(runs) == 3
@@ -81,7 +84,7 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
 
     shown = json.loads(cauce(home, "runs", "show", best["info"]["run_id"], "--json").stdout)
     assert any(a["path"] == "model/cauce-model.yaml" for a in shown["artifacts"])
-    assert shown["inputs"]["dataset_inputs"][0]["dataset"] == "churn_features"
+    assert shown["inputs"]["dataset_inputs"][0]["dataset"] == "customers_silver"
     compared = cauce(home, "runs", "compare", runs[0]["info"]["run_id"], runs[1]["info"]["run_id"])
     assert "*params.model" in compared.stdout
 
@@ -91,11 +94,13 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert versions[0]["run_id"] == best["info"]["run_id"]
     card = cauce(home, "models", "card", "models:/churn@champion").stdout
     assert card.startswith("# Model card: churn v1")
-    assert "roc_auc" in card and "churn_features" in card
+    assert "roc_auc" in card and "customers_silver" in card
 
     lineage = json.loads(cauce(home, "lineage", "models:/churn/1", "--json").stdout)
     kinds = {n["kind"] for n in lineage["nodes"]}
     assert kinds == {"dataset_version", "run", "model_version"}
+    labels = {n["label"] for n in lineage["nodes"]}
+    assert {"dataset customers v1", "dataset customers_silver v1"} <= labels  # bronze → silver
 
     events = json.loads(cauce(home, "audit", "--action", "model.*", "--json").stdout)
     assert {e["action"] for e in events} >= {"model.create", "model.alias.set"}
