@@ -40,9 +40,7 @@ def stored_profile(ws: Workspace, version_id: str) -> dict | None:  # type: igno
         ).scalar()
 
 
-def test_every_file_format_gives_the_same_content(
-    any_workspace: Workspace, tmp_path: Path
-) -> None:
+def test_every_file_format_gives_the_same_content(any_workspace: Workspace, tmp_path: Path) -> None:
     frame = orders()
     paths = {
         "csv": tmp_path / "o.csv",
@@ -136,8 +134,10 @@ def test_profile_is_stored_at_registration(any_workspace: Workspace) -> None:
 
 def test_schema_change_is_refused_unless_allowed(any_workspace: Workspace) -> None:
     cauce.data.register("orders", orders())
-    changed = orders(seed=1).drop(columns=["country"]).assign(
-        id=lambda f: f["id"].astype("float64"), channel="web"
+    changed = (
+        orders(seed=1)
+        .drop(columns=["country"])
+        .assign(id=lambda f: f["id"].astype("float64"), channel="web")
     )
 
     def count() -> int:

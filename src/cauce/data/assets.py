@@ -6,6 +6,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -237,7 +240,25 @@ def load(ref: Any, *, workspace: Workspace | None = None) -> pd.DataFrame:
 
     ws = workspace or current()
     version = resolve_version(ref, workspace=ws)
+    reads = _reads.get()
+    if reads is not None and version.id not in reads:
+        reads.append(version.id)
     return pd.read_parquet(io.BytesIO(ws.artifacts.read_bytes(version.sha256)))
+
+
+# The dataset versions that the running pipeline step has loaded, for its lineage edges.
+_reads: ContextVar[list[str] | None] = ContextVar("cauce_dataset_reads", default=None)
+
+
+@contextmanager
+def recording_reads() -> Iterator[list[str]]:
+    """Collect the ids of the dataset versions that :func:`load` reads inside the block."""
+    reads: list[str] = []
+    token = _reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _reads.reset(token)
 
 
 def list_datasets(*, workspace: Workspace | None = None) -> list[DatasetVersion]:

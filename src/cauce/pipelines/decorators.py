@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from cauce.workspace import Workspace
 
 
+ANOMALY_POLICIES = ("warn", "fail", "off")
+
+
 class Step:
     """A decorated step function and its options."""
 
@@ -51,6 +54,7 @@ class Step:
         timeout: float | None = None,
         cache: bool = True,
         env: Mapping[str, str] | Sequence[str] | None = None,
+        anomalies: str = "warn",
     ) -> None:
         if not callable(fn):
             raise InvalidInput(f"@step decorates a function, not {type(fn).__name__}")
@@ -62,6 +66,11 @@ class Step:
             raise InvalidInput(f"step {self.name!r}: retry_backoff must be seconds >= 0")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
             raise InvalidInput(f"step {self.name!r}: timeout must be seconds > 0")
+        if anomalies not in ANOMALY_POLICIES:
+            raise InvalidInput(
+                f"step {self.name!r}: anomalies must be one of {', '.join(ANOMALY_POLICIES)}"
+            )
+        self.anomalies = anomalies
         self.retries = retries
         self.retry_backoff = float(retry_backoff)
         self.timeout = float(timeout) if timeout is not None else None
@@ -172,6 +181,7 @@ def step(
     timeout: float | None = None,
     cache: bool = True,
     env: Mapping[str, str] | Sequence[str] | None = None,
+    anomalies: str = "warn",
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -185,12 +195,16 @@ def step(
     timeout: float | None = None,
     cache: bool = True,
     env: Mapping[str, str] | Sequence[str] | None = None,
+    anomalies: str = "warn",
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Declare a pipeline step, with or without options.
 
     ``retries`` extra attempts after a failure, ``retry_backoff`` seconds before the first retry
     (doubling each time), ``timeout`` seconds per attempt, ``cache=False`` to always run, ``env``
     the step's declared environment (a dict or a list of requirements; part of the cache key).
+    ``anomalies`` says what a row count, null rate or duration out of line with the step's
+    earlier runs does (see :mod:`cauce.pipelines.anomalies`): ``"warn"`` records and logs it,
+    ``"fail"`` fails the step, ``"off"`` does not look.
 
     Example::
 
@@ -207,6 +221,7 @@ def step(
             timeout=timeout,
             cache=cache,
             env=env,
+            anomalies=anomalies,
         )
 
     return wrap(fn) if fn is not None else wrap

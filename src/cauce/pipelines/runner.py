@@ -8,15 +8,19 @@ outputs are cached, running the pipeline again after a fix resumes where it fail
 
 Stored per step run: ``inputs`` (``{argument: {"step", "sha256", "kind"} | {"sha256", "kind"} |
 {"value"}}``), ``output`` (the materializer's JSON), ``stats`` (duration, plus row count and
-null rates of a DataFrame output). Lineage: ``pipeline_run → step_run`` (``step``),
-``step_run → step_run`` (``input``: an output consumed downstream) and ``step_run → step_run``
-(``cached``: the run whose output a cache hit reused).
+null rates of a DataFrame output, and any anomalies against the step's earlier runs). Lineage:
+``pipeline_run → step_run`` (``step``), ``step_run → step_run`` (``input``: an output consumed
+downstream), ``dataset_version → step_run`` (``input``: a version the step read with
+``cauce.data.load``) and ``step_run → step_run`` (``cached``: the run whose output a cache hit
+reused). With ``CAUCE_OPENLINEAGE_URL`` set, each pipeline run and step run also sends
+OpenLineage START and COMPLETE (or FAIL) events.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,17 +100,27 @@ def run_pipeline(
             run_id,
             after={"pipeline": pipeline.name, "executor": executor, "params": recorded_params},
         )
-    runner = _Runner(ws, graph, run_id, cache, executor_cls(ws, max_workers=max_workers))
+    _emit(ws, "START", run_id, pipeline.name)
+    runner = _Runner(
+        ws,
+        graph,
+        run_id,
+        cache,
+        executor_cls(ws, max_workers=max_workers),
+        pipeline=(pipeline_id, pipeline.name),
+    )
     try:
         runner.run()
         status, error = runner.outcome()
     except BaseException as exc:  # interrupted: the run must not stay RUNNING
         status, error = FAILED, f"interrupted: {type(exc).__name__}: {exc}"
         _finish(ws, run_id, status, error)
+        _emit(ws, "FAIL", run_id, pipeline.name, error=error)
         raise
     finally:
         runner.executor.close()
     _finish(ws, run_id, status, error)
+    _emit(ws, "COMPLETE" if status == SUCCEEDED else "FAIL", run_id, pipeline.name, error=error)
     run = get_pipeline_run(run_id, workspace=ws)
     run.returned = graph.result
     return run
@@ -168,11 +182,54 @@ def _recordable(value: Any) -> Any:
     return json.loads(text) if text is not None else f"<{type(value).__name__}>"
 
 
+def _emit(
+    ws: Workspace,
+    event_type: str,
+    run_id: str,
+    job: str,
+    *,
+    parent: tuple[str, str] | None = None,
+    inputs: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+    error: str | None = None,
+    at_ms: int | None = None,
+) -> None:
+    """Send an OpenLineage RunEvent when CAUCE_OPENLINEAGE_URL is set (never fails the run)."""
+    target = ws.settings.openlineage_url
+    if not target:
+        return
+    import datetime as dt
+
+    from cauce.lineage import openlineage
+
+    namespace = ws.settings.openlineage_namespace
+    event = openlineage.run_event(
+        event_type,
+        run_id=run_id,
+        job=job,
+        namespace=namespace,
+        inputs=[openlineage.dataset(namespace, name) for name in inputs],
+        outputs=[openlineage.dataset(namespace, name) for name in outputs],
+        parent=parent,
+        error=error,
+        event_time=dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC) if at_ms else None,
+    )
+    openlineage.send(event, target)
+
+
 class _Runner:
     def __init__(
-        self, ws: Workspace, graph: Graph, run_id: str, cache: bool, executor: Executor
+        self,
+        ws: Workspace,
+        graph: Graph,
+        run_id: str,
+        cache: bool,
+        executor: Executor,
+        *,
+        pipeline: tuple[str, str],
     ) -> None:
         self.ws = ws
+        self.pipeline_id, self.pipeline_name = pipeline
         self.graph = graph
         self.run_id = run_id
         self.cache = cache
@@ -319,6 +376,8 @@ class _Runner:
         edges = [(self.ids[dep], "input") for dep in node.deps]
         if cached_from is not None:
             edges.append((cached_from, "cached"))
+        if result.status == SUCCEEDED and cached_from is None:
+            self._check_anomalies(node, result)
 
         step_run_id = self._insert(
             node.name,
@@ -335,13 +394,76 @@ class _Runner:
             stats=result.stats or None,
             blobs=blobs,
             edges=edges,
+            datasets=result.datasets,
         )
+        self._emit_step(node, step_run_id, result)
         self.states[node.name] = result.status
         self.ids[node.name] = step_run_id
         if result.status == SUCCEEDED and result.output is not None:
             self.outputs[node.name] = result.output
         elif result.error:
             self.errors[node.name] = result.error
+
+    def _check_anomalies(self, node: Node, result: StepResult) -> None:
+        """Compare the step's stats with its earlier runs; warn, or fail the step (its policy)."""
+        import logging
+
+        from cauce.pipelines.anomalies import find_anomalies
+
+        if node.step.anomalies == "off":
+            return
+        with self.ws.store.fast_write() as tx:
+            rows = tx.fetchall(
+                _HISTORY_SQL,
+                {
+                    "pipeline": self.pipeline_id,
+                    "step": node.name,
+                    "status": SUCCEEDED,
+                    "hit": False,
+                    "run": self.run_id,
+                },
+            )
+        previous = [_json(r[0]) for r in rows if r[0] is not None]
+        found = find_anomalies(result.stats, previous)
+        if not found:
+            return
+        result.stats["anomalies"] = [a.to_dict() for a in found]
+        text = "; ".join(a.message() for a in found)
+        if node.step.anomalies == "fail":
+            result.status = FAILED
+            result.error = f"anomalies in the data flow: {text}"
+        else:
+            logging.getLogger("cauce.pipelines").warning("step %r: %s", node.name, text)
+
+    def _emit_step(self, node: Node, step_run_id: str, result: StepResult) -> None:
+        if not self.ws.settings.openlineage_url:
+            return
+        job = f"{self.pipeline_name}.{node.name}"
+        parent = (self.run_id, self.pipeline_name)
+        inputs = [f"{self.pipeline_name}.{dep}" for dep in node.deps]
+        inputs += [f"dataset_version/{d}" for d in result.datasets]
+        outputs = [job] if result.output is not None else []
+        _emit(
+            self.ws,
+            "START",
+            step_run_id,
+            job,
+            parent=parent,
+            inputs=inputs,
+            at_ms=result.start_time,
+        )
+        final = "COMPLETE" if result.status == SUCCEEDED else "FAIL"
+        _emit(
+            self.ws,
+            final,
+            step_run_id,
+            job,
+            parent=parent,
+            inputs=inputs,
+            outputs=outputs,
+            error=result.error,
+            at_ms=result.end_time,
+        )
 
     def _record_failure(self, node: Node, error: str, inputs: dict[str, Any]) -> None:
         from cauce.store import now_ms
@@ -400,6 +522,7 @@ class _Runner:
         *,
         blobs: list[Blob] | None = None,
         edges: list[tuple[str, str]] | None = None,
+        datasets: list[str] | None = None,
         **values: Any,
     ) -> str:
         """Store a step run in one transaction: its row, the blobs it references, its lineage
@@ -434,6 +557,7 @@ class _Runner:
                 )
             links = [(("pipeline_run", self.run_id), "step")]
             links += [(("step_run", src), relation) for src, relation in edges or []]
+            links += [(("dataset_version", d), "input") for d in datasets or []]
             for (src_kind, src_id), relation in links:
                 tx.insert(
                     lineage_edges,
@@ -475,6 +599,12 @@ class _Cached:
 _CACHED_SQL = (
     "SELECT id, output, stats FROM step_runs WHERE cache_key = :key AND status = :status "
     "ORDER BY end_time DESC LIMIT 1"
+)
+# The stats of the step's earlier runs (that ran, not cache hits), newest first.
+_HISTORY_SQL = (
+    "SELECT s.stats FROM step_runs s JOIN pipeline_runs p ON p.id = s.pipeline_run_id "
+    "WHERE p.pipeline_id = :pipeline AND s.step = :step AND s.status = :status "
+    "AND s.cache_hit = :hit AND s.pipeline_run_id != :run ORDER BY s.start_time DESC LIMIT 30"
 )
 _BLOB_SQL = (
     "INSERT INTO artifacts (sha256, size, uri, media_type, created_at) "

@@ -334,6 +334,12 @@ class FastTransaction:
         row: tuple[Any, ...] | None = self.cursor.fetchone()
         return row
 
+    def fetchall(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a query and return every row."""
+        self.cursor.execute(self._native(sql), params)
+        rows: list[tuple[Any, ...]] = self.cursor.fetchall()
+        return rows
+
     def insert(self, table: Table, row: dict[str, Any]) -> None:
         """Insert one row; JSON columns are serialised as SQLAlchemy's JSON type does."""
         sql, json_columns = _insert_sql(table)

@@ -14,6 +14,7 @@ cannot be used) the step runs in a helper thread that is abandoned, still runnin
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
 import time
@@ -64,6 +65,8 @@ class StepResult:
     error: str | None = None
     output: dict[str, Any] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    # Ids of the dataset versions the step loaded with cauce.data.load (lineage inputs).
+    datasets: list[str] = field(default_factory=list)
 
 
 class Executor(ABC):
@@ -85,6 +88,7 @@ class Executor(ABC):
 
 def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     """Load inputs, run the step with retries and timeout, store its output: the whole task."""
+    from cauce.data.assets import recording_reads
     from cauce.pipelines import materializers
     from cauce.pipelines.graph import call_arguments
     from cauce.store import now_ms
@@ -109,7 +113,8 @@ def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     while True:
         attempts += 1
         try:
-            value = call_with_timeout(step.fn, args, kwargs, step.timeout, step.name)
+            with recording_reads() as datasets:
+                value = call_with_timeout(step.fn, args, kwargs, step.timeout, step.name)
             break
         except Exception as exc:  # a step may raise anything: record it, retry or fail
             if attempts > step.retries:
@@ -120,7 +125,7 @@ def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     except CauceError as exc:
         return finish(FAILED, attempts, error=str(exc))
     stats = materializers.stats_of(value)
-    result = finish(SUCCEEDED, attempts, output=output, stats=stats)
+    result = finish(SUCCEEDED, attempts, output=output, stats=stats, datasets=datasets)
     result.stats["duration_ms"] = result.duration_ms
     return result
 
@@ -162,7 +167,11 @@ def call_with_timeout(
         except BaseException as exc:  # handed to the caller's thread below
             box["error"] = exc
 
-    thread = threading.Thread(target=target, name=f"cauce-step-{name}", daemon=True)
+    # In the step's context, so that what it records (the datasets it reads) reaches the caller.
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(target,), name=f"cauce-step-{name}", daemon=True
+    )
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
