@@ -28,6 +28,7 @@ from cauce.errors import CauceError
 
 if TYPE_CHECKING:
     from cauce.artifacts import ArtifactStore
+    from cauce.config import Settings
     from cauce.pipelines.decorators import Step
     from cauce.workspace import Workspace
 
@@ -128,6 +129,31 @@ def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     result = finish(SUCCEEDED, attempts, output=output, stats=stats, datasets=datasets)
     result.stats["duration_ms"] = result.duration_ms
     return result
+
+
+# One artifact store per worker process and workspace, opened on the worker's first task.
+_worker_stores: dict[str, ArtifactStore] = {}
+
+
+def run_in_worker(settings: Settings, payload: bytes) -> StepResult:
+    """Run a cloudpickled :class:`StepTask` in a worker process (process pool, Ray task)."""
+    import cloudpickle
+
+    from cauce.workspace import Workspace
+
+    key = f"{settings.root}|{settings.artifacts}"
+    if key not in _worker_stores:
+        _worker_stores[key] = Workspace(settings).artifacts
+    task: StepTask = cloudpickle.loads(payload)
+    return execute(task, _worker_stores[key])
+
+
+def failed_result(task: StepTask, error: str) -> StepResult:
+    """A FAILED result for a task that could not be sent or run."""
+    from cauce.store import now_ms
+
+    now = now_ms()
+    return StepResult(task.node, FAILED, 0, now, now, 0, error=error)
 
 
 def call_with_timeout(

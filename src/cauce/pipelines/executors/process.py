@@ -14,31 +14,16 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
-from cauce.pipelines.executors.base import FAILED, Executor, StepResult, StepTask, execute
+from cauce.pipelines.executors.base import (
+    Executor,
+    StepResult,
+    StepTask,
+    failed_result,
+    run_in_worker,
+)
 
 if TYPE_CHECKING:
-    from cauce.artifacts import ArtifactStore
-    from cauce.config import Settings
     from cauce.workspace import Workspace
-
-# One artifact store per worker process and workspace, opened on the worker's first task.
-_stores: dict[str, ArtifactStore] = {}
-
-
-def _artifacts(settings: Settings) -> ArtifactStore:
-    from cauce.workspace import Workspace
-
-    key = f"{settings.root}|{settings.artifacts}"
-    if key not in _stores:
-        _stores[key] = Workspace(settings).artifacts
-    return _stores[key]
-
-
-def _work(settings: Settings, payload: bytes) -> StepResult:
-    import cloudpickle
-
-    task: StepTask = cloudpickle.loads(payload)
-    return execute(task, _artifacts(settings))
 
 
 class ProcessExecutor(Executor):
@@ -68,15 +53,15 @@ class ProcessExecutor(Executor):
         try:
             payload = cloudpickle.dumps(task)
         except Exception as exc:  # an argument or closure cloudpickle cannot serialize
-            outer.set_result(_failed(task, f"cannot send the step to a worker: {exc}"))
+            outer.set_result(failed_result(task, f"cannot send the step to a worker: {exc}"))
             return outer
-        inner = self.pool.submit(_work, self.workspace.settings, payload)
+        inner = self.pool.submit(run_in_worker, self.workspace.settings, payload)
 
         def relay(done: Future[StepResult]) -> None:
             try:
                 outer.set_result(done.result())
             except Exception as exc:  # a worker that died or a result that could not return
-                outer.set_result(_failed(task, f"worker failed: {type(exc).__name__}: {exc}"))
+                outer.set_result(failed_result(task, f"worker failed: {type(exc).__name__}: {exc}"))
 
         inner.add_done_callback(relay)
         return outer
@@ -86,10 +71,3 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-def _failed(task: StepTask, error: str) -> StepResult:
-    from cauce.store import now_ms
-
-    now = now_ms()
-    return StepResult(task.node, FAILED, 0, now, now, 0, error=error)

@@ -17,34 +17,22 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import BackendError
-from cauce.pipelines.executors.base import FAILED, Executor, StepResult, StepTask, execute
+from cauce.pipelines.executors.base import (
+    Executor,
+    StepResult,
+    StepTask,
+    failed_result,
+    run_in_worker,
+)
 
 if TYPE_CHECKING:
-    from cauce.artifacts import ArtifactStore
     from cauce.config import Settings
 
-_stores: dict[str, ArtifactStore] = {}
 _remote: Any = None
 
 
-def _artifacts(settings: Settings) -> ArtifactStore:
-    from cauce.workspace import Workspace
-
-    key = f"{settings.root}|{settings.artifacts}"
-    if key not in _stores:
-        _stores[key] = Workspace(settings).artifacts
-    return _stores[key]
-
-
-def _work(settings: Settings, payload: bytes) -> StepResult:
-    import cloudpickle
-
-    task: StepTask = cloudpickle.loads(payload)
-    return execute(task, _artifacts(settings))
-
-
 def _ray_remote(settings: Settings, max_workers: int | None) -> Any:
-    """The remote version of :func:`_work`, with Ray started (or joined) once per process."""
+    """The remote :func:`run_in_worker`, with Ray started (or joined) once per process."""
     global _remote
     try:
         import ray
@@ -62,7 +50,7 @@ def _ray_remote(settings: Settings, max_workers: int | None) -> Any:
         atexit.register(ray.shutdown)
     if _remote is None:
         # Retries are Cauce's (step retries=), not Ray's.
-        _remote = ray.remote(max_retries=0)(_work)
+        _remote = ray.remote(max_retries=0)(run_in_worker)
     return _remote
 
 
@@ -79,7 +67,7 @@ class RayExecutor(Executor):
         try:
             payload = cloudpickle.dumps(task)
         except Exception as exc:  # an argument or closure cloudpickle cannot serialize
-            outer.set_result(_failed(task, f"cannot send the step to Ray: {exc}"))
+            outer.set_result(failed_result(task, f"cannot send the step to Ray: {exc}"))
             return outer
         remote = _ray_remote(self.workspace.settings, self.max_workers)
         inner: Future[StepResult] = remote.remote(self.workspace.settings, payload).future()
@@ -88,14 +76,9 @@ class RayExecutor(Executor):
             try:
                 outer.set_result(done.result())
             except Exception as exc:  # a worker that died or a task Ray could not run
-                outer.set_result(_failed(task, f"Ray task failed: {type(exc).__name__}: {exc}"))
+                outer.set_result(
+                    failed_result(task, f"Ray task failed: {type(exc).__name__}: {exc}")
+                )
 
         inner.add_done_callback(relay)
         return outer
-
-
-def _failed(task: StepTask, error: str) -> StepResult:
-    from cauce.store import now_ms
-
-    now = now_ms()
-    return StepResult(task.node, FAILED, 0, now, now, 0, error=error)
