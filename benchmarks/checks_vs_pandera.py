@@ -30,7 +30,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from peers import ensure_venv, load_average, machine, note
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().with_name("checks_pandera_worker.py")
@@ -272,10 +273,10 @@ def ensure_data(rows: int, seed: int) -> Path:
     """The Parquet file for ``rows`` and ``seed``, generated when missing."""
     path = DATA_DIR / f"data-{rows}-seed{seed}.parquet"
     if not path.exists():
-        _note(f"generating {rows:,} rows x 20 columns into {path}")
+        note(f"generating {rows:,} rows x 20 columns into {path}")
         started = time.perf_counter()
         generate(path, rows, seed)
-        _note(f"generated in {time.perf_counter() - started:.1f} s")
+        note(f"generated in {time.perf_counter() - started:.1f} s")
     return path
 
 
@@ -326,24 +327,9 @@ def run_cauce(data: Path, reps: int, warmup: int) -> dict[str, Any]:
     }
 
 
-def venv_python(venv: Path) -> Path:
-    """The interpreter of a virtual environment."""
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
 def ensure_pandera_venv(venv: Path) -> Path:
     """Create ``venv`` with pandera, pandas and pyarrow unless it imports them; its python."""
-    python = venv_python(venv)
-    probe = "import pandera.pandas, pandas, pyarrow"
-    if python.exists() and subprocess.run([str(python), "-c", probe]).returncode == 0:
-        return python
-    if not python.exists():
-        _note(f"creating {venv} (python -m venv)")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    _note(f"installing {' '.join(PANDERA_REQUIREMENTS)} into {venv}")
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, *PANDERA_REQUIREMENTS], check=True, stdout=sys.stderr)
-    return python
+    return ensure_venv(venv, PANDERA_REQUIREMENTS, "import pandera.pandas, pandas, pyarrow")
 
 
 def run_pandera(python: Path, data: Path, reps: int) -> dict[str, Any]:
@@ -490,31 +476,6 @@ def _duckdb_version() -> str:
     return duckdb.__version__
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-
-
-def _load() -> float | None:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-
-
-def _note(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 # -- entry point ------------------------------------------------------------------------------
 
 
@@ -557,14 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cauce_only:
         pandera_python = args.pandera_python or ensure_pandera_venv(args.venv)
 
-    load_before = _load()
+    load_before = load_average()
     if load_before is not None and load_before > 0.5 * (os.cpu_count() or 1):
-        _note(f"load average is {load_before:.2f}: other processes will add noise to the figures")
-    _note(f"Cauce: registering {data.name} (not timed), then {cauce_reps} timed validate runs")
+        note(f"load average is {load_before:.2f}: other processes will add noise to the figures")
+    note(f"Cauce: registering {data.name} (not timed), then {cauce_reps} timed validate runs")
     cauce_side = run_cauce(data, cauce_reps, warmup=1)
     pandera_side = None
     if pandera_python is not None:
-        _note(f"pandera: reading {data.name} (not timed), then {pandera_reps} timed validate runs")
+        note(f"pandera: reading {data.name} (not timed), then {pandera_reps} timed validate runs")
         pandera_side = run_pandera(pandera_python, data, pandera_reps)
 
     check_rows, problems = compare(rows, cauce_side, pandera_side)
@@ -579,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": str(data),
         "data_bytes": data.stat().st_size,
         "machine": machine(),
-        "load_average_1min": {"before": load_before, "after": _load()},
+        "load_average_1min": {"before": load_before, "after": load_average()},
         "suite": suite_yaml_dict(),
         "cauce": cauce_side,
         "pandera": pandera_side,

@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sqlite3
 import statistics
 import subprocess
@@ -31,6 +30,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from peers import ensure_venv, load_average, machine, note
 
 MLFLOW_VERSION = "3.17.2"
 MLFLOW_REQUIREMENTS = (f"mlflow=={MLFLOW_VERSION}", "skops")
@@ -131,34 +132,10 @@ class Side:
 # -- the MLflow environment -----------------------------------------------------------------
 
 
-def venv_python(venv: Path) -> Path:
-    """The interpreter of a virtual environment."""
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def mlflow_version(python: Path) -> str | None:
-    """The MLflow version importable by ``python``, or None."""
-    proc = subprocess.run(
-        [str(python), "-c", "import mlflow; print(mlflow.__version__)"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
 def ensure_mlflow_venv(venv: Path) -> Path:
     """Create ``venv`` with MLflow and skops from PyPI unless it already has them; its python."""
-    python = venv_python(venv)
-    if python.exists() and mlflow_version(python) == MLFLOW_VERSION:
-        return python
-    if not python.exists():
-        _note(f"creating {venv} (python -m venv)")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    _note(f"installing {' '.join(MLFLOW_REQUIREMENTS)} into {venv} (takes a minute or two)")
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, *MLFLOW_REQUIREMENTS], check=True, stdout=sys.stderr)
-    return python
+    ready = f"import mlflow, sys; sys.exit(mlflow.__version__ != {MLFLOW_VERSION!r})"
+    return ensure_venv(venv, MLFLOW_REQUIREMENTS, ready, env=clean_env())
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -200,7 +177,7 @@ def run_rounds(sides: list[Side], counts: Counts) -> dict[str, list[dict[str, An
     for round_no in range(counts.rounds):
         shift = round_no % len(sides)
         for side in sides[shift:] + sides[:shift]:
-            _note(f"round {round_no + 1}/{counts.rounds}: {side.name}")
+            note(f"round {round_no + 1}/{counts.rounds}: {side.name}")
             results[side.name].append(run_worker(side, counts))
     return results
 
@@ -377,33 +354,6 @@ def _fmt_x(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio:.1f}x"
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
-
-
-def _load() -> float | None:
-    """The 1-minute load average, where the system has one."""
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-
-
-def _note(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 # -- entry point ----------------------------------------------------------------------------
 
 
@@ -444,19 +394,19 @@ def main(argv: list[str] | None = None) -> int:
         imports["mlflow"] = (mlflow_python, "import mlflow")
         imports["mlflow_python"] = (mlflow_python, "pass")
 
-    load_before = _load()
+    load_before = load_average()
     if load_before is not None and load_before > 0.5 * (os.cpu_count() or 1):
-        _note(f"load average is {load_before:.2f}: other processes will add noise to the figures")
+        note(f"load average is {load_before:.2f}: other processes will add noise to the figures")
     merged = {name: merge_rounds(r) for name, r in run_rounds(sides, counts).items()}
-    _note("timing imports in fresh processes")
+    note("timing imports in fresh processes")
     import_times = time_imports(imports, counts.import_reps)
 
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python", *sys.argv]) if argv is None else None,
         "quick": args.quick,
-        "machine": machine(),
-        "load_average_1min": {"before": load_before, "after": _load()},
+        "machine": machine(sqlite=sqlite3.sqlite_version),
+        "load_average_1min": {"before": load_before, "after": load_average()},
         "cauce_version": merged["cauce"]["version"],
         "mlflow_version": merged["mlflow"]["version"] if "mlflow" in merged else None,
         "counts_per_round": asdict(counts),
