@@ -1,0 +1,40 @@
+"""Running the real ``cauce`` command in a subprocess, as a user would, and reading its errors.
+
+Importable from every test module: pytest puts this folder (the root conftest's) on sys.path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cauce(
+    home: Path, *args: str, check: bool = True, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """``cauce ARGS`` in the workspace ``home``; with ``check``, it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
+    env.update({"CAUCE_HOME": str(home), "CAUCE_USER": "cli-tester", "COLUMNS": "200"})
+    result = subprocess.run(
+        [sys.executable, "-m", "cauce.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    """A user mistake: exit 1, no traceback, one ``error:`` line naming each of ``words``."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
