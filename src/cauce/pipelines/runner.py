@@ -466,12 +466,31 @@ class _Runner:
         )
 
     def _record_failure(self, node: Node, error: str, inputs: dict[str, Any]) -> None:
+        self._record_not_run(node, FAILED, error, inputs)
+        self.errors[node.name] = error
+
+    def _skip(self, node: Node) -> None:
+        blocked = next(d for d in node.deps if self.states.get(d) in (FAILED, SKIPPED))
+        inputs: dict[str, Any] = {}
+        for arg, value in node.arguments.items():
+            if isinstance(value, Placeholder):
+                inputs[arg] = {"step": value.node}
+            else:
+                text = canonical_json(value)
+                inputs[arg] = (
+                    {"value": json.loads(text)} if text else {"type": type(value).__name__}
+                )
+        error = f"not run: upstream step {blocked!r} did not succeed"
+        self._record_not_run(node, SKIPPED, error, inputs)
+
+    def _record_not_run(self, node: Node, status: str, error: str, inputs: dict[str, Any]) -> None:
+        """Store a step run that never executed (it failed to start, or was skipped)."""
         from cauce.store import now_ms
 
         now = now_ms()
         self.ids[node.name] = self._insert(
             node.name,
-            status=FAILED,
+            status=status,
             cache_key="",
             cache_hit=False,
             attempts=0,
@@ -483,38 +502,7 @@ class _Runner:
             output=None,
             stats=None,
         )
-        self.states[node.name] = FAILED
-        self.errors[node.name] = error
-
-    def _skip(self, node: Node) -> None:
-        from cauce.store import now_ms
-
-        blocked = next(d for d in node.deps if self.states.get(d) in (FAILED, SKIPPED))
-        inputs: dict[str, Any] = {}
-        for arg, value in node.arguments.items():
-            if isinstance(value, Placeholder):
-                inputs[arg] = {"step": value.node}
-            else:
-                text = canonical_json(value)
-                inputs[arg] = (
-                    {"value": json.loads(text)} if text else {"type": type(value).__name__}
-                )
-        now = now_ms()
-        self.ids[node.name] = self._insert(
-            node.name,
-            status=SKIPPED,
-            cache_key="",
-            cache_hit=False,
-            attempts=0,
-            start_time=now,
-            end_time=now,
-            duration_ms=0,
-            error=f"not run: upstream step {blocked!r} did not succeed",
-            inputs=inputs,
-            output=None,
-            stats=None,
-        )
-        self.states[node.name] = SKIPPED
+        self.states[node.name] = status
 
     def _insert(
         self,
