@@ -4,10 +4,14 @@
     ├── NotFound                an entity (run, model, version, artifact…) does not exist
     ├── AlreadyExists           a name that must be unique is taken
     ├── InvalidInput            a value the user passed is not acceptable
+    │   ├── BadRequest          a request body that cannot be read at all (malformed, wrong shape)
+    │   ├── UnsupportedMediaType  a request in a content type Cauce does not read
+    │   └── PayloadTooLarge     a request body over the size limit
     ├── Conflict                the request clashes with the entity's state (immutable, active…)
     ├── QualityGateFailed       data or a model fell below its bar
     ├── IntegrityError          stored content does not match its recorded hash
     └── BackendError            a database, filesystem or other backend failed
+        └── UpstreamTimeout     a deployment did not answer in time
 
 Each error carries a user-facing ``message``, a stable kebab-case ``code`` and, where useful, a
 ``hint`` saying what to do. The CLI prints ``message`` (and ``hint``) on one line and exits
@@ -69,6 +73,20 @@ class InvalidInput(CauceError):
     http_status = 422
 
 
+class BadRequest(InvalidInput):
+    """A request body that cannot be read: malformed JSON, a missing or doubled key, bad shape."""
+
+    code = "bad-request"
+    http_status = 400
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A request body in a content type (or charset) that Cauce does not read."""
+
+    code = "unsupported-media-type"
+    http_status = 415
+
+
 class Conflict(CauceError):
     """The request clashes with the current state of an entity."""
 
@@ -95,3 +113,17 @@ class BackendError(CauceError):
 
     code = "backend-error"
     http_status = 503
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body over the endpoint's size limit."""
+
+    code = "payload-too-large"
+    http_status = 413
+
+
+class UpstreamTimeout(BackendError):
+    """A deployment did not answer within the endpoint's timeout."""
+
+    code = "upstream-timeout"
+    http_status = 504

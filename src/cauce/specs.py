@@ -3,7 +3,8 @@
 ``cauce apply -f FILE`` reads every document of the file, validates each against its kind (a bad
 field is named in the error, with the document's position), then applies them one by one.
 Applying the same file twice changes nothing the second time. Kinds are registered here as
-``(kind, "module:apply_function")`` and imported when used.
+``(kind, "module:apply_function")`` and imported when used. Endpoints are applied first and
+rollouts last, wherever they stand in the file, since deployments and rollouts refer to them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,19 @@ from typing import Any
 from cauce.errors import InvalidInput, NotFound
 from cauce.workspace import Workspace, current
 
-KINDS: tuple[tuple[str, str], ...] = (("Schedule", "cauce.automation.schedules:apply_schedule"),)
+KINDS: tuple[tuple[str, str], ...] = (
+    ("Schedule", "cauce.automation.schedules:apply_schedule"),
+    ("Endpoint", "cauce.serving.endpoints:apply_endpoint"),
+    ("Deployment", "cauce.serving.endpoints:apply_deployment"),
+    ("Rollout", "cauce.serving.rollouts:apply_rollout"),
+)
+# Checks over the whole file before anything is applied, for kinds that refer to each other.
+PRECHECKS: dict[str, str] = {
+    "Endpoint": "cauce.serving.endpoints:precheck",
+    "Deployment": "cauce.serving.endpoints:precheck",
+}
+# Kinds applied before others whatever their place in the file: what the others refer to.
+ORDER = {"Endpoint": 0, "Rollout": 2}
 
 
 @dataclass(frozen=True)
@@ -29,13 +42,15 @@ class Applied:
     outcome: str
 
 
+def _function(target: str) -> Any:
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def _applier(kind: str) -> Callable[[Workspace, dict[str, Any]], Applied]:
     for known, target in KINDS:
         if known == kind:
-            module, _, function = target.partition(":")
-            applier: Callable[[Workspace, dict[str, Any]], Applied] = getattr(
-                importlib.import_module(module), function
-            )
+            applier: Callable[[Workspace, dict[str, Any]], Applied] = _function(target)
             return applier
     raise InvalidInput(
         f"unknown kind {kind!r}", hint=f"known kinds: {', '.join(k for k, _ in KINDS)}"
@@ -61,8 +76,10 @@ def read_documents(path: Path) -> list[dict[str, Any]]:
 def apply_file(path: str | Path, *, workspace: Workspace | None = None) -> list[Applied]:
     """Validate every document of a spec file, then apply each; return what each did."""
     ws = workspace or current()
-    documents = read_documents(Path(path))
+    documents = sorted(read_documents(Path(path)), key=lambda d: ORDER.get(str(d["kind"]), 1))
     appliers = [_applier(str(d["kind"])) for d in documents]  # unknown kinds fail before any change
+    for target in dict.fromkeys(PRECHECKS[k] for d in documents if (k := d["kind"]) in PRECHECKS):
+        _function(target)(ws, documents)
     return [apply(ws, document) for apply, document in zip(appliers, documents, strict=True)]
 
 

@@ -29,7 +29,7 @@ def test_init_creates_the_workspace(tmp_path: Path) -> None:
     assert (target / ".cauce" / "cauce.db").is_file()
     assert "Initialised" in result.stdout
     current = cauce(target, "db", "current")
-    assert "0003" in current.stdout
+    assert "0004" in current.stdout
 
 
 @pytest.mark.slow

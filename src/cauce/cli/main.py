@@ -16,6 +16,8 @@ from cauce.cli import (
     data,
     db,
     demo,
+    deployments,
+    endpoints,
     experiments,
     lineage,
     models,
@@ -47,6 +49,8 @@ app.add_typer(data.app, name="data")
 data.app.command("validate")(checks.validate)
 app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(automation.schedules_app, name="schedules")
+app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(deployments.app, name="deployments")
 app.add_typer(db.app, name="db")
 
 

@@ -333,3 +333,100 @@ schedule_firings = Table(
     Column("pipeline_run_id", ID),
     Column("error", Text),
 )
+
+# -- serving ---------------------------------------------------------------------------------
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    # Live split and shadow copy, {deployment name: percent}; they move, their history is kept.
+    Column("traffic", JSON, nullable=False),
+    Column("mirror", JSON, nullable=False),
+    # Bumped on every change that a running router must pick up.
+    Column("revision", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("endpoint_id", ID, ForeignKey("endpoints.id"), nullable=False, index=True),
+    Column("name", NAME, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    # The version the model URI resolved to when applied: a deployment serves one version.
+    Column("model_version_id", ID, ForeignKey("model_versions.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("endpoint_id", "name"),
+)
+
+traffic_history = Table(
+    "traffic_history",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("endpoint_id", ID, ForeignKey("endpoints.id"), nullable=False, index=True),
+    Column("traffic", JSON, nullable=False),
+    Column("mirror", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", NAME, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+# What routers measured, per deployment and time window: what rollout analysis reads.
+deployment_stats = Table(
+    "deployment_stats",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("endpoint_id", ID, ForeignKey("endpoints.id"), nullable=False),
+    Column("deployment", NAME, nullable=False),
+    Column("source", String(8), nullable=False),  # live | mirror
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("latency_sum_ms", Float, nullable=False),
+    Column("latency_buckets", JSON, nullable=False),  # counts per LATENCY_BOUNDS_MS bucket
+    Index("ix_deployment_stats_lookup", "endpoint_id", "deployment", "window_end"),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("endpoint_id", ID, ForeignKey("endpoints.id"), nullable=False, index=True),
+    Column("candidate", NAME, nullable=False),
+    Column("stable", NAME, nullable=False),
+    Column("spec", JSON, nullable=False),
+    # running | paused | promoted | rolled_back | aborted
+    Column("state", String(16), nullable=False),
+    Column("stage", Integer, nullable=False),  # -1: mirror pre-stage; else the index of steps
+    Column("stage_started_at", BigInteger, nullable=False),
+    Column("next_analysis_at", BigInteger),
+    Column("failures", Integer, nullable=False),
+    Column("reason", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger),
+)
+
+rollout_decisions = Table(
+    "rollout_decisions",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("rollout_id", ID, ForeignKey("rollouts.id"), nullable=False, index=True),
+    Column("at", BigInteger, nullable=False),
+    Column("stage", Integer, nullable=False),
+    # analysis outcomes: pass | fail | inconclusive; actions: advance | promote | rollback |
+    # pause | resume | abort
+    Column("decision", String(16), nullable=False),
+    Column("measured", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", NAME, nullable=False),
+)

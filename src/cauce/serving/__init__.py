@@ -1,0 +1,2 @@
+"""Serving: endpoints, deployments, the router, scoring protocols, the collector, batching
+and progressive rollouts."""

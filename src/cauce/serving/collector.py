@@ -1,0 +1,380 @@
+"""The data collector: what deployments were asked and what they answered, kept for monitoring.
+
+The router hands every answered request to :meth:`Collector.record`, which only samples and
+appends to a list; a background thread turns the records into rows and writes them, twice a
+second, as Parquet or JSON-lines files partitioned like Azure ML's collector::
+
+    <workspace>/collector/endpoint=churn/deployment=blue/collection=model_inputs/
+        date=2026-11-25/hour=14/part-<ms>-<pid>-<n>.parquet
+
+``model_inputs`` holds one row per input row, ``model_outputs`` one row per prediction; both
+carry ``correlation_id`` (the request's ``x-request-id``), ``row``, ``timestamp`` (ms),
+``deployment``, ``model_version``, ``latency_ms`` and ``source`` (``live`` or ``mirror``). Files
+are written to a temporary name and renamed. Every ``register_every`` seconds (and when the
+router stops) the files written since are registered as one new version of the dataset
+``<endpoint>.<deployment>.<collection>``, which monitors read.
+
+Collection never blocks or fails a scoring request: a record that cannot be parsed, redacted or
+written is counted in ``errors`` and logged, and the request was answered long before.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cauce.workspace import Workspace
+
+log = logging.getLogger("cauce.collector")
+COLLECTIONS = ("model_inputs", "model_outputs")
+FLUSH_EVERY_S = 0.5
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One answered request, as the router saw it."""
+
+    deployment: str
+    source: str
+    model_version: str
+    correlation_id: str
+    timestamp_ms: int
+    latency_ms: float
+    request: bytes
+    content_type: str
+    response: bytes
+
+
+@dataclass
+class _Settings:
+    requests: bool
+    responses: bool
+    sampling: float
+    format: str
+    redact: frozenset[str]
+    redactor: Callable[[dict[str, Any]], dict[str, Any]] | None
+    columns: list[str] | None  # signature column names, for inputs sent as plain arrays
+
+
+class Collector:
+    """Records of one endpoint's answered requests, written in the background."""
+
+    def __init__(self, ws: Workspace, endpoint: str, *, register_every: float = 60.0) -> None:
+        self.ws = ws
+        self.endpoint = endpoint
+        self.root = ws.settings.state_dir / "collector"
+        self.register_every = register_every
+        self.errors = 0
+        self.written = 0  # records written
+        self._settings: dict[str, _Settings] = {}
+        self._pending: list[Record] = []
+        self._unregistered: dict[tuple[str, str], list[Path]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._sequence = 0
+        self._thread = threading.Thread(target=self._loop, name="cauce-collector", daemon=True)
+        self._thread.start()
+
+    def configure(self, deployments: list[Any]) -> None:
+        """Take the collect settings of the endpoint's deployments (on start and on change)."""
+        settings: dict[str, _Settings] = {}
+        for deployment in deployments:
+            spec = deployment.collect
+            if not spec or not (spec["requests"] or spec["responses"]):
+                continue
+            inputs = (deployment.signature or {}).get("inputs") or {}
+            settings[deployment.name] = _Settings(
+                requests=spec["requests"],
+                responses=spec["responses"],
+                sampling=float(spec["sampling"]),
+                format=spec["format"],
+                redact=frozenset(spec.get("redact") or ()),
+                redactor=_load_redactor(spec.get("redactor")),
+                columns=[c["name"] for c in inputs.get("columns", [])] or None,
+            )
+        self._settings = settings
+
+    def wants(self, deployment: str) -> bool:
+        """Whether a request answered by ``deployment`` should be recorded (sampling decides)."""
+        settings = self._settings.get(deployment)
+        return settings is not None and (
+            settings.sampling >= 1.0 or random.random() < settings.sampling
+        )
+
+    def record(self, record: Record) -> None:
+        """Queue one record; returns at once."""
+        with self._lock:
+            self._pending.append(record)
+
+    def close(self) -> None:
+        """Write what is queued, register what is unregistered, stop the thread."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=60)
+
+    # -- the background thread --------------------------------------------------------------
+
+    def _loop(self) -> None:
+        last_registration = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_EVERY_S)
+            self.flush()
+            if time.monotonic() - last_registration >= self.register_every:
+                self.register()
+                last_registration = time.monotonic()
+        self.flush()
+        self.register()
+
+    def flush(self) -> None:
+        """Write the queued records (called by the thread; safe to call from a test)."""
+        with self._lock:
+            records, self._pending = self._pending, []
+        if not records:
+            return
+        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+        for record in records:
+            settings = self._settings.get(record.deployment)
+            if settings is None:
+                continue
+            try:
+                hour = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+                date, hh = hour.strftime("%Y-%m-%d"), hour.strftime("%H")
+                if settings.requests:
+                    rows = _input_rows(record, settings)
+                    groups.setdefault((record.deployment, "model_inputs", date, hh), []).extend(
+                        rows
+                    )
+                if settings.responses:
+                    rows = _output_rows(record)
+                    groups.setdefault((record.deployment, "model_outputs", date, hh), []).extend(
+                        rows
+                    )
+            except Exception as exc:  # one bad record must not cost the others
+                self.errors += 1
+                log.warning("collector: record %s skipped: %s", record.correlation_id, exc)
+        for (deployment, collection, date, hh), rows in groups.items():
+            try:
+                fmt = self._settings[deployment].format
+                path = self._write(deployment, collection, date, hh, rows, fmt)
+                self._unregistered.setdefault((deployment, collection), []).append(path)
+            except Exception as exc:
+                self.errors += len(rows)
+                log.warning(
+                    "collector: %s rows of %s/%s lost: %s", len(rows), deployment, collection, exc
+                )
+        self.written += len(records)
+
+    def _write(
+        self,
+        deployment: str,
+        collection: str,
+        date: str,
+        hour: str,
+        rows: list[dict[str, Any]],
+        fmt: str,
+    ) -> Path:
+        folder = (
+            self.root
+            / f"endpoint={self.endpoint}"
+            / f"deployment={deployment}"
+            / f"collection={collection}"
+            / f"date={date}"
+            / f"hour={hour}"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        self._sequence += 1
+        name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._sequence}"
+        path = folder / f"{name}.{'parquet' if fmt == 'parquet' else 'jsonl'}"
+        temporary = folder / f".{name}.tmp"
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            try:
+                table = pa.Table.from_pylist(rows)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in a column: as text
+                table = pa.Table.from_pylist([_as_text(row) for row in rows])
+            pq.write_table(table, temporary)
+        else:
+            with open(temporary, "w") as out:
+                for row in rows:
+                    out.write(json.dumps(row, default=str) + "\n")
+        os.replace(temporary, path)
+        return path
+
+    def register(self) -> None:
+        """Register the files written since the last call as dataset versions."""
+        pending, self._unregistered = self._unregistered, {}
+        for (deployment, collection), paths in pending.items():
+            try:
+                self._register(deployment, collection, paths)
+            except Exception as exc:
+                log.warning("collector: registering %s/%s failed: %s", deployment, collection, exc)
+                self._unregistered.setdefault((deployment, collection), []).extend(paths)
+
+    def _register(self, deployment: str, collection: str, paths: list[Path]) -> None:
+        import pandas as pd
+
+        from cauce.data.assets import register
+
+        frames = [
+            pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_json(p, lines=True)
+            for p in paths
+        ]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        register(
+            f"{self.endpoint}.{deployment}.{collection}",
+            frame,
+            layer="bronze",
+            description=f"collected by endpoint {self.endpoint}, deployment {deployment}",
+            allow_schema_change=True,
+            workspace=self.ws,
+        )
+
+
+def files(root: Path, endpoint: str, deployment: str, collection: str) -> list[Path]:
+    """Every file the collector wrote for one deployment and collection, oldest first."""
+    folder = root / f"endpoint={endpoint}" / f"deployment={deployment}" / f"collection={collection}"
+    return sorted(
+        (p for p in folder.glob("date=*/hour=*/part-*") if not p.name.startswith(".")),
+        key=lambda p: p.name.split("-")[1],
+    )
+
+
+def _meta(record: Record, row: int) -> dict[str, Any]:
+    return {
+        "correlation_id": record.correlation_id,
+        "row": row,
+        "timestamp": record.timestamp_ms,
+        "deployment": record.deployment,
+        "model_version": record.model_version,
+        "latency_ms": record.latency_ms,
+        "source": record.source,
+    }
+
+
+def _input_rows(record: Record, settings: _Settings) -> list[dict[str, Any]]:
+    rows = request_rows(record.request, record.content_type, settings.columns)
+    out = []
+    for i, values in enumerate(rows):
+        if settings.redact:
+            values = {k: (REDACTED if k in settings.redact else v) for k, v in values.items()}
+        if settings.redactor is not None:
+            values = settings.redactor(dict(values))
+        out.append({**_meta(record, i), **values})
+    return out
+
+
+def _output_rows(record: Record) -> list[dict[str, Any]]:
+    return [
+        {**_meta(record, i), **values} for i, values in enumerate(response_rows(record.response))
+    ]
+
+
+def request_rows(body: bytes, content_type: str, columns: list[str] | None) -> list[dict[str, Any]]:
+    """The input rows of a scoring request, as dicts (MLflow formats, v2 and CSV)."""
+    if content_type.startswith("text/csv"):
+        return list(csv.DictReader(io.StringIO(body.decode())))
+    payload = json.loads(body)
+    if "dataframe_split" in payload:
+        split = payload["dataframe_split"]
+        return [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
+    if "dataframe_records" in payload:
+        return [dict(r) for r in payload["dataframe_records"]]
+    if (
+        "inputs" in payload
+        and isinstance(payload["inputs"], list)
+        and payload["inputs"]
+        and all(isinstance(t, dict) and "datatype" in t for t in payload["inputs"])
+    ):
+        return _v2_rows(payload["inputs"], columns)
+    values = payload.get("instances", payload.get("inputs"))
+    if isinstance(values, dict):  # columns of values
+        names = list(values)
+        return [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
+    return [_row(v, columns) for v in values]
+
+
+def _v2_rows(tensors: list[dict[str, Any]], columns: list[str] | None) -> list[dict[str, Any]]:
+    if len(tensors) == 1 and len(tensors[0]["shape"]) == 2:
+        tensor = tensors[0]
+        width = tensor["shape"][1]
+        data = tensor["data"]
+        flat = data if not data or not isinstance(data[0], list) else [v for r in data for v in r]
+        return [_row(flat[i : i + width], columns) for i in range(0, len(flat), width)]
+    names = [t["name"] for t in tensors]
+    values = [
+        t["data"]
+        if not t["data"] or not isinstance(t["data"][0], list)
+        else [r[0] for r in t["data"]]
+        for t in tensors
+    ]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _row(value: Any, columns: list[str] | None) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        names = (
+            columns
+            if columns and len(columns) == len(value)
+            else [str(i) for i in range(len(value))]
+        )
+        return dict(zip(names, value, strict=True))
+    return {"input": value}
+
+
+def response_rows(body: bytes) -> list[dict[str, Any]]:
+    """The predictions of a scoring response, one dict per input row."""
+    payload = json.loads(body)
+    if "outputs" in payload:  # v2
+        outputs = payload["outputs"]
+        by_name = {o["name"]: o["data"] for o in outputs}
+        return [dict(zip(by_name, row, strict=True)) for row in zip(*by_name.values(), strict=True)]
+    predictions = payload["predictions"]
+    if isinstance(predictions, dict):
+        names = list(predictions)
+        return [
+            dict(zip(names, row, strict=True)) for row in zip(*predictions.values(), strict=True)
+        ]
+    rows = []
+    for value in predictions:
+        if isinstance(value, dict):
+            rows.append(dict(value))
+        elif isinstance(value, list):
+            rows.append({f"prediction_{i}": v for i, v in enumerate(value)})
+        else:
+            rows.append({"prediction": value})
+    return rows
+
+
+def _as_text(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if k in ("row", "timestamp", "latency_ms") else None if v is None else str(v)
+        for k, v in row.items()
+    }
+
+
+def _load_redactor(target: str | None) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    if not target:
+        return None
+    module, _, function = target.partition(":")
+    redactor: Callable[[dict[str, Any]], dict[str, Any]] = getattr(
+        importlib.import_module(module), function
+    )
+    return redactor

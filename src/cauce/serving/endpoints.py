@@ -1,0 +1,565 @@
+"""Endpoints and deployments: what serves which model version, and how live traffic is split.
+
+An endpoint is a stable address; each deployment behind it serves one registered model version
+(the version its ``models:/`` URI named when the spec was applied). ``traffic`` splits live
+requests by percent and sums to 100 (or 0: no live traffic); ``mirror`` sends a shadow copy of a
+percentage of requests to one deployment that takes no live traffic. Every change is audited and
+every traffic change is kept in the endpoint's history. A running router picks changes up from
+the store through the endpoint's ``revision``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, delete, select
+
+from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.lineage import audit
+from cauce.lineage.graph import add_edge
+from cauce.registry import models as registry
+from cauce.serving.specs import (
+    DeploymentSpec,
+    EndpointSpec,
+    check_mirror,
+    check_mirror_not_live,
+    check_traffic,
+)
+from cauce.specs import Applied, validation_error
+from cauce.store import new_id, now_ms
+from cauce.store.schema import (
+    deployment_stats,
+    deployments,
+    endpoints,
+    model_versions,
+    models,
+    rollouts,
+    traffic_history,
+)
+from cauce.validation import check_name
+from cauce.workspace import Workspace, current
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One model version served behind an endpoint."""
+
+    endpoint: str
+    name: str
+    id: str
+    model_uri: str
+    model_name: str
+    model_version: int
+    model_version_id: str
+    signature: dict[str, Any] | None
+    workers: int
+    batching: dict[str, Any] | None
+    collect: dict[str, Any] | None
+    spec: dict[str, Any]
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A scoring address, its deployments and where live traffic goes."""
+
+    name: str
+    id: str
+    description: str
+    traffic: dict[str, int]
+    mirror: dict[str, int]
+    max_request_bytes: int
+    timeout_ms: int
+    revision: int
+    deployments: list[Deployment]
+    spec: dict[str, Any]
+    created_at: int
+    updated_at: int
+
+    def deployment(self, name: str) -> Deployment:
+        """The deployment called ``name``; NotFound otherwise."""
+        for deployment in self.deployments:
+            if deployment.name == name:
+                return deployment
+        raise NotFound(
+            f"endpoint {self.name!r} has no deployment {name!r}",
+            hint=f"its deployments: {', '.join(d.name for d in self.deployments) or 'none'}",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {**self.__dict__, "deployments": [d.to_dict() for d in self.deployments]}
+
+
+# -- specs ------------------------------------------------------------------------------------
+
+
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def precheck(ws: Workspace, documents: list[dict[str, Any]]) -> None:
+    """Before a spec file changes anything: every traffic and mirror name must be a deployment
+    that exists or that the file declares."""
+    declared: dict[str, set[str]] = {}
+    for document in documents:
+        if document.get("kind") == "Deployment":
+            declared.setdefault(str(document.get("endpoint")), set()).add(str(document.get("name")))
+    for document in documents:
+        if document.get("kind") != "Endpoint":
+            continue
+        spec = _endpoint_spec(document)
+        with ws.store.read() as conn:
+            existing = _deployment_names(conn, spec.name)
+        known = existing | declared.get(spec.name, set())
+        for name in [*spec.traffic, *spec.mirror]:
+            if name not in known:
+                raise InvalidInput(
+                    f"Endpoint {spec.name}: traffic names deployment {name!r}, which neither "
+                    "exists nor is declared in this file",
+                    details={"field": f"traffic.{name}"},
+                )
+
+
+def _endpoint_spec(document: dict[str, Any]) -> EndpointSpec:
+    try:
+        return EndpointSpec.model_validate(document)
+    except ValidationError as exc:
+        raise validation_error("Endpoint", exc) from None
+
+
+def apply_endpoint(ws: Workspace, document: dict[str, Any]) -> Applied:
+    """Create or update an endpoint from its spec; an identical spec changes nothing.
+
+    Traffic that names deployments not created yet is set when the last of them is applied.
+    """
+    spec = _endpoint_spec(document)
+    body = spec.model_dump(mode="json")
+    digest = _digest(body)
+    now = now_ms()
+    with ws.store.write() as conn:
+        row = conn.execute(select(endpoints).where(endpoints.c.name == spec.name)).first()
+        if row is not None and row.spec_sha256 == digest:
+            return Applied("Endpoint", spec.name, "unchanged")
+        if row is None:
+            endpoint_id = new_id()
+            conn.execute(
+                endpoints.insert().values(
+                    id=endpoint_id,
+                    name=spec.name,
+                    spec=body,
+                    spec_sha256=digest,
+                    traffic={},
+                    mirror={},
+                    revision=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            audit.record(conn, ws.user, "endpoint.create", "endpoint", endpoint_id, after=body)
+            outcome = "created"
+        else:
+            endpoint_id = row.id
+            conn.execute(
+                endpoints.update()
+                .where(endpoints.c.id == row.id)
+                .values(
+                    spec=body,
+                    spec_sha256=digest,
+                    revision=endpoints.c.revision + 1,
+                    updated_at=now,
+                )
+            )
+            audit.record(
+                conn, ws.user, "endpoint.update", "endpoint", row.id, before=row.spec, after=body
+            )
+            outcome = "updated"
+        _apply_spec_traffic(conn, ws, endpoint_id, spec.name)
+    return Applied("Endpoint", spec.name, outcome)
+
+
+def _apply_spec_traffic(conn: Connection, ws: Workspace, endpoint_id: str, name: str) -> None:
+    """Set the traffic and mirror the endpoint's spec asks for, once its deployments exist."""
+    row = conn.execute(select(endpoints).where(endpoints.c.id == endpoint_id)).one()
+    wanted = {"traffic": row.spec["traffic"], "mirror": row.spec["mirror"]}
+    if {"traffic": row.traffic, "mirror": row.mirror} == wanted:
+        return
+    existing = _deployment_names(conn, name)
+    if not set(wanted["traffic"]) | set(wanted["mirror"]) <= existing:
+        return
+    _write_traffic(conn, ws, row, wanted["traffic"], wanted["mirror"], "applied from spec")
+
+
+def apply_deployment(ws: Workspace, document: dict[str, Any]) -> Applied:
+    """Create or update a deployment; the same spec on the same model version changes nothing."""
+    try:
+        spec = DeploymentSpec.model_validate(document)
+    except ValidationError as exc:
+        raise validation_error("Deployment", exc) from None
+    version = registry.resolve(spec.model, workspace=ws)
+    body = spec.model_dump(mode="json")
+    digest = _digest(body)
+    now = now_ms()
+    label = f"{spec.endpoint}/{spec.name}"
+    with ws.store.write() as conn:
+        endpoint = _endpoint_row(conn, spec.endpoint)
+        row = conn.execute(
+            select(deployments).where(
+                deployments.c.endpoint_id == endpoint.id, deployments.c.name == spec.name
+            )
+        ).first()
+        if row is not None and row.spec_sha256 == digest and row.model_version_id == version.id:
+            return Applied("Deployment", label, "unchanged")
+        after = {**body, "model_version": f"models:/{version.name}/{version.version}"}
+        if row is None:
+            deployment_id = new_id()
+            conn.execute(
+                deployments.insert().values(
+                    id=deployment_id,
+                    endpoint_id=endpoint.id,
+                    name=spec.name,
+                    spec=body,
+                    spec_sha256=digest,
+                    model_version_id=version.id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            audit.record(
+                conn, ws.user, "deployment.create", "deployment", deployment_id, after=after
+            )
+            outcome = "created"
+        else:
+            deployment_id = row.id
+            conn.execute(
+                deployments.update()
+                .where(deployments.c.id == row.id)
+                .values(spec=body, spec_sha256=digest, model_version_id=version.id, updated_at=now)
+            )
+            audit.record(
+                conn,
+                ws.user,
+                "deployment.update",
+                "deployment",
+                row.id,
+                before={**row.spec, "model_version_id": row.model_version_id},
+                after=after,
+            )
+            outcome = "updated"
+        add_edge(conn, ("model_version", version.id), ("deployment", deployment_id), "served_by")
+        _bump(conn, endpoint.id)
+        _apply_spec_traffic(conn, ws, endpoint.id, spec.endpoint)
+    return Applied("Deployment", label, outcome)
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+
+def list_endpoints(*, workspace: Workspace | None = None) -> list[Endpoint]:
+    """Every endpoint with its deployments, by name."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        rows = conn.execute(select(endpoints).order_by(endpoints.c.name)).all()
+        return [_endpoint(conn, row) for row in rows]
+
+
+def get_endpoint(name: str, *, workspace: Workspace | None = None) -> Endpoint:
+    """One endpoint with its deployments; NotFound names the known endpoints."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return _endpoint(conn, _endpoint_row(conn, name))
+
+
+def get_deployment(endpoint: str, name: str, *, workspace: Workspace | None = None) -> Deployment:
+    """One deployment of an endpoint."""
+    return get_endpoint(endpoint, workspace=workspace).deployment(name)
+
+
+def endpoint_revision(name: str, *, workspace: Workspace | None = None) -> int:
+    """The endpoint's change counter: a router reloads when it moves."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        revision = conn.execute(
+            select(endpoints.c.revision).where(endpoints.c.name == name)
+        ).scalar()
+    if revision is None:
+        raise NotFound(f"endpoint {name!r} does not exist")
+    return int(revision)
+
+
+def traffic_changes(name: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """Every traffic and mirror change of an endpoint, oldest first, with who and why."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        endpoint = _endpoint_row(conn, name)
+        rows = conn.execute(
+            select(traffic_history)
+            .where(traffic_history.c.endpoint_id == endpoint.id)
+            .order_by(traffic_history.c.id)
+        ).all()
+    return [
+        {"at": r.at, "traffic": r.traffic, "mirror": r.mirror, "reason": r.reason, "actor": r.actor}
+        for r in rows
+    ]
+
+
+# -- changes ----------------------------------------------------------------------------------
+
+
+def set_traffic(
+    name: str,
+    traffic: dict[str, int],
+    *,
+    mirror: dict[str, int] | None = None,
+    reason: str = "set by hand",
+    workspace: Workspace | None = None,
+) -> Endpoint:
+    """Move live traffic (and, when given, the mirror); the change is audited and kept."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _endpoint_row(conn, name, lock=True)
+        _write_traffic(
+            conn, ws, row, traffic, row.mirror if mirror is None else mirror, reason, check=True
+        )
+        return _endpoint(conn, _endpoint_row(conn, name))
+
+
+def set_mirror(
+    name: str,
+    mirror: dict[str, int],
+    *,
+    reason: str = "set by hand",
+    workspace: Workspace | None = None,
+) -> Endpoint:
+    """Mirror a percentage of live requests to one deployment (``{}`` stops mirroring)."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _endpoint_row(conn, name, lock=True)
+        _write_traffic(conn, ws, row, row.traffic, mirror, reason, check=True)
+        return _endpoint(conn, _endpoint_row(conn, name))
+
+
+def _write_traffic(
+    conn: Connection,
+    ws: Workspace,
+    row: Any,
+    traffic: dict[str, int],
+    mirror: dict[str, int],
+    reason: str,
+    *,
+    check: bool = False,
+) -> None:
+    if check:
+        _check_split(conn, row, traffic, mirror)
+    traffic = {k: int(v) for k, v in traffic.items()}
+    mirror = {k: int(v) for k, v in mirror.items() if int(v) > 0}
+    now = now_ms()
+    conn.execute(
+        endpoints.update()
+        .where(endpoints.c.id == row.id)
+        .values(traffic=traffic, mirror=mirror, revision=endpoints.c.revision + 1, updated_at=now)
+    )
+    conn.execute(
+        traffic_history.insert().values(
+            endpoint_id=row.id, traffic=traffic, mirror=mirror, reason=reason, actor=ws.user, at=now
+        )
+    )
+    audit.record(
+        conn,
+        ws.user,
+        "endpoint.traffic",
+        "endpoint",
+        row.id,
+        before={"traffic": row.traffic, "mirror": row.mirror},
+        after={"traffic": traffic, "mirror": mirror, "reason": reason},
+    )
+
+
+def _check_split(
+    conn: Connection, row: Any, traffic: dict[str, int], mirror: dict[str, int]
+) -> None:
+    names = _deployment_names(conn, row.name)
+    for field, split in (("traffic", traffic), ("mirror", mirror)):
+        for deployment, percent in split.items():
+            if deployment not in names:
+                raise NotFound(
+                    f"endpoint {row.name!r} has no deployment {deployment!r}",
+                    hint=f"its deployments: {', '.join(sorted(names)) or 'none'}",
+                    details={"field": f"{field}.{deployment}"},
+                )
+            if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+                raise InvalidInput(
+                    f"{field} for {deployment!r} must be a whole percent from 0 to 100; "
+                    f"got {percent!r}",
+                    details={"field": f"{field}.{deployment}"},
+                )
+    try:
+        check_traffic(traffic)
+        check_mirror(mirror)
+        check_mirror_not_live(traffic, mirror)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), details={"field": "traffic"}) from None
+
+
+def delete_deployment(endpoint: str, name: str, *, workspace: Workspace | None = None) -> None:
+    """Delete a deployment that takes no live or mirrored traffic and no running rollout uses."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _endpoint_row(conn, endpoint, lock=True)
+        target = conn.execute(
+            select(deployments).where(
+                deployments.c.endpoint_id == row.id, deployments.c.name == name
+            )
+        ).first()
+        if target is None:
+            raise NotFound(f"endpoint {endpoint!r} has no deployment {name!r}")
+        if row.traffic.get(name, 0) > 0 or row.mirror.get(name, 0) > 0:
+            raise Conflict(
+                f"deployment {endpoint}/{name} takes {row.traffic.get(name, 0)}% of live traffic "
+                f"and {row.mirror.get(name, 0)}% mirrored; move its traffic first",
+                hint=f"cauce endpoints traffic {endpoint} OTHER=100",
+            )
+        _refuse_during_rollout(conn, row, name)
+        conn.execute(delete(deployments).where(deployments.c.id == target.id))
+        traffic = {k: v for k, v in row.traffic.items() if k != name}
+        if traffic != row.traffic:
+            conn.execute(endpoints.update().where(endpoints.c.id == row.id).values(traffic=traffic))
+        _bump(conn, row.id)
+        audit.record(
+            conn,
+            ws.user,
+            "deployment.delete",
+            "deployment",
+            target.id,
+            before={**target.spec, "model_version_id": target.model_version_id},
+        )
+
+
+def delete_endpoint(name: str, *, workspace: Workspace | None = None) -> None:
+    """Delete an endpoint that has no deployments left."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _endpoint_row(conn, name, lock=True)
+        left = _deployment_names(conn, name)
+        if left:
+            raise Conflict(
+                f"endpoint {name!r} still has deployments: {', '.join(sorted(left))}",
+                hint="delete its deployments first (cauce deployments delete)",
+            )
+        active = conn.execute(select(rollouts.c.id).where(rollouts.c.endpoint_id == row.id)).first()
+        if active is not None:
+            # Rollouts and stats keep their history: an endpoint with any is kept too.
+            raise Conflict(
+                f"endpoint {name!r} has rollout history; set its traffic to 0 instead",
+            )
+        conn.execute(delete(traffic_history).where(traffic_history.c.endpoint_id == row.id))
+        conn.execute(delete(deployment_stats).where(deployment_stats.c.endpoint_id == row.id))
+        conn.execute(delete(endpoints).where(endpoints.c.id == row.id))
+        audit.record(conn, ws.user, "endpoint.delete", "endpoint", row.id, before=row.spec)
+
+
+def _refuse_during_rollout(conn: Connection, row: Any, name: str) -> None:
+    active = conn.execute(
+        select(rollouts.c.id).where(
+            rollouts.c.endpoint_id == row.id,
+            rollouts.c.state.in_(("running", "paused")),
+            (rollouts.c.candidate == name) | (rollouts.c.stable == name),
+        )
+    ).first()
+    if active is not None:
+        raise Conflict(
+            f"deployment {row.name}/{name} is part of a rollout in progress",
+            hint=f"cauce rollouts abort {row.name}",
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _bump(conn: Connection, endpoint_id: str) -> None:
+    conn.execute(
+        endpoints.update()
+        .where(endpoints.c.id == endpoint_id)
+        .values(revision=endpoints.c.revision + 1, updated_at=now_ms())
+    )
+
+
+def _endpoint_row(conn: Connection, name: str, *, lock: bool = False) -> Any:
+    check_name(name, "endpoint name")
+    query = select(endpoints).where(endpoints.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        known = conn.execute(select(endpoints.c.name).order_by(endpoints.c.name)).scalars().all()
+        raise NotFound(
+            f"endpoint {name!r} does not exist",
+            hint=f"known endpoints: {', '.join(known)}" if known else "apply an Endpoint spec",
+        )
+    return row
+
+
+def _deployment_names(conn: Connection, endpoint: str) -> set[str]:
+    return set(
+        conn.execute(
+            select(deployments.c.name)
+            .join(endpoints, endpoints.c.id == deployments.c.endpoint_id)
+            .where(endpoints.c.name == endpoint)
+        ).scalars()
+    )
+
+
+def _endpoint(conn: Connection, row: Any) -> Endpoint:
+    found = conn.execute(
+        select(
+            deployments,
+            models.c.name.label("model_name"),
+            model_versions.c.version,
+            model_versions.c.signature,
+        )
+        .join(model_versions, model_versions.c.id == deployments.c.model_version_id)
+        .join(models, models.c.id == model_versions.c.model_id)
+        .where(deployments.c.endpoint_id == row.id)
+        .order_by(deployments.c.name)
+    ).all()
+    return Endpoint(
+        name=row.name,
+        id=row.id,
+        description=row.spec.get("description", ""),
+        traffic=dict(row.traffic),
+        mirror=dict(row.mirror),
+        max_request_bytes=int(row.spec["max_request_bytes"]),
+        timeout_ms=int(row.spec["timeout"]),
+        revision=int(row.revision),
+        deployments=[
+            Deployment(
+                endpoint=row.name,
+                name=d.name,
+                id=d.id,
+                model_uri=d.spec["model"],
+                model_name=d.model_name,
+                model_version=int(d.version),
+                model_version_id=d.model_version_id,
+                signature=d.signature,
+                workers=int(d.spec["workers"]),
+                batching=d.spec.get("batching"),
+                collect=d.spec.get("collect"),
+                spec=d.spec,
+                created_at=d.created_at,
+                updated_at=d.updated_at,
+            )
+            for d in found
+        ],
+        spec=row.spec,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,187 @@
+"""Run an endpoint on this machine: the router in this process, one deployment server per
+deployment in child processes, each started with ``cauce deployments serve`` semantics.
+
+The supervisor follows the store: a deployment applied while the endpoint runs is started, one
+deleted is stopped, one updated (a new model version, other settings) is started anew and
+swapped in once ready, and a deployment server that dies is started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from cauce.serving.router import Router
+from cauce.serving.upstream import Upstream, UpstreamError
+from cauce.serving.workers import bind
+from cauce.workspace import Workspace
+
+log = logging.getLogger("cauce.serve")
+SUPERVISE_EVERY_S = 0.5
+
+
+@dataclass
+class _Running:
+    process: subprocess.Popen[bytes]
+    url: str
+    fingerprint: tuple[str, str]  # model version id, spec: a change means a new server
+
+
+class Supervisor:
+    """Keeps one deployment server process per deployment of the endpoint."""
+
+    def __init__(self, ws: Workspace, router: Router) -> None:
+        self.ws = ws
+        self.router = router
+        self.running: dict[str, _Running] = {}
+        self.logs = ws.settings.state_dir / "logs" / "endpoints" / router.name
+        self._task: asyncio.Task[None] | None = None
+
+    def addresses(self) -> dict[str, str]:
+        """Deployment name -> the URL its server listens on."""
+        return {name: running.url for name, running in self.running.items()}
+
+    async def start(self) -> None:
+        """Start every deployment's server, then keep following the store."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        await self.reconcile()
+        self._task = asyncio.get_running_loop().create_task(self._follow())
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_EVERY_S)
+            try:
+                await self.reconcile()
+            except Exception as exc:
+                log.warning(
+                    "endpoint %s: supervising deployments failed: %s", self.router.name, exc
+                )
+
+    async def reconcile(self) -> None:
+        """Make the running servers match the endpoint's deployments."""
+        wanted = {d.name: d for d in self.router.endpoint.deployments}
+        for name in list(self.running):
+            if name not in wanted:
+                self._stop(self.running.pop(name))
+        for name, deployment in wanted.items():
+            fingerprint = (deployment.model_version_id, json.dumps(deployment.spec, sort_keys=True))
+            running = self.running.get(name)
+            if running is None:
+                self.running[name] = self._start(name, fingerprint)
+            elif running.process.poll() is not None:
+                self._note(name, f"deployment server exited with {running.process.returncode}")
+                self.running[name] = self._start(name, fingerprint)
+            elif running.fingerprint != fingerprint:
+                fresh = self._start(name, fingerprint)
+                await _wait_ready(fresh.url, timeout=120)
+                self.running[name] = fresh
+                self._stop(running)
+
+    def _start(self, name: str, fingerprint: tuple[str, str]) -> _Running:
+        sock = bind("127.0.0.1", 0)
+        port = sock.getsockname()[1]
+        log_file = self.logs / f"{name}.log"
+        try:
+            with open(log_file, "ab") as out:
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "cauce.serving.workers",
+                        "serve",
+                        self.router.name,
+                        name,
+                        str(sock.fileno()),
+                        str(log_file),
+                    ],
+                    pass_fds=(sock.fileno(),),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+        finally:
+            sock.close()  # the child holds it now
+        return _Running(process, f"http://127.0.0.1:{port}", fingerprint)
+
+    def _stop(self, running: _Running) -> None:
+        running.process.send_signal(signal.SIGTERM)
+
+    async def stop(self) -> None:
+        """Stop following and stop every deployment server (SIGKILL after 15 s)."""
+        if self._task is not None:
+            self._task.cancel()
+        for running in self.running.values():
+            self._stop(running)
+        deadline = time.monotonic() + 15
+        for running in self.running.values():
+            while running.process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if running.process.poll() is None:
+                running.process.kill()
+                running.process.wait()
+        self.running.clear()
+
+    def _note(self, name: str, message: str) -> None:
+        with open(self.logs / f"{name}.log", "a") as out:
+            out.write(
+                f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {self.router.name}/{name}: {message}\n"
+            )
+
+
+async def _wait_ready(url: str, timeout: float) -> None:
+    upstream = Upstream(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(UpstreamError, TimeoutError):
+                reply = await upstream.request(b"GET", b"/v2/health/ready", b"", [], timeout=2.0)
+                if reply.status == 200:
+                    return
+            await asyncio.sleep(0.1)
+    finally:
+        await upstream.close()
+
+
+def serve_endpoint(
+    ws: Workspace,
+    endpoint: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    deployment_urls: dict[str, str] | None = None,
+    collect: bool = True,
+) -> None:
+    """Serve an endpoint until SIGINT or SIGTERM (blocks).
+
+    With ``deployment_urls`` only the router runs, sending each deployment's share to its URL
+    (deployments served elsewhere, as in Kubernetes); otherwise every deployment is started here.
+    """
+    import uvicorn
+
+    sock = bind(host, port)
+    holder: dict[str, Supervisor] = {}
+
+    def addresses() -> dict[str, str]:
+        if deployment_urls is not None:
+            return deployment_urls
+        return holder["supervisor"].addresses() if "supervisor" in holder else {}
+
+    router = Router(ws, endpoint, addresses, collect=collect)
+    if deployment_urls is None:
+        supervisor = holder["supervisor"] = Supervisor(ws, router)
+        router.on_start.append(supervisor.start)
+        router.on_stop.append(supervisor.stop)
+    config = uvicorn.Config(
+        router, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=75
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

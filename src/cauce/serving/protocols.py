@@ -1,0 +1,1126 @@
+"""Scoring protocols: read a request body into model input, write predictions back as JSON.
+
+Two wire formats, both pure functions over bytes so that any HTTP framework can call them:
+
+* MLflow ``POST /invocations``: a JSON object with exactly one of ``dataframe_split``
+  (``{"columns", "data", "index"?}``), ``dataframe_records`` (a list of row objects),
+  ``instances`` or ``inputs`` (rows, records, a dict of columns or a tensor), plus optional
+  ``params``; or a ``text/csv`` body whose first line names the columns. The answer is
+  ``{"predictions": [...]}``.
+* Open Inference Protocol v2 (KServe, Triton) ``POST /v2/models/{name}/infer``:
+  ``{"id"?, "parameters"?, "inputs": [{"name", "shape", "datatype", "data"}], "outputs"?}``.
+  A column signature takes one tensor per column (shape ``[n]`` or ``[n, 1]``) or one
+  ``[n, ncols]`` tensor in the signature's column order; a tensor signature takes the first
+  input. The answer lists one output per prediction tensor (one per column for a table).
+
+Requests are checked against the model's input schema while they are parsed (the values are
+already in Python lists, so this is cheaper than checking a DataFrame afterwards): the
+:class:`ScoringInput` holds data the model can take as it is. Every bad request raises
+:class:`~cauce.errors.BadRequest` (400: the body cannot be read),
+:class:`~cauce.errors.UnsupportedMediaType` (415) or :class:`~cauce.errors.InvalidInput`
+(422: it does not fit the signature), with ``details["field"]`` naming the field.
+
+Example::
+
+    scoring = parse_invocations(body, "application/json", signature["inputs"])
+    predictions = model.flavor.predict(model.native, scoring.data)
+    return encode_invocations(predictions)
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+from cauce.errors import BadRequest, CauceError, InvalidInput, UnsupportedMediaType
+from cauce.registry.signature import Schema, check_column, column_arrays, validate_tensor
+
+__all__ = [
+    "ScoringInput",
+    "concat_inputs",
+    "encode_invocations",
+    "encode_v2",
+    "parse_invocations",
+    "parse_v2_infer",
+    "split_predictions",
+    "v2_metadata",
+]
+
+FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+JSON_TYPE = "application/json"
+CSV_TYPE = "text/csv"
+
+# Open Inference Protocol datatypes and the NumPy dtypes they read into.
+V2_DTYPES = {
+    "BOOL": "bool",
+    "INT8": "int8",
+    "INT16": "int16",
+    "INT32": "int32",
+    "INT64": "int64",
+    "UINT8": "uint8",
+    "UINT16": "uint16",
+    "UINT32": "uint32",
+    "UINT64": "uint64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+    "BYTES": "object",
+}
+_NUMPY_TO_V2 = {v: k for k, v in V2_DTYPES.items() if k != "BYTES"}
+_COLUMN_TO_V2 = {
+    "long": "INT64",
+    "double": "FP64",
+    "boolean": "BOOL",
+    "string": "BYTES",
+    "datetime": "BYTES",
+    "binary": "BYTES",
+}
+
+
+@dataclass(frozen=True)
+class ScoringInput:
+    """A parsed, validated scoring request.
+
+    ``data`` is a pandas DataFrame (column signature, or a table without a signature) or a
+    NumPy array (tensor signature, or a tensor without a signature).
+    """
+
+    data: Any
+    params: dict[str, Any] | None
+    request_id: str | None
+    rows: int
+    outputs: tuple[str, ...] | None = None  # v2: the output names the caller asked for
+
+
+# -- MLflow /invocations ---------------------------------------------------------------------------
+
+
+def parse_invocations(body: bytes, content_type: str | None, schema: Schema | None) -> ScoringInput:
+    """Read an MLflow ``/invocations`` body (JSON or CSV) into validated model input."""
+    mime, parameters = _parse_content_type(content_type)
+    if mime == CSV_TYPE:
+        data = _parse_csv(body, schema)
+        return ScoringInput(data, None, None, len(data))
+    if mime != JSON_TYPE:
+        raise UnsupportedMediaType(
+            f"content type {mime!r} is not supported; send {JSON_TYPE} or {CSV_TYPE}",
+            details={"field": "content-type", "supported": [JSON_TYPE, CSV_TYPE]},
+        )
+    request = _load_json(body)
+    legacy = parameters.get("format")
+    if legacy is not None and not (isinstance(request, dict) and _format_keys(request)):
+        # MLflow 1.x clients sent the bare frame and named its orient in the content type.
+        request = {_legacy_key(legacy): request}
+    if not isinstance(request, dict):
+        raise BadRequest(
+            f"the body must be a JSON object with one of {', '.join(FORMAT_KEYS)}; "
+            f"got a {_json_type(request)}",
+            details={"field": "body"},
+        )
+    keys = _format_keys(request)
+    if len(keys) != 1:
+        got = f"got {', '.join(keys)}" if keys else f"got keys {sorted(request)}"
+        raise BadRequest(
+            f"the body must have exactly one of {', '.join(FORMAT_KEYS)}; {got}",
+            details={"field": keys[1] if keys else "body", "expected": list(FORMAT_KEYS)},
+        )
+    params = request.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise BadRequest(
+            f"params must be a JSON object; got a {_json_type(params)}",
+            details={"field": "params"},
+        )
+    key = keys[0]
+    value = request[key]
+    if key == "dataframe_split":
+        data = _from_split(value, schema)
+    elif key == "dataframe_records":
+        data = _from_records(value, schema, key)
+    else:
+        data = _from_tensor_format(value, schema, key)
+    return ScoringInput(data, params, None, _rows(data))
+
+
+def encode_invocations(predictions: Any) -> bytes:
+    """The ``{"predictions": ...}`` answer for a model's output, as JSON bytes.
+
+    Arrays become (nested) lists, a Series a list, a DataFrame a list of records, a dict a dict
+    of lists.
+    """
+    return _dumps({"predictions": _jsonable(predictions)})
+
+
+# -- Open Inference Protocol v2 --------------------------------------------------------------------
+
+
+def parse_v2_infer(body: bytes, schema: Schema | None) -> ScoringInput:
+    """Read an Open Inference Protocol v2 infer request into validated model input."""
+    request = _load_json(body)
+    if not isinstance(request, dict):
+        raise BadRequest(
+            f"the body must be a JSON object with 'inputs'; got a {_json_type(request)}",
+            details={"field": "body"},
+        )
+    request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("id must be a string", details={"field": "id"})
+    params = request.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise BadRequest("parameters must be a JSON object", details={"field": "parameters"})
+    raw_inputs = request.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise BadRequest(
+            "inputs must be a non-empty list of tensors {name, shape, datatype, data}",
+            details={"field": "inputs"},
+        )
+    tensors = [_v2_tensor(i, item) for i, item in enumerate(raw_inputs)]
+    outputs = _v2_requested_outputs(request.get("outputs"))
+    data = _from_v2_tensors(tensors, schema)
+    return ScoringInput(data, params, request_id, _rows(data), outputs)
+
+
+def encode_v2(
+    predictions: Any,
+    *,
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    outputs: Sequence[str] | None = None,
+) -> bytes:
+    """The v2 infer response: one output tensor per prediction array, data flattened row-major.
+
+    A DataFrame or dict gives one output per column or key; anything else one output named
+    ``predict``. ``outputs`` (the names the request asked for) keeps only those.
+    """
+    tensors = _v2_outputs(predictions)
+    if outputs:
+        known = {t["name"] for t in tensors}
+        unknown = [name for name in outputs if name not in known]
+        if unknown:
+            raise BadRequest(
+                f"the model has no output {unknown[0]!r}; it has {', '.join(sorted(known))}",
+                details={"field": "outputs", "unknown": unknown},
+            )
+        tensors = [t for t in tensors if t["name"] in outputs]
+    return _dumps(
+        {
+            "model_name": model_name,
+            "model_version": model_version,
+            "id": request_id if request_id is not None else uuid.uuid4().hex,
+            "outputs": tensors,
+        }
+    )
+
+
+def v2_metadata(
+    model_name: str, versions: list[str], signature: dict[str, Any] | None, platform: str
+) -> dict[str, Any]:
+    """The ``GET /v2/models/{name}`` body: inputs and outputs described from the signature."""
+    signature = signature or {}
+    return {
+        "name": model_name,
+        "versions": list(versions),
+        "platform": platform,
+        "inputs": _v2_schema_tensors(signature.get("inputs"), "input"),
+        "outputs": _v2_schema_tensors(signature.get("outputs"), "predict"),
+    }
+
+
+# -- adaptive batching -----------------------------------------------------------------------------
+
+
+def concat_inputs(inputs: list[ScoringInput]) -> Any:
+    """The data of several requests as one batch: DataFrames row-wise, arrays along axis 0."""
+    import numpy as np
+    import pandas as pd
+
+    if not inputs:
+        raise InvalidInput("there is nothing to batch", details={"field": "inputs"})
+    datas = [i.data for i in inputs]
+    if len(datas) == 1:
+        return datas[0]
+    if all(isinstance(d, pd.DataFrame) for d in datas):
+        names = datas[0].columns.tolist()
+        if all(d.columns.tolist() == names for d in datas[1:]):
+            parts = [column_arrays(d) for d in datas]
+            if all(isinstance(a, np.ndarray) for part in parts for a in part):
+                arrays = [np.concatenate(column) for column in zip(*parts, strict=True)]
+                return _frame(names, arrays, sum(len(d) for d in datas))
+        return pd.concat(datas, ignore_index=True)
+    if all(isinstance(d, np.ndarray) for d in datas):
+        try:
+            return np.concatenate(datas, axis=0)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"the requests cannot be batched: {exc}", details={"field": "inputs"}
+            ) from None
+    raise InvalidInput(
+        "the requests cannot be batched: they mix tables and tensors",
+        details={"field": "inputs"},
+    )
+
+
+def split_predictions(predictions: Any, sizes: list[int]) -> list[Any]:
+    """Cut the predictions of a batch back into one piece per request, keeping their type."""
+    import numpy as np
+    import pandas as pd
+
+    total = sum(sizes)
+    bounds = []
+    start = 0
+    for size in sizes:
+        bounds.append((start, start + size))
+        start += size
+    if isinstance(predictions, dict):
+        columns = {k: split_predictions(v, sizes) for k, v in predictions.items()}
+        return [{k: parts[i] for k, parts in columns.items()} for i in range(len(sizes))]
+    if isinstance(predictions, (pd.DataFrame, pd.Series)):
+        _check_length(len(predictions), total)
+        return [predictions.iloc[a:b] for a, b in bounds]
+    if isinstance(predictions, (list, tuple)):
+        _check_length(len(predictions), total)
+        return [predictions[a:b] for a, b in bounds]
+    array = predictions if isinstance(predictions, np.ndarray) else np.asarray(predictions)
+    _check_length(len(array) if array.ndim else 0, total)
+    return [array[a:b] for a, b in bounds]
+
+
+def _check_length(got: int, want: int) -> None:
+    if got != want:
+        raise CauceError(
+            f"the model returned {got} predictions for a batch of {want} rows",
+            code="prediction-count-mismatch",
+            details={"field": "predictions", "expected": want, "got": got},
+        )
+
+
+# -- reading JSON ----------------------------------------------------------------------------------
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise BadRequest(f"the body is not valid JSON: {exc}", details={"field": "body"}) from None
+
+
+def _parse_content_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+    if not content_type:
+        return JSON_TYPE, {}
+    mime, _, rest = content_type.partition(";")
+    parameters: dict[str, str] = {}
+    if rest:
+        for pair in rest.split(";"):
+            key, _, value = pair.partition("=")
+            if key.strip():
+                parameters[key.strip().lower()] = value.strip().strip('"')
+    charset = parameters.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            f"charset {charset!r} is not supported; send utf-8",
+            details={"field": "content-type"},
+        )
+    return mime.strip().lower(), parameters
+
+
+def _legacy_key(orient: str) -> str:
+    key = {"pandas-split": "dataframe_split", "pandas-records": "dataframe_records"}.get(orient)
+    if key is None:
+        raise UnsupportedMediaType(
+            f"content type format {orient!r} is not supported; use pandas-split or "
+            "pandas-records, or wrap the body in dataframe_split / dataframe_records",
+            details={"field": "content-type"},
+        )
+    return key
+
+
+def _format_keys(request: dict[str, Any]) -> list[str]:
+    return [k for k in FORMAT_KEYS if k in request]
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "JSON object"
+    if isinstance(value, list):
+        return "JSON list"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "number" if not isinstance(value, bool) else "boolean"
+
+
+def _from_split(value: Any, schema: Schema | None) -> Any:
+    field = "dataframe_split"
+    if not isinstance(value, dict):
+        raise BadRequest(
+            f"{field} must be an object {{columns, data}}; got a {_json_type(value)}",
+            details={"field": field},
+        )
+    rows = value.get("data")
+    columns = value.get("columns")
+    if not isinstance(rows, list):
+        raise BadRequest(f"{field}.data must be a list of rows", details={"field": f"{field}.data"})
+    if columns is None:
+        columns = list(range(len(rows[0]))) if rows and isinstance(rows[0], list) else []
+    if not isinstance(columns, list) or not all(isinstance(c, (str, int)) for c in columns):
+        raise BadRequest(
+            f"{field}.columns must be a list of column names", details={"field": f"{field}.columns"}
+        )
+    width = len(columns)
+    if width == 1 and rows and not isinstance(rows[0], list):
+        rows = [[v] for v in rows]  # a single column may be sent as a flat list
+    if rows and not (set(map(type, rows)) == {list} and set(map(len, rows)) == {width}):
+        i = next(i for i, r in enumerate(rows) if type(r) is not list or len(r) != width)
+        raise BadRequest(
+            f"{field}.data row {i} must be a list of {width} values (one per column)",
+            details={"field": f"{field}.data", "row": i},
+        )
+    index = value.get("index")
+    if index is not None and (not isinstance(index, list) or len(index) != len(rows)):
+        raise BadRequest(
+            f"{field}.index must be a list with one label per row",
+            details={"field": f"{field}.index"},
+        )
+    by_name = dict(zip(columns, zip(*rows, strict=True), strict=False)) if rows else None
+    if by_name is None:
+        by_name = {c: () for c in columns}
+    data = _columns_to_input(by_name, len(rows), schema, field)
+    if index is not None and _is_frame(data):
+        data.index = _index(index)
+    return data
+
+
+def _from_records(value: Any, schema: Schema | None, field: str) -> Any:
+    if not isinstance(value, list):
+        raise BadRequest(
+            f"{field} must be a list of row objects; got a {_json_type(value)}",
+            details={"field": field},
+        )
+    for i, record in enumerate(value):
+        if type(record) is not dict:
+            raise BadRequest(
+                f"{field} row {i} must be a JSON object; got a {_json_type(record)}",
+                details={"field": field, "row": i},
+            )
+    if _table_schema(schema):
+        first = value[0] if value else {}
+        by_name: dict[Any, Any] = {}
+        for column in schema["columns"]:
+            name = column["name"]
+            if name in first or any(name in r for r in value):
+                by_name[name] = [r.get(name) for r in value]
+        return _columns_to_input(by_name, len(value), schema, field)
+    return _pandas(lambda pd: pd.DataFrame.from_records(value), field, schema)
+
+
+def _from_tensor_format(value: Any, schema: Schema | None, field: str) -> Any:
+    """``instances`` / ``inputs``: records, a dict of columns, or a (nested) list tensor."""
+    if isinstance(value, dict):
+        if field == "instances":
+            raise BadRequest(
+                "instances must be a list (rows, or records); send a dict of columns as inputs",
+                details={"field": field},
+            )
+        return _from_column_dict(value, schema, field)
+    if not isinstance(value, list):
+        raise BadRequest(
+            f"{field} must be a list or an object of columns; got a {_json_type(value)}",
+            details={"field": field},
+        )
+    if value and all(type(v) is dict for v in value):
+        return _from_records(value, schema, field)
+    if _table_schema(schema):
+        columns = schema["columns"]
+        if len(columns) == 1 and not any(isinstance(v, list) for v in value):
+            return _columns_to_input({columns[0]["name"]: value}, len(value), schema, field)
+        for i, row in enumerate(value):
+            if type(row) is not list or len(row) != len(columns):
+                raise InvalidInput(
+                    f"{field} row {i} must be a list of {len(columns)} values, one per column "
+                    f"({', '.join(str(c['name']) for c in columns)})",
+                    details={"field": field, "row": i},
+                )
+        names = [c["name"] for c in columns]
+        by_name = dict(zip(names, zip(*value, strict=True), strict=True)) if value else {}
+        return _columns_to_input(by_name or {n: () for n in names}, len(value), schema, field)
+    return _tensor(value, schema, field)
+
+
+def _from_column_dict(value: dict[str, Any], schema: Schema | None, field: str) -> Any:
+    if schema and schema.get("type") == "tensor":
+        raise InvalidInput(
+            f"the model takes one tensor; send {field} as a (nested) list, not an object",
+            details={"field": field},
+        )
+    lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
+    if lengths == {-1}:  # one row of scalars
+        value = {k: [v] for k, v in value.items()}
+        lengths = {1}
+    if -1 in lengths or len(lengths) > 1:
+        raise BadRequest(
+            f"{field} must map each column to a list, all of the same length",
+            details={"field": field},
+        )
+    rows = lengths.pop() if lengths else 0
+    if _table_schema(schema):
+        return _columns_to_input(value, rows, schema, field)
+    return _pandas(lambda pd: pd.DataFrame(value), field, schema)
+
+
+def _tensor(value: Any, schema: Schema | None, field: str) -> Any:
+    import numpy as np
+
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"{field} is not a rectangular array: {exc}", details={"field": field}
+        ) from None
+    if array.dtype.kind == "U":
+        array = array.astype(object)
+    if schema and schema.get("type") == "tensor":
+        _validate_tensor(schema, array, field)
+    return array
+
+
+def _validate_tensor(schema: Schema, array: Any, field: str) -> None:
+    try:
+        validate_tensor(schema, array)
+    except InvalidInput as exc:
+        exc.details["field"] = field
+        raise
+
+
+def _table_schema(schema: Schema | None) -> TypeGuard[Schema]:
+    return schema is not None and schema.get("type") == "dataframe"
+
+
+def _columns_to_input(by_name: dict[Any, Any], rows: int, schema: Schema | None, field: str) -> Any:
+    """Columns of values (lists, tuples or arrays) as a validated DataFrame or tensor."""
+    if _table_schema(schema):
+        return _validated_frame(schema, by_name, rows)
+    if schema and schema.get("type") == "tensor":
+        frame = _pandas(lambda pd: pd.DataFrame(dict(by_name)), field, None)
+        return _tensor(frame.to_numpy(), schema, field)
+    return _pandas(lambda pd: pd.DataFrame(dict(by_name)), field, None)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a column schema needs at parse time, worked out once per schema."""
+
+    schema: Schema  # held so that the id it is cached under stays taken
+    names: list[Any]
+    columns: Any  # pandas Index of the names
+    longs: tuple[int, ...]  # positions of long columns, read together as one int64 block
+    doubles: tuple[int, ...]  # positions of double columns, read together as one float64 block
+    others: tuple[int, ...]  # every other column, read one by one
+    required: tuple[bool, ...]
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(schema: Schema) -> _Plan:
+    plan = _PLANS.get(id(schema))
+    if plan is not None and plan.schema is schema:
+        return plan
+    columns = schema["columns"]
+    kinds = [c["type"] for c in columns]
+    names = [c["name"] for c in columns]
+    plan = _Plan(
+        schema=schema,
+        names=names,
+        columns=_columns_index(names),
+        longs=tuple(i for i, k in enumerate(kinds) if k == "long"),
+        doubles=tuple(i for i, k in enumerate(kinds) if k == "double"),
+        others=tuple(i for i, k in enumerate(kinds) if k not in ("long", "double")),
+        required=tuple(c.get("required", True) is not False for c in columns),
+    )
+    if len(_PLANS) > 64:
+        _PLANS.clear()
+    _PLANS[id(schema)] = plan
+    return plan
+
+
+def _validated_frame(schema: Schema, by_name: dict[Any, Any], rows: int) -> Any:
+    """Columns of JSON values (or arrays) checked against a column schema, as a DataFrame.
+
+    Numeric columns of one type are read together into one block, the layout pandas keeps
+    them in anyway; a block that does not read cleanly falls back to one column at a time,
+    where :func:`check_column` names the column and the value at fault.
+    """
+    import numpy as np
+
+    plan = _plan(schema)
+    columns = schema["columns"]
+    names = plan.names
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise InvalidInput(
+            f"input is missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            details={"field": missing[0], "missing": missing},
+        )
+    blocks: list[tuple[Any, Any]] = []
+    singles = list(plan.others)
+    for positions, dtype in ((plan.longs, None), (plan.doubles, np.float64)):
+        if not positions:
+            continue
+        block = _numeric_block([by_name[names[i]] for i in positions], dtype, rows)
+        if block is None:
+            singles.extend(positions)
+            continue
+        if block.dtype.kind == "f" and np.isnan(block).any():
+            for i, position in enumerate(positions):  # raises for a NaN in a required column
+                check_column(columns[position], block[i])
+        blocks.append((block, np.array(positions, dtype=np.intp)))
+    for position in singles:
+        column = columns[position]
+        array = _column_array(column, by_name[column["name"]], plan.required[position])
+        if isinstance(array, np.ndarray):
+            array = array.reshape(1, -1)
+        blocks.append((array, np.array([position], dtype=np.intp)))
+    return _frame_from_blocks(plan.columns, blocks, rows)
+
+
+def _numeric_block(values: list[Any], dtype: Any, rows: int) -> Any:
+    """Several numeric columns as one 2-D block (columns x rows), or None if one is unusual."""
+    import numpy as np
+
+    try:
+        block = np.array(values, dtype=dtype)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if block.shape != (len(values), rows):
+        return None
+    if dtype is None and block.dtype.kind not in "iu":  # a long block: integers only
+        return None
+    return block
+
+
+_EMPTY_DTYPES = {"long": "int64", "double": "float64", "boolean": "bool", "datetime": "M8[ns]"}
+
+
+def _column_array(column: dict[str, Any], values: Any, required: bool) -> Any:
+    import numpy as np
+
+    kind = column["type"]
+    if isinstance(values, np.ndarray):
+        array = values
+    elif len(values) == 0:
+        return np.empty(0, dtype=_EMPTY_DTYPES.get(kind, object))
+    elif kind in ("long", "double", "boolean"):
+        try:
+            array = np.array(values)
+        except (ValueError, TypeError):  # ragged nested lists
+            array = np.empty((0, 0))
+        if array.ndim != 1 or array.dtype.kind not in "biufO":
+            array = _objects(values)  # nested lists or text: let check_column explain
+        elif kind == "boolean" and array.dtype.kind == "b":
+            return array
+    else:
+        array = _objects(values)
+        if kind == "string" and (not required or set(map(type, values)) <= {str}):
+            return array
+    if kind == "binary":
+        array = _decode_binary(column["name"], array)
+    return check_column(column, array)
+
+
+def _objects(values: Any) -> Any:
+    import numpy as np
+
+    array = np.empty(len(values), dtype=object)
+    try:
+        array[:] = values if not isinstance(values, tuple) else list(values)
+    except ValueError:  # values that are lists themselves: numpy would read them as a 2nd axis
+        for i, value in enumerate(values):
+            array[i] = value
+    return array
+
+
+def _decode_binary(name: str, array: Any) -> Any:
+    """Binary columns travel as base64 text in JSON, as MLflow sends them."""
+    if array.dtype.kind != "O" or not any(isinstance(v, str) for v in array):
+        return array
+    out = array.copy()
+    for i, v in enumerate(array):
+        if isinstance(v, str):
+            try:
+                out[i] = base64.b64decode(v, validate=True)
+            except ValueError:
+                raise InvalidInput(
+                    f"column {name!r} must be base64-encoded binary; row {i} is not",
+                    details={"field": name, "expected": "binary", "row": i},
+                ) from None
+    return out
+
+
+def _columns_index(names: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.Index(names, dtype=object)
+
+
+def _frame(names: list[Any], arrays: list[Any], rows: int) -> Any:
+    """A DataFrame from validated 1-D arrays, one block each."""
+    import numpy as np
+
+    blocks = [
+        (a.reshape(1, -1) if isinstance(a, np.ndarray) else a, np.array([i], dtype=np.intp))
+        for i, a in enumerate(arrays)
+    ]
+    return _frame_from_blocks(_columns_index(names), blocks, rows)
+
+
+def _frame_from_blocks(columns: Any, blocks: list[tuple[Any, Any]], rows: int) -> Any:
+    """A DataFrame from (2-D block or extension array, column positions) pairs, as they are.
+
+    pandas' constructors infer types and copy column by column, which costs more than the
+    whole rest of a small scoring request; the arrays here are already checked.
+    """
+    import numpy as np
+    import pandas as pd
+
+    index = pd.RangeIndex(rows)
+    try:
+        from pandas.api.internals import create_dataframe_from_blocks
+    except ImportError:  # pandas < 3: one array per column
+        arrays: list[Any] = [None] * len(columns)
+        for block, positions in blocks:
+            for j, position in enumerate(positions):
+                arrays[position] = block[j] if isinstance(block, np.ndarray) else block
+        return pd.DataFrame(dict(zip(columns, arrays, strict=True)), index=index, copy=False)
+    return create_dataframe_from_blocks(blocks, index=index, columns=columns)
+
+
+def _index(labels: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.Index(labels)
+
+
+def _is_frame(data: Any) -> bool:
+    return type(data).__name__ == "DataFrame"
+
+
+def _pandas(build: Any, field: str, schema: Schema | None) -> Any:
+    """Run a pandas constructor on request data; its errors become a BadRequest naming field."""
+    import pandas as pd
+
+    try:
+        frame = build(pd)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadRequest(
+            f"{field} cannot be read as a table: {exc}", details={"field": field}
+        ) from None
+    return frame
+
+
+def _rows(data: Any) -> int:
+    shape = getattr(data, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else 1
+    return len(data)
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+
+
+def _parse_csv(body: bytes, schema: Schema | None) -> Any:
+    import csv
+    import io
+
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the CSV body is not UTF-8: {exc}", details={"field": "body"}) from None
+    if not _table_schema(schema):
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(io.StringIO(text))
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise BadRequest(
+                f"the CSV body cannot be read: {exc}", details={"field": "body"}
+            ) from None
+        if schema and schema.get("type") == "tensor":
+            return _tensor(frame.to_numpy(), schema, "body")
+        return frame
+    assert schema is not None
+    try:
+        records = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise BadRequest(f"the CSV body cannot be read: {exc}", details={"field": "body"}) from None
+    if not records:
+        raise BadRequest("the CSV body is empty: it needs a header row", details={"field": "body"})
+    header, rows = records[0], [r for r in records[1:] if r]
+    width = len(header)
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise BadRequest(
+                f"CSV row {i + 1} has {len(row)} values; the header has {width}",
+                details={"field": "body", "row": i + 1},
+            )
+    text_columns = dict(zip(header, zip(*rows, strict=True), strict=True)) if rows else {}
+    if not rows:
+        text_columns = {h: () for h in header}
+    by_name = {
+        c["name"]: _csv_values(c, text_columns[c["name"]])
+        for c in schema["columns"]
+        if c["name"] in text_columns
+    }
+    return _validated_frame(schema, by_name, len(rows))
+
+
+def _csv_values(column: dict[str, Any], texts: tuple[str, ...]) -> Any:
+    """CSV text as typed values: numbers for long/double, booleans, None for an empty cell."""
+    import numpy as np
+
+    kind = column["type"]
+    if kind in ("long", "double"):
+        if "" not in texts:
+            for dtype in ("int64", "float64") if kind == "long" else ("float64",):
+                try:
+                    return np.array(texts, dtype=dtype)
+                except (ValueError, OverflowError):
+                    continue
+        return [None if t == "" else t for t in texts]  # check_column names a bad value
+    if kind == "boolean":
+        return [_BOOLEANS.get(t.lower(), t) if t != "" else None for t in texts]
+    return [None if t == "" else t for t in texts]
+
+
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+# -- v2 tensors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _V2Tensor:
+    name: str
+    shape: tuple[int, ...]
+    array: Any  # NumPy array already in ``shape``
+
+
+def _v2_tensor(position: int, item: Any) -> _V2Tensor:
+    import numpy as np
+
+    field = f"inputs[{position}]"
+    if not isinstance(item, dict):
+        raise BadRequest(f"{field} must be an object", details={"field": field})
+    name, shape, datatype, data = (item.get(k) for k in ("name", "shape", "datatype", "data"))
+    if not isinstance(name, str):
+        raise BadRequest(f"{field}.name must be a string", details={"field": f"{field}.name"})
+    field = f"inputs[{name}]"
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise BadRequest(
+            f"{field}.shape must be a list of non-negative integers",
+            details={"field": f"{field}.shape"},
+        )
+    if datatype not in V2_DTYPES:
+        raise BadRequest(
+            f"{field}.datatype must be one of {', '.join(V2_DTYPES)}; got {datatype!r}",
+            details={"field": f"{field}.datatype"},
+        )
+    if not isinstance(data, list):
+        raise BadRequest(f"{field}.data must be a list", details={"field": f"{field}.data"})
+    if data and isinstance(data[0], list):  # nested (row-major) data is accepted too
+        try:
+            flat = np.array(data, dtype=object)
+        except ValueError:
+            flat = None
+        if flat is None or any(isinstance(v, list) for v in flat.flat):
+            raise BadRequest(
+                f"{field}.data is not a rectangular array", details={"field": f"{field}.data"}
+            )
+        data = flat.ravel().tolist()
+    count = math.prod(shape)
+    if len(data) != count:
+        raise BadRequest(
+            f"{field}.data has {len(data)} values; shape {shape} needs {count}",
+            details={"field": f"{field}.data", "shape": shape},
+        )
+    array = _v2_array(field, datatype, data)
+    return _V2Tensor(name, tuple(shape), array.reshape(shape))
+
+
+def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
+    import numpy as np
+
+    where = {"field": f"{field}.data", "datatype": datatype}
+    if datatype == "BYTES":
+        if not all(isinstance(v, str) for v in data):
+            raise InvalidInput(f"{field}: BYTES data must be strings", details=where)
+        return _objects(data)
+    if datatype == "BOOL":
+        if not all(isinstance(v, bool) for v in data):
+            raise InvalidInput(f"{field}: BOOL data must be true or false", details=where)
+        return np.array(data, dtype=bool)
+    dtype = np.dtype(V2_DTYPES[datatype])
+    try:
+        probe = np.array(data) if data else np.array([], dtype=dtype)
+    except (ValueError, TypeError):  # lists inside the data
+        probe = np.empty((0, 0))
+    if probe.ndim != 1 or probe.dtype.kind not in ("iu" if dtype.kind in "iu" else "iuf"):
+        if (
+            dtype.kind == "f"
+            and probe.dtype.kind == "O"
+            and all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in data
+            )
+        ):
+            return np.array(data, dtype=dtype)  # JSON null: a missing value, NaN
+        if dtype.kind in "iu" and all(type(v) is int for v in data):
+            try:  # integers past int64 (UINT64) make NumPy guess an object array
+                return np.array(data, dtype=dtype)
+            except OverflowError:
+                raise InvalidInput(
+                    f"{field}: a value does not fit in {datatype}", details=where
+                ) from None
+        kind = "integers" if dtype.kind in "iu" else "numbers"
+        raise InvalidInput(f"{field}: {datatype} data must be {kind}", details=where)
+    try:
+        with np.errstate(over="raise"):
+            array = probe.astype(dtype)
+    except (OverflowError, FloatingPointError):
+        raise InvalidInput(f"{field}: a value does not fit in {datatype}", details=where) from None
+    if dtype.kind in "iu" and not np.array_equal(array, probe):
+        raise InvalidInput(f"{field}: a value does not fit in {datatype}", details=where)
+    return array
+
+
+def _v2_requested_outputs(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in value
+    ):
+        raise BadRequest("outputs must be a list of {name}", details={"field": "outputs"})
+    return tuple(o["name"] for o in value)
+
+
+def _from_v2_tensors(tensors: list[_V2Tensor], schema: Schema | None) -> Any:
+    if schema and schema.get("type") == "tensor":
+        first = tensors[0]
+        array = first.array
+        if array.dtype.kind == "O":
+            array = _tensor(array.tolist(), None, f"inputs[{first.name}]")
+        _validate_tensor(schema, array, f"inputs[{first.name}]")
+        return array
+    if _table_schema(schema):
+        columns = schema["columns"]
+        names = [c["name"] for c in columns]
+        by_tensor = {t.name: t for t in tensors}
+        if all(n in by_tensor for n in names):
+            return _validated_frame(schema, _v2_columns(by_tensor, names), _v2_rows(tensors))
+        if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].shape[1] == len(names):
+            array = tensors[0].array
+            by_name = {n: _column_values(array[:, i]) for i, n in enumerate(names)}
+            return _validated_frame(schema, by_name, array.shape[0])
+        if len(tensors) == 1 and len(names) == 1 and _is_column_shape(tensors[0].shape):
+            return _validated_frame(
+                schema, _v2_columns({names[0]: tensors[0]}, names), tensors[0].shape[0]
+            )
+        missing = [n for n in names if n not in by_tensor]
+        raise InvalidInput(
+            f"the model takes the columns {', '.join(map(str, names))}: send one input per column "
+            f"(shape [n] or [n, 1]) or one input of shape [n, {len(names)}]; missing "
+            f"{', '.join(map(str, missing))}",
+            details={"field": missing[0], "missing": missing},
+        )
+    if len(tensors) == 1:
+        return tensors[0].array
+    names = [t.name for t in tensors]
+    return _pandas(
+        lambda pd: pd.DataFrame(_v2_columns({t.name: t for t in tensors}, names)), "inputs", None
+    )
+
+
+def _v2_columns(by_tensor: dict[str, _V2Tensor], names: list[str]) -> dict[str, Any]:
+    rows = None
+    out = {}
+    for name in names:
+        tensor = by_tensor[name]
+        if not _is_column_shape(tensor.shape):
+            raise InvalidInput(
+                f"input {name!r} must have shape [n] or [n, 1] (one value per row); got "
+                f"{list(tensor.shape)}",
+                details={"field": name, "shape": list(tensor.shape)},
+            )
+        if rows is not None and tensor.shape[0] != rows:
+            raise InvalidInput(
+                f"input {name!r} has {tensor.shape[0]} rows; the other inputs have {rows}",
+                details={"field": name, "shape": list(tensor.shape)},
+            )
+        rows = tensor.shape[0]
+        out[name] = _column_values(tensor.array.reshape(-1))
+    return out
+
+
+def _column_values(array: Any) -> Any:
+    # BYTES columns hold Python objects: hand them over as a list so that check_column reads
+    # text as numbers the same way for v2 and JSON.
+    return array.tolist() if array.dtype.kind == "O" else array
+
+
+def _is_column_shape(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
+
+
+def _v2_rows(tensors: list[_V2Tensor]) -> int:
+    return tensors[0].shape[0] if tensors[0].shape else 1
+
+
+def _v2_outputs(predictions: Any) -> list[dict[str, Any]]:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        return [
+            _v2_output(str(name), values)
+            for name, values in zip(predictions.columns, column_arrays(predictions), strict=True)
+        ]
+    if isinstance(predictions, dict):
+        return [_v2_output(str(k), v) for k, v in predictions.items()]
+    if isinstance(predictions, pd.Series):
+        return [_v2_output("predict", predictions.array)]
+    if isinstance(predictions, np.ndarray):
+        return [_v2_output("predict", predictions)]
+    return [_v2_output("predict", predictions)]
+
+
+def _v2_output(name: str, values: Any) -> dict[str, Any]:
+    import numpy as np
+
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise CauceError(
+            f"prediction {name!r} is not a rectangular array: {exc}",
+            code="bad-prediction",
+            details={"field": name},
+        ) from None
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.dtype.kind == "O":
+        retyped = np.array(array.tolist())
+        if retyped.dtype.kind in "biuf" and retyped.shape == array.shape:
+            array = retyped
+    datatype = _NUMPY_TO_V2.get(array.dtype.name)
+    if datatype is None:
+        datatype = "BYTES"
+        data = [_jsonable(v) for v in array.ravel().tolist()]
+        if array.dtype.kind in "mM":
+            data = [str(v) for v in array.ravel()]
+    else:
+        data = array.ravel().tolist()
+    return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
+
+
+def _v2_schema_tensors(schema: Schema | None, tensor_name: str) -> list[dict[str, Any]]:
+    if not schema:
+        return []
+    if schema.get("type") == "dataframe":
+        return [
+            {
+                "name": str(c["name"]),
+                "datatype": _COLUMN_TO_V2.get(c["type"], "BYTES"),
+                "shape": [-1],
+            }
+            for c in schema["columns"]
+        ]
+    dtype = str(schema.get("dtype", "float64"))
+    return [
+        {
+            "name": tensor_name,
+            "datatype": _NUMPY_TO_V2.get(dtype, "BYTES"),
+            "shape": [d if d is not None else -1 for d in schema.get("shape") or [-1]],
+        }
+    ]
+
+
+# -- writing JSON ----------------------------------------------------------------------------------
+
+
+def _dumps(payload: Any) -> bytes:
+    try:
+        return json.dumps(payload, default=_default, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise CauceError(
+            f"the predictions cannot be written as JSON: {exc}",
+            code="bad-prediction",
+            details={"field": "predictions"},
+        ) from None
+
+
+def _jsonable(value: Any) -> Any:
+    """Predictions as JSON-ready Python values (lists, dicts, scalars)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.ndarray):
+        return _array_list(value)
+    if isinstance(value, pd.DataFrame):
+        names = [str(c) for c in value.columns]
+        columns = [_array_list(_plain(a)) for a in column_arrays(value)]
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    if isinstance(value, pd.Series):
+        return _array_list(_plain(value.array))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return value  # numpy values inside are handled by _default
+    return value
+
+
+def _plain(array: Any) -> Any:
+    """A NumPy array for a column; pandas' missing values (NA, NaT) become None."""
+    import numpy as np
+
+    if isinstance(array, np.ndarray):
+        return array
+    if getattr(array, "_hasna", False) or (array.dtype.kind not in "mM" and array.isna().any()):
+        return array.to_numpy(dtype=object, na_value=None)
+    return np.asarray(array)
+
+
+def _array_list(array: Any) -> Any:
+    import numpy as np
+
+    if array.dtype.kind in "mM":
+        return (
+            np.datetime_as_string(array).tolist()
+            if array.dtype.kind == "M"
+            else array.astype(str).tolist()
+        )
+    return array.tolist()
+
+
+def _default(value: Any) -> Any:
+    """JSON for what ``json`` does not know: NumPy and pandas values, dates, bytes."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        if isinstance(value, np.datetime64):
+            return str(value)
+        return value.item()
+    if isinstance(value, (np.ndarray,)) or type(value).__name__ in ("DataFrame", "Series"):
+        return _jsonable(value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"a {type(value).__name__} prediction cannot be written as JSON")

@@ -1,0 +1,262 @@
+"""The serving specs: ``kind: Endpoint``, ``kind: Deployment`` and ``kind: Rollout``.
+
+Example::
+
+    kind: Endpoint
+    name: churn
+    traffic: {blue: 90, green: 10}
+    mirror: {green: 20}
+    ---
+    kind: Deployment
+    endpoint: churn
+    name: green
+    model: models:/churn@challenger
+    workers: 2
+    batching: {max_batch_size: 32, max_latency_ms: 5}
+    collect: {requests: true, responses: true, sampling: 1.0}
+    ---
+    kind: Rollout
+    endpoint: churn
+    candidate: green
+    steps: [{weight: 10, pause: 60s}, {weight: 50, pause: 60s}, {weight: 100}]
+    analysis:
+      interval: 10s
+      failure_limit: 2
+      metrics:
+        - {name: error_rate, max: 0.01}
+        - {name: latency_p99_ms, max: 50}
+        - {name: prediction_drift, max: 0.1}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from cauce.validation import check_name
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}
+
+
+def duration_ms(value: Any) -> int:
+    """``250ms``, ``10s``, ``5m``, ``1h`` or a number of seconds, as milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        value = str(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (write 250ms, 10s, 5m or 1h)")
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+
+
+Duration = Annotated[int, BeforeValidator(duration_ms)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+
+def _percentages(value: dict[str, int], what: str) -> dict[str, int]:
+    for name in value:
+        check_name(name, f"{what} deployment name")
+    return value
+
+
+class EndpointSpec(BaseModel):
+    """A stable scoring address in front of one or more deployments."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["Endpoint"] = "Endpoint"
+    name: str
+    description: str = ""
+    traffic: dict[str, Percent] = Field(default_factory=dict)
+    mirror: dict[str, Percent] = Field(default_factory=dict)
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    timeout: Duration = 30_000  # per scoring request, router to deployment
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "endpoint name")
+
+    @field_validator("traffic")
+    @classmethod
+    def _traffic(cls, value: dict[str, int]) -> dict[str, int]:
+        return check_traffic(_percentages(value, "traffic"))
+
+    @field_validator("mirror")
+    @classmethod
+    def _mirror(cls, value: dict[str, int]) -> dict[str, int]:
+        return check_mirror(_percentages(value, "mirror"))
+
+    @model_validator(mode="after")
+    def _mirror_not_live(self) -> EndpointSpec:
+        check_mirror_not_live(self.traffic, self.mirror)
+        return self
+
+
+def check_traffic(traffic: dict[str, int]) -> dict[str, int]:
+    """Weights sum to 100, or are all 0 (the endpoint takes no live traffic)."""
+    total = sum(traffic.values())
+    if total not in (0, 100):
+        shown = ", ".join(f"{k}={v}" for k, v in traffic.items())
+        raise ValueError(f"traffic must sum to 100 (or 0 to disable); {shown} sums to {total}")
+    return traffic
+
+
+def check_mirror(mirror: dict[str, int]) -> dict[str, int]:
+    """At most one deployment gets a shadow copy of live requests."""
+    if len([v for v in mirror.values() if v > 0]) > 1:
+        raise ValueError("mirror traffic can go to one deployment only")
+    return mirror
+
+
+def check_mirror_not_live(traffic: dict[str, int], mirror: dict[str, int]) -> None:
+    """A mirrored deployment must not also take live traffic: it would score requests twice."""
+    for name, percent in mirror.items():
+        if percent > 0 and traffic.get(name, 0) > 0:
+            raise ValueError(
+                f"deployment {name!r} takes live traffic ({traffic[name]}%) and cannot also "
+                "be mirrored; mirror a deployment with 0% traffic"
+            )
+
+
+class BatchingSpec(BaseModel):
+    """Adaptive batching: requests wait up to ``max_latency_ms`` to be scored together."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_latency_ms: float = Field(default=5.0, ge=0, le=10_000)
+
+
+class CollectSpec(BaseModel):
+    """What the data collector records for a deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests: bool = True
+    responses: bool = True
+    sampling: float = Field(default=1.0, ge=0.0, le=1.0)
+    format: Literal["parquet", "jsonl"] = "parquet"
+    # Fields replaced by "[redacted]" before a record is written; for anything finer, a
+    # "module:function" that receives and returns each record (a dict).
+    redact: list[str] = Field(default_factory=list)
+    redactor: str | None = Field(default=None, pattern=r"^[\w.]+:[A-Za-z_]\w*$")
+
+
+class DeploymentSpec(BaseModel):
+    """One model version served by worker processes, behind an endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["Deployment"] = "Deployment"
+    endpoint: str
+    name: str
+    model: str = Field(pattern=r"^models:/.+")  # a registered version, by number or alias
+    workers: int = Field(default=1, ge=1, le=64)
+    batching: BatchingSpec | None = None
+    collect: CollectSpec | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return check_name(value, "endpoint name")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "deployment name")
+
+
+class RolloutStep(BaseModel):
+    """Give the candidate ``weight`` percent of live traffic, then wait ``pause``."""
+
+    model_config = ConfigDict(extra="forbid")
+    weight: Percent
+    pause: Duration | None = None  # None after the last step; elsewhere: wait for a human
+
+
+class AnalysisMetric(BaseModel):
+    """A bound on one measurement of the candidate over each analysis interval.
+
+    Built in: ``error_rate``, ``latency_p99_ms``, ``latency_p50_ms``, ``prediction_drift``
+    (Jensen-Shannon distance between the candidate's and the stable deployment's predictions
+    in the same window). Any other name needs ``query``: SQL over the collector's records of
+    the window (tables ``candidate`` and ``stable``) that returns one number.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    max: float | None = None
+    min: float | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> AnalysisMetric:
+        if self.max is None and self.min is None:
+            raise ValueError(f"metric {self.name!r} needs a max or a min")
+        if self.name not in BUILTIN_METRICS and self.query is None:
+            raise ValueError(
+                f"metric {self.name!r} is not built in ({', '.join(BUILTIN_METRICS)}); "
+                "give a query over the collector's records"
+            )
+        return self
+
+
+BUILTIN_METRICS = ("error_rate", "latency_p99_ms", "latency_p50_ms", "prediction_drift")
+
+
+class AnalysisSpec(BaseModel):
+    """How the candidate is judged while the rollout runs."""
+
+    model_config = ConfigDict(extra="forbid")
+    interval: Duration = 10_000
+    failure_limit: int = Field(default=1, ge=1)
+    # Fewer candidate requests than this in an interval: inconclusive, not a pass.
+    min_requests: int = Field(default=20, ge=1)
+    # Inconclusive intervals in a row before the rollout pauses for a human.
+    inconclusive_limit: int = Field(default=3, ge=1)
+    metrics: list[AnalysisMetric] = Field(default_factory=list)
+
+
+class MirrorStage(BaseModel):
+    """Blue-green pre-stage: shadow ``percent`` of live requests to the candidate first."""
+
+    model_config = ConfigDict(extra="forbid")
+    percent: Percent = 100
+    duration: Duration
+
+
+class RolloutSpec(BaseModel):
+    """A progressive change of traffic from the stable deployment to a candidate."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["Rollout"] = "Rollout"
+    endpoint: str
+    candidate: str
+    stable: str | None = None  # default: the deployment with the most traffic
+    steps: list[RolloutStep] = Field(min_length=1)
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    mirror: MirrorStage | None = None
+    # On promotion this alias of the candidate's model moves to the candidate's version.
+    alias: str | None = "champion"
+
+    @field_validator("endpoint", "candidate", "stable")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value, "name")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: list[RolloutStep]) -> list[RolloutStep]:
+        weights = [s.weight for s in steps]
+        if weights != sorted(weights):
+            raise ValueError(f"step weights must not decrease; got {weights}")
+        if weights[-1] != 100:
+            raise ValueError(f"the last step must give the candidate 100%; got {weights[-1]}")
+        return steps
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RolloutSpec:
+        if self.stable is not None and self.stable == self.candidate:
+            raise ValueError("the candidate and the stable deployment must differ")
+        return self
