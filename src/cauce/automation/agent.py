@@ -1,4 +1,5 @@
-"""``cauce agent``: the automation daemon. It fires due schedules and dataset triggers.
+"""``cauce agent``: the automation daemon. It fires due schedules and dataset triggers, and
+runs the rollout controller (every second) for rollouts whose endpoint is served elsewhere.
 
 Each tick claims what is due in one write transaction, with a compare-and-set on the schedule's
 ``next_run_at`` (cron) or ``last_seen_version`` (dataset trigger), so that two agents on the same
@@ -147,10 +148,17 @@ class Agent:
         stop: threading.Event | None = None,
         on_firing: Callable[[Firing], None] | None = None,
     ) -> None:
-        """Tick every ``interval`` seconds until ``stop`` is set."""
+        """Tick every ``interval`` seconds until ``stop`` is set; analyse rollouts meanwhile."""
+        from cauce.serving.rollouts import Controller
+
         stop = stop or threading.Event()
-        while not stop.is_set():
-            for firing in self.tick():
-                if on_firing is not None:
-                    on_firing(firing)
-            stop.wait(interval)
+        controller = Controller(self.ws)
+        controller.start()
+        try:
+            while not stop.is_set():
+                for firing in self.tick():
+                    if on_firing is not None:
+                        on_firing(firing)
+                stop.wait(interval)
+        finally:
+            controller.stop()

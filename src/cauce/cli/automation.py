@@ -31,7 +31,7 @@ def agent(
     interval: float = typer.Option(10.0, "--interval", help="Seconds between checks."),
     once: bool = typer.Option(False, "--once", help="Check once, fire what is due, and exit."),
 ) -> None:
-    """Run the automation agent: fire due schedules and dataset triggers until stopped.
+    """Run the automation agent: fire due schedules and triggers, analyse rollouts, until stopped.
 
     Example:
         cauce agent --interval 30
@@ -47,8 +47,12 @@ def agent(
 
     worker = Agent()
     if once:
+        from cauce.serving.rollouts import tick
+
         for firing in worker.tick():
             report(firing)
+        for rollout in tick(workspace=worker.ws):
+            console.print(f"rollout on {rollout.endpoint}: {rollout.decisions[-1].decision}")
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

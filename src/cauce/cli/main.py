@@ -22,6 +22,7 @@ from cauce.cli import (
     lineage,
     models,
     pipelines,
+    rollouts,
     runs,
     workspace,
 )
@@ -51,6 +52,7 @@ app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(automation.schedules_app, name="schedules")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(db.app, name="db")
 
 

@@ -232,7 +232,9 @@ class Collector:
         from cauce.data.assets import register
 
         frames = [
-            pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_json(p, lines=True)
+            pd.read_parquet(p)
+            if p.suffix == ".parquet"
+            else pd.read_json(p, lines=True, convert_dates=False)
             for p in paths
         ]
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -121,13 +121,14 @@ def precheck(ws: Workspace, documents: list[dict[str, Any]]) -> None:
         with ws.store.read() as conn:
             existing = _deployment_names(conn, spec.name)
         known = existing | declared.get(spec.name, set())
-        for name in [*spec.traffic, *spec.mirror]:
-            if name not in known:
-                raise InvalidInput(
-                    f"Endpoint {spec.name}: traffic names deployment {name!r}, which neither "
-                    "exists nor is declared in this file",
-                    details={"field": f"traffic.{name}"},
-                )
+        for field, split in (("traffic", spec.traffic), ("mirror", spec.mirror)):
+            for name in split:
+                if name not in known:
+                    raise InvalidInput(
+                        f"Endpoint {spec.name}: {field} names deployment {name!r}, which "
+                        "neither exists nor is declared in this file",
+                        details={"field": f"{field}.{name}"},
+                    )
 
 
 def _endpoint_spec(document: dict[str, Any]) -> EndpointSpec:
@@ -196,7 +197,7 @@ def _apply_spec_traffic(conn: Connection, ws: Workspace, endpoint_id: str, name:
     existing = _deployment_names(conn, name)
     if not set(wanted["traffic"]) | set(wanted["mirror"]) <= existing:
         return
-    _write_traffic(conn, ws, row, wanted["traffic"], wanted["mirror"], "applied from spec")
+    write_traffic(conn, ws, row, wanted["traffic"], wanted["mirror"], "applied from spec")
 
 
 def apply_deployment(ws: Workspace, document: dict[str, Any]) -> Applied:
@@ -327,7 +328,7 @@ def set_traffic(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _endpoint_row(conn, name, lock=True)
-        _write_traffic(
+        write_traffic(
             conn, ws, row, traffic, row.mirror if mirror is None else mirror, reason, check=True
         )
         return _endpoint(conn, _endpoint_row(conn, name))
@@ -344,11 +345,11 @@ def set_mirror(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _endpoint_row(conn, name, lock=True)
-        _write_traffic(conn, ws, row, row.traffic, mirror, reason, check=True)
+        write_traffic(conn, ws, row, row.traffic, mirror, reason, check=True)
         return _endpoint(conn, _endpoint_row(conn, name))
 
 
-def _write_traffic(
+def write_traffic(
     conn: Connection,
     ws: Workspace,
     row: Any,
@@ -358,6 +359,7 @@ def _write_traffic(
     *,
     check: bool = False,
 ) -> None:
+    """Move an endpoint's traffic inside the caller's transaction: history, audit, revision."""
     if check:
         _check_split(conn, row, traffic, mirror)
     traffic = {k: int(v) for k, v in traffic.items()}

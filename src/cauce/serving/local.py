@@ -1,5 +1,6 @@
 """Run an endpoint on this machine: the router in this process, one deployment server per
-deployment in child processes, each started with ``cauce deployments serve`` semantics.
+deployment in child processes, each started with ``cauce deployments serve`` semantics, and the
+rollout controller for the endpoint in a thread.
 
 The supervisor follows the store: a deployment applied while the endpoint runs is started, one
 deleted is stopped, one updated (a new model version, other settings) is started anew and
@@ -18,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from cauce.serving.rollouts import Controller
 from cauce.serving.router import Router
 from cauce.serving.upstream import Upstream, UpstreamError
 from cauce.serving.workers import bind
@@ -173,6 +175,16 @@ def serve_endpoint(
         return holder["supervisor"].addresses() if "supervisor" in holder else {}
 
     router = Router(ws, endpoint, addresses, collect=collect)
+    controller = Controller(ws, endpoint)
+
+    async def start_controller() -> None:
+        controller.start()
+
+    async def stop_controller() -> None:
+        await asyncio.to_thread(controller.stop)
+
+    router.on_start.append(start_controller)
+    router.on_stop.append(stop_controller)
     if deployment_urls is None:
         supervisor = holder["supervisor"] = Supervisor(ws, router)
         router.on_start.append(supervisor.start)

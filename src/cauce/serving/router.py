@@ -90,7 +90,6 @@ class Router:
         ]
         for hook in self.on_start:
             await hook()
-        await self._check_health()
 
     async def stop(self) -> None:
         """Stop the loops, store the last stats, write and register collected records."""
@@ -198,6 +197,8 @@ class Router:
         candidates = [(n, w) for n, w in traffic.items() if w > 0 and self.healthy.get(n, True)]
         if not candidates:  # nothing healthy with traffic: any healthy deployment will do
             candidates = [(n, 1) for n, ok in self.healthy.items() if ok]
+        if not candidates:  # health may lag (servers starting): try the split; sending decides
+            candidates = [(n, w) for n, w in traffic.items() if w > 0]
         if not candidates:
             raise BackendError(
                 f"endpoint {self.name!r} has no deployment that can answer",

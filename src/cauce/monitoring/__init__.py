@@ -1,0 +1,1 @@
+"""Monitoring: reference profiles, drift and quality metrics, signals, monitors, alerts."""

@@ -1,0 +1,734 @@
+"""Progressive rollouts: move traffic from a stable deployment to a candidate in steps, judge the
+candidate on measurements every interval, and promote it or roll it back on its own.
+
+A rollout goes through stages: an optional mirror pre-stage (the candidate gets a shadow copy of
+live requests and no live traffic, blue-green style), then one stage per step, each giving the
+candidate its ``weight`` percent of the share the two deployments held together. Every
+``analysis.interval`` the candidate is measured over the interval just passed:
+
+- ``error_rate`` and ``latency_p99_ms`` / ``latency_p50_ms`` from what the routers stored
+  (:mod:`cauce.serving.metrics`);
+- ``prediction_drift``: the Jensen-Shannon distance between the candidate's and the stable
+  deployment's predictions in the same window, from the data collector's records;
+- any other metric from its ``query``: SQL (DuckDB) over the window's collected records, as the
+  tables ``candidate`` and ``stable`` (outputs joined with inputs).
+
+An interval is **fail** when a measurement crosses its bound, **inconclusive** when one cannot be
+measured (fewer than ``min_requests`` requests, nothing collected), **pass** otherwise. After
+``failure_limit`` failed intervals the candidate is rolled back: the stable deployment gets the
+whole share again. After ``inconclusive_limit`` inconclusive intervals in a row the rollout
+pauses for a person (``cauce rollouts promote`` resumes it, ``abort`` rolls back). A stage ends
+when its ``pause`` has passed; a step without ``pause`` waits for a person. The last step gives
+the candidate 100%; one more passing interval there promotes it: the registry ``alias`` (default
+``champion``) moves to the candidate's model version.
+
+Every decision is stored with the measured values that led to it, and audited. The state lives
+in the store, not in the process that runs the controller: a controller started again (in
+``cauce endpoints serve`` or ``cauce agent``) resumes where the rollout was. Two controllers on
+the same store never analyse the same interval twice (compare-and-set on ``next_analysis_at``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, select, update
+
+from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.lineage import audit
+from cauce.serving.endpoints import get_endpoint, write_traffic
+from cauce.serving.specs import RolloutSpec
+from cauce.specs import Applied, validation_error
+from cauce.store import new_id, now_ms
+from cauce.store.schema import endpoints, rollout_decisions, rollouts
+from cauce.workspace import Workspace, current
+
+log = logging.getLogger("cauce.rollouts")
+ACTIVE = ("running", "paused")
+MIRROR_STAGE = -1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One analysis outcome or action, with what was measured."""
+
+    at: int
+    stage: int
+    decision: str
+    measured: dict[str, Any]
+    reason: str
+    actor: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A rollout and where it stands."""
+
+    id: str
+    endpoint: str
+    candidate: str
+    stable: str
+    state: str
+    stage: int
+    stage_started_at: int
+    next_analysis_at: int | None
+    failures: int
+    reason: str | None
+    spec: dict[str, Any]
+    created_at: int
+    updated_at: int
+    ended_at: int | None
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def weight(self) -> int:
+        """The candidate's weight in the current stage (0 in the mirror pre-stage)."""
+        return 0 if self.stage == MIRROR_STAGE else int(self.spec["steps"][self.stage]["weight"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {
+            **{k: v for k, v in self.__dict__.items() if k != "decisions"},
+            "weight": self.weight,
+            "decisions": [d.to_dict() for d in self.decisions],
+        }
+
+
+# -- starting ---------------------------------------------------------------------------------
+
+
+def _spec(document: dict[str, Any]) -> RolloutSpec:
+    try:
+        return RolloutSpec.model_validate(document)
+    except ValidationError as exc:
+        raise validation_error("Rollout", exc) from None
+
+
+def apply_rollout(ws: Workspace, document: dict[str, Any]) -> Applied:
+    """Start a rollout from its spec; the spec of the newest rollout again changes nothing."""
+    spec = _spec(document)
+    _, digest = _resolved(ws, spec)
+    with ws.store.read() as conn:
+        latest = conn.execute(
+            select(rollouts.c.spec)
+            .join(endpoints, endpoints.c.id == rollouts.c.endpoint_id)
+            .where(endpoints.c.name == spec.endpoint)
+            .order_by(rollouts.c.created_at.desc(), rollouts.c.id.desc())
+            .limit(1)
+        ).scalar()
+    if latest is not None and latest.get("digest") == digest:
+        return Applied("Rollout", f"{spec.endpoint}/{spec.candidate}", "unchanged")
+    start(spec, workspace=ws)
+    return Applied("Rollout", f"{spec.endpoint}/{spec.candidate}", "created")
+
+
+def _resolved(ws: Workspace, spec: RolloutSpec) -> tuple[dict[str, Any], str]:
+    """The spec with the versions it was started on; its digest names "the same rollout"."""
+    endpoint = get_endpoint(spec.endpoint, workspace=ws)
+    candidate = endpoint.deployment(spec.candidate)
+    stable_name = spec.stable or _biggest(endpoint.traffic, exclude=spec.candidate)
+    if stable_name is None:
+        raise InvalidInput(
+            f"endpoint {spec.endpoint!r} has no deployment with live traffic to roll out from",
+            hint="give the rollout a stable deployment, or set traffic first",
+            details={"field": "stable"},
+        )
+    stable = endpoint.deployment(stable_name)
+    body = spec.model_dump(mode="json")
+    body["stable"] = stable.name
+    identity = {
+        **body,
+        "candidate_version": candidate.model_version_id,
+        "stable_version": stable.model_version_id,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return {**identity, "digest": digest}, digest
+
+
+def _biggest(traffic: dict[str, int], exclude: str) -> str | None:
+    ranked = sorted(((w, n) for n, w in traffic.items() if n != exclude and w > 0), reverse=True)
+    return ranked[0][1] if ranked else None
+
+
+def start(spec: RolloutSpec | dict[str, Any], *, workspace: Workspace | None = None) -> Rollout:
+    """Start a rollout: the candidate gets the first stage's traffic (or the mirror)."""
+    ws = workspace or current()
+    if not isinstance(spec, RolloutSpec):
+        spec = _spec(spec)
+    body, _ = _resolved(ws, spec)
+    stable, candidate = body["stable"], spec.candidate
+    now = now_ms()
+    with ws.store.write() as conn:
+        row = _endpoint_row(conn, spec.endpoint)
+        active = conn.execute(
+            select(rollouts.c.candidate).where(
+                rollouts.c.endpoint_id == row.id, rollouts.c.state.in_(ACTIVE)
+            )
+        ).first()
+        if active is not None:
+            raise Conflict(
+                f"endpoint {spec.endpoint!r} already has a rollout in progress "
+                f"(candidate {active.candidate})",
+                hint=f"cauce rollouts abort {spec.endpoint}",
+            )
+        share = row.traffic.get(stable, 0) + row.traffic.get(candidate, 0)
+        if share == 0:
+            raise InvalidInput(
+                f"deployment {stable!r} takes no live traffic, so there is nothing to roll out "
+                f"to {candidate!r}",
+                details={"field": "stable"},
+            )
+        body["share"] = share
+        stage = MIRROR_STAGE if spec.mirror is not None else 0
+        rollout_id = new_id()
+        conn.execute(
+            rollouts.insert().values(
+                id=rollout_id,
+                endpoint_id=row.id,
+                candidate=candidate,
+                stable=stable,
+                spec=body,
+                state="running",
+                stage=stage,
+                stage_started_at=now,
+                next_analysis_at=now + spec.analysis.interval,
+                failures=0,
+                reason=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        audit.record(conn, ws.user, "rollout.start", "rollout", rollout_id, after=body)
+        _enter_stage(conn, ws, row, body, stage, f"rollout of {candidate} started")
+        _decide(conn, ws, rollout_id, stage, "start", {}, f"stage {_stage_name(body, stage)}")
+    return status(spec.endpoint, workspace=ws)
+
+
+def _stage_name(spec: dict[str, Any], stage: int) -> str:
+    if stage == MIRROR_STAGE:
+        return f"mirror {spec['mirror']['percent']}%"
+    return f"{stage + 1}/{len(spec['steps'])}: {spec['steps'][stage]['weight']}%"
+
+
+def _enter_stage(
+    conn: Connection, ws: Workspace, row: Any, spec: dict[str, Any], stage: int, reason: str
+) -> None:
+    """Set the endpoint's traffic and mirror for a stage."""
+    candidate, stable, share = spec["candidate"], spec["stable"], spec["share"]
+    traffic = dict(row.traffic)
+    mirror = {k: v for k, v in row.mirror.items() if k != candidate}
+    if stage == MIRROR_STAGE:
+        traffic[candidate], traffic[stable] = 0, share
+        mirror = {candidate: spec["mirror"]["percent"]}
+    else:
+        weight = round(share * spec["steps"][stage]["weight"] / 100)
+        traffic[candidate], traffic[stable] = weight, share - weight
+    write_traffic(conn, ws, row, traffic, mirror, reason)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def status(endpoint: str, *, workspace: Workspace | None = None) -> Rollout:
+    """The endpoint's newest rollout, with its decisions."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = _endpoint_row(conn, endpoint)
+        found = conn.execute(
+            select(rollouts)
+            .where(rollouts.c.endpoint_id == row.id)
+            .order_by(rollouts.c.created_at.desc(), rollouts.c.id.desc())
+            .limit(1)
+        ).first()
+        if found is None:
+            raise NotFound(
+                f"endpoint {endpoint!r} has no rollout", hint="cauce rollouts start -f rollout.yaml"
+            )
+        return _rollout(conn, endpoint, found)
+
+
+def _rollout(conn: Connection, endpoint: str, row: Any) -> Rollout:
+    decisions = conn.execute(
+        select(rollout_decisions)
+        .where(rollout_decisions.c.rollout_id == row.id)
+        .order_by(rollout_decisions.c.id)
+    ).all()
+    return Rollout(
+        id=row.id,
+        endpoint=endpoint,
+        candidate=row.candidate,
+        stable=row.stable,
+        state=row.state,
+        stage=row.stage,
+        stage_started_at=row.stage_started_at,
+        next_analysis_at=row.next_analysis_at,
+        failures=row.failures,
+        reason=row.reason,
+        spec=row.spec,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+        decisions=[
+            Decision(d.at, d.stage, d.decision, d.measured, d.reason, d.actor) for d in decisions
+        ],
+    )
+
+
+# -- people's actions -------------------------------------------------------------------------
+
+
+def promote(endpoint: str, *, full: bool = False, workspace: Workspace | None = None) -> Rollout:
+    """Resume a paused rollout at its next stage, or (``full``) promote the candidate now."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        endpoint_row, row = _active(conn, endpoint)
+        if full:
+            _promote(conn, ws, endpoint_row, row, "promoted by hand", {}, actor=ws.user)
+        elif row.state == "paused" or row.spec["steps"][row.stage].get("pause") is None:
+            _advance(conn, ws, endpoint_row, row, "resumed by hand", actor=ws.user)
+        else:
+            raise Conflict(
+                f"the rollout of {endpoint} is running and will advance on its own",
+                hint="use --full to promote the candidate now",
+            )
+    _move_alias(ws, endpoint)
+    return status(endpoint, workspace=ws)
+
+
+def abort(
+    endpoint: str, *, reason: str = "aborted by hand", workspace: Workspace | None = None
+) -> Rollout:
+    """Stop the rollout and give the stable deployment the whole share again."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        endpoint_row, row = _active(conn, endpoint)
+        _roll_back(conn, ws, endpoint_row, row, "aborted", reason, {}, actor=ws.user)
+    return status(endpoint, workspace=ws)
+
+
+def _active(conn: Connection, endpoint: str) -> tuple[Any, Any]:
+    endpoint_row = _endpoint_row(conn, endpoint, lock=True)
+    row = conn.execute(
+        select(rollouts)
+        .where(rollouts.c.endpoint_id == endpoint_row.id, rollouts.c.state.in_(ACTIVE))
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise Conflict(f"endpoint {endpoint!r} has no rollout in progress")
+    return endpoint_row, row
+
+
+# -- transitions (inside the caller's transaction) --------------------------------------------
+
+
+def _decide(
+    conn: Connection,
+    ws: Workspace,
+    rollout_id: str,
+    stage: int,
+    decision: str,
+    measured: dict[str, Any],
+    reason: str,
+    actor: str = "cauce-controller",
+) -> None:
+    conn.execute(
+        rollout_decisions.insert().values(
+            rollout_id=rollout_id,
+            at=now_ms(),
+            stage=stage,
+            decision=decision,
+            measured=measured,
+            reason=reason,
+            actor=actor,
+        )
+    )
+    audit.record(
+        conn,
+        actor,
+        f"rollout.{decision}",
+        "rollout",
+        rollout_id,
+        after={"stage": stage, "reason": reason, "measured": measured},
+    )
+
+
+def _set(conn: Connection, rollout_id: str, **values: Any) -> None:
+    conn.execute(
+        update(rollouts).where(rollouts.c.id == rollout_id).values(updated_at=now_ms(), **values)
+    )
+
+
+def _advance(
+    conn: Connection, ws: Workspace, endpoint_row: Any, row: Any, reason: str, actor: str
+) -> None:
+    stage = row.stage + 1
+    spec = row.spec
+    if stage >= len(spec["steps"]):
+        _promote(conn, ws, endpoint_row, row, reason, {}, actor=actor)
+        return
+    _enter_stage(conn, ws, endpoint_row, spec, stage, f"rollout of {row.candidate}: {reason}")
+    now = now_ms()
+    _set(
+        conn,
+        row.id,
+        stage=stage,
+        stage_started_at=now,
+        state="running",
+        reason=None,
+        next_analysis_at=now + spec["analysis"]["interval"],
+    )
+    _decide(
+        conn, ws, row.id, stage, "advance", {}, f"{reason}; stage {_stage_name(spec, stage)}", actor
+    )
+
+
+def _promote(
+    conn: Connection,
+    ws: Workspace,
+    endpoint_row: Any,
+    row: Any,
+    reason: str,
+    measured: dict[str, Any],
+    actor: str = "cauce-controller",
+) -> None:
+    spec = row.spec
+    traffic = dict(endpoint_row.traffic)
+    traffic[row.candidate], traffic[row.stable] = spec["share"], 0
+    mirror = {k: v for k, v in endpoint_row.mirror.items() if k != row.candidate}
+    write_traffic(conn, ws, endpoint_row, traffic, mirror, f"rollout of {row.candidate} promoted")
+    _set(conn, row.id, state="promoted", reason=reason, ended_at=now_ms(), next_analysis_at=None)
+    _decide(conn, ws, row.id, row.stage, "promote", measured, reason, actor)
+
+
+def _roll_back(
+    conn: Connection,
+    ws: Workspace,
+    endpoint_row: Any,
+    row: Any,
+    state: str,
+    reason: str,
+    measured: dict[str, Any],
+    actor: str = "cauce-controller",
+) -> None:
+    spec = row.spec
+    traffic = dict(endpoint_row.traffic)
+    traffic[row.candidate], traffic[row.stable] = 0, spec["share"]
+    mirror = {k: v for k, v in endpoint_row.mirror.items() if k != row.candidate}
+    write_traffic(
+        conn, ws, endpoint_row, traffic, mirror, f"rollout of {row.candidate} rolled back: {reason}"
+    )
+    _set(conn, row.id, state=state, reason=reason, ended_at=now_ms(), next_analysis_at=None)
+    _decide(conn, ws, row.id, row.stage, "rollback", measured, reason, actor)
+
+
+def _move_alias(ws: Workspace, endpoint: str) -> None:
+    """After a promotion, move the registry alias to the candidate's version (idempotent)."""
+    from cauce.registry.models import get_version, set_alias
+
+    rollout = status(endpoint, workspace=ws)
+    alias = rollout.spec.get("alias")
+    if rollout.state != "promoted" or not alias:
+        return
+    deployment = get_endpoint(endpoint, workspace=ws).deployment(rollout.candidate)
+    current_version = get_version(deployment.model_name, deployment.model_version, workspace=ws)
+    if alias not in current_version.aliases:
+        set_alias(deployment.model_name, alias, deployment.model_version, workspace=ws)
+
+
+# -- the controller ---------------------------------------------------------------------------
+
+
+def tick(
+    endpoint: str | None = None, *, now: int | None = None, workspace: Workspace | None = None
+) -> list[Rollout]:
+    """Analyse every running rollout whose interval is up; return those that were analysed."""
+    ws = workspace or current()
+    now = now_ms() if now is None else now
+    query = (
+        select(rollouts, endpoints.c.name.label("endpoint_name"))
+        .join(endpoints, endpoints.c.id == rollouts.c.endpoint_id)
+        .where(rollouts.c.state == "running", rollouts.c.next_analysis_at <= now)
+    )
+    if endpoint is not None:
+        query = query.where(endpoints.c.name == endpoint)
+    with ws.store.read() as conn:
+        due = conn.execute(query).all()
+    done = []
+    for row in due:
+        interval = row.spec["analysis"]["interval"]
+        with ws.store.write() as conn:  # claim this interval: only one controller analyses it
+            claimed = conn.execute(
+                update(rollouts)
+                .where(rollouts.c.id == row.id, rollouts.c.next_analysis_at == row.next_analysis_at)
+                .values(next_analysis_at=now + interval)
+            ).rowcount
+        if claimed != 1:
+            continue
+        since = max(row.stage_started_at, row.next_analysis_at - interval)
+        try:
+            measured = analyze(ws, row.endpoint_id, row.endpoint_name, row, since, now)
+        except Exception as exc:  # the controller goes on; the interval counts as inconclusive
+            log.warning("rollout %s: analysis failed: %s", row.id, exc)
+            measured = {"analysis": {"value": None, "ok": None, "why": str(exc)}}
+        _judge(ws, row.endpoint_name, row.id, measured, now)
+        _move_alias(ws, row.endpoint_name)
+        done.append(status(row.endpoint_name, workspace=ws))
+    return done
+
+
+def _judge(
+    ws: Workspace, endpoint: str, rollout_id: str, measured: dict[str, Any], now: int
+) -> None:
+    failed = [f"{name} {m['why']}" for name, m in measured.items() if m["ok"] is False]
+    unknown = [f"{name}: {m['why']}" for name, m in measured.items() if m["ok"] is None]
+    with ws.store.write() as conn:
+        endpoint_row = _endpoint_row(conn, endpoint, lock=True)
+        row = conn.execute(
+            select(rollouts).where(rollouts.c.id == rollout_id).with_for_update()
+        ).one()
+        if row.state != "running":  # aborted or promoted meanwhile
+            return
+        spec = row.spec
+        analysis = spec["analysis"]
+        if failed:
+            reason = "; ".join(failed)
+            _decide(conn, ws, row.id, row.stage, "fail", measured, reason)
+            failures = row.failures + 1
+            _set(conn, row.id, failures=failures)
+            if failures >= analysis["failure_limit"]:
+                _roll_back(
+                    conn,
+                    ws,
+                    endpoint_row,
+                    row,
+                    "rolled_back",
+                    f"{failures} failed analysis interval(s) (limit {analysis['failure_limit']}): "
+                    f"{reason}",
+                    measured,
+                )
+            return
+        if unknown:
+            reason = "; ".join(unknown)
+            _decide(conn, ws, row.id, row.stage, "inconclusive", measured, reason)
+            if _inconclusive_run(conn, row.id, row.stage) >= analysis["inconclusive_limit"]:
+                why = f"{analysis['inconclusive_limit']} inconclusive intervals in a row: {reason}"
+                _set(conn, row.id, state="paused", reason=why)
+                _decide(conn, ws, row.id, row.stage, "pause", measured, why)
+            return
+        _decide(conn, ws, row.id, row.stage, "pass", measured, "every metric within its bounds")
+        last = row.stage == len(spec["steps"]) - 1
+        if row.stage == MIRROR_STAGE:
+            pause = spec["mirror"]["duration"]
+        else:
+            pause = spec["steps"][row.stage].get("pause") or 0
+        if last and now - row.stage_started_at >= pause:
+            _promote(conn, ws, endpoint_row, row, "every analysis passed at 100%", measured)
+        elif not last and spec["steps"][max(row.stage, 0)].get("pause") is None and row.stage >= 0:
+            why = (
+                f"stage {_stage_name(spec, row.stage)} passed; it waits for cauce rollouts promote"
+            )
+            _set(conn, row.id, state="paused", reason=why)
+            _decide(conn, ws, row.id, row.stage, "pause", measured, why)
+        elif now - row.stage_started_at >= pause:
+            _advance(conn, ws, endpoint_row, row, "analysis passed", actor="cauce-controller")
+
+
+def _inconclusive_run(conn: Connection, rollout_id: str, stage: int) -> int:
+    """How many inconclusive intervals in a row this stage ended with."""
+    decisions = conn.execute(
+        select(rollout_decisions.c.decision)
+        .where(
+            rollout_decisions.c.rollout_id == rollout_id,
+            rollout_decisions.c.stage == stage,
+            rollout_decisions.c.decision.in_(("pass", "fail", "inconclusive")),
+        )
+        .order_by(rollout_decisions.c.id.desc())
+    ).scalars()
+    run = 0
+    for decision in decisions:
+        if decision != "inconclusive":
+            break
+        run += 1
+    return run
+
+
+def analyze(
+    ws: Workspace, endpoint_id: str, endpoint: str, row: Any, since: int, until: int
+) -> dict[str, dict[str, Any]]:
+    """Measure the candidate over ``(since, until]``: each metric's value, bound and verdict."""
+    from cauce.serving.metrics import summarize
+
+    spec = row.spec
+    analysis = spec["analysis"]
+    sources = ("mirror",) if row.stage == MIRROR_STAGE else ("live",)
+    summary = summarize(ws, endpoint_id, row.candidate, since, until, sources)
+    enough = summary.requests >= analysis["min_requests"]
+    windows: dict[str, Any] = {}
+    measured: dict[str, dict[str, Any]] = {}
+    for metric in analysis["metrics"]:
+        name = metric["name"]
+        value: float | None
+        why = ""
+        if name in ("error_rate", "latency_p99_ms", "latency_p50_ms"):
+            value = getattr(summary, name) if enough else None
+            if not enough:
+                why = (
+                    f"{summary.requests} candidate requests, fewer than {analysis['min_requests']}"
+                )
+        else:
+            if not windows:
+                windows = _collected(ws, endpoint, row, since, until)
+            value, why = (
+                _prediction_drift(windows)
+                if name == "prediction_drift"
+                else _query(windows, metric["query"])
+            )
+        measured[name] = _verdict(value, metric, why)
+    measured["requests"] = {"value": summary.requests, "ok": True, "why": ""}
+    return measured
+
+
+def _verdict(value: float | None, metric: dict[str, Any], why: str) -> dict[str, Any]:
+    bounds = {k: metric[k] for k in ("max", "min") if metric.get(k) is not None}
+    if value is None:
+        return {"value": None, **bounds, "ok": None, "why": why or "no value"}
+    if "max" in bounds and value > bounds["max"]:
+        return {
+            "value": value,
+            **bounds,
+            "ok": False,
+            "why": f"{value:.4g} > max {bounds['max']:g}",
+        }
+    if "min" in bounds and value < bounds["min"]:
+        return {
+            "value": value,
+            **bounds,
+            "ok": False,
+            "why": f"{value:.4g} < min {bounds['min']:g}",
+        }
+    return {"value": value, **bounds, "ok": True, "why": ""}
+
+
+def _collected(ws: Workspace, endpoint: str, row: Any, since: int, until: int) -> dict[str, Any]:
+    """The collector's records of the window: candidate and stable, outputs joined to inputs."""
+    import pandas as pd
+
+    from cauce.serving.collector import files
+
+    root = ws.settings.state_dir / "collector"
+    frames: dict[str, Any] = {}
+    for role, deployment in (("candidate", row.candidate), ("stable", row.stable)):
+        parts = {}
+        for collection in ("model_outputs", "model_inputs"):
+            found = [
+                p
+                for p in files(root, endpoint, deployment, collection)
+                if int(p.name.split("-")[1]) >= since  # a file is written after its records
+            ]
+            tables = [
+                pd.read_parquet(p)
+                if p.suffix == ".parquet"
+                else pd.read_json(p, lines=True, convert_dates=False)
+                for p in found
+            ]
+            frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+            if not frame.empty:
+                frame = frame[(frame["timestamp"] > since) & (frame["timestamp"] <= until)]
+            parts[collection] = frame
+        outputs, inputs = parts["model_outputs"], parts["model_inputs"]
+        if not outputs.empty and not inputs.empty:
+            features = inputs.drop(
+                columns=[
+                    c
+                    for c in ("timestamp", "deployment", "model_version", "latency_ms", "source")
+                    if c in inputs
+                ]
+            )
+            outputs = outputs.merge(features, on=["correlation_id", "row"], how="left")
+        frames[role] = outputs
+    return frames
+
+
+def _prediction_columns(frame: Any) -> list[str]:
+    return sorted(c for c in frame.columns if c == "prediction" or c.startswith("prediction_"))
+
+
+def _prediction_drift(windows: dict[str, Any]) -> tuple[float | None, str]:
+    from cauce.monitoring.metrics import jensen_shannon
+
+    candidate, stable = windows["candidate"], windows["stable"]
+    if candidate.empty or stable.empty:
+        which = "candidate" if candidate.empty else "stable deployment"
+        return None, f"no collected predictions of the {which} in the window (is collect on?)"
+    columns = [c for c in _prediction_columns(candidate) if c in stable.columns]
+    if not columns:
+        return None, "the two deployments' predictions have no column in common"
+    distances = [jensen_shannon(stable[c], candidate[c]) for c in columns]
+    known = [d for d in distances if d is not None]
+    return (max(known), "") if known else (None, "no predictions to compare")
+
+
+def _query(windows: dict[str, Any], sql: str) -> tuple[float | None, str]:
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET enable_external_access = false")
+        for role, frame in windows.items():
+            con.register(role, frame)
+        row = con.execute(sql).fetchone()
+    except duckdb.Error as exc:
+        return None, f"query failed: {str(exc).splitlines()[0]}"
+    finally:
+        con.close()
+    if row is None or row[0] is None:
+        return None, "query returned no value"
+    try:
+        return float(row[0]), ""
+    except (TypeError, ValueError):
+        return None, f"query returned {row[0]!r}, not a number"
+
+
+def _endpoint_row(conn: Connection, name: str, *, lock: bool = False) -> Any:
+    query = select(endpoints).where(endpoints.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"endpoint {name!r} does not exist")
+    return row
+
+
+class Controller:
+    """Runs :func:`tick` every second in a thread until stopped."""
+
+    def __init__(self, ws: Workspace, endpoint: str | None = None, every: float = 1.0) -> None:
+        self.ws, self.endpoint, self.every = ws, endpoint, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cauce-rollouts", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                tick(self.endpoint, workspace=self.ws)
+            except Exception as exc:
+                log.warning("rollout controller: %s", exc)
+
+    def stop(self) -> None:
+        """Stop the thread (waits for a tick in progress)."""
+        self._stop.set()
+        self._thread.join(timeout=30)
