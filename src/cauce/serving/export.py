@@ -456,8 +456,8 @@ def _kserve(endpoint: Endpoint, options: _Options) -> tuple[list[dict[str, Any]]
                 "by targeting it with a header, which KServe cannot do): it is not exported"
             )
     lost.append(
-        f"traffic is fixed in the manifest ({_split(ranked)}): rollouts and traffic changes "
-        "made with Cauce do not reach KServe; export and apply again after each"
+        f"traffic is fixed at export (Cauce's split now: {_split(ranked)}): rollouts and "
+        "traffic changes made with Cauce do not reach KServe; export and apply again after each"
     )
     lost.append(
         "Cauce's router is not part of the KServe form, and it is what records each "
