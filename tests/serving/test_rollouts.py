@@ -1,0 +1,353 @@
+"""Progressive rollouts: stages, analysis verdicts, promotion, rollback, pauses, restarts.
+
+The controller is driven with explicit times (``tick(now=...)``) over measurements written the
+way a router writes them (``store_windows``) and records written by the real collector, so each
+test states exactly what the candidate did in the interval that is judged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from cauce import workspace as workspace_module
+from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.lineage.audit import events
+from cauce.monitoring.metrics import jensen_shannon
+from cauce.registry.models import get_version
+from cauce.serving import rollouts
+from cauce.serving.collector import Collector, Record
+from cauce.serving.endpoints import get_endpoint, set_traffic
+from cauce.serving.metrics import Window, store_windows
+from cauce.specs import apply_file
+from cauce.store.schema import rollout_decisions
+from cauce.workspace import Workspace
+
+ENDPOINT = """
+kind: Endpoint
+name: churn
+traffic: {blue: 100}
+---
+kind: Deployment
+endpoint: churn
+name: blue
+model: models:/churn/1
+collect: {}
+---
+kind: Deployment
+endpoint: churn
+name: green
+model: models:/churn/2
+collect: {}
+"""
+
+
+def rollout_spec(**overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "kind": "Rollout",
+        "endpoint": "churn",
+        "candidate": "green",
+        "steps": [{"weight": 10, "pause": "20s"}, {"weight": 50, "pause": "20s"}, {"weight": 100}],
+        "analysis": {
+            "interval": "10s",
+            "failure_limit": 2,
+            "min_requests": 10,
+            "metrics": [
+                {"name": "error_rate", "max": 0.05},
+                {"name": "latency_p99_ms", "max": 100},
+            ],
+        },
+    }
+    spec.update(overrides)
+    return spec
+
+
+@pytest.fixture
+def served(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
+    """Endpoint churn: blue serves version 1 (champion) with all traffic; green version 2."""
+    from cauce.registry.models import set_alias
+
+    churn_model(c=1.0)
+    churn_model(c=0.05)
+    set_alias("churn", "champion", 1)
+    spec = tmp_path / "endpoint.yaml"
+    spec.write_text(ENDPOINT)
+    apply_file(spec)
+    return any_workspace
+
+
+def measure(ws: Workspace, deployment: str, at: int, requests: int, errors: int = 0,
+            latency_ms: float = 5.0, source: str = "live") -> None:  # fmt: skip
+    """What a router would store for ``deployment`` in a window ending at ``at``."""
+    window = Window()
+    for i in range(requests):
+        window.observe(latency_ms, i < errors)
+    endpoint_id = get_endpoint("churn", workspace=ws).id
+    store_windows(ws, endpoint_id, at - 1000, at, {(deployment, source): window})
+
+
+def decisions(ws: Workspace) -> list[str]:
+    return [d.decision for d in rollouts.status("churn", workspace=ws).decisions]
+
+
+def judge(ws: Workspace, after_ms: int, **measured: Any) -> rollouts.Rollout:
+    """Measure the candidate, then run the controller ``after_ms`` past the analysis time."""
+    state = rollouts.status("churn", workspace=ws)
+    assert state.next_analysis_at is not None
+    now = state.next_analysis_at + after_ms
+    measure(ws, state.candidate, now - 1, **measured)
+    analysed = rollouts.tick(now=now, workspace=ws)
+    assert [r.id for r in analysed] == [state.id]
+    return rollouts.status("churn", workspace=ws)
+
+
+def test_start_gives_the_candidate_its_first_weight_and_is_recorded(served: Workspace) -> None:
+    rollout = rollouts.start(rollout_spec(), workspace=served)
+    assert (rollout.state, rollout.stage, rollout.weight, rollout.stable) == (
+        "running",
+        0,
+        10,
+        "blue",
+    )
+    assert get_endpoint("churn", workspace=served).traffic == {"blue": 90, "green": 10}
+    assert decisions(served) == ["start"]
+    actions = [e.action for e in events(workspace=served)]
+    assert "rollout.start" in actions and "endpoint.traffic" in actions
+    with pytest.raises(Conflict, match="already has a rollout in progress"):
+        rollouts.start(rollout_spec(), workspace=served)
+
+
+def test_a_healthy_candidate_advances_and_is_promoted_with_the_alias(served: Workspace) -> None:
+    rollouts.start(rollout_spec(), workspace=served)
+    rollout = judge(served, 0, requests=50)
+    assert (rollout.state, rollout.stage) == ("running", 0)  # its pause (20 s) is not over
+    rollout = judge(served, 20_000, requests=50)
+    assert (rollout.stage, rollout.weight) == (1, 50)
+    assert get_endpoint("churn", workspace=served).traffic == {"blue": 50, "green": 50}
+    rollout = judge(served, 20_000, requests=50)
+    assert (rollout.stage, rollout.weight) == (2, 100)
+    rollout = judge(served, 0, requests=50)
+    assert rollout.state == "promoted"
+    assert get_endpoint("churn", workspace=served).traffic == {"blue": 0, "green": 100}
+    assert "champion" in get_version("churn", 2, workspace=served).aliases
+    assert decisions(served)[-1] == "promote"
+    passed = rollout.decisions[-2]
+    assert passed.decision == "pass" and passed.measured["error_rate"]["value"] == 0.0
+    assert passed.measured["latency_p99_ms"]["value"] == pytest.approx(5.0, rel=0.05)
+
+
+def test_a_failing_candidate_is_rolled_back_with_the_measured_reason(served: Workspace) -> None:
+    rollouts.start(rollout_spec(), workspace=served)
+    rollout = judge(served, 0, requests=40, errors=8)
+    assert rollout.state == "running" and rollout.failures == 1
+    assert decisions(served)[-1] == "fail"
+    rollout = judge(served, 0, requests=40, errors=8)
+    assert rollout.state == "rolled_back"
+    assert "error_rate 0.2 > max 0.05" in (rollout.reason or "")
+    assert get_endpoint("churn", workspace=served).traffic == {"blue": 100, "green": 0}
+    last = rollout.decisions[-1]
+    assert last.decision == "rollback" and last.measured["error_rate"]["value"] == 0.2
+    assert "champion" in get_version("churn", 1, workspace=served).aliases
+
+
+def test_slow_candidate_fails_on_latency(served: Workspace) -> None:
+    rollouts.start(rollout_spec(analysis={"failure_limit": 1, "min_requests": 5, "metrics": [
+        {"name": "latency_p99_ms", "max": 50}]}), workspace=served)  # fmt: skip
+    rollout = judge(served, 0, requests=20, latency_ms=120)
+    assert rollout.state == "rolled_back"
+    assert "latency_p99_ms" in (rollout.reason or "")
+
+
+def test_too_few_requests_is_inconclusive_then_pauses_and_a_person_decides(
+    served: Workspace,
+) -> None:
+    rollouts.start(rollout_spec(), workspace=served)
+    for _ in range(3):
+        rollout = judge(served, 0, requests=3)
+    assert rollout.state == "paused"
+    assert "3 inconclusive intervals in a row" in (rollout.reason or "")
+    assert decisions(served)[-4:] == ["inconclusive", "inconclusive", "inconclusive", "pause"]
+    assert rollouts.tick(now=rollout.stage_started_at + 10**9, workspace=served) == []
+    rollout = rollouts.promote("churn", workspace=served)
+    assert (rollout.state, rollout.stage) == ("running", 1)
+    rollout = rollouts.abort("churn", reason="seen on the dashboard", workspace=served)
+    assert rollout.state == "aborted"
+    assert get_endpoint("churn", workspace=served).traffic == {"blue": 100, "green": 0}
+    with pytest.raises(Conflict, match="no rollout in progress"):
+        rollouts.abort("churn", workspace=served)
+
+
+def test_a_step_without_pause_waits_for_a_person(served: Workspace) -> None:
+    rollouts.start(rollout_spec(steps=[{"weight": 30}, {"weight": 100}]), workspace=served)
+    rollout = judge(served, 0, requests=50)
+    assert rollout.state == "paused" and "waits for cauce rollouts promote" in (
+        rollout.reason or ""
+    )
+    rollout = rollouts.promote("churn", workspace=served)
+    assert (rollout.state, rollout.weight) == ("running", 100)
+    rollout = rollouts.promote("churn", full=True, workspace=served)
+    assert rollout.state == "promoted"
+    assert "champion" in get_version("churn", 2, workspace=served).aliases
+
+
+def test_the_mirror_pre_stage_judges_mirrored_requests(served: Workspace) -> None:
+    rollouts.start(rollout_spec(mirror={"percent": 50, "duration": "15s"}), workspace=served)
+    endpoint = get_endpoint("churn", workspace=served)
+    assert endpoint.traffic == {"blue": 100, "green": 0} and endpoint.mirror == {"green": 50}
+    state = rollouts.status("churn", workspace=served)
+    now = state.next_analysis_at + 5_000
+    measure(served, "green", now - 1, requests=30, source="live")  # not what this stage judges
+    rollouts.tick(now=now, workspace=served)
+    assert decisions(served)[-1] == "inconclusive"
+    rollout = judge(served, 5_000, requests=30, source="mirror")
+    assert (rollout.stage, rollout.weight) == (0, 10)
+    endpoint = get_endpoint("churn", workspace=served)
+    assert endpoint.traffic == {"blue": 90, "green": 10} and endpoint.mirror == {}
+
+
+def test_the_controller_resumes_from_the_store_and_never_judges_an_interval_twice(
+    served: Workspace,
+) -> None:
+    rollouts.start(rollout_spec(), workspace=served)
+    state = rollouts.status("churn", workspace=served)
+    now = state.next_analysis_at + 1
+    measure(served, "green", now - 1, requests=50)
+    # A controller in a new process: a fresh workspace handle on the same store.
+    workspace_module.reset()
+    fresh = workspace_module.current()
+    results: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(len(rollouts.tick(now=now, workspace=fresh)))
+        )
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [0, 0, 0, 1]
+    with fresh.store.read() as conn:
+        analyses = conn.execute(
+            select(func.count()).where(rollout_decisions.c.decision == "pass")
+        ).scalar()
+    assert analyses == 1
+
+
+def _collect(ws: Workspace, deployment: str, at: int, predictions: list[int], source: str) -> None:
+    collector = Collector(ws, "churn")
+    collector.configure(get_endpoint("churn", workspace=ws).deployments)
+    for i, value in enumerate(predictions):
+        collector.record(
+            Record(
+                deployment=deployment,
+                source=source,
+                model_version="churn/1",
+                correlation_id=f"{deployment}-{i}",
+                timestamp_ms=at,
+                latency_ms=1.0,
+                request=json.dumps(
+                    {"dataframe_records": [{"age": 30 + i % 5, "charges": 50}]}
+                ).encode(),
+                content_type="application/json",
+                response=json.dumps({"predictions": [value]}).encode(),
+            )
+        )
+    collector.flush()
+    collector.close()
+
+
+def test_prediction_drift_and_sql_metrics_come_from_the_collector(served: Workspace) -> None:
+    spec = rollout_spec(
+        analysis={
+            "failure_limit": 1,
+            "min_requests": 1,
+            "metrics": [
+                {"name": "prediction_drift", "max": 0.2},
+                {
+                    "name": "positive_rate",
+                    "max": 0.9,
+                    "query": "SELECT avg(prediction) FROM candidate",
+                },
+                {"name": "mean_age", "min": 0, "query": "SELECT avg(age) FROM candidate"},
+            ],
+        }
+    )
+    rollouts.start(spec, workspace=served)
+    state = rollouts.status("churn", workspace=served)
+    now = state.next_analysis_at + 1
+    stable = [0, 1] * 50
+    candidate = [1] * 95 + [0] * 5  # a candidate that says "churn" to nearly everyone
+    _collect(served, "blue", now - 500, stable, "live")
+    _collect(served, "green", now - 500, candidate, "live")
+    measure(served, "green", now - 1, requests=100)
+    rollouts.tick(now=now, workspace=served)
+    rollout = rollouts.status("churn", workspace=served)
+    assert rollout.state == "rolled_back"
+    measured = rollout.decisions[-1].measured
+    assert measured["prediction_drift"]["value"] == pytest.approx(jensen_shannon(stable, candidate))
+    assert measured["prediction_drift"]["ok"] is False
+    assert measured["positive_rate"]["value"] == pytest.approx(0.95)
+    assert measured["mean_age"]["value"] == pytest.approx(32.0)
+
+
+def test_prediction_drift_without_collected_answers_is_inconclusive(served: Workspace) -> None:
+    spec = rollout_spec(
+        analysis={"min_requests": 1, "metrics": [{"name": "prediction_drift", "max": 0.2}]}
+    )
+    rollouts.start(spec, workspace=served)
+    rollout = judge(served, 0, requests=30)
+    assert decisions(served)[-1] == "inconclusive"
+    assert "no collected predictions" in rollout.decisions[-1].reason
+
+
+def test_applying_the_same_rollout_spec_again_changes_nothing(
+    served: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "rollout.yaml"
+    path.write_text(json.dumps(rollout_spec()))  # JSON is YAML
+    assert [a.outcome for a in apply_file(path)] == ["created"]
+    rollouts.abort("churn", workspace=served)
+    assert [a.outcome for a in apply_file(path)] == ["unchanged"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (
+            {"steps": [{"weight": 50}, {"weight": 10}, {"weight": 100}]},
+            InvalidInput,
+            "must not decrease",
+        ),
+        (
+            {"steps": [{"weight": 10}, {"weight": 50}]},
+            InvalidInput,
+            "last step must give the candidate 100%",
+        ),
+        (
+            {"analysis": {"metrics": [{"name": "happiness", "max": 1}]}},
+            InvalidInput,
+            "give a query",
+        ),
+        ({"analysis": {"interval": "soon"}}, InvalidInput, "analysis.interval"),
+        ({"candidate": "blue", "stable": "blue"}, InvalidInput, "must differ"),
+        ({"candidate": "purple"}, NotFound, "no deployment 'purple'"),
+    ],
+)
+def test_bad_rollout_specs_are_refused_naming_the_cause(
+    served: Workspace, change: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        rollouts.start(rollout_spec(**change), workspace=served)
+    assert get_endpoint("churn", workspace=served).traffic == {"blue": 100}
+
+
+def test_a_rollout_needs_live_traffic_to_move(served: Workspace) -> None:
+    set_traffic("churn", {"blue": 0}, workspace=served)
+    with pytest.raises(InvalidInput, match="no deployment with live traffic"):
+        rollouts.start(rollout_spec(), workspace=served)
