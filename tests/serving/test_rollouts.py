@@ -303,7 +303,7 @@ def test_prediction_drift_without_collected_answers_is_inconclusive(served: Work
     rollouts.start(spec, workspace=served)
     rollout = judge(served, 0, requests=30)
     assert decisions(served)[-1] == "inconclusive"
-    assert "no collected predictions" in rollout.decisions[-1].reason
+    assert "0 collected predictions of the candidate" in rollout.decisions[-1].reason
 
 
 def test_applying_the_same_rollout_spec_again_changes_nothing(

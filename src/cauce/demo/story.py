@@ -1,8 +1,9 @@
 """The demo story: bronze → quality bar → silver; a bad batch stopped; a cached training pipeline;
-tracked candidates; the best one registered as champion.
+tracked candidates; the best one registered as champion; the champion served, a challenger
+rolled out and promoted, a broken candidate rolled back.
 
-Each stage prints one or two lines with its numbers. Later chapters (serving, monitoring, the
-closed loop) extend :func:`run`.
+Each stage prints one or two lines with its numbers. Later chapters (monitoring, the closed
+loop) extend :func:`run`.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
 
     import cauce
     from cauce.data.checks import ValidationFailed
+    from cauce.demo import serving
     from cauce.demo.generate import load_bundled
-    from cauce.demo.pipeline import CANDIDATES, candidate_params, training
+    from cauce.demo.pipeline import CANDIDATES, candidate_params, features, train, training
     from cauce.workspace import current
 
     out = console or Console(highlight=False)
@@ -152,6 +154,15 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         f"   see it:   cauce models card models:/{MODEL}@champion  ·  "
         f"cauce lineage models:/{MODEL}/{version.version}  ·  cauce audit"
     )
+
+    # 6-8. Serving: the champion behind an endpoint; a challenger (the same recipe fitted on
+    # every silver row) rolled out step by step; a broken candidate rolled back.
+    challenger = train(features(silver.ref), best["candidate"], fast=fast)
+    served = serving.run(ws, test_rows, challenger, out)
+    out.print(
+        f"   see it:   cauce endpoints show {MODEL}  ·  cauce rollouts status {MODEL}  ·  "
+        f"cauce data list (collected requests)"
+    )
     elapsed = time.perf_counter() - started
     out.print(f"[dim]done in {elapsed:.1f}s[/]")
     return {
@@ -164,5 +175,6 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         "results": results,
         "best": best,
         "version": version.version,
+        "serving": served,
         "seconds": elapsed,
     }

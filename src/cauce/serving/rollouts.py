@@ -9,7 +9,8 @@ candidate its ``weight`` percent of the share the two deployments held together.
 - ``error_rate`` and ``latency_p99_ms`` / ``latency_p50_ms`` from what the routers stored
   (:mod:`cauce.serving.metrics`);
 - ``prediction_drift``: the Jensen-Shannon distance between the candidate's and the stable
-  deployment's predictions in the same window, from the data collector's records;
+  deployment's predictions since the stage started (once each side has ``min_predictions``),
+  from the data collector's records;
 - any other metric from its ``query``: SQL (DuckDB) over the window's collected records, as the
   tables ``candidate`` and ``stable`` (outputs joined with inputs).
 
@@ -585,14 +586,13 @@ def analyze(
                 why = (
                     f"{summary.requests} candidate requests, fewer than {analysis['min_requests']}"
                 )
+        elif name == "prediction_drift":
+            stage = _collected(ws, endpoint, row, row.stage_started_at, until)
+            value, why = _prediction_drift(stage, analysis["min_predictions"])
         else:
             if not windows:
                 windows = _collected(ws, endpoint, row, since, until)
-            value, why = (
-                _prediction_drift(windows)
-                if name == "prediction_drift"
-                else _query(windows, metric["query"])
-            )
+            value, why = _query(windows, metric["query"])
         measured[name] = _verdict(value, metric, why)
     measured["requests"] = {"value": summary.requests, "ok": True, "why": ""}
     return measured
@@ -663,13 +663,16 @@ def _prediction_columns(frame: Any) -> list[str]:
     return sorted(c for c in frame.columns if c == "prediction" or c.startswith("prediction_"))
 
 
-def _prediction_drift(windows: dict[str, Any]) -> tuple[float | None, str]:
+def _prediction_drift(windows: dict[str, Any], least: int) -> tuple[float | None, str]:
     from cauce.monitoring.metrics import jensen_shannon
 
     candidate, stable = windows["candidate"], windows["stable"]
-    if candidate.empty or stable.empty:
-        which = "candidate" if candidate.empty else "stable deployment"
-        return None, f"no collected predictions of the {which} in the window (is collect on?)"
+    for role, frame in (("candidate", candidate), ("stable deployment", stable)):
+        if len(frame) < least:
+            return None, (
+                f"{len(frame)} collected predictions of the {role} since the stage started, "
+                f"fewer than {least}" + (" (is collect on?)" if frame.empty else "")
+            )
     columns = [c for c in _prediction_columns(candidate) if c in stable.columns]
     if not columns:
         return None, "the two deployments' predictions have no column in common"

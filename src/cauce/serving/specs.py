@@ -180,8 +180,8 @@ class AnalysisMetric(BaseModel):
 
     Built in: ``error_rate``, ``latency_p99_ms``, ``latency_p50_ms``, ``prediction_drift``
     (Jensen-Shannon distance between the candidate's and the stable deployment's predictions
-    in the same window). Any other name needs ``query``: SQL over the collector's records of
-    the window (tables ``candidate`` and ``stable``) that returns one number.
+    since the stage started). Any other name needs ``query``: SQL over the collector's records
+    of the interval (tables ``candidate`` and ``stable``) that returns one number.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -215,6 +215,9 @@ class AnalysisSpec(BaseModel):
     min_requests: int = Field(default=20, ge=1)
     # Inconclusive intervals in a row before the rollout pauses for a human.
     inconclusive_limit: int = Field(default=3, ge=1)
+    # prediction_drift compares the predictions collected since the stage started, once each
+    # deployment has at least this many: fewer make the distance noise.
+    min_predictions: int = Field(default=100, ge=1)
     metrics: list[AnalysisMetric] = Field(default_factory=list)
 
 
