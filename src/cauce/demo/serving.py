@@ -208,10 +208,9 @@ def run(ws: Workspace, test_rows: pd.DataFrame, challenger: Any, out: Console) -
         )
 
         # A challenger: the champion's recipe fitted on more data, rolled out 10% → 50% → 100%.
-        with cauce.start_run(experiment="churn", run_name="challenger"):
-            version = cauce.log_model(
-                challenger, "model", registered_model="churn", input_example=example
-            )
+        with cauce.start_run(experiment="churn", run_name="challenger") as run:
+            cauce.log_model(challenger, "model", input_example=example)
+        version = cauce.models.register(f"runs:/{run.run_id}/model", "churn", workspace=ws)
         cauce.models.set_alias("churn", "challenger", version.version, workspace=ws)
         _apply(
             [
@@ -294,8 +293,6 @@ def _register_broken(model: Any, example: pd.DataFrame, ws: Workspace) -> int:
     def inverted(data: Any) -> Any:
         return 1 - model.predict(data)
 
-    with cauce.start_run(experiment="churn", run_name="broken-candidate"):
-        version = cauce.log_model(
-            inverted, "model", registered_model="churn", input_example=example
-        )
-    return int(version.version)
+    with cauce.start_run(experiment="churn", run_name="broken-candidate") as run:
+        cauce.log_model(inverted, "model", input_example=example)
+    return cauce.models.register(f"runs:/{run.run_id}/model", "churn", workspace=ws).version
