@@ -41,8 +41,13 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert "stopped by the quality bar" in demo.stdout
     assert "accepted_values(contract)" in demo.stdout
     assert "9/9 steps from cache" in demo.stdout
+    assert "green promoted: champion → churn v2" in demo.stdout
+    assert "red rolled_back" in demo.stdout and "prediction_drift" in demo.stdout
+    assert " 0 failed" in demo.stdout
 
-    runs = json.loads(cauce(home, "runs", "list", "-e", "churn", "--json").stdout)
+    tracked = json.loads(cauce(home, "runs", "list", "-e", "churn", "--json").stdout)
+    assert len(tracked) == 5  # three candidates, the challenger, the broken candidate
+    runs = [r for r in tracked if "model" in r["data"]["params"]]
     assert len(runs) == 3
     assert all(r["info"]["status"] == "FINISHED" for r in runs)
     assert {r["data"]["params"]["model"] for r in runs} == {
@@ -66,22 +71,31 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert "*params.model" in compared.stdout
 
     models = json.loads(cauce(home, "models", "list", "--json").stdout)
-    assert models[0]["name"] == "churn" and models[0]["aliases"] == {"champion": 1}
+    assert models[0]["name"] == "churn"
+    assert models[0]["aliases"] == {"champion": 2, "challenger": 2}  # moved by the rollout
     versions = json.loads(cauce(home, "models", "versions", "churn", "--json").stdout)
     assert versions[0]["run_id"] == best["info"]["run_id"]
-    card = cauce(home, "models", "card", "models:/churn@champion").stdout
+    card = cauce(home, "models", "card", "models:/churn/1").stdout
     assert card.startswith("# Model card: churn v1")
     assert "roc_auc" in card and "customers_silver" in card
 
     lineage = json.loads(cauce(home, "lineage", "models:/churn/1", "--json").stdout)
     kinds = {n["kind"] for n in lineage["nodes"]}
-    assert kinds == {"dataset_version", "run", "model_version"}
+    assert kinds == {"dataset_version", "run", "model_version", "deployment"}
     labels = {n["label"] for n in lineage["nodes"]}
     assert {"dataset customers v1", "dataset customers_silver v1"} <= labels  # bronze → silver
 
     events = json.loads(cauce(home, "audit", "--action", "model.*", "--json").stdout)
     assert {e["action"] for e in events} >= {"model.create", "model.alias.set"}
     assert all(e["actor"] == "cli-tester" for e in events)
+
+    endpoint = json.loads(cauce(home, "endpoints", "show", "churn", "--json").stdout)
+    assert endpoint["traffic"] == {"blue": 0, "green": 100, "red": 0}
+    rollout = json.loads(cauce(home, "rollouts", "status", "churn", "--json").stdout)
+    assert rollout["state"] == "rolled_back" and rollout["candidate"] == "red"
+    assert rollout["decisions"][-1]["measured"]["prediction_drift"]["ok"] is False
+    collected = {d["name"] for d in json.loads(cauce(home, "data", "list", "--json").stdout)}
+    assert {"churn.blue.model_inputs", "churn.green.model_outputs"} <= collected
 
 
 def test_alias_commands(tmp_path: Path) -> None:

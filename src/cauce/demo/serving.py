@@ -152,8 +152,15 @@ def _roll_out(ws: Workspace, candidate: str, out: Console, label: str, timeout: 
         time.sleep(0.3)
 
 
-def run(ws: Workspace, test_rows: pd.DataFrame, challenger: Any, out: Console) -> dict[str, Any]:
-    """The serving chapter; ``challenger`` is a fitted model that should replace the champion."""
+def run(
+    ws: Workspace,
+    test_rows: pd.DataFrame,
+    challenger: Any,
+    silver: Any,
+    recipe: str,
+    out: Console,
+) -> dict[str, Any]:
+    """The serving chapter; ``challenger`` is ``recipe`` fitted on every row of ``silver``."""
     import cauce
     from cauce.demo.pipeline import LABEL
     from cauce.serving import rollouts
@@ -209,6 +216,8 @@ def run(ws: Workspace, test_rows: pd.DataFrame, challenger: Any, out: Console) -
 
         # A challenger: the champion's recipe fitted on more data, rolled out 10% → 50% → 100%.
         with cauce.start_run(experiment="churn", run_name="challenger") as run:
+            cauce.log_input(silver, context="training")
+            cauce.set_tags({"recipe": recipe, "trained_on": "every silver row"})
             cauce.log_model(challenger, "model", input_example=example)
         version = cauce.models.register(f"runs:/{run.run_id}/model", "churn", workspace=ws)
         cauce.models.set_alias("churn", "challenger", version.version, workspace=ws)

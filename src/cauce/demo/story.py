@@ -158,7 +158,7 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     # 6-8. Serving: the champion behind an endpoint; a challenger (the same recipe fitted on
     # every silver row) rolled out step by step; a broken candidate rolled back.
     challenger = train(features(silver.ref), best["candidate"], fast=fast)
-    served = serving.run(ws, test_rows, challenger, out)
+    served = serving.run(ws, test_rows, challenger, silver, best["candidate"], out)
     out.print(
         f"   see it:   cauce endpoints show {MODEL}  ·  cauce rollouts status {MODEL}  ·  "
         f"cauce data list (collected requests)"

@@ -13,6 +13,8 @@ from cauce.store import insert_ignore, now_ms
 from cauce.store.schema import (
     dataset_versions,
     datasets,
+    deployments,
+    endpoints,
     lineage_edges,
     model_versions,
     models,
@@ -154,4 +156,11 @@ def label_of(conn: Connection, kind: str, entity_id: str) -> str:
             .where(model_versions.c.id == entity_id)
         ).first()
         return f"model {row.name} v{row.version}" if row else f"model_version {entity_id}"
+    if kind == "deployment":
+        row = conn.execute(
+            select(endpoints.c.name.label("endpoint"), deployments.c.name)
+            .join(endpoints, endpoints.c.id == deployments.c.endpoint_id)
+            .where(deployments.c.id == entity_id)
+        ).first()
+        return f"deployment {row.endpoint}/{row.name}" if row else f"deployment {entity_id}"
     return f"{kind} {entity_id}"
