@@ -36,7 +36,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from cauce.errors import BadRequest, CauceError, InvalidInput, UnsupportedMediaType
 from cauce.registry.signature import Schema, check_column, column_arrays, validate_tensor
@@ -417,7 +417,7 @@ def _from_records(value: Any, schema: Schema | None, field: str) -> Any:
             if name in first or any(name in r for r in value):
                 by_name[name] = [r.get(name) for r in value]
         return _columns_to_input(by_name, len(value), schema, field)
-    return _pandas(lambda pd: pd.DataFrame.from_records(value), field, schema)
+    return _pandas(lambda pd: pd.DataFrame.from_records(value), field)
 
 
 def _from_tensor_format(value: Any, schema: Schema | None, field: str) -> Any:
@@ -471,7 +471,7 @@ def _from_column_dict(value: dict[str, Any], schema: Schema | None, field: str) 
     rows = lengths.pop() if lengths else 0
     if _table_schema(schema):
         return _columns_to_input(value, rows, schema, field)
-    return _pandas(lambda pd: pd.DataFrame(value), field, schema)
+    return _pandas(lambda pd: pd.DataFrame(value), field)
 
 
 def _tensor(value: Any, schema: Schema | None, field: str) -> Any:
@@ -507,9 +507,9 @@ def _columns_to_input(by_name: dict[Any, Any], rows: int, schema: Schema | None,
     if _table_schema(schema):
         return _validated_frame(schema, by_name, rows)
     if schema and schema.get("type") == "tensor":
-        frame = _pandas(lambda pd: pd.DataFrame(dict(by_name)), field, None)
+        frame = _pandas(lambda pd: pd.DataFrame(dict(by_name)), field)
         return _tensor(frame.to_numpy(), schema, field)
-    return _pandas(lambda pd: pd.DataFrame(dict(by_name)), field, None)
+    return _pandas(lambda pd: pd.DataFrame(dict(by_name)), field)
 
 
 @dataclass(frozen=True)
@@ -704,6 +704,11 @@ def _frame_from_blocks(columns: Any, blocks: list[tuple[Any, Any]], rows: int) -
 def _index(labels: list[Any]) -> Any:
     import pandas as pd
 
+    if not all(isinstance(v, (str, int, float)) or v is None for v in labels):
+        raise BadRequest(
+            "dataframe_split.index labels must be strings or numbers",
+            details={"field": "dataframe_split.index"},
+        )
     return pd.Index(labels)
 
 
@@ -711,7 +716,7 @@ def _is_frame(data: Any) -> bool:
     return type(data).__name__ == "DataFrame"
 
 
-def _pandas(build: Any, field: str, schema: Schema | None) -> Any:
+def _pandas(build: Any, field: str) -> Any:
     """Run a pandas constructor on request data; its errors become a BadRequest naming field."""
     import pandas as pd
 
@@ -804,8 +809,7 @@ _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 # -- v2 tensors ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _V2Tensor:
+class _V2Tensor(NamedTuple):
     name: str
     shape: tuple[int, ...]
     array: Any  # NumPy array already in ``shape``
@@ -814,43 +818,48 @@ class _V2Tensor:
 def _v2_tensor(position: int, item: Any) -> _V2Tensor:
     import numpy as np
 
-    field = f"inputs[{position}]"
-    if not isinstance(item, dict):
+    if type(item) is not dict:
+        field = f"inputs[{position}]"
         raise BadRequest(f"{field} must be an object", details={"field": field})
-    name, shape, datatype, data = (item.get(k) for k in ("name", "shape", "datatype", "data"))
+    name = item.get("name")
+    shape = item.get("shape")
+    datatype = item.get("datatype")
+    data = item.get("data")
     if not isinstance(name, str):
-        raise BadRequest(f"{field}.name must be a string", details={"field": f"{field}.name"})
-    field = f"inputs[{name}]"
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        field = f"inputs[{position}].name"
+        raise BadRequest(f"{field} must be a string", details={"field": field})
+    if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
+        field = f"inputs[{name}].shape"
         raise BadRequest(
-            f"{field}.shape must be a list of non-negative integers",
-            details={"field": f"{field}.shape"},
+            f"{field} must be a list of non-negative integers", details={"field": field}
         )
-    if datatype not in V2_DTYPES:
+    if type(datatype) is not str or datatype not in V2_DTYPES:
+        field = f"inputs[{name}].datatype"
         raise BadRequest(
-            f"{field}.datatype must be one of {', '.join(V2_DTYPES)}; got {datatype!r}",
-            details={"field": f"{field}.datatype"},
+            f"{field} must be one of {', '.join(V2_DTYPES)}; got {datatype!r}",
+            details={"field": field},
         )
-    if not isinstance(data, list):
-        raise BadRequest(f"{field}.data must be a list", details={"field": f"{field}.data"})
-    if data and isinstance(data[0], list):  # nested (row-major) data is accepted too
+    if type(data) is not list:
+        field = f"inputs[{name}].data"
+        raise BadRequest(f"{field} must be a list", details={"field": field})
+    if data and type(data[0]) is list:  # nested (row-major) data is accepted too
         try:
             flat = np.array(data, dtype=object)
         except ValueError:
             flat = None
         if flat is None or any(isinstance(v, list) for v in flat.flat):
-            raise BadRequest(
-                f"{field}.data is not a rectangular array", details={"field": f"{field}.data"}
-            )
+            field = f"inputs[{name}].data"
+            raise BadRequest(f"{field} is not a rectangular array", details={"field": field})
         data = flat.ravel().tolist()
     count = math.prod(shape)
     if len(data) != count:
+        field = f"inputs[{name}].data"
         raise BadRequest(
-            f"{field}.data has {len(data)} values; shape {shape} needs {count}",
-            details={"field": f"{field}.data", "shape": shape},
+            f"{field} has {len(data)} values; shape {shape} needs {count}",
+            details={"field": field, "shape": shape},
         )
-    array = _v2_array(field, datatype, data)
-    return _V2Tensor(name, tuple(shape), array.reshape(shape))
+    array = _v2_array(f"inputs[{name}]", datatype, data)
+    return _V2Tensor(name, tuple(shape), array.reshape(shape) if len(shape) != 1 else array)
 
 
 def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
@@ -870,15 +879,20 @@ def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
         probe = np.array(data) if data else np.array([], dtype=dtype)
     except (ValueError, TypeError):  # lists inside the data
         probe = np.empty((0, 0))
+    if (
+        dtype.kind == "f"
+        and probe.dtype.kind == "O"
+        and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in data
+        )
+    ):
+        try:
+            probe = np.array(data, dtype=np.float64)  # JSON null: a missing value, NaN
+        except OverflowError:  # an integer too large for any float
+            raise InvalidInput(
+                f"{field}: a value does not fit in {datatype}", details=where
+            ) from None
     if probe.ndim != 1 or probe.dtype.kind not in ("iu" if dtype.kind in "iu" else "iuf"):
-        if (
-            dtype.kind == "f"
-            and probe.dtype.kind == "O"
-            and all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in data
-            )
-        ):
-            return np.array(data, dtype=dtype)  # JSON null: a missing value, NaN
         if dtype.kind in "iu" and all(type(v) is int for v in data):
             try:  # integers past int64 (UINT64) make NumPy guess an object array
                 return np.array(data, dtype=dtype)
@@ -888,6 +902,8 @@ def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
                 ) from None
         kind = "integers" if dtype.kind in "iu" else "numbers"
         raise InvalidInput(f"{field}: {datatype} data must be {kind}", details=where)
+    if probe.dtype == dtype:
+        return probe
     try:
         with np.errstate(over="raise"):
             array = probe.astype(dtype)
@@ -940,9 +956,8 @@ def _from_v2_tensors(tensors: list[_V2Tensor], schema: Schema | None) -> Any:
     if len(tensors) == 1:
         return tensors[0].array
     names = [t.name for t in tensors]
-    return _pandas(
-        lambda pd: pd.DataFrame(_v2_columns({t.name: t for t in tensors}, names)), "inputs", None
-    )
+    columns = _v2_columns({t.name: t for t in tensors}, names)
+    return _pandas(lambda pd: pd.DataFrame(columns), "inputs")
 
 
 def _v2_columns(by_tensor: dict[str, _V2Tensor], names: list[str]) -> dict[str, Any]:
@@ -1088,7 +1103,7 @@ def _plain(array: Any) -> Any:
 
     if isinstance(array, np.ndarray):
         return array
-    if getattr(array, "_hasna", False) or (array.dtype.kind not in "mM" and array.isna().any()):
+    if array.dtype.kind not in "mM" and array.isna().any():
         return array.to_numpy(dtype=object, na_value=None)
     return np.asarray(array)
 
