@@ -240,7 +240,7 @@ class Collector:
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         register(
             f"{self.endpoint}.{deployment}.{collection}",
-            frame,
+            _one_type_per_column(frame),
             layer="bronze",
             description=f"collected by endpoint {self.endpoint}, deployment {deployment}",
             allow_schema_change=True,
@@ -363,6 +363,23 @@ def response_rows(body: bytes) -> list[dict[str, Any]]:
         else:
             rows.append({"prediction": value})
     return rows
+
+
+def _one_type_per_column(frame: Any) -> Any:
+    """Columns whose values mix types (a CSV request's ``"30"`` beside a JSON ``30``, files
+    written as text beside typed ones) as text: one odd request must not keep a whole batch
+    of records from being registered."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        kinds = {type(v) for v in frame[column] if not _missing(v)}
+        if len(kinds) > 1:
+            frame[column] = [None if _missing(v) else str(v) for v in frame[column]]
+    return frame
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _as_text(row: dict[str, Any]) -> dict[str, Any]:

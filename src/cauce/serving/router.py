@@ -45,6 +45,7 @@ from cauce.workspace import Workspace
 log = logging.getLogger("cauce.router")
 _SCORING = re.compile(r"^/(invocations|v2/models/[^/]+/infer)$")
 _FORWARDED = (b"content-type", b"accept")
+_ANSWERED = (b"cauce-model-version", b"cauce-batch-size")  # deployment headers callers see
 RELOAD_EVERY_S = 1.0
 HEALTH_EVERY_S = 1.0
 MAX_MIRRORS_IN_FLIGHT = 256
@@ -235,11 +236,7 @@ class Router:
             headers=[
                 (b"x-request-id", correlation),
                 (b"cauce-deployment", answered_by.encode()),
-                *(
-                    [(b"cauce-model-version", reply.headers[b"cauce-model-version"])]
-                    if b"cauce-model-version" in reply.headers
-                    else []
-                ),
+                *((k, reply.headers[k]) for k in _ANSWERED if k in reply.headers),
             ],
         )
 
@@ -371,6 +368,7 @@ class Router:
         """Model metadata and readiness come from a deployment that takes live traffic."""
         target = header(scope, b"cauce-deployment")
         deployment = target.decode("latin-1") if target else self._choose()
+        self.endpoint.deployment(deployment)  # NotFound names the deployments
         upstream = self._upstream(deployment)
         if upstream is None:
             raise BackendError(f"deployment {deployment!r} is not running")

@@ -10,11 +10,14 @@ sees a slower answer, not a refused connection. The same command runs a deployme
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ from cauce.serving.http import (
     respond_json,
 )
 
+log = logging.getLogger("cauce.worker")
 _MODEL_PATH = re.compile(r"^/v2/models/([^/]+)(/ready|/infer)?$")
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
@@ -77,6 +81,12 @@ class WorkerApp:
             await self._route(scope, receive, send)
         except CauceError as exc:
             await respond_error(send, exc, headers=self._headers)
+        except Exception as exc:  # a bug, not the caller's fault: logged, answered in JSON
+            log.exception(
+                "%s/%s: internal error on %s", self.endpoint, self.deployment, scope["path"]
+            )
+            error = CauceError(f"internal error: {type(exc).__name__}", code="internal-error")
+            await respond_error(send, error, headers=self._headers)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
@@ -195,6 +205,7 @@ def _first_line(exc: BaseException) -> str:
 def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> WorkerApp:
     """Load a deployment's model version and wrap it in the scoring API."""
     from cauce.registry.models import load
+    from cauce.serving import protocols  # noqa: F401 - loaded now, not by the first request
     from cauce.serving.batching import Batcher
     from cauce.serving.endpoints import get_endpoint
 
@@ -362,11 +373,25 @@ def serve_deployment(
         sock.close()
 
 
+def _stop_with_parent(every: float = 0.5) -> None:
+    """SIGTERM this process when its parent is gone (killed, say): a child left behind would
+    hold its model and its socket, serving on an address that nobody sends to any more."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="cauce-parent-watch", daemon=True).start()
+
+
 def _main(argv: list[str]) -> None:
     """``worker ENDPOINT DEPLOYMENT FD`` or ``serve ENDPOINT DEPLOYMENT FD LOG``."""
     mode, endpoint, deployment, fd = argv[0], argv[1], argv[2], int(argv[3])
     # Ctrl-C reaches the whole process group: the parent decides when its children stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _stop_with_parent()
     try:
         if mode == "worker":
             run_worker(endpoint, deployment, fd)
