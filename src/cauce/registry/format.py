@@ -128,6 +128,7 @@ class LoadedModel:
     spec: dict[str, Any]
     flavor: Flavor
     native: Any
+    folder: Path | None = None
 
     @property
     def signature(self) -> dict[str, Any] | None:
@@ -141,6 +142,13 @@ class LoadedModel:
         if self.signature:
             prepared = validate_input(self.signature.get("inputs"), prepared)
         return self.flavor.predict(self.native, prepared)
+
+    def input_example(self) -> Any:
+        """The logged input example as stored (a table in split form, or nested lists), or None."""
+        name = self.spec.get("input_example")
+        if not name or self.folder is None or not (self.folder / name).is_file():
+            return None
+        return json.loads((self.folder / name).read_text())
 
     def unwrap(self) -> Any:
         """The underlying model object (estimator, inference session, function)."""
@@ -174,7 +182,8 @@ def load_folder(folder: Path, uri: str, *, spec_sha256: str | None = None) -> Lo
     spec = read_spec(folder)
     verify_folder(folder, spec)
     flavor = get_flavor(spec["flavor"])
-    return LoadedModel(uri, spec, flavor, flavor.load(folder, spec.get("flavor_config") or {}))
+    native = flavor.load(folder, spec.get("flavor_config") or {})
+    return LoadedModel(uri, spec, flavor, native, folder)
 
 
 def _prepare(data: Any) -> Any:

@@ -216,6 +216,7 @@ def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> Worke
     def predict(data: Any) -> Any:
         return model.flavor.predict(model.native, data)
 
+    _warm_up(model, predict)
     batching = found.batching
     return WorkerApp(
         endpoint=endpoint,
@@ -228,6 +229,22 @@ def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> Worke
         max_request_bytes=target.max_request_bytes,
         batcher=Batcher(predict, **batching) if batching else None,
     )
+
+
+def _warm_up(model: Any, predict: Any) -> None:
+    """Score the logged input example once: lazy imports and caches inside the model's library
+    are paid for here, before the worker accepts connections, not by the first caller."""
+    from cauce.serving.protocols import parse_invocations
+
+    example = model.input_example()
+    if example is None:
+        return
+    key = "dataframe_split" if isinstance(example, dict) else "inputs"
+    inputs = (model.signature or {}).get("inputs")
+    try:
+        predict(parse_invocations(json.dumps({key: example}).encode(), None, inputs).data)
+    except Exception as exc:  # the worker still serves; the first request will say what fails
+        log.warning("warm-up on the input example failed: %s", _first_line(exc))
 
 
 # -- processes --------------------------------------------------------------------------------
