@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,12 @@ def main() -> int:
     parser.add_argument("--suite", type=Path, required=True, help="the checks as JSON")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--turns",
+        action="store_true",
+        help="print 'ready' once the data is read, then run each validation only when a line "
+        "arrives on stdin and print 'done' after it (the caller alternates with its own runs)",
+    )
     args = parser.parse_args()
 
     import pandas as pd
@@ -138,9 +145,13 @@ def main() -> int:
     df = pd.read_parquet(args.data)
     read_s = time.perf_counter() - started
     schema, names = build_schema(checks)
+    if args.turns:
+        print("ready", flush=True)
 
     samples, cpu_samples, runs = [], [], []
     for _ in range(args.reps):
+        if args.turns and not sys.stdin.readline():
+            raise SystemExit("the caller stopped before every turn was run")
         error = None
         wall, cpu = time.perf_counter(), time.process_time()
         try:
@@ -153,6 +164,8 @@ def main() -> int:
         counts, failed = failing_counts(error, names) if error is not None else ({}, [])
         del error
         runs.append({"failing": counts, "failed": failed})
+        if args.turns:
+            print("done", flush=True)
     if any(r != runs[0] for r in runs):
         raise SystemExit("pandera gave different results on the same data")
     result = {

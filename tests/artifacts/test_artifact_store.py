@@ -249,6 +249,23 @@ def test_truncated_blob_is_detected(case: Case, tmp_path: Path) -> None:
         case.store.get_file(blob.sha256, tmp_path / "x")
 
 
+def test_verify_passes_an_intact_blob_and_names_a_changed_one(case: Case) -> None:
+    data = os.urandom(3 * (1 << 20) + 7)  # several read chunks
+    blob = case.store.put_bytes(data)
+    case.store.verify(blob.sha256)
+    case.overwrite(blob.sha256, data[:-1] + b"!")
+    with pytest.raises(IntegrityError) as caught:
+        case.store.verify(blob.sha256)
+    assert caught.value.details["path"] == case.store.path_of(blob.sha256)
+    assert caught.value.details["actual"] == hashlib.sha256(data[:-1] + b"!").hexdigest()
+
+
+def test_verify_of_a_missing_blob_is_not_found(case: Case) -> None:
+    sha = hashlib.sha256(b"never stored").hexdigest()
+    with pytest.raises(NotFound, match=sha):
+        case.store.verify(sha)
+
+
 # -- missing blobs and bad digests ------------------------------------------------------------
 
 

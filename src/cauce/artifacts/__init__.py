@@ -151,6 +151,23 @@ class ArtifactStore:
                 os.unlink(tmp)
         return local
 
+    def verify(self, sha256: str) -> None:
+        """Hash the stored blob; raise IntegrityError when it does not match its sha256.
+
+        For a reader that reads a local store's blob in place (at :meth:`path_of`) instead of
+        copying it with :meth:`get_file`: it calls this, in a thread if it likes, and trusts
+        what it read only once this returned.
+        """
+        path = self.path_of(sha256)
+        digest = hashlib.sha256()
+        try:
+            with self._call(self.fs.open, path, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)  # releases the GIL: hashing runs beside the reader
+        except FileNotFoundError:
+            raise NotFound(f"artifact {sha256} is missing from {self.url}") from None
+        self._verify(path, digest.hexdigest(), sha256)
+
     def _verify(self, path: str, actual: str, expected: str) -> None:
         if actual != expected:
             raise IntegrityError(

@@ -8,8 +8,9 @@ import typer
 
 from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, when
 
-app = typer.Typer(help="Versioned datasets: register, inspect, profile, diff, validate.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Versioned datasets: register, inspect, profile, diff, validate.", no_args_is_help=True
+)
 
 
 @app.command("register")

@@ -1,10 +1,12 @@
 """Quality checks: run a check suite over a dataset version in DuckDB, store the verdict.
 
-Every row check becomes one boolean "this row fails" expression; one query over the version's
-Parquet counts the failures of all checks at once (with the row count and the freshness
-maxima), and a second query, only when something failed, fetches a bounded sample of failing
-rows per check. The user's SQL runs in an in-memory DuckDB that can read only the files of this
-validation (external access is switched off and the configuration locked).
+Every row check becomes one boolean "this row fails" expression; one pass over the version's
+Parquet counts the failures of all checks at once (``unique`` checks first find their column's
+repeated values), and a last query, only when something failed, fetches a bounded sample of
+failing rows per check. The user's SQL runs in an in-memory DuckDB that can read only the files
+of this validation (external access is switched off and the configuration locked). A local
+artifact store's files are read in place while a thread checks their sha256; no result is
+returned or stored unless the check passed.
 
 The quality bar: :func:`validate` raises :class:`QualityGateFailed` when an ``error`` check
 fails, and :func:`promote` registers data into the next layer only after it passed.
@@ -17,6 +19,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -137,9 +140,9 @@ def validate(
     rules = load_suite(suite)
     version = resolve_version(ref, workspace=ws)
     _check_columns(rules, rules.check_names(), version.schema, version.ref)  # before downloading
-    with tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp:
-        path = ws.artifacts.get_file(version.sha256, Path(tmp) / "data.parquet")
-        result = _run(ws, rules, path, version.schema, version.ref, tmp, as_of)
+    with tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp, _Inputs(ws, tmp) as inputs:
+        path = inputs.file(version.sha256, "data.parquet")
+        result = _run(ws, rules, path, version.schema, version.ref, inputs, as_of)
     stored = _store(ws, result, version)
     if raise_on_failure and not stored.passed:
         raise ValidationFailed(stored)
@@ -192,7 +195,10 @@ def promote(
         if not isinstance(frame, pd.DataFrame):
             raise InvalidInput(f"the transform must return a DataFrame, got {type(frame).__name__}")
         frame.columns = [str(c) for c in frame.columns]
-        with tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp,
+            _Inputs(ws, tmp) as inputs,
+        ):
             path = Path(tmp) / "data.parquet"
             try:
                 frame.to_parquet(path, index=False)
@@ -202,7 +208,7 @@ def promote(
                 ) from None
             schema = {c: str(t) for c, t in frame.dtypes.items()}
             label = f"{target} (transformed from {source.ref})"
-            validation = _run(ws, rules, path, schema, label, tmp, as_of)
+            validation = _run(ws, rules, path, schema, label, inputs, as_of)
         if not validation.passed:
             raise ValidationFailed(validation)
     before = {v.id for v in _versions_or_empty(target, ws)}
@@ -256,30 +262,66 @@ def validations(
 # -- running -----------------------------------------------------------------------------------
 
 
+class _Inputs:
+    """The artifact files one validation reads, each verified against its sha256.
+
+    A local store's blob is read in place while a thread hashes it: copying it out with
+    ``get_file`` and hashing the copy took a fifth of a validation. Other stores' blobs are
+    copied into ``tmp`` (and verified) by ``get_file``. Leaving the ``with`` block waits for
+    the hashes; a mismatch raises IntegrityError, which replaces whatever the block returned
+    or raised (a corrupted file may also fail the query).
+    """
+
+    def __init__(self, ws: Workspace, tmp: str) -> None:
+        self._store = ws.artifacts
+        self._tmp = Path(tmp)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cauce-verify")
+        self._checks: list[Future[None]] = []
+
+    def file(self, sha256: str, name: str) -> Path:
+        """A local path holding the blob (``name``: the copy's name in ``tmp``)."""
+        if not self._store.is_local:
+            return self._store.get_file(sha256, self._tmp / name)
+        self._checks.append(self._pool.submit(self._store.verify, sha256))
+        return Path(self._store.path_of(sha256))
+
+    def __enter__(self) -> _Inputs:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            for check in self._checks:
+                check.result()
+        finally:
+            self._pool.shutdown()
+
+
 def _run(
     ws: Workspace,
     suite: CheckSuite,
     path: Path,
     schema: dict[str, str],
     label: str,
-    tmp: str,
+    inputs: _Inputs,
     as_of: dt.datetime | str | None,
 ) -> ValidationResult:
     started = time.perf_counter()
     names = suite.check_names()
     now = _as_of(as_of)
     _check_columns(suite, names, schema, label)
-    references = _reference_files(ws, suite, names, tmp)
+    references = _reference_files(ws, suite, names, inputs)
     import duckdb
 
-    con = _sandbox(path, references, tmp)
+    con = _sandbox(path, references)
+    types: dict[str, str] = {}
     try:
-        types = {row[0]: row[1] for row in con.execute("DESCRIBE data").fetchall()}
+        types.update((row[0], row[1]) for row in con.execute("DESCRIBE data").fetchall())
         _precheck(con, suite, names, types)
+        _find_repeated(con, suite)
         rows, failing, positions, newest = _count(con, suite, types)
         samples = _samples(con, positions, list(types))
     except duckdb.Error as exc:
-        culprit = _culprit(con, suite, names)
+        culprit = _culprit(con, suite, names, types)
         raise InvalidInput(
             f"check {culprit} cannot run on {label}: {_first_line(exc)}"
             if culprit
@@ -316,7 +358,7 @@ def _check_columns(suite: CheckSuite, names: list[str], schema: dict[str, str], 
 
 
 def _reference_files(
-    ws: Workspace, suite: CheckSuite, names: list[str], tmp: str
+    ws: Workspace, suite: CheckSuite, names: list[str], inputs: _Inputs
 ) -> dict[int, Path]:
     """Each relationships check's other dataset version, as a local Parquet file."""
     files: dict[int, Path] = {}
@@ -335,17 +377,18 @@ def _reference_files(
                 f"check {names[i]!r} names column {rel.field!r}, which dataset version "
                 f"{other.ref} does not have; its columns: {', '.join(other.schema)}"
             )
-        files[i] = ws.artifacts.get_file(other.sha256, Path(tmp) / f"ref-{i}.parquet")
+        files[i] = inputs.file(other.sha256, f"ref-{i}.parquet")
     return files
 
 
-def _sandbox(path: Path, references: dict[int, Path], tmp: str) -> duckdb.DuckDBPyConnection:
+def _sandbox(path: Path, references: dict[int, Path]) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that sees ``data`` (and ``ref_<i>``) and can open no other file."""
     import duckdb
 
     con = duckdb.connect(":memory:")
     try:
-        con.execute("SET allowed_directories = [?]", [str(Path(tmp).resolve()) + "/"])
+        files = [str(Path(p).resolve()) for p in (path, *references.values())]
+        con.execute("SET allowed_paths = ?", [files])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         source = _literal(str(Path(path).resolve()))
@@ -389,8 +432,8 @@ def _precheck(
                 )
 
 
-def _failure(check: Check, index: int, params: list[Any]) -> str:
-    """A SQL expression that is true on each row failing the check."""
+def _failure(check: Check, index: int, params: list[Any], types: dict[str, str]) -> str:
+    """A SQL expression that is true on each row failing the check (``types``: the columns')."""
     if check.sql is not None:
         return f"NOT coalesce(({check.sql}), false)"
     col = _ident(check.column or "")
@@ -398,12 +441,13 @@ def _failure(check: Check, index: int, params: list[Any]) -> str:
     if check.kind == "not_null":
         return f"{col} IS NULL"
     if check.kind == "unique":
-        # A semi-join on the repeated values: a window over every row was the slowest check.
-        return (
-            f"({col} IS NOT NULL AND {col} IN (SELECT {col} FROM src WHERE {col} IS NOT NULL "
-            f"GROUP BY {col} HAVING count(*) > 1))"
-        )
+        return f"({col} IS NOT NULL AND {col} IN (SELECT v FROM repeated_{index}))"
     if check.kind == "accepted_values":
+        strings = all(isinstance(v, str) for v in spec.values)
+        if strings and types.get(check.column or "") == "VARCHAR":
+            # The same comparisons as the list below, as a hash lookup: 4x faster on 20 values.
+            params.append(spec.values)
+            return f"({col} IS NOT NULL AND {col} NOT IN (SELECT unnest(?::VARCHAR[])))"
         params.extend(spec.values)
         return f"({col} IS NOT NULL AND {col} NOT IN ({', '.join('?' * len(spec.values))}))"
     if check.kind == "range":
@@ -427,50 +471,92 @@ def _failure(check: Check, index: int, params: list[Any]) -> str:
     raise AssertionError(check.kind)  # pragma: no cover - table checks have no row failure
 
 
-def _flagged(suite: CheckSuite) -> tuple[str, list[Any]]:
-    """``src`` with a ``__cauce_f<i>`` failure flag per row check."""
+def _find_repeated(con: duckdb.DuckDBPyConnection, suite: CheckSuite) -> None:
+    """For each unique check, a table ``repeated_<i>`` of the values its column holds twice or more.
+
+    Grouping every row by value was the slowest check (a hash table of 10M distinct strings:
+    2.5 s). The column's 64-bit hashes are sorted instead (0.2 s in numpy at 10M rows); a value
+    can repeat only if its hash does, and grouping just those candidates' rows by value keeps
+    the count exact whatever the hash collisions.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    for i, check in enumerate(suite.checks):
+        if check.kind != "unique":
+            continue
+        col = _ident(check.column or "")
+        query = f"SELECT hash({col}) AS h FROM src WHERE {col} IS NOT NULL"
+        hashes = con.sql(query).fetchnumpy()["h"]
+        hashes.sort()
+        twice = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        con.register("candidates", pa.table({"h": twice}))
+        try:
+            con.execute(
+                f"CREATE TEMP TABLE repeated_{i} AS SELECT {col} AS v FROM src "
+                f"WHERE hash({col}) IN (SELECT h FROM candidates) AND {col} IS NOT NULL "
+                f"GROUP BY {col} HAVING count(*) > 1"
+            )
+        finally:
+            con.unregister("candidates")
+
+
+def _flagged(suite: CheckSuite, types: dict[str, str]) -> tuple[str, list[Any]]:
+    """Each row's position with a ``__cauce_f<i>`` failure flag per row check."""
     params: list[Any] = []
     flags = [
-        f"{_failure(check, i, params)} AS __cauce_f{i}"
+        f"{_failure(check, i, params, types)} AS __cauce_f{i}"
         for i, check in enumerate(suite.checks)
         if check.kind in ROW_KINDS
     ]
-    return f"SELECT *{''.join(', ' + f for f in flags)} FROM src", params
+    return f"SELECT __cauce_row{''.join(', ' + f for f in flags)} FROM src", params
 
 
 def _count(
     con: duckdb.DuckDBPyConnection, suite: CheckSuite, types: dict[str, str]
 ) -> tuple[int, dict[int, int], dict[int, list[int]], dict[int, int | None]]:
-    """One pass: the row count; per row check its failing rows and the positions of the first
-    SAMPLE_ROWS of them; each freshness column's newest value (ms since the epoch)."""
-    inner, params = _flagged(suite)
-    row_checks = [i for i, c in enumerate(suite.checks) if c.kind in ROW_KINDS]
+    """The row count and each freshness column's newest value (ms since the epoch); then, in
+    one pass, per row check its failing rows and the positions of the first SAMPLE_ROWS."""
     fresh = [i for i, c in enumerate(suite.checks) if c.freshness is not None]
-    columns = ["count(*)"]
-    for i in row_checks:
-        columns.append(f"count_if(__cauce_f{i})")
-        columns.append(f"min(__cauce_row, {SAMPLE_ROWS}) FILTER (WHERE __cauce_f{i})")
+    totals = ["count(*)"]
     for i in fresh:
         freshness = suite.checks[i].freshness
         assert freshness is not None
         latest = f"max({_ident(freshness.column)})"
         if types[freshness.column] != "TIMESTAMP WITH TIME ZONE":  # dates, _NS, _MS: to µs
             latest = f"CAST({latest} AS TIMESTAMP)"
-        columns.append(f"epoch_ms({latest})")
-    row = con.execute(f"SELECT {', '.join(columns)} FROM ({inner})", params).fetchone()
+        totals.append(f"epoch_ms({latest})")
+    row = con.execute(f"SELECT {', '.join(totals)} FROM src").fetchone()
     assert row is not None  # an aggregate always answers one row
-    values = list(row)
-    rows = int(values.pop(0))
+    rows = int(row[0])
+    newest = {i: (None if v is None else int(v)) for i, v in zip(fresh, row[1:], strict=True)}
+
+    row_checks = [i for i, c in enumerate(suite.checks) if c.kind in ROW_KINDS]
+    if not row_checks:
+        return rows, {}, {}, newest
+    inner, params = _flagged(suite, types)
+    columns = []
+    for i in row_checks:
+        columns.append(f"count_if(__cauce_f{i})")
+        columns.append(f"min(__cauce_row, {SAMPLE_ROWS}) FILTER (WHERE __cauce_f{i})")
+    # Most rows fail no check: aggregating only those that fail one took a fifth off the pass.
+    failed = " OR ".join(f"__cauce_f{i}" for i in row_checks)
+    found = con.execute(
+        f"SELECT {', '.join(columns)} FROM ({inner}) WHERE {failed}", params
+    ).fetchone()
+    assert found is not None
+    values = list(found)
     failing: dict[int, int] = {}
     positions: dict[int, list[int]] = {}
     for i in row_checks:
         failing[i] = int(values.pop(0) or 0)  # count_if over no rows is null
         positions[i] = sorted(int(p) for p in values.pop(0) or [])
-    newest = {i: (None if (v := values.pop(0)) is None else int(v)) for i in fresh}
     return rows, failing, positions, newest
 
 
-def _culprit(con: duckdb.DuckDBPyConnection, suite: CheckSuite, names: list[str]) -> str | None:
+def _culprit(
+    con: duckdb.DuckDBPyConnection, suite: CheckSuite, names: list[str], types: dict[str, str]
+) -> str | None:
     """The name of the first row check that fails to run on its own (after a failed pass)."""
     import duckdb
 
@@ -478,7 +564,7 @@ def _culprit(con: duckdb.DuckDBPyConnection, suite: CheckSuite, names: list[str]
         if check.kind not in ROW_KINDS:
             continue
         params: list[Any] = []
-        failure = _failure(check, i, params)
+        failure = _failure(check, i, params, types)
         try:
             con.execute(
                 f"SELECT count_if(f) FROM (SELECT {failure} AS f FROM src)", params

@@ -68,4 +68,3 @@ def _change(old: Any, new: Any) -> dict[str, Any]:
         and not isinstance(new, bool)
     )
     return {"from": old, "to": new, "change": new - old if numeric else None}
-

@@ -136,9 +136,7 @@ def _top_values(
     return top, distinct
 
 
-def _histograms(
-    con: Any, numeric: list[tuple[int, str]], stats: dict[str, Any]
-) -> dict[str, Any]:
+def _histograms(con: Any, numeric: list[tuple[int, str]], stats: dict[str, Any]) -> dict[str, Any]:
     """20 equal-width bins between the finite min and max of every numeric column, one query."""
     selects: list[str] = []
     ranges: dict[str, tuple[int, float, float]] = {}
@@ -155,8 +153,7 @@ def _histograms(
             norm = BINS / (float(hi) - float(lo))
             bucket = f"least(floor(({x} - {float(lo)!r}) * {norm!r})::BIGINT, {BINS - 1})"
         selects.append(
-            f"SELECT {i} AS c, {bucket} AS b, count(*) AS n FROM t "
-            f"WHERE isfinite({x}) GROUP BY ALL"
+            f"SELECT {i} AS c, {bucket} AS b, count(*) AS n FROM t WHERE isfinite({x}) GROUP BY ALL"
         )
     if not selects:
         return {}
