@@ -164,11 +164,12 @@ def test_traffic_changes_are_kept_and_audited(churn: Workspace) -> None:
     set_traffic("churn", {"blue": 90, "green": 10}, reason="canary")
     set_mirror("churn", {}, reason="no shadow")
     history = traffic_changes("churn")
-    assert [(h["traffic"], h["reason"]) for h in history] == [
-        ({"blue": 100}, "applied from spec"),
+    assert [(h["traffic"], h["reason"].split(" ")[0]) for h in history] == [
+        ({"blue": 100}, "applied"),
         ({"blue": 90, "green": 10}, "canary"),
-        ({"blue": 90, "green": 10}, "no shadow"),
+        ({"blue": 90, "green": 10}, "no"),
     ]
+    assert history[0]["reason"].startswith("applied from spec ")
     assert history[1]["actor"] == "tester"
     endpoint = get_endpoint("churn")
     events = audit.events(churn, entity_id=endpoint.id, action="endpoint.traffic")
@@ -223,6 +224,23 @@ def test_reapplying_after_the_alias_moved_serves_the_new_version(
     assert endpoint.revision > revision
     update = audit.events(churn, action="deployment.update")[0]
     assert update.after is not None and update.after["model_version"] == "models:/churn/2"
+
+
+def test_applying_deployments_leaves_moved_traffic_where_it_was_moved(
+    churn: Workspace, tmp_path: Path
+) -> None:
+    set_traffic("churn", {"blue": 0, "green": 100}, reason="promoted")
+    red = GREEN.replace("name: green", "name: red")
+    apply_file(write(tmp_path, red, name="red.yaml"))
+    apply_file(write(tmp_path, ENDPOINT, BLUE, GREEN))  # the Endpoint spec is unchanged
+    assert get_endpoint("churn").traffic == {"blue": 0, "green": 100}
+    # A new version of the Endpoint spec sets its traffic again, once.
+    changed = ENDPOINT.replace("traffic: {blue: 100}", "traffic: {blue: 50, red: 50}")
+    apply_file(write(tmp_path, changed, name="endpoint.yaml"))
+    assert get_endpoint("churn").traffic == {"blue": 50, "red": 50}
+    set_traffic("churn", {"blue": 100, "red": 0})
+    apply_file(write(tmp_path, red, name="red.yaml"))
+    assert get_endpoint("churn").traffic == {"blue": 100, "red": 0}
 
 
 def test_lineage_links_the_model_version_to_its_deployment(churn: Workspace) -> None:

@@ -189,15 +189,23 @@ def apply_endpoint(ws: Workspace, document: dict[str, Any]) -> Applied:
 
 
 def _apply_spec_traffic(conn: Connection, ws: Workspace, endpoint_id: str, name: str) -> None:
-    """Set the traffic and mirror the endpoint's spec asks for, once its deployments exist."""
+    """Set the traffic and mirror of the endpoint's spec once, as soon as its deployments exist.
+
+    Once: traffic moved later (by hand, by a rollout) stays where it was moved when other specs
+    are applied; only a new version of the Endpoint spec sets it again.
+    """
     row = conn.execute(select(endpoints).where(endpoints.c.id == endpoint_id)).one()
+    reason = f"applied from spec {row.spec_sha256[:12]}"
+    done = conn.execute(
+        select(traffic_history.c.id)
+        .where(traffic_history.c.endpoint_id == row.id, traffic_history.c.reason == reason)
+        .limit(1)
+    ).first()
     wanted = {"traffic": row.spec["traffic"], "mirror": row.spec["mirror"]}
-    if {"traffic": row.traffic, "mirror": row.mirror} == wanted:
+    named = set(wanted["traffic"]) | set(wanted["mirror"])
+    if done is not None or not named <= _deployment_names(conn, name):
         return
-    existing = _deployment_names(conn, name)
-    if not set(wanted["traffic"]) | set(wanted["mirror"]) <= existing:
-        return
-    write_traffic(conn, ws, row, wanted["traffic"], wanted["mirror"], "applied from spec")
+    write_traffic(conn, ws, row, wanted["traffic"], wanted["mirror"], reason)
 
 
 def apply_deployment(ws: Workspace, document: dict[str, Any]) -> Applied:

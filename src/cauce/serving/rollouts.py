@@ -8,9 +8,9 @@ candidate its ``weight`` percent of the share the two deployments held together.
 
 - ``error_rate`` and ``latency_p99_ms`` / ``latency_p50_ms`` from what the routers stored
   (:mod:`cauce.serving.metrics`);
-- ``prediction_drift``: the Jensen-Shannon distance between the candidate's and the stable
-  deployment's predictions since the stage started (once each side has ``min_predictions``),
-  from the data collector's records;
+- ``prediction_drift``: the Jensen-Shannon distance between the candidate's predictions since
+  the stage started and the stable deployment's since the rollout started (once each side has
+  ``min_predictions``), from the data collector's records;
 - any other metric from its ``query``: SQL (DuckDB) over the window's collected records, as the
   tables ``candidate`` and ``stable`` (outputs joined with inputs).
 
@@ -587,7 +587,8 @@ def analyze(
                     f"{summary.requests} candidate requests, fewer than {analysis['min_requests']}"
                 )
         elif name == "prediction_drift":
-            stage = _collected(ws, endpoint, row, row.stage_started_at, until)
+            # The stable side since the rollout began: at 100% it answers nothing new.
+            stage = _collected(ws, endpoint, row, row.stage_started_at, until, row.created_at)
             value, why = _prediction_drift(stage, analysis["min_predictions"])
         else:
             if not windows:
@@ -619,8 +620,16 @@ def _verdict(value: float | None, metric: dict[str, Any], why: str) -> dict[str,
     return {"value": value, **bounds, "ok": True, "why": ""}
 
 
-def _collected(ws: Workspace, endpoint: str, row: Any, since: int, until: int) -> dict[str, Any]:
-    """The collector's records of the window: candidate and stable, outputs joined to inputs."""
+def _collected(
+    ws: Workspace,
+    endpoint: str,
+    row: Any,
+    since: int,
+    until: int,
+    stable_since: int | None = None,
+) -> dict[str, Any]:
+    """The collector's records of the window (for the stable deployment, from ``stable_since``
+    when given): candidate and stable, outputs joined to inputs."""
     import pandas as pd
 
     from cauce.serving.collector import files
@@ -628,6 +637,8 @@ def _collected(ws: Workspace, endpoint: str, row: Any, since: int, until: int) -
     root = ws.settings.state_dir / "collector"
     frames: dict[str, Any] = {}
     for role, deployment in (("candidate", row.candidate), ("stable", row.stable)):
+        if role == "stable" and stable_since is not None:
+            since = stable_since
         parts = {}
         for collection in ("model_outputs", "model_inputs"):
             found = [

@@ -179,9 +179,10 @@ class AnalysisMetric(BaseModel):
     """A bound on one measurement of the candidate over each analysis interval.
 
     Built in: ``error_rate``, ``latency_p99_ms``, ``latency_p50_ms``, ``prediction_drift``
-    (Jensen-Shannon distance between the candidate's and the stable deployment's predictions
-    since the stage started). Any other name needs ``query``: SQL over the collector's records
-    of the interval (tables ``candidate`` and ``stable``) that returns one number.
+    (Jensen-Shannon distance between the candidate's predictions since the stage started and
+    the stable deployment's since the rollout started). Any other name needs ``query``: SQL
+    over the collector's records of the interval (tables ``candidate`` and ``stable``) that
+    returns one number.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -215,8 +216,8 @@ class AnalysisSpec(BaseModel):
     min_requests: int = Field(default=20, ge=1)
     # Inconclusive intervals in a row before the rollout pauses for a human.
     inconclusive_limit: int = Field(default=3, ge=1)
-    # prediction_drift compares the predictions collected since the stage started, once each
-    # deployment has at least this many: fewer make the distance noise.
+    # prediction_drift counts once each side has collected this many predictions (the candidate
+    # since the stage started, the stable deployment since the rollout did): fewer are noise.
     min_predictions: int = Field(default=100, ge=1)
     metrics: list[AnalysisMetric] = Field(default_factory=list)
 

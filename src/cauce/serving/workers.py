@@ -9,6 +9,7 @@ sees a slower answer, not a refused connection. The same command runs a deployme
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,9 @@ class WorkerApp:
     batcher: Any = None  # a Batcher, when the deployment batches
 
     def __post_init__(self) -> None:
+        # The model runs on its own thread, so that the event loop keeps reading requests and
+        # answering health checks while it scores (one thread: one model call at a time).
+        self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="cauce-model")
         self._inputs = (self.signature or {}).get("inputs")
         self._headers = [
             (b"cauce-deployment", self.deployment.encode()),
@@ -166,7 +171,8 @@ class WorkerApp:
             if self.batcher is not None:
                 result: tuple[Any, int] = await self.batcher.score(item)
                 return result
-            return self.predict(item.data), 1
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._model_thread, self.predict, item.data), 1
         except CauceError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
