@@ -333,6 +333,8 @@ def test_mlflow_formats_and_v2_are_scored_by_the_model(served: Served, model: An
     assert (answer["model_name"], answer["model_version"], answer["id"]) == ("churn", "1", "req-1")
     assert answer["outputs"][0]["data"] == expected
     assert answer["outputs"][0]["shape"] == [3]
+    asked = served.client.post("/v2/models/churn/infer", json={**v2, "outputs": [{"name": "x"}]})
+    assert asked.status_code == 400 and asked.json()["error"]["details"]["field"] == "outputs"
 
     metadata = served.client.get("/v2/models/churn")
     assert metadata.status_code == 200

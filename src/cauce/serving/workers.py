@@ -163,6 +163,7 @@ class WorkerApp:
             model_name=name,
             model_version=str(self.model_version),
             request_id=item.request_id,
+            outputs=item.outputs,
         )
         await respond(send, 200, encoded, headers=self._reply(batch))
 
