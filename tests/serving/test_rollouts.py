@@ -8,7 +8,11 @@ test states exactly what the candidate did in the interval that is judged.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from cauce.serving.collector import Collector, Record
 from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.serving.metrics import Window, store_windows
 from cauce.specs import apply_file
+from cauce.store import now_ms
 from cauce.store.schema import rollout_decisions
 from cauce.workspace import Workspace
 
@@ -237,6 +242,23 @@ def test_the_controller_resumes_from_the_store_and_never_judges_an_interval_twic
             select(func.count()).where(rollout_decisions.c.decision == "pass")
         ).scalar()
     assert analyses == 1
+
+
+def test_a_controller_in_another_process_takes_the_rollout_over(served: Workspace) -> None:
+    """The rollout lives in the store: ``cauce agent --once``, a fresh process, judges it."""
+    spec = rollout_spec(analysis={"interval": "1s", "failure_limit": 2, "metrics": [
+        {"name": "error_rate", "max": 0.05}]})  # fmt: skip
+    rollouts.start(spec, workspace=served)
+    state = rollouts.status("churn", workspace=served)
+    assert state.next_analysis_at is not None
+    time.sleep(max(0.0, (state.next_analysis_at - now_ms()) / 1000) + 0.05)
+    measure(served, "green", now_ms() - 1, requests=40, errors=10)
+    agent = [sys.executable, "-m", "cauce.cli.main", "agent", "--once"]
+    first = subprocess.run(agent, capture_output=True, text=True, timeout=120, env=os.environ)
+    assert first.returncode == 0, first.stderr
+    assert "rollout on churn: fail" in first.stdout
+    assert decisions(served)[-1] == "fail"
+    assert rollouts.status("churn", workspace=served).failures == 1
 
 
 def _collect(ws: Workspace, deployment: str, at: int, predictions: list[int], source: str) -> None:

@@ -464,6 +464,21 @@ def test_a_failing_mirror_never_reaches_the_caller(served: Served) -> None:
     assert "deployment server exited with -9" in log
 
 
+def test_requests_fail_over_when_a_live_deployment_dies(served: Served) -> None:
+    route(served, {"blue": 50, "green": 50})
+    green = served.deployment_servers()["green"]
+    workers = children(green)
+    for pid in [green, *workers]:  # the whole deployment, at once
+        os.kill(pid, signal.SIGKILL)
+    answered = [served.score([{"age": 30, "charges": 40.0 + i}]) for i in range(60)]
+    assert [r.status_code for r in answered] == [200] * 60
+    assert {r.headers["cauce-deployment"] for r in answered} <= {"blue", "green"}
+    assert sum(r.headers["cauce-deployment"] == "blue" for r in answered) >= 30
+    wait_until(lambda: served.deployment_servers().get("green") not in (None, green), timeout=10)
+    served.wait_ready(["green"])
+    route(served, {"blue": 100})
+
+
 def module_workspace_root(served: Served) -> Path:
     return served.ws.settings.state_dir / "logs" / "endpoints" / "churn"
 
