@@ -402,13 +402,7 @@ def _promote(
     measured: dict[str, Any],
     actor: str = "cauce-controller",
 ) -> None:
-    spec = row.spec
-    traffic = dict(endpoint_row.traffic)
-    traffic[row.candidate], traffic[row.stable] = spec["share"], 0
-    mirror = {k: v for k, v in endpoint_row.mirror.items() if k != row.candidate}
-    write_traffic(conn, ws, endpoint_row, traffic, mirror, f"rollout of {row.candidate} promoted")
-    _set(conn, row.id, state="promoted", reason=reason, ended_at=now_ms(), next_analysis_at=None)
-    _decide(conn, ws, row.id, row.stage, "promote", measured, reason, actor)
+    _end(conn, ws, endpoint_row, row, "promoted", "promote", reason, measured, actor)
 
 
 def _roll_back(
@@ -421,15 +415,30 @@ def _roll_back(
     measured: dict[str, Any],
     actor: str = "cauce-controller",
 ) -> None:
-    spec = row.spec
+    _end(conn, ws, endpoint_row, row, state, "rollback", reason, measured, actor)
+
+
+def _end(
+    conn: Connection,
+    ws: Workspace,
+    endpoint_row: Any,
+    row: Any,
+    state: str,
+    decision: str,
+    reason: str,
+    measured: dict[str, Any],
+    actor: str,
+) -> None:
+    """Give the whole share to the candidate (promoted) or back to the stable deployment."""
+    won = state == "promoted"
     traffic = dict(endpoint_row.traffic)
-    traffic[row.candidate], traffic[row.stable] = 0, spec["share"]
+    traffic[row.candidate] = row.spec["share"] if won else 0
+    traffic[row.stable] = 0 if won else row.spec["share"]
     mirror = {k: v for k, v in endpoint_row.mirror.items() if k != row.candidate}
-    write_traffic(
-        conn, ws, endpoint_row, traffic, mirror, f"rollout of {row.candidate} rolled back: {reason}"
-    )
+    why = "promoted" if won else f"rolled back: {reason}"
+    write_traffic(conn, ws, endpoint_row, traffic, mirror, f"rollout of {row.candidate} {why}")
     _set(conn, row.id, state=state, reason=reason, ended_at=now_ms(), next_analysis_at=None)
-    _decide(conn, ws, row.id, row.stage, "rollback", measured, reason, actor)
+    _decide(conn, ws, row.id, row.stage, decision, measured, reason, actor)
 
 
 def _move_alias(ws: Workspace, endpoint: str) -> None:
