@@ -20,12 +20,10 @@ from cauce.serving.protocols import (
     ScoringInput,
     concat_inputs,
     encode_invocations,
-    encode_v2,
     parse_invocations,
-    parse_v2_infer,
     split_predictions,
-    v2_metadata,
 )
+from cauce.serving.v2 import encode_v2, parse_v2_infer, v2_metadata
 
 SCHEMA = {
     "type": "dataframe",

@@ -1,17 +1,12 @@
-"""Scoring protocols: read a request body into model input, write predictions back as JSON.
+"""Scoring requests in, predictions out: MLflow's ``/invocations`` protocol, and the pieces
+every protocol shares (model input checked against the signature, JSON writing, batching).
 
-Two wire formats, both pure functions over bytes so that any HTTP framework can call them:
-
-* MLflow ``POST /invocations``: a JSON object with exactly one of ``dataframe_split``
-  (``{"columns", "data", "index"?}``), ``dataframe_records`` (a list of row objects),
-  ``instances`` or ``inputs`` (rows, records, a dict of columns or a tensor), plus optional
-  ``params``; or a ``text/csv`` body whose first line names the columns. The answer is
-  ``{"predictions": [...]}``.
-* Open Inference Protocol v2 (KServe, Triton) ``POST /v2/models/{name}/infer``:
-  ``{"id"?, "parameters"?, "inputs": [{"name", "shape", "datatype", "data"}], "outputs"?}``.
-  A column signature takes one tensor per column (shape ``[n]`` or ``[n, 1]``) or one
-  ``[n, ncols]`` tensor in the signature's column order; a tensor signature takes the first
-  input. The answer lists one output per prediction tensor (one per column for a table).
+MLflow ``POST /invocations`` takes a JSON object with exactly one of ``dataframe_split``
+(``{"columns", "data", "index"?}``), ``dataframe_records`` (a list of row objects),
+``instances`` or ``inputs`` (rows, records, a dict of columns or a tensor), plus optional
+``params``; or a ``text/csv`` body whose first line names the columns. The answer is
+``{"predictions": [...]}``. The Open Inference Protocol v2 lives in :mod:`cauce.serving.v2`.
+Both are pure functions over bytes, so that any HTTP framework can call them.
 
 Requests are checked against the model's input schema while they are parsed (the values are
 already in Python lists, so this is cheaper than checking a DataFrame afterwards): the
@@ -32,11 +27,8 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
-import math
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, TypeGuard
 
 from cauce.errors import BadRequest, CauceError, InvalidInput, UnsupportedMediaType
 from cauce.registry.signature import Schema, check_column, column_arrays, validate_tensor
@@ -45,42 +37,13 @@ __all__ = [
     "ScoringInput",
     "concat_inputs",
     "encode_invocations",
-    "encode_v2",
     "parse_invocations",
-    "parse_v2_infer",
     "split_predictions",
-    "v2_metadata",
 ]
 
 FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv"
-
-# Open Inference Protocol datatypes and the NumPy dtypes they read into.
-V2_DTYPES = {
-    "BOOL": "bool",
-    "INT8": "int8",
-    "INT16": "int16",
-    "INT32": "int32",
-    "INT64": "int64",
-    "UINT8": "uint8",
-    "UINT16": "uint16",
-    "UINT32": "uint32",
-    "UINT64": "uint64",
-    "FP16": "float16",
-    "FP32": "float32",
-    "FP64": "float64",
-    "BYTES": "object",
-}
-_NUMPY_TO_V2 = {v: k for k, v in V2_DTYPES.items() if k != "BYTES"}
-_COLUMN_TO_V2 = {
-    "long": "INT64",
-    "double": "FP64",
-    "boolean": "BOOL",
-    "string": "BYTES",
-    "datetime": "BYTES",
-    "binary": "BYTES",
-}
 
 
 @dataclass(frozen=True)
@@ -112,7 +75,7 @@ def parse_invocations(body: bytes, content_type: str | None, schema: Schema | No
             f"content type {mime!r} is not supported; send {JSON_TYPE} or {CSV_TYPE}",
             details={"field": "content-type", "supported": [JSON_TYPE, CSV_TYPE]},
         )
-    request = _load_json(body)
+    request = load_json(body)
     legacy = parameters.get("format")
     if legacy is not None and not (isinstance(request, dict) and _format_keys(request)):
         # MLflow 1.x clients sent the bare frame and named its orient in the content type.
@@ -120,7 +83,7 @@ def parse_invocations(body: bytes, content_type: str | None, schema: Schema | No
     if not isinstance(request, dict):
         raise BadRequest(
             f"the body must be a JSON object with one of {', '.join(FORMAT_KEYS)}; "
-            f"got a {_json_type(request)}",
+            f"got a {json_type(request)}",
             details={"field": "body"},
         )
     keys = _format_keys(request)
@@ -133,7 +96,7 @@ def parse_invocations(body: bytes, content_type: str | None, schema: Schema | No
     params = request.get("params")
     if params is not None and not isinstance(params, dict):
         raise BadRequest(
-            f"params must be a JSON object; got a {_json_type(params)}",
+            f"params must be a JSON object; got a {json_type(params)}",
             details={"field": "params"},
         )
     key = keys[0]
@@ -144,7 +107,7 @@ def parse_invocations(body: bytes, content_type: str | None, schema: Schema | No
         data = _from_records(value, schema, key)
     else:
         data = _from_tensor_format(value, schema, key)
-    return ScoringInput(data, params, None, _rows(data))
+    return ScoringInput(data, params, None, row_count(data))
 
 
 def encode_invocations(predictions: Any) -> bytes:
@@ -153,83 +116,7 @@ def encode_invocations(predictions: Any) -> bytes:
     Arrays become (nested) lists, a Series a list, a DataFrame a list of records, a dict a dict
     of lists.
     """
-    return _dumps({"predictions": _jsonable(predictions)})
-
-
-# -- Open Inference Protocol v2 --------------------------------------------------------------------
-
-
-def parse_v2_infer(body: bytes, schema: Schema | None) -> ScoringInput:
-    """Read an Open Inference Protocol v2 infer request into validated model input."""
-    request = _load_json(body)
-    if not isinstance(request, dict):
-        raise BadRequest(
-            f"the body must be a JSON object with 'inputs'; got a {_json_type(request)}",
-            details={"field": "body"},
-        )
-    request_id = request.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise BadRequest("id must be a string", details={"field": "id"})
-    params = request.get("parameters")
-    if params is not None and not isinstance(params, dict):
-        raise BadRequest("parameters must be a JSON object", details={"field": "parameters"})
-    raw_inputs = request.get("inputs")
-    if not isinstance(raw_inputs, list) or not raw_inputs:
-        raise BadRequest(
-            "inputs must be a non-empty list of tensors {name, shape, datatype, data}",
-            details={"field": "inputs"},
-        )
-    tensors = [_v2_tensor(i, item) for i, item in enumerate(raw_inputs)]
-    outputs = _v2_requested_outputs(request.get("outputs"))
-    data = _from_v2_tensors(tensors, schema)
-    return ScoringInput(data, params, request_id, _rows(data), outputs)
-
-
-def encode_v2(
-    predictions: Any,
-    *,
-    model_name: str,
-    model_version: str,
-    request_id: str | None,
-    outputs: Sequence[str] | None = None,
-) -> bytes:
-    """The v2 infer response: one output tensor per prediction array, data flattened row-major.
-
-    A DataFrame or dict gives one output per column or key; anything else one output named
-    ``predict``. ``outputs`` (the names the request asked for) keeps only those.
-    """
-    tensors = _v2_outputs(predictions)
-    if outputs:
-        known = {t["name"] for t in tensors}
-        unknown = [name for name in outputs if name not in known]
-        if unknown:
-            raise BadRequest(
-                f"the model has no output {unknown[0]!r}; it has {', '.join(sorted(known))}",
-                details={"field": "outputs", "unknown": unknown},
-            )
-        tensors = [t for t in tensors if t["name"] in outputs]
-    return _dumps(
-        {
-            "model_name": model_name,
-            "model_version": model_version,
-            "id": request_id if request_id is not None else uuid.uuid4().hex,
-            "outputs": tensors,
-        }
-    )
-
-
-def v2_metadata(
-    model_name: str, versions: list[str], signature: dict[str, Any] | None, platform: str
-) -> dict[str, Any]:
-    """The ``GET /v2/models/{name}`` body: inputs and outputs described from the signature."""
-    signature = signature or {}
-    return {
-        "name": model_name,
-        "versions": list(versions),
-        "platform": platform,
-        "inputs": _v2_schema_tensors(signature.get("inputs"), "input"),
-        "outputs": _v2_schema_tensors(signature.get("outputs"), "predict"),
-    }
+    return dump_json({"predictions": jsonable(predictions)})
 
 
 # -- adaptive batching -----------------------------------------------------------------------------
@@ -303,7 +190,7 @@ def _check_length(got: int, want: int) -> None:
 # -- reading JSON ----------------------------------------------------------------------------------
 
 
-def _load_json(body: bytes) -> Any:
+def load_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -344,7 +231,7 @@ def _format_keys(request: dict[str, Any]) -> list[str]:
     return [k for k in FORMAT_KEYS if k in request]
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "JSON object"
     if isinstance(value, list):
@@ -360,7 +247,7 @@ def _from_split(value: Any, schema: Schema | None) -> Any:
     field = "dataframe_split"
     if not isinstance(value, dict):
         raise BadRequest(
-            f"{field} must be an object {{columns, data}}; got a {_json_type(value)}",
+            f"{field} must be an object {{columns, data}}; got a {json_type(value)}",
             details={"field": field},
         )
     rows = value.get("data")
@@ -400,16 +287,16 @@ def _from_split(value: Any, schema: Schema | None) -> Any:
 def _from_records(value: Any, schema: Schema | None, field: str) -> Any:
     if not isinstance(value, list):
         raise BadRequest(
-            f"{field} must be a list of row objects; got a {_json_type(value)}",
+            f"{field} must be a list of row objects; got a {json_type(value)}",
             details={"field": field},
         )
     for i, record in enumerate(value):
         if type(record) is not dict:
             raise BadRequest(
-                f"{field} row {i} must be a JSON object; got a {_json_type(record)}",
+                f"{field} row {i} must be a JSON object; got a {json_type(record)}",
                 details={"field": field, "row": i},
             )
-    if _table_schema(schema):
+    if is_table_schema(schema):
         first = value[0] if value else {}
         by_name: dict[Any, Any] = {}
         for column in schema["columns"]:
@@ -417,7 +304,7 @@ def _from_records(value: Any, schema: Schema | None, field: str) -> Any:
             if name in first or any(name in r for r in value):
                 by_name[name] = [r.get(name) for r in value]
         return _columns_to_input(by_name, len(value), schema, field)
-    return _pandas(lambda pd: pd.DataFrame.from_records(value), field)
+    return pandas_call(lambda pd: pd.DataFrame.from_records(value), field)
 
 
 def _from_tensor_format(value: Any, schema: Schema | None, field: str) -> Any:
@@ -431,12 +318,12 @@ def _from_tensor_format(value: Any, schema: Schema | None, field: str) -> Any:
         return _from_column_dict(value, schema, field)
     if not isinstance(value, list):
         raise BadRequest(
-            f"{field} must be a list or an object of columns; got a {_json_type(value)}",
+            f"{field} must be a list or an object of columns; got a {json_type(value)}",
             details={"field": field},
         )
     if value and all(type(v) is dict for v in value):
         return _from_records(value, schema, field)
-    if _table_schema(schema):
+    if is_table_schema(schema):
         columns = schema["columns"]
         if len(columns) == 1 and not any(isinstance(v, list) for v in value):
             return _columns_to_input({columns[0]["name"]: value}, len(value), schema, field)
@@ -450,7 +337,7 @@ def _from_tensor_format(value: Any, schema: Schema | None, field: str) -> Any:
         names = [c["name"] for c in columns]
         by_name = dict(zip(names, zip(*value, strict=True), strict=True)) if value else {}
         return _columns_to_input(by_name or {n: () for n in names}, len(value), schema, field)
-    return _tensor(value, schema, field)
+    return tensor_input(value, schema, field)
 
 
 def _from_column_dict(value: dict[str, Any], schema: Schema | None, field: str) -> Any:
@@ -469,12 +356,12 @@ def _from_column_dict(value: dict[str, Any], schema: Schema | None, field: str) 
             details={"field": field},
         )
     rows = lengths.pop() if lengths else 0
-    if _table_schema(schema):
+    if is_table_schema(schema):
         return _columns_to_input(value, rows, schema, field)
-    return _pandas(lambda pd: pd.DataFrame(value), field)
+    return pandas_call(lambda pd: pd.DataFrame(value), field)
 
 
-def _tensor(value: Any, schema: Schema | None, field: str) -> Any:
+def tensor_input(value: Any, schema: Schema | None, field: str) -> Any:
     import numpy as np
 
     try:
@@ -486,11 +373,11 @@ def _tensor(value: Any, schema: Schema | None, field: str) -> Any:
     if array.dtype.kind == "U":
         array = array.astype(object)
     if schema and schema.get("type") == "tensor":
-        _validate_tensor(schema, array, field)
+        check_tensor(schema, array, field)
     return array
 
 
-def _validate_tensor(schema: Schema, array: Any, field: str) -> None:
+def check_tensor(schema: Schema, array: Any, field: str) -> None:
     try:
         validate_tensor(schema, array)
     except InvalidInput as exc:
@@ -498,18 +385,18 @@ def _validate_tensor(schema: Schema, array: Any, field: str) -> None:
         raise
 
 
-def _table_schema(schema: Schema | None) -> TypeGuard[Schema]:
+def is_table_schema(schema: Schema | None) -> TypeGuard[Schema]:
     return schema is not None and schema.get("type") == "dataframe"
 
 
 def _columns_to_input(by_name: dict[Any, Any], rows: int, schema: Schema | None, field: str) -> Any:
     """Columns of values (lists, tuples or arrays) as a validated DataFrame or tensor."""
-    if _table_schema(schema):
-        return _validated_frame(schema, by_name, rows)
+    if is_table_schema(schema):
+        return validated_frame(schema, by_name, rows)
     if schema and schema.get("type") == "tensor":
-        frame = _pandas(lambda pd: pd.DataFrame(dict(by_name)), field)
-        return _tensor(frame.to_numpy(), schema, field)
-    return _pandas(lambda pd: pd.DataFrame(dict(by_name)), field)
+        frame = pandas_call(lambda pd: pd.DataFrame(dict(by_name)), field)
+        return tensor_input(frame.to_numpy(), schema, field)
+    return pandas_call(lambda pd: pd.DataFrame(dict(by_name)), field)
 
 
 @dataclass(frozen=True)
@@ -550,7 +437,7 @@ def _plan(schema: Schema) -> _Plan:
     return plan
 
 
-def _validated_frame(schema: Schema, by_name: dict[Any, Any], rows: int) -> Any:
+def validated_frame(schema: Schema, by_name: dict[Any, Any], rows: int) -> Any:
     """Columns of JSON values (or arrays) checked against a column schema, as a DataFrame.
 
     Numeric columns of one type are read together into one block, the layout pandas keeps
@@ -622,11 +509,11 @@ def _column_array(column: dict[str, Any], values: Any, required: bool) -> Any:
         except (ValueError, TypeError):  # ragged nested lists
             array = np.empty((0, 0))
         if array.ndim != 1 or array.dtype.kind not in "biufO":
-            array = _objects(values)  # nested lists or text: let check_column explain
+            array = object_array(values)  # nested lists or text: let check_column explain
         elif kind == "boolean" and array.dtype.kind == "b":
             return array
     else:
-        array = _objects(values)
+        array = object_array(values)
         if kind == "string" and (not required or set(map(type, values)) <= {str}):
             return array
     if kind == "binary":
@@ -634,7 +521,7 @@ def _column_array(column: dict[str, Any], values: Any, required: bool) -> Any:
     return check_column(column, array)
 
 
-def _objects(values: Any) -> Any:
+def object_array(values: Any) -> Any:
     import numpy as np
 
     array = np.empty(len(values), dtype=object)
@@ -716,7 +603,7 @@ def _is_frame(data: Any) -> bool:
     return type(data).__name__ == "DataFrame"
 
 
-def _pandas(build: Any, field: str) -> Any:
+def pandas_call(build: Any, field: str) -> Any:
     """Run a pandas constructor on request data; its errors become a BadRequest naming field."""
     import pandas as pd
 
@@ -729,7 +616,7 @@ def _pandas(build: Any, field: str) -> Any:
     return frame
 
 
-def _rows(data: Any) -> int:
+def row_count(data: Any) -> int:
     shape = getattr(data, "shape", None)
     if shape is not None:
         return int(shape[0]) if len(shape) else 1
@@ -747,7 +634,7 @@ def _parse_csv(body: bytes, schema: Schema | None) -> Any:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"the CSV body is not UTF-8: {exc}", details={"field": "body"}) from None
-    if not _table_schema(schema):
+    if not is_table_schema(schema):
         import pandas as pd
 
         try:
@@ -757,7 +644,7 @@ def _parse_csv(body: bytes, schema: Schema | None) -> Any:
                 f"the CSV body cannot be read: {exc}", details={"field": "body"}
             ) from None
         if schema and schema.get("type") == "tensor":
-            return _tensor(frame.to_numpy(), schema, "body")
+            return tensor_input(frame.to_numpy(), schema, "body")
         return frame
     assert schema is not None
     try:
@@ -782,7 +669,7 @@ def _parse_csv(body: bytes, schema: Schema | None) -> Any:
         for c in schema["columns"]
         if c["name"] in text_columns
     }
-    return _validated_frame(schema, by_name, len(rows))
+    return validated_frame(schema, by_name, len(rows))
 
 
 def _csv_values(column: dict[str, Any], texts: tuple[str, ...]) -> Any:
@@ -806,267 +693,10 @@ def _csv_values(column: dict[str, Any], texts: tuple[str, ...]) -> Any:
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
 
-# -- v2 tensors ------------------------------------------------------------------------------------
-
-
-class _V2Tensor(NamedTuple):
-    name: str
-    shape: tuple[int, ...]
-    array: Any  # NumPy array already in ``shape``
-
-
-def _v2_tensor(position: int, item: Any) -> _V2Tensor:
-    import numpy as np
-
-    if type(item) is not dict:
-        field = f"inputs[{position}]"
-        raise BadRequest(f"{field} must be an object", details={"field": field})
-    name = item.get("name")
-    shape = item.get("shape")
-    datatype = item.get("datatype")
-    data = item.get("data")
-    if not isinstance(name, str):
-        field = f"inputs[{position}].name"
-        raise BadRequest(f"{field} must be a string", details={"field": field})
-    if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
-        field = f"inputs[{name}].shape"
-        raise BadRequest(
-            f"{field} must be a list of non-negative integers", details={"field": field}
-        )
-    if type(datatype) is not str or datatype not in V2_DTYPES:
-        field = f"inputs[{name}].datatype"
-        raise BadRequest(
-            f"{field} must be one of {', '.join(V2_DTYPES)}; got {datatype!r}",
-            details={"field": field},
-        )
-    if type(data) is not list:
-        field = f"inputs[{name}].data"
-        raise BadRequest(f"{field} must be a list", details={"field": field})
-    if data and type(data[0]) is list:  # nested (row-major) data is accepted too
-        try:
-            flat = np.array(data, dtype=object)
-        except ValueError:
-            flat = None
-        if flat is None or any(isinstance(v, list) for v in flat.flat):
-            field = f"inputs[{name}].data"
-            raise BadRequest(f"{field} is not a rectangular array", details={"field": field})
-        data = flat.ravel().tolist()
-    count = math.prod(shape)
-    if len(data) != count:
-        field = f"inputs[{name}].data"
-        raise BadRequest(
-            f"{field} has {len(data)} values; shape {shape} needs {count}",
-            details={"field": field, "shape": shape},
-        )
-    array = _v2_array(f"inputs[{name}]", datatype, data)
-    return _V2Tensor(name, tuple(shape), array.reshape(shape) if len(shape) != 1 else array)
-
-
-def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
-    import numpy as np
-
-    where = {"field": f"{field}.data", "datatype": datatype}
-    if datatype == "BYTES":
-        if not all(isinstance(v, str) for v in data):
-            raise InvalidInput(f"{field}: BYTES data must be strings", details=where)
-        return _objects(data)
-    if datatype == "BOOL":
-        if not all(isinstance(v, bool) for v in data):
-            raise InvalidInput(f"{field}: BOOL data must be true or false", details=where)
-        return np.array(data, dtype=bool)
-    dtype = np.dtype(V2_DTYPES[datatype])
-    try:
-        probe = np.array(data) if data else np.array([], dtype=dtype)
-    except (ValueError, TypeError):  # lists inside the data
-        probe = np.empty((0, 0))
-    if (
-        dtype.kind == "f"
-        and probe.dtype.kind == "O"
-        and all(
-            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in data
-        )
-    ):
-        try:
-            probe = np.array(data, dtype=np.float64)  # JSON null: a missing value, NaN
-        except OverflowError:  # an integer too large for any float
-            raise InvalidInput(
-                f"{field}: a value does not fit in {datatype}", details=where
-            ) from None
-    if probe.ndim != 1 or probe.dtype.kind not in ("iu" if dtype.kind in "iu" else "iuf"):
-        if dtype.kind in "iu" and all(type(v) is int for v in data):
-            try:  # integers past int64 (UINT64) make NumPy guess an object array
-                return np.array(data, dtype=dtype)
-            except OverflowError:
-                raise InvalidInput(
-                    f"{field}: a value does not fit in {datatype}", details=where
-                ) from None
-        kind = "integers" if dtype.kind in "iu" else "numbers"
-        raise InvalidInput(f"{field}: {datatype} data must be {kind}", details=where)
-    if probe.dtype == dtype:
-        return probe
-    try:
-        with np.errstate(over="raise"):
-            array = probe.astype(dtype)
-    except (OverflowError, FloatingPointError):
-        raise InvalidInput(f"{field}: a value does not fit in {datatype}", details=where) from None
-    if dtype.kind in "iu" and not np.array_equal(array, probe):
-        raise InvalidInput(f"{field}: a value does not fit in {datatype}", details=where)
-    return array
-
-
-def _v2_requested_outputs(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(
-        isinstance(o, dict) and isinstance(o.get("name"), str) for o in value
-    ):
-        raise BadRequest("outputs must be a list of {name}", details={"field": "outputs"})
-    return tuple(o["name"] for o in value)
-
-
-def _from_v2_tensors(tensors: list[_V2Tensor], schema: Schema | None) -> Any:
-    if schema and schema.get("type") == "tensor":
-        first = tensors[0]
-        array = first.array
-        if array.dtype.kind == "O":
-            array = _tensor(array.tolist(), None, f"inputs[{first.name}]")
-        _validate_tensor(schema, array, f"inputs[{first.name}]")
-        return array
-    if _table_schema(schema):
-        columns = schema["columns"]
-        names = [c["name"] for c in columns]
-        by_tensor = {t.name: t for t in tensors}
-        if all(n in by_tensor for n in names):
-            return _validated_frame(schema, _v2_columns(by_tensor, names), _v2_rows(tensors))
-        if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].shape[1] == len(names):
-            array = tensors[0].array
-            by_name = {n: _column_values(array[:, i]) for i, n in enumerate(names)}
-            return _validated_frame(schema, by_name, array.shape[0])
-        if len(tensors) == 1 and len(names) == 1 and _is_column_shape(tensors[0].shape):
-            return _validated_frame(
-                schema, _v2_columns({names[0]: tensors[0]}, names), tensors[0].shape[0]
-            )
-        missing = [n for n in names if n not in by_tensor]
-        raise InvalidInput(
-            f"the model takes the columns {', '.join(map(str, names))}: send one input per column "
-            f"(shape [n] or [n, 1]) or one input of shape [n, {len(names)}]; missing "
-            f"{', '.join(map(str, missing))}",
-            details={"field": missing[0], "missing": missing},
-        )
-    if len(tensors) == 1:
-        return tensors[0].array
-    names = [t.name for t in tensors]
-    columns = _v2_columns({t.name: t for t in tensors}, names)
-    return _pandas(lambda pd: pd.DataFrame(columns), "inputs")
-
-
-def _v2_columns(by_tensor: dict[str, _V2Tensor], names: list[str]) -> dict[str, Any]:
-    rows = None
-    out = {}
-    for name in names:
-        tensor = by_tensor[name]
-        if not _is_column_shape(tensor.shape):
-            raise InvalidInput(
-                f"input {name!r} must have shape [n] or [n, 1] (one value per row); got "
-                f"{list(tensor.shape)}",
-                details={"field": name, "shape": list(tensor.shape)},
-            )
-        if rows is not None and tensor.shape[0] != rows:
-            raise InvalidInput(
-                f"input {name!r} has {tensor.shape[0]} rows; the other inputs have {rows}",
-                details={"field": name, "shape": list(tensor.shape)},
-            )
-        rows = tensor.shape[0]
-        out[name] = _column_values(tensor.array.reshape(-1))
-    return out
-
-
-def _column_values(array: Any) -> Any:
-    # BYTES columns hold Python objects: hand them over as a list so that check_column reads
-    # text as numbers the same way for v2 and JSON.
-    return array.tolist() if array.dtype.kind == "O" else array
-
-
-def _is_column_shape(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
-
-
-def _v2_rows(tensors: list[_V2Tensor]) -> int:
-    return tensors[0].shape[0] if tensors[0].shape else 1
-
-
-def _v2_outputs(predictions: Any) -> list[dict[str, Any]]:
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(predictions, pd.DataFrame):
-        return [
-            _v2_output(str(name), values)
-            for name, values in zip(predictions.columns, column_arrays(predictions), strict=True)
-        ]
-    if isinstance(predictions, dict):
-        return [_v2_output(str(k), v) for k, v in predictions.items()]
-    if isinstance(predictions, pd.Series):
-        return [_v2_output("predict", predictions.array)]
-    if isinstance(predictions, np.ndarray):
-        return [_v2_output("predict", predictions)]
-    return [_v2_output("predict", predictions)]
-
-
-def _v2_output(name: str, values: Any) -> dict[str, Any]:
-    import numpy as np
-
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError) as exc:
-        raise CauceError(
-            f"prediction {name!r} is not a rectangular array: {exc}",
-            code="bad-prediction",
-            details={"field": name},
-        ) from None
-    if array.ndim == 0:
-        array = array.reshape(1)
-    if array.dtype.kind == "O":
-        retyped = np.array(array.tolist())
-        if retyped.dtype.kind in "biuf" and retyped.shape == array.shape:
-            array = retyped
-    datatype = _NUMPY_TO_V2.get(array.dtype.name)
-    if datatype is None:
-        datatype = "BYTES"
-        data = [_jsonable(v) for v in array.ravel().tolist()]
-        if array.dtype.kind in "mM":
-            data = [str(v) for v in array.ravel()]
-    else:
-        data = array.ravel().tolist()
-    return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
-
-
-def _v2_schema_tensors(schema: Schema | None, tensor_name: str) -> list[dict[str, Any]]:
-    if not schema:
-        return []
-    if schema.get("type") == "dataframe":
-        return [
-            {
-                "name": str(c["name"]),
-                "datatype": _COLUMN_TO_V2.get(c["type"], "BYTES"),
-                "shape": [-1],
-            }
-            for c in schema["columns"]
-        ]
-    dtype = str(schema.get("dtype", "float64"))
-    return [
-        {
-            "name": tensor_name,
-            "datatype": _NUMPY_TO_V2.get(dtype, "BYTES"),
-            "shape": [d if d is not None else -1 for d in schema.get("shape") or [-1]],
-        }
-    ]
-
-
 # -- writing JSON ----------------------------------------------------------------------------------
 
 
-def _dumps(payload: Any) -> bytes:
+def dump_json(payload: Any) -> bytes:
     try:
         return json.dumps(payload, default=_default, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
@@ -1077,7 +707,7 @@ def _dumps(payload: Any) -> bytes:
         ) from None
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Predictions as JSON-ready Python values (lists, dicts, scalars)."""
     import numpy as np
     import pandas as pd
@@ -1091,7 +721,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, pd.Series):
         return _array_list(_plain(value.array))
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return value  # numpy values inside are handled by _default
     return value
@@ -1129,7 +759,7 @@ def _default(value: Any) -> Any:
             return str(value)
         return value.item()
     if isinstance(value, (np.ndarray,)) or type(value).__name__ in ("DataFrame", "Series"):
-        return _jsonable(value)
+        return jsonable(value)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray)):

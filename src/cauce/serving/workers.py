@@ -137,7 +137,7 @@ class WorkerApp:
 
     def metadata(self) -> dict[str, Any]:
         """Open Inference v2 model metadata."""
-        from cauce.serving.protocols import v2_metadata
+        from cauce.serving.v2 import v2_metadata
 
         return v2_metadata(self.endpoint, [str(self.model_version)], self.signature, self.platform)
 
@@ -153,7 +153,7 @@ class WorkerApp:
         await respond(send, 200, encode_invocations(predictions), headers=self._reply(batch))
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
-        from cauce.serving.protocols import encode_v2, parse_v2_infer
+        from cauce.serving.v2 import encode_v2, parse_v2_infer
 
         body = await read_body(scope, receive, self.max_request_bytes)
         item = parse_v2_infer(body, self._inputs)
@@ -212,7 +212,7 @@ def _first_line(exc: BaseException) -> str:
 def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> WorkerApp:
     """Load a deployment's model version and wrap it in the scoring API."""
     from cauce.registry.models import load
-    from cauce.serving import protocols  # noqa: F401 - loaded now, not by the first request
+    from cauce.serving import protocols, v2  # noqa: F401 - loaded now, not by the first request
     from cauce.serving.batching import Batcher
     from cauce.serving.endpoints import get_endpoint
 
