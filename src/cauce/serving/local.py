@@ -167,12 +167,12 @@ def serve_endpoint(
     import uvicorn
 
     sock = bind(host, port)
-    holder: dict[str, Supervisor] = {}
+    supervisor: Supervisor | None = None  # set below; the router asks it for addresses
 
     def addresses() -> dict[str, str]:
         if deployment_urls is not None:
             return deployment_urls
-        return holder["supervisor"].addresses() if "supervisor" in holder else {}
+        return supervisor.addresses() if supervisor is not None else {}
 
     router = Router(ws, endpoint, addresses, collect=collect)
     controller = Controller(ws, endpoint)
@@ -186,7 +186,7 @@ def serve_endpoint(
     router.on_start.append(start_controller)
     router.on_stop.append(stop_controller)
     if deployment_urls is None:
-        supervisor = holder["supervisor"] = Supervisor(ws, router)
+        supervisor = Supervisor(ws, router)
         router.on_start.append(supervisor.start)
         router.on_stop.append(supervisor.stop)
     config = uvicorn.Config(
