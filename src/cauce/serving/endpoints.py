@@ -333,13 +333,7 @@ def set_traffic(
     workspace: Workspace | None = None,
 ) -> Endpoint:
     """Move live traffic (and, when given, the mirror); the change is audited and kept."""
-    ws = workspace or current()
-    with ws.store.write() as conn:
-        row = _endpoint_row(conn, name, lock=True)
-        write_traffic(
-            conn, ws, row, traffic, row.mirror if mirror is None else mirror, reason, check=True
-        )
-        return _endpoint(conn, _endpoint_row(conn, name))
+    return _move(name, traffic, mirror, reason, workspace)
 
 
 def set_mirror(
@@ -350,10 +344,29 @@ def set_mirror(
     workspace: Workspace | None = None,
 ) -> Endpoint:
     """Mirror a percentage of live requests to one deployment (``{}`` stops mirroring)."""
+    return _move(name, None, mirror, reason, workspace)
+
+
+def _move(
+    name: str,
+    traffic: dict[str, int] | None,
+    mirror: dict[str, int] | None,
+    reason: str,
+    workspace: Workspace | None,
+) -> Endpoint:
+    """Set traffic and mirror (None: as they are), checked, in one transaction."""
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _endpoint_row(conn, name, lock=True)
-        write_traffic(conn, ws, row, row.traffic, mirror, reason, check=True)
+        write_traffic(
+            conn,
+            ws,
+            row,
+            row.traffic if traffic is None else traffic,
+            row.mirror if mirror is None else mirror,
+            reason,
+            check=True,
+        )
         return _endpoint(conn, _endpoint_row(conn, name))
 
 

@@ -294,7 +294,7 @@ def promote(endpoint: str, *, full: bool = False, workspace: Workspace | None = 
     with ws.store.write() as conn:
         endpoint_row, row = _active(conn, endpoint)
         if full:
-            _promote(conn, ws, endpoint_row, row, "promoted by hand", {}, actor=ws.user)
+            _finish(conn, ws, endpoint_row, row, "promoted", "promoted by hand", {}, ws.user)
         elif row.state == "paused" or row.spec["steps"][row.stage].get("pause") is None:
             _advance(conn, ws, endpoint_row, row, "resumed by hand", actor=ws.user)
         else:
@@ -313,7 +313,7 @@ def abort(
     ws = workspace or current()
     with ws.store.write() as conn:
         endpoint_row, row = _active(conn, endpoint)
-        _roll_back(conn, ws, endpoint_row, row, "aborted", reason, {}, actor=ws.user)
+        _finish(conn, ws, endpoint_row, row, "aborted", reason, {}, ws.user)
     return status(endpoint, workspace=ws)
 
 
@@ -375,7 +375,7 @@ def _advance(
     stage = row.stage + 1
     spec = row.spec
     if stage >= len(spec["steps"]):
-        _promote(conn, ws, endpoint_row, row, reason, {}, actor=actor)
+        _finish(conn, ws, endpoint_row, row, "promoted", reason, {}, actor)
         return
     _enter_stage(conn, ws, endpoint_row, spec, stage, f"rollout of {row.candidate}: {reason}")
     now = now_ms()
@@ -393,19 +393,7 @@ def _advance(
     )
 
 
-def _promote(
-    conn: Connection,
-    ws: Workspace,
-    endpoint_row: Any,
-    row: Any,
-    reason: str,
-    measured: dict[str, Any],
-    actor: str = "cauce-controller",
-) -> None:
-    _end(conn, ws, endpoint_row, row, "promoted", "promote", reason, measured, actor)
-
-
-def _roll_back(
+def _finish(
     conn: Connection,
     ws: Workspace,
     endpoint_row: Any,
@@ -415,21 +403,8 @@ def _roll_back(
     measured: dict[str, Any],
     actor: str = "cauce-controller",
 ) -> None:
-    _end(conn, ws, endpoint_row, row, state, "rollback", reason, measured, actor)
-
-
-def _end(
-    conn: Connection,
-    ws: Workspace,
-    endpoint_row: Any,
-    row: Any,
-    state: str,
-    decision: str,
-    reason: str,
-    measured: dict[str, Any],
-    actor: str,
-) -> None:
-    """Give the whole share to the candidate (promoted) or back to the stable deployment."""
+    """End the rollout: ``promoted`` gives the candidate the whole share; ``rolled_back`` and
+    ``aborted`` give it back to the stable deployment."""
     won = state == "promoted"
     traffic = dict(endpoint_row.traffic)
     traffic[row.candidate] = row.spec["share"] if won else 0
@@ -438,6 +413,7 @@ def _end(
     why = "promoted" if won else f"rolled back: {reason}"
     write_traffic(conn, ws, endpoint_row, traffic, mirror, f"rollout of {row.candidate} {why}")
     _set(conn, row.id, state=state, reason=reason, ended_at=now_ms(), next_analysis_at=None)
+    decision = "promote" if won else "rollback"
     _decide(conn, ws, row.id, row.stage, decision, measured, reason, actor)
 
 
@@ -516,7 +492,7 @@ def _judge(
             failures = row.failures + 1
             _set(conn, row.id, failures=failures)
             if failures >= analysis["failure_limit"]:
-                _roll_back(
+                _finish(
                     conn,
                     ws,
                     endpoint_row,
@@ -542,7 +518,9 @@ def _judge(
         else:
             pause = spec["steps"][row.stage].get("pause") or 0
         if last and now - row.stage_started_at >= pause:
-            _promote(conn, ws, endpoint_row, row, "every analysis passed at 100%", measured)
+            _finish(
+                conn, ws, endpoint_row, row, "promoted", "every analysis passed at 100%", measured
+            )
         elif not last and spec["steps"][max(row.stage, 0)].get("pause") is None and row.stage >= 0:
             why = (
                 f"stage {_stage_name(spec, row.stage)} passed; it waits for cauce rollouts promote"

@@ -38,6 +38,8 @@ from cauce.serving.http import (
     respond_error,
     respond_json,
 )
+from cauce.serving.protocols import encode_invocations, parse_invocations
+from cauce.serving.v2 import encode_v2, parse_v2_infer, v2_metadata
 
 log = logging.getLogger("cauce.worker")
 _MODEL_PATH = re.compile(r"^/v2/models/([^/]+)(/ready|/infer)?$")
@@ -137,13 +139,9 @@ class WorkerApp:
 
     def metadata(self) -> dict[str, Any]:
         """Open Inference v2 model metadata."""
-        from cauce.serving.v2 import v2_metadata
-
         return v2_metadata(self.endpoint, [str(self.model_version)], self.signature, self.platform)
 
     async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from cauce.serving.protocols import encode_invocations, parse_invocations
-
         body = await read_body(scope, receive, self.max_request_bytes)
         content_type = header(scope, b"content-type")
         item = parse_invocations(
@@ -153,8 +151,6 @@ class WorkerApp:
         await respond(send, 200, encode_invocations(predictions), headers=self._reply(batch))
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
-        from cauce.serving.v2 import encode_v2, parse_v2_infer
-
         body = await read_body(scope, receive, self.max_request_bytes)
         item = parse_v2_infer(body, self._inputs)
         predictions, batch = await self._score(item)
@@ -212,7 +208,6 @@ def _first_line(exc: BaseException) -> str:
 def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> WorkerApp:
     """Load a deployment's model version and wrap it in the scoring API."""
     from cauce.registry.models import load
-    from cauce.serving import protocols, v2  # noqa: F401 - loaded now, not by the first request
     from cauce.serving.batching import Batcher
     from cauce.serving.endpoints import get_endpoint
 
@@ -241,8 +236,6 @@ def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> Worke
 def _warm_up(model: Any, predict: Any) -> None:
     """Score the logged input example once: lazy imports and caches inside the model's library
     are paid for here, before the worker accepts connections, not by the first caller."""
-    from cauce.serving.protocols import parse_invocations
-
     example = model.input_example()
     if example is None:
         return

@@ -148,6 +148,31 @@ def run_in_worker(settings: Settings, payload: bytes) -> StepResult:
     return execute(task, _worker_stores[key])
 
 
+def send_pickled(
+    task: StepTask, send: Callable[[bytes], Future[StepResult]], where: str, failure: str
+) -> Future[StepResult]:
+    """Cloudpickle ``task`` and ``send`` it (to a process pool, to Ray); a task that cannot be
+    sent, or whose worker dies, completes as FAILED (``failure: …``) instead of raising."""
+    import cloudpickle
+
+    outer: Future[StepResult] = Future()
+    try:
+        payload = cloudpickle.dumps(task)
+    except Exception as exc:  # an argument or closure cloudpickle cannot serialize
+        outer.set_result(failed_result(task, f"cannot send the step to {where}: {exc}"))
+        return outer
+    inner = send(payload)
+
+    def relay(done: Future[StepResult]) -> None:
+        try:
+            outer.set_result(done.result())
+        except Exception as exc:  # a worker that died or a result that could not return
+            outer.set_result(failed_result(task, f"{failure}: {type(exc).__name__}: {exc}"))
+
+    inner.add_done_callback(relay)
+    return outer
+
+
 def failed_result(task: StepTask, error: str) -> StepResult:
     """A FAILED result for a task that could not be sent or run."""
     from cauce.store import now_ms

@@ -18,8 +18,8 @@ from cauce.pipelines.executors.base import (
     Executor,
     StepResult,
     StepTask,
-    failed_result,
     run_in_worker,
+    send_pickled,
 )
 
 if TYPE_CHECKING:
@@ -47,24 +47,12 @@ class ProcessExecutor(Executor):
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         """Send the task to a worker; a task that cannot be sent or run completes as FAILED."""
-        import cloudpickle
-
-        outer: Future[StepResult] = Future()
-        try:
-            payload = cloudpickle.dumps(task)
-        except Exception as exc:  # an argument or closure cloudpickle cannot serialize
-            outer.set_result(failed_result(task, f"cannot send the step to a worker: {exc}"))
-            return outer
-        inner = self.pool.submit(run_in_worker, self.workspace.settings, payload)
-
-        def relay(done: Future[StepResult]) -> None:
-            try:
-                outer.set_result(done.result())
-            except Exception as exc:  # a worker that died or a result that could not return
-                outer.set_result(failed_result(task, f"worker failed: {type(exc).__name__}: {exc}"))
-
-        inner.add_done_callback(relay)
-        return outer
+        return send_pickled(
+            task,
+            lambda payload: self.pool.submit(run_in_worker, self.workspace.settings, payload),
+            "a worker",
+            "worker failed",
+        )
 
     def close(self) -> None:
         """Stop the workers."""

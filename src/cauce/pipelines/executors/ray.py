@@ -21,8 +21,8 @@ from cauce.pipelines.executors.base import (
     Executor,
     StepResult,
     StepTask,
-    failed_result,
     run_in_worker,
+    send_pickled,
 )
 
 if TYPE_CHECKING:
@@ -61,24 +61,10 @@ class RayExecutor(Executor):
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         """Send the task to Ray; a task that cannot be sent or run completes as FAILED."""
-        import cloudpickle
 
-        outer: Future[StepResult] = Future()
-        try:
-            payload = cloudpickle.dumps(task)
-        except Exception as exc:  # an argument or closure cloudpickle cannot serialize
-            outer.set_result(failed_result(task, f"cannot send the step to Ray: {exc}"))
-            return outer
-        remote = _ray_remote(self.workspace.settings, self.max_workers)
-        inner: Future[StepResult] = remote.remote(self.workspace.settings, payload).future()
+        def send(payload: bytes) -> Future[StepResult]:
+            remote = _ray_remote(self.workspace.settings, self.max_workers)
+            future: Future[StepResult] = remote.remote(self.workspace.settings, payload).future()
+            return future
 
-        def relay(done: Future[StepResult]) -> None:
-            try:
-                outer.set_result(done.result())
-            except Exception as exc:  # a worker that died or a task Ray could not run
-                outer.set_result(
-                    failed_result(task, f"Ray task failed: {type(exc).__name__}: {exc}")
-                )
-
-        inner.add_done_callback(relay)
-        return outer
+        return send_pickled(task, send, "Ray", "Ray task failed")
