@@ -430,3 +430,117 @@ rollout_decisions = Table(
     Column("reason", Text, nullable=False),
     Column("actor", NAME, nullable=False),
 )
+
+# -- monitoring and the closed loop -----------------------------------------------------------
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("next_run_at", BigInteger),  # when the schedule is next due; None: no schedule
+    Column("last_run_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Computed once per reference and binning; a monitor run only profiles its current window.
+reference_profiles = Table(
+    "reference_profiles",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # sha256 of the reference's content hash, the columns and the binning: same key, same profile.
+    Column("key", String(64), nullable=False, unique=True),
+    Column("reference_kind", String(32), nullable=False),  # dataset_version
+    Column("reference_id", ID, nullable=False, index=True),
+    Column("row_count", BigInteger, nullable=False),
+    # The profile itself (bin edges and counts, quantiles, frequencies …) as a JSON artifact.
+    Column("sha256", String(64), ForeignKey("artifacts.sha256"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+monitor_runs = Table(
+    "monitor_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor_id", ID, ForeignKey("monitors.id"), nullable=False, index=True),
+    Column("reference_profile_id", ID, ForeignKey("reference_profiles.id")),
+    # ok | alert | no_data | failed
+    Column("status", String(16), nullable=False),
+    Column("window_start", BigInteger),
+    Column("window_end", BigInteger),
+    Column("rows", BigInteger, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("error", Text),
+    Column("started_at", BigInteger, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+)
+
+# One value per monitor run, signal, feature and metric: the time series behind history and
+# reports.
+signal_results = Table(
+    "signal_results",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("monitor_run_id", ID, ForeignKey("monitor_runs.id"), nullable=False, index=True),
+    Column("monitor_id", ID, ForeignKey("monitors.id"), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("signal", String(32), nullable=False),
+    Column("feature", NAME, nullable=False),  # "*" for a dataset-level value
+    Column("metric", String(64), nullable=False),
+    Column("value", Float),  # None: could not be computed (see details)
+    Column("threshold", Float),
+    # passed | breached | not_computed
+    Column("outcome", String(16), nullable=False),
+    Column("details", JSON),
+    Index("ix_signal_results_series", "monitor_id", "signal", "feature", "at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor_id", ID, ForeignKey("monitors.id"), nullable=False, index=True),
+    Column("monitor_run_id", ID, ForeignKey("monitor_runs.id"), nullable=False),
+    # sha256 of the monitor and the breached (signal, feature, metric): one incident, one value.
+    Column("fingerprint", String(64), nullable=False),
+    # open | suppressed (a duplicate within the cooldown) | resolved
+    Column("state", String(16), nullable=False),
+    Column("breaches", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger),
+)
+
+action_runs = Table(
+    "action_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("alert_id", ID, ForeignKey("alerts.id"), nullable=False, index=True),
+    Column("action", String(32), nullable=False),  # webhook | trigger | log
+    Column("target", Text, nullable=False),
+    # succeeded | failed
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger),
+)
+
+# A model version's metrics on one dataset version: gates compare versions on the same data.
+model_evaluations = Table(
+    "model_evaluations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_version_id", ID, ForeignKey("model_versions.id"), nullable=False, index=True),
+    Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("label", NAME, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("model_version_id", "dataset_version_id", "label"),
+)
