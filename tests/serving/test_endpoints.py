@@ -270,7 +270,7 @@ def test_a_bad_spec_names_its_field(churn: Workspace, tmp_path: Path) -> None:
         assert caught.value.details["field"] == field, document
         assert f"spec: {field}:" in str(caught.value)
         if field == "timeout":
-            assert "not a duration: 'soon' (write 250ms, 10s, 5m or 1h)" in str(caught.value)
+            assert "not a duration: 'soon' (write 250ms, 10s, 5m, 1h or 2d)" in str(caught.value)
     assert counts(churn) == before
 
 

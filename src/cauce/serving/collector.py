@@ -257,6 +257,27 @@ def files(root: Path, endpoint: str, deployment: str, collection: str) -> list[P
     )
 
 
+def read_window(
+    root: Path, endpoint: str, deployment: str, collection: str, since: int, until: int
+) -> Any:
+    """The records of one deployment and collection with ``since < timestamp <= until`` (ms)."""
+    import pandas as pd
+
+    tables = [
+        pd.read_parquet(p)
+        if p.suffix == ".parquet"
+        else pd.read_json(p, lines=True, convert_dates=False)
+        for p in files(root, endpoint, deployment, collection)
+        if int(p.name.split("-")[1]) >= since  # a file is written after its records
+    ]
+    frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if frame.empty:
+        return frame
+    return frame[(frame["timestamp"] > since) & (frame["timestamp"] <= until)].reset_index(
+        drop=True
+    )
+
+
 def _meta(record: Record, row: int) -> dict[str, Any]:
     return {
         "correlation_id": record.correlation_id,

@@ -617,32 +617,17 @@ def _collected(
 ) -> dict[str, Any]:
     """The collector's records of the window (for the stable deployment, from ``stable_since``
     when given): candidate and stable, outputs joined to inputs."""
-    import pandas as pd
-
-    from cauce.serving.collector import files
+    from cauce.serving.collector import read_window
 
     root = ws.settings.state_dir / "collector"
     frames: dict[str, Any] = {}
     for role, deployment in (("candidate", row.candidate), ("stable", row.stable)):
         if role == "stable" and stable_since is not None:
             since = stable_since
-        parts = {}
-        for collection in ("model_outputs", "model_inputs"):
-            found = [
-                p
-                for p in files(root, endpoint, deployment, collection)
-                if int(p.name.split("-")[1]) >= since  # a file is written after its records
-            ]
-            tables = [
-                pd.read_parquet(p)
-                if p.suffix == ".parquet"
-                else pd.read_json(p, lines=True, convert_dates=False)
-                for p in found
-            ]
-            frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-            if not frame.empty:
-                frame = frame[(frame["timestamp"] > since) & (frame["timestamp"] <= until)]
-            parts[collection] = frame
+        parts = {
+            collection: read_window(root, endpoint, deployment, collection, since, until)
+            for collection in ("model_outputs", "model_inputs")
+        }
         outputs, inputs = parts["model_outputs"], parts["model_inputs"]
         if not outputs.empty and not inputs.empty:
             features = inputs.drop(

@@ -37,19 +37,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from cauce.validation import check_name
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, None: 1000}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1000}
 
 
 def duration_ms(value: Any) -> int:
-    """``250ms``, ``10s``, ``5m``, ``1h`` or a number of seconds, as milliseconds."""
+    """``250ms``, ``10s``, ``5m``, ``1h``, ``2d`` or a number of seconds, as milliseconds."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, (int, float)):
         value = str(value)
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"not a duration: {value!r} (write 250ms, 10s, 5m or 1h)")
+        raise ValueError(f"not a duration: {value!r} (write 250ms, 10s, 5m, 1h or 2d)")
     return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
 
 

@@ -1,0 +1,746 @@
+"""Monitors: compare a window of production data with a reference, on a schedule.
+
+A run reads the current window (an endpoint's collected requests and answers, or a dataset's
+newest rows), the reference profile (computed once per reference and binning, then read back),
+computes each signal, stores one row per value in ``signal_results`` (the time series behind
+``cauce monitors history`` and reports) and, when a signal breaches, raises an alert
+(:mod:`cauce.monitoring.alerts`). A run is ``ok``, ``alert``, ``no_data`` (fewer rows than
+``min_rows``: nothing is judged, nothing is alerted) or ``failed`` (the reason is stored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from cauce.errors import CauceError, InvalidInput, NotFound
+from cauce.lineage import audit
+from cauce.monitoring import drift
+from cauce.monitoring.drift import BREACHED, NOT_COMPUTED, PASSED, FeatureValue
+from cauce.monitoring.profiles import (
+    Profile,
+    build_profile,
+    column_kinds,
+    profile_current,
+    profile_key,
+    stored_profile,
+)
+from cauce.monitoring.specs import ModelPerformance, MonitorSpec
+from cauce.specs import Applied, validation_error
+from cauce.store import new_id, now_ms
+from cauce.store.schema import monitor_runs, monitors, signal_results
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cauce.data.assets import DatasetVersion
+    from cauce.monitoring.alerts import Alert
+
+log = logging.getLogger(__name__)
+# Collector columns that describe a record, not the model's input.
+RECORD_COLUMNS = (
+    "correlation_id",
+    "row",
+    "timestamp",
+    "deployment",
+    "model_version",
+    "latency_ms",
+    "source",
+)
+# Predictions scored on the reference for prediction drift: a deterministic sample at most this big.
+PREDICTION_SAMPLE = 50_000
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A stored monitor and where it stands."""
+
+    name: str
+    spec: dict[str, Any]
+    enabled: bool
+    next_run_at: int | None
+    last_run_at: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class MonitorRun:
+    """One run of a monitor: its status, window and every value it computed."""
+
+    id: str
+    monitor: str
+    status: str
+    started_at: int
+    duration_ms: int
+    window_start: int | None
+    window_end: int | None
+    rows: int
+    summary: dict[str, Any]
+    values: list[dict[str, Any]] = field(default_factory=list)
+    alert: Alert | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        out = {k: v for k, v in self.__dict__.items() if k != "alert"}
+        out["alert"] = self.alert.to_dict() if self.alert is not None else None
+        return out
+
+
+# -- specs ------------------------------------------------------------------------------------
+
+
+def parse_spec(document: dict[str, Any]) -> MonitorSpec:
+    """A Monitor document as a validated spec (InvalidInput names the bad field)."""
+    try:
+        return MonitorSpec.model_validate(document)
+    except ValidationError as exc:
+        raise validation_error("Monitor", exc) from None
+
+
+def apply_monitor(ws: Workspace, document: dict[str, Any]) -> Applied:
+    """Create or update a monitor from its spec; an identical spec changes nothing."""
+    from cauce.automation.schedules import next_cron_time
+
+    spec = parse_spec(document)
+    body = spec.model_dump(mode="json")
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    now = now_ms()
+    next_run = next_cron_time(spec.schedule, now) if spec.schedule else None
+    values = {
+        "spec": body,
+        "spec_sha256": digest,
+        "enabled": spec.enabled,
+        "next_run_at": next_run,
+        "updated_at": now,
+    }
+    with ws.store.write() as conn:
+        row = conn.execute(select(monitors).where(monitors.c.name == spec.name)).first()
+        if row is not None and row.spec_sha256 == digest:
+            return Applied("Monitor", spec.name, "unchanged")
+        if row is None:
+            monitor_id = new_id()
+            conn.execute(
+                monitors.insert().values(
+                    id=monitor_id, name=spec.name, created_at=now, last_run_at=None, **values
+                )
+            )
+            audit.record(conn, ws.user, "monitor.create", "monitor", monitor_id, after=body)
+            return Applied("Monitor", spec.name, "created")
+        conn.execute(monitors.update().where(monitors.c.id == row.id).values(**values))
+        audit.record(
+            conn, ws.user, "monitor.update", "monitor", row.id, before=row.spec, after=body
+        )
+        return Applied("Monitor", spec.name, "updated")
+
+
+def list_monitors(*, workspace: Workspace | None = None) -> list[Monitor]:
+    """Every monitor, by name."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        rows = conn.execute(select(monitors).order_by(monitors.c.name)).all()
+    return [Monitor(r.name, r.spec, r.enabled, r.next_run_at, r.last_run_at) for r in rows]
+
+
+def get_monitor(name: str, *, workspace: Workspace | None = None) -> Monitor:
+    """One monitor by name."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = _monitor_row(conn, name)
+    return Monitor(row.name, row.spec, row.enabled, row.next_run_at, row.last_run_at)
+
+
+def _monitor_row(conn: Any, name: str) -> Any:
+    row = conn.execute(select(monitors).where(monitors.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"monitor {name!r} does not exist", hint="cauce monitors list")
+    return row
+
+
+# -- the reference ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Reference:
+    version: DatasetVersion
+    features: list[str]
+    model_uri: str | None = None
+    model_version_id: str | None = None
+
+
+def _resolve_reference(ws: Workspace, spec: MonitorSpec) -> _Reference:
+    """The reference dataset version and the features to monitor."""
+    from cauce.data.assets import get_version
+    from cauce.registry.models import resolve
+    from cauce.tracking.runs import get_run
+
+    if spec.reference.dataset is not None:
+        version = get_version(spec.reference.dataset, workspace=ws)
+        return _Reference(version, list(version.schema))
+    assert spec.reference.model is not None
+    model = resolve(spec.reference.model, workspace=ws)
+    if model.run_id is None:
+        raise InvalidInput(
+            f"{model.uri} has no source run, so its training data is unknown",
+            hint="give the reference as {dataset: NAME@VERSION}",
+            details={"field": "reference.model"},
+        )
+    inputs = get_run(model.run_id, workspace=ws).inputs.dataset_inputs
+    training = [i for i in inputs if i.context == "training"] or inputs
+    if not training:
+        raise InvalidInput(
+            f"the run behind {model.uri} logged no input dataset, so its training data is unknown",
+            hint="log it with cauce.log_input(version, context='training'), or give the "
+            "reference as {dataset: NAME@VERSION}",
+            details={"field": "reference.model"},
+        )
+    chosen = training[0]
+    version = get_version(f"{chosen.dataset}@{chosen.version}", workspace=ws)
+    columns = _signature_columns(model.signature)
+    features = [c for c in columns if c in version.schema] if columns else list(version.schema)
+    return _Reference(version, features, model.uri, model.id)
+
+
+def _signature_columns(signature: dict[str, Any] | None) -> list[str]:
+    inputs = (signature or {}).get("inputs") or {}
+    return [c["name"] for c in inputs.get("columns", [])] if isinstance(inputs, dict) else []
+
+
+def _reference_profile(
+    ws: Workspace, spec: MonitorSpec, reference: _Reference, sample: pd.DataFrame | None
+) -> tuple[str, Profile, bool]:
+    """The stored profile of the reference (built and stored on first use)."""
+    from cauce.data.assets import load
+
+    wants_predictions = any(s.name == "prediction_drift" for s in spec.signals)
+    extra = f"predictions:{reference.model_version_id}" if wants_predictions else ""
+    features = [f for f in reference.features if f not in RECORD_COLUMNS]
+
+    def build() -> Profile:
+        frame = load(reference.version, workspace=ws)
+        kinds = column_kinds(frame[features])
+        profile = build_profile(frame, bins=spec.bins, columns=kinds)
+        if wants_predictions:
+            assert reference.model_uri is not None
+            predictions = _score(ws, reference.model_uri, frame[features])
+            profile.predictions = build_profile(predictions, bins=spec.bins).columns
+        return profile
+
+    # The kinds are part of the key; they come from the reference's schema, not its content.
+    kinds_key = {f: str(reference.version.schema.get(f)) for f in features}
+    key = profile_key(reference.version.content_hash, kinds_key, spec.bins, extra)
+    return stored_profile(ws, key, ("dataset_version", reference.version.id), build)
+
+
+def _score(ws: Workspace, uri: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's predictions on (a deterministic sample of) the reference."""
+    import pandas as pd
+
+    from cauce.registry.models import load
+
+    if len(frame) > PREDICTION_SAMPLE:
+        frame = frame.sample(n=PREDICTION_SAMPLE, random_state=0)
+    predictions = load(uri, workspace=ws).predict(frame)
+    if isinstance(predictions, pd.DataFrame):
+        return predictions.rename(columns=lambda c: f"prediction_{c}")
+    values = pd.DataFrame(predictions)
+    if values.shape[1] == 1:
+        return pd.DataFrame({"prediction": values.iloc[:, 0].to_numpy()})
+    return values.rename(columns=lambda c: f"prediction_{c}")
+
+
+# -- the current window -----------------------------------------------------------------------
+
+
+@dataclass
+class _Window:
+    inputs: pd.DataFrame
+    outputs: pd.DataFrame | None
+    start: int | None
+    end: int | None
+
+
+def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> _Window:
+    import pandas as pd
+
+    end = now - spec.window.offset
+    start = end - spec.window.size
+    target = spec.target
+    if target.dataset is not None:
+        from cauce.data.assets import load
+
+        frame = load(target.dataset, workspace=ws)
+        if target.timestamp is None:
+            return _Window(frame, None, None, None)
+        if target.timestamp not in frame.columns:
+            raise InvalidInput(
+                f"dataset {target.dataset} has no column {target.timestamp!r}",
+                details={"field": "target.timestamp"},
+            )
+        stamps = _as_ms(frame[target.timestamp])
+        frame = frame[(stamps > start) & (stamps <= end)].reset_index(drop=True)
+        return _Window(frame, None, start, end)
+    from cauce.serving.collector import read_window
+    from cauce.serving.endpoints import get_endpoint
+
+    assert target.endpoint is not None
+    endpoint = get_endpoint(target.endpoint, workspace=ws)
+    names = target.deployments or [d.name for d in endpoint.deployments]
+    root = ws.settings.state_dir / "collector"
+    parts: dict[str, list[pd.DataFrame]] = {"model_inputs": [], "model_outputs": []}
+    for deployment in names:
+        for collection, frames in parts.items():
+            frame = read_window(root, target.endpoint, deployment, collection, start, end)
+            if not frame.empty and not target.include_mirror:
+                frame = frame[frame["source"] == "live"]
+            frames.append(frame)
+    inputs, outputs = (
+        pd.concat([f for f in frames if not f.empty], ignore_index=True)
+        if any(not f.empty for f in frames)
+        else pd.DataFrame()
+        for frames in parts.values()
+    )
+    return _Window(inputs, outputs, start, end)
+
+
+def _as_ms(values: pd.Series) -> Any:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ms, UTC]" if values.dt.tz else "datetime64[ms]").astype(
+            "int64"
+        )
+    return pd.to_numeric(values, errors="coerce")
+
+
+# -- signals ----------------------------------------------------------------------------------
+
+
+def _value(signal: str, v: FeatureValue) -> dict[str, Any]:
+    return {
+        "signal": signal,
+        "feature": v.name,
+        "metric": v.metric,
+        "value": drift.finite(v.value),
+        "threshold": v.threshold,
+        "outcome": v.outcome,
+        "details": v.details,
+    }
+
+
+def _signals(
+    ws: Workspace, spec: MonitorSpec, profile: Profile, window: _Window
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every value of every signal, and the breaches among them that make an alert."""
+    values: list[dict[str, Any]] = []
+    breaches: list[dict[str, Any]] = []
+    current = profile_current(profile, window.inputs)
+    for signal in spec.signals:
+        body = signal.body
+        if signal.name == "data_drift":
+            features = [f for f in profile.columns if f not in body.exclude]
+            report = drift.data_drift(
+                profile,
+                current,
+                numerical=body.numerical,
+                categorical=body.categorical,
+                threshold=body.threshold,
+                drift_share=body.drift_share,
+                thresholds=body.features,
+                features=features,
+            )
+            feature_values = [_value("data_drift", f) for f in report.features]
+            share = {
+                "signal": "data_drift",
+                "feature": "*",
+                "metric": "drifted_share",
+                "value": report.drifted_share,
+                "threshold": body.drift_share,
+                "outcome": NOT_COMPUTED
+                if report.dataset_drift is None
+                else (BREACHED if report.dataset_drift else PASSED),
+                "details": {"drifted": report.drifted}
+                if report.drifted_share is not None
+                else {"reason": "no feature could be computed"},
+            }
+            values += [*feature_values, share]
+            if share["outcome"] == BREACHED:
+                breaches += [share, *(v for v in feature_values if v["outcome"] == BREACHED)]
+        elif signal.name == "data_quality":
+            features = [f for f in profile.columns if f not in body.exclude]
+            found = [
+                _value("data_quality", v)
+                for v in drift.data_quality(profile, current, body.limits(), features=features)
+            ]
+            values += found
+            breaches += [v for v in found if v["outcome"] == BREACHED]
+        elif signal.name == "prediction_drift":
+            found = _prediction_drift(profile, window, body.metric, body.threshold)
+            values += found
+            breaches += [v for v in found if v["outcome"] == BREACHED]
+        else:
+            found = [_performance(ws, body, window)]
+            values += found
+            breaches += [v for v in found if v["outcome"] == BREACHED]
+    return values, breaches
+
+
+def _prediction_drift(
+    profile: Profile, window: _Window, metric: str, threshold: float | None
+) -> list[dict[str, Any]]:
+    outputs = window.outputs if window.outputs is not None else None
+    if not profile.predictions:
+        return [
+            _not_computed(
+                "prediction_drift", "prediction", metric, "the reference has no predictions"
+            )
+        ]
+    reference = Profile(rows=0, columns=profile.predictions, bins=profile.bins)
+    if outputs is None or outputs.empty:
+        return [
+            _not_computed("prediction_drift", name, metric, "no predictions in the window")
+            for name in reference.columns
+        ]
+    columns = [c for c in reference.columns if c in outputs.columns]
+    if not columns:
+        return [
+            _not_computed(
+                "prediction_drift", name, metric, "the collected answers have no such column"
+            )
+            for name in reference.columns
+        ]
+    kind_metric = metric
+    out = []
+    for name in columns:
+        ref = reference.columns[name]
+        usable = kind_metric
+        if ref.kind == "numerical" and usable not in drift.NUMERICAL_METRICS:
+            usable = "jensen_shannon"
+        if ref.kind == "categorical" and usable not in drift.CATEGORICAL_METRICS:
+            usable = "jensen_shannon"
+        report = drift.data_drift(
+            reference,
+            outputs[[name]],
+            numerical=usable if ref.kind == "numerical" else "normalized_wasserstein",
+            categorical=usable if ref.kind == "categorical" else "jensen_shannon",
+            threshold=threshold,
+            features=[name],
+        )
+        out += [_value("prediction_drift", f) for f in report.features]
+    return out
+
+
+def _not_computed(signal: str, feature: str, metric: str, reason: str) -> dict[str, Any]:
+    return {
+        "signal": signal,
+        "feature": feature,
+        "metric": metric,
+        "value": None,
+        "threshold": None,
+        "outcome": NOT_COMPUTED,
+        "details": {"reason": reason},
+    }
+
+
+def _performance(ws: Workspace, body: ModelPerformance, window: _Window) -> dict[str, Any]:
+    """A performance metric over the window's predictions whose labels have arrived."""
+    from cauce.data.assets import load
+    from cauce.monitoring import metrics
+
+    threshold = body.min if body.min is not None else body.max
+    outputs = window.outputs
+    if outputs is None or outputs.empty:
+        result = _not_computed(
+            "model_performance", "*", body.metric, "no predictions in the window"
+        )
+        return {**result, "threshold": threshold}
+    labels = load(body.labels.dataset, workspace=ws)
+    for column, where in ((body.labels.join_on, "labels"), (body.labels.label, "labels")):
+        if column not in labels.columns:
+            raise InvalidInput(
+                f"labels dataset {body.labels.dataset} has no column {column!r}",
+                details={"field": f"signals.model_performance.labels.{where}"},
+            )
+    if body.prediction not in outputs.columns:
+        raise InvalidInput(
+            f"the collected answers have no column {body.prediction!r}",
+            details={"field": "signals.model_performance.prediction"},
+        )
+    keys = labels[[body.labels.join_on, body.labels.label]].drop_duplicates(body.labels.join_on)
+    joined = outputs.merge(
+        keys, left_on="correlation_id", right_on=body.labels.join_on, how="inner"
+    ).dropna(subset=[body.labels.label, body.prediction])
+    details: dict[str, Any] = {"predictions": len(outputs), "labelled": len(joined)}
+    if len(joined) < body.min_labels:
+        result = _not_computed(
+            "model_performance",
+            "*",
+            body.metric,
+            f"{len(joined)} of {len(outputs)} predictions in the window have a label, "
+            f"fewer than {body.min_labels}",
+        )
+        return {**result, "threshold": threshold, "details": {**result["details"], **details}}
+    y_true = joined[body.labels.label].to_numpy()
+    y_pred = joined[body.prediction].to_numpy()
+    if body.metric in ("mae", "rmse"):
+        scores = metrics.regression_metrics(y_true, y_pred)
+    else:
+        score = joined[body.score].to_numpy() if body.score else None
+        scores = metrics.classification_metrics(y_true, y_pred, score, positive=body.positive)
+    value = scores[body.metric]
+    if value is None:
+        result = _not_computed(
+            "model_performance", "*", body.metric, "not defined on these labels (one class only?)"
+        )
+        return {**result, "threshold": threshold, "details": {**result["details"], **details}}
+    low = body.min is not None and value < body.min
+    high = body.max is not None and value > body.max
+    return {
+        "signal": "model_performance",
+        "feature": "*",
+        "metric": body.metric,
+        "value": drift.finite(float(value)),
+        "threshold": threshold,
+        "outcome": BREACHED if low or high else PASSED,
+        "details": details,
+    }
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def run_monitor(
+    name: str,
+    *,
+    now: int | None = None,
+    workspace: Workspace | None = None,
+    actions: bool = True,
+    actor: str | None = None,
+) -> MonitorRun:
+    """Run a monitor once over the window ending at ``now``; store and return what it found."""
+    from cauce.monitoring import alerts
+
+    ws = workspace or current()
+    now = now_ms() if now is None else now
+    with ws.store.read() as conn:
+        row = _monitor_row(conn, name)
+    spec = parse_spec(row.spec)
+    started = time.perf_counter()
+    profile_id: str | None = None
+    window: _Window | None = None
+    try:
+        reference = _resolve_reference(ws, spec)
+        window = _current_window(ws, spec, now)
+        profile_id, profile, reused = _reference_profile(ws, spec, reference, None)
+        rows = len(window.inputs)
+        summary: dict[str, Any] = {
+            "reference": f"{reference.version.name}@{reference.version.version}",
+            "reference_rows": profile.rows,
+            "profile_reused": reused,
+            "features": len(profile.columns),
+        }
+        if rows < spec.min_rows:
+            status = "no_data"
+            reason = f"the window has {rows} rows, fewer than min_rows {spec.min_rows}"
+            values = [{**_not_computed(s.name, "*", s.name, reason)} for s in spec.signals]
+            breaches: list[dict[str, Any]] = []
+            summary["reason"] = reason
+        else:
+            values, breaches = _signals(ws, spec, profile, window)
+            status = "alert" if breaches else "ok"
+        error = None
+    except CauceError as exc:
+        status, error, rows, values, breaches = "failed", str(exc), 0, [], []
+        summary = {"reason": str(exc)}
+    summary["breaches"] = len(breaches)
+    duration = int((time.perf_counter() - started) * 1000)
+    run = MonitorRun(
+        id=new_id(),
+        monitor=name,
+        status=status,
+        started_at=now,
+        duration_ms=duration,
+        window_start=window.start if window else None,
+        window_end=window.end if window else None,
+        rows=rows,
+        summary=summary,
+        values=values,
+        error=error,
+    )
+    _store_run(ws, row.id, run, profile_id, actor or ws.user)
+    if status == "ok":
+        alerts.resolve_open(ws, row.id, run.id, now)
+    if breaches:
+        run.alert = alerts.raise_alert(
+            ws, row, spec, run.id, breaches, now=now, run_actions=actions
+        )
+    return run
+
+
+def _store_run(
+    ws: Workspace, monitor_id: str, run: MonitorRun, profile_id: str | None, actor: str
+) -> None:
+    with ws.store.write() as conn:
+        conn.execute(
+            monitor_runs.insert().values(
+                id=run.id,
+                monitor_id=monitor_id,
+                reference_profile_id=profile_id,
+                status=run.status,
+                window_start=run.window_start,
+                window_end=run.window_end,
+                rows=run.rows,
+                summary=run.summary,
+                error=run.error,
+                started_at=run.started_at,
+                duration_ms=run.duration_ms,
+            )
+        )
+        if run.values:
+            conn.execute(
+                signal_results.insert(),
+                [
+                    {
+                        "monitor_run_id": run.id,
+                        "monitor_id": monitor_id,
+                        "at": run.started_at,
+                        "signal": v["signal"],
+                        "feature": v["feature"],
+                        "metric": v["metric"],
+                        "value": v["value"],
+                        "threshold": v["threshold"],
+                        "outcome": v["outcome"],
+                        "details": v["details"],
+                    }
+                    for v in run.values
+                ],
+            )
+        conn.execute(
+            monitors.update().where(monitors.c.id == monitor_id).values(last_run_at=run.started_at)
+        )
+        audit.record(
+            conn,
+            actor,
+            "monitor.run",
+            "monitor",
+            monitor_id,
+            after={
+                "run_id": run.id,
+                "status": run.status,
+                "rows": run.rows,
+                "breaches": run.summary.get("breaches", 0),
+            },
+        )
+
+
+def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
+    """Claim every monitor whose schedule is due (compare-and-set); return their names."""
+    from cauce.automation.schedules import next_cron_time
+
+    now = now_ms() if now is None else now
+    m = monitors.c
+    claimed = []
+    with ws.store.write() as conn:
+        due = conn.execute(
+            select(monitors)
+            .where(m.enabled.is_(True), m.next_run_at.is_not(None), m.next_run_at <= now)
+            .order_by(m.name)
+        ).all()
+        for row in due:
+            # Missed slots collapse into one run: the next is after now.
+            result = conn.execute(
+                monitors.update()
+                .where(m.id == row.id, m.next_run_at == row.next_run_at)
+                .values(next_run_at=next_cron_time(row.spec["schedule"], now)),
+                execution_options={"preserve_rowcount": True},
+            )
+            if result.rowcount == 1:
+                claimed.append(row.name)
+    return claimed
+
+
+def runs(name: str, *, limit: int = 50, workspace: Workspace | None = None) -> list[MonitorRun]:
+    """The latest runs of a monitor, newest first (without their values)."""
+    ws = workspace or current()
+    r = monitor_runs.c
+    with ws.store.read() as conn:
+        monitor_id = _monitor_row(conn, name).id
+        rows = conn.execute(
+            select(monitor_runs)
+            .where(r.monitor_id == monitor_id)
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(limit)
+        ).all()
+    return [
+        MonitorRun(
+            x.id,
+            name,
+            x.status,
+            x.started_at,
+            x.duration_ms,
+            x.window_start,
+            x.window_end,
+            x.rows,
+            x.summary,
+            error=x.error,
+        )
+        for x in rows
+    ]
+
+
+def run_values(run_id: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """Every value one run computed."""
+    ws = workspace or current()
+    s = signal_results.c
+    with ws.store.read() as conn:
+        rows = conn.execute(
+            select(signal_results).where(s.monitor_run_id == run_id).order_by(s.id)
+        ).all()
+    return [_series_row(x) for x in rows]
+
+
+def history(
+    name: str,
+    *,
+    signal: str | None = None,
+    feature: str | None = None,
+    metric: str | None = None,
+    limit: int = 1000,
+    workspace: Workspace | None = None,
+) -> list[dict[str, Any]]:
+    """The time series of a monitor's values, oldest first, optionally one signal/feature."""
+    ws = workspace or current()
+    s = signal_results.c
+    with ws.store.read() as conn:
+        monitor_id = _monitor_row(conn, name).id
+        query = select(signal_results).where(s.monitor_id == monitor_id)
+        for column, wanted in ((s.signal, signal), (s.feature, feature), (s.metric, metric)):
+            if wanted is not None:
+                query = query.where(column == wanted)
+        rows = conn.execute(query.order_by(s.at.desc(), s.id.desc()).limit(limit)).all()
+    return [_series_row(x) for x in reversed(rows)]
+
+
+def _series_row(x: Any) -> dict[str, Any]:
+    return {
+        "at": x.at,
+        "run_id": x.monitor_run_id,
+        "signal": x.signal,
+        "feature": x.feature,
+        "metric": x.metric,
+        "value": x.value,
+        "threshold": x.threshold,
+        "outcome": x.outcome,
+        "details": x.details,
+    }
