@@ -23,6 +23,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("Endpoint", "cauce.serving.endpoints:apply_endpoint"),
     ("Deployment", "cauce.serving.endpoints:apply_deployment"),
     ("Rollout", "cauce.serving.rollouts:apply_rollout"),
+    ("Monitor", "cauce.monitoring.monitors:apply_monitor"),
 )
 # Checks over the whole file before anything is applied, for kinds that refer to each other.
 PRECHECKS: dict[str, str] = {

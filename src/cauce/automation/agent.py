@@ -1,5 +1,6 @@
-"""``cauce agent``: the automation daemon. It fires due schedules and dataset triggers, and
-runs the rollout controller (every second) for rollouts whose endpoint is served elsewhere.
+"""``cauce agent``: the automation daemon. It fires due schedules and dataset triggers, runs due
+monitors (whose alerts start their actions: retraining, webhooks), and runs the rollout
+controller (every second) for rollouts whose endpoint is served elsewhere.
 
 Each tick claims what is due in one write transaction, with a compare-and-set on the schedule's
 ``next_run_at`` (cron) or ``last_seen_version`` (dataset trigger), so that two agents on the same
@@ -142,6 +143,18 @@ class Agent:
             done.append(Firing(spec["name"], reason, status, run_id, error))
         return done
 
+    def run_monitors(self, now: int | None = None) -> list[Any]:
+        """Run every monitor whose schedule is due; return the runs."""
+        from cauce.monitoring.monitors import claim_due, run_monitor
+
+        done = []
+        for name in claim_due(self.ws, now):
+            try:
+                done.append(run_monitor(name, workspace=self.ws, now=now, actor="agent"))
+            except Exception:  # one broken monitor must not stop the agent
+                log.exception("monitor %s crashed", name)
+        return done
+
     def run(
         self,
         interval: float = 10.0,
@@ -159,6 +172,7 @@ class Agent:
                 for firing in self.tick():
                     if on_firing is not None:
                         on_firing(firing)
+                self.run_monitors()
                 stop.wait(interval)
         finally:
             controller.stop()

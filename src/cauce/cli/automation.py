@@ -31,7 +31,7 @@ def agent(
     interval: float = typer.Option(10.0, "--interval", help="Seconds between checks."),
     once: bool = typer.Option(False, "--once", help="Check once, fire what is due, and exit."),
 ) -> None:
-    """Run the automation agent: fire due schedules and triggers, analyse rollouts, until stopped.
+    """Run the automation agent: due schedules, triggers and monitors; rollouts; until stopped.
 
     Example:
         cauce agent --interval 30
@@ -51,6 +51,8 @@ def agent(
 
         for firing in worker.tick():
             report(firing)
+        for run in worker.run_monitors():
+            console.print(f"monitor {run.monitor}: {run.status} ({run.rows} rows)")
         for rollout in tick(workspace=worker.ws):
             console.print(f"rollout on {rollout.endpoint}: {rollout.decisions[-1].decision}")
         return

@@ -113,9 +113,15 @@ def _numerical_metric(
     metric: str, ref: NumericalProfile, cur: CurrentNumerical
 ) -> tuple[float | None, dict[str, Any]]:
 
-    details: dict[str, Any] = {"reference_count": ref.count, "current_count": cur.count}
+    p, q = ref.drift_counts(), cur.drift_counts(ref)
+    edges = [ref.lo + start * ref.width for start in ref.starts] + [ref.lo + GRID_BINS * ref.width]
+    details: dict[str, Any] = {
+        "reference_count": ref.count,
+        "current_count": cur.count,
+        # What a report draws: both sides over the drift bins (the end bins run to ±inf).
+        "distribution": {"edges": edges, "reference": p.tolist(), "current": q.tolist()},
+    }
     if metric in ("jensen_shannon", "psi", "chebyshev"):
-        p, q = ref.drift_counts(), cur.drift_counts(ref)
         return _distance(metric, p, q), details
     indices, p, q = _aligned_grid(ref, cur)
     if metric == "normalized_wasserstein":
@@ -180,7 +186,18 @@ def _categorical_metric(
     p = np.array([ref.frequencies.get(c, 0) for c in categories], dtype=float)
     q = np.array([cur.frequencies.get(c, 0) for c in categories], dtype=float)
     unseen = [c for c in categories if c not in ref.frequencies]
-    details: dict[str, Any] = {"reference_count": ref.count, "current_count": cur.count}
+    top = sorted(categories, key=lambda c: -(ref.frequencies.get(c, 0) + cur.frequencies.get(c, 0)))
+    shown = sorted(top[:30])
+    details: dict[str, Any] = {
+        "reference_count": ref.count,
+        "current_count": cur.count,
+        "distribution": {
+            "categories": shown,
+            "reference": [ref.frequencies.get(c, 0) for c in shown],
+            "current": [cur.frequencies.get(c, 0) for c in shown],
+            "others": len(categories) - len(shown),
+        },
+    }
     if unseen:
         details["unseen_categories"] = unseen[:20]
     if metric == "chi_squared":

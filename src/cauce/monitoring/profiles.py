@@ -387,6 +387,7 @@ def stored_profile(
     from cauce.lineage import audit
     from cauce.store import new_id, now_ms
     from cauce.store.schema import reference_profiles
+    from cauce.tracking.artifacts import record_blob
 
     rp = reference_profiles.c
     with ws.store.read() as conn:
@@ -403,6 +404,7 @@ def stored_profile(
         if row is not None:  # built meanwhile by another process: theirs is the same
             return row.id, profile, True
         profile_id = new_id()
+        record_blob(conn, blob)
         conn.execute(
             reference_profiles.insert().values(
                 id=profile_id,
