@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, select, text
 
 from cauce.errors import InvalidInput
 from cauce.store import insert_ignore, now_ms
@@ -163,4 +163,31 @@ def label_of(conn: Connection, kind: str, entity_id: str) -> str:
             .where(deployments.c.id == entity_id)
         ).first()
         return f"deployment {row.endpoint}/{row.name}" if row else f"deployment {entity_id}"
+    if kind in _LABELS:
+        query, template = _LABELS[kind]
+        row = conn.execute(query, {"id": entity_id}).first()
+        return template.format(*row, short=entity_id[:8]) if row else f"{kind} {entity_id}"
     return f"{kind} {entity_id}"
+
+
+_LABELS: dict[str, tuple[Any, str]] = {
+    "pipeline_run": (
+        text(
+            "SELECT p.name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id "
+            "WHERE r.id = :id"
+        ),
+        "pipeline run {0} ({short})",
+    ),
+    "step_run": (text("SELECT step FROM step_runs WHERE id = :id"), "step run {0} ({short})"),
+    "monitor_run": (
+        text(
+            "SELECT m.name, r.status FROM monitor_runs r JOIN monitors m ON m.id = r.monitor_id "
+            "WHERE r.id = :id"
+        ),
+        "monitor run {0}: {1} ({short})",
+    ),
+    "alert": (
+        text("SELECT m.name FROM alerts a JOIN monitors m ON m.id = a.monitor_id WHERE a.id = :id"),
+        "alert of {0} ({short})",
+    ),
+}

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from cauce.errors import CauceError, NotFound
 from cauce.lineage import audit
+from cauce.lineage.graph import add_edge
 from cauce.store import new_id, now_ms
 from cauce.store.schema import action_runs, alerts, monitors
 from cauce.workspace import Workspace, current
@@ -122,6 +123,7 @@ def raise_alert(
                 at=now,
             )
         )
+        add_edge(conn, ("monitor_run", run_id), ("alert", alert.id), "raised")
         audit.record(
             conn,
             "monitor",
@@ -199,6 +201,9 @@ def run_action(ws: Workspace, alert: Alert, action: Action) -> ActionRun:
     )
     with ws.store.write() as conn:
         conn.execute(action_runs.insert().values(alert_id=alert.id, **run.to_dict()))
+        if action.name == "trigger" and result is not None:
+            pipeline_run = ("pipeline_run", result["pipeline_run_id"])
+            add_edge(conn, ("alert", alert.id), pipeline_run, "triggered")
         audit.record(
             conn,
             "monitor",

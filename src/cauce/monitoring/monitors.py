@@ -225,7 +225,9 @@ def _reference_profile(
 
     wants_predictions = any(s.name == "prediction_drift" for s in spec.signals)
     extra = f"predictions:{reference.model_version_id}" if wants_predictions else ""
-    features = [f for f in reference.features if f not in RECORD_COLUMNS]
+    # The window's time column says when, not what: it is never a monitored feature.
+    skip = {*RECORD_COLUMNS, spec.target.timestamp}
+    features = [f for f in reference.features if f not in skip]
 
     def build() -> Profile:
         frame = load(reference.version, workspace=ws)
@@ -359,6 +361,7 @@ def _signals(
                 drift_share=body.drift_share,
                 thresholds=body.features,
                 features=features,
+                rows=len(window.inputs),
             )
             feature_values = [_value("data_drift", f) for f in report.features]
             share = {
@@ -381,7 +384,9 @@ def _signals(
             features = [f for f in profile.columns if f not in body.exclude]
             found = [
                 _value("data_quality", v)
-                for v in drift.data_quality(profile, current, body.limits(), features=features)
+                for v in drift.data_quality(
+                    profile, current, body.limits(), features=features, rows=len(window.inputs)
+                )
             ]
             values += found
             breaches += [v for v in found if v["outcome"] == BREACHED]
@@ -477,9 +482,11 @@ def _performance(ws: Workspace, body: ModelPerformance, window: _Window) -> dict
             f"the collected answers have no column {body.prediction!r}",
             details={"field": "signals.model_performance.prediction"},
         )
-    keys = labels[[body.labels.join_on, body.labels.label]].drop_duplicates(body.labels.join_on)
+    # Labels per request, or per row of a request when they carry the collector's ``row``.
+    on = [body.labels.join_on] + (["row"] if "row" in labels.columns else [])
+    keys = labels[[*on, body.labels.label]].drop_duplicates(on)
     joined = outputs.merge(
-        keys, left_on="correlation_id", right_on=body.labels.join_on, how="inner"
+        keys, left_on=["correlation_id", *on[1:]], right_on=on, how="inner"
     ).dropna(subset=[body.labels.label, body.prediction])
     details: dict[str, Any] = {"predictions": len(outputs), "labelled": len(joined)}
     if len(joined) < body.min_labels:
@@ -539,6 +546,7 @@ def run_monitor(
     started = time.perf_counter()
     profile_id: str | None = None
     window: _Window | None = None
+    inputs: list[tuple[str, str]] = []  # (dataset version id, relation) for lineage
     try:
         reference = _resolve_reference(ws, spec)
         window = _current_window(ws, spec, now)
@@ -559,6 +567,10 @@ def run_monitor(
         else:
             values, breaches = _signals(ws, spec, profile, window)
             status = "alert" if breaches else "ok"
+        inputs.append((reference.version.id, "reference"))
+        if breaches and (kept := _keep_window(ws, spec, window)) is not None:
+            summary["window_dataset"] = kept.ref
+            inputs.append((kept.id, "current"))
         error = None
     except CauceError as exc:
         status, error, rows, values, breaches = "failed", str(exc), 0, [], []
@@ -578,7 +590,7 @@ def run_monitor(
         values=values,
         error=error,
     )
-    _store_run(ws, row.id, run, profile_id, actor or ws.user)
+    _store_run(ws, row.id, run, profile_id, inputs, actor or ws.user)
     if status == "ok":
         alerts.resolve_open(ws, row.id, run.id, now)
     if breaches:
@@ -588,9 +600,37 @@ def run_monitor(
     return run
 
 
+def _keep_window(ws: Workspace, spec: MonitorSpec, window: _Window) -> DatasetVersion | None:
+    """Register the window that raised an alert as ``<monitor>.window``: the evidence, for people
+    to inspect and for lineage (identical windows are one version). A window that cannot be
+    stored is logged, and the alert goes on without it."""
+    from cauce.data.assets import register
+    from cauce.serving.collector import one_type_per_column
+
+    try:
+        return register(
+            f"{spec.name}.window",
+            one_type_per_column(window.inputs),
+            layer="bronze",
+            description=f"windows in which monitor {spec.name} raised an alert",
+            allow_schema_change=True,
+            workspace=ws,
+        )
+    except CauceError as exc:
+        log.warning("monitor %s: the alerting window was not kept: %s", spec.name, exc)
+        return None
+
+
 def _store_run(
-    ws: Workspace, monitor_id: str, run: MonitorRun, profile_id: str | None, actor: str
+    ws: Workspace,
+    monitor_id: str,
+    run: MonitorRun,
+    profile_id: str | None,
+    inputs: list[tuple[str, str]],
+    actor: str,
 ) -> None:
+    from cauce.lineage.graph import add_edge
+
     with ws.store.write() as conn:
         conn.execute(
             monitor_runs.insert().values(
@@ -626,6 +666,8 @@ def _store_run(
                     for v in run.values
                 ],
             )
+        for version_id, relation in inputs:
+            add_edge(conn, ("dataset_version", version_id), ("monitor_run", run.id), relation)
         conn.execute(
             monitors.update().where(monitors.c.id == monitor_id).values(last_run_at=run.started_at)
         )

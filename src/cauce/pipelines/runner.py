@@ -395,6 +395,7 @@ class _Runner:
             blobs=blobs,
             edges=edges,
             datasets=result.datasets,
+            started=result.runs,
         )
         self._emit_step(node, step_run_id, result)
         self.states[node.name] = result.status
@@ -511,12 +512,13 @@ class _Runner:
         blobs: list[Blob] | None = None,
         edges: list[tuple[str, str]] | None = None,
         datasets: list[str] | None = None,
+        started: list[str] | None = None,
         **values: Any,
     ) -> str:
         """Store a step run in one transaction: its row, the blobs it references, its lineage
-        edges (from its pipeline run and from ``edges``: upstream step run, relation) and its
-        audit event. Plain SQL on the store's hot path: SQLAlchemy's per-statement cost was most
-        of a trivial step's overhead.
+        edges (from its pipeline run and from ``edges``: upstream step run, relation; to the
+        tracked runs it ``started``) and its audit event. Plain SQL on the store's hot path:
+        SQLAlchemy's per-statement cost was most of a trivial step's overhead.
         """
         from cauce.lineage import audit
         from cauce.store import now_ms
@@ -543,17 +545,19 @@ class _Runner:
                         "created_at": now,
                     },
                 )
-            links = [(("pipeline_run", self.run_id), "step")]
-            links += [(("step_run", src), relation) for src, relation in edges or []]
-            links += [(("dataset_version", d), "input") for d in datasets or []]
-            for (src_kind, src_id), relation in links:
+            here = ("step_run", step_run_id)
+            links = [(("pipeline_run", self.run_id), here, "step")]
+            links += [(("step_run", src), here, relation) for src, relation in edges or []]
+            links += [(("dataset_version", d), here, "input") for d in datasets or []]
+            links += [(here, ("run", r), "started") for r in started or []]
+            for (src_kind, src_id), (dst_kind, dst_id), relation in links:
                 tx.insert(
                     lineage_edges,
                     {
                         "src_kind": src_kind,
                         "src_id": src_id,
-                        "dst_kind": "step_run",
-                        "dst_id": step_run_id,
+                        "dst_kind": dst_kind,
+                        "dst_id": dst_id,
                         "relation": relation,
                         "created_at": now,
                     },

@@ -240,7 +240,7 @@ class Collector:
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         register(
             f"{self.endpoint}.{deployment}.{collection}",
-            _one_type_per_column(frame),
+            one_type_per_column(frame),
             layer="bronze",
             description=f"collected by endpoint {self.endpoint}, deployment {deployment}",
             allow_schema_change=True,
@@ -386,7 +386,7 @@ def response_rows(body: bytes) -> list[dict[str, Any]]:
     return rows
 
 
-def _one_type_per_column(frame: Any) -> Any:
+def one_type_per_column(frame: Any) -> Any:
     """Columns whose values mix types (a CSV request's ``"30"`` beside a JSON ``30``, files
     written as text beside typed ones) as text: one odd request must not keep a whole batch
     of records from being registered."""

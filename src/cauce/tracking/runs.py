@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import math
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -69,6 +71,21 @@ def _experiment_id(ws: Workspace, name: str) -> str:
 
 
 # -- runs -----------------------------------------------------------------------------------
+
+
+_started: ContextVar[list[str] | None] = ContextVar("cauce_runs_started", default=None)
+
+
+@contextmanager
+def recording_runs() -> Iterator[list[str]]:
+    """Collect the ids of the runs :func:`create_run` starts inside the block (a pipeline step
+    records them so that lineage links the step run to the runs it started)."""
+    started: list[str] = []
+    token = _started.set(started)
+    try:
+        yield started
+    finally:
+        _started.reset(token)
 
 
 def create_run(
@@ -137,6 +154,9 @@ def create_run(
                 "parent_run_id": parent_run_id,
             },
         )
+    started = _started.get()
+    if started is not None:
+        started.append(run_id)
     return _run_info(row)
 
 

@@ -68,6 +68,8 @@ class StepResult:
     stats: dict[str, Any] = field(default_factory=dict)
     # Ids of the dataset versions the step loaded with cauce.data.load (lineage inputs).
     datasets: list[str] = field(default_factory=list)
+    # Ids of the tracked runs the step started (lineage outputs).
+    runs: list[str] = field(default_factory=list)
 
 
 class Executor(ABC):
@@ -93,6 +95,7 @@ def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     from cauce.pipelines import materializers
     from cauce.pipelines.graph import call_arguments
     from cauce.store import now_ms
+    from cauce.tracking.runs import recording_runs
 
     step = task.step
     start = now_ms()
@@ -114,7 +117,7 @@ def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     while True:
         attempts += 1
         try:
-            with recording_reads() as datasets:
+            with recording_reads() as datasets, recording_runs() as started:
                 value = call_with_timeout(step.fn, args, kwargs, step.timeout, step.name)
             break
         except Exception as exc:  # a step may raise anything: record it, retry or fail
@@ -126,7 +129,9 @@ def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     except CauceError as exc:
         return finish(FAILED, attempts, error=str(exc))
     stats = materializers.stats_of(value)
-    result = finish(SUCCEEDED, attempts, output=output, stats=stats, datasets=datasets)
+    result = finish(
+        SUCCEEDED, attempts, output=output, stats=stats, datasets=datasets, runs=started
+    )
     result.stats["duration_ms"] = result.duration_ms
     return result
 
@@ -218,7 +223,8 @@ def call_with_timeout(
         except BaseException as exc:  # handed to the caller's thread below
             box["error"] = exc
 
-    # In the step's context, so that what it records (the datasets it reads) reaches the caller.
+    # In the step's context, so that what it records (datasets read, runs started) reaches the
+    # caller.
     context = contextvars.copy_context()
     thread = threading.Thread(
         target=context.run, args=(target,), name=f"cauce-step-{name}", daemon=True
