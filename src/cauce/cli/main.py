@@ -19,6 +19,7 @@ from cauce.cli import (
     deployments,
     endpoints,
     experiments,
+    gate,
     lineage,
     models,
     pipelines,
@@ -53,6 +54,7 @@ app.add_typer(automation.schedules_app, name="schedules")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(rollouts.app, name="rollouts")
+app.add_typer(gate.app, name="gate")
 app.add_typer(db.app, name="db")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
+from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, when
 
 app = typer.Typer(
     help="Registered models, versions, aliases and model cards.", no_args_is_help=True
@@ -181,3 +181,40 @@ def card(
         console.print(f"Wrote the model card of {uri} to {output}")
     else:
         typer.echo(text, nl=False)
+
+
+@app.command("evaluate")
+def evaluate(
+    uri: str = typer.Argument(
+        ..., metavar="MODEL_URI", help="models:/NAME/VERSION or models:/NAME@ALIAS."
+    ),
+    data: str = typer.Option(
+        ..., "--data", "-d", help="Dataset version, NAME@VERSION (or NAME for the newest)."
+    ),
+    label: str = typer.Option(
+        ..., "--label", "-l", help="The label column (left out of the features)."
+    ),
+    prediction: str = typer.Option(
+        None, "--prediction", help="The output column to score when the model returns several."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Score a dataset version with a model version and store the metrics (once).
+
+    Classification labels get accuracy, precision, recall, f1 and roc_auc; numeric labels get
+    mae, rmse and r2 (see docs/gates.md). Evaluating again returns the stored evaluation.
+
+    Example:
+        cauce models evaluate models:/churn/4 --data customers_holdout@3 --label churned
+    """
+    from cauce.registry.evaluations import evaluate as run_evaluation
+
+    result = run_evaluation(uri, data, label=label, prediction=prediction)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table(
+        f"{result.model_uri} on {result.dataset} ({result.task}, {result.rows} rows)",
+        ["Metric", "Value"],
+        [[k, number(v)] for k, v in result.metrics.items()],
+    )

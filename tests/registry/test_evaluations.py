@@ -1,0 +1,232 @@
+"""Model evaluations: real scikit-learn models scored on registered dataset versions.
+
+The storage rules (one row per version, dataset version and label; lineage; audit) run on SQLite
+and PostgreSQL (``any_workspace``); the metric computations on SQLite only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+import cauce
+from cauce.errors import InvalidInput, NotFound
+from cauce.lineage import audit
+from cauce.lineage.graph import walk
+from cauce.registry.evaluations import evaluate, evaluations, get_evaluation, lower_is_better
+from cauce.store.schema import model_evaluations
+from cauce.workspace import Workspace
+
+FEATURES = ["age", "charges"]
+
+
+def churn(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A seeded churn table: two features, a noisy 0/1 label ``churned``, a ``customer_id``."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {"age": rng.integers(18, 80, n), "charges": rng.normal(60.0, 15.0, n).round(2)}
+    )
+    logit = (frame["charges"] - 60) / 8 + (frame["age"] - 50) / 20
+    churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame.assign(
+        churned=churned,
+        customer_id=[f"C{i:04d}" for i in range(n)],
+        spend=(frame["charges"] * 12).round(2),
+    )
+
+
+def register_model(model: Any, frame: pd.DataFrame, *, example: bool = True) -> Any:
+    """Log and register ``model`` as a new version of ``churn``."""
+    with cauce.start_run(experiment="churn"):
+        return cauce.log_model(
+            model,
+            "model",
+            registered_model="churn",
+            input_example=frame[FEATURES].head(3) if example else None,
+        )
+
+
+def logistic(frame: pd.DataFrame) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(frame[FEATURES], frame["churned"])
+
+
+def test_evaluation_is_stored_once_with_lineage_and_audit(any_workspace: Workspace) -> None:
+    train, holdout = churn(), churn(seed=1)
+    data = cauce.data.register("customers_holdout", holdout)
+    version = register_model(logistic(train), train)
+
+    first = evaluate("models:/churn/1", "customers_holdout@1", label="churned")
+    assert first.model_uri == "models:/churn/1" and first.dataset == "customers_holdout@1"
+    assert first.dataset_version_id == data.id and first.model_version_id == version.id
+    assert first.rows == 300 and first.task == "classification"
+    assert set(first.metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+
+    # The same version, dataset version and label: the stored row, by alias, by name, by object.
+    cauce.models.set_alias("churn", "champion", 1)
+    again = evaluate("models:/churn@champion", data, label="churned")
+    assert again == first
+    assert evaluate("models:/churn", "customers_holdout", label="churned") == first
+    with any_workspace.store.read() as conn:
+        count = conn.execute(select(func.count()).select_from(model_evaluations)).scalar()
+    assert count == 1
+
+    assert get_evaluation("models:/churn/1", data, label="churned") == first
+    assert get_evaluation("models:/churn/1", data, label="spend") is None
+    assert evaluations("models:/churn/1") == [first]
+
+    # Lineage: dataset version → model version, "evaluated_on".
+    graph = walk(any_workspace, "model_version", version.id, "upstream")
+    assert [(e.src.id, e.dst.id, e.relation) for e in graph.edges if e.relation != "produced"] == [
+        (data.id, version.id, "evaluated_on")
+    ]
+    # One audit event, for the one evaluation stored.
+    events = audit.events(any_workspace, action="model_evaluation.create")
+    assert len(events) == 1
+    assert events[0].entity_id == first.id
+    assert events[0].after is not None
+    assert events[0].after["dataset_version"] == "customers_holdout@1"
+    assert events[0].after["metrics"]["roc_auc"] == pytest.approx(first.metrics["roc_auc"])
+
+    # Another label is another evaluation (here a numeric one: a regression).
+    other = evaluate("models:/churn/1", data, label="spend")
+    assert other.id != first.id and set(other.metrics) == {"mae", "rmse", "r2"}
+    assert [e.label for e in evaluations("models:/churn/1")] == ["churned", "spend"]
+
+
+def test_binary_metrics_match_sklearn(workspace: Workspace) -> None:
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    train, holdout = churn(), churn(seed=1)
+    cauce.data.register("customers_holdout", holdout)
+    model = logistic(train)
+    register_model(model, train)
+
+    result = evaluate("models:/churn/1", "customers_holdout", label="churned")
+    x, y = holdout[FEATURES], holdout["churned"]
+    predicted = model.predict(x)
+    assert result.metrics == pytest.approx(
+        {
+            "accuracy": accuracy_score(y, predicted),
+            "precision": precision_score(y, predicted),
+            "recall": recall_score(y, predicted),
+            "f1": f1_score(y, predicted),
+            "roc_auc": roc_auc_score(y, model.predict_proba(x)[:, 1]),
+        }
+    )
+    assert 0.7 < result.metrics["roc_auc"] < 1.0
+
+
+def test_text_and_boolean_labels_are_classes(workspace: Workspace) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import precision_score, roc_auc_score
+
+    frame = churn()
+    text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
+    model = LogisticRegression().fit(text[FEATURES], text["churned"])
+    cauce.data.register("text_labels", text)
+    register_model(model, text)
+    result = evaluate("models:/churn/1", "text_labels", label="churned")
+    # The positive class of two text values is the larger one: "yes".
+    assert result.metrics["precision"] == pytest.approx(
+        precision_score(text["churned"], model.predict(text[FEATURES]), pos_label="yes")
+    )
+    proba = model.predict_proba(text[FEATURES])[:, list(model.classes_).index("yes")]
+    assert result.metrics["roc_auc"] == pytest.approx(
+        roc_auc_score(text["churned"] == "yes", proba)
+    )
+
+    flags = frame.assign(churned=frame["churned"].astype(bool))
+    flag_model = LogisticRegression().fit(flags[FEATURES], flags["churned"])
+    cauce.data.register("bool_labels", flags)
+    register_model(flag_model, flags)
+    assert evaluate("models:/churn/2", "bool_labels", label="churned").task == "classification"
+
+
+def test_multiclass_labels_get_macro_averages(workspace: Workspace) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    frame = churn()
+    tiers = frame.assign(churned=pd.cut(frame["charges"], 3, labels=["low", "mid", "high"]))
+    tiers["churned"] = tiers["churned"].astype(str)
+    model = LogisticRegression(max_iter=500).fit(tiers[FEATURES], tiers["churned"])
+    cauce.data.register("tiers", tiers)
+    register_model(model, tiers)
+    result = evaluate("models:/churn/1", "tiers", label="churned")
+    expected = f1_score(tiers["churned"], model.predict(tiers[FEATURES]), average="macro")
+    assert result.metrics["f1"] == pytest.approx(expected)
+    assert 0.5 < result.metrics["roc_auc"] <= 1.0
+
+
+def test_numeric_labels_are_a_regression(workspace: Workspace) -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    frame = churn()
+    spend = frame.assign(spend=frame["charges"] * 12 + frame["age"] * 0.5)[["age", "spend"]]
+    model = LinearRegression().fit(spend[["age"]], spend["spend"])
+    with cauce.start_run(experiment="spend"):
+        cauce.log_model(model, "model", registered_model="spend", input_example=spend[["age"]][:3])
+    cauce.data.register("spend", spend)
+    result = evaluate("models:/spend/1", "spend", label="spend")
+    predicted = model.predict(spend[["age"]])
+    assert result.task == "regression"
+    assert result.metrics == pytest.approx(
+        {
+            "mae": mean_absolute_error(spend["spend"], predicted),
+            "rmse": math.sqrt(mean_squared_error(spend["spend"], predicted)),
+            "r2": r2_score(spend["spend"], predicted),
+        }
+    )
+    assert lower_is_better("rmse") and lower_is_better("mae") and lower_is_better("val_loss")
+    assert not lower_is_better("r2") and not lower_is_better("roc_auc")
+
+
+def test_extra_columns_and_missing_labels(workspace: Workspace) -> None:
+    """Columns the model was not trained on (ids) are left out, with or without a signature;
+    rows without a label are not scored."""
+    train = churn()
+    holdout = churn(seed=1)
+    holdout.loc[:9, "churned"] = None  # ten rows not labelled yet
+    cauce.data.register("customers_holdout", holdout)
+    register_model(logistic(train), train)
+    register_model(logistic(train), train, example=False)
+    with_signature = evaluate("models:/churn/1", "customers_holdout", label="churned")
+    without = evaluate("models:/churn/2", "customers_holdout", label="churned")
+    assert with_signature.rows == without.rows == 290
+    assert with_signature.metrics == without.metrics
+
+
+def test_bad_input_is_named(workspace: Workspace) -> None:
+    train = churn()
+    cauce.data.register("customers_holdout", churn(seed=1))
+    register_model(logistic(train), train)
+    with pytest.raises(InvalidInput, match="label column 'churn' is not in dataset version") as exc:
+        evaluate("models:/churn/1", "customers_holdout", label="churn")
+    assert exc.value.details["field"] == "label"
+    with pytest.raises(InvalidInput, match="'age' is one of the model's input columns"):
+        evaluate("models:/churn/1", "customers_holdout", label="age")
+    with pytest.raises(NotFound, match="model 'nope' does not exist"):
+        evaluate("models:/nope/1", "customers_holdout", label="churned")
+    with pytest.raises(NotFound, match="has no version 7"):
+        evaluate("models:/churn/7", "customers_holdout", label="churned")
+    with pytest.raises(NotFound, match="'missing@2' does not exist"):
+        evaluate("models:/churn/1", "missing@2", label="churned")
+    with pytest.raises(InvalidInput, match="names a run's model"):
+        evaluate("runs:/abc/model", "customers_holdout", label="churned")
+    with pytest.raises(InvalidInput, match="prediction='score' names an output column"):
+        evaluate("models:/churn/1", "customers_holdout", label="churned", prediction="score")
+    assert evaluations("models:/churn/1") == []
