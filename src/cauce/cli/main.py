@@ -22,6 +22,7 @@ from cauce.cli import (
     gate,
     lineage,
     models,
+    monitors,
     pipelines,
     rollouts,
     runs,
@@ -55,6 +56,8 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(gate.app, name="gate")
+app.add_typer(monitors.app, name="monitors")
+app.add_typer(monitors.alerts_app, name="alerts")
 app.add_typer(db.app, name="db")
 
 
