@@ -219,11 +219,21 @@ def _distance(metric: str, p: Any, q: Any) -> float | None:
     return metrics.chebyshev_distance(p, q)
 
 
-def _current(reference: Profile, current: Any) -> tuple[dict[str, CurrentColumn | None], int]:
+def _current(
+    reference: Profile, current: Any, rows: int | None
+) -> tuple[dict[str, CurrentColumn | None], int]:
+    """The window's columns and its row count (counted columns cannot tell it when all are
+    missing: give ``rows`` then)."""
     if isinstance(current, dict):
-        rows = max((c.count + c.nulls for c in current.values() if c is not None), default=0)
+        if rows is None:
+            rows = max((_rows(c) for c in current.values() if c is not None), default=0)
         return current, rows
     return profile_current(reference, current), len(current)
+
+
+def _rows(column: CurrentColumn) -> int:
+    extra = column.nonfinite if isinstance(column, CurrentNumerical) else 0
+    return column.count + column.nulls + column.type_errors + extra
 
 
 def data_drift(
@@ -236,12 +246,14 @@ def data_drift(
     drift_share: float = 0.3,
     thresholds: dict[str, float] | None = None,
     features: list[str] | None = None,
+    rows: int | None = None,
 ) -> DriftReport:
     """Drift of each feature and whether the dataset drifted (drifted share ≥ ``drift_share``).
 
     ``threshold`` applies to every feature (each metric's default when None); ``thresholds``
     overrides it per feature. A feature breaches when its distance is above the threshold, or
-    its p-value (``ks``, ``chi_squared``) below it.
+    its p-value (``ks``, ``chi_squared``) below it. ``features`` (default: all) are the ones
+    judged; ``rows`` is the window's row count when ``current`` is already counted.
     """
     if numerical not in NUMERICAL_METRICS:
         raise InvalidInput(
@@ -255,7 +267,7 @@ def data_drift(
             f"not {categorical!r}",
             details={"field": "categorical"},
         )
-    columns, rows = _current(reference, current)
+    columns, rows = _current(reference, current, rows)
     per_feature = thresholds or {}
     unknown = sorted(set(per_feature) - set(reference.columns))
     if unknown:
@@ -264,7 +276,7 @@ def data_drift(
             details={"field": "thresholds", "unknown": unknown},
         )
     results = []
-    for name in features or list(reference.columns):
+    for name in list(reference.columns) if features is None else features:
         ref = reference.columns[name]
         metric = numerical if ref.kind == "numerical" else categorical
         limit = per_feature.get(name, threshold if threshold is not None else None)
@@ -297,6 +309,7 @@ def data_quality(
     limits: dict[str, float],
     *,
     features: list[str] | None = None,
+    rows: int | None = None,
 ) -> list[FeatureValue]:
     """Null, type-error and out-of-bounds rates of each feature against ``limits`` (max rates).
 
@@ -310,9 +323,9 @@ def data_quality(
             f"known: {', '.join(QUALITY_METRICS)}",
             details={"field": unknown[0]},
         )
-    columns, rows = _current(reference, current)
+    columns, rows = _current(reference, current, rows)
     out = []
-    for name in features or list(reference.columns):
+    for name in list(reference.columns) if features is None else features:
         ref = reference.columns[name]
         cur = columns.get(name)
         for metric, limit in limits.items():

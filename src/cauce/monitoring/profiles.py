@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -181,7 +182,8 @@ def _numbers(series: pd.Series) -> tuple[np.ndarray, int, int]:
     if pd.api.types.is_bool_dtype(series):
         return np.full(len(series), np.nan), nulls, len(series) - nulls
     booleans = series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
-    values = np.asarray(pd.to_numeric(series.astype(object), errors="coerce"), dtype=float)
+    # a copy: pandas may hand back a read-only view, and the booleans are set to NaN in it
+    values = np.array(pd.to_numeric(series.astype(object), errors="coerce"), dtype=float)
     values[booleans] = np.nan
     return values, nulls, int(np.isnan(values).sum()) - nulls
 
@@ -219,7 +221,7 @@ def _numerical(series: pd.Series, bins: int) -> NumericalProfile:
         min=low,
         max=high,
         mean=float(finite.mean()),
-        std=float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
+        std=float(finite.std()),  # ddof 0, as normalized_wasserstein expects
         quantiles=[float(q) for q in np.quantile(finite, QUANTILES)],
         lo=lo,
         width=width,
@@ -316,7 +318,8 @@ def current_numerical(ref: NumericalProfile, series: pd.Series) -> CurrentNumeri
     if len(finite) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return CurrentNumerical(0, nulls, nonfinite, type_errors, None, None, None, 0, empty, empty)
-    hi = ref.lo + ref.width * GRID_BINS
+    # lo + width * GRID_BINS can round below the reference's maximum, which is in the grid
+    hi = max(ref.lo + ref.width * GRID_BINS, ref.max if ref.max is not None else -math.inf)
     inside = (finite >= ref.lo) & (finite <= hi)
     grid = np.bincount(_grid_index(finite[inside], ref.lo, ref.width, hi), minlength=GRID_BINS)
     used = np.flatnonzero(grid)
