@@ -10,6 +10,7 @@ computes each signal, stores one row per value in ``signal_results`` (the time s
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -109,6 +110,21 @@ def parse_spec(document: dict[str, Any]) -> MonitorSpec:
         raise validation_error("Monitor", exc) from None
 
 
+def stored_spec(body: dict[str, Any]) -> MonitorSpec:
+    """A stored spec read back. Its durations are stored in milliseconds, and a bare number in
+    a spec means seconds: each is given back with its unit, or a 1h window would be 1000h."""
+    document = copy.deepcopy(body)
+    document["cooldown"] = f"{document['cooldown']}ms"
+    window = document.get("window") or {}
+    for key in ("size", "offset"):
+        if key in window:
+            window[key] = f"{window[key]}ms"
+    for action in document.get("on_alert") or []:
+        if (action.get("webhook") or {}).get("timeout") is not None:
+            action["webhook"]["timeout"] = f"{action['webhook']['timeout']}ms"
+    return parse_spec(document)
+
+
 def apply_monitor(ws: Workspace, document: dict[str, Any]) -> Applied:
     """Create or update a monitor from its spec; an identical spec changes nothing."""
     from cauce.automation.schedules import next_cron_time
@@ -173,10 +189,15 @@ def _monitor_row(conn: Any, name: str) -> Any:
 
 @dataclass
 class _Reference:
-    version: DatasetVersion
+    versions: list[DatasetVersion]  # a model's training data may be several versions
     features: list[str]
     model_uri: str | None = None
     model_version_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``name@version`` of each reference version."""
+        return " + ".join(f"{v.name}@{v.version}" for v in self.versions)
 
 
 def _resolve_reference(ws: Workspace, spec: MonitorSpec) -> _Reference:
@@ -187,7 +208,7 @@ def _resolve_reference(ws: Workspace, spec: MonitorSpec) -> _Reference:
 
     if spec.reference.dataset is not None:
         version = get_version(spec.reference.dataset, workspace=ws)
-        return _Reference(version, list(version.schema))
+        return _Reference([version], list(version.schema))
     assert spec.reference.model is not None
     model = resolve(spec.reference.model, workspace=ws)
     if model.run_id is None:
@@ -205,11 +226,11 @@ def _resolve_reference(ws: Workspace, spec: MonitorSpec) -> _Reference:
             "reference as {dataset: NAME@VERSION}",
             details={"field": "reference.model"},
         )
-    chosen = training[0]
-    version = get_version(f"{chosen.dataset}@{chosen.version}", workspace=ws)
+    versions = [get_version(f"{i.dataset}@{i.version}", workspace=ws) for i in training]
+    common = [c for c in versions[0].schema if all(c in v.schema for v in versions[1:])]
     columns = _signature_columns(model.signature)
-    features = [c for c in columns if c in version.schema] if columns else list(version.schema)
-    return _Reference(version, features, model.uri, model.id)
+    features = [c for c in columns if c in common] if columns else common
+    return _Reference(versions, features, model.uri, model.id)
 
 
 def _signature_columns(signature: dict[str, Any] | None) -> list[str]:
@@ -230,7 +251,10 @@ def _reference_profile(
     features = [f for f in reference.features if f not in skip]
 
     def build() -> Profile:
-        frame = load(reference.version, workspace=ws)
+        import pandas as pd
+
+        frames = [load(v, workspace=ws)[features] for v in reference.versions]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         kinds = column_kinds(frame[features])
         profile = build_profile(frame, bins=spec.bins, columns=kinds)
         if wants_predictions:
@@ -240,9 +264,12 @@ def _reference_profile(
         return profile
 
     # The kinds are part of the key; they come from the reference's schema, not its content.
-    kinds_key = {f: str(reference.version.schema.get(f)) for f in features}
-    key = profile_key(reference.version.content_hash, kinds_key, spec.bins, extra)
-    return stored_profile(ws, key, ("dataset_version", reference.version.id), build)
+    first = reference.versions[0]
+    kinds_key = {f: str(first.schema.get(f)) for f in features}
+    content = "+".join(v.content_hash for v in reference.versions)
+    return stored_profile(
+        ws, profile_key(content, kinds_key, spec.bins, extra), ("dataset_version", first.id), build
+    )
 
 
 def _score(ws: Workspace, uri: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -542,7 +569,7 @@ def run_monitor(
     now = now_ms() if now is None else now
     with ws.store.read() as conn:
         row = _monitor_row(conn, name)
-    spec = parse_spec(row.spec)
+    spec = stored_spec(row.spec)
     started = time.perf_counter()
     profile_id: str | None = None
     window: _Window | None = None
@@ -553,7 +580,7 @@ def run_monitor(
         profile_id, profile, reused = _reference_profile(ws, spec, reference, None)
         rows = len(window.inputs)
         summary: dict[str, Any] = {
-            "reference": f"{reference.version.name}@{reference.version.version}",
+            "reference": reference.label,
             "reference_rows": profile.rows,
             "profile_reused": reused,
             "features": len(profile.columns),
@@ -567,7 +594,7 @@ def run_monitor(
         else:
             values, breaches = _signals(ws, spec, profile, window)
             status = "alert" if breaches else "ok"
-        inputs.append((reference.version.id, "reference"))
+        inputs += [(v.id, "reference") for v in reference.versions]
         if breaches and (kept := _keep_window(ws, spec, window)) is not None:
             summary["window_dataset"] = kept.ref
             inputs.append((kept.id, "current"))

@@ -1,0 +1,359 @@
+"""Alerts and their actions: cooldown, resolution, webhooks against a real server, pipelines.
+
+Webhooks go to a small ``http.server`` on 127.0.0.1 that answers with the status codes a test
+scripts; trigger actions run real pipeline files written in the test's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cauce
+from cauce.lineage import audit
+from cauce.monitoring.alerts import get_alert, list_alerts
+from cauce.monitoring.monitors import apply_monitor, run_monitor, runs
+from cauce.pipelines.runs import get_pipeline_run
+from cauce.workspace import Workspace
+from clitools import assert_one_line_error
+from clitools import cauce as cauce_cli
+
+HOUR = 3_600_000
+NOW = 1_800_000_000_000
+
+
+def customers(rows: int = 1000, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
+    )
+
+
+class Hook:
+    """A webhook receiver on a free loopback port: answers ``codes`` in turn (then the last)."""
+
+    def __init__(self) -> None:
+        self.codes: list[int] = [200]
+        self.received: list[dict[str, Any]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received.append({"body": json.loads(body), "headers": dict(self.headers)})
+                code = hook.codes[min(len(hook.received), len(hook.codes)) - 1]
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cauce"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    server = Hook()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def monitor(ws: Workspace, on_alert: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+    apply_monitor(
+        ws,
+        {
+            "kind": "Monitor",
+            "name": "churn-drift",
+            "target": {"dataset": "production"},
+            "reference": {"dataset": "training"},
+            "signals": [{"data_drift": {"threshold": 0.2}}],
+            "on_alert": on_alert or [],
+            **extra,
+        },
+    )
+
+
+def production(ws: Workspace, drifted: bool, seed: int = 1) -> None:
+    """A new newest version of ``production``: drifted (charges +25) or like the training data."""
+    cauce.data.register("production", customers(500, seed, 25.0 if drifted else 0.0), workspace=ws)
+
+
+@pytest.fixture
+def watched(any_workspace: Workspace) -> Workspace:
+    cauce.data.register("training", customers(), workspace=any_workspace)
+    return any_workspace
+
+
+def test_cooldown_suppression_and_resolution(watched: Workspace, hook: Hook) -> None:
+    monitor(watched, [{"webhook": {"url": hook.url}}], cooldown="1h")
+    production(watched, drifted=True)
+    first = run_monitor("churn-drift", now=NOW)
+    assert first.status == "alert" and first.alert is not None
+    alert = first.alert
+    assert alert.state == "open" and alert.monitor_run_id == first.id
+    charges = next(b for b in alert.breaches if b["feature"] == "charges")
+    assert charges["value"] > 0.2 and charges["threshold"] == 0.2
+    assert charges["metric"] == "normalized_wasserstein"
+    assert "charges normalized_wasserstein" in alert.reason
+    assert [a.status for a in alert.actions] == ["succeeded"] and len(hook.received) == 1
+
+    # The same incident half an hour later: stored, visible, and no action.
+    second = run_monitor("churn-drift", now=NOW + HOUR // 2)
+    assert second.alert is not None and second.alert.state == "suppressed"
+    assert second.alert.actions == [] and len(hook.received) == 1
+    assert "within the cooldown" in get_alert(second.alert.id).reason
+
+    # After the cooldown a new alert starts the actions again.
+    third = run_monitor("churn-drift", now=NOW + 2 * HOUR)
+    assert third.alert is not None and third.alert.state == "open"
+    assert len(hook.received) == 2
+
+    # A clean run resolves every open alert.
+    production(watched, drifted=False)
+    clean = run_monitor("churn-drift", now=NOW + 3 * HOUR)
+    assert clean.status == "ok" and clean.alert is None
+    states = {a.id: a.state for a in list_alerts(monitor="churn-drift")}
+    assert states == {
+        alert.id: "resolved",
+        second.alert.id: "suppressed",
+        third.alert.id: "resolved",
+    }
+    assert get_alert(alert.id).resolved_at == NOW + 3 * HOUR
+    assert [a.id for a in list_alerts(state="resolved")] == [third.alert.id, alert.id]
+    actions = [e.action for e in audit.events(watched, entity_kind="alert")]
+    assert sorted(actions) == sorted(
+        ["alert.open", "action.webhook", "alert.suppressed", "alert.open", "action.webhook"]
+        + ["alert.resolve"] * 2
+    )
+
+
+def test_webhook_receives_the_alert_as_json(watched: Workspace, hook: Hook) -> None:
+    monitor(watched, [{"webhook": {"url": hook.url, "headers": {"X-Token": "t0k"}}}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    [request] = hook.received
+    body = request["body"]
+    assert body["alert_id"] == run.alert.id and body["monitor"] == "churn-drift"
+    assert body["monitor_run_id"] == run.id and body["at"] == NOW
+    assert body["reason"] == run.alert.reason and body["breaches"] == run.alert.breaches
+    assert request["headers"]["X-Token"] == "t0k"
+    [action] = run.alert.actions
+    assert (action.action, action.target, action.attempts) == ("webhook", hook.url, 1)
+    assert action.result == {"status_code": 200}
+    [event] = audit.events(watched, action="action.webhook")
+    assert event.entity_id == run.alert.id
+    assert event.after["status"] == "succeeded" and event.after["reason"] == run.alert.reason
+
+
+def test_webhook_retries_5xx_then_succeeds(watched: Workspace, hook: Hook) -> None:
+    hook.codes = [500, 500, 200]
+    monitor(watched, [{"webhook": {"url": hook.url, "retries": 3}}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    [action] = run.alert.actions
+    assert (action.status, action.attempts, action.error) == ("succeeded", 3, None)
+    assert len(hook.received) == 3
+
+
+def test_webhook_that_always_fails_is_failed_after_every_retry(
+    watched: Workspace, hook: Hook
+) -> None:
+    hook.codes = [500]
+    monitor(watched, [{"webhook": {"url": hook.url, "retries": 2}}, {"log": None}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    webhook, logged = run.alert.actions
+    assert (webhook.status, webhook.attempts) == ("failed", 3) and len(hook.received) == 3
+    assert webhook.error == f"webhook {hook.url} failed after 3 attempts: answered 500"
+    assert logged.status == "succeeded"  # one failing action does not stop the next
+    stored = get_alert(run.alert.id).actions
+    assert [(a.action, a.status, a.error) for a in stored] == [
+        ("webhook", "failed", webhook.error),
+        ("log", "succeeded", None),
+    ]
+    assert runs("churn-drift")[0].id == run.id and runs("churn-drift")[0].status == "alert"
+    [event] = audit.events(watched, action="action.webhook")
+    assert event.after["error"] == webhook.error and event.after["status"] == "failed"
+
+
+def test_webhook_4xx_fails_without_retries(watched: Workspace, hook: Hook) -> None:
+    hook.codes = [404]
+    monitor(watched, [{"webhook": {"url": hook.url, "retries": 3}}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    [action] = run.alert.actions
+    assert (action.status, action.attempts) == ("failed", 1) and len(hook.received) == 1
+    assert action.error == f"webhook {hook.url} answered 404"
+
+
+def test_webhook_to_a_closed_port_fails_with_the_transport_error(workspace: Workspace) -> None:
+    cauce.data.register("training", customers())
+    closed = Hook()
+    closed.close()  # nothing listens there any more
+    monitor(workspace, [{"webhook": {"url": closed.url, "retries": 0}}])
+    production(workspace, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    [action] = run.alert.actions
+    assert action.status == "failed" and "ConnectError" in (action.error or "")
+
+
+def test_no_actions_stores_the_alert_and_starts_nothing(watched: Workspace, hook: Hook) -> None:
+    monitor(watched, [{"webhook": {"url": hook.url}}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW, actions=False)
+    assert run.alert is not None and run.alert.state == "open" and run.alert.actions == []
+    assert hook.received == []
+
+
+RETRAIN = """
+import cauce
+
+
+@cauce.step
+def retrain(alert_id: str, rows: int) -> str:
+    if rows < 0:
+        raise RuntimeError("no rows to train on")
+    return alert_id
+
+
+@cauce.pipeline
+def training(alert_id: str = "", rows: int = 10):
+    return retrain(alert_id, rows)
+"""
+
+
+def test_trigger_runs_the_pipeline_with_the_alert_id(watched: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "retrain.py").write_text(textwrap.dedent(RETRAIN))
+    target = f"{tmp_path / 'retrain.py'}:training"
+    monitor(watched, [{"trigger": {"pipeline": target, "params": {"rows": 5}}}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    [action] = run.alert.actions
+    assert action.status == "succeeded" and action.target == target
+    assert action.result is not None and action.result["status"] == "SUCCEEDED"
+    pipeline_run = get_pipeline_run(action.result["pipeline_run_id"])
+    assert pipeline_run.params == {"alert_id": run.alert.id, "rows": 5}
+    assert pipeline_run.output("retrain") == run.alert.id
+    [event] = audit.events(watched, action="action.trigger")
+    assert event.after["status"] == "succeeded" and event.after["reason"] == run.alert.reason
+
+
+def test_a_failing_pipeline_fails_the_action_with_its_run_id(
+    watched: Workspace, tmp_path: Path
+) -> None:
+    (tmp_path / "retrain.py").write_text(textwrap.dedent(RETRAIN))
+    target = f"{tmp_path / 'retrain.py'}:training"
+    monitor(watched, [{"trigger": {"pipeline": target, "params": {"rows": -1}}}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    [action] = run.alert.actions
+    assert action.result is not None
+    run_id = action.result["pipeline_run_id"]
+    assert action.status == "failed"
+    assert action.error == f"pipeline run {run_id} ended FAILED"
+    assert get_pipeline_run(run_id).status == "FAILED"
+    [event] = audit.events(watched, action="action.trigger")
+    assert event.after["status"] == "failed" and run_id in event.after["error"]
+
+
+def test_a_trigger_of_a_missing_file_fails_the_action(workspace: Workspace, tmp_path: Path) -> None:
+    cauce.data.register("training", customers())
+    monitor(workspace, [{"trigger": {"pipeline": f"{tmp_path}/nope.py:training"}}])
+    production(workspace, drifted=True)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    [action] = run.alert.actions
+    assert action.status == "failed" and "no such file" in (action.error or "")
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+
+
+MONITOR_YAML = """
+kind: Monitor
+name: churn-drift
+target: {dataset: production}
+reference: {dataset: training}
+signals:
+  - data_drift: {threshold: 0.2}
+  - data_quality: {null_rate: 0.0}
+on_alert:
+  - log: {level: info}
+"""
+
+
+@pytest.mark.slow
+def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
+    home = workspace.settings.root
+    cauce.data.register("training", customers())
+    production(workspace, drifted=False)
+    (tmp_path / "monitor.yaml").write_text(MONITOR_YAML)
+    applied = cauce_cli(home, "apply", "-f", str(tmp_path / "monitor.yaml")).stdout
+    assert "Monitor churn-drift: created" in applied
+
+    ok = cauce_cli(home, "monitors", "run", "churn-drift")
+    assert "Monitor churn-drift: ok, 500 rows" in ok.stdout and "charges" in ok.stdout
+
+    production(workspace, drifted=True, seed=2)
+    alerted = cauce_cli(home, "monitors", "run", "churn-drift", "--json", check=False)
+    assert alerted.returncode == 1, alerted.stderr
+    body = json.loads(alerted.stdout)
+    assert body["status"] == "alert" and body["alert"]["state"] == "open"
+    assert body["alert"]["actions"][0]["action"] == "log"
+    alert_id = body["alert"]["id"]
+
+    listed = json.loads(cauce_cli(home, "monitors", "list", "--json").stdout)
+    assert [m["name"] for m in listed] == ["churn-drift"]
+    assert "churn-drift" in cauce_cli(home, "monitors", "list").stdout
+    shown = json.loads(cauce_cli(home, "monitors", "show", "churn-drift", "--json").stdout)
+    assert [r["status"] for r in shown["runs"]] == ["alert", "ok"]
+    assert "Latest runs" in cauce_cli(home, "monitors", "show", "churn-drift").stdout
+    series = json.loads(
+        cauce_cli(home, "monitors", "history", "churn-drift", "--feature", "*", "--json").stdout
+    )
+    assert [v["outcome"] for v in series] == ["passed", "breached"]
+    assert "drifted_share" in cauce_cli(home, "monitors", "history", "churn-drift").stdout
+
+    alerts = json.loads(cauce_cli(home, "alerts", "list", "--json").stdout)
+    assert [a["id"] for a in alerts] == [alert_id]
+    assert "churn-drift" in cauce_cli(home, "alerts", "list", "--monitor", "churn-drift").stdout
+    one = json.loads(cauce_cli(home, "alerts", "show", alert_id[:10], "--json").stdout)
+    assert one["id"] == alert_id and one["breaches"]
+    assert "Breaches" in cauce_cli(home, "alerts", "show", alert_id).stdout
+
+    audit_log = json.loads(cauce_cli(home, "audit", "--json", "-e", "alert").stdout)
+    assert {e["action"] for e in audit_log} == {"alert.open", "action.log"}
+
+    assert_one_line_error(cauce_cli(home, "monitors", "run", "nope", check=False), "nope")
+    assert_one_line_error(cauce_cli(home, "monitors", "show", "nope", check=False), "nope")
+    assert_one_line_error(cauce_cli(home, "alerts", "show", "zzzz", check=False), "zzzz")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MONITOR_YAML.replace("data_drift:", "data_shift:"))
+    assert_one_line_error(cauce_cli(home, "apply", "-f", str(bad), check=False), "data_shift")

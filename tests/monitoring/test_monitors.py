@@ -1,0 +1,532 @@
+"""Monitors: specs applied idempotently, windows of production data judged against a reference.
+
+Runs are driven with explicit times (``run_monitor(now=...)``) over datasets registered in the
+test and records written by the real collector, so each test states what the window held.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select, update
+
+import cauce
+from cauce.errors import InvalidInput, NotFound
+from cauce.lineage import audit
+from cauce.monitoring.alerts import list_alerts
+from cauce.monitoring.monitors import (
+    apply_monitor,
+    claim_due,
+    get_monitor,
+    history,
+    list_monitors,
+    run_monitor,
+    run_values,
+    runs,
+)
+from cauce.serving.collector import Collector, Record
+from cauce.serving.endpoints import get_endpoint
+from cauce.specs import apply_file
+from cauce.store import now_ms
+from cauce.store.schema import monitors, reference_profiles
+from cauce.workspace import Workspace
+
+HOUR = 3_600_000
+NOW = 1_800_000_000_000  # 2027-01-15, a fixed clock for the windows
+
+
+def customers(rows: int = 2000, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+    """Charges (float), tenure (integers), contract (text); ``shift`` moves charges and mix."""
+    rng = np.random.default_rng(seed)
+    mix = [0.6, 0.3, 0.1] if shift == 0 else [0.2, 0.3, 0.5]
+    return pd.DataFrame(
+        {
+            "charges": rng.normal(70 + shift, 20, rows),
+            "tenure": rng.integers(1, 72, rows),
+            "contract": rng.choice(["monthly", "yearly", "two-year"], rows, p=mix),
+        }
+    )
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "Monitor",
+        "name": "churn-drift",
+        "target": {"dataset": "production"},
+        "reference": {"dataset": "training"},
+        "signals": [
+            {"data_drift": {"threshold": 0.1, "drift_share": 0.3}},
+            {"data_quality": {"null_rate": 0.0, "out_of_bounds_rate": 0.05}},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def setup(ws: Workspace, production: pd.DataFrame, **overrides: Any) -> None:
+    cauce.data.register("training", customers(), workspace=ws)
+    cauce.data.register("production", production, workspace=ws, allow_schema_change=True)
+    apply_monitor(ws, spec(**overrides))
+
+
+def outcomes(values: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(v["signal"], v["feature"], v["metric"]): v for v in values}
+
+
+# -- specs ------------------------------------------------------------------------------------
+
+
+def test_apply_creates_then_is_unchanged_then_updates_and_audits(
+    any_workspace: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "kind: Monitor\nname: churn-drift\ntarget: {dataset: production}\n"
+        "reference: {dataset: training}\nsignals:\n  - data_drift: {threshold: 0.1}\n"
+    )
+    assert [a.outcome for a in apply_file(path)] == ["created"]
+    assert [a.outcome for a in apply_file(path)] == ["unchanged"]
+    path.write_text(path.read_text().replace("0.1", "0.2"))
+    assert [a.outcome for a in apply_file(path)] == ["updated"]
+    actions = [e.action for e in audit.events(any_workspace, entity_kind="monitor")]
+    assert actions == ["monitor.update", "monitor.create"]
+    [monitor] = list_monitors()
+    assert monitor.name == "churn-drift" and monitor.enabled
+    assert monitor.spec["signals"][0]["data_drift"]["threshold"] == 0.2
+    # Defaults are filled in: the stored spec is the whole spec.
+    assert monitor.spec["window"] == {"size": HOUR, "offset": 0}
+    assert monitor.spec["cooldown"] == HOUR and monitor.next_run_at is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"signals": [{"data_shift": {}}]}, "signals.0.data_shift", "Extra inputs"),
+        ({"target": {"dataset": "a", "endpoint": "b"}}, "target", "exactly one of endpoint"),
+        ({"schedule": "61 * * * *"}, "schedule", "not a cron expression"),
+        (
+            {"signals": [{"prediction_drift": {}}], "reference": {"model": "models:/churn/1"}},
+            "Monitor",
+            "prediction_drift needs an endpoint target",
+        ),
+        (
+            {"signals": [{"data_drift": {"numerical": "wasserstein"}}]},
+            "signals.0.data_drift.numerical",
+            "normalized_wasserstein",
+        ),
+        (
+            {"signals": [{"data_drift": {"numerical": "chi_squared"}}]},
+            "signals.0.data_drift",
+            "categorical columns only",
+        ),
+        (
+            {
+                "target": {"endpoint": "churn"},
+                "signals": [
+                    {"model_performance": {"metric": "auc", "min": 0.8, "labels": {"dataset": "l"}}}
+                ],
+            },
+            "signals.0.model_performance.metric",
+            "roc_auc",
+        ),
+        ({"reference": {"model": "churn@champion"}}, "reference", "models:/ URI"),
+        ({"signals": []}, "signals", "at least 1"),
+        ({"window": {"size": "0s"}}, "window.size", "positive"),
+    ],
+)
+def test_bad_specs_raise_invalid_input_naming_the_field(
+    workspace: Workspace, change: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        apply_monitor(workspace, spec(**change))
+    assert caught.value.details["field"] == field
+    assert field in str(caught.value) and words in str(caught.value)
+    assert list_monitors() == []
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def test_a_drifted_dataset_window_by_timestamp_raises_an_alert(any_workspace: Workspace) -> None:
+    """Only rows with ``end - size < timestamp <= end`` count; the time column is no feature."""
+    old = customers(1000, seed=1).assign(ts=NOW - 2 * HOUR)  # before the window: normal
+    new = customers(600, seed=2, shift=25.0).assign(ts=NOW - HOUR // 2)
+    later = customers(50, seed=3).assign(ts=NOW + 1)  # after the window's end
+    production = pd.concat([old, new, later], ignore_index=True)
+    training = customers().assign(ts=NOW - 30 * 24 * HOUR)
+    cauce.data.register("training", training, workspace=any_workspace)
+    cauce.data.register("production", production, workspace=any_workspace)
+    apply_monitor(any_workspace, spec(target={"dataset": "production", "timestamp": "ts"}))
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.status == "alert" and run.rows == 600
+    assert (run.window_start, run.window_end) == (NOW - HOUR, NOW)
+    found = outcomes(run.values)
+    assert {f for _, f, _ in found} == {"charges", "tenure", "contract", "*"}
+    assert found["data_drift", "charges", "normalized_wasserstein"]["outcome"] == "breached"
+    assert found["data_drift", "contract", "jensen_shannon"]["outcome"] == "breached"
+    assert found["data_drift", "tenure", "normalized_wasserstein"]["outcome"] == "passed"
+    share = found["data_drift", "*", "drifted_share"]
+    assert share["value"] == pytest.approx(2 / 3) and share["outcome"] == "breached"
+    assert sorted(share["details"]["drifted"]) == ["charges", "contract"]
+    assert run.alert is not None and run.alert.state == "open"
+    breached = {(b["feature"], b["metric"]) for b in run.alert.breaches}
+    assert {("*", "drifted_share"), ("charges", "normalized_wasserstein")} <= breached
+    # The window before, with the shift outside it, is clean.
+    assert run_monitor("churn-drift", now=NOW - HOUR - 1).status == "ok"
+
+
+def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspace) -> None:
+    setup(any_workspace, customers(500, seed=1))
+    first = run_monitor("churn-drift", now=NOW)
+    second = run_monitor("churn-drift", now=NOW + HOUR)
+    assert first.status == second.status == "ok"
+    assert first.summary["profile_reused"] is False
+    assert second.summary["profile_reused"] is True
+    assert first.summary["reference"] == "training@1" and first.summary["reference_rows"] == 2000
+    assert first.values == second.values  # the same window, the same reference: the same numbers
+    with any_workspace.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(reference_profiles)).scalar() == 1
+    created = audit.events(any_workspace, action="reference_profile.create")
+    assert len(created) == 1 and created[0].after["rows"] == 2000
+    # Another binning is another profile.
+    apply_monitor(any_workspace, spec(bins=10))
+    assert run_monitor("churn-drift", now=NOW + 2 * HOUR).summary["profile_reused"] is False
+
+
+def test_runs_values_and_history_are_a_time_series(any_workspace: Workspace) -> None:
+    setup(any_workspace, customers(500, seed=1))
+    shares, done = [], []
+    for i, shift in enumerate([0.0, 25.0, 0.0]):
+        batch = customers(500, seed=10 + i, shift=shift)
+        cauce.data.register("production", batch, workspace=any_workspace)
+        done.append(run_monitor("churn-drift", now=NOW + i * HOUR))
+        shares.append(outcomes(done[-1].values)["data_drift", "*", "drifted_share"]["value"])
+    series = history("churn-drift", signal="data_drift", feature="*")
+    assert [v["at"] for v in series] == [NOW, NOW + HOUR, NOW + 2 * HOUR]
+    assert [v["value"] for v in series] == pytest.approx(shares)
+    assert [v["outcome"] for v in series] == ["passed", "breached", "passed"]
+    assert [v["run_id"] for v in series] == [r.id for r in done]
+    charges = history("churn-drift", feature="charges", metric="normalized_wasserstein")
+    assert len(charges) == 3 and charges[1]["value"] > 0.5
+    assert [v["at"] for v in history("churn-drift", limit=2)] == [NOW + 2 * HOUR] * 2
+    latest = runs("churn-drift")
+    assert [r.status for r in latest] == ["ok", "alert", "ok"]
+    assert [r.id for r in latest] == [r.id for r in reversed(done)]
+    stored = run_values(done[1].id)
+    assert [{k: v[k] for k in ("signal", "feature", "metric", "outcome")} for v in stored] == [
+        {k: v[k] for k in ("signal", "feature", "metric", "outcome")} for v in done[1].values
+    ]
+    assert [v["value"] for v in stored] == pytest.approx([v["value"] for v in done[1].values])
+    assert get_monitor("churn-drift").last_run_at == NOW + 2 * HOUR
+    monitor_runs = audit.events(any_workspace, action="monitor.run")
+    assert [e.after["status"] for e in monitor_runs] == ["ok", "alert", "ok"]
+    with pytest.raises(NotFound):
+        runs("nope")
+
+
+def test_a_model_reference_monitors_the_signature_columns_of_its_training_data(
+    workspace: Workspace,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    table = customers().assign(churned=lambda f: (f["charges"] > 80).astype(int))
+    version = cauce.data.register("training", table)
+    features = table[["charges", "tenure"]]
+    with cauce.start_run(experiment="churn"):
+        cauce.log_input(version, context="training")
+        model = LogisticRegression(max_iter=200).fit(features, table["churned"])
+        cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
+    cauce.data.register("production", customers(400, seed=4, shift=25.0))
+    apply_monitor(workspace, spec(reference={"model": "models:/churn/1"}))
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.summary["features"] == 2 and run.summary["reference"] == "training@1"
+    assert {v["feature"] for v in run.values} == {"charges", "tenure", "*"}
+    assert run.status == "alert"
+
+
+def test_a_model_whose_run_logged_no_dataset_fails_the_run_with_the_reason(
+    workspace: Workspace,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    features = customers()[["charges", "tenure"]]
+    with cauce.start_run(experiment="churn"):
+        model = LogisticRegression().fit(features, features["tenure"] > 30)
+        cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
+    cauce.data.register("production", customers(100))
+    apply_monitor(workspace, spec(reference={"model": "models:/churn/1"}))
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.status == "failed" and "logged no input dataset" in (run.error or "")
+    assert runs("churn-drift")[0].error == run.error
+
+
+# -- edge cases -------------------------------------------------------------------------------
+
+
+def test_an_empty_window_is_no_data_with_a_reason_and_no_alert(any_workspace: Workspace) -> None:
+    production = customers(100).assign(ts=NOW - 5 * HOUR)
+    setup(any_workspace, production, target={"dataset": "production", "timestamp": "ts"})
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.status == "no_data" and run.rows == 0 and run.alert is None
+    assert run.summary["reason"] == "the window has 0 rows, fewer than min_rows 1"
+    assert {v["signal"] for v in run.values} == {"data_drift", "data_quality"}
+    for value in run_values(run.id):
+        assert value["value"] is None and value["outcome"] == "not_computed"
+        assert value["details"]["reason"] == run.summary["reason"]
+    assert list_alerts() == []
+
+
+def test_min_rows_makes_a_small_window_no_data(workspace: Workspace) -> None:
+    setup(workspace, customers(20), min_rows=50)
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.status == "no_data" and run.rows == 20
+    assert "fewer than min_rows 50" in run.summary["reason"]
+
+
+def test_a_column_missing_from_production_breaches_null_rate(any_workspace: Workspace) -> None:
+    setup(any_workspace, customers(500, seed=1).drop(columns=["tenure"]))
+    run = run_monitor("churn-drift", now=NOW)
+    found = outcomes(run.values)
+    tenure = found["data_drift", "tenure", "normalized_wasserstein"]
+    assert tenure["value"] is None and tenure["outcome"] == "not_computed"
+    assert tenure["details"]["reason"] == "the column is missing from the current window"
+    null = found["data_quality", "tenure", "null_rate"]
+    assert (null["value"], null["outcome"]) == (1.0, "breached")
+    assert run.status == "alert" and run.alert is not None
+    assert any(b["feature"] == "tenure" for b in run.alert.breaches)
+
+
+def test_a_window_without_any_monitored_column_is_all_nulls_not_empty(
+    workspace: Workspace,
+) -> None:
+    setup(workspace, pd.DataFrame({"something_else": np.arange(50)}))
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.rows == 50 and run.status == "alert"
+    found = outcomes(run.values)
+    for feature in ("charges", "tenure", "contract"):
+        assert found["data_quality", feature, "null_rate"]["value"] == 1.0
+        reason = found["data_drift", feature, "normalized_wasserstein" if feature != "contract"
+                       else "jensen_shannon"]["details"]["reason"]  # fmt: skip
+        assert reason == "the column is missing from the current window"
+    assert found["data_drift", "*", "drifted_share"]["outcome"] == "not_computed"
+
+
+def test_all_null_and_constant_columns_and_unseen_categories(workspace: Workspace) -> None:
+    reference = customers(500).assign(flat=3.0, empty=np.nan)
+    production = customers(200, seed=1).assign(flat=3.0, empty=np.nan, charges=np.nan)
+    production.loc[:9, "contract"] = "lifetime"  # never seen in the reference
+    cauce.data.register("training", reference)
+    cauce.data.register("production", production)
+    apply_monitor(workspace, spec())
+    found = outcomes(run_monitor("churn-drift", now=NOW).values)
+    assert found["data_drift", "flat", "normalized_wasserstein"]["value"] == 0.0
+    empty = found["data_drift", "empty", "normalized_wasserstein"]
+    assert empty["details"]["reason"] == "the reference has no values in this column"
+    charges = found["data_drift", "charges", "normalized_wasserstein"]
+    assert charges["details"]["reason"] == "the current window has no values in this column"
+    assert found["data_quality", "charges", "null_rate"]["value"] == 1.0
+    contract = found["data_drift", "contract", "jensen_shannon"]
+    assert contract["value"] > 0 and contract["details"]["unseen_categories"] == ["lifetime"]
+    oob = found["data_quality", "contract", "out_of_bounds_rate"]
+    assert oob["value"] == pytest.approx(10 / 200) and oob["outcome"] == "passed"
+    for value in found.values():  # never a NaN: JSON would not even hold it
+        assert value["value"] is None or np.isfinite(value["value"])
+
+
+def test_a_single_row_window_is_judged(workspace: Workspace) -> None:
+    setup(workspace, customers(1, seed=5))
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.rows == 1 and run.status in ("ok", "alert")
+    for value in run.values:
+        assert value["outcome"] in ("passed", "breached")
+        assert value["value"] is not None and np.isfinite(value["value"])
+
+
+# -- endpoint targets and delayed labels ------------------------------------------------------
+
+
+ENDPOINT = """
+kind: Endpoint
+name: churn
+traffic: {blue: 100}
+---
+kind: Deployment
+endpoint: churn
+name: blue
+model: models:/churn/1
+collect: {}
+"""
+
+
+def collect(ws: Workspace, at: int, rows: pd.DataFrame, predictions: list[int]) -> None:
+    """Write records the way the router hands them to the collector, one row per request."""
+    collector = Collector(ws, "churn")
+    collector.configure(get_endpoint("churn", workspace=ws).deployments)
+    for i, (row, value) in enumerate(zip(rows.to_dict("records"), predictions, strict=True)):
+        collector.record(
+            Record(
+                deployment="blue",
+                source="live",
+                model_version="churn/1",
+                correlation_id=f"req-{i}",
+                timestamp_ms=at,
+                latency_ms=1.0,
+                request=json.dumps({"dataframe_records": [row]}).encode(),
+                content_type="application/json",
+                response=json.dumps({"predictions": [value]}).encode(),
+            )
+        )
+    collector.flush()
+    collector.close()
+
+
+@pytest.fixture
+def served(workspace: Workspace, tmp_path: Path) -> int:
+    """Model churn v1 trained on ``training``, served as churn/blue; 200 requests collected a
+    minute before the time returned (the real clock: collector files are named by it)."""
+    from sklearn.linear_model import LogisticRegression
+
+    table = customers(1000).assign(churned=lambda f: (f["charges"] > 75).astype(int))
+    version = cauce.data.register("training", table)
+    features = table[["charges", "tenure"]]
+    with cauce.start_run(experiment="churn"):
+        cauce.log_input(version, context="training")
+        model = LogisticRegression(max_iter=500).fit(features, table["churned"])
+        cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
+    (tmp_path / "endpoint.yaml").write_text(ENDPOINT)
+    apply_file(tmp_path / "endpoint.yaml")
+    window = customers(200, seed=9)[["charges", "tenure"]]
+    now = now_ms()
+    collect(workspace, now - 60_000, window, [int(c > 75) for c in window["charges"]])
+    return now
+
+
+def performance(**labels: Any) -> dict[str, Any]:
+    return {
+        "target": {"endpoint": "churn"},
+        "reference": {"model": "models:/churn/1"},
+        "signals": [
+            {"data_drift": {"threshold": 0.3}},  # 200 requests: noise reaches 0.1
+            {
+                "model_performance": {
+                    "metric": "accuracy",
+                    "min": 0.9,
+                    "labels": {"dataset": "labels", "join_on": "request_id", "label": "churned"},
+                    **labels,
+                }
+            },
+        ],
+    }
+
+
+def test_labels_that_never_arrive_are_not_computed_with_the_count(
+    workspace: Workspace, served: int
+) -> None:
+    cauce.data.register("labels", pd.DataFrame({"request_id": ["other-1"], "churned": [1]}))
+    apply_monitor(workspace, spec(**performance()))
+    run = run_monitor("churn-drift", now=served)
+    assert run.rows == 200 and run.status == "ok"
+    value = outcomes(run.values)["model_performance", "*", "accuracy"]
+    assert value["value"] is None and value["outcome"] == "not_computed"
+    assert value["details"]["reason"].startswith("0 of 200 predictions in the window have a label")
+    assert (value["details"]["predictions"], value["details"]["labelled"]) == (200, 0)
+    assert value["threshold"] == 0.9
+    assert {v["feature"] for v in run.values if v["signal"] == "data_drift"} == {
+        "charges",
+        "tenure",
+        "*",
+    }
+
+
+def test_labels_that_arrive_give_the_metric(workspace: Workspace, served: int) -> None:
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 120)  # labels for 120 of the 200 requests, half of them wrong
+    cauce.data.register(
+        "labels", pd.DataFrame({"request_id": [f"req-{i}" for i in range(120)], "churned": truth})
+    )
+    apply_monitor(workspace, spec(**performance(min_labels=100)))
+    run = run_monitor("churn-drift", now=served)
+    value = outcomes(run.values)["model_performance", "*", "accuracy"]
+    window = customers(200, seed=9)
+    predicted = (window["charges"].to_numpy()[:120] > 75).astype(int)
+    assert value["value"] == pytest.approx(accuracy_score(truth, predicted))
+    assert value["details"]["labelled"] == 120 and value["outcome"] == "breached"
+    assert run.status == "alert"
+
+
+def test_an_endpoint_window_with_no_requests_is_no_data(workspace: Workspace, served: int) -> None:
+    cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
+    apply_monitor(workspace, spec(**performance()))
+    run = run_monitor("churn-drift", now=served + 5 * HOUR)
+    assert run.status == "no_data" and run.rows == 0 and run.alert is None
+
+
+# -- schedules and the agent ------------------------------------------------------------------
+
+
+def test_claim_due_collapses_missed_slots_into_one_run(any_workspace: Workspace) -> None:
+    setup(any_workspace, customers(200, seed=1), schedule="0 * * * *")
+    due = get_monitor("churn-drift").next_run_at
+    assert due is not None and due % HOUR == 0
+    assert claim_due(any_workspace, now=due - 1) == []
+    late = due + 5 * HOUR + 123
+    assert claim_due(any_workspace, now=late) == ["churn-drift"]
+    assert claim_due(any_workspace, now=late) == []  # the five missed slots were one claim
+    assert get_monitor("churn-drift").next_run_at == due + 6 * HOUR
+
+
+def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> None:
+    setup(any_workspace, customers(200, seed=1), schedule="*/10 * * * *")
+    due = get_monitor("churn-drift").next_run_at
+    assert due is not None
+    claims: list[list[str]] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        claims.append(claim_due(any_workspace, now=due + 1))
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(len, claims)) == [0, 0, 0, 1]
+
+
+def test_a_disabled_monitor_is_never_due(workspace: Workspace) -> None:
+    setup(workspace, customers(200, seed=1), schedule="0 * * * *", enabled=False)
+    assert claim_due(workspace, now=NOW * 2) == []
+
+
+@pytest.mark.slow
+def test_cauce_agent_once_runs_a_due_monitor(workspace: Workspace) -> None:
+    setup(workspace, customers(300, seed=2, shift=25.0), schedule="0 * * * *")
+    with workspace.store.write() as conn:  # the slot came an hour ago
+        conn.execute(update(monitors).values(next_run_at=monitors.c.next_run_at - 2 * HOUR))
+    result = subprocess.run(
+        [sys.executable, "-m", "cauce.cli.main", "agent", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "monitor churn-drift: alert (300 rows)" in result.stdout
+    [run] = runs("churn-drift")
+    assert run.status == "alert"
+    [event] = audit.events(workspace, action="monitor.run")
+    assert event.actor == "agent"
+    [alert] = list_alerts()
+    assert alert.state == "open" and alert.monitor_run_id == run.id
