@@ -29,7 +29,7 @@ def test_init_creates_the_workspace(tmp_path: Path) -> None:
     assert (target / ".cauce" / "cauce.db").is_file()
     assert "Initialised" in result.stdout
     current = cauce(target, "db", "current")
-    assert "0004" in current.stdout
+    assert "0005" in current.stdout
 
 
 @pytest.mark.slow
@@ -41,12 +41,17 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert "stopped by the quality bar" in demo.stdout
     assert "accepted_values(contract)" in demo.stdout
     assert "9/9 steps from cache" in demo.stdout
+    assert "churn-drift over the last 8s: ok; 0/8 features drifted" in demo.stdout
+    assert "monitor   alert:" in demo.stdout and "trigger succeeded" in demo.stdout
+    assert "churn v2 passed the gate 4/4; alias challenger → v2" in demo.stdout
     assert "green promoted: champion → churn v2" in demo.stdout
     assert "red rolled_back" in demo.stdout and "prediction_drift" in demo.stdout
     assert " 0 failed" in demo.stdout
+    assert "← alert of churn-drift" in demo.stdout
+    assert "← dataset churn-drift.window v1" in demo.stdout
 
     tracked = json.loads(cauce(home, "runs", "list", "-e", "churn", "--json").stdout)
-    assert len(tracked) == 5  # three candidates, the challenger, the broken candidate
+    assert len(tracked) == 5  # three candidates, the retrained challenger, the broken one
     runs = [r for r in tracked if "model" in r["data"]["params"]]
     assert len(runs) == 3
     assert all(r["info"]["status"] == "FINISHED" for r in runs)
@@ -96,6 +101,37 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert rollout["decisions"][-1]["measured"]["prediction_drift"]["ok"] is False
     collected = {d["name"] for d in json.loads(cauce(home, "data", "list", "--json").stdout)}
     assert {"churn.blue.model_inputs", "churn.green.model_outputs"} <= collected
+
+    # The closed loop, as a person would inspect it afterwards.
+    alerts = json.loads(cauce(home, "alerts", "list", "--json").stdout)
+    assert len(alerts) == 1 and alerts[0]["monitor"] == "churn-drift"
+    assert [(a["action"], a["status"]) for a in alerts[0]["actions"]] == [("trigger", "succeeded")]
+    breached = {(b["signal"], b["feature"]) for b in alerts[0]["breaches"]}
+    assert {("data_drift", "contract"), ("model_performance", "*")} <= breached
+    history = json.loads(
+        cauce(
+            home,
+            "monitors",
+            "history",
+            "churn-drift",
+            "--signal",
+            "data_drift",
+            "--feature",
+            "*",
+            "--json",
+        ).stdout
+    )
+    assert [h["outcome"] for h in history] == ["passed", "breached"]
+    gate = Path(__file__).parents[2] / "src" / "cauce" / "demo" / "data" / "churn-gate.yaml"
+    assert "Passed" in cauce(home, "gate", "check", "models:/churn/2", "--policy", str(gate)).stdout
+    upstream = json.loads(
+        cauce(home, "lineage", "models:/churn/2", "-d", "upstream", "--json").stdout
+    )
+    assert {"alert", "monitor_run", "pipeline_run", "step_run"} <= {
+        n["kind"] for n in upstream["nodes"]
+    }
+    report = home / ".cauce" / "reports" / "churn-drift.html"
+    assert "churn-drift" in report.read_text()
 
 
 def test_alias_commands(tmp_path: Path) -> None:

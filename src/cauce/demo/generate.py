@@ -16,18 +16,29 @@ if TYPE_CHECKING:
 BUNDLED = Path(__file__).parent / "data" / "customers.csv.gz"
 
 
-def customers(rows: int = 20_000, seed: int = 7) -> pd.DataFrame:
-    """A synthetic churn table with ``rows`` customers."""
+def customers(rows: int = 20_000, seed: int = 7, drifted: bool = False) -> pd.DataFrame:
+    """A synthetic churn table with ``rows`` customers.
+
+    ``drifted`` draws them from the market some months later: more month-to-month contracts and
+    fiber, a price rise, and customers who leave over price and support far more readily — the
+    decay the demo's monitor catches and its retraining repairs.
+    """
     import numpy as np
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    contract = rng.choice(["month-to-month", "one-year", "two-year"], rows, p=[0.55, 0.25, 0.2])
-    internet = rng.choice(["dsl", "fiber", "none"], rows, p=[0.35, 0.45, 0.2])
+    contracts = [0.8, 0.13, 0.07] if drifted else [0.55, 0.25, 0.2]
+    contract = rng.choice(["month-to-month", "one-year", "two-year"], rows, p=contracts)
+    internets = [0.2, 0.65, 0.15] if drifted else [0.35, 0.45, 0.2]
+    internet = rng.choice(["dsl", "fiber", "none"], rows, p=internets)
     payment = rng.choice(["card", "bank-transfer", "electronic-check", "mailed-check"], rows)
     tenure = rng.integers(1, 73, rows)
     age = rng.integers(18, 86, rows)
-    base = {"dsl": 45.0, "fiber": 80.0, "none": 25.0}
+    base = (
+        {"dsl": 50.0, "fiber": 98.0, "none": 27.0}
+        if drifted
+        else {"dsl": 45.0, "fiber": 80.0, "none": 25.0}
+    )
     monthly = np.array([base[i] for i in internet]) + rng.normal(0, 12, rows).clip(-20, 40)
     monthly = monthly.round(2)
     total = (monthly * tenure * rng.uniform(0.95, 1.05, rows)).round(2)
@@ -35,7 +46,14 @@ def customers(rows: int = 20_000, seed: int = 7) -> pd.DataFrame:
     signup = pd.Timestamp("2026-06-01") - pd.to_timedelta(tenure * 30, unit="D")
 
     logit = (
-        -1.2
+        -2.2
+        + 2.6 * (internet == "fiber")
+        - 1.5 * (contract == "month-to-month")
+        + 0.08 * (monthly - 90)
+        + 0.9 * calls
+        - 0.01 * tenure
+        if drifted
+        else -1.2
         + 1.4 * (contract == "month-to-month")
         - 0.8 * (contract == "two-year")
         + 0.6 * (internet == "fiber")

@@ -1,8 +1,10 @@
-"""The demo's serving chapter: the champion behind an endpoint, a challenger rolled out and
-promoted, and a broken candidate rolled back by the analysis on its own.
+"""The demo's serving chapters and the closed loop: the champion behind an endpoint, watched by
+a monitor; traffic that drifts; the alert that retrains, gates and rolls out a challenger which
+is promoted; a broken candidate rolled back by the analysis on its own.
 
 The endpoint runs as ``cauce endpoints serve`` in a child process, exactly as a user would run
-it; simulated customers call it from threads here while the rollouts run.
+it; simulated customers call it from threads here, and their true outcomes arrive later as a
+labels dataset, as they would from a CRM.
 """
 
 from __future__ import annotations
@@ -42,15 +44,24 @@ ANALYSIS = {
 }
 
 
+CANARY_STEPS = [{"weight": 10, "pause": "2s"}, {"weight": 50, "pause": "2s"}, {"weight": 100}]
+MONITOR = "churn-drift"
+# The monitor's window: the demo's traffic drifts for about this long before the monitor runs.
+WINDOW_S = 8
+
+
 @dataclass
 class Traffic:
-    """Simulated customers: threads that score rows of the test set until stopped."""
+    """Simulated customers: threads that score rows until stopped. ``rows`` may be swapped
+    while they run; ``sent`` keeps each request's id and the true outcome of each of its rows."""
 
     url: str
     rows: list[dict[str, Any]]
+    outcomes: list[int]
     answered: int = 0
     failed: int = 0
     latencies: list[float] = field(default_factory=list)
+    sent: list[tuple[str, int, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -62,25 +73,44 @@ class Traffic:
             self._threads.append(thread)
 
     def _client(self, offset: int) -> None:
+        import uuid
+
         import httpx
 
         with httpx.Client(base_url=self.url, timeout=30) as client:
             i = offset
             while not self._stop.is_set():
-                batch = [self.rows[(i + k) % len(self.rows)] for k in range(1 + i % 3)]
+                rows, outcomes = self.rows, self.outcomes
+                picked = [(i + k) % len(rows) for k in range(1 + i % 3)]
+                request_id = uuid.uuid4().hex
                 started = time.perf_counter()
                 try:
-                    reply = client.post("/invocations", json={"dataframe_records": batch})
+                    reply = client.post(
+                        "/invocations",
+                        json={"dataframe_records": [rows[j] for j in picked]},
+                        headers={"x-request-id": request_id},
+                    )
                     ok = reply.status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 if ok:
                     self.answered += 1
                     self.latencies.append((time.perf_counter() - started) * 1000)
+                    self.sent += [(request_id, n, outcomes[j]) for n, j in enumerate(picked)]
                 else:
                     self.failed += 1
                 i += 3
                 time.sleep(0.005)
+
+    def switch(self, rows: list[dict[str, Any]], outcomes: list[int]) -> None:
+        """Send these rows from now on."""
+        self.rows, self.outcomes = rows, outcomes
+
+    def labels(self) -> pd.DataFrame:
+        """The outcomes of every answered request's rows, as a labels dataset holds them."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.sent), columns=["correlation_id", "row", "churned"])
 
     def stop(self) -> None:
         """Stop the clients."""
@@ -96,7 +126,8 @@ def _free_port() -> int:
         return port
 
 
-def _apply(documents: list[dict[str, Any]], ws: Workspace) -> None:
+def apply_documents(documents: list[dict[str, Any]], ws: Workspace | None = None) -> None:
+    """Apply spec documents as ``cauce apply -f`` would."""
     from cauce.specs import apply_file
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as spec:
@@ -122,18 +153,24 @@ def _wait_ready(url: str, deployment: str, timeout: float = 90) -> None:
     raise RuntimeError(f"deployment {deployment} did not become ready within {timeout:.0f}s")
 
 
-def _roll_out(ws: Workspace, candidate: str, out: Console, label: str, timeout: float = 120) -> Any:
-    """Start a rollout of ``candidate``, print its stages as they pass, return how it ended."""
-    from cauce.serving import rollouts
-
+def _roll_out(ws: Workspace, candidate: str, out: Console, label: str) -> Any:
+    """Start a rollout of ``candidate`` and follow it to its end."""
     spec = {
         "kind": "Rollout",
         "endpoint": ENDPOINT,
         "candidate": candidate,
-        "steps": [{"weight": 10, "pause": "2s"}, {"weight": 50, "pause": "2s"}, {"weight": 100}],
+        "steps": CANARY_STEPS,
         "analysis": ANALYSIS,
     }
-    _apply([spec], ws)
+    apply_documents([spec], ws)
+    return _follow(ws, out, label)
+
+
+def _follow(ws: Workspace, out: Console, label: str, timeout: float = 120) -> Any:
+    """Print the running rollout's stages as they pass; return how it ended (or where it was
+    when the time ran out: then its traffic is handed back to the stable deployment)."""
+    from cauce.serving import rollouts
+
     seen = 0
     deadline = time.monotonic() + timeout
     while True:
@@ -147,31 +184,102 @@ def _roll_out(ws: Workspace, candidate: str, out: Console, label: str, timeout: 
                 )
                 out.print(f"   {label} {decision.decision:<8} at {weight:>4}  {decision.reason}")
         seen = len(rollout.decisions)
-        if rollout.state not in ("running",) or time.monotonic() > deadline:
+        if rollout.state != "running":
             return rollout
+        if time.monotonic() > deadline:
+            return rollouts.abort(ENDPOINT, reason="the demo ran out of time", workspace=ws)
         time.sleep(0.3)
+
+
+def _records(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[int]]:
+    from cauce.demo.pipeline import LABEL
+
+    features = frame.drop(columns=LABEL)
+    return json.loads(features.to_json(orient="records")), frame[LABEL].astype(int).tolist()
+
+
+def _monitor_spec(silver: Any, recipe: str, fast: bool) -> dict[str, Any]:
+    from pathlib import Path
+
+    from cauce.demo import retraining
+
+    return {
+        "kind": "Monitor",
+        "name": MONITOR,
+        "target": {"endpoint": ENDPOINT},
+        "reference": {"model": "models:/churn@champion"},
+        "window": {"size": f"{WINDOW_S}s"},
+        "signals": [
+            {"data_drift": {"threshold": 0.1, "drift_share": 0.25}},
+            {"prediction_drift": {"metric": "jensen_shannon", "threshold": 0.1}},
+            {"data_quality": {"null_rate": 0.01, "out_of_bounds_rate": 0.05}},
+            {
+                "model_performance": {
+                    "metric": "accuracy",
+                    "min": 0.72,
+                    "labels": {"dataset": "churn_labels", "label": "churned"},
+                    "min_labels": 50,
+                }
+            },
+        ],
+        "on_alert": [
+            {
+                "trigger": {
+                    "pipeline": f"{Path(retraining.__file__)}:retraining",
+                    "params": {
+                        "batch": "customers_recent",
+                        "earlier": silver.ref,
+                        "recipe": recipe,
+                        "fast": fast,
+                    },
+                }
+            },
+        ],
+        "cooldown": "1h",
+    }
+
+
+def _signal_line(run: Any) -> str:
+    """The headline numbers of a monitor run."""
+    values = {(v["signal"], v["feature"]): v for v in run.values}
+    share = values.get(("data_drift", "*"), {})
+    drifted = (share.get("details") or {}).get("drifted", [])
+    features = sum(1 for (signal, f) in values if signal == "data_drift" and f != "*")
+    prediction = values.get(("prediction_drift", "prediction"), {}).get("value")
+    accuracy = values.get(("model_performance", "*"), {})
+    parts = [f"{len(drifted)}/{features} features drifted"]
+    if drifted:
+        shown = [f"{name} {values[('data_drift', name)]['value']:.2f}" for name in drifted[:4]]
+        parts[-1] += f" ({', '.join(shown)})"
+    if prediction is not None:
+        parts.append(f"prediction drift {prediction:.3f}")
+    if accuracy.get("value") is not None:
+        labelled = accuracy["details"]["labelled"]
+        parts.append(f"accuracy {accuracy['value']:.3f} on {labelled:,} labelled predictions")
+    return "; ".join(parts)
 
 
 def run(
     ws: Workspace,
     test_rows: pd.DataFrame,
-    challenger: Any,
     silver: Any,
     recipe: str,
     out: Console,
+    fast: bool = False,
 ) -> dict[str, Any]:
-    """The serving chapter; ``challenger`` is ``recipe`` fitted on every row of ``silver``."""
+    """Serving and the closed loop, from the champion served to a retrained champion."""
     import cauce
+    from cauce.demo.generate import customers
     from cauce.demo.pipeline import LABEL
-    from cauce.serving import rollouts
+    from cauce.monitoring.monitors import run_monitor
+    from cauce.pipelines.runs import get_pipeline_run
 
-    features = test_rows.drop(columns=LABEL)
-    example = features.head(5)
-    records = json.loads(features.to_json(orient="records"))
+    example = test_rows.drop(columns=LABEL).head(5)
+    normal, normal_outcomes = _records(test_rows)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    _apply(
+    apply_documents(
         [
             {"kind": "Endpoint", "name": ENDPOINT, "traffic": {"blue": 100}},
             {
@@ -181,6 +289,7 @@ def run(
                 "model": "models:/churn@champion",
                 "collect": {"sampling": 1.0},
             },
+            _monitor_spec(silver, recipe, fast),
         ],
         ws,
     )
@@ -203,50 +312,69 @@ def run(
             env={**os.environ, "CAUCE_HOME": str(ws.settings.root)},
             start_new_session=True,
         )
-    traffic = Traffic(url, records)
+    traffic = Traffic(url, normal, normal_outcomes)
     try:
         _wait_ready(url, "blue")
         traffic.start(clients=4)
-        time.sleep(2)
         champion = cauce.models.resolve("models:/churn@champion", workspace=ws)
+        time.sleep(WINDOW_S)
         out.print(
             f"6. serving   {ENDPOINT} v{champion.version} deployed as blue at {url}; "
             f"{traffic.answered} requests answered so far, collector on"
         )
+        cauce.data.register("churn_labels", traffic.labels(), workspace=ws)
+        before = run_monitor(MONITOR, workspace=ws)
+        out.print(
+            f"7. monitor   {MONITOR} over the last {WINDOW_S}s: {before.status}; "
+            f"{_signal_line(before)}"
+        )
 
-        # A challenger: the champion's recipe fitted on more data, rolled out 10% → 50% → 100%.
-        with cauce.start_run(experiment="churn", run_name="challenger") as run:
-            cauce.log_input(silver, context="training")
-            cauce.set_tags({"recipe": recipe, "trained_on": "every silver row"})
-            cauce.log_model(challenger, "model", input_example=example)
-        version = cauce.models.register(f"runs:/{run.run_id}/model", "churn", workspace=ws)
-        cauce.models.set_alias("churn", "challenger", version.version, workspace=ws)
-        _apply(
-            [
-                {
-                    "kind": "Deployment",
-                    "endpoint": ENDPOINT,
-                    "name": "green",
-                    "model": "models:/churn@challenger",
-                    "collect": {"sampling": 1.0},
-                }
-            ],
-            ws,
+        # Decay: the market moves. Traffic comes from the new population, and a fresh labelled
+        # batch of it lands in bronze.
+        fresh = customers(2000 if fast else 6000, seed=23, drifted=True)
+        drifted, drifted_outcomes = _records(fresh[test_rows.columns].dropna())
+        traffic.switch(drifted, drifted_outcomes)
+        batch = cauce.data.register("customers_recent", fresh, layer="bronze", workspace=ws)
+        time.sleep(WINDOW_S + 1)
+        cauce.data.register("churn_labels", traffic.labels(), workspace=ws)
+        out.print(
+            f"8. decay     traffic drifts (more month-to-month and fiber, prices up); fresh "
+            f"batch customers_recent v{batch.version} ({batch.row_count:,} rows) lands in bronze"
+        )
+        after = run_monitor(MONITOR, workspace=ws)
+        alert = after.alert
+        out.print(f"   monitor   {after.status}: {_signal_line(after)}")
+        if alert is None:
+            raise RuntimeError("the drifted traffic raised no alert")
+        out.print(
+            f"   alert     {alert.id[:12]} → "
+            + ", ".join(f"{a.action} {a.status}" for a in alert.actions)
+        )
+        triggered = next(a for a in alert.actions if a.action == "trigger")
+        if triggered.status != "succeeded":
+            raise RuntimeError(f"the retraining pipeline failed: {triggered.error}")
+        retrained = get_pipeline_run(triggered.result["pipeline_run_id"], workspace=ws)
+        registered = retrained.output("register_challenger")
+        passed = sum(r["passed"] for r in registered["gate"])
+        gate_auc = next((r for r in registered["gate"] if "regression" in r["name"]), None)
+        took = ((retrained.end_time or 0) - retrained.start_time) / 1000
+        out.print(
+            f"9. retrain   pipeline retraining ({len(retrained.steps)} steps, {took:.1f}s): "
+            f"churn v{registered['version']} passed the gate {passed}/{len(registered['gate'])}"
+            + (f" ({gate_auc['message']})" if gate_auc else "")
+            + f"; alias challenger → v{registered['version']}"
         )
         _wait_ready(url, "green")
-        out.print(f"7. rollout   challenger churn v{version.version} deployed as green")
-        green = _roll_out(ws, "green", out, "green")
-        if green.state in ("running", "paused"):  # it ran out of time: hand the traffic back
-            green = rollouts.abort(ENDPOINT, reason="the demo ran out of time", workspace=ws)
-        champion_now = cauce.models.resolve("models:/churn@champion", workspace=ws)
+        green = _follow(ws, out, "green")
+        champion_now = _champion_after(ws, green.state, registered["version"])
         out.print(
-            f"   green {green.state}: champion → churn v{champion_now.version}; "
+            f"10. canary   green {green.state}: champion → churn v{champion_now.version}; "
             f"traffic {_traffic(ws)}"
         )
 
-        # A broken candidate: it answers, but with the opposite of the champion's predictions.
-        broken = _register_broken(challenger, example, ws)
-        _apply(
+        # A broken candidate: it answers, but flags every customer as about to churn.
+        broken = _register_broken(example, ws)
+        apply_documents(
             [
                 {
                     "kind": "Deployment",
@@ -260,7 +388,7 @@ def run(
         )
         _wait_ready(url, "red")
         out.print(
-            f"8. rollback  broken candidate churn v{broken} (inverted predictions) deployed as red"
+            f"11. rollback broken candidate churn v{broken} (flags every customer) deployed as red"
         )
         red = _roll_out(ws, "red", out, "red  ")
         out.print(f"   red {red.state}: {red.reason}")
@@ -281,11 +409,30 @@ def run(
         "url": url,
         "answered": traffic.answered,
         "failed": traffic.failed,
+        "monitor_before": before.status,
+        "monitor_after": after.status,
+        "alert": alert.id,
+        "drifted": (after.summary, [v for v in after.values if v["outcome"] == "breached"]),
+        "retraining_run": retrained.id,
+        "retrained_version": registered["version"],
+        "gate": registered["gate"],
         "green": green.state,
         "red": red.state,
         "red_reason": red.reason,
         "champion": champion_now.version,
     }
+
+
+def _champion_after(ws: Workspace, state: str, version: int, timeout: float = 10) -> Any:
+    """The champion once a promotion has moved the alias (the controller moves it just after)."""
+    import cauce
+
+    deadline = time.monotonic() + timeout
+    while True:
+        champion = cauce.models.resolve("models:/churn@champion", workspace=ws)
+        if state != "promoted" or champion.version == version or time.monotonic() > deadline:
+            return champion
+        time.sleep(0.2)
 
 
 def _traffic(ws: Workspace) -> str:
@@ -295,13 +442,15 @@ def _traffic(ws: Workspace) -> str:
     return ", ".join(f"{k}={v}%" for k, v in traffic.items())
 
 
-def _register_broken(model: Any, example: pd.DataFrame, ws: Workspace) -> int:
-    """A Python model that calls the real one and inverts its answer."""
+def _register_broken(example: pd.DataFrame, ws: Workspace) -> int:
+    """A Python model with a broken threshold: it flags every customer as about to churn."""
     import cauce
 
-    def inverted(data: Any) -> Any:
-        return 1 - model.predict(data)
+    def everyone(data: Any) -> Any:
+        import numpy as np
+
+        return np.ones(len(data), dtype=int)
 
     with cauce.start_run(experiment="churn", run_name="broken-candidate") as run:
-        cauce.log_model(inverted, "model", input_example=example)
+        cauce.log_model(everyone, "model", input_example=example)
     return cauce.models.register(f"runs:/{run.run_id}/model", "churn", workspace=ws).version

@@ -1,9 +1,10 @@
-"""The demo story: bronze → quality bar → silver; a bad batch stopped; a cached training pipeline;
-tracked candidates; the best one registered as champion; the champion served, a challenger
-rolled out and promoted, a broken candidate rolled back.
+"""The demo story, the whole loop: bronze → quality bar → silver; a bad batch stopped; a cached
+training pipeline; tracked candidates; the best one registered as champion and served; a
+monitor watching it; traffic that drifts; the alert that retrains, gates and rolls out a
+challenger, which is promoted; a broken candidate rolled back; the new champion's lineage back
+to the data that set it off.
 
-Each stage prints one or two lines with its numbers. Later chapters (monitoring, the closed
-loop) extend :func:`run`.
+Each stage prints one or two lines with its numbers.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     from cauce.data.checks import ValidationFailed
     from cauce.demo import serving
     from cauce.demo.generate import load_bundled
-    from cauce.demo.pipeline import CANDIDATES, candidate_params, features, train, training
+    from cauce.demo.pipeline import CANDIDATES, candidate_params, training
     from cauce.workspace import current
 
     out = console or Console(highlight=False)
@@ -155,14 +156,10 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         f"cauce lineage models:/{MODEL}/{version.version}  ·  cauce audit"
     )
 
-    # 6-8. Serving: the champion behind an endpoint; a challenger (the same recipe fitted on
-    # every silver row) rolled out step by step; a broken candidate rolled back.
-    challenger = train(features(silver.ref), best["candidate"], fast=fast)
-    served = serving.run(ws, test_rows, challenger, silver, best["candidate"], out)
-    out.print(
-        f"   see it:   cauce endpoints show {MODEL}  ·  cauce rollouts status {MODEL}  ·  "
-        f"cauce data list (collected requests)"
-    )
+    # 6-11. Serving and the closed loop: the champion served and monitored; traffic drifts; the
+    # alert retrains, gates and rolls out a challenger, promoted; a broken candidate rolled back.
+    served = serving.run(ws, test_rows, silver, best["candidate"], out, fast=fast)
+    account = _account(ws, served, out)
     elapsed = time.perf_counter() - started
     out.print(f"[dim]done in {elapsed:.1f}s[/]")
     return {
@@ -176,5 +173,53 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         "best": best,
         "version": version.version,
         "serving": served,
+        "account": account,
         "seconds": elapsed,
     }
+
+
+def _account(ws: Any, served: dict[str, Any], out: Console) -> dict[str, Any]:
+    """The new champion's lineage back to the window that raised the alert; the report."""
+    from cauce.demo.serving import MONITOR
+    from cauce.lineage.graph import walk
+    from cauce.monitoring.report import write_report
+    from cauce.registry.models import resolve
+
+    champion = resolve(f"models:/{MODEL}@champion", workspace=ws)
+    graph = walk(ws, "model_version", champion.id, "upstream")
+    chain = _chain(graph, ("model_version", champion.id))
+    out.print(f"12. account  lineage of {MODEL} v{champion.version}, upstream:")
+    for depth, label, relation in chain:
+        out.print(f"   {'  ' * depth}← {label}  [dim]({relation})[/]")
+    report = write_report(
+        MONITOR, ws.settings.state_dir / "reports" / f"{MONITOR}.html", workspace=ws
+    )
+    out.print(
+        f"   see it:   {report}  ·  cauce alerts list  ·  cauce audit  ·  "
+        f"cauce lineage models:/{MODEL}/{champion.version}"
+    )
+    return {
+        "chain": [label for _, label, _ in chain],
+        "report": str(report),
+        "champion": champion.version,
+    }
+
+
+def _chain(graph: Any, start: tuple[str, str]) -> list[tuple[int, str, str]]:
+    """The upstream tree from ``start`` as (depth, label, relation), each node once."""
+    parents: dict[tuple[str, str], list[tuple[Any, str]]] = {}
+    for edge in graph.edges:
+        parents.setdefault((edge.dst.kind, edge.dst.id), []).append((edge.src, edge.relation))
+    out: list[tuple[int, str, str]] = []
+    seen = {start}
+
+    def visit(key: tuple[str, str], depth: int) -> None:
+        for node, relation in sorted(parents.get(key, []), key=lambda p: p[0].label):
+            if (node.kind, node.id) in seen:
+                continue
+            seen.add((node.kind, node.id))
+            out.append((depth, node.label, relation))
+            visit((node.kind, node.id), depth + 1)
+
+    visit(start, 0)
+    return out

@@ -178,7 +178,8 @@ _LABELS: dict[str, tuple[Any, str]] = {
         ),
         "pipeline run {0} ({short})",
     ),
-    "step_run": (text("SELECT step FROM step_runs WHERE id = :id"), "step run {0} ({short})"),
+    # A step run's id starts with its pipeline run's: the pipeline run tells them apart.
+    "step_run": (text("SELECT step FROM step_runs WHERE id = :id"), "step run {0}"),
     "monitor_run": (
         text(
             "SELECT m.name, r.status FROM monitor_runs r JOIN monitors m ON m.id = r.monitor_id "

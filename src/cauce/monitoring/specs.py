@@ -222,8 +222,11 @@ class Action(_Spec):
     @model_validator(mode="before")
     @classmethod
     def _bare_log(cls, value: Any) -> Any:
+        # A bare ``- log:`` in YAML; a stored spec has the other kinds as None beside it.
+        others = ("trigger", "webhook")
         if isinstance(value, dict) and "log" in value and value["log"] is None:
-            return {**value, "log": {}}
+            if all(value.get(k) is None for k in others):
+                return {**value, "log": {}}
         return value
 
     @model_validator(mode="after")

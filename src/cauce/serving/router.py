@@ -195,7 +195,9 @@ class Router:
 
     def _choose(self) -> str:
         traffic = self.endpoint.traffic
-        candidates = [(n, w) for n, w in traffic.items() if w > 0 and self.healthy.get(n, True)]
+        # A deployment takes live traffic once it has answered a health check: one applied a
+        # moment ago (a rollout's new candidate) waits for its workers instead of failing.
+        candidates = [(n, w) for n, w in traffic.items() if w > 0 and self.healthy.get(n)]
         if not candidates:  # nothing healthy with traffic: any healthy deployment will do
             candidates = [(n, 1) for n, ok in self.healthy.items() if ok]
         if not candidates:  # health may lag (servers starting): try the split; sending decides
