@@ -351,7 +351,7 @@ def run(
             + ", ".join(f"{a.action} {a.status}" for a in alert.actions)
         )
         triggered = next(a for a in alert.actions if a.action == "trigger")
-        if triggered.status != "succeeded":
+        if triggered.status != "succeeded" or triggered.result is None:
             raise RuntimeError(f"the retraining pipeline failed: {triggered.error}")
         retrained = get_pipeline_run(triggered.result["pipeline_run_id"], workspace=ws)
         registered = retrained.output("register_challenger")

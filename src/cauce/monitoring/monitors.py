@@ -497,7 +497,20 @@ def _performance(ws: Workspace, body: ModelPerformance, window: _Window) -> dict
             "model_performance", "*", body.metric, "no predictions in the window"
         )
         return {**result, "threshold": threshold}
-    labels = load(body.labels.dataset, workspace=ws)
+    try:
+        labels = load(body.labels.dataset, workspace=ws)
+    except NotFound:
+        result = _not_computed(
+            "model_performance",
+            "*",
+            body.metric,
+            f"no labels yet: dataset {body.labels.dataset} does not exist",
+        )
+        return {
+            **result,
+            "threshold": threshold,
+            "details": {**result["details"], "predictions": len(outputs)},
+        }
     for column, where in ((body.labels.join_on, "labels"), (body.labels.label, "labels")):
         if column not in labels.columns:
             raise InvalidInput(

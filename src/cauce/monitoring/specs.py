@@ -223,11 +223,13 @@ class Action(_Spec):
     @classmethod
     def _bare_log(cls, value: Any) -> Any:
         # A bare ``- log:`` in YAML; a stored spec has the other kinds as None beside it.
-        others = ("trigger", "webhook")
-        if isinstance(value, dict) and "log" in value and value["log"] is None:
-            if all(value.get(k) is None for k in others):
-                return {**value, "log": {}}
-        return value
+        bare = (
+            isinstance(value, dict)
+            and "log" in value
+            and value["log"] is None
+            and all(value.get(k) is None for k in ("trigger", "webhook"))
+        )
+        return {**value, "log": {}} if bare else value
 
     @model_validator(mode="after")
     def _one(self) -> Action:
