@@ -356,12 +356,12 @@ def run(
         retrained = get_pipeline_run(triggered.result["pipeline_run_id"], workspace=ws)
         registered = retrained.output("register_challenger")
         passed = sum(r["passed"] for r in registered["gate"])
-        gate_auc = next((r for r in registered["gate"] if "regression" in r["name"]), None)
+        compared = next((r for r in registered["gate"] if r["kind"] == "regression"), None)
         took = ((retrained.end_time or 0) - retrained.start_time) / 1000
         out.print(
             f"9. retrain   pipeline retraining ({len(retrained.steps)} steps, {took:.1f}s): "
             f"churn v{registered['version']} passed the gate {passed}/{len(registered['gate'])}"
-            + (f" ({gate_auc['message']})" if gate_auc else "")
+            + (f" ({compared['message'].split(':')[0]})" if compared else "")
             + f"; alias challenger → v{registered['version']}"
         )
         _wait_ready(url, "green")
