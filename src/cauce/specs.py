@@ -9,14 +9,19 @@ rollouts last, wherever they stand in the file, since deployments and rollouts r
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Table
 
 KINDS: tuple[tuple[str, str], ...] = (
     ("Schedule", "cauce.automation.schedules:apply_schedule"),
@@ -82,6 +87,82 @@ def apply_file(path: str | Path, *, workspace: Workspace | None = None) -> list[
     for target in dict.fromkeys(PRECHECKS[k] for d in documents if (k := d["kind"]) in PRECHECKS):
         _function(target)(ws, documents)
     return [apply(ws, document) for apply, document in zip(appliers, documents, strict=True)]
+
+
+def read_mapping(source: Any, what: str, missing: type[CauceError] = NotFound) -> tuple[Any, str]:
+    """A YAML mapping from a file path, a YAML string or a dict, and how to name it in errors.
+
+    Any other object is returned as it is, for the caller to refuse; a missing file raises
+    ``missing`` (NotFound by default) naming it.
+    """
+    import yaml
+
+    where = what
+    if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
+        path = Path(source)
+        try:
+            source = path.read_text()
+        except FileNotFoundError:
+            raise missing(f"{what} file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read {what} {path}: {exc}") from None
+        where = f"{what} {path}"
+    if not isinstance(source, str):
+        return source, where
+    try:
+        documents = [d for d in yaml.safe_load_all(source) if d is not None]
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{where} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if len(documents) != 1:
+        raise InvalidInput(f"{where} must hold one YAML document, not {len(documents)}")
+    return documents[0], where
+
+
+def _looks_like_path(text: str) -> bool:
+    if "\n" in text:
+        return False
+    if text.strip().endswith((".yaml", ".yml")):
+        return True
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte, is no file
+        return False
+
+
+def spec_digest(body: dict[str, Any]) -> str:
+    """sha256 of a spec's canonical JSON: the same spec, the same digest."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def save_spec(
+    conn: Connection,
+    ws: Workspace,
+    table: Table,
+    kind: str,
+    body: dict[str, Any],
+    values: dict[str, Any],
+) -> Applied:
+    """Insert or update the row of ``table`` named ``body["name"]`` (columns ``spec``,
+    ``spec_sha256``, ``updated_at`` and ``values``), audited; an identical spec is unchanged."""
+    from sqlalchemy import select
+
+    from cauce.lineage import audit
+    from cauce.store import new_id, now_ms
+
+    name, digest, now = body["name"], spec_digest(body), now_ms()
+    entity = kind.lower()
+    row = conn.execute(select(table).where(table.c.name == name)).first()
+    if row is not None and row.spec_sha256 == digest:
+        return Applied(kind, name, "unchanged")
+    values = {**values, "spec": body, "spec_sha256": digest, "updated_at": now}
+    if row is None:
+        row_id = new_id()
+        conn.execute(table.insert().values(id=row_id, name=name, created_at=now, **values))
+        audit.record(conn, ws.user, f"{entity}.create", entity, row_id, after=body)
+        return Applied(kind, name, "created")
+    conn.execute(table.update().where(table.c.id == row.id).values(**values))
+    audit.record(conn, ws.user, f"{entity}.update", entity, row.id, before=row.spec, after=body)
+    return Applied(kind, name, "updated")
 
 
 def validation_error(kind: str, exc: Any) -> InvalidInput:

@@ -96,6 +96,15 @@ def check_text(value: Any, limit: int, what: str) -> str:
     return text
 
 
+def check_cron(expression: str | None) -> str | None:
+    """A cron expression (five fields, UTC) as given, or None; a pydantic validator's body."""
+    from croniter import croniter
+
+    if expression is not None and not croniter.is_valid(expression):
+        raise ValueError(f"not a cron expression: {expression!r}")
+    return expression
+
+
 def _short(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters for error messages."""
     try:

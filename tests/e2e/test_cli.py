@@ -43,7 +43,8 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert "9/9 steps from cache" in demo.stdout
     assert "churn-drift over the last 8s: ok; 0/8 features drifted" in demo.stdout
     assert "monitor   alert:" in demo.stdout and "trigger succeeded" in demo.stdout
-    assert "churn v2 passed the gate 4/4; alias challenger → v2" in demo.stdout
+    assert "churn v2 passed the gate 4/4 (roc_auc" in demo.stdout
+    assert "vs champion v1" in demo.stdout and "alias challenger → v2" in demo.stdout
     assert "green promoted: champion → churn v2" in demo.stdout
     assert "red rolled_back" in demo.stdout and "prediction_drift" in demo.stdout
     assert " 0 failed" in demo.stdout

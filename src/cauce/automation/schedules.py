@@ -17,8 +17,6 @@ seen. Each firing is stored with its reason.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,11 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import Connection, func, select
 
 from cauce.errors import NotFound
-from cauce.lineage import audit
-from cauce.specs import Applied, validation_error
-from cauce.store import new_id, now_ms
+from cauce.specs import Applied, save_spec, validation_error
+from cauce.store import now_ms
 from cauce.store.schema import dataset_versions, datasets, schedule_firings, schedules
-from cauce.validation import check_name
+from cauce.validation import check_cron, check_name
 from cauce.workspace import Workspace, current
 
 
@@ -63,11 +60,7 @@ class ScheduleSpec(BaseModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        from croniter import croniter
-
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"not a cron expression: {value!r}")
-        return value
+        return check_cron(value)
 
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleSpec:
@@ -118,40 +111,16 @@ def apply_schedule(ws: Workspace, document: dict[str, Any]) -> Applied:
     except ValidationError as exc:
         raise validation_error("Schedule", exc) from None
     body = spec.model_dump(mode="json")
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     now = now_ms()
     with ws.store.write() as conn:
-        row = conn.execute(select(schedules).where(schedules.c.name == spec.name)).first()
-        if row is not None and row.spec_sha256 == digest:
-            return Applied("Schedule", spec.name, "unchanged")
         if spec.cron is not None:
             next_run, seen = next_cron_time(spec.cron, now), None
         else:
             assert spec.trigger is not None
             # Only versions registered after the trigger is applied fire it.
             next_run, seen = None, newest_version(conn, spec.trigger.dataset) or 0
-        values = {
-            "spec": body,
-            "spec_sha256": digest,
-            "enabled": spec.enabled,
-            "next_run_at": next_run,
-            "last_seen_version": seen,
-            "updated_at": now,
-        }
-        if row is None:
-            schedule_id = new_id()
-            conn.execute(
-                schedules.insert().values(
-                    id=schedule_id, name=spec.name, created_at=now, last_run_at=None, **values
-                )
-            )
-            audit.record(conn, ws.user, "schedule.create", "schedule", schedule_id, after=body)
-            return Applied("Schedule", spec.name, "created")
-        conn.execute(schedules.update().where(schedules.c.id == row.id).values(**values))
-        audit.record(
-            conn, ws.user, "schedule.update", "schedule", row.id, before=row.spec, after=body
-        )
-        return Applied("Schedule", spec.name, "updated")
+        values = {"enabled": spec.enabled, "next_run_at": next_run, "last_seen_version": seen}
+        return save_spec(conn, ws, schedules, "Schedule", body, values)
 
 
 def list_schedules(*, workspace: Workspace | None = None) -> list[Schedule]:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cauce.errors import InvalidInput
+from cauce.specs import read_mapping
 
 Severity = Literal["warn", "error"]
 Scalar = str | int | float | bool
@@ -238,29 +239,10 @@ class CheckSuite(_Spec):
 
 def load_suite(suite: CheckSuite | dict[str, Any] | str | Path) -> CheckSuite:
     """A CheckSuite from itself, a dict, a YAML file path or a YAML string."""
-    import yaml
-
     if isinstance(suite, CheckSuite):
         return suite
-    where = "the check suite"
-    if isinstance(suite, Path) or (isinstance(suite, str) and _looks_like_path(suite)):
-        path = Path(suite)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise InvalidInput(f"check suite file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read check suite {path}: {exc}") from None
-        where = f"check suite {path}"
-        suite = text
-    if isinstance(suite, str):
-        try:
-            data = yaml.safe_load(suite)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{where} is not valid YAML: {_one_line(str(exc))}") from None
-    elif isinstance(suite, dict):
-        data = suite
-    else:
+    data, where = read_mapping(suite, "check suite", missing=InvalidInput)
+    if not isinstance(data, dict) and not isinstance(suite, (str, Path)):
         raise InvalidInput(
             f"a check suite must be a CheckSuite, a dict, a path or a YAML string, "
             f"got {type(suite).__name__}"
@@ -319,18 +301,3 @@ def check_expression(text: str) -> None:
         i += 1
     if depth != 0:
         raise ValueError("unbalanced '(' in the SQL expression")
-
-
-def _looks_like_path(text: str) -> bool:
-    if "\n" in text:
-        return False
-    if text.strip().endswith((".yaml", ".yml")):
-        return True
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # a name too long, or with a NUL byte, is no file
-        return False
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

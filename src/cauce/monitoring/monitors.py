@@ -11,8 +11,6 @@ computes each signal, stores one row per value in ``signal_results`` (the time s
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -34,7 +32,7 @@ from cauce.monitoring.profiles import (
     stored_profile,
 )
 from cauce.monitoring.specs import ModelPerformance, MonitorSpec
-from cauce.specs import Applied, validation_error
+from cauce.specs import Applied, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
 from cauce.workspace import Workspace, current
@@ -130,35 +128,16 @@ def apply_monitor(ws: Workspace, document: dict[str, Any]) -> Applied:
     from cauce.automation.schedules import next_cron_time
 
     spec = parse_spec(document)
-    body = spec.model_dump(mode="json")
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    now = now_ms()
-    next_run = next_cron_time(spec.schedule, now) if spec.schedule else None
-    values = {
-        "spec": body,
-        "spec_sha256": digest,
-        "enabled": spec.enabled,
-        "next_run_at": next_run,
-        "updated_at": now,
-    }
+    next_run = next_cron_time(spec.schedule, now_ms()) if spec.schedule else None
     with ws.store.write() as conn:
-        row = conn.execute(select(monitors).where(monitors.c.name == spec.name)).first()
-        if row is not None and row.spec_sha256 == digest:
-            return Applied("Monitor", spec.name, "unchanged")
-        if row is None:
-            monitor_id = new_id()
-            conn.execute(
-                monitors.insert().values(
-                    id=monitor_id, name=spec.name, created_at=now, last_run_at=None, **values
-                )
-            )
-            audit.record(conn, ws.user, "monitor.create", "monitor", monitor_id, after=body)
-            return Applied("Monitor", spec.name, "created")
-        conn.execute(monitors.update().where(monitors.c.id == row.id).values(**values))
-        audit.record(
-            conn, ws.user, "monitor.update", "monitor", row.id, before=row.spec, after=body
+        return save_spec(
+            conn,
+            ws,
+            monitors,
+            "Monitor",
+            spec.model_dump(mode="json"),
+            {"enabled": spec.enabled, "next_run_at": next_run},
         )
-        return Applied("Monitor", spec.name, "updated")
 
 
 def list_monitors(*, workspace: Workspace | None = None) -> list[Monitor]:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cauce.monitoring.drift import CATEGORICAL_METRICS, NUMERICAL_METRICS
 from cauce.serving.specs import Duration
-from cauce.validation import check_name
+from cauce.validation import check_cron, check_name
 
 DriftMetric = Literal[
     "normalized_wasserstein", "jensen_shannon", "psi", "ks", "chi_squared", "chebyshev"
@@ -39,6 +39,27 @@ PerformanceMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _OneOf(_Spec):
+    """A choice written as a one-key mapping: ``- data_drift: {...}``, ``- webhook: {...}``."""
+
+    @model_validator(mode="after")
+    def _one(self) -> _OneOf:
+        if sum(v is not None for v in self.__dict__.values()) != 1:
+            what = type(self).__name__.lower()
+            raise ValueError(f"each {what} is one of {', '.join(type(self).model_fields)}")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The key given, e.g. ``data_drift`` or ``webhook``."""
+        return next(k for k, v in self.__dict__.items() if v is not None)
+
+    @property
+    def body(self) -> Any:
+        """The settings under the key."""
+        return getattr(self, self.name)
 
 
 class Target(_Spec):
@@ -161,32 +182,13 @@ class ModelPerformance(_Spec):
         return self
 
 
-class Signal(_Spec):
+class Signal(_OneOf):
     """One signal: exactly one of the keys."""
 
     data_drift: DataDrift | None = None
     prediction_drift: PredictionDrift | None = None
     data_quality: DataQuality | None = None
     model_performance: ModelPerformance | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Signal:
-        if sum(v is not None for v in self.__dict__.values()) != 1:
-            raise ValueError(
-                "each signal is one of data_drift, prediction_drift, data_quality, "
-                "model_performance"
-            )
-        return self
-
-    @property
-    def name(self) -> str:
-        """The signal's kind, e.g. ``data_drift``."""
-        return next(k for k, v in self.__dict__.items() if v is not None)
-
-    @property
-    def body(self) -> Any:
-        """The signal's settings."""
-        return getattr(self, self.name)
 
 
 class TriggerAction(_Spec):
@@ -212,7 +214,7 @@ class LogAction(_Spec):
     level: Literal["info", "warning", "error"] = "warning"
 
 
-class Action(_Spec):
+class Action(_OneOf):
     """One action on an alert: exactly one of the keys."""
 
     trigger: TriggerAction | None = None
@@ -230,22 +232,6 @@ class Action(_Spec):
             and all(value.get(k) is None for k in ("trigger", "webhook"))
         )
         return {**value, "log": {}} if bare else value
-
-    @model_validator(mode="after")
-    def _one(self) -> Action:
-        if sum(v is not None for v in self.__dict__.values()) != 1:
-            raise ValueError("each action is one of trigger, webhook, log")
-        return self
-
-    @property
-    def name(self) -> str:
-        """The action's kind."""
-        return next(k for k, v in self.__dict__.items() if v is not None)
-
-    @property
-    def body(self) -> Any:
-        """The action's settings."""
-        return getattr(self, self.name)
 
 
 class MonitorSpec(_Spec):
@@ -272,11 +258,7 @@ class MonitorSpec(_Spec):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        from croniter import croniter
-
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"not a cron expression: {value!r}")
-        return value
+        return check_cron(value)
 
     @model_validator(mode="after")
     def _signals(self) -> MonitorSpec:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.specs import validation_error
+from cauce.specs import read_mapping, validation_error
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -223,31 +223,10 @@ class GateResult:
 
 def load_policy(policy: GatePolicy | dict[str, Any] | str | Path) -> GatePolicy:
     """A GatePolicy from itself, a dict, a YAML file path or a YAML string."""
-    import yaml
-
     if isinstance(policy, GatePolicy):
         return policy
-    where = "gate policy"
-    if isinstance(policy, Path) or (isinstance(policy, str) and _looks_like_path(policy)):
-        path = Path(policy)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise NotFound(f"gate policy file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read gate policy {path}: {exc}") from None
-        where, policy = f"gate policy {path}", text
-    if isinstance(policy, str):
-        try:
-            documents = [d for d in yaml.safe_load_all(policy) if d is not None]
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{where} is not valid YAML: {' '.join(str(exc).split())}") from None
-        if len(documents) != 1:
-            raise InvalidInput(f"{where} must hold one YAML document, not {len(documents)}")
-        data = documents[0]
-    elif isinstance(policy, dict):
-        data = policy
-    else:
+    data, where = read_mapping(policy, "gate policy")
+    if not isinstance(data, dict) and not isinstance(policy, (str, Path)):
         raise InvalidInput(
             "a gate policy must be a GatePolicy, a dict, a path or a YAML string, "
             f"got {type(policy).__name__}"
@@ -691,14 +670,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
-
-
-def _looks_like_path(text: str) -> bool:
-    if "\n" in text:
-        return False
-    if text.strip().endswith((".yaml", ".yml")):
-        return True
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # a name too long, or with a NUL byte, is no file
-        return False
