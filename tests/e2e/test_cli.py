@@ -93,7 +93,11 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
 
     events = json.loads(cauce(home, "audit", "--action", "model.*", "--json").stdout)
     assert {e["action"] for e in events} >= {"model.create", "model.alias.set"}
-    assert all(e["actor"] == "cli-tester" for e in events)
+    assert all(e["actor"] == "cli-tester" for e in events if e["action"] == "model.create")
+    # Aliases that automation moved say who moved them and why.
+    moved = [e for e in events if e["action"] == "model.alias.set" and e["actor"] != "cli-tester"]
+    assert {e["actor"] for e in moved} == {"retraining", "cauce-controller"}
+    assert all(e["after"]["reason"] for e in moved)
 
     endpoint = json.loads(cauce(home, "endpoints", "show", "churn", "--json").stdout)
     assert endpoint["traffic"] == {"blue": 0, "green": 100, "red": 0}

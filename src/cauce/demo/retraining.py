@@ -98,7 +98,13 @@ def register_challenger(
     if not result.passed:
         failing = "; ".join(r.message for r in result.rules if not r.passed)
         raise QualityGateFailed(f"churn v{version.version} failed the gate: {failing}")
-    cauce.models.set_alias("churn", "challenger", version.version)
+    cauce.models.set_alias(
+        "churn",
+        "challenger",
+        version.version,
+        reason=f"passed gate {result.policy} after alert {alert_id or '(none)'}",
+        actor="retraining",
+    )
     return {"version": version.version, "run_id": run.run_id, "gate": rules}
 
 

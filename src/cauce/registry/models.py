@@ -328,10 +328,18 @@ def set_version_tag(
 
 
 def set_alias(
-    name: str, alias: str, version: int, *, workspace: Workspace | None = None
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    reason: str | None = None,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
 ) -> ModelVersion:
-    """Point ``alias`` at a version; the move is kept in the alias history and audited."""
+    """Point ``alias`` at a version; the move is kept in the alias history and audited (with
+    ``reason`` and ``actor`` when automation moves it)."""
     ws = workspace or current()
+    who = actor or ws.user
     _check_alias(alias)
     with ws.store.write() as conn:
         target = _require_version(conn, name, version)
@@ -354,17 +362,20 @@ def set_alias(
                 from_version=old,
                 to_version=target.version,
                 at=now_ms(),
-                user=ws.user,
+                user=who,
             )
         )
+        after: dict[str, Any] = {"alias": alias, "version": target.version}
+        if reason is not None:
+            after["reason"] = reason
         audit.record(
             conn,
-            ws.user,
+            who,
             "model.alias.set",
             "model",
             target.model_id,
             before={"alias": alias, "version": old},
-            after={"alias": alias, "version": target.version},
+            after=after,
         )
         return _version(conn, name, target)
 

@@ -428,7 +428,14 @@ def _move_alias(ws: Workspace, endpoint: str) -> None:
     deployment = get_endpoint(endpoint, workspace=ws).deployment(rollout.candidate)
     current_version = get_version(deployment.model_name, deployment.model_version, workspace=ws)
     if alias not in current_version.aliases:
-        set_alias(deployment.model_name, alias, deployment.model_version, workspace=ws)
+        set_alias(
+            deployment.model_name,
+            alias,
+            deployment.model_version,
+            reason=f"rollout of {rollout.candidate} on {endpoint} promoted: {rollout.reason}",
+            actor="cauce-controller",
+            workspace=ws,
+        )
 
 
 # -- the controller ---------------------------------------------------------------------------
