@@ -187,7 +187,7 @@ def _categorical_metric(
     q = np.array([cur.frequencies.get(c, 0) for c in categories], dtype=float)
     unseen = [c for c in categories if c not in ref.frequencies]
     top = sorted(categories, key=lambda c: -(ref.frequencies.get(c, 0) + cur.frequencies.get(c, 0)))
-    shown = sorted(top[:30])
+    shown = sorted(top[:30], key=_category_order)
     details: dict[str, Any] = {
         "reference_count": ref.count,
         "current_count": cur.count,
@@ -209,6 +209,14 @@ def _categorical_metric(
     if metric in ("jensen_shannon", "psi", "chebyshev"):
         return _distance(metric, p, q), details
     raise InvalidInput(f"{metric!r} is not a categorical drift metric")
+
+
+def _category_order(category: str) -> tuple[int, float, str]:
+    """Numbers in numeric order (``2`` before ``10``), then text."""
+    try:
+        return 0, float(category), category
+    except ValueError:
+        return 1, 0.0, category
 
 
 def _distance(metric: str, p: Any, q: Any) -> float | None:

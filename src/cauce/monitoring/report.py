@@ -226,7 +226,8 @@ def _summary(spec: dict[str, Any], values: list[dict[str, Any]]) -> str:
     for entry in spec.get("signals") or []:
         signal = next((k for k, v in entry.items() if v is not None), "")
         found = [v for v in values if v["signal"] == signal]
-        per_feature = [v for v in found if v["feature"] != "*"]
+        # Dataset-level signals (model performance) have one value, counted as their feature.
+        per_feature = [v for v in found if v["feature"] != "*"] or found
         counts = {o: sum(v["outcome"] == o for v in per_feature) for o in COLOURS}
         total = next((v for v in found if v["feature"] == "*"), None)
         if total is not None:
