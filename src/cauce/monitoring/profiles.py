@@ -213,7 +213,7 @@ def _numerical(series: pd.Series, bins: int) -> NumericalProfile:
     low, high = float(finite.min()), float(finite.max())
     lo, hi = (low - 0.5, high + 0.5) if low == high else (low, high)
     width = (hi - lo) / GRID_BINS
-    grid = np.bincount(_grid_index(finite, lo, width, hi), minlength=GRID_BINS)
+    grid = np.bincount(_grid_index(finite, lo, width), minlength=GRID_BINS)
     return NumericalProfile(
         count=len(finite),
         nulls=nulls,
@@ -230,8 +230,8 @@ def _numerical(series: pd.Series, bins: int) -> NumericalProfile:
     )
 
 
-def _grid_index(finite: np.ndarray, lo: float, width: float, hi: float) -> np.ndarray:
-    """Grid bin of each value in [lo, hi]; the maximum belongs to the last bin."""
+def _grid_index(finite: np.ndarray, lo: float, width: float) -> np.ndarray:
+    """Grid bin of each value of the grid's range; its upper end belongs to the last bin."""
     import numpy as np
 
     return np.minimum(((finite - lo) / width).astype(np.int64), GRID_BINS - 1)
@@ -321,11 +321,15 @@ def current_numerical(ref: NumericalProfile, series: pd.Series) -> CurrentNumeri
     # lo + width * GRID_BINS can round below the reference's maximum, which is in the grid
     hi = max(ref.lo + ref.width * GRID_BINS, ref.max if ref.max is not None else -math.inf)
     inside = (finite >= ref.lo) & (finite <= hi)
-    grid = np.bincount(_grid_index(finite[inside], ref.lo, ref.width, hi), minlength=GRID_BINS)
+    grid = np.bincount(_grid_index(finite[inside], ref.lo, ref.width), minlength=GRID_BINS)
     used = np.flatnonzero(grid)
     indices, counts = used.astype(np.int64), grid[used].astype(np.int64)
     if not inside.all():
-        outside = np.clip(np.floor((finite[~inside] - ref.lo) / ref.width), -_FAR, _FAR)
+        beyond = finite[~inside]
+        with np.errstate(over="ignore"):  # far beyond the grid: ±inf, clipped to ±_FAR
+            outside = np.clip(np.floor((beyond - ref.lo) / ref.width), -_FAR, _FAR)
+        # Rounding must not put a value beyond the range back into the range's first/last bin.
+        outside = np.where(beyond < ref.lo, np.minimum(outside, -1), np.maximum(outside, GRID_BINS))
         extra, extra_counts = np.unique(outside.astype(np.int64), return_counts=True)
         order = np.argsort(np.concatenate([indices, extra]), kind="stable")
         indices = np.concatenate([indices, extra])[order]
