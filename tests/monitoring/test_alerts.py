@@ -147,6 +147,22 @@ def test_cooldown_suppression_and_resolution(watched: Workspace, hook: Hook) -> 
     )
 
 
+def test_a_flapping_signal_within_the_cooldown_is_one_incident(
+    watched: Workspace, hook: Hook
+) -> None:
+    monitor(watched, [{"webhook": {"url": hook.url}}], cooldown="1h")
+    production(watched, drifted=True)
+    first = run_monitor("churn-drift", now=NOW)
+    production(watched, drifted=False)
+    assert run_monitor("churn-drift", now=NOW + HOUR // 4).status == "ok"  # resolves it
+    production(watched, drifted=True, seed=2)
+    again = run_monitor("churn-drift", now=NOW + HOUR // 2)
+    assert first.alert is not None and get_alert(first.alert.id).state == "resolved"
+    assert again.alert is not None and again.alert.state == "suppressed"
+    assert again.alert.actions == [] and len(hook.received) == 1
+    assert f"within the cooldown of {first.alert.id}" in again.alert.reason
+
+
 def test_webhook_receives_the_alert_as_json(watched: Workspace, hook: Hook) -> None:
     monitor(watched, [{"webhook": {"url": hook.url, "headers": {"X-Token": "t0k"}}}])
     production(watched, drifted=True)

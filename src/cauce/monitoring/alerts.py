@@ -6,10 +6,10 @@ the alert's reason: ``webhook`` POSTs the alert as JSON (retried with exponentia
 transport errors and 5xx answers), ``trigger`` runs a pipeline (retraining), ``log`` writes it
 to the log.
 
-One incident must not start ten retrainings: while an alert of the same monitor is open and
-younger than the monitor's ``cooldown``, a new breach is stored as ``suppressed`` — visible,
-with its values — and starts no action. A run with no breach resolves the monitor's open
-alerts.
+One incident must not start ten retrainings: within the monitor's ``cooldown`` after an alert
+that started its actions (whether a clean run has resolved it since or not, so a signal that
+flaps is still one incident), a new breach is stored as ``suppressed`` — visible, with its
+values — and starts no action. A run with no breach resolves the monitor's open alerts.
 """
 
 from __future__ import annotations
@@ -104,12 +104,21 @@ def raise_alert(
     reason = f"monitor {spec.name}: {describe(breaches)}"
     a = alerts.c
     with ws.store.write() as conn:
+        # The last alert that started actions, resolved since or not: a signal that flaps
+        # (breach, clean, breach) within the cooldown is still one incident.
         recent = conn.execute(
             select(alerts.c.id)
-            .where(a.monitor_id == monitor.id, a.state == "open", a.at > now - spec.cooldown)
+            .where(
+                a.monitor_id == monitor.id,
+                a.state.in_(("open", "resolved")),
+                a.at > now - spec.cooldown,
+            )
+            .order_by(a.at.desc())
             .limit(1)
         ).scalar()
         state = "suppressed" if recent is not None else "open"
+        if recent is not None:
+            reason = f"{reason} (within the cooldown of {recent})"
         alert = Alert(new_id(), spec.name, run_id, state, reason, breaches, now)
         conn.execute(
             alerts.insert().values(
@@ -119,7 +128,7 @@ def raise_alert(
                 fingerprint=_fingerprint(monitor.id, breaches),
                 state=state,
                 breaches=breaches,
-                reason=reason if recent is None else f"{reason} (within the cooldown of {recent})",
+                reason=reason,
                 at=now,
             )
         )
@@ -172,9 +181,7 @@ def _payload(alert: Alert) -> dict[str, Any]:
 def run_action(ws: Workspace, alert: Alert, action: Action) -> ActionRun:
     """Run one action of an alert; store and audit how it went. Never raises."""
     body = action.body
-    target = {"webhook": getattr(body, "url", ""), "trigger": getattr(body, "pipeline", "")}.get(
-        action.name, action.name
-    )
+    target = getattr(body, "url", None) or getattr(body, "pipeline", None) or action.name
     started = now_ms()
     attempts, result, error = 1, None, None
     try:
