@@ -21,17 +21,16 @@ from sqlalchemy import select
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.monitoring import drift
-from cauce.monitoring.drift import BREACHED, NOT_COMPUTED, PASSED, FeatureValue
+from cauce.monitoring import signals
 from cauce.monitoring.profiles import (
     Profile,
     build_profile,
     column_kinds,
-    profile_current,
     profile_key,
     stored_profile,
 )
-from cauce.monitoring.specs import ModelPerformance, MonitorSpec
+from cauce.monitoring.signals import Window
+from cauce.monitoring.specs import MonitorSpec
 from cauce.specs import Applied, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
@@ -271,15 +270,7 @@ def _score(ws: Workspace, uri: str, frame: pd.DataFrame) -> pd.DataFrame:
 # -- the current window -----------------------------------------------------------------------
 
 
-@dataclass
-class _Window:
-    inputs: pd.DataFrame
-    outputs: pd.DataFrame | None
-    start: int | None
-    end: int | None
-
-
-def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> _Window:
+def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> Window:
     import pandas as pd
 
     end = now - spec.window.offset
@@ -290,7 +281,7 @@ def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> _Window:
 
         frame = load(target.dataset, workspace=ws)
         if target.timestamp is None:
-            return _Window(frame, None, None, None)
+            return Window(frame, None, None, None)
         if target.timestamp not in frame.columns:
             raise InvalidInput(
                 f"dataset {target.dataset} has no column {target.timestamp!r}",
@@ -298,7 +289,7 @@ def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> _Window:
             )
         stamps = _as_ms(frame[target.timestamp])
         frame = frame[(stamps > start) & (stamps <= end)].reset_index(drop=True)
-        return _Window(frame, None, start, end)
+        return Window(frame, None, start, end)
     from cauce.serving.collector import read_window
     from cauce.serving.endpoints import get_endpoint
 
@@ -319,7 +310,7 @@ def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> _Window:
         else pd.DataFrame()
         for frames in parts.values()
     )
-    return _Window(inputs, outputs, start, end)
+    return Window(inputs, outputs, start, end)
 
 
 def _as_ms(values: pd.Series) -> Any:
@@ -330,217 +321,6 @@ def _as_ms(values: pd.Series) -> Any:
             "int64"
         )
     return pd.to_numeric(values, errors="coerce")
-
-
-# -- signals ----------------------------------------------------------------------------------
-
-
-def _value(signal: str, v: FeatureValue) -> dict[str, Any]:
-    return {
-        "signal": signal,
-        "feature": v.name,
-        "metric": v.metric,
-        "value": drift.finite(v.value),
-        "threshold": v.threshold,
-        "outcome": v.outcome,
-        "details": v.details,
-    }
-
-
-def _signals(
-    ws: Workspace, spec: MonitorSpec, profile: Profile, window: _Window
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every value of every signal, and the breaches among them that make an alert."""
-    values: list[dict[str, Any]] = []
-    breaches: list[dict[str, Any]] = []
-    current = profile_current(profile, window.inputs)
-    for signal in spec.signals:
-        body = signal.body
-        if signal.name == "data_drift":
-            features = [f for f in profile.columns if f not in body.exclude]
-            report = drift.data_drift(
-                profile,
-                current,
-                numerical=body.numerical,
-                categorical=body.categorical,
-                threshold=body.threshold,
-                drift_share=body.drift_share,
-                thresholds=body.features,
-                features=features,
-                rows=len(window.inputs),
-            )
-            feature_values = [_value("data_drift", f) for f in report.features]
-            share = {
-                "signal": "data_drift",
-                "feature": "*",
-                "metric": "drifted_share",
-                "value": report.drifted_share,
-                "threshold": body.drift_share,
-                "outcome": NOT_COMPUTED
-                if report.dataset_drift is None
-                else (BREACHED if report.dataset_drift else PASSED),
-                "details": {"drifted": report.drifted}
-                if report.drifted_share is not None
-                else {"reason": "no feature could be computed"},
-            }
-            values += [*feature_values, share]
-            if share["outcome"] == BREACHED:
-                breaches += [share, *(v for v in feature_values if v["outcome"] == BREACHED)]
-        elif signal.name == "data_quality":
-            features = [f for f in profile.columns if f not in body.exclude]
-            found = [
-                _value("data_quality", v)
-                for v in drift.data_quality(
-                    profile, current, body.limits(), features=features, rows=len(window.inputs)
-                )
-            ]
-            values += found
-            breaches += [v for v in found if v["outcome"] == BREACHED]
-        elif signal.name == "prediction_drift":
-            found = _prediction_drift(profile, window, body.metric, body.threshold)
-            values += found
-            breaches += [v for v in found if v["outcome"] == BREACHED]
-        else:
-            found = [_performance(ws, body, window)]
-            values += found
-            breaches += [v for v in found if v["outcome"] == BREACHED]
-    return values, breaches
-
-
-def _prediction_drift(
-    profile: Profile, window: _Window, metric: str, threshold: float | None
-) -> list[dict[str, Any]]:
-    outputs = window.outputs if window.outputs is not None else None
-    if not profile.predictions:
-        return [
-            _not_computed(
-                "prediction_drift", "prediction", metric, "the reference has no predictions"
-            )
-        ]
-    reference = Profile(rows=0, columns=profile.predictions, bins=profile.bins)
-    if outputs is None or outputs.empty:
-        return [
-            _not_computed("prediction_drift", name, metric, "no predictions in the window")
-            for name in reference.columns
-        ]
-    columns = [c for c in reference.columns if c in outputs.columns]
-    if not columns:
-        return [
-            _not_computed(
-                "prediction_drift", name, metric, "the collected answers have no such column"
-            )
-            for name in reference.columns
-        ]
-    kind_metric = metric
-    out = []
-    for name in columns:
-        ref = reference.columns[name]
-        usable = kind_metric
-        if ref.kind == "numerical" and usable not in drift.NUMERICAL_METRICS:
-            usable = "jensen_shannon"
-        if ref.kind == "categorical" and usable not in drift.CATEGORICAL_METRICS:
-            usable = "jensen_shannon"
-        report = drift.data_drift(
-            reference,
-            outputs[[name]],
-            numerical=usable if ref.kind == "numerical" else "normalized_wasserstein",
-            categorical=usable if ref.kind == "categorical" else "jensen_shannon",
-            threshold=threshold,
-            features=[name],
-        )
-        out += [_value("prediction_drift", f) for f in report.features]
-    return out
-
-
-def _not_computed(signal: str, feature: str, metric: str, reason: str) -> dict[str, Any]:
-    return {
-        "signal": signal,
-        "feature": feature,
-        "metric": metric,
-        "value": None,
-        "threshold": None,
-        "outcome": NOT_COMPUTED,
-        "details": {"reason": reason},
-    }
-
-
-def _performance(ws: Workspace, body: ModelPerformance, window: _Window) -> dict[str, Any]:
-    """A performance metric over the window's predictions whose labels have arrived."""
-    from cauce.data.assets import load
-    from cauce.monitoring import metrics
-
-    threshold = body.min if body.min is not None else body.max
-    outputs = window.outputs
-    if outputs is None or outputs.empty:
-        result = _not_computed(
-            "model_performance", "*", body.metric, "no predictions in the window"
-        )
-        return {**result, "threshold": threshold}
-    try:
-        labels = load(body.labels.dataset, workspace=ws)
-    except NotFound:
-        result = _not_computed(
-            "model_performance",
-            "*",
-            body.metric,
-            f"no labels yet: dataset {body.labels.dataset} does not exist",
-        )
-        return {
-            **result,
-            "threshold": threshold,
-            "details": {**result["details"], "predictions": len(outputs)},
-        }
-    for column, where in ((body.labels.join_on, "labels"), (body.labels.label, "labels")):
-        if column not in labels.columns:
-            raise InvalidInput(
-                f"labels dataset {body.labels.dataset} has no column {column!r}",
-                details={"field": f"signals.model_performance.labels.{where}"},
-            )
-    if body.prediction not in outputs.columns:
-        raise InvalidInput(
-            f"the collected answers have no column {body.prediction!r}",
-            details={"field": "signals.model_performance.prediction"},
-        )
-    # Labels per request, or per row of a request when they carry the collector's ``row``.
-    on = [body.labels.join_on] + (["row"] if "row" in labels.columns else [])
-    keys = labels[[*on, body.labels.label]].drop_duplicates(on)
-    joined = outputs.merge(
-        keys, left_on=["correlation_id", *on[1:]], right_on=on, how="inner"
-    ).dropna(subset=[body.labels.label, body.prediction])
-    details: dict[str, Any] = {"predictions": len(outputs), "labelled": len(joined)}
-    if len(joined) < body.min_labels:
-        result = _not_computed(
-            "model_performance",
-            "*",
-            body.metric,
-            f"{len(joined)} of {len(outputs)} predictions in the window have a label, "
-            f"fewer than {body.min_labels}",
-        )
-        return {**result, "threshold": threshold, "details": {**result["details"], **details}}
-    y_true = joined[body.labels.label].to_numpy()
-    y_pred = joined[body.prediction].to_numpy()
-    if body.metric in ("mae", "rmse"):
-        scores = metrics.regression_metrics(y_true, y_pred)
-    else:
-        score = joined[body.score].to_numpy() if body.score else None
-        scores = metrics.classification_metrics(y_true, y_pred, score, positive=body.positive)
-    value = scores[body.metric]
-    if value is None:
-        result = _not_computed(
-            "model_performance", "*", body.metric, "not defined on these labels (one class only?)"
-        )
-        return {**result, "threshold": threshold, "details": {**result["details"], **details}}
-    low = body.min is not None and value < body.min
-    high = body.max is not None and value > body.max
-    return {
-        "signal": "model_performance",
-        "feature": "*",
-        "metric": body.metric,
-        "value": drift.finite(float(value)),
-        "threshold": threshold,
-        "outcome": BREACHED if low or high else PASSED,
-        "details": details,
-    }
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -564,7 +344,7 @@ def run_monitor(
     spec = stored_spec(row.spec)
     started = time.perf_counter()
     profile_id: str | None = None
-    window: _Window | None = None
+    window: Window | None = None
     inputs: list[tuple[str, str]] = []  # (dataset version id, relation) for lineage
     try:
         reference = _resolve_reference(ws, spec)
@@ -580,11 +360,11 @@ def run_monitor(
         if rows < spec.min_rows:
             status = "no_data"
             reason = f"the window has {rows} rows, fewer than min_rows {spec.min_rows}"
-            values = [{**_not_computed(s.name, "*", s.name, reason)} for s in spec.signals]
+            values = [{**signals.not_computed(s.name, "*", s.name, reason)} for s in spec.signals]
             breaches: list[dict[str, Any]] = []
             summary["reason"] = reason
         else:
-            values, breaches = _signals(ws, spec, profile, window)
+            values, breaches = signals.compute(ws, spec, profile, window)
             status = "alert" if breaches else "ok"
         inputs += [(v.id, "reference") for v in reference.versions]
         if breaches and (kept := _keep_window(ws, spec, window)) is not None:
@@ -619,7 +399,7 @@ def run_monitor(
     return run
 
 
-def _keep_window(ws: Workspace, spec: MonitorSpec, window: _Window) -> DatasetVersion | None:
+def _keep_window(ws: Workspace, spec: MonitorSpec, window: Window) -> DatasetVersion | None:
     """Register the window that raised an alert as ``<monitor>.window``: the evidence, for people
     to inspect and for lineage (identical windows are one version). A window that cannot be
     stored is logged, and the alert goes on without it."""
