@@ -259,8 +259,10 @@ def _score(ws: Workspace, uri: str, frame: pd.DataFrame) -> pd.DataFrame:
     if len(frame) > PREDICTION_SAMPLE:
         frame = frame.sample(n=PREDICTION_SAMPLE, random_state=0)
     predictions = load(uri, workspace=ws).predict(frame)
-    if isinstance(predictions, pd.DataFrame):
-        return predictions.rename(columns=lambda c: f"prediction_{c}")
+    # Named like the collector names the answers' columns, so that the two sides meet: a
+    # table's or a dict's own names, ``prediction`` for one value, ``prediction_<i>`` for a row.
+    if isinstance(predictions, (pd.DataFrame, dict)):
+        return pd.DataFrame(predictions).rename(columns=str)
     values = pd.DataFrame(predictions)
     if values.shape[1] == 1:
         return pd.DataFrame({"prediction": values.iloc[:, 0].to_numpy()})

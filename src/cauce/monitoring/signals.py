@@ -122,17 +122,13 @@ def _prediction_drift(
             not_computed("prediction_drift", name, metric, "no predictions in the window")
             for name in reference.columns
         ]
-    columns = [c for c in reference.columns if c in outputs.columns]
-    if not columns:
-        return [
-            not_computed(
-                "prediction_drift", name, metric, "the collected answers have no such column"
-            )
-            for name in reference.columns
-        ]
     kind_metric = metric
     out = []
-    for name in columns:
+    for name in reference.columns:
+        if name not in outputs.columns:  # said for each column, also when others are there
+            reason = "the collected answers have no such column"
+            out.append(not_computed("prediction_drift", name, metric, reason))
+            continue
         ref = reference.columns[name]
         usable = kind_metric
         if ref.kind == "numerical" and usable not in drift.NUMERICAL_METRICS:
@@ -193,11 +189,13 @@ def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[
                 f"labels dataset {body.labels.dataset} has no column {column!r}",
                 details={"field": f"signals.model_performance.labels.{where}"},
             )
-    if body.prediction not in outputs.columns:
-        raise InvalidInput(
-            f"the collected answers have no column {body.prediction!r}",
-            details={"field": "signals.model_performance.prediction"},
-        )
+    score_column = body.score or body.prediction  # the documented default: the prediction
+    for column, where in ((body.prediction, "prediction"), (score_column, "score")):
+        if column not in outputs.columns:
+            raise InvalidInput(
+                f"the collected answers have no column {column!r}",
+                details={"field": f"signals.model_performance.{where}"},
+            )
     # Labels per request, or per row of a request when they carry the collector's ``row``.
     on = [body.labels.join_on] + (["row"] if "row" in labels.columns else [])
     keys = labels[[*on, body.labels.label]].drop_duplicates(on)
@@ -219,7 +217,7 @@ def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[
     if body.metric in ("mae", "rmse"):
         scores = metrics.regression_metrics(y_true, y_pred)
     else:
-        score = joined[body.score].to_numpy() if body.score else None
+        score = joined[score_column].to_numpy()
         scores = metrics.classification_metrics(y_true, y_pred, score, positive=body.positive)
     value = scores[body.metric]
     if value is None:
