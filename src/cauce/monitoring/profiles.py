@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 GRID_BINS = 1000
 DEFAULT_BINS = 20
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
-PROFILE_FORMAT = 1
+# Part of every profile key: bump it when what a profile holds changes (2: table models keep
+# their answer columns' names), so stored profiles are rebuilt once.
+PROFILE_FORMAT = 2
 # Grid indices further out than this are clamped: a value 10^12 bins away is "far away" enough.
 _FAR = 10**12
 
