@@ -109,7 +109,10 @@ def compute(
 def _prediction_drift(
     profile: Profile, window: Window, metric: str, threshold: float | None
 ) -> list[dict[str, Any]]:
-    outputs = window.outputs if window.outputs is not None else None
+    """Each answer column against the model's answers on the reference. A metric that does not
+    apply to a column's kind (``ks`` on class labels) gives way to Jensen-Shannon with its own
+    default threshold; the stored value names the metric used."""
+    outputs = window.outputs
     if not profile.predictions:
         return [
             not_computed(
@@ -122,25 +125,20 @@ def _prediction_drift(
             not_computed("prediction_drift", name, metric, "no predictions in the window")
             for name in reference.columns
         ]
-    kind_metric = metric
     out = []
-    for name in reference.columns:
+    for name, ref in reference.columns.items():
         if name not in outputs.columns:  # said for each column, also when others are there
             reason = "the collected answers have no such column"
             out.append(not_computed("prediction_drift", name, metric, reason))
             continue
-        ref = reference.columns[name]
-        usable = kind_metric
-        if ref.kind == "numerical" and usable not in drift.NUMERICAL_METRICS:
-            usable = "jensen_shannon"
-        if ref.kind == "categorical" and usable not in drift.CATEGORICAL_METRICS:
-            usable = "jensen_shannon"
+        applies = drift.NUMERICAL_METRICS if ref.kind == "numerical" else drift.CATEGORICAL_METRICS
+        used = metric if metric in applies else "jensen_shannon"
         report = drift.data_drift(
             reference,
             outputs[[name]],
-            numerical=usable if ref.kind == "numerical" else "normalized_wasserstein",
-            categorical=usable if ref.kind == "categorical" else "jensen_shannon",
-            threshold=threshold,
+            numerical=used if ref.kind == "numerical" else "normalized_wasserstein",
+            categorical=used if ref.kind == "categorical" else "jensen_shannon",
+            threshold=threshold if used == metric else None,
             features=[name],
         )
         out += [_value("prediction_drift", f) for f in report.features]
