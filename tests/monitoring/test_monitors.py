@@ -472,6 +472,25 @@ def test_an_endpoint_window_with_no_requests_is_no_data(workspace: Workspace, se
     assert run.status == "no_data" and run.rows == 0 and run.alert is None
 
 
+def test_without_the_collector_files_the_registered_records_are_read(
+    workspace: Workspace, served: int
+) -> None:
+    """A monitor on another machine than the router (Kubernetes) has no collector files: it reads
+    the versions the collector registered, and sees the same window."""
+    import shutil
+
+    cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
+    apply_monitor(workspace, spec(**performance()))
+    local = run_monitor("churn-drift", now=served)
+    assert {v.name for v in cauce.data.list_datasets()} >= {"churn.blue.model_inputs"}
+    shutil.rmtree(workspace.settings.state_dir / "collector")
+    shared = run_monitor("churn-drift", now=served)
+    assert (shared.rows, shared.status) == (local.rows, local.status) == (200, "ok")
+    assert [(v["feature"], v["value"]) for v in shared.values] == [
+        (v["feature"], v["value"]) for v in local.values
+    ]
+
+
 # -- schedules and the agent ------------------------------------------------------------------
 
 

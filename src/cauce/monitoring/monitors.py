@@ -292,17 +292,16 @@ def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> Window:
         stamps = _as_ms(frame[target.timestamp])
         frame = frame[(stamps > start) & (stamps <= end)].reset_index(drop=True)
         return Window(frame, None, start, end)
-    from cauce.serving.collector import read_window
+    from cauce.serving.collector import records
     from cauce.serving.endpoints import get_endpoint
 
     assert target.endpoint is not None
     endpoint = get_endpoint(target.endpoint, workspace=ws)
     names = target.deployments or [d.name for d in endpoint.deployments]
-    root = ws.settings.state_dir / "collector"
     parts: dict[str, list[pd.DataFrame]] = {"model_inputs": [], "model_outputs": []}
     for deployment in names:
         for collection, frames in parts.items():
-            frame = read_window(root, target.endpoint, deployment, collection, start, end)
+            frame = records(ws, target.endpoint, deployment, collection, start, end)
             if not frame.empty and not target.include_mirror:
                 frame = frame[frame["source"] == "live"]
             frames.append(frame)

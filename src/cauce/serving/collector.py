@@ -278,6 +278,35 @@ def read_window(
     )
 
 
+def records(
+    ws: Workspace, endpoint: str, deployment: str, collection: str, since: int, until: int
+) -> Any:
+    """The collected records with ``since < timestamp <= until``: from the collector's files when
+    this machine holds them, else from the versions it registered (in the shared artifact store:
+    a monitor on another machine than the router, as on Kubernetes, reads those)."""
+    import pandas as pd
+
+    from cauce.data.assets import load, versions
+    from cauce.errors import NotFound
+
+    root = ws.settings.state_dir / "collector"
+    folder = root / f"endpoint={endpoint}" / f"deployment={deployment}" / f"collection={collection}"
+    if folder.is_dir():
+        return read_window(root, endpoint, deployment, collection, since, until)
+    try:
+        registered = versions(f"{endpoint}.{deployment}.{collection}", workspace=ws)
+    except NotFound:
+        return pd.DataFrame()
+    # A version holds the records written since the one before it: none is newer than itself.
+    tables = [load(v, workspace=ws) for v in registered if v.created_at > since]
+    frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if frame.empty:
+        return frame
+    return frame[(frame["timestamp"] > since) & (frame["timestamp"] <= until)].reset_index(
+        drop=True
+    )
+
+
 def _meta(record: Record, row: int) -> dict[str, Any]:
     return {
         "correlation_id": record.correlation_id,
