@@ -317,7 +317,7 @@ def run(
         _wait_ready(url, "blue")
         traffic.start(clients=4)
         champion = cauce.models.resolve("models:/churn@champion", workspace=ws)
-        time.sleep(WINDOW_S)
+        _pause(WINDOW_S, "customers calling the champion", out)
         out.print(
             f"6. serving   {ENDPOINT} v{champion.version} deployed as blue at {url}; "
             f"{traffic.answered} requests answered so far, collector on"
@@ -335,7 +335,7 @@ def run(
         drifted, drifted_outcomes = _records(fresh[test_rows.columns].dropna())
         traffic.switch(drifted, drifted_outcomes)
         batch = cauce.data.register("customers_recent", fresh, layer="bronze", workspace=ws)
-        time.sleep(WINDOW_S + 1)
+        _pause(WINDOW_S + 1, "the market moves: drifted traffic", out)
         cauce.data.register("churn_labels", traffic.labels(), workspace=ws)
         out.print(
             f"8. decay     traffic drifts (more month-to-month and fiber, prices up); fresh "
@@ -421,6 +421,19 @@ def run(
         "red_reason": red.reason,
         "champion": champion_now.version,
     }
+
+
+def _pause(seconds: float, what: str, out: Console) -> None:
+    """Wait while traffic flows, with a progress bar that goes away when done."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(f"   {what}"), BarColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out, transient=True) as bar:
+        task = bar.add_task(what, total=seconds)
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.2, left))
+            bar.update(task, completed=seconds - max(left, 0.0))
 
 
 def _champion_after(ws: Workspace, state: str, version: int, timeout: float = 10) -> Any:
