@@ -8,7 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def cauce(
@@ -38,3 +43,33 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
     assert lines[0].startswith("error:"), lines[0]
     for word in words:
         assert word in lines[0], lines[0]
+
+
+def benchmark(
+    script: str, cwd: Path, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python benchmarks/SCRIPT ARGS`` in ``cwd``, with none of the caller's CAUCE_ settings;
+    it must exit 0 (the message shows the end of what it printed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30, every: float = 0.05) -> Any:
+    """Call ``check`` until it returns something true; that value (AssertionError at timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {value!r}")
+        time.sleep(every)

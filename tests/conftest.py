@@ -84,6 +84,22 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
         workspace_module.reset()
 
 
+@pytest.fixture(scope="module")
+def module_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """A fresh SQLite workspace shared by one test module (its servers outlive a test), current."""
+    home = tmp_path_factory.mktemp("ws")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("CAUCE_")]:
+            mp.delenv(var)
+        mp.setenv("CAUCE_HOME", str(home))
+        mp.setenv("CAUCE_USER", "tester")
+        workspace_module.reset()
+        try:
+            yield workspace_module.current()
+        finally:
+            workspace_module.reset()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_workspace(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

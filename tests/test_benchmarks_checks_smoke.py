@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "checks_vs_pandera.py"
+from clitools import benchmark
 
 
 @pytest.mark.slow
 def test_checks_benchmark_quick_cauce_only(tmp_path: Path) -> None:
     """Exit 0; Cauce's counts match the injected violations; the JSON holds every check."""
     out = tmp_path / "results.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
-    args = ["--quick", "--cauce-only", "--rows", "20000", "--json", str(out)]
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
+    proc = benchmark(
+        "checks_vs_pandera.py",
+        tmp_path,
+        "--quick",
+        "--cauce-only",
+        "--rows",
+        "20000",
+        "--json",
+        str(out),
     )
-    assert proc.returncode == 0, proc.stderr
     assert "pandera/Cauce" in proc.stdout
     assert "order_id unique" in proc.stdout
     results = json.loads(out.read_text())

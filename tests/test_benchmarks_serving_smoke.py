@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "serving_vs_mlflow.py"
+from clitools import benchmark
 
 
 @pytest.mark.slow
 def test_serving_benchmark_quick_cauce_only(tmp_path: Path) -> None:
     """The script exits 0, prints the table and writes JSON with every Cauce measurement."""
     out = tmp_path / "results.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--cauce-only", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
+    proc = benchmark(
+        "serving_vs_mlflow.py", tmp_path, "--quick", "--cauce-only", "--json", str(out), timeout=300
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     for label in (
         "throughput",
         "router overhead",

@@ -39,6 +39,7 @@ from cauce.serving.collector import read_window
 from cauce.specs import apply_file
 from cauce.store import now_ms
 from cauce.workspace import Workspace
+from clitools import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -223,32 +224,7 @@ class Served:
         self.process.wait(10)
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {value!r}")
-        time.sleep(0.1)
-    return value
-
-
 # -- the served endpoint ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def module_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    """A fresh SQLite workspace shared by the module, made current for it."""
-    home = tmp_path_factory.mktemp("ws")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in [v for v in os.environ if v.startswith("CAUCE_")]:
-            mp.delenv(var)
-        mp.setenv("CAUCE_HOME", str(home))
-        mp.setenv("CAUCE_USER", "tester")
-        workspace_module.reset()
-        try:
-            yield workspace_module.current()
-        finally:
-            workspace_module.reset()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ not packages, so a test module cannot import this one.
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,8 +14,6 @@ import pandas as pd
 import pytest
 
 import cauce
-from cauce import workspace as workspace_module
-from cauce.workspace import Workspace
 
 COLUMNS = ["age", "charges"]
 
@@ -54,22 +50,6 @@ def log_broken_model(name: str = "broken") -> None:
 
     with cauce.start_run(experiment=name):
         cauce.log_model(broken, "model", registered_model=name, input_example=churn_frame().head(5))
-
-
-@pytest.fixture(scope="module")
-def module_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    """A fresh SQLite workspace shared by one test module, made current for it."""
-    home = tmp_path_factory.mktemp("ws")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in [v for v in os.environ if v.startswith("CAUCE_")]:
-            mp.delenv(var)
-        mp.setenv("CAUCE_HOME", str(home))
-        mp.setenv("CAUCE_USER", "tester")
-        workspace_module.reset()
-        try:
-            yield workspace_module.current()
-        finally:
-            workspace_module.reset()
 
 
 @pytest.fixture(scope="session")

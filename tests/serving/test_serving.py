@@ -37,7 +37,7 @@ from cauce.data.assets import versions
 from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.specs import apply_file
 from cauce.workspace import Workspace
-from clitools import cauce
+from clitools import cauce, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -111,18 +111,6 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def wait_until(check: Any, timeout: float = 30, every: float = 0.05) -> Any:
-    """Call ``check`` until it returns something true; that value (AssertionError at timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {value!r}")
-        time.sleep(every)
 
 
 def settled(read: Any, every: float = 0.3, timeout: float = 30) -> Any:
