@@ -36,18 +36,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-NUMERICAL_METRICS = ("normalized_wasserstein", "jensen_shannon", "psi", "ks", "chebyshev")
-CATEGORICAL_METRICS = ("jensen_shannon", "psi", "chi_squared", "chebyshev")
-P_VALUE_METRICS = ("ks", "chi_squared")
-# Thresholds when a signal names none: distances, PSI's rule of thumb, p-values.
-DEFAULT_THRESHOLDS = {
-    "normalized_wasserstein": 0.1,
-    "jensen_shannon": 0.1,
-    "chebyshev": 0.1,
-    "psi": 0.2,
-    "ks": 0.05,
-    "chi_squared": 0.05,
-}
+NUMERICAL_METRICS = tuple(n for n, m in metrics.METRICS.items() if "numerical" in m.kinds)
+CATEGORICAL_METRICS = tuple(n for n, m in metrics.METRICS.items() if "categorical" in m.kinds)
+P_VALUE_METRICS = tuple(n for n, m in metrics.METRICS.items() if not m.higher_is_drift)
+DEFAULT_THRESHOLDS = {n: m.default_threshold for n, m in metrics.METRICS.items()}
 QUALITY_METRICS = ("null_rate", "type_error_rate", "out_of_bounds_rate")
 
 PASSED, BREACHED, NOT_COMPUTED = "passed", "breached", "not_computed"

@@ -67,40 +67,44 @@ def histograms(reference: Any, current: Any, bins: int = DEFAULT_BINS) -> tuple[
 
 def jensen_shannon(reference: Any, current: Any, *, bins: int = DEFAULT_BINS) -> float | None:
     """Jensen-Shannon distance (base 2) between two samples; None when either is empty."""
-    import numpy as np
-    from scipy.spatial.distance import jensenshannon
-
     if is_categorical(reference) or is_categorical(current):
         p, q = frequencies(reference, current)
     else:
         p, q = histograms(reference, current, bins)
-    if p.sum() == 0 or q.sum() == 0:
-        return None
-    return float(np.nan_to_num(jensenshannon(p, q, base=2)))
+    return jensen_shannon_distance(p, q)
 
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """A drift metric a monitor spec can name: the columns it fits and which way drift goes."""
+    """A drift metric a monitor spec can name: the columns it fits, which way drift goes, and
+    the threshold used when a signal names none."""
 
     name: str
     kinds: tuple[str, ...]
     higher_is_drift: bool
+    default_threshold: float
     description: str
 
 
 _BOTH = ("numerical", "categorical")
+# Defaults: 0.1 for distances, PSI's rule of thumb 0.2, a 5% level for p-values.
 METRICS: dict[str, MetricInfo] = {
     info.name: info
     for info in (
-        MetricInfo("jensen_shannon", _BOTH, True, "Jensen-Shannon distance (base 2) of the bins"),
-        MetricInfo("normalized_wasserstein", ("numerical",), True, "Wasserstein-1 / reference std"),
-        MetricInfo("psi", _BOTH, True, "population stability index of the bins"),
         MetricInfo(
-            "ks", ("numerical",), False, "p-value of the two-sample Kolmogorov-Smirnov test"
+            "normalized_wasserstein", ("numerical",), True, 0.1, "Wasserstein-1 / reference std"
         ),
-        MetricInfo("chi_squared", ("categorical",), False, "p-value of Pearson's chi-squared test"),
-        MetricInfo("chebyshev", _BOTH, True, "largest difference of a bin's share"),
+        MetricInfo(
+            "jensen_shannon", _BOTH, True, 0.1, "Jensen-Shannon distance (base 2) of the bins"
+        ),
+        MetricInfo("psi", _BOTH, True, 0.2, "population stability index of the bins"),
+        MetricInfo(
+            "ks", ("numerical",), False, 0.05, "p-value of the two-sample Kolmogorov-Smirnov test"
+        ),
+        MetricInfo(
+            "chi_squared", ("categorical",), False, 0.05, "p-value of Pearson's chi-squared test"
+        ),
+        MetricInfo("chebyshev", _BOTH, True, 0.1, "largest difference of a bin's share"),
     )
 }
 
@@ -331,7 +335,7 @@ def null_rate(values: Any) -> float | None:
     return float(series.isna().mean()) if len(series) else None
 
 
-def _numbers(present: Any) -> Any:
+def as_numbers(present: Any) -> Any:
     """Non-null values as floats, NaN where one is not a number (the type-error rule)."""
     import numbers
     from decimal import Decimal
@@ -359,7 +363,7 @@ def _numbers(present: Any) -> Any:
     return out
 
 
-def _category_errors(present: Any) -> Any:
+def category_errors(present: Any) -> Any:
     """True where a non-null value is not a category: neither text, a bool nor an integer."""
     import math
     import numbers
@@ -407,7 +411,7 @@ def type_error_rate(values: Any, expected: str) -> float | None:
     present = _present(values)
     if not len(present):
         return None
-    errors = np.isnan(_numbers(present)) if expected == "numerical" else _category_errors(present)
+    errors = np.isnan(as_numbers(present)) if expected == "numerical" else category_errors(present)
     return float(errors.mean())
 
 
@@ -434,7 +438,7 @@ def out_of_bounds_rate(
         return None
     if allowed is not None:
         return float((~present.astype(str).isin({str(a) for a in allowed})).mean())
-    x = _numbers(present)
+    x = as_numbers(present)
     out = np.zeros(len(x), dtype=bool)
     if low is not None:
         out |= x < low
