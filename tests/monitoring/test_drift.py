@@ -19,6 +19,7 @@ from scipy.spatial.distance import chebyshev, jensenshannon
 
 from cauce.errors import InvalidInput
 from cauce.monitoring import drift
+from cauce.monitoring.metrics import type_error_rate
 from cauce.monitoring.profiles import GRID_BINS, NumericalProfile, build_profile, profile_current
 
 NUMERICAL = ("normalized_wasserstein", "jensen_shannon", "psi", "ks", "chebyshev")
@@ -173,6 +174,16 @@ def test_numerical_out_of_bounds_and_type_errors() -> None:
     # Values outside [0, 10] and infinities are out of bounds: 11, -1, inf of 8 valued.
     assert found["out_of_bounds_rate"].value == pytest.approx(3 / 8)
     assert found["out_of_bounds_rate"].outcome == "passed"
+
+
+def test_categorical_type_errors_follow_the_metrics_rule() -> None:
+    profile = build_profile(pd.DataFrame({"c": ["a", "b"] * 50}))
+    values = ["a", "b", 2.5, {"x": 1}, "a", None, 3, True]
+    cur = pd.DataFrame({"c": pd.Series(values, dtype=object)})
+    (found,) = drift.data_quality(profile, cur, {"type_error_rate": 0.0})
+    # 2.5 and the dict are no category; 3 and True are (integral numbers, booleans).
+    assert found.value == pytest.approx(type_error_rate(values, "categorical"))
+    assert found.value == pytest.approx(2 / 7) and found.outcome == "breached"
 
 
 def test_an_empty_window_computes_nothing_and_says_why() -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput
+from cauce.monitoring import metrics
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,11 +169,9 @@ def column_kinds(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def _numbers(series: pd.Series) -> tuple[np.ndarray, int, int]:
-    """Float values of a column (NaN for nulls and non-numbers), its nulls and its non-numbers.
-
-    Text that reads as a number (``"3.5"``, as CSV requests carry) counts as that number; other
-    text, booleans and anything else non-null is a type error.
-    """
+    """Float values of a column (NaN for nulls and non-numbers), its nulls and its non-numbers,
+    by the type-error rule of :func:`metrics.type_error_rate` (text reading as a number counts
+    as that number)."""
     import numpy as np
     import pandas as pd
 
@@ -180,13 +179,9 @@ def _numbers(series: pd.Series) -> tuple[np.ndarray, int, int]:
         values = series.to_numpy(dtype=float, na_value=np.nan)
         return values, int(np.isnan(values).sum()), 0
     missing = series.isna().to_numpy()
+    values = np.full(len(series), np.nan)
+    values[~missing] = metrics.as_numbers(series[~missing])
     nulls = int(missing.sum())
-    if pd.api.types.is_bool_dtype(series):
-        return np.full(len(series), np.nan), nulls, len(series) - nulls
-    booleans = series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
-    # a copy: pandas may hand back a read-only view, and the booleans are set to NaN in it
-    values = np.array(pd.to_numeric(series.astype(object), errors="coerce"), dtype=float)
-    values[booleans] = np.nan
     return values, nulls, int(np.isnan(values).sum()) - nulls
 
 
@@ -250,19 +245,28 @@ def _drift_starts(grid: np.ndarray, bins: int) -> list[int]:
 
 
 def _categorical(series: pd.Series) -> CategoricalProfile:
-    counts = _frequencies(series)
+    counts, _ = _frequencies(series)
     return CategoricalProfile(
         count=int(sum(counts.values())), nulls=int(series.isna().sum()), frequencies=counts
     )
 
 
-def _frequencies(series: pd.Series) -> dict[str, int]:
+def _frequencies(series: pd.Series) -> tuple[dict[str, int], int]:
+    """Counts per category, and how many values are no category (by the rule of
+    :func:`metrics.type_error_rate`, decided once per distinct value)."""
+    import pandas as pd
+
     counts = series.value_counts(dropna=True, sort=False)
+    bad = metrics.category_errors(pd.Series(list(counts.index), dtype=object))
     out: dict[str, int] = {}
-    for value, count in counts.items():
+    errors = 0
+    for (value, count), wrong in zip(counts.items(), bad, strict=True):
+        if wrong:
+            errors += int(count)
+            continue
         key = _category(value)
         out[key] = out.get(key, 0) + int(count)
-    return out
+    return out, errors
 
 
 def _category(value: Any) -> str:
@@ -357,12 +361,12 @@ def _outside(finite: np.ndarray, low: float | None, high: float | None) -> int:
 
 
 def current_categorical(series: pd.Series) -> CurrentCategorical:
-    """One categorical column of a window: its frequencies."""
-    counts = _frequencies(series)
+    """One categorical column of a window: its frequencies and its values that are no category."""
+    counts, errors = _frequencies(series)
     return CurrentCategorical(
         count=int(sum(counts.values())),
         nulls=int(series.isna().sum()),
-        type_errors=0,
+        type_errors=errors,
         frequencies=counts,
     )
 
