@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -50,10 +49,8 @@ def run_pipeline(
     """Load ``FILE.py:NAME`` (relative paths from the workspace root) and run it."""
     from cauce.pipelines.loading import load_pipeline
 
-    path, _, name = target.rpartition(":")
-    if not Path(path).is_absolute():
-        path = str(ws.settings.root / path)
-    result = load_pipeline(f"{path}:{name}").run(executor=executor, workspace=ws, **params)
+    pipeline = load_pipeline(target, root=ws.settings.root)
+    result = pipeline.run(executor=executor, workspace=ws, **params)
     return result.id, result.status
 
 

@@ -262,14 +262,9 @@ def _webhook(body: Any, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 def _trigger(ws: Workspace, body: Any, alert: Alert) -> dict[str, Any]:
     """Run the pipeline; ``alert_id`` and ``alert_reason`` are passed when it takes them."""
-    from pathlib import Path
-
     from cauce.pipelines.loading import load_pipeline
 
-    path, _, name = body.pipeline.rpartition(":")
-    if not Path(path).is_absolute():
-        path = str(ws.settings.root / path)
-    pipeline = load_pipeline(f"{path}:{name}")
+    pipeline = load_pipeline(body.pipeline, root=ws.settings.root)
     params = dict(body.params)
     for key, value in (("alert_id", alert.id), ("alert_reason", alert.reason)):
         if key in pipeline.signature.parameters and key not in params:

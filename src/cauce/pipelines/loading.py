@@ -18,12 +18,14 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def load_pipeline(target: str) -> Pipeline:
-    """The ``@cauce.pipeline`` object ``NAME`` defined in ``FILE.py`` (``FILE.py:NAME``)."""
+def load_pipeline(target: str, root: Path | None = None) -> Pipeline:
+    """The ``@cauce.pipeline`` object ``NAME`` defined in ``FILE.py`` (``FILE.py:NAME``); a
+    relative path is taken from ``root`` when given (specs name files from the workspace root)."""
     path_text, sep, name = target.rpartition(":")
     if not sep or not path_text or not name:
         raise InvalidInput(f"expected FILE.py:NAME, got {target!r}")
-    path = Path(path_text).expanduser().resolve()
+    path = Path(path_text).expanduser()
+    path = (root / path if root is not None and not path.is_absolute() else path).resolve()
     if not path.is_file():
         raise NotFound(f"no such file: {path_text}")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]

@@ -187,19 +187,13 @@ class Collector:
         rows: list[dict[str, Any]],
         fmt: str,
     ) -> Path:
-        folder = (
-            self.root
-            / f"endpoint={self.endpoint}"
-            / f"deployment={deployment}"
-            / f"collection={collection}"
-            / f"date={date}"
-            / f"hour={hour}"
-        )
-        folder.mkdir(parents=True, exist_ok=True)
+        partition = folder(self.root, self.endpoint, deployment, collection)
+        partition = partition / f"date={date}" / f"hour={hour}"
+        partition.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
         name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._sequence}"
-        path = folder / f"{name}.{'parquet' if fmt == 'parquet' else 'jsonl'}"
-        temporary = folder / f".{name}.tmp"
+        path = partition / f"{name}.{'parquet' if fmt == 'parquet' else 'jsonl'}"
+        temporary = partition / f".{name}.tmp"
         if fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -248,11 +242,19 @@ class Collector:
         )
 
 
+def folder(root: Path, endpoint: str, deployment: str, collection: str) -> Path:
+    """Where the collector writes one deployment's collection."""
+    return root / f"endpoint={endpoint}" / f"deployment={deployment}" / f"collection={collection}"
+
+
 def files(root: Path, endpoint: str, deployment: str, collection: str) -> list[Path]:
     """Every file the collector wrote for one deployment and collection, oldest first."""
-    folder = root / f"endpoint={endpoint}" / f"deployment={deployment}" / f"collection={collection}"
     return sorted(
-        (p for p in folder.glob("date=*/hour=*/part-*") if not p.name.startswith(".")),
+        (
+            p
+            for p in folder(root, endpoint, deployment, collection).glob("date=*/hour=*/part-*")
+            if not p.name.startswith(".")
+        ),
         key=lambda p: p.name.split("-")[1],
     )
 
@@ -270,12 +272,7 @@ def read_window(
         for p in files(root, endpoint, deployment, collection)
         if int(p.name.split("-")[1]) >= since  # a file is written after its records
     ]
-    frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    if frame.empty:
-        return frame
-    return frame[(frame["timestamp"] > since) & (frame["timestamp"] <= until)].reset_index(
-        drop=True
-    )
+    return _in_window(tables, since, until)
 
 
 def records(
@@ -290,8 +287,7 @@ def records(
     from cauce.errors import NotFound
 
     root = ws.settings.state_dir / "collector"
-    folder = root / f"endpoint={endpoint}" / f"deployment={deployment}" / f"collection={collection}"
-    if folder.is_dir():
+    if folder(root, endpoint, deployment, collection).is_dir():
         return read_window(root, endpoint, deployment, collection, since, until)
     try:
         registered = versions(f"{endpoint}.{deployment}.{collection}", workspace=ws)
@@ -299,12 +295,18 @@ def records(
         return pd.DataFrame()
     # A version holds the records written since the one before it: none is newer than itself.
     tables = [load(v, workspace=ws) for v in registered if v.created_at > since]
+    return _in_window(tables, since, until)
+
+
+def _in_window(tables: list[Any], since: int, until: int) -> Any:
+    """The tables' records with ``since < timestamp <= until``, as one table."""
+    import pandas as pd
+
     frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if frame.empty:
         return frame
-    return frame[(frame["timestamp"] > since) & (frame["timestamp"] <= until)].reset_index(
-        drop=True
-    )
+    in_window = (frame["timestamp"] > since) & (frame["timestamp"] <= until)
+    return frame[in_window].reset_index(drop=True)
 
 
 def _meta(record: Record, row: int) -> dict[str, Any]:
