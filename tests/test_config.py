@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from cauce import workspace as workspace_module
-from cauce.config import CONFIG_FILE, SETTINGS, config_template, load_settings, read_config_file
+from cauce.config import (
+    CONFIG_FILE,
+    SETTINGS,
+    config_template,
+    load_object,
+    load_settings,
+    read_config_file,
+)
 from cauce.errors import InvalidInput
 from cauce.store import HEAD_REVISION, Store
 from cauce.workspace import Workspace
@@ -224,3 +231,19 @@ def test_init_twice_keeps_the_existing_config(workspace: Workspace, tmp_path: Pa
         assert again.store.current_revision() == HEAD_REVISION
     finally:
         again.close()
+
+
+def test_load_object_resolves_module_attribute_and_names_what_is_wrong() -> None:
+    import json
+
+    assert load_object("json:dumps") is json.dumps
+    cases = {
+        "json.dumps": "module:attribute",
+        "no_such_module_xyz:f": "cannot import no_such_module_xyz",
+        "json:no_such_function": "json has no 'no_such_function'",
+        ":dumps": "module:attribute",
+    }
+    for target, message in cases.items():
+        with pytest.raises(InvalidInput, match=re.escape(message)) as caught:
+            load_object(target, what="redactor")
+        assert caught.value.message.startswith(f"redactor {target!r}")

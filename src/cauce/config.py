@@ -212,6 +212,27 @@ def _os_user() -> str:
         return "unknown"
 
 
+def load_object(target: str, *, what: str = "plugin") -> Any:
+    """The object a ``"package.module:attribute"`` string names, imported on first use.
+
+    Built-in backends (executors, flavors, spec kinds) and user hooks (a collector's redactor)
+    are named this way; anything that does not resolve is an InvalidInput naming ``what``.
+    """
+    import importlib
+
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise InvalidInput(f"{what} {target!r} must be written module:attribute")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidInput(f"{what} {target!r}: cannot import {module_name}: {exc}") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise InvalidInput(f"{what} {target!r}: {module_name} has no {attribute!r}") from None
+
+
 def config_template() -> str:
     """The commented ``cauce.yaml`` that ``cauce init`` writes."""
     lines = ["# Cauce workspace settings. Each can be overridden by its CAUCE_* variable.", ""]

@@ -10,13 +10,13 @@ rollouts last, wherever they stand in the file, since deployments and rollouts r
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cauce.config import load_object
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.workspace import Workspace, current
 
@@ -48,15 +48,10 @@ class Applied:
     outcome: str
 
 
-def _function(target: str) -> Any:
-    module, _, function = target.partition(":")
-    return getattr(importlib.import_module(module), function)
-
-
 def _applier(kind: str) -> Callable[[Workspace, dict[str, Any]], Applied]:
     for known, target in KINDS:
         if known == kind:
-            applier: Callable[[Workspace, dict[str, Any]], Applied] = _function(target)
+            applier: Callable[[Workspace, dict[str, Any]], Applied] = load_object(target)
             return applier
     raise InvalidInput(
         f"unknown kind {kind!r}", hint=f"known kinds: {', '.join(k for k, _ in KINDS)}"
@@ -85,7 +80,7 @@ def apply_file(path: str | Path, *, workspace: Workspace | None = None) -> list[
     documents = sorted(read_documents(Path(path)), key=lambda d: ORDER.get(str(d["kind"]), 1))
     appliers = [_applier(str(d["kind"])) for d in documents]  # unknown kinds fail before any change
     for target in dict.fromkeys(PRECHECKS[k] for d in documents if (k := d["kind"]) in PRECHECKS):
-        _function(target)(ws, documents)
+        load_object(target)(ws, documents)
     return [apply(ws, document) for apply, document in zip(appliers, documents, strict=True)]
 
 

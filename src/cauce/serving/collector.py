@@ -21,7 +21,6 @@ written is counted in ``errors`` and logged, and the request was answered long b
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import logging
@@ -444,8 +443,7 @@ def _as_text(row: dict[str, Any]) -> dict[str, Any]:
 def _load_redactor(target: str | None) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
     if not target:
         return None
-    module, _, function = target.partition(":")
-    redactor: Callable[[dict[str, Any]], dict[str, Any]] = getattr(
-        importlib.import_module(module), function
-    )
+    from cauce.config import load_object
+
+    redactor: Callable[[dict[str, Any]], dict[str, Any]] = load_object(target, what="redactor")
     return redactor

@@ -6,9 +6,9 @@ Backends are imported on first use, so that choosing ``local`` never imports the
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from cauce.config import load_object
 from cauce.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -31,8 +31,7 @@ def executor_class(name: str) -> type[Executor]:
     """The executor class registered as ``name``; InvalidInput for an unknown name."""
     for registered, path in EXECUTORS:
         if registered == name:
-            module, _, attr = path.partition(":")
-            cls: Any = getattr(importlib.import_module(module), attr)
+            cls: Any = load_object(path, what="executor")
             return cls  # type: ignore[no-any-return]
     raise InvalidInput(
         f"unknown executor {name!r} (choose one of: {', '.join(names())})",

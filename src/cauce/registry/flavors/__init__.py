@@ -6,12 +6,12 @@ Detection tries them in this order, so the specific ones come before ``python``.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cauce.config import load_object
 from cauce.errors import InvalidInput
 
 FLAVORS: tuple[tuple[str, str], ...] = (
@@ -56,8 +56,7 @@ def get_flavor(name: str) -> Flavor:
     """The flavor registered under ``name``."""
     for flavor_name, target in FLAVORS:
         if flavor_name == name:
-            module, _, cls = target.partition(":")
-            flavor: Flavor = getattr(importlib.import_module(module), cls)()
+            flavor: Flavor = load_object(target, what="model flavor")()
             return flavor
     raise InvalidInput(
         f"unknown model flavor {name!r}", hint=f"known: {', '.join(n for n, _ in FLAVORS)}"
