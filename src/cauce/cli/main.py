@@ -1,10 +1,15 @@
 """Cauce: data, pipelines, tracking, registry, serving and monitoring, local-first."""
 
-# Every command group is registered here; a CauceError becomes one line on stderr and exit 1.
+# Every command group is registered here. A CauceError (a user mistake or a failed backend) is
+# one line on stderr and exit 1; anything else is a bug: one "internal error" line naming the
+# file that holds its traceback, and exit 2.
 
 from __future__ import annotations
 
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 import typer
 
@@ -86,6 +91,35 @@ def main() -> None:
     except KeyboardInterrupt:
         error("interrupted")
         sys.exit(130)
+    except BrokenPipeError:  # `cauce ... | head`: the reader left; nothing to report
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:  # a bug, not a user mistake: keep the traceback, show one line
+        where = _save_traceback()
+        message = f"{type(exc).__name__}: {exc} (traceback in {where}; please report it)"
+        error(message, label="internal error")
+        sys.exit(2)
+
+
+def _save_traceback() -> Path:
+    """Write the current exception's traceback to a new file; its path.
+
+    The workspace's ``.cauce/logs/`` when there is one, else the system's temporary folder.
+    """
+    from cauce.config import load_settings
+
+    text = traceback.format_exc()
+    try:
+        folder = load_settings().state_dir / "logs"
+        if not folder.parent.is_dir():
+            raise FileNotFoundError(folder.parent)
+        folder.mkdir(exist_ok=True)
+    except Exception:  # no usable workspace: the error may be about the workspace itself
+        folder = Path(tempfile.gettempdir())
+    handle, path = tempfile.mkstemp(prefix="cauce-internal-error-", suffix=".txt", dir=folder)
+    with open(handle, "w") as file:
+        file.write(text)
+    return Path(path)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,6 @@ def _short(value: Any) -> str:
     )
 
 
-def error(message: str) -> None:
-    """Print one readable error line on stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+def error(message: str, *, label: str = "error") -> None:
+    """Print one readable error line on stderr (the message is text, never Rich markup)."""
+    err_console.print(Text.assemble((f"{label}:", "bold red"), " ", message), soft_wrap=True)
