@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/cauce demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

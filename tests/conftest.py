@@ -16,6 +16,7 @@ import pytest
 
 from cauce import workspace as workspace_module
 from cauce.workspace import Workspace
+from optional import in_ci, missing, need
 
 PG_ADMIN = os.environ.get("CAUCE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -41,9 +42,7 @@ def pg_server() -> str:
     """Skip (or, under CI=true, fail) when PostgreSQL is not running."""
     reason = _pg_available()
     if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+        missing(reason)
     return PG_ADMIN
 
 
@@ -134,9 +133,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Started once per session in this process and stopped afterwards; no real AWS is reached:
     credentials are fake and the AWS config files point at nothing.
     """
-    pytest.importorskip("s3fs")
-    boto3 = pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
+    need("s3fs", extra="s3")
+    boto3 = need("boto3", extra="dev")
+    server_module = need("moto.server", extra="dev")
     import logging
 
     quiet = tmp_path_factory.mktemp("aws")
@@ -192,3 +191,36 @@ def s3_prefix(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", S3_REGION)
     return f"t-{secrets.token_hex(6)}"
+
+
+# -- slow tests ---------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="run the tests marked slow too (a bare pytest deselects them; CI=true, make test, "
+        "-m and named test paths run them)",
+    )
+
+
+def _runs_slow(config: pytest.Config) -> bool:
+    """Slow tests are left out only of a bare ``pytest`` on a developer's machine."""
+    named = config.args_source == pytest.Config.ArgsSource.ARGS
+    return in_ci() or config.getoption("--slow") or bool(config.getoption("-m")) or named
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _runs_slow(config):
+        return None
+    return "slow tests deselected: a quick loop (make test, CI=true or --slow run them)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _runs_slow(config):
+        return
+    slow = [item for item in items if "slow" in item.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "slow" not in item.keywords]

@@ -10,8 +10,9 @@ import pytest
 from cauce.pipelines.loading import load_pipeline
 from cauce.pipelines.runs import PipelineRun
 from cauce.workspace import Workspace
+from optional import need
 
-pytest.importorskip("ray", reason="the ray extra is not installed")
+need("ray", extra="ray")
 
 FLOW = """
 import cauce
