@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from cauce.pipelines.runs import get_pipeline_run
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as cauce_cli
+from webhooks import Hook
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000
@@ -38,37 +37,6 @@ def customers(rows: int = 1000, seed: int = 0, shift: float = 0.0) -> pd.DataFra
     return pd.DataFrame(
         {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
     )
-
-
-class Hook:
-    """A webhook receiver on a free loopback port: answers ``codes`` in turn (then the last)."""
-
-    def __init__(self) -> None:
-        self.codes: list[int] = [200]
-        self.received: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append({"body": json.loads(body), "headers": dict(self.headers)})
-                code = hook.codes[min(len(hook.received), len(hook.codes)) - 1]
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cauce"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture

@@ -526,9 +526,14 @@ def _audit(
     reason: str,
     **extra: Any,
 ) -> None:
-    after = {"action_run_id": run_id, "target": target, "status": status, "reason": reason}
+    after: dict[str, Any] = {
+        "action_run_id": run_id,
+        "target": target,
+        "status": status,
+        "reason": reason,
+        "error": extra.pop("error", None),
+    }
     after.update({k: v for k, v in extra.items() if v is not None})
-    after.setdefault("error", None)
     audit.record(conn, actor, f"action.{action}", "alert", alert_id, after=after)
 
 
