@@ -210,6 +210,23 @@ def test_a_run_whose_agent_dies_three_times_fails(workspace: Workspace) -> None:
     short.close()
 
 
+def test_a_stored_action_that_no_longer_parses_fails_instead_of_blocking_the_queue(
+    workspace: Workspace,
+) -> None:
+    first, second = queue(workspace, [{"log": {"level": "info"}}], alerts=2)
+    with workspace.store.write() as conn:
+        conn.execute(
+            update(action_runs)
+            .where(action_runs.c.alert_id == first)
+            .values(spec={"log": {"level": "loud"}})
+        )
+    [claimed] = Worker(workspace).claim(2)  # the broken one is failed, not claimed
+    assert claimed.alert["alert_id"] == second
+    broken = the_run(workspace, first)
+    assert broken.status == "failed" and broken.history == []
+    assert broken.error is not None and broken.error.startswith("its stored action is not valid")
+
+
 def test_renewed_leases_keep_a_long_action_with_its_worker(workspace: Workspace) -> None:
     held = Hook(hold=1)
     try:

@@ -330,12 +330,15 @@ def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     assert "Monitor churn-drift: ok, 500 rows" in ok.stdout and "charges" in ok.stdout
 
     production(workspace, drifted=True, seed=2)
-    alerted = cauce_cli(home, "monitors", "run", "churn-drift", "--json", check=False)
+    alerted = cauce_cli(home, "monitors", "run", "churn-drift", "--wait", "--json", check=False)
     assert alerted.returncode == 1, alerted.stderr
     body = json.loads(alerted.stdout)
     assert body["status"] == "alert" and body["alert"]["state"] == "open"
-    assert body["alert"]["actions"][0]["action"] == "log"
+    [action] = body["alert"]["actions"]
+    assert (action["action"], action["status"], action["attempts"]) == ("log", "succeeded", 1)
+    assert [a["outcome"] for a in action["history"]] == ["succeeded"]
     alert_id = body["alert"]["id"]
+    assert action["idempotency_key"] == f"{alert_id}.0"
 
     listed = json.loads(cauce_cli(home, "monitors", "list", "--json").stdout)
     assert [m["name"] for m in listed] == ["churn-drift"]
@@ -354,10 +357,20 @@ def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     assert "churn-drift" in cauce_cli(home, "alerts", "list", "--monitor", "churn-drift").stdout
     one = json.loads(cauce_cli(home, "alerts", "show", alert_id[:10], "--json").stdout)
     assert one["id"] == alert_id and one["breaches"]
-    assert "Breaches" in cauce_cli(home, "alerts", "show", alert_id).stdout
+    shown = cauce_cli(home, "alerts", "show", alert_id).stdout
+    assert "Breaches" in shown and "Attempts" in shown and "succeeded" in shown
 
     audit_log = json.loads(cauce_cli(home, "audit", "--json", "-e", "alert").stdout)
     assert {e["action"] for e in audit_log} == {"alert.open", "action.log"}
+    statuses = [e["after"]["status"] for e in audit_log if e["action"] == "action.log"]
+    assert statuses == ["succeeded", "running", "pending"]
+
+    # Without --wait the actions are queued for the agent, and the command returns.
+    production(workspace, drifted=True, seed=3)
+    (tmp_path / "monitor.yaml").write_text(MONITOR_YAML + "cooldown: 0s\n")
+    cauce_cli(home, "apply", "-f", str(tmp_path / "monitor.yaml"))
+    queued = cauce_cli(home, "monitors", "run", "churn-drift", check=False)
+    assert queued.returncode == 1 and "log log: pending" in queued.stdout
 
     assert_one_line_error(cauce_cli(home, "monitors", "run", "nope", check=False), "nope")
     assert_one_line_error(cauce_cli(home, "monitors", "show", "nope", check=False), "nope")

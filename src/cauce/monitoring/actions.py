@@ -31,6 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 
 from cauce.errors import CauceError
@@ -238,28 +239,12 @@ def _claim_one(
             f"abandoned {abandoned} times: the agent running it stopped each time "
             f"(last {row.claimed_by}) before its lease expired"
         )
-        changed = conn.execute(
-            action_runs.update()
-            .where(guard)
-            .values(
-                status=FAILED, ended_at=now, error=error, claimed_by=None, lease_expires_at=None
-            ),
-            execution_options={"preserve_rowcount": True},
-        )
-        if changed.rowcount == 1:
-            _abandon(conn, row, now)
-            _audit(
-                conn,
-                actor,
-                row.alert_id,
-                row.id,
-                row.action,
-                row.target,
-                FAILED,
-                row.reason,
-                attempt=row.attempts,
-                error=error,
-            )
+        _fail(conn, row, guard, now, actor, error)
+        return None
+    try:
+        action = Action.model_validate(stored_action(row.spec))
+    except ValidationError as exc:  # a row no retry can run must not block the queue
+        _fail(conn, row, guard, now, actor, f"its stored action is not valid: {exc}")
         return None
     number = row.attempts + 1
     changed = conn.execute(
@@ -310,8 +295,32 @@ def _claim_one(
         "reason": row.reason,
         "breaches": row.breaches,
     }
-    action = Action.model_validate(stored_action(row.spec))
     return Claim(row.id, number, payload, action, row.idempotency_key, row.target)
+
+
+def _fail(conn: Connection, row: Any, guard: Any, now: int, actor: str, error: str) -> None:
+    """End a due run as failed without an attempt (compare-and-set, like a claim)."""
+    changed = conn.execute(
+        action_runs.update()
+        .where(guard)
+        .values(status=FAILED, ended_at=now, error=error, claimed_by=None, lease_expires_at=None),
+        execution_options={"preserve_rowcount": True},
+    )
+    if changed.rowcount == 1:
+        if row.status == RUNNING:
+            _abandon(conn, row, now)
+        _audit(
+            conn,
+            actor,
+            row.alert_id,
+            row.id,
+            row.action,
+            row.target,
+            FAILED,
+            row.reason,
+            attempt=row.attempts,
+            error=error,
+        )
 
 
 def _abandon(conn: Connection, row: Any, now: int) -> None:
