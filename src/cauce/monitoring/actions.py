@@ -194,27 +194,35 @@ def claim(
     with ws.store.read() as conn:  # most looks find nothing: no write lock for those
         if conn.execute(select(r.id).where(_due(now, alert_id)).limit(1)).first() is None:
             return []
+    due = (
+        select(
+            action_runs,
+            alerts.c.monitor_run_id,
+            alerts.c.at,
+            alerts.c.reason,
+            alerts.c.breaches,
+            monitors.c.name.label("monitor"),
+        )
+        .join(alerts, alerts.c.id == r.alert_id)
+        .join(monitors, monitors.c.id == alerts.c.monitor_id)
+        .where(_due(now, alert_id))
+        .order_by(r.created_at, r.alert_id, r.position)
+    )
     claimed: list[Claim] = []
+    seen: list[str] = []
     with ws.store.write() as conn:
-        rows = conn.execute(
-            select(
-                action_runs,
-                alerts.c.monitor_run_id,
-                alerts.c.at,
-                alerts.c.reason,
-                alerts.c.breaches,
-                monitors.c.name.label("monitor"),
-            )
-            .join(alerts, alerts.c.id == r.alert_id)
-            .join(monitors, monitors.c.id == alerts.c.monitor_id)
-            .where(_due(now, alert_id))
-            .order_by(r.created_at, r.alert_id, r.position)
-            .limit(limit)
-        ).all()
-        for row in rows:
-            found = _claim_one(conn, row, agent, now, lease_ms, actor)
-            if found is not None:
-                claimed.append(found)
+        # A run lost to another worker is no reason to stop: look further until ``limit`` are
+        # claimed or none is left (else a worker that lost its first pick would go idle).
+        while len(claimed) < limit:
+            query = due.where(r.id.not_in(seen)) if seen else due
+            rows = conn.execute(query.limit(limit - len(claimed))).all()
+            if not rows:
+                break
+            for row in rows:
+                seen.append(row.id)
+                found = _claim_one(conn, row, agent, now, lease_ms, actor)
+                if found is not None:
+                    claimed.append(found)
     return claimed
 
 
