@@ -389,7 +389,7 @@ class Outcome:
     retry: bool = False
 
 
-def attempt(ws: Workspace, claimed: Claim) -> Outcome:
+def run_attempt(ws: Workspace, claimed: Claim) -> Outcome:
     """Run one attempt of a claimed action. Never raises."""
     action, body = claimed.action, claimed.action.body
     try:
@@ -573,12 +573,6 @@ class Worker:
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    @property
-    def busy(self) -> int:
-        """How many claimed runs are running now."""
-        with self._lock:
-            return len(self._held)
-
     def claim(self, limit: int, alert_id: str | None = None) -> list[Claim]:
         """Claim up to ``limit`` due runs (only ``alert_id``'s when given)."""
         claimed = claim(
@@ -596,7 +590,7 @@ class Worker:
     def run(self, claimed: Claim) -> ActionRun | None:
         """Run one claimed attempt and record how it went."""
         try:
-            outcome = attempt(self.ws, claimed)
+            outcome = run_attempt(self.ws, claimed)
             return finish(self.ws, self.agent, claimed, outcome, self.actor)
         except Exception:  # the store failed: the lease runs out and another worker retries
             log.exception("action run %s: its outcome could not be recorded", claimed.run_id)
@@ -636,12 +630,11 @@ class ActionPool:
         *,
         workers: int | None = None,
         actor: str = "agent",
-        poll: float = POLL,
         on_done: Callable[[ActionRun], None] | None = None,
     ) -> None:
         self.worker = Worker(ws, actor=actor)
         self.workers = workers or ws.settings.action_workers
-        self.poll = min(poll, self.worker.renew_every)
+        self.poll = min(POLL, self.worker.renew_every)
         self.on_done = on_done
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cauce-actions", daemon=True)
@@ -708,9 +701,7 @@ class ActionPool:
             self.on_done(run)
 
 
-def run_alert_actions(
-    ws: Workspace, alert_id: str, *, actor: str, timeout: float | None = None
-) -> list[ActionRun]:
+def run_alert_actions(ws: Workspace, alert_id: str, *, actor: str) -> list[ActionRun]:
     """Run an alert's actions in the foreground, in order, until each has succeeded or failed
     (waiting out retries' backoff, and for any that another worker holds); return them."""
     worker = Worker(ws, actor=actor)
@@ -722,7 +713,6 @@ def run_alert_actions(
 
     renewer = threading.Thread(target=keep_leases, name="cauce-action-lease", daemon=True)
     renewer.start()
-    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
             claimed = worker.claim(1, alert_id=alert_id)
@@ -732,8 +722,6 @@ def run_alert_actions(
             runs = actions_of(ws, [alert_id])[alert_id]
             open_ = [x for x in runs if x.status not in DONE]
             if not open_:
-                return runs
-            if deadline is not None and time.monotonic() > deadline:
                 return runs
             wake = [x.next_attempt_at or x.lease_expires_at or 0 for x in open_]
             time.sleep(min(POLL, max(0.01, (min(wake) - now_ms()) / 1000)))
