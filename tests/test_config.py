@@ -191,6 +191,22 @@ def test_busy_timeout_must_be_an_integer(tree: Path) -> None:
         load_settings(env={}, cwd=tree / "project")
 
 
+def test_action_settings_are_read_and_validated(tree: Path) -> None:
+    settings = load_settings(env={}, cwd=tree / "other")
+    assert (settings.action_lease_s, settings.action_workers) == (60.0, 4)
+    env = {"CAUCE_ACTION_LEASE_S": "0.5", "CAUCE_ACTION_WORKERS": "8"}
+    settings = load_settings(env=env, cwd=tree / "other")
+    assert (settings.action_lease_s, settings.action_workers) == (0.5, 8)
+    for name, value in [
+        ("CAUCE_ACTION_LEASE_S", "soon"),
+        ("CAUCE_ACTION_LEASE_S", "0"),
+        ("CAUCE_ACTION_WORKERS", "2.5"),
+        ("CAUCE_ACTION_WORKERS", "0"),
+    ]:
+        with pytest.raises(InvalidInput, match=name):
+            load_settings(env={name: value}, cwd=tree / "other")
+
+
 # -- cauce init -----------------------------------------------------------------------------
 
 

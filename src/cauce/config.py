@@ -93,6 +93,19 @@ SETTINGS: tuple[Setting, ...] = (
         "cauce",
         "The OpenLineage namespace of Cauce's jobs and datasets.",
     ),
+    Setting(
+        "action_lease_s",
+        "CAUCE_ACTION_LEASE_S",
+        "60",
+        "Seconds an agent holds an alert action it claimed without renewing it; an action whose "
+        "agent stopped (killed, crashed) is taken up again by another after this long.",
+    ),
+    Setting(
+        "action_workers",
+        "CAUCE_ACTION_WORKERS",
+        "4",
+        "How many alert actions (webhooks, retraining triggers) one agent runs at once.",
+    ),
 )
 
 _SYNC_MODES = ("normal", "full")
@@ -114,6 +127,8 @@ class Settings:
     ray_address: str | None = None
     openlineage_url: str | None = None
     openlineage_namespace: str = "cauce"
+    action_lease_s: float = 60.0
+    action_workers: int = 4
 
     @property
     def state_dir(self) -> Path:
@@ -189,6 +204,13 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
             f"{sources['busy_timeout_ms']} must be an integer, not {values['busy_timeout_ms']!r}"
         ) from None
 
+    lease = _number(values["action_lease_s"], sources["action_lease_s"], float)
+    if lease <= 0:
+        raise InvalidInput(f"{sources['action_lease_s']} must be positive, not {lease:g}")
+    workers = _number(values["action_workers"], sources["action_workers"], int)
+    if workers < 1:
+        raise InvalidInput(f"{sources['action_workers']} must be at least 1, not {workers}")
+
     return Settings(
         root=root,
         config_file=config_file,
@@ -202,7 +224,17 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         ray_address=values["ray_address"],
         openlineage_url=values["openlineage_url"],
         openlineage_namespace=values["openlineage_namespace"] or "cauce",
+        action_lease_s=lease,
+        action_workers=workers,
     )
+
+
+def _number(value: str | None, source: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(value or 0)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise InvalidInput(f"{source} must be {what}, not {value!r}") from None
 
 
 def _os_user() -> str:

@@ -1,16 +1,16 @@
 """Alerts and their actions: cooldown, resolution, webhooks against a real server, pipelines.
 
 Webhooks go to a small ``http.server`` on 127.0.0.1 that answers with the status codes a test
-scripts; trigger actions run real pipeline files written in the test's folder.
+scripts; trigger actions run real pipeline files written in the test's folder. A monitor run
+queues the actions; ``wait=True`` runs them in the foreground, as ``monitors run --wait`` does.
+The queue itself (claims, leases, agents) is tested in tests/automation/test_action_queue.py.
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from cauce.pipelines.runs import get_pipeline_run
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as cauce_cli
+from webhooks import Hook
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000
@@ -36,37 +37,6 @@ def customers(rows: int = 1000, seed: int = 0, shift: float = 0.0) -> pd.DataFra
     return pd.DataFrame(
         {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
     )
-
-
-class Hook:
-    """A webhook receiver on a free loopback port: answers ``codes`` in turn (then the last)."""
-
-    def __init__(self) -> None:
-        self.codes: list[int] = [200]
-        self.received: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append({"body": json.loads(body), "headers": dict(self.headers)})
-                code = hook.codes[min(len(hook.received), len(hook.codes)) - 1]
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cauce"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
@@ -107,7 +77,7 @@ def watched(any_workspace: Workspace) -> Workspace:
 def test_cooldown_suppression_and_resolution(watched: Workspace, hook: Hook) -> None:
     monitor(watched, [{"webhook": {"url": hook.url}}], cooldown="1h")
     production(watched, drifted=True)
-    first = run_monitor("churn-drift", now=NOW)
+    first = run_monitor("churn-drift", now=NOW, wait=True)
     assert first.status == "alert" and first.alert is not None
     alert = first.alert
     assert alert.state == "open" and alert.monitor_run_id == first.id
@@ -124,7 +94,7 @@ def test_cooldown_suppression_and_resolution(watched: Workspace, hook: Hook) -> 
     assert "within the cooldown" in get_alert(second.alert.id).reason
 
     # After the cooldown a new alert starts the actions again.
-    third = run_monitor("churn-drift", now=NOW + 2 * HOUR)
+    third = run_monitor("churn-drift", now=NOW + 2 * HOUR, wait=True)
     assert third.alert is not None and third.alert.state == "open"
     assert len(hook.received) == 2
 
@@ -142,7 +112,8 @@ def test_cooldown_suppression_and_resolution(watched: Workspace, hook: Hook) -> 
     assert [a.id for a in list_alerts(state="resolved")] == [third.alert.id, alert.id]
     actions = [e.action for e in audit.events(watched, entity_kind="alert")]
     assert sorted(actions) == sorted(
-        ["alert.open", "action.webhook", "alert.suppressed", "alert.open", "action.webhook"]
+        ["alert.open", "alert.suppressed", "alert.open"]
+        + ["action.webhook"] * 6  # pending, running, succeeded: twice
         + ["alert.resolve"] * 2
     )
 
@@ -152,7 +123,7 @@ def test_a_flapping_signal_within_the_cooldown_is_one_incident(
 ) -> None:
     monitor(watched, [{"webhook": {"url": hook.url}}], cooldown="1h")
     production(watched, drifted=True)
-    first = run_monitor("churn-drift", now=NOW)
+    first = run_monitor("churn-drift", now=NOW, wait=True)
     production(watched, drifted=False)
     assert run_monitor("churn-drift", now=NOW + HOUR // 4).status == "ok"  # resolves it
     production(watched, drifted=True, seed=2)
@@ -166,7 +137,7 @@ def test_a_flapping_signal_within_the_cooldown_is_one_incident(
 def test_webhook_receives_the_alert_as_json(watched: Workspace, hook: Hook) -> None:
     monitor(watched, [{"webhook": {"url": hook.url, "headers": {"X-Token": "t0k"}}}])
     production(watched, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [request] = hook.received
     body = request["body"]
@@ -175,22 +146,37 @@ def test_webhook_receives_the_alert_as_json(watched: Workspace, hook: Hook) -> N
     assert body["reason"] == run.alert.reason and body["breaches"] == run.alert.breaches
     assert request["headers"]["X-Token"] == "t0k"
     [action] = run.alert.actions
+    assert request["headers"]["Idempotency-Key"] == action.idempotency_key == f"{run.alert.id}.0"
     assert (action.action, action.target, action.attempts) == ("webhook", hook.url, 1)
     assert action.result == {"status_code": 200}
-    [event] = audit.events(watched, action="action.webhook")
-    assert event.entity_id == run.alert.id
-    assert event.after["status"] == "succeeded" and event.after["reason"] == run.alert.reason
+    events = audit.events(watched, action="action.webhook")
+    assert [e.after["status"] for e in reversed(events)] == ["pending", "running", "succeeded"]
+    assert {e.entity_id for e in events} == {run.alert.id}
+    assert events[0].after["reason"] == run.alert.reason
+    assert events[0].after["action_run_id"] == action.id
 
 
 def test_webhook_retries_5xx_then_succeeds(watched: Workspace, hook: Hook) -> None:
     hook.codes = [500, 500, 200]
-    monitor(watched, [{"webhook": {"url": hook.url, "retries": 3}}])
+    monitor(watched, [{"webhook": {"url": hook.url, "retries": 3, "backoff": "100ms"}}])
     production(watched, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
     assert (action.status, action.attempts, action.error) == ("succeeded", 3, None)
     assert len(hook.received) == 3
+    # Each try is an attempt of its own, and the retries wait 100 ms, then 200 ms.
+    assert [(a.number, a.outcome, a.error) for a in action.history] == [
+        (1, "failed", "answered 500"),
+        (2, "failed", "answered 500"),
+        (3, "succeeded", None),
+    ]
+    first, second, third = action.history
+    assert first.ended_at is not None and second.ended_at is not None
+    assert second.started_at - first.ended_at >= 100
+    assert third.started_at - second.ended_at >= 200
+    keys = {r["headers"]["Idempotency-Key"] for r in hook.received}
+    assert keys == {action.idempotency_key}
 
 
 def test_webhook_that_always_fails_is_failed_after_every_retry(
@@ -199,7 +185,7 @@ def test_webhook_that_always_fails_is_failed_after_every_retry(
     hook.codes = [500]
     monitor(watched, [{"webhook": {"url": hook.url, "retries": 2}}, {"log": None}])
     production(watched, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     webhook, logged = run.alert.actions
     assert (webhook.status, webhook.attempts) == ("failed", 3) and len(hook.received) == 3
@@ -211,15 +197,19 @@ def test_webhook_that_always_fails_is_failed_after_every_retry(
         ("log", "succeeded", None),
     ]
     assert runs("churn-drift")[0].id == run.id and runs("churn-drift")[0].status == "alert"
-    [event] = audit.events(watched, action="action.webhook")
+    event = audit.events(watched, action="action.webhook")[0]  # the last change
     assert event.after["error"] == webhook.error and event.after["status"] == "failed"
+    retried = [
+        e for e in audit.events(watched, action="action.webhook") if e.after.get("attempt") == 1
+    ]
+    assert [e.after["status"] for e in reversed(retried)] == ["running", "pending"]
 
 
 def test_webhook_4xx_fails_without_retries(watched: Workspace, hook: Hook) -> None:
     hook.codes = [404]
     monitor(watched, [{"webhook": {"url": hook.url, "retries": 3}}])
     production(watched, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
     assert (action.status, action.attempts) == ("failed", 1) and len(hook.received) == 1
@@ -232,7 +222,7 @@ def test_webhook_to_a_closed_port_fails_with_the_transport_error(workspace: Work
     closed.close()  # nothing listens there any more
     monitor(workspace, [{"webhook": {"url": closed.url, "retries": 0}}])
     production(workspace, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
     assert action.status == "failed" and "ConnectError" in (action.error or "")
@@ -241,9 +231,9 @@ def test_webhook_to_a_closed_port_fails_with_the_transport_error(workspace: Work
 def test_no_actions_stores_the_alert_and_starts_nothing(watched: Workspace, hook: Hook) -> None:
     monitor(watched, [{"webhook": {"url": hook.url}}])
     production(watched, drifted=True)
-    run = run_monitor("churn-drift", now=NOW, actions=False)
+    run = run_monitor("churn-drift", now=NOW, actions=False, wait=True)
     assert run.alert is not None and run.alert.state == "open" and run.alert.actions == []
-    assert hook.received == []
+    assert hook.received == [] and get_alert(run.alert.id).actions == []
 
 
 RETRAIN = """
@@ -268,7 +258,7 @@ def test_trigger_runs_the_pipeline_with_the_alert_id(watched: Workspace, tmp_pat
     target = f"{tmp_path / 'retrain.py'}:training"
     monitor(watched, [{"trigger": {"pipeline": target, "params": {"rows": 5}}}])
     production(watched, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
     assert action.status == "succeeded" and action.target == target
@@ -276,7 +266,9 @@ def test_trigger_runs_the_pipeline_with_the_alert_id(watched: Workspace, tmp_pat
     pipeline_run = get_pipeline_run(action.result["pipeline_run_id"])
     assert pipeline_run.params == {"alert_id": run.alert.id, "rows": 5}
     assert pipeline_run.output("retrain") == run.alert.id
-    [event] = audit.events(watched, action="action.trigger")
+    [tried] = action.history  # the attempt records the pipeline run it started
+    assert tried.result == action.result and tried.outcome == "succeeded"
+    event = audit.events(watched, action="action.trigger")[0]
     assert event.after["status"] == "succeeded" and event.after["reason"] == run.alert.reason
 
 
@@ -287,7 +279,7 @@ def test_a_failing_pipeline_fails_the_action_with_its_run_id(
     target = f"{tmp_path / 'retrain.py'}:training"
     monitor(watched, [{"trigger": {"pipeline": target, "params": {"rows": -1}}}])
     production(watched, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
     assert action.result is not None
@@ -295,7 +287,7 @@ def test_a_failing_pipeline_fails_the_action_with_its_run_id(
     assert action.status == "failed"
     assert action.error == f"pipeline run {run_id} ended FAILED"
     assert get_pipeline_run(run_id).status == "FAILED"
-    [event] = audit.events(watched, action="action.trigger")
+    event = audit.events(watched, action="action.trigger")[0]
     assert event.after["status"] == "failed" and run_id in event.after["error"]
 
 
@@ -303,7 +295,7 @@ def test_a_trigger_of_a_missing_file_fails_the_action(workspace: Workspace, tmp_
     cauce.data.register("training", customers())
     monitor(workspace, [{"trigger": {"pipeline": f"{tmp_path}/nope.py:training"}}])
     production(workspace, drifted=True)
-    run = run_monitor("churn-drift", now=NOW)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
     assert action.status == "failed" and "no such file" in (action.error or "")
@@ -338,12 +330,15 @@ def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     assert "Monitor churn-drift: ok, 500 rows" in ok.stdout and "charges" in ok.stdout
 
     production(workspace, drifted=True, seed=2)
-    alerted = cauce_cli(home, "monitors", "run", "churn-drift", "--json", check=False)
+    alerted = cauce_cli(home, "monitors", "run", "churn-drift", "--wait", "--json", check=False)
     assert alerted.returncode == 1, alerted.stderr
     body = json.loads(alerted.stdout)
     assert body["status"] == "alert" and body["alert"]["state"] == "open"
-    assert body["alert"]["actions"][0]["action"] == "log"
+    [action] = body["alert"]["actions"]
+    assert (action["action"], action["status"], action["attempts"]) == ("log", "succeeded", 1)
+    assert [a["outcome"] for a in action["history"]] == ["succeeded"]
     alert_id = body["alert"]["id"]
+    assert action["idempotency_key"] == f"{alert_id}.0"
 
     listed = json.loads(cauce_cli(home, "monitors", "list", "--json").stdout)
     assert [m["name"] for m in listed] == ["churn-drift"]
@@ -362,10 +357,20 @@ def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     assert "churn-drift" in cauce_cli(home, "alerts", "list", "--monitor", "churn-drift").stdout
     one = json.loads(cauce_cli(home, "alerts", "show", alert_id[:10], "--json").stdout)
     assert one["id"] == alert_id and one["breaches"]
-    assert "Breaches" in cauce_cli(home, "alerts", "show", alert_id).stdout
+    shown = cauce_cli(home, "alerts", "show", alert_id).stdout
+    assert "Breaches" in shown and "Attempts" in shown and "succeeded" in shown
 
     audit_log = json.loads(cauce_cli(home, "audit", "--json", "-e", "alert").stdout)
     assert {e["action"] for e in audit_log} == {"alert.open", "action.log"}
+    statuses = [e["after"]["status"] for e in audit_log if e["action"] == "action.log"]
+    assert statuses == ["succeeded", "running", "pending"]
+
+    # Without --wait the actions are queued for the agent, and the command returns.
+    production(workspace, drifted=True, seed=3)
+    (tmp_path / "monitor.yaml").write_text(MONITOR_YAML + "cooldown: 0s\n")
+    cauce_cli(home, "apply", "-f", str(tmp_path / "monitor.yaml"))
+    queued = cauce_cli(home, "monitors", "run", "churn-drift", check=False)
+    assert queued.returncode == 1 and "log log: pending" in queued.stdout
 
     assert_one_line_error(cauce_cli(home, "monitors", "run", "nope", check=False), "nope")
     assert_one_line_error(cauce_cli(home, "monitors", "show", "nope", check=False), "nope")

@@ -59,7 +59,7 @@ def _monitor(tmp_path: Path, currents: list[pd.DataFrame]) -> list[MonitorRun]:
     found = []
     for i, current in enumerate(currents):
         register("churn-current", current, allow_schema_change=True)
-        found.append(run_monitor("churn-drift", now=START + i * HOUR))
+        found.append(run_monitor("churn-drift", now=START + i * HOUR, wait=True))
     return found
 
 

@@ -1,11 +1,15 @@
 """``cauce agent``: the automation daemon. It fires due schedules and dataset triggers, runs due
-monitors (whose alerts start their actions: retraining, webhooks), and runs the rollout
+monitors, runs the actions their alerts queued (retraining, webhooks) and runs the rollout
 controller (every second) for rollouts whose endpoint is served elsewhere.
 
 Each tick claims what is due in one write transaction, with a compare-and-set on the schedule's
 ``next_run_at`` (cron) or ``last_seen_version`` (dataset trigger), so that two agents on the same
 store never fire the same slot twice. Then it runs the claimed pipelines one by one and records
 each firing's outcome. A pipeline that fails is recorded as FAILED; the agent goes on.
+
+Alert actions run beside the loop, on a pool of ``CAUCE_ACTION_WORKERS`` threads
+(:class:`cauce.monitoring.actions.ActionPool`): a long retraining holds one worker, never the
+loop, and several agents share the queue through compare-and-set claims and leases.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -25,6 +29,9 @@ from cauce.lineage import audit
 from cauce.store import new_id, now_ms
 from cauce.store.schema import schedule_firings, schedules
 from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from cauce.monitoring.actions import ActionRun
 
 log = logging.getLogger(__name__)
 
@@ -152,18 +159,29 @@ class Agent:
                 log.exception("monitor %s crashed", name)
         return done
 
+    def run_actions(self, on_done: Callable[[ActionRun], None] | None = None) -> list[ActionRun]:
+        """Run the alert actions due now (on the worker pool) until none is; return them."""
+        from cauce.monitoring.actions import ActionPool
+
+        return ActionPool(self.ws, actor="agent", on_done=on_done).drain()
+
     def run(
         self,
         interval: float = 10.0,
         stop: threading.Event | None = None,
         on_firing: Callable[[Firing], None] | None = None,
+        on_action: Callable[[ActionRun], None] | None = None,
     ) -> None:
-        """Tick every ``interval`` seconds until ``stop`` is set; analyse rollouts meanwhile."""
+        """Tick every ``interval`` seconds until ``stop`` is set; run alert actions and analyse
+        rollouts meanwhile. On stop, the actions running finish first."""
+        from cauce.monitoring.actions import ActionPool
         from cauce.serving.rollouts import Controller
 
         stop = stop or threading.Event()
         controller = Controller(self.ws)
+        actions = ActionPool(self.ws, actor="agent", on_done=on_action)
         controller.start()
+        actions.start()
         try:
             while not stop.is_set():
                 for firing in self.tick():
@@ -172,4 +190,5 @@ class Agent:
                 self.run_monitors()
                 stop.wait(interval)
         finally:
+            actions.stop()
             controller.stop()

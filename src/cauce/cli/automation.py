@@ -29,9 +29,14 @@ def apply(
 
 def agent(
     interval: float = typer.Option(10.0, "--interval", help="Seconds between checks."),
-    once: bool = typer.Option(False, "--once", help="Check once, fire what is due, and exit."),
+    once: bool = typer.Option(
+        False, "--once", help="Check once, fire what is due and run the due actions, then exit."
+    ),
 ) -> None:
-    """Run the automation agent: due schedules, triggers and monitors; rollouts; until stopped.
+    """Run the automation agent: due schedules, triggers, monitors and alert actions; rollouts.
+
+    Alert actions run on CAUCE_ACTION_WORKERS threads beside the checks; several agents may
+    share one store. Stops on Ctrl-C or SIGTERM once the actions it runs have finished.
 
     Example:
         cauce agent --interval 30
@@ -40,10 +45,17 @@ def agent(
     import threading
 
     from cauce.automation.agent import Agent, Firing
+    from cauce.monitoring.actions import ActionRun
 
     def report(firing: Firing) -> None:
         detail = f"run {firing.pipeline_run_id}" if firing.pipeline_run_id else firing.error
         console.print(f"{firing.schedule}: {firing.reason} → {firing.status} ({detail})")
+
+    def report_action(run: ActionRun) -> None:
+        console.print(
+            f"action {run.action} {run.target} ({run.idempotency_key}): {run.status}, "
+            f"attempt {run.attempts}" + (f" ({run.error})" if run.error else "")
+        )
 
     worker = Agent()
     if once:
@@ -53,6 +65,7 @@ def agent(
             report(firing)
         for run in worker.run_monitors():
             console.print(f"monitor {run.monitor}: {run.status} ({run.rows} rows)")
+        worker.run_actions(on_done=report_action)
         for rollout in tick(workspace=worker.ws):
             console.print(f"rollout on {rollout.endpoint}: {rollout.decisions[-1].decision}")
         return
@@ -60,7 +73,7 @@ def agent(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     console.print(f"agent watching {worker.ws.settings.root} every {interval:g}s (Ctrl-C stops)")
-    worker.run(interval, stop, on_firing=report)
+    worker.run(interval, stop, on_firing=report, on_action=report_action)
     console.print("agent stopped")
 
 

@@ -7,7 +7,15 @@ from typing import Any
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, when
+from cauce.cli.output import (
+    JSON_OPTION_HELP,
+    console,
+    duration,
+    number,
+    print_json,
+    table,
+    when,
+)
 
 app = typer.Typer(
     help="Monitors: drift, data quality and performance signals.", no_args_is_help=True
@@ -33,22 +41,38 @@ def _values_table(title: str, values: list[dict[str, Any]], only_breaches: bool 
     table(title, ["Signal", "Feature", "Metric", "Value", "Threshold", "Outcome"], rows)
 
 
+def _action_line(action: Any) -> str:
+    """``webhook URL: failed after 3 attempts (error)``, ``trigger FILE: pending``."""
+    tries = f" after {action.attempts} attempts" if action.attempts > 1 else ""
+    return f"  {action.action} {action.target}: {action.status}{tries}" + (
+        f" ({action.error})" if action.error else ""
+    )
+
+
 @app.command("run")
 def run(
     name: str = typer.Argument(..., help="Monitor name."),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="Run an alert's actions here, in order, until each succeeded or failed "
+        "(without it they are queued for `cauce agent`).",
+    ),
     no_actions: bool = typer.Option(
-        False, "--no-actions", help="Store the run and any alert, but start no action."
+        False, "--no-actions", help="Store the run and any alert, but queue no action."
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Run a monitor now over its window; exit 1 when it raised an alert or failed.
 
+    An alert's actions are queued for `cauce agent`; --wait runs them in the foreground.
+
     Example:
-        cauce monitors run churn-drift
+        cauce monitors run churn-drift --wait
     """
     from cauce.monitoring.monitors import run_monitor
 
-    result = run_monitor(name, actions=not no_actions)
+    result = run_monitor(name, actions=not no_actions, wait=wait)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -56,10 +80,7 @@ def run(
         if result.alert is not None:
             console.print(f"alert {result.alert.id} ({result.alert.state}): {result.alert.reason}")
             for action in result.alert.actions:
-                console.print(
-                    f"  {action.action} {action.target}: {action.status}"
-                    + (f" ({action.error})" if action.error else "")
-                )
+                console.print(_action_line(action))
         if result.error:
             console.print(f"failed: {result.error}")
     if result.status in ("alert", "failed"):
@@ -241,7 +262,8 @@ def alerts_show(
     alert_id: str = typer.Argument(..., help="Alert id (or a unique prefix)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Show one alert: the values that crossed their thresholds and every action's outcome.
+    """Show one alert: the values that crossed their thresholds, each action's status and
+    every attempt at it (agent, start, end, outcome, error).
 
     Example:
         cauce alerts show 3f2a
@@ -256,6 +278,35 @@ def alerts_show(
     _values_table("Breaches", alert.breaches)
     table(
         "Actions",
-        ["Action", "Target", "Status", "Attempts", "Result", "Error"],
-        [[x.action, x.target, x.status, x.attempts, x.result, x.error] for x in alert.actions],
+        ["Action", "Target", "Status", "Attempts", "Next attempt", "Held by", "Result", "Error"],
+        [
+            [
+                x.action,
+                x.target,
+                x.status,
+                x.attempts,
+                when(x.next_attempt_at) if x.status == "pending" else "",
+                f"{x.claimed_by} until {when(x.lease_expires_at)}" if x.claimed_by else "",
+                x.result,
+                x.error,
+            ]
+            for x in alert.actions
+        ],
+    )
+    table(
+        "Attempts",
+        ["Action", "#", "Agent", "Started", "Took", "Outcome", "Error"],
+        [
+            [
+                x.action,
+                t.number,
+                t.agent,
+                when(t.started_at),
+                duration(t.started_at, t.ended_at),
+                t.outcome,
+                t.error,
+            ]
+            for x in alert.actions
+            for t in x.history
+        ],
     )

@@ -341,7 +341,9 @@ def run(
             f"8. decay     traffic drifts (more month-to-month and fiber, prices up); fresh "
             f"batch customers_recent v{batch.version} ({batch.row_count:,} rows) lands in bronze"
         )
-        after = run_monitor(MONITOR, workspace=ws)
+        # The demo is a script: it runs the alert's actions (the retraining) in the foreground
+        # rather than leaving them queued for an agent.
+        after = run_monitor(MONITOR, workspace=ws, wait=True)
         alert = after.alert
         out.print(f"   monitor   {after.status}: {_signal_line(after)}")
         if alert is None:

@@ -1,10 +1,9 @@
-"""Alerts and the actions they start.
+"""Alerts: what breached in a monitor run, and the actions it queued.
 
-A monitor run whose signals breach raises an alert that records the breaching values. Its
-actions (``on_alert``) run one after another, each stored as an ``action_run`` and audited with
-the alert's reason: ``webhook`` POSTs the alert as JSON (retried with exponential backoff on
-transport errors and 5xx answers), ``trigger`` runs a pipeline (retraining), ``log`` writes it
-to the log.
+A monitor run whose signals breach raises an alert that records the breaching values. In the
+same transaction the alert stores its actions (``on_alert``) as pending action runs, audited
+with the alert's reason; agents run them (:mod:`cauce.monitoring.actions`): ``webhook`` POSTs
+the alert as JSON, ``trigger`` runs a pipeline (retraining), ``log`` writes it to the log.
 
 One incident must not start ten retrainings: within the monitor's ``cooldown`` after an alert
 that started its actions (whether a clean run has resolved it since or not, so a signal that
@@ -16,43 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from cauce.errors import CauceError, NotFound
+from cauce.errors import NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
-from cauce.store import new_id, now_ms
-from cauce.store.schema import action_runs, alerts, monitors
+from cauce.monitoring.actions import ActionRun, enqueue, read_for_alerts
+from cauce.store import new_id
+from cauce.store.schema import alerts, monitors
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
-    from cauce.monitoring.specs import Action, MonitorSpec
-
-log = logging.getLogger("cauce.alerts")
-
-
-@dataclass
-class ActionRun:
-    """One action an alert started, and how it ended."""
-
-    id: str
-    action: str
-    target: str
-    status: str  # succeeded | failed
-    attempts: int
-    result: dict[str, Any] | None
-    error: str | None
-    started_at: int
-    ended_at: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able view."""
-        return dict(self.__dict__)
+    from cauce.monitoring.specs import MonitorSpec
 
 
 @dataclass
@@ -100,7 +77,8 @@ def raise_alert(
     now: int,
     run_actions: bool = True,
 ) -> Alert:
-    """Store an alert for a run's breaches; run its actions unless a recent one is open."""
+    """Store an alert for a run's breaches and, unless a recent one started them, its pending
+    actions (``run_actions=False``: none), in one transaction."""
     reason = f"monitor {spec.name}: {describe(breaches)}"
     a = alerts.c
     with ws.store.write() as conn:
@@ -141,9 +119,8 @@ def raise_alert(
             alert.id,
             after={"monitor": spec.name, "reason": reason, "run_id": run_id},
         )
-    if state == "open" and run_actions:
-        for action in spec.on_alert:
-            alert.actions.append(run_action(ws, alert, action))
+        if state == "open" and run_actions:
+            alert.actions = enqueue(conn, alert.id, reason, spec.on_alert, "monitor")
     return alert
 
 
@@ -165,112 +142,6 @@ def resolve_open(ws: Workspace, monitor_id: str, run_id: str, now: int) -> int:
                     conn, "monitor", "alert.resolve", "alert", alert_id, after={"run_id": run_id}
                 )
     return len(ids)
-
-
-def _payload(alert: Alert) -> dict[str, Any]:
-    return {
-        "alert_id": alert.id,
-        "monitor": alert.monitor,
-        "monitor_run_id": alert.monitor_run_id,
-        "at": alert.at,
-        "reason": alert.reason,
-        "breaches": alert.breaches,
-    }
-
-
-def run_action(ws: Workspace, alert: Alert, action: Action) -> ActionRun:
-    """Run one action of an alert; store and audit how it went. Never raises."""
-    body = action.body
-    target = getattr(body, "url", None) or getattr(body, "pipeline", None) or action.name
-    started = now_ms()
-    attempts, result, error = 1, None, None
-    try:
-        if action.name == "webhook":
-            attempts, result = _webhook(body, _payload(alert))
-        elif action.name == "trigger":
-            result = _trigger(ws, body, alert)
-        else:
-            getattr(log, body.level)("alert %s: %s", alert.id, alert.reason)
-            result = {"logged": body.level}
-        status = "succeeded"
-    except _ActionFailed as exc:
-        status, error, attempts = "failed", str(exc), exc.attempts
-    except CauceError as exc:
-        status, error = "failed", str(exc)
-    except Exception as exc:  # a retraining pipeline's own bug must not stop the monitor
-        log.exception("alert %s: action %s crashed", alert.id, action.name)
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-    if action.name == "trigger" and result is not None and result["status"] != "SUCCEEDED":
-        status = "failed"
-        error = f"pipeline run {result['pipeline_run_id']} ended {result['status']}"
-    run = ActionRun(
-        new_id(), action.name, target, status, attempts, result, error, started, now_ms()
-    )
-    with ws.store.write() as conn:
-        conn.execute(action_runs.insert().values(alert_id=alert.id, **run.to_dict()))
-        if action.name == "trigger" and result is not None:
-            pipeline_run = ("pipeline_run", result["pipeline_run_id"])
-            add_edge(conn, ("alert", alert.id), pipeline_run, "triggered")
-        audit.record(
-            conn,
-            "monitor",
-            f"action.{action.name}",
-            "alert",
-            alert.id,
-            after={
-                "action_run_id": run.id,
-                "target": target,
-                "status": status,
-                "reason": alert.reason,
-                "error": error,
-            },
-        )
-    return run
-
-
-class _ActionFailed(Exception):
-    def __init__(self, message: str, attempts: int) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-
-
-def _webhook(body: Any, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """POST the payload; retry transport errors and 5xx with backoff 0.2 s, 0.4 s, 0.8 s …"""
-    import httpx
-
-    last = ""
-    for attempt in range(1, body.retries + 2):
-        try:
-            response = httpx.post(
-                body.url, json=payload, headers=body.headers, timeout=body.timeout / 1000
-            )
-            if response.status_code < 500:
-                if response.status_code >= 400:
-                    raise _ActionFailed(
-                        f"webhook {body.url} answered {response.status_code}", attempt
-                    )
-                return attempt, {"status_code": response.status_code}
-            last = f"answered {response.status_code}"
-        except httpx.HTTPError as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        if attempt <= body.retries:
-            time.sleep(0.2 * 2 ** (attempt - 1))
-    raise _ActionFailed(
-        f"webhook {body.url} failed after {body.retries + 1} attempts: {last}", body.retries + 1
-    )
-
-
-def _trigger(ws: Workspace, body: Any, alert: Alert) -> dict[str, Any]:
-    """Run the pipeline; ``alert_id`` and ``alert_reason`` are passed when it takes them."""
-    from cauce.pipelines.loading import load_pipeline
-
-    pipeline = load_pipeline(body.pipeline, root=ws.settings.root)
-    params = dict(body.params)
-    for key, value in (("alert_id", alert.id), ("alert_reason", alert.reason)):
-        if key in pipeline.signature.parameters and key not in params:
-            params[key] = value
-    result = pipeline.run(executor=body.executor, workspace=ws, **params)
-    return {"pipeline_run_id": result.id, "status": result.status}
 
 
 def list_alerts(
@@ -313,23 +184,6 @@ def get_alert(alert_id: str, *, workspace: Workspace | None = None) -> Alert:
 
 
 def _alert(conn: Any, row: Any) -> Alert:
-    r = action_runs.c
-    actions = [
-        ActionRun(
-            x.id,
-            x.action,
-            x.target,
-            x.status,
-            x.attempts,
-            x.result,
-            x.error,
-            x.started_at,
-            x.ended_at,
-        )
-        for x in conn.execute(
-            select(action_runs).where(r.alert_id == row.id).order_by(r.started_at, r.id)
-        )
-    ]
     return Alert(
         row.id,
         row.name,
@@ -339,5 +193,5 @@ def _alert(conn: Any, row: Any) -> Alert:
         row.breaches,
         row.at,
         row.resolved_at,
-        actions,
+        read_for_alerts(conn, [row.id])[row.id],
     )

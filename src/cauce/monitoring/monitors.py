@@ -30,7 +30,7 @@ from cauce.monitoring.profiles import (
     stored_profile,
 )
 from cauce.monitoring.signals import Window
-from cauce.monitoring.specs import MonitorSpec
+from cauce.monitoring.specs import MonitorSpec, stored_action
 from cauce.specs import Applied, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
@@ -116,9 +116,7 @@ def stored_spec(body: dict[str, Any]) -> MonitorSpec:
     for key in ("size", "offset"):
         if key in window:
             window[key] = f"{window[key]}ms"
-    for action in document.get("on_alert") or []:
-        if (action.get("webhook") or {}).get("timeout") is not None:
-            action["webhook"]["timeout"] = f"{action['webhook']['timeout']}ms"
+    document["on_alert"] = [stored_action(a) for a in document.get("on_alert") or []]
     return parse_spec(document)
 
 
@@ -333,9 +331,14 @@ def run_monitor(
     now: int | None = None,
     workspace: Workspace | None = None,
     actions: bool = True,
+    wait: bool = False,
     actor: str | None = None,
 ) -> MonitorRun:
-    """Run a monitor once over the window ending at ``now``; store and return what it found."""
+    """Run a monitor once over the window ending at ``now``; store and return what it found.
+
+    An alert's actions are stored pending, for an agent to run; ``wait=True`` runs them here,
+    in order, and returns once each has succeeded or failed. ``actions=False`` stores none.
+    """
     from cauce.monitoring import alerts
 
     ws = workspace or current()
@@ -397,6 +400,10 @@ def run_monitor(
         run.alert = alerts.raise_alert(
             ws, row, spec, run.id, breaches, now=now, run_actions=actions
         )
+        if wait and run.alert.actions:
+            from cauce.monitoring.actions import run_alert_actions
+
+            run.alert.actions = run_alert_actions(ws, run.alert.id, actor=actor or ws.user)
     return run
 
 

@@ -191,7 +191,14 @@ class Signal(_OneOf):
     model_performance: ModelPerformance | None = None
 
 
-class TriggerAction(_Spec):
+class _Retried(_Spec):
+    """How often a failed attempt is tried again, and after how long (doubled each time)."""
+
+    retries: int = Field(default=0, ge=0, le=10)
+    backoff: Duration = 200
+
+
+class TriggerAction(_Retried):
     """Run a pipeline (retraining); the alert's id and reason are passed if it takes them."""
 
     pipeline: str = Field(pattern=r"^.+\.py:[A-Za-z_]\w*$")
@@ -199,7 +206,7 @@ class TriggerAction(_Spec):
     executor: Literal["local", "process", "ray"] = "local"
 
 
-class WebhookAction(_Spec):
+class WebhookAction(_Retried):
     """POST the alert as JSON; retried with backoff on failures and 5xx answers."""
 
     url: str = Field(pattern=r"^https?://")
@@ -232,6 +239,24 @@ class Action(_OneOf):
             and all(value.get(k) is None for k in ("trigger", "webhook"))
         )
         return {**value, "log": {}} if bare else value
+
+
+# Action fields stored in milliseconds: a bare number in a spec means seconds.
+_ACTION_DURATIONS = ("timeout", "backoff")
+
+
+def stored_action(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored action (``{webhook: {...}}``) whose durations read back as the milliseconds
+    they are."""
+    out = {}
+    for name, body in document.items():
+        if isinstance(body, dict):
+            body = {
+                k: f"{v}ms" if k in _ACTION_DURATIONS and isinstance(v, int) else v
+                for k, v in body.items()
+            }
+        out[name] = body
+    return out
 
 
 class MonitorSpec(_Spec):

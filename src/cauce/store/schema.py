@@ -515,20 +515,48 @@ alerts = Table(
     Column("resolved_at", BigInteger),
 )
 
+# An alert's action as queued work: stored pending with the alert, claimed and run by an agent.
 action_runs = Table(
     "action_runs",
     metadata,
     Column("id", ID, primary_key=True),
     Column("alert_id", ID, ForeignKey("alerts.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),  # the action's place in the monitor's on_alert
+    # "<alert id>.<position>": one alert never has two runs of the same action.
+    Column("idempotency_key", String(64), nullable=False, unique=True),
     Column("action", String(32), nullable=False),  # webhook | trigger | log
     Column("target", Text, nullable=False),
-    # succeeded | failed
+    Column("spec", JSON, nullable=False),  # the action as it was when the alert was raised
+    # pending | running | succeeded | failed
     Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),  # attempts started so far
+    Column("next_attempt_at", BigInteger),  # pending: not before then
+    # running: the agent that claimed it, until its lease expires unless renewed
+    Column("claimed_by", String(128)),
+    Column("lease_expires_at", BigInteger),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger),  # the first attempt's start
+    Column("ended_at", BigInteger),
+    Index("ix_action_runs_due", "status", "next_attempt_at"),
+)
+
+# One attempt at an action run: which agent, when, and how it ended.
+action_attempts = Table(
+    "action_attempts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("action_run_id", ID, ForeignKey("action_runs.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("agent", String(128), nullable=False),
+    # running | succeeded | failed | abandoned (its agent stopped renewing the lease)
+    Column("outcome", String(16), nullable=False),
     Column("result", JSON),
     Column("error", Text),
     Column("started_at", BigInteger, nullable=False),
     Column("ended_at", BigInteger),
+    UniqueConstraint("action_run_id", "number"),
 )
 
 # A model version's metrics on one dataset version: gates compare versions on the same data.

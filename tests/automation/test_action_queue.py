@@ -1,0 +1,527 @@
+"""Alert actions as queued work: claims, leases, retries, and agents sharing one queue.
+
+Real pieces only: webhooks go to a loopback ``http.server`` (:mod:`webhooks`), agents are
+``cauce agent`` processes killed with SIGKILL, or workers on their own workspace handles, on
+SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select, text, update
+
+import cauce
+from cauce.automation.agent import Agent
+from cauce.errors import CauceError
+from cauce.lineage import audit
+from cauce.monitoring.actions import ActionPool, Outcome, Worker, actions_of, finish
+from cauce.monitoring.alerts import get_alert, list_alerts, raise_alert
+from cauce.monitoring.monitors import apply_monitor, run_monitor, runs, stored_spec
+from cauce.pipelines.runs import get_pipeline_run
+from cauce.store.schema import action_runs, monitors
+from cauce.workspace import Workspace
+from clitools import wait_until
+from webhooks import Hook
+
+NOW = 1_800_000_000_000
+
+
+def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
+    )
+
+
+def watch(ws: Workspace, on_alert: list[dict[str, Any]], **extra: Any) -> None:
+    """Monitor ``churn-drift``: drifted ``production`` against ``training``, raising alerts."""
+    cauce.data.register("training", frame(600, 0), workspace=ws)
+    cauce.data.register("production", frame(300, 1, shift=25.0), workspace=ws)
+    apply_monitor(
+        ws,
+        {
+            "kind": "Monitor",
+            "name": "churn-drift",
+            "target": {"dataset": "production"},
+            "reference": {"dataset": "training"},
+            "signals": [{"data_drift": {"threshold": 0.2}}],
+            "on_alert": on_alert,
+            **extra,
+        },
+    )
+
+
+def queue(ws: Workspace, on_alert: list[dict[str, Any]], alerts: int) -> list[str]:
+    """``alerts`` open alerts of one monitor run, each with its actions pending; their ids."""
+    watch(ws, on_alert, cooldown="0s")
+    first = run_monitor("churn-drift", now=NOW, actions=False, workspace=ws)
+    assert first.alert is not None
+    with ws.store.read() as conn:
+        row = conn.execute(select(monitors)).one()
+    spec = stored_spec(row.spec)
+    return [
+        raise_alert(ws, row, spec, first.id, first.alert.breaches, now=NOW + 1 + i).id
+        for i in range(alerts)
+    ]
+
+
+def with_lease(ws: Workspace, seconds: float) -> Workspace:
+    """Another handle on the same store whose workers hold leases this long."""
+    return Workspace(dataclasses.replace(ws.settings, action_lease_s=seconds))
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    server = Hook()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+# -- the queue ----------------------------------------------------------------------------------
+
+
+def test_a_monitor_run_queues_its_actions_and_returns_without_waiting(
+    any_workspace: Workspace,
+) -> None:
+    held = Hook(hold=1)
+    try:
+        watch(any_workspace, [{"webhook": {"url": held.url}}, {"log": {"level": "info"}}])
+        started = time.monotonic()
+        run = run_monitor("churn-drift", now=NOW)
+        took = time.monotonic() - started
+        assert run.alert is not None and run.alert.state == "open"
+        assert held.received == []  # nothing ran: a receiver that hangs cannot hold the run
+        assert took < 30
+        alert_id = run.alert.id
+        stored = get_alert(alert_id).actions
+        assert [(a.action, a.status, a.attempts, a.position) for a in stored] == [
+            ("webhook", "pending", 0, 0),
+            ("log", "pending", 0, 1),
+        ]
+        assert [a.idempotency_key for a in stored] == [f"{alert_id}.0", f"{alert_id}.1"]
+        assert all(a.history == [] and a.next_attempt_at is not None for a in stored)
+        events = audit.events(any_workspace, entity_id=alert_id)
+        assert {(e.action, e.after["status"]) for e in events if e.action.startswith("action")} == {
+            ("action.webhook", "pending"),
+            ("action.log", "pending"),
+        }
+        # One alert can never hold two runs of the same action: the key is unique in the store.
+        duplicate = {
+            "id": "f" * 32,
+            "alert_id": alert_id,
+            "position": 0,
+            "idempotency_key": f"{alert_id}.0",
+            "action": "webhook",
+            "target": held.url,
+            "spec": {"webhook": {"url": held.url}},
+            "status": "pending",
+            "attempts": 0,
+            "created_at": 0,
+        }
+        with (
+            pytest.raises(CauceError, match="idempotency_key"),
+            any_workspace.store.write() as conn,
+        ):
+            conn.execute(action_runs.insert().values(**duplicate))
+    finally:
+        held.close()
+
+
+def test_of_workers_racing_for_one_run_exactly_one_claims_it(any_workspace: Workspace) -> None:
+    queue(any_workspace, [{"log": {"level": "info"}}], alerts=1)
+    handles = [with_lease(any_workspace, 60) for _ in range(4)]
+    workers = [Worker(ws) for ws in handles]
+    barrier = threading.Barrier(len(workers))
+    claims: list[int] = []
+
+    def race(worker: Worker) -> None:
+        barrier.wait()
+        claims.append(len(worker.claim(5)))
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ws in handles:
+        ws.close()
+    assert sorted(claims) == [0, 0, 0, 1]
+
+
+def test_an_expired_lease_is_taken_over_and_the_late_worker_is_not_recorded(
+    any_workspace: Workspace,
+) -> None:
+    [alert_id] = queue(any_workspace, [{"log": {"level": "info"}}], alerts=1)
+    short = with_lease(any_workspace, 0.3)
+    first, second = Worker(short), Worker(short)
+    [held] = first.claim(1)
+    assert second.claim(1) == []  # the lease holds
+    time.sleep(0.45)  # the first worker neither renews nor finishes: it is as good as dead
+    [taken] = second.claim(1)
+    assert (held.run_id, held.number, taken.number) == (taken.run_id, 1, 2)
+
+    # The first worker wakes up and finishes: the run is no longer its to record.
+    assert finish(short, first.agent, held, Outcome({"logged": "info"}), "agent") is None
+    first.renew()  # and its lease is not extended either
+    [run] = actions_of(any_workspace, [alert_id])[alert_id]
+    assert (run.status, run.claimed_by, run.attempts) == ("running", second.agent, 2)
+
+    done = second.run(taken)
+    assert done is not None and done.status == "succeeded"
+    abandoned, succeeded = done.history
+    assert (abandoned.number, abandoned.agent, abandoned.outcome) == (1, first.agent, "abandoned")
+    assert abandoned.error is not None and "lease expired" in abandoned.error
+    assert "ended later and succeeded" in abandoned.error
+    assert (succeeded.number, succeeded.agent, succeeded.outcome) == (2, second.agent, "succeeded")
+    statuses = [e.after["status"] for e in reversed(audit.events(any_workspace, action="action.*"))]
+    assert statuses == ["pending", "running", "running", "succeeded"]
+    short.close()
+
+
+def test_a_run_whose_agent_dies_three_times_fails(workspace: Workspace) -> None:
+    [alert_id] = queue(workspace, [{"log": {"level": "info"}}], alerts=1)
+    short = with_lease(workspace, 0.1)
+    for number in (1, 2, 3):
+        [claimed] = Worker(short).claim(1)
+        assert claimed.number == number
+        time.sleep(0.15)
+    assert Worker(short).claim(1) == []
+    [run] = actions_of(workspace, [alert_id])[alert_id]
+    assert run.status == "failed" and run.error is not None
+    assert run.error.startswith("abandoned 3 times")
+    assert [a.outcome for a in run.history] == ["abandoned"] * 3
+    short.close()
+
+
+def test_a_stored_action_that_no_longer_parses_fails_instead_of_blocking_the_queue(
+    workspace: Workspace,
+) -> None:
+    first, second = queue(workspace, [{"log": {"level": "info"}}], alerts=2)
+    with workspace.store.write() as conn:
+        conn.execute(
+            update(action_runs)
+            .where(action_runs.c.alert_id == first)
+            .values(spec={"log": {"level": "loud"}})
+        )
+    [claimed] = Worker(workspace).claim(2)  # the broken one is failed, not claimed
+    assert claimed.alert["alert_id"] == second
+    broken = the_run(workspace, first)
+    assert broken.status == "failed" and broken.history == []
+    assert broken.error is not None and broken.error.startswith("its stored action is not valid")
+
+
+def test_renewed_leases_keep_a_long_action_with_its_worker(workspace: Workspace) -> None:
+    held = Hook(hold=1)
+    try:
+        [alert_id] = queue(workspace, [{"webhook": {"url": held.url, "timeout": 30}}], alerts=1)
+        short = with_lease(workspace, 0.6)
+        pool = ActionPool(short, workers=1)
+        pool.start()
+        wait_until(lambda: held.received)
+        time.sleep(1.5)  # over two leases: only renewals keep the claim
+        assert Worker(short).claim(1) == []
+        held.release.set()
+        [run] = wait_until(
+            lambda: [
+                x for x in actions_of(workspace, [alert_id])[alert_id] if x.status != "running"
+            ]
+        )
+        pool.stop()
+        assert run.status == "succeeded" and [a.outcome for a in run.history] == ["succeeded"]
+        assert len(held.received) == 1
+        short.close()
+    finally:
+        held.close()
+
+
+# -- agents ---------------------------------------------------------------------------------------
+
+
+def test_agents_sharing_a_queue_run_each_action_exactly_once(
+    any_workspace: Workspace, hook: Hook
+) -> None:
+    alert_ids = queue(any_workspace, [{"webhook": {"url": hook.url}}, {"log": None}], alerts=30)
+    handles = [with_lease(any_workspace, 30) for _ in range(3)]
+    pools = [ActionPool(ws, workers=3) for ws in handles]
+    barrier = threading.Barrier(len(pools))
+    ran: list[list[Any]] = []
+
+    def agent(pool: ActionPool) -> None:
+        barrier.wait()
+        ran.append(pool.drain())
+
+    threads = [threading.Thread(target=agent, args=(p,)) for p in pools]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ws in handles:
+        ws.close()
+
+    found = actions_of(any_workspace, alert_ids)
+    every = [run for runs_ in found.values() for run in runs_]
+    assert len(every) == 60 and sum(map(len, ran)) == 60
+    assert {(r.status, r.attempts, len(r.history)) for r in every} == {("succeeded", 1, 1)}
+    webhooks = sorted(r.idempotency_key for r in every if r.action == "webhook")
+    assert sorted(hook.keys()) == webhooks  # each webhook sent once, none twice
+    assert len({r.history[0].agent for r in every}) > 1  # the agents shared the work
+    claims = audit.events(any_workspace, action="action.*", limit=1000)
+    assert sum(e.after["status"] == "running" for e in claims) == 60
+
+
+def test_the_agent_keeps_running_monitors_while_an_action_runs(workspace: Workspace) -> None:
+    held = Hook(hold=2)
+    try:
+        webhook = {"webhook": {"url": held.url, "timeout": 60}}
+        watch(workspace, [webhook], schedule="0 * * * *", cooldown="0s")
+
+        def due() -> None:
+            with workspace.store.write() as conn:
+                conn.execute(update(monitors).values(next_run_at=1))
+
+        stop = threading.Event()
+        agent = threading.Thread(target=Agent(workspace).run, args=(0.1, stop), daemon=True)
+        due()
+        agent.start()
+        try:
+            wait_until(lambda: len(held.received) == 1)
+            # The first alert's webhook hangs; the loop runs the monitor again meanwhile, and a
+            # second worker takes the second alert's webhook.
+            due()
+            wait_until(lambda: len(held.received) == 2)
+            assert len(runs("churn-drift")) == 2
+            assert [a.actions[0].status for a in list_alerts()] == ["running", "running"]
+        finally:
+            held.release.set()
+            stop.set()
+            agent.join(60)
+        assert not agent.is_alive()  # it stopped once the actions it ran had finished
+        assert [a.actions[0].status for a in list_alerts()] == ["succeeded", "succeeded"]
+    finally:
+        held.close()
+
+
+# -- real agents, killed ------------------------------------------------------------------------
+
+
+def start_agent(tmp_path: Path, name: str) -> subprocess.Popen[str]:
+    """``cauce agent`` in its own process, on the test's workspace, with a one-second lease."""
+    with open(tmp_path / f"{name}.log", "w") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "cauce.cli.main", "agent", "--interval", "0.2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "CAUCE_ACTION_LEASE_S": "1", "COLUMNS": "200"},
+        )
+
+
+def stop_agent(proc: subprocess.Popen[str]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def cli(*args: str) -> str:
+    """``cauce ARGS`` with this test's settings (CAUCE_HOME, CAUCE_DB_URL); its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cauce.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def the_run(ws: Workspace, alert_id: str) -> Any:
+    [run] = actions_of(ws, [alert_id])[alert_id]
+    return run
+
+
+@pytest.mark.slow
+def test_a_killed_agents_webhook_is_taken_up_again_after_its_lease(
+    any_workspace: Workspace, tmp_path: Path
+) -> None:
+    held = Hook(hold=1)  # the first request hangs until the agent sending it is dead
+    first = second = None
+    try:
+        watch(any_workspace, [{"webhook": {"url": held.url, "timeout": 120}}])
+        run = run_monitor("churn-drift", now=NOW)
+        assert run.alert is not None
+        alert_id = run.alert.id
+        first = start_agent(tmp_path, "first")
+        wait_until(lambda: held.received, timeout=120)
+        claimed = the_run(any_workspace, alert_id)
+        assert claimed.status == "running" and f":{first.pid}:" in claimed.claimed_by
+
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+        second = start_agent(tmp_path, "second")
+        done = wait_until(
+            lambda: (r := the_run(any_workspace, alert_id)).status == "succeeded" and r,
+            timeout=120,
+        )
+        assert stop_agent(second) == 0
+        log = (tmp_path / "second.log").read_text()
+        assert f"action webhook {held.url} ({alert_id}.0): succeeded, attempt 2" in log
+    finally:
+        held.close()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    assert done.attempts == 2 and done.error is None
+    abandoned, succeeded = done.history
+    assert abandoned.outcome == "abandoned" and f":{first.pid}:" in abandoned.agent
+    assert abandoned.error is not None and abandoned.error.startswith("lease expired")
+    assert succeeded.outcome == "succeeded" and f":{second.pid}:" in succeeded.agent
+    assert succeeded.result == {"status_code": 200}
+    # The receiver saw the same key twice, and can drop the repeat.
+    assert held.keys() == [f"{alert_id}.0", f"{alert_id}.0"]
+
+    # The alert's history, as a user reads it (on this test's store, SQLite or PostgreSQL).
+    shown = json.loads(cli("alerts", "show", alert_id, "--json"))
+    [action] = shown["actions"]
+    assert action["status"] == "succeeded"
+    assert [a["outcome"] for a in action["history"]] == ["abandoned", "succeeded"]
+    table = cli("alerts", "show", alert_id)
+    assert "Attempts" in table and "abandoned" in table and "lease expired" in table
+    events = reversed(audit.events(any_workspace, action="action.webhook"))
+    assert [(e.actor, e.after["status"], e.after.get("attempt")) for e in events] == [
+        ("monitor", "pending", None),
+        ("agent", "running", 1),
+        ("agent", "running", 2),
+        ("agent", "succeeded", 2),
+    ]
+
+
+SLOW_RETRAIN = """
+import time
+from pathlib import Path
+
+import cauce
+
+MARKS = Path(__file__).parent / "marks.txt"
+
+
+@cauce.step
+def retrain(alert_id: str) -> str:
+    with MARKS.open("a") as marks:
+        marks.write("start\\n")
+    if MARKS.read_text().count("start") == 1:
+        time.sleep(300)  # the first retraining is killed with its agent
+    with MARKS.open("a") as marks:
+        marks.write("done\\n")
+    return alert_id
+
+
+@cauce.pipeline
+def retraining(alert_id: str = ""):
+    return retrain(alert_id)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_agents_retraining_is_run_again_and_completes_once(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "retrain.py").write_text(textwrap.dedent(SLOW_RETRAIN))
+    marks = flows / "marks.txt"
+    watch(workspace, [{"trigger": {"pipeline": f"{flows / 'retrain.py'}:retraining"}}])
+    run = run_monitor("churn-drift", now=NOW)
+    assert run.alert is not None
+    alert_id = run.alert.id
+    first = start_agent(tmp_path, "first")
+    second = None
+    try:
+        wait_until(lambda: marks.exists() and "start" in marks.read_text(), timeout=120)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+        second = start_agent(tmp_path, "second")
+        done = wait_until(
+            lambda: (r := the_run(workspace, alert_id)).status == "succeeded" and r, timeout=120
+        )
+        assert stop_agent(second) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert marks.read_text().split() == ["start", "start", "done"]  # completed once
+    abandoned, succeeded = done.history
+    assert (abandoned.outcome, succeeded.outcome) == ("abandoned", "succeeded")
+    # The attempt records the pipeline run it started, which got the alert id.
+    assert succeeded.result == done.result and done.result["status"] == "SUCCEEDED"
+    retrained = get_pipeline_run(done.result["pipeline_run_id"])
+    assert retrained.params == {"alert_id": alert_id}
+    assert retrained.output("retrain") == alert_id
+
+
+@pytest.mark.slow
+def test_agent_once_runs_the_actions_due_now(workspace: Workspace, hook: Hook) -> None:
+    [alert_id] = queue(workspace, [{"webhook": {"url": hook.url}}], alerts=1)
+    result = cli("agent", "--once")
+    assert f"action webhook {hook.url} ({alert_id}.0): succeeded, attempt 1" in result
+    assert the_run(workspace, alert_id).status == "succeeded"
+    assert hook.keys() == [f"{alert_id}.0"]
+
+
+def test_action_runs_from_before_the_queue_survive_the_migration(any_workspace: Workspace) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from cauce.store.migrate import alembic_config
+
+    store = any_workspace.store
+    any_workspace.settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(any_workspace.settings.db_url)
+    with engine.connect() as conn, conn.begin():
+        command.upgrade(alembic_config(conn), "0005")
+    rows = {
+        "monitors": "('m1', 'old', '{}', 'x', true, NULL, NULL, 1, 1)",
+        "monitor_runs": "('r1', 'm1', NULL, 'alert', NULL, NULL, 0, '{}', NULL, 1, 1)",
+        "alerts": "('a1', 'm1', 'r1', 'f', 'open', '[]', 'why', 1, NULL)",
+        "action_runs": "('x2', 'a1', 'log', 'log', 'succeeded', 1, NULL, NULL, 20, 21), "
+        "('x1', 'a1', 'webhook', 'http://h/', 'failed', 4, NULL, 'boom', 10, 12)",
+    }
+    with engine.connect() as conn, conn.begin():
+        for table, values in rows.items():
+            conn.execute(text(f"INSERT INTO {table} VALUES {values}"))
+    engine.dispose()
+    assert store.upgrade() == ("0005", "0006")
+    old = get_alert("a1").actions
+    assert [(a.id, a.position, a.idempotency_key, a.status, a.attempts) for a in old] == [
+        ("x1", 0, "a1.0", "failed", 4),
+        ("x2", 1, "a1.1", "succeeded", 1),
+    ]
+    assert old[0].created_at == 10 and old[0].error == "boom" and old[0].history == []
+    with store.read() as conn:
+        spec = conn.execute(select(action_runs.c.spec).where(action_runs.c.id == "x1")).scalar()
+    assert spec == {"webhook": {"url": "http://h/"}}
