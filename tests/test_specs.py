@@ -260,8 +260,9 @@ def test_a_folder_applies_its_yaml_files_sorted_by_name(ready: Workspace, tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidInput, match="holds no spec documents"):
         cauce.apply(tmp_path / "empty")
-    with pytest.raises(NotFound, match="no such spec file or folder"):
-        cauce.apply("missing.yaml")
+    for missing in ("missing.yaml", "missing-folder", tmp_path / "missing"):
+        with pytest.raises(NotFound, match="no such spec file or folder"):
+            cauce.apply(missing)
 
 
 def test_the_sdk_takes_text_a_mapping_or_a_list(ready: Workspace, tmp_path: Path) -> None:
@@ -417,5 +418,8 @@ def test_cli_errors_are_one_line_and_apply_nothing(workspace: Workspace, tmp_pat
         assert_one_line_error(run_cli(home, "apply", "-f", str(spec), check=False), *words)
     assert_one_line_error(
         run_cli(home, "apply", "-f", str(tmp_path / "nope.yaml"), check=False), "nope.yaml"
+    )
+    assert_one_line_error(
+        run_cli(home, "rollouts", "start", "-f", str(spec), check=False), "no kind: Rollout"
     )
     assert snapshot(workspace) == before

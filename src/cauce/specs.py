@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,7 @@ KINDS: tuple[Kind, ...] = (
 )
 
 Declared = frozenset[tuple[str, str]]
+_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class _Parsed:
     document: Document
     kind: Kind
     spec: BaseModel
-    key: str = field(default="")
+    key: str
 
 
 # -- the front door ---------------------------------------------------------------------------
@@ -206,11 +207,6 @@ def get_kind(name: str) -> Kind:
     )
 
 
-def parse(document: dict[str, Any]) -> Any:
-    """A document as its kind's spec model (no store involved); InvalidInput names the field."""
-    return _parse(0, Document(document, "")).spec
-
-
 def _parse(index: int, document: Document) -> _Parsed:
     from pydantic import ValidationError
 
@@ -271,26 +267,31 @@ def _rank(name: str, seen: tuple[str, ...] = ()) -> int:
 
 
 def read(source: str | Path | dict[str, Any] | Iterable[dict[str, Any]]) -> list[Document]:
-    """The documents of a spec file, a folder, a YAML text, a mapping or a list of mappings."""
+    """The documents of a spec file, a folder, a YAML text, a mapping or a list of mappings.
+
+    A one-line string without a colon is a path too: a folder name misspelt is not found,
+    rather than read as a YAML text.
+    """
+    if isinstance(source, str) and "\n" not in source and ":" not in source:
+        source = Path(source)
     if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
-            documents = [d for f in files for d in _read_text(f.read_text(), str(f))]
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _SUFFIXES)
+            documents = [d for f in files for d in _read_file(f)]
             if not documents:
-                raise InvalidInput(f"{path} holds no spec documents (*.yaml, *.yml)")
+                raise InvalidInput(
+                    f"{path} holds no spec documents",
+                    hint="the *.yaml and *.yml files of a folder are read, not its subfolders",
+                )
             return documents
         if not path.is_file():
             raise NotFound(f"no such spec file or folder: {path}")
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read spec file {path}: {exc}") from None
-        return _nonempty(_read_text(text, str(path)), str(path))
+        return _nonempty(_read_file(path), str(path))
     if isinstance(source, str):
         return _nonempty(_read_text(source, ""), "the spec text")
     if isinstance(source, dict):
-        return [Document(source, "")]
+        source = [source]
     documents = [Document(d, f"document {n}") for n, d in enumerate(source, 1)]
     return _nonempty(documents, "the list of documents")
 
@@ -298,6 +299,14 @@ def read(source: str | Path | dict[str, Any] | Iterable[dict[str, Any]]) -> list
 def read_documents(path: Path) -> list[dict[str, Any]]:
     """The YAML documents of a spec file or folder, as mappings."""
     return [d.body for d in read(path)]
+
+
+def _read_file(path: Path) -> list[Document]:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read spec file {path}: {exc}") from None
+    return _read_text(text, str(path))
 
 
 def _read_text(text: str, name: str) -> list[Document]:
