@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "sweep": "cauce.tracking.sweep",
     # registry
     "log_model": "cauce.registry.logging",
+    # specs: cauce apply -f
+    "apply": "cauce.specs",
     # pipelines
     "step": "cauce.pipelines.decorators",
     "pipeline": "cauce.pipelines.decorators",
@@ -121,6 +123,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     )
     from cauce.registry.logging import (
         log_model as log_model,
+    )
+    from cauce.specs import (
+        apply as apply,
     )
     from cauce.tracking.artifacts import (
         download_artifacts as download_artifacts,

@@ -88,6 +88,7 @@ def outcomes(values: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[st
 def test_apply_creates_then_is_unchanged_then_updates_and_audits(
     any_workspace: Workspace, tmp_path: Path
 ) -> None:
+    cauce.data.register("training", customers(), workspace=any_workspace)  # the reference
     path = tmp_path / "monitor.yaml"
     path.write_text(
         "kind: Monitor\nname: churn-drift\ntarget: {dataset: production}\n"

@@ -20,11 +20,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection, func, select
 
 from cauce.errors import NotFound
-from cauce.specs import Applied, save_spec, validation_error
+from cauce.specs import Applied, save_spec
 from cauce.store import now_ms
 from cauce.store.schema import dataset_versions, datasets, schedule_firings, schedules
 from cauce.validation import check_cron, check_name
@@ -104,23 +104,19 @@ def newest_version(conn: Connection, dataset: str) -> int | None:
     return number
 
 
-def apply_schedule(ws: Workspace, document: dict[str, Any]) -> Applied:
-    """Create or update a schedule from its spec; an identical spec changes nothing."""
-    try:
-        spec = ScheduleSpec.model_validate(document)
-    except ValidationError as exc:
-        raise validation_error("Schedule", exc) from None
+def save_schedule(conn: Connection, ws: Workspace, spec: ScheduleSpec) -> Applied:
+    """Create or update a schedule in the caller's transaction; an identical spec changes
+    nothing."""
     body = spec.model_dump(mode="json")
     now = now_ms()
-    with ws.store.write() as conn:
-        if spec.cron is not None:
-            next_run, seen = next_cron_time(spec.cron, now), None
-        else:
-            assert spec.trigger is not None
-            # Only versions registered after the trigger is applied fire it.
-            next_run, seen = None, newest_version(conn, spec.trigger.dataset) or 0
-        values = {"enabled": spec.enabled, "next_run_at": next_run, "last_seen_version": seen}
-        return save_spec(conn, ws, schedules, "Schedule", body, values)
+    if spec.cron is not None:
+        next_run, seen = next_cron_time(spec.cron, now), None
+    else:
+        assert spec.trigger is not None
+        # Only versions registered after the trigger is applied fire it.
+        next_run, seen = None, newest_version(conn, spec.trigger.dataset) or 0
+    values = {"enabled": spec.enabled, "next_run_at": next_run, "last_seen_version": seen}
+    return save_spec(conn, ws, schedules, "Schedule", body, values)
 
 
 def list_schedules(*, workspace: Workspace | None = None) -> list[Schedule]:

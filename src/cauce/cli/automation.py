@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
 
@@ -14,17 +16,38 @@ schedules_app = typer.Typer(
 
 
 def apply(
-    file: Path = typer.Option(..., "--file", "-f", help="YAML spec file (one or more documents)."),
+    path: Path = typer.Option(
+        ..., "--file", "-f", help="A YAML spec file, or a folder: each *.yaml/*.yml in it."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would change (fields old → new); change nothing."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print each document's outcome as JSON."),
 ) -> None:
-    """Apply declarative specs (kind: Schedule, …); applying the same file again changes nothing.
+    """Apply declarative specs (Endpoint, Deployment, Rollout, Monitor, Schedule).
+
+    Every document is validated before anything is written, then all are applied in one
+    transaction, in dependency order; applying the same specs again changes nothing.
 
     Example:
-        cauce apply -f schedules.yaml
+        cauce apply -f specs/ --dry-run
     """
-    from cauce.specs import apply_file
+    from cauce.specs import apply as apply_specs
 
-    for applied in apply_file(file):
-        console.print(f"{applied.kind} {applied.name}: {applied.outcome}")
+    results = apply_specs(path, dry_run=dry_run)
+    if as_json:
+        print_json({"dry_run": dry_run, "documents": [r.to_dict() for r in results]})
+        return
+    for result in results:
+        console.print(Text(f"{result.kind} {result.name}: {result.outcome}"))
+        for change in result.changes:
+            console.print(Text(f"  {change.field}: {_value(change.old)} → {_value(change.new)}"))
+    if dry_run:
+        console.print("dry run: nothing was changed")
+
+
+def _value(value: object) -> str:
+    return "—" if value is None else json.dumps(value, default=str)
 
 
 def agent(

@@ -24,11 +24,11 @@ def start(
     Example:
         cauce rollouts start -f rollout.yaml
     """
-    from cauce.specs import apply_file, read_documents
+    from cauce.specs import apply, read_documents
 
-    if not any(d.get("kind") == "Rollout" for d in read_documents(file)):
+    if not any(d.get("kind") == "Rollout" for d in read_documents(file) if isinstance(d, dict)):
         raise InvalidInput(f"{file} has no kind: Rollout document")
-    for applied in apply_file(file):
+    for applied in apply(file):
         console.print(f"{applied.kind} {applied.name}: {applied.outcome}")
 
 

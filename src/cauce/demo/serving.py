@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -128,14 +127,9 @@ def _free_port() -> int:
 
 def apply_documents(documents: list[dict[str, Any]], ws: Workspace | None = None) -> None:
     """Apply spec documents as ``cauce apply -f`` would."""
-    from cauce.specs import apply_file
+    from cauce.specs import apply
 
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as spec:
-        spec.write("\n---\n".join(json.dumps(d) for d in documents))  # JSON is YAML
-    try:
-        apply_file(spec.name, workspace=ws)
-    finally:
-        os.unlink(spec.name)
+    apply(documents, workspace=ws)
 
 
 def _wait_ready(url: str, deployment: str, timeout: float = 90) -> None:

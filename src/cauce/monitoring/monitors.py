@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
@@ -31,7 +31,7 @@ from cauce.monitoring.profiles import (
 )
 from cauce.monitoring.signals import Window
 from cauce.monitoring.specs import MonitorSpec, stored_action
-from cauce.specs import Applied, save_spec, validation_error
+from cauce.specs import Applied, Declared, apply, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
 from cauce.workspace import Workspace, current
@@ -121,20 +121,45 @@ def stored_spec(body: dict[str, Any]) -> MonitorSpec:
 
 
 def apply_monitor(ws: Workspace, document: dict[str, Any]) -> Applied:
-    """Create or update a monitor from its spec; an identical spec changes nothing."""
+    """Create or update a monitor from its spec (:func:`cauce.specs.apply` for one document)."""
+    [applied] = apply(document, workspace=ws)
+    return applied
+
+
+def check_monitor(ws: Workspace, spec: MonitorSpec, declared: Declared) -> None:
+    """Before an apply changes anything: the target endpoint exists or is declared beside the
+    monitor, and the reference model or dataset version exists."""
+    from cauce.data.assets import get_version
+    from cauce.registry.models import resolve
+    from cauce.serving.endpoints import get_endpoint
+
+    endpoint = spec.target.endpoint
+    if endpoint is not None and ("Endpoint", endpoint) not in declared:
+        try:
+            get_endpoint(endpoint, workspace=ws)
+        except NotFound as exc:
+            exc.details = {**exc.details, "field": "target.endpoint"}
+            raise
+    if spec.reference.model is not None:
+        resolve(spec.reference.model, workspace=ws)
+    if spec.reference.dataset is not None:
+        get_version(spec.reference.dataset, workspace=ws)
+
+
+def save_monitor(conn: Connection, ws: Workspace, spec: MonitorSpec) -> Applied:
+    """Create or update a monitor in the caller's transaction; an identical spec changes
+    nothing."""
     from cauce.automation.schedules import next_cron_time
 
-    spec = parse_spec(document)
     next_run = next_cron_time(spec.schedule, now_ms()) if spec.schedule else None
-    with ws.store.write() as conn:
-        return save_spec(
-            conn,
-            ws,
-            monitors,
-            "Monitor",
-            spec.model_dump(mode="json"),
-            {"enabled": spec.enabled, "next_run_at": next_run},
-        )
+    return save_spec(
+        conn,
+        ws,
+        monitors,
+        "Monitor",
+        spec.model_dump(mode="json"),
+        {"enabled": spec.enabled, "next_run_at": next_run},
+    )
 
 
 def list_monitors(*, workspace: Workspace | None = None) -> list[Monitor]:

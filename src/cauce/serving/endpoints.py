@@ -10,12 +10,9 @@ the store through the endpoint's ``revision``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, delete, select
 
 from cauce.errors import Conflict, InvalidInput, NotFound
@@ -29,7 +26,7 @@ from cauce.serving.specs import (
     check_mirror_not_live,
     check_traffic,
 )
-from cauce.specs import Applied, validation_error
+from cauce.specs import Applied, Declared, changes, spec_digest
 from cauce.store import new_id, now_ms
 from cauce.store.schema import (
     deployment_stats,
@@ -103,89 +100,67 @@ class Endpoint:
 # -- specs ------------------------------------------------------------------------------------
 
 
-def _digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+def check_endpoint(ws: Workspace, spec: EndpointSpec, declared: Declared) -> None:
+    """Before an apply changes anything: every traffic and mirror name must be a deployment
+    that exists or that the same apply declares."""
+    with ws.store.read() as conn:
+        existing = _deployment_names(conn, spec.name)
+    for field, split in (("traffic", spec.traffic), ("mirror", spec.mirror)):
+        for name in split:
+            if name not in existing and ("Deployment", f"{spec.name}/{name}") not in declared:
+                raise InvalidInput(
+                    f"Endpoint {spec.name}: {field} names deployment {name!r}, which "
+                    "neither exists nor is declared in this apply",
+                    details={"field": f"{field}.{name}"},
+                )
 
 
-def precheck(ws: Workspace, documents: list[dict[str, Any]]) -> None:
-    """Before a spec file changes anything: every traffic and mirror name must be a deployment
-    that exists or that the file declares."""
-    declared: dict[str, set[str]] = {}
-    for document in documents:
-        if document.get("kind") == "Deployment":
-            declared.setdefault(str(document.get("endpoint")), set()).add(str(document.get("name")))
-    for document in documents:
-        if document.get("kind") != "Endpoint":
-            continue
-        spec = _endpoint_spec(document)
-        with ws.store.read() as conn:
-            existing = _deployment_names(conn, spec.name)
-        known = existing | declared.get(spec.name, set())
-        for field, split in (("traffic", spec.traffic), ("mirror", spec.mirror)):
-            for name in split:
-                if name not in known:
-                    raise InvalidInput(
-                        f"Endpoint {spec.name}: {field} names deployment {name!r}, which "
-                        "neither exists nor is declared in this file",
-                        details={"field": f"{field}.{name}"},
-                    )
-
-
-def _endpoint_spec(document: dict[str, Any]) -> EndpointSpec:
-    try:
-        return EndpointSpec.model_validate(document)
-    except ValidationError as exc:
-        raise validation_error("Endpoint", exc) from None
-
-
-def apply_endpoint(ws: Workspace, document: dict[str, Any]) -> Applied:
+def save_endpoint(conn: Connection, ws: Workspace, spec: EndpointSpec) -> Applied:
     """Create or update an endpoint from its spec; an identical spec changes nothing.
 
     Traffic that names deployments not created yet is set when the last of them is applied.
     """
-    spec = _endpoint_spec(document)
     body = spec.model_dump(mode="json")
-    digest = _digest(body)
+    digest = spec_digest(body)
     now = now_ms()
-    with ws.store.write() as conn:
-        row = conn.execute(select(endpoints).where(endpoints.c.name == spec.name)).first()
-        if row is not None and row.spec_sha256 == digest:
-            return Applied("Endpoint", spec.name, "unchanged")
-        if row is None:
-            endpoint_id = new_id()
-            conn.execute(
-                endpoints.insert().values(
-                    id=endpoint_id,
-                    name=spec.name,
-                    spec=body,
-                    spec_sha256=digest,
-                    traffic={},
-                    mirror={},
-                    revision=1,
-                    created_at=now,
-                    updated_at=now,
-                )
+    row = conn.execute(select(endpoints).where(endpoints.c.name == spec.name)).first()
+    if row is not None and row.spec_sha256 == digest:
+        return Applied("Endpoint", spec.name, "unchanged")
+    if row is None:
+        endpoint_id = new_id()
+        conn.execute(
+            endpoints.insert().values(
+                id=endpoint_id,
+                name=spec.name,
+                spec=body,
+                spec_sha256=digest,
+                traffic={},
+                mirror={},
+                revision=1,
+                created_at=now,
+                updated_at=now,
             )
-            audit.record(conn, ws.user, "endpoint.create", "endpoint", endpoint_id, after=body)
-            outcome = "created"
-        else:
-            endpoint_id = row.id
-            conn.execute(
-                endpoints.update()
-                .where(endpoints.c.id == row.id)
-                .values(
-                    spec=body,
-                    spec_sha256=digest,
-                    revision=endpoints.c.revision + 1,
-                    updated_at=now,
-                )
+        )
+        audit.record(conn, ws.user, "endpoint.create", "endpoint", endpoint_id, after=body)
+        applied = Applied("Endpoint", spec.name, "created")
+    else:
+        endpoint_id = row.id
+        conn.execute(
+            endpoints.update()
+            .where(endpoints.c.id == row.id)
+            .values(
+                spec=body,
+                spec_sha256=digest,
+                revision=endpoints.c.revision + 1,
+                updated_at=now,
             )
-            audit.record(
-                conn, ws.user, "endpoint.update", "endpoint", row.id, before=row.spec, after=body
-            )
-            outcome = "updated"
-        _apply_spec_traffic(conn, ws, endpoint_id, spec.name)
-    return Applied("Endpoint", spec.name, outcome)
+        )
+        audit.record(
+            conn, ws.user, "endpoint.update", "endpoint", row.id, before=row.spec, after=body
+        )
+        applied = Applied("Endpoint", spec.name, "updated", changes(row.spec, body))
+    _apply_spec_traffic(conn, ws, endpoint_id, spec.name)
+    return applied
 
 
 def _apply_spec_traffic(conn: Connection, ws: Workspace, endpoint_id: str, name: str) -> None:
@@ -208,66 +183,78 @@ def _apply_spec_traffic(conn: Connection, ws: Workspace, endpoint_id: str, name:
     write_traffic(conn, ws, row, wanted["traffic"], wanted["mirror"], reason)
 
 
-def apply_deployment(ws: Workspace, document: dict[str, Any]) -> Applied:
+def check_deployment(ws: Workspace, spec: DeploymentSpec, declared: Declared) -> None:
+    """Before an apply changes anything: the endpoint exists or is declared beside the
+    deployment, and the model URI names a registered version."""
+    if ("Endpoint", spec.endpoint) not in declared:
+        with ws.store.read() as conn:
+            _endpoint_row(conn, spec.endpoint)
+    registry.resolve(spec.model, workspace=ws)
+
+
+def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Applied:
     """Create or update a deployment; the same spec on the same model version changes nothing."""
-    try:
-        spec = DeploymentSpec.model_validate(document)
-    except ValidationError as exc:
-        raise validation_error("Deployment", exc) from None
     version = registry.resolve(spec.model, workspace=ws)
     body = spec.model_dump(mode="json")
-    digest = _digest(body)
+    digest = spec_digest(body)
     now = now_ms()
     label = f"{spec.endpoint}/{spec.name}"
-    with ws.store.write() as conn:
-        endpoint = _endpoint_row(conn, spec.endpoint)
-        row = conn.execute(
-            select(deployments).where(
-                deployments.c.endpoint_id == endpoint.id, deployments.c.name == spec.name
+    endpoint = _endpoint_row(conn, spec.endpoint)
+    row = conn.execute(
+        select(deployments).where(
+            deployments.c.endpoint_id == endpoint.id, deployments.c.name == spec.name
+        )
+    ).first()
+    if row is not None and row.spec_sha256 == digest and row.model_version_id == version.id:
+        return Applied("Deployment", label, "unchanged")
+    after = {**body, "model_version": f"models:/{version.name}/{version.version}"}
+    if row is None:
+        deployment_id = new_id()
+        conn.execute(
+            deployments.insert().values(
+                id=deployment_id,
+                endpoint_id=endpoint.id,
+                name=spec.name,
+                spec=body,
+                spec_sha256=digest,
+                model_version_id=version.id,
+                created_at=now,
+                updated_at=now,
             )
-        ).first()
-        if row is not None and row.spec_sha256 == digest and row.model_version_id == version.id:
-            return Applied("Deployment", label, "unchanged")
-        after = {**body, "model_version": f"models:/{version.name}/{version.version}"}
-        if row is None:
-            deployment_id = new_id()
-            conn.execute(
-                deployments.insert().values(
-                    id=deployment_id,
-                    endpoint_id=endpoint.id,
-                    name=spec.name,
-                    spec=body,
-                    spec_sha256=digest,
-                    model_version_id=version.id,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            audit.record(
-                conn, ws.user, "deployment.create", "deployment", deployment_id, after=after
-            )
-            outcome = "created"
-        else:
-            deployment_id = row.id
-            conn.execute(
-                deployments.update()
-                .where(deployments.c.id == row.id)
-                .values(spec=body, spec_sha256=digest, model_version_id=version.id, updated_at=now)
-            )
-            audit.record(
-                conn,
-                ws.user,
-                "deployment.update",
-                "deployment",
-                row.id,
-                before={**row.spec, "model_version_id": row.model_version_id},
-                after=after,
-            )
-            outcome = "updated"
-        add_edge(conn, ("model_version", version.id), ("deployment", deployment_id), "served_by")
-        _bump(conn, endpoint.id)
-        _apply_spec_traffic(conn, ws, endpoint.id, spec.endpoint)
-    return Applied("Deployment", label, outcome)
+        )
+        audit.record(conn, ws.user, "deployment.create", "deployment", deployment_id, after=after)
+        applied = Applied("Deployment", label, "created")
+    else:
+        deployment_id = row.id
+        conn.execute(
+            deployments.update()
+            .where(deployments.c.id == row.id)
+            .values(spec=body, spec_sha256=digest, model_version_id=version.id, updated_at=now)
+        )
+        audit.record(
+            conn,
+            ws.user,
+            "deployment.update",
+            "deployment",
+            row.id,
+            before={**row.spec, "model_version_id": row.model_version_id},
+            after=after,
+        )
+        served = {**row.spec, "model_version": _version_uri(conn, row.model_version_id)}
+        applied = Applied("Deployment", label, "updated", changes(served, after))
+    add_edge(conn, ("model_version", version.id), ("deployment", deployment_id), "served_by")
+    _bump(conn, endpoint.id)
+    _apply_spec_traffic(conn, ws, endpoint.id, spec.endpoint)
+    return applied
+
+
+def _version_uri(conn: Connection, version_id: str) -> str:
+    found = conn.execute(
+        select(models.c.name, model_versions.c.version)
+        .join(models, models.c.id == model_versions.c.model_id)
+        .where(model_versions.c.id == version_id)
+    ).one()
+    return f"models:/{found.name}/{found.version}"
 
 
 # -- reads ------------------------------------------------------------------------------------
@@ -285,7 +272,12 @@ def get_endpoint(name: str, *, workspace: Workspace | None = None) -> Endpoint:
     """One endpoint with its deployments; NotFound names the known endpoints."""
     ws = workspace or current()
     with ws.store.read() as conn:
-        return _endpoint(conn, _endpoint_row(conn, name))
+        return read_endpoint(conn, name)
+
+
+def read_endpoint(conn: Connection, name: str) -> Endpoint:
+    """One endpoint with its deployments, read in the caller's transaction."""
+    return _endpoint(conn, _endpoint_row(conn, name))
 
 
 def get_deployment(endpoint: str, name: str, *, workspace: Workspace | None = None) -> Deployment:

@@ -43,9 +43,9 @@ from sqlalchemy import Connection, select, update
 
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.serving.endpoints import get_endpoint, write_traffic
+from cauce.serving.endpoints import get_endpoint, read_endpoint, write_traffic
 from cauce.serving.specs import RolloutSpec
-from cauce.specs import Applied, validation_error
+from cauce.specs import Applied, Declared, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import endpoints, rollout_decisions, rollouts
 from cauce.workspace import Workspace, current
@@ -115,27 +115,42 @@ def _spec(document: dict[str, Any]) -> RolloutSpec:
         raise validation_error("Rollout", exc) from None
 
 
-def apply_rollout(ws: Workspace, document: dict[str, Any]) -> Applied:
+def check_rollout(ws: Workspace, spec: RolloutSpec, declared: Declared) -> None:
+    """Before an apply changes anything: the endpoint and both deployments exist or are
+    declared in the same apply."""
+    names = [spec.candidate] + ([spec.stable] if spec.stable is not None else [])
+    if ("Endpoint", spec.endpoint) in declared:
+        existing: set[str] = set()
+    else:
+        existing = {d.name for d in get_endpoint(spec.endpoint, workspace=ws).deployments}
+    for name in names:
+        if name not in existing and ("Deployment", f"{spec.endpoint}/{name}") not in declared:
+            raise NotFound(
+                f"endpoint {spec.endpoint!r} has no deployment {name!r}",
+                hint=f"its deployments: {', '.join(sorted(existing)) or 'none'}",
+                details={"field": "candidate" if name == spec.candidate else "stable"},
+            )
+
+
+def save_rollout(conn: Connection, ws: Workspace, spec: RolloutSpec) -> Applied:
     """Start a rollout from its spec; the spec of the newest rollout again changes nothing."""
-    spec = _spec(document)
-    _, digest = _resolved(ws, spec)
-    with ws.store.read() as conn:
-        latest = conn.execute(
-            select(rollouts.c.spec)
-            .join(endpoints, endpoints.c.id == rollouts.c.endpoint_id)
-            .where(endpoints.c.name == spec.endpoint)
-            .order_by(rollouts.c.created_at.desc(), rollouts.c.id.desc())
-            .limit(1)
-        ).scalar()
+    _, digest = _resolved(conn, spec)
+    latest = conn.execute(
+        select(rollouts.c.spec)
+        .join(endpoints, endpoints.c.id == rollouts.c.endpoint_id)
+        .where(endpoints.c.name == spec.endpoint)
+        .order_by(rollouts.c.created_at.desc(), rollouts.c.id.desc())
+        .limit(1)
+    ).scalar()
     if latest is not None and latest.get("digest") == digest:
         return Applied("Rollout", f"{spec.endpoint}/{spec.candidate}", "unchanged")
-    start(spec, workspace=ws)
+    _start(conn, ws, spec)
     return Applied("Rollout", f"{spec.endpoint}/{spec.candidate}", "created")
 
 
-def _resolved(ws: Workspace, spec: RolloutSpec) -> tuple[dict[str, Any], str]:
+def _resolved(conn: Connection, spec: RolloutSpec) -> tuple[dict[str, Any], str]:
     """The spec with the versions it was started on; its digest names "the same rollout"."""
-    endpoint = get_endpoint(spec.endpoint, workspace=ws)
+    endpoint = read_endpoint(conn, spec.endpoint)
     candidate = endpoint.deployment(spec.candidate)
     stable_name = spec.stable or _biggest(endpoint.traffic, exclude=spec.candidate)
     if stable_name is None:
@@ -166,53 +181,58 @@ def start(spec: RolloutSpec | dict[str, Any], *, workspace: Workspace | None = N
     ws = workspace or current()
     if not isinstance(spec, RolloutSpec):
         spec = _spec(spec)
-    body, _ = _resolved(ws, spec)
+    with ws.store.write() as conn:
+        _start(conn, ws, spec)
+    return status(spec.endpoint, workspace=ws)
+
+
+def _start(conn: Connection, ws: Workspace, spec: RolloutSpec) -> None:
+    """Start a rollout inside the caller's transaction."""
+    body, _ = _resolved(conn, spec)
     stable, candidate = body["stable"], spec.candidate
     now = now_ms()
-    with ws.store.write() as conn:
-        row = _endpoint_row(conn, spec.endpoint)
-        active = conn.execute(
-            select(rollouts.c.candidate).where(
-                rollouts.c.endpoint_id == row.id, rollouts.c.state.in_(ACTIVE)
-            )
-        ).first()
-        if active is not None:
-            raise Conflict(
-                f"endpoint {spec.endpoint!r} already has a rollout in progress "
-                f"(candidate {active.candidate})",
-                hint=f"cauce rollouts abort {spec.endpoint}",
-            )
-        share = row.traffic.get(stable, 0) + row.traffic.get(candidate, 0)
-        if share == 0:
-            raise InvalidInput(
-                f"deployment {stable!r} takes no live traffic, so there is nothing to roll out "
-                f"to {candidate!r}",
-                details={"field": "stable"},
-            )
-        body["share"] = share
-        stage = MIRROR_STAGE if spec.mirror is not None else 0
-        rollout_id = new_id()
-        conn.execute(
-            rollouts.insert().values(
-                id=rollout_id,
-                endpoint_id=row.id,
-                candidate=candidate,
-                stable=stable,
-                spec=body,
-                state="running",
-                stage=stage,
-                stage_started_at=now,
-                next_analysis_at=now + spec.analysis.interval,
-                failures=0,
-                reason=None,
-                created_at=now,
-                updated_at=now,
-            )
+    row = _endpoint_row(conn, spec.endpoint)
+    active = conn.execute(
+        select(rollouts.c.candidate).where(
+            rollouts.c.endpoint_id == row.id, rollouts.c.state.in_(ACTIVE)
         )
-        audit.record(conn, ws.user, "rollout.start", "rollout", rollout_id, after=body)
-        _enter_stage(conn, ws, row, body, stage, f"rollout of {candidate} started")
-        _decide(conn, ws, rollout_id, stage, "start", {}, f"stage {_stage_name(body, stage)}")
-    return status(spec.endpoint, workspace=ws)
+    ).first()
+    if active is not None:
+        raise Conflict(
+            f"endpoint {spec.endpoint!r} already has a rollout in progress "
+            f"(candidate {active.candidate})",
+            hint=f"cauce rollouts abort {spec.endpoint}",
+        )
+    share = row.traffic.get(stable, 0) + row.traffic.get(candidate, 0)
+    if share == 0:
+        raise InvalidInput(
+            f"deployment {stable!r} takes no live traffic, so there is nothing to roll out "
+            f"to {candidate!r}",
+            details={"field": "stable"},
+        )
+    body["share"] = share
+    stage = MIRROR_STAGE if spec.mirror is not None else 0
+    rollout_id = new_id()
+    conn.execute(
+        rollouts.insert().values(
+            id=rollout_id,
+            endpoint_id=row.id,
+            candidate=candidate,
+            stable=stable,
+            spec=body,
+            state="running",
+            stage=stage,
+            stage_started_at=now,
+            next_analysis_at=now + spec.analysis.interval,
+            failures=0,
+            reason=None,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    audit.record(conn, ws.user, "rollout.start", "rollout", rollout_id, after=body)
+    _enter_stage(conn, ws, row, body, stage, f"rollout of {candidate} started")
+    _decide(conn, ws, rollout_id, stage, "start", {}, f"stage {_stage_name(body, stage)}")
 
 
 def _stage_name(spec: dict[str, Any], stage: int) -> str:
