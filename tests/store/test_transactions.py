@@ -220,3 +220,46 @@ def test_a_step_run_is_one_transaction_and_the_pipeline_run_records_the_failure(
     assert get_pipeline_run(failed.id).steps == {}
     assert audit.events(any_workspace, action="step_run.end") == []
     assert tiny.run(n=3).succeeded
+
+
+# -- monitoring ------------------------------------------------------------------------------
+
+
+def test_a_monitor_run_and_the_window_it_keeps_are_one_transaction(
+    any_workspace: Workspace,
+) -> None:
+    from cauce.lineage.graph import walk
+    from cauce.monitoring.monitors import apply_monitor, run_monitor
+
+    hour, now = 3_600_000, 1_800_000_000_000
+    rng = np.random.default_rng(0)
+
+    def rows(n: int, shift: float, at: int) -> pd.DataFrame:
+        return pd.DataFrame({"charges": rng.normal(70 + shift, 20, n), "ts": at})
+
+    cauce.data.register("training", rows(1000, 0.0, now - 30 * 24 * hour))
+    production = pd.concat([rows(500, 0.0, now - 2 * hour), rows(500, 25.0, now - hour // 2)])
+    cauce.data.register("production", production)
+    apply_monitor(
+        any_workspace,
+        {
+            "kind": "Monitor",
+            "name": "drift",
+            "target": {"dataset": "production", "timestamp": "ts"},
+            "reference": {"dataset": "training"},
+            "signals": [{"data_drift": {"threshold": 0.3}}],
+        },
+    )
+    assert run_monitor("drift", now=now - hour - 1).status == "ok"  # the reference profile
+
+    # The window is written first, the signal values after it: refused, neither stays.
+    assert_refused(any_workspace, lambda: run_monitor("drift", now=now), "signal_results")
+    assert "drift.window" not in {v.name for v in cauce.data.list_datasets()}
+
+    run = run_monitor("drift", now=now)
+    assert run.status == "alert" and run.summary["window_dataset"] == "drift.window@1"
+    window = cauce.data.get_version("drift.window@1")
+    graph = walk(any_workspace, "monitor_run", run.id, "upstream")
+    assert ("dataset_version", window.id, "current") in {
+        (e.src.kind, e.src.id, e.relation) for e in graph.edges
+    }

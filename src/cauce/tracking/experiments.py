@@ -101,9 +101,9 @@ def resolve_experiment_id(tx: FastTransaction, ws: Workspace, name: str) -> str:
     found = tx.fetchone(_SQL_FIND, {"name": name})
     if found is None:
         check_name(name, "experiment name")
-        now = now_ms()
-        values = {
-            "id": new_id(),
+        now, experiment_id = now_ms(), new_id()
+        values: dict[str, Any] = {
+            "id": experiment_id,
             "name": name,
             "description": None,
             "lifecycle_stage": "active",
@@ -113,9 +113,9 @@ def resolve_experiment_id(tx: FastTransaction, ws: Workspace, name: str) -> str:
         tx.execute(_SQL_INSERT, values)
         found = tx.fetchone(_SQL_FIND, {"name": name})
         assert found is not None
-        if found[0] == values["id"]:  # else another writer's row is the one to use
+        if found[0] == experiment_id:  # else another writer's row is the one to use
             audit.record_fast(
-                tx, ws.user, "experiment.create", "experiment", values["id"], after=values
+                tx, ws.user, "experiment.create", "experiment", experiment_id, after=values
             )
     if found[1] != "active":
         raise NotFound(f"experiment {name!r} is deleted", hint="use another experiment name")
