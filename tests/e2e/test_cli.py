@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cauce.store import HEAD_REVISION
 from clitools import assert_one_line_error, cauce
 
 
@@ -29,7 +30,7 @@ def test_init_creates_the_workspace(tmp_path: Path) -> None:
     assert (target / ".cauce" / "cauce.db").is_file()
     assert "Initialised" in result.stdout
     current = cauce(target, "db", "current")
-    assert "0005" in current.stdout
+    assert HEAD_REVISION in current.stdout
 
 
 @pytest.mark.slow
@@ -87,7 +88,7 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
 
     lineage = json.loads(cauce(home, "lineage", "models:/churn/1", "--json").stdout)
     kinds = {n["kind"] for n in lineage["nodes"]}
-    assert kinds == {"dataset_version", "run", "model_version", "deployment"}
+    assert kinds == {"dataset_version", "run", "model_version", "deployment", "artifact"}
     labels = {n["label"] for n in lineage["nodes"]}
     assert {"dataset customers v1", "dataset customers_silver v1"} <= labels  # bronze → silver
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +15,8 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import refs
 from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
+from clitools import assert_one_line_error
+from clitools import cauce as cauce_cli
 
 
 def trained() -> tuple[object, pd.DataFrame]:
@@ -39,11 +45,15 @@ def test_log_input_and_log_model_link_data_run_and_model(any_workspace: Workspac
     with cauce.start_run(experiment="churn", run_name="unrelated"):
         cauce.log_input(other, context="evaluation")
 
+    # The version's package is an artifact node: its manifest, which the run logged.
+    manifest = version.spec_sha256
     up = walk(any_workspace, "model_version", version.id, "upstream")
     assert edges(up) == {
         ("dataset_version", train.id, "input", "run", run.run_id),
         ("dataset_version", other.id, "input", "run", run.run_id),
         ("run", run.run_id, "produced", "model_version", version.id),
+        ("artifact", manifest, "packaged_as", "model_version", version.id),
+        ("run", run.run_id, "logged", "artifact", manifest),
     }
     assert up.root.label == "model churn v1"
     assert {n.label for n in up.nodes} == {
@@ -51,27 +61,36 @@ def test_log_input_and_log_model_link_data_run_and_model(any_workspace: Workspac
         f"run fit ({run.run_id[:8]})",
         "dataset customers v1",
         "dataset holdout v1",
+        f"artifact model/cauce-model.yaml (sha256:{manifest[:12]})",
     }
 
+    files = set(version.files.values())  # every file the run logged for the model
+    logged = {("run", run.run_id, "logged", "artifact", sha) for sha in files}
     down = walk(any_workspace, "dataset_version", train.id, "downstream")
     assert ("model_version", version.id) in {(n.kind, n.id) for n in down.nodes}
     assert edges(down) == {
         ("dataset_version", train.id, "input", "run", run.run_id),
         ("run", run.run_id, "produced", "model_version", version.id),
+        ("artifact", manifest, "packaged_as", "model_version", version.id),
+        *logged,
     }
-    # Downstream of the shared holdout: both runs, one model.
+    # Downstream of the shared holdout: both runs, the model and the files one of them logged.
     held = walk(any_workspace, "dataset_version", other.id, "downstream")
-    assert sorted(n.kind for n in held.nodes) == [
+    assert sorted(n.kind for n in held.nodes if n.kind != "artifact") == [
         "dataset_version",
         "model_version",
         "run",
         "run",
     ]
+    assert {n.id for n in held.nodes if n.kind == "artifact"} == files
     # Both directions from the run; a limited depth stops early.
     both = walk(any_workspace, "run", run.run_id)
-    assert {n.kind for n in both.nodes} == {"dataset_version", "run", "model_version"}
+    assert {n.kind for n in both.nodes} == {"dataset_version", "run", "model_version", "artifact"}
     shallow = walk(any_workspace, "model_version", version.id, "upstream", max_depth=1)
-    assert edges(shallow) == {("run", run.run_id, "produced", "model_version", version.id)}
+    assert edges(shallow) == {
+        ("run", run.run_id, "produced", "model_version", version.id),
+        ("artifact", manifest, "packaged_as", "model_version", version.id),
+    }
 
     # Logging the same input twice records one edge.
     with cauce.start_run(run_id=run.run_id):
@@ -159,3 +178,94 @@ def test_dataset_versions_are_content_addressed_and_bad_tables_are_refused(
         thread.join()
     assert errors == []
     assert [v.version for v in cauce.data.versions("t")] == [1, 2, 3, 4, 5]
+
+
+def test_artifacts_are_nodes_between_runs_and_model_versions(
+    any_workspace: Workspace, tmp_path: Path
+) -> None:
+    model, _ = trained()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("same bytes")
+    with cauce.start_run(run_name="fit") as run:
+        cauce.log_artifact(notes, artifact_path="docs")
+        version = cauce.log_model(model, "model", registered_model="churn")
+    with cauce.start_run(run_name="copy") as other:
+        cauce.log_artifact(notes)  # the same content: the same node
+    sha = hashlib.sha256(b"same bytes").hexdigest()
+
+    up = walk(any_workspace, "artifact", sha, "upstream")
+    assert edges(up) == {
+        ("run", run.run_id, "logged", "artifact", sha),
+        ("run", other.run_id, "logged", "artifact", sha),
+    }
+    assert up.root.label == f"artifact docs/notes.txt (sha256:{sha[:12]})"
+    assert walk(any_workspace, "artifact", sha, "downstream").edges == []
+
+    # From the model version to its manifest blob, and from that blob back to the run.
+    manifest = version.spec_sha256
+    down = walk(any_workspace, "artifact", manifest, "downstream")
+    assert edges(down) == {("artifact", manifest, "packaged_as", "model_version", version.id)}
+    back = walk(any_workspace, "artifact", manifest, "upstream")
+    assert edges(back) == {("run", run.run_id, "logged", "artifact", manifest)}
+    # The model's other files are downstream of the run only, not of other versions.
+    weights = version.files["model.skops"]
+    assert edges(walk(any_workspace, "artifact", weights, "both")) == {
+        ("run", run.run_id, "logged", "artifact", weights)
+    }
+
+    # References: a full sha256 or a unique prefix, any case.
+    assert refs.resolve(f"artifacts:/{sha}") == ("artifact", sha)
+    assert refs.resolve(f"artifacts:/{sha[:8].upper()}") == ("artifact", sha)
+    with pytest.raises(NotFound, match="no artifact"):
+        refs.resolve("artifacts:/" + "0" * 64)
+    for bad in ("artifacts:/abc", "artifacts:/" + "g" * 64, "artifacts:/" + "a" * 65):
+        with pytest.raises(InvalidInput, match="sha256"):
+            refs.resolve(bad)
+
+
+def test_step_runs_link_the_blobs_they_take_and_output(any_workspace: Workspace) -> None:
+    @cauce.step
+    def double(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame * 2
+
+    @cauce.pipeline
+    def doubling(frame: pd.DataFrame):  # type: ignore[no-untyped-def]
+        return double(frame)
+
+    given = pd.DataFrame({"a": [1, 2]})
+    run = doubling.run(frame=given)
+    step = run.steps["double"]
+    argument = step.inputs["frame"]["sha256"]
+    assert step.output is not None
+    output = step.output["sha256"]
+    graph = walk(any_workspace, "step_run", step.id)
+    assert {
+        ("artifact", argument, "input", "step_run", step.id),
+        ("step_run", step.id, "output", "artifact", output),
+    } <= edges(graph)
+    # From the output blob back to the pipeline run that made it.
+    up = walk(any_workspace, "artifact", output, "upstream")
+    assert ("pipeline_run", run.id) in {(n.kind, n.id) for n in up.nodes}
+    assert up.root.label == f"artifact application/vnd.apache.parquet (sha256:{output[:12]})"
+
+
+def test_cauce_lineage_shows_artifacts(workspace: Workspace, tmp_path: Path) -> None:
+    model, _ = trained()
+    with cauce.start_run(run_name="fit") as run:
+        version = cauce.log_model(model, "model", registered_model="churn")
+    home = tmp_path / "ws"
+    manifest = version.spec_sha256
+    shown = cauce_cli(home, "lineage", "models:/churn/1", "-d", "upstream").stdout
+    label = f"artifact model/cauce-model.yaml (sha256:{manifest[:12]})"
+    assert f"{label}  →  model churn v1  (packaged_as)" in shown
+    assert f"run fit ({run.run_id[:8]})  →  {label}  (logged)" in shown
+
+    back = json.loads(
+        cauce_cli(home, "lineage", f"artifacts:/{manifest[:10]}", "-d", "upstream", "--json").stdout
+    )
+    assert back["root"] == {"kind": "artifact", "id": manifest, "label": label}
+    assert [(n["kind"], n["id"]) for n in back["nodes"] if n["kind"] == "run"] == [
+        ("run", run.run_id)
+    ]
+    missing = cauce_cli(home, "lineage", "artifacts:/" + "0" * 12, check=False)
+    assert_one_line_error(missing, "no artifact")

@@ -118,4 +118,9 @@ def test_openlineage_events_for_the_run_and_its_steps(
     step_event = sent[2]
     assert step_event["run"]["facets"]["parent"]["job"]["name"] == "reader"
     assert step_event["inputs"][0]["name"] == f"dataset_version/{version.id}"
-    assert step_event["outputs"][0]["name"] == "reader.read"
+    output = run.steps["read"].output
+    assert output is not None  # the output's blob is a dataset too, as in the lineage graph
+    assert [o["name"] for o in step_event["outputs"]] == [
+        "reader.read",
+        f"artifact/{output['sha256']}",
+    ]

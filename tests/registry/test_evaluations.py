@@ -83,9 +83,11 @@ def test_evaluation_is_stored_once_with_lineage_and_audit(any_workspace: Workspa
 
     # Lineage: dataset version → model version, "evaluated_on".
     graph = walk(any_workspace, "model_version", version.id, "upstream")
-    assert [(e.src.id, e.dst.id, e.relation) for e in graph.edges if e.relation != "produced"] == [
-        (data.id, version.id, "evaluated_on")
-    ]
+    assert [
+        (e.src.id, e.dst.id, e.relation)
+        for e in graph.edges
+        if e.relation not in ("produced", "packaged_as", "logged")
+    ] == [(data.id, version.id, "evaluated_on")]
     # One audit event, for the one evaluation stored.
     events = audit.events(any_workspace, action="model_evaluation.create")
     assert len(events) == 1

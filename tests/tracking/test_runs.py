@@ -539,8 +539,8 @@ def test_two_writers_creating_one_new_experiment_share_it(
             result["error"] = exc
 
     try:
-        with ws.store.write() as conn:
-            first_id = experiments.resolve_experiment_id(conn, ws, "race")
+        with ws.store.fast_write() as tx:
+            first_id = experiments.resolve_experiment_id(tx, ws, "race")
             thread = threading.Thread(target=second_writer)
             thread.start()
             # Wait until the second writer is blocked on our uncommitted experiment row.

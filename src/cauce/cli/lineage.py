@@ -10,7 +10,8 @@ from cauce.cli.output import JSON_OPTION_HELP, console, print_json
 def lineage(
     ref: str = typer.Argument(
         ...,
-        help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID or datasets:/NAME@VERSION.",
+        help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID, datasets:/NAME@VERSION "
+        "or artifacts:/SHA256 (a unique prefix of 8 or more characters will do).",
     ),
     direction: str = typer.Option(
         "both", "--direction", "-d", help="upstream, downstream or both."
@@ -21,6 +22,7 @@ def lineage(
 
     Example:
         cauce lineage models:/churn/3 --direction upstream
+        cauce lineage artifacts:/3f2a9c01 --direction upstream
     """
     from cauce.lineage.graph import walk
     from cauce.lineage.refs import resolve

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,8 @@ from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from cauce.artifacts import Blob
 
 LAYERS = ("bronze", "silver", "gold")
 
@@ -85,6 +87,55 @@ def register(
         cauce.data.register("orders", "data/orders.csv", layer="bronze")
     """
     ws = workspace or current()
+    table = prepare_version(
+        name,
+        source,
+        layer=layer,
+        description=description,
+        allow_schema_change=allow_schema_change,
+        workspace=ws,
+    )
+    if table.existing is not None:
+        return table.existing
+    with ws.store.write() as conn:
+        return write_version(conn, ws, table)[0]
+
+
+@dataclass(frozen=True)
+class PreparedVersion:
+    """A table read, hashed, stored as a Parquet blob and profiled: a version to be written.
+
+    ``existing`` is the version that already holds this content (then nothing was stored).
+    """
+
+    name: str
+    content_hash: str
+    schema: dict[str, str]
+    row_count: int
+    source: str
+    layer: str | None
+    description: str | None
+    allow_schema_change: bool
+    existing: DatasetVersion | None = None
+    blob: Blob | None = None
+    profile: dict[str, Any] | None = None
+
+
+def prepare_version(
+    name: str,
+    source: pd.DataFrame | str | Path | Source,
+    *,
+    layer: str | None = None,
+    description: str | None = None,
+    allow_schema_change: bool = False,
+    workspace: Workspace | None = None,
+) -> PreparedVersion:
+    """Everything :func:`register` does before its transaction: read, check, store the blob.
+
+    The blob is content-addressed, so storing it before the metadata is harmless; the version
+    exists once :func:`write_version` commits.
+    """
+    ws = workspace or current()
     check_name(name, "dataset name")
     if layer is not None and layer not in LAYERS:
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}, not {layer!r}")
@@ -105,10 +156,13 @@ def register(
             hint="convert such cells to strings or scalar values first",
         ) from None
     schema = {str(c): str(t) for c, t in frame.dtypes.items()}
+    table = PreparedVersion(
+        name, digest, schema, len(frame), origin, layer, description, allow_schema_change
+    )
     with ws.store.read() as conn:
         existing = _find_by_hash(conn, name, digest)
     if existing is not None:
-        return existing
+        return replace(table, existing=existing)
 
     from cauce.data.profile import profile_parquet
 
@@ -130,69 +184,81 @@ def register(
         blob = ws.artifacts.put_file(tmp, media_type="application/vnd.apache.parquet")
     finally:
         os.unlink(tmp)
+    return replace(table, blob=blob, profile=profile)
 
+
+def write_version(
+    conn: Connection, ws: Workspace, table: PreparedVersion
+) -> tuple[DatasetVersion, bool]:
+    """Write a prepared table as the dataset's next version, audited, inside the caller's
+    transaction; return it and whether it is new (False: this content was a version already).
+    """
     from cauce.tracking.artifacts import record_blob
 
-    with ws.store.write() as conn:
-        dataset_id = new_id()
-        created = insert_ignore(
-            conn,
-            datasets,
-            {"id": dataset_id, "name": name, "description": description, "created_at": now_ms()},
-        )
-        if created:
-            audit.record(
-                conn, ws.user, "dataset.create", "dataset", dataset_id, after={"name": name}
-            )
-        else:
-            # Locked until commit: concurrent registrations take turns for the next number
-            # (and the content check below sees what the one before committed).
-            dataset_id = conn.execute(
-                select(datasets.c.id).where(datasets.c.name == name).with_for_update()
-            ).scalar_one()
-            existing = _find_by_hash(conn, name, digest)
-            if existing is not None:
-                return existing
-        # Checked again under the lock: a concurrent registration may have changed the newest.
-        changed = _check_schema(conn, name, schema, layer, allow=allow_schema_change)
-        number = (
-            conn.execute(
-                select(func.max(dataset_versions.c.version)).where(
-                    dataset_versions.c.dataset_id == dataset_id
-                )
-            ).scalar()
-            or 0
-        ) + 1
-        record_blob(conn, blob)
-        values: dict[str, Any] = {
-            "id": new_id(),
-            "dataset_id": dataset_id,
-            "version": number,
-            "content_hash": digest,
-            "sha256": blob.sha256,
-            "schema": schema,
-            "row_count": len(frame),
-            "source": origin,
-            "layer": layer,
-            "profile": profile,
+    name = table.name
+    dataset_id = new_id()
+    created = insert_ignore(
+        conn,
+        datasets,
+        {
+            "id": dataset_id,
+            "name": name,
+            "description": table.description,
             "created_at": now_ms(),
-        }
-        conn.execute(dataset_versions.insert().values(values))
-        audit.record(
-            conn,
-            ws.user,
-            "dataset_version.create",
-            "dataset_version",
-            values["id"],
-            after={
-                "name": name,
-                "version": number,
-                "rows": len(frame),
-                "content_hash": digest,
-                **({"schema_change": changed} if changed else {}),
-            },
-        )
-        return _version(name, values)
+        },
+    )
+    if created:
+        audit.record(conn, ws.user, "dataset.create", "dataset", dataset_id, after={"name": name})
+    else:
+        # Locked until commit: concurrent registrations take turns for the next number
+        # (and the content check below sees what the one before committed).
+        dataset_id = conn.execute(
+            select(datasets.c.id).where(datasets.c.name == name).with_for_update()
+        ).scalar_one()
+        existing = _find_by_hash(conn, name, table.content_hash)
+        if existing is not None:
+            return existing, False
+    assert table.blob is not None  # prepared without a blob only when the content existed
+    # Checked again under the lock: a concurrent registration may have changed the newest.
+    changed = _check_schema(conn, name, table.schema, table.layer, allow=table.allow_schema_change)
+    number = (
+        conn.execute(
+            select(func.max(dataset_versions.c.version)).where(
+                dataset_versions.c.dataset_id == dataset_id
+            )
+        ).scalar()
+        or 0
+    ) + 1
+    record_blob(conn, table.blob)
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "dataset_id": dataset_id,
+        "version": number,
+        "content_hash": table.content_hash,
+        "sha256": table.blob.sha256,
+        "schema": table.schema,
+        "row_count": table.row_count,
+        "source": table.source,
+        "layer": table.layer,
+        "profile": table.profile,
+        "created_at": now_ms(),
+    }
+    conn.execute(dataset_versions.insert().values(values))
+    audit.record(
+        conn,
+        ws.user,
+        "dataset_version.create",
+        "dataset_version",
+        values["id"],
+        after={
+            "name": name,
+            "version": number,
+            "rows": table.row_count,
+            "content_hash": table.content_hash,
+            **({"schema_change": changed} if changed else {}),
+        },
+    )
+    return _version(name, values), True
 
 
 def get_version(ref: str, *, workspace: Workspace | None = None) -> DatasetVersion:

@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from cauce.data.assets import LAYERS, DatasetVersion, get_version, load, register, resolve_version
+from cauce.data.assets import (
+    LAYERS,
+    DatasetVersion,
+    get_version,
+    load,
+    prepare_version,
+    resolve_version,
+    write_version,
+)
 from cauce.data.suites import ROW_KINDS, Check, CheckSuite, load_suite
 from cauce.errors import Conflict, InvalidInput, NotFound, QualityGateFailed
 from cauce.lineage import audit
@@ -38,6 +46,7 @@ from cauce.workspace import Workspace, current
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+    from sqlalchemy import Connection
 
 SAMPLE_ROWS = 10
 _TIME_TYPES = ("TIMESTAMP", "DATE")
@@ -137,16 +146,23 @@ def validate(
         print(result.passed, [c.name for c in result.failures])
     """
     ws = workspace or current()
-    rules = load_suite(suite)
     version = resolve_version(ref, workspace=ws)
-    _check_columns(rules, rules.check_names(), version.schema, version.ref)  # before downloading
-    with tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp, _Inputs(ws, tmp) as inputs:
-        path = inputs.file(version.sha256, "data.parquet")
-        result = _run(ws, rules, path, version.schema, version.ref, inputs, as_of)
-    stored = _store(ws, result, version)
+    result = _check(ws, load_suite(suite), version, as_of)
+    with ws.store.write() as conn:
+        stored = _store(conn, ws, result, version)
     if raise_on_failure and not stored.passed:
         raise ValidationFailed(stored)
     return stored
+
+
+def _check(
+    ws: Workspace, rules: CheckSuite, version: DatasetVersion, as_of: dt.datetime | str | None
+) -> ValidationResult:
+    """Run a suite over a stored version; the result is not stored yet."""
+    _check_columns(rules, rules.check_names(), version.schema, version.ref)  # before downloading
+    with tempfile.TemporaryDirectory(prefix="cauce-checks-") as tmp, _Inputs(ws, tmp) as inputs:
+        path = inputs.file(version.sha256, "data.parquet")
+        return _run(ws, rules, path, version.schema, version.ref, inputs, as_of)
 
 
 def promote(
@@ -167,6 +183,7 @@ def promote(
     new version is registered as ``name`` (default: the source's dataset) in ``to_layer``,
     with a lineage edge from the source version. ``allow_schema_change`` is passed to
     :func:`~cauce.data.register` (a new schema in the target layer is refused by default).
+    The check result, the version, the edge and their audit events are one transaction.
 
     Example::
 
@@ -188,7 +205,12 @@ def promote(
             hint="promote under another name (name=...) or change the data with a transform",
         )
     if transform is None:
-        validation = validate(source, rules, as_of=as_of, workspace=ws)
+        validation = _check(ws, rules, source, as_of)
+        if not validation.passed:
+            # The suite judged the source version itself: its verdict is kept, as validate does.
+            with ws.store.write() as conn:
+                failed = _store(conn, ws, validation, source)
+            raise ValidationFailed(failed)
         frame = load(source, workspace=ws)
     else:
         frame = transform(load(source, workspace=ws))
@@ -211,20 +233,20 @@ def promote(
             validation = _run(ws, rules, path, schema, label, inputs, as_of)
         if not validation.passed:
             raise ValidationFailed(validation)
-    before = {v.id for v in _versions_or_empty(target, ws)}
-    version = register(
-        target, frame, layer=to_layer, allow_schema_change=allow_schema_change, workspace=ws
-    )
-    if version.id in before and version.layer != to_layer:
-        raise Conflict(
-            f"this content is already {version.ref} in layer {version.layer}",
-            hint="promote under another name (name=...) or change the data with a transform",
-        )
-    if transform is not None:
-        validation = _store(ws, validation, version)
     from cauce.lineage.graph import add_edge
 
+    table = prepare_version(
+        target, frame, layer=to_layer, allow_schema_change=allow_schema_change, workspace=ws
+    )
     with ws.store.write() as conn:
+        version, created = write_version(conn, ws, table)
+        if not created and version.layer != to_layer:
+            raise Conflict(
+                f"this content is already {version.ref} in layer {version.layer}",
+                hint="promote under another name (name=...) or change the data with a transform",
+            )
+        # Without a transform the suite judged the source; with one, the new version.
+        validation = _store(conn, ws, validation, source if transform is None else version)
         add_edge(conn, ("dataset_version", source.id), ("dataset_version", version.id), "promoted")
     return Promotion(version=version, validation=validation)
 
@@ -643,8 +665,10 @@ def _verdict(
     )  # fmt: skip
 
 
-def _store(ws: Workspace, result: ValidationResult, version: DatasetVersion) -> ValidationResult:
-    """Write the result and its audit event in one transaction."""
+def _store(
+    conn: Connection, ws: Workspace, result: ValidationResult, version: DatasetVersion
+) -> ValidationResult:
+    """Write the result and its audit event inside the caller's transaction."""
     stored = ValidationResult(
         **{
             **result.__dict__,
@@ -653,47 +677,37 @@ def _store(ws: Workspace, result: ValidationResult, version: DatasetVersion) -> 
             "dataset_version_id": version.id,
         }
     )
-    with ws.store.write() as conn:
-        conn.execute(
-            check_results.insert().values(
-                id=stored.id,
-                dataset_version_id=version.id,
-                suite=stored.suite,
-                suite_sha256=stored.suite_sha256,
-                passed=stored.passed,
-                results=[c.to_dict() for c in stored.checks],
-                duration_ms=stored.duration_ms,
-                created_at=stored.created_at,
-                user=stored.user,
-            )
+    conn.execute(
+        check_results.insert().values(
+            id=stored.id,
+            dataset_version_id=version.id,
+            suite=stored.suite,
+            suite_sha256=stored.suite_sha256,
+            passed=stored.passed,
+            results=[c.to_dict() for c in stored.checks],
+            duration_ms=stored.duration_ms,
+            created_at=stored.created_at,
+            user=stored.user,
         )
-        audit.record(
-            conn,
-            ws.user,
-            "check_result.create",
-            "check_result",
-            str(stored.id),
-            after={
-                "dataset_version": version.ref,
-                "suite": stored.suite,
-                "passed": stored.passed,
-                "failed": [c.name for c in stored.failures],
-                "warnings": [c.name for c in stored.warnings],
-            },
-        )
+    )
+    audit.record(
+        conn,
+        ws.user,
+        "check_result.create",
+        "check_result",
+        str(stored.id),
+        after={
+            "dataset_version": version.ref,
+            "suite": stored.suite,
+            "passed": stored.passed,
+            "failed": [c.name for c in stored.failures],
+            "warnings": [c.name for c in stored.warnings],
+        },
+    )
     return stored
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _versions_or_empty(name: str, ws: Workspace) -> list[DatasetVersion]:
-    from cauce.data.assets import versions
-
-    try:
-        return versions(name, workspace=ws)
-    except NotFound:
-        return []
 
 
 def _as_of(value: dt.datetime | str | None) -> dt.datetime:

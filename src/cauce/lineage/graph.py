@@ -1,4 +1,7 @@
-"""The lineage graph: typed edges between entities (dataset version → run → model version …)."""
+"""The lineage graph: typed edges between entities (dataset version → run → model version …).
+
+A node is ``(kind, id)``: an entity's 32-hex id, or for kind ``artifact`` a blob's sha256.
+"""
 
 from __future__ import annotations
 
@@ -163,12 +166,23 @@ def label_of(conn: Connection, kind: str, entity_id: str) -> str:
             .where(deployments.c.id == entity_id)
         ).first()
         return f"deployment {row.endpoint}/{row.name}" if row else f"deployment {entity_id}"
+    if kind == "artifact":
+        # A blob may be logged under several paths: the first one names it.
+        row = conn.execute(_ARTIFACT_LABEL, {"id": entity_id}).first()
+        if row is None:
+            return f"artifact {entity_id}"
+        return f"artifact {row.path or row.media_type} (sha256:{entity_id[:12]})"
     if kind in _LABELS:
         query, template = _LABELS[kind]
         row = conn.execute(query, {"id": entity_id}).first()
         return template.format(*row, short=entity_id[:8]) if row else f"{kind} {entity_id}"
     return f"{kind} {entity_id}"
 
+
+_ARTIFACT_LABEL = text(
+    "SELECT a.media_type, (SELECT min(r.path) FROM run_artifacts r WHERE r.sha256 = a.sha256) "
+    "AS path FROM artifacts a WHERE a.sha256 = :id"
+)
 
 _LABELS: dict[str, tuple[Any, str]] = {
     "pipeline_run": (

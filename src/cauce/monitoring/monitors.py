@@ -39,7 +39,7 @@ from cauce.workspace import Workspace, current
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cauce.data.assets import DatasetVersion
+    from cauce.data.assets import DatasetVersion, PreparedVersion
     from cauce.monitoring.alerts import Alert
 
 log = logging.getLogger(__name__)
@@ -375,6 +375,7 @@ def run_monitor(
     profile_id: str | None = None
     window: Window | None = None
     inputs: list[tuple[str, str]] = []  # (dataset version id, relation) for lineage
+    kept: PreparedVersion | None = None  # the alerting window, written with the run
     try:
         reference = _resolve_reference(ws, spec)
         window = _current_window(ws, spec, now)
@@ -396,9 +397,8 @@ def run_monitor(
             values, breaches = signals.compute(ws, spec, profile, window)
             status = "alert" if breaches else "ok"
         inputs += [(v.id, "reference") for v in reference.versions]
-        if breaches and (kept := _keep_window(ws, spec, window)) is not None:
-            summary["window_dataset"] = kept.ref
-            inputs.append((kept.id, "current"))
+        if breaches:
+            kept = _keep_window(ws, spec, window)
         error = None
     except CauceError as exc:
         status, error, rows, values, breaches = "failed", str(exc), 0, [], []
@@ -418,7 +418,7 @@ def run_monitor(
         values=values,
         error=error,
     )
-    _store_run(ws, row.id, run, profile_id, inputs, actor or ws.user)
+    _store_run(ws, row.id, run, profile_id, inputs, actor or ws.user, kept)
     if status == "ok":
         alerts.resolve_open(ws, row.id, run.id, now)
     if breaches:
@@ -432,15 +432,16 @@ def run_monitor(
     return run
 
 
-def _keep_window(ws: Workspace, spec: MonitorSpec, window: Window) -> DatasetVersion | None:
-    """Register the window that raised an alert as ``<monitor>.window``: the evidence, for people
-    to inspect and for lineage (identical windows are one version). A window that cannot be
-    stored is logged, and the alert goes on without it."""
-    from cauce.data.assets import register
+def _keep_window(ws: Workspace, spec: MonitorSpec, window: Window) -> PreparedVersion | None:
+    """Prepare the window that raised an alert as a version of ``<monitor>.window``: the
+    evidence, for people to inspect and for lineage (identical windows are one version),
+    written with the monitor run. A window that cannot be stored is logged, and the alert goes
+    on without it."""
+    from cauce.data.assets import prepare_version
     from cauce.serving.collector import one_type_per_column
 
     try:
-        return register(
+        return prepare_version(
             f"{spec.name}.window",
             one_type_per_column(window.inputs),
             layer="bronze",
@@ -460,10 +461,17 @@ def _store_run(
     profile_id: str | None,
     inputs: list[tuple[str, str]],
     actor: str,
+    window: PreparedVersion | None,
 ) -> None:
+    """Write the run, its values, its lineage and the kept window in one transaction."""
+    from cauce.data.assets import write_version
     from cauce.lineage.graph import add_edge
 
     with ws.store.write() as conn:
+        if window is not None:
+            kept, _ = write_version(conn, ws, window)
+            run.summary["window_dataset"] = kept.ref
+            inputs = [*inputs, (kept.id, "current")]
         conn.execute(
             monitor_runs.insert().values(
                 id=run.id,

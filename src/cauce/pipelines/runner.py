@@ -11,9 +11,10 @@ Stored per step run: ``inputs`` (``{argument: {"step", "sha256", "kind"} | {"sha
 null rates of a DataFrame output, and any anomalies against the step's earlier runs). Lineage:
 ``pipeline_run → step_run`` (``step``), ``step_run → step_run`` (``input``: an output consumed
 downstream), ``dataset_version → step_run`` (``input``: a version the step read with
-``cauce.data.load``) and ``step_run → step_run`` (``cached``: the run whose output a cache hit
-reused). With ``CAUCE_OPENLINEAGE_URL`` set, each pipeline run and step run also sends
-OpenLineage START and COMPLETE (or FAIL) events.
+``cauce.data.load``), ``step_run → step_run`` (``cached``: the run whose output a cache hit
+reused), ``step_run → artifact`` (``output``: the blob of its output) and ``artifact →
+step_run`` (``input``: an argument stored as a blob). With ``CAUCE_OPENLINEAGE_URL`` set, each
+pipeline run and step run also sends OpenLineage START and COMPLETE (or FAIL) events.
 """
 
 from __future__ import annotations
@@ -365,14 +366,7 @@ class _Runner:
         *,
         cached_from: str | None = None,
     ) -> None:
-        from cauce.artifacts import Blob
-
         output = result.output
-        blobs = list(prepared.blobs)
-        if output is not None:
-            sha = output["sha256"]
-            uri = self.ws.artifacts.uri_of(sha)
-            blobs.append(Blob(sha, output["size"], uri, output["media_type"]))
         edges = [(self.ids[dep], "input") for dep in node.deps]
         if cached_from is not None:
             edges.append((cached_from, "cached"))
@@ -392,12 +386,12 @@ class _Runner:
             inputs=prepared.inputs,
             output=output,
             stats=result.stats or None,
-            blobs=blobs,
+            blobs=prepared.blobs,
             edges=edges,
             datasets=result.datasets,
             started=result.runs,
         )
-        self._emit_step(node, step_run_id, result)
+        self._emit_step(node, step_run_id, result, prepared.blobs)
         self.states[node.name] = result.status
         self.ids[node.name] = step_run_id
         if result.status == SUCCEEDED and result.output is not None:
@@ -436,14 +430,18 @@ class _Runner:
         else:
             logging.getLogger("cauce.pipelines").warning("step %r: %s", node.name, text)
 
-    def _emit_step(self, node: Node, step_run_id: str, result: StepResult) -> None:
+    def _emit_step(
+        self, node: Node, step_run_id: str, result: StepResult, blobs: list[Blob]
+    ) -> None:
         if not self.ws.settings.openlineage_url:
             return
         job = f"{self.pipeline_name}.{node.name}"
         parent = (self.run_id, self.pipeline_name)
         inputs = [f"{self.pipeline_name}.{dep}" for dep in node.deps]
         inputs += [f"dataset_version/{d}" for d in result.datasets]
-        outputs = [job] if result.output is not None else []
+        inputs += [f"artifact/{sha}" for sha in sorted({b.sha256 for b in blobs})]
+        output = result.output
+        outputs = [job, f"artifact/{output['sha256']}"] if output is not None else []
         _emit(
             self.ws,
             "START",
@@ -515,11 +513,13 @@ class _Runner:
         started: list[str] | None = None,
         **values: Any,
     ) -> str:
-        """Store a step run in one transaction: its row, the blobs it references, its lineage
-        edges (from its pipeline run and from ``edges``: upstream step run, relation; to the
-        tracked runs it ``started``) and its audit event. Plain SQL on the store's hot path:
-        SQLAlchemy's per-statement cost was most of a trivial step's overhead.
+        """Store a step run in one transaction: its row, the blobs it references (``blobs``: its
+        stored arguments; and its output), its lineage edges (from its pipeline run and from
+        ``edges``: upstream step run, relation; from its argument blobs, to its output blob and
+        to the tracked runs it ``started``) and its audit event. Plain SQL on the store's hot
+        path: SQLAlchemy's per-statement cost was most of a trivial step's overhead.
         """
+        from cauce.artifacts import Blob
         from cauce.lineage import audit
         from cauce.store import now_ms
         from cauce.store.schema import lineage_edges, step_runs
@@ -529,12 +529,17 @@ class _Runner:
         self.recorded += 1
         step_run_id = f"{self.run_id[:20]}{self.recorded:012x}"
         now = now_ms()
+        output = values.get("output")
+        stored = list(blobs or [])
+        if output is not None:
+            uri = self.ws.artifacts.uri_of(output["sha256"])
+            stored.append(Blob(output["sha256"], output["size"], uri, output["media_type"]))
         with self.ws.store.fast_write() as tx:
             tx.insert(
                 step_runs,
                 {"id": step_run_id, "pipeline_run_id": self.run_id, "step": step, **values},
             )
-            for blob in blobs or []:
+            for blob in stored:
                 tx.execute(
                     _BLOB_SQL,
                     {
@@ -549,6 +554,11 @@ class _Runner:
             links = [(("pipeline_run", self.run_id), here, "step")]
             links += [(("step_run", src), here, relation) for src, relation in edges or []]
             links += [(("dataset_version", d), here, "input") for d in datasets or []]
+            # Two arguments of equal content are one input blob: one edge.
+            shas = sorted({b.sha256 for b in blobs or []})
+            links += [(("artifact", sha), here, "input") for sha in shas]
+            if output is not None:
+                links.append((here, ("artifact", output["sha256"]), "output"))
             links += [(here, ("run", r), "started") for r in started or []]
             for (src_kind, src_id), (dst_kind, dst_id), relation in links:
                 tx.insert(
@@ -562,7 +572,6 @@ class _Runner:
                         "created_at": now,
                     },
                 )
-            output = values.get("output")
             audit.record_fast(
                 tx,
                 self.ws.user,

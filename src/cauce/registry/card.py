@@ -122,9 +122,11 @@ def model_card(uri: str, *, workspace: Workspace | None = None) -> str:
         ]
     out += ["", "## Lineage", ""]
     graph = walk(ws, "model_version", version.id, "upstream")
+    # The blobs (artifact nodes) are listed, with their sha256, under Files below.
+    edges = [e for e in graph.edges if "artifact" not in (e.src.kind, e.dst.kind)]
     out += (
-        [f"- {e.src.label} → {e.dst.label} ({e.relation})" for e in graph.edges]
-        if graph.edges
+        [f"- {e.src.label} → {e.dst.label} ({e.relation})" for e in edges]
+        if edges
         else ["No upstream lineage is recorded."]
     )
     out += ["", "## Requirements", ""]

@@ -233,6 +233,9 @@ def create_version(
     conn.execute(models.update().where(models.c.id == model_id).values(updated_at=now_ms()))
     if run_id is not None:
         add_edge(conn, ("run", run_id), ("model_version", values["id"]), "produced")
+    # The manifest alone, which names every file's sha256: files any model may share (a
+    # requirements.txt) would otherwise join unrelated runs upstream of this version.
+    add_edge(conn, ("artifact", spec_sha), ("model_version", values["id"]), "packaged_as")
     audit.record(
         conn,
         ws.user,

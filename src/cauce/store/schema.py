@@ -33,6 +33,8 @@ metadata = MetaData(
 )
 
 ID = String(32)
+# A lineage node: an entity id, or an artifact's 64-hex sha256.
+NODE_ID = String(64)
 NAME = String(255)
 KEY = String(250)
 # SQLite only aliases the rowid with INTEGER PRIMARY KEY, which is the cheap insert path.
@@ -223,9 +225,9 @@ lineage_edges = Table(
     metadata,
     Column("id", SERIAL, primary_key=True, autoincrement=True),
     Column("src_kind", String(32), nullable=False),
-    Column("src_id", ID, nullable=False),
+    Column("src_id", NODE_ID, nullable=False),
     Column("dst_kind", String(32), nullable=False),
-    Column("dst_id", ID, nullable=False),
+    Column("dst_id", NODE_ID, nullable=False),
     Column("relation", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("src_kind", "src_id", "dst_kind", "dst_id", "relation"),

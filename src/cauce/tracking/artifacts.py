@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.lineage.graph import add_edge
 from cauce.store import insert_ignore, now_ms, upsert
 from cauce.store.schema import artifacts, run_artifacts, runs
 from cauce.workspace import Workspace, current
@@ -57,7 +58,8 @@ def record_blob(conn: Connection, blob: Blob) -> None:
 
 
 def attach(conn: Connection, ws: Workspace, run_id: str, files: list[tuple[str, Blob]]) -> None:
-    """Record run paths as pointing at stored blobs, audited (inside the caller's transaction)."""
+    """Record run paths as pointing at stored blobs, audited, each blob a lineage node logged by
+    the run (inside the caller's transaction)."""
     require_run(conn, run_id)
     before = {
         r.path: r.sha256
@@ -76,6 +78,7 @@ def attach(conn: Connection, ws: Workspace, run_id: str, files: list[tuple[str, 
             {"run_id": run_id, "path": path, "sha256": blob.sha256},
             ("run_id", "path"),
         )
+        add_edge(conn, ("run", run_id), ("artifact", blob.sha256), "logged")
     audit.record(
         conn,
         ws.user,

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, select
 
 from cauce.errors import AlreadyExists, NotFound
 from cauce.lineage import audit
-from cauce.store import insert_ignore, new_id, now_ms
+from cauce.store import FastTransaction, insert_ignore, new_id, now_ms
 from cauce.store.schema import experiments
 from cauce.tracking.entities import Experiment
 from cauce.validation import check_name
@@ -85,17 +85,41 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
         return _experiment(_row(conn, row.id))
 
 
-def resolve_experiment_id(conn: Connection, ws: Workspace, name: str) -> str:
-    """The id of the named experiment, created when missing (inside the caller's transaction)."""
-    row = _find(conn, name)
-    if row is None:
+_SQL_FIND = "SELECT id, lifecycle_stage FROM experiments WHERE name = :name"
+# ON CONFLICT DO NOTHING: a concurrent first run may create the experiment at the same moment.
+_SQL_INSERT = (
+    "INSERT INTO experiments (id, name, description, lifecycle_stage, created_at, updated_at) "
+    "VALUES (:id, :name, :description, :lifecycle_stage, :created_at, :updated_at) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def resolve_experiment_id(tx: FastTransaction, ws: Workspace, name: str) -> str:
+    """The id of the named experiment, created (audited) when missing, inside the caller's
+    hot-path transaction (:meth:`~cauce.store.Store.fast_write`): a run and the experiment its
+    first run creates commit together."""
+    found = tx.fetchone(_SQL_FIND, {"name": name})
+    if found is None:
         check_name(name, "experiment name")
-        # Another process may create it at the same moment: then its row is the one to use.
-        _insert(conn, ws, name, None)
-        row = _find(conn, name)
-    if row.lifecycle_stage != "active":
+        now, experiment_id = now_ms(), new_id()
+        values: dict[str, Any] = {
+            "id": experiment_id,
+            "name": name,
+            "description": None,
+            "lifecycle_stage": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
+        tx.execute(_SQL_INSERT, values)
+        found = tx.fetchone(_SQL_FIND, {"name": name})
+        assert found is not None
+        if found[0] == experiment_id:  # else another writer's row is the one to use
+            audit.record_fast(
+                tx, ws.user, "experiment.create", "experiment", experiment_id, after=values
+            )
+    if found[1] != "active":
         raise NotFound(f"experiment {name!r} is deleted", hint="use another experiment name")
-    return str(row.id)
+    return str(found[0])
 
 
 def _insert(conn: Connection, ws: Workspace, name: str, description: str | None) -> str | None:

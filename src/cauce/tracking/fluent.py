@@ -103,10 +103,8 @@ def start_run(
     parent = stack[-1].run_id if stack else None
     if run_id is not None:
         current = runs.get_run(run_id)
-        runs.set_run_status(run_id, "RUNNING")
+        runs.set_run_status(run_id, "RUNNING", tags=tags)
         info = current.info
-        if tags:
-            runs.set_tags(run_id, tags)
     else:
         # A child run belongs to its parent's experiment unless it names another.
         inherited = stack[-1]._info.experiment_id if stack and experiment is None else None

@@ -57,17 +57,6 @@ _SQL_END_RUN = (
     "UPDATE runs SET status = :status, end_time = :end_time, error = :error WHERE id = :id"
 )
 _SQL_EXPERIMENT_BY_ID = "SELECT id, lifecycle_stage FROM experiments WHERE id = :id"
-_SQL_EXPERIMENT_BY_NAME = "SELECT id, lifecycle_stage FROM experiments WHERE name = :name"
-
-
-def _experiment_id(ws: Workspace, name: str) -> str:
-    """The id of the named experiment; the first run of a new one creates it (audited)."""
-    with ws.store.fast_write() as tx:
-        found = tx.fetchone(_SQL_EXPERIMENT_BY_NAME, {"name": name})
-    if found is not None:
-        return str(found[0])
-    with ws.store.write() as conn:
-        return resolve_experiment_id(conn, ws, name)
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -105,10 +94,7 @@ def create_run(
     experiment = experiment or ws.settings.experiment
     if run_name is not None:
         check_name(run_name, "run name")
-    checked_tags = {
-        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
-        for k, v in (tags or {}).items()
-    }
+    checked_tags = _checked_tags(tags or {})
     source = source_info()
     run_id = new_id()
     row = {
@@ -127,15 +113,17 @@ def create_run(
         "error": None,
         "lifecycle_stage": "active",
     }
-    if experiment_id is None:
-        experiment_id = _experiment_id(ws, experiment)
-    row["experiment_id"] = experiment_id
     with ws.store.fast_write() as tx:
-        found = tx.fetchone(_SQL_EXPERIMENT_BY_ID, {"id": experiment_id})
-        if found is None:
-            raise NotFound(f"experiment {experiment_id!r} does not exist")
-        if found[1] != "active":
-            raise NotFound(f"experiment {experiment!r} is deleted", hint="use another one")
+        if experiment_id is None:
+            # A new experiment is created with its first run, in this transaction.
+            experiment_id = resolve_experiment_id(tx, ws, experiment)
+        else:
+            found = tx.fetchone(_SQL_EXPERIMENT_BY_ID, {"id": experiment_id})
+            if found is None:
+                raise NotFound(f"experiment {experiment_id!r} does not exist")
+            if found[1] != "active":
+                raise NotFound(f"experiment {experiment!r} is deleted", hint="use another one")
+        row["experiment_id"] = experiment_id
         if parent_run_id is not None and tx.fetchone(_SQL_RUN, {"id": parent_run_id}) is None:
             raise NotFound(f"run {parent_run_id!r} does not exist")
         tx.insert(runs, row)
@@ -192,11 +180,21 @@ def end_run(
     return _run_info(row)
 
 
-def set_run_status(run_id: str, status: str, *, workspace: Workspace | None = None) -> None:
-    """Reopen or mark a run (RUNNING resumes a finished run, as ``start_run(run_id=)`` does)."""
+def set_run_status(
+    run_id: str,
+    status: str,
+    *,
+    tags: Mapping[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> None:
+    """Reopen or mark a run (RUNNING resumes a finished run, as ``start_run(run_id=)`` does).
+
+    ``tags`` are set in the same transaction.
+    """
     ws = workspace or current()
     if status not in RUN_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+    checked = _checked_tags(tags or {})
     with ws.store.write() as conn:
         before = _require_run(conn, run_id)
         conn.execute(
@@ -213,6 +211,8 @@ def set_run_status(run_id: str, status: str, *, workspace: Workspace | None = No
             before={"status": before.status},
             after={"status": status},
         )
+        if checked:
+            _write_tags(conn, ws, run_id, checked)
 
 
 def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
@@ -434,27 +434,36 @@ def log_params(
 def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None) -> None:
     """Set tags on a run, replacing earlier values; the change is audited."""
     ws = workspace or current()
-    if not isinstance(values, Mapping):
-        raise InvalidInput(f"tags must be a mapping of key to value, got {type(values).__name__}")
-    checked = {
-        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
-        for k, v in values.items()
-    }
+    checked = _checked_tags(values)
     if not checked:
         return
     with ws.store.write() as conn:
         _require_run(conn, run_id)
-        before = {
-            t.key: t.value
-            for t in conn.execute(
-                select(run_tags.c.key, run_tags.c.value).where(
-                    run_tags.c.run_id == run_id, run_tags.c.key.in_(list(checked))
-                )
+        _write_tags(conn, ws, run_id, checked)
+
+
+def _checked_tags(values: Mapping[str, Any]) -> dict[str, str]:
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"tags must be a mapping of key to value, got {type(values).__name__}")
+    return {
+        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
+        for k, v in values.items()
+    }
+
+
+def _write_tags(conn: Connection, ws: Workspace, run_id: str, checked: dict[str, str]) -> None:
+    """Upsert a run's tags and audit the change (inside the caller's transaction)."""
+    before = {
+        t.key: t.value
+        for t in conn.execute(
+            select(run_tags.c.key, run_tags.c.value).where(
+                run_tags.c.run_id == run_id, run_tags.c.key.in_(list(checked))
             )
-        }
-        for k, v in checked.items():
-            upsert(conn, run_tags, {"run_id": run_id, "key": k, "value": v}, ("run_id", "key"))
-        audit.record(conn, ws.user, "run.tag", "run", run_id, before=before, after=checked)
+        )
+    }
+    for k, v in checked.items():
+        upsert(conn, run_tags, {"run_id": run_id, "key": k, "value": v}, ("run_id", "key"))
+    audit.record(conn, ws.user, "run.tag", "run", run_id, before=before, after=checked)
 
 
 def delete_tag(run_id: str, key: str, *, workspace: Workspace | None = None) -> None:
