@@ -16,13 +16,9 @@ from sklearn.linear_model import LogisticRegression
 
 from cauce.errors import BadRequest, CauceError, InvalidInput, UnsupportedMediaType
 from cauce.registry.signature import infer_schema
-from cauce.serving.protocols import (
-    ScoringInput,
-    concat_inputs,
-    encode_invocations,
-    parse_invocations,
-    split_predictions,
-)
+from cauce.serving.batching import concat_inputs, split_predictions
+from cauce.serving.codec import ScoringInput
+from cauce.serving.invocations import encode_invocations, parse_invocations
 from cauce.serving.v2 import encode_v2, parse_v2_infer, v2_metadata
 
 SCHEMA = {
@@ -392,7 +388,9 @@ def test_sklearn_round_trip_through_every_format() -> None:
         schema,
     )
     response = json.loads(
-        encode_v2(model.predict(v2.data), model_name="churn", model_version="3", request_id="r1")
+        encode_v2(
+            model.predict(v2.data), model_name="churn", model_version="3", request_id="r1"
+        ).body
     )
     assert response == {
         "model_name": "churn",
@@ -473,7 +471,9 @@ def test_v2_every_datatype(datatype: str, data: list[Any], dtype: Any) -> None:
     expected = [math.nan if v is None else v for v in data]
     got = scoring.data.ravel().tolist()
     assert [g if g == g else math.nan for g in got] == pytest.approx(expected, nan_ok=True)
-    encoded = json.loads(encode_v2(scoring.data, model_name="m", model_version="1", request_id="i"))
+    encoded = json.loads(
+        encode_v2(scoring.data, model_name="m", model_version="1", request_id="i").body
+    )
     output = encoded["outputs"][0]
     assert (output["datatype"], output["shape"]) == (datatype, [2, 1])
 
@@ -606,29 +606,33 @@ def test_v2_without_a_signature_several_inputs_make_a_table() -> None:
 
 def test_encode_v2_outputs_per_column_and_filtered() -> None:
     frame = pd.DataFrame({"label": ["a", "b"], "score": np.array([0.25, 0.5], dtype=np.float32)})
-    response = json.loads(encode_v2(frame, model_name="m", model_version="2", request_id=None))
+    response = json.loads(encode_v2(frame, model_name="m", model_version="2", request_id=None).body)
     assert len(response["id"]) == 32  # a generated id when the request had none
     assert response["outputs"] == [
         {"name": "label", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]},
         {"name": "score", "datatype": "FP32", "shape": [2], "data": [0.25, 0.5]},
     ]
     only = json.loads(
-        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["score"])
+        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["score"]).body
     )
     assert [o["name"] for o in only["outputs"]] == ["score"]
     with pytest.raises(BadRequest, match="no output 'nope'") as caught:
-        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["nope"])
+        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["nope"]).body
     assert caught.value.details["field"] == "outputs"
     matrix = json.loads(
-        encode_v2(np.array([[1, 2], [3, 4]]), model_name="m", model_version="1", request_id="r")
+        encode_v2(
+            np.array([[1, 2], [3, 4]]), model_name="m", model_version="1", request_id="r"
+        ).body
     )
     assert matrix["outputs"] == [
         {"name": "predict", "datatype": "INT64", "shape": [2, 2], "data": [1, 2, 3, 4]}
     ]
-    listed = json.loads(encode_v2([0.5, 1.5], model_name="m", model_version="1", request_id="r"))
+    listed = json.loads(
+        encode_v2([0.5, 1.5], model_name="m", model_version="1", request_id="r").body
+    )
     assert listed["outputs"][0]["datatype"] == "FP64"
     keyed = json.loads(
-        encode_v2({"p": np.array([True])}, model_name="m", model_version="1", request_id="r")
+        encode_v2({"p": np.array([True])}, model_name="m", model_version="1", request_id="r").body
     )
     assert keyed["outputs"] == [{"name": "p", "datatype": "BOOL", "shape": [1], "data": [True]}]
 
@@ -754,7 +758,7 @@ def test_split_predictions_undoes_concat_inputs(sizes: list[int], as_frame: bool
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=20), st.integers(1, 3))
 def test_encode_v2_data_is_row_major_and_reshapes_back(values: list[float], width: int) -> None:
     array = np.array(values[: len(values) - len(values) % width]).reshape(-1, width)
-    output = json.loads(encode_v2(array, model_name="m", model_version="1", request_id="r"))
+    output = json.loads(encode_v2(array, model_name="m", model_version="1", request_id="r").body)
     tensor = output["outputs"][0]
     np.testing.assert_array_equal(np.array(tensor["data"]).reshape(tensor["shape"]), array)
 
