@@ -617,7 +617,7 @@ def test_encode_v2_outputs_per_column_and_filtered() -> None:
     )
     assert [o["name"] for o in only["outputs"]] == ["score"]
     with pytest.raises(BadRequest, match="no output 'nope'") as caught:
-        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["nope"]).body
+        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["nope"])
     assert caught.value.details["field"] == "outputs"
     matrix = json.loads(
         encode_v2(

@@ -97,10 +97,9 @@ def mirror_errors(client: httpx.Client, deployment: str) -> float:
 def test_an_unreachable_mirror_is_counted_and_logged_never_answered(
     router: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url, app = router
     with (
         caplog.at_level(logging.WARNING, logger="cauce.router"),
-        httpx.Client(base_url=url) as client,
+        httpx.Client(base_url=router) as client,
     ):
         for i in range(5):
             reply = client.post(
