@@ -23,6 +23,7 @@ from tritonclient.utils import InferenceServerException
 import cauce
 from cauce.specs import apply_file
 from cauce.workspace import Workspace
+from clitools import cauce as cauce_cli
 from served import Served
 
 pytestmark = pytest.mark.slow
@@ -230,3 +231,17 @@ def test_mlflow_scoring_client_shows_cauces_error(mlflow_client: Any) -> None:
     with pytest.raises(Exception, match="error code 422") as caught:
         mlflow_client.invoke(FRAME[["age"]])
     assert "charges" in str(caught.value)
+
+
+# -- Cauce's own CLI --------------------------------------------------------------------------
+
+
+def test_cauce_invoke_prints_a_v2_error_as_one_line(served: Served) -> None:
+    result = cauce_cli(
+        served.ws.settings.root,
+        *("endpoints", "invoke", "churn", "--v2", "--url", served.url, "-d", '{"inputs": []}'),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "endpoint churn answered 400: inputs must be a non-empty list" in result.stderr
+    assert "Traceback" not in result.stderr

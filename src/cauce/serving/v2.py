@@ -443,7 +443,8 @@ def _json_values(name: str, data: Any, shape: list[int]) -> list[Any]:
             f"{field} has {len(data)} values; shape {shape} needs {count}",
             details={"field": field, "shape": shape},
         )
-    return data
+    values: list[Any] = data
+    return values
 
 
 def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
