@@ -272,7 +272,12 @@ class _Binary:
 
 def _split(body: bytes, length: int | None) -> tuple[Any, _Binary | None]:
     if length is None:
-        return load_json(body), None
+        try:
+            return load_json(body), None
+        except BadRequest as exc:
+            if "Extra data" in exc.message:  # JSON, then more: binary data without the header
+                exc.hint = f"binary tensor data needs the {HEADER_LENGTH} header"
+            raise
     if length > len(body):
         raise BadRequest(
             f"the {HEADER_LENGTH} header says {length} bytes of JSON; the body has {len(body)}",
