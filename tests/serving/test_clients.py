@@ -37,6 +37,7 @@ kind: Deployment
 endpoint: churn
 name: blue
 model: models:/churn/1
+collect: {}
 ---
 kind: Deployment
 endpoint: churn
@@ -201,6 +202,29 @@ def test_tritonclient_gets_cauces_errors(client: triton.InferenceServerClient) -
     bad_output = [triton.InferRequestedOutput("score")]
     error = failure(lambda: client.infer("churn", churn_inputs(), outputs=bad_output))
     assert error.status() == "400" and "no output 'score'" in error.message()
+
+
+def test_the_collector_reads_binary_requests_and_answers(
+    client: triton.InferenceServerClient, served: Served, model: Any
+) -> None:
+    import pandas as pd
+
+    from cauce.serving.collector import files
+    from clitools import wait_until
+
+    client.infer("churn", churn_inputs(), headers={"x-request-id": "binary-1"})
+    root = served.ws.settings.state_dir / "collector"
+
+    def collected(collection: str) -> pd.DataFrame:
+        paths = files(root, "churn", "blue", collection)
+        frame = pd.concat([pd.read_parquet(p) for p in paths]) if paths else pd.DataFrame()
+        return frame[frame.correlation_id == "binary-1"] if len(frame) else frame
+
+    wait_until(lambda: len(collected("model_inputs")) == len(collected("model_outputs")) == 3)
+    inputs = collected("model_inputs").sort_values("row")
+    assert inputs[["age", "charges"]].values.tolist() == FRAME.values.tolist()
+    outputs = collected("model_outputs").sort_values("row")
+    assert outputs["predict"].tolist() == model.predict(FRAME).tolist()
 
 
 # -- MLflow's scoring client ------------------------------------------------------------------

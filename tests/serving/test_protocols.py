@@ -1003,3 +1003,28 @@ def test_json_view_puts_binary_tensors_back_as_data() -> None:
     view = json_view(raw, length)
     assert [t["data"] for t in view["inputs"]] == [[1, 2], ["x", b"\xff"]]
     assert json_view(body({"inputs": []}), None) == {"inputs": []}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*NAMES, "x"]),
+            st.lists(st.integers(0, 3), max_size=2),
+            st.sampled_from(["BOOL", "INT8", "UINT64", "FP16", "FP64", "BYTES", "INT64"]),
+            st.binary(max_size=40),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from([SCHEMA, TENSOR, None]),
+    st.integers(-2, 2),
+)
+def test_any_binary_v2_body_gives_input_or_a_cauce_error(
+    tensors: list[tuple[str, list[int], str, bytes]], schema: Any, shift: int
+) -> None:
+    raw, length = binary_request(
+        [({"name": n, "shape": shape, "datatype": d}, data) for n, shape, d, data in tensors]
+    )
+    with contextlib.suppress(InvalidInput):  # BadRequest is one
+        parse_v2_infer(raw, schema, max(0, length + shift))
