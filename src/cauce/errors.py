@@ -9,7 +9,9 @@
     │   └── PayloadTooLarge     a request body over the size limit
     ├── Conflict                the request clashes with the entity's state (immutable, active…)
     ├── QualityGateFailed       data or a model fell below its bar
+    │   └── ValidationFailed    a dataset version failed its check suite (``result`` says how)
     ├── IntegrityError          stored content does not match its recorded hash
+    ├── ModelError              a model raised while scoring input that fits its signature
     └── BackendError            a database, filesystem or other backend failed
         └── UpstreamTimeout     a deployment did not answer in time
 
@@ -101,10 +103,31 @@ class QualityGateFailed(CauceError):
     http_status = 422
 
 
+class ValidationFailed(QualityGateFailed):
+    """A check suite failed; ``result`` (a ``cauce.data.checks.ValidationResult``) holds every
+    check's verdict."""
+
+    def __init__(self, result: Any) -> None:
+        names = ", ".join(c.name for c in result.failures)
+        super().__init__(
+            f"dataset version {result.dataset} failed check suite {result.suite!r}: {names}",
+            hint="fix the data or the suite; run cauce data validate to see failing rows",
+            details={"result": result.to_dict()},
+        )
+        self.result = result
+
+
 class IntegrityError(CauceError):
     """Stored content does not match its recorded sha256."""
 
     code = "integrity-error"
+    http_status = 500
+
+
+class ModelError(CauceError):
+    """The model raised while scoring an input that matched its signature."""
+
+    code = "model-error"
     http_status = 500
 
 

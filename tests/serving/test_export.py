@@ -29,13 +29,9 @@ from hypothesis import strategies as st
 import cauce
 from cauce.errors import InvalidInput, NotFound
 from cauce.serving.endpoints import set_traffic
-from cauce.serving.export import (
-    KSERVE_NAME_LIMIT,
-    export,
-    export_kserve,
-    export_kubernetes,
-    k8s_name,
-)
+from cauce.serving.export import export, export_kserve, export_kubernetes
+from cauce.serving.targets.base import k8s_name
+from cauce.serving.targets.kserve import KSERVE_NAME_LIMIT
 from cauce.specs import apply_file
 from cauce.validation import check_name
 from cauce.workspace import Workspace
@@ -460,3 +456,14 @@ def test_endpoint_and_deployment_pairs_stay_distinct(pairs: list[tuple[str, str]
         assert len(label) <= 63 and DNS_1035.match(label)
     assert len(set(deployments)) == len(pairs)
     assert not routers & set(deployments)
+
+
+def test_every_export_format_is_a_target_registered_by_name() -> None:
+    from cauce.config import load_object
+    from cauce.serving.export import TARGETS
+    from cauce.serving.targets.base import Target
+
+    assert [name for name, _ in TARGETS] == ["kubernetes", "kserve"]
+    for name, where in TARGETS:
+        target = load_object(where, what="export target")
+        assert issubclass(target, Target) and target.name == name

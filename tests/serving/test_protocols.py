@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -16,14 +17,10 @@ from sklearn.linear_model import LogisticRegression
 
 from cauce.errors import BadRequest, CauceError, InvalidInput, UnsupportedMediaType
 from cauce.registry.signature import infer_schema
-from cauce.serving.protocols import (
-    ScoringInput,
-    concat_inputs,
-    encode_invocations,
-    parse_invocations,
-    split_predictions,
-)
-from cauce.serving.v2 import encode_v2, parse_v2_infer, v2_metadata
+from cauce.serving.batching import concat_inputs, split_predictions
+from cauce.serving.codec import ScoringInput
+from cauce.serving.invocations import encode_invocations, parse_invocations
+from cauce.serving.v2 import encode_v2, header_length, json_view, parse_v2_infer, v2_metadata
 
 SCHEMA = {
     "type": "dataframe",
@@ -392,7 +389,9 @@ def test_sklearn_round_trip_through_every_format() -> None:
         schema,
     )
     response = json.loads(
-        encode_v2(model.predict(v2.data), model_name="churn", model_version="3", request_id="r1")
+        encode_v2(
+            model.predict(v2.data), model_name="churn", model_version="3", request_id="r1"
+        ).body
     )
     assert response == {
         "model_name": "churn",
@@ -473,7 +472,9 @@ def test_v2_every_datatype(datatype: str, data: list[Any], dtype: Any) -> None:
     expected = [math.nan if v is None else v for v in data]
     got = scoring.data.ravel().tolist()
     assert [g if g == g else math.nan for g in got] == pytest.approx(expected, nan_ok=True)
-    encoded = json.loads(encode_v2(scoring.data, model_name="m", model_version="1", request_id="i"))
+    encoded = json.loads(
+        encode_v2(scoring.data, model_name="m", model_version="1", request_id="i").body
+    )
     output = encoded["outputs"][0]
     assert (output["datatype"], output["shape"]) == (datatype, [2, 1])
 
@@ -606,29 +607,33 @@ def test_v2_without_a_signature_several_inputs_make_a_table() -> None:
 
 def test_encode_v2_outputs_per_column_and_filtered() -> None:
     frame = pd.DataFrame({"label": ["a", "b"], "score": np.array([0.25, 0.5], dtype=np.float32)})
-    response = json.loads(encode_v2(frame, model_name="m", model_version="2", request_id=None))
+    response = json.loads(encode_v2(frame, model_name="m", model_version="2", request_id=None).body)
     assert len(response["id"]) == 32  # a generated id when the request had none
     assert response["outputs"] == [
         {"name": "label", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]},
         {"name": "score", "datatype": "FP32", "shape": [2], "data": [0.25, 0.5]},
     ]
     only = json.loads(
-        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["score"])
+        encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["score"]).body
     )
     assert [o["name"] for o in only["outputs"]] == ["score"]
     with pytest.raises(BadRequest, match="no output 'nope'") as caught:
         encode_v2(frame, model_name="m", model_version="2", request_id="x", outputs=["nope"])
     assert caught.value.details["field"] == "outputs"
     matrix = json.loads(
-        encode_v2(np.array([[1, 2], [3, 4]]), model_name="m", model_version="1", request_id="r")
+        encode_v2(
+            np.array([[1, 2], [3, 4]]), model_name="m", model_version="1", request_id="r"
+        ).body
     )
     assert matrix["outputs"] == [
         {"name": "predict", "datatype": "INT64", "shape": [2, 2], "data": [1, 2, 3, 4]}
     ]
-    listed = json.loads(encode_v2([0.5, 1.5], model_name="m", model_version="1", request_id="r"))
+    listed = json.loads(
+        encode_v2([0.5, 1.5], model_name="m", model_version="1", request_id="r").body
+    )
     assert listed["outputs"][0]["datatype"] == "FP64"
     keyed = json.loads(
-        encode_v2({"p": np.array([True])}, model_name="m", model_version="1", request_id="r")
+        encode_v2({"p": np.array([True])}, model_name="m", model_version="1", request_id="r").body
     )
     assert keyed["outputs"] == [{"name": "p", "datatype": "BOOL", "shape": [1], "data": [True]}]
 
@@ -754,7 +759,7 @@ def test_split_predictions_undoes_concat_inputs(sizes: list[int], as_frame: bool
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=20), st.integers(1, 3))
 def test_encode_v2_data_is_row_major_and_reshapes_back(values: list[float], width: int) -> None:
     array = np.array(values[: len(values) - len(values) % width]).reshape(-1, width)
-    output = json.loads(encode_v2(array, model_name="m", model_version="1", request_id="r"))
+    output = json.loads(encode_v2(array, model_name="m", model_version="1", request_id="r").body)
     tensor = output["outputs"][0]
     np.testing.assert_array_equal(np.array(tensor["data"]).reshape(tensor["shape"]), array)
 
@@ -813,3 +818,213 @@ def test_v2_a_datatype_that_is_not_a_string_is_a_bad_request() -> None:
     with pytest.raises(BadRequest, match="datatype must be one of") as caught:
         parse_v2_infer(raw, SCHEMA)
     assert caught.value.details["field"] == "inputs[].datatype"
+
+
+# -- v2 binary tensor data ------------------------------------------------------------------------
+
+
+def binary_request(
+    tensors: list[tuple[dict[str, Any], bytes]], **request: Any
+) -> tuple[bytes, int]:
+    """A v2 body with binary tensor data: the JSON, then each tensor's bytes; and the JSON's
+    length (the Inference-Header-Content-Length)."""
+    inputs = [{**t, "parameters": {"binary_data_size": len(raw)}} for t, raw in tensors]
+    header = body({**request, "inputs": inputs})
+    return header + b"".join(raw for _, raw in tensors), len(header)
+
+
+def length_prefixed(*values: bytes) -> bytes:
+    return b"".join(len(v).to_bytes(4, "little") + v for v in values)
+
+
+def test_v2_binary_inputs_read_like_json_ones() -> None:
+    ages = np.array([30, 45], dtype="<i8")
+    charges = np.array([70.5, 99.0], dtype="<f8")
+    tensors = [
+        ({"name": "age", "shape": [2], "datatype": "INT64"}, ages.tobytes()),
+        ({"name": "charges", "shape": [2, 1], "datatype": "FP64"}, charges.tobytes()),
+        ({"name": "plan", "shape": [2], "datatype": "BYTES"}, length_prefixed(b"basic", b"pro")),
+        ({"name": "senior", "shape": [2], "datatype": "BOOL"}, bytes([0, 1])),
+        ({"name": "note", "shape": [2], "datatype": "BYTES"}, length_prefixed("é".encode(), b"")),
+    ]
+    raw, length = binary_request(tensors, id="b-1")
+    scoring = parse_v2_infer(raw, SCHEMA, length)
+    assert scoring.request_id == "b-1" and scoring.rows == 2
+    assert scoring.data["plan"].tolist() == ["basic", "pro"]  # text, not bytes
+    assert scoring.data["note"].tolist() == ["é", ""]
+    assert scoring.data["age"].tolist() == [30, 45] and scoring.data["senior"].tolist() == [
+        False,
+        True,
+    ]
+    assert scoring.data["charges"].dtype == np.float64
+
+
+def test_v2_binary_2d_input_and_a_tensor_signature() -> None:
+    matrix = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype="<f4")
+    raw, length = binary_request(
+        [({"name": "x", "shape": [2, 3], "datatype": "FP32"}, matrix.tobytes())]
+    )
+    array = parse_v2_infer(raw, TENSOR, length).data
+    assert array.dtype == np.float32 and array.tolist() == matrix.tolist()
+    assert array.flags.writeable  # a copy: the model may write into its input
+
+
+@pytest.mark.parametrize(
+    ("datatype", "values"),
+    [
+        ("UINT64", np.array([0, 2**64 - 1], dtype="<u8")),
+        ("INT8", np.array([-128, 127], dtype="i1")),
+        ("FP16", np.array([0.5, -2.0], dtype="<f2")),
+        ("UINT16", np.array([1, 65535], dtype="<u2")),
+    ],
+)
+def test_v2_binary_datatypes_keep_their_values(datatype: str, values: Any) -> None:
+    raw, length = binary_request(
+        [({"name": "x", "shape": [2], "datatype": datatype}, values.tobytes())]
+    )
+    array = parse_v2_infer(raw, None, length).data
+    assert array.dtype == values.dtype.newbyteorder("=") and array.tolist() == values.tolist()
+
+
+@pytest.mark.parametrize(
+    ("mangle", "error", "match"),
+    [
+        (lambda raw, n: (raw, n + 1000), BadRequest, "says .* bytes of JSON; the body has"),
+        (lambda raw, n: (raw + b"\0", n), BadRequest, "1 bytes of binary data follow"),
+        (lambda raw, n: (raw[:-1], n), BadRequest, "goes past the end of the body"),
+        (lambda raw, n: (raw, None), BadRequest, "needs the inference-header-content-length"),
+    ],
+)
+def test_v2_binary_framing_errors_are_400(mangle: Any, error: type, match: str) -> None:
+    ages = np.array([30, 45], dtype="<i8")
+    raw, length = binary_request(
+        [({"name": "age", "shape": [2], "datatype": "INT64"}, ages.tobytes())]
+    )
+    raw, length = mangle(raw, length)
+    with pytest.raises(error) as caught:
+        parse_v2_infer(raw, None, length)
+    assert re.search(match, str(caught.value)), caught.value
+
+
+@pytest.mark.parametrize(
+    ("tensor", "raw", "match"),
+    [
+        (
+            {"datatype": "INT64", "shape": [3]},
+            bytes(16),
+            "16 bytes of INT64 data; its shape needs 24",
+        ),
+        ({"datatype": "BOOL", "shape": [2]}, bytes([1, 7]), "BOOL data must be bytes 0 or 1"),
+        ({"datatype": "BYTES", "shape": [2]}, length_prefixed(b"a"), "length-prefixed elements"),
+        ({"datatype": "BYTES", "shape": [1]}, b"\x09\0\0\0ab", "length-prefixed elements"),
+        ({"datatype": "BYTES", "shape": [1]}, length_prefixed(b"a") + b"z", "length-prefixed"),
+    ],
+)
+def test_v2_binary_data_that_does_not_fit_is_422(
+    tensor: dict[str, Any], raw: bytes, match: str
+) -> None:
+    request, length = binary_request([({"name": "x", **tensor}, raw)])
+    with pytest.raises(InvalidInput, match=match) as caught:
+        parse_v2_infer(request, None, length)
+    assert caught.value.details["field"] == "inputs[x].binary_data"
+
+
+def test_v2_binary_inputs_refuse_data_beside_the_size_and_bad_sizes() -> None:
+    header = body({"inputs": [{"name": "x", "shape": [1], "datatype": "INT64", "data": [1],
+                               "parameters": {"binary_data_size": 8}}]})  # fmt: skip
+    with pytest.raises(BadRequest, match="both data and binary_data_size"):
+        parse_v2_infer(header + bytes(8), None, len(header))
+    header = body({"inputs": [{"name": "x", "shape": [1], "datatype": "INT64",
+                               "parameters": {"binary_data_size": -1}}]})  # fmt: skip
+    with pytest.raises(BadRequest, match="non-negative integer"):
+        parse_v2_infer(header, None, len(header))
+    with pytest.raises(BadRequest, match="inference-header-content-length header must be"):
+        header_length(b"12x")
+    assert header_length(b"42") == 42 and header_length(None) is None
+
+
+def test_v2_binary_bytes_for_a_binary_column_stay_bytes_and_bad_utf8_text_is_422() -> None:
+    schema = {"type": "dataframe", "columns": [{"name": "blob", "type": "binary"}]}
+    raw, length = binary_request(
+        [({"name": "blob", "shape": [2], "datatype": "BYTES"}, length_prefixed(b"\xff\0", b"ok"))]
+    )
+    assert parse_v2_infer(raw, schema, length).data["blob"].tolist() == [b"\xff\0", b"ok"]
+    text = {"type": "dataframe", "columns": [{"name": "blob", "type": "string"}]}
+    with pytest.raises(InvalidInput, match="not UTF-8 text"):
+        parse_v2_infer(raw, text, length)
+
+
+def test_encode_v2_binary_outputs_as_asked() -> None:
+    frame = pd.DataFrame({"label": ["a", "bé"], "score": np.array([0.25, 0.5], dtype=np.float32),
+                          "hit": [True, False]})  # fmt: skip
+    every = encode_v2(frame, model_name="m", model_version="1", request_id="r", binary=True)
+    assert every.header_length is not None
+    header = json.loads(every.body[: every.header_length])
+    sizes = [o["parameters"]["binary_data_size"] for o in header["outputs"]]
+    assert sizes == [4 + 1 + 4 + 3, 8, 2]
+    assert all("data" not in o for o in header["outputs"])
+    tail = every.body[every.header_length :]
+    assert tail == length_prefixed(b"a", "bé".encode()) + np.array(
+        [0.25, 0.5], dtype="<f4"
+    ).tobytes() + bytes([1, 0])
+
+    some = encode_v2(frame, model_name="m", model_version="1", request_id="r",
+                     binary=frozenset({"score"}))  # fmt: skip
+    assert some.header_length is not None
+    outputs = json.loads(some.body[: some.header_length])["outputs"]
+    assert [("data" in o) for o in outputs] == [True, False, True]
+    assert encode_v2(frame, model_name="m", model_version="1", request_id="r").header_length is None
+
+
+def test_v2_binary_output_flags_from_the_request() -> None:
+    ages = np.array([30], dtype="<i8").tobytes()
+    tensors = [({"name": "x", "shape": [1], "datatype": "INT64"}, ages)]
+    raw, length = binary_request(tensors, parameters={"binary_data_output": True})
+    assert parse_v2_infer(raw, None, length).binary is True
+    raw, length = binary_request(
+        tensors,
+        parameters={"binary_data_output": True},
+        outputs=[{"name": "a", "parameters": {"binary_data": False}}, {"name": "b"}],
+    )
+    scoring = parse_v2_infer(raw, None, length)
+    assert scoring.outputs == ("a", "b") and scoring.binary == frozenset({"b"})
+    raw, length = binary_request(tensors, parameters={"binary_data_output": 1})
+    with pytest.raises(BadRequest, match="binary_data_output must be true or false"):
+        parse_v2_infer(raw, None, length)
+
+
+def test_json_view_puts_binary_tensors_back_as_data() -> None:
+    raw, length = binary_request(
+        [
+            ({"name": "n", "shape": [2], "datatype": "INT32"}, np.array([1, 2], "<i4").tobytes()),
+            ({"name": "s", "shape": [2], "datatype": "BYTES"}, length_prefixed(b"x", b"\xff")),
+        ]
+    )
+    view = json_view(raw, length)
+    assert [t["data"] for t in view["inputs"]] == [[1, 2], ["x", b"\xff"]]
+    assert json_view(body({"inputs": []}), None) == {"inputs": []}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*NAMES, "x"]),
+            st.lists(st.integers(0, 3), max_size=2),
+            st.sampled_from(["BOOL", "INT8", "UINT64", "FP16", "FP64", "BYTES", "INT64"]),
+            st.binary(max_size=40),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from([SCHEMA, TENSOR, None]),
+    st.integers(-2, 2),
+)
+def test_any_binary_v2_body_gives_input_or_a_cauce_error(
+    tensors: list[tuple[str, list[int], str, bytes]], schema: Any, shift: int
+) -> None:
+    raw, length = binary_request(
+        [({"name": n, "shape": shape, "datatype": d}, data) for n, shape, d, data in tensors]
+    )
+    with contextlib.suppress(InvalidInput):  # BadRequest is one
+        parse_v2_infer(raw, schema, max(0, length + shift))

@@ -200,6 +200,37 @@ def test_a_step_without_pause_waits_for_a_person(served: Workspace) -> None:
     assert "champion" in get_version("churn", 2, workspace=served).aliases
 
 
+def test_promotion_and_its_alias_move_are_one_transaction(
+    served: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A promotion whose alias move fails leaves nothing behind: the rollout still runs, traffic
+    and alias are as they were; one that succeeds shows both at once, with one audit trail."""
+    from cauce.errors import BackendError
+    from cauce.registry import models
+
+    rollouts.start(rollout_spec(steps=[{"weight": 30}, {"weight": 100}]), workspace=served)
+    before = get_endpoint("churn", workspace=served).traffic
+
+    def registry_down(*args: Any, **kwargs: Any) -> Any:
+        raise BackendError("the registry is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(models, "move_alias", registry_down)
+        with pytest.raises(BackendError, match="registry is down"):
+            rollouts.promote("churn", full=True, workspace=served)
+    rollout = rollouts.status("churn", workspace=served)
+    assert rollout.state == "running" and decisions(served)[-1] == "start"
+    assert get_endpoint("churn", workspace=served).traffic == before
+    assert "champion" in get_version("churn", 1, workspace=served).aliases
+
+    rollout = rollouts.promote("churn", full=True, workspace=served)
+    assert rollout.state == "promoted"
+    assert "champion" in get_version("churn", 2, workspace=served).aliases
+    (moved, *_) = events(served, action="model.alias.set")  # the newest first
+    assert moved.actor == "cauce-controller"
+    assert "rollout of green on churn promoted" in moved.after["reason"]
+
+
 def test_the_mirror_pre_stage_judges_mirrored_requests(served: Workspace) -> None:
     rollouts.start(rollout_spec(mirror={"percent": 50, "duration": "15s"}), workspace=served)
     endpoint = get_endpoint("churn", workspace=served)

@@ -221,7 +221,8 @@ def invoke(
         raise InvalidInput(f"cannot reach endpoint {name} at {url}: {exc}") from None
     if reply.status_code >= 400:
         try:
-            message = reply.json()["error"]["message"]
+            error = reply.json()["error"]  # v2 paths: the message itself; else an object
+            message = error if isinstance(error, str) else error["message"]
         except (ValueError, KeyError, TypeError):
             message = reply.text[:300]
         raise InvalidInput(f"endpoint {name} answered {reply.status_code}: {message}")

@@ -37,7 +37,7 @@ from cauce.data.assets import (
     write_version,
 )
 from cauce.data.suites import ROW_KINDS, Check, CheckSuite, load_suite
-from cauce.errors import Conflict, InvalidInput, NotFound, QualityGateFailed
+from cauce.errors import Conflict, InvalidInput, NotFound, ValidationFailed
 from cauce.lineage import audit
 from cauce.store import new_id, now_ms
 from cauce.store.schema import check_results
@@ -102,19 +102,6 @@ class ValidationResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
         return {**asdict(self), "checks": [c.to_dict() for c in self.checks]}
-
-
-class ValidationFailed(QualityGateFailed):
-    """A check suite failed; ``result`` holds every check's verdict."""
-
-    def __init__(self, result: ValidationResult) -> None:
-        names = ", ".join(c.name for c in result.failures)
-        super().__init__(
-            f"dataset version {result.dataset} failed check suite {result.suite!r}: {names}",
-            hint="fix the data or the suite; run cauce data validate to see failing rows",
-            details={"result": result.to_dict()},
-        )
-        self.result = result
 
 
 @dataclass(frozen=True)

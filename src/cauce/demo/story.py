@@ -53,10 +53,10 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     from importlib.resources import files
 
     import cauce
-    from cauce.data.checks import ValidationFailed
     from cauce.demo import serving
     from cauce.demo.generate import load_bundled
     from cauce.demo.pipeline import CANDIDATES, candidate_params, training
+    from cauce.errors import ValidationFailed
     from cauce.workspace import current
 
     out = console or Console(highlight=False)

@@ -342,45 +342,64 @@ def set_alias(
     """Point ``alias`` at a version; the move is kept in the alias history and audited (with
     ``reason`` and ``actor`` when automation moves it)."""
     ws = workspace or current()
-    who = actor or ws.user
     _check_alias(alias)
     with ws.store.write() as conn:
-        target = _require_version(conn, name, version)
-        old = _alias_version(conn, target.model_id, alias)
-        upsert(
-            conn,
-            model_aliases,
-            {
-                "model_id": target.model_id,
-                "alias": alias,
-                "model_version_id": target.id,
-                "updated_at": now_ms(),
-            },
-            ("model_id", "alias"),
-        )
-        conn.execute(
-            model_alias_history.insert().values(
-                model_id=target.model_id,
-                alias=alias,
-                from_version=old,
-                to_version=target.version,
-                at=now_ms(),
-                user=who,
-            )
-        )
-        after: dict[str, Any] = {"alias": alias, "version": target.version}
-        if reason is not None:
-            after["reason"] = reason
-        audit.record(
-            conn,
-            who,
-            "model.alias.set",
-            "model",
-            target.model_id,
-            before={"alias": alias, "version": old},
-            after=after,
-        )
+        target = move_alias(conn, name, alias, version, actor=actor or ws.user, reason=reason)
         return _version(conn, name, target)
+
+
+def move_alias(
+    conn: Connection,
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    actor: str,
+    reason: str | None = None,
+    if_changed: bool = False,
+) -> Any:
+    """:func:`set_alias` inside the caller's transaction (a rollout's promotion moves the alias
+    in the transaction that ends the rollout); returns the version's row. With ``if_changed``
+    an alias that already points at the version is left as it is (no history, no audit)."""
+    _check_alias(alias)
+    target = _require_version(conn, name, version)
+    old = _alias_version(conn, target.model_id, alias)
+    if if_changed and old == target.version:
+        return target
+    upsert(
+        conn,
+        model_aliases,
+        {
+            "model_id": target.model_id,
+            "alias": alias,
+            "model_version_id": target.id,
+            "updated_at": now_ms(),
+        },
+        ("model_id", "alias"),
+    )
+    conn.execute(
+        model_alias_history.insert().values(
+            model_id=target.model_id,
+            alias=alias,
+            from_version=old,
+            to_version=target.version,
+            at=now_ms(),
+            user=actor,
+        )
+    )
+    after: dict[str, Any] = {"alias": alias, "version": target.version}
+    if reason is not None:
+        after["reason"] = reason
+    audit.record(
+        conn,
+        actor,
+        "model.alias.set",
+        "model",
+        target.model_id,
+        before={"alias": alias, "version": old},
+        after=after,
+    )
+    return target
 
 
 def delete_alias(name: str, alias: str, *, workspace: Workspace | None = None) -> None:

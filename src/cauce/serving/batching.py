@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cauce.serving.protocols import ScoringInput, concat_inputs, split_predictions
+from cauce.errors import CauceError, InvalidInput
+from cauce.registry.signature import column_arrays
+from cauce.serving.codec import ScoringInput, frame_from_arrays
 
 
 @dataclass
@@ -96,3 +98,68 @@ class Batcher:
         if self._task is not None:
             self._task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def concat_inputs(inputs: list[ScoringInput]) -> Any:
+    """The data of several requests as one batch: DataFrames row-wise, arrays along axis 0."""
+    import numpy as np
+    import pandas as pd
+
+    if not inputs:
+        raise InvalidInput("there is nothing to batch", details={"field": "inputs"})
+    datas = [i.data for i in inputs]
+    if len(datas) == 1:
+        return datas[0]
+    if all(isinstance(d, pd.DataFrame) for d in datas):
+        names = datas[0].columns.tolist()
+        if all(d.columns.tolist() == names for d in datas[1:]):
+            parts = [column_arrays(d) for d in datas]
+            if all(isinstance(a, np.ndarray) for part in parts for a in part):
+                arrays = [np.concatenate(column) for column in zip(*parts, strict=True)]
+                return frame_from_arrays(names, arrays, sum(len(d) for d in datas))
+        return pd.concat(datas, ignore_index=True)
+    if all(isinstance(d, np.ndarray) for d in datas):
+        try:
+            return np.concatenate(datas, axis=0)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"the requests cannot be batched: {exc}", details={"field": "inputs"}
+            ) from None
+    raise InvalidInput(
+        "the requests cannot be batched: they mix tables and tensors",
+        details={"field": "inputs"},
+    )
+
+
+def split_predictions(predictions: Any, sizes: list[int]) -> list[Any]:
+    """Cut the predictions of a batch back into one piece per request, keeping their type."""
+    import numpy as np
+    import pandas as pd
+
+    total = sum(sizes)
+    bounds = []
+    start = 0
+    for size in sizes:
+        bounds.append((start, start + size))
+        start += size
+    if isinstance(predictions, dict):
+        columns = {k: split_predictions(v, sizes) for k, v in predictions.items()}
+        return [{k: parts[i] for k, parts in columns.items()} for i in range(len(sizes))]
+    if isinstance(predictions, (pd.DataFrame, pd.Series)):
+        _check_length(len(predictions), total)
+        return [predictions.iloc[a:b] for a, b in bounds]
+    if isinstance(predictions, (list, tuple)):
+        _check_length(len(predictions), total)
+        return [predictions[a:b] for a, b in bounds]
+    array = predictions if isinstance(predictions, np.ndarray) else np.asarray(predictions)
+    _check_length(len(array) if array.ndim else 0, total)
+    return [array[a:b] for a, b in bounds]
+
+
+def _check_length(got: int, want: int) -> None:
+    if got != want:
+        raise CauceError(
+            f"the model returned {got} predictions for a batch of {want} rows",
+            code="prediction-count-mismatch",
+            details={"field": "predictions", "expected": want, "got": got},
+        )

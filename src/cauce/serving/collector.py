@@ -55,6 +55,9 @@ class Record:
     request: bytes
     content_type: str
     response: bytes
+    # Open Inference v2 with binary tensor data: where the JSON part of each body ends
+    request_header_length: str | None = None
+    response_header_length: str | None = None
 
 
 @dataclass
@@ -321,7 +324,9 @@ def _meta(record: Record, row: int) -> dict[str, Any]:
 
 
 def _input_rows(record: Record, settings: _Settings) -> list[dict[str, Any]]:
-    rows = request_rows(record.request, record.content_type, settings.columns)
+    rows = request_rows(
+        record.request, record.content_type, settings.columns, record.request_header_length
+    )
     out = []
     for i, values in enumerate(rows):
         if settings.redact:
@@ -334,15 +339,22 @@ def _input_rows(record: Record, settings: _Settings) -> list[dict[str, Any]]:
 
 def _output_rows(record: Record) -> list[dict[str, Any]]:
     return [
-        {**_meta(record, i), **values} for i, values in enumerate(response_rows(record.response))
+        {**_meta(record, i), **values}
+        for i, values in enumerate(response_rows(record.response, record.response_header_length))
     ]
 
 
-def request_rows(body: bytes, content_type: str, columns: list[str] | None) -> list[dict[str, Any]]:
-    """The input rows of a scoring request, as dicts (MLflow formats, v2 and CSV)."""
+def request_rows(
+    body: bytes, content_type: str, columns: list[str] | None, header_length: str | None = None
+) -> list[dict[str, Any]]:
+    """The input rows of a scoring request, as dicts (MLflow formats, v2 and CSV).
+
+    ``header_length`` is a v2 request's ``Inference-Header-Content-Length``, when it sent
+    binary tensor data.
+    """
     if content_type.startswith("text/csv"):
         return list(csv.DictReader(io.StringIO(body.decode())))
-    payload = json.loads(body)
+    payload = _json(body, header_length)
     if "dataframe_split" in payload:
         split = payload["dataframe_split"]
         return [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
@@ -392,9 +404,9 @@ def _row(value: Any, columns: list[str] | None) -> dict[str, Any]:
     return {"input": value}
 
 
-def response_rows(body: bytes) -> list[dict[str, Any]]:
+def response_rows(body: bytes, header_length: str | None = None) -> list[dict[str, Any]]:
     """The predictions of a scoring response, one dict per input row."""
-    payload = json.loads(body)
+    payload = _json(body, header_length)
     if "outputs" in payload:  # v2
         outputs = payload["outputs"]
         by_name = {o["name"]: o["data"] for o in outputs}
@@ -414,6 +426,15 @@ def response_rows(body: bytes) -> list[dict[str, Any]]:
         else:
             rows.append({"prediction": value})
     return rows
+
+
+def _json(body: bytes, header_length: str | None) -> Any:
+    if header_length is None:
+        return json.loads(body)
+    from cauce.serving.v2 import header_length as length
+    from cauce.serving.v2 import json_view
+
+    return json_view(body, length(header_length))
 
 
 def one_type_per_column(frame: Any) -> Any:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from cauce.errors import CauceError, PayloadTooLarge
+from cauce.serving.v2 import HEADER_LENGTH, OCTET_STREAM, error_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -82,9 +83,16 @@ async def respond_json(send: Send, status: int, value: Any, **kwargs: Any) -> No
     await respond(send, status, json.dumps(value).encode(), **kwargs)
 
 
-async def respond_error(send: Send, error: CauceError, **kwargs: Any) -> None:
-    """Send ``{"error": {"code", "message", "details"}}`` with the error's status."""
-    await respond_json(send, error.http_status, error.to_dict(), **kwargs)
+async def respond_error(send: Send, error: CauceError, path: str, **kwargs: Any) -> None:
+    """Send the error with its status: ``{"error": {"code", "message", "details"}}``, or on
+    the Open Inference Protocol's ``/v2`` paths its shape, ``{"error": "<message>", ...}``."""
+    body = error_body(error) if is_v2(path) else error.to_dict()
+    await respond_json(send, error.http_status, body, **kwargs)
+
+
+def is_v2(path: str) -> bool:
+    """Whether a path belongs to the Open Inference Protocol (its errors have its shape)."""
+    return path == "/v2" or path.startswith("/v2/")
 
 
 async def lifespan(
@@ -125,11 +133,22 @@ def _error_schema() -> dict[str, Any]:
     }
 
 
-def openapi(title: str) -> dict[str, Any]:
-    """The scoring API as OpenAPI 3.1: MLflow's ``/invocations`` and Open Inference v2."""
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    errors = {
-        str(code): {"description": why, "content": error}
+def _v2_error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "code": {"type": "string"},
+            "details": {"type": "object"},
+        },
+    }
+
+
+def _errors(schema: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return {
+        str(code): {"description": why, "content": content}
         for code, why in (
             (400, "the body cannot be read"),
             (404, "no such model"),
@@ -139,6 +158,11 @@ def openapi(title: str) -> dict[str, Any]:
             (503, "no deployment can answer"),
         )
     }
+
+
+def openapi(title: str) -> dict[str, Any]:
+    """The scoring API as OpenAPI 3.1: MLflow's ``/invocations`` and Open Inference v2."""
+    errors, v2_errors = _errors("Error"), _errors("V2Error")
     health = {"200": {"description": "yes"}, "503": {"description": "no"}}
     name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
     invocations_body = {
@@ -196,7 +220,7 @@ def openapi(title: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Model metadata (v2)",
                     "parameters": name,
-                    "responses": {"200": {"description": "metadata"}, **errors},
+                    "responses": {"200": {"description": "metadata"}, **v2_errors},
                 }
             },
             "/v2/models/{name}/ready": {
@@ -205,7 +229,16 @@ def openapi(title: str) -> dict[str, Any]:
             "/v2/models/{name}/infer": {
                 "post": {
                     "summary": "Score (Open Inference Protocol v2)",
-                    "parameters": name,
+                    "parameters": [
+                        *name,
+                        {
+                            "name": HEADER_LENGTH,
+                            "in": "header",
+                            "required": False,
+                            "description": "binary tensor data: the length of the JSON part",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -220,15 +253,19 @@ def openapi(title: str) -> dict[str, Any]:
                                         "outputs": {"type": "array"},
                                     },
                                 }
-                            }
+                            },
+                            OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}},
                         },
                     },
                     "responses": {
-                        "200": {"description": "outputs", "content": {"application/json": {}}},
-                        **errors,
+                        "200": {
+                            "description": "outputs",
+                            "content": {"application/json": {}, OCTET_STREAM: {}},
+                        },
+                        **v2_errors,
                     },
                 }
             },
         },
-        "components": {"schemas": {"Error": _error_schema()}},
+        "components": {"schemas": {"Error": _error_schema(), "V2Error": _v2_error_schema()}},
     }

@@ -2,7 +2,8 @@
 
 Every answered request is counted per endpoint, deployment and source (``live`` or
 ``mirror``): requests, errors (5xx and deployments that could not be reached), latency and, when
-the deployment batches, how many requests shared the model call. The same counts accumulate in
+the deployment batches, how many requests shared the model call; mirrored copies that fail on
+their way (``cauce_mirror_errors_total``) are counted by reason. The same counts accumulate in
 a window that :meth:`RouterMetrics.drain` hands to the store every second, so that rollout
 analysis, which may run in another process, reads the candidate's error rate and latency
 quantiles from the store.
@@ -79,6 +80,13 @@ class RouterMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+        self._mirror_errors = Counter(
+            "cauce_mirror_errors",
+            "Mirrored copies that failed before a deployment answered them (unreachable, "
+            "timed out, or an error in the router)",
+            ("endpoint", "deployment", "reason"),
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._window_start = now_ms()
@@ -111,6 +119,10 @@ class RouterMetrics:
             if window is None:
                 window = self._windows[key] = Window()
             window.observe(latency_ms, error)
+
+    def mirror_failed(self, deployment: str, reason: str) -> None:
+        """Count one mirrored copy that failed in the router or on its way (``reason``)."""
+        self._mirror_errors.labels(self.endpoint, deployment, reason).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""

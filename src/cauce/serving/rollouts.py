@@ -4,24 +4,17 @@ candidate on measurements every interval, and promote it or roll it back on its 
 A rollout goes through stages: an optional mirror pre-stage (the candidate gets a shadow copy of
 live requests and no live traffic, blue-green style), then one stage per step, each giving the
 candidate its ``weight`` percent of the share the two deployments held together. Every
-``analysis.interval`` the candidate is measured over the interval just passed:
-
-- ``error_rate`` and ``latency_p99_ms`` / ``latency_p50_ms`` from what the routers stored
-  (:mod:`cauce.serving.metrics`);
-- ``prediction_drift``: the Jensen-Shannon distance between the candidate's predictions since
-  the stage started and the stable deployment's since the rollout started (once each side has
-  ``min_predictions``), from the data collector's records;
-- any other metric from its ``query``: SQL (DuckDB) over the window's collected records, as the
-  tables ``candidate`` and ``stable`` (outputs joined with inputs).
+``analysis.interval`` the candidate is measured over the interval just passed
+(:mod:`cauce.serving.analysis`: each metric's value and verdict).
 
 An interval is **fail** when a measurement crosses its bound, **inconclusive** when one cannot be
-measured (fewer than ``min_requests`` requests, nothing collected), **pass** otherwise. After
-``failure_limit`` failed intervals the candidate is rolled back: the stable deployment gets the
-whole share again. After ``inconclusive_limit`` inconclusive intervals in a row the rollout
-pauses for a person (``cauce rollouts promote`` resumes it, ``abort`` rolls back). A stage ends
-when its ``pause`` has passed; a step without ``pause`` waits for a person. The last step gives
-the candidate 100%; one more passing interval there promotes it: the registry ``alias`` (default
-``champion``) moves to the candidate's model version.
+measured, **pass** otherwise. After ``failure_limit`` failed intervals the candidate is rolled
+back: the stable deployment gets the whole share again. After ``inconclusive_limit``
+inconclusive intervals in a row the rollout pauses for a person (``cauce rollouts promote``
+resumes it, ``abort`` rolls back). A stage ends when its ``pause`` has passed; a step without
+``pause`` waits for a person. The last step gives the candidate 100%; one more passing interval
+there promotes it: the registry ``alias`` (default ``champion``) moves to the candidate's model
+version in the same transaction.
 
 Every decision is stored with the measured values that led to it, and audited. The state lives
 in the store, not in the process that runs the controller: a controller started again (in
@@ -43,11 +36,19 @@ from sqlalchemy import Connection, select, update
 
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.serving.analysis import analyze
 from cauce.serving.endpoints import get_endpoint, read_endpoint, write_traffic
 from cauce.serving.specs import RolloutSpec
 from cauce.specs import Applied, Declared, validation_error
 from cauce.store import new_id, now_ms
-from cauce.store.schema import endpoints, rollout_decisions, rollouts
+from cauce.store.schema import (
+    deployments,
+    endpoints,
+    model_versions,
+    models,
+    rollout_decisions,
+    rollouts,
+)
 from cauce.workspace import Workspace, current
 
 log = logging.getLogger("cauce.rollouts")
@@ -322,7 +323,6 @@ def promote(endpoint: str, *, full: bool = False, workspace: Workspace | None = 
                 f"the rollout of {endpoint} is running and will advance on its own",
                 hint="use --full to promote the candidate now",
             )
-    _move_alias(ws, endpoint)
     return status(endpoint, workspace=ws)
 
 
@@ -435,27 +435,30 @@ def _finish(
     _set(conn, row.id, state=state, reason=reason, ended_at=now_ms(), next_analysis_at=None)
     decision = "promote" if won else "rollback"
     _decide(conn, ws, row.id, row.stage, decision, measured, reason, actor)
+    if won and row.spec.get("alias"):
+        _move_alias(conn, endpoint_row, row, reason)
 
 
-def _move_alias(ws: Workspace, endpoint: str) -> None:
-    """After a promotion, move the registry alias to the candidate's version (idempotent)."""
-    from cauce.registry.models import get_version, set_alias
+def _move_alias(conn: Connection, endpoint_row: Any, row: Any, reason: str) -> None:
+    """Point the registry alias at the promoted candidate's version, in the transaction that
+    ends the rollout: no reader sees it promoted with the old champion."""
+    from cauce.registry.models import move_alias
 
-    rollout = status(endpoint, workspace=ws)
-    alias = rollout.spec.get("alias")
-    if rollout.state != "promoted" or not alias:
-        return
-    deployment = get_endpoint(endpoint, workspace=ws).deployment(rollout.candidate)
-    current_version = get_version(deployment.model_name, deployment.model_version, workspace=ws)
-    if alias not in current_version.aliases:
-        set_alias(
-            deployment.model_name,
-            alias,
-            deployment.model_version,
-            reason=f"rollout of {rollout.candidate} on {endpoint} promoted: {rollout.reason}",
-            actor="cauce-controller",
-            workspace=ws,
-        )
+    candidate = conn.execute(
+        select(models.c.name, model_versions.c.version)
+        .join(model_versions, model_versions.c.id == deployments.c.model_version_id)
+        .join(models, models.c.id == model_versions.c.model_id)
+        .where(deployments.c.endpoint_id == endpoint_row.id, deployments.c.name == row.candidate)
+    ).one()
+    move_alias(
+        conn,
+        candidate.name,
+        row.spec["alias"],
+        candidate.version,
+        actor="cauce-controller",
+        reason=f"rollout of {row.candidate} on {endpoint_row.name} promoted: {reason}",
+        if_changed=True,
+    )
 
 
 # -- the controller ---------------------------------------------------------------------------
@@ -489,12 +492,19 @@ def tick(
             continue
         since = max(row.stage_started_at, row.next_analysis_at - interval)
         try:
-            measured = analyze(ws, row.endpoint_id, row.endpoint_name, row, since, now)
+            measured = analyze(
+                ws,
+                row.endpoint_id,
+                row.endpoint_name,
+                row,
+                since,
+                now,
+                mirror=row.stage == MIRROR_STAGE,
+            )
         except Exception as exc:  # the controller goes on; the interval counts as inconclusive
             log.warning("rollout %s: analysis failed: %s", row.id, exc)
             measured = {"analysis": {"value": None, "ok": None, "why": str(exc)}}
         _judge(ws, row.endpoint_name, row.id, measured, now)
-        _move_alias(ws, row.endpoint_name)
         done.append(status(row.endpoint_name, workspace=ws))
     return done
 
@@ -575,141 +585,6 @@ def _inconclusive_run(conn: Connection, rollout_id: str, stage: int) -> int:
             break
         run += 1
     return run
-
-
-def analyze(
-    ws: Workspace, endpoint_id: str, endpoint: str, row: Any, since: int, until: int
-) -> dict[str, dict[str, Any]]:
-    """Measure the candidate over ``(since, until]``: each metric's value, bound and verdict."""
-    from cauce.serving.metrics import summarize
-
-    spec = row.spec
-    analysis = spec["analysis"]
-    sources = ("mirror",) if row.stage == MIRROR_STAGE else ("live",)
-    summary = summarize(ws, endpoint_id, row.candidate, since, until, sources)
-    enough = summary.requests >= analysis["min_requests"]
-    windows: dict[str, Any] = {}
-    measured: dict[str, dict[str, Any]] = {}
-    for metric in analysis["metrics"]:
-        name = metric["name"]
-        value: float | None
-        why = ""
-        if name in ("error_rate", "latency_p99_ms", "latency_p50_ms"):
-            value = getattr(summary, name) if enough else None
-            if not enough:
-                why = (
-                    f"{summary.requests} candidate requests, fewer than {analysis['min_requests']}"
-                )
-        elif name == "prediction_drift":
-            # The stable side since the rollout began: at 100% it answers nothing new.
-            stage = _collected(ws, endpoint, row, row.stage_started_at, until, row.created_at)
-            value, why = _prediction_drift(stage, analysis["min_predictions"])
-        else:
-            if not windows:
-                windows = _collected(ws, endpoint, row, since, until)
-            value, why = _query(windows, metric["query"])
-        measured[name] = _verdict(value, metric, why)
-    measured["requests"] = {"value": summary.requests, "ok": True, "why": ""}
-    return measured
-
-
-def _verdict(value: float | None, metric: dict[str, Any], why: str) -> dict[str, Any]:
-    bounds = {k: metric[k] for k in ("max", "min") if metric.get(k) is not None}
-    if value is None:
-        return {"value": None, **bounds, "ok": None, "why": why or "no value"}
-    if "max" in bounds and value > bounds["max"]:
-        return {
-            "value": value,
-            **bounds,
-            "ok": False,
-            "why": f"{value:.4g} > max {bounds['max']:g}",
-        }
-    if "min" in bounds and value < bounds["min"]:
-        return {
-            "value": value,
-            **bounds,
-            "ok": False,
-            "why": f"{value:.4g} < min {bounds['min']:g}",
-        }
-    return {"value": value, **bounds, "ok": True, "why": ""}
-
-
-def _collected(
-    ws: Workspace,
-    endpoint: str,
-    row: Any,
-    since: int,
-    until: int,
-    stable_since: int | None = None,
-) -> dict[str, Any]:
-    """The collector's records of the window (for the stable deployment, from ``stable_since``
-    when given): candidate and stable, outputs joined to inputs."""
-    from cauce.serving.collector import read_window
-
-    root = ws.settings.state_dir / "collector"
-    frames: dict[str, Any] = {}
-    for role, deployment in (("candidate", row.candidate), ("stable", row.stable)):
-        if role == "stable" and stable_since is not None:
-            since = stable_since
-        parts = {
-            collection: read_window(root, endpoint, deployment, collection, since, until)
-            for collection in ("model_outputs", "model_inputs")
-        }
-        outputs, inputs = parts["model_outputs"], parts["model_inputs"]
-        if not outputs.empty and not inputs.empty:
-            features = inputs.drop(
-                columns=[
-                    c
-                    for c in ("timestamp", "deployment", "model_version", "latency_ms", "source")
-                    if c in inputs
-                ]
-            )
-            outputs = outputs.merge(features, on=["correlation_id", "row"], how="left")
-        frames[role] = outputs
-    return frames
-
-
-def _prediction_columns(frame: Any) -> list[str]:
-    return sorted(c for c in frame.columns if c == "prediction" or c.startswith("prediction_"))
-
-
-def _prediction_drift(windows: dict[str, Any], least: int) -> tuple[float | None, str]:
-    from cauce.monitoring.metrics import jensen_shannon
-
-    candidate, stable = windows["candidate"], windows["stable"]
-    for role, frame in (("candidate", candidate), ("stable deployment", stable)):
-        if len(frame) < least:
-            return None, (
-                f"{len(frame)} collected predictions of the {role} since the stage started, "
-                f"fewer than {least}" + (" (is collect on?)" if frame.empty else "")
-            )
-    columns = [c for c in _prediction_columns(candidate) if c in stable.columns]
-    if not columns:
-        return None, "the two deployments' predictions have no column in common"
-    distances = [jensen_shannon(stable[c], candidate[c]) for c in columns]
-    known = [d for d in distances if d is not None]
-    return (max(known), "") if known else (None, "no predictions to compare")
-
-
-def _query(windows: dict[str, Any], sql: str) -> tuple[float | None, str]:
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET enable_external_access = false")
-        for role, frame in windows.items():
-            con.register(role, frame)
-        row = con.execute(sql).fetchone()
-    except duckdb.Error as exc:
-        return None, f"query failed: {str(exc).splitlines()[0]}"
-    finally:
-        con.close()
-    if row is None or row[0] is None:
-        return None, "query returned no value"
-    try:
-        return float(row[0]), ""
-    except (TypeError, ValueError):
-        return None, f"query returned {row[0]!r}, not a number"
 
 
 def _endpoint_row(conn: Connection, name: str, *, lock: bool = False) -> Any:

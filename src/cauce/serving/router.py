@@ -3,7 +3,8 @@
 Each scoring request goes to one deployment, drawn by the endpoint's ``traffic`` weights, or to
 the deployment named by the ``cauce-deployment`` header. ``mirror`` sends a copy of a percentage
 of requests to one more deployment: its answers are measured and collected, never returned, and
-its failures never reach the caller. A deployment that cannot be reached (a worker killed
+its failures never reach the caller (they are counted in ``cauce_mirror_errors_total`` and
+logged). A deployment that cannot be reached (a worker killed
 mid-request, a deployment down) is tried again, then the request fails over to another healthy
 deployment; callers see an error only when no deployment can answer. The router re-reads the
 endpoint from the store when its revision moves, so traffic changes made by ``cauce endpoints
@@ -13,9 +14,9 @@ traffic`` or by a rollout take effect within a second, without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -40,15 +41,19 @@ from cauce.serving.http import (
 )
 from cauce.serving.metrics import RouterMetrics, store_windows
 from cauce.serving.upstream import Reply, Upstream, UpstreamError
+from cauce.serving.v2 import HEADER_LENGTH
 from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.router")
 _SCORING = re.compile(r"^/(invocations|v2/models/[^/]+/infer)$")
-_FORWARDED = (b"content-type", b"accept")
-_ANSWERED = (b"cauce-model-version", b"cauce-batch-size")  # deployment headers callers see
+_HEADER_LENGTH = HEADER_LENGTH.encode()
+_FORWARDED = (b"content-type", b"accept", _HEADER_LENGTH)
+# Deployment headers callers see.
+_ANSWERED = (b"cauce-model-version", b"cauce-batch-size", _HEADER_LENGTH)
 RELOAD_EVERY_S = 1.0
 HEALTH_EVERY_S = 1.0
 MAX_MIRRORS_IN_FLIGHT = 256
+MIRROR_LOG_EVERY_S = 10.0
 
 
 class Router:
@@ -73,6 +78,7 @@ class Router:
         self.healthy: dict[str, bool] = {}
         self._upstreams: dict[str, Upstream] = {}
         self._mirrors: set[asyncio.Task[None]] = set()
+        self._mirror_logged: dict[tuple[str, str], tuple[float, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         # Started and stopped with the router: the local supervisor of deployment processes.
         self.on_start: list[Callable[[], Any]] = []
@@ -165,7 +171,7 @@ class Router:
         try:
             await self._route(scope, receive, send)
         except CauceError as exc:
-            await respond_error(send, exc)
+            await respond_error(send, exc, scope["path"])
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
@@ -318,21 +324,46 @@ class Router:
         headers: list[tuple[bytes, bytes]],
         correlation: bytes,
     ) -> None:
-        upstream = self._upstream(deployment)
+        """Send a shadow copy; its failures are counted and logged, never raised."""
         started = time.perf_counter()
-        with contextlib.suppress(Exception):  # a shadow's failure is measured, never raised
+        try:
+            upstream = self._upstream(deployment)
             if upstream is None:
                 raise UpstreamError(f"deployment {deployment!r} is not running")
-            try:
-                reply = await upstream.request(
-                    b"POST", path, body, headers, self.endpoint.timeout_ms / 1000
-                )
-            except (UpstreamError, TimeoutError):
-                latency = (time.perf_counter() - started) * 1000
-                self.metrics.observe(deployment, "mirror", latency, True, None)
-                return
+            reply = await upstream.request(
+                b"POST", path, body, headers, self.endpoint.timeout_ms / 1000
+            )
             latency = (time.perf_counter() - started) * 1000
             self._account(deployment, "mirror", reply, latency, body, headers, correlation)
+        except (UpstreamError, TimeoutError) as exc:
+            latency = (time.perf_counter() - started) * 1000
+            self.metrics.observe(deployment, "mirror", latency, True, None)
+            reason = "timeout" if isinstance(exc, TimeoutError) else "unreachable"
+            self._mirror_failed(deployment, reason, exc)
+        except Exception as exc:  # a bug in the router: the caller has its answer already
+            self._mirror_failed(deployment, "internal", exc)
+
+    def _mirror_failed(self, deployment: str, reason: str, exc: BaseException) -> None:
+        """Count a failed mirror copy; log it, at most once per deployment and reason every
+        ``MIRROR_LOG_EVERY_S`` (a dead shadow must not flood the log at the request rate)."""
+        self.metrics.mirror_failed(deployment, reason)
+        key = (deployment, reason)
+        now = time.monotonic()
+        last, count = self._mirror_logged.get(key, (-math.inf, 0))
+        if now - last < MIRROR_LOG_EVERY_S:
+            self._mirror_logged[key] = (last, count + 1)
+            return
+        self._mirror_logged[key] = (now, 0)
+        more = f" ({count} more since the last report)" if count else ""
+        log.warning(
+            "endpoint %s: mirror copy to %s failed (%s): %s%s",
+            self.name,
+            deployment,
+            reason,
+            exc if reason != "internal" else f"{type(exc).__name__}: {exc}",
+            more,
+            exc_info=reason == "internal",
+        )
 
     def _account(
         self,
@@ -352,6 +383,8 @@ class Router:
             content_type = next(
                 (v for k, v in headers if k == b"content-type"), b"application/json"
             )
+            length = next((v for k, v in headers if k == _HEADER_LENGTH), None)
+            answered_length = reply.headers.get(_HEADER_LENGTH)
             self.collector.record(
                 Record(
                     deployment=deployment,
@@ -363,6 +396,10 @@ class Router:
                     request=body,
                     content_type=content_type.decode("latin-1"),
                     response=reply.body,
+                    request_header_length=length.decode("latin-1") if length else None,
+                    response_header_length=(
+                        answered_length.decode("latin-1") if answered_length else None
+                    ),
                 )
             )
 

@@ -3,20 +3,38 @@
 A request is ``{"id"?, "parameters"?, "inputs": [{"name", "shape", "datatype", "data"}],
 "outputs"?}``. A column signature takes one tensor per column (shape ``[n]`` or ``[n, 1]``) or
 one ``[n, ncols]`` tensor in the signature's column order; a tensor signature takes the first
-input. The answer lists one output per prediction tensor (one per column for a table). Input is
-checked against the signature as in :mod:`cauce.serving.protocols`, with the same errors.
+input. The answer lists one output per prediction tensor (one per column for a table). Values
+are read into model input by :mod:`cauce.serving.codec`, with its errors; an error answers
+``{"error": "<message>", "code", "details"}`` (:func:`error_body`), the protocol's shape with
+Cauce's code and details beside it.
+
+The binary tensor data extension (what ``tritonclient`` sends by default) is supported both
+ways. A tensor whose ``parameters`` hold ``binary_data_size`` has no ``data``: its values
+follow the JSON object in the body, in the order of the inputs, and the
+``Inference-Header-Content-Length`` header gives the length of the JSON part. Values are
+row-major and little-endian, BOOL one byte each, BYTES each a 4-byte little-endian length and
+the bytes. An output is answered the same way when the request's ``binary_data_output``
+parameter is true or the output's own ``binary_data`` parameter is (which wins).
+
+Example::
+
+    scoring = parse_v2_infer(body, signature["inputs"], header_length(value))
+    answer = encode_v2(predictions, model_name="churn", model_version="3",
+                       request_id=scoring.request_id, binary=scoring.binary)
+    # answer.body, and answer.header_length for the Inference-Header-Content-Length header
 """
 
 from __future__ import annotations
 
 import math
+import struct
 import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from cauce.errors import BadRequest, CauceError, InvalidInput
 from cauce.registry.signature import Schema, column_arrays
-from cauce.serving.protocols import (
+from cauce.serving.codec import (
     ScoringInput,
     check_tensor,
     dump_json,
@@ -31,7 +49,21 @@ from cauce.serving.protocols import (
     validated_frame,
 )
 
-__all__ = ["encode_v2", "parse_v2_infer", "v2_metadata"]
+__all__ = [
+    "HEADER_LENGTH",
+    "OCTET_STREAM",
+    "V2Answer",
+    "encode_v2",
+    "error_body",
+    "header_length",
+    "json_view",
+    "parse_v2_infer",
+    "v2_metadata",
+]
+
+HEADER_LENGTH = "inference-header-content-length"
+OCTET_STREAM = "application/octet-stream"
+EXTENSIONS = ("binary_tensor_data",)
 
 # Open Inference Protocol datatypes and the NumPy dtypes they read into.
 V2_DTYPES = {
@@ -58,11 +90,39 @@ _COLUMN_TO_V2 = {
     "datetime": "BYTES",
     "binary": "BYTES",
 }
+_LENGTH = struct.Struct("<I")
 
 
-def parse_v2_infer(body: bytes, schema: Schema | None) -> ScoringInput:
-    """Read an Open Inference Protocol v2 infer request into validated model input."""
-    request = load_json(body)
+class V2Answer(NamedTuple):
+    """An encoded infer response: the body, and the length of its JSON part when binary
+    output data follows it (the ``Inference-Header-Content-Length`` header), else None."""
+
+    body: bytes
+    header_length: int | None
+
+
+def header_length(value: bytes | str | None) -> int | None:
+    """The ``Inference-Header-Content-Length`` header as a number; BadRequest if it is not."""
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    if not text.strip().isdigit():
+        raise BadRequest(
+            f"the {HEADER_LENGTH} header must be a non-negative integer; got {text!r}",
+            details={"field": HEADER_LENGTH},
+        )
+    return int(text)
+
+
+def parse_v2_infer(
+    body: bytes, schema: Schema | None, header_length: int | None = None
+) -> ScoringInput:
+    """Read an Open Inference Protocol v2 infer request into validated model input.
+
+    ``header_length`` is the request's ``Inference-Header-Content-Length``: the body is then
+    that many bytes of JSON followed by the binary data of the inputs that say so.
+    """
+    request, binary = _split(body, header_length)
     if not isinstance(request, dict):
         raise BadRequest(
             f"the body must be a JSON object with 'inputs'; got a {json_type(request)}",
@@ -80,10 +140,16 @@ def parse_v2_infer(body: bytes, schema: Schema | None) -> ScoringInput:
             "inputs must be a non-empty list of tensors {name, shape, datatype, data}",
             details={"field": "inputs"},
         )
-    tensors = [_v2_tensor(i, item) for i, item in enumerate(raw_inputs)]
-    outputs = _v2_requested_outputs(request.get("outputs"))
+    tensors = [_v2_tensor(i, item, binary) for i, item in enumerate(raw_inputs)]
+    if binary is not None and binary.left():
+        raise BadRequest(
+            f"{binary.left()} bytes of binary data follow the JSON that no input claims "
+            "(binary_data_size)",
+            details={"field": "body"},
+        )
+    outputs, binary_outputs = _v2_requested_outputs(request.get("outputs"), params)
     data = _from_v2_tensors(tensors, schema)
-    return ScoringInput(data, params, request_id, row_count(data), outputs)
+    return ScoringInput(data, params, request_id, row_count(data), outputs, binary_outputs)
 
 
 def encode_v2(
@@ -93,23 +159,36 @@ def encode_v2(
     model_version: str,
     request_id: str | None,
     outputs: Sequence[str] | None = None,
-) -> bytes:
+    binary: bool | frozenset[str] = False,
+) -> V2Answer:
     """The v2 infer response: one output tensor per prediction array, data flattened row-major.
 
     A DataFrame or dict gives one output per column or key; anything else one output named
-    ``predict``. ``outputs`` (the names the request asked for) keeps only those.
+    ``predict``. ``outputs`` (the names the request asked for) keeps only those; ``binary``
+    (True, or a set of names) sends those outputs as binary data after the JSON.
     """
-    tensors = _v2_outputs(predictions)
+    arrays = _v2_outputs(predictions)
     if outputs:
-        known = {t["name"] for t in tensors}
+        known = {name for name, _, _ in arrays}
         unknown = [name for name in outputs if name not in known]
         if unknown:
             raise BadRequest(
                 f"the model has no output {unknown[0]!r}; it has {', '.join(sorted(known))}",
                 details={"field": "outputs", "unknown": unknown},
             )
-        tensors = [t for t in tensors if t["name"] in outputs]
-    return dump_json(
+        arrays = [a for a in arrays if a[0] in outputs]
+    tensors = []
+    chunks: list[bytes] = []
+    for name, datatype, array in arrays:
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary is True or (binary and name in binary):
+            chunk = _binary_data(array, datatype)
+            tensor["parameters"] = {"binary_data_size": len(chunk)}
+            chunks.append(chunk)
+        else:
+            tensor["data"] = _json_data(array, datatype)
+        tensors.append(tensor)
+    header = dump_json(
         {
             "model_name": model_name,
             "model_version": model_version,
@@ -117,6 +196,14 @@ def encode_v2(
             "outputs": tensors,
         }
     )
+    if not chunks:
+        return V2Answer(header, None)
+    return V2Answer(b"".join((header, *chunks)), len(header))
+
+
+def error_body(error: CauceError) -> dict[str, Any]:
+    """The protocol's error shape, ``{"error": "<message>"}``, with Cauce's code and details."""
+    return {"error": str(error), "code": error.code, "details": error.details}
 
 
 def v2_metadata(
@@ -133,6 +220,147 @@ def v2_metadata(
     }
 
 
+def json_view(body: bytes, header_length: int | None) -> Any:
+    """A request or response body as JSON, binary tensors put back as ``data`` lists.
+
+    For readers of recorded traffic (the data collector): BYTES become text where they are
+    UTF-8.
+    """
+    payload, binary = _split(body, header_length)
+    if binary is None or not isinstance(payload, dict):
+        return payload
+    for key in ("inputs", "outputs"):
+        for tensor in payload.get(key) or []:
+            parameters = tensor.get("parameters") or {}
+            size = parameters.get("binary_data_size")
+            if size is None:
+                continue
+            count = math.prod(tensor["shape"])
+            array = _binary_array(key, tensor["datatype"], binary.take(size, key), count)
+            values = array.tolist()
+            if tensor["datatype"] == "BYTES":
+                values = [_text_or_bytes(v) for v in values]
+            tensor["data"] = values
+    return payload
+
+
+# -- binary data ----------------------------------------------------------------------------------
+
+
+class _Binary:
+    """The binary part of a body, handed out to tensors in order."""
+
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.offset = 0
+
+    def take(self, size: int, field: str) -> memoryview:
+        end = self.offset + size
+        if end > len(self.data):
+            raise BadRequest(
+                f"{field}: binary_data_size {size} goes past the end of the body "
+                f"({len(self.data) - self.offset} bytes of binary data are left)",
+                details={"field": field},
+            )
+        chunk = self.data[self.offset : end]
+        self.offset = end
+        return chunk
+
+    def left(self) -> int:
+        return len(self.data) - self.offset
+
+
+def _split(body: bytes, length: int | None) -> tuple[Any, _Binary | None]:
+    if length is None:
+        try:
+            return load_json(body), None
+        except BadRequest as exc:
+            if "Extra data" in exc.message:  # JSON, then more: binary data without the header
+                exc.hint = f"binary tensor data needs the {HEADER_LENGTH} header"
+            raise
+    if length > len(body):
+        raise BadRequest(
+            f"the {HEADER_LENGTH} header says {length} bytes of JSON; the body has {len(body)}",
+            details={"field": HEADER_LENGTH},
+        )
+    return load_json(body[:length]), _Binary(memoryview(body)[length:])
+
+
+def _binary_array(field: str, datatype: str, chunk: memoryview, count: int) -> Any:
+    """A tensor's binary data as a flat NumPy array of ``count`` values."""
+    import numpy as np
+
+    where = {"field": f"{field}.binary_data", "datatype": datatype}
+    if datatype == "BYTES":
+        return _bytes_elements(field, chunk, count, where)
+    dtype = np.dtype(V2_DTYPES[datatype] if datatype != "BOOL" else "uint8").newbyteorder("<")
+    if len(chunk) != count * dtype.itemsize:
+        raise InvalidInput(
+            f"{field}: {len(chunk)} bytes of {datatype} data; its shape needs "
+            f"{count * dtype.itemsize}",
+            details=where,
+        )
+    array = np.frombuffer(chunk, dtype=dtype)
+    if datatype == "BOOL":
+        if array.size and array.max() > 1:
+            raise InvalidInput(f"{field}: BOOL data must be bytes 0 or 1", details=where)
+        return array.astype(bool)
+    return array.astype(dtype.newbyteorder("="))  # a writable copy in the machine's order
+
+
+def _bytes_elements(field: str, chunk: memoryview, count: int, where: dict[str, Any]) -> Any:
+    values: list[bytes] = []
+    offset, end = 0, len(chunk)
+    while offset < end and len(values) < count:
+        if offset + 4 > end:
+            break
+        (size,) = _LENGTH.unpack_from(chunk, offset)
+        offset += 4
+        if offset + size > end:
+            offset = end + 1  # a length past the end: the data is short
+            break
+        values.append(bytes(chunk[offset : offset + size]))
+        offset += size
+    if len(values) != count or offset != end:
+        raise InvalidInput(
+            f"{field}: the BYTES data does not hold {count} length-prefixed elements "
+            "(each a 4-byte little-endian length, then the bytes)",
+            details=where,
+        )
+    return object_array(values)
+
+
+def _binary_data(array: Any, datatype: str) -> bytes:
+    """An output array as the extension's bytes: row-major, little-endian."""
+    import numpy as np
+
+    if datatype == "BYTES":
+        parts = []
+        for value in array.ravel().tolist():
+            raw = _as_bytes(value)
+            parts.append(_LENGTH.pack(len(raw)))
+            parts.append(raw)
+        return b"".join(parts)
+    if datatype == "BOOL":
+        return np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return dump_json(jsonable(value))  # numbers, null, dates: their JSON text
+
+
+def _text_or_bytes(value: bytes) -> Any:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value
+
+
 # -- v2 tensors ------------------------------------------------------------------------------------
 
 
@@ -140,18 +368,16 @@ class _V2Tensor(NamedTuple):
     name: str
     shape: tuple[int, ...]
     array: Any  # NumPy array already in ``shape``
+    raw: bool  # BYTES sent as binary data: the elements are bytes, not text
 
 
-def _v2_tensor(position: int, item: Any) -> _V2Tensor:
-    import numpy as np
-
+def _v2_tensor(position: int, item: Any, binary: _Binary | None) -> _V2Tensor:
     if type(item) is not dict:
         field = f"inputs[{position}]"
         raise BadRequest(f"{field} must be an object", details={"field": field})
     name = item.get("name")
     shape = item.get("shape")
     datatype = item.get("datatype")
-    data = item.get("data")
     if not isinstance(name, str):
         field = f"inputs[{position}].name"
         raise BadRequest(f"{field} must be a string", details={"field": field})
@@ -166,8 +392,47 @@ def _v2_tensor(position: int, item: Any) -> _V2Tensor:
             f"{field} must be one of {', '.join(V2_DTYPES)}; got {datatype!r}",
             details={"field": field},
         )
+    count = math.prod(shape)
+    size = _binary_size(name, item.get("parameters"))
+    if size is not None:
+        field = f"inputs[{name}]"
+        if binary is None:
+            raise BadRequest(
+                f"{field} has binary_data_size, but the request has no {HEADER_LENGTH} header "
+                "saying where its JSON ends",
+                details={"field": HEADER_LENGTH},
+            )
+        if "data" in item:
+            raise BadRequest(
+                f"{field} has both data and binary_data_size; send one",
+                details={"field": f"{field}.data"},
+            )
+        array = _binary_array(field, datatype, binary.take(size, field), count)
+        raw = datatype == "BYTES"
+    else:
+        array = _v2_array(f"inputs[{name}]", datatype, _json_values(name, item.get("data"), shape))
+        raw = False
+    return _V2Tensor(name, tuple(shape), array.reshape(shape) if len(shape) != 1 else array, raw)
+
+
+def _binary_size(name: str, parameters: Any) -> int | None:
+    if parameters is None:
+        return None
+    if type(parameters) is not dict:
+        field = f"inputs[{name}].parameters"
+        raise BadRequest(f"{field} must be a JSON object", details={"field": field})
+    size = parameters.get("binary_data_size")
+    if size is not None and (type(size) is not int or size < 0):
+        field = f"inputs[{name}].parameters.binary_data_size"
+        raise BadRequest(f"{field} must be a non-negative integer", details={"field": field})
+    return size
+
+
+def _json_values(name: str, data: Any, shape: list[int]) -> list[Any]:
+    import numpy as np
+
+    field = f"inputs[{name}].data"
     if type(data) is not list:
-        field = f"inputs[{name}].data"
         raise BadRequest(f"{field} must be a list", details={"field": field})
     if data and type(data[0]) is list:  # nested (row-major) data is accepted too
         try:
@@ -175,18 +440,16 @@ def _v2_tensor(position: int, item: Any) -> _V2Tensor:
         except ValueError:
             flat = None
         if flat is None or any(isinstance(v, list) for v in flat.flat):
-            field = f"inputs[{name}].data"
             raise BadRequest(f"{field} is not a rectangular array", details={"field": field})
         data = flat.ravel().tolist()
     count = math.prod(shape)
     if len(data) != count:
-        field = f"inputs[{name}].data"
         raise BadRequest(
             f"{field} has {len(data)} values; shape {shape} needs {count}",
             details={"field": field, "shape": shape},
         )
-    array = _v2_array(f"inputs[{name}]", datatype, data)
-    return _V2Tensor(name, tuple(shape), array.reshape(shape) if len(shape) != 1 else array)
+    values: list[Any] = data
+    return values
 
 
 def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
@@ -241,14 +504,36 @@ def _v2_array(field: str, datatype: str, data: list[Any]) -> Any:
     return array
 
 
-def _v2_requested_outputs(value: Any) -> tuple[str, ...] | None:
+def _v2_requested_outputs(
+    value: Any, params: dict[str, Any] | None
+) -> tuple[tuple[str, ...] | None, bool | frozenset[str]]:
+    """The output names asked for, and which to answer as binary data."""
+    every = (params or {}).get("binary_data_output", False)
+    if not isinstance(every, bool):
+        raise BadRequest(
+            "parameters.binary_data_output must be true or false",
+            details={"field": "parameters.binary_data_output"},
+        )
     if value is None:
-        return None
+        return None, every
     if not isinstance(value, list) or not all(
-        isinstance(o, dict) and isinstance(o.get("name"), str) for o in value
+        isinstance(o, dict)
+        and isinstance(o.get("name"), str)
+        and isinstance(o.get("parameters", {}), dict)
+        for o in value
     ):
-        raise BadRequest("outputs must be a list of {name}", details={"field": "outputs"})
-    return tuple(o["name"] for o in value)
+        raise BadRequest(
+            "outputs must be a list of {name, parameters?}", details={"field": "outputs"}
+        )
+    binary = set()
+    for output in value:
+        flag = output.get("parameters", {}).get("binary_data", every)
+        if not isinstance(flag, bool):
+            field = f"outputs[{output['name']}].parameters.binary_data"
+            raise BadRequest(f"{field} must be true or false", details={"field": field})
+        if flag:
+            binary.add(output["name"])
+    return tuple(o["name"] for o in value), frozenset(binary)
 
 
 def _from_v2_tensors(tensors: list[_V2Tensor], schema: Schema | None) -> Any:
@@ -256,23 +541,28 @@ def _from_v2_tensors(tensors: list[_V2Tensor], schema: Schema | None) -> Any:
         first = tensors[0]
         array = first.array
         if array.dtype.kind == "O":
-            array = tensor_input(array.tolist(), None, f"inputs[{first.name}]")
+            values = _texts(array, f"inputs[{first.name}]") if first.raw else array
+            array = tensor_input(values.tolist(), None, f"inputs[{first.name}]")
         check_tensor(schema, array, f"inputs[{first.name}]")
         return array
     if is_table_schema(schema):
         columns = schema["columns"]
         names = [c["name"] for c in columns]
+        binary = {c["name"] for c in columns if c["type"] == "binary"}
         by_tensor = {t.name: t for t in tensors}
         if all(n in by_tensor for n in names):
-            return validated_frame(schema, _v2_columns(by_tensor, names), _v2_rows(tensors))
+            by_name = _v2_columns(by_tensor, names, binary)
+            return validated_frame(schema, by_name, _v2_rows(tensors))
         if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].shape[1] == len(names):
-            array = tensors[0].array
-            by_name = {n: _column_values(array[:, i]) for i, n in enumerate(names)}
-            return validated_frame(schema, by_name, array.shape[0])
+            tensor = tensors[0]
+            by_name = {
+                n: _column_values(tensor, tensor.array[:, i], n in binary)
+                for i, n in enumerate(names)
+            }
+            return validated_frame(schema, by_name, tensor.array.shape[0])
         if len(tensors) == 1 and len(names) == 1 and _is_column_shape(tensors[0].shape):
-            return validated_frame(
-                schema, _v2_columns({names[0]: tensors[0]}, names), tensors[0].shape[0]
-            )
+            by_name = _v2_columns({names[0]: tensors[0]}, names, binary)
+            return validated_frame(schema, by_name, tensors[0].shape[0])
         missing = [n for n in names if n not in by_tensor]
         raise InvalidInput(
             f"the model takes the columns {', '.join(map(str, names))}: send one input per column "
@@ -281,13 +571,16 @@ def _from_v2_tensors(tensors: list[_V2Tensor], schema: Schema | None) -> Any:
             details={"field": missing[0], "missing": missing},
         )
     if len(tensors) == 1:
-        return tensors[0].array
+        first = tensors[0]
+        return _texts(first.array, f"inputs[{first.name}]", keep=True) if first.raw else first.array
     names = [t.name for t in tensors]
-    columns = _v2_columns({t.name: t for t in tensors}, names)
+    columns = _v2_columns({t.name: t for t in tensors}, names, set())
     return pandas_call(lambda pd: pd.DataFrame(columns), "inputs")
 
 
-def _v2_columns(by_tensor: dict[str, _V2Tensor], names: list[str]) -> dict[str, Any]:
+def _v2_columns(
+    by_tensor: dict[str, _V2Tensor], names: list[str], binary: set[str]
+) -> dict[str, Any]:
     rows = None
     out = {}
     for name in names:
@@ -304,14 +597,35 @@ def _v2_columns(by_tensor: dict[str, _V2Tensor], names: list[str]) -> dict[str, 
                 details={"field": name, "shape": list(tensor.shape)},
             )
         rows = tensor.shape[0]
-        out[name] = _column_values(tensor.array.reshape(-1))
+        out[name] = _column_values(tensor, tensor.array.reshape(-1), name in binary)
     return out
 
 
-def _column_values(array: Any) -> Any:
+def _column_values(tensor: _V2Tensor, array: Any, binary: bool) -> Any:
     # BYTES columns hold Python objects: hand them over as a list so that check_column reads
-    # text as numbers the same way for v2 and JSON.
-    return array.tolist() if array.dtype.kind == "O" else array
+    # text as numbers the same way for v2 and JSON. Binary BYTES are text unless the column
+    # takes bytes.
+    if array.dtype.kind != "O":
+        return array
+    if tensor.raw and not binary:
+        array = _texts(array, f"inputs[{tensor.name}]")
+    return array.tolist()
+
+
+def _texts(array: Any, field: str, keep: bool = False) -> Any:
+    """BYTES elements as text (UTF-8); with ``keep``, elements that are not stay bytes."""
+    out = array.copy()
+    flat = out.reshape(-1)
+    for i, value in enumerate(array.reshape(-1).tolist()):
+        try:
+            flat[i] = value.decode()
+        except UnicodeDecodeError:
+            if keep:
+                continue
+            raise InvalidInput(
+                f"{field}: element {i} is not UTF-8 text", details={"field": field, "row": i}
+            ) from None
+    return out
 
 
 def _is_column_shape(shape: tuple[int, ...]) -> bool:
@@ -322,7 +636,8 @@ def _v2_rows(tensors: list[_V2Tensor]) -> int:
     return tensors[0].shape[0] if tensors[0].shape else 1
 
 
-def _v2_outputs(predictions: Any) -> list[dict[str, Any]]:
+def _v2_outputs(predictions: Any) -> list[tuple[str, str, Any]]:
+    """(name, datatype, array) for each output tensor of a model's predictions."""
     import numpy as np
     import pandas as pd
 
@@ -340,7 +655,7 @@ def _v2_outputs(predictions: Any) -> list[dict[str, Any]]:
     return [_v2_output("predict", predictions)]
 
 
-def _v2_output(name: str, values: Any) -> dict[str, Any]:
+def _v2_output(name: str, values: Any) -> tuple[str, str, Any]:
     import numpy as np
 
     try:
@@ -359,13 +674,17 @@ def _v2_output(name: str, values: Any) -> dict[str, Any]:
             array = retyped
     datatype = _NUMPY_TO_V2.get(array.dtype.name)
     if datatype is None:
-        datatype = "BYTES"
-        data = [jsonable(v) for v in array.ravel().tolist()]
         if array.dtype.kind in "mM":
-            data = [str(v) for v in array.ravel()]
-    else:
-        data = array.ravel().tolist()
-    return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
+            array = array.astype(str).astype(object)
+        return name, "BYTES", array
+    return name, datatype, array
+
+
+def _json_data(array: Any, datatype: str) -> list[Any]:
+    if datatype == "BYTES":
+        return [jsonable(v) for v in array.ravel().tolist()]
+    data: list[Any] = array.ravel().tolist()
+    return data
 
 
 def _v2_schema_tensors(schema: Schema | None, tensor_name: str) -> list[dict[str, Any]]:

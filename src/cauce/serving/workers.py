@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cauce.errors import BadRequest, CauceError, InvalidInput, NotFound
+from cauce.errors import BadRequest, CauceError, InvalidInput, ModelError, NotFound
 from cauce.serving.http import (
     Receive,
     Scope,
@@ -38,19 +38,20 @@ from cauce.serving.http import (
     respond_error,
     respond_json,
 )
-from cauce.serving.protocols import encode_invocations, parse_invocations
-from cauce.serving.v2 import encode_v2, parse_v2_infer, v2_metadata
+from cauce.serving.invocations import encode_invocations, parse_invocations
+from cauce.serving.v2 import (
+    EXTENSIONS,
+    HEADER_LENGTH,
+    OCTET_STREAM,
+    encode_v2,
+    header_length,
+    parse_v2_infer,
+    v2_metadata,
+)
 
 log = logging.getLogger("cauce.worker")
 _MODEL_PATH = re.compile(r"^/v2/models/([^/]+)(/ready|/infer)?$")
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
-
-
-class ModelError(CauceError):
-    """The model raised while scoring an input that matched its signature."""
-
-    code = "model-error"
-    http_status = 500
 
 
 @dataclass
@@ -87,13 +88,13 @@ class WorkerApp:
         try:
             await self._route(scope, receive, send)
         except CauceError as exc:
-            await respond_error(send, exc, headers=self._headers)
+            await respond_error(send, exc, scope["path"], headers=self._headers)
         except Exception as exc:  # a bug, not the caller's fault: logged, answered in JSON
             log.exception(
                 "%s/%s: internal error on %s", self.endpoint, self.deployment, scope["path"]
             )
             error = CauceError(f"internal error: {type(exc).__name__}", code="internal-error")
-            await respond_error(send, error, headers=self._headers)
+            await respond_error(send, error, scope["path"], headers=self._headers)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
@@ -123,7 +124,9 @@ class WorkerApp:
             from cauce import __version__
 
             await respond_json(
-                send, 200, {"name": "cauce", "version": __version__, "extensions": []}
+                send,
+                200,
+                {"name": "cauce", "version": __version__, "extensions": list(EXTENSIONS)},
             )
         elif path == "/openapi.json":
             await respond(send, 200, self._openapi)
@@ -152,16 +155,22 @@ class WorkerApp:
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         body = await read_body(scope, receive, self.max_request_bytes)
-        item = parse_v2_infer(body, self._inputs)
+        length = header_length(header(scope, _HEADER_LENGTH))
+        item = parse_v2_infer(body, self._inputs, length)
         predictions, batch = await self._score(item)
-        encoded = encode_v2(
+        answer = encode_v2(
             predictions,
             model_name=name,
             model_version=str(self.model_version),
             request_id=item.request_id,
             outputs=item.outputs,
+            binary=item.binary,
         )
-        await respond(send, 200, encoded, headers=self._reply(batch))
+        if answer.header_length is None:
+            await respond(send, 200, answer.body, headers=self._reply(batch))
+            return
+        headers = [*self._reply(batch), (_HEADER_LENGTH, str(answer.header_length).encode())]
+        await respond(send, 200, answer.body, content_type=_OCTET_STREAM, headers=headers)
 
     async def _score(self, item: Any) -> tuple[Any, int]:
         try:
@@ -188,6 +197,8 @@ class WorkerApp:
         return [*self._headers, (b"cauce-batch-size", str(batch).encode())]
 
 
+_HEADER_LENGTH = HEADER_LENGTH.encode()
+_OCTET_STREAM = OCTET_STREAM.encode()
 _GET_PATHS = {"/ping", "/health", "/v2/health/live", "/v2/health/ready", "/v2", "/openapi.json"}
 
 

@@ -1,0 +1,1 @@
+"""Export targets: Kubernetes and KServe manifests behind one interface (:mod:`.base`)."""

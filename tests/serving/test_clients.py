@@ -1,0 +1,271 @@
+"""Real clients against a served endpoint: Triton's ``tritonclient.http`` (Open Inference Protocol
+v2, with its default binary tensor data) and MLflow's own scoring client for ``/invocations``.
+
+One ``cauce endpoints serve`` process for the module: endpoint ``churn`` with ``blue`` (the churn
+LogisticRegression, columns ``age`` long and ``charges`` double) taking the traffic, and
+``words`` (a Python model over a text column that answers text and numbers), reached with the
+``cauce-deployment`` header. The clients are used with their default arguments unless a test
+says otherwise.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+import cauce
+from cauce.specs import apply_file
+from cauce.workspace import Workspace
+from clitools import cauce as cauce_cli
+from served import Served
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+kind: Endpoint
+name: churn
+traffic: {blue: 100}
+---
+kind: Deployment
+endpoint: churn
+name: blue
+model: models:/churn/1
+collect: {}
+---
+kind: Deployment
+endpoint: churn
+name: words
+model: models:/words/1
+"""
+FRAME = pd.DataFrame({"age": [25, 61, 40], "charges": [80.5, 20.0, 55.0]})
+
+
+@pytest.fixture(scope="module")
+def model(module_workspace: Workspace, churn_model: Any) -> Any:
+    fitted = churn_model()
+
+    def shout(data: pd.DataFrame) -> pd.DataFrame:  # nested: pickled by value, not by module
+        """The ``words`` model: each word upper-cased, and its length."""
+        return pd.DataFrame({"upper": data["word"].str.upper(), "length": data["word"].str.len()})
+
+    with cauce.start_run(experiment="words"):
+        example = pd.DataFrame({"word": ["río", "cauce"]})
+        cauce.log_model(shout, "model", registered_model="words", input_example=example)
+    return fitted
+
+
+@pytest.fixture(scope="module")
+def served(
+    module_workspace: Workspace, model: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    spec = tmp_path_factory.mktemp("spec") / "churn.yaml"
+    spec.write_text(SPEC)
+    apply_file(spec)
+    server = Served(module_workspace, "churn")
+    try:
+        server.wait_ready(["blue", "words"])
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def client(served: Served) -> Iterator[triton.InferenceServerClient]:
+    connection = triton.InferenceServerClient(f"127.0.0.1:{served.port}")
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def column(name: str, values: Any, datatype: str, binary: bool = True) -> triton.InferInput:
+    """One input per column, as tritonclient builds it (binary data unless told otherwise)."""
+    array = np.asarray(values)
+    tensor = triton.InferInput(name, list(array.shape), datatype)
+    tensor.set_data_from_numpy(array, binary_data=binary)
+    return tensor
+
+
+def words_deployment() -> dict[str, str]:
+    """The header that targets ``words``: a new dict per call, since tritonclient writes its
+    Inference-Header-Content-Length into the headers it is given."""
+    return {"cauce-deployment": "words"}
+
+
+def churn_inputs(binary: bool = True) -> list[triton.InferInput]:
+    return [
+        column("age", FRAME["age"].to_numpy(dtype=np.int64), "INT64", binary),
+        column("charges", FRAME["charges"].to_numpy(dtype=np.float64), "FP64", binary),
+    ]
+
+
+def failure(call: Any) -> InferenceServerException:
+    """The InferenceServerException a client call raises (it must format without crashing)."""
+    with pytest.raises(InferenceServerException) as caught:
+        call()
+    assert caught.value.message() in str(caught.value)
+    return caught.value
+
+
+# -- tritonclient -----------------------------------------------------------------------------
+
+
+def test_tritonclient_reads_health_and_metadata(client: triton.InferenceServerClient) -> None:
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("churn")
+    assert not client.is_model_ready("nope")
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    metadata = client.get_model_metadata("churn")
+    assert metadata["name"] == "churn" and metadata["versions"] == ["1"]
+    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [
+        ("age", "INT64"),
+        ("charges", "FP64"),
+    ]
+    error = failure(lambda: client.get_model_metadata("nope"))
+    assert error.status() == "404" and "no model 'nope'" in error.message()
+
+
+def test_tritonclient_infers_with_its_defaults_binary_both_ways(
+    client: triton.InferenceServerClient, model: Any
+) -> None:
+    result = client.infer("churn", churn_inputs(), request_id="r-1")
+    response = result.get_response()
+    assert response["id"] == "r-1" and response["model_name"] == "churn"
+    (output,) = response["outputs"]
+    assert output["parameters"] == {"binary_data_size": 3 * 8}  # it came as binary data
+    assert "data" not in output
+    assert result.as_numpy("predict").tolist() == model.predict(FRAME).tolist()
+
+
+@pytest.mark.parametrize(
+    ("binary_in", "binary_out"), [(False, False), (True, False), (False, True)]
+)
+def test_tritonclient_infers_with_json_and_binary_mixed(
+    client: triton.InferenceServerClient, model: Any, binary_in: bool, binary_out: bool
+) -> None:
+    asked = [triton.InferRequestedOutput("predict", binary_data=binary_out)]
+    result = client.infer("churn", churn_inputs(binary_in), outputs=asked)
+    (output,) = result.get_response()["outputs"]
+    assert ("data" in output) is not binary_out
+    assert result.as_numpy("predict").tolist() == model.predict(FRAME).tolist()
+
+
+def test_tritonclient_sends_one_2d_input_in_column_order(
+    client: triton.InferenceServerClient, model: Any
+) -> None:
+    for binary in (True, False):
+        matrix = column("input", FRAME.to_numpy(dtype=np.float64), "FP64", binary)
+        result = client.infer("churn", [matrix])
+        assert result.as_numpy("predict").tolist() == model.predict(FRAME).tolist()
+
+
+def test_tritonclient_bytes_tensors_both_ways(client: triton.InferenceServerClient) -> None:
+    words = np.array(["río", "cauce", ""], dtype=object)
+    for binary in (True, False):
+        result = client.infer(
+            "churn", [column("word", words, "BYTES", binary)], headers=words_deployment()
+        )
+        upper = result.as_numpy("upper")
+        assert [v.decode() if isinstance(v, bytes) else v for v in upper] == ["RÍO", "CAUCE", ""]
+        assert result.as_numpy("length").tolist() == [3, 5, 0]
+        assert [o["datatype"] for o in result.get_response()["outputs"]] == ["BYTES", "INT64"]
+
+
+def test_tritonclient_gets_cauces_errors(client: triton.InferenceServerClient) -> None:
+    error = failure(lambda: client.infer("nope", churn_inputs()))
+    assert error.status() == "404" and "no model 'nope'" in error.message()
+
+    short = churn_inputs()
+    short[0].set_shape([4])  # three values sent, four promised
+    error = failure(lambda: client.infer("churn", short))
+    assert error.status() == "422"
+    assert "inputs[age]: 24 bytes of INT64 data; its shape needs 32" in error.message()
+
+    text = [
+        column("age", np.array(["old", "young", "old"], dtype=object), "BYTES"),
+        churn_inputs()[1],
+    ]
+    error = failure(lambda: client.infer("churn", text))
+    assert error.status() == "422" and "column 'age' must be long" in error.message()
+
+    error = failure(lambda: client.infer("churn", churn_inputs()[:1]))
+    assert error.status() == "422" and "missing charges" in error.message()
+
+    bad_output = [triton.InferRequestedOutput("score")]
+    error = failure(lambda: client.infer("churn", churn_inputs(), outputs=bad_output))
+    assert error.status() == "400" and "no output 'score'" in error.message()
+
+
+def test_the_collector_reads_binary_requests_and_answers(
+    client: triton.InferenceServerClient, served: Served, model: Any
+) -> None:
+    import pandas as pd
+
+    from cauce.serving.collector import files
+    from clitools import wait_until
+
+    client.infer("churn", churn_inputs(), headers={"x-request-id": "binary-1"})
+    root = served.ws.settings.state_dir / "collector"
+
+    def collected(collection: str) -> pd.DataFrame:
+        paths = files(root, "churn", "blue", collection)
+        frame = pd.concat([pd.read_parquet(p) for p in paths]) if paths else pd.DataFrame()
+        return frame[frame.correlation_id == "binary-1"] if len(frame) else frame
+
+    wait_until(lambda: len(collected("model_inputs")) == len(collected("model_outputs")) == 3)
+    inputs = collected("model_inputs").sort_values("row")
+    assert inputs[["age", "charges"]].values.tolist() == FRAME.values.tolist()
+    outputs = collected("model_outputs").sort_values("row")
+    assert outputs["predict"].tolist() == model.predict(FRAME).tolist()
+
+
+# -- MLflow's scoring client ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mlflow_client(served: Served) -> Any:
+    with warnings.catch_warnings():  # mlflow's own import-time warnings are not ours to fix
+        warnings.simplefilter("ignore")
+        from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    scoring = ScoringServerClient("127.0.0.1", served.port)
+    scoring.wait_server_ready(timeout=30)
+    return scoring
+
+
+def test_mlflow_scoring_client_invokes_tables_columns_and_arrays(
+    mlflow_client: Any, model: Any
+) -> None:
+    expected = model.predict(FRAME).tolist()
+    mlflow_client.ping()
+    for data in (FRAME, {c: FRAME[c].to_numpy() for c in FRAME}, FRAME.to_numpy()):
+        predictions = mlflow_client.invoke(data).get_predictions(predictions_format="ndarray")
+        assert predictions.tolist() == expected
+
+
+def test_mlflow_scoring_client_shows_cauces_error(mlflow_client: Any) -> None:
+    with pytest.raises(Exception, match="error code 422") as caught:
+        mlflow_client.invoke(FRAME[["age"]])
+    assert "charges" in str(caught.value)
+
+
+# -- Cauce's own CLI --------------------------------------------------------------------------
+
+
+def test_cauce_invoke_prints_a_v2_error_as_one_line(served: Served) -> None:
+    result = cauce_cli(
+        served.ws.settings.root,
+        *("endpoints", "invoke", "churn", "--v2", "--url", served.url, "-d", '{"inputs": []}'),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "endpoint churn answered 400: inputs must be a non-empty list" in result.stderr
+    assert "Traceback" not in result.stderr
