@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from cauce.automation.schedules import newest_version, next_cron_time
+from cauce.automation.schedules import newest_version
 from cauce.errors import CauceError
 from cauce.lineage import audit
 from cauce.store import new_id, now_ms
 from cauce.store.schema import schedule_firings, schedules
+from cauce.validation import next_cron_time
 from cauce.workspace import Workspace, current
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ def lineage(
     Example:
         cauce lineage models:/churn/3 --direction upstream
     """
+    from cauce.cli.refs import resolve
     from cauce.lineage.graph import walk
-    from cauce.lineage.refs import resolve
     from cauce.workspace import current
 
     ws = current()

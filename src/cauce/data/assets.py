@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
+from cauce.artifacts.records import record_blob
 from cauce.data.sources import Source, as_source
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
@@ -130,8 +131,6 @@ def register(
         blob = ws.artifacts.put_file(tmp, media_type="application/vnd.apache.parquet")
     finally:
         os.unlink(tmp)
-
-    from cauce.tracking.artifacts import record_blob
 
     with ws.store.write() as conn:
         dataset_id = new_id()

@@ -34,6 +34,7 @@ from cauce.monitoring.specs import MonitorSpec
 from cauce.specs import Applied, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
+from cauce.validation import next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -124,8 +125,6 @@ def stored_spec(body: dict[str, Any]) -> MonitorSpec:
 
 def apply_monitor(ws: Workspace, document: dict[str, Any]) -> Applied:
     """Create or update a monitor from its spec; an identical spec changes nothing."""
-    from cauce.automation.schedules import next_cron_time
-
     spec = parse_spec(document)
     next_run = next_cron_time(spec.schedule, now_ms()) if spec.schedule else None
     with ws.store.write() as conn:
@@ -488,8 +487,6 @@ def _store_run(
 
 def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
     """Claim every monitor whose schedule is due (compare-and-set); return their names."""
-    from cauce.automation.schedules import next_cron_time
-
     now = now_ms() if now is None else now
     m = monitors.c
     claimed = []

@@ -1,4 +1,8 @@
-"""Entity references users type: ``models:/churn/3``, ``runs:/<id>``, ``datasets:/customers@2``."""
+"""Entity references users type: ``models:/churn/3``, ``runs:/<id>``, ``datasets:/customers@2``.
+
+Resolved here, at the command line, because resolving one reaches the registry, tracking and
+data layers.
+"""
 
 from __future__ import annotations
 
