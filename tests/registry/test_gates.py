@@ -426,6 +426,17 @@ BAD_POLICIES = [
         "rules.0.metric.label",
         "needs the label column",
     ),
+    (
+        "  - metric: {name: f1, min: 0.8, data: d, label: y, positive: 1, average: macro}",
+        "rules.0.metric.positive",
+        "positive applies to average binary; with average macro every class counts",
+    ),
+    (
+        "  - regression: {metric: f1, max_drop: 0, data: d, label: y, average: mean}",
+        "rules.0.regression.average",
+        "Input should be 'binary', 'micro', 'macro' or 'weighted'",
+    ),
+    ("  - metric: {name: f1, min: 0.8, positive: [1]}", "rules.0.metric.positive", "valid"),
 ]
 
 
