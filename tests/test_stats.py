@@ -22,6 +22,7 @@ from scipy.spatial.distance import chebyshev, jensenshannon
 from cauce.stats import (
     accuracy,
     chebyshev_distance,
+    check_label,
     chi_squared,
     classification_metrics,
     default_positive,
@@ -449,6 +450,14 @@ def test_the_default_positive_label() -> None:
     assert default_positive([1, 2]) == 2 and default_positive([2]) == 2
     assert default_positive(["no", "yes"]) == "yes" and default_positive(["no"]) == "no"
     assert default_positive([]) is None
+
+
+def test_a_class_label_users_name_is_a_scalar() -> None:
+    for label in (None, 1, 0.5, True, "yes"):
+        assert check_label(label) == label
+    for bad in ("", [1], {"a": 1}, b"yes"):
+        with pytest.raises(ValueError, match="a class label is non-empty text"):
+            check_label(bad)
 
 
 def test_labels_are_compared_as_text_when_either_side_is_text() -> None:

@@ -408,6 +408,13 @@ def _same_number(value: Any, label: Any) -> bool:
         return False
 
 
+def check_label(value: Any) -> Label | None:
+    """A class label a user names (``positive``): text, a number or a boolean; or None."""
+    if value is None or (isinstance(value, Label) and value != ""):
+        return value
+    raise ValueError(f"a class label is non-empty text, a number or a boolean, got {value!r}")
+
+
 def default_positive(classes: list[Any]) -> Any:
     """The positive class when none is given: ``1`` (``True``) for labels within {0, 1} or
     {-1, 1} (scikit-learn's default ``pos_label=1``), else the greatest class (numbers by value,

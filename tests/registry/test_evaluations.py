@@ -282,7 +282,8 @@ def test_positive_and_average_are_chosen_and_stored_apart(any_workspace: Workspa
         ({"positive": "maybe"}, "positive", "positive label 'maybe' is not one of the labels"),
         ({"positive": "yes", "average": "macro"}, "positive", "applies to average binary"),
         ({"average": "samples"}, "average", "average must be one of binary, micro, macro"),
-        ({"positive": ["yes"]}, "positive", "must be a class label"),
+        ({"positive": ["yes"]}, "positive", "a class label is non-empty text, a number or"),
+        ({"positive": ""}, "positive", "a class label is non-empty text"),
     ],
 )
 def test_a_rule_that_cannot_apply_is_refused_naming_the_field(

@@ -436,7 +436,11 @@ BAD_POLICIES = [
         "rules.0.regression.average",
         "Input should be 'binary', 'micro', 'macro' or 'weighted'",
     ),
-    ("  - metric: {name: f1, min: 0.8, positive: [1]}", "rules.0.metric.positive", "valid"),
+    (
+        "  - metric: {name: f1, min: 0.8, positive: [1]}",
+        "rules.0.metric.positive",
+        "a class label is non-empty text, a number or a boolean, got [1]",
+    ),
 ]
 
 

@@ -242,11 +242,10 @@ def _rule(positive: Any, average: Any) -> dict[str, str]:
             f"positive applies to average binary; with average {average} every class counts",
             details={"field": "positive"},
         )
-    if positive is not None and (not isinstance(positive, stats.Label) or str(positive) == ""):
-        raise InvalidInput(
-            f"positive must be a class label (text, a number or a boolean), got {positive!r}",
-            details={"field": "positive"},
-        )
+    try:
+        stats.check_label(positive)
+    except ValueError as exc:
+        raise InvalidInput(f"positive: {exc}", details={"field": "positive"}) from None
     return {"positive": "" if positive is None else str(positive), "average": average or ""}
 
 

@@ -23,14 +23,21 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.specs import read_mapping, validation_error
-from cauce.stats import Average, Label
+from cauce.stats import Average, Label, check_label
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
     from cauce.registry.models import ModelVersion
     from cauce.tracking.entities import Run
 
+# A class label users name; one error (not one per type) when it is none of them.
+Positive = Annotated[Label | None, PlainValidator(check_label)]
 RULE_KINDS = ("metric", "regression", "checks_passed", "card")
 # Card fields read from the version's metadata; any other name is a tag (version, then model).
 CARD_FIELDS = (
@@ -67,7 +76,7 @@ class MetricRule(_Spec):
     source: Literal["auto", "evaluation", "run"] = "auto"
     data: str | None = Field(default=None, min_length=1)
     label: str | None = Field(default=None, min_length=1)
-    positive: Label | None = None
+    positive: Positive = None
     average: Average | None = None
 
     @model_validator(mode="after")
@@ -88,7 +97,7 @@ class RegressionRule(_Spec):
     higher_is_better: bool | None = None
     data: str | None = Field(default=None, min_length=1)
     label: str | None = Field(default=None, min_length=1)
-    positive: Label | None = None
+    positive: Positive = None
     average: Average | None = None
 
 
@@ -156,7 +165,7 @@ class GatePolicy(_Spec):
     description: str | None = None
     data: str | None = Field(default=None, min_length=1)
     label: str | None = Field(default=None, min_length=1)
-    positive: Label | None = None  # of classification labels; default: cauce.stats' rule
+    positive: Positive = None  # of classification labels; default: cauce.stats' rule
     average: Average | None = None
     rules: list[Rule] = Field(min_length=1)
 

@@ -540,8 +540,8 @@ model_evaluations = Table(
     Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), nullable=False),
     Column("label", NAME, nullable=False),
     # The positive class and average asked for, as text; '' for the defaults (cauce.stats).
-    Column("positive", NAME, nullable=False, server_default=""),
-    Column("average", String(16), nullable=False, server_default=""),
+    Column("positive", NAME, nullable=False),
+    Column("average", String(16), nullable=False),
     Column("metrics", JSON, nullable=False),
     Column("rows", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),

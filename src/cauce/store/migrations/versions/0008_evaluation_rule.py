@@ -34,6 +34,10 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(
             NEW_KEY, ["model_version_id", "dataset_version_id", "label", "positive", "average"]
         )
+    # The default only filled the existing rows: new ones always say what they were measured with.
+    with op.batch_alter_table("model_evaluations", schema=None) as batch_op:
+        for column in ("positive", "average"):
+            batch_op.alter_column(column, server_default=None)
 
 
 def downgrade() -> None:
