@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cauce.store import HEAD_REVISION
 from clitools import assert_one_line_error, cauce
 
 
@@ -29,7 +30,7 @@ def test_init_creates_the_workspace(tmp_path: Path) -> None:
     assert (target / ".cauce" / "cauce.db").is_file()
     assert "Initialised" in result.stdout
     current = cauce(target, "db", "current")
-    assert "0005" in current.stdout
+    assert HEAD_REVISION in current.stdout
 
 
 @pytest.mark.slow
