@@ -228,7 +228,12 @@ def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[
     value = scores[body.metric]
     if value is None:
         result = not_computed(
-            "model_performance", "*", body.metric, "not defined on these labels (one class only?)"
+            "model_performance",
+            "*",
+            body.metric,
+            "not defined on these labels ("
+            + ("r2 needs two rows" if body.metric == "r2" else "one class only?")
+            + ")",
         )
         return {**result, "threshold": threshold, "details": {**result["details"], **details}}
     low = body.min is not None and value < body.min
