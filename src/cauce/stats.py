@@ -416,9 +416,12 @@ def check_label(value: Any) -> Label | None:
 
 
 def default_positive(classes: list[Any]) -> Any:
-    """The positive class when none is given: ``1`` (``True``) for labels within {0, 1} or
-    {-1, 1} (scikit-learn's default ``pos_label=1``), else the greatest class (numbers by value,
-    text in text order: ``yes`` of ``no``/``yes``). None without classes."""
+    """The positive class of sorted ``classes`` when none is given; None without classes.
+
+    ``1`` (``True``) for labels within {0, 1} or {-1, 1}, as scikit-learn's default
+    ``pos_label=1``; else the greatest class (numbers by value, text in text order: ``yes`` of
+    ``no``/``yes``).
+    """
     if not classes:
         return None
     if all(not isinstance(c, str) for c in classes):
@@ -519,8 +522,10 @@ def accuracy(y_true: Any, y_pred: Any) -> float | None:
 def precision(
     y_true: Any, y_pred: Any, *, positive: Any = None, average: Average | None = None
 ) -> float | None:
-    """Precision under :func:`classification_metrics`' rule (``sklearn.metrics.precision_score``
-    with ``zero_division=0``); None when empty."""
+    """Precision (``sklearn.metrics.precision_score``, ``zero_division=0``); None when empty.
+
+    Classes, ``positive`` and ``average`` follow :func:`classification_metrics`' rule.
+    """
     truth, predicted = _drop_missing(y_true, y_pred)
     return _averaged(_labels(truth, predicted, positive, average), "precision")
 
@@ -528,8 +533,10 @@ def precision(
 def recall(
     y_true: Any, y_pred: Any, *, positive: Any = None, average: Average | None = None
 ) -> float | None:
-    """Recall under :func:`classification_metrics`' rule (``sklearn.metrics.recall_score``
-    with ``zero_division=0``); None when empty."""
+    """Recall (``sklearn.metrics.recall_score``, ``zero_division=0``); None when empty.
+
+    Classes, ``positive`` and ``average`` follow :func:`classification_metrics`' rule.
+    """
     truth, predicted = _drop_missing(y_true, y_pred)
     return _averaged(_labels(truth, predicted, positive, average), "recall")
 
@@ -537,8 +544,10 @@ def recall(
 def f1(
     y_true: Any, y_pred: Any, *, positive: Any = None, average: Average | None = None
 ) -> float | None:
-    """F1 under :func:`classification_metrics`' rule (``sklearn.metrics.f1_score`` with
-    ``zero_division=0``); None when empty."""
+    """F1 (``sklearn.metrics.f1_score``, ``zero_division=0``); None when empty.
+
+    Classes, ``positive`` and ``average`` follow :func:`classification_metrics`' rule.
+    """
     truth, predicted = _drop_missing(y_true, y_pred)
     return _averaged(_labels(truth, predicted, positive, average), "f1")
 

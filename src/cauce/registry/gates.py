@@ -298,8 +298,10 @@ def _bad(where: str, field_path: str, message: str) -> None:
 def _scoring(
     policy: GatePolicy, spec: MetricRule | RegressionRule
 ) -> tuple[Label | None, Average | None]:
-    """The positive class and average a rule evaluates with: the rule's when it names either,
-    else the policy's."""
+    """The positive class and average a rule evaluates with.
+
+    The rule's pair when it names either, else the policy's.
+    """
     if spec.positive is not None or spec.average is not None:
         return spec.positive, spec.average
     return policy.positive, policy.average
