@@ -1,7 +1,8 @@
-"""Checks on names and keys that users pass, shared by every module."""
+"""Checks on names, keys and cron expressions that users pass, shared by every module."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from numbers import Real
@@ -103,6 +104,15 @@ def check_cron(expression: str | None) -> str | None:
     if expression is not None and not croniter.is_valid(expression):
         raise ValueError(f"not a cron expression: {expression!r}")
     return expression
+
+
+def next_cron_time(expression: str, after_ms: int) -> int:
+    """The first time strictly after ``after_ms`` that the cron expression names (UTC, ms)."""
+    from croniter import croniter
+
+    start = dt.datetime.fromtimestamp(after_ms / 1000, dt.UTC)
+    following: dt.datetime = croniter(expression, start).get_next(dt.datetime)
+    return int(following.timestamp() * 1000)
 
 
 def _short(value: Any, limit: int = 80) -> str:

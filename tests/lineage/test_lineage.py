@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import cauce
+from cauce.cli import refs
 from cauce.errors import InvalidInput, NotFound
-from cauce.lineage import refs
 from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error

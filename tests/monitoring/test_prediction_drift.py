@@ -480,17 +480,18 @@ def test_accuracy_from_labels_equals_sklearn_and_counts_only_labelled_rows(
     assert run.status == "ok"
 
 
-@pytest.mark.parametrize("metric", ["mae", "rmse"])
+@pytest.mark.parametrize("metric", ["mae", "rmse", "r2"])
 def test_regression_errors_from_labels_equal_sklearn(
     served: Served, models: Models, metric: str
 ) -> None:
-    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
     batch = served.send("reg", customers(200, seed=17), f"err-{metric}")
     predicted = np.asarray(flat(batch.answers))
     table = labels(f"spend-labels-{metric}", batch, "spend")
-    reference = {"mae": mean_absolute_error, "rmse": root_mean_squared_error}[metric]
-    expected = reference(table["label"], predicted)
+    reference = {"mae": mean_absolute_error, "rmse": root_mean_squared_error, "r2": r2_score}
+    expected = reference[metric](table["label"], predicted)
+    assert expected > 0  # a useful model: max=expected / 2 breaches (r2 too, above its max)
     spec = performance(metric, f"spend-labels-{metric}", max=expected / 2)
     run = run_monitor(monitor(f"spend-{metric}", batch, "models:/spend/1", spec), now=batch.end)
     value = values_of(run, "model_performance")["*"]

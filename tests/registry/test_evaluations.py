@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 import cauce
 from cauce.errors import InvalidInput, NotFound
@@ -232,3 +232,150 @@ def test_bad_input_is_named(workspace: Workspace) -> None:
     with pytest.raises(InvalidInput, match="prediction='score' names an output column"):
         evaluate("models:/churn/1", "customers_holdout", label="churned", prediction="score")
     assert evaluations("models:/churn/1") == []
+
+
+# -- positive class and average: cauce.stats' rule, part of an evaluation's identity ----------
+
+
+def test_positive_and_average_are_chosen_and_stored_apart(any_workspace: Workspace) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, precision_score, roc_auc_score
+
+    frame = churn()
+    text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
+    model = LogisticRegression().fit(text[FEATURES], text["churned"])
+    cauce.data.register("text_labels", text)
+    register_model(model, text)
+    truth, predicted = text["churned"], model.predict(text[FEATURES])
+    proba = model.predict_proba(text[FEATURES])
+
+    default = evaluate("models:/churn/1", "text_labels", label="churned")
+    named = evaluate("models:/churn/1", "text_labels", label="churned", positive="no")
+    macro = evaluate("models:/churn/1", "text_labels", label="churned", average="macro")
+    assert (default.positive, default.average) == (None, None)
+    assert (named.positive, named.average) == ("no", None)
+    assert (macro.positive, macro.average) == (None, "macro")
+    assert len({default.id, named.id, macro.id}) == 3
+    assert named.metrics["precision"] == pytest.approx(
+        precision_score(truth, predicted, pos_label="no")
+    )
+    assert named.metrics["roc_auc"] == pytest.approx(roc_auc_score(truth == "no", proba[:, 0]))
+    assert macro.metrics["f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+    assert default.metrics["precision"] != pytest.approx(named.metrics["precision"])
+
+    # Asked again, each is the stored one; get_evaluation finds each by its rule.
+    again = evaluate("models:/churn/1", "text_labels", label="churned", positive="no")
+    assert again.id == named.id
+    found = get_evaluation("models:/churn/1", "text_labels", label="churned", average="macro")
+    assert found is not None and found.id == macro.id
+    assert get_evaluation("models:/churn/1", "text_labels", label="churned", positive="yes") is None
+    assert [e.id for e in evaluations("models:/churn/1")] == [default.id, named.id, macro.id]
+    assert named.to_dict()["positive"] == "no"
+    [event] = [
+        e for e in audit.events(any_workspace, action="model_evaluation.create")
+        if e.entity_id == named.id
+    ]  # fmt: skip
+    assert event.after["positive"] == "no" and "average" not in event.after
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "words"),
+    [
+        ({"positive": "maybe"}, "positive", "positive label 'maybe' is not one of the labels"),
+        ({"positive": "yes", "average": "macro"}, "positive", "applies to average binary"),
+        ({"average": "samples"}, "average", "average must be one of binary, micro, macro"),
+        ({"positive": ["yes"]}, "positive", "a class label is non-empty text, a number or"),
+        ({"positive": ""}, "positive", "a class label is non-empty text"),
+    ],
+)
+def test_a_rule_that_cannot_apply_is_refused_naming_the_field(
+    workspace: Workspace, rule: dict[str, Any], field: str, words: str
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame = churn()
+    text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
+    register_model(LogisticRegression().fit(text[FEATURES], text["churned"]), text)
+    cauce.data.register("text_labels", text)
+    with pytest.raises(InvalidInput, match=words) as caught:
+        evaluate("models:/churn/1", "text_labels", label="churned", **rule)
+    assert caught.value.details["field"] == field
+    assert evaluations("models:/churn/1") == []  # nothing stored
+
+
+def test_positive_on_a_regression_is_refused(workspace: Workspace) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    frame = churn()[["age", "spend"]]
+    with cauce.start_run(experiment="spend"):
+        cauce.log_model(
+            LinearRegression().fit(frame[["age"]], frame["spend"]),
+            "model",
+            registered_model="spend",
+            input_example=frame[["age"]][:3],
+        )
+    cauce.data.register("spend", frame)
+    with pytest.raises(InvalidInput, match="apply to classification labels") as caught:
+        evaluate("models:/spend/1", "spend", label="spend", positive=1)
+    assert caught.value.details["field"] == "positive"
+
+
+def test_multiclass_with_a_positive_class_against_the_others(workspace: Workspace) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import recall_score, roc_auc_score
+
+    frame = churn()
+    tiers = frame.assign(churned=pd.cut(frame["charges"], 3, labels=["low", "mid", "high"]))
+    tiers["churned"] = tiers["churned"].astype(str)
+    model = LogisticRegression(max_iter=500).fit(tiers[FEATURES], tiers["churned"])
+    cauce.data.register("tiers", tiers)
+    register_model(model, tiers)
+    result = evaluate("models:/churn/1", "tiers", label="churned", positive="high")
+    truth, predicted = tiers["churned"], model.predict(tiers[FEATURES])
+    assert result.metrics["recall"] == pytest.approx(
+        recall_score(truth == "high", predicted == "high")
+    )
+    column = list(model.classes_).index("high")
+    assert result.metrics["roc_auc"] == pytest.approx(
+        roc_auc_score(truth == "high", model.predict_proba(tiers[FEATURES])[:, column])
+    )
+    weighted = evaluate("models:/churn/1", "tiers", label="churned", average="weighted")
+    assert weighted.metrics["roc_auc"] == pytest.approx(
+        roc_auc_score(
+            truth,
+            model.predict_proba(tiers[FEATURES]),
+            multi_class="ovr",
+            average="weighted",
+            labels=list(model.classes_),
+        )
+    )
+
+
+def test_migration_0008_keeps_default_evaluations_both_ways(any_workspace: Workspace) -> None:
+    """Down to 0005 and up again: the evaluations measured with the defaults stay, with their
+    ids, and are what a default evaluation finds; those with a rule cannot fit 0005's key."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from cauce.store.migrate import alembic_config
+
+    frame = churn()
+    cauce.data.register("holdout", frame)
+    register_model(logistic(frame), frame)
+    default = evaluate("models:/churn/1", "holdout", label="churned")
+    evaluate("models:/churn/1", "holdout", label="churned", positive=0)
+    engine = create_engine(any_workspace.settings.db_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0005")
+            columns = {c["name"] for c in inspect(conn).get_columns("model_evaluations")}
+            assert "positive" not in columns and "average" not in columns
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+    finally:
+        engine.dispose()
+    kept = evaluate("models:/churn/1", "holdout", label="churned")
+    assert (kept.id, kept.metrics, kept.positive, kept.average) == (
+        default.id, default.metrics, None, None
+    )  # fmt: skip
+    assert get_evaluation("models:/churn/1", "holdout", label="churned", positive=0) is None

@@ -426,6 +426,21 @@ BAD_POLICIES = [
         "rules.0.metric.label",
         "needs the label column",
     ),
+    (
+        "  - metric: {name: f1, min: 0.8, data: d, label: y, positive: 1, average: macro}",
+        "rules.0.metric.positive",
+        "positive applies to average binary; with average macro every class counts",
+    ),
+    (
+        "  - regression: {metric: f1, max_drop: 0, data: d, label: y, average: mean}",
+        "rules.0.regression.average",
+        "Input should be 'binary', 'micro', 'macro' or 'weighted'",
+    ),
+    (
+        "  - metric: {name: f1, min: 0.8, positive: [1]}",
+        "rules.0.metric.positive",
+        "a class label is non-empty text, a number or a boolean, got [1]",
+    ),
 ]
 
 
@@ -531,6 +546,18 @@ def test_cli_exit_codes_and_one_line_error(world: Workspace, tmp_path: Path) -> 
     stored = json.loads(evaluated.stdout)
     assert stored["task"] == "classification" and stored["dataset"] == "customers_holdout@1"
     assert stored["id"] == evaluations("models:/churn/1")[0].id  # evaluated by the gate already
+    named = run_cli(
+        home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",
+        "--label", "churned", "--positive", "0", "--json",
+    )  # fmt: skip
+    other = json.loads(named.stdout)
+    assert other["positive"] == "0" and other["average"] is None and other["id"] != stored["id"]
+    assert other["metrics"]["precision"] != stored["metrics"]["precision"]
+    refused = run_cli(
+        home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",
+        "--label", "churned", "--average", "samples", check=False,
+    )  # fmt: skip
+    assert_one_line_error(refused, "average must be one of binary, micro, macro, weighted")
 
     actors = {e.actor for e in audit.events(world, action="gate.check")}
     assert actors == {"cli-tester"}

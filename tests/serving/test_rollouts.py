@@ -22,13 +22,13 @@ from sqlalchemy import func, select
 from cauce import workspace as workspace_module
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage.audit import events
-from cauce.monitoring.metrics import jensen_shannon
 from cauce.registry.models import get_version
 from cauce.serving import rollouts
 from cauce.serving.collector import Collector, Record
 from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.serving.metrics import Window, store_windows
 from cauce.specs import apply_file
+from cauce.stats import jensen_shannon
 from cauce.store import now_ms
 from cauce.store.schema import rollout_decisions
 from cauce.workspace import Workspace

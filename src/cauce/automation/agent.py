@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from cauce.automation.schedules import newest_version, next_cron_time
+from cauce.automation.schedules import newest_version
 from cauce.errors import CauceError
 from cauce.lineage import audit
 from cauce.store import new_id, now_ms
 from cauce.store.schema import schedule_firings, schedules
+from cauce.validation import next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ seen. Each firing is stored with its reason.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +26,7 @@ from cauce.errors import NotFound
 from cauce.specs import Applied, save_spec
 from cauce.store import now_ms
 from cauce.store.schema import dataset_versions, datasets, schedule_firings, schedules
-from cauce.validation import check_cron, check_name
+from cauce.validation import check_cron, check_name, next_cron_time
 from cauce.workspace import Workspace, current
 
 
@@ -83,15 +82,6 @@ class Schedule:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
         return dict(self.__dict__)
-
-
-def next_cron_time(expression: str, after_ms: int) -> int:
-    """The first time strictly after ``after_ms`` that the cron expression names (UTC, ms)."""
-    from croniter import croniter
-
-    start = dt.datetime.fromtimestamp(after_ms / 1000, dt.UTC)
-    following: dt.datetime = croniter(expression, start).get_next(dt.datetime)
-    return int(following.timestamp() * 1000)
 
 
 def newest_version(conn: Connection, dataset: str) -> int | None:

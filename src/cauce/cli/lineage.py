@@ -24,8 +24,8 @@ def lineage(
         cauce lineage models:/churn/3 --direction upstream
         cauce lineage artifacts:/3f2a9c01 --direction upstream
     """
+    from cauce.cli.refs import resolve
     from cauce.lineage.graph import walk
-    from cauce.lineage.refs import resolve
     from cauce.workspace import current
 
     ws = current()

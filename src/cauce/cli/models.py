@@ -197,6 +197,14 @@ def evaluate(
     prediction: str = typer.Option(
         None, "--prediction", help="The output column to score when the model returns several."
     ),
+    positive: str = typer.Option(
+        None, "--positive", help="The positive class (default: 1, True, or the greater label)."
+    ),
+    average: str = typer.Option(
+        None,
+        "--average",
+        help="binary, micro, macro or weighted (default: binary for two classes, else macro).",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Score a dataset version with a model version and store the metrics (once).
@@ -209,7 +217,14 @@ def evaluate(
     """
     from cauce.registry.evaluations import evaluate as run_evaluation
 
-    result = run_evaluation(uri, data, label=label, prediction=prediction)
+    result = run_evaluation(
+        uri,
+        data,
+        label=label,
+        prediction=prediction,
+        positive=positive,
+        average=average,  # type: ignore[arg-type]  # checked by evaluate
+    )
     if as_json:
         print_json(result.to_dict())
         return

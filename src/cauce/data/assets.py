@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
+from cauce.artifacts.records import record_blob
 from cauce.data.sources import Source, as_source
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
@@ -193,8 +194,6 @@ def write_version(
     """Write a prepared table as the dataset's next version, audited, inside the caller's
     transaction; return it and whether it is new (False: this content was a version already).
     """
-    from cauce.tracking.artifacts import record_blob
-
     name = table.name
     dataset_id = new_id()
     created = insert_ignore(

@@ -14,10 +14,10 @@ column the window lacks, a column with no values on either side.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cauce import stats
 from cauce.errors import InvalidInput
 from cauce.monitoring import metrics
 from cauce.monitoring.profiles import (
@@ -116,17 +116,19 @@ def _numerical_metric(
     if metric in ("jensen_shannon", "psi", "chebyshev"):
         return _distance(metric, p, q), details
     indices, p, q = _aligned_grid(ref, cur)
+    centres = ref.lo + (indices + 0.5) * ref.width
     if metric == "normalized_wasserstein":
         assert ref.std is not None
-        centres = ref.lo + (indices + 0.5) * ref.width
-        value = metrics.normalized_wasserstein(
+        value = stats.normalized_wasserstein(
             centres, centres, ref_weights=p, cur_weights=q, ref_std=ref.std
         )
         return value, details
     if metric == "ks":
-        statistic, p_value = _ks(ref, indices, p, q)
-        details["statistic"] = statistic
-        return p_value, details
+        result = stats.ks_2samp(centres, centres, ref_counts=p, cur_counts=q)
+        if result is None:
+            return None, {**details, "reason": "no values on the grid"}
+        details["statistic"] = result[0]
+        return result[1], details
     raise InvalidInput(f"{metric!r} is not a numerical drift metric")
 
 
@@ -144,29 +146,6 @@ def _aligned_grid(
     p[np.searchsorted(indices, used)] = grid[used]
     q[np.searchsorted(indices, cur.indices)] = cur.counts
     return indices, p, q
-
-
-def _ks(
-    ref: NumericalProfile, indices: np.ndarray, p: np.ndarray, q: np.ndarray
-) -> tuple[float, float]:
-    """KS statistic and p-value of the binned samples, as ``scipy.stats.ks_2samp`` gives them."""
-    import numpy as np
-    from scipy import stats
-
-    n, m = int(p.sum()), int(q.sum())
-    if max(n, m) <= 10000:  # scipy's "auto" computes these exactly: let it
-        centres = ref.lo + (indices + 0.5) * ref.width
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # its own exact → asymp fallback
-            result = stats.ks_2samp(
-                np.repeat(centres, p.astype(np.int64)), np.repeat(centres, q.astype(np.int64))
-            )
-        return float(result.statistic), float(result.pvalue)
-    statistic = float(np.max(np.abs(np.cumsum(p) / n - np.cumsum(q) / m)))
-    big, small = sorted([float(n), float(m)], reverse=True)
-    en = big * small / (big + small)
-    p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(en)), 0, 1))
-    return statistic, p_value
 
 
 def _categorical_metric(
@@ -193,7 +172,7 @@ def _categorical_metric(
     if unseen:
         details["unseen_categories"] = unseen[:20]
     if metric == "chi_squared":
-        result = metrics.chi_squared(p, q)
+        result = stats.chi_squared(p, q)
         if result is None:
             return None, {**details, "reason": "fewer than two categories"}
         details["statistic"] = result[0]
@@ -213,10 +192,10 @@ def _category_order(category: str) -> tuple[int, float, str]:
 
 def _distance(metric: str, p: Any, q: Any) -> float | None:
     if metric == "jensen_shannon":
-        return metrics.jensen_shannon_distance(p, q)
+        return stats.jensen_shannon_distance(p, q)
     if metric == "psi":
-        return metrics.psi(p, q)
-    return metrics.chebyshev_distance(p, q)
+        return stats.psi(p, q)
+    return stats.chebyshev_distance(p, q)
 
 
 def _current(

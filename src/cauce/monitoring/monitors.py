@@ -34,6 +34,7 @@ from cauce.monitoring.specs import MonitorSpec, stored_action
 from cauce.specs import Applied, Declared, apply, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
+from cauce.validation import next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -149,8 +150,6 @@ def check_monitor(ws: Workspace, spec: MonitorSpec, declared: Declared) -> None:
 def save_monitor(conn: Connection, ws: Workspace, spec: MonitorSpec) -> Applied:
     """Create or update a monitor in the caller's transaction; an identical spec changes
     nothing."""
-    from cauce.automation.schedules import next_cron_time
-
     next_run = next_cron_time(spec.schedule, now_ms()) if spec.schedule else None
     return save_spec(
         conn,
@@ -528,8 +527,6 @@ def _store_run(
 
 def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
     """Claim every monitor whose schedule is due (compare-and-set); return their names."""
-    from cauce.automation.schedules import next_cron_time
-
     now = now_ms() if now is None else now
     m = monitors.c
     claimed = []

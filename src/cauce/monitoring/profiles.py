@@ -397,10 +397,10 @@ def stored_profile(
     """The stored profile under ``key``, or ``build()`` stored under it; (id, profile, reused)."""
     from sqlalchemy import select
 
+    from cauce.artifacts.records import record_blob
     from cauce.lineage import audit
     from cauce.store import new_id, now_ms
     from cauce.store.schema import reference_profiles
-    from cauce.tracking.artifacts import record_blob
 
     rp = reference_profiles.c
     with ws.store.read() as conn:

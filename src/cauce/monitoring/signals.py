@@ -159,8 +159,8 @@ def not_computed(signal: str, feature: str, metric: str, reason: str) -> dict[st
 
 def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[str, Any]:
     """A performance metric over the window's predictions whose labels have arrived."""
+    from cauce import stats
     from cauce.data.assets import load
-    from cauce.monitoring import metrics
 
     threshold = body.min if body.min is not None else body.max
     outputs = window.outputs
@@ -187,11 +187,10 @@ def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[
                 f"labels dataset {body.labels.dataset} has no column {column!r}",
                 details={"field": f"signals.model_performance.labels.{where}"},
             )
-    score_column = body.score or body.prediction  # the documented default: the prediction
-    for column, where in ((body.prediction, "prediction"), (score_column, "score")):
-        if column not in outputs.columns:
+    for answer, where in ((body.prediction, "prediction"), (body.score, "score")):
+        if answer is not None and answer not in outputs.columns:
             raise InvalidInput(
-                f"the collected answers have no column {column!r}",
+                f"the collected answers have no column {answer!r}",
                 details={"field": f"signals.model_performance.{where}"},
             )
     # Labels per request, or per row of a request when they carry the collector's ``row``.
@@ -212,15 +211,29 @@ def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[
         return {**result, "threshold": threshold, "details": {**result["details"], **details}}
     y_true = joined[body.labels.label].to_numpy()
     y_pred = joined[body.prediction].to_numpy()
-    if body.metric in ("mae", "rmse"):
-        scores = metrics.regression_metrics(y_true, y_pred)
-    else:
-        score = joined[score_column].to_numpy()
-        scores = metrics.classification_metrics(y_true, y_pred, score, positive=body.positive)
+    try:
+        if body.metric in stats.REGRESSION_METRICS:
+            scores = stats.regression_metrics(y_true, y_pred)
+        else:
+            # Without a score column, roc_auc ranks the rows by their hard predictions.
+            score = None if body.score is None else joined[body.score].to_numpy()
+            scores = stats.classification_metrics(
+                y_true, y_pred, score, positive=body.positive, average=body.average
+            )
+    except ValueError as exc:
+        raise InvalidInput(
+            f"model_performance {body.metric} on labels {body.labels.dataset}: {exc}",
+            details={"field": "signals.model_performance"},
+        ) from None
     value = scores[body.metric]
     if value is None:
         result = not_computed(
-            "model_performance", "*", body.metric, "not defined on these labels (one class only?)"
+            "model_performance",
+            "*",
+            body.metric,
+            "not defined on these labels ("
+            + ("r2 needs two rows" if body.metric == "r2" else "one class only?")
+            + ")",
         )
         return {**result, "threshold": threshold, "details": {**result["details"], **details}}
     low = body.min is not None and value < body.min

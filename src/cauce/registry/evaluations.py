@@ -6,12 +6,14 @@ and label again returns the stored row. What is measured follows from the label:
 
 - **classification** when the label is boolean, text or categorical, or integer with at most two
   distinct values (or any integer label when the model is a scikit-learn classifier): accuracy,
-  precision, recall and f1 (of the positive class for two classes: ``True``, ``1``, or the
-  larger of the two values; macro averages for more), and ``roc_auc`` when the model has
-  ``predict_proba`` and both classes occur;
+  precision, recall and f1, and ``roc_auc`` from ``predict_proba`` when the model has it, by
+  :func:`cauce.stats.classification_metrics`' rule (the one monitors use): ``positive`` and
+  ``average`` as given, by default the positive class of two (``True``, ``1``, or the greater
+  value) and macro averages for more;
 - **regression** otherwise (floats, integers with more values): ``mae``, ``rmse``, ``r2``.
 
-Rows whose label is missing are left out. Each new evaluation writes a lineage edge
+Rows whose label is missing are left out. An evaluation is stored once per model version,
+dataset version, label, positive class and average. Each new evaluation writes a lineage edge
 dataset version → model version (``evaluated_on``) and an audit event in the same transaction.
 
 Example::
@@ -24,12 +26,12 @@ Example::
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
+from cauce import stats
 from cauce.errors import InvalidInput
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
@@ -42,9 +44,6 @@ if TYPE_CHECKING:
 
     from cauce.data.assets import DatasetVersion
     from cauce.registry.models import ModelVersion
-
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
-REGRESSION_METRICS = ("mae", "rmse", "r2")
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,8 @@ class Evaluation:
     metrics: dict[str, float]
     rows: int
     created_at: int
+    positive: str | None = None  # as asked for, as text; None: the default
+    average: str | None = None
 
     @property
     def task(self) -> str:
@@ -83,19 +84,24 @@ def evaluate(
     *,
     label: str,
     prediction: str | None = None,
+    positive: stats.Label | None = None,
+    average: stats.Average | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation:
     """Score dataset version ``data`` with a model version and store its metrics (once).
 
     ``data`` is a DatasetVersion or ``name@version`` (``name`` alone: the newest version).
     ``prediction`` names the output column to score when the model returns a table with
-    several columns. The stored evaluation of the same version, dataset version and label is
-    returned as it is, without scoring again.
+    several columns. ``positive`` and ``average`` choose how classification metrics count
+    (:func:`cauce.stats.classification_metrics`; default: its rule). The stored evaluation of
+    the same version, dataset version, label, positive and average is returned as it is,
+    without scoring again.
     """
     from cauce.data.assets import load, resolve_version
     from cauce.registry.models import load as load_model
     from cauce.registry.models import resolve
 
+    rule = _rule(positive, average)
     ws = workspace or current()
     version = resolve(model_uri, workspace=ws)
     dataset = resolve_version(_dataset_ref(data), workspace=ws)
@@ -112,7 +118,7 @@ def evaluate(
             details={"field": "label"},
         )
     with ws.store.read() as conn:
-        stored = _find(conn, version, dataset, label)
+        stored = _find(conn, version, dataset, label, rule)
     if stored is not None:
         return stored
 
@@ -128,7 +134,7 @@ def evaluate(
     if not model.signature and names is not None and set(names) <= set(features.columns):
         features = features[list(names)]  # extra columns (ids, timestamps) are not features
     predicted = _output(model.predict(features), prediction)
-    metrics = _metrics(truth, predicted, model, features)
+    metrics = _metrics(truth, predicted, model, features, positive, average)
 
     evaluation_id = new_id()
     values: dict[str, Any] = {
@@ -136,6 +142,7 @@ def evaluate(
         "model_version_id": version.id,
         "dataset_version_id": dataset.id,
         "label": label,
+        **rule,
         "metrics": metrics,
         "rows": len(frame),
         "created_at": now_ms(),
@@ -143,7 +150,7 @@ def evaluate(
     with ws.store.write() as conn:
         if not insert_ignore(conn, model_evaluations, values):
             # Another process stored the same evaluation first: its row is the evaluation.
-            found = _find(conn, version, dataset, label)
+            found = _find(conn, version, dataset, label, rule)
             assert found is not None
             return found
         add_edge(
@@ -159,6 +166,7 @@ def evaluate(
                 "model": version.uri,
                 "dataset_version": dataset.ref,
                 "label": label,
+                **{k: v for k, v in rule.items() if v},
                 "rows": len(frame),
                 "metrics": metrics,
             },
@@ -171,17 +179,21 @@ def get_evaluation(
     data: DatasetVersion | str,
     *,
     label: str,
+    positive: stats.Label | None = None,
+    average: stats.Average | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation | None:
-    """The stored evaluation of a model version on a dataset version and label, or None."""
+    """The stored evaluation of a model version on a dataset version and label (measured with
+    ``positive`` and ``average``), or None."""
     from cauce.data.assets import resolve_version
     from cauce.registry.models import resolve
 
+    rule = _rule(positive, average)
     ws = workspace or current()
     version = resolve(model_uri, workspace=ws)
     dataset = resolve_version(_dataset_ref(data), workspace=ws)
     with ws.store.read() as conn:
-        return _find(conn, version, dataset, label)
+        return _find(conn, version, dataset, label, rule)
 
 
 def evaluations(model_uri: str, *, workspace: Workspace | None = None) -> list[Evaluation]:
@@ -218,8 +230,31 @@ def _dataset_ref(data: Any) -> Any:
     return data.removeprefix("datasets:/") if isinstance(data, str) else data
 
 
+def _rule(positive: Any, average: Any) -> dict[str, str]:
+    """The stored form of a positive class and an average: text, '' for the default."""
+    if average is not None and average not in stats.AVERAGES:
+        raise InvalidInput(
+            f"average must be one of {', '.join(stats.AVERAGES)}, got {average!r}",
+            details={"field": "average"},
+        )
+    if positive is not None and average not in (None, "binary"):
+        raise InvalidInput(
+            f"positive applies to average binary; with average {average} every class counts",
+            details={"field": "positive"},
+        )
+    try:
+        stats.check_label(positive)
+    except ValueError as exc:
+        raise InvalidInput(f"positive: {exc}", details={"field": "positive"}) from None
+    return {"positive": "" if positive is None else str(positive), "average": average or ""}
+
+
 def _find(
-    conn: Connection, version: ModelVersion, dataset: DatasetVersion, label: str
+    conn: Connection,
+    version: ModelVersion,
+    dataset: DatasetVersion,
+    label: str,
+    rule: dict[str, str],
 ) -> Evaluation | None:
     e = model_evaluations.c
     row = conn.execute(
@@ -227,6 +262,8 @@ def _find(
             e.model_version_id == version.id,
             e.dataset_version_id == dataset.id,
             e.label == label,
+            e.positive == rule["positive"],
+            e.average == rule["average"],
         )
     ).first()
     if row is None:
@@ -246,6 +283,8 @@ def _evaluation(model: str, version: int, dataset: str, row: Any) -> Evaluation:
         metrics={k: float(v) for k, v in dict(row["metrics"]).items()},
         rows=int(row["rows"]),
         created_at=row["created_at"],
+        positive=row["positive"] or None,
+        average=row["average"] or None,
     )
 
 
@@ -305,73 +344,66 @@ def _is_classification(truth: pd.Series, native: Any) -> bool:
     return False
 
 
-def _metrics(truth: pd.Series, predicted: Any, model: Any, features: Any) -> dict[str, float]:
+def _metrics(
+    truth: pd.Series,
+    predicted: Any,
+    model: Any,
+    features: Any,
+    positive: stats.Label | None,
+    average: stats.Average | None,
+) -> dict[str, float]:
     if _is_classification(truth, model.unwrap()):
-        return _classification(truth, predicted, model, features)
+        return _classification(truth, predicted, model, features, positive, average)
+    if positive is not None or average is not None:
+        raise InvalidInput(
+            f"positive and average apply to classification labels; label {truth.name!r} is "
+            "numeric (a regression)",
+            details={"field": "positive" if positive is not None else "average"},
+        )
     return _regression(truth, predicted)
 
 
 def _regression(truth: pd.Series, predicted: Any) -> dict[str, float]:
-    import numpy as np
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
     try:
-        values = np.asarray(predicted, dtype=float)
-    except (TypeError, ValueError):
+        metrics = stats.regression_metrics(truth.to_numpy(), predicted)
+    except ValueError:
         raise InvalidInput(
             "the label is numeric (a regression) but the model's predictions are not numbers"
         ) from None
-    y = truth.to_numpy(dtype=float)
-    metrics = {
-        "mae": float(mean_absolute_error(y, values)),
-        "rmse": math.sqrt(float(mean_squared_error(y, values))),
-    }
-    if len(y) > 1:  # r2 is undefined on a single row
-        metrics["r2"] = float(r2_score(y, values))
-    return metrics
+    return {k: v for k, v in metrics.items() if v is not None}  # r2 needs two rows
 
 
 def _classification(
-    truth: pd.Series, predicted: Any, model: Any, features: Any
+    truth: pd.Series,
+    predicted: Any,
+    model: Any,
+    features: Any,
+    positive: stats.Label | None,
+    average: stats.Average | None,
 ) -> dict[str, float]:
     import numpy as np
-    from sklearn.metrics import (
-        accuracy_score,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
 
     y = truth.to_numpy()
     pred = np.asarray(predicted)
     if truth.dtype.kind in "biu" and pred.dtype.kind == "f":
         pred = pred.round().astype(truth.dtype)  # a classifier that returns 0.0/1.0
-    if pred.dtype.kind != y.dtype.kind and (pred.dtype.kind in "OUS" or y.dtype.kind in "OUS"):
-        # Text labels against numbers (or the reverse): compare them as text.
-        y, pred = y.astype(str), pred.astype(str)
-    classes = sorted(set(np.unique(y).tolist()) | set(np.unique(pred).tolist()), key=_order)
-    binary = len(classes) <= 2
-    positive = classes[-1]
-    average: dict[str, Any] = (
-        {"average": "binary", "pos_label": positive} if binary else {"average": "macro"}
-    )
-    metrics = {
-        "accuracy": float(accuracy_score(y, pred)),
-        "precision": float(precision_score(y, pred, zero_division=0, **average)),
-        "recall": float(recall_score(y, pred, zero_division=0, **average)),
-        "f1": float(f1_score(y, pred, zero_division=0, **average)),
-    }
-    auc = _roc_auc(y, model, features, positive, binary, roc_auc_score)
-    if auc is not None:
-        metrics["roc_auc"] = auc
-    return metrics
+    proba, classes = _probabilities(model, features)
+    try:
+        metrics = stats.classification_metrics(
+            y, pred, proba, positive=positive, average=average, labels=classes
+        )
+    except ValueError as exc:
+        raise InvalidInput(
+            f"cannot score label {truth.name!r}: {exc}",
+            details={"field": "positive" if positive is not None else "average"},
+        ) from None
+    if proba is None:
+        metrics.pop("roc_auc")  # ranking rows by hard predictions says little of a model
+    return {k: v for k, v in metrics.items() if v is not None}
 
 
-def _roc_auc(
-    y: Any, model: Any, features: Any, positive: Any, binary: bool, score: Any
-) -> float | None:
-    """ROC AUC from ``predict_proba``, when the model has it and every class occurs."""
+def _probabilities(model: Any, features: Any) -> tuple[Any, list[Any] | None]:
+    """The model's class probabilities and their classes, when it has ``predict_proba``."""
     import numpy as np
 
     from cauce.registry.signature import validate_input
@@ -379,25 +411,10 @@ def _roc_auc(
     native = model.unwrap()
     proba_of = getattr(native, "predict_proba", None)
     known = getattr(native, "classes_", None)
-    if not callable(proba_of) or known is None or len(np.unique(y)) < 2:
-        return None
+    if not callable(proba_of) or known is None:
+        return None, None
     signature = model.signature or {}
     proba = np.asarray(proba_of(validate_input(signature.get("inputs"), features)))
-    labels = [str(c) for c in known] if y.dtype.kind in "OUS" else list(known)
-    if binary:
-        if positive not in labels or proba.ndim != 2:
-            return None
-        return float(score(y == positive, proba[:, labels.index(positive)]))
-    if set(np.unique(y).tolist()) - set(labels):
-        return None  # a class the model never saw: no probability column for it
-    try:
-        return float(score(y, proba, multi_class="ovr", labels=labels))
-    except ValueError:  # a class absent from the data: its one-vs-rest AUC is undefined
-        return None
-
-
-def _order(value: Any) -> tuple[int, Any]:
-    """Sort key that orders numbers by value and everything else as text."""
-    if isinstance(value, bool | int | float):
-        return (0, float(value))
-    return (1, str(value))
+    if proba.ndim != 2 or proba.shape[1] != len(known):
+        return None, None
+    return proba, list(known)

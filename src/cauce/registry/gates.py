@@ -23,13 +23,21 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.specs import read_mapping, validation_error
+from cauce.stats import Average, Label, check_label
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -38,6 +46,8 @@ if TYPE_CHECKING:
     from cauce.registry.models import ModelVersion
     from cauce.tracking.entities import Run
 
+# A class label users name; one error (not one per type) when it is none of them.
+Positive = Annotated[Label | None, PlainValidator(check_label)]
 RULE_KINDS = ("metric", "regression", "checks_passed", "card")
 # Card fields read from the version's metadata; any other name is a tag (version, then model).
 CARD_FIELDS = (
@@ -66,6 +76,8 @@ class MetricRule(_Spec):
     source: Literal["auto", "evaluation", "run"] = "auto"
     data: str | None = Field(default=None, min_length=1)
     label: str | None = Field(default=None, min_length=1)
+    positive: Positive = None
+    average: Average | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> MetricRule:
@@ -85,6 +97,8 @@ class RegressionRule(_Spec):
     higher_is_better: bool | None = None
     data: str | None = Field(default=None, min_length=1)
     label: str | None = Field(default=None, min_length=1)
+    positive: Positive = None
+    average: Average | None = None
 
 
 class ChecksPassedRule(_Spec):
@@ -151,6 +165,8 @@ class GatePolicy(_Spec):
     description: str | None = None
     data: str | None = Field(default=None, min_length=1)
     label: str | None = Field(default=None, min_length=1)
+    positive: Positive = None  # of classification labels; default: cauce.stats' rule
+    average: Average | None = None
     rules: list[Rule] = Field(min_length=1)
 
     def rule_names(self) -> list[str]:
@@ -258,6 +274,14 @@ def _check_data(policy: GatePolicy, where: str) -> None:
                 else "source: evaluation reads the version's evaluation on a dataset"
             )
             _bad(where, f"{prefix}.data", f"{why}: set data on the rule or the policy")
+        positive, average = _scoring(policy, spec)
+        if positive is not None and average not in (None, "binary"):
+            field = "positive" if spec.positive is not None else "average"
+            _bad(
+                where,
+                f"{prefix}.{field}",
+                f"positive applies to average binary; with average {average} every class counts",
+            )
         if data is not None and (spec.label or policy.label) is None:
             _bad(
                 where, f"{prefix}.label", f"evaluating on {data} needs the label column: set label"
@@ -269,6 +293,18 @@ def _bad(where: str, field_path: str, message: str) -> None:
         f"{where}: Gate spec: {field_path}: {message}",
         details={"field": field_path, "errors": [message]},
     )
+
+
+def _scoring(
+    policy: GatePolicy, spec: MetricRule | RegressionRule
+) -> tuple[Label | None, Average | None]:
+    """The positive class and average a rule evaluates with.
+
+    The rule's pair when it names either, else the policy's.
+    """
+    if spec.positive is not None or spec.average is not None:
+        return spec.positive, spec.average
+    return policy.positive, policy.average
 
 
 # -- checking ---------------------------------------------------------------------------------
@@ -379,7 +415,11 @@ class _Context:
         label = spec.label or self.policy.label
         assert data is not None and label is not None  # checked when the policy was loaded
         dataset = self.dataset(data)
-        return evaluate(version.uri, dataset, label=label, workspace=self.ws), dataset
+        positive, average = _scoring(self.policy, spec)
+        evaluation = evaluate(
+            version.uri, dataset, label=label, positive=positive, average=average, workspace=self.ws
+        )
+        return evaluation, dataset
 
     # -- rules ---------------------------------------------------------------------------
 
@@ -393,6 +433,10 @@ class _Context:
             where = f"on {dataset.ref}"
             available = evaluation.metrics
             details = {"source": "evaluation", "dataset": dataset.ref, "label": evaluation.label}
+            if evaluation.positive is not None:
+                details["positive"] = evaluation.positive
+            if evaluation.average is not None:
+                details["average"] = evaluation.average
         else:
             run = self.run()
             if run is None:

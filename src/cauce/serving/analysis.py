@@ -133,7 +133,7 @@ def _prediction_columns(frame: Any) -> list[str]:
 
 
 def _prediction_drift(windows: dict[str, Any], least: int) -> tuple[float | None, str]:
-    from cauce.monitoring.metrics import jensen_shannon
+    from cauce.stats import jensen_shannon
 
     candidate, stable = windows["candidate"], windows["stable"]
     for role, frame in (("candidate", candidate), ("stable deployment", stable)):

@@ -569,8 +569,18 @@ model_evaluations = Table(
     Column("model_version_id", ID, ForeignKey("model_versions.id"), nullable=False, index=True),
     Column("dataset_version_id", ID, ForeignKey("dataset_versions.id"), nullable=False),
     Column("label", NAME, nullable=False),
+    # The positive class and average asked for, as text; '' for the defaults (cauce.stats).
+    Column("positive", NAME, nullable=False),
+    Column("average", String(16), nullable=False),
     Column("metrics", JSON, nullable=False),
     Column("rows", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    UniqueConstraint("model_version_id", "dataset_version_id", "label"),
+    UniqueConstraint(
+        "model_version_id",
+        "dataset_version_id",
+        "label",
+        "positive",
+        "average",
+        name="uq_model_evaluations_identity",
+    ),
 )

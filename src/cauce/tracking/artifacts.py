@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
+from cauce.artifacts.records import record_blob
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
-from cauce.store import insert_ignore, now_ms, upsert
+from cauce.store import upsert
 from cauce.store.schema import artifacts, run_artifacts, runs
 from cauce.workspace import Workspace, current
 
@@ -40,21 +41,6 @@ def check_artifact_path(path: str) -> str:
             f"artifact path {path!r} must stay inside the run (no '/' or '..' prefix)"
         )
     return normal
-
-
-def record_blob(conn: Connection, blob: Blob) -> None:
-    """Record a stored blob in the ``artifacts`` table (once)."""
-    insert_ignore(
-        conn,
-        artifacts,
-        {
-            "sha256": blob.sha256,
-            "size": blob.size,
-            "uri": blob.uri,
-            "media_type": blob.media_type,
-            "created_at": now_ms(),
-        },
-    )
 
 
 def attach(conn: Connection, ws: Workspace, run_id: str, files: list[tuple[str, Blob]]) -> None:

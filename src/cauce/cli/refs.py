@@ -1,5 +1,9 @@
 """Entity references users type: ``models:/churn/3``, ``runs:/<id>``, ``datasets:/customers@2``,
-``artifacts:/<sha256>``."""
+``artifacts:/<sha256>``.
+
+Resolved here, at the command line, because resolving one reaches the registry, tracking and
+data layers.
+"""
 
 from __future__ import annotations
 
