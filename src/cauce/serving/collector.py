@@ -200,10 +200,13 @@ class Collector:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
+            # Every column of every row: requests in one flush need not share their columns.
+            columns = list(dict.fromkeys(key for row in rows for key in row))
             try:
-                table = pa.Table.from_pylist(rows)
+                table = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns})
             except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in a column: as text
-                table = pa.Table.from_pylist([_as_text(row) for row in rows])
+                text = [_as_text(row) for row in rows]
+                table = pa.Table.from_pydict({c: [row.get(c) for row in text] for c in columns})
             pq.write_table(table, temporary)
         else:
             with open(temporary, "w") as out:
