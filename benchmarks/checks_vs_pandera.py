@@ -308,6 +308,11 @@ def run_cauce(
         started = time.perf_counter()
         version = cauce.data.register("bench_orders", data)
         register_s = time.perf_counter() - started
+        from cauce.workspace import current
+
+        # register stores its own Parquet copy of the table: it must hold the same pages
+        stored = Path(current().artifacts.path_of(version.sha256))
+        same_pages = column_chunks(stored) == column_chunks(data)
         suite = suite_yaml_dict()
         samples, cpu_samples, results = [], [], []
         for i in range(warmup + reps):
@@ -324,6 +329,7 @@ def run_cauce(
         if any(v != verdicts[0] for v in verdicts):
             raise SystemExit("Cauce gave different results on the same data")
         last = results[-1]
+        stored_bytes = stored.stat().st_size
         from cauce.workspace import reset
 
         reset()
@@ -332,6 +338,7 @@ def run_cauce(
         "duckdb": _duckdb_version(),
         "rows": version.row_count,
         "register_s": register_s,
+        "stored_file": {"bytes": stored_bytes, "same_column_chunks": same_pages},
         "samples_s": samples,
         "cpu_samples_s": cpu_samples,
         "median_s": statistics.median(samples),
@@ -340,6 +347,28 @@ def run_cauce(
             for c in last.checks
         },
     }
+
+
+def column_chunks(path: Path) -> list[list[tuple[Any, ...]]]:
+    """Per row group, each column chunk's rows, type, codec, encodings and compressed size."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    groups = [meta.row_group(g) for g in range(meta.num_row_groups)]
+    return [
+        [
+            (
+                c.path_in_schema,
+                c.num_values,
+                c.physical_type,
+                c.compression,
+                c.encodings,
+                c.total_compressed_size,
+            )
+            for c in (group.column(i) for i in range(meta.num_columns))
+        ]
+        for group in groups
+    ]
 
 
 def ensure_pandera_venv(venv: Path) -> Path:
@@ -424,6 +453,8 @@ def compare(
     """One row per check with every side's failing count and verdict; the disagreements."""
     expected = expected_failing(rows)
     table, problems = [], []
+    if not cauce_side["stored_file"]["same_column_chunks"]:
+        problems.append("Cauce's stored copy of the data has other column chunks than the file")
     for side, other in (("floor", floor_side), ("pandera", pandera_side)):
         if other is not None and other["rows"] != cauce_side["rows"]:
             problems.append(f"{side} counts {other['rows']} rows, Cauce {cauce_side['rows']}")

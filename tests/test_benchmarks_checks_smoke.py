@@ -33,6 +33,7 @@ def test_checks_benchmark_quick_with_floor(tmp_path: Path) -> None:
     assert results["rows"] == 20000
     assert results["pandera"] is None
     assert results["disagreements"] == []
+    assert results["cauce"]["stored_file"]["same_column_chunks"] is True
     assert len(results["checks"]) == 20
     verdicts = {c["check"]: (c["cauce_passed"], c["floor_passed"]) for c in results["checks"]}
     assert verdicts["order_id unique"] == (False, False)
@@ -72,6 +73,7 @@ def test_checks_benchmark_reports_a_count_that_differs(monkeypatch: pytest.Monke
     expected = bench.expected_failing(rows)
     cauce = {
         "rows": rows,
+        "stored_file": {"same_column_chunks": True},
         "checks": {
             s.name: {
                 "failing": None if s.kind == "row_count" else expected[s.name],
@@ -96,3 +98,7 @@ def test_checks_benchmark_reports_a_count_that_differs(monkeypatch: pytest.Monke
     short = {**pandera, "rows": rows - 1}
     _, problems = bench.compare(rows, cauce, floor, short)
     assert "pandera counts 19999 rows, Cauce 20000" in problems
+
+    cauce["stored_file"]["same_column_chunks"] = False  # Cauce would scan other pages
+    _, problems = bench.compare(rows, cauce, floor, pandera)
+    assert problems == ["Cauce's stored copy of the data has other column chunks than the file"]
