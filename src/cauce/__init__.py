@@ -59,9 +59,25 @@ _EXPORTS: dict[str, str] = {
     "QualityGateFailed": "cauce.errors",
     "IntegrityError": "cauce.errors",
     "BackendError": "cauce.errors",
+    "ValidationFailed": "cauce.errors",
+    "ModelError": "cauce.errors",
 }
-# submodules reachable as attributes: cauce.models.load(...), cauce.data.register(...)
-_SUBMODULES = {"models": "cauce.registry.models", "data": "cauce.data", "lineage": "cauce.lineage"}
+# Submodules reachable as attributes, e.g. cauce.models.load(...), cauce.rollouts.status(...);
+# each lists its public names in __all__.
+_SUBMODULES = {
+    "data": "cauce.data",
+    "lineage": "cauce.lineage",
+    "models": "cauce.registry.models",
+    "evaluations": "cauce.registry.evaluations",
+    "gates": "cauce.registry.gates",
+    "endpoints": "cauce.serving.endpoints",
+    "deployments": "cauce.serving.deployments",
+    "rollouts": "cauce.serving.rollouts",
+    "export": "cauce.serving.export",
+    "monitors": "cauce.monitoring.monitors",
+    "alerts": "cauce.monitoring.alerts",
+    "workspace": "cauce.workspace",
+}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
@@ -81,112 +97,51 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
-    from cauce import (
-        data as data,
-    )
-    from cauce import (
-        lineage as lineage,
-    )
-    from cauce.errors import (
-        AlreadyExists as AlreadyExists,
-    )
-    from cauce.errors import (
-        BackendError as BackendError,
-    )
-    from cauce.errors import (
-        CauceError as CauceError,
-    )
-    from cauce.errors import (
-        Conflict as Conflict,
-    )
-    from cauce.errors import (
-        IntegrityError as IntegrityError,
-    )
-    from cauce.errors import (
-        InvalidInput as InvalidInput,
-    )
-    from cauce.errors import (
-        NotFound as NotFound,
-    )
-    from cauce.errors import (
-        QualityGateFailed as QualityGateFailed,
-    )
-    from cauce.pipelines.decorators import (
-        pipeline as pipeline,
-    )
-    from cauce.pipelines.decorators import (
-        step as step,
-    )
-    from cauce.registry import (
-        models as models,
-    )
-    from cauce.registry.logging import (
-        log_model as log_model,
-    )
-    from cauce.specs import (
-        apply as apply,
-    )
-    from cauce.tracking.artifacts import (
-        download_artifacts as download_artifacts,
-    )
-    from cauce.tracking.artifacts import (
-        list_artifacts as list_artifacts,
-    )
-    from cauce.tracking.experiments import (
-        create_experiment as create_experiment,
-    )
-    from cauce.tracking.experiments import (
-        get_experiment as get_experiment,
-    )
-    from cauce.tracking.experiments import (
-        list_experiments as list_experiments,
-    )
-    from cauce.tracking.fluent import (
-        active_run as active_run,
-    )
-    from cauce.tracking.fluent import (
-        end_run as end_run,
-    )
-    from cauce.tracking.fluent import (
-        log_artifact as log_artifact,
-    )
-    from cauce.tracking.fluent import (
-        log_artifacts as log_artifacts,
-    )
-    from cauce.tracking.fluent import (
-        log_input as log_input,
-    )
-    from cauce.tracking.fluent import (
-        log_metric as log_metric,
-    )
-    from cauce.tracking.fluent import (
-        log_metrics as log_metrics,
-    )
-    from cauce.tracking.fluent import (
-        log_param as log_param,
-    )
-    from cauce.tracking.fluent import (
-        log_params as log_params,
-    )
-    from cauce.tracking.fluent import (
-        set_tag as set_tag,
-    )
-    from cauce.tracking.fluent import (
-        set_tags as set_tags,
-    )
-    from cauce.tracking.fluent import (
-        start_run as start_run,
-    )
-    from cauce.tracking.runs import (
-        get_metric_history as get_metric_history,
-    )
-    from cauce.tracking.runs import (
-        get_run as get_run,
-    )
-    from cauce.tracking.search import (
-        search_runs as search_runs,
-    )
-    from cauce.tracking.sweep import (
-        sweep as sweep,
-    )
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same names
+    from cauce import data as data
+    from cauce import lineage as lineage
+    from cauce import workspace as workspace
+    from cauce.errors import AlreadyExists as AlreadyExists
+    from cauce.errors import BackendError as BackendError
+    from cauce.errors import CauceError as CauceError
+    from cauce.errors import Conflict as Conflict
+    from cauce.errors import IntegrityError as IntegrityError
+    from cauce.errors import InvalidInput as InvalidInput
+    from cauce.errors import ModelError as ModelError
+    from cauce.errors import NotFound as NotFound
+    from cauce.errors import QualityGateFailed as QualityGateFailed
+    from cauce.errors import ValidationFailed as ValidationFailed
+    from cauce.monitoring import alerts as alerts
+    from cauce.monitoring import monitors as monitors
+    from cauce.pipelines.decorators import pipeline as pipeline
+    from cauce.pipelines.decorators import step as step
+    from cauce.registry import evaluations as evaluations
+    from cauce.registry import gates as gates
+    from cauce.registry import models as models
+    from cauce.registry.logging import log_model as log_model
+    from cauce.serving import deployments as deployments
+    from cauce.serving import endpoints as endpoints
+    from cauce.serving import export as export
+    from cauce.serving import rollouts as rollouts
+    from cauce.specs import apply as apply
+    from cauce.tracking.artifacts import download_artifacts as download_artifacts
+    from cauce.tracking.artifacts import list_artifacts as list_artifacts
+    from cauce.tracking.experiments import create_experiment as create_experiment
+    from cauce.tracking.experiments import get_experiment as get_experiment
+    from cauce.tracking.experiments import list_experiments as list_experiments
+    from cauce.tracking.fluent import active_run as active_run
+    from cauce.tracking.fluent import end_run as end_run
+    from cauce.tracking.fluent import log_artifact as log_artifact
+    from cauce.tracking.fluent import log_artifacts as log_artifacts
+    from cauce.tracking.fluent import log_input as log_input
+    from cauce.tracking.fluent import log_metric as log_metric
+    from cauce.tracking.fluent import log_metrics as log_metrics
+    from cauce.tracking.fluent import log_param as log_param
+    from cauce.tracking.fluent import log_params as log_params
+    from cauce.tracking.fluent import set_tag as set_tag
+    from cauce.tracking.fluent import set_tags as set_tags
+    from cauce.tracking.fluent import start_run as start_run
+    from cauce.tracking.runs import get_metric_history as get_metric_history
+    from cauce.tracking.runs import get_run as get_run
+    from cauce.tracking.search import search_runs as search_runs
+    from cauce.tracking.sweep import sweep as sweep

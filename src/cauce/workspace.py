@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from cauce.store import Store
 
 
+__all__ = ["Workspace", "current", "init", "reset"]
+
+
 class Workspace:
     """One metadata store, one artifact root and their settings."""
 

@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     from cauce.monitoring.specs import MonitorSpec
 
 
+__all__ = [
+    "Alert",
+    "get_alert",
+    "list_alerts",
+]
+
+
 @dataclass
 class Alert:
     """Signal values that crossed their thresholds in one monitor run."""

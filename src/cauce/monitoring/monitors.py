@@ -43,6 +43,17 @@ if TYPE_CHECKING:
     from cauce.data.assets import DatasetVersion, PreparedVersion
     from cauce.monitoring.alerts import Alert
 
+__all__ = [
+    "Monitor",
+    "MonitorRun",
+    "get_monitor",
+    "history",
+    "list_monitors",
+    "run_monitor",
+    "run_values",
+    "runs",
+]
+
 log = logging.getLogger(__name__)
 # Collector columns that describe a record, not the model's input.
 RECORD_COLUMNS = (

@@ -46,6 +46,14 @@ if TYPE_CHECKING:
     from cauce.registry.models import ModelVersion
 
 
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "evaluations",
+    "get_evaluation",
+]
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """One model version's metrics on one dataset version, for one label column."""

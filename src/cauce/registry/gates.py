@@ -48,6 +48,15 @@ if TYPE_CHECKING:
 
 # A class label users name; one error (not one per type) when it is none of them.
 Positive = Annotated[Label | None, PlainValidator(check_label)]
+
+__all__ = [
+    "GatePolicy",
+    "GateResult",
+    "RuleResult",
+    "check",
+    "load_policy",
+]
+
 RULE_KINDS = ("metric", "regression", "checks_passed", "card")
 # Card fields read from the version's metadata; any other name is a tag (version, then model).
 CARD_FIELDS = (

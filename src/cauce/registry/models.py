@@ -37,6 +37,27 @@ from cauce.store.schema import (
 from cauce.validation import MAX_TAG_VALUE, check_key, check_name, check_text
 from cauce.workspace import Workspace, current
 
+__all__ = [
+    "ModelVersion",
+    "RegisteredModel",
+    "alias_history",
+    "create_model",
+    "create_version",
+    "delete_alias",
+    "get_model",
+    "get_version",
+    "list_models",
+    "load",
+    "register",
+    "resolve",
+    "set_alias",
+    "set_model_tag",
+    "set_version_tag",
+    "update_model",
+    "update_version",
+    "versions",
+]
+
 RESERVED_ALIASES = ("latest",)
 
 

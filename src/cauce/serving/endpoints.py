@@ -40,6 +40,20 @@ from cauce.store.schema import (
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
 
+__all__ = [
+    "Deployment",
+    "Endpoint",
+    "delete_deployment",
+    "delete_endpoint",
+    "endpoint_revision",
+    "get_deployment",
+    "get_endpoint",
+    "list_endpoints",
+    "set_mirror",
+    "set_traffic",
+    "traffic_changes",
+]
+
 
 @dataclass(frozen=True)
 class Deployment:

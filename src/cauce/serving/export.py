@@ -38,6 +38,14 @@ from cauce.serving.targets.base import (
 )
 from cauce.workspace import Workspace
 
+__all__ = [
+    "Export",
+    "export",
+    "export_kserve",
+    "export_kubernetes",
+    "to_yaml",
+]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_IMAGE = "ghcr.io/cauce-ops/cauce:0.1.0"

@@ -51,6 +51,15 @@ from cauce.store.schema import (
 )
 from cauce.workspace import Workspace, current
 
+__all__ = [
+    "Decision",
+    "Rollout",
+    "abort",
+    "promote",
+    "start",
+    "status",
+]
+
 log = logging.getLogger("cauce.rollouts")
 ACTIVE = ("running", "paused")
 MIRROR_STAGE = -1
