@@ -20,12 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from sqlalchemy import select, text, update
 
 import cauce
+from builders import customers
 from cauce.automation.agent import Agent
 from cauce.errors import CauceError
 from cauce.lineage import audit
@@ -33,6 +32,7 @@ from cauce.monitoring.actions import ActionPool, Outcome, Worker, actions_of, fi
 from cauce.monitoring.alerts import get_alert, list_alerts, raise_alert
 from cauce.monitoring.monitors import apply_monitor, run_monitor, runs, stored_spec
 from cauce.pipelines.runs import get_pipeline_run
+from cauce.store import HEAD_REVISION
 from cauce.store.schema import action_runs, monitors
 from cauce.workspace import Workspace
 from clitools import wait_until
@@ -41,17 +41,10 @@ from webhooks import Hook
 NOW = 1_800_000_000_000
 
 
-def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
-    )
-
-
 def watch(ws: Workspace, on_alert: list[dict[str, Any]], **extra: Any) -> None:
     """Monitor ``churn-drift``: drifted ``production`` against ``training``, raising alerts."""
-    cauce.data.register("training", frame(600, 0), workspace=ws)
-    cauce.data.register("production", frame(300, 1, shift=25.0), workspace=ws)
+    cauce.data.register("training", customers(600, 0), workspace=ws)
+    cauce.data.register("production", customers(300, 1, shift=25.0), workspace=ws)
     apply_monitor(
         ws,
         {
@@ -515,7 +508,7 @@ def test_action_runs_from_before_the_queue_survive_the_migration(any_workspace: 
         for table, values in rows.items():
             conn.execute(text(f"INSERT INTO {table} VALUES {values}"))
     engine.dispose()
-    assert store.upgrade() == ("0005", "0006")
+    assert store.upgrade() == ("0005", HEAD_REVISION)
     old = get_alert("a1").actions
     assert [(a.id, a.position, a.idempotency_key, a.status, a.attempts) for a in old] == [
         ("x1", 0, "a1.0", "failed", 4),

@@ -19,6 +19,7 @@ import pytest
 import sklearn.metrics as skm
 
 import cauce
+from builders import customers
 from cauce.monitoring.monitors import MonitorRun, apply_monitor, run_monitor
 from cauce.registry.gates import check
 from cauce.serving.collector import Collector, Record
@@ -40,11 +41,6 @@ name: blue
 model: models:/churn/1
 collect: {}
 """
-
-
-def customers(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({"charges": rng.normal(70, 20, rows), "tenure": rng.integers(1, 72, rows)})
 
 
 def outcome(frame: pd.DataFrame, seed: int) -> np.ndarray:

@@ -32,6 +32,7 @@ import pandas as pd
 import pytest
 
 import cauce
+from builders import customers
 from cauce import workspace as workspace_module
 from cauce.monitoring.monitors import PREDICTION_SAMPLE, apply_monitor, run_monitor
 from cauce.registry.models import set_alias
@@ -75,14 +76,6 @@ name: quiet
 model: models:/churn/1
 collect: {responses: false}
 """
-
-
-def customers(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    """Charges (float) and tenure (integers); ``shift`` raises charges."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
-    )
 
 
 def truth(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
