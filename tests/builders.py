@@ -1,4 +1,5 @@
-"""Seeded tables the tests build their stories on: each written once, the same rows every run.
+"""Seeded tables and specs the tests build their stories on: each written once, the same rows
+every run.
 
 Importable from every test module: pytest puts this folder (the root conftest's) on sys.path.
 Many tests assert exact numbers computed from these rows: change a builder and their data
@@ -6,6 +7,8 @@ changes with it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,3 +61,17 @@ def churn_features(rows: int = 60, seed: int = 0) -> pd.DataFrame:
     """What the served churn models take: ``age`` (integers) and ``charges`` (floats, mean 50)."""
     rng = np.random.default_rng(seed)
     return pd.DataFrame({"age": rng.integers(18, 80, rows), "charges": rng.normal(50, 10, rows)})
+
+
+def drift_monitor(on_alert: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
+    """Monitor ``churn-drift``: dataset ``production`` against ``training``, an alert (and its
+    ``on_alert`` actions) when data drift passes 0.2; ``fields`` add to the spec or replace."""
+    return {
+        "kind": "Monitor",
+        "name": "churn-drift",
+        "target": {"dataset": "production"},
+        "reference": {"dataset": "training"},
+        "signals": [{"data_drift": {"threshold": 0.2}}],
+        "on_alert": on_alert or [],
+        **fields,
+    }

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 import cauce
-from builders import customers
+from builders import customers, drift_monitor
 from cauce.automation.agent import Agent
 from cauce.errors import CauceError
 from cauce.lineage import audit
@@ -45,18 +45,7 @@ def watch(ws: Workspace, on_alert: list[dict[str, Any]], **extra: Any) -> None:
     """Monitor ``churn-drift``: drifted ``production`` against ``training``, raising alerts."""
     cauce.data.register("training", customers(600, 0), workspace=ws)
     cauce.data.register("production", customers(300, 1, shift=25.0), workspace=ws)
-    apply_monitor(
-        ws,
-        {
-            "kind": "Monitor",
-            "name": "churn-drift",
-            "target": {"dataset": "production"},
-            "reference": {"dataset": "training"},
-            "signals": [{"data_drift": {"threshold": 0.2}}],
-            "on_alert": on_alert,
-            **extra,
-        },
-    )
+    apply_monitor(ws, drift_monitor(on_alert, **extra))
 
 
 def queue(ws: Workspace, on_alert: list[dict[str, Any]], alerts: int) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import cauce
-from builders import customers
+from builders import customers, drift_monitor
 from cauce.lineage import audit
 from cauce.monitoring.alerts import get_alert, list_alerts
 from cauce.monitoring.monitors import apply_monitor, run_monitor, runs
@@ -41,18 +41,7 @@ def hook() -> Iterator[Hook]:
 
 
 def monitor(ws: Workspace, on_alert: list[dict[str, Any]] | None = None, **extra: Any) -> None:
-    apply_monitor(
-        ws,
-        {
-            "kind": "Monitor",
-            "name": "churn-drift",
-            "target": {"dataset": "production"},
-            "reference": {"dataset": "training"},
-            "signals": [{"data_drift": {"threshold": 0.2}}],
-            "on_alert": on_alert or [],
-            **extra,
-        },
-    )
+    apply_monitor(ws, drift_monitor(on_alert, **extra))
 
 
 def production(ws: Workspace, drifted: bool, seed: int = 1) -> None:

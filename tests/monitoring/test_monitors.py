@@ -6,7 +6,6 @@ test and records written by the real collector, so each test states what the win
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -34,12 +33,11 @@ from cauce.monitoring.monitors import (
     run_values,
     runs,
 )
-from cauce.serving.collector import Collector, Record
-from cauce.serving.endpoints import get_endpoint
 from cauce.specs import apply_file
 from cauce.store import now_ms
 from cauce.store.schema import monitors
 from cauce.workspace import Workspace
+from served import CHURN_BLUE, record_requests
 from stored import row_count
 
 HOUR = 3_600_000
@@ -346,41 +344,6 @@ def test_a_single_row_window_is_judged(workspace: Workspace) -> None:
 # -- endpoint targets and delayed labels ------------------------------------------------------
 
 
-ENDPOINT = """
-kind: Endpoint
-name: churn
-traffic: {blue: 100}
----
-kind: Deployment
-endpoint: churn
-name: blue
-model: models:/churn/1
-collect: {}
-"""
-
-
-def collect(ws: Workspace, at: int, rows: pd.DataFrame, predictions: list[int]) -> None:
-    """Write records the way the router hands them to the collector, one row per request."""
-    collector = Collector(ws, "churn")
-    collector.configure(get_endpoint("churn", workspace=ws).deployments)
-    for i, (row, value) in enumerate(zip(rows.to_dict("records"), predictions, strict=True)):
-        collector.record(
-            Record(
-                deployment="blue",
-                source="live",
-                model_version="churn/1",
-                correlation_id=f"req-{i}",
-                timestamp_ms=at,
-                latency_ms=1.0,
-                request=json.dumps({"dataframe_records": [row]}).encode(),
-                content_type="application/json",
-                response=json.dumps({"predictions": [value]}).encode(),
-            )
-        )
-    collector.flush()
-    collector.close()
-
-
 @pytest.fixture
 def served(workspace: Workspace, tmp_path: Path) -> int:
     """Model churn v1 trained on ``training``, served as churn/blue; 200 requests collected a
@@ -394,11 +357,12 @@ def served(workspace: Workspace, tmp_path: Path) -> int:
         cauce.log_input(version, context="training")
         model = LogisticRegression(max_iter=500).fit(features, table["churned"])
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
-    (tmp_path / "endpoint.yaml").write_text(ENDPOINT)
+    (tmp_path / "endpoint.yaml").write_text(CHURN_BLUE)
     apply_file(tmp_path / "endpoint.yaml")
     window = customers(200, seed=9)[["charges", "tenure"]]
     now = now_ms()
-    collect(workspace, now - 60_000, window, [int(c > 75) for c in window["charges"]])
+    predictions = [int(c > 75) for c in window["charges"]]
+    record_requests(workspace, window.to_dict("records"), predictions, at=now - 60_000)
     return now
 
 
