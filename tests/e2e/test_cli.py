@@ -224,6 +224,7 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert "churn-drift" in Path(account["report"]).read_text()
 
 
+@pytest.mark.slow
 def test_alias_commands(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     code = (

@@ -490,6 +490,7 @@ def test_the_example_policy_passes_a_good_challenger(world: Workspace) -> None:
     assert result.model == "models:/churn/2"
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_and_one_line_error(world: Workspace, tmp_path: Path) -> None:
     home = tmp_path / "ws"  # the workspace fixture's home
     add_version(good())
