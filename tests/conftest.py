@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -191,6 +191,48 @@ def s3_prefix(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", S3_REGION)
     return f"t-{secrets.token_hex(6)}"
+
+
+@pytest.fixture(params=["local", "s3"])
+def artifacts_ws(
+    request: pytest.FixtureRequest, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
+    """The test's workspace with its artifacts in a local folder, then in a fresh S3 prefix.
+
+    The S3 variant is configured as a user would: ``CAUCE_ARTIFACTS`` names the bucket,
+    ``CAUCE_S3_ENDPOINT_URL`` the (moto) server, the credentials come from ``AWS_*`` variables.
+    """
+    if request.param == "local":
+        assert workspace.artifacts.is_local
+        return workspace
+    endpoint = request.getfixturevalue("s3_server")
+    prefix = request.getfixturevalue("s3_prefix")  # also sets AWS_ACCESS_KEY_ID and friends
+    monkeypatch.setenv("CAUCE_ARTIFACTS", f"s3://{S3_BUCKET}/{prefix}")
+    monkeypatch.setenv("CAUCE_S3_ENDPOINT_URL", endpoint)
+    workspace_module.reset()
+    s3_ws = workspace_module.current()
+    assert s3_ws.artifacts.url == f"s3://{S3_BUCKET}/{prefix}"
+    assert not s3_ws.artifacts.is_local
+    return s3_ws
+
+
+@pytest.fixture
+def overwrite_blob(
+    artifacts_ws: Workspace, request: pytest.FixtureRequest
+) -> Callable[[str, bytes], None]:
+    """Replace the bytes of a blob of :func:`artifacts_ws` around the store, as a careless tool
+    or an attacker would: the read-only local file rewritten, or the S3 object put again."""
+
+    def overwrite(sha256: str, data: bytes) -> None:
+        where = artifacts_ws.artifacts.path_of(sha256)
+        if artifacts_ws.artifacts.is_local:
+            Path(where).chmod(0o644)
+            Path(where).write_bytes(data)
+        else:
+            client = request.getfixturevalue("s3_client")
+            client.put_object(Bucket=S3_BUCKET, Key=where.removeprefix(f"{S3_BUCKET}/"), Body=data)
+
+    return overwrite
 
 
 # -- slow tests ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Importable from every test module (pytest puts this folder on sys.path, as for c
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,20 @@ import httpx
 from cauce.workspace import Workspace
 
 CLI = (sys.executable, "-m", "cauce.cli.main")
+
+
+# Endpoint churn: model churn v1 served as deployment blue, taking all traffic, collecting.
+CHURN_BLUE = """\
+kind: Endpoint
+name: churn
+traffic: {blue: 100}
+---
+kind: Deployment
+endpoint: churn
+name: blue
+model: models:/churn/1
+collect: {}
+"""
 
 
 def free_port() -> int:
@@ -134,3 +149,42 @@ class Served:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
+
+
+def record_requests(
+    ws: Workspace,
+    rows: list[dict[str, Any]],
+    answers: list[Any],
+    *,
+    at: int,
+    deployment: str = "blue",
+    source: str = "live",
+    ids: list[str] | None = None,
+) -> None:
+    """What endpoint ``churn``'s collector holds after ``deployment`` (model churn v1) answered
+    each of ``rows`` in a request of its own, ``answers`` one each, at time ``at``.
+
+    Written by the real collector, the way the router hands it records, with no server running.
+    Request ids are ``ids``, else ``req-0``, ``req-1``...
+    """
+    from cauce.serving.collector import Collector, Record
+    from cauce.serving.endpoints import get_endpoint
+
+    collector = Collector(ws, "churn")
+    collector.configure(get_endpoint("churn", workspace=ws).deployments)
+    for i, (row, answer) in enumerate(zip(rows, answers, strict=True)):
+        collector.record(
+            Record(
+                deployment=deployment,
+                source=source,
+                model_version="churn/1",
+                correlation_id=ids[i] if ids else f"req-{i}",
+                timestamp_ms=at,
+                latency_ms=1.0,
+                request=json.dumps({"dataframe_records": [row]}).encode(),
+                content_type="application/json",
+                response=json.dumps({"predictions": [answer]}).encode(),
+            )
+        )
+    collector.flush()
+    collector.close()

@@ -14,17 +14,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
 
 import cauce
 from cauce import specs
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.serving.endpoints import get_endpoint, set_traffic
-from cauce.store.schema import metadata
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as run_cli
+from stored import snapshot
 
 EXAMPLES = Path(__file__).parents[1] / "docs" / "examples"
 
@@ -70,18 +69,6 @@ steps: [{weight: 10, pause: 1h}, {weight: 100}]
 
 def text(*documents: str) -> str:
     return "\n---\n".join(textwrap.dedent(d) for d in documents)
-
-
-def snapshot(ws: Workspace) -> dict[str, list[str]]:
-    """Every row of every table, audit log included, in a comparable form."""
-    with ws.store.read() as conn:
-        return {
-            table.name: sorted(
-                json.dumps(dict(row._mapping), sort_keys=True, default=str)
-                for row in conn.execute(select(table))
-            )
-            for table in metadata.sorted_tables
-        }
 
 
 def outcomes(results: list[specs.Applied]) -> list[tuple[str, str, str]]:

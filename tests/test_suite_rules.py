@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).parent
 
 # The suite's own conftest, loaded under another name: its hooks and fixtures, unchanged.
@@ -70,6 +72,7 @@ def test_a_developer_s_bare_pytest_skips_what_is_missing_and_leaves_out_slow_tes
     )
 
 
+@pytest.mark.slow
 def test_slow_tests_run_with_slow_with_m_and_with_named_paths(tmp_path: Path) -> None:
     for args in (["--slow"], ["-m", "slow or not slow"], ["t/test_rules.py"]):
         result = _pytest(tmp_path, *args, ci=False)

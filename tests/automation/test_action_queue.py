@@ -20,12 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from sqlalchemy import select, text, update
 
 import cauce
+from builders import customers, drift_monitor
 from cauce.automation.agent import Agent
 from cauce.errors import CauceError
 from cauce.lineage import audit
@@ -42,29 +41,11 @@ from webhooks import Hook
 NOW = 1_800_000_000_000
 
 
-def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
-    )
-
-
 def watch(ws: Workspace, on_alert: list[dict[str, Any]], **extra: Any) -> None:
     """Monitor ``churn-drift``: drifted ``production`` against ``training``, raising alerts."""
-    cauce.data.register("training", frame(600, 0), workspace=ws)
-    cauce.data.register("production", frame(300, 1, shift=25.0), workspace=ws)
-    apply_monitor(
-        ws,
-        {
-            "kind": "Monitor",
-            "name": "churn-drift",
-            "target": {"dataset": "production"},
-            "reference": {"dataset": "training"},
-            "signals": [{"data_drift": {"threshold": 0.2}}],
-            "on_alert": on_alert,
-            **extra,
-        },
-    )
+    cauce.data.register("training", customers(600, 0), workspace=ws)
+    cauce.data.register("production", customers(300, 1, shift=25.0), workspace=ws)
+    apply_monitor(ws, drift_monitor(on_alert, **extra))
 
 
 def queue(ws: Workspace, on_alert: list[dict[str, Any]], alerts: int) -> list[str]:

@@ -12,7 +12,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 
 import cauce
 from cauce.data.sources import FileSource, SqlSource, redact_url
@@ -20,6 +20,7 @@ from cauce.errors import Conflict, InvalidInput
 from cauce.lineage import audit
 from cauce.store.schema import dataset_versions
 from cauce.workspace import Workspace
+from stored import row_count
 
 
 def orders(n: int = 50, seed: int = 0) -> pd.DataFrame:
@@ -141,8 +142,7 @@ def test_schema_change_is_refused_unless_allowed(any_workspace: Workspace) -> No
     )
 
     def count() -> int:
-        with any_workspace.store.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(dataset_versions)).scalar())
+        return row_count(any_workspace, "dataset_versions")
 
     with pytest.raises(Conflict) as caught:
         cauce.data.register("orders", changed)

@@ -8,20 +8,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
 
 import cauce
 from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
-from cauce.store.schema import artifacts, dataset_versions, datasets
 from cauce.workspace import Workspace
+from stored import row_counts
 
-
-def counts(ws: Workspace) -> tuple[int, ...]:
-    with ws.store.read() as conn:
-        return tuple(
-            int(conn.execute(select(func.count()).select_from(t)).scalar())
-            for t in (datasets, dataset_versions, artifacts)
-        )
+# What registering a dataset writes: none of it may change when registering fails.
+REGISTERED = ("datasets", "dataset_versions", "artifacts")
 
 
 def truncated_parquet(tmp_path: Path) -> Path:
@@ -95,32 +89,32 @@ def test_bad_sources_raise_and_register_nothing(
     pattern: str,
 ) -> None:
     cauce.data.register("kept", pd.DataFrame({"a": [1]}))
-    before = counts(workspace)
+    before = row_counts(workspace, *REGISTERED)
     with pytest.raises(error, match=pattern):
         cauce.data.register("kept", make(tmp_path))
-    assert counts(workspace) == before
+    assert row_counts(workspace, *REGISTERED) == before
 
 
 def test_failures_leave_both_stores_untouched(any_workspace: Workspace, tmp_path: Path) -> None:
-    before = counts(any_workspace)
+    before = row_counts(any_workspace, *REGISTERED)
     with pytest.raises(InvalidInput):
         cauce.data.register("orders", truncated_parquet(tmp_path))
     with pytest.raises(InvalidInput, match="cannot be stored as Parquet"):
         cauce.data.register("orders", pd.DataFrame({"mixed": [1, "a", 2.5]}))
     with pytest.raises(InvalidInput, match="duplicate column names"):
         cauce.data.register("orders", pd.DataFrame([[1, 2]], columns=["a", "a"]))
-    assert counts(any_workspace) == before
+    assert row_counts(any_workspace, *REGISTERED) == before
     cauce.data.register("orders", pd.DataFrame({"a": [1, 2]}))
-    after_first = counts(any_workspace)
+    after_first = row_counts(any_workspace, *REGISTERED)
     with pytest.raises(Conflict, match="schema of dataset 'orders' changed since v1"):
         cauce.data.register("orders", pd.DataFrame({"a": [1.5, 2.5]}))
-    assert counts(any_workspace) == after_first
+    assert row_counts(any_workspace, *REGISTERED) == after_first
 
 
 def test_unreachable_database_fails_fast(workspace: Workspace) -> None:
     # Port 1 on localhost refuses at once; the connect timeout bounds a silent host.
     url = "postgresql+psycopg://postgres:pw@127.0.0.1:1/none"
-    before = counts(workspace)
+    before = row_counts(workspace, *REGISTERED)
     with pytest.raises(BackendError) as caught:
         cauce.data.register("remote", cauce.data.sql("SELECT 1", url=url, connect_timeout=2))
     message = str(caught.value)
@@ -128,7 +122,7 @@ def test_unreachable_database_fails_fast(workspace: Workspace) -> None:
         message
     )
     assert "pw" not in message.replace("psycopg", "")
-    assert counts(workspace) == before
+    assert row_counts(workspace, *REGISTERED) == before
 
 
 def test_unknown_versions_and_references(workspace: Workspace) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import cauce
 from cauce.data.checks import SAMPLE_ROWS, ValidationResult
@@ -24,8 +24,9 @@ from cauce.data.suites import CheckSuite, load_suite
 from cauce.errors import Conflict, InvalidInput, QualityGateFailed
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
-from cauce.store.schema import check_results, dataset_versions
+from cauce.store.schema import check_results
 from cauce.workspace import Workspace
+from stored import row_count
 
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
 DEMO_CSV = Path(cauce.__file__).parent / "demo" / "data" / "customers.csv.gz"
@@ -282,8 +283,7 @@ def test_missing_column_is_refused_before_anything_runs(any_workspace: Workspace
     rel["relationships"]["to"] = "ghost"
     with pytest.raises(InvalidInput, match="ghost"):
         cauce.data.validate(version.ref, suite(rel))
-    with any_workspace.store.read() as conn:
-        assert conn.execute(select(func.count()).select_from(check_results)).scalar() == 0
+    assert row_count(any_workspace, "check_results") == 0
 
 
 def test_a_check_that_does_not_fit_the_column_type_is_named(any_workspace: Workspace) -> None:
@@ -433,25 +433,20 @@ def test_sql_runs_sandboxed_and_must_be_boolean(any_workspace: Workspace) -> Non
 # -- promotion ---------------------------------------------------------------------------------
 
 
-def _version_count(ws: Workspace) -> int:
-    with ws.store.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(dataset_versions)).scalar_one())
-
-
 def test_promote_registers_only_after_the_suite_passes(any_workspace: Workspace) -> None:
     raw = cauce.data.register("raw", pd.DataFrame({"x": [1, 2, 2, None]}), layer="bronze")
     rules = suite({"not_null": {"column": "x"}}, {"unique": {"column": "x"}})
-    before = _version_count(any_workspace)
+    before = row_count(any_workspace, "dataset_versions")
     with pytest.raises(QualityGateFailed, match=r"not_null\(x\), unique\(x\)"):
         cauce.data.promote(raw.ref, rules, name="clean")
     with pytest.raises(QualityGateFailed, match=r"unique\(x\)"):
         cauce.data.promote(raw.ref, rules, name="clean", transform=lambda d: d.dropna())
-    assert _version_count(any_workspace) == before
+    assert row_count(any_workspace, "dataset_versions") == before
 
     promoted = cauce.data.promote(
         raw.ref, rules, name="clean", transform=lambda d: d.dropna().drop_duplicates()
     )
-    assert _version_count(any_workspace) == before + 1
+    assert row_count(any_workspace, "dataset_versions") == before + 1
     assert (promoted.version.ref, promoted.version.layer) == ("clean@1", "silver")
     assert promoted.validation.passed and promoted.validation.dataset == "clean@1"
     assert cauce.data.load(promoted.version)["x"].tolist() == [1.0, 2.0]

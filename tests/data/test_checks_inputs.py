@@ -20,17 +20,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
 import cauce
-from cauce import workspace as workspace_module
 from cauce.data import checks
 from cauce.data.suites import CheckSuite
 from cauce.errors import IntegrityError, NotFound
-from cauce.store.schema import check_results
 from cauce.workspace import Workspace
-
-S3_BUCKET = "cauce-test"
+from stored import row_count
 
 
 def suite(*entries: dict[str, Any]) -> CheckSuite:
@@ -43,46 +39,7 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def stored_results(ws: Workspace) -> int:
-    with ws.store.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(check_results)).scalar_one())
-
-
 # -- verified reads, on a local folder and on S3 ------------------------------------------------
-
-
-@pytest.fixture(params=["local", "s3"])
-def ws(
-    request: pytest.FixtureRequest, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> Workspace:
-    if request.param == "local":
-        assert workspace.artifacts.is_local
-        return workspace
-    endpoint = request.getfixturevalue("s3_server")
-    prefix = request.getfixturevalue("s3_prefix")  # also sets AWS_ACCESS_KEY_ID and friends
-    monkeypatch.setenv("CAUCE_ARTIFACTS", f"s3://{S3_BUCKET}/{prefix}")
-    monkeypatch.setenv("CAUCE_S3_ENDPOINT_URL", endpoint)
-    workspace_module.reset()
-    s3_ws = workspace_module.current()
-    assert not s3_ws.artifacts.is_local
-    return s3_ws
-
-
-@pytest.fixture
-def overwrite(ws: Workspace, request: pytest.FixtureRequest) -> Callable[[str, bytes], None]:
-    """Replace a blob's bytes around the store."""
-
-    def local(sha256: str, data: bytes) -> None:
-        path = Path(ws.artifacts.path_of(sha256))
-        path.chmod(0o644)
-        path.write_bytes(data)
-
-    def s3(sha256: str, data: bytes) -> None:
-        client = request.getfixturevalue("s3_client")
-        key = ws.artifacts.path_of(sha256).removeprefix(f"{S3_BUCKET}/")
-        client.put_object(Bucket=S3_BUCKET, Key=key, Body=data)
-
-    return local if ws.artifacts.is_local else s3
 
 
 ORDERS = pd.DataFrame({"id": [1, 2, 2, 4], "code": ["A1", "B2", "xx", None]})
@@ -93,12 +50,12 @@ CHECKS = suite(
 )
 
 
-def test_validate_reads_the_stored_version(ws: Workspace) -> None:
+def test_validate_reads_the_stored_version(artifacts_ws: Workspace) -> None:
     version = cauce.data.register("orders", ORDERS)
     cauce.data.register("known", pd.DataFrame({"id": [1, 2, 3]}))
     result = cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
     assert [c.failing for c in result.checks] == [2, 1, 1]
-    assert stored_results(ws) == 1
+    assert row_count(artifacts_ws, "check_results") == 1
 
 
 @pytest.mark.parametrize(
@@ -109,26 +66,26 @@ def test_validate_reads_the_stored_version(ws: Workspace) -> None:
     ],
 )
 def test_a_changed_blob_fails_and_stores_nothing(
-    ws: Workspace, overwrite: Callable[[str, bytes], None], forged: bytes
+    artifacts_ws: Workspace, overwrite_blob: Callable[[str, bytes], None], forged: bytes
 ) -> None:
     version = cauce.data.register("orders", ORDERS)
     cauce.data.register("known", pd.DataFrame({"id": [1, 2, 3]}))
-    overwrite(version.sha256, forged)
+    overwrite_blob(version.sha256, forged)
     # Readable or not, the changed file is reported as corrupted: never a verdict on it.
     with pytest.raises(IntegrityError, match=version.sha256):
         cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
-    assert stored_results(ws) == 0
+    assert row_count(artifacts_ws, "check_results") == 0
 
 
 def test_a_changed_reference_blob_fails(
-    ws: Workspace, overwrite: Callable[[str, bytes], None]
+    artifacts_ws: Workspace, overwrite_blob: Callable[[str, bytes], None]
 ) -> None:
     version = cauce.data.register("orders", ORDERS)
     known = cauce.data.register("known", pd.DataFrame({"id": [1, 2, 3]}))
-    overwrite(known.sha256, parquet_bytes(pd.DataFrame({"id": [1, 2, 3, 4]})))
+    overwrite_blob(known.sha256, parquet_bytes(pd.DataFrame({"id": [1, 2, 3, 4]})))
     with pytest.raises(IntegrityError, match=known.sha256):
         cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
-    assert stored_results(ws) == 0
+    assert row_count(artifacts_ws, "check_results") == 0
 
 
 def test_a_missing_blob_is_not_found(workspace: Workspace) -> None:
@@ -136,7 +93,7 @@ def test_a_missing_blob_is_not_found(workspace: Workspace) -> None:
     Path(workspace.artifacts.path_of(version.sha256)).unlink()
     with pytest.raises(NotFound, match=version.sha256):
         cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
-    assert stored_results(workspace) == 0
+    assert row_count(workspace, "check_results") == 0
 
 
 def test_a_local_blob_is_read_in_place_and_nothing_else(

@@ -33,24 +33,108 @@ def test_init_creates_the_workspace(tmp_path: Path) -> None:
     assert HEAD_REVISION in current.stdout
 
 
+STAGES = [
+    "data",
+    "quality",
+    "pipeline",
+    "training",
+    "registry",
+    "serving",
+    "monitoring",
+    "decay",
+    "alert",
+    "retraining",
+    "rollout",
+    "rollback",
+    "traffic",
+    "account",
+]
+
+
 @pytest.mark.slow
 def test_demo_then_every_read_command(tmp_path: Path) -> None:
     home = tmp_path / "demo"
-    demo = cauce(home, "demo", "--fast")
-    assert "registered as churn v1" in demo.stdout
-    assert "champion" in demo.stdout
-    assert "stopped by the quality bar" in demo.stdout
-    assert "accepted_values(contract)" in demo.stdout
-    assert "9/9 steps from cache" in demo.stdout
-    assert "churn-drift over the last 8s: ok; 0/8 features drifted" in demo.stdout
-    assert "monitor   alert:" in demo.stdout and "trigger succeeded" in demo.stdout
-    assert "churn v2 passed the gate 4/4 (roc_auc" in demo.stdout
-    assert "vs champion v1" in demo.stdout and "alias challenger → v2" in demo.stdout
-    assert "green promoted: champion → churn v2" in demo.stdout
-    assert "red rolled_back" in demo.stdout and "prediction_drift" in demo.stdout
-    assert " 0 failed" in demo.stdout
-    assert "← alert of churn-drift" in demo.stdout
-    assert "← dataset churn-drift.window v1" in demo.stdout
+    demo = cauce(home, "demo", "--fast", "--json")
+    story = json.loads(demo.stdout)  # stdout holds the JSON document alone
+    assert "Cauce demo" in demo.stderr  # the story itself is told on stderr
+    assert story["fast"] is True and story["seconds"] > 0
+    assert [s["stage"] for s in story["stages"]] == STAGES
+    stage = {s["stage"]: s for s in story["stages"]}
+
+    # Bronze through the quality bar into silver; a corrupted batch stopped by it.
+    data = stage["data"]
+    assert (data["bronze"]["ref"], data["silver"]["ref"]) == ("customers@1", "customers_silver@1")
+    assert 0 < data["silver"]["rows"] <= data["bronze"]["rows"]
+    assert data["checks_passed"] + len(data["warnings"]) == data["checks"]
+    quality = stage["quality"]
+    assert quality["stopped"] is True and quality["batch"]["ref"] == "customers@2"
+    assert "accepted_values(contract)" in quality["failed_checks"]
+    # The cached training pipeline: an unchanged re-run comes wholly from the cache.
+    pipeline = stage["pipeline"]
+    assert pipeline["steps"] == pipeline["rerun"]["steps"] == pipeline["rerun"]["cache_hits"] == 9
+    # Three tracked candidates; the best by ROC AUC registered as churn v1, the champion.
+    training = stage["training"]
+    candidates = training["candidates"]
+    assert training["best"] == candidates[0]["candidate"]
+    assert {c["candidate"] for c in candidates} == {
+        "logistic_regression",
+        "random_forest",
+        "gradient_boosting",
+    }
+    assert candidates[0]["roc_auc"] == max(c["roc_auc"] for c in candidates)
+    registry = stage["registry"]
+    assert (registry["model"], registry["version"]) == ("churn", 1)
+    assert registry["aliases"] == {"champion": 1} and registry["run_id"] == candidates[0]["run_id"]
+    # Served as blue and watched: like traffic drifts nothing.
+    serving = stage["serving"]
+    assert (serving["endpoint"], serving["deployment"], serving["version"]) == ("churn", "blue", 1)
+    assert serving["answered"] > 0
+    monitoring = stage["monitoring"]
+    assert (monitoring["monitor"], monitoring["window_s"], monitoring["status"]) == (
+        "churn-drift",
+        8,
+        "ok",
+    )
+    assert monitoring["features"] == 8 and monitoring["drifted"] == []
+    # The market moves: the monitor alerts, and its action (the retraining) succeeds.
+    assert stage["decay"]["batch"]["ref"] == "customers_recent@1"
+    alert = stage["alert"]
+    assert alert["status"] == "alert" and alert["drifted"]
+    assert all(alert["drift"][feature] is not None for feature in alert["drifted"])
+    assert [(a["action"], a["status"]) for a in alert["actions"]] == [("trigger", "succeeded")]
+    assert ("data_drift", "contract") in {(b["signal"], b["feature"]) for b in alert["breaches"]}
+    # Retrained churn v2 passes the gate against champion v1 on roc_auc: the challenger.
+    retraining = stage["retraining"]
+    gate = retraining["gate"]
+    assert retraining["version"] == 2 and retraining["aliases"] == {"challenger": 2}
+    assert gate["passed"] is True and gate["rules_passed"] == len(gate["rules"]) == 4
+    assert gate["compared"]["metric"] == "roc_auc"
+    assert (gate["compared"]["against"], gate["compared"]["baseline_version"]) == ("champion", 1)
+    # Its canary rollout as green is promoted: champion → churn v2.
+    rollout = stage["rollout"]
+    assert (rollout["deployment"], rollout["version"], rollout["state"]) == ("green", 2, "promoted")
+    assert rollout["decisions"][0]["decision"] == "start"
+    assert rollout["decisions"][-1]["decision"] == "promote"
+    assert rollout["aliases"] == {"champion": 2}
+    assert rollout["traffic"] == {"blue": 0, "green": 100}
+    # A broken candidate (red) is rolled back by the analysis on its prediction drift.
+    rollback = stage["rollback"]
+    assert (rollback["deployment"], rollback["version"], rollback["state"]) == (
+        "red",
+        3,
+        "rolled_back",
+    )
+    assert "prediction_drift" in rollback["failed_metrics"]
+    assert rollback["decisions"][-1]["decision"] == "rollback"
+    assert stage["traffic"]["failed"] == 0 and stage["traffic"]["answered"] > 0
+    assert stage["traffic"]["traffic"] == {"blue": 0, "green": 100, "red": 0}
+    # The new champion's lineage reaches back to the alert and the window that raised it.
+    account = stage["account"]
+    assert (account["model"], account["version"]) == ("churn", 2)
+    labels = {node["label"] for node in account["lineage"]}
+    raised = f"alert of churn-drift ({alert['alert'][:8]})"  # the alert raised above
+    assert {raised, "dataset churn-drift.window v1"} <= labels
+    assert Path(account["report"]) == home / ".cauce" / "reports" / "churn-drift.html"
 
     tracked = json.loads(cauce(home, "runs", "list", "-e", "churn", "--json").stdout)
     assert len(tracked) == 5  # three candidates, the retrained challenger, the broken one
@@ -111,6 +195,7 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     # The closed loop, as a person would inspect it afterwards.
     alerts = json.loads(cauce(home, "alerts", "list", "--json").stdout)
     assert len(alerts) == 1 and alerts[0]["monitor"] == "churn-drift"
+    assert alerts[0]["id"] == alert["alert"]
     assert [(a["action"], a["status"]) for a in alerts[0]["actions"]] == [("trigger", "succeeded")]
     breached = {(b["signal"], b["feature"]) for b in alerts[0]["breaches"]}
     assert {("data_drift", "contract"), ("model_performance", "*")} <= breached
@@ -136,10 +221,10 @@ def test_demo_then_every_read_command(tmp_path: Path) -> None:
     assert {"alert", "monitor_run", "pipeline_run", "step_run"} <= {
         n["kind"] for n in upstream["nodes"]
     }
-    report = home / ".cauce" / "reports" / "churn-drift.html"
-    assert "churn-drift" in report.read_text()
+    assert "churn-drift" in Path(account["report"]).read_text()
 
 
+@pytest.mark.slow
 def test_alias_commands(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     code = (

@@ -40,6 +40,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.mark.slow
 def test_validate_exit_codes_and_lines(home: Path, tmp_path: Path) -> None:
     suite = tmp_path / "checks.yaml"
     suite.write_text(SUITE.replace("{unique_severity}", "error"))

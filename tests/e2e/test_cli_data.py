@@ -11,6 +11,7 @@ import pytest
 from clitools import assert_one_line_error, cauce
 
 
+@pytest.mark.slow
 def test_register_show_versions_profile_diff(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     first = tmp_path / "orders.csv"

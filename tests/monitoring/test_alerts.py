@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 
 import cauce
+from builders import customers, drift_monitor
 from cauce.lineage import audit
 from cauce.monitoring.alerts import get_alert, list_alerts
 from cauce.monitoring.monitors import apply_monitor, run_monitor, runs
@@ -32,13 +31,6 @@ HOUR = 3_600_000
 NOW = 1_800_000_000_000
 
 
-def customers(rows: int = 1000, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
-    )
-
-
 @pytest.fixture
 def hook() -> Iterator[Hook]:
     server = Hook()
@@ -49,18 +41,7 @@ def hook() -> Iterator[Hook]:
 
 
 def monitor(ws: Workspace, on_alert: list[dict[str, Any]] | None = None, **extra: Any) -> None:
-    apply_monitor(
-        ws,
-        {
-            "kind": "Monitor",
-            "name": "churn-drift",
-            "target": {"dataset": "production"},
-            "reference": {"dataset": "training"},
-            "signals": [{"data_drift": {"threshold": 0.2}}],
-            "on_alert": on_alert or [],
-            **extra,
-        },
-    )
+    apply_monitor(ws, drift_monitor(on_alert, **extra))
 
 
 def production(ws: Workspace, drifted: bool, seed: int = 1) -> None:
@@ -70,7 +51,7 @@ def production(ws: Workspace, drifted: bool, seed: int = 1) -> None:
 
 @pytest.fixture
 def watched(any_workspace: Workspace) -> Workspace:
-    cauce.data.register("training", customers(), workspace=any_workspace)
+    cauce.data.register("training", customers(1000), workspace=any_workspace)
     return any_workspace
 
 
@@ -217,7 +198,7 @@ def test_webhook_4xx_fails_without_retries(watched: Workspace, hook: Hook) -> No
 
 
 def test_webhook_to_a_closed_port_fails_with_the_transport_error(workspace: Workspace) -> None:
-    cauce.data.register("training", customers())
+    cauce.data.register("training", customers(1000))
     closed = Hook()
     closed.close()  # nothing listens there any more
     monitor(workspace, [{"webhook": {"url": closed.url, "retries": 0}}])
@@ -292,7 +273,7 @@ def test_a_failing_pipeline_fails_the_action_with_its_run_id(
 
 
 def test_a_trigger_of_a_missing_file_fails_the_action(workspace: Workspace, tmp_path: Path) -> None:
-    cauce.data.register("training", customers())
+    cauce.data.register("training", customers(1000))
     monitor(workspace, [{"trigger": {"pipeline": f"{tmp_path}/nope.py:training"}}])
     production(workspace, drifted=True)
     run = run_monitor("churn-drift", now=NOW, wait=True)
@@ -320,7 +301,7 @@ on_alert:
 @pytest.mark.slow
 def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     home = workspace.settings.root
-    cauce.data.register("training", customers())
+    cauce.data.register("training", customers(1000))
     production(workspace, drifted=False)
     (tmp_path / "monitor.yaml").write_text(MONITOR_YAML)
     applied = cauce_cli(home, "apply", "-f", str(tmp_path / "monitor.yaml")).stdout

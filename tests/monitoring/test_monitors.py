@@ -6,7 +6,6 @@ test and records written by the real collector, so each test states what the win
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 import cauce
+from builders import customers
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.monitoring.alerts import list_alerts
@@ -33,28 +33,15 @@ from cauce.monitoring.monitors import (
     run_values,
     runs,
 )
-from cauce.serving.collector import Collector, Record
-from cauce.serving.endpoints import get_endpoint
 from cauce.specs import apply_file
 from cauce.store import now_ms
-from cauce.store.schema import monitors, reference_profiles
+from cauce.store.schema import monitors
 from cauce.workspace import Workspace
+from served import CHURN_BLUE, record_requests
+from stored import row_count
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000  # 2027-01-15, a fixed clock for the windows
-
-
-def customers(rows: int = 2000, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
-    """Charges (float), tenure (integers), contract (text); ``shift`` moves charges and mix."""
-    rng = np.random.default_rng(seed)
-    mix = [0.6, 0.3, 0.1] if shift == 0 else [0.2, 0.3, 0.5]
-    return pd.DataFrame(
-        {
-            "charges": rng.normal(70 + shift, 20, rows),
-            "tenure": rng.integers(1, 72, rows),
-            "contract": rng.choice(["monthly", "yearly", "two-year"], rows, p=mix),
-        }
-    )
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
@@ -73,7 +60,7 @@ def spec(**overrides: Any) -> dict[str, Any]:
 
 
 def setup(ws: Workspace, production: pd.DataFrame, **overrides: Any) -> None:
-    cauce.data.register("training", customers(), workspace=ws)
+    cauce.data.register("training", customers(2000, contract=True), workspace=ws)
     cauce.data.register("production", production, workspace=ws, allow_schema_change=True)
     apply_monitor(ws, spec(**overrides))
 
@@ -88,7 +75,8 @@ def outcomes(values: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[st
 def test_apply_creates_then_is_unchanged_then_updates_and_audits(
     any_workspace: Workspace, tmp_path: Path
 ) -> None:
-    cauce.data.register("training", customers(), workspace=any_workspace)  # the reference
+    reference = customers(2000, contract=True)
+    cauce.data.register("training", reference, workspace=any_workspace)
     path = tmp_path / "monitor.yaml"
     path.write_text(
         "kind: Monitor\nname: churn-drift\ntarget: {dataset: production}\n"
@@ -159,11 +147,11 @@ def test_bad_specs_raise_invalid_input_naming_the_field(
 
 def test_a_drifted_dataset_window_by_timestamp_raises_an_alert(any_workspace: Workspace) -> None:
     """Only rows with ``end - size < timestamp <= end`` count; the time column is no feature."""
-    old = customers(1000, seed=1).assign(ts=NOW - 2 * HOUR)  # before the window: normal
-    new = customers(600, seed=2, shift=25.0).assign(ts=NOW - HOUR // 2)
-    later = customers(50, seed=3).assign(ts=NOW + 1)  # after the window's end
+    old = customers(1000, seed=1, contract=True).assign(ts=NOW - 2 * HOUR)  # before: normal
+    new = customers(600, seed=2, shift=25.0, contract=True).assign(ts=NOW - HOUR // 2)
+    later = customers(50, seed=3, contract=True).assign(ts=NOW + 1)  # after the window's end
     production = pd.concat([old, new, later], ignore_index=True)
-    training = customers().assign(ts=NOW - 30 * 24 * HOUR)
+    training = customers(2000, contract=True).assign(ts=NOW - 30 * 24 * HOUR)
     cauce.data.register("training", training, workspace=any_workspace)
     cauce.data.register("production", production, workspace=any_workspace)
     apply_monitor(any_workspace, spec(target={"dataset": "production", "timestamp": "ts"}))
@@ -186,7 +174,7 @@ def test_a_drifted_dataset_window_by_timestamp_raises_an_alert(any_workspace: Wo
 
 
 def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(500, seed=1))
+    setup(any_workspace, customers(500, seed=1, contract=True))
     first = run_monitor("churn-drift", now=NOW)
     second = run_monitor("churn-drift", now=NOW + HOUR)
     assert first.status == second.status == "ok"
@@ -194,8 +182,7 @@ def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspac
     assert second.summary["profile_reused"] is True
     assert first.summary["reference"] == "training@1" and first.summary["reference_rows"] == 2000
     assert first.values == second.values  # the same window, the same reference: the same numbers
-    with any_workspace.store.read() as conn:
-        assert conn.execute(select(func.count()).select_from(reference_profiles)).scalar() == 1
+    assert row_count(any_workspace, "reference_profiles") == 1
     created = audit.events(any_workspace, action="reference_profile.create")
     assert len(created) == 1 and created[0].after["rows"] == 2000
     # Another binning is another profile.
@@ -204,10 +191,10 @@ def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspac
 
 
 def test_runs_values_and_history_are_a_time_series(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(500, seed=1))
+    setup(any_workspace, customers(500, seed=1, contract=True))
     shares, done = [], []
     for i, shift in enumerate([0.0, 25.0, 0.0]):
-        batch = customers(500, seed=10 + i, shift=shift)
+        batch = customers(500, seed=10 + i, shift=shift, contract=True)
         cauce.data.register("production", batch, workspace=any_workspace)
         done.append(run_monitor("churn-drift", now=NOW + i * HOUR))
         shares.append(outcomes(done[-1].values)["data_drift", "*", "drifted_share"]["value"])
@@ -239,14 +226,14 @@ def test_a_model_reference_monitors_the_signature_columns_of_its_training_data(
 ) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    table = customers().assign(churned=lambda f: (f["charges"] > 80).astype(int))
+    table = customers(2000, contract=True).assign(churned=lambda f: (f["charges"] > 80).astype(int))
     version = cauce.data.register("training", table)
     features = table[["charges", "tenure"]]
     with cauce.start_run(experiment="churn"):
         cauce.log_input(version, context="training")
         model = LogisticRegression(max_iter=200).fit(features, table["churned"])
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
-    cauce.data.register("production", customers(400, seed=4, shift=25.0))
+    cauce.data.register("production", customers(400, seed=4, shift=25.0, contract=True))
     apply_monitor(workspace, spec(reference={"model": "models:/churn/1"}))
     run = run_monitor("churn-drift", now=NOW)
     assert run.summary["features"] == 2 and run.summary["reference"] == "training@1"
@@ -259,11 +246,11 @@ def test_a_model_whose_run_logged_no_dataset_fails_the_run_with_the_reason(
 ) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    features = customers()[["charges", "tenure"]]
+    features = customers(2000)[["charges", "tenure"]]
     with cauce.start_run(experiment="churn"):
         model = LogisticRegression().fit(features, features["tenure"] > 30)
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
-    cauce.data.register("production", customers(100))
+    cauce.data.register("production", customers(100, contract=True))
     apply_monitor(workspace, spec(reference={"model": "models:/churn/1"}))
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "failed" and "logged no input dataset" in (run.error or "")
@@ -274,7 +261,7 @@ def test_a_model_whose_run_logged_no_dataset_fails_the_run_with_the_reason(
 
 
 def test_an_empty_window_is_no_data_with_a_reason_and_no_alert(any_workspace: Workspace) -> None:
-    production = customers(100).assign(ts=NOW - 5 * HOUR)
+    production = customers(100, contract=True).assign(ts=NOW - 5 * HOUR)
     setup(any_workspace, production, target={"dataset": "production", "timestamp": "ts"})
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "no_data" and run.rows == 0 and run.alert is None
@@ -287,14 +274,14 @@ def test_an_empty_window_is_no_data_with_a_reason_and_no_alert(any_workspace: Wo
 
 
 def test_min_rows_makes_a_small_window_no_data(workspace: Workspace) -> None:
-    setup(workspace, customers(20), min_rows=50)
+    setup(workspace, customers(20, contract=True), min_rows=50)
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "no_data" and run.rows == 20
     assert "fewer than min_rows 50" in run.summary["reason"]
 
 
 def test_a_column_missing_from_production_breaches_null_rate(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(500, seed=1).drop(columns=["tenure"]))
+    setup(any_workspace, customers(500, seed=1, contract=True).drop(columns=["tenure"]))
     run = run_monitor("churn-drift", now=NOW)
     found = outcomes(run.values)
     tenure = found["data_drift", "tenure", "normalized_wasserstein"]
@@ -322,8 +309,10 @@ def test_a_window_without_any_monitored_column_is_all_nulls_not_empty(
 
 
 def test_all_null_and_constant_columns_and_unseen_categories(workspace: Workspace) -> None:
-    reference = customers(500).assign(flat=3.0, empty=np.nan)
-    production = customers(200, seed=1).assign(flat=3.0, empty=np.nan, charges=np.nan)
+    reference = customers(500, contract=True).assign(flat=3.0, empty=np.nan)
+    production = customers(200, seed=1, contract=True).assign(
+        flat=3.0, empty=np.nan, charges=np.nan
+    )
     production.loc[:9, "contract"] = "lifetime"  # never seen in the reference
     cauce.data.register("training", reference)
     cauce.data.register("production", production)
@@ -344,7 +333,7 @@ def test_all_null_and_constant_columns_and_unseen_categories(workspace: Workspac
 
 
 def test_a_single_row_window_is_judged(workspace: Workspace) -> None:
-    setup(workspace, customers(1, seed=5))
+    setup(workspace, customers(1, seed=5, contract=True))
     run = run_monitor("churn-drift", now=NOW)
     assert run.rows == 1 and run.status in ("ok", "alert")
     for value in run.values:
@@ -355,59 +344,25 @@ def test_a_single_row_window_is_judged(workspace: Workspace) -> None:
 # -- endpoint targets and delayed labels ------------------------------------------------------
 
 
-ENDPOINT = """
-kind: Endpoint
-name: churn
-traffic: {blue: 100}
----
-kind: Deployment
-endpoint: churn
-name: blue
-model: models:/churn/1
-collect: {}
-"""
-
-
-def collect(ws: Workspace, at: int, rows: pd.DataFrame, predictions: list[int]) -> None:
-    """Write records the way the router hands them to the collector, one row per request."""
-    collector = Collector(ws, "churn")
-    collector.configure(get_endpoint("churn", workspace=ws).deployments)
-    for i, (row, value) in enumerate(zip(rows.to_dict("records"), predictions, strict=True)):
-        collector.record(
-            Record(
-                deployment="blue",
-                source="live",
-                model_version="churn/1",
-                correlation_id=f"req-{i}",
-                timestamp_ms=at,
-                latency_ms=1.0,
-                request=json.dumps({"dataframe_records": [row]}).encode(),
-                content_type="application/json",
-                response=json.dumps({"predictions": [value]}).encode(),
-            )
-        )
-    collector.flush()
-    collector.close()
-
-
 @pytest.fixture
 def served(workspace: Workspace, tmp_path: Path) -> int:
     """Model churn v1 trained on ``training``, served as churn/blue; 200 requests collected a
     minute before the time returned (the real clock: collector files are named by it)."""
     from sklearn.linear_model import LogisticRegression
 
-    table = customers(1000).assign(churned=lambda f: (f["charges"] > 75).astype(int))
+    table = customers(1000, contract=True).assign(churned=lambda f: (f["charges"] > 75).astype(int))
     version = cauce.data.register("training", table)
     features = table[["charges", "tenure"]]
     with cauce.start_run(experiment="churn"):
         cauce.log_input(version, context="training")
         model = LogisticRegression(max_iter=500).fit(features, table["churned"])
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
-    (tmp_path / "endpoint.yaml").write_text(ENDPOINT)
+    (tmp_path / "endpoint.yaml").write_text(CHURN_BLUE)
     apply_file(tmp_path / "endpoint.yaml")
     window = customers(200, seed=9)[["charges", "tenure"]]
     now = now_ms()
-    collect(workspace, now - 60_000, window, [int(c > 75) for c in window["charges"]])
+    predictions = [int(c > 75) for c in window["charges"]]
+    record_requests(workspace, window.to_dict("records"), predictions, at=now - 60_000)
     return now
 
 
@@ -496,7 +451,7 @@ def test_without_the_collector_files_the_registered_records_are_read(
 
 
 def test_claim_due_collapses_missed_slots_into_one_run(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(200, seed=1), schedule="0 * * * *")
+    setup(any_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None and due % HOUR == 0
     assert claim_due(any_workspace, now=due - 1) == []
@@ -507,7 +462,7 @@ def test_claim_due_collapses_missed_slots_into_one_run(any_workspace: Workspace)
 
 
 def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(200, seed=1), schedule="*/10 * * * *")
+    setup(any_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None
     claims: list[list[str]] = []
@@ -526,13 +481,13 @@ def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> 
 
 
 def test_a_disabled_monitor_is_never_due(workspace: Workspace) -> None:
-    setup(workspace, customers(200, seed=1), schedule="0 * * * *", enabled=False)
+    setup(workspace, customers(200, seed=1, contract=True), schedule="0 * * * *", enabled=False)
     assert claim_due(workspace, now=NOW * 2) == []
 
 
 @pytest.mark.slow
 def test_cauce_agent_once_runs_a_due_monitor(workspace: Workspace) -> None:
-    setup(workspace, customers(300, seed=2, shift=25.0), schedule="0 * * * *")
+    setup(workspace, customers(300, seed=2, shift=25.0, contract=True), schedule="0 * * * *")
     with workspace.store.write() as conn:  # the slot came an hour ago
         conn.execute(update(monitors).values(next_run_at=monitors.c.next_run_at - 2 * HOUR))
     result = subprocess.run(

@@ -9,7 +9,6 @@ the positive class named and defaulted, and both are checked against ``sklearn.m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +18,16 @@ import pytest
 import sklearn.metrics as skm
 
 import cauce
+from builders import customers
 from cauce.monitoring.monitors import MonitorRun, apply_monitor, run_monitor
 from cauce.registry.gates import check
-from cauce.serving.collector import Collector, Record
-from cauce.serving.endpoints import get_endpoint
 from cauce.specs import apply_file
 from cauce.store import now_ms
 from cauce.workspace import Workspace
+from served import CHURN_BLUE, record_requests
 
 FEATURES = ["charges", "tenure"]
 ROWS = 300
-ENDPOINT = """
-kind: Endpoint
-name: churn
-traffic: {blue: 100}
----
-kind: Deployment
-endpoint: churn
-name: blue
-model: models:/churn/1
-collect: {}
-"""
-
-
-def customers(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({"charges": rng.normal(70, 20, rows), "tenure": rng.integers(1, 72, rows)})
 
 
 def outcome(frame: pd.DataFrame, seed: int) -> np.ndarray:
@@ -67,7 +50,7 @@ def served(workspace: Workspace, tmp_path: Path) -> dict[str, Any]:
         cauce.log_model(
             model, "model", registered_model="churn", input_example=training[FEATURES].head(5)
         )
-    (tmp_path / "endpoint.yaml").write_text(ENDPOINT)
+    (tmp_path / "endpoint.yaml").write_text(CHURN_BLUE)
     apply_file(tmp_path / "endpoint.yaml")
 
     holdout = customers(ROWS, seed=9)
@@ -78,27 +61,15 @@ def served(workspace: Workspace, tmp_path: Path) -> dict[str, Any]:
     ids = [f"req-{i}" for i in range(ROWS)]
     cauce.data.register("labels", pd.DataFrame({"request_id": ids, "churned": truth}))
 
+    answers = [
+        {
+            "prediction": str(label),
+            **{f"p_{c}": float(p) for c, p in zip(model.classes_, row, strict=True)},
+        }
+        for label, row in zip(predicted, proba, strict=True)
+    ]
     now = now_ms()
-    collector = Collector(workspace, "churn")
-    collector.configure(get_endpoint("churn", workspace=workspace).deployments)
-    for i, row in enumerate(holdout.to_dict("records")):
-        answer = {"prediction": str(predicted[i])}
-        answer.update({f"p_{c}": float(p) for c, p in zip(model.classes_, proba[i], strict=True)})
-        collector.record(
-            Record(
-                deployment="blue",
-                source="live",
-                model_version="churn/1",
-                correlation_id=ids[i],
-                timestamp_ms=now - 60_000,
-                latency_ms=1.0,
-                request=json.dumps({"dataframe_records": [row]}).encode(),
-                content_type="application/json",
-                response=json.dumps({"predictions": [answer]}).encode(),
-            )
-        )
-    collector.flush()
-    collector.close()
+    record_requests(workspace, holdout.to_dict("records"), answers, at=now - 60_000, ids=ids)
     return {"now": now, "truth": truth, "predicted": predicted, "proba": proba, "model": model}
 
 

@@ -15,23 +15,17 @@ the reference and on the rows sent, and from ``scipy.spatial.distance`` / ``skle
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
 import cauce
+from builders import customers
 from cauce import workspace as workspace_module
 from cauce.monitoring.monitors import PREDICTION_SAMPLE, apply_monitor, run_monitor
 from cauce.registry.models import set_alias
@@ -40,11 +34,11 @@ from cauce.specs import apply_file
 from cauce.store import now_ms
 from cauce.workspace import Workspace
 from clitools import wait_until
+from served import Served
 
 pytestmark = pytest.mark.slow
 
 FEATURES = ["charges", "tenure"]
-CLI = (sys.executable, "-m", "cauce.cli.main")
 DEPLOYMENTS = ["clf", "reg", "proba", "quiet"]
 ENDPOINT = """\
 kind: Endpoint
@@ -75,14 +69,6 @@ name: quiet
 model: models:/churn/1
 collect: {responses: false}
 """
-
-
-def customers(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
-    """Charges (float) and tenure (integers); ``shift`` raises charges."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {"charges": rng.normal(70 + shift, 20, rows), "tenure": rng.integers(1, 72, rows)}
-    )
 
 
 def truth(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -145,52 +131,19 @@ class Batch:
         )
 
 
-class Served:
-    """A running ``cauce endpoints serve churn`` and a client for it."""
+class Churn(Served):
+    """The served ``churn`` endpoint, scored in batches whose collected records it waits for."""
 
     def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.output = ws.settings.state_dir / f"serve-churn-{self.port}.out"
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
-        env.update({"CAUCE_HOME": str(ws.settings.root), "CAUCE_USER": "server"})
-        with open(self.output, "wb") as out:
-            self.process = subprocess.Popen(
-                [*CLI, "endpoints", "serve", "churn", "--port", str(self.port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, killed as a whole at the end
-            )
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        super().__init__(ws, "churn")
 
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output.read_text(errors="replace")
-            try:
-                last = self.client.get("/v2/health/ready").json()
-                if all(last["deployments"].get(d) for d in DEPLOYMENTS):
-                    return
-            except httpx.HTTPError as exc:
-                last = exc
-            time.sleep(0.2)
-        raise AssertionError(f"not ready after {timeout} s: {last}")
-
-    def score(self, deployment: str, frame: pd.DataFrame, request_id: str) -> Any:
+    def predict(self, deployment: str, frame: pd.DataFrame, request_id: str) -> Any:
+        """The predictions ``deployment`` answers for ``frame``."""
         rows = [
             {"charges": float(c), "tenure": int(t)}
             for c, t in zip(frame["charges"], frame["tenure"], strict=True)
         ]
-        reply = self.client.post(
-            "/invocations",
-            json={"dataframe_records": rows},
-            headers={"x-request-id": request_id, "cauce-deployment": deployment},
-        )
+        reply = self.score(rows, x_request_id=request_id, cauce_deployment=deployment)
         assert reply.status_code == 200, reply.text
         assert reply.headers["x-request-id"] == request_id
         return reply.json()["predictions"]
@@ -203,7 +156,7 @@ class Served:
             frame.iloc[i : i + size].reset_index(drop=True) for i in range(0, len(frame), size)
         ]
         ids = [f"{prefix}-{i}" for i in range(len(frames))]
-        answers = [self.score(deployment, f, i) for f, i in zip(frames, ids, strict=True)]
+        answers = [self.predict(deployment, f, i) for f, i in zip(frames, ids, strict=True)]
         end = now_ms()
         batch = Batch(deployment, ids, frames, answers, start, end)
         collections = ["model_inputs"] + ([] if deployment == "quiet" else ["model_outputs"])
@@ -216,12 +169,6 @@ class Served:
         root = self.ws.settings.state_dir / "collector"
         frame = read_window(root, "churn", batch.deployment, collection, batch.start, batch.end)
         return frame if frame.empty else frame[frame["correlation_id"].isin(batch.ids)]
-
-    def kill(self) -> None:
-        self.client.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
 
 
 # -- the served endpoint ----------------------------------------------------------------------
@@ -250,15 +197,15 @@ def models(module_workspace: Workspace) -> Models:
 @pytest.fixture(scope="module")
 def served(
     module_workspace: Workspace, models: Models, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
+) -> Iterator[Churn]:
     spec = tmp_path_factory.mktemp("spec") / "churn.yaml"
     spec.write_text(ENDPOINT)
     apply_file(spec)
-    server = Served(module_workspace)
+    server = Churn(module_workspace)
     try:
-        server.wait_ready()
+        server.wait_ready(DEPLOYMENTS, timeout=180)
         for deployment in DEPLOYMENTS:  # a worker's first call is slow: not what tests time
-            server.score(deployment, customers(1, seed=99), f"warm-{deployment}")
+            server.predict(deployment, customers(1, seed=99), f"warm-{deployment}")
         yield server
     finally:
         server.kill()
@@ -301,7 +248,7 @@ def flat(answers: list[Any]) -> list[Any]:
 
 @pytest.mark.parametrize("metric", ["jensen_shannon", "chebyshev"])
 def test_prediction_drift_of_classes_passes_on_like_traffic_and_breaches_on_shifted(
-    served: Served, models: Models, metric: str
+    served: Churn, models: Models, metric: str
 ) -> None:
     from scipy.spatial.distance import chebyshev, jensenshannon
 
@@ -340,7 +287,7 @@ def test_prediction_drift_of_classes_passes_on_like_traffic_and_breaches_on_shif
 
 
 def test_prediction_drift_of_a_regressor_is_normalized_wasserstein(
-    served: Served, models: Models
+    served: Churn, models: Models
 ) -> None:
     from scipy.stats import wasserstein_distance
 
@@ -367,7 +314,7 @@ def test_prediction_drift_of_a_regressor_is_normalized_wasserstein(
 
 
 def test_a_model_answering_a_table_has_prediction_drift_per_column(
-    served: Served, models: Models
+    served: Churn, models: Models
 ) -> None:
     """The reference's prediction columns are named like the collected answers' columns."""
     from scipy.spatial.distance import jensenshannon
@@ -400,7 +347,7 @@ def test_a_model_answering_a_table_has_prediction_drift_per_column(
 
 
 def test_prediction_drift_without_answers_is_not_computed_with_the_reason(
-    served: Served, models: Models
+    served: Churn, models: Models
 ) -> None:
     signal = {"prediction_drift": {"metric": "jensen_shannon", "threshold": 0.1}}
     # A deployment that collects requests only: inputs in the window, no answers.
@@ -445,7 +392,7 @@ def performance(metric: str, dataset: str, **settings: Any) -> dict[str, Any]:
 
 
 def test_accuracy_from_labels_equals_sklearn_and_counts_only_labelled_rows(
-    served: Served, models: Models
+    served: Churn, models: Models
 ) -> None:
     from sklearn.metrics import accuracy_score
 
@@ -482,7 +429,7 @@ def test_accuracy_from_labels_equals_sklearn_and_counts_only_labelled_rows(
 
 @pytest.mark.parametrize("metric", ["mae", "rmse", "r2"])
 def test_regression_errors_from_labels_equal_sklearn(
-    served: Served, models: Models, metric: str
+    served: Churn, models: Models, metric: str
 ) -> None:
     from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
@@ -501,7 +448,7 @@ def test_regression_errors_from_labels_equal_sklearn(
     assert value["outcome"] == "breached" and run.status == "alert"
 
 
-def test_roc_auc_uses_the_score_column(served: Served, models: Models) -> None:
+def test_roc_auc_uses_the_score_column(served: Churn, models: Models) -> None:
     from sklearn.metrics import roc_auc_score
 
     batch = served.send("proba", customers(300, seed=18), "auc")

@@ -9,6 +9,7 @@ from cauce.errors import InvalidInput
 from cauce.pipelines.decorators import Pipeline, Step
 from cauce.pipelines.graph import Placeholder, trace
 from cauce.workspace import Workspace
+from stored import row_count
 
 
 @cauce.step
@@ -85,12 +86,7 @@ def test_unknown_pipeline_parameter_is_named(workspace: Workspace) -> None:
     assert info.value.code == "unknown-parameter"
     with pytest.raises(InvalidInput, match="missing a required argument: 'n'"):
         fan_out.run()
-    from sqlalchemy import func, select
-
-    from cauce.store.schema import pipeline_runs
-
-    with workspace.store.read() as conn:  # nothing was stored
-        assert conn.execute(select(func.count()).select_from(pipeline_runs)).scalar() == 0
+    assert row_count(workspace, "pipeline_runs") == 0  # nothing was stored
 
 
 def test_unknown_step_argument_is_named(workspace: Workspace) -> None:

@@ -9,35 +9,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect
 
 import cauce
+from builders import churn
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.registry.evaluations import evaluate, evaluations, get_evaluation, lower_is_better
-from cauce.store.schema import model_evaluations
 from cauce.workspace import Workspace
+from stored import row_count
 
 FEATURES = ["age", "charges"]
-
-
-def churn(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """A seeded churn table: two features, a noisy 0/1 label ``churned``, a ``customer_id``."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {"age": rng.integers(18, 80, n), "charges": rng.normal(60.0, 15.0, n).round(2)}
-    )
-    logit = (frame["charges"] - 60) / 8 + (frame["age"] - 50) / 20
-    churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return frame.assign(
-        churned=churned,
-        customer_id=[f"C{i:04d}" for i in range(n)],
-        spend=(frame["charges"] * 12).round(2),
-    )
 
 
 def register_model(model: Any, frame: pd.DataFrame, *, example: bool = True) -> Any:
@@ -73,9 +58,7 @@ def test_evaluation_is_stored_once_with_lineage_and_audit(any_workspace: Workspa
     again = evaluate("models:/churn@champion", data, label="churned")
     assert again == first
     assert evaluate("models:/churn", "customers_holdout", label="churned") == first
-    with any_workspace.store.read() as conn:
-        count = conn.execute(select(func.count()).select_from(model_evaluations)).scalar()
-    assert count == 1
+    assert row_count(any_workspace, "model_evaluations") == 1
 
     assert get_evaluation("models:/churn/1", data, label="churned") == first
     assert get_evaluation("models:/churn/1", data, label="spend") is None

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import cauce
+from builders import churn
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.registry.evaluations import evaluations
@@ -46,16 +46,6 @@ rules:
   - checks_passed: {}
   - card: {required: [description, signature, input_example, training_data, intended_use]}
 """
-
-
-def churn(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """A seeded churn table: two features and a noisy 0/1 label ``churned``."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {"age": rng.integers(18, 80, n), "charges": rng.normal(60.0, 15.0, n).round(2)}
-    )
-    logit = (frame["charges"] - 60) / 8 + (frame["age"] - 50) / 20
-    return frame.assign(churned=(rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int))
 
 
 def good() -> Any:
@@ -500,6 +490,7 @@ def test_the_example_policy_passes_a_good_challenger(world: Workspace) -> None:
     assert result.model == "models:/churn/2"
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_and_one_line_error(world: Workspace, tmp_path: Path) -> None:
     home = tmp_path / "ws"  # the workspace fixture's home
     add_version(good())

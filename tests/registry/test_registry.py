@@ -20,24 +20,15 @@ import pytest
 import yaml
 
 import cauce
+from builders import churn_features
 from cauce.errors import BackendError, IntegrityError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.registry import models as registry
 from cauce.registry.format import SPEC_FILE
-from cauce.store.schema import metadata
 from cauce.workspace import Workspace
+from stored import row_counts
 
 # -- models ---------------------------------------------------------------------------------
-
-
-def customers(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """A small, seeded churn-like table and its labels."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {"age": rng.integers(18, 80, n), "charges": rng.normal(50.0, 10.0, n).round(2)}
-    )
-    labels = ((frame["charges"] > 50) ^ (frame["age"] > 60)).astype(int)
-    return frame, labels
 
 
 def sklearn_pipeline(c: float = 1.0) -> Any:
@@ -45,7 +36,8 @@ def sklearn_pipeline(c: float = 1.0) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    frame, labels = customers()
+    frame = churn_features()
+    labels = ((frame["charges"] > 50) ^ (frame["age"] > 60)).astype(int)
     return make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(frame, labels)
 
 
@@ -86,17 +78,6 @@ def doubled_charges(frame: pd.DataFrame) -> np.ndarray:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def row_counts(ws: Workspace) -> dict[str, int]:
-    """The number of rows in every table of the store."""
-    from sqlalchemy import func, select
-
-    with ws.store.read() as conn:
-        return {
-            name: int(conn.execute(select(func.count()).select_from(table)).scalar())
-            for name, table in metadata.tables.items()
-        }
-
-
 def blobs(ws: Workspace) -> list[Path]:
     """Every blob file in the workspace's (local) artifact store."""
     root = Path(ws.artifacts.root)
@@ -115,7 +96,7 @@ def sha256_of(path: Path) -> str:
 
 def log_sklearn(name: str = "churn", c: float = 1.0, **kwargs: Any) -> tuple[Any, Any]:
     """Log a fitted pipeline in a new run; return (estimator, ModelVersion)."""
-    frame, _ = customers()
+    frame = churn_features()
     model = sklearn_pipeline(c)
     with cauce.start_run(experiment="churn"):
         version = cauce.log_model(
@@ -130,7 +111,7 @@ def log_sklearn(name: str = "churn", c: float = 1.0, **kwargs: Any) -> tuple[Any
 def test_every_flavor_loads_by_every_uri_form_with_identical_predictions(
     any_workspace: Workspace,
 ) -> None:
-    frame, _ = customers()
+    frame = churn_features()
     cases = [
         ("churn", sklearn_pipeline(), frame.head(5), frame, "sklearn"),
         ("linear", onnx_linear(), onnx_input(3), onnx_input(), "onnx"),
@@ -171,7 +152,7 @@ def test_every_flavor_loads_by_every_uri_form_with_identical_predictions(
 
 
 def test_log_model_without_registering_returns_a_run_model(any_workspace: Workspace) -> None:
-    frame, _ = customers()
+    frame = churn_features()
     model = sklearn_pipeline()
     with cauce.start_run() as run:
         logged = cauce.log_model(model, "clf", input_example=frame.head(3))
@@ -265,7 +246,7 @@ def test_python_and_onnx_specs_record_their_flavor(workspace: Workspace) -> None
 
 
 def test_versions_are_immutable_and_numbered_upwards(any_workspace: Workspace) -> None:
-    frame, _ = customers()
+    frame = churn_features()
     first, v1 = log_sklearn(c=0.01)
     before = registry.get_version("churn", 1)
     second, v2 = log_sklearn(c=100.0)
@@ -467,7 +448,7 @@ def test_a_tampered_file_in_the_model_cache_is_refused(workspace: Workspace) -> 
 def test_a_cached_spec_rewritten_to_match_a_swapped_model_is_refused(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    frame, _ = customers()
+    frame = churn_features()
     _, version = log_sklearn(c=0.01)
     with cauce.start_run():
         other = cauce.log_model(sklearn_pipeline(c=100.0), "other", input_example=frame.head(2))
@@ -497,7 +478,7 @@ def test_a_missing_blob_is_not_found(workspace: Workspace) -> None:
 
 
 def test_predict_checks_input_against_the_signature(workspace: Workspace) -> None:
-    frame, _ = customers()
+    frame = churn_features()
     model, _ = log_sklearn()
     loaded = cauce.models.load("models:/churn/1")
     with pytest.raises(InvalidInput, match="missing column charges") as caught:

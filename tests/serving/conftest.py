@@ -9,27 +9,18 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 
 import cauce
-
-COLUMNS = ["age", "charges"]
-
-
-def churn_frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Customers: an integer and a float column."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({"age": rng.integers(18, 80, rows), "charges": rng.normal(50, 10, rows)})
+from builders import churn_features
 
 
 @functools.cache
 def fitted_churn_model(c: float = 1.0) -> Any:
-    """A LogisticRegression trained on :func:`churn_frame` (fitted once per ``c``)."""
+    """A LogisticRegression trained on :func:`builders.churn_features` (fitted once per ``c``)."""
     from sklearn.linear_model import LogisticRegression
 
-    frame = churn_frame()
+    frame = churn_features()
     labels = (frame["charges"] + frame["age"] * 0.2 > 58).astype(int)
     return LogisticRegression(C=c, solver="liblinear").fit(frame, labels)
 
@@ -38,7 +29,9 @@ def log_churn_model(c: float = 1.0, name: str = "churn") -> Any:
     """Register :func:`fitted_churn_model` as a new version of ``name``; returns the model."""
     model = fitted_churn_model(c)
     with cauce.start_run(experiment=name):
-        cauce.log_model(model, "model", registered_model=name, input_example=churn_frame().head(5))
+        cauce.log_model(
+            model, "model", registered_model=name, input_example=churn_features().head(5)
+        )
     return model
 
 
@@ -49,7 +42,9 @@ def log_broken_model(name: str = "broken") -> None:
         raise RuntimeError("this model always fails")
 
     with cauce.start_run(experiment=name):
-        cauce.log_model(broken, "model", registered_model=name, input_example=churn_frame().head(5))
+        cauce.log_model(
+            broken, "model", registered_model=name, input_example=churn_features().head(5)
+        )
 
 
 @pytest.fixture(scope="session")

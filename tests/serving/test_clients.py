@@ -24,26 +24,20 @@ import cauce
 from cauce.specs import apply_file
 from cauce.workspace import Workspace
 from clitools import cauce as cauce_cli
-from served import Served
+from served import CHURN_BLUE, Served
 
 pytestmark = pytest.mark.slow
 
-SPEC = """\
-kind: Endpoint
-name: churn
-traffic: {blue: 100}
----
-kind: Deployment
-endpoint: churn
-name: blue
-model: models:/churn/1
-collect: {}
+SPEC = (
+    CHURN_BLUE
+    + """\
 ---
 kind: Deployment
 endpoint: churn
 name: words
 model: models:/words/1
 """
+)
 FRAME = pd.DataFrame({"age": [25, 61, 40], "charges": [80.5, 20.0, 55.0]})
 
 

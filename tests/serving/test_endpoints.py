@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from cauce.errors import CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
@@ -27,8 +26,8 @@ from cauce.serving.endpoints import (
     traffic_changes,
 )
 from cauce.specs import apply_file
-from cauce.store.schema import audit_events, deployments, endpoints, traffic_history
 from cauce.workspace import Workspace
+from stored import row_count, row_counts
 
 ENDPOINT = """
 kind: Endpoint
@@ -52,18 +51,14 @@ collect: {sampling: 0.5}
 """
 
 
+# What applying endpoint specs writes: none of it may change when applying fails.
+WRITTEN = ("endpoints", "deployments", "traffic_history", "audit_events")
+
+
 def write(tmp_path: Path, *documents: str, name: str = "spec.yaml") -> Path:
     path = tmp_path / name
     path.write_text("---".join(textwrap.dedent(d) for d in documents))
     return path
-
-
-def counts(ws: Workspace) -> dict[str, int]:
-    with ws.store.read() as conn:
-        return {
-            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in (endpoints, deployments, traffic_history, audit_events)
-        }
 
 
 @pytest.fixture
@@ -77,14 +72,14 @@ def churn(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspa
 
 
 def test_apply_twice_changes_nothing(churn: Workspace, tmp_path: Path) -> None:
-    before = counts(churn)
+    before = row_counts(churn, *WRITTEN)
     outcomes = apply_file(write(tmp_path, ENDPOINT, BLUE, GREEN))
     assert [(a.kind, a.name, a.outcome) for a in outcomes] == [
         ("Endpoint", "churn", "unchanged"),
         ("Deployment", "churn/blue", "unchanged"),
         ("Deployment", "churn/green", "unchanged"),
     ]
-    assert counts(churn) == before
+    assert row_counts(churn, *WRITTEN) == before
     endpoint = get_endpoint("churn")
     assert endpoint.traffic == {"blue": 100}
     assert [(d.name, d.model_version, d.workers) for d in endpoint.deployments] == [
@@ -97,7 +92,7 @@ def test_apply_twice_changes_nothing(churn: Workspace, tmp_path: Path) -> None:
 def test_traffic_to_an_undeclared_deployment_is_refused_before_any_change(
     churn: Workspace, tmp_path: Path
 ) -> None:
-    before = counts(churn)
+    before = row_counts(churn, *WRITTEN)
     spec = write(
         tmp_path,
         ENDPOINT.replace("{blue: 100}", "{blue: 50, red: 50}"),
@@ -107,7 +102,7 @@ def test_traffic_to_an_undeclared_deployment_is_refused_before_any_change(
         apply_file(spec)
     assert caught.value.details["field"] == "traffic.red"
     # The deployment before the bad endpoint in the file was not applied either.
-    assert counts(churn) == before
+    assert row_counts(churn, *WRITTEN) == before
     assert get_deployment("churn", "blue").workers == 2
 
 
@@ -121,20 +116,20 @@ def test_a_mirror_to_an_undeclared_deployment_names_the_mirror_field(
 
 
 def test_set_traffic_names_an_unknown_deployment(churn: Workspace) -> None:
-    before = counts(churn)
+    before = row_counts(churn, *WRITTEN)
     with pytest.raises(NotFound, match="red") as caught:
         set_traffic("churn", {"blue": 50, "red": 50})
     assert caught.value.details["field"] == "traffic.red"
-    assert counts(churn) == before
+    assert row_counts(churn, *WRITTEN) == before
 
 
 @pytest.mark.parametrize("split", [{"blue": 60, "green": 30}, {"blue": 100, "green": 10}])
 def test_traffic_must_sum_to_100_or_0(churn: Workspace, split: dict[str, int]) -> None:
-    before = counts(churn)
+    before = row_counts(churn, *WRITTEN)
     with pytest.raises(InvalidInput, match="sum to 100") as caught:
         set_traffic("churn", split)
     assert caught.value.details["field"] == "traffic"
-    assert counts(churn) == before
+    assert row_counts(churn, *WRITTEN) == before
     assert set_traffic("churn", {"blue": 0, "green": 0}).traffic == {"blue": 0, "green": 0}
 
 
@@ -148,12 +143,12 @@ def test_traffic_that_does_not_sum_to_100_in_a_spec_names_the_field(
 
 
 def test_a_deployment_with_live_traffic_cannot_be_mirrored(churn: Workspace) -> None:
-    before = counts(churn)
+    before = row_counts(churn, *WRITTEN)
     with pytest.raises(InvalidInput, match="'blue' takes live traffic"):
         set_mirror("churn", {"blue": 50})
     with pytest.raises(InvalidInput, match="one deployment"):
         set_traffic("churn", {"blue": 100}, mirror={"green": 10, "blue": 10})
-    assert counts(churn) == before
+    assert row_counts(churn, *WRITTEN) == before
     assert set_mirror("churn", {"green": 25}).mirror == {"green": 25}
     # Moving live traffic onto the mirrored deployment is refused the same way.
     with pytest.raises(InvalidInput, match="'green' takes live traffic"):
@@ -205,8 +200,7 @@ def test_an_endpoint_with_deployments_cannot_be_deleted(churn: Workspace) -> Non
     delete_endpoint("churn")
     with pytest.raises(NotFound, match="'churn' does not exist"):
         get_endpoint("churn")
-    with churn.store.read() as conn:
-        assert conn.execute(select(func.count()).select_from(traffic_history)).scalar_one() == 0
+    assert row_count(churn, "traffic_history") == 0
 
 
 def test_reapplying_after_the_alias_moved_serves_the_new_version(
@@ -263,7 +257,7 @@ BAD_SPECS = [
 
 
 def test_a_bad_spec_names_its_field(churn: Workspace, tmp_path: Path) -> None:
-    before = counts(churn)
+    before = row_counts(churn, *WRITTEN)
     for document, field in BAD_SPECS:
         with pytest.raises(InvalidInput) as caught:
             apply_file(write(tmp_path, document))
@@ -271,7 +265,7 @@ def test_a_bad_spec_names_its_field(churn: Workspace, tmp_path: Path) -> None:
         assert f"spec: {field}:" in str(caught.value)
         if field == "timeout":
             assert "not a duration: 'soon' (write 250ms, 10s, 5m, 1h or 2d)" in str(caught.value)
-    assert counts(churn) == before
+    assert row_counts(churn, *WRITTEN) == before
 
 
 def test_a_deployment_of_an_unknown_endpoint_or_model_is_refused(

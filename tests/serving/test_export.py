@@ -19,14 +19,13 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 import cauce
+from builders import churn_features
 from cauce.errors import InvalidInput, NotFound
 from cauce.serving.endpoints import set_traffic
 from cauce.serving.export import export, export_kserve, export_kubernetes
@@ -70,8 +69,7 @@ model: models:/churn/1
 def _log_model() -> None:
     from sklearn.linear_model import LogisticRegression
 
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"age": rng.integers(18, 80, 40), "charges": rng.normal(50, 10, 40)})
+    frame = churn_features(40)
     labels = (frame["charges"] > 50).astype(int)
     with cauce.start_run(experiment="churn"):
         cauce.log_model(

@@ -24,7 +24,6 @@ from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage.audit import events
 from cauce.registry.models import get_version
 from cauce.serving import rollouts
-from cauce.serving.collector import Collector, Record
 from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.serving.metrics import Window, store_windows
 from cauce.specs import apply_file
@@ -32,17 +31,11 @@ from cauce.stats import jensen_shannon
 from cauce.store import now_ms
 from cauce.store.schema import rollout_decisions
 from cauce.workspace import Workspace
+from served import CHURN_BLUE, record_requests
 
-ENDPOINT = """
-kind: Endpoint
-name: churn
-traffic: {blue: 100}
----
-kind: Deployment
-endpoint: churn
-name: blue
-model: models:/churn/1
-collect: {}
+ENDPOINT = (
+    CHURN_BLUE
+    + """\
 ---
 kind: Deployment
 endpoint: churn
@@ -50,6 +43,7 @@ name: green
 model: models:/churn/2
 collect: {}
 """
+)
 
 
 def rollout_spec(**overrides: Any) -> dict[str, Any]:
@@ -293,26 +287,9 @@ def test_a_controller_in_another_process_takes_the_rollout_over(served: Workspac
 
 
 def _collect(ws: Workspace, deployment: str, at: int, predictions: list[int], source: str) -> None:
-    collector = Collector(ws, "churn")
-    collector.configure(get_endpoint("churn", workspace=ws).deployments)
-    for i, value in enumerate(predictions):
-        collector.record(
-            Record(
-                deployment=deployment,
-                source=source,
-                model_version="churn/1",
-                correlation_id=f"{deployment}-{i}",
-                timestamp_ms=at,
-                latency_ms=1.0,
-                request=json.dumps(
-                    {"dataframe_records": [{"age": 30 + i % 5, "charges": 50}]}
-                ).encode(),
-                content_type="application/json",
-                response=json.dumps({"predictions": [value]}).encode(),
-            )
-        )
-    collector.flush()
-    collector.close()
+    rows = [{"age": 30 + i % 5, "charges": 50} for i in range(len(predictions))]
+    ids = [f"{deployment}-{i}" for i in range(len(predictions))]
+    record_requests(ws, rows, predictions, at=at, deployment=deployment, source=source, ids=ids)
 
 
 def test_prediction_drift_and_sql_metrics_come_from_the_collector(served: Workspace) -> None:

@@ -18,14 +18,7 @@ from cauce.store.migrate import head_revision
 from cauce.store.schema import metadata
 from cauce.tracking import experiments, runs
 from cauce.workspace import Workspace
-
-
-def _count(ws: Workspace, table: str) -> int:
-    from sqlalchemy import func, select
-
-    with ws.store.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(metadata.tables[table])).scalar())
-
+from stored import row_count
 
 # -- migrations -----------------------------------------------------------------------------
 
@@ -44,7 +37,7 @@ def test_fresh_database_is_migrated_on_first_use(any_workspace: Workspace) -> No
 
     assert store.current_revision() == HEAD_REVISION
     for table in metadata.tables:
-        assert _count(any_workspace, table) == 0
+        assert row_count(any_workspace, table) == 0
 
 
 def test_upgrade_is_idempotent_and_keeps_data(any_workspace: Workspace) -> None:
@@ -63,7 +56,7 @@ def test_upgrade_is_idempotent_and_keeps_data(any_workspace: Workspace) -> None:
     finally:
         other.close()
     assert [e.name for e in experiments.list_experiments()] == ["kept"]
-    assert _count(any_workspace, "experiments") == 1
+    assert row_count(any_workspace, "experiments") == 1
     from sqlalchemy import text
 
     with store.read() as conn:
@@ -197,14 +190,14 @@ def test_a_failed_write_transaction_rolls_back(any_workspace: Workspace) -> None
     with pytest.raises(RuntimeError), store.write() as conn:
         conn.execute(experiments_table.insert().values(**row, created_at=now, updated_at=now))
         raise RuntimeError("boom")
-    assert _count(any_workspace, "experiments") == 0
+    assert row_count(any_workspace, "experiments") == 0
 
     # A constraint violation surfaces as a CauceError, and the transaction leaves nothing.
     with pytest.raises(CauceError), store.write() as conn:
         conn.execute(experiments_table.insert().values(**row, created_at=now, updated_at=now))
         duplicate = {**row, "id": new_id(), "created_at": now, "updated_at": now}
         conn.execute(experiments_table.insert().values(**duplicate))
-    assert _count(any_workspace, "experiments") == 0
+    assert row_count(any_workspace, "experiments") == 0
 
 
 def test_the_store_path_is_created_on_demand(tmp_path: Path) -> None:

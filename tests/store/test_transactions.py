@@ -16,15 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
 
 import cauce
 from cauce.data.suites import CheckSuite
 from cauce.errors import BackendError, Conflict
 from cauce.lineage import audit
-from cauce.store.schema import metadata
 from cauce.tracking import runs
 from cauce.workspace import Workspace
+from stored import snapshot
 
 RULES = CheckSuite.model_validate(
     {"kind": "CheckSuite", "name": "s", "checks": [{"not_null": {"column": "x"}}]}
@@ -56,15 +55,6 @@ def refusing_inserts(ws: Workspace, table: str) -> Iterator[None]:
         with ws.store.write() as conn:
             on = "" if ws.store.is_sqlite else f" ON {table}"
             conn.exec_driver_sql(f"DROP TRIGGER {trigger}{on}")
-
-
-def snapshot(ws: Workspace) -> dict[str, list[str]]:
-    """Every row of every table, comparable: a changed, added or removed row shows."""
-    with ws.store.read() as conn:
-        return {
-            name: sorted(repr(tuple(row)) for row in conn.execute(select(table)))
-            for name, table in metadata.tables.items()
-        }
 
 
 def assert_refused(ws: Workspace, operation: Any, table: str) -> None:

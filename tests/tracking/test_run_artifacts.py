@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from cauce import workspace as workspace_module
 from cauce.errors import IntegrityError, InvalidInput, NotFound
 from cauce.tracking import fluent
 from cauce.tracking import runs as runs_module
@@ -27,33 +27,17 @@ from cauce.tracking.artifacts import (
 from cauce.tracking.environment import SourceInfo
 from cauce.workspace import Workspace
 
-S3_BUCKET = "cauce-test"
 
-
-@pytest.fixture(params=["local", "s3"])
-def ws(
-    request: pytest.FixtureRequest, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> Workspace:
-    # Runs record the code version; keep git (and this repository) out of these tests.
+@pytest.fixture(autouse=True)
+def fixed_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs record the code version; keep git (and this repository) out of these tests."""
     fixed = SourceInfo(None, None, "tests", platform.python_version(), "0" * 64)
     monkeypatch.setattr(runs_module, "source_info", lambda: fixed)
-    if request.param == "local":
-        assert workspace.artifacts.is_local
-        return workspace
-    endpoint = request.getfixturevalue("s3_server")
-    prefix = request.getfixturevalue("s3_prefix")  # also sets AWS_ACCESS_KEY_ID and friends
-    monkeypatch.setenv("CAUCE_ARTIFACTS", f"s3://{S3_BUCKET}/{prefix}")
-    monkeypatch.setenv("CAUCE_S3_ENDPOINT_URL", endpoint)
-    workspace_module.reset()
-    s3_ws = workspace_module.current()
-    assert s3_ws.artifacts.url == f"s3://{S3_BUCKET}/{prefix}"
-    assert not s3_ws.artifacts.is_local
-    return s3_ws
 
 
 @pytest.fixture
-def run_id(ws: Workspace) -> str:
-    return runs_module.create_run("artifacts", workspace=ws).run_id
+def run_id(artifacts_ws: Workspace) -> str:
+    return runs_module.create_run("artifacts", workspace=artifacts_ws).run_id
 
 
 @pytest.fixture
@@ -87,103 +71,120 @@ def files_under(folder: Path) -> dict[str, bytes]:
 # -- logging and listing ----------------------------------------------------------------------
 
 
-def test_log_artifact_and_list(ws: Workspace, run_id: str, tmp_path: Path) -> None:
+def test_log_artifact_and_list(artifacts_ws: Workspace, run_id: str, tmp_path: Path) -> None:
     report = tmp_path / "report.txt"
     report.write_text("all good")
 
-    assert log_artifact(run_id, report, workspace=ws) == "report.txt"
-    assert log_artifact(run_id, report, "reports/daily", workspace=ws) == "reports/daily/report.txt"
+    assert log_artifact(run_id, report, workspace=artifacts_ws) == "report.txt"
+    assert (
+        log_artifact(run_id, report, "reports/daily", workspace=artifacts_ws)
+        == "reports/daily/report.txt"
+    )
 
-    entries = list_artifacts(run_id, workspace=ws)
+    entries = list_artifacts(run_id, workspace=artifacts_ws)
     assert entries == [
         ArtifactEntry("report.txt", sha(b"all good"), 8, "text/plain"),
         ArtifactEntry("reports/daily/report.txt", sha(b"all good"), 8, "text/plain"),
     ]
     # Two paths, one stored blob.
-    assert ws.artifacts.read_bytes(sha(b"all good")) == b"all good"
+    assert artifacts_ws.artifacts.read_bytes(sha(b"all good")) == b"all good"
 
 
-def test_log_artifacts_keeps_the_nested_layout(ws: Workspace, run_id: str, tree: Path) -> None:
-    paths = log_artifacts(run_id, tree, "outputs", workspace=ws)
+def test_log_artifacts_keeps_the_nested_layout(
+    artifacts_ws: Workspace, run_id: str, tree: Path
+) -> None:
+    paths = log_artifacts(run_id, tree, "outputs", workspace=artifacts_ws)
     expected = [
         "outputs/metrics.json",
         "outputs/model/config/params.yaml",
         "outputs/model/weights.bin",
     ]
     assert paths == expected
-    assert [e.path for e in list_artifacts(run_id, workspace=ws)] == expected
+    assert [e.path for e in list_artifacts(run_id, workspace=artifacts_ws)] == expected
 
-    model = list_artifacts(run_id, "outputs/model", workspace=ws)
+    model = list_artifacts(run_id, "outputs/model", workspace=artifacts_ws)
     assert [e.path for e in model] == expected[1:]
-    assert [e.path for e in list_artifacts(run_id, "outputs/model/", workspace=ws)] == expected[1:]
-    assert list_artifacts(run_id, "outputs/mod", workspace=ws) == []  # not a prefix of a name
-    one = list_artifacts(run_id, "outputs/metrics.json", workspace=ws)
+    assert [
+        e.path for e in list_artifacts(run_id, "outputs/model/", workspace=artifacts_ws)
+    ] == expected[1:]
+    assert (
+        list_artifacts(run_id, "outputs/mod", workspace=artifacts_ws) == []
+    )  # not a prefix of a name
+    one = list_artifacts(run_id, "outputs/metrics.json", workspace=artifacts_ws)
     assert [e.path for e in one] == ["outputs/metrics.json"]
     assert one[0].media_type == "application/json"
-    assert [e.path for e in list_artifacts(run_id, ".", workspace=ws)] == expected
+    assert [e.path for e in list_artifacts(run_id, ".", workspace=artifacts_ws)] == expected
 
 
-def test_log_artifacts_at_the_root(ws: Workspace, run_id: str, tree: Path) -> None:
-    paths = log_artifacts(run_id, tree, workspace=ws)
+def test_log_artifacts_at_the_root(artifacts_ws: Workspace, run_id: str, tree: Path) -> None:
+    paths = log_artifacts(run_id, tree, workspace=artifacts_ws)
     assert paths == ["metrics.json", "model/config/params.yaml", "model/weights.bin"]
 
 
-def test_fluent_api_logs_to_the_active_run(ws: Workspace, tmp_path: Path) -> None:
+def test_fluent_api_logs_to_the_active_run(artifacts_ws: Workspace, tmp_path: Path) -> None:
     note = tmp_path / "note.md"
     note.write_text("# hi")
     with fluent.start_run(experiment="artifacts") as run:
         assert fluent.log_artifact(note, "docs") == "docs/note.md"
-    assert [e.path for e in list_artifacts(run.run_id, workspace=ws)] == ["docs/note.md"]
+    assert [e.path for e in list_artifacts(run.run_id, workspace=artifacts_ws)] == ["docs/note.md"]
 
 
-def test_relogging_a_path_replaces_its_content(ws: Workspace, run_id: str, tmp_path: Path) -> None:
+def test_relogging_a_path_replaces_its_content(
+    artifacts_ws: Workspace, run_id: str, tmp_path: Path
+) -> None:
     file = tmp_path / "model.bin"
     file.write_bytes(b"version 1")
-    log_artifact(run_id, file, workspace=ws)
+    log_artifact(run_id, file, workspace=artifacts_ws)
     file.write_bytes(b"version 2, longer")
-    log_artifact(run_id, file, workspace=ws)
+    log_artifact(run_id, file, workspace=artifacts_ws)
 
-    [entry] = list_artifacts(run_id, workspace=ws)
+    [entry] = list_artifacts(run_id, workspace=artifacts_ws)
     assert (entry.path, entry.sha256, entry.size) == ("model.bin", sha(b"version 2, longer"), 17)
-    out = download_artifacts(run_id, "model.bin", tmp_path / "dl" / "model.bin", workspace=ws)
+    out = download_artifacts(
+        run_id, "model.bin", tmp_path / "dl" / "model.bin", workspace=artifacts_ws
+    )
     assert out.read_bytes() == b"version 2, longer"
 
 
-def test_runs_do_not_see_each_other(ws: Workspace, run_id: str, tmp_path: Path) -> None:
-    other = runs_module.create_run("artifacts", workspace=ws).run_id
+def test_runs_do_not_see_each_other(artifacts_ws: Workspace, run_id: str, tmp_path: Path) -> None:
+    other = runs_module.create_run("artifacts", workspace=artifacts_ws).run_id
     file = tmp_path / "a.txt"
     file.write_text("a")
-    log_artifact(run_id, file, workspace=ws)
-    assert list_artifacts(other, workspace=ws) == []
+    log_artifact(run_id, file, workspace=artifacts_ws)
+    assert list_artifacts(other, workspace=artifacts_ws) == []
     with pytest.raises(NotFound):
-        download_artifacts(other, "a.txt", tmp_path / "dl", workspace=ws)
+        download_artifacts(other, "a.txt", tmp_path / "dl", workspace=artifacts_ws)
 
 
 # -- downloading ------------------------------------------------------------------------------
 
 
-def test_download_one_file(ws: Workspace, run_id: str, tree: Path, tmp_path: Path) -> None:
-    log_artifacts(run_id, tree, workspace=ws)
+def test_download_one_file(
+    artifacts_ws: Workspace, run_id: str, tree: Path, tmp_path: Path
+) -> None:
+    log_artifacts(run_id, tree, workspace=artifacts_ws)
     weights = (tree / "model" / "weights.bin").read_bytes()
 
     # To a path that does not exist yet: that is the file.
     target = tmp_path / "dl" / "w.bin"
-    assert download_artifacts(run_id, "model/weights.bin", target, workspace=ws) == target
+    assert download_artifacts(run_id, "model/weights.bin", target, workspace=artifacts_ws) == target
     assert target.read_bytes() == weights
 
     # Into an existing folder: the file keeps its name.
     folder = tmp_path / "into"
     folder.mkdir()
-    out = download_artifacts(run_id, "model/weights.bin", folder, workspace=ws)
+    out = download_artifacts(run_id, "model/weights.bin", folder, workspace=artifacts_ws)
     assert out == folder / "weights.bin"
     assert files_under(folder) == {"weights.bin": weights}
 
 
-def test_download_a_folder(ws: Workspace, run_id: str, tree: Path, tmp_path: Path) -> None:
-    log_artifacts(run_id, tree, "outputs", workspace=ws)
+def test_download_a_folder(
+    artifacts_ws: Workspace, run_id: str, tree: Path, tmp_path: Path
+) -> None:
+    log_artifacts(run_id, tree, "outputs", workspace=artifacts_ws)
 
     dst = tmp_path / "dl"
-    assert download_artifacts(run_id, "outputs/model", dst, workspace=ws) == dst
+    assert download_artifacts(run_id, "outputs/model", dst, workspace=artifacts_ws) == dst
     assert files_under(dst) == {
         "config/params.yaml": b"depth: 3\n",
         "weights.bin": b"\x00\x01" * 1000,
@@ -191,45 +192,45 @@ def test_download_a_folder(ws: Workspace, run_id: str, tree: Path, tmp_path: Pat
     assert not any(p.name.startswith(".") for p in dst.rglob("*"))  # no temporary files
 
     everything = tmp_path / "all"
-    download_artifacts(run_id, "outputs", everything, workspace=ws)
+    download_artifacts(run_id, "outputs", everything, workspace=artifacts_ws)
     assert files_under(everything) == files_under(tree)
 
 
-def test_download_the_whole_run(ws: Workspace, run_id: str, tree: Path, tmp_path: Path) -> None:
-    log_artifacts(run_id, tree, "outputs", workspace=ws)
+def test_download_the_whole_run(
+    artifacts_ws: Workspace, run_id: str, tree: Path, tmp_path: Path
+) -> None:
+    log_artifacts(run_id, tree, "outputs", workspace=artifacts_ws)
     dst = tmp_path / "dl"
-    assert download_artifacts(run_id, ".", dst, workspace=ws) == dst
+    assert download_artifacts(run_id, ".", dst, workspace=artifacts_ws) == dst
     assert files_under(dst / "outputs") == files_under(tree)
 
 
 def test_download_of_a_missing_path_is_not_found(
-    ws: Workspace, run_id: str, tree: Path, tmp_path: Path
+    artifacts_ws: Workspace, run_id: str, tree: Path, tmp_path: Path
 ) -> None:
-    log_artifacts(run_id, tree, workspace=ws)
+    log_artifacts(run_id, tree, workspace=artifacts_ws)
     for missing in ["nope.txt", "mod", "model/weights"]:
         with pytest.raises(NotFound, match="has no artifact"):
-            download_artifacts(run_id, missing, tmp_path / "dl", workspace=ws)
+            download_artifacts(run_id, missing, tmp_path / "dl", workspace=artifacts_ws)
     assert not (tmp_path / "dl").exists()
 
 
 def test_tampered_artifact_fails_the_download(
-    ws: Workspace, run_id: str, tmp_path: Path, request: pytest.FixtureRequest
+    artifacts_ws: Workspace,
+    run_id: str,
+    tmp_path: Path,
+    overwrite_blob: Callable[[str, bytes], None],
 ) -> None:
     file = tmp_path / "data.csv"
     file.write_text("a,b\n1,2\n")
-    log_artifact(run_id, file, workspace=ws)
+    log_artifact(run_id, file, workspace=artifacts_ws)
     digest = sha(b"a,b\n1,2\n")
-    blob = ws.artifacts.path_of(digest)
-    if ws.artifacts.is_local:
-        Path(blob).chmod(0o644)
-        Path(blob).write_text("a,b\n6,6\n")
-    else:
-        client = request.getfixturevalue("s3_client")
-        client.put_object(Bucket=S3_BUCKET, Key=blob.removeprefix(f"{S3_BUCKET}/"), Body=b"x")
+    blob = artifacts_ws.artifacts.path_of(digest)
+    overwrite_blob(digest, b"a,b\n6,6\n")
 
     dst = tmp_path / "dl"
     with pytest.raises(IntegrityError, match=blob):
-        download_artifacts(run_id, "data.csv", dst / "data.csv", workspace=ws)
+        download_artifacts(run_id, "data.csv", dst / "data.csv", workspace=artifacts_ws)
     assert list(dst.iterdir()) == []
 
 
@@ -253,38 +254,40 @@ def test_relative_paths_are_normalised(good: str) -> None:
 
 
 def test_bad_artifact_paths_are_invalid_input(
-    ws: Workspace, run_id: str, tree: Path, tmp_path: Path
+    artifacts_ws: Workspace, run_id: str, tree: Path, tmp_path: Path
 ) -> None:
     file = tree / "metrics.json"
     for bad in ["/abs", "/", "..", "../up", "a/../..", "..\\up"]:
         with pytest.raises(InvalidInput, match="inside the run"):
-            log_artifact(run_id, file, bad, workspace=ws)
+            log_artifact(run_id, file, bad, workspace=artifacts_ws)
         with pytest.raises(InvalidInput, match="inside the run"):
-            log_artifacts(run_id, tree, bad, workspace=ws)
+            log_artifacts(run_id, tree, bad, workspace=artifacts_ws)
         with pytest.raises(InvalidInput, match="inside the run"):
-            list_artifacts(run_id, bad, workspace=ws)
+            list_artifacts(run_id, bad, workspace=artifacts_ws)
         with pytest.raises(InvalidInput, match="inside the run"):
-            download_artifacts(run_id, bad, tmp_path / "dl", workspace=ws)
-    assert list_artifacts(run_id, workspace=ws) == []
+            download_artifacts(run_id, bad, tmp_path / "dl", workspace=artifacts_ws)
+    assert list_artifacts(run_id, workspace=artifacts_ws) == []
     assert not (tmp_path / "dl").exists()
 
 
-def test_missing_local_sources_are_not_found(ws: Workspace, run_id: str, tmp_path: Path) -> None:
+def test_missing_local_sources_are_not_found(
+    artifacts_ws: Workspace, run_id: str, tmp_path: Path
+) -> None:
     with pytest.raises(NotFound, match="no such file"):
-        log_artifact(run_id, tmp_path / "absent.txt", workspace=ws)
+        log_artifact(run_id, tmp_path / "absent.txt", workspace=artifacts_ws)
     with pytest.raises(NotFound, match="no such folder"):
-        log_artifacts(run_id, tmp_path / "absent", workspace=ws)
+        log_artifacts(run_id, tmp_path / "absent", workspace=artifacts_ws)
     with pytest.raises(NotFound, match="no such file"):
-        log_artifact(run_id, tmp_path, workspace=ws)  # a folder is not a file
+        log_artifact(run_id, tmp_path, workspace=artifacts_ws)  # a folder is not a file
 
 
-def test_unknown_run_is_not_found(ws: Workspace, tree: Path, tmp_path: Path) -> None:
+def test_unknown_run_is_not_found(artifacts_ws: Workspace, tree: Path, tmp_path: Path) -> None:
     ghost = "0" * 32
     with pytest.raises(NotFound, match="does not exist"):
-        log_artifact(ghost, tree / "metrics.json", workspace=ws)
+        log_artifact(ghost, tree / "metrics.json", workspace=artifacts_ws)
     with pytest.raises(NotFound, match="does not exist"):
-        log_artifacts(ghost, tree, workspace=ws)
+        log_artifacts(ghost, tree, workspace=artifacts_ws)
     with pytest.raises(NotFound, match="does not exist"):
-        list_artifacts(ghost, workspace=ws)
+        list_artifacts(ghost, workspace=artifacts_ws)
     with pytest.raises(NotFound, match="does not exist"):
-        download_artifacts(ghost, "metrics.json", tmp_path / "dl", workspace=ws)
+        download_artifacts(ghost, "metrics.json", tmp_path / "dl", workspace=artifacts_ws)

@@ -23,22 +23,11 @@ import pytest
 import cauce
 from cauce.errors import CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.store.schema import metadata
 from cauce.tracking import environment, experiments, runs
 from cauce.workspace import Workspace
+from stored import row_counts
 
 MISSING = "f" * 32
-
-
-def row_counts(ws: Workspace) -> dict[str, int]:
-    """The number of rows in every table of the store."""
-    from sqlalchemy import func, select
-
-    with ws.store.read() as conn:
-        return {
-            name: int(conn.execute(select(func.count()).select_from(table)).scalar())
-            for name, table in metadata.tables.items()
-        }
 
 
 def history(run_id: str, key: str) -> list[tuple[int, float]]:

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 import cauce
 from cauce.errors import InvalidInput, NotFound
-from cauce.store.schema import metadata
 from cauce.tracking import search
 from cauce.tracking.entities import Run
 from cauce.workspace import Workspace
+from stored import row_counts
 
 CHURN = ("baseline", "tuned", "Tuned_2", "pending")
 
@@ -72,16 +72,6 @@ def build_corpus() -> dict[str, str]:
 def names(runs: Iterable[Run], ids: dict[str, str]) -> list[str]:
     by_id = {v: k for k, v in ids.items()}
     return [by_id[r.info.run_id] for r in runs]
-
-
-def row_counts(ws: Workspace) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    with ws.store.read() as conn:
-        return {
-            name: int(conn.execute(select(func.count()).select_from(table)).scalar())
-            for name, table in metadata.tables.items()
-        }
 
 
 def test_filters_on_metrics_params_tags_and_attributes(

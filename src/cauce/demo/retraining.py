@@ -92,7 +92,14 @@ def register_challenger(
     )
     result = check(version.uri, GATE, actor="retraining")
     rules = [
-        {"name": r.name, "kind": r.kind, "passed": r.passed, "value": r.value, "message": r.message}
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "passed": r.passed,
+            "value": r.value,
+            "message": r.message,
+            "details": r.details,
+        }
         for r in result.rules
     ]
     if not result.passed:

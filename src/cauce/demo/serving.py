@@ -169,20 +169,30 @@ def _follow(ws: Workspace, out: Console, label: str, timeout: float = 120) -> An
     deadline = time.monotonic() + timeout
     while True:
         rollout = rollouts.status(ENDPOINT, workspace=ws)
-        for decision in rollout.decisions[seen:]:
-            if decision.decision in ("start", "advance", "fail", "promote", "rollback", "pause"):
-                weight = (
-                    "mirror"
-                    if decision.stage < 0
-                    else f"{rollout.spec['steps'][decision.stage]['weight']}%"
-                )
-                out.print(f"   {label} {decision.decision:<8} at {weight:>4}  {decision.reason}")
+        for step in _steps(rollout, rollout.decisions[seen:]):
+            weight = step["weight"] if step["weight"] == "mirror" else f"{step['weight']}%"
+            out.print(f"   {label} {step['decision']:<8} at {weight:>4}  {step['reason']}")
         seen = len(rollout.decisions)
         if rollout.state != "running":
             return rollout
         if time.monotonic() > deadline:
             return rollouts.abort(ENDPOINT, reason="the demo ran out of time", workspace=ws)
         time.sleep(0.3)
+
+
+def _steps(rollout: Any, decisions: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The rollout's decisions that move it (not each passing analysis): what was decided, at
+    which weight (or ``mirror``), why, and what was measured."""
+    return [
+        {
+            "decision": d.decision,
+            "weight": "mirror" if d.stage < 0 else rollout.spec["steps"][d.stage]["weight"],
+            "reason": d.reason,
+            "measured": d.measured,
+        }
+        for d in (rollout.decisions if decisions is None else decisions)
+        if d.decision in ("start", "advance", "fail", "promote", "rollback", "pause")
+    ]
 
 
 def _records(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[int]]:
@@ -233,23 +243,40 @@ def _monitor_spec(silver: Any, recipe: str, fast: bool) -> dict[str, Any]:
     }
 
 
-def _signal_line(run: Any) -> str:
-    """The headline numbers of a monitor run."""
+def _signals(run: Any) -> dict[str, Any]:
+    """The headline numbers of a monitor run: drift per feature, prediction drift, accuracy."""
     values = {(v["signal"], v["feature"]): v for v in run.values}
     share = values.get(("data_drift", "*"), {})
-    drifted = (share.get("details") or {}).get("drifted", [])
-    features = sum(1 for (signal, f) in values if signal == "data_drift" and f != "*")
-    prediction = values.get(("prediction_drift", "prediction"), {}).get("value")
+    drift = {
+        f: v["value"] for (signal, f), v in values.items() if signal == "data_drift" and f != "*"
+    }
     accuracy = values.get(("model_performance", "*"), {})
-    parts = [f"{len(drifted)}/{features} features drifted"]
+    measured = accuracy.get("value") is not None
+    return {
+        "run": run.id,
+        "status": run.status,
+        "features": len(drift),
+        "drifted": (share.get("details") or {}).get("drifted", []),
+        "drift": drift,
+        "prediction_drift": values.get(("prediction_drift", "prediction"), {}).get("value"),
+        "accuracy": accuracy.get("value"),
+        "labelled": accuracy["details"]["labelled"] if measured else None,
+    }
+
+
+def _signal_line(signals: dict[str, Any]) -> str:
+    """:func:`_signals` in a line."""
+    drifted = signals["drifted"]
+    parts = [f"{len(drifted)}/{signals['features']} features drifted"]
     if drifted:
-        shown = [f"{name} {values[('data_drift', name)]['value']:.2f}" for name in drifted[:4]]
+        shown = [f"{name} {signals['drift'][name]:.2f}" for name in drifted[:4]]
         parts[-1] += f" ({', '.join(shown)})"
-    if prediction is not None:
-        parts.append(f"prediction drift {prediction:.3f}")
-    if accuracy.get("value") is not None:
-        labelled = accuracy["details"]["labelled"]
-        parts.append(f"accuracy {accuracy['value']:.3f} on {labelled:,} labelled predictions")
+    if signals["prediction_drift"] is not None:
+        parts.append(f"prediction drift {signals['prediction_drift']:.3f}")
+    if signals["accuracy"] is not None:
+        parts.append(
+            f"accuracy {signals['accuracy']:.3f} on {signals['labelled']:,} labelled predictions"
+        )
     return "; ".join(parts)
 
 
@@ -260,8 +287,10 @@ def run(
     recipe: str,
     out: Console,
     fast: bool = False,
-) -> dict[str, Any]:
-    """Serving and the closed loop, from the champion served to a retrained champion."""
+) -> list[dict[str, Any]]:
+    """Serving and the closed loop, from the champion served to a retrained champion; the
+    results of each stage (serving, monitoring, decay, alert, retraining, rollout, rollback,
+    traffic)."""
     import cauce
     from cauce.demo.generate import customers
     from cauce.demo.pipeline import LABEL
@@ -307,6 +336,7 @@ def run(
             start_new_session=True,
         )
     traffic = Traffic(url, normal, normal_outcomes)
+    stages: list[dict[str, Any]] = []
     try:
         _wait_ready(url, "blue")
         traffic.start(clients=4)
@@ -316,12 +346,24 @@ def run(
             f"6. serving   {ENDPOINT} v{champion.version} deployed as blue at {url}; "
             f"{traffic.answered} requests answered so far, collector on"
         )
+        stages.append(
+            {
+                "stage": "serving",
+                "endpoint": ENDPOINT,
+                "deployment": "blue",
+                "model": champion.uri,
+                "version": champion.version,
+                "url": url,
+                "answered": traffic.answered,
+            }
+        )
         cauce.data.register("churn_labels", traffic.labels(), workspace=ws)
-        before = run_monitor(MONITOR, workspace=ws)
+        before = _signals(run_monitor(MONITOR, workspace=ws))
         out.print(
-            f"7. monitor   {MONITOR} over the last {WINDOW_S}s: {before.status}; "
+            f"7. monitor   {MONITOR} over the last {WINDOW_S}s: {before['status']}; "
             f"{_signal_line(before)}"
         )
+        stages.append({"stage": "monitoring", "monitor": MONITOR, "window_s": WINDOW_S, **before})
 
         # Decay: the market moves. Traffic comes from the new population, and a fresh labelled
         # batch of it lands in bronze.
@@ -335,16 +377,31 @@ def run(
             f"8. decay     traffic drifts (more month-to-month and fiber, prices up); fresh "
             f"batch customers_recent v{batch.version} ({batch.row_count:,} rows) lands in bronze"
         )
+        stages.append({"stage": "decay", "batch": {"ref": batch.ref, "rows": batch.row_count}})
         # The demo is a script: it runs the alert's actions (the retraining) in the foreground
         # rather than leaving them queued for an agent.
-        after = run_monitor(MONITOR, workspace=ws, wait=True)
-        alert = after.alert
-        out.print(f"   monitor   {after.status}: {_signal_line(after)}")
+        judged = run_monitor(MONITOR, workspace=ws, wait=True)
+        after, alert = _signals(judged), judged.alert
+        out.print(f"   monitor   {after['status']}: {_signal_line(after)}")
         if alert is None:
             raise RuntimeError("the drifted traffic raised no alert")
         out.print(
             f"   alert     {alert.id[:12]} → "
             + ", ".join(f"{a.action} {a.status}" for a in alert.actions)
+        )
+        stages.append(
+            {
+                "stage": "alert",
+                "monitor": MONITOR,
+                "window_s": WINDOW_S,
+                **after,
+                "alert": alert.id,
+                "breaches": alert.breaches,
+                "actions": [
+                    {"action": a.action, "target": a.target, "status": a.status}
+                    for a in alert.actions
+                ],
+            }
         )
         triggered = next(a for a in alert.actions if a.action == "trigger")
         if triggered.status != "succeeded" or triggered.result is None:
@@ -360,12 +417,39 @@ def run(
             + (f" ({compared['message'].split(':')[0]})" if compared else "")
             + f"; alias challenger → v{registered['version']}"
         )
+        stages.append(
+            {
+                "stage": "retraining",
+                "pipeline_run": retrained.id,
+                "steps": len(retrained.steps),
+                "seconds": took,
+                "version": registered["version"],
+                "gate": {
+                    "passed": passed == len(registered["gate"]),
+                    "rules_passed": passed,
+                    "rules": registered["gate"],
+                    "compared": compared["details"] if compared else None,
+                },
+                "aliases": {"challenger": registered["version"]},
+            }
+        )
         _wait_ready(url, "green")
         green = _follow(ws, out, "green")
         champion_now = _champion_after(ws, green.state, registered["version"])
         out.print(
             f"10. canary   green {green.state}: champion → churn v{champion_now.version}; "
-            f"traffic {_traffic(ws)}"
+            f"traffic {_split(_traffic(ws))}"
+        )
+        stages.append(
+            {
+                "stage": "rollout",
+                "deployment": "green",
+                "version": registered["version"],
+                "state": green.state,
+                "decisions": _steps(green),
+                "aliases": {"champion": champion_now.version},
+                "traffic": _traffic(ws),
+            }
         )
 
         # A broken candidate: it answers, but flags every customer as about to churn.
@@ -388,6 +472,24 @@ def run(
         )
         red = _roll_out(ws, "red", out, "red  ")
         out.print(f"   red {red.state}: {red.reason}")
+        stages.append(
+            {
+                "stage": "rollback",
+                "deployment": "red",
+                "version": broken,
+                "state": red.state,
+                "reason": red.reason,
+                "decisions": _steps(red),
+                "failed_metrics": sorted(
+                    {
+                        name
+                        for d in red.decisions
+                        for name, measured in d.measured.items()
+                        if measured.get("ok") is False
+                    }
+                ),
+            }
+        )
     finally:
         traffic.stop()
         os.killpg(server.pid, signal.SIGINT)
@@ -397,26 +499,21 @@ def run(
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
     latencies = sorted(traffic.latencies) or [0.0]
+    p50 = latencies[len(latencies) // 2]
     out.print(
         f"   traffic   {traffic.answered:,} requests answered, {traffic.failed} failed, "
-        f"p50 {latencies[len(latencies) // 2]:.1f} ms; final split {_traffic(ws)}"
+        f"p50 {p50:.1f} ms; final split {_split(_traffic(ws))}"
     )
-    return {
-        "url": url,
-        "answered": traffic.answered,
-        "failed": traffic.failed,
-        "monitor_before": before.status,
-        "monitor_after": after.status,
-        "alert": alert.id,
-        "drifted": (after.summary, [v for v in after.values if v["outcome"] == "breached"]),
-        "retraining_run": retrained.id,
-        "retrained_version": registered["version"],
-        "gate": registered["gate"],
-        "green": green.state,
-        "red": red.state,
-        "red_reason": red.reason,
-        "champion": champion_now.version,
-    }
+    stages.append(
+        {
+            "stage": "traffic",
+            "answered": traffic.answered,
+            "failed": traffic.failed,
+            "p50_ms": p50,
+            "traffic": _traffic(ws),
+        }
+    )
+    return stages
 
 
 def _pause(seconds: float, what: str, out: Console) -> None:
@@ -444,10 +541,13 @@ def _champion_after(ws: Workspace, state: str, version: int, timeout: float = 10
         time.sleep(0.2)
 
 
-def _traffic(ws: Workspace) -> str:
+def _traffic(ws: Workspace) -> dict[str, int]:
     from cauce.serving.endpoints import get_endpoint
 
-    traffic = get_endpoint(ENDPOINT, workspace=ws).traffic
+    return dict(get_endpoint(ENDPOINT, workspace=ws).traffic)
+
+
+def _split(traffic: dict[str, int]) -> str:
     return ", ".join(f"{k}={v}%" for k, v in traffic.items())
 
 

@@ -4,7 +4,8 @@ monitor watching it; traffic that drifts; the alert that retrains, gates and rol
 challenger, which is promoted; a broken candidate rolled back; the new champion's lineage back
 to the data that set it off.
 
-Each stage prints one or two lines with its numbers.
+Each stage prints one or two lines with its numbers, and returns them as data: one entry per
+stage, the document ``cauce demo --json`` prints.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def corrupted_batch(raw: pd.DataFrame, seed: int = 11) -> pd.DataFrame:
 
 
 def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
-    """Run the story in the current workspace; return the numbers it printed."""
+    """Run the story in the current workspace, printing it on ``console``; its results: the
+    workspace, the seconds it took and ``stages``, one entry per stage with the numbers printed.
+    """
     from importlib.resources import files
 
     import cauce
@@ -81,6 +84,16 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         f"{len(checks.checks) - len(warnings)}/{len(checks.checks)} checks passed"
         + (f", warnings: {', '.join(warnings)}" if warnings else "")
     )
+    stages: list[dict[str, Any]] = [
+        {
+            "stage": "data",
+            "bronze": _version(bronze),
+            "silver": _version(silver),
+            "checks": len(checks.checks),
+            "checks_passed": len(checks.checks) - len(warnings),
+            "warnings": warnings,
+        }
+    ]
 
     # 2. A corrupted batch meets the quality bar.
     bad = cauce.data.register("customers", corrupted_batch(raw), layer="bronze")
@@ -92,6 +105,9 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         out.print(
             f"2. quality   batch customers v{bad.version} ({bad.row_count:,} rows) stopped by "
             f"the quality bar; failing checks: {', '.join(stopped)}"
+        )
+        stages.append(
+            {"stage": "quality", "batch": _version(bad), "stopped": True, "failed_checks": stopped}
         )
     else:  # pragma: no cover - the batch is built to fail
         raise RuntimeError("the corrupted batch passed the quality bar")
@@ -126,6 +142,20 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         f"3. pipeline  training: {len(first.steps)} steps in {first_seconds:.1f}s; "
         f"re-run unchanged: {hits}/{len(again.steps)} steps from cache in {again_seconds:.2f}s"
     )
+    stages.append(
+        {
+            "stage": "pipeline",
+            "pipeline_run": first.id,
+            "steps": len(first.steps),
+            "seconds": first_seconds,
+            "rerun": {
+                "pipeline_run": again.id,
+                "steps": len(again.steps),
+                "cache_hits": hits,
+                "seconds": again_seconds,
+            },
+        }
+    )
 
     best = max(results, key=lambda r: r["roc_auc"])
     version = cauce.models.register(
@@ -155,30 +185,40 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
         f"   see it:   cauce models card models:/{MODEL}@champion  ·  "
         f"cauce lineage models:/{MODEL}/{version.version}  ·  cauce audit"
     )
+    ranked = sorted(results, key=lambda r: -r["roc_auc"])
+    stages.append(
+        {
+            "stage": "training",
+            "experiment": EXPERIMENT,
+            "candidates": ranked,
+            "best": best["candidate"],
+        }
+    )
+    stages.append(
+        {
+            "stage": "registry",
+            "model": MODEL,
+            "version": version.version,
+            "run_id": best["run_id"],
+            "aliases": {"champion": version.version},
+        }
+    )
 
     # 6-11. Serving and the closed loop: the champion served and monitored; traffic drifts; the
     # alert retrains, gates and rolls out a challenger, promoted; a broken candidate rolled back.
-    served = serving.run(ws, test_rows, silver, best["candidate"], out, fast=fast)
-    account = _account(ws, served, out)
+    stages += serving.run(ws, test_rows, silver, best["candidate"], out, fast=fast)
+    stages.append(_account(ws, out))
     elapsed = time.perf_counter() - started
     out.print(f"[dim]done in {elapsed:.1f}s[/]")
-    return {
-        "bronze": bronze.ref,
-        "silver": silver.ref,
-        "stopped_batch": bad.ref,
-        "failing_checks": stopped,
-        "pipeline_steps": len(first.steps),
-        "cache_hits_on_rerun": hits,
-        "results": results,
-        "best": best,
-        "version": version.version,
-        "serving": served,
-        "account": account,
-        "seconds": elapsed,
-    }
+    return {"workspace": str(ws.settings.root), "fast": fast, "seconds": elapsed, "stages": stages}
 
 
-def _account(ws: Any, served: dict[str, Any], out: Console) -> dict[str, Any]:
+def _version(version: Any) -> dict[str, Any]:
+    """A dataset version in the results: its ref and rows."""
+    return {"ref": version.ref, "rows": version.row_count}
+
+
+def _account(ws: Any, out: Console) -> dict[str, Any]:
     """The new champion's lineage back to the window that raised the alert; the report."""
     from cauce.demo.serving import MONITOR
     from cauce.lineage.graph import walk
@@ -189,7 +229,7 @@ def _account(ws: Any, served: dict[str, Any], out: Console) -> dict[str, Any]:
     graph = walk(ws, "model_version", champion.id, "upstream")
     chain = _chain(graph, ("model_version", champion.id))
     out.print(f"12. account  lineage of {MODEL} v{champion.version}, upstream:")
-    for depth, label, relation in chain:
+    for depth, _, label, relation in chain:
         out.print(f"   {'  ' * depth}← {label}  [dim]({relation})[/]")
     report = write_report(
         MONITOR, ws.settings.state_dir / "reports" / f"{MONITOR}.html", workspace=ws
@@ -199,18 +239,23 @@ def _account(ws: Any, served: dict[str, Any], out: Console) -> dict[str, Any]:
         f"cauce lineage models:/{MODEL}/{champion.version}"
     )
     return {
-        "chain": [label for _, label, _ in chain],
+        "stage": "account",
+        "model": MODEL,
+        "version": champion.version,
+        "lineage": [
+            {"depth": depth, "kind": kind, "label": label, "relation": relation}
+            for depth, kind, label, relation in chain
+        ],
         "report": str(report),
-        "champion": champion.version,
     }
 
 
-def _chain(graph: Any, start: tuple[str, str]) -> list[tuple[int, str, str]]:
-    """The upstream tree from ``start`` as (depth, label, relation), each node once."""
+def _chain(graph: Any, start: tuple[str, str]) -> list[tuple[int, str, str, str]]:
+    """The upstream tree from ``start`` as (depth, kind, label, relation), each node once."""
     parents: dict[tuple[str, str], list[tuple[Any, str]]] = {}
     for edge in graph.edges:
         parents.setdefault((edge.dst.kind, edge.dst.id), []).append((edge.src, edge.relation))
-    out: list[tuple[int, str, str]] = []
+    out: list[tuple[int, str, str, str]] = []
     seen = {start}
 
     def visit(key: tuple[str, str], depth: int) -> None:
@@ -218,7 +263,7 @@ def _chain(graph: Any, start: tuple[str, str]) -> list[tuple[int, str, str]]:
             if (node.kind, node.id) in seen:
                 continue
             seen.add((node.kind, node.id))
-            out.append((depth, node.label, relation))
+            out.append((depth, node.kind, node.label, relation))
             visit((node.kind, node.id), depth + 1)
 
     visit(start, 0)

@@ -496,6 +496,7 @@ class _Context:
                 {"against": spec.against, "baseline_version": None},
             )  # fmt: skip
         details: dict[str, Any] = {
+            "metric": spec.metric,
             "against": spec.against,
             "baseline_version": baseline.version,
             "higher_is_better": higher,
