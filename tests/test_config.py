@@ -263,4 +263,3 @@ def test_load_object_resolves_module_attribute_and_names_what_is_wrong() -> None
         with pytest.raises(InvalidInput, match=re.escape(message)) as caught:
             load_object(target, what="redactor")
         assert caught.value.message.startswith(f"redactor {target!r}")
-
