@@ -22,7 +22,7 @@ def missing(reason: str) -> None:
     """Skip the test with ``reason``, or fail it under ``CI=true``."""
     if in_ci():
         pytest.fail(f"CI=true but {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)  # a module that needs it skips whole
 
 
 def need(module: str, extra: str | None = None) -> ModuleType:

@@ -134,6 +134,21 @@ def test_the_docs_import_nothing_private() -> None:
     assert private == {}
 
 
+# `cauce.data.validate` or `cauce.models.load(...)` in the prose; cauce.yaml is a file.
+INLINE = re.compile(r"`(cauce(?:\.\w+)+)(?=[`(])")
+FILES = {"cauce.yaml", "cauce.db"}
+
+
+def test_the_docs_prose_names_nothing_private() -> None:
+    found = {
+        f"{path.name}: {name}"
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for name in INLINE.findall(path.read_text())
+        if name not in FILES and _private_uses(name)
+    }
+    assert found == set()
+
+
 def test_the_private_use_check_catches_what_it_should() -> None:
     code = (
         "import cauce\nfrom cauce.serving.export import export\nfrom cauce import step, nope\n"

@@ -40,6 +40,16 @@ def test_needs_a_missing_module():
     need("no_such_module_for_cauce_tests", extra="dev")
 """
 
+# A module that needs what is missing before any test of it runs.
+MODULE_NEEDS = """
+from optional import need
+
+missing = need("no_such_module_for_cauce_tests_either")
+
+def test_never_runs():
+    pass
+"""
+
 
 def _pytest(root: Path, *args: str, ci: bool) -> subprocess.CompletedProcess[str]:
     """pytest in a project at ``root`` that uses the suite's conftest, as CI or a developer."""
@@ -47,6 +57,7 @@ def _pytest(root: Path, *args: str, ci: bool) -> subprocess.CompletedProcess[str
     (root / "t").mkdir(exist_ok=True)
     (root / "t" / "conftest.py").write_text(CONFTEST)
     (root / "t" / "test_rules.py").write_text(TESTS_FILE)
+    (root / "t" / "test_module_needs.py").write_text(MODULE_NEEDS)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci:
         env["CI"] = "true"
@@ -65,7 +76,7 @@ def test_a_developer_s_bare_pytest_skips_what_is_missing_and_leaves_out_slow_tes
 ) -> None:
     result = _pytest(tmp_path, ci=False)
     assert result.returncode == 0, result.stdout
-    assert "1 passed, 1 skipped, 1 deselected" in result.stdout
+    assert "1 passed, 2 skipped, 1 deselected" in result.stdout
     assert "slow tests deselected" in result.stdout
     assert "no_such_module_for_cauce_tests is not installed (pip install -e '.[dev]')" in (
         result.stdout
@@ -74,15 +85,23 @@ def test_a_developer_s_bare_pytest_skips_what_is_missing_and_leaves_out_slow_tes
 
 @pytest.mark.slow
 def test_slow_tests_run_with_slow_with_m_and_with_named_paths(tmp_path: Path) -> None:
-    for args in (["--slow"], ["-m", "slow or not slow"], ["t/test_rules.py"]):
+    for args in (["--slow"], ["-m", "slow or not slow"]):
         result = _pytest(tmp_path, *args, ci=False)
-        assert "2 passed, 1 skipped" in result.stdout, (args, result.stdout)
+        assert "2 passed, 2 skipped" in result.stdout, (args, result.stdout)
+    named = _pytest(tmp_path, "t/test_rules.py", ci=False)
+    assert "2 passed, 1 skipped" in named.stdout, named.stdout
     quick = _pytest(tmp_path, "-m", "not slow", ci=False)
-    assert "1 passed, 1 skipped, 1 deselected" in quick.stdout, quick.stdout
+    assert "1 passed, 2 skipped, 1 deselected" in quick.stdout, quick.stdout
 
 
 def test_under_ci_everything_runs_and_a_missing_dependency_fails(tmp_path: Path) -> None:
-    result = _pytest(tmp_path, ci=True)
-    assert result.returncode == 1, result.stdout
-    assert "1 failed, 2 passed" in result.stdout
-    assert "CI=true but no_such_module_for_cauce_tests is not installed" in result.stdout
+    tests = _pytest(tmp_path, "t/test_rules.py", ci=True)
+    assert tests.returncode == 1, tests.stdout
+    assert "1 failed, 2 passed" in tests.stdout
+    assert "CI=true but no_such_module_for_cauce_tests is not installed" in tests.stdout
+    # A module that needs it at import stops the whole run at collection.
+    everything = _pytest(tmp_path, ci=True)
+    assert everything.returncode == 2, everything.stdout
+    assert "CI=true but no_such_module_for_cauce_tests_either is not installed" in (
+        everything.stdout
+    )

@@ -17,14 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import tritonclient.http as triton
-from tritonclient.utils import InferenceServerException
 
 import cauce
 from cauce.specs import apply_file
 from cauce.workspace import Workspace
 from clitools import cauce as cauce_cli
+from optional import need
 from served import CHURN_BLUE, Served
+
+triton = need("tritonclient.http", extra="dev")
+InferenceServerException = need("tritonclient.utils", extra="dev").InferenceServerException
 
 pytestmark = pytest.mark.slow
 
@@ -228,7 +230,9 @@ def test_the_collector_reads_binary_requests_and_answers(
 def mlflow_client(served: Served) -> Any:
     with warnings.catch_warnings():  # mlflow's own import-time warnings are not ours to fix
         warnings.simplefilter("ignore")
-        from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+        ScoringServerClient = need(
+            "mlflow.pyfunc.scoring_server.client", extra="dev"
+        ).ScoringServerClient
 
     scoring = ScoringServerClient("127.0.0.1", served.port)
     scoring.wait_server_ready(timeout=30)

@@ -95,9 +95,11 @@ def main() -> None:
         sys.stderr.close()
         sys.exit(1)
     except Exception as exc:  # a bug, not a user mistake: keep the traceback, show one line
-        where = _save_traceback()
-        message = f"{type(exc).__name__}: {exc} (traceback in {where}; please report it)"
-        error(message, label="internal error")
+        try:
+            kept = f"traceback in {_save_traceback()}"
+        except OSError as why:  # nowhere to write it: say so rather than fail a second time
+            kept = f"traceback not kept: {why}"
+        error(f"{type(exc).__name__}: {exc} ({kept}; please report it)", label="internal error")
         sys.exit(2)
 
 

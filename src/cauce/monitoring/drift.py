@@ -352,11 +352,6 @@ def _quality(
     return sum(unseen.values()) / cur.count, {"unseen_categories": sorted(unseen)[:20]}
 
 
-def grid_centres(ref: NumericalProfile) -> list[float]:
-    """The centre of each of the reference's grid bins (for reports)."""
-    return [ref.lo + (i + 0.5) * ref.width for i in range(GRID_BINS)]
-
-
 def finite(value: float | None) -> float | None:
     """The value, or None for NaN and ±inf (JSON and SQL cannot hold them)."""
     return None if value is None or not math.isfinite(value) else value

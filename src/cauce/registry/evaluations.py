@@ -18,7 +18,7 @@ dataset version → model version (``evaluated_on``) and an audit event in the s
 
 Example::
 
-    result = cauce.registry.evaluations.evaluate(
+    result = cauce.evaluations.evaluate(
         "models:/churn/4", "customers_holdout@3", label="churned"
     )
     print(result.metrics["roc_auc"])

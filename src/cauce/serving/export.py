@@ -10,9 +10,7 @@ docs/serving-kubernetes.md.
 
 Example::
 
-    from cauce.serving.export import export
-
-    result = export("churn", format="kubernetes", output="deploy/churn.yaml")
+    result = cauce.export.export("churn", format="kubernetes", output="deploy/churn.yaml")
     for warning in result.warnings:
         print(warning)
 """
