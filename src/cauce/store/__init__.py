@@ -340,9 +340,13 @@ class FastTransaction:
         rows: list[tuple[Any, ...]] = self.cursor.fetchall()
         return rows
 
-    def insert(self, table: Table, row: dict[str, Any]) -> None:
-        """Insert one row; JSON columns are serialised as SQLAlchemy's JSON type does."""
-        sql, json_columns = _insert_sql(table)
+    def insert(self, table: Table, row: dict[str, Any], *, ignore: bool = False) -> None:
+        """Insert one row; JSON columns are serialised as SQLAlchemy's JSON type does.
+
+        With ``ignore``, a row whose key or unique columns exist already is left out
+        (``ON CONFLICT DO NOTHING``, on SQLite and PostgreSQL alike).
+        """
+        sql, json_columns = _insert_sql(table, ignore)
         values = {
             k: (json.dumps(v) if k in json_columns and v is not None else v) for k, v in row.items()
         }
@@ -368,12 +372,14 @@ def _positional_insert_sql(table: Table, qmark: bool) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(table: Table) -> tuple[str, frozenset[str]]:
+def _insert_sql(table: Table, ignore: bool = False) -> tuple[str, frozenset[str]]:
     from sqlalchemy import JSON
 
     columns = [c.name for c in table.columns if c.autoincrement is not True]
     quoted = ", ".join(f'"{c}"' for c in columns)
     sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join(':' + c for c in columns)})"
+    if ignore:
+        sql += " ON CONFLICT DO NOTHING"
     return sql, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
 

@@ -86,12 +86,6 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
 
 
 _SQL_FIND = "SELECT id, lifecycle_stage FROM experiments WHERE name = :name"
-# ON CONFLICT DO NOTHING: a concurrent first run may create the experiment at the same moment.
-_SQL_INSERT = (
-    "INSERT INTO experiments (id, name, description, lifecycle_stage, created_at, updated_at) "
-    "VALUES (:id, :name, :description, :lifecycle_stage, :created_at, :updated_at) "
-    "ON CONFLICT DO NOTHING"
-)
 
 
 def resolve_experiment_id(tx: FastTransaction, ws: Workspace, name: str) -> str:
@@ -101,21 +95,14 @@ def resolve_experiment_id(tx: FastTransaction, ws: Workspace, name: str) -> str:
     found = tx.fetchone(_SQL_FIND, {"name": name})
     if found is None:
         check_name(name, "experiment name")
-        now, experiment_id = now_ms(), new_id()
-        values: dict[str, Any] = {
-            "id": experiment_id,
-            "name": name,
-            "description": None,
-            "lifecycle_stage": "active",
-            "created_at": now,
-            "updated_at": now,
-        }
-        tx.execute(_SQL_INSERT, values)
+        values = _new(name, None)
+        # Ignored when a concurrent first run created the experiment at the same moment.
+        tx.insert(experiments, values, ignore=True)
         found = tx.fetchone(_SQL_FIND, {"name": name})
         assert found is not None
-        if found[0] == experiment_id:  # else another writer's row is the one to use
+        if found[0] == values["id"]:  # else another writer's row is the one to use
             audit.record_fast(
-                tx, ws.user, "experiment.create", "experiment", experiment_id, after=values
+                tx, ws.user, "experiment.create", "experiment", values["id"], after=values
             )
     if found[1] != "active":
         raise NotFound(f"experiment {name!r} is deleted", hint="use another experiment name")
@@ -128,20 +115,23 @@ def _insert(conn: Connection, ws: Workspace, name: str, description: str | None)
     ``ON CONFLICT DO NOTHING`` rather than look-then-insert: on PostgreSQL two transactions that
     both find no row would otherwise both insert, and the second would fail on the unique name.
     """
-    experiment_id = new_id()
+    values = _new(name, description)
+    if not insert_ignore(conn, experiments, values):
+        return None
+    audit.record(conn, ws.user, "experiment.create", "experiment", values["id"], after=values)
+    return str(values["id"])
+
+
+def _new(name: str, description: str | None) -> dict[str, Any]:
     now = now_ms()
-    values = {
-        "id": experiment_id,
+    return {
+        "id": new_id(),
         "name": name,
         "description": description,
         "lifecycle_stage": "active",
         "created_at": now,
         "updated_at": now,
     }
-    if not insert_ignore(conn, experiments, values):
-        return None
-    audit.record(conn, ws.user, "experiment.create", "experiment", experiment_id, after=values)
-    return experiment_id
 
 
 def _row(conn: Connection, experiment_id: str) -> Any:
