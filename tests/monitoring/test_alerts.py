@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,6 @@ from webhooks import Hook
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    server = Hook()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def monitor(ws: Workspace, on_alert: list[dict[str, Any]] | None = None, **extra: Any) -> None:
