@@ -631,3 +631,42 @@ def test_action_runs_from_before_the_queue_survive_the_migration(any_workspace: 
     with store.read() as conn:
         spec = conn.execute(select(action_runs.c.spec).where(action_runs.c.id == "x1")).scalar()
     assert spec == {"webhook": {"url": "http://h/"}}
+
+
+def test_a_downgrade_below_the_queue_fails_the_runs_no_older_version_can_finish(
+    any_workspace: Workspace,
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from cauce.store.migrate import alembic_config
+
+    on_alert = [{"log": {"level": "info"}}, {"log": {"level": "warning"}}, {"log": None}]
+    [alert_id] = queue(any_workspace, on_alert, alerts=1)
+    done, running, pending = (r.id for r in actions_of(any_workspace, [alert_id])[alert_id])
+    worker = Worker(any_workspace)
+    worker.run(worker.claim(1, run_id=done)[0])
+    worker.claim(1, run_id=running)  # its agent is still at it when the store goes back
+    any_workspace.store.engine.dispose()
+
+    engine = create_engine(any_workspace.settings.db_url)
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn), "0005")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, status, error, started_at, ended_at FROM action_runs")
+        ).all()
+    engine.dispose()
+    found = {row.id: row for row in rows}
+    assert (found[done].status, found[done].error) == ("succeeded", None)
+    assert found[running].status == found[pending].status == "failed"
+    assert found[running].error.startswith("downgraded: the store went back to a version ")
+    assert f"while an agent ({worker.agent}) ran this action" in found[running].error
+    assert found[pending].error.endswith("before an agent ran this action")
+    assert all(row.started_at is not None and row.ended_at is not None for row in rows)
+
+    # Upgraded again, they stay failed: nothing claims them.
+    assert any_workspace.store.upgrade() == ("0005", HEAD_REVISION)
+    after = {r.id: (r.status, r.history) for r in actions_of(any_workspace, [alert_id])[alert_id]}
+    assert after == {done: ("succeeded", []), running: ("failed", []), pending: ("failed", [])}
+    assert Worker(any_workspace).claim(3) == []
