@@ -17,6 +17,7 @@ import pytest
 from cauce import workspace as workspace_module
 from cauce.workspace import Workspace
 from optional import in_ci, missing, need
+from webhooks import hook  # noqa: F401  (the fixture, for every test module)
 
 PG_ADMIN = os.environ.get("CAUCE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

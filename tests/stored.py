@@ -6,6 +6,8 @@ Importable from every test module: pytest puts this folder (the root conftest's)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import func, select
 
@@ -41,3 +43,33 @@ def snapshot(ws: Workspace) -> dict[str, list[str]]:
             )
             for table in metadata.sorted_tables
         }
+
+
+@contextmanager
+def refusing_inserts(ws: Workspace, table: str, when: str | None = None) -> Iterator[None]:
+    """While inside, the database refuses every insert into ``table`` (as a constraint would),
+    or only those whose new row meets ``when`` (SQL over ``NEW``, e.g. ``NEW.action = 'x'``)."""
+    trigger = f"refuse_{table}"
+    with ws.store.write() as conn:
+        if ws.store.is_sqlite:
+            condition = f" WHEN {when}" if when else ""
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {trigger} BEFORE INSERT ON {table}{condition} "
+                "BEGIN SELECT RAISE(ABORT, 'insert refused by the test'); END"
+            )
+        else:
+            condition = f" WHEN ({when})" if when else ""
+            conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql "
+                "AS $$ BEGIN RAISE EXCEPTION 'insert refused by the test'; END $$"
+            )
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {trigger} BEFORE INSERT ON {table} "
+                f"FOR EACH ROW{condition} EXECUTE FUNCTION refuse_insert()"
+            )
+    try:
+        yield
+    finally:
+        with ws.store.write() as conn:
+            on = "" if ws.store.is_sqlite else f" ON {table}"
+            conn.exec_driver_sql(f"DROP TRIGGER {trigger}{on}")

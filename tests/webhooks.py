@@ -1,14 +1,18 @@
 """A webhook receiver on a free loopback port, for alert actions: a real ``http.server``.
 
-Importable from every test module (pytest puts this folder on sys.path, as for clitools).
+Importable from every test module (pytest puts this folder on sys.path, as for clitools); the
+``hook`` fixture is registered for every test by the root conftest.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 
 class Hook:
@@ -59,3 +63,13 @@ class Hook:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    """A receiver that answers 200 to every request, stopped after the test."""
+    server = Hook()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -2,7 +2,8 @@
 
 Real pieces only: webhooks go to a loopback ``http.server`` (:mod:`webhooks`), agents are
 ``cauce agent`` processes killed with SIGKILL, or workers on their own workspace handles, on
-SQLite and PostgreSQL.
+SQLite and PostgreSQL. Leases expire when a test moves the workers' clock (:class:`Clock`), or
+when it writes ``lease_expires_at``, never by sleeping, so that a loaded machine changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,17 @@ from builders import customers, drift_monitor
 from cauce.automation.agent import Agent
 from cauce.errors import CauceError
 from cauce.lineage import audit
-from cauce.monitoring.actions import ActionPool, Outcome, Worker, actions_of, finish
+from cauce.monitoring.actions.queue import Outcome, actions_of, finish
+from cauce.monitoring.actions.runners import run_attempt
+from cauce.monitoring.actions.workers import ActionPool, Worker
 from cauce.monitoring.alerts import get_alert, list_alerts, raise_alert
 from cauce.monitoring.monitors import apply_monitor, run_monitor, runs, stored_spec
-from cauce.pipelines.runs import get_pipeline_run
-from cauce.store import HEAD_REVISION
+from cauce.pipelines.runs import get_pipeline_run, list_pipeline_runs
+from cauce.store import HEAD_REVISION, now_ms
 from cauce.store.schema import action_runs, monitors
 from cauce.workspace import Workspace
 from clitools import wait_until
+from stored import refusing_inserts
 from webhooks import Hook
 
 NOW = 1_800_000_000_000
@@ -56,10 +59,11 @@ def queue(ws: Workspace, on_alert: list[dict[str, Any]], alerts: int) -> list[st
     with ws.store.read() as conn:
         row = conn.execute(select(monitors)).one()
     spec = stored_spec(row.spec)
-    return [
-        raise_alert(ws, row, spec, first.id, first.alert.breaches, now=NOW + 1 + i).id
-        for i in range(alerts)
-    ]
+    with ws.store.write() as conn:
+        return [
+            raise_alert(conn, row, spec, first.id, first.alert.breaches, now=NOW + 1 + i).id
+            for i in range(alerts)
+        ]
 
 
 def with_lease(ws: Workspace, seconds: float) -> Workspace:
@@ -67,13 +71,25 @@ def with_lease(ws: Workspace, seconds: float) -> Workspace:
     return Workspace(dataclasses.replace(ws.settings, action_lease_s=seconds))
 
 
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    server = Hook()
-    try:
-        yield server
-    finally:
-        server.close()
+class Clock:
+    """The workers' time, in milliseconds: it starts now and moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.at = now_ms()
+
+    def __call__(self) -> int:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += int(seconds * 1000)
+
+
+def expire_leases(ws: Workspace) -> None:
+    """Every lease held now has expired (as if its agent had stopped renewing it long ago)."""
+    with ws.store.write() as conn:
+        conn.execute(
+            update(action_runs).where(action_runs.c.status == "running").values(lease_expires_at=1)
+        )
 
 
 # -- the queue ----------------------------------------------------------------------------------
@@ -148,22 +164,32 @@ def test_of_workers_racing_for_one_run_exactly_one_claims_it(any_workspace: Work
 
 
 def test_an_expired_lease_is_taken_over_and_the_late_worker_is_not_recorded(
-    any_workspace: Workspace,
+    any_workspace: Workspace, caplog: pytest.LogCaptureFixture
 ) -> None:
     [alert_id] = queue(any_workspace, [{"log": {"level": "info"}}], alerts=1)
-    short = with_lease(any_workspace, 0.3)
-    first, second = Worker(short), Worker(short)
+    clock = Clock()
+    first, second = Worker(any_workspace, clock=clock), Worker(any_workspace, clock=clock)
     [held] = first.claim(1)
-    assert second.claim(1) == []  # the lease holds
-    time.sleep(0.45)  # the first worker neither renews nor finishes: it is as good as dead
+    clock.advance(59)
+    assert second.claim(1) == []  # the lease (60 s) holds
+    clock.advance(2)  # the first worker neither renewed nor finished: it is as good as dead
     [taken] = second.claim(1)
     assert (held.run_id, held.number, taken.number) == (taken.run_id, 1, 2)
 
     # The first worker wakes up and finishes: the run is no longer its to record.
-    assert finish(short, first.agent, held, Outcome({"logged": "info"}), "agent") is None
-    first.renew()  # and its lease is not extended either
+    late = finish(
+        any_workspace, first.agent, held, Outcome({"logged": "info"}), "agent", now=clock()
+    )
+    assert late is None
+    with caplog.at_level("WARNING", logger="cauce.alerts"):
+        first.renew()  # its lease is not extended either, and it forgets the run
+        first.renew()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"action run {held.run_id}: lease lost to another worker"
+    ]
     [run] = actions_of(any_workspace, [alert_id])[alert_id]
     assert (run.status, run.claimed_by, run.attempts) == ("running", second.agent, 2)
+    assert run.lease_expires_at == taken_at(clock, second)
 
     done = second.run(taken)
     assert done is not None and done.status == "succeeded"
@@ -174,22 +200,25 @@ def test_an_expired_lease_is_taken_over_and_the_late_worker_is_not_recorded(
     assert (succeeded.number, succeeded.agent, succeeded.outcome) == (2, second.agent, "succeeded")
     statuses = [e.after["status"] for e in reversed(audit.events(any_workspace, action="action.*"))]
     assert statuses == ["pending", "running", "running", "succeeded"]
-    short.close()
+
+
+def taken_at(clock: Clock, worker: Worker) -> int:
+    """When a lease the worker took at the clock's time expires."""
+    return clock() + worker.lease_ms
 
 
 def test_a_run_whose_agent_dies_three_times_fails(workspace: Workspace) -> None:
     [alert_id] = queue(workspace, [{"log": {"level": "info"}}], alerts=1)
-    short = with_lease(workspace, 0.1)
+    clock = Clock()
     for number in (1, 2, 3):
-        [claimed] = Worker(short).claim(1)
+        [claimed] = Worker(workspace, clock=clock).claim(1)
         assert claimed.number == number
-        time.sleep(0.15)
-    assert Worker(short).claim(1) == []
+        clock.advance(61)  # the lease is 60 s
+    assert Worker(workspace, clock=clock).claim(1) == []
     [run] = actions_of(workspace, [alert_id])[alert_id]
     assert run.status == "failed" and run.error is not None
     assert run.error.startswith("abandoned 3 times")
     assert [a.outcome for a in run.history] == ["abandoned"] * 3
-    short.close()
 
 
 def test_a_stored_action_that_no_longer_parses_fails_instead_of_blocking_the_queue(
@@ -212,13 +241,24 @@ def test_a_stored_action_that_no_longer_parses_fails_instead_of_blocking_the_que
 def test_renewed_leases_keep_a_long_action_with_its_worker(workspace: Workspace) -> None:
     held = Hook(hold=1)
     try:
-        [alert_id] = queue(workspace, [{"webhook": {"url": held.url, "timeout": 30}}], alerts=1)
-        short = with_lease(workspace, 0.6)
-        pool = ActionPool(short, workers=1)
+        [alert_id] = queue(workspace, [{"webhook": {"url": held.url, "timeout": 120}}], alerts=1)
+        clock = Clock()
+        pool = ActionPool(workspace, workers=1, clock=clock)
         pool.start()
         wait_until(lambda: held.received)
-        time.sleep(1.5)  # over two leases: only renewals keep the claim
-        assert Worker(short).claim(1) == []
+
+        def lease() -> int | None:
+            [run] = actions_of(workspace, [alert_id])[alert_id]
+            return run.lease_expires_at
+
+        first = lease()
+        assert first == clock() + 60_000
+        # Twice 50 s: over the first lease, so only renewals (every 20 s) keep the claim.
+        for _ in range(2):
+            clock.advance(50)
+            wait_until(lambda: lease() == clock() + 60_000)
+        assert clock() > first
+        assert Worker(workspace, clock=clock).claim(1) == []
         held.release.set()
         [run] = wait_until(
             lambda: [
@@ -228,7 +268,6 @@ def test_renewed_leases_keep_a_long_action_with_its_worker(workspace: Workspace)
         pool.stop()
         assert run.status == "succeeded" and [a.outcome for a in run.history] == ["succeeded"]
         assert len(held.received) == 1
-        short.close()
     finally:
         held.close()
 
@@ -304,14 +343,14 @@ def test_the_agent_keeps_running_monitors_while_an_action_runs(workspace: Worksp
 
 
 def start_agent(tmp_path: Path, name: str) -> subprocess.Popen[str]:
-    """``cauce agent`` in its own process, on the test's workspace, with a one-second lease."""
+    """``cauce agent`` in its own process, on the test's workspace (default lease: 60 s)."""
     with open(tmp_path / f"{name}.log", "w") as out:  # the child keeps its own descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "cauce.cli.main", "agent", "--interval", "0.2"],
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "CAUCE_ACTION_LEASE_S": "1", "COLUMNS": "200"},
+            env={**os.environ, "COLUMNS": "200"},
         )
 
 
@@ -339,37 +378,97 @@ def cli(*args: str) -> str:
     return result.stdout
 
 
-def the_run(ws: Workspace, alert_id: str) -> Any:
-    [run] = actions_of(ws, [alert_id])[alert_id]
-    return run
+def the_run(ws: Workspace, alert_id: str, position: int = 0) -> Any:
+    return actions_of(ws, [alert_id])[alert_id][position]
+
+
+# A retraining in two steps: ``prepare`` is quick; the first ``retrain`` hangs until its agent
+# is killed. Each step notes in marks.txt when it really runs (a cache hit does not).
+SLOW_RETRAIN = """
+import time
+from pathlib import Path
+
+import cauce
+
+MARKS = Path(__file__).parent / "marks.txt"
+
+
+def mark(word: str) -> None:
+    with MARKS.open("a") as marks:
+        marks.write(word + "\\n")
+
+
+@cauce.step
+def prepare(alert_id: str) -> str:
+    mark("prepare")
+    return alert_id
+
+
+@cauce.step
+def retrain(prepared: str) -> str:
+    mark("start")
+    if MARKS.read_text().split().count("start") == 1 and (MARKS.parent / "hang").exists():
+        time.sleep(300)  # the first retraining is killed with its agent
+    mark("done")
+    return prepared
+
+
+@cauce.pipeline
+def retraining(alert_id: str = ""):
+    return retrain(prepare(alert_id))
+"""
+
+
+def retraining(tmp_path: Path, hang: bool = False) -> tuple[str, Path]:
+    """The retraining pipeline file (``FILE.py:NAME``) and its marks file."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "retrain.py").write_text(textwrap.dedent(SLOW_RETRAIN))
+    if hang:
+        (flows / "hang").touch()
+    return f"{flows / 'retrain.py'}:retraining", flows / "marks.txt"
+
+
+def marks(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
 
 
 @pytest.mark.slow
-def test_a_killed_agents_webhook_is_taken_up_again_after_its_lease(
+def test_a_killed_agents_actions_are_taken_up_again_and_its_retraining_resumed_once(
     any_workspace: Workspace, tmp_path: Path
 ) -> None:
     held = Hook(hold=1)  # the first request hangs until the agent sending it is dead
+    pipeline, marked = retraining(tmp_path, hang=True)
     first = second = None
     try:
-        watch(any_workspace, [{"webhook": {"url": held.url, "timeout": 120}}])
+        watch(
+            any_workspace,
+            [{"trigger": {"pipeline": pipeline}}, {"webhook": {"url": held.url, "timeout": 120}}],
+        )
         run = run_monitor("churn-drift", now=NOW)
         assert run.alert is not None
         alert_id = run.alert.id
         first = start_agent(tmp_path, "first")
-        wait_until(lambda: held.received, timeout=120)
-        claimed = the_run(any_workspace, alert_id)
-        assert claimed.status == "running" and f":{first.pid}:" in claimed.claimed_by
+        wait_until(lambda: held.received and "start" in marks(marked), timeout=120)
+        for position in (0, 1):
+            claimed = the_run(any_workspace, alert_id, position)
+            assert claimed.status == "running" and f":{first.pid}:" in claimed.claimed_by
 
         os.kill(first.pid, signal.SIGKILL)
         first.wait(30)
+        # Its leases would expire in a minute; the test does not wait for that.
+        expire_leases(any_workspace)
         second = start_agent(tmp_path, "second")
-        done = wait_until(
-            lambda: (r := the_run(any_workspace, alert_id)).status == "succeeded" and r,
-            timeout=120,
-        )
+
+        def both_done() -> list[Any]:
+            actions = get_alert(alert_id).actions
+            return actions if all(a.status == "succeeded" for a in actions) else []
+
+        trigger, webhook = wait_until(both_done, timeout=120)
         assert stop_agent(second) == 0
         log = (tmp_path / "second.log").read_text()
-        assert f"action webhook {held.url} ({alert_id}.0): succeeded, attempt 2" in log
+        assert f"action webhook {held.url} ({alert_id}.1): succeeded, attempt 2" in log
+        assert f"action trigger {pipeline} ({alert_id}.0): succeeded, attempt 2" in log
     finally:
         held.close()
         for proc in (first, second):
@@ -377,20 +476,40 @@ def test_a_killed_agents_webhook_is_taken_up_again_after_its_lease(
                 proc.kill()
                 proc.wait()
 
-    assert done.attempts == 2 and done.error is None
-    abandoned, succeeded = done.history
-    assert abandoned.outcome == "abandoned" and f":{first.pid}:" in abandoned.agent
-    assert abandoned.error is not None and abandoned.error.startswith("lease expired")
-    assert succeeded.outcome == "succeeded" and f":{second.pid}:" in succeeded.agent
-    assert succeeded.result == {"status_code": 200}
+    # Both actions: an abandoned attempt by the killed agent, then one that succeeded.
+    for action in (trigger, webhook):
+        assert action.attempts == 2 and action.error is None
+        abandoned, succeeded = action.history
+        assert abandoned.outcome == "abandoned" and f":{first.pid}:" in abandoned.agent
+        assert abandoned.error is not None and abandoned.error.startswith("lease expired")
+        assert succeeded.outcome == "succeeded" and f":{second.pid}:" in succeeded.agent
+    assert webhook.history[1].result == {"status_code": 200}
     # The receiver saw the same key twice, and can drop the repeat.
-    assert held.keys() == [f"{alert_id}.0", f"{alert_id}.0"]
+    assert held.keys() == [f"{alert_id}.1", f"{alert_id}.1"]
+
+    # The retraining was started once more, not twice more: the killed run is marked failed,
+    # and the new one resumed it, its finished step taken from the cache.
+    assert marks(marked) == ["prepare", "start", "start", "done"]
+    killed, resumed = sorted(list_pipeline_runs("retraining"), key=lambda r: r.start_time)
+    assert killed.status == "FAILED" and killed.error is not None
+    assert killed.error.startswith("abandoned: its runner stopped before the run ended")
+    assert resumed.id in killed.error
+    assert resumed.status == "SUCCEEDED"
+    assert killed.idempotency_key == resumed.idempotency_key == f"{alert_id}.0"
+    assert trigger.result == {
+        "pipeline_run_id": resumed.id,
+        "status": "SUCCEEDED",
+        "resumed": [killed.id],
+    }
+    steps = get_pipeline_run(resumed.id).steps
+    assert (steps["prepare"].cache_hit, steps["retrain"].cache_hit) == (True, False)
+    assert get_pipeline_run(resumed.id).output("retrain") == alert_id
 
     # The alert's history, as a user reads it (on this test's store, SQLite or PostgreSQL).
     shown = json.loads(cli("alerts", "show", alert_id, "--json"))
-    [action] = shown["actions"]
-    assert action["status"] == "succeeded"
-    assert [a["outcome"] for a in action["history"]] == ["abandoned", "succeeded"]
+    for action in shown["actions"]:
+        assert action["status"] == "succeeded"
+        assert [a["outcome"] for a in action["history"]] == ["abandoned", "succeeded"]
     table = cli("alerts", "show", alert_id)
     assert "Attempts" in table and "abandoned" in table and "lease expired" in table
     events = reversed(audit.events(any_workspace, action="action.webhook"))
@@ -402,68 +521,73 @@ def test_a_killed_agents_webhook_is_taken_up_again_after_its_lease(
     ]
 
 
-SLOW_RETRAIN = """
-import time
-from pathlib import Path
-
-import cauce
-
-MARKS = Path(__file__).parent / "marks.txt"
-
-
-@cauce.step
-def retrain(alert_id: str) -> str:
-    with MARKS.open("a") as marks:
-        marks.write("start\\n")
-    if MARKS.read_text().count("start") == 1:
-        time.sleep(300)  # the first retraining is killed with its agent
-    with MARKS.open("a") as marks:
-        marks.write("done\\n")
-    return alert_id
-
-
-@cauce.pipeline
-def retraining(alert_id: str = ""):
-    return retrain(alert_id)
-"""
-
-
-@pytest.mark.slow
-def test_a_killed_agents_retraining_is_run_again_and_completes_once(
-    workspace: Workspace, tmp_path: Path
+def test_a_retraining_that_succeeded_before_its_agent_died_is_recorded_not_run_again(
+    any_workspace: Workspace, tmp_path: Path
 ) -> None:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "retrain.py").write_text(textwrap.dedent(SLOW_RETRAIN))
-    marks = flows / "marks.txt"
-    watch(workspace, [{"trigger": {"pipeline": f"{flows / 'retrain.py'}:retraining"}}])
-    run = run_monitor("churn-drift", now=NOW)
-    assert run.alert is not None
-    alert_id = run.alert.id
-    first = start_agent(tmp_path, "first")
-    second = None
-    try:
-        wait_until(lambda: marks.exists() and "start" in marks.read_text(), timeout=120)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(30)
-        second = start_agent(tmp_path, "second")
-        done = wait_until(
-            lambda: (r := the_run(workspace, alert_id)).status == "succeeded" and r, timeout=120
-        )
-        assert stop_agent(second) == 0
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert marks.read_text().split() == ["start", "start", "done"]  # completed once
-    abandoned, succeeded = done.history
-    assert (abandoned.outcome, succeeded.outcome) == ("abandoned", "succeeded")
-    # The attempt records the pipeline run it started, which got the alert id.
-    assert succeeded.result == done.result and done.result["status"] == "SUCCEEDED"
-    retrained = get_pipeline_run(done.result["pipeline_run_id"])
-    assert retrained.params == {"alert_id": alert_id}
-    assert retrained.output("retrain") == alert_id
+    pipeline, marked = retraining(tmp_path)
+    [alert_id] = queue(any_workspace, [{"trigger": {"pipeline": pipeline}}], alerts=1)
+    clock = Clock()
+    dead, alive = Worker(any_workspace, clock=clock), Worker(any_workspace, clock=clock)
+    [claimed] = dead.claim(1)
+    # The first agent runs the retraining to its end, then dies before recording it.
+    ran = run_attempt(any_workspace, claimed, lambda conn: None)
+    assert ran.error is None and ran.result is not None
+    assert marks(marked) == ["prepare", "start", "done"]
+
+    clock.advance(61)
+    [again] = alive.claim(1)
+    done = alive.run(again)
+    assert done is not None and done.status == "succeeded"
+    assert marks(marked) == ["prepare", "start", "done"]  # nothing ran again
+    assert done.result == {**ran.result, "reused": True}
+    [only] = list_pipeline_runs("retraining")
+    assert only.id == ran.result["pipeline_run_id"] and only.idempotency_key == f"{alert_id}.0"
+    assert [a.outcome for a in done.history] == ["abandoned", "succeeded"]
+
+
+def test_an_agent_that_lost_its_lease_starts_no_retraining(
+    any_workspace: Workspace, tmp_path: Path
+) -> None:
+    pipeline, marked = retraining(tmp_path)
+    [alert_id] = queue(any_workspace, [{"trigger": {"pipeline": pipeline}}], alerts=1)
+    clock = Clock()
+    slow, other = Worker(any_workspace, clock=clock), Worker(any_workspace, clock=clock)
+    [late] = slow.claim(1)
+    clock.advance(61)  # the first agent stalled past its lease; another takes the run over
+    [taken] = other.claim(1)
+
+    # Both agents are alive; the one that lost the lease starts nothing.
+    assert slow.run(late) is None
+    assert marks(marked) == [] and list_pipeline_runs("retraining") == []
+    done = other.run(taken)
+    assert done is not None and done.status == "succeeded"
+    assert marks(marked) == ["prepare", "start", "done"]
+    lost = done.history[0]
+    assert lost.outcome == "abandoned" and lost.error is not None
+    assert f"action run {alert_id}.0 is no longer held by agent {slow.agent}" in lost.error
+
+
+def test_a_store_failure_is_retried(any_workspace: Workspace, tmp_path: Path) -> None:
+    pipeline, marked = retraining(tmp_path)
+    trigger = {"trigger": {"pipeline": pipeline, "retries": 1, "backoff": "1s"}}
+    [alert_id] = queue(any_workspace, [trigger], alerts=1)
+    clock = Clock()
+    worker = Worker(any_workspace, clock=clock)
+    [claimed] = worker.claim(1)
+    with refusing_inserts(any_workspace, "pipeline_runs"):  # the store fails for a moment
+        waiting = worker.run(claimed)
+    assert waiting is not None and waiting.status == "pending"
+    assert waiting.error is not None and "refused by the test" in waiting.error
+    assert waiting.next_attempt_at == clock() + 1000
+    assert marks(marked) == []
+
+    clock.advance(1)
+    [retried] = worker.claim(1)
+    done = worker.run(retried)
+    assert done is not None and done.status == "succeeded" and done.attempts == 2
+    assert [a.outcome for a in done.history] == ["failed", "succeeded"]
+    assert marks(marked) == ["prepare", "start", "done"]
+    assert the_run(any_workspace, alert_id).status == "succeeded"
 
 
 @pytest.mark.slow
@@ -507,3 +631,42 @@ def test_action_runs_from_before_the_queue_survive_the_migration(any_workspace: 
     with store.read() as conn:
         spec = conn.execute(select(action_runs.c.spec).where(action_runs.c.id == "x1")).scalar()
     assert spec == {"webhook": {"url": "http://h/"}}
+
+
+def test_a_downgrade_below_the_queue_fails_the_runs_no_older_version_can_finish(
+    any_workspace: Workspace,
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from cauce.store.migrate import alembic_config
+
+    on_alert = [{"log": {"level": "info"}}, {"log": {"level": "warning"}}, {"log": None}]
+    [alert_id] = queue(any_workspace, on_alert, alerts=1)
+    done, running, pending = (r.id for r in actions_of(any_workspace, [alert_id])[alert_id])
+    worker = Worker(any_workspace)
+    worker.run(worker.claim(1, run_id=done)[0])
+    worker.claim(1, run_id=running)  # its agent is still at it when the store goes back
+    any_workspace.store.engine.dispose()
+
+    engine = create_engine(any_workspace.settings.db_url)
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn), "0005")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, status, error, started_at, ended_at FROM action_runs")
+        ).all()
+    engine.dispose()
+    found = {row.id: row for row in rows}
+    assert (found[done].status, found[done].error) == ("succeeded", None)
+    assert found[running].status == found[pending].status == "failed"
+    assert found[running].error.startswith("downgraded: the store went back to a version ")
+    assert f"while an agent ({worker.agent}) ran this action" in found[running].error
+    assert found[pending].error.endswith("before an agent ran this action")
+    assert all(row.started_at is not None and row.ended_at is not None for row in rows)
+
+    # Upgraded again, they stay failed: nothing claims them.
+    assert any_workspace.store.upgrade() == ("0005", HEAD_REVISION)
+    after = {r.id: (r.status, r.history) for r in actions_of(any_workspace, [alert_id])[alert_id]}
+    assert after == {done: ("succeeded", []), running: ("failed", []), pending: ("failed", [])}
+    assert Worker(any_workspace).claim(3) == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,6 @@ from webhooks import Hook
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    server = Hook()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def monitor(ws: Workspace, on_alert: list[dict[str, Any]] | None = None, **extra: Any) -> None:
@@ -184,6 +174,20 @@ def test_webhook_that_always_fails_is_failed_after_every_retry(
         e for e in audit.events(watched, action="action.webhook") if e.after.get("attempt") == 1
     ]
     assert [e.after["status"] for e in reversed(retried)] == ["running", "pending"]
+
+
+def test_wait_runs_the_actions_in_order_each_to_its_end(watched: Workspace, hook: Hook) -> None:
+    hook.codes = [503, 200]
+    webhook = {"webhook": {"url": hook.url, "retries": 1, "backoff": "300ms"}}
+    monitor(watched, [webhook, {"log": {"level": "info"}}])
+    production(watched, drifted=True)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
+    assert run.alert is not None
+    sent, logged = run.alert.actions
+    assert [a.outcome for a in sent.history] == ["failed", "succeeded"]
+    # The log waited for the webhook's retry, rather than run during its backoff.
+    assert sent.history[-1].ended_at is not None
+    assert logged.history[0].started_at >= sent.history[-1].ended_at
 
 
 def test_webhook_4xx_fails_without_retries(watched: Workspace, hook: Hook) -> None:
@@ -359,3 +363,33 @@ def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(MONITOR_YAML.replace("data_drift:", "data_shift:"))
     assert_one_line_error(cauce_cli(home, "apply", "-f", str(bad), check=False), "data_shift")
+
+
+def test_listing_alerts_reads_their_actions_in_a_fixed_number_of_queries(
+    watched: Workspace, hook: Hook
+) -> None:
+    from sqlalchemy import event
+
+    monitor(watched, [{"webhook": {"url": hook.url}}, {"log": None}], cooldown="0s")
+    production(watched, drifted=True)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    def listed() -> int:
+        statements.clear()
+        event.listen(watched.store.engine, "before_cursor_execute", count)
+        try:
+            alerts = list_alerts()
+        finally:
+            event.remove(watched.store.engine, "before_cursor_execute", count)
+        assert all(len(a.actions) == 2 for a in alerts)
+        return len(statements)
+
+    run_monitor("churn-drift", now=NOW, wait=True)
+    one = listed()
+    for hours in range(1, 6):
+        run_monitor("churn-drift", now=NOW + hours * HOUR, wait=True)
+    assert len(list_alerts()) == 6
+    assert listed() == one <= 4  # the alerts, their action runs, the runs' attempts

@@ -142,6 +142,41 @@ def test_bad_specs_raise_invalid_input_naming_the_field(
     assert list_monitors() == []
 
 
+def test_every_stored_duration_reads_back_as_the_milliseconds_it_is() -> None:
+    from pydantic import BaseModel
+
+    from cauce.monitoring.monitors import parse_spec, stored_spec
+    from cauce.monitoring.specs import Window, from_store
+    from cauce.serving.specs import Duration
+
+    webhook = {"url": "http://127.0.0.1:9/h", "timeout": "1500ms", "backoff": 2}
+    trigger = {"pipeline": "flows/retrain.py:retraining", "backoff": "3m"}
+    written = spec(
+        window={"size": "90m", "offset": "15s"},
+        cooldown="2h",
+        on_alert=[{"webhook": webhook}, {"trigger": trigger}, {"log": None}],
+    )
+    parsed = parse_spec(written)
+    assert (parsed.cooldown, parsed.window.size, parsed.on_alert[0].body.backoff) == (
+        2 * HOUR,
+        90 * 60_000,
+        2000,
+    )
+    # Stored as milliseconds, read back as the same milliseconds (not as seconds).
+    assert stored_spec(parsed.model_dump(mode="json")) == parsed
+
+    # Found by type, not by name: a field added later, optional, nested or in a list.
+    class Later(BaseModel):
+        wait: Duration = 5
+        maybe: Duration | None = None
+        windows: list[Window] = []
+        named: dict[str, Duration] = {}
+
+    later = Later(wait="2s", maybe="1h", windows=[{"size": "1m"}], named={"a": "250ms"})
+    assert later.wait == 2000 and later.windows[0].size == 60_000
+    assert Later.model_validate(from_store(Later, later.model_dump(mode="json"))) == later
+
+
 # -- runs -------------------------------------------------------------------------------------
 
 

@@ -8,8 +8,6 @@ PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,45 +21,22 @@ from cauce.errors import BackendError, Conflict
 from cauce.lineage import audit
 from cauce.tracking import runs
 from cauce.workspace import Workspace
-from stored import snapshot
+from stored import refusing_inserts, snapshot
 
 RULES = CheckSuite.model_validate(
     {"kind": "CheckSuite", "name": "s", "checks": [{"not_null": {"column": "x"}}]}
 )
 
 
-@contextmanager
-def refusing_inserts(ws: Workspace, table: str) -> Iterator[None]:
-    """While inside, the database refuses every insert into ``table``."""
-    trigger = f"refuse_{table}"
-    with ws.store.write() as conn:
-        if ws.store.is_sqlite:
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER {trigger} BEFORE INSERT ON {table} "
-                "BEGIN SELECT RAISE(ABORT, 'insert refused by the test'); END"
-            )
-        else:
-            conn.exec_driver_sql(
-                "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql "
-                "AS $$ BEGIN RAISE EXCEPTION 'insert refused by the test'; END $$"
-            )
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER {trigger} BEFORE INSERT ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
-            )
-    try:
-        yield
-    finally:
-        with ws.store.write() as conn:
-            on = "" if ws.store.is_sqlite else f" ON {table}"
-            conn.exec_driver_sql(f"DROP TRIGGER {trigger}{on}")
-
-
-def assert_refused(ws: Workspace, operation: Any, table: str) -> None:
-    """``operation`` fails on the refused insert and leaves the store exactly as it was."""
+def assert_refused(ws: Workspace, operation: Any, table: str, when: str | None = None) -> None:
+    """``operation`` fails on the refused insert (into ``table``, those meeting ``when``) and
+    leaves the store exactly as it was."""
     before = snapshot(ws)
     events = len(audit.events(ws, limit=10_000))
-    with refusing_inserts(ws, table), pytest.raises(BackendError, match="refused by the test"):
+    with (
+        refusing_inserts(ws, table, when),
+        pytest.raises(BackendError, match="refused by the test"),
+    ):
         operation()
     assert snapshot(ws) == before
     assert len(audit.events(ws, limit=10_000)) == events
@@ -253,3 +228,52 @@ def test_a_monitor_run_and_the_window_it_keeps_are_one_transaction(
     assert ("dataset_version", window.id, "current") in {
         (e.src.kind, e.src.id, e.relation) for e in graph.edges
     }
+
+
+def test_a_monitor_run_its_alerts_and_the_actions_it_queues_are_one_transaction(
+    any_workspace: Workspace,
+) -> None:
+    from cauce.monitoring.alerts import get_alert, list_alerts
+    from cauce.monitoring.monitors import apply_monitor, run_monitor, runs
+
+    hour, now = 3_600_000, 1_800_000_000_000
+    rng = np.random.default_rng(1)
+
+    def rows(n: int, shift: float, at: int) -> pd.DataFrame:
+        return pd.DataFrame({"charges": rng.normal(70 + shift, 20, n), "ts": at})
+
+    cauce.data.register("training", rows(1000, 0.0, now - 30 * 24 * hour))
+    production = pd.concat([rows(500, 0.0, now - 2 * hour), rows(500, 25.0, now - hour // 2)])
+    cauce.data.register("production", production)
+    apply_monitor(
+        any_workspace,
+        {
+            "kind": "Monitor",
+            "name": "drift",
+            "target": {"dataset": "production", "timestamp": "ts"},
+            "reference": {"dataset": "training"},
+            "signals": [{"data_drift": {"threshold": 0.3}}],
+            "on_alert": [{"log": {"level": "info"}}, {"log": {"level": "warning"}}],
+        },
+    )
+    assert run_monitor("drift", now=now - hour - 1).status == "ok"  # the reference profile
+
+    # The alert's pending action runs are the run's last rows: refused, nothing of the run
+    # stays (no run, no values, no kept window, no alert, no audit event).
+    assert_refused(any_workspace, lambda: run_monitor("drift", now=now), "action_runs")
+    assert list_alerts() == [] and len(runs("drift")) == 1
+    alerting = run_monitor("drift", now=now)
+    assert alerting.status == "alert" and alerting.alert is not None
+    assert [a.status for a in get_alert(alerting.alert.id).actions] == ["pending", "pending"]
+
+    # A clean run resolves the open alert in its own transaction: refused, the alert stays open.
+    cauce.data.register("production", pd.concat([production, rows(500, 0.0, now + 2 * hour)]))
+
+    def clean() -> str:
+        return run_monitor("drift", now=now + 2 * hour + 1).status
+
+    resolved_by = "NEW.action = 'alert.resolve'"
+    assert_refused(any_workspace, clean, "audit_events", when=resolved_by)
+    assert get_alert(alerting.alert.id).state == "open" and len(runs("drift")) == 2
+    assert clean() == "ok"
+    assert get_alert(alerting.alert.id).state == "resolved"

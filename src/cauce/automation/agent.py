@@ -8,8 +8,8 @@ store never fire the same slot twice. Then it runs the claimed pipelines one by 
 each firing's outcome. A pipeline that fails is recorded as FAILED; the agent goes on.
 
 Alert actions run beside the loop, on a pool of ``CAUCE_ACTION_WORKERS`` threads
-(:class:`cauce.monitoring.actions.ActionPool`): a long retraining holds one worker, never the
-loop, and several agents share the queue through compare-and-set claims and leases.
+(:class:`cauce.monitoring.actions.workers.ActionPool`): a long retraining holds one worker,
+never the loop, and several agents share the queue through compare-and-set claims and leases.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from cauce.validation import next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
-    from cauce.monitoring.actions import ActionRun
+    from cauce.monitoring.actions.queue import ActionRun
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class Agent:
 
     def run_actions(self, on_done: Callable[[ActionRun], None] | None = None) -> list[ActionRun]:
         """Run the alert actions due now (on the worker pool) until none is; return them."""
-        from cauce.monitoring.actions import ActionPool
+        from cauce.monitoring.actions.workers import ActionPool
 
         return ActionPool(self.ws, actor="agent", on_done=on_done).drain()
 
@@ -175,7 +175,7 @@ class Agent:
     ) -> None:
         """Tick every ``interval`` seconds until ``stop`` is set; run alert actions and analyse
         rollouts meanwhile. On stop, the actions running finish first."""
-        from cauce.monitoring.actions import ActionPool
+        from cauce.monitoring.actions.workers import ActionPool
         from cauce.serving.rollouts import Controller
 
         stop = stop or threading.Event()

@@ -68,7 +68,7 @@ def agent(
     import threading
 
     from cauce.automation.agent import Agent, Firing
-    from cauce.monitoring.actions import ActionRun
+    from cauce.monitoring.actions.queue import ActionRun
 
     def report(firing: Firing) -> None:
         detail = f"run {firing.pipeline_run_id}" if firing.pipeline_run_id else firing.error

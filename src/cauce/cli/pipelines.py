@@ -102,6 +102,7 @@ def show(
             ["Duration", duration(found.start_time, found.end_time)],
             ["User", found.user],
             ["Error", found.error],
+            *([["Idempotency key", found.idempotency_key]] if found.idempotency_key else []),
         ],
     )
     _steps_table(found)

@@ -1,9 +1,10 @@
 """Alerts: what breached in a monitor run, and the actions it queued.
 
 A monitor run whose signals breach raises an alert that records the breaching values. In the
-same transaction the alert stores its actions (``on_alert``) as pending action runs, audited
-with the alert's reason; agents run them (:mod:`cauce.monitoring.actions`): ``webhook`` POSTs
-the alert as JSON, ``trigger`` runs a pipeline (retraining), ``log`` writes it to the log.
+run's own transaction (the run, its values, the alert and its actions commit together, or none
+does) the alert stores its actions (``on_alert``) as pending action runs, audited with the
+alert's reason; agents run them (:mod:`cauce.monitoring.actions`): ``webhook`` POSTs the alert
+as JSON, ``trigger`` runs a pipeline (retraining), ``log`` writes it to the log.
 
 One incident must not start ten retrainings: within the monitor's ``cooldown`` after an alert
 that started its actions (whether a clean run has resolved it since or not, so a signal that
@@ -23,12 +24,14 @@ from sqlalchemy import select
 from cauce.errors import NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
-from cauce.monitoring.actions import ActionRun, enqueue, read_for_alerts
+from cauce.monitoring.actions.queue import ActionRun, enqueue, read_for_alerts
 from cauce.store import new_id
 from cauce.store.schema import alerts, monitors
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from cauce.monitoring.specs import MonitorSpec
 
 
@@ -75,79 +78,76 @@ def _fingerprint(monitor_id: str, breaches: list[dict[str, Any]]) -> str:
 
 
 def raise_alert(
-    ws: Workspace,
+    conn: Connection,
     monitor: Any,
     spec: MonitorSpec,
     run_id: str,
     breaches: list[dict[str, Any]],
     *,
     now: int,
-    run_actions: bool = True,
+    queue_actions: bool = True,
 ) -> Alert:
     """Store an alert for a run's breaches and, unless a recent one started them, its pending
-    actions (``run_actions=False``: none), in one transaction."""
+    actions (``queue_actions=False``: none), in the caller's transaction (the run's)."""
     reason = f"monitor {spec.name}: {describe(breaches)}"
     a = alerts.c
-    with ws.store.write() as conn:
-        # The last alert that started actions, resolved since or not: a signal that flaps
-        # (breach, clean, breach) within the cooldown is still one incident.
-        recent = conn.execute(
-            select(alerts.c.id)
-            .where(
-                a.monitor_id == monitor.id,
-                a.state.in_(("open", "resolved")),
-                a.at > now - spec.cooldown,
-            )
-            .order_by(a.at.desc())
-            .limit(1)
-        ).scalar()
-        state = "suppressed" if recent is not None else "open"
-        if recent is not None:
-            reason = f"{reason} (within the cooldown of {recent})"
-        alert = Alert(new_id(), spec.name, run_id, state, reason, breaches, now)
-        conn.execute(
-            alerts.insert().values(
-                id=alert.id,
-                monitor_id=monitor.id,
-                monitor_run_id=run_id,
-                fingerprint=_fingerprint(monitor.id, breaches),
-                state=state,
-                breaches=breaches,
-                reason=reason,
-                at=now,
-            )
+    # The last alert that started actions, resolved since or not: a signal that flaps
+    # (breach, clean, breach) within the cooldown is still one incident.
+    recent = conn.execute(
+        select(alerts.c.id)
+        .where(
+            a.monitor_id == monitor.id,
+            a.state.in_(("open", "resolved")),
+            a.at > now - spec.cooldown,
         )
-        add_edge(conn, ("monitor_run", run_id), ("alert", alert.id), "raised")
-        audit.record(
-            conn,
-            "monitor",
-            f"alert.{state}",
-            "alert",
-            alert.id,
-            after={"monitor": spec.name, "reason": reason, "run_id": run_id},
+        .order_by(a.at.desc())
+        .limit(1)
+    ).scalar()
+    state = "suppressed" if recent is not None else "open"
+    if recent is not None:
+        reason = f"{reason} (within the cooldown of {recent})"
+    alert = Alert(new_id(), spec.name, run_id, state, reason, breaches, now)
+    conn.execute(
+        alerts.insert().values(
+            id=alert.id,
+            monitor_id=monitor.id,
+            monitor_run_id=run_id,
+            fingerprint=_fingerprint(monitor.id, breaches),
+            state=state,
+            breaches=breaches,
+            reason=reason,
+            at=now,
         )
-        if state == "open" and run_actions:
-            alert.actions = enqueue(conn, alert.id, reason, spec.on_alert, "monitor")
+    )
+    add_edge(conn, ("monitor_run", run_id), ("alert", alert.id), "raised")
+    audit.record(
+        conn,
+        "monitor",
+        f"alert.{state}",
+        "alert",
+        alert.id,
+        after={"monitor": spec.name, "reason": reason, "run_id": run_id},
+    )
+    if state == "open" and queue_actions:
+        alert.actions = enqueue(conn, alert.id, reason, spec.on_alert, "monitor")
     return alert
 
 
-def resolve_open(ws: Workspace, monitor_id: str, run_id: str, now: int) -> int:
-    """Resolve the monitor's open alerts after a run without breaches; return how many."""
+def resolve_open(conn: Connection, monitor_id: str, run_id: str, now: int) -> int:
+    """Resolve the monitor's open alerts after a run without breaches, in the caller's
+    transaction (the run's); return how many."""
     a = alerts.c
-    with ws.store.write() as conn:
-        ids = (
-            conn.execute(select(a.id).where(a.monitor_id == monitor_id, a.state == "open"))
-            .scalars()
-            .all()
-        )
-        if ids:
-            conn.execute(
-                alerts.update().where(a.id.in_(ids)).values(state="resolved", resolved_at=now)
+    ids = (
+        conn.execute(select(a.id).where(a.monitor_id == monitor_id, a.state == "open"))
+        .scalars()
+        .all()
+    )
+    if ids:
+        conn.execute(alerts.update().where(a.id.in_(ids)).values(state="resolved", resolved_at=now))
+        for alert_id in ids:
+            audit.record(
+                conn, "monitor", "alert.resolve", "alert", alert_id, after={"run_id": run_id}
             )
-            for alert_id in ids:
-                audit.record(
-                    conn, "monitor", "alert.resolve", "alert", alert_id, after={"run_id": run_id}
-                )
     return len(ids)
 
 
@@ -168,7 +168,8 @@ def list_alerts(
         if state is not None:
             query = query.where(a.state == state)
         rows = conn.execute(query.order_by(a.at.desc(), a.id.desc()).limit(limit)).all()
-        return [_alert(conn, r) for r in rows]
+        actions = read_for_alerts(conn, [r.id for r in rows])  # two queries for all of them
+    return [_alert(r, actions[r.id]) for r in rows]
 
 
 def get_alert(alert_id: str, *, workspace: Workspace | None = None) -> Alert:
@@ -187,10 +188,10 @@ def get_alert(alert_id: str, *, workspace: Workspace | None = None) -> Alert:
                 f"alert {alert_id!r} " + ("does not exist" if not rows else "is ambiguous"),
                 hint="cauce alerts list",
             )
-        return _alert(conn, rows[0])
+        return _alert(rows[0], read_for_alerts(conn, [rows[0].id])[rows[0].id])
 
 
-def _alert(conn: Any, row: Any) -> Alert:
+def _alert(row: Any, actions: list[ActionRun]) -> Alert:
     return Alert(
         row.id,
         row.name,
@@ -200,5 +201,5 @@ def _alert(conn: Any, row: Any) -> Alert:
         row.breaches,
         row.at,
         row.resolved_at,
-        read_for_alerts(conn, [row.id])[row.id],
+        actions,
     )

@@ -4,13 +4,13 @@ A run reads the current window (an endpoint's collected requests and answers, or
 newest rows), the reference profile (computed once per reference and binning, then read back),
 computes each signal, stores one row per value in ``signal_results`` (the time series behind
 ``cauce monitors history`` and reports) and, when a signal breaches, raises an alert
-(:mod:`cauce.monitoring.alerts`). A run is ``ok``, ``alert``, ``no_data`` (fewer rows than
-``min_rows``: nothing is judged, nothing is alerted) or ``failed`` (the reason is stored).
+(:mod:`cauce.monitoring.alerts`) with its pending actions, all in one transaction. A run is
+``ok``, ``alert``, ``no_data`` (fewer rows than ``min_rows``: nothing is judged, nothing is
+alerted) or ``failed`` (the reason is stored).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ from cauce.monitoring.profiles import (
     stored_profile,
 )
 from cauce.monitoring.signals import Window
-from cauce.monitoring.specs import MonitorSpec, stored_action
+from cauce.monitoring.specs import MonitorSpec, from_store
 from cauce.specs import Applied, Declared, apply, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
@@ -120,16 +120,8 @@ def parse_spec(document: dict[str, Any]) -> MonitorSpec:
 
 
 def stored_spec(body: dict[str, Any]) -> MonitorSpec:
-    """A stored spec read back. Its durations are stored in milliseconds, and a bare number in
-    a spec means seconds: each is given back with its unit, or a 1h window would be 1000h."""
-    document = copy.deepcopy(body)
-    document["cooldown"] = f"{document['cooldown']}ms"
-    window = document.get("window") or {}
-    for key in ("size", "offset"):
-        if key in window:
-            window[key] = f"{window[key]}ms"
-    document["on_alert"] = [stored_action(a) for a in document.get("on_alert") or []]
-    return parse_spec(document)
+    """A stored spec read back, its durations (stored in milliseconds) with their unit."""
+    return parse_spec(from_store(MonitorSpec, body))
 
 
 def apply_monitor(ws: Workspace, document: dict[str, Any]) -> Applied:
@@ -428,17 +420,21 @@ def run_monitor(
         values=values,
         error=error,
     )
-    _store_run(ws, row.id, run, profile_id, inputs, actor or ws.user, kept)
-    if status == "ok":
-        alerts.resolve_open(ws, row.id, run.id, now)
-    if breaches:
-        run.alert = alerts.raise_alert(
-            ws, row, spec, run.id, breaches, now=now, run_actions=actions
-        )
-        if wait and run.alert.actions:
-            from cauce.monitoring.actions import run_alert_actions
+    # The run, its values, the kept window, the alerts it resolves, the alert it raises and
+    # that alert's pending actions: one transaction, so that no reader (and no crash) sees an
+    # alerting run without its alert, or an alert without its actions.
+    with ws.store.write() as conn:
+        _store_run(conn, ws, row.id, run, profile_id, inputs, actor or ws.user, kept)
+        if status == "ok":
+            alerts.resolve_open(conn, row.id, run.id, now)
+        if breaches:
+            run.alert = alerts.raise_alert(
+                conn, row, spec, run.id, breaches, now=now, queue_actions=actions
+            )
+    if wait and run.alert is not None and run.alert.actions:
+        from cauce.monitoring.actions.workers import run_alert_actions
 
-            run.alert.actions = run_alert_actions(ws, run.alert.id, actor=actor or ws.user)
+        run.alert.actions = run_alert_actions(ws, run.alert.id, actor=actor or ws.user)
     return run
 
 
@@ -465,6 +461,7 @@ def _keep_window(ws: Workspace, spec: MonitorSpec, window: Window) -> PreparedVe
 
 
 def _store_run(
+    conn: Connection,
     ws: Workspace,
     monitor_id: str,
     run: MonitorRun,
@@ -473,67 +470,66 @@ def _store_run(
     actor: str,
     window: PreparedVersion | None,
 ) -> None:
-    """Write the run, its values, its lineage and the kept window in one transaction."""
+    """Write the run, its values, its lineage and the kept window in the caller's transaction."""
     from cauce.data.assets import write_version
     from cauce.lineage.graph import add_edge
 
-    with ws.store.write() as conn:
-        if window is not None:
-            kept, _ = write_version(conn, ws, window)
-            run.summary["window_dataset"] = kept.ref
-            inputs = [*inputs, (kept.id, "current")]
+    if window is not None:
+        kept, _ = write_version(conn, ws, window)
+        run.summary["window_dataset"] = kept.ref
+        inputs = [*inputs, (kept.id, "current")]
+    conn.execute(
+        monitor_runs.insert().values(
+            id=run.id,
+            monitor_id=monitor_id,
+            reference_profile_id=profile_id,
+            status=run.status,
+            window_start=run.window_start,
+            window_end=run.window_end,
+            rows=run.rows,
+            summary=run.summary,
+            error=run.error,
+            started_at=run.started_at,
+            duration_ms=run.duration_ms,
+        )
+    )
+    if run.values:
         conn.execute(
-            monitor_runs.insert().values(
-                id=run.id,
-                monitor_id=monitor_id,
-                reference_profile_id=profile_id,
-                status=run.status,
-                window_start=run.window_start,
-                window_end=run.window_end,
-                rows=run.rows,
-                summary=run.summary,
-                error=run.error,
-                started_at=run.started_at,
-                duration_ms=run.duration_ms,
-            )
+            signal_results.insert(),
+            [
+                {
+                    "monitor_run_id": run.id,
+                    "monitor_id": monitor_id,
+                    "at": run.started_at,
+                    "signal": v["signal"],
+                    "feature": v["feature"],
+                    "metric": v["metric"],
+                    "value": v["value"],
+                    "threshold": v["threshold"],
+                    "outcome": v["outcome"],
+                    "details": v["details"],
+                }
+                for v in run.values
+            ],
         )
-        if run.values:
-            conn.execute(
-                signal_results.insert(),
-                [
-                    {
-                        "monitor_run_id": run.id,
-                        "monitor_id": monitor_id,
-                        "at": run.started_at,
-                        "signal": v["signal"],
-                        "feature": v["feature"],
-                        "metric": v["metric"],
-                        "value": v["value"],
-                        "threshold": v["threshold"],
-                        "outcome": v["outcome"],
-                        "details": v["details"],
-                    }
-                    for v in run.values
-                ],
-            )
-        for version_id, relation in inputs:
-            add_edge(conn, ("dataset_version", version_id), ("monitor_run", run.id), relation)
-        conn.execute(
-            monitors.update().where(monitors.c.id == monitor_id).values(last_run_at=run.started_at)
-        )
-        audit.record(
-            conn,
-            actor,
-            "monitor.run",
-            "monitor",
-            monitor_id,
-            after={
-                "run_id": run.id,
-                "status": run.status,
-                "rows": run.rows,
-                "breaches": run.summary.get("breaches", 0),
-            },
-        )
+    for version_id, relation in inputs:
+        add_edge(conn, ("dataset_version", version_id), ("monitor_run", run.id), relation)
+    conn.execute(
+        monitors.update().where(monitors.c.id == monitor_id).values(last_run_at=run.started_at)
+    )
+    audit.record(
+        conn,
+        actor,
+        "monitor.run",
+        "monitor",
+        monitor_id,
+        after={
+            "run_id": run.id,
+            "status": run.status,
+            "rows": run.rows,
+            "breaches": run.summary.get("breaches", 0),
+        },
+    )
 
 
 def claim_due(ws: Workspace, now: int | None = None) -> list[str]:

@@ -23,10 +23,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -35,7 +37,7 @@ from pydantic import (
 )
 
 from cauce.monitoring.drift import CATEGORICAL_METRICS, NUMERICAL_METRICS
-from cauce.serving.specs import Duration
+from cauce.serving.specs import Duration, duration_ms
 from cauce.stats import Average, Label, check_label
 from cauce.validation import check_cron, check_name
 
@@ -254,22 +256,39 @@ class Action(_OneOf):
         return {**value, "log": {}} if bare else value
 
 
-# Action fields stored in milliseconds: a bare number in a spec means seconds.
-_ACTION_DURATIONS = ("timeout", "backoff")
+def from_store(model: type[BaseModel], document: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``model`` document (``model_dump(mode="json")``) ready to validate again.
 
-
-def stored_action(document: dict[str, Any]) -> dict[str, Any]:
-    """A stored action (``{webhook: {...}}``) whose durations read back as the milliseconds
-    they are."""
-    out = {}
-    for name, body in document.items():
-        if isinstance(body, dict):
-            body = {
-                k: f"{v}ms" if k in _ACTION_DURATIONS and isinstance(v, int) else v
-                for k, v in body.items()
-            }
-        out[name] = body
+    Durations are stored as milliseconds while a bare number in a spec means seconds: every
+    field of type ``Duration``, at any depth (nested specs, lists, optional fields), gets its
+    unit back (``"3600000ms"``), found by its type rather than by its name.
+    """
+    out = dict(document)
+    for name, info in model.model_fields.items():
+        if out.get(name) is not None:
+            out[name] = _from_store(info.annotation, info.metadata, out[name])
     return out
+
+
+def _from_store(annotation: Any, metadata: list[Any], value: Any) -> Any:
+    if any(isinstance(m, BeforeValidator) and m.func is duration_ms for m in metadata):
+        return f"{value}ms" if type(value) is int else value
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _from_store(args[0], list(args[1:]), value)
+    if origin in (Union, UnionType):
+        for arm in args:
+            restored = _from_store(arm, [], value)
+            if restored is not value:
+                return restored
+        return value
+    if origin is list and isinstance(value, list):
+        return [_from_store(args[0], [], v) for v in value]
+    if origin is dict and isinstance(value, dict):
+        return {k: _from_store(args[1], [], v) for k, v in value.items()}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return from_store(annotation, value) if isinstance(value, dict) else value
+    return value
 
 
 class MonitorSpec(_Spec):

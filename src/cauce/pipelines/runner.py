@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +66,18 @@ def run_pipeline(
     cache: bool = True,
     workspace: Workspace | None = None,
     max_workers: int | None = None,
+    key: str | None = None,
+    guard: Callable[[Connection], None] | None = None,
 ) -> PipelineRun:
-    """Run ``pipeline`` with ``params`` on the named executor; return the stored run."""
+    """Run ``pipeline`` with ``params`` on the named executor; return the stored run.
+
+    ``key`` (an idempotency key: an alert action's) names one piece of work that must not run
+    twice, and the run is tagged with it. A run with the same key that SUCCEEDED is returned
+    instead of running again (``reused``). One still RUNNING was left by a runner that died (the
+    caller holds the key alone, which ``guard`` checks in the transaction that starts the run,
+    raising if not): it is marked FAILED as abandoned, and this run resumes it, the steps it
+    finished reused from the step cache (``resumed`` names it).
+    """
     from cauce.lineage import audit
     from cauce.pipelines.runs import get_pipeline_run
     from cauce.store import new_id, now_ms
@@ -81,26 +91,42 @@ def run_pipeline(
     # A parameter JSON cannot hold (a DataFrame…) is recorded by its type, not its repr.
     recorded_params = {k: _recordable(v) for k, v in arguments.items()}
     with ws.store.write() as conn:
-        pipeline_id = _ensure_pipeline(conn, pipeline, ws.user)
-        conn.execute(
-            pipeline_runs.insert().values(
-                id=run_id,
-                pipeline_id=pipeline_id,
-                status=RUNNING,
-                executor=executor,
-                params=recorded_params,
-                start_time=now_ms(),
-                user=ws.user,
+        if guard is not None:
+            guard(conn)
+        done, abandoned = _keyed(conn, key) if key is not None else (None, [])
+        if done is None:
+            pipeline_id = _ensure_pipeline(conn, pipeline, ws.user)
+            conn.execute(
+                pipeline_runs.insert().values(
+                    id=run_id,
+                    pipeline_id=pipeline_id,
+                    status=RUNNING,
+                    executor=executor,
+                    params=recorded_params,
+                    start_time=now_ms(),
+                    user=ws.user,
+                    idempotency_key=key,
+                )
             )
-        )
-        audit.record(
-            conn,
-            ws.user,
-            "pipeline_run.start",
-            "pipeline_run",
-            run_id,
-            after={"pipeline": pipeline.name, "executor": executor, "params": recorded_params},
-        )
+            audit.record(
+                conn,
+                ws.user,
+                "pipeline_run.start",
+                "pipeline_run",
+                run_id,
+                after={
+                    "pipeline": pipeline.name,
+                    "executor": executor,
+                    "params": recorded_params,
+                    **({"idempotency_key": key} if key is not None else {}),
+                },
+            )
+            for earlier in abandoned:
+                _abandon(conn, ws, earlier, f"run {run_id} with the same key ({key}) resumes it")
+    if done is not None:
+        reused = get_pipeline_run(done, workspace=ws)
+        reused.returned, reused.reused = graph.result, True
+        return reused
     _emit(ws, "START", run_id, pipeline.name)
     runner = _Runner(
         ws,
@@ -123,8 +149,47 @@ def run_pipeline(
     _finish(ws, run_id, status, error)
     _emit(ws, "COMPLETE" if status == SUCCEEDED else "FAIL", run_id, pipeline.name, error=error)
     run = get_pipeline_run(run_id, workspace=ws)
-    run.returned = graph.result
+    run.returned, run.resumed = graph.result, abandoned
     return run
+
+
+def _keyed(conn: Connection, key: str) -> tuple[str | None, list[str]]:
+    """The run with ``key`` that succeeded, if any, and the ids of those still RUNNING."""
+    from sqlalchemy import select
+
+    from cauce.store.schema import pipeline_runs
+
+    p = pipeline_runs.c
+    rows = conn.execute(
+        select(p.id, p.status).where(p.idempotency_key == key).order_by(p.start_time, p.id)
+    ).all()
+    done = next((r.id for r in rows if r.status == SUCCEEDED), None)
+    return done, [r.id for r in rows if r.status == RUNNING]
+
+
+def _abandon(conn: Connection, ws: Workspace, run_id: str, resumed_by: str) -> None:
+    """Mark a RUNNING run whose runner died FAILED, in the caller's transaction."""
+    from sqlalchemy import update
+
+    from cauce.lineage import audit
+    from cauce.store import now_ms
+    from cauce.store.schema import pipeline_runs
+
+    error = f"abandoned: its runner stopped before the run ended; {resumed_by}"
+    conn.execute(
+        update(pipeline_runs)
+        .where(pipeline_runs.c.id == run_id, pipeline_runs.c.status == RUNNING)
+        .values(status=FAILED, end_time=now_ms(), error=error)
+    )
+    audit.record(
+        conn,
+        ws.user,
+        "pipeline_run.end",
+        "pipeline_run",
+        run_id,
+        before={"status": RUNNING},
+        after={"status": FAILED, "error": error},
+    )
 
 
 def _finish(ws: Workspace, run_id: str, status: str, error: str | None) -> None:

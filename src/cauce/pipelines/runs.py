@@ -45,10 +45,16 @@ class PipelineRun:
     end_time: int | None
     error: str | None
     user: str
+    # Set when the run did one piece of work that must not run twice (an alert's retraining).
+    idempotency_key: str | None = None
     steps: dict[str, StepRun] = field(default_factory=dict)
     # What the pipeline function returned, with step names in place of placeholders.
     returned: Any = field(default=None, repr=False)
     workspace: Workspace | None = field(default=None, repr=False, compare=False)
+    # As returned by a run with a key: an earlier run with it had succeeded and nothing ran
+    # (``reused``), or this run resumed earlier ones whose runner had died (``resumed``).
+    reused: bool = field(default=False, compare=False)
+    resumed: list[str] = field(default_factory=list, compare=False)
 
     @property
     def succeeded(self) -> bool:
@@ -96,6 +102,7 @@ class PipelineRun:
             "end_time": self.end_time,
             "error": self.error,
             "user": self.user,
+            "idempotency_key": self.idempotency_key,
             "steps": [s.to_dict() for s in self.steps.values()],
         }
 
@@ -177,5 +184,6 @@ def _pipeline_run(row: Any, ws: Workspace) -> PipelineRun:
         end_time=row.end_time,
         error=row.error,
         user=row.user,
+        idempotency_key=row.idempotency_key,
         workspace=ws,
     )

@@ -284,6 +284,8 @@ pipeline_runs = Table(
     Column("end_time", BigInteger),
     Column("error", Text),
     Column("user", NAME, nullable=False),
+    # The work it does, when that must not run twice (an alert action's "<alert id>.<position>").
+    Column("idempotency_key", String(64), index=True),
 )
 
 step_runs = Table(

@@ -5,6 +5,8 @@ Revises: 0005
 Create Date: 2027-01-10 09:00:00.000000
 """
 
+import time
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,6 +22,10 @@ _runs = sa.table(
     sa.column("action", sa.String),
     sa.column("target", sa.Text),
     sa.column("started_at", sa.BigInteger),
+    sa.column("ended_at", sa.BigInteger),
+    sa.column("status", sa.String),
+    sa.column("error", sa.Text),
+    sa.column("claimed_by", sa.String),
     sa.column("position", sa.Integer),
     sa.column("idempotency_key", sa.String),
     sa.column("spec", sa.JSON),
@@ -100,6 +106,30 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("action_attempts")
     conn = op.get_bind()
+    # Before the queue, actions ran inline and every stored run had ended: no code of that
+    # version claims a pending run or finishes a running one. They end failed, saying why.
+    now = int(time.time() * 1000)
+    conn.execute(
+        _runs.update()
+        .where(_runs.c.status == "pending")
+        .values(
+            status="failed",
+            ended_at=now,
+            error="downgraded: the store went back to a version without an action queue "
+            "before an agent ran this action",
+        )
+    )
+    conn.execute(
+        _runs.update()
+        .where(_runs.c.status == "running")
+        .values(
+            status="failed",
+            ended_at=now,
+            error="downgraded: the store went back to a version without an action queue "
+            "while an agent (" + sa.func.coalesce(_runs.c.claimed_by, "?") + ") ran this action; "
+            "its outcome is not recorded",
+        )
+    )
     conn.execute(
         _runs.update().where(_runs.c.started_at.is_(None)).values(started_at=_runs.c.created_at)
     )

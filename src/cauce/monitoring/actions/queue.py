@@ -1,43 +1,25 @@
-"""Alert actions as queued work: stored with their alert, claimed and run by agents.
+"""The action queue: stored action runs and every change of their status.
 
-A new alert stores one **action run** per ``on_alert`` action, ``pending``, in the alert's own
-transaction; nothing runs inline. A worker (``cauce agent``, or ``cauce monitors run --wait``
-in the foreground) **claims** a due run with a compare-and-set: an UPDATE guarded by the status,
-attempt count and lease it read, so that of several agents exactly one wins. The claim makes it
-``running`` under a **lease** (``CAUCE_ACTION_LEASE_S``) that the worker renews while the action
-is alive; each claim starts an **attempt**, a record of its own (agent, start, end, outcome,
-error, result).
-
-An attempt ends ``succeeded`` (the run too), or ``failed``: a retryable failure (a webhook's
-transport error or 5xx, a retraining run that did not succeed) makes the run ``pending`` again
-with a next attempt time ``backoff * 2**(failures - 1)`` away, until ``retries`` are spent; then,
-or on a failure that no retry fixes (a 4xx, a pipeline file that does not exist), the run is
-``failed``. An agent that dies (SIGKILL) stops renewing: once its lease has expired another
-claims the run again, marking the attempt ``abandoned``; after :data:`ABANDON_LIMIT` such
-attempts the run fails instead. Execution is at least once: a webhook carries the run's
-idempotency key (``<alert id>.<position>``) as an ``Idempotency-Key`` header so that a receiver
-can drop a repeat. Every change of status is audited as ``action.<kind>`` on the alert.
+Each function is one transition, written with a compare-and-set so that several agents on one
+store never both make it: :func:`enqueue` (pending, in the alert's transaction), :func:`claim`
+(running, under a lease), :func:`renew` and :func:`hold` (the lease goes on), :func:`finish`
+(succeeded, failed, or pending again for a retry). Times are given by the caller (a worker's
+clock), so that leases can be tested without waiting for them.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 
-from cauce.errors import CauceError
+from cauce.errors import Conflict
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
-from cauce.monitoring.specs import Action, stored_action
+from cauce.monitoring.specs import Action, from_store
 from cauce.store import new_id, now_ms
 from cauce.store.schema import action_attempts, action_runs, alerts, monitors
 from cauce.workspace import Workspace
@@ -45,15 +27,11 @@ from cauce.workspace import Workspace
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-log = logging.getLogger("cauce.alerts")
-
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 ABANDONED = "abandoned"
 DONE = (SUCCEEDED, FAILED)
 # A run whose agent died this many times while running it fails, rather than kill a fourth.
 ABANDON_LIMIT = 3
-# How often an idle worker looks for due actions, in seconds.
-POLL = 0.5
 
 
 @dataclass
@@ -110,7 +88,7 @@ def target_of(action: Action) -> str:
     return str(getattr(body, "url", None) or getattr(body, "pipeline", None) or action.name)
 
 
-# -- the queue ----------------------------------------------------------------------------------
+# -- enqueue ------------------------------------------------------------------------------------
 
 
 def enqueue(
@@ -155,6 +133,9 @@ def enqueue(
     return queued
 
 
+# -- claim --------------------------------------------------------------------------------------
+
+
 @dataclass
 class Claim:
     """An action run this worker holds: the attempt it started and what it needs to run it."""
@@ -167,13 +148,13 @@ class Claim:
     target: str
 
 
-def _due(now: int, alert_id: str | None) -> Any:
+def _due(now: int, run_id: str | None) -> Any:
     r = action_runs.c
     due = or_(
         and_(r.status == PENDING, r.next_attempt_at <= now),
         and_(r.status == RUNNING, r.lease_expires_at < now),
     )
-    return due if alert_id is None else and_(due, r.alert_id == alert_id)
+    return due if run_id is None else and_(due, r.id == run_id)
 
 
 def claim(
@@ -183,16 +164,17 @@ def claim(
     limit: int,
     lease_ms: int,
     actor: str,
-    alert_id: str | None = None,
+    now: int,
+    run_id: str | None = None,
 ) -> list[Claim]:
-    """Claim up to ``limit`` due runs (pending and due, or running with an expired lease), each
-    with a compare-and-set: of several workers reading the same row, exactly one wins it."""
+    """Claim up to ``limit`` runs due at ``now`` (pending and due, or running with an expired
+    lease; only ``run_id`` when given), each with a compare-and-set: of several workers reading
+    the same row, exactly one wins it."""
     if limit < 1:
         return []
     r = action_runs.c
-    now = now_ms()
     with ws.store.read() as conn:  # most looks find nothing: no write lock for those
-        if conn.execute(select(r.id).where(_due(now, alert_id)).limit(1)).first() is None:
+        if conn.execute(select(r.id).where(_due(now, run_id)).limit(1)).first() is None:
             return []
     due = (
         select(
@@ -205,7 +187,7 @@ def claim(
         )
         .join(alerts, alerts.c.id == r.alert_id)
         .join(monitors, monitors.c.id == alerts.c.monitor_id)
-        .where(_due(now, alert_id))
+        .where(_due(now, run_id))
         .order_by(r.created_at, r.alert_id, r.position)
     )
     claimed: list[Claim] = []
@@ -250,7 +232,7 @@ def _claim_one(
         _fail(conn, row, guard, now, actor, error)
         return None
     try:
-        action = Action.model_validate(stored_action(row.spec))
+        action = Action.model_validate(from_store(Action, row.spec))
     except ValidationError as exc:  # a row no retry can run must not block the queue
         _fail(conn, row, guard, now, actor, f"its stored action is not valid: {exc}")
         return None
@@ -354,21 +336,25 @@ def _count(conn: Connection, run_id: str, outcome: str) -> int:
     )
 
 
-def renew(ws: Workspace, agent: str, held: dict[str, int], lease_ms: int) -> list[str]:
-    """Extend the leases of the runs this agent holds (run id -> attempt); return the ids
-    whose lease it lost (taken over by another worker after it expired)."""
+# -- the lease ----------------------------------------------------------------------------------
+
+
+def _held(run_id: str, agent: str, number: int) -> Any:
+    r = action_runs.c
+    return and_(r.id == run_id, r.status == RUNNING, r.claimed_by == agent, r.attempts == number)
+
+
+def renew(ws: Workspace, agent: str, held: dict[str, int], until: int) -> list[str]:
+    """Extend to ``until`` the leases of the runs this agent holds (run id -> attempt); return
+    the ids whose lease it lost (taken over by another worker after it expired)."""
     if not held:
         return []
-    r = action_runs.c
     lost = []
     with ws.store.write() as conn:
-        until = now_ms() + lease_ms
         for run_id, number in held.items():
             changed = conn.execute(
                 action_runs.update()
-                .where(
-                    r.id == run_id, r.status == RUNNING, r.claimed_by == agent, r.attempts == number
-                )
+                .where(_held(run_id, agent, number))
                 .values(lease_expires_at=until),
                 execution_options={"preserve_rowcount": True},
             )
@@ -377,7 +363,27 @@ def renew(ws: Workspace, agent: str, held: dict[str, int], lease_ms: int) -> lis
     return lost
 
 
-# -- running one attempt ------------------------------------------------------------------------
+def hold(conn: Connection, claimed: Claim, agent: str, until: int) -> None:
+    """Inside the caller's transaction, before a side effect that must not happen twice: make
+    sure this agent still holds the run and extend its lease to ``until`` (Conflict if not).
+
+    A compare-and-set like a claim's, so that it and another agent's claim of the same run
+    are ordered: either the claim sees the renewed lease and fails, or this sees the claim.
+    """
+    changed = conn.execute(
+        action_runs.update()
+        .where(_held(claimed.run_id, agent, claimed.number))
+        .values(lease_expires_at=until),
+        execution_options={"preserve_rowcount": True},
+    )
+    if changed.rowcount != 1:
+        raise Conflict(
+            f"action run {claimed.key} is no longer held by agent {agent}: its lease expired "
+            "and another agent took it over, so this attempt stops here"
+        )
+
+
+# -- finish -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -389,72 +395,15 @@ class Outcome:
     retry: bool = False
 
 
-def run_attempt(ws: Workspace, claimed: Claim) -> Outcome:
-    """Run one attempt of a claimed action. Never raises."""
-    action, body = claimed.action, claimed.action.body
-    try:
-        if action.name == "webhook":
-            return _webhook(body, claimed.alert, claimed.key)
-        if action.name == "trigger":
-            return _trigger(ws, body, claimed.alert)
-        getattr(log, body.level)("alert %s: %s", claimed.alert["alert_id"], claimed.alert["reason"])
-        return Outcome({"logged": body.level})
-    except CauceError as exc:  # a missing pipeline file, bad parameters: no retry fixes them
-        return Outcome(error=str(exc))
-    except Exception as exc:  # a retraining pipeline's own bug must not stop the worker
-        log.exception("alert %s: action %s crashed", claimed.alert["alert_id"], action.name)
-        return Outcome(error=f"{type(exc).__name__}: {exc}", retry=True)
-
-
-def _webhook(body: Any, payload: dict[str, Any], key: str) -> Outcome:
-    """POST the alert once: transport errors and 5xx may be retried, a 4xx may not."""
-    import httpx
-
-    headers = {**body.headers, "Idempotency-Key": key}
-    try:
-        response = httpx.post(body.url, json=payload, headers=headers, timeout=body.timeout / 1000)
-    except httpx.HTTPError as exc:
-        return Outcome(error=f"{type(exc).__name__}: {exc}", retry=True)
-    result = {"status_code": response.status_code}
-    if response.status_code >= 500:
-        return Outcome(result, f"answered {response.status_code}", retry=True)
-    if response.status_code >= 400:
-        return Outcome(result, f"answered {response.status_code}")
-    return Outcome(result)
-
-
-def _trigger(ws: Workspace, body: Any, alert: dict[str, Any]) -> Outcome:
-    """Run the pipeline; ``alert_id`` and ``alert_reason`` are passed when it takes them."""
-    from cauce.pipelines.loading import load_pipeline
-
-    pipeline = load_pipeline(body.pipeline, root=ws.settings.root)
-    params = dict(body.params)
-    for key, value in (("alert_id", alert["alert_id"]), ("alert_reason", alert["reason"])):
-        if key in pipeline.signature.parameters and key not in params:
-            params[key] = value
-    run = pipeline.run(executor=body.executor, workspace=ws, **params)
-    result = {"pipeline_run_id": run.id, "status": run.status}
-    if run.status != "SUCCEEDED":
-        return Outcome(result, f"pipeline run {run.id} ended {run.status}", retry=True)
-    return Outcome(result)
-
-
 def finish(
-    ws: Workspace, agent: str, claimed: Claim, outcome: Outcome, actor: str
+    ws: Workspace, agent: str, claimed: Claim, outcome: Outcome, actor: str, *, now: int
 ) -> ActionRun | None:
     """Record an attempt's outcome and the run's next status (compare-and-set on the claim);
     None when this worker had lost the run to another after its lease expired."""
-    r, a = action_runs.c, action_attempts.c
+    a = action_attempts.c
     body = claimed.action.body
-    now = now_ms()
     with ws.store.write() as conn:
         attempt_row = and_(a.action_run_id == claimed.run_id, a.number == claimed.number)
-        held = and_(
-            r.id == claimed.run_id,
-            r.status == RUNNING,
-            r.claimed_by == agent,
-            r.attempts == claimed.number,
-        )
         if outcome.error is None:
             status, error, next_at = SUCCEEDED, None, None
         else:
@@ -468,7 +417,7 @@ def finish(
                 error = _final_error(claimed, outcome, failures)
         changed = conn.execute(
             action_runs.update()
-            .where(held)
+            .where(_held(claimed.run_id, agent, claimed.number))
             .values(
                 status=status,
                 result=outcome.result,
@@ -489,7 +438,6 @@ def finish(
                 .where(attempt_row)
                 .values(result=outcome.result, error=f"lease expired; it ended later and {late}")
             )
-            log.warning("action run %s: lease lost while it ran; not recorded", claimed.run_id)
             return None
         conn.execute(
             action_attempts.update()
@@ -519,7 +467,7 @@ def finish(
             error=error,
             next_attempt_at=next_at,
         )
-        return _read(conn, [claimed.run_id])[claimed.run_id]
+        return _read(conn, action_runs.c.id == claimed.run_id)[0][1]
 
 
 def _final_error(claimed: Claim, outcome: Outcome, failures: int) -> str:
@@ -554,182 +502,6 @@ def _audit(
     audit.record(conn, actor, f"action.{action}", "alert", alert_id, after=after)
 
 
-# -- workers ------------------------------------------------------------------------------------
-
-
-def agent_name() -> str:
-    """Who claims: host, process and a per-worker suffix (two workers in one process differ)."""
-    return f"{socket.gethostname()[:80]}:{os.getpid()}:{new_id()[:6]}"
-
-
-class Worker:
-    """Claims action runs and runs them, one attempt each; renews the leases it holds."""
-
-    def __init__(self, ws: Workspace, *, actor: str = "agent", agent: str | None = None):
-        self.ws = ws
-        self.actor = actor
-        self.agent = agent or agent_name()
-        self.lease_ms = max(1, int(ws.settings.action_lease_s * 1000))
-        self._held: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def claim(self, limit: int, alert_id: str | None = None) -> list[Claim]:
-        """Claim up to ``limit`` due runs (only ``alert_id``'s when given)."""
-        claimed = claim(
-            self.ws,
-            self.agent,
-            limit=limit,
-            lease_ms=self.lease_ms,
-            actor=self.actor,
-            alert_id=alert_id,
-        )
-        with self._lock:
-            self._held.update({c.run_id: c.number for c in claimed})
-        return claimed
-
-    def run(self, claimed: Claim) -> ActionRun | None:
-        """Run one claimed attempt and record how it went."""
-        try:
-            outcome = run_attempt(self.ws, claimed)
-            return finish(self.ws, self.agent, claimed, outcome, self.actor)
-        except Exception:  # the store failed: the lease runs out and another worker retries
-            log.exception("action run %s: its outcome could not be recorded", claimed.run_id)
-            return None
-        finally:
-            with self._lock:
-                self._held.pop(claimed.run_id, None)
-
-    def renew(self) -> None:
-        """Extend the lease of every run held; forget those lost to another worker."""
-        with self._lock:
-            held = dict(self._held)
-        try:
-            lost = renew(self.ws, self.agent, held, self.lease_ms)
-        except CauceError as exc:  # the store is away for a moment: renew at the next turn
-            log.warning("action leases not renewed: %s", exc)
-            return
-        for run_id in lost:
-            log.warning("action run %s: lease lost to another worker", run_id)
-
-    @property
-    def renew_every(self) -> float:
-        """Seconds between renewals: a third of the lease, so two can fail before it expires."""
-        return self.lease_ms / 3000
-
-
-class ActionPool:
-    """Runs due action runs on a pool of threads until stopped, renewing their leases.
-
-    One thread claims (as many runs as there are free workers) and renews the leases; the
-    pool's threads run the attempts, so that a long retraining holds one worker and nothing else.
-    """
-
-    def __init__(
-        self,
-        ws: Workspace,
-        *,
-        workers: int | None = None,
-        actor: str = "agent",
-        on_done: Callable[[ActionRun], None] | None = None,
-    ) -> None:
-        self.worker = Worker(ws, actor=actor)
-        self.workers = workers or ws.settings.action_workers
-        self.poll = min(POLL, self.worker.renew_every)
-        self.on_done = on_done
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="cauce-actions", daemon=True)
-        self._running: set[Future[ActionRun | None]] = set()
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cauce-action")
-
-    def start(self) -> None:
-        """Start claiming in the background."""
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming; wait for the actions running now to end (their leases still renewed)."""
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def drain(self) -> list[ActionRun]:
-        """Run what is due now, until nothing is due or running; return the runs that ran."""
-        done: list[ActionRun] = []
-        report = self.on_done
-
-        def collect(run: ActionRun) -> None:
-            done.append(run)
-            if report is not None:
-                report(run)
-
-        self.on_done = collect
-        self._loop(until_idle=True)
-        return done
-
-    def _loop(self, until_idle: bool = False) -> None:
-        renewed = time.monotonic()
-        try:
-            while True:
-                if time.monotonic() - renewed >= self.worker.renew_every:
-                    self.worker.renew()
-                    renewed = time.monotonic()
-                self._running = {f for f in self._running if not f.done()}
-                stopping = self._stop.is_set()
-                claimed = 0 if stopping else self._submit()
-                if not self._running and (stopping or (until_idle and not claimed)):
-                    return
-                if self._running:  # wake when a worker frees up, to claim the next at once
-                    wait(self._running, timeout=self.poll, return_when=FIRST_COMPLETED)
-                else:
-                    self._stop.wait(self.poll)
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def _submit(self) -> int:
-        try:
-            claimed = self.worker.claim(self.workers - len(self._running))
-        except CauceError as exc:  # the store is away for a moment: look again later
-            log.warning("actions not claimed: %s", exc)
-            return 0
-        for one in claimed:
-            future = self._pool.submit(self.worker.run, one)
-            future.add_done_callback(self._report)
-            self._running.add(future)
-        return len(claimed)
-
-    def _report(self, future: Future[ActionRun | None]) -> None:
-        run = future.result()
-        if run is not None and self.on_done is not None:
-            self.on_done(run)
-
-
-def run_alert_actions(ws: Workspace, alert_id: str, *, actor: str) -> list[ActionRun]:
-    """Run an alert's actions in the foreground, in order, until each has succeeded or failed
-    (waiting out retries' backoff, and for any that another worker holds); return them."""
-    worker = Worker(ws, actor=actor)
-    stop = threading.Event()
-
-    def keep_leases() -> None:
-        while not stop.wait(worker.renew_every):
-            worker.renew()
-
-    renewer = threading.Thread(target=keep_leases, name="cauce-action-lease", daemon=True)
-    renewer.start()
-    try:
-        while True:
-            claimed = worker.claim(1, alert_id=alert_id)
-            if claimed:
-                worker.run(claimed[0])
-                continue
-            runs = actions_of(ws, [alert_id])[alert_id]
-            open_ = [x for x in runs if x.status not in DONE]
-            if not open_:
-                return runs
-            wake = [x.next_attempt_at or x.lease_expires_at or 0 for x in open_]
-            time.sleep(min(POLL, max(0.01, (min(wake) - now_ms()) / 1000)))
-    finally:
-        stop.set()
-        renewer.join()
-
-
 # -- reading ------------------------------------------------------------------------------------
 
 
@@ -740,47 +512,48 @@ def actions_of(ws: Workspace, alert_ids: list[str]) -> dict[str, list[ActionRun]
 
 
 def read_for_alerts(conn: Connection, alert_ids: list[str]) -> dict[str, list[ActionRun]]:
-    """Each alert's action runs, in ``on_alert`` order, inside the caller's transaction."""
-    r = action_runs.c
+    """Each alert's action runs, in ``on_alert`` order, inside the caller's transaction: two
+    queries however many alerts."""
     found: dict[str, list[ActionRun]] = {alert_id: [] for alert_id in alert_ids}
-    if not alert_ids:
-        return found
-    rows = conn.execute(
-        select(r.id, r.alert_id).where(r.alert_id.in_(alert_ids)).order_by(r.position, r.id)
-    ).all()
-    runs = _read(conn, [row.id for row in rows])
-    for row in rows:
-        found[row.alert_id].append(runs[row.id])
+    if alert_ids:
+        for alert_id, run in _read(conn, action_runs.c.alert_id.in_(alert_ids)):
+            found[alert_id].append(run)
     return found
 
 
-def _read(conn: Connection, run_ids: list[str]) -> dict[str, ActionRun]:
+def _read(conn: Connection, where: Any) -> list[tuple[str, ActionRun]]:
+    """(alert id, run) for the action runs ``where`` selects, in ``on_alert`` order, each with
+    its attempts: one query for the runs, one for every attempt."""
     r, a = action_runs.c, action_attempts.c
-    history: dict[str, list[Attempt]] = {run_id: [] for run_id in run_ids}
-    for x in conn.execute(
-        select(action_attempts).where(a.action_run_id.in_(run_ids)).order_by(a.number)
-    ):
-        history[x.action_run_id].append(
-            Attempt(x.number, x.agent, x.outcome, x.started_at, x.ended_at, x.result, x.error)
+    rows = conn.execute(select(action_runs).where(where).order_by(r.position, r.id)).all()
+    history: dict[str, list[Attempt]] = {x.id: [] for x in rows}
+    if rows:
+        attempts = select(action_attempts).where(a.action_run_id.in_(list(history)))
+        for x in conn.execute(attempts.order_by(a.number)):
+            history[x.action_run_id].append(
+                Attempt(x.number, x.agent, x.outcome, x.started_at, x.ended_at, x.result, x.error)
+            )
+    return [
+        (
+            x.alert_id,
+            ActionRun(
+                id=x.id,
+                action=x.action,
+                target=x.target,
+                status=x.status,
+                attempts=x.attempts,
+                result=x.result,
+                error=x.error,
+                started_at=x.started_at,
+                ended_at=x.ended_at,
+                position=x.position,
+                idempotency_key=x.idempotency_key,
+                next_attempt_at=x.next_attempt_at,
+                claimed_by=x.claimed_by,
+                lease_expires_at=x.lease_expires_at,
+                created_at=x.created_at,
+                history=history[x.id],
+            ),
         )
-    return {
-        x.id: ActionRun(
-            id=x.id,
-            action=x.action,
-            target=x.target,
-            status=x.status,
-            attempts=x.attempts,
-            result=x.result,
-            error=x.error,
-            started_at=x.started_at,
-            ended_at=x.ended_at,
-            position=x.position,
-            idempotency_key=x.idempotency_key,
-            next_attempt_at=x.next_attempt_at,
-            claimed_by=x.claimed_by,
-            lease_expires_at=x.lease_expires_at,
-            created_at=x.created_at,
-            history=history[x.id],
-        )
-        for x in conn.execute(select(action_runs).where(r.id.in_(run_ids)))
-    }
+        for x in rows
+    ]
