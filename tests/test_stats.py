@@ -388,7 +388,9 @@ BINARY = [
 
 
 @pytest.mark.parametrize(("classes", "rule", "positive"), BINARY)
-def test_binary_labels_equal_sklearn(classes: list[Any], rule: dict[str, Any], positive: Any) -> None:
+def test_binary_labels_equal_sklearn(
+    classes: list[Any], rule: dict[str, Any], positive: Any
+) -> None:
     truth, predicted = labelled(classes, 400, seed=3)
     rng = np.random.default_rng(4)
     score = rng.random(400) * 0.6 + 0.4 * (truth == positive)  # the positive class's score

@@ -537,12 +537,19 @@ def test_cli_exit_codes_and_one_line_error(world: Workspace, tmp_path: Path) -> 
     stored = json.loads(evaluated.stdout)
     assert stored["task"] == "classification" and stored["dataset"] == "customers_holdout@1"
     assert stored["id"] == evaluations("models:/churn/1")[0].id  # evaluated by the gate already
+    assert (stored["positive"], stored["average"]) == ("1", "binary")  # the rule it counted by
+    spelled = run_cli(
+        home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",
+        "--label", "churned", "--positive", "1", "--json",
+    )  # fmt: skip
+    assert json.loads(spelled.stdout)["id"] == stored["id"]  # the default's class: the same one
     named = run_cli(
         home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",
         "--label", "churned", "--positive", "0", "--json",
     )  # fmt: skip
     other = json.loads(named.stdout)
-    assert other["positive"] == "0" and other["average"] is None and other["id"] != stored["id"]
+    assert other["positive"] == "0" and other["average"] == "binary"
+    assert other["id"] != stored["id"]
     assert other["metrics"]["precision"] != stored["metrics"]["precision"]
     refused = run_cli(
         home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",

@@ -28,7 +28,7 @@ _UNDEFINED = {
 
 
 def undefined(metric: str) -> str:
-    """Why ``metric`` is None on the rows it was given (the reason monitors and evaluations show)."""
+    """Why ``metric`` is None on the rows it was given: what monitors and evaluations report."""
     return _UNDEFINED.get(metric, f"{metric} needs at least one row")
 
 
@@ -136,7 +136,9 @@ def scoring(
         return Scoring("binary", default_positive(classes), classes)
     index = _match(classes, positive)
     if index is None:
-        raise RuleError(f"positive label {positive!r} is not one of the labels {classes}", "positive")
+        raise RuleError(
+            f"positive label {positive!r} is not one of the labels {classes}", "positive"
+        )
     return Scoring("binary", classes[index], classes)
 
 
