@@ -102,14 +102,20 @@ def gate_values(rule: dict[str, Any], metrics: list[str], data: str = "holdout")
     return {r.name.removeprefix("metric "): r.value for r in result.rules}
 
 
-def monitor_run(now: int, metric: str, labels: str = "labels", **settings: Any) -> MonitorRun:
+def monitor_run(
+    now: int,
+    metric: str,
+    labels: str = "labels",
+    reference: dict[str, str] | None = None,
+    **settings: Any,
+) -> MonitorRun:
     apply_monitor(
         cauce.workspace.current(),
         {
             "kind": "Monitor",
             "name": "churn-quality",
             "target": {"endpoint": "churn"},
-            "reference": {"model": "models:/churn/1"},
+            "reference": reference or {"model": "models:/churn/1"},
             "signals": [
                 {
                     "model_performance": {
@@ -263,6 +269,33 @@ def test_roc_auc_without_a_score_is_not_computed_on_both_sides(served: dict[str,
     assert "predict_proba" in rule.message
 
 
+def test_a_reference_dataset_that_holds_the_label_knows_the_classes(
+    served: dict[str, Any],
+) -> None:
+    """Without the model, the reference's label column gives the classes: the same default."""
+    signal = monitor_signal(served["now"], "precision", reference={"dataset": "training"})
+    assert signal["details"]["positive"] == "stayed"
+    assert signal["value"] == pytest.approx(gate_values({}, ["precision"])["precision"])
+
+
+def test_without_known_classes_text_labels_must_name_their_positive(
+    served: dict[str, Any],
+) -> None:
+    """A reference that knows no classes (no model, no label column): the labels' type decides,
+    and text has no default to fall back on; it never comes from the window."""
+    cauce.data.register("features", served["training"][FEATURES])
+    unknown = {"dataset": "features"}
+    run = monitor_run(served["now"], "precision", reference=unknown)
+    assert run.status == "failed" and run.error is not None
+    assert "the labels are text and their classes are not known: name positive" in run.error
+    named = monitor_signal(served["now"], "recall", reference=unknown, positive="churned")
+    assert named["details"]["positive"] == "churned"
+    gate = gate_values({"positive": "churned"}, ["recall", "accuracy"])
+    assert named["value"] == pytest.approx(gate["recall"], rel=1e-12)
+    accuracy = monitor_signal(served["now"], "accuracy", reference=unknown)  # needs no positive
+    assert accuracy["value"] == pytest.approx(gate["accuracy"], rel=1e-12)
+
+
 def test_the_defaults_differ_from_a_named_positive_and_both_sides_say_so(
     served: dict[str, Any],
 ) -> None:
@@ -302,3 +335,32 @@ def test_a_gate_rule_that_names_its_own_average_replaces_the_policys_pair(
     assert named.details["positive"] == "churned" and named.details["average"] == "binary"
     assert macro.value == pytest.approx(skm.f1_score(truth, predicted, average="macro"))
     assert macro.details["average"] == "macro" and "positive" not in macro.details
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "words"),
+    [
+        (
+            {"positive": "churned", "average": "macro"},
+            "signals.0.model_performance",
+            "positive applies to average binary; with average macro every class counts",
+        ),
+        (
+            {"positive": ["churned"]},
+            "signals.0.model_performance.positive",
+            "a class label is non-empty text, a number or a boolean",
+        ),
+        ({"average": "samples"}, "signals.0.model_performance.average", "'binary', 'micro'"),
+    ],
+)
+def test_a_monitor_spec_with_a_rule_that_cannot_apply_is_refused(
+    workspace: Workspace, settings: dict[str, Any], field: str, words: str
+) -> None:
+    """The same check as a gate policy's and an evaluation's (cauce.stats.check_rule)."""
+    from cauce.errors import InvalidInput
+    from cauce.monitoring.monitors import list_monitors
+
+    with pytest.raises(InvalidInput) as caught:
+        monitor_run(0, "precision", **settings)
+    assert caught.value.details["field"] == field and words in str(caught.value)
+    assert list_monitors() == []
