@@ -205,7 +205,8 @@ def evaluate(
     average: str = typer.Option(
         None,
         "--average",
-        help="binary, micro, macro or weighted (default: binary for two known classes, else macro).",
+        help="binary, micro, macro or weighted (default: binary for two known classes, else "
+        "macro).",
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
