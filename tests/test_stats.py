@@ -566,6 +566,8 @@ def test_the_positive_and_average_rule_is_checked_once_with_the_field() -> None:
     with pytest.raises(ValidationError, match="a class label is non-empty text") as invalid:
         Spec(positive=[1])
     assert len(invalid.value.errors()) == 1  # one error, not one per type of the union
+    accepted = Spec.model_json_schema()["properties"]["positive"]["anyOf"]
+    assert {t["type"] for t in accepted} == {"boolean", "integer", "number", "string", "null"}
 
 
 def test_labels_are_compared_as_text_when_either_side_is_text() -> None:

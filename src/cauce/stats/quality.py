@@ -54,7 +54,9 @@ class _CheckLabel:
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
         from pydantic_core import core_schema
 
-        return core_schema.no_info_plain_validator_function(check_label)
+        return core_schema.no_info_plain_validator_function(
+            check_label, json_schema_input_schema=handler.generate_schema(Label | None)
+        )
 
 
 # The type of a spec's ``positive`` field (monitors, gate policies).
