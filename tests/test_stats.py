@@ -20,9 +20,14 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import chebyshev, jensenshannon
 
 from cauce.stats import (
+    NO_SCORE,
+    Positive,
+    RuleError,
+    Scoring,
     accuracy,
     chebyshev_distance,
     check_label,
+    check_rule,
     chi_squared,
     classification_metrics,
     default_positive,
@@ -30,7 +35,9 @@ from cauce.stats import (
     frequencies,
     jensen_shannon,
     jensen_shannon_distance,
+    known_classes,
     ks_2samp,
+    label_text,
     mae,
     normalized_wasserstein,
     precision,
@@ -40,6 +47,8 @@ from cauce.stats import (
     regression_metrics,
     rmse,
     roc_auc,
+    scoring,
+    undefined,
 )
 
 FAST = settings(max_examples=60, deadline=None)
@@ -354,51 +363,61 @@ def noisy(truth: Any, classes: list[Any], seed: int, wrong: float = 0.3) -> Any:
     return np.where(flip, rng.choice(np.array(classes, dtype=object), len(truth)), truth)
 
 
+def labelled(classes: list[Any], n: int, seed: int) -> tuple[Any, Any]:
+    """``n`` true labels drawn from ``classes`` (in their type) and noisy predictions of them."""
+    rng = np.random.default_rng(seed)
+    truth = np.array(classes, dtype=object)[rng.integers(0, len(classes), n)]
+    kind = {bool: bool, int: int, float: float}.get(type(classes[0]))
+    truth = truth.astype(kind) if kind else truth.astype(str)
+    return truth, noisy(truth, classes, seed=seed + 1).astype(truth.dtype)
+
+
 BINARY = [
-    pytest.param([0, 1], {}, id="int-default-is-1"),
-    pytest.param([0, 1], {"positive": 0}, id="int-positive-0"),
-    pytest.param([-1, 1], {}, id="minus-one-one-default-is-1"),
-    pytest.param([1, 2], {}, id="int-1-2-default-is-2"),
-    pytest.param([False, True], {}, id="bool-default-is-True"),
-    pytest.param([False, True], {"positive": False}, id="bool-positive-False"),
-    pytest.param(["no", "yes"], {}, id="text-default-is-greater"),
-    pytest.param(["no", "yes"], {"positive": "no"}, id="text-positive-no"),
-    pytest.param(["churned", "stayed"], {"positive": "churned"}, id="text-positive-given"),
+    pytest.param([0, 1], {}, 1, id="int-default-is-1"),
+    pytest.param([0, 1], {"positive": 0}, 0, id="int-positive-0"),
+    pytest.param([-1, 1], {}, 1, id="minus-one-one-default-is-1"),
+    pytest.param([1, 2], {}, 2, id="int-1-2-default-is-2"),
+    pytest.param([0.0, 1.0], {"positive": True}, 1.0, id="float-positive-True-names-1.0"),
+    pytest.param([False, True], {}, True, id="bool-default-is-True"),
+    pytest.param([False, True], {"positive": False}, False, id="bool-positive-False"),
+    pytest.param([False, True], {"positive": "0"}, False, id="bool-positive-text-0"),
+    pytest.param(["no", "yes"], {}, "yes", id="text-default-is-greater"),
+    pytest.param(["no", "yes"], {"positive": "no"}, "no", id="text-positive-no"),
+    pytest.param(["churned", "stayed"], {"positive": "churned"}, "churned", id="text-given"),
 ]
 
 
-@pytest.mark.parametrize(("classes", "rule"), BINARY)
-def test_binary_labels_equal_sklearn(classes: list[Any], rule: dict[str, Any]) -> None:
-    rng = np.random.default_rng(3)
-    truth = np.array(classes, dtype=object)[rng.integers(0, 2, 400)]
-    if isinstance(classes[0], bool):
-        truth = truth.astype(bool)
-    elif isinstance(classes[0], int):
-        truth = truth.astype(int)
-    predicted = noisy(truth, classes, seed=4).astype(truth.dtype)
-    positive = rule.get("positive", default_positive(sorted(classes)))
-    assert positive == (rule["positive"] if rule else max(classes))
+@pytest.mark.parametrize(("classes", "rule", "positive"), BINARY)
+def test_binary_labels_equal_sklearn(
+    classes: list[Any], rule: dict[str, Any], positive: Any
+) -> None:
+    truth, predicted = labelled(classes, 400, seed=3)
+    rng = np.random.default_rng(4)
     score = rng.random(400) * 0.6 + 0.4 * (truth == positive)  # the positive class's score
+    known = {"labels": classes, **rule}
+    used = scoring(truth, predicted, **known)
+    assert used == Scoring("binary", positive, classes)
+    assert type(used.positive) is type(classes[0])  # the class as the known classes spell it
 
-    got = classification_metrics(truth, predicted, score, **rule)
+    got = classification_metrics(truth, predicted, score, **known)
     assert_scores(got, sklearn_scores(truth, predicted, pos_label=positive))
     assert got["roc_auc"] == close(skm.roc_auc_score(truth == positive, score))
     # each metric alone says the same
     assert accuracy(truth, predicted) == got["accuracy"]
-    assert precision(truth, predicted, **rule) == got["precision"]
-    assert recall(truth, predicted, **rule) == got["recall"]
-    assert f1(truth, predicted, **rule) == got["f1"]
-    assert roc_auc(truth, score, **rule) == got["roc_auc"]
+    assert precision(truth, predicted, **known) == got["precision"]
+    assert recall(truth, predicted, **known) == got["recall"]
+    assert f1(truth, predicted, **known) == got["f1"]
+    assert roc_auc(truth, score, **known) == got["roc_auc"]
     # class probabilities (a model's predict_proba, columns in classes_ order) give the same AUC
     proba = np.column_stack([1 - score, score] if positive == classes[1] else [score, 1 - score])
-    assert roc_auc(truth, proba, labels=classes, **rule) == close(got["roc_auc"])
-    with_proba = classification_metrics(truth, predicted, proba, labels=classes, **rule)
+    assert roc_auc(truth, proba, **known) == close(got["roc_auc"])
+    with_proba = classification_metrics(truth, predicted, proba, **known)
     assert with_proba == {**got, "roc_auc": close(got["roc_auc"])}
 
 
 MULTICLASS = [
     pytest.param([0, 1, 2], id="int"),
-    pytest.param(["gold", "silver", "bronze", "none"], id="text"),
+    pytest.param(["bronze", "gold", "none", "silver"], id="text"),
 ]
 
 
@@ -408,22 +427,21 @@ def test_multiclass_labels_equal_sklearn(classes: list[Any], average: str | None
     rng = np.random.default_rng(5)
     truth = np.array(classes)[rng.choice(len(classes), 500, p=rng.dirichlet(np.ones(len(classes))))]
     predicted = noisy(truth, classes, seed=6).astype(truth.dtype)
-    order = sorted(classes)
     proba = rng.dirichlet(np.ones(len(classes)), 500)
-    proba[np.arange(500), np.searchsorted(order, truth)] += 0.5
+    proba[np.arange(500), np.searchsorted(classes, truth)] += 0.5
     proba /= proba.sum(axis=1, keepdims=True)
-    used = average or "macro"  # more than two classes: macro by default
+    used = average or "macro"  # more than two known classes: macro by default
+    assert scoring(truth, predicted, average=average, labels=classes) == Scoring(  # type: ignore[arg-type]
+        used, None, classes
+    )
 
-    got = classification_metrics(truth, predicted, proba, average=average, labels=order)  # type: ignore[arg-type]
+    got = classification_metrics(truth, predicted, proba, average=average, labels=classes)  # type: ignore[arg-type]
     assert_scores(got, sklearn_scores(truth, predicted, average=used))
-    expected = skm.roc_auc_score(truth, proba, multi_class="ovr", average=used, labels=order)
+    expected = skm.roc_auc_score(truth, proba, multi_class="ovr", average=used, labels=classes)
     assert got["roc_auc"] == close(expected)
-    # without scores, the hard predictions rank the rows (one column per class: 1 or 0)
-    hard = classification_metrics(truth, predicted, average=average)  # type: ignore[arg-type]
-    onehot = (predicted[:, None] == np.array(order)[None, :]).astype(float)
-    expected = skm.roc_auc_score(truth, onehot, multi_class="ovr", average=used, labels=order)
-    assert hard["roc_auc"] == close(expected)
-    assert hard["precision"] == got["precision"]
+    # without a score there is no ROC AUC: the hard predictions do not rank the rows
+    hard = classification_metrics(truth, predicted, average=average, labels=classes)  # type: ignore[arg-type]
+    assert hard == {**got, "roc_auc": None}
 
 
 @pytest.mark.parametrize("classes", MULTICLASS)
@@ -433,7 +451,7 @@ def test_a_positive_class_against_the_others(classes: list[Any]) -> None:
     predicted = noisy(truth, classes, seed=8).astype(truth.dtype)
     positive = classes[1]
     score = rng.random(300) + (truth == positive)
-    got = classification_metrics(truth, predicted, score, positive=positive)
+    got = classification_metrics(truth, predicted, score, positive=positive, labels=classes)
     expected = sklearn_scores(truth == positive, predicted == positive, pos_label=True)
     assert_scores(got, {**expected, "accuracy": skm.accuracy_score(truth, predicted)})
     assert got["roc_auc"] == close(skm.roc_auc_score(truth == positive, score))
@@ -441,6 +459,64 @@ def test_a_positive_class_against_the_others(classes: list[Any]) -> None:
     assert got["precision"] == close(
         skm.precision_score(truth, predicted, labels=[positive], average="micro", zero_division=0)
     )
+
+
+WINDOWS = [
+    # known classes, then rows that hold all of them, some of them, or one
+    pytest.param([1, 2], [[1, 2, 2, 1], [1, 1, 1, 1], [2, 2, 2, 2]], 2, id="int-1-2"),
+    pytest.param([0, 1], [[0, 1, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]], 1, id="int-0-1"),
+    pytest.param(["no", "yes"], [["no", "yes", "no"], ["no", "no"], ["yes"]], "yes", id="text"),
+    pytest.param([False, True], [[False, True], [False, False]], True, id="bool"),
+]
+
+
+@pytest.mark.parametrize(("classes", "windows", "positive"), WINDOWS)
+def test_the_default_comes_from_the_known_classes_not_from_the_rows(
+    classes: list[Any], windows: list[list[Any]], positive: Any
+) -> None:
+    """A window holding one class keeps the positive class of the model's classes (the review's
+    precision([1, 1], [1, 1]) == 1.0 but precision([1, 2], [1, 1]) == 0.0)."""
+    for truth in windows:
+        predicted = [classes[0]] * (len(truth) - 1) + [classes[-1]]
+        assert scoring(truth, predicted, labels=classes) == Scoring("binary", positive, classes)
+        got = classification_metrics(truth, predicted, labels=classes)
+        expected = sklearn_scores(truth, predicted, pos_label=positive, labels=classes)
+        assert_scores(got, {**expected, "accuracy": skm.accuracy_score(truth, predicted)})
+
+
+def test_without_known_classes_the_labels_type_decides_never_the_rows() -> None:
+    # numbers: scikit-learn's pos_label=1, whatever the rows hold
+    for truth in ([1, 1], [1, 2], [2, 2], [0, 1]):
+        assert scoring(truth, truth) == Scoring("binary", 1)
+        assert precision(truth, [1] * len(truth)) == close(
+            skm.precision_score(truth, [1] * len(truth), pos_label=1, zero_division=0)
+        )
+    assert scoring([False, False], [False, False]) == Scoring("binary", True)
+    # a positive in the labels' type: 1, 1.0, True and "1" name one class of numbers
+    assert {scoring([0, 1], positive=p).positive for p in (1, 1.0, True, "1")} == {1}
+    assert {scoring([True], positive=p).positive for p in (1, 1.0, True, "1", "true")} == {True}
+    assert scoring(["a"], positive=1).positive == "1"
+    with pytest.raises(RuleError, match="positive 'yes' cannot name a class of number labels"):
+        scoring([0, 1], positive="yes")
+    # text: no default to fall back on
+    with pytest.raises(RuleError, match="the labels are text and their classes are not known"):
+        precision(["no", "yes"], ["no", "yes"])
+    assert accuracy(["no", "yes"], ["no", "no"]) == 0.5  # accuracy needs no positive
+    assert scoring(["no"], average="macro") == Scoring("macro")
+
+
+def test_a_positive_that_names_no_known_class_is_refused() -> None:
+    three = ["a", "b", "c"]
+    for rows in (three, ["a", "a"]):
+        with pytest.raises(RuleError, match=r"positive label 'd' is not one of the labels \['a',"):
+            precision(rows, rows, positive="d", labels=three)
+    with pytest.raises(RuleError, match="positive label 1 is not one of the labels") as caught:
+        classification_metrics(["no", "yes"], ["no", "no"], positive=1, labels=["no", "yes"])
+    assert caught.value.field == "positive"
+    # a known positive class that no row holds: scikit-learn's zero_division, 0
+    got = classification_metrics(["a", "b"], ["a", "a"], positive="c", labels=three)
+    assert_scores(got, sklearn_scores(["a", "b"], ["a", "a"], labels=["c"], average="micro"))
+    assert got["precision"] == got["recall"] == got["f1"] == 0.0
 
 
 def test_the_default_positive_label() -> None:
@@ -452,6 +528,15 @@ def test_the_default_positive_label() -> None:
     assert default_positive([]) is None
 
 
+def test_known_classes_and_the_stored_text_of_a_class() -> None:
+    assert known_classes(np.array([1, 0, 1], dtype=np.int64)) == [0, 1]
+    assert known_classes(np.array(["yes", "no"], dtype=object)) == ["no", "yes"]
+    assert known_classes([True, False, None]) == [False, True]
+    assert known_classes(None) is None and known_classes([]) is None
+    assert {label_text(v) for v in (1, 1.0, np.int64(1), np.float64(1.0))} == {"1"}
+    assert label_text(True) == "True" and label_text("yes") == "yes" and label_text(0.5) == "0.5"
+
+
 def test_a_class_label_users_name_is_a_scalar() -> None:
     for label in (None, 1, 0.5, True, "yes"):
         assert check_label(label) == label
@@ -460,9 +545,34 @@ def test_a_class_label_users_name_is_a_scalar() -> None:
             check_label(bad)
 
 
+def test_the_positive_and_average_rule_is_checked_once_with_the_field() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    check_rule("yes", None)
+    check_rule(None, "macro")
+    for positive, average, field, words in [
+        ("yes", "macro", "positive", "positive applies to average binary"),
+        (None, "samples", "average", "average must be one of binary, micro, macro, weighted"),
+        ([1], None, "positive", "a class label is non-empty text"),
+    ]:
+        with pytest.raises(RuleError, match=words) as caught:
+            check_rule(positive, average)
+        assert caught.value.field == field
+
+    class Spec(BaseModel):  # the spec field type monitors and gate policies use
+        positive: Positive = None
+
+    assert Spec(positive=True).positive is True and Spec().positive is None
+    with pytest.raises(ValidationError, match="a class label is non-empty text") as invalid:
+        Spec(positive=[1])
+    assert len(invalid.value.errors()) == 1  # one error, not one per type of the union
+    accepted = Spec.model_json_schema()["properties"]["positive"]["anyOf"]
+    assert {t["type"] for t in accepted} == {"boolean", "integer", "number", "string", "null"}
+
+
 def test_labels_are_compared_as_text_when_either_side_is_text() -> None:
     truth, predicted = ["1", "0", "1", "1"], [1, 0, 0, 1]
-    got = classification_metrics(truth, predicted)
+    got = classification_metrics(truth, predicted, labels=[0, 1])
     assert_scores(got, sklearn_scores(truth, [str(v) for v in predicted], pos_label="1"))
     # a positive given as text names the class with that text, and the reverse
     numbers = classification_metrics([1, 0, 1, 1], predicted, positive="0")
@@ -472,16 +582,14 @@ def test_labels_are_compared_as_text_when_either_side_is_text() -> None:
 
 def test_a_rule_that_cannot_apply_is_a_clear_error() -> None:
     three, two = ["a", "b", "c", "a"], ["no", "yes", "yes", "no"]
-    with pytest.raises(ValueError, match="3 classes: give positive"):
-        precision(three, three, average="binary")
-    with pytest.raises(ValueError, match="positive label 1 is not one of the labels"):
-        classification_metrics(two, two, positive=1)
-    with pytest.raises(ValueError, match="positive applies to average binary"):
+    with pytest.raises(RuleError, match="3 classes: give positive"):
+        precision(three, three, average="binary", labels=three)
+    with pytest.raises(RuleError, match="positive applies to average binary"):
         recall(two, two, positive="yes", average="macro")
-    with pytest.raises(ValueError, match="average must be one of"):
+    with pytest.raises(RuleError, match="average must be one of"):
         f1(two, two, average="samples")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="a 1-D score is the positive class's score"):
-        roc_auc(three, [0.1, 0.2, 0.3, 0.4])
+        roc_auc(three, [0.1, 0.2, 0.3, 0.4], labels=three)
     with pytest.raises(ValueError, match="3 score columns for 2 labels"):
         roc_auc(two, np.ones((4, 3)) / 3, labels=["no", "yes"])
     with pytest.raises(ValueError, match="length"):
@@ -493,6 +601,8 @@ def test_classification_edge_cases() -> None:
     assert classification_metrics([], []) == empty
     assert classification_metrics([None], [1]) == empty
     assert classification_metrics([1, 1], [1, 0], [0.9, 0.3])["roc_auc"] is None  # one class
+    assert "rows of the positive class and rows of the others" in undefined("roc_auc")
+    assert "score of the positive class" in NO_SCORE and undefined("r2").startswith("r2 needs")
     # the positive class never occurs: nothing found, nothing to find (scikit-learn's 0)
     assert classification_metrics([0, 0], [0, 0]) == {
         "accuracy": 1.0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "roc_auc": None
@@ -503,7 +613,7 @@ def test_classification_edge_cases() -> None:
     got = classification_metrics([1, None, 0], [1, 1, 0], [0.8, 0.7, 0.1])
     assert got["roc_auc"] == 1.0
     # a class the model has no probability column for: its AUC is undefined
-    assert roc_auc(["a", "b", "c"], np.eye(3)[:, :2], labels=["a", "b"]) is None
+    assert roc_auc(["a", "b", "c"], np.eye(3)[:, :2], labels=["a", "b"], average="macro") is None
     # pandas' nullable and text dtypes read like plain arrays
     import pandas as pd
 
@@ -512,7 +622,9 @@ def test_classification_edge_cases() -> None:
         [1, 0, 1], [1, 1, 1]
     )
     words = pd.Series(["yes", "no", "yes"], dtype="string")
-    assert precision(words, ["yes", "yes", "yes"]) == close(2 / 3)
+    assert precision(words, ["yes", "yes", "yes"], labels=["no", "yes"]) == close(2 / 3)
+    flags = pd.Series([True, None, False], dtype="boolean")
+    assert scoring(flags, [True, True, False]) == Scoring("binary", True)
 
 
 @FAST
@@ -525,9 +637,10 @@ def test_binary_metrics_match_sklearn_on_any_rows(rows: list[tuple[int, int, flo
         return
     truth, predicted, score = (np.array(c) for c in zip(*rows, strict=True))
     for positive in (None, 1, 0):
-        got = classification_metrics(truth, predicted, score, positive=positive)
+        got = classification_metrics(truth, predicted, score, positive=positive, labels=[0, 1])
+        assert got == classification_metrics(truth, predicted, score, positive=positive)
         chosen = 1 if positive is None else positive
-        assert_scores(got, sklearn_scores(truth, predicted, pos_label=chosen))
+        assert_scores(got, sklearn_scores(truth, predicted, pos_label=chosen, labels=[0, 1]))
         actual = truth == chosen
         expected = skm.roc_auc_score(actual, score) if 0 < actual.sum() < len(actual) else None
         assert got["roc_auc"] == (None if expected is None else close(expected))
@@ -536,14 +649,14 @@ def test_binary_metrics_match_sklearn_on_any_rows(rows: list[tuple[int, int, flo
 @FAST
 @given(
     st.lists(st.tuples(st.sampled_from("abcd"), st.sampled_from("abcd")), min_size=1),
-    st.sampled_from(["macro", "micro", "weighted"]),
+    st.sampled_from(["macro", "micro", "weighted", None]),
 )
 def test_averaged_metrics_match_sklearn_on_any_rows(
-    rows: list[tuple[str, str]], average: str
+    rows: list[tuple[str, str]], average: str | None
 ) -> None:
     truth, predicted = (list(c) for c in zip(*rows, strict=True))
-    got = classification_metrics(truth, predicted, average=average)  # type: ignore[arg-type]
-    assert_scores(got, sklearn_scores(truth, predicted, average=average))
+    got = classification_metrics(truth, predicted, average=average, labels=list("abcd"))  # type: ignore[arg-type]
+    assert_scores(got, sklearn_scores(truth, predicted, average=average or "macro"))
 
 
 def test_regression_metrics_on_fixed_examples() -> None:
@@ -589,7 +702,8 @@ def test_importing_stats_imports_no_numerical_library() -> None:
 
     code = (
         "import sys, cauce.stats; "
-        "print(sorted(m for m in ('numpy', 'scipy', 'pandas', 'sklearn') if m in sys.modules))"
+        "print(sorted(m for m in ('numpy', 'scipy', 'pandas', 'sklearn', 'pydantic') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

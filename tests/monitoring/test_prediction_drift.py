@@ -460,8 +460,11 @@ def test_roc_auc_uses_the_score_column(served: Churn, models: Models) -> None:
     expected = roc_auc_score(table["label"], answers["probability"])
     assert value["value"] == pytest.approx(expected, rel=1e-9)
     assert value["outcome"] == "passed" and value["details"]["labelled"] == 300
-    # Without a score column the hard predictions rank the rows: a lower area.
+    # Without a score column there is no ROC AUC (the hard predictions do not rank the rows),
+    # as in an evaluation of a model without predict_proba: not computed, with the reason.
     spec = performance("roc_auc", "auc-labels", min=0.5)
     run = run_monitor(monitor("auc", batch, "models:/scored/1", spec), now=batch.end)
     hard = values_of(run, "model_performance")["*"]
-    assert hard["value"] is not None and hard["value"] < value["value"]
+    assert hard["value"] is None and hard["outcome"] == "not_computed"
+    assert hard["details"]["reason"].startswith("roc_auc needs a score of the positive class")
+    assert run.status == "ok"

@@ -15,6 +15,7 @@ from sqlalchemy import inspect
 
 import cauce
 from builders import churn
+from cauce import stats
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
@@ -235,8 +236,9 @@ def test_positive_and_average_are_chosen_and_stored_apart(any_workspace: Workspa
     default = evaluate("models:/churn/1", "text_labels", label="churned")
     named = evaluate("models:/churn/1", "text_labels", label="churned", positive="no")
     macro = evaluate("models:/churn/1", "text_labels", label="churned", average="macro")
-    assert (default.positive, default.average) == (None, None)
-    assert (named.positive, named.average) == ("no", None)
+    # each says the rule it counted by: the default is the greater of the model's classes
+    assert (default.positive, default.average) == ("yes", "binary")
+    assert (named.positive, named.average) == ("no", "binary")
     assert (macro.positive, macro.average) == (None, "macro")
     assert len({default.id, named.id, macro.id}) == 3
     assert named.metrics["precision"] == pytest.approx(
@@ -246,19 +248,146 @@ def test_positive_and_average_are_chosen_and_stored_apart(any_workspace: Workspa
     assert macro.metrics["f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
     assert default.metrics["precision"] != pytest.approx(named.metrics["precision"])
 
-    # Asked again, each is the stored one; get_evaluation finds each by its rule.
+    # Asked again, each is the stored one; naming the default's rule is the default's evaluation.
     again = evaluate("models:/churn/1", "text_labels", label="churned", positive="no")
     assert again.id == named.id
+    spelled = evaluate("models:/churn/1", "text_labels", label="churned", positive="yes")
+    assert spelled.id == default.id
     found = get_evaluation("models:/churn/1", "text_labels", label="churned", average="macro")
     assert found is not None and found.id == macro.id
-    assert get_evaluation("models:/churn/1", "text_labels", label="churned", positive="yes") is None
+    found = get_evaluation("models:/churn/1", "text_labels", label="churned", positive="yes")
+    assert found is not None and found.id == default.id
+    assert (
+        get_evaluation("models:/churn/1", "text_labels", label="churned", average="micro") is None
+    )
     assert [e.id for e in evaluations("models:/churn/1")] == [default.id, named.id, macro.id]
     assert named.to_dict()["positive"] == "no"
     [event] = [
         e for e in audit.events(any_workspace, action="model_evaluation.create")
         if e.entity_id == named.id
     ]  # fmt: skip
-    assert event.after["positive"] == "no" and "average" not in event.after
+    assert event.after["positive"] == "no" and event.after["average"] == "binary"
+
+
+def test_true_1_and_1_0_name_one_class_and_one_evaluation(any_workspace: Workspace) -> None:
+    from sklearn.metrics import precision_score
+
+    frame = churn()
+    cauce.data.register("holdout", frame)
+    model = logistic(frame)
+    register_model(model, frame)
+    first = evaluate("models:/churn/1", "holdout", label="churned", positive=True)
+    for positive in (1, 1.0, "1", None):
+        again = evaluate("models:/churn/1", "holdout", label="churned", positive=positive)
+        assert again.id == first.id, positive
+    assert (first.positive, first.average) == ("1", "binary")
+    assert row_count(any_workspace, "model_evaluations") == 1
+    assert first.metrics["precision"] == pytest.approx(
+        precision_score(frame["churned"], model.predict(frame[FEATURES]), pos_label=1)
+    )
+    # 0 is another class, another evaluation
+    zero = evaluate("models:/churn/1", "holdout", label="churned", positive=False)
+    assert zero.id != first.id and zero.positive == "0"
+    assert evaluate("models:/churn/1", "holdout", label="churned", positive=0.0).id == zero.id
+
+
+def test_the_default_positive_comes_from_the_models_classes_not_the_rows(
+    workspace: Workspace,
+) -> None:
+    """A holdout that holds one class keeps the positive class of the model's two."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    frame = churn()
+    text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
+    model = LogisticRegression().fit(text[FEATURES], text["churned"])
+    register_model(model, text)
+    stayed = text[text["churned"] == "no"]
+    cauce.data.register("stayed", stayed)
+    result = evaluate("models:/churn/1", "stayed", label="churned")
+    assert (result.positive, result.average) == ("yes", "binary")
+    truth, predicted = stayed["churned"], model.predict(stayed[FEATURES])
+    assert "yes" in set(predicted)  # the model is wrong on some rows: precision is not 0/0
+    kw: dict[str, Any] = {"pos_label": "yes", "labels": ["no", "yes"], "zero_division": 0}
+    assert result.metrics == pytest.approx(
+        {
+            "accuracy": float((truth == predicted).mean()),
+            "precision": precision_score(truth, predicted, **kw),
+            "recall": recall_score(truth, predicted, **kw),
+            "f1": f1_score(truth, predicted, **kw),
+        }
+    )
+    # one class: no ROC AUC, and the evaluation says why
+    assert "roc_auc" not in result.metrics
+    assert result.not_computed == {"roc_auc": stats.undefined("roc_auc")}
+    assert evaluations("models:/churn/1")[0].not_computed == result.not_computed
+
+
+def test_roc_auc_needs_the_models_probabilities_and_says_so(any_workspace: Workspace) -> None:
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.metrics import recall_score
+
+    frame = churn()
+    cauce.data.register("holdout", frame)
+    model = RidgeClassifier().fit(frame[FEATURES], frame["churned"])  # no predict_proba
+    register_model(model, frame)
+    result = evaluate("models:/churn/1", "holdout", label="churned")
+    assert set(result.metrics) == {"accuracy", "precision", "recall", "f1"}
+    assert result.metrics["recall"] == pytest.approx(
+        recall_score(frame["churned"], model.predict(frame[FEATURES]))
+    )
+    reason = result.not_computed["roc_auc"]
+    assert reason.startswith(stats.NO_SCORE) and "predict_proba" in reason
+    [stored] = evaluations("models:/churn/1")
+    assert stored == result  # the reason is stored with the evaluation
+    [event] = audit.events(any_workspace, action="model_evaluation.create")
+    assert event.after is not None and event.after["not_computed"] == {"roc_auc": reason}
+
+
+def test_without_the_models_classes_the_labels_type_decides(workspace: Workspace) -> None:
+    """A model without ``classes_`` (a regressor scoring 1/2 labels): positive 1, scikit-learn's
+    default, not the greater class the rows happen to hold."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import precision_score
+
+    frame = churn().assign(churned=lambda f: f["churned"] + 1)
+    model = LinearRegression().fit(frame[FEATURES], frame["churned"])
+    register_model(model, frame)
+    cauce.data.register("holdout", frame)
+    result = evaluate("models:/churn/1", "holdout", label="churned")
+    assert (result.positive, result.average) == ("1", "binary")
+    predicted = model.predict(frame[FEATURES]).round().astype(int)
+    assert result.metrics["precision"] == pytest.approx(
+        precision_score(frame["churned"], predicted, labels=[1], average="micro")
+    )
+    assert result.not_computed["roc_auc"].startswith(stats.NO_SCORE)
+
+
+def test_evaluations_stored_before_the_rule_was_the_key_are_still_found(
+    any_workspace: Workspace,
+) -> None:
+    """Rows stored under the rule as asked for ('' for the defaults, the positive as typed) are
+    what the same request finds: nothing stored is scored again."""
+    from sqlalchemy import update
+
+    from cauce.store.schema import model_evaluations
+
+    frame = churn()
+    cauce.data.register("holdout", frame)
+    register_model(logistic(frame), frame)
+    default = evaluate("models:/churn/1", "holdout", label="churned")
+    typed = evaluate("models:/churn/1", "holdout", label="churned", positive=0)
+    e = model_evaluations.c
+    with any_workspace.store.write() as conn:  # as 0008 stored them: the rule as asked for
+        conn.execute(
+            update(model_evaluations).where(e.id == default.id).values(positive="", average="")
+        )
+        conn.execute(
+            update(model_evaluations).where(e.id == typed.id).values(positive="0.0", average="")
+        )
+    assert evaluate("models:/churn/1", "holdout", label="churned").id == default.id
+    assert evaluate("models:/churn/1", "holdout", label="churned", positive=0.0).id == typed.id
+    assert row_count(any_workspace, "model_evaluations") == 2
 
 
 @pytest.mark.parametrize(
@@ -334,9 +463,12 @@ def test_multiclass_with_a_positive_class_against_the_others(workspace: Workspac
     )
 
 
-def test_migration_0008_keeps_default_evaluations_both_ways(any_workspace: Workspace) -> None:
-    """Down to 0005 and up again: the evaluations measured with the defaults stay, with their
-    ids, and are what a default evaluation finds; those with a rule cannot fit 0005's key."""
+def test_migration_0008_keeps_evaluations_without_a_rule_both_ways(
+    any_workspace: Workspace,
+) -> None:
+    """Down to 0005 and up again: the evaluations without a rule (regressions) stay, with their
+    ids; those that counted by a positive class or an average cannot fit 0005's key and are
+    scored again when asked for."""
     from alembic import command
     from sqlalchemy import create_engine
 
@@ -345,8 +477,8 @@ def test_migration_0008_keeps_default_evaluations_both_ways(any_workspace: Works
     frame = churn()
     cauce.data.register("holdout", frame)
     register_model(logistic(frame), frame)
+    spend = evaluate("models:/churn/1", "holdout", label="spend")
     default = evaluate("models:/churn/1", "holdout", label="churned")
-    evaluate("models:/churn/1", "holdout", label="churned", positive=0)
     engine = create_engine(any_workspace.settings.db_url)
     try:
         with engine.begin() as conn:
@@ -357,8 +489,10 @@ def test_migration_0008_keeps_default_evaluations_both_ways(any_workspace: Works
             command.upgrade(alembic_config(conn), "head")
     finally:
         engine.dispose()
-    kept = evaluate("models:/churn/1", "holdout", label="churned")
+    kept = evaluate("models:/churn/1", "holdout", label="spend")
     assert (kept.id, kept.metrics, kept.positive, kept.average) == (
-        default.id, default.metrics, None, None
+        spend.id, spend.metrics, None, None
     )  # fmt: skip
-    assert get_evaluation("models:/churn/1", "holdout", label="churned", positive=0) is None
+    assert get_evaluation("models:/churn/1", "holdout", label="churned") is None
+    again = evaluate("models:/churn/1", "holdout", label="churned")
+    assert again.id != default.id and again.metrics == default.metrics

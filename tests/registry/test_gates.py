@@ -448,6 +448,20 @@ def test_bad_policy_names_the_field(
     assert audit.events(world, action="gate.check") == []
 
 
+def test_a_policys_own_positive_and_average_must_go_together(
+    world: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "gates.yaml"
+    path.write_text(
+        "kind: Gate\nname: bad\ndata: d\nlabel: y\npositive: 1\naverage: weighted\n"
+        "rules:\n  - metric: {name: f1, min: 0.5}\n"
+    )
+    with pytest.raises(InvalidInput) as exc:
+        check("models:/churn/1", path)
+    assert exc.value.details["field"] == "positive"
+    assert "positive applies to average binary; with average weighted" in exc.value.message
+
+
 def test_bad_policy_documents(world: Workspace, tmp_path: Path) -> None:
     cases = {
         "name: no-kind\nrules: [{checks_passed: {}}]": "kind: Field required",
@@ -537,12 +551,24 @@ def test_cli_exit_codes_and_one_line_error(world: Workspace, tmp_path: Path) -> 
     stored = json.loads(evaluated.stdout)
     assert stored["task"] == "classification" and stored["dataset"] == "customers_holdout@1"
     assert stored["id"] == evaluations("models:/churn/1")[0].id  # evaluated by the gate already
+    assert (stored["positive"], stored["average"]) == ("1", "binary")  # the rule it counted by
+    spelled = run_cli(
+        home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",
+        "--label", "churned", "--positive", "1", "--json",
+    )  # fmt: skip
+    assert json.loads(spelled.stdout)["id"] == stored["id"]  # the default's class: the same one
+    shown = run_cli(
+        home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",
+        "--label", "churned",
+    )  # fmt: skip
+    assert "positive 1, average binary" in " ".join(shown.stdout.split())
     named = run_cli(
         home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",
         "--label", "churned", "--positive", "0", "--json",
     )  # fmt: skip
     other = json.loads(named.stdout)
-    assert other["positive"] == "0" and other["average"] is None and other["id"] != stored["id"]
+    assert other["positive"] == "0" and other["average"] == "binary"
+    assert other["id"] != stored["id"]
     assert other["metrics"]["precision"] != stored["metrics"]["precision"]
     refused = run_cli(
         home, "models", "evaluate", "models:/churn/1", "--data", "customers_holdout@1",

@@ -198,12 +198,15 @@ def evaluate(
         None, "--prediction", help="The output column to score when the model returns several."
     ),
     positive: str = typer.Option(
-        None, "--positive", help="The positive class (default: 1, True, or the greater label)."
+        None,
+        "--positive",
+        help="The positive class (default, from the model's classes: 1, True, or the greatest).",
     ),
     average: str = typer.Option(
         None,
         "--average",
-        help="binary, micro, macro or weighted (default: binary for two classes, else macro).",
+        help="binary, micro, macro or weighted (default: binary for two known classes, else "
+        "macro).",
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -228,8 +231,13 @@ def evaluate(
     if as_json:
         print_json(result.to_dict())
         return
+    counted = ", ".join(
+        f"{k} {v}" for k, v in (("positive", result.positive), ("average", result.average)) if v
+    )
     table(
-        f"{result.model_uri} on {result.dataset} ({result.task}, {result.rows} rows)",
+        f"{result.model_uri} on {result.dataset} ({result.task}, {result.rows} rows"
+        + (f"; {counted})" if counted else ")"),
         ["Metric", "Value"],
-        [[k, number(v)] for k, v in result.metrics.items()],
+        [[k, number(v)] for k, v in result.metrics.items()]
+        + [[k, f"not computed: {why}"] for k, why in result.not_computed.items()],
     )

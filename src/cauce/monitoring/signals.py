@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cauce.errors import InvalidInput, NotFound
 from cauce.monitoring import drift
 from cauce.monitoring.drift import BREACHED, NOT_COMPUTED, PASSED, FeatureValue
-from cauce.monitoring.profiles import Profile, profile_current
+from cauce.monitoring.profiles import CategoricalProfile, Profile, profile_current
 from cauce.monitoring.specs import ModelPerformance, MonitorSpec
 from cauce.workspace import Workspace
 
@@ -100,7 +100,7 @@ def compute(
             values += found
             breaches += [v for v in found if v["outcome"] == BREACHED]
         else:
-            found = [_performance(ws, body, window)]
+            found = [_performance(ws, spec, profile, body, window)]
             values += found
             breaches += [v for v in found if v["outcome"] == BREACHED]
     return values, breaches
@@ -157,7 +157,9 @@ def not_computed(signal: str, feature: str, metric: str, reason: str) -> dict[st
     }
 
 
-def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[str, Any]:
+def _performance(
+    ws: Workspace, spec: MonitorSpec, profile: Profile, body: ModelPerformance, window: Window
+) -> dict[str, Any]:
     """A performance metric over the window's predictions whose labels have arrived."""
     from cauce import stats
     from cauce.data.assets import load
@@ -199,43 +201,56 @@ def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[
     joined = outputs.merge(
         keys, left_on=["correlation_id", *on[1:]], right_on=on, how="inner"
     ).dropna(subset=[body.labels.label, body.prediction])
-    details: dict[str, Any] = {"predictions": len(outputs), "labelled": len(joined)}
-    if len(joined) < body.min_labels:
-        result = not_computed(
-            "model_performance",
-            "*",
-            body.metric,
-            f"{len(joined)} of {len(outputs)} predictions in the window have a label, "
-            f"fewer than {body.min_labels}",
-        )
-        return {**result, "threshold": threshold, "details": {**result["details"], **details}}
     y_true = joined[body.labels.label].to_numpy()
     y_pred = joined[body.prediction].to_numpy()
+    details: dict[str, Any] = {"predictions": len(outputs), "labelled": len(joined)}
+    # Precision, recall, F1 and ROC AUC count by a positive class and an average, decided from
+    # the model's classes and reported with the value.
+    counted = body.metric in stats.CLASSIFICATION_METRICS and body.metric != "accuracy"
+    known = _known_classes(ws, spec, profile, body.labels.label) if counted else None
+    rule = stats.Scoring("binary")
+    if counted:
+        try:
+            rule = stats.scoring(
+                y_true, y_pred, positive=body.positive, average=body.average, labels=known
+            )
+        except stats.RuleError as exc:
+            raise InvalidInput(
+                f"model_performance {body.metric} on labels {body.labels.dataset}: {exc}",
+                details={"field": f"signals.model_performance.{exc.field}"},
+            ) from None
+        details.update({"positive": rule.positive} if rule.average == "binary" else {})
+        details["average"] = rule.average
+
+    def missing(reason: str) -> dict[str, Any]:
+        result = not_computed("model_performance", "*", body.metric, reason)
+        return {**result, "threshold": threshold, "details": {**result["details"], **details}}
+
+    if body.metric == "roc_auc" and body.score is None:
+        return missing(f"{stats.NO_SCORE}: set score to the answer column that holds it")
+    if len(joined) < body.min_labels:
+        return missing(
+            f"{len(joined)} of {len(outputs)} predictions in the window have a label, "
+            f"fewer than {body.min_labels}"
+        )
+    fixed = {"positive": rule.positive, "average": rule.average, "labels": known}
     try:
         if body.metric in stats.REGRESSION_METRICS:
-            scores = stats.regression_metrics(y_true, y_pred)
+            value = stats.regression_metrics(y_true, y_pred)[body.metric]
+        elif body.metric == "accuracy":
+            value = stats.accuracy(y_true, y_pred)
+        elif body.metric == "roc_auc":
+            assert body.score is not None
+            value = stats.roc_auc(y_true, joined[body.score].to_numpy(), **fixed)
         else:
-            # Without a score column, roc_auc ranks the rows by their hard predictions.
-            score = None if body.score is None else joined[body.score].to_numpy()
-            scores = stats.classification_metrics(
-                y_true, y_pred, score, positive=body.positive, average=body.average
-            )
+            value = getattr(stats, body.metric)(y_true, y_pred, **fixed)
     except ValueError as exc:
         raise InvalidInput(
             f"model_performance {body.metric} on labels {body.labels.dataset}: {exc}",
             details={"field": "signals.model_performance"},
         ) from None
-    value = scores[body.metric]
     if value is None:
-        result = not_computed(
-            "model_performance",
-            "*",
-            body.metric,
-            "not defined on these labels ("
-            + ("r2 needs two rows" if body.metric == "r2" else "one class only?")
-            + ")",
-        )
-        return {**result, "threshold": threshold, "details": {**result["details"], **details}}
+        return missing(stats.undefined(body.metric))
     low = body.min is not None and value < body.min
     high = body.max is not None and value > body.max
     return {
@@ -247,3 +262,41 @@ def _performance(ws: Workspace, body: ModelPerformance, window: Window) -> dict[
         "outcome": BREACHED if low or high else PASSED,
         "details": details,
     }
+
+
+# Classes of model versions read once per process: a version never changes.
+_MODEL_CLASSES: dict[str, list[Any] | None] = {}
+
+
+def _known_classes(
+    ws: Workspace, spec: MonitorSpec, profile: Profile, label: str
+) -> list[Any] | None:
+    """The classes of the monitored model: the reference model's ``classes_`` (a scikit-learn
+    classifier), else the values of the label column in the reference profile; None when
+    neither knows them. Never the classes a window happens to hold."""
+    from cauce import stats
+
+    if spec.reference.model is not None:
+        from cauce.registry.models import load, resolve
+
+        version = resolve(spec.reference.model, workspace=ws)
+        if version.id not in _MODEL_CLASSES:
+            native = load(version.uri, workspace=ws).unwrap()
+            _MODEL_CLASSES[version.id] = stats.known_classes(getattr(native, "classes_", None))
+        if _MODEL_CLASSES[version.id] is not None:
+            return _MODEL_CLASSES[version.id]
+    column = profile.columns.get(label)
+    if isinstance(column, CategoricalProfile) and column.frequencies:
+        return stats.known_classes(_typed_categories(list(column.frequencies)))
+    return None
+
+
+def _typed_categories(names: list[str]) -> list[Any]:
+    """A profile's category texts as the values they stand for: booleans, numbers or text."""
+    if set(names) <= {"True", "False"}:
+        return [name == "True" for name in names]
+    try:
+        numbers = [float(name) for name in names]
+    except ValueError:
+        return names
+    return [int(x) if x.is_integer() else x for x in numbers]

@@ -26,26 +26,16 @@ from __future__ import annotations
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from cauce.monitoring.drift import CATEGORICAL_METRICS, NUMERICAL_METRICS
 from cauce.serving.specs import Duration, duration_ms
-from cauce.stats import Average, Label, check_label
+from cauce.stats import Average, Positive, check_rule
 from cauce.validation import check_cron, check_name
 
 DriftMetric = Literal[
     "normalized_wasserstein", "jensen_shannon", "psi", "ks", "chi_squared", "chebyshev"
 ]
-# A class label users name; one error (not one per type) when it is none of them.
-Positive = Annotated[Label | None, PlainValidator(check_label)]
 PerformanceMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2"]
 
 
@@ -183,17 +173,16 @@ class ModelPerformance(_Spec):
     max: float | None = None
     labels: Labels
     prediction: str = "prediction"  # the collected output column with the predicted value
-    score: str | None = None  # the positive class's score, for roc_auc; default: predictions
-    positive: Positive = None  # default: stats.default_positive
-    average: Average | None = None  # default: binary for two classes, macro for more
+    score: str | None = None  # the positive class's score; roc_auc is not computed without it
+    positive: Positive = None  # default: from the model's classes (cauce.stats.scoring)
+    average: Average | None = None  # default: binary for two known classes, macro for more
     min_labels: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _bound(self) -> ModelPerformance:
         if self.min is None and self.max is None:
             raise ValueError("give min or max")
-        if self.positive is not None and self.average not in (None, "binary"):
-            raise ValueError(f"positive applies to average binary, not {self.average}")
+        check_rule(self.positive, self.average)
         return self
 
 

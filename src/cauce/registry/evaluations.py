@@ -6,15 +6,17 @@ and label again returns the stored row. What is measured follows from the label:
 
 - **classification** when the label is boolean, text or categorical, or integer with at most two
   distinct values (or any integer label when the model is a scikit-learn classifier): accuracy,
-  precision, recall and f1, and ``roc_auc`` from ``predict_proba`` when the model has it, by
-  :func:`cauce.stats.classification_metrics`' rule (the one monitors use): ``positive`` and
-  ``average`` as given, by default the positive class of two (``True``, ``1``, or the greater
-  value) and macro averages for more;
+  precision, recall and f1, and ``roc_auc`` from ``predict_proba`` (not computed without it, with
+  the reason), by :func:`cauce.stats.classification_metrics`' rule (the one monitors use): the
+  positive class and average decided from the model's ``classes_``, never from the classes the
+  dataset happens to hold;
 - **regression** otherwise (floats, integers with more values): ``mae``, ``rmse``, ``r2``.
 
 Rows whose label is missing are left out. An evaluation is stored once per model version,
-dataset version, label, positive class and average. Each new evaluation writes a lineage edge
-dataset version → model version (``evaluated_on``) and an audit event in the same transaction.
+dataset version, label, and the positive class and average it counted by (the class a
+``positive`` matched: ``True``, ``1`` and ``1.0`` on a 0/1 label are one evaluation). Each new
+evaluation writes a lineage edge dataset version → model version (``evaluated_on``) and an audit
+event in the same transaction.
 
 Example::
 
@@ -26,7 +28,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -68,8 +70,9 @@ class Evaluation:
     metrics: dict[str, float]
     rows: int
     created_at: int
-    positive: str | None = None  # as asked for, as text; None: the default
-    average: str | None = None
+    positive: str | None = None  # the positive class counted (average binary), as text
+    average: str | None = None  # the average counted; None for a regression
+    not_computed: dict[str, str] = field(default_factory=dict)  # metric → why it is missing
 
     @property
     def task(self) -> str:
@@ -101,64 +104,35 @@ def evaluate(
     ``data`` is a DatasetVersion or ``name@version`` (``name`` alone: the newest version).
     ``prediction`` names the output column to score when the model returns a table with
     several columns. ``positive`` and ``average`` choose how classification metrics count
-    (:func:`cauce.stats.classification_metrics`; default: its rule). The stored evaluation of
-    the same version, dataset version, label, positive and average is returned as it is,
-    without scoring again.
+    (:func:`cauce.stats.classification_metrics`; default: its rule, from the model's classes).
+    The stored evaluation that counted by the same positive class and average is returned as
+    it is, without scoring again.
     """
-    from cauce.data.assets import load, resolve_version
-    from cauce.registry.models import load as load_model
-    from cauce.registry.models import resolve
-
-    rule = _rule(positive, average)
     ws = workspace or current()
-    version = resolve(model_uri, workspace=ws)
-    dataset = resolve_version(_dataset_ref(data), workspace=ws)
-    if not isinstance(label, str) or label not in dataset.schema:
-        raise InvalidInput(
-            f"label column {label!r} is not in dataset version {dataset.ref}",
-            hint=f"its columns: {', '.join(dataset.schema)}",
-            details={"field": "label"},
-        )
-    inputs = (version.signature or {}).get("inputs") or {}
-    if label in [c["name"] for c in inputs.get("columns", [])]:
-        raise InvalidInput(
-            f"label {label!r} is one of the model's input columns: it cannot also be the label",
-            details={"field": "label"},
-        )
+    scored = _prepare(ws, model_uri, data, label, positive, average)
+    version, dataset = scored.version, scored.dataset
     with ws.store.read() as conn:
-        stored = _find(conn, version, dataset, label, rule)
+        stored = _find(conn, scored)
     if stored is not None:
         return stored
 
-    frame = load(dataset, workspace=ws)
-    frame = frame[frame[label].notna()]
-    if frame.empty:
-        raise InvalidInput(f"dataset version {dataset.ref} has no rows with a {label!r} value")
-    truth = frame[label]
-    features = frame.drop(columns=[label])
-    model = load_model(version.uri, workspace=ws)  # pinned: an alias may move meanwhile
-    native = model.unwrap()
-    names = getattr(native, "feature_names_in_", None)
-    if not model.signature and names is not None and set(names) <= set(features.columns):
-        features = features[list(names)]  # extra columns (ids, timestamps) are not features
-    predicted = _output(model.predict(features), prediction)
-    metrics = _metrics(truth, predicted, model, features, positive, average)
-
+    predicted = _output(scored.model.predict(scored.features), prediction)
+    metrics, reasons = _metrics(scored, predicted)
     evaluation_id = new_id()
     values: dict[str, Any] = {
         "id": evaluation_id,
         "model_version_id": version.id,
         "dataset_version_id": dataset.id,
         "label": label,
-        **rule,
-        "metrics": metrics,
-        "rows": len(frame),
+        **scored.key,
+        "metrics": {**metrics, **reasons},  # a number, or why the metric is missing
+        "rows": len(scored.truth),
         "created_at": now_ms(),
     }
     with ws.store.write() as conn:
         if not insert_ignore(conn, model_evaluations, values):
             # Another process stored the same evaluation first: its row is the evaluation.
-            found = _find(conn, version, dataset, label, rule)
+            found = _find(conn, scored)
             assert found is not None
             return found
         add_edge(
@@ -174,9 +148,10 @@ def evaluate(
                 "model": version.uri,
                 "dataset_version": dataset.ref,
                 "label": label,
-                **{k: v for k, v in rule.items() if v},
-                "rows": len(frame),
+                **{k: v for k, v in scored.key.items() if v},
+                "rows": len(scored.truth),
                 "metrics": metrics,
+                **({"not_computed": reasons} if reasons else {}),
             },
         )
     return _evaluation(version.name, version.version, dataset.ref, values)
@@ -191,17 +166,12 @@ def get_evaluation(
     average: stats.Average | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation | None:
-    """The stored evaluation of a model version on a dataset version and label (measured with
-    ``positive`` and ``average``), or None."""
-    from cauce.data.assets import resolve_version
-    from cauce.registry.models import resolve
-
-    rule = _rule(positive, average)
+    """The stored evaluation of a model version on a dataset version and label that counted
+    by the positive class and average ``positive`` and ``average`` decide, or None."""
     ws = workspace or current()
-    version = resolve(model_uri, workspace=ws)
-    dataset = resolve_version(_dataset_ref(data), workspace=ws)
+    scored = _prepare(ws, model_uri, data, label, positive, average)
     with ws.store.read() as conn:
-        return _find(conn, version, dataset, label, rule)
+        return _find(conn, scored)
 
 
 def evaluations(model_uri: str, *, workspace: Workspace | None = None) -> list[Evaluation]:
@@ -238,48 +208,116 @@ def _dataset_ref(data: Any) -> Any:
     return data.removeprefix("datasets:/") if isinstance(data, str) else data
 
 
-def _rule(positive: Any, average: Any) -> dict[str, str]:
-    """The stored form of a positive class and an average: text, '' for the default."""
-    if average is not None and average not in stats.AVERAGES:
-        raise InvalidInput(
-            f"average must be one of {', '.join(stats.AVERAGES)}, got {average!r}",
-            details={"field": "average"},
-        )
-    if positive is not None and average not in (None, "binary"):
-        raise InvalidInput(
-            f"positive applies to average binary; with average {average} every class counts",
-            details={"field": "positive"},
-        )
-    try:
-        stats.check_label(positive)
-    except ValueError as exc:
-        raise InvalidInput(f"positive: {exc}", details={"field": "positive"}) from None
-    return {"positive": "" if positive is None else str(positive), "average": average or ""}
+@dataclass
+class _Scored:
+    """What an evaluation scores, and the rule and key it is stored under."""
+
+    version: ModelVersion
+    dataset: DatasetVersion
+    label: str
+    truth: pd.Series  # the labelled rows' labels
+    features: pd.DataFrame
+    model: Any  # the loaded model
+    rule: stats.Scoring | None  # None: a regression
+    key: dict[str, str]  # the stored positive (the class, as text) and average; '' for none
+    asked: dict[str, str]  # the rule as asked for, as text: the key before the class was matched
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The model's classes (a scikit-learn classifier's ``classes_``), or None."""
+        return stats.known_classes(getattr(self.model.unwrap(), "classes_", None))
 
 
-def _find(
-    conn: Connection,
-    version: ModelVersion,
-    dataset: DatasetVersion,
+def _prepare(
+    ws: Workspace,
+    model_uri: str,
+    data: Any,
     label: str,
-    rule: dict[str, str],
-) -> Evaluation | None:
-    e = model_evaluations.c
-    row = conn.execute(
-        select(model_evaluations).where(
-            e.model_version_id == version.id,
-            e.dataset_version_id == dataset.id,
-            e.label == label,
-            e.positive == rule["positive"],
-            e.average == rule["average"],
+    positive: Any,
+    average: Any,
+) -> _Scored:
+    """The version, the labelled rows and the rule they count by, checked."""
+    from cauce.data.assets import load, resolve_version
+    from cauce.registry.models import load as load_model
+    from cauce.registry.models import resolve
+
+    try:
+        stats.check_rule(positive, average)
+    except stats.RuleError as exc:
+        raise InvalidInput(str(exc), details={"field": exc.field}) from None
+    version = resolve(model_uri, workspace=ws)
+    dataset = resolve_version(_dataset_ref(data), workspace=ws)
+    if not isinstance(label, str) or label not in dataset.schema:
+        raise InvalidInput(
+            f"label column {label!r} is not in dataset version {dataset.ref}",
+            hint=f"its columns: {', '.join(dataset.schema)}",
+            details={"field": "label"},
         )
-    ).first()
-    if row is None:
-        return None
-    return _evaluation(version.name, version.version, dataset.ref, row._mapping)
+    inputs = (version.signature or {}).get("inputs") or {}
+    if label in [c["name"] for c in inputs.get("columns", [])]:
+        raise InvalidInput(
+            f"label {label!r} is one of the model's input columns: it cannot also be the label",
+            details={"field": "label"},
+        )
+    frame = load(dataset, workspace=ws)
+    frame = frame[frame[label].notna()]
+    if frame.empty:
+        raise InvalidInput(f"dataset version {dataset.ref} has no rows with a {label!r} value")
+    truth = frame[label]
+    features = frame.drop(columns=[label])
+    model = load_model(version.uri, workspace=ws)  # pinned: an alias may move meanwhile
+    native = model.unwrap()
+    names = getattr(native, "feature_names_in_", None)
+    if not model.signature and names is not None and set(names) <= set(features.columns):
+        features = features[list(names)]  # extra columns (ids, timestamps) are not features
+    asked = {"positive": "" if positive is None else str(positive), "average": average or ""}
+    scored = _Scored(version, dataset, label, truth, features, model, None, asked, asked)
+    if not _is_classification(truth, native):
+        if positive is not None or average is not None:
+            raise InvalidInput(
+                f"positive and average apply to classification labels; label {label!r} is "
+                "numeric (a regression)",
+                details={"field": "positive" if positive is not None else "average"},
+            )
+        return scored
+    try:
+        rule = stats.scoring(
+            truth.to_numpy(), positive=positive, average=average, labels=scored.classes
+        )
+    except stats.RuleError as exc:
+        raise InvalidInput(
+            f"cannot score label {label!r}: {exc}", details={"field": exc.field}
+        ) from None
+    scored.rule = rule
+    scored.key = {
+        "positive": "" if rule.positive is None else stats.label_text(rule.positive),
+        "average": rule.average,
+    }
+    return scored
+
+
+def _find(conn: Connection, scored: _Scored) -> Evaluation | None:
+    """The stored evaluation under the scored key; else one stored before evaluations were
+    keyed by the rule they counted by (under the rule as asked for, '' for the defaults)."""
+    e = model_evaluations.c
+    for key in [scored.key] + ([scored.asked] if scored.asked != scored.key else []):
+        row = conn.execute(
+            select(model_evaluations).where(
+                e.model_version_id == scored.version.id,
+                e.dataset_version_id == scored.dataset.id,
+                e.label == scored.label,
+                e.positive == key["positive"],
+                e.average == key["average"],
+            )
+        ).first()
+        if row is not None:
+            version = scored.version
+            return _evaluation(version.name, version.version, scored.dataset.ref, row._mapping)
+    return None
 
 
 def _evaluation(model: str, version: int, dataset: str, row: Any) -> Evaluation:
+    stored = dict(row["metrics"])
     return Evaluation(
         id=row["id"],
         model=model,
@@ -288,11 +326,12 @@ def _evaluation(model: str, version: int, dataset: str, row: Any) -> Evaluation:
         dataset=dataset,
         dataset_version_id=row["dataset_version_id"],
         label=row["label"],
-        metrics={k: float(v) for k, v in dict(row["metrics"]).items()},
+        metrics={k: float(v) for k, v in stored.items() if not isinstance(v, str)},
         rows=int(row["rows"]),
         created_at=row["created_at"],
         positive=row["positive"] or None,
         average=row["average"] or None,
+        not_computed={k: v for k, v in stored.items() if isinstance(v, str)},
     )
 
 
@@ -352,62 +391,41 @@ def _is_classification(truth: pd.Series, native: Any) -> bool:
     return False
 
 
-def _metrics(
-    truth: pd.Series,
-    predicted: Any,
-    model: Any,
-    features: Any,
-    positive: stats.Label | None,
-    average: stats.Average | None,
-) -> dict[str, float]:
-    if _is_classification(truth, model.unwrap()):
-        return _classification(truth, predicted, model, features, positive, average)
-    if positive is not None or average is not None:
-        raise InvalidInput(
-            f"positive and average apply to classification labels; label {truth.name!r} is "
-            "numeric (a regression)",
-            details={"field": "positive" if positive is not None else "average"},
-        )
-    return _regression(truth, predicted)
-
-
-def _regression(truth: pd.Series, predicted: Any) -> dict[str, float]:
-    try:
-        metrics = stats.regression_metrics(truth.to_numpy(), predicted)
-    except ValueError:
-        raise InvalidInput(
-            "the label is numeric (a regression) but the model's predictions are not numbers"
-        ) from None
-    return {k: v for k, v in metrics.items() if v is not None}  # r2 needs two rows
-
-
-def _classification(
-    truth: pd.Series,
-    predicted: Any,
-    model: Any,
-    features: Any,
-    positive: stats.Label | None,
-    average: stats.Average | None,
-) -> dict[str, float]:
+def _metrics(scored: _Scored, predicted: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """The metrics measured, and why each one that is missing is."""
     import numpy as np
 
-    y = truth.to_numpy()
-    pred = np.asarray(predicted)
-    if truth.dtype.kind in "biu" and pred.dtype.kind == "f":
-        pred = pred.round().astype(truth.dtype)  # a classifier that returns 0.0/1.0
-    proba, classes = _probabilities(model, features)
-    try:
-        metrics = stats.classification_metrics(
-            y, pred, proba, positive=positive, average=average, labels=classes
-        )
-    except ValueError as exc:
-        raise InvalidInput(
-            f"cannot score label {truth.name!r}: {exc}",
-            details={"field": "positive" if positive is not None else "average"},
-        ) from None
-    if proba is None:
-        metrics.pop("roc_auc")  # ranking rows by hard predictions says little of a model
-    return {k: v for k, v in metrics.items() if v is not None}
+    y = scored.truth.to_numpy()
+    if scored.rule is None:
+        try:
+            measured = stats.regression_metrics(y, predicted)
+        except ValueError:
+            raise InvalidInput(
+                "the label is numeric (a regression) but the model's predictions are not numbers"
+            ) from None
+        proba = None
+    else:
+        pred = np.asarray(predicted)
+        if y.dtype.kind in "biu" and pred.dtype.kind == "f":
+            pred = pred.round().astype(y.dtype)  # a classifier that returns 0.0/1.0
+        proba, columns = _probabilities(scored.model, scored.features)
+        rule = scored.rule
+        try:
+            measured = stats.classification_metrics(
+                y,
+                pred,
+                proba,
+                positive=rule.positive,
+                average=rule.average,
+                labels=columns if proba is not None else rule.classes,
+            )
+        except ValueError as exc:
+            raise InvalidInput(f"cannot score label {scored.label!r}: {exc}") from None
+    metrics = {k: v for k, v in measured.items() if v is not None}
+    reasons = {k: stats.undefined(k) for k, v in measured.items() if v is None}
+    if scored.rule is not None and proba is None:
+        reasons["roc_auc"] = f"{stats.NO_SCORE}: the model has no predict_proba"
+    return metrics, reasons
 
 
 def _probabilities(model: Any, features: Any) -> tuple[Any, list[Any] | None]:

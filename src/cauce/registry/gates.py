@@ -23,21 +23,14 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.specs import read_mapping, validation_error
-from cauce.stats import Average, Label, check_label
+from cauce.stats import Average, Label, Positive, RuleError, check_rule
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -45,9 +38,6 @@ if TYPE_CHECKING:
     from cauce.registry.evaluations import Evaluation
     from cauce.registry.models import ModelVersion
     from cauce.tracking.entities import Run
-
-# A class label users name; one error (not one per type) when it is none of them.
-Positive = Annotated[Label | None, PlainValidator(check_label)]
 
 __all__ = [
     "GatePolicy",
@@ -268,7 +258,12 @@ def load_policy(policy: GatePolicy | dict[str, Any] | str | Path) -> GatePolicy:
 
 
 def _check_data(policy: GatePolicy, where: str) -> None:
-    """Rules that evaluate on data need a dataset and a label, on the rule or the policy."""
+    """Rules that evaluate on data need a dataset and a label, on the rule or the policy; the
+    positive class and average of the policy and of each rule must go together."""
+    try:
+        check_rule(policy.positive, policy.average)
+    except RuleError as exc:
+        _bad(where, exc.field, str(exc))
     for index, rule in enumerate(policy.rules):
         spec: MetricRule | RegressionRule | None = rule.metric or rule.regression
         if spec is None or (isinstance(spec, MetricRule) and spec.source == "run"):
@@ -283,14 +278,10 @@ def _check_data(policy: GatePolicy, where: str) -> None:
                 else "source: evaluation reads the version's evaluation on a dataset"
             )
             _bad(where, f"{prefix}.data", f"{why}: set data on the rule or the policy")
-        positive, average = _scoring(policy, spec)
-        if positive is not None and average not in (None, "binary"):
-            field = "positive" if spec.positive is not None else "average"
-            _bad(
-                where,
-                f"{prefix}.{field}",
-                f"positive applies to average binary; with average {average} every class counts",
-            )
+        try:
+            check_rule(spec.positive, spec.average)
+        except RuleError as exc:
+            _bad(where, f"{prefix}.{exc.field}", str(exc))
         if data is not None and (spec.label or policy.label) is None:
             _bad(
                 where, f"{prefix}.label", f"evaluating on {data} needs the label column: set label"
@@ -384,6 +375,7 @@ class _Context:
         self.version = version
         self._run: Run | None = None
         self._data: dict[str, DatasetVersion] = {}
+        self._evaluations: dict[tuple[Any, ...], Evaluation] = {}
 
     def measure(self, name: str, rule: Rule) -> RuleResult:
         """One rule's verdict."""
@@ -417,7 +409,8 @@ class _Context:
     def evaluation(
         self, version: ModelVersion, spec: MetricRule | RegressionRule
     ) -> tuple[Evaluation, DatasetVersion]:
-        """The version's stored evaluation on the rule's data, evaluated now when missing."""
+        """The version's stored evaluation on the rule's data, evaluated now when missing (once
+        per check: rules that share data, label and rule share it)."""
         from cauce.registry.evaluations import evaluate
 
         data = spec.data or self.policy.data
@@ -425,10 +418,17 @@ class _Context:
         assert data is not None and label is not None  # checked when the policy was loaded
         dataset = self.dataset(data)
         positive, average = _scoring(self.policy, spec)
-        evaluation = evaluate(
-            version.uri, dataset, label=label, positive=positive, average=average, workspace=self.ws
-        )
-        return evaluation, dataset
+        key = (version.id, dataset.id, label, positive, average)
+        if key not in self._evaluations:
+            self._evaluations[key] = evaluate(
+                version.uri,
+                dataset,
+                label=label,
+                positive=positive,
+                average=average,
+                workspace=self.ws,
+            )
+        return self._evaluations[key], dataset
 
     # -- rules ---------------------------------------------------------------------------
 
@@ -459,9 +459,12 @@ class _Context:
         value = available.get(spec.name)
         if value is None:
             known = ", ".join(sorted(available)) or "none"
+            why = evaluation.not_computed.get(spec.name) if use_data else None
             return RuleResult(
                 name, "metric", False, None, threshold,
-                f"no metric {spec.name} {where} (measured: {known})", details,
+                f"{spec.name} was not computed {where}: {why}" if why
+                else f"no metric {spec.name} {where} (measured: {known})",
+                details,
             )  # fmt: skip
         problems = []
         if math.isnan(value):
@@ -509,7 +512,13 @@ class _Context:
         candidate, dataset = self.evaluation(self.version, spec)
         reference, _ = self.evaluation(baseline, spec)
         details["dataset"] = dataset.ref
-        missing = [f"{e.model_uri}" for e in (candidate, reference) if spec.metric not in e.metrics]
+        rule = {"positive": candidate.positive, "average": candidate.average}
+        details.update({k: v for k, v in rule.items() if v is not None})  # the rule counted by
+        missing = [
+            f"{e.model_uri}" + (f" ({why})" if (why := e.not_computed.get(spec.metric)) else "")
+            for e in (candidate, reference)
+            if spec.metric not in e.metrics
+        ]
         if missing:
             return RuleResult(
                 name, "regression", False, None, spec.max_drop,
