@@ -5,8 +5,8 @@ A request is ``{"id"?, "parameters"?, "inputs": [{"name", "shape", "datatype", "
 one ``[n, ncols]`` tensor in the signature's column order; a tensor signature takes the first
 input. The answer lists one output per prediction tensor (one per column for a table). Values
 are read into model input by :mod:`cauce.serving.codec`, with its errors; an error answers
-``{"error": "<message>", "code", "details"}`` (:func:`error_body`), the protocol's shape with
-Cauce's code and details beside it.
+``{"error": "<message>", "code", "details"}``, the protocol's shape with Cauce's code and
+details beside it (:func:`cauce.serving.codec.error_body`).
 
 The binary tensor data extension (what ``tritonclient`` sends by default) is supported both
 ways. A tensor whose ``parameters`` hold ``binary_data_size`` has no ``data``: its values
@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 import struct
 import uuid
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from typing import Any, NamedTuple
 from cauce.errors import BadRequest, CauceError, InvalidInput
 from cauce.registry.signature import Schema, column_arrays
 from cauce.serving.codec import (
+    HEADER_LENGTH,
     ScoringInput,
     check_tensor,
     dump_json,
@@ -50,19 +52,14 @@ from cauce.serving.codec import (
 )
 
 __all__ = [
-    "HEADER_LENGTH",
-    "OCTET_STREAM",
     "V2Answer",
     "encode_v2",
-    "error_body",
     "header_length",
     "json_view",
     "parse_v2_infer",
     "v2_metadata",
 ]
 
-HEADER_LENGTH = "inference-header-content-length"
-OCTET_STREAM = "application/octet-stream"
 EXTENSIONS = ("binary_tensor_data",)
 
 # Open Inference Protocol datatypes and the NumPy dtypes they read into.
@@ -91,6 +88,8 @@ _COLUMN_TO_V2 = {
     "binary": "BYTES",
 }
 _LENGTH = struct.Struct("<I")
+# A length, with the spaces a header may carry; 18 digits stay far below any body's size.
+_LENGTH_DIGITS = re.compile(r"[ \t]*[0-9]{1,18}[ \t]*")
 
 
 class V2Answer(NamedTuple):
@@ -106,9 +105,10 @@ def header_length(value: bytes | str | None) -> int | None:
     if value is None:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    if not text.strip().isdigit():
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads.
+    if _LENGTH_DIGITS.fullmatch(text) is None:
         raise BadRequest(
-            f"the {HEADER_LENGTH} header must be a non-negative integer; got {text!r}",
+            f"the {HEADER_LENGTH} header must be a non-negative integer; got {text[:40]!r}",
             details={"field": HEADER_LENGTH},
         )
     return int(text)
@@ -199,11 +199,6 @@ def encode_v2(
     if not chunks:
         return V2Answer(header, None)
     return V2Answer(b"".join((header, *chunks)), len(header))
-
-
-def error_body(error: CauceError) -> dict[str, Any]:
-    """The protocol's error shape, ``{"error": "<message>"}``, with Cauce's code and details."""
-    return {"error": str(error), "code": error.code, "details": error.details}
 
 
 def v2_metadata(
