@@ -33,10 +33,9 @@ import pytest
 
 from cauce.data.assets import versions
 from cauce.serving.endpoints import get_endpoint, set_traffic
-from cauce.specs import apply_file
 from cauce.workspace import Workspace
 from clitools import cauce, wait_until
-from served import Served, alive, children
+from served import Served, alive, children, serving
 
 pytestmark = pytest.mark.slow
 
@@ -131,20 +130,11 @@ def model(module_workspace: Workspace, churn_model: Any, broken_model: Any) -> A
 
 
 @pytest.fixture(scope="module")
-def served(
-    module_workspace: Workspace, model: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    spec = tmp_path_factory.mktemp("spec") / "churn.yaml"
-    spec.write_text(SPEC)
-    apply_file(spec)
-    server = Served(module_workspace, "churn")
-    try:
-        server.wait_ready(DEPLOYMENTS)
-        for deployment in DEPLOYMENTS:  # a worker's first call is slow: not what tests time
-            server.score([{"age": 30, "charges": 50.0}], cauce_deployment=deployment)
+def served(module_workspace: Workspace, model: Any) -> Iterator[Served]:
+    with serving(
+        module_workspace, SPEC, DEPLOYMENTS, warm_row={"age": 30, "charges": 50.0}
+    ) as server:
         yield server
-    finally:
-        server.kill()
 
 
 def route(served: Served, traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:

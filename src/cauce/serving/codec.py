@@ -51,6 +51,7 @@ __all__ = [
     "object_array",
     "pandas_call",
     "parse_content_type",
+    "prediction_columns",
     "read_csv",
     "row_count",
     "tensor_input",
@@ -206,6 +207,19 @@ def _default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"a {type(value).__name__} prediction cannot be written as JSON")
+
+
+def prediction_columns(name: str | None, value: Any) -> dict[str, Any]:
+    """One row's answer as columns: ``name`` for one value, ``<name>_<i>`` for each value of a
+    list; an answer the model did not name is ``prediction`` (``prediction_0``…).
+
+    How the data collector names what either protocol answered, so that monitors and rollout
+    analysis find a model's predictions under one name whichever protocol was used.
+    """
+    base = name or "prediction"
+    if isinstance(value, list):
+        return {f"{base}_{i}": v for i, v in enumerate(value)}
+    return {base: value}
 
 
 def columns_to_input(by_name: dict[Any, Any], rows: int, schema: Schema | None, field: str) -> Any:

@@ -237,7 +237,7 @@ class Router:
         answered_by, reply, latency = await self._send(
             deployment, path.encode(), body, headers, pinned=target is not None
         )
-        self._account(answered_by, "live", reply, latency, body, headers, correlation)
+        self._account(answered_by, "live", reply, latency, body, headers, correlation, path)
         await respond(
             send,
             reply.status,
@@ -339,7 +339,9 @@ class Router:
                 b"POST", path, body, headers, self.endpoint.timeout_ms / 1000
             )
             latency = (time.perf_counter() - started) * 1000
-            self._account(deployment, "mirror", reply, latency, body, headers, correlation)
+            self._account(
+                deployment, "mirror", reply, latency, body, headers, correlation, path.decode()
+            )
         except (UpstreamError, TimeoutError) as exc:
             latency = (time.perf_counter() - started) * 1000
             self.metrics.observe(deployment, "mirror", latency, True, None)
@@ -379,6 +381,7 @@ class Router:
         body: bytes,
         headers: list[tuple[bytes, bytes]],
         correlation: bytes,
+        path: str,
     ) -> None:
         batch = reply.headers.get(b"cauce-batch-size")
         self.metrics.observe(
@@ -401,6 +404,7 @@ class Router:
                     request=body,
                     content_type=content_type.decode("latin-1"),
                     response=reply.body,
+                    protocol="v2" if path.startswith("/v2/") else "invocations",
                     request_header_length=length.decode("latin-1") if length else None,
                     response_header_length=(
                         answered_length.decode("latin-1") if answered_length else None

@@ -46,21 +46,26 @@ from cauce.serving.codec import (
     load_json,
     object_array,
     pandas_call,
+    prediction_columns,
     row_count,
     tensor_input,
     validated_frame,
 )
 
 __all__ = [
+    "UNNAMED_OUTPUT",
     "V2Answer",
+    "answer_rows",
     "encode_v2",
     "header_length",
     "json_view",
     "parse_v2_infer",
+    "request_rows",
     "v2_metadata",
 ]
 
 EXTENSIONS = ("binary_tensor_data",)
+UNNAMED_OUTPUT = "predict"  # the output of a model whose answer has no names of its own
 
 # Open Inference Protocol datatypes and the NumPy dtypes they read into.
 V2_DTYPES = {
@@ -211,15 +216,99 @@ def v2_metadata(
         "versions": list(versions),
         "platform": platform,
         "inputs": _v2_schema_tensors(signature.get("inputs"), "input"),
-        "outputs": _v2_schema_tensors(signature.get("outputs"), "predict"),
+        "outputs": _v2_schema_tensors(signature.get("outputs"), UNNAMED_OUTPUT),
     }
+
+
+def request_rows(
+    body: bytes, header_length: int | None, columns: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of an infer request as sent: what the data collector records.
+
+    Each input of shape ``[n]`` or ``[n, 1]`` is a column named after it; a single input of
+    shape ``[n, k]`` gives ``k`` columns named by ``columns`` (the signature's, the order the
+    worker reads them in) when there are ``k`` of them, else ``"0"``, ``"1"``…. Binary data is
+    read back (:func:`json_view`); no signature check, no pandas.
+    """
+    tensors = _tensors(body, header_length, "inputs")
+    positional = len(tensors) == 1 and not _is_column_shape(tuple(tensors[0]["shape"]))
+    rows: list[dict[str, Any]] = []
+    for tensor in tensors:
+        values = _per_row(tensor)
+        if positional:
+            width = len(values[0]) if values else 0
+            names = columns if columns and len(columns) == width else [str(i) for i in range(width)]
+            found = [dict(zip(names, v, strict=True)) for v in values]
+        elif len(tensor["shape"]) == 2 and tensor["shape"][1] == 1:
+            found = [{tensor["name"]: v[0]} for v in values]
+        else:
+            found = [prediction_columns(tensor["name"], v) for v in values]
+        rows = _beside(rows, found)
+    return rows
+
+
+def answer_rows(body: bytes, header_length: int | None) -> list[dict[str, Any]]:
+    """The outputs of an infer answer, one dict per input row.
+
+    An output of shape ``[n]`` is one column, of shape ``[n, k]`` ``k`` columns ``<name>_<i>``;
+    the output ``predict`` (what Cauce calls a model's unnamed answer) is named as for
+    ``/invocations`` answers: ``prediction``, ``prediction_<i>``
+    (:func:`~cauce.serving.codec.prediction_columns`).
+    """
+    rows: list[dict[str, Any]] = []
+    for tensor in _tensors(body, header_length, "outputs"):
+        name = None if tensor["name"] == UNNAMED_OUTPUT else tensor["name"]
+        rows = _beside(rows, [prediction_columns(name, v) for v in _per_row(tensor)])
+    return rows
+
+
+def _tensors(body: bytes, header_length: int | None, key: str) -> list[dict[str, Any]]:
+    tensors = json_view(body, header_length)[key]
+    if not isinstance(tensors, list) or not all(isinstance(t, dict) for t in tensors):
+        raise ValueError(f"{key} is not a list of tensors")
+    return tensors
+
+
+def _per_row(tensor: dict[str, Any]) -> list[Any]:
+    """A tensor's values, one item per row (its first dimension): a value for shape ``[n]``,
+    nested lists of the other dimensions otherwise."""
+    shape = [int(d) for d in tensor["shape"]]
+    flat = _flat(tensor["data"])
+    if len(flat) != math.prod(shape):
+        raise ValueError(f"{tensor['name']}: {len(flat)} values for shape {shape}")
+    if len(shape) <= 1:
+        return flat
+    width = math.prod(shape[1:])
+    return [_nest(flat[i * width : (i + 1) * width], shape[1:]) for i in range(shape[0])]
+
+
+def _flat(data: list[Any]) -> list[Any]:
+    while data and isinstance(data[0], list):
+        data = [v for row in data for v in row]
+    return data
+
+
+def _nest(flat: list[Any], dims: list[int]) -> list[Any]:
+    if len(dims) == 1:
+        return flat
+    step = math.prod(dims[1:])
+    return [_nest(flat[j * step : (j + 1) * step], dims[1:]) for j in range(dims[0])]
+
+
+def _beside(rows: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of one tensor joined to those of the tensors before it; they must be as many."""
+    if not rows:
+        return more
+    if len(more) != len(rows):
+        raise ValueError(f"tensors with {len(rows)} and {len(more)} rows")
+    return [{**a, **b} for a, b in zip(rows, more, strict=True)]
 
 
 def json_view(body: bytes, header_length: int | None) -> Any:
     """A request or response body as JSON, binary tensors put back as ``data`` lists.
 
-    For readers of recorded traffic (the data collector): BYTES become text where they are
-    UTF-8.
+    For readers of recorded traffic (:func:`request_rows`, :func:`answer_rows`): BYTES become
+    text where they are UTF-8.
     """
     payload, binary = _split(body, header_length)
     if binary is None or not isinstance(payload, dict):
@@ -633,7 +722,6 @@ def _v2_rows(tensors: list[_V2Tensor]) -> int:
 
 def _v2_outputs(predictions: Any) -> list[tuple[str, str, Any]]:
     """(name, datatype, array) for each output tensor of a model's predictions."""
-    import numpy as np
     import pandas as pd
 
     if isinstance(predictions, pd.DataFrame):
@@ -644,10 +732,8 @@ def _v2_outputs(predictions: Any) -> list[tuple[str, str, Any]]:
     if isinstance(predictions, dict):
         return [_v2_output(str(k), v) for k, v in predictions.items()]
     if isinstance(predictions, pd.Series):
-        return [_v2_output("predict", predictions.array)]
-    if isinstance(predictions, np.ndarray):
-        return [_v2_output("predict", predictions)]
-    return [_v2_output("predict", predictions)]
+        return [_v2_output(UNNAMED_OUTPUT, predictions.array)]
+    return [_v2_output(UNNAMED_OUTPUT, predictions)]
 
 
 def _v2_output(name: str, values: Any) -> tuple[str, str, Any]:
