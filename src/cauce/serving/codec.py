@@ -52,6 +52,7 @@ __all__ = [
     "pandas_call",
     "parse_content_type",
     "prediction_columns",
+    "prediction_names",
     "read_csv",
     "row_count",
     "tensor_input",
@@ -209,17 +210,23 @@ def _default(value: Any) -> Any:
     raise TypeError(f"a {type(value).__name__} prediction cannot be written as JSON")
 
 
-def prediction_columns(name: str | None, value: Any) -> dict[str, Any]:
-    """One row's answer as columns: ``name`` for one value, ``<name>_<i>`` for each value of a
-    list; an answer the model did not name is ``prediction`` (``prediction_0``…).
+def prediction_names(name: str | None, width: int | None) -> list[str]:
+    """The columns of one answer: ``name`` when each row gets one value (``width`` None),
+    ``<name>_<i>`` for each of ``width`` values per row; an answer the model did not name is
+    ``prediction`` (``prediction_0``…).
 
     How the data collector names what either protocol answered, so that monitors and rollout
     analysis find a model's predictions under one name whichever protocol was used.
     """
     base = name or "prediction"
+    return [base] if width is None else [f"{base}_{i}" for i in range(width)]
+
+
+def prediction_columns(name: str | None, value: Any) -> dict[str, Any]:
+    """One row's answer as columns named by :func:`prediction_names` (a list: one per value)."""
     if isinstance(value, list):
-        return {f"{base}_{i}": v for i, v in enumerate(value)}
-    return {base: value}
+        return dict(zip(prediction_names(name, len(value)), value, strict=True))
+    return {prediction_names(name, None)[0]: value}
 
 
 def columns_to_input(by_name: dict[Any, Any], rows: int, schema: Schema | None, field: str) -> Any:

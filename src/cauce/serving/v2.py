@@ -46,7 +46,7 @@ from cauce.serving.codec import (
     load_json,
     object_array,
     pandas_call,
-    prediction_columns,
+    prediction_names,
     row_count,
     tensor_input,
     validated_frame,
@@ -227,24 +227,26 @@ def request_rows(
 
     Each input of shape ``[n]`` or ``[n, 1]`` is a column named after it; a single input of
     shape ``[n, k]`` gives ``k`` columns named by ``columns`` (the signature's, the order the
-    worker reads them in) when there are ``k`` of them, else ``"0"``, ``"1"``…. Binary data is
-    read back (:func:`json_view`); no signature check, no pandas.
+    worker reads them in) when there are ``k`` of them, else ``"0"``, ``"1"``…; any other
+    input ``NAME`` of shape ``[n, k]`` gives ``NAME_0``…. Binary data is read back
+    (:func:`json_view`); no signature check, no pandas.
     """
     tensors = _tensors(body, header_length, "inputs")
     positional = len(tensors) == 1 and not _is_column_shape(tuple(tensors[0]["shape"]))
-    rows: list[dict[str, Any]] = []
+    names: list[str] = []
+    values: list[list[Any]] = []
     for tensor in tensors:
-        values = _per_row(tensor)
-        if positional:
-            width = len(values[0]) if values else 0
-            names = columns if columns and len(columns) == width else [str(i) for i in range(width)]
-            found = [dict(zip(names, v, strict=True)) for v in values]
-        elif len(tensor["shape"]) == 2 and tensor["shape"][1] == 1:
-            found = [{tensor["name"]: v[0]} for v in values]
+        width, found = _columns(tensor)
+        if positional and columns and len(columns) == width:
+            names += columns
+        elif positional:
+            names += [str(i) for i in range(len(found))]
+        elif width == 1:  # [n, 1]: one value per row, as the worker reads it
+            names.append(tensor["name"])
         else:
-            found = [prediction_columns(tensor["name"], v) for v in values]
-        rows = _beside(rows, found)
-    return rows
+            names += prediction_names(tensor["name"], width)
+        values += found
+    return _rows(names, values)
 
 
 def answer_rows(body: bytes, header_length: int | None) -> list[dict[str, Any]]:
@@ -253,13 +255,23 @@ def answer_rows(body: bytes, header_length: int | None) -> list[dict[str, Any]]:
     An output of shape ``[n]`` is one column, of shape ``[n, k]`` ``k`` columns ``<name>_<i>``;
     the output ``predict`` (what Cauce calls a model's unnamed answer) is named as for
     ``/invocations`` answers: ``prediction``, ``prediction_<i>``
-    (:func:`~cauce.serving.codec.prediction_columns`).
+    (:func:`~cauce.serving.codec.prediction_names`).
     """
-    rows: list[dict[str, Any]] = []
+    names: list[str] = []
+    values: list[list[Any]] = []
     for tensor in _tensors(body, header_length, "outputs"):
+        width, found = _columns(tensor)
         name = None if tensor["name"] == UNNAMED_OUTPUT else tensor["name"]
-        rows = _beside(rows, [prediction_columns(name, v) for v in _per_row(tensor)])
-    return rows
+        names += prediction_names(name, width)
+        values += found
+    return _rows(names, values)
+
+
+def _rows(names: list[str], values: list[list[Any]]) -> list[dict[str, Any]]:
+    """Columns of values as rows; every tensor must have as many rows."""
+    if len({len(column) for column in values}) > 1:
+        raise ValueError(f"tensors with different numbers of rows: {names}")
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _tensors(body: bytes, header_length: int | None, key: str) -> list[dict[str, Any]]:
@@ -269,17 +281,18 @@ def _tensors(body: bytes, header_length: int | None, key: str) -> list[dict[str,
     return tensors
 
 
-def _per_row(tensor: dict[str, Any]) -> list[Any]:
-    """A tensor's values, one item per row (its first dimension): a value for shape ``[n]``,
-    nested lists of the other dimensions otherwise."""
+def _columns(tensor: dict[str, Any]) -> tuple[int | None, list[list[Any]]]:
+    """A tensor's values as columns of one value per row (its first dimension): one column
+    for shape ``[n]`` (width None), ``k`` for ``[n, k, …]`` (nested lists past the second)."""
     shape = [int(d) for d in tensor["shape"]]
     flat = _flat(tensor["data"])
     if len(flat) != math.prod(shape):
         raise ValueError(f"{tensor['name']}: {len(flat)} values for shape {shape}")
     if len(shape) <= 1:
-        return flat
+        return None, [flat]
     width = math.prod(shape[1:])
-    return [_nest(flat[i * width : (i + 1) * width], shape[1:]) for i in range(shape[0])]
+    rows = [_nest(flat[i * width : (i + 1) * width], shape[1:]) for i in range(shape[0])]
+    return shape[1], [[row[j] for row in rows] for j in range(shape[1])]
 
 
 def _flat(data: list[Any]) -> list[Any]:
@@ -293,15 +306,6 @@ def _nest(flat: list[Any], dims: list[int]) -> list[Any]:
         return flat
     step = math.prod(dims[1:])
     return [_nest(flat[j * step : (j + 1) * step], dims[1:]) for j in range(dims[0])]
-
-
-def _beside(rows: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of one tensor joined to those of the tensors before it; they must be as many."""
-    if not rows:
-        return more
-    if len(more) != len(rows):
-        raise ValueError(f"tensors with {len(rows)} and {len(more)} rows")
-    return [{**a, **b} for a, b in zip(rows, more, strict=True)]
 
 
 def json_view(body: bytes, header_length: int | None) -> Any:
