@@ -10,7 +10,7 @@ second, as Parquet or JSON-lines files partitioned like Azure ML's collector::
 Each protocol's module reads its own bodies (:func:`cauce.serving.invocations.request_rows`
 and ``answer_rows``, the same in :mod:`cauce.serving.v2`): ``model_inputs`` holds one row per
 input row as sent, ``model_outputs`` one row per prediction, named as
-:func:`~cauce.serving.codec.prediction_columns` says for either protocol; both
+:func:`~cauce.serving.codec.prediction_names` says for either protocol; both
 carry ``correlation_id`` (the request's ``x-request-id``), ``row``, ``timestamp`` (ms),
 ``deployment``, ``model_version``, ``latency_ms`` and ``source`` (``live`` or ``mirror``). Files
 are written to a temporary name and renamed. Every ``register_every`` seconds (and when the
