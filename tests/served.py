@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,35 @@ class Served:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
+
+
+@contextlib.contextmanager
+def serving(
+    ws: Workspace,
+    spec: str,
+    deployments: list[str],
+    *,
+    warm_row: dict[str, Any] | None = None,
+    endpoint: str = "churn",
+) -> Iterator[Served]:
+    """Apply ``spec`` (YAML text), serve ``endpoint`` until the block ends (the whole process
+    group killed, whatever happened) once ``deployments`` are ready.
+
+    With ``warm_row``, each deployment is called once with it first: a worker's first call is
+    slow, and not what tests time.
+    """
+    from cauce.specs import apply
+
+    apply(spec, workspace=ws)
+    server = Served(ws, endpoint)
+    try:
+        server.wait_ready(deployments)
+        if warm_row is not None:
+            for deployment in deployments:
+                server.score([warm_row], cauce_deployment=deployment)
+        yield server
+    finally:
+        server.kill()
 
 
 def record_requests(

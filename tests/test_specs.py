@@ -340,6 +340,102 @@ def test_the_spec_examples_apply(ready: Workspace) -> None:
     assert [r.outcome for r in cauce.apply(serving) + cauce.apply(monitor)] == ["unchanged"] * 5
 
 
+def rollout_count(ws: Workspace) -> int:
+    from stored import row_count
+
+    return row_count(ws, "rollouts")
+
+
+def test_reapplying_the_serving_example_after_promotion_moves_no_traffic(
+    ready: Workspace, tmp_path: Path
+) -> None:
+    """The example's blue serves ``@champion`` and its rollout moves champion to green's
+    version: applying the folder again updates blue to that version (the one real change, at
+    0% traffic), starts no rollout and moves no traffic; once more, nothing changes at all."""
+    from cauce.serving import rollouts
+
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    for name in ("churn-serving.yaml", "churn-monitor.yaml"):
+        (folder / name).write_text((EXAMPLES / name).read_text())
+    cauce.apply(folder)
+    assert rollouts.promote("churn", full=True).state == "promoted"
+    assert get_endpoint("churn").traffic == {"blue": 0, "green": 100}
+    assert cauce.models.resolve("models:/churn@champion").version == 2
+    promoted_rollouts = rollout_count(ready)
+
+    again = cauce.apply(folder)
+    assert outcomes(again) == [  # files by name: churn-monitor.yaml first
+        ("Monitor", "churn-drift", "unchanged"),
+        ("Endpoint", "churn", "unchanged"),
+        ("Deployment", "churn/blue", "updated"),
+        ("Deployment", "churn/green", "unchanged"),
+        ("Rollout", "churn/green", "unchanged"),
+    ]
+    blue = again[2]
+    assert [(c.field, c.old, c.new) for c in blue.changes] == [
+        ("model_version", "models:/churn/1", "models:/churn/2")
+    ]
+    endpoint = get_endpoint("churn")
+    assert endpoint.traffic == {"blue": 0, "green": 100}
+    assert endpoint.deployment("blue").model_version == 2
+    assert rollout_count(ready) == promoted_rollouts
+    assert rollouts.status("churn").state == "promoted"
+
+    settled = snapshot(ready)
+    assert [r.outcome for r in cauce.apply(folder)] == ["unchanged"] * 5
+    assert snapshot(ready) == settled
+
+
+def test_reapplying_after_promotion_never_sends_traffic_back(ready: Workspace) -> None:
+    """A new challenger after the promotion: the same specs would swap green's model in place
+    and roll it out by moving the live traffic back to blue. The apply is refused whole."""
+    from cauce.serving import rollouts
+
+    documents = text(ENDPOINT, DEPLOYMENT, GREEN.replace("churn/1", "churn@challenger"), ROLLOUT)
+    cauce.apply(documents)
+    rollouts.promote("churn", full=True)
+    with cauce.start_run(experiment="churn"):
+        example = pd.DataFrame({"age": [30], "charges": [50.0]})
+        cauce.log_model(score, "model", registered_model="churn", input_example=example)
+    cauce.models.set_alias("churn", "challenger", 3)
+    before = snapshot(ready)
+    with pytest.raises(InvalidInput) as caught:
+        cauce.apply(documents)
+    assert "deployment 'blue' takes no live traffic" in caught.value.message
+    assert "'green' already takes 100%" in caught.value.message
+    assert "put it on a deployment without traffic" in (caught.value.hint or "")
+    assert snapshot(ready) == before
+    assert get_endpoint("churn").deployment("green").model_version == 2
+
+
+@pytest.mark.parametrize("ended", ["promoted", "aborted"])
+def test_reapplying_an_ended_rollout_without_stable_changes_nothing(
+    ready: Workspace, ended: str
+) -> None:
+    from cauce.serving import rollouts
+
+    rollout = ROLLOUT.replace("stable: blue\n", "")
+    documents = text(ENDPOINT, DEPLOYMENT, GREEN.replace("churn/1", "churn/2"), rollout)
+    assert outcomes(cauce.apply(documents))[-1] == ("Rollout", "churn/green", "created")
+    assert rollouts.status("churn").stable == "blue"
+    if ended == "promoted":
+        rollouts.promote("churn", full=True)
+    else:
+        rollouts.abort("churn")
+    settled = snapshot(ready)
+    assert [r.outcome for r in cauce.apply(documents)] == ["unchanged"] * 4
+    assert [r.outcome for r in cauce.apply(documents, dry_run=True)] == ["unchanged"] * 4
+    assert snapshot(ready) == settled
+    # The same rollout with another step is another rollout (after a promotion, refused).
+    changed = documents.replace("pause: 1h", "pause: 2h")
+    if ended == "aborted":
+        assert outcomes(cauce.apply(changed))[-1] == ("Rollout", "churn/green", "created")
+    else:
+        with pytest.raises(InvalidInput, match="'green' already takes 100%"):
+            cauce.apply(changed)
+
+
 # -- the command line -------------------------------------------------------------------------
 
 

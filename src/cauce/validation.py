@@ -21,6 +21,8 @@ INT64_MAX = 2**63 - 1
 _KEY = re.compile(r"^[\w\-. :/]+$")
 # Names become parts of URIs (models:/churn/3) and paths, so they exclude separators.
 _NAME = re.compile(r"^[\w][\w\-. ]*$")
+# ``models:/churn@latest`` names the newest version, so "latest" cannot be an alias.
+RESERVED_ALIASES = ("latest",)
 
 
 def check_key(key: Any, what: str = "key") -> str:
@@ -51,6 +53,14 @@ def check_name(name: Any, what: str = "name") -> str:
             hint="start with a letter, digit or underscore; then letters, digits, _ - . or space",
         )
     return name
+
+
+def check_alias(alias: Any) -> str:
+    """A registry alias (``champion``): a name that does not read as a version."""
+    check_name(alias, "alias")
+    if alias.isdigit() or alias.lower() in RESERVED_ALIASES:
+        raise InvalidInput(f"{alias!r} cannot be an alias: it reads as a version")
+    return str(alias)
 
 
 def check_metric_value(key: str, value: Any) -> float:

@@ -19,11 +19,10 @@ import pandas as pd
 import pytest
 
 import cauce
-from cauce.specs import apply_file
 from cauce.workspace import Workspace
 from clitools import cauce as cauce_cli
 from optional import need
-from served import CHURN_BLUE, Served
+from served import CHURN_BLUE, Served, serving
 
 triton = need("tritonclient.http", extra="dev")
 InferenceServerException = need("tritonclient.utils", extra="dev").InferenceServerException
@@ -38,6 +37,12 @@ kind: Deployment
 endpoint: churn
 name: words
 model: models:/words/1
+---
+kind: Deployment
+endpoint: churn
+name: proba
+model: models:/proba/1
+collect: {}
 """
 )
 FRAME = pd.DataFrame({"age": [25, 61, 40], "charges": [80.5, 20.0, 55.0]})
@@ -51,25 +56,22 @@ def model(module_workspace: Workspace, churn_model: Any) -> Any:
         """The ``words`` model: each word upper-cased, and its length."""
         return pd.DataFrame({"upper": data["word"].str.upper(), "length": data["word"].str.len()})
 
+    def proba(data: pd.DataFrame) -> Any:
+        """The ``proba`` model: the churn model's class probabilities, shape [n, 2]."""
+        return fitted.predict_proba(data)
+
     with cauce.start_run(experiment="words"):
         example = pd.DataFrame({"word": ["río", "cauce"]})
         cauce.log_model(shout, "model", registered_model="words", input_example=example)
+    with cauce.start_run(experiment="proba"):
+        cauce.log_model(proba, "model", registered_model="proba", input_example=FRAME)
     return fitted
 
 
 @pytest.fixture(scope="module")
-def served(
-    module_workspace: Workspace, model: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    spec = tmp_path_factory.mktemp("spec") / "churn.yaml"
-    spec.write_text(SPEC)
-    apply_file(spec)
-    server = Served(module_workspace, "churn")
-    try:
-        server.wait_ready(["blue", "words"])
+def served(module_workspace: Workspace, model: Any) -> Iterator[Served]:
+    with serving(module_workspace, SPEC, ["blue", "words", "proba"]) as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +95,18 @@ def words_deployment() -> dict[str, str]:
     """The header that targets ``words``: a new dict per call, since tritonclient writes its
     Inference-Header-Content-Length into the headers it is given."""
     return {"cauce-deployment": "words"}
+
+
+def collected(served: Served, deployment: str, collection: str, request_id: str) -> pd.DataFrame:
+    """The rows the collector wrote for one request, by row."""
+    from cauce.serving.collector import files
+
+    root = served.ws.settings.state_dir / "collector"
+    paths = files(root, "churn", deployment, collection)
+    frame = pd.concat([pd.read_parquet(p) for p in paths]) if paths else pd.DataFrame()
+    if frame.empty:
+        return frame
+    return frame[frame.correlation_id == request_id].sort_values("row")
 
 
 def churn_inputs(binary: bool = True) -> list[triton.InferInput]:
@@ -203,24 +217,43 @@ def test_tritonclient_gets_cauces_errors(client: triton.InferenceServerClient) -
 def test_the_collector_reads_binary_requests_and_answers(
     client: triton.InferenceServerClient, served: Served, model: Any
 ) -> None:
-    import pandas as pd
-
-    from cauce.serving.collector import files
     from clitools import wait_until
 
     client.infer("churn", churn_inputs(), headers={"x-request-id": "binary-1"})
-    root = served.ws.settings.state_dir / "collector"
 
-    def collected(collection: str) -> pd.DataFrame:
-        paths = files(root, "churn", "blue", collection)
-        frame = pd.concat([pd.read_parquet(p) for p in paths]) if paths else pd.DataFrame()
-        return frame[frame.correlation_id == "binary-1"] if len(frame) else frame
+    def rows(collection: str) -> pd.DataFrame:
+        return collected(served, "blue", collection, "binary-1")
 
-    wait_until(lambda: len(collected("model_inputs")) == len(collected("model_outputs")) == 3)
-    inputs = collected("model_inputs").sort_values("row")
-    assert inputs[["age", "charges"]].values.tolist() == FRAME.values.tolist()
-    outputs = collected("model_outputs").sort_values("row")
-    assert outputs["predict"].tolist() == model.predict(FRAME).tolist()
+    wait_until(lambda: len(rows("model_inputs")) == len(rows("model_outputs")) == 3)
+    assert rows("model_inputs")[["age", "charges"]].values.tolist() == FRAME.values.tolist()
+    # Named as for /invocations answers: monitors and rollout analysis read "prediction".
+    assert rows("model_outputs")["prediction"].tolist() == model.predict(FRAME).tolist()
+
+
+def test_the_collector_reads_a_2d_answer_as_one_row_per_input_row(
+    client: triton.InferenceServerClient, served: Served, model: Any
+) -> None:
+    """``proba`` answers [3, 2]: asked through tritonclient with its defaults (binary data both
+    ways) and through /invocations, the collector records three output rows of two values each,
+    named the same for both protocols."""
+    from clitools import wait_until
+
+    expected = model.predict_proba(FRAME).tolist()
+    headers = {"cauce-deployment": "proba", "x-request-id": "proba-v2"}
+    result = client.infer("churn", churn_inputs(), headers=headers)
+    (output,) = result.get_response()["outputs"]
+    assert output["shape"] == [3, 2] and "binary_data_size" in output["parameters"]
+    assert result.as_numpy("predict").tolist() == expected
+    rows = [{"age": int(a), "charges": float(c)} for a, c in FRAME.values.tolist()]
+    reply = served.score(rows, cauce_deployment="proba", x_request_id="proba-mlflow")
+    assert reply.status_code == 200 and reply.json()["predictions"] == expected
+    for request_id in ("proba-v2", "proba-mlflow"):
+        wait_until(lambda r=request_id: len(collected(served, "proba", "model_outputs", r)) == 3)
+        outputs = collected(served, "proba", "model_outputs", request_id)
+        assert outputs["row"].tolist() == [0, 1, 2], request_id
+        assert outputs[["prediction_0", "prediction_1"]].values.tolist() == expected, request_id
+        inputs = collected(served, "proba", "model_inputs", request_id)
+        assert inputs[["age", "charges"]].values.tolist() == FRAME.values.tolist(), request_id
 
 
 # -- MLflow's scoring client ------------------------------------------------------------------

@@ -1,13 +1,18 @@
-"""The collector's files: what one flush writes, whatever the requests it groups."""
+"""The collector: what one flush writes, whatever the requests it groups, and how each
+protocol's module reads the bodies it records (one naming of predictions for both)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
+from cauce.serving import invocations, v2
 from cauce.serving.collector import Collector, Record, files
 from cauce.serving.endpoints import Deployment
+from cauce.serving.invocations import encode_invocations
+from cauce.serving.v2 import encode_v2
 from cauce.workspace import Workspace
 
 
@@ -55,3 +60,122 @@ def test_one_flush_keeps_every_column_of_requests_with_different_columns(
         assert frame.loc["r1", "email"] == "[redacted]"
         assert pd.isna(frame.loc["r0", "email"]) and pd.isna(frame.loc["r0", "plan"])
         assert frame.loc["r2", "plan"] == "basic" and pd.isna(frame.loc["r2", "charges"])
+
+
+# -- reading what was asked and answered, by protocol -------------------------------------------
+
+ROWS = [{"age": 30, "charges": 50.5}, {"age": 61, "charges": 20.0}]
+COLUMNS = ["age", "charges"]
+
+
+BINARY_ROWS = [
+    ({"name": "age", "shape": [2], "datatype": "INT64"}, np.array([30, 61], "<i8").tobytes()),
+    (
+        {"name": "charges", "shape": [2], "datatype": "FP64"},
+        np.array([50.5, 20.0], "<f8").tobytes(),
+    ),
+]
+
+
+def _v2_binary(tensors: list[tuple[dict[str, object], bytes]]) -> tuple[bytes, int]:
+    """A v2 request with binary tensor data, as tritonclient sends it by default."""
+    inputs = [{**t, "parameters": {"binary_data_size": len(raw)}} for t, raw in tensors]
+    header = json.dumps({"inputs": inputs}).encode()
+    return header + b"".join(raw for _, raw in tensors), len(header)
+
+
+def test_every_request_format_gives_the_same_rows() -> None:
+    json_type = "application/json"
+    bodies = [
+        ({"dataframe_split": {"columns": COLUMNS, "data": [[30, 50.5], [61, 20.0]]}}, None),
+        ({"dataframe_records": ROWS}, None),
+        ({"instances": ROWS}, None),
+        ({"inputs": {"age": [30, 61], "charges": [50.5, 20.0]}}, None),
+        ({"instances": [[30, 50.5], [61, 20.0]]}, COLUMNS),  # named by the signature
+    ]
+    for payload, columns in bodies:
+        raw = json.dumps(payload).encode()
+        assert invocations.request_rows(raw, json_type, columns) == ROWS, payload
+    assert invocations.request_rows(b'{"inputs": {"age": 30}}', json_type) == [{"age": 30}]
+    assert invocations.request_rows(b'{"instances": [[1, 2]]}', None) == [{"0": 1, "1": 2}]
+    assert invocations.request_rows(b'{"instances": [7]}', None, ["age"]) == [{"age": 7}]
+    csv = invocations.request_rows(b"age,charges\n30,50.5\n", "text/csv", None)
+    assert csv == [{"age": "30", "charges": "50.5"}]  # as sent: text
+
+    per_column = [
+        {"name": "age", "shape": [2], "datatype": "INT64", "data": [30, 61]},
+        {"name": "charges", "shape": [2, 1], "datatype": "FP64", "data": [[50.5], [20.0]]},
+    ]
+    raw = json.dumps({"inputs": per_column}).encode()
+    assert v2.request_rows(raw, None) == ROWS
+    binary, length = _v2_binary(BINARY_ROWS)
+    assert v2.request_rows(binary, length) == ROWS
+    matrix = {"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [30, 50.5, 61, 20.0]}
+    raw = json.dumps({"inputs": [matrix]}).encode()
+    assert v2.request_rows(raw, None, COLUMNS) == ROWS  # the signature's order
+    assert v2.request_rows(raw, None) == [{"0": 30, "1": 50.5}, {"0": 61, "1": 20.0}]
+
+
+def test_answers_are_named_the_same_whichever_protocol_answered() -> None:
+    """One naming for both protocols: ``prediction`` for one value per row, ``prediction_<i>``
+    for k values per row (a v2 output of shape [n, k]), a table's own column names."""
+    labels = np.array([1, 0])
+    proba = np.array([[0.1, 0.9], [0.8, 0.2]])
+    table = pd.DataFrame({"label": [1, 0], "score": [0.9, 0.2]})
+    expected = {
+        "labels": [{"prediction": 1}, {"prediction": 0}],
+        "proba": [
+            {"prediction_0": 0.1, "prediction_1": 0.9},
+            {"prediction_0": 0.8, "prediction_1": 0.2},
+        ],
+        "table": [{"label": 1, "score": 0.9}, {"label": 0, "score": 0.2}],
+    }
+    for what, predictions in (("labels", labels), ("proba", proba), ("table", table)):
+        assert invocations.answer_rows(encode_invocations(predictions)) == expected[what], what
+        for binary in (False, True):
+            answer = encode_v2(predictions, model_name="m", model_version="1", request_id="r",
+                               binary=binary)  # fmt: skip
+            assert v2.answer_rows(answer.body, answer.header_length) == expected[what], what
+    several = encode_v2({"a": np.zeros((2, 3)), "b": np.array([5, 6])}, model_name="m",
+                        model_version="1", request_id="r")  # fmt: skip
+    assert v2.answer_rows(several.body, None) == [
+        {"a_0": 0.0, "a_1": 0.0, "a_2": 0.0, "b": 5},
+        {"a_0": 0.0, "a_1": 0.0, "a_2": 0.0, "b": 6},
+    ]
+
+
+def test_a_2d_v2_answer_is_collected_as_one_row_per_request_row(workspace: Workspace) -> None:
+    """Two rows asked over v2 with binary data, a [2, 2] output answered: two input rows and
+    two output rows, each with the two values."""
+    collector = Collector(workspace, "churn")
+    collector.configure([_deployment("parquet")])
+    request, request_length = _v2_binary(BINARY_ROWS)
+    answer = encode_v2(np.array([[0.1, 0.9], [0.8, 0.2]]), model_name="churn", model_version="1",
+                       request_id="v2-1", binary=True)  # fmt: skip
+    collector.record(
+        Record(
+            deployment="blue",
+            source="live",
+            model_version="churn/1",
+            correlation_id="v2-1",
+            timestamp_ms=1_700_000_000_000,
+            latency_ms=1.0,
+            request=request,
+            content_type="application/octet-stream",
+            response=answer.body,
+            protocol="v2",
+            request_header_length=str(request_length),
+            response_header_length=str(answer.header_length),
+        )
+    )
+    collector.flush()
+    collector.close()
+    assert collector.errors == 0
+    root = workspace.settings.state_dir / "collector"
+    inputs = pd.read_parquet(files(root, "churn", "blue", "model_inputs")[0])
+    outputs = pd.read_parquet(files(root, "churn", "blue", "model_outputs")[0])
+    assert inputs[["row", "age", "charges"]].values.tolist() == [[0, 30, 50.5], [1, 61, 20.0]]
+    assert outputs[["row", "prediction_0", "prediction_1"]].values.tolist() == [
+        [0, 0.1, 0.9],
+        [1, 0.8, 0.2],
+    ]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
@@ -938,9 +938,12 @@ def test_v2_binary_inputs_refuse_data_beside_the_size_and_bad_sizes() -> None:
                                "parameters": {"binary_data_size": -1}}]})  # fmt: skip
     with pytest.raises(BadRequest, match="non-negative integer"):
         parse_v2_infer(header, None, len(header))
-    with pytest.raises(BadRequest, match="inference-header-content-length header must be"):
-        header_length(b"12x")
-    assert header_length(b"42") == 42 and header_length(None) is None
+    # "²" and "٣" are digits to str.isdigit(); int() refuses the one and reads the other.
+    for bad in (b"12x", b"\xb2", "\u0663".encode(), b"-1", b"", b" ", b"1" * 19, b"4 2"):
+        with pytest.raises(BadRequest, match="inference-header-content-length header must be"):
+            header_length(bad)
+    assert header_length(b"42") == 42 and header_length(b" 7 ") == 7
+    assert header_length(None) is None
 
 
 def test_v2_binary_bytes_for_a_binary_column_stay_bytes_and_bad_utf8_text_is_422() -> None:
@@ -1018,13 +1021,23 @@ def test_json_view_puts_binary_tensors_back_as_data() -> None:
         max_size=3,
     ),
     st.sampled_from([SCHEMA, TENSOR, None]),
-    st.integers(-2, 2),
+    st.one_of(
+        st.integers(-2, 2),  # off by a few from the real length, sent as digits
+        st.binary(max_size=6),  # any header value at all, "²" and friends included
+        st.text(max_size=6).map(lambda t: t.encode("utf-8")),
+    ),
 )
+@example([("x", [1], "INT64", bytes(8))], None, b"\xb2")  # "²" in latin-1: isdigit() is True
+@example([("x", [1], "INT64", bytes(8))], None, "\u0663".encode())  # Arabic-Indic three
 def test_any_binary_v2_body_gives_input_or_a_cauce_error(
-    tensors: list[tuple[str, list[int], str, bytes]], schema: Any, shift: int
+    tensors: list[tuple[str, list[int], str, bytes]], schema: Any, header: int | bytes
 ) -> None:
+    """Whatever the body and its Inference-Header-Content-Length, the worker's two calls give
+    model input or a CauceError (a 4xx), never another exception (a 500)."""
     raw, length = binary_request(
         [({"name": n, "shape": shape, "datatype": d}, data) for n, shape, d, data in tensors]
     )
+    if isinstance(header, int):
+        header = str(max(0, length + header)).encode()
     with contextlib.suppress(InvalidInput):  # BadRequest is one
-        parse_v2_infer(raw, schema, max(0, length + shift))
+        parse_v2_infer(raw, schema, header_length(header))

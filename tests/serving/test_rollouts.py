@@ -135,6 +135,8 @@ def test_a_healthy_candidate_advances_and_is_promoted_with_the_alias(served: Wor
     assert get_endpoint("churn", workspace=served).traffic == {"blue": 0, "green": 100}
     assert "champion" in get_version("churn", 2, workspace=served).aliases
     assert decisions(served)[-1] == "promote"
+    (moved, *_) = events(served, action="model.alias.set")  # the newest first
+    assert moved.actor == rollout.decisions[-1].actor == "cauce-controller"
     passed = rollout.decisions[-2]
     assert passed.decision == "pass" and passed.measured["error_rate"]["value"] == 0.0
     assert passed.measured["latency_p99_ms"]["value"] == pytest.approx(5.0, rel=0.05)
@@ -221,8 +223,77 @@ def test_promotion_and_its_alias_move_are_one_transaction(
     assert rollout.state == "promoted"
     assert "champion" in get_version("churn", 2, workspace=served).aliases
     (moved, *_) = events(served, action="model.alias.set")  # the newest first
-    assert moved.actor == "cauce-controller"
+    assert moved.actor == rollout.decisions[-1].actor == "tester"  # who promoted, by hand
     assert "rollout of green on churn promoted" in moved.after["reason"]
+    history = get_alias_history(served)
+    assert history[-1] == ("champion", 1, 2, "tester")
+
+
+def get_alias_history(ws: Workspace) -> list[tuple[str, int | None, int, str]]:
+    from cauce.store.schema import model_alias_history
+
+    with ws.store.read() as conn:
+        rows = conn.execute(select(model_alias_history).order_by(model_alias_history.c.id)).all()
+    return [(r.alias, r.from_version, r.to_version, r.user) for r in rows]
+
+
+def test_a_promotion_that_cannot_be_carried_out_pauses_once_with_the_reason(
+    served: Workspace,
+) -> None:
+    """A rollout stored with an alias the registry refuses (specs refuse it now; a rollout
+    started before could hold one): its promotion fails the same way every time, so the
+    controller pauses it once, saying why, instead of failing every interval."""
+    from cauce.store.schema import rollouts as rollouts_table
+
+    rollouts.start(rollout_spec(steps=[{"weight": 100}]), workspace=served)
+    state = rollouts.status("churn", workspace=served)
+    with served.store.write() as conn:
+        conn.execute(
+            rollouts_table.update()
+            .where(rollouts_table.c.id == state.id)
+            .values(spec={**state.spec, "alias": "latest"})
+        )
+    traffic = get_endpoint("churn", workspace=served).traffic
+    rollout = judge(served, 0, requests=50)  # passes at 100%: the promotion is due
+    assert rollout.state == "paused"
+    assert decisions(served) == ["start", "pause"]
+    reason = rollout.decisions[-1].reason
+    assert "cannot carry out" in reason and "'latest' cannot be an alias" in reason
+    assert rollout.reason == reason
+    assert get_endpoint("churn", workspace=served).traffic == traffic  # nothing moved
+    assert "champion" in get_version("churn", 1, workspace=served).aliases
+    # Later intervals: nothing is due, nothing is decided again.
+    assert rollouts.tick(now=state.stage_started_at + 10**9, workspace=served) == []
+    assert decisions(served) == ["start", "pause"]
+    # A person sees the same cause, and can roll back.
+    with pytest.raises(InvalidInput, match="'latest' cannot be an alias"):
+        rollouts.promote("churn", full=True, workspace=served)
+    assert rollouts.abort("churn", workspace=served).state == "aborted"
+    assert get_endpoint("churn", workspace=served).traffic == {"blue": 100, "green": 0}
+
+
+def test_a_store_failure_while_judging_is_retried_at_the_next_interval(
+    served: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BackendError goes away: the rollout keeps running, no pause is recorded."""
+    from cauce.errors import BackendError
+    from cauce.registry import models
+
+    rollouts.start(rollout_spec(steps=[{"weight": 100}]), workspace=served)
+
+    def registry_down(*args: Any, **kwargs: Any) -> Any:
+        raise BackendError("the registry is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(models, "move_alias", registry_down)
+        state = rollouts.status("churn", workspace=served)
+        now = state.next_analysis_at + 1
+        measure(served, "green", now - 1, requests=50)
+        assert rollouts.tick(now=now, workspace=served) == []
+    assert rollouts.status("churn", workspace=served).state == "running"
+    assert decisions(served) == ["start"]
+    rollout = judge(served, 0, requests=50)
+    assert rollout.state == "promoted"
 
 
 def test_the_mirror_pre_stage_judges_mirrored_requests(served: Workspace) -> None:
@@ -367,6 +438,9 @@ def test_applying_the_same_rollout_spec_again_changes_nothing(
         ({"analysis": {"interval": "soon"}}, InvalidInput, "analysis.interval"),
         ({"candidate": "blue", "stable": "blue"}, InvalidInput, "must differ"),
         ({"candidate": "purple"}, NotFound, "no deployment 'purple'"),
+        ({"alias": "latest"}, InvalidInput, "alias: Value error, 'latest' cannot be an alias"),
+        ({"alias": "3"}, InvalidInput, "alias: Value error, '3' cannot be an alias"),
+        ({"alias": "bad/name"}, InvalidInput, "alias: Value error, alias 'bad/name' must not"),
     ],
 )
 def test_bad_rollout_specs_are_refused_naming_the_cause(
@@ -375,6 +449,33 @@ def test_bad_rollout_specs_are_refused_naming_the_cause(
     with pytest.raises(error, match=message):
         rollouts.start(rollout_spec(**change), workspace=served)
     assert get_endpoint("churn", workspace=served).traffic == {"blue": 100}
+
+
+@pytest.mark.parametrize("alias", ["latest", "LATEST", "3", "007", "", " ", "a/b", "a\\b",
+                                   "-x", "champion", "new champ", "v2", "x" * 256])  # fmt: skip
+def test_a_rollout_alias_follows_the_registrys_rule(served: Workspace, alias: str) -> None:
+    """One rule for alias names: a spec is refused exactly when the registry would refuse."""
+    from cauce.registry.models import set_alias
+
+    try:
+        set_alias("churn", alias, 2, workspace=served)
+        registry_accepts = True
+    except InvalidInput:
+        registry_accepts = False
+    try:
+        cauce_apply(rollout_spec(alias=alias), served)
+        spec_accepts = True
+    except InvalidInput as exc:
+        assert "Rollout spec: alias:" in exc.message
+        spec_accepts = False
+    assert spec_accepts == registry_accepts
+    assert registry_accepts == (alias in ("champion", "new champ", "v2"))
+
+
+def cauce_apply(document: dict[str, Any], ws: Workspace) -> Any:
+    from cauce.specs import apply
+
+    return apply(document, workspace=ws)
 
 
 def test_a_rollout_needs_live_traffic_to_move(served: Workspace) -> None:

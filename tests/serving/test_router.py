@@ -1,8 +1,11 @@
-"""The router in this process, in front of a real deployment worker, and a mirror that cannot be
-reached: its failures never reach the caller, and they are counted and logged.
+"""The router in this process, in front of real deployment workers, with deployments that
+cannot be reached: a mirror's failures never reach the caller and are counted and logged; a
+live deployment that died is failed over from, counted.
 
-Both servers are uvicorn on loopback in threads of the test process; the mirrored deployment's
-address is a port that nothing listens on, so every copy fails the same way on any machine.
+Every server is uvicorn on loopback in a thread of the test process. An unreachable deployment
+listens on nothing (a port bound, then closed), so every attempt fails the same way on any
+machine, however loaded: the router's health checks, which would otherwise steer traffic away
+within a second, run only when the router starts.
 """
 
 from __future__ import annotations
@@ -81,17 +84,20 @@ def router(workspace: Workspace, churn_model: Any, tmp_path: Path) -> Iterator[s
             server.close()
 
 
-def mirror_errors(client: httpx.Client, deployment: str) -> float:
+def metric(client: httpx.Client, name: str, **labels: str) -> float:
+    """The sum of the router's /metrics samples called ``name`` whose labels include ``labels``."""
     from prometheus_client.parser import text_string_to_metric_families
 
     return sum(
         sample.value
         for family in text_string_to_metric_families(client.get("/metrics").text)
         for sample in family.samples
-        if sample.name == "cauce_mirror_errors_total"
-        and sample.labels["deployment"] == deployment
-        and sample.labels["reason"] == "unreachable"
+        if sample.name == name and labels.items() <= sample.labels.items()
     )
+
+
+def mirror_errors(client: httpx.Client, deployment: str) -> float:
+    return metric(client, "cauce_mirror_errors_total", deployment=deployment, reason="unreachable")
 
 
 def test_an_unreachable_mirror_is_counted_and_logged_never_answered(
@@ -113,3 +119,63 @@ def test_an_unreachable_mirror_is_counted_and_logged_never_answered(
     assert len(warnings) == 1, warnings
     assert "mirror copy to ghost failed (unreachable)" in warnings[0]
     assert "cannot connect" in warnings[0]
+
+
+LIVE = """\
+kind: Endpoint
+name: churn
+traffic: {blue: 10, green: 90}
+---
+kind: Deployment
+endpoint: churn
+name: blue
+model: models:/churn/1
+---
+kind: Deployment
+endpoint: churn
+name: green
+model: models:/churn/1
+"""
+
+
+def test_requests_fail_over_from_a_live_deployment_that_died(
+    workspace: Workspace, churn_model: Any, tmp_path: Path
+) -> None:
+    """green takes 90% of live traffic, answers its health check, then dies (its port refuses
+    connections). The router still believes it healthy, so every request drawn to green meets
+    it dead: tried twice, then answered by blue. No caller sees an error."""
+    churn_model()
+    (tmp_path / "churn.yaml").write_text(LIVE)
+    apply_file(tmp_path / "churn.yaml")
+    blue = serve(build_app("churn", "blue", workspace=workspace))
+    green = serve(build_app("churn", "green", workspace=workspace))
+    addresses = {"blue": next(blue), "green": next(green)}
+    router = Router(workspace, "churn", lambda: addresses, collect=False, health_every=3600)
+    front = serve(router)
+    try:
+        with httpx.Client(base_url=next(front)) as client:
+            wait_until(
+                lambda: (
+                    client.get("/v2/health/ready").json()["deployments"]
+                    == {"blue": True, "green": True}
+                ),
+                timeout=30,
+            )
+            green.close()  # green is gone: its port refuses connections from now on
+            n = 30  # each drawn to green with p = 0.9: none of 30 is a 1-in-10^30 chance
+            for i in range(n):
+                reply = client.post(
+                    "/invocations",
+                    json={"dataframe_records": [{"age": 30 + i, "charges": 50.0}]},
+                )
+                assert (reply.status_code, reply.headers["cauce-deployment"]) == (200, "blue")
+            assert client.get("/v2/health/ready").json()["deployments"]["green"] is True
+            failovers = metric(client, "cauce_failovers_total", deployment="green", to="blue")
+            failed = metric(client, "cauce_request_errors_total", deployment="green")
+            answered = metric(client, "cauce_requests_total", deployment="blue", source="live")
+    finally:
+        for server in (front, blue, green):
+            server.close()
+    assert failovers >= 1
+    assert failed == 2 * failovers  # each one: green tried, tried again, then blue
+    assert answered == n

@@ -34,7 +34,7 @@ from cauce.store.schema import (
     run_artifacts,
     runs,
 )
-from cauce.validation import MAX_TAG_VALUE, check_key, check_name, check_text
+from cauce.validation import MAX_TAG_VALUE, check_alias, check_key, check_name, check_text
 from cauce.workspace import Workspace, current
 
 __all__ = [
@@ -57,8 +57,6 @@ __all__ = [
     "update_version",
     "versions",
 ]
-
-RESERVED_ALIASES = ("latest",)
 
 
 @dataclass(frozen=True)
@@ -363,7 +361,7 @@ def set_alias(
     """Point ``alias`` at a version; the move is kept in the alias history and audited (with
     ``reason`` and ``actor`` when automation moves it)."""
     ws = workspace or current()
-    _check_alias(alias)
+    check_alias(alias)
     with ws.store.write() as conn:
         target = move_alias(conn, name, alias, version, actor=actor or ws.user, reason=reason)
         return _version(conn, name, target)
@@ -382,7 +380,7 @@ def move_alias(
     """:func:`set_alias` inside the caller's transaction (a rollout's promotion moves the alias
     in the transaction that ends the rollout); returns the version's row. With ``if_changed``
     an alias that already points at the version is left as it is (no history, no audit)."""
-    _check_alias(alias)
+    check_alias(alias)
     target = _require_version(conn, name, version)
     old = _alias_version(conn, target.model_id, alias)
     if if_changed and old == target.version:
@@ -534,12 +532,6 @@ def _materialize(ws: Workspace, files: dict[str, str], uri: str) -> Path:
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _check_alias(alias: str) -> None:
-    check_name(alias, "alias")
-    if alias.isdigit() or alias.lower() in RESERVED_ALIASES:
-        raise InvalidInput(f"{alias!r} cannot be an alias: it reads as a version")
 
 
 def _insert_model(

@@ -1,10 +1,12 @@
 """The scoring codec: request bodies read into model input, predictions written as JSON.
 
-What every scoring protocol shares: JSON and CSV reading and writing, and columns of request
+What every scoring protocol shares: JSON and CSV reading and writing, columns of request
 values checked against a model's input schema into the DataFrame or NumPy array the model
-takes. The protocols themselves (:mod:`cauce.serving.invocations` for MLflow's
-``/invocations``, :mod:`cauce.serving.v2` for the Open Inference Protocol) say which part of a
-body holds which values; this module turns values into model input. Everything here is a pure
+takes, the error body each scoring path answers, and the names both HTTP hops pass along (the
+binary data header, its media type). The protocols themselves
+(:mod:`cauce.serving.invocations` for MLflow's ``/invocations``, :mod:`cauce.serving.v2` for
+the Open Inference Protocol) say which part of a body holds which values; this module turns
+values into model input. Everything here is a pure
 function over bytes and Python values, so that any HTTP framework can call it.
 
 Values are checked against the schema while they are read (they are already in Python lists,
@@ -33,11 +35,14 @@ from cauce.registry.signature import Schema, check_column, column_arrays, valida
 
 __all__ = [
     "CSV_TYPE",
+    "HEADER_LENGTH",
     "JSON_TYPE",
+    "OCTET_STREAM",
     "ScoringInput",
     "check_tensor",
     "columns_to_input",
     "dump_json",
+    "error_body",
     "frame_from_arrays",
     "is_table_schema",
     "json_type",
@@ -46,6 +51,8 @@ __all__ = [
     "object_array",
     "pandas_call",
     "parse_content_type",
+    "prediction_columns",
+    "prediction_names",
     "read_csv",
     "row_count",
     "tensor_input",
@@ -54,6 +61,10 @@ __all__ = [
 
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv"
+# The Open Inference Protocol's binary tensor data: the length of a body's JSON part (request
+# and answer), and the media type of such a body. The router forwards both untouched.
+HEADER_LENGTH = "inference-header-content-length"
+OCTET_STREAM = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,15 @@ def load_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
         raise BadRequest(f"the body is not valid JSON: {exc}", details={"field": "body"}) from None
+
+
+def error_body(error: CauceError, path: str) -> dict[str, Any]:
+    """The JSON body of an error answered on ``path``: Cauce's ``{"error": {"code",
+    "message", "details"}}``, or on the Open Inference Protocol's ``/v2`` paths its shape,
+    ``{"error": "<message>"}``, with Cauce's code and details beside it."""
+    if path == "/v2" or path.startswith("/v2/"):
+        return {"error": str(error), "code": error.code, "details": error.details}
+    return error.to_dict()
 
 
 def json_type(value: Any) -> str:
@@ -188,6 +208,25 @@ def _default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"a {type(value).__name__} prediction cannot be written as JSON")
+
+
+def prediction_names(name: str | None, width: int | None) -> list[str]:
+    """The columns of one answer: ``name`` when each row gets one value (``width`` None),
+    ``<name>_<i>`` for each of ``width`` values per row; an answer the model did not name is
+    ``prediction`` (``prediction_0``…).
+
+    How the data collector names what either protocol answered, so that monitors and rollout
+    analysis find a model's predictions under one name whichever protocol was used.
+    """
+    base = name or "prediction"
+    return [base] if width is None else [f"{base}_{i}" for i in range(width)]
+
+
+def prediction_columns(name: str | None, value: Any) -> dict[str, Any]:
+    """One row's answer as columns named by :func:`prediction_names` (a list: one per value)."""
+    if isinstance(value, list):
+        return dict(zip(prediction_names(name, len(value)), value, strict=True))
+    return {prediction_names(name, None)[0]: value}
 
 
 def columns_to_input(by_name: dict[Any, Any], rows: int, schema: Schema | None, field: str) -> Any:

@@ -7,7 +7,10 @@ second, as Parquet or JSON-lines files partitioned like Azure ML's collector::
     <workspace>/collector/endpoint=churn/deployment=blue/collection=model_inputs/
         date=2026-11-25/hour=14/part-<ms>-<pid>-<n>.parquet
 
-``model_inputs`` holds one row per input row, ``model_outputs`` one row per prediction; both
+Each protocol's module reads its own bodies (:func:`cauce.serving.invocations.request_rows`
+and ``answer_rows``, the same in :mod:`cauce.serving.v2`): ``model_inputs`` holds one row per
+input row as sent, ``model_outputs`` one row per prediction, named as
+:func:`~cauce.serving.codec.prediction_names` says for either protocol; both
 carry ``correlation_id`` (the request's ``x-request-id``), ``row``, ``timestamp`` (ms),
 ``deployment``, ``model_version``, ``latency_ms`` and ``source`` (``live`` or ``mirror``). Files
 are written to a temporary name and renamed. Every ``register_every`` seconds (and when the
@@ -20,8 +23,6 @@ written is counted in ``errors`` and logged, and the request was answered long b
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cauce.serving import invocations, v2
 from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.collector")
@@ -55,6 +57,8 @@ class Record:
     request: bytes
     content_type: str
     response: bytes
+    # Which protocol's reader reads the bodies: "invocations" (MLflow) or "v2"
+    protocol: str = "invocations"
     # Open Inference v2 with binary tensor data: where the JSON part of each body ends
     request_header_length: str | None = None
     response_header_length: str | None = None
@@ -327,9 +331,11 @@ def _meta(record: Record, row: int) -> dict[str, Any]:
 
 
 def _input_rows(record: Record, settings: _Settings) -> list[dict[str, Any]]:
-    rows = request_rows(
-        record.request, record.content_type, settings.columns, record.request_header_length
-    )
+    if record.protocol == "v2":
+        length = v2.header_length(record.request_header_length)
+        rows = v2.request_rows(record.request, length, settings.columns)
+    else:
+        rows = invocations.request_rows(record.request, record.content_type, settings.columns)
     out = []
     for i, values in enumerate(rows):
         if settings.redact:
@@ -341,103 +347,12 @@ def _input_rows(record: Record, settings: _Settings) -> list[dict[str, Any]]:
 
 
 def _output_rows(record: Record) -> list[dict[str, Any]]:
-    return [
-        {**_meta(record, i), **values}
-        for i, values in enumerate(response_rows(record.response, record.response_header_length))
-    ]
-
-
-def request_rows(
-    body: bytes, content_type: str, columns: list[str] | None, header_length: str | None = None
-) -> list[dict[str, Any]]:
-    """The input rows of a scoring request, as dicts (MLflow formats, v2 and CSV).
-
-    ``header_length`` is a v2 request's ``Inference-Header-Content-Length``, when it sent
-    binary tensor data.
-    """
-    if content_type.startswith("text/csv"):
-        return list(csv.DictReader(io.StringIO(body.decode())))
-    payload = _json(body, header_length)
-    if "dataframe_split" in payload:
-        split = payload["dataframe_split"]
-        return [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
-    if "dataframe_records" in payload:
-        return [dict(r) for r in payload["dataframe_records"]]
-    if (
-        "inputs" in payload
-        and isinstance(payload["inputs"], list)
-        and payload["inputs"]
-        and all(isinstance(t, dict) and "datatype" in t for t in payload["inputs"])
-    ):
-        return _v2_rows(payload["inputs"], columns)
-    values = payload.get("instances", payload.get("inputs"))
-    if isinstance(values, dict):  # columns of values
-        names = list(values)
-        return [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
-    return [_row(v, columns) for v in values]
-
-
-def _v2_rows(tensors: list[dict[str, Any]], columns: list[str] | None) -> list[dict[str, Any]]:
-    if len(tensors) == 1 and len(tensors[0]["shape"]) == 2:
-        tensor = tensors[0]
-        width = tensor["shape"][1]
-        data = tensor["data"]
-        flat = data if not data or not isinstance(data[0], list) else [v for r in data for v in r]
-        return [_row(flat[i : i + width], columns) for i in range(0, len(flat), width)]
-    names = [t["name"] for t in tensors]
-    values = [
-        t["data"]
-        if not t["data"] or not isinstance(t["data"][0], list)
-        else [r[0] for r in t["data"]]
-        for t in tensors
-    ]
-    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-
-
-def _row(value: Any, columns: list[str] | None) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return dict(value)
-    if isinstance(value, list):
-        names = (
-            columns
-            if columns and len(columns) == len(value)
-            else [str(i) for i in range(len(value))]
-        )
-        return dict(zip(names, value, strict=True))
-    return {"input": value}
-
-
-def response_rows(body: bytes, header_length: str | None = None) -> list[dict[str, Any]]:
-    """The predictions of a scoring response, one dict per input row."""
-    payload = _json(body, header_length)
-    if "outputs" in payload:  # v2
-        outputs = payload["outputs"]
-        by_name = {o["name"]: o["data"] for o in outputs}
-        return [dict(zip(by_name, row, strict=True)) for row in zip(*by_name.values(), strict=True)]
-    predictions = payload["predictions"]
-    if isinstance(predictions, dict):
-        names = list(predictions)
-        return [
-            dict(zip(names, row, strict=True)) for row in zip(*predictions.values(), strict=True)
-        ]
-    rows = []
-    for value in predictions:
-        if isinstance(value, dict):
-            rows.append(dict(value))
-        elif isinstance(value, list):
-            rows.append({f"prediction_{i}": v for i, v in enumerate(value)})
-        else:
-            rows.append({"prediction": value})
-    return rows
-
-
-def _json(body: bytes, header_length: str | None) -> Any:
-    if header_length is None:
-        return json.loads(body)
-    from cauce.serving.v2 import header_length as length
-    from cauce.serving.v2 import json_view
-
-    return json_view(body, length(header_length))
+    if record.protocol == "v2":
+        length = v2.header_length(record.response_header_length)
+        rows = v2.answer_rows(record.response, length)
+    else:
+        rows = invocations.answer_rows(record.response)
+    return [{**_meta(record, i), **values} for i, values in enumerate(rows)]
 
 
 def one_type_per_column(frame: Any) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from cauce.errors import CauceError, PayloadTooLarge
-from cauce.serving.v2 import HEADER_LENGTH, OCTET_STREAM, error_body
+from cauce.serving.codec import HEADER_LENGTH, OCTET_STREAM, error_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -86,13 +86,7 @@ async def respond_json(send: Send, status: int, value: Any, **kwargs: Any) -> No
 async def respond_error(send: Send, error: CauceError, path: str, **kwargs: Any) -> None:
     """Send the error with its status: ``{"error": {"code", "message", "details"}}``, or on
     the Open Inference Protocol's ``/v2`` paths its shape, ``{"error": "<message>", ...}``."""
-    body = error_body(error) if is_v2(path) else error.to_dict()
-    await respond_json(send, error.http_status, body, **kwargs)
-
-
-def is_v2(path: str) -> bool:
-    """Whether a path belongs to the Open Inference Protocol (its errors have its shape)."""
-    return path == "/v2" or path.startswith("/v2/")
+    await respond_json(send, error.http_status, error_body(error, path), **kwargs)
 
 
 async def lifespan(

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from cauce.errors import BadRequest, InvalidInput, UnsupportedMediaType
@@ -31,22 +33,86 @@ from cauce.serving.codec import (
     load_json,
     pandas_call,
     parse_content_type,
+    prediction_columns,
     read_csv,
     row_count,
     tensor_input,
 )
 
-__all__ = ["encode_invocations", "parse_invocations"]
+__all__ = ["answer_rows", "encode_invocations", "parse_invocations", "request_rows"]
 
 FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
 def parse_invocations(body: bytes, content_type: str | None, schema: Schema | None) -> ScoringInput:
     """Read an MLflow ``/invocations`` body (JSON or CSV) into validated model input."""
-    mime, parameters = parse_content_type(content_type)
-    if mime == CSV_TYPE:
+    key, value, params = _request(body, content_type)
+    if key == CSV_TYPE:
         data = read_csv(body, schema)
         return ScoringInput(data, None, None, len(data))
+    if key == "dataframe_split":
+        data = _from_split(value, schema)
+    elif key == "dataframe_records":
+        data = _from_records(value, schema, key)
+    else:
+        data = _from_tensor_format(value, schema, key)
+    return ScoringInput(data, params, None, row_count(data))
+
+
+def request_rows(
+    body: bytes, content_type: str | None, columns: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of an ``/invocations`` request as sent, every field kept: what the data
+    collector records.
+
+    The body is read as :func:`parse_invocations` reads it (the same formats and errors), but
+    into plain rows, without a signature check or pandas: the collector runs beside the router,
+    where a DataFrame per request would cost some 40 times more. Rows sent as lists are named
+    by ``columns`` (the signature's) when they have as many values, else ``"0"``, ``"1"``…; a
+    bare value is ``input``. CSV values stay text.
+    """
+    key, value, _ = _request(body, content_type)
+    if key == CSV_TYPE:
+        return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    if key == "dataframe_split":
+        names = value.get("columns") or columns
+        return [_named(row, names) for row in value["data"]]
+    if isinstance(value, dict):  # inputs as columns of values
+        names = list(value)
+        lists = [v if isinstance(v, list) else [v] for v in value.values()]
+        return [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]
+    return [_named(row, columns) for row in value]
+
+
+def answer_rows(body: bytes) -> list[dict[str, Any]]:
+    """The predictions of an ``/invocations`` answer, one dict per input row.
+
+    A table's rows keep their names; columns of values give one column each; anything else is
+    named by :func:`~cauce.serving.codec.prediction_columns` (``prediction``, or
+    ``prediction_<i>`` for each value of a row).
+    """
+    predictions = load_json(body)["predictions"]
+    if isinstance(predictions, dict):
+        names = list(predictions)
+        lists = [v if isinstance(v, list) else [v] for v in predictions.values()]
+        return [
+            {k: v for name, value in zip(names, row, strict=True)
+             for k, v in prediction_columns(name, value).items()}
+            for row in zip(*lists, strict=True)
+        ]  # fmt: skip
+    if not isinstance(predictions, list):
+        return [prediction_columns(None, predictions)]
+    return [
+        dict(value) if isinstance(value, dict) else prediction_columns(None, value)
+        for value in predictions
+    ]
+
+
+def _request(body: bytes, content_type: str | None) -> tuple[str, Any, dict[str, Any] | None]:
+    """The body's format key and value, and its ``params``; ``text/csv`` for a CSV body."""
+    mime, parameters = parse_content_type(content_type)
+    if mime == CSV_TYPE:
+        return CSV_TYPE, None, None
     if mime != JSON_TYPE:
         raise UnsupportedMediaType(
             f"content type {mime!r} is not supported; send {JSON_TYPE} or {CSV_TYPE}",
@@ -76,15 +142,7 @@ def parse_invocations(body: bytes, content_type: str | None, schema: Schema | No
             f"params must be a JSON object; got a {json_type(params)}",
             details={"field": "params"},
         )
-    key = keys[0]
-    value = request[key]
-    if key == "dataframe_split":
-        data = _from_split(value, schema)
-    elif key == "dataframe_records":
-        data = _from_records(value, schema, key)
-    else:
-        data = _from_tensor_format(value, schema, key)
-    return ScoringInput(data, params, None, row_count(data))
+    return keys[0], request[keys[0]], params
 
 
 def encode_invocations(predictions: Any) -> bytes:
@@ -94,6 +152,16 @@ def encode_invocations(predictions: Any) -> bytes:
     of lists.
     """
     return dump_json({"predictions": jsonable(predictions)})
+
+
+def _named(row: Any, columns: list[Any] | None) -> dict[str, Any]:
+    """One row sent as a record, a list of values or a bare value, as a dict."""
+    if isinstance(row, dict):
+        return dict(row)
+    if isinstance(row, list):
+        names = columns if columns and len(columns) == len(row) else range(len(row))
+        return {str(name): value for name, value in zip(names, row, strict=True)}
+    return {str(columns[0]) if columns and len(columns) == 1 else "input": row}
 
 
 def _legacy_key(orient: str) -> str:

@@ -3,10 +3,11 @@
 Every answered request is counted per endpoint, deployment and source (``live`` or
 ``mirror``): requests, errors (5xx and deployments that could not be reached), latency and, when
 the deployment batches, how many requests shared the model call; mirrored copies that fail on
-their way (``cauce_mirror_errors_total``) are counted by reason. The same counts accumulate in
-a window that :meth:`RouterMetrics.drain` hands to the store every second, so that rollout
-analysis, which may run in another process, reads the candidate's error rate and latency
-quantiles from the store.
+their way (``cauce_mirror_errors_total``) are counted by reason, and live requests that failed
+over from one deployment to another (``cauce_failovers_total``) by both deployments. The same
+counts accumulate in a window that :meth:`RouterMetrics.drain` hands to the store every second,
+so that rollout analysis, which may run in another process, reads the candidate's error rate
+and latency quantiles from the store.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ class RouterMetrics:
             ("endpoint", "deployment", "reason"),
             registry=self.registry,
         )
+        self._failovers = Counter(
+            "cauce_failovers",
+            "Live requests that a deployment could not answer and another one did",
+            ("endpoint", "deployment", "to"),
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._window_start = now_ms()
@@ -123,6 +130,10 @@ class RouterMetrics:
     def mirror_failed(self, deployment: str, reason: str) -> None:
         """Count one mirrored copy that failed in the router or on its way (``reason``)."""
         self._mirror_errors.labels(self.endpoint, deployment, reason).inc()
+
+    def failed_over(self, deployment: str, to: str) -> None:
+        """Count one live request that ``deployment`` could not answer and ``to`` answered."""
+        self._failovers.labels(self.endpoint, deployment, to).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""

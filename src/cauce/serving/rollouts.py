@@ -24,8 +24,6 @@ the same store never analyse the same interval twice (compare-and-set on ``next_
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -34,7 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, select, update
 
-from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.serving.analysis import analyze
 from cauce.serving.endpoints import get_endpoint, read_endpoint, write_traffic
@@ -61,7 +59,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("cauce.rollouts")
+CONTROLLER = "cauce-controller"  # the actor of what the controller decides
 ACTIVE = ("running", "paused")
+_NEW_VERSION_HINT = (
+    "to roll out a new version, put it on a deployment without traffic and make that the candidate"
+)
 MIRROR_STAGE = -1
 
 
@@ -143,42 +145,62 @@ def check_rollout(ws: Workspace, spec: RolloutSpec, declared: Declared) -> None:
 
 
 def save_rollout(conn: Connection, ws: Workspace, spec: RolloutSpec) -> Applied:
-    """Start a rollout from its spec; the spec of the newest rollout again changes nothing."""
-    _, digest = _resolved(conn, spec)
+    """Start a rollout from its spec; the spec of the candidate's newest rollout again, on the
+    same candidate version, changes nothing (whether that rollout runs or has ended)."""
+    name = f"{spec.endpoint}/{spec.candidate}"
+    if _already_rolled_out(conn, spec):
+        return Applied("Rollout", name, "unchanged")
+    _start(conn, ws, spec)
+    return Applied("Rollout", name, "created")
+
+
+def _already_rolled_out(conn: Connection, spec: RolloutSpec) -> bool:
+    """Whether the newest rollout of this candidate came from the same spec, on the version the
+    candidate serves now.
+
+    A re-apply means "this is what I declared", not "do it again": once promoted, rolled back
+    or aborted, the same rollout is not started anew. The stable deployment's version does not
+    count (it may have followed its alias since), and an omitted ``stable`` matches the one
+    the rollout chose.
+    """
+    endpoint = read_endpoint(conn, spec.endpoint)
+    candidate = endpoint.deployment(spec.candidate)
     latest = conn.execute(
-        select(rollouts.c.spec)
-        .join(endpoints, endpoints.c.id == rollouts.c.endpoint_id)
-        .where(endpoints.c.name == spec.endpoint)
+        select(rollouts.c.spec, rollouts.c.stable)
+        .where(rollouts.c.endpoint_id == endpoint.id, rollouts.c.candidate == spec.candidate)
         .order_by(rollouts.c.created_at.desc(), rollouts.c.id.desc())
         .limit(1)
-    ).scalar()
-    if latest is not None and latest.get("digest") == digest:
-        return Applied("Rollout", f"{spec.endpoint}/{spec.candidate}", "unchanged")
-    _start(conn, ws, spec)
-    return Applied("Rollout", f"{spec.endpoint}/{spec.candidate}", "created")
+    ).first()
+    if latest is None or latest.spec.get("candidate_version") != candidate.model_version_id:
+        return False
+    if spec.stable is not None and spec.stable != latest.stable:
+        return False
+    body = spec.model_dump(mode="json")
+    return all(latest.spec.get(k) == v for k, v in body.items() if k != "stable")
 
 
-def _resolved(conn: Connection, spec: RolloutSpec) -> tuple[dict[str, Any], str]:
-    """The spec with the versions it was started on; its digest names "the same rollout"."""
+def _resolved(conn: Connection, spec: RolloutSpec) -> dict[str, Any]:
+    """The spec as started: the stable deployment chosen, both versions named."""
     endpoint = read_endpoint(conn, spec.endpoint)
     candidate = endpoint.deployment(spec.candidate)
     stable_name = spec.stable or _biggest(endpoint.traffic, exclude=spec.candidate)
     if stable_name is None:
+        holds = endpoint.traffic.get(spec.candidate, 0)
         raise InvalidInput(
-            f"endpoint {spec.endpoint!r} has no deployment with live traffic to roll out from",
-            hint="give the rollout a stable deployment, or set traffic first",
+            f"endpoint {spec.endpoint!r} has no deployment with live traffic to roll out from"
+            + (f"; {spec.candidate!r} already takes {holds}%" if holds else ""),
+            hint=_NEW_VERSION_HINT
+            if holds
+            else "give the rollout a stable deployment, or set traffic first",
             details={"field": "stable"},
         )
     stable = endpoint.deployment(stable_name)
-    body = spec.model_dump(mode="json")
-    body["stable"] = stable.name
-    identity = {
-        **body,
+    return {
+        **spec.model_dump(mode="json"),
+        "stable": stable.name,
         "candidate_version": candidate.model_version_id,
         "stable_version": stable.model_version_id,
     }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    return {**identity, "digest": digest}, digest
 
 
 def _biggest(traffic: dict[str, int], exclude: str) -> str | None:
@@ -198,7 +220,7 @@ def start(spec: RolloutSpec | dict[str, Any], *, workspace: Workspace | None = N
 
 def _start(conn: Connection, ws: Workspace, spec: RolloutSpec) -> None:
     """Start a rollout inside the caller's transaction."""
-    body, _ = _resolved(conn, spec)
+    body = _resolved(conn, spec)
     stable, candidate = body["stable"], spec.candidate
     now = now_ms()
     row = _endpoint_row(conn, spec.endpoint)
@@ -213,13 +235,17 @@ def _start(conn: Connection, ws: Workspace, spec: RolloutSpec) -> None:
             f"(candidate {active.candidate})",
             hint=f"cauce rollouts abort {spec.endpoint}",
         )
-    share = row.traffic.get(stable, 0) + row.traffic.get(candidate, 0)
-    if share == 0:
+    if row.traffic.get(stable, 0) == 0:
+        # With the candidate holding the share (a promoted rollout's), the stages would move
+        # live traffic back to the stable deployment: the opposite of a rollout.
+        holds = row.traffic.get(candidate, 0)
         raise InvalidInput(
             f"deployment {stable!r} takes no live traffic, so there is nothing to roll out "
-            f"to {candidate!r}",
+            f"to {candidate!r}" + (f"; {candidate!r} already takes {holds}%" if holds else ""),
+            hint=_NEW_VERSION_HINT if holds else "set traffic to the stable deployment first",
             details={"field": "stable"},
         )
+    share = row.traffic[stable] + row.traffic.get(candidate, 0)
     body["share"] = share
     stage = MIRROR_STAGE if spec.mirror is not None else 0
     rollout_id = new_id()
@@ -369,7 +395,7 @@ def _decide(
     decision: str,
     measured: dict[str, Any],
     reason: str,
-    actor: str = "cauce-controller",
+    actor: str = CONTROLLER,
 ) -> None:
     conn.execute(
         rollout_decisions.insert().values(
@@ -430,7 +456,7 @@ def _finish(
     state: str,
     reason: str,
     measured: dict[str, Any],
-    actor: str = "cauce-controller",
+    actor: str = CONTROLLER,
 ) -> None:
     """End the rollout: ``promoted`` gives the candidate the whole share; ``rolled_back`` and
     ``aborted`` give it back to the stable deployment."""
@@ -445,12 +471,13 @@ def _finish(
     decision = "promote" if won else "rollback"
     _decide(conn, ws, row.id, row.stage, decision, measured, reason, actor)
     if won and row.spec.get("alias"):
-        _move_alias(conn, endpoint_row, row, reason)
+        _move_alias(conn, endpoint_row, row, reason, actor)
 
 
-def _move_alias(conn: Connection, endpoint_row: Any, row: Any, reason: str) -> None:
+def _move_alias(conn: Connection, endpoint_row: Any, row: Any, reason: str, actor: str) -> None:
     """Point the registry alias at the promoted candidate's version, in the transaction that
-    ends the rollout: no reader sees it promoted with the old champion."""
+    ends the rollout: no reader sees it promoted with the old champion. ``actor`` is who
+    promoted: the controller, or the person who ran ``cauce rollouts promote``."""
     from cauce.registry.models import move_alias
 
     candidate = conn.execute(
@@ -464,7 +491,7 @@ def _move_alias(conn: Connection, endpoint_row: Any, row: Any, reason: str) -> N
         candidate.name,
         row.spec["alias"],
         candidate.version,
-        actor="cauce-controller",
+        actor=actor,
         reason=f"rollout of {row.candidate} on {endpoint_row.name} promoted: {reason}",
         if_changed=True,
     )
@@ -513,9 +540,36 @@ def tick(
         except Exception as exc:  # the controller goes on; the interval counts as inconclusive
             log.warning("rollout %s: analysis failed: %s", row.id, exc)
             measured = {"analysis": {"value": None, "ok": None, "why": str(exc)}}
-        _judge(ws, row.endpoint_name, row.id, measured, now)
+        try:
+            _judge(ws, row.endpoint_name, row.id, measured, now)
+        except BackendError as exc:  # the store is away for now: the next interval tries again
+            log.warning("rollout %s: %s", row.id, exc)
+            continue
+        except Exception as exc:  # it would fail the same way every interval: ask a person
+            log.warning("rollout %s: paused, its decision cannot be carried out: %s", row.id, exc)
+            _pause_on_error(ws, row.endpoint_name, row.id, measured, exc)
         done.append(status(row.endpoint_name, workspace=ws))
     return done
+
+
+def _pause_on_error(
+    ws: Workspace, endpoint: str, rollout_id: str, measured: dict[str, Any], exc: Exception
+) -> None:
+    """Pause a running rollout whose judgement raised (a promotion whose alias cannot move),
+    recording why, once: the controller does not try it again every interval."""
+    text = str(exc) if isinstance(exc, CauceError) else f"{type(exc).__name__}: {exc}"
+    with ws.store.write() as conn:
+        row = conn.execute(
+            select(rollouts).where(rollouts.c.id == rollout_id).with_for_update()
+        ).one()
+        if row.state != "running":
+            return
+        why = (
+            f"the controller cannot carry out its decision: {text}; remove the cause and "
+            f"resume with cauce rollouts promote {endpoint}, or roll back with abort"
+        )
+        _set(conn, row.id, state="paused", reason=why)
+        _decide(conn, ws, row.id, row.stage, "pause", measured, why)
 
 
 def _judge(
@@ -574,7 +628,7 @@ def _judge(
             _set(conn, row.id, state="paused", reason=why)
             _decide(conn, ws, row.id, row.stage, "pause", measured, why)
         elif now - row.stage_started_at >= pause:
-            _advance(conn, ws, endpoint_row, row, "analysis passed", actor="cauce-controller")
+            _advance(conn, ws, endpoint_row, row, "analysis passed", actor=CONTROLLER)
 
 
 def _inconclusive_run(conn: Connection, rollout_id: str, stage: int) -> int:

@@ -4,11 +4,11 @@ Each scoring request goes to one deployment, drawn by the endpoint's ``traffic``
 the deployment named by the ``cauce-deployment`` header. ``mirror`` sends a copy of a percentage
 of requests to one more deployment: its answers are measured and collected, never returned, and
 its failures never reach the caller (they are counted in ``cauce_mirror_errors_total`` and
-logged). A deployment that cannot be reached (a worker killed
-mid-request, a deployment down) is tried again, then the request fails over to another healthy
-deployment; callers see an error only when no deployment can answer. The router re-reads the
-endpoint from the store when its revision moves, so traffic changes made by ``cauce endpoints
-traffic`` or by a rollout take effect within a second, without a restart.
+logged). A deployment that cannot be reached (a worker killed mid-request, a deployment down)
+is tried again, then the request fails over to another healthy deployment (counted in
+``cauce_failovers_total``); callers see an error only when no deployment can answer. The router
+re-reads the endpoint from the store when its revision moves, so traffic changes made by
+``cauce endpoints traffic`` or by a rollout take effect within a second, without a restart.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cauce.errors import BackendError, CauceError, NotFound, UpstreamTimeout
+from cauce.serving.codec import HEADER_LENGTH
 from cauce.serving.collector import Collector, Record
 from cauce.serving.endpoints import Endpoint, get_endpoint
 from cauce.serving.http import (
@@ -41,7 +42,6 @@ from cauce.serving.http import (
 )
 from cauce.serving.metrics import RouterMetrics, store_windows
 from cauce.serving.upstream import Reply, Upstream, UpstreamError
-from cauce.serving.v2 import HEADER_LENGTH
 from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.router")
@@ -66,8 +66,10 @@ class Router:
         addresses: Callable[[], dict[str, str]],
         *,
         collect: bool = True,
+        health_every: float = HEALTH_EVERY_S,
     ) -> None:
         self.ws = ws
+        self.health_every = health_every  # seconds between health checks of every deployment
         self.name = endpoint
         self.addresses = addresses  # deployment name -> http://host:port, kept current by the owner
         self.endpoint: Endpoint = get_endpoint(endpoint, workspace=ws)
@@ -92,7 +94,7 @@ class Router:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(RELOAD_EVERY_S, self._reload)),
-            loop.create_task(self._every(HEALTH_EVERY_S, self._check_health)),
+            loop.create_task(self._every(self.health_every, self._check_health)),
             loop.create_task(self._every(1.0, self._flush_stats)),
         ]
         for hook in self.on_start:
@@ -235,7 +237,7 @@ class Router:
         answered_by, reply, latency = await self._send(
             deployment, path.encode(), body, headers, pinned=target is not None
         )
-        self._account(answered_by, "live", reply, latency, body, headers, correlation)
+        self._account(answered_by, "live", reply, latency, body, headers, correlation, path)
         await respond(
             send,
             reply.status,
@@ -262,6 +264,7 @@ class Router:
         deadline = time.monotonic() + timeout
         tried: list[str] = []
         last: Exception | None = None
+        first = deployment
         for attempt in range(4):
             upstream = self._upstream(deployment)
             started = time.perf_counter()
@@ -272,6 +275,8 @@ class Router:
                     b"POST", path, body, headers, max(0.001, deadline - time.monotonic())
                 )
                 if reply.status != 503:  # 503: not ready yet, like a refused connection
+                    if deployment != first:
+                        self.metrics.failed_over(first, deployment)
                     return deployment, reply, (time.perf_counter() - started) * 1000
                 last = UpstreamError(f"deployment {deployment!r} is not ready")
             except TimeoutError:
@@ -334,7 +339,9 @@ class Router:
                 b"POST", path, body, headers, self.endpoint.timeout_ms / 1000
             )
             latency = (time.perf_counter() - started) * 1000
-            self._account(deployment, "mirror", reply, latency, body, headers, correlation)
+            self._account(
+                deployment, "mirror", reply, latency, body, headers, correlation, path.decode()
+            )
         except (UpstreamError, TimeoutError) as exc:
             latency = (time.perf_counter() - started) * 1000
             self.metrics.observe(deployment, "mirror", latency, True, None)
@@ -374,6 +381,7 @@ class Router:
         body: bytes,
         headers: list[tuple[bytes, bytes]],
         correlation: bytes,
+        path: str,
     ) -> None:
         batch = reply.headers.get(b"cauce-batch-size")
         self.metrics.observe(
@@ -396,6 +404,7 @@ class Router:
                     request=body,
                     content_type=content_type.decode("latin-1"),
                     response=reply.body,
+                    protocol="v2" if path.startswith("/v2/") else "invocations",
                     request_header_length=length.decode("latin-1") if length else None,
                     response_header_length=(
                         answered_length.decode("latin-1") if answered_length else None

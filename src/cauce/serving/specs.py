@@ -35,7 +35,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from cauce.validation import check_name
+from cauce.errors import InvalidInput
+from cauce.validation import check_alias, check_name
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1000}
@@ -248,6 +249,15 @@ class RolloutSpec(BaseModel):
     @classmethod
     def _names(cls, value: str | None) -> str | None:
         return None if value is None else check_name(value, "name")
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str | None) -> str | None:
+        # Refused here, not when the rollout is promoted: by then the alias could only fail.
+        try:
+            return None if value is None else check_alias(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("steps")
     @classmethod

@@ -5,8 +5,8 @@ A request is ``{"id"?, "parameters"?, "inputs": [{"name", "shape", "datatype", "
 one ``[n, ncols]`` tensor in the signature's column order; a tensor signature takes the first
 input. The answer lists one output per prediction tensor (one per column for a table). Values
 are read into model input by :mod:`cauce.serving.codec`, with its errors; an error answers
-``{"error": "<message>", "code", "details"}`` (:func:`error_body`), the protocol's shape with
-Cauce's code and details beside it.
+``{"error": "<message>", "code", "details"}``, the protocol's shape with Cauce's code and
+details beside it (:func:`cauce.serving.codec.error_body`).
 
 The binary tensor data extension (what ``tritonclient`` sends by default) is supported both
 ways. A tensor whose ``parameters`` hold ``binary_data_size`` has no ``data``: its values
@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 import struct
 import uuid
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from typing import Any, NamedTuple
 from cauce.errors import BadRequest, CauceError, InvalidInput
 from cauce.registry.signature import Schema, column_arrays
 from cauce.serving.codec import (
+    HEADER_LENGTH,
     ScoringInput,
     check_tensor,
     dump_json,
@@ -44,26 +46,26 @@ from cauce.serving.codec import (
     load_json,
     object_array,
     pandas_call,
+    prediction_names,
     row_count,
     tensor_input,
     validated_frame,
 )
 
 __all__ = [
-    "HEADER_LENGTH",
-    "OCTET_STREAM",
+    "UNNAMED_OUTPUT",
     "V2Answer",
+    "answer_rows",
     "encode_v2",
-    "error_body",
     "header_length",
     "json_view",
     "parse_v2_infer",
+    "request_rows",
     "v2_metadata",
 ]
 
-HEADER_LENGTH = "inference-header-content-length"
-OCTET_STREAM = "application/octet-stream"
 EXTENSIONS = ("binary_tensor_data",)
+UNNAMED_OUTPUT = "predict"  # the output of a model whose answer has no names of its own
 
 # Open Inference Protocol datatypes and the NumPy dtypes they read into.
 V2_DTYPES = {
@@ -91,6 +93,8 @@ _COLUMN_TO_V2 = {
     "binary": "BYTES",
 }
 _LENGTH = struct.Struct("<I")
+# A length, with the spaces a header may carry; 18 digits stay far below any body's size.
+_LENGTH_DIGITS = re.compile(r"[ \t]*[0-9]{1,18}[ \t]*")
 
 
 class V2Answer(NamedTuple):
@@ -106,9 +110,10 @@ def header_length(value: bytes | str | None) -> int | None:
     if value is None:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    if not text.strip().isdigit():
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads.
+    if _LENGTH_DIGITS.fullmatch(text) is None:
         raise BadRequest(
-            f"the {HEADER_LENGTH} header must be a non-negative integer; got {text!r}",
+            f"the {HEADER_LENGTH} header must be a non-negative integer; got {text[:40]!r}",
             details={"field": HEADER_LENGTH},
         )
     return int(text)
@@ -201,11 +206,6 @@ def encode_v2(
     return V2Answer(b"".join((header, *chunks)), len(header))
 
 
-def error_body(error: CauceError) -> dict[str, Any]:
-    """The protocol's error shape, ``{"error": "<message>"}``, with Cauce's code and details."""
-    return {"error": str(error), "code": error.code, "details": error.details}
-
-
 def v2_metadata(
     model_name: str, versions: list[str], signature: dict[str, Any] | None, platform: str
 ) -> dict[str, Any]:
@@ -216,15 +216,103 @@ def v2_metadata(
         "versions": list(versions),
         "platform": platform,
         "inputs": _v2_schema_tensors(signature.get("inputs"), "input"),
-        "outputs": _v2_schema_tensors(signature.get("outputs"), "predict"),
+        "outputs": _v2_schema_tensors(signature.get("outputs"), UNNAMED_OUTPUT),
     }
+
+
+def request_rows(
+    body: bytes, header_length: int | None, columns: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of an infer request as sent: what the data collector records.
+
+    Each input of shape ``[n]`` or ``[n, 1]`` is a column named after it; a single input of
+    shape ``[n, k]`` gives ``k`` columns named by ``columns`` (the signature's, the order the
+    worker reads them in) when there are ``k`` of them, else ``"0"``, ``"1"``…; any other
+    input ``NAME`` of shape ``[n, k]`` gives ``NAME_0``…. Binary data is read back
+    (:func:`json_view`); no signature check, no pandas.
+    """
+    tensors = _tensors(body, header_length, "inputs")
+    positional = len(tensors) == 1 and not _is_column_shape(tuple(tensors[0]["shape"]))
+    names: list[str] = []
+    values: list[list[Any]] = []
+    for tensor in tensors:
+        width, found = _columns(tensor)
+        if positional and columns and len(columns) == width:
+            names += columns
+        elif positional:
+            names += [str(i) for i in range(len(found))]
+        elif width == 1:  # [n, 1]: one value per row, as the worker reads it
+            names.append(tensor["name"])
+        else:
+            names += prediction_names(tensor["name"], width)
+        values += found
+    return _rows(names, values)
+
+
+def answer_rows(body: bytes, header_length: int | None) -> list[dict[str, Any]]:
+    """The outputs of an infer answer, one dict per input row.
+
+    An output of shape ``[n]`` is one column, of shape ``[n, k]`` ``k`` columns ``<name>_<i>``;
+    the output ``predict`` (what Cauce calls a model's unnamed answer) is named as for
+    ``/invocations`` answers: ``prediction``, ``prediction_<i>``
+    (:func:`~cauce.serving.codec.prediction_names`).
+    """
+    names: list[str] = []
+    values: list[list[Any]] = []
+    for tensor in _tensors(body, header_length, "outputs"):
+        width, found = _columns(tensor)
+        name = None if tensor["name"] == UNNAMED_OUTPUT else tensor["name"]
+        names += prediction_names(name, width)
+        values += found
+    return _rows(names, values)
+
+
+def _rows(names: list[str], values: list[list[Any]]) -> list[dict[str, Any]]:
+    """Columns of values as rows; every tensor must have as many rows."""
+    if len({len(column) for column in values}) > 1:
+        raise ValueError(f"tensors with different numbers of rows: {names}")
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _tensors(body: bytes, header_length: int | None, key: str) -> list[dict[str, Any]]:
+    tensors = json_view(body, header_length)[key]
+    if not isinstance(tensors, list) or not all(isinstance(t, dict) for t in tensors):
+        raise ValueError(f"{key} is not a list of tensors")
+    return tensors
+
+
+def _columns(tensor: dict[str, Any]) -> tuple[int | None, list[list[Any]]]:
+    """A tensor's values as columns of one value per row (its first dimension): one column
+    for shape ``[n]`` (width None), ``k`` for ``[n, k, …]`` (nested lists past the second)."""
+    shape = [int(d) for d in tensor["shape"]]
+    flat = _flat(tensor["data"])
+    if len(flat) != math.prod(shape):
+        raise ValueError(f"{tensor['name']}: {len(flat)} values for shape {shape}")
+    if len(shape) <= 1:
+        return None, [flat]
+    width = math.prod(shape[1:])
+    rows = [_nest(flat[i * width : (i + 1) * width], shape[1:]) for i in range(shape[0])]
+    return shape[1], [[row[j] for row in rows] for j in range(shape[1])]
+
+
+def _flat(data: list[Any]) -> list[Any]:
+    while data and isinstance(data[0], list):
+        data = [v for row in data for v in row]
+    return data
+
+
+def _nest(flat: list[Any], dims: list[int]) -> list[Any]:
+    if len(dims) == 1:
+        return flat
+    step = math.prod(dims[1:])
+    return [_nest(flat[j * step : (j + 1) * step], dims[1:]) for j in range(dims[0])]
 
 
 def json_view(body: bytes, header_length: int | None) -> Any:
     """A request or response body as JSON, binary tensors put back as ``data`` lists.
 
-    For readers of recorded traffic (the data collector): BYTES become text where they are
-    UTF-8.
+    For readers of recorded traffic (:func:`request_rows`, :func:`answer_rows`): BYTES become
+    text where they are UTF-8.
     """
     payload, binary = _split(body, header_length)
     if binary is None or not isinstance(payload, dict):
@@ -638,7 +726,6 @@ def _v2_rows(tensors: list[_V2Tensor]) -> int:
 
 def _v2_outputs(predictions: Any) -> list[tuple[str, str, Any]]:
     """(name, datatype, array) for each output tensor of a model's predictions."""
-    import numpy as np
     import pandas as pd
 
     if isinstance(predictions, pd.DataFrame):
@@ -649,10 +736,8 @@ def _v2_outputs(predictions: Any) -> list[tuple[str, str, Any]]:
     if isinstance(predictions, dict):
         return [_v2_output(str(k), v) for k, v in predictions.items()]
     if isinstance(predictions, pd.Series):
-        return [_v2_output("predict", predictions.array)]
-    if isinstance(predictions, np.ndarray):
-        return [_v2_output("predict", predictions)]
-    return [_v2_output("predict", predictions)]
+        return [_v2_output(UNNAMED_OUTPUT, predictions.array)]
+    return [_v2_output(UNNAMED_OUTPUT, predictions)]
 
 
 def _v2_output(name: str, values: Any) -> tuple[str, str, Any]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cauce.errors import BadRequest, CauceError, InvalidInput, ModelError, NotFound
+from cauce.serving.codec import HEADER_LENGTH, OCTET_STREAM
 from cauce.serving.http import (
     Receive,
     Scope,
@@ -41,8 +42,6 @@ from cauce.serving.http import (
 from cauce.serving.invocations import encode_invocations, parse_invocations
 from cauce.serving.v2 import (
     EXTENSIONS,
-    HEADER_LENGTH,
-    OCTET_STREAM,
     encode_v2,
     header_length,
     parse_v2_infer,
