@@ -1,5 +1,6 @@
 """The checks benchmark still runs: ``--quick --no-pandera --rows 20000`` in a subprocess (Cauce
-and the hand-written floor query), and ``--cauce-only``; a disagreement is reported."""
+and the hand-written floor queries), and ``--cauce-only``; a disagreement is reported; every
+floor variant counts every copy of a repeated value."""
 
 from __future__ import annotations
 
@@ -44,7 +45,13 @@ def test_checks_benchmark_quick_with_floor(tmp_path: Path) -> None:
     floor = results["floor"]
     assert floor["rows"] == 20000
     assert floor["threads"] >= 1
-    assert "GROUP BY order_id HAVING count(*) > 1" in floor["query"]
+    assert set(floor["variants"]) == {"group", "sort", "hash-sort"}
+    assert "floor variants, same turns" in stdout
+    fastest = min(floor["variants"].values(), key=lambda v: v["median_s"])
+    assert floor["query"] == fastest["query"] == floor["variants"][floor["variant"]]["query"]
+    assert floor["median_s"] == fastest["median_s"]
+    assert floor["samples_s"] == fastest["samples_s"]
+    assert all(len(v["samples_s"]) == 2 for v in floor["variants"].values())
     assert len(floor["samples_s"]) == len(results["cauce"]["samples_s"]) == 2
     ratio = results["ratios"]["Cauce/floor"]
     assert ratio["target"] == "<= 1.5x"
@@ -102,3 +109,32 @@ def test_checks_benchmark_reports_a_count_that_differs(monkeypatch: pytest.Monke
     cauce["stored_file"]["same_column_chunks"] = False  # Cauce would scan other pages
     _, problems = bench.compare(rows, cauce, floor, pandera)
     assert problems == ["Cauce's stored copy of the data has other column chunks than the file"]
+
+
+def test_every_floor_variant_counts_every_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value three times, a pair and nulls: each variant of the floor's `unique` counts the 5
+    copies and no null, as Cauce's check does (the injected data only has pairs)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    bench = importlib.import_module("checks_vs_pandera")
+    floor_module = importlib.import_module("checks_floor")
+    data = tmp_path / "data.parquet"
+    bench.generate(data, 20000, seed=3)
+    table = pq.read_table(data)
+    ids = table.column("order_id").to_pylist()
+    ids = [f"ORD-{i:010d}" for i in range(len(ids))]  # no pair left from the generator
+    ids[10] = ids[20] = ids[30] = "ORD-0000000030"
+    ids[40] = ids[50] = "ORD-0000000050"
+    ids[60] = ids[70] = None
+    column = table.schema.get_field_index("order_id")
+    pq.write_table(table.set_column(column, "order_id", pa.array(ids, pa.string())), data)
+
+    floor = floor_module.Floor(data, reps=1).result()  # exits if two variants disagree
+    assert set(floor["variants"]) == {"group", "sort", "hash-sort"}
+    assert floor["failing"]["order_id unique"] == 5
+    assert floor["failing"]["order_id present"] == 2
+    assert floor["rows"] == 20000
