@@ -243,7 +243,7 @@ def test_a_folder_applies_its_yaml_files_sorted_by_name(ready: Workspace, tmp_pa
         ("Schedule", f"{folder}/a-deployment.yml document 2"),
         ("Endpoint", f"{folder}/b-endpoint.yaml document 1"),
     ]
-    assert [r.outcome for r in specs.apply_file(str(folder))] == ["unchanged"] * 3
+    assert [r.outcome for r in specs.apply(str(folder))] == ["unchanged"] * 3
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidInput, match="holds no spec documents"):
         cauce.apply(tmp_path / "empty")

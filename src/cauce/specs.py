@@ -190,13 +190,6 @@ def apply(
     return [results[i] for i in range(len(parsed))]
 
 
-def apply_file(
-    path: str | Path, *, dry_run: bool = False, workspace: Workspace | None = None
-) -> list[Applied]:
-    """:func:`apply` for a spec file or a folder of them."""
-    return apply(Path(path), dry_run=dry_run, workspace=workspace)
-
-
 def get_kind(name: str) -> Kind:
     """The registered kind called ``name``; InvalidInput lists the known kinds."""
     for known in KINDS:
@@ -294,11 +287,6 @@ def read(source: str | Path | dict[str, Any] | Iterable[dict[str, Any]]) -> list
         source = [source]
     documents = [Document(d, f"document {n}") for n, d in enumerate(source, 1)]
     return _nonempty(documents, "the list of documents")
-
-
-def read_documents(path: Path) -> list[dict[str, Any]]:
-    """The YAML documents of a spec file or folder, as mappings."""
-    return [d.body for d in read(path)]
 
 
 def _read_file(path: Path) -> list[Document]:

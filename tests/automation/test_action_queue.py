@@ -32,8 +32,9 @@ from cauce.monitoring.actions.queue import Outcome, actions_of, finish
 from cauce.monitoring.actions.runners import run_attempt
 from cauce.monitoring.actions.workers import ActionPool, Worker
 from cauce.monitoring.alerts import get_alert, list_alerts, raise_alert
-from cauce.monitoring.monitors import apply_monitor, run_monitor, runs, stored_spec
+from cauce.monitoring.monitors import run_monitor, runs, stored_spec
 from cauce.pipelines.runs import get_pipeline_run, list_pipeline_runs
+from cauce.specs import apply
 from cauce.store import HEAD_REVISION, now_ms
 from cauce.store.schema import action_runs, monitors
 from cauce.workspace import Workspace
@@ -48,7 +49,7 @@ def watch(ws: Workspace, on_alert: list[dict[str, Any]], **extra: Any) -> None:
     """Monitor ``churn-drift``: drifted ``production`` against ``training``, raising alerts."""
     cauce.data.register("training", customers(600, 0), workspace=ws)
     cauce.data.register("production", customers(300, 1, shift=25.0), workspace=ws)
-    apply_monitor(ws, drift_monitor(on_alert, **extra))
+    apply(drift_monitor(on_alert, **extra), workspace=ws)
 
 
 def queue(ws: Workspace, on_alert: list[dict[str, Any]], alerts: int) -> list[str]:

@@ -18,7 +18,7 @@ from cauce.automation.agent import Agent
 from cauce.automation.schedules import firings, list_schedules
 from cauce.errors import InvalidInput
 from cauce.lineage import audit
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.workspace import Workspace
 
 HOUR = 3600 * 1000
@@ -59,10 +59,10 @@ def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
 
 def test_apply_is_idempotent_and_audited(any_workspace: Workspace, tmp_path: Path) -> None:
     spec = write(tmp_path, CRON + "---" + TRIGGER)
-    assert [a.outcome for a in apply_file(spec)] == ["created", "created"]
-    assert [a.outcome for a in apply_file(spec)] == ["unchanged", "unchanged"]
+    assert [a.outcome for a in apply(spec)] == ["created", "created"]
+    assert [a.outcome for a in apply(spec)] == ["unchanged", "unchanged"]
     write(tmp_path, CRON.replace("rows: 3", "rows: 4"))
-    assert [a.outcome for a in apply_file(spec)] == ["updated"]
+    assert [a.outcome for a in apply(spec)] == ["updated"]
     actions = [e.action for e in audit.events(any_workspace, entity_kind="schedule")]
     assert sorted(actions) == ["schedule.create", "schedule.create", "schedule.update"]
     assert {s.name for s in list_schedules()} == {"hourly", "on-new-customers"}
@@ -84,7 +84,7 @@ def test_bad_specs_name_the_field(
     workspace: Workspace, tmp_path: Path, text: str, words: str
 ) -> None:
     with pytest.raises(InvalidInput, match=words):
-        apply_file(write(tmp_path, text))
+        apply(write(tmp_path, text))
     assert list_schedules() == []
 
 
@@ -92,12 +92,12 @@ def test_an_unknown_kind_later_in_the_file_applies_nothing(
     workspace: Workspace, tmp_path: Path
 ) -> None:
     with pytest.raises(InvalidInput, match="unknown kind"):
-        apply_file(write(tmp_path, CRON + "---\nkind: Nope\nname: x\n"))
+        apply(write(tmp_path, CRON + "---\nkind: Nope\nname: x\n"))
     assert list_schedules() == []
 
 
 def test_missed_cron_slots_fire_once(any_workspace: Workspace, tmp_path: Path) -> None:
-    apply_file(write(tmp_path, CRON))
+    apply(write(tmp_path, CRON))
     due = list_schedules()[0].next_run_at
     assert due is not None
     runner = Recorder()
@@ -117,7 +117,7 @@ def test_dataset_trigger_fires_once_for_the_newest_version(
     any_workspace: Workspace, tmp_path: Path
 ) -> None:
     cauce.data.register("customers", pd.DataFrame({"a": [0]}))  # before the trigger: ignored
-    apply_file(write(tmp_path, TRIGGER))
+    apply(write(tmp_path, TRIGGER))
     runner = Recorder()
     agent = Agent(runner=runner)
     assert agent.tick() == []
@@ -130,7 +130,7 @@ def test_dataset_trigger_fires_once_for_the_newest_version(
 
 
 def test_two_agents_never_fire_the_same_slot(workspace: Workspace, tmp_path: Path) -> None:
-    apply_file(write(tmp_path, CRON))
+    apply(write(tmp_path, CRON))
     due = list_schedules()[0].next_run_at
     assert due is not None
     claims: list[int] = []
@@ -151,7 +151,7 @@ def test_two_agents_never_fire_the_same_slot(workspace: Workspace, tmp_path: Pat
 def test_a_failing_pipeline_is_recorded_and_the_agent_goes_on(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    apply_file(write(tmp_path, CRON))
+    apply(write(tmp_path, CRON))
     due = list_schedules()[0].next_run_at
     assert due is not None
 

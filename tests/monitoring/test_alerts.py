@@ -19,8 +19,9 @@ import cauce
 from builders import customers, drift_monitor
 from cauce.lineage import audit
 from cauce.monitoring.alerts import get_alert, list_alerts
-from cauce.monitoring.monitors import apply_monitor, run_monitor, runs
+from cauce.monitoring.monitors import run_monitor, runs
 from cauce.pipelines.runs import get_pipeline_run
+from cauce.specs import apply
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as cauce_cli
@@ -31,7 +32,7 @@ NOW = 1_800_000_000_000
 
 
 def monitor(ws: Workspace, on_alert: list[dict[str, Any]] | None = None, **extra: Any) -> None:
-    apply_monitor(ws, drift_monitor(on_alert, **extra))
+    apply(drift_monitor(on_alert, **extra), workspace=ws)
 
 
 def production(ws: Workspace, drifted: bool, seed: int = 1) -> None:

@@ -24,7 +24,6 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.monitoring.alerts import list_alerts
 from cauce.monitoring.monitors import (
-    apply_monitor,
     claim_due,
     get_monitor,
     history,
@@ -33,7 +32,7 @@ from cauce.monitoring.monitors import (
     run_values,
     runs,
 )
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.store import now_ms
 from cauce.store.schema import monitors
 from cauce.workspace import Workspace
@@ -62,7 +61,7 @@ def spec(**overrides: Any) -> dict[str, Any]:
 def setup(ws: Workspace, production: pd.DataFrame, **overrides: Any) -> None:
     cauce.data.register("training", customers(2000, contract=True), workspace=ws)
     cauce.data.register("production", production, workspace=ws, allow_schema_change=True)
-    apply_monitor(ws, spec(**overrides))
+    apply(spec(**overrides), workspace=ws)
 
 
 def outcomes(values: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -82,10 +81,10 @@ def test_apply_creates_then_is_unchanged_then_updates_and_audits(
         "kind: Monitor\nname: churn-drift\ntarget: {dataset: production}\n"
         "reference: {dataset: training}\nsignals:\n  - data_drift: {threshold: 0.1}\n"
     )
-    assert [a.outcome for a in apply_file(path)] == ["created"]
-    assert [a.outcome for a in apply_file(path)] == ["unchanged"]
+    assert [a.outcome for a in apply(path)] == ["created"]
+    assert [a.outcome for a in apply(path)] == ["unchanged"]
     path.write_text(path.read_text().replace("0.1", "0.2"))
-    assert [a.outcome for a in apply_file(path)] == ["updated"]
+    assert [a.outcome for a in apply(path)] == ["updated"]
     actions = [e.action for e in audit.events(any_workspace, entity_kind="monitor")]
     assert actions == ["monitor.update", "monitor.create"]
     [monitor] = list_monitors()
@@ -136,7 +135,7 @@ def test_bad_specs_raise_invalid_input_naming_the_field(
     workspace: Workspace, change: dict[str, Any], field: str, words: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        apply_monitor(workspace, spec(**change))
+        apply(spec(**change), workspace=workspace)
     assert caught.value.details["field"] == field
     assert field in str(caught.value) and words in str(caught.value)
     assert list_monitors() == []
@@ -189,7 +188,7 @@ def test_a_drifted_dataset_window_by_timestamp_raises_an_alert(any_workspace: Wo
     training = customers(2000, contract=True).assign(ts=NOW - 30 * 24 * HOUR)
     cauce.data.register("training", training, workspace=any_workspace)
     cauce.data.register("production", production, workspace=any_workspace)
-    apply_monitor(any_workspace, spec(target={"dataset": "production", "timestamp": "ts"}))
+    apply(spec(target={"dataset": "production", "timestamp": "ts"}), workspace=any_workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "alert" and run.rows == 600
     assert (run.window_start, run.window_end) == (NOW - HOUR, NOW)
@@ -221,7 +220,7 @@ def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspac
     created = audit.events(any_workspace, action="reference_profile.create")
     assert len(created) == 1 and created[0].after["rows"] == 2000
     # Another binning is another profile.
-    apply_monitor(any_workspace, spec(bins=10))
+    apply(spec(bins=10), workspace=any_workspace)
     assert run_monitor("churn-drift", now=NOW + 2 * HOUR).summary["profile_reused"] is False
 
 
@@ -269,7 +268,7 @@ def test_a_model_reference_monitors_the_signature_columns_of_its_training_data(
         model = LogisticRegression(max_iter=200).fit(features, table["churned"])
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
     cauce.data.register("production", customers(400, seed=4, shift=25.0, contract=True))
-    apply_monitor(workspace, spec(reference={"model": "models:/churn/1"}))
+    apply(spec(reference={"model": "models:/churn/1"}), workspace=workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.summary["features"] == 2 and run.summary["reference"] == "training@1"
     assert {v["feature"] for v in run.values} == {"charges", "tenure", "*"}
@@ -286,7 +285,7 @@ def test_a_model_whose_run_logged_no_dataset_fails_the_run_with_the_reason(
         model = LogisticRegression().fit(features, features["tenure"] > 30)
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
     cauce.data.register("production", customers(100, contract=True))
-    apply_monitor(workspace, spec(reference={"model": "models:/churn/1"}))
+    apply(spec(reference={"model": "models:/churn/1"}), workspace=workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "failed" and "logged no input dataset" in (run.error or "")
     assert runs("churn-drift")[0].error == run.error
@@ -351,7 +350,7 @@ def test_all_null_and_constant_columns_and_unseen_categories(workspace: Workspac
     production.loc[:9, "contract"] = "lifetime"  # never seen in the reference
     cauce.data.register("training", reference)
     cauce.data.register("production", production)
-    apply_monitor(workspace, spec())
+    apply(spec(), workspace=workspace)
     found = outcomes(run_monitor("churn-drift", now=NOW).values)
     assert found["data_drift", "flat", "normalized_wasserstein"]["value"] == 0.0
     empty = found["data_drift", "empty", "normalized_wasserstein"]
@@ -393,7 +392,7 @@ def served(workspace: Workspace, tmp_path: Path) -> int:
         model = LogisticRegression(max_iter=500).fit(features, table["churned"])
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
     (tmp_path / "endpoint.yaml").write_text(CHURN_BLUE)
-    apply_file(tmp_path / "endpoint.yaml")
+    apply(tmp_path / "endpoint.yaml")
     window = customers(200, seed=9)[["charges", "tenure"]]
     now = now_ms()
     predictions = [int(c > 75) for c in window["charges"]]
@@ -423,7 +422,7 @@ def test_labels_that_never_arrive_are_not_computed_with_the_count(
     workspace: Workspace, served: int
 ) -> None:
     cauce.data.register("labels", pd.DataFrame({"request_id": ["other-1"], "churned": [1]}))
-    apply_monitor(workspace, spec(**performance()))
+    apply(spec(**performance()), workspace=workspace)
     run = run_monitor("churn-drift", now=served)
     assert run.rows == 200 and run.status == "ok"
     value = outcomes(run.values)["model_performance", "*", "accuracy"]
@@ -446,7 +445,7 @@ def test_labels_that_arrive_give_the_metric(workspace: Workspace, served: int) -
     cauce.data.register(
         "labels", pd.DataFrame({"request_id": [f"req-{i}" for i in range(120)], "churned": truth})
     )
-    apply_monitor(workspace, spec(**performance(min_labels=100)))
+    apply(spec(**performance(min_labels=100)), workspace=workspace)
     run = run_monitor("churn-drift", now=served)
     value = outcomes(run.values)["model_performance", "*", "accuracy"]
     window = customers(200, seed=9)
@@ -458,7 +457,7 @@ def test_labels_that_arrive_give_the_metric(workspace: Workspace, served: int) -
 
 def test_an_endpoint_window_with_no_requests_is_no_data(workspace: Workspace, served: int) -> None:
     cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
-    apply_monitor(workspace, spec(**performance()))
+    apply(spec(**performance()), workspace=workspace)
     run = run_monitor("churn-drift", now=served + 5 * HOUR)
     assert run.status == "no_data" and run.rows == 0 and run.alert is None
 
@@ -471,7 +470,7 @@ def test_without_the_collector_files_the_registered_records_are_read(
     import shutil
 
     cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
-    apply_monitor(workspace, spec(**performance()))
+    apply(spec(**performance()), workspace=workspace)
     local = run_monitor("churn-drift", now=served)
     assert {v.name for v in cauce.data.list_datasets()} >= {"churn.blue.model_inputs"}
     shutil.rmtree(workspace.settings.state_dir / "collector")

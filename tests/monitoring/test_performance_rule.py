@@ -22,9 +22,9 @@ import sklearn.metrics as skm
 import cauce
 from builders import customers
 from cauce import stats
-from cauce.monitoring.monitors import MonitorRun, apply_monitor, run_monitor
+from cauce.monitoring.monitors import MonitorRun, run_monitor
 from cauce.registry.gates import check
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.store import now_ms
 from cauce.workspace import Workspace
 from served import CHURN_BLUE, record_requests
@@ -54,7 +54,7 @@ def served(workspace: Workspace, tmp_path: Path) -> dict[str, Any]:
             model, "model", registered_model="churn", input_example=training[FEATURES].head(5)
         )
     (tmp_path / "endpoint.yaml").write_text(CHURN_BLUE)
-    apply_file(tmp_path / "endpoint.yaml")
+    apply(tmp_path / "endpoint.yaml")
 
     holdout = customers(ROWS, seed=9)
     truth = outcome(holdout, seed=10)
@@ -109,9 +109,9 @@ def monitor_run(
     reference: dict[str, str] | None = None,
     **settings: Any,
 ) -> MonitorRun:
-    apply_monitor(
-        cauce.workspace.current(),
-        {
+    apply(
+        workspace=cauce.workspace.current(),
+        source={
             "kind": "Monitor",
             "name": "churn-quality",
             "target": {"endpoint": "churn"},

@@ -26,11 +26,10 @@ import pytest
 
 import cauce
 from builders import customers
-from cauce import workspace as workspace_module
-from cauce.monitoring.monitors import PREDICTION_SAMPLE, apply_monitor, run_monitor
+from cauce.monitoring.monitors import PREDICTION_SAMPLE, run_monitor
 from cauce.registry.models import set_alias
 from cauce.serving.collector import read_window
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.store import now_ms
 from cauce.workspace import Workspace
 from clitools import wait_until
@@ -200,7 +199,7 @@ def served(
 ) -> Iterator[Churn]:
     spec = tmp_path_factory.mktemp("spec") / "churn.yaml"
     spec.write_text(ENDPOINT)
-    apply_file(spec)
+    apply(spec)
     server = Churn(module_workspace)
     try:
         server.wait_ready(DEPLOYMENTS, timeout=180)
@@ -215,8 +214,7 @@ def monitor(
     name: str, batch: Batch, reference: str, *signals: dict[str, Any], **target: Any
 ) -> str:
     """Apply monitor ``name`` over ``batch``'s window (one deployment of churn); its name."""
-    apply_monitor(
-        workspace_module.current(),
+    apply(
         {
             "kind": "Monitor",
             "name": name,
@@ -224,7 +222,7 @@ def monitor(
             "reference": {"model": reference},
             "window": {"size": f"{batch.end - batch.start}ms"},
             "signals": list(signals),
-        },
+        }
     )
     return name
 

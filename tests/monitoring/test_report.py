@@ -14,7 +14,7 @@ from cauce.data import register
 from cauce.errors import NotFound
 from cauce.monitoring.monitors import MonitorRun, run_monitor, run_values
 from cauce.monitoring.report import render_report, write_report
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error, cauce
 
@@ -55,7 +55,7 @@ def _monitor(tmp_path: Path, currents: list[pd.DataFrame]) -> list[MonitorRun]:
     register("churn-reference", _frame(rng, 600, 0, [0.5, 0.4, 0.1]))
     spec = tmp_path / "monitor.yaml"
     spec.write_text(SPEC)
-    apply_file(spec)
+    apply(spec)
     found = []
     for i, current in enumerate(currents):
         register("churn-current", current, allow_schema_change=True)
@@ -151,7 +151,7 @@ def test_an_older_run_and_unknown_runs(workspace: Workspace, tmp_path: Path) -> 
         write_report("churn-drift", tmp_path / "r.html", run_id="nope")
     with pytest.raises(NotFound, match="no runs yet"):
         (tmp_path / "other.yaml").write_text(SPEC.replace("churn-drift", "idle"))
-        apply_file(tmp_path / "other.yaml")
+        apply(tmp_path / "other.yaml")
         write_report("idle", tmp_path / "idle.html")
     assert not (tmp_path / "idle.html").exists()
 

@@ -25,7 +25,7 @@ from cauce.serving.endpoints import (
     set_traffic,
     traffic_changes,
 )
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.workspace import Workspace
 from stored import row_count, row_counts
 
@@ -66,14 +66,14 @@ def churn(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspa
     """Model ``churn`` v1 (alias champion) behind endpoint churn: blue 100%, green 0%."""
     churn_model()
     registry.set_alias("churn", "champion", 1)
-    outcomes = apply_file(write(tmp_path, ENDPOINT, BLUE, GREEN))
+    outcomes = apply(write(tmp_path, ENDPOINT, BLUE, GREEN))
     assert [a.outcome for a in outcomes] == ["created"] * 3
     return any_workspace
 
 
 def test_apply_twice_changes_nothing(churn: Workspace, tmp_path: Path) -> None:
     before = row_counts(churn, *WRITTEN)
-    outcomes = apply_file(write(tmp_path, ENDPOINT, BLUE, GREEN))
+    outcomes = apply(write(tmp_path, ENDPOINT, BLUE, GREEN))
     assert [(a.kind, a.name, a.outcome) for a in outcomes] == [
         ("Endpoint", "churn", "unchanged"),
         ("Deployment", "churn/blue", "unchanged"),
@@ -99,7 +99,7 @@ def test_traffic_to_an_undeclared_deployment_is_refused_before_any_change(
         BLUE.replace("workers: 2", "workers: 3"),
     )
     with pytest.raises(InvalidInput, match="'red'") as caught:
-        apply_file(spec)
+        apply(spec)
     assert caught.value.details["field"] == "traffic.red"
     # The deployment before the bad endpoint in the file was not applied either.
     assert row_counts(churn, *WRITTEN) == before
@@ -111,7 +111,7 @@ def test_a_mirror_to_an_undeclared_deployment_names_the_mirror_field(
 ) -> None:
     spec = write(tmp_path, ENDPOINT + "mirror: {shadow: 10}\n")
     with pytest.raises(InvalidInput, match="'shadow'") as caught:
-        apply_file(spec)
+        apply(spec)
     assert caught.value.details["field"] == "mirror.shadow"
 
 
@@ -138,7 +138,7 @@ def test_traffic_that_does_not_sum_to_100_in_a_spec_names_the_field(
 ) -> None:
     spec = write(tmp_path, ENDPOINT.replace("{blue: 100}", "{blue: 60, green: 30}"))
     with pytest.raises(InvalidInput, match=r"traffic: .*sum to 100") as caught:
-        apply_file(spec)
+        apply(spec)
     assert caught.value.details["field"] == "traffic"
 
 
@@ -209,7 +209,7 @@ def test_reapplying_after_the_alias_moved_serves_the_new_version(
     churn_model(c=0.1)
     registry.set_alias("churn", "champion", 2)
     revision = get_endpoint("churn").revision
-    outcomes = apply_file(write(tmp_path, ENDPOINT, BLUE, GREEN))
+    outcomes = apply(write(tmp_path, ENDPOINT, BLUE, GREEN))
     assert [a.outcome for a in outcomes] == ["unchanged", "updated", "unchanged"]
     endpoint = get_endpoint("churn")
     assert endpoint.deployment("blue").model_version == 2
@@ -225,15 +225,15 @@ def test_applying_deployments_leaves_moved_traffic_where_it_was_moved(
 ) -> None:
     set_traffic("churn", {"blue": 0, "green": 100}, reason="promoted")
     red = GREEN.replace("name: green", "name: red")
-    apply_file(write(tmp_path, red, name="red.yaml"))
-    apply_file(write(tmp_path, ENDPOINT, BLUE, GREEN))  # the Endpoint spec is unchanged
+    apply(write(tmp_path, red, name="red.yaml"))
+    apply(write(tmp_path, ENDPOINT, BLUE, GREEN))  # the Endpoint spec is unchanged
     assert get_endpoint("churn").traffic == {"blue": 0, "green": 100}
     # A new version of the Endpoint spec sets its traffic again, once.
     changed = ENDPOINT.replace("traffic: {blue: 100}", "traffic: {blue: 50, red: 50}")
-    apply_file(write(tmp_path, changed, name="endpoint.yaml"))
+    apply(write(tmp_path, changed, name="endpoint.yaml"))
     assert get_endpoint("churn").traffic == {"blue": 50, "red": 50}
     set_traffic("churn", {"blue": 100, "red": 0})
-    apply_file(write(tmp_path, red, name="red.yaml"))
+    apply(write(tmp_path, red, name="red.yaml"))
     assert get_endpoint("churn").traffic == {"blue": 100, "red": 0}
 
 
@@ -260,7 +260,7 @@ def test_a_bad_spec_names_its_field(churn: Workspace, tmp_path: Path) -> None:
     before = row_counts(churn, *WRITTEN)
     for document, field in BAD_SPECS:
         with pytest.raises(InvalidInput) as caught:
-            apply_file(write(tmp_path, document))
+            apply(write(tmp_path, document))
         assert caught.value.details["field"] == field, document
         assert f"spec: {field}:" in str(caught.value)
         if field == "timeout":
@@ -272,13 +272,13 @@ def test_a_deployment_of_an_unknown_endpoint_or_model_is_refused(
     churn: Workspace, tmp_path: Path
 ) -> None:
     with pytest.raises(NotFound, match="'nope' does not exist"):
-        apply_file(write(tmp_path, BLUE.replace("endpoint: churn", "endpoint: nope")))
+        apply(write(tmp_path, BLUE.replace("endpoint: churn", "endpoint: nope")))
     with pytest.raises(CauceError, match="nope"):
-        apply_file(write(tmp_path, BLUE.replace("models:/churn@champion", "models:/nope/1")))
+        apply(write(tmp_path, BLUE.replace("models:/churn@champion", "models:/nope/1")))
 
 
 def test_a_bad_name_is_refused_with_the_reason(churn: Workspace, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="endpoint name 'a/b' must not contain a path"):
-        apply_file(write(tmp_path, ENDPOINT.replace("name: churn", "name: a/b")))
+        apply(write(tmp_path, ENDPOINT.replace("name: churn", "name: a/b")))
     with pytest.raises(InvalidInput, match="deployment name 'b/c'"):
-        apply_file(write(tmp_path, BLUE.replace("name: blue", "name: b/c")))
+        apply(write(tmp_path, BLUE.replace("name: blue", "name: b/c")))

@@ -31,7 +31,7 @@ from cauce.serving.endpoints import set_traffic
 from cauce.serving.export import export, export_kserve, export_kubernetes
 from cauce.serving.targets.base import k8s_name
 from cauce.serving.targets.kserve import KSERVE_NAME_LIMIT
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.validation import check_name
 from cauce.workspace import Workspace
 
@@ -86,7 +86,7 @@ def endpoint(workspace: Workspace, tmp_path: Path) -> Workspace:
     _log_model()
     spec = tmp_path / "endpoint.yaml"
     spec.write_text(SPEC)
-    apply_file(spec, workspace=workspace)
+    apply(spec, workspace=workspace)
     return workspace
 
 
@@ -252,7 +252,7 @@ def test_an_endpoint_without_deployments_exports_its_router_and_says_so(
 ) -> None:
     spec = tmp_path / "empty.yaml"
     spec.write_text("kind: Endpoint\nname: empty\n")
-    apply_file(spec, workspace=workspace)
+    apply(spec, workspace=workspace)
     result = export("empty", workspace=workspace)
     assert [(m["kind"], m["metadata"]["name"]) for m in result.manifests] == [
         ("Deployment", "empty"),

@@ -26,7 +26,7 @@ from cauce.registry.models import get_version
 from cauce.serving import rollouts
 from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.serving.metrics import Window, store_windows
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.stats import jensen_shannon
 from cauce.store import now_ms
 from cauce.store.schema import rollout_decisions
@@ -76,7 +76,7 @@ def served(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Worksp
     set_alias("churn", "champion", 1)
     spec = tmp_path / "endpoint.yaml"
     spec.write_text(ENDPOINT)
-    apply_file(spec)
+    apply(spec)
     return any_workspace
 
 
@@ -412,9 +412,9 @@ def test_applying_the_same_rollout_spec_again_changes_nothing(
 ) -> None:
     path = tmp_path / "rollout.yaml"
     path.write_text(json.dumps(rollout_spec()))  # JSON is YAML
-    assert [a.outcome for a in apply_file(path)] == ["created"]
+    assert [a.outcome for a in apply(path)] == ["created"]
     rollouts.abort("churn", workspace=served)
-    assert [a.outcome for a in apply_file(path)] == ["unchanged"]
+    assert [a.outcome for a in apply(path)] == ["unchanged"]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import pytest
 
 from cauce.serving.router import Router
 from cauce.serving.workers import bind, build_app
-from cauce.specs import apply_file
+from cauce.specs import apply
 from cauce.workspace import Workspace
 from clitools import wait_until
 
@@ -72,7 +72,7 @@ def closed_port() -> int:
 def router(workspace: Workspace, churn_model: Any, tmp_path: Path) -> Iterator[str]:
     churn_model()
     (tmp_path / "churn.yaml").write_text(SPEC)
-    apply_file(tmp_path / "churn.yaml")
+    apply(tmp_path / "churn.yaml")
     blue = serve(build_app("churn", "blue", workspace=workspace))
     blue_url = next(blue)
     addresses = {"blue": blue_url, "ghost": f"http://127.0.0.1:{closed_port()}"}
@@ -146,7 +146,7 @@ def test_requests_fail_over_from_a_live_deployment_that_died(
     it dead: tried twice, then answered by blue. No caller sees an error."""
     churn_model()
     (tmp_path / "churn.yaml").write_text(LIVE)
-    apply_file(tmp_path / "churn.yaml")
+    apply(tmp_path / "churn.yaml")
     blue = serve(build_app("churn", "blue", workspace=workspace))
     green = serve(build_app("churn", "green", workspace=workspace))
     addresses = {"blue": next(blue), "green": next(green)}

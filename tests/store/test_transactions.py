@@ -19,6 +19,7 @@ import cauce
 from cauce.data.suites import CheckSuite
 from cauce.errors import BackendError, Conflict
 from cauce.lineage import audit
+from cauce.specs import apply
 from cauce.tracking import runs
 from cauce.workspace import Workspace
 from stored import refusing_inserts, snapshot
@@ -194,7 +195,7 @@ def test_a_monitor_run_and_the_window_it_keeps_are_one_transaction(
     any_workspace: Workspace,
 ) -> None:
     from cauce.lineage.graph import walk
-    from cauce.monitoring.monitors import apply_monitor, run_monitor
+    from cauce.monitoring.monitors import run_monitor
 
     hour, now = 3_600_000, 1_800_000_000_000
     rng = np.random.default_rng(0)
@@ -205,9 +206,9 @@ def test_a_monitor_run_and_the_window_it_keeps_are_one_transaction(
     cauce.data.register("training", rows(1000, 0.0, now - 30 * 24 * hour))
     production = pd.concat([rows(500, 0.0, now - 2 * hour), rows(500, 25.0, now - hour // 2)])
     cauce.data.register("production", production)
-    apply_monitor(
-        any_workspace,
-        {
+    apply(
+        workspace=any_workspace,
+        source={
             "kind": "Monitor",
             "name": "drift",
             "target": {"dataset": "production", "timestamp": "ts"},
@@ -234,7 +235,7 @@ def test_a_monitor_run_its_alerts_and_the_actions_it_queues_are_one_transaction(
     any_workspace: Workspace,
 ) -> None:
     from cauce.monitoring.alerts import get_alert, list_alerts
-    from cauce.monitoring.monitors import apply_monitor, run_monitor, runs
+    from cauce.monitoring.monitors import run_monitor, runs
 
     hour, now = 3_600_000, 1_800_000_000_000
     rng = np.random.default_rng(1)
@@ -245,9 +246,9 @@ def test_a_monitor_run_its_alerts_and_the_actions_it_queues_are_one_transaction(
     cauce.data.register("training", rows(1000, 0.0, now - 30 * 24 * hour))
     production = pd.concat([rows(500, 0.0, now - 2 * hour), rows(500, 25.0, now - hour // 2)])
     cauce.data.register("production", production)
-    apply_monitor(
-        any_workspace,
-        {
+    apply(
+        workspace=any_workspace,
+        source={
             "kind": "Monitor",
             "name": "drift",
             "target": {"dataset": "production", "timestamp": "ts"},

@@ -24,9 +24,9 @@ def start(
     Example:
         cauce rollouts start -f rollout.yaml
     """
-    from cauce.specs import apply, read_documents
+    from cauce.specs import apply, read
 
-    if not any(d.get("kind") == "Rollout" for d in read_documents(file) if isinstance(d, dict)):
+    if not any(isinstance(d.body, dict) and d.body.get("kind") == "Rollout" for d in read(file)):
         raise InvalidInput(f"{file} has no kind: Rollout document")
     for applied in apply(file):
         console.print(f"{applied.kind} {applied.name}: {applied.outcome}")

@@ -31,7 +31,7 @@ from cauce.monitoring.profiles import (
 )
 from cauce.monitoring.signals import Window
 from cauce.monitoring.specs import MonitorSpec, from_store
-from cauce.specs import Applied, Declared, apply, save_spec, validation_error
+from cauce.specs import Applied, Declared, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import monitor_runs, monitors, signal_results
 from cauce.validation import next_cron_time
@@ -122,12 +122,6 @@ def parse_spec(document: dict[str, Any]) -> MonitorSpec:
 def stored_spec(body: dict[str, Any]) -> MonitorSpec:
     """A stored spec read back, its durations (stored in milliseconds) with their unit."""
     return parse_spec(from_store(MonitorSpec, body))
-
-
-def apply_monitor(ws: Workspace, document: dict[str, Any]) -> Applied:
-    """Create or update a monitor from its spec (:func:`cauce.specs.apply` for one document)."""
-    [applied] = apply(document, workspace=ws)
-    return applied
 
 
 def check_monitor(ws: Workspace, spec: MonitorSpec, declared: Declared) -> None:
