@@ -70,6 +70,7 @@ _SUBMODULES = {
     "models": "cauce.registry.models",
     "evaluations": "cauce.registry.evaluations",
     "gates": "cauce.registry.gates",
+    "prompts": "cauce.genai.prompts",
     "endpoints": "cauce.serving.endpoints",
     "deployments": "cauce.serving.deployments",
     "rollouts": "cauce.serving.rollouts",
@@ -111,6 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.errors import NotFound as NotFound
     from cauce.errors import QualityGateFailed as QualityGateFailed
     from cauce.errors import ValidationFailed as ValidationFailed
+    from cauce.genai import prompts as prompts
     from cauce.monitoring import alerts as alerts
     from cauce.monitoring import monitors as monitors
     from cauce.pipelines.decorators import pipeline as pipeline

@@ -86,6 +86,11 @@ KINDS: tuple[Kind, ...] = (
         after=("Endpoint", "Deployment"),
     ),
     Kind(
+        "Prompt",
+        spec="cauce.genai.prompts:PromptSpec",
+        save="cauce.genai.prompts:save_prompt",
+    ),
+    Kind(
         "Schedule",
         spec="cauce.automation.schedules:ScheduleSpec",
         save="cauce.automation.schedules:save_schedule",

@@ -29,6 +29,7 @@ from cauce.cli import (
     models,
     monitors,
     pipelines,
+    prompts,
     rollouts,
     runs,
     workspace,
@@ -63,6 +64,7 @@ app.add_typer(rollouts.app, name="rollouts")
 app.add_typer(gate.app, name="gate")
 app.add_typer(monitors.app, name="monitors")
 app.add_typer(monitors.alerts_app, name="alerts")
+app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
 
 

@@ -1,5 +1,5 @@
-"""Entity references users type: ``models:/churn/3``, ``runs:/<id>``, ``datasets:/customers@2``,
-``artifacts:/<sha256>``.
+"""Entity references users type: ``models:/churn/3``, ``prompts:/answer@production``,
+``runs:/<id>``, ``datasets:/customers@2``, ``artifacts:/<sha256>``.
 
 Resolved here, at the command line, because resolving one reaches the registry, tracking and
 data layers.
@@ -18,6 +18,10 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str]:
         from cauce.registry.models import resolve as resolve_model
 
         return "model_version", resolve_model(ref, workspace=ws).id
+    if ref.startswith("prompts:/"):
+        from cauce.genai.prompts import load
+
+        return "prompt_version", load(ref, workspace=ws).id
     if ref.startswith("runs:/"):
         from cauce.tracking.runs import get_run
 
@@ -31,8 +35,8 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str]:
         return "dataset_version", get_version(ref.removeprefix("datasets:/"), workspace=ws).id
     raise InvalidInput(
         f"cannot tell what {ref!r} names",
-        hint="use models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID, datasets:/NAME@VERSION "
-        "or artifacts:/SHA256",
+        hint="use models:/NAME/VERSION, models:/NAME@ALIAS, prompts:/NAME/VERSION, runs:/RUN_ID, "
+        "datasets:/NAME@VERSION or artifacts:/SHA256",
     )
 
 

@@ -185,6 +185,13 @@ _ARTIFACT_LABEL = text(
 )
 
 _LABELS: dict[str, tuple[Any, str]] = {
+    "prompt_version": (
+        text(
+            "SELECT p.name, v.version FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id "
+            "WHERE v.id = :id"
+        ),
+        "prompt {0} v{1}",
+    ),
     "pipeline_run": (
         text(
             "SELECT p.name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id "

@@ -586,3 +586,69 @@ model_evaluations = Table(
         name="uq_model_evaluations_identity",
     ),
 )
+
+# -- GenAI ------------------------------------------------------------------------------------
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Immutable: a change of messages, variables or model parameters is a new version.
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("prompt_id", ID, ForeignKey("prompts.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("messages", JSON, nullable=False),
+    Column("variables", JSON, nullable=False),
+    Column("model_parameters", JSON, nullable=False),
+    Column("commit_message", Text),
+    # sha256 of the canonical JSON of messages, variables and model parameters.
+    Column("content_sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+    UniqueConstraint("prompt_id", "version"),
+)
+
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("prompt_id", ID, ForeignKey("prompts.id"), primary_key=True),
+    Column("label", NAME, primary_key=True),
+    Column("prompt_version_id", ID, ForeignKey("prompt_versions.id"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+prompt_label_history = Table(
+    "prompt_label_history",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("prompt_id", ID, ForeignKey("prompts.id"), nullable=False, index=True),
+    Column("label", NAME, nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("reason", Text),
+    Column("at", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+)
+
+# A connection's spec never holds its secret: that is Fernet ciphertext in ``secret``.
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("provider", String(32), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("secret", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -1,0 +1,811 @@
+"""The prompt registry: prompts with immutable versions, typed variables and movable labels.
+
+A version holds chat messages (``system``/``user``/``assistant``) whose contents are Jinja2
+templates, the variables they take (typed), default model parameters and a commit message.
+Templates render in Jinja2's sandbox with strict variables: a value is inserted as text, never
+evaluated as template code, and a missing or unexpected variable is an error.
+
+Labels (``production``, ``staging``, any name) point at versions and move with history, reason
+and actor; ``latest`` is automatic (the newest version). References: ``prompts:/name/3``,
+``prompts:/name@production``, ``prompts:/name`` (the newest).
+
+Example::
+
+    cauce.prompts.register("answer", [{"role": "user", "content": "Answer: {{ question }}"}])
+    cauce.prompts.set_label("answer", "production", 1, reason="reviewed")
+    messages = cauce.prompts.render("prompts:/answer@production", question="What is Cauce?")
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Connection, func, select
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.lineage import audit
+from cauce.lineage.graph import add_edge
+from cauce.store import insert_ignore, new_id, now_ms, upsert
+from cauce.store.schema import prompt_label_history, prompt_labels, prompt_versions, prompts
+from cauce.validation import check_alias, check_name
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+
+    from cauce.specs import Applied
+
+__all__ = [
+    "Prompt",
+    "PromptSpec",
+    "PromptVersion",
+    "delete_label",
+    "diff",
+    "get_prompt",
+    "label_history",
+    "list_prompts",
+    "load",
+    "register",
+    "render",
+    "set_label",
+    "versions",
+]
+
+Role = Literal["system", "user", "assistant"]
+VariableType = Literal["string", "integer", "number", "boolean", "array", "object"]
+_REF = re.compile(r"^prompts:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<label>[^/@]+))?/?$")
+
+
+# -- what a version holds ---------------------------------------------------------------------
+
+
+class Message(BaseModel):
+    """One chat message; ``content`` is a Jinja2 template."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    content: str
+
+
+class Variable(BaseModel):
+    """A variable the templates take: its type, whether it has a default, what it means."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: VariableType = "string"
+    description: str | None = None
+    default: Any = None
+
+
+class ModelParameters(BaseModel):
+    """Default parameters for the model a prompt is sent to; a caller may override them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class PromptSpec(BaseModel):
+    """A ``kind: Prompt`` document: the content of a version, and the labels to point at it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["Prompt"] = "Prompt"
+    name: str
+    description: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    variables: dict[str, Variable | VariableType] | None = None
+    model_parameters: ModelParameters = Field(default_factory=ModelParameters)
+    commit_message: str | None = None
+    labels: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "prompt name")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        return [check_alias(v) for v in value]
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """One immutable version of a prompt."""
+
+    name: str
+    version: int
+    id: str
+    messages: list[dict[str, str]]
+    variables: dict[str, dict[str, Any]]
+    model_parameters: dict[str, Any]
+    commit_message: str | None
+    content_sha256: str
+    created_at: int
+    user: str
+    labels: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        """``prompts:/name/version``."""
+        return f"prompts:/{self.name}/{self.version}"
+
+    def render(self, **values: Any) -> list[dict[str, str]]:
+        """The messages with the variables filled in; defaults fill what is not given."""
+        filled = _check_values(self, values)
+        return [
+            {"role": m["role"], "content": _render(_template(m["content"]), filled, self, i)}
+            for i, m in enumerate(self.messages)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {**asdict(self), "uri": self.uri}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A registered prompt: its newest version and its labels."""
+
+    name: str
+    id: str
+    description: str | None
+    latest_version: int
+    labels: dict[str, int]
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+# -- registering --------------------------------------------------------------------------------
+
+
+def register(
+    name: str,
+    messages: list[dict[str, str]] | str,
+    *,
+    variables: dict[str, Any] | None = None,
+    model_parameters: dict[str, Any] | None = None,
+    commit_message: str | None = None,
+    description: str | None = None,
+    labels: list[str] | tuple[str, ...] = (),
+    workspace: Workspace | None = None,
+) -> PromptVersion:
+    """Register a new version of prompt ``name`` (creating the prompt on first use).
+
+    ``messages`` is a list of ``{"role", "content"}`` or one string (a single user message).
+    ``variables`` maps each variable to its type (``"string"``) or ``{"type", "default",
+    "description"}``; left out, the variables are read from the templates as strings. The same
+    content as the newest version registers nothing and returns that version. ``labels`` are
+    pointed at the version.
+    """
+    from pydantic import ValidationError
+
+    from cauce.specs import validation_error
+
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    body: dict[str, Any] = {
+        "name": name,
+        "messages": messages,
+        "model_parameters": model_parameters or {},
+        "labels": list(labels),
+    }
+    if variables is not None:
+        body["variables"] = variables
+    if commit_message is not None:
+        body["commit_message"] = commit_message
+    if description is not None:
+        body["description"] = description
+    try:
+        spec = PromptSpec.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error("Prompt", exc) from None
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row, _ = _save(conn, ws.user, spec)
+        return _version(conn, spec.name, row)
+
+
+def save_prompt(conn: Connection, ws: Workspace, spec: PromptSpec) -> Applied:
+    """Apply a ``kind: Prompt`` document in the caller's transaction (``cauce apply``)."""
+    from cauce.specs import Applied, Change
+
+    existed = _prompt_row(conn, spec.name) is not None
+    before = _latest_row(conn, spec.name) if existed else None
+    before_labels = _labels_of(conn, spec.name) if existed else {}
+    before_description = _prompt_row(conn, spec.name).description if existed else None
+    row, _ = _save(conn, ws.user, spec)
+    if not existed:
+        return Applied("Prompt", spec.name, "created")
+    found: list[Change] = []
+    if before is None or before.id != row.id:
+        found.append(Change("version", before.version if before else None, row.version))
+    after_labels = _labels_of(conn, spec.name)
+    for label in spec.labels:
+        if before_labels.get(label) != after_labels.get(label):
+            found.append(Change(f"labels.{label}", before_labels.get(label), after_labels[label]))
+    if spec.description is not None and spec.description != before_description:
+        found.append(Change("description", before_description, spec.description))
+    return Applied("Prompt", spec.name, "updated" if found else "unchanged", tuple(found))
+
+
+def _save(conn: Connection, actor: str, spec: PromptSpec) -> tuple[Any, bool]:
+    """The version holding ``spec``'s content (new when it differs from the newest one), with
+    the spec's labels moved to it; and whether a version was created."""
+    variables = _variables(spec)
+    messages = [m.model_dump() for m in spec.messages]
+    parameters = spec.model_parameters.model_dump(exclude_none=True)
+    for index, message in enumerate(messages):
+        _compile(spec.name, index, message["content"])
+    digest = _digest(messages, variables, parameters)
+    now = now_ms()
+    prompt_id = new_id()
+    values = {"id": prompt_id, "name": spec.name, "description": spec.description}
+    # Concurrent registrations of one prompt take turns on its row (PostgreSQL), so that each
+    # reads the newest version number before it adds the next.
+    if insert_ignore(conn, prompts, {**values, "created_at": now, "updated_at": now}):
+        audit.record(conn, actor, "prompt.create", "prompt", prompt_id, after={"name": spec.name})
+    else:
+        prompt = conn.execute(
+            select(prompts).where(prompts.c.name == spec.name).with_for_update()
+        ).one()
+        prompt_id = prompt.id
+        if spec.description is not None and spec.description != prompt.description:
+            conn.execute(
+                prompts.update()
+                .where(prompts.c.id == prompt_id)
+                .values(description=spec.description, updated_at=now)
+            )
+            audit.record(
+                conn,
+                actor,
+                "prompt.update",
+                "prompt",
+                prompt_id,
+                before={"description": prompt.description},
+                after={"description": spec.description},
+            )
+    latest = _latest_row(conn, spec.name)
+    created = latest is None or latest.content_sha256 != digest
+    if created:
+        version = (latest.version if latest else 0) + 1
+        version_id = new_id()
+        conn.execute(
+            prompt_versions.insert().values(
+                id=version_id,
+                prompt_id=prompt_id,
+                version=version,
+                messages=messages,
+                variables=variables,
+                model_parameters=parameters,
+                commit_message=spec.commit_message,
+                content_sha256=digest,
+                created_at=now,
+                user=actor,
+            )
+        )
+        conn.execute(prompts.update().where(prompts.c.id == prompt_id).values(updated_at=now))
+        audit.record(
+            conn,
+            actor,
+            "prompt.version.create",
+            "prompt_version",
+            version_id,
+            after={"prompt": spec.name, "version": version, "content_sha256": digest},
+        )
+        if latest is not None:
+            add_edge(conn, ("prompt_version", latest.id), ("prompt_version", version_id), "revised")
+    row = _require_version(conn, spec.name, None) if created else latest
+    for label in spec.labels:
+        _move_label(conn, spec.name, label, row.version, actor=actor, reason=spec.commit_message)
+    return row, created
+
+
+def _variables(spec: PromptSpec) -> dict[str, dict[str, Any]]:
+    """The declared variables as ``{name: {type, …}}``, or the templates' own as strings."""
+    used = _used_variables(spec)
+    if spec.variables is None:
+        return {name: {"type": "string"} for name in sorted(used)}
+    declared: dict[str, dict[str, Any]] = {}
+    for name, value in spec.variables.items():
+        variable = value if isinstance(value, Variable) else Variable(type=value)
+        if not name.isidentifier():
+            raise InvalidInput(
+                f"prompt {spec.name!r}: variable {name!r} is not a valid name",
+                details={"field": f"variables.{name}"},
+            )
+        if variable.default is not None:
+            _check_type(spec.name, name, variable.type, variable.default, "default")
+        declared[name] = variable.model_dump(exclude_none=True)
+    undeclared = sorted(used - set(declared))
+    if undeclared:
+        raise InvalidInput(
+            f"prompt {spec.name!r}: the messages use {', '.join(undeclared)}, "
+            f"which variables does not declare",
+            details={"field": "variables", "undeclared": undeclared},
+        )
+    unused = sorted(set(declared) - used)
+    if unused:
+        raise InvalidInput(
+            f"prompt {spec.name!r}: variables declares {', '.join(unused)}, which no message uses",
+            details={"field": "variables", "unused": unused},
+        )
+    return declared
+
+
+def _used_variables(spec: PromptSpec) -> set[str]:
+    from jinja2 import TemplateSyntaxError, meta
+
+    used: set[str] = set()
+    for index, message in enumerate(spec.messages):
+        try:
+            used |= meta.find_undeclared_variables(_environment().parse(message.content))
+        except TemplateSyntaxError as exc:
+            raise _syntax_error(spec.name, index, exc) from None
+    return used
+
+
+def _compile(name: str, index: int, content: str) -> None:
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        _template(content)
+    except TemplateSyntaxError as exc:
+        raise _syntax_error(name, index, exc) from None
+
+
+def _syntax_error(name: str, index: int, exc: Any) -> InvalidInput:
+    return InvalidInput(
+        f"prompt {name!r}: messages.{index}.content is not a valid template "
+        f"(line {exc.lineno}: {exc.message})",
+        details={"field": f"messages.{index}.content"},
+    )
+
+
+def _digest(messages: Any, variables: Any, parameters: Any) -> str:
+    content = {"messages": messages, "variables": variables, "model_parameters": parameters}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+
+
+@lru_cache(maxsize=1024)
+def _template(content: str) -> Template:
+    template: Template = _environment().from_string(content)
+    return template
+
+
+def _render(template: Template, values: dict[str, Any], version: PromptVersion, index: int) -> str:
+    from jinja2 import TemplateError
+    from jinja2.exceptions import SecurityError
+
+    try:
+        return template.render(values)
+    except SecurityError as exc:
+        raise InvalidInput(
+            f"{version.uri}: messages.{index}.content does something the sandbox forbids: {exc}"
+        ) from None
+    except TemplateError as exc:
+        raise InvalidInput(f"{version.uri}: messages.{index}.content: {exc}") from None
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
+}
+
+
+def _check_values(version: PromptVersion, values: dict[str, Any]) -> dict[str, Any]:
+    extra = sorted(set(values) - set(version.variables))
+    if extra:
+        known = ", ".join(version.variables) or "none"
+        raise InvalidInput(
+            f"{version.uri} has no variable {', '.join(map(repr, extra))} (it takes: {known})",
+            details={"field": extra[0]},
+        )
+    filled: dict[str, Any] = {}
+    for name, variable in version.variables.items():
+        if name in values:
+            _check_type(version.uri, name, variable["type"], values[name], "value")
+            filled[name] = values[name]
+        elif "default" in variable:
+            filled[name] = variable["default"]
+        else:
+            raise InvalidInput(
+                f"{version.uri} needs variable {name!r} ({variable['type']})",
+                details={"field": name},
+            )
+    return filled
+
+
+def _check_type(where: str, name: str, kind: str, value: Any, what: str) -> None:
+    accepted = _PYTHON_TYPES[kind]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, accepted) or (is_bool and kind in ("integer", "number")):
+        raise InvalidInput(
+            f"{where}: the {what} of variable {name!r} must be {kind}, not {type(value).__name__}",
+            details={"field": name},
+        )
+
+
+def render(ref: str | PromptVersion, **values: Any) -> list[dict[str, str]]:
+    """The messages of a prompt version (a reference or a loaded version) with ``values``."""
+    version = ref if isinstance(ref, PromptVersion) else load(ref)
+    return version.render(**values)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def load(ref: str, *, workspace: Workspace | None = None) -> PromptVersion:
+    """The version a reference names: ``prompts:/name/3``, ``prompts:/name@label``,
+    ``prompts:/name`` or a bare ``name`` (the newest version)."""
+    name, version, label = parse_ref(ref)
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        if label is not None:
+            prompt = _require_prompt(conn, name)
+            row = conn.execute(
+                select(prompt_versions)
+                .join(prompt_labels, prompt_labels.c.prompt_version_id == prompt_versions.c.id)
+                .where(prompt_labels.c.prompt_id == prompt.id, prompt_labels.c.label == label)
+            ).first()
+            if row is None:
+                raise NotFound(f"prompt {name!r} has no label {label!r}")
+        else:
+            row = _require_version(conn, name, version)
+        return _version(conn, name, row)
+
+
+def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """``(name, version, label)`` of a prompt reference; neither means the newest version."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInput(f"a prompt reference must be a non-empty string, got {ref!r}")
+    if not ref.startswith("prompts:/"):
+        if "/" in ref or "@" in ref:
+            raise InvalidInput(
+                f"not a prompt reference: {ref!r}",
+                hint="use prompts:/NAME/VERSION, prompts:/NAME@LABEL or prompts:/NAME",
+            )
+        return ref, None, None
+    match = _REF.match(ref)
+    if match is None:
+        raise InvalidInput(
+            f"not a prompt reference: {ref!r}",
+            hint="use prompts:/NAME/VERSION, prompts:/NAME@LABEL or prompts:/NAME",
+        )
+    version, label = match["version"], match["label"]
+    if version is not None and version != "latest":
+        if not version.isdigit():
+            raise InvalidInput(f"prompt version must be a number in {ref!r}")
+        return match["name"], int(version), None
+    return match["name"], None, None if label in (None, "latest") else label
+
+
+def get_prompt(name: str, *, workspace: Workspace | None = None) -> Prompt:
+    """A prompt with its newest version and its labels."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return _prompt(conn, _require_prompt(conn, name))
+
+
+def list_prompts(*, label: str | None = None, workspace: Workspace | None = None) -> list[Prompt]:
+    """Every prompt, by name; with ``label``, only the prompts that have that label."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        query = select(prompts).order_by(prompts.c.name)
+        if label is not None:
+            query = query.where(
+                prompts.c.id.in_(
+                    select(prompt_labels.c.prompt_id).where(prompt_labels.c.label == label)
+                )
+            )
+        return [_prompt(conn, row) for row in conn.execute(query)]
+
+
+def versions(name: str, *, workspace: Workspace | None = None) -> list[PromptVersion]:
+    """Every version of a prompt, oldest first."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        prompt = _require_prompt(conn, name)
+        rows = conn.execute(
+            select(prompt_versions)
+            .where(prompt_versions.c.prompt_id == prompt.id)
+            .order_by(prompt_versions.c.version)
+        )
+        labels = _labels_by_version(conn, prompt.id)
+        return [_version(conn, name, row, labels) for row in rows]
+
+
+def diff(name: str, a: int | str, b: int | str, *, workspace: Workspace | None = None) -> str:
+    """A unified diff between two versions of a prompt (each a number or a label): messages,
+    variables and model parameters, as text."""
+    ws = workspace or current()
+    first, second = (load(_ref(name, x), workspace=ws) for x in (a, b))
+    return "".join(
+        difflib.unified_diff(
+            _as_text(first).splitlines(keepends=True),
+            _as_text(second).splitlines(keepends=True),
+            fromfile=first.uri,
+            tofile=second.uri,
+        )
+    )
+
+
+def _ref(name: str, which: int | str) -> str:
+    text = str(which)
+    return f"prompts:/{name}/{text}" if text.isdigit() else f"prompts:/{name}@{text}"
+
+
+def _as_text(version: PromptVersion) -> str:
+    lines = []
+    for message in version.messages:
+        lines.append(f"[{message['role']}]\n")
+        lines.append(message["content"].rstrip("\n") + "\n")
+    lines.append("[variables]\n")
+    lines += [f"{k}: {json.dumps(v, sort_keys=True)}\n" for k, v in version.variables.items()]
+    lines.append("[model_parameters]\n")
+    lines += [f"{k}: {json.dumps(v)}\n" for k, v in sorted(version.model_parameters.items())]
+    return "".join(lines)
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+
+def set_label(
+    name: str,
+    label: str,
+    version: int,
+    *,
+    reason: str | None = None,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
+) -> PromptVersion:
+    """Point ``label`` at a version; the move is kept in the label history with its reason and
+    actor, and audited. Rolling back is moving the label to an older version."""
+    ws = workspace or current()
+    check_alias(label)
+    with ws.store.write() as conn:
+        row = _move_label(conn, name, label, version, actor=actor or ws.user, reason=reason)
+        return _version(conn, name, row)
+
+
+def delete_label(
+    name: str, label: str, *, reason: str | None = None, workspace: Workspace | None = None
+) -> None:
+    """Remove a label; the history keeps where it pointed."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        prompt = _require_prompt(conn, name)
+        old = _labels_of(conn, name).get(label)
+        if old is None:
+            raise NotFound(f"prompt {name!r} has no label {label!r}")
+        conn.execute(
+            prompt_labels.delete().where(
+                prompt_labels.c.prompt_id == prompt.id, prompt_labels.c.label == label
+            )
+        )
+        _record_move(conn, prompt.id, label, old, None, ws.user, reason)
+
+
+def label_history(
+    name: str, label: str | None = None, *, workspace: Workspace | None = None
+) -> list[dict[str, Any]]:
+    """Every move of the prompt's labels, oldest first."""
+    ws = workspace or current()
+    h = prompt_label_history.c
+    with ws.store.read() as conn:
+        prompt = _require_prompt(conn, name)
+        query = select(prompt_label_history).where(h.prompt_id == prompt.id).order_by(h.id)
+        if label is not None:
+            query = query.where(h.label == label)
+        return [
+            {
+                "label": r.label,
+                "from_version": r.from_version,
+                "to_version": r.to_version,
+                "reason": r.reason,
+                "at": r.at,
+                "user": r.user,
+            }
+            for r in conn.execute(query)
+        ]
+
+
+def _move_label(
+    conn: Connection, name: str, label: str, version: int, *, actor: str, reason: str | None
+) -> Any:
+    check_alias(label)
+    target = _require_version(conn, name, version)
+    old = _labels_of(conn, name).get(label)
+    if old == target.version:
+        return target
+    upsert(
+        conn,
+        prompt_labels,
+        {
+            "prompt_id": target.prompt_id,
+            "label": label,
+            "prompt_version_id": target.id,
+            "updated_at": now_ms(),
+        },
+        ("prompt_id", "label"),
+    )
+    _record_move(conn, target.prompt_id, label, old, target.version, actor, reason)
+    return target
+
+
+def _record_move(
+    conn: Connection,
+    prompt_id: str,
+    label: str,
+    old: int | None,
+    new: int | None,
+    actor: str,
+    reason: str | None,
+) -> None:
+    conn.execute(
+        prompt_label_history.insert().values(
+            prompt_id=prompt_id,
+            label=label,
+            from_version=old,
+            to_version=new,
+            reason=reason,
+            at=now_ms(),
+            user=actor,
+        )
+    )
+    after: dict[str, Any] | None = None
+    if new is not None:
+        after = {"label": label, "version": new}
+        if reason is not None:
+            after["reason"] = reason
+    audit.record(
+        conn,
+        actor,
+        "prompt.label.set" if new is not None else "prompt.label.delete",
+        "prompt",
+        prompt_id,
+        before={"label": label, "version": old},
+        after=after,
+    )
+
+
+# -- rows --------------------------------------------------------------------------------------
+
+
+def _prompt_row(conn: Connection, name: str) -> Any:
+    return conn.execute(select(prompts).where(prompts.c.name == name)).first()
+
+
+def _require_prompt(conn: Connection, name: str) -> Any:
+    row = _prompt_row(conn, name)
+    if row is None:
+        raise NotFound(f"no prompt named {name!r}", hint="cauce prompts list shows them")
+    return row
+
+
+def _latest_row(conn: Connection, name: str) -> Any:
+    return conn.execute(
+        select(prompt_versions)
+        .join(prompts, prompts.c.id == prompt_versions.c.prompt_id)
+        .where(prompts.c.name == name)
+        .order_by(prompt_versions.c.version.desc())
+        .limit(1)
+    ).first()
+
+
+def _require_version(conn: Connection, name: str, version: int | None) -> Any:
+    prompt = _require_prompt(conn, name)
+    query = select(prompt_versions).where(prompt_versions.c.prompt_id == prompt.id)
+    if version is None:
+        row = conn.execute(query.order_by(prompt_versions.c.version.desc()).limit(1)).first()
+    else:
+        row = conn.execute(query.where(prompt_versions.c.version == version)).first()
+    if row is None:
+        raise NotFound(f"prompt {name!r} has no version {version}")
+    return row
+
+
+def _labels_of(conn: Connection, name: str) -> dict[str, int]:
+    rows = conn.execute(
+        select(prompt_labels.c.label, prompt_versions.c.version)
+        .join(prompt_versions, prompt_versions.c.id == prompt_labels.c.prompt_version_id)
+        .join(prompts, prompts.c.id == prompt_labels.c.prompt_id)
+        .where(prompts.c.name == name)
+        .order_by(prompt_labels.c.label)
+    )
+    return {r.label: r.version for r in rows}
+
+
+def _labels_by_version(conn: Connection, prompt_id: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    rows = conn.execute(
+        select(prompt_labels.c.label, prompt_labels.c.prompt_version_id)
+        .where(prompt_labels.c.prompt_id == prompt_id)
+        .order_by(prompt_labels.c.label)
+    )
+    for r in rows:
+        found.setdefault(r.prompt_version_id, []).append(r.label)
+    return found
+
+
+def _prompt(conn: Connection, row: Any) -> Prompt:
+    latest = conn.execute(
+        select(func.max(prompt_versions.c.version)).where(prompt_versions.c.prompt_id == row.id)
+    ).scalar()
+    return Prompt(
+        name=row.name,
+        id=row.id,
+        description=row.description,
+        latest_version=int(latest or 0),
+        labels=_labels_of(conn, row.name),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _version(
+    conn: Connection, name: str, row: Any, labels: dict[str, list[str]] | None = None
+) -> PromptVersion:
+    if labels is None:
+        labels = _labels_by_version(conn, row.prompt_id)
+    found = list(labels.get(row.id, []))
+    newest = conn.execute(
+        select(func.max(prompt_versions.c.version)).where(
+            prompt_versions.c.prompt_id == row.prompt_id
+        )
+    ).scalar()
+    if row.version == newest:
+        found.append("latest")
+    return PromptVersion(
+        name=name,
+        version=row.version,
+        id=row.id,
+        messages=list(row.messages),
+        variables=dict(row.variables),
+        model_parameters=dict(row.model_parameters),
+        commit_message=row.commit_message,
+        content_sha256=row.content_sha256,
+        created_at=row.created_at,
+        user=row.user,
+        labels=found,
+    )
