@@ -71,6 +71,7 @@ _SUBMODULES = {
     "evaluations": "cauce.registry.evaluations",
     "gates": "cauce.registry.gates",
     "prompts": "cauce.genai.prompts",
+    "connections": "cauce.genai.connections",
     "endpoints": "cauce.serving.endpoints",
     "deployments": "cauce.serving.deployments",
     "rollouts": "cauce.serving.rollouts",
@@ -112,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.errors import NotFound as NotFound
     from cauce.errors import QualityGateFailed as QualityGateFailed
     from cauce.errors import ValidationFailed as ValidationFailed
+    from cauce.genai import connections as connections
     from cauce.genai import prompts as prompts
     from cauce.monitoring import alerts as alerts
     from cauce.monitoring import monitors as monitors

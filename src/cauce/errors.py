@@ -150,3 +150,11 @@ class UpstreamTimeout(BackendError):
 
     code = "upstream-timeout"
     http_status = 504
+
+
+class LLMError(BackendError):
+    """An LLM server behind a connection failed: down, slow, rate-limited, erroring or
+    answering something that is not the OpenAI API, after the connection's retries."""
+
+    code = "llm-error"
+    http_status = 502

@@ -91,6 +91,12 @@ KINDS: tuple[Kind, ...] = (
         save="cauce.genai.prompts:save_prompt",
     ),
     Kind(
+        "Connection",
+        spec="cauce.genai.connections:ConnectionSpec",
+        save="cauce.genai.connections:save_connection",
+        check="cauce.genai.connections:check_connection",
+    ),
+    Kind(
         "Schedule",
         spec="cauce.automation.schedules:ScheduleSpec",
         save="cauce.automation.schedules:save_schedule",

@@ -6,7 +6,9 @@ import datetime as dt
 import math
 import re
 from numbers import Real
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from cauce.errors import InvalidInput
 
@@ -132,3 +134,22 @@ def _short(value: Any, limit: int = 80) -> str:
     except ValueError:  # an int past sys.get_int_max_str_digits() has no repr
         text = f"<{type(value).__name__} too large to print>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1000}
+
+
+def duration_ms(value: Any) -> int:
+    """``250ms``, ``10s``, ``5m``, ``1h``, ``2d`` or a number of seconds, as milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        value = str(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (write 250ms, 10s, 5m, 1h or 2d)")
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+
+
+Duration = Annotated[int, BeforeValidator(duration_ms)]

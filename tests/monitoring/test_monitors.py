@@ -146,7 +146,7 @@ def test_every_stored_duration_reads_back_as_the_milliseconds_it_is() -> None:
 
     from cauce.monitoring.monitors import parse_spec, stored_spec
     from cauce.monitoring.specs import Window, from_store
-    from cauce.serving.specs import Duration
+    from cauce.validation import Duration
 
     webhook = {"url": "http://127.0.0.1:9/h", "timeout": "1500ms", "backoff": 2}
     trigger = {"pipeline": "flows/retrain.py:retraining", "backoff": "3m"}

@@ -18,6 +18,7 @@ from cauce.cli import (
     audit,
     automation,
     checks,
+    connections,
     data,
     db,
     demo,
@@ -65,6 +66,7 @@ app.add_typer(gate.app, name="gate")
 app.add_typer(monitors.app, name="monitors")
 app.add_typer(monitors.alerts_app, name="alerts")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(connections.app, name="connections")
 app.add_typer(db.app, name="db")
 
 

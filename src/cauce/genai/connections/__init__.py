@@ -1,0 +1,312 @@
+"""Connections to OpenAI-compatible LLM servers (OpenAI, Azure OpenAI, vLLM, Ollama,
+llama.cpp's server, Cauce's own GenAI endpoints) for chat and embeddings.
+
+A connection is a ``kind: Connection`` spec. Its API key is read when the spec is applied (from
+an environment variable, a file, or the spec itself), encrypted at rest (:mod:`cauce.genai.
+secrets`) and only ever decrypted to make a call: the stored spec, the audit log, ``cauce
+connections show`` and every error name where it came from, never what it is.
+
+Example::
+
+    cauce.apply({"kind": "Connection", "name": "openai", "base_url": "https://api.openai.com/v1",
+                 "api_key": {"env": "OPENAI_API_KEY"}, "models": {"chat": "gpt-4o-mini"}})
+    answer = cauce.connections.client("openai").chat([{"role": "user", "content": "Hi"}])
+    answer.text, answer.usage.output_tokens
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Connection as DBConnection
+from sqlalchemy import select
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.genai import secrets
+from cauce.lineage import audit
+from cauce.store import new_id, now_ms
+from cauce.store.schema import connections
+from cauce.validation import Duration, check_name
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from cauce.genai.connections.calls import LLMClient
+    from cauce.specs import Applied
+
+__all__ = [
+    "Connection",
+    "ConnectionSpec",
+    "client",
+    "delete",
+    "get",
+    "list_connections",
+    "test",
+]
+
+Provider = Literal["openai", "azure_openai"]
+# What the stored spec says in place of a key written into the spec itself.
+ENCRYPTED = "<encrypted>"
+
+
+class SecretSource(BaseModel):
+    """Where a secret is read when the spec is applied: an environment variable or a file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretSource:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+
+class Models(BaseModel):
+    """The models a call uses when it names none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chat: str | None = None
+    embeddings: str | None = None
+
+
+class Price(BaseModel):
+    """Prices in the currency of your bill, per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class ConnectionSpec(BaseModel):
+    """A ``kind: Connection`` document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["Connection"] = "Connection"
+    name: str
+    provider: Provider = "openai"
+    base_url: str | None = None
+    api_key: str | SecretSource | None = None
+    api_version: str | None = None
+    models: Models = Field(default_factory=Models)
+    timeout: Duration = 60_000
+    max_retries: int = Field(default=2, ge=0, le=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "connection name")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value.rstrip("/") if value else value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        secret_like = [k for k in value if k.lower() in ("authorization", "api-key", "x-api-key")]
+        if secret_like:
+            raise ValueError(f"{secret_like[0]} holds a secret: give it as api_key instead")
+        return value
+
+    @model_validator(mode="after")
+    def _provider(self) -> ConnectionSpec:
+        if self.provider == "azure_openai" and (self.base_url is None or not self.api_version):
+            raise ValueError("an azure_openai connection needs base_url and api_version")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be above 0")
+        return self
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A stored connection: its spec with the key's source in place of the key."""
+
+    name: str
+    id: str
+    provider: str
+    spec: dict[str, Any]
+    has_secret: bool
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view (it holds no secret)."""
+        return asdict(self)
+
+
+# -- applying ----------------------------------------------------------------------------------
+
+
+def check_connection(ws: Workspace, spec: ConnectionSpec, declared: Any) -> None:
+    """Refuse a spec whose key cannot be read, before anything is written."""
+    read_secret(spec)
+
+
+def save_connection(conn: DBConnection, ws: Workspace, spec: ConnectionSpec) -> Applied:
+    """Apply a ``kind: Connection`` document in the caller's transaction (``cauce apply``)."""
+    from cauce.specs import Applied, Change, changes, spec_digest
+
+    body = stored_spec(spec)
+    secret = read_secret(spec)
+    digest, now = spec_digest(body), now_ms()
+    row = conn.execute(select(connections).where(connections.c.name == spec.name)).first()
+    token = secrets.encrypt(ws, secret) if secret is not None else None
+    values = {
+        "provider": spec.provider,
+        "spec": body,
+        "spec_sha256": digest,
+        "secret": token,
+        "updated_at": now,
+    }
+    if row is None:
+        row_id = new_id()
+        conn.execute(
+            connections.insert().values(id=row_id, name=spec.name, created_at=now, **values)
+        )
+        audit.record(conn, ws.user, "connection.create", "connection", row_id, after=body)
+        return Applied("Connection", spec.name, "created")
+    secret_changed = _stored_secret(ws, row) != secret
+    if row.spec_sha256 == digest and not secret_changed:
+        return Applied("Connection", spec.name, "unchanged")
+    conn.execute(connections.update().where(connections.c.id == row.id).values(**values))
+    found = changes(row.spec, body)
+    if secret_changed:
+        # Which key, never the key: the change is named, its values are not.
+        found = (*found, Change("api_key", "(a key)" if row.secret else None, "(another key)"))
+    after = {**body, "api_key_changed": True} if secret_changed else body
+    audit.record(
+        conn, ws.user, "connection.update", "connection", row.id, before=row.spec, after=after
+    )
+    return Applied("Connection", spec.name, "updated", found)
+
+
+def stored_spec(spec: ConnectionSpec) -> dict[str, Any]:
+    """The spec as stored and shown: a key given in the spec becomes ``<encrypted>``."""
+    body = spec.model_dump(mode="json", exclude_none=True, exclude={"kind"})
+    body["timeout"] = f"{spec.timeout}ms"  # reads back as the same duration
+    if isinstance(spec.api_key, str):
+        body["api_key"] = ENCRYPTED
+    return body
+
+
+def read_secret(spec: ConnectionSpec) -> str | None:
+    """The key a spec gives, read from where it says; an unreadable source is named."""
+    source = spec.api_key
+    if source is None or isinstance(source, str):
+        return source
+    if source.env is not None:
+        value = os.environ.get(source.env)
+        if not value:
+            raise InvalidInput(
+                f"connection {spec.name!r}: api_key.env names {source.env}, which is not set",
+                details={"field": "api_key.env"},
+            )
+        return value
+    path = Path(os.path.expanduser(str(source.file)))
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise InvalidInput(
+            f"connection {spec.name!r}: cannot read api_key.file {path}: {exc.strerror}",
+            details={"field": "api_key.file"},
+        ) from None
+    if not value:
+        raise InvalidInput(f"connection {spec.name!r}: api_key.file {path} is empty")
+    return value
+
+
+def _stored_secret(ws: Workspace, row: Any) -> str | None:
+    if row.secret is None:
+        return None
+    try:
+        return secrets.decrypt(ws, row.secret, f"connection {row.name!r}")
+    except InvalidInput:
+        return None  # under another key: storing it again under this one is a change
+
+
+# -- reading and using -------------------------------------------------------------------------
+
+
+def get(name: str, *, workspace: Workspace | None = None) -> Connection:
+    """A connection, without its secret."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return _connection(_require(conn, name))
+
+
+def list_connections(*, workspace: Workspace | None = None) -> list[Connection]:
+    """Every connection, by name."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        rows = conn.execute(select(connections).order_by(connections.c.name))
+        return [_connection(r) for r in rows]
+
+
+def delete(name: str, *, workspace: Workspace | None = None) -> None:
+    """Delete a connection and its secret (audited)."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _require(conn, name)
+        conn.execute(connections.delete().where(connections.c.id == row.id))
+        audit.record(conn, ws.user, "connection.delete", "connection", row.id, before=row.spec)
+
+
+def client(name: str, *, workspace: Workspace | None = None) -> LLMClient:
+    """A client for chat and embeddings through the connection, its key decrypted."""
+    from cauce.genai.connections.calls import LLMClient
+
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = _require(conn, name)
+    secret = secrets.decrypt(ws, row.secret, f"connection {name!r}") if row.secret else None
+    return LLMClient(name, ConnectionSpec.model_validate({**row.spec, "api_key": None}), secret)
+
+
+def test(name: str, *, workspace: Workspace | None = None) -> dict[str, Any]:
+    """Reach the server: list its models and, when the connection names a chat model, ask it
+    for one token. Returns what was seen; raises LLMError when the server cannot be used."""
+    llm = client(name, workspace=workspace)
+    found: dict[str, Any] = {"connection": name, "base_url": llm.base_url}
+    found["models"] = llm.models()
+    if llm.spec.models.chat:
+        answer = llm.chat([{"role": "user", "content": "Say OK."}], max_tokens=1, temperature=0)
+        found["chat"] = {
+            "model": answer.model,
+            "latency_ms": answer.latency_ms,
+            "usage": answer.usage.to_dict() if answer.usage else None,
+        }
+    return found
+
+
+def _require(conn: DBConnection, name: str) -> Any:
+    row = conn.execute(select(connections).where(connections.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no connection named {name!r}", hint="cauce connections list shows them")
+    return row
+
+
+def _connection(row: Any) -> Connection:
+    return Connection(
+        name=row.name,
+        id=row.id,
+        provider=row.provider,
+        spec=dict(row.spec),
+        has_secret=row.secret is not None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,320 @@
+"""Calls through a connection with the official ``openai`` client: chat (whole or streamed)
+and embeddings, with token usage and cost read from the server's answer.
+
+Retries are the client's own: up to ``max_retries`` with exponential backoff and jitter for
+408, 409, 429, 5xx and transport errors, honouring ``Retry-After`` (and ``retry-after-ms``) up
+to a minute. What still fails after them is one :class:`~cauce.errors.LLMError` (or an
+InvalidInput for a request the server refuses as malformed), naming the connection and what
+the server said — never the key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import CauceError, InvalidInput, LLMError
+
+if TYPE_CHECKING:
+    from cauce.genai.connections import ConnectionSpec
+
+__all__ = ["ChatResult", "EmbeddingResult", "LLMClient", "Stream", "Usage"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens as the server counted them."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """A chat answer: its text, why it ended, the server's usage and what it cost."""
+
+    text: str
+    finish_reason: str | None
+    model: str
+    response_id: str | None
+    usage: Usage | None
+    cost: float | None
+    latency_ms: float
+    first_token_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """Embeddings, in the order of the texts, with the server's usage."""
+
+    vectors: list[list[float]]
+    model: str
+    usage: Usage | None
+    cost: float | None
+    latency_ms: float
+
+
+@dataclass
+class Stream:
+    """A streamed chat answer: iterate for the text deltas; ``result`` is set at the end.
+
+    Usage comes from the server's final usage chunk (asked for with
+    ``stream_options.include_usage``); a server that sends none leaves ``usage`` at None
+    rather than a guess.
+    """
+
+    _chunks: Iterator[Any]
+    _client: LLMClient
+    _model: str
+    _started: float
+    result: ChatResult | None = None
+    _parts: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[str]:
+        finish: str | None = None
+        usage: Usage | None = None
+        response_id: str | None = None
+        model = self._model
+        first: float | None = None
+        with self._client._errors("chat (streamed)"):
+            for chunk in self._chunks:
+                response_id = chunk.id or response_id
+                model = chunk.model or model
+                # Some servers put usage on the last chunk that still has choices: read both.
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    delta = choice.delta.content if choice.delta else None
+                    if delta:
+                        if first is None:
+                            first = (time.perf_counter() - self._started) * 1000
+                        self._parts.append(delta)
+                        yield delta
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        self.result = ChatResult(
+            text="".join(self._parts),
+            finish_reason=finish,
+            model=model,
+            response_id=response_id,
+            usage=usage,
+            cost=self._client.cost(model, usage),
+            latency_ms=(time.perf_counter() - self._started) * 1000,
+            first_token_ms=first,
+        )
+
+    def text(self) -> str:
+        """Read the whole stream; the answer's text."""
+        for _ in self:
+            pass
+        assert self.result is not None
+        return self.result.text
+
+
+class LLMClient:
+    """Chat and embeddings through one connection."""
+
+    def __init__(self, name: str, spec: ConnectionSpec, secret: str | None):
+        self.name = name
+        self.spec = spec
+        self._secret = secret
+        self._openai: Any = None
+
+    def __repr__(self) -> str:
+        return f"LLMClient({self.name!r}, base_url={self.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        """Where the server is."""
+        return self.spec.base_url or "https://api.openai.com/v1"
+
+    def chat(
+        self, messages: list[dict[str, Any]], *, model: str | None = None, **params: Any
+    ) -> ChatResult:
+        """One chat completion. ``params`` are the API's (temperature, max_tokens, stop, seed…)."""
+        chosen = self._model(model, "chat")
+        started = time.perf_counter()
+        with self._errors("chat"):
+            answer = self._api().chat.completions.create(
+                model=chosen, messages=messages, **_clean(params)
+            )
+            if not getattr(answer, "choices", None):
+                raise LLMError(f"connection {self.name!r}: the chat answer has no choices")
+            choice = answer.choices[0]
+            usage = _usage(answer.usage) if answer.usage is not None else None
+            return ChatResult(
+                text=choice.message.content or "",
+                finish_reason=choice.finish_reason,
+                model=answer.model or chosen,
+                response_id=answer.id,
+                usage=usage,
+                cost=self.cost(answer.model or chosen, usage),
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, model: str | None = None, **params: Any
+    ) -> Stream:
+        """A streamed chat completion, with the usage chunk asked for."""
+        chosen = self._model(model, "chat")
+        started = time.perf_counter()
+        with self._errors("chat (streamed)"):
+            chunks = self._api().chat.completions.create(
+                model=chosen,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                **_clean(params),
+            )
+        return Stream(iter(chunks), self, chosen, started)
+
+    def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
+        """Embeddings of ``texts``, in order."""
+        chosen = self._model(model, "embeddings")
+        started = time.perf_counter()
+        with self._errors("embeddings"):
+            answer = self._api().embeddings.create(model=chosen, input=texts)
+            data = sorted(answer.data, key=lambda d: d.index)
+            if len(data) != len(texts):
+                raise LLMError(
+                    f"connection {self.name!r}: asked for {len(texts)} embeddings, got {len(data)}"
+                )
+            usage = None
+            if answer.usage is not None:
+                prompt = answer.usage.prompt_tokens
+                usage = Usage(prompt, 0, answer.usage.total_tokens or prompt)
+            return EmbeddingResult(
+                vectors=[list(d.embedding) for d in data],
+                model=answer.model or chosen,
+                usage=usage,
+                cost=self.cost(answer.model or chosen, usage),
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+
+    def models(self) -> list[str]:
+        """The model ids the server lists."""
+        with self._errors("list models"):
+            return sorted(m.id for m in self._api().models.list())
+
+    def cost(self, model: str, usage: Usage | None) -> float | None:
+        """What the usage cost at the connection's prices for ``model``; None without both."""
+        price = self.spec.prices.get(model)
+        if price is None or usage is None:
+            return None
+        cached = min(usage.cached_tokens, usage.input_tokens) if price.cached_input else 0
+        return (
+            (usage.input_tokens - cached) * price.input
+            + cached * (price.cached_input or 0.0)
+            + usage.output_tokens * price.output
+        ) / 1_000_000
+
+    # -- the openai client ---------------------------------------------------------------
+
+    def _model(self, given: str | None, purpose: str) -> str:
+        chosen = given or getattr(self.spec.models, purpose)
+        if not chosen:
+            raise InvalidInput(
+                f"connection {self.name!r} names no {purpose} model: pass model= or set "
+                f"models.{purpose} in its spec"
+            )
+        return str(chosen)
+
+    def _api(self) -> Any:
+        if self._openai is None:
+            import openai
+
+            common: dict[str, Any] = {
+                # Local servers take any key; the client refuses to start without one.
+                "api_key": self._secret or "none",
+                "timeout": self.spec.timeout / 1000,
+                "max_retries": self.spec.max_retries,
+                "default_headers": self.spec.headers or None,
+            }
+            if self.spec.provider == "azure_openai":
+                self._openai = openai.AzureOpenAI(
+                    azure_endpoint=self.base_url, api_version=self.spec.api_version, **common
+                )
+            else:
+                self._openai = openai.OpenAI(base_url=self.base_url, **common)
+        return self._openai
+
+    def _errors(self, what: str) -> _Errors:
+        return _Errors(self, what)
+
+
+class _Errors:
+    """Turns what the openai client raises into one Cauce error naming the connection."""
+
+    def __init__(self, llm: LLMClient, what: str):
+        self.llm, self.what = llm, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or isinstance(exc, CauceError) or not isinstance(exc, Exception):
+            return
+        import openai
+
+        where = f"connection {self.llm.name!r} ({self.llm.base_url}): {self.what}"
+        tries = f"after {self.llm.spec.max_retries} retries" if self.llm.spec.max_retries else ""
+        if isinstance(exc, openai.APITimeoutError):
+            seconds = self.llm.spec.timeout / 1000
+            raise LLMError(f"{where} timed out ({seconds:g} s per try) {tries}".strip()) from None
+        if isinstance(exc, openai.APIConnectionError):
+            raise LLMError(f"{where} could not reach the server {tries}: {exc}".strip()) from None
+        if isinstance(exc, openai.APIStatusError):
+            status, message = exc.status_code, _server_message(exc)
+            if status in (400, 404, 413, 422):
+                raise InvalidInput(
+                    f"{where} refused the request (HTTP {status}): {message}"
+                ) from None
+            if status in (401, 403):
+                raise LLMError(
+                    f"{where} refused the connection's credentials (HTTP {status}): {message}",
+                    hint="apply the Connection spec again with the right api_key",
+                ) from None
+            retried = f" {tries}" if status in (408, 409, 429) or status >= 500 else ""
+            raise LLMError(f"{where} failed with HTTP {status}{retried}: {message}") from None
+        if isinstance(exc, (openai.APIResponseValidationError, ValueError, AttributeError)):
+            raise LLMError(
+                f"{where}: the server's answer is not the OpenAI API's shape ({type(exc).__name__})"
+            ) from None
+
+
+def _server_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if isinstance(error, str):
+            return error[:500]
+    return str(getattr(exc, "message", exc))[:500]
+
+
+def _usage(raw: Any) -> Usage:
+    prompt = int(raw.prompt_tokens or 0)
+    completion = int(raw.completion_tokens or 0)
+    details = getattr(raw, "prompt_tokens_details", None)
+    completion_details = getattr(raw, "completion_tokens_details", None)
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        total_tokens=int(raw.total_tokens or prompt + completion),
+        cached_tokens=int(getattr(details, "cached_tokens", 0) or 0),
+        reasoning_tokens=int(getattr(completion_details, "reasoning_tokens", 0) or 0),
+    )
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
