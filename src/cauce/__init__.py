@@ -72,6 +72,7 @@ _SUBMODULES = {
     "gates": "cauce.registry.gates",
     "prompts": "cauce.genai.prompts",
     "connections": "cauce.genai.connections",
+    "tracing": "cauce.genai.tracing",
     "endpoints": "cauce.serving.endpoints",
     "deployments": "cauce.serving.deployments",
     "rollouts": "cauce.serving.rollouts",
@@ -115,6 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.errors import ValidationFailed as ValidationFailed
     from cauce.genai import connections as connections
     from cauce.genai import prompts as prompts
+    from cauce.genai import tracing as tracing
     from cauce.monitoring import alerts as alerts
     from cauce.monitoring import monitors as monitors
     from cauce.pipelines.decorators import pipeline as pipeline

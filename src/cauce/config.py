@@ -106,6 +106,27 @@ SETTINGS: tuple[Setting, ...] = (
         "4",
         "How many alert actions (webhooks, retraining triggers) one agent runs at once.",
     ),
+    Setting(
+        "trace_content",
+        "CAUCE_TRACE_CONTENT",
+        "true",
+        "Whether GenAI traces keep prompts, completions, retrieved text and node inputs and "
+        "outputs ('false' keeps only their shape: tokens, latency, ids, scores).",
+    ),
+    Setting(
+        "trace_redact",
+        "CAUCE_TRACE_REDACT",
+        None,
+        "A module:function that takes a text and returns it redacted; it runs on every text a "
+        "trace keeps, before it is stored or exported.",
+    ),
+    Setting(
+        "otlp_endpoint",
+        "CAUCE_OTLP_ENDPOINT",
+        None,
+        "An OTLP/HTTP traces URL (http://collector:4318/v1/traces) that GenAI spans are also "
+        "exported to; unset exports none.",
+    ),
 )
 
 _SYNC_MODES = ("normal", "full")
@@ -129,6 +150,9 @@ class Settings:
     openlineage_namespace: str = "cauce"
     action_lease_s: float = 60.0
     action_workers: int = 4
+    trace_content: bool = True
+    trace_redact: str | None = None
+    otlp_endpoint: str | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -211,6 +235,10 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
     if workers < 1:
         raise InvalidInput(f"{sources['action_workers']} must be at least 1, not {workers}")
 
+    content = (values["trace_content"] or "true").lower()
+    if content not in ("true", "false", "1", "0", "yes", "no"):
+        raise InvalidInput(f"{sources['trace_content']} must be true or false, not {content!r}")
+
     return Settings(
         root=root,
         config_file=config_file,
@@ -226,6 +254,9 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         openlineage_namespace=values["openlineage_namespace"] or "cauce",
         action_lease_s=lease,
         action_workers=workers,
+        trace_content=content in ("true", "1", "yes"),
+        trace_redact=values["trace_redact"],
+        otlp_endpoint=values["otlp_endpoint"],
     )
 
 

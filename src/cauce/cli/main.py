@@ -33,6 +33,7 @@ from cauce.cli import (
     prompts,
     rollouts,
     runs,
+    traces,
     workspace,
 )
 from cauce.cli.output import error
@@ -67,6 +68,7 @@ app.add_typer(monitors.app, name="monitors")
 app.add_typer(monitors.alerts_app, name="alerts")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(connections.app, name="connections")
+app.add_typer(traces.app, name="traces")
 app.add_typer(db.app, name="db")
 
 

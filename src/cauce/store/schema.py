@@ -652,3 +652,39 @@ connections = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# OpenTelemetry spans as Cauce stores them (ids in hex, as OTLP/JSON writes them).
+traces = Table(
+    "traces",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("root_span_id", String(16), nullable=False),
+    Column("started_at", BigInteger, nullable=False, index=True),
+    Column("ended_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("span_count", Integer, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cost", Float),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("trace_id", ID, primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("parent_id", String(16)),
+    Column("name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("operation", String(32)),
+    Column("started_ns", BigInteger, nullable=False),
+    Column("ended_ns", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text),
+    Column("input_tokens", BigInteger),
+    Column("output_tokens", BigInteger),
+    Column("cost", Float),
+    Column("attributes", JSON, nullable=False),
+    Column("events", JSON, nullable=False),
+)

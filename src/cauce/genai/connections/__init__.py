@@ -274,7 +274,8 @@ def client(name: str, *, workspace: Workspace | None = None) -> LLMClient:
     with ws.store.read() as conn:
         row = _require(conn, name)
     secret = secrets.decrypt(ws, row.secret, f"connection {name!r}") if row.secret else None
-    return LLMClient(name, ConnectionSpec.model_validate({**row.spec, "api_key": None}), secret)
+    spec = ConnectionSpec.model_validate({**row.spec, "api_key": None})
+    return LLMClient(name, spec, secret, workspace=ws)
 
 
 def test(name: str, *, workspace: Workspace | None = None) -> dict[str, Any]:

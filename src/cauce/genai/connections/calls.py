@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from cauce.errors import CauceError, InvalidInput, LLMError
 
 if TYPE_CHECKING:
     from cauce.genai.connections import ConnectionSpec
+    from cauce.workspace import Workspace
 
 __all__ = ["ChatResult", "EmbeddingResult", "LLMClient", "Stream", "Usage"]
 
@@ -76,6 +78,7 @@ class Stream:
     _client: LLMClient
     _model: str
     _started: float
+    _span: Any = None
     result: ChatResult | None = None
     _parts: list[str] = field(default_factory=list)
 
@@ -85,32 +88,47 @@ class Stream:
         response_id: str | None = None
         model = self._model
         first: float | None = None
-        with self._client._errors("chat (streamed)"):
-            for chunk in self._chunks:
-                response_id = chunk.id or response_id
-                model = chunk.model or model
-                # Some servers put usage on the last chunk that still has choices: read both.
-                if chunk.usage is not None:
-                    usage = _usage(chunk.usage)
-                for choice in chunk.choices:
-                    delta = choice.delta.content if choice.delta else None
-                    if delta:
-                        if first is None:
-                            first = (time.perf_counter() - self._started) * 1000
-                        self._parts.append(delta)
-                        yield delta
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-        self.result = ChatResult(
-            text="".join(self._parts),
-            finish_reason=finish,
-            model=model,
-            response_id=response_id,
-            usage=usage,
-            cost=self._client.cost(model, usage),
-            latency_ms=(time.perf_counter() - self._started) * 1000,
-            first_token_ms=first,
-        )
+        ended = False
+        try:
+            with self._client._errors("chat (streamed)"):
+                for chunk in self._chunks:
+                    response_id = chunk.id or response_id
+                    model = chunk.model or model
+                    # Some servers put usage on the last chunk that still has choices: read both.
+                    if chunk.usage is not None:
+                        usage = _usage(chunk.usage)
+                    for choice in chunk.choices:
+                        delta = choice.delta.content if choice.delta else None
+                        if delta:
+                            if first is None:
+                                first = (time.perf_counter() - self._started) * 1000
+                            self._parts.append(delta)
+                            yield delta
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+            ended = True
+        except BaseException as exc:
+            if not isinstance(exc, GeneratorExit) and self._span is not None:
+                self._span.fail(exc)
+            raise
+        finally:
+            self.result = ChatResult(
+                text="".join(self._parts),
+                finish_reason=finish,
+                model=model,
+                response_id=response_id,
+                usage=usage,
+                cost=self._client.cost(model, usage),
+                latency_ms=(time.perf_counter() - self._started) * 1000,
+                first_token_ms=first,
+            )
+            if self._span is not None:
+                _record(self._span, self.result)
+                self._span.set("cauce.time_to_first_token_ms", first)
+                if not ended:
+                    # The reader stopped early: what was counted up to here, marked as such.
+                    self._span.set("cauce.stream.abandoned", True)
+                self._span.end()
 
     def text(self) -> str:
         """Read the whole stream; the answer's text."""
@@ -123,11 +141,19 @@ class Stream:
 class LLMClient:
     """Chat and embeddings through one connection."""
 
-    def __init__(self, name: str, spec: ConnectionSpec, secret: str | None):
+    def __init__(
+        self,
+        name: str,
+        spec: ConnectionSpec,
+        secret: str | None,
+        workspace: Workspace | None = None,
+    ):
         self.name = name
         self.spec = spec
         self._secret = secret
         self._openai: Any = None
+        # Calls are traced in this workspace's store; without one, not at all.
+        self.workspace = workspace
 
     def __repr__(self) -> str:
         return f"LLMClient({self.name!r}, base_url={self.base_url!r})"
@@ -143,23 +169,27 @@ class LLMClient:
         """One chat completion. ``params`` are the API's (temperature, max_tokens, stop, seed…)."""
         chosen = self._model(model, "chat")
         started = time.perf_counter()
-        with self._errors("chat"):
-            answer = self._api().chat.completions.create(
-                model=chosen, messages=messages, **_clean(params)
-            )
-            if not getattr(answer, "choices", None):
-                raise LLMError(f"connection {self.name!r}: the chat answer has no choices")
-            choice = answer.choices[0]
-            usage = _usage(answer.usage) if answer.usage is not None else None
-            return ChatResult(
-                text=choice.message.content or "",
-                finish_reason=choice.finish_reason,
-                model=answer.model or chosen,
-                response_id=answer.id,
-                usage=usage,
-                cost=self.cost(answer.model or chosen, usage),
-                latency_ms=(time.perf_counter() - started) * 1000,
-            )
+        with self._span("chat", chosen, params) as span:
+            span.content("gen_ai.input.messages", messages)
+            with self._errors("chat"):
+                answer = self._api().chat.completions.create(
+                    model=chosen, messages=messages, **_clean(params)
+                )
+                if not getattr(answer, "choices", None):
+                    raise LLMError(f"connection {self.name!r}: the chat answer has no choices")
+                choice = answer.choices[0]
+                usage = _usage(answer.usage) if answer.usage is not None else None
+                result = ChatResult(
+                    text=choice.message.content or "",
+                    finish_reason=choice.finish_reason,
+                    model=answer.model or chosen,
+                    response_id=answer.id,
+                    usage=usage,
+                    cost=self.cost(answer.model or chosen, usage),
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                )
+            _record(span, result)
+            return result
 
     def stream(
         self, messages: list[dict[str, Any]], *, model: str | None = None, **params: Any
@@ -167,38 +197,52 @@ class LLMClient:
         """A streamed chat completion, with the usage chunk asked for."""
         chosen = self._model(model, "chat")
         started = time.perf_counter()
-        with self._errors("chat (streamed)"):
-            chunks = self._api().chat.completions.create(
-                model=chosen,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                **_clean(params),
-            )
-        return Stream(iter(chunks), self, chosen, started)
+        span = self._start_span("chat", chosen, {**params, "stream": True})
+        span.content("gen_ai.input.messages", messages)
+        try:
+            with self._errors("chat (streamed)"):
+                chunks = self._api().chat.completions.create(
+                    model=chosen,
+                    messages=messages,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **_clean(params),
+                )
+        except BaseException as exc:
+            span.fail(exc)
+            span.end()
+            raise
+        return Stream(iter(chunks), self, chosen, started, span)
 
     def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
         """Embeddings of ``texts``, in order."""
         chosen = self._model(model, "embeddings")
         started = time.perf_counter()
-        with self._errors("embeddings"):
-            answer = self._api().embeddings.create(model=chosen, input=texts)
-            data = sorted(answer.data, key=lambda d: d.index)
-            if len(data) != len(texts):
-                raise LLMError(
-                    f"connection {self.name!r}: asked for {len(texts)} embeddings, got {len(data)}"
+        with self._span("embeddings", chosen, {}) as span:
+            with self._errors("embeddings"):
+                answer = self._api().embeddings.create(model=chosen, input=texts)
+                data = sorted(answer.data, key=lambda d: d.index)
+                if len(data) != len(texts):
+                    raise LLMError(
+                        f"connection {self.name!r}: asked for {len(texts)} embeddings, "
+                        f"got {len(data)}"
+                    )
+                usage = None
+                if answer.usage is not None:
+                    prompt = answer.usage.prompt_tokens
+                    usage = Usage(prompt, 0, answer.usage.total_tokens or prompt)
+                result = EmbeddingResult(
+                    vectors=[list(d.embedding) for d in data],
+                    model=answer.model or chosen,
+                    usage=usage,
+                    cost=self.cost(answer.model or chosen, usage),
+                    latency_ms=(time.perf_counter() - started) * 1000,
                 )
-            usage = None
-            if answer.usage is not None:
-                prompt = answer.usage.prompt_tokens
-                usage = Usage(prompt, 0, answer.usage.total_tokens or prompt)
-            return EmbeddingResult(
-                vectors=[list(d.embedding) for d in data],
-                model=answer.model or chosen,
-                usage=usage,
-                cost=self.cost(answer.model or chosen, usage),
-                latency_ms=(time.perf_counter() - started) * 1000,
-            )
+            span.set("gen_ai.response.model", result.model)
+            span.set("gen_ai.embeddings.dimension.count", len(data[0].embedding) if data else None)
+            if usage is not None:
+                span.usage(usage.input_tokens, None, result.cost)
+            return result
 
     def models(self) -> list[str]:
         """The model ids the server lists."""
@@ -216,6 +260,55 @@ class LLMClient:
             + cached * (price.cached_input or 0.0)
             + usage.output_tokens * price.output
         ) / 1_000_000
+
+    # -- tracing ----------------------------------------------------------------------------
+
+    def _attributes(self, operation: str, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.base_url)
+        found: dict[str, Any] = {
+            "gen_ai.provider.name": (
+                "azure.ai.openai" if self.spec.provider == "azure_openai" else "openai"
+            ),
+            "gen_ai.request.model": model,
+            "server.address": url.hostname,
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+            "cauce.connection": self.name,
+        }
+        for key in ("temperature", "top_p", "max_tokens", "seed", "stream"):
+            if params.get(key) is not None:
+                found[f"gen_ai.request.{key}"] = params[key]
+        stop = params.get("stop")
+        if stop is not None:
+            found["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        return found
+
+    def _span(self, operation: str, model: str, params: dict[str, Any]) -> Any:
+        if self.workspace is None:
+            return nullcontext(_NoSpan())
+        from cauce.genai import tracing
+
+        return tracing.span(
+            f"{operation} {model}",
+            operation=operation,
+            kind="client",
+            attributes=self._attributes(operation, model, params),
+            workspace=self.workspace,
+        )
+
+    def _start_span(self, operation: str, model: str, params: dict[str, Any]) -> Any:
+        if self.workspace is None:
+            return _NoSpan()
+        from cauce.genai import tracing
+
+        return tracing.start(
+            f"{operation} {model}",
+            operation=operation,
+            kind="client",
+            attributes=self._attributes(operation, model, params),
+            workspace=self.workspace,
+        )
 
     # -- the openai client ---------------------------------------------------------------
 
@@ -318,3 +411,20 @@ def _usage(raw: Any) -> Usage:
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
+
+
+def _record(span: Any, result: ChatResult) -> None:
+    span.set("gen_ai.response.id", result.response_id)
+    span.set("gen_ai.response.model", result.model)
+    if result.finish_reason:
+        span.set("gen_ai.response.finish_reasons", [result.finish_reason])
+    if result.usage is not None:
+        span.usage(result.usage.input_tokens, result.usage.output_tokens, result.cost)
+    span.content("gen_ai.output.messages", [{"role": "assistant", "content": result.text}])
+
+
+class _NoSpan:
+    """Stands in for a span when a client traces nowhere."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None

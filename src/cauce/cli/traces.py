@@ -1,0 +1,110 @@
+"""``cauce traces``: GenAI traces, as a list and as a span tree."""
+
+from __future__ import annotations
+
+import typer
+
+from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
+
+app = typer.Typer(help="GenAI traces: flow runs, LLM calls, retrievals.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
+    status: str = typer.Option(None, "--status", help="ok or error."),
+    limit: int = typer.Option(50, "-n", "--max", help="How many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """List recent traces with their tokens, latency and cost.
+
+    Example:
+        cauce traces list --status error -n 20
+    """
+    from cauce.genai.tracing import list_traces
+
+    found = list_traces(name=name, status=status, limit=limit)
+    if as_json:
+        print_json([t.to_dict() for t in found])
+        return
+    table(
+        "Traces",
+        ["Trace ID", "Name", "Started", "Duration", "Status", "Spans", "Tokens in/out", "Cost"],
+        [
+            [
+                t.id,
+                t.name,
+                when(t.started_at),
+                f"{t.duration_ms:.0f} ms",
+                t.status,
+                t.span_count,
+                f"{t.input_tokens}/{t.output_tokens}",
+                _cost(t.cost),
+            ]
+            for t in found
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    trace_id: str = typer.Argument(..., help="A trace id or a unique prefix (8+ hex)."),
+    attributes: bool = typer.Option(False, "--attributes", "-a", help="Show every attribute."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Show a trace as a tree of spans: operation, latency, tokens, cost, status.
+
+    Example:
+        cauce traces show 4bf92f35
+    """
+    from rich.text import Text
+    from rich.tree import Tree
+
+    from cauce.genai.tracing import SpanRecord, get_trace
+
+    found = get_trace(trace_id)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    summary = found.summary
+    root = Tree(
+        Text(
+            f"trace {summary.id} · {summary.duration_ms:.0f} ms · "
+            f"tokens {summary.input_tokens}/{summary.output_tokens} · cost {_cost(summary.cost)}"
+        )
+    )
+
+    def label(span: SpanRecord) -> Text:
+        parts = [span.name, f"{span.duration_ms:.1f} ms"]
+        if span.input_tokens is not None or span.output_tokens is not None:
+            parts.append(f"tokens {span.input_tokens or 0}/{span.output_tokens or 0}")
+        if span.cost is not None:
+            parts.append(f"cost {_cost(span.cost)}")
+        if span.status == "error":
+            parts.append(f"ERROR {span.status_message or ''}".strip())
+        for event in span.events:
+            if event["name"] == "gen_ai.evaluation.result":
+                a = event["attributes"]
+                score = a.get("gen_ai.evaluation.score.value")
+                if score is None:
+                    score = a.get("gen_ai.evaluation.score.label")
+                parts.append(f"{a.get('gen_ai.evaluation.name')}={score}")
+        text = Text(" · ".join(parts), style="red" if span.status == "error" else "")
+        if attributes:
+            for key, value in sorted(span.attributes.items()):
+                text.append(f"\n  {key} = {str(value)[:300]}", style="dim")
+        return text
+
+    def grow(node: Tree, parent: str | None) -> None:
+        for child in found.children(parent):
+            grow(node.add(label(child)), child.span_id)
+
+    ids = {s.span_id for s in found.spans}
+    for span in found.spans:
+        if span.parent_id is None or span.parent_id not in ids:
+            grow(root.add(label(span)), span.span_id)
+    console.print(root)
+
+
+def _cost(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6f}"

@@ -1,0 +1,534 @@
+"""Tracing with OpenTelemetry and its GenAI semantic conventions.
+
+LLM calls, retrievals, flow runs and their nodes make spans with ``opentelemetry-sdk``: named
+``{gen_ai.operation.name} {gen_ai.request.model}`` for model calls, with the ``gen_ai.*``
+attributes (provider, request parameters, finish reasons, token usage) and Cauce's own
+``cauce.cost``. Spans are written to the workspace's store in batches (``cauce traces``) and,
+when ``CAUCE_OTLP_ENDPOINT`` is set, exported over OTLP/HTTP too.
+
+Texts (prompts, completions, retrieved chunks, node inputs and outputs) go through
+:meth:`Span.content`: left out when ``CAUCE_TRACE_CONTENT`` is false, and passed through the
+redaction hook (``CAUCE_TRACE_REDACT``, or :func:`set_redactor`) before anything is stored or
+exported.
+
+Example::
+
+    with cauce.tracing.span("answer question", operation="invoke_agent") as span:
+        span.content("cauce.input", question)
+        ...
+    cauce.tracing.get_trace(span.trace_id)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from cauce.config import load_object
+from cauce.errors import InvalidInput, NotFound
+from cauce.store.schema import spans, traces
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import Span as OtelSpan
+
+__all__ = [
+    "Span",
+    "SpanRecord",
+    "Trace",
+    "TraceSummary",
+    "flush",
+    "get_trace",
+    "list_traces",
+    "record_evaluation",
+    "set_redactor",
+    "span",
+]
+
+OPERATION = "gen_ai.operation.name"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+COST = "cauce.cost"
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+
+_lock = threading.Lock()
+_tracings: dict[int, _Tracing] = {}
+_redactor: Callable[[str], str] | None = None
+
+
+# -- making spans ------------------------------------------------------------------------------
+
+
+class Span:
+    """An open span: set attributes, texts (subject to capture and redaction), usage."""
+
+    def __init__(self, otel: OtelSpan, capture: bool, redact: Callable[[str], str] | None):
+        self._otel = otel
+        self._capture = capture
+        self._redact = redact
+
+    @property
+    def trace_id(self) -> str:
+        """The trace's id, 32 hex characters."""
+        return f"{self._otel.get_span_context().trace_id:032x}"
+
+    @property
+    def span_id(self) -> str:
+        """The span's id, 16 hex characters."""
+        return f"{self._otel.get_span_context().span_id:016x}"
+
+    def set(self, key: str, value: Any) -> None:
+        """Set an attribute (None is left out; mappings and mixed lists become JSON)."""
+        if value is None:
+            return
+        self._otel.set_attribute(key, _attribute(value))
+
+    def content(self, key: str, value: Any) -> None:
+        """Set a text attribute that holds content: redacted first; left out when the
+        workspace keeps no content."""
+        if not self._capture or value is None:
+            return
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        self._otel.set_attribute(key, self._redact(text) if self._redact else text)
+
+    def usage(
+        self, input_tokens: int | None, output_tokens: int | None, cost: float | None
+    ) -> None:
+        """Token usage as the server reported it, and its cost."""
+        self.set(INPUT_TOKENS, input_tokens)
+        self.set(OUTPUT_TOKENS, output_tokens)
+        self.set(COST, cost)
+
+    def evaluation(
+        self, name: str, score: float | None, label: str | None, explanation: str | None = None
+    ) -> None:
+        """A ``gen_ai.evaluation.result`` event on this span."""
+        self._otel.add_event(
+            EVALUATION_EVENT, _evaluation_attributes(name, score, label, explanation)
+        )
+
+    def fail(self, exc: BaseException) -> None:
+        """Mark the span failed with the error's type and message."""
+        from opentelemetry.trace import Status, StatusCode
+
+        self._otel.set_attribute("error.type", type(exc).__name__)
+        self._otel.set_status(Status(StatusCode.ERROR, str(exc)[:1000]))
+
+    def end(self) -> None:
+        """End a span started with :func:`start` (``with span(...)`` ends its own)."""
+        self._otel.end()
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    operation: str | None = None,
+    kind: str = "internal",
+    attributes: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> Iterator[Span]:
+    """A span around a block, the current span's child; an exception marks it failed."""
+    tracing = _tracing(workspace or current())
+    with tracing.tracer.start_as_current_span(
+        name, kind=_kind(kind), record_exception=False, set_status_on_exception=False
+    ) as otel:
+        wrapped = Span(otel, tracing.capture, tracing.redact)
+        wrapped.set(OPERATION, operation)
+        for key, value in (attributes or {}).items():
+            wrapped.set(key, value)
+        try:
+            yield wrapped
+        except BaseException as exc:
+            wrapped.fail(exc)
+            raise
+
+
+def start(
+    name: str,
+    *,
+    operation: str | None = None,
+    kind: str = "internal",
+    attributes: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> Span:
+    """A span the caller ends (a streamed answer's span outlives the call that starts it)."""
+    tracing = _tracing(workspace or current())
+    otel = tracing.tracer.start_span(name, kind=_kind(kind))
+    wrapped = Span(otel, tracing.capture, tracing.redact)
+    wrapped.set(OPERATION, operation)
+    for key, value in (attributes or {}).items():
+        wrapped.set(key, value)
+    return wrapped
+
+
+def set_redactor(redact: Callable[[str], str] | None) -> None:
+    """Redact every text a trace keeps with ``redact`` (this process; None removes it).
+    It runs after the workspace's ``CAUCE_TRACE_REDACT`` hook, if any."""
+    global _redactor
+    _redactor = redact
+
+
+def flush(workspace: Workspace | None = None) -> None:
+    """Write the spans still buffered to the store (and to OTLP)."""
+    ws = workspace or current()
+    tracing = _tracings.get(id(ws))
+    if tracing is not None and tracing.workspace is ws:
+        tracing.provider.force_flush()
+
+
+class _Tracing:
+    """One workspace's tracer provider: a batch processor to the store, and to OTLP."""
+
+    def __init__(self, ws: Workspace):
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from cauce import __version__
+
+        self.workspace = ws
+        self.provider = TracerProvider(resource=Resource.create({"service.name": "cauce"}))
+        self.provider.add_span_processor(
+            BatchSpanProcessor(_store_exporter(ws), schedule_delay_millis=500)
+        )
+        endpoint = ws.settings.otlp_endpoint
+        if endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            self.provider.add_span_processor(
+                BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), schedule_delay_millis=500)
+            )
+        self.tracer = self.provider.get_tracer("cauce", __version__)
+        self.capture = ws.settings.trace_content
+        hook = ws.settings.trace_redact
+        self._hook: Callable[[str], str] | None = (
+            load_object(hook, what="CAUCE_TRACE_REDACT hook") if hook else None
+        )
+
+    def redact(self, text: str) -> str:
+        if self._hook is not None:
+            text = str(self._hook(text))
+        if _redactor is not None:
+            text = str(_redactor(text))
+        return text
+
+
+def _tracing(ws: Workspace) -> _Tracing:
+    with _lock:
+        found = _tracings.get(id(ws))
+        if found is None or found.workspace is not ws:
+            found = _tracings[id(ws)] = _Tracing(ws)
+        return found
+
+
+def _kind(name: str) -> Any:
+    from opentelemetry.trace import SpanKind
+
+    return {"internal": SpanKind.INTERNAL, "client": SpanKind.CLIENT, "server": SpanKind.SERVER}[
+        name
+    ]
+
+
+def _attribute(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        return list(value)
+    return json.dumps(value, default=str)
+
+
+def _evaluation_attributes(
+    name: str, score: float | None, label: str | None, explanation: str | None
+) -> dict[str, Any]:
+    found: dict[str, Any] = {"gen_ai.evaluation.name": name}
+    if score is not None:
+        found["gen_ai.evaluation.score.value"] = float(score)
+    if label is not None:
+        found["gen_ai.evaluation.score.label"] = label
+    if explanation is not None:
+        found["gen_ai.evaluation.explanation"] = explanation
+    return found
+
+
+# -- storing spans -----------------------------------------------------------------------------
+
+
+def _store_exporter(ws: Workspace) -> Any:
+    """An OpenTelemetry span exporter that writes to the workspace's store, one transaction
+    per batch; a root span's arrival writes its trace's summary row."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class StoreExporter(SpanExporter):
+        def export(self, batch: Sequence[ReadableSpan]) -> SpanExportResult:
+            rows = [_span_row(s) for s in batch]
+            with ws.store.write() as conn:
+                conn.execute(spans.insert(), rows)
+                for row in rows:
+                    if row["parent_id"] is None:
+                        conn.execute(traces.insert().values(**_summary(conn, row)))
+            return SpanExportResult.SUCCESS
+
+    return StoreExporter()
+
+
+def _span_row(otel: ReadableSpan) -> dict[str, Any]:
+    from opentelemetry.trace import StatusCode
+
+    context = otel.get_span_context()
+    assert context is not None  # an SDK span always has one
+    attributes = _plain(otel.attributes)
+    events = [
+        {
+            "name": e.name,
+            "time_ns": e.timestamp,
+            "attributes": _plain(e.attributes),
+        }
+        for e in otel.events
+    ]
+    status = otel.status.status_code
+    return {
+        "trace_id": f"{context.trace_id:032x}",
+        "span_id": f"{context.span_id:016x}",
+        "parent_id": f"{otel.parent.span_id:016x}" if otel.parent else None,
+        "name": otel.name,
+        "kind": otel.kind.name.lower(),
+        "operation": attributes.get(OPERATION),
+        "started_ns": otel.start_time,
+        "ended_ns": otel.end_time,
+        "status": "error" if status == StatusCode.ERROR else "ok",
+        "status_message": otel.status.description,
+        "input_tokens": attributes.get(INPUT_TOKENS),
+        "output_tokens": attributes.get(OUTPUT_TOKENS),
+        "cost": attributes.get(COST),
+        "attributes": attributes,
+        "events": events,
+    }
+
+
+def _plain(attributes: Any) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
+
+
+def _summary(conn: Any, root: dict[str, Any]) -> dict[str, Any]:
+    s = spans.c
+    count, inputs, outputs, cost = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(s.input_tokens), 0),
+            func.coalesce(func.sum(s.output_tokens), 0),
+            func.sum(s.cost),
+        ).where(s.trace_id == root["trace_id"])
+    ).one()
+    return {
+        "id": root["trace_id"],
+        "name": root["name"],
+        "root_span_id": root["span_id"],
+        "started_at": root["started_ns"] // 1_000_000,
+        "ended_at": root["ended_ns"] // 1_000_000,
+        "status": root["status"],
+        "span_count": count,
+        "input_tokens": inputs,
+        "output_tokens": outputs,
+        "cost": cost,
+    }
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """One trace: its root's name, time and status, and its spans' tokens and cost."""
+
+    id: str
+    name: str
+    started_at: int
+    duration_ms: float
+    status: str
+    span_count: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    """A stored span."""
+
+    span_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    operation: str | None
+    started_ns: int
+    duration_ms: float
+    status: str
+    status_message: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A trace and its spans, parents before children, siblings by start time."""
+
+    summary: TraceSummary
+    spans: list[SpanRecord] = field(default_factory=list)
+
+    def children(self, span_id: str | None) -> list[SpanRecord]:
+        """The spans whose parent is ``span_id`` (None: the roots)."""
+        return [s for s in self.spans if s.parent_id == span_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {**self.summary.to_dict(), "spans": [s.to_dict() for s in self.spans]}
+
+
+def list_traces(
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[TraceSummary]:
+    """Recent traces, newest first."""
+    ws = workspace or current()
+    flush(ws)
+    query = select(traces).order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
+    if name is not None:
+        query = query.where(traces.c.name == name)
+    if status is not None:
+        query = query.where(traces.c.status == status)
+    with ws.store.read() as conn:
+        return [_trace_summary(r) for r in conn.execute(query)]
+
+
+def get_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
+    """A trace with its spans; a unique prefix of 8 or more hex characters will do."""
+    ws = workspace or current()
+    flush(ws)
+    with ws.store.read() as conn:
+        row = _require_trace(conn, trace_id)
+        found = conn.execute(
+            select(spans).where(spans.c.trace_id == row.id).order_by(spans.c.started_ns)
+        ).all()
+    return Trace(_trace_summary(row), _tree_order([_span_record(r) for r in found]))
+
+
+def record_evaluation(
+    trace_id: str,
+    span_id: str,
+    name: str,
+    score: float | None,
+    label: str | None,
+    explanation: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Attach a ``gen_ai.evaluation.result`` event to a stored span (an evaluation run after
+    the trace was recorded)."""
+    import time
+
+    ws = workspace or current()
+    flush(ws)
+    with ws.store.write() as conn:
+        row = conn.execute(
+            select(spans.c.events).where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"trace {trace_id} has no span {span_id}")
+        event = {
+            "name": EVALUATION_EVENT,
+            "time_ns": time.time_ns(),
+            "attributes": _evaluation_attributes(name, score, label, explanation),
+        }
+        conn.execute(
+            spans.update()
+            .where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
+            .values(events=[*row.events, event])
+        )
+
+
+def _require_trace(conn: Any, trace_id: str) -> Any:
+    text = trace_id.lower()
+    if len(text) < 8 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput(f"a trace is named by its id (8 to 32 hex characters), not {trace_id!r}")
+    rows = conn.execute(select(traces).where(traces.c.id.startswith(text)).limit(2)).all()
+    if not rows:
+        raise NotFound(f"no trace {trace_id}", hint="cauce traces list shows the recent ones")
+    if len(rows) > 1:
+        raise InvalidInput(f"trace id prefix {trace_id} names several traces: give more of it")
+    return rows[0]
+
+
+def _trace_summary(row: Any) -> TraceSummary:
+    return TraceSummary(
+        id=row.id,
+        name=row.name,
+        started_at=row.started_at,
+        duration_ms=float(row.ended_at - row.started_at),
+        status=row.status,
+        span_count=row.span_count,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost=row.cost,
+    )
+
+
+def _span_record(row: Any) -> SpanRecord:
+    return SpanRecord(
+        span_id=row.span_id,
+        parent_id=row.parent_id,
+        name=row.name,
+        kind=row.kind,
+        operation=row.operation,
+        started_ns=row.started_ns,
+        duration_ms=(row.ended_ns - row.started_ns) / 1e6,
+        status=row.status,
+        status_message=row.status_message,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost=row.cost,
+        attributes=dict(row.attributes),
+        events=list(row.events),
+    )
+
+
+def _tree_order(found: list[SpanRecord]) -> list[SpanRecord]:
+    """Depth first from the roots, siblings by start time (spans arrive by start time); a span
+    whose parent is not in the trace counts as a root."""
+    ids = {s.span_id for s in found}
+    children: dict[str | None, list[SpanRecord]] = {}
+    for record in found:
+        parent = record.parent_id if record.parent_id in ids else None
+        children.setdefault(parent, []).append(record)
+    ordered: list[SpanRecord] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        record = stack.pop()
+        ordered.append(record)
+        stack.extend(reversed(children.get(record.span_id, [])))
+    return ordered

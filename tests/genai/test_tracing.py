@@ -1,0 +1,254 @@
+"""Tracing: OpenTelemetry GenAI spans stored in the workspace, redacted, exported over OTLP."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.clitools import cauce as run_cli
+from tests.genai.upstream import Upstream
+
+import cauce
+from cauce import workspace as workspace_module
+from cauce.errors import LLMError
+from cauce.genai import connections, tracing
+from cauce.workspace import Workspace
+
+QUESTION = [{"role": "user", "content": "mail ana@example.com about rollouts"}]
+
+
+def redact_emails(text: str) -> str:
+    """The redaction hook the tests name in CAUCE_TRACE_REDACT."""
+    return re.sub(r"[\w.]+@[\w.]+", "[EMAIL]", text)
+
+
+def _connect(url: str, **prices: Any) -> connections.LLMClient:
+    cauce.apply(
+        {
+            "kind": "Connection",
+            "name": "llm",
+            "base_url": url,
+            "models": {"chat": "echo"},
+            "max_retries": 0,
+            "prices": prices,
+        }
+    )
+    return connections.client("llm")
+
+
+def _reopen(monkeypatch: pytest.MonkeyPatch, **env: str) -> Workspace:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    workspace_module.reset()
+    return workspace_module.current()
+
+
+def test_a_flow_of_spans_is_stored_as_a_tree_with_genai_attributes(
+    any_workspace: Workspace, upstream: Upstream
+) -> None:
+    llm = _connect(upstream.url, echo={"input": 1.0, "output": 2.0})
+    with tracing.span("answer", operation="invoke_agent") as root:
+        with tracing.span("retrieval docs", operation="retrieval") as retrieval:
+            retrieval.set("gen_ai.data_source.id", "docs@3")
+            retrieval.content("gen_ai.retrieval.documents", [{"id": "a.md#0", "score": 0.9}])
+        answer = llm.chat(QUESTION, temperature=0, max_tokens=50, stop=["\n"])
+        second = llm.chat(QUESTION, max_tokens=2)
+    found = tracing.get_trace(root.trace_id)
+    assert [s.name for s in found.spans] == ["answer", "retrieval docs", "chat echo", "chat echo"]
+    assert [s.parent_id for s in found.spans[1:]] == [root.span_id] * 3
+    chat = found.spans[2]
+    assert chat.kind == "client" and chat.operation == "chat"
+    attributes = chat.attributes
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.provider.name"] == "openai"
+    assert attributes["gen_ai.request.model"] == "echo"
+    assert attributes["gen_ai.request.temperature"] == 0
+    assert attributes["gen_ai.request.max_tokens"] == 50
+    assert attributes["gen_ai.request.stop_sequences"] == ["\n"]
+    assert attributes["gen_ai.response.finish_reasons"] == ["stop"]
+    assert attributes["gen_ai.response.id"] == "chatcmpl-1"
+    assert attributes["server.address"] == "127.0.0.1"
+    assert json.loads(attributes["gen_ai.input.messages"]) == QUESTION
+    assert (chat.input_tokens, chat.output_tokens) == (
+        answer.usage.input_tokens,
+        answer.usage.output_tokens,
+    )
+    assert found.spans[3].attributes["gen_ai.response.finish_reasons"] == ["length"]
+    summary = found.summary
+    assert summary.name == "answer" and summary.span_count == 4 and summary.status == "ok"
+    assert summary.input_tokens == answer.usage.input_tokens + second.usage.input_tokens
+    assert summary.output_tokens == answer.usage.output_tokens + second.usage.output_tokens
+    assert summary.cost == pytest.approx(answer.cost + second.cost)
+    assert [t.id for t in tracing.list_traces()] == [root.trace_id]
+
+
+def test_a_streamed_answer_is_one_span_and_an_abandoned_one_is_marked(
+    workspace: Workspace, upstream: Upstream
+) -> None:
+    llm = _connect(upstream.url)
+    with tracing.span("stream", operation="invoke_agent") as root:
+        whole = llm.stream(QUESTION)
+        whole.text()
+        partial = llm.stream(QUESTION)
+        iterator = iter(partial)
+        next(iterator)
+        iterator.close()  # the reader walks away after the first delta
+    spans = tracing.get_trace(root.trace_id).spans
+    done, abandoned = spans[1], spans[2]
+    assert done.attributes["gen_ai.request.stream"] is True
+    assert done.output_tokens == whole.result.usage.output_tokens
+    assert "cauce.stream.abandoned" not in done.attributes
+    assert done.attributes["cauce.time_to_first_token_ms"] > 0
+    assert abandoned.attributes["cauce.stream.abandoned"] is True
+    assert json.loads(abandoned.attributes["gen_ai.output.messages"]) == [
+        {"role": "assistant", "content": "echo:"}
+    ]
+
+
+def test_a_failed_call_is_an_error_span(workspace: Workspace, upstream: Upstream) -> None:
+    llm = _connect(upstream.url)
+    upstream.script = [(500, {})]
+    with pytest.raises(LLMError), tracing.span("failing") as root:
+        llm.chat(QUESTION)
+    trace = tracing.get_trace(root.trace_id)
+    assert trace.summary.status == "error"
+    chat = trace.spans[1]
+    assert chat.status == "error" and chat.attributes["error.type"] == "LLMError"
+    assert "HTTP 500" in (chat.status_message or "")
+
+
+def test_content_can_be_left_out_and_is_redacted_before_it_is_stored(
+    workspace: Workspace, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _reopen(monkeypatch, CAUCE_TRACE_REDACT=f"{__name__}:redact_emails")
+    llm = _connect(upstream.url)
+    with tracing.span("redacted", workspace=ws) as root:
+        llm.chat(QUESTION)
+    chat = tracing.get_trace(root.trace_id).spans[1]
+    assert "[EMAIL]" in chat.attributes["gen_ai.input.messages"]
+    assert "ana@example.com" not in json.dumps(chat.attributes)
+    ws = _reopen(monkeypatch, CAUCE_TRACE_CONTENT="false")
+    llm = connections.client("llm")
+    with tracing.span("shape only") as root:
+        llm.chat(QUESTION)
+    chat = tracing.get_trace(root.trace_id).spans[1]
+    assert "gen_ai.input.messages" not in chat.attributes
+    assert "gen_ai.output.messages" not in chat.attributes
+    assert chat.input_tokens == 4
+
+
+def test_the_sdk_redactor_runs_too(workspace: Workspace) -> None:
+    tracing.set_redactor(lambda text: text.replace("secret", "[X]"))
+    try:
+        with tracing.span("node") as node:
+            node.content("cauce.input", {"question": "the secret plan"})
+    finally:
+        tracing.set_redactor(None)
+    assert tracing.get_trace(node.trace_id).spans[0].attributes["cauce.input"] == (
+        '{"question": "the [X] plan"}'
+    )
+
+
+def test_evaluations_are_events_on_the_evaluated_span(workspace: Workspace) -> None:
+    with tracing.span("answer") as root:
+        root.evaluation("relevance", 4, "pass", "on topic")
+    tracing.record_evaluation(root.trace_id, root.span_id, "f1", 0.5, None)
+    events = tracing.get_trace(root.trace_id).spans[0].events
+    assert [e["name"] for e in events] == ["gen_ai.evaluation.result"] * 2
+    assert events[0]["attributes"] == {
+        "gen_ai.evaluation.name": "relevance",
+        "gen_ai.evaluation.score.value": 4.0,
+        "gen_ai.evaluation.score.label": "pass",
+        "gen_ai.evaluation.explanation": "on topic",
+    }
+    assert events[1]["attributes"]["gen_ai.evaluation.score.value"] == 0.5
+
+
+class Receiver:
+    """An OTLP/HTTP traces receiver on loopback: decodes each protobuf export request."""
+
+    def __init__(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        self.spans: list[Any] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+                for resource in request.resource_spans:
+                    for scope in resource.scope_spans:
+                        receiver.spans.extend(scope.spans)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+def test_spans_are_exported_over_otlp_redacted(
+    workspace: Workspace,
+    upstream: Upstream,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ws = _reopen(
+        monkeypatch,
+        CAUCE_OTLP_ENDPOINT=receiver.url,
+        CAUCE_TRACE_REDACT=f"{__name__}:redact_emails",
+    )
+    llm = _connect(upstream.url)
+    with tracing.span("exported", workspace=ws) as root:
+        llm.chat(QUESTION)
+    tracing.flush(ws)
+    names = sorted(s.name for s in receiver.spans)
+    assert names == ["chat echo", "exported"]
+    chat = next(s for s in receiver.spans if s.name == "chat echo")
+    attributes = {a.key: a.value for a in chat.attributes}
+    assert attributes["gen_ai.operation.name"].string_value == "chat"
+    assert attributes["gen_ai.usage.output_tokens"].int_value == 5
+    assert "[EMAIL]" in attributes["gen_ai.input.messages"].string_value
+    assert chat.trace_id.hex() == root.trace_id
+
+
+def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:
+    llm = _connect(upstream.url, echo={"input": 1.0, "output": 1.0})
+    with tracing.span("answer") as root:
+        with tracing.span("retrieval docs", operation="retrieval"):
+            pass
+        llm.chat(QUESTION)
+        root.evaluation("relevance", 5, "pass")
+    tracing.flush()
+    home = Path(workspace.settings.root)
+    listed = run_cli(home, "traces", "list").stdout
+    assert root.trace_id in listed and "4/5" in listed
+    shown = run_cli(home, "traces", "show", root.trace_id[:10]).stdout
+    assert "answer" in shown and "retrieval docs" in shown and "chat echo" in shown
+    assert "tokens 4/5" in shown and "relevance=5.0" in shown
+    as_json = json.loads(run_cli(home, "traces", "show", root.trace_id, "--json").stdout)
+    assert [s["name"] for s in as_json["spans"]] == ["answer", "retrieval docs", "chat echo"]
+    missing = run_cli(home, "traces", "show", "0" * 32, check=False)
+    assert missing.returncode == 1 and "no trace" in missing.stderr
