@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     # pipelines
     "step": "cauce.pipelines.decorators",
     "pipeline": "cauce.pipelines.decorators",
+    "flow": "cauce.genai.flows",
     # errors
     "CauceError": "cauce.errors",
     "NotFound": "cauce.errors",
@@ -73,6 +74,8 @@ _SUBMODULES = {
     "prompts": "cauce.genai.prompts",
     "connections": "cauce.genai.connections",
     "tracing": "cauce.genai.tracing",
+    "flows": "cauce.genai.flows",
+    "batches": "cauce.genai.batches",
     "endpoints": "cauce.serving.endpoints",
     "deployments": "cauce.serving.deployments",
     "rollouts": "cauce.serving.rollouts",
@@ -114,9 +117,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.errors import NotFound as NotFound
     from cauce.errors import QualityGateFailed as QualityGateFailed
     from cauce.errors import ValidationFailed as ValidationFailed
+    from cauce.genai import batches as batches
     from cauce.genai import connections as connections
+    from cauce.genai import flows as flows
     from cauce.genai import prompts as prompts
     from cauce.genai import tracing as tracing
+    from cauce.genai.flows import flow as flow
     from cauce.monitoring import alerts as alerts
     from cauce.monitoring import monitors as monitors
     from cauce.pipelines.decorators import pipeline as pipeline

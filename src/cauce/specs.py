@@ -97,6 +97,13 @@ KINDS: tuple[Kind, ...] = (
         check="cauce.genai.connections:check_connection",
     ),
     Kind(
+        "Flow",
+        spec="cauce.genai.flows:FlowSpec",
+        save="cauce.genai.flows:save_flow",
+        check="cauce.genai.flows:check_flow",
+        after=("Prompt", "Connection"),
+    ),
+    Kind(
         "Schedule",
         spec="cauce.automation.schedules:ScheduleSpec",
         save="cauce.automation.schedules:save_schedule",

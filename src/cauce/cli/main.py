@@ -25,6 +25,7 @@ from cauce.cli import (
     deployments,
     endpoints,
     experiments,
+    flows,
     gate,
     lineage,
     models,
@@ -69,6 +70,7 @@ app.add_typer(monitors.alerts_app, name="alerts")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(connections.app, name="connections")
 app.add_typer(traces.app, name="traces")
+app.add_typer(flows.app, name="flows")
 app.add_typer(db.app, name="db")
 
 

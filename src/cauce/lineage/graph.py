@@ -192,6 +192,13 @@ _LABELS: dict[str, tuple[Any, str]] = {
         ),
         "prompt {0} v{1}",
     ),
+    "flow_version": (
+        text(
+            "SELECT f.name, v.version FROM flow_versions v JOIN flows f ON f.id = v.flow_id "
+            "WHERE v.id = :id"
+        ),
+        "flow {0} v{1}",
+    ),
     "pipeline_run": (
         text(
             "SELECT p.name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id "

@@ -688,3 +688,26 @@ spans = Table(
     Column("attributes", JSON, nullable=False),
     Column("events", JSON, nullable=False),
 )
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# A YAML flow's spec, or for a Python flow its function and the sha256 of its source.
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("flow_id", ID, ForeignKey("flows.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+    UniqueConstraint("flow_id", "version"),
+)

@@ -1,0 +1,358 @@
+"""Batch runs of a flow over a dataset, and variants compared side by side.
+
+Each line of a dataset version becomes the flow's inputs through a column mapping; lines run on
+``concurrency`` threads, each within ``timeout`` and retried ``retries`` times after an error;
+a line that fails fails only itself. The lines (inputs, outputs, status, error, attempts,
+latency, tokens, cost, trace id) are stored as a new version of the dataset
+``flows.<flow>``, and the run as a tracked run (experiment ``flows``) with the flow version,
+variant and input dataset as params and the totals as metrics; lineage links the input
+dataset version and the flow version to the run, and the run to the lines' dataset version.
+
+Example::
+
+    result = cauce.batches.run("rag-answer", "questions@1", concurrency=4, timeout="60s")
+    result.metrics["error_rate"], result.lines.ref
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import InvalidInput
+from cauce.genai.flows import REFERENCE, Flow, LineResult, PythonFlow, load
+from cauce.validation import duration_ms
+from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cauce.data.assets import DatasetVersion
+
+__all__ = ["BatchResult", "compare", "run"]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A batch run: its tracked run, the lines' dataset version, totals and each line."""
+
+    run_id: str
+    flow: str
+    flow_version: int
+    variant: str | None
+    data: str
+    lines: DatasetVersion
+    metrics: dict[str, float]
+    results: list[LineResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view (without the lines themselves)."""
+        return {
+            "run_id": self.run_id,
+            "flow": self.flow,
+            "flow_version": self.flow_version,
+            "variant": self.variant,
+            "data": self.data,
+            "lines": self.lines.ref,
+            "metrics": self.metrics,
+        }
+
+
+def run(
+    flow: str | Flow | PythonFlow,
+    data: str,
+    *,
+    mapping: dict[str, str] | None = None,
+    variant: str | dict[str, str] | None = None,
+    concurrency: int = 4,
+    timeout: str | float = "60s",
+    retries: int = 0,
+    experiment: str = "flows",
+    workspace: Workspace | None = None,
+) -> BatchResult:
+    """Run a flow over every line of a dataset version (``name@version``; the newest without).
+
+    ``mapping`` maps a flow input to ``${data.COLUMN}`` (default: the column of the same name).
+    """
+    from cauce.data.assets import get_version
+    from cauce.data.assets import load as load_data
+
+    ws = workspace or current()
+    loaded = _flow(flow, ws)
+    if concurrency < 1 or retries < 0:
+        raise InvalidInput("concurrency must be at least 1 and retries at least 0")
+    limit_s = duration_ms(timeout) / 1000
+    version = get_version(data, workspace=ws)
+    frame = load_data(version.ref, workspace=ws)
+    lines = _inputs(loaded, frame, mapping)
+    variant_text = _variant_text(variant)
+    with _TrackedRun(ws, loaded, version, variant_text, concurrency, limit_s, retries) as run_id:
+        results = _run_lines(loaded, lines, variant, concurrency, limit_s, retries, ws)
+        metrics = _metrics(results)
+        from cauce.tracking import runs
+
+        runs.log_metrics(run_id, metrics, workspace=ws)
+        table = _table(lines, results, variant_text)
+        stored = _store_lines(ws, loaded, table, run_id)
+    return BatchResult(
+        run_id=run_id,
+        flow=loaded.name,
+        flow_version=loaded.version,
+        variant=variant_text,
+        data=version.ref,
+        lines=stored,
+        metrics=metrics,
+        results=results,
+    )
+
+
+def compare(
+    flow: str | Flow | PythonFlow,
+    data: str,
+    variants: list[str | dict[str, str] | None],
+    **options: Any,
+) -> list[BatchResult]:
+    """Batch-run each variant over the same dataset version, one tracked run each."""
+    if not variants:
+        raise InvalidInput("name at least one variant to compare")
+    return [run(flow, data, variant=v, **options) for v in variants]
+
+
+# -- the lines ---------------------------------------------------------------------------------
+
+
+def _flow(flow: str | Flow | PythonFlow, ws: Workspace) -> Flow:
+    if isinstance(flow, PythonFlow):
+        return flow.register(workspace=ws)
+    if isinstance(flow, Flow):
+        return flow
+    return load(flow, workspace=ws)
+
+
+def _inputs(
+    flow: Flow, frame: pd.DataFrame, mapping: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    names = list(flow.spec.inputs) if flow.spec is not None else None
+    if mapping is None:
+        if names is None:
+            names = [c for c in frame.columns]
+        mapping = {n: f"${{data.{n}}}" for n in names}
+    columns: dict[str, str] = {}
+    for name, ref in mapping.items():
+        match = REFERENCE.fullmatch(ref.strip()) if isinstance(ref, str) else None
+        column = match.group(2).lstrip(".") if match and match.group(1) == "data" else None
+        if column is None:
+            raise InvalidInput(f"mapping {name}: write ${{data.COLUMN}}, not {ref!r}")
+        if column not in frame.columns:
+            raise InvalidInput(
+                f"mapping {name}: the dataset has no column {column!r}",
+                hint=f"columns: {', '.join(map(str, frame.columns))}",
+            )
+        columns[name] = column
+    records = frame[list(columns.values())].to_dict("records")
+    return [{name: _plain(row[column]) for name, column in columns.items()} for row in records]
+
+
+def _plain(value: Any) -> Any:
+    """A table cell as a plain Python value (numpy scalars and NaN made ordinary)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _run_lines(
+    flow: Flow,
+    lines: list[dict[str, Any]],
+    variant: str | dict[str, str] | None,
+    concurrency: int,
+    limit_s: float,
+    retries: int,
+    ws: Workspace,
+) -> list[LineResult]:
+    def one(inputs: dict[str, Any]) -> LineResult:
+        result = _within(flow, inputs, variant, limit_s, ws)
+        attempts = 1
+        while result.status == "error" and attempts <= retries:
+            attempts += 1
+            result = _within(flow, inputs, variant, limit_s, ws)
+        result.attempts = attempts
+        return result
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flow-line") as pool:
+        return list(pool.map(one, lines))
+
+
+def _within(
+    flow: Flow,
+    inputs: dict[str, Any],
+    variant: str | dict[str, str] | None,
+    limit_s: float,
+    ws: Workspace,
+) -> LineResult:
+    """One line within the time limit; a line past it is recorded as a timeout and left to
+    finish on its own thread, its result dropped."""
+    box: list[LineResult] = []
+    started = time.perf_counter()
+    worker = threading.Thread(
+        target=lambda: box.append(flow.run(inputs, variant=variant, workspace=ws)),
+        name="flow-line-body",
+        daemon=True,
+    )
+    worker.start()
+    worker.join(limit_s)
+    if box:
+        return box[0]
+    return LineResult(
+        outputs={},
+        status="timeout",
+        error=f"the line did not finish within {limit_s:g} s",
+        latency_ms=(time.perf_counter() - started) * 1000,
+        input_tokens=0,
+        output_tokens=0,
+        cost=None,
+        trace_id=None,
+    )
+
+
+def _metrics(results: list[LineResult]) -> dict[str, float]:
+    import numpy as np
+
+    count = len(results)
+    ok = [r for r in results if r.status == "ok"]
+    latencies = np.array([r.latency_ms for r in ok]) if ok else np.array([0.0])
+    costs = [r.cost for r in results if r.cost is not None]
+    metrics = {
+        "lines": float(count),
+        "succeeded": float(len(ok)),
+        "failed": float(sum(r.status == "error" for r in results)),
+        "timed_out": float(sum(r.status == "timeout" for r in results)),
+        "error_rate": (count - len(ok)) / count if count else 0.0,
+        "latency_p50_ms": float(np.percentile(latencies, 50)),
+        "latency_p95_ms": float(np.percentile(latencies, 95)),
+        "input_tokens": float(sum(r.input_tokens for r in results)),
+        "output_tokens": float(sum(r.output_tokens for r in results)),
+    }
+    if costs:
+        metrics["cost"] = float(sum(costs))
+    return metrics
+
+
+def _table(
+    lines: list[dict[str, Any]], results: list[LineResult], variant: str | None
+) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = []
+    for number, (inputs, result) in enumerate(zip(lines, results, strict=True)):
+        row: dict[str, Any] = {"line": number}
+        row.update({f"inputs.{k}": _cell(v) for k, v in inputs.items()})
+        row.update({f"outputs.{k}": _cell(v) for k, v in result.outputs.items()})
+        row.update(
+            {
+                "status": result.status,
+                "error": result.error,
+                "attempts": result.attempts,
+                "latency_ms": result.latency_ms,
+                "input_tokens": result.input_tokens,
+                "output_tokens": result.output_tokens,
+                "cost": result.cost,
+                "trace_id": result.trace_id,
+                "variant": variant or "default",
+            }
+        )
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    # A line that failed has no outputs: its output columns are empty, as text.
+    for column in frame.columns:
+        if column.startswith("outputs.") or column in ("error", "trace_id"):
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
+def _cell(value: Any) -> Any:
+    """A value as a table cell: text stays text, anything structured becomes JSON."""
+    return value if isinstance(value, str) or value is None else json.dumps(value, default=str)
+
+
+def _variant_text(variant: str | dict[str, str] | None) -> str | None:
+    if variant is None:
+        return None
+    if isinstance(variant, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(variant.items()))
+    return variant
+
+
+class _TrackedRun:
+    """A tracked run for the batch: params first, FAILED if the batch raises, else FINISHED."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        flow: Flow,
+        data: DatasetVersion,
+        variant: str | None,
+        concurrency: int,
+        limit_s: float,
+        retries: int,
+    ):
+        self.ws, self.flow, self.data = ws, flow, data
+        self.params = {
+            "flow": flow.name,
+            "flow_version": flow.version,
+            "variant": variant or "default",
+            "data": data.ref,
+            "concurrency": concurrency,
+            "timeout_s": limit_s,
+            "retries": retries,
+        }
+        self.run_id = ""
+
+    def __enter__(self) -> str:
+        from cauce.lineage.graph import add_edge
+        from cauce.tracking import runs
+
+        info = runs.create_run(
+            "flows",
+            re.sub(
+                r"[^\w\-. ]", "-", f"{self.flow.name} v{self.flow.version} {self.params['variant']}"
+            ),
+            tags={"cauce.flow": self.flow.name},
+            workspace=self.ws,
+        )
+        self.run_id = info.run_id
+        runs.log_params(self.run_id, self.params, workspace=self.ws)
+        runs.log_input(self.run_id, self.data, "flow-input", workspace=self.ws)
+        with self.ws.store.write() as conn:
+            add_edge(conn, ("flow_version", self.flow.id), ("run", self.run_id), "ran")
+        return self.run_id
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        from cauce.tracking import runs
+
+        if exc is None:
+            runs.end_run(self.run_id, "FINISHED", workspace=self.ws)
+        else:
+            runs.end_run(self.run_id, "FAILED", error=str(exc)[:1000], workspace=self.ws)
+
+
+def _store_lines(ws: Workspace, flow: Flow, table: pd.DataFrame, run_id: str) -> DatasetVersion:
+    from cauce.data.assets import register
+    from cauce.lineage.graph import add_edge
+
+    stored = register(
+        f"flows.{flow.name}",
+        table,
+        description=f"lines of batch run {run_id}",
+        allow_schema_change=True,
+        workspace=ws,
+    )
+    with ws.store.write() as conn:
+        add_edge(conn, ("run", run_id), ("dataset_version", stored.id), "produced")
+    return stored
