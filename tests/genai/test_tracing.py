@@ -252,3 +252,30 @@ def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) 
     assert [s["name"] for s in as_json["spans"]] == ["answer", "retrieval docs", "chat echo"]
     missing = run_cli(home, "traces", "show", "0" * 32, check=False)
     assert missing.returncode == 1 and "no trace" in missing.stderr
+
+
+def test_traces_become_an_evaluation_dataset(workspace: Workspace, upstream: Upstream) -> None:
+    llm = _connect(upstream.url)
+    for question in ("mail ana@example.com", "what is drift"):
+        with tracing.span("qa", operation="invoke_agent") as root:
+            root.content("cauce.input", {"question": question})
+            answer = llm.chat([{"role": "user", "content": question}])
+            root.content("cauce.output", {"answer": answer.text})
+            root.evaluation("relevance", 4 if "drift" in question else 2, None)
+    llm.chat([{"role": "user", "content": "a bare call"}])
+    version = tracing.to_dataset("qa-traffic", trace_name="qa")
+    frame = cauce.data.load(version.ref)
+    assert list(frame["inputs.question"]) == ["mail ana@example.com", "what is drift"]
+    assert list(frame["outputs.answer"]) == ["echo: mail ana@example.com", "echo: what is drift"]
+    assert list(frame["eval.relevance"]) == [2.0, 4.0]
+    assert list(frame["output_tokens"]) == [3, 4]
+    bare = cauce.data.load(tracing.to_dataset("bare", trace_name="chat echo").ref)
+    assert (bare.loc[0, "inputs.question"], bare.loc[0, "outputs.answer"]) == (
+        "a bare call",
+        "echo: a bare call",
+    )
+    home = Path(workspace.settings.root)
+    printed = run_cli(home, "traces", "to-dataset", "everything").stdout
+    assert "Registered 3 traces as everything@1" in printed
+    nothing = run_cli(home, "traces", "to-dataset", "none", "--status", "error", check=False)
+    assert nothing.returncode == 1 and "no traces match" in nothing.stderr

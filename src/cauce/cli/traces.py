@@ -108,3 +108,22 @@ def show(
 
 def _cost(value: float | None) -> str:
     return "—" if value is None else f"{value:.6f}"
+
+
+@app.command("to-dataset")
+def to_dataset(
+    dataset: str = typer.Argument(..., help="The dataset the traces are registered as."),
+    name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
+    status: str = typer.Option(None, "--status", help="ok or error."),
+    limit: int = typer.Option(10_000, "-n", "--max", help="At most this many, oldest first."),
+) -> None:
+    """Register recorded traces as a dataset version (one row per trace): an evaluation
+    dataset made of real traffic.
+
+    Example:
+        cauce traces to-dataset qa-traffic --name "invoke_agent rag-answer" --status ok
+    """
+    from cauce.genai.tracing import to_dataset as traces_to_dataset
+
+    version = traces_to_dataset(dataset, trace_name=name, status=status, limit=limit)
+    console.print(f"Registered {version.row_count} traces as {version.ref}")

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import Span as OtelSpan
 
+    from cauce.data.assets import DatasetVersion
+
 __all__ = [
     "Span",
     "SpanRecord",
@@ -50,6 +52,7 @@ __all__ = [
     "record_evaluation",
     "set_redactor",
     "span",
+    "to_dataset",
 ]
 
 OPERATION = "gen_ai.operation.name"
@@ -470,6 +473,114 @@ def record_evaluation(
             .where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
             .values(events=[*row.events, event])
         )
+
+
+def to_dataset(
+    name: str,
+    *,
+    trace_name: str | None = None,
+    status: str | None = None,
+    since_ms: int | None = None,
+    limit: int = 10_000,
+    workspace: Workspace | None = None,
+) -> DatasetVersion:
+    """Register recorded traces as a dataset version, one row per trace, oldest first: an
+    evaluation dataset made of what really happened.
+
+    Columns: ``trace_id``, ``name``, ``started_at``, ``status``, ``duration_ms``, tokens and
+    ``cost``; a flow's inputs and outputs as ``inputs.*`` and ``outputs.*``; a bare model call's
+    last user message and answer as ``inputs.question`` and ``outputs.answer``; and each
+    evaluation result on the root span as ``eval.NAME``. Texts are what the trace kept: already
+    redacted, and missing when content capture was off.
+    """
+    import pandas as pd
+
+    from cauce.data.assets import register
+
+    ws = workspace or current()
+    flush(ws)
+    query = select(traces).order_by(traces.c.started_at, traces.c.id).limit(limit)
+    if trace_name is not None:
+        query = query.where(traces.c.name == trace_name)
+    if status is not None:
+        query = query.where(traces.c.status == status)
+    if since_ms is not None:
+        query = query.where(traces.c.started_at >= since_ms)
+    with ws.store.read() as conn:
+        found = conn.execute(query).all()
+        roots = {
+            (r.trace_id, r.span_id): r
+            for r in conn.execute(
+                select(spans.c.trace_id, spans.c.span_id, spans.c.attributes, spans.c.events).where(
+                    spans.c.trace_id.in_([t.id for t in found]), spans.c.parent_id.is_(None)
+                )
+            )
+        }
+    if not found:
+        raise NotFound("no traces match", hint="cauce traces list shows what is recorded")
+    rows = []
+    for row in found:
+        root = roots.get((row.id, row.root_span_id))
+        record: dict[str, Any] = {
+            "trace_id": row.id,
+            "name": row.name,
+            "started_at": row.started_at,
+            "status": row.status,
+            "duration_ms": float(row.ended_at - row.started_at),
+            "input_tokens": row.input_tokens,
+            "output_tokens": row.output_tokens,
+            "cost": row.cost,
+        }
+        if root is not None:
+            record.update(_content_columns(root.attributes))
+            for event in root.events:
+                a = event["attributes"]
+                if event["name"] == EVALUATION_EVENT and "gen_ai.evaluation.score.value" in a:
+                    record[f"eval.{a['gen_ai.evaluation.name']}"] = a[
+                        "gen_ai.evaluation.score.value"
+                    ]
+        rows.append(record)
+    return register(
+        name,
+        pd.DataFrame(rows),
+        description=f"{len(rows)} traces turned into a dataset",
+        allow_schema_change=True,
+        workspace=ws,
+    )
+
+
+def _content_columns(attributes: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, prefix in (("cauce.input", "inputs"), ("cauce.output", "outputs")):
+        value = _json(attributes.get(key))
+        if isinstance(value, dict):
+            found.update({f"{prefix}.{k}": _cell(v) for k, v in value.items()})
+    messages = _json(attributes.get("gen_ai.input.messages"))
+    if isinstance(messages, list):
+        users = [
+            m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"
+        ]
+        if users:
+            found.setdefault("inputs.question", users[-1])
+    answer = _json(attributes.get("gen_ai.output.messages"))
+    if isinstance(answer, list) and answer and isinstance(answer[0], dict):
+        found.setdefault("outputs.answer", answer[0].get("content"))
+    return found
+
+
+def _json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
+def _cell(value: Any) -> Any:
+    return (
+        value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value)
+    )
 
 
 def _require_trace(conn: Any, trace_id: str) -> Any:
