@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -267,15 +268,30 @@ def delete(name: str, *, workspace: Workspace | None = None) -> None:
 
 
 def client(name: str, *, workspace: Workspace | None = None) -> LLMClient:
-    """A client for chat and embeddings through the connection, its key decrypted."""
+    """A client for chat and embeddings through the connection, its key decrypted.
+
+    Clients are kept for the process, one per stored state of a connection, so that calls
+    reuse their HTTP connections (keep-alive); applying a changed spec makes a new one.
+    """
     from cauce.genai.connections.calls import LLMClient
 
     ws = workspace or current()
     with ws.store.read() as conn:
         row = _require(conn, name)
+    key = (id(ws), row.id, row.spec_sha256, row.secret)
+    with _clients_lock:
+        found = _clients.get(key)
+        if found is not None and found.workspace is ws:
+            return found
     secret = secrets.decrypt(ws, row.secret, f"connection {name!r}") if row.secret else None
     spec = ConnectionSpec.model_validate({**row.spec, "api_key": None})
-    return LLMClient(name, spec, secret, workspace=ws)
+    made = LLMClient(name, spec, secret, workspace=ws)
+    with _clients_lock:
+        return _clients.setdefault(key, made)
+
+
+_clients: dict[tuple[Any, ...], LLMClient] = {}
+_clients_lock = threading.Lock()
 
 
 def test(name: str, *, workspace: Workspace | None = None) -> dict[str, Any]:
