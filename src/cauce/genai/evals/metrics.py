@@ -1,0 +1,419 @@
+"""Text-overlap evaluators: exact match, token F1, ROUGE-L and BLEU, over whole columns.
+
+Every evaluator takes a column of answers and a column of references of the same length (a
+reference may be one text or a list of texts; a row's score is then its best over them) and
+returns one score per row as a float64 NumPy array, except :func:`corpus_bleu`, one number for
+the whole column. Each is written to give the same numbers as its reference implementation,
+which the tests compare it with:
+
+============== =========================================== =====================================
+evaluator      range                                       reference
+============== =========================================== =====================================
+exact_match    0 or 1                                      SQuAD v1.1 ``exact_match_score``
+token_f1       0..1                                        SQuAD v1.1 ``f1_score``
+rouge_l        0..1                                        ``rouge_score`` ``rougeL`` F-measure
+sentence_bleu  0..100                                      ``sacrebleu.sentence_bleu``
+corpus_bleu    0..100                                      ``sacrebleu.corpus_bleu``
+============== =========================================== =====================================
+
+Example::
+
+    from cauce.genai.evals import metrics
+    metrics.token_f1(["Paris is the capital"], ["The capital is Paris."])   # array([1.])
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from cauce.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Scores = npt.NDArray[np.float64]
+
+__all__ = [
+    "bleu_tokens",
+    "corpus_bleu",
+    "exact_match",
+    "normalize_answer",
+    "rouge_l",
+    "rouge_tokens",
+    "sentence_bleu",
+    "token_f1",
+]
+
+References = Iterable[str | Sequence[str]]
+
+
+# -- columns ----------------------------------------------------------------------------------
+
+
+def texts(name: str, values: Iterable[Any]) -> list[str]:
+    """``values`` as a list of texts; InvalidInput naming ``name`` and the row otherwise."""
+    out = list(values)
+    for i, value in enumerate(out):
+        if not isinstance(value, str):
+            raise InvalidInput(
+                f"{name}[{i}] is {type(value).__name__}, not text",
+                hint="give every row a string (an empty answer is '')",
+            )
+    return out
+
+
+def reference_lists(name: str, values: References, rows: int) -> list[list[str]]:
+    """Each row's references as a non-empty list of texts; ``rows`` rows or InvalidInput."""
+    out: list[list[str]] = []
+    for i, value in enumerate(values):
+        refs = [value] if isinstance(value, str) else list(value)
+        if not refs or not all(isinstance(r, str) for r in refs):
+            raise InvalidInput(f"{name}[{i}] must be a text or a non-empty list of texts")
+        out.append(refs)
+    if len(out) != rows:
+        raise InvalidInput(f"{rows} answers but {len(out)} {name}: give one row for each answer")
+    return out
+
+
+def _array(values: Sequence[float]) -> Scores:
+    import numpy as np
+
+    return np.asarray(values, dtype=np.float64)
+
+
+def _best_per_row(
+    answers: Iterable[Any],
+    references: References,
+    score: Callable[[str, list[str]], float],
+) -> Scores:
+    hyps = texts("answers", answers)
+    refs = reference_lists("references", references, len(hyps))
+    return _array([score(h, r) for h, r in zip(hyps, refs, strict=True)])
+
+
+# -- SQuAD: exact match and token F1 ----------------------------------------------------------
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1's normalisation: lower case, no ASCII punctuation, no a/an/the, single spaces."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
+
+
+def exact_match(
+    answers: Iterable[str], references: References, *, normalize: bool = True
+) -> Scores:
+    """1.0 where the answer equals a reference after :func:`normalize_answer`, else 0.0.
+
+    With ``normalize=False`` the texts are compared exactly as given.
+    """
+    if normalize:
+        memo = _memo(normalize_answer)
+        return _best_per_row(
+            answers, references, lambda h, refs: float(any(memo(h) == memo(r) for r in refs))
+        )
+    return _best_per_row(answers, references, lambda h, refs: float(h in refs))
+
+
+def token_f1(answers: Iterable[str], references: References) -> Scores:
+    """SQuAD v1.1 token F1: the harmonic mean of token precision and recall after normalising.
+
+    Tokens are the whitespace-separated words of :func:`normalize_answer`; the overlap counts
+    each token as often as it occurs in both (multiset intersection). No token in common gives
+    0, also when both texts are empty (SQuAD v1.1's rule; v2.0 would give 1 there).
+    """
+    memo = _memo(lambda text: Counter(normalize_answer(text).split()))
+
+    def f1(answer: str, refs: list[str]) -> float:
+        predicted = memo(answer)
+        best = 0.0
+        for ref in refs:
+            truth = memo(ref)
+            same = sum((predicted & truth).values())
+            if same == 0:
+                continue
+            precision = 1.0 * same / predicted.total()
+            recall = 1.0 * same / truth.total()
+            best = max(best, (2 * precision * recall) / (precision + recall))
+        return best
+
+    return _best_per_row(answers, references, f1)
+
+
+def _memo(fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``fn`` remembered per text for one call: answers and references often repeat."""
+    seen: dict[str, Any] = {}
+
+    def call(text: str) -> Any:
+        if text not in seen:
+            seen[text] = fn(text)
+        return seen[text]
+
+    return call
+
+
+# -- ROUGE-L ----------------------------------------------------------------------------------
+
+_NON_ALPHANUM = re.compile(r"[^a-z0-9]+")
+_VALID_TOKEN = re.compile(r"^[a-z0-9]+$")
+
+
+def rouge_tokens(text: str, stem: bool = False) -> list[str]:
+    """``rouge_score``'s tokens: lower case, runs of anything but a-z and 0-9 split words.
+
+    With ``stem``, words longer than 3 characters go through NLTK's Porter stemmer, as
+    ``rouge_score.rouge_scorer.RougeScorer(use_stemmer=True)`` does.
+    """
+    tokens = _NON_ALPHANUM.sub(" ", text.lower()).split()
+    if stem:
+        stemmer = _porter()
+        tokens = [stemmer(t) if len(t) > 3 else t for t in tokens]
+        tokens = [t for t in tokens if _VALID_TOKEN.match(t)]
+    return tokens
+
+
+@lru_cache(maxsize=1)
+def _porter() -> Callable[[str], str]:
+    try:
+        from nltk.stem import porter
+    except ImportError:  # pragma: no cover - nltk comes with the genai extra
+        raise InvalidInput(
+            "ROUGE-L with stem=True needs NLTK's Porter stemmer",
+            hint="pip install 'cauce[genai]'",
+        ) from None
+    return lru_cache(maxsize=65536)(porter.PorterStemmer().stem)
+
+
+def rouge_l(answers: Iterable[str], references: References, *, stem: bool = False) -> Scores:
+    """ROUGE-L F-measure: from the longest common subsequence (LCS) of the token lists.
+
+    P = LCS / answer tokens, R = LCS / reference tokens, F = 2PR / (P + R); 0 when either
+    side has no token. Tokens are :func:`rouge_tokens`. Equal to
+    ``RougeScorer(["rougeL"], use_stemmer=stem).score(reference, answer)["rougeL"].fmeasure``
+    (and ``score_multi`` over several references: the best F).
+    """
+    memo = _memo(lambda text: rouge_tokens(text, stem))
+
+    def score(answer: str, refs: list[str]) -> float:
+        predicted = memo(answer)
+        best = 0.0
+        for ref in refs:
+            target = memo(ref)
+            if not predicted or not target:
+                continue
+            lcs = lcs_length(target, predicted)
+            precision = lcs / len(predicted)
+            recall = lcs / len(target)
+            if precision + recall > 0:
+                best = max(best, 2 * precision * recall / (precision + recall))
+        return best
+
+    return _best_per_row(answers, references, score)
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence of two token lists (bit-parallel, Hyyrö 2004).
+
+    One bit per token of ``a``; each token of ``b`` updates the bit vector with one addition,
+    so the cost is len(b) integer operations instead of len(a) x len(b) table cells.
+    """
+    masks: dict[str, int] = {}
+    for i, token in enumerate(a):
+        masks[token] = masks.get(token, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for token in b:
+        m = masks.get(token)
+        if m:
+            u = v & m
+            v = (v + u) | (v - u)
+    return len(a) - (v & full).bit_count()
+
+
+# -- BLEU -------------------------------------------------------------------------------------
+
+MAX_ORDER = 4
+SMOOTHING = {"exp": None, "none": None, "floor": 0.1, "add-k": 1.0}
+
+# sacrebleu's ``13a`` tokenizer (mteval-v13a, as used by WMT), rule for rule. Its first rule,
+# r"([\{-\~\[-\` -\&\(-\+\:-\@\/])" -> r" \1 ", pads single characters, so a translation
+# table does it in one pass (a regex with a template costs a Python call per match).
+_13A_PAD = str.maketrans(
+    {c: f" {c} " for c in "{|}~[\\]^_` !\"#$%&()*+:;<=>?@/"}
+)
+_13A_PERIOD_COMMA = [
+    (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
+    (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
+]
+_13A_DASH = re.compile(r"([0-9])(-)")
+
+
+@lru_cache(maxsize=65536)
+def _tokenize_13a(line: str) -> tuple[str, ...]:
+    line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
+    if "&" in line:
+        line = (
+            line.replace("&quot;", '"')
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+        )
+    line = f" {line} ".translate(_13A_PAD)
+    if "." in line or "," in line:
+        for pattern, replacement in _13A_PERIOD_COMMA:
+            line = pattern.sub(replacement, line)
+    if "-" in line:
+        line = _13A_DASH.sub(r"\1 \2 ", line)
+    return tuple(line.split())
+
+
+def bleu_tokens(text: str, lowercase: bool = False) -> list[str]:
+    """sacrebleu's ``13a`` tokens of ``text`` (trailing whitespace dropped first, as it does)."""
+    text = text.rstrip()
+    return list(_tokenize_13a(text.lower() if lowercase else text))
+
+
+def _ngram_counts(tokens: Sequence[str]) -> Counter[tuple[str, ...]]:
+    """The counts of every 1- to 4-gram of ``tokens`` (an n-gram's order is its length)."""
+    orders = (zip(*(tokens[i:] for i in range(n)), strict=False) for n in range(1, 1 + MAX_ORDER))
+    return Counter(chain.from_iterable(orders))
+
+
+def _segment_stats(
+    answer: str, refs: list[str], lowercase: bool, memo: Callable[[str], Any]
+) -> list[int]:
+    """[answer length, closest reference length, matches per order..., n-grams per order...].
+
+    ``memo(text)`` gives a text's (token count, n-gram counts).
+    """
+    hyp_len, hyp_counts = memo(answer)
+    ref_counts: Counter[tuple[str, ...]] | None = None
+    ref_len = -1
+    for ref in refs:
+        length, counts = memo(ref)
+        # a reference n-gram clips at its highest count in any one reference
+        ref_counts = counts if ref_counts is None else ref_counts | counts
+        # the closest reference length; on a tie the shorter one (sacrebleu's rule)
+        diff, best = abs(hyp_len - length), abs(hyp_len - ref_len)
+        if ref_len < 0 or diff < best or (diff == best and length < ref_len):
+            ref_len = length
+    assert ref_counts is not None
+    correct = [0] * MAX_ORDER
+    for gram in hyp_counts.keys() & ref_counts.keys():
+        correct[len(gram) - 1] += min(hyp_counts[gram], ref_counts[gram])
+    total = [max(hyp_len - n, 0) for n in range(MAX_ORDER)]
+    return [hyp_len, ref_len, *correct, *total]
+
+
+def _bleu_memo(lowercase: bool) -> Callable[[str], Any]:
+    def count(text: str) -> tuple[int, Counter[tuple[str, ...]]]:
+        tokens = bleu_tokens(text, lowercase)
+        return len(tokens), _ngram_counts(tokens)
+
+    return _memo(count)
+
+
+def _bleu(stats: list[int], smooth: str, smooth_value: float | None, effective: bool) -> float:
+    """BLEU (0..100) from summed statistics: sacrebleu's ``BLEU.compute_bleu``, step for step."""
+    sys_len, ref_len = stats[0], stats[1]
+    correct: list[float] = list(stats[2 : 2 + MAX_ORDER])
+    total: list[float] = list(stats[2 + MAX_ORDER :])
+    value = SMOOTHING[smooth] if smooth_value is None else smooth_value
+    bp = 1.0
+    if sys_len < ref_len:
+        bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
+    precisions = [0.0] * MAX_ORDER
+    if not any(correct):
+        return 0.0
+    smooth_mteval = 1.0
+    order = MAX_ORDER
+    for n in range(1, MAX_ORDER + 1):
+        if smooth == "add-k" and n > 1:
+            assert value is not None
+            correct[n - 1] += value
+            total[n - 1] += value
+        if total[n - 1] == 0:
+            break
+        if effective:
+            order = n
+        if correct[n - 1] == 0:
+            if smooth == "exp":
+                smooth_mteval *= 2
+                precisions[n - 1] = 100.0 / (smooth_mteval * total[n - 1])
+            elif smooth == "floor":
+                assert value is not None
+                precisions[n - 1] = 100.0 * value / total[n - 1]
+        else:
+            precisions[n - 1] = 100.0 * correct[n - 1] / total[n - 1]
+    logs = [math.log(p) if p != 0.0 else -9999999999 for p in precisions[:order]]
+    return bp * math.exp(sum(logs) / order)
+
+
+def _check_smoothing(smooth: str) -> None:
+    if smooth not in SMOOTHING:
+        raise InvalidInput(f"smooth must be one of {sorted(SMOOTHING)}, not {smooth!r}")
+
+
+def sentence_bleu(
+    answers: Iterable[str],
+    references: References,
+    *,
+    smooth: str = "exp",
+    smooth_value: float | None = None,
+    lowercase: bool = False,
+) -> Scores:
+    """BLEU of each answer on its own (0..100), as ``sacrebleu.sentence_bleu`` computes it.
+
+    The geometric mean of the clipped 1- to 4-gram precisions of the ``13a`` tokens times the
+    brevity penalty exp(1 - r/c) when the answer (c tokens) is shorter than the closest
+    reference (r). Orders with no n-gram in the answer are left out (effective order); an order
+    with no match is smoothed by ``smooth`` (sacrebleu's default ``exp``: the k-th such order
+    counts as 1 / 2^k matches). No match at all gives 0.
+    """
+    _check_smoothing(smooth)
+    hyps = texts("answers", answers)
+    refs = reference_lists("references", references, len(hyps))
+    memo = _bleu_memo(lowercase)
+    return _array(
+        [
+            _bleu(_segment_stats(h, r, lowercase, memo), smooth, smooth_value, effective=True)
+            for h, r in zip(hyps, refs, strict=True)
+        ]
+    )
+
+
+def corpus_bleu(
+    answers: Iterable[str],
+    references: References,
+    *,
+    smooth: str = "exp",
+    smooth_value: float | None = None,
+    lowercase: bool = False,
+) -> float:
+    """BLEU of the whole column (0..100), as ``sacrebleu.corpus_bleu`` computes it.
+
+    The n-gram matches and lengths of every row are summed first, then BLEU is taken once
+    over the sums (with all four orders, as sacrebleu does by default): not the mean of the
+    rows' sentence BLEU.
+    """
+    _check_smoothing(smooth)
+    hyps = texts("answers", answers)
+    refs = reference_lists("references", references, len(hyps))
+    if not hyps:
+        raise InvalidInput("corpus BLEU needs at least one answer")
+    sums = [0] * (2 + 2 * MAX_ORDER)
+    memo = _bleu_memo(lowercase)
+    for h, r in zip(hyps, refs, strict=True):
+        for i, value in enumerate(_segment_stats(h, r, lowercase, memo)):
+            sums[i] += value
+    return _bleu(sums, smooth, smooth_value, effective=False)
