@@ -76,10 +76,11 @@ def _gains(
     """
     import numpy as np
 
-    lists = [list(r) for r in retrieved]
-    for i, ids in enumerate(lists):
+    lists = []
+    for i, ids in enumerate(retrieved):
         if isinstance(ids, (str, bytes)):
             raise InvalidInput(f"retrieved[{i}] must be a list of ids, not a single text")
+        lists.append(list(ids))
     grades = [_grades(i, labels) for i, labels in enumerate(relevance)]
     if len(grades) != len(lists):
         raise InvalidInput(
