@@ -26,11 +26,10 @@ sacrebleu = need("sacrebleu", "dev")
 
 # Words chosen to hit every rule: articles, case, punctuation, numbers with . , and -, HTML
 # entities, non-ASCII letters, words the Porter stemmer changes, repeated words.
-VOCAB = (
-    "the The a an An THE cat cats sat on mat . , ! ? ; : ' \" ( ) - -- running runs ran "
-    "connection connected generously Paris capital France 3.5 1,000 2-3 10-20 U.S. e.g. "
-    "&amp; &quot; <skipped> café naïve Zürich über 東京 emoji🙂 x-ray don't it's $5 50% a.m."
-).split()
+WORDS = """the The a an An THE cat cats sat on mat . , ! ? ; : ' " ( ) - -- running runs ran
+connection connected generously Paris capital France 3.5 1,000 2-3 10-20 U.S. e.g.
+&amp; &quot; <skipped> café naïve Zürich über 東京 emoji🙂 x-ray don't it's $5 50% a.m."""
+VOCAB = WORDS.split()
 
 
 def generated_texts(rng: random.Random, count: int) -> list[str]:
@@ -125,7 +124,8 @@ def test_several_references_take_the_best_as_squad_does() -> None:
     f1 = metrics.token_f1(answers, refs)
     em = metrics.exact_match(answers, refs)
     assert f1.tolist() == [
-        squad_max_over_ground_truths(squad_f1_score, a, r) for a, r in zip(answers, refs, strict=True)
+        squad_max_over_ground_truths(squad_f1_score, a, r)
+        for a, r in zip(answers, refs, strict=True)
     ]
     assert em.tolist() == [
         float(squad_max_over_ground_truths(squad_exact_match_score, a, r))
@@ -194,7 +194,7 @@ def test_13a_tokens_equal_sacrebleu() -> None:
 
     tokenizer = Tokenizer13a()
     rng = random.Random(6)
-    alphabet = string.printable + "éü–—…€🙂東"
+    alphabet = string.printable + "éü\u2013\u2014…€🙂東"  # noqa: RUF001 (dashes on purpose)
     lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(5000)]
     lines += generated_texts(rng, 1000)
     for line in lines:
@@ -400,7 +400,10 @@ def test_embedding_similarity_equals_sentence_transformers_cosine(minilm: Any) -
     answers = ["Paris is the capital of France.", "I like cats.", "", "The sky is blue."]
     refs = ["The capital of France is Paris.", "Stock markets fell today.", "", "The sky is blue."]
     got = semantic.embedding_similarity(answers, refs)
-    expected = [float(util.cos_sim(minilm([a]), minilm([r]))[0, 0]) for a, r in zip(answers, refs)]
+    expected = [
+        float(util.cos_sim(minilm([a]), minilm([r]))[0, 0])
+        for a, r in zip(answers, refs, strict=True)
+    ]
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert got[0] > 0.9 and got[1] < 0.3 and got[3] == pytest.approx(1.0, abs=1e-5)
     best = semantic.embedding_similarity(["I like cats."], [["Stocks fell.", "I love cats."]])
