@@ -210,21 +210,37 @@ def test_sentence_bleu_equals_sacrebleu() -> None:
 
 
 @pytest.mark.parametrize(
-    ("smooth", "value", "lowercase"),
-    [("none", None, False), ("floor", None, True), ("floor", 0.3, False), ("add-k", 2.0, False)],
+    ("smooth", "value", "lowercase", "effective"),
+    [
+        ("none", None, False, True),
+        ("floor", None, True, True),
+        ("floor", 0.3, False, False),
+        ("add-k", 2.0, False, True),
+        ("exp", None, False, False),
+    ],
 )
-def test_sentence_bleu_smoothing_and_case_options_equal_sacrebleu(
-    smooth: str, value: float | None, lowercase: bool
+def test_sentence_bleu_smoothing_case_and_order_options_equal_sacrebleu(
+    smooth: str, value: float | None, lowercase: bool, effective: bool
 ) -> None:
     answers, refs = pairs(seed=8, count=600)
     expected = [
         sacrebleu.sentence_bleu(
-            a, [r], smooth_method=smooth, smooth_value=value, lowercase=lowercase
+            a,
+            [r],
+            smooth_method=smooth,
+            smooth_value=value,
+            lowercase=lowercase,
+            use_effective_order=effective,
         ).score
         for a, r in zip(answers, refs, strict=True)
     ]
     got = metrics.sentence_bleu(
-        answers, refs, smooth=smooth, smooth_value=value, lowercase=lowercase
+        answers,
+        refs,
+        smooth=smooth,
+        smooth_value=value,
+        lowercase=lowercase,
+        effective_order=effective,
     )
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 

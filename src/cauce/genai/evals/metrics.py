@@ -30,7 +30,6 @@ import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput
@@ -246,11 +245,10 @@ MAX_ORDER = 4
 SMOOTHING = {"exp": None, "none": None, "floor": 0.1, "add-k": 1.0}
 
 # sacrebleu's ``13a`` tokenizer (mteval-v13a, as used by WMT), rule for rule. Its first rule,
-# r"([\{-\~\[-\` -\&\(-\+\:-\@\/])" -> r" \1 ", pads single characters, so a translation
-# table does it in one pass (a regex with a template costs a Python call per match).
-_13A_PAD = str.maketrans(
-    {c: f" {c} " for c in "{|}~[\\]^_` !\"#$%&()*+:;<=>?@/"}
-)
+# r"([\{-\~\[-\` -\&\(-\+\:-\@\/])" -> r" \1 ", pads single characters; str.replace does it
+# per character present (a regex with a template costs a Python call per match). The class also
+# holds the space, whose padding only adds whitespace, which the final split drops.
+_13A_PAD = "!\"#$%&()*+/:;<=>?@[\\]^_`{|}~"
 _13A_PERIOD_COMMA = [
     (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
     (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
@@ -268,7 +266,10 @@ def _tokenize_13a(line: str) -> tuple[str, ...]:
             .replace("&lt;", "<")
             .replace("&gt;", ">")
         )
-    line = f" {line} ".translate(_13A_PAD)
+    line = f" {line} "
+    for char in _13A_PAD:
+        if char in line:
+            line = line.replace(char, f" {char} ")
     if "." in line or "," in line:
         for pattern, replacement in _13A_PERIOD_COMMA:
             line = pattern.sub(replacement, line)
@@ -283,44 +284,91 @@ def bleu_tokens(text: str, lowercase: bool = False) -> list[str]:
     return list(_tokenize_13a(text.lower() if lowercase else text))
 
 
-def _ngram_counts(tokens: Sequence[str]) -> Counter[tuple[str, ...]]:
-    """The counts of every 1- to 4-gram of ``tokens`` (an n-gram's order is its length)."""
-    orders = (zip(*(tokens[i:] for i in range(n)), strict=False) for n in range(1, 1 + MAX_ORDER))
-    return Counter(chain.from_iterable(orders))
+def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list[list[int]]:
+    """Per row: [answer length, closest reference length, matches per order, n-grams per order].
 
-
-def _segment_stats(
-    answer: str, refs: list[str], lowercase: bool, memo: Callable[[str], Any]
-) -> list[int]:
-    """[answer length, closest reference length, matches per order..., n-grams per order...].
-
-    ``memo(text)`` gives a text's (token count, n-gram counts).
+    sacrebleu's statistics, computed for the whole column at once: tokens become integer ids,
+    an n-gram's id is the id of its (n-1)-gram prefix paired with its last token, and the
+    clipped matches of every row are counted with sorted-array operations instead of a
+    Counter per text.
     """
-    hyp_len, hyp_counts = memo(answer)
-    ref_counts: Counter[tuple[str, ...]] | None = None
-    ref_len = -1
-    for ref in refs:
-        length, counts = memo(ref)
-        # a reference n-gram clips at its highest count in any one reference
-        ref_counts = counts if ref_counts is None else ref_counts | counts
-        # the closest reference length; on a tie the shorter one (sacrebleu's rule)
-        diff, best = abs(hyp_len - length), abs(hyp_len - ref_len)
-        if ref_len < 0 or diff < best or (diff == best and length < ref_len):
-            ref_len = length
-    assert ref_counts is not None
-    correct = [0] * MAX_ORDER
-    for gram in hyp_counts.keys() & ref_counts.keys():
-        correct[len(gram) - 1] += min(hyp_counts[gram], ref_counts[gram])
-    total = [max(hyp_len - n, 0) for n in range(MAX_ORDER)]
-    return [hyp_len, ref_len, *correct, *total]
+    import numpy as np
+
+    vocab: dict[str, int] = {}
+    encoded: dict[str, list[int]] = {}
+
+    def ids(text: str) -> list[int]:
+        if text not in encoded:
+            encoded[text] = [vocab.setdefault(t, len(vocab)) for t in bleu_tokens(text, lowercase)]
+        return encoded[text]
+
+    rows = len(hyps)
+    hyp_seqs = [ids(h) for h in hyps]
+    ref_seqs = [ids(r) for row in refs for r in row]
+    ref_owner = np.repeat(np.arange(rows), [len(row) for row in refs])
+    seqs = hyp_seqs + ref_seqs
+    lengths = np.array([len(q) for q in seqs], dtype=np.int64)
+    tokens = np.fromiter((t for q in seqs for t in q), dtype=np.int64, count=int(lengths.sum()))
+    segment = np.repeat(np.arange(len(seqs)), lengths)
+    position = np.arange(len(tokens)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    # each segment's owning row; hypotheses are segments 0..rows-1, references the rest
+    owner = np.concatenate([np.arange(rows), ref_owner])
+    is_hyp = segment < rows
+
+    hyp_lens = lengths[:rows]
+    stats: list[list[int]] = [[int(n), -1] + [0] * (2 * MAX_ORDER) for n in hyp_lens]
+    for row, refs_of_row in enumerate(refs):  # the closest reference length; ties: shorter
+        hyp_len = stats[row][0]
+        best = -1
+        for ref in refs_of_row:
+            length = len(encoded[ref])
+            diff, gap = abs(hyp_len - length), abs(hyp_len - best)
+            if best < 0 or diff < gap or (diff == gap and length < best):
+                best = length
+        stats[row][1] = best
+
+    gram = tokens  # order-1 ids: the token ids; -1 where no n-gram starts
+    width = max(len(vocab), 1)
+    room = lengths[segment] - position  # tokens from here to the end of the segment
+    for n in range(1, MAX_ORDER + 1):
+        if n > 1:
+            # the n-gram starting at i: the (n-1)-gram at i and the token at i + n - 1
+            index = np.nonzero(room >= n)[0]
+            pairs = gram[index] * width + tokens[index + n - 1]
+            gram = np.full(len(tokens), -1, dtype=np.int64)
+            gram[index] = np.unique(pairs, return_inverse=True)[1]
+        valid = gram >= 0
+        count = int(gram.max()) + 1 if valid.any() else 1
+        key = owner[segment] * count + gram
+        hyp_keys, hyp_counts = np.unique(key[valid & is_hyp], return_counts=True)
+        ref_keys, ref_seg_counts = _max_count_per_key(
+            key[valid & ~is_hyp], segment[valid & ~is_hyp]
+        )
+        common, h_i, r_i = np.intersect1d(
+            hyp_keys, ref_keys, assume_unique=True, return_indices=True
+        )
+        matches = np.minimum(hyp_counts[h_i], ref_seg_counts[r_i])
+        correct = np.bincount(common // count, weights=matches, minlength=rows)
+        for hit in np.flatnonzero(correct).tolist():
+            stats[hit][1 + n] = int(correct[hit])
+        for row_stats in stats:
+            row_stats[1 + MAX_ORDER + n] = max(row_stats[0] - n + 1, 0)
+    return stats
 
 
-def _bleu_memo(lowercase: bool) -> Callable[[str], Any]:
-    def count(text: str) -> tuple[int, Counter[tuple[str, ...]]]:
-        tokens = bleu_tokens(text, lowercase)
-        return len(tokens), _ngram_counts(tokens)
+def _max_count_per_key(keys: Any, segments: Any) -> tuple[Any, Any]:
+    """Unique ``keys`` (row, n-gram) and the highest count any one reference segment gives."""
+    import numpy as np
 
-    return _memo(count)
+    if len(keys) == 0:
+        return keys, np.zeros(0, dtype=np.int64)
+    order = np.lexsort((segments, keys))  # by key, then by segment
+    k, s = keys[order], segments[order]
+    runs = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]) | (s[1:] != s[:-1])])
+    counts = np.diff(np.r_[runs, len(k)])  # occurrences of each (key, segment)
+    run_keys = k[runs]
+    firsts = np.flatnonzero(np.r_[True, run_keys[1:] != run_keys[:-1]])
+    return run_keys[firsts], np.maximum.reduceat(counts, firsts)
 
 
 def _bleu(stats: list[int], smooth: str, smooth_value: float | None, effective: bool) -> float:
@@ -371,23 +419,25 @@ def sentence_bleu(
     smooth: str = "exp",
     smooth_value: float | None = None,
     lowercase: bool = False,
+    effective_order: bool = True,
 ) -> Scores:
     """BLEU of each answer on its own (0..100), as ``sacrebleu.sentence_bleu`` computes it.
 
     The geometric mean of the clipped 1- to 4-gram precisions of the ``13a`` tokens times the
     brevity penalty exp(1 - r/c) when the answer (c tokens) is shorter than the closest
-    reference (r). Orders with no n-gram in the answer are left out (effective order); an order
-    with no match is smoothed by ``smooth`` (sacrebleu's default ``exp``: the k-th such order
-    counts as 1 / 2^k matches). No match at all gives 0.
+    reference (r). Orders with no n-gram in the answer are left out (effective order, as
+    sacrebleu's ``use_effective_order=True`` default; with ``effective_order=False`` they
+    count as 0 and such a short answer scores 0); an order with no match is smoothed by
+    ``smooth`` (sacrebleu's default ``exp``: the k-th such order counts as 1 / 2^k matches).
+    No match at all gives 0.
     """
     _check_smoothing(smooth)
     hyps = texts("answers", answers)
     refs = reference_lists("references", references, len(hyps))
-    memo = _bleu_memo(lowercase)
     return _array(
         [
-            _bleu(_segment_stats(h, r, lowercase, memo), smooth, smooth_value, effective=True)
-            for h, r in zip(hyps, refs, strict=True)
+            _bleu(row, smooth, smooth_value, effective_order)
+            for row in _bleu_stats(hyps, refs, lowercase)
         ]
     )
 
@@ -412,8 +462,7 @@ def corpus_bleu(
     if not hyps:
         raise InvalidInput("corpus BLEU needs at least one answer")
     sums = [0] * (2 + 2 * MAX_ORDER)
-    memo = _bleu_memo(lowercase)
-    for h, r in zip(hyps, refs, strict=True):
-        for i, value in enumerate(_segment_stats(h, r, lowercase, memo)):
+    for row in _bleu_stats(hyps, refs, lowercase):
+        for i, value in enumerate(row):
             sums[i] += value
     return _bleu(sums, smooth, smooth_value, effective=False)
