@@ -199,6 +199,10 @@ def test_13a_tokens_equal_sacrebleu() -> None:
     lines += generated_texts(rng, 1000)
     for line in lines:
         assert metrics.bleu_tokens(line) == tokenizer(line.rstrip()).split(), repr(line)
+    # the column tokeniser (one pass over all lines) gives the same tokens line by line
+    assert metrics._tokenize_13a_column([line.rstrip() for line in lines]) == [
+        tokenizer(line.rstrip()).split() for line in lines
+    ]
 
 
 def test_sentence_bleu_equals_sacrebleu() -> None:

@@ -249,15 +249,17 @@ SMOOTHING = {"exp": None, "none": None, "floor": 0.1, "add-k": 1.0}
 # per character present (a regex with a template costs a Python call per match). The class also
 # holds the space, whose padding only adds whitespace, which the final split drops.
 _13A_PAD = "!\"#$%&()*+/:;<=>?@[\\]^_`{|}~"
-_13A_PERIOD_COMMA = [
-    (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
-    (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
+# The other three rules, with callables: CPython expands a template like r"\1 \2 " in Python
+# for every match, slower than a small function.
+_13A_PERIOD_COMMA: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"([^0-9])([\.,])"), lambda m: f"{m[1]} {m[2]} "),
+    (re.compile(r"([\.,])([^0-9])"), lambda m: f" {m[1]} {m[2]}"),
 ]
 _13A_DASH = re.compile(r"([0-9])(-)")
 
 
-@lru_cache(maxsize=65536)
-def _tokenize_13a(line: str) -> tuple[str, ...]:
+def _prepare_13a(line: str) -> str:
+    """13a's language-independent part: markup and line breaks, then a space at both ends."""
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
         line = (
@@ -266,16 +268,39 @@ def _tokenize_13a(line: str) -> tuple[str, ...]:
             .replace("&lt;", "<")
             .replace("&gt;", ">")
         )
-    line = f" {line} "
+    return f" {line} "
+
+
+def _split_13a(text: str) -> str:
+    """13a's regular-expression rules over ``text`` (one prepared line, or several)."""
     for char in _13A_PAD:
-        if char in line:
-            line = line.replace(char, f" {char} ")
-    if "." in line or "," in line:
+        if char in text:
+            text = text.replace(char, f" {char} ")
+    if "." in text or "," in text:
         for pattern, replacement in _13A_PERIOD_COMMA:
-            line = pattern.sub(replacement, line)
-    if "-" in line:
-        line = _13A_DASH.sub(r"\1 \2 ", line)
-    return tuple(line.split())
+            text = pattern.sub(replacement, text)
+    if "-" in text:
+        text = _13A_DASH.sub(lambda m: f"{m[1]} {m[2]} ", text)
+    return text
+
+
+@lru_cache(maxsize=65536)
+def _tokenize_13a(line: str) -> tuple[str, ...]:
+    return tuple(_split_13a(_prepare_13a(line)).split())
+
+
+def _tokenize_13a_column(lines: list[str]) -> list[list[str]]:
+    """The 13a tokens of many lines with one pass of each rule over them all.
+
+    The prepared lines hold no line break and begin and end with a space, so joined by line
+    breaks no rule can match across two of them (each rule needs a digit, a period, a comma or
+    a dash next to the other character): the result is the same as line by line, without the
+    per-call cost of eight replace-or-substitute steps per line.
+    """
+    if not lines:
+        return []
+    joined = _split_13a("\n".join(_prepare_13a(line) for line in lines))
+    return [part.split() for part in joined.split("\n")]
 
 
 def bleu_tokens(text: str, lowercase: bool = False) -> list[str]:
@@ -294,12 +319,16 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
     """
     import numpy as np
 
+    unique = list(dict.fromkeys([*hyps, *(r for row in refs for r in row)]))
+    # sacrebleu strips trailing whitespace (and lower-cases, when asked) before tokenising
+    prepared = [(t.lower() if lowercase else t).rstrip() for t in unique]
     vocab: dict[str, int] = {}
-    encoded: dict[str, list[int]] = {}
+    encoded = {
+        text: [vocab.setdefault(token, len(vocab)) for token in tokens]
+        for text, tokens in zip(unique, _tokenize_13a_column(prepared), strict=True)
+    }
 
     def ids(text: str) -> list[int]:
-        if text not in encoded:
-            encoded[text] = [vocab.setdefault(t, len(vocab)) for t in bleu_tokens(text, lowercase)]
         return encoded[text]
 
     rows = len(hyps)
