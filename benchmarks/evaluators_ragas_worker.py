@@ -69,14 +69,14 @@ def time_evaluate(name: str, rows: list[dict[str, Any]]) -> tuple[float, list[fl
     return seconds, [float(v) for v in frame[column]]
 
 
-def time_batch(name: str, rows: list[dict[str, Any]]) -> tuple[float, list[float]]:
-    """One ``batch_score`` over every row; seconds and scores."""
+def time_batch(name: str, rows: list[dict[str, Any]]) -> tuple[float, float, list[float]]:
+    """One ``batch_score`` over every row; seconds, CPU seconds and scores."""
     metric = collection_metric(name)
     inputs = [{"reference": r["reference"], "response": r["answer"]} for r in rows]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     results = metric.batch_score(inputs)
-    seconds = time.perf_counter() - started
-    return seconds, [float(r.value) for r in results]
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return seconds, cpu, [float(r.value) for r in results]
 
 
 def main() -> None:
@@ -93,6 +93,7 @@ def main() -> None:
     with args.rows.open() as f:
         rows = [json.loads(line) for line in f]
     batch: dict[str, list[float]] = {n: [] for n in NAMES}
+    batch_cpu: dict[str, list[float]] = {n: [] for n in NAMES}
     whole: dict[str, list[float]] = {n: [] for n in NAMES}
     values: dict[str, list[float]] = {}
     for name in NAMES:
@@ -103,8 +104,9 @@ def main() -> None:
             seconds, by_evaluate = time_evaluate(name, rows)
             whole[name].append(seconds)
         for _ in range(args.reps):
-            seconds, by_batch = time_batch(name, rows)
+            seconds, cpu, by_batch = time_batch(name, rows)
             batch[name].append(seconds)
+            batch_cpu[name].append(cpu)
         pairs = zip(by_evaluate, by_batch, strict=True)
         mismatch = sum(not math.isclose(a, b, abs_tol=1e-12) for a, b in pairs)
         if mismatch:
@@ -123,6 +125,8 @@ def main() -> None:
                 "batch_samples_s": batch,
                 "evaluate_samples_s": whole,
                 "batch_median_s": {n: statistics.median(s) for n, s in batch.items()},
+                "batch_cpu_samples_s": batch_cpu,
+                "batch_cpu_median_s": {n: statistics.median(s) for n, s in batch_cpu.items()},
                 "evaluate_median_s": {n: statistics.median(s) for n, s in whole.items()},
                 "values": values,
             }

@@ -219,13 +219,15 @@ def run_cauce(path: Path, reps: int) -> dict[str, Any]:
     answers, references, retrieved, relevance = warm
 
     samples: dict[str, list[float]] = {name: [] for name in jobs}
+    cpu: dict[str, list[float]] = {name: [] for name in jobs}
     values: dict[str, list[float]] = {}
     for _ in range(reps):
         for name, job in jobs.items():
             _clear_caches()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             result = job()
             samples[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
             if name in COMPARED:
                 values[name] = np.asarray(result, dtype=float).tolist()
     return {
@@ -233,6 +235,8 @@ def run_cauce(path: Path, reps: int) -> dict[str, Any]:
         "rows": len(rows),
         "samples_s": samples,
         "median_s": {name: statistics.median(s) for name, s in samples.items()},
+        "cpu_samples_s": cpu,
+        "cpu_median_s": {name: statistics.median(s) for name, s in cpu.items()},
         "values": values,
     }
 
@@ -320,6 +324,16 @@ def report(result: dict[str, Any]) -> str:
         )
         + " |"
     )
+    if r:
+        mine_cpu = sum(c["cpu_median_s"][n] for n in COMPARED)
+        batch_cpu = sum(r["batch_cpu_median_s"][n] for n in COMPARED)
+        lines.append(
+            f"CPU time, all three: Cauce {_ms(mine_cpu)}, ragas batch_score {_ms(batch_cpu)} "
+            f"({batch_cpu / mine_cpu:.1f}x); per metric: "
+            + ", ".join(
+                f"{n} {r['batch_cpu_median_s'][n] / c['cpu_median_s'][n]:.1f}x" for n in COMPARED
+            )
+        )
     lines.append("")
     lines.append("Cauce only (no ragas non-LLM metric with the same definition):")
     for name, seconds in c["median_s"].items():

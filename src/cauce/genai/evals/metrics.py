@@ -175,14 +175,14 @@ def rouge_tokens(text: str, stem: bool = False) -> list[str]:
     """
     tokens = _NON_ALPHANUM.sub(" ", text.lower()).split()
     if stem:
-        stemmer = _porter()
-        tokens = [stemmer(t) if len(t) > 3 else t for t in tokens]
-        tokens = [t for t in tokens if _VALID_TOKEN.match(t)]
+        stemmed = _porter()
+        tokens = [s for s in map(stemmed, tokens) if s]
     return tokens
 
 
 @lru_cache(maxsize=1)
 def _porter() -> Callable[[str], str]:
+    """A word's token after rouge_score's stemming step ("" when it drops it), remembered."""
     try:
         from nltk.stem import porter
     except ImportError:  # pragma: no cover - nltk comes with the genai extra
@@ -190,7 +190,14 @@ def _porter() -> Callable[[str], str]:
             "ROUGE-L with stem=True needs NLTK's Porter stemmer",
             hint="pip install 'cauce[genai]'",
         ) from None
-    return lru_cache(maxsize=65536)(porter.PorterStemmer().stem)
+    stemmer = porter.PorterStemmer()
+
+    @lru_cache(maxsize=65536)
+    def stemmed(word: str) -> str:
+        token = stemmer.stem(word) if len(word) > 3 else word
+        return token if _VALID_TOKEN.match(token) else ""
+
+    return stemmed
 
 
 def rouge_l(answers: Iterable[str], references: References, *, stem: bool = False) -> Scores:
@@ -309,6 +316,9 @@ def bleu_tokens(text: str, lowercase: bool = False) -> list[str]:
     return list(_tokenize_13a(text.lower() if lowercase else text))
 
 
+_KEY_LIMIT = 2**62  # n-gram and (row, n-gram) ids stay below it, in int64
+
+
 def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list[list[int]]:
     """Per row: [answer length, closest reference length, matches per order, n-grams per order].
 
@@ -356,6 +366,7 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
                 best = length
         stats[row][1] = best
 
+    single_reference = all(len(row) == 1 for row in refs)
     gram = tokens  # order-1 ids: the token ids; -1 where no n-gram starts
     width = max(len(vocab), 1)
     room = lengths[segment] - position  # tokens from here to the end of the segment
@@ -364,20 +375,24 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
             # the n-gram starting at i: the (n-1)-gram at i and the token at i + n - 1
             index = np.nonzero(room >= n)[0]
             pairs = gram[index] * width + tokens[index + n - 1]
+            if len(pairs) and (int(pairs.max()) + 1) * max(rows, width) >= _KEY_LIMIT:
+                pairs = np.unique(pairs, return_inverse=True)[1]  # compact ids: no overflow
             gram = np.full(len(tokens), -1, dtype=np.int64)
-            gram[index] = np.unique(pairs, return_inverse=True)[1]
+            gram[index] = pairs
         valid = gram >= 0
         count = int(gram.max()) + 1 if valid.any() else 1
-        key = owner[segment] * count + gram
+        key = owner[segment] * count + gram  # (row, n-gram) as one integer
         hyp_keys, hyp_counts = np.unique(key[valid & is_hyp], return_counts=True)
-        ref_keys, ref_seg_counts = _max_count_per_key(
-            key[valid & ~is_hyp], segment[valid & ~is_hyp]
-        )
-        common, h_i, r_i = np.intersect1d(
-            hyp_keys, ref_keys, assume_unique=True, return_indices=True
-        )
-        matches = np.minimum(hyp_counts[h_i], ref_seg_counts[r_i])
-        correct = np.bincount(common // count, weights=matches, minlength=rows)
+        if single_reference:
+            ref_keys, ref_counts = np.unique(key[valid & ~is_hyp], return_counts=True)
+        else:
+            ref_keys, ref_counts = _max_count_per_key(
+                key[valid & ~is_hyp], segment[valid & ~is_hyp]
+            )
+        at = np.minimum(np.searchsorted(ref_keys, hyp_keys), max(len(ref_keys) - 1, 0))
+        found = ref_keys[at] == hyp_keys if len(ref_keys) else np.zeros(len(hyp_keys), bool)
+        matches = np.minimum(hyp_counts[found], ref_counts[at[found]])
+        correct = np.bincount(hyp_keys[found] // count, weights=matches, minlength=rows)
         for hit in np.flatnonzero(correct).tolist():
             stats[hit][1 + n] = int(correct[hit])
         for row_stats in stats:
