@@ -30,6 +30,7 @@ import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput
@@ -329,44 +330,57 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
     """
     import numpy as np
 
-    unique = list(dict.fromkeys([*hyps, *(r for row in refs for r in row)]))
-    # sacrebleu strips trailing whitespace (and lower-cases, when asked) before tokenising
-    prepared = [(t.lower() if lowercase else t).rstrip() for t in unique]
-    vocab: dict[str, int] = {}
-    encoded = {
-        text: [vocab.setdefault(token, len(vocab)) for token in tokens]
-        for text, tokens in zip(unique, _tokenize_13a_column(prepared), strict=True)
-    }
-
-    def ids(text: str) -> list[int]:
-        return encoded[text]
-
     rows = len(hyps)
-    hyp_seqs = [ids(h) for h in hyps]
-    ref_seqs = [ids(r) for row in refs for r in row]
-    ref_owner = np.repeat(np.arange(rows), [len(row) for row in refs])
-    seqs = hyp_seqs + ref_seqs
-    lengths = np.array([len(q) for q in seqs], dtype=np.int64)
-    tokens = np.fromiter((t for q in seqs for t in q), dtype=np.int64, count=int(lengths.sum()))
-    segment = np.repeat(np.arange(len(seqs)), lengths)
-    position = np.arange(len(tokens)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    # each segment's owning row; hypotheses are segments 0..rows-1, references the rest
-    owner = np.concatenate([np.arange(rows), ref_owner])
+    flat_refs = [r for row in refs for r in row]
+    text_index: dict[str, int] = {}
+    for text in [*hyps, *flat_refs]:
+        text_index.setdefault(text, len(text_index))
+    # sacrebleu strips trailing whitespace (and lower-cases, when asked) before tokenising
+    prepared = [(t.lower() if lowercase else t).rstrip() for t in text_index]
+    token_lists = _tokenize_13a_column(prepared)
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(chain.from_iterable(token_lists)))}
+    text_lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    text_tokens = np.fromiter(
+        map(vocab.__getitem__, chain.from_iterable(token_lists)),
+        dtype=np.int64,
+        count=int(text_lengths.sum()),
+    )
+    text_starts = np.cumsum(text_lengths) - text_lengths
+
+    # segments: the hypotheses (0..rows-1), then every reference; each a text's tokens
+    seg_text = np.fromiter(
+        map(text_index.__getitem__, [*hyps, *flat_refs]),
+        dtype=np.int64,
+        count=rows + len(flat_refs),
+    )
+    lengths = text_lengths[seg_text]
+    segment = np.repeat(np.arange(len(seg_text)), lengths)
+    seg_starts = np.cumsum(lengths) - lengths
+    position = np.arange(int(lengths.sum())) - np.repeat(seg_starts, lengths)
+    tokens = text_tokens[np.repeat(text_starts[seg_text], lengths) + position]
+    # each segment's owning row
+    owner = np.concatenate([np.arange(rows), np.repeat(np.arange(rows), [len(r) for r in refs])])
     is_hyp = segment < rows
 
-    hyp_lens = lengths[:rows]
-    stats: list[list[int]] = [[int(n), -1] + [0] * (2 * MAX_ORDER) for n in hyp_lens]
-    for row, refs_of_row in enumerate(refs):  # the closest reference length; ties: shorter
-        hyp_len = stats[row][0]
-        best = -1
-        for ref in refs_of_row:
-            length = len(encoded[ref])
-            diff, gap = abs(hyp_len - length), abs(hyp_len - best)
-            if best < 0 or diff < gap or (diff == gap and length < best):
-                best = length
-        stats[row][1] = best
-
+    # [answer length, closest reference length, matches per order, n-grams per order]
+    stats = np.zeros((rows, 2 + 2 * MAX_ORDER), dtype=np.int64)
+    stats[:, 0] = lengths[:rows]
     single_reference = all(len(row) == 1 for row in refs)
+    if single_reference:
+        stats[:, 1] = lengths[rows:]
+    else:
+        ref_lens = lengths[rows:].tolist()
+        next_ref = 0
+        for row, refs_of_row in enumerate(refs):  # the closest reference length; ties: shorter
+            hyp_len = int(stats[row, 0])
+            best = -1
+            for length in ref_lens[next_ref : next_ref + len(refs_of_row)]:
+                diff, gap = abs(hyp_len - length), abs(hyp_len - best)
+                if best < 0 or diff < gap or (diff == gap and length < best):
+                    best = length
+            next_ref += len(refs_of_row)
+            stats[row, 1] = best
+
     gram = tokens  # order-1 ids: the token ids; -1 where no n-gram starts
     width = max(len(vocab), 1)
     room = lengths[segment] - position  # tokens from here to the end of the segment
@@ -393,11 +407,10 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
         found = ref_keys[at] == hyp_keys if len(ref_keys) else np.zeros(len(hyp_keys), bool)
         matches = np.minimum(hyp_counts[found], ref_counts[at[found]])
         correct = np.bincount(hyp_keys[found] // count, weights=matches, minlength=rows)
-        for hit in np.flatnonzero(correct).tolist():
-            stats[hit][1 + n] = int(correct[hit])
-        for row_stats in stats:
-            row_stats[1 + MAX_ORDER + n] = max(row_stats[0] - n + 1, 0)
-    return stats
+        stats[:, 1 + n] = correct.astype(np.int64)
+        stats[:, 1 + MAX_ORDER + n] = np.maximum(stats[:, 0] - n + 1, 0)
+    out: list[list[int]] = stats.tolist()
+    return out
 
 
 def _max_count_per_key(keys: Any, segments: Any) -> tuple[Any, Any]:
