@@ -194,15 +194,25 @@ def test_13a_tokens_equal_sacrebleu() -> None:
 
     tokenizer = Tokenizer13a()
     rng = random.Random(6)
-    alphabet = string.printable + "éü\u2013\u2014…€🙂東"  # en and em dashes
+    # en and em dashes; separators and spaces that str.split() also splits on
+    alphabet = string.printable + "éü\u2013\u2014…€🙂東\x1c\x1f\u00a0\u2028\u3000\x85"
     lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(5000)]
     lines += generated_texts(rng, 1000)
     for line in lines:
         assert metrics.bleu_tokens(line) == tokenizer(line.rstrip()).split(), repr(line)
-    # the column tokeniser (one pass over all lines) gives the same tokens line by line
-    assert metrics._tokenize_13a_column([line.rstrip() for line in lines]) == [
-        tokenizer(line.rstrip()).split() for line in lines
-    ]
+    # the column tokenisers (one pass over all lines) give the same tokens line by line
+    expected = [tokenizer(line.rstrip()).split() for line in lines]
+    stripped = [line.rstrip() for line in lines]
+    assert metrics._tokenize_13a_column(stripped) == expected
+    ids, lengths, size = metrics._encode_13a_column(stripped)
+    assert lengths.tolist() == [len(tokens) for tokens in expected]
+    vocabulary = list(dict.fromkeys(t for tokens in expected for t in tokens))
+    assert size >= len(vocabulary)
+    assert len(set(ids.tolist())) == len(vocabulary)
+    names: dict[int, str] = {}
+    flat = [t for tokens in expected for t in tokens]
+    for i, token in zip(ids.tolist(), flat, strict=True):
+        assert names.setdefault(i, token) == token  # one id, one token
 
 
 @pytest.mark.parametrize("key_limit", [2**62, 1000])

@@ -30,7 +30,6 @@ import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput
@@ -297,6 +296,28 @@ def _tokenize_13a(line: str) -> tuple[str, ...]:
     return tuple(_split_13a(_prepare_13a(line)).split())
 
 
+_TOKEN_OR_BREAK = re.compile(r"\S+|\n")
+
+
+def _encode_13a_column(lines: list[str]) -> tuple[Any, Any, int]:
+    """The 13a tokens of many lines as integer ids: (all ids, tokens per line, vocabulary size).
+
+    As :func:`_tokenize_13a_column`, but the joined text is cut into tokens and line breaks in
+    one pass and the ids are counted per line with NumPy, with no list per line.
+    """
+    import numpy as np
+
+    if not lines:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1
+    joined = _split_13a("\n".join(_prepare_13a(line) for line in lines))
+    flat = _TOKEN_OR_BREAK.findall(joined)
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(flat))}
+    ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+    is_break = ids == vocab.get("\n", -1)
+    line = np.cumsum(is_break)[~is_break]  # each token's line
+    return ids[~is_break], np.bincount(line, minlength=len(lines)), len(vocab)
+
+
 def _tokenize_13a_column(lines: list[str]) -> list[list[str]]:
     """The 13a tokens of many lines with one pass of each rule over them all.
 
@@ -337,14 +358,7 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
         text_index.setdefault(text, len(text_index))
     # sacrebleu strips trailing whitespace (and lower-cases, when asked) before tokenising
     prepared = [(t.lower() if lowercase else t).rstrip() for t in text_index]
-    token_lists = _tokenize_13a_column(prepared)
-    vocab = {token: i for i, token in enumerate(dict.fromkeys(chain.from_iterable(token_lists)))}
-    text_lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-    text_tokens = np.fromiter(
-        map(vocab.__getitem__, chain.from_iterable(token_lists)),
-        dtype=np.int64,
-        count=int(text_lengths.sum()),
-    )
+    text_tokens, text_lengths, width = _encode_13a_column(prepared)
     text_starts = np.cumsum(text_lengths) - text_lengths
 
     # segments: the hypotheses (0..rows-1), then every reference; each a text's tokens
@@ -382,7 +396,6 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
             stats[row, 1] = best
 
     gram = tokens  # order-1 ids: the token ids; -1 where no n-gram starts
-    width = max(len(vocab), 1)
     room = lengths[segment] - position  # tokens from here to the end of the segment
     for n in range(1, MAX_ORDER + 1):
         if n > 1:
@@ -396,21 +409,37 @@ def _bleu_stats(hyps: list[str], refs: list[list[str]], lowercase: bool) -> list
         valid = gram >= 0
         count = int(gram.max()) + 1 if valid.any() else 1
         key = owner[segment] * count + gram  # (row, n-gram) as one integer
-        hyp_keys, hyp_counts = np.unique(key[valid & is_hyp], return_counts=True)
         if single_reference:
-            ref_keys, ref_counts = np.unique(key[valid & ~is_hyp], return_counts=True)
+            correct = _matches_one_reference(key[valid], is_hyp[valid], count, rows)
         else:
+            hyp_keys, hyp_counts = np.unique(key[valid & is_hyp], return_counts=True)
             ref_keys, ref_counts = _max_count_per_key(
                 key[valid & ~is_hyp], segment[valid & ~is_hyp]
             )
-        at = np.minimum(np.searchsorted(ref_keys, hyp_keys), max(len(ref_keys) - 1, 0))
-        found = ref_keys[at] == hyp_keys if len(ref_keys) else np.zeros(len(hyp_keys), bool)
-        matches = np.minimum(hyp_counts[found], ref_counts[at[found]])
-        correct = np.bincount(hyp_keys[found] // count, weights=matches, minlength=rows)
+            at = np.minimum(np.searchsorted(ref_keys, hyp_keys), max(len(ref_keys) - 1, 0))
+            found = ref_keys[at] == hyp_keys if len(ref_keys) else np.zeros(len(hyp_keys), bool)
+            matches = np.minimum(hyp_counts[found], ref_counts[at[found]])
+            correct = np.bincount(hyp_keys[found] // count, weights=matches, minlength=rows)
         stats[:, 1 + n] = correct.astype(np.int64)
         stats[:, 1 + MAX_ORDER + n] = np.maximum(stats[:, 0] - n + 1, 0)
     out: list[list[int]] = stats.tolist()
     return out
+
+
+def _matches_one_reference(keys: Any, from_answer: Any, count: int, rows: int) -> Any:
+    """Clipped matches per row when each row has one reference: one sort of all the keys."""
+    import numpy as np
+
+    if len(keys) == 0:
+        return np.zeros(rows)
+    order = np.argsort(keys)
+    k, answer = keys[order], from_answer[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    run = np.cumsum(np.r_[True, k[1:] != k[:-1]]) - 1  # which (row, n-gram) each key is
+    in_answer = np.bincount(run, weights=answer, minlength=len(starts))
+    in_reference = np.diff(np.r_[starts, len(k)]) - in_answer
+    matches = np.minimum(in_answer, in_reference)
+    return np.bincount(k[starts] // count, weights=matches, minlength=rows)
 
 
 def _max_count_per_key(keys: Any, segments: Any) -> tuple[Any, Any]:
