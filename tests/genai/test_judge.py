@@ -37,6 +37,8 @@ READABLE = [
     ("3", 3, ""),
     (" **4**. ", 4, ""),
     ('Score: 4\n{"note": "no score here"}', 4, None),
+    ("Score: 4/5", 4, None),
+    ("**Rating** - 2", 2, None),
 ]
 
 
@@ -61,6 +63,9 @@ UNREADABLE = [
     ("Score: 2. On reflection, score: 4.", "different scores"),
     ('{"reason": "forgot the score"}', "no score"),
     ("10/5", "outside the 1-5 scale"),
+    ("Score: 8/10", "not on the 1-5 scale"),
+    ("Rating: 4 out of 10", "not on the 1-5 scale"),
+    ("score -1", "outside the 1-5 scale"),
 ]
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "Judgment",
     "MemoryCache",
     "cache_key",
+    "canonical_json",
     "parse_judgment",
     "rubric_prompt",
 ]
@@ -264,7 +265,13 @@ _SCORE_KEYS = ("score", "rating", "grade")
 _REASON_KEYS = ("reason", "explanation", "reasoning", "rationale", "justification")
 _TAG_SCORE = re.compile(rf"<(score|rating|S2)>\s*{_NUMBER}\s*</\1>", re.I)
 _TAG_REASON = re.compile(r"<(reason|explanation|S1)>(.*?)</\1>", re.I | re.S)
-_LABELLED = re.compile(rf"\b(?:score|rating|grade)\b[*_\s]*(?:is|of|=|:|-)?[*_\s]*{_NUMBER}", re.I)
+# "Score: 4", "**Rating** - 4", "score of 4", "Score: 4/5"; a "-" is a separator only before a
+# space ("score -1" is -1), and a denominator other than 5 makes the score unusable.
+_LABELLED = re.compile(
+    rf"\b(?:score|rating|grade)\b[*_\s]*(?:is|of|=|:|-(?=\s))?[*_\s]*{_NUMBER}"
+    r"(?:\s*(?:/|out of)\s*(\d+))?",
+    re.I,
+)
 _FRACTION = re.compile(rf"{_NUMBER}\s*(?:/|out of)\s*5\b", re.I)
 _BARE = re.compile(rf"[*_\s]*{_NUMBER}[*_\s.]*")
 _REASON_LINE = re.compile(r"\b(?:reason|explanation|reasoning)\b[*_\s]*:[*_\s]*(.+)", re.I | re.S)
@@ -329,8 +336,11 @@ def _from_tags(text: str) -> tuple[list[Any], str] | None:
 
 
 def _from_label(text: str) -> tuple[list[Any], str] | None:
-    scores = _LABELLED.findall(text)
-    return (scores, _reason_line(text)) if scores else None
+    found = _LABELLED.findall(text)
+    for score, out_of in found:
+        if out_of and int(out_of) != SCALE[1]:
+            raise InvalidInput(f"score {score}/{out_of} is not on the 1-5 scale")
+    return ([score for score, _ in found], _reason_line(text)) if found else None
 
 
 def _from_fraction(text: str) -> tuple[list[Any], str] | None:

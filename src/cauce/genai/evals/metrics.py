@@ -44,10 +44,13 @@ __all__ = [
     "bleu_tokens",
     "corpus_bleu",
     "exact_match",
+    "lcs_length",
     "normalize_answer",
+    "reference_lists",
     "rouge_l",
     "rouge_tokens",
     "sentence_bleu",
+    "texts",
     "token_f1",
 ]
 
