@@ -1,0 +1,1 @@
+"""Evaluation: offline evaluators (text overlap, retrieval, embeddings) and LLM judges."""
