@@ -135,10 +135,11 @@ def test_the_docs_import_nothing_private() -> None:
 
 
 # `cauce.data.validate` or `cauce.models.load(...)` in the prose; cauce.yaml is a file and
-# cauce.cost a span attribute.
+# cauce.cost a span attribute (or a run tag).
 INLINE = re.compile(r"`(cauce(?:\.\w+)+)(?=[`(])")
 FILES = {"cauce.yaml", "cauce.db"}
 SPAN_ATTRIBUTES = {
+    "cauce.prompt_version.NODE",
     "cauce.connection",
     "cauce.cost",
     "cauce.stream.abandoned",

@@ -76,6 +76,7 @@ _SUBMODULES = {
     "tracing": "cauce.genai.tracing",
     "flows": "cauce.genai.flows",
     "batches": "cauce.genai.batches",
+    "evals": "cauce.genai.evals",
     "endpoints": "cauce.serving.endpoints",
     "deployments": "cauce.serving.deployments",
     "rollouts": "cauce.serving.rollouts",
@@ -119,6 +120,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.errors import ValidationFailed as ValidationFailed
     from cauce.genai import batches as batches
     from cauce.genai import connections as connections
+    from cauce.genai import evals as evals
     from cauce.genai import flows as flows
     from cauce.genai import prompts as prompts
     from cauce.genai import tracing as tracing

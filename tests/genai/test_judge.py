@@ -158,7 +158,7 @@ def test_the_judge_scores_labels_and_keeps_the_raw_answer() -> None:
     assert json.loads(results[0].raw or "")["score"] == 5
     assert all(r.error is None and r.threshold == 3 and not r.cached for r in results)
     assert chat.params[0] == {"temperature": 0.0, "max_tokens": 300}
-    assert results[0].to_dict()["evaluator"] == "cauce.groundedness"
+    assert results[0].to_dict()["evaluator"] == "judge.groundedness"
 
 
 @pytest.mark.parametrize(
@@ -244,29 +244,29 @@ def test_a_rerun_with_the_cache_reproduces_every_result_without_calling_chat() -
 
 def test_the_cache_key_covers_model_prompt_version_params_and_inputs() -> None:
     inputs = {"query": "q", "response": "r"}
-    key = J.cache_key("m", "cauce.relevance", 1, inputs, {"temperature": 0.0})
+    key = J.cache_key("m", "judge.relevance", 1, inputs, {"temperature": 0.0})
     payload = {
         "inputs": {"query": "q", "response": "r"},
         "model": "m",
         "params": {"temperature": 0.0},
-        "prompt": {"id": "cauce.relevance", "version": 1},
+        "prompt": {"id": "judge.relevance", "version": 1},
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert key == hashlib.sha256(canonical.encode()).hexdigest()
-    assert key == J.cache_key("m", "cauce.relevance", 1, {"response": "r", "query": "q"}, {
-        "temperature": 0.0
-    })
+    assert key == J.cache_key(
+        "m", "judge.relevance", 1, {"response": "r", "query": "q"}, {"temperature": 0.0}
+    )
     others = {
-        J.cache_key("m2", "cauce.relevance", 1, inputs, {"temperature": 0.0}),
-        J.cache_key("m", "cauce.coherence", 1, inputs, {"temperature": 0.0}),
-        J.cache_key("m", "cauce.relevance", 2, inputs, {"temperature": 0.0}),
-        J.cache_key("m", "cauce.relevance", 1, inputs, {"temperature": 1.0}),
-        J.cache_key("m", "cauce.relevance", 1, {**inputs, "response": "r "}, {"temperature": 0}),
+        J.cache_key("m2", "judge.relevance", 1, inputs, {"temperature": 0.0}),
+        J.cache_key("m", "judge.coherence", 1, inputs, {"temperature": 0.0}),
+        J.cache_key("m", "judge.relevance", 2, inputs, {"temperature": 0.0}),
+        J.cache_key("m", "judge.relevance", 1, inputs, {"temperature": 1.0}),
+        J.cache_key("m", "judge.relevance", 1, {**inputs, "response": "r "}, {"temperature": 0}),
     }
     assert key not in others and len(others) == 5
     judge = J.Judge(J.RELEVANCE, OverlapJudge(), model="m", params={"max_tokens": 50})
     assert judge.key(inputs) == J.cache_key(
-        "m", "cauce.relevance", 1, inputs, {"temperature": 0.0, "max_tokens": 50}
+        "m", "judge.relevance", 1, inputs, {"temperature": 0.0, "max_tokens": 50}
     )
     with pytest.raises(InvalidInput, match="plain JSON"):
         J.cache_key("m", "p", 1, {"x": float("nan")})

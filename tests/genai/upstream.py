@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -28,6 +29,8 @@ class Upstream:
         self.script: list[Any] = []
         self.delay = 2.0
         self.usage_on_last_choice = False
+        # Answers a chat instead of the echo: body -> text (a judge's verdict, say).
+        self.reply: Callable[[dict[str, Any]], str] | None = None
         self.requests: list[dict[str, Any]] = []
         self.times: list[float] = []
         self._lock = threading.Lock()
@@ -62,7 +65,7 @@ class Upstream:
                 elif body.get("stream"):
                     self._stream(body)
                 else:
-                    self._json(200, _completion(body))
+                    self._json(200, _completion(body, upstream.reply))
 
             def _stream(self, body: dict[str, Any]) -> None:
                 self.send_response(200)
@@ -130,9 +133,11 @@ class Upstream:
         self.server.server_close()
 
 
-def _answer(body: dict[str, Any]) -> tuple[list[str], str, dict[str, int]]:
+def _answer(
+    body: dict[str, Any], reply: Callable[[dict[str, Any]], str] | None = None
+) -> tuple[list[str], str, dict[str, int]]:
     last = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
-    words = ["echo:", *last.split()]
+    words = reply(body).split(" ") if reply else ["echo:", *last.split()]
     finish = "stop"
     limit = body.get("max_tokens")
     if limit is not None and len(words) > limit:
@@ -146,8 +151,10 @@ def _answer(body: dict[str, Any]) -> tuple[list[str], str, dict[str, int]]:
     return words, finish, usage
 
 
-def _completion(body: dict[str, Any]) -> dict[str, Any]:
-    words, finish, usage = _answer(body)
+def _completion(
+    body: dict[str, Any], reply: Callable[[dict[str, Any]], str] | None
+) -> dict[str, Any]:
+    words, finish, usage = _answer(body, reply)
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",

@@ -16,22 +16,29 @@ app = typer.Typer(
 @app.command("check")
 def check(
     uri: str = typer.Argument(
-        ..., metavar="MODEL_URI", help="models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME."
+        ...,
+        metavar="URI",
+        help="models:/NAME/VERSION, models:/NAME@ALIAS, or a prompt: prompts:/NAME/VERSION.",
     ),
     policy: Path = typer.Option(..., "--policy", "-p", help="Gate policy YAML file (kind: Gate)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Check a model version against a gate policy; exit 1 when any rule fails.
+    """Check a model version (or a prompt version, on its evaluation runs) against a gate
+    policy; exit 1 when any rule fails.
 
     Every rule is printed with its measured value, threshold and verdict; the failing rules are
     listed on one error line. Each check is recorded in the audit log (action gate.check).
 
     Example:
         cauce gate check models:/churn@challenger --policy gates.yaml
+        cauce gate check prompts:/answer/3 --policy prompt-gate.yaml
     """
     from rich.markup import escape
 
-    from cauce.registry.gates import check as check_gate
+    if uri.startswith("prompts:/"):
+        from cauce.genai.evals.gates import check as check_gate
+    else:
+        from cauce.registry.gates import check as check_gate  # type: ignore[assignment]
 
     result = check_gate(uri, policy)
     if as_json:

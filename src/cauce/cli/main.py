@@ -24,6 +24,7 @@ from cauce.cli import (
     demo,
     deployments,
     endpoints,
+    evals,
     experiments,
     flows,
     gate,
@@ -71,6 +72,7 @@ app.add_typer(prompts.app, name="prompts")
 app.add_typer(connections.app, name="connections")
 app.add_typer(traces.app, name="traces")
 app.add_typer(flows.app, name="flows")
+app.add_typer(evals.app, name="evals")
 app.add_typer(db.app, name="db")
 
 

@@ -49,6 +49,7 @@ class BatchResult:
     lines: DatasetVersion
     metrics: dict[str, float]
     results: list[LineResult]
+    tags: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view (without the lines themselves)."""
@@ -91,7 +92,8 @@ def run(
     frame = load_data(version.ref, workspace=ws)
     lines = _inputs(loaded, frame, mapping)
     variant_text = _variant_text(variant)
-    with _TrackedRun(ws, loaded, version, variant_text, concurrency, limit_s, retries) as run_id:
+    tracked = _TrackedRun(ws, loaded, version, variant, concurrency, limit_s, retries)
+    with tracked as run_id:
         results = _run_lines(loaded, lines, variant, concurrency, limit_s, retries, ws)
         metrics = _metrics(results)
         from cauce.tracking import runs
@@ -108,6 +110,7 @@ def run(
         lines=stored,
         metrics=metrics,
         results=results,
+        tags=tracked.tags,
     )
 
 
@@ -297,22 +300,27 @@ class _TrackedRun:
         ws: Workspace,
         flow: Flow,
         data: DatasetVersion,
-        variant: str | None,
+        variant: str | dict[str, str] | None,
         concurrency: int,
         limit_s: float,
         retries: int,
     ):
-        self.ws, self.flow, self.data = ws, flow, data
+        self.ws, self.flow, self.data, self.variant = ws, flow, data, variant
         self.params = {
             "flow": flow.name,
             "flow_version": flow.version,
-            "variant": variant or "default",
+            "variant": _variant_text(variant) or "default",
             "data": data.ref,
             "concurrency": concurrency,
             "timeout_s": limit_s,
             "retries": retries,
         }
         self.run_id = ""
+        # The prompt version each LLM node uses, as its reference resolves now.
+        self.prompts = flow.prompt_versions(variant, workspace=ws)
+        self.tags = {"cauce.flow": flow.name} | {
+            f"cauce.prompt_version.{node}": version.id for node, version in self.prompts.items()
+        }
 
     def __enter__(self) -> str:
         from cauce.lineage.graph import add_edge
@@ -323,7 +331,7 @@ class _TrackedRun:
             re.sub(
                 r"[^\w\-. ]", "-", f"{self.flow.name} v{self.flow.version} {self.params['variant']}"
             ),
-            tags={"cauce.flow": self.flow.name},
+            tags=self.tags,
             workspace=self.ws,
         )
         self.run_id = info.run_id
@@ -331,6 +339,8 @@ class _TrackedRun:
         runs.log_input(self.run_id, self.data, "flow-input", workspace=self.ws)
         with self.ws.store.write() as conn:
             add_edge(conn, ("flow_version", self.flow.id), ("run", self.run_id), "ran")
+            for version in self.prompts.values():
+                add_edge(conn, ("prompt_version", version.id), ("run", self.run_id), "used_by")
         return self.run_id
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:

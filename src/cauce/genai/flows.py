@@ -42,6 +42,7 @@ from cauce.validation import check_name
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
+    from cauce.genai.prompts import PromptVersion
     from cauce.specs import Applied
 
 __all__ = [
@@ -344,6 +345,23 @@ class Flow:
             cost=usage.cost,
             trace_id=trace_id,
         )
+
+    def prompt_versions(
+        self, variant: str | dict[str, str] | None = None, *, workspace: Workspace | None = None
+    ) -> dict[str, PromptVersion]:
+        """The prompt version each LLM node uses with ``variant``, as its reference resolves
+        now (a label may move later)."""
+        from cauce.genai.prompts import load as load_prompt
+
+        if self.spec is None:
+            return {}
+        chosen = _variants(self.spec, variant)
+        found = {}
+        for node in self.spec.nodes:
+            picked = node.variant(chosen.get(node.name))
+            if picked.type == "llm":
+                found[node.name] = load_prompt(str(picked.prompt), workspace=workspace)
+        return found
 
     def _outputs(
         self, inputs: dict[str, Any], variant: str | dict[str, str] | None, ws: Workspace

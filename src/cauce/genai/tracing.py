@@ -50,6 +50,7 @@ __all__ = [
     "get_trace",
     "list_traces",
     "record_evaluation",
+    "record_root_evaluations",
     "set_redactor",
     "span",
     "to_dataset",
@@ -473,6 +474,54 @@ def record_evaluation(
             .where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
             .values(events=[*row.events, event])
         )
+
+
+def record_root_evaluations(
+    results: list[tuple[str, str, float | None, str | None, str | None]],
+    *,
+    workspace: Workspace | None = None,
+) -> int:
+    """Attach many evaluation results, ``(trace_id, name, score, label, explanation)``, each
+    to its trace's root span, in one transaction; returns how many were attached (a trace
+    that is not stored is skipped)."""
+    import time
+
+    if not results:
+        return 0
+    ws = workspace or current()
+    flush(ws)
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    now = time.time_ns()
+    for trace_id, name, score, label, explanation in results:
+        by_trace.setdefault(trace_id, []).append(
+            {
+                "name": EVALUATION_EVENT,
+                "time_ns": now,
+                "attributes": _evaluation_attributes(name, score, label, explanation),
+            }
+        )
+    attached = 0
+    with ws.store.write() as conn:
+        ids = list(by_trace)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            roots = conn.execute(
+                select(spans.c.trace_id, spans.c.span_id, spans.c.events)
+                .join(
+                    traces,
+                    (traces.c.id == spans.c.trace_id) & (traces.c.root_span_id == spans.c.span_id),
+                )
+                .where(spans.c.trace_id.in_(chunk))
+            ).all()
+            for root in roots:
+                added = by_trace[root.trace_id]
+                conn.execute(
+                    spans.update()
+                    .where(spans.c.trace_id == root.trace_id, spans.c.span_id == root.span_id)
+                    .values(events=[*root.events, *added])
+                )
+                attached += len(added)
+    return attached
 
 
 def to_dataset(

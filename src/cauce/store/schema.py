@@ -711,3 +711,13 @@ flow_versions = Table(
     Column("user", NAME, nullable=False),
     UniqueConstraint("flow_id", "version"),
 )
+
+# A judge model's answers by (model, judge prompt and version, params, inputs): re-running an
+# evaluation reads them back, so its scores reproduce at no cost.
+judge_answers = Table(
+    "judge_answers",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("answer", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -163,7 +163,7 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
 
 
 GROUNDEDNESS = JudgePrompt(
-    id="cauce.groundedness",
+    id="judge.groundedness",
     version=1,
     system=(
         "You are an impartial evaluator. You judge how well a RESPONSE is grounded in a "
@@ -183,7 +183,7 @@ GROUNDEDNESS = JudgePrompt(
 )
 
 RELEVANCE = JudgePrompt(
-    id="cauce.relevance",
+    id="judge.relevance",
     version=1,
     system=(
         "You are an impartial evaluator. You judge how relevant a RESPONSE is to a QUERY: "
@@ -201,7 +201,7 @@ RELEVANCE = JudgePrompt(
 )
 
 COHERENCE = JudgePrompt(
-    id="cauce.coherence",
+    id="judge.coherence",
     version=1,
     system=(
         "You are an impartial evaluator. You judge the coherence of a RESPONSE to a QUERY: "
@@ -314,9 +314,7 @@ def _from_json(text: str) -> tuple[list[Any], str] | None:
                 continue
             scores.append(score)
             if not reason:
-                reason = next(
-                    (keys[k] for k in _REASON_KEYS if isinstance(keys.get(k), str)), ""
-                )
+                reason = next((keys[k] for k in _REASON_KEYS if isinstance(keys.get(k), str)), "")
     return (scores, reason) if scores else None
 
 

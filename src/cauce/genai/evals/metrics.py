@@ -258,7 +258,7 @@ SMOOTHING = {"exp": None, "none": None, "floor": 0.1, "add-k": 1.0}
 # r"([\{-\~\[-\` -\&\(-\+\:-\@\/])" -> r" \1 ", pads single characters; str.replace does it
 # per character present (a regex with a template costs a Python call per match). The class also
 # holds the space, whose padding only adds whitespace, which the final split drops.
-_13A_PAD = "!\"#$%&()*+/:;<=>?@[\\]^_`{|}~"
+_13A_PAD = '!"#$%&()*+/:;<=>?@[\\]^_`{|}~'
 # The other three rules, with callables: CPython expands a template like r"\1 \2 " in Python
 # for every match, slower than a small function.
 _13A_PERIOD_COMMA: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [

@@ -246,10 +246,7 @@ def groundedness_proxy(
     hyps = texts("answers", answers)
     rows = _support(hyps, _contexts(contexts, len(hyps)), min_similarity, min_overlap, embed)
     return np.array(
-        [
-            sum(c.supported for c in found) / len(found) if found else np.nan
-            for found in rows
-        ],
+        [sum(c.supported for c in found) / len(found) if found else np.nan for found in rows],
         dtype=np.float64,
     )
 
