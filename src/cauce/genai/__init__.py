@@ -1,0 +1,1 @@
+"""GenAIOps: prompts, connections, local LLMs, indexes, flows, evaluation and tracing."""
