@@ -280,25 +280,32 @@ def _windows(
     offsets: Sequence[tuple[int, int]], words: Sequence[int | None], size: int, overlap: int
 ) -> list[tuple[int, int]]:
     """Character spans of windows of at most ``size`` tokens, ``overlap`` tokens shared by
-    neighbours, moved back to word boundaries where a word allows it."""
+    neighbours. A window starts and ends at whitespace where one lies in the last half of the
+    window, else between words (punctuation is a word), else anywhere."""
     n = len(offsets)
     if n == 0:
         return []
+
+    def boundary(i: int, low: int) -> int:
+        """The last token in ``[low, i]`` that starts after whitespace, else one that starts
+        a word, else ``i``: a cut before it does not split a word."""
+        candidates = range(i, max(low, 1) - 1, -1)
+        for j in candidates:
+            if offsets[j][0] > offsets[j - 1][1]:
+                return j
+        for j in candidates:
+            if words[j] != words[j - 1]:
+                return j
+        return i
+
     spans = []
     start = 0
     while True:
         end = min(start + size, n)
         if end < n:
-            cut = end
-            while cut > start and words[cut] == words[cut - 1]:
-                cut -= 1
-            if cut > start:  # else one word is longer than the window: cut inside it
-                end = cut
+            end = boundary(end, start + max(1, size // 2))
         spans.append((offsets[start][0], offsets[end - 1][1]))
         if end >= n:
             return spans
         nxt = max(end - overlap, start + 1)
-        back = nxt
-        while back > start + 1 and words[back] == words[back - 1]:
-            back -= 1
-        start = back if words[back] != words[back - 1] else nxt
+        start = boundary(nxt, max(start + 1, nxt - max(1, size // 4)))
