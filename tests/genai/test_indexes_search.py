@@ -241,6 +241,38 @@ def test_an_empty_index_answers_nothing(tmp_path: Path) -> None:
     assert empty.search_vector(np.ones(384, np.float32), 5, model_id=MODEL) == []
     assert empty.search_text("anything") == []
     assert len(SearchIndex.load(empty.save(tmp_path / "empty.cauce"))) == 0
+    # chunks whose texts hold no term (stop words only): vectors still answer, BM25 nothing
+    termless = SearchIndex(
+        [Chunk(c.id, c.document_id, 0, "the of a", c.sha256, 0, 8) for c in _chunks(3)],
+        clustered(3),
+        MODEL,
+    )
+    loaded = SearchIndex.load(termless.save(tmp_path / "termless.cauce"))
+    for index in (termless, loaded):
+        assert index.search_text("the") == []
+        assert len(index.search_vector(clustered(1)[0], 2, model_id=MODEL)) == 2
+
+
+def test_vectors_of_any_length_are_searched_by_cosine() -> None:
+    vectors = clustered(500, seed=5)
+    scales = np.random.default_rng(6).uniform(0.1, 20.0, (500, 1)).astype(np.float32)
+    scaled = SearchIndex(_chunks(500), vectors * scales, MODEL)
+    np.testing.assert_allclose(scaled.vectors, vectors, atol=1e-6)
+    found = 0
+    for query in clustered(20, seed=7):
+        hits = scaled.search_vector(query, 10, model_id=MODEL)
+        longer = scaled.search_vector(7 * query, 10, model_id=MODEL)
+        assert [h.chunk_id for h in longer] == [h.chunk_id for h in hits]
+        assert [h.score for h in longer] == pytest.approx([h.score for h in hits], abs=1e-6)
+        found += len({f"c{r}" for r in exact_top(vectors, query, 10)} & {h.chunk_id for h in hits})
+        np.testing.assert_allclose(
+            [h.score for h in hits],
+            [float(vectors[int(h.chunk_id[1:])] @ query) for h in hits],
+            atol=1e-6,
+        )
+    assert found / 200 >= 0.95
+    with pytest.raises(InvalidInput, match="zero"):
+        scaled.search_vector(np.zeros(384, np.float32), model_id=MODEL)
 
 
 def test_chunk_ids_must_be_unique_and_match_the_vectors() -> None:
