@@ -7,7 +7,9 @@ folder), prints ``ready``, then runs one pass over every query for each ``go`` l
 
 Client and settings: ``chromadb.PersistentClient(path)`` (the embedded, in-process client; the
 HNSW graph is held in memory once loaded), telemetry off, a collection configured like Cauce's
-index: cosine space, ``max_neighbors`` (M) 16, ``ef_construction`` 128, ``ef_search`` 64. A
+index (``--hnsw``, Cauce's settings): cosine space, ``max_neighbors`` = connectivity,
+``ef_construction`` = expansion_add, ``ef_search`` = expansion_search (chromadb stores float32;
+it has no half-precision option). A
 query is ``collection.query(query_embeddings=[q], n_results=10, include=...)`` with
 ``include=["distances", "metadatas"]`` (what Cauce's hits carry: ids, scores, metadata) and,
 as a second figure, ``include=[]`` (ids only: chromadb's lightest query).
@@ -22,11 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-HNSW = {"space": "cosine", "max_neighbors": 16, "ef_construction": 128, "ef_search": 64}
 INCLUDES = {"full": ["distances", "metadatas"], "ids": []}
 
 
-def collection(client: Any, name: str, vectors: Any, metadata: list[dict[str, Any]]) -> Any:
+def collection(
+    client: Any, name: str, hnsw: dict[str, Any], vectors: Any, metadata: list[dict[str, Any]]
+) -> Any:
     """The collection ``name`` holding every vector, built unless a previous run left it."""
     existing = [c.name if hasattr(c, "name") else c for c in client.list_collections()]
     if name in existing:
@@ -35,7 +38,7 @@ def collection(client: Any, name: str, vectors: Any, metadata: list[dict[str, An
             return found, None
         client.delete_collection(name)
     started = time.perf_counter()
-    coll = client.create_collection(name, configuration={"hnsw": HNSW})
+    coll = client.create_collection(name, configuration={"hnsw": hnsw})
     batch = client.get_max_batch_size()
     for i in range(0, len(vectors), batch):
         stop = min(i + batch, len(vectors))
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--store", required=True, help="chromadb's folder")
     parser.add_argument("--out", required=True)
     parser.add_argument("--filter", required=True, help="JSON: the filtered query's where")
+    parser.add_argument("--hnsw", required=True, help="JSON: Cauce's HNSW settings")
     args = parser.parse_args()
 
     import chromadb
@@ -78,7 +82,16 @@ def main() -> None:
     client = chromadb.PersistentClient(
         path=args.store, settings=Settings(anonymized_telemetry=False)
     )
-    coll, build_s = collection(client, data.name.replace(".", "-"), vectors, metadata)
+    cauce = json.loads(args.hnsw)
+    hnsw = {
+        "space": "cosine",
+        "max_neighbors": cauce["connectivity"],
+        "ef_construction": cauce["expansion_add"],
+        "ef_search": cauce["expansion_search"],
+    }
+    name = f"{data.name}-m{hnsw['max_neighbors']}-efc{hnsw['ef_construction']}"
+    name += f"-ef{hnsw['ef_search']}"
+    coll, build_s = collection(client, name, hnsw, vectors, metadata)
     where = json.loads(args.filter)
     for query in queries[:50]:  # warm-up: loads the graph, fills caches
         coll.query(query_embeddings=[query], n_results=10, include=INCLUDES["full"])
@@ -88,7 +101,7 @@ def main() -> None:
         "chromadb_version": chromadb.__version__,
         "numpy_version": np.__version__,
         "python": sys.version.split()[0],
-        "hnsw": HNSW,
+        "hnsw": hnsw,
         "build_s": build_s,
         "count": coll.count(),
         "samples_s": {name: [] for name in INCLUDES},

@@ -2,22 +2,23 @@
 
 The data (default 100,000 chunk vectors x 384 dimensions and 1,000 queries) is generated in
 code from a seed, shaped like sentence embeddings: a decaying spectrum in a random basis, a
-direction shared by every vector (so that unrelated texts still have a cosine near 0.2, as with
-MiniLM), 200 topics of 10 subtopics each with Zipf-distributed sizes, every vector normalised.
+direction shared by every vector (unrelated vectors have a cosine near 0.13, a query and its
+nearest chunk near 0.85, as with MiniLM), 200 topics of 10 subtopics each with Zipf-distributed
+sizes, every vector normalised.
 The queries are drawn the same way and are not in the index (as questions lie near, not on, the
 passages that answer them). It is written once under ``.bench/retrieval/`` (gitignored), with
 the exact top-10 of every query (brute force, float32), the ground truth for recall@10.
 
 - Cauce, in this process: ``SearchIndex`` over the vectors (chunk ids, metadata ``team`` in 5
   values), built with its default HNSW settings (connectivity 16, expansion_add 128,
-  expansion_search 64) and saved next to the data so that a second run loads it instead of
+  expansion_search 32, f16) and saved next to the data so that a second run loads it instead of
   building; a query is ``index.search_vector(q, 10, model_id=...)``, which returns hits with
   chunk id, document id, text, score and metadata.
 - chromadb: ``retrieval_chromadb_worker.py`` in chromadb's own venv (``.bench/chromadb-venv``,
   created on first use with ``pip install chromadb==1.5.9 numpy``), the embedded
-  ``PersistentClient`` with a collection configured the same way (cosine, M 16,
-  ef_construction 128, ef_search 64); a query asks for distances and metadata, and, as a second
-  figure, for ids only.
+  ``PersistentClient`` with a collection configured the same way (cosine, M = connectivity,
+  ef_construction = expansion_add, ef_search = expansion_search); a query asks for distances
+  and metadata, and, as a second figure, for ids only.
 - Each side also runs the queries with a filter on ``team`` (a fifth of the chunks pass).
 
 The sides take turns (Cauce's pass over all queries, then chromadb's, ``--rounds`` times); every
@@ -236,12 +237,13 @@ def sweep(index: Any, queries: Any, truth: Any) -> list[dict[str, float]]:
 class ChromaWorker:
     """The chromadb worker in its own process and venv, one pass over the queries per turn."""
 
-    def __init__(self, python: Path, folder: Path, rounds: int) -> None:
+    def __init__(self, python: Path, folder: Path, rounds: int, hnsw: dict[str, Any]) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="retrieval-chromadb-", dir=BENCH)
         self.out = Path(self.tmp.name) / "result.json"
         self.left = rounds
         cmd = [str(python), str(WORKER), "--data", str(folder), "--out", str(self.out)]
         cmd += ["--store", str(folder / "chromadb"), "--filter", json.dumps(FILTER)]
+        cmd += ["--hnsw", json.dumps(hnsw)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
         env["ANONYMIZED_TELEMETRY"] = "False"
         note("chromadb: loading or building its collection")
@@ -305,7 +307,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.cauce_only:
         python = Path(args.chromadb_python) if args.chromadb_python else None
         python = python or ensure_venv(Path(args.venv), CHROMADB_REQUIREMENTS, CHROMADB_READY)
-        worker = ChromaWorker(python, folder, sizes["rounds"])
+        worker = ChromaWorker(python, folder, sizes["rounds"], index.hnsw.to_dict())
 
     mine: dict[str, Any] = {"samples_s": [], "filtered_samples_s": [], "ids": None}
     for round_ in range(sizes["rounds"]):

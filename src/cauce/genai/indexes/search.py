@@ -402,7 +402,10 @@ class SearchIndex:
                 values = [condition]
             by_value = self._field(name)
             parts = [by_value[key] for key in map(canonical_json, values) if key in by_value]
-            rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            if len(parts) == 1:
+                rows = parts[0]  # already sorted and distinct
+            else:
+                rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
             allowed = rows if allowed is None else np.intersect1d(allowed, rows)
         return allowed
 
