@@ -15,6 +15,7 @@ import codecs
 import datetime
 import hashlib
 import io
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -308,7 +309,11 @@ def _pdf_text(data: bytes) -> tuple[str, str | None, dict[str, Any]]:
     from pypdf import PdfReader
 
     # pypdf raises many exception types on damaged files (its own, ValueError, KeyError,
-    # struct.error, ...): any of them means "this file cannot be read as a PDF".
+    # struct.error, ...): any of them means "this file cannot be read as a PDF". Its logged
+    # warnings about damage ("EOF marker not found") are dropped: the skip reason says it.
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -320,6 +325,8 @@ def _pdf_text(data: bytes) -> tuple[str, str | None, dict[str, Any]]:
         raise
     except Exception as exc:
         raise InvalidInput(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from None
+    finally:
+        pypdf_log.setLevel(level)
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     return text, (str(title).strip() or None) if title else None, {"pages": len(pages)}
 
