@@ -97,11 +97,18 @@ KINDS: tuple[Kind, ...] = (
         check="cauce.genai.connections:check_connection",
     ),
     Kind(
+        "Index",
+        spec="cauce.genai.indexes.registry:IndexSpec",
+        save="cauce.genai.indexes.registry:save_index",
+        check="cauce.genai.indexes.registry:check_index",
+        after=("Connection",),
+    ),
+    Kind(
         "Flow",
         spec="cauce.genai.flows:FlowSpec",
         save="cauce.genai.flows:save_flow",
         check="cauce.genai.flows:check_flow",
-        after=("Prompt", "Connection"),
+        after=("Prompt", "Connection", "Index"),
     ),
     Kind(
         "Schedule",

@@ -160,6 +160,19 @@ class Agent:
                 log.exception("monitor %s crashed", name)
         return done
 
+    def run_indexes(self, now: int | None = None) -> list[Any]:
+        """Refresh every index that is due (never built, schedule, max_age, a new version of
+        its dataset); return what each refresh did."""
+        from cauce.genai.indexes.registry import claim_due, refresh
+
+        done = []
+        for name in claim_due(self.ws, now):
+            try:
+                done.append(refresh(name, actor="agent", workspace=self.ws))
+            except Exception:  # one broken index must not stop the agent
+                log.exception("index %s: refresh failed", name)
+        return done
+
     def run_actions(self, on_done: Callable[[ActionRun], None] | None = None) -> list[ActionRun]:
         """Run the alert actions due now (on the worker pool) until none is; return them."""
         from cauce.monitoring.actions.workers import ActionPool
@@ -189,6 +202,7 @@ class Agent:
                     if on_firing is not None:
                         on_firing(firing)
                 self.run_monitors()
+                self.run_indexes()
                 stop.wait(interval)
         finally:
             actions.stop()

@@ -88,6 +88,9 @@ def agent(
             report(firing)
         for run in worker.run_monitors():
             console.print(f"monitor {run.monitor}: {run.status} ({run.rows} rows)")
+        for refreshed in worker.run_indexes():
+            state = "new version" if refreshed.created else "unchanged"
+            console.print(f"index {refreshed.version.ref}: {state}")
         worker.run_actions(on_done=report_action)
         for rollout in tick(workspace=worker.ws):
             console.print(f"rollout on {rollout.endpoint}: {rollout.decisions[-1].decision}")

@@ -28,6 +28,7 @@ from cauce.cli import (
     experiments,
     flows,
     gate,
+    indexes,
     lineage,
     models,
     monitors,
@@ -73,6 +74,7 @@ app.add_typer(connections.app, name="connections")
 app.add_typer(traces.app, name="traces")
 app.add_typer(flows.app, name="flows")
 app.add_typer(evals.app, name="evals")
+app.add_typer(indexes.app, name="indexes")
 app.add_typer(db.app, name="db")
 
 

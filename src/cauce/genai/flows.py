@@ -86,13 +86,18 @@ class Node(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    type: Literal["llm", "python", "safety"]
+    type: Literal["llm", "retrieve", "python", "safety"]
     inputs: dict[str, Any] = Field(default_factory=dict)
     prompt: str | None = None
     connection: str | None = None
     model: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     function: str | None = None
+    index: str | None = None
+    query: str | None = None
+    top_k: int = Field(default=4, ge=1, le=100)
+    mode: Literal["hybrid", "vector", "text"] = "hybrid"
+    where: dict[str, Any] = Field(default_factory=dict)
     text: str | None = None
     blocklist: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
@@ -130,7 +135,12 @@ class Node(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_type(self) -> Node:
-        need = {"llm": ("prompt", "connection"), "python": ("function",), "safety": ("text",)}
+        need = {
+            "llm": ("prompt", "connection"),
+            "retrieve": ("index", "query"),
+            "python": ("function",),
+            "safety": ("text",),
+        }
         missing = [f for f in need[self.type] if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a {self.type} node needs {' and '.join(missing)}")
@@ -189,6 +199,8 @@ def _fields(node: Node) -> list[tuple[str, Any]]:
     found: list[tuple[str, Any]] = [(f"inputs.{k}", v) for k, v in node.inputs.items()]
     if node.text is not None:
         found.append(("text", node.text))
+    if node.query is not None:
+        found.append(("query", node.query))
     return found
 
 
@@ -458,6 +470,8 @@ def _run_node(node: Node, values: dict[str, Any], ws: Workspace) -> Any:
         span.content("cauce.input", arguments)
         if node.type == "llm":
             output: Any = _llm(node, arguments, ws, span)
+        elif node.type == "retrieve":
+            output = _retrieve(node, _resolve(node.query, values), ws)
         elif node.type == "python":
             function = load_object(str(node.function), what=f"node {node.name!r} function")
             output = function(**arguments)
@@ -484,6 +498,23 @@ def _llm(node: Node, arguments: dict[str, Any], ws: Workspace, span: Any) -> str
     if usage is not None:
         usage.add(result)
     return result.text
+
+
+def _retrieve(node: Node, query: Any, ws: Workspace) -> list[dict[str, Any]]:
+    from cauce.genai.indexes.registry import query as search
+
+    hits = search(
+        str(node.index),
+        _text(query),
+        k=node.top_k,
+        mode=node.mode,
+        where=node.where or None,
+        workspace=ws,
+    )
+    return [
+        {"id": h.chunk_id, "document": h.document_id, "text": h.text, "score": h.score}
+        for h in hits
+    ]
 
 
 def _safety(node: Node, text: Any) -> dict[str, Any]:
@@ -595,10 +626,13 @@ def save_flow(conn: Connection, ws: Workspace, spec: FlowSpec) -> Applied:
 def check_flow(ws: Workspace, spec: FlowSpec, declared: Any) -> None:
     """Refuse a flow whose prompts or connections neither exist nor are declared beside it."""
     from cauce.genai import connections, prompts
+    from cauce.genai.indexes.registry import get_index
 
     for node in spec.nodes:
         for variant in [None, *node.variants]:
             chosen = node.variant(variant)
+            if chosen.type == "retrieve" and ("Index", str(chosen.index)) not in declared:
+                get_index(str(chosen.index), workspace=ws)
             if chosen.type != "llm":
                 continue
             name = prompts.parse_ref(str(chosen.prompt))[0]

@@ -192,6 +192,19 @@ _LABELS: dict[str, tuple[Any, str]] = {
         ),
         "prompt {0} v{1}",
     ),
+    "index_version": (
+        text(
+            "SELECT i.name, v.version FROM index_versions v JOIN indexes i ON i.id = v.index_id "
+            "WHERE v.id = :id"
+        ),
+        "index {0} v{1}",
+    ),
+    # A document is its content's sha256; the first path it was indexed under names it.
+    "document": (
+        text("SELECT min(document_id) FROM index_documents WHERE sha256 = :id HAVING count(*) > 0"),
+        "document {0} ({short})",
+    ),
+    "trace": (text("SELECT name FROM traces WHERE id = :id"), "trace {0} ({short})"),
     "flow_version": (
         text(
             "SELECT f.name, v.version FROM flow_versions v JOIN flows f ON f.id = v.flow_id "

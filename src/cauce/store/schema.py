@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -720,4 +721,82 @@ judge_answers = Table(
     Column("key", String(64), primary_key=True),
     Column("answer", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+indexes = Table(
+    "indexes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("current_version_id", ID),
+    # When the agent refreshes it next (schedule, max_age, never built: now); None: only asked.
+    Column("next_refresh_at", BigInteger),
+    Column("refreshed_at", BigInteger),
+    # The dataset version a dataset-sourced index was last refreshed from.
+    Column("source_version_id", ID),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+index_versions = Table(
+    "index_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("index_id", ID, ForeignKey("indexes.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    # sha256 of (documents' hashes, chunker settings, embedding model): the same inputs, the same.
+    Column("content_id", String(64), nullable=False),
+    Column("embedding_model", String(255), nullable=False),
+    Column("chunker", JSON, nullable=False),
+    Column("artifact_sha256", String(64), ForeignKey("artifacts.sha256"), nullable=False),
+    Column("document_count", Integer, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("stats", JSON, nullable=False),
+    Column("skipped", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+    UniqueConstraint("index_id", "version"),
+)
+
+index_documents = Table(
+    "index_documents",
+    metadata,
+    Column("index_version_id", ID, ForeignKey("index_versions.id"), primary_key=True),
+    Column("document_id", String(1000), primary_key=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("media_type", String(64), nullable=False),
+)
+
+# Vectors by (embedding model, sha256 of the text): a text is embedded once per model.
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("model_id", String(255), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+retrievals = Table(
+    "retrievals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("index_version_id", ID, ForeignKey("index_versions.id"), nullable=False, index=True),
+    Column("query_sha256", String(64), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("k", Integer, nullable=False),
+    Column("trace_id", ID),
+    Column("span_id", String(16)),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+retrieval_hits = Table(
+    "retrieval_hits",
+    metadata,
+    Column("retrieval_id", ID, ForeignKey("retrievals.id"), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("chunk_id", Text, nullable=False),
+    Column("document_id", String(1000), nullable=False, index=True),
+    Column("score", Float, nullable=False),
 )

@@ -1,7 +1,8 @@
 """RAG indexes: parse documents, chunk them, embed the chunks, search them; versions and refresh.
 
-Each step is its own module and works on plain values (paths, lists, small interfaces), so the
-store, the specs and the CLI wire them together::
+Each step is its own module and works on plain values (paths, lists, small interfaces);
+:mod:`~cauce.genai.indexes.registry` keeps named indexes and their versions in the workspace
+(``cauce.indexes.refresh``, ``cauce.indexes.query``). The engine alone::
 
     from cauce.genai.indexes import (
         MarkdownChunker, MiniLMEmbedder, SqliteCache, build_index, read_folder, refresh_index,
@@ -38,6 +39,18 @@ from cauce.genai.indexes.embed import (
     minilm_id,
 )
 from cauce.genai.indexes.parse import Document, Parsed, Skipped, read_folder, read_rows
+from cauce.genai.indexes.registry import (
+    IndexInfo,
+    IndexSpec,
+    IndexVersionInfo,
+    Refreshed,
+    get_index,
+    list_indexes,
+    query,
+    refresh,
+    retrievals_of,
+    versions,
+)
 from cauce.genai.indexes.search import (
     RRF_K,
     EmbeddingModelMismatch,
@@ -58,11 +71,15 @@ __all__ = [
     "EmbeddingModelMismatch",
     "Hit",
     "HnswSettings",
+    "IndexInfo",
+    "IndexSpec",
     "IndexVersion",
+    "IndexVersionInfo",
     "MarkdownChunker",
     "MemoryCache",
     "MiniLMEmbedder",
     "Parsed",
+    "Refreshed",
     "SearchIndex",
     "Skipped",
     "SqliteCache",
@@ -71,9 +88,15 @@ __all__ = [
     "chunker_from_settings",
     "diff_documents",
     "embed_texts",
+    "get_index",
+    "list_indexes",
     "minilm_id",
+    "query",
     "read_folder",
     "read_rows",
+    "refresh",
     "refresh_index",
+    "retrievals_of",
     "version_id",
+    "versions",
 ]

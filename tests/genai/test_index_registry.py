@@ -1,0 +1,215 @@
+"""Indexes in the workspace: kind Index, versions that re-embed only what changed, the store's
+embedding cache, queries recorded as retrievals with lineage, the agent's refreshes, flows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.clitools import cauce as run_cli
+from tests.genai.indexes_helpers import make_pdf
+
+import cauce
+from cauce.automation.agent import Agent
+from cauce.errors import InvalidInput, NotFound
+from cauce.genai import flows, tracing
+from cauce.genai.indexes import registry
+from cauce.lineage.graph import walk
+from cauce.workspace import Workspace
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    shutil.copytree(Path(str(resources.files("cauce.demo") / "data" / "genai" / "docs")), folder)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a pdf")
+    (folder / "notes.pdf").write_bytes(make_pdf(["Rollbacks restore the stable deployment."]))
+    return folder
+
+
+def spec(folder: Path, **fields: object) -> dict[str, object]:
+    return {
+        "kind": "Index",
+        "name": "docs",
+        "source": {"path": str(folder)},
+        "chunker": {"method": "markdown", "size": 64, "overlap": 8},
+        **fields,
+    }
+
+
+def test_versions_lineage_and_refreshes_that_embed_only_what_changed(
+    workspace: Workspace, corpus: Path
+) -> None:
+    cauce.apply(spec(corpus))
+    first = registry.refresh("docs")
+    assert first.created and first.version.version == 1
+    assert first.version.document_count == 9
+    assert [s["document"] for s in first.version.skipped] == ["broken.pdf"]
+    assert first.version.stats["embedded"] == first.version.chunk_count
+    same = registry.refresh("docs")
+    assert not same.created and same.version.id == first.version.id
+    (corpus / "serving.md").write_text(
+        "# Serving\n\nEndpoints split traffic between deployments.\n"
+    )
+    (corpus / "pipelines.md").unlink()
+    second = registry.refresh("docs")
+    assert second.created and second.version.version == 2
+    assert second.changes["changed"] == ["serving.md"] and second.changes["deleted"] == [
+        "pipelines.md"
+    ]
+    assert second.version.stats["embedded"] <= 2  # only the changed document's chunks
+    assert second.version.stats["reused_chunks"] > 10
+    assert [v.version for v in registry.versions("docs")] == [1, 2]
+    graph = walk(workspace, "index_version", second.version.id, direction="upstream")
+    labels = {
+        e.src.label
+        for e in graph.edges
+        if e.relation == "indexed" and e.dst.id == second.version.id
+    }
+    assert any(label.startswith("document serving.md") for label in labels)
+    assert len(labels) == 8
+
+
+def test_queries_are_traced_recorded_and_answer_which_used_a_document(
+    workspace: Workspace, corpus: Path
+) -> None:
+    cauce.apply(spec(corpus))
+    registry.refresh("docs")
+    hits = registry.query("docs", "what happens when a canary metric crosses its threshold", k=3)
+    assert hits[0].document_id == "canary-rollouts.md"
+    text_only = registry.query("docs", "DuckDB Parquet", k=2, mode="text")
+    assert text_only[0].document_id == "data-quality.md"
+    used = registry.retrievals_of("canary-rollouts.md")
+    assert used and used[0]["index"] == "docs@1" and used[0]["rank"] == 1
+    trace = tracing.get_trace(used[-1]["trace_id"])
+    span = trace.spans[0]
+    assert span.name == "retrieval docs" and span.operation == "retrieval"
+    assert span.attributes["gen_ai.data_source.id"] == "docs@1"
+    documents = json.loads(span.attributes["gen_ai.retrieval.documents"])
+    assert documents[0]["id"] == hits[0].chunk_id
+    version = registry.versions("docs")[0]
+    graph = walk(workspace, "index_version", version.id, direction="downstream")
+    assert {e.dst.kind for e in graph.edges} == {"trace"}
+    with pytest.raises(NotFound, match="no index named 'nope'"):
+        registry.query("nope", "x")
+
+
+class OtherModel:
+    model_id = "another-model"
+    dimensions = 384
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 384), dtype=np.float32)
+
+
+def test_a_query_with_another_embedding_model_is_refused(
+    workspace: Workspace, corpus: Path
+) -> None:
+    cauce.apply(spec(corpus))
+    registry.refresh("docs")
+    with pytest.raises(InvalidInput, match="another-model"):
+        registry.query("docs", "canary", embedder=OtherModel())
+
+
+def test_a_dataset_source_is_refreshed_by_the_agent_when_it_changes(
+    workspace: Workspace,
+) -> None:
+    faq = pd.DataFrame({"id": ["a", "b"], "answer": ["Aliases move.", "Runs record metrics."]})
+    cauce.data.register("faq", faq)
+    cauce.apply(
+        {
+            "kind": "Index",
+            "name": "faq",
+            "source": {"dataset": "faq", "text": "answer", "id": "id"},
+            "max_age": "1h",
+        }
+    )
+    agent = Agent()
+    [built] = agent.run_indexes()
+    assert built.created and built.version.document_count == 2
+    assert agent.run_indexes() == []  # not due again yet
+    cauce.data.register("faq", pd.concat([faq, pd.DataFrame({"id": ["c"], "answer": ["New."]})]))
+    [again] = agent.run_indexes()
+    assert again.created and again.version.document_count == 3
+    info = registry.get_index("faq")
+    assert info.next_refresh_at == info.refreshed_at + 3_600_000
+    [stale] = agent.run_indexes(now=info.refreshed_at + 3_600_001)
+    assert not stale.created  # due by max_age; nothing changed, so no new version
+    with pytest.raises(InvalidInput, match="no column 'text'"):
+        cauce.apply({"kind": "Index", "name": "bad", "source": {"dataset": "faq", "text": "text"}})
+        registry.refresh("bad")
+
+
+def test_a_flow_retrieves_then_answers(
+    workspace: Workspace, corpus: Path, upstream: object
+) -> None:
+    url = upstream.url  # type: ignore[attr-defined]
+    cauce.apply(
+        [
+            spec(corpus),
+            {"kind": "Connection", "name": "echo", "base_url": url, "models": {"chat": "echo"}},
+            {
+                "kind": "Prompt",
+                "name": "rag",
+                "messages": [{"role": "user", "content": "{{ context }} || {{ question }}"}],
+            },
+            {
+                "kind": "Flow",
+                "name": "rag",
+                "inputs": {"question": {}},
+                "nodes": [
+                    {
+                        "name": "find",
+                        "type": "retrieve",
+                        "index": "docs",
+                        "query": "${inputs.question}",
+                        "top_k": 2,
+                    },
+                    {
+                        "name": "answer",
+                        "type": "llm",
+                        "prompt": "prompts:/rag",
+                        "connection": "echo",
+                        "inputs": {
+                            "context": "${find.output.0.text}",
+                            "question": "${inputs.question}",
+                        },
+                    },
+                ],
+                "outputs": {"answer": "${answer.output}", "contexts": "${find.output}"},
+            },
+        ]
+    )
+    registry.refresh("docs")
+    line = flows.load("rag").run({"question": "What does an alias point at?"})
+    assert line.status == "ok", line.error
+    assert line.outputs["contexts"][0]["document"] == "model-registry.md"
+    assert "|| What does an alias point at?" in line.outputs["answer"]
+    names = [s.name for s in tracing.get_trace(str(line.trace_id)).spans]
+    assert names[:3] == ["invoke_agent rag", "node find", "retrieval docs"]
+
+
+def test_cli_applies_lists_shows_and_queries(
+    workspace: Workspace, corpus: Path, tmp_path: Path
+) -> None:
+    home = Path(workspace.settings.root)
+    path = tmp_path / "index.yaml"
+    path.write_text(
+        f"kind: Index\nname: docs\nsource: {{path: {corpus}}}\nchunker: {{size: 64, overlap: 8}}\n"
+    )
+    printed = run_cli(home, "indexes", "apply", "-f", str(path)).stdout
+    assert "docs@1: new version · 9 documents" in printed and "skipped 1" in printed
+    assert "docs" in run_cli(home, "indexes", "list").stdout
+    shown = run_cli(home, "indexes", "show", "docs").stdout
+    assert "broken.pdf" in shown
+    hits = json.loads(
+        run_cli(home, "indexes", "query", "docs", "mirrored traffic", "-k", "2", "--json").stdout
+    )
+    assert hits[0]["document_id"] == "serving.md"
+    again = run_cli(home, "indexes", "refresh", "docs").stdout
+    assert "docs@1: unchanged" in again
