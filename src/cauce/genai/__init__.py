@@ -1,0 +1,1 @@
+"""GenAIOps: prompts, connections, the local LLM, indexes, flows, evaluation and tracing."""
