@@ -35,6 +35,8 @@ from cauce.errors import BackendError, InvalidInput, NotFound
 from cauce.registry.flavors import Flavor, Saved, requirement
 
 if TYPE_CHECKING:
+    from llama_cpp import Llama
+
     from cauce.registry.models import ModelVersion
     from cauce.workspace import Workspace
 
@@ -144,32 +146,34 @@ class LocalLLM:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.name = name or self.path.stem
-        try:
-            self._llama = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=context_length,
-                n_threads=threads or len(os.sched_getaffinity(0)),
-                verbose=False,
-            )
-        except ValueError as exc:  # llama-cpp-python's way of saying the file did not load
-            raise InvalidInput(
-                f"{self.path} is not a GGUF model llama.cpp can load: {exc}"
-            ) from None
+
+        def open_model(n_ctx: int) -> Llama:
+            try:
+                return llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=n_ctx,
+                    n_threads=threads or _cpus(),
+                    verbose=False,
+                )
+            except ValueError as exc:  # llama-cpp-python's way of saying the file did not load
+                raise InvalidInput(
+                    f"{self.path} is not a GGUF model llama.cpp can load: {exc}"
+                ) from None
+
+        self._llama = open_model(context_length)
         trained = int(self.metadata.get(f"{self.architecture}.context_length", context_length))
         self.context_length = min(context_length, trained)
-        if self.context_length < context_length:
+        if self.context_length < context_length:  # past its training the model writes noise
             self._llama.close()
-            self._llama = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=self.context_length,
-                n_threads=threads or len(os.sched_getaffinity(0)),
-                verbose=False,
-            )
+            self._llama = open_model(self.context_length)
         self._vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
         self._is_end = llama_cpp.llama_vocab_is_eog
         template = self.metadata.get("tokenizer.chat_template")
         if not template:
-            raise InvalidInput(f"{self.path} has no chat template (tokenizer.chat_template)")
+            self._llama.close()
+            raise InvalidInput(
+                f"{self.path} has no chat template (tokenizer.chat_template): not a chat model"
+            )
         self._format = Jinja2ChatFormatter(
             template=template,
             eos_token=self._special_text(self._llama.token_eos()),
@@ -391,6 +395,13 @@ class LocalLLM:
                 finish_reason=finish,
                 usage=Usage(len(request.tokens), sampled),
             )
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def check_messages(messages: Any) -> list[dict[str, str]]:
