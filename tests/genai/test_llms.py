@@ -8,6 +8,10 @@ behaviour, never about what the model says.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from clitools import wait_until
 from optional import need
+from served import free_port
 
 need("llama_cpp", extra="genai")
 openai = need("openai", extra="genai")
@@ -281,3 +287,38 @@ def test_packaged_model_is_a_registry_version_with_a_card(workspace: Any) -> Non
         answer = model.chat(QUESTION, max_tokens=8)
         assert answer.usage.completion_tokens <= 8 and answer.text
         assert loaded.predict(QUESTION).startswith(answer.text)  # greedy: the same tokens
+
+
+def test_serve_model_serves_a_registered_version(workspace: Any) -> None:
+    register_local_llm(workspace=workspace)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
+    env["CAUCE_HOME"] = str(workspace.settings.root)
+    code = (
+        "from cauce.genai.llm_server import serve_model; "
+        f"serve_model('models:/smollm2/1', host='127.0.0.1', port={port})"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).is_success
+            except httpx.TransportError:
+                assert process.poll() is None, "the server exited"
+                return False
+
+        wait_until(up, timeout=60)
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0
+        )
+        assert [m.id for m in client.models.list().data] == [MODEL]
+        answer = client.chat.completions.create(
+            model=MODEL, messages=QUESTION, max_tokens=3, temperature=0
+        )
+        assert answer.usage.completion_tokens <= 3
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down, then re-raises the signal it caught.
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)

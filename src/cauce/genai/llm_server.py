@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from cauce.errors import BackendError, InvalidInput, NotFound
+from cauce.errors import BackendError, CauceError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -103,6 +103,10 @@ def create_app(llm: LocalLLM, *, model_name: str | None = None) -> FastAPI:
     @app.exception_handler(NotFound)
     async def missing(request: Request, exc: NotFound) -> JSONResponse:
         return _error(404, exc.message, code=exc.details.get("code"))
+
+    @app.exception_handler(CauceError)
+    async def failed(request: Request, exc: CauceError) -> JSONResponse:
+        return _error(exc.http_status, str(exc), code=exc.code)
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
