@@ -26,7 +26,7 @@ from served import free_port
 need("llama_cpp", extra="genai")
 openai = need("openai", extra="genai")
 
-from cauce.errors import InvalidInput, NotFound  # noqa: E402
+from cauce.errors import Conflict, InvalidInput, NotFound  # noqa: E402
 from cauce.genai.llm_server import LLMServer  # noqa: E402
 from cauce.genai.llms import LocalLLM, packaged_model_path, register_local_llm  # noqa: E402
 
@@ -253,6 +253,15 @@ def test_streamed_multibyte_text_is_never_split(llm: LocalLLM) -> None:
     assert pieces[-1].usage == whole.usage
 
 
+def test_asking_again_inside_an_open_stream_is_a_conflict_not_a_hang(llm: LocalLLM) -> None:
+    pieces = llm.stream(QUESTION, max_tokens=16)
+    next(pieces)
+    with pytest.raises(Conflict, match="close"):
+        llm.chat(QUESTION, max_tokens=2)
+    pieces.close()  # frees the model
+    assert llm.chat(QUESTION, max_tokens=2).usage.completion_tokens <= 2
+
+
 def test_bad_model_files(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         LocalLLM(tmp_path / "missing.gguf")
@@ -287,6 +296,8 @@ def test_packaged_model_is_a_registry_version_with_a_card(workspace: Any) -> Non
         answer = model.chat(QUESTION, max_tokens=8)
         assert answer.usage.completion_tokens <= 8 and answer.text
         assert loaded.predict(QUESTION).startswith(answer.text)  # greedy: the same tokens
+        with pytest.raises(InvalidInput, match="conversation"):
+            loaded.predict([[1.0, 2.0]])
 
 
 def test_serve_model_serves_a_registered_version(workspace: Any) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cauce.errors import BackendError, InvalidInput, NotFound
+from cauce.errors import BackendError, Conflict, InvalidInput, NotFound
 from cauce.registry.flavors import Flavor, Saved, requirement
 
 if TYPE_CHECKING:
@@ -181,6 +181,7 @@ class LocalLLM:
             add_generation_prompt=True,
         )
         self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread whose request holds the model
 
     # -- what the model is ----------------------------------------------------------------------
 
@@ -314,8 +315,9 @@ class LocalLLM:
                 f"seed must be a whole number, got {seed!r}", details={"field": "seed"}
             )
         stops = check_stop(stop)
-        with self._lock:
-            tokens = self._prompt_tokens(checked)
+        # No lock: llama.cpp tokenizes from the read-only vocabulary while another request
+        # decodes (its own server does the same).
+        tokens = self._prompt_tokens(checked)
         room = self.context_length - len(tokens)
         if room < 1:
             raise InvalidInput(
@@ -349,52 +351,62 @@ class LocalLLM:
 
     def _generate(self, request: _Request) -> Generator[ChatChunk, None, None]:
         """One generation loop for both chat and stream, so both count and cut the same way."""
+        if self._owner == threading.get_ident():
+            raise Conflict(
+                f"{self.name} is still streaming an answer to this thread",
+                hint="read that stream to its end or close() it before asking again",
+            )
         with self._lock:
-            llama = self._llama
-            # Every prompt is evaluated afresh: reusing the previous request's cached prefix
-            # changes the batch shapes of the evaluation, and with them the last bits of the
-            # logits, which can flip a greedy choice. Same request, same answer.
-            llama.reset()  # type: ignore[no-untyped-call]
-            llama.set_seed(request.seed)
-            sampled = 0
-            text = b""  # the answer so far, as bytes: a token may end inside a UTF-8 character
-            sent = 0  # how many of those bytes were already yielded
-            finish = "length"
-            tokens = llama.generate(
-                request.tokens,
-                temp=request.temperature,
-                top_p=request.top_p,
-                top_k=0,  # OpenAI's sampling has no top-k or min-p: 0 switches them off
-                min_p=0.0,
-                repeat_penalty=1.0,
-            )
+            self._owner = threading.get_ident()
             try:
-                for token in tokens:
-                    sampled += 1
-                    if self._is_end(self._vocab, token):
-                        finish = "stop"
-                        break
-                    text += llama.detokenize([token])
-                    hit = _first_stop(text, request.stop, sent)
-                    if hit is not None:
-                        text = text[:hit]
-                        finish = "stop"
-                        break
-                    if sampled >= request.max_tokens:
-                        break
-                    ready = _safe_end(text, request.stop)
-                    if ready > sent:
-                        yield ChatChunk(text[sent:ready].decode("utf-8", errors="replace"))
-                        sent = ready
+                llama = self._llama
+                # Every prompt is evaluated afresh: reusing the previous request's cached
+                # prefix changes the batch shapes of the evaluation, and with them the last
+                # bits of the logits, which can flip a greedy choice. Same request, same answer.
+                llama.reset()  # type: ignore[no-untyped-call]
+                llama.set_seed(request.seed)
+                sampled = 0
+                text = b""  # the answer so far, as bytes: a token may end inside a character
+                sent = 0  # how many of those bytes were already yielded
+                finish = "length"
+                tokens = llama.generate(
+                    request.tokens,
+                    temp=request.temperature,
+                    top_p=request.top_p,
+                    top_k=0,  # OpenAI's sampling has no top-k or min-p: 0 switches them off
+                    min_p=0.0,
+                    repeat_penalty=1.0,
+                )
+                try:
+                    for token in tokens:
+                        sampled += 1
+                        if self._is_end(self._vocab, token):
+                            finish = "stop"
+                            break
+                        text += llama.detokenize([token])
+                        hit = _first_stop(text, request.stop, sent)
+                        if hit is not None:
+                            text = text[:hit]
+                            finish = "stop"
+                            break
+                        if sampled >= request.max_tokens:
+                            break
+                        ready = _safe_end(text, request.stop)
+                        if ready > sent:
+                            yield ChatChunk(text[sent:ready].decode("utf-8", errors="replace"))
+                            sent = ready
+                finally:
+                    tokens.close()
             finally:
-                tokens.close()
-            # A cut at max_tokens may fall inside a character: its first bytes are dropped.
-            rest = text[sent : _utf8_boundary(text, len(text))]
-            yield ChatChunk(
-                rest.decode("utf-8", errors="replace"),
-                finish_reason=finish,
-                usage=Usage(len(request.tokens), sampled),
-            )
+                self._owner = None
+        # The model is free before the last chunk: a caller that stops reading once it has
+        # the usage holds nothing. A cut at max_tokens may end inside a character: dropped.
+        rest = text[sent : _utf8_boundary(text, len(text))]
+        yield ChatChunk(
+            rest.decode("utf-8", errors="replace"),
+            finish_reason=finish,
+            usage=Usage(len(request.tokens), sampled),
+        )
 
 
 def _cpus() -> int:
