@@ -6,10 +6,15 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint bench clean
 
+# llama-cpp-python (genai extra) compiles llama.cpp here, once per machine (pip keeps the wheel):
+# ~8 CPU-minutes on 2 cores. Portable (AVX2): a native build uses AMX where the CPU has it, and
+# crashed on the reference machine; without the multimodal library, which Cauce does not use.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

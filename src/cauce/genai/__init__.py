@@ -1,1 +1,1 @@
-"""GenAIOps: prompts, connections, local LLMs, indexes, flows, evaluation and tracing."""
+"""GenAIOps: prompts, connections, the local LLM, indexes, flows, evaluation and tracing."""

@@ -1,4 +1,5 @@
-"""``log_model``: save a model in the Cauce format as run artifacts, optionally registering it."""
+"""``log_model``: save a model in the Cauce format as run artifacts, optionally registering it;
+``register_pretrained``: save and register a model that no run trained (a packaged model)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cauce.artifacts.records import record_blob
 from cauce.errors import InvalidInput
 from cauce.registry.format import SPEC_FILE, save_model
 from cauce.registry.models import ModelVersion, create_version
 from cauce.tracking import fluent
 from cauce.tracking.artifacts import attach, check_artifact_path, require_run
 from cauce.validation import check_name
-from cauce.workspace import current
+from cauce.workspace import Workspace, current
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,48 @@ def log_model(
             files,
             run_id=target_run,
             artifact_path=path,
+            description=description,
+            tags=tags,
+        )
+
+
+def register_pretrained(
+    model: Any,
+    name: str,
+    *,
+    flavor: str | None = None,
+    requirements: list[str] | None = None,
+    description: str | None = None,
+    tags: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> ModelVersion:
+    """Save a model no run produced (pre-trained, shipped in a package) and register it as a new
+    version of ``name``; its files are stored and recorded in the version's transaction.
+
+    Example::
+
+        cauce.registry.logging.register_pretrained("model.gguf", "smollm2", flavor="gguf")
+    """
+    ws = workspace or current()
+    check_name(name, "model name")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        save_model(model, folder, flavor=flavor, requirements=requirements)
+        blobs = {
+            p.relative_to(folder).as_posix(): ws.artifacts.put_file(p)
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+    with ws.store.write() as conn:
+        for blob in blobs.values():
+            record_blob(conn, blob)
+        return create_version(
+            conn,
+            ws,
+            name,
+            {rel: blob.sha256 for rel, blob in blobs.items()},
+            run_id=None,
+            artifact_path=None,
             description=description,
             tags=tags,
         )

@@ -1,7 +1,10 @@
 """Model flavors: how each kind of model is saved, loaded and asked to predict.
 
 Flavors are registered here as ``(name, "module:Class")`` and imported only when used.
-Detection tries them in this order, so the specific ones come before ``python``.
+Detection tries them in this order, so the specific ones come before ``python``. ``gguf`` (a
+GGUF file: a path is not callable, so ``python`` never takes it) lives with the local LLM it
+loads, in the genai layer, which imports this one; naming it here imports nothing until a GGUF
+model is saved or loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ FLAVORS: tuple[tuple[str, str], ...] = (
     ("sklearn", "cauce.registry.flavors.sklearn:SklearnFlavor"),
     ("onnx", "cauce.registry.flavors.onnx:OnnxFlavor"),
     ("python", "cauce.registry.flavors.python:PythonFlavor"),
+    ("gguf", "cauce.genai.llms:GGUFFlavor"),
 )
 
 
@@ -71,7 +75,7 @@ def detect_flavor(model: Any) -> Flavor:
             return flavor
     raise InvalidInput(
         f"cannot log a {type(model).__name__}: it is not a scikit-learn estimator, an ONNX "
-        "model or a callable",
+        "model, a callable or a GGUF file",
     )
 
 

@@ -1,0 +1,28 @@
+"""The LLM engine benchmark still runs: ``--quick --llama-only`` in a subprocess."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from clitools import benchmark
+from optional import missing
+
+
+@pytest.mark.slow
+def test_llm_engine_benchmark_quick_llama_only(tmp_path: Path) -> None:
+    """Exit 0; llama.cpp's side answers 20 tokens greedily, the same each time."""
+    if importlib.util.find_spec("llama_cpp") is None:  # not imported here: the script loads it
+        missing("llama_cpp is not installed (pip install -e '.[genai]')")
+    out = tmp_path / "results.json"
+    proc = benchmark("llm_engines.py", tmp_path, "--quick", "--llama-only", "--json", str(out))
+    assert "decode tok/s" in proc.stdout
+    results = json.loads(out.read_text())
+    assert set(results["samples"]) == {"llama"}
+    (sample,) = results["samples"]["llama"]
+    assert sample["completion_tokens"] == 20
+    assert sample["repeat_same"] is True
+    assert sample["decode_tok_s"] > 0 and sample["rss_mb"] > 0
