@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/cauce demo
+	$(BIN)/cauce demo genai
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --slow

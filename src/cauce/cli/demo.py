@@ -6,6 +6,9 @@ import typer
 
 
 def demo(
+    story: str = typer.Argument(
+        "classic", help="classic (data to a retrained model) or genai (RAG, evaluation)."
+    ),
     fast: bool = typer.Option(False, "--fast", help="Same story on less data (for tests)."),
     as_json: bool = typer.Option(
         False,
@@ -13,11 +16,28 @@ def demo(
         help="Print the results of every stage as one JSON document; the story goes to stderr.",
     ),
 ) -> None:
-    """Run the demo story in the current workspace: data to a served, monitored, retrained model.
+    """Run a demo story in the current workspace: classic (data to a served, monitored,
+    retrained model) or genai (documents to an index, two prompt variants of a RAG flow answered
+    by the local LLM, evaluated side by side, the better one labelled production).
 
     Example:
         cauce demo --fast
+        cauce demo genai
     """
+    from cauce.errors import InvalidInput
+
+    if story not in ("classic", "genai"):
+        raise InvalidInput(f"there is no {story!r} demo: use classic or genai")
+    if story == "genai":
+        from cauce.demo.genai import run as run_genai
+
+        if not as_json:
+            run_genai()
+            return
+        from cauce.cli.output import err_console, print_json
+
+        print_json(run_genai(console=err_console))
+        return
     from cauce.demo.story import run
 
     if not as_json:

@@ -30,6 +30,7 @@ from cauce.cli import (
     gate,
     indexes,
     lineage,
+    llms,
     models,
     monitors,
     pipelines,
@@ -75,6 +76,7 @@ app.add_typer(traces.app, name="traces")
 app.add_typer(flows.app, name="flows")
 app.add_typer(evals.app, name="evals")
 app.add_typer(indexes.app, name="indexes")
+app.add_typer(llms.app, name="llms")
 app.add_typer(db.app, name="db")
 
 

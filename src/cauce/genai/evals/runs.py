@@ -12,6 +12,9 @@ Evaluators by name (see docs/evaluators.md for each definition):
 | ``relevance``, ``coherence`` (judge) | question, answer |
 | ``{"rubric": NAME, "text": ..., "inputs": [...]}`` (judge) | the inputs it names |
 
+``judge_params`` (``{"max_tokens": 64}``) are sent with each judge call over the judge
+prompt's own (temperature 0, max_tokens 300).
+
 Each input is read from a column: ``mapping`` names it, else the first of the usual names
 present (``answer``, ``outputs.answer``, ``output``; ``reference``, ``ground_truth``,
 ``expected``; ``question``, ``inputs.question``, ``query``; ``contexts``, ``context``,
@@ -179,6 +182,7 @@ def run(
     variant: str | dict[str, str] | None = None,
     judge: str | None = None,
     judge_model: str | None = None,
+    judge_params: dict[str, Any] | None = None,
     name: str | None = None,
     concurrency: int = 4,
     timeout: str | float = "60s",
@@ -222,7 +226,8 @@ def run(
     columns = _columns(frame, chosen, mapping)
     scored = frame["status"].eq("ok").to_numpy() if batch is not None else None
     chat, judge_id = _judge(judge, judge_model, ws) if needs_judge else (None, None)
-    table, metrics = _score(frame, columns, chosen, scored, chat, judge_id, concurrency, ws)
+    judging = (chat, judge_id, judge_params)
+    table, metrics = _score(frame, columns, chosen, scored, judging, concurrency, ws)
     if batch is not None:
         metrics["flow.error_rate"] = batch.metrics["error_rate"]
         metrics["flow.latency_p50_ms"] = batch.metrics["latency_p50_ms"]
@@ -332,8 +337,7 @@ def _score(
     columns: dict[str, str],
     chosen: list[Evaluator],
     scored: np.ndarray | None,
-    chat: Any,
-    judge_id: str | None,
+    judging: tuple[Any, str | None, dict[str, Any] | None],
     concurrency: int,
     ws: Workspace,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -360,7 +364,7 @@ def _score(
             if len(index):
                 score[index] = np.asarray(chosen_one.score(picked), dtype=np.float64)
         else:
-            results = _judged(chosen_one, picked, chat, judge_id, concurrency, ws)
+            results = _judged(chosen_one, picked, judging, concurrency, ws)
             label = np.full(rows, None, dtype=object)
             reason = np.full(rows, None, dtype=object)
             error = np.full(rows, None, dtype=object)
@@ -387,15 +391,15 @@ def _score(
 def _judged(
     chosen: Evaluator,
     picked: dict[str, list[Any]],
-    chat: Any,
-    judge_id: str | None,
+    judging: tuple[Any, str | None, dict[str, Any] | None],
     concurrency: int,
     ws: Workspace,
 ) -> list[Any]:
     from cauce.genai.evals.judge import Judge
 
+    chat, judge_id, params = judging
     assert chosen.judge is not None and judge_id is not None
-    judge = Judge(chosen.judge, chat, model=judge_id, cache=StoreCache(ws))
+    judge = Judge(chosen.judge, chat, model=judge_id, cache=StoreCache(ws), params=params)
     count = len(next(iter(picked.values()))) if picked else 0
     rows = []
     for i in range(count):

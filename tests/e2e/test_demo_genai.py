@@ -1,0 +1,48 @@
+"""``cauce demo genai`` end to end, offline: the local LLM, the index, two prompt variants,
+the evaluation side by side, the production label and the lineage of a document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.clitools import cauce
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_genai_story_then_its_read_commands(tmp_path: Path) -> None:
+    home = tmp_path / "genai"
+    demo = cauce(home, "demo", "genai", "--json", timeout=900)
+    story = json.loads(demo.stdout)
+    assert "Evaluation on the same questions" in demo.stderr
+    assert story["model"]["uri"] == "models:/smollm2/1"
+    assert story["index"]["document_count"] == 8 and story["index"]["chunk_count"] >= 8
+    plain, grounded = story["evaluations"]
+    assert (plain["variant"], grounded["variant"]) == (None, "answer=grounded")
+    assert plain["data"] == grounded["data"] == "genai-questions@1"
+    for evaluation in (plain, grounded):
+        metrics = evaluation["metrics"]
+        assert metrics["rows"] == 10 and metrics["flow.error_rate"] == 0
+        assert 0 <= metrics["f1"] <= 1 and -1 <= metrics["similarity"] <= 1
+        assert "groundedness.error_rate" in metrics
+    best = max((plain, grounded), key=lambda e: e["metrics"]["f1"])
+    expected = "prompts:/answer/2" if best is grounded else "prompts:/answer/1"
+    assert story["production"]["prompt"] == expected
+    assert story["lineage"]["retrievals"] >= 2 and story["lineage"]["traces"]
+
+    shown = json.loads(
+        cauce(home, "prompts", "show", "prompts:/answer@production", "--json").stdout
+    )
+    assert f"prompts:/answer/{shown['version']}" == expected
+    trace = json.loads(
+        cauce(home, "traces", "show", story["lineage"]["traces"][0], "--json").stdout
+    )
+    names = [s["name"] for s in trace["spans"]]
+    assert names[:3] == ["invoke_agent rag-answer", "node find", "retrieval cauce-docs"]
+    assert "chat smollm2" in names
+    compared = cauce(home, "evals", "compare", plain["run_id"], grounded["run_id"]).stdout
+    assert "f1" in compared and "genai-questions@1" in compared
+    lineage = cauce(home, "lineage", "prompts:/answer/1", "-d", "downstream").stdout
+    assert "flow rag-answer v1" in lineage
