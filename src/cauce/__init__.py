@@ -78,6 +78,7 @@ _SUBMODULES = {
     "batches": "cauce.genai.batches",
     "evals": "cauce.genai.evals",
     "indexes": "cauce.genai.indexes",
+    "llms": "cauce.genai.llms",
     "endpoints": "cauce.serving.endpoints",
     "deployments": "cauce.serving.deployments",
     "rollouts": "cauce.serving.rollouts",
@@ -124,6 +125,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.genai import evals as evals
     from cauce.genai import flows as flows
     from cauce.genai import indexes as indexes
+    from cauce.genai import llms as llms
     from cauce.genai import prompts as prompts
     from cauce.genai import tracing as tracing
     from cauce.genai.flows import flow as flow

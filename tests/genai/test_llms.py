@@ -8,6 +8,7 @@ behaviour, never about what the model says.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -333,3 +334,21 @@ def test_serve_model_serves_a_registered_version(workspace: Any) -> None:
         process.send_signal(signal.SIGTERM)
         # uvicorn shuts down, then re-raises the signal it caught.
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_response_format_constrains_the_answer_to_the_schema(client: Any, llm: LocalLLM) -> None:
+    from cauce.genai.evals.judge import RESPONSE_FORMAT
+
+    messages = [
+        {"role": "system", "content": "Rate the response from 1 to 5 as JSON."},
+        {"role": "user", "content": "RESPONSE: The sky is blue."},
+    ]
+    answer = ask(
+        client, messages=messages, max_tokens=64, temperature=0, response_format=RESPONSE_FORMAT
+    )
+    judged = json.loads(answer.choices[0].message.content)
+    assert judged["score"] in (1, 2, 3, 4, 5) and isinstance(judged["reason"], str)
+    loose = llm.chat(messages, max_tokens=32, response_format={"type": "json_object"})
+    assert loose.text.lstrip().startswith("{")
+    with pytest.raises(InvalidInput, match="response_format type 'xml'"):
+        llm.chat(messages, max_tokens=4, response_format={"type": "xml"})

@@ -116,7 +116,10 @@ def run(console: Console | None = None) -> dict[str, Any]:
             flow=FLOW,
             variants=[None, "answer=grounded"],
             judge=CONNECTION,
-            judge_params={"max_tokens": 48},
+            # The 135M judge answers in the judgment's JSON form only when its decoding is
+            # constrained to it (llama.cpp's grammar from the schema), and its reason only
+            # ends in time when the schema bounds it.
+            judge_params={"max_tokens": 80, "response_format": _judgment_format(60)},
             concurrency=1,
         )
         results["evaluations"] = [e.to_dict() for e in evaluations]
@@ -142,6 +145,17 @@ def run(console: Console | None = None) -> dict[str, Any]:
     results["seconds"] = round(time.perf_counter() - started, 1)
     out.print(f"GenAI story done in {results['seconds']:.0f} s.")
     return results
+
+
+def _judgment_format(reason_chars: int) -> dict[str, Any]:
+    """The judge's structured-output request with the reason bounded to ``reason_chars``."""
+    import copy
+
+    import cauce
+
+    found: dict[str, Any] = copy.deepcopy(cauce.evals.judge.RESPONSE_FORMAT)
+    found["json_schema"]["schema"]["properties"]["reason"]["maxLength"] = reason_chars
+    return found
 
 
 def _flow() -> dict[str, Any]:

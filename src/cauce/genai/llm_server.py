@@ -69,6 +69,7 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     tools: list[Any] | None = None
+    response_format: dict[str, Any] | None = None
 
 
 def create_app(llm: LocalLLM, *, model_name: str | None = None) -> FastAPI:
@@ -149,6 +150,7 @@ def create_app(llm: LocalLLM, *, model_name: str | None = None) -> FastAPI:
             ),
             "stop": body.stop,
             "seed": body.seed,
+            "response_format": body.response_format,
         }
         completion_id = f"chatcmpl-{secrets.token_hex(12)}"
         now = int(time.time())

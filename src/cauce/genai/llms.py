@@ -27,7 +27,7 @@ import random
 import shutil
 import threading
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +109,7 @@ class _Request:
     temperature: float
     top_p: float
     seed: int
+    grammar: Any = None
 
 
 class LocalLLM:
@@ -230,11 +231,15 @@ class LocalLLM:
         stop: str | Sequence[str] | None = None,
         seed: int | None = None,
         top_p: float = 1.0,
+        response_format: dict[str, Any] | None = None,
     ) -> ChatResult:
         """The model's answer to a conversation; greedy when ``temperature`` is 0.
 
         ``max_tokens`` defaults to what is left of the context window; generation also ends at
         the first ``stop`` string (not included in the text) or the model's end token.
+        ``response_format`` is OpenAI's: ``{"type": "json_object"}`` or ``{"type":
+        "json_schema", "json_schema": {"schema": {...}}}`` constrain decoding with a grammar
+        (llama.cpp's), so the answer parses whatever the model's size.
         """
         parts: list[str] = []
         for chunk in self.stream(
@@ -244,6 +249,7 @@ class LocalLLM:
             stop=stop,
             seed=seed,
             top_p=top_p,
+            response_format=response_format,
         ):
             parts.append(chunk.text)
             if chunk.usage is not None:
@@ -260,6 +266,7 @@ class LocalLLM:
         stop: str | Sequence[str] | None = None,
         seed: int | None = None,
         top_p: float = 1.0,
+        response_format: dict[str, Any] | None = None,
     ) -> Generator[ChatChunk, None, None]:
         """The answer's text as it is generated; the last chunk carries the finish reason and
         usage. The request is checked before the first chunk, so a bad one raises at once.
@@ -267,7 +274,7 @@ class LocalLLM:
         The model answers one request at a time: read the stream to its end, or ``close()`` it,
         to let the next one in."""
         request = self._request(messages, temperature, max_tokens, stop, seed, top_p)
-        return self._generate(request)
+        return self._generate(replace(request, grammar=grammar_for(response_format)))
 
     def close(self) -> None:
         """Free the model's memory."""
@@ -376,6 +383,7 @@ class LocalLLM:
                     top_k=0,  # OpenAI's sampling has no top-k or min-p: 0 switches them off
                     min_p=0.0,
                     repeat_penalty=1.0,
+                    grammar=request.grammar,
                 )
                 try:
                     for token in tokens:
@@ -414,6 +422,44 @@ def _cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def grammar_for(response_format: Any) -> Any:
+    """The llama.cpp grammar that OpenAI's ``response_format`` asks for (None for text)."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict) or "type" not in response_format:
+        raise InvalidInput(
+            "response_format must be {type: text | json_object | json_schema, ...}",
+            details={"field": "response_format"},
+        )
+    kind = response_format["type"]
+    if kind == "text":
+        return None
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    if kind == "json_object":
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise InvalidInput(
+                "response_format json_schema needs json_schema.schema, a JSON schema",
+                details={"field": "response_format.json_schema.schema"},
+            )
+        import json
+
+        try:
+            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        except Exception as exc:  # the converter raises plain errors on schemas it cannot read
+            raise InvalidInput(
+                f"response_format: the JSON schema cannot be turned into a grammar: {exc}",
+                details={"field": "response_format.json_schema.schema"},
+            ) from None
+    raise InvalidInput(
+        f"response_format type {kind!r} is not one of text, json_object, json_schema",
+        details={"field": "response_format.type"},
+    )
 
 
 def check_messages(messages: Any) -> list[dict[str, str]]:

@@ -36,6 +36,7 @@ __all__ = [
     "COHERENCE",
     "GROUNDEDNESS",
     "RELEVANCE",
+    "RESPONSE_FORMAT",
     "SCALE",
     "Chat",
     "Judge",
@@ -93,6 +94,23 @@ class MemoryCache:
 # -- prompts ----------------------------------------------------------------------------------
 
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+# OpenAI's structured-output request for the answer form below: a server that honours it (the
+# local LLM, OpenAI) can only answer in that form, which a small judge model needs.
+RESPONSE_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "judgment",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "score": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
+                "reason": {"type": "string", "maxLength": 300},
+            },
+            "required": ["score", "reason"],
+        },
+    },
+}
 
 _ANSWER_FORMAT = (
     "Answer with one JSON object and nothing else, in this form:\n"
