@@ -192,6 +192,14 @@ def test_a_flow_retrieves_then_answers(
     assert "|| What does an alias point at?" in line.outputs["answer"]
     names = [s.name for s in tracing.get_trace(str(line.trace_id)).spans]
     assert names[:3] == ["invoke_agent rag", "node find", "retrieval docs"]
+    cauce.apply({**flows.load("rag").spec.model_dump(exclude_none=True), "description": "v2"})
+    cauce.data.register("qs", pd.DataFrame({"question": ["What is mirrored traffic?"]}))
+    batch = cauce.batches.run("rag", "qs")
+    version = registry.versions("docs")[0]
+    downstream = walk(workspace, "index_version", version.id, direction="downstream")
+    used = {(e.dst.kind, e.relation) for e in downstream.edges}
+    assert ("flow_version", "used_by") in used and ("run", "used_by") in used
+    assert batch.metrics["succeeded"] == 1
 
 
 def test_cli_applies_lists_shows_and_queries(

@@ -341,6 +341,8 @@ class _TrackedRun:
             add_edge(conn, ("flow_version", self.flow.id), ("run", self.run_id), "ran")
             for version in self.prompts.values():
                 add_edge(conn, ("prompt_version", version.id), ("run", self.run_id), "used_by")
+            for index_version in self.flow.index_versions(workspace=self.ws).values():
+                add_edge(conn, ("index_version", index_version), ("run", self.run_id), "used_by")
         return self.run_id
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:

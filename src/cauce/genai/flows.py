@@ -375,6 +375,24 @@ class Flow:
                 found[node.name] = load_prompt(str(picked.prompt), workspace=workspace)
         return found
 
+    def index_versions(self, *, workspace: Workspace | None = None) -> dict[str, str]:
+        """The current version id of each index a retrieve node searches, by node."""
+        from cauce.store.schema import indexes
+
+        if self.spec is None:
+            return {}
+        ws = workspace or current()
+        found = {}
+        with ws.store.read() as conn:
+            for node in self.spec.nodes:
+                if node.type == "retrieve":
+                    version = conn.execute(
+                        select(indexes.c.current_version_id).where(indexes.c.name == node.index)
+                    ).scalar()
+                    if version is not None:
+                        found[node.name] = str(version)
+        return found
+
     def _outputs(
         self, inputs: dict[str, Any], variant: str | dict[str, str] | None, ws: Workspace
     ) -> dict[str, Any]:
@@ -615,6 +633,7 @@ def save_flow(conn: Connection, ws: Workspace, spec: FlowSpec) -> Applied:
     row, created = _save_version(conn, ws.user, spec.name, body)
     if created:
         _link_prompts(conn, ws, spec, row.id)
+        _link_indexes(conn, spec, row.id)
     if not existed:
         return Applied("Flow", spec.name, "created")
     if not created:
@@ -640,6 +659,23 @@ def check_flow(ws: Workspace, spec: FlowSpec, declared: Any) -> None:
                 prompts.load(str(chosen.prompt), workspace=ws)
             if ("Connection", str(chosen.connection)) not in declared:
                 connections.get(str(chosen.connection), workspace=ws)
+
+
+def _link_indexes(conn: Connection, spec: FlowSpec, version_id: str) -> None:
+    """Lineage: the current version of each index a retrieve node searches → the flow version
+    (an index not built yet has none; batch runs link the versions they searched)."""
+    from cauce.store.schema import indexes
+
+    for node in spec.nodes:
+        for variant in [None, *node.variants]:
+            chosen = node.variant(variant)
+            if chosen.type != "retrieve":
+                continue
+            found = conn.execute(
+                select(indexes.c.current_version_id).where(indexes.c.name == chosen.index)
+            ).scalar()
+            if found is not None:
+                add_edge(conn, ("index_version", found), ("flow_version", version_id), "used_by")
 
 
 def _link_prompts(conn: Connection, ws: Workspace, spec: FlowSpec, version_id: str) -> None:
