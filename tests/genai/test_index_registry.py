@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 from tests.clitools import cauce as run_cli
 from tests.genai.indexes_helpers import make_pdf
 
@@ -20,6 +21,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.genai import flows, tracing
 from cauce.genai.indexes import registry
 from cauce.lineage.graph import walk
+from cauce.store.schema import index_chunks, index_documents
 from cauce.workspace import Workspace
 
 
@@ -65,6 +67,15 @@ def test_versions_lineage_and_refreshes_that_embed_only_what_changed(
     assert second.version.stats["embedded"] <= 2  # only the changed document's chunks
     assert second.version.stats["reused_chunks"] > 10
     assert [v.version for v in registry.versions("docs")] == [1, 2]
+    # Chunk text and metadata are in the store, each chunk once, shared by the versions.
+    old, new = registry.chunks("docs", version=1), registry.chunks("docs")
+    assert (len(old), len(new)) == (first.version.chunk_count, second.version.chunk_count)
+    assert {c["document_id"] for c in new} == set(registry_documents(workspace, second))
+    serving = [c for c in new if c["document_id"] == "serving.md"]
+    assert serving[0]["text"].startswith("# Serving") or "Endpoints split" in serving[0]["text"]
+    with workspace.store.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(index_chunks)).scalar()
+    assert stored == len(old) + len(serving)
     graph = walk(workspace, "index_version", second.version.id, direction="upstream")
     labels = {
         e.src.label
@@ -97,6 +108,17 @@ def test_queries_are_traced_recorded_and_answer_which_used_a_document(
     assert {e.dst.kind for e in graph.edges} == {"trace"}
     with pytest.raises(NotFound, match="no index named 'nope'"):
         registry.query("nope", "x")
+
+
+def registry_documents(workspace: Workspace, refreshed: registry.Refreshed) -> list[str]:
+    with workspace.store.read() as conn:
+        return list(
+            conn.execute(
+                select(index_documents.c.document_id).where(
+                    index_documents.c.index_version_id == refreshed.version.id
+                )
+            ).scalars()
+        )
 
 
 class OtherModel:

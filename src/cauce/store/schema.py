@@ -769,6 +769,27 @@ index_documents = Table(
     Column("media_type", String(64), nullable=False),
 )
 
+# Chunks with their text and metadata, once per index: a chunk of an unchanged document is
+# shared by every version that holds the document. ``id`` is sha256 of (chunker settings key,
+# document sha256, chunk id); a version's chunks are those of its documents and chunker.
+index_chunks = Table(
+    "index_chunks",
+    metadata,
+    Column("index_id", ID, ForeignKey("indexes.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("chunker_key", String(16), nullable=False),
+    Column("document_id", String(1000), nullable=False),
+    Column("document_sha256", String(64), nullable=False),
+    Column("chunk_id", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("start", Integer, nullable=False),
+    Column("end", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Index("ix_index_chunks_document", "index_id", "document_id", "document_sha256"),
+)
+
 # Vectors by (embedding model, sha256 of the text): a text is embedded once per model.
 embeddings = Table(
     "embeddings",

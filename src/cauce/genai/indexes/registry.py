@@ -40,6 +40,7 @@ from cauce.store.schema import (
     dataset_versions,
     datasets,
     embeddings,
+    index_chunks,
     index_documents,
     index_versions,
     indexes,
@@ -297,6 +298,7 @@ def refresh(
                     for doc, sha in built.documents.items()
                 ],
             )
+        _store_chunks(conn, row.id, built, previous)
         for sha in sorted(set(built.documents.values())):
             add_edge(conn, ("document", sha), ("index_version", version_id), "indexed")
         if previous is not None:
@@ -315,6 +317,80 @@ def refresh(
             after={"index": name, "version": number, "content_id": built.id, **stats["changes"]},
         )
     return Refreshed(_info(name, _version_row(ws, version_id)), True, built.changes.to_dict())
+
+
+def _store_chunks(conn: Connection, index_id: str, built: Any, previous: Any) -> None:
+    """The chunks of the version's new and changed documents (all of them in a first build, or
+    when the chunker changed), with their text and metadata; unchanged ones are already here."""
+    from cauce.genai.indexes.chunk import settings_key
+
+    key = settings_key(built.index.chunker)
+    fresh = set(built.changes.new) | set(built.changes.changed)
+    if previous is None or dict(previous.chunker) != built.index.chunker:
+        fresh = set(built.documents)
+    rows = [
+        {
+            "index_id": index_id,
+            "id": hashlib.sha256(
+                f"{key}|{built.documents[c.document_id]}|{c.id}".encode()
+            ).hexdigest(),
+            "chunker_key": key,
+            "document_id": c.document_id,
+            "document_sha256": built.documents[c.document_id],
+            "chunk_id": c.id,
+            "position": c.position,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "sha256": c.sha256,
+            "metadata": c.metadata,
+        }
+        for c in built.index.chunks
+        if c.document_id in fresh
+    ]
+    for start in range(0, len(rows), 500):
+        conn.execute(_insert_ignore(conn, index_chunks, rows[start : start + 500]))
+
+
+def chunks(
+    name: str, *, version: int | None = None, workspace: Workspace | None = None
+) -> list[dict[str, Any]]:
+    """The chunks of an index version (the current one by default) as the store keeps them:
+    document, position, offsets, text and metadata, by document and position."""
+    from cauce.genai.indexes.chunk import settings_key
+
+    ws = workspace or current()
+    row, _ = _index(ws, name)
+    found = _pick_version(ws, row, name, version)
+    key = settings_key(found.chunker)
+    c, d = index_chunks.c, index_documents.c
+    with ws.store.read() as conn:
+        rows = conn.execute(
+            select(index_chunks)
+            .join(
+                index_documents,
+                (d.document_id == c.document_id) & (d.sha256 == c.document_sha256),
+            )
+            .where(
+                c.index_id == row.id,
+                c.chunker_key == key,
+                d.index_version_id == found.id,
+            )
+            .order_by(c.document_id, c.position)
+        ).all()
+    return [
+        {
+            "chunk_id": r.chunk_id,
+            "document_id": r.document_id,
+            "position": r.position,
+            "start": r.start,
+            "end": r.end,
+            "text": r.text,
+            "sha256": r.sha256,
+            "metadata": dict(r.metadata),
+        }
+        for r in rows
+    ]
 
 
 def _read_source(ws: Workspace, spec: IndexSpec) -> tuple[Any, str | None]:
@@ -385,17 +461,17 @@ class StoreEmbeddingCache:
             return
         with self.ws.store.write() as conn:
             for start in range(0, len(rows), 500):
-                conn.execute(_insert_ignore(conn, rows[start : start + 500]))
+                conn.execute(_insert_ignore(conn, embeddings, rows[start : start + 500]))
 
 
-def _insert_ignore(conn: Connection, rows: list[dict[str, Any]]) -> Any:
+def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(embeddings).values(rows).on_conflict_do_nothing()
+        return pg_insert(table).values(rows).on_conflict_do_nothing()
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(embeddings).values(rows).on_conflict_do_nothing()
+    return sqlite_insert(table).values(rows).on_conflict_do_nothing()
 
 
 class ConnectionEmbedder:

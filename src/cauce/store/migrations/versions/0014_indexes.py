@@ -1,4 +1,4 @@
-"""RAG indexes: specs, versions with their documents, the embedding cache, retrievals
+"""RAG indexes: specs, versions with their documents and chunks, the embedding cache, retrievals
 
 Revision ID: 0014
 Revises: 0013
@@ -71,6 +71,31 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_index_documents_sha256"), "index_documents", ["sha256"], unique=False)
     op.create_table(
+        "index_chunks",
+        sa.Column("index_id", sa.String(length=32), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("chunker_key", sa.String(length=16), nullable=False),
+        sa.Column("document_id", sa.String(length=1000), nullable=False),
+        sa.Column("document_sha256", sa.String(length=64), nullable=False),
+        sa.Column("chunk_id", sa.Text(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("start", sa.Integer(), nullable=False),
+        sa.Column("end", sa.Integer(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("metadata", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["index_id"], ["indexes.id"], name=op.f("fk_index_chunks_index_id_indexes")
+        ),
+        sa.PrimaryKeyConstraint("index_id", "id", name=op.f("pk_index_chunks")),
+    )
+    op.create_index(
+        "ix_index_chunks_document",
+        "index_chunks",
+        ["index_id", "document_id", "document_sha256"],
+        unique=False,
+    )
+    op.create_table(
         "embeddings",
         sa.Column("model_id", sa.String(length=255), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -122,6 +147,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_retrievals_index_version_id"), table_name="retrievals")
     op.drop_table("retrievals")
     op.drop_table("embeddings")
+    op.drop_index("ix_index_chunks_document", table_name="index_chunks")
+    op.drop_table("index_chunks")
     op.drop_index(op.f("ix_index_documents_sha256"), table_name="index_documents")
     op.drop_table("index_documents")
     op.drop_table("index_versions")
