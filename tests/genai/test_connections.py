@@ -255,3 +255,15 @@ def test_cli_lists_shows_and_tests(workspace: Workspace, upstream: Upstream, key
     assert tested["chat"]["usage"]["output_tokens"] == 1
     run_cli(home, "connections", "delete", "llm")
     assert_one_line_error(run_cli(home, "connections", "show", "llm", check=False), "llm")
+
+
+def test_prices_tagged_on_the_registered_model_cost_a_call_the_connection_does_not_price(
+    workspace: Workspace, upstream: Upstream, keyed: None
+) -> None:
+    cauce.apply(spec(upstream.url))
+    cauce.models.create_model("echo", tags={"price_input": "3", "price_output": "6"})
+    answer = connections.client("llm").chat(QUESTION)
+    assert answer.usage is not None
+    assert answer.cost == pytest.approx((5 * 3 + 6 * 6) / 1e6)
+    cauce.apply(spec(upstream.url, prices={"echo": {"input": 1.0, "output": 1.0}}))
+    assert connections.client("llm").chat(QUESTION).cost == pytest.approx(11 / 1e6)

@@ -219,6 +219,12 @@ def test_compare_runs_each_variant_on_the_same_data(qa: flows.Flow) -> None:
     assert default.metrics["output_tokens"] == 5 + 2
     assert short.metrics["output_tokens"] == 2 + 2
     assert short.lines.version == default.lines.version + 1
+    # One comparison run, the variants' batch runs its children.
+    assert default.parent_run_id is not None and default.parent_run_id == short.parent_run_id
+    parent = cauce.get_run(default.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["variants"] == "default,generate=short"
+    assert cauce.get_run(short.run_id).info.parent_run_id == parent.info.run_id
 
 
 @cauce.flow(name="py-qa", variants={"polite": {"suffix": ", please"}})

@@ -20,7 +20,9 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +52,7 @@ class BatchResult:
     metrics: dict[str, float]
     results: list[LineResult]
     tags: dict[str, str]
+    parent_run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view (without the lines themselves)."""
@@ -74,11 +77,13 @@ def run(
     timeout: str | float = "60s",
     retries: int = 0,
     experiment: str = "flows",
+    parent_run_id: str | None = None,
     workspace: Workspace | None = None,
 ) -> BatchResult:
     """Run a flow over every line of a dataset version (``name@version``; the newest without).
 
-    ``mapping`` maps a flow input to ``${data.COLUMN}`` (default: the column of the same name).
+    ``mapping`` maps a flow input to ``${data.COLUMN}`` (default: the column of the same name);
+    ``parent_run_id`` makes the tracked run a child of another (a comparison).
     """
     from cauce.data.assets import get_version
     from cauce.data.assets import load as load_data
@@ -91,26 +96,28 @@ def run(
     version = get_version(data, workspace=ws)
     frame = load_data(version.ref, workspace=ws)
     lines = _inputs(loaded, frame, mapping)
-    variant_text = _variant_text(variant)
+    shown = variant_text(variant)
     tracked = _TrackedRun(ws, loaded, version, variant, concurrency, limit_s, retries)
+    tracked.parent_run_id = parent_run_id
     with tracked as run_id:
         results = _run_lines(loaded, lines, variant, concurrency, limit_s, retries, ws)
         metrics = _metrics(results)
         from cauce.tracking import runs
 
         runs.log_metrics(run_id, metrics, workspace=ws)
-        table = _table(lines, results, variant_text)
+        table = _table(lines, results, shown)
         stored = _store_lines(ws, loaded, table, run_id)
     return BatchResult(
         run_id=run_id,
         flow=loaded.name,
         flow_version=loaded.version,
-        variant=variant_text,
+        variant=shown,
         data=version.ref,
         lines=stored,
         metrics=metrics,
         results=results,
         tags=tracked.tags,
+        parent_run_id=parent_run_id,
     )
 
 
@@ -120,10 +127,40 @@ def compare(
     variants: list[str | dict[str, str] | None],
     **options: Any,
 ) -> list[BatchResult]:
-    """Batch-run each variant over the same dataset version, one tracked run each."""
+    """Batch-run each variant over the same dataset version: one comparison run (experiment
+    ``flows``) whose child runs are the variants' batch runs."""
     if not variants:
         raise InvalidInput("name at least one variant to compare")
-    return [run(flow, data, variant=v, **options) for v in variants]
+    ws = options.pop("workspace", None) or current()
+    loaded = _flow(flow, ws)
+    names = [variant_text(v) or "default" for v in variants]
+    with comparison(ws, "flows", f"{loaded.name} compare", loaded.name, data, names) as parent:
+        return [
+            run(loaded, data, variant=v, parent_run_id=parent, workspace=ws, **options)
+            for v in variants
+        ]
+
+
+@contextmanager
+def comparison(
+    ws: Workspace, experiment: str, name: str, flow: str, data: str, variants: list[str]
+) -> Iterator[str]:
+    """A parent run for runs compared side by side: FINISHED when they all ran, else FAILED."""
+    from cauce.tracking import runs
+
+    safe = re.sub(r"[^\w\-. ]", "-", name)
+    info = runs.create_run(experiment, safe, tags={"cauce.comparison": flow}, workspace=ws)
+    runs.log_params(
+        info.run_id,
+        {"flow": flow, "data": data, "variants": ",".join(variants)},
+        workspace=ws,
+    )
+    try:
+        yield info.run_id
+    except BaseException as exc:
+        runs.end_run(info.run_id, "FAILED", error=str(exc)[:1000], workspace=ws)
+        raise
+    runs.end_run(info.run_id, "FINISHED", workspace=ws)
 
 
 # -- the lines ---------------------------------------------------------------------------------
@@ -284,7 +321,7 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, str) or value is None else json.dumps(value, default=str)
 
 
-def _variant_text(variant: str | dict[str, str] | None) -> str | None:
+def variant_text(variant: str | dict[str, str] | None) -> str | None:
     if variant is None:
         return None
     if isinstance(variant, dict):
@@ -309,13 +346,14 @@ class _TrackedRun:
         self.params = {
             "flow": flow.name,
             "flow_version": flow.version,
-            "variant": _variant_text(variant) or "default",
+            "variant": variant_text(variant) or "default",
             "data": data.ref,
             "concurrency": concurrency,
             "timeout_s": limit_s,
             "retries": retries,
         }
         self.run_id = ""
+        self.parent_run_id: str | None = None
         # The prompt version each LLM node uses, as its reference resolves now.
         self.prompts = flow.prompt_versions(variant, workspace=ws)
         self.tags = {"cauce.flow": flow.name} | {
@@ -332,6 +370,7 @@ class _TrackedRun:
                 r"[^\w\-. ]", "-", f"{self.flow.name} v{self.flow.version} {self.params['variant']}"
             ),
             tags=self.tags,
+            parent_run_id=self.parent_run_id,
             workspace=self.ws,
         )
         self.run_id = info.run_id

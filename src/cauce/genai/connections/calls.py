@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cauce.errors import CauceError, InvalidInput, LLMError
 
 if TYPE_CHECKING:
-    from cauce.genai.connections import ConnectionSpec
+    from cauce.genai.connections import ConnectionSpec, Price
     from cauce.workspace import Workspace
 
 __all__ = ["ChatResult", "EmbeddingResult", "LLMClient", "Stream", "Usage"]
@@ -154,6 +154,7 @@ class LLMClient:
         self._openai: Any = None
         # Calls are traced in this workspace's store; without one, not at all.
         self.workspace = workspace
+        self._prices: dict[str, Price | None] = {}
 
     def __repr__(self) -> str:
         return f"LLMClient({self.name!r}, base_url={self.base_url!r})"
@@ -250,9 +251,13 @@ class LLMClient:
             return sorted(m.id for m in self._api().models.list())
 
     def cost(self, model: str, usage: Usage | None) -> float | None:
-        """What the usage cost at the connection's prices for ``model``; None without both."""
-        price = self.spec.prices.get(model)
-        if price is None or usage is None:
+        """What the usage cost at the connection's prices for ``model``, else at the prices
+        tagged on the registered model of that name (``price_input``, ``price_output``,
+        ``price_cached_input``, per million tokens); None without a price or usage."""
+        if usage is None:
+            return None
+        price = self.spec.prices.get(model) or self._registered_price(model)
+        if price is None:
             return None
         cached = min(usage.cached_tokens, usage.input_tokens) if price.cached_input else 0
         return (
@@ -260,6 +265,33 @@ class LLMClient:
             + cached * (price.cached_input or 0.0)
             + usage.output_tokens * price.output
         ) / 1_000_000
+
+    def _registered_price(self, model: str) -> Price | None:
+        if model in self._prices:
+            return self._prices[model]
+        found: Price | None = None
+        if self.workspace is not None:
+            from cauce.errors import NotFound
+            from cauce.genai.connections import Price
+            from cauce.registry.models import get_model
+
+            try:
+                tags = get_model(model, workspace=self.workspace).tags
+            except (NotFound, InvalidInput):
+                tags = {}
+            if "price_input" in tags and "price_output" in tags:
+                try:
+                    found = Price(
+                        input=float(tags["price_input"]),
+                        output=float(tags["price_output"]),
+                        cached_input=float(tags["price_cached_input"])
+                        if "price_cached_input" in tags
+                        else None,
+                    )
+                except ValueError:
+                    found = None  # a tag that is no price prices nothing
+        self._prices[model] = found
+        return found
 
     # -- tracing ----------------------------------------------------------------------------
 

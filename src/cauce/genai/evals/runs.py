@@ -187,9 +187,11 @@ def run(
     concurrency: int = 4,
     timeout: str | float = "60s",
     tags: dict[str, str] | None = None,
+    parent_run_id: str | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation:
-    """Evaluate a dataset version (``name@version``), or ``flow``'s answers to it."""
+    """Evaluate a dataset version (``name@version``), or ``flow``'s answers to it; with
+    ``parent_run_id`` the evaluation run (and the flow's batch run) are its children."""
     from cauce.data.assets import get_version
     from cauce.data.assets import load as load_data
 
@@ -246,7 +248,9 @@ def run(
             batch_run=batch.run_id,
         )
     label = name or (batch.flow if batch is not None else version.name)
-    run_id, stored = _record(ws, label, params, run_tags, metrics, table, version, batch)
+    run_id, stored = _record(
+        ws, label, params, run_tags, metrics, table, version, batch, parent_run_id
+    )
     if "trace_id" in table.columns:
         _annotate_traces(ws, table, chosen)
     return Evaluation(
@@ -268,10 +272,29 @@ def compare(
     variants: Sequence[str | dict[str, str] | None],
     **options: Any,
 ) -> list[Evaluation]:
-    """Evaluate each variant of a flow on the same dataset version, one run each."""
+    """Evaluate each variant of a flow on the same dataset version: one comparison run
+    (experiment ``evals``) whose children are the variants' evaluation and batch runs."""
+    from cauce.genai.batches import comparison, variant_text
+    from cauce.genai.flows import load
+
     if not variants:
         raise InvalidInput("name at least one variant to compare")
-    return [run(data, evaluators, flow=flow, variant=v, **options) for v in variants]
+    ws = options.pop("workspace", None) or current()
+    loaded = flow if not isinstance(flow, str) else load(flow, workspace=ws)
+    names = [variant_text(v) or "default" for v in variants]
+    with comparison(ws, "evals", f"{loaded.name} compare", loaded.name, data, names) as parent:
+        return [
+            run(
+                data,
+                evaluators,
+                flow=loaded,
+                variant=v,
+                parent_run_id=parent,
+                workspace=ws,
+                **options,
+            )
+            for v in variants
+        ]
 
 
 # -- columns ------------------------------------------------------------------------------------
@@ -469,6 +492,7 @@ def _record(
     table: pd.DataFrame,
     data: DatasetVersion,
     batch: Any,
+    parent_run_id: str | None,
 ) -> tuple[str, DatasetVersion]:
     import math
 
