@@ -46,3 +46,6 @@ def test_the_genai_story_then_its_read_commands(tmp_path: Path) -> None:
     assert "f1" in compared and "genai-questions@1" in compared
     lineage = cauce(home, "lineage", "prompts:/answer/1", "-d", "downstream").stdout
     assert "flow rag-answer v1" in lineage
+    # The flow version is linked from the model its LLM node calls and the index it searches.
+    upstream = cauce(home, "lineage", "models:/smollm2/1", "-d", "downstream").stdout
+    assert "flow rag-answer v1" in upstream

@@ -634,6 +634,7 @@ def save_flow(conn: Connection, ws: Workspace, spec: FlowSpec) -> Applied:
     if created:
         _link_prompts(conn, ws, spec, row.id)
         _link_indexes(conn, spec, row.id)
+        _link_models(conn, spec, row.id)
     if not existed:
         return Applied("Flow", spec.name, "created")
     if not created:
@@ -659,6 +660,36 @@ def check_flow(ws: Workspace, spec: FlowSpec, declared: Any) -> None:
                 prompts.load(str(chosen.prompt), workspace=ws)
             if ("Connection", str(chosen.connection)) not in declared:
                 connections.get(str(chosen.connection), workspace=ws)
+
+
+def _link_models(conn: Connection, spec: FlowSpec, version_id: str) -> None:
+    """Lineage: the newest version of each registered model an LLM node calls by name (its
+    ``model``, else its connection's chat model) → the flow version (a hosted model that is not
+    in the registry has no node)."""
+    from cauce.store.schema import connections, model_versions, models
+
+    for node in spec.nodes:
+        for variant in [None, *node.variants]:
+            chosen = node.variant(variant)
+            if chosen.type != "llm":
+                continue
+            name = chosen.model
+            if name is None:
+                stored = conn.execute(
+                    select(connections.c.spec).where(connections.c.name == chosen.connection)
+                ).scalar()
+                name = ((stored or {}).get("models") or {}).get("chat")
+            if name is None:
+                continue
+            found = conn.execute(
+                select(model_versions.c.id)
+                .join(models, models.c.id == model_versions.c.model_id)
+                .where(models.c.name == name)
+                .order_by(model_versions.c.version.desc())
+                .limit(1)
+            ).scalar()
+            if found is not None:
+                add_edge(conn, ("model_version", found), ("flow_version", version_id), "used_by")
 
 
 def _link_indexes(conn: Connection, spec: FlowSpec, version_id: str) -> None:
