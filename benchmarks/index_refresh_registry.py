@@ -101,10 +101,12 @@ def main() -> None:
     """Run, print, and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_DOCS} documents")
+    parser.add_argument("--documents", type=int, help="corpus size")
     parser.add_argument("--rounds", type=int, default=3, help="refreshes (default 3)")
     parser.add_argument("--json", help="write every figure here")
     args = parser.parse_args()
-    result = run(QUICK_DOCS if args.quick else FULL_DOCS, args.rounds)
+    size = args.documents or (QUICK_DOCS if args.quick else FULL_DOCS)
+    result = run(size, args.rounds)
     print(
         f"{result['documents']} documents, {result['chunks']} chunks; full build "
         f"{result['full_build_s']:.1f} s, {result['model_share']:.1%} in the model "

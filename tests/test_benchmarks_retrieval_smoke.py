@@ -39,3 +39,16 @@ def test_index_build_benchmark_small_corpus(tmp_path: Path) -> None:
     [refresh] = result["refreshes"]
     assert refresh["changes"] == {"new": 0, "changed": 1, "deleted": 0, "unchanged": 11}
     assert refresh["embedded"] >= 1 and refresh["reused_chunks"] > 0
+
+
+@pytest.mark.slow
+def test_index_refresh_through_the_workspace_small_corpus(tmp_path: Path) -> None:
+    """Exit 0; a build and one refresh through cauce.indexes.refresh are timed."""
+    out = tmp_path / "registry.json"
+    args = ["--documents", "12", "--rounds", "1", "--json", str(out)]
+    proc = benchmark("index_refresh_registry.py", tmp_path, *args, timeout=300)
+    assert "in the model" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["documents"] == 12 and 0 < result["model_share"] <= 1
+    [refresh] = result["refreshes"]
+    assert refresh["changed"] == 1 and refresh["embedded"] >= 1
