@@ -1,0 +1,1 @@
+"""Safety: PII detection and redaction (prompt-injection filters and the rest follow)."""

@@ -1,0 +1,199 @@
+"""PII detection and redaction with stable placeholders.
+
+Candidates are found by pattern and kept only when they validate: card numbers by the Luhn
+check, IBANs by their ISO 7064 mod-97 checksum, US SSNs by the SSA's rules, Spanish DNI/NIE by
+their control letter (``python-stdnum``), phone numbers by Google's libphonenumber
+(``phonenumbers``, a number valid for its region), IP addresses by :mod:`ipaddress`. An
+invalid look-alike (a 16-digit order number that fails Luhn) is left as it is.
+
+Redaction replaces each value with a placeholder numbered per type, the same value getting the
+same placeholder in everything one :class:`Redactor` redacts (``[EMAIL_1]`` every time
+``ana@example.com`` appears): redacted traces stay usable as data.
+
+Example::
+
+    redactor = Redactor()
+    redactor.redact("Mail ana@example.com, card 4111 1111 1111 1111")
+    # 'Mail [EMAIL_1], card [CARD_1]'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["ENTITY_TYPES", "Entity", "Redactor", "detect", "redact_text"]
+
+ENTITY_TYPES = ("EMAIL", "IBAN", "CARD", "SSN", "DNI", "NIE", "PHONE", "IP")
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
+_DNI = re.compile(r"(?<![\w-])\d{8}[- ]?[A-Za-z](?!\w)")
+_NIE = re.compile(r"(?<![\w-])[XYZxyz][- ]?\d{7}[- ]?[A-Za-z](?!\w)")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A piece of PII found in a text: its type and where it is."""
+
+    type: str
+    start: int
+    end: int
+    text: str
+
+
+def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")) -> list[Entity]:
+    """The PII in ``text``, in order; where two candidates overlap, the one found first in
+    :data:`ENTITY_TYPES`' order wins (an IBAN's digits are not also a phone number).
+
+    ``regions`` are the countries whose national phone formats are read (numbers written with
+    a ``+`` country code are read whatever the region).
+    """
+    found: list[Entity] = []
+    taken: list[tuple[int, int]] = []
+
+    def keep(kind: str, start: int, end: int) -> None:
+        if any(start < e and s < end for s, e in taken):
+            return
+        taken.append((start, end))
+        found.append(Entity(kind, start, end, text[start:end]))
+
+    for match in _EMAIL.finditer(text):
+        keep("EMAIL", match.start(), match.end())
+    for kind, pattern, valid in _CHECKED:
+        for match in pattern.finditer(text):
+            if valid(match.group()):
+                keep(kind, match.start(), match.end())
+    for start, end in _phones(text, tuple(regions)):
+        keep("PHONE", start, end)
+    for pattern in (_IPV4, _IPV6):
+        for match in pattern.finditer(text):
+            if _is_ip(match.group()):
+                keep("IP", match.start(), match.end())
+    return sorted(found, key=lambda e: e.start)
+
+
+class Redactor:
+    """Replaces PII with placeholders that stay the same for the same value across every text
+    it redacts (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.placeholders: dict[tuple[str, str], str] = {}
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def redact(self, text: str) -> str:
+        """``text`` with each piece of PII replaced by its placeholder."""
+        entities = detect(text)
+        if not entities:
+            return text
+        parts, last = [], 0
+        for entity in entities:
+            parts += [text[last : entity.start], self._placeholder(entity)]
+            last = entity.end
+        parts.append(text[last:])
+        return "".join(parts)
+
+    def _placeholder(self, entity: Entity) -> str:
+        key = (entity.type, _canonical(entity))
+        with self._lock:
+            found = self.placeholders.get(key)
+            if found is None:
+                count = self._counts[entity.type] = self._counts.get(entity.type, 0) + 1
+                found = self.placeholders[key] = f"[{entity.type}_{count}]"
+            return found
+
+
+def redact_text(text: str) -> str:
+    """``text`` with its PII replaced by placeholders numbered within it: a ``module:function``
+    for ``CAUCE_TRACE_REDACT`` (``cauce.genai.safety.pii:redact_text``)."""
+    return Redactor().redact(text)
+
+
+def _canonical(entity: Entity) -> str:
+    """The same value written two ways is one value: spaces, dashes and case do not count."""
+    if entity.type == "EMAIL":
+        return entity.text.lower()
+    if entity.type == "IP":
+        return str(ipaddress.ip_address(entity.text))
+    return re.sub(r"[\s().-]", "", entity.text).upper()
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def _card(text: str) -> bool:
+    from stdnum import luhn
+
+    digits = _digits(text)
+    # Card numbers start 2-6 (Mastercard, Visa, Amex, Discover…); one repeated digit is no card.
+    return (
+        13 <= len(digits) <= 19
+        and digits[0] in "23456"
+        and len(set(digits)) > 1
+        and luhn.is_valid(digits)
+    )
+
+
+def _iban(text: str) -> bool:
+    from stdnum import iban
+
+    return bool(iban.is_valid(text))
+
+
+def _ssn(text: str) -> bool:
+    from stdnum.us import ssn
+
+    return bool(ssn.is_valid(text))
+
+
+def _dni(text: str) -> bool:
+    from stdnum.es import dni
+
+    return bool(dni.is_valid(text))
+
+
+def _nie(text: str) -> bool:
+    from stdnum.es import nie
+
+    return bool(nie.is_valid(text))
+
+
+_CHECKED = (
+    ("IBAN", _IBAN, _iban),
+    ("CARD", _CARD, _card),
+    ("SSN", _SSN, _ssn),
+    ("DNI", _DNI, _dni),
+    ("NIE", _NIE, _nie),
+)
+
+
+def _phones(text: str, regions: tuple[str, ...]) -> list[tuple[int, int]]:
+    import phonenumbers
+
+    spans: set[tuple[int, int]] = set()
+    for region in regions or ("US",):
+        for match in phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.VALID
+        ):
+            spans.add((match.start, match.end))
+    return sorted(spans)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    # "1.2.3" or "::" are versions and separators, not addresses someone owns.
+    return not (address.version == 6 and text.count(":") < 2) and str(address) != "::"
