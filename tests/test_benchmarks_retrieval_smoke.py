@@ -1,4 +1,4 @@
-"""The retrieval and index-build benchmarks still run, on small sizes, Cauce's side only."""
+"""The retrieval, index-build and PII benchmarks still run, on small sizes, Cauce's side only."""
 
 from __future__ import annotations
 
@@ -52,3 +52,14 @@ def test_index_refresh_through_the_workspace_small_corpus(tmp_path: Path) -> Non
     assert result["documents"] == 12 and 0 < result["model_share"] <= 1
     [refresh] = result["refreshes"]
     assert refresh["changed"] == 1 and refresh["embedded"] >= 1
+
+
+@pytest.mark.slow
+def test_pii_benchmark_small_set(tmp_path: Path) -> None:
+    """Exit 0; precision and recall per type on a small generated set."""
+    out = tmp_path / "pii.json"
+    proc = benchmark("pii_eval.py", tmp_path, "--texts", "200", "--json", str(out))
+    assert "precision" in proc.stdout
+    result = json.loads(out.read_text())
+    assert set(result["scores"]) == {"EMAIL", "PHONE", "CARD", "IBAN", "IP", "SSN", "DNI", "NIE"}
+    assert all(s["recall"] > 0.8 for s in result["scores"].values())

@@ -1,10 +1,11 @@
 """PII detection and redaction with stable placeholders.
 
 Candidates are found by pattern and kept only when they validate: card numbers by the Luhn
-check, IBANs by their ISO 7064 mod-97 checksum, US SSNs by the SSA's rules, Spanish DNI/NIE by
-their control letter (``python-stdnum``), phone numbers by Google's libphonenumber
-(``phonenumbers``, a number valid for its region), IP addresses by :mod:`ipaddress`. An
-invalid look-alike (a 16-digit order number that fails Luhn) is left as it is.
+check, IBANs by their ISO 7064 mod-97 checksum (not the national account checks), US SSNs by
+the SSA's rules, Spanish DNI/NIE by their control letter (``python-stdnum``), phone numbers by
+Google's libphonenumber (``phonenumbers``, a number valid for its region and written as it
+writes them), IP addresses by :mod:`ipaddress`. An invalid look-alike (a 16-digit order number
+that fails Luhn) is left as it is.
 
 Redaction replaces each value with a placeholder numbered per type, the same value getting the
 same placeholder in everything one :class:`Redactor` redacts (``[EMAIL_1]`` every time
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 __all__ = ["ENTITY_TYPES", "Entity", "Redactor", "detect", "redact_text"]
 
-ENTITY_TYPES = ("EMAIL", "IBAN", "CARD", "SSN", "DNI", "NIE", "PHONE", "IP")
+ENTITY_TYPES = ("EMAIL", "IBAN", "CARD", "SSN", "DNI", "NIE", "IP", "PHONE")
 
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
@@ -52,8 +53,9 @@ class Entity:
 
 
 def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")) -> list[Entity]:
-    """The PII in ``text``, in order; where two candidates overlap, the one found first in
-    :data:`ENTITY_TYPES`' order wins (an IBAN's digits are not also a phone number).
+    """The PII in ``text``, in order; where two candidates overlap, the one found first wins:
+    emails, the checked numbers (IBAN, card, SSN, DNI, NIE), IP addresses, then phone numbers
+    (an IBAN's digits are not also a phone number).
 
     ``regions`` are the countries whose national phone formats are read (numbers written with
     a ``+`` country code are read whatever the region).
@@ -73,12 +75,12 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
         for match in pattern.finditer(text):
             if valid(match.group()):
                 keep(kind, match.start(), match.end())
-    for start, end in _phones(text, tuple(regions)):
-        keep("PHONE", start, end)
     for pattern in (_IPV4, _IPV6):
         for match in pattern.finditer(text):
             if _is_ip(match.group()):
                 keep("IP", match.start(), match.end())
+    for start, end in _phones(text, tuple(regions)):
+        keep("PHONE", start, end)
     return sorted(found, key=lambda e: e.start)
 
 
@@ -148,7 +150,9 @@ def _card(text: str) -> bool:
 def _iban(text: str) -> bool:
     from stdnum import iban
 
-    return bool(iban.is_valid(text))
+    # The ISO 13616 mod-97 check; national account checks (Spain's CCC digits…) are not the
+    # IBAN's, and a bank's own numbering is no concern of redaction.
+    return bool(iban.is_valid(text, check_country=False))
 
 
 def _ssn(text: str) -> bool:
@@ -183,9 +187,14 @@ def _phones(text: str, regions: tuple[str, ...]) -> list[tuple[int, int]]:
 
     spans: set[tuple[int, int]] = set()
     for region in regions or ("US",):
+        # Exact grouping: written as the region writes numbers (or as one run of digits), so
+        # "666-99-4815" (an SSN's shape) or "140.132.87.244" (an address) is not a phone.
         for match in phonenumbers.PhoneNumberMatcher(
-            text, region, leniency=phonenumbers.Leniency.VALID
+            text, region, leniency=phonenumbers.Leniency.EXACT_GROUPING
         ):
+            # "#7384640824" is a reference number, whatever its digits would dial.
+            if text[max(0, match.start - 2) : match.start].strip().endswith("#"):
+                continue
             spans.add((match.start, match.end))
     return sorted(spans)
 
