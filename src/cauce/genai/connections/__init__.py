@@ -188,7 +188,14 @@ def save_connection(conn: DBConnection, ws: Workspace, spec: ConnectionSpec) -> 
     found = changes(row.spec, body)
     if secret_changed:
         # Which key, never the key: the change is named, its values are not.
-        found = (*found, Change("api_key", "(a key)" if row.secret else None, "(another key)"))
+        found = (
+            *found,
+            Change(
+                "api_key",
+                "(a key)" if row.secret else None,
+                "(another key)" if secret is not None else None,
+            ),
+        )
     after = {**body, "api_key_changed": True} if secret_changed else body
     audit.record(
         conn, ws.user, "connection.update", "connection", row.id, before=row.spec, after=after
