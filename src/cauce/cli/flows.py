@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, when
 
 app = typer.Typer(help="Flows: DAGs of prompts, LLM calls and Python nodes.", no_args_is_help=True)
+
+if TYPE_CHECKING:
+    from cauce.genai.flows import Flow
 
 VARIANT_HELP = "Node variants, NODE=VARIANT[,NODE=VARIANT]."
 
@@ -151,7 +155,7 @@ def _results_table(results: list) -> None:  # type: ignore[type-arg]
     )
 
 
-def _load(flow: str):  # type: ignore[no-untyped-def]
+def _load(flow: str) -> Flow:
     """A flow by reference, or the flow a spec file declares (applied first)."""
     from cauce.errors import InvalidInput
     from cauce.genai.flows import load

@@ -138,7 +138,7 @@ def run(console: Console | None = None) -> dict[str, Any]:
             f"({best.variant or 'plain'}, F1 {_number(best.metrics.get('f1')):.3f})"
         )
         results["production"] = {"prompt": f"prompts:/{PROMPT}/{best_version}"}
-        results["lineage"] = _lineage(out, best)
+        results["lineage"] = _lineage(out)
     finally:
         server.stop()
         llm.close()
@@ -204,7 +204,7 @@ def _table(out: Console, evaluations: list[Any]) -> None:
     out.print(table)
 
 
-def _lineage(out: Console, best: Any) -> dict[str, Any]:
+def _lineage(out: Console) -> dict[str, Any]:
     """From a document to the answers that used it: document → index version → retrievals."""
     import cauce
 

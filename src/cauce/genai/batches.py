@@ -180,7 +180,7 @@ def _inputs(
     names = list(flow.spec.inputs) if flow.spec is not None else None
     if mapping is None:
         if names is None:
-            names = [c for c in frame.columns]
+            names = list(frame.columns)
         mapping = {n: f"${{data.{n}}}" for n in names}
     columns: dict[str, str] = {}
     for name, ref in mapping.items():

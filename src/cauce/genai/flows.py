@@ -152,6 +152,10 @@ class Node(BaseModel):
             Node.model_validate({**self.model_dump(exclude={"variants"}), **overrides})
         return self
 
+    def forms(self) -> list[Node]:
+        """The node as written, then as each of its variants makes it."""
+        return [self, *(self.variant(name) for name in self.variants)]
+
     def variant(self, name: str | None) -> Node:
         """This node with a variant's fields in place of its own (None: as written)."""
         if name is None or name == "default":
@@ -186,8 +190,8 @@ class FlowSpec(BaseModel):
         if repeated:
             raise ValueError(f"node {repeated[0]!r} is declared twice")
         for node in self.nodes:
-            for variant in [None, *node.variants]:
-                for where, value in _fields(node.variant(variant)):
+            for form in node.forms():
+                for where, value in _fields(form):
                     _check_refs(value, f"nodes.{node.name}.{where}", self.inputs, names)
         for key, value in self.outputs.items():
             _check_refs(value, f"outputs.{key}", self.inputs, names)
@@ -232,8 +236,8 @@ def order(spec: FlowSpec) -> list[Node]:
     needs = {
         n.name: {
             head
-            for variant in [None, *n.variants]
-            for _, value in _fields(n.variant(variant))
+            for form in n.forms()
+            for _, value in _fields(form)
             for head, _ in _refs(value)
             if head != "inputs"
         }
@@ -632,7 +636,7 @@ def save_flow(conn: Connection, ws: Workspace, spec: FlowSpec) -> Applied:
     body = spec.model_dump(mode="json", exclude={"kind"}, exclude_none=True)
     row, created = _save_version(conn, ws.user, spec.name, body)
     if created:
-        _link_prompts(conn, ws, spec, row.id)
+        _link_prompts(conn, spec, row.id)
         _link_indexes(conn, spec, row.id)
         _link_models(conn, spec, row.id)
     if not existed:
@@ -644,22 +648,24 @@ def save_flow(conn: Connection, ws: Workspace, spec: FlowSpec) -> Applied:
 
 
 def check_flow(ws: Workspace, spec: FlowSpec, declared: Any) -> None:
-    """Refuse a flow whose prompts or connections neither exist nor are declared beside it."""
+    """Refuse a flow whose prompts, connections or indexes neither exist nor are declared
+    beside it."""
     from cauce.genai import connections, prompts
     from cauce.genai.indexes.registry import get_index
 
-    for node in spec.nodes:
-        for variant in [None, *node.variants]:
-            chosen = node.variant(variant)
-            if chosen.type == "retrieve" and ("Index", str(chosen.index)) not in declared:
-                get_index(str(chosen.index), workspace=ws)
-            if chosen.type != "llm":
-                continue
-            name = prompts.parse_ref(str(chosen.prompt))[0]
-            if ("Prompt", name) not in declared:
-                prompts.load(str(chosen.prompt), workspace=ws)
-            if ("Connection", str(chosen.connection)) not in declared:
-                connections.get(str(chosen.connection), workspace=ws)
+    for node in _forms(spec, "retrieve"):
+        if ("Index", str(node.index)) not in declared:
+            get_index(str(node.index), workspace=ws)
+    for node in _forms(spec, "llm"):
+        if ("Prompt", prompts.parse_ref(str(node.prompt))[0]) not in declared:
+            prompts.load(str(node.prompt), workspace=ws)
+        if ("Connection", str(node.connection)) not in declared:
+            connections.get(str(node.connection), workspace=ws)
+
+
+def _forms(spec: FlowSpec, node_type: str) -> list[Node]:
+    """Every form (as written, and each variant) of the nodes of one type."""
+    return [form for node in spec.nodes for form in node.forms() if form.type == node_type]
 
 
 def _link_models(conn: Connection, spec: FlowSpec, version_id: str) -> None:
@@ -668,28 +674,24 @@ def _link_models(conn: Connection, spec: FlowSpec, version_id: str) -> None:
     in the registry has no node)."""
     from cauce.store.schema import connections, model_versions, models
 
-    for node in spec.nodes:
-        for variant in [None, *node.variants]:
-            chosen = node.variant(variant)
-            if chosen.type != "llm":
-                continue
-            name = chosen.model
-            if name is None:
-                stored = conn.execute(
-                    select(connections.c.spec).where(connections.c.name == chosen.connection)
-                ).scalar()
-                name = ((stored or {}).get("models") or {}).get("chat")
-            if name is None:
-                continue
-            found = conn.execute(
-                select(model_versions.c.id)
-                .join(models, models.c.id == model_versions.c.model_id)
-                .where(models.c.name == name)
-                .order_by(model_versions.c.version.desc())
-                .limit(1)
+    for node in _forms(spec, "llm"):
+        name = node.model
+        if name is None:
+            stored = conn.execute(
+                select(connections.c.spec).where(connections.c.name == node.connection)
             ).scalar()
-            if found is not None:
-                add_edge(conn, ("model_version", found), ("flow_version", version_id), "used_by")
+            name = ((stored or {}).get("models") or {}).get("chat")
+        if name is None:
+            continue
+        found = conn.execute(
+            select(model_versions.c.id)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .where(models.c.name == name)
+            .order_by(model_versions.c.version.desc())
+            .limit(1)
+        ).scalar()
+        if found is not None:
+            add_edge(conn, ("model_version", found), ("flow_version", version_id), "used_by")
 
 
 def _link_indexes(conn: Connection, spec: FlowSpec, version_id: str) -> None:
@@ -697,45 +699,24 @@ def _link_indexes(conn: Connection, spec: FlowSpec, version_id: str) -> None:
     (an index not built yet has none; batch runs link the versions they searched)."""
     from cauce.store.schema import indexes
 
-    for node in spec.nodes:
-        for variant in [None, *node.variants]:
-            chosen = node.variant(variant)
-            if chosen.type != "retrieve":
-                continue
-            found = conn.execute(
-                select(indexes.c.current_version_id).where(indexes.c.name == chosen.index)
-            ).scalar()
-            if found is not None:
-                add_edge(conn, ("index_version", found), ("flow_version", version_id), "used_by")
+    for node in _forms(spec, "retrieve"):
+        found = conn.execute(
+            select(indexes.c.current_version_id).where(indexes.c.name == node.index)
+        ).scalar()
+        if found is not None:
+            add_edge(conn, ("index_version", found), ("flow_version", version_id), "used_by")
 
 
-def _link_prompts(conn: Connection, ws: Workspace, spec: FlowSpec, version_id: str) -> None:
+def _link_prompts(conn: Connection, spec: FlowSpec, version_id: str) -> None:
     """Lineage: each prompt version the flow names, as it resolves now → the flow version."""
-    from cauce.genai.prompts import parse_ref
-    from cauce.store.schema import prompt_labels, prompt_versions, prompts
+    from cauce.genai.prompts import version_row
 
-    for node in spec.nodes:
-        for variant in [None, *node.variants]:
-            chosen = node.variant(variant)
-            if chosen.type != "llm":
-                continue
-            name, number, label = parse_ref(str(chosen.prompt))
-            query = (
-                select(prompt_versions.c.id)
-                .join(prompts, prompts.c.id == prompt_versions.c.prompt_id)
-                .where(prompts.c.name == name)
-            )
-            if label is not None:
-                query = query.join(
-                    prompt_labels, prompt_labels.c.prompt_version_id == prompt_versions.c.id
-                ).where(prompt_labels.c.label == label)
-            elif number is not None:
-                query = query.where(prompt_versions.c.version == number)
-            else:
-                query = query.order_by(prompt_versions.c.version.desc()).limit(1)
-            found = conn.execute(query).scalar()
-            if found is not None:
-                add_edge(conn, ("prompt_version", found), ("flow_version", version_id), "used_by")
+    for node in _forms(spec, "llm"):
+        try:
+            found = version_row(conn, str(node.prompt)).id
+        except NotFound:
+            continue
+        add_edge(conn, ("prompt_version", found), ("flow_version", version_id), "used_by")
 
 
 def _save_version(

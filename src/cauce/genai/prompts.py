@@ -478,21 +478,27 @@ def render(ref: str | PromptVersion, **values: Any) -> list[dict[str, str]]:
 def load(ref: str, *, workspace: Workspace | None = None) -> PromptVersion:
     """The version a reference names: ``prompts:/name/3``, ``prompts:/name@label``,
     ``prompts:/name`` or a bare ``name`` (the newest version)."""
-    name, version, label = parse_ref(ref)
     ws = workspace or current()
     with ws.store.read() as conn:
-        if label is not None:
-            prompt = _require_prompt(conn, name)
-            row = conn.execute(
-                select(prompt_versions)
-                .join(prompt_labels, prompt_labels.c.prompt_version_id == prompt_versions.c.id)
-                .where(prompt_labels.c.prompt_id == prompt.id, prompt_labels.c.label == label)
-            ).first()
-            if row is None:
-                raise NotFound(f"prompt {name!r} has no label {label!r}")
-        else:
-            row = _require_version(conn, name, version)
-        return _version(conn, name, row)
+        row = version_row(conn, ref)
+        return _version(conn, parse_ref(ref)[0], row)
+
+
+def version_row(conn: Connection, ref: str) -> Any:
+    """The stored row of the version a reference names, in the caller's transaction (a flow
+    being applied sees the prompts declared beside it); NotFound when it names none."""
+    name, version, label = parse_ref(ref)
+    if label is None:
+        return _require_version(conn, name, version)
+    prompt = _require_prompt(conn, name)
+    row = conn.execute(
+        select(prompt_versions)
+        .join(prompt_labels, prompt_labels.c.prompt_version_id == prompt_versions.c.id)
+        .where(prompt_labels.c.prompt_id == prompt.id, prompt_labels.c.label == label)
+    ).first()
+    if row is None:
+        raise NotFound(f"prompt {name!r} has no label {label!r}")
+    return row
 
 
 def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
@@ -550,9 +556,10 @@ def versions(name: str, *, workspace: Workspace | None = None) -> list[PromptVer
             select(prompt_versions)
             .where(prompt_versions.c.prompt_id == prompt.id)
             .order_by(prompt_versions.c.version)
-        )
+        ).all()
         labels = _labels_by_version(conn, prompt.id)
-        return [_version(conn, name, row, labels) for row in rows]
+        newest = rows[-1].version if rows else None
+        return [_version(conn, name, row, labels, newest) for row in rows]
 
 
 def diff(name: str, a: int | str, b: int | str, *, workspace: Workspace | None = None) -> str:
@@ -784,16 +791,21 @@ def _prompt(conn: Connection, row: Any) -> Prompt:
 
 
 def _version(
-    conn: Connection, name: str, row: Any, labels: dict[str, list[str]] | None = None
+    conn: Connection,
+    name: str,
+    row: Any,
+    labels: dict[str, list[str]] | None = None,
+    newest: int | None = None,
 ) -> PromptVersion:
     if labels is None:
         labels = _labels_by_version(conn, row.prompt_id)
     found = list(labels.get(row.id, []))
-    newest = conn.execute(
-        select(func.max(prompt_versions.c.version)).where(
-            prompt_versions.c.prompt_id == row.prompt_id
-        )
-    ).scalar()
+    if newest is None:
+        newest = conn.execute(
+            select(func.max(prompt_versions.c.version)).where(
+                prompt_versions.c.prompt_id == row.prompt_id
+            )
+        ).scalar()
     if row.version == newest:
         found.append("latest")
     return PromptVersion(

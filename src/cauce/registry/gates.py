@@ -21,6 +21,7 @@ cannot score it) fails with the reason instead of stopping the other rules.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,6 +46,7 @@ __all__ = [
     "RuleResult",
     "check",
     "load_policy",
+    "verdict",
 ]
 
 RULE_KINDS = ("metric", "regression", "checks_passed", "card")
@@ -331,21 +333,8 @@ def check(
     rules = load_policy(policy)
     version = resolve(model_uri, workspace=ws)
     context = _Context(ws, rules, version)
-    results = []
-    for name, rule in zip(rules.rule_names(), rules.rules, strict=True):
-        try:
-            results.append(context.measure(name, rule))
-        except CauceError as exc:
-            results.append(
-                RuleResult(name, rule.kind, False, None, None, f"could not be measured: {exc}")
-            )
-    result = GateResult(
-        policy=rules.name,
-        model=version.uri,
-        model_version_id=version.id,
-        passed=all(r.passed for r in results),
-        rules=results,
-    )
+    result = verdict(rules, version.uri, version.id, context.measure)
+    results = result.rules
     with ws.store.write() as conn:
         audit.record(
             conn,
@@ -364,6 +353,31 @@ def check(
             },
         )
     return result
+
+
+def verdict(
+    policy: GatePolicy,
+    subject: str,
+    subject_id: str,
+    measure: Callable[[str, Rule], RuleResult],
+) -> GateResult:
+    """Every rule of ``policy`` measured on a subject (``models:/…``, ``prompts:/…``); a rule
+    that cannot be measured fails with the reason instead of stopping the others."""
+    results = []
+    for name, rule in zip(policy.rule_names(), policy.rules, strict=True):
+        try:
+            results.append(measure(name, rule))
+        except CauceError as exc:
+            results.append(
+                RuleResult(name, rule.kind, False, None, None, f"could not be measured: {exc}")
+            )
+    return GateResult(
+        policy=policy.name,
+        model=subject,
+        model_version_id=subject_id,
+        passed=all(r.passed for r in results),
+        rules=results,
+    )
 
 
 class _Context:

@@ -27,9 +27,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from cauce.errors import CauceError, InvalidInput, NotFound
+from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.registry.gates import GatePolicy, GateResult, RuleResult
+from cauce.registry.gates import GatePolicy, GateResult, RuleResult, verdict
 from cauce.specs import read_mapping, validation_error
 from cauce.workspace import Workspace, current
 
@@ -80,20 +80,8 @@ def check(
     ws = workspace or current()
     rules = load_policy(policy)
     version = load(prompt, workspace=ws)
-    results = []
-    for name, rule in zip(rules.rule_names(), rules.rules, strict=True):
-        try:
-            results.append(_measure(ws, rules, name, rule, version))
-        except CauceError as exc:
-            results.append(
-                RuleResult(name, rule.kind, False, None, None, f"could not be measured: {exc}")
-            )
-    result = GateResult(
-        policy=rules.name,
-        model=version.uri,
-        model_version_id=version.id,
-        passed=all(r.passed for r in results),
-        rules=results,
+    result = verdict(
+        rules, version.uri, version.id, lambda name, rule: _measure(ws, rules, name, rule, version)
     )
     with ws.store.write() as conn:
         audit.record(
@@ -140,7 +128,11 @@ def _measure(ws: Workspace, policy: GatePolicy, name: str, rule: Any, version: A
     against = load(f"prompts:/{version.name}@{spec.against}", workspace=ws)
     value, run_id = _evaluated(ws, version.id, data.ref, spec.metric)
     baseline, baseline_run = _evaluated(ws, against.id, data.ref, spec.metric)
-    higher = True if spec.higher_is_better is None else spec.higher_is_better
+    from cauce.registry.evaluations import lower_is_better
+
+    higher = (
+        not lower_is_better(spec.metric) if spec.higher_is_better is None else spec.higher_is_better
+    )
     drop = (baseline - value) if higher else (value - baseline)
     passed = drop <= spec.max_drop
     return RuleResult(

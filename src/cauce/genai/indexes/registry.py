@@ -669,15 +669,19 @@ class IndexInfo:
 def list_indexes(*, workspace: Workspace | None = None) -> list[IndexInfo]:
     """Every index, by name."""
     ws = workspace or current()
+    current_version = index_versions.c.version.label("current_version")
     with ws.store.read() as conn:
-        rows = conn.execute(select(indexes).order_by(indexes.c.name)).all()
-        numbers = dict(conn.execute(select(index_versions.c.id, index_versions.c.version)).all())
+        rows = conn.execute(
+            select(indexes, current_version)
+            .outerjoin(index_versions, index_versions.c.id == indexes.c.current_version_id)
+            .order_by(indexes.c.name)
+        ).all()
     return [
         IndexInfo(
             r.name,
             r.id,
             dict(r.spec),
-            numbers.get(r.current_version_id),
+            r.current_version,
             r.refreshed_at,
             r.next_refresh_at,
         )
