@@ -365,8 +365,14 @@ deployments = Table(
     Column("name", NAME, nullable=False),
     Column("spec", JSON, nullable=False),
     Column("spec_sha256", String(64), nullable=False),
-    # The version the model URI resolved to when applied: a deployment serves one version.
-    Column("model_version_id", ID, ForeignKey("model_versions.id"), nullable=False),
+    # What it serves, pinned when applied: "model" (a registered version, an LLM included),
+    # "prompt" (a prompt version with a connection), "flow" (a flow version) or "connection"
+    # (an upstream LLM server, proxied).
+    Column("target_kind", String(16), nullable=False, server_default="model"),
+    Column("model_version_id", ID, ForeignKey("model_versions.id")),
+    Column("prompt_version_id", ID, ForeignKey("prompt_versions.id")),
+    Column("flow_version_id", ID, ForeignKey("flow_versions.id")),
+    Column("connection_id", ID, ForeignKey("connections.id")),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("endpoint_id", "name"),
@@ -820,4 +826,64 @@ retrieval_hits = Table(
     Column("chunk_id", Text, nullable=False),
     Column("document_id", String(1000), nullable=False, index=True),
     Column("score", Float, nullable=False),
+)
+
+# Chunks an injection scan held back, at indexing (``quarantined``: never embedded) or at
+# retrieval (``dropped`` from one answer's context).
+index_quarantine = Table(
+    "index_quarantine",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("index_id", ID, ForeignKey("indexes.id"), nullable=False, index=True),
+    Column("index_version_id", ID),
+    Column("stage", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("document_id", String(1000), nullable=False),
+    Column("chunk_id", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("score", Float),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# API keys of GenAI endpoints: only the sha256 of a key is kept; ``prefix`` shows which it is.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("endpoint_id", ID, ForeignKey("endpoints.id"), nullable=False, index=True),
+    Column("name", NAME, nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    # requests_per_minute, tokens_per_minute, token_budget, budget_period
+    Column("limits", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Column("user", NAME, nullable=False),
+    UniqueConstraint("endpoint_id", "name"),
+)
+
+# Tokens a key spent per budget period ("2026-12-03" for a day, "2026-12" for a month).
+api_key_usage = Table(
+    "api_key_usage",
+    metadata,
+    Column("key_id", ID, ForeignKey("api_keys.id"), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+catalog_models = Table(
+    "catalog_models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
