@@ -7,7 +7,6 @@ token.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from tests.genai.upstream import Upstream
+from tests.serving.test_router import serve
 
 import cauce
 from cauce.serving import keys
@@ -22,8 +23,6 @@ from cauce.serving.router import Router
 from cauce.serving.workers import build_app
 from cauce.workspace import Workspace
 from clitools import wait_until
-from tests.genai.upstream import Upstream
-from tests.serving.test_router import serve
 
 PRICE = {"input": 2.0, "output": 8.0}  # per million tokens
 
@@ -291,7 +290,7 @@ def test_keys_are_required_hashed_at_rest_and_revoked_within_a_second(
     gateway = gateway_factory(auth="api_key")
     with pytest.raises(openai.AuthenticationError):
         gateway.client().chat.completions.create(model="assistant", messages=ask("hi"))
-    stored, key = keys.create_key("assistant", "team-a")
+    _, key = keys.create_key("assistant", "team-a")
     wait_until(lambda: gateway.router.keys is not None and len(gateway.router.keys._keys) == 1)
     answer = gateway.client(key).chat.completions.create(model="assistant", messages=ask("hi"))
     assert answer.choices[0].message.content == "echo: hi"
@@ -378,3 +377,109 @@ def test_an_upstream_that_dies_mid_stream_ends_the_stream_with_an_error_event(
     assert "error" in events[-1]
     [row] = gateway.records(1)
     assert row["error"] and row["output_tokens"] == 2
+
+
+def test_a_mirrored_genai_deployment_answers_nobody_but_is_collected(
+    gateway_factory: Any,
+) -> None:
+    gateway = gateway_factory(mirror={"green": 100})
+    answer = gateway.client().chat.completions.create(model="assistant", messages=ask("hi there"))
+    assert answer.choices[0].message.content == "echo: hi there"
+    [live] = gateway.records(1)
+    [shadow] = gateway.records(1, deployment="green")
+    assert live["source"] == "live" and shadow["source"] == "mirror"
+    assert shadow["correlation_id"] == live["correlation_id"]
+    assert shadow["output_tokens"] == 3
+
+
+# -- what else a deployment serves ----------------------------------------------------------------
+
+
+@cauce.flow(name="shout")
+def shout(question: str) -> dict[str, Any]:
+    """A flow with one input: the answer, and what it "retrieved"."""
+    return {"answer": question.upper(), "contexts": [f"about {question}"]}
+
+
+def test_a_flow_deployment_answers_with_its_output_and_reports_its_contexts(
+    workspace: Workspace,
+) -> None:
+    shout.register()
+    cauce.apply(
+        [
+            {"kind": "Endpoint", "name": "flows", "traffic": {"blue": 100}},
+            {"kind": "Deployment", "endpoint": "flows", "name": "blue", "flow": "flows:/shout"},
+        ]
+    )
+    worker = serve(build_app("flows", "blue", workspace=workspace))
+    addresses = {"blue": next(worker)}
+    router = Router(workspace, "flows", lambda: addresses)
+    front = serve(router)
+    url = next(front)
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        answer = client.chat.completions.create(model="flows", messages=ask("tea"))
+        assert answer.choices[0].message.content == "TEA"
+        chunks = list(
+            client.chat.completions.create(model="flows", messages=ask("milk"), stream=True)
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "MILK"
+        assert router.collector is not None
+        router.collector.flush()
+        import pandas as pd
+
+        from cauce.serving.collector import files
+
+        root = workspace.settings.state_dir / "collector"
+        rows = pd.concat([pd.read_parquet(p) for p in files(root, "flows", "blue", "genai")])
+        assert sorted(rows["target"]) == ["flows:/shout/1"] * 2
+        assert json.loads(rows.iloc[0]["contexts"]) == ["about tea"]
+        assert rows.iloc[0]["trace_id"]
+    finally:
+        next(front, None)
+        next(worker, None)
+
+
+@pytest.mark.slow
+def test_a_registered_llm_is_served_with_openais_api(workspace: Workspace) -> None:
+    from cauce.genai.llms import register_local_llm
+
+    register_local_llm(workspace=workspace)
+    cauce.apply(
+        [
+            {"kind": "Endpoint", "name": "local", "traffic": {"small": 100}},
+            {"kind": "Deployment", "endpoint": "local", "name": "small",
+             "model": "models:/smollm2/1"},
+        ]
+    )  # fmt: skip
+    worker = serve(build_app("local", "small", workspace=workspace))
+    addresses = {"small": next(worker)}
+    router = Router(workspace, "local", lambda: addresses)
+    front = serve(router)
+    url = next(front)
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        whole = client.chat.completions.create(
+            model="local", messages=ask("Say hello."), max_tokens=8, temperature=0
+        )
+        stream = client.chat.completions.create(
+            model="local",
+            messages=ask("Say hello."),
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(stream)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == whole.choices[0].message.content
+        assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens <= 8
+        assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.chat.completions.create(
+                model="local", messages=ask("word " * 9000), max_tokens=8
+            )
+        assert raised.value.body["code"] == "context_length_exceeded"
+    finally:
+        next(front, None)
+        next(worker, None)

@@ -30,12 +30,12 @@ def list_(
         return
     table(
         "Deployments",
-        ["Endpoint", "Deployment", "Model", "Workers", "Traffic", "Mirror", "Updated"],
+        ["Endpoint", "Deployment", "Serves", "Workers", "Traffic", "Mirror", "Updated"],
         [
             [
                 e.name,
                 d.name,
-                f"models:/{d.model_name}/{d.model_version}",
+                d.target,
                 d.workers,
                 f"{e.traffic.get(d.name, 0)}%",
                 f"{e.mirror.get(d.name, 0)}%",
@@ -63,10 +63,14 @@ def show(
     if as_json:
         print_json(deployment.to_dict())
         return
+    applied = deployment.spec.get(deployment.target_kind)
+    through = (
+        f" through connection {deployment.connection}" if deployment.target_kind == "prompt" else ""
+    )
     console.print(
-        f"deployment [bold]{endpoint}/{name}[/] serves models:/{deployment.model_name}/"
-        f"{deployment.model_version} (applied as {deployment.model_uri}) with "
-        f"{deployment.workers} worker(s)"
+        f"deployment [bold]{endpoint}/{name}[/] serves {deployment.target}"
+        f"{f' (applied as {applied})' if applied and applied != deployment.target else ''}"
+        f"{through} with {deployment.workers} worker(s)"
     )
     inputs = (deployment.signature or {}).get("inputs") or {}
     if inputs.get("type") == "dataframe":

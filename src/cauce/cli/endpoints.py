@@ -13,6 +13,11 @@ app = typer.Typer(
     help="Endpoints: serve them, split and mirror their traffic, call them, export them.",
     no_args_is_help=True,
 )
+keys_app = typer.Typer(
+    help="API keys of GenAI endpoints (auth: api_key): create, list, revoke.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 
 
 def _split(pairs: list[str], what: str) -> dict[str, int]:
@@ -81,11 +86,11 @@ def show(
     )
     table(
         None,
-        ["Deployment", "Model", "Workers", "Batching", "Collect", "Traffic", "Updated"],
+        ["Deployment", "Serves", "Workers", "Batching", "Collect", "Traffic", "Updated"],
         [
             [
                 d.name,
-                f"models:/{d.model_name}/{d.model_version} ({d.model_uri})",
+                d.target if d.model_uri in (None, d.target) else f"{d.target} ({d.model_uri})",
                 d.workers,
                 "off"
                 if not d.batching
@@ -262,3 +267,90 @@ def delete(name: str = typer.Argument(..., help="Endpoint name.")) -> None:
 
     delete_endpoint(name)
     console.print(f"deleted endpoint {name}")
+
+
+@keys_app.command("create")
+def keys_create(
+    endpoint: str = typer.Argument(..., help="Endpoint name."),
+    name: str = typer.Argument(..., help="Key name (who or what uses it)."),
+    requests_per_minute: int | None = typer.Option(None, "--requests-per-minute", min=1),
+    tokens_per_minute: int | None = typer.Option(None, "--tokens-per-minute", min=1),
+    token_budget: int | None = typer.Option(
+        None, "--token-budget", min=1, help="Tokens per budget period."
+    ),
+    budget_period: str = typer.Option("month", "--budget-period", help="day or month (UTC)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Create an API key; it is printed once and only its sha256 is kept.
+
+    Example:
+        cauce endpoints keys create assistant team-a --requests-per-minute 60 --token-budget 1000000
+    """
+    from cauce.serving.keys import create_key
+
+    limits = {
+        "requests_per_minute": requests_per_minute,
+        "tokens_per_minute": tokens_per_minute,
+        "token_budget": token_budget,
+        "budget_period": budget_period,
+    }
+    stored, key = create_key(
+        endpoint, name, limits={k: v for k, v in limits.items() if v is not None}
+    )
+    if as_json:
+        print_json({**stored.to_dict(), "key": key})
+        return
+    console.print(f"key {name} of endpoint {endpoint} (shown once, keep it now):")
+    console.print(key, markup=False, highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(
+    endpoint: str = typer.Argument(..., help="Endpoint name."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """List an endpoint's keys with their limits and this period's spending.
+
+    Example:
+        cauce endpoints keys list assistant
+    """
+    from cauce.serving.keys import list_keys
+
+    found = list_keys(endpoint)
+    if as_json:
+        print_json([k.to_dict() for k in found])
+        return
+    table(
+        f"Keys of {endpoint}",
+        ["Name", "Prefix", "Limits", "Spent (period)", "Created", "Revoked"],
+        [
+            [
+                k.name,
+                k.prefix + "…",
+                ", ".join(f"{n}={v}" for n, v in k.limits.items()) or "—",
+                "—"
+                if not k.spent
+                else f"{k.spent['input_tokens'] + k.spent['output_tokens']} tokens, "
+                f"{k.spent['requests']} requests ({k.spent['period']})",
+                when(k.created_at),
+                when(k.revoked_at) if k.revoked_at else "—",
+            ]
+            for k in found
+        ],
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    endpoint: str = typer.Argument(..., help="Endpoint name."),
+    name: str = typer.Argument(..., help="Key name."),
+) -> None:
+    """Revoke a key: a running endpoint refuses it within a second.
+
+    Example:
+        cauce endpoints keys revoke assistant team-a
+    """
+    from cauce.serving.keys import revoke_key
+
+    revoke_key(endpoint, name)
+    console.print(f"revoked key {name} of endpoint {endpoint}")
