@@ -19,7 +19,8 @@ from cauce.workspace import Workspace
 def _deployment(fmt: str) -> Deployment:
     collect = {"requests": True, "responses": True, "sampling": 1.0, "format": fmt}
     return Deployment(
-        endpoint="churn", name="blue", id="d1", model_uri="models:/churn/1", model_name="churn",
+        endpoint="churn", name="blue", id="d1", target_kind="model", target="models:/churn/1",
+        model_uri="models:/churn/1", model_name="churn",
         model_version=1, model_version_id="v1", signature=None, workers=1, batching=None,
         collect={**collect, "redact": ["email"]}, spec={}, created_at=0, updated_at=0,
     )  # fmt: skip
