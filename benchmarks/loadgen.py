@@ -48,6 +48,8 @@ class Target:
     port: int
     request: bytes
     latencies_ns: list[int] = field(default_factory=list)
+    # Time to the first body chunk (a stream's first event; a whole body's end).
+    first_chunk_ns: list[int] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     first_body: bytes | None = None
@@ -67,6 +69,7 @@ class Budget:
     issued: int = 0
     last_done: float = 0.0
     cycles: list[list[int | None]] = field(default_factory=list)
+    first_chunk_cycles: list[list[int | None]] = field(default_factory=list)
 
     def take(self) -> bool:
         """Claim one request of the budget; False once it is spent or the deadline has passed."""
@@ -111,8 +114,9 @@ class ProtocolError(Exception):
     """The server's answer was not a well-formed HTTP/1.1 response."""
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """Status code, body and whether the server keeps the connection open."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool, int]:
+    """Status code, body, whether the server keeps the connection open, and when the body's
+    first chunk had arrived (``perf_counter_ns``)."""
     status_line = await reader.readline()
     if not status_line:
         raise ConnectionResetError("connection closed before the status line")
@@ -121,6 +125,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
         raise ProtocolError(f"bad status line {status_line[:80]!r}")
     status = int(parts[1])
     length: int | None = None
+    first = 0
     chunked = False
     keep_alive = parts[0] == b"HTTP/1.1"
     while True:
@@ -148,13 +153,15 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
                 break
             chunks.append(await reader.readexactly(size))
             await reader.readexactly(2)
+            if len(chunks) == 1:
+                first = time.perf_counter_ns()
         body = b"".join(chunks)
     elif length is not None:
         body = await reader.readexactly(length)
     else:
         body = await reader.read()  # until the server closes
         keep_alive = False
-    return status, body, keep_alive
+    return status, body, keep_alive, first or time.perf_counter_ns()
 
 
 async def client(targets: list[Target], budget: Budget | None, warmup: int, timeout: float) -> None:
@@ -166,6 +173,7 @@ async def client(targets: list[Target], budget: Budget | None, warmup: int, time
     streams: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
     sent = 0
     cycle: list[int | None] = []
+    first_cycle: list[int | None] = []
     try:
         while True:
             if budget is None:
@@ -184,16 +192,20 @@ async def client(targets: list[Target], budget: Budget | None, warmup: int, time
                     )
                 reader, writer = streams[index]
                 writer.write(t.request)
-                status, body, keep_alive = await asyncio.wait_for(read_response(reader), timeout)
+                status, body, keep_alive, first = await asyncio.wait_for(
+                    read_response(reader), timeout
+                )
             except (TimeoutError, OSError, ProtocolError, asyncio.IncompleteReadError) as exc:
                 if budget is not None:
                     t.errors[type(exc).__name__] += 1
                     cycle.append(None)
+                    first_cycle.append(None)
                 _close(streams.pop(index, None))
             else:
                 elapsed = time.perf_counter_ns() - started
                 if budget is not None:
                     t.latencies_ns.append(elapsed)
+                    t.first_chunk_ns.append(first - started)
                     t.statuses[status] += 1
                     budget.last_done = time.perf_counter()
                     if t.first_body is None:
@@ -201,11 +213,13 @@ async def client(targets: list[Target], budget: Budget | None, warmup: int, time
                     if not 200 <= status < 300:
                         t.error_bodies.setdefault(status, body)
                     cycle.append(elapsed if 200 <= status < 300 else None)
+                    first_cycle.append(first - started if 200 <= status < 300 else None)
                 if not keep_alive:
                     _close(streams.pop(index))
             if budget is not None and len(cycle) == len(targets):
                 budget.cycles.append(cycle)
-                cycle = []
+                budget.first_chunk_cycles.append(first_cycle)
+                cycle, first_cycle = [], []
     finally:
         for pair in streams.values():
             _close(pair)
@@ -230,6 +244,7 @@ def percentile(sorted_values: list[int], q: float) -> float | None:
 def summary(t: Target, wall: float) -> dict[str, Any]:
     """One target's figures: counts, throughput over ``wall`` and latency percentiles."""
     latencies = sorted(t.latencies_ns)
+    firsts = sorted(t.first_chunk_ns)
     answered = len(latencies)
     ok = sum(n for s, n in t.statuses.items() if 200 <= s < 300)
     return {
@@ -246,6 +261,10 @@ def summary(t: Target, wall: float) -> dict[str, Any]:
             "p99": percentile(latencies, 99),
             "mean": (sum(latencies) / answered / 1e6) if answered else None,
             "max": latencies[-1] / 1e6 if latencies else None,
+        },
+        "first_chunk_ms": {
+            "p50": percentile(firsts, 50),
+            "p99": percentile(firsts, 99),
         },
         "first_body": t.first_body.decode("utf-8", "replace")[:2000]
         if t.first_body is not None
@@ -269,6 +288,7 @@ def paired(cycles: list[list[int | None]], index: int) -> dict[str, Any]:
         "p25": percentile(diffs, 25),
         "p50": percentile(diffs, 50),
         "p75": percentile(diffs, 75),
+        "p99": percentile(diffs, 99),
     }
 
 
@@ -294,6 +314,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     everything = Target(" ".join(args.url), "", 0, b"")
     for t in targets:
         everything.latencies_ns += t.latencies_ns
+        everything.first_chunk_ns += t.first_chunk_ns
         everything.statuses.update(t.statuses)
         everything.errors.update(t.errors)
         everything.first_body = everything.first_body or t.first_body
@@ -310,6 +331,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "stopped_by": "requests" if budget.issued >= args.requests else "duration",
         "targets": [summary(t, wall) for t in targets],
         "paired_diff_ms": [paired(budget.cycles, i) for i in range(1, len(targets))],
+        "paired_first_chunk_diff_ms": [
+            paired(budget.first_chunk_cycles, i) for i in range(1, len(targets))
+        ],
         "latencies_ms": [[v / 1e6 for v in t.latencies_ns] for t in targets]
         if args.keep_latencies
         else None,

@@ -46,9 +46,10 @@ class Upstream:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"deployment URL must be http://HOST:PORT, got {self.url!r}")
-        self.host, self.port = parts.hostname, parts.port or 80
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"the URL must be http(s)://HOST[:PORT], got {self.url!r}")
+        self.tls = parts.scheme == "https"
+        self.host, self.port = parts.hostname, parts.port or (443 if self.tls else 80)
         self._host_header = f"{self.host}:{self.port}".encode()
 
     async def request(
@@ -111,6 +112,9 @@ class Upstream:
             status = int(parts[1])
             if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
                 return Opened(status, headers, None, self, conn)
+            if b"content-length" not in headers and status not in (204, 304):
+                # A body that ends when the server closes the connection (HTTP/1.0 style).
+                return Opened(status, headers, None, self, conn, until_close=True)
             whole = await conn.reader.readexactly(int(headers.get(b"content-length", b"0")))
         except _Stale:
             self._discard(conn)
@@ -150,7 +154,9 @@ class Upstream:
 
     async def _connect(self) -> _Connection:
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await asyncio.open_connection(
+                self.host, self.port, ssl=True if self.tls else None, limit=1 << 20
+            )
         except OSError as exc:
             raise UpstreamError(f"cannot connect to {self.url}: {exc.strerror or exc}") from None
         return _Connection(reader, writer)
@@ -174,6 +180,7 @@ class Opened:
     body: bytes | None
     upstream: Upstream
     _conn: _Connection | None
+    until_close: bool = False  # the body ends when the server closes the connection
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body's chunks as they arrive; UpstreamError when it breaks off."""
@@ -183,6 +190,15 @@ class Opened:
                 yield self.body
             return
         reader = conn.reader
+        if self.until_close:
+            try:
+                while data := await reader.read(65536):
+                    yield data
+            except OSError:
+                self.close()
+                raise UpstreamError(f"{self.upstream.url} broke off the answer") from None
+            self.close()
+            return
         try:
             while True:
                 size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)

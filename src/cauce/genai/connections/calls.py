@@ -345,6 +345,40 @@ class LLMClient:
             workspace=self.workspace,
         )
 
+    def route(self, operation: str, model: str) -> tuple[str, str, list[tuple[bytes, bytes]]]:
+        """Where and how a plain HTTP client makes one call through this connection (the
+        gateway's relay): the server's origin, the path, and the headers with the key."""
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.base_url)
+        origin = f"{url.scheme}://{url.netloc}"
+        headers = [(k.lower().encode(), v.encode()) for k, v in self.spec.headers.items()]
+        if self.spec.provider == "azure_openai":
+            path = (
+                f"{url.path.rstrip('/')}/openai/deployments/{model}/{operation}"
+                f"?api-version={self.spec.api_version}"
+            )
+            if self._secret:
+                headers.append((b"api-key", self._secret.encode()))
+        else:
+            path = f"{url.path.rstrip('/')}/{operation}"
+            if self._secret:
+                headers.append((b"authorization", b"Bearer " + self._secret.encode()))
+        return origin, path, headers
+
+    def start_span(self, operation: str, model: str, params: dict[str, Any]) -> Any:
+        """A client span for a call made elsewhere (the gateway's relay); end it with
+        :meth:`end_span`."""
+        return self._start_span(operation, model, params)
+
+    def end_span(self, span: Any, result: ChatResult, *, abandoned: bool = False) -> None:
+        """Record an answer on a span from :meth:`start_span`, and end it."""
+        _record(span, result)
+        span.set("cauce.time_to_first_token_ms", result.first_token_ms)
+        if abandoned:
+            span.set("cauce.stream.abandoned", True)
+        span.end()
+
     # -- the openai client ---------------------------------------------------------------
 
     def _model(self, given: str | None, purpose: str) -> str:
