@@ -1,5 +1,5 @@
 """The model catalog: entries applied, audited and read on SQLite and PostgreSQL; the price a
-call is charged at; models × prompt versions compared on a real loopback server, with exact
+call is charged at; models x prompt versions compared on a real loopback server, with exact
 tokens and costs, tracked runs, a CLI table and an escaped HTML page."""
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ def connection(url: str, **fields: Any) -> dict[str, Any]:
 
 
 def entry(name: str, **fields: Any) -> dict[str, Any]:
-    return {"kind": "CatalogModel", "name": name, "provider": "local", "connection": "llm", **fields}
+    return {
+        "kind": "CatalogModel",
+        "name": name,
+        "provider": "local",
+        "connection": "llm",
+        **fields,
+    }
 
 
 # -- entries -----------------------------------------------------------------------------------
@@ -67,7 +73,11 @@ def test_an_entry_is_applied_audited_listed_shown_and_deleted(
     found = catalog.get("small")
     assert (found.provider, found.connection, found.model) == ("local", "llm", "small-v1")
     assert found.price == {"input": 0.5, "output": 1.5}
-    assert (found.licence, found.modality, found.tags) == ("Apache-2.0", ["text", "image"], {"tier": "cheap"})
+    assert (found.licence, found.modality, found.tags) == (
+        "Apache-2.0",
+        ["text", "image"],
+        {"tier": "cheap"},
+    )
     cauce.apply(entry("plain"))
     assert [m.name for m in catalog.list_models()] == ["plain", "small"]
     plain = catalog.get("plain")
@@ -203,7 +213,10 @@ def test_models_by_prompt_versions_side_by_side_with_exact_tokens_and_costs(
     compared: Workspace, upstream: Upstream, tmp_path: Path
 ) -> None:
     result = cauce.catalog.compare(
-        "qa", models=["small", "large"], prompts=["short@production", "polite"], evaluators=["exact_match", "f1"]
+        "qa",
+        models=["small", "large"],
+        prompts=["short@production", "polite"],
+        evaluators=["exact_match", "f1"],
     )
     cells = {(c.model, c.prompt): c for c in result.cells}
     assert list(cells) == [
@@ -276,7 +289,9 @@ def test_a_comparison_refuses_bad_input_naming_the_field(compared: Workspace) ->
     refused(NotFound, "no catalog model named 'nope'", models=["nope"])
     refused(InvalidInput, "models: 'small' is named twice", models=["small", "small"])
     refused(InvalidInput, "models: name at least one", models=[])
-    refused(InvalidInput, "prompts: 'short@1' is named twice", prompts=["short@1", "prompts:/short/1"])
+    refused(
+        InvalidInput, "prompts: 'short@1' is named twice", prompts=["short@1", "prompts:/short/1"]
+    )
     refused(NotFound, "prompt 'short' has no label 'staging'", prompts=["short@staging"])
     refused(InvalidInput, "variables: no prompt takes 'topic'", variables={"topic": "question"})
     refused(InvalidInput, "has no column 'q'", variables={"question": "q"})
@@ -295,7 +310,14 @@ def test_the_cli_lists_shows_compares_and_deletes(compared: Workspace, tmp_path:
     compare = ("catalog", "compare", "-d", "qa", "--prompt", "short@production")
     shown = json.loads(
         run_cli(
-            home, *compare, "--models", "small", "--param", "max_tokens=3", "--html", str(page),
+            home,
+            *compare,
+            "--models",
+            "small",
+            "--param",
+            "max_tokens=3",
+            "--html",
+            str(page),
             "--json",
         ).stdout
     )

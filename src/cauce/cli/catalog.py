@@ -1,4 +1,4 @@
-"""``cauce catalog``: the model catalog, and models × prompt versions compared on a dataset."""
+"""``cauce catalog``: the model catalog, and models x prompt versions compared on a dataset."""
 
 from __future__ import annotations
 
@@ -29,7 +29,16 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
         return
     table(
         "Catalog models",
-        ["Name", "Provider", "Connection", "Model", "Context", "Price in/out", "Modality", "Updated"],
+        [
+            "Name",
+            "Provider",
+            "Connection",
+            "Model",
+            "Context",
+            "Price in/out",
+            "Modality",
+            "Updated",
+        ],
         [
             [
                 m.name,
@@ -112,7 +121,7 @@ def compare(
     html: str = typer.Option(None, "--html", help="Also write the comparison as an HTML page."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Run a dataset over every catalog model × prompt version: quality, latency, tokens,
+    """Run a dataset over every catalog model x prompt version: quality, latency, tokens,
     cost and errors side by side (one tracked comparison run, a child per cell).
 
     Example:

@@ -6,7 +6,7 @@ price per million tokens in and out, licence and modalities. A call through that
 that model is charged at the catalog's price unless the connection prices the model itself
 (:meth:`cauce.genai.connections.calls.LLMClient.cost` gives the whole order).
 
-:func:`compare` runs one evaluation dataset over every catalog model × prompt version, through
+:func:`compare` runs one evaluation dataset over every catalog model x prompt version, through
 the batch and evaluation runs of :mod:`cauce.genai.batches` and :mod:`cauce.genai.evals`: one
 comparison run (experiment ``catalog``) whose children are each cell's runs, and one table of
 quality, latency, tokens, cost and errors per cell.
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 Modality = Literal["text", "image", "audio", "embeddings"]
-# The flow each comparison registers (one version per set of models × prompts): its versions
+# The flow each comparison registers (one version per set of models x prompts): its versions
 # are what the cells' batch runs ran, so their lineage holds.
 FLOW = "catalog-compare"
 NODE = "generate"
@@ -67,6 +67,7 @@ NODE = "generate"
 # once, one in another process within this many seconds.
 PRICES_TTL_S = 2.0
 _COLUMN = re.compile(r"^[\w-]+$")
+_TEXT_ONLY: list[Modality] = ["text"]
 
 
 # -- the spec ----------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ class CatalogModelSpec(BaseModel):
     context_length: int | None = Field(default=None, gt=0)
     price: Price | None = None
     licence: str | None = None
-    modality: list[Modality] = Field(default_factory=lambda: ["text"], min_length=1)
+    modality: list[Modality] = Field(default_factory=lambda: _TEXT_ONLY.copy(), min_length=1)
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -290,7 +291,7 @@ def _forget_prices() -> None:
 
 @dataclass(frozen=True)
 class Cell:
-    """One model × prompt version of a comparison: what it scored, how fast, what it cost.
+    """One model x prompt version of a comparison: what it scored, how fast, what it cost.
 
     Latencies are over the lines answered; token and cost means are per line answered
     (``requests``); ``cost`` is None ("unknown") when nothing prices the model.
@@ -325,7 +326,7 @@ class Cell:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A comparison run: its cells in the order models × prompts were given."""
+    """A comparison run: its cells in the order models x prompts were given."""
 
     run_id: str
     dataset: str
@@ -447,7 +448,7 @@ def compare(
     timeout: str | float = "60s",
     workspace: Workspace | None = None,
 ) -> Comparison:
-    """Run a dataset version over every catalog model × prompt version, scored by
+    """Run a dataset version over every catalog model x prompt version, scored by
     ``evaluators`` (any of :func:`cauce.genai.evals.run`'s; None: not scored).
 
     ``prompts`` are ``NAME@LABEL``, ``NAME@VERSION``, ``NAME`` or ``prompts:/…``, each resolved
@@ -456,7 +457,7 @@ def compare(
     a default may have no column. ``mapping`` maps evaluator inputs to columns, as in
     :func:`cauce.genai.evals.run` (the answer is ``outputs.answer``); ``parameters``
     (``temperature``, ``max_tokens``, ``top_p``, ``stop``, ``seed``) go with every call, over
-    the prompt's own. Returns the comparison run and one :class:`Cell` per model × prompt.
+    the prompt's own. Returns the comparison run and one :class:`Cell` per model x prompt.
     """
     from cauce.data.assets import get_version
     from cauce.genai import batches, flows
@@ -530,9 +531,7 @@ def compare(
                     )
                     totals, quality = batch.metrics, {}
                     run_id, answers = batch.run_id, batch.lines.ref
-                cells.append(
-                    _cell(entry, shown, prompt, key, run_id, answers, totals, quality)
-                )
+                cells.append(_cell(entry, shown, prompt, key, run_id, answers, totals, quality))
     return Comparison(
         run_id=parent,
         dataset=version.ref,
@@ -644,7 +643,7 @@ def _flow(
     body = {
         "kind": "Flow",
         "name": FLOW,
-        "description": "catalog models × prompt versions, run by cauce catalog compare",
+        "description": "catalog models x prompt versions, run by cauce catalog compare",
         "inputs": {c: {"type": "string"} for c in columns},
         "nodes": [
             {"name": NODE, "type": "llm", **first, "parameters": parameters, "variants": variants}
@@ -655,9 +654,7 @@ def _flow(
         return FlowSpec.model_validate(body)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise InvalidInput(
-            f"parameters: {error['msg']}", details={"field": "parameters"}
-        ) from None
+        raise InvalidInput(f"parameters: {error['msg']}", details={"field": "parameters"}) from None
 
 
 def _cell(

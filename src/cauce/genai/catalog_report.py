@@ -46,7 +46,7 @@ BAR = "#4c78a8"
 
 def render(comparison: Comparison) -> str:
     """The page, as text."""
-    generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
