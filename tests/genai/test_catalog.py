@@ -195,23 +195,28 @@ def prompts_and_data() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def compared(workspace: Workspace, upstream: Upstream) -> Workspace:
+def apply_catalog(url: str) -> None:
     cauce.apply(
         [
-            connection(upstream.url, prices={"large-v1": {"input": 3.0, "output": 4.0}}),
+            connection(url, prices={"large-v1": {"input": 3.0, "output": 4.0}}),
             entry("small", model="small-v1", price={"input": 1.0, "output": 2.0}),
             entry("large", model="large-v1", price={"input": 10.0, "output": 10.0}),
             entry("free", model="free-v1", description="<script>alert('x')</script>"),
             *prompts_and_data(),
         ]
     )
+
+
+@pytest.fixture
+def compared(workspace: Workspace, upstream: Upstream) -> Workspace:
+    apply_catalog(upstream.url)
     return workspace
 
 
 def test_models_by_prompt_versions_side_by_side_with_exact_tokens_and_costs(
-    compared: Workspace, upstream: Upstream, tmp_path: Path
+    any_workspace: Workspace, upstream: Upstream, tmp_path: Path
 ) -> None:
+    apply_catalog(upstream.url)
     result = cauce.catalog.compare(
         "qa",
         models=["small", "large"],
@@ -265,14 +270,21 @@ def test_models_by_prompt_versions_side_by_side_with_exact_tokens_and_costs(
     assert "short@production (prompts:/short/1)" in page and "0.000011" in page
 
 
-def test_a_comparison_without_evaluators_runs_batches_and_says_what_it_cannot_price(
-    compared: Workspace, tmp_path: Path
+def test_a_comparison_without_evaluators_counts_errors_and_says_what_it_cannot_price(
+    compared: Workspace, upstream: Upstream
 ) -> None:
-    result = cauce.catalog.compare("qa@1", ["free"], ["prompts:/short/1"])
-    [cell] = result.cells
+    upstream.script = [(500, {})]  # the first call fails: "what is a canary" to small
+    result = cauce.catalog.compare("qa@1", ["small", "free"], ["prompts:/short/1"], concurrency=1)
+    failing, cell = result.cells
+    assert (failing.errors, failing.lines, failing.requests, failing.error_rate) == (1, 2, 1, 0.5)
+    # Only "why drift" was answered: 2 tokens in, 3 out; means and cost per answered line.
+    assert (failing.input_tokens, failing.output_tokens) == (2, 3)
+    assert (failing.input_tokens_mean, failing.output_tokens_mean) == (2.0, 3.0)
+    assert failing.cost == failing.cost_per_request == pytest.approx((2 * 1.0 + 3 * 2.0) / 1e6)
+    assert result.rows()[0][-3:] == ["0.000008", "0.000008", "1/2"]
     assert (cell.cost, cell.cost_per_request, cell.quality) == (None, None, {})
     assert (cell.input_tokens, cell.output_tokens) == (6, 8)
-    assert result.rows()[0][-3:] == ["unknown", "unknown", "0/2"]
+    assert result.rows()[1][-3:] == ["unknown", "unknown", "0/2"]
     batch = cauce.get_run(cell.run_id)
     assert batch.info.parent_run_id == result.run_id
     assert batch.data.params["variant"] == "generate=free short@1"
