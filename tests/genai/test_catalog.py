@@ -267,7 +267,7 @@ def test_models_by_prompt_versions_side_by_side_with_exact_tokens_and_costs(
     assert evaluation.data.metrics["flow.cost"] == pytest.approx(22e-6)
     page = result.write_html(tmp_path / "out" / "compare.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;" not in page  # free was not compared
-    assert "short@production (prompts:/short/1)" in page and "0.000011" in page
+    assert "short@production (v1)" in page and "0.000011" in page
 
 
 def test_a_comparison_without_evaluators_counts_errors_and_says_what_it_cannot_price(

@@ -245,6 +245,13 @@ class LLMClient:
                 span.usage(usage.input_tokens, None, result.cost)
             return result
 
+    def warm(self) -> None:
+        """Make the HTTP client and import what calls use now, so that the first call's
+        latency is the server's alone (a comparison times every call alike)."""
+        api = self._api()
+        # openai imports each resource on first use.
+        _ = api.chat.completions, api.embeddings
+
     def models(self) -> list[str]:
         """The model ids the server lists."""
         with self._errors("list models"):
