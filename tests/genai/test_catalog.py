@@ -309,8 +309,10 @@ def test_a_comparison_refuses_bad_input_naming_the_field(compared: Workspace) ->
     refused(InvalidInput, "has no column 'q'", variables={"question": "q"})
     refused(InvalidInput, "parameters: .*unknown parameter 'temp'", parameters={"temp": 1})
     refused(InvalidInput, "unknown evaluator 'nonsense'", evaluators=["nonsense"])
+    refused(InvalidInput, "evaluators: relevance need a judge", evaluators=["f1", "relevance"])
     cauce.apply(entry("embedder", model="embed-v1", modality=["embeddings"]))
     refused(InvalidInput, "'embedder' takes no text", models=["embedder"])
+    assert cauce.search_runs() == []  # refused before any run began
 
 
 def test_the_cli_lists_shows_compares_and_deletes(compared: Workspace, tmp_path: Path) -> None:
@@ -339,6 +341,11 @@ def test_the_cli_lists_shows_compares_and_deletes(compared: Workspace, tmp_path:
     assert cell["cost"] == pytest.approx((6 + 12) / 1e6)
     assert shown["html"] == str(page) and page.read_text().startswith("<!doctype html>")
     out = run_cli(home, *compare, "-m", "small,free", "-e", "exact_match").stdout
+    comparisons = json.loads(run_cli(home, "runs", "list", "-e", "catalog", "--json").stdout)
+    assert len(comparisons) == 2 and comparisons[0]["info"]["status"] == "FINISHED"
+    parent = comparisons[0]["info"]["run_id"]
+    cells = run_cli(home, "runs", "list", "-f", f"parent_run_id = '{parent}'", "--json").stdout
+    assert len(json.loads(cells)) == 4  # two cells, each a batch run and an evaluation run
     assert "exact_match" in out and "unknown" in out and "0.000022" in out
     assert_one_line_error(run_cli(home, *compare, "-m", "nope", check=False), "nope")
     assert_one_line_error(

@@ -467,8 +467,14 @@ def compare(
     ws = workspace or current()
     entries = _entries(models, ws)
     versions = _versions(prompts, ws)
-    chosen = list(evaluators or [])
-    names = [evaluations.evaluator(e).name for e in chosen]
+    chosen = [evaluations.evaluator(e) for e in evaluators or []]
+    names = [e.name for e in chosen]
+    judged = [e.name for e in chosen if e.judge is not None]
+    if judged and judge is None:
+        raise InvalidInput(
+            f"evaluators: {', '.join(judged)} need a judge: give the connection of the judge model",
+            details={"field": "judge"},
+        )
     version = get_version(dataset, workspace=ws)
     inputs = _variable_columns(versions, set(version.schema), variables or {})
     spec = _flow(entries, versions, inputs, parameters or {})
@@ -506,7 +512,6 @@ def compare(
                         judge=judge,
                         judge_model=judge_model,
                         judge_params=judge_params,
-                        name=f"catalog {key}",
                         concurrency=concurrency,
                         timeout=timeout,
                         tags={"cauce.catalog_model": entry.name, "cauce.prompt": shown},
