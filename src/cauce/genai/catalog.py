@@ -469,6 +469,10 @@ def compare(
     versions = _versions(prompts, ws)
     chosen = [evaluations.evaluator(e) for e in evaluators or []]
     names = [e.name for e in chosen]
+    if len(set(names)) != len(names):
+        raise InvalidInput(
+            f"evaluators: one is named twice in {names}", details={"field": "evaluators"}
+        )
     judged = [e.name for e in chosen if e.judge is not None]
     if judged and judge is None:
         raise InvalidInput(
@@ -498,46 +502,20 @@ def compare(
             },
             workspace=ws,
         )
+        options: dict[str, Any] = {
+            "mapping": mapping,
+            "judge": judge,
+            "judge_model": judge_model,
+            "judge_params": judge_params,
+            "concurrency": concurrency,
+            "timeout": timeout,
+        }
         for entry in entries:
             for shown, prompt in versions:
                 key = _key(entry, shown)
-                variant = {NODE: key}
-                if chosen:
-                    scored = evaluations.run(
-                        version.ref,
-                        chosen,
-                        mapping=mapping,
-                        flow=flow,
-                        variant=variant,
-                        judge=judge,
-                        judge_model=judge_model,
-                        judge_params=judge_params,
-                        concurrency=concurrency,
-                        timeout=timeout,
-                        tags={"cauce.catalog_model": entry.name, "cauce.prompt": shown},
-                        parent_run_id=parent,
-                        workspace=ws,
-                    )
-                    totals = {
-                        k[len("flow.") :]: v
-                        for k, v in scored.metrics.items()
-                        if k.startswith("flow.")
-                    }
-                    quality = {n: scored.metrics[n] for n in scored.evaluators}
-                    run_id, answers = scored.run_id, scored.scores.ref
-                else:
-                    batch = batches.run(
-                        flow,
-                        version.ref,
-                        variant=variant,
-                        concurrency=concurrency,
-                        timeout=timeout,
-                        parent_run_id=parent,
-                        workspace=ws,
-                    )
-                    totals, quality = batch.metrics, {}
-                    run_id, answers = batch.run_id, batch.lines.ref
-                cells.append(_cell(entry, shown, prompt, key, run_id, answers, totals, quality))
+                tags = {"cauce.catalog_model": entry.name, "cauce.prompt": shown}
+                ran = _run_cell(flow, version.ref, key, chosen, options, tags, parent, ws)
+                cells.append(_cell(entry, shown, prompt, key, *ran))
     return Comparison(
         run_id=parent,
         dataset=version.ref,
@@ -546,6 +524,49 @@ def compare(
         cells=cells,
         models=entries,
     )
+
+
+def _run_cell(
+    flow: Any,
+    data: str,
+    key: str,
+    chosen: list[Evaluator],
+    options: dict[str, Any],
+    tags: dict[str, str],
+    parent: str,
+    ws: Workspace,
+) -> tuple[str, str, dict[str, float], dict[str, float]]:
+    """One cell: an evaluation run of the flow's answers (or, unscored, its batch run), a child
+    of the comparison; its run id, the dataset version of its lines or scores, the batch's
+    totals and each evaluator's mean."""
+    from cauce.genai import batches
+    from cauce.genai import evals as evaluations
+
+    variant = {NODE: key}
+    if not chosen:
+        batch = batches.run(
+            flow,
+            data,
+            variant=variant,
+            concurrency=options["concurrency"],
+            timeout=options["timeout"],
+            parent_run_id=parent,
+            workspace=ws,
+        )
+        return batch.run_id, batch.lines.ref, batch.metrics, {}
+    scored = evaluations.run(
+        data,
+        chosen,
+        flow=flow,
+        variant=variant,
+        tags=tags,
+        parent_run_id=parent,
+        workspace=ws,
+        **options,
+    )
+    totals = {k[len("flow.") :]: v for k, v in scored.metrics.items() if k.startswith("flow.")}
+    quality = {name: scored.metrics[name] for name in scored.evaluators}
+    return scored.run_id, scored.scores.ref, totals, quality
 
 
 def _warm(names: set[str], ws: Workspace) -> None:
