@@ -131,6 +131,25 @@ class ModelError(CauceError):
     http_status = 500
 
 
+class Unauthorized(CauceError):
+    """No credentials, or credentials that are not (or no longer) valid."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class RateLimited(CauceError):
+    """Over a request or token rate limit, or a spent budget; ``retry_after`` seconds until
+    a retry can succeed."""
+
+    code = "rate-limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 class BackendError(CauceError):
     """A database, filesystem or other backend failed."""
 

@@ -21,13 +21,16 @@ class Upstream:
     """Answers each request with the next step of :attr:`script` (then ``ok``).
 
     A step is ``"ok"``, ``"slow"`` (sleeps :attr:`delay` seconds first), ``"malformed"``
-    (200 with a body that is not JSON), ``"drop"`` (closes the connection), or an HTTP status
-    as ``(code, headers)``.
+    (200 with a body that is not JSON), ``"drop"`` (closes the connection), ``"die"`` (a
+    stream that stops after its second chunk, the connection cut), or an HTTP status as
+    ``(code, headers)``. Streamed chunks are :attr:`chunk_delay` seconds apart.
     """
 
     def __init__(self) -> None:
         self.script: list[Any] = []
         self.delay = 2.0
+        self.chunk_delay = 0.0
+        self.abandoned = 0
         self.usage_on_last_choice = False
         # Answers a chat instead of the echo: body -> text (a judge's verdict, say).
         self.reply: Callable[[dict[str, Any]], str] | None = None
@@ -63,11 +66,11 @@ class Upstream:
                 if self.path.endswith("/embeddings"):
                     self._json(200, _embeddings(body))
                 elif body.get("stream"):
-                    self._stream(body)
+                    self._stream(body, die=step == "die")
                 else:
                     self._json(200, _completion(body, upstream.reply))
 
-            def _stream(self, body: dict[str, Any]) -> None:
+            def _stream(self, body: dict[str, Any], die: bool = False) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
@@ -85,10 +88,20 @@ class Upstream:
                 chunks.append(last)
                 if include and not upstream.usage_on_last_choice:
                     chunks.append({**base, "choices": [], "usage": usage})
-                for chunk in chunks:
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                try:
+                    for i, chunk in enumerate(chunks):
+                        if die and i == 2:
+                            self.close_connection = True
+                            self.connection.shutdown(2)
+                            return
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        if upstream.chunk_delay:
+                            time.sleep(upstream.chunk_delay)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    upstream.abandoned += 1  # the reader went away
 
             def _json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()

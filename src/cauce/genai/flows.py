@@ -362,6 +362,20 @@ class Flow:
             trace_id=trace_id,
         )
 
+    def input_names(self) -> list[str]:
+        """The inputs a line needs: those without a default."""
+        if self.spec is not None:
+            return [n for n, i in self.spec.inputs.items() if i.default is None]
+        import inspect
+
+        assert self.function is not None
+        return [
+            name
+            for name, parameter in inspect.signature(self.function).parameters.items()
+            if parameter.default is inspect.Parameter.empty
+            and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        ]
+
     def prompt_versions(
         self, variant: str | dict[str, str] | None = None, *, workspace: Workspace | None = None
     ) -> dict[str, PromptVersion]:
@@ -801,27 +815,35 @@ def load(ref: str, *, workspace: Workspace | None = None) -> Flow:
     A Python flow's version is loaded by importing its function.
     """
     ws = workspace or current()
-    name, number = _parse(ref)
+    name, _ = _parse(ref)
     with ws.store.read() as conn:
-        if _flow_row(conn, name) is None:
-            raise NotFound(f"no flow named {name!r}", hint="cauce flows list shows them")
-        query = (
-            select(flow_versions)
-            .join(flows, flows.c.id == flow_versions.c.flow_id)
-            .where(flows.c.name == name)
-        )
-        if number is None:
-            row = conn.execute(query.order_by(flow_versions.c.version.desc()).limit(1)).first()
-        else:
-            row = conn.execute(query.where(flow_versions.c.version == number)).first()
-    if row is None:
-        raise NotFound(f"flow {name!r} has no version {number}")
+        row = version_row(conn, ref)
     if "python" in row.spec:
         target = load_object(row.spec["python"], what=f"flow {name!r}")
         function = target.function if isinstance(target, PythonFlow) else target
         return Flow(name, row.version, row.id, function=function, variants=row.spec["variants"])
     spec = FlowSpec.model_validate({"kind": "Flow", **row.spec})
     return Flow(name, row.version, row.id, spec=spec)
+
+
+def version_row(conn: Connection, ref: str) -> Any:
+    """The stored row of the version a reference names, in the caller's transaction;
+    NotFound when it names none."""
+    name, number = _parse(ref)
+    if _flow_row(conn, name) is None:
+        raise NotFound(f"no flow named {name!r}", hint="cauce flows list shows them")
+    query = (
+        select(flow_versions)
+        .join(flows, flows.c.id == flow_versions.c.flow_id)
+        .where(flows.c.name == name)
+    )
+    if number is None:
+        row = conn.execute(query.order_by(flow_versions.c.version.desc()).limit(1)).first()
+    else:
+        row = conn.execute(query.where(flow_versions.c.version == number)).first()
+    if row is None:
+        raise NotFound(f"flow {name!r} has no version {number}")
+    return row
 
 
 def get_flow(name: str, *, workspace: Workspace | None = None) -> FlowInfo:

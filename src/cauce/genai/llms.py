@@ -92,11 +92,13 @@ class ChatResult:
 
 @dataclass(frozen=True)
 class ChatChunk:
-    """A piece of a streamed answer; the last one has ``finish_reason`` and ``usage`` set."""
+    """A piece of a streamed answer; the last one has ``finish_reason`` and ``usage`` set.
+    ``sampled`` counts the tokens generated up to and including this piece."""
 
     text: str
     finish_reason: str | None = None
     usage: Usage | None = None
+    sampled: int = 0
 
 
 @dataclass(frozen=True)
@@ -401,7 +403,8 @@ class LocalLLM:
                             break
                         ready = _safe_end(text, request.stop)
                         if ready > sent:
-                            yield ChatChunk(text[sent:ready].decode("utf-8", errors="replace"))
+                            piece = text[sent:ready].decode("utf-8", errors="replace")
+                            yield ChatChunk(piece, sampled=sampled)
                             sent = ready
                 finally:
                     tokens.close()
@@ -414,6 +417,7 @@ class LocalLLM:
             rest.decode("utf-8", errors="replace"),
             finish_reason=finish,
             usage=Usage(len(request.tokens), sampled),
+            sampled=sampled,
         )
 
 

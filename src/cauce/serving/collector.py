@@ -64,6 +64,65 @@ class Record:
     response_header_length: str | None = None
 
 
+@dataclass(frozen=True)
+class GenAIRecord:
+    """One request to a GenAI deployment, as the router saw it: the bodies as they went by,
+    and what the deployment said of its answer (``summary``; ``progress``: the tokens counted
+    up to where a stream stopped)."""
+
+    deployment: str
+    source: str
+    target: str
+    correlation_id: str
+    timestamp_ms: int
+    latency_ms: float
+    ttft_ms: float | None
+    operation: str  # chat or embeddings
+    key: str | None
+    status: int
+    stream: bool
+    abandoned: bool
+    cached: bool
+    request: bytes
+    response: bytes
+    summary: Any = None  # cauce.genai.openai_api.Summary
+    progress: tuple[int | None, int | None] | None = None
+    error: str | None = None
+
+
+# The columns of the ``genai`` collection, in order (docs/genai-endpoints.md describes them).
+GENAI_COLUMNS = (
+    "correlation_id",
+    "timestamp",
+    "deployment",
+    "source",
+    "target",
+    "model",
+    "operation",
+    "key",
+    "status",
+    "error",
+    "stream",
+    "abandoned",
+    "cached",
+    "prompt",
+    "query",
+    "completion",
+    "contexts",
+    "input_tokens",
+    "output_tokens",
+    "usage_estimated",
+    "cost",
+    "ttft_ms",
+    "latency_ms",
+    "finish_reason",
+    "safety",
+    "flagged",
+    "blocked",
+    "trace_id",
+)
+
+
 @dataclass
 class _Settings:
     requests: bool
@@ -73,6 +132,7 @@ class _Settings:
     redact: frozenset[str]
     redactor: Callable[[dict[str, Any]], dict[str, Any]] | None
     columns: list[str] | None  # signature column names, for inputs sent as plain arrays
+    genai: bool = False
 
 
 class Collector:
@@ -86,7 +146,7 @@ class Collector:
         self.errors = 0
         self.written = 0  # records written
         self._settings: dict[str, _Settings] = {}
-        self._pending: list[Record] = []
+        self._pending: list[Record | GenAIRecord] = []
         self._unregistered: dict[tuple[str, str], list[Path]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -100,7 +160,18 @@ class Collector:
         settings: dict[str, _Settings] = {}
         for deployment in deployments:
             spec = deployment.collect
-            if not spec or not (spec["requests"] or spec["responses"]):
+            genai = _answers_openai(deployment)
+            if genai:
+                # Every GenAI request is a row (tokens and cost are accounts, not samples);
+                # the settings decide which texts the rows keep.
+                spec = {
+                    "requests": True,
+                    "responses": True,
+                    "sampling": 1.0,
+                    "format": "parquet",
+                    **(spec or {}),
+                }
+            elif not spec or not (spec["requests"] or spec["responses"]):
                 continue
             inputs = (deployment.signature or {}).get("inputs") or {}
             settings[deployment.name] = _Settings(
@@ -111,6 +182,7 @@ class Collector:
                 redact=frozenset(spec.get("redact") or ()),
                 redactor=_load_redactor(spec.get("redactor")),
                 columns=[c["name"] for c in inputs.get("columns", [])] or None,
+                genai=genai,
             )
         self._settings = settings
 
@@ -121,7 +193,12 @@ class Collector:
             settings.sampling >= 1.0 or random.random() < settings.sampling
         )
 
-    def record(self, record: Record) -> None:
+    def genai(self, deployment: str) -> bool:
+        """Whether ``deployment`` answers OpenAI's API (its records are GenAI records)."""
+        settings = self._settings.get(deployment)
+        return settings is not None and settings.genai
+
+    def record(self, record: Record | GenAIRecord) -> None:
         """Queue one record; returns at once."""
         with self._lock:
             self._pending.append(record)
@@ -159,6 +236,10 @@ class Collector:
             try:
                 hour = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
                 date, hh = hour.strftime("%Y-%m-%d"), hour.strftime("%H")
+                if isinstance(record, GenAIRecord):
+                    row = genai_row(record, settings)
+                    groups.setdefault((record.deployment, "genai", date, hh), []).append(row)
+                    continue
                 if settings.requests:
                     rows = _input_rows(record, settings)
                     groups.setdefault((record.deployment, "model_inputs", date, hh), []).extend(
@@ -353,6 +434,131 @@ def _output_rows(record: Record) -> list[dict[str, Any]]:
     else:
         rows = invocations.answer_rows(record.response)
     return [{**_meta(record, i), **values} for i, values in enumerate(rows)]
+
+
+def _answers_openai(deployment: Any) -> bool:
+    if getattr(deployment, "genai", False):
+        return True
+    from cauce.registry.models import resolve
+
+    try:
+        return bool(resolve(deployment.target).flavor == "gguf")
+    except Exception:  # the model is gone from the registry: its records are classic ones
+        return False
+
+
+def genai_row(record: GenAIRecord, settings: _Settings) -> dict[str, Any]:
+    """The ``genai`` collection's row of one record; texts are PII-redacted, with the same
+    placeholders across the prompt, the query, the completion and the contexts."""
+    from cauce.genai.safety.pii import Redactor
+
+    summary = record.summary
+    redactor = Redactor()
+    prompt = query = completion = contexts = None
+    request = _json(record.request)
+    if settings.requests and isinstance(request, dict):
+        if record.operation == "chat":
+            messages = request.get("messages") or []
+            prompt = redactor.redact(json.dumps(messages, ensure_ascii=False))
+            users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+            query = redactor.redact(_text(users[-1].get("content"))) if users else None
+        else:
+            prompt = redactor.redact(json.dumps(request.get("input"), ensure_ascii=False))
+    error = record.error or (summary.error if summary is not None else None)
+    if record.operation == "chat" and record.status < 400:
+        text, error = _answer_text(record.response, record.stream, error)
+        if settings.responses:
+            completion = redactor.redact(text)
+    elif record.status >= 400:
+        body = _json(record.response)
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            error = body["error"].get("code") or body["error"].get("message")
+    if summary is not None and summary.contexts and settings.requests:
+        contexts = json.dumps([redactor.redact(c) for c in summary.contexts], ensure_ascii=False)
+    tokens: tuple[int | None, int | None] = (None, None)
+    estimated = False
+    if record.cached:
+        tokens = (0, 0)
+    elif record.progress is not None:  # a stream that stopped early: counted up to there
+        tokens = record.progress
+        estimated = record.progress[0] is None  # a connection's, counted as its pieces
+    elif summary is not None:
+        tokens = (summary.prompt_tokens, summary.completion_tokens)
+        estimated = summary.usage_estimated
+    decisions = (summary.safety if summary is not None else None) or []
+    return {
+        "correlation_id": record.correlation_id,
+        "timestamp": record.timestamp_ms,
+        "deployment": record.deployment,
+        "source": record.source,
+        "target": record.target,
+        "model": summary.model if summary is not None else None,
+        "operation": record.operation,
+        "key": record.key,
+        "status": record.status,
+        "error": error,
+        "stream": record.stream,
+        "abandoned": record.abandoned,
+        "cached": record.cached,
+        "prompt": prompt,
+        "query": query,
+        "completion": completion,
+        "contexts": contexts,
+        "input_tokens": tokens[0] or 0,
+        "output_tokens": tokens[1] or 0,
+        "usage_estimated": estimated,
+        "cost": None if record.cached else (summary.cost if summary is not None else None),
+        "ttft_ms": record.ttft_ms,
+        "latency_ms": record.latency_ms,
+        "finish_reason": summary.finish_reason if summary is not None else None,
+        "safety": json.dumps(decisions, ensure_ascii=False, default=str),
+        "flagged": any(d.get("triggered", True) for d in decisions),
+        "blocked": any(d.get("action") == "block" and d.get("triggered", True) for d in decisions),
+        "trace_id": summary.trace_id if summary is not None else None,
+    }
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text")) for p in content if isinstance(p, dict) and p.get("text")
+        )
+    return ""
+
+
+def _answer_text(response: bytes, stream: bool, error: str | None) -> tuple[str, str | None]:
+    """The answer's text from a whole body or from a stream's events (and the error event
+    a broken stream ended with)."""
+    if not stream:
+        body = _json(response)
+        try:
+            return str(body["choices"][0]["message"].get("content") or ""), error
+        except (KeyError, IndexError, TypeError):
+            return "", error
+    parts: list[str] = []
+    for line in response.split(b"\n"):
+        if not line.startswith(b"data: {"):
+            continue
+        event = _json(line[6:])
+        if not isinstance(event, dict):
+            continue
+        if isinstance(event.get("error"), dict):
+            error = error or event["error"].get("code") or event["error"].get("message")
+            continue
+        for choice in event.get("choices") or []:
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                parts.append(content)
+    return "".join(parts), error
 
 
 def one_type_per_column(frame: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.genai import prompts
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.registry import models as registry
@@ -29,14 +30,19 @@ from cauce.serving.specs import (
 from cauce.specs import Applied, Declared, changes, spec_digest
 from cauce.store import new_id, now_ms
 from cauce.store.schema import (
+    connections,
     deployment_stats,
     deployments,
     endpoints,
+    flow_versions,
+    flows,
     model_versions,
     models,
+    prompt_versions,
     rollouts,
     traffic_history,
 )
+from cauce.store.schema import prompts as prompts_table
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
 
@@ -57,15 +63,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Deployment:
-    """One model version served behind an endpoint."""
+    """What one deployment behind an endpoint serves, pinned when its spec was applied."""
 
     endpoint: str
     name: str
     id: str
-    model_uri: str
-    model_name: str
-    model_version: int
-    model_version_id: str
+    target_kind: str  # model, flow, prompt or connection
+    target: str  # the pinned version: models:/churn/3, flows:/rag/2, prompts:/qa/4, connections:/x
+    model_uri: str | None  # the model URI as applied (an alias, say); None for other targets
+    model_name: str | None
+    model_version: int | None
+    model_version_id: str | None
     signature: dict[str, Any] | None
     workers: int
     batching: dict[str, Any] | None
@@ -73,6 +81,14 @@ class Deployment:
     spec: dict[str, Any]
     created_at: int
     updated_at: int
+    target_id: str = ""  # the pinned version's (or the connection's) id
+    connection: str | None = None
+
+    @property
+    def genai(self) -> bool:
+        """Whether it answers OpenAI's API (flows, prompts, connections; LLMs are models and
+        tell by their flavor)."""
+        return self.target_kind != "model"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -199,17 +215,90 @@ def _apply_spec_traffic(conn: Connection, ws: Workspace, endpoint_id: str, name:
 
 def check_deployment(ws: Workspace, spec: DeploymentSpec, declared: Declared) -> None:
     """Before an apply changes anything: the endpoint exists or is declared beside the
-    deployment, and the model URI names a registered version."""
+    deployment, and what it serves exists."""
     if ("Endpoint", spec.endpoint) not in declared:
         with ws.store.read() as conn:
             _endpoint_row(conn, spec.endpoint)
-    registry.resolve(spec.model, workspace=ws)
+    if spec.model is not None:
+        registry.resolve(spec.model, workspace=ws)
+    undeclared = {
+        "Prompt": spec.prompt and prompts.parse_ref(spec.prompt)[0],
+        "Flow": spec.flow and spec.flow.removeprefix("flows:/").split("/")[0],
+        "Connection": spec.connection,
+    }
+    with ws.store.read() as conn:
+        for kind, name in undeclared.items():
+            if name and (kind, name) not in declared:
+                _target(conn, ws, spec)
+                break
+    if spec.safety is not None:
+        from cauce.genai.safety.filters import SafetySpec
+
+        _spec_field(lambda: SafetySpec.model_validate(spec.safety), f"{spec.name}: safety")
+
+
+def _spec_field(check: Any, where: str) -> None:
+    from pydantic import ValidationError
+
+    try:
+        check()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(
+            f"Deployment {where}.{loc}: {first['msg']}", details={"field": f"safety.{loc}"}
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Target:
+    kind: str
+    uri: str
+    columns: dict[str, str | None]
+    node: tuple[str, str] | None  # its lineage node, when it is a version
+
+
+def _target(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> _Target:
+    """What a deployment spec serves, resolved to the version it pins."""
+    from cauce.genai import connections as conns
+    from cauce.genai import flows
+
+    columns: dict[str, str | None] = {
+        "model_version_id": None,
+        "prompt_version_id": None,
+        "flow_version_id": None,
+        "connection_id": None,
+    }
+    if spec.connection is not None:
+        columns["connection_id"] = conns.connection_row(conn, spec.connection).id
+    if spec.model is not None:
+        version = registry.resolve(spec.model, workspace=ws)
+        columns["model_version_id"] = version.id
+        return _Target(
+            "model",
+            f"models:/{version.name}/{version.version}",
+            columns,
+            ("model_version", version.id),
+        )
+    if spec.flow is not None:
+        row = flows.version_row(conn, spec.flow)
+        name = spec.flow.removeprefix("flows:/").split("/")[0]
+        columns["flow_version_id"] = row.id
+        return _Target("flow", f"flows:/{name}/{row.version}", columns, ("flow_version", row.id))
+    if spec.prompt is not None:
+        row = prompts.version_row(conn, spec.prompt)
+        name = prompts.parse_ref(spec.prompt)[0]
+        columns["prompt_version_id"] = row.id
+        return _Target(
+            "prompt", f"prompts:/{name}/{row.version}", columns, ("prompt_version", row.id)
+        )
+    return _Target("connection", f"connections:/{spec.connection}", columns, None)
 
 
 def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Applied:
-    """Create or update a deployment; the same spec on the same model version changes nothing."""
-    version = registry.resolve(spec.model, workspace=ws)
-    body = spec.model_dump(mode="json")
+    """Create or update a deployment; the same spec serving the same version changes nothing."""
+    target = _target(conn, ws, spec)
+    body = spec.model_dump(mode="json", exclude_none=True)
     digest = spec_digest(body)
     now = now_ms()
     label = f"{spec.endpoint}/{spec.name}"
@@ -219,9 +308,16 @@ def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Ap
             deployments.c.endpoint_id == endpoint.id, deployments.c.name == spec.name
         )
     ).first()
-    if row is not None and row.spec_sha256 == digest and row.model_version_id == version.id:
+    pinned = {"target_kind": target.kind, **target.columns}
+    if (
+        row is not None
+        and row.spec_sha256 == digest
+        and all(getattr(row, k) == v for k, v in pinned.items())
+    ):
         return Applied("Deployment", label, "unchanged")
-    after = {**body, "model_version": f"models:/{version.name}/{version.version}"}
+    after = {**body, "serves": target.uri}
+    if target.kind == "model":
+        after["model_version"] = target.uri
     if row is None:
         deployment_id = new_id()
         conn.execute(
@@ -231,9 +327,9 @@ def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Ap
                 name=spec.name,
                 spec=body,
                 spec_sha256=digest,
-                model_version_id=version.id,
                 created_at=now,
                 updated_at=now,
+                **pinned,
             )
         )
         audit.record(conn, ws.user, "deployment.create", "deployment", deployment_id, after=after)
@@ -243,23 +339,51 @@ def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Ap
         conn.execute(
             deployments.update()
             .where(deployments.c.id == row.id)
-            .values(spec=body, spec_sha256=digest, model_version_id=version.id, updated_at=now)
+            .values(spec=body, spec_sha256=digest, updated_at=now, **pinned)
         )
+        served = _served(conn, row)
         audit.record(
             conn,
             ws.user,
             "deployment.update",
             "deployment",
             row.id,
-            before={**row.spec, "model_version_id": row.model_version_id},
+            before={**row.spec, "serves": served},
             after=after,
         )
-        served = {**row.spec, "model_version": _version_uri(conn, row.model_version_id)}
-        applied = Applied("Deployment", label, "updated", changes(served, after))
-    add_edge(conn, ("model_version", version.id), ("deployment", deployment_id), "served_by")
+        before = {**row.spec, "serves": served}
+        if row.target_kind == "model":
+            before["model_version"] = served
+        applied = Applied("Deployment", label, "updated", changes(before, after))
+    if target.node is not None:
+        add_edge(conn, target.node, ("deployment", deployment_id), "served_by")
     _bump(conn, endpoint.id)
     _apply_spec_traffic(conn, ws, endpoint.id, spec.endpoint)
     return applied
+
+
+def _served(conn: Connection, row: Any) -> str:
+    """The pinned target of a stored deployment row, as a URI."""
+    if row.model_version_id is not None:
+        return _version_uri(conn, row.model_version_id)
+    if row.flow_version_id is not None:
+        found = conn.execute(
+            select(flows.c.name, flow_versions.c.version)
+            .join(flows, flows.c.id == flow_versions.c.flow_id)
+            .where(flow_versions.c.id == row.flow_version_id)
+        ).one()
+        return f"flows:/{found.name}/{found.version}"
+    if row.prompt_version_id is not None:
+        found = conn.execute(
+            select(prompts_table.c.name, prompt_versions.c.version)
+            .join(prompts_table, prompts_table.c.id == prompt_versions.c.prompt_id)
+            .where(prompt_versions.c.id == row.prompt_version_id)
+        ).one()
+        return f"prompts:/{found.name}/{found.version}"
+    name = conn.execute(
+        select(connections.c.name).where(connections.c.id == row.connection_id)
+    ).scalar_one()
+    return f"connections:/{name}"
 
 
 def _version_uri(conn: Connection, version_id: str) -> str:
@@ -554,9 +678,19 @@ def _endpoint(conn: Connection, row: Any) -> Endpoint:
             models.c.name.label("model_name"),
             model_versions.c.version,
             model_versions.c.signature,
+            flows.c.name.label("flow_name"),
+            flow_versions.c.version.label("flow_version"),
+            prompts_table.c.name.label("prompt_name"),
+            prompt_versions.c.version.label("prompt_version"),
+            connections.c.name.label("connection_name"),
         )
-        .join(model_versions, model_versions.c.id == deployments.c.model_version_id)
-        .join(models, models.c.id == model_versions.c.model_id)
+        .outerjoin(model_versions, model_versions.c.id == deployments.c.model_version_id)
+        .outerjoin(models, models.c.id == model_versions.c.model_id)
+        .outerjoin(flow_versions, flow_versions.c.id == deployments.c.flow_version_id)
+        .outerjoin(flows, flows.c.id == flow_versions.c.flow_id)
+        .outerjoin(prompt_versions, prompt_versions.c.id == deployments.c.prompt_version_id)
+        .outerjoin(prompts_table, prompts_table.c.id == prompt_versions.c.prompt_id)
+        .outerjoin(connections, connections.c.id == deployments.c.connection_id)
         .where(deployments.c.endpoint_id == row.id)
         .order_by(deployments.c.name)
     ).all()
@@ -569,26 +703,40 @@ def _endpoint(conn: Connection, row: Any) -> Endpoint:
         max_request_bytes=int(row.spec["max_request_bytes"]),
         timeout_ms=int(row.spec["timeout"]),
         revision=int(row.revision),
-        deployments=[
-            Deployment(
-                endpoint=row.name,
-                name=d.name,
-                id=d.id,
-                model_uri=d.spec["model"],
-                model_name=d.model_name,
-                model_version=int(d.version),
-                model_version_id=d.model_version_id,
-                signature=d.signature,
-                workers=int(d.spec["workers"]),
-                batching=d.spec.get("batching"),
-                collect=d.spec.get("collect"),
-                spec=d.spec,
-                created_at=d.created_at,
-                updated_at=d.updated_at,
-            )
-            for d in found
-        ],
+        deployments=[_deployment(row.name, d) for d in found],
         spec=row.spec,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def _deployment(endpoint: str, d: Any) -> Deployment:
+    kind = d.target_kind
+    if kind == "model":
+        target, target_id = f"models:/{d.model_name}/{d.version}", d.model_version_id
+    elif kind == "flow":
+        target, target_id = f"flows:/{d.flow_name}/{d.flow_version}", d.flow_version_id
+    elif kind == "prompt":
+        target, target_id = f"prompts:/{d.prompt_name}/{d.prompt_version}", d.prompt_version_id
+    else:
+        target, target_id = f"connections:/{d.connection_name}", d.connection_id
+    return Deployment(
+        endpoint=endpoint,
+        name=d.name,
+        id=d.id,
+        target_kind=kind,
+        target=target,
+        target_id=target_id,
+        connection=d.connection_name,
+        model_uri=d.spec.get("model"),
+        model_name=d.model_name,
+        model_version=None if d.version is None else int(d.version),
+        model_version_id=d.model_version_id,
+        signature=d.signature,
+        workers=int(d.spec.get("workers", 1)),
+        batching=d.spec.get("batching"),
+        collect=d.spec.get("collect"),
+        spec=d.spec,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
     )

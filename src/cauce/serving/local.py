@@ -33,7 +33,7 @@ SUPERVISE_EVERY_S = 0.5
 class _Running:
     process: subprocess.Popen[bytes]
     url: str
-    fingerprint: tuple[str, str]  # model version id, spec: a change means a new server
+    fingerprint: tuple[str, str]  # pinned version id, spec: a change means a new server
 
 
 class Supervisor:
@@ -73,7 +73,7 @@ class Supervisor:
             if name not in wanted:
                 self._stop(self.running.pop(name))
         for name, deployment in wanted.items():
-            fingerprint = (deployment.model_version_id, json.dumps(deployment.spec, sort_keys=True))
+            fingerprint = (deployment.target_id, json.dumps(deployment.spec, sort_keys=True))
             running = self.running.get(name)
             if running is None:
                 self.running[name] = self._start(name, fingerprint)

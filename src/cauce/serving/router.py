@@ -14,6 +14,7 @@ re-reads the endpoint from the store when its revision moves, so traffic changes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -22,12 +23,22 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from cauce.errors import BackendError, CauceError, NotFound, UpstreamTimeout
+from cauce.errors import (
+    BackendError,
+    BadRequest,
+    CauceError,
+    NotFound,
+    RateLimited,
+    UpstreamTimeout,
+)
+from cauce.genai import openai_api as api
 from cauce.serving.codec import HEADER_LENGTH
-from cauce.serving.collector import Collector, Record
+from cauce.serving.collector import Collector, GenAIRecord, Record
 from cauce.serving.endpoints import Endpoint, get_endpoint
+from cauce.serving.gateway import Cached, KeyRing, ResponseCache, presented_key, retry_after
 from cauce.serving.http import (
     Receive,
     Scope,
@@ -41,7 +52,7 @@ from cauce.serving.http import (
     respond_json,
 )
 from cauce.serving.metrics import RouterMetrics, store_windows
-from cauce.serving.upstream import Reply, Upstream, UpstreamError
+from cauce.serving.upstream import Opened, Reply, Upstream, UpstreamError
 from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.router")
@@ -86,12 +97,36 @@ class Router:
         self.on_start: list[Callable[[], Any]] = []
         self.on_stop: list[Callable[[], Any]] = []
         self._openapi = json.dumps(openapi(f"Cauce endpoint {endpoint}")).encode()
+        self.keys: KeyRing | None = None
+        self.cache: ResponseCache | None = None
+        self._created = int(time.time())
+        self._configure_gateway()
+
+    def _configure_gateway(self) -> None:
+        """Keys and the response cache as the endpoint's spec says (on start and on change)."""
+        spec = self.endpoint.spec
+        wants_keys = spec.get("auth") == "api_key"
+        if wants_keys and self.keys is None:
+            self.keys = KeyRing(self.ws, self.endpoint.id)
+        elif not wants_keys:
+            self.keys = None
+        cache = spec.get("cache")
+        if cache is None:
+            self.cache = None
+        elif (
+            self.cache is None
+            or self.cache.ttl != cache["ttl"] / 1000
+            or self.cache.max_entries != cache["max_entries"]
+        ):
+            self.cache = ResponseCache(cache["ttl"], cache["max_entries"])
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start reloading, health checks and stats flushing (inside the running loop)."""
         loop = asyncio.get_running_loop()
+        if self.keys is not None:
+            await asyncio.to_thread(self.keys.load)
         self._tasks = [
             loop.create_task(self._every(RELOAD_EVERY_S, self._reload)),
             loop.create_task(self._every(self.health_every, self._check_health)),
@@ -131,7 +166,10 @@ class Router:
         if revision != self.endpoint.revision:
             self.endpoint = await asyncio.to_thread(get_endpoint, self.name, workspace=self.ws)
             if self.collector is not None:
-                self.collector.configure(self.endpoint.deployments)
+                await asyncio.to_thread(self.collector.configure, self.endpoint.deployments)
+            self._configure_gateway()
+            if self.keys is not None:
+                await asyncio.to_thread(self.keys.load)
 
     async def _check_health(self) -> None:
         names = [d.name for d in self.endpoint.deployments]
@@ -152,6 +190,8 @@ class Router:
         start, end, windows = self.metrics.drain()
         if windows:
             await asyncio.to_thread(store_windows, self.ws, self.endpoint.id, start, end, windows)
+        if self.keys is not None:
+            await asyncio.to_thread(self.keys.store)
 
     def _upstream(self, deployment: str) -> Upstream | None:
         url = self.addresses().get(deployment)
@@ -173,7 +213,10 @@ class Router:
         try:
             await self._route(scope, receive, send)
         except CauceError as exc:
-            await respond_error(send, exc, scope["path"])
+            if scope["path"].startswith("/v1/"):
+                await _openai_error(send, exc)
+            else:
+                await respond_error(send, exc, scope["path"])
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
@@ -190,6 +233,14 @@ class Router:
             await respond_json(
                 send, 200 if ready else 503, {"ready": bool(ready), "deployments": self.healthy}
             )
+        elif path in _GENAI and method == "POST":
+            await self._genai(scope, receive, send, path)
+        elif method == "GET" and path == "/v1/models":
+            await respond_json(send, 200, {"object": "list", "data": [self._model_card()]})
+        elif method == "GET" and path.startswith("/v1/models/"):
+            if path.removeprefix("/v1/models/") != self.name:
+                raise _unknown_model(path.removeprefix("/v1/models/"), self.name)
+            await respond_json(send, 200, self._model_card())
         elif method == "GET" and path == "/openapi.json":
             await respond(send, 200, self._openapi)
         elif method == "GET" and (path == "/v2" or path.startswith("/v2/models/")):
@@ -339,6 +390,9 @@ class Router:
                 b"POST", path, body, headers, self.endpoint.timeout_ms / 1000
             )
             latency = (time.perf_counter() - started) * 1000
+            if path.startswith(b"/v1/"):
+                self._account_mirrored(deployment, reply, body, correlation, path, started)
+                return
             self._account(
                 deployment, "mirror", reply, latency, body, headers, correlation, path.decode()
             )
@@ -349,6 +403,35 @@ class Router:
             self._mirror_failed(deployment, reason, exc)
         except Exception as exc:  # a bug in the router: the caller has its answer already
             self._mirror_failed(deployment, "internal", exc)
+
+    def _account_mirrored(
+        self,
+        deployment: str,
+        reply: Reply,
+        body: bytes,
+        correlation: bytes,
+        path: bytes,
+        started: float,
+    ) -> None:
+        streamed = reply.headers.get(b"content-type", b"").startswith(b"text/event-stream")
+        summary = (
+            api.stream_summary(reply.body)
+            if streamed
+            else api.Summary.decode(reply.headers.get(b"cauce-summary"))
+        )
+        call = _Call(
+            path=path.decode(),
+            operation="embeddings" if path == b"/v1/embeddings" else "chat",
+            stream=streamed,
+            body=body,
+            correlation=correlation,
+            key=None,
+            started=started,
+            timestamp=int(time.time() * 1000),
+        )
+        self._account_genai(
+            call, deployment, "mirror", reply.status, reply.body, summary, None, None
+        )
 
     def _mirror_failed(self, deployment: str, reason: str, exc: BaseException) -> None:
         """Count a failed mirror copy; log it, at most once per deployment and reason every
@@ -412,6 +495,310 @@ class Router:
                 )
             )
 
+    # -- GenAI requests ----------------------------------------------------------------------
+
+    def _model_card(self) -> dict[str, Any]:
+        return {"id": self.name, "object": "model", "created": self._created, "owned_by": "cauce"}
+
+    async def _genai(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """An OpenAI request: key and limits, cache, split or pin, fallbacks, stream relay,
+        accounting."""
+        started = time.perf_counter()
+        timestamp = int(time.time() * 1000)
+        key = None
+        if self.keys is not None:
+            key = self.keys.find(presented_key(scope["headers"]))
+            key.admit()
+        body = await read_body(scope, receive, self.endpoint.max_request_bytes)
+        request = api.json_object(body)
+        model = request.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("model: Field required", details={"field": "model"})
+        target = header(scope, b"cauce-deployment")
+        pinned = target.decode("latin-1") if target is not None else None
+        if model != self.name:
+            if not any(d.name == model for d in self.endpoint.deployments):
+                raise _unknown_model(model, self.name)
+            pinned = pinned or model
+        if pinned is not None:
+            self.endpoint.deployment(pinned)  # NotFound names the deployments
+        correlation = (header(scope, b"x-request-id") or uuid.uuid4().hex.encode())[:128]
+        headers = [(b"content-type", b"application/json"), (b"x-request-id", correlation)]
+        call = _Call(
+            path=path,
+            operation="embeddings" if path == "/v1/embeddings" else "chat",
+            stream=request.get("stream") is True,
+            body=body,
+            correlation=correlation,
+            key=key,
+            started=started,
+            timestamp=timestamp,
+        )
+        cache_key = None
+        if self.cache is not None:
+            cache_key = ResponseCache.key(path, pinned, request)
+            hit = self.cache.get(cache_key)
+            if hit is not None:
+                await self._replay(send, hit, call)
+                return
+        deployment = pinned or self._choose()
+        if pinned is None:
+            self._maybe_mirror(path, body, headers, correlation)
+        answered, opened = await self._open(deployment, call, headers, pinned is not None)
+        reply_headers = [(b"x-request-id", correlation), (b"cauce-deployment", answered.encode())]
+        summary = api.Summary.decode(opened.headers.get(b"cauce-summary"))
+        first_byte = (time.perf_counter() - started) * 1000
+        if opened.body is not None:  # a whole answer, or an error
+            await respond(
+                send,
+                opened.status,
+                opened.body,
+                content_type=opened.headers.get(b"content-type", b"application/json"),
+                headers=reply_headers,
+            )
+            self._account_genai(
+                call, answered, "live", opened.status, opened.body, summary, None, None
+            )
+            if cache_key is not None and opened.status == 200 and self.cache is not None:
+                self._store_answer(cache_key, opened, answered, opened.body)
+            return
+        await self._relay(send, receive, opened, call, answered, reply_headers, first_byte, summary)
+        if cache_key is not None and self.cache is not None and call.complete:
+            self._store_answer(cache_key, opened, answered, call.data)
+
+    async def _open(
+        self, deployment: str, call: _Call, headers: list[tuple[bytes, bytes]], pinned: bool
+    ) -> tuple[str, Opened]:
+        """Open the answer of ``deployment``; on a 429, a 5xx, a timeout or no connection before
+        its first byte, of its fallbacks in order (and, when it cannot be reached at all and is
+        not pinned, of another healthy deployment)."""
+        first = deployment
+        spec = self.endpoint.deployment(deployment).spec
+        order = [deployment]
+        for name in spec.get("fallbacks", []):
+            if not name.startswith("connections:/") and name not in order:
+                order.append(name)
+        timeout = self.endpoint.timeout_ms / 1000
+        last_answer: tuple[str, Opened] | None = None
+        last_error: CauceError | None = None
+        tried: list[str] = []
+        while order:
+            name = order.pop(0)
+            tried.append(name)
+            upstream = self._upstream(name)
+            began = time.perf_counter()
+            try:
+                if upstream is None:
+                    raise UpstreamError(f"deployment {name!r} is not running")
+                opened = await upstream.open(
+                    b"POST", call.path.encode(), call.body, headers, timeout
+                )
+            except TimeoutError:
+                last_error = UpstreamTimeout(
+                    f"deployment {name!r} did not answer within {timeout:g} s"
+                )
+            except UpstreamError as exc:
+                last_error = BackendError(f"deployment {name!r} could not answer: {exc}")
+                if not order and not pinned:  # nowhere else named: any healthy deployment
+                    order = [
+                        n
+                        for n, ok in self.healthy.items()
+                        if ok and n not in tried and n in self._routable()
+                    ][:1]
+            else:
+                if opened.status != 429 and opened.status < 500:
+                    if name != first:
+                        self.metrics.failed_over(first, name)
+                    return name, opened
+                last_answer = (name, opened)
+                opened.close()
+            self.metrics.observe(name, "live", (time.perf_counter() - began) * 1000, True, None)
+        if last_answer is not None:
+            if last_answer[0] != first:
+                self.metrics.failed_over(first, last_answer[0])
+            return last_answer
+        assert last_error is not None
+        raise last_error
+
+    async def _relay(
+        self,
+        send: Send,
+        receive: Receive,
+        opened: Opened,
+        call: _Call,
+        deployment: str,
+        headers: list[tuple[bytes, bytes]],
+        first_byte: float,
+        summary: api.Summary | None,
+    ) -> None:
+        """Pass a stream on as it comes; stop at once when the caller goes."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": opened.status,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    *headers,
+                ],
+            }
+        )
+        parts: list[bytes] = []
+
+        async def pump() -> None:
+            async for chunk in opened.chunks():
+                parts.append(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        loop = asyncio.get_running_loop()
+        relay = loop.create_task(pump())
+        watcher = loop.create_task(_disconnected(receive))
+        await asyncio.wait((relay, watcher), return_when=asyncio.FIRST_COMPLETED)
+        error: str | None = None
+        abandoned = False
+        if not relay.done():
+            relay.cancel()
+            abandoned = True
+        else:
+            watcher.cancel()
+            failure = relay.exception()
+            if isinstance(failure, UpstreamError):
+                error = "upstream_disconnected"
+                broke = BackendError(
+                    f"deployment {deployment!r} broke off the answer",
+                    details={"code": "upstream_disconnected"},
+                )
+                with contextlib.suppress(Exception):
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": api.error_event(broke),
+                            "more_body": True,
+                        }
+                    )
+            elif failure is not None:  # the caller's connection failed under us: it has gone
+                abandoned = True
+        opened.close()
+        if not abandoned:
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        data = b"".join(parts)
+        final = api.stream_summary(data)
+        if final is not None:
+            error = error or final.error
+        call.complete = final is not None and error is None and not abandoned
+        call.data = data
+        finished = final is not None and final.completion_tokens is not None
+        self._account_genai(
+            call,
+            deployment,
+            "live",
+            200,  # sent before the answer; how it ended is in ``error`` and ``abandoned``
+            data,
+            final or summary,
+            None if finished else api.stream_progress(data),
+            first_byte,
+            abandoned=abandoned,
+            error=error,
+        )
+
+    async def _replay(self, send: Send, hit: Cached, call: _Call) -> None:
+        """A cached answer, byte for byte (a stream as one piece)."""
+        await respond(
+            send,
+            hit.status,
+            hit.body,
+            content_type=hit.content_type,
+            headers=[
+                (b"x-request-id", call.correlation),
+                (b"cauce-deployment", hit.deployment.encode()),
+                (b"cauce-cache", b"hit"),
+            ],
+        )
+        self._account_genai(
+            call,
+            hit.deployment,
+            "live",
+            hit.status,
+            hit.body,
+            api.Summary.decode(hit.summary),
+            None,
+            None,
+            cached=True,
+        )
+
+    def _store_answer(self, key: str, opened: Opened, deployment: str, body: bytes) -> None:
+        assert self.cache is not None
+        self.cache.put(
+            key,
+            Cached(
+                expires=self.cache.expires(),
+                status=opened.status,
+                content_type=opened.headers.get(b"content-type", b"application/json"),
+                body=body,
+                deployment=deployment,
+                target=opened.headers.get(b"cauce-model-version", b"").decode(),
+                summary=opened.headers.get(b"cauce-summary")
+                if opened.body is not None
+                else (api.stream_summary(body) or api.Summary()).encode(),
+            ),
+        )
+
+    def _account_genai(
+        self,
+        call: _Call,
+        deployment: str,
+        source: str,
+        status: int,
+        response: bytes,
+        summary: api.Summary | None,
+        progress: tuple[int | None, int | None] | None,
+        first_byte: float | None,
+        *,
+        abandoned: bool = False,
+        cached: bool = False,
+        error: str | None = None,
+    ) -> None:
+        """Metrics, the key's spending and the collector's record of one GenAI answer."""
+        latency = (time.perf_counter() - call.started) * 1000
+        self.metrics.observe(deployment, source, latency, status >= 500, None)
+        tokens = (0, 0)
+        if summary is not None and summary.completion_tokens is not None:
+            tokens = (summary.prompt_tokens or 0, summary.completion_tokens or 0)
+        elif progress is not None:
+            tokens = (progress[0] or 0, progress[1] or 0)
+        if source == "live" and call.key is not None and self.keys is not None and not cached:
+            cost = summary.cost if summary is not None and summary.cost else 0.0
+            self.keys.spend(call.key, tokens[0], tokens[1], cost)
+        if self.collector is None or not self.collector.genai(deployment):
+            return
+        try:
+            target = self.endpoint.deployment(deployment).target
+        except NotFound:  # deleted since: the record still counts
+            target = ""
+        self.collector.record(
+            GenAIRecord(
+                deployment=deployment,
+                source=source,
+                target=target,
+                correlation_id=call.correlation.decode("latin-1"),
+                timestamp_ms=call.timestamp,
+                latency_ms=latency,
+                ttft_ms=first_byte if call.stream else None,
+                operation=call.operation,
+                key=call.key.name if call.key is not None else None,
+                status=status,
+                stream=call.stream,
+                abandoned=abandoned,
+                cached=cached,
+                request=call.body,
+                response=response,
+                summary=summary,
+                progress=progress,
+                error=error,
+            )
+        )
+
     async def _forward_get(self, scope: Scope, send: Send, path: str) -> None:
         """Model metadata and readiness come from a deployment that takes live traffic."""
         target = header(scope, b"cauce-deployment")
@@ -430,3 +817,42 @@ class Router:
             reply.body,
             content_type=reply.headers.get(b"content-type", b"application/json"),
         )
+
+
+_GENAI = ("/v1/chat/completions", "/v1/embeddings")
+
+
+@dataclass
+class _Call:
+    """One GenAI request as the router handles it."""
+
+    path: str
+    operation: str
+    stream: bool
+    body: bytes
+    correlation: bytes
+    key: Any
+    started: float
+    timestamp: int
+    complete: bool = False
+    data: bytes = b""
+
+
+def _unknown_model(model: str, endpoint: str) -> NotFound:
+    return NotFound(
+        f"The model {model!r} does not exist; this endpoint answers for {endpoint!r}",
+        details={"field": "model", "code": "model_not_found"},
+    )
+
+
+async def _openai_error(send: Send, error: CauceError) -> None:
+    status, body = api.error_body(error)
+    headers = []
+    if isinstance(error, RateLimited):
+        headers.append((b"retry-after", retry_after(error.retry_after)))
+    await respond(send, status, json.dumps(body).encode(), headers=headers)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

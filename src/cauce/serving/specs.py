@@ -30,7 +30,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -46,6 +46,14 @@ def _percentages(value: dict[str, int], what: str) -> dict[str, int]:
     return value
 
 
+class CacheSpec(BaseModel):
+    """The exact-match cache of GenAI answers: the same request body, the same answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    ttl: Duration = 3_600_000
+    max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+
+
 class EndpointSpec(BaseModel):
     """A stable scoring address in front of one or more deployments."""
 
@@ -57,6 +65,9 @@ class EndpointSpec(BaseModel):
     mirror: dict[str, Percent] = Field(default_factory=dict)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
     timeout: Duration = 30_000  # per scoring request, router to deployment
+    # api_key: GenAI requests need a key of this endpoint (``cauce endpoints keys create``).
+    auth: Literal["none", "api_key"] = "none"
+    cache: CacheSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -128,16 +139,62 @@ class CollectSpec(BaseModel):
 
 
 class DeploymentSpec(BaseModel):
-    """One model version served by worker processes, behind an endpoint."""
+    """What worker processes serve behind an endpoint: a registered model version (a classic
+    model, or an LLM), a flow version, a prompt version sent through a connection, or a
+    connection alone (proxied). The last three, and LLMs, answer OpenAI's API."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["Deployment"] = "Deployment"
     endpoint: str
     name: str
-    model: str = Field(pattern=r"^models:/.+")  # a registered version, by number or alias
+    model: str | None = Field(default=None, pattern=r"^models:/.+")  # by number or alias
+    flow: str | None = Field(default=None, pattern=r"^flows:/.+")
+    prompt: str | None = Field(default=None, pattern=r"^prompts:/.+")
+    connection: str | None = None
+    # The model id sent through the connection; default: the prompt's, else the connection's.
+    upstream_model: str | None = None
+    # Tried in order when this deployment answers 429 or 5xx or times out before its first
+    # byte: other deployments of the endpoint, or connections (``connections:/backup``).
+    fallbacks: list[str] = Field(default_factory=list)
+    # Input and output filters of GenAI answers (cauce.genai.safety.filters.SafetySpec).
+    safety: dict[str, Any] | None = None
     workers: int = Field(default=1, ge=1, le=64)
     batching: BatchingSpec | None = None
     collect: CollectSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DeploymentSpec:
+        given = [f for f in ("model", "flow", "prompt") if getattr(self, f) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of model, flow or prompt, not {' and '.join(given)}")
+        if not given and self.connection is None:
+            raise ValueError("give what the deployment serves: model, flow, prompt or connection")
+        if self.prompt is not None and self.connection is None:
+            raise ValueError("a prompt is served through a connection: give connection")
+        if given and given[0] != "prompt" and self.connection is not None:
+            raise ValueError(f"connection goes with a prompt, or alone; not with {given[0]}")
+        if self.upstream_model is not None and self.connection is None:
+            raise ValueError("upstream_model is the model sent through a connection")
+        return self
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallbacks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item.startswith("connections:/"):
+                check_name(item.removeprefix("connections:/"), "fallback connection name")
+            else:
+                check_name(item, "fallback deployment name")
+        return value
+
+    @property
+    def target_kind(self) -> str:
+        """model, flow, prompt or connection."""
+        if self.model is not None:
+            return "model"
+        if self.flow is not None:
+            return "flow"
+        return "prompt" if self.prompt is not None else "connection"
 
     @field_validator("endpoint")
     @classmethod

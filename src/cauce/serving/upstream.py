@@ -10,6 +10,7 @@ quiet retry when a pooled connection turns out to have been closed by the other 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -59,7 +60,80 @@ class Upstream:
         timeout: float,
     ) -> Reply:
         """Send one request and read the whole reply; UpstreamError if it cannot be done."""
-        head = b"".join(
+        async with asyncio.timeout(timeout):
+            opened = await self._send(self._head(method, path, body, headers), body)
+            whole = opened.body
+            if whole is None:
+                whole = b"".join([chunk async for chunk in opened.chunks()])
+            return Reply(opened.status, opened.headers, whole)
+
+    async def open(
+        self,
+        method: bytes,
+        path: bytes,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        timeout: float,
+    ) -> Opened:
+        """Send one request and read the reply's head (a whole body, unless it is chunked:
+        then :meth:`Opened.chunks` reads it as it comes); ``timeout`` bounds up to there."""
+        async with asyncio.timeout(timeout):
+            return await self._send(self._head(method, path, body, headers), body)
+
+    async def _send(self, head: bytes, body: bytes) -> Opened:
+        while self._idle:  # a pooled connection may have been closed meanwhile: next one
+            conn = self._idle.pop()
+            try:
+                return await self._open(conn, head, body)
+            except _Stale:
+                continue
+        conn = await self._connect()
+        try:
+            return await self._open(conn, head, body)
+        except _Stale as exc:
+            raise UpstreamError(f"{self.url} closed the connection: {exc}") from None
+
+    async def _open(self, conn: _Connection, head: bytes, body: bytes) -> Opened:
+        try:
+            conn.writer.write(head + body)
+            try:
+                status_line = await conn.reader.readuntil(b"\r\n")
+            except asyncio.IncompleteReadError as exc:
+                raise _Stale("no reply") from exc
+            parts = status_line.split(b" ", 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+                raise ValueError(f"not an HTTP reply: {status_line[:40]!r}")
+            raw = await conn.reader.readuntil(b"\r\n\r\n")
+            headers: dict[bytes, bytes] = {}
+            for line in raw[:-4].split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower()] = value.strip()
+            status = int(parts[1])
+            if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+                return Opened(status, headers, None, self, conn)
+            whole = await conn.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        except _Stale:
+            self._discard(conn)
+            raise
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            self._discard(conn)
+            raise _Stale(str(exc) or type(exc).__name__) from None
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._release(conn, headers.get(b"connection", b"").lower() != b"close")
+        return Opened(status, headers, whole, self, None)
+
+    def _release(self, conn: _Connection, keep: bool) -> None:
+        if keep and len(self._idle) < self.max_idle:
+            self._idle.append(conn)
+        else:
+            self._discard(conn)
+
+    def _head(
+        self, method: bytes, path: bytes, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        return b"".join(
             [
                 method,
                 b" ",
@@ -73,18 +147,6 @@ class Upstream:
                 b"\r\n",
             ]
         )
-        async with asyncio.timeout(timeout):
-            while self._idle:  # a pooled connection may have been closed meanwhile: next one
-                conn = self._idle.pop()
-                try:
-                    return await self._exchange(conn, head, body)
-                except _Stale:
-                    continue
-            conn = await self._connect()
-            try:
-                return await self._exchange(conn, head, body)
-            except _Stale as exc:
-                raise UpstreamError(f"{self.url} closed the connection: {exc}") from None
 
     async def _connect(self) -> _Connection:
         try:
@@ -93,57 +155,6 @@ class Upstream:
             raise UpstreamError(f"cannot connect to {self.url}: {exc.strerror or exc}") from None
         return _Connection(reader, writer)
 
-    async def _exchange(self, conn: _Connection, head: bytes, body: bytes) -> Reply:
-        try:
-            conn.writer.write(head + body)
-            try:
-                status_line = await conn.reader.readuntil(b"\r\n")
-            except asyncio.IncompleteReadError as exc:
-                raise _Stale("no reply") from exc
-            reply, keep = await self._read_rest(conn, status_line)
-        except _Stale:
-            self._discard(conn)
-            raise
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            self._discard(conn)
-            raise _Stale(str(exc) or type(exc).__name__) from None
-        except BaseException:  # cancelled or timed out mid-reply: the connection is unusable
-            self._discard(conn)
-            raise
-        if keep and len(self._idle) < self.max_idle:
-            self._idle.append(conn)
-        else:
-            self._discard(conn)
-        return reply
-
-    async def _read_rest(self, conn: _Connection, status_line: bytes) -> tuple[Reply, bool]:
-        parts = status_line.split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-            raise ValueError(f"not an HTTP reply: {status_line[:40]!r}")
-        status = int(parts[1])
-        raw = await conn.reader.readuntil(b"\r\n\r\n")
-        headers: dict[bytes, bytes] = {}
-        for line in raw[:-4].split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-            body = await self._read_chunked(conn.reader)
-        else:
-            body = await conn.reader.readexactly(int(headers.get(b"content-length", b"0")))
-        keep = headers.get(b"connection", b"").lower() != b"close"
-        return Reply(status, headers, body), keep
-
-    @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")
-                return b"".join(chunks)
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-
     def _discard(self, conn: _Connection) -> None:
         conn.writer.close()
 
@@ -151,6 +162,47 @@ class Upstream:
         """Close every idle connection."""
         while self._idle:
             self._discard(self._idle.pop())
+
+
+@dataclass
+class Opened:
+    """A reply whose head has arrived. A chunked body (a stream) is read with :meth:`chunks`;
+    any other was read whole into ``body``."""
+
+    status: int
+    headers: dict[bytes, bytes]
+    body: bytes | None
+    upstream: Upstream
+    _conn: _Connection | None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive; UpstreamError when it breaks off."""
+        conn = self._conn
+        if conn is None:
+            if self.body:
+                yield self.body
+            return
+        reader = conn.reader
+        try:
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await reader.readuntil(b"\r\n")
+                    self._conn = None
+                    self.upstream._release(conn, True)
+                    return
+                data = await reader.readexactly(size)
+                await reader.readexactly(2)
+                yield data
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            self.close()
+            raise UpstreamError(f"{self.upstream.url} broke off the answer") from None
+
+    def close(self) -> None:
+        """Drop an unfinished stream's connection (the deployment sees the caller go)."""
+        if self._conn is not None:
+            self.upstream._discard(self._conn)
+            self._conn = None
 
 
 class _Stale(Exception):

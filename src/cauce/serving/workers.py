@@ -215,15 +215,21 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> WorkerApp:
-    """Load a deployment's model version and wrap it in the scoring API."""
-    from cauce.registry.models import load
+def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> Any:
+    """Load what a deployment serves and wrap it in its API: the scoring API for a model,
+    OpenAI's for an LLM, a flow, a prompt or a connection."""
+    from cauce.registry.models import load, resolve
     from cauce.serving.batching import Batcher
     from cauce.serving.endpoints import get_endpoint
+    from cauce.serving.genai import build_genai_app
+    from cauce.workspace import current
 
-    target = get_endpoint(endpoint, workspace=workspace)
+    ws = workspace or current()
+    target = get_endpoint(endpoint, workspace=ws)
     found = target.deployment(deployment)
-    model = load(f"models:/{found.model_name}/{found.model_version}", workspace=workspace)
+    if found.genai or resolve(found.target, workspace=ws).flavor == "gguf":
+        return build_genai_app(found, target.max_request_bytes, ws)
+    model = load(found.target, workspace=ws)
 
     def predict(data: Any) -> Any:
         return model.flavor.predict(model.native, data)
@@ -233,8 +239,8 @@ def build_app(endpoint: str, deployment: str, *, workspace: Any = None) -> Worke
     return WorkerApp(
         endpoint=endpoint,
         deployment=deployment,
-        model_name=found.model_name,
-        model_version=found.model_version,
+        model_name=str(found.model_name),
+        model_version=int(found.model_version or 0),
         signature=model.signature,
         predict=predict,
         platform=f"cauce_{model.flavor.name}",

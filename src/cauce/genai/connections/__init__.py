@@ -254,7 +254,7 @@ def get(name: str, *, workspace: Workspace | None = None) -> Connection:
     """A connection, without its secret."""
     ws = workspace or current()
     with ws.store.read() as conn:
-        return _connection(_require(conn, name))
+        return _connection(connection_row(conn, name))
 
 
 def list_connections(*, workspace: Workspace | None = None) -> list[Connection]:
@@ -269,7 +269,7 @@ def delete(name: str, *, workspace: Workspace | None = None) -> None:
     """Delete a connection and its secret (audited)."""
     ws = workspace or current()
     with ws.store.write() as conn:
-        row = _require(conn, name)
+        row = connection_row(conn, name)
         conn.execute(connections.delete().where(connections.c.id == row.id))
         audit.record(conn, ws.user, "connection.delete", "connection", row.id, before=row.spec)
 
@@ -284,7 +284,7 @@ def client(name: str, *, workspace: Workspace | None = None) -> LLMClient:
 
     ws = workspace or current()
     with ws.store.read() as conn:
-        row = _require(conn, name)
+        row = connection_row(conn, name)
     key = (id(ws), row.id, row.spec_sha256, row.secret)
     with _clients_lock:
         found = _clients.get(key)
@@ -317,7 +317,8 @@ def test(name: str, *, workspace: Workspace | None = None) -> dict[str, Any]:
     return found
 
 
-def _require(conn: DBConnection, name: str) -> Any:
+def connection_row(conn: DBConnection, name: str) -> Any:
+    """The stored row of a connection, in the caller's transaction; NotFound otherwise."""
     row = conn.execute(select(connections).where(connections.c.name == name)).first()
     if row is None:
         raise NotFound(f"no connection named {name!r}", hint="cauce connections list shows them")

@@ -11,7 +11,7 @@ the server said — never the key.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -74,7 +74,7 @@ class Stream:
     rather than a guess.
     """
 
-    _chunks: Iterator[Any]
+    _chunks: Iterable[Any]  # the client's stream: closing it closes the response
     _client: LLMClient
     _model: str
     _started: float
@@ -112,6 +112,9 @@ class Stream:
                 self._span.fail(exc)
             raise
         finally:
+            if not ended and hasattr(self._chunks, "close"):
+                # The reader stopped early: closing the response tells the server to stop.
+                self._chunks.close()
             self.result = ChatResult(
                 text="".join(self._parts),
                 finish_reason=finish,
@@ -213,7 +216,7 @@ class LLMClient:
             span.fail(exc)
             span.end()
             raise
-        return Stream(iter(chunks), self, chosen, started, span)
+        return Stream(chunks, self, chosen, started, span)
 
     def embed(self, texts: list[str], *, model: str | None = None) -> EmbeddingResult:
         """Embeddings of ``texts``, in order."""

@@ -124,6 +124,13 @@ class MiniLMEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def count_minilm_tokens(embedder: MiniLMEmbedder, texts: Sequence[str]) -> int:
+    """How many tokens MiniLM's tokenizer makes of ``texts`` (what an embedding call is
+    billed by), special tokens included, before truncation to its window."""
+    tokenizer = _load_minilm(embedder._path).tokenizer
+    return sum(len(ids) for ids in tokenizer(list(texts))["input_ids"])
+
+
 @dataclass
 class Embedded:
     """Vectors for a list of texts; ``embedded``: distinct texts the model embedded,

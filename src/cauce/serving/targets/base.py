@@ -153,8 +153,8 @@ def object_annotations(endpoint: Endpoint, deployment: Deployment | None) -> dic
     found = {"cauce.dev/endpoint": endpoint.name}
     if deployment is not None:
         found["cauce.dev/deployment"] = deployment.name
-        found["cauce.dev/model"] = f"models:/{deployment.model_name}/{deployment.model_version}"
-        found["cauce.dev/model-uri"] = deployment.model_uri
+        found["cauce.dev/model"] = deployment.target
+        found["cauce.dev/model-uri"] = deployment.model_uri or deployment.target
         found["cauce.dev/workers"] = str(deployment.workers)
     return found
 

@@ -20,9 +20,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("target_kind", sa.String(length=16), nullable=False, server_default="model")
         )
-        batch_op.alter_column(
-            "model_version_id", existing_type=sa.String(length=32), nullable=True
-        )
+        batch_op.alter_column("model_version_id", existing_type=sa.String(length=32), nullable=True)
         batch_op.add_column(sa.Column("prompt_version_id", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("flow_version_id", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("connection_id", sa.String(length=32), nullable=True))

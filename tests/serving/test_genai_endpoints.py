@@ -1,0 +1,380 @@
+"""GenAI endpoints through the official ``openai`` client: the router and deployment workers
+(uvicorn on loopback, in threads of this process) in front of a scripted OpenAI-compatible
+upstream (tests/genai/upstream.py) whose usage is exact, so accounting can be checked to the
+token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+import cauce
+from cauce.serving import keys
+from cauce.serving.router import Router
+from cauce.serving.workers import build_app
+from cauce.workspace import Workspace
+from clitools import wait_until
+from tests.genai.upstream import Upstream
+from tests.serving.test_router import serve
+
+PRICE = {"input": 2.0, "output": 8.0}  # per million tokens
+
+
+@dataclass
+class Gateway:
+    """A running GenAI endpoint: its URL, its router, the upstream behind it."""
+
+    url: str
+    router: Router
+    upstream: Upstream
+    ws: Workspace
+
+    def client(self, key: str = "unused", **options: Any) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **options)
+
+    def records(self, count: int, deployment: str = "blue") -> list[dict[str, Any]]:
+        """The collector's ``genai`` rows of ``deployment`` once ``count`` are written."""
+        import pandas as pd
+
+        from cauce.serving.collector import files
+
+        collector = self.router.collector
+        assert collector is not None
+        root = self.ws.settings.state_dir / "collector"
+
+        def rows() -> list[dict[str, Any]]:
+            collector.flush()
+            found = files(root, "assistant", deployment, "genai")
+            if not found:
+                return []
+            frame = pd.concat([pd.read_parquet(p) for p in found], ignore_index=True)
+            return frame.sort_values("timestamp").to_dict("records")  # type: ignore[no-any-return]
+
+        wait_until(lambda: len(rows()) >= count, timeout=10)
+        return rows()
+
+
+def endpoint_spec(url: str, **endpoint: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": "Connection",
+            "name": "echo",
+            "base_url": url,
+            "api_key": "sk-upstream",
+            "models": {"chat": "echo", "embeddings": "echo-embed"},
+            "prices": {"echo": PRICE, "echo-embed": {"input": 1.0, "output": 0.0}},
+            "max_retries": 0,
+        },
+        {
+            "kind": "Prompt",
+            "name": "support",
+            "messages": [
+                {"role": "system", "content": "You answer for {{ company }}."},
+                {"role": "user", "content": "{{ question }}"},
+            ],
+            "variables": {"company": {"type": "string", "default": "Acme"}, "question": "string"},
+            "labels": ["production"],
+        },
+        {
+            "kind": "Endpoint",
+            "name": "assistant",
+            "traffic": {"blue": 100},
+            **endpoint,
+        },
+        {
+            "kind": "Deployment",
+            "endpoint": "assistant",
+            "name": "blue",
+            "connection": "echo",
+            "fallbacks": ["green"],
+        },
+        {
+            "kind": "Deployment",
+            "endpoint": "assistant",
+            "name": "green",
+            "prompt": "prompts:/support@production",
+            "connection": "echo",
+        },
+    ]
+
+
+@pytest.fixture
+def gateway_factory(workspace: Workspace) -> Iterator[Any]:
+    running: list[Iterator[str]] = []
+    upstream = Upstream()
+
+    def start(**endpoint: Any) -> Gateway:
+        cauce.apply(endpoint_spec(upstream.url, **endpoint))
+        addresses: dict[str, str] = {}
+        for name in ("blue", "green"):
+            server = serve(build_app("assistant", name, workspace=workspace))
+            addresses[name] = next(server)
+            running.append(server)
+        router = Router(workspace, "assistant", lambda: addresses, health_every=0.2)
+        front = serve(router)
+        url = next(front)
+        running.append(front)
+        wait_until(lambda: all(router.healthy.get(n) for n in addresses), timeout=10)
+        return Gateway(url, router, upstream, workspace)
+
+    try:
+        yield start
+    finally:
+        for server in reversed(running):
+            next(server, None)
+        upstream.close()
+
+
+@pytest.fixture
+def gateway(gateway_factory: Any) -> Gateway:
+    return gateway_factory()
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+# -- the API ------------------------------------------------------------------------------------
+
+
+def test_a_whole_answer_carries_the_upstreams_usage_and_the_collector_its_cost(
+    gateway: Gateway,
+) -> None:
+    answer = gateway.client().chat.completions.create(
+        model="assistant", messages=ask("where is my parcel")
+    )
+    assert answer.choices[0].message.content == "echo: where is my parcel"
+    assert answer.choices[0].finish_reason == "stop"
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (4, 5)
+    [row] = gateway.records(1)
+    assert (row["input_tokens"], row["output_tokens"]) == (4, 5)
+    assert row["cost"] == pytest.approx((4 * 2.0 + 5 * 8.0) / 1e6)
+    assert row["completion"] == "echo: where is my parcel"
+    assert json.loads(row["prompt"]) == ask("where is my parcel")
+    assert row["query"] == "where is my parcel"
+    assert row["target"] == "connections:/echo" and row["model"] == "echo"
+    assert row["finish_reason"] == "stop" and row["status"] == 200
+    assert not row["stream"] and not row["abandoned"] and not row["cached"]
+    assert row["trace_id"]  # the worker traced the call
+    assert gateway.upstream.requests[-1]["headers"]["authorization"] == "Bearer sk-upstream"
+
+
+def test_a_stream_ends_with_the_usage_chunk_and_done_and_is_accounted_exactly(
+    gateway: Gateway,
+) -> None:
+    stream = gateway.client().chat.completions.create(
+        model="assistant",
+        messages=ask("one two three four"),
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "echo: one two three four"
+    assert [c.usage for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+    assert chunks[-1].choices == []
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (4, 5)
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] == "stop"
+    [row] = gateway.records(1)
+    assert row["stream"] and (row["input_tokens"], row["output_tokens"]) == (4, 5)
+    assert not row["usage_estimated"]
+    assert row["completion"] == "echo: one two three four"
+    assert 0 < row["ttft_ms"] <= row["latency_ms"]
+
+
+def test_a_stream_without_include_usage_sends_none_but_is_still_accounted(
+    gateway: Gateway,
+) -> None:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/chat/completions",
+        json={"model": "assistant", "messages": ask("a b"), "stream": True},
+    ) as response:
+        body = response.read().decode()
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line[6:] for line in body.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    assert all("usage" not in json.loads(e) for e in events[:-1])
+    [row] = gateway.records(1)
+    assert (row["input_tokens"], row["output_tokens"]) == (2, 3)
+
+
+def test_models_lists_the_endpoint_and_an_unknown_model_is_a_404_in_openais_shape(
+    gateway: Gateway,
+) -> None:
+    client = gateway.client()
+    assert [m.id for m in client.models.list()] == ["assistant"]
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model="gpt-9", messages=ask("hi"))
+    error = raised.value.body
+    assert error["code"] == "model_not_found" and error["param"] == "model"
+    assert error["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f"}}],
+                    }
+                ]
+            },
+            "messages[0].tool_calls[0].function.arguments",
+        ),
+        ({"messages": []}, "messages"),
+        ({"messages": ask("hi"), "temperature": 7}, "temperature"),
+        ({"messages": ask("hi"), "stream_options": {"include_usage": True}}, "stream_options"),
+    ],
+)
+def test_a_malformed_request_is_a_400_naming_the_field(
+    gateway: Gateway, body: dict[str, Any], param: str
+) -> None:
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json={"model": "assistant", **body})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error"
+    assert set(error) == {"message", "type", "param", "code"}
+
+
+def test_a_prompt_deployment_renders_its_prompt_before_the_conversation(
+    gateway: Gateway,
+) -> None:
+    answer = gateway.client().chat.completions.create(
+        model="assistant",
+        messages=ask("is it raining"),
+        extra_headers={"cauce-deployment": "green"},
+        extra_body={"variables": {"company": "Globex"}},
+    )
+    sent = gateway.upstream.requests[-1]["body"]["messages"]
+    assert sent == [
+        {"role": "system", "content": "You answer for Globex."},
+        {"role": "user", "content": "is it raining"},
+    ]
+    assert answer.choices[0].message.content == "echo: is it raining"
+    [row] = gateway.records(1, deployment="green")
+    assert row["target"] == "prompts:/support/1"
+
+
+def test_embeddings_come_back_in_order_through_the_openai_client(gateway: Gateway) -> None:
+    found = gateway.client().embeddings.create(model="assistant", input=["a b c", "dd"])
+    assert [d.embedding for d in found.data] == [[5.0, 3.0], [2.0, 1.0]]
+    assert found.usage.prompt_tokens == 4
+
+
+# -- gateway behaviour ----------------------------------------------------------------------------
+
+
+def test_429_from_the_upstream_falls_back_to_the_next_deployment(gateway: Gateway) -> None:
+    gateway.upstream.script = [(429, {"Retry-After": "1"})]
+    answer = gateway.client().chat.completions.create(model="assistant", messages=ask("hi"))
+    assert answer.choices[0].message.content == "echo: hi"
+    assert len(gateway.upstream.requests) == 2  # blue's refused call, then green's
+
+
+def test_keys_are_required_hashed_at_rest_and_revoked_within_a_second(
+    gateway_factory: Any,
+) -> None:
+    gateway = gateway_factory(auth="api_key")
+    with pytest.raises(openai.AuthenticationError):
+        gateway.client().chat.completions.create(model="assistant", messages=ask("hi"))
+    stored, key = keys.create_key("assistant", "team-a")
+    wait_until(lambda: gateway.router.keys is not None and len(gateway.router.keys._keys) == 1)
+    answer = gateway.client(key).chat.completions.create(model="assistant", messages=ask("hi"))
+    assert answer.choices[0].message.content == "echo: hi"
+    with gateway.ws.store.read() as conn:
+        dumped = json.dumps([list(r) for r in conn.exec_driver_sql("SELECT * FROM api_keys")])
+    assert key not in dumped and keys.hash_key(key) in dumped
+    keys.revoke_key("assistant", "team-a")
+    wait_until(lambda: not gateway.router.keys._keys, timeout=5)  # type: ignore[union-attr]
+    with pytest.raises(openai.AuthenticationError):
+        gateway.client(key).chat.completions.create(model="assistant", messages=ask("hi"))
+
+
+def test_request_rate_and_token_budget_are_429s_with_retry_after(gateway_factory: Any) -> None:
+    gateway = gateway_factory(auth="api_key")
+    _, fast = keys.create_key("assistant", "fast", limits={"requests_per_minute": 2})
+    _, thrifty = keys.create_key("assistant", "thrifty", limits={"token_budget": 10})
+    wait_until(lambda: len(gateway.router.keys._keys) == 2)  # type: ignore[union-attr]
+    client = gateway.client(fast)
+    for _ in range(2):
+        client.chat.completions.create(model="assistant", messages=ask("hi"))
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.chat.completions.create(model="assistant", messages=ask("hi"))
+    assert int(raised.value.response.headers["retry-after"]) >= 1
+    assert raised.value.body["code"] == "rate_limit_exceeded"
+    spender = gateway.client(thrifty)
+    spender.chat.completions.create(model="assistant", messages=ask("one two three four"))
+    with pytest.raises(openai.RateLimitError) as spent:  # 4 + 5 tokens, 1 + 2, then over 10
+        for _ in range(2):
+            spender.chat.completions.create(model="assistant", messages=ask("x"))
+    assert spent.value.body["type"] == "insufficient_quota"
+    gateway.router.keys.store()  # type: ignore[union-attr]
+    [row] = [k for k in keys.list_keys("assistant") if k.name == "thrifty"]
+    assert row.spent is not None and row.spent["requests"] == 2
+    assert row.spent["input_tokens"] + row.spent["output_tokens"] == 9 + 3
+
+
+def test_the_exact_match_cache_replays_an_answer_without_asking_again(
+    gateway_factory: Any,
+) -> None:
+    gateway = gateway_factory(cache={"ttl": "1m"})
+    client = gateway.client()
+    first = client.chat.completions.with_raw_response.create(model="assistant", messages=ask("hi"))
+    again = client.chat.completions.with_raw_response.create(model="assistant", messages=ask("hi"))
+    assert again.headers.get("cauce-cache") == "hit" and "cauce-cache" not in first.headers
+    assert again.parse().choices[0].message.content == first.parse().choices[0].message.content
+    assert len(gateway.upstream.requests) == 1
+    rows = gateway.records(2)
+    assert [r["cached"] for r in rows] == [False, True]
+    assert rows[1]["input_tokens"] == 0 and rows[1]["cost"] != rows[1]["cost"]  # NaN: none
+
+
+def test_an_abandoned_stream_is_counted_up_to_where_the_caller_left(gateway: Gateway) -> None:
+    gateway.upstream.chunk_delay = 0.2
+    words = " ".join(f"w{i}" for i in range(30))
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/chat/completions",
+        json={"model": "assistant", "messages": ask(words), "stream": True},
+        timeout=30,
+    ) as response:
+        seen = 0
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen += 1
+            if seen == 4:
+                break
+    [row] = gateway.records(1)
+    assert row["abandoned"] and row["usage_estimated"]
+    assert 3 <= row["output_tokens"] <= 6  # pieces passed on before the caller left
+    wait_until(lambda: gateway.upstream.abandoned == 1, timeout=10)  # the upstream saw it too
+
+
+def test_an_upstream_that_dies_mid_stream_ends_the_stream_with_an_error_event(
+    gateway: Gateway,
+) -> None:
+    gateway.upstream.script = ["die"]
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/chat/completions",
+        json={"model": "assistant", "messages": ask("a b c d e f"), "stream": True},
+    ) as response:
+        body = response.read().decode()
+    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: {")]
+    assert "error" in events[-1]
+    [row] = gateway.records(1)
+    assert row["error"] and row["output_tokens"] == 2
