@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -243,7 +244,11 @@ def _entry(row: Any) -> CatalogModel:
 
 # -- prices ------------------------------------------------------------------------------------
 
-_prices: dict[int, tuple[Workspace, float, int, dict[tuple[str, str], Price]]] = {}
+# Per workspace (held weakly: a closed workspace is forgotten): when read, at which generation,
+# and (connection, model) -> price.
+_prices: weakref.WeakKeyDictionary[Workspace, tuple[float, int, dict[tuple[str, str], Price]]] = (
+    weakref.WeakKeyDictionary()
+)
 _prices_lock = threading.Lock()
 _generation = 0
 
@@ -258,12 +263,11 @@ def catalog_price(
     """
     ws = workspace or current()
     with _prices_lock:
-        cached, generation = _prices.get(id(ws)), _generation
+        cached, generation = _prices.get(ws), _generation
     fresh = (
         cached is not None
-        and cached[0] is ws
-        and cached[2] == generation
-        and time.monotonic() - cached[1] < PRICES_TTL_S
+        and cached[1] == generation
+        and time.monotonic() - cached[0] < PRICES_TTL_S
     )
     if not fresh:
         with ws.store.read() as conn:
@@ -273,11 +277,11 @@ def catalog_price(
             for r in rows
             if r.spec.get("price") is not None
         }
-        cached = (ws, time.monotonic(), generation, table)
+        cached = (time.monotonic(), generation, table)
         with _prices_lock:
-            _prices[id(ws)] = cached
+            _prices[ws] = cached
     assert cached is not None
-    return cached[3].get((connection, model))
+    return cached[2].get((connection, model))
 
 
 def _forget_prices() -> None:
