@@ -140,6 +140,8 @@ INLINE = re.compile(r"`(cauce(?:\.\w+)+)(?=[`(])")
 FILES = {"cauce.yaml", "cauce.db"}
 SPAN_ATTRIBUTES = {
     "cauce.prompt_version.NODE",
+    "cauce.catalog_model",
+    "cauce.prompt",
     "cauce.connection",
     "cauce.cost",
     "cauce.stream.abandoned",

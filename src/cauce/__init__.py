@@ -73,6 +73,7 @@ _SUBMODULES = {
     "gates": "cauce.registry.gates",
     "prompts": "cauce.genai.prompts",
     "connections": "cauce.genai.connections",
+    "catalog": "cauce.genai.catalog",
     "tracing": "cauce.genai.tracing",
     "flows": "cauce.genai.flows",
     "batches": "cauce.genai.batches",
@@ -121,6 +122,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.errors import QualityGateFailed as QualityGateFailed
     from cauce.errors import ValidationFailed as ValidationFailed
     from cauce.genai import batches as batches
+    from cauce.genai import catalog as catalog
     from cauce.genai import connections as connections
     from cauce.genai import evals as evals
     from cauce.genai import flows as flows

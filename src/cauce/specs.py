@@ -111,6 +111,13 @@ KINDS: tuple[Kind, ...] = (
         after=("Prompt", "Connection", "Index"),
     ),
     Kind(
+        "CatalogModel",
+        spec="cauce.genai.catalog:CatalogModelSpec",
+        save="cauce.genai.catalog:save_catalog_model",
+        check="cauce.genai.catalog:check_catalog_model",
+        after=("Connection",),
+    ),
+    Kind(
         "Schedule",
         spec="cauce.automation.schedules:ScheduleSpec",
         save="cauce.automation.schedules:save_schedule",
@@ -422,16 +429,19 @@ def save_spec(
     kind: str,
     body: dict[str, Any],
     values: dict[str, Any],
+    *,
+    entity: str | None = None,
 ) -> Applied:
     """Insert or update the row of ``table`` named ``body["name"]`` (columns ``spec``,
-    ``spec_sha256``, ``updated_at`` and ``values``), audited; an identical spec is unchanged."""
+    ``spec_sha256``, ``updated_at`` and ``values``), audited as ``entity`` (default: the kind
+    in lower case); an identical spec is unchanged."""
     from sqlalchemy import select
 
     from cauce.lineage import audit
     from cauce.store import new_id, now_ms
 
     name, digest, now = body["name"], spec_digest(body), now_ms()
-    entity = kind.lower()
+    entity = entity or kind.lower()
     row = conn.execute(select(table).where(table.c.name == name)).first()
     if row is not None and row.spec_sha256 == digest:
         return Applied(kind, name, "unchanged")

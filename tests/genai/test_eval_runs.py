@@ -131,6 +131,22 @@ def test_a_flow_answers_first_and_failed_lines_are_not_scored(golden: Workspace)
     assert {e["attributes"]["gen_ai.evaluation.name"] for e in events} == {"exact_match", "f1"}
 
 
+def test_compared_evaluations_and_their_batch_runs_are_children_of_one_run(
+    golden: Workspace,
+) -> None:
+    first, second = evals.compare("golden", ["exact_match"], flow="qa", variants=[None, None])
+    parent = cauce.get_run(first.run_id).info.parent_run_id
+    assert parent is not None and cauce.get_run(second.run_id).info.parent_run_id == parent
+    children = cauce.search_runs(filter=f"parent_run_id = '{parent}'")
+    assert len(children) == 4  # each variant's evaluation run and batch run
+    batch = cauce.get_run(cauce.get_run(first.run_id).data.params["batch_run"])
+    assert batch.info.parent_run_id == parent
+    # The batch's totals beside the scores.
+    assert first.metrics["flow.lines"] == 3 and first.metrics["flow.failed"] == 1
+    assert first.metrics["flow.output_tokens"] == batch.data.metrics["output_tokens"]
+    assert "flow.latency_p95_ms" in first.metrics and "flow.cost" not in first.metrics
+
+
 def test_judges_go_through_a_connection_and_reproduce_from_the_cache(
     golden: Workspace, upstream: Upstream
 ) -> None:

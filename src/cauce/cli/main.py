@@ -17,6 +17,7 @@ from cauce import __version__
 from cauce.cli import (
     audit,
     automation,
+    catalog,
     checks,
     connections,
     data,
@@ -72,6 +73,7 @@ app.add_typer(monitors.app, name="monitors")
 app.add_typer(monitors.alerts_app, name="alerts")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(connections.app, name="connections")
+app.add_typer(catalog.app, name="catalog")
 app.add_typer(traces.app, name="traces")
 app.add_typer(flows.app, name="flows")
 app.add_typer(evals.app, name="evals")

@@ -121,7 +121,7 @@ class Stream:
                 model=model,
                 response_id=response_id,
                 usage=usage,
-                cost=self._client.cost(model, usage),
+                cost=self._client.cost(model, usage, requested=self._model),
                 latency_ms=(time.perf_counter() - self._started) * 1000,
                 first_token_ms=first,
             )
@@ -189,7 +189,7 @@ class LLMClient:
                     model=answer.model or chosen,
                     response_id=answer.id,
                     usage=usage,
-                    cost=self.cost(answer.model or chosen, usage),
+                    cost=self.cost(answer.model or chosen, usage, requested=chosen),
                     latency_ms=(time.perf_counter() - started) * 1000,
                 )
             _record(span, result)
@@ -239,7 +239,7 @@ class LLMClient:
                     vectors=[list(d.embedding) for d in data],
                     model=answer.model or chosen,
                     usage=usage,
-                    cost=self.cost(answer.model or chosen, usage),
+                    cost=self.cost(answer.model or chosen, usage, requested=chosen),
                     latency_ms=(time.perf_counter() - started) * 1000,
                 )
             span.set("gen_ai.response.model", result.model)
@@ -248,18 +248,33 @@ class LLMClient:
                 span.usage(usage.input_tokens, None, result.cost)
             return result
 
+    def warm(self) -> None:
+        """Make the HTTP client and import what calls use now, so that the first call's
+        latency is the server's alone (a comparison times every call alike)."""
+        api = self._api()
+        # openai imports each resource on first use.
+        _ = api.chat.completions, api.embeddings
+
     def models(self) -> list[str]:
         """The model ids the server lists."""
         with self._errors("list models"):
             return sorted(m.id for m in self._api().models.list())
 
-    def cost(self, model: str, usage: Usage | None) -> float | None:
-        """What the usage cost at the connection's prices for ``model``, else at the prices
-        tagged on the registered model of that name (``price_input``, ``price_output``,
-        ``price_cached_input``, per million tokens); None without a price or usage."""
+    def cost(
+        self, model: str, usage: Usage | None, *, requested: str | None = None
+    ) -> float | None:
+        """What the usage cost; None without a price or usage.
+
+        ``model`` is the model the server says answered, ``requested`` the one asked for (a
+        server may answer with a dated name: ``gpt-4o-mini-2024-07-18``). The first price found
+        wins: the connection's ``prices`` for ``model``, then for ``requested``; then the
+        catalog entry (``kind: CatalogModel``) of this connection and ``requested``, then of
+        ``model``; then the tags ``price_input``, ``price_output`` (``price_cached_input``) of
+        the registered model named ``model``. Prices are per million tokens.
+        """
         if usage is None:
             return None
-        price = self.spec.prices.get(model) or self._registered_price(model)
+        price = self.price(model, requested)
         if price is None:
             return None
         cached = min(usage.cached_tokens, usage.input_tokens) if price.cached_input else 0
@@ -268,6 +283,19 @@ class LLMClient:
             + cached * (price.cached_input or 0.0)
             + usage.output_tokens * price.output
         ) / 1_000_000
+
+    def price(self, model: str, requested: str | None = None) -> Price | None:
+        """The price a call to ``model`` (asked for as ``requested``) is charged at, in the
+        order :meth:`cost` gives; None when nothing prices it."""
+        asked = requested or model
+        found = self.spec.prices.get(model) or self.spec.prices.get(asked)
+        if found is None and self.workspace is not None:
+            from cauce.genai.catalog import catalog_price
+
+            found = catalog_price(self.name, asked, workspace=self.workspace)
+            if found is None and asked != model:
+                found = catalog_price(self.name, model, workspace=self.workspace)
+        return found or self._registered_price(model)
 
     def _registered_price(self, model: str) -> Price | None:
         if model in self._prices:

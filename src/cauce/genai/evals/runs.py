@@ -219,6 +219,7 @@ def run(
             variant=variant,
             concurrency=concurrency,
             timeout=timeout,
+            parent_run_id=parent_run_id,
             workspace=ws,
         )
         lines = load_data(batch.lines.ref, workspace=ws)
@@ -231,9 +232,8 @@ def run(
     judging = (chat, judge_id, judge_params)
     table, metrics = _score(frame, columns, chosen, scored, judging, concurrency, ws)
     if batch is not None:
-        metrics["flow.error_rate"] = batch.metrics["error_rate"]
-        metrics["flow.latency_p50_ms"] = batch.metrics["latency_p50_ms"]
-        metrics["flow.output_tokens"] = batch.metrics["output_tokens"]
+        # The batch's totals beside the scores: lines, errors, latency, tokens, cost.
+        metrics.update({f"flow.{key}": value for key, value in batch.metrics.items()})
     run_tags = {**(batch.tags if batch is not None else {}), **(tags or {})}
     params: dict[str, Any] = {
         "data": version.ref,
@@ -502,7 +502,11 @@ def _record(
 
     safe = re.sub(r"[^\w\-. ]", "-", label)
     info = runs.create_run(
-        "evals", f"eval {safe}", tags={"cauce.evaluation": safe, **tags}, workspace=ws
+        "evals",
+        f"eval {safe}",
+        tags={"cauce.evaluation": safe, **tags},
+        parent_run_id=parent_run_id,
+        workspace=ws,
     )
     try:
         runs.log_params(info.run_id, params, workspace=ws)
