@@ -26,7 +26,7 @@ def build(chunks: int) -> tuple[list[bytes], bytes, bytes, bytes]:
         b"data: "
         + json.dumps(
             {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
-        ).encode()  # fmt: skip
+        ).encode()
         + b"\n\n"
         for w in words
     ]

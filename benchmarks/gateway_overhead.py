@@ -179,7 +179,9 @@ def main() -> int:
             "safety": args.safety,
             "stream": "20 chunks, 5 ms apart, include_usage",
         },
-        "direct": {k: direct[k] for k in ("ok", "statuses", "errors", "latency_ms", "first_chunk_ms")},
+        "direct": {
+            k: direct[k] for k in ("ok", "statuses", "errors", "latency_ms", "first_chunk_ms")
+        },
         "gateway": {
             k: gateway[k] for k in ("ok", "statuses", "errors", "latency_ms", "first_chunk_ms")
         },

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cauce.config import load_object
 from cauce.errors import InvalidInput, NotFound
@@ -275,16 +275,37 @@ def _store_exporter(ws: Workspace) -> Any:
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     class StoreExporter(SpanExporter):
+        def __init__(self) -> None:
+            # Spans of traces whose root has not ended yet, summed (a trace's spans all end in
+            # this process, children first): the root's arrival writes the summary without
+            # reading its spans back.
+            self.open: dict[str, list[Any]] = {}
+
         def export(self, batch: Sequence[ReadableSpan]) -> SpanExportResult:
             rows = [_span_row(s) for s in batch]
+            summaries = []
+            for row in rows:
+                sums = self.open.setdefault(row["trace_id"], [0, 0, 0, None])
+                sums[0] += 1
+                sums[1] += row["input_tokens"] or 0
+                sums[2] += row["output_tokens"] or 0
+                if row["cost"] is not None:
+                    sums[3] = (sums[3] or 0.0) + row["cost"]
+                if row["parent_id"] is None:
+                    summaries.append(_summary(row, self.open.pop(row["trace_id"])))
+            if len(self.open) > MAX_OPEN_TRACES:  # roots that never end: forget the oldest
+                for trace_id in list(self.open)[: len(self.open) - MAX_OPEN_TRACES]:
+                    del self.open[trace_id]
             with ws.store.write() as conn:
                 conn.execute(spans.insert(), rows)
-                for row in rows:
-                    if row["parent_id"] is None:
-                        conn.execute(traces.insert().values(**_summary(conn, row)))
+                if summaries:
+                    conn.execute(traces.insert(), summaries)
             return SpanExportResult.SUCCESS
 
     return StoreExporter()
+
+
+MAX_OPEN_TRACES = 100_000
 
 
 def _span_row(otel: ReadableSpan) -> dict[str, Any]:
@@ -325,16 +346,8 @@ def _plain(attributes: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
 
 
-def _summary(conn: Any, root: dict[str, Any]) -> dict[str, Any]:
-    s = spans.c
-    count, inputs, outputs, cost = conn.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(s.input_tokens), 0),
-            func.coalesce(func.sum(s.output_tokens), 0),
-            func.sum(s.cost),
-        ).where(s.trace_id == root["trace_id"])
-    ).one()
+def _summary(root: dict[str, Any], sums: list[Any]) -> dict[str, Any]:
+    count, inputs, outputs, cost = sums
     return {
         "id": root["trace_id"],
         "name": root["name"],

@@ -315,9 +315,8 @@ def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Ap
         and all(getattr(row, k) == v for k, v in pinned.items())
     ):
         return Applied("Deployment", label, "unchanged")
-    after = {**body, "serves": target.uri}
-    if target.kind == "model":
-        after["model_version"] = target.uri
+    served_as = "model_version" if target.kind == "model" else "serves"
+    after = {**body, served_as: target.uri}
     if row is None:
         deployment_id = new_id()
         conn.execute(
@@ -341,19 +340,13 @@ def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Ap
             .where(deployments.c.id == row.id)
             .values(spec=body, spec_sha256=digest, updated_at=now, **pinned)
         )
-        served = _served(conn, row)
+        before = {
+            **row.spec,
+            "model_version" if row.target_kind == "model" else "serves": _served(conn, row),
+        }
         audit.record(
-            conn,
-            ws.user,
-            "deployment.update",
-            "deployment",
-            row.id,
-            before={**row.spec, "serves": served},
-            after=after,
+            conn, ws.user, "deployment.update", "deployment", row.id, before=before, after=after
         )
-        before = {**row.spec, "serves": served}
-        if row.target_kind == "model":
-            before["model_version"] = served
         applied = Applied("Deployment", label, "updated", changes(before, after))
     if target.node is not None:
         add_edge(conn, target.node, ("deployment", deployment_id), "served_by")
