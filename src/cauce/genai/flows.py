@@ -55,6 +55,7 @@ __all__ = [
     "get_flow",
     "list_flows",
     "load",
+    "pinned_index_version",
 ]
 
 REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][\w]*)((?:\.[\w-]+)*)\s*\}")
@@ -290,6 +291,10 @@ class _Usage:
 
 
 _usage: contextvars.ContextVar[_Usage | None] = contextvars.ContextVar("flow_usage", default=None)
+# Index versions a line searches instead of the current ones (a canary of a new index version).
+_pins: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
+    "flow_index_pins", default=None
+)
 
 
 @dataclass
@@ -315,12 +320,15 @@ class Flow:
         variant: str | dict[str, str] | None = None,
         workspace: Workspace | None = None,
         raise_errors: bool = False,
+        indexes: dict[str, int] | None = None,
     ) -> LineResult:
         """Run one line: a trace ``invoke_agent {flow}``; an error fails only this line (with
-        ``raise_errors``, it is raised)."""
+        ``raise_errors``, it is raised). ``indexes`` pins index versions by index name (every
+        search, retrieve nodes' and a Python flow's through ``cauce.indexes.query``, reads them)."""
         from cauce.genai import tracing
 
         ws = workspace or current()
+        pinned = _pins.set(dict(indexes or {}))
         usage = _Usage()
         token = _usage.set(usage)
         started = time.perf_counter()
@@ -351,6 +359,7 @@ class Flow:
             outputs, status, error = {}, "error", f"{type(exc).__name__}: {exc}"
         finally:
             _usage.reset(token)
+            _pins.reset(pinned)
         return LineResult(
             outputs=outputs,
             status=status,
@@ -553,6 +562,11 @@ def _retrieve(node: Node, query: Any, ws: Workspace) -> list[dict[str, Any]]:
     ]
 
 
+def pinned_index_version(name: str) -> int | None:
+    """The version of index ``name`` the running line is pinned to, if any."""
+    return (_pins.get() or {}).get(name)
+
+
 def _safety(node: Node, text: Any) -> dict[str, Any]:
     content = _text(text)
     matches = [
@@ -610,10 +624,15 @@ class PythonFlow:
         variant: str | None = None,
         workspace: Workspace | None = None,
         raise_errors: bool = False,
+        indexes: dict[str, int] | None = None,
     ) -> LineResult:
         """Run one line, traced (the flow version is registered first)."""
         return self.register(workspace=workspace).run(
-            inputs, variant=variant, workspace=workspace, raise_errors=raise_errors
+            inputs,
+            variant=variant,
+            workspace=workspace,
+            raise_errors=raise_errors,
+            indexes=indexes,
         )
 
 

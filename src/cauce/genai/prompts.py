@@ -320,7 +320,7 @@ def _save(conn: Connection, actor: str, spec: PromptSpec) -> tuple[Any, bool]:
             add_edge(conn, ("prompt_version", latest.id), ("prompt_version", version_id), "revised")
     row = _require_version(conn, spec.name, None) if created else latest
     for label in spec.labels:
-        _move_label(conn, spec.name, label, row.version, actor=actor, reason=spec.commit_message)
+        move_label(conn, spec.name, label, row.version, actor=actor, reason=spec.commit_message)
     return row, created
 
 
@@ -611,7 +611,7 @@ def set_label(
     ws = workspace or current()
     check_alias(label)
     with ws.store.write() as conn:
-        row = _move_label(conn, name, label, version, actor=actor or ws.user, reason=reason)
+        row = move_label(conn, name, label, version, actor=actor or ws.user, reason=reason)
         return _version(conn, name, row)
 
 
@@ -657,9 +657,11 @@ def label_history(
         ]
 
 
-def _move_label(
+def move_label(
     conn: Connection, name: str, label: str, version: int, *, actor: str, reason: str | None
 ) -> Any:
+    """:func:`set_label` in the caller's transaction (a rollout's promotion); a label already
+    there is left as it is. Returns the version's row."""
     check_alias(label)
     target = _require_version(conn, name, version)
     old = _labels_of(conn, name).get(label)

@@ -7,6 +7,12 @@ Every ``analysis.interval`` the candidate is measured over the interval just pas
 - ``prediction_drift``: the Jensen-Shannon distance between the candidate's predictions since
   the stage started and the stable deployment's since the rollout started (once each side has
   ``min_predictions``), from the data collector's records;
+- for GenAI deployments, from the candidate's ``genai`` records of the interval:
+  ``cost_per_request`` (mean over answers with a known cost), ``tokens_per_request`` (prompt
+  and answer), ``ttft_p50_ms`` / ``ttft_p99_ms`` (streamed answers), ``safety_flag_rate`` and
+  ``block_rate`` (shares of requests); and a metric with an ``evaluator``: its mean score over a
+  seeded sample (``analysis.sample``) of the interval's answered chat requests, once
+  ``analysis.min_samples`` are scored;
 - any other metric from its ``query``: SQL (DuckDB) over the window's collected records, as the
   tables ``candidate`` and ``stable`` (outputs joined with inputs).
 
@@ -18,8 +24,10 @@ nothing collected). What the rollout then does with the verdicts is
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from cauce.serving.specs import GENAI_METRICS
 from cauce.workspace import Workspace
 
 __all__ = ["analyze"]
@@ -48,6 +56,7 @@ def analyze(
     summary = summarize(ws, endpoint_id, row.candidate, since, until, sources)
     enough = summary.requests >= analysis["min_requests"]
     windows: dict[str, Any] = {}
+    genai: Any = None
     measured: dict[str, dict[str, Any]] = {}
     for metric in analysis["metrics"]:
         name = metric["name"]
@@ -59,6 +68,13 @@ def analyze(
                 why = (
                     f"{summary.requests} candidate requests, fewer than {analysis['min_requests']}"
                 )
+        elif name in GENAI_METRICS or metric.get("evaluator") is not None:
+            if genai is None:
+                genai = _genai_records(ws, endpoint, row.candidate, since, until, sources)
+            if metric.get("evaluator") is not None:
+                value, why = _evaluator_score(ws, genai, metric["evaluator"], analysis)
+            else:
+                value, why = _genai_value(name, genai, analysis["min_requests"])
         elif name == "prediction_drift":
             # The stable side since the rollout began: at 100% it answers nothing new.
             stage = _collected(ws, endpoint, row, row.stage_started_at, until, row.created_at)
@@ -169,3 +185,88 @@ def _query(windows: dict[str, Any], sql: str) -> tuple[float | None, str]:
         return float(row[0]), ""
     except (TypeError, ValueError):
         return None, f"query returned {row[0]!r}, not a number"
+
+
+def _genai_records(
+    ws: Workspace, endpoint: str, deployment: str, since: int, until: int, sources: tuple[str, ...]
+) -> Any:
+    """The deployment's ``genai`` records of the window, from the sources judged."""
+    from cauce.serving.collector import read_window
+
+    root = ws.settings.state_dir / "collector"
+    frame = read_window(root, endpoint, deployment, "genai", since, until)
+    if frame.empty:
+        return frame
+    return frame[frame["source"].isin(sources)].reset_index(drop=True)
+
+
+def _genai_value(name: str, frame: Any, least: int) -> tuple[float | None, str]:
+    """One operational GenAI metric of the window's records."""
+    import pandas as pd
+
+    if len(frame) < least:
+        return None, f"{len(frame)} collected GenAI requests, fewer than {least}"
+    if name == "safety_flag_rate":
+        return float(frame["flagged"].astype(bool).mean()), ""
+    if name == "block_rate":
+        return float(frame["blocked"].astype(bool).mean()), ""
+    answered = frame[(frame["status"] < 400) & ~frame["cached"].astype(bool)]
+    if name == "tokens_per_request":
+        if answered.empty:
+            return None, "no answered requests"
+        return float((answered["input_tokens"] + answered["output_tokens"]).mean()), ""
+    if name == "cost_per_request":
+        costs = pd.to_numeric(answered["cost"], errors="coerce").dropna()
+        if costs.empty:
+            return None, "no answer with a known cost (is a price set?)"
+        return float(costs.mean()), ""
+    ttft = pd.to_numeric(answered["ttft_ms"], errors="coerce").dropna()
+    if ttft.empty:
+        return None, "no streamed answers to time"
+    return float(ttft.quantile(0.5 if name == "ttft_p50_ms" else 0.99)), ""
+
+
+def _evaluator_score(
+    ws: Workspace, frame: Any, evaluator: Any, analysis: dict[str, Any]
+) -> tuple[float | None, str]:
+    """The evaluator's mean score over a seeded sample of the window's answered chats."""
+    import math
+
+    from cauce.genai.evals.runs import evaluator as make
+    from cauce.genai.evals.runs import score
+    from cauce.genai.evals.sampling import sample
+
+    chosen = make(evaluator)
+    if frame.empty:
+        return None, "no GenAI requests collected (is the candidate a GenAI deployment?)"
+    rows = frame[
+        (frame["operation"] == "chat")
+        & (frame["status"] < 400)
+        & ~frame["blocked"].astype(bool)
+        & frame["completion"].fillna("").str.strip().ne("")
+    ].reset_index(drop=True)
+    if "contexts" in chosen.inputs:
+        rows = rows[rows["contexts"].notna()].reset_index(drop=True)
+    picked = rows.iloc[
+        sample(rows["correlation_id"].astype(str).tolist(), analysis["sample"], 0, 10_000)
+    ].reset_index(drop=True)
+    if len(picked) < analysis["min_samples"]:
+        return None, (
+            f"{len(picked)} sampled answers the {chosen.name} evaluator can score, fewer than "
+            f"min_samples {analysis['min_samples']}"
+        )
+    columns = {"question": "query", "answer": "completion", "contexts": "contexts"}
+    picked = picked.assign(
+        contexts=picked["contexts"].map(lambda c: json.loads(c) if isinstance(c, str) else c)
+    )
+    table, _ = score(
+        picked,
+        [chosen],
+        mapping={i: columns[i] for i in chosen.inputs if i in columns},
+        judge=analysis.get("judge"),
+        workspace=ws,
+    )
+    scores = [v for v in table[f"score.{chosen.name}"].tolist() if not math.isnan(v)]
+    if not scores:
+        return None, f"{chosen.name} gave no score"
+    return sum(scores) / len(scores), ""

@@ -281,6 +281,8 @@ def _target(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> _Target:
             ("model_version", version.id),
         )
     if spec.flow is not None:
+        for index, number in spec.indexes.items():
+            _check_index_version(conn, index, number)
         row = flows.version_row(conn, spec.flow)
         name = spec.flow.removeprefix("flows:/").split("/")[0]
         columns["flow_version_id"] = row.id
@@ -293,6 +295,22 @@ def _target(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> _Target:
             "prompt", f"prompts:/{name}/{row.version}", columns, ("prompt_version", row.id)
         )
     return _Target("connection", f"connections:/{spec.connection}", columns, None)
+
+
+def _check_index_version(conn: Connection, name: str, number: int) -> None:
+    from cauce.store.schema import index_versions, indexes
+
+    found = conn.execute(
+        select(index_versions.c.id)
+        .join(indexes, indexes.c.id == index_versions.c.index_id)
+        .where(indexes.c.name == name, index_versions.c.version == number)
+    ).first()
+    if found is None:
+        raise InvalidInput(
+            f"indexes: index {name!r} has no version {number}",
+            hint="cauce indexes versions NAME lists them",
+            details={"field": f"indexes.{name}"},
+        )
 
 
 def save_deployment(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> Applied:
@@ -713,6 +731,9 @@ def _deployment(endpoint: str, d: Any) -> Deployment:
         target, target_id = f"prompts:/{d.prompt_name}/{d.prompt_version}", d.prompt_version_id
     else:
         target, target_id = f"connections:/{d.connection_name}", d.connection_id
+    pins = d.spec.get("indexes") or {}
+    if pins:  # another index version is another thing served
+        target_id += "+" + ",".join(f"{k}={v}" for k, v in sorted(pins.items()))
     return Deployment(
         endpoint=endpoint,
         name=d.name,

@@ -675,8 +675,8 @@ class PromptTarget(Target):
 class FlowTarget(Target):
     """A flow version; one request runs one line."""
 
-    def __init__(self, flow: Any, ws: Workspace) -> None:
-        self.flow, self.ws = flow, ws
+    def __init__(self, flow: Any, ws: Workspace, indexes: dict[str, int] | None = None) -> None:
+        self.flow, self.ws, self.indexes = flow, ws, indexes or {}
         self.uri = flow.uri
         self.model = flow.name
 
@@ -695,7 +695,9 @@ class FlowTarget(Target):
         return values
 
     def chat(self, request: api.ChatRequest, messages: list[dict[str, Any]]) -> Answer:
-        line = self.flow.run(self._inputs(request, messages), workspace=self.ws)
+        line = self.flow.run(
+            self._inputs(request, messages), workspace=self.ws, indexes=self.indexes
+        )
         if line.status != "ok":
             raise LLMError(f"flow {self.flow.uri} failed: {line.error}")
         outputs = line.outputs
@@ -775,7 +777,7 @@ def load_target(deployment: Any, ws: Workspace) -> Target:
     if kind == "flow":
         from cauce.genai import flows
 
-        return FlowTarget(flows.load(deployment.target, workspace=ws), ws)
+        return FlowTarget(flows.load(deployment.target, workspace=ws), ws, spec.get("indexes"))
     fallbacks = [
         connections.client(name.removeprefix("connections:/"), workspace=ws)
         for name in spec.get("fallbacks", [])

@@ -40,10 +40,7 @@ from cauce.serving.specs import RolloutSpec
 from cauce.specs import Applied, Declared, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import (
-    deployments,
     endpoints,
-    model_versions,
-    models,
     rollout_decisions,
     rollouts,
 )
@@ -171,7 +168,7 @@ def _already_rolled_out(conn: Connection, spec: RolloutSpec) -> bool:
         .order_by(rollouts.c.created_at.desc(), rollouts.c.id.desc())
         .limit(1)
     ).first()
-    if latest is None or latest.spec.get("candidate_version") != candidate.model_version_id:
+    if latest is None or latest.spec.get("candidate_version") != candidate.target_id:
         return False
     if spec.stable is not None and spec.stable != latest.stable:
         return False
@@ -198,8 +195,8 @@ def _resolved(conn: Connection, spec: RolloutSpec) -> dict[str, Any]:
     return {
         **spec.model_dump(mode="json"),
         "stable": stable.name,
-        "candidate_version": candidate.model_version_id,
-        "stable_version": stable.model_version_id,
+        "candidate_version": candidate.target_id,
+        "stable_version": stable.target_id,
     }
 
 
@@ -470,31 +467,38 @@ def _finish(
     _set(conn, row.id, state=state, reason=reason, ended_at=now_ms(), next_analysis_at=None)
     decision = "promote" if won else "rollback"
     _decide(conn, ws, row.id, row.stage, decision, measured, reason, actor)
-    if won and row.spec.get("alias"):
+    if won:
         _move_alias(conn, endpoint_row, row, reason, actor)
 
 
 def _move_alias(conn: Connection, endpoint_row: Any, row: Any, reason: str, actor: str) -> None:
-    """Point the registry alias at the promoted candidate's version, in the transaction that
-    ends the rollout: no reader sees it promoted with the old champion. ``actor`` is who
-    promoted: the controller, or the person who ran ``cauce rollouts promote``."""
+    """Point what the promoted candidate serves at its version, in the transaction that ends
+    the rollout (no reader sees it promoted with the old one): the registry alias of a model,
+    the label of a prompt, the current version of each index a flow deployment pins. ``actor``
+    is who promoted: the controller, or the person who ran ``cauce rollouts promote``."""
+    from cauce.genai.indexes.registry import move_current
+    from cauce.genai.prompts import move_label
     from cauce.registry.models import move_alias
 
-    candidate = conn.execute(
-        select(models.c.name, model_versions.c.version)
-        .join(model_versions, model_versions.c.id == deployments.c.model_version_id)
-        .join(models, models.c.id == model_versions.c.model_id)
-        .where(deployments.c.endpoint_id == endpoint_row.id, deployments.c.name == row.candidate)
-    ).one()
-    move_alias(
-        conn,
-        candidate.name,
-        row.spec["alias"],
-        candidate.version,
-        actor=actor,
-        reason=f"rollout of {row.candidate} on {endpoint_row.name} promoted: {reason}",
-        if_changed=True,
-    )
+    candidate = read_endpoint(conn, endpoint_row.name).deployment(row.candidate)
+    why = f"rollout of {row.candidate} on {endpoint_row.name} promoted: {reason}"
+    alias = row.spec.get("alias")
+    if candidate.target_kind == "model" and alias:
+        assert candidate.model_name is not None and candidate.model_version is not None
+        move_alias(
+            conn,
+            candidate.model_name,
+            alias,
+            candidate.model_version,
+            actor=actor,
+            reason=why,
+            if_changed=True,
+        )
+    elif candidate.target_kind == "prompt" and alias:
+        name, _, version = candidate.target.removeprefix("prompts:/").partition("/")
+        move_label(conn, name, alias, int(version), actor=actor, reason=why)
+    for index, version in (candidate.spec.get("indexes") or {}).items():
+        move_current(conn, index, int(version), actor=actor, reason=why)
 
 
 # -- the controller ---------------------------------------------------------------------------

@@ -153,6 +153,9 @@ class DeploymentSpec(BaseModel):
     connection: str | None = None
     # The model id sent through the connection; default: the prompt's, else the connection's.
     upstream_model: str | None = None
+    # A flow's searches read these index versions instead of the current ones (a canary of a
+    # new index version; a rollout's promotion makes them current).
+    indexes: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     # Tried in order when this deployment answers 429 or 5xx or times out before its first
     # byte: other deployments of the endpoint, or connections (``connections:/backup``).
     fallbacks: list[str] = Field(default_factory=list)
@@ -175,6 +178,8 @@ class DeploymentSpec(BaseModel):
             raise ValueError(f"connection goes with a prompt, or alone; not with {given[0]}")
         if self.upstream_model is not None and self.connection is None:
             raise ValueError("upstream_model is the model sent through a connection")
+        if self.indexes and self.flow is None:
+            raise ValueError("indexes pins the index versions a flow searches: give flow")
         return self
 
     @field_validator("fallbacks")
@@ -220,9 +225,13 @@ class AnalysisMetric(BaseModel):
 
     Built in: ``error_rate``, ``latency_p99_ms``, ``latency_p50_ms``, ``prediction_drift``
     (Jensen-Shannon distance between the candidate's predictions since the stage started and
-    the stable deployment's since the rollout started). Any other name needs ``query``: SQL
-    over the collector's records of the interval (tables ``candidate`` and ``stable``) that
-    returns one number.
+    the stable deployment's since the rollout started), and for GenAI deployments, over the
+    collector's ``genai`` records: ``cost_per_request``, ``tokens_per_request``,
+    ``ttft_p50_ms``, ``ttft_p99_ms``, ``safety_flag_rate``, ``block_rate``. ``evaluator``
+    makes the metric the mean score of an evaluator (``groundedness``, ``relevance``, any of
+    :mod:`cauce.genai.evals`) over a sample of the candidate's answers. Any other name needs
+    ``query``: SQL over the collector's records of the interval (tables ``candidate`` and
+    ``stable``) that returns one number.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -230,20 +239,37 @@ class AnalysisMetric(BaseModel):
     max: float | None = None
     min: float | None = None
     query: str | None = None
+    evaluator: str | dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _bound(self) -> AnalysisMetric:
         if self.max is None and self.min is None:
             raise ValueError(f"metric {self.name!r} needs a max or a min")
-        if self.name not in BUILTIN_METRICS and self.query is None:
+        if self.name not in BUILTIN_METRICS and self.query is None and self.evaluator is None:
             raise ValueError(
                 f"metric {self.name!r} is not built in ({', '.join(BUILTIN_METRICS)}); "
-                "give a query over the collector's records"
+                "give a query over the collector's records, or an evaluator"
             )
+        if self.query is not None and self.evaluator is not None:
+            raise ValueError(f"metric {self.name!r}: give a query or an evaluator, not both")
         return self
 
 
-BUILTIN_METRICS = ("error_rate", "latency_p99_ms", "latency_p50_ms", "prediction_drift")
+GENAI_METRICS = (
+    "cost_per_request",
+    "tokens_per_request",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "safety_flag_rate",
+    "block_rate",
+)
+BUILTIN_METRICS = (
+    "error_rate",
+    "latency_p99_ms",
+    "latency_p50_ms",
+    "prediction_drift",
+    *GENAI_METRICS,
+)
 
 
 class AnalysisSpec(BaseModel):
@@ -259,6 +285,11 @@ class AnalysisSpec(BaseModel):
     # prediction_drift counts once each side has collected this many predictions (the candidate
     # since the stage started, the stable deployment since the rollout did): fewer are noise.
     min_predictions: int = Field(default=100, ge=1)
+    # Evaluator metrics score this share of the candidate's answers of the interval, and
+    # count once at least min_samples are scored; judges are asked through ``judge``.
+    sample: float = Field(default=1.0, gt=0, le=1)
+    min_samples: int = Field(default=20, ge=1)
+    judge: str | None = None
     metrics: list[AnalysisMetric] = Field(default_factory=list)
 
 

@@ -50,6 +50,7 @@ from cauce.genai.indexes.registry import (
     query,
     refresh,
     retrievals_of,
+    set_current,
     versions,
 )
 from cauce.genai.indexes.search import (
@@ -99,6 +100,7 @@ __all__ = [
     "refresh",
     "refresh_index",
     "retrievals_of",
+    "set_current",
     "version_id",
     "versions",
 ]

@@ -219,10 +219,16 @@ class Refreshed:
 
 
 def refresh(
-    name: str, *, actor: str | None = None, workspace: Workspace | None = None
+    name: str,
+    *,
+    actor: str | None = None,
+    promote: bool = True,
+    workspace: Workspace | None = None,
 ) -> Refreshed:
     """Read the index's source and build its next version (only what changed is embedded); the
-    same documents, chunker and model leave the current version in place."""
+    same documents, chunker and model leave the newest version in place. With ``promote``
+    False the new version is built but searches keep the current one until
+    :func:`set_current` (a rollout's promotion) moves it."""
     from cauce.artifacts.records import record_blob
     from cauce.genai.indexes.build import build_index, refresh_index
     from cauce.genai.indexes.chunk import MarkdownChunker, TokenChunker
@@ -236,7 +242,7 @@ def refresh(
     )
     embedder = _embedder(ws, spec)
     cache = StoreEmbeddingCache(ws)
-    previous = _version_row(ws, row.current_version_id) if row.current_version_id else None
+    previous = _newest_version(ws, row.id)
     if previous is None:
         built = build_index(parsed.documents, chunker, embedder, cache)
     else:
@@ -303,20 +309,88 @@ def refresh(
             add_edge(conn, ("document", sha), ("index_version", version_id), "indexed")
         if previous is not None:
             add_edge(conn, ("index_version", previous.id), ("index_version", version_id), "revised")
-        conn.execute(
-            indexes.update()
-            .where(indexes.c.id == row.id)
-            .values(current_version_id=version_id, **schedule)
-        )
+        moved = {"current_version_id": version_id} if promote else {}
+        conn.execute(indexes.update().where(indexes.c.id == row.id).values(**moved, **schedule))
         audit.record(
             conn,
             who,
             "index.version.create",
             "index_version",
             version_id,
-            after={"index": name, "version": number, "content_id": built.id, **stats["changes"]},
+            after={
+                "index": name,
+                "version": number,
+                "content_id": built.id,
+                "current": promote,
+                **stats["changes"],
+            },
         )
     return Refreshed(_info(name, _version_row(ws, version_id)), True, built.changes.to_dict())
+
+
+def _newest_version(ws: Workspace, index_id: str) -> Any:
+    with ws.store.read() as conn:
+        return conn.execute(
+            select(index_versions)
+            .where(index_versions.c.index_id == index_id)
+            .order_by(index_versions.c.version.desc())
+            .limit(1)
+        ).first()
+
+
+def set_current(
+    name: str,
+    version: int,
+    *,
+    reason: str | None = None,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
+) -> IndexVersionInfo:
+    """Make ``version`` the one searches read (rolling back is setting an older one); audited
+    with its reason and actor, like an alias move."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        move_current(conn, name, version, actor=actor or ws.user, reason=reason)
+    return next(v for v in versions(name, workspace=ws) if v.version == version)
+
+
+def move_current(
+    conn: Connection, name: str, version: int, *, actor: str, reason: str | None = None
+) -> bool:
+    """:func:`set_current` in the caller's transaction (a rollout's promotion); False when the
+    version was current already (nothing recorded)."""
+    row = conn.execute(select(indexes).where(indexes.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no index named {name!r}", hint="cauce indexes list shows them")
+    target = conn.execute(
+        select(index_versions).where(
+            index_versions.c.index_id == row.id, index_versions.c.version == version
+        )
+    ).first()
+    if target is None:
+        raise NotFound(f"index {name!r} has no version {version}")
+    if target.id == row.current_version_id:
+        return False
+    old = None
+    if row.current_version_id is not None:
+        old = conn.execute(
+            select(index_versions.c.version).where(index_versions.c.id == row.current_version_id)
+        ).scalar()
+    conn.execute(
+        indexes.update()
+        .where(indexes.c.id == row.id)
+        .values(current_version_id=target.id, updated_at=now_ms())
+    )
+    audit.record(
+        conn,
+        actor,
+        "index.current.set",
+        "index",
+        row.id,
+        before={"index": name, "version": old},
+        after={"index": name, "version": version, "reason": reason},
+    )
+    return True
 
 
 def _store_chunks(conn: Connection, index_id: str, built: Any, previous: Any) -> None:
@@ -541,10 +615,11 @@ def query(
     import json
 
     from cauce.genai import tracing
+    from cauce.genai.flows import pinned_index_version
 
     ws = workspace or current()
     row, spec = _index(ws, name)
-    found = _pick_version(ws, row, name, version)
+    found = _pick_version(ws, row, name, version or pinned_index_version(name))
     index = _search_index(ws, found)
     chosen = embedder or _embedder(ws, spec)
     with tracing.span(
