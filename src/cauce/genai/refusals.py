@@ -8,7 +8,7 @@ one of the five languages: an apology followed by a negated ability (``I'm sorry
 help with``, ``Je ne peux pas vous aider``, ``Ich kann dabei nicht helfen``, ``Não posso
 ajudar``), or a stock formula (``As an AI language model``, ``Ich bin nicht in der Lage``). Text
 is compared lower-cased, with accents and typographic apostrophes folded (``désolé`` and
-``desole``, ``can’t`` and ``can't`` match alike).
+``desole``, a curly and a straight apostrophe match alike).
 
 It is a rule set, not a classifier: it misses a refusal worded in none of these ways and other
 languages, and it counts an opening such as "I can't help noticing that ..." as a refusal. The
@@ -62,7 +62,7 @@ _RULES: dict[str, list[str]] = {
         r"\bi (can(not|'t)|won'?t) (assist|help) with (that|this)\b",
     ],
     "es": [
-        rf"\b(lo )?(siento|lamento)\b[^.!?\n]{{0,40}}\bno (puedo|podre|me es posible)",
+        r"\b(lo )?(siento|lamento)\b[^.!?\n]{0,40}\bno (puedo|podre|me es posible)",
         rf"\bno (puedo|podre|me es posible|estoy autorizad[oa] para|tengo permitido) {_HELP_ES}",
         r"\bno (estoy|me encuentro) en (condiciones|disposicion|capacidad) de\b",
         r"\bdebo (declinar|rechazar|negarme)\b",
