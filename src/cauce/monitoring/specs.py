@@ -332,7 +332,9 @@ class QueryDrift(_Spec):
 
     method: Literal["projection", "classifier", "both"] = "projection"
     components: int = Field(default=5, ge=1, le=50)
-    metric: DriftMetric = "normalized_wasserstein"
+    # A p-value by default: windows of queries are small and their projections lumpy (templated
+    # questions), where a distance's fixed threshold breaches on noise alone.
+    metric: DriftMetric = "ks"
     threshold: float | None = Field(default=None, ge=0)
     drift_share: float = Field(default=0.3, ge=0, le=1)
     max_auc: float = Field(default=0.7, gt=0.5, le=1)
