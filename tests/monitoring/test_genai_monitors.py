@@ -22,6 +22,7 @@ from cauce.pipelines.runs import get_pipeline_run
 from cauce.specs import apply
 from cauce.store import now_ms
 from cauce.workspace import Workspace
+from clitools import cauce as run_cli
 from genai_records import records
 
 HOUR = 3_600_000
@@ -185,6 +186,14 @@ def test_a_dataset_target_with_a_reference_dataset_and_no_data(
     assert empty.status == "no_data" and {v["outcome"] for v in empty.values} == {"not_computed"}
     page = write_report("replies", tmp_path / "r.html", run_id=run.id).read_text()
     assert "Refusals" in page and "measured" in page and "languages: en 6" in page
+    # The CLI shows a GenAI monitor as any other (its reference may be absent, too).
+    home = Path(workspace.settings.root)
+    apply({"kind": "Monitor", "name": "costs", "target": {"dataset": "replies"},
+           "signals": [{"genai_cost": {}}]})  # fmt: skip
+    listed = run_cli(home, "monitors", "list").stdout
+    assert "replies" in listed and "costs" in listed and "genai_cost" in listed
+    shown = run_cli(home, "monitors", "run", "costs", check=False)
+    assert shown.returncode == 0 and "measured" in shown.stdout, shown.stderr
 
 
 def test_a_reference_dataset_that_does_not_exist_names_the_field(workspace: Workspace) -> None:
