@@ -170,6 +170,13 @@ def _flags_or_none(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series(False, index=frame.index)
 
 
+def _equals(frame: pd.DataFrame, column: str, text: str) -> pd.Series:
+    """Records whose ``column`` is ``text`` (case aside); all False when they lack it."""
+    if column not in frame.columns:
+        return _flags_or_none(frame, column)
+    return _texts(frame, column).str.lower().eq(text)
+
+
 def _absent(cell: Any) -> bool:
     import pandas as pd
 
@@ -182,9 +189,11 @@ def _texts(frame: pd.DataFrame, column: str) -> pd.Series:
 
 def _chat(frame: pd.DataFrame) -> pd.Series:
     """Chat requests (records without an ``operation`` column are all chat)."""
+    import pandas as pd
+
     if "operation" not in frame.columns:
-        return ~_flags_or_none(frame, "operation")
-    return _texts(frame, "operation").str.lower().eq("chat")
+        return pd.Series(True, index=frame.index)
+    return _equals(frame, "operation", "chat")
 
 
 def answered(frame: pd.DataFrame) -> pd.Series:
@@ -346,11 +355,7 @@ def _refusals(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> lis
     counted = _chat(frame) & (answered(frame) | blocked)
     if not counted.any():
         return [_missing(signal, "refusal_rate", limit, "no chat request answered or blocked")]
-    filtered = counted & ~blocked
-    if "finish_reason" in frame.columns:
-        filtered &= _texts(frame, "finish_reason").str.lower().eq("content_filter")
-    else:
-        filtered &= False
+    filtered = counted & ~blocked & _equals(frame, "finish_reason", "content_filter")
     languages = _texts(frame, "completion").map(refusal)
     phrased = counted & ~blocked & ~filtered & languages.notna()
     refused = (counted & blocked) | filtered | phrased
@@ -459,8 +464,7 @@ def quality(ws: Workspace, body: GenAIQuality, frame: pd.DataFrame) -> list[dict
                 f"{len(rows)} of {len(picked)} sampled requests can be scored by {name}, "
                 f"fewer than min_samples {body.min_samples}"
             )
-            out.append({**_missing("genai_quality", name, limit, why), "details": {**details}})
-            out[-1]["details"]["reason"] = why
+            out.append(value("genai_quality", name, None, limit, {**details, "reason": why}))
             continue
         mapping = {i: QUALITY_INPUTS[i] for i in chosen.inputs}
         table, means = score(
