@@ -59,6 +59,7 @@ def operations() -> pd.DataFrame:
 
 def test_operational_metrics_equal_their_counts_by_hand() -> None:
     frame = operations()
+    assert list(frame.columns) == list(genai.COLUMNS)  # the records as the collector writes them
     tokens = by_metric(genai.operational("genai_tokens", {"total_tokens": 150.0}, frame))
     answered = 6  # every status below 400, the embeddings request included
     assert tokens["input_tokens_per_request"]["value"] == pytest.approx(98 / answered)

@@ -34,17 +34,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput, NotFound
-from cauce.monitoring.drift import BREACHED, NOT_COMPUTED, PASSED, finite
+from cauce.monitoring.drift import BREACHED, MEASURED, NOT_COMPUTED, PASSED, finite
 from cauce.monitoring.specs import QUALITY_INPUTS, GenAIQuality, MonitorSpec
 from cauce.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "MEASURED", "compute", "operational", "quality", "sample"]
+__all__ = ["COLUMNS", "compute", "operational", "quality", "queries", "sample"]
 
-# A metric computed without a bound to judge it by.
-MEASURED = "measured"
+# The columns of a record, as the collector writes them to the collection ``genai``.
 COLUMNS = (
     "correlation_id",
     "timestamp",

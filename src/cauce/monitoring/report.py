@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import NotFound
-from cauce.monitoring.drift import BREACHED, NOT_COMPUTED, P_VALUE_METRICS, PASSED
+from cauce.monitoring.drift import BREACHED, MEASURED, NOT_COMPUTED, P_VALUE_METRICS, PASSED
 from cauce.monitoring.specs import GENAI_SIGNALS
 from cauce.workspace import Workspace, current
 
@@ -53,7 +53,6 @@ SIGNAL_TITLES = {
     "genai_quality": "Quality: evaluator scores on a sample",
     "query_drift": "Query drift",
 }
-MEASURED = "measured"  # a GenAI metric computed without a bound
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;
 margin:0;background:#f4f5f7}
