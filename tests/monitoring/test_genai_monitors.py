@@ -26,6 +26,7 @@ from clitools import cauce as run_cli
 from genai_records import records
 
 HOUR = 3_600_000
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "support-genai-monitor.yaml"
 
 REFRESH = """
 import cauce
@@ -88,29 +89,10 @@ def test_a_degraded_window_raises_an_alert_that_runs_a_pipeline_and_is_reported(
     cauce.data.register(
         "support.blue.genai", pd.concat([*healthy, decayed, mirrored], ignore_index=True)
     )
-    (tmp_path / "refresh.py").write_text(textwrap.dedent(REFRESH))
-    monitor = {
-        "kind": "Monitor",
-        "name": "support-genai",
-        "target": {"endpoint": "support"},
-        "reference": {"window": {"size": "1h", "offset": "1h"}},
-        "window": {"size": "1h"},
-        "signals": [
-            {"genai_errors": {"error_rate": 0.05}},
-            {"genai_latency": {"latency_p95_ms": 2000}},
-            {"genai_tokens": {}},
-            {"genai_safety": {}},
-            {
-                "genai_quality": {
-                    "evaluators": ["groundedness_proxy"],
-                    "min": {"groundedness_proxy": 0.6},
-                    "sample": 0.5,
-                }
-            },
-            {"query_drift": {"method": "both", "components": 3}},
-        ],
-        "on_alert": [{"trigger": {"pipeline": f"{tmp_path / 'refresh.py'}:refresh"}}],
-    }
+    pipelines = Path(support.settings.root) / "pipelines"  # the example's path is relative
+    pipelines.mkdir(parents=True, exist_ok=True)
+    (pipelines / "refresh.py").write_text(textwrap.dedent(REFRESH))
+    monitor = EXAMPLE
     assert [a.outcome for a in apply(monitor)] == ["created"]
     assert [a.outcome for a in apply(monitor)] == ["unchanged"]
 
