@@ -428,3 +428,24 @@ def test_bad_genai_specs_name_the_field(document: dict[str, Any], field: str, wo
         parse_spec(document)
     assert caught.value.details["field"] == field
     assert words in str(caught.value)
+
+
+def test_a_component_alone_breaches_no_alert_without_its_drifted_share(
+    workspace: Workspace,
+) -> None:
+    """As in data drift: a component's breach joins the alert only when the share does."""
+    spec = parse_spec(
+        monitor(
+            [{"query_drift": {"components": 3, "threshold": 0.8, "drift_share": 0.5}}],
+            reference={"dataset": "questions"},
+        )
+    )
+    reference = queries(records(150, 0, 1, seed=1))
+    values, breaches = genai.compute(workspace, spec, records(80, 0, 1, seed=2), lambda: reference)
+    found = {v["feature"]: v for v in values}
+    assert [found[f"pc{i}"]["outcome"] for i in (1, 2, 3)].count("breached") == 1
+    assert found["*"]["value"] == pytest.approx(1 / 3) and found["*"]["outcome"] == "passed"
+    assert breaches == []
+    moved = records(80, 0, 1, seed=3, topic="shipping")
+    values, breaches = genai.compute(workspace, spec, moved, lambda: reference)
+    assert [b["feature"] for b in breaches] == ["*", "pc1", "pc2", "pc3"]

@@ -121,17 +121,24 @@ def compute(
     from cauce.monitoring import query_drift
 
     values: list[dict[str, Any]] = []
+    breaches: list[dict[str, Any]] = []
     for signal in spec.signals:
         if signal.name == "genai_quality":
-            values += quality(ws, signal.body, frame)
+            found = quality(ws, signal.body, frame)
         elif signal.name == "query_drift":
             assert reference_queries is not None  # the spec demands a reference
-            values += query_drift.compute(
+            found = query_drift.compute(
                 ws, signal.body, reference_queries(), queries(frame), bins=spec.bins
             )
         else:
-            values += operational(signal.name, signal.body.limits(), frame)
-    return values, [v for v in values if v["outcome"] == BREACHED]
+            found = operational(signal.name, signal.body.limits(), frame)
+        values += found
+        judged = [v for v in found if v["feature"] == "*"]
+        breaches += [v for v in judged if v["outcome"] == BREACHED]
+        # As in data drift, a component breaches only with the drifted share it makes.
+        if any(v["metric"] == "drifted_share" and v["outcome"] == BREACHED for v in judged):
+            breaches += [v for v in found if v["feature"] != "*" and v["outcome"] == BREACHED]
+    return values, breaches
 
 
 # -- reading records --------------------------------------------------------------------------

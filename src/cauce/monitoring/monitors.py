@@ -382,7 +382,7 @@ def _genai_reference(
     elif reference is not None and reference.window is not None:
         end = now - reference.window.offset
         start = end - reference.window.size
-        summary["reference"] = f"the window {start} < timestamp <= {end}"
+        summary["reference"] = f"the window {_utc(start)} to {_utc(end)}"
 
         def read() -> list[str]:
             found = genai.queries(_window(ws, spec, start, end).inputs)
@@ -390,6 +390,13 @@ def _genai_reference(
             return found
 
     return summary, functools.partial(genai.compute, ws, spec, window.inputs, read), versions
+
+
+def _utc(ms: int) -> str:
+    """A time in ms since the epoch as ``2027-01-15 07:00:00 UTC``."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _query_column(spec: MonitorSpec, frame: pd.DataFrame, ref: str) -> str:
