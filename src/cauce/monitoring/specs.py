@@ -508,9 +508,14 @@ class MonitorSpec(_Spec):
             raise ValueError(f"{classic[0]} needs a reference: {{model: URI}} or {{dataset: NAME}}")
         if genai and reference is not None and reference.model is not None:
             raise ValueError("GenAI signals take a reference {dataset: NAME} or {window: ...}")
-        windowed = reference is not None and reference.window is not None
-        if windowed and self.target.dataset is not None and self.target.timestamp is None:
-            raise ValueError("a reference window needs target.timestamp on a dataset target")
+        if reference is not None and reference.window is not None:
+            if self.target.dataset is not None and self.target.timestamp is None:
+                raise ValueError("a reference window needs target.timestamp on a dataset target")
+            if reference.window.offset < self.window.offset + self.window.size:
+                raise ValueError(
+                    "the reference window overlaps the current one: its offset must be at least "
+                    "window.offset + window.size"
+                )
         if "query_drift" in names and reference is None:
             raise ValueError("query_drift needs a reference: {dataset: NAME} or {window: ...}")
         needs_endpoint = {"prediction_drift", "model_performance"} & set(names)
