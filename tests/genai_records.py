@@ -128,6 +128,7 @@ def records(
                 "contexts": json.dumps(contexts),
                 "input_tokens": tokens_in,
                 "output_tokens": tokens_out,
+                "usage_estimated": False,
                 "cost": cost,
                 "ttft_ms": latency_ms / 4 if stream and not (failed or blocked) else None,
                 "latency_ms": latency_ms + float(rng.integers(0, 100)),

@@ -18,6 +18,7 @@ from cauce.genai.refusals import OPENING, refusal
 from cauce.monitoring import genai, query_drift
 from cauce.monitoring.monitors import parse_spec
 from cauce.monitoring.specs import GenAIQuality, QueryDrift
+from cauce.serving.collector import GENAI_COLUMNS
 from cauce.workspace import Workspace
 from genai_records import records, table
 
@@ -59,7 +60,7 @@ def operations() -> pd.DataFrame:
 
 def test_operational_metrics_equal_their_counts_by_hand() -> None:
     frame = operations()
-    assert list(frame.columns) == list(genai.COLUMNS)  # the records as the collector writes them
+    assert list(frame.columns) == list(GENAI_COLUMNS)  # the records as the collector writes them
     tokens = by_metric(genai.operational("genai_tokens", {"total_tokens": 150.0}, frame))
     answered = 6  # every status below 400, the embeddings request included
     assert tokens["input_tokens_per_request"]["value"] == pytest.approx(98 / answered)

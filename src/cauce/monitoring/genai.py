@@ -1,15 +1,17 @@
 """GenAI signals: what a window of a GenAI endpoint's records says about its operation and its
 answers.
 
-The records are the collector's ``genai`` collection (one row per request: tokens, cost,
-latency, time to first token, status, finish reason, safety decisions, the redacted query and
-completion, the retrieved contexts; :data:`COLUMNS`). Operational signals compute every metric
-of their family and judge those given a maximum (``measured`` for the others):
+The records are the collector's ``genai`` collection (one row per request, in the columns of
+:data:`cauce.serving.collector.GENAI_COLUMNS`: tokens, cost, latency, time to first token,
+status, finish reason, safety decisions, the redacted query and completion, the retrieved
+contexts). Operational signals compute every metric of their family and judge those given a
+maximum (``measured`` for the others):
 
 - ``genai_tokens``: input and output tokens per answered request (means) and in the window
   (sums over every record), and their total;
 - ``genai_cost``: cost per priced answered request (mean) and the window's priced total; records
-  without a price (``cost`` null) are counted in the details, never as zero;
+  without a price (``cost`` null) are counted in the details, never as zero, and an answer from
+  the cache costs nothing;
 - ``genai_latency``: p50/p95/p99 of the latency of answered requests (status < 400) and of the
   time to first token of answered streams;
 - ``genai_errors``: the share of requests answered with an error status (≥ 400), and of streams
@@ -41,38 +43,8 @@ from cauce.workspace import Workspace
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "compute", "operational", "quality", "queries", "sample"]
+__all__ = ["compute", "operational", "quality", "queries", "sample"]
 
-# The columns of a record, as the collector writes them to the collection ``genai``.
-COLUMNS = (
-    "correlation_id",
-    "timestamp",
-    "deployment",
-    "source",
-    "target",
-    "model",
-    "operation",
-    "key",
-    "status",
-    "error",
-    "stream",
-    "abandoned",
-    "cached",
-    "prompt",
-    "query",
-    "completion",
-    "contexts",
-    "input_tokens",
-    "output_tokens",
-    "cost",
-    "ttft_ms",
-    "latency_ms",
-    "finish_reason",
-    "safety",
-    "flagged",
-    "blocked",
-    "trace_id",
-)
 EXAMPLES = 5  # correlation ids kept in a value's details as examples
 
 
@@ -252,6 +224,8 @@ def _tokens(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[
     tokens_out = _numbers(frame, "output_tokens").fillna(0)
     ok = answered(frame)
     details = {"requests": len(frame), "answered": int(ok.sum())}
+    if "usage_estimated" in frame.columns:  # counted by the gateway, not reported upstream
+        details["estimated"] = int(_flags(frame, "usage_estimated").sum())
     out = []
     for name, series in (("input_tokens", tokens_in), ("output_tokens", tokens_out)):
         mean = float(series[ok].mean()) if ok.any() else None
@@ -275,6 +249,8 @@ def _cost(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[di
     if reason:
         return [_missing(signal, n, limits.get(n), reason) for n in ("cost_per_request", "cost")]
     cost = _numbers(frame, "cost")
+    if "cached" in frame.columns:  # an answer from the cache called no upstream: it is free
+        cost = cost.mask(_flags(frame, "cached"), 0.0)
     priced = cost.notna()
     details = {"requests": len(frame), "priced": int(priced.sum())}
     details["unpriced"] = len(frame) - details["priced"]
@@ -400,7 +376,7 @@ def _triggered(frame: pd.DataFrame) -> dict[str, int]:
     for cell in frame["safety"]:
         decisions = _decisions(cell)
         for d in decisions:
-            if isinstance(d, dict) and d.get("triggered"):
+            if isinstance(d, dict) and d.get("triggered", True):
                 name = " ".join(str(d.get(k, "?")) for k in ("direction", "filter", "action"))
                 counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
