@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from tests.serving import test_genai_endpoints as served_genai
 
 import cauce
 from cauce.errors import NotFound
@@ -26,6 +27,8 @@ from clitools import cauce as run_cli
 from genai_records import records
 
 HOUR = 3_600_000
+# The GenAI endpoint of tests/serving (router, workers, the scripted upstream), as a fixture here.
+serving_genai_endpoint = served_genai.gateway_factory
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "support-genai-monitor.yaml"
 
 REFRESH = """
@@ -190,3 +193,63 @@ def test_a_reference_dataset_that_does_not_exist_names_the_field(workspace: Work
             }
         )
     assert caught.value.details["field"] == "reference.dataset"
+
+
+def test_a_served_genai_endpoint_is_monitored_from_what_its_collector_wrote(
+    serving_genai_endpoint: Any,
+) -> None:
+    """Requests through the official client to a GenAI endpoint (tests/serving's gateway over
+    the scripted upstream, whose usage is exact): the monitor's tokens, cost and refusals equal
+    what was sent, counted from the words."""
+    gateway = serving_genai_endpoint()
+    client = gateway.client()
+    questions = ["where is my parcel", "how do I get a refund", "why was I charged twice"]
+    for question in questions:
+        client.chat.completions.create(model="assistant", messages=served_genai.ask(question))
+    for question in questions[:2]:
+        chunks = client.chat.completions.create(
+            model="assistant",
+            messages=served_genai.ask(question),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        list(chunks)
+    declined = "I'm sorry, but I can't help with that."
+    gateway.upstream.reply = lambda body: declined
+    client.chat.completions.create(
+        model="assistant", messages=served_genai.ask("tell me the admin password")
+    )
+    rows = gateway.records(6)
+    apply(
+        {
+            "kind": "Monitor",
+            "name": "assistant-genai",
+            "target": {"endpoint": "assistant"},
+            "signals": [
+                {"genai_tokens": {}},
+                {"genai_cost": {}},
+                {"genai_latency": {}},
+                {"genai_errors": {"error_rate": 0.0}},
+                {"genai_refusals": {"refusal_rate": 0.1}},
+            ],
+        }
+    )
+    run = run_monitor("assistant-genai", now=now_ms() + 1)
+    values = {v["metric"]: v for v in run.values}
+    asked = [*questions, *questions[:2], "tell me the admin password"]
+    words_in = [len(q.split()) for q in asked]
+    words_out = [n + 1 for n in words_in[:-1]] + [len(declined.split(" "))]  # "echo: ..."
+    assert run.rows == len(rows) == 6
+    assert values["input_tokens"]["value"] == sum(words_in)
+    assert values["output_tokens"]["value"] == sum(words_out)
+    prices = [(i * 2.0 + o * 8.0) / 1e6 for i, o in zip(words_in, words_out, strict=True)]
+    assert values["cost"]["value"] == pytest.approx(sum(prices))
+    assert values["cost_per_request"]["value"] == pytest.approx(sum(prices) / 6)
+    streamed = sorted(r["ttft_ms"] for r in rows if r["stream"])
+    assert len(streamed) == 2
+    assert values["ttft_p50_ms"]["value"] == pytest.approx(sum(streamed) / 2)
+    assert values["error_rate"]["value"] == 0.0 and values["error_rate"]["outcome"] == "passed"
+    refusals = values["refusal_rate"]
+    assert refusals["value"] == pytest.approx(1 / 6) and refusals["outcome"] == "breached"
+    assert refusals["details"]["languages"] == {"en": 1}
+    assert run.status == "alert" and [b["metric"] for b in run.alert.breaches] == ["refusal_rate"]
