@@ -178,6 +178,8 @@ EXAMPLE_TESTS = {
     "churn-serving.yaml": "test_specs.py::test_the_spec_examples_apply",
     "customers-checks.yaml": "data/test_checks.py::test_the_example_suite_on_the_demo_data",
     "pipeline_example.py": "pipelines/test_pipeline_runs.py::test_docs_example_runs",
+    "support-genai-monitor.yaml": "monitoring/test_genai_monitors.py::"
+    "test_a_degraded_window_raises_an_alert_that_runs_a_pipeline_and_is_reported",
 }
 
 

@@ -18,7 +18,7 @@ from cauce.cli.output import (
 )
 
 app = typer.Typer(
-    help="Monitors: drift, data quality and performance signals.", no_args_is_help=True
+    help="Monitors: drift, data quality, performance and GenAI signals.", no_args_is_help=True
 )
 alerts_app = typer.Typer(
     help="Alerts raised by monitors, and the actions they ran.", no_args_is_help=True
@@ -109,7 +109,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
                 ", ".join(
                     f"{k} {v}" for k, v in m.spec["target"].items() if v and k != "timestamp"
                 ),
-                ", ".join(f"{k} {v}" for k, v in m.spec["reference"].items() if v),
+                ", ".join(f"{k} {v}" for k, v in (m.spec["reference"] or {}).items() if v),
                 ", ".join(next(k for k, v in s.items() if v) for s in m.spec["signals"]),
                 m.spec.get("schedule"),
                 when(m.next_run_at),

@@ -43,6 +43,7 @@ DEFAULT_THRESHOLDS = {n: m.default_threshold for n, m in metrics.METRICS.items()
 QUALITY_METRICS = ("null_rate", "type_error_rate", "out_of_bounds_rate")
 
 PASSED, BREACHED, NOT_COMPUTED = "passed", "breached", "not_computed"
+MEASURED = "measured"  # computed with no bound to judge it by (GenAI operational metrics)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ alerted) or ``failed`` (the reason is stored).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -138,10 +140,15 @@ def check_monitor(ws: Workspace, spec: MonitorSpec, declared: Declared) -> None:
         except NotFound as exc:
             exc.details = {**exc.details, "field": "target.endpoint"}
             raise
-    if spec.reference.model is not None:
-        resolve(spec.reference.model, workspace=ws)
-    if spec.reference.dataset is not None:
-        get_version(spec.reference.dataset, workspace=ws)
+    reference = spec.reference
+    if reference is not None and reference.model is not None:
+        resolve(reference.model, workspace=ws)
+    if reference is not None and reference.dataset is not None:
+        try:
+            get_version(reference.dataset, workspace=ws)
+        except NotFound as exc:
+            exc.details = {**exc.details, "field": "reference.dataset"}
+            raise
 
 
 def save_monitor(conn: Connection, ws: Workspace, spec: MonitorSpec) -> Applied:
@@ -203,11 +210,13 @@ def _resolve_reference(ws: Workspace, spec: MonitorSpec) -> _Reference:
     from cauce.registry.models import resolve
     from cauce.tracking.runs import get_run
 
-    if spec.reference.dataset is not None:
-        version = get_version(spec.reference.dataset, workspace=ws)
+    reference = spec.reference
+    assert reference is not None  # the spec demands one for the classic signals
+    if reference.dataset is not None:
+        version = get_version(reference.dataset, workspace=ws)
         return _Reference([version], list(version.schema))
-    assert spec.reference.model is not None
-    model = resolve(spec.reference.model, workspace=ws)
+    assert reference.model is not None
+    model = resolve(reference.model, workspace=ws)
     if model.run_id is None:
         raise InvalidInput(
             f"{model.uri} has no source run, so its training data is unknown",
@@ -292,10 +301,15 @@ def _score(ws: Workspace, uri: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> Window:
+    end = now - spec.window.offset
+    return _window(ws, spec, end - spec.window.size, end)
+
+
+def _window(ws: Workspace, spec: MonitorSpec, start: int, end: int) -> Window:
+    """The target's records with ``start < timestamp <= end``: the model's inputs and answers,
+    or (GenAI signals) the ``genai`` records as the inputs."""
     import pandas as pd
 
-    end = now - spec.window.offset
-    start = end - spec.window.size
     target = spec.target
     if target.dataset is not None:
         from cauce.data.assets import load
@@ -317,20 +331,88 @@ def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> Window:
     assert target.endpoint is not None
     endpoint = get_endpoint(target.endpoint, workspace=ws)
     names = target.deployments or [d.name for d in endpoint.deployments]
-    parts: dict[str, list[pd.DataFrame]] = {"model_inputs": [], "model_outputs": []}
+    collections = ("genai",) if spec.genai else ("model_inputs", "model_outputs")
+    parts: dict[str, list[pd.DataFrame]] = {c: [] for c in collections}
     for deployment in names:
         for collection, frames in parts.items():
             frame = records(ws, target.endpoint, deployment, collection, start, end)
             if not frame.empty and not target.include_mirror:
                 frame = frame[frame["source"] == "live"]
             frames.append(frame)
-    inputs, outputs = (
+    found = [
         pd.concat([f for f in frames if not f.empty], ignore_index=True)
         if any(not f.empty for f in frames)
         else pd.DataFrame()
         for frames in parts.values()
+    ]
+    if spec.genai:
+        return Window(found[0], None, start, end)
+    return Window(found[0], found[1], start, end)
+
+
+def _genai_reference(
+    ws: Workspace, spec: MonitorSpec, window: Window, now: int
+) -> tuple[
+    dict[str, Any],
+    Callable[[], tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+    list[DatasetVersion],
+]:
+    """A GenAI monitor's summary, the call that judges its window, and the reference dataset
+    versions it reads (for lineage)."""
+    from cauce.monitoring import genai
+
+    reference = spec.reference
+    summary: dict[str, Any] = {"records": len(window.inputs)}
+    versions: list[DatasetVersion] = []
+    read: Callable[[], list[str]] | None = None
+    if reference is not None and reference.dataset is not None:
+        from cauce.data.assets import get_version, load
+
+        version = get_version(reference.dataset, workspace=ws)
+        versions.append(version)
+        summary["reference"] = f"{version.name}@{version.version}"
+
+        def read() -> list[str]:
+            frame = load(version, workspace=ws)
+            texts = frame[_query_column(spec, frame, version.ref)].dropna().astype(str)
+            found = [t for t in texts if t.strip()]
+            summary["reference_rows"] = len(found)
+            return found
+
+    elif reference is not None and reference.window is not None:
+        end = now - reference.window.offset
+        start = end - reference.window.size
+        summary["reference"] = f"the window {_utc(start)} to {_utc(end)}"
+
+        def read() -> list[str]:
+            found = genai.queries(_window(ws, spec, start, end).inputs)
+            summary["reference_rows"] = len(found)
+            return found
+
+    return summary, functools.partial(genai.compute, ws, spec, window.inputs, read), versions
+
+
+def _utc(ms: int) -> str:
+    """A time in ms since the epoch as ``2027-01-15 07:00:00 UTC``."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _query_column(spec: MonitorSpec, frame: pd.DataFrame, ref: str) -> str:
+    """The reference dataset's column of queries: ``query_drift.column``, else the first of
+    ``query``, ``question``, ``inputs.question``."""
+    named = next((s.body.column for s in spec.signals if s.name == "query_drift"), None)
+    found = named or next(
+        (c for c in ("query", "question", "inputs.question") if c in frame.columns), None
     )
-    return Window(inputs, outputs, start, end)
+    if found is None or found not in frame.columns:
+        raise InvalidInput(
+            f"reference dataset {ref} has no column {named or 'query'!r}",
+            hint="name its column of queries: query_drift: {column: NAME}",
+            details={"field": "signals.query_drift.column"},
+        )
+    return found
 
 
 def _as_ms(values: pd.Series) -> Any:
@@ -373,16 +455,22 @@ def run_monitor(
     inputs: list[tuple[str, str]] = []  # (dataset version id, relation) for lineage
     kept: PreparedVersion | None = None  # the alerting window, written with the run
     try:
-        reference = _resolve_reference(ws, spec)
         window = _current_window(ws, spec, now)
-        profile_id, profile, reused = _reference_profile(ws, spec, reference, None)
         rows = len(window.inputs)
-        summary: dict[str, Any] = {
-            "reference": reference.label,
-            "reference_rows": profile.rows,
-            "profile_reused": reused,
-            "features": len(profile.columns),
-        }
+        judge: Callable[[], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+        if spec.genai:
+            summary, judge, versions = _genai_reference(ws, spec, window, now)
+        else:
+            reference = _resolve_reference(ws, spec)
+            profile_id, profile, reused = _reference_profile(ws, spec, reference, None)
+            summary = {
+                "reference": reference.label,
+                "reference_rows": profile.rows,
+                "profile_reused": reused,
+                "features": len(profile.columns),
+            }
+            judge = functools.partial(signals.compute, ws, spec, profile, window)
+            versions = reference.versions
         if rows < spec.min_rows:
             status = "no_data"
             reason = f"the window has {rows} rows, fewer than min_rows {spec.min_rows}"
@@ -390,9 +478,9 @@ def run_monitor(
             breaches: list[dict[str, Any]] = []
             summary["reason"] = reason
         else:
-            values, breaches = signals.compute(ws, spec, profile, window)
+            values, breaches = judge()
             status = "alert" if breaches else "ok"
-        inputs += [(v.id, "reference") for v in reference.versions]
+        inputs += [(v.id, "reference") for v in versions]
         if breaches:
             kept = _keep_window(ws, spec, window)
         error = None

@@ -3,7 +3,11 @@
 The page shows the run (target, reference, window, status), a summary of each signal, a card
 per drifting feature with the reference and current distributions and the metric's history
 against its threshold, tables of data quality and model performance values with their history,
-and the monitor's alerts with the actions they started. Charts are inline SVG and the styles
+and the monitor's alerts with the actions they started. A GenAI monitor's page has a table per
+operational signal (tokens, cost, latency, errors, refusals, safety) and for evaluator scores,
+each value with its history, and for query drift a card per principal component and the
+queries the domain classifier found least like the reference. Every text from the records
+(queries, error codes, filter names) is escaped. Charts are inline SVG and the styles
 one ``<style>`` tag: the page loads nothing from anywhere and renders offline.
 
 Example::
@@ -22,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import NotFound
-from cauce.monitoring.drift import BREACHED, NOT_COMPUTED, P_VALUE_METRICS, PASSED
+from cauce.monitoring.drift import BREACHED, MEASURED, NOT_COMPUTED, P_VALUE_METRICS, PASSED
+from cauce.monitoring.specs import GENAI_SIGNALS
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -39,6 +44,14 @@ SIGNAL_TITLES = {
     "prediction_drift": "Prediction drift",
     "data_quality": "Data quality",
     "model_performance": "Model performance",
+    "genai_tokens": "Tokens",
+    "genai_cost": "Cost",
+    "genai_latency": "Latency and time to first token",
+    "genai_errors": "Errors",
+    "genai_refusals": "Refusals",
+    "genai_safety": "Safety filters",
+    "genai_quality": "Quality: evaluator scores on a sample",
+    "query_drift": "Query drift",
 }
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;
@@ -168,6 +181,11 @@ def render_report(
         if found:
             parts.append(f"<h2>{SIGNAL_TITLES[signal]}</h2>")
             parts.append(_values_table(found, charts, spec))
+    for signal in GENAI_SIGNALS:
+        found = [v for v in values if v["signal"] == signal]
+        if found:
+            parts.append(f"<h2>{_e(SIGNAL_TITLES[signal])}</h2>")
+            parts.append(_genai_section(signal, found, charts, spec))
     parts.append(_runs_table(runs, run.id))
     parts.append(_alerts_table(alerts, run.id))
     parts.append("</main></body></html>\n")
@@ -229,8 +247,14 @@ def _summary(spec: dict[str, Any], values: list[dict[str, Any]]) -> str:
         # Dataset-level signals (model performance) have one value, counted as their feature.
         per_feature = [v for v in found if v["feature"] != "*"] or found
         counts = {o: sum(v["outcome"] == o for v in per_feature) for o in COLOURS}
-        total = next((v for v in found if v["feature"] == "*"), None)
-        if total is not None:
+        totals = [v for v in found if v["feature"] == "*"]
+        total = totals[0] if len(totals) == 1 else None
+        if len(totals) > 1:  # GenAI signals: several dataset-level metrics, the worst decides
+            outcomes = {v["outcome"] for v in totals}
+            worst = next((o for o in (BREACHED, PASSED, MEASURED) if o in outcomes), NOT_COMPUTED)
+            verdict, value, limit = _badge(worst), "", ""
+            metric = ", ".join(dict.fromkeys(v["metric"] for v in totals))
+        elif total is not None:
             verdict = _badge(total["outcome"])
             value = _value_text(total)
             limit = _limit_text(total, _rule(total, spec))
@@ -346,6 +370,74 @@ def _alerts_table(alerts: Sequence[Alert], reported: str) -> str:
             [_e(_when(a.at)) + this, state, reason, f'<span class="small">{actions}</span>']
         )
     return "<h2>Alerts</h2>" + _table(["Raised", "State", "Reason", "Actions"], rows)
+
+
+def _genai_section(
+    signal: str,
+    values: list[dict[str, Any]],
+    charts: dict[tuple[str, str, str], list[dict[str, Any]]],
+    spec: dict[str, Any],
+) -> str:
+    """A GenAI signal: its values with their history; query drift's components as cards."""
+    out = []
+    if signal == "query_drift":
+        components = [v for v in values if v["feature"] != "*"]
+        if components:
+            out.append('<div class="cards">')
+            out += [
+                _card(v, charts.get((signal, v["feature"], v["metric"]), []), _rule(v, spec))
+                for v in components
+            ]
+            out.append("</div>")
+        values = [v for v in values if v["feature"] == "*"]
+    rows = []
+    for v in values:
+        points = charts.get((v["signal"], v["feature"], v["metric"]), [])
+        rows.append(
+            [
+                _e(v["metric"]),
+                _value_text(v),
+                _limit_text(v, _rule(v, spec)),
+                _badge(v["outcome"]),
+                f'<span class="small muted">{_e(_note(v.get("details") or {}))}</span>',
+                _history_svg(points, v["metric"], width=220, height=56, axes=False),
+            ]
+        )
+    out.append(_table(["Metric", "Value", "Threshold", "Outcome", "Details", "History"], rows))
+    for v in values:
+        unlike = (v.get("details") or {}).get("most_unlike_reference")
+        if unlike:
+            items = "".join(
+                f"<li>{_e(u.get('query', ''))} "
+                f'<span class="muted small">({_e(_short(float(u.get("score", 0))))})</span></li>'
+                for u in unlike
+            )
+            out.append(
+                '<div class="caption">The window\'s queries the classifier found least like '
+                f'the reference</div><ul class="box">{items}</ul>'
+            )
+    return "\n".join(out)
+
+
+def _note(details: dict[str, Any]) -> str:
+    """A value's details in one line of text: the reason, else each detail, with lists of
+    requests as their ids (scores in brackets)."""
+    if details.get("reason"):
+        return str(details["reason"])
+    parts = []
+    for key, item in details.items():
+        if key in ("distribution", "most_unlike_reference") or item in ([], {}, None):
+            continue
+        if isinstance(item, dict):
+            text = ", ".join(f"{k} {_short(x)}" for k, x in item.items())
+        elif isinstance(item, list) and all(isinstance(x, dict) for x in item):
+            text = ", ".join(
+                f"{x.get('correlation_id', '?')} ({_short(x.get('score'))})" for x in item
+            )
+        else:
+            text = _short(item)
+        parts.append(f"{key.replace('_', ' ')}: {text}")
+    return "; ".join(parts)
 
 
 # -- charts -----------------------------------------------------------------------------------
@@ -554,6 +646,8 @@ def _limit_text(value: dict[str, Any], rule: str) -> str:
 def _rule(value: dict[str, Any], spec: dict[str, Any]) -> str:
     """``min`` when the value breaches below its threshold, else ``max``."""
     if value["metric"] in P_VALUE_METRICS:
+        return "min"
+    if value["signal"] == "genai_quality":
         return "min"
     if value["signal"] == "model_performance":
         bounds: dict[str, Any] = next(

@@ -276,7 +276,7 @@ def _known_classes(
     neither knows them. Never the classes a window happens to hold."""
     from cauce import stats
 
-    if spec.reference.model is not None:
+    if spec.reference is not None and spec.reference.model is not None:
         from cauce.registry.models import load, resolve
 
         version = resolve(spec.reference.model, workspace=ws)

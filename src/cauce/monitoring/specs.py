@@ -19,6 +19,19 @@ Example::
       - trigger: {pipeline: pipelines/training.py:training}
       - webhook: {url: "http://127.0.0.1:9000/hooks/cauce"}
     cooldown: 1h
+
+A GenAI endpoint's monitor reads the ``genai`` records its collector writes::
+
+    kind: Monitor
+    name: support-genai
+    target: {endpoint: support}
+    reference: {window: {size: 7d, offset: 1d}}  # or {dataset: NAME[@V]} with a query column
+    signals:
+      - genai_errors: {error_rate: 0.02}
+      - genai_latency: {ttft_p95_ms: 800}
+      - genai_quality: {evaluators: [groundedness_proxy], min: {groundedness_proxy: 0.6},
+                        sample: 0.2}
+      - query_drift: {method: projection, components: 5}
 """
 
 from __future__ import annotations
@@ -81,21 +94,6 @@ class Target(_Spec):
         return self
 
 
-class Reference(_Spec):
-    """What normal looks like: a dataset version, or a model version's training data."""
-
-    model: str | None = None
-    dataset: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Reference:
-        if (self.model is None) == (self.dataset is None):
-            raise ValueError("give exactly one of model or dataset")
-        if self.model is not None and not self.model.startswith("models:/"):
-            raise ValueError(f"model must be a models:/ URI, not {self.model!r}")
-        return self
-
-
 class Window(_Spec):
     """The current window: ``end - size < timestamp <= end`` with ``end = now - offset``."""
 
@@ -108,6 +106,23 @@ class Window(_Spec):
         if value <= 0:
             raise ValueError("size must be positive")
         return value
+
+
+class Reference(_Spec):
+    """What normal looks like: a dataset version, a model version's training data, or (GenAI
+    signals) an earlier window of the same target."""
+
+    model: str | None = None
+    dataset: str | None = None
+    window: Window | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Reference:
+        if sum(v is not None for v in (self.model, self.dataset, self.window)) != 1:
+            raise ValueError("give exactly one of model, dataset or window")
+        if self.model is not None and not self.model.startswith("models:/"):
+            raise ValueError(f"model must be a models:/ URI, not {self.model!r}")
+        return self
 
 
 class DataDrift(_Spec):
@@ -185,6 +200,168 @@ class ModelPerformance(_Spec):
         return self
 
 
+class _Maxima(_Spec):
+    """A GenAI operational signal: each metric is computed and stored; one given a maximum is
+    judged against it (above breaches), the others are ``measured``."""
+
+    def limits(self) -> dict[str, float]:
+        """The metrics given a maximum, and their maximums."""
+        return {n: v for n in type(self).model_fields if (v := getattr(self, n)) is not None}
+
+
+_Max = Annotated[float | None, Field(ge=0)]
+_MaxRate = Annotated[float | None, Field(ge=0, le=1)]
+
+
+class GenAITokens(_Maxima):
+    """Tokens per request (means) and in the window (totals), as the upstream reported them."""
+
+    input_tokens_per_request: _Max = None
+    output_tokens_per_request: _Max = None
+    input_tokens: _Max = None
+    output_tokens: _Max = None
+    total_tokens: _Max = None
+
+
+class GenAICost(_Maxima):
+    """Cost per priced request (mean) and in the window (total)."""
+
+    cost_per_request: _Max = None
+    cost: _Max = None
+
+
+class GenAILatency(_Maxima):
+    """Latency of answered requests and time to first token of answered streams, percentiles."""
+
+    latency_p50_ms: _Max = None
+    latency_p95_ms: _Max = None
+    latency_p99_ms: _Max = None
+    ttft_p50_ms: _Max = None
+    ttft_p95_ms: _Max = None
+    ttft_p99_ms: _Max = None
+
+
+class GenAIErrors(_Maxima):
+    """Requests answered with an error status; streams the client abandoned."""
+
+    error_rate: _MaxRate = None
+    abandon_rate: _MaxRate = None
+
+
+class GenAIRefusals(_Maxima):
+    """Chat requests declined: blocked, stopped by a content filter, or a refusal phrase."""
+
+    refusal_rate: _MaxRate = None
+
+
+class GenAISafety(_Maxima):
+    """Requests a safety filter flagged, and requests it blocked (either direction)."""
+
+    flag_rate: _MaxRate = None
+    block_rate: _MaxRate = None
+
+
+class References(_Spec):
+    """Where reference answers arrive for live requests: a dataset joined on the request id."""
+
+    dataset: str
+    join_on: str = "correlation_id"
+    column: str = "reference"
+
+
+class GenAIQuality(_Spec):
+    """Evaluator scores on a seeded sample of the window's answered chat requests; the mean of
+    each is judged against its minimum."""
+
+    evaluators: list[str | dict[str, Any]] = Field(min_length=1)
+    min: dict[str, float] = Field(default_factory=dict)
+    sample: float = Field(default=0.1, gt=0, le=1)
+    seed: int = 0
+    max_rows: int = Field(default=200, ge=1)
+    min_samples: int = Field(default=1, ge=1)
+    judge: str | None = None  # the connection of the judge model (judge evaluators)
+    judge_model: str | None = None
+    judge_params: dict[str, Any] = Field(default_factory=dict)
+    references: References | None = None
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _evaluators(self) -> GenAIQuality:
+        from cauce.errors import InvalidInput
+        from cauce.genai.evals.runs import evaluator
+
+        names = []
+        for spec in self.evaluators:
+            try:
+                found = evaluator(spec)
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+            unread = sorted(set(found.inputs) - set(QUALITY_INPUTS))
+            if unread:
+                raise ValueError(
+                    f"{found.name} reads {', '.join(unread)}, which GenAI records do not hold"
+                )
+            if "reference" in found.inputs and self.references is None:
+                raise ValueError(f"{found.name} needs references: {{dataset: NAME}}")
+            if found.judge is not None and self.judge is None:
+                raise ValueError(f"{found.name} needs a judge: the connection of the judge model")
+            names.append(found.name)
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"evaluator {repeated[0]} is given twice")
+        unknown = sorted(set(self.min) - set(names))
+        if unknown:
+            raise ValueError(f"min names {', '.join(unknown)}, which no evaluator computes")
+        return self
+
+    def names(self) -> list[str]:
+        """The metric name of each evaluator, in order."""
+        from cauce.genai.evals.runs import evaluator
+
+        return [evaluator(e).name for e in self.evaluators]
+
+
+# What a GenAI record offers an evaluator, by the evaluator's input name.
+QUALITY_INPUTS = {"question": "query", "answer": "completion", "contexts": "contexts"}
+QUALITY_INPUTS["reference"] = "reference"
+
+
+class QueryDrift(_Spec):
+    """Drift of the queries' embeddings (MiniLM) against the reference's: per principal
+    component with a drift metric, or as a domain classifier's ROC AUC."""
+
+    method: Literal["projection", "classifier", "both"] = "projection"
+    components: int = Field(default=5, ge=1, le=50)
+    # A p-value by default: windows of queries are small and their projections lumpy (templated
+    # questions), where a distance's fixed threshold breaches on noise alone.
+    metric: DriftMetric = "ks"
+    threshold: float | None = Field(default=None, ge=0)
+    drift_share: float = Field(default=0.3, ge=0, le=1)
+    max_auc: float = Field(default=0.7, gt=0.5, le=1)
+    column: str | None = None  # the reference dataset's query column
+    max_rows: int = Field(default=2000, ge=10)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _numerical(self) -> QueryDrift:
+        if self.metric not in NUMERICAL_METRICS:
+            raise ValueError(f"metric: {self.metric} applies to categorical columns only")
+        return self
+
+
+CLASSIC_SIGNALS = ("data_drift", "prediction_drift", "data_quality", "model_performance")
+GENAI_SIGNALS = (
+    "genai_tokens",
+    "genai_cost",
+    "genai_latency",
+    "genai_errors",
+    "genai_refusals",
+    "genai_safety",
+    "genai_quality",
+    "query_drift",
+)
+
+
 class Signal(_OneOf):
     """One signal: exactly one of the keys."""
 
@@ -192,6 +369,14 @@ class Signal(_OneOf):
     prediction_drift: PredictionDrift | None = None
     data_quality: DataQuality | None = None
     model_performance: ModelPerformance | None = None
+    genai_tokens: GenAITokens | None = None
+    genai_cost: GenAICost | None = None
+    genai_latency: GenAILatency | None = None
+    genai_errors: GenAIErrors | None = None
+    genai_refusals: GenAIRefusals | None = None
+    genai_safety: GenAISafety | None = None
+    genai_quality: GenAIQuality | None = None
+    query_drift: QueryDrift | None = None
 
 
 class _Retried(_Spec):
@@ -285,7 +470,7 @@ class MonitorSpec(_Spec):
     kind: Literal["Monitor"] = "Monitor"
     name: str
     target: Target
-    reference: Reference
+    reference: Reference | None = None
     schedule: str | None = None
     window: Window = Field(default_factory=Window)
     signals: list[Signal] = Field(min_length=1)
@@ -311,9 +496,36 @@ class MonitorSpec(_Spec):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"signal {repeated[0]} is given twice")
+        genai = [n for n in names if n in GENAI_SIGNALS]
+        classic = [n for n in names if n in CLASSIC_SIGNALS]
+        if genai and classic:
+            raise ValueError(
+                f"{classic[0]} and {genai[0]}: a monitor watches a model's inputs and answers "
+                "or a GenAI endpoint's records, not both"
+            )
+        reference = self.reference
+        if classic and (reference is None or reference.window is not None):
+            raise ValueError(f"{classic[0]} needs a reference: {{model: URI}} or {{dataset: NAME}}")
+        if genai and reference is not None and reference.model is not None:
+            raise ValueError("GenAI signals take a reference {dataset: NAME} or {window: ...}")
+        if reference is not None and reference.window is not None:
+            if self.target.dataset is not None and self.target.timestamp is None:
+                raise ValueError("a reference window needs target.timestamp on a dataset target")
+            if reference.window.offset < self.window.offset + self.window.size:
+                raise ValueError(
+                    "the reference window overlaps the current one: its offset must be at least "
+                    "window.offset + window.size"
+                )
+        if "query_drift" in names and reference is None:
+            raise ValueError("query_drift needs a reference: {dataset: NAME} or {window: ...}")
         needs_endpoint = {"prediction_drift", "model_performance"} & set(names)
         if needs_endpoint and self.target.endpoint is None:
             raise ValueError(f"{sorted(needs_endpoint)[0]} needs an endpoint target")
-        if "prediction_drift" in names and self.reference.model is None:
+        if "prediction_drift" in names and (reference is None or reference.model is None):
             raise ValueError("prediction_drift needs a model reference")
         return self
+
+    @property
+    def genai(self) -> bool:
+        """Whether the monitor judges GenAI records (``genai_*`` and ``query_drift`` signals)."""
+        return any(s.name in GENAI_SIGNALS for s in self.signals)

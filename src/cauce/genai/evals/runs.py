@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from cauce.data.assets import DatasetVersion
     from cauce.genai.evals.judge import JudgePrompt
 
-__all__ = ["Evaluation", "Evaluator", "compare", "evaluator", "run"]
+__all__ = ["Evaluation", "Evaluator", "compare", "evaluator", "run", "score"]
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "answer": ("answer", "outputs.answer", "output", "response"),
@@ -196,17 +196,7 @@ def run(
     from cauce.data.assets import load as load_data
 
     ws = workspace or current()
-    chosen = [evaluator(e) for e in evaluators]
-    if not chosen:
-        raise InvalidInput("name at least one evaluator")
-    names = [e.name for e in chosen]
-    if len(set(names)) != len(names):
-        raise InvalidInput(f"an evaluator is named twice in {names}")
-    needs_judge = [e.name for e in chosen if e.judge is not None]
-    if needs_judge and judge is None:
-        raise InvalidInput(
-            f"{', '.join(needs_judge)} need a judge: give the connection of the judge model"
-        )
+    chosen, names, needs_judge = _chosen(evaluators, judge)
     version = get_version(data, workspace=ws)
     frame = load_data(version.ref, workspace=ws)
     batch = None
@@ -262,6 +252,45 @@ def run(
         flow=batch.flow if batch is not None else None,
         variant=batch.variant if batch is not None else None,
     )
+
+
+def score(
+    frame: pd.DataFrame,
+    evaluators: Sequence[str | dict[str, Any] | Evaluator],
+    *,
+    mapping: dict[str, str] | None = None,
+    judge: str | None = None,
+    judge_model: str | None = None,
+    judge_params: dict[str, Any] | None = None,
+    concurrency: int = 4,
+    workspace: Workspace | None = None,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Score every row of a table as :func:`run` does, recording nothing: the per-row table
+    (``score.NAME`` and, for judges, ``label.``, ``reason.``, ``error.``) and the means."""
+    ws = workspace or current()
+    chosen, _, needs_judge = _chosen(evaluators, judge)
+    columns = _columns(frame, chosen, mapping)
+    chat, judge_id = _judge(judge, judge_model, ws) if needs_judge else (None, None)
+    judging = (chat, judge_id, judge_params)
+    return _score(frame.reset_index(drop=True), columns, chosen, None, judging, concurrency, ws)
+
+
+def _chosen(
+    evaluators: Sequence[str | dict[str, Any] | Evaluator], judge: str | None
+) -> tuple[list[Evaluator], list[str], list[str]]:
+    """The evaluators, their names, and those that need the judge (which must be given)."""
+    chosen = [evaluator(e) for e in evaluators]
+    if not chosen:
+        raise InvalidInput("name at least one evaluator")
+    names = [e.name for e in chosen]
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"an evaluator is named twice in {names}")
+    needs_judge = [e.name for e in chosen if e.judge is not None]
+    if needs_judge and judge is None:
+        raise InvalidInput(
+            f"{', '.join(needs_judge)} need a judge: give the connection of the judge model"
+        )
+    return chosen, names, needs_judge
 
 
 def compare(
