@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.genai.upstream import Upstream
 
 import cauce
 from cauce.genai import openai_api as api
@@ -25,7 +26,6 @@ from cauce.serving.collector import Collector, GenAIRecord
 from cauce.serving.endpoints import get_endpoint
 from cauce.serving.metrics import Window, store_windows
 from cauce.workspace import Workspace
-from tests.genai.upstream import Upstream
 
 
 @pytest.fixture
