@@ -72,7 +72,8 @@ _ROT13 = str.maketrans(
 )
 _COMMON = frozenset(
     "the and you your are all now ignore instructions previous system prompt reveal tell "
-    "secret password rules forget with from this that what".split()
+    "secret password rules forget with from this that what que los las del por les des une "
+    "pour und der die das nicht uma para você".split()
 )
 
 

@@ -39,6 +39,7 @@ _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _DNI = re.compile(r"(?<![\w-])\d{8}[- ]?[A-Za-z](?!\w)")
 _NIE = re.compile(r"(?<![\w-])[XYZxyz][- ]?\d{7}[- ]?[A-Za-z](?!\w)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_DIGIT = re.compile(r"\d+")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 
@@ -69,19 +70,46 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
         taken.append((start, end))
         found.append(Entity(kind, start, end, text[start:end]))
 
-    for match in _EMAIL.finditer(text):
-        keep("EMAIL", match.start(), match.end())
+    # Each pattern runs only around the character every value of its types holds (an @, a
+    # digit, a colon): on a long prompt that is a small part of the text.
+    for start, end in _around(text, "@", 260):
+        for match in _EMAIL.finditer(text, start, end):
+            keep("EMAIL", match.start(), match.end())
+    digits = _around(text, _DIGIT, 80)
     for kind, pattern, valid in _CHECKED:
-        for match in pattern.finditer(text):
-            if valid(match.group()):
-                keep(kind, match.start(), match.end())
-    for pattern in (_IPV4, _IPV6):
-        for match in pattern.finditer(text):
-            if _is_ip(match.group()):
-                keep("IP", match.start(), match.end())
-    for start, end in _phones(text, tuple(regions)):
-        keep("PHONE", start, end)
+        for start, end in digits:
+            for match in pattern.finditer(text, start, end):
+                if valid(match.group()):
+                    keep(kind, match.start(), match.end())
+    for pattern, anchors in ((_IPV4, digits), (_IPV6, _around(text, ":", 45))):
+        for start, end in anchors:
+            for match in pattern.finditer(text, start, end):
+                if _is_ip(match.group()):
+                    keep("IP", match.start(), match.end())
+    for start, end in digits:
+        for first, last in _phones(text[start:end], tuple(regions)):
+            keep("PHONE", start + first, start + last)
     return sorted(found, key=lambda e: e.start)
+
+
+def _around(text: str, anchor: str | re.Pattern[str], margin: int) -> list[tuple[int, int]]:
+    """The spans of ``text`` within ``margin`` characters of an ``anchor``, merged."""
+    if isinstance(anchor, str):
+        at = text.find(anchor)
+        positions = []
+        while at >= 0:
+            positions.append(at)
+            at = text.find(anchor, at + 1)
+    else:
+        positions = [m.start() for m in anchor.finditer(text)]
+    spans: list[list[int]] = []
+    for at in positions:
+        start, end = max(0, at - margin), min(len(text), at + margin)
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [(s, e) for s, e in spans]
 
 
 class Redactor:
