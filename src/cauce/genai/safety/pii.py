@@ -39,7 +39,7 @@ _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _DNI = re.compile(r"(?<![\w-])\d{8}[- ]?[A-Za-z](?!\w)")
 _NIE = re.compile(r"(?<![\w-])[XYZxyz][- ]?\d{7}[- ]?[A-Za-z](?!\w)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_DIGIT = re.compile(r"\d+")
+_NUMBER = re.compile(r"\d[\d .:()/-]*\d")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 
@@ -75,7 +75,10 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
     for start, end in _around(text, "@", 260):
         for match in _EMAIL.finditer(text, start, end):
             keep("EMAIL", match.start(), match.end())
-    digits = _around(text, _DIGIT, 80)
+    numbers = [m.span() for m in _NUMBER.finditer(text)]
+    # Every checked value and address holds four digits or more; a phone number seven.
+    digits = _around(text, [n for n in numbers if _count_digits(text, n) >= 4], 80)
+    phones = _around(text, [n for n in numbers if _count_digits(text, n) >= 7], 80)
     for kind, pattern, valid in _CHECKED:
         for start, end in digits:
             for match in pattern.finditer(text, start, end):
@@ -86,25 +89,32 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
             for match in pattern.finditer(text, start, end):
                 if _is_ip(match.group()):
                     keep("IP", match.start(), match.end())
-    for start, end in digits:
+    for start, end in phones:
         for first, last in _phones(text[start:end], tuple(regions)):
             keep("PHONE", start + first, start + last)
     return sorted(found, key=lambda e: e.start)
 
 
-def _around(text: str, anchor: str | re.Pattern[str], margin: int) -> list[tuple[int, int]]:
-    """The spans of ``text`` within ``margin`` characters of an ``anchor``, merged."""
+def _count_digits(text: str, span: tuple[int, int]) -> int:
+    return sum(c.isdigit() for c in text[span[0] : span[1]])
+
+
+def _around(
+    text: str, anchor: str | list[tuple[int, int]], margin: int
+) -> list[tuple[int, int]]:
+    """The spans of ``text`` within ``margin`` characters of an ``anchor`` (a string, or
+    spans), merged."""
     if isinstance(anchor, str):
         at = text.find(anchor)
         positions = []
         while at >= 0:
-            positions.append(at)
+            positions.append((at, at + 1))
             at = text.find(anchor, at + 1)
     else:
-        positions = [m.start() for m in anchor.finditer(text)]
+        positions = anchor
     spans: list[list[int]] = []
-    for at in positions:
-        start, end = max(0, at - margin), min(len(text), at + margin)
+    for first, last in positions:
+        start, end = max(0, first - margin), min(len(text), last + margin)
         if spans and start <= spans[-1][1]:
             spans[-1][1] = end
         else:
