@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import inspect
 import json
@@ -43,6 +44,7 @@ from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     from cauce.genai.prompts import PromptVersion
+    from cauce.genai.safety.filters import SafetyPolicy
     from cauce.specs import Applied
 
 __all__ = [
@@ -541,15 +543,25 @@ def _retrieve(node: Node, query: Any, ws: Workspace) -> list[dict[str, Any]]:
 
 def _safety(node: Node, text: Any) -> dict[str, Any]:
     content = _text(text)
-    matches = [
-        word
-        for word in node.blocklist
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", content, re.IGNORECASE)
-    ]
+    matches: list[str] = []
+    if node.blocklist:
+        # The safety filters' blocklist: case-insensitive, and on the normalised text too
+        # (look-alike letters, leetspeak, spaced-out words).
+        verdict = _blocklist(tuple(node.blocklist)).check_output(content)
+        matches += [r for d in verdict.decisions for r in d["reasons"]]
     matches += [p for p in node.patterns if re.search(p, content)]
     if matches and node.action == "block":
         raise FlowBlocked(f"node {node.name!r} blocked the line: it matched {', '.join(matches)}")
     return {"flagged": bool(matches), "matches": matches}
+
+
+@functools.lru_cache(maxsize=64)
+def _blocklist(terms: tuple[str, ...]) -> SafetyPolicy:
+    from cauce.genai.safety.filters import SafetyPolicy
+
+    return SafetyPolicy.from_spec(
+        {"output": [{"filter": "blocklist", "action": "flag", "terms": list(terms)}]}
+    )
 
 
 # -- Python flows ------------------------------------------------------------------------------

@@ -260,9 +260,9 @@ class InjectionResult:
         }
 
 
-def detect_injection(text: str) -> InjectionResult:
+def detect_injection(text: str | Normalized) -> InjectionResult:
     """Normalise ``text``, try the rules, and ask the classifier only when no rule matched."""
-    seen = normalize(text)
+    seen = normalize(text) if isinstance(text, str) else text
     payloads = tuple(kind for kind, _ in seen.payloads)
     matched = rule_matches(seen)
     if matched:

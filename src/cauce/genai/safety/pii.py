@@ -131,9 +131,18 @@ class Redactor:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def redact(self, text: str) -> str:
-        """``text`` with each piece of PII replaced by its placeholder."""
+    def redact(self, text: str, *, types: Iterable[str] | None = None) -> str:
+        """``text`` with each piece of PII (of ``types``; None: every type) replaced by its
+        placeholder."""
         entities = detect(text)
+        if types is not None:
+            wanted = set(types)
+            entities = [e for e in entities if e.type in wanted]
+        return self.replace(text, entities)
+
+    def replace(self, text: str, entities: Iterable[Entity]) -> str:
+        """``text`` with the given entities (found in it, in order) replaced by placeholders."""
+        entities = list(entities)
         if not entities:
             return text
         parts, last = [], 0
