@@ -175,6 +175,7 @@ class _Texts:
 
     def __init__(self) -> None:
         self.seen: dict[str, Normalized] = {}
+        self.pii: dict[str, list[Any]] = {}
 
     def get(self, text: str) -> Normalized:
         found = self.seen.get(text)
@@ -194,7 +195,7 @@ class _Filter:
     def scan(self, text: str, texts: _Texts, canary: str | None) -> _Hit | None:
         raise NotImplementedError
 
-    def redact(self, text: str, redactor: Any) -> tuple[str, dict[str, int]]:
+    def redact(self, text: str, redactor: Any, texts: _Texts) -> tuple[str, dict[str, int]]:
         return text, {}
 
     def spans(self, text: str) -> list[tuple[int, int]]:
@@ -215,16 +216,20 @@ class _Injection(_Filter):
 
 
 class _Pii(_Filter):
-    def _entities(self, text: str) -> list[Any]:
+    def _entities(self, text: str, texts: _Texts | None = None) -> list[Any]:
         from cauce.genai.safety.pii import detect
 
-        found = detect(text)
+        found = texts.pii.get(text) if texts is not None else None
+        if found is None:
+            found = detect(text)
+            if texts is not None:
+                texts.pii[text] = found
         if self.spec.types is not None:
             found = [e for e in found if e.type in self.spec.types]
         return found
 
     def scan(self, text: str, texts: _Texts, canary: str | None) -> _Hit | None:
-        found = self._entities(text)
+        found = self._entities(text, texts)
         if not found:
             return None
         counts: dict[str, int] = {}
@@ -235,8 +240,8 @@ class _Pii(_Filter):
     def spans(self, text: str) -> list[tuple[int, int]]:
         return [(e.start, e.end) for e in self._entities(text)]
 
-    def redact(self, text: str, redactor: Any) -> tuple[str, dict[str, int]]:
-        found = self._entities(text)
+    def redact(self, text: str, redactor: Any, texts: _Texts) -> tuple[str, dict[str, int]]:
+        found = self._entities(text, texts)
         counts: dict[str, int] = {}
         for entity in found:
             counts[entity.type] = counts.get(entity.type, 0) + 1
@@ -258,20 +263,24 @@ class _Blocklist(_Filter):
                 ) from None
             terms += [t.strip() for t in lines if t.strip() and not t.lstrip().startswith("#")]
         self.terms = sorted({t.strip() for t in terms}, key=len, reverse=True)
-        folded = sorted({normalize(t, decode=False).text for t in self.terms}, key=len)
-        self.normalised = _words(folded[::-1], 0)
+        self.folded = sorted({normalize(t, decode=False).text for t in self.terms}, key=len)
+        self.normalised = _words(self.folded[::-1], 0)
         self.plain = _words(self.terms, re.IGNORECASE)
 
     def scan(self, text: str, texts: _Texts, canary: str | None) -> _Hit | None:
+        full = texts.get(text).full
+        # A substring test first: the patterns (word boundaries) run only when a term is there.
+        if not any(term in full for term in self.folded):
+            return None
         found = sorted({m.group().lower() for m in self.plain.finditer(text)})
         if not found:
-            found = sorted({m.group() for m in self.normalised.finditer(texts.get(text).full)})
+            found = sorted({m.group() for m in self.normalised.finditer(full)})
         return _Hit(None, found) if found else None
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         return [m.span() for m in self.plain.finditer(text)]
 
-    def redact(self, text: str, redactor: Any) -> tuple[str, dict[str, int]]:
+    def redact(self, text: str, redactor: Any, texts: _Texts) -> tuple[str, dict[str, int]]:
         count = len(self.plain.findall(text))
         if not count:
             return text, {}
@@ -360,7 +369,7 @@ class SafetyPolicy:
                     if hit is None:
                         continue
                     if check.action == "redact":
-                        redacted, counts = check.redact(text, redactor)
+                        redacted, counts = check.redact(text, redactor, texts)
                         hit.redactions = counts
                         put(redacted)
                     hits.append(hit)
@@ -381,7 +390,7 @@ class SafetyPolicy:
             if hit is None:
                 continue
             if check.action == "redact":
-                text, hit.redactions = check.redact(text, redactor)
+                text, hit.redactions = check.redact(text, redactor, texts)
             decisions.append(_decision("output", check, [hit]))
             if check.action == "block":
                 return Verdict(True, decisions, text="")
@@ -448,7 +457,7 @@ class OutputGuard:
         out = text[:cut]
         for check in self.policy.output:
             if check.action == "redact":
-                redacted, counts = check.redact(out, self._redactor)
+                redacted, counts = check.redact(out, self._redactor, texts)
                 if counts:
                     out = redacted
                     self._record(check, _Hit(None, sorted(counts), counts))

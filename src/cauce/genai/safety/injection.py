@@ -195,12 +195,15 @@ NEEDS: dict[str, tuple[str, ...]] = {
                     "tudo o que"),
     "role_switch:en": ("you are now", "you're now", "from now on", "act as", "acting as",
                        "pretend", "roleplay", "role-play", "play the role", "imagine you",
-                       "switch to", " mode", "do anything now", "jailbroken", "no rules",
+                       "switch to", "developer mode", "god mode", "jailbreak mode",
+                       "dan mode", "unfiltered mode", "unrestricted mode", "do anything now", "jailbroken", "no rules",
                        "no restrictions"),
     "role_switch:es": ("ahora eres", "a partir de ahora", "actúa como", "actua como",
-                       "finge que", "el papel de", "imagina que", "modo ", "liberad"),
+                       "finge que", "el papel de", "imagina que", "modo desarrollador",
+                       "modo dios", "modo sin filtros", "liberad"),
     "role_switch:fr": ("tu es maintenant", "désormais", "agis comme", "semblant", "incarne",
-                       "rôle de", "imagine que", "mode ", "débridé"),
+                       "rôle de", "imagine que", "mode développeur", "mode dieu",
+                       "mode sans filtre", "débridé"),
     "role_switch:de": ("du bist jetzt", "ab sofort", "verhalte dich", "wärst du", "spiele",
                        "stell dir vor", "entwicklermodus", "gejailbreakt"),
     "role_switch:pt": ("agora você", "agora voce", "de agora em diante", "aja como",
@@ -229,7 +232,7 @@ _SHORT = 600
 _MARGIN = 250
 # The classifier's probability that counts as an injection: the lowest at which its
 # out-of-fold precision, five folds grouped by template family over the training split, reaches
-# 0.99 (``benchmarks/injection_eval.py --calibrate`` recomputes it).
+# 0.98 (``benchmarks/injection_eval.py --calibrate`` recomputes it).
 CUT = 0.6
 
 

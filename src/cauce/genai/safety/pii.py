@@ -39,6 +39,8 @@ _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _DNI = re.compile(r"(?<![\w-])\d{8}[- ]?[A-Za-z](?!\w)")
 _NIE = re.compile(r"(?<![\w-])[XYZxyz][- ]?\d{7}[- ]?[A-Za-z](?!\w)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
+_NOT_DIGIT = re.compile(r"\D+")
 _NUMBER = re.compile(r"\d[\d .:()/-]*\d")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
@@ -77,8 +79,17 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
             keep("EMAIL", match.start(), match.end())
     numbers = [m.span() for m in _NUMBER.finditer(text)]
     # Every checked value and address holds four digits or more; a phone number seven.
-    digits = _around(text, [n for n in numbers if _count_digits(text, n) >= 4], 80)
-    phones = _around(text, [n for n in numbers if _count_digits(text, n) >= 7], 80)
+    # A value reaches at most ~40 characters past its longest run of digits (an IBAN's letters).
+    digits = _around(text, [n for n in numbers if _count_digits(text, n) >= 4], 48)
+    phones = _around(
+        text,
+        [
+            n
+            for n in numbers
+            if _count_digits(text, n) >= 7 and not _DATE.fullmatch(text, n[0], n[1])
+        ],
+        80,
+    )
     for kind, pattern, valid in _CHECKED:
         for start, end in digits:
             for match in pattern.finditer(text, start, end):
@@ -96,7 +107,7 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
 
 
 def _count_digits(text: str, span: tuple[int, int]) -> int:
-    return sum(c.isdigit() for c in text[span[0] : span[1]])
+    return len(_NOT_DIGIT.sub("", text[span[0] : span[1]]))
 
 
 def _around(
