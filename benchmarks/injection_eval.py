@@ -106,6 +106,25 @@ def main() -> int:
     for name, s in lines:
         print(f"{name:<11} | {s['precision']:9.3f} | {s['recall']:6.3f} | {s['fp']:9d} | "
               f"{s['fn']:6d} | {s['n']}")  # fmt: skip
+    # Real benign text nobody wrote for the corpus: the project's own docs, by paragraph.
+    root = Path(__file__).resolve().parents[1]
+    paragraphs = [
+        p
+        for page in sorted(root.glob("docs/*.md"))
+        + sorted(root.glob("src/cauce/demo/data/genai/docs/*"))
+        for p in page.read_text(encoding="utf-8").split("\n\n")
+        if p.strip()
+    ]
+    if paragraphs:
+        found = [injection.detect_injection(p) for p in paragraphs]
+        result["docs"] = {
+            "paragraphs": len(paragraphs),
+            "flagged_at_0.5": sum(r.score >= 0.5 for r in found),
+            "flagged_at_0.7": sum(r.score >= 0.7 for r in found),
+        }
+        print(f"Cauce's own docs, {len(paragraphs)} paragraphs (benign): flagged "
+              f"{result['docs']['flagged_at_0.5']} at 0.5, "
+              f"{result['docs']['flagged_at_0.7']} at 0.7")  # fmt: skip
     whole_ok = result["whole"]["recall"] >= 0.90 and result["whole"]["precision"] >= 0.95
     result["target_met"] = whole_ok
     print(f"target recall >= 0.90 at precision >= 0.95: {'PASS' if whole_ok else 'FAIL'}")

@@ -85,14 +85,25 @@ def main() -> int:
     p50 = samples[len(samples) // 2] * 1000
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000
     ok = p50 <= 2.0
+    # What an index build pays per chunk for the injection scan (chunks of ~200 tokens).
+    from cauce.genai.safety.injection import detect_injection
+
+    chunks = [text[i : i + 900] for i in range(0, len(text) - 900, 300)]
+    started = time.perf_counter()
+    rounds = max(1, args.repetitions // 10)
+    for _ in range(rounds):
+        for chunk in chunks:
+            detect_injection(chunk)
+    chunk_ms = (time.perf_counter() - started) / (rounds * len(chunks)) * 1000
     print(f"prompt: {len(text)} characters (~{len(text) // 4.5:.0f} tokens); "
           f"decisions: {[d['filter'] for d in verdict.decisions]}")  # fmt: skip
     print(f"input filters (injection + pii + blocklist), {args.repetitions} repetitions: "
           f"p50 {p50:.3f} ms, p99 {p99:.3f} ms (target p50 <= 2 ms): {'PASS' if ok else 'FAIL'}")
+    print(f"injection scan of one ~200-token index chunk: {chunk_ms:.3f} ms")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "characters": len(text), "p50_ms": p50, "p99_ms": p99,
+            "characters": len(text), "p50_ms": p50, "p99_ms": p99, "chunk_scan_ms": chunk_ms,
             "samples_s": samples, "target_met": ok,
         }, indent=2))  # fmt: skip
     return 0 if ok else 1

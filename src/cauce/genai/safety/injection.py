@@ -221,6 +221,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "extraction:pt": ("prompt", "mensagem de sistema", "instruções", "regras", "desenvolvedor"),
 }  # fmt: skip
 
+_ALL_NEEDS = sorted({needle for needles in NEEDS.values() for needle in needles})
+
 # Words attacks are made of: a long text is classified in windows around them.
 _TRIGGERS = (
     "ignor", "disregard", "forget", "overrid", "bypass", "instruc", "prompt", "pretend", "jailbr",
@@ -278,10 +280,11 @@ def rule_matches(text: str | Normalized) -> list[str]:
     """The names of the rules that match ``text`` (normalised here when it is a string)."""
     seen = normalize(text) if isinstance(text, str) else text
     full = seen.full
+    present = {needle for needle in _ALL_NEEDS if needle in full}
     return [
         name
         for name, pattern in RULES.items()
-        if any(needle in full for needle in NEEDS[name]) and pattern.search(full)
+        if not present.isdisjoint(NEEDS[name]) and pattern.search(full)
     ]
 
 

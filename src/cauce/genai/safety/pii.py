@@ -81,15 +81,13 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
     # Every checked value and address holds four digits or more; a phone number seven.
     # A value reaches at most ~40 characters past its longest run of digits (an IBAN's letters).
     digits = _around(text, [n for n in numbers if _count_digits(text, n) >= 4], 48)
-    phones = _around(
-        text,
-        [
-            n
-            for n in numbers
-            if _count_digits(text, n) >= 7 and not _DATE.fullmatch(text, n[0], n[1])
-        ],
-        80,
-    )
+    candidates = [
+        n
+        for n in numbers
+        if _count_digits(text, n) >= 7 and not _DATE.fullmatch(text, n[0], n[1])
+    ]
+    phones = _around(text, candidates, 80)
+    national = [n[0] for n in candidates if not text[max(0, n[0] - 1) : n[0]] == "+"]
     for kind, pattern, valid in _CHECKED:
         for start, end in digits:
             for match in pattern.finditer(text, start, end):
@@ -100,8 +98,11 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
             for match in pattern.finditer(text, start, end):
                 if _is_ip(match.group()):
                     keep("IP", match.start(), match.end())
+    regions = tuple(regions)
     for start, end in phones:
-        for first, last in _phones(text[start:end], tuple(regions)):
+        # Numbers written with their +country code read the same in every region: one will do.
+        local = any(start <= at < end for at in national)
+        for first, last in _phones(text[start:end], regions if local else regions[:1]):
             keep("PHONE", start + first, start + last)
     return sorted(found, key=lambda e: e.start)
 
