@@ -97,8 +97,10 @@ def main() -> int:
     chunk_ms = (time.perf_counter() - started) / (rounds * len(chunks)) * 1000
     print(f"prompt: {len(text)} characters (~{len(text) // 4.5:.0f} tokens); "
           f"decisions: {[d['filter'] for d in verdict.decisions]}")  # fmt: skip
-    print(f"input filters (injection + pii + blocklist), {args.repetitions} repetitions: "
-          f"p50 {p50:.3f} ms, p99 {p99:.3f} ms (target p50 <= 2 ms): {'PASS' if ok else 'FAIL'}")
+    print(
+        f"input filters (injection + pii + blocklist), {args.repetitions} repetitions: "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms (target p50 <= 2 ms): {'PASS' if ok else 'FAIL'}"
+    )
     print(f"injection scan of one ~200-token index chunk: {chunk_ms:.3f} ms")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

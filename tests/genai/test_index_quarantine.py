@@ -114,9 +114,9 @@ def test_flag_at_indexing_keeps_the_chunk_and_the_retrieve_node_drops_it(
 
 
 def test_bad_settings_name_the_field(workspace: Workspace, folder: Path) -> None:
-    with pytest.raises(InvalidInput, match="injection.action"):
+    with pytest.raises(InvalidInput, match=r"injection\.action"):
         cauce.apply(spec(folder, action="drop"))
-    with pytest.raises(InvalidInput, match="injection.threshold"):
+    with pytest.raises(InvalidInput, match=r"injection\.threshold"):
         cauce.apply(spec(folder, threshold=1.5))
 
 

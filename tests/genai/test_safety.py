@@ -243,7 +243,11 @@ def test_a_blocklist_file_adds_terms(tmp_path: Path) -> None:
     terms = tmp_path / "terms.txt"
     terms.write_text("# internal code names\nblue heron\n\nred kite\n")
     policy = SafetyPolicy.from_spec(
-        {"input": [{"filter": "blocklist", "action": "block", "terms": ["x-ray"], "file": str(terms)}]}
+        {
+            "input": [
+                {"filter": "blocklist", "action": "block", "terms": ["x-ray"], "file": str(terms)}
+            ]
+        }
     )
     assert policy.check_input([{"role": "user", "content": "about Red  Kite"}]).blocked is False
     assert policy.check_input([{"role": "user", "content": "about RED KITE."}]).blocked

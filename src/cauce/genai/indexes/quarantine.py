@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from cauce.genai.indexes.chunk import Chunk
     from cauce.genai.indexes.search import Hit
 
-__all__ = ["InjectionScan", "Held", "quarantined", "record", "screen_chunks", "screen_hits"]
+__all__ = [
+    "Held",
+    "InjectionScan",
+    "quarantined",
+    "record",
+    "scan",
+    "screen_chunks",
+    "screen_hits",
+]
 
 
 class InjectionScan(BaseModel):

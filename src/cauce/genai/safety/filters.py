@@ -487,7 +487,7 @@ def _parts(message: dict[str, Any]) -> list[tuple[str, Callable[[str], None]]]:
         return [(content, put)]
     if isinstance(content, list):
         parts = message["content"] = [dict(p) if isinstance(p, dict) else p for p in content]
-        found = []
+        found: list[tuple[str, Callable[[str], None]]] = []
         for part in parts:
             if isinstance(part, dict) and isinstance(part.get("text"), str):
 

@@ -70,11 +70,12 @@ _ROT13 = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
     "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm",
 )
-_COMMON = frozenset(
+_COMMON_WORDS = (
     "the and you your are all now ignore instructions previous system prompt reveal tell "
     "secret password rules forget with from this that what que los las del por les des une "
-    "pour und der die das nicht uma para você".split()
+    "pour und der die das nicht uma para você"
 )
+_COMMON = frozenset(_COMMON_WORDS.split())
 
 
 @dataclass(frozen=True)

@@ -82,12 +82,10 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
     # A value reaches at most ~40 characters past its longest run of digits (an IBAN's letters).
     digits = _around(text, [n for n in numbers if _count_digits(text, n) >= 4], 48)
     candidates = [
-        n
-        for n in numbers
-        if _count_digits(text, n) >= 7 and not _DATE.fullmatch(text, n[0], n[1])
+        n for n in numbers if _count_digits(text, n) >= 7 and not _DATE.fullmatch(text, n[0], n[1])
     ]
     phones = _around(text, candidates, 80)
-    national = [n[0] for n in candidates if not text[max(0, n[0] - 1) : n[0]] == "+"]
+    national = [n[0] for n in candidates if text[max(0, n[0] - 1) : n[0]] != "+"]
     for kind, pattern, valid in _CHECKED:
         for start, end in digits:
             for match in pattern.finditer(text, start, end):
@@ -111,9 +109,7 @@ def _count_digits(text: str, span: tuple[int, int]) -> int:
     return len(_NOT_DIGIT.sub("", text[span[0] : span[1]]))
 
 
-def _around(
-    text: str, anchor: str | list[tuple[int, int]], margin: int
-) -> list[tuple[int, int]]:
+def _around(text: str, anchor: str | list[tuple[int, int]], margin: int) -> list[tuple[int, int]]:
     """The spans of ``text`` within ``margin`` characters of an ``anchor`` (a string, or
     spans), merged."""
     if isinstance(anchor, str):

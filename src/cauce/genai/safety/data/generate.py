@@ -25,6 +25,7 @@ PER_ATTACK_FAMILY = 40
 PER_BENIGN_FAMILY = 45
 OUT = Path(__file__).with_name("injection.jsonl")
 
+# fmt: off
 # -- attacks -----------------------------------------------------------------------------------
 # family -> (category, held out?, templates). Slots: {prev} {payload} {role} {secret}.
 
@@ -796,6 +797,7 @@ BENIGN_SLOTS: dict[str, dict[str, list[str]]] = {
     },
 }
 
+# fmt: on
 # -- obfuscations --------------------------------------------------------------------------------
 
 _LEET = str.maketrans({"o": "0", "i": "1", "e": "3", "a": "4", "s": "5", "t": "7"})
