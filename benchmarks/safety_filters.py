@@ -4,7 +4,7 @@ The prompt (≈ 4,500 characters) is a retrieval-augmented support request writt
 an instruction, context passages about deployments and tickets (with dates, amounts, order
 numbers, one email address and one phone number) and a question: realistic text with the
 digits and punctuation that the PII patterns and the decoders look at. The classifier is
-trained before timing. Target: p50 <= 2 ms.
+trained before timing. Target: p50 <= 2 ms (``--strict``: exit 1 when missed).
 
 Example::
 
@@ -62,6 +62,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=300)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args()
     policy = SafetyPolicy.from_spec({
         "input": [
@@ -108,7 +109,7 @@ def main() -> int:
             "characters": len(text), "p50_ms": p50, "p99_ms": p99, "chunk_scan_ms": chunk_ms,
             "samples_s": samples, "target_met": ok,
         }, indent=2))  # fmt: skip
-    return 0 if ok else 1
+    return 1 if args.strict and not ok else 0
 
 
 if __name__ == "__main__":
