@@ -8,3 +8,25 @@ that a deployment configures (``filters``); each concept is its own module:
 - :mod:`~cauce.genai.safety.filters`: ``SafetySpec`` and ``SafetyPolicy`` (input, output and
   stream checks).
 """
+
+from cauce.genai.safety.canary import leaked, new_canary, with_canary
+from cauce.genai.safety.filters import OutputGuard, SafetyPolicy, SafetySpec, Verdict
+from cauce.genai.safety.injection import InjectionResult, detect_injection
+from cauce.genai.safety.normalize import Normalized, normalize
+from cauce.genai.safety.pii import Redactor, redact_text
+
+__all__ = [
+    "InjectionResult",
+    "Normalized",
+    "OutputGuard",
+    "Redactor",
+    "SafetyPolicy",
+    "SafetySpec",
+    "Verdict",
+    "detect_injection",
+    "leaked",
+    "new_canary",
+    "normalize",
+    "redact_text",
+    "with_canary",
+]
