@@ -56,6 +56,8 @@ RULES: dict[str, re.Pattern[str]] = {
         rf"\b(?:ignore|disregard|forget|skip|override|bypass|drop)\b{_GAP}\b(?:previous|prior|"
         rf"above|earlier|preceding|original|all|any|your|the|system|everything)\b{_GAP}"
         r"\b(?:instructions?|prompts?|rules|directions|guidelines|directives|commands?|told)\b",
+        r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:its|their|these|those|my|our)\s+)?"
+        r"(?:instructions|rules|guidelines|system prompt)\b",
         r"\bforget (?:everything|all)\b[^.\n]{0,20}\b(?:above|before|earlier|said)\b",
         r"\b(?:do not|don't|stop) follow(?:ing)?\b[^.\n]{0,30}\b(?:instructions|rules|prompt|"
         r"guidelines)\b",
