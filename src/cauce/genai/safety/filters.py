@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ class _Texts:
         return found
 
 
-class _Filter:
+class _Filter(abc.ABC):
     """One compiled filter: ``scan`` finds, ``redact`` rewrites (pii, blocklist)."""
 
     def __init__(self, spec: Any, name: str) -> None:
@@ -192,8 +193,9 @@ class _Filter:
         self.name = name
         self.action: str = spec.action
 
+    @abc.abstractmethod
     def scan(self, text: str, texts: _Texts, canary: str | None) -> _Hit | None:
-        raise NotImplementedError
+        """What the filter found in ``text`` (None: nothing)."""
 
     def redact(self, text: str, redactor: Any, texts: _Texts) -> tuple[str, dict[str, int]]:
         return text, {}
