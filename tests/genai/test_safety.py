@@ -190,6 +190,9 @@ def test_input_checks_redact_flag_and_block() -> None:
 
 def test_output_checks_and_the_canary() -> None:
     policy = SafetyPolicy.from_spec(POLICY)
+    assert (
+        policy.wants_canary and not SafetyPolicy.from_spec({"input": POLICY["input"]}).wants_canary
+    )
     token = new_canary()
     verdict = policy.check_output("Call +34 612 345 678 about project falcon.", canary=token)
     assert verdict.text == "Call [PHONE_1] about [BLOCKED]." and not verdict.blocked

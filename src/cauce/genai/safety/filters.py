@@ -354,6 +354,12 @@ class SafetyPolicy:
                 raise validation_error("safety", exc) from None
         return cls(spec)
 
+    @property
+    def wants_canary(self) -> bool:
+        """Whether an output filter looks for a canary: the caller puts one in the system
+        message (:func:`~cauce.genai.safety.canary.with_canary`) and passes it to the checks."""
+        return any(isinstance(check, _Canary) for check in self.output)
+
     def check_input(self, messages: list[dict[str, Any]]) -> Verdict:
         """Run the input filters over the text of every user and tool/function message."""
         from cauce.genai.safety.pii import Redactor
