@@ -21,11 +21,16 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import math
+import os
 import re
 import threading
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from cauce.genai.safety.normalize import Normalized, normalize
@@ -34,6 +39,7 @@ __all__ = [
     "CUT",
     "RULES",
     "InjectionResult",
+    "Scorer",
     "classifier_score",
     "detect_injection",
     "fit",
@@ -301,8 +307,7 @@ def classifier_score(text: str | Normalized) -> float:
         windows = _windows(full)
         if not windows:
             return 0.0
-    model = _model()
-    return float(model(windows))
+    return _model()(windows)
 
 
 def warm() -> None:
@@ -335,33 +340,103 @@ def _windows(text: str) -> list[str]:
     return [text[s:e] for s, e in spans]
 
 
-_trained: list[Any] = []
+_trained: list[Scorer] = []
 _lock = threading.Lock()
+# What the weights depend on besides the corpus: a change here trains again.
+_RECIPE = "tfidf-word-1-2-mindf2-sublinear|logreg-C1-balanced|cut" + str(CUT)
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 
 
-def _model() -> Any:
-    """The trained scorer: texts -> the highest probability among them."""
+class Scorer:
+    """The trained classifier's linear part, applied without scikit-learn: TF-IDF (sublinear
+    term frequency, l2 norm) over word unigrams and bigrams, then the logistic regression;
+    ``weights`` maps each term to its idf and coefficient."""
+
+    def __init__(self, weights: dict[str, tuple[float, float]], intercept: float) -> None:
+        self.weights = weights
+        self.intercept = intercept
+
+    def margin(self, text: str) -> float:
+        """The logistic regression's decision value for one (normalised) text."""
+        tokens = _TOKEN.findall(text)
+        counts: dict[str, int] = {}
+        for term in itertools.chain(tokens, map(" ".join, itertools.pairwise(tokens))):
+            if term in self.weights:
+                counts[term] = counts.get(term, 0) + 1
+        if not counts:
+            return self.intercept
+        dot = norm = 0.0
+        for term, count in counts.items():
+            idf, coef = self.weights[term]
+            value = (1.0 + math.log(count)) * idf
+            dot += value * coef
+            norm += value * value
+        return dot / math.sqrt(norm) + self.intercept
+
+    def __call__(self, windows: list[str]) -> float:
+        """The highest probability among ``windows``."""
+        best = max(self.margin(w) for w in windows)
+        return 1.0 / (1.0 + math.exp(-best))
+
+
+def _model() -> Scorer:
+    """The trained scorer, once per process: read from the workspace's cache when a process
+    trained it on the same corpus and recipe before, else trained (and cached)."""
     with _lock:
         if not _trained:
-            _trained.append(_train())
+            _trained.append(_load_or_train())
         return _trained[0]
 
 
-def _train() -> Any:
-    import math
+def _load_or_train() -> Scorer:
+    path = resources.files("cauce.genai.safety") / "data" / "injection.jsonl"
+    key = hashlib.sha256(path.read_bytes() + _RECIPE.encode()).hexdigest()
+    cached = _cache_file(key)
+    if cached is not None and cached.exists():
+        try:
+            stored = json.loads(cached.read_text(encoding="utf-8"))
+            weights = {t: (float(i), float(c)) for t, (i, c) in stored["weights"].items()}
+            return Scorer(weights, float(stored["intercept"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged cache file is trained over
+    scorer = _train()
+    if cached is not None:
+        body = {"corpus_and_recipe_sha256": key, "intercept": scorer.intercept}
+        body["weights"] = {t: list(w) for t, w in scorer.weights.items()}
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(body), encoding="utf-8")
+            os.replace(temporary, cached)
+        except OSError:
+            pass  # a read-only workspace: trained per process, as without one
+    return scorer
 
+
+def _cache_file(key: str) -> Path | None:
+    from cauce.errors import CauceError
+    from cauce.workspace import current
+
+    try:
+        ws = current()
+    except CauceError:
+        return None
+    if not ws.settings.state_dir.is_dir():
+        return None  # no workspace here: nothing is written where nobody asked for one
+    return ws.cache_dir / "safety" / f"injection-{key[:16]}.json"
+
+
+def _train() -> Scorer:
     rows = [r for r in load_corpus() if r["split"] == "train"]
     vectorizer, model = fit([normalize(r["text"]).full for r in rows], [r["label"] for r in rows])
+    idf = vectorizer.idf_
     coef = model.coef_.ravel()
+    weights = {
+        term: (float(idf[index]), float(coef[index]))
+        for term, index in vectorizer.vocabulary_.items()
+    }
     # Scores are moved so that 0.5 is the probability CUT chosen by cross-validation.
-    intercept = float(model.intercept_[0]) - math.log(CUT / (1 - CUT))
-
-    def score(windows: list[str]) -> float:
-        # The linear part by hand: predict_proba's checks cost more than the product itself.
-        margins = vectorizer.transform(windows) @ coef + intercept
-        return 1.0 / (1.0 + math.exp(-float(margins.max())))
-
-    return score
+    return Scorer(weights, float(model.intercept_[0]) - math.log(CUT / (1 - CUT)))
 
 
 def fit(texts: list[str], labels: list[int]) -> tuple[Any, Any]:
