@@ -8,10 +8,13 @@
    ``<|im_start|>system``, ``[INST]``, ``</user>``, ``### System:``) and system-prompt
    extraction (``repeat your system prompt``). A rule that matches scores 1.0.
 3. **Classifier**: TF-IDF over word unigrams and bigrams and a logistic regression
-   (scikit-learn),
-   trained once per process on the training split of the corpus the project ships
-   (``data/injection.jsonl``, see its README); it scores what the rules let through. Long texts
-   are classified in windows around words attacks use (the whole text when it is short).
+   (scikit-learn), trained on the training split of the corpus the project ships
+   (``data/injection.jsonl``, see its README) once per process, or read from the workspace's
+   cache (``.cauce/cache/safety``, keyed by the corpus's sha256 and the recipe) where a process
+   trained it before; texts are scored in plain Python (:class:`Scorer`, equal to
+   scikit-learn's decision function), so scoring never imports scikit-learn. It scores what the
+   rules let through. Long texts are classified in windows around words attacks use (the whole
+   text when it is short).
 
 Example::
 
