@@ -86,6 +86,27 @@ def main() -> int:
     p50 = samples[len(samples) // 2] * 1000
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000
     ok = p50 <= 2.0
+    # The output side on the same text as a completion: whole, and streamed in 4-character
+    # deltas through the guard (what a streamed answer pays per delta).
+    from cauce.genai.safety.canary import new_canary
+
+    output = SafetyPolicy.from_spec({
+        "output": [
+            {"filter": "canary", "action": "block"},
+            {"filter": "pii", "action": "redact"},
+            {"filter": "blocklist", "action": "redact", "terms": ["project falcon"]},
+        ]
+    })  # fmt: skip
+    canary = new_canary()
+    whole = output.check_output(text, canary=canary)
+    deltas = [text[i : i + 4] for i in range(0, len(text), 4)]
+    started = time.perf_counter()
+    rounds = max(1, args.repetitions // 30)
+    for _ in range(rounds):
+        guard = output.output_guard(canary)
+        streamed = "".join(guard.feed(d) for d in deltas) + guard.finish()
+    delta_us = (time.perf_counter() - started) / (rounds * len(deltas)) * 1e6
+    assert streamed == whole.text, "the stream guard and the whole check disagree"
     # What an index build pays per chunk for the injection scan (chunks of ~200 tokens).
     from cauce.genai.safety.injection import detect_injection
 
@@ -103,10 +124,13 @@ def main() -> int:
         f"p50 {p50:.3f} ms, p99 {p99:.3f} ms (target p50 <= 2 ms): {'PASS' if ok else 'FAIL'}"
     )
     print(f"injection scan of one ~200-token index chunk: {chunk_ms:.3f} ms")
+    print(f"output filters (canary + pii + blocklist) streamed in {len(deltas)} deltas of 4 "
+          f"characters: {delta_us:.0f} us per delta, same text as the whole check")  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "characters": len(text), "p50_ms": p50, "p99_ms": p99, "chunk_scan_ms": chunk_ms,
+            "stream_us_per_delta": delta_us,
             "samples_s": samples, "target_met": ok,
         }, indent=2))  # fmt: skip
     return 1 if args.strict and not ok else 0

@@ -33,4 +33,4 @@ def test_safety_filters_benchmark_few_repetitions(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert 4000 <= result["characters"] <= 5000
     assert len(result["samples_s"]) == 30 and 0 < result["p50_ms"] <= result["p99_ms"]
-    assert result["chunk_scan_ms"] > 0
+    assert result["chunk_scan_ms"] > 0 and result["stream_us_per_delta"] > 0
