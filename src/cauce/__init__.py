@@ -80,6 +80,7 @@ _SUBMODULES = {
     "evals": "cauce.genai.evals",
     "indexes": "cauce.genai.indexes",
     "llms": "cauce.genai.llms",
+    "safety": "cauce.genai.safety",
     "endpoints": "cauce.serving.endpoints",
     "deployments": "cauce.serving.deployments",
     "rollouts": "cauce.serving.rollouts",
@@ -129,6 +130,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.genai import indexes as indexes
     from cauce.genai import llms as llms
     from cauce.genai import prompts as prompts
+    from cauce.genai import safety as safety
     from cauce.genai import tracing as tracing
     from cauce.genai.flows import flow as flow
     from cauce.monitoring import alerts as alerts

@@ -25,3 +25,9 @@ def shout(text: str) -> str:
 
 def word_count(answer: str) -> dict[str, int]:
     return {"words": len(answer.split())}
+
+
+def no_shouting(text: str) -> str | None:
+    """A custom safety hook: two or more words in capitals are shouting."""
+    loud = [w for w in text.split() if len(w) > 1 and w.isupper()]
+    return "shouting" if len(loud) >= 2 else None

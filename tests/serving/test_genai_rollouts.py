@@ -99,7 +99,8 @@ def collect(
         )
         collector.record(
             GenAIRecord(
-                deployment=deployment, source="live", target="", correlation_id=f"{deployment}-{at}-{i}",
+                deployment=deployment, source="live", target="",
+                correlation_id=f"{deployment}-{at}-{i}",
                 timestamp_ms=at, latency_ms=20.0, ttft_ms=None, operation="chat", key=None,
                 status=200, stream=False, abandoned=False, cached=False,
                 request=json.dumps(body).encode(), response=json.dumps(reply).encode(),

@@ -156,6 +156,42 @@ def query_(
     )
 
 
+@app.command("quarantine")
+def quarantine_(
+    name: str = typer.Argument(..., help="Index name."),
+    stage: str = typer.Option(None, "--stage", help="indexing or retrieval only."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """List the chunks an injection scan quarantined at indexing or dropped at retrieval.
+
+    Example:
+        cauce indexes quarantine docs --stage indexing
+    """
+    from cauce.genai.indexes.quarantine import quarantined
+
+    found = quarantined(name, stage=stage)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        f"Quarantine of {name}",
+        ["When", "Stage", "Action", "Version", "Document", "Score", "Reasons", "Text"],
+        [
+            [
+                when(q["at"]),
+                q["stage"],
+                q["action"],
+                q["version"],
+                q["document_id"],
+                f"{q['score']:.2f}",
+                ", ".join(q["reasons"]),
+                q["text"][:100],
+            ]
+            for q in found
+        ],
+    )
+
+
 def _report(result: object) -> None:
     from cauce.genai.indexes.registry import Refreshed
 
@@ -168,4 +204,9 @@ def _report(result: object) -> None:
         f"chunks · new {changes['new']}, changed {changes['changed']}, deleted "
         f"{changes['deleted']} · embedded {version.stats['embedded']}"
         + (f" · skipped {len(version.skipped)}" if version.skipped else "")
+        + (
+            f" · quarantined {version.stats['quarantined']}"
+            if version.stats.get("quarantined")
+            else ""
+        )
     )

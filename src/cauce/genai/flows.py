@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import inspect
 import json
@@ -43,6 +44,7 @@ from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     from cauce.genai.prompts import PromptVersion
+    from cauce.genai.safety.filters import SafetyPolicy
     from cauce.specs import Applied
 
 __all__ = [
@@ -102,6 +104,7 @@ class Node(BaseModel):
     text: str | None = None
     blocklist: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
+    injection: float | None = Field(default=None, ge=0.0, le=1.0)
     action: Literal["flag", "block"] = "flag"
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -145,8 +148,10 @@ class Node(BaseModel):
         missing = [f for f in need[self.type] if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a {self.type} node needs {' and '.join(missing)}")
-        if self.type == "safety" and not (self.blocklist or self.patterns):
-            raise ValueError("a safety node needs a blocklist or patterns")
+        if self.type == "safety" and not (
+            self.blocklist or self.patterns or self.injection is not None
+        ):
+            raise ValueError("a safety node needs a blocklist, patterns or an injection threshold")
         for variant, overrides in self.variants.items():
             if "variants" in overrides or "name" in overrides or "type" in overrides:
                 raise ValueError(f"variant {variant!r} cannot change the node's name or type")
@@ -569,15 +574,31 @@ def pinned_index_version(name: str) -> int | None:
 
 def _safety(node: Node, text: Any) -> dict[str, Any]:
     content = _text(text)
-    matches = [
-        word
-        for word in node.blocklist
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", content, re.IGNORECASE)
-    ]
+    matches: list[str] = []
+    if node.blocklist:
+        # The safety filters' blocklist: case-insensitive, and on the normalised text too
+        # (look-alike letters, leetspeak, spaced-out words).
+        verdict = _blocklist(tuple(node.blocklist)).check_output(content)
+        matches += [r for d in verdict.decisions for r in d["reasons"]]
     matches += [p for p in node.patterns if re.search(p, content)]
+    if node.injection is not None:
+        from cauce.genai.safety.injection import detect_injection
+
+        found = detect_injection(content)
+        if found.flagged(node.injection):
+            matches += [f"injection ({', '.join(found.rules) or 'classifier'})"]
     if matches and node.action == "block":
         raise FlowBlocked(f"node {node.name!r} blocked the line: it matched {', '.join(matches)}")
     return {"flagged": bool(matches), "matches": matches}
+
+
+@functools.lru_cache(maxsize=64)
+def _blocklist(terms: tuple[str, ...]) -> SafetyPolicy:
+    from cauce.genai.safety.filters import SafetyPolicy
+
+    return SafetyPolicy.from_spec(
+        {"output": [{"filter": "blocklist", "action": "flag", "terms": list(terms)}]}
+    )
 
 
 # -- Python flows ------------------------------------------------------------------------------

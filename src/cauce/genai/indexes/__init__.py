@@ -39,6 +39,7 @@ from cauce.genai.indexes.embed import (
     minilm_id,
 )
 from cauce.genai.indexes.parse import Document, Parsed, Skipped, read_folder, read_rows
+from cauce.genai.indexes.quarantine import InjectionScan, quarantined
 from cauce.genai.indexes.registry import (
     IndexInfo,
     IndexSpec,
@@ -77,6 +78,7 @@ __all__ = [
     "IndexSpec",
     "IndexVersion",
     "IndexVersionInfo",
+    "InjectionScan",
     "MarkdownChunker",
     "MemoryCache",
     "MiniLMEmbedder",
@@ -94,6 +96,7 @@ __all__ = [
     "get_index",
     "list_indexes",
     "minilm_id",
+    "quarantined",
     "query",
     "read_folder",
     "read_rows",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,9 @@ from cauce.genai.indexes.search import HnswSettings, SearchIndex
 
 if TYPE_CHECKING:
     import numpy as np
+
+# Takes a version's new chunks, returns those it may hold (the rest are held back).
+Screen = Callable[[list[Chunk]], list[Chunk]]
 
 
 def version_id(documents: Mapping[str, str], chunker: Mapping[str, Any], model_id: str) -> str:
@@ -103,10 +106,12 @@ def build_index(
     cache: EmbeddingCache | None = None,
     *,
     hnsw: HnswSettings | None = None,
+    screen: Screen | None = None,
 ) -> IndexVersion:
-    """A new index version from every document: chunk, embed (through ``cache``), index."""
+    """A new index version from every document: chunk, (screen,) embed (through ``cache``),
+    index. ``screen`` takes the new chunks and returns those to keep (an injection scan)."""
     changes = _changes_all_new(documents)
-    return _assemble(documents, [], None, changes, chunker, embedder, cache, hnsw)
+    return _assemble(documents, [], None, changes, chunker, embedder, cache, hnsw, screen)
 
 
 def refresh_index(
@@ -117,9 +122,10 @@ def refresh_index(
     cache: EmbeddingCache | None = None,
     *,
     hnsw: HnswSettings | None = None,
+    screen: Screen | None = None,
 ) -> IndexVersion:
     """The next index version: ``previous``'s chunks and vectors kept for unchanged documents,
-    new and changed documents chunked and embedded, deleted ones dropped."""
+    new and changed documents chunked, screened and embedded, deleted ones dropped."""
     changes = diff_documents(previous.documents, documents)
     same_recipe = previous.chunker == chunker.settings() and previous.model_id == embedder.model_id
     keep = set(changes.unchanged) if same_recipe else set()
@@ -130,7 +136,15 @@ def refresh_index(
     # Chunks keep their text and vectors; their metadata follow the document's current metadata.
     kept = [_with_metadata(c, by_id[c.document_id]) for c in kept]
     return _assemble(
-        documents, kept, kept_vectors, changes, chunker, embedder, cache, hnsw or previous.hnsw
+        documents,
+        kept,
+        kept_vectors,
+        changes,
+        chunker,
+        embedder,
+        cache,
+        hnsw or previous.hnsw,
+        screen,
     )
 
 
@@ -143,6 +157,7 @@ def _assemble(
     embedder: Embedder,
     cache: EmbeddingCache | None,
     hnsw: HnswSettings | None,
+    screen: Screen | None = None,
 ) -> IndexVersion:
     import numpy as np
 
@@ -151,6 +166,8 @@ def _assemble(
     todo = [d for d in documents if d.id not in kept_documents]
     started = time.perf_counter()
     fresh = chunker.split(todo)
+    if screen is not None:
+        fresh = screen(fresh)
     chunked = time.perf_counter()
     embedded = embed_texts([c.text for c in fresh], embedder, cache, [c.sha256 for c in fresh])
     embedding_done = time.perf_counter()

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Connection, select
 
 from cauce.errors import InvalidInput, NotFound
+from cauce.genai.indexes.quarantine import InjectionScan
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.store import new_id, now_ms
@@ -113,6 +114,7 @@ class IndexSpec(BaseModel):
     embeddings: EmbeddingsSpec = Field(default_factory=EmbeddingsSpec)
     max_age: Duration | None = None
     schedule: str | None = None
+    injection: InjectionScan = Field(default_factory=InjectionScan)
 
     @field_validator("name")
     @classmethod
@@ -230,6 +232,7 @@ def refresh(
     False the new version is built but searches keep the current one until
     :func:`set_current` (a rollout's promotion) moves it."""
     from cauce.artifacts.records import record_blob
+    from cauce.genai.indexes import quarantine
     from cauce.genai.indexes.build import build_index, refresh_index
     from cauce.genai.indexes.chunk import MarkdownChunker, TokenChunker
 
@@ -243,11 +246,13 @@ def refresh(
     embedder = _embedder(ws, spec)
     cache = StoreEmbeddingCache(ws)
     previous = _newest_version(ws, row.id)
+    held: list[quarantine.Held] = []
+    screen = quarantine.screen_chunks(spec.injection, held) if spec.injection.scan else None
     if previous is None:
-        built = build_index(parsed.documents, chunker, embedder, cache)
+        built = build_index(parsed.documents, chunker, embedder, cache, screen=screen)
     else:
         built = refresh_index(
-            _search_index(ws, previous), parsed.documents, chunker, embedder, cache
+            _search_index(ws, previous), parsed.documents, chunker, embedder, cache, screen=screen
         )
     now = now_ms()
     schedule = {
@@ -269,6 +274,8 @@ def refresh(
         "embedded": built.embedded,
         "cached": built.cached,
         "reused_chunks": built.reused_chunks,
+        "quarantined": sum(h[5] == "quarantined" for h in held),
+        "flagged": sum(h[5] == "flagged" for h in held),
         "seconds": built.seconds,
     }
     with ws.store.write() as conn:
@@ -305,6 +312,7 @@ def refresh(
                 ],
             )
         _store_chunks(conn, row.id, built, previous)
+        quarantine.record(conn, row.id, version_id, "indexing", held)
         for sha in sorted(set(built.documents.values())):
             add_edge(conn, ("document", sha), ("index_version", version_id), "indexed")
         if previous is not None:
@@ -634,6 +642,13 @@ def query(
     ) as span:
         span.content("gen_ai.retrieval.query.text", text)
         hits = index.search(text, chosen, k, where=where, mode=mode)
+        if spec.injection.scan:
+            from cauce.genai.indexes.quarantine import screen_hits
+
+            before = len(hits)
+            hits = screen_hits(ws, row.id, found.id, spec.injection, hits)
+            if len(hits) < before:
+                span.set("cauce.retrieval.dropped", before - len(hits))
         span.set(
             "gen_ai.retrieval.documents",
             json.dumps([{"id": h.chunk_id, "score": round(h.score, 6)} for h in hits]),

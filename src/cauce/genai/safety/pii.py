@@ -39,6 +39,9 @@ _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _DNI = re.compile(r"(?<![\w-])\d{8}[- ]?[A-Za-z](?!\w)")
 _NIE = re.compile(r"(?<![\w-])[XYZxyz][- ]?\d{7}[- ]?[A-Za-z](?!\w)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
+_NOT_DIGIT = re.compile(r"\D+")
+_NUMBER = re.compile(r"\d[\d .:()/-]*\d")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 
@@ -69,19 +72,62 @@ def detect(text: str, *, regions: Iterable[str] = ("US", "ES", "GB", "FR", "DE")
         taken.append((start, end))
         found.append(Entity(kind, start, end, text[start:end]))
 
-    for match in _EMAIL.finditer(text):
-        keep("EMAIL", match.start(), match.end())
+    # Each pattern runs only around the character every value of its types holds (an @, a
+    # digit, a colon): on a long prompt that is a small part of the text.
+    for start, end in _around(text, "@", 260):
+        for match in _EMAIL.finditer(text, start, end):
+            keep("EMAIL", match.start(), match.end())
+    numbers = [m.span() for m in _NUMBER.finditer(text)]
+    # Every checked value and address holds four digits or more; a phone number seven.
+    # A value reaches at most ~40 characters past its longest run of digits (an IBAN's letters).
+    digits = _around(text, [n for n in numbers if _count_digits(text, n) >= 4], 48)
+    candidates = [
+        n for n in numbers if _count_digits(text, n) >= 7 and not _DATE.fullmatch(text, n[0], n[1])
+    ]
+    phones = _around(text, candidates, 80)
+    national = [n[0] for n in candidates if text[max(0, n[0] - 1) : n[0]] != "+"]
     for kind, pattern, valid in _CHECKED:
-        for match in pattern.finditer(text):
-            if valid(match.group()):
-                keep(kind, match.start(), match.end())
-    for pattern in (_IPV4, _IPV6):
-        for match in pattern.finditer(text):
-            if _is_ip(match.group()):
-                keep("IP", match.start(), match.end())
-    for start, end in _phones(text, tuple(regions)):
-        keep("PHONE", start, end)
+        for start, end in digits:
+            for match in pattern.finditer(text, start, end):
+                if valid(match.group()):
+                    keep(kind, match.start(), match.end())
+    for pattern, anchors in ((_IPV4, digits), (_IPV6, _around(text, ":", 45))):
+        for start, end in anchors:
+            for match in pattern.finditer(text, start, end):
+                if _is_ip(match.group()):
+                    keep("IP", match.start(), match.end())
+    regions = tuple(regions)
+    for start, end in phones:
+        # Numbers written with their +country code read the same in every region: one will do.
+        local = any(start <= at < end for at in national)
+        for first, last in _phones(text[start:end], regions if local else regions[:1]):
+            keep("PHONE", start + first, start + last)
     return sorted(found, key=lambda e: e.start)
+
+
+def _count_digits(text: str, span: tuple[int, int]) -> int:
+    return len(_NOT_DIGIT.sub("", text[span[0] : span[1]]))
+
+
+def _around(text: str, anchor: str | list[tuple[int, int]], margin: int) -> list[tuple[int, int]]:
+    """The spans of ``text`` within ``margin`` characters of an ``anchor`` (a string, or
+    spans), merged."""
+    if isinstance(anchor, str):
+        at = text.find(anchor)
+        positions = []
+        while at >= 0:
+            positions.append((at, at + 1))
+            at = text.find(anchor, at + 1)
+    else:
+        positions = anchor
+    spans: list[list[int]] = []
+    for first, last in positions:
+        start, end = max(0, first - margin), min(len(text), last + margin)
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [(s, e) for s, e in spans]
 
 
 class Redactor:
@@ -93,9 +139,18 @@ class Redactor:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def redact(self, text: str) -> str:
-        """``text`` with each piece of PII replaced by its placeholder."""
+    def redact(self, text: str, *, types: Iterable[str] | None = None) -> str:
+        """``text`` with each piece of PII (of ``types``; None: every type) replaced by its
+        placeholder."""
         entities = detect(text)
+        if types is not None:
+            wanted = set(types)
+            entities = [e for e in entities if e.type in wanted]
+        return self.replace(text, entities)
+
+    def replace(self, text: str, entities: Iterable[Entity]) -> str:
+        """``text`` with the given entities (found in it, in order) replaced by placeholders."""
+        entities = list(entities)
         if not entities:
             return text
         parts, last = [], 0
