@@ -75,7 +75,7 @@ class Upstream:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                words, finish, usage = _answer(body)
+                words, finish, usage = _answer(body, upstream.reply)
                 include = (body.get("stream_options") or {}).get("include_usage")
                 base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "echo"}
                 chunks = [
