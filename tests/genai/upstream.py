@@ -49,6 +49,14 @@ class Upstream:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                 step = upstream._record(self, body)
+                try:
+                    self._respond(body, step)
+                except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+                    # What a real server says of a request it cannot read.
+                    error = {"message": f"bad request: {exc!r}", "type": "invalid_request_error"}
+                    self._json(400, {"error": {**error, "param": None, "code": None}})
+
+            def _respond(self, body: dict[str, Any], step: Any) -> None:
                 if step == "slow":
                     time.sleep(upstream.delay)
                 elif step == "malformed":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -559,3 +560,76 @@ def test_a_leaked_system_prompt_is_caught_by_its_canary(gateway_factory: Any, st
     [row] = gateway.records(1)
     assert row["blocked"] and row["finish_reason"] == "content_filter"
 
+
+# -- reliability ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_200_concurrent_streams_end_whole_and_every_one_is_recorded(gateway: Gateway) -> None:
+    import asyncio
+
+    gateway.upstream.chunk_delay = 0.01
+
+    async def one(client: httpx.AsyncClient, i: int) -> tuple[str, bool]:
+        body = {"model": "assistant", "messages": ask(f"q{i} a b c"), "stream": True}
+        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            text = (await response.aread()).decode()
+        assert response.status_code == 200, text
+        return text, text.rstrip().endswith("data: [DONE]")
+
+    async def run() -> list[tuple[str, bool]]:
+        limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
+        async with httpx.AsyncClient(base_url=gateway.url, limits=limits, timeout=60) as client:
+            return await asyncio.gather(*(one(client, i) for i in range(200)))
+
+    answers = asyncio.run(run())
+    assert all(done for _, done in answers)
+    rows = gateway.records(200)
+    assert len(rows) == 200 and sorted(r["query"] for r in rows) == sorted(
+        f"q{i} a b c" for i in range(200)
+    )
+    assert all((r["input_tokens"], r["output_tokens"]) == (4, 5) for r in rows)
+    assert not any(r["error"] for r in rows)
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_on_the_openai_routes(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[parameters]\n"path.model" = "assistant"\n')
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    result = subprocess.run(
+        [
+            str(schemathesis),
+            "--config-file",
+            str(config),
+            "run",
+            f"{gateway.url}/openapi.json",
+            "--include-path-regex",
+            "^/v1/",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "40",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--no-shrink",
+            "--suppress-health-check",
+            "all",
+            "--request-timeout",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-6000:]

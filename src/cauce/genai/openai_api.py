@@ -467,3 +467,86 @@ def error_body(error: CauceError) -> tuple[int, dict[str, Any]]:
             "code": code,
         }
     }
+
+
+def openapi_paths() -> tuple[dict[str, Any], dict[str, Any]]:
+    """OpenAI's routes as Cauce answers them, for an OpenAPI 3.1 document: the paths, and the
+    schemas they refer to (``#/components/schemas/...``)."""
+    template = "#/components/schemas/{model}"
+    schemas: dict[str, Any] = {}
+    refs = {}
+    for model in (ChatRequest, EmbeddingsRequest):
+        schema = model.model_json_schema(ref_template=template)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        refs[model.__name__] = {"$ref": template.format(model=model.__name__)}
+    schemas["OpenAIError"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "param", "code"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                },
+            }
+        },
+    }
+    error = {
+        "content": {"application/json": {"schema": {"$ref": template.format(model="OpenAIError")}}}
+    }
+    errors = {
+        str(code): {"description": why, **error}
+        for code, why in (
+            (400, "a request that cannot be answered"),
+            (401, "no valid API key"),
+            (404, "no such model"),
+            (413, "the body is over the size limit"),
+            (429, "over a rate limit or budget"),
+            (502, "the upstream failed"),
+            (503, "no deployment can answer"),
+            (504, "no answer in time"),
+        )
+    }
+    model_id = [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}]
+    paths = {
+        "/v1/chat/completions": {
+            "post": {
+                "summary": "Chat completion (OpenAI), whole or streamed",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": refs["ChatRequest"]}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "the answer, or its server-sent events",
+                        "content": {"application/json": {}, "text/event-stream": {}},
+                    },
+                    **errors,
+                },
+            }
+        },
+        "/v1/embeddings": {
+            "post": {
+                "summary": "Embeddings (OpenAI)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": refs["EmbeddingsRequest"]}},
+                },
+                "responses": {"200": {"description": "the vectors"}, **errors},
+            }
+        },
+        "/v1/models": {"get": {"summary": "Models", "responses": {"200": {"description": "list"}}}},
+        "/v1/models/{model}": {
+            "get": {
+                "summary": "One model",
+                "parameters": model_id,
+                "responses": {"200": {"description": "the model"}, **errors},
+            }
+        },
+    }
+    return paths, schemas

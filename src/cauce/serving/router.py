@@ -96,7 +96,7 @@ class Router:
         # Started and stopped with the router: the local supervisor of deployment processes.
         self.on_start: list[Callable[[], Any]] = []
         self.on_stop: list[Callable[[], Any]] = []
-        self._openapi = json.dumps(openapi(f"Cauce endpoint {endpoint}")).encode()
+        self._openapi = json.dumps(_openapi(endpoint)).encode()
         self.keys: KeyRing | None = None
         self.cache: ResponseCache | None = None
         self._created = int(time.time())
@@ -856,3 +856,12 @@ async def _openai_error(send: Send, error: CauceError) -> None:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def _openapi(endpoint: str) -> dict[str, Any]:
+    """The router's API: the scoring protocols and OpenAI's."""
+    document = openapi(f"Cauce endpoint {endpoint}")
+    paths, schemas = api.openapi_paths()
+    document["paths"].update(paths)
+    document["components"]["schemas"].update(schemas)
+    return document
