@@ -78,12 +78,14 @@ def run(
     retries: int = 0,
     experiment: str = "flows",
     parent_run_id: str | None = None,
+    indexes: dict[str, int] | None = None,
     workspace: Workspace | None = None,
 ) -> BatchResult:
     """Run a flow over every line of a dataset version (``name@version``; the newest without).
 
     ``mapping`` maps a flow input to ``${data.COLUMN}`` (default: the column of the same name);
-    ``parent_run_id`` makes the tracked run a child of another (a comparison).
+    ``parent_run_id`` makes the tracked run a child of another (a comparison); ``indexes`` pins
+    the index versions the lines search (a staged version, before it goes out).
     """
     from cauce.data.assets import get_version
     from cauce.data.assets import load as load_data
@@ -99,8 +101,12 @@ def run(
     shown = variant_text(variant)
     tracked = _TrackedRun(ws, loaded, version, variant, concurrency, limit_s, retries)
     tracked.parent_run_id = parent_run_id
+    if indexes:
+        tracked.params["indexes"] = ",".join(f"{k}={v}" for k, v in sorted(indexes.items()))
     with tracked as run_id:
-        results = _run_lines(loaded, lines, variant, concurrency, limit_s, retries, ws)
+        results = _run_lines(
+            loaded, lines, variant, concurrency, limit_s, retries, ws, indexes or {}
+        )
         metrics = _metrics(results)
         from cauce.tracking import runs
 
@@ -215,13 +221,14 @@ def _run_lines(
     limit_s: float,
     retries: int,
     ws: Workspace,
+    indexes: dict[str, int],
 ) -> list[LineResult]:
     def one(inputs: dict[str, Any]) -> LineResult:
-        result = _within(flow, inputs, variant, limit_s, ws)
+        result = _within(flow, inputs, variant, limit_s, ws, indexes)
         attempts = 1
         while result.status == "error" and attempts <= retries:
             attempts += 1
-            result = _within(flow, inputs, variant, limit_s, ws)
+            result = _within(flow, inputs, variant, limit_s, ws, indexes)
         result.attempts = attempts
         return result
 
@@ -235,13 +242,16 @@ def _within(
     variant: str | dict[str, str] | None,
     limit_s: float,
     ws: Workspace,
+    indexes: dict[str, int],
 ) -> LineResult:
     """One line within the time limit; a line past it is recorded as a timeout and left to
     finish on its own thread, its result dropped."""
     box: list[LineResult] = []
     started = time.perf_counter()
     worker = threading.Thread(
-        target=lambda: box.append(flow.run(inputs, variant=variant, workspace=ws)),
+        target=lambda: box.append(
+            flow.run(inputs, variant=variant, workspace=ws, indexes=indexes)
+        ),
         name="flow-line-body",
         daemon=True,
     )

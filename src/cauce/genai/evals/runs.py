@@ -188,10 +188,12 @@ def run(
     timeout: str | float = "60s",
     tags: dict[str, str] | None = None,
     parent_run_id: str | None = None,
+    indexes: dict[str, int] | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation:
     """Evaluate a dataset version (``name@version``), or ``flow``'s answers to it; with
-    ``parent_run_id`` the evaluation run (and the flow's batch run) are its children."""
+    ``parent_run_id`` the evaluation run (and the flow's batch run) are its children;
+    ``indexes`` pins the index versions the flow searches."""
     from cauce.data.assets import get_version
     from cauce.data.assets import load as load_data
 
@@ -210,6 +212,7 @@ def run(
             concurrency=concurrency,
             timeout=timeout,
             parent_run_id=parent_run_id,
+            indexes=indexes,
             workspace=ws,
         )
         lines = load_data(batch.lines.ref, workspace=ws)
