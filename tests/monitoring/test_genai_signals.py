@@ -453,3 +453,14 @@ def test_a_component_alone_breaches_no_alert_without_its_drifted_share(
     moved = records(80, 0, 1, seed=3, topic="shipping")
     values, breaches = genai.compute(workspace, spec, moved, lambda: reference)
     assert [b["feature"] for b in breaches] == ["*", "pc1", "pc2", "pc3"]
+
+
+def test_each_deployments_value_is_in_the_details_when_there_are_several() -> None:
+    blue = records(20, 0, 1, seed=1, deployment="blue", error_every=10)
+    green = records(10, 0, 1, seed=2, deployment="green", error_every=2)
+    values = by_metric(genai.operational("genai_errors", {}, pd.concat([blue, green])))
+    assert values["error_rate"]["value"] == pytest.approx(7 / 30)
+    assert values["error_rate"]["details"]["deployments"] == {"blue": 0.1, "green": 0.5}
+    assert values["abandon_rate"]["details"]["deployments"] == {"blue": 0.0, "green": 0.0}
+    alone = genai.operational("genai_errors", {}, blue)
+    assert "deployments" not in alone[0]["details"]

@@ -206,7 +206,15 @@ def operational(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> l
         "genai_refusals": _refusals,
         "genai_safety": _safety,
     }[signal]
-    return compute_one(signal, limits, frame)
+    values = compute_one(signal, limits, frame)
+    if "deployment" not in frame.columns or frame["deployment"].nunique() < 2:
+        return values
+    # Each deployment's own value beside the endpoint's: which one moved (a canary, say).
+    split: dict[str, dict[str, float | None]] = {}
+    for deployment, part in frame.groupby("deployment", sort=True):
+        for found in compute_one(signal, {}, part.reset_index(drop=True)):
+            split.setdefault(found["metric"], {})[str(deployment)] = found["value"]
+    return [{**v, "details": {**v["details"], "deployments": split[v["metric"]]}} for v in values]
 
 
 def _tokens(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[dict[str, Any]]:
