@@ -14,6 +14,7 @@ from tests.genai.upstream import Upstream
 
 import cauce
 from cauce.errors import InvalidInput
+from cauce.genai.evals.sampling import sample
 from cauce.genai.refusals import OPENING, refusal
 from cauce.monitoring import genai, query_drift
 from cauce.monitoring.monitors import parse_spec
@@ -213,18 +214,18 @@ def test_refusals_are_told_from_answers_in_five_languages() -> None:
 
 def test_the_sample_is_seeded_stable_across_windows_and_capped() -> None:
     ids = [f"req-{i}" for i in range(2000)]
-    picked = genai.sample(ids, 0.2, 7, 10_000)
-    assert picked == genai.sample(ids, 0.2, 7, 10_000)  # a run reproduces
+    picked = sample(ids, 0.2, 7, 10_000)
+    assert picked == sample(ids, 0.2, 7, 10_000)  # a run reproduces
     assert 330 < len(picked) < 470 and picked == sorted(picked)
-    assert genai.sample(ids, 0.2, 8, 10_000) != picked  # another seed, another sample
+    assert sample(ids, 0.2, 8, 10_000) != picked  # another seed, another sample
     # A later window that shares requests keeps the same decision for each of them.
     later = ids[1000:] + [f"req-{i}" for i in range(2000, 2500)]
     chosen = {ids[p] for p in picked}
-    again = {later[p] for p in genai.sample(later, 0.2, 7, 10_000)}
+    again = {later[p] for p in sample(later, 0.2, 7, 10_000)}
     assert chosen & set(later) == again & set(ids)
-    capped = genai.sample(ids, 0.2, 7, 25)
+    capped = sample(ids, 0.2, 7, 25)
     assert len(capped) == 25 and set(capped) <= set(picked)
-    assert genai.sample(ids, 1.0, 0, 10_000) == list(range(2000))
+    assert sample(ids, 1.0, 0, 10_000) == list(range(2000))
 
 
 def test_groundedness_falls_when_the_contexts_stop_supporting_the_answers(
@@ -240,7 +241,7 @@ def test_groundedness_falls_when_the_contexts_stop_supporting_the_answers(
     assert decayed["value"] == pytest.approx(0.0) and decayed["outcome"] == "breached"
     details = healthy["details"]
     assert details["eligible"] == 54  # failed requests are not scored
-    expected = len(genai.sample(good[good["status"] < 400]["correlation_id"].tolist(), 0.5, 3, 200))
+    expected = len(sample(good[good["status"] < 400]["correlation_id"].tolist(), 0.5, 3, 200))
     assert details["sampled"] == details["scored"] == expected
     assert len(decayed["details"]["lowest"]) == 5
     assert genai.quality(workspace, body, good) == [healthy]  # the same sample, the same numbers

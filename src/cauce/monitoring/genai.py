@@ -30,7 +30,6 @@ signals' (signal, feature, metric, value, threshold, outcome, details); ``featur
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -43,7 +42,7 @@ from cauce.workspace import Workspace
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["compute", "operational", "quality", "queries", "sample"]
+__all__ = ["compute", "operational", "quality", "queries"]
 
 EXAMPLES = 5  # correlation ids kept in a value's details as examples
 
@@ -404,25 +403,12 @@ def _decisions(cell: Any) -> list[Any]:
 # -- quality ----------------------------------------------------------------------------------
 
 
-def sample(ids: list[str], share: float, seed: int, limit: int) -> list[int]:
-    """Positions of the records a quality signal scores: those whose hash of ``seed`` and
-    correlation id falls under ``share``, at most ``limit`` (the lowest hashes), in record
-    order. The same request is in or out of every window that holds it, run after run."""
-
-    def draw(record_id: str) -> float:
-        digest = hashlib.sha256(f"{seed}:{record_id}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64
-
-    draws = [(draw(i), position) for position, i in enumerate(ids)]
-    picked = sorted(d for d in draws if d[0] < share)[:limit]
-    return sorted(position for _, position in picked)
-
-
 def quality(ws: Workspace, body: GenAIQuality, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The mean score of each evaluator over a seeded sample of answered chat requests."""
     import numpy as np
 
     from cauce.genai.evals.runs import evaluator, score
+    from cauce.genai.evals.sampling import sample
 
     names = body.names()
     reason = _need(frame, "correlation_id", "status", "query", "completion")
