@@ -465,3 +465,24 @@ def test_each_deployments_value_is_in_the_details_when_there_are_several() -> No
     assert values["abandon_rate"]["details"]["deployments"] == {"blue": 0.0, "green": 0.0}
     alone = genai.operational("genai_errors", {}, blue)
     assert "deployments" not in alone[0]["details"]
+
+
+def test_answers_from_the_cache_count_in_latency_not_in_per_request_means() -> None:
+    """As the rollout analysis counts them: tokens, cost and time to first token per request
+    are the model's; a cached answer cost nothing and was still waited for."""
+    frame = table(
+        [
+            {"input_tokens": 10, "output_tokens": 20, "cost": 0.002, "latency_ms": 400.0,
+             "stream": True, "ttft_ms": 100.0},
+            {"cached": True, "input_tokens": 0, "output_tokens": 0, "cost": None,
+             "latency_ms": 2.0, "stream": True, "ttft_ms": 1.0},
+        ]
+    )  # fmt: skip
+    tokens = by_metric(genai.operational("genai_tokens", {}, frame))
+    assert tokens["output_tokens_per_request"]["value"] == 20
+    assert tokens["output_tokens"]["value"] == 20
+    cost = by_metric(genai.operational("genai_cost", {}, frame))
+    assert cost["cost_per_request"]["value"] == 0.002 and cost["cost"]["value"] == 0.002
+    latency = by_metric(genai.operational("genai_latency", {}, frame))
+    assert latency["ttft_p50_ms"]["value"] == 100.0
+    assert latency["latency_p50_ms"]["value"] == pytest.approx(201.0)

@@ -7,13 +7,13 @@ status, finish reason, safety decisions, the redacted query and completion, the 
 contexts). Operational signals compute every metric of their family and judge those given a
 maximum (``measured`` for the others):
 
-- ``genai_tokens``: input and output tokens per answered request (means) and in the window
-  (sums over every record), and their total;
-- ``genai_cost``: cost per priced answered request (mean) and the window's priced total; records
-  without a price (``cost`` null) are counted in the details, never as zero, and an answer from
-  the cache costs nothing;
-- ``genai_latency``: p50/p95/p99 of the latency of answered requests (status < 400) and of the
-  time to first token of answered streams;
+- ``genai_tokens``: input and output tokens per request the model answered (means; answers from
+  the cache left out) and in the window (sums over every record), and their total;
+- ``genai_cost``: cost per priced request the model answered (mean) and the window's priced
+  total; records without a price (``cost`` null) are counted in the details, never as zero;
+- ``genai_latency``: p50/p95/p99 of the latency of answered requests (status < 400, cached
+  ones included: callers waited for them) and of the time to first token of the streams the
+  model answered;
 - ``genai_errors``: the share of requests answered with an error status (≥ 400), and of streams
   the client abandoned;
 - ``genai_refusals``: the share of chat requests that were declined, among those answered or
@@ -178,6 +178,12 @@ def answered(frame: pd.DataFrame) -> pd.Series:
     return _numbers(frame, "status").lt(400)
 
 
+def upstream_answered(frame: pd.DataFrame) -> pd.Series:
+    """Requests answered with success by the model, not from the cache: what per-request
+    tokens, cost and time to first token are means of (as the rollout analysis counts them)."""
+    return answered(frame) & ~_flags_or_none(frame, "cached")
+
+
 def queries(frame: pd.DataFrame) -> list[str]:
     """The window's chat queries that are not empty, in record order."""
     if frame.empty or "query" not in frame.columns:
@@ -229,7 +235,7 @@ def _tokens(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[
         return [_missing(signal, n, limits.get(n), reason) for n in names]
     tokens_in = _numbers(frame, "input_tokens").fillna(0)
     tokens_out = _numbers(frame, "output_tokens").fillna(0)
-    ok = answered(frame)
+    ok = upstream_answered(frame)
     details = {"requests": len(frame), "answered": int(ok.sum())}
     if "usage_estimated" in frame.columns:  # counted by the gateway, not reported upstream
         details["estimated"] = int(_flags(frame, "usage_estimated").sum())
@@ -256,8 +262,6 @@ def _cost(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[di
     if reason:
         return [_missing(signal, n, limits.get(n), reason) for n in ("cost_per_request", "cost")]
     cost = _numbers(frame, "cost")
-    if "cached" in frame.columns:  # an answer from the cache called no upstream: it is free
-        cost = cost.mask(_flags(frame, "cached"), 0.0)
     priced = cost.notna()
     details = {"requests": len(frame), "priced": int(priced.sum())}
     details["unpriced"] = len(frame) - details["priced"]
@@ -267,7 +271,7 @@ def _cost(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[di
             {**_missing(signal, n, limits.get(n), reason), "details": {**details, "reason": reason}}
             for n in ("cost_per_request", "cost")
         ]
-    paid = priced & answered(frame)
+    paid = priced & upstream_answered(frame)
     limit = limits.get("cost_per_request")
     per = (
         value(signal, "cost_per_request", cost[paid].mean(), limit, details)
@@ -289,7 +293,7 @@ def _latency(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list
             continue
         keep = answered(frame)
         if prefix == "ttft":
-            keep &= _flags(frame, "stream")
+            keep = upstream_answered(frame) & _flags(frame, "stream")
         numbers = _numbers(frame, column)[keep].dropna().to_numpy(dtype=float)
         if not len(numbers):
             what = "answered stream with a time to first token" if prefix == "ttft" else "answer"
