@@ -14,6 +14,7 @@ from tests.genai.upstream import Upstream
 
 import cauce
 from cauce.errors import InvalidInput
+from cauce.genai.evals.sampling import sample
 from cauce.genai.refusals import OPENING, refusal
 from cauce.monitoring import genai, query_drift
 from cauce.monitoring.monitors import parse_spec
@@ -213,18 +214,18 @@ def test_refusals_are_told_from_answers_in_five_languages() -> None:
 
 def test_the_sample_is_seeded_stable_across_windows_and_capped() -> None:
     ids = [f"req-{i}" for i in range(2000)]
-    picked = genai.sample(ids, 0.2, 7, 10_000)
-    assert picked == genai.sample(ids, 0.2, 7, 10_000)  # a run reproduces
+    picked = sample(ids, 0.2, 7, 10_000)
+    assert picked == sample(ids, 0.2, 7, 10_000)  # a run reproduces
     assert 330 < len(picked) < 470 and picked == sorted(picked)
-    assert genai.sample(ids, 0.2, 8, 10_000) != picked  # another seed, another sample
+    assert sample(ids, 0.2, 8, 10_000) != picked  # another seed, another sample
     # A later window that shares requests keeps the same decision for each of them.
     later = ids[1000:] + [f"req-{i}" for i in range(2000, 2500)]
     chosen = {ids[p] for p in picked}
-    again = {later[p] for p in genai.sample(later, 0.2, 7, 10_000)}
+    again = {later[p] for p in sample(later, 0.2, 7, 10_000)}
     assert chosen & set(later) == again & set(ids)
-    capped = genai.sample(ids, 0.2, 7, 25)
+    capped = sample(ids, 0.2, 7, 25)
     assert len(capped) == 25 and set(capped) <= set(picked)
-    assert genai.sample(ids, 1.0, 0, 10_000) == list(range(2000))
+    assert sample(ids, 1.0, 0, 10_000) == list(range(2000))
 
 
 def test_groundedness_falls_when_the_contexts_stop_supporting_the_answers(
@@ -240,7 +241,7 @@ def test_groundedness_falls_when_the_contexts_stop_supporting_the_answers(
     assert decayed["value"] == pytest.approx(0.0) and decayed["outcome"] == "breached"
     details = healthy["details"]
     assert details["eligible"] == 54  # failed requests are not scored
-    expected = len(genai.sample(good[good["status"] < 400]["correlation_id"].tolist(), 0.5, 3, 200))
+    expected = len(sample(good[good["status"] < 400]["correlation_id"].tolist(), 0.5, 3, 200))
     assert details["sampled"] == details["scored"] == expected
     assert len(decayed["details"]["lowest"]) == 5
     assert genai.quality(workspace, body, good) == [healthy]  # the same sample, the same numbers
@@ -453,3 +454,35 @@ def test_a_component_alone_breaches_no_alert_without_its_drifted_share(
     moved = records(80, 0, 1, seed=3, topic="shipping")
     values, breaches = genai.compute(workspace, spec, moved, lambda: reference)
     assert [b["feature"] for b in breaches] == ["*", "pc1", "pc2", "pc3"]
+
+
+def test_each_deployments_value_is_in_the_details_when_there_are_several() -> None:
+    blue = records(20, 0, 1, seed=1, deployment="blue", error_every=10)
+    green = records(10, 0, 1, seed=2, deployment="green", error_every=2)
+    values = by_metric(genai.operational("genai_errors", {}, pd.concat([blue, green])))
+    assert values["error_rate"]["value"] == pytest.approx(7 / 30)
+    assert values["error_rate"]["details"]["deployments"] == {"blue": 0.1, "green": 0.5}
+    assert values["abandon_rate"]["details"]["deployments"] == {"blue": 0.0, "green": 0.0}
+    alone = genai.operational("genai_errors", {}, blue)
+    assert "deployments" not in alone[0]["details"]
+
+
+def test_answers_from_the_cache_count_in_latency_not_in_per_request_means() -> None:
+    """As the rollout analysis counts them: tokens, cost and time to first token per request
+    are the model's; a cached answer cost nothing and was still waited for."""
+    frame = table(
+        [
+            {"input_tokens": 10, "output_tokens": 20, "cost": 0.002, "latency_ms": 400.0,
+             "stream": True, "ttft_ms": 100.0},
+            {"cached": True, "input_tokens": 0, "output_tokens": 0, "cost": None,
+             "latency_ms": 2.0, "stream": True, "ttft_ms": 1.0},
+        ]
+    )  # fmt: skip
+    tokens = by_metric(genai.operational("genai_tokens", {}, frame))
+    assert tokens["output_tokens_per_request"]["value"] == 20
+    assert tokens["output_tokens"]["value"] == 20
+    cost = by_metric(genai.operational("genai_cost", {}, frame))
+    assert cost["cost_per_request"]["value"] == 0.002 and cost["cost"]["value"] == 0.002
+    latency = by_metric(genai.operational("genai_latency", {}, frame))
+    assert latency["ttft_p50_ms"]["value"] == 100.0
+    assert latency["latency_p50_ms"]["value"] == pytest.approx(201.0)

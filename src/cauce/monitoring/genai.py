@@ -7,13 +7,13 @@ status, finish reason, safety decisions, the redacted query and completion, the 
 contexts). Operational signals compute every metric of their family and judge those given a
 maximum (``measured`` for the others):
 
-- ``genai_tokens``: input and output tokens per answered request (means) and in the window
-  (sums over every record), and their total;
-- ``genai_cost``: cost per priced answered request (mean) and the window's priced total; records
-  without a price (``cost`` null) are counted in the details, never as zero, and an answer from
-  the cache costs nothing;
-- ``genai_latency``: p50/p95/p99 of the latency of answered requests (status < 400) and of the
-  time to first token of answered streams;
+- ``genai_tokens``: input and output tokens per request the model answered (means; answers from
+  the cache left out) and in the window (sums over every record), and their total;
+- ``genai_cost``: cost per priced request the model answered (mean) and the window's priced
+  total; records without a price (``cost`` null) are counted in the details, never as zero;
+- ``genai_latency``: p50/p95/p99 of the latency of answered requests (status < 400, cached
+  ones included: callers waited for them) and of the time to first token of the streams the
+  model answered;
 - ``genai_errors``: the share of requests answered with an error status (≥ 400), and of streams
   the client abandoned;
 - ``genai_refusals``: the share of chat requests that were declined, among those answered or
@@ -30,7 +30,6 @@ signals' (signal, feature, metric, value, threshold, outcome, details); ``featur
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -43,7 +42,7 @@ from cauce.workspace import Workspace
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["compute", "operational", "quality", "queries", "sample"]
+__all__ = ["compute", "operational", "quality", "queries"]
 
 EXAMPLES = 5  # correlation ids kept in a value's details as examples
 
@@ -179,6 +178,12 @@ def answered(frame: pd.DataFrame) -> pd.Series:
     return _numbers(frame, "status").lt(400)
 
 
+def upstream_answered(frame: pd.DataFrame) -> pd.Series:
+    """Requests answered with success by the model, not from the cache: what per-request
+    tokens, cost and time to first token are means of (as the rollout analysis counts them)."""
+    return answered(frame) & ~_flags_or_none(frame, "cached")
+
+
 def queries(frame: pd.DataFrame) -> list[str]:
     """The window's chat queries that are not empty, in record order."""
     if frame.empty or "query" not in frame.columns:
@@ -206,7 +211,15 @@ def operational(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> l
         "genai_refusals": _refusals,
         "genai_safety": _safety,
     }[signal]
-    return compute_one(signal, limits, frame)
+    values = compute_one(signal, limits, frame)
+    if "deployment" not in frame.columns or frame["deployment"].nunique() < 2:
+        return values
+    # Each deployment's own value beside the endpoint's: which one moved (a canary, say).
+    split: dict[str, dict[str, float | None]] = {}
+    for deployment, part in frame.groupby("deployment", sort=True):
+        for found in compute_one(signal, {}, part.reset_index(drop=True)):
+            split.setdefault(found["metric"], {})[str(deployment)] = found["value"]
+    return [{**v, "details": {**v["details"], "deployments": split[v["metric"]]}} for v in values]
 
 
 def _tokens(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -222,7 +235,7 @@ def _tokens(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[
         return [_missing(signal, n, limits.get(n), reason) for n in names]
     tokens_in = _numbers(frame, "input_tokens").fillna(0)
     tokens_out = _numbers(frame, "output_tokens").fillna(0)
-    ok = answered(frame)
+    ok = upstream_answered(frame)
     details = {"requests": len(frame), "answered": int(ok.sum())}
     if "usage_estimated" in frame.columns:  # counted by the gateway, not reported upstream
         details["estimated"] = int(_flags(frame, "usage_estimated").sum())
@@ -249,8 +262,6 @@ def _cost(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[di
     if reason:
         return [_missing(signal, n, limits.get(n), reason) for n in ("cost_per_request", "cost")]
     cost = _numbers(frame, "cost")
-    if "cached" in frame.columns:  # an answer from the cache called no upstream: it is free
-        cost = cost.mask(_flags(frame, "cached"), 0.0)
     priced = cost.notna()
     details = {"requests": len(frame), "priced": int(priced.sum())}
     details["unpriced"] = len(frame) - details["priced"]
@@ -260,7 +271,7 @@ def _cost(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list[di
             {**_missing(signal, n, limits.get(n), reason), "details": {**details, "reason": reason}}
             for n in ("cost_per_request", "cost")
         ]
-    paid = priced & answered(frame)
+    paid = priced & upstream_answered(frame)
     limit = limits.get("cost_per_request")
     per = (
         value(signal, "cost_per_request", cost[paid].mean(), limit, details)
@@ -282,7 +293,7 @@ def _latency(signal: str, limits: dict[str, float], frame: pd.DataFrame) -> list
             continue
         keep = answered(frame)
         if prefix == "ttft":
-            keep &= _flags(frame, "stream")
+            keep = upstream_answered(frame) & _flags(frame, "stream")
         numbers = _numbers(frame, column)[keep].dropna().to_numpy(dtype=float)
         if not len(numbers):
             what = "answered stream with a time to first token" if prefix == "ttft" else "answer"
@@ -396,25 +407,12 @@ def _decisions(cell: Any) -> list[Any]:
 # -- quality ----------------------------------------------------------------------------------
 
 
-def sample(ids: list[str], share: float, seed: int, limit: int) -> list[int]:
-    """Positions of the records a quality signal scores: those whose hash of ``seed`` and
-    correlation id falls under ``share``, at most ``limit`` (the lowest hashes), in record
-    order. The same request is in or out of every window that holds it, run after run."""
-
-    def draw(record_id: str) -> float:
-        digest = hashlib.sha256(f"{seed}:{record_id}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64
-
-    draws = [(draw(i), position) for position, i in enumerate(ids)]
-    picked = sorted(d for d in draws if d[0] < share)[:limit]
-    return sorted(position for _, position in picked)
-
-
 def quality(ws: Workspace, body: GenAIQuality, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The mean score of each evaluator over a seeded sample of answered chat requests."""
     import numpy as np
 
     from cauce.genai.evals.runs import evaluator, score
+    from cauce.genai.evals.sampling import sample
 
     names = body.names()
     reason = _need(frame, "correlation_id", "status", "query", "completion")

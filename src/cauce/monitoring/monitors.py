@@ -7,6 +7,10 @@ computes each signal, stores one row per value in ``signal_results`` (the time s
 (:mod:`cauce.monitoring.alerts`) with its pending actions, all in one transaction. A run is
 ``ok``, ``alert``, ``no_data`` (fewer rows than ``min_rows``: nothing is judged, nothing is
 alerted) or ``failed`` (the reason is stored).
+
+A GenAI monitor (``genai_*`` and ``query_drift`` signals) reads the endpoint's ``genai`` records
+instead, needs no profile, and is judged by :mod:`cauce.monitoring.genai`; its reference, when
+it has one, is a dataset of queries or an earlier window of the same target.
 """
 
 from __future__ import annotations
