@@ -35,7 +35,7 @@ def stage_index(index: str, alert_id: str = "") -> int:
     from cauce.errors import InvalidInput
 
     refreshed = cauce.indexes.refresh(index, promote=False, actor="genai-refresh")
-    if not refreshed.new:
+    if not refreshed.created:
         raise InvalidInput(f"index {index}: the documents did not change; nothing to roll out")
     return int(refreshed.version.version)
 

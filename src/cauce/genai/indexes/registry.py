@@ -209,7 +209,7 @@ class IndexVersionInfo:
 
 @dataclass(frozen=True)
 class Refreshed:
-    """What a refresh did: the current version, and whether it is new."""
+    """What a refresh did: the version built (or the newest, unchanged), and whether it is new."""
 
     version: IndexVersionInfo
     created: bool
