@@ -160,7 +160,9 @@ def _roll_out(ws: Workspace, candidate: str, out: Console, label: str) -> Any:
     return _follow(ws, out, label)
 
 
-def _follow(ws: Workspace, out: Console, label: str, timeout: float = 120) -> Any:
+def _follow(
+    ws: Workspace, out: Console, label: str, timeout: float = 120, endpoint: str = ENDPOINT
+) -> Any:
     """Print the running rollout's stages as they pass; return how it ended (or where it was
     when the time ran out: then its traffic is handed back to the stable deployment)."""
     from cauce.serving import rollouts
@@ -168,7 +170,7 @@ def _follow(ws: Workspace, out: Console, label: str, timeout: float = 120) -> An
     seen = 0
     deadline = time.monotonic() + timeout
     while True:
-        rollout = rollouts.status(ENDPOINT, workspace=ws)
+        rollout = rollouts.status(endpoint, workspace=ws)
         for step in _steps(rollout, rollout.decisions[seen:]):
             weight = step["weight"] if step["weight"] == "mirror" else f"{step['weight']}%"
             out.print(f"   {label} {step['decision']:<8} at {weight:>4}  {step['reason']}")
@@ -176,7 +178,7 @@ def _follow(ws: Workspace, out: Console, label: str, timeout: float = 120) -> An
         if rollout.state != "running":
             return rollout
         if time.monotonic() > deadline:
-            return rollouts.abort(ENDPOINT, reason="the demo ran out of time", workspace=ws)
+            return rollouts.abort(endpoint, reason="the demo ran out of time", workspace=ws)
         time.sleep(0.3)
 
 
