@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,13 @@ class Gateway:
     router: Router
     upstream: Upstream
     ws: Workspace
+    clients: list[openai.OpenAI] = field(default_factory=list)
 
     def client(self, key: str = "unused", **options: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **options)
+        """An OpenAI client of the endpoint, closed when the test ends."""
+        made = openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **options)
+        self.clients.append(made)
+        return made
 
     def records(self, count: int, deployment: str = "blue") -> list[dict[str, Any]]:
         """The collector's ``genai`` rows of ``deployment`` once ``count`` are written."""
@@ -112,6 +116,7 @@ def endpoint_spec(
 @pytest.fixture
 def gateway_factory(workspace: Workspace) -> Iterator[Any]:
     running: list[Iterator[str]] = []
+    started: list[Gateway] = []
     upstream = Upstream()
 
     def start(safety: dict[str, Any] | None = None, **endpoint: Any) -> Gateway:
@@ -126,11 +131,14 @@ def gateway_factory(workspace: Workspace) -> Iterator[Any]:
         url = next(front)
         running.append(front)
         wait_until(lambda: all(router.healthy.get(n) for n in addresses), timeout=10)
-        return Gateway(url, router, upstream, workspace)
+        started.append(Gateway(url, router, upstream, workspace))
+        return started[-1]
 
     try:
         yield start
     finally:
+        for client in (c for g in started for c in g.clients):
+            client.close()
         for server in reversed(running):
             next(server, None)
         upstream.close()
@@ -421,8 +429,8 @@ def test_a_flow_deployment_answers_with_its_output_and_reports_its_contexts(
     router = Router(workspace, "flows", lambda: addresses)
     front = serve(router)
     url = next(front)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
     try:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
         answer = client.chat.completions.create(model="flows", messages=ask("tea"))
         assert answer.choices[0].message.content == "TEA"
         chunks = list(
@@ -441,6 +449,7 @@ def test_a_flow_deployment_answers_with_its_output_and_reports_its_contexts(
         assert json.loads(rows.iloc[0]["contexts"]) == ["about tea"]
         assert rows.iloc[0]["trace_id"]
     finally:
+        client.close()
         next(front, None)
         next(worker, None)
 
@@ -462,8 +471,8 @@ def test_a_registered_llm_is_served_with_openais_api(workspace: Workspace) -> No
     router = Router(workspace, "local", lambda: addresses)
     front = serve(router)
     url = next(front)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
     try:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
         whole = client.chat.completions.create(
             model="local", messages=ask("Say hello."), max_tokens=8, temperature=0
         )
@@ -486,6 +495,7 @@ def test_a_registered_llm_is_served_with_openais_api(workspace: Workspace) -> No
             )
         assert raised.value.body["code"] == "context_length_exceeded"
     finally:
+        client.close()
         next(front, None)
         next(worker, None)
 

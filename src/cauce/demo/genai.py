@@ -356,12 +356,13 @@ def _closed_loop(out: Console, docs: Path) -> dict[str, Any]:
         )
         results["alert"] = {"id": alert.id, "domain_auc": drift.get("value")}
         results["refresh"] = {"pipeline_run": pipeline.id, **evaluated}
-        traffic.cycle(questions["question"].tolist(), clients=2)
+        traffic.cycle(questions["question"].tolist(), clients=3)
         rollout = _follow(ws, out, "canary", timeout=240, endpoint=ENDPOINT)
         traffic.stop()
         current_version = cauce.indexes.get_index(INDEX).current_version
         out.print(
-            f"[bold]Rollout[/bold] {rollout.state}: index {INDEX} current → @{current_version}"
+            f"[bold]Rollout[/bold] {rollout.state} ({traffic.answered} answers during it): "
+            f"index {INDEX} current → @{current_version}"
         )
         results["rollout"] = {"state": rollout.state, "current_version": current_version}
     finally:
@@ -449,10 +450,16 @@ class _Questions:
         self.answered = 0
 
     def ask_all(self, questions: list[str]) -> int:
-        """Ask each question once; how many were answered."""
+        """Ask each question once; how many were answered (a question a safety filter
+        blocks is a 400, not an answer)."""
+        import openai
+
         answered = 0
         for question in questions:
-            self.client.chat.completions.create(model=ENDPOINT, messages=_user(question))
+            try:
+                self.client.chat.completions.create(model=ENDPOINT, messages=_user(question))
+            except openai.BadRequestError:
+                continue
             answered += 1
         return answered
 

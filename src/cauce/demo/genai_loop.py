@@ -15,12 +15,13 @@ from typing import Any
 import cauce
 
 EVALUATORS = ["f1", "groundedness_proxy"]
-CANARY_STEPS = [{"weight": 50, "pause": "8s"}, {"weight": 100}]
+# The local LLM answers a request or two a second: intervals long enough to hold some.
+CANARY_STEPS = [{"weight": 50, "pause": "20s"}, {"weight": 100}]
 ANALYSIS = {
-    "interval": "3s",
+    "interval": "10s",
     "failure_limit": 2,
-    "min_requests": 2,
-    "inconclusive_limit": 8,
+    "min_requests": 1,
+    "inconclusive_limit": 6,
     "metrics": [
         {"name": "error_rate", "max": 0.2},
         {"name": "block_rate", "max": 0.5},
