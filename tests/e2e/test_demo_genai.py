@@ -1,5 +1,7 @@
 """``cauce demo genai`` end to end, offline: the local LLM, the index, two prompt variants,
-the evaluation side by side, the production label and the lineage of a document."""
+the evaluation side by side, the production label and the lineage of a document; then the flow
+served with safety filters, the documents changed, the drift alert, the refreshed index gated
+and rolled out as a canary, promoted."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_genai_story_then_its_read_commands(tmp_path: Path) -> None:
     home = tmp_path / "genai"
-    demo = cauce(home, "demo", "genai", "--json", timeout=900)
+    demo = cauce(home, "demo", "genai", "--json", timeout=1200)
     story = json.loads(demo.stdout)
     assert "Evaluation on the same questions" in demo.stderr
     assert story["model"]["uri"] == "models:/smollm2/1"
@@ -31,6 +33,18 @@ def test_the_genai_story_then_its_read_commands(tmp_path: Path) -> None:
     expected = "prompts:/answer/2" if best is grounded else "prompts:/answer/1"
     assert story["production"]["prompt"] == expected
     assert story["lineage"]["retrievals"] >= 2 and story["lineage"]["traces"]
+
+    loop = story["loop"]
+    assert loop["serving"]["answered"] == 10
+    assert loop["safety"]["injection"] == "content_filter"
+    stored = loop["safety"]["stored_query"]
+    assert "[EMAIL_1]" in stored and "ana.lopez@example.com" not in stored
+    assert loop["alert"]["domain_auc"] > 0.7
+    refresh = loop["refresh"]
+    assert (refresh["staged"], refresh["current"]) == (2, 1)
+    assert loop["rollout"] == {"state": "promoted", "current_version": 2}
+    moves = cauce(home, "audit", "--action", "index.current.set").stdout
+    assert "cauce-controller" in moves
 
     shown = json.loads(
         cauce(home, "prompts", "show", "prompts:/answer@production", "--json").stdout

@@ -643,3 +643,37 @@ def test_schemathesis_finds_no_server_error_on_the_openai_routes(
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+def test_a_connection_that_cannot_answer_falls_back_to_the_next_connection(
+    workspace: Workspace, gateway_factory: Any
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that refuses connections
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    gateway = gateway_factory()
+    cauce.apply(
+        [
+            {"kind": "Connection", "name": "dead", "base_url": f"http://127.0.0.1:{dead}/v1",
+             "models": {"chat": "echo"}, "max_retries": 0},
+            {"kind": "Deployment", "endpoint": "assistant", "name": "blue",
+             "connection": "dead", "fallbacks": ["connections:/echo"]},
+        ]
+    )  # fmt: skip
+    # The worker serving blue was built before the change: serve the new one beside it.
+    worker = serve(build_app("assistant", "blue", workspace=workspace))
+    url = next(worker)
+    try:
+        with openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as client:
+            answer = client.chat.completions.create(model="assistant", messages=ask("hi"))
+            streamed = list(
+                client.chat.completions.create(model="assistant", messages=ask("yo"), stream=True)
+            )
+        assert answer.choices[0].message.content == "echo: hi"
+        text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        assert text == "echo: yo"
+        assert len(gateway.upstream.requests) == 2  # the dead connection never answered
+    finally:
+        next(worker, None)
