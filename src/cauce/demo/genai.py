@@ -329,17 +329,15 @@ def _closed_loop(out: Console, docs: Path) -> dict[str, Any]:
         alert = judged.alert
         if alert is None:
             raise RuntimeError("the drifted questions raised no alert")
-        drift: dict[str, Any] = next(
-            (
-                v
-                for v in judged.values
-                if v["signal"] == "query_drift" and v["metric"] == "domain_auc"
-            ),
-            {},
-        )
+        drift = {
+            v["metric"]: v["value"]
+            for v in judged.values
+            if v["signal"] == "query_drift" and v["metric"] in ("domain_auc", "drifted_share")
+        }
         out.print(
-            f"[bold]Alert[/bold] {MONITOR}: query drift, domain classifier AUC "
-            f"{_shown(drift.get('value'))} > 0.7 → "
+            f"[bold]Alert[/bold] {MONITOR}: query drift (domain classifier AUC "
+            f"{_shown(drift.get('domain_auc'))}, drifted share of components "
+            f"{_shown(drift.get('drifted_share'))}) → "
             + ", ".join(f"{a.action} {a.status}" for a in alert.actions)
         )
         triggered = next(a for a in alert.actions if a.action == "trigger")
@@ -354,7 +352,7 @@ def _closed_loop(out: Console, docs: Path) -> dict[str, Any]:
             f"{_shown(scores[str(staged)]['f1'])} against {_shown(scores['1']['f1'])} "
             f"(@1): gate passed; canary green searches @{staged}"
         )
-        results["alert"] = {"id": alert.id, "domain_auc": drift.get("value")}
+        results["alert"] = {"id": alert.id, **drift, "breaches": alert.breaches}
         results["refresh"] = {"pipeline_run": pipeline.id, **evaluated}
         traffic.cycle(questions["question"].tolist(), clients=3)
         rollout = _follow(ws, out, "canary", timeout=240, endpoint=ENDPOINT)
@@ -414,7 +412,8 @@ def _monitor(window_s: int, flow: str, questions: str) -> dict[str, Any]:
         "reference": {"dataset": "genai-questions"},
         "window": {"size": f"{window_s}s"},
         "signals": [
-            {"query_drift": {"method": "classifier", "max_auc": 0.7}},
+            # Either view of the questions breaching is drift: the sample is small.
+            {"query_drift": {"method": "both", "max_auc": 0.7}},
             {"genai_safety": {}},
             {"genai_tokens": {}},
         ],
