@@ -677,3 +677,34 @@ def test_a_connection_that_cannot_answer_falls_back_to_the_next_connection(
         assert len(gateway.upstream.requests) == 2  # the dead connection never answered
     finally:
         next(worker, None)
+
+
+def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
+    any_workspace: Workspace,
+) -> None:
+    from cauce.errors import AlreadyExists, InvalidInput
+    from cauce.serving.endpoints import delete_endpoint, get_endpoint
+    from cauce.serving.gateway import KeyRing
+
+    cauce.apply([{"kind": "Endpoint", "name": "spare"}])
+    stored, key = keys.create_key("spare", "team", limits={"token_budget": 100})
+    with pytest.raises(AlreadyExists):
+        keys.create_key("spare", "team")
+    with pytest.raises(InvalidInput, match="requests_per_minute"):
+        keys.create_key("spare", "other", limits={"requests_per_minute": 0})
+    ring = KeyRing(any_workspace, get_endpoint("spare").id)
+    ring.load()
+    state = ring.find(key.encode())
+    for _ in range(2):  # two flushes add up
+        ring.spend(state, 10, 20, 0.5)
+        ring.store()
+    [listed] = keys.list_keys("spare")
+    assert listed.prefix == key[:9] and listed.spent is not None
+    assert (listed.spent["requests"], listed.spent["input_tokens"]) == (2, 20)
+    assert listed.spent["cost"] == pytest.approx(1.0)
+    ring = KeyRing(any_workspace, get_endpoint("spare").id)  # a router started again
+    ring.load()
+    assert ring.find(key.encode()).spent == 60
+    delete_endpoint("spare")
+    cauce.apply([{"kind": "Endpoint", "name": "spare"}])
+    assert keys.list_keys("spare") == []

@@ -30,6 +30,8 @@ from cauce.serving.specs import (
 from cauce.specs import Applied, Declared, changes, spec_digest
 from cauce.store import new_id, now_ms
 from cauce.store.schema import (
+    api_key_usage,
+    api_keys,
     connections,
     deployment_stats,
     deployments,
@@ -627,6 +629,10 @@ def delete_endpoint(name: str, *, workspace: Workspace | None = None) -> None:
             )
         conn.execute(delete(traffic_history).where(traffic_history.c.endpoint_id == row.id))
         conn.execute(delete(deployment_stats).where(deployment_stats.c.endpoint_id == row.id))
+        # Its API keys go with it: a key is a key of one endpoint.
+        keys = select(api_keys.c.id).where(api_keys.c.endpoint_id == row.id)
+        conn.execute(delete(api_key_usage).where(api_key_usage.c.key_id.in_(keys)))
+        conn.execute(delete(api_keys).where(api_keys.c.endpoint_id == row.id))
         conn.execute(delete(endpoints).where(endpoints.c.id == row.id))
         audit.record(conn, ws.user, "endpoint.delete", "endpoint", row.id, before=row.spec)
 

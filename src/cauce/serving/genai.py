@@ -1,8 +1,9 @@
 """GenAI deployments: a worker that answers OpenAI's API for what the deployment serves.
 
 A deployment serves a registered LLM (a GGUF model, run in the worker), a flow version, a
-prompt version sent through a connection, or a connection alone (its chat model, proxied). Each
-is a :class:`Target` with one blocking interface, run on the worker's threads:
+prompt version sent through a connection, or a connection alone (its chat model, proxied):
+a :class:`~cauce.serving.genai_targets.Target` each. LLMs and flows run on the worker's
+threads; connections are relayed on its event loop.
 
 - ``POST /v1/chat/completions``: whole answers, or server-sent events (``data: [DONE]`` last;
   with ``stream_options.include_usage`` a usage chunk before it). The response head waits for
@@ -44,7 +45,8 @@ from cauce.serving.http import Receive, Scope, Send, lifespan, read_body
 from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.genai-worker")
-BLOCKING_THREADS = 256  # streams wait on upstream servers: threads, not cores
+# LLMs and flows run here; a flow's line mostly waits on the servers its nodes call.
+BLOCKING_THREADS = 64
 
 
 # -- the worker's API -------------------------------------------------------------------------
