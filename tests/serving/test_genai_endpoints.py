@@ -687,7 +687,7 @@ def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
     from cauce.serving.gateway import KeyRing
 
     cauce.apply([{"kind": "Endpoint", "name": "spare"}])
-    stored, key = keys.create_key("spare", "team", limits={"token_budget": 100})
+    _, key = keys.create_key("spare", "team", limits={"token_budget": 100})
     with pytest.raises(AlreadyExists):
         keys.create_key("spare", "team")
     with pytest.raises(InvalidInput, match="requests_per_minute"):

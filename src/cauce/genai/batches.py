@@ -249,9 +249,7 @@ def _within(
     box: list[LineResult] = []
     started = time.perf_counter()
     worker = threading.Thread(
-        target=lambda: box.append(
-            flow.run(inputs, variant=variant, workspace=ws, indexes=indexes)
-        ),
+        target=lambda: box.append(flow.run(inputs, variant=variant, workspace=ws, indexes=indexes)),
         name="flow-line-body",
         daemon=True,
     )
