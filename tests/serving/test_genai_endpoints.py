@@ -708,3 +708,13 @@ def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
     delete_endpoint("spare")
     cauce.apply([{"kind": "Endpoint", "name": "spare"}])
     assert keys.list_keys("spare") == []
+
+
+def test_an_oversized_prompt_is_a_413_in_openais_shape(gateway_factory: Any) -> None:
+    gateway = gateway_factory(max_request_bytes=2048)
+    with pytest.raises(openai.APIStatusError) as raised:
+        gateway.client().chat.completions.create(model="assistant", messages=ask("word " * 1000))
+    assert raised.value.status_code == 413
+    error = raised.value.body
+    assert error["param"] == "body" and error["type"] == "invalid_request_error"
+    assert gateway.upstream.requests == []
