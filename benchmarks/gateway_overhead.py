@@ -46,7 +46,9 @@ SAFETY = {
 }
 
 
-def prepare(home: Path, upstream: str, *, safety: bool, key: bool) -> str | None:
+def prepare(
+    home: Path, upstream: str, *, safety: bool, key: bool, runs_in: str = "workers"
+) -> str | None:
     """A workspace with the endpoint applied; the API key, when asked for one."""
     env = {**os.environ, "CAUCE_HOME": str(home)}
     deployment: dict[str, Any] = {
@@ -55,6 +57,7 @@ def prepare(home: Path, upstream: str, *, safety: bool, key: bool) -> str | None
         "name": "proxy",
         "connection": "upstream",
         "workers": 2,
+        "runs_in": runs_in,
     }
     if safety:
         deployment["safety"] = SAFETY
@@ -117,6 +120,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--duration-max", type=float, default=180)
     parser.add_argument("--safety", action="store_true", help="input and output filters on")
+    parser.add_argument(
+        "--runs-in", choices=("workers", "router"), default="workers",
+        help="where the deployment runs: worker processes, or the router's own",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run; figures mean nothing")
     args = parser.parse_args()
@@ -136,7 +143,7 @@ def main() -> int:
             "/v1/models",
         )
         upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
-        key = prepare(home, upstream_url, safety=args.safety, key=True)
+        key = prepare(home, upstream_url, safety=args.safety, key=True, runs_in=args.runs_in)
         router = Server(
             "cauce",
             [sys.executable, "-m", "cauce.cli.main", "endpoints", "serve", "bench",
@@ -177,6 +184,7 @@ def main() -> int:
             "concurrency": args.concurrency,
             "requests": args.requests,
             "safety": args.safety,
+            "runs_in": args.runs_in,
             "stream": "20 chunks, 5 ms apart, include_usage",
         },
         "direct": {

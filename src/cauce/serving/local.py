@@ -68,7 +68,10 @@ class Supervisor:
 
     async def reconcile(self) -> None:
         """Make the running servers match the endpoint's deployments."""
-        wanted = {d.name: d for d in self.router.endpoint.deployments}
+        # A deployment that runs in the router has no server of its own.
+        wanted = {
+            d.name: d for d in self.router.endpoint.deployments if d.spec.get("runs_in") != "router"
+        }
         for name in list(self.running):
             if name not in wanted:
                 self._stop(self.running.pop(name))

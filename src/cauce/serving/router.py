@@ -90,6 +90,8 @@ class Router:
             self.collector.configure(self.endpoint.deployments)
         self.healthy: dict[str, bool] = {}
         self._upstreams: dict[str, Upstream] = {}
+        self._in_process: dict[str, tuple[Any, Any]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._mirrors: set[asyncio.Task[None]] = set()
         self._mirror_logged: dict[tuple[str, str], tuple[float, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -146,6 +148,8 @@ class Router:
         await self._flush_stats()
         for upstream in self._upstreams.values():
             await upstream.close()
+        for _, app in self._in_process.values():
+            await app.close()
         if self.collector is not None:
             await asyncio.to_thread(self.collector.close)
 
@@ -181,7 +185,7 @@ class Router:
         if upstream is None:
             return False
         try:
-            reply = await upstream.request(b"GET", b"/v2/health/ready", b"", [], timeout=2.0)
+            reply: Reply = await upstream.request(b"GET", b"/v2/health/ready", b"", [], timeout=2.0)
         except (UpstreamError, TimeoutError):
             return False
         return reply.status == 200
@@ -193,7 +197,12 @@ class Router:
         if self.keys is not None:
             await asyncio.to_thread(self.keys.store)
 
-    def _upstream(self, deployment: str) -> Upstream | None:
+    def _upstream(self, deployment: str) -> Any:
+        """Where a deployment answers: its address (an :class:`Upstream`), or the router's
+        own process for a deployment with ``runs_in: router``; None when it is not running."""
+        found = next((d for d in self.endpoint.deployments if d.name == deployment), None)
+        if found is not None and found.spec.get("runs_in") == "router":
+            return self._in_router(found)
         url = self.addresses().get(deployment)
         if url is None:
             return None
@@ -201,6 +210,23 @@ class Router:
         if upstream is None or upstream.url != url:
             upstream = self._upstreams[deployment] = Upstream(url)
         return upstream
+
+    def _in_router(self, deployment: Any) -> Any:
+        """The deployment's app in this process, built once per version of it."""
+        from cauce.serving.genai import build_genai_app
+        from cauce.serving.inprocess import InProcess
+
+        fingerprint = (deployment.target_id, json.dumps(deployment.spec, sort_keys=True))
+        found = self._in_process.get(deployment.name)
+        if found is None or found[0] != fingerprint:
+            app = build_genai_app(deployment, self.endpoint.max_request_bytes, self.ws)
+            if found is not None:
+                self._closing.add(asyncio.get_running_loop().create_task(found[1].close()))
+            found = self._in_process[deployment.name] = (
+                fingerprint,
+                InProcess(app, deployment.name),
+            )
+        return found[1]
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -161,6 +161,8 @@ class DeploymentSpec(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
     # Input and output filters of GenAI answers (cauce.genai.safety.filters.SafetySpec).
     safety: dict[str, Any] | None = None
+    # A connection or a prompt may run in the router's process: no hop to a worker.
+    runs_in: Literal["workers", "router"] = "workers"
     workers: int = Field(default=1, ge=1, le=64)
     batching: BatchingSpec | None = None
     collect: CollectSpec | None = None
@@ -180,6 +182,11 @@ class DeploymentSpec(BaseModel):
             raise ValueError("upstream_model is the model sent through a connection")
         if self.indexes and self.flow is None:
             raise ValueError("indexes pins the index versions a flow searches: give flow")
+        if self.runs_in == "router" and (self.model is not None or self.flow is not None):
+            raise ValueError(
+                "runs_in: router is for a connection or a prompt; models and flows compute, "
+                "they run in workers"
+            )
         return self
 
     @field_validator("fallbacks")
