@@ -39,7 +39,8 @@ def test_the_genai_story_then_its_read_commands(tmp_path: Path) -> None:
     assert loop["safety"]["injection"] == "content_filter"
     stored = loop["safety"]["stored_query"]
     assert "[EMAIL_1]" in stored and "ana.lopez@example.com" not in stored
-    assert loop["alert"]["id"] and any("query_drift" in str(b) for b in loop["alert"]["breaches"])
+    assert loop["alert"]["context_similarity"] < 0.42
+    assert any("context_similarity" in str(b) for b in loop["alert"]["breaches"])
     refresh = loop["refresh"]
     assert (refresh["staged"], refresh["current"]) == (2, 1)
     assert loop["rollout"] == {"state": "promoted", "current_version": 2}

@@ -7,6 +7,7 @@ embedding evaluators against sentence-transformers' own encode and ``util.cos_si
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -499,3 +500,24 @@ def test_embedding_evaluators_take_any_embed_callable_and_embed_each_text_once()
         semantic.embedding_similarity(["a"], ["b"], embed=lambda t: np.zeros((1, 3)))
     with pytest.raises(InvalidInput, match="min_overlap"):
         semantic.groundedness_proxy(["a"], ["b"], min_overlap=2, embed=embed)
+
+
+def test_context_similarity_scores_how_near_the_retrieved_chunks_come(minilm: Any) -> None:
+    import pandas as pd
+
+    from cauce.genai.evals.runs import evaluator, score
+
+    chosen = evaluator("context_similarity")
+    assert chosen.inputs == ("question", "contexts")
+    frame = pd.DataFrame(
+        {
+            "question": ["How do canary rollouts move traffic?"] * 2,
+            "contexts": [
+                json.dumps(["A canary rollout moves live traffic to a candidate in steps."]),
+                json.dumps(["Invoices are sent on the first day of each month."]),
+            ],
+        }
+    )
+    table, means = score(frame, [chosen])
+    near, far = table["score.context_similarity"]
+    assert near > 0.5 > far and means["context_similarity"] == pytest.approx((near + far) / 2)

@@ -328,16 +328,17 @@ def _closed_loop(out: Console, docs: Path) -> dict[str, Any]:
         judged = run_monitor(MONITOR, workspace=ws, wait=True)
         alert = judged.alert
         if alert is None:
-            raise RuntimeError("the drifted questions raised no alert")
-        drift = {
+            raise RuntimeError(f"the drifted questions raised no alert: {judged.values}")
+        measured = {
             v["metric"]: v["value"]
             for v in judged.values
-            if v["signal"] == "query_drift" and v["metric"] in ("domain_auc", "drifted_share")
+            if v["metric"] in ("context_similarity", "domain_auc", "drifted_share")
         }
         out.print(
-            f"[bold]Alert[/bold] {MONITOR}: query drift (domain classifier AUC "
-            f"{_shown(drift.get('domain_auc'))}, drifted share of components "
-            f"{_shown(drift.get('drifted_share'))}) → "
+            f"[bold]Alert[/bold] {MONITOR}: retrieved chunks' similarity to the questions "
+            f"{_shown(measured.get('context_similarity'))} (min 0.42); query drift: domain "
+            f"classifier AUC {_shown(measured.get('domain_auc'))}, drifted share "
+            f"{_shown(measured.get('drifted_share'))} → "
             + ", ".join(f"{a.action} {a.status}" for a in alert.actions)
         )
         triggered = next(a for a in alert.actions if a.action == "trigger")
@@ -352,7 +353,7 @@ def _closed_loop(out: Console, docs: Path) -> dict[str, Any]:
             f"{_shown(scores[str(staged)]['f1'])} against {_shown(scores['1']['f1'])} "
             f"(@1): gate passed; canary green searches @{staged}"
         )
-        results["alert"] = {"id": alert.id, **drift, "breaches": alert.breaches}
+        results["alert"] = {"id": alert.id, **measured, "breaches": alert.breaches}
         results["refresh"] = {"pipeline_run": pipeline.id, **evaluated}
         traffic.cycle(questions["question"].tolist(), clients=3)
         rollout = _follow(ws, out, "canary", timeout=240, endpoint=ENDPOINT)
@@ -412,7 +413,16 @@ def _monitor(window_s: int, flow: str, questions: str) -> dict[str, Any]:
         "reference": {"dataset": "genai-questions"},
         "window": {"size": f"{window_s}s"},
         "signals": [
-            # Either view of the questions breaching is drift: the sample is small.
+            # How near the retrieved chunks come to the questions: on the first questions
+            # 0.53 on average, on questions the index holds nothing about 0.32.
+            {
+                "genai_quality": {
+                    "evaluators": ["context_similarity"],
+                    "min": {"context_similarity": 0.42},
+                    "sample": 1.0,
+                    "min_samples": 5,
+                }
+            },
             {"query_drift": {"method": "both", "max_auc": 0.7}},
             {"genai_safety": {}},
             {"genai_tokens": {}},

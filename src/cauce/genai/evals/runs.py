@@ -7,6 +7,7 @@ Evaluators by name (see docs/evaluators.md for each definition):
 |---|---|
 | ``exact_match``, ``f1``, ``rouge_l``, ``bleu``, ``similarity`` | answer, reference |
 | ``groundedness_proxy`` | answer, contexts |
+| ``context_similarity`` | question, contexts |
 | ``precision@K``, ``recall@K``, ``ndcg@K``, ``mrr`` (or ``mrr@K``) | retrieved, relevant |
 | ``groundedness`` (judge) | question, contexts, answer |
 | ``relevance``, ``coherence`` (judge) | question, answer |
@@ -110,6 +111,12 @@ def evaluator(spec: str | dict[str, Any] | Evaluator) -> Evaluator:
     }
     if spec in simple:
         return Evaluator(spec, ("answer", "reference"), score=simple[spec])
+    if spec == "context_similarity":  # a retrieval score: how near the best chunk came
+        return Evaluator(
+            spec,
+            ("question", "contexts"),
+            score=lambda c: semantic.embedding_similarity(c["question"], c["contexts"]),
+        )
     if spec == "groundedness_proxy":
         return Evaluator(
             spec,
