@@ -124,6 +124,9 @@ def main() -> int:
         "--runs-in", choices=("workers", "router"), default="workers",
         help="where the deployment runs: worker processes, or the router's own",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-collect", action="store_true", help="the collector off (to see what it costs)"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run; figures mean nothing")
     args = parser.parse_args()
@@ -147,7 +150,7 @@ def main() -> int:
         router = Server(
             "cauce",
             [sys.executable, "-m", "cauce.cli.main", "endpoints", "serve", "bench",
-             "--port", str(router_port)],
+             "--port", str(router_port), *(["--no-collect"] if args.no_collect else [])],
             {**os.environ, "CAUCE_HOME": str(home)},
             REPO,
             router_port,
@@ -185,6 +188,7 @@ def main() -> int:
             "requests": args.requests,
             "safety": args.safety,
             "runs_in": args.runs_in,
+            "collect": not args.no_collect,
             "stream": "20 chunks, 5 ms apart, include_usage",
         },
         "direct": {
