@@ -773,3 +773,11 @@ def test_a_deployment_that_runs_in_the_router_answers_and_accounts_the_same(
     assert (rows[1]["input_tokens"], rows[1]["output_tokens"]) == usage
     assert rows[2]["blocked"] and rows[0]["trace_id"]
     wait_until(lambda: gateway.upstream.abandoned == 1, timeout=10)
+
+
+def test_a_connection_a_deployment_serves_is_not_deleted_under_it(gateway: Gateway) -> None:
+    from cauce.errors import Conflict
+
+    with pytest.raises(Conflict, match="assistant/blue"):
+        cauce.connections.delete("echo")
+    assert cauce.connections.get("echo").name == "echo"

@@ -267,9 +267,23 @@ def list_connections(*, workspace: Workspace | None = None) -> list[Connection]:
 
 def delete(name: str, *, workspace: Workspace | None = None) -> None:
     """Delete a connection and its secret (audited)."""
+    from cauce.errors import Conflict
+    from cauce.store.schema import deployments, endpoints
+
     ws = workspace or current()
     with ws.store.write() as conn:
         row = connection_row(conn, name)
+        serving = conn.execute(
+            select(endpoints.c.name, deployments.c.name)
+            .join(endpoints, endpoints.c.id == deployments.c.endpoint_id)
+            .where(deployments.c.connection_id == row.id)
+        ).all()
+        if serving:
+            names = ", ".join(f"{e}/{d}" for e, d in serving)
+            raise Conflict(
+                f"connection {name!r} is served by deployment(s) {names}",
+                hint="delete those deployments first (cauce deployments delete)",
+            )
         conn.execute(connections.delete().where(connections.c.id == row.id))
         audit.record(conn, ws.user, "connection.delete", "connection", row.id, before=row.spec)
 
