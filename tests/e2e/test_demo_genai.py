@@ -14,6 +14,7 @@ from tests.clitools import cauce
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(1500)
 def test_the_genai_story_then_its_read_commands(tmp_path: Path) -> None:
     home = tmp_path / "genai"
     demo = cauce(home, "demo", "genai", "--json", timeout=1200)
