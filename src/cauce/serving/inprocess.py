@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from cauce.serving.upstream import Opened, Reply, UpstreamError
+from cauce.serving.upstream import Opened, Reply, UpstreamError, read_whole
 
 __all__ = ["InProcess"]
 
@@ -103,11 +103,7 @@ class InProcess:
     ) -> Reply:
         """Call the app and read its whole answer."""
         async with asyncio.timeout(timeout):
-            opened = await self.open(method, path, body, headers, timeout)
-            whole = opened.body
-            if whole is None:
-                whole = b"".join([chunk async for chunk in opened.chunks()])
-            return Reply(opened.status, opened.headers, whole)
+            return await read_whole(await self.open(method, path, body, headers, timeout))
 
     async def close(self) -> None:
         """Let go of the app's connections."""

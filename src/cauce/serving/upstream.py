@@ -62,11 +62,7 @@ class Upstream:
     ) -> Reply:
         """Send one request and read the whole reply; UpstreamError if it cannot be done."""
         async with asyncio.timeout(timeout):
-            opened = await self._send(self._head(method, path, body, headers), body)
-            whole = opened.body
-            if whole is None:
-                whole = b"".join([chunk async for chunk in opened.chunks()])
-            return Reply(opened.status, opened.headers, whole)
+            return await read_whole(await self._send(self._head(method, path, body, headers), body))
 
     async def open(
         self,
@@ -168,6 +164,14 @@ class Upstream:
         """Close every idle connection."""
         while self._idle:
             self._discard(self._idle.pop())
+
+
+async def read_whole(opened: Opened) -> Reply:
+    """An opened reply read to its end."""
+    whole = opened.body
+    if whole is None:
+        whole = b"".join([chunk async for chunk in opened.chunks()])
+    return Reply(opened.status, opened.headers, whole)
 
 
 @dataclass
