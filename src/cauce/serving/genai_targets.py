@@ -307,6 +307,13 @@ class _Route:
         return found
 
 
+def _trace_id(span: Any) -> str | None:
+    """A span's trace id; None for the stand-in of a client that traces nowhere (whose every
+    attribute is a no-op function)."""
+    found = getattr(span, "trace_id", None)
+    return found if isinstance(found, str) else None
+
+
 def _retry_after(raw: bytes | None, attempt: int) -> float:
     try:
         return (
@@ -392,7 +399,7 @@ class ConnectionTarget(Target):
             span.fail(exc)
             span.end()
             raise
-        answer.trace_id = span.trace_id if hasattr(span, "trace_id") else None
+        answer.trace_id = _trace_id(span)
         route.client.end_span(span, _result(answer, started, None))
         return answer
 
@@ -408,7 +415,7 @@ class ConnectionTarget(Target):
             "chat", self._model(0), {**_parameters(request), "stream": True}
         )
         span.content("gen_ai.input.messages", messages)
-        trace_id = getattr(span, "trace_id", None)
+        trace_id = _trace_id(span)
         started = time.perf_counter()
         first: float | None = None
         texts: list[str] = []
