@@ -127,6 +127,10 @@ def main() -> int:
     parser.add_argument(
         "--no-collect", action="store_true", help="the collector off (to see what it costs)"
     )
+    parser.add_argument(
+        "--floor", action="store_true",
+        help="also a bare byte relay (bare_relay.py) in the same load: the floor of any Python hop",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run; figures mean nothing")
     args = parser.parse_args()
@@ -157,6 +161,21 @@ def main() -> int:
             home / "router.log",
             "/v2/health/ready",
         )  # fmt: skip
+        servers = [upstream, router]
+        relay_port = free_port()
+        if args.floor:
+            servers.append(
+                Server(
+                    "relay",
+                    [sys.executable, str(HERE / "bare_relay.py"), "--port", str(relay_port),
+                     "--upstream-port", str(upstream_port)],
+                    dict(os.environ),
+                    REPO,
+                    relay_port,
+                    home / "relay.log",
+                    "/v1/models",
+                )  # fmt: skip
+            )
         body = home / "body.json"
         body.write_text(
             json.dumps(
@@ -171,16 +190,17 @@ def main() -> int:
                 }
             )
         )
-        with serving([upstream, router], timeout=120):
-            result = load(
-                [f"{upstream_url}/chat/completions", f"http://127.0.0.1:{router_port}/v1/chat/completions"],
-                body,
-                args,
-                [f"Authorization: Bearer {key}"],
-            )  # fmt: skip
+        urls = [f"{upstream_url}/chat/completions"]
+        if args.floor:
+            urls.append(f"http://127.0.0.1:{relay_port}/v1/chat/completions")
+        urls.append(f"http://127.0.0.1:{router_port}/v1/chat/completions")
+        with serving(servers, timeout=120):
+            result = load(urls, body, args, [f"Authorization: Bearer {key}"])
             cpu = {"upstream_s": upstream.cpu_s(), "cauce_s": router.cpu_s()}
-    direct, gateway = result["targets"]
-    paired, paired_first = result["paired_diff_ms"][0], result["paired_first_chunk_diff_ms"][0]
+            if args.floor:
+                cpu["relay_s"] = servers[-1].cpu_s()
+    direct, gateway = result["targets"][0], result["targets"][-1]
+    paired, paired_first = result["paired_diff_ms"][-1], result["paired_first_chunk_diff_ms"][-1]
     report = {
         "machine": machine(load_before=load_before, load_after=load_average()),
         "settings": {
@@ -209,6 +229,16 @@ def main() -> int:
         },
         "cpu": {**cpu, "cauce_ms_per_request": 1000 * cpu["cauce_s"] / max(1, gateway["ok"])},
     }
+    if args.floor:
+        relay = result["targets"][1]
+        report["floor"] = {
+            "latency_ms": relay["latency_ms"],
+            "first_chunk_ms": relay["first_chunk_ms"],
+            "errors": relay["errors"],
+            "paired": result["paired_diff_ms"][0],
+            "paired_first_chunk": result["paired_first_chunk_diff_ms"][0],
+            "cpu_ms_per_request": 1000 * cpu["relay_s"] / max(1, relay["ok"]),
+        }
     text = json.dumps(report, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -220,6 +250,13 @@ def main() -> int:
         f"(target ≤ 3), paired p50 {paired['p50']:+.2f} ms; TTFT added p50 {ttft['p50']:+.2f} ms "
         f"(target ≤ 1); {gateway['ok']} gateway answers, errors {gateway['errors'] or 'none'}"
     )
+    if args.floor:
+        floor = report["floor"]
+        note(
+            f"bare relay (the floor of a Python hop): paired p50 {floor['paired']['p50']:+.2f} ms, "
+            f"p99 {floor['latency_ms']['p99'] - direct['latency_ms']['p99']:+.2f} ms; "
+            f"TTFT paired p50 {floor['paired_first_chunk']['p50']:+.2f} ms"
+        )
     return 0 if gateway["ok"] and direct["ok"] else 2
 
 

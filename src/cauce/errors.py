@@ -10,6 +10,9 @@
     ├── Conflict                the request clashes with the entity's state (immutable, active…)
     ├── QualityGateFailed       data or a model fell below its bar
     │   └── ValidationFailed    a dataset version failed its check suite (``result`` says how)
+    ├── Unauthorized            no credentials, or credentials not (or no longer) valid
+    ├── Forbidden               valid credentials whose role does not allow the operation
+    ├── RateLimited             over a rate limit or a spent budget (``retry_after``)
     ├── IntegrityError          stored content does not match its recorded hash
     ├── ModelError              a model raised while scoring input that fits its signature
     └── BackendError            a database, filesystem or other backend failed
@@ -136,6 +139,13 @@ class Unauthorized(CauceError):
 
     code = "unauthorized"
     http_status = 401
+
+
+class Forbidden(CauceError):
+    """Valid credentials whose role does not allow this operation."""
+
+    code = "forbidden"
+    http_status = 403
 
 
 class RateLimited(CauceError):
