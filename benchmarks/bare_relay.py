@@ -1,7 +1,8 @@
 """The floor of any Python gateway: a process that only pipes bytes between client and upstream.
 
 Each accepted connection gets its own connection to the upstream, and bytes are copied both ways
-as they arrive (asyncio streams on the standard event loop, or uvloop's with ``--uvloop``): no
+as they arrive (asyncio streams on uvloop's event loop when it is installed, as uvicorn's
+``loop="auto"`` picks for Cauce's router; the standard loop with ``--asyncio``): no
 HTTP parsing, no authentication, no routing, no accounting. Whatever latency it adds over
 calling the upstream directly is what one more hop through a Python process costs on this
 machine, before a gateway does any work of its own. ``gateway_overhead.py --floor`` runs it
@@ -52,14 +53,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream-port", type=int, required=True)
-    parser.add_argument("--uvloop", action="store_true", help="uvloop's event loop")
+    parser.add_argument("--asyncio", action="store_true", help="the standard loop, not uvloop")
     args = parser.parse_args()
-    if args.uvloop:
+    try:
         import uvloop
-
-        uvloop.run(serve(args.port, args.upstream_port))
-    else:
+    except ImportError:
+        uvloop = None
+    if uvloop is None or args.asyncio:
         asyncio.run(serve(args.port, args.upstream_port))
+    else:
+        uvloop.run(serve(args.port, args.upstream_port))
 
 
 if __name__ == "__main__":
