@@ -17,6 +17,7 @@ import pytest
 from cauce import workspace as workspace_module
 from cauce.workspace import Workspace
 from optional import in_ci, missing, need
+from remote import TestServer, server_side, start_server
 from webhooks import hook  # noqa: F401  (the fixture, for every test module)
 
 PG_ADMIN = os.environ.get("CAUCE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -62,8 +63,10 @@ def pg_url(pg_server: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _activate(monkeypatch: pytest.MonkeyPatch, home: Path, db_url: str | None) -> Workspace:
-    for var in [v for v in os.environ if v.startswith("CAUCE_")]:
+def _activate(
+    monkeypatch: pytest.MonkeyPatch, home: Path, db_url: str | None, keep: tuple[str, ...] = ()
+) -> Workspace:
+    for var in [v for v in os.environ if v.startswith("CAUCE_") and v not in keep]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CAUCE_HOME", str(home))
     monkeypatch.setenv("CAUCE_USER", "tester")
@@ -74,7 +77,7 @@ def _activate(monkeypatch: pytest.MonkeyPatch, home: Path, db_url: str | None) -
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+def local_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
     """A fresh SQLite workspace, made current for the test."""
     ws = _activate(monkeypatch, tmp_path / "ws", None)
     try:
@@ -82,6 +85,13 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
     finally:
         _end_active_runs()
         workspace_module.reset()
+
+
+@pytest.fixture
+def workspace(local_workspace: Workspace) -> Workspace:
+    """A fresh SQLite workspace, made current for the test (remote too, where a folder's
+    conftest says so: see ``seam_workspace``)."""
+    return local_workspace
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +117,29 @@ def any_workspace(
     """A fresh workspace on SQLite, then on PostgreSQL: the store suite runs on both."""
     db_url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     ws = _activate(monkeypatch, tmp_path / "ws", db_url)
+    try:
+        yield ws
+    finally:
+        _end_active_runs()
+        workspace_module.reset()
+
+
+@pytest.fixture(scope="session")
+def cauce_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+    """A ``cauce server`` on loopback for this session (see tests/remote.py)."""
+    home = tmp_path_factory.mktemp("server")
+    yield from start_server(home, home / "server.log")
+
+
+@pytest.fixture(params=["local", "remote"])
+def seam_workspace(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A fresh workspace, local and then on a ``cauce server``: the same test runs both ways."""
+    if request.param == "remote":
+        server: TestServer = request.getfixturevalue("cauce_server")
+        monkeypatch.setenv("CAUCE_SERVER_URL", server.new_workspace())
+    ws = _activate(monkeypatch, tmp_path / "ws", None, keep=("CAUCE_SERVER_URL",))
     try:
         yield ws
     finally:
@@ -204,7 +237,7 @@ def artifacts_ws(
     ``CAUCE_S3_ENDPOINT_URL`` the (moto) server, the credentials come from ``AWS_*`` variables.
     """
     if request.param == "local":
-        assert workspace.artifacts.is_local
+        assert workspace.remote or workspace.artifacts.is_local
         return workspace
     endpoint = request.getfixturevalue("s3_server")
     prefix = request.getfixturevalue("s3_prefix")  # also sets AWS_ACCESS_KEY_ID and friends
@@ -225,8 +258,9 @@ def overwrite_blob(
     or an attacker would: the read-only local file rewritten, or the S3 object put again."""
 
     def overwrite(sha256: str, data: bytes) -> None:
-        where = artifacts_ws.artifacts.path_of(sha256)
-        if artifacts_ws.artifacts.is_local:
+        store = server_side(artifacts_ws).artifacts
+        where = store.path_of(sha256)
+        if store.is_local:
             Path(where).chmod(0o644)
             Path(where).write_bytes(data)
         else:
@@ -254,6 +288,11 @@ def _runs_slow(config: pytest.Config) -> bool:
     return in_ci() or config.getoption("--slow") or bool(config.getoption("-m")) or named
 
 
+def _remote_s3(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("seam_workspace") == "remote" and params.get("artifacts_ws") == "s3"
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     if _runs_slow(config):
         return None
@@ -261,6 +300,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A remote workspace's artifact store is the server's: the S3 variant of artifacts_ws is
+    # not the test's to choose, so that combination is not run.
+    unfit = [item for item in items if _remote_s3(item)]
+    if unfit:
+        config.hook.pytest_deselected(items=unfit)
+        items[:] = [item for item in items if not _remote_s3(item)]
     if _runs_slow(config):
         return
     slow = [item for item in items if "slow" in item.keywords]

@@ -25,7 +25,7 @@ ORDER: list[tuple[str, ...]] = [
     ("validation",),
     ("store",),
     ("artifacts",),
-    ("workspace",),
+    ("workspace", "client", "operations"),
     ("lineage",),
     ("specs",),
     ("stats",),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,19 @@ SETTINGS: tuple[Setting, ...] = (
         "An OTLP/HTTP traces URL (http://collector:4318/v1/traces) that GenAI spans are also "
         "exported to; unset exports none.",
     ),
+    Setting(
+        "server_url",
+        "CAUCE_SERVER_URL",
+        None,
+        "A Cauce server (http://host:port, or http://host:port/w/NAME for one of its "
+        "workspaces) that every SDK call and CLI command goes to instead of the local store.",
+    ),
+    Setting(
+        "server_token",
+        "CAUCE_SERVER_TOKEN",
+        None,
+        "The API token sent to CAUCE_SERVER_URL (created with `cauce tokens create`).",
+    ),
 )
 
 _SYNC_MODES = ("normal", "full")
@@ -153,6 +166,8 @@ class Settings:
     trace_content: bool = True
     trace_redact: str | None = None
     otlp_endpoint: str | None = None
+    server_url: str | None = None
+    server_token: str | None = field(default=None, repr=False)
 
     @property
     def state_dir(self) -> Path:
@@ -257,7 +272,20 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         trace_content=content in ("true", "1", "yes"),
         trace_redact=values["trace_redact"],
         otlp_endpoint=values["otlp_endpoint"],
+        server_url=_server_url(values["server_url"], sources["server_url"]),
+        server_token=values["server_token"],
     )
+
+
+def _server_url(value: str | None, source: str) -> str | None:
+    if not value:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"{source} must be an http(s)://host:port URL, not {value!r}")
+    return value.rstrip("/")
 
 
 def _number(value: str | None, source: str, kind: type[int] | type[float]) -> Any:

@@ -13,6 +13,7 @@
     ├── Unauthorized            no credentials, or credentials not (or no longer) valid
     ├── Forbidden               valid credentials whose role does not allow the operation
     ├── RateLimited             over a rate limit or a spent budget (``retry_after``)
+    ├── NotSupported            an operation this workspace cannot do (local-only, via a server)
     ├── IntegrityError          stored content does not match its recorded hash
     ├── ModelError              a model raised while scoring input that fits its signature
     └── BackendError            a database, filesystem or other backend failed
@@ -158,6 +159,13 @@ class RateLimited(CauceError):
     def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class NotSupported(CauceError):
+    """An operation this workspace cannot do (a local-only operation through a server)."""
+
+    code = "not-supported"
+    http_status = 501
 
 
 class BackendError(CauceError):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,23 +15,55 @@ from cauce.config import CONFIG_FILE, STATE_DIR, Settings, config_template, load
 
 if TYPE_CHECKING:
     from cauce.artifacts import ArtifactStore
+    from cauce.client import ServerClient
     from cauce.store import Store
 
 
-__all__ = ["Workspace", "current", "init", "reset"]
+__all__ = ["Workspace", "acting_as", "current", "init", "reset", "using"]
+
+# Set by the server for the request it is answering: who acts, and in which workspace.
+_acting: ContextVar[str | None] = ContextVar("cauce_acting_user", default=None)
+_using: ContextVar[Workspace | None] = ContextVar("cauce_using_workspace", default=None)
 
 
 class Workspace:
-    """One metadata store, one artifact root and their settings."""
+    """One metadata store, one artifact root and their settings; or a Cauce server's workspace.
+
+    With ``server_url`` set, operations go to the server (``server``) and the local store is
+    not opened: an operation that has no remote form raises NotSupported.
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings
+
+    @property
+    def remote(self) -> bool:
+        """Whether this workspace lives on a Cauce server."""
+        return self.settings.server_url is not None
+
+    @cached_property
+    def server(self) -> ServerClient:
+        """The client of the server this workspace lives on."""
+        from cauce.client import ServerClient
+        from cauce.errors import NotSupported
+
+        if self.settings.server_url is None:
+            raise NotSupported("this workspace is local: it has no server")
+        return ServerClient(self.settings.server_url, token=self.settings.server_token)
 
     @cached_property
     def store(self) -> Store:
         """The metadata store, migrated on first use."""
         from cauce.store import Store
 
+        if self.remote:
+            from cauce.errors import NotSupported
+
+            raise NotSupported(
+                f"this operation needs the metadata store itself, and the workspace is on the "
+                f"server {self.settings.server_url}",
+                hint="run it on the server's machine, or unset CAUCE_SERVER_URL",
+            )
         return Store(
             self.settings.db_url,
             sqlite_sync=self.settings.sqlite_sync,
@@ -40,6 +75,10 @@ class Workspace:
         """The content-addressed artifact store."""
         from cauce.artifacts import ArtifactStore
 
+        if self.remote:
+            from cauce.client import RemoteArtifactStore
+
+            return RemoteArtifactStore(self.server)
         options = {}
         if self.settings.s3_endpoint_url and self.settings.artifacts.startswith("s3://"):
             options["endpoint_url"] = self.settings.s3_endpoint_url
@@ -47,8 +86,8 @@ class Workspace:
 
     @property
     def user(self) -> str:
-        """Who is recorded as the actor of runs and audit events."""
-        return self.settings.user
+        """Who is recorded as the actor of runs and audit events (on a server: the principal)."""
+        return _acting.get() or self.settings.user
 
     @property
     def cache_dir(self) -> Path:
@@ -59,6 +98,8 @@ class Workspace:
         """Release database connections."""
         if "store" in self.__dict__:
             self.store.close()
+        if "server" in self.__dict__:
+            self.server.close()
 
 
 _lock = threading.Lock()
@@ -69,6 +110,9 @@ _current_pid: int | None = None
 def current() -> Workspace:
     """The workspace of this process, discovered from the environment on first use."""
     global _current, _current_pid
+    using = _using.get()
+    if using is not None:
+        return using
     # A forked child must not share its parent's database connections.
     if _current is not None and _current_pid == os.getpid():
         return _current
@@ -77,6 +121,25 @@ def current() -> Workspace:
             _current = Workspace(load_settings())
             _current_pid = os.getpid()
         return _current
+
+
+@contextmanager
+def using(workspace: Workspace, user: str | None = None) -> Iterator[Workspace]:
+    """Make ``workspace`` current (and ``user`` its actor) in this context: a server answering
+    a request for one of its workspaces."""
+    ws_token = _using.set(workspace)
+    user_token = _acting.set(user) if user is not None else None
+    try:
+        yield workspace
+    finally:
+        _using.reset(ws_token)
+        if user_token is not None:
+            _acting.reset(user_token)
+
+
+def acting_as() -> str | None:
+    """The principal a server is acting for in this context (None outside a request)."""
+    return _acting.get()
 
 
 def reset() -> None:

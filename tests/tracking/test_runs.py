@@ -504,7 +504,7 @@ def test_invalid_key_errors_name_the_key(any_workspace: Workspace) -> None:
 
 @pytest.mark.postgres
 def test_two_writers_creating_one_new_experiment_share_it(
-    workspace: Workspace, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    local_workspace: Workspace, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two processes that start the first run of an experiment at once: both runs land in it."""
     import threading

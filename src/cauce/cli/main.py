@@ -38,6 +38,7 @@ from cauce.cli import (
     prompts,
     rollouts,
     runs,
+    server,
     traces,
     workspace,
 )
@@ -58,6 +59,7 @@ app.command("lineage")(lineage.lineage)
 app.command("audit")(audit.audit)
 app.command("apply")(automation.apply)
 app.command("agent")(automation.agent)
+app.command("server")(server.server)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")

@@ -5,20 +5,19 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
+from cauce.artifacts import Blob
 from cauce.artifacts.records import record_blob
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.operations import operation
 from cauce.store import upsert
 from cauce.store.schema import artifacts, run_artifacts, runs
+from cauce.tracking.runs import get_run
 from cauce.workspace import Workspace, current
-
-if TYPE_CHECKING:
-    from cauce.artifacts import Blob
 
 
 @dataclass(frozen=True)
@@ -95,11 +94,9 @@ def log_artifact(
     if not local.is_file():
         raise NotFound(f"no such file: {local}")
     path = check_artifact_path(posixpath.join(artifact_path or "", local.name))
-    with ws.store.read() as conn:
-        require_run(conn, run_id)  # before uploading, so a typo leaves no stray blob
+    get_run(run_id, workspace=ws)  # before uploading, so a typo leaves no stray blob
     blob = ws.artifacts.put_file(local)
-    with ws.store.write() as conn:
-        attach(conn, ws, run_id, [(path, blob)])
+    record_artifacts(run_id, [_entry(path, blob)], workspace=ws)
     return path
 
 
@@ -116,19 +113,45 @@ def log_artifacts(
     if not folder.is_dir():
         raise NotFound(f"no such folder: {folder}")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    with ws.store.read() as conn:
-        require_run(conn, run_id)
+    get_run(run_id, workspace=ws)
     entries = []
     for file in files:
         rel = file.relative_to(folder).as_posix()
         path = check_artifact_path(posixpath.join(artifact_path or "", rel))
-        entries.append((path, ws.artifacts.put_file(file)))
+        entries.append(_entry(path, ws.artifacts.put_file(file)))
     if entries:
-        with ws.store.write() as conn:
-            attach(conn, ws, run_id, entries)
-    return [path for path, _ in entries]
+        record_artifacts(run_id, entries, workspace=ws)
+    return [entry.path for entry in entries]
 
 
+@operation("POST /runs/{run_id}/artifacts")
+def record_artifacts(
+    run_id: str, files: list[ArtifactEntry], *, workspace: Workspace | None = None
+) -> None:
+    """Record run paths as pointing at blobs already in the artifact store, in one transaction.
+
+    Through a server the blobs are uploaded first; one the store does not hold is NotFound.
+    """
+    ws = workspace or current()
+    blobs = []
+    for entry in files:
+        path = check_artifact_path(entry.path)
+        if not ws.artifacts.exists(entry.sha256):
+            raise NotFound(
+                f"artifact {entry.sha256} ({path}) is not in the artifact store",
+                hint="upload its content first",
+            )
+        uri = ws.artifacts.uri_of(entry.sha256)
+        blobs.append((path, Blob(entry.sha256, entry.size, uri, entry.media_type)))
+    with ws.store.write() as conn:
+        attach(conn, ws, run_id, blobs)
+
+
+def _entry(path: str, blob: Blob) -> ArtifactEntry:
+    return ArtifactEntry(path, blob.sha256, blob.size, blob.media_type)
+
+
+@operation("GET /runs/{run_id}/artifacts")
 def list_artifacts(
     run_id: str, path: str | None = None, *, workspace: Workspace | None = None
 ) -> list[ArtifactEntry]:

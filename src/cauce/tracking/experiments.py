@@ -8,6 +8,7 @@ from sqlalchemy import Connection, select
 
 from cauce.errors import AlreadyExists, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store import FastTransaction, insert_ignore, new_id, now_ms
 from cauce.store.schema import experiments
 from cauce.tracking.entities import Experiment
@@ -26,6 +27,7 @@ def _experiment(row: Any) -> Experiment:
     )
 
 
+@operation("POST /experiments")
 def create_experiment(
     name: str, description: str | None = None, *, workspace: Workspace | None = None
 ) -> Experiment:
@@ -39,6 +41,7 @@ def create_experiment(
         return _experiment(_row(conn, experiment_id))
 
 
+@operation("GET /experiments/{experiment}")
 def get_experiment(experiment: str, *, workspace: Workspace | None = None) -> Experiment:
     """An experiment by id or by name."""
     ws = workspace or current()
@@ -49,6 +52,7 @@ def get_experiment(experiment: str, *, workspace: Workspace | None = None) -> Ex
     return _experiment(row)
 
 
+@operation("GET /experiments")
 def list_experiments(
     *, include_deleted: bool = False, workspace: Workspace | None = None
 ) -> list[Experiment]:
@@ -61,6 +65,7 @@ def list_experiments(
         return [_experiment(row) for row in conn.execute(query)]
 
 
+@operation("DELETE /experiments/{experiment}")
 def delete_experiment(experiment: str, *, workspace: Workspace | None = None) -> Experiment:
     """Mark an experiment deleted; its runs stay readable."""
     ws = workspace or current()

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, func, select
 
 from cauce.errors import BackendError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store import new_id, now_ms, upsert
 from cauce.store.schema import (
     dataset_versions,
@@ -37,7 +38,7 @@ from cauce.tracking.entities import (
     RunInfo,
     RunInputs,
 )
-from cauce.tracking.environment import source_info
+from cauce.tracking.environment import SourceInfo, source_info
 from cauce.tracking.experiments import resolve_experiment_id
 from cauce.validation import (
     MAX_PARAM_VALUE,
@@ -77,6 +78,7 @@ def recording_runs() -> Iterator[list[str]]:
         _started.reset(token)
 
 
+@operation("POST /runs", caller_side={"source": source_info})
 def create_run(
     experiment: str | None = None,
     run_name: str | None = None,
@@ -84,18 +86,20 @@ def create_run(
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
     experiment_id: str | None = None,
+    source: SourceInfo | None = None,
     workspace: Workspace | None = None,
 ) -> RunInfo:
     """Start a new run (status RUNNING) in the named experiment, created if missing.
 
-    ``experiment_id`` picks an existing experiment by id instead of by name.
+    ``experiment_id`` picks an existing experiment by id instead of by name; ``source`` is the
+    code and environment the run executes (default: this process's).
     """
     ws = workspace or current()
     experiment = experiment or ws.settings.experiment
     if run_name is not None:
         check_name(run_name, "run name")
     checked_tags = _checked_tags(tags or {})
-    source = source_info()
+    source = source or source_info()
     run_id = new_id()
     row = {
         "id": run_id,
@@ -148,6 +152,7 @@ def create_run(
     return _run_info(row)
 
 
+@operation("POST /runs/{run_id}/end")
 def end_run(
     run_id: str,
     status: str = "FINISHED",
@@ -180,6 +185,7 @@ def end_run(
     return _run_info(row)
 
 
+@operation("POST /runs/{run_id}/status")
 def set_run_status(
     run_id: str,
     status: str,
@@ -215,6 +221,7 @@ def set_run_status(
             _write_tags(conn, ws, run_id, checked)
 
 
+@operation("GET /runs/{run_id}")
 def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     """A run with the latest value of each metric, its params, tags and inputs."""
     ws = workspace or current()
@@ -287,6 +294,7 @@ def load_runs(conn: Connection, rows: list[Any]) -> list[Run]:
 # -- metrics (the hot path) -----------------------------------------------------------------
 
 
+@operation("POST /runs/{run_id}/metric")
 def log_metric(
     run_id: str,
     key: str,
@@ -301,6 +309,7 @@ def log_metric(
     _insert_metrics(ws, run_id, _metric_rows(run_id, ((key, value),), step, timestamp))
 
 
+@operation("POST /runs/{run_id}/metrics")
 def log_metrics(
     run_id: str,
     values: Mapping[str, float],
@@ -358,6 +367,7 @@ def _insert_metrics(ws: Workspace, run_id: str, rows: list[tuple[Any, ...]]) -> 
         raise store.translate(exc) from exc
 
 
+@operation("GET /runs/{run_id}/metric-history")
 def get_metric_history(
     run_id: str, key: str, *, workspace: Workspace | None = None
 ) -> list[Metric]:
@@ -382,6 +392,7 @@ def get_metric_history(
 # -- params and tags ------------------------------------------------------------------------
 
 
+@operation("POST /runs/{run_id}/params")
 def log_params(
     run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None
 ) -> None:
@@ -431,6 +442,7 @@ def log_params(
             )
 
 
+@operation("POST /runs/{run_id}/tags")
 def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None) -> None:
     """Set tags on a run, replacing earlier values; the change is audited."""
     ws = workspace or current()
@@ -466,6 +478,7 @@ def _write_tags(conn: Connection, ws: Workspace, run_id: str, checked: dict[str,
     audit.record(conn, ws.user, "run.tag", "run", run_id, before=before, after=checked)
 
 
+@operation("DELETE /runs/{run_id}/tags")
 def delete_tag(run_id: str, key: str, *, workspace: Workspace | None = None) -> None:
     """Remove a tag from a run."""
     ws = workspace or current()

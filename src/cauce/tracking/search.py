@@ -39,6 +39,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean
 
 from cauce.errors import InvalidInput, NotFound
+from cauce.operations import operation
 from cauce.store.schema import experiments, metrics, params, run_tags, runs
 from cauce.tracking.entities import Run
 from cauce.workspace import Workspace, current
@@ -483,6 +484,7 @@ def parse_order_by(clauses: Sequence[str]) -> list[Any]:
     return out
 
 
+@operation("GET /runs")
 def search_runs(
     experiment: str | Sequence[str] | None = None,
     filter: str | None = None,

@@ -1,0 +1,304 @@
+"""The server's FastAPI app: every operation as a route under ``/api/v1``, blobs and workspaces.
+
+Routes come from the operations registry (:mod:`cauce.operations`): each operation's path,
+method and role, its arguments read from the path, the query string (GET, DELETE) or a JSON
+object body, decoded into the function's own parameter types, and its result encoded from its
+return type. The function runs in a worker thread with the request's workspace current and the
+request's principal as the actor of every audit record it writes. Errors answer with the
+error's HTTP status and ``{"error": {"code", "message", "details"}}``; a bad argument names its
+field in ``details.field``.
+
+``/w/NAME/...`` addresses a named workspace; the same routes without the prefix address the
+server's home workspace (``default``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from cauce.errors import CauceError, InvalidInput, NotFound, PayloadTooLarge
+from cauce.operations import OPERATIONS, Operation
+from cauce.server.workspaces import DEFAULT, Workspaces
+from cauce.workspace import Workspace, using
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("cauce.server")
+
+# The modules whose functions are operations; importing them fills the registry.
+OPERATION_MODULES = (
+    "cauce.tracking.experiments",
+    "cauce.tracking.runs",
+    "cauce.tracking.search",
+    "cauce.tracking.artifacts",
+)
+API = "/api/v1"
+MAX_UPLOAD_BYTES = 5 * 1024**3
+
+# (request, workspace name, role the route needs) -> the principal's name; raises
+# Unauthorized or Forbidden.
+Authorize = Callable[["Request", str, str], str]
+
+
+def operations() -> dict[str, Operation]:
+    """Every operation, their modules imported."""
+    for module in OPERATION_MODULES:
+        importlib.import_module(module)
+    return OPERATIONS
+
+
+def create_app(
+    home: Workspace, *, authorize: Authorize | None = None, max_upload: int = MAX_UPLOAD_BYTES
+) -> ASGIApp:
+    """The ASGI app of a server whose home workspace is ``home``."""
+    from starlette.exceptions import HTTPException
+
+    from cauce import __version__
+
+    app = FastAPI(
+        title="Cauce",
+        version=__version__,
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+    )
+    app.state.workspaces = Workspaces(home)
+    app.state.authorize = authorize or _loopback_user(home)
+    app.state.max_upload = max_upload
+    for op in operations().values():
+        app.add_api_route(
+            API + op.path,
+            _endpoint(op),
+            methods=[op.method],
+            name=op.name,
+            summary=(op.func.__doc__ or op.name).strip().splitlines()[0],
+        )
+    _add_blob_routes(app)
+    _add_workspace_routes(app)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.exception_handler(CauceError)
+    async def cauce_error(request: Request, exc: CauceError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return _json({"error": {"code": code, "message": message, "details": {}}}, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("internal error answering %s %s", request.method, request.url.path)
+        body = {"error": {"code": "internal-error", "message": "internal error", "details": {}}}
+        return _json(body, 500)
+
+    @app.on_event("shutdown")
+    def close() -> None:
+        app.state.workspaces.close()
+
+    return WorkspacePrefix(app)
+
+
+class WorkspacePrefix:
+    """ASGI middleware: ``/w/NAME/rest`` is ``/rest`` in workspace NAME."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            name = DEFAULT
+            if path.startswith("/w/"):
+                name, _, rest = path[3:].partition("/")
+                scope = {**scope, "path": "/" + rest, "raw_path": ("/" + rest).encode()}
+            scope.setdefault("state", {})
+            scope["state"]["workspace"] = name
+        await self.app(scope, receive, send)
+
+
+def _loopback_user(home: Workspace) -> Authorize:
+    # Without authentication (a loopback server with no tokens) the server's own user acts.
+    def authorize(request: Request, workspace: str, role: str) -> str:
+        return home.settings.user
+
+    return authorize
+
+
+def _context(request: Request, role: str) -> tuple[Workspace, str]:
+    name = request.state.workspace
+    principal = request.app.state.authorize(request, name, role)
+    return request.app.state.workspaces.get(name), principal
+
+
+def _endpoint(op: Operation) -> Callable[[Request], Any]:
+    def run(ws: Workspace, principal: str, kwargs: dict[str, Any]) -> Any:
+        with using(ws, principal):
+            return op.func(**kwargs, workspace=ws)
+
+    async def endpoint(request: Request) -> Response:
+        ws, principal = _context(request, op.role)
+        values: dict[str, Any] = dict(request.path_params)
+        if op.method in ("GET", "DELETE"):
+            values.update(_query_args(op, request))
+        else:
+            body = await _json_object(request)
+            clash = sorted(set(body) & set(values))
+            if clash:
+                raise InvalidInput(
+                    f"{clash[0]} is given by the path; leave it out of the body",
+                    details={"field": clash[0]},
+                )
+            values.update(body)
+        kwargs = op.decode_args(values)
+        result = await run_in_threadpool(run, ws, principal, kwargs)
+        if op.returns is None:
+            return Response(status_code=204)
+        return _json(op.encode_result(result))
+
+    return endpoint
+
+
+def _query_args(op: Operation, request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for name in request.query_params:
+        values = request.query_params.getlist(name)
+        args[name] = values[0] if len(values) == 1 else values
+        if name in op.params and len(values) == 1:
+            # A list parameter given once is a list of one.
+            try:
+                op.adapter(name).validate_python(values[0])
+            except Exception:
+                args[name] = values
+    return args
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    from cauce.errors import BadRequest, UnsupportedMediaType
+
+    raw = await request.body()
+    if not raw:
+        return {}
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if kind != "application/json":
+        raise UnsupportedMediaType(f"the body must be application/json, not {kind}")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    # NaN and infinities are legal metric values: written as Python's json writes them.
+    text = json.dumps(content, separators=(",", ":"), allow_nan=True)
+    return Response(text, status_code=status, media_type="application/json")
+
+
+def error_response(exc: CauceError) -> Response:
+    """The answer for a CauceError: its status and ``{"error": {code, message, details}}``."""
+    body = exc.to_dict()
+    if exc.hint:
+        body["error"]["details"] = {**body["error"]["details"], "hint": exc.hint}
+    response = _json(body, exc.http_status)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, round(retry_after)))
+    return response
+
+
+# -- blobs --------------------------------------------------------------------------------------
+
+
+def _add_blob_routes(app: FastAPI) -> None:
+    @app.head(API + "/blobs/{sha256}", include_in_schema=False)
+    async def has_blob(request: Request, sha256: str) -> Response:
+        ws, _ = _context(request, "viewer")
+        if not await run_in_threadpool(ws.artifacts.exists, sha256):
+            raise NotFound(f"artifact {sha256} is not stored")
+        return Response(status_code=200)
+
+    @app.get(API + "/blobs/{sha256}", summary="Download a stored artifact by its sha256")
+    async def get_blob(request: Request, sha256: str) -> Response:
+        ws, _ = _context(request, "viewer")
+        store = ws.artifacts
+        if not await run_in_threadpool(store.exists, sha256):
+            raise NotFound(f"artifact {sha256} is not stored")
+        if store.is_local:
+            return FileResponse(store.path_of(sha256), media_type="application/octet-stream")
+        handle = await run_in_threadpool(store.fs.open, store.path_of(sha256), "rb")
+
+        def chunks() -> Any:
+            with handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+    @app.put(API + "/blobs/{sha256}", status_code=201, summary="Upload an artifact's content")
+    async def put_blob(request: Request, sha256: str) -> Response:
+        ws, _ = _context(request, "editor")
+        limit = request.app.state.max_upload
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit}")
+        ws.artifacts.path_of(sha256)  # InvalidInput for a malformed digest
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(prefix="cauce-upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"the upload is over the limit of {limit} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise InvalidInput(
+                    f"the uploaded content hashes to {digest.hexdigest()}, not {sha256}",
+                    details={"field": "sha256"},
+                )
+            media_type = request.headers.get("content-type") or "application/octet-stream"
+            await run_in_threadpool(lambda: ws.artifacts.put_file(tmp, media_type=media_type))
+        finally:
+            os.unlink(tmp)
+        return Response(status_code=201)
+
+
+# -- workspaces ---------------------------------------------------------------------------------
+
+
+def _add_workspace_routes(app: FastAPI) -> None:
+    @app.get(API + "/workspaces", summary="The server's workspaces")
+    async def list_workspaces(request: Request) -> Response:
+        request.app.state.authorize(request, request.state.workspace, "viewer")
+        return _json({"workspaces": request.app.state.workspaces.names()})
+
+    @app.post(API + "/workspaces", status_code=201, summary="Create a workspace (admin)")
+    async def create_workspace(request: Request) -> Response:
+        request.app.state.authorize(request, "*", "admin")
+        body = await _json_object(request)
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise InvalidInput("name: a workspace name is required", details={"field": "name"})
+        await run_in_threadpool(request.app.state.workspaces.create, name)
+        return _json({"name": name}, 201)
