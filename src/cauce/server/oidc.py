@@ -2,10 +2,10 @@
 
 A JWT is accepted when its signature verifies with a key of the provider's JWKS (a file, re-read
 when it changes, or an ``http(s)://`` URL, fetched with PyJWT's ``PyJWKClient`` and kept for
-five minutes, fetched again at once for a key id it has not seen), with an asymmetric algorithm
-(RS*, PS*, ES*, EdDSA: never HS256, which would make the public keys a shared secret), its
-``iss`` equal to the configured issuer, its ``aud`` holding the configured audience, and its
-``exp`` in the future (30 s of clock skew allowed). All three claims are required.
+five minutes, fetched again for a key id it has not seen, at most every ten seconds), with an
+asymmetric algorithm (RS*, PS*, ES*, EdDSA: never HS256, which would make the public keys a
+shared secret), its ``iss`` equal to the configured issuer, its ``aud`` holding the configured
+audience, and its ``exp`` in the future (30 s of clock skew allowed). All three are required.
 
 The principal's name is the configured claim (``email`` by default), else ``sub``. Its roles are
 the roles claim (``roles`` by default), in either of two shapes:
@@ -60,6 +60,10 @@ class OIDCSettings:
     roles_claim: str = "roles"
     leeway_s: float = 30.0
     jwks_cache_s: float = 300.0
+    # A key id the cached JWKS lacks fetches it again, at most once per this many seconds: a
+    # rotated key is accepted within it, and forged key ids cannot make the server hammer the
+    # identity provider.
+    jwks_refresh_s: float = 10.0
     timeout_s: float = 5.0
 
     @classmethod
@@ -109,8 +113,9 @@ class OIDCVerifier:
             self._client = jwt.PyJWKClient(
                 settings.jwks,
                 cache_jwk_set=True,
-                lifespan=int(settings.jwks_cache_s),
-                timeout=int(settings.timeout_s),
+                lifespan=settings.jwks_cache_s,
+                timeout=settings.timeout_s,
+                cooldown_duration=settings.jwks_refresh_s,
             )
         else:
             self._load_file()  # a missing or broken file is a mistake to report at start

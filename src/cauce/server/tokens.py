@@ -101,6 +101,8 @@ def create_token(
     """
     ws = home or current()
     check_name(name, "token name")
+    if name.startswith(PREFIX):
+        raise InvalidInput(f"a token name may not start with {PREFIX!r}: tokens themselves do")
     check_role(role)
     check_workspace_name(workspace_name)
     lifetime = _lifetime(expires)
@@ -143,7 +145,8 @@ def list_tokens(*, home: Workspace | None = None) -> list[TokenInfo]:
 def revoke_token(
     name_or_id: str, *, home: Workspace | None = None, actor: str | None = None
 ) -> list[TokenInfo]:
-    """Revoke one token (by id) or every live token of a principal (by name); what was revoked.
+    """Revoke one token (by id, or the token itself) or every live token of a principal (by
+    name); what was revoked.
 
     A running server refuses a revoked token within its cache time (seconds). Revoking a token
     that already is revoked changes nothing; its row stays, for the audit trail.
@@ -154,12 +157,11 @@ def revoke_token(
         rows = _select(conn, name_or_id)
         live = [r for r in rows if r.revoked_at is None]
         if not live:
-            already = [r for r in rows if r.id == name_or_id]
-            if already:  # named by id and revoked before: nothing to do
-                return [_info(already[0]._asdict(), _roles(conn, [name_or_id]).get(name_or_id, {}))]
+            one = len(rows) == 1 and (rows[0].id == name_or_id or name_or_id.startswith(PREFIX))
+            if one:  # that very token, revoked before: nothing to do
+                return [_info(rows[0]._asdict(), _roles(conn, [rows[0].id]).get(rows[0].id, {}))]
             raise NotFound(
-                f"no live token named or with id {name_or_id!r}",
-                hint="cauce tokens list shows them",
+                f"no live token {_named(name_or_id)}", hint="cauce tokens list shows them"
             )
         ids = [r.id for r in live]
         conn.execute(api_tokens.update().where(api_tokens.c.id.in_(ids)).values(revoked_at=now))
@@ -196,8 +198,7 @@ def grant_role(
         live = [r for r in _select(conn, name_or_id) if r.revoked_at is None]
         if not live:
             raise NotFound(
-                f"no live token named or with id {name_or_id!r}",
-                hint="cauce tokens list shows them",
+                f"no live token {_named(name_or_id)}", hint="cauce tokens list shows them"
             )
         ids = [r.id for r in live]
         before = _roles(conn, ids)
@@ -268,11 +269,22 @@ def _lifetime(expires: dt.timedelta | str | float | None) -> int | None:
 
 
 def _select(conn: Any, name_or_id: str) -> list[Any]:
-    """The tokens ``name_or_id`` names: the one with that id, else all with that name."""
+    """The tokens ``name_or_id`` names: the token itself (a leaked one, pasted), the one with
+    that id, else all with that name."""
+    if name_or_id.startswith(PREFIX):
+        column, value = api_tokens.c.token_sha256, hash_token(name_or_id)
+        return list(conn.execute(select(api_tokens).where(column == value)).all())
     by_id = conn.execute(select(api_tokens).where(api_tokens.c.id == name_or_id)).all()
     if by_id:
         return list(by_id)
     return list(conn.execute(select(api_tokens).where(api_tokens.c.name == name_or_id)).all())
+
+
+def _named(name_or_id: str) -> str:
+    """How an error names what was asked for: never a token itself, which is a secret."""
+    if name_or_id.startswith(PREFIX):
+        return "is the one given"
+    return f"is named or has id {name_or_id!r}"
 
 
 def _roles(conn: Any, ids: list[str]) -> dict[str, dict[str, str]]:
