@@ -38,6 +38,7 @@ from cauce.cli import (
     prompts,
     rollouts,
     runs,
+    tokens,
     traces,
     workspace,
 )
@@ -79,6 +80,7 @@ app.add_typer(flows.app, name="flows")
 app.add_typer(evals.app, name="evals")
 app.add_typer(indexes.app, name="indexes")
 app.add_typer(llms.app, name="llms")
+app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
 
 
