@@ -49,7 +49,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cauce.errors import RateLimited, Unauthorized
@@ -173,8 +173,6 @@ class _Cached:
 class _Credentials:
     secret: str
     user: str | None = None  # a Basic user name, a label the limiter counts failures under
-    basic: bool = False
-    keys: list[str] = field(default_factory=list)
 
 
 class Authenticator:
@@ -366,8 +364,8 @@ def _parse(header: str) -> _Credentials | None:
         if not sep:
             return None
         if not password:  # a token sent as the user name
-            return _Credentials(user, basic=True) if user else None
-        return _Credentials(password, user=user or None, basic=True)
+            return _Credentials(user) if user else None
+        return _Credentials(password, user=user or None)
     return None
 
 

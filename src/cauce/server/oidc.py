@@ -134,8 +134,10 @@ class OIDCVerifier:
             raise Unauthorized("bearer token is neither an API token nor a JWT") from None
         algorithm = header.get("alg")
         key = self._key(header.get("kid"))
-        allowed = ASYMMETRIC.get(key._jwk_data.get("kty", ""), set())
-        declared = key._jwk_data.get("alg")
+        allowed = ASYMMETRIC.get(key.key_type or "", set())
+        # A key that names its algorithm signs with that one alone (RFC 8725 §3.1); PyJWK keeps
+        # the JWK as read, and says only the algorithm it inferred when the JWK names none.
+        declared = getattr(key, "_jwk_data", {}).get("alg")
         if algorithm not in allowed or (declared and algorithm != declared):
             raise Unauthorized(
                 f"OIDC token signed with {algorithm!r}, which its key does not allow"
@@ -213,7 +215,7 @@ class OIDCVerifier:
                 )
                 return
             raise InvalidInput(f"CAUCE_OIDC_JWKS: cannot read a JWKS from {path}: {exc}") from None
-        self._file_keys = [k for k in keys if k._jwk_data.get("use") in (None, "sig")]
+        self._file_keys = [k for k in keys if k.public_key_use in (None, "sig")]
         self._file_stamp = stamp
 
 
