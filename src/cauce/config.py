@@ -140,6 +140,38 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "The API token sent to CAUCE_SERVER_URL (created with `cauce tokens create`).",
     ),
+    Setting(
+        "oidc_issuer",
+        "CAUCE_OIDC_ISSUER",
+        None,
+        "The team server accepts OIDC bearer tokens (JWTs) whose 'iss' is this; needs "
+        "CAUCE_OIDC_AUDIENCE and CAUCE_OIDC_JWKS too. Unset: API tokens only.",
+    ),
+    Setting(
+        "oidc_audience",
+        "CAUCE_OIDC_AUDIENCE",
+        None,
+        "The 'aud' an OIDC bearer token must carry (the client id the identity provider issued).",
+    ),
+    Setting(
+        "oidc_jwks",
+        "CAUCE_OIDC_JWKS",
+        None,
+        "Where the identity provider's signing keys are: a JWKS file path or an http(s):// URL.",
+    ),
+    Setting(
+        "oidc_name_claim",
+        "CAUCE_OIDC_NAME_CLAIM",
+        "email",
+        "The claim that names an OIDC principal (recorded in audit events); 'sub' when absent.",
+    ),
+    Setting(
+        "oidc_roles_claim",
+        "CAUCE_OIDC_ROLES_CLAIM",
+        "roles",
+        "The claim that holds an OIDC principal's roles: a list of 'WORKSPACE:ROLE' strings "
+        "or a {workspace: role} mapping.",
+    ),
 )
 
 _SYNC_MODES = ("normal", "full")
@@ -168,6 +200,11 @@ class Settings:
     otlp_endpoint: str | None = None
     server_url: str | None = None
     server_token: str | None = field(default=None, repr=False)
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks: str | None = None
+    oidc_name_claim: str = "email"
+    oidc_roles_claim: str = "roles"
 
     @property
     def state_dir(self) -> Path:
@@ -274,6 +311,11 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         otlp_endpoint=values["otlp_endpoint"],
         server_url=_server_url(values["server_url"], sources["server_url"]),
         server_token=values["server_token"],
+        oidc_issuer=values["oidc_issuer"],
+        oidc_audience=values["oidc_audience"],
+        oidc_jwks=values["oidc_jwks"],
+        oidc_name_claim=values["oidc_name_claim"] or "email",
+        oidc_roles_claim=values["oidc_roles_claim"] or "roles",
     )
 
 

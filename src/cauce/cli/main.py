@@ -39,6 +39,7 @@ from cauce.cli import (
     rollouts,
     runs,
     server,
+    tokens,
     traces,
     workspace,
 )
@@ -81,6 +82,7 @@ app.add_typer(flows.app, name="flows")
 app.add_typer(evals.app, name="evals")
 app.add_typer(indexes.app, name="indexes")
 app.add_typer(llms.app, name="llms")
+app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
 
 

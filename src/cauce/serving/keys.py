@@ -27,7 +27,16 @@ from cauce.store.schema import api_key_usage, api_keys, endpoints
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
 
-__all__ = ["ApiKey", "Limits", "create_key", "hash_key", "list_keys", "revoke_key"]
+__all__ = [
+    "ApiKey",
+    "Limits",
+    "create_key",
+    "hash_key",
+    "list_keys",
+    "new_key",
+    "revoke_key",
+    "shown_prefix",
+]
 
 PREFIX = "ck-"
 
@@ -67,6 +76,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def new_key(prefix: str = PREFIX) -> str:
+    """A new secret: ``prefix`` and 256 random bits (43 URL-safe characters).
+
+    The team server's API tokens are made and hashed the same way, with their own prefix.
+    """
+    return prefix + secrets.token_urlsafe(32)
+
+
+def shown_prefix(key: str, prefix: str = PREFIX) -> str:
+    """The start of a key that is stored and shown to tell keys apart: 36 of its 256 bits."""
+    return key[: len(prefix) + 6]
+
+
 def create_key(
     endpoint: str,
     name: str,
@@ -83,7 +105,7 @@ def create_key(
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"limits.{field}: {first['msg']}", details={"field": field}) from None
-    key = PREFIX + secrets.token_urlsafe(32)
+    key = new_key()
     now = now_ms()
     with ws.store.write() as conn:
         row = _endpoint(conn, endpoint)
@@ -97,7 +119,7 @@ def create_key(
             "id": key_id,
             "endpoint_id": row.id,
             "name": name,
-            "prefix": key[: len(PREFIX) + 6],
+            "prefix": shown_prefix(key),
             "key_sha256": hash_key(key),
             "limits": checked.model_dump(exclude_none=True),
             "created_at": now,

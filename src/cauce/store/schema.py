@@ -887,3 +887,28 @@ catalog_models = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# API tokens of the team server (``cauce tokens``): only the sha256 of a token is kept;
+# ``prefix`` shows which it is. ``name`` is the principal the token authenticates as; several
+# tokens may share one (a rotation keeps the old one alive until it is revoked).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, index=True),
+    Column("prefix", String(16), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("user", NAME, nullable=False),
+)
+
+# A token's role per workspace: viewer, editor or admin; workspace ``*`` is every workspace.
+api_token_roles = Table(
+    "api_token_roles",
+    metadata,
+    Column("token_id", ID, ForeignKey("api_tokens.id"), primary_key=True),
+    Column("workspace", NAME, primary_key=True),
+    Column("role", String(16), nullable=False),
+)
