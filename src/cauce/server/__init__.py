@@ -1,0 +1,1 @@
+"""The team server: REST API, authentication, MLflow compatibility."""

@@ -1,0 +1,254 @@
+"""MLflow's wire format: reading requests, writing entities and errors as its client expects.
+
+Requests come as JSON bodies (POST, PATCH, DELETE) or query strings (GET), with protobuf field
+names; answers are JSON objects with the same names, int64 values as numbers, and errors as
+``{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": ...}`` with the HTTP status MLflow gives
+that code, so that the client raises its usual ``MlflowException``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from cauce.errors import (
+    AlreadyExists,
+    BackendError,
+    CauceError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+
+# MLflow's error codes and the HTTP status its server answers them with.
+STATUS = {
+    "RESOURCE_DOES_NOT_EXIST": 404,
+    "ENDPOINT_NOT_FOUND": 404,
+    "RESOURCE_ALREADY_EXISTS": 400,
+    "INVALID_PARAMETER_VALUE": 400,
+    "BAD_REQUEST": 400,
+    "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
+    "REQUEST_LIMIT_EXCEEDED": 429,
+    "NOT_IMPLEMENTED": 501,
+    "TEMPORARILY_UNAVAILABLE": 503,
+    "INTERNAL_ERROR": 500,
+}
+
+
+class MlflowError(Exception):
+    """An error answered in MLflow's shape."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = STATUS[code]
+
+
+def unsupported(what: str, hint: str = "") -> MlflowError:
+    """NOT_IMPLEMENTED for an MLflow call Cauce does not map."""
+    return MlflowError("NOT_IMPLEMENTED", f"cauce server does not support {what}{hint}")
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and JSON body of an error."""
+    if isinstance(exc, MlflowError):
+        return exc.status, {"error_code": exc.code, "message": exc.message}
+    if isinstance(exc, CauceError):
+        code = _code_of(exc)
+        message = str(exc)
+        return STATUS[code], {"error_code": code, "message": message}
+    return 500, {"error_code": "INTERNAL_ERROR", "message": f"internal error: {type(exc).__name__}"}
+
+
+def _code_of(exc: CauceError) -> str:
+    if isinstance(exc, NotFound):
+        return "RESOURCE_DOES_NOT_EXIST"
+    if isinstance(exc, AlreadyExists):
+        return "RESOURCE_ALREADY_EXISTS"
+    if isinstance(exc, (InvalidInput, Conflict)):
+        return "INVALID_PARAMETER_VALUE"
+    if isinstance(exc, Unauthorized):
+        return "UNAUTHENTICATED"
+    if isinstance(exc, Forbidden):
+        return "PERMISSION_DENIED"
+    if isinstance(exc, RateLimited):
+        return "REQUEST_LIMIT_EXCEEDED"
+    if isinstance(exc, BackendError):
+        return "TEMPORARILY_UNAVAILABLE"
+    return "INTERNAL_ERROR"
+
+
+class Params:
+    """A request's fields: a JSON body, or a query string whose repeated keys are lists."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Params:
+        """Fields of a JSON body (an empty body has none)."""
+        if not body.strip():
+            return cls({})
+        try:
+            values = json.loads(body)
+        except ValueError as exc:
+            raise MlflowError("BAD_REQUEST", f"the request body is not JSON: {exc}") from None
+        if not isinstance(values, dict):
+            raise MlflowError("BAD_REQUEST", "the request body must be a JSON object")
+        return cls(values)
+
+    @classmethod
+    def from_query(cls, items: list[tuple[str, str]]) -> Params:
+        """Fields of a query string; a key given twice is a list."""
+        values: dict[str, Any] = {}
+        for key, value in items:
+            if key in values:
+                old = values[key]
+                values[key] = [*old, value] if isinstance(old, list) else [old, value]
+            else:
+                values[key] = value
+        return cls(values)
+
+    def str(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+        """A string field; missing or empty is ``default`` (or an error when required)."""
+        value = self.values.get(name)
+        if value is None or value == "":
+            if required:
+                raise MlflowError(
+                    "INVALID_PARAMETER_VALUE", f"Missing value for required parameter '{name}'"
+                )
+            return default
+        if isinstance(value, list):
+            value = value[0]
+        if not isinstance(value, str):
+            value = str(value) if isinstance(value, (int, float)) else value
+        if not isinstance(value, str):
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"parameter '{name}' must be a string")
+        return value
+
+    def int(self, name: str, *, default: int | None = None) -> Any:
+        """An integer field (a number or a string of digits)."""
+        value = self.values.get(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, list):
+            value = value[0]
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", f"parameter '{name}' must be an integer, got {value!r}"
+            ) from None
+
+    def float(self, name: str) -> float:
+        """A required number field; ``"NaN"`` and ``"Infinity"`` strings are numbers too."""
+        value = self.values.get(name)
+        if value is None or isinstance(value, bool):
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", f"Missing value for required parameter '{name}'"
+            )
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", f"parameter '{name}' must be a number, got {value!r}"
+            ) from None
+
+    def list(self, name: str) -> list[Any]:
+        """A repeated field."""
+        value = self.values.get(name)
+        if value is None:
+            return []
+        return value if isinstance(value, list) else [value]
+
+    def key_values(self, name: str) -> dict[str, str]:
+        """A repeated ``{key, value}`` field as a dict."""
+        out = {}
+        for item in self.list(name):
+            if not isinstance(item, dict) or "key" not in item:
+                raise MlflowError("INVALID_PARAMETER_VALUE", f"'{name}' entries need a key")
+            out[str(item["key"])] = "" if item.get("value") is None else str(item["value"])
+        return out
+
+
+def pairs(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A dict as MLflow's repeated ``{key, value}``."""
+    return [{"key": k, "value": v} for k, v in values.items()]
+
+
+def number(value: float) -> Any:
+    """A float as MLflow writes it in JSON: NaN and infinities as strings."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def page_token(offset: int) -> str:
+    """An opaque page token for the next page at ``offset``."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def read_page_token(token: str | None) -> int:
+    """The offset a page token stands for (0 without one)."""
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid page token {token!r}")
+
+
+def matches(fields: Mapping[str, str | None], text: str) -> bool:
+    """Whether ``fields`` pass a simple MLflow filter: comparisons ``field = 'x'`` (``!=``,
+    ``LIKE``, ``ILIKE``, ``IN ('a', 'b')``) joined by AND, as its registry and experiment
+    searches allow."""
+    import fnmatch
+    import re
+
+    from cauce.tracking.search import tokenize
+
+    for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
+        tokens = tokenize(part)
+        if len(tokens) < 3:
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported filter {text!r}")
+        name = tokens[0].text.removeprefix("attributes.").removeprefix("attribute.")
+        if name not in fields:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"cannot filter by {tokens[0].text}; use {', '.join(sorted(fields))}",
+            )
+        op = tokens[1].text.upper()
+        values = [t.text[1:-1].replace("''", "'") for t in tokens[2:] if t.kind == "string"]
+        if not values or (op != "IN" and len(tokens) != 3):
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported filter {text!r}")
+        actual = fields[name] or ""
+        value = values[0]
+        pattern = value.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
+        pattern = pattern.replace("%", "*").replace("_", "?")
+        ok = {
+            "=": lambda: actual == value,
+            "!=": lambda: actual != value,
+            "LIKE": lambda: fnmatch.fnmatchcase(actual, pattern),
+            "ILIKE": lambda: fnmatch.fnmatchcase(actual.lower(), pattern.lower()),
+            "IN": lambda: actual in values,
+        }.get(op)
+        if ok is None:
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported operator {op!r}")
+        if not ok():
+            return False
+    return True
