@@ -117,7 +117,7 @@ def search_registered_models(ws: Workspace, p: Params) -> dict[str, Any]:
     found = reg.list_models(workspace=ws)
     text = p.str("filter")
     if text:
-        found = [m for m in found if matches({"name": m.name}, text)]
+        found = [m for m in found if matches({"name": m.name}, text, m.tags)]
     _order(found, p, {"name": "name", "timestamp": "updated_at",
                       "last_updated_timestamp": "updated_at", "creation_timestamp": "created_at"})
     return _page(p, found, lambda m: model_json(ws, m), "registered_models", default_max=100)
@@ -213,7 +213,7 @@ def search_model_versions(ws: Workspace, p: Params) -> dict[str, Any]:
     for m in reg.list_models(workspace=ws):
         for v in reg.versions(m.name, workspace=ws):
             fields = {"name": v.name, "run_id": v.run_id, "version_number": str(v.version)}
-            if not text or matches(fields, text):
+            if not text or matches(fields, text, v.tags):
                 found.append(v)
     found.sort(key=lambda v: (v.name, -v.version))
     _order(found, p, {"name": "name", "version_number": "version", "creation_timestamp":

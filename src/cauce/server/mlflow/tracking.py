@@ -324,7 +324,7 @@ def search_runs(ws: Workspace, p: Params) -> dict[str, Any]:
     found = sdk_search_runs(
         ids or None,
         filter=_mlflow_filter(p.str("filter")),
-        order_by=[str(o) for o in p.list("order_by")],
+        order_by=[str(_mlflow_filter(str(o))) for o in p.list("order_by")],
         max_results=limit + 1,
         offset=offset,
         lifecycle=view,
@@ -336,13 +336,23 @@ def search_runs(ws: Workspace, p: Params) -> dict[str, Any]:
     return out
 
 
+# MLflow's names that Cauce keeps as run attributes rather than tags.
+_ALIASES = (
+    (r"\b(?:attributes?\.)?created\b", "attributes.start_time"),
+    (r"\btags\.(?:`mlflow\.runName`|\"mlflow\.runName\"|mlflow\.runName)", "attributes.run_name"),
+    (r"\btags\.(?:`mlflow\.user`|\"mlflow\.user\"|mlflow\.user)", "attributes.user_id"),
+)
+
+
 def _mlflow_filter(text: str | None) -> str | None:
-    """MLflow's filter in Cauce's language: the same, but for ``attributes.created``."""
+    """MLflow's filter (or order_by clause) in Cauce's language: the same but for a few names."""
     if not text:
         return text
     import re
 
-    return re.sub(r"\b(attributes?\.)?created\b", "attributes.start_time", text)
+    for pattern, replacement in _ALIASES:
+        text = re.sub(pattern, replacement, text)
+    return text
 
 
 # -- metrics, params, tags ------------------------------------------------------------------
@@ -537,6 +547,7 @@ def search_logged_models(ws: Workspace, p: Params) -> dict[str, Any]:
                     "model_type": m.model_type,
                 },
                 text,
+                m.tags,
             )
         ]
     columns = {

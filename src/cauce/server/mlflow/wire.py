@@ -213,10 +213,12 @@ def read_page_token(token: str | None) -> int:
     raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid page token {token!r}")
 
 
-def matches(fields: Mapping[str, str | None], text: str) -> bool:
-    """Whether ``fields`` pass a simple MLflow filter: comparisons ``field = 'x'`` (``!=``,
-    ``LIKE``, ``ILIKE``, ``IN ('a', 'b')``) joined by AND, as its registry and experiment
-    searches allow."""
+def matches(
+    fields: Mapping[str, str | None], text: str, tags: Mapping[str, str] | None = None
+) -> bool:
+    """Whether ``fields`` (and ``tags``, as ``tags.<key>``) pass a simple MLflow filter:
+    comparisons ``field = 'x'`` (``!=``, ``LIKE``, ``ILIKE``, ``IN ('a', 'b')``) joined by AND,
+    as its registry and experiment searches allow."""
     import fnmatch
     import re
 
@@ -224,19 +226,26 @@ def matches(fields: Mapping[str, str | None], text: str) -> bool:
 
     for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
         tokens = tokenize(part)
+        if len(tokens) > 3 and tokens[0].text.endswith(".") and tokens[1].kind == "quoted":
+            merged = tokens[0].text + tokens[1].text[1:-1]
+            tokens = [tokens[0].__class__("word", merged, 0), *tokens[2:]]
         if len(tokens) < 3:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported filter {text!r}")
         name = tokens[0].text.removeprefix("attributes.").removeprefix("attribute.")
-        if name not in fields:
+        head, _, key = name.partition(".")
+        if head in ("tag", "tags") and key:
+            actual = (tags or {}).get(key) or ""
+        elif name in fields:
+            actual = fields[name] or ""
+        else:
             raise MlflowError(
                 "INVALID_PARAMETER_VALUE",
-                f"cannot filter by {tokens[0].text}; use {', '.join(sorted(fields))}",
+                f"cannot filter by {tokens[0].text}; use {', '.join(sorted(fields))} or tags",
             )
         op = tokens[1].text.upper()
         values = [t.text[1:-1].replace("''", "'") for t in tokens[2:] if t.kind == "string"]
         if not values or (op != "IN" and len(tokens) != 3):
             raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported filter {text!r}")
-        actual = fields[name] or ""
         value = values[0]
         pattern = value.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
         pattern = pattern.replace("%", "*").replace("_", "?")
