@@ -214,7 +214,9 @@ def test_search_runs_speaks_mlflows_filters_order_and_pages(
     pages, token = [], None
     while True:
         page = client.search_runs(
-            [experiment.experiment_id], order_by=["metrics.rmse ASC"], max_results=2,
+            [experiment.experiment_id],
+            order_by=["metrics.rmse ASC"],
+            max_results=2,
             page_token=token,
         )
         pages.append([r.data.metrics["rmse"] for r in page])
@@ -287,8 +289,12 @@ def _train() -> tuple[Any, Any]:
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
-    frame = pd.DataFrame({"tenure": [1.0, 5.0, 20.0, 40.0, 3.0, 30.0],
-                          "charges": [90.0, 80.0, 40.0, 20.0, 85.0, 30.0]})
+    frame = pd.DataFrame(
+        {
+            "tenure": [1.0, 5.0, 20.0, 40.0, 3.0, 30.0],
+            "charges": [90.0, 80.0, 40.0, 20.0, 85.0, 30.0],
+        }
+    )
     model = LogisticRegression().fit(frame, [1, 1, 0, 0, 1, 0])
     return model, frame
 
@@ -372,7 +378,7 @@ def test_a_model_logged_without_a_run_registers_and_loads(
 def test_a_model_the_mlflow_client_registered_is_served_by_a_cauce_endpoint(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mlflow = need("mlflow", extra="dev")
+    need("mlflow", extra="dev")
     import mlflow.sklearn
 
     from served import serving

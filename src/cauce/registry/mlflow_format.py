@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,9 +21,15 @@ from cauce.errors import NotFound
 from cauce.registry.flavors.mlflow import MLMODEL, spec_from_mlmodel
 from cauce.registry.format import SPEC_FILE
 from cauce.registry.models import ModelVersion, create_version, register
-from cauce.store.schema import artifacts
+from cauce.store.schema import artifacts, model_versions
 from cauce.tracking.artifacts import attach, list_artifacts
-from cauce.tracking.logged_models import attach_files, get_logged_model, logged_model_files
+from cauce.tracking.logged_models import (
+    LoggedModelInfo,
+    attach_files,
+    find_logged_model,
+    get_logged_model,
+    logged_model_files,
+)
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -41,14 +48,7 @@ def package_files(
         return files, None
     if MLMODEL not in files:
         raise NotFound(f"{where} has neither {SPEC_FILE} nor an MLflow {MLMODEL} file")
-    with ws.store.read() as conn:
-        sizes = dict(
-            conn.execute(
-                select(artifacts.c.sha256, artifacts.c.size).where(
-                    artifacts.c.sha256.in_(sorted(set(files.values())))
-                )
-            ).all()
-        )
+    sizes = file_sizes(files.values(), workspace=ws)
     requirements: list[str] = []
     if "requirements.txt" in files:
         text = ws.artifacts.read_bytes(files["requirements.txt"]).decode("utf-8", "replace")
@@ -59,7 +59,7 @@ def package_files(
         ]
     spec = spec_from_mlmodel(
         ws.artifacts.read_bytes(files[MLMODEL]),
-        {path: (sha, int(sizes.get(sha, 0))) for path, sha in files.items()},
+        {path: (sha, sizes.get(sha, 0)) for path, sha in files.items()},
         requirements,
     )
     data = yaml.safe_dump(spec, sort_keys=False).encode()
@@ -113,7 +113,11 @@ def register_logged_model(
     model = get_logged_model(model_id, workspace=ws)
     if model.run_id is not None:
         return register_run_model(
-            model.run_id, model.artifact_path, name, description=description, tags=tags,
+            model.run_id,
+            model.artifact_path,
+            name,
+            description=description,
+            tags=tags,
             workspace=ws,
         )
     files, blob = package_files(
@@ -132,3 +136,36 @@ def register_logged_model(
             description=description,
             tags=tags,
         )
+
+
+def package_logged_model(model_id: str, *, workspace: Workspace | None = None) -> None:
+    """Once a run's logged model is complete: when it is an MLflow folder, make it a Cauce model
+    too, so that ``runs:/<run id>/<path>`` loads in Cauce from then on."""
+    ws = workspace or current()
+    model = get_logged_model(model_id, workspace=ws)
+    if model.run_id is not None and MLMODEL in logged_model_files(model_id, workspace=ws):
+        package_run_model(model.run_id, model.artifact_path, workspace=ws)
+
+
+def version_origin(
+    version: ModelVersion, *, workspace: Workspace | None = None
+) -> tuple[str | None, LoggedModelInfo | None]:
+    """The run folder a version was registered from, and the logged model of that folder."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        path: str | None = conn.execute(
+            select(model_versions.c.artifact_path).where(model_versions.c.id == version.id)
+        ).scalar()
+    return path, find_logged_model(version.run_id, path, workspace=ws)
+
+
+def file_sizes(shas: Iterable[str], *, workspace: Workspace | None = None) -> dict[str, int]:
+    """The size of each stored blob: sha256 → bytes."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        rows = conn.execute(
+            select(artifacts.c.sha256, artifacts.c.size).where(
+                artifacts.c.sha256.in_(sorted(set(shas)))
+            )
+        ).all()
+    return {r.sha256: int(r.size) for r in rows}

@@ -102,9 +102,7 @@ def rename_experiment(
     return _change(experiment, "experiment.rename", ws, name=new_name)
 
 
-def _change(
-    experiment: str, action: str, workspace: Workspace | None, **values: Any
-) -> Experiment:
+def _change(experiment: str, action: str, workspace: Workspace | None, **values: Any) -> Experiment:
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _row(conn, experiment) or _find(conn, experiment)

@@ -97,7 +97,7 @@ def create_logged_model(
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"run {run_id!r} does not exist")
             path = name if _free(conn, run_id, name) else f"{name}-{model_id[2:10]}"
-        values = {
+        values: dict[str, Any] = {
             "id": model_id,
             "experiment_id": experiment_id,
             "run_id": run_id,
@@ -344,8 +344,13 @@ def _free(conn: Connection, run_id: str, path: str) -> bool:
 
 def _checked(values: Mapping[str, Any], limit: int, what: str) -> dict[str, str]:
     if not isinstance(values, Mapping):
-        raise InvalidInput(f"{what}s must be a mapping of key to value, got {type(values).__name__}")
-    return {check_key(k, f"{what} key"): check_text(v, limit, f"{what} {k!r}") for k, v in values.items()}
+        raise InvalidInput(
+            f"{what}s must be a mapping of key to value, got {type(values).__name__}"
+        )
+    return {
+        check_key(k, f"{what} key"): check_text(v, limit, f"{what} {k!r}")
+        for k, v in values.items()
+    }
 
 
 def _update(

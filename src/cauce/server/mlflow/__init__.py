@@ -127,9 +127,7 @@ def _list_endpoint(workspace_of: Callable[[Request], Workspace]) -> Any:
     async def list_artifacts(request: Request) -> Response:
         path = request.query_params.get("path") or ""
         try:
-            answer = await run_in_threadpool(
-                lambda: artifacts.listing(workspace_of(request), path)
-            )
+            answer = await run_in_threadpool(lambda: artifacts.listing(workspace_of(request), path))
         except Exception as exc:
             return _error(exc)
         return _json(200, answer)

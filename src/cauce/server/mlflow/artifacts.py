@@ -59,6 +59,7 @@ def parse(path: str) -> Target:
 
 def files_of(ws: Workspace, target: Target) -> dict[str, tuple[str, int]]:
     """Every file of the target's owner: path → (sha256, size)."""
+    from cauce.registry.mlflow_format import file_sizes
     from cauce.registry.models import get_version
     from cauce.tracking.artifacts import list_artifacts
     from cauce.tracking.logged_models import logged_model_files
@@ -69,17 +70,8 @@ def files_of(ws: Workspace, target: Target) -> dict[str, tuple[str, int]]:
         files = logged_model_files(target.owner, workspace=ws)
     else:
         files = dict(get_version(target.owner, target.version, workspace=ws).files)
-    return {path: (sha, _size(ws, sha)) for path, sha in files.items()}
-
-
-def _size(ws: Workspace, sha: str) -> int:
-    from sqlalchemy import select
-
-    from cauce.store.schema import artifacts
-
-    with ws.store.read() as conn:
-        size = conn.execute(select(artifacts.c.size).where(artifacts.c.sha256 == sha)).scalar()
-    return int(size or 0)
+    sizes = file_sizes(files.values(), workspace=ws)
+    return {path: (sha, sizes.get(sha, 0)) for path, sha in files.items()}
 
 
 def listing(ws: Workspace, path: str) -> dict[str, Any]:
@@ -115,9 +107,9 @@ def read_to_file(ws: Workspace, sha: str) -> tuple[Path, bool]:
     if store.is_local:
         store.verify(sha)
         return Path(store.path_of(sha)), False
-    handle = tempfile.NamedTemporaryFile(delete=False)
-    handle.close()
-    return store.get_file(sha, handle.name), True
+    with tempfile.NamedTemporaryFile(delete=False) as handle:
+        name = handle.name
+    return store.get_file(sha, name), True
 
 
 def store_upload(ws: Workspace, path: str, local: Path) -> None:

@@ -10,6 +10,7 @@ serves it. Every version downloads through the artifacts proxy at
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from typing import Any
 
 from cauce.errors import Conflict, InvalidInput
@@ -17,8 +18,7 @@ from cauce.registry import mlflow_format
 from cauce.registry import models as reg
 from cauce.registry.models import ModelVersion, RegisteredModel
 from cauce.server.mlflow.tracking import Handler
-from cauce.server.mlflow.wire import MlflowError, Params, matches, pairs, unsupported
-from cauce.tracking import logged_models as lm
+from cauce.server.mlflow.wire import MlflowError, Params, matches, page, pairs, unsupported
 from cauce.workspace import Workspace
 
 _RUNS = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<path>.+?)/?$")
@@ -34,11 +34,11 @@ def download_uri(name: str, version: int) -> str:
 def version_json(ws: Workspace, v: ModelVersion) -> dict[str, Any]:
     """A version in MLflow's shape; its ``source`` is the logged model it came from, or the run's
     folder."""
-    logged = lm.find_logged_model(v.run_id, _artifact_path(ws, v), workspace=ws)
+    path, logged = mlflow_format.version_origin(v, workspace=ws)
     if logged is not None:
         source = f"models:/{logged.model_id}"
     elif v.run_id is not None:
-        source = f"runs:/{v.run_id}/{_artifact_path(ws, v)}"
+        source = f"runs:/{v.run_id}/{path}"
     else:
         source = download_uri(v.name, v.version)
     out: dict[str, Any] = {
@@ -60,18 +60,6 @@ def version_json(ws: Workspace, v: ModelVersion) -> dict[str, Any]:
     if logged is not None:
         out["model_id"] = logged.model_id
     return out
-
-
-def _artifact_path(ws: Workspace, v: ModelVersion) -> str | None:
-    from sqlalchemy import select
-
-    from cauce.store.schema import model_versions
-
-    with ws.store.read() as conn:
-        path: str | None = conn.execute(
-            select(model_versions.c.artifact_path).where(model_versions.c.id == v.id)
-        ).scalar()
-    return path
 
 
 def model_json(ws: Workspace, m: RegisteredModel) -> dict[str, Any]:
@@ -96,10 +84,10 @@ def model_json(ws: Workspace, m: RegisteredModel) -> dict[str, Any]:
 
 
 def create_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
-    name = p.str("name", required=True)
+    name = p.text("name", required=True)
     try:
         m = reg.create_model(
-            name, p.str("description"), tags=p.key_values("tags") or None, workspace=ws
+            name, p.text("description"), tags=p.key_values("tags") or None, workspace=ws
         )
     except Conflict as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", exc.message) from None
@@ -107,25 +95,31 @@ def create_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def get_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
-    m = reg.get_model(p.str("name", required=True), workspace=ws)
+    m = reg.get_model(p.text("name", required=True), workspace=ws)
     return {"registered_model": model_json(ws, m)}
 
 
 def search_registered_models(ws: Workspace, p: Params) -> dict[str, Any]:
-    from cauce.server.mlflow.tracking import _page
-
     found = reg.list_models(workspace=ws)
-    text = p.str("filter")
+    text = p.text("filter")
     if text:
         found = [m for m in found if matches({"name": m.name}, text, m.tags)]
-    _order(found, p, {"name": "name", "timestamp": "updated_at",
-                      "last_updated_timestamp": "updated_at", "creation_timestamp": "created_at"})
-    return _page(p, found, lambda m: model_json(ws, m), "registered_models", default_max=100)
+    _order(
+        found,
+        p,
+        {
+            "name": "name",
+            "timestamp": "updated_at",
+            "last_updated_timestamp": "updated_at",
+            "creation_timestamp": "created_at",
+        },
+    )
+    return page(p, found, lambda m: model_json(ws, m), "registered_models", default_max=100)
 
 
 def update_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
-    name = p.str("name", required=True)
-    m = reg.update_model(name, description=p.str("description", default=""), workspace=ws)
+    name = p.text("name", required=True)
+    m = reg.update_model(name, description=p.text("description", default=""), workspace=ws)
     return {"registered_model": model_json(ws, m)}
 
 
@@ -139,35 +133,43 @@ def delete_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def set_registered_model_tag(ws: Workspace, p: Params) -> dict[str, Any]:
     reg.set_model_tag(
-        p.str("name", required=True), p.str("key", required=True), p.str("value", default=""),
+        p.text("name", required=True),
+        p.text("key", required=True),
+        p.text("value", default=""),
         workspace=ws,
     )
     return {}
 
 
 def get_latest_versions(ws: Workspace, p: Params) -> dict[str, Any]:
-    m = reg.get_model(p.str("name", required=True), workspace=ws)
-    stages = [str(s).lower() for s in p.list("stages")]
+    m = reg.get_model(p.text("name", required=True), workspace=ws)
+    stages = [str(s).lower() for s in p.repeated("stages")]
     if m.latest_version is None or (stages and "none" not in stages):
         return {"model_versions": []}
-    return {"model_versions": [version_json(ws, reg.get_version(m.name, m.latest_version,
-                                                                    workspace=ws))]}
+    return {
+        "model_versions": [
+            version_json(ws, reg.get_version(m.name, m.latest_version, workspace=ws))
+        ]
+    }
 
 
 # -- versions -------------------------------------------------------------------------------
 
 
 def create_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
-    name = p.str("name", required=True)
-    source = p.str("source", required=True)
+    name = p.text("name", required=True)
+    source = p.text("source", required=True)
     tags = p.key_values("tags") or None
-    description = p.str("description")
-    model_id = p.str("model_id")
+    description = p.text("description")
+    model_id = p.text("model_id")
     found = _LOGGED.match(source)
     if model_id or found:
         v = mlflow_format.register_logged_model(
             model_id or found["model"],  # type: ignore[index]
-            name, description=description, tags=tags, workspace=ws,
+            name,
+            description=description,
+            tags=tags,
+            workspace=ws,
         )
         return {"model_version": version_json(ws, v)}
     found = _RUNS.match(source) or _PROXY.match(source)
@@ -177,7 +179,7 @@ def create_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
             f"cannot register {source!r}: cauce server registers models:/<model id>, "
             "runs:/<run id>/<path> and its own mlflow-artifacts:/ folders",
         )
-    run_id = p.str("run_id")
+    run_id = p.text("run_id")
     if run_id and run_id != found["run"]:
         raise InvalidInput(f"source {source!r} is not a folder of run {run_id}")
     v = mlflow_format.register_run_model(
@@ -187,10 +189,10 @@ def create_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def _version_of(ws: Workspace, p: Params) -> ModelVersion:
-    version = p.str("version", required=True)
+    version = p.text("version", required=True)
     if not version.isdigit():
         raise MlflowError("INVALID_PARAMETER_VALUE", f"version must be a number, not {version!r}")
-    return reg.get_version(p.str("name", required=True), int(version), workspace=ws)
+    return reg.get_version(p.text("name", required=True), int(version), workspace=ws)
 
 
 def get_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -200,15 +202,13 @@ def get_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
 def update_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
     v = _version_of(ws, p)
     v = reg.update_version(
-        v.name, v.version, description=p.str("description", default=""), workspace=ws
+        v.name, v.version, description=p.text("description", default=""), workspace=ws
     )
     return {"model_version": version_json(ws, v)}
 
 
 def search_model_versions(ws: Workspace, p: Params) -> dict[str, Any]:
-    from cauce.server.mlflow.tracking import _page
-
-    text = p.str("filter") or ""
+    text = p.text("filter") or ""
     found: list[ModelVersion] = []
     for m in reg.list_models(workspace=ws):
         for v in reg.versions(m.name, workspace=ws):
@@ -216,9 +216,17 @@ def search_model_versions(ws: Workspace, p: Params) -> dict[str, Any]:
             if not text or matches(fields, text, v.tags):
                 found.append(v)
     found.sort(key=lambda v: (v.name, -v.version))
-    _order(found, p, {"name": "name", "version_number": "version", "creation_timestamp":
-                      "created_at", "last_updated_timestamp": "created_at"})
-    return _page(p, found, lambda v: version_json(ws, v), "model_versions", default_max=10000)
+    _order(
+        found,
+        p,
+        {
+            "name": "name",
+            "version_number": "version",
+            "creation_timestamp": "created_at",
+            "last_updated_timestamp": "created_at",
+        },
+    )
+    return page(p, found, lambda v: version_json(ws, v), "model_versions", default_max=10000)
 
 
 def get_download_uri(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -229,7 +237,7 @@ def get_download_uri(ws: Workspace, p: Params) -> dict[str, Any]:
 def set_model_version_tag(ws: Workspace, p: Params) -> dict[str, Any]:
     v = _version_of(ws, p)
     reg.set_version_tag(
-        v.name, v.version, p.str("key", required=True), p.str("value", default=""), workspace=ws
+        v.name, v.version, p.text("key", required=True), p.text("value", default=""), workspace=ws
     )
     return {}
 
@@ -246,28 +254,28 @@ def transition_stage(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def set_alias(ws: Workspace, p: Params) -> dict[str, Any]:
-    version = p.str("version", required=True)
+    version = p.text("version", required=True)
     if not version.isdigit():
         raise MlflowError("INVALID_PARAMETER_VALUE", f"version must be a number, not {version!r}")
     reg.set_alias(
-        p.str("name", required=True), p.str("alias", required=True), int(version), workspace=ws
+        p.text("name", required=True), p.text("alias", required=True), int(version), workspace=ws
     )
     return {}
 
 
 def delete_alias(ws: Workspace, p: Params) -> dict[str, Any]:
-    reg.delete_alias(p.str("name", required=True), p.str("alias", required=True), workspace=ws)
+    reg.delete_alias(p.text("name", required=True), p.text("alias", required=True), workspace=ws)
     return {}
 
 
 def get_by_alias(ws: Workspace, p: Params) -> dict[str, Any]:
-    name = p.str("name", required=True)
-    v = reg.resolve(f"models:/{name}@{p.str('alias', required=True)}", workspace=ws)
+    name = p.text("name", required=True)
+    v = reg.resolve(f"models:/{name}@{p.text('alias', required=True)}", workspace=ws)
     return {"model_version": version_json(ws, v)}
 
 
 def _order(items: list[Any], p: Params, columns: dict[str, str]) -> None:
-    for clause in reversed([str(o) for o in p.list("order_by")]):
+    for clause in reversed([str(o) for o in p.repeated("order_by")]):
         field, _, direction = clause.strip().partition(" ")
         column = columns.get(field.removeprefix("attributes."))
         if column is None:
@@ -275,8 +283,7 @@ def _order(items: list[Any], p: Params, columns: dict[str, str]) -> None:
                 "INVALID_PARAMETER_VALUE",
                 f"cannot order by {field}; use {', '.join(sorted(columns))}",
             )
-        items.sort(key=lambda i, c=column: getattr(i, c),
-                   reverse=direction.strip().upper() == "DESC")
+        items.sort(key=attrgetter(column), reverse=direction.strip().upper() == "DESC")
 
 
 ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [

@@ -9,6 +9,7 @@ MLflow client logs is what ``cauce.get_run`` and ``cauce runs`` show, and the ot
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from cauce.errors import AlreadyExists, NotFound
@@ -17,6 +18,7 @@ from cauce.server.mlflow.wire import (
     Params,
     matches,
     number,
+    page,
     page_token,
     pairs,
     read_page_token,
@@ -191,19 +193,17 @@ def create_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
     extra = sorted(set(tags) - {NOTE_TAG})
     if extra:
         raise unsupported(f"experiment tags ({', '.join(extra)})", f"; only {NOTE_TAG}")
-    if p.str("artifact_location"):
+    if p.text("artifact_location"):
         raise unsupported("artifact_location", "; the workspace's artifact store holds them all")
     try:
-        e = exps.create_experiment(
-            p.str("name", required=True), tags.get(NOTE_TAG), workspace=ws
-        )
+        e = exps.create_experiment(p.text("name", required=True), tags.get(NOTE_TAG), workspace=ws)
     except AlreadyExists as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", exc.message) from None
     return {"experiment_id": e.experiment_id}
 
 
 def get_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
-    eid = experiment_id(ws, p.str("experiment_id", required=True))
+    eid = experiment_id(ws, p.text("experiment_id", required=True))
     e = exps.get_experiment(eid, workspace=ws)
     if e.experiment_id != eid:  # get_experiment also finds by name
         raise NotFound(f"experiment {eid!r} does not exist")
@@ -211,7 +211,7 @@ def get_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def get_experiment_by_name(ws: Workspace, p: Params) -> dict[str, Any]:
-    name = p.str("experiment_name", required=True)
+    name = p.text("experiment_name", required=True)
     e = exps.get_experiment(name, workspace=ws)
     if e.name != name:
         raise NotFound(f"experiment {name!r} does not exist")
@@ -219,40 +219,38 @@ def get_experiment_by_name(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def search_experiments(ws: Workspace, p: Params) -> dict[str, Any]:
-    view = _VIEWS.get(p.str("view_type", default="ACTIVE_ONLY"), "active")
+    view = _VIEWS.get(p.text("view_type", default="ACTIVE_ONLY"), "active")
     found = exps.list_experiments(include_deleted=view != "active", workspace=ws)
     if view == "deleted":
         found = [e for e in found if e.lifecycle_stage == "deleted"]
-    text = p.str("filter")
+    text = p.text("filter")
     if text:
         found = [e for e in found if matches({"name": e.name}, text)]
-    orders = p.list("order_by") or ["creation_time DESC"]
+    orders = p.repeated("order_by") or ["creation_time DESC"]
     for clause in reversed(orders):
         field, _, direction = str(clause).strip().partition(" ")
         field = field.removeprefix("attributes.").removeprefix("attribute.")
         if field not in ("name", "creation_time", "last_update_time", "experiment_id"):
             raise MlflowError("INVALID_PARAMETER_VALUE", f"cannot order experiments by {field}")
         key = {"experiment_id": "experiment_id", "name": "name"}.get(field, field)
-        found.sort(
-            key=lambda e, k=key: getattr(e, k), reverse=direction.strip().upper() == "DESC"
-        )
-    return _page(p, found, experiment_json, "experiments", default_max=1000)
+        found.sort(key=attrgetter(key), reverse=direction.strip().upper() == "DESC")
+    return page(p, found, experiment_json, "experiments", default_max=1000)
 
 
 def delete_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
-    exps.delete_experiment(experiment_id(ws, p.str("experiment_id", required=True)), workspace=ws)
+    exps.delete_experiment(experiment_id(ws, p.text("experiment_id", required=True)), workspace=ws)
     return {}
 
 
 def restore_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
-    eid = experiment_id(ws, p.str("experiment_id", required=True))
+    eid = experiment_id(ws, p.text("experiment_id", required=True))
     exps.restore_experiment(eid, workspace=ws)
     return {}
 
 
 def update_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
-    eid = experiment_id(ws, p.str("experiment_id", required=True))
-    new_name = p.str("new_name")
+    eid = experiment_id(ws, p.text("experiment_id", required=True))
+    new_name = p.text("new_name")
     if new_name:
         exps.rename_experiment(eid, new_name, workspace=ws)
     return {}
@@ -266,18 +264,18 @@ def set_experiment_tag(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def _run_id(p: Params) -> str:
-    value: str = p.str("run_id") or p.str("run_uuid", required=True)
+    value: str = p.text("run_id") or p.text("run_uuid", required=True)
     return value
 
 
 def create_run(ws: Workspace, p: Params) -> dict[str, Any]:
     tags = p.key_values("tags")
-    name = p.str("run_name") or tags.get("mlflow.runName")
+    name = p.text("run_name") or tags.get("mlflow.runName")
     info = sdk.create_run(
         run_name=name,
         parent_run_id=tags.get("mlflow.parentRunId"),
         tags=tags,
-        experiment_id=experiment_id(ws, p.str("experiment_id", default=DEFAULT_EXPERIMENT_ID)),
+        experiment_id=experiment_id(ws, p.text("experiment_id", default=DEFAULT_EXPERIMENT_ID)),
         workspace=ws,
     )
     return {"run": run_json(sdk.get_run(info.run_id, workspace=ws), [])}
@@ -290,11 +288,11 @@ def get_run(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def update_run(ws: Workspace, p: Params) -> dict[str, Any]:
     run_id = _run_id(p)
-    name = p.str("run_name")
+    name = p.text("run_name")
     if name:
         sdk.rename_run(run_id, name, workspace=ws)
         sdk.set_tags(run_id, {"mlflow.runName": name}, workspace=ws)
-    status = p.str("status")
+    status = p.text("status")
     if status in ("FINISHED", "FAILED", "KILLED"):
         sdk.end_run(run_id, status, workspace=ws)
     elif status is not None:
@@ -313,18 +311,18 @@ def restore_run(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def search_runs(ws: Workspace, p: Params) -> dict[str, Any]:
-    ids = [experiment_id(ws, str(e)) for e in p.list("experiment_ids")]
-    view = _VIEWS.get(p.str("run_view_type", default="ACTIVE_ONLY"))
+    ids = [experiment_id(ws, str(e)) for e in p.repeated("experiment_ids")]
+    view = _VIEWS.get(p.text("run_view_type", default="ACTIVE_ONLY"))
     if view is None:
         raise MlflowError("INVALID_PARAMETER_VALUE", "run_view_type must be ACTIVE_ONLY, ...")
-    limit = p.int("max_results", default=1000)
+    limit = p.integer("max_results", default=1000)
     if not 0 < limit <= 50000:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"max_results must be 1..50000, not {limit}")
-    offset = read_page_token(p.str("page_token"))
+    offset = read_page_token(p.text("page_token"))
     found = sdk_search_runs(
         ids or None,
-        filter=_mlflow_filter(p.str("filter")),
-        order_by=[str(_mlflow_filter(str(o))) for o in p.list("order_by")],
+        filter=_mlflow_filter(p.text("filter")),
+        order_by=[str(_mlflow_filter(str(o))) for o in p.repeated("order_by")],
         max_results=limit + 1,
         offset=offset,
         lifecycle=view,
@@ -360,11 +358,11 @@ def _mlflow_filter(text: str | None) -> str | None:
 
 def log_metric(ws: Workspace, p: Params) -> dict[str, Any]:
     run_id = _run_id(p)
-    key = p.str("key", required=True)
-    value = p.float("value")
-    step = p.int("step", default=0)
-    timestamp = p.int("timestamp")
-    model_id = p.str("model_id")
+    key = p.text("key", required=True)
+    value = p.real("value")
+    step = p.integer("step", default=0)
+    timestamp = p.integer("timestamp")
+    model_id = p.text("model_id")
     if model_id:
         _log_model_metrics(ws, run_id, [_metric(key, value, step, timestamp, model_id)])
     else:
@@ -377,15 +375,15 @@ def _metric(key: str, value: float, step: int, ts: int | None, model_id: str) ->
 
 
 def log_param(ws: Workspace, p: Params) -> dict[str, Any]:
-    key = p.str("key", required=True)
-    sdk.log_params(_run_id(p), {key: p.str("value", default="")}, workspace=ws)
+    key = p.text("key", required=True)
+    sdk.log_params(_run_id(p), {key: p.text("value", default="")}, workspace=ws)
     return {}
 
 
 def set_tag(ws: Workspace, p: Params) -> dict[str, Any]:
     run_id = _run_id(p)
-    key = p.str("key", required=True)
-    value = p.str("value", default="")
+    key = p.text("key", required=True)
+    value = p.text("value", default="")
     sdk.set_tags(run_id, {key: value}, workspace=ws)
     if key == "mlflow.runName" and value:
         sdk.rename_run(run_id, value, workspace=ws)
@@ -393,7 +391,7 @@ def set_tag(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def delete_tag(ws: Workspace, p: Params) -> dict[str, Any]:
-    sdk.delete_tag(_run_id(p), p.str("key", required=True), workspace=ws)
+    sdk.delete_tag(_run_id(p), p.text("key", required=True), workspace=ws)
     return {}
 
 
@@ -401,11 +399,15 @@ def log_batch(ws: Workspace, p: Params) -> dict[str, Any]:
     run_id = _run_id(p)
     plain: list[tuple[str, float, int | None, int | None]] = []
     for_models: list[dict[str, Any]] = []
-    for m in p.list("metrics"):
+    for m in p.repeated("metrics"):
         one = Params(m)
-        metric = (one.str("key", required=True), one.float("value"), one.int("step", default=0),
-                  one.int("timestamp"))
-        model_id = one.str("model_id")
+        metric = (
+            one.text("key", required=True),
+            one.real("value"),
+            one.integer("step", default=0),
+            one.integer("timestamp"),
+        )
+        model_id = one.text("model_id")
         if model_id:
             for_models.append(_metric(*metric, model_id))
         else:
@@ -451,7 +453,7 @@ def _log_model_metrics(ws: Workspace, run_id: str, values: list[dict[str, Any]])
 
 
 def get_metric_history(ws: Workspace, p: Params) -> dict[str, Any]:
-    history = sdk.get_metric_history(_run_id(p), p.str("metric_key", required=True), workspace=ws)
+    history = sdk.get_metric_history(_run_id(p), p.text("metric_key", required=True), workspace=ws)
     return {
         "metrics": [
             {"key": m.key, "value": number(m.value), "timestamp": m.timestamp, "step": m.step}
@@ -461,7 +463,7 @@ def get_metric_history(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def log_inputs(ws: Workspace, p: Params) -> dict[str, Any]:
-    if p.list("datasets"):
+    if p.repeated("datasets"):
         raise unsupported(
             "MLflow datasets", "; register the data with cauce data and use cauce.log_input"
         )
@@ -471,10 +473,13 @@ def log_inputs(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def log_outputs(ws: Workspace, p: Params) -> dict[str, Any]:
     run_id = _run_id(p)
-    for m in p.list("models"):
+    for m in p.repeated("models"):
         one = Params(m)
         lm.set_logged_model_step(
-            one.str("model_id", required=True), run_id, one.int("step", default=0), workspace=ws
+            one.text("model_id", required=True),
+            run_id,
+            one.integer("step", default=0),
+            workspace=ws,
         )
     return {}
 
@@ -491,10 +496,10 @@ def log_model(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def create_logged_model(ws: Workspace, p: Params) -> dict[str, Any]:
     model = lm.create_logged_model(
-        experiment_id(ws, p.str("experiment_id", required=True)),
-        p.str("name"),
-        run_id=p.str("source_run_id"),
-        model_type=p.str("model_type"),
+        experiment_id(ws, p.text("experiment_id", required=True)),
+        p.text("name"),
+        run_id=p.text("source_run_id"),
+        model_type=p.text("model_type"),
         params=p.key_values("params"),
         tags=p.key_values("tags"),
         workspace=ws,
@@ -503,37 +508,34 @@ def create_logged_model(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def get_logged_model(ws: Workspace, p: Params) -> dict[str, Any]:
-    model = lm.get_logged_model(p.str("model_id", required=True), workspace=ws)
+    model = lm.get_logged_model(p.text("model_id", required=True), workspace=ws)
     return {"model": logged_model_json(model)}
 
 
 def finalize_logged_model(ws: Workspace, p: Params) -> dict[str, Any]:
-    from cauce.registry.flavors.mlflow import MLMODEL
-    from cauce.registry.mlflow_format import package_run_model
+    from cauce.registry.mlflow_format import package_logged_model
 
-    model_id = p.str("model_id", required=True)
-    status = _MODEL_STATUS.get(p.str("status", default=""))
+    model_id = p.text("model_id", required=True)
+    status = _MODEL_STATUS.get(p.text("status", default=""))
     if status is None:
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"unknown status {p.str('status')!r}")
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"unknown status {p.text('status')!r}")
     model = lm.set_logged_model_status(model_id, status, workspace=ws)
-    if status == "READY" and model.run_id is not None:
-        # From now on runs:/<run>/<path> loads in Cauce too.
-        if MLMODEL in lm.logged_model_files(model_id, workspace=ws):
-            package_run_model(model.run_id, model.artifact_path, workspace=ws)
+    if status == "READY":
+        package_logged_model(model_id, workspace=ws)
     return {"model": logged_model_json(model)}
 
 
 def delete_logged_model(ws: Workspace, p: Params) -> dict[str, Any]:
-    lm.delete_logged_model(p.str("model_id", required=True), workspace=ws)
+    lm.delete_logged_model(p.text("model_id", required=True), workspace=ws)
     return {}
 
 
 def search_logged_models(ws: Workspace, p: Params) -> dict[str, Any]:
-    if p.list("datasets"):
+    if p.repeated("datasets"):
         raise unsupported("datasets in logged model searches")
-    ids = [experiment_id(ws, str(e)) for e in p.list("experiment_ids")]
+    ids = [experiment_id(ws, str(e)) for e in p.repeated("experiment_ids")]
     found = lm.search_logged_models(ids or None, max_results=1_000_000, workspace=ws)
-    text = p.str("filter")
+    text = p.text("filter")
     if text:
         found = [
             m
@@ -557,44 +559,33 @@ def search_logged_models(ws: Workspace, p: Params) -> dict[str, Any]:
         "creation_time": "created_at",
         "last_updated_timestamp": "updated_at",
     }
-    for order in reversed(p.list("order_by")):
+    for order in reversed(p.repeated("order_by")):
         column = columns.get(str(order.get("field_name", "")).removeprefix("attributes."))
         if column is None or order.get("dataset_name"):
             raise unsupported(f"ordering logged models by {order}")
-        found.sort(key=lambda m, c=column: getattr(m, c), reverse=not order.get("ascending", True))
-    return _page(p, found, logged_model_json, "models", default_max=100)
+        found.sort(key=attrgetter(column), reverse=not order.get("ascending", True))
+    return page(p, found, logged_model_json, "models", default_max=100)
 
 
 def set_logged_model_tags(ws: Workspace, p: Params) -> dict[str, Any]:
     model = lm.set_logged_model_tags(
-        p.str("model_id", required=True), p.key_values("tags"), workspace=ws
+        p.text("model_id", required=True), p.key_values("tags"), workspace=ws
     )
     return {"model": logged_model_json(model)}
 
 
 def delete_logged_model_tag(ws: Workspace, p: Params) -> dict[str, Any]:
     lm.delete_logged_model_tag(
-        p.str("model_id", required=True), p.str("tag_key", required=True), workspace=ws
+        p.text("model_id", required=True), p.text("tag_key", required=True), workspace=ws
     )
     return {}
 
 
 def log_logged_model_params(ws: Workspace, p: Params) -> dict[str, Any]:
     lm.log_logged_model_params(
-        p.str("model_id", required=True), p.key_values("params"), workspace=ws
+        p.text("model_id", required=True), p.key_values("params"), workspace=ws
     )
     return {}
-
-
-def _page(
-    p: Params, items: list[Any], render: Callable[[Any], Any], field: str, *, default_max: int
-) -> dict[str, Any]:
-    limit = p.int("max_results", default=default_max)
-    offset = read_page_token(p.str("page_token"))
-    out: dict[str, Any] = {field: [render(i) for i in items[offset : offset + limit]]}
-    if len(items) > offset + limit:
-        out["next_page_token"] = page_token(offset + limit)
-    return out
 
 
 # (path under /api/2.0/mlflow, methods, handler)

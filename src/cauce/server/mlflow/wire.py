@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cauce.errors import (
@@ -117,7 +117,7 @@ class Params:
                 values[key] = value
         return cls(values)
 
-    def str(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+    def text(self, name: str, *, required: bool = False, default: Any = None) -> Any:
         """A string field; missing or empty is ``default`` (or an error when required)."""
         value = self.values.get(name)
         if value is None or value == "":
@@ -134,7 +134,7 @@ class Params:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"parameter '{name}' must be a string")
         return value
 
-    def int(self, name: str, *, default: int | None = None) -> Any:
+    def integer(self, name: str, *, default: int | None = None) -> Any:
         """An integer field (a number or a string of digits)."""
         value = self.values.get(name)
         if value is None or value == "":
@@ -150,7 +150,7 @@ class Params:
                 "INVALID_PARAMETER_VALUE", f"parameter '{name}' must be an integer, got {value!r}"
             ) from None
 
-    def float(self, name: str) -> float:
+    def real(self, name: str) -> float:
         """A required number field; ``"NaN"`` and ``"Infinity"`` strings are numbers too."""
         value = self.values.get(name)
         if value is None or isinstance(value, bool):
@@ -164,7 +164,7 @@ class Params:
                 "INVALID_PARAMETER_VALUE", f"parameter '{name}' must be a number, got {value!r}"
             ) from None
 
-    def list(self, name: str) -> list[Any]:
+    def repeated(self, name: str) -> list[Any]:
         """A repeated field."""
         value = self.values.get(name)
         if value is None:
@@ -174,7 +174,7 @@ class Params:
     def key_values(self, name: str) -> dict[str, str]:
         """A repeated ``{key, value}`` field as a dict."""
         out = {}
-        for item in self.list(name):
+        for item in self.repeated(name):
             if not isinstance(item, dict) or "key" not in item:
                 raise MlflowError("INVALID_PARAMETER_VALUE", f"'{name}' entries need a key")
             out[str(item["key"])] = "" if item.get("value") is None else str(item["value"])
@@ -193,6 +193,18 @@ def number(value: float) -> Any:
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
     return value
+
+
+def page(
+    p: Params, items: list[Any], render: Callable[[Any], Any], field: str, *, default_max: int
+) -> dict[str, Any]:
+    """One page of ``items`` (rendered) under ``field``, with the next page's token if any."""
+    limit = p.integer("max_results", default=default_max)
+    offset = read_page_token(p.text("page_token"))
+    out: dict[str, Any] = {field: [render(i) for i in items[offset : offset + limit]]}
+    if len(items) > offset + limit:
+        out["next_page_token"] = page_token(offset + limit)
+    return out
 
 
 def page_token(offset: int) -> str:
@@ -219,7 +231,6 @@ def matches(
     """Whether ``fields`` (and ``tags``, as ``tags.<key>``) pass a simple MLflow filter:
     comparisons ``field = 'x'`` (``!=``, ``LIKE``, ``ILIKE``, ``IN ('a', 'b')``) joined by AND,
     as its registry and experiment searches allow."""
-    import fnmatch
     import re
 
     from cauce.tracking.search import tokenize
@@ -246,18 +257,25 @@ def matches(
         values = [t.text[1:-1].replace("''", "'") for t in tokens[2:] if t.kind == "string"]
         if not values or (op != "IN" and len(tokens) != 3):
             raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported filter {text!r}")
-        value = values[0]
-        pattern = value.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
-        pattern = pattern.replace("%", "*").replace("_", "?")
-        ok = {
-            "=": lambda: actual == value,
-            "!=": lambda: actual != value,
-            "LIKE": lambda: fnmatch.fnmatchcase(actual, pattern),
-            "ILIKE": lambda: fnmatch.fnmatchcase(actual.lower(), pattern.lower()),
-            "IN": lambda: actual in values,
-        }.get(op)
-        if ok is None:
-            raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported operator {op!r}")
-        if not ok():
+        if not _compare(actual, op, values):
             return False
     return True
+
+
+def _compare(actual: str, op: str, values: list[str]) -> bool:
+    import fnmatch
+
+    value = values[0]
+    pattern = value.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
+    pattern = pattern.replace("%", "*").replace("_", "?")
+    if op == "=":
+        return actual == value
+    if op == "!=":
+        return actual != value
+    if op == "LIKE":
+        return fnmatch.fnmatchcase(actual, pattern)
+    if op == "ILIKE":
+        return fnmatch.fnmatchcase(actual.lower(), pattern.lower())
+    if op == "IN":
+        return actual in values
+    raise MlflowError("INVALID_PARAMETER_VALUE", f"unsupported operator {op!r}")

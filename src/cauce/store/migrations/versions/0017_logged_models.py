@@ -39,9 +39,7 @@ def upgrade() -> None:
             ["experiments.id"],
             name=op.f("fk_logged_models_experiment_id_experiments"),
         ),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_logged_models_run_id_runs")
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_logged_models_run_id_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_logged_models")),
     )
     op.create_index(
