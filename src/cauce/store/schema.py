@@ -912,3 +912,28 @@ api_token_roles = Table(
     Column("workspace", NAME, primary_key=True),
     Column("role", String(16), nullable=False),
 )
+
+
+# MLflow 3's logged models (a model folder with an id, logged by a run or alone), kept so that
+# the MLflow client works against `cauce server`. A run's logged model stores its files as the
+# run's artifacts under ``artifact_path``; one without a run keeps them in ``files``.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False, index=True),
+    Column("run_id", ID, ForeignKey("runs.id"), index=True),
+    Column("name", NAME, nullable=False),
+    Column("artifact_path", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("model_type", NAME),
+    Column("step", BigInteger, nullable=False),
+    Column("user", NAME, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -90,6 +90,46 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
         return _experiment(_row(conn, row.id))
 
 
+def restore_experiment(experiment: str, *, workspace: Workspace | None = None) -> Experiment:
+    """Bring a deleted experiment back."""
+    return _change(experiment, "experiment.restore", workspace, lifecycle_stage="active")
+
+
+def rename_experiment(
+    experiment: str, new_name: str, *, workspace: Workspace | None = None
+) -> Experiment:
+    """Give an experiment a new name, which must be free."""
+    check_name(new_name, "experiment name")
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        if _find(conn, new_name) is not None:
+            raise AlreadyExists(f"experiment {new_name!r} already exists")
+    return _change(experiment, "experiment.rename", ws, name=new_name)
+
+
+def _change(experiment: str, action: str, workspace: Workspace | None, **values: Any) -> Experiment:
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _row(conn, experiment) or _find(conn, experiment)
+        if row is None:
+            raise NotFound(f"experiment {experiment!r} does not exist")
+        conn.execute(
+            experiments.update()
+            .where(experiments.c.id == row.id)
+            .values(**values, updated_at=now_ms())
+        )
+        audit.record(
+            conn,
+            ws.user,
+            action,
+            "experiment",
+            row.id,
+            before={k: getattr(row, k) for k in values},
+            after=values,
+        )
+        return _experiment(_row(conn, row.id))
+
+
 _SQL_FIND = "SELECT id, lifecycle_stage FROM experiments WHERE name = :name"
 
 

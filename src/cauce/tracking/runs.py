@@ -327,6 +327,22 @@ def log_metrics(
     _insert_metrics(ws, run_id, _metric_rows(run_id, values.items(), step, timestamp))
 
 
+def log_metric_values(
+    run_id: str,
+    values: Iterable[tuple[str, float, int | None, int | None]],
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Log ``(key, value, step, timestamp)`` values, each with its own step and time, in one
+    write; all or none are stored."""
+    ws = workspace or current()
+    rows = []
+    for key, value, step, timestamp in values:
+        rows.extend(_metric_rows(run_id, ((key, value),), step, timestamp))
+    if rows:
+        _insert_metrics(ws, run_id, rows)
+
+
 def _metric_rows(
     run_id: str, values: Iterable[tuple[Any, Any]], step: int | None, timestamp: int | None
 ) -> list[tuple[Any, ...]]:
@@ -528,6 +544,53 @@ def log_input(
                 run_id,
                 after={"dataset": version.name, "version": version.version, "context": context},
             )
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+
+
+def delete_run(run_id: str, *, workspace: Workspace | None = None) -> None:
+    """Mark a run deleted: searches leave it out, ``get_run`` still reads it."""
+    _set_lifecycle(run_id, "deleted", workspace)
+
+
+def restore_run(run_id: str, *, workspace: Workspace | None = None) -> None:
+    """Bring a deleted run back."""
+    _set_lifecycle(run_id, "active", workspace)
+
+
+def rename_run(run_id: str, run_name: str, *, workspace: Workspace | None = None) -> None:
+    """Give a run a new name; the change is audited."""
+    ws = workspace or current()
+    check_name(run_name, "run name")
+    with ws.store.write() as conn:
+        before = _require_run(conn, run_id)
+        conn.execute(runs.update().where(runs.c.id == run_id).values(name=run_name))
+        audit.record(
+            conn,
+            ws.user,
+            "run.rename",
+            "run",
+            run_id,
+            before={"name": before.name},
+            after={"name": run_name},
+        )
+
+
+def _set_lifecycle(run_id: str, stage: str, workspace: Workspace | None) -> None:
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        before = _require_run(conn, run_id)
+        conn.execute(runs.update().where(runs.c.id == run_id).values(lifecycle_stage=stage))
+        audit.record(
+            conn,
+            ws.user,
+            "run.delete" if stage == "deleted" else "run.restore",
+            "run",
+            run_id,
+            before={"lifecycle_stage": before.lifecycle_stage},
+            after={"lifecycle_stage": stage},
+        )
 
 
 # -- helpers --------------------------------------------------------------------------------

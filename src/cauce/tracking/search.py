@@ -491,9 +491,14 @@ def search_runs(
     order_by: Sequence[str] | None = None,
     max_results: int = 1000,
     *,
+    offset: int = 0,
+    lifecycle: str = "active",
     workspace: Workspace | None = None,
 ) -> list[Run]:
     """Runs of the experiments (names or ids; None for all) that match ``filter``, ordered.
+
+    ``offset`` skips that many matches (for paging); ``lifecycle`` is ``active`` (the default),
+    ``deleted`` or ``all``.
 
     Example::
 
@@ -510,11 +515,17 @@ def search_runs(
         raise InvalidInput(f"max_results must be a positive integer, got {max_results!r}")
     if isinstance(order_by, str):
         order_by = [order_by]
-    query = select(runs).where(runs.c.lifecycle_stage == "active")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
+    if lifecycle not in ("active", "deleted", "all"):
+        raise InvalidInput(f"lifecycle must be active, deleted or all, not {lifecycle!r}")
+    query = select(runs)
+    if lifecycle != "all":
+        query = query.where(runs.c.lifecycle_stage == lifecycle)
     if filter and filter.strip():
         query = query.where(parse_filter(filter))
     query = query.order_by(*parse_order_by(order_by or []), runs.c.start_time.desc(), runs.c.id)
-    query = query.limit(max_results)
+    query = query.limit(max_results).offset(offset)
     with ws.store.read() as conn:
         if experiment is not None:
             names = [experiment] if isinstance(experiment, str) else list(experiment)

@@ -22,6 +22,7 @@ FLAVORS: tuple[tuple[str, str], ...] = (
     ("onnx", "cauce.registry.flavors.onnx:OnnxFlavor"),
     ("python", "cauce.registry.flavors.python:PythonFlavor"),
     ("gguf", "cauce.genai.llms:GGUFFlavor"),
+    ("mlflow", "cauce.registry.flavors.mlflow:MlflowFlavor"),
 )
 
 
