@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from cauce.store import Store
 
 
-__all__ = ["Workspace", "acting_as", "current", "init", "reset", "using"]
+__all__ = ["Workspace", "acting_as", "current", "enter", "init", "reset", "using"]
 
 # Set by the server for the request it is answering: who acts, and in which workspace.
 _acting: ContextVar[str | None] = ContextVar("cauce_acting_user", default=None)
@@ -135,6 +135,13 @@ def using(workspace: Workspace, user: str | None = None) -> Iterator[Workspace]:
         _using.reset(ws_token)
         if user_token is not None:
             _acting.reset(user_token)
+
+
+def enter(workspace: Workspace, user: str) -> None:
+    """Make ``workspace`` current and ``user`` its actor for the rest of this context (a worker
+    thread's copied context that serves one request)."""
+    _using.set(workspace)
+    _acting.set(user)
 
 
 def acting_as() -> str | None:

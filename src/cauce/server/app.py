@@ -30,7 +30,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from cauce.errors import CauceError, InvalidInput, NotFound, PayloadTooLarge
 from cauce.operations import OPERATIONS, Operation
 from cauce.server.workspaces import DEFAULT, Workspaces
-from cauce.workspace import Workspace, using
+from cauce.workspace import Workspace, enter, using
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -48,7 +48,7 @@ API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3
 
 # (request, workspace name, role the route needs) -> the principal's name; raises
-# Unauthorized or Forbidden.
+# Unauthorized, Forbidden or RateLimited.
 Authorize = Callable[["Request", str, str], str]
 
 
@@ -60,12 +60,18 @@ def operations() -> dict[str, Operation]:
 
 
 def create_app(
-    home: Workspace, *, authorize: Authorize | None = None, max_upload: int = MAX_UPLOAD_BYTES
+    home: Workspace, *, host: str = "127.0.0.1", max_upload: int = MAX_UPLOAD_BYTES
 ) -> ASGIApp:
-    """The ASGI app of a server whose home workspace is ``home``."""
+    """The ASGI app of a server on ``host`` whose home workspace is ``home``.
+
+    Authentication is off only on a loopback host with no API token and no OIDC issuer (see
+    cauce.server.auth); then the server's own user acts for every request.
+    """
     from starlette.exceptions import HTTPException
 
     from cauce import __version__
+    from cauce.server import mlflow
+    from cauce.server.auth import Authenticator, AuthSettings
 
     app = FastAPI(
         title="Cauce",
@@ -75,7 +81,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.workspaces = Workspaces(home)
-    app.state.authorize = authorize or _loopback_user(home)
+    authenticator = Authenticator(home, AuthSettings.from_settings(home.settings, host=host))
+    log.info(authenticator.describe())
+    app.state.authorize = _authorizer(home, authenticator)
     app.state.max_upload = max_upload
     for op in operations().values():
         app.add_api_route(
@@ -87,6 +95,7 @@ def create_app(
         )
     _add_blob_routes(app)
     _add_workspace_routes(app)
+    app.include_router(mlflow.router(_mlflow_workspace))
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -133,12 +142,26 @@ class WorkspacePrefix:
         await self.app(scope, receive, send)
 
 
-def _loopback_user(home: Workspace) -> Authorize:
-    # Without authentication (a loopback server with no tokens) the server's own user acts.
+def _authorizer(home: Workspace, authenticator: Any) -> Authorize:
+    from cauce.server.auth import ANONYMOUS, require
+
     def authorize(request: Request, workspace: str, role: str) -> str:
-        return home.settings.user
+        client = request.client.host if request.client else "unknown"
+        principal = authenticator.authenticate(request.headers, client)
+        require(principal, workspace, role)
+        # Without authentication the server's own user acts, as a local call would record.
+        return home.settings.user if principal is ANONYMOUS else str(principal.name)
 
     return authorize
+
+
+def _mlflow_workspace(request: Request) -> Workspace:
+    # Called by the MLflow routes in the worker thread (a copied context) that then serves the
+    # request: the workspace and principal set here hold for that call only.
+    role = "viewer" if request.method in ("GET", "HEAD") else "editor"
+    ws, principal = _context(request, role)
+    enter(ws, principal)
+    return ws
 
 
 def _context(request: Request, role: str) -> tuple[Workspace, str]:

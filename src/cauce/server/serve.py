@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
+import os
 from typing import TYPE_CHECKING
 
-from cauce.errors import InvalidInput, NotSupported
+from cauce.errors import InvalidInput
 from cauce.workspace import current
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (or ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+# How the factory in each worker process learns the address the server binds.
+_HOST_VARIABLE = "CAUCE_SERVER_BIND_HOST"
 
 
 def app_from_env() -> ASGIApp:
@@ -33,7 +27,7 @@ def app_from_env() -> ASGIApp:
             hint="unset CAUCE_SERVER_URL where `cauce server` runs",
         )
     home.store.upgrade()
-    return create_app(home)
+    return create_app(home, host=os.environ.get(_HOST_VARIABLE, "127.0.0.1"))
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
@@ -42,12 +36,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
 
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, not {workers}")
-    if not is_loopback(host):
-        raise NotSupported(
-            f"the server would be reachable beyond this machine on {host}, and authentication "
-            "is not configured",
-            hint="bind to 127.0.0.1",
-        )
+    os.environ[_HOST_VARIABLE] = host
     app_from_env()  # fail here, with a readable error, before any worker starts
     uvicorn.run(
         "cauce.server.serve:app_from_env",

@@ -2,7 +2,7 @@
 
 Revision ID: 0017
 Revises: 0016
-Create Date: 2026-12-10 10:00:00.000000
+Create Date: 2026-12-04 17:30:00.000000
 """
 
 import sqlalchemy as sa
