@@ -68,6 +68,30 @@ class Operation:
         }
 
     @cached_property
+    def required(self) -> tuple[str, ...]:
+        """The parameters without a default."""
+        return tuple(
+            name
+            for name, p in self.signature.parameters.items()
+            if name in self.params and p.default is p.empty
+        )
+
+    @cached_property
+    def scalars(self) -> frozenset[str]:
+        """The parameters whose type is a plain value (text, number, boolean, or None)."""
+        plain = {"string", "number", "integer", "boolean", "null"}
+
+        def kinds(schema: dict[str, Any]) -> set[str]:
+            if "anyOf" in schema:
+                return set().union(*(kinds(s) for s in schema["anyOf"]))
+            kind = schema.get("type")
+            return {kind} if isinstance(kind, str) else {"other"}
+
+        return frozenset(
+            name for name in self.params if kinds(self.adapter(name).json_schema()) <= plain
+        )
+
+    @cached_property
     def returns(self) -> Any:
         """The resolved return type (``None`` for a function that returns nothing)."""
         annotation = self.signature.return_annotation
@@ -120,12 +144,18 @@ class Operation:
                 f"unknown parameter {', '.join(unknown)} for {self.method} {self.path}",
                 details={"field": unknown[0], "known": sorted(self.params)},
             )
+        missing = [n for n in self.required if n not in values]
+        if missing:
+            raise InvalidInput(
+                f"{missing[0]} is required by {self.method} {self.path}",
+                details={"field": missing[0]},
+            )
         decoded = {}
         for name, value in values.items():
             try:
                 decoded[name] = self.adapter(name).validate_python(value)
             except ValidationError as exc:
-                if lenient and (value is None or isinstance(value, (str, int, float, bool))):
+                if lenient and name in self.scalars and _is_scalar(value):
                     decoded[name] = value
                     continue
                 problem = exc.errors()[0]
@@ -144,6 +174,10 @@ class Operation:
         if self.returns is None:
             return None
         return self.adapter("return").validate_python(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 @functools.cache

@@ -233,11 +233,7 @@ def _openapi(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         schemas.update(found.pop("$defs", {}))
         return found
 
-    required = {
-        name
-        for name, p in op.signature.parameters.items()
-        if name in op.params and p.default is p.empty
-    }
+    required = set(op.required)
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": schema(name)}
         for name in op.path_params
