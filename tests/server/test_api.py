@@ -123,6 +123,12 @@ def test_errors_answer_in_one_shape_naming_the_field(api: TestClient) -> None:
         415,
         "unsupported-media-type",
     )
+    too_big = b'{"values": {"a": "' + b"x" * (32 * 1024**2) + b'"}}'
+    _error(
+        api.post(f"/api/v1/runs/{run_id}/params", content=too_big, headers=_JSON),
+        413,
+        "payload-too-large",
+    )
     _error(api.get("/api/v1/nowhere"), 404, "not-found")
     _error(api.put("/api/v1/runs"), 405, "method-not-allowed")
 

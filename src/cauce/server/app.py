@@ -46,7 +46,8 @@ OPERATION_MODULES = (
     "cauce.tracking.artifacts",
 )
 API = "/api/v1"
-MAX_UPLOAD_BYTES = 5 * 1024**3
+MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
+MAX_BODY_BYTES = 32 * 1024**2  # the JSON arguments of one operation
 
 # (request, workspace name, role the route needs) -> the principal's name; raises
 # Unauthorized, Forbidden or RateLimited.
@@ -313,7 +314,16 @@ def _query_args(op: Operation, request: Request) -> dict[str, Any]:
 async def _json_object(request: Request) -> dict[str, Any]:
     from cauce.errors import BadRequest, UnsupportedMediaType
 
-    raw = await request.body()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {MAX_BODY_BYTES}")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY_BYTES} bytes")
+        parts.append(chunk)
+    raw = b"".join(parts)
     if not raw:
         return {}
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
