@@ -30,6 +30,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from cauce.errors import CauceError, InvalidInput, NotFound, PayloadTooLarge
 from cauce.operations import OPERATIONS, Operation
+from cauce.server.auth import ANONYMOUS, Authenticator, AuthSettings, require
 from cauce.server.workspaces import DEFAULT, Workspaces
 from cauce.workspace import Workspace, enter, using
 
@@ -49,9 +50,6 @@ API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
 MAX_BODY_BYTES = 32 * 1024**2  # the JSON arguments of one operation
 
-# (request, workspace name, role the route needs) -> the principal's name; raises
-# Unauthorized, Forbidden or RateLimited.
-Authorize = Callable[["Request", str, str], str]
 
 
 def operations() -> dict[str, Operation]:
@@ -73,7 +71,6 @@ def create_app(
 
     from cauce import __version__
     from cauce.server import mlflow
-    from cauce.server.auth import Authenticator, AuthSettings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +88,6 @@ def create_app(
     app.state.workspaces = Workspaces(home)
     authenticator = Authenticator(home, AuthSettings.from_settings(home.settings, host=host))
     log.info(authenticator.describe())
-    app.state.authorize = _authorizer(home, authenticator)
     app.state.max_upload = max_upload
     schemas: dict[str, Any] = {}
     for op in operations().values():
@@ -130,38 +126,39 @@ def create_app(
         body = {"error": {"code": "internal-error", "message": "internal error", "details": {}}}
         return _json(body, 500)
 
-    return WorkspacePrefix(app)
+    return Gate(app, authenticator)
 
 
-class WorkspacePrefix:
-    """ASGI middleware: ``/w/NAME/rest`` is ``/rest`` in workspace NAME."""
+class Gate:
+    """ASGI middleware in front of every route: ``/w/NAME/rest`` is ``/rest`` in workspace NAME,
+    and the request's credentials are checked before any route reads it (only ``/health``
+    answers without them). The principal waits in the request's state for the route's role
+    check."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, authenticator: Authenticator):
         self.app = app
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            name = DEFAULT
-            if path.startswith("/w/"):
-                name, _, rest = path[3:].partition("/")
-                scope = {**scope, "path": "/" + rest, "raw_path": ("/" + rest).encode()}
-            scope.setdefault("state", {})
-            scope["state"]["workspace"] = name
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        name = DEFAULT
+        if path.startswith("/w/"):
+            name, _, rest = path[3:].partition("/")
+            scope = {**scope, "path": "/" + rest, "raw_path": ("/" + rest).encode()}
+        state = scope.setdefault("state", {})
+        state["workspace"] = name
+        if scope["path"] != "/health":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            client = scope.get("client") or ("unknown", 0)
+            try:
+                state["principal"] = self.authenticator.authenticate(headers, client[0])
+            except CauceError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
-
-
-def _authorizer(home: Workspace, authenticator: Any) -> Authorize:
-    from cauce.server.auth import ANONYMOUS, require
-
-    def authorize(request: Request, workspace: str, role: str) -> str:
-        client = request.client.host if request.client else "unknown"
-        principal = authenticator.authenticate(request.headers, client)
-        require(principal, workspace, role)
-        # Without authentication the server's own user acts, as a local call would record.
-        return home.settings.user if principal is ANONYMOUS else str(principal.name)
-
-    return authorize
 
 
 def _mlflow_workspace(request: Request) -> Workspace:
@@ -174,9 +171,18 @@ def _mlflow_workspace(request: Request) -> Workspace:
 
 
 def _context(request: Request, role: str) -> tuple[Workspace, str]:
+    """The request's workspace and the name of its principal, once its role allows ``role``."""
     name = request.state.workspace
-    principal = request.app.state.authorize(request, name, role)
-    return request.app.state.workspaces.get(name), principal
+    return request.app.state.workspaces.get(name), _allowed(request, name, role)
+
+
+def _allowed(request: Request, workspace: str, role: str) -> str:
+    principal = request.state.principal
+    require(principal, workspace, role)
+    # Without authentication the server's own user acts, as a local call would record.
+    if principal is ANONYMOUS:
+        return str(request.app.state.workspaces.home.settings.user)
+    return str(principal.name)
 
 
 def _endpoint(op: Operation) -> Callable[[Request], Any]:
@@ -421,12 +427,12 @@ def _add_blob_routes(app: FastAPI) -> None:
 def _add_workspace_routes(app: FastAPI) -> None:
     @app.get(API + "/workspaces", summary="The server's workspaces")
     async def list_workspaces(request: Request) -> Response:
-        request.app.state.authorize(request, request.state.workspace, "viewer")
+        _allowed(request, request.state.workspace, "viewer")
         return _json({"workspaces": request.app.state.workspaces.names()})
 
     @app.post(API + "/workspaces", status_code=201, summary="Create a workspace (admin)")
     async def create_workspace(request: Request) -> Response:
-        request.app.state.authorize(request, "*", "admin")
+        _allowed(request, "*", "admin")
         body = await _json_object(request)
         name = body.get("name")
         if not isinstance(name, str):
