@@ -89,5 +89,7 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     local.close()
     client.close()
     assert set(acknowledged) <= stored
-    # At most the request in flight at the kill was lost unacknowledged.
-    assert len(failed) <= 1, failed
+    # Only the requests in flight at the kill (and one sent on a connection it left dead) fail:
+    # a metric write is not idempotent, so it is not sent twice; the caller sees which failed.
+    assert len(failed) <= 3, failed
+    assert all("did not answer" in str(exc) for exc in failed)
