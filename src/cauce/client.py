@@ -235,7 +235,9 @@ class RemoteArtifactStore(ArtifactStore):
 
     def read_bytes(self, sha256: str) -> bytes:
         """The blob's content, verified against its sha256."""
-        data = self.server.request("GET", f"/blobs/{_checked(sha256)}", idempotent=True).content
+        # An S3-backed server answers with a redirect to a signed URL of the object itself.
+        path = f"/blobs/{_checked(sha256)}"
+        data = self.server.request("GET", path, idempotent=True, follow_redirects=True).content
         _verify(hashlib.sha256(data).hexdigest(), sha256)
         return data
 
@@ -247,7 +249,10 @@ class RemoteArtifactStore(ArtifactStore):
         digest = hashlib.sha256()
         try:
             url = f"{self.url}/{_checked(sha256)}"
-            with os.fdopen(fd, "wb") as out, self.server.http.stream("GET", url) as answer:
+            with (
+                os.fdopen(fd, "wb") as out,
+                self.server.http.stream("GET", url, follow_redirects=True) as answer,
+            ):
                 if answer.status_code >= 400:
                     answer.read()
                     raise error_from_body(answer)

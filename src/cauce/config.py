@@ -135,6 +135,14 @@ SETTINGS: tuple[Setting, ...] = (
         "workspaces) that every SDK call and CLI command goes to instead of the local store.",
     ),
     Setting(
+        "server_signed_urls",
+        "CAUCE_SERVER_SIGNED_URLS",
+        "false",
+        "Whether `cauce server` answers an artifact download from an S3 artifact store with a "
+        "redirect to a URL signed for 5 minutes (the bytes then skip the server); only when "
+        "clients can reach the S3 endpoint themselves.",
+    ),
+    Setting(
         "server_token",
         "CAUCE_SERVER_TOKEN",
         None,
@@ -199,6 +207,7 @@ class Settings:
     trace_redact: str | None = None
     otlp_endpoint: str | None = None
     server_url: str | None = None
+    server_signed_urls: bool = False
     server_token: str | None = field(default=None, repr=False)
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -287,9 +296,8 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
     if workers < 1:
         raise InvalidInput(f"{sources['action_workers']} must be at least 1, not {workers}")
 
-    content = (values["trace_content"] or "true").lower()
-    if content not in ("true", "false", "1", "0", "yes", "no"):
-        raise InvalidInput(f"{sources['trace_content']} must be true or false, not {content!r}")
+    content = _flag(values["trace_content"] or "true", sources["trace_content"])
+    signed = _flag(values["server_signed_urls"] or "false", sources["server_signed_urls"])
 
     return Settings(
         root=root,
@@ -306,10 +314,11 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         openlineage_namespace=values["openlineage_namespace"] or "cauce",
         action_lease_s=lease,
         action_workers=workers,
-        trace_content=content in ("true", "1", "yes"),
+        trace_content=content,
         trace_redact=values["trace_redact"],
         otlp_endpoint=values["otlp_endpoint"],
         server_url=_server_url(values["server_url"], sources["server_url"]),
+        server_signed_urls=signed,
         server_token=values["server_token"],
         oidc_issuer=values["oidc_issuer"],
         oidc_audience=values["oidc_audience"],
@@ -317,6 +326,13 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         oidc_name_claim=values["oidc_name_claim"] or "email",
         oidc_roles_claim=values["oidc_roles_claim"] or "roles",
     )
+
+
+def _flag(value: str, source: str) -> bool:
+    text = value.lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise InvalidInput(f"{source} must be true or false, not {value!r}")
+    return text in ("true", "1", "yes")
 
 
 def _server_url(value: str | None, source: str) -> str | None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from cauce.errors import CauceError, InvalidInput, NotFound, PayloadTooLarge
 from cauce.operations import OPERATIONS, Operation
@@ -49,7 +49,7 @@ OPERATION_MODULES = (
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
 MAX_BODY_BYTES = 32 * 1024**2  # the JSON arguments of one operation
-
+SIGNED_URL_S = 300  # how long a signed download URL of an S3 artifact store is valid
 
 
 def operations() -> dict[str, Operation]:
@@ -381,6 +381,10 @@ def _add_blob_routes(app: FastAPI) -> None:
             raise NotFound(f"artifact {sha256} is not stored")
         if store.is_local:
             return FileResponse(store.path_of(sha256), media_type="application/octet-stream")
+        if ws.settings.server_signed_urls and "s3" in _protocols(store):
+            # Straight from object storage: a URL signed for a few minutes, no bytes through here.
+            url = await run_in_threadpool(store.fs.sign, store.path_of(sha256), SIGNED_URL_S)
+            return RedirectResponse(url, status_code=307)
         handle = await run_in_threadpool(store.fs.open, store.path_of(sha256), "rb")
 
         def chunks() -> Any:
@@ -419,6 +423,11 @@ def _add_blob_routes(app: FastAPI) -> None:
         finally:
             os.unlink(tmp)
         return Response(status_code=201)
+
+
+def _protocols(store: Any) -> tuple[str, ...]:
+    protocol = store.fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
 # -- workspaces ---------------------------------------------------------------------------------
