@@ -69,6 +69,21 @@ class ServerClient:
         if op.method in ("GET", "DELETE"):
             # A query string has no types: check them here, where they are still known.
             op.decode_args(values, lenient=False)
+        if op.paged:
+            items: list[Any] = []
+            token = None
+            while True:
+                page = self._send(op, {**values, "page_token": token} if token else values)
+                items.extend(page["items"])
+                token = page["next_page_token"]
+                if not token:
+                    return op.decode_result(items)
+        answer = self._send(op, values)
+        return None if answer is None else op.decode_result(answer)
+
+    def _send(self, op: Operation, values: dict[str, Any]) -> Any:
+        """One request for an operation; its JSON answer (None for 204)."""
+        values = dict(values)
         path = op.path
         for name in op.path_params:
             path = path.replace("{" + name + "}", quote(str(values.pop(name)), safe=""))
@@ -88,7 +103,7 @@ class ServerClient:
             )
         if response.status_code == 204 or op.returns is None:
             return None
-        return op.decode_result(response.json())
+        return response.json()
 
     def request(
         self, method: str, path: str, *, idempotent: bool, **options: Any

@@ -92,6 +92,13 @@ class Operation:
         )
 
     @cached_property
+    def paged(self) -> bool:
+        """Whether the function answers a list (its route then answers it a page at a time)."""
+        import typing
+
+        return typing.get_origin(self.returns) is list
+
+    @cached_property
     def returns(self) -> Any:
         """The resolved return type (``None`` for a function that returns nothing)."""
         annotation = self.signature.return_annotation

@@ -31,6 +31,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 from cauce.errors import CauceError, InvalidInput, NotFound, PayloadTooLarge
 from cauce.operations import OPERATIONS, Operation
 from cauce.server.auth import ANONYMOUS, Authenticator, AuthSettings, require
+from cauce.server.paging import DEFAULT_PAGE, MAX_PAGE, run_page, take_page
 from cauce.server.workspaces import DEFAULT, Workspaces
 from cauce.workspace import Workspace, enter, using
 
@@ -204,6 +205,13 @@ def _endpoint(op: Operation) -> Callable[[Request], Any]:
                     details={"field": clash[0]},
                 )
             values.update(body)
+        if op.paged:
+            start, size, query = take_page(values)
+            kwargs = op.decode_args(values)
+            page = await run_in_threadpool(
+                run_page, op, lambda k: run(ws, principal, k), kwargs, start, size, query
+            )
+            return _json(page)
         kwargs = op.decode_args(values)
         result = await run_in_threadpool(run, ws, principal, kwargs)
         if op.returns is None:
@@ -247,15 +255,29 @@ def _openapi(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     ]
     rest = [name for name in op.params if name not in op.path_params]
     extra: dict[str, Any] = {}
+    paging = {
+        "page_size": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_PAGE,
+            "default": DEFAULT_PAGE,
+        },
+        "page_token": {"type": "string"},
+    }
     if op.method in ("GET", "DELETE"):
         parameters += [
             {"name": name, "in": "query", "required": name in required, "schema": schema(name)}
             for name in rest
         ]
+        if op.paged:
+            parameters += [
+                {"name": name, "in": "query", "required": False, "schema": kind}
+                for name, kind in paging.items()
+            ]
     else:
         body = {
             "type": "object",
-            "properties": {name: schema(name) for name in rest},
+            "properties": {name: schema(name) for name in rest} | (paging if op.paged else {}),
             "additionalProperties": False,
         }
         needed = [name for name in rest if name in required]
@@ -270,6 +292,15 @@ def _openapi(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         answers: dict[str, Any] = {"204": {"description": "done"}}
     else:
         answer = schema("return", "serialization")
+        if op.paged:
+            answer = {
+                "type": "object",
+                "required": ["items", "next_page_token"],
+                "properties": {
+                    "items": answer,
+                    "next_page_token": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                },
+            }
         answers = {
             "200": {
                 "description": "the result",
