@@ -290,3 +290,25 @@ def test_unknown_run_is_not_found(artifacts_ws: Workspace, tree: Path, tmp_path:
         list_artifacts(ghost, workspace=artifacts_ws)
     with pytest.raises(NotFound, match="does not exist"):
         download_artifacts(ghost, "metrics.json", tmp_path / "dl", workspace=artifacts_ws)
+
+
+def test_a_stored_path_that_escapes_is_refused_before_any_file_is_written(
+    artifacts_ws: Workspace, run_id: str, tmp_path: Path
+) -> None:
+    """A store written by something else (an old version, a hand edit) holds a path with '..':
+    downloading the run refuses it instead of writing outside the destination."""
+    from sqlalchemy import update
+
+    from cauce.store.schema import run_artifacts
+    from remote import server_side
+
+    file = tmp_path / "a.txt"
+    file.write_text("a")
+    log_artifact(run_id, file, workspace=artifacts_ws)
+    with server_side(artifacts_ws).store.write() as conn:
+        conn.execute(update(run_artifacts).values(path="../../escaped.txt"))
+    dst = tmp_path / "deep" / "dl"
+    with pytest.raises(InvalidInput, match="must stay inside the run"):
+        download_artifacts(run_id, ".", dst, workspace=artifacts_ws)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not dst.exists() or list(dst.iterdir()) == []

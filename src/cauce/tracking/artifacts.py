@@ -147,6 +147,15 @@ def record_artifacts(
         attach(conn, ws, run_id, blobs)
 
 
+def _listed(run_id: str, ws: Workspace) -> list[ArtifactEntry]:
+    # Paths are checked again where files are written: a listing from a server is not trusted
+    # to keep them inside the destination folder.
+    entries = list_artifacts(run_id, workspace=ws)
+    for entry in entries:
+        check_artifact_path(entry.path)
+    return entries
+
+
 def _entry(path: str, blob: Blob) -> ArtifactEntry:
     return ArtifactEntry(path, blob.sha256, blob.size, blob.media_type)
 
@@ -191,14 +200,14 @@ def download_artifacts(
     wanted = check_artifact_path(path)
     dst = Path(dst)
     if wanted == ".":
-        entries = list_artifacts(run_id, workspace=ws)
+        entries = _listed(run_id, ws)
         dst.mkdir(parents=True, exist_ok=True)
         for entry in entries:
             ws.artifacts.get_file(entry.sha256, dst / entry.path)
         return dst
     entries = [
         e
-        for e in list_artifacts(run_id, workspace=ws)
+        for e in _listed(run_id, ws)
         if e.path == wanted or e.path.startswith(wanted + "/")
     ]
     if not entries:
