@@ -206,9 +206,7 @@ def download_artifacts(
             ws.artifacts.get_file(entry.sha256, dst / entry.path)
         return dst
     entries = [
-        e
-        for e in _listed(run_id, ws)
-        if e.path == wanted or e.path.startswith(wanted + "/")
+        e for e in _listed(run_id, ws) if e.path == wanted or e.path.startswith(wanted + "/")
     ]
     if not entries:
         raise NotFound(f"run {run_id} has no artifact {path!r}")
