@@ -1,7 +1,7 @@
-"""The real MLflow client against Cauce's MLflow router, served by uvicorn on loopback.
+"""The real MLflow client against ``cauce server``'s app, served by uvicorn on loopback.
 
-Each test serves a tiny FastAPI app that mounts ``cauce.server.mlflow.router`` over the test's
-workspace, points ``MLFLOW_TRACKING_URI`` at it and drives the ``mlflow`` package unchanged; what
+Each test serves the server's whole app (Cauce's API, MLflow's, the authentication gate) over
+the test's workspace, points ``MLFLOW_TRACKING_URI`` at it and drives the ``mlflow`` package unchanged; what
 it logged is then read back through Cauce's own SDK, and what Cauce logged through MLflow's.
 """
 
@@ -32,14 +32,12 @@ pytestmark = [
 
 @contextlib.contextmanager
 def mlflow_server(ws: Workspace) -> Iterator[str]:
-    """A uvicorn server in a thread, serving the MLflow router over ``ws``; its URL."""
+    """A uvicorn server in a thread, serving the server's app over ``ws``; its URL."""
     import uvicorn
-    from fastapi import FastAPI
 
-    from cauce.server.mlflow import router
+    from cauce.server.app import create_app
 
-    app = FastAPI()
-    app.include_router(router(lambda request: ws))
+    app = create_app(ws)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
