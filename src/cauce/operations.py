@@ -239,9 +239,12 @@ def operation(
         _ROUTES[(method, path)] = name
         OPERATIONS[name] = op
 
+        # Where ``workspace`` sits when it is passed by position (``walk(ws, kind, id)``).
+        at = list(op.signature.parameters).index("workspace")
+
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
-            ws = kwargs.get("workspace") or current()
+            ws = kwargs.get("workspace") or (args[at] if len(args) > at else None) or current()
             if ws.settings.server_url is None:
                 return func(*args, **kwargs)
             return ws.server.call(op, args, kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cauce.operations import operation
 from cauce.store import FastTransaction, now_ms
 from cauce.store.schema import audit_events
 
@@ -85,6 +86,7 @@ def record_fast(
     )
 
 
+@operation("GET /audit")
 def events(
     workspace: Workspace,
     *,

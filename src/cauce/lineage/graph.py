@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Connection, and_, select, text
 
 from cauce.errors import InvalidInput
+from cauce.operations import operation
 from cauce.store import insert_ignore, now_ms
 from cauce.store.schema import (
     dataset_versions,
@@ -89,6 +90,7 @@ def add_edge(conn: Connection, src: tuple[str, str], dst: tuple[str, str], relat
     )
 
 
+@operation("GET /lineage/{kind}/{entity_id}")
 def walk(
     workspace: Workspace,
     kind: str,

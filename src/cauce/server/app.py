@@ -46,6 +46,8 @@ OPERATION_MODULES = (
     "cauce.tracking.runs",
     "cauce.tracking.search",
     "cauce.tracking.artifacts",
+    "cauce.lineage.graph",
+    "cauce.lineage.audit",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
