@@ -1,8 +1,9 @@
 """The real MLflow client against ``cauce server``'s app, served by uvicorn on loopback.
 
 Each test serves the server's whole app (Cauce's API, MLflow's, the authentication gate) over
-the test's workspace, points ``MLFLOW_TRACKING_URI`` at it and drives the ``mlflow`` package unchanged; what
-it logged is then read back through Cauce's own SDK, and what Cauce logged through MLflow's.
+the test's workspace, points ``MLFLOW_TRACKING_URI`` at it and drives the ``mlflow`` package
+unchanged; what it logged is then read back through Cauce's own SDK, and what Cauce logged
+through MLflow's.
 """
 
 from __future__ import annotations
