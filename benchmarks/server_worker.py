@@ -163,7 +163,8 @@ def paired(raw: RawHttp, request: tuple[str, str, Any], n: int, warmup: int) -> 
         t = clock()
         raw.request("GET", "/health")
         trivial_s.append(clock() - t)
-    return {"samples": request_s, "trivial": trivial_s, "bytes": len(payload), "answer": payload}
+    answer = json.loads(payload)
+    return {"samples": request_s, "trivial": trivial_s, "bytes": len(payload), "answer": answer}
 
 
 class MlflowClientSide:
@@ -211,7 +212,7 @@ class MlflowClientSide:
             "max_results": SEARCH_MAX,
         }
         out = paired(self.raw, ("POST", "/api/2.0/mlflow/runs/search", body), n, warmup)
-        out["found"] = len(json.loads(out.pop("answer")).get("runs", []))
+        out["found"] = len(out.pop("answer").get("runs", []))
         return out
 
     def search_client(self, experiment_id: str, n: int, warmup: int) -> dict[str, Any]:
