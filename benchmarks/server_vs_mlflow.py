@@ -171,7 +171,7 @@ class Bench:
         name = f"bench_{side}_{uuid.uuid4().hex[:8]}"
         create_database(name)
         self.databases.append(name)
-        driver = "postgresql+psycopg" if side == "cauce" else "postgresql"
+        driver = "postgresql+psycopg" if side == "cauce" else "postgresql+psycopg2"
         return f"{driver}://postgres@127.0.0.1:5432/{name}"
 
     def start_servers(self) -> None:
