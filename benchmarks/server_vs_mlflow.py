@@ -43,14 +43,12 @@ import contextlib
 import datetime
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             f"import mlflow, psycopg2; assert mlflow.__version__ == {MLFLOW_VERSION!r}",
         )
     results: dict[str, Any] = {
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine(load_before=load_average()),
         "counts": counts.__dict__,
@@ -187,8 +185,16 @@ class Bench:
         servers = [
             Server(
                 "cauce server",
-                [sys.executable, "-m", "cauce.cli.main", "server", "--port", str(free_port()),
-                 "--workers", str(WORKERS)],
+                [
+                    sys.executable,
+                    "-m",
+                    "cauce.cli.main",
+                    "server",
+                    "--port",
+                    str(free_port()),
+                    "--workers",
+                    str(WORKERS),
+                ],
                 self.cauce_env,
                 home,
                 0,
@@ -204,10 +210,22 @@ class Bench:
             servers.append(
                 Server(
                     "mlflow server",
-                    [str(self.mlflow_python), "-m", "mlflow", "server",
-                     "--backend-store-uri", self.mlflow_db,
-                     "--default-artifact-root", str(self.folder / "mlflow" / "artifacts"),
-                     "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)],
+                    [
+                        str(self.mlflow_python),
+                        "-m",
+                        "mlflow",
+                        "server",
+                        "--backend-store-uri",
+                        self.mlflow_db,
+                        "--default-artifact-root",
+                        str(self.folder / "mlflow" / "artifacts"),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--workers",
+                        str(WORKERS),
+                    ],
                     clean_env(MLFLOW_DISABLE_TELEMETRY="true"),
                     self.folder / "mlflow",
                     port,
@@ -232,8 +250,11 @@ class Bench:
         cauce_url = self.cauce_server.base
         clients: dict[str, Worker] = {
             "cauce_sdk": self.worker(
-                "cauce", {**self.cauce_env, "CAUCE_SERVER_URL": cauce_url}, sys.executable,
-                "--url", cauce_url,
+                "cauce",
+                {**self.cauce_env, "CAUCE_SERVER_URL": cauce_url},
+                sys.executable,
+                "--url",
+                cauce_url,
             )
         }
         if self.mlflow_server is not None:
@@ -242,9 +263,7 @@ class Bench:
                 ("mlflow_on_cauce", cauce_url),
             ):
                 env = clean_env(MLFLOW_TRACKING_URI=url, MLFLOW_DISABLE_TELEMETRY="true")
-                clients[name] = self.worker(
-                    "mlflow", env, str(self.mlflow_python), "--url", url
-                )
+                clients[name] = self.worker("mlflow", env, str(self.mlflow_python), "--url", url)
         for name, w in clients.items():
             answer = w.ask(cmd="setup", experiment="calls")
             if name.startswith("mlflow"):
@@ -270,10 +289,13 @@ class Bench:
         samples: dict[str, list[float]] = {}
         for r in range(c.rounds):
             note(f"{self.backend}: calls, round {r + 1}/{c.rounds}")
-            turn = plan[r % len(plan):] + plan[: r % len(plan)]
+            turn = plan[r % len(plan) :] + plan[: r % len(plan)]
             for op in extra_ops:
-                sides = ["cauce_sdk", *(n for n in ("mlflow_on_mlflow", "mlflow_on_cauce") if n in clients)]
-                sides = sides[r % len(sides):] + sides[: r % len(sides)]
+                sides = [
+                    "cauce_sdk",
+                    *(n for n in ("mlflow_on_mlflow", "mlflow_on_cauce") if n in clients),
+                ]
+                sides = sides[r % len(sides) :] + sides[: r % len(sides)]
                 turn += [(side, op) for side in sides]
             for side, op in turn:
                 got = clients[side].ask(cmd="time", op=op, n=c.calls, warmup=c.warmup)
@@ -290,10 +312,14 @@ class Bench:
         out: dict[str, Any] = {"cauce": {}, "mlflow": {}}
         for size in c.search_sizes:
             filled = local.ask(cmd="populate", experiment="search", total=size)
-            note(f"{self.backend}: Cauce holds {size:,} runs (+{filled['added']:,} in "
-                 f"{filled['seconds']:.1f} s)")
+            note(
+                f"{self.backend}: Cauce holds {size:,} runs (+{filled['added']:,} in "
+                f"{filled['seconds']:.1f} s)"
+            )
             http = clients["cauce_sdk"].ask(
-                cmd="search_http", experiment_id=filled["experiment_id"], n=c.search_calls,
+                cmd="search_http",
+                experiment_id=filled["experiment_id"],
+                n=c.search_calls,
                 warmup=2,
             )
             answer = http.pop("answer")
@@ -308,16 +334,24 @@ class Bench:
         if "mlflow_on_mlflow" in clients:
             mlflow = clients["mlflow_on_mlflow"]
             exp_id = mlflow.ask(cmd="experiment_id", name="search")["experiment_id"]
-            sql = self.worker("mlflow-sql", clean_env(), str(self.mlflow_python),
-                              "--db", self.mlflow_db)
+            sql = self.worker(
+                "mlflow-sql", clean_env(), str(self.mlflow_python), "--db", self.mlflow_db
+            )
             for size in c.mlflow_search_sizes:
                 filled = sql.ask(cmd="populate", experiment_id=exp_id, total=size)
-                note(f"{self.backend}: MLflow holds {size:,} runs (+{filled['added']:,} in "
-                     f"{filled['seconds']:.1f} s)")
-                http = mlflow.ask(cmd="search_http", experiment_id=exp_id,
-                                  n=max(3, c.search_calls // 3), warmup=1)
-                client = mlflow.ask(cmd="search_client", experiment_id=exp_id,
-                                    n=max(3, c.search_calls // 3), warmup=0)
+                note(
+                    f"{self.backend}: MLflow holds {size:,} runs (+{filled['added']:,} in "
+                    f"{filled['seconds']:.1f} s)"
+                )
+                http = mlflow.ask(
+                    cmd="search_http", experiment_id=exp_id, n=max(3, c.search_calls // 3), warmup=1
+                )
+                client = mlflow.ask(
+                    cmd="search_client",
+                    experiment_id=exp_id,
+                    n=max(3, c.search_calls // 3),
+                    warmup=0,
+                )
                 out["mlflow"][size] = search_summary(http) | {
                     "found": http["found"],
                     "client_round_trip": summary(client["samples"]),
@@ -328,12 +362,17 @@ class Bench:
         """``clients`` processes released at once, each logging ``client_metrics`` values."""
         c = self.counts
         env = {**self.cauce_env, "CAUCE_SERVER_URL": self.cauce_server.base}
-        cmd = [sys.executable, str(WORKER), "--kind", "concurrent",
-               "--metrics", str(c.client_metrics)]
+        cmd = [
+            sys.executable,
+            str(WORKER),
+            "--kind",
+            "concurrent",
+            "--metrics",
+            str(c.client_metrics),
+        ]
         note(f"{self.backend}: {c.clients} concurrent clients x {c.client_metrics} metrics")
         procs = [
-            subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+            subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for _ in range(c.clients)
         ]
         try:
@@ -472,10 +511,8 @@ def fmt(seconds: float | None) -> str:
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join(
-        [line(headers), "-+-".join("-" * w for w in widths), *(line(r) for r in rows)]
-    )
+    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), "-+-".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
 def report(results: dict[str, Any], counts: Counts) -> list[str]:
@@ -492,7 +529,16 @@ def report(results: dict[str, Any], counts: Counts) -> list[str]:
         calls = b["calls"]
         rows = []
 
-        def pair(label: str, fast: str, slow: str, target: float | None, row_name: str) -> None:
+        def pair(
+            label: str,
+            fast: str,
+            slow: str,
+            target: float | None,
+            row_name: str,
+            calls: dict[str, Any] = calls,
+            backend: str = backend,
+            rows: list[list[str]] = rows,
+        ) -> None:
             f, s = calls.get(fast), calls.get(slow)
             ratio_p50 = s["p50"] / f["p50"] if f and s else None
             ratio_mean = s["mean"] / f["mean"] if f and s else None
@@ -525,37 +571,96 @@ def report(results: dict[str, Any], counts: Counts) -> list[str]:
                 ]
             )
             results["rows"].append(
-                {"backend": backend, "measurement": row_name, "ratio_p50": ratio_p50,
-                 "ratio_mean": ratio_mean, "target": target, "result": verdict}
+                {
+                    "backend": backend,
+                    "measurement": row_name,
+                    "ratio_p50": ratio_p50,
+                    "ratio_mean": ratio_mean,
+                    "target": target,
+                    "result": verdict,
+                }
             )
 
-        pair("SDK log_metric: Cauce SDK->cauce vs MLflow->mlflow", "cauce_sdk.log_metric",
-             "mlflow_on_mlflow.log_metric", TARGETS["sdk"], "sdk_log_metric")
+        pair(
+            "SDK log_metric: Cauce SDK->cauce vs MLflow->mlflow",
+            "cauce_sdk.log_metric",
+            "mlflow_on_mlflow.log_metric",
+            TARGETS["sdk"],
+            "sdk_log_metric",
+        )
         for op in ("log_metric", "log_param", "set_tag", "get_run"):
-            pair(f"MLflow client {op}: ->cauce vs ->mlflow", f"mlflow_on_cauce.{op}",
-                 f"mlflow_on_mlflow.{op}", TARGETS["mlflow_client"], f"mlflow_client_{op}")
+            pair(
+                f"MLflow client {op}: ->cauce vs ->mlflow",
+                f"mlflow_on_cauce.{op}",
+                f"mlflow_on_mlflow.{op}",
+                TARGETS["mlflow_client"],
+                f"mlflow_client_{op}",
+            )
         for op in ("log_param", "set_tag", "get_run"):
-            pair(f"(info) Cauce SDK {op} vs MLflow->mlflow", f"cauce_sdk.{op}",
-                 f"mlflow_on_mlflow.{op}", None, f"sdk_{op}")
-        print(f"\n[{backend}] sequential calls, one client, {counts.calls} calls x "
-              f"{counts.rounds} round(s) per side after {counts.warmup} warm-up calls")
-        print(table(["call", "fast p50", "fast mean", "slow p50", "slow mean", "ratio p50",
-                     "ratio mean", "target", "result", "ratio p50 per round"], rows))
+            pair(
+                f"(info) Cauce SDK {op} vs MLflow->mlflow",
+                f"cauce_sdk.{op}",
+                f"mlflow_on_mlflow.{op}",
+                None,
+                f"sdk_{op}",
+            )
+        print(
+            f"\n[{backend}] sequential calls, one client, {counts.calls} calls x "
+            f"{counts.rounds} round(s) per side after {counts.warmup} warm-up calls"
+        )
+        print(
+            table(
+                [
+                    "call",
+                    "fast p50",
+                    "fast mean",
+                    "slow p50",
+                    "slow mean",
+                    "ratio p50",
+                    "ratio mean",
+                    "target",
+                    "result",
+                    "ratio p50 per round",
+                ],
+                rows,
+            )
+        )
 
         s = b["search"]
         srows = []
         for side in ("cauce", "mlflow"):
             for size, r in s[side].items():
                 inproc = r.get("in_process")
-                srows.append([
-                    side, f"{int(size):,}", fmt(r["round_trip"]["p50"]), fmt(r["trivial"]["p50"]),
-                    fmt(r["server_p50"]), fmt(inproc["p50"]) if inproc else "-",
-                    fmt((r.get("sdk_round_trip") or r.get("client_round_trip"))["p50"]),
-                    str(r.get("in_process_found", r["found"]) if side == "cauce" else r["found"]),
-                ])
-        print(f"\n[{backend}] search_runs \"{SEARCH_DESC}\", p50 of {counts.search_calls} calls")
-        print(table(["side", "runs", "HTTP round trip", "GET /health", "server (difference)",
-                     "server fn in-process", "client round trip", "found"], srows))
+                srows.append(
+                    [
+                        side,
+                        f"{int(size):,}",
+                        fmt(r["round_trip"]["p50"]),
+                        fmt(r["trivial"]["p50"]),
+                        fmt(r["server_p50"]),
+                        fmt(inproc["p50"]) if inproc else "-",
+                        fmt((r.get("sdk_round_trip") or r.get("client_round_trip"))["p50"]),
+                        str(
+                            r.get("in_process_found", r["found"]) if side == "cauce" else r["found"]
+                        ),
+                    ]
+                )
+        print(f'\n[{backend}] search_runs "{SEARCH_DESC}", p50 of {counts.search_calls} calls')
+        print(
+            table(
+                [
+                    "side",
+                    "runs",
+                    "HTTP round trip",
+                    "GET /health",
+                    "server (difference)",
+                    "server fn in-process",
+                    "client round trip",
+                    "found",
+                ],
+                srows,
+            )
+        )
         biggest = max(s["cauce"], key=int) if s["cauce"] else None
         if biggest is not None:
             r = s["cauce"][biggest]
@@ -564,26 +669,40 @@ def report(results: dict[str, Any], counts: Counts) -> list[str]:
             verdict = "PASS" if ok else "MISS"
             if not ok:
                 missed.append(f"{backend} search_runs")
-            print(f"search_runs server time at {int(biggest):,} runs: {server_ms:.1f} ms "
-                  f"(in-process {r['in_process']['p50'] * 1e3:.1f} ms); target <= "
-                  f"{TARGETS['search_ms']:g} ms: {verdict}")
-            results["rows"].append({"backend": backend, "measurement": "search_runs",
-                                    "runs": int(biggest), "server_ms": server_ms,
-                                    "target": TARGETS["search_ms"], "result": verdict})
+            print(
+                f"search_runs server time at {int(biggest):,} runs: {server_ms:.1f} ms "
+                f"(in-process {r['in_process']['p50'] * 1e3:.1f} ms); target <= "
+                f"{TARGETS['search_ms']:g} ms: {verdict}"
+            )
+            results["rows"].append(
+                {
+                    "backend": backend,
+                    "measurement": "search_runs",
+                    "runs": int(biggest),
+                    "server_ms": server_ms,
+                    "target": TARGETS["search_ms"],
+                    "result": verdict,
+                }
+            )
 
         cc = b["concurrent"]
         ok = cc["errors"] == 0 and cc["stored"] == cc["expected"] == cc["distinct_steps"]
         if not ok:
             missed.append(f"{backend} concurrent")
-        print(f"\n[{backend}] concurrent: {cc['clients']} clients x {cc['per_client']} log_metric: "
-              f"errors {cc['errors']}, stored {cc['stored']:,} of {cc['expected']:,} "
-              f"(distinct steps {cc['distinct_steps']:,}); {cc['wall_s']:.1f} s, "
-              f"{cc['calls_per_s']:.0f} calls/s, server CPU {cc['server_cpu_s']:.1f} s: "
-              f"{'PASS' if ok else 'FAIL'}")
-        results["rows"].append({"backend": backend, "measurement": "concurrent",
-                                "result": "PASS" if ok else "FAIL"})
-        print(f"[{backend}] load {b['load_before']:.2f} -> {b['load_after']:.2f}; server CPU "
-              + ", ".join(f"{k} {v:.1f} s" for k, v in b["server_cpu_s"].items()))
+        print(
+            f"\n[{backend}] concurrent: {cc['clients']} clients x {cc['per_client']} log_metric: "
+            f"errors {cc['errors']}, stored {cc['stored']:,} of {cc['expected']:,} "
+            f"(distinct steps {cc['distinct_steps']:,}); {cc['wall_s']:.1f} s, "
+            f"{cc['calls_per_s']:.0f} calls/s, server CPU {cc['server_cpu_s']:.1f} s: "
+            f"{'PASS' if ok else 'FAIL'}"
+        )
+        results["rows"].append(
+            {"backend": backend, "measurement": "concurrent", "result": "PASS" if ok else "FAIL"}
+        )
+        print(
+            f"[{backend}] load {b['load_before']:.2f} -> {b['load_after']:.2f}; server CPU "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in b["server_cpu_s"].items())
+        )
     print("\ntargets missed: " + (", ".join(missed) if missed else "none"))
     return missed
 

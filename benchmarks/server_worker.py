@@ -196,10 +196,7 @@ class MlflowClientSide:
 
     def experiment_id(self, name: str) -> dict[str, Any]:
         exp = self.client.get_experiment_by_name(name)
-        if exp is None:
-            exp_id = self.client.create_experiment(name)
-        else:
-            exp_id = exp.experiment_id
+        exp_id = self.client.create_experiment(name) if exp is None else exp.experiment_id
         return {"experiment_id": exp_id}
 
     def search_http(self, experiment_id: str, n: int, warmup: int) -> dict[str, Any]:
