@@ -323,6 +323,8 @@ class Bench:
                 warmup=2,
             )
             answer = http.pop("answer")
+            if isinstance(answer, dict) and "items" in answer:  # a list comes a page at a time
+                answer = answer["items"]
             sdk = clients["cauce_sdk"].ask(cmd="search_sdk", n=c.search_calls, warmup=1)
             inproc = local.ask(cmd="search", experiment="search", n=c.search_calls, warmup=1)
             out["cauce"][size] = search_summary(http) | {
