@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.specs import read_mapping, validation_error
 from cauce.stats import Average, Label, Positive, RuleError, check_rule
 from cauce.workspace import Workspace, current
@@ -45,6 +46,7 @@ __all__ = [
     "GateResult",
     "RuleResult",
     "check",
+    "check_policy",
     "load_policy",
     "verdict",
 ]
@@ -327,10 +329,23 @@ def check(
         if not result.passed:
             print(result.reason)
     """
+    return check_policy(model_uri, load_policy(policy), actor=actor, workspace=workspace)
+
+
+@operation("POST /gates/checks")
+def check_policy(
+    model_uri: str,
+    policy: GatePolicy,
+    *,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
+) -> GateResult:
+    """:func:`check` with a policy already loaded: measure its rules, audit the verdict."""
     from cauce.registry.models import resolve
 
     ws = workspace or current()
     rules = load_policy(policy)
+    _check_data(rules, f"gate policy {rules.name!r}")
     version = resolve(model_uri, workspace=ws)
     context = _Context(ws, rules, version)
     result = verdict(rules, version.uri, version.id, context.measure)

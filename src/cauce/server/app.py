@@ -43,6 +43,11 @@ OPERATION_MODULES = (
     "cauce.tracking.runs",
     "cauce.tracking.search",
     "cauce.tracking.artifacts",
+    "cauce.registry.models",
+    "cauce.registry.logging",
+    "cauce.registry.card",
+    "cauce.registry.evaluations",
+    "cauce.registry.gates",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3

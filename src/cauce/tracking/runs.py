@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -327,9 +327,10 @@ def log_metrics(
     _insert_metrics(ws, run_id, _metric_rows(run_id, values.items(), step, timestamp))
 
 
+@operation("POST /runs/{run_id}/metric-values")
 def log_metric_values(
     run_id: str,
-    values: Iterable[tuple[str, float, int | None, int | None]],
+    values: Sequence[tuple[str, float, int | None, int | None]],
     *,
     workspace: Workspace | None = None,
 ) -> None:
@@ -549,16 +550,19 @@ def log_input(
 # -- lifecycle ------------------------------------------------------------------------------
 
 
+@operation("DELETE /runs/{run_id}")
 def delete_run(run_id: str, *, workspace: Workspace | None = None) -> None:
     """Mark a run deleted: searches leave it out, ``get_run`` still reads it."""
     _set_lifecycle(run_id, "deleted", workspace)
 
 
+@operation("POST /runs/{run_id}/restore", idempotent=True)
 def restore_run(run_id: str, *, workspace: Workspace | None = None) -> None:
     """Bring a deleted run back."""
     _set_lifecycle(run_id, "active", workspace)
 
 
+@operation("PATCH /runs/{run_id}", idempotent=True)
 def rename_run(run_id: str, run_name: str, *, workspace: Workspace | None = None) -> None:
     """Give a run a new name; the change is audited."""
     ws = workspace or current()
