@@ -20,7 +20,8 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -78,7 +79,13 @@ def create_app(
     from cauce.server import mlflow
     from cauce.server.auth import Authenticator, AuthSettings
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.workspaces.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Cauce",
         version=__version__,
         openapi_url=f"{API}/openapi.json",
@@ -90,6 +97,7 @@ def create_app(
     log.info(authenticator.describe())
     app.state.authorize = _authorizer(home, authenticator)
     app.state.max_upload = max_upload
+    schemas: dict[str, Any] = {}
     for op in operations().values():
         app.add_api_route(
             API + op.path,
@@ -97,7 +105,11 @@ def create_app(
             methods=[op.method],
             name=op.name,
             summary=(op.func.__doc__ or op.name).strip().splitlines()[0],
+            openapi_extra=_openapi(op, schemas),
+            tags=[op.name.split(".")[0]],
+            operation_id=op.name.replace(".", "_"),
         )
+    _with_schemas(app, schemas)
     _add_blob_routes(app)
     _add_workspace_routes(app)
     app.include_router(mlflow.router(_mlflow_workspace))
@@ -121,10 +133,6 @@ def create_app(
         log.exception("internal error answering %s %s", request.method, request.url.path)
         body = {"error": {"code": "internal-error", "message": "internal error", "details": {}}}
         return _json(body, 500)
-
-    @app.on_event("shutdown")
-    def close() -> None:
-        app.state.workspaces.close()
 
     return WorkspacePrefix(app)
 
@@ -201,6 +209,100 @@ def _endpoint(op: Operation) -> Callable[[Request], Any]:
         return _json(op.encode_result(result))
 
     return endpoint
+
+
+# -- OpenAPI ------------------------------------------------------------------------------------
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+
+def _openapi(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
+    """The operation's parameters, body and answers, from its type hints."""
+
+    def schema(name: str, mode: str = "validation") -> dict[str, Any]:
+        found = dict(op.adapter(name).json_schema(mode=mode, ref_template=_REF))
+        schemas.update(found.pop("$defs", {}))
+        return found
+
+    required = {
+        name
+        for name, p in op.signature.parameters.items()
+        if name in op.params and p.default is p.empty
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": schema(name)}
+        for name in op.path_params
+    ]
+    rest = [name for name in op.params if name not in op.path_params]
+    extra: dict[str, Any] = {}
+    if op.method in ("GET", "DELETE"):
+        parameters += [
+            {"name": name, "in": "query", "required": name in required, "schema": schema(name)}
+            for name in rest
+        ]
+    else:
+        body = {
+            "type": "object",
+            "properties": {name: schema(name) for name in rest},
+            "additionalProperties": False,
+        }
+        needed = [name for name in rest if name in required]
+        if needed:
+            body["required"] = needed
+        extra["requestBody"] = {
+            "required": bool(needed),
+            "content": {"application/json": {"schema": body}},
+        }
+    errors = {"description": "an error", "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    if op.returns is None:
+        answers: dict[str, Any] = {"204": {"description": "done"}}
+    else:
+        answer = schema("return", "serialization")
+        answers = {
+            "200": {
+                "description": "the result",
+                "content": {"application/json": {"schema": answer}},
+            }
+        }
+    answers.update({"4XX": errors, "5XX": errors})
+    # FastAPI adds a 200 of its own for an endpoint without a response model: replaced here.
+    extra.update(parameters=parameters, responses=answers)
+    return extra
+
+
+_REF = "#/components/schemas/{model}"
+
+
+def _with_schemas(app: FastAPI, schemas: dict[str, Any]) -> None:
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            for path in document.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.get("responses", {})
+                    if "204" in responses or "201" in responses:
+                        responses.pop("200", None)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _query_args(op: Operation, request: Request) -> dict[str, Any]:
