@@ -211,6 +211,10 @@ def lower_is_better(metric: str) -> bool:
 
 
 def _dataset_ref(data: Any) -> Any:
+    # A DatasetVersion is resolved again by name@version: through a server, a client names
+    # the version, it does not vouch for its id.
+    if isinstance(data, DatasetVersion):
+        return data.ref
     return data.removeprefix("datasets:/") if isinstance(data, str) else data
 
 

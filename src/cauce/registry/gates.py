@@ -26,7 +26,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
@@ -133,6 +141,13 @@ class Rule(_Spec):
         if isinstance(data, dict) and "checks_passed" in data and data["checks_passed"] is None:
             return {**data, "checks_passed": {}}
         return data
+
+    @model_serializer(mode="wrap")
+    def _given_kinds_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An absent kind is left out, not written as null: ``checks_passed: null`` reads back
+        # as the bare ``- checks_passed:`` of YAML (see above), so a policy must travel without.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in RULE_KINDS and v is None)}
 
     @model_validator(mode="after")
     def _one_kind(self) -> Rule:

@@ -521,6 +521,21 @@ def log_input(
     workspace: Workspace | None = None,
 ) -> None:
     """Record that the run used a dataset version (an edge dataset version → run)."""
+    # A DatasetVersion travels as its name@version, which the store resolves again: a client
+    # names the version, it does not vouch for its id.
+    ref = getattr(dataset_version, "ref", dataset_version)
+    record_input(run_id, ref, context, workspace=workspace)
+
+
+@operation("POST /runs/{run_id}/inputs", idempotent=True)
+def record_input(
+    run_id: str,
+    dataset_version: str,
+    context: str = "training",
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Record that the run used the dataset version ``name@version`` (``name``: the newest)."""
     from cauce.data.assets import resolve_version
     from cauce.lineage.graph import add_edge
     from cauce.store import insert_ignore
