@@ -97,7 +97,7 @@ def evaluate(
     *,
     label: str,
     prediction: str | None = None,
-    positive: stats.Label | None = None,
+    positive: stats.Positive = None,
     average: stats.Average | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation:
@@ -167,7 +167,7 @@ def get_evaluation(
     data: DatasetVersion | str,
     *,
     label: str,
-    positive: stats.Label | None = None,
+    positive: stats.Positive = None,
     average: stats.Average | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation | None:

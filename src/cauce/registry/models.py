@@ -48,7 +48,6 @@ __all__ = [
     "get_model",
     "get_version",
     "latest_version",
-    "version_by_alias",
     "list_models",
     "load",
     "register",
@@ -58,6 +57,7 @@ __all__ = [
     "set_version_tag",
     "update_model",
     "update_version",
+    "version_by_alias",
     "versions",
 ]
 
