@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -330,7 +330,7 @@ def log_metrics(
 @operation("POST /runs/{run_id}/metric-values")
 def log_metric_values(
     run_id: str,
-    values: Sequence[tuple[str, float, int | None, int | None]],
+    values: list[tuple[str, float, int | None, int | None]],
     *,
     workspace: Workspace | None = None,
 ) -> None:
