@@ -595,3 +595,18 @@ def test_a_failure_while_registering_leaves_no_version_and_no_model(
         "model/model.skops",
         "model/requirements.txt",
     ]
+
+
+def test_a_pretrained_model_is_registered_without_a_run(workspace: Workspace) -> None:
+    from cauce.registry.logging import register_pretrained
+
+    version = register_pretrained(
+        doubled_charges, "doubler", description="shipped", tags={"source": "package"}
+    )
+    assert (version.version, version.run_id, version.description) == (1, None, "shipped")
+    assert version.tags == {"source": "package"}
+    frame = churn_features()
+    loaded = cauce.models.load("models:/doubler@latest")
+    np.testing.assert_array_equal(loaded.predict(frame), doubled_charges(frame))
+    with pytest.raises(InvalidInput, match="model name"):
+        register_pretrained(doubled_charges, "a/b")
