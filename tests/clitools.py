@@ -19,8 +19,10 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def cauce(
     home: Path, *args: str, check: bool = True, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
-    """``cauce ARGS`` in the workspace ``home``; with ``check``, it must exit 0."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
+    """``cauce ARGS`` in the workspace ``home`` (through the test's server, when it has one);
+    with ``check``, it must exit 0."""
+    keep = ("CAUCE_SERVER_URL",)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_") or k in keep}
     env.update({"CAUCE_HOME": str(home), "CAUCE_USER": "cli-tester", "COLUMNS": "200"})
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli.main", *args],

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -90,3 +91,25 @@ def server_side(ws: Workspace) -> Workspace:
     """The workspace whose store a test reads: the server's copy of a remote one, else itself."""
     url = ws.settings.server_url
     return ws if url is None else _server_sides[url]
+
+
+def data_side() -> Workspace:
+    """Where a test registers and checks its datasets: the current workspace, or the server's
+    copy of a remote one (``cauce.data`` does not go through the seam yet)."""
+    from cauce.workspace import current
+
+    return server_side(current())
+
+
+def register_data(*args: Any, **kwargs: Any) -> Any:
+    """``cauce.data.register`` on :func:`data_side`."""
+    import cauce
+
+    return cauce.data.register(*args, workspace=data_side(), **kwargs)
+
+
+def validate_data(*args: Any, **kwargs: Any) -> Any:
+    """``cauce.data.validate`` on :func:`data_side`."""
+    import cauce
+
+    return cauce.data.validate(*args, workspace=data_side(), **kwargs)

@@ -86,7 +86,7 @@ class ServerClient:
         values = dict(values)
         path = op.path
         for name in op.path_params:
-            path = path.replace("{" + name + "}", quote(str(values.pop(name)), safe=""))
+            path = path.replace("{" + name + "}", _segment(name, values.pop(name)))
         if op.method in ("GET", "DELETE"):
             query = [
                 (name, _query_value(item))
@@ -139,6 +139,18 @@ class ServerClient:
             if time.monotonic() + wait > deadline:
                 raise failure
             time.sleep(wait)
+
+
+def _segment(name: str, value: Any) -> str:
+    """A path parameter as one URL path segment: one that cannot be (empty, or with a path
+    separator, which the server would read as two) is refused here, naming the field."""
+    text = str(value)
+    if not text or "/" in text:
+        raise errors.InvalidInput(
+            f"{name} {text!r} cannot be part of a URL path: it is empty or holds a '/'",
+            details={"field": name},
+        )
+    return quote(text, safe="")
 
 
 def _query_value(value: Any) -> str:

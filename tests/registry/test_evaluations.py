@@ -21,6 +21,7 @@ from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.registry.evaluations import evaluate, evaluations, get_evaluation, lower_is_better
 from cauce.workspace import Workspace
+from remote import register_data, server_side
 from stored import row_count
 
 FEATURES = ["age", "charges"]
@@ -45,7 +46,7 @@ def logistic(frame: pd.DataFrame) -> Any:
 
 def test_evaluation_is_stored_once_with_lineage_and_audit(any_workspace: Workspace) -> None:
     train, holdout = churn(), churn(seed=1)
-    data = cauce.data.register("customers_holdout", holdout)
+    data = register_data("customers_holdout", holdout)
     version = register_model(logistic(train), train)
 
     first = evaluate("models:/churn/1", "customers_holdout@1", label="churned")
@@ -59,21 +60,21 @@ def test_evaluation_is_stored_once_with_lineage_and_audit(any_workspace: Workspa
     again = evaluate("models:/churn@champion", data, label="churned")
     assert again == first
     assert evaluate("models:/churn", "customers_holdout", label="churned") == first
-    assert row_count(any_workspace, "model_evaluations") == 1
+    assert row_count(server_side(any_workspace), "model_evaluations") == 1
 
     assert get_evaluation("models:/churn/1", data, label="churned") == first
     assert get_evaluation("models:/churn/1", data, label="spend") is None
     assert evaluations("models:/churn/1") == [first]
 
     # Lineage: dataset version → model version, "evaluated_on".
-    graph = walk(any_workspace, "model_version", version.id, "upstream")
+    graph = walk(server_side(any_workspace), "model_version", version.id, "upstream")
     assert [
         (e.src.id, e.dst.id, e.relation)
         for e in graph.edges
         if e.relation not in ("produced", "packaged_as", "logged")
     ] == [(data.id, version.id, "evaluated_on")]
     # One audit event, for the one evaluation stored.
-    events = audit.events(any_workspace, action="model_evaluation.create")
+    events = audit.events(server_side(any_workspace), action="model_evaluation.create")
     assert len(events) == 1
     assert events[0].entity_id == first.id
     assert events[0].after is not None
@@ -96,7 +97,7 @@ def test_binary_metrics_match_sklearn(workspace: Workspace) -> None:
     )
 
     train, holdout = churn(), churn(seed=1)
-    cauce.data.register("customers_holdout", holdout)
+    register_data("customers_holdout", holdout)
     model = logistic(train)
     register_model(model, train)
 
@@ -122,7 +123,7 @@ def test_text_and_boolean_labels_are_classes(workspace: Workspace) -> None:
     frame = churn()
     text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
     model = LogisticRegression().fit(text[FEATURES], text["churned"])
-    cauce.data.register("text_labels", text)
+    register_data("text_labels", text)
     register_model(model, text)
     result = evaluate("models:/churn/1", "text_labels", label="churned")
     # The positive class of two text values is the larger one: "yes".
@@ -136,7 +137,7 @@ def test_text_and_boolean_labels_are_classes(workspace: Workspace) -> None:
 
     flags = frame.assign(churned=frame["churned"].astype(bool))
     flag_model = LogisticRegression().fit(flags[FEATURES], flags["churned"])
-    cauce.data.register("bool_labels", flags)
+    register_data("bool_labels", flags)
     register_model(flag_model, flags)
     assert evaluate("models:/churn/2", "bool_labels", label="churned").task == "classification"
 
@@ -149,7 +150,7 @@ def test_multiclass_labels_get_macro_averages(workspace: Workspace) -> None:
     tiers = frame.assign(churned=pd.cut(frame["charges"], 3, labels=["low", "mid", "high"]))
     tiers["churned"] = tiers["churned"].astype(str)
     model = LogisticRegression(max_iter=500).fit(tiers[FEATURES], tiers["churned"])
-    cauce.data.register("tiers", tiers)
+    register_data("tiers", tiers)
     register_model(model, tiers)
     result = evaluate("models:/churn/1", "tiers", label="churned")
     expected = f1_score(tiers["churned"], model.predict(tiers[FEATURES]), average="macro")
@@ -166,7 +167,7 @@ def test_numeric_labels_are_a_regression(workspace: Workspace) -> None:
     model = LinearRegression().fit(spend[["age"]], spend["spend"])
     with cauce.start_run(experiment="spend"):
         cauce.log_model(model, "model", registered_model="spend", input_example=spend[["age"]][:3])
-    cauce.data.register("spend", spend)
+    register_data("spend", spend)
     result = evaluate("models:/spend/1", "spend", label="spend")
     predicted = model.predict(spend[["age"]])
     assert result.task == "regression"
@@ -187,7 +188,7 @@ def test_extra_columns_and_missing_labels(workspace: Workspace) -> None:
     train = churn()
     holdout = churn(seed=1)
     holdout.loc[:9, "churned"] = None  # ten rows not labelled yet
-    cauce.data.register("customers_holdout", holdout)
+    register_data("customers_holdout", holdout)
     register_model(logistic(train), train)
     register_model(logistic(train), train, example=False)
     with_signature = evaluate("models:/churn/1", "customers_holdout", label="churned")
@@ -198,7 +199,7 @@ def test_extra_columns_and_missing_labels(workspace: Workspace) -> None:
 
 def test_bad_input_is_named(workspace: Workspace) -> None:
     train = churn()
-    cauce.data.register("customers_holdout", churn(seed=1))
+    register_data("customers_holdout", churn(seed=1))
     register_model(logistic(train), train)
     with pytest.raises(InvalidInput, match="label column 'churn' is not in dataset version") as exc:
         evaluate("models:/churn/1", "customers_holdout", label="churn")
@@ -228,7 +229,7 @@ def test_positive_and_average_are_chosen_and_stored_apart(any_workspace: Workspa
     frame = churn()
     text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
     model = LogisticRegression().fit(text[FEATURES], text["churned"])
-    cauce.data.register("text_labels", text)
+    register_data("text_labels", text)
     register_model(model, text)
     truth, predicted = text["churned"], model.predict(text[FEATURES])
     proba = model.predict_proba(text[FEATURES])
@@ -263,7 +264,7 @@ def test_positive_and_average_are_chosen_and_stored_apart(any_workspace: Workspa
     assert [e.id for e in evaluations("models:/churn/1")] == [default.id, named.id, macro.id]
     assert named.to_dict()["positive"] == "no"
     [event] = [
-        e for e in audit.events(any_workspace, action="model_evaluation.create")
+        e for e in audit.events(server_side(any_workspace), action="model_evaluation.create")
         if e.entity_id == named.id
     ]  # fmt: skip
     assert event.after["positive"] == "no" and event.after["average"] == "binary"
@@ -273,7 +274,7 @@ def test_true_1_and_1_0_name_one_class_and_one_evaluation(any_workspace: Workspa
     from sklearn.metrics import precision_score
 
     frame = churn()
-    cauce.data.register("holdout", frame)
+    register_data("holdout", frame)
     model = logistic(frame)
     register_model(model, frame)
     first = evaluate("models:/churn/1", "holdout", label="churned", positive=True)
@@ -281,7 +282,7 @@ def test_true_1_and_1_0_name_one_class_and_one_evaluation(any_workspace: Workspa
         again = evaluate("models:/churn/1", "holdout", label="churned", positive=positive)
         assert again.id == first.id, positive
     assert (first.positive, first.average) == ("1", "binary")
-    assert row_count(any_workspace, "model_evaluations") == 1
+    assert row_count(server_side(any_workspace), "model_evaluations") == 1
     assert first.metrics["precision"] == pytest.approx(
         precision_score(frame["churned"], model.predict(frame[FEATURES]), pos_label=1)
     )
@@ -303,7 +304,7 @@ def test_the_default_positive_comes_from_the_models_classes_not_the_rows(
     model = LogisticRegression().fit(text[FEATURES], text["churned"])
     register_model(model, text)
     stayed = text[text["churned"] == "no"]
-    cauce.data.register("stayed", stayed)
+    register_data("stayed", stayed)
     result = evaluate("models:/churn/1", "stayed", label="churned")
     assert (result.positive, result.average) == ("yes", "binary")
     truth, predicted = stayed["churned"], model.predict(stayed[FEATURES])
@@ -328,7 +329,7 @@ def test_roc_auc_needs_the_models_probabilities_and_says_so(any_workspace: Works
     from sklearn.metrics import recall_score
 
     frame = churn()
-    cauce.data.register("holdout", frame)
+    register_data("holdout", frame)
     model = RidgeClassifier().fit(frame[FEATURES], frame["churned"])  # no predict_proba
     register_model(model, frame)
     result = evaluate("models:/churn/1", "holdout", label="churned")
@@ -340,7 +341,7 @@ def test_roc_auc_needs_the_models_probabilities_and_says_so(any_workspace: Works
     assert reason.startswith(stats.NO_SCORE) and "predict_proba" in reason
     [stored] = evaluations("models:/churn/1")
     assert stored == result  # the reason is stored with the evaluation
-    [event] = audit.events(any_workspace, action="model_evaluation.create")
+    [event] = audit.events(server_side(any_workspace), action="model_evaluation.create")
     assert event.after is not None and event.after["not_computed"] == {"roc_auc": reason}
 
 
@@ -353,7 +354,7 @@ def test_without_the_models_classes_the_labels_type_decides(workspace: Workspace
     frame = churn().assign(churned=lambda f: f["churned"] + 1)
     model = LinearRegression().fit(frame[FEATURES], frame["churned"])
     register_model(model, frame)
-    cauce.data.register("holdout", frame)
+    register_data("holdout", frame)
     result = evaluate("models:/churn/1", "holdout", label="churned")
     assert (result.positive, result.average) == ("1", "binary")
     predicted = model.predict(frame[FEATURES]).round().astype(int)
@@ -364,7 +365,7 @@ def test_without_the_models_classes_the_labels_type_decides(workspace: Workspace
 
 
 def test_evaluations_stored_before_the_rule_was_the_key_are_still_found(
-    any_workspace: Workspace,
+    store_workspace: Workspace,
 ) -> None:
     """Rows stored under the rule as asked for ('' for the defaults, the positive as typed) are
     what the same request finds: nothing stored is scored again."""
@@ -373,12 +374,12 @@ def test_evaluations_stored_before_the_rule_was_the_key_are_still_found(
     from cauce.store.schema import model_evaluations
 
     frame = churn()
-    cauce.data.register("holdout", frame)
+    register_data("holdout", frame)
     register_model(logistic(frame), frame)
     default = evaluate("models:/churn/1", "holdout", label="churned")
     typed = evaluate("models:/churn/1", "holdout", label="churned", positive=0)
     e = model_evaluations.c
-    with any_workspace.store.write() as conn:  # as 0008 stored them: the rule as asked for
+    with store_workspace.store.write() as conn:  # as 0008 stored them: the rule as asked for
         conn.execute(
             update(model_evaluations).where(e.id == default.id).values(positive="", average="")
         )
@@ -387,7 +388,7 @@ def test_evaluations_stored_before_the_rule_was_the_key_are_still_found(
         )
     assert evaluate("models:/churn/1", "holdout", label="churned").id == default.id
     assert evaluate("models:/churn/1", "holdout", label="churned", positive=0.0).id == typed.id
-    assert row_count(any_workspace, "model_evaluations") == 2
+    assert row_count(store_workspace, "model_evaluations") == 2
 
 
 @pytest.mark.parametrize(
@@ -408,7 +409,7 @@ def test_a_rule_that_cannot_apply_is_refused_naming_the_field(
     frame = churn()
     text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
     register_model(LogisticRegression().fit(text[FEATURES], text["churned"]), text)
-    cauce.data.register("text_labels", text)
+    register_data("text_labels", text)
     with pytest.raises(InvalidInput, match=words) as caught:
         evaluate("models:/churn/1", "text_labels", label="churned", **rule)
     assert caught.value.details["field"] == field
@@ -426,7 +427,7 @@ def test_positive_on_a_regression_is_refused(workspace: Workspace) -> None:
             registered_model="spend",
             input_example=frame[["age"]][:3],
         )
-    cauce.data.register("spend", frame)
+    register_data("spend", frame)
     with pytest.raises(InvalidInput, match="apply to classification labels") as caught:
         evaluate("models:/spend/1", "spend", label="spend", positive=1)
     assert caught.value.details["field"] == "positive"
@@ -440,7 +441,7 @@ def test_multiclass_with_a_positive_class_against_the_others(workspace: Workspac
     tiers = frame.assign(churned=pd.cut(frame["charges"], 3, labels=["low", "mid", "high"]))
     tiers["churned"] = tiers["churned"].astype(str)
     model = LogisticRegression(max_iter=500).fit(tiers[FEATURES], tiers["churned"])
-    cauce.data.register("tiers", tiers)
+    register_data("tiers", tiers)
     register_model(model, tiers)
     result = evaluate("models:/churn/1", "tiers", label="churned", positive="high")
     truth, predicted = tiers["churned"], model.predict(tiers[FEATURES])
@@ -464,7 +465,7 @@ def test_multiclass_with_a_positive_class_against_the_others(workspace: Workspac
 
 
 def test_migration_0008_keeps_evaluations_without_a_rule_both_ways(
-    any_workspace: Workspace,
+    store_workspace: Workspace,
 ) -> None:
     """Down to 0005 and up again: the evaluations without a rule (regressions) stay, with their
     ids; those that counted by a positive class or an average cannot fit 0005's key and are
@@ -475,11 +476,11 @@ def test_migration_0008_keeps_evaluations_without_a_rule_both_ways(
     from cauce.store.migrate import alembic_config
 
     frame = churn()
-    cauce.data.register("holdout", frame)
+    register_data("holdout", frame)
     register_model(logistic(frame), frame)
     spend = evaluate("models:/churn/1", "holdout", label="spend")
     default = evaluate("models:/churn/1", "holdout", label="churned")
-    engine = create_engine(any_workspace.settings.db_url)
+    engine = create_engine(store_workspace.settings.db_url)
     try:
         with engine.begin() as conn:
             command.downgrade(alembic_config(conn), "0005")

@@ -21,6 +21,7 @@ from cauce.registry.gates import GatePolicy, check, load_policy
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as run_cli
+from remote import data_side, register_data, server_side, validate_data
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "churn-gate.yaml"
 FEATURES = ["age", "charges"]
@@ -92,9 +93,9 @@ def add_version(
 @pytest.fixture
 def world(workspace: Workspace) -> Workspace:
     """Checked training data, a holdout table, and churn v1 (a good model) as the champion."""
-    training = cauce.data.register("customers", churn())
-    cauce.data.validate(training, SUITE)
-    cauce.data.register("customers_holdout", churn(seed=1))
+    training = register_data("customers", churn())
+    validate_data(training, SUITE)
+    register_data("customers_holdout", churn(seed=1))
     add_version(good())
     cauce.models.set_alias("churn", "champion", 1)
     return workspace
@@ -141,7 +142,7 @@ def test_every_rule_passes_and_the_check_is_audited(world: Workspace) -> None:
     assert "customers@1 passed" in rules["checks_passed"].message
     assert rules["card"].value == []
 
-    (event,) = audit.events(world, action="gate.check")
+    (event,) = audit.events(server_side(world), action="gate.check")
     assert (event.entity_kind, event.entity_id, event.actor) == (
         "model_version",
         candidate.id,
@@ -159,7 +160,10 @@ def test_every_rule_passes_and_the_check_is_audited(world: Workspace) -> None:
     # Checking again reuses the stored evaluations and audits the new check.
     assert check("models:/churn/2", POLICY).passed
     assert len(evaluations("models:/churn/2")) == 1
-    assert [e.actor for e in audit.events(world, action="gate.check")] == ["tester", "ci-bot"]
+    assert [e.actor for e in audit.events(server_side(world), action="gate.check")] == [
+        "tester",
+        "ci-bot",
+    ]
 
 
 def test_failing_rules_give_value_threshold_and_reason(world: Workspace) -> None:
@@ -192,7 +196,9 @@ def test_failing_rules_give_value_threshold_and_reason(world: Workspace) -> None
 
     assert result.reason.startswith("gate churn-promotion failed for models:/churn/2: 5 of 6")
     assert "metric roc_auc: roc_auc 0.5 on customers_holdout@1 < min 0.75" in result.reason
-    (event,) = audit.events(world, entity_kind="model_version", entity_id=candidate.id)[:1]
+    (event,) = audit.events(
+        server_side(world), entity_kind="model_version", entity_id=candidate.id
+    )[:1]
     assert event.action == "gate.check" and event.after is not None
     assert event.after["passed"] is False
     assert event.after["failed"] == [r.name for r in result.failures]
@@ -200,8 +206,8 @@ def test_failing_rules_give_value_threshold_and_reason(world: Workspace) -> None
 
 
 def test_first_model_passes_regression_with_a_note(workspace: Workspace) -> None:
-    cauce.data.register("customers", churn())
-    cauce.data.register("customers_holdout", churn(seed=1))
+    register_data("customers", churn())
+    register_data("customers_holdout", churn(seed=1))
     add_version(poor(), data=None)
     policy = {
         "kind": "Gate",
@@ -230,7 +236,7 @@ def test_regression_of_an_error_metric_is_an_increase(workspace: Workspace) -> N
     frame = churn().assign(spend=lambda f: f["charges"] * 12 + f["age"])[
         ["age", "charges", "spend"]
     ]
-    cauce.data.register("spend", frame)
+    register_data("spend", frame)
     x, y = frame[FEATURES], frame["spend"]
     common = {"data": "spend", "name": "spend", "example": x.head(3)}
     add_version(LinearRegression().fit(x, y), **common)
@@ -271,7 +277,7 @@ def test_checks_passed_follows_the_newest_result_of_each_suite(world: Workspace)
     assert check("models:/churn/2", rule).passed
 
     # A failing suite on the training data fails the rule and names the failing check.
-    cauce.data.validate("customers@1", STRICT, raise_on_failure=False)
+    validate_data("customers@1", STRICT, raise_on_failure=False)
     (failed,) = check("models:/churn/2", rule).rules
     assert not failed.passed
     assert failed.message == "customers@1: customers-strict failed (range(age))"
@@ -283,12 +289,12 @@ def test_checks_passed_follows_the_newest_result_of_each_suite(world: Workspace)
     assert check("models:/churn/2", only_basic).passed
     # The newest result of a suite is its verdict: the relaxed suite passes now.
     relaxed = {**STRICT, "checks": [{"range": {"column": "age", "min": 18}}]}
-    cauce.data.validate("customers@1", relaxed)
+    validate_data("customers@1", relaxed)
     assert check("models:/churn/2", rule).passed
 
 
 def test_checks_passed_needs_checked_training_data(world: Workspace) -> None:
-    cauce.data.register("unchecked", churn(seed=3))
+    register_data("unchecked", churn(seed=3))
     add_version(good(), data="unchecked")  # v2
     add_version(good(), data=None)  # v3
     with cauce.start_run(experiment="churn") as run:
@@ -317,7 +323,9 @@ def test_checks_passed_needs_checked_training_data(world: Workspace) -> None:
 
 
 def test_promoted_data_keeps_the_verdict_of_its_source(world: Workspace) -> None:
-    promoted = cauce.data.promote("customers@1", SUITE, name="customers_silver").version
+    promoted = cauce.data.promote(
+        "customers@1", SUITE, name="customers_silver", workspace=data_side()
+    ).version
     add_version(good(), data=promoted)
     rule = {"kind": "Gate", "name": "data", "rules": [{"checks_passed": {}}]}
     (verdict,) = check("models:/churn/2", rule).rules
@@ -354,7 +362,7 @@ def test_card_fields(world: Workspace) -> None:
 
 def test_policy_data_is_resolved_per_check(world: Workspace) -> None:
     add_version(good())
-    cauce.data.register("customers_holdout", churn(seed=2))
+    register_data("customers_holdout", churn(seed=2))
     newest = check("models:/churn/2", POLICY)
     assert by_name(newest)["metric roc_auc"].details["dataset"] == "customers_holdout@2"
     pinned = POLICY.replace("data: customers_holdout", "data: customers_holdout@1")
@@ -389,7 +397,7 @@ def test_a_rule_that_cannot_be_measured_fails_with_the_reason(world: Workspace) 
         "could not be measured: dataset version 'customers_gone' does not exist"
     )
     assert rules["checks_passed"].passed and rules["card"].passed  # the others still ran
-    (event,) = audit.events(world, action="gate.check")
+    (event,) = audit.events(server_side(world), action="gate.check")
     assert event.after is not None and "customers_gone" in event.after["reason"]
 
 
@@ -445,7 +453,7 @@ def test_bad_policy_names_the_field(
     assert exc.value.details["field"] == field
     assert exc.value.message.startswith(f"gate policy {path}: Gate spec: {field}: ")
     assert words in exc.value.message
-    assert audit.events(world, action="gate.check") == []
+    assert audit.events(server_side(world), action="gate.check") == []
 
 
 def test_a_policys_own_positive_and_average_must_go_together(
@@ -491,7 +499,7 @@ def test_unknown_model_is_not_found(world: Workspace) -> None:
         check("models:/churn/9", POLICY)
     with pytest.raises(NotFound, match="model 'churn' has no alias 'challenger'"):
         check("models:/churn@challenger", POLICY)
-    assert audit.events(world, action="gate.check") == []
+    assert audit.events(server_side(world), action="gate.check") == []
 
 
 def test_the_example_policy_passes_a_good_challenger(world: Workspace) -> None:
@@ -576,8 +584,9 @@ def test_cli_exit_codes_and_one_line_error(world: Workspace, tmp_path: Path) -> 
     )  # fmt: skip
     assert_one_line_error(refused, "average must be one of binary, micro, macro, weighted")
 
-    actors = {e.actor for e in audit.events(world, action="gate.check")}
-    assert actors == {"cli-tester"}
+    actors = {e.actor for e in audit.events(server_side(world), action="gate.check")}
+    # Through a server the principal it authenticates acts (here: the server's own user).
+    assert actors == {"tester" if world.remote else "cli-tester"}
 
 
 def test_docs_name_every_policy_field_and_card_field() -> None:

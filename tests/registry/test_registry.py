@@ -26,6 +26,7 @@ from cauce.lineage import audit
 from cauce.registry import models as registry
 from cauce.registry.format import SPEC_FILE
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_counts
 
 # -- models ---------------------------------------------------------------------------------
@@ -79,8 +80,8 @@ def doubled_charges(frame: pd.DataFrame) -> np.ndarray:
 
 
 def blobs(ws: Workspace) -> list[Path]:
-    """Every blob file in the workspace's (local) artifact store."""
-    root = Path(ws.artifacts.root)
+    """Every blob file in the workspace's artifact store (the server's, for a remote one)."""
+    root = Path(server_side(ws).artifacts.root)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
@@ -344,7 +345,7 @@ def test_tags_descriptions_and_audit_events(any_workspace: Workspace) -> None:
     assert registry.get_version("churn", 1).tags == {"stage": "prod"}
     assert [m.name for m in registry.list_models()] == ["churn"]
 
-    events = list(reversed(audit.events(any_workspace, action="model*")))
+    events = list(reversed(audit.events(server_side(any_workspace), action="model*")))
     actions = [e.action for e in events]
     assert actions == [
         "model.create",
@@ -369,7 +370,7 @@ def test_tags_descriptions_and_audit_events(any_workspace: Workspace) -> None:
     with pytest.raises(cauce.Conflict, match="already exists"):
         registry.create_model("churn")
     # Only ``*`` is a wildcard in the action filter (``_`` is not "any character").
-    assert {e.action for e in audit.events(any_workspace, action="model_*")} == {
+    assert {e.action for e in audit.events(server_side(any_workspace), action="model_*")} == {
         "model_version.create",
         "model_version.tag",
     }
@@ -406,14 +407,14 @@ def test_concurrent_registrations_get_consecutive_numbers(any_workspace: Workspa
     # Every registration got its own number; of the creations, one won and three conflicted.
     assert [v.version for v in registry.versions("churn")] == [1, 2, 3, 4]
     assert [type(e).__name__ for e in errors] == ["Conflict"] * 3, errors
-    assert [e.entity_id for e in audit.events(any_workspace, action="model.create")] == [
-        registry.get_model(name).id for name in ("fresh", "churn")
-    ]
+    assert [
+        e.entity_id for e in audit.events(server_side(any_workspace), action="model.create")
+    ] == [registry.get_model(name).id for name in ("fresh", "churn")]
 
 
 def test_a_new_model_name_records_model_create(any_workspace: Workspace) -> None:
     _, version = log_sklearn("fresh")
-    events = audit.events(any_workspace, action="model*")
+    events = audit.events(server_side(any_workspace), action="model*")
     assert [e.action for e in reversed(events)] == ["model.create", "model_version.create"]
     assert events[0].entity_id == version.id
 
@@ -423,12 +424,14 @@ def test_a_new_model_name_records_model_create(any_workspace: Workspace) -> None
 
 def test_a_tampered_blob_in_the_artifact_store_is_refused(workspace: Workspace) -> None:
     _, version = log_sklearn()
-    blob = workspace.artifacts.path_of(version.files["model.skops"])
+    sha = version.files["model.skops"]
+    blob = server_side(workspace).artifacts.path_of(sha)
     overwrite(blob, Path(blob).read_bytes()[:-10] + b"0123456789")
     with pytest.raises(IntegrityError) as caught:
         cauce.models.load("models:/churn/1")
     assert "model.skops" in str(caught.value)
-    assert blob in str(caught.value)
+    # Locally the blob's path is named; through a server, the blob (it arrived corrupted).
+    assert (sha if workspace.remote else blob) in str(caught.value)
     cache = workspace.cache_dir / "models" / version.spec_sha256
     assert not cache.exists()  # nothing half-downloaded is left to be trusted later
 
@@ -468,7 +471,7 @@ def test_a_cached_spec_rewritten_to_match_a_swapped_model_is_refused(
 
 def test_a_missing_blob_is_not_found(workspace: Workspace) -> None:
     _, version = log_sklearn()
-    blob = Path(workspace.artifacts.path_of(version.files["model.skops"]))
+    blob = Path(server_side(workspace).artifacts.path_of(version.files["model.skops"]))
     blob.unlink()
     with pytest.raises(NotFound, match=version.files["model.skops"]):
         cauce.models.load("models:/churn/1")
@@ -519,11 +522,11 @@ def test_predict_checks_tensor_input_against_the_signature(workspace: Workspace)
 def test_log_model_outside_a_run_is_a_clear_error_and_stores_nothing(
     workspace: Workspace,
 ) -> None:
-    counts = row_counts(workspace)
+    counts = row_counts(server_side(workspace))
     with pytest.raises(InvalidInput, match="log_model needs a run") as caught:
         cauce.log_model(sklearn_pipeline(), "model", registered_model="churn")
     assert "start_run" in str(caught.value)
-    assert row_counts(workspace) == counts
+    assert row_counts(server_side(workspace)) == counts
     assert blobs(workspace) == []
 
 
@@ -538,7 +541,7 @@ def test_a_bad_model_name_is_refused_before_any_file_is_stored(workspace: Worksp
 
 def test_an_unsupported_object_is_invalid_input_and_stores_nothing(workspace: Workspace) -> None:
     with cauce.start_run() as run:
-        counts = row_counts(workspace)
+        counts = row_counts(server_side(workspace))
         for bad in (42, "a string", None):
             with pytest.raises(InvalidInput, match="cannot log a"):
                 cauce.log_model(bad, "model", registered_model="churn")
@@ -548,7 +551,7 @@ def test_an_unsupported_object_is_invalid_input_and_stores_nothing(workspace: Wo
             cauce.log_model(sklearn_pipeline(), "model", flavor="keras")
         with pytest.raises(InvalidInput, match="must stay inside the run"):
             cauce.log_model(sklearn_pipeline(), "../escape")
-        assert row_counts(workspace) == counts
+        assert row_counts(server_side(workspace)) == counts
     assert blobs(workspace) == []
     assert cauce.list_artifacts(run.run_id) == []
     for uri in ("models:/churn/x", "models:/", "churn", "s3://bucket/model"):
@@ -557,7 +560,7 @@ def test_an_unsupported_object_is_invalid_input_and_stores_nothing(workspace: Wo
 
 
 def test_a_failure_while_registering_leaves_no_version_and_no_model(
-    any_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    store_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = audit.record
 
@@ -567,24 +570,24 @@ def test_a_failure_while_registering_leaves_no_version_and_no_model(
             raise BackendError("metadata store failed: disk I/O error (injected)")
 
     with cauce.start_run() as run:
-        counts = row_counts(any_workspace)
+        counts = row_counts(store_workspace)
         monkeypatch.setattr(audit, "record", failing)
         with pytest.raises(BackendError, match="injected"):
             cauce.log_model(sklearn_pipeline(), "model", registered_model="churn")
         monkeypatch.setattr(audit, "record", real)
-        assert row_counts(any_workspace) == counts
+        assert row_counts(store_workspace) == counts
         assert cauce.list_artifacts(run.run_id) == []
         with pytest.raises(NotFound):
             registry.get_model("churn")
 
         # With an existing model the failure leaves its versions as they were.
         cauce.log_model(sklearn_pipeline(), "model", registered_model="churn")
-        counts = row_counts(any_workspace)
+        counts = row_counts(store_workspace)
         monkeypatch.setattr(audit, "record", failing)
         with pytest.raises(BackendError, match="injected"):
             cauce.log_model(sklearn_pipeline(c=5.0), "model2", registered_model="churn")
         monkeypatch.setattr(audit, "record", real)
-    assert row_counts(any_workspace)["model_versions"] == counts["model_versions"] == 1
+    assert row_counts(store_workspace)["model_versions"] == counts["model_versions"] == 1
     assert [v.version for v in registry.versions("churn")] == [1]
     # Only the first log_model's files (spec, model, requirements) are attached to the run.
     assert [a.path for a in cauce.list_artifacts(run.run_id)] == [
@@ -592,3 +595,18 @@ def test_a_failure_while_registering_leaves_no_version_and_no_model(
         "model/model.skops",
         "model/requirements.txt",
     ]
+
+
+def test_a_pretrained_model_is_registered_without_a_run(workspace: Workspace) -> None:
+    from cauce.registry.logging import register_pretrained
+
+    version = register_pretrained(
+        doubled_charges, "doubler", description="shipped", tags={"source": "package"}
+    )
+    assert (version.version, version.run_id, version.description) == (1, None, "shipped")
+    assert version.tags == {"source": "package"}
+    frame = churn_features()
+    loaded = cauce.models.load("models:/doubler@latest")
+    np.testing.assert_array_equal(loaded.predict(frame), doubled_charges(frame))
+    with pytest.raises(InvalidInput, match="model name"):
+        register_pretrained(doubled_charges, "a/b")

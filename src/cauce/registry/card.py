@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cauce.operations import operation
 from cauce.registry import models as registry
 from cauce.workspace import Workspace, current
 
@@ -26,13 +27,22 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 
 def model_card(uri: str, *, workspace: Workspace | None = None) -> str:
     """The Markdown model card of the version ``uri`` names."""
+    version = registry.resolve(uri, workspace=workspace)
+    return version_card(version.name, version.version, workspace=workspace)
+
+
+@operation("GET /models/{name}/versions/{version}/card")
+def version_card(name: str, version: int, *, workspace: Workspace | None = None) -> str:
+    """The Markdown model card of one version of a model."""
+    return _card(workspace or current(), registry.get_version(name, version, workspace=workspace))
+
+
+def _card(ws: Workspace, version: registry.ModelVersion) -> str:
     import yaml
 
     from cauce.lineage.graph import walk
     from cauce.tracking.runs import get_run
 
-    ws = workspace or current()
-    version = registry.resolve(uri, workspace=ws)
     model = registry.get_model(version.name, workspace=ws)
     spec = yaml.safe_load(ws.artifacts.read_bytes(version.spec_sha256))
     run = get_run(version.run_id, workspace=ws) if version.run_id else None

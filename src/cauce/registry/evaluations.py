@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 
 from cauce import stats
+from cauce.data.assets import DatasetVersion
 from cauce.errors import InvalidInput
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.operations import operation
 from cauce.store import insert_ignore, new_id, now_ms
 from cauce.store.schema import dataset_versions, datasets, model_evaluations
 from cauce.workspace import Workspace, current
@@ -44,7 +46,6 @@ from cauce.workspace import Workspace, current
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cauce.data.assets import DatasetVersion
     from cauce.registry.models import ModelVersion
 
 
@@ -89,13 +90,14 @@ class Evaluation:
         return {**asdict(self), "task": self.task, "model_uri": self.model_uri}
 
 
+@operation("POST /evaluations", idempotent=True)  # stored once: evaluating again reads it
 def evaluate(
     model_uri: str,
     data: DatasetVersion | str,
     *,
     label: str,
     prediction: str | None = None,
-    positive: stats.Label | None = None,
+    positive: stats.Positive = None,
     average: stats.Average | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation:
@@ -157,12 +159,15 @@ def evaluate(
     return _evaluation(version.name, version.version, dataset.ref, values)
 
 
+# POST: a JSON body keeps ``positive``'s type (True, 1 and "1" are different classes), which a
+# query string would not.
+@operation("POST /evaluations/lookup", role="viewer", idempotent=True)
 def get_evaluation(
     model_uri: str,
     data: DatasetVersion | str,
     *,
     label: str,
-    positive: stats.Label | None = None,
+    positive: stats.Positive = None,
     average: stats.Average | None = None,
     workspace: Workspace | None = None,
 ) -> Evaluation | None:
@@ -174,6 +179,7 @@ def get_evaluation(
         return _find(conn, scored)
 
 
+@operation("GET /evaluations")
 def evaluations(model_uri: str, *, workspace: Workspace | None = None) -> list[Evaluation]:
     """Every stored evaluation of a model version, oldest first."""
     from cauce.registry.models import resolve
@@ -205,6 +211,10 @@ def lower_is_better(metric: str) -> bool:
 
 
 def _dataset_ref(data: Any) -> Any:
+    # A DatasetVersion is resolved again by name@version: through a server, a client names
+    # the version, it does not vouch for its id.
+    if isinstance(data, DatasetVersion):
+        return data.ref
     return data.removeprefix("datasets:/") if isinstance(data, str) else data
 
 

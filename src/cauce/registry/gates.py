@@ -26,10 +26,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.specs import read_mapping, validation_error
 from cauce.stats import Average, Label, Positive, RuleError, check_rule
 from cauce.workspace import Workspace, current
@@ -45,6 +54,7 @@ __all__ = [
     "GateResult",
     "RuleResult",
     "check",
+    "check_policy",
     "load_policy",
     "verdict",
 ]
@@ -131,6 +141,13 @@ class Rule(_Spec):
         if isinstance(data, dict) and "checks_passed" in data and data["checks_passed"] is None:
             return {**data, "checks_passed": {}}
         return data
+
+    @model_serializer(mode="wrap")
+    def _given_kinds_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An absent kind is left out, not written as null: ``checks_passed: null`` reads back
+        # as the bare ``- checks_passed:`` of YAML (see above), so a policy must travel without.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in RULE_KINDS and v is None)}
 
     @model_validator(mode="after")
     def _one_kind(self) -> Rule:
@@ -327,10 +344,23 @@ def check(
         if not result.passed:
             print(result.reason)
     """
+    return check_policy(model_uri, load_policy(policy), actor=actor, workspace=workspace)
+
+
+@operation("POST /gates/checks")
+def check_policy(
+    model_uri: str,
+    policy: GatePolicy,
+    *,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
+) -> GateResult:
+    """:func:`check` with a policy already loaded: measure its rules, audit the verdict."""
     from cauce.registry.models import resolve
 
     ws = workspace or current()
     rules = load_policy(policy)
+    _check_data(rules, f"gate policy {rules.name!r}")
     version = resolve(model_uri, workspace=ws)
     context = _Context(ws, rules, version)
     result = verdict(rules, version.uri, version.id, context.measure)

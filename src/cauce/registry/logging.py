@@ -1,5 +1,10 @@
 """``log_model``: save a model in the Cauce format as run artifacts, optionally registering it;
-``register_pretrained``: save and register a model that no run trained (a packaged model)."""
+``register_pretrained``: save and register a model that no run trained (a packaged model).
+
+Both save and upload the model's files where they are called (through ``ws.artifacts``, local
+or on a server); the operations ``record_model`` and ``record_pretrained`` then record what was
+uploaded, in one transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cauce.artifacts import Blob
 from cauce.artifacts.records import record_blob
-from cauce.errors import InvalidInput
+from cauce.errors import InvalidInput, NotFound
+from cauce.operations import operation
 from cauce.registry.format import SPEC_FILE, save_model
 from cauce.registry.models import ModelVersion, create_version
 from cauce.tracking import fluent
-from cauce.tracking.artifacts import attach, check_artifact_path, require_run
+from cauce.tracking.artifacts import ArtifactEntry, attach, check_artifact_path
+from cauce.tracking.runs import get_run
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
 
@@ -60,30 +68,58 @@ def log_model(
     path = check_artifact_path(name)
     if registered_model is not None:
         check_name(registered_model, "model name")  # before any file is written
-    with ws.store.read() as conn:
-        require_run(conn, target_run)
+    get_run(target_run, workspace=ws)  # before uploading, so a typo leaves no stray blob
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
-        spec = save_model(
+        save_model(
             model, folder, flavor=flavor, input_example=input_example, requirements=requirements
         )
-        blobs = {
-            p.relative_to(folder).as_posix(): ws.artifacts.put_file(p)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file()
-        }
+        files = _upload(ws, folder)
+    return record_model(
+        target_run,
+        path,
+        files,
+        registered_model=registered_model,
+        description=description,
+        tags=tags,
+        workspace=ws,
+    )
+
+
+@operation("POST /runs/{run_id}/models")
+def record_model(
+    run_id: str,
+    path: str,
+    files: list[ArtifactEntry],
+    *,
+    registered_model: str | None = None,
+    description: str | None = None,
+    tags: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> ModelVersion | LoggedModel:
+    """Record model files already in the artifact store as the run's artifacts under ``path``
+    and, with ``registered_model``, as that model's new version; in one transaction.
+
+    ``files`` are relative to the model's folder and hold its ``cauce-model.yaml``.
+    """
+    import yaml
+
+    ws = workspace or current()
+    path = check_artifact_path(path)
+    if registered_model is not None:
+        check_name(registered_model, "model name")
+    blobs = _blobs(ws, files)
+    spec = yaml.safe_load(ws.artifacts.read_bytes(blobs[SPEC_FILE].sha256))
     with ws.store.write() as conn:
-        attach(conn, ws, target_run, [(f"{path}/{rel}", blob) for rel, blob in blobs.items()])
+        attach(conn, ws, run_id, [(f"{path}/{rel}", blob) for rel, blob in blobs.items()])
         if registered_model is None:
-            return LoggedModel(target_run, path, spec["flavor"], spec.get("signature"))
-        files = {rel: blob.sha256 for rel, blob in blobs.items()}
-        assert SPEC_FILE in files
+            return LoggedModel(run_id, path, spec["flavor"], spec.get("signature"))
         return create_version(
             conn,
             ws,
             registered_model,
-            files,
-            run_id=target_run,
+            {rel: blob.sha256 for rel, blob in blobs.items()},
+            run_id=run_id,
             artifact_path=path,
             description=description,
             tags=tags,
@@ -112,11 +148,24 @@ def register_pretrained(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
         save_model(model, folder, flavor=flavor, requirements=requirements)
-        blobs = {
-            p.relative_to(folder).as_posix(): ws.artifacts.put_file(p)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file()
-        }
+        files = _upload(ws, folder)
+    return record_pretrained(name, files, description=description, tags=tags, workspace=ws)
+
+
+@operation("POST /models/{name}/pretrained")
+def record_pretrained(
+    name: str,
+    files: list[ArtifactEntry],
+    *,
+    description: str | None = None,
+    tags: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> ModelVersion:
+    """Record model files already in the artifact store as a new version of ``name`` that no
+    run produced; ``files`` are relative to the model's folder and hold its spec."""
+    ws = workspace or current()
+    check_name(name, "model name")
+    blobs = _blobs(ws, files)
     with ws.store.write() as conn:
         for blob in blobs.values():
             record_blob(conn, blob)
@@ -130,6 +179,34 @@ def register_pretrained(
             description=description,
             tags=tags,
         )
+
+
+def _upload(ws: Workspace, folder: Path) -> list[ArtifactEntry]:
+    """Store every file of a saved model folder; their paths relative to the folder."""
+    entries = []
+    for file in sorted(folder.rglob("*")):
+        if file.is_file():
+            blob = ws.artifacts.put_file(file)
+            rel = file.relative_to(folder).as_posix()
+            entries.append(ArtifactEntry(rel, blob.sha256, blob.size, blob.media_type))
+    return entries
+
+
+def _blobs(ws: Workspace, files: list[ArtifactEntry]) -> dict[str, Blob]:
+    """The model's files as blobs the artifact store holds (NotFound for one it does not)."""
+    blobs = {}
+    for entry in files:
+        rel = check_artifact_path(entry.path)
+        if not ws.artifacts.exists(entry.sha256):
+            raise NotFound(
+                f"model file {rel} ({entry.sha256}) is not in the artifact store",
+                hint="upload its content first",
+            )
+        uri = ws.artifacts.uri_of(entry.sha256)
+        blobs[rel] = Blob(entry.sha256, entry.size, uri, entry.media_type)
+    if SPEC_FILE not in blobs:
+        raise NotFound(f"the model's files hold no {SPEC_FILE}")
+    return blobs
 
 
 def _active_run_id() -> str:

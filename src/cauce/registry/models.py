@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select
 from cauce.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.operations import operation
 from cauce.registry.format import SPEC_FILE, LoadedModel, load_folder
 from cauce.registry.uris import ModelRef, RunModelRef, parse
 from cauce.store import insert_ignore, new_id, now_ms, upsert
@@ -46,6 +47,7 @@ __all__ = [
     "delete_alias",
     "get_model",
     "get_version",
+    "latest_version",
     "list_models",
     "load",
     "register",
@@ -55,6 +57,7 @@ __all__ = [
     "set_version_tag",
     "update_model",
     "update_version",
+    "version_by_alias",
     "versions",
 ]
 
@@ -108,6 +111,7 @@ class RegisteredModel:
 # -- models ---------------------------------------------------------------------------------
 
 
+@operation("POST /models")
 def create_model(
     name: str,
     description: str | None = None,
@@ -127,6 +131,7 @@ def create_model(
         return _registered_model(conn, _model_row(conn, name))
 
 
+@operation("GET /models/{name}")
 def get_model(name: str, *, workspace: Workspace | None = None) -> RegisteredModel:
     """A registered model with its tags, aliases and newest version number."""
     ws = workspace or current()
@@ -134,6 +139,7 @@ def get_model(name: str, *, workspace: Workspace | None = None) -> RegisteredMod
         return _registered_model(conn, _require_model(conn, name))
 
 
+@operation("GET /models")
 def list_models(*, workspace: Workspace | None = None) -> list[RegisteredModel]:
     """Every registered model, by name."""
     ws = workspace or current()
@@ -142,6 +148,7 @@ def list_models(*, workspace: Workspace | None = None) -> list[RegisteredModel]:
         return [_registered_model(conn, row) for row in rows]
 
 
+@operation("PATCH /models/{name}", idempotent=True)
 def update_model(
     name: str, *, description: str, workspace: Workspace | None = None
 ) -> RegisteredModel:
@@ -166,6 +173,7 @@ def update_model(
         return _registered_model(conn, _require_model(conn, name))
 
 
+@operation("POST /models/{name}/tags", idempotent=True)
 def set_model_tag(name: str, key: str, value: Any, *, workspace: Workspace | None = None) -> None:
     """Set a tag on a registered model."""
     ws = workspace or current()
@@ -177,6 +185,7 @@ def set_model_tag(name: str, key: str, value: Any, *, workspace: Workspace | Non
 # -- versions -------------------------------------------------------------------------------
 
 
+@operation("POST /models/{name}/versions")
 def register(
     uri: str,
     name: str,
@@ -280,6 +289,7 @@ def create_version(
     )
 
 
+@operation("GET /models/{name}/versions/{version}")
 def get_version(name: str, version: int, *, workspace: Workspace | None = None) -> ModelVersion:
     """One version of a model."""
     ws = workspace or current()
@@ -287,6 +297,7 @@ def get_version(name: str, version: int, *, workspace: Workspace | None = None) 
         return _version(conn, name, _require_version(conn, name, version))
 
 
+@operation("GET /models/{name}/versions")
 def versions(name: str, *, workspace: Workspace | None = None) -> list[ModelVersion]:
     """Every version of a model, oldest first."""
     ws = workspace or current()
@@ -302,14 +313,33 @@ def versions(name: str, *, workspace: Workspace | None = None) -> list[ModelVers
 
 def resolve(uri: str, *, workspace: Workspace | None = None) -> ModelVersion:
     """The version a ``models:/`` URI points at (a number, an alias, or the newest)."""
-    ws = workspace or current()
     ref = parse(uri)
     if not isinstance(ref, ModelRef):
         raise InvalidInput(f"{uri!r} names a run's model, not a registered version")
+    if ref.version is not None:
+        return get_version(ref.name, ref.version, workspace=workspace)
+    if ref.alias is not None:
+        return version_by_alias(ref.name, ref.alias, workspace=workspace)
+    return latest_version(ref.name, workspace=workspace)
+
+
+@operation("GET /models/{name}/aliases/{alias}")
+def version_by_alias(name: str, alias: str, *, workspace: Workspace | None = None) -> ModelVersion:
+    """The version an alias of the model points at."""
+    ws = workspace or current()
     with ws.store.read() as conn:
-        return _version(conn, ref.name, _resolve_row(conn, ref))
+        return _version(conn, name, _resolve_row(conn, ModelRef(name, alias=alias)))
 
 
+@operation("GET /models/{name}/latest")
+def latest_version(name: str, *, workspace: Workspace | None = None) -> ModelVersion:
+    """The model's newest version."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return _version(conn, name, _resolve_row(conn, ModelRef(name)))
+
+
+@operation("PATCH /models/{name}/versions/{version}", idempotent=True)
 def update_version(
     name: str, version: int, *, description: str, workspace: Workspace | None = None
 ) -> ModelVersion:
@@ -334,6 +364,7 @@ def update_version(
         return _version(conn, name, _require_version(conn, name, version))
 
 
+@operation("POST /models/{name}/versions/{version}/tags", idempotent=True)
 def set_version_tag(
     name: str, version: int, key: str, value: Any, *, workspace: Workspace | None = None
 ) -> None:
@@ -349,6 +380,7 @@ def set_version_tag(
 # -- aliases --------------------------------------------------------------------------------
 
 
+@operation("PUT /models/{name}/aliases/{alias}")
 def set_alias(
     name: str,
     alias: str,
@@ -421,6 +453,7 @@ def move_alias(
     return target
 
 
+@operation("DELETE /models/{name}/aliases/{alias}", idempotent=False)
 def delete_alias(name: str, alias: str, *, workspace: Workspace | None = None) -> None:
     """Remove an alias; the history keeps where it pointed."""
     ws = workspace or current()
@@ -455,6 +488,7 @@ def delete_alias(name: str, alias: str, *, workspace: Workspace | None = None) -
         )
 
 
+@operation("GET /models/{name}/alias-history")
 def alias_history(
     name: str, alias: str | None = None, *, workspace: Workspace | None = None
 ) -> list[dict[str, Any]]:
@@ -489,11 +523,10 @@ def load(uri: str, *, workspace: Workspace | None = None) -> LoadedModel:
     """
     ws = workspace or current()
     ref = parse(uri)
-    with ws.store.read() as conn:
-        if isinstance(ref, ModelRef):
-            files = dict(_resolve_row(conn, ref).files)
-        else:
-            files = _run_model_files(conn, ref)
+    if isinstance(ref, ModelRef):
+        files = resolve(uri, workspace=ws).files
+    else:
+        files = run_model_files(ref, workspace=ws)
     folder = _materialize(ws, files, uri)
     try:
         return load_folder(folder, uri, spec_sha256=files[SPEC_FILE])
@@ -503,6 +536,21 @@ def load(uri: str, *, workspace: Workspace | None = None) -> LoadedModel:
             hint=f"the local copy was modified; delete {folder} to download it again",
             details=exc.details,
         ) from None
+
+
+def run_model_files(ref: RunModelRef, *, workspace: Workspace | None = None) -> dict[str, str]:
+    """The files of the model a run logged at ``ref.path``: relative path → sha256."""
+    from cauce.tracking.artifacts import list_artifacts
+
+    prefix = ref.path.rstrip("/") + "/"
+    files = {
+        entry.path[len(prefix) :]: entry.sha256
+        for entry in list_artifacts(ref.run_id, ref.path, workspace=workspace)
+        if entry.path.startswith(prefix)
+    }
+    if SPEC_FILE not in files:
+        raise NotFound(f"run {ref.run_id} has no model at {ref.path!r}")
+    return files
 
 
 def _materialize(ws: Workspace, files: dict[str, str], uri: str) -> Path:

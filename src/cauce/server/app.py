@@ -48,6 +48,11 @@ OPERATION_MODULES = (
     "cauce.tracking.artifacts",
     "cauce.lineage.graph",
     "cauce.lineage.audit",
+    "cauce.registry.models",
+    "cauce.registry.logging",
+    "cauce.registry.card",
+    "cauce.registry.evaluations",
+    "cauce.registry.gates",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob

@@ -90,11 +90,13 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
         return _experiment(_row(conn, row.id))
 
 
+@operation("POST /experiments/{experiment}/restore", idempotent=True)
 def restore_experiment(experiment: str, *, workspace: Workspace | None = None) -> Experiment:
     """Bring a deleted experiment back."""
     return _change(experiment, "experiment.restore", workspace, lifecycle_stage="active")
 
 
+@operation("PATCH /experiments/{experiment}")
 def rename_experiment(
     experiment: str, new_name: str, *, workspace: Workspace | None = None
 ) -> Experiment:

@@ -327,9 +327,10 @@ def log_metrics(
     _insert_metrics(ws, run_id, _metric_rows(run_id, values.items(), step, timestamp))
 
 
+@operation("POST /runs/{run_id}/metric-values")
 def log_metric_values(
     run_id: str,
-    values: Iterable[tuple[str, float, int | None, int | None]],
+    values: list[tuple[str, float, int | None, int | None]],
     *,
     workspace: Workspace | None = None,
 ) -> None:
@@ -520,6 +521,21 @@ def log_input(
     workspace: Workspace | None = None,
 ) -> None:
     """Record that the run used a dataset version (an edge dataset version → run)."""
+    # A DatasetVersion travels as its name@version, which the store resolves again: a client
+    # names the version, it does not vouch for its id.
+    ref = getattr(dataset_version, "ref", dataset_version)
+    record_input(run_id, ref, context, workspace=workspace)
+
+
+@operation("POST /runs/{run_id}/inputs", idempotent=True)
+def record_input(
+    run_id: str,
+    dataset_version: str,
+    context: str = "training",
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Record that the run used the dataset version ``name@version`` (``name``: the newest)."""
     from cauce.data.assets import resolve_version
     from cauce.lineage.graph import add_edge
     from cauce.store import insert_ignore
@@ -549,16 +565,19 @@ def log_input(
 # -- lifecycle ------------------------------------------------------------------------------
 
 
+@operation("DELETE /runs/{run_id}")
 def delete_run(run_id: str, *, workspace: Workspace | None = None) -> None:
     """Mark a run deleted: searches leave it out, ``get_run`` still reads it."""
     _set_lifecycle(run_id, "deleted", workspace)
 
 
+@operation("POST /runs/{run_id}/restore", idempotent=True)
 def restore_run(run_id: str, *, workspace: Workspace | None = None) -> None:
     """Bring a deleted run back."""
     _set_lifecycle(run_id, "active", workspace)
 
 
+@operation("PATCH /runs/{run_id}", idempotent=True)
 def rename_run(run_id: str, run_name: str, *, workspace: Workspace | None = None) -> None:
     """Give a run a new name; the change is audited."""
     ws = workspace or current()
