@@ -252,3 +252,25 @@ def test_lists_come_a_page_at_a_time_with_cursor_tokens(api: TestClient) -> None
     assert size["details"]["field"] == "page_size"
     experiments = api.get("/api/v1/experiments", params={"page_size": 1}).json()
     assert len(experiments["items"]) == 1 and experiments["next_page_token"] is None
+
+
+def test_an_audit_actor_named_by_a_client_is_kept_beside_the_principal(
+    local_workspace: Workspace,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    import cauce
+    from cauce.lineage import events
+
+    with cauce.start_run(experiment="e"):
+        cauce.log_model(LogisticRegression().fit([[0], [1]], [0, 1]), "m", registered_model="m")
+    _, token = create_token("eve", "editor", home=local_workspace)
+    with TestClient(create_app(local_workspace), base_url="http://t") as api:
+        moved = api.put(
+            "/api/v1/models/m/aliases/champion",
+            json={"version": 1, "actor": "the-agent"},
+            headers=_bearer(token),
+        )
+        assert moved.status_code < 300, moved.text
+    (event,) = events(local_workspace, action="model.alias.*")
+    assert event.actor == "eve (as the-agent)"

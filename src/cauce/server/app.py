@@ -220,6 +220,11 @@ def _endpoint(op: Operation) -> Callable[[Request], Any]:
             )
             return _json(page)
         kwargs = op.decode_args(values)
+        claimed = kwargs.get("actor") if op.method != "GET" else None
+        if claimed is not None and claimed != principal:
+            # An audit actor a client names (automation acting for someone) is recorded beside
+            # the authenticated principal, never instead of it.
+            kwargs["actor"] = f"{principal} (as {claimed})"
         result = await run_in_threadpool(run, ws, principal, kwargs)
         if op.returns is None:
             return Response(status_code=204)
