@@ -45,6 +45,8 @@ OPERATION_MODULES = (
     "cauce.tracking.runs",
     "cauce.tracking.search",
     "cauce.tracking.artifacts",
+    "cauce.data.assets",
+    "cauce.data.checks",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
