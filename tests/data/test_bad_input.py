@@ -12,6 +12,7 @@ import pytest
 import cauce
 from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_counts
 
 # What registering a dataset writes: none of it may change when registering fails.
@@ -89,10 +90,10 @@ def test_bad_sources_raise_and_register_nothing(
     pattern: str,
 ) -> None:
     cauce.data.register("kept", pd.DataFrame({"a": [1]}))
-    before = row_counts(workspace, *REGISTERED)
+    before = row_counts(server_side(workspace), *REGISTERED)
     with pytest.raises(error, match=pattern):
         cauce.data.register("kept", make(tmp_path))
-    assert row_counts(workspace, *REGISTERED) == before
+    assert row_counts(server_side(workspace), *REGISTERED) == before
 
 
 def test_failures_leave_both_stores_untouched(any_workspace: Workspace, tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_failures_leave_both_stores_untouched(any_workspace: Workspace, tmp_path
 def test_unreachable_database_fails_fast(workspace: Workspace) -> None:
     # Port 1 on localhost refuses at once; the connect timeout bounds a silent host.
     url = "postgresql+psycopg://postgres:pw@127.0.0.1:1/none"
-    before = row_counts(workspace, *REGISTERED)
+    before = row_counts(server_side(workspace), *REGISTERED)
     with pytest.raises(BackendError) as caught:
         cauce.data.register("remote", cauce.data.sql("SELECT 1", url=url, connect_timeout=2))
     message = str(caught.value)
@@ -122,7 +123,7 @@ def test_unreachable_database_fails_fast(workspace: Workspace) -> None:
         message
     )
     assert "pw" not in message.replace("psycopg", "")
-    assert row_counts(workspace, *REGISTERED) == before
+    assert row_counts(server_side(workspace), *REGISTERED) == before
 
 
 def test_unknown_versions_and_references(workspace: Workspace) -> None:
