@@ -17,11 +17,18 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def cauce(
-    home: Path, *args: str, check: bool = True, timeout: float = 240
+    home: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = 240,
+    server: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``cauce ARGS`` in the workspace ``home``; with ``check``, it must exit 0."""
+    """``cauce ARGS`` in the workspace ``home`` (or the server workspace at URL ``server``);
+    with ``check``, it must exit 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
     env.update({"CAUCE_HOME": str(home), "CAUCE_USER": "cli-tester", "COLUMNS": "200"})
+    if server is not None:
+        env["CAUCE_SERVER_URL"] = server
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli.main", *args],
         capture_output=True,

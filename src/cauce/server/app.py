@@ -53,7 +53,6 @@ MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
 MAX_BODY_BYTES = 32 * 1024**2  # the JSON arguments of one operation
 
 
-
 def operations() -> dict[str, Operation]:
     """Every operation, their modules imported."""
     for module in OPERATION_MODULES:
