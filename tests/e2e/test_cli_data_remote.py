@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from clitools import assert_one_line_error, cauce
-from remote import TestServer
+from remote import TestServer as Server
 
 SUITE = """
 kind: CheckSuite
@@ -22,7 +22,7 @@ checks:
 
 
 @pytest.mark.slow
-def test_data_commands_through_a_server(cauce_server: TestServer, tmp_path: Path) -> None:
+def test_data_commands_through_a_server(cauce_server: Server, tmp_path: Path) -> None:
     url = cauce_server.new_workspace()
     home = tmp_path / "client"  # holds nothing: the workspace is the server's
     first, second = tmp_path / "orders.csv", tmp_path / "orders2.parquet"
