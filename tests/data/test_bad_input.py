@@ -97,19 +97,19 @@ def test_bad_sources_raise_and_register_nothing(
 
 
 def test_failures_leave_both_stores_untouched(any_workspace: Workspace, tmp_path: Path) -> None:
-    before = row_counts(any_workspace, *REGISTERED)
+    before = row_counts(server_side(any_workspace), *REGISTERED)
     with pytest.raises(InvalidInput):
         cauce.data.register("orders", truncated_parquet(tmp_path))
     with pytest.raises(InvalidInput, match="cannot be stored as Parquet"):
         cauce.data.register("orders", pd.DataFrame({"mixed": [1, "a", 2.5]}))
     with pytest.raises(InvalidInput, match="duplicate column names"):
         cauce.data.register("orders", pd.DataFrame([[1, 2]], columns=["a", "a"]))
-    assert row_counts(any_workspace, *REGISTERED) == before
+    assert row_counts(server_side(any_workspace), *REGISTERED) == before
     cauce.data.register("orders", pd.DataFrame({"a": [1, 2]}))
-    after_first = row_counts(any_workspace, *REGISTERED)
+    after_first = row_counts(server_side(any_workspace), *REGISTERED)
     with pytest.raises(Conflict, match="schema of dataset 'orders' changed since v1"):
         cauce.data.register("orders", pd.DataFrame({"a": [1.5, 2.5]}))
-    assert row_counts(any_workspace, *REGISTERED) == after_first
+    assert row_counts(server_side(any_workspace), *REGISTERED) == after_first
 
 
 def test_unreachable_database_fails_fast(workspace: Workspace) -> None:
