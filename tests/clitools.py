@@ -17,13 +17,19 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def cauce(
-    home: Path, *args: str, check: bool = True, timeout: float = 240
+    home: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = 240,
+    server: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``cauce ARGS`` in the workspace ``home`` (through the test's server, when it has one);
-    with ``check``, it must exit 0."""
+    """``cauce ARGS`` in the workspace ``home``, through a server: the one at URL ``server``, else
+    the test's own when it has one (``CAUCE_SERVER_URL``); with ``check``, it must exit 0."""
     keep = ("CAUCE_SERVER_URL",)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_") or k in keep}
     env.update({"CAUCE_HOME": str(home), "CAUCE_USER": "cli-tester", "COLUMNS": "200"})
+    if server is not None:
+        env["CAUCE_SERVER_URL"] = server
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli.main", *args],
         capture_output=True,

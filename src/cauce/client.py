@@ -176,6 +176,15 @@ def _error_classes() -> dict[str, type[CauceError]]:
     return found
 
 
+_BY_STATUS: dict[int, type[CauceError]] = {
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: NotFound,
+    409: errors.Conflict,
+    422: errors.InvalidInput,
+}
+
+
 def error_from_body(response: httpx.Response) -> CauceError:
     """The CauceError an error answer carries (``{"error": {code, message, details}}``)."""
     try:
@@ -185,10 +194,11 @@ def error_from_body(response: httpx.Response) -> CauceError:
     except Exception:
         # A body-less answer (to HEAD, or from a proxy in front of the server).
         text = response.text[:200].strip() or response.reason_phrase
-        by_status = {404: NotFound, 401: errors.Unauthorized, 403: errors.Forbidden}
-        kind = by_status.get(response.status_code, BackendError)
+        kind = _BY_STATUS.get(response.status_code, BackendError)
         return kind(f"the Cauce server answered {response.status_code}: {text}")
-    cls = _error_classes().get(code, CauceError)
+    # An error raised with a code of its own (a Conflict coded ``schema-changed``) comes back
+    # as the class its status stands for.
+    cls = _error_classes().get(code) or _BY_STATUS.get(response.status_code, CauceError)
     error = cls.__new__(cls)
     CauceError.__init__(error, message, code=code, hint=details.pop("hint", None), details=details)
     if isinstance(error, errors.RateLimited):

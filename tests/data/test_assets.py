@@ -1,6 +1,6 @@
 """Registering datasets from every kind of source; versions, schemas, sources without secrets.
 
-Tests that touch the store run on SQLite and PostgreSQL (``any_workspace``).
+Tests that touch the store run on SQLite, PostgreSQL and a server (``any_workspace``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from cauce.errors import Conflict, InvalidInput
 from cauce.lineage import audit
 from cauce.store.schema import dataset_versions
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_count
 
 
@@ -126,7 +127,7 @@ def test_sql_source_on_sqlite_file(workspace: Workspace, tmp_path: Path) -> None
 
 def test_profile_is_stored_at_registration(any_workspace: Workspace) -> None:
     version = cauce.data.register("orders", orders())
-    profile = stored_profile(any_workspace, version.id)
+    profile = stored_profile(server_side(any_workspace), version.id)
     assert profile is not None
     assert profile["row_count"] == 50
     assert set(profile["columns"]) == {"id", "amount", "country"}
@@ -142,7 +143,7 @@ def test_schema_change_is_refused_unless_allowed(any_workspace: Workspace) -> No
     )
 
     def count() -> int:
-        return row_count(any_workspace, "dataset_versions")
+        return row_count(server_side(any_workspace), "dataset_versions")
 
     with pytest.raises(Conflict) as caught:
         cauce.data.register("orders", changed)
@@ -158,7 +159,7 @@ def test_schema_change_is_refused_unless_allowed(any_workspace: Workspace) -> No
     assert allowed.version == 2
     assert count() == 2
     # The accepted change is in the audit log.
-    event = audit.events(any_workspace, entity_id=allowed.id)[0]
+    event = audit.events(server_side(any_workspace), entity_id=allowed.id)[0]
     assert event.after is not None
     assert event.after["schema_change"] == {
         "since_version": 1,

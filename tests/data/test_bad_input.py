@@ -12,6 +12,7 @@ import pytest
 import cauce
 from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_counts
 
 # What registering a dataset writes: none of it may change when registering fails.
@@ -89,32 +90,32 @@ def test_bad_sources_raise_and_register_nothing(
     pattern: str,
 ) -> None:
     cauce.data.register("kept", pd.DataFrame({"a": [1]}))
-    before = row_counts(workspace, *REGISTERED)
+    before = row_counts(server_side(workspace), *REGISTERED)
     with pytest.raises(error, match=pattern):
         cauce.data.register("kept", make(tmp_path))
-    assert row_counts(workspace, *REGISTERED) == before
+    assert row_counts(server_side(workspace), *REGISTERED) == before
 
 
 def test_failures_leave_both_stores_untouched(any_workspace: Workspace, tmp_path: Path) -> None:
-    before = row_counts(any_workspace, *REGISTERED)
+    before = row_counts(server_side(any_workspace), *REGISTERED)
     with pytest.raises(InvalidInput):
         cauce.data.register("orders", truncated_parquet(tmp_path))
     with pytest.raises(InvalidInput, match="cannot be stored as Parquet"):
         cauce.data.register("orders", pd.DataFrame({"mixed": [1, "a", 2.5]}))
     with pytest.raises(InvalidInput, match="duplicate column names"):
         cauce.data.register("orders", pd.DataFrame([[1, 2]], columns=["a", "a"]))
-    assert row_counts(any_workspace, *REGISTERED) == before
+    assert row_counts(server_side(any_workspace), *REGISTERED) == before
     cauce.data.register("orders", pd.DataFrame({"a": [1, 2]}))
-    after_first = row_counts(any_workspace, *REGISTERED)
+    after_first = row_counts(server_side(any_workspace), *REGISTERED)
     with pytest.raises(Conflict, match="schema of dataset 'orders' changed since v1"):
         cauce.data.register("orders", pd.DataFrame({"a": [1.5, 2.5]}))
-    assert row_counts(any_workspace, *REGISTERED) == after_first
+    assert row_counts(server_side(any_workspace), *REGISTERED) == after_first
 
 
 def test_unreachable_database_fails_fast(workspace: Workspace) -> None:
     # Port 1 on localhost refuses at once; the connect timeout bounds a silent host.
     url = "postgresql+psycopg://postgres:pw@127.0.0.1:1/none"
-    before = row_counts(workspace, *REGISTERED)
+    before = row_counts(server_side(workspace), *REGISTERED)
     with pytest.raises(BackendError) as caught:
         cauce.data.register("remote", cauce.data.sql("SELECT 1", url=url, connect_timeout=2))
     message = str(caught.value)
@@ -122,7 +123,7 @@ def test_unreachable_database_fails_fast(workspace: Workspace) -> None:
         message
     )
     assert "pw" not in message.replace("psycopg", "")
-    assert row_counts(workspace, *REGISTERED) == before
+    assert row_counts(server_side(workspace), *REGISTERED) == before
 
 
 def test_unknown_versions_and_references(workspace: Workspace) -> None:

@@ -1,7 +1,8 @@
 """Check suites and the quality bar: parsing, every check kind against pandas, storage, promotion.
 
-Tests that run suites use ``any_workspace`` (SQLite, then PostgreSQL); parsing tests need no
-workspace. Every verdict is compared with the same rule computed in pandas on the same data.
+Tests that run suites use ``any_workspace`` (SQLite, PostgreSQL, then a server); parsing tests
+need no workspace. Every verdict is compared with the same rule computed in pandas on the same
+data.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.store.schema import check_results
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_count
 
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
@@ -231,7 +233,7 @@ def test_results_are_stored_with_an_audit_event(any_workspace: Workspace) -> Non
     rules = suite({"not_null": {"column": "x"}}, {"row_count": {"min": 1}}, name="bar")
     result = cauce.data.validate(version.ref, rules, raise_on_failure=False)
     assert result.id is not None and result.dataset == "stored@1" and not result.passed
-    with any_workspace.store.read() as conn:
+    with server_side(any_workspace).store.read() as conn:
         row = conn.execute(select(check_results)).one()
     assert row.dataset_version_id == version.id
     assert (row.suite, row.suite_sha256, row.passed, row.user) == (
@@ -242,7 +244,7 @@ def test_results_are_stored_with_an_audit_event(any_workspace: Workspace) -> Non
     )
     assert row.results[0]["failing"] == 1 and row.results[0]["sample"][0]["_row"] == 1
     assert cauce.data.validations(version.ref) == [result]
-    (event,) = audit.events(any_workspace, action="check_result.create")
+    (event,) = audit.events(server_side(any_workspace), action="check_result.create")
     assert event.entity_id == result.id
     assert event.after == {
         "dataset_version": "stored@1",
@@ -283,7 +285,7 @@ def test_missing_column_is_refused_before_anything_runs(any_workspace: Workspace
     rel["relationships"]["to"] = "ghost"
     with pytest.raises(InvalidInput, match="ghost"):
         cauce.data.validate(version.ref, suite(rel))
-    assert row_count(any_workspace, "check_results") == 0
+    assert row_count(server_side(any_workspace), "check_results") == 0
 
 
 def test_a_check_that_does_not_fit_the_column_type_is_named(any_workspace: Workspace) -> None:
@@ -436,22 +438,22 @@ def test_sql_runs_sandboxed_and_must_be_boolean(any_workspace: Workspace) -> Non
 def test_promote_registers_only_after_the_suite_passes(any_workspace: Workspace) -> None:
     raw = cauce.data.register("raw", pd.DataFrame({"x": [1, 2, 2, None]}), layer="bronze")
     rules = suite({"not_null": {"column": "x"}}, {"unique": {"column": "x"}})
-    before = row_count(any_workspace, "dataset_versions")
+    before = row_count(server_side(any_workspace), "dataset_versions")
     with pytest.raises(QualityGateFailed, match=r"not_null\(x\), unique\(x\)"):
         cauce.data.promote(raw.ref, rules, name="clean")
     with pytest.raises(QualityGateFailed, match=r"unique\(x\)"):
         cauce.data.promote(raw.ref, rules, name="clean", transform=lambda d: d.dropna())
-    assert row_count(any_workspace, "dataset_versions") == before
+    assert row_count(server_side(any_workspace), "dataset_versions") == before
 
     promoted = cauce.data.promote(
         raw.ref, rules, name="clean", transform=lambda d: d.dropna().drop_duplicates()
     )
-    assert row_count(any_workspace, "dataset_versions") == before + 1
+    assert row_count(server_side(any_workspace), "dataset_versions") == before + 1
     assert (promoted.version.ref, promoted.version.layer) == ("clean@1", "silver")
     assert promoted.validation.passed and promoted.validation.dataset == "clean@1"
     assert cauce.data.load(promoted.version)["x"].tolist() == [1.0, 2.0]
     assert cauce.data.validations(promoted.version) == [promoted.validation]
-    graph = walk(any_workspace, "dataset_version", raw.id, "downstream")
+    graph = walk(server_side(any_workspace), "dataset_version", raw.id, "downstream")
     assert promoted.version.id in {n.id for n in graph.nodes}
 
 

@@ -26,6 +26,7 @@ from cauce.data import checks
 from cauce.data.suites import CheckSuite
 from cauce.errors import IntegrityError, NotFound
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_count
 
 
@@ -55,7 +56,7 @@ def test_validate_reads_the_stored_version(artifacts_ws: Workspace) -> None:
     cauce.data.register("known", pd.DataFrame({"id": [1, 2, 3]}))
     result = cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
     assert [c.failing for c in result.checks] == [2, 1, 1]
-    assert row_count(artifacts_ws, "check_results") == 1
+    assert row_count(server_side(artifacts_ws), "check_results") == 1
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,7 @@ def test_a_changed_blob_fails_and_stores_nothing(
     # Readable or not, the changed file is reported as corrupted: never a verdict on it.
     with pytest.raises(IntegrityError, match=version.sha256):
         cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
-    assert row_count(artifacts_ws, "check_results") == 0
+    assert row_count(server_side(artifacts_ws), "check_results") == 0
 
 
 def test_a_changed_reference_blob_fails(
@@ -85,20 +86,21 @@ def test_a_changed_reference_blob_fails(
     overwrite_blob(known.sha256, parquet_bytes(pd.DataFrame({"id": [1, 2, 3, 4]})))
     with pytest.raises(IntegrityError, match=known.sha256):
         cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
-    assert row_count(artifacts_ws, "check_results") == 0
+    assert row_count(server_side(artifacts_ws), "check_results") == 0
 
 
 def test_a_missing_blob_is_not_found(workspace: Workspace) -> None:
     version = cauce.data.register("orders", ORDERS)
-    Path(workspace.artifacts.path_of(version.sha256)).unlink()
+    Path(server_side(workspace).artifacts.path_of(version.sha256)).unlink()
     with pytest.raises(NotFound, match=version.sha256):
         cauce.data.validate(version.ref, CHECKS, raise_on_failure=False)
-    assert row_count(workspace, "check_results") == 0
+    assert row_count(server_side(workspace), "check_results") == 0
 
 
 def test_a_local_blob_is_read_in_place_and_nothing_else(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    local_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    workspace = local_workspace
     version = cauce.data.register("orders", ORDERS)
     known = cauce.data.register("known", pd.DataFrame({"id": [1, 2, 3]}))
     copies: list[str] = []

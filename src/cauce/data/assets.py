@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
+from cauce.artifacts import Blob
 from cauce.artifacts.records import record_blob
 from cauce.data.sources import Source, as_source
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store import insert_ignore, new_id, now_ms
 from cauce.store.schema import dataset_versions, datasets
 from cauce.validation import check_name
@@ -26,8 +28,6 @@ from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from cauce.artifacts import Blob
 
 LAYERS = ("bronze", "silver", "gold")
 
@@ -98,8 +98,7 @@ def register(
     )
     if table.existing is not None:
         return table.existing
-    with ws.store.write() as conn:
-        return write_version(conn, ws, table)[0]
+    return record_version(table, workspace=ws)
 
 
 @dataclass(frozen=True)
@@ -160,8 +159,7 @@ def prepare_version(
     table = PreparedVersion(
         name, digest, schema, len(frame), origin, layer, description, allow_schema_change
     )
-    with ws.store.read() as conn:
-        existing = _find_by_hash(conn, name, digest)
+    existing = find_version(name, digest, workspace=ws)
     if existing is not None:
         return replace(table, existing=existing)
 
@@ -179,8 +177,7 @@ def prepare_version(
             ) from None
         # A table that cannot be stored fails above, with its own reason, before this check.
         if not allow_schema_change:
-            with ws.store.read() as conn:
-                _check_schema(conn, name, schema, layer, allow=False)
+            check_schema(name, schema, layer, workspace=ws)
         profile = profile_parquet(tmp)
         blob = ws.artifacts.put_file(tmp, media_type="application/vnd.apache.parquet")
     finally:
@@ -217,7 +214,12 @@ def write_version(
         existing = _find_by_hash(conn, name, table.content_hash)
         if existing is not None:
             return existing, False
-    assert table.blob is not None  # prepared without a blob only when the content existed
+    if table.blob is None:  # prepared without a blob only when the content existed
+        raise InvalidInput(
+            f"dataset {name!r} has no version with content {table.content_hash}, and no blob "
+            "was given for a new one",
+            details={"field": "blob"},
+        )
     # Checked again under the lock: a concurrent registration may have changed the newest.
     changed = _check_schema(conn, name, table.schema, table.layer, allow=table.allow_schema_change)
     number = (
@@ -260,9 +262,87 @@ def write_version(
     return _version(name, values), True
 
 
+@operation("POST /dataset-versions")
+def record_version(table: PreparedVersion, *, workspace: Workspace | None = None) -> DatasetVersion:
+    """Write a prepared table, whose Parquet blob is in the artifact store, as a version.
+
+    The same content returns its version. Through a server the blob is uploaded first (one the
+    store does not hold is NotFound) and its URI is the server's own.
+    """
+    ws = workspace or current()
+    check_name(table.name, "dataset name")
+    if table.layer is not None and table.layer not in LAYERS:
+        raise InvalidInput(
+            f"layer must be one of {', '.join(LAYERS)}, not {table.layer!r}",
+            details={"field": "table.layer"},
+        )
+    table = stored_blob(ws, table)
+    with ws.store.write() as conn:
+        return write_version(conn, ws, table)[0]
+
+
+def stored_blob(ws: Workspace, table: PreparedVersion) -> PreparedVersion:
+    """The table with its blob as the artifact store holds it; NotFound if it holds none."""
+    blob = table.blob
+    if blob is None:
+        return table
+    if not ws.artifacts.exists(blob.sha256):
+        raise NotFound(
+            f"the Parquet blob {blob.sha256} of dataset {table.name!r} is not in the artifact "
+            "store",
+            hint="upload its content first",
+        )
+    uri = ws.artifacts.uri_of(blob.sha256)
+    return replace(table, existing=None, blob=Blob(blob.sha256, blob.size, uri, blob.media_type))
+
+
+@operation("GET /datasets/{name}/content/{content_hash}")
+def find_version(
+    name: str, content_hash: str, *, workspace: Workspace | None = None
+) -> DatasetVersion | None:
+    """The version of a dataset that holds this content (see :func:`content_hash`), if any."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return _find_by_hash(conn, name, content_hash)
+
+
+@operation("POST /datasets/{name}/schema-check", role="viewer", idempotent=True)
+def check_schema(
+    name: str,
+    schema: dict[str, str],
+    layer: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Conflict (``schema-changed``) when ``schema`` differs from the newest version's in the
+    layer: the check :func:`register` makes before it stores a table."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        _check_schema(conn, name, schema, layer, allow=False)
+
+
+@operation("GET /dataset-versions/{ref}")
 def get_version(ref: str, *, workspace: Workspace | None = None) -> DatasetVersion:
     """A version by ``name@version``, or the newest one by ``name``."""
     ws = workspace or current()
+    query = _ref_query(ref, select(dataset_versions, datasets.c.name))
+    with ws.store.read() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"dataset version {ref!r} does not exist")
+    return _version(row.name, row._mapping)
+
+
+def version_in(conn: Connection, ref: str) -> DatasetVersion:
+    """:func:`get_version` inside the caller's transaction."""
+    row = conn.execute(_ref_query(ref, select(dataset_versions, datasets.c.name))).first()
+    if row is None:
+        raise NotFound(f"dataset version {ref!r} does not exist")
+    return _version(row.name, row._mapping)
+
+
+def _ref_query(ref: str, query: Select[Any]) -> Select[Any]:
+    """``query`` narrowed to the version that ``name@version`` (or ``name``: the newest) names."""
     if not isinstance(ref, str):
         raise InvalidInput(f"a dataset reference must be a string, got {type(ref).__name__}")
     name, at, number = ref.partition("@")
@@ -270,19 +350,14 @@ def get_version(ref: str, *, workspace: Workspace | None = None) -> DatasetVersi
     if at and not (number.isascii() and number.isdigit()):
         raise InvalidInput(f"dataset version must be a number: {ref!r}", hint="write name@3")
     query = (
-        select(dataset_versions, datasets.c.name)
-        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+        query.join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
         .where(datasets.c.name == name)
         .order_by(dataset_versions.c.version.desc())
         .limit(1)
     )
     if number:
         query = query.where(dataset_versions.c.version == int(number))
-    with ws.store.read() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        raise NotFound(f"dataset version {ref!r} does not exist")
-    return _version(row.name, row._mapping)
+    return query
 
 
 def resolve_version(value: Any, *, workspace: Workspace | None = None) -> DatasetVersion:
@@ -326,6 +401,7 @@ def recording_reads() -> Iterator[list[str]]:
         _reads.reset(token)
 
 
+@operation("GET /datasets")
 def list_datasets(*, workspace: Workspace | None = None) -> list[DatasetVersion]:
     """The newest version of every dataset."""
     ws = workspace or current()
@@ -348,6 +424,7 @@ def list_datasets(*, workspace: Workspace | None = None) -> list[DatasetVersion]
         return [_version(r.name, r._mapping) for r in conn.execute(query)]
 
 
+@operation("GET /datasets/{name}/versions")
 def versions(name: str, *, workspace: Workspace | None = None) -> list[DatasetVersion]:
     """Every version of a dataset, oldest first."""
     ws = workspace or current()
@@ -378,18 +455,28 @@ def _unhashable_column(frame: pd.DataFrame) -> str:
 def get_profile(ref: Any, *, workspace: Workspace | None = None) -> dict[str, Any]:
     """The column profile of a version (computed from its Parquet when it was never stored)."""
     ws = workspace or current()
-    version = resolve_version(ref, workspace=ws)
-    with ws.store.read() as conn:
-        stored = conn.execute(
-            select(dataset_versions.c.profile).where(dataset_versions.c.id == version.id)
-        ).scalar()
+    version = None if isinstance(ref, str) else resolve_version(ref, workspace=ws)
+    stored = stored_profile(ref if version is None else version.ref, workspace=ws)
     if stored is not None:
-        return dict(stored)
+        return stored
+    version = version or get_version(ref, workspace=ws)
     from cauce.data.profile import profile_parquet
 
     with tempfile.TemporaryDirectory() as folder:
         local = ws.artifacts.get_file(version.sha256, Path(folder) / "table.parquet")
         return profile_parquet(str(local))
+
+
+@operation("GET /dataset-versions/{ref}/profile")
+def stored_profile(ref: str, *, workspace: Workspace | None = None) -> dict[str, Any] | None:
+    """The column profile stored with a version at registration (None for one stored without)."""
+    ws = workspace or current()
+    query = _ref_query(ref, select(dataset_versions.c.profile))
+    with ws.store.read() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"dataset version {ref!r} does not exist")
+    return None if row.profile is None else dict(row.profile)
 
 
 def schema_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, Any]:

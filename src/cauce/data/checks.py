@@ -30,15 +30,19 @@ from sqlalchemy import select
 from cauce.data.assets import (
     LAYERS,
     DatasetVersion,
+    PreparedVersion,
     get_version,
     load,
     prepare_version,
     resolve_version,
+    stored_blob,
+    version_in,
     write_version,
 )
 from cauce.data.suites import ROW_KINDS, Check, CheckSuite, load_suite
 from cauce.errors import Conflict, InvalidInput, NotFound, ValidationFailed
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store import new_id, now_ms
 from cauce.store.schema import check_results
 from cauce.workspace import Workspace, current
@@ -135,11 +139,21 @@ def validate(
     ws = workspace or current()
     version = resolve_version(ref, workspace=ws)
     result = _check(ws, load_suite(suite), version, as_of)
-    with ws.store.write() as conn:
-        stored = _store(conn, ws, result, version)
+    stored = record_validation(version.ref, result, workspace=ws)
     if raise_on_failure and not stored.passed:
         raise ValidationFailed(stored)
     return stored
+
+
+@operation("POST /dataset-versions/{ref}/validations")
+def record_validation(
+    ref: str, result: ValidationResult, *, workspace: Workspace | None = None
+) -> ValidationResult:
+    """Store the verdict of a suite run on a version (``name@version``), audited; return it
+    with its id."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        return _store(conn, ws, result, version_in(conn, ref))
 
 
 def _check(
@@ -195,9 +209,7 @@ def promote(
         validation = _check(ws, rules, source, as_of)
         if not validation.passed:
             # The suite judged the source version itself: its verdict is kept, as validate does.
-            with ws.store.write() as conn:
-                failed = _store(conn, ws, validation, source)
-            raise ValidationFailed(failed)
+            raise ValidationFailed(record_validation(source.ref, validation, workspace=ws))
         frame = load(source, workspace=ws)
     else:
         frame = transform(load(source, workspace=ws))
@@ -220,37 +232,71 @@ def promote(
             validation = _run(ws, rules, path, schema, label, inputs, as_of)
         if not validation.passed:
             raise ValidationFailed(validation)
-    from cauce.lineage.graph import add_edge
-
     table = prepare_version(
         target, frame, layer=to_layer, allow_schema_change=allow_schema_change, workspace=ws
     )
+    return record_promotion(source.ref, table, validation, transform is None, workspace=ws)
+
+
+@operation("POST /dataset-versions/{ref}/promotions")
+def record_promotion(
+    ref: str,
+    table: PreparedVersion,
+    validation: ValidationResult,
+    judged_source: bool,
+    *,
+    workspace: Workspace | None = None,
+) -> Promotion:
+    """Write a promotion of version ``ref`` in one transaction: the new version (``table``, its
+    blob already stored), the passed ``validation`` of the source (``judged_source``) or of the
+    new version, and the lineage edge between them."""
+    from cauce.lineage.graph import add_edge
+
+    ws = workspace or current()
+    if not validation.passed:
+        raise InvalidInput(
+            "a promotion needs a passed validation", details={"field": "validation.passed"}
+        )
+    if table.layer not in LAYERS:
+        raise InvalidInput(
+            f"layer must be one of {', '.join(LAYERS)}, not {table.layer!r}",
+            details={"field": "table.layer"},
+        )
+    table = stored_blob(ws, table)
     with ws.store.write() as conn:
+        source = version_in(conn, ref)
         version, created = write_version(conn, ws, table)
-        if not created and version.layer != to_layer:
+        if not created and version.layer != table.layer:
             raise Conflict(
                 f"this content is already {version.ref} in layer {version.layer}",
                 hint="promote under another name (name=...) or change the data with a transform",
             )
         # Without a transform the suite judged the source; with one, the new version.
-        validation = _store(conn, ws, validation, source if transform is None else version)
+        stored = _store(conn, ws, validation, source if judged_source else version)
         add_edge(conn, ("dataset_version", source.id), ("dataset_version", version.id), "promoted")
-    return Promotion(version=version, validation=validation)
+    return Promotion(version=version, validation=stored)
 
 
 def validations(
     ref: DatasetVersion | str, *, workspace: Workspace | None = None
 ) -> list[ValidationResult]:
     """The stored results of every suite run on a version, newest first."""
+    if isinstance(ref, DatasetVersion):
+        ref = ref.ref
+    return list_validations(ref, workspace=workspace)
+
+
+@operation("GET /dataset-versions/{ref}/validations")
+def list_validations(ref: str, *, workspace: Workspace | None = None) -> list[ValidationResult]:
+    """The stored results of every suite run on a version (``name@version``), newest first."""
     ws = workspace or current()
-    version = resolve_version(ref, workspace=ws)
-    query = (
-        select(check_results)
-        .where(check_results.c.dataset_version_id == version.id)
-        .order_by(check_results.c.created_at.desc(), check_results.c.id)
-    )
     with ws.store.read() as conn:
-        rows = conn.execute(query).all()
+        version = version_in(conn, ref)
+        rows = conn.execute(
+            select(check_results)
+            .where(check_results.c.dataset_version_id == version.id)
+            .order_by(check_results.c.created_at.desc(), check_results.c.id)
+        ).all()
     return [
         ValidationResult(
             id=r.id,
@@ -662,6 +708,7 @@ def _store(
             "id": new_id(),
             "dataset": version.ref,
             "dataset_version_id": version.id,
+            "user": ws.user,  # the actor: on a server, its principal, never the caller's word
         }
     )
     conn.execute(
