@@ -22,10 +22,10 @@ from cauce.config import load_settings
 from cauce.server.tokens import create_token
 from cauce.tracking import artifacts, runs
 from cauce.workspace import Workspace
-from conftest import S3_BUCKET
 from served import free_port
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
+S3_BUCKET = "cauce-test"  # the bucket the root conftest's moto server holds
 
 
 def _compose() -> dict[str, Any]:
