@@ -3,13 +3,14 @@
 This is the storage seam. An operation is a public SDK function declared with the route it
 answers on::
 
-    @operation("POST /runs/{run_id}/metrics")
+    @operation("POST /runs/{run_id}/metric")
     def log_metric(run_id: str, key: str, value: float, ..., workspace: Workspace | None = None)
 
 Called with a local workspace, it runs as written (SQL store + artifact store). Called with a
 workspace on a Cauce server (``CAUCE_SERVER_URL``), its arguments travel as JSON to that route
 and its result comes back as the type it is annotated with. ``cauce server`` builds its REST
-routes from this same registry, so the two implementations cannot drift apart.
+routes from this same registry, so the two implementations cannot drift apart. A function that
+answers a list is answered a page at a time by the server and re-assembled by the client.
 
 Arguments named in ``caller_side`` are filled where the call is made, before it travels (the
 git commit and entry point of the process that starts a run, say), so that the server does not
