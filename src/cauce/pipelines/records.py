@@ -231,9 +231,7 @@ def step_history(
 
 
 @operation("POST /pipeline-runs/{run_id}/step-runs")
-def record_step_run(
-    run_id: str, record: StepRecord, *, workspace: Workspace | None = None
-) -> None:
+def record_step_run(run_id: str, record: StepRecord, *, workspace: Workspace | None = None) -> None:
     """Store a step run of ``run_id`` in one transaction: its row, the blobs it refers to (its
     arguments', its output's: each must be in the artifact store, recorded with the store's own
     URI), its lineage edges (from its pipeline run, from upstream step runs, from the dataset

@@ -337,9 +337,7 @@ class _Runner:
 
         if node.step.anomalies == "off":
             return
-        previous = records.step_history(
-            self.pipeline_id, node.name, self.run_id, workspace=self.ws
-        )
+        previous = records.step_history(self.pipeline_id, node.name, self.run_id, workspace=self.ws)
         found = find_anomalies(result.stats, previous)
         if not found:
             return
