@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cauce.artifacts import Blob
-from cauce.errors import CauceError, NotFound
+from cauce.errors import AlreadyExists, BackendError, CauceError, InvalidInput, NotFound
 from cauce.operations import operation
-from cauce.pipelines.executors.base import FAILED, RUNNING, SUCCEEDED
+from cauce.pipelines.executors.base import FAILED, RUNNING, SKIPPED, SUCCEEDED
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -113,8 +113,13 @@ class CachedOutput:
 def start_pipeline_run(start: RunStart, *, workspace: Workspace | None = None) -> RunStarted:
     """Store a pipeline run as RUNNING (see :func:`start_run_in`), in one transaction."""
     ws = workspace or current()
-    with ws.store.write() as conn:
-        return start_run_in(conn, ws, start)
+    try:
+        with ws.store.write() as conn:
+            return start_run_in(conn, ws, start)
+    except BackendError as exc:
+        if exc.__cause__ is not None and ws.store.is_integrity_error(exc.__cause__):
+            raise AlreadyExists(f"pipeline run {start.id!r} exists already") from None
+        raise
 
 
 def start_run_in(conn: Connection, ws: Workspace, start: RunStart) -> RunStarted:
@@ -127,6 +132,8 @@ def start_run_in(conn: Connection, ws: Workspace, start: RunStart) -> RunStarted
     from cauce.store import now_ms
     from cauce.store.schema import pipeline_runs
 
+    for name in ("id", "pipeline", "executor"):
+        _text(getattr(start, name), f"start.{name}")
     done, abandoned = _keyed(conn, start.key) if start.key is not None else (None, [])
     if done is not None:
         return RunStarted(_pipeline_id(conn, start.pipeline) or "", done=done)
@@ -174,6 +181,11 @@ def finish_pipeline_run(
     from cauce.store.schema import pipeline_runs
 
     ws = workspace or current()
+    if status not in (SUCCEEDED, FAILED):
+        raise InvalidInput(
+            f"a pipeline run ends {SUCCEEDED} or {FAILED}, not {status!r}",
+            details={"field": "status"},
+        )
     with ws.store.write() as conn:
         done = conn.execute(
             update(pipeline_runs)
@@ -239,15 +251,18 @@ def record_step_run(run_id: str, record: StepRecord, *, workspace: Workspace | N
     audit event. Plain SQL on the store's hot path: SQLAlchemy's per-statement cost was most of
     a trivial step's overhead.
     """
-    from cauce.lineage import audit
-    from cauce.store import now_ms
-    from cauce.store.schema import lineage_edges, step_runs
-
     ws = workspace or current()
+    _text(record.id, "record.id")
+    _text(record.step, "record.step")
+    if record.status not in (SUCCEEDED, FAILED, SKIPPED):
+        raise InvalidInput(
+            f"a step run is {SUCCEEDED}, {FAILED} or {SKIPPED}, not {record.status!r}",
+            details={"field": "record.status"},
+        )
     output = record.output
     blobs = list(record.blobs)
     if output is not None:
-        blobs.append(Blob(output["sha256"], output["size"], "", output["media_type"]))
+        blobs.append(_output_blob(output))
     stored = [_held(ws, blob, record.step) for blob in blobs]
     row = {
         "id": record.id,
@@ -265,6 +280,25 @@ def record_step_run(run_id: str, record: StepRecord, *, workspace: Workspace | N
         "output": output,
         "stats": record.stats,
     }
+    try:
+        _write_step_run(ws, run_id, record, row, stored)
+    except BackendError as exc:
+        if exc.__cause__ is None or not ws.store.is_integrity_error(exc.__cause__):
+            raise
+        from cauce.pipelines.runs import read_pipeline_run
+
+        read_pipeline_run(run_id, workspace=ws)  # NotFound names a missing run
+        raise AlreadyExists(f"step run {record.id!r} exists already") from None
+
+
+def _write_step_run(
+    ws: Workspace, run_id: str, record: StepRecord, row: dict[str, Any], stored: list[Blob]
+) -> None:
+    from cauce.lineage import audit
+    from cauce.store import now_ms
+    from cauce.store.schema import lineage_edges, step_runs
+
+    output = record.output
     now = now_ms()
     with ws.store.fast_write() as tx:
         tx.insert(step_runs, row)
@@ -316,6 +350,24 @@ def record_step_run(run_id: str, record: StepRecord, *, workspace: Workspace | N
                 "output": output["sha256"] if output else None,
             },
         )
+
+
+def _output_blob(output: dict[str, Any]) -> Blob:
+    """The blob a stored output names (the materializer's JSON); InvalidInput if malformed."""
+    fields = {"sha256": str, "size": int, "media_type": str, "kind": str}
+    for name, kind in fields.items():
+        value = output.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidInput(
+                f"record.output.{name} must be a {kind.__name__}, not {value!r}",
+                details={"field": f"record.output.{name}"},
+            )
+    return Blob(output["sha256"], output["size"], "", output["media_type"])
+
+
+def _text(value: str, name: str) -> None:
+    if not value.strip():
+        raise InvalidInput(f"{name} must be a non-empty string", details={"field": name})
 
 
 def _held(ws: Workspace, blob: Blob, step: str) -> Blob:
