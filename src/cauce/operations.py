@@ -169,6 +169,12 @@ class Operation:
                 problem = exc.errors()[0]
                 where = ".".join(str(p) for p in (name, *problem["loc"]))
                 raise InvalidInput(f"{where}: {problem['msg']}", details={"field": where}) from None
+            number = decoded[name]
+            if isinstance(number, int) and not -(2**63) <= number < 2**63:
+                # No store column holds it: refused here rather than overflowing in SQL.
+                raise InvalidInput(
+                    f"{name}: {number} is out of the 64-bit integer range", details={"field": name}
+                )
         return decoded
 
     def encode_result(self, value: Any) -> Any:

@@ -274,3 +274,11 @@ def test_an_audit_actor_named_by_a_client_is_kept_beside_the_principal(
         assert moved.status_code < 300, moved.text
     (event,) = events(local_workspace, action="model.alias.*")
     assert event.actor == "eve (as the-agent)"
+
+
+def test_an_integer_beyond_64_bits_is_refused_naming_the_field(api: TestClient) -> None:
+    run_id = _run(api)
+    huge = 13769144127120781312
+    answer = api.post(f"/api/v1/runs/{run_id}/metric", json={"key": "a", "value": 1, "step": huge})
+    assert _error(answer, 422, "invalid-input")["details"]["field"] == "step"
+    _error(api.get(f"/api/v1/models/m/versions/{huge}"), 422, "invalid-input")
