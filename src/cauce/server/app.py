@@ -55,14 +55,11 @@ OPERATION_MODULES = (
     "cauce.registry.gates",
     "cauce.data.assets",
     "cauce.data.checks",
-    "cauce.pipelines.records",
-    "cauce.pipelines.runs",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
 MAX_BODY_BYTES = 32 * 1024**2  # the JSON arguments of one operation
 SIGNED_URL_S = 300  # how long a signed download URL of an S3 artifact store is valid
-
 
 def operations() -> dict[str, Operation]:
     """Every operation, their modules imported."""
