@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cauce import errors
-from cauce.artifacts import CHUNK, ArtifactStore, Blob, media_type_of, sha256_file
+from cauce.artifacts import (
+    CHUNK,
+    ArtifactStore,
+    Blob,
+    check_sha256,
+    media_type_of,
+    sha256_file,
+)
 from cauce.errors import BackendError, CauceError, IntegrityError, NotFound, NotSupported
 
 if TYPE_CHECKING:
@@ -231,12 +238,12 @@ class RemoteArtifactStore(ArtifactStore):
 
     def uri_of(self, sha256: str) -> str:
         """The URL the blob is served at."""
-        return f"{self.url}/{_checked(sha256)}"
+        return f"{self.url}/{check_sha256(sha256)}"
 
     def exists(self, sha256: str) -> bool:
         """Whether the server holds the blob."""
         try:
-            self.server.request("HEAD", f"/blobs/{_checked(sha256)}", idempotent=True)
+            self.server.request("HEAD", f"/blobs/{check_sha256(sha256)}", idempotent=True)
         except NotFound:
             return False
         return True
@@ -273,7 +280,7 @@ class RemoteArtifactStore(ArtifactStore):
     def read_bytes(self, sha256: str) -> bytes:
         """The blob's content, verified against its sha256."""
         # An S3-backed server answers with a redirect to a signed URL of the object itself.
-        path = f"/blobs/{_checked(sha256)}"
+        path = f"/blobs/{check_sha256(sha256)}"
         data = self.server.request("GET", path, idempotent=True, follow_redirects=True).content
         _verify(hashlib.sha256(data).hexdigest(), sha256)
         return data
@@ -285,7 +292,7 @@ class RemoteArtifactStore(ArtifactStore):
         fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
         digest = hashlib.sha256()
         try:
-            url = f"{self.url}/{_checked(sha256)}"
+            url = f"{self.url}/{check_sha256(sha256)}"
             with (
                 os.fdopen(fd, "wb") as out,
                 self.server.http.stream("GET", url, follow_redirects=True) as answer,
@@ -307,14 +314,6 @@ class RemoteArtifactStore(ArtifactStore):
 def _chunks(handle: Any) -> Iterator[bytes]:
     while chunk := handle.read(CHUNK):
         yield chunk
-
-
-def _checked(sha256: str) -> str:
-    from cauce.errors import InvalidInput
-
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise InvalidInput(f"not a sha256 digest: {sha256!r}")
-    return sha256
 
 
 def _verify(actual: str, expected: str) -> None:

@@ -44,6 +44,13 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def check_sha256(sha256: str) -> str:
+    """``sha256`` itself when it is a lowercase hex sha256 digest; InvalidInput otherwise."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise InvalidInput(f"not a sha256 digest: {sha256!r}")
+    return sha256
+
+
 def media_type_of(name: str) -> str:
     """A best guess of the media type from a file name."""
     kind, _ = mimetypes.guess_type(name)
@@ -79,8 +86,7 @@ class ArtifactStore:
 
     def path_of(self, sha256: str) -> str:
         """The filesystem path of a blob."""
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise InvalidInput(f"not a sha256 digest: {sha256!r}")
+        check_sha256(sha256)
         return f"{self.root}/sha256/{sha256[:2]}/{sha256}"
 
     def uri_of(self, sha256: str) -> str:

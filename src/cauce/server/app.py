@@ -33,6 +33,7 @@ from cauce.operations import OPERATIONS, Operation
 from cauce.server.auth import ANONYMOUS, Authenticator, AuthSettings, require
 from cauce.server.paging import DEFAULT_PAGE, MAX_PAGE, run_page, take_page
 from cauce.server.workspaces import DEFAULT, Workspaces
+from cauce.serving.http import error_schema
 from cauce.workspace import Workspace, enter, using
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
 MAX_BODY_BYTES = 32 * 1024**2  # the JSON arguments of one operation
 SIGNED_URL_S = 300  # how long a signed download URL of an S3 artifact store is valid
+
 
 def operations() -> dict[str, Operation]:
     """Every operation, their modules imported."""
@@ -236,22 +238,6 @@ def _endpoint(op: Operation) -> Callable[[Request], Any]:
 
 # -- OpenAPI ------------------------------------------------------------------------------------
 
-_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "object"},
-            },
-        }
-    },
-}
-
 
 def _openapi(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     """The operation's parameters, body and answers, from its type hints."""
@@ -300,7 +286,10 @@ def _openapi(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
             "required": bool(needed),
             "content": {"application/json": {"schema": body}},
         }
-    errors = {"description": "an error", "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    errors = {
+        "description": "an error",
+        "content": {"application/json": {"schema": error_schema()}},
+    }
     if op.returns is None:
         answers: dict[str, Any] = {"204": {"description": "done"}}
     else:

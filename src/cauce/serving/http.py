@@ -109,7 +109,8 @@ async def lifespan(
             return
 
 
-def _error_schema() -> dict[str, Any]:
+def error_schema() -> dict[str, Any]:
+    """The JSON schema of Cauce's error body, ``{"error": {code, message, details}}``."""
     return {
         "type": "object",
         "required": ["error"],
@@ -261,5 +262,5 @@ def openapi(title: str) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": {"Error": _error_schema(), "V2Error": _v2_error_schema()}},
+        "components": {"schemas": {"Error": error_schema(), "V2Error": _v2_error_schema()}},
     }
