@@ -10,6 +10,7 @@ from cauce.pipelines.decorators import Pipeline
 from cauce.pipelines.loading import load_pipeline
 from cauce.pipelines.runs import PipelineRun
 from cauce.workspace import Workspace
+from remote import server_side
 
 # b and c depend on a; d on b and c. {A_BODY} is the line that computes a's result.
 TEMPLATE = """
@@ -142,7 +143,7 @@ def test_a_corrupted_cached_output_is_recomputed(workspace: Workspace, tmp_path:
     flow = write(tmp_path, "v1")
     first = flow.run(x=1)
     sha = first.steps["d"].output["sha256"]  # type: ignore[index]
-    path = Path(workspace.artifacts.path_of(sha))
+    path = Path(server_side(workspace).artifacts.path_of(sha))
     path.chmod(0o644)
     path.write_text('{"sum": 0}')
     again = flow.run(x=1)

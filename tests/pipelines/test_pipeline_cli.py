@@ -1,4 +1,4 @@
-"""``cauce pipelines run|list|show`` as a real process."""
+"""``cauce pipelines run|list|show`` as a real process, locally and through a server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cauce.workspace import Workspace
 from clitools import assert_one_line_error as one_line_error
 from clitools import cauce
 
@@ -46,8 +47,8 @@ cauce_cli = functools.partial(cauce, check=False, timeout=120)
 
 
 @pytest.mark.slow
-def test_run_list_show_and_mistakes(tmp_path: Path) -> None:
-    home = tmp_path / "ws"
+def test_run_list_show_and_mistakes(workspace: Workspace, tmp_path: Path) -> None:
+    home = tmp_path / "ws"  # the workspace fixture's home (remote: the server's URL travels)
     flow = tmp_path / "flow.py"
     flow.write_text(textwrap.dedent(FLOW))
     target = f"{flow}:flow"

@@ -165,3 +165,46 @@ def test_process_timeout_and_failure_isolation(workspace: Workspace, tmp_path: P
     }
     assert run.steps["stuck"].error == "StepTimeout: step 'stuck' timed out after 0.3 s"
     assert run.result() == 45.0
+
+
+WORKER = """
+import cauce
+
+
+@cauce.step
+def train(ref: str) -> int:
+    rows = len(cauce.data.load(ref))
+    with cauce.start_run(experiment="from-a-worker") as run:
+        cauce.log_metric("rows", rows)
+    return rows
+
+
+@cauce.pipeline
+def trained(ref: str):
+    return train(ref)
+"""
+
+
+@pytest.mark.slow
+def test_a_process_worker_reaches_the_runners_store_or_server(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """What a step does through Cauce in a worker process (a dataset it loads, a run it starts)
+    lands in the runner's workspace, through the same server for a remote one, and is linked."""
+    import pandas as pd
+
+    import cauce
+    from cauce.lineage.graph import walk
+
+    version = cauce.data.register("rows", pd.DataFrame({"a": [1, 2, 3]}))
+    path = tmp_path / "worker_flow.py"
+    path.write_text(textwrap.dedent(WORKER))
+    run = load_pipeline(f"{path}:trained").run(ref=version.ref, executor="process", max_workers=1)
+    assert run.succeeded, run.error
+    assert run.result() == 3
+    step_run = run.steps["train"].id
+    graph = walk(workspace, "step_run", step_run, "both", max_depth=1)
+    linked = {(e.src.kind, e.dst.kind, e.relation) for e in graph.edges}
+    assert {("dataset_version", "step_run", "input"), ("step_run", "run", "started")} <= linked
+    (started,) = [e.dst.id for e in graph.edges if e.relation == "started"]
+    assert cauce.get_run(started).data.metrics["rows"] == 3

@@ -9,6 +9,7 @@ from cauce.errors import InvalidInput
 from cauce.pipelines.decorators import Pipeline, Step
 from cauce.pipelines.graph import Placeholder, trace
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_count
 
 
@@ -86,7 +87,7 @@ def test_unknown_pipeline_parameter_is_named(workspace: Workspace) -> None:
     assert info.value.code == "unknown-parameter"
     with pytest.raises(InvalidInput, match="missing a required argument: 'n'"):
         fan_out.run()
-    assert row_count(workspace, "pipeline_runs") == 0  # nothing was stored
+    assert row_count(server_side(workspace), "pipeline_runs") == 0  # nothing was stored
 
 
 def test_unknown_step_argument_is_named(workspace: Workspace) -> None:

@@ -12,6 +12,7 @@ import cauce
 from cauce.errors import NotFound
 from cauce.pipelines.runs import get_pipeline_run, list_pipeline_runs
 from cauce.workspace import Workspace
+from remote import server_side
 
 
 def test_retries_until_success(workspace: Workspace, tmp_path: Path) -> None:
@@ -186,7 +187,7 @@ def test_every_run_is_stored_audited_and_linked(workspace: Workspace) -> None:
     assert counted.stats == {"duration_ms": counted.duration_ms}
     assert again.steps["table"].stats["rows"] == 8  # type: ignore[index]
 
-    with workspace.store.read() as conn:
+    with server_side(workspace).store.read() as conn:
         assert conn.execute(select(pipelines.c.name)).scalars().all() == ["stored"]
         stored_shas = set(conn.execute(select(artifacts.c.sha256)).scalars())
         actions = conn.execute(select(audit_events.c.action)).scalars().all()
@@ -198,7 +199,7 @@ def test_every_run_is_stored_audited_and_linked(workspace: Workspace) -> None:
         n["id"] for n in walk(workspace, "pipeline_run", run.id, "downstream").to_dict()["nodes"]
     }
     assert {s.id for s in loaded.steps.values()} <= reached
-    with workspace.store.read() as conn:
+    with server_side(workspace).store.read() as conn:
         edges = {
             (r.src_id, r.dst_id, r.relation)
             for r in conn.execute(select(e.c.src_id, e.c.dst_id, e.c.relation))

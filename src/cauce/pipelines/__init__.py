@@ -2,8 +2,9 @@
 
 ``decorators`` is what users write (``@cauce.step``, ``@cauce.pipeline``); ``graph`` turns one call
 of a pipeline function into a DAG; ``runner`` schedules it, reuses cached outputs and stores every
-run; ``executors/`` run the steps (in-process or in a process pool); ``materializers`` store step
-outputs as artifacts by type.
+run through ``records`` (its writes and cache lookups, as operations of the storage seam);
+``runs`` reads stored runs back; ``executors/`` run the steps (in-process, in a process pool, on
+Ray); ``materializers`` store step outputs as artifacts by type.
 """
 
 from __future__ import annotations

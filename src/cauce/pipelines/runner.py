@@ -19,7 +19,6 @@ pipeline run and step run also sends OpenLineage START and COMPLETE (or FAIL) ev
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -28,11 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import CauceError
-from cauce.pipelines import executors, materializers
+from cauce.pipelines import executors, materializers, records
 from cauce.pipelines.cache import cache_key, canonical_json
 from cauce.pipelines.executors.base import (
     FAILED,
-    RUNNING,
     SKIPPED,
     SUCCEEDED,
     Executor,
@@ -78,55 +76,33 @@ def run_pipeline(
     raising if not): it is marked FAILED as abandoned, and this run resumes it, the steps it
     finished reused from the step cache (``resumed`` names it).
     """
-    from cauce.lineage import audit
     from cauce.pipelines.runs import get_pipeline_run
-    from cauce.store import new_id, now_ms
-    from cauce.store.schema import pipeline_runs
+    from cauce.store import new_id
 
     ws = workspace or current()
     executor_cls = executors.executor_class(executor)  # an unknown name fails before any write
     arguments = pipeline.bind(params)
     graph = trace(pipeline, arguments)
-    run_id = new_id()
-    # A parameter JSON cannot hold (a DataFrame…) is recorded by its type, not its repr.
-    recorded_params = {k: _recordable(v) for k, v in arguments.items()}
-    with ws.store.write() as conn:
-        if guard is not None:
+    start = records.RunStart(
+        id=new_id(),
+        pipeline=pipeline.name,
+        source=_source(pipeline),
+        executor=executor,
+        # A parameter JSON cannot hold (a DataFrame…) is recorded by its type, not its repr.
+        params={k: _recordable(v) for k, v in arguments.items()},
+        key=key,
+    )
+    if guard is None:
+        started = records.start_pipeline_run(start, workspace=ws)
+    else:  # the guard checks the caller's claim in the store's own transaction: local only
+        with ws.store.write() as conn:
             guard(conn)
-        done, abandoned = _keyed(conn, key) if key is not None else (None, [])
-        if done is None:
-            pipeline_id = _ensure_pipeline(conn, pipeline, ws.user)
-            conn.execute(
-                pipeline_runs.insert().values(
-                    id=run_id,
-                    pipeline_id=pipeline_id,
-                    status=RUNNING,
-                    executor=executor,
-                    params=recorded_params,
-                    start_time=now_ms(),
-                    user=ws.user,
-                    idempotency_key=key,
-                )
-            )
-            audit.record(
-                conn,
-                ws.user,
-                "pipeline_run.start",
-                "pipeline_run",
-                run_id,
-                after={
-                    "pipeline": pipeline.name,
-                    "executor": executor,
-                    "params": recorded_params,
-                    **({"idempotency_key": key} if key is not None else {}),
-                },
-            )
-            for earlier in abandoned:
-                _abandon(conn, ws, earlier, f"run {run_id} with the same key ({key}) resumes it")
-    if done is not None:
-        reused = get_pipeline_run(done, workspace=ws)
+            started = records.start_run_in(conn, ws, start)
+    if started.done is not None:
+        reused = get_pipeline_run(started.done, workspace=ws)
         reused.returned, reused.reused = graph.result, True
         return reused
+    run_id = start.id
     _emit(ws, "START", run_id, pipeline.name)
     runner = _Runner(
         ws,
@@ -134,113 +110,33 @@ def run_pipeline(
         run_id,
         cache,
         executor_cls(ws, max_workers=max_workers),
-        pipeline=(pipeline_id, pipeline.name),
+        pipeline=(started.pipeline_id, pipeline.name),
     )
     try:
         runner.run()
         status, error = runner.outcome()
     except BaseException as exc:  # interrupted: the run must not stay RUNNING
         status, error = FAILED, f"interrupted: {type(exc).__name__}: {exc}"
-        _finish(ws, run_id, status, error)
+        records.finish_pipeline_run(run_id, status, error, workspace=ws)
         _emit(ws, "FAIL", run_id, pipeline.name, error=error)
         raise
     finally:
         runner.executor.close()
-    _finish(ws, run_id, status, error)
+    records.finish_pipeline_run(run_id, status, error, workspace=ws)
     _emit(ws, "COMPLETE" if status == SUCCEEDED else "FAIL", run_id, pipeline.name, error=error)
     run = get_pipeline_run(run_id, workspace=ws)
-    run.returned, run.resumed = graph.result, abandoned
+    run.returned, run.resumed = graph.result, started.abandoned
     return run
 
 
-def _keyed(conn: Connection, key: str) -> tuple[str | None, list[str]]:
-    """The run with ``key`` that succeeded, if any, and the ids of those still RUNNING."""
-    from sqlalchemy import select
-
-    from cauce.store.schema import pipeline_runs
-
-    p = pipeline_runs.c
-    rows = conn.execute(
-        select(p.id, p.status).where(p.idempotency_key == key).order_by(p.start_time, p.id)
-    ).all()
-    done = next((r.id for r in rows if r.status == SUCCEEDED), None)
-    return done, [r.id for r in rows if r.status == RUNNING]
-
-
-def _abandon(conn: Connection, ws: Workspace, run_id: str, resumed_by: str) -> None:
-    """Mark a RUNNING run whose runner died FAILED, in the caller's transaction."""
-    from sqlalchemy import update
-
-    from cauce.lineage import audit
-    from cauce.store import now_ms
-    from cauce.store.schema import pipeline_runs
-
-    error = f"abandoned: its runner stopped before the run ended; {resumed_by}"
-    conn.execute(
-        update(pipeline_runs)
-        .where(pipeline_runs.c.id == run_id, pipeline_runs.c.status == RUNNING)
-        .values(status=FAILED, end_time=now_ms(), error=error)
-    )
-    audit.record(
-        conn,
-        ws.user,
-        "pipeline_run.end",
-        "pipeline_run",
-        run_id,
-        before={"status": RUNNING},
-        after={"status": FAILED, "error": error},
-    )
-
-
-def _finish(ws: Workspace, run_id: str, status: str, error: str | None) -> None:
-    from sqlalchemy import update
-
-    from cauce.lineage import audit
-    from cauce.store import now_ms
-    from cauce.store.schema import pipeline_runs
-
-    with ws.store.write() as conn:
-        conn.execute(
-            update(pipeline_runs)
-            .where(pipeline_runs.c.id == run_id)
-            .values(status=status, end_time=now_ms(), error=error)
-        )
-        audit.record(
-            conn,
-            ws.user,
-            "pipeline_run.end",
-            "pipeline_run",
-            run_id,
-            before={"status": RUNNING},
-            after={"status": status, "error": error},
-        )
-
-
-def _ensure_pipeline(conn: Connection, pipeline: Pipeline, user: str) -> str:
+def _source(pipeline: Pipeline) -> str:
+    """Where the pipeline function is defined, as ``file.py:qualname`` (else ``module:``)."""
     import inspect
 
-    from sqlalchemy import select
-
-    from cauce.lineage import audit
-    from cauce.store import insert_ignore, new_id, now_ms
-    from cauce.store.schema import pipelines
-
-    query = select(pipelines.c.id).where(pipelines.c.name == pipeline.name)
-    found = conn.execute(query).first()
-    if found is not None:
-        return str(found.id)
     try:
-        source = f"{Path(inspect.getsourcefile(pipeline.fn) or '')}:{pipeline.fn.__qualname__}"
+        return f"{Path(inspect.getsourcefile(pipeline.fn) or '')}:{pipeline.fn.__qualname__}"
     except TypeError:
-        source = f"{pipeline.fn.__module__}:{pipeline.fn.__qualname__}"
-    pipeline_id = new_id()
-    row = {"id": pipeline_id, "name": pipeline.name, "source": source, "created_at": now_ms()}
-    if not insert_ignore(conn, pipelines, row):  # created meanwhile by a concurrent first run
-        return str(conn.execute(query).scalar_one())
-    audit.record(
-        conn, user, "pipeline.create", "pipeline", pipeline_id, after={"name": pipeline.name}
-    )
-    return pipeline_id
+        return f"{pipeline.fn.__module__}:{pipeline.fn.__qualname__}"
 
 
 def _recordable(value: Any) -> Any:
@@ -381,12 +277,8 @@ class _Runner:
         from cauce.store import now_ms
 
         start = now_ms()
-        with self.ws.store.fast_write() as tx:  # the hot path: no SQLAlchemy per statement
-            found = tx.fetchone(_CACHED_SQL, {"key": prepared.key, "status": SUCCEEDED})
-        row = None
-        if found is not None:
-            row = _Cached(found[0], _json(found[1]), _json(found[2]))
-        if row is None or not row.output or not self._intact(row.output["sha256"]):
+        row = records.cached_output(prepared.key, workspace=self.ws)
+        if row is None:
             return False
         end = now_ms()
         stats = dict(row.stats or {})
@@ -395,33 +287,6 @@ class _Runner:
         result.stats = stats
         self._record(node, prepared, result, cached_from=row.id)
         return True
-
-    def _intact(self, sha256: str) -> bool:
-        """Whether a cached output is stored unchanged; a corrupted one is moved aside.
-
-        Moving it (to ``<sha256>.corrupt-<ms>``) lets the step's rerun store its output again.
-        """
-        from cauce.artifacts import sha256_file
-        from cauce.store import now_ms
-
-        store = self.ws.artifacts
-        path = store.path_of(sha256)
-        try:
-            if store.is_local:
-                if sha256_file(Path(path))[0] == sha256:
-                    return True
-            else:
-                store.read_bytes(sha256)  # verified while read
-                return True
-        except OSError:  # missing or unreadable: run the step
-            return False
-        except CauceError as exc:
-            if exc.code != "integrity-error":
-                return False
-        # Should the move fail, the file stays and loading the rerun's output reports it.
-        with contextlib.suppress(OSError):
-            store.fs.mv(path, f"{path}.corrupt-{now_ms()}")
-        return False
 
     def _record(
         self,
@@ -472,18 +337,7 @@ class _Runner:
 
         if node.step.anomalies == "off":
             return
-        with self.ws.store.fast_write() as tx:
-            rows = tx.fetchall(
-                _HISTORY_SQL,
-                {
-                    "pipeline": self.pipeline_id,
-                    "step": node.name,
-                    "status": SUCCEEDED,
-                    "hit": False,
-                    "run": self.run_id,
-                },
-            )
-        previous = [_json(r[0]) for r in rows if r[0] is not None]
+        previous = records.step_history(self.pipeline_id, node.name, self.run_id, workspace=self.ws)
         found = find_anomalies(result.stats, previous)
         if not found:
             return
@@ -578,106 +432,19 @@ class _Runner:
         started: list[str] | None = None,
         **values: Any,
     ) -> str:
-        """Store a step run in one transaction: its row, the blobs it references (``blobs``: its
-        stored arguments; and its output), its lineage edges (from its pipeline run and from
-        ``edges``: upstream step run, relation; from its argument blobs, to its output blob and
-        to the tracked runs it ``started``) and its audit event. Plain SQL on the store's hot
-        path: SQLAlchemy's per-statement cost was most of a trivial step's overhead.
-        """
-        from cauce.artifacts import Blob
-        from cauce.lineage import audit
-        from cauce.store import now_ms
-        from cauce.store.schema import lineage_edges, step_runs
-
+        """Store a step run (see :func:`records.record_step_run`); its id."""
         # The run's id prefix and a counter: unique, and sorted in the order steps were recorded
         # (a step after the steps it takes outputs from), which listing the run relies on.
         self.recorded += 1
         step_run_id = f"{self.run_id[:20]}{self.recorded:012x}"
-        now = now_ms()
-        output = values.get("output")
-        stored = list(blobs or [])
-        if output is not None:
-            uri = self.ws.artifacts.uri_of(output["sha256"])
-            stored.append(Blob(output["sha256"], output["size"], uri, output["media_type"]))
-        with self.ws.store.fast_write() as tx:
-            tx.insert(
-                step_runs,
-                {"id": step_run_id, "pipeline_run_id": self.run_id, "step": step, **values},
-            )
-            for blob in stored:
-                tx.execute(
-                    _BLOB_SQL,
-                    {
-                        "sha256": blob.sha256,
-                        "size": blob.size,
-                        "uri": blob.uri,
-                        "media_type": blob.media_type,
-                        "created_at": now,
-                    },
-                )
-            here = ("step_run", step_run_id)
-            links = [(("pipeline_run", self.run_id), here, "step")]
-            links += [(("step_run", src), here, relation) for src, relation in edges or []]
-            links += [(("dataset_version", d), here, "input") for d in datasets or []]
-            # Two arguments of equal content are one input blob: one edge.
-            shas = sorted({b.sha256 for b in blobs or []})
-            links += [(("artifact", sha), here, "input") for sha in shas]
-            if output is not None:
-                links.append((here, ("artifact", output["sha256"]), "output"))
-            links += [(here, ("run", r), "started") for r in started or []]
-            for (src_kind, src_id), (dst_kind, dst_id), relation in links:
-                tx.insert(
-                    lineage_edges,
-                    {
-                        "src_kind": src_kind,
-                        "src_id": src_id,
-                        "dst_kind": dst_kind,
-                        "dst_id": dst_id,
-                        "relation": relation,
-                        "created_at": now,
-                    },
-                )
-            audit.record_fast(
-                tx,
-                self.ws.user,
-                "step_run.end",
-                "step_run",
-                step_run_id,
-                after={
-                    "pipeline_run": self.run_id,
-                    "step": step,
-                    "status": values["status"],
-                    "cache_hit": values["cache_hit"],
-                    "attempts": values["attempts"],
-                    "output": output["sha256"] if output else None,
-                },
-            )
+        record = records.StepRecord(
+            id=step_run_id,
+            step=step,
+            blobs=list(blobs or []),
+            edges=list(edges or []),
+            datasets=list(datasets or []),
+            started=list(started or []),
+            **values,
+        )
+        records.record_step_run(self.run_id, record, workspace=self.ws)
         return step_run_id
-
-
-@dataclass
-class _Cached:
-    id: str
-    output: dict[str, Any] | None
-    stats: dict[str, Any] | None
-
-
-_CACHED_SQL = (
-    "SELECT id, output, stats FROM step_runs WHERE cache_key = :key AND status = :status "
-    "ORDER BY end_time DESC LIMIT 1"
-)
-# The stats of the step's earlier runs (that ran, not cache hits), newest first.
-_HISTORY_SQL = (
-    "SELECT s.stats FROM step_runs s JOIN pipeline_runs p ON p.id = s.pipeline_run_id "
-    "WHERE p.pipeline_id = :pipeline AND s.step = :step AND s.status = :status "
-    "AND s.cache_hit = :hit AND s.pipeline_run_id != :run ORDER BY s.start_time DESC LIMIT 30"
-)
-_BLOB_SQL = (
-    "INSERT INTO artifacts (sha256, size, uri, media_type, created_at) "
-    "VALUES (:sha256, :size, :uri, :media_type, :created_at) ON CONFLICT DO NOTHING"
-)
-
-
-def _json(value: Any) -> Any:
-    """A JSON column as read through the DB-API driver (text on SQLite, parsed on PostgreSQL)."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value

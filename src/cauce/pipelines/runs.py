@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cauce.errors import InvalidInput, NotFound
+from cauce.operations import operation
 from cauce.workspace import Workspace, current
 
 
@@ -50,11 +51,20 @@ class PipelineRun:
     steps: dict[str, StepRun] = field(default_factory=dict)
     # What the pipeline function returned, with step names in place of placeholders.
     returned: Any = field(default=None, repr=False)
-    workspace: Workspace | None = field(default=None, repr=False, compare=False)
     # As returned by a run with a key: an earlier run with it had succeeded and nothing ran
     # (``reused``), or this run resumed earlier ones whose runner had died (``resumed``).
     reused: bool = field(default=False, compare=False)
     resumed: list[str] = field(default_factory=list, compare=False)
+
+    @property
+    def workspace(self) -> Workspace | None:
+        """The workspace the run was read from (where ``output`` loads from); not a field, so
+        that a run travels as JSON."""
+        return self.__dict__.get("_workspace")
+
+    @workspace.setter
+    def workspace(self, ws: Workspace | None) -> None:
+        self.__dict__["_workspace"] = ws
 
     @property
     def succeeded(self) -> bool:
@@ -109,6 +119,26 @@ class PipelineRun:
 
 def get_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> PipelineRun:
     """A stored pipeline run with its step runs; NotFound names a missing id."""
+    ws = workspace or current()
+    run = read_pipeline_run(run_id, workspace=ws)
+    run.workspace = ws
+    return run
+
+
+def list_pipeline_runs(
+    pipeline: str | None = None, *, max_results: int = 50, workspace: Workspace | None = None
+) -> list[PipelineRun]:
+    """Recent pipeline runs, newest first (without their step runs)."""
+    ws = workspace or current()
+    runs = read_pipeline_runs(pipeline, max_results=max_results, workspace=ws)
+    for run in runs:
+        run.workspace = ws
+    return runs
+
+
+@operation("GET /pipeline-runs/{run_id}")
+def read_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> PipelineRun:
+    """The stored pipeline run ``run_id`` with its step runs (see :func:`get_pipeline_run`)."""
     from sqlalchemy import select
 
     from cauce.store.schema import pipeline_runs, pipelines, step_runs
@@ -129,7 +159,7 @@ def get_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pipe
             .where(step_runs.c.pipeline_run_id == run_id)
             .order_by(step_runs.c.id)  # ids of one run sort in the order steps were recorded
         ).all()
-    run = _pipeline_run(row, ws)
+    run = _pipeline_run(row)
     for s in steps:
         run.steps[s.step] = StepRun(
             id=s.id,
@@ -149,10 +179,11 @@ def get_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pipe
     return run
 
 
-def list_pipeline_runs(
+@operation("GET /pipeline-runs")
+def read_pipeline_runs(
     pipeline: str | None = None, *, max_results: int = 50, workspace: Workspace | None = None
 ) -> list[PipelineRun]:
-    """Recent pipeline runs, newest first (without their step runs)."""
+    """Recent pipeline runs, newest first (see :func:`list_pipeline_runs`)."""
     from sqlalchemy import select
 
     from cauce.store.schema import pipeline_runs, pipelines
@@ -170,10 +201,10 @@ def list_pipeline_runs(
         query = query.where(pipelines.c.name == pipeline)
     with ws.store.read() as conn:
         rows = conn.execute(query).all()
-    return [_pipeline_run(r, ws) for r in rows]
+    return [_pipeline_run(r) for r in rows]
 
 
-def _pipeline_run(row: Any, ws: Workspace) -> PipelineRun:
+def _pipeline_run(row: Any) -> PipelineRun:
     return PipelineRun(
         id=row.id,
         pipeline=row.name,
@@ -185,5 +216,4 @@ def _pipeline_run(row: Any, ws: Workspace) -> PipelineRun:
         error=row.error,
         user=row.user,
         idempotency_key=row.idempotency_key,
-        workspace=ws,
     )

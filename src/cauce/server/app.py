@@ -56,6 +56,8 @@ OPERATION_MODULES = (
     "cauce.registry.gates",
     "cauce.data.assets",
     "cauce.data.checks",
+    "cauce.pipelines.records",
+    "cauce.pipelines.runs",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob

@@ -111,6 +111,7 @@ def start_run(
         info = runs.create_run(
             experiment, run_name, parent_run_id=parent, tags=tags, experiment_id=inherited
         )
+        runs.note_started(info.run_id)  # a pipeline step's lineage, on the caller's side
     active = ActiveRun(info)
     stack.append(active)
     return active

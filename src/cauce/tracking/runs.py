@@ -78,6 +78,14 @@ def recording_runs() -> Iterator[list[str]]:
         _started.reset(token)
 
 
+def note_started(run_id: str) -> None:
+    """Count ``run_id`` among the runs started inside :func:`recording_runs` (once). Called on
+    the caller's side too: through a server, :func:`create_run` runs out of this process."""
+    started = _started.get()
+    if started is not None and run_id not in started:
+        started.append(run_id)
+
+
 @operation("POST /runs", caller_side={"source": source_info})
 def create_run(
     experiment: str | None = None,
@@ -146,9 +154,7 @@ def create_run(
                 "parent_run_id": parent_run_id,
             },
         )
-    started = _started.get()
-    if started is not None:
-        started.append(run_id)
+    note_started(run_id)
     return _run_info(row)
 
 

@@ -136,21 +136,27 @@ def execute(task: StepTask, artifacts: ArtifactStore) -> StepResult:
     return result
 
 
-# One artifact store per worker process and workspace, opened on the worker's first task.
-_worker_stores: dict[str, ArtifactStore] = {}
+# One workspace per worker process and workspace settings, opened on the worker's first task.
+_worker_workspaces: dict[str, Workspace] = {}
 
 
 def run_in_worker(settings: Settings, payload: bytes) -> StepResult:
-    """Run a cloudpickled :class:`StepTask` in a worker process (process pool, Ray task)."""
+    """Run a cloudpickled :class:`StepTask` in a worker process (process pool, Ray task).
+
+    The runner's workspace is current while the step runs, so that what the step does through
+    Cauce (datasets it loads, runs it starts) reaches the same store, or the same server.
+    """
     import cloudpickle
 
-    from cauce.workspace import Workspace
+    from cauce.workspace import Workspace, using
 
-    key = f"{settings.root}|{settings.artifacts}"
-    if key not in _worker_stores:
-        _worker_stores[key] = Workspace(settings).artifacts
+    key = f"{settings.root}|{settings.artifacts}|{settings.server_url}"
+    if key not in _worker_workspaces:
+        _worker_workspaces[key] = Workspace(settings)
+    ws = _worker_workspaces[key]
     task: StepTask = cloudpickle.loads(payload)
-    return execute(task, _worker_stores[key])
+    with using(ws):
+        return execute(task, ws.artifacts)
 
 
 def send_pickled(

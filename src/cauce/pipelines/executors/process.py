@@ -1,7 +1,8 @@
 """The process-pool executor: independent branches run in parallel worker processes.
 
 Workers are started with ``spawn`` (no inherited database connections or threads) and open
-their own artifact store from the workspace settings. A task goes to a worker as cloudpickle
+the runner's workspace from its settings (on a server's workspace: the same server), current
+while a step runs. A task goes to a worker as cloudpickle
 bytes holding the step function and its small constant arguments; inputs and outputs travel as
 sha256 references to the artifact store. Each worker runs its step in its main thread, so a
 step's ``timeout`` is enforced there by SIGALRM; a worker that dies fails its step.

@@ -3,7 +3,8 @@
 ``ray.init()`` starts a local Ray on first use; with ``CAUCE_RAY_ADDRESS`` set (``auto``, or
 ``ray://host:10001``) the executor joins that cluster instead. Every worker needs Cauce
 installed and must reach the workspace's metadata store and artifact store: on a cluster, point
-``CAUCE_DB_URL`` at PostgreSQL and ``CAUCE_ARTIFACTS`` at object storage. Tasks travel as
+``CAUCE_DB_URL`` at PostgreSQL and ``CAUCE_ARTIFACTS`` at object storage, or work through a Cauce
+server (the workspace's ``server_url`` travels with each task). Tasks travel as
 cloudpickle bytes (the step function and small constants); inputs and outputs travel as sha256
 references to the artifact store, as with the process executor. Ray stays up for the life of the
 process (starting it costs seconds), and is shut down at exit when Cauce started it.
