@@ -84,6 +84,8 @@ metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+    # search_runs ordered by a metric walks its values in this order (tracking/search.py).
+    Index("ix_metrics_key_value", "key", "value"),
 )
 
 params = Table(

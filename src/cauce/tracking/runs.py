@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, select
 from cauce.errors import BackendError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.operations import operation
-from cauce.store import new_id, now_ms, upsert
+from cauce.store import FastTransaction, new_id, now_ms, upsert
 from cauce.store.schema import (
     dataset_versions,
     datasets,
@@ -429,16 +429,9 @@ def log_params(
     }
     if not checked:
         return
-    with ws.store.write() as conn:
-        _require_run(conn, run_id)
-        existing = {
-            p.key: p.value
-            for p in conn.execute(
-                select(params.c.key, params.c.value).where(
-                    params.c.run_id == run_id, params.c.key.in_(list(checked))
-                )
-            )
-        }
+    _check_run_id(run_id)
+    with ws.store.fast_write() as tx:  # a hot path of the MLflow client: plain SQL
+        existing = _run_values(tx, "params", run_id, list(checked))
         changed = {
             k: (existing[k], v) for k, v in checked.items() if k in existing and existing[k] != v
         }
@@ -448,21 +441,25 @@ def log_params(
                 f"params of run {run_id} cannot change once logged ({listing})",
                 hint="log the new value under another key, or start a new run",
             )
-        new = [
-            {"run_id": run_id, "key": k, "value": v}
-            for k, v in checked.items()
-            if k not in existing
-        ]
+        new = {k: v for k, v in checked.items() if k not in existing}
         if new:
-            conn.execute(params.insert(), new)
-            audit.record(
-                conn,
-                ws.user,
-                "run.params",
-                "run",
-                run_id,
-                after={row["key"]: row["value"] for row in new},
-            )
+            for k, v in new.items():
+                tx.insert(params, {"run_id": run_id, "key": k, "value": v})
+            audit.record_fast(tx, ws.user, "run.params", "run", run_id, after=new)
+
+
+def _run_values(tx: FastTransaction, table: str, run_id: str, keys: list[str]) -> dict[str, str]:
+    """The run's stored values of ``keys`` in ``table`` (params or run_tags), in one query that
+    also finds the run: NotFound when it does not exist."""
+    marks = ", ".join(f":k{i}" for i in range(len(keys)))
+    sql = (
+        f"SELECT r.id, v.key, v.value FROM runs r LEFT JOIN {table} v "
+        f"ON v.run_id = r.id AND v.key IN ({marks}) WHERE r.id = :run"
+    )
+    rows = tx.fetchall(sql, {"run": run_id, **{f"k{i}": k for i, k in enumerate(keys)}})
+    if not rows:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return {key: value for _, key, value in rows if key is not None}
 
 
 @operation("POST /runs/{run_id}/tags")
@@ -472,9 +469,19 @@ def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | N
     checked = _checked_tags(values)
     if not checked:
         return
-    with ws.store.write() as conn:
-        _require_run(conn, run_id)
-        _write_tags(conn, ws, run_id, checked)
+    _check_run_id(run_id)
+    with ws.store.fast_write() as tx:  # a hot path of the MLflow client: plain SQL
+        before = _run_values(tx, "run_tags", run_id, list(checked))
+        for k, v in checked.items():
+            tx.execute(_UPSERT_TAG_SQL, {"run_id": run_id, "key": k, "value": v})
+        audit.record_fast(tx, ws.user, "run.tag", "run", run_id, before=before, after=checked)
+
+
+# The same statement on SQLite and PostgreSQL.
+_UPSERT_TAG_SQL = (
+    "INSERT INTO run_tags (run_id, key, value) VALUES (:run_id, :key, :value) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
+)
 
 
 def _checked_tags(values: Mapping[str, Any]) -> dict[str, str]:

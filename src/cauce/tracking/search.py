@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, literal
 from sqlalchemy.ext.compiler import compiles
@@ -43,6 +43,9 @@ from cauce.operations import operation
 from cauce.store.schema import experiments, metrics, params, run_tags, runs
 from cauce.tracking.entities import Run
 from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 MAX_COMPARISONS = 200
 MAX_DEPTH = 32
@@ -463,6 +466,11 @@ def parse_filter(text: str) -> ColumnElement[bool]:
 
 def parse_order_by(clauses: Sequence[str]) -> list[Any]:
     """``["metrics.auc DESC", "start_time"]`` → ORDER BY expressions (NULLs last)."""
+    return [_ordered(_column(field), descending) for field, descending in _order_fields(clauses)]
+
+
+def _order_fields(clauses: Sequence[str]) -> list[tuple[Field, bool]]:
+    """Each ORDER BY clause as its field and whether it is descending."""
     out = []
     for clause in clauses:
         if not isinstance(clause, str) or not clause.strip():
@@ -478,10 +486,12 @@ def parse_order_by(clauses: Sequence[str]) -> list[Any]:
             parser.i += 1
         if parser.peek() is not None:
             raise parser.error("unexpected text after the sort direction")
-        column = _column(field)
-        ordered = column.desc() if direction == "DESC" else column.asc()
-        out.append(ordered.nulls_last())
+        out.append((field, direction == "DESC"))
     return out
+
+
+def _ordered(column: Any, descending: bool) -> Any:
+    return (column.desc() if descending else column.asc()).nulls_last()
 
 
 @operation("GET /runs")
@@ -504,7 +514,7 @@ def search_runs(
 
         cauce.search_runs("churn", filter="metrics.auc > 0.9", order_by=["metrics.auc DESC"])
     """
-    from sqlalchemy import or_, select
+    from sqlalchemy import select
 
     from cauce.tracking.runs import load_runs
 
@@ -519,25 +529,109 @@ def search_runs(
         raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
     if lifecycle not in ("active", "deleted", "all"):
         raise InvalidInput(f"lifecycle must be active, deleted or all, not {lifecycle!r}")
-    query = select(runs)
+    order = _order_fields(order_by or [])
+    scope = []
     if lifecycle != "all":
-        query = query.where(runs.c.lifecycle_stage == lifecycle)
-    if filter and filter.strip():
-        query = query.where(parse_filter(filter))
-    query = query.order_by(*parse_order_by(order_by or []), runs.c.start_time.desc(), runs.c.id)
-    query = query.limit(max_results).offset(offset)
+        scope.append(runs.c.lifecycle_stage == lifecycle)
+    matches = parse_filter(filter) if filter and filter.strip() else None
     with ws.store.read() as conn:
+        ids = None
         if experiment is not None:
-            names = [experiment] if isinstance(experiment, str) else list(experiment)
-            found = conn.execute(
-                select(experiments.c.id, experiments.c.name).where(
-                    or_(experiments.c.id.in_(names), experiments.c.name.in_(names))
-                )
-            ).all()
-            known = {r.id for r in found} | {r.name for r in found}
-            missing = [n for n in names if n not in known]
-            if missing:
-                raise NotFound(f"experiment {', '.join(map(repr, missing))} does not exist")
-            query = query.where(runs.c.experiment_id.in_([r.id for r in found]))
-        rows = list(conn.execute(query).all())
+            ids = _experiment_ids(conn, [experiment] if isinstance(experiment, str) else experiment)
+            scope.append(runs.c.experiment_id.in_(ids))
+        where = scope if matches is None else [*scope, matches]
+        rows = None
+        if order and order[0][0].kind == "metrics" and _walkable(conn, ids):
+            rows = _walk(conn, order, where, max_results, offset)
+        if rows is None:
+            query = select(runs).where(*where).order_by(*_tail_order(order))
+            rows = list(conn.execute(query.limit(max_results).offset(offset)).all())
         return load_runs(conn, rows)
+
+
+def _experiment_ids(conn: Connection, names: Sequence[str]) -> list[str]:
+    """The ids of experiments given by name or id; NotFound names the missing ones."""
+    from sqlalchemy import or_, select
+
+    names = list(names)
+    found = conn.execute(
+        select(experiments.c.id, experiments.c.name).where(
+            or_(experiments.c.id.in_(names), experiments.c.name.in_(names))
+        )
+    ).all()
+    known = {r.id for r in found} | {r.name for r in found}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise NotFound(f"experiment {', '.join(map(repr, missing))} does not exist")
+    return [r.id for r in found]
+
+
+def _tail_order(order: list[tuple[Field, bool]]) -> list[Any]:
+    """ORDER BY for ``order``, then newest first and by id, so that pages are stable."""
+    return [_ordered(_column(f), d) for f, d in order] + [runs.c.start_time.desc(), runs.c.id]
+
+
+# Ordered by a metric, a search can walk the metric's values in index order and stop after a
+# page of matches, instead of computing every searched run's latest value and sorting them all.
+# The walk is bounded: it passes only the best ``wanted * WALK_ROWS[i]`` values of the metric
+# (every run's, every step's, of every experiment), the larger bound when the smaller held no
+# full page; when none does, the plain plan answers. (PostgreSQL evaluates every row within the
+# bound before sorting, hence the small first bound.) Below PLAIN_UP_TO searched runs the plain
+# plan is cheap enough on its own.
+WALK_ROWS = (4, 32)
+PLAIN_UP_TO = 2_000
+
+
+def _walkable(conn: Connection, experiment_ids: list[str] | None) -> bool:
+    from sqlalchemy import func, literal, select
+
+    searched = select(literal(1)).select_from(runs)
+    if experiment_ids is not None:
+        searched = searched.where(runs.c.experiment_id.in_(experiment_ids))
+    bounded = searched.limit(PLAIN_UP_TO).subquery()
+    return bool(conn.execute(select(func.count()).select_from(bounded)).scalar_one() >= PLAIN_UP_TO)
+
+
+def _walk(
+    conn: Connection, order: list[tuple[Field, bool]], where: list[Any], limit: int, offset: int
+) -> list[Any] | None:
+    """One page of runs ordered by a metric, found among the runs with the metric's best values
+    (see WALK_ROWS); None when those hold no full page."""
+    from sqlalchemy import select
+
+    (field, descending), rest = order[0], order[1:]
+    m, later = metrics.alias("m"), metrics.alias("later")
+    values = (
+        select(m.c.value)
+        .where(m.c.key == field.key, m.c.is_nan.is_(False))
+        .order_by(m.c.value.desc() if descending else m.c.value.asc())
+    )
+    # A scalar subquery, evaluated per row walked: as NOT EXISTS, PostgreSQL hashes every row
+    # of the metric first.
+    latest = m.c.id == (
+        select(later.c.id)
+        .where(later.c.run_id == m.c.run_id, later.c.key == m.c.key)
+        .order_by(later.c.step.desc(), later.c.timestamp.desc(), later.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        values.with_only_columns(*runs.c)
+        .join(runs, runs.c.id == m.c.run_id)
+        .where(latest, *where)
+        .order_by(*_tail_order(rest))
+        .limit(limit)
+        .offset(offset)
+    )
+    for rows_per_match in WALK_ROWS:
+        at = values.offset(rows_per_match * (offset + limit) - 1).limit(1)
+        bound = conn.execute(at).scalar()
+        if bound is None:  # fewer rows than that: walk them all
+            rows = list(conn.execute(query).all())
+            return rows if len(rows) == limit else None
+        # Ties with the bound are all in, so that their order among them is exact.
+        within = query.where(m.c.value >= bound if descending else m.c.value <= bound)
+        rows = list(conn.execute(within).all())
+        if len(rows) == limit:
+            return rows
+    return None
