@@ -56,6 +56,9 @@ OPERATION_MODULES = (
     "cauce.registry.gates",
     "cauce.data.assets",
     "cauce.data.checks",
+    "cauce.specs",
+    "cauce.serving.endpoints",
+    "cauce.serving.rollouts",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
