@@ -1,6 +1,7 @@
-"""``cauce apply``, ``cauce endpoints``, ``cauce deployments`` and ``cauce rollouts`` against a
-``cauce server`` (``CAUCE_SERVER_URL``), run as real processes: specs are read here and applied
-there, control goes through the server, what cannot work through it says so in one line."""
+"""``cauce apply``, ``cauce endpoints`` (their keys too), ``cauce deployments`` and ``cauce
+rollouts`` against a ``cauce server`` (``CAUCE_SERVER_URL``), run as real processes: specs are
+read here and applied there, control goes through the server, and what cannot work through it
+says so in one line."""
 
 from __future__ import annotations
 
@@ -100,6 +101,10 @@ def test_specs_and_endpoints_through_a_server(cauce_server: Server, tmp_path: Pa
     assert_one_line_error(
         run("endpoints", "serve", "assistant", check=False), "cannot be served against the server"
     )
+    created = json.loads(run("endpoints", "keys", "create", "assistant", "team", "--json").stdout)
+    [listed] = json.loads(run("endpoints", "keys", "list", "assistant", "--json").stdout)
+    assert listed["prefix"] == created["key"][:9] and listed["revoked_at"] is None
+    assert "revoked key team" in run("endpoints", "keys", "revoke", "assistant", "team").stdout
     keyed = tmp_path / "keyed.yaml"
     keyed.write_text("kind: Connection\nname: other\napi_key: {env: HOME}\n")
     assert_one_line_error(

@@ -7,16 +7,18 @@ here is rules about what may change, what is refused before anything changes, an
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cauce.errors import CauceError, Conflict, InvalidInput, NotFound
+from cauce.errors import AlreadyExists, CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.registry import models as registry
+from cauce.serving import keys
 from cauce.serving.endpoints import (
     delete_deployment,
     delete_endpoint,
@@ -284,3 +286,23 @@ def test_a_bad_name_is_refused_with_the_reason(churn: Workspace, tmp_path: Path)
         apply(write(tmp_path, ENDPOINT.replace("name: churn", "name: a/b")))
     with pytest.raises(InvalidInput, match="deployment name 'b/c'"):
         apply(write(tmp_path, BLUE.replace("name: blue", "name: b/c")))
+
+
+def test_api_keys_are_shown_once_listed_and_revoked(churn: Workspace) -> None:
+    stored, key = keys.create_key("churn", "team", limits={"token_budget": 100})
+    assert key.startswith("ck-") and stored.prefix == key[:9] and stored.user == "tester"
+    with pytest.raises(AlreadyExists, match="already has a key named 'team'"):
+        keys.create_key("churn", "team")
+    with pytest.raises(InvalidInput, match="requests_per_minute") as caught:
+        keys.create_key("churn", "other", limits={"requests_per_minute": 0})
+    assert caught.value.details["field"] == "requests_per_minute"
+    [listed] = keys.list_keys("churn")
+    assert listed.limits == {"token_budget": 100, "budget_period": "month"}
+    assert listed.spent is not None and listed.spent["requests"] == 0
+    revoked = keys.revoke_key("churn", "team")
+    assert revoked.revoked_at is not None
+    assert keys.revoke_key("churn", "team") == revoked  # once revoked, it stays as it was
+    with pytest.raises(NotFound, match="no key named 'nobody'"):
+        keys.revoke_key("churn", "nobody")
+    [created] = audit.events(churn, action="api_key.create")
+    assert created.after is not None and key not in json.dumps(created.after)

@@ -58,6 +58,7 @@ OPERATION_MODULES = (
     "cauce.data.checks",
     "cauce.specs",
     "cauce.serving.endpoints",
+    "cauce.serving.keys",
     "cauce.serving.rollouts",
 )
 API = "/api/v1"
