@@ -307,8 +307,8 @@ def test_a_bad_document_is_named_with_its_position(
 def test_a_key_read_from_this_machine_is_not_read_by_a_server(
     any_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A Connection's ``api_key: {env: ...}`` is this machine's: applied locally it is read,
-    through a server the document is refused (the server would read its own), all of them."""
+    """A Connection's ``api_key: {env: ...}`` is the applier's: applied locally it is read;
+    through a server the apply is refused, whole (the server would read its own variable)."""
     monkeypatch.setenv("LLM_KEY", "sk-here")
     connection = {
         "kind": "Connection",
@@ -323,9 +323,9 @@ def test_a_key_read_from_this_machine_is_not_read_by_a_server(
     before = snapshot(server_side(any_workspace))
     with pytest.raises(NotSupported) as caught:
         cauce.apply([schedule, connection])
-    assert caught.value.message.startswith(
-        "document 2: Connection llm: api_key is read from an environment variable or a file of "
-        "this machine, which the server"
+    assert caught.value.message == (
+        "document 2: Connection llm: api_key is read from an environment variable or a file, "
+        "and a server reads neither for a client"
     )
     assert "without CAUCE_SERVER_URL" in (caught.value.hint or "")
     assert snapshot(server_side(any_workspace)) == before

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from cauce.config import load_object
 from cauce.errors import CauceError, InvalidInput, NotFound, NotSupported
 from cauce.operations import operation
-from cauce.workspace import Workspace, current
+from cauce.workspace import Workspace, acting_as, current
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -207,12 +207,7 @@ def apply(
         for applied in cauce.apply("specs/", dry_run=True):
             print(applied.kind, applied.name, applied.outcome, applied.changes)
     """
-    ws = workspace or current()
-    documents = read(source)
-    if ws.remote:
-        for document in documents:
-            _refuse_read_here(document, str(ws.settings.server_url))
-    return list(apply_documents(documents, dry_run=dry_run, workspace=ws))
+    return list(apply_documents(read(source), dry_run=dry_run, workspace=workspace))
 
 
 # A tuple, not a list: a list is answered a page at a time, and an apply must run only once.
@@ -223,9 +218,12 @@ def apply_documents(
     """Parse, check and save documents already read (:func:`read`) in one transaction; what
     each did, in their order (``dry_run``: rolled back)."""
     ws = workspace or current()
-    parsed = [_parse(i, d) for i, d in enumerate(documents)]
-    if not parsed:
+    if not documents:
         raise InvalidInput("no spec documents to apply", details={"field": "documents"})
+    if acting_as() is not None:  # a server answering a client
+        for document in documents:
+            _refuse_read_here(document)
+    parsed = [_parse(i, d) for i, d in enumerate(documents)]
     _refuse_repeats(parsed)
     declared: Declared = frozenset((p.kind.name, p.key) for p in parsed)
     for p in parsed:
@@ -246,21 +244,23 @@ def apply_documents(
     return tuple(results[i] for i in range(len(parsed)))
 
 
-def _refuse_read_here(document: Document, server: str) -> None:
-    """A document with a field the server would read on its own machine is refused here."""
+def _refuse_read_here(document: Document) -> None:
+    """A document with a field its applier's machine holds (a key in an environment variable)
+    is refused: the server would read its own."""
     body = document.body
     if not isinstance(body, dict):
-        return  # the server names what is wrong with it
+        return  # parsing names what is wrong with it
     for kind in KINDS:
         if kind.name != body.get("kind"):
             continue
         for name in kind.read_here:
             if isinstance(body.get(name), dict):
                 raise NotSupported(
-                    f"{document.where}: {kind.name} {body.get('name')}: {name} is read from "
-                    f"an environment variable or a file of this machine, which the server "
-                    f"{server} cannot read",
-                    hint="apply this document on the server's machine, without CAUCE_SERVER_URL",
+                    f"{document.where or 'a spec document'}: {kind.name} {body.get('name')}: "
+                    f"{name} is read from an environment variable or a file, and a server "
+                    "reads neither for a client",
+                    hint="apply this document on the server's machine, without "
+                    "CAUCE_SERVER_URL, or give the value in the spec",
                     details={"field": name, "document": document.where},
                 )
 

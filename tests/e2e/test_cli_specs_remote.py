@@ -108,7 +108,9 @@ def test_specs_and_endpoints_through_a_server(cauce_server: Server, tmp_path: Pa
     keyed = tmp_path / "keyed.yaml"
     keyed.write_text("kind: Connection\nname: other\napi_key: {env: HOME}\n")
     assert_one_line_error(
-        run("apply", "-f", str(keyed), check=False), f"{keyed} document 1", "api_key is read"
+        run("apply", "-f", str(keyed), check=False),
+        f"{keyed} document 1",
+        "api_key is read from an environment variable",
     )
     run("deployments", "delete", "assistant", "green")
     assert [d["name"] for d in json.loads(run("deployments", "list", "--json").stdout)] == ["blue"]
