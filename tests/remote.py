@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from cauce.config import load_settings
 from cauce.workspace import Workspace
@@ -85,6 +86,34 @@ def start_server(home: Path, log: Path) -> Iterator[TestServer]:
         for ws in _server_sides.values():
             ws.close()
         _server_sides.clear()
+
+
+# The params of a fixture over :func:`workspace_of`'s three kinds.
+KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "remote"]
+
+
+def workspace_of(
+    kind: str, request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A fresh workspace made current: on SQLite, on PostgreSQL, or on the session's server."""
+    from cauce import workspace as workspace_module
+    from cauce.tracking import fluent
+
+    for var in [v for v in os.environ if v.startswith("CAUCE_")]:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CAUCE_HOME", str(home))
+    monkeypatch.setenv("CAUCE_USER", "tester")
+    if kind == "postgres":
+        monkeypatch.setenv("CAUCE_DB_URL", request.getfixturevalue("pg_url"))
+    elif kind == "remote":
+        server: TestServer = request.getfixturevalue("cauce_server")
+        monkeypatch.setenv("CAUCE_SERVER_URL", server.new_workspace())
+    workspace_module.reset()
+    try:
+        yield workspace_module.current()
+    finally:
+        fluent._stack().clear()
+        workspace_module.reset()
 
 
 def server_side(ws: Workspace) -> Workspace:

@@ -1,4 +1,5 @@
-"""The spec front door: ``cauce.apply`` and ``cauce apply -f``, on SQLite and PostgreSQL.
+"""The spec front door: ``cauce.apply`` and ``cauce apply -f``, on SQLite, on PostgreSQL and
+through a ``cauce server`` (``any_workspace``).
 
 Every kind goes through the same steps (parse, check, save in one transaction), so these tests
 read the whole store before and after: a refused or dry-run apply must leave every table,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,13 @@ import pytest
 
 import cauce
 from cauce import specs
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import InvalidInput, NotFound, NotSupported
 from cauce.lineage import audit
 from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as run_cli
+from remote import KINDS, server_side, workspace_of
 from stored import snapshot
 
 EXAMPLES = Path(__file__).parents[1] / "docs" / "examples"
@@ -80,6 +83,14 @@ def score(data: Any) -> Any:
     return [0] * len(data)
 
 
+@pytest.fixture(params=KINDS)
+def any_workspace(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A fresh workspace on SQLite, on PostgreSQL, then on a ``cauce server``."""
+    yield from workspace_of(request.param, request, tmp_path / "ws", monkeypatch)
+
+
 @pytest.fixture
 def ready(any_workspace: Workspace) -> Workspace:
     """Model ``churn`` v1 (alias champion, v2 challenger) and dataset ``customers``: what the
@@ -98,17 +109,17 @@ def ready(any_workspace: Workspace) -> Workspace:
 
 
 def test_a_bad_monitor_after_a_good_schedule_applies_nothing(ready: Workspace) -> None:
-    before = snapshot(ready)
+    before = snapshot(server_side(ready))
     bad = MONITOR.replace("threshold: 0.1", "threshold: -1")
     with pytest.raises(InvalidInput) as caught:
         cauce.apply(text(SCHEDULE, ENDPOINT, DEPLOYMENT, bad))
     assert str(caught.value).startswith("document 4: Monitor spec: signals.0.data_drift.threshold")
     assert caught.value.details["field"] == "signals.0.data_drift.threshold"
-    assert snapshot(ready) == before
+    assert snapshot(server_side(ready)) == before
 
 
 def test_a_reference_that_resolves_to_nothing_applies_nothing(ready: Workspace) -> None:
-    before = snapshot(ready)
+    before = snapshot(server_side(ready))
     served = (SCHEDULE, ENDPOINT, DEPLOYMENT)
     cases = [
         ((SCHEDULE, MONITOR), NotFound, "document 2: endpoint 'churn' does not exist"),
@@ -126,17 +137,17 @@ def test_a_reference_that_resolves_to_nothing_applies_nothing(ready: Workspace) 
         cauce.apply(text(SCHEDULE, ENDPOINT, DEPLOYMENT, ROLLOUT))
     with pytest.raises(NotFound, match="model 'churn' has no version 7"):
         cauce.apply(text(ENDPOINT, DEPLOYMENT.replace("churn/1", "churn/7")))
-    assert snapshot(ready) == before
+    assert snapshot(server_side(ready)) == before
 
 
 def test_a_failure_while_saving_rolls_back_every_document(ready: Workspace) -> None:
     """Every reference resolves, but the rollout cannot start (no deployment takes live
     traffic): the schedule, endpoint and deployments saved before it are rolled back."""
-    before = snapshot(ready)
+    before = snapshot(server_side(ready))
     no_traffic = ENDPOINT.replace("{blue: 100}", "{}")
     with pytest.raises(InvalidInput, match="document 5: deployment 'blue' takes no live traffic"):
         cauce.apply(text(SCHEDULE, no_traffic, DEPLOYMENT, GREEN, ROLLOUT))
-    assert snapshot(ready) == before
+    assert snapshot(server_side(ready)) == before
 
 
 def test_a_kind_is_applied_after_the_kinds_it_refers_to(ready: Workspace) -> None:
@@ -166,12 +177,12 @@ def test_the_same_document_twice_is_refused(ready: Workspace) -> None:
 
 def test_a_dry_run_reports_what_apply_does_and_changes_nothing(ready: Workspace) -> None:
     documents = text(ENDPOINT, DEPLOYMENT, GREEN, MONITOR, SCHEDULE)
-    empty = snapshot(ready)
+    empty = snapshot(server_side(ready))
     planned = cauce.apply(documents, dry_run=True)
     assert [r.outcome for r in planned] == ["created"] * 5
-    assert snapshot(ready) == empty
+    assert snapshot(server_side(ready)) == empty
     assert cauce.apply(documents) == planned
-    applied = snapshot(ready)
+    applied = snapshot(server_side(ready))
     assert applied != empty
 
     changed = text(
@@ -182,7 +193,7 @@ def test_a_dry_run_reports_what_apply_does_and_changes_nothing(ready: Workspace)
         SCHEDULE,
     )
     planned = cauce.apply(changed, dry_run=True)
-    assert snapshot(ready) == applied
+    assert snapshot(server_side(ready)) == applied
     assert outcomes(planned) == [
         ("Endpoint", "churn", "unchanged"),
         ("Deployment", "churn/blue", "updated"),
@@ -201,18 +212,18 @@ def test_a_dry_run_reports_what_apply_does_and_changes_nothing(ready: Workspace)
 
     assert cauce.apply(changed) == planned
     assert get_endpoint("churn").deployment("green").model_version == 2
-    again = snapshot(ready)
+    again = snapshot(server_side(ready))
     assert [r.outcome for r in cauce.apply(changed)] == ["unchanged"] * 5
-    assert snapshot(ready) == again
+    assert snapshot(server_side(ready)) == again
 
 
 def test_reapplying_never_resets_traffic_a_rollout_or_a_person_moved(ready: Workspace) -> None:
     documents = text(ENDPOINT, DEPLOYMENT, GREEN, ROLLOUT)
     cauce.apply(documents)
     assert get_endpoint("churn").traffic == {"blue": 90, "green": 10}  # the rollout's first step
-    after_rollout = snapshot(ready)
+    after_rollout = snapshot(server_side(ready))
     assert [r.outcome for r in cauce.apply(documents)] == ["unchanged"] * 4
-    assert snapshot(ready) == after_rollout
+    assert snapshot(server_side(ready)) == after_rollout
 
     from cauce.serving import rollouts
 
@@ -286,11 +297,40 @@ def test_the_sdk_takes_text_a_mapping_or_a_list(ready: Workspace, tmp_path: Path
 def test_a_bad_document_is_named_with_its_position(
     ready: Workspace, document: str, words: str
 ) -> None:
-    before = snapshot(ready)
+    before = snapshot(server_side(ready))
     with pytest.raises(InvalidInput) as caught:
         cauce.apply(text(SCHEDULE, document))
     assert words in str(caught.value)
-    assert snapshot(ready) == before
+    assert snapshot(server_side(ready)) == before
+
+
+def test_a_key_read_from_this_machine_is_not_read_by_a_server(
+    any_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Connection's ``api_key: {env: ...}`` is the applier's: applied locally it is read;
+    through a server the apply is refused, whole (the server would read its own variable)."""
+    monkeypatch.setenv("LLM_KEY", "sk-here")
+    connection = {
+        "kind": "Connection",
+        "name": "llm",
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_key": {"env": "LLM_KEY"},
+    }
+    schedule = specs.read(SCHEDULE)[0].body
+    if not any_workspace.remote:
+        assert outcomes(cauce.apply([schedule, connection]))[1] == ("Connection", "llm", "created")
+        return
+    before = snapshot(server_side(any_workspace))
+    with pytest.raises(NotSupported) as caught:
+        cauce.apply([schedule, connection])
+    assert caught.value.message == (
+        "document 2: Connection llm: api_key is read from an environment variable or a file, "
+        "and a server reads neither for a client"
+    )
+    assert "without CAUCE_SERVER_URL" in (caught.value.hint or "")
+    assert snapshot(server_side(any_workspace)) == before
+    inline = {**connection, "api_key": "sk-inline"}
+    assert outcomes(cauce.apply(inline)) == [("Connection", "llm", "created")]
 
 
 # -- the registry -----------------------------------------------------------------------------
@@ -343,7 +383,7 @@ def test_the_spec_examples_apply(ready: Workspace) -> None:
 def rollout_count(ws: Workspace) -> int:
     from stored import row_count
 
-    return row_count(ws, "rollouts")
+    return row_count(server_side(ws), "rollouts")
 
 
 def test_reapplying_the_serving_example_after_promotion_moves_no_traffic(
@@ -382,9 +422,9 @@ def test_reapplying_the_serving_example_after_promotion_moves_no_traffic(
     assert rollout_count(ready) == promoted_rollouts
     assert rollouts.status("churn").state == "promoted"
 
-    settled = snapshot(ready)
+    settled = snapshot(server_side(ready))
     assert [r.outcome for r in cauce.apply(folder)] == ["unchanged"] * 5
-    assert snapshot(ready) == settled
+    assert snapshot(server_side(ready)) == settled
 
 
 def test_reapplying_after_promotion_never_sends_traffic_back(ready: Workspace) -> None:
@@ -399,13 +439,13 @@ def test_reapplying_after_promotion_never_sends_traffic_back(ready: Workspace) -
         example = pd.DataFrame({"age": [30], "charges": [50.0]})
         cauce.log_model(score, "model", registered_model="churn", input_example=example)
     cauce.models.set_alias("churn", "challenger", 3)
-    before = snapshot(ready)
+    before = snapshot(server_side(ready))
     with pytest.raises(InvalidInput) as caught:
         cauce.apply(documents)
     assert "deployment 'blue' takes no live traffic" in caught.value.message
     assert "'green' already takes 100%" in caught.value.message
     assert "put it on a deployment without traffic" in (caught.value.hint or "")
-    assert snapshot(ready) == before
+    assert snapshot(server_side(ready)) == before
     assert get_endpoint("churn").deployment("green").model_version == 2
 
 
@@ -423,10 +463,10 @@ def test_reapplying_an_ended_rollout_without_stable_changes_nothing(
         rollouts.promote("churn", full=True)
     else:
         rollouts.abort("churn")
-    settled = snapshot(ready)
+    settled = snapshot(server_side(ready))
     assert [r.outcome for r in cauce.apply(documents)] == ["unchanged"] * 4
     assert [r.outcome for r in cauce.apply(documents, dry_run=True)] == ["unchanged"] * 4
-    assert snapshot(ready) == settled
+    assert snapshot(server_side(ready)) == settled
     # The same rollout with another step is another rollout (after a promotion, refused).
     changed = documents.replace("pause: 1h", "pause: 2h")
     if ended == "aborted":

@@ -14,6 +14,9 @@ refuses references that resolve to nothing) and the kinds it must come after. An
    whatever their place in the files. A failure rolls the whole apply back; a dry run rolls it
    back on purpose, so the changes it reports are exactly those an apply would make.
 
+Reading happens on the caller's side; parse, check and save are one operation
+(``POST /apply``), so that through a server they run where the store is, in one transaction.
+
 Applying the same documents twice changes nothing the second time. Kinds are named as
 ``"module:attribute"`` strings and imported when used, so ``import cauce.specs`` stays light.
 """
@@ -28,8 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cauce.config import load_object
-from cauce.errors import CauceError, InvalidInput, NotFound
-from cauce.workspace import Workspace, current
+from cauce.errors import CauceError, InvalidInput, NotFound, NotSupported
+from cauce.operations import operation
+from cauce.workspace import Workspace, acting_as, current
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -44,7 +48,8 @@ class Kind:
     writes it inside the caller's transaction; ``check(ws, spec, declared)`` reads the store and
     raises when a reference resolves to nothing, ``declared`` holding the ``(kind, key)`` of every
     document of the same apply. ``key`` names the fields that identify a document (joined by
-    ``/``); ``after`` the kinds applied before this one.
+    ``/``); ``after`` the kinds applied before this one. ``read_here`` names the fields that,
+    given as a mapping, are read from the applying machine (an environment variable, a file).
     """
 
     name: str
@@ -53,6 +58,7 @@ class Kind:
     check: str | None = None
     key: tuple[str, ...] = ("name",)
     after: tuple[str, ...] = ()
+    read_here: tuple[str, ...] = ()
 
 
 KINDS: tuple[Kind, ...] = (
@@ -95,6 +101,7 @@ KINDS: tuple[Kind, ...] = (
         spec="cauce.genai.connections:ConnectionSpec",
         save="cauce.genai.connections:save_connection",
         check="cauce.genai.connections:check_connection",
+        read_here=("api_key",),
     ),
     Kind(
         "Index",
@@ -167,7 +174,7 @@ class Document:
     """One YAML document and where it came from (``churn.yaml document 2``)."""
 
     body: Any
-    where: str
+    where: str = ""
 
 
 @dataclass
@@ -200,8 +207,23 @@ def apply(
         for applied in cauce.apply("specs/", dry_run=True):
             print(applied.kind, applied.name, applied.outcome, applied.changes)
     """
+    return list(apply_documents(read(source), dry_run=dry_run, workspace=workspace))
+
+
+# A tuple, not a list: a list is answered a page at a time, and an apply must run only once.
+@operation("POST /apply")
+def apply_documents(
+    documents: list[Document], *, dry_run: bool = False, workspace: Workspace | None = None
+) -> tuple[Applied, ...]:
+    """Parse, check and save documents already read (:func:`read`) in one transaction; what
+    each did, in their order (``dry_run``: rolled back)."""
     ws = workspace or current()
-    parsed = [_parse(i, d) for i, d in enumerate(read(source))]
+    if not documents:
+        raise InvalidInput("no spec documents to apply", details={"field": "documents"})
+    if acting_as() is not None:  # a server answering a client
+        for document in documents:
+            _refuse_read_here(document)
+    parsed = [_parse(i, d) for i, d in enumerate(documents)]
     _refuse_repeats(parsed)
     declared: Declared = frozenset((p.kind.name, p.key) for p in parsed)
     for p in parsed:
@@ -219,7 +241,28 @@ def apply(
             savepoint.rollback()
         else:
             savepoint.commit()
-    return [results[i] for i in range(len(parsed))]
+    return tuple(results[i] for i in range(len(parsed)))
+
+
+def _refuse_read_here(document: Document) -> None:
+    """A document with a field its applier's machine holds (a key in an environment variable)
+    is refused: the server would read its own."""
+    body = document.body
+    if not isinstance(body, dict):
+        return  # parsing names what is wrong with it
+    for kind in KINDS:
+        if kind.name != body.get("kind"):
+            continue
+        for name in kind.read_here:
+            if isinstance(body.get(name), dict):
+                raise NotSupported(
+                    f"{document.where or 'a spec document'}: {kind.name} {body.get('name')}: "
+                    f"{name} is read from an environment variable or a file, and a server "
+                    "reads neither for a client",
+                    hint="apply this document on the server's machine, without "
+                    "CAUCE_SERVER_URL, or give the value in the spec",
+                    details={"field": name, "document": document.where},
+                )
 
 
 def get_kind(name: str) -> Kind:

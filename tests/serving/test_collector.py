@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cauce.serving import invocations, v2
 from cauce.serving.collector import Collector, Record, files
@@ -14,6 +15,12 @@ from cauce.serving.endpoints import Deployment
 from cauce.serving.invocations import encode_invocations
 from cauce.serving.v2 import encode_v2
 from cauce.workspace import Workspace
+
+
+@pytest.fixture
+def workspace(local_workspace: Workspace) -> Workspace:
+    """The collector writes files beside the workspace: local only."""
+    return local_workspace
 
 
 def _deployment(fmt: str) -> Deployment:

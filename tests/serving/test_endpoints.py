@@ -1,21 +1,24 @@
 """Endpoints and deployments in the store: specs applied, traffic moved, things deleted.
 
-Runs on SQLite and on PostgreSQL (``any_workspace``): everything here is rules about what may
-change, what is refused before anything changes, and what is kept (history, audit, lineage).
+Runs on SQLite, on PostgreSQL and through a ``cauce server`` (``any_workspace``): everything
+here is rules about what may change, what is refused before anything changes, and what is kept
+(history, audit, lineage).
 """
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cauce.errors import CauceError, Conflict, InvalidInput, NotFound
+from cauce.errors import AlreadyExists, CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.registry import models as registry
+from cauce.serving import keys
 from cauce.serving.endpoints import (
     delete_deployment,
     delete_endpoint,
@@ -27,6 +30,7 @@ from cauce.serving.endpoints import (
 )
 from cauce.specs import apply
 from cauce.workspace import Workspace
+from remote import server_side
 from stored import row_count, row_counts
 
 ENDPOINT = """
@@ -72,14 +76,14 @@ def churn(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspa
 
 
 def test_apply_twice_changes_nothing(churn: Workspace, tmp_path: Path) -> None:
-    before = row_counts(churn, *WRITTEN)
+    before = row_counts(server_side(churn), *WRITTEN)
     outcomes = apply(write(tmp_path, ENDPOINT, BLUE, GREEN))
     assert [(a.kind, a.name, a.outcome) for a in outcomes] == [
         ("Endpoint", "churn", "unchanged"),
         ("Deployment", "churn/blue", "unchanged"),
         ("Deployment", "churn/green", "unchanged"),
     ]
-    assert row_counts(churn, *WRITTEN) == before
+    assert row_counts(server_side(churn), *WRITTEN) == before
     endpoint = get_endpoint("churn")
     assert endpoint.traffic == {"blue": 100}
     assert [(d.name, d.model_version, d.workers) for d in endpoint.deployments] == [
@@ -92,7 +96,7 @@ def test_apply_twice_changes_nothing(churn: Workspace, tmp_path: Path) -> None:
 def test_traffic_to_an_undeclared_deployment_is_refused_before_any_change(
     churn: Workspace, tmp_path: Path
 ) -> None:
-    before = row_counts(churn, *WRITTEN)
+    before = row_counts(server_side(churn), *WRITTEN)
     spec = write(
         tmp_path,
         ENDPOINT.replace("{blue: 100}", "{blue: 50, red: 50}"),
@@ -102,7 +106,7 @@ def test_traffic_to_an_undeclared_deployment_is_refused_before_any_change(
         apply(spec)
     assert caught.value.details["field"] == "traffic.red"
     # The deployment before the bad endpoint in the file was not applied either.
-    assert row_counts(churn, *WRITTEN) == before
+    assert row_counts(server_side(churn), *WRITTEN) == before
     assert get_deployment("churn", "blue").workers == 2
 
 
@@ -116,20 +120,20 @@ def test_a_mirror_to_an_undeclared_deployment_names_the_mirror_field(
 
 
 def test_set_traffic_names_an_unknown_deployment(churn: Workspace) -> None:
-    before = row_counts(churn, *WRITTEN)
+    before = row_counts(server_side(churn), *WRITTEN)
     with pytest.raises(NotFound, match="red") as caught:
         set_traffic("churn", {"blue": 50, "red": 50})
     assert caught.value.details["field"] == "traffic.red"
-    assert row_counts(churn, *WRITTEN) == before
+    assert row_counts(server_side(churn), *WRITTEN) == before
 
 
 @pytest.mark.parametrize("split", [{"blue": 60, "green": 30}, {"blue": 100, "green": 10}])
 def test_traffic_must_sum_to_100_or_0(churn: Workspace, split: dict[str, int]) -> None:
-    before = row_counts(churn, *WRITTEN)
+    before = row_counts(server_side(churn), *WRITTEN)
     with pytest.raises(InvalidInput, match="sum to 100") as caught:
         set_traffic("churn", split)
     assert caught.value.details["field"] == "traffic"
-    assert row_counts(churn, *WRITTEN) == before
+    assert row_counts(server_side(churn), *WRITTEN) == before
     assert set_traffic("churn", {"blue": 0, "green": 0}).traffic == {"blue": 0, "green": 0}
 
 
@@ -143,12 +147,12 @@ def test_traffic_that_does_not_sum_to_100_in_a_spec_names_the_field(
 
 
 def test_a_deployment_with_live_traffic_cannot_be_mirrored(churn: Workspace) -> None:
-    before = row_counts(churn, *WRITTEN)
+    before = row_counts(server_side(churn), *WRITTEN)
     with pytest.raises(InvalidInput, match="'blue' takes live traffic"):
         set_mirror("churn", {"blue": 50})
     with pytest.raises(InvalidInput, match="one deployment"):
         set_traffic("churn", {"blue": 100}, mirror={"green": 10, "blue": 10})
-    assert row_counts(churn, *WRITTEN) == before
+    assert row_counts(server_side(churn), *WRITTEN) == before
     assert set_mirror("churn", {"green": 25}).mirror == {"green": 25}
     # Moving live traffic onto the mirrored deployment is refused the same way.
     with pytest.raises(InvalidInput, match="'green' takes live traffic"):
@@ -200,7 +204,7 @@ def test_an_endpoint_with_deployments_cannot_be_deleted(churn: Workspace) -> Non
     delete_endpoint("churn")
     with pytest.raises(NotFound, match="'churn' does not exist"):
         get_endpoint("churn")
-    assert row_count(churn, "traffic_history") == 0
+    assert row_count(server_side(churn), "traffic_history") == 0
 
 
 def test_reapplying_after_the_alias_moved_serves_the_new_version(
@@ -257,7 +261,7 @@ BAD_SPECS = [
 
 
 def test_a_bad_spec_names_its_field(churn: Workspace, tmp_path: Path) -> None:
-    before = row_counts(churn, *WRITTEN)
+    before = row_counts(server_side(churn), *WRITTEN)
     for document, field in BAD_SPECS:
         with pytest.raises(InvalidInput) as caught:
             apply(write(tmp_path, document))
@@ -265,7 +269,7 @@ def test_a_bad_spec_names_its_field(churn: Workspace, tmp_path: Path) -> None:
         assert f"spec: {field}:" in str(caught.value)
         if field == "timeout":
             assert "not a duration: 'soon' (write 250ms, 10s, 5m, 1h or 2d)" in str(caught.value)
-    assert row_counts(churn, *WRITTEN) == before
+    assert row_counts(server_side(churn), *WRITTEN) == before
 
 
 def test_a_deployment_of_an_unknown_endpoint_or_model_is_refused(
@@ -282,3 +286,23 @@ def test_a_bad_name_is_refused_with_the_reason(churn: Workspace, tmp_path: Path)
         apply(write(tmp_path, ENDPOINT.replace("name: churn", "name: a/b")))
     with pytest.raises(InvalidInput, match="deployment name 'b/c'"):
         apply(write(tmp_path, BLUE.replace("name: blue", "name: b/c")))
+
+
+def test_api_keys_are_shown_once_listed_and_revoked(churn: Workspace) -> None:
+    stored, key = keys.create_key("churn", "team", limits={"token_budget": 100})
+    assert key.startswith("ck-") and stored.prefix == key[:9] and stored.user == "tester"
+    with pytest.raises(AlreadyExists, match="already has a key named 'team'"):
+        keys.create_key("churn", "team")
+    with pytest.raises(InvalidInput, match="requests_per_minute") as caught:
+        keys.create_key("churn", "other", limits={"requests_per_minute": 0})
+    assert caught.value.details["field"] == "requests_per_minute"
+    [listed] = keys.list_keys("churn")
+    assert listed.limits == {"token_budget": 100, "budget_period": "month"}
+    assert listed.spent is not None and listed.spent["requests"] == 0
+    revoked = keys.revoke_key("churn", "team")
+    assert revoked.revoked_at is not None
+    assert keys.revoke_key("churn", "team") == revoked  # once revoked, it stays as it was
+    with pytest.raises(NotFound, match="no key named 'nobody'"):
+        keys.revoke_key("churn", "nobody")
+    [created] = audit.events(churn, action="api_key.create")
+    assert created.after is not None and key not in json.dumps(created.after)

@@ -25,6 +25,13 @@ from cauce.serving.workers import build_app
 from cauce.workspace import Workspace
 from clitools import wait_until
 
+
+@pytest.fixture
+def workspace(local_workspace: Workspace) -> Workspace:
+    """Served endpoints record keys' spending and requests beside the store: local only."""
+    return local_workspace
+
+
 PRICE = {"input": 2.0, "output": 8.0}  # per million tokens
 
 
@@ -685,7 +692,7 @@ def test_a_connection_that_cannot_answer_falls_back_to_the_next_connection(
 
 
 def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
-    any_workspace: Workspace,
+    store_workspace: Workspace,
 ) -> None:
     from cauce.errors import AlreadyExists, InvalidInput
     from cauce.serving.endpoints import delete_endpoint, get_endpoint
@@ -697,7 +704,7 @@ def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
         keys.create_key("spare", "team")
     with pytest.raises(InvalidInput, match="requests_per_minute"):
         keys.create_key("spare", "other", limits={"requests_per_minute": 0})
-    ring = KeyRing(any_workspace, get_endpoint("spare").id)
+    ring = KeyRing(store_workspace, get_endpoint("spare").id)
     ring.load()
     state = ring.find(key.encode())
     for _ in range(2):  # two flushes add up
@@ -707,7 +714,7 @@ def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
     assert listed.prefix == key[:9] and listed.spent is not None
     assert (listed.spent["requests"], listed.spent["input_tokens"]) == (2, 20)
     assert listed.spent["cost"] == pytest.approx(1.0)
-    ring = KeyRing(any_workspace, get_endpoint("spare").id)  # a router started again
+    ring = KeyRing(store_workspace, get_endpoint("spare").id)  # a router started again
     ring.load()
     assert ring.find(key.encode()).spent == 60
     delete_endpoint("spare")

@@ -29,6 +29,12 @@ from cauce.workspace import Workspace
 
 
 @pytest.fixture
+def workspace(local_workspace: Workspace) -> Workspace:
+    """The rollout controller reads what routers and collectors keep beside the store."""
+    return local_workspace
+
+
+@pytest.fixture
 def upstream() -> Any:
     server = Upstream()
     yield server

@@ -2,7 +2,9 @@
 
 The controller is driven with explicit times (``tick(now=...)``) over measurements written the
 way a router writes them (``store_windows``) and records written by the real collector, so each
-test states exactly what the candidate did in the interval that is judged.
+test states exactly what the candidate did in the interval that is judged. The controller runs
+beside the store (``served``); what a person does (start, status, promote, abort) runs through
+a server too (``controlled``).
 """
 
 from __future__ import annotations
@@ -66,8 +68,7 @@ def rollout_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
-@pytest.fixture
-def served(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
+def _churn(ws: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
     """Endpoint churn: blue serves version 1 (champion) with all traffic; green version 2."""
     from cauce.registry.models import set_alias
 
@@ -77,7 +78,19 @@ def served(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Worksp
     spec = tmp_path / "endpoint.yaml"
     spec.write_text(ENDPOINT)
     apply(spec)
-    return any_workspace
+    return ws
+
+
+@pytest.fixture
+def served(store_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
+    """:func:`_churn` beside the store, where the controller reads what the router measured."""
+    return _churn(store_workspace, tmp_path, churn_model)
+
+
+@pytest.fixture
+def controlled(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
+    """:func:`_churn` on SQLite, PostgreSQL and through a server: for a person's actions."""
+    return _churn(any_workspace, tmp_path, churn_model)
 
 
 def measure(ws: Workspace, deployment: str, at: int, requests: int, errors: int = 0,
@@ -105,20 +118,20 @@ def judge(ws: Workspace, after_ms: int, **measured: Any) -> rollouts.Rollout:
     return rollouts.status("churn", workspace=ws)
 
 
-def test_start_gives_the_candidate_its_first_weight_and_is_recorded(served: Workspace) -> None:
-    rollout = rollouts.start(rollout_spec(), workspace=served)
+def test_start_gives_the_candidate_its_first_weight_and_is_recorded(controlled: Workspace) -> None:
+    rollout = rollouts.start(rollout_spec(), workspace=controlled)
     assert (rollout.state, rollout.stage, rollout.weight, rollout.stable) == (
         "running",
         0,
         10,
         "blue",
     )
-    assert get_endpoint("churn", workspace=served).traffic == {"blue": 90, "green": 10}
-    assert decisions(served) == ["start"]
-    actions = [e.action for e in events(workspace=served)]
+    assert get_endpoint("churn", workspace=controlled).traffic == {"blue": 90, "green": 10}
+    assert decisions(controlled) == ["start"]
+    actions = [e.action for e in events(workspace=controlled)]
     assert "rollout.start" in actions and "endpoint.traffic" in actions
     with pytest.raises(Conflict, match="already has a rollout in progress"):
-        rollouts.start(rollout_spec(), workspace=served)
+        rollouts.start(rollout_spec(), workspace=controlled)
 
 
 def test_a_healthy_candidate_advances_and_is_promoted_with_the_alias(served: Workspace) -> None:
@@ -181,6 +194,34 @@ def test_too_few_requests_is_inconclusive_then_pauses_and_a_person_decides(
     assert get_endpoint("churn", workspace=served).traffic == {"blue": 100, "green": 0}
     with pytest.raises(Conflict, match="no rollout in progress"):
         rollouts.abort("churn", workspace=served)
+
+
+def test_a_person_advances_promotes_or_aborts_a_rollout(controlled: Workspace) -> None:
+    """Without the controller: a step without ``pause`` waits for ``promote``; ``promote
+    --full`` ends it at once, moving the alias; each action is a decision by the person."""
+    steps = [{"weight": 30}, {"weight": 60}, {"weight": 100}]
+    rollouts.start(rollout_spec(steps=steps), workspace=controlled)
+    rollout = rollouts.promote("churn", workspace=controlled)
+    assert (rollout.state, rollout.stage, rollout.weight) == ("running", 1, 60)
+    assert get_endpoint("churn", workspace=controlled).traffic == {"blue": 40, "green": 60}
+    rollout = rollouts.promote("churn", full=True, workspace=controlled)
+    assert rollout.state == "promoted" and rollout.ended_at is not None
+    assert [(d.decision, d.actor) for d in rollout.decisions] == [
+        ("start", "cauce-controller"),
+        ("advance", "tester"),
+        ("promote", "tester"),
+    ]
+    assert "champion" in get_version("churn", 2, workspace=controlled).aliases
+    with pytest.raises(Conflict, match="no rollout in progress"):
+        rollouts.promote("churn", workspace=controlled)
+    rollouts.start(rollout_spec(candidate="blue", stable="green"), workspace=controlled)
+    with pytest.raises(Conflict, match="will advance on its own"):
+        rollouts.promote("churn", workspace=controlled)
+    rollout = rollouts.abort("churn", reason="not today", workspace=controlled)
+    assert (rollout.state, rollout.reason, rollout.candidate) == ("aborted", "not today", "blue")
+    assert get_endpoint("churn", workspace=controlled).traffic == {"blue": 0, "green": 100}
+    with pytest.raises(NotFound, match="'nowhere'"):
+        rollouts.status("nowhere", workspace=controlled)
 
 
 def test_a_step_without_pause_waits_for_a_person(served: Workspace) -> None:
@@ -408,12 +449,12 @@ def test_prediction_drift_without_collected_answers_is_inconclusive(served: Work
 
 
 def test_applying_the_same_rollout_spec_again_changes_nothing(
-    served: Workspace, tmp_path: Path
+    controlled: Workspace, tmp_path: Path
 ) -> None:
     path = tmp_path / "rollout.yaml"
     path.write_text(json.dumps(rollout_spec()))  # JSON is YAML
     assert [a.outcome for a in apply(path)] == ["created"]
-    rollouts.abort("churn", workspace=served)
+    rollouts.abort("churn", workspace=controlled)
     assert [a.outcome for a in apply(path)] == ["unchanged"]
 
 
@@ -444,26 +485,26 @@ def test_applying_the_same_rollout_spec_again_changes_nothing(
     ],
 )
 def test_bad_rollout_specs_are_refused_naming_the_cause(
-    served: Workspace, change: dict[str, Any], error: type[Exception], message: str
+    controlled: Workspace, change: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error, match=message):
-        rollouts.start(rollout_spec(**change), workspace=served)
-    assert get_endpoint("churn", workspace=served).traffic == {"blue": 100}
+        rollouts.start(rollout_spec(**change), workspace=controlled)
+    assert get_endpoint("churn", workspace=controlled).traffic == {"blue": 100}
 
 
 @pytest.mark.parametrize("alias", ["latest", "LATEST", "3", "007", "", " ", "a/b", "a\\b",
                                    "-x", "champion", "new champ", "v2", "x" * 256])  # fmt: skip
-def test_a_rollout_alias_follows_the_registrys_rule(served: Workspace, alias: str) -> None:
+def test_a_rollout_alias_follows_the_registrys_rule(controlled: Workspace, alias: str) -> None:
     """One rule for alias names: a spec is refused exactly when the registry would refuse."""
     from cauce.registry.models import set_alias
 
     try:
-        set_alias("churn", alias, 2, workspace=served)
+        set_alias("churn", alias, 2, workspace=controlled)
         registry_accepts = True
     except InvalidInput:
         registry_accepts = False
     try:
-        cauce_apply(rollout_spec(alias=alias), served)
+        cauce_apply(rollout_spec(alias=alias), controlled)
         spec_accepts = True
     except InvalidInput as exc:
         assert "Rollout spec: alias:" in exc.message
@@ -478,7 +519,7 @@ def cauce_apply(document: dict[str, Any], ws: Workspace) -> Any:
     return apply(document, workspace=ws)
 
 
-def test_a_rollout_needs_live_traffic_to_move(served: Workspace) -> None:
-    set_traffic("churn", {"blue": 0}, workspace=served)
+def test_a_rollout_needs_live_traffic_to_move(controlled: Workspace) -> None:
+    set_traffic("churn", {"blue": 0}, workspace=controlled)
     with pytest.raises(InvalidInput, match="no deployment with live traffic"):
-        rollouts.start(rollout_spec(), workspace=served)
+        rollouts.start(rollout_spec(), workspace=controlled)

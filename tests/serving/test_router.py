@@ -26,6 +26,13 @@ from cauce.specs import apply
 from cauce.workspace import Workspace
 from clitools import wait_until
 
+
+@pytest.fixture
+def workspace(local_workspace: Workspace) -> Workspace:
+    """A running router stores its measurements beside the store: local only."""
+    return local_workspace
+
+
 SPEC = """\
 kind: Endpoint
 name: churn

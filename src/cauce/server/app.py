@@ -58,6 +58,10 @@ OPERATION_MODULES = (
     "cauce.data.checks",
     "cauce.pipelines.records",
     "cauce.pipelines.runs",
+    "cauce.specs",
+    "cauce.serving.endpoints",
+    "cauce.serving.keys",
+    "cauce.serving.rollouts",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob

@@ -5,7 +5,8 @@ An endpoint is a stable address; each deployment behind it serves one registered
 requests by percent and sums to 100 (or 0: no live traffic); ``mirror`` sends a shadow copy of a
 percentage of requests to one deployment that takes no live traffic. Every change is audited and
 every traffic change is kept in the endpoint's history. A running router picks changes up from
-the store through the endpoint's ``revision``.
+the store through the endpoint's ``revision``. Reads, traffic moves and deletes are operations,
+answered through a server too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.genai import prompts
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.operations import operation
 from cauce.registry import models as registry
 from cauce.serving.specs import (
     DeploymentSpec,
@@ -411,6 +413,7 @@ def _version_uri(conn: Connection, version_id: str) -> str:
 # -- reads ------------------------------------------------------------------------------------
 
 
+@operation("GET /endpoints")
 def list_endpoints(*, workspace: Workspace | None = None) -> list[Endpoint]:
     """Every endpoint with its deployments, by name."""
     ws = workspace or current()
@@ -419,6 +422,7 @@ def list_endpoints(*, workspace: Workspace | None = None) -> list[Endpoint]:
         return [_endpoint(conn, row) for row in rows]
 
 
+@operation("GET /endpoints/{name}")
 def get_endpoint(name: str, *, workspace: Workspace | None = None) -> Endpoint:
     """One endpoint with its deployments; NotFound names the known endpoints."""
     ws = workspace or current()
@@ -431,11 +435,13 @@ def read_endpoint(conn: Connection, name: str) -> Endpoint:
     return _endpoint(conn, _endpoint_row(conn, name))
 
 
+@operation("GET /endpoints/{endpoint}/deployments/{name}")
 def get_deployment(endpoint: str, name: str, *, workspace: Workspace | None = None) -> Deployment:
     """One deployment of an endpoint."""
     return get_endpoint(endpoint, workspace=workspace).deployment(name)
 
 
+@operation("GET /endpoints/{name}/revision")
 def endpoint_revision(name: str, *, workspace: Workspace | None = None) -> int:
     """The endpoint's change counter: a router reloads when it moves."""
     ws = workspace or current()
@@ -448,6 +454,7 @@ def endpoint_revision(name: str, *, workspace: Workspace | None = None) -> int:
     return int(revision)
 
 
+@operation("GET /endpoints/{name}/traffic-history")
 def traffic_changes(name: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
     """Every traffic and mirror change of an endpoint, oldest first, with who and why."""
     ws = workspace or current()
@@ -467,6 +474,7 @@ def traffic_changes(name: str, *, workspace: Workspace | None = None) -> list[di
 # -- changes ----------------------------------------------------------------------------------
 
 
+@operation("POST /endpoints/{name}/traffic")
 def set_traffic(
     name: str,
     traffic: dict[str, int],
@@ -479,6 +487,7 @@ def set_traffic(
     return _move(name, traffic, mirror, reason, workspace)
 
 
+@operation("POST /endpoints/{name}/mirror")
 def set_mirror(
     name: str,
     mirror: dict[str, int],
@@ -576,6 +585,8 @@ def _check_split(
         raise InvalidInput(str(exc), details={"field": "traffic"}) from None
 
 
+# Not retried: a delete that went through and is sent again would answer NotFound.
+@operation("DELETE /endpoints/{endpoint}/deployments/{name}", idempotent=False)
 def delete_deployment(endpoint: str, name: str, *, workspace: Workspace | None = None) -> None:
     """Delete a deployment that takes no live or mirrored traffic and no running rollout uses."""
     ws = workspace or current()
@@ -610,6 +621,7 @@ def delete_deployment(endpoint: str, name: str, *, workspace: Workspace | None =
         )
 
 
+@operation("DELETE /endpoints/{name}", idempotent=False)
 def delete_endpoint(name: str, *, workspace: Workspace | None = None) -> None:
     """Delete an endpoint that has no deployments left."""
     ws = workspace or current()

@@ -8,6 +8,8 @@ An endpoint with ``auth: api_key`` answers GenAI requests only with one of its k
 Each key may carry limits, enforced by the router: ``requests_per_minute``,
 ``tokens_per_minute`` (prompt and answer tokens), and a ``token_budget`` per ``budget_period``
 (``day`` or ``month``, UTC) whose spending is kept in the store, so that it survives restarts.
+
+Creating, listing and revoking keys are operations, answered through a server too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import select
 
 from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store import new_id, now_ms
 from cauce.store.schema import api_key_usage, api_keys, endpoints
 from cauce.validation import check_name
@@ -89,6 +92,7 @@ def shown_prefix(key: str, prefix: str = PREFIX) -> str:
     return key[: len(prefix) + 6]
 
 
+@operation("POST /endpoints/{endpoint}/keys")
 def create_key(
     endpoint: str,
     name: str,
@@ -133,6 +137,7 @@ def create_key(
     return _key(endpoint, values), key
 
 
+@operation("GET /endpoints/{endpoint}/keys")
 def list_keys(endpoint: str, *, workspace: Workspace | None = None) -> list[ApiKey]:
     """An endpoint's keys, revoked ones included, with the current period's spending."""
     ws = workspace or current()
@@ -165,6 +170,7 @@ def list_keys(endpoint: str, *, workspace: Workspace | None = None) -> list[ApiK
         return found
 
 
+@operation("POST /endpoints/{endpoint}/keys/{name}/revoke", idempotent=True)
 def revoke_key(endpoint: str, name: str, *, workspace: Workspace | None = None) -> ApiKey:
     """Revoke a key: the router refuses it within a second. Its history stays."""
     ws = workspace or current()

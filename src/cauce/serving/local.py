@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from cauce.errors import NotSupported
 from cauce.serving.rollouts import Controller
 from cauce.serving.router import Router
 from cauce.serving.upstream import Upstream, UpstreamError
@@ -169,6 +170,13 @@ def serve_endpoint(
     """
     import uvicorn
 
+    if ws.remote:
+        raise NotSupported(
+            f"endpoint {endpoint!r} cannot be served against the server {ws.settings.server_url}: "
+            "its router stores measurements and collected requests beside the workspace's store, "
+            "and its rollout controller reads them there",
+            hint="run cauce endpoints serve on the server's machine, without CAUCE_SERVER_URL",
+        )
     sock = bind(host, port)
     supervisor: Supervisor | None = None  # set below; the router asks it for addresses
 

@@ -20,6 +20,10 @@ Every decision is stored with the measured values that led to it, and audited. T
 in the store, not in the process that runs the controller: a controller started again (in
 ``cauce endpoints serve`` or ``cauce agent``) resumes where the rollout was. Two controllers on
 the same store never analyse the same interval twice (compare-and-set on ``next_analysis_at``).
+
+Starting, reading, promoting and aborting a rollout are operations, answered through a server
+too; the controller (:func:`tick`) reads the router's measurements and the collector's files,
+so it runs beside the store.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sqlalchemy import Connection, select, update
 
 from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.serving.analysis import analyze
 from cauce.serving.endpoints import get_endpoint, read_endpoint, write_traffic
 from cauce.serving.specs import RolloutSpec
@@ -205,6 +210,7 @@ def _biggest(traffic: dict[str, int], exclude: str) -> str | None:
     return ranked[0][1] if ranked else None
 
 
+@operation("POST /rollouts")
 def start(spec: RolloutSpec | dict[str, Any], *, workspace: Workspace | None = None) -> Rollout:
     """Start a rollout: the candidate gets the first stage's traffic (or the mirror)."""
     ws = workspace or current()
@@ -293,6 +299,7 @@ def _enter_stage(
 # -- reading ----------------------------------------------------------------------------------
 
 
+@operation("GET /endpoints/{endpoint}/rollout")
 def status(endpoint: str, *, workspace: Workspace | None = None) -> Rollout:
     """The endpoint's newest rollout, with its decisions."""
     ws = workspace or current()
@@ -341,6 +348,7 @@ def _rollout(conn: Connection, endpoint: str, row: Any) -> Rollout:
 # -- people's actions -------------------------------------------------------------------------
 
 
+@operation("POST /endpoints/{endpoint}/rollout/promote")
 def promote(endpoint: str, *, full: bool = False, workspace: Workspace | None = None) -> Rollout:
     """Resume a paused rollout at its next stage, or (``full``) promote the candidate now."""
     ws = workspace or current()
@@ -358,6 +366,7 @@ def promote(endpoint: str, *, full: bool = False, workspace: Workspace | None = 
     return status(endpoint, workspace=ws)
 
 
+@operation("POST /endpoints/{endpoint}/rollout/abort")
 def abort(
     endpoint: str, *, reason: str = "aborted by hand", workspace: Workspace | None = None
 ) -> Rollout:
