@@ -258,15 +258,20 @@ def load_runs(conn: Connection, rows: list[Any]) -> list[Run]:
         .where(metrics.c.run_id.in_(ids))
         .subquery()
     )
+    # Rows fetched at once and unpacked by position: a run may hold thousands of params and
+    # tags, and SQLAlchemy's row-by-row iteration and named access were most of a get_run.
     latest: dict[str, dict[str, float]] = {i: {} for i in ids}
-    for m in conn.execute(select(ranked).where(ranked.c.rank == 1)):
-        latest[m.run_id][m.key] = math.nan if m.is_nan else m.value
+    query = select(ranked.c.run_id, ranked.c.key, ranked.c.value, ranked.c.is_nan)
+    for run_id, key, value, is_nan in conn.execute(query.where(ranked.c.rank == 1)).all():
+        latest[run_id][key] = math.nan if is_nan else value
     run_params: dict[str, dict[str, str]] = {i: {} for i in ids}
-    for p in conn.execute(select(params).where(params.c.run_id.in_(ids))):
-        run_params[p.run_id][p.key] = p.value
+    query = select(params.c.run_id, params.c.key, params.c.value)
+    for run_id, key, value in conn.execute(query.where(params.c.run_id.in_(ids))).all():
+        run_params[run_id][key] = value
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-    for t in conn.execute(select(run_tags).where(run_tags.c.run_id.in_(ids))):
-        tags[t.run_id][t.key] = t.value
+    query = select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
+    for run_id, key, value in conn.execute(query.where(run_tags.c.run_id.in_(ids))).all():
+        tags[run_id][key] = value
     inputs: dict[str, list[DatasetInput]] = {i: [] for i in ids}
     query = (
         select(
