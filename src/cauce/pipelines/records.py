@@ -118,6 +118,12 @@ def start_pipeline_run(start: RunStart, *, workspace: Workspace | None = None) -
             return start_run_in(conn, ws, start)
     except BackendError as exc:
         if exc.__cause__ is not None and ws.store.is_integrity_error(exc.__cause__):
+            from cauce.pipelines.runs import read_pipeline_run
+
+            try:
+                read_pipeline_run(start.id, workspace=ws)
+            except NotFound:
+                raise exc from None  # another constraint refused a row of the start
             raise AlreadyExists(f"pipeline run {start.id!r} exists already") from None
         raise
 
@@ -287,8 +293,10 @@ def record_step_run(run_id: str, record: StepRecord, *, workspace: Workspace | N
             raise
         from cauce.pipelines.runs import read_pipeline_run
 
-        read_pipeline_run(run_id, workspace=ws)  # NotFound names a missing run
-        raise AlreadyExists(f"step run {record.id!r} exists already") from None
+        run = read_pipeline_run(run_id, workspace=ws)  # NotFound names a missing run
+        if any(step.id == record.id for step in run.steps.values()):
+            raise AlreadyExists(f"step run {record.id!r} exists already") from None
+        raise  # another constraint refused a row of the step run
 
 
 def _write_step_run(
