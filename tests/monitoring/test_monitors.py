@@ -2,6 +2,9 @@
 
 Runs are driven with explicit times (``run_monitor(now=...)``) over datasets registered in the
 test and records written by the real collector, so each test states what the window held.
+``workspace`` and ``any_workspace`` run through a server too (tests/monitoring/conftest.py);
+endpoints served here, the agent's claims and the agent itself need the store
+(``local_workspace``, ``store_workspace``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import pytest
 from sqlalchemy import update
 
 import cauce
+from applying import apply_spec
 from builders import customers
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import InvalidInput, NotFound, NotSupported
 from cauce.lineage import audit
 from cauce.monitoring.alerts import list_alerts
 from cauce.monitoring.monitors import (
@@ -36,8 +40,9 @@ from cauce.specs import apply
 from cauce.store import now_ms
 from cauce.store.schema import monitors
 from cauce.workspace import Workspace
+from remote import server_side
 from served import CHURN_BLUE, record_requests
-from stored import row_count
+from stored import row_count, snapshot
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000  # 2027-01-15, a fixed clock for the windows
@@ -61,7 +66,7 @@ def spec(**overrides: Any) -> dict[str, Any]:
 def setup(ws: Workspace, production: pd.DataFrame, **overrides: Any) -> None:
     cauce.data.register("training", customers(2000, contract=True), workspace=ws)
     cauce.data.register("production", production, workspace=ws, allow_schema_change=True)
-    apply(spec(**overrides), workspace=ws)
+    apply_spec(spec(**overrides), ws)
 
 
 def outcomes(values: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -81,10 +86,10 @@ def test_apply_creates_then_is_unchanged_then_updates_and_audits(
         "kind: Monitor\nname: churn-drift\ntarget: {dataset: production}\n"
         "reference: {dataset: training}\nsignals:\n  - data_drift: {threshold: 0.1}\n"
     )
-    assert [a.outcome for a in apply(path)] == ["created"]
-    assert [a.outcome for a in apply(path)] == ["unchanged"]
+    assert [a.outcome for a in apply_spec(path)] == ["created"]
+    assert [a.outcome for a in apply_spec(path)] == ["unchanged"]
     path.write_text(path.read_text().replace("0.1", "0.2"))
-    assert [a.outcome for a in apply(path)] == ["updated"]
+    assert [a.outcome for a in apply_spec(path)] == ["updated"]
     actions = [e.action for e in audit.events(any_workspace, entity_kind="monitor")]
     assert actions == ["monitor.update", "monitor.create"]
     [monitor] = list_monitors()
@@ -135,7 +140,7 @@ def test_bad_specs_raise_invalid_input_naming_the_field(
     workspace: Workspace, change: dict[str, Any], field: str, words: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        apply(spec(**change), workspace=workspace)
+        apply_spec(spec(**change), workspace)
     assert caught.value.details["field"] == field
     assert field in str(caught.value) and words in str(caught.value)
     assert list_monitors() == []
@@ -188,7 +193,7 @@ def test_a_drifted_dataset_window_by_timestamp_raises_an_alert(any_workspace: Wo
     training = customers(2000, contract=True).assign(ts=NOW - 30 * 24 * HOUR)
     cauce.data.register("training", training, workspace=any_workspace)
     cauce.data.register("production", production, workspace=any_workspace)
-    apply(spec(target={"dataset": "production", "timestamp": "ts"}), workspace=any_workspace)
+    apply_spec(spec(target={"dataset": "production", "timestamp": "ts"}), any_workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "alert" and run.rows == 600
     assert (run.window_start, run.window_end) == (NOW - HOUR, NOW)
@@ -216,11 +221,11 @@ def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspac
     assert second.summary["profile_reused"] is True
     assert first.summary["reference"] == "training@1" and first.summary["reference_rows"] == 2000
     assert first.values == second.values  # the same window, the same reference: the same numbers
-    assert row_count(any_workspace, "reference_profiles") == 1
+    assert row_count(server_side(any_workspace), "reference_profiles") == 1
     created = audit.events(any_workspace, action="reference_profile.create")
     assert len(created) == 1 and created[0].after["rows"] == 2000
     # Another binning is another profile.
-    apply(spec(bins=10), workspace=any_workspace)
+    apply_spec(spec(bins=10), any_workspace)
     assert run_monitor("churn-drift", now=NOW + 2 * HOUR).summary["profile_reused"] is False
 
 
@@ -268,7 +273,7 @@ def test_a_model_reference_monitors_the_signature_columns_of_its_training_data(
         model = LogisticRegression(max_iter=200).fit(features, table["churned"])
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
     cauce.data.register("production", customers(400, seed=4, shift=25.0, contract=True))
-    apply(spec(reference={"model": "models:/churn/1"}), workspace=workspace)
+    apply_spec(spec(reference={"model": "models:/churn/1"}), workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.summary["features"] == 2 and run.summary["reference"] == "training@1"
     assert {v["feature"] for v in run.values} == {"charges", "tenure", "*"}
@@ -285,7 +290,7 @@ def test_a_model_whose_run_logged_no_dataset_fails_the_run_with_the_reason(
         model = LogisticRegression().fit(features, features["tenure"] > 30)
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
     cauce.data.register("production", customers(100, contract=True))
-    apply(spec(reference={"model": "models:/churn/1"}), workspace=workspace)
+    apply_spec(spec(reference={"model": "models:/churn/1"}), workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "failed" and "logged no input dataset" in (run.error or "")
     assert runs("churn-drift")[0].error == run.error
@@ -350,7 +355,7 @@ def test_all_null_and_constant_columns_and_unseen_categories(workspace: Workspac
     production.loc[:9, "contract"] = "lifetime"  # never seen in the reference
     cauce.data.register("training", reference)
     cauce.data.register("production", production)
-    apply(spec(), workspace=workspace)
+    apply_spec(spec(), workspace)
     found = outcomes(run_monitor("churn-drift", now=NOW).values)
     assert found["data_drift", "flat", "normalized_wasserstein"]["value"] == 0.0
     empty = found["data_drift", "empty", "normalized_wasserstein"]
@@ -379,7 +384,7 @@ def test_a_single_row_window_is_judged(workspace: Workspace) -> None:
 
 
 @pytest.fixture
-def served(workspace: Workspace, tmp_path: Path) -> int:
+def served(local_workspace: Workspace, tmp_path: Path) -> int:
     """Model churn v1 trained on ``training``, served as churn/blue; 200 requests collected a
     minute before the time returned (the real clock: collector files are named by it)."""
     from sklearn.linear_model import LogisticRegression
@@ -396,7 +401,7 @@ def served(workspace: Workspace, tmp_path: Path) -> int:
     window = customers(200, seed=9)[["charges", "tenure"]]
     now = now_ms()
     predictions = [int(c > 75) for c in window["charges"]]
-    record_requests(workspace, window.to_dict("records"), predictions, at=now - 60_000)
+    record_requests(local_workspace, window.to_dict("records"), predictions, at=now - 60_000)
     return now
 
 
@@ -419,10 +424,10 @@ def performance(**labels: Any) -> dict[str, Any]:
 
 
 def test_labels_that_never_arrive_are_not_computed_with_the_count(
-    workspace: Workspace, served: int
+    local_workspace: Workspace, served: int
 ) -> None:
     cauce.data.register("labels", pd.DataFrame({"request_id": ["other-1"], "churned": [1]}))
-    apply(spec(**performance()), workspace=workspace)
+    apply(spec(**performance()), workspace=local_workspace)
     run = run_monitor("churn-drift", now=served)
     assert run.rows == 200 and run.status == "ok"
     value = outcomes(run.values)["model_performance", "*", "accuracy"]
@@ -437,7 +442,7 @@ def test_labels_that_never_arrive_are_not_computed_with_the_count(
     }
 
 
-def test_labels_that_arrive_give_the_metric(workspace: Workspace, served: int) -> None:
+def test_labels_that_arrive_give_the_metric(local_workspace: Workspace, served: int) -> None:
     from sklearn.metrics import accuracy_score
 
     rng = np.random.default_rng(0)
@@ -445,7 +450,7 @@ def test_labels_that_arrive_give_the_metric(workspace: Workspace, served: int) -
     cauce.data.register(
         "labels", pd.DataFrame({"request_id": [f"req-{i}" for i in range(120)], "churned": truth})
     )
-    apply(spec(**performance(min_labels=100)), workspace=workspace)
+    apply(spec(**performance(min_labels=100)), workspace=local_workspace)
     run = run_monitor("churn-drift", now=served)
     value = outcomes(run.values)["model_performance", "*", "accuracy"]
     window = customers(200, seed=9)
@@ -455,25 +460,27 @@ def test_labels_that_arrive_give_the_metric(workspace: Workspace, served: int) -
     assert run.status == "alert"
 
 
-def test_an_endpoint_window_with_no_requests_is_no_data(workspace: Workspace, served: int) -> None:
+def test_an_endpoint_window_with_no_requests_is_no_data(
+    local_workspace: Workspace, served: int
+) -> None:
     cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
-    apply(spec(**performance()), workspace=workspace)
+    apply(spec(**performance()), workspace=local_workspace)
     run = run_monitor("churn-drift", now=served + 5 * HOUR)
     assert run.status == "no_data" and run.rows == 0 and run.alert is None
 
 
 def test_without_the_collector_files_the_registered_records_are_read(
-    workspace: Workspace, served: int
+    local_workspace: Workspace, served: int
 ) -> None:
     """A monitor on another machine than the router (Kubernetes) has no collector files: it reads
     the versions the collector registered, and sees the same window."""
     import shutil
 
     cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
-    apply(spec(**performance()), workspace=workspace)
+    apply(spec(**performance()), workspace=local_workspace)
     local = run_monitor("churn-drift", now=served)
     assert {v.name for v in cauce.data.list_datasets()} >= {"churn.blue.model_inputs"}
-    shutil.rmtree(workspace.settings.state_dir / "collector")
+    shutil.rmtree(local_workspace.settings.state_dir / "collector")
     shared = run_monitor("churn-drift", now=served)
     assert (shared.rows, shared.status) == (local.rows, local.status) == (200, "ok")
     assert [(v["feature"], v["value"]) for v in shared.values] == [
@@ -484,19 +491,19 @@ def test_without_the_collector_files_the_registered_records_are_read(
 # -- schedules and the agent ------------------------------------------------------------------
 
 
-def test_claim_due_collapses_missed_slots_into_one_run(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *")
+def test_claim_due_collapses_missed_slots_into_one_run(store_workspace: Workspace) -> None:
+    setup(store_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None and due % HOUR == 0
-    assert claim_due(any_workspace, now=due - 1) == []
+    assert claim_due(store_workspace, now=due - 1) == []
     late = due + 5 * HOUR + 123
-    assert claim_due(any_workspace, now=late) == ["churn-drift"]
-    assert claim_due(any_workspace, now=late) == []  # the five missed slots were one claim
+    assert claim_due(store_workspace, now=late) == ["churn-drift"]
+    assert claim_due(store_workspace, now=late) == []  # the five missed slots were one claim
     assert get_monitor("churn-drift").next_run_at == due + 6 * HOUR
 
 
-def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
+def test_two_claims_of_the_same_slot_only_one_wins(store_workspace: Workspace) -> None:
+    setup(store_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None
     claims: list[list[str]] = []
@@ -504,7 +511,7 @@ def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> 
 
     def claim() -> None:
         barrier.wait()
-        claims.append(claim_due(any_workspace, now=due + 1))
+        claims.append(claim_due(store_workspace, now=due + 1))
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for t in threads:
@@ -514,15 +521,17 @@ def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> 
     assert sorted(map(len, claims)) == [0, 0, 0, 1]
 
 
-def test_a_disabled_monitor_is_never_due(workspace: Workspace) -> None:
-    setup(workspace, customers(200, seed=1, contract=True), schedule="0 * * * *", enabled=False)
-    assert claim_due(workspace, now=NOW * 2) == []
+def test_a_disabled_monitor_is_never_due(local_workspace: Workspace) -> None:
+    setup(
+        local_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *", enabled=False
+    )
+    assert claim_due(local_workspace, now=NOW * 2) == []
 
 
 @pytest.mark.slow
-def test_cauce_agent_once_runs_a_due_monitor(workspace: Workspace) -> None:
-    setup(workspace, customers(300, seed=2, shift=25.0, contract=True), schedule="0 * * * *")
-    with workspace.store.write() as conn:  # the slot came an hour ago
+def test_cauce_agent_once_runs_a_due_monitor(local_workspace: Workspace) -> None:
+    setup(local_workspace, customers(300, seed=2, shift=25.0, contract=True), schedule="0 * * * *")
+    with local_workspace.store.write() as conn:  # the slot came an hour ago
         conn.execute(update(monitors).values(next_run_at=monitors.c.next_run_at - 2 * HOUR))
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli.main", "agent", "--once"],
@@ -535,7 +544,81 @@ def test_cauce_agent_once_runs_a_due_monitor(workspace: Workspace) -> None:
     assert "monitor churn-drift: alert (300 rows)" in result.stdout
     [run] = runs("churn-drift")
     assert run.status == "alert"
-    [event] = audit.events(workspace, action="monitor.run")
+    [event] = audit.events(local_workspace, action="monitor.run")
     assert event.actor == "agent"
     [alert] = list_alerts()
     assert alert.state == "open" and alert.monitor_run_id == run.id
+
+
+# -- through a server -------------------------------------------------------------------------
+
+
+def test_a_run_whose_parts_disagree_is_refused_naming_the_part_and_stores_nothing(
+    workspace: Workspace,
+) -> None:
+    from cauce.monitoring.monitors import Findings, SignalValue, record_run
+
+    setup(workspace, customers(200, seed=1, contract=True))
+    value: SignalValue = {
+        "signal": "data_drift",
+        "feature": "charges",
+        "metric": "normalized_wasserstein",
+        "value": 0.5,
+        "threshold": 0.1,
+        "outcome": "breached",
+        "details": {},
+    }
+
+    def findings(**changes: Any) -> Findings:
+        body: dict[str, Any] = {
+            "status": "alert",
+            "started_at": NOW,
+            "duration_ms": 3,
+            "rows": 200,
+            "summary": {},
+            "values": [value],
+            "breaches": [value],
+        }
+        return Findings(**{**body, **changes})
+
+    before = snapshot(server_side(workspace))
+    refused = [
+        (findings(breaches=[]), InvalidInput, "findings.breaches"),
+        (findings(breaches=[{**value, "feature": "tenure"}]), InvalidInput, "findings.breaches.0"),
+        (findings(values=[{**value, "outcome": "bad"}]), InvalidInput, "findings.values.0.outcome"),
+        (findings(status="failed", breaches=[]), InvalidInput, "findings.error"),
+        (findings(rows=-1), InvalidInput, "findings.rows"),
+        (findings(profile_id="nope"), NotFound, "findings.profile_id"),
+        (findings(references=["nope"]), NotFound, "findings.references"),
+    ]
+    for bad, error, field in refused:
+        with pytest.raises(error) as caught:
+            record_run("churn-drift", bad)
+        assert caught.value.details["field"] == field, field
+    with pytest.raises(NotFound, match="monitor 'nope' does not exist"):
+        record_run("nope", findings())
+    assert snapshot(server_side(workspace)) == before
+
+    run = record_run("churn-drift", findings(), actions=False)
+    assert run.alert is not None and run.alert.state == "open" and run.alert.actions == []
+    assert [r.id for r in runs("churn-drift")] == [run.id]
+    assert run_values(run.id) == [{**value, "at": NOW, "run_id": run.id}]
+
+
+def test_through_a_server_the_agent_and_wait_are_refused_and_nothing_is_stored(
+    remote_workspace: Workspace,
+) -> None:
+    from cauce.automation.agent import Agent
+
+    setup(remote_workspace, customers(300, seed=2, shift=25.0, contract=True))
+    with pytest.raises(NotSupported, match="without --wait"):
+        run_monitor("churn-drift", now=NOW, wait=True)
+    assert runs("churn-drift") == []
+    with pytest.raises(NotSupported, match="cauce agent"):
+        claim_due(remote_workspace, now=NOW)
+    with pytest.raises(NotSupported, match="on the server's machine"):
+        Agent(remote_workspace)
+    run = run_monitor("churn-drift", now=NOW)  # the actions queued, for the server's agent
+    assert run.status == "alert" and run.alert is not None
+    assert run.summary["window_dataset"] == "churn-drift.window@1"
+    assert cauce.data.load("churn-drift.window@1").shape[0] == 300

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, select
@@ -40,8 +40,8 @@ from cauce.monitoring.profiles import (
 )
 from cauce.monitoring.signals import Window
 from cauce.monitoring.specs import MonitorSpec, from_store
-from cauce.specs import Applied, Declared, save_spec, validation_error
 from cauce.operations import operation
+from cauce.specs import Applied, Declared, save_spec, validation_error
 from cauce.store import new_id, now_ms
 from cauce.store.schema import (
     dataset_versions,
@@ -82,6 +82,8 @@ RECORD_COLUMNS = (
     "source",
 )
 Status = Literal["ok", "alert", "no_data", "failed"]
+Outcome = Literal["passed", "breached", "measured", "not_computed"]  # drift.PASSED, ...
+OUTCOMES = get_args(Outcome)
 # Predictions scored on the reference for prediction drift: a deterministic sample at most this big.
 PREDICTION_SAMPLE = 50_000
 
@@ -133,7 +135,7 @@ class SignalValue(TypedDict):
     metric: str
     value: float | None
     threshold: float | None
-    outcome: Literal["passed", "breached", "not_computed"]
+    outcome: Outcome
     details: dict[str, Any] | None
 
 
@@ -646,6 +648,9 @@ def _check_findings(name: str, findings: Findings) -> None:
         refuse("a run is 'alert' exactly when it has breaches", "breaches")
     if findings.status == "failed" and not findings.error:
         refuse("a failed run needs its error", "error")
+    for i, value in enumerate(findings.values):
+        if value["outcome"] not in OUTCOMES:
+            refuse(f"outcome must be one of {', '.join(OUTCOMES)}", f"values.{i}.outcome")
     computed = {(v["signal"], v["feature"], v["metric"]) for v in findings.values}
     for i, breach in enumerate(findings.breaches):
         key = (breach["signal"], breach["feature"], breach["metric"])

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from cauce.errors import InvalidInput
 from cauce.monitoring import metrics
 from cauce.operations import operation
-
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
