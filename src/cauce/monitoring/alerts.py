@@ -28,6 +28,7 @@ from cauce.monitoring.actions.queue import ActionRun, enqueue, read_for_alerts
 from cauce.operations import operation
 from cauce.store import new_id
 from cauce.store.schema import alerts, monitors
+from cauce.validation import check_limit
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -164,6 +165,7 @@ def list_alerts(
 ) -> list[Alert]:
     """The latest alerts, newest first, with their actions."""
     ws = workspace or current()
+    check_limit(limit)
     if state is not None and state not in STATES:
         raise InvalidInput(
             f"state must be one of {', '.join(STATES)}, not {state!r}", details={"field": "state"}

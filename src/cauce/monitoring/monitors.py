@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, select
 from typing_extensions import TypedDict
 
-from cauce.data.assets import DatasetVersion, PreparedVersion
+from cauce.data.assets import LAYERS, DatasetVersion, PreparedVersion
 from cauce.errors import CauceError, InvalidInput, NotFound, NotSupported
 from cauce.lineage import audit
 from cauce.monitoring import signals
@@ -50,7 +50,7 @@ from cauce.store.schema import (
     reference_profiles,
     signal_results,
 )
-from cauce.validation import next_cron_time
+from cauce.validation import INT64_MAX, INT64_MIN, check_limit, next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -598,6 +598,8 @@ def record_run(
     from cauce.monitoring import alerts
 
     ws = workspace or current()
+    if not isinstance(actions, bool):
+        raise InvalidInput("actions must be true or false", details={"field": "actions"})
     _check_findings(name, findings)
     kept = None if findings.window is None else stored_blob(ws, findings.window)
     run = MonitorRun(
@@ -641,6 +643,10 @@ def _check_findings(name: str, findings: Findings) -> None:
     def refuse(message: str, where: str) -> None:
         raise InvalidInput(message, details={"field": f"findings.{where}"})
 
+    for where in ("started_at", "duration_ms", "rows", "window_start", "window_end"):
+        number = getattr(findings, where)
+        if number is not None and not INT64_MIN <= number <= INT64_MAX:
+            refuse(f"{where} must fit in 64 bits", where)
     for where in ("rows", "duration_ms"):
         if getattr(findings, where) < 0:
             refuse(f"{where} must be 0 or more", where)
@@ -662,6 +668,8 @@ def _check_findings(name: str, findings: Findings) -> None:
             refuse("only an alerting run keeps its window", "window")
         if window.name != f"{name}.window":
             refuse(f"the kept window is a version of {name}.window", "window.name")
+        if window.layer is not None and window.layer not in LAYERS:
+            refuse(f"layer must be one of {', '.join(LAYERS)}", "window.layer")
 
 
 def _check_stored(conn: Connection, findings: Findings) -> None:
@@ -815,6 +823,7 @@ def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
 def runs(name: str, *, limit: int = 50, workspace: Workspace | None = None) -> list[MonitorRun]:
     """The latest runs of a monitor, newest first (without their values)."""
     ws = workspace or current()
+    check_limit(limit)
     r = monitor_runs.c
     with ws.store.read() as conn:
         monitor_id = _monitor_row(conn, name).id
@@ -865,6 +874,7 @@ def history(
 ) -> list[dict[str, Any]]:
     """The time series of a monitor's values, oldest first, optionally one signal/feature."""
     ws = workspace or current()
+    check_limit(limit)
     s = signal_results.c
     with ws.store.read() as conn:
         monitor_id = _monitor_row(conn, name).id

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cauce.errors import InvalidInput
 from cauce.monitoring import metrics
 from cauce.operations import operation
+from cauce.validation import INT64_MAX
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -452,7 +453,10 @@ def record_profile(
     from cauce.store.schema import dataset_versions, reference_profiles
 
     ws = workspace or current()
-    if not (len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
+    for field_name, text in (("reference_kind", reference_kind), ("reference_id", reference_id)):
+        if not isinstance(text, str):
+            raise InvalidInput(f"{field_name} must be a string", details={"field": field_name})
+    if not (isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
         raise InvalidInput(
             f"key must be the 64 hex digits of a profile key, not {key!r}",
             details={"field": "key"},
@@ -461,6 +465,10 @@ def record_profile(
         raise InvalidInput(
             f"reference_kind must be 'dataset_version', not {reference_kind!r}",
             details={"field": "reference_kind"},
+        )
+    if not 0 <= profile.rows <= INT64_MAX:
+        raise InvalidInput(
+            "profile.rows must be 0 or more, in 64 bits", details={"field": "profile.rows"}
         )
     rp = reference_profiles.c
     blob = ws.artifacts.put_bytes(
