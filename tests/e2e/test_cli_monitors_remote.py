@@ -8,11 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
-from applying import apply_spec
 from builders import customers, drift_monitor
-from cauce.config import load_settings
-from cauce.workspace import Workspace
 from clitools import assert_one_line_error, cauce
 from remote import TestServer as Server
 
@@ -32,9 +30,9 @@ def test_monitor_commands_through_a_server(cauce_server: Server, tmp_path: Path)
 
     register("training", 0.0, 0)
     register("production", 0.0, 1)
-    # `cauce apply` joins the server with the specs' seam; until then, applied there.
-    remote = Workspace(load_settings(env={"CAUCE_SERVER_URL": url, "CAUCE_HOME": str(home)}))
-    apply_spec(drift_monitor([{"log": {"level": "info"}}]), remote)
+    spec = tmp_path / "monitor.yaml"
+    spec.write_text(yaml.safe_dump(drift_monitor([{"log": {"level": "info"}}])))
+    assert "Monitor churn-drift: created" in run("apply", "-f", str(spec)).stdout
 
     ok = run("monitors", "run", "churn-drift")
     assert "Monitor churn-drift: ok, 500 rows" in ok.stdout and "charges" in ok.stdout

@@ -3,8 +3,8 @@
 ``workspace`` is local, then remote; ``any_workspace`` is SQLite, PostgreSQL (marked
 ``postgres``), then remote; ``store_workspace`` is SQLite and PostgreSQL only, for what runs
 against the store itself: the agent's claims, an alert's actions run in the foreground
-(``wait``), endpoints served here. A module whose tests cannot go through a server yet says so
-by asking for ``local_workspace`` or ``store_workspace``.
+(``wait``). A module whose tests cannot go through a server yet says so by asking for
+``local_workspace`` or ``store_workspace``.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 import cauce
-from applying import apply_spec
 from builders import customers, drift_monitor
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.monitoring.alerts import get_alert, list_alerts
 from cauce.monitoring.monitors import run_monitor, runs
 from cauce.pipelines.runs import get_pipeline_run
+from cauce.specs import apply
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as cauce_cli
@@ -35,7 +35,7 @@ NOW = 1_800_000_000_000
 
 
 def monitor(ws: Workspace, on_alert: list[dict[str, Any]] | None = None, **extra: Any) -> None:
-    apply_spec(drift_monitor(on_alert, **extra), ws)
+    apply(drift_monitor(on_alert, **extra), workspace=ws)
 
 
 def production(ws: Workspace, drifted: bool, seed: int = 1) -> None:

@@ -29,8 +29,8 @@ from genai_records import records
 HOUR = 3_600_000
 
 
-# GenAI monitors read served endpoints, GenAI connections and the embedding cache, none of which
-# goes through a server yet: these tests run on the store.
+# GenAI monitors read GenAI connections and the embedding cache, which do not go through a server
+# yet (nor does --wait): these tests run on the store.
 @pytest.fixture
 def workspace(local_workspace: Workspace) -> Workspace:
     """A fresh local workspace."""

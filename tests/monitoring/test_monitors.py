@@ -3,8 +3,8 @@
 Runs are driven with explicit times (``run_monitor(now=...)``) over datasets registered in the
 test and records written by the real collector, so each test states what the window held.
 ``workspace`` and ``any_workspace`` run through a server too (tests/monitoring/conftest.py);
-endpoints served here, the agent's claims and the agent itself need the store
-(``local_workspace``, ``store_workspace``).
+the agent's claims and the agent itself need the store (``local_workspace``,
+``store_workspace``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy import update
 
 import cauce
-from applying import apply_spec
 from builders import customers
 from cauce.errors import InvalidInput, NotFound, NotSupported
 from cauce.lineage import audit
@@ -66,7 +65,7 @@ def spec(**overrides: Any) -> dict[str, Any]:
 def setup(ws: Workspace, production: pd.DataFrame, **overrides: Any) -> None:
     cauce.data.register("training", customers(2000, contract=True), workspace=ws)
     cauce.data.register("production", production, workspace=ws, allow_schema_change=True)
-    apply_spec(spec(**overrides), ws)
+    apply(spec(**overrides), workspace=ws)
 
 
 def outcomes(values: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -86,10 +85,10 @@ def test_apply_creates_then_is_unchanged_then_updates_and_audits(
         "kind: Monitor\nname: churn-drift\ntarget: {dataset: production}\n"
         "reference: {dataset: training}\nsignals:\n  - data_drift: {threshold: 0.1}\n"
     )
-    assert [a.outcome for a in apply_spec(path)] == ["created"]
-    assert [a.outcome for a in apply_spec(path)] == ["unchanged"]
+    assert [a.outcome for a in apply(path)] == ["created"]
+    assert [a.outcome for a in apply(path)] == ["unchanged"]
     path.write_text(path.read_text().replace("0.1", "0.2"))
-    assert [a.outcome for a in apply_spec(path)] == ["updated"]
+    assert [a.outcome for a in apply(path)] == ["updated"]
     actions = [e.action for e in audit.events(any_workspace, entity_kind="monitor")]
     assert actions == ["monitor.update", "monitor.create"]
     [monitor] = list_monitors()
@@ -140,7 +139,7 @@ def test_bad_specs_raise_invalid_input_naming_the_field(
     workspace: Workspace, change: dict[str, Any], field: str, words: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        apply_spec(spec(**change), workspace)
+        apply(spec(**change), workspace=workspace)
     assert caught.value.details["field"] == field
     assert field in str(caught.value) and words in str(caught.value)
     assert list_monitors() == []
@@ -193,7 +192,7 @@ def test_a_drifted_dataset_window_by_timestamp_raises_an_alert(any_workspace: Wo
     training = customers(2000, contract=True).assign(ts=NOW - 30 * 24 * HOUR)
     cauce.data.register("training", training, workspace=any_workspace)
     cauce.data.register("production", production, workspace=any_workspace)
-    apply_spec(spec(target={"dataset": "production", "timestamp": "ts"}), any_workspace)
+    apply(spec(target={"dataset": "production", "timestamp": "ts"}), workspace=any_workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "alert" and run.rows == 600
     assert (run.window_start, run.window_end) == (NOW - HOUR, NOW)
@@ -225,7 +224,7 @@ def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspac
     created = audit.events(any_workspace, action="reference_profile.create")
     assert len(created) == 1 and created[0].after["rows"] == 2000
     # Another binning is another profile.
-    apply_spec(spec(bins=10), any_workspace)
+    apply(spec(bins=10), workspace=any_workspace)
     assert run_monitor("churn-drift", now=NOW + 2 * HOUR).summary["profile_reused"] is False
 
 
@@ -273,7 +272,7 @@ def test_a_model_reference_monitors_the_signature_columns_of_its_training_data(
         model = LogisticRegression(max_iter=200).fit(features, table["churned"])
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
     cauce.data.register("production", customers(400, seed=4, shift=25.0, contract=True))
-    apply_spec(spec(reference={"model": "models:/churn/1"}), workspace)
+    apply(spec(reference={"model": "models:/churn/1"}), workspace=workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.summary["features"] == 2 and run.summary["reference"] == "training@1"
     assert {v["feature"] for v in run.values} == {"charges", "tenure", "*"}
@@ -290,7 +289,7 @@ def test_a_model_whose_run_logged_no_dataset_fails_the_run_with_the_reason(
         model = LogisticRegression().fit(features, features["tenure"] > 30)
         cauce.log_model(model, "model", registered_model="churn", input_example=features.head(5))
     cauce.data.register("production", customers(100, contract=True))
-    apply_spec(spec(reference={"model": "models:/churn/1"}), workspace)
+    apply(spec(reference={"model": "models:/churn/1"}), workspace=workspace)
     run = run_monitor("churn-drift", now=NOW)
     assert run.status == "failed" and "logged no input dataset" in (run.error or "")
     assert runs("churn-drift")[0].error == run.error
@@ -355,7 +354,7 @@ def test_all_null_and_constant_columns_and_unseen_categories(workspace: Workspac
     production.loc[:9, "contract"] = "lifetime"  # never seen in the reference
     cauce.data.register("training", reference)
     cauce.data.register("production", production)
-    apply_spec(spec(), workspace)
+    apply(spec(), workspace=workspace)
     found = outcomes(run_monitor("churn-drift", now=NOW).values)
     assert found["data_drift", "flat", "normalized_wasserstein"]["value"] == 0.0
     empty = found["data_drift", "empty", "normalized_wasserstein"]
@@ -384,7 +383,7 @@ def test_a_single_row_window_is_judged(workspace: Workspace) -> None:
 
 
 @pytest.fixture
-def served(local_workspace: Workspace, tmp_path: Path) -> int:
+def served(workspace: Workspace, tmp_path: Path) -> int:
     """Model churn v1 trained on ``training``, served as churn/blue; 200 requests collected a
     minute before the time returned (the real clock: collector files are named by it)."""
     from sklearn.linear_model import LogisticRegression
@@ -401,7 +400,7 @@ def served(local_workspace: Workspace, tmp_path: Path) -> int:
     window = customers(200, seed=9)[["charges", "tenure"]]
     now = now_ms()
     predictions = [int(c > 75) for c in window["charges"]]
-    record_requests(local_workspace, window.to_dict("records"), predictions, at=now - 60_000)
+    record_requests(workspace, window.to_dict("records"), predictions, at=now - 60_000)
     return now
 
 
@@ -424,10 +423,10 @@ def performance(**labels: Any) -> dict[str, Any]:
 
 
 def test_labels_that_never_arrive_are_not_computed_with_the_count(
-    local_workspace: Workspace, served: int
+    workspace: Workspace, served: int
 ) -> None:
     cauce.data.register("labels", pd.DataFrame({"request_id": ["other-1"], "churned": [1]}))
-    apply(spec(**performance()), workspace=local_workspace)
+    apply(spec(**performance()), workspace=workspace)
     run = run_monitor("churn-drift", now=served)
     assert run.rows == 200 and run.status == "ok"
     value = outcomes(run.values)["model_performance", "*", "accuracy"]
@@ -442,7 +441,7 @@ def test_labels_that_never_arrive_are_not_computed_with_the_count(
     }
 
 
-def test_labels_that_arrive_give_the_metric(local_workspace: Workspace, served: int) -> None:
+def test_labels_that_arrive_give_the_metric(workspace: Workspace, served: int) -> None:
     from sklearn.metrics import accuracy_score
 
     rng = np.random.default_rng(0)
@@ -450,7 +449,7 @@ def test_labels_that_arrive_give_the_metric(local_workspace: Workspace, served: 
     cauce.data.register(
         "labels", pd.DataFrame({"request_id": [f"req-{i}" for i in range(120)], "churned": truth})
     )
-    apply(spec(**performance(min_labels=100)), workspace=local_workspace)
+    apply(spec(**performance(min_labels=100)), workspace=workspace)
     run = run_monitor("churn-drift", now=served)
     value = outcomes(run.values)["model_performance", "*", "accuracy"]
     window = customers(200, seed=9)
@@ -460,27 +459,25 @@ def test_labels_that_arrive_give_the_metric(local_workspace: Workspace, served: 
     assert run.status == "alert"
 
 
-def test_an_endpoint_window_with_no_requests_is_no_data(
-    local_workspace: Workspace, served: int
-) -> None:
+def test_an_endpoint_window_with_no_requests_is_no_data(workspace: Workspace, served: int) -> None:
     cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
-    apply(spec(**performance()), workspace=local_workspace)
+    apply(spec(**performance()), workspace=workspace)
     run = run_monitor("churn-drift", now=served + 5 * HOUR)
     assert run.status == "no_data" and run.rows == 0 and run.alert is None
 
 
 def test_without_the_collector_files_the_registered_records_are_read(
-    local_workspace: Workspace, served: int
+    workspace: Workspace, served: int
 ) -> None:
     """A monitor on another machine than the router (Kubernetes) has no collector files: it reads
     the versions the collector registered, and sees the same window."""
     import shutil
 
     cauce.data.register("labels", pd.DataFrame({"request_id": ["x"], "churned": [1]}))
-    apply(spec(**performance()), workspace=local_workspace)
+    apply(spec(**performance()), workspace=workspace)
     local = run_monitor("churn-drift", now=served)
     assert {v.name for v in cauce.data.list_datasets()} >= {"churn.blue.model_inputs"}
-    shutil.rmtree(local_workspace.settings.state_dir / "collector")
+    shutil.rmtree(workspace.settings.state_dir / "collector")
     shared = run_monitor("churn-drift", now=served)
     assert (shared.rows, shared.status) == (local.rows, local.status) == (200, "ok")
     assert [(v["feature"], v["value"]) for v in shared.values] == [

@@ -33,13 +33,6 @@ FEATURES = ["charges", "tenure"]
 ROWS = 300
 
 
-# A served endpoint's collected answers (serving does not go through a server yet).
-@pytest.fixture
-def workspace(local_workspace: Workspace) -> Workspace:
-    """A fresh local workspace."""
-    return local_workspace
-
-
 def outcome(frame: pd.DataFrame, seed: int) -> np.ndarray:
     """What happened: ``churned`` or ``stayed``, noisy in charges (so no metric is perfect)."""
     rng = np.random.default_rng(seed)

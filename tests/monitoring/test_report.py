@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from applying import apply_spec
 from cauce.data import register
 from cauce.errors import NotFound
 from cauce.monitoring.monitors import MonitorRun, run_monitor, run_values
 from cauce.monitoring.report import render_report, write_report
+from cauce.specs import apply
 from cauce.workspace import Workspace, current
 from clitools import assert_one_line_error, cauce
 
@@ -56,7 +56,7 @@ def _monitor(tmp_path: Path, currents: list[pd.DataFrame]) -> list[MonitorRun]:
     register("churn-reference", _frame(rng, 600, 0, [0.5, 0.4, 0.1]))
     spec = tmp_path / "monitor.yaml"
     spec.write_text(SPEC)
-    apply_spec(spec)
+    apply(spec)
     found = []
     wait = not current().remote  # the actions run here where the store is
     for i, window in enumerate(currents):
@@ -154,7 +154,7 @@ def test_an_older_run_and_unknown_runs(workspace: Workspace, tmp_path: Path) -> 
         write_report("churn-drift", tmp_path / "r.html", run_id="nope")
     with pytest.raises(NotFound, match="no runs yet"):
         (tmp_path / "other.yaml").write_text(SPEC.replace("churn-drift", "idle"))
-        apply_spec(tmp_path / "other.yaml")
+        apply(tmp_path / "other.yaml")
         write_report("idle", tmp_path / "idle.html")
     assert not (tmp_path / "idle.html").exists()
 
