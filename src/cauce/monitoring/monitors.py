@@ -4,7 +4,9 @@ A run reads the current window (an endpoint's collected requests and answers, or
 newest rows), the reference profile (computed once per reference and binning, then read back),
 computes each signal, stores one row per value in ``signal_results`` (the time series behind
 ``cauce monitors history`` and reports) and, when a signal breaches, raises an alert
-(:mod:`cauce.monitoring.alerts`) with its pending actions, all in one transaction. A run is
+(:mod:`cauce.monitoring.alerts`) with its pending actions, all in one transaction. The reading
+and computing happen where the run is started (:func:`run_monitor`, through a server too); the
+storing is one operation (:func:`record_run`, ``POST /monitors/{name}/runs``). A run is
 ``ok``, ``alert``, ``no_data`` (fewer rows than ``min_rows``: nothing is judged, nothing is
 alerted) or ``failed`` (the reason is stored).
 
@@ -82,7 +84,8 @@ RECORD_COLUMNS = (
     "source",
 )
 Status = Literal["ok", "alert", "no_data", "failed"]
-Outcome = Literal["passed", "breached", "measured", "not_computed"]  # drift.PASSED, ...
+# drift.PASSED, BREACHED, MEASURED and NOT_COMPUTED.
+Outcome = Literal["passed", "breached", "measured", "not_computed"]
 OUTCOMES = get_args(Outcome)
 # Predictions scored on the reference for prediction drift: a deterministic sample at most this big.
 PREDICTION_SAMPLE = 50_000
