@@ -101,6 +101,16 @@ def check_int(value: Any, what: str) -> int:
     return value
 
 
+def check_limit(limit: Any) -> int:
+    """A ``limit`` argument: how many at most, 1 or more."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(
+            f"limit must be an integer of 1 or more, got {_short(limit)}",
+            details={"field": "limit"},
+        )
+    return limit
+
+
 def check_text(value: Any, limit: int, what: str) -> str:
     """A parameter or tag value, turned into a string within the length limit."""
     text = value if isinstance(value, str) else str(value)

@@ -4,6 +4,8 @@ Webhooks go to a small ``http.server`` on 127.0.0.1 that answers with the status
 scripts; trigger actions run real pipeline files written in the test's folder. A monitor run
 queues the actions; ``wait=True`` runs them in the foreground, as ``monitors run --wait`` does.
 The queue itself (claims, leases, agents) is tested in tests/automation/test_action_queue.py.
+Alerts' states, filters and queued actions are read through a server too (``any_workspace``);
+running the actions (``wait``) needs the store (``store_workspace``, ``local_workspace``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 import cauce
 from builders import customers, drift_monitor
+from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.monitoring.alerts import get_alert, list_alerts
 from cauce.monitoring.monitors import run_monitor, runs
@@ -41,9 +44,46 @@ def production(ws: Workspace, drifted: bool, seed: int = 1) -> None:
 
 
 @pytest.fixture
-def watched(any_workspace: Workspace) -> Workspace:
-    cauce.data.register("training", customers(1000), workspace=any_workspace)
-    return any_workspace
+def watched(store_workspace: Workspace) -> Workspace:
+    cauce.data.register("training", customers(1000), workspace=store_workspace)
+    return store_workspace
+
+
+def test_alert_states_and_queued_actions(any_workspace: Workspace, hook: Hook) -> None:
+    """Raised, suppressed within the cooldown, resolved by a clean run; actions queued."""
+    cauce.data.register("training", customers(1000))
+    monitor(any_workspace, [{"webhook": {"url": hook.url}}, {"log": None}], cooldown="1h")
+    production(any_workspace, drifted=True)
+    first = run_monitor("churn-drift", now=NOW)
+    assert first.alert is not None and first.alert.state == "open"
+    assert [(a.action, a.status, a.attempts) for a in first.alert.actions] == [
+        ("webhook", "pending", 0),
+        ("log", "pending", 0),
+    ]
+    assert [a.idempotency_key for a in first.alert.actions] == [
+        f"{first.alert.id}.0",
+        f"{first.alert.id}.1",
+    ]
+    second = run_monitor("churn-drift", now=NOW + HOUR // 2)
+    assert second.alert is not None and second.alert.state == "suppressed"
+    assert second.alert.actions == [] and hook.received == []
+    production(any_workspace, drifted=False)
+    assert run_monitor("churn-drift", now=NOW + HOUR).alert is None
+    shown = get_alert(first.alert.id[:10])
+    assert (shown.id, shown.state, shown.resolved_at) == (first.alert.id, "resolved", NOW + HOUR)
+    assert shown.breaches == first.alert.breaches and shown.actions == first.alert.actions
+    assert [a.id for a in list_alerts()] == [second.alert.id, first.alert.id]
+    assert [a.id for a in list_alerts(state="suppressed")] == [second.alert.id]
+    assert list_alerts(monitor="other") == [] and len(list_alerts(limit=1)) == 1
+    with pytest.raises(InvalidInput) as caught:
+        list_alerts(state="closed")
+    assert caught.value.details["field"] == "state"
+    with pytest.raises(NotFound, match="'zzzz' does not exist"):
+        get_alert("zzzz")
+    actions = [e.action for e in audit.events(any_workspace, entity_kind="alert")]
+    assert sorted(actions) == sorted(
+        ["alert.open", "alert.suppressed", "alert.resolve", "action.webhook", "action.log"]
+    )
 
 
 def test_cooldown_suppression_and_resolution(watched: Workspace, hook: Hook) -> None:
@@ -202,12 +242,14 @@ def test_webhook_4xx_fails_without_retries(watched: Workspace, hook: Hook) -> No
     assert action.error == f"webhook {hook.url} answered 404"
 
 
-def test_webhook_to_a_closed_port_fails_with_the_transport_error(workspace: Workspace) -> None:
+def test_webhook_to_a_closed_port_fails_with_the_transport_error(
+    local_workspace: Workspace,
+) -> None:
     cauce.data.register("training", customers(1000))
     closed = Hook()
     closed.close()  # nothing listens there any more
-    monitor(workspace, [{"webhook": {"url": closed.url, "retries": 0}}])
-    production(workspace, drifted=True)
+    monitor(local_workspace, [{"webhook": {"url": closed.url, "retries": 0}}])
+    production(local_workspace, drifted=True)
     run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
@@ -277,10 +319,12 @@ def test_a_failing_pipeline_fails_the_action_with_its_run_id(
     assert event.after["status"] == "failed" and run_id in event.after["error"]
 
 
-def test_a_trigger_of_a_missing_file_fails_the_action(workspace: Workspace, tmp_path: Path) -> None:
+def test_a_trigger_of_a_missing_file_fails_the_action(
+    local_workspace: Workspace, tmp_path: Path
+) -> None:
     cauce.data.register("training", customers(1000))
-    monitor(workspace, [{"trigger": {"pipeline": f"{tmp_path}/nope.py:training"}}])
-    production(workspace, drifted=True)
+    monitor(local_workspace, [{"trigger": {"pipeline": f"{tmp_path}/nope.py:training"}}])
+    production(local_workspace, drifted=True)
     run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.alert is not None
     [action] = run.alert.actions
@@ -304,10 +348,10 @@ on_alert:
 
 
 @pytest.mark.slow
-def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
-    home = workspace.settings.root
+def test_cli_monitors_and_alerts(local_workspace: Workspace, tmp_path: Path) -> None:
+    home = local_workspace.settings.root
     cauce.data.register("training", customers(1000))
-    production(workspace, drifted=False)
+    production(local_workspace, drifted=False)
     (tmp_path / "monitor.yaml").write_text(MONITOR_YAML)
     applied = cauce_cli(home, "apply", "-f", str(tmp_path / "monitor.yaml")).stdout
     assert "Monitor churn-drift: created" in applied
@@ -315,7 +359,7 @@ def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     ok = cauce_cli(home, "monitors", "run", "churn-drift")
     assert "Monitor churn-drift: ok, 500 rows" in ok.stdout and "charges" in ok.stdout
 
-    production(workspace, drifted=True, seed=2)
+    production(local_workspace, drifted=True, seed=2)
     alerted = cauce_cli(home, "monitors", "run", "churn-drift", "--wait", "--json", check=False)
     assert alerted.returncode == 1, alerted.stderr
     body = json.loads(alerted.stdout)
@@ -352,7 +396,7 @@ def test_cli_monitors_and_alerts(workspace: Workspace, tmp_path: Path) -> None:
     assert statuses == ["succeeded", "running", "pending"]
 
     # Without --wait the actions are queued for the agent, and the command returns.
-    production(workspace, drifted=True, seed=3)
+    production(local_workspace, drifted=True, seed=3)
     (tmp_path / "monitor.yaml").write_text(MONITOR_YAML + "cooldown: 0s\n")
     cauce_cli(home, "apply", "-f", str(tmp_path / "monitor.yaml"))
     queued = cauce_cli(home, "monitors", "run", "churn-drift", check=False)

@@ -27,6 +27,22 @@ from clitools import cauce as run_cli
 from genai_records import records
 
 HOUR = 3_600_000
+
+
+# GenAI monitors read GenAI connections and the embedding cache, which do not go through a server
+# yet (nor does --wait): these tests run on the store.
+@pytest.fixture
+def workspace(local_workspace: Workspace) -> Workspace:
+    """A fresh local workspace."""
+    return local_workspace
+
+
+@pytest.fixture
+def any_workspace(store_workspace: Workspace) -> Workspace:
+    """A fresh local workspace on SQLite, then on PostgreSQL."""
+    return store_workspace
+
+
 # The GenAI endpoint of tests/serving (router, workers, the scripted upstream), as a fixture here.
 serving_genai_endpoint = served_genai.gateway_factory
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "support-genai-monitor.yaml"

@@ -2,6 +2,9 @@
 
 Runs are driven with explicit times (``run_monitor(now=...)``) over datasets registered in the
 test and records written by the real collector, so each test states what the window held.
+``workspace`` and ``any_workspace`` run through a server too (tests/monitoring/conftest.py);
+the agent's claims and the agent itself need the store (``local_workspace``,
+``store_workspace``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy import update
 
 import cauce
 from builders import customers
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import InvalidInput, NotFound, NotSupported
 from cauce.lineage import audit
 from cauce.monitoring.alerts import list_alerts
 from cauce.monitoring.monitors import (
@@ -36,8 +39,9 @@ from cauce.specs import apply
 from cauce.store import now_ms
 from cauce.store.schema import monitors
 from cauce.workspace import Workspace
+from remote import server_side
 from served import CHURN_BLUE, record_requests
-from stored import row_count
+from stored import row_count, snapshot
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000  # 2027-01-15, a fixed clock for the windows
@@ -216,7 +220,7 @@ def test_the_reference_profile_is_stored_once_and_reused(any_workspace: Workspac
     assert second.summary["profile_reused"] is True
     assert first.summary["reference"] == "training@1" and first.summary["reference_rows"] == 2000
     assert first.values == second.values  # the same window, the same reference: the same numbers
-    assert row_count(any_workspace, "reference_profiles") == 1
+    assert row_count(server_side(any_workspace), "reference_profiles") == 1
     created = audit.events(any_workspace, action="reference_profile.create")
     assert len(created) == 1 and created[0].after["rows"] == 2000
     # Another binning is another profile.
@@ -484,19 +488,19 @@ def test_without_the_collector_files_the_registered_records_are_read(
 # -- schedules and the agent ------------------------------------------------------------------
 
 
-def test_claim_due_collapses_missed_slots_into_one_run(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *")
+def test_claim_due_collapses_missed_slots_into_one_run(store_workspace: Workspace) -> None:
+    setup(store_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None and due % HOUR == 0
-    assert claim_due(any_workspace, now=due - 1) == []
+    assert claim_due(store_workspace, now=due - 1) == []
     late = due + 5 * HOUR + 123
-    assert claim_due(any_workspace, now=late) == ["churn-drift"]
-    assert claim_due(any_workspace, now=late) == []  # the five missed slots were one claim
+    assert claim_due(store_workspace, now=late) == ["churn-drift"]
+    assert claim_due(store_workspace, now=late) == []  # the five missed slots were one claim
     assert get_monitor("churn-drift").next_run_at == due + 6 * HOUR
 
 
-def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> None:
-    setup(any_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
+def test_two_claims_of_the_same_slot_only_one_wins(store_workspace: Workspace) -> None:
+    setup(store_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None
     claims: list[list[str]] = []
@@ -504,7 +508,7 @@ def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> 
 
     def claim() -> None:
         barrier.wait()
-        claims.append(claim_due(any_workspace, now=due + 1))
+        claims.append(claim_due(store_workspace, now=due + 1))
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for t in threads:
@@ -514,15 +518,17 @@ def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> 
     assert sorted(map(len, claims)) == [0, 0, 0, 1]
 
 
-def test_a_disabled_monitor_is_never_due(workspace: Workspace) -> None:
-    setup(workspace, customers(200, seed=1, contract=True), schedule="0 * * * *", enabled=False)
-    assert claim_due(workspace, now=NOW * 2) == []
+def test_a_disabled_monitor_is_never_due(local_workspace: Workspace) -> None:
+    setup(
+        local_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *", enabled=False
+    )
+    assert claim_due(local_workspace, now=NOW * 2) == []
 
 
 @pytest.mark.slow
-def test_cauce_agent_once_runs_a_due_monitor(workspace: Workspace) -> None:
-    setup(workspace, customers(300, seed=2, shift=25.0, contract=True), schedule="0 * * * *")
-    with workspace.store.write() as conn:  # the slot came an hour ago
+def test_cauce_agent_once_runs_a_due_monitor(local_workspace: Workspace) -> None:
+    setup(local_workspace, customers(300, seed=2, shift=25.0, contract=True), schedule="0 * * * *")
+    with local_workspace.store.write() as conn:  # the slot came an hour ago
         conn.execute(update(monitors).values(next_run_at=monitors.c.next_run_at - 2 * HOUR))
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli.main", "agent", "--once"],
@@ -535,7 +541,81 @@ def test_cauce_agent_once_runs_a_due_monitor(workspace: Workspace) -> None:
     assert "monitor churn-drift: alert (300 rows)" in result.stdout
     [run] = runs("churn-drift")
     assert run.status == "alert"
-    [event] = audit.events(workspace, action="monitor.run")
+    [event] = audit.events(local_workspace, action="monitor.run")
     assert event.actor == "agent"
     [alert] = list_alerts()
     assert alert.state == "open" and alert.monitor_run_id == run.id
+
+
+# -- through a server -------------------------------------------------------------------------
+
+
+def test_a_run_whose_parts_disagree_is_refused_naming_the_part_and_stores_nothing(
+    workspace: Workspace,
+) -> None:
+    from cauce.monitoring.monitors import Findings, SignalValue, record_run
+
+    setup(workspace, customers(200, seed=1, contract=True))
+    value: SignalValue = {
+        "signal": "data_drift",
+        "feature": "charges",
+        "metric": "normalized_wasserstein",
+        "value": 0.5,
+        "threshold": 0.1,
+        "outcome": "breached",
+        "details": {},
+    }
+
+    def findings(**changes: Any) -> Findings:
+        body: dict[str, Any] = {
+            "status": "alert",
+            "started_at": NOW,
+            "duration_ms": 3,
+            "rows": 200,
+            "summary": {},
+            "values": [value],
+            "breaches": [value],
+        }
+        return Findings(**{**body, **changes})
+
+    before = snapshot(server_side(workspace))
+    refused = [
+        (findings(breaches=[]), InvalidInput, "findings.breaches"),
+        (findings(breaches=[{**value, "feature": "tenure"}]), InvalidInput, "findings.breaches.0"),
+        (findings(values=[{**value, "outcome": "bad"}]), InvalidInput, "findings.values.0.outcome"),
+        (findings(status="failed", breaches=[]), InvalidInput, "findings.error"),
+        (findings(rows=-1), InvalidInput, "findings.rows"),
+        (findings(profile_id="nope"), NotFound, "findings.profile_id"),
+        (findings(references=["nope"]), NotFound, "findings.references"),
+    ]
+    for bad, error, field in refused:
+        with pytest.raises(error) as caught:
+            record_run("churn-drift", bad)
+        assert caught.value.details["field"] == field, field
+    with pytest.raises(NotFound, match="monitor 'nope' does not exist"):
+        record_run("nope", findings())
+    assert snapshot(server_side(workspace)) == before
+
+    run = record_run("churn-drift", findings(), actions=False)
+    assert run.alert is not None and run.alert.state == "open" and run.alert.actions == []
+    assert [r.id for r in runs("churn-drift")] == [run.id]
+    assert run_values(run.id) == [{**value, "at": NOW, "run_id": run.id}]
+
+
+def test_through_a_server_the_agent_and_wait_are_refused_and_nothing_is_stored(
+    remote_workspace: Workspace,
+) -> None:
+    from cauce.automation.agent import Agent
+
+    setup(remote_workspace, customers(300, seed=2, shift=25.0, contract=True))
+    with pytest.raises(NotSupported, match="without --wait"):
+        run_monitor("churn-drift", now=NOW, wait=True)
+    assert runs("churn-drift") == []
+    with pytest.raises(NotSupported, match="cauce agent"):
+        claim_due(remote_workspace, now=NOW)
+    with pytest.raises(NotSupported, match="on the server's machine"):
+        Agent(remote_workspace)
+    run = run_monitor("churn-drift", now=NOW)  # the actions queued, for the server's agent
+    assert run.status == "alert" and run.alert is not None
+    assert run.summary["window_dataset"] == "churn-drift.window@1"
+    assert cauce.data.load("churn-drift.window@1").shape[0] == 300

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from cauce.automation.schedules import newest_version
-from cauce.errors import CauceError
+from cauce.errors import CauceError, NotSupported
 from cauce.lineage import audit
 from cauce.store import new_id, now_ms
 from cauce.store.schema import schedule_firings, schedules
@@ -71,6 +71,14 @@ class Agent:
 
     def __init__(self, workspace: Workspace | None = None, runner: PipelineRunner = run_pipeline):
         self.ws = workspace or current()
+        if self.ws.remote:
+            raise NotSupported(
+                "the agent claims what is due (schedules, monitors, alert actions, rollouts) with "
+                "compare-and-set updates in the store itself, and the workspace is on the server "
+                f"{self.ws.settings.server_url}",
+                hint="run `cauce agent` on the server's machine, against its workspace "
+                "(without CAUCE_SERVER_URL)",
+            )
         self.runner = runner
 
     def claim_due(self, now: int | None = None) -> list[tuple[str, str, dict[str, Any]]]:

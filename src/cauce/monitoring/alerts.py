@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from cauce.errors import NotFound
+from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.monitoring.actions.queue import ActionRun, enqueue, read_for_alerts
+from cauce.operations import operation
 from cauce.store import new_id
 from cauce.store.schema import alerts, monitors
+from cauce.validation import check_limit
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ __all__ = [
     "list_alerts",
 ]
 
+STATES = ("open", "suppressed", "resolved")
+
 
 @dataclass
 class Alert:
@@ -49,7 +53,7 @@ class Alert:
     id: str
     monitor: str
     monitor_run_id: str
-    state: str  # open | suppressed | resolved
+    state: str  # one of STATES
     reason: str
     breaches: list[dict[str, Any]]
     at: int
@@ -151,6 +155,7 @@ def resolve_open(conn: Connection, monitor_id: str, run_id: str, now: int) -> in
     return len(ids)
 
 
+@operation("GET /alerts")
 def list_alerts(
     *,
     monitor: str | None = None,
@@ -160,6 +165,11 @@ def list_alerts(
 ) -> list[Alert]:
     """The latest alerts, newest first, with their actions."""
     ws = workspace or current()
+    check_limit(limit)
+    if state is not None and state not in STATES:
+        raise InvalidInput(
+            f"state must be one of {', '.join(STATES)}, not {state!r}", details={"field": "state"}
+        )
     a = alerts.c
     with ws.store.read() as conn:
         query = select(alerts, monitors.c.name).join(monitors, monitors.c.id == a.monitor_id)
@@ -172,6 +182,7 @@ def list_alerts(
     return [_alert(r, actions[r.id]) for r in rows]
 
 
+@operation("GET /alerts/{alert_id}")
 def get_alert(alert_id: str, *, workspace: Workspace | None = None) -> Alert:
     """One alert by id (or a unique prefix of it)."""
     ws = workspace or current()

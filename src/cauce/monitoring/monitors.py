@@ -4,7 +4,9 @@ A run reads the current window (an endpoint's collected requests and answers, or
 newest rows), the reference profile (computed once per reference and binning, then read back),
 computes each signal, stores one row per value in ``signal_results`` (the time series behind
 ``cauce monitors history`` and reports) and, when a signal breaches, raises an alert
-(:mod:`cauce.monitoring.alerts`) with its pending actions, all in one transaction. A run is
+(:mod:`cauce.monitoring.alerts`) with its pending actions, all in one transaction. The reading
+and computing happen where the run is started (:func:`run_monitor`, through a server too); the
+storing is one operation (:func:`record_run`, ``POST /monitors/{name}/runs``). A run is
 ``ok``, ``alert``, ``no_data`` (fewer rows than ``min_rows``: nothing is judged, nothing is
 alerted) or ``failed`` (the reason is stored).
 
@@ -20,14 +22,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, select
+from typing_extensions import TypedDict
 
-from cauce.errors import CauceError, InvalidInput, NotFound
+from cauce.data.assets import LAYERS, DatasetVersion, PreparedVersion
+from cauce.errors import CauceError, InvalidInput, NotFound, NotSupported
 from cauce.lineage import audit
 from cauce.monitoring import signals
+from cauce.monitoring.alerts import Alert
 from cauce.monitoring.profiles import (
     Profile,
     build_profile,
@@ -37,24 +42,31 @@ from cauce.monitoring.profiles import (
 )
 from cauce.monitoring.signals import Window
 from cauce.monitoring.specs import MonitorSpec, from_store
+from cauce.operations import operation
 from cauce.specs import Applied, Declared, save_spec, validation_error
 from cauce.store import new_id, now_ms
-from cauce.store.schema import monitor_runs, monitors, signal_results
-from cauce.validation import next_cron_time
+from cauce.store.schema import (
+    dataset_versions,
+    monitor_runs,
+    monitors,
+    reference_profiles,
+    signal_results,
+)
+from cauce.validation import INT64_MAX, INT64_MIN, check_limit, next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cauce.data.assets import DatasetVersion, PreparedVersion
-    from cauce.monitoring.alerts import Alert
-
 __all__ = [
+    "Findings",
     "Monitor",
     "MonitorRun",
+    "SignalValue",
     "get_monitor",
     "history",
     "list_monitors",
+    "record_run",
     "run_monitor",
     "run_values",
     "runs",
@@ -71,6 +83,10 @@ RECORD_COLUMNS = (
     "latency_ms",
     "source",
 )
+Status = Literal["ok", "alert", "no_data", "failed"]
+# drift.PASSED, BREACHED, MEASURED and NOT_COMPUTED.
+Outcome = Literal["passed", "breached", "measured", "not_computed"]
+OUTCOMES = get_args(Outcome)
 # Predictions scored on the reference for prediction drift: a deterministic sample at most this big.
 PREDICTION_SAMPLE = 50_000
 
@@ -112,6 +128,43 @@ class MonitorRun:
         out = {k: v for k, v in self.__dict__.items() if k != "alert"}
         out["alert"] = self.alert.to_dict() if self.alert is not None else None
         return out
+
+
+class SignalValue(TypedDict):
+    """One value a run computed: its signal, feature and metric, and how it compares."""
+
+    signal: str
+    feature: str  # "*" for a value of the whole window
+    metric: str
+    value: float | None
+    threshold: float | None
+    outcome: Outcome
+    details: dict[str, Any] | None
+
+
+@dataclass
+class Findings:
+    """What one run of a monitor found over its window, before it is stored.
+
+    Computed where the data is read (see :func:`run_monitor`), stored by :func:`record_run`.
+    ``breaches`` are the values among ``values`` that raise the alert; ``references`` the
+    dataset versions read as the reference; ``window`` the alerting window, its Parquet
+    uploaded, to keep as a version of ``<monitor>.window``.
+    """
+
+    status: Status
+    started_at: int
+    duration_ms: int
+    rows: int
+    summary: dict[str, Any]
+    values: list[SignalValue] = field(default_factory=list)
+    breaches: list[SignalValue] = field(default_factory=list)
+    window_start: int | None = None
+    window_end: int | None = None
+    error: str | None = None
+    profile_id: str | None = None
+    references: list[str] = field(default_factory=list)
+    window: PreparedVersion | None = None
 
 
 # -- specs ------------------------------------------------------------------------------------
@@ -169,6 +222,7 @@ def save_monitor(conn: Connection, ws: Workspace, spec: MonitorSpec) -> Applied:
     )
 
 
+@operation("GET /monitors")
 def list_monitors(*, workspace: Workspace | None = None) -> list[Monitor]:
     """Every monitor, by name."""
     ws = workspace or current()
@@ -177,6 +231,7 @@ def list_monitors(*, workspace: Workspace | None = None) -> list[Monitor]:
     return [Monitor(r.name, r.spec, r.enabled, r.next_run_at, r.last_run_at) for r in rows]
 
 
+@operation("GET /monitors/{name}")
 def get_monitor(name: str, *, workspace: Workspace | None = None) -> Monitor:
     """One monitor by name."""
     ws = workspace or current()
@@ -443,21 +498,39 @@ def run_monitor(
 ) -> MonitorRun:
     """Run a monitor once over the window ending at ``now``; store and return what it found.
 
-    An alert's actions are stored pending, for an agent to run; ``wait=True`` runs them here,
-    in order, and returns once each has succeeded or failed. ``actions=False`` stores none.
+    The window and the reference are read, and the signals computed, here (through a server
+    too: an endpoint's collected records are this machine's files, or the versions the
+    collector registered); :func:`record_run` stores the result. An alert's actions are stored
+    pending, for an agent to run; ``wait=True`` runs them here, in order, and returns once each
+    has succeeded or failed (not through a server). ``actions=False`` stores none.
     """
-    from cauce.monitoring import alerts
-
     ws = workspace or current()
+    if wait and ws.remote:
+        raise NotSupported(
+            "running an alert's actions here (wait) claims them from the store itself, which "
+            f"the workspace on the server {ws.settings.server_url} does not offer",
+            hint="run the monitor without --wait: its actions are queued for `cauce agent` "
+            "on the server's machine",
+        )
     now = now_ms() if now is None else now
-    with ws.store.read() as conn:
-        row = _monitor_row(conn, name)
-    spec = stored_spec(row.spec)
+    spec = stored_spec(get_monitor(name, workspace=ws).spec)
+    findings = _judge(ws, spec, now)
+    run = record_run(name, findings, actions=actions, actor=actor, workspace=ws)
+    if wait and run.alert is not None and run.alert.actions:
+        from cauce.monitoring.actions.workers import run_alert_actions
+
+        run.alert.actions = run_alert_actions(ws, run.alert.id, actor=actor or ws.user)
+    return run
+
+
+def _judge(ws: Workspace, spec: MonitorSpec, now: int) -> Findings:
+    """Read the window and the reference, compute every signal: what a run found."""
     started = time.perf_counter()
     profile_id: str | None = None
     window: Window | None = None
-    inputs: list[tuple[str, str]] = []  # (dataset version id, relation) for lineage
+    references: list[str] = []
     kept: PreparedVersion | None = None  # the alerting window, written with the run
+    status: Status
     try:
         window = _current_window(ws, spec, now)
         rows = len(window.inputs)
@@ -484,44 +557,142 @@ def run_monitor(
         else:
             values, breaches = judge()
             status = "alert" if breaches else "ok"
-        inputs += [(v.id, "reference") for v in versions]
+        references = [v.id for v in versions]
         if breaches:
             kept = _keep_window(ws, spec, window)
         error = None
     except CauceError as exc:
         status, error, rows, values, breaches = "failed", str(exc), 0, [], []
         summary = {"reason": str(exc)}
-    summary["breaches"] = len(breaches)
-    duration = int((time.perf_counter() - started) * 1000)
+    return Findings(
+        status=status,
+        started_at=now,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        rows=rows,
+        summary=summary,
+        values=cast(list[SignalValue], values),
+        breaches=cast(list[SignalValue], breaches),
+        window_start=window.start if window else None,
+        window_end=window.end if window else None,
+        error=error,
+        profile_id=profile_id,
+        references=references,
+        window=kept,
+    )
+
+
+@operation("POST /monitors/{name}/runs")
+def record_run(
+    name: str,
+    findings: Findings,
+    *,
+    actions: bool = True,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
+) -> MonitorRun:
+    """Store one run of a monitor: its values, the kept window, the alerts it resolves, and the
+    alert it raises with that alert's pending actions (``actions=False``: none).
+
+    All in one transaction, so that no reader (and no crash) sees an alerting run without its
+    alert, or an alert without its actions. The alert follows the monitor's stored spec
+    (cooldown, ``on_alert``).
+    """
+    from cauce.data.assets import stored_blob
+    from cauce.monitoring import alerts
+
+    ws = workspace or current()
+    if not isinstance(actions, bool):
+        raise InvalidInput("actions must be true or false", details={"field": "actions"})
+    _check_findings(name, findings)
+    kept = None if findings.window is None else stored_blob(ws, findings.window)
     run = MonitorRun(
         id=new_id(),
         monitor=name,
-        status=status,
-        started_at=now,
-        duration_ms=duration,
-        window_start=window.start if window else None,
-        window_end=window.end if window else None,
-        rows=rows,
-        summary=summary,
-        values=values,
-        error=error,
+        status=findings.status,
+        started_at=findings.started_at,
+        duration_ms=findings.duration_ms,
+        window_start=findings.window_start,
+        window_end=findings.window_end,
+        rows=findings.rows,
+        summary={**findings.summary, "breaches": len(findings.breaches)},
+        values=cast(list[dict[str, Any]], findings.values),
+        error=findings.error,
     )
-    # The run, its values, the kept window, the alerts it resolves, the alert it raises and
-    # that alert's pending actions: one transaction, so that no reader (and no crash) sees an
-    # alerting run without its alert, or an alert without its actions.
+    breaches = cast(list[dict[str, Any]], findings.breaches)
+    inputs = [(version_id, "reference") for version_id in findings.references]
     with ws.store.write() as conn:
-        _store_run(conn, ws, row.id, run, profile_id, inputs, actor or ws.user, kept)
-        if status == "ok":
-            alerts.resolve_open(conn, row.id, run.id, now)
+        row = _monitor_row(conn, name)
+        _check_stored(conn, findings)
+        _store_run(conn, ws, row.id, run, findings.profile_id, inputs, actor or ws.user, kept)
+        if run.status == "ok":
+            alerts.resolve_open(conn, row.id, run.id, run.started_at)
         if breaches:
             run.alert = alerts.raise_alert(
-                conn, row, spec, run.id, breaches, now=now, queue_actions=actions
+                conn,
+                row,
+                stored_spec(row.spec),
+                run.id,
+                breaches,
+                now=run.started_at,
+                queue_actions=actions,
             )
-    if wait and run.alert is not None and run.alert.actions:
-        from cauce.monitoring.actions.workers import run_alert_actions
-
-        run.alert.actions = run_alert_actions(ws, run.alert.id, actor=actor or ws.user)
     return run
+
+
+def _check_findings(name: str, findings: Findings) -> None:
+    """A run whose parts disagree is refused, naming the part (through a server, the caller
+    computed them)."""
+
+    def refuse(message: str, where: str) -> None:
+        raise InvalidInput(message, details={"field": f"findings.{where}"})
+
+    for where in ("started_at", "duration_ms", "rows", "window_start", "window_end"):
+        number = getattr(findings, where)
+        if number is not None and not INT64_MIN <= number <= INT64_MAX:
+            refuse(f"{where} must fit in 64 bits", where)
+    for where in ("rows", "duration_ms"):
+        if getattr(findings, where) < 0:
+            refuse(f"{where} must be 0 or more", where)
+    if (findings.status == "alert") != bool(findings.breaches):
+        refuse("a run is 'alert' exactly when it has breaches", "breaches")
+    if findings.status == "failed" and not findings.error:
+        refuse("a failed run needs its error", "error")
+    for i, value in enumerate(findings.values):
+        if value["outcome"] not in OUTCOMES:
+            refuse(f"outcome must be one of {', '.join(OUTCOMES)}", f"values.{i}.outcome")
+    computed = {(v["signal"], v["feature"], v["metric"]) for v in findings.values}
+    for i, breach in enumerate(findings.breaches):
+        key = (breach["signal"], breach["feature"], breach["metric"])
+        if breach["outcome"] != "breached" or key not in computed:
+            refuse("a breach must be one of the run's values, breached", f"breaches.{i}")
+    window = findings.window
+    if window is not None:
+        if findings.status != "alert":
+            refuse("only an alerting run keeps its window", "window")
+        if window.name != f"{name}.window":
+            refuse(f"the kept window is a version of {name}.window", "window.name")
+        if window.layer is not None and window.layer not in LAYERS:
+            refuse(f"layer must be one of {', '.join(LAYERS)}", "window.layer")
+
+
+def _check_stored(conn: Connection, findings: Findings) -> None:
+    """The profile and the reference versions a run names exist (NotFound names them)."""
+    if findings.profile_id is not None:
+        known = reference_profiles.c.id == findings.profile_id
+        if conn.execute(select(reference_profiles.c.id).where(known)).first() is None:
+            raise NotFound(
+                f"reference profile {findings.profile_id!r} does not exist",
+                details={"field": "findings.profile_id"},
+            )
+    wanted = set(findings.references)
+    if wanted:
+        dv = dataset_versions.c
+        found = set(conn.execute(select(dv.id).where(dv.id.in_(wanted))).scalars())
+        if wanted - found:
+            raise NotFound(
+                f"dataset version {sorted(wanted - found)[0]!r} does not exist",
+                details={"field": "findings.references"},
+            )
 
 
 def _keep_window(ws: Workspace, spec: MonitorSpec, window: Window) -> PreparedVersion | None:
@@ -619,7 +790,16 @@ def _store_run(
 
 
 def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
-    """Claim every monitor whose schedule is due (compare-and-set); return their names."""
+    """Claim every monitor whose schedule is due (compare-and-set); return their names.
+
+    The agent's claim, made in the store itself: not through a server.
+    """
+    if ws.remote:
+        raise NotSupported(
+            "claiming due monitors is the agent's compare-and-set in the store itself, and the "
+            f"workspace is on the server {ws.settings.server_url}",
+            hint="run `cauce agent` on the server's machine, against its workspace",
+        )
     now = now_ms() if now is None else now
     m = monitors.c
     claimed = []
@@ -642,9 +822,11 @@ def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
     return claimed
 
 
+@operation("GET /monitors/{name}/runs")
 def runs(name: str, *, limit: int = 50, workspace: Workspace | None = None) -> list[MonitorRun]:
     """The latest runs of a monitor, newest first (without their values)."""
     ws = workspace or current()
+    check_limit(limit)
     r = monitor_runs.c
     with ws.store.read() as conn:
         monitor_id = _monitor_row(conn, name).id
@@ -671,6 +853,7 @@ def runs(name: str, *, limit: int = 50, workspace: Workspace | None = None) -> l
     ]
 
 
+@operation("GET /monitor-runs/{run_id}/values")
 def run_values(run_id: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
     """Every value one run computed."""
     ws = workspace or current()
@@ -682,6 +865,7 @@ def run_values(run_id: str, *, workspace: Workspace | None = None) -> list[dict[
     return [_series_row(x) for x in rows]
 
 
+@operation("GET /monitors/{name}/history")
 def history(
     name: str,
     *,
@@ -693,6 +877,7 @@ def history(
 ) -> list[dict[str, Any]]:
     """The time series of a monitor's values, oldest first, optionally one signal/feature."""
     ws = workspace or current()
+    check_limit(limit)
     s = signal_results.c
     with ws.store.read() as conn:
         monitor_id = _monitor_row(conn, name).id

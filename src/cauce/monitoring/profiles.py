@@ -18,17 +18,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput
 from cauce.monitoring import metrics
+from cauce.operations import operation
+from cauce.validation import INT64_MAX
+from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from cauce.workspace import Workspace
 
 GRID_BINS = 1000
 DEFAULT_BINS = 20
@@ -388,42 +391,107 @@ def profile_key(reference_hash: str, kinds: dict[str, str], bins: int, extra: st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class StoredProfile:
+    """A reference profile the store holds, and its id."""
+
+    id: str
+    profile: Profile
+
+
 def stored_profile(
     ws: Workspace,
     key: str,
     reference: tuple[str, str],
-    build: Any,
+    build: Callable[[], Profile],
 ) -> tuple[str, Profile, bool]:
-    """The stored profile under ``key``, or ``build()`` stored under it; (id, profile, reused)."""
+    """The stored profile under ``key``, or ``build()`` stored under it; (id, profile, reused).
+
+    ``build`` runs here, on the caller's side, where the reference is read.
+    """
+    found = reference_profile(key, workspace=ws)
+    if found is not None:
+        return found.id, found.profile, True
+    profile = build()
+    return record_profile(key, *reference, profile, workspace=ws), profile, False
+
+
+@operation("GET /reference-profiles/{key}")
+def reference_profile(key: str, *, workspace: Workspace | None = None) -> StoredProfile | None:
+    """The reference profile stored under ``key`` (see :func:`profile_key`), if any."""
+    from sqlalchemy import select
+
+    from cauce.store.schema import reference_profiles
+
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = conn.execute(
+            select(reference_profiles).where(reference_profiles.c.key == key)
+        ).first()
+    if row is None:
+        return None
+    return StoredProfile(row.id, Profile.from_json(json.loads(ws.artifacts.read_bytes(row.sha256))))
+
+
+@operation("POST /reference-profiles")
+def record_profile(
+    key: str,
+    reference_kind: str,
+    reference_id: str,
+    profile: Profile,
+    *,
+    workspace: Workspace | None = None,
+) -> str:
+    """Store the profile of a reference dataset version under ``key``; return its id (the id
+    of the one stored meanwhile by another caller, when there is one: it is the same)."""
     from sqlalchemy import select
 
     from cauce.artifacts.records import record_blob
+    from cauce.errors import NotFound
     from cauce.lineage import audit
     from cauce.store import new_id, now_ms
-    from cauce.store.schema import reference_profiles
+    from cauce.store.schema import dataset_versions, reference_profiles
 
+    ws = workspace or current()
+    for field_name, text in (("reference_kind", reference_kind), ("reference_id", reference_id)):
+        if not isinstance(text, str):
+            raise InvalidInput(f"{field_name} must be a string", details={"field": field_name})
+    if not (isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
+        raise InvalidInput(
+            f"key must be the 64 hex digits of a profile key, not {key!r}",
+            details={"field": "key"},
+        )
+    if reference_kind != "dataset_version":
+        raise InvalidInput(
+            f"reference_kind must be 'dataset_version', not {reference_kind!r}",
+            details={"field": "reference_kind"},
+        )
+    if not 0 <= profile.rows <= INT64_MAX:
+        raise InvalidInput(
+            "profile.rows must be 0 or more, in 64 bits", details={"field": "profile.rows"}
+        )
     rp = reference_profiles.c
-    with ws.store.read() as conn:
-        row = conn.execute(select(reference_profiles).where(rp.key == key)).first()
-    if row is not None:
-        data = json.loads(ws.artifacts.read_bytes(row.sha256))
-        return row.id, Profile.from_json(data), True
-    profile: Profile = build()
     blob = ws.artifacts.put_bytes(
         json.dumps(profile.to_json(), separators=(",", ":")).encode(), media_type="application/json"
     )
     with ws.store.write() as conn:
-        row = conn.execute(select(reference_profiles).where(rp.key == key)).first()
+        row = conn.execute(select(rp.id).where(rp.key == key)).first()
         if row is not None:  # built meanwhile by another process: theirs is the same
-            return row.id, profile, True
+            return str(row.id)
+        known = dataset_versions.c.id == reference_id
+        if conn.execute(select(dataset_versions.c.id).where(known)).first() is None:
+            raise NotFound(
+                f"dataset version {reference_id!r} does not exist",
+                details={"field": "reference_id"},
+            )
         profile_id = new_id()
         record_blob(conn, blob)
         conn.execute(
             reference_profiles.insert().values(
                 id=profile_id,
                 key=key,
-                reference_kind=reference[0],
-                reference_id=reference[1],
+                reference_kind=reference_kind,
+                reference_id=reference_id,
                 row_count=profile.rows,
                 sha256=blob.sha256,
                 created_at=now_ms(),
@@ -436,9 +504,9 @@ def stored_profile(
             "reference_profile",
             profile_id,
             after={
-                "reference": list(reference),
+                "reference": [reference_kind, reference_id],
                 "rows": profile.rows,
                 "columns": sorted(profile.columns),
             },
         )
-    return profile_id, profile, False
+    return profile_id

@@ -62,6 +62,9 @@ OPERATION_MODULES = (
     "cauce.serving.endpoints",
     "cauce.serving.keys",
     "cauce.serving.rollouts",
+    "cauce.monitoring.profiles",
+    "cauce.monitoring.monitors",
+    "cauce.monitoring.alerts",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
