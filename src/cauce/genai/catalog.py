@@ -37,6 +37,7 @@ from sqlalchemy import Connection, select
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.genai.connections import Price
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store.schema import catalog_models
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
@@ -189,6 +190,7 @@ def save_catalog_model(conn: Connection, ws: Workspace, spec: CatalogModelSpec) 
 # -- reading -----------------------------------------------------------------------------------
 
 
+@operation("GET /catalog/{name}")
 def get(name: str, *, workspace: Workspace | None = None) -> CatalogModel:
     """A catalog entry by name."""
     ws = workspace or current()
@@ -196,6 +198,7 @@ def get(name: str, *, workspace: Workspace | None = None) -> CatalogModel:
         return _entry(_require(conn, name))
 
 
+@operation("GET /catalog")
 def list_models(*, workspace: Workspace | None = None) -> list[CatalogModel]:
     """Every catalog entry, by name."""
     ws = workspace or current()
@@ -204,6 +207,7 @@ def list_models(*, workspace: Workspace | None = None) -> list[CatalogModel]:
         return [_entry(r) for r in rows]
 
 
+@operation("DELETE /catalog/{name}", idempotent=False)
 def delete(name: str, *, workspace: Workspace | None = None) -> None:
     """Delete a catalog entry (audited); calls to its model are no longer priced by it."""
     ws = workspace or current()
@@ -270,12 +274,10 @@ def catalog_price(
         and time.monotonic() - cached[0] < PRICES_TTL_S
     )
     if not fresh:
-        with ws.store.read() as conn:
-            rows = conn.execute(select(catalog_models.c.spec)).all()
         table = {
-            (r.spec["connection"], r.spec["model"]): Price.model_validate(r.spec["price"])
-            for r in rows
-            if r.spec.get("price") is not None
+            (entry.connection, entry.model): Price.model_validate(entry.price)
+            for entry in list_models(workspace=ws)
+            if entry.price is not None
         }
         cached = (time.monotonic(), generation, table)
         with _prices_lock:

@@ -56,6 +56,10 @@ OPERATION_MODULES = (
     "cauce.registry.gates",
     "cauce.data.assets",
     "cauce.data.checks",
+    "cauce.genai.prompts",
+    "cauce.genai.connections",
+    "cauce.genai.tracing",
+    "cauce.genai.catalog",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
