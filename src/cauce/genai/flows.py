@@ -705,7 +705,7 @@ def check_flow(ws: Workspace, spec: FlowSpec, declared: Any) -> None:
     """Refuse a flow whose prompts, connections or indexes neither exist nor are declared
     beside it."""
     from cauce.genai import connections, prompts
-    from cauce.genai.indexes.registry import get_index
+    from cauce.genai.indexes.records import get_index
 
     for node in _forms(spec, "retrieve"):
         if ("Index", str(node.index)) not in declared:

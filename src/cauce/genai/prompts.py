@@ -35,7 +35,7 @@ from cauce.lineage.graph import add_edge
 from cauce.operations import operation
 from cauce.store import insert_ignore, new_id, now_ms, upsert
 from cauce.store.schema import prompt_label_history, prompt_labels, prompt_versions, prompts
-from cauce.validation import check_alias, check_name
+from cauce.validation import check_alias, check_int, check_name
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -789,6 +789,8 @@ def _latest_row(conn: Connection, name: str) -> Any:
 
 
 def _require_version(conn: Connection, name: str, version: int | None) -> Any:
+    if version is not None:
+        check_int(version, "prompt version")
     prompt = _require_prompt(conn, name)
     query = select(prompt_versions).where(prompt_versions.c.prompt_id == prompt.id)
     if version is None:

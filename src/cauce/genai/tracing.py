@@ -36,6 +36,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
 from cauce.store import schema
 from cauce.store.schema import spans, traces
+from cauce.validation import check_int
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -651,6 +652,7 @@ def add_evaluation(
     """Attach a ``gen_ai.evaluation.result`` event to a span of the store."""
     import time
 
+    _check_result(name, score, label, explanation, "")
     ws = workspace or current()
     with ws.store.write() as conn:
         row = conn.execute(
@@ -695,6 +697,8 @@ def add_root_evaluations(
     root span, in one transaction; how many were attached."""
     import time
 
+    for index, (_, name, score, label, explanation) in enumerate(results):
+        _check_result(name, score, label, explanation, f"results.{index}.")
     ws = workspace or current()
     by_trace: dict[str, list[dict[str, Any]]] = {}
     now = time.time_ns()
@@ -780,6 +784,8 @@ def trace_rows(
     """Stored traces as the rows of :func:`to_dataset`, oldest first."""
     ws = workspace or current()
     _check_limit(limit)
+    if since_ms is not None:
+        check_int(since_ms, "since_ms")
     query = select(traces).order_by(traces.c.started_at, traces.c.id).limit(limit)
     if trace_name is not None:
         query = query.where(traces.c.name == trace_name)
@@ -820,6 +826,19 @@ def trace_rows(
                     ]
         rows.append(record)
     return rows
+
+
+def _check_result(
+    name: str, score: float | None, label: str | None, explanation: str | None, where: str
+) -> None:
+    """An evaluation result's fields, checked before a transaction that stores them."""
+    for field_name, value in (("label", label), ("explanation", explanation)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{where}{field_name}: text", details={"field": where + field_name})
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{where}name: a non-empty text", details={"field": where + "name"})
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        raise InvalidInput(f"{where}score: a number", details={"field": where + "score"})
 
 
 def _check_limit(limit: int) -> None:

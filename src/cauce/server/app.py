@@ -60,6 +60,9 @@ OPERATION_MODULES = (
     "cauce.genai.connections",
     "cauce.genai.tracing",
     "cauce.genai.catalog",
+    "cauce.genai.indexes.records",
+    "cauce.genai.indexes.registry",
+    "cauce.genai.indexes.quarantine",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
