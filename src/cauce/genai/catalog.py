@@ -55,6 +55,7 @@ __all__ = [
     "catalog_price",
     "compare",
     "delete",
+    "delete_model",
     "get",
     "list_models",
     "prompt_ref",
@@ -207,9 +208,16 @@ def list_models(*, workspace: Workspace | None = None) -> list[CatalogModel]:
         return [_entry(r) for r in rows]
 
 
-@operation("DELETE /catalog/{name}", idempotent=False)
 def delete(name: str, *, workspace: Workspace | None = None) -> None:
-    """Delete a catalog entry (audited); calls to its model are no longer priced by it."""
+    """Delete a catalog entry (audited); calls to its model are no longer priced by it (in this
+    process at once)."""
+    delete_model(name, workspace=workspace)
+    _forget_prices()
+
+
+@operation("DELETE /catalog/{name}", idempotent=False)
+def delete_model(name: str, *, workspace: Workspace | None = None) -> None:
+    """Delete a catalog entry from the store (audited)."""
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require(conn, name)
@@ -217,7 +225,6 @@ def delete(name: str, *, workspace: Workspace | None = None) -> None:
         audit.record(
             conn, ws.user, "catalog_model.delete", "catalog_model", row.id, before=row.spec
         )
-    _forget_prices()
 
 
 def _require(conn: Connection, name: str) -> Any:
@@ -488,8 +495,8 @@ def compare(
     version = get_version(dataset, workspace=ws)
     inputs = _variable_columns(versions, set(version.schema), variables or {})
     spec = _flow(entries, versions, inputs, parameters or {})
-    with ws.store.write() as conn:
-        flows.save_flow(conn, ws, spec)
+    body = spec.model_dump(mode="json", exclude={"kind", "name"}, exclude_none=True)
+    flows.register(FLOW, body, workspace=ws)
     flow = flows.load(FLOW, workspace=ws)
     if flow.spec != spec:
         raise Conflict(f"another comparison registered flow {FLOW!r} at the same time: run again")

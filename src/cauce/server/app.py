@@ -63,6 +63,10 @@ OPERATION_MODULES = (
     "cauce.genai.indexes.records",
     "cauce.genai.indexes.registry",
     "cauce.genai.indexes.quarantine",
+    "cauce.genai.flows",
+    "cauce.genai.batches",
+    "cauce.genai.evals.runs",
+    "cauce.genai.evals.gates",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob
