@@ -19,7 +19,7 @@ import pytest
 
 import cauce
 from cauce import specs
-from cauce.errors import InvalidInput, NotFound, NotSupported
+from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.workspace import Workspace
@@ -304,11 +304,13 @@ def test_a_bad_document_is_named_with_its_position(
     assert snapshot(server_side(ready)) == before
 
 
-def test_a_key_read_from_this_machine_is_not_read_by_a_server(
+def test_through_a_server_a_connection_stores_where_its_key_is_read_never_the_key(
     any_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A Connection's ``api_key: {env: ...}`` is the applier's: applied locally it is read;
-    through a server the apply is refused, whole (the server would read its own variable)."""
+    """A Connection's ``api_key: {env: ...}`` is read by whoever calls it, on their machine;
+    through a server a key written in the spec is refused, the whole apply with it."""
+    from cauce.genai import connections
+
     monkeypatch.setenv("LLM_KEY", "sk-here")
     connection = {
         "kind": "Connection",
@@ -317,20 +319,17 @@ def test_a_key_read_from_this_machine_is_not_read_by_a_server(
         "api_key": {"env": "LLM_KEY"},
     }
     schedule = specs.read(SCHEDULE)[0].body
+    assert outcomes(cauce.apply([schedule, connection]))[1] == ("Connection", "llm", "created")
+    assert connections.get("llm").spec["api_key"] == {"env": "LLM_KEY"}
     if not any_workspace.remote:
-        assert outcomes(cauce.apply([schedule, connection]))[1] == ("Connection", "llm", "created")
         return
     before = snapshot(server_side(any_workspace))
-    with pytest.raises(NotSupported) as caught:
-        cauce.apply([schedule, connection])
-    assert caught.value.message == (
-        "document 2: Connection llm: api_key is read from an environment variable or a file, "
-        "and a server reads neither for a client"
-    )
-    assert "without CAUCE_SERVER_URL" in (caught.value.hint or "")
+    written = {**connection, "name": "other", "api_key": "sk-inline"}
+    with pytest.raises(InvalidInput) as caught:
+        cauce.apply([{**schedule, "name": "another"}, written])
+    assert "api_key holds the key itself" in caught.value.message
+    assert caught.value.details.get("field") == "api_key"
     assert snapshot(server_side(any_workspace)) == before
-    inline = {**connection, "api_key": "sk-inline"}
-    assert outcomes(cauce.apply(inline)) == [("Connection", "llm", "created")]
 
 
 # -- the registry -----------------------------------------------------------------------------

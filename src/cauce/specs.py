@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cauce.config import load_object
-from cauce.errors import CauceError, InvalidInput, NotFound, NotSupported
+from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.operations import operation
-from cauce.workspace import Workspace, acting_as, current
+from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -48,8 +48,7 @@ class Kind:
     writes it inside the caller's transaction; ``check(ws, spec, declared)`` reads the store and
     raises when a reference resolves to nothing, ``declared`` holding the ``(kind, key)`` of every
     document of the same apply. ``key`` names the fields that identify a document (joined by
-    ``/``); ``after`` the kinds applied before this one. ``read_here`` names the fields that,
-    given as a mapping, are read from the applying machine (an environment variable, a file).
+    ``/``); ``after`` the kinds applied before this one.
     """
 
     name: str
@@ -58,7 +57,6 @@ class Kind:
     check: str | None = None
     key: tuple[str, ...] = ("name",)
     after: tuple[str, ...] = ()
-    read_here: tuple[str, ...] = ()
 
 
 KINDS: tuple[Kind, ...] = (
@@ -101,7 +99,6 @@ KINDS: tuple[Kind, ...] = (
         spec="cauce.genai.connections:ConnectionSpec",
         save="cauce.genai.connections:save_connection",
         check="cauce.genai.connections:check_connection",
-        read_here=("api_key",),
     ),
     Kind(
         "Index",
@@ -220,9 +217,6 @@ def apply_documents(
     ws = workspace or current()
     if not documents:
         raise InvalidInput("no spec documents to apply", details={"field": "documents"})
-    if acting_as() is not None:  # a server answering a client
-        for document in documents:
-            _refuse_read_here(document)
     parsed = [_parse(i, d) for i, d in enumerate(documents)]
     _refuse_repeats(parsed)
     declared: Declared = frozenset((p.kind.name, p.key) for p in parsed)
@@ -242,27 +236,6 @@ def apply_documents(
         else:
             savepoint.commit()
     return tuple(results[i] for i in range(len(parsed)))
-
-
-def _refuse_read_here(document: Document) -> None:
-    """A document with a field its applier's machine holds (a key in an environment variable)
-    is refused: the server would read its own."""
-    body = document.body
-    if not isinstance(body, dict):
-        return  # parsing names what is wrong with it
-    for kind in KINDS:
-        if kind.name != body.get("kind"):
-            continue
-        for name in kind.read_here:
-            if isinstance(body.get(name), dict):
-                raise NotSupported(
-                    f"{document.where or 'a spec document'}: {kind.name} {body.get('name')}: "
-                    f"{name} is read from an environment variable or a file, and a server "
-                    "reads neither for a client",
-                    hint="apply this document on the server's machine, without "
-                    "CAUCE_SERVER_URL, or give the value in the spec",
-                    details={"field": name, "document": document.where},
-                )
 
 
 def get_kind(name: str) -> Kind:

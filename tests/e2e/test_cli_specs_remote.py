@@ -106,11 +106,11 @@ def test_specs_and_endpoints_through_a_server(cauce_server: Server, tmp_path: Pa
     assert listed["prefix"] == created["key"][:9] and listed["revoked_at"] is None
     assert "revoked key team" in run("endpoints", "keys", "revoke", "assistant", "team").stdout
     keyed = tmp_path / "keyed.yaml"
-    keyed.write_text("kind: Connection\nname: other\napi_key: {env: HOME}\n")
+    keyed.write_text("kind: Connection\nname: other\napi_key: sk-written-here\n")
     assert_one_line_error(
         run("apply", "-f", str(keyed), check=False),
         f"{keyed} document 1",
-        "api_key is read from an environment variable",
+        "api_key holds the key itself",
     )
     run("deployments", "delete", "assistant", "green")
     assert [d["name"] for d in json.loads(run("deployments", "list", "--json").stdout)] == ["blue"]

@@ -15,12 +15,25 @@ from tests.clitools import cauce as run_cli
 from tests.genai.upstream import Upstream
 
 import cauce
+from cauce import workspace as workspace_module
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.genai import catalog, connections
 from cauce.lineage import audit
 from cauce.workspace import Workspace
+from remote import server_side
 
 QUESTION = [{"role": "user", "content": "what is a canary"}]  # 4 tokens in, 5 out
+
+
+@pytest.fixture
+def workspace(seam_workspace: Workspace) -> Workspace:
+    """Local, then through a server (the tests of comparisons: lines and calls run here)."""
+    return seam_workspace
+
+
+def _apply(documents: Any) -> None:
+    """`apply` does not go through a server yet: the documents are applied where the store is."""
+    cauce.apply(documents, workspace=server_side(workspace_module.current()))
 
 
 def connection(url: str, **fields: Any) -> dict[str, Any]:
@@ -110,7 +123,7 @@ def test_an_entry_is_applied_audited_listed_shown_and_deleted(
     ],
 )
 def test_a_bad_entry_is_refused_naming_its_field(
-    workspace: Workspace, upstream: Upstream, fields: dict[str, Any], named: str
+    local_workspace: Workspace, upstream: Upstream, fields: dict[str, Any], named: str
 ) -> None:
     cauce.apply(connection(upstream.url))
     with pytest.raises(InvalidInput, match=f"CatalogModel spec: {named}") as caught:
@@ -120,7 +133,7 @@ def test_a_bad_entry_is_refused_naming_its_field(
 
 
 def test_the_connection_must_exist_or_be_declared_beside_and_a_model_is_priced_once(
-    workspace: Workspace, upstream: Upstream
+    local_workspace: Workspace, upstream: Upstream
 ) -> None:
     with pytest.raises(NotFound, match="catalog model 'small': connection: no connection named"):
         cauce.apply(entry("small"))
@@ -196,7 +209,7 @@ def prompts_and_data() -> list[dict[str, Any]]:
 
 
 def apply_catalog(url: str) -> None:
-    cauce.apply(
+    _apply(
         [
             connection(url, prices={"large-v1": {"input": 3.0, "output": 4.0}}),
             entry("small", model="small-v1", price={"input": 1.0, "output": 2.0}),
@@ -310,7 +323,7 @@ def test_a_comparison_refuses_bad_input_naming_the_field(compared: Workspace) ->
     refused(InvalidInput, "parameters: .*unknown parameter 'temp'", parameters={"temp": 1})
     refused(InvalidInput, "unknown evaluator 'nonsense'", evaluators=["nonsense"])
     refused(InvalidInput, "evaluators: relevance need a judge", evaluators=["f1", "relevance"])
-    cauce.apply(entry("embedder", model="embed-v1", modality=["embeddings"]))
+    _apply(entry("embedder", model="embed-v1", modality=["embeddings"]))
     refused(InvalidInput, "'embedder' takes no text", models=["embedder"])
     assert cauce.search_runs() == []  # refused before any run began
 

@@ -267,3 +267,85 @@ def test_prices_tagged_on_the_registered_model_cost_a_call_the_connection_does_n
     assert answer.cost == pytest.approx((5 * 3 + 6 * 6) / 1e6)
     cauce.apply(spec(upstream.url, prices={"echo": {"input": 1.0, "output": 1.0}}))
     assert connections.client("llm").chat(QUESTION).cost == pytest.approx(11 / 1e6)
+
+
+# -- through a server: the key stays on the caller's side -------------------------------------
+
+
+def test_put_stores_where_the_key_is_read_and_each_call_reads_it_there(
+    seam_workspace: Workspace, upstream: Upstream, keyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {k: v for k, v in spec(upstream.url).items() if k not in ("kind", "name")}
+    made = connections.put("llm", body)
+    assert made.spec["api_key"] == {"env": "LLM_KEY"} and not made.has_secret
+    assert [c.name for c in connections.list_connections()] == ["llm"]
+    assert connections.get("llm") == made
+    connections.client("llm").chat(QUESTION)
+    assert upstream.requests[-1]["headers"]["authorization"] == f"Bearer {SECRET}"
+    monkeypatch.setenv("LLM_KEY", SECRET + "-rotated")
+    connections.client("llm").chat(QUESTION)
+    assert upstream.requests[-1]["headers"]["authorization"].endswith("-rotated")
+    with pytest.raises(InvalidInput, match="api_key holds the key itself") as caught:
+        connections.put("inline", {**body, "api_key": SECRET})
+    assert SECRET not in str(caught.value)
+    with pytest.raises(InvalidInput, match="max_retries"):
+        connections.put("llm", {**body, "max_retries": 99})
+    assert connections.get("llm") == made
+    connections.delete("llm")
+    with pytest.raises(NotFound, match="no connection named 'llm'"):
+        connections.get("llm")
+    with pytest.raises(NotFound, match="no connection named 'llm'"):
+        connections.delete("llm")
+
+
+def test_no_connection_route_ever_answers_a_key(
+    remote_workspace: Workspace, upstream: Upstream, keyed: None
+) -> None:
+    """Keys stored encrypted in the server's own workspace (applied on its machine) and keys
+    read on the caller's side: no answer of a connection route holds one, or its ciphertext."""
+    import httpx
+
+    from remote import server_side
+
+    on_server = server_side(remote_workspace)
+    cauce.apply(
+        [spec(upstream.url), spec(upstream.url, name="inline", api_key=SECRET)],
+        workspace=on_server,
+    )
+    body = {k: v for k, v in spec(upstream.url).items() if k not in ("kind", "name")}
+    url = f"{remote_workspace.settings.server_url}/api/v1"
+    answers = [
+        httpx.put(f"{url}/connections/by-ref", json={"spec": body}),
+        httpx.get(f"{url}/connections"),
+        *(httpx.get(f"{url}/connections/{n}") for n in ("llm", "inline", "by-ref", "none")),
+        httpx.put(f"{url}/connections/bad", json={"spec": {**body, "api_key": SECRET}}),
+        httpx.get(f"{url}/audit", params={"limit": 1000}),
+        httpx.delete(f"{url}/connections/by-ref"),
+        httpx.delete(f"{url}/connections/by-ref"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 404, 422, 200, 204, 404]
+    with on_server.store.read() as conn:
+        tokens = [t for t in conn.execute(select(connections_table.c.secret)).scalars() if t]
+    assert len(tokens) == 2
+    for answer in answers:
+        assert SECRET not in answer.text
+        assert not [t for t in tokens if t in answer.text]
+    # Each caller reads the key where the spec says; a key kept by the server stays there.
+    connections.client("llm").chat(QUESTION)
+    assert upstream.requests[-1]["headers"]["authorization"] == f"Bearer {SECRET}"
+    with pytest.raises(cauce.errors.NotSupported, match="a key never leaves a server"):
+        connections.client("inline")
+
+
+def test_applied_on_a_server_a_spec_keeps_only_where_its_key_is_read(
+    local_workspace: Workspace, keyed: None
+) -> None:
+    from cauce.workspace import using
+
+    with using(local_workspace, "eve"):  # as a server answering eve's request
+        cauce.apply(spec("http://127.0.0.1:9/v1"))
+        with pytest.raises(InvalidInput, match="api_key holds the key itself"):
+            cauce.apply(spec("http://127.0.0.1:9/v1", name="inline", api_key=SECRET))
+    found = connections.get("llm")
+    assert found.spec["api_key"] == {"env": "LLM_KEY"} and not found.has_secret
+    assert [c.name for c in connections.list_connections()] == ["llm"]

@@ -21,6 +21,7 @@ from cauce.genai.evals.metrics import token_f1
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
+from remote import server_side
 
 QUESTIONS = ["what is a canary", "why drift", "boom"]
 REFERENCES = ["echo: WHAT IS A CANARY", "echo: drift happens", "nothing"]
@@ -61,8 +62,15 @@ def documents(url: str, user: str = "{{ question }}") -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def workspace(seam_workspace: Workspace) -> Workspace:
+    """Local, then through a server: flows, LLM calls and scoring run here, records there."""
+    return seam_workspace
+
+
+@pytest.fixture
 def golden(workspace: Workspace, upstream: Upstream) -> Workspace:
-    cauce.apply(documents(upstream.url))
+    # `apply` does not go through a server yet: the documents are applied where the store is.
+    cauce.apply(documents(upstream.url), workspace=server_side(workspace))
     cauce.data.register("golden", pd.DataFrame({"question": QUESTIONS, "reference": REFERENCES}))
     return workspace
 
@@ -182,7 +190,7 @@ def test_a_prompt_version_is_gated_on_its_evaluations(
 ) -> None:
     evals.run("golden", ["f1"], flow="qa")
     prompts.set_label("answer", "production", 1)
-    cauce.apply(documents(upstream.url, user="Q: {{ question }}")[1])
+    cauce.apply(documents(upstream.url, user="Q: {{ question }}")[1], workspace=server_side(golden))
     candidate = evals.run("golden", ["f1"], flow="qa")
     assert cauce.get_run(candidate.run_id).data.tags["cauce.prompt_version.generate"] == (
         prompts.load("prompts:/answer/2").id

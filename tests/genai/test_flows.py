@@ -13,10 +13,12 @@ from tests.genai import nodes
 from tests.genai.upstream import Upstream
 
 import cauce
+from cauce import workspace as workspace_module
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.genai import batches, flows, tracing
 from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
+from remote import server_side
 
 
 def spec(url: str) -> list[dict[str, Any]]:
@@ -81,8 +83,19 @@ def spec(url: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def workspace(seam_workspace: Workspace) -> Workspace:
+    """Local, then through a server: lines run here, flows and runs are records there."""
+    return seam_workspace
+
+
+def _apply(documents: Any) -> None:
+    """`apply` does not go through a server yet: the documents are applied where the store is."""
+    cauce.apply(documents, workspace=server_side(workspace_module.current()))
+
+
+@pytest.fixture
 def qa(workspace: Workspace, upstream: Upstream) -> flows.Flow:
-    cauce.apply(spec(upstream.url))
+    _apply(spec(upstream.url))
     return flows.load("qa")
 
 
@@ -128,7 +141,7 @@ def test_a_failing_node_fails_only_its_line_and_safety_flags_or_blocks(
     assert flagged.outputs["flagged"] is True
     body = spec("http://127.0.0.1:9/v1")[2]
     body["nodes"][3]["action"] = "block"
-    cauce.apply(body)
+    _apply(body)
     blocked = flows.load("qa").run({"question": "my password"})
     assert blocked.status == "error" and "blocked the line: it matched password" in str(
         blocked.error
@@ -136,7 +149,7 @@ def test_a_failing_node_fails_only_its_line_and_safety_flags_or_blocks(
 
 
 def test_specs_are_checked_before_anything_is_applied(
-    workspace: Workspace, upstream: Upstream
+    local_workspace: Workspace, upstream: Upstream
 ) -> None:
     def broken(change: Any) -> list[dict[str, Any]]:
         documents = spec(upstream.url)
@@ -161,7 +174,7 @@ def test_specs_are_checked_before_anything_is_applied(
     assert cauce.prompts.list_prompts() == [] and flows.list_flows() == []
 
 
-def test_versions_lineage_and_reapplying(workspace: Workspace, upstream: Upstream) -> None:
+def test_versions_lineage_and_reapplying(local_workspace: Workspace, upstream: Upstream) -> None:
     outcomes = [a.outcome for a in cauce.apply(spec(upstream.url))]
     assert outcomes == ["created"] * 3
     assert [a.outcome for a in cauce.apply(spec(upstream.url))] == ["unchanged"] * 3
@@ -171,7 +184,7 @@ def test_versions_lineage_and_reapplying(workspace: Workspace, upstream: Upstrea
     assert updated.outcome == "updated" and updated.changes[0].new == 2
     assert flows.load("flows:/qa/1").version == 1 and flows.load("qa").version == 2
     prompt = cauce.prompts.load("answer")
-    graph = walk(workspace, "prompt_version", prompt.id, direction="downstream")
+    graph = walk(local_workspace, "prompt_version", prompt.id, direction="downstream")
     assert sorted((e.src.label, e.dst.label, e.relation) for e in graph.edges) == [
         ("flow qa v1", "flow qa v2", "revised"),
         ("prompt answer v1", "flow qa v1", "used_by"),
@@ -234,7 +247,7 @@ def py_qa(question: str, suffix: str = "") -> dict[str, Any]:
 
 
 def test_a_python_flow_is_a_flow_too(workspace: Workspace, upstream: Upstream) -> None:
-    cauce.apply(spec(upstream.url)[0])
+    _apply(spec(upstream.url)[0])
     assert py_qa("hi")["answer"] == "echo: hi"  # still a plain function
     line = py_qa.run({"question": "hi"}, variant="polite")
     assert line.outputs == {"answer": "echo: hi, please"}

@@ -12,7 +12,7 @@ from tests.clitools import cauce as run_cli
 import cauce
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai import flows
-from cauce.genai.indexes import quarantined, registry
+from cauce.genai.indexes import quarantined, records, registry
 from cauce.workspace import Workspace
 
 POISON = (
@@ -54,7 +54,7 @@ def test_a_poisoned_chunk_is_quarantined_at_indexing_never_embedded(
     built = registry.refresh("docs").version
     assert built.stats["quarantined"] == 1 and built.stats["flagged"] == 0
     assert built.stats["embedded"] == built.chunk_count == 2
-    assert {c["document_id"] for c in registry.chunks("docs")} == {"refunds.md", "shipping.md"}
+    assert {c["document_id"] for c in records.chunks("docs")} == {"refunds.md", "shipping.md"}
     hits = registry.query("docs", "refund approved admin password", k=5)
     assert POISON not in [h.text for h in hits] and hits
     [row] = quarantined("docs")

@@ -19,7 +19,7 @@ import cauce
 from cauce.automation.agent import Agent
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai import flows, tracing
-from cauce.genai.indexes import registry
+from cauce.genai.indexes import records, registry
 from cauce.lineage.graph import walk
 from cauce.store.schema import index_chunks, index_documents
 from cauce.workspace import Workspace
@@ -66,9 +66,9 @@ def test_versions_lineage_and_refreshes_that_embed_only_what_changed(
     ]
     assert second.version.stats["embedded"] <= 2  # only the changed document's chunks
     assert second.version.stats["reused_chunks"] > 10
-    assert [v.version for v in registry.versions("docs")] == [1, 2]
+    assert [v.version for v in records.versions("docs")] == [1, 2]
     # Chunk text and metadata are in the store, each chunk once, shared by the versions.
-    old, new = registry.chunks("docs", version=1), registry.chunks("docs")
+    old, new = records.chunks("docs", version=1), records.chunks("docs")
     assert (len(old), len(new)) == (first.version.chunk_count, second.version.chunk_count)
     assert {c["document_id"] for c in new} == set(registry_documents(workspace, second))
     serving = [c for c in new if c["document_id"] == "serving.md"]
@@ -95,7 +95,7 @@ def test_queries_are_traced_recorded_and_answer_which_used_a_document(
     assert hits[0].document_id == "canary-rollouts.md"
     text_only = registry.query("docs", "DuckDB Parquet", k=2, mode="text")
     assert text_only[0].document_id == "data-quality.md"
-    used = registry.retrievals_of("canary-rollouts.md")
+    used = records.retrievals_of("canary-rollouts.md")
     assert used and used[0]["index"] == "docs@1" and used[0]["rank"] == 1
     trace = tracing.get_trace(used[-1]["trace_id"])
     span = trace.spans[0]
@@ -103,7 +103,7 @@ def test_queries_are_traced_recorded_and_answer_which_used_a_document(
     assert span.attributes["gen_ai.data_source.id"] == "docs@1"
     documents = json.loads(span.attributes["gen_ai.retrieval.documents"])
     assert documents[0]["id"] == hits[0].chunk_id
-    version = registry.versions("docs")[0]
+    version = records.versions("docs")[0]
     graph = walk(workspace, "index_version", version.id, direction="downstream")
     assert {e.dst.kind for e in graph.edges} == {"trace"}
     with pytest.raises(NotFound, match="no index named 'nope'"):
@@ -158,7 +158,7 @@ def test_a_dataset_source_is_refreshed_by_the_agent_when_it_changes(
     cauce.data.register("faq", pd.concat([faq, pd.DataFrame({"id": ["c"], "answer": ["New."]})]))
     [again] = agent.run_indexes()
     assert again.created and again.version.document_count == 3
-    info = registry.get_index("faq")
+    info = records.get_index("faq")
     assert info.next_refresh_at == info.refreshed_at + 3_600_000
     [stale] = agent.run_indexes(now=info.refreshed_at + 3_600_001)
     assert not stale.created  # due by max_age; nothing changed, so no new version
@@ -217,7 +217,7 @@ def test_a_flow_retrieves_then_answers(
     cauce.apply({**flows.load("rag").spec.model_dump(exclude_none=True), "description": "v2"})
     cauce.data.register("qs", pd.DataFrame({"question": ["What is mirrored traffic?"]}))
     batch = cauce.batches.run("rag", "qs")
-    version = registry.versions("docs")[0]
+    version = records.versions("docs")[0]
     downstream = walk(workspace, "index_version", version.id, direction="downstream")
     used = {(e.dst.kind, e.relation) for e in downstream.edges}
     assert ("flow_version", "used_by") in used and ("run", "used_by") in used
@@ -243,3 +243,53 @@ def test_cli_applies_lists_shows_and_queries(
     assert hits[0]["document_id"] == "serving.md"
     again = run_cli(home, "indexes", "refresh", "docs").stdout
     assert "docs@1: unchanged" in again
+
+
+def test_an_index_built_here_is_recorded_by_the_server(
+    remote_workspace: Workspace, tmp_path: Path
+) -> None:
+    """Parsing, chunking and embedding run here; the file is uploaded and the version, its
+    chunks, cached vectors and retrievals are records on the server."""
+    from cauce.artifacts import Blob
+    from cauce.errors import Conflict
+    from cauce.genai.indexes.build import version_id
+    from remote import server_side
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "canary.md").write_text("# Canary\n\nA canary takes a small share of traffic.\n")
+    (folder / "rollback.md").write_text("# Rollback\n\nA rollback restores the stable one.\n")
+    on_server = server_side(remote_workspace)
+    cauce.apply(spec(folder), workspace=on_server)  # `apply` does not go through a server yet
+    first = registry.refresh("docs")
+    assert first.created and first.version.document_count == 2
+    assert not registry.refresh("docs").created
+    (folder / "rollback.md").write_text("# Rollback\n\nA rollback restores the stable build.\n")
+    second = registry.refresh("docs")
+    assert second.version.version == 2 and second.changes["changed"] == ["rollback.md"]
+    assert second.version.stats["reused_chunks"] == 1
+    held = records.versions("docs", workspace=on_server)
+    assert [v.id for v in held] == [first.version.id, second.version.id]
+    assert on_server.artifacts.exists(held[-1].artifact_sha256)
+    stored = records.chunks("docs", workspace=on_server)
+    assert [c["document_id"] for c in stored] == ["canary.md", "rollback.md"]
+    assert "stable build" in stored[1]["text"]
+    [hit] = registry.query("docs", "what restores the stable build?", k=1)
+    assert hit.document_id == "rollback.md"
+    [used] = records.retrievals_of("rollback.md", workspace=on_server)
+    assert used["index"] == "docs@2"
+    assert tracing.get_trace(used["trace_id"]).spans[0].name == "retrieval docs"
+    assert registry.set_current("docs", 1, reason="rollback").version == 1
+    assert records.get_index("docs").current_version == 1
+    # A record is checked where it is kept: the file must be there, and built on the newest.
+    stale = records.BuiltVersion(
+        after=1, content_id=version_id({}, {}, "m"), embedding_model="m", chunker={},
+        blob=Blob("0" * 64, 1, "", "application/vnd.cauce.index"), documents={},
+        media_types={}, chunk_count=0, chunks=[], stats={},
+    )  # fmt: skip
+    with pytest.raises(NotFound, match="not in the artifact store"):
+        records.record_version("docs", stale)
+    blob = Blob(held[0].artifact_sha256, 1, "", "application/vnd.cauce.index")
+    with pytest.raises(Conflict, match="got version 2 while this one was built from version 1"):
+        records.record_version("docs", records.BuiltVersion(**{**stale.__dict__, "blob": blob}))
+    assert len(records.versions("docs")) == 2

@@ -16,6 +16,19 @@ from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
 
+
+@pytest.fixture
+def workspace(seam_workspace: Workspace) -> Workspace:
+    """Local, then through a server."""
+    return seam_workspace
+
+
+@pytest.fixture
+def any_workspace(seam_any_workspace: Workspace) -> Workspace:
+    """SQLite, PostgreSQL, then through a server."""
+    return seam_any_workspace
+
+
 ANSWER = [
     {"role": "system", "content": "You answer questions about {{ product }}. Be brief."},
     {"role": "user", "content": "Question: {{ question }}"},
@@ -111,9 +124,11 @@ def test_labels_move_with_history_reason_and_actor_and_roll_back(any_workspace: 
     prompts.set_label("answer", "production", 1, reason="rollback: complaints")
     assert prompts.load("prompts:/answer@production").version == 1
     history = prompts.label_history("answer", "production")
+    # Through a server the named actor is recorded beside the authenticated principal.
+    actor = "tester (as ci-gate)" if any_workspace.remote else "ci-gate"
     assert [(h["from_version"], h["to_version"], h["reason"], h["user"]) for h in history] == [
         (None, 1, "reviewed", "tester"),
-        (1, 2, "better F1", "ci-gate"),
+        (1, 2, "better F1", actor),
         (2, 1, "rollback: complaints", "tester"),
     ]
     prompts.delete_label("answer", "production", reason="retired")
@@ -214,7 +229,7 @@ labels: [staging]
 
 
 def test_apply_creates_then_leaves_unchanged_then_versions_and_moves_labels(
-    workspace: Workspace,
+    local_workspace: Workspace,
 ) -> None:
     [created] = cauce.apply(SPEC)
     [same] = cauce.apply(SPEC)
@@ -238,15 +253,15 @@ def test_apply_creates_then_leaves_unchanged_then_versions_and_moves_labels(
     ]
 
 
-def test_a_bad_prompt_spec_after_a_good_one_applies_nothing(workspace: Workspace) -> None:
+def test_a_bad_prompt_spec_after_a_good_one_applies_nothing(local_workspace: Workspace) -> None:
     bad = SPEC.replace("name: answer", "name: other").replace("question: string", "")
     with pytest.raises(InvalidInput, match=r"document 2: .*question, which variables does not"):
         cauce.apply(SPEC + "---\n" + bad)
     assert prompts.list_prompts() == []
 
 
-def test_cli_lists_shows_diffs_and_labels(workspace: Workspace, tmp_path: Path) -> None:
-    home = Path(workspace.settings.root)
+def test_cli_lists_shows_diffs_and_labels(local_workspace: Workspace, tmp_path: Path) -> None:
+    home = Path(local_workspace.settings.root)
     spec = tmp_path / "prompt.yaml"
     spec.write_text(SPEC)
     run_cli(home, "apply", "-f", str(spec))
@@ -269,3 +284,23 @@ def test_cli_lists_shows_diffs_and_labels(workspace: Workspace, tmp_path: Path) 
     assert_one_line_error(
         run_cli(home, "prompts", "label", "answer", "production", check=False), "VERSION"
     )
+
+
+def test_a_prompt_registered_here_is_held_by_the_server(remote_workspace: Workspace) -> None:
+    import httpx
+
+    from remote import server_side
+
+    version = prompts.register("answer", ANSWER, labels=["production"], commit_message="first")
+    url = f"{remote_workspace.settings.server_url}/api/v1/prompts"
+    answer = httpx.get(f"{url}/answer/labels/production")
+    assert answer.status_code == 200
+    assert answer.json()["messages"] == ANSWER and answer.json()["labels"] == [
+        "production",
+        "latest",
+    ]
+    assert [p["name"] for p in httpx.get(url).json()["items"]] == ["answer"]
+    held = prompts.load("prompts:/answer@production", workspace=server_side(remote_workspace))
+    assert (held.id, held.commit_message) == (version.id, "first")
+    missing = httpx.get(f"{url}/answer/versions/7")
+    assert missing.status_code == 404 and "no version 7" in missing.json()["error"]["message"]

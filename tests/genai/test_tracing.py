@@ -28,16 +28,21 @@ def redact_emails(text: str) -> str:
     return re.sub(r"[\w.]+@[\w.]+", "[EMAIL]", text)
 
 
+@pytest.fixture
+def workspace(seam_workspace: Workspace) -> Workspace:
+    """Local, then through a server: spans are made here, and stored where the workspace is."""
+    return seam_workspace
+
+
+@pytest.fixture
+def any_workspace(seam_any_workspace: Workspace) -> Workspace:
+    """SQLite, PostgreSQL, then through a server."""
+    return seam_any_workspace
+
+
 def _connect(url: str, **prices: Any) -> connections.LLMClient:
-    cauce.apply(
-        {
-            "kind": "Connection",
-            "name": "llm",
-            "base_url": url,
-            "models": {"chat": "echo"},
-            "max_retries": 0,
-            "prices": prices,
-        }
+    connections.put(
+        "llm", {"base_url": url, "models": {"chat": "echo"}, "max_retries": 0, "prices": prices}
     )
     return connections.client("llm")
 
@@ -279,3 +284,38 @@ def test_traces_become_an_evaluation_dataset(workspace: Workspace, upstream: Ups
     assert "Registered 3 traces as everything@1" in printed
     nothing = run_cli(home, "traces", "to-dataset", "none", "--status", "error", check=False)
     assert nothing.returncode == 1 and "no traces match" in nothing.stderr
+
+
+def test_spans_made_here_are_stored_by_the_server_and_read_back(
+    remote_workspace: Workspace,
+) -> None:
+    import httpx
+
+    from cauce.errors import InvalidInput
+    from remote import server_side
+
+    with (
+        tracing.span("answer", operation="invoke_agent") as root,
+        tracing.span("retrieval docs", operation="retrieval") as child,
+    ):
+        child.set("gen_ai.data_source.id", "docs@1")
+    tracing.flush()
+    answer = httpx.get(f"{remote_workspace.settings.server_url}/api/v1/traces/{root.trace_id}")
+    assert answer.status_code == 200
+    assert [s["name"] for s in answer.json()["spans"]] == ["answer", "retrieval docs"]
+    assert answer.json()["summary"]["span_count"] == 2
+    stored = tracing.get_trace(root.trace_id, workspace=server_side(remote_workspace))
+    assert stored.spans[1].attributes["gen_ai.data_source.id"] == "docs@1"
+    again = tracing.FinishedSpan(
+        trace_id=root.trace_id, span_id=child.span_id, parent_id=root.span_id, name="renamed",
+        kind="internal", operation=None, started_ns=1, ended_ns=2, status="ok",
+        status_message=None, input_tokens=None, output_tokens=None, cost=None, attributes={},
+        events=[],
+    )  # fmt: skip
+    tracing.record_spans([again])
+    assert [s.name for s in tracing.get_trace(root.trace_id).spans] == ["answer", "retrieval docs"]
+    with pytest.raises(InvalidInput, match=r"spans\.0\.span_id: 16 lowercase hex") as caught:
+        tracing.record_spans([again.__class__(**{**again.__dict__, "span_id": "XYZ"})])
+    assert caught.value.details["field"] == "spans.0.span_id"
+    with pytest.raises(InvalidInput, match=r"spans\.0\.ended_ns is before"):
+        tracing.record_spans([again.__class__(**{**again.__dict__, "ended_ns": 0})])

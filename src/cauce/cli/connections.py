@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
@@ -35,7 +37,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
                 c.spec.get("base_url", "(OpenAI)"),
                 c.spec.get("models", {}).get("chat"),
                 c.spec.get("models", {}).get("embeddings"),
-                "stored, encrypted" if c.has_secret else "none",
+                _key(c),
                 when(c.updated_at),
             ]
             for c in found
@@ -63,8 +65,19 @@ def show(
         f"Connection {found.name}",
         ["Field", "Value"],
         [[key, value] for key, value in found.spec.items() if key != "name"]
-        + [["key stored", "yes, encrypted" if found.has_secret else "no"]],
+        + [["key", _key(found)]],
     )
+
+
+def _key(found: Any) -> str:
+    """Where the connection's key is: stored encrypted, or read by each caller from its source."""
+    if found.has_secret:
+        return "stored, encrypted"
+    source = found.spec.get("api_key")
+    if isinstance(source, dict):
+        where = f"env {source['env']}" if "env" in source else f"file {source.get('file')}"
+        return f"read from {where} on each call"
+    return "none"
 
 
 @app.command("test")

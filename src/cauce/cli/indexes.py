@@ -59,7 +59,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
     Example:
         cauce indexes list
     """
-    from cauce.genai.indexes.registry import list_indexes
+    from cauce.genai.indexes.records import list_indexes
 
     found = list_indexes()
     if as_json:
@@ -91,7 +91,7 @@ def show(
     Example:
         cauce indexes show docs
     """
-    from cauce.genai.indexes.registry import get_index, versions
+    from cauce.genai.indexes.records import get_index, versions
 
     info = get_index(name)
     found = versions(name)

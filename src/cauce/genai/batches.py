@@ -26,8 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cauce.errors import InvalidInput
+from cauce.errors import InvalidInput, NotFound
 from cauce.genai.flows import REFERENCE, Flow, LineResult, PythonFlow, load
+from cauce.operations import operation
 from cauce.validation import duration_ms
 from cauce.workspace import Workspace, current
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
     from cauce.data.assets import DatasetVersion
 
-__all__ = ["BatchResult", "compare", "run"]
+__all__ = ["BatchResult", "compare", "link_run", "run"]
 
 
 @dataclass(frozen=True)
@@ -369,7 +370,6 @@ class _TrackedRun:
         }
 
     def __enter__(self) -> str:
-        from cauce.lineage.graph import add_edge
         from cauce.tracking import runs
 
         info = runs.create_run(
@@ -384,12 +384,13 @@ class _TrackedRun:
         self.run_id = info.run_id
         runs.log_params(self.run_id, self.params, workspace=self.ws)
         runs.log_input(self.run_id, self.data, "flow-input", workspace=self.ws)
-        with self.ws.store.write() as conn:
-            add_edge(conn, ("flow_version", self.flow.id), ("run", self.run_id), "ran")
-            for version in self.prompts.values():
-                add_edge(conn, ("prompt_version", version.id), ("run", self.run_id), "used_by")
-            for index_version in self.flow.index_versions(workspace=self.ws).values():
-                add_edge(conn, ("index_version", index_version), ("run", self.run_id), "used_by")
+        link_run(
+            self.run_id,
+            flow_version=self.flow.id,
+            prompt_versions=[v.id for v in self.prompts.values()],
+            index_versions=list(self.flow.index_versions(workspace=self.ws).values()),
+            workspace=self.ws,
+        )
         return self.run_id
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
@@ -403,7 +404,6 @@ class _TrackedRun:
 
 def _store_lines(ws: Workspace, flow: Flow, table: pd.DataFrame, run_id: str) -> DatasetVersion:
     from cauce.data.assets import register
-    from cauce.lineage.graph import add_edge
 
     stored = register(
         f"flows.{flow.name}",
@@ -412,6 +412,62 @@ def _store_lines(ws: Workspace, flow: Flow, table: pd.DataFrame, run_id: str) ->
         allow_schema_change=True,
         workspace=ws,
     )
-    with ws.store.write() as conn:
-        add_edge(conn, ("run", run_id), ("dataset_version", stored.id), "produced")
+    link_run(run_id, produced=[stored.id], workspace=ws)
     return stored
+
+
+@operation("POST /runs/{run_id}/links")
+def link_run(
+    run_id: str,
+    *,
+    flow_version: str | None = None,
+    prompt_versions: list[str] | None = None,
+    index_versions: list[str] | None = None,
+    produced: list[str] | None = None,
+    workspace: Workspace | None = None,
+) -> None:
+    """Lineage of a batch or evaluation run, in one transaction: the flow version it ran, the
+    prompt and index versions it used, the dataset versions it produced (each by its id)."""
+    from sqlalchemy import select
+
+    from cauce.lineage.graph import add_edge
+    from cauce.store.schema import (
+        dataset_versions,
+        flow_versions,
+        runs,
+    )
+    from cauce.store.schema import (
+        index_versions as index_versions_table,
+    )
+    from cauce.store.schema import (
+        prompt_versions as prompt_versions_table,
+    )
+
+    named = [
+        ("run", runs, [run_id], "run_id"),
+        ("flow_version", flow_versions, [flow_version] if flow_version else [], "flow_version"),
+        ("prompt_version", prompt_versions_table, prompt_versions or [], "prompt_versions"),
+        ("index_version", index_versions_table, index_versions or [], "index_versions"),
+        ("dataset_version", dataset_versions, produced or [], "produced"),
+    ]
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        for kind, table, ids, field_name in named:
+            for entity_id in ids:
+                if (
+                    not isinstance(entity_id, str)
+                    or conn.execute(select(table.c.id).where(table.c.id == entity_id)).first()
+                    is None
+                ):
+                    raise NotFound(
+                        f"{field_name}: no {kind.replace('_', ' ')} {entity_id!r}",
+                        details={"field": field_name},
+                    )
+        if flow_version:
+            add_edge(conn, ("flow_version", flow_version), ("run", run_id), "ran")
+        for version in prompt_versions or []:
+            add_edge(conn, ("prompt_version", version), ("run", run_id), "used_by")
+        for version in index_versions or []:
+            add_edge(conn, ("index_version", version), ("run", run_id), "used_by")
+        for version in produced or []:
+            add_edge(conn, ("run", run_id), ("dataset_version", version), "produced")

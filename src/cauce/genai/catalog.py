@@ -37,6 +37,7 @@ from sqlalchemy import Connection, select
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.genai.connections import Price
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store.schema import catalog_models
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
@@ -54,6 +55,7 @@ __all__ = [
     "catalog_price",
     "compare",
     "delete",
+    "delete_model",
     "get",
     "list_models",
     "prompt_ref",
@@ -189,6 +191,7 @@ def save_catalog_model(conn: Connection, ws: Workspace, spec: CatalogModelSpec) 
 # -- reading -----------------------------------------------------------------------------------
 
 
+@operation("GET /catalog/{name}")
 def get(name: str, *, workspace: Workspace | None = None) -> CatalogModel:
     """A catalog entry by name."""
     ws = workspace or current()
@@ -196,6 +199,7 @@ def get(name: str, *, workspace: Workspace | None = None) -> CatalogModel:
         return _entry(_require(conn, name))
 
 
+@operation("GET /catalog")
 def list_models(*, workspace: Workspace | None = None) -> list[CatalogModel]:
     """Every catalog entry, by name."""
     ws = workspace or current()
@@ -205,7 +209,15 @@ def list_models(*, workspace: Workspace | None = None) -> list[CatalogModel]:
 
 
 def delete(name: str, *, workspace: Workspace | None = None) -> None:
-    """Delete a catalog entry (audited); calls to its model are no longer priced by it."""
+    """Delete a catalog entry (audited); calls to its model are no longer priced by it (in this
+    process at once)."""
+    delete_model(name, workspace=workspace)
+    _forget_prices()
+
+
+@operation("DELETE /catalog/{name}", idempotent=False)
+def delete_model(name: str, *, workspace: Workspace | None = None) -> None:
+    """Delete a catalog entry from the store (audited)."""
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require(conn, name)
@@ -213,7 +225,6 @@ def delete(name: str, *, workspace: Workspace | None = None) -> None:
         audit.record(
             conn, ws.user, "catalog_model.delete", "catalog_model", row.id, before=row.spec
         )
-    _forget_prices()
 
 
 def _require(conn: Connection, name: str) -> Any:
@@ -270,12 +281,10 @@ def catalog_price(
         and time.monotonic() - cached[0] < PRICES_TTL_S
     )
     if not fresh:
-        with ws.store.read() as conn:
-            rows = conn.execute(select(catalog_models.c.spec)).all()
         table = {
-            (r.spec["connection"], r.spec["model"]): Price.model_validate(r.spec["price"])
-            for r in rows
-            if r.spec.get("price") is not None
+            (entry.connection, entry.model): Price.model_validate(entry.price)
+            for entry in list_models(workspace=ws)
+            if entry.price is not None
         }
         cached = (time.monotonic(), generation, table)
         with _prices_lock:
@@ -486,8 +495,8 @@ def compare(
     version = get_version(dataset, workspace=ws)
     inputs = _variable_columns(versions, set(version.schema), variables or {})
     spec = _flow(entries, versions, inputs, parameters or {})
-    with ws.store.write() as conn:
-        flows.save_flow(conn, ws, spec)
+    body = spec.model_dump(mode="json", exclude={"kind", "name"}, exclude_none=True)
+    flows.register(FLOW, body, workspace=ws)
     flow = flows.load(FLOW, workspace=ws)
     if flow.spec != spec:
         raise Conflict(f"another comparison registered flow {FLOW!r} at the same time: run again")

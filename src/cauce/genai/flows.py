@@ -9,7 +9,8 @@ variants (another prompt version, model, parameters): a run picks one per node, 
 
 Every run of a line is a trace: ``invoke_agent {flow}`` with one span per node and the LLM
 calls beneath. Flow versions are immutable and lineage nodes, linked from the prompt versions
-they use.
+they use. A line runs where it is called (a Python flow's function is imported there); flows and
+their versions are records, read and registered through the server for a workspace on one.
 
 Example::
 
@@ -37,9 +38,10 @@ from cauce.config import load_object
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.operations import operation
 from cauce.store import insert_ignore, new_id, now_ms
 from cauce.store.schema import flow_versions, flows
-from cauce.validation import check_name
+from cauce.validation import check_int, check_name
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -50,14 +52,20 @@ if TYPE_CHECKING:
 __all__ = [
     "Flow",
     "FlowBlocked",
+    "FlowInfo",
     "FlowSpec",
+    "FlowVersion",
     "LineResult",
     "PythonFlow",
     "flow",
     "get_flow",
+    "get_version",
     "list_flows",
     "load",
     "pinned_index_version",
+    "register",
+    "register_python",
+    "versions",
 ]
 
 REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][\w]*)((?:\.[\w-]+)*)\s*\}")
@@ -409,20 +417,17 @@ class Flow:
 
     def index_versions(self, *, workspace: Workspace | None = None) -> dict[str, str]:
         """The current version id of each index a retrieve node searches, by node."""
-        from cauce.store.schema import indexes
+        from cauce.genai.indexes.records import get_version as index_version
 
         if self.spec is None:
             return {}
-        ws = workspace or current()
         found = {}
-        with ws.store.read() as conn:
-            for node in self.spec.nodes:
-                if node.type == "retrieve":
-                    version = conn.execute(
-                        select(indexes.c.current_version_id).where(indexes.c.name == node.index)
-                    ).scalar()
-                    if version is not None:
-                        found[node.name] = str(version)
+        for node in self.spec.nodes:
+            if node.type == "retrieve":
+                try:
+                    found[node.name] = index_version(str(node.index), workspace=workspace).id
+                except NotFound:  # not built yet
+                    continue
         return found
 
     def _outputs(
@@ -633,10 +638,13 @@ class PythonFlow:
     def register(self, *, workspace: Workspace | None = None) -> Flow:
         """Record this function's current source as a flow version (the same source: the same
         version)."""
-        ws = workspace or current()
-        with ws.store.write() as conn:
-            row, _ = _save_version(conn, ws.user, self.name, self.spec())
-        return Flow(self.name, row.version, row.id, function=self.function, variants=self.variants)
+        spec = self.spec()
+        found = register_python(
+            self.name, spec["python"], spec["source_sha256"], self.variants, workspace=workspace
+        )
+        return Flow(
+            self.name, found.version, found.id, function=self.function, variants=self.variants
+        )
 
     def run(
         self,
@@ -655,6 +663,53 @@ class PythonFlow:
             raise_errors=raise_errors,
             indexes=indexes,
         )
+
+
+@operation("PUT /flows/{name}")
+def register(name: str, spec: dict[str, Any], *, workspace: Workspace | None = None) -> FlowVersion:
+    """Record a ``kind: Flow`` body as flow ``name``'s newest version (the same body: the same
+    version), linked to the prompts, indexes and models it uses, as ``cauce apply`` does; the
+    prompts, connections and indexes it names must exist."""
+    from pydantic import ValidationError
+
+    from cauce.specs import validation_error
+
+    try:
+        parsed = FlowSpec.model_validate({**spec, "kind": "Flow", "name": name})
+    except ValidationError as exc:
+        raise validation_error("Flow", exc) from None
+    ws = workspace or current()
+    check_flow(ws, parsed, set())
+    with ws.store.write() as conn:
+        save_flow(conn, ws, parsed)
+        return _flow_version(name, _version_row(conn, name, None))
+
+
+@operation("POST /flows/{name}/versions")
+def register_python(
+    name: str,
+    python: str,
+    source_sha256: str,
+    variants: dict[str, dict[str, Any]] | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> FlowVersion:
+    """Record a Python flow's version: its function (``module:qualname``), its source's sha256
+    and its variants; the same ones give the same version."""
+    check_name(name, "flow name")
+    module, _, qualname = python.partition(":") if isinstance(python, str) else ("", "", "")
+    if not module or not qualname:
+        raise InvalidInput(
+            f"python must name a function as module:qualname, not {python!r}",
+            details={"field": "python"},
+        )
+    if not isinstance(source_sha256, str) or len(source_sha256) != 64:
+        raise InvalidInput("source_sha256: a sha256", details={"field": "source_sha256"})
+    body = {"python": python, "source_sha256": source_sha256, "variants": variants or {}}
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row, _ = _save_version(conn, ws.user, name, body)
+        return _flow_version(name, row)
 
 
 def flow(
@@ -705,7 +760,7 @@ def check_flow(ws: Workspace, spec: FlowSpec, declared: Any) -> None:
     """Refuse a flow whose prompts, connections or indexes neither exist nor are declared
     beside it."""
     from cauce.genai import connections, prompts
-    from cauce.genai.indexes.registry import get_index
+    from cauce.genai.indexes.records import get_index
 
     for node in _forms(spec, "retrieve"):
         if ("Index", str(node.index)) not in declared:
@@ -849,27 +904,76 @@ class FlowInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class FlowVersion:
+    """One stored version of a flow: its spec (a ``kind: Flow`` body, or a Python flow's
+    function, source sha256 and variants)."""
+
+    name: str
+    version: int
+    id: str
+    spec: dict[str, Any]
+    spec_sha256: str
+    created_at: int
+    user: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
 def load(ref: str, *, workspace: Workspace | None = None) -> Flow:
     """A flow version: ``flows:/name/3``, ``flows:/name`` or ``name`` (the newest).
 
-    A Python flow's version is loaded by importing its function.
+    A Python flow's version is loaded by importing its function (here, where it runs).
     """
-    ws = workspace or current()
-    name, _ = _parse(ref)
-    with ws.store.read() as conn:
-        row = version_row(conn, ref)
-    if "python" in row.spec:
-        target = load_object(row.spec["python"], what=f"flow {name!r}")
+    name, number = _parse(ref)
+    found = get_version(name, number, workspace=workspace)
+    if "python" in found.spec:
+        target = load_object(found.spec["python"], what=f"flow {name!r}")
         function = target.function if isinstance(target, PythonFlow) else target
-        return Flow(name, row.version, row.id, function=function, variants=row.spec["variants"])
-    spec = FlowSpec.model_validate({"kind": "Flow", **row.spec})
-    return Flow(name, row.version, row.id, spec=spec)
+        return Flow(
+            name, found.version, found.id, function=function, variants=found.spec["variants"]
+        )
+    spec = FlowSpec.model_validate({"kind": "Flow", **found.spec})
+    return Flow(name, found.version, found.id, spec=spec)
+
+
+@operation("GET /flows/{name}/version")
+def get_version(
+    name: str, version: int | None = None, *, workspace: Workspace | None = None
+) -> FlowVersion:
+    """A version of a flow: the newest by default."""
+    ws = workspace or current()
+    if version is not None:
+        check_int(version, "flow version")
+    with ws.store.read() as conn:
+        return _flow_version(name, _version_row(conn, name, version))
+
+
+@operation("GET /flows/{name}/versions")
+def versions(name: str, *, workspace: Workspace | None = None) -> list[FlowVersion]:
+    """Every version of a flow, oldest first."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = _flow_row(conn, name)
+        if row is None:
+            raise NotFound(f"no flow named {name!r}", hint="cauce flows list shows them")
+        found = conn.execute(
+            select(flow_versions)
+            .where(flow_versions.c.flow_id == row.id)
+            .order_by(flow_versions.c.version)
+        ).all()
+        return [_flow_version(name, r) for r in found]
 
 
 def version_row(conn: Connection, ref: str) -> Any:
     """The stored row of the version a reference names, in the caller's transaction;
     NotFound when it names none."""
-    name, number = _parse(ref)
+    return _version_row(conn, *_parse(ref))
+
+
+def _version_row(conn: Connection, name: str, number: int | None) -> Any:
     if _flow_row(conn, name) is None:
         raise NotFound(f"no flow named {name!r}", hint="cauce flows list shows them")
     query = (
@@ -886,31 +990,54 @@ def version_row(conn: Connection, ref: str) -> Any:
     return row
 
 
+@operation("GET /flows/{name}")
 def get_flow(name: str, *, workspace: Workspace | None = None) -> FlowInfo:
     """A flow with its newest version."""
-    found = [f for f in list_flows(workspace=workspace) if f.name == name]
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        found = _flow_infos(conn, name)
     if not found:
         raise NotFound(f"no flow named {name!r}", hint="cauce flows list shows them")
     return found[0]
 
 
+@operation("GET /flows")
 def list_flows(*, workspace: Workspace | None = None) -> list[FlowInfo]:
     """Every flow with its newest version, by name."""
     ws = workspace or current()
-    found = []
     with ws.store.read() as conn:
-        for row in conn.execute(select(flows).order_by(flows.c.name)):
-            latest = _latest(conn, row.name)
-            found.append(
-                FlowInfo(
-                    name=row.name,
-                    id=row.id,
-                    latest_version=latest.version,
-                    kind="python" if "python" in latest.spec else "yaml",
-                    updated_at=row.updated_at,
-                )
+        return _flow_infos(conn)
+
+
+def _flow_infos(conn: Connection, name: str | None = None) -> list[FlowInfo]:
+    query = select(flows).order_by(flows.c.name)
+    if name is not None:
+        query = query.where(flows.c.name == name)
+    found = []
+    for row in conn.execute(query).all():
+        latest = _latest(conn, row.name)
+        found.append(
+            FlowInfo(
+                name=row.name,
+                id=row.id,
+                latest_version=latest.version,
+                kind="python" if "python" in latest.spec else "yaml",
+                updated_at=row.updated_at,
             )
+        )
     return found
+
+
+def _flow_version(name: str, row: Any) -> FlowVersion:
+    return FlowVersion(
+        name=name,
+        version=row.version,
+        id=row.id,
+        spec=dict(row.spec),
+        spec_sha256=row.spec_sha256,
+        created_at=row.created_at,
+        user=row.user,
+    )
 
 
 def _parse(ref: str) -> tuple[str, int | None]:

@@ -32,9 +32,10 @@ from sqlalchemy import Connection, func, select
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.operations import operation
 from cauce.store import insert_ignore, new_id, now_ms, upsert
 from cauce.store.schema import prompt_label_history, prompt_labels, prompt_versions, prompts
-from cauce.validation import check_alias, check_name
+from cauce.validation import check_alias, check_int, check_name
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -49,12 +50,15 @@ __all__ = [
     "delete_label",
     "diff",
     "get_prompt",
+    "get_version",
     "label_history",
+    "latest_version",
     "list_prompts",
     "load",
     "register",
     "render",
     "set_label",
+    "version_by_label",
     "versions",
 ]
 
@@ -182,6 +186,7 @@ class Prompt:
 # -- registering --------------------------------------------------------------------------------
 
 
+@operation("POST /prompts/{name}/versions")
 def register(
     name: str,
     messages: list[dict[str, str]] | str,
@@ -478,10 +483,41 @@ def render(ref: str | PromptVersion, **values: Any) -> list[dict[str, str]]:
 def load(ref: str, *, workspace: Workspace | None = None) -> PromptVersion:
     """The version a reference names: ``prompts:/name/3``, ``prompts:/name@label``,
     ``prompts:/name`` or a bare ``name`` (the newest version)."""
+    name, version, label = parse_ref(ref)
+    if label is not None:
+        return version_by_label(name, label, workspace=workspace)
+    if version is not None:
+        return get_version(name, version, workspace=workspace)
+    return latest_version(name, workspace=workspace)
+
+
+@operation("GET /prompts/{name}/versions/{version}")
+def get_version(name: str, version: int, *, workspace: Workspace | None = None) -> PromptVersion:
+    """One version of a prompt."""
     ws = workspace or current()
     with ws.store.read() as conn:
-        row = version_row(conn, ref)
-        return _version(conn, parse_ref(ref)[0], row)
+        return _version(conn, name, _require_version(conn, name, version))
+
+
+@operation("GET /prompts/{name}/labels/{label}")
+def version_by_label(name: str, label: str, *, workspace: Workspace | None = None) -> PromptVersion:
+    """The version a label of the prompt points at (``latest``: the newest)."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = (
+            _require_version(conn, name, None)
+            if label == "latest"
+            else _labelled(conn, name, label)
+        )
+        return _version(conn, name, row)
+
+
+@operation("GET /prompts/{name}/latest")
+def latest_version(name: str, *, workspace: Workspace | None = None) -> PromptVersion:
+    """The prompt's newest version."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return _version(conn, name, _require_version(conn, name, None))
 
 
 def version_row(conn: Connection, ref: str) -> Any:
@@ -490,6 +526,10 @@ def version_row(conn: Connection, ref: str) -> Any:
     name, version, label = parse_ref(ref)
     if label is None:
         return _require_version(conn, name, version)
+    return _labelled(conn, name, label)
+
+
+def _labelled(conn: Connection, name: str, label: str) -> Any:
     prompt = _require_prompt(conn, name)
     row = conn.execute(
         select(prompt_versions)
@@ -526,6 +566,7 @@ def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
     return match["name"], None, None if label in (None, "latest") else label
 
 
+@operation("GET /prompts/{name}")
 def get_prompt(name: str, *, workspace: Workspace | None = None) -> Prompt:
     """A prompt with its newest version and its labels."""
     ws = workspace or current()
@@ -533,6 +574,7 @@ def get_prompt(name: str, *, workspace: Workspace | None = None) -> Prompt:
         return _prompt(conn, _require_prompt(conn, name))
 
 
+@operation("GET /prompts")
 def list_prompts(*, label: str | None = None, workspace: Workspace | None = None) -> list[Prompt]:
     """Every prompt, by name; with ``label``, only the prompts that have that label."""
     ws = workspace or current()
@@ -547,6 +589,7 @@ def list_prompts(*, label: str | None = None, workspace: Workspace | None = None
         return [_prompt(conn, row) for row in conn.execute(query)]
 
 
+@operation("GET /prompts/{name}/versions")
 def versions(name: str, *, workspace: Workspace | None = None) -> list[PromptVersion]:
     """Every version of a prompt, oldest first."""
     ws = workspace or current()
@@ -597,6 +640,7 @@ def _as_text(version: PromptVersion) -> str:
 # -- labels ------------------------------------------------------------------------------------
 
 
+@operation("PUT /prompts/{name}/labels/{label}")
 def set_label(
     name: str,
     label: str,
@@ -615,6 +659,7 @@ def set_label(
         return _version(conn, name, row)
 
 
+@operation("DELETE /prompts/{name}/labels/{label}", idempotent=False)
 def delete_label(
     name: str, label: str, *, reason: str | None = None, workspace: Workspace | None = None
 ) -> None:
@@ -633,6 +678,7 @@ def delete_label(
         _record_move(conn, prompt.id, label, old, None, ws.user, reason)
 
 
+@operation("GET /prompts/{name}/label-history")
 def label_history(
     name: str, label: str | None = None, *, workspace: Workspace | None = None
 ) -> list[dict[str, Any]]:
@@ -743,6 +789,8 @@ def _latest_row(conn: Connection, name: str) -> Any:
 
 
 def _require_version(conn: Connection, name: str, version: int | None) -> Any:
+    if version is not None:
+        check_int(version, "prompt version")
     prompt = _require_prompt(conn, name)
     query = select(prompt_versions).where(prompt_versions.c.prompt_id == prompt.id)
     if version is None:

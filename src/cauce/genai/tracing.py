@@ -3,8 +3,9 @@
 LLM calls, retrievals, flow runs and their nodes make spans with ``opentelemetry-sdk``: named
 ``{gen_ai.operation.name} {gen_ai.request.model}`` for model calls, with the ``gen_ai.*``
 attributes (provider, request parameters, finish reasons, token usage) and Cauce's own
-``cauce.cost``. Spans are written to the workspace's store in batches (``cauce traces``) and,
-when ``CAUCE_OTLP_ENDPOINT`` is set, exported over OTLP/HTTP too.
+``cauce.cost``. Spans are written to the workspace's store in batches (``cauce traces``;
+:func:`record_spans`, through the server for a workspace on one) and, when
+``CAUCE_OTLP_ENDPOINT`` is set, exported over OTLP/HTTP too.
 
 Texts (prompts, completions, retrieved chunks, node inputs and outputs) go through
 :meth:`Span.content`: left out when ``CAUCE_TRACE_CONTENT`` is false, and passed through the
@@ -32,7 +33,10 @@ from sqlalchemy import select
 
 from cauce.config import load_object
 from cauce.errors import InvalidInput, NotFound
+from cauce.operations import operation
+from cauce.store import schema
 from cauce.store.schema import spans, traces
+from cauce.validation import check_int
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -42,18 +46,26 @@ if TYPE_CHECKING:
     from cauce.data.assets import DatasetVersion
 
 __all__ = [
+    "FinishedSpan",
+    "FinishedTrace",
     "Span",
     "SpanRecord",
     "Trace",
     "TraceSummary",
+    "add_evaluation",
+    "add_root_evaluations",
     "flush",
     "get_trace",
     "list_traces",
+    "query_traces",
+    "read_trace",
     "record_evaluation",
     "record_root_evaluations",
+    "record_spans",
     "set_redactor",
     "span",
     "to_dataset",
+    "trace_rows",
 ]
 
 OPERATION = "gen_ai.operation.name"
@@ -271,7 +283,7 @@ def _evaluation_attributes(
 
 def _store_exporter(ws: Workspace) -> Any:
     """An OpenTelemetry span exporter that writes to the workspace's store, one transaction
-    per batch; a root span's arrival writes its trace's summary row."""
+    per batch (:func:`record_spans`); a root span's arrival writes its trace's summary."""
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     class StoreExporter(SpanExporter):
@@ -285,30 +297,162 @@ def _store_exporter(ws: Workspace) -> Any:
             rows = [_span_row(s) for s in batch]
             summaries = []
             for row in rows:
-                sums = self.open.setdefault(row["trace_id"], [0, 0, 0, None])
+                sums = self.open.setdefault(row.trace_id, [0, 0, 0, None])
                 sums[0] += 1
-                sums[1] += row["input_tokens"] or 0
-                sums[2] += row["output_tokens"] or 0
-                if row["cost"] is not None:
-                    sums[3] = (sums[3] or 0.0) + row["cost"]
-                if row["parent_id"] is None:
-                    summaries.append(_summary(row, self.open.pop(row["trace_id"])))
+                sums[1] += row.input_tokens or 0
+                sums[2] += row.output_tokens or 0
+                if row.cost is not None:
+                    sums[3] = (sums[3] or 0.0) + row.cost
+                if row.parent_id is None:
+                    summaries.append(_summary(row, self.open.pop(row.trace_id)))
             if len(self.open) > MAX_OPEN_TRACES:  # roots that never end: forget the oldest
                 for trace_id in list(self.open)[: len(self.open) - MAX_OPEN_TRACES]:
                     del self.open[trace_id]
-            with ws.store.write() as conn:
-                conn.execute(spans.insert(), rows)
-                if summaries:
-                    conn.execute(traces.insert(), summaries)
+            record_spans(rows, summaries, workspace=ws)
             return SpanExportResult.SUCCESS
 
     return StoreExporter()
 
 
+@dataclass(frozen=True)
+class FinishedSpan:
+    """A span that has ended, as an exporter hands it to the store."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    operation: str | None
+    started_ns: int
+    ended_ns: int
+    status: str
+    status_message: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FinishedTrace:
+    """A trace whose root span has ended: its root and its spans' sums."""
+
+    id: str
+    name: str
+    root_span_id: str
+    started_at: int
+    ended_at: int
+    status: str
+    span_count: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+
+
+@operation("POST /traces/spans", idempotent=True)
+def record_spans(
+    spans: list[FinishedSpan],
+    traces: list[FinishedTrace] | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Store a batch of finished spans, and the summaries of the traces their roots end, in
+    one transaction; a span or trace already stored is kept as it was (so a batch sent again
+    changes nothing)."""
+    ws = workspace or current()
+    summaries = traces or []
+    for index, one in enumerate(spans):
+        _check_span(one, f"spans.{index}")
+    for index, summary in enumerate(summaries):
+        _check_trace(summary, f"traces.{index}")
+    with ws.store.write() as conn:
+        if spans:
+            conn.execute(_ignoring_duplicates(conn, schema.spans), [asdict(s) for s in spans])
+        if summaries:
+            conn.execute(_ignoring_duplicates(conn, schema.traces), [asdict(t) for t in summaries])
+
+
+_HEX = frozenset("0123456789abcdef")
+_KINDS = ("internal", "client", "server", "producer", "consumer")
+_STATUSES = ("ok", "error")
+_BIG = 2**63
+
+
+def _check_span(one: FinishedSpan, where: str) -> None:
+    _check_hex(one.trace_id, 32, f"{where}.trace_id")
+    _check_hex(one.span_id, 16, f"{where}.span_id")
+    if one.parent_id is not None:
+        _check_hex(one.parent_id, 16, f"{where}.parent_id")
+    _check_choice(one.kind, _KINDS, f"{where}.kind")
+    _check_choice(one.status, _STATUSES, f"{where}.status")
+    if one.operation is not None and len(one.operation) > 32:
+        raise InvalidInput(
+            f"{where}.operation: at most 32 characters", details={"field": f"{where}.operation"}
+        )
+    _check_times(one.started_ns, one.ended_ns, where, "started_ns", "ended_ns")
+    for name in ("input_tokens", "output_tokens"):
+        _check_count(getattr(one, name), f"{where}.{name}")
+
+
+def _check_trace(one: FinishedTrace, where: str) -> None:
+    _check_hex(one.id, 32, f"{where}.id")
+    _check_hex(one.root_span_id, 16, f"{where}.root_span_id")
+    _check_choice(one.status, _STATUSES, f"{where}.status")
+    _check_times(one.started_at, one.ended_at, where, "started_at", "ended_at")
+    for name in ("span_count", "input_tokens", "output_tokens"):
+        _check_count(getattr(one, name), f"{where}.{name}")
+
+
+def _check_hex(value: str, size: int, field_name: str) -> None:
+    if len(value) != size or not set(value) <= _HEX:
+        raise InvalidInput(
+            f"{field_name}: {size} lowercase hex characters, not {value!r}",
+            details={"field": field_name},
+        )
+
+
+def _check_choice(value: str, choices: tuple[str, ...], field_name: str) -> None:
+    if value not in choices:
+        raise InvalidInput(
+            f"{field_name}: one of {', '.join(choices)}, not {value!r}",
+            details={"field": field_name},
+        )
+
+
+def _check_times(start: int, end: int, where: str, first: str, last: str) -> None:
+    for name, value in ((first, start), (last, end)):
+        _check_count(value, f"{where}.{name}")
+    if end < start:
+        raise InvalidInput(
+            f"{where}.{last} is before {where}.{first}", details={"field": f"{where}.{last}"}
+        )
+
+
+def _check_count(value: int | None, field_name: str) -> None:
+    if value is not None and not 0 <= value < _BIG:
+        raise InvalidInput(
+            f"{field_name}: {value} is not a count from 0 to 2**63-1",
+            details={"field": field_name},
+        )
+
+
+def _ignoring_duplicates(conn: Any, table: Any) -> Any:
+    """An INSERT of many rows that skips a row whose key is stored already."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
 MAX_OPEN_TRACES = 100_000
 
 
-def _span_row(otel: ReadableSpan) -> dict[str, Any]:
+def _span_row(otel: ReadableSpan) -> FinishedSpan:
     from opentelemetry.trace import StatusCode
 
     context = otel.get_span_context()
@@ -323,43 +467,43 @@ def _span_row(otel: ReadableSpan) -> dict[str, Any]:
         for e in otel.events
     ]
     status = otel.status.status_code
-    return {
-        "trace_id": f"{context.trace_id:032x}",
-        "span_id": f"{context.span_id:016x}",
-        "parent_id": f"{otel.parent.span_id:016x}" if otel.parent else None,
-        "name": otel.name,
-        "kind": otel.kind.name.lower(),
-        "operation": attributes.get(OPERATION),
-        "started_ns": otel.start_time,
-        "ended_ns": otel.end_time,
-        "status": "error" if status == StatusCode.ERROR else "ok",
-        "status_message": otel.status.description,
-        "input_tokens": attributes.get(INPUT_TOKENS),
-        "output_tokens": attributes.get(OUTPUT_TOKENS),
-        "cost": attributes.get(COST),
-        "attributes": attributes,
-        "events": events,
-    }
+    return FinishedSpan(
+        trace_id=f"{context.trace_id:032x}",
+        span_id=f"{context.span_id:016x}",
+        parent_id=f"{otel.parent.span_id:016x}" if otel.parent else None,
+        name=otel.name,
+        kind=otel.kind.name.lower(),
+        operation=attributes.get(OPERATION),
+        started_ns=otel.start_time or 0,
+        ended_ns=otel.end_time or 0,
+        status="error" if status == StatusCode.ERROR else "ok",
+        status_message=otel.status.description,
+        input_tokens=attributes.get(INPUT_TOKENS),
+        output_tokens=attributes.get(OUTPUT_TOKENS),
+        cost=attributes.get(COST),
+        attributes=attributes,
+        events=events,
+    )
 
 
 def _plain(attributes: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
 
 
-def _summary(root: dict[str, Any], sums: list[Any]) -> dict[str, Any]:
+def _summary(root: FinishedSpan, sums: list[Any]) -> FinishedTrace:
     count, inputs, outputs, cost = sums
-    return {
-        "id": root["trace_id"],
-        "name": root["name"],
-        "root_span_id": root["span_id"],
-        "started_at": root["started_ns"] // 1_000_000,
-        "ended_at": root["ended_ns"] // 1_000_000,
-        "status": root["status"],
-        "span_count": count,
-        "input_tokens": inputs,
-        "output_tokens": outputs,
-        "cost": cost,
-    }
+    return FinishedTrace(
+        id=root.trace_id,
+        name=root.name,
+        root_span_id=root.span_id,
+        started_at=root.started_ns // 1_000_000,
+        ended_at=root.ended_ns // 1_000_000,
+        status=root.status,
+        span_count=count,
+        input_tokens=inputs,
+        output_tokens=outputs,
+        cost=cost,
+    )
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -431,9 +575,23 @@ def list_traces(
     limit: int = 50,
     workspace: Workspace | None = None,
 ) -> list[TraceSummary]:
-    """Recent traces, newest first."""
+    """Recent traces, newest first (the spans this process still buffers written first)."""
     ws = workspace or current()
     flush(ws)
+    return query_traces(name=name, status=status, limit=limit, workspace=ws)
+
+
+@operation("GET /traces")
+def query_traces(
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[TraceSummary]:
+    """Stored traces, newest first."""
+    ws = workspace or current()
+    _check_limit(limit)
     query = select(traces).order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
     if name is not None:
         query = query.where(traces.c.name == name)
@@ -447,6 +605,14 @@ def get_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
     """A trace with its spans; a unique prefix of 8 or more hex characters will do."""
     ws = workspace or current()
     flush(ws)
+    return read_trace(trace_id, workspace=ws)
+
+
+@operation("GET /traces/{trace_id}")
+def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
+    """A stored trace with its spans, parents before children; an id prefix of 8 or more hex
+    characters will do."""
+    ws = workspace or current()
     with ws.store.read() as conn:
         row = _require_trace(conn, trace_id)
         found = conn.execute(
@@ -467,10 +633,27 @@ def record_evaluation(
 ) -> None:
     """Attach a ``gen_ai.evaluation.result`` event to a stored span (an evaluation run after
     the trace was recorded)."""
-    import time
-
     ws = workspace or current()
     flush(ws)
+    add_evaluation(trace_id, span_id, name, score, label, explanation, workspace=ws)
+
+
+@operation("POST /traces/{trace_id}/spans/{span_id}/evaluations")
+def add_evaluation(
+    trace_id: str,
+    span_id: str,
+    name: str,
+    score: float | None,
+    label: str | None,
+    explanation: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Attach a ``gen_ai.evaluation.result`` event to a span of the store."""
+    import time
+
+    _check_result(name, score, label, explanation, "")
+    ws = workspace or current()
     with ws.store.write() as conn:
         row = conn.execute(
             select(spans.c.events).where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
@@ -497,12 +680,26 @@ def record_root_evaluations(
     """Attach many evaluation results, ``(trace_id, name, score, label, explanation)``, each
     to its trace's root span, in one transaction; returns how many were attached (a trace
     that is not stored is skipped)."""
-    import time
-
     if not results:
         return 0
     ws = workspace or current()
     flush(ws)
+    return add_root_evaluations(results, workspace=ws)
+
+
+@operation("POST /traces/evaluations")
+def add_root_evaluations(
+    results: list[tuple[str, str, float | None, str | None, str | None]],
+    *,
+    workspace: Workspace | None = None,
+) -> int:
+    """:func:`record_root_evaluations` on the store: each result attached to its trace's
+    root span, in one transaction; how many were attached."""
+    import time
+
+    for index, (_, name, score, label, explanation) in enumerate(results):
+        _check_result(name, score, label, explanation, f"results.{index}.")
+    ws = workspace or current()
     by_trace: dict[str, list[dict[str, Any]]] = {}
     now = time.time_ns()
     for trace_id, name, score, label, explanation in results:
@@ -561,6 +758,34 @@ def to_dataset(
 
     ws = workspace or current()
     flush(ws)
+    rows = trace_rows(
+        trace_name=trace_name, status=status, since_ms=since_ms, limit=limit, workspace=ws
+    )
+    if not rows:
+        raise NotFound("no traces match", hint="cauce traces list shows what is recorded")
+    return register(
+        name,
+        pd.DataFrame(rows),
+        description=f"{len(rows)} traces turned into a dataset",
+        allow_schema_change=True,
+        workspace=ws,
+    )
+
+
+@operation("GET /trace-rows")
+def trace_rows(
+    *,
+    trace_name: str | None = None,
+    status: str | None = None,
+    since_ms: int | None = None,
+    limit: int = 10_000,
+    workspace: Workspace | None = None,
+) -> list[dict[str, Any]]:
+    """Stored traces as the rows of :func:`to_dataset`, oldest first."""
+    ws = workspace or current()
+    _check_limit(limit)
+    if since_ms is not None:
+        check_int(since_ms, "since_ms")
     query = select(traces).order_by(traces.c.started_at, traces.c.id).limit(limit)
     if trace_name is not None:
         query = query.where(traces.c.name == trace_name)
@@ -578,8 +803,6 @@ def to_dataset(
                 )
             )
         }
-    if not found:
-        raise NotFound("no traces match", hint="cauce traces list shows what is recorded")
     rows = []
     for row in found:
         root = roots.get((row.id, row.root_span_id))
@@ -602,13 +825,27 @@ def to_dataset(
                         "gen_ai.evaluation.score.value"
                     ]
         rows.append(record)
-    return register(
-        name,
-        pd.DataFrame(rows),
-        description=f"{len(rows)} traces turned into a dataset",
-        allow_schema_change=True,
-        workspace=ws,
-    )
+    return rows
+
+
+def _check_result(
+    name: str, score: float | None, label: str | None, explanation: str | None, where: str
+) -> None:
+    """An evaluation result's fields, checked before a transaction that stores them."""
+    for field_name, value in (("label", label), ("explanation", explanation)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{where}{field_name}: text", details={"field": where + field_name})
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{where}name: a non-empty text", details={"field": where + "name"})
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        raise InvalidInput(f"{where}score: a number", details={"field": where + "score"})
+
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidInput(
+            f"limit must be a number from 0 up, not {limit!r}", details={"field": "limit"}
+        )
 
 
 def _content_columns(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,17 @@ OPERATION_MODULES = (
     "cauce.monitoring.profiles",
     "cauce.monitoring.monitors",
     "cauce.monitoring.alerts",
+    "cauce.genai.prompts",
+    "cauce.genai.connections",
+    "cauce.genai.tracing",
+    "cauce.genai.catalog",
+    "cauce.genai.indexes.records",
+    "cauce.genai.indexes.registry",
+    "cauce.genai.indexes.quarantine",
+    "cauce.genai.flows",
+    "cauce.genai.batches",
+    "cauce.genai.evals.runs",
+    "cauce.genai.evals.gates",
 )
 API = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024**3  # one blob

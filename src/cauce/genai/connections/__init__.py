@@ -6,6 +6,11 @@ an environment variable, a file, or the spec itself), encrypted at rest (:mod:`c
 secrets`) and only ever decrypted to make a call: the stored spec, the audit log, ``cauce
 connections show`` and every error name where it came from, never what it is.
 
+A key never travels to or from a Cauce server. A workspace on a server stores where the key is
+read (``{"env": VAR}`` or ``{"file": PATH}``), and each caller reads it there, on its own
+machine, when it makes a call; a key written into the spec itself is refused there. A key
+stored encrypted in the server's own workspace (applied on the server's machine) stays there.
+
 Example::
 
     cauce.apply({"kind": "Connection", "name": "openai", "base_url": "https://api.openai.com/v1",
@@ -26,13 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Connection as DBConnection
 from sqlalchemy import select
 
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import InvalidInput, NotFound, NotSupported
 from cauce.genai import secrets
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.store import new_id, now_ms
 from cauce.store.schema import connections
 from cauce.validation import Duration, check_name
-from cauce.workspace import Workspace, current
+from cauce.workspace import Workspace, acting_as, current
 
 if TYPE_CHECKING:
     from cauce.genai.connections.calls import LLMClient
@@ -45,12 +51,17 @@ __all__ = [
     "delete",
     "get",
     "list_connections",
+    "put",
     "test",
 ]
 
 Provider = Literal["openai", "azure_openai"]
 # What the stored spec says in place of a key written into the spec itself.
 ENCRYPTED = "<encrypted>"
+_KEY_STAYS_HOME = (
+    "give api_key as {env: VAR} or {file: PATH}: a workspace on a server stores where the key "
+    "is read, and each caller reads it on its own machine"
+)
 
 
 class SecretSource(BaseModel):
@@ -154,16 +165,26 @@ class Connection:
 
 
 def check_connection(ws: Workspace, spec: ConnectionSpec, declared: Any) -> None:
-    """Refuse a spec whose key cannot be read, before anything is written."""
-    read_secret(spec)
+    """Refuse a spec whose key cannot be read, before anything is written (on a server: a spec
+    that holds a key, which only the caller's side may read)."""
+    if acting_as() is None:
+        read_secret(spec)
+    else:
+        _refuse_written_key(spec)
 
 
 def save_connection(conn: DBConnection, ws: Workspace, spec: ConnectionSpec) -> Applied:
-    """Apply a ``kind: Connection`` document in the caller's transaction (``cauce apply``)."""
+    """Apply a ``kind: Connection`` document in the caller's transaction (``cauce apply``).
+
+    On a server the key is not read: its source is stored, to be read by each caller.
+    """
     from cauce.specs import Applied, Change, changes, spec_digest
 
     body = stored_spec(spec)
-    secret = read_secret(spec)
+    on_server = acting_as() is not None
+    if on_server:
+        _refuse_written_key(spec)
+    secret = None if on_server else read_secret(spec)
     digest, now = spec_digest(body), now_ms()
     row = conn.execute(select(connections).where(connections.c.name == spec.name)).first()
     token = secrets.encrypt(ws, secret) if secret is not None else None
@@ -201,6 +222,60 @@ def save_connection(conn: DBConnection, ws: Workspace, spec: ConnectionSpec) -> 
         conn, ws.user, "connection.update", "connection", row.id, before=row.spec, after=after
     )
     return Applied("Connection", spec.name, "updated", found)
+
+
+@operation("PUT /connections/{name}")
+def put(name: str, spec: dict[str, Any], *, workspace: Workspace | None = None) -> Connection:
+    """Create or replace connection ``name`` from a ``kind: Connection`` spec whose key is given
+    by where it is read (``{"env": VAR}`` or ``{"file": PATH}``), never by the key itself.
+
+    The key is not stored: every call reads it from there, on the caller's machine.
+    """
+    from pydantic import ValidationError
+
+    from cauce.specs import spec_digest, validation_error
+
+    try:
+        parsed = ConnectionSpec.model_validate({"kind": "Connection", **spec, "name": name})
+    except ValidationError as exc:
+        raise validation_error("Connection", exc) from None
+    _refuse_written_key(parsed)
+    ws = workspace or current()
+    body = stored_spec(parsed)
+    with ws.store.write() as conn:
+        row = conn.execute(select(connections).where(connections.c.name == name)).first()
+        now = now_ms()
+        values = {
+            "provider": parsed.provider,
+            "spec": body,
+            "spec_sha256": spec_digest(body),
+            "secret": None,
+            "updated_at": now,
+        }
+        if row is None:
+            row_id = new_id()
+            conn.execute(
+                connections.insert().values(id=row_id, name=name, created_at=now, **values)
+            )
+            audit.record(conn, ws.user, "connection.create", "connection", row_id, after=body)
+        else:
+            conn.execute(connections.update().where(connections.c.id == row.id).values(**values))
+            after = {**body, "api_key_changed": True} if row.secret else body
+            audit.record(
+                conn, ws.user, "connection.update", "connection", row.id, before=row.spec,
+                after=after,
+            )  # fmt: skip
+        return _connection(connection_row(conn, name))
+
+
+def _refuse_written_key(spec: ConnectionSpec) -> None:
+    if isinstance(spec.api_key, str):
+        raise InvalidInput(
+            f"connection {spec.name!r}: api_key holds the key itself, which is not sent to or "
+            f"stored by a server",
+            hint=_KEY_STAYS_HOME,
+            details={"field": "api_key"},
+        )
 
 
 def stored_spec(spec: ConnectionSpec) -> dict[str, Any]:
@@ -250,6 +325,7 @@ def _stored_secret(ws: Workspace, row: Any) -> str | None:
 # -- reading and using -------------------------------------------------------------------------
 
 
+@operation("GET /connections/{name}")
 def get(name: str, *, workspace: Workspace | None = None) -> Connection:
     """A connection, without its secret."""
     ws = workspace or current()
@@ -257,6 +333,7 @@ def get(name: str, *, workspace: Workspace | None = None) -> Connection:
         return _connection(connection_row(conn, name))
 
 
+@operation("GET /connections")
 def list_connections(*, workspace: Workspace | None = None) -> list[Connection]:
     """Every connection, by name."""
     ws = workspace or current()
@@ -265,6 +342,7 @@ def list_connections(*, workspace: Workspace | None = None) -> list[Connection]:
         return [_connection(r) for r in rows]
 
 
+@operation("DELETE /connections/{name}", idempotent=False)
 def delete(name: str, *, workspace: Workspace | None = None) -> None:
     """Delete a connection and its secret (audited)."""
     from cauce.errors import Conflict
@@ -289,26 +367,48 @@ def delete(name: str, *, workspace: Workspace | None = None) -> None:
 
 
 def client(name: str, *, workspace: Workspace | None = None) -> LLMClient:
-    """A client for chat and embeddings through the connection, its key decrypted.
+    """A client for chat and embeddings through the connection, its key decrypted, or read
+    from where the spec says when the workspace does not store it.
 
-    Clients are kept for the process, one per stored state of a connection, so that calls
-    reuse their HTTP connections (keep-alive); applying a changed spec makes a new one.
+    Clients are kept for the process, one per stored state of a connection (and key), so that
+    calls reuse their HTTP connections (keep-alive); applying a changed spec makes a new one.
     """
     from cauce.genai.connections.calls import LLMClient
 
     ws = workspace or current()
-    with ws.store.read() as conn:
-        row = connection_row(conn, name)
-    key = (id(ws), row.id, row.spec_sha256, row.secret)
+    if ws.remote:
+        found, token = get(name, workspace=ws), None
+    else:
+        with ws.store.read() as conn:
+            row = connection_row(conn, name)
+        found, token = _connection(row), row.secret
+    spec = ConnectionSpec.model_validate({"kind": "Connection", **found.spec, "api_key": None})
+    # A key kept encrypted is decrypted on a cache miss only; a key read from its source is
+    # read on every call, so that a changed variable or file is used at once.
+    source = None if token else _key_source(found)
+    secret = read_secret(spec.model_copy(update={"api_key": source})) if source else None
+    key = (id(ws), found.id, found.updated_at, token, secret)
     with _clients_lock:
-        found = _clients.get(key)
-        if found is not None and found.workspace is ws:
-            return found
-    secret = secrets.decrypt(ws, row.secret, f"connection {name!r}") if row.secret else None
-    spec = ConnectionSpec.model_validate({**row.spec, "api_key": None})
+        cached = _clients.get(key)
+        if cached is not None and cached.workspace is ws:
+            return cached
+    if token:
+        secret = secrets.decrypt(ws, token, f"connection {name!r}")
     made = LLMClient(name, spec, secret, workspace=ws)
     with _clients_lock:
         return _clients.setdefault(key, made)
+
+
+def _key_source(found: Connection) -> SecretSource | None:
+    """Where a caller reads the key of a connection whose workspace does not give it."""
+    given = found.spec.get("api_key")
+    if given == ENCRYPTED:
+        raise NotSupported(
+            f"connection {found.name!r} keeps its key encrypted in the server's workspace, "
+            f"and a key never leaves a server",
+            hint=f"replace it with cauce.connections.put: {_KEY_STAYS_HOME}",
+        )
+    return None if given is None else SecretSource.model_validate(given)
 
 
 _clients: dict[tuple[Any, ...], LLMClient] = {}

@@ -29,11 +29,12 @@ from sqlalchemy import select
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
+from cauce.operations import operation
 from cauce.registry.gates import GatePolicy, GateResult, RuleResult, verdict
 from cauce.specs import read_mapping, validation_error
 from cauce.workspace import Workspace, current
 
-__all__ = ["check", "load_policy"]
+__all__ = ["check", "check_policy", "load_policy"]
 
 
 def load_policy(policy: GatePolicy | dict[str, Any] | str | Path) -> GatePolicy:
@@ -75,6 +76,19 @@ def check(
 ) -> GateResult:
     """Measure every rule on a prompt version's evaluations; audit the verdict (``gate.check``
     on the prompt version)."""
+    return check_policy(prompt, load_policy(policy), actor=actor, workspace=workspace)
+
+
+@operation("POST /prompt-gates/checks")
+def check_policy(
+    prompt: str,
+    policy: GatePolicy,
+    *,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
+) -> GateResult:
+    """:func:`check` with a policy already loaded: measure its rules on the stored evaluation
+    runs, audit the verdict."""
     from cauce.genai.prompts import load
 
     ws = workspace or current()

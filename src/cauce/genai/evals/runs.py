@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput
+from cauce.operations import operation
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -53,7 +54,16 @@ if TYPE_CHECKING:
     from cauce.data.assets import DatasetVersion
     from cauce.genai.evals.judge import JudgePrompt
 
-__all__ = ["Evaluation", "Evaluator", "compare", "evaluator", "run", "score"]
+__all__ = [
+    "Evaluation",
+    "Evaluator",
+    "compare",
+    "evaluator",
+    "judge_answer",
+    "keep_judge_answer",
+    "run",
+    "score",
+]
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "answer": ("answer", "outputs.answer", "output", "response"),
@@ -491,32 +501,50 @@ def _judge(connection: str | None, model: str | None, ws: Workspace) -> tuple[An
 
 
 class StoreCache:
-    """Judge answers kept in the workspace's store (table ``judge_answers``)."""
+    """Judge answers kept in the workspace's store (table ``judge_answers``), through the
+    server for a workspace on one."""
 
     def __init__(self, ws: Workspace):
         self.ws = ws
 
     def get(self, key: str) -> str | None:
         """The answer stored under ``key``, or None."""
-        from sqlalchemy import select
-
-        from cauce.store.schema import judge_answers
-
-        with self.ws.store.read() as conn:
-            found = conn.execute(
-                select(judge_answers.c.answer).where(judge_answers.c.key == key)
-            ).scalar()
-        return None if found is None else str(found)
+        return judge_answer(key, workspace=self.ws)
 
     def put(self, key: str, answer: str) -> None:
         """Keep an answer (the first one kept for a key stays)."""
-        from cauce.store import insert_ignore, now_ms
-        from cauce.store.schema import judge_answers
+        keep_judge_answer(key, answer, workspace=self.ws)
 
-        with self.ws.store.write() as conn:
-            insert_ignore(
-                conn, judge_answers, {"key": key, "answer": answer, "created_at": now_ms()}
-            )
+
+@operation("GET /judge-answers/{key}")
+def judge_answer(key: str, *, workspace: Workspace | None = None) -> str | None:
+    """The judge's answer kept under ``key`` (the sha256 of model, prompt, inputs and
+    parameters), or None."""
+    from sqlalchemy import select
+
+    from cauce.store.schema import judge_answers
+
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        found = conn.execute(
+            select(judge_answers.c.answer).where(judge_answers.c.key == key)
+        ).scalar()
+    return None if found is None else str(found)
+
+
+@operation("PUT /judge-answers/{key}")
+def keep_judge_answer(key: str, answer: str, *, workspace: Workspace | None = None) -> None:
+    """Keep a judge's answer under ``key``; the first one kept for a key stays."""
+    from cauce.store import insert_ignore, now_ms
+    from cauce.store.schema import judge_answers
+
+    if not isinstance(key, str) or len(key) != 64:
+        raise InvalidInput("key: a sha256 (64 hex characters)", details={"field": "key"})
+    if not isinstance(answer, str):
+        raise InvalidInput("answer: text", details={"field": "answer"})
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        insert_ignore(conn, judge_answers, {"key": key, "answer": answer, "created_at": now_ms()})
 
 
 # -- recording ----------------------------------------------------------------------------------
@@ -536,7 +564,7 @@ def _record(
     import math
 
     from cauce.data.assets import register
-    from cauce.lineage.graph import add_edge
+    from cauce.genai.batches import link_run
     from cauce.tracking import runs
 
     safe = re.sub(r"[^\w\-. ]", "-", label)
@@ -562,8 +590,7 @@ def _record(
             allow_schema_change=True,
             workspace=ws,
         )
-        with ws.store.write() as conn:
-            add_edge(conn, ("run", info.run_id), ("dataset_version", stored.id), "produced")
+        link_run(info.run_id, produced=[stored.id], workspace=ws)
     except BaseException as exc:
         runs.end_run(info.run_id, "FAILED", error=str(exc)[:1000], workspace=ws)
         raise

@@ -40,20 +40,16 @@ from cauce.genai.indexes.embed import (
 )
 from cauce.genai.indexes.parse import Document, Parsed, Skipped, read_folder, read_rows
 from cauce.genai.indexes.quarantine import InjectionScan, quarantined
-from cauce.genai.indexes.registry import (
+from cauce.genai.indexes.records import (
     IndexInfo,
-    IndexSpec,
     IndexVersionInfo,
-    Refreshed,
     chunks,
     get_index,
     list_indexes,
-    query,
-    refresh,
     retrievals_of,
-    set_current,
     versions,
 )
+from cauce.genai.indexes.registry import IndexSpec, Refreshed, query, refresh, set_current
 from cauce.genai.indexes.search import (
     RRF_K,
     EmbeddingModelMismatch,

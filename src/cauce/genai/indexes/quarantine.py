@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, select
 
+from cauce.operations import operation
 from cauce.store import now_ms
 from cauce.store.schema import index_quarantine, index_versions, indexes
 from cauce.workspace import Workspace, current
@@ -110,10 +111,9 @@ def screen_chunks(settings: InjectionScan, held: list[Held]) -> Any:
     return screen
 
 
-def screen_hits(
-    ws: Workspace, index_id: str, version_id: str, settings: InjectionScan, hits: list[Hit]
-) -> list[Hit]:
-    """``hits`` without the flagged ones (``action: quarantine``), each flagged hit recorded."""
+def screen_hits(settings: InjectionScan, hits: list[Hit]) -> tuple[list[Hit], list[Held]]:
+    """``hits`` without the flagged ones (``action: quarantine``), and every flagged hit, to be
+    recorded with the retrieval."""
     kept, held = [], []
     for hit in hits:
         score, reasons = scan(hit.text)
@@ -124,10 +124,7 @@ def screen_hits(
         held.append((hit.document_id, hit.chunk_id, hit.text, reasons, score, action))
         if settings.action == "flag":
             kept.append(hit)
-    if held:
-        with ws.store.write() as conn:
-            record(conn, index_id, version_id, "retrieval", held)
-    return kept
+    return kept, held
 
 
 def record(
@@ -158,6 +155,7 @@ def record(
     )
 
 
+@operation("GET /indexes/{name}/quarantine")
 def quarantined(
     name: str, *, stage: str | None = None, workspace: Workspace | None = None
 ) -> list[dict[str, Any]]:

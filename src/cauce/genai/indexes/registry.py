@@ -7,7 +7,11 @@ model and text hash), and registers a new version when the documents, chunker or
 (the same inputs give the same version id). Each version's searchable file is a
 content-addressed artifact; its documents are lineage nodes (``document`` → ``index_version``),
 and every query is a retrieval recorded with its hits and trace, so "which answers used this
-document?" is one query (:func:`retrievals_of`).
+document?" is one query (:func:`~cauce.genai.indexes.records.retrievals_of`).
+
+A refresh and a query run where they are called (the source is read, chunked and embedded, the
+index file searched there); what they write goes through the operations of
+:mod:`~cauce.genai.indexes.records`, to the server for a workspace on one.
 
 The agent refreshes an index when it was never built, when its ``schedule`` is due, when it is
 older than ``max_age``, or, for a dataset source, when the dataset has a newer version.
@@ -22,10 +26,11 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,22 +38,35 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Connection, select
 
 from cauce.errors import InvalidInput, NotFound
-from cauce.genai.indexes.quarantine import InjectionScan
+from cauce.genai.indexes.quarantine import Held, InjectionScan
+from cauce.genai.indexes.records import (
+    BuiltVersion,
+    ChunkRecord,
+    IndexInfo,
+    IndexVersionInfo,
+    RetrievedChunk,
+    cache_vectors,
+    cached_vectors,
+    get_index,
+    get_version,
+    index_row,
+    mark_refreshed,
+    record_retrieval,
+    record_version,
+    version_info,
+    version_row,
+    versions,
+)
 from cauce.lineage import audit
-from cauce.lineage.graph import add_edge
-from cauce.store import new_id, now_ms
+from cauce.operations import operation
+from cauce.store import now_ms
 from cauce.store.schema import (
     dataset_versions,
     datasets,
-    embeddings,
-    index_chunks,
-    index_documents,
     index_versions,
     indexes,
-    retrieval_hits,
-    retrievals,
 )
-from cauce.validation import Duration, check_cron, check_name, next_cron_time
+from cauce.validation import Duration, check_cron, check_int, check_name, next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -149,7 +167,7 @@ def save_index(conn: Connection, ws: Workspace, spec: IndexSpec) -> Applied:
         indexes,
         "Index",
         body,
-        {"next_refresh_at": _next_refresh(spec, refreshed, now_ms())},
+        {"next_refresh_at": next_refresh(spec, refreshed, now_ms())},
     )
 
 
@@ -165,7 +183,8 @@ def check_index(ws: Workspace, spec: IndexSpec, declared: Any) -> None:
         get_version(spec.source.dataset, workspace=ws)
 
 
-def _next_refresh(spec: IndexSpec, refreshed_at: int | None, now: int) -> int | None:
+def next_refresh(spec: IndexSpec, refreshed_at: int | None, now: int) -> int | None:
+    """When an index refreshed at ``refreshed_at`` is due again (now, when never refreshed)."""
     if refreshed_at is None:
         return now
     due = []
@@ -177,34 +196,6 @@ def _next_refresh(spec: IndexSpec, refreshed_at: int | None, now: int) -> int | 
 
 
 # -- versions ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IndexVersionInfo:
-    """A stored index version."""
-
-    index: str
-    version: int
-    id: str
-    content_id: str
-    embedding_model: str
-    chunker: dict[str, Any]
-    artifact_sha256: str
-    document_count: int
-    chunk_count: int
-    stats: dict[str, Any]
-    skipped: list[dict[str, str]]
-    created_at: int
-    user: str
-
-    @property
-    def ref(self) -> str:
-        """``name@version``."""
-        return f"{self.index}@{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able view."""
-        return {**asdict(self), "ref": self.ref}
 
 
 @dataclass(frozen=True)
@@ -230,23 +221,26 @@ def refresh(
     """Read the index's source and build its next version (only what changed is embedded); the
     same documents, chunker and model leave the newest version in place. With ``promote``
     False the new version is built but searches keep the current one until
-    :func:`set_current` (a rollout's promotion) moves it."""
-    from cauce.artifacts.records import record_blob
+    :func:`set_current` (a rollout's promotion) moves it.
+
+    The source is read, chunked and embedded here, and the index file uploaded; the version is
+    then recorded (:func:`record_version`), through the server for a workspace on one.
+    """
     from cauce.genai.indexes import quarantine
     from cauce.genai.indexes.build import build_index, refresh_index
     from cauce.genai.indexes.chunk import MarkdownChunker, TokenChunker
 
     ws = workspace or current()
-    who = actor or ws.user
-    row, spec = _index(ws, name)
+    spec = _spec(get_index(name, workspace=ws))
     parsed, source_version = _read_source(ws, spec)
     chunker = (MarkdownChunker if spec.chunker.method == "markdown" else TokenChunker)(
         size=spec.chunker.size, overlap=spec.chunker.overlap
     )
     embedder = _embedder(ws, spec)
     cache = StoreEmbeddingCache(ws)
-    previous = _newest_version(ws, row.id)
-    held: list[quarantine.Held] = []
+    history = versions(name, workspace=ws)
+    previous = history[-1] if history else None
+    held: list[Held] = []
     screen = quarantine.screen_chunks(spec.injection, held) if spec.injection.scan else None
     if previous is None:
         built = build_index(parsed.documents, chunker, embedder, cache, screen=screen)
@@ -254,98 +248,49 @@ def refresh(
         built = refresh_index(
             _search_index(ws, previous), parsed.documents, chunker, embedder, cache, screen=screen
         )
-    now = now_ms()
-    schedule = {
-        "refreshed_at": now,
-        "next_refresh_at": _next_refresh(spec, now, now),
-        "source_version_id": source_version,
-    }
     if previous is not None and previous.content_id == built.id:
-        with ws.store.write() as conn:
-            conn.execute(indexes.update().where(indexes.c.id == row.id).values(**schedule))
-        return Refreshed(_info(name, previous), False, built.changes.to_dict())
+        mark_refreshed(name, source_version_id=source_version, workspace=ws)
+        return Refreshed(previous, False, built.changes.to_dict())
     with tempfile.TemporaryDirectory() as folder:
         path = built.index.save(Path(folder) / "index.cauce")
         blob = ws.artifacts.put_file(path, media_type="application/vnd.cauce.index")
-    version_id = new_id()
-    skipped = [{"document": s.id, "reason": s.reason} for s in parsed.skipped]
-    stats: dict[str, Any] = {
-        "changes": {k: len(v) for k, v in built.changes.to_dict().items()},
-        "embedded": built.embedded,
-        "cached": built.cached,
-        "reused_chunks": built.reused_chunks,
-        "quarantined": sum(h[5] == "quarantined" for h in held),
-        "flagged": sum(h[5] == "flagged" for h in held),
-        "seconds": built.seconds,
-    }
-    with ws.store.write() as conn:
-        record_blob(conn, blob)
-        number = (previous.version if previous is not None else 0) + 1
-        values = {
-            "id": version_id,
-            "index_id": row.id,
-            "version": number,
-            "content_id": built.id,
-            "embedding_model": embedder.model_id,
-            "chunker": chunker.settings(),
-            "artifact_sha256": blob.sha256,
-            "document_count": len(built.documents),
-            "chunk_count": len(built.index),
-            "stats": stats,
-            "skipped": skipped,
-            "created_at": now,
-            "user": who,
-        }
-        conn.execute(index_versions.insert().values(**values))
-        media = {d.id: d.media_type for d in parsed.documents}
-        if built.documents:
-            conn.execute(
-                index_documents.insert(),
-                [
-                    {
-                        "index_version_id": version_id,
-                        "document_id": doc,
-                        "sha256": sha,
-                        "media_type": media.get(doc, "text/plain"),
-                    }
-                    for doc, sha in built.documents.items()
-                ],
+    fresh = set(built.changes.new) | set(built.changes.changed)
+    if previous is None or previous.chunker != built.index.chunker:
+        fresh = set(built.documents)
+    record = BuiltVersion(
+        after=previous.version if previous is not None else None,
+        content_id=built.id,
+        embedding_model=embedder.model_id,
+        chunker=chunker.settings(),
+        blob=blob,
+        documents=dict(built.documents),
+        media_types={d.id: d.media_type for d in parsed.documents},
+        chunk_count=len(built.index),
+        chunks=[
+            ChunkRecord(
+                c.document_id, c.id, c.position, c.start, c.end, c.text, c.sha256, c.metadata
             )
-        _store_chunks(conn, row.id, built, previous)
-        quarantine.record(conn, row.id, version_id, "indexing", held)
-        for sha in sorted(set(built.documents.values())):
-            add_edge(conn, ("document", sha), ("index_version", version_id), "indexed")
-        if previous is not None:
-            add_edge(conn, ("index_version", previous.id), ("index_version", version_id), "revised")
-        moved = {"current_version_id": version_id} if promote else {}
-        conn.execute(indexes.update().where(indexes.c.id == row.id).values(**moved, **schedule))
-        audit.record(
-            conn,
-            who,
-            "index.version.create",
-            "index_version",
-            version_id,
-            after={
-                "index": name,
-                "version": number,
-                "content_id": built.id,
-                "current": promote,
-                **stats["changes"],
-            },
-        )
-    return Refreshed(_info(name, _version_row(ws, version_id)), True, built.changes.to_dict())
+            for c in built.index.chunks
+            if c.document_id in fresh
+        ],
+        stats={
+            "changes": {k: len(v) for k, v in built.changes.to_dict().items()},
+            "embedded": built.embedded,
+            "cached": built.cached,
+            "reused_chunks": built.reused_chunks,
+            "quarantined": sum(h[5] == "quarantined" for h in held),
+            "flagged": sum(h[5] == "flagged" for h in held),
+            "seconds": built.seconds,
+        },
+        skipped=[{"document": s.id, "reason": s.reason} for s in parsed.skipped],
+        held=held,
+        source_version_id=source_version,
+    )
+    version = record_version(name, record, promote=promote, actor=actor, workspace=ws)
+    return Refreshed(version, True, built.changes.to_dict())
 
 
-def _newest_version(ws: Workspace, index_id: str) -> Any:
-    with ws.store.read() as conn:
-        return conn.execute(
-            select(index_versions)
-            .where(index_versions.c.index_id == index_id)
-            .order_by(index_versions.c.version.desc())
-            .limit(1)
-        ).first()
-
-
+@operation("PUT /indexes/{name}/current")
 def set_current(
     name: str,
     version: int,
@@ -359,7 +304,8 @@ def set_current(
     ws = workspace or current()
     with ws.store.write() as conn:
         move_current(conn, name, version, actor=actor or ws.user, reason=reason)
-    return next(v for v in versions(name, workspace=ws) if v.version == version)
+        row = index_row(conn, name)
+        return version_info(name, version_row(conn, row, name, version))
 
 
 def move_current(
@@ -367,9 +313,8 @@ def move_current(
 ) -> bool:
     """:func:`set_current` in the caller's transaction (a rollout's promotion); False when the
     version was current already (nothing recorded)."""
-    row = conn.execute(select(indexes).where(indexes.c.name == name)).first()
-    if row is None:
-        raise NotFound(f"no index named {name!r}", hint="cauce indexes list shows them")
+    check_int(version, "index version")
+    row = index_row(conn, name)
     target = conn.execute(
         select(index_versions).where(
             index_versions.c.index_id == row.id, index_versions.c.version == version
@@ -401,80 +346,6 @@ def move_current(
     return True
 
 
-def _store_chunks(conn: Connection, index_id: str, built: Any, previous: Any) -> None:
-    """The chunks of the version's new and changed documents (all of them in a first build, or
-    when the chunker changed), with their text and metadata; unchanged ones are already here."""
-    from cauce.genai.indexes.chunk import settings_key
-
-    key = settings_key(built.index.chunker)
-    fresh = set(built.changes.new) | set(built.changes.changed)
-    if previous is None or dict(previous.chunker) != built.index.chunker:
-        fresh = set(built.documents)
-    rows = [
-        {
-            "index_id": index_id,
-            "id": hashlib.sha256(
-                f"{key}|{built.documents[c.document_id]}|{c.id}".encode()
-            ).hexdigest(),
-            "chunker_key": key,
-            "document_id": c.document_id,
-            "document_sha256": built.documents[c.document_id],
-            "chunk_id": c.id,
-            "position": c.position,
-            "start": c.start,
-            "end": c.end,
-            "text": c.text,
-            "sha256": c.sha256,
-            "metadata": c.metadata,
-        }
-        for c in built.index.chunks
-        if c.document_id in fresh
-    ]
-    for start in range(0, len(rows), 500):
-        conn.execute(_insert_ignore(conn, index_chunks, rows[start : start + 500]))
-
-
-def chunks(
-    name: str, *, version: int | None = None, workspace: Workspace | None = None
-) -> list[dict[str, Any]]:
-    """The chunks of an index version (the current one by default) as the store keeps them:
-    document, position, offsets, text and metadata, by document and position."""
-    from cauce.genai.indexes.chunk import settings_key
-
-    ws = workspace or current()
-    row, _ = _index(ws, name)
-    found = _pick_version(ws, row, name, version)
-    key = settings_key(found.chunker)
-    c, d = index_chunks.c, index_documents.c
-    with ws.store.read() as conn:
-        rows = conn.execute(
-            select(index_chunks)
-            .join(
-                index_documents,
-                (d.document_id == c.document_id) & (d.sha256 == c.document_sha256),
-            )
-            .where(
-                c.index_id == row.id,
-                c.chunker_key == key,
-                d.index_version_id == found.id,
-            )
-            .order_by(c.document_id, c.position)
-        ).all()
-    return [
-        {
-            "chunk_id": r.chunk_id,
-            "document_id": r.document_id,
-            "position": r.position,
-            "start": r.start,
-            "end": r.end,
-            "text": r.text,
-            "sha256": r.sha256,
-            "metadata": dict(r.metadata),
-        }
-        for r in rows
-    ]
-
-
 def _read_source(ws: Workspace, spec: IndexSpec) -> tuple[Any, str | None]:
     from cauce.genai.indexes.parse import read_folder, read_rows
 
@@ -504,7 +375,8 @@ def _read_source(ws: Workspace, spec: IndexSpec) -> tuple[Any, str | None]:
 
 
 class StoreEmbeddingCache:
-    """The embedding cache in the workspace's store (table ``embeddings``, float32 bytes)."""
+    """The embedding cache in the workspace's store (table ``embeddings``, float32 bytes),
+    through the server for a workspace on one."""
 
     def __init__(self, ws: Workspace):
         self.ws = ws
@@ -513,47 +385,33 @@ class StoreEmbeddingCache:
         """The cached vectors among ``hashes``."""
         import numpy as np
 
-        found: dict[str, np.ndarray] = {}
         wanted = list(dict.fromkeys(hashes))
-        with self.ws.store.read() as conn:
-            for start in range(0, len(wanted), 500):
-                rows = conn.execute(
-                    select(embeddings.c.sha256, embeddings.c.vector).where(
-                        embeddings.c.model_id == model_id,
-                        embeddings.c.sha256.in_(wanted[start : start + 500]),
-                    )
-                )
-                for sha, vector in rows:
-                    found[sha] = np.frombuffer(bytes(vector), dtype=np.float32)
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), _VECTORS_PER_CALL):
+            part = cached_vectors(
+                model_id, wanted[start : start + _VECTORS_PER_CALL], workspace=self.ws
+            )
+            for sha, text in part.items():
+                found[sha] = np.frombuffer(base64.b64decode(text), dtype=np.float32)
         return found
 
     def put_many(self, model_id: str, vectors: Any) -> None:
         """Keep vectors (a text already cached keeps its first vector)."""
         import numpy as np
 
-        rows = [
-            {
-                "model_id": model_id,
-                "sha256": sha,
-                "vector": np.asarray(v, dtype=np.float32).tobytes(),
-            }
+        encoded = {
+            sha: base64.b64encode(np.asarray(v, dtype=np.float32).tobytes()).decode()
             for sha, v in vectors.items()
-        ]
-        if not rows:
-            return
-        with self.ws.store.write() as conn:
-            for start in range(0, len(rows), 500):
-                conn.execute(_insert_ignore(conn, embeddings, rows[start : start + 500]))
+        }
+        items = list(encoded.items())
+        for start in range(0, len(items), _VECTORS_PER_CALL):
+            cache_vectors(
+                model_id, dict(items[start : start + _VECTORS_PER_CALL]), workspace=self.ws
+            )
 
 
-def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).values(rows).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).values(rows).on_conflict_do_nothing()
+# One call's share: 2,000 vectors of 1,024 dimensions is about 11 MB of JSON.
+_VECTORS_PER_CALL = 2000
 
 
 class ConnectionEmbedder:
@@ -619,17 +477,22 @@ def query(
 ) -> list[Hit]:
     """The ``k`` best chunks of an index version (the current one by default) for ``text``,
     traced as a retrieval span and recorded with its hits. An ``embedder`` of another model than
-    the index was built with is refused."""
+    the index was built with is refused.
+
+    The index file is searched here (downloaded once into the local cache); the retrieval is
+    recorded by :func:`record_retrieval`.
+    """
     import json
 
     from cauce.genai import tracing
     from cauce.genai.flows import pinned_index_version
 
     ws = workspace or current()
-    row, spec = _index(ws, name)
-    found = _pick_version(ws, row, name, version or pinned_index_version(name))
+    spec = _spec(get_index(name, workspace=ws))
+    found = get_version(name, version or pinned_index_version(name), workspace=ws)
     index = _search_index(ws, found)
     chosen = embedder or _embedder(ws, spec)
+    held: list[Held] = []
     with tracing.span(
         f"retrieval {name}",
         operation="retrieval",
@@ -646,7 +509,7 @@ def query(
             from cauce.genai.indexes.quarantine import screen_hits
 
             before = len(hits)
-            hits = screen_hits(ws, row.id, found.id, spec.injection, hits)
+            hits, held = screen_hits(spec.injection, hits)
             if len(hits) < before:
                 span.set("cauce.retrieval.dropped", before - len(hits))
         span.set(
@@ -654,150 +517,19 @@ def query(
             json.dumps([{"id": h.chunk_id, "score": round(h.score, 6)} for h in hits]),
         )
         trace_id, span_id = span.trace_id, span.span_id
-    _record_retrieval(ws, found.id, text, mode, k, hits, trace_id, span_id)
-    return hits
-
-
-def _record_retrieval(
-    ws: Workspace,
-    version_id: str,
-    text: str,
-    mode: str,
-    k: int,
-    hits: list[Hit],
-    trace_id: str,
-    span_id: str,
-) -> None:
-    retrieval_id = new_id()
-    with ws.store.write() as conn:
-        conn.execute(
-            retrievals.insert().values(
-                id=retrieval_id,
-                index_version_id=version_id,
-                query_sha256=hashlib.sha256(text.encode()).hexdigest(),
-                mode=mode,
-                k=k,
-                trace_id=trace_id,
-                span_id=span_id,
-                created_at=now_ms(),
-            )
-        )
-        if hits:
-            conn.execute(
-                retrieval_hits.insert(),
-                [
-                    {
-                        "retrieval_id": retrieval_id,
-                        "rank": rank,
-                        "chunk_id": hit.chunk_id,
-                        "document_id": hit.document_id,
-                        "score": float(hit.score),
-                    }
-                    for rank, hit in enumerate(hits, start=1)
-                ],
-            )
-        add_edge(conn, ("index_version", version_id), ("trace", trace_id), "retrieved")
-
-
-def retrievals_of(
-    document_id: str, *, index: str | None = None, workspace: Workspace | None = None
-) -> list[dict[str, Any]]:
-    """Every recorded retrieval whose hits include the document (by its id in the index, e.g.
-    its path): which answers used it, with their traces, newest first."""
-    ws = workspace or current()
-    query_ = (
-        select(
-            retrievals.c.id,
-            retrievals.c.trace_id,
-            retrievals.c.created_at,
-            retrieval_hits.c.rank,
-            retrieval_hits.c.chunk_id,
-            index_versions.c.version,
-            indexes.c.name,
-        )
-        .join(retrieval_hits, retrieval_hits.c.retrieval_id == retrievals.c.id)
-        .join(index_versions, index_versions.c.id == retrievals.c.index_version_id)
-        .join(indexes, indexes.c.id == index_versions.c.index_id)
-        .where(retrieval_hits.c.document_id == document_id)
-        .order_by(retrievals.c.created_at.desc(), retrieval_hits.c.rank)
+    record_retrieval(
+        name,
+        found.version,
+        hashlib.sha256(text.encode()).hexdigest(),
+        mode,
+        k,
+        [RetrievedChunk(h.chunk_id, h.document_id, float(h.score)) for h in hits],
+        trace_id=trace_id,
+        span_id=span_id,
+        held=held,
+        workspace=ws,
     )
-    if index is not None:
-        query_ = query_.where(indexes.c.name == index)
-    with ws.store.read() as conn:
-        return [
-            {
-                "retrieval_id": r.id,
-                "trace_id": r.trace_id,
-                "at": r.created_at,
-                "rank": r.rank,
-                "chunk_id": r.chunk_id,
-                "index": f"{r.name}@{r.version}",
-            }
-            for r in conn.execute(query_)
-        ]
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """An index: its spec, current version and when it is refreshed next."""
-
-    name: str
-    id: str
-    spec: dict[str, Any]
-    current_version: int | None
-    refreshed_at: int | None
-    next_refresh_at: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able view."""
-        return asdict(self)
-
-
-def list_indexes(*, workspace: Workspace | None = None) -> list[IndexInfo]:
-    """Every index, by name."""
-    ws = workspace or current()
-    current_version = index_versions.c.version.label("current_version")
-    with ws.store.read() as conn:
-        rows = conn.execute(
-            select(indexes, current_version)
-            .outerjoin(index_versions, index_versions.c.id == indexes.c.current_version_id)
-            .order_by(indexes.c.name)
-        ).all()
-    return [
-        IndexInfo(
-            r.name,
-            r.id,
-            dict(r.spec),
-            r.current_version,
-            r.refreshed_at,
-            r.next_refresh_at,
-        )
-        for r in rows
-    ]
-
-
-def get_index(name: str, *, workspace: Workspace | None = None) -> IndexInfo:
-    """One index."""
-    found = [i for i in list_indexes(workspace=workspace) if i.name == name]
-    if not found:
-        raise NotFound(f"no index named {name!r}", hint="cauce indexes list shows them")
-    return found[0]
-
-
-def versions(name: str, *, workspace: Workspace | None = None) -> list[IndexVersionInfo]:
-    """Every version of an index, oldest first."""
-    ws = workspace or current()
-    row, _ = _index(ws, name)
-    with ws.store.read() as conn:
-        found = conn.execute(
-            select(index_versions)
-            .where(index_versions.c.index_id == row.id)
-            .order_by(index_versions.c.version)
-        ).all()
-    return [_info(name, r) for r in found]
+    return hits
 
 
 def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
@@ -843,38 +575,11 @@ def _newest_dataset_version(conn: Connection, ref: str) -> str | None:
     ).scalar()
 
 
-def _index(ws: Workspace, name: str) -> tuple[Any, IndexSpec]:
-    with ws.store.read() as conn:
-        row = conn.execute(select(indexes).where(indexes.c.name == name)).first()
-    if row is None:
-        raise NotFound(f"no index named {name!r}", hint="cauce indexes list shows them")
-    return row, IndexSpec.model_validate({"kind": "Index", **row.spec})
+def _spec(info: IndexInfo) -> IndexSpec:
+    return IndexSpec.model_validate({"kind": "Index", **info.spec})
 
 
-def _version_row(ws: Workspace, version_id: str) -> Any:
-    with ws.store.read() as conn:
-        return conn.execute(select(index_versions).where(index_versions.c.id == version_id)).one()
-
-
-def _pick_version(ws: Workspace, row: Any, name: str, number: int | None) -> Any:
-    if number is None:
-        if row.current_version_id is None:
-            raise NotFound(
-                f"index {name!r} has no version yet", hint=f"cauce indexes refresh {name}"
-            )
-        return _version_row(ws, row.current_version_id)
-    with ws.store.read() as conn:
-        found = conn.execute(
-            select(index_versions).where(
-                index_versions.c.index_id == row.id, index_versions.c.version == number
-            )
-        ).first()
-    if found is None:
-        raise NotFound(f"index {name!r} has no version {number}")
-    return found
-
-
-def _search_index(ws: Workspace, version: Any) -> SearchIndex:
+def _search_index(ws: Workspace, version: IndexVersionInfo) -> SearchIndex:
     from cauce.genai.indexes.search import SearchIndex
 
     with _loaded_lock:
@@ -888,21 +593,3 @@ def _search_index(ws: Workspace, version: Any) -> SearchIndex:
     loaded = SearchIndex.load(path)
     with _loaded_lock:
         return _loaded.setdefault(version.artifact_sha256, loaded)
-
-
-def _info(name: str, row: Any) -> IndexVersionInfo:
-    return IndexVersionInfo(
-        index=name,
-        version=row.version,
-        id=row.id,
-        content_id=row.content_id,
-        embedding_model=row.embedding_model,
-        chunker=dict(row.chunker),
-        artifact_sha256=row.artifact_sha256,
-        document_count=row.document_count,
-        chunk_count=row.chunk_count,
-        stats=dict(row.stats),
-        skipped=list(row.skipped),
-        created_at=row.created_at,
-        user=row.user,
-    )
