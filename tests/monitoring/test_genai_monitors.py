@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +30,13 @@ from genai_records import records
 HOUR = 3_600_000
 
 
-# GenAI monitors read GenAI connections and the embedding cache, which do not go through a server
-# yet (nor does --wait): these tests run on the store.
 @pytest.fixture
-def workspace(local_workspace: Workspace) -> Workspace:
-    """A fresh local workspace."""
-    return local_workspace
+def serving_genai_endpoint(local_workspace: Workspace) -> Iterator[Any]:
+    """The GenAI endpoint of tests/serving (router, workers, the scripted upstream). It serves
+    and collects beside the store: a local workspace."""
+    yield from served_genai.gateways(local_workspace)
 
 
-@pytest.fixture
-def any_workspace(store_workspace: Workspace) -> Workspace:
-    """A fresh local workspace on SQLite, then on PostgreSQL."""
-    return store_workspace
-
-
-# The GenAI endpoint of tests/serving (router, workers, the scripted upstream), as a fixture here.
-serving_genai_endpoint = served_genai.gateway_factory
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "support-genai-monitor.yaml"
 
 REFRESH = """
@@ -77,8 +69,9 @@ def outcomes(values: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[st
     return {(v["signal"], v["feature"], v["metric"]): v for v in values}
 
 
+# Not remote: the test runs the alert's actions here (wait), which a server refuses.
 @pytest.fixture
-def support(any_workspace: Workspace, tmp_path: Path) -> Workspace:
+def support(store_workspace: Workspace, tmp_path: Path) -> Workspace:
     """Endpoint ``support`` with deployment ``blue`` (a registered model stands in for the flow
     it would serve: the monitor reads only the records)."""
     from sklearn.linear_model import LogisticRegression
@@ -89,7 +82,7 @@ def support(any_workspace: Workspace, tmp_path: Path) -> Workspace:
         cauce.log_model(model, "model", registered_model="router", input_example=features)
     (tmp_path / "support.yaml").write_text(SUPPORT)
     apply(tmp_path / "support.yaml")
-    return any_workspace
+    return store_workspace
 
 
 def test_a_degraded_window_raises_an_alert_that_runs_a_pipeline_and_is_reported(

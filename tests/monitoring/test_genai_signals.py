@@ -24,13 +24,6 @@ from cauce.workspace import Workspace
 from genai_records import records, table
 
 
-# GenAI connections and the embedding cache do not go through a server yet.
-@pytest.fixture
-def workspace(local_workspace: Workspace) -> Workspace:
-    """A fresh local workspace."""
-    return local_workspace
-
-
 def by_metric(values: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {v["metric"]: v for v in values}
 

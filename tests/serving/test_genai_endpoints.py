@@ -125,6 +125,11 @@ def endpoint_spec(
 
 @pytest.fixture
 def gateway_factory(workspace: Workspace) -> Iterator[Any]:
+    yield from gateways(workspace)
+
+
+def gateways(workspace: Workspace) -> Iterator[Any]:
+    """Yields ``start``, which serves endpoint ``assistant`` on ``workspace``; all stopped after."""
     running: list[Iterator[str]] = []
     started: list[Gateway] = []
     upstream = Upstream()
