@@ -1,4 +1,6 @@
-"""Shared fixtures: a fresh workspace per test, on SQLite and (marked ``postgres``) PostgreSQL.
+"""Shared fixtures: a fresh workspace per test, on SQLite, (marked ``postgres``) PostgreSQL, or
+a ``cauce server`` (tests/remote.py). A folder whose tests run both ways makes ``workspace``
+its ``seam_workspace`` and ``any_workspace`` its ``seam_any_workspace``.
 
 PostgreSQL tests create a randomly named database on 127.0.0.1:5432 (user ``postgres``, trust
 authentication) and drop it afterwards. Without a server they skip with the reason, except under
@@ -63,28 +65,39 @@ def pg_url(pg_server: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _activate(
-    monkeypatch: pytest.MonkeyPatch, home: Path, db_url: str | None, keep: tuple[str, ...] = ()
-) -> Workspace:
-    for var in [v for v in os.environ if v.startswith("CAUCE_") and v not in keep]:
+# The stores a local workspace is on: SQLite, then (marked ``postgres``) PostgreSQL.
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _fresh(
+    kind: str, request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A fresh workspace made current for the test: local on SQLite (``sqlite`` or ``local``),
+    local on a new PostgreSQL database (``postgres``), or new on the session's server
+    (``remote``)."""
+    for var in [v for v in os.environ if v.startswith("CAUCE_")]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CAUCE_HOME", str(home))
     monkeypatch.setenv("CAUCE_USER", "tester")
-    if db_url:
-        monkeypatch.setenv("CAUCE_DB_URL", db_url)
+    if kind == "postgres":
+        monkeypatch.setenv("CAUCE_DB_URL", request.getfixturevalue("pg_url"))
+    elif kind == "remote":
+        server: TestServer = request.getfixturevalue("cauce_server")
+        monkeypatch.setenv("CAUCE_SERVER_URL", server.new_workspace())
     workspace_module.reset()
-    return workspace_module.current()
-
-
-@pytest.fixture
-def local_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    """A fresh SQLite workspace, made current for the test."""
-    ws = _activate(monkeypatch, tmp_path / "ws", None)
     try:
-        yield ws
+        yield workspace_module.current()
     finally:
         _end_active_runs()
         workspace_module.reset()
+
+
+@pytest.fixture
+def local_workspace(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A fresh SQLite workspace, made current for the test."""
+    yield from _fresh("sqlite", request, tmp_path / "ws", monkeypatch)
 
 
 @pytest.fixture
@@ -110,18 +123,20 @@ def module_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Works
             workspace_module.reset()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_workspace(
+@pytest.fixture(params=STORES)
+def store_workspace(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Workspace]:
-    """A fresh workspace on SQLite, then on PostgreSQL: the store suite runs on both."""
-    db_url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    ws = _activate(monkeypatch, tmp_path / "ws", db_url)
-    try:
-        yield ws
-    finally:
-        _end_active_runs()
-        workspace_module.reset()
+    """A fresh local workspace on SQLite, then on PostgreSQL: for what runs on the store
+    itself."""
+    yield from _fresh(request.param, request, tmp_path / "ws", monkeypatch)
+
+
+@pytest.fixture
+def any_workspace(store_workspace: Workspace) -> Workspace:
+    """A fresh workspace on SQLite, then on PostgreSQL: the store suite runs on both (remote
+    too, where a folder's conftest says so: see ``seam_any_workspace``)."""
+    return store_workspace
 
 
 @pytest.fixture(scope="session")
@@ -136,15 +151,24 @@ def seam_workspace(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Workspace]:
     """A fresh workspace, local and then on a ``cauce server``: the same test runs both ways."""
-    if request.param == "remote":
-        server: TestServer = request.getfixturevalue("cauce_server")
-        monkeypatch.setenv("CAUCE_SERVER_URL", server.new_workspace())
-    ws = _activate(monkeypatch, tmp_path / "ws", None, keep=("CAUCE_SERVER_URL",))
-    try:
-        yield ws
-    finally:
-        _end_active_runs()
-        workspace_module.reset()
+    yield from _fresh(request.param, request, tmp_path / "ws", monkeypatch)
+
+
+@pytest.fixture(params=[*STORES, "remote"])
+def seam_any_workspace(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A fresh workspace on SQLite, on PostgreSQL, then on a ``cauce server``."""
+    yield from _fresh(request.param, request, tmp_path / "ws", monkeypatch)
+
+
+@pytest.fixture
+def remote_workspace(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A fresh workspace on the session's ``cauce server`` only: for what a server answers or
+    refuses."""
+    yield from _fresh("remote", request, tmp_path / "ws", monkeypatch)
 
 
 def _end_active_runs() -> None:

@@ -2,8 +2,9 @@
 
 One server process per test session (a loopback port, its own home); each test gets a fresh
 named workspace on it (``/w/NAME``), so that tests stay apart without paying a server start
-each. ``server_side(ws)`` is that workspace as the server holds it, for a test that looks at
-the store itself.
+each: the root conftest's ``seam_workspace``, ``seam_any_workspace`` and ``remote_workspace``.
+Every SDK operation goes through the server, data's included; ``server_side(ws)`` is that
+workspace as the server holds it, for a test that looks at the store itself.
 
 Importable from every test module: pytest puts this folder (the root conftest's) on sys.path.
 """
@@ -18,10 +19,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 
 from cauce.config import load_settings
 from cauce.workspace import Workspace
@@ -88,57 +87,7 @@ def start_server(home: Path, log: Path) -> Iterator[TestServer]:
         _server_sides.clear()
 
 
-# The params of a fixture over :func:`workspace_of`'s three kinds.
-KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "remote"]
-
-
-def workspace_of(
-    kind: str, request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Workspace]:
-    """A fresh workspace made current: on SQLite, on PostgreSQL, or on the session's server."""
-    from cauce import workspace as workspace_module
-    from cauce.tracking import fluent
-
-    for var in [v for v in os.environ if v.startswith("CAUCE_")]:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("CAUCE_HOME", str(home))
-    monkeypatch.setenv("CAUCE_USER", "tester")
-    if kind == "postgres":
-        monkeypatch.setenv("CAUCE_DB_URL", request.getfixturevalue("pg_url"))
-    elif kind == "remote":
-        server: TestServer = request.getfixturevalue("cauce_server")
-        monkeypatch.setenv("CAUCE_SERVER_URL", server.new_workspace())
-    workspace_module.reset()
-    try:
-        yield workspace_module.current()
-    finally:
-        fluent._stack().clear()
-        workspace_module.reset()
-
-
 def server_side(ws: Workspace) -> Workspace:
     """The workspace whose store a test reads: the server's copy of a remote one, else itself."""
     url = ws.settings.server_url
     return ws if url is None else _server_sides[url]
-
-
-def data_side() -> Workspace:
-    """Where a test registers and checks its datasets: the current workspace, or the server's
-    copy of a remote one (``cauce.data`` does not go through the seam yet)."""
-    from cauce.workspace import current
-
-    return server_side(current())
-
-
-def register_data(*args: Any, **kwargs: Any) -> Any:
-    """``cauce.data.register`` on :func:`data_side`."""
-    import cauce
-
-    return cauce.data.register(*args, workspace=data_side(), **kwargs)
-
-
-def validate_data(*args: Any, **kwargs: Any) -> Any:
-    """``cauce.data.validate`` on :func:`data_side`."""
-    import cauce
-
-    return cauce.data.validate(*args, workspace=data_side(), **kwargs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from cauce.serving.endpoints import get_endpoint, set_traffic
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as run_cli
-from remote import KINDS, server_side, workspace_of
+from remote import server_side
 from stored import snapshot
 
 EXAMPLES = Path(__file__).parents[1] / "docs" / "examples"
@@ -83,12 +82,10 @@ def score(data: Any) -> Any:
     return [0] * len(data)
 
 
-@pytest.fixture(params=KINDS)
-def any_workspace(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Workspace]:
+@pytest.fixture
+def any_workspace(seam_any_workspace: Workspace) -> Workspace:
     """A fresh workspace on SQLite, on PostgreSQL, then on a ``cauce server``."""
-    yield from workspace_of(request.param, request, tmp_path / "ws", monkeypatch)
+    return seam_any_workspace
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pandas as pd
 import cauce
 from cauce.registry.card import model_card
 from cauce.workspace import Workspace
-from remote import register_data
 
 
 def train_frame(n: int = 40) -> tuple[pd.DataFrame, pd.Series]:
@@ -29,7 +28,7 @@ def test_card_lists_metrics_params_data_signature_lineage_and_aliases(
     from sklearn.linear_model import LogisticRegression
 
     frame, labels = train_frame()
-    data = register_data("customers", frame.assign(churn=labels))
+    data = cauce.data.register("customers", frame.assign(churn=labels))
     model = LogisticRegression(C=0.5).fit(frame, labels)
     with cauce.start_run(experiment="churn", run_name="baseline") as run:
         cauce.log_input(data, context="training")

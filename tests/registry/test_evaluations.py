@@ -21,7 +21,7 @@ from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.registry.evaluations import evaluate, evaluations, get_evaluation, lower_is_better
 from cauce.workspace import Workspace
-from remote import register_data, server_side
+from remote import server_side
 from stored import row_count
 
 FEATURES = ["age", "charges"]
@@ -46,7 +46,7 @@ def logistic(frame: pd.DataFrame) -> Any:
 
 def test_evaluation_is_stored_once_with_lineage_and_audit(any_workspace: Workspace) -> None:
     train, holdout = churn(), churn(seed=1)
-    data = register_data("customers_holdout", holdout)
+    data = cauce.data.register("customers_holdout", holdout)
     version = register_model(logistic(train), train)
 
     first = evaluate("models:/churn/1", "customers_holdout@1", label="churned")
@@ -97,7 +97,7 @@ def test_binary_metrics_match_sklearn(workspace: Workspace) -> None:
     )
 
     train, holdout = churn(), churn(seed=1)
-    register_data("customers_holdout", holdout)
+    cauce.data.register("customers_holdout", holdout)
     model = logistic(train)
     register_model(model, train)
 
@@ -123,7 +123,7 @@ def test_text_and_boolean_labels_are_classes(workspace: Workspace) -> None:
     frame = churn()
     text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
     model = LogisticRegression().fit(text[FEATURES], text["churned"])
-    register_data("text_labels", text)
+    cauce.data.register("text_labels", text)
     register_model(model, text)
     result = evaluate("models:/churn/1", "text_labels", label="churned")
     # The positive class of two text values is the larger one: "yes".
@@ -137,7 +137,7 @@ def test_text_and_boolean_labels_are_classes(workspace: Workspace) -> None:
 
     flags = frame.assign(churned=frame["churned"].astype(bool))
     flag_model = LogisticRegression().fit(flags[FEATURES], flags["churned"])
-    register_data("bool_labels", flags)
+    cauce.data.register("bool_labels", flags)
     register_model(flag_model, flags)
     assert evaluate("models:/churn/2", "bool_labels", label="churned").task == "classification"
 
@@ -150,7 +150,7 @@ def test_multiclass_labels_get_macro_averages(workspace: Workspace) -> None:
     tiers = frame.assign(churned=pd.cut(frame["charges"], 3, labels=["low", "mid", "high"]))
     tiers["churned"] = tiers["churned"].astype(str)
     model = LogisticRegression(max_iter=500).fit(tiers[FEATURES], tiers["churned"])
-    register_data("tiers", tiers)
+    cauce.data.register("tiers", tiers)
     register_model(model, tiers)
     result = evaluate("models:/churn/1", "tiers", label="churned")
     expected = f1_score(tiers["churned"], model.predict(tiers[FEATURES]), average="macro")
@@ -167,7 +167,7 @@ def test_numeric_labels_are_a_regression(workspace: Workspace) -> None:
     model = LinearRegression().fit(spend[["age"]], spend["spend"])
     with cauce.start_run(experiment="spend"):
         cauce.log_model(model, "model", registered_model="spend", input_example=spend[["age"]][:3])
-    register_data("spend", spend)
+    cauce.data.register("spend", spend)
     result = evaluate("models:/spend/1", "spend", label="spend")
     predicted = model.predict(spend[["age"]])
     assert result.task == "regression"
@@ -188,7 +188,7 @@ def test_extra_columns_and_missing_labels(workspace: Workspace) -> None:
     train = churn()
     holdout = churn(seed=1)
     holdout.loc[:9, "churned"] = None  # ten rows not labelled yet
-    register_data("customers_holdout", holdout)
+    cauce.data.register("customers_holdout", holdout)
     register_model(logistic(train), train)
     register_model(logistic(train), train, example=False)
     with_signature = evaluate("models:/churn/1", "customers_holdout", label="churned")
@@ -199,7 +199,7 @@ def test_extra_columns_and_missing_labels(workspace: Workspace) -> None:
 
 def test_bad_input_is_named(workspace: Workspace) -> None:
     train = churn()
-    register_data("customers_holdout", churn(seed=1))
+    cauce.data.register("customers_holdout", churn(seed=1))
     register_model(logistic(train), train)
     with pytest.raises(InvalidInput, match="label column 'churn' is not in dataset version") as exc:
         evaluate("models:/churn/1", "customers_holdout", label="churn")
@@ -229,7 +229,7 @@ def test_positive_and_average_are_chosen_and_stored_apart(any_workspace: Workspa
     frame = churn()
     text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
     model = LogisticRegression().fit(text[FEATURES], text["churned"])
-    register_data("text_labels", text)
+    cauce.data.register("text_labels", text)
     register_model(model, text)
     truth, predicted = text["churned"], model.predict(text[FEATURES])
     proba = model.predict_proba(text[FEATURES])
@@ -274,7 +274,7 @@ def test_true_1_and_1_0_name_one_class_and_one_evaluation(any_workspace: Workspa
     from sklearn.metrics import precision_score
 
     frame = churn()
-    register_data("holdout", frame)
+    cauce.data.register("holdout", frame)
     model = logistic(frame)
     register_model(model, frame)
     first = evaluate("models:/churn/1", "holdout", label="churned", positive=True)
@@ -304,7 +304,7 @@ def test_the_default_positive_comes_from_the_models_classes_not_the_rows(
     model = LogisticRegression().fit(text[FEATURES], text["churned"])
     register_model(model, text)
     stayed = text[text["churned"] == "no"]
-    register_data("stayed", stayed)
+    cauce.data.register("stayed", stayed)
     result = evaluate("models:/churn/1", "stayed", label="churned")
     assert (result.positive, result.average) == ("yes", "binary")
     truth, predicted = stayed["churned"], model.predict(stayed[FEATURES])
@@ -329,7 +329,7 @@ def test_roc_auc_needs_the_models_probabilities_and_says_so(any_workspace: Works
     from sklearn.metrics import recall_score
 
     frame = churn()
-    register_data("holdout", frame)
+    cauce.data.register("holdout", frame)
     model = RidgeClassifier().fit(frame[FEATURES], frame["churned"])  # no predict_proba
     register_model(model, frame)
     result = evaluate("models:/churn/1", "holdout", label="churned")
@@ -354,7 +354,7 @@ def test_without_the_models_classes_the_labels_type_decides(workspace: Workspace
     frame = churn().assign(churned=lambda f: f["churned"] + 1)
     model = LinearRegression().fit(frame[FEATURES], frame["churned"])
     register_model(model, frame)
-    register_data("holdout", frame)
+    cauce.data.register("holdout", frame)
     result = evaluate("models:/churn/1", "holdout", label="churned")
     assert (result.positive, result.average) == ("1", "binary")
     predicted = model.predict(frame[FEATURES]).round().astype(int)
@@ -374,7 +374,7 @@ def test_evaluations_stored_before_the_rule_was_the_key_are_still_found(
     from cauce.store.schema import model_evaluations
 
     frame = churn()
-    register_data("holdout", frame)
+    cauce.data.register("holdout", frame)
     register_model(logistic(frame), frame)
     default = evaluate("models:/churn/1", "holdout", label="churned")
     typed = evaluate("models:/churn/1", "holdout", label="churned", positive=0)
@@ -409,7 +409,7 @@ def test_a_rule_that_cannot_apply_is_refused_naming_the_field(
     frame = churn()
     text = frame.assign(churned=frame["churned"].map({0: "no", 1: "yes"}))
     register_model(LogisticRegression().fit(text[FEATURES], text["churned"]), text)
-    register_data("text_labels", text)
+    cauce.data.register("text_labels", text)
     with pytest.raises(InvalidInput, match=words) as caught:
         evaluate("models:/churn/1", "text_labels", label="churned", **rule)
     assert caught.value.details["field"] == field
@@ -427,7 +427,7 @@ def test_positive_on_a_regression_is_refused(workspace: Workspace) -> None:
             registered_model="spend",
             input_example=frame[["age"]][:3],
         )
-    register_data("spend", frame)
+    cauce.data.register("spend", frame)
     with pytest.raises(InvalidInput, match="apply to classification labels") as caught:
         evaluate("models:/spend/1", "spend", label="spend", positive=1)
     assert caught.value.details["field"] == "positive"
@@ -441,7 +441,7 @@ def test_multiclass_with_a_positive_class_against_the_others(workspace: Workspac
     tiers = frame.assign(churned=pd.cut(frame["charges"], 3, labels=["low", "mid", "high"]))
     tiers["churned"] = tiers["churned"].astype(str)
     model = LogisticRegression(max_iter=500).fit(tiers[FEATURES], tiers["churned"])
-    register_data("tiers", tiers)
+    cauce.data.register("tiers", tiers)
     register_model(model, tiers)
     result = evaluate("models:/churn/1", "tiers", label="churned", positive="high")
     truth, predicted = tiers["churned"], model.predict(tiers[FEATURES])
@@ -476,7 +476,7 @@ def test_migration_0008_keeps_evaluations_without_a_rule_both_ways(
     from cauce.store.migrate import alembic_config
 
     frame = churn()
-    register_data("holdout", frame)
+    cauce.data.register("holdout", frame)
     register_model(logistic(frame), frame)
     spend = evaluate("models:/churn/1", "holdout", label="spend")
     default = evaluate("models:/churn/1", "holdout", label="churned")

@@ -21,7 +21,7 @@ from cauce.registry.gates import GatePolicy, check, load_policy
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as run_cli
-from remote import data_side, register_data, server_side, validate_data
+from remote import server_side
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "churn-gate.yaml"
 FEATURES = ["age", "charges"]
@@ -93,9 +93,9 @@ def add_version(
 @pytest.fixture
 def world(workspace: Workspace) -> Workspace:
     """Checked training data, a holdout table, and churn v1 (a good model) as the champion."""
-    training = register_data("customers", churn())
-    validate_data(training, SUITE)
-    register_data("customers_holdout", churn(seed=1))
+    training = cauce.data.register("customers", churn())
+    cauce.data.validate(training, SUITE)
+    cauce.data.register("customers_holdout", churn(seed=1))
     add_version(good())
     cauce.models.set_alias("churn", "champion", 1)
     return workspace
@@ -208,8 +208,8 @@ def test_failing_rules_give_value_threshold_and_reason(world: Workspace) -> None
 
 
 def test_first_model_passes_regression_with_a_note(workspace: Workspace) -> None:
-    register_data("customers", churn())
-    register_data("customers_holdout", churn(seed=1))
+    cauce.data.register("customers", churn())
+    cauce.data.register("customers_holdout", churn(seed=1))
     add_version(poor(), data=None)
     policy = {
         "kind": "Gate",
@@ -238,7 +238,7 @@ def test_regression_of_an_error_metric_is_an_increase(workspace: Workspace) -> N
     frame = churn().assign(spend=lambda f: f["charges"] * 12 + f["age"])[
         ["age", "charges", "spend"]
     ]
-    register_data("spend", frame)
+    cauce.data.register("spend", frame)
     x, y = frame[FEATURES], frame["spend"]
     common = {"data": "spend", "name": "spend", "example": x.head(3)}
     add_version(LinearRegression().fit(x, y), **common)
@@ -279,7 +279,7 @@ def test_checks_passed_follows_the_newest_result_of_each_suite(world: Workspace)
     assert check("models:/churn/2", rule).passed
 
     # A failing suite on the training data fails the rule and names the failing check.
-    validate_data("customers@1", STRICT, raise_on_failure=False)
+    cauce.data.validate("customers@1", STRICT, raise_on_failure=False)
     (failed,) = check("models:/churn/2", rule).rules
     assert not failed.passed
     assert failed.message == "customers@1: customers-strict failed (range(age))"
@@ -291,12 +291,12 @@ def test_checks_passed_follows_the_newest_result_of_each_suite(world: Workspace)
     assert check("models:/churn/2", only_basic).passed
     # The newest result of a suite is its verdict: the relaxed suite passes now.
     relaxed = {**STRICT, "checks": [{"range": {"column": "age", "min": 18}}]}
-    validate_data("customers@1", relaxed)
+    cauce.data.validate("customers@1", relaxed)
     assert check("models:/churn/2", rule).passed
 
 
 def test_checks_passed_needs_checked_training_data(world: Workspace) -> None:
-    register_data("unchecked", churn(seed=3))
+    cauce.data.register("unchecked", churn(seed=3))
     add_version(good(), data="unchecked")  # v2
     add_version(good(), data=None)  # v3
     with cauce.start_run(experiment="churn") as run:
@@ -325,9 +325,7 @@ def test_checks_passed_needs_checked_training_data(world: Workspace) -> None:
 
 
 def test_promoted_data_keeps_the_verdict_of_its_source(world: Workspace) -> None:
-    promoted = cauce.data.promote(
-        "customers@1", SUITE, name="customers_silver", workspace=data_side()
-    ).version
+    promoted = cauce.data.promote("customers@1", SUITE, name="customers_silver").version
     add_version(good(), data=promoted)
     rule = {"kind": "Gate", "name": "data", "rules": [{"checks_passed": {}}]}
     (verdict,) = check("models:/churn/2", rule).rules
@@ -364,7 +362,7 @@ def test_card_fields(world: Workspace) -> None:
 
 def test_policy_data_is_resolved_per_check(world: Workspace) -> None:
     add_version(good())
-    register_data("customers_holdout", churn(seed=2))
+    cauce.data.register("customers_holdout", churn(seed=2))
     newest = check("models:/churn/2", POLICY)
     assert by_name(newest)["metric roc_auc"].details["dataset"] == "customers_holdout@2"
     pinned = POLICY.replace("data: customers_holdout", "data: customers_holdout@1")

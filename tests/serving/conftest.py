@@ -3,8 +3,8 @@
 Endpoints' control operations (specs applied, traffic moved, rollouts started, promoted and
 aborted) run on a local workspace and through a ``cauce server``: ``workspace`` is local then
 remote, ``any_workspace`` SQLite, PostgreSQL, then remote. What serves requests, collects them
-or runs the rollout controller runs beside the store: such tests take ``local_workspace`` or
-``store_workspace`` (SQLite, then PostgreSQL).
+or runs the rollout controller runs beside the store: such tests take the root conftest's
+``local_workspace`` or ``store_workspace`` (SQLite, then PostgreSQL).
 
 Helpers reach the tests as fixtures (``churn_model``, ``broken_model``): test folders here are
 not packages, so a test module cannot import this one.
@@ -13,8 +13,6 @@ not packages, so a test module cannot import this one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,6 @@ import pytest
 import cauce
 from builders import churn_features
 from cauce.workspace import Workspace
-from remote import KINDS, workspace_of
 
 
 @pytest.fixture
@@ -31,20 +28,10 @@ def workspace(seam_workspace: Workspace) -> Workspace:
     return seam_workspace
 
 
-@pytest.fixture(params=KINDS)
-def any_workspace(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Workspace]:
+@pytest.fixture
+def any_workspace(seam_any_workspace: Workspace) -> Workspace:
     """A fresh workspace on SQLite, on PostgreSQL, then on a ``cauce server``."""
-    yield from workspace_of(request.param, request, tmp_path / "ws", monkeypatch)
-
-
-@pytest.fixture(params=KINDS[:2])
-def store_workspace(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Workspace]:
-    """A fresh local workspace on SQLite, then on PostgreSQL."""
-    yield from workspace_of(request.param, request, tmp_path / "ws", monkeypatch)
+    return seam_any_workspace
 
 
 @functools.cache
