@@ -15,12 +15,10 @@ from tests.clitools import cauce as run_cli
 from tests.genai.upstream import Upstream
 
 import cauce
-from cauce import workspace as workspace_module
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.genai import catalog, connections
 from cauce.lineage import audit
 from cauce.workspace import Workspace
-from remote import server_side
 
 QUESTION = [{"role": "user", "content": "what is a canary"}]  # 4 tokens in, 5 out
 
@@ -32,8 +30,7 @@ def workspace(seam_workspace: Workspace) -> Workspace:
 
 
 def _apply(documents: Any) -> None:
-    """`apply` does not go through a server yet: the documents are applied where the store is."""
-    cauce.apply(documents, workspace=server_side(workspace_module.current()))
+    cauce.apply(documents)
 
 
 def connection(url: str, **fields: Any) -> dict[str, Any]:

@@ -69,8 +69,7 @@ def workspace(seam_workspace: Workspace) -> Workspace:
 
 @pytest.fixture
 def golden(workspace: Workspace, upstream: Upstream) -> Workspace:
-    # `apply` does not go through a server yet: the documents are applied where the store is.
-    cauce.apply(documents(upstream.url), workspace=server_side(workspace))
+    cauce.apply(documents(upstream.url))
     cauce.data.register("golden", pd.DataFrame({"question": QUESTIONS, "reference": REFERENCES}))
     return workspace
 

@@ -13,12 +13,10 @@ from tests.genai import nodes
 from tests.genai.upstream import Upstream
 
 import cauce
-from cauce import workspace as workspace_module
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.genai import batches, flows, tracing
 from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
-from remote import server_side
 
 
 def spec(url: str) -> list[dict[str, Any]]:
@@ -89,8 +87,7 @@ def workspace(seam_workspace: Workspace) -> Workspace:
 
 
 def _apply(documents: Any) -> None:
-    """`apply` does not go through a server yet: the documents are applied where the store is."""
-    cauce.apply(documents, workspace=server_side(workspace_module.current()))
+    cauce.apply(documents)
 
 
 @pytest.fixture

@@ -259,8 +259,8 @@ def test_an_index_built_here_is_recorded_by_the_server(
     folder.mkdir()
     (folder / "canary.md").write_text("# Canary\n\nA canary takes a small share of traffic.\n")
     (folder / "rollback.md").write_text("# Rollback\n\nA rollback restores the stable one.\n")
+    cauce.apply(spec(folder))
     on_server = server_side(remote_workspace)
-    cauce.apply(spec(folder), workspace=on_server)  # `apply` does not go through a server yet
     first = registry.refresh("docs")
     assert first.created and first.version.document_count == 2
     assert not registry.refresh("docs").created
