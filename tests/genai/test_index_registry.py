@@ -293,3 +293,27 @@ def test_an_index_built_here_is_recorded_by_the_server(
     with pytest.raises(Conflict, match="got version 2 while this one was built from version 1"):
         records.record_version("docs", records.BuiltVersion(**{**stale.__dict__, "blob": blob}))
     assert len(records.versions("docs")) == 2
+
+
+def test_the_embedding_cache_keeps_vectors_and_refuses_what_is_not_one(
+    seam_workspace: Workspace,
+) -> None:
+    """The cache that spares a refresh its embeddings, through a server too: a vector is a
+    text's sha256 and float32 bytes in base64; anything else is a 422 naming it."""
+    import base64
+    import hashlib
+
+    import numpy as np
+
+    from cauce.errors import InvalidInput
+
+    sha = hashlib.sha256(b"a chunk").hexdigest()
+    vector = base64.b64encode(np.arange(4, dtype=np.float32).tobytes()).decode()
+    records.cache_vectors("minilm", {sha: vector})
+    records.cache_vectors("minilm", {sha: base64.b64encode(b"\0" * 16).decode()})  # kept first
+    assert records.cached_vectors("minilm", [sha, "0" * 64]) == {sha: vector}
+    for bad in ({sha: "àé_"}, {sha: "not base64!"}, {sha: "AAA="}, {"A" * 64: vector}):
+        with pytest.raises(InvalidInput) as caught:
+            records.cache_vectors("minilm", bad)
+        assert caught.value.details["field"].startswith("vectors.")
+    assert records.cached_vectors("minilm", [sha]) == {sha: vector}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -413,6 +414,9 @@ def cached_vectors(
     return found
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 @operation("POST /embeddings", idempotent=True)
 def cache_vectors(
     model_id: str, vectors: dict[str, str], *, workspace: Workspace | None = None
@@ -425,9 +429,9 @@ def cache_vectors(
     for sha, text in vectors.items():
         try:
             vector = base64.b64decode(text, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError, TypeError):  # not base64, not ASCII, not text
             vector = b""
-        if len(sha) != 64 or not vector or len(vector) % 4:
+        if not _SHA256.fullmatch(sha) or not vector or len(vector) % 4:
             raise InvalidInput(
                 f"vectors.{sha}: a text's sha256 and its vector's float32 bytes in base64",
                 details={"field": f"vectors.{sha}"},
