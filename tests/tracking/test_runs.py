@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 import cauce
-from cauce.errors import CauceError, Conflict, InvalidInput, NotFound
+from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.tracking import environment, experiments, runs
 from cauce.workspace import Workspace
-from stored import row_counts
+from stored import refusing_inserts, row_counts
 
 MISSING = "f" * 32
 
@@ -252,7 +252,6 @@ def _fail_after_audit(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         pytest.param(lambda rid: runs.create_run("fresh-experiment"), id="create_run"),
         pytest.param(lambda rid: runs.end_run(rid, "FINISHED"), id="end_run"),
-        pytest.param(lambda rid: runs.set_tags(rid, {"k": "v"}), id="set_tags"),
         pytest.param(lambda rid: runs.set_run_status(rid, "KILLED"), id="set_run_status"),
         pytest.param(lambda rid: experiments.create_experiment("other"), id="create_experiment"),
     ],
@@ -272,6 +271,20 @@ def test_a_failing_operation_leaves_neither_change_nor_audit_event(
 
     assert row_counts(any_workspace) == before
     assert runs.get_run(run_id) == info_before
+
+
+def test_tags_whose_audit_row_is_refused_are_not_set(any_workspace: Workspace) -> None:
+    """``set_tags`` is one transaction (one statement on PostgreSQL): the database refusing
+    its audit row leaves the tags as they were."""
+    run_id = runs.create_run("e", tags={"k": "old"}).run_id
+    before = row_counts(any_workspace)
+    with refusing_inserts(any_workspace, "audit_events"), pytest.raises(BackendError):
+        runs.set_tags(run_id, {"k": "new", "other": "v"})
+    assert row_counts(any_workspace) == before
+    assert runs.get_run(run_id).data.tags == {"k": "old"}
+    runs.set_tags(run_id, {"k": "new"})
+    [event] = audit.events(any_workspace, action="run.tag")
+    assert (event.before, event.after) == ({"k": "old"}, {"k": "new"})
 
 
 # -- what a run records about its source ------------------------------------------------------

@@ -225,6 +225,17 @@ class Store:
             finally:
                 cur.close()
 
+    def statement_fast(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """One statement on the hot-path connection, atomic on its own (autocommit), ``:name``
+        placeholders; its rows. Driver errors come back as BackendError caused by them."""
+        with self._fast_lock, self._translate_errors():
+            cur = self._fast_connection().cursor()
+            try:
+                cur.execute(sql if self.is_sqlite else _pyformat(sql), params)
+                return list(cur.fetchall()) if cur.description else []
+            finally:
+                cur.close()
+
     def is_integrity_error(self, exc: BaseException) -> bool:
         """Whether a driver exception is a constraint violation."""
         return type(exc).__name__ in ("IntegrityError", "ForeignKeyViolation", "UniqueViolation")

@@ -6,6 +6,7 @@ This is the layer under the fluent API (``cauce.start_run`` …), the CLI and th
 from __future__ import annotations
 
 import functools
+import json
 import math
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
@@ -475,11 +476,42 @@ def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | N
     if not checked:
         return
     _check_run_id(run_id)
+    if not ws.store.is_sqlite:
+        _set_tags_in_one_statement(ws, run_id, checked)
+        return
     with ws.store.fast_write() as tx:  # a hot path of the MLflow client: plain SQL
         before = _run_values(tx, "run_tags", run_id, list(checked))
         for k, v in checked.items():
             tx.execute(_UPSERT_TAG_SQL, {"run_id": run_id, "key": k, "value": v})
         audit.record_fast(tx, ws.user, "run.tag", "run", run_id, before=before, after=checked)
+
+
+def _set_tags_in_one_statement(ws: Workspace, run_id: str, checked: dict[str, str]) -> None:
+    """``set_tags`` on PostgreSQL: the earlier values, the upsert and the audit row in one
+    statement (one round trip instead of five; its parts see one snapshot, so ``before`` holds
+    the values the upsert replaces). A missing run fails the upsert's foreign key."""
+    keys = ", ".join(f":k{i}" for i in range(len(checked)))
+    rows = ", ".join(f"(:run, :k{i}, :v{i})" for i in range(len(checked)))
+    sql = (
+        "WITH before AS (SELECT key, value FROM run_tags "
+        f"WHERE run_id = :run AND key IN ({keys})), "
+        f"written AS (INSERT INTO run_tags (run_id, key, value) VALUES {rows} "
+        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value RETURNING 1) "
+        "INSERT INTO audit_events (at, actor, action, entity_kind, entity_id, before, after) "
+        "SELECT :at, :actor, 'run.tag', 'run', :run, "
+        "COALESCE((SELECT json_object_agg(key, value) FROM before), '{}'::json), "
+        "CAST(:after AS json) FROM (SELECT count(*) FROM written) AS done"
+    )
+    params: dict[str, Any] = {"run": run_id, "at": now_ms(), "actor": ws.user}
+    params["after"] = json.dumps(checked)
+    for i, (k, v) in enumerate(checked.items()):
+        params[f"k{i}"], params[f"v{i}"] = k, v
+    try:
+        ws.store.statement_fast(sql, params)
+    except BackendError as exc:
+        if exc.__cause__ is not None and ws.store.is_integrity_error(exc.__cause__):
+            raise NotFound(f"run {run_id!r} does not exist") from None
+        raise
 
 
 # The same statement on SQLite and PostgreSQL.
