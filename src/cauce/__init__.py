@@ -47,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     "log_model": "cauce.registry.logging",
     # specs: cauce apply -f
     "apply": "cauce.specs",
+    # the team server: work through it (as CAUCE_SERVER_URL does)
+    "set_server": "cauce.workspace",
     # pipelines
     "step": "cauce.pipelines.decorators",
     "pipeline": "cauce.pipelines.decorators",
@@ -167,3 +169,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.tracking.runs import get_run as get_run
     from cauce.tracking.search import search_runs as search_runs
     from cauce.tracking.sweep import sweep as sweep
+    from cauce.workspace import set_server as set_server

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from cauce.store import Store
 
 
-__all__ = ["Workspace", "acting_as", "current", "enter", "init", "reset", "using"]
+__all__ = ["Workspace", "acting_as", "current", "enter", "init", "reset", "set_server", "using"]
 
 # Set by the server for the request it is answering: who acts, and in which workspace.
 _acting: ContextVar[str | None] = ContextVar("cauce_acting_user", default=None)
@@ -156,6 +156,29 @@ def reset() -> None:
         if _current is not None and _current_pid == os.getpid():
             _current.close()
         _current = None
+
+
+def set_server(url: str | None, token: str | None = None) -> Workspace:
+    """Work through the Cauce server at ``url`` from now on in this process, as
+    ``CAUCE_SERVER_URL`` does (``token``: as ``CAUCE_SERVER_TOKEN``); ``None`` goes back to
+    the local workspace. The new current workspace. Example::
+
+        cauce.set_server("http://cauce.internal:8080", token=os.environ["CAUCE_TOKEN"])
+    """
+    global _current, _current_pid
+    server_vars = ("CAUCE_SERVER_URL", "CAUCE_SERVER_TOKEN")
+    env = {k: v for k, v in os.environ.items() if k not in server_vars}
+    if url is not None:
+        env["CAUCE_SERVER_URL"] = url
+        token = token if token is not None else os.environ.get("CAUCE_SERVER_TOKEN")
+        if token:
+            env["CAUCE_SERVER_TOKEN"] = token
+    workspace = Workspace(load_settings(env=env))  # a bad URL fails here, before any change
+    with _lock:
+        if _current is not None and _current_pid == os.getpid():
+            _current.close()
+        _current, _current_pid = workspace, os.getpid()
+    return workspace
 
 
 def init(path: Path | None = None) -> Workspace:
