@@ -16,7 +16,7 @@ import pytest
 import cauce
 from cauce.automation.agent import Agent
 from cauce.automation.schedules import firings, list_schedules
-from cauce.errors import InvalidInput
+from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.specs import apply
 from cauce.workspace import Workspace
@@ -214,3 +214,25 @@ def test_cli_apply_and_agent_run_a_real_pipeline(tmp_path: Path) -> None:
     assert "dataset customers v1" in fired and "SUCCEEDED" in fired
     assert "on-new-customers" in cauce_cli("schedules", "list").stdout
     assert "SUCCEEDED" in cauce_cli("schedules", "firings", "on-new-customers").stdout
+
+
+def test_schedules_and_their_firings_are_read_through_a_server(
+    seam_workspace: Workspace, tmp_path: Path
+) -> None:
+    """`cauce schedules list` and `firings` read through a server too; the agent fires them
+    beside the store."""
+    from remote import server_side
+
+    apply(write(tmp_path, CRON))
+    apply(write(tmp_path, TRIGGER, "trigger.yaml"))
+    listed = list_schedules()
+    assert [s.name for s in listed] == ["hourly", "on-new-customers"]
+    assert listed[0].enabled and listed[0].next_run_at is not None
+    assert listed[1].spec["trigger"] == {"dataset": "customers"}
+    assert firings("hourly") == []
+    with pytest.raises(NotFound, match="nightly"):
+        firings("nightly")
+    beside_the_store = server_side(seam_workspace) if seam_workspace.remote else seam_workspace
+    Agent(beside_the_store, runner=Recorder()).tick(now=listed[0].next_run_at)
+    [fired] = firings("hourly")
+    assert fired["status"] == "SUCCEEDED" and fired["reason"].startswith("cron 0 * * * *")

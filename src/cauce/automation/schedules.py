@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Connection, func, select
 
 from cauce.errors import NotFound
+from cauce.operations import operation
 from cauce.specs import Applied, save_spec
 from cauce.store import now_ms
 from cauce.store.schema import dataset_versions, datasets, schedule_firings, schedules
@@ -109,6 +110,7 @@ def save_schedule(conn: Connection, ws: Workspace, spec: ScheduleSpec) -> Applie
     return save_spec(conn, ws, schedules, "Schedule", body, values)
 
 
+@operation("GET /schedules")
 def list_schedules(*, workspace: Workspace | None = None) -> list[Schedule]:
     """Every schedule, by name."""
     ws = workspace or current()
@@ -120,6 +122,7 @@ def list_schedules(*, workspace: Workspace | None = None) -> list[Schedule]:
     ]
 
 
+@operation("GET /schedules/{name}/firings")
 def firings(name: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
     """Every firing of a schedule, oldest first."""
     ws = workspace or current()

@@ -65,6 +65,7 @@ OPERATION_MODULES = (
     "cauce.monitoring.profiles",
     "cauce.monitoring.monitors",
     "cauce.monitoring.alerts",
+    "cauce.automation.schedules",
     "cauce.genai.prompts",
     "cauce.genai.connections",
     "cauce.genai.tracing",
