@@ -164,17 +164,18 @@ def main() -> int:
         servers = [upstream, router]
         relay_port = free_port()
         if args.floor:
+            relay_command = [sys.executable, str(HERE / "bare_relay.py"), "--port", str(relay_port),
+                             "--upstream-port", str(upstream_port)]  # fmt: skip
             servers.append(
                 Server(
                     "relay",
-                    [sys.executable, str(HERE / "bare_relay.py"), "--port", str(relay_port),
-                     "--upstream-port", str(upstream_port)],
+                    relay_command,
                     dict(os.environ),
                     REPO,
                     relay_port,
                     home / "relay.log",
                     "/v1/models",
-                )  # fmt: skip
+                )
             )
         body = home / "body.json"
         body.write_text(

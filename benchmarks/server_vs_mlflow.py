@@ -22,7 +22,8 @@ Measurements, per backend:
    ``metrics.auc DESC``, 100 results) as the experiment grows to 100,000 runs (Cauce) and to a
    smaller size (MLflow, whose time grows linearly). Runs are written in bulk into each server's
    database (not timed: neither has a bulk API), then PostgreSQL's statistics are refreshed
-   (``ANALYZE``, on both databases), as autovacuum does on a live server after such a load. **Server time** is measured two ways: the
+   (``ANALYZE``, on both databases), as autovacuum does on a live server after such a load.
+   **Server time** is measured two ways: the
    request's round trip minus that of ``GET /health`` on the same connection, the two
    alternating (both servers), and, for Cauce, ``search_runs`` timed in a separate process on
    the server's database (the function the route runs, without HTTP). Target: <= 50 ms at
