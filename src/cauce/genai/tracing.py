@@ -36,7 +36,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
 from cauce.store import schema
 from cauce.store.schema import spans, traces
-from cauce.validation import check_int
+from cauce.validation import check_int, check_limit
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -591,7 +591,7 @@ def query_traces(
 ) -> list[TraceSummary]:
     """Stored traces, newest first."""
     ws = workspace or current()
-    _check_limit(limit)
+    check_limit(limit)
     query = select(traces).order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
     if name is not None:
         query = query.where(traces.c.name == name)
@@ -783,7 +783,7 @@ def trace_rows(
 ) -> list[dict[str, Any]]:
     """Stored traces as the rows of :func:`to_dataset`, oldest first."""
     ws = workspace or current()
-    _check_limit(limit)
+    check_limit(limit)
     if since_ms is not None:
         check_int(since_ms, "since_ms")
     query = select(traces).order_by(traces.c.started_at, traces.c.id).limit(limit)
@@ -839,13 +839,6 @@ def _check_result(
         raise InvalidInput(f"{where}name: a non-empty text", details={"field": where + "name"})
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
         raise InvalidInput(f"{where}score: a number", details={"field": where + "score"})
-
-
-def _check_limit(limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise InvalidInput(
-            f"limit must be a number from 0 up, not {limit!r}", details={"field": "limit"}
-        )
 
 
 def _content_columns(attributes: dict[str, Any]) -> dict[str, Any]:
