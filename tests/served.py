@@ -74,8 +74,11 @@ class Served:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = ws.settings.state_dir / f"serve-{endpoint}-{self.port}.out"
+        self.output.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
         env.update({"CAUCE_HOME": str(ws.settings.root), "CAUCE_USER": "server"})
+        if ws.settings.server_url is not None:  # served against that Cauce server
+            env["CAUCE_SERVER_URL"] = ws.settings.server_url
         with open(self.output, "wb") as out:
             self.process = subprocess.Popen(
                 [*CLI, "endpoints", "serve", endpoint, "--port", str(self.port)],

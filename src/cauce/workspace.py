@@ -41,6 +41,17 @@ class Workspace:
         """Whether this workspace lives on a Cauce server."""
         return self.settings.server_url is not None
 
+    def child_environment(self) -> dict[str, str]:
+        """The environment for a child process that must work on this workspace: this one's
+        with the server this workspace is on (set by :func:`set_server` too), or none."""
+        server_vars = ("CAUCE_SERVER_URL", "CAUCE_SERVER_TOKEN")
+        env = {k: v for k, v in os.environ.items() if k not in server_vars}
+        if self.settings.server_url is not None:
+            env["CAUCE_SERVER_URL"] = self.settings.server_url
+            if self.settings.server_token:
+                env["CAUCE_SERVER_TOKEN"] = self.settings.server_token
+        return env
+
     @cached_property
     def server(self) -> ServerClient:
         """The client of the server this workspace lives on."""

@@ -697,10 +697,11 @@ def test_a_connection_that_cannot_answer_falls_back_to_the_next_connection(
 
 
 def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
-    store_workspace: Workspace,
+    any_workspace: Workspace,
 ) -> None:
+    """On SQLite, PostgreSQL and through a server: what a router reads and reports."""
     from cauce.errors import AlreadyExists, InvalidInput
-    from cauce.serving.endpoints import delete_endpoint, get_endpoint
+    from cauce.serving.endpoints import delete_endpoint
     from cauce.serving.gateway import KeyRing
 
     cauce.apply([{"kind": "Endpoint", "name": "spare"}])
@@ -709,17 +710,18 @@ def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
         keys.create_key("spare", "team")
     with pytest.raises(InvalidInput, match="requests_per_minute"):
         keys.create_key("spare", "other", limits={"requests_per_minute": 0})
-    ring = KeyRing(store_workspace, get_endpoint("spare").id)
+    ring = KeyRing(any_workspace, "spare")
     ring.load()
-    state = ring.find(key.encode())
-    for _ in range(2):  # two flushes add up
-        ring.spend(state, 10, 20, 0.5)
-        ring.store()
+    other = KeyRing(any_workspace, "spare")  # a second router of the endpoint
+    other.load()
+    for router in (ring, other):  # their flushes add up
+        router.spend(router.find(key.encode()), 10, 20, 0.5)
+        router.store()
     [listed] = keys.list_keys("spare")
     assert listed.prefix == key[:9] and listed.spent is not None
     assert (listed.spent["requests"], listed.spent["input_tokens"]) == (2, 20)
     assert listed.spent["cost"] == pytest.approx(1.0)
-    ring = KeyRing(store_workspace, get_endpoint("spare").id)  # a router started again
+    ring = KeyRing(any_workspace, "spare")  # a router started again
     ring.load()
     assert ring.find(key.encode()).spent == 60
     delete_endpoint("spare")

@@ -29,9 +29,9 @@ from cauce.workspace import Workspace
 
 
 @pytest.fixture
-def workspace(local_workspace: Workspace) -> Workspace:
-    """The rollout controller reads what routers and collectors keep beside the store."""
-    return local_workspace
+def workspace(seam_workspace: Workspace) -> Workspace:
+    """Local, then through a server: the controller reads the collector's files here either way."""
+    return seam_workspace
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def measure(ws: Workspace, deployment: str, at: int, requests: int) -> None:
     for _ in range(requests):
         window.observe(20.0, False)
     endpoint_id = get_endpoint("assistant", workspace=ws).id
-    store_windows(ws, endpoint_id, at - 1000, at, {(deployment, "live"): window})
+    store_windows(ws, "assistant", endpoint_id, at - 1000, at, {(deployment, "live"): window})
 
 
 def spec(metrics: list[dict[str, Any]], **analysis: Any) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 The controller is driven with explicit times (``tick(now=...)``) over measurements written the
 way a router writes them (``store_windows``) and records written by the real collector, so each
-test states exactly what the candidate did in the interval that is judged. The controller runs
-beside the store (``served``); what a person does (start, status, promote, abort) runs through
-a server too (``controlled``).
+test states exactly what the candidate did in the interval that is judged. The controller and
+what a person does (start, status, promote, abort) run on SQLite, PostgreSQL and through a
+server (``served``, ``controlled``); a test that patches the store's side in this process runs
+on local stores (``beside_store``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cauce.stats import jensen_shannon
 from cauce.store import now_ms
 from cauce.store.schema import rollout_decisions
 from cauce.workspace import Workspace
+from remote import server_side
 from served import CHURN_BLUE, record_requests
 
 ENDPOINT = (
@@ -82,8 +84,14 @@ def _churn(ws: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
 
 
 @pytest.fixture
-def served(store_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
-    """:func:`_churn` beside the store, where the controller reads what the router measured."""
+def served(any_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
+    """:func:`_churn` on SQLite, PostgreSQL and through a server, for the controller."""
+    return _churn(any_workspace, tmp_path, churn_model)
+
+
+@pytest.fixture
+def beside_store(store_workspace: Workspace, tmp_path: Path, churn_model: Any) -> Workspace:
+    """:func:`_churn` on SQLite and PostgreSQL: the store is in this process."""
     return _churn(store_workspace, tmp_path, churn_model)
 
 
@@ -100,7 +108,7 @@ def measure(ws: Workspace, deployment: str, at: int, requests: int, errors: int 
     for i in range(requests):
         window.observe(latency_ms, i < errors)
     endpoint_id = get_endpoint("churn", workspace=ws).id
-    store_windows(ws, endpoint_id, at - 1000, at, {(deployment, source): window})
+    store_windows(ws, "churn", endpoint_id, at - 1000, at, {(deployment, source): window})
 
 
 def decisions(ws: Workspace) -> list[str]:
@@ -238,15 +246,15 @@ def test_a_step_without_pause_waits_for_a_person(served: Workspace) -> None:
 
 
 def test_promotion_and_its_alias_move_are_one_transaction(
-    served: Workspace, monkeypatch: pytest.MonkeyPatch
+    beside_store: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A promotion whose alias move fails leaves nothing behind: the rollout still runs, traffic
     and alias are as they were; one that succeeds shows both at once, with one audit trail."""
     from cauce.errors import BackendError
     from cauce.registry import models
 
-    rollouts.start(rollout_spec(steps=[{"weight": 30}, {"weight": 100}]), workspace=served)
-    before = get_endpoint("churn", workspace=served).traffic
+    rollouts.start(rollout_spec(steps=[{"weight": 30}, {"weight": 100}]), workspace=beside_store)
+    before = get_endpoint("churn", workspace=beside_store).traffic
 
     def registry_down(*args: Any, **kwargs: Any) -> Any:
         raise BackendError("the registry is down")
@@ -254,19 +262,19 @@ def test_promotion_and_its_alias_move_are_one_transaction(
     with monkeypatch.context() as patch:
         patch.setattr(models, "move_alias", registry_down)
         with pytest.raises(BackendError, match="registry is down"):
-            rollouts.promote("churn", full=True, workspace=served)
-    rollout = rollouts.status("churn", workspace=served)
-    assert rollout.state == "running" and decisions(served)[-1] == "start"
-    assert get_endpoint("churn", workspace=served).traffic == before
-    assert "champion" in get_version("churn", 1, workspace=served).aliases
+            rollouts.promote("churn", full=True, workspace=beside_store)
+    rollout = rollouts.status("churn", workspace=beside_store)
+    assert rollout.state == "running" and decisions(beside_store)[-1] == "start"
+    assert get_endpoint("churn", workspace=beside_store).traffic == before
+    assert "champion" in get_version("churn", 1, workspace=beside_store).aliases
 
-    rollout = rollouts.promote("churn", full=True, workspace=served)
+    rollout = rollouts.promote("churn", full=True, workspace=beside_store)
     assert rollout.state == "promoted"
-    assert "champion" in get_version("churn", 2, workspace=served).aliases
-    (moved, *_) = events(served, action="model.alias.set")  # the newest first
+    assert "champion" in get_version("churn", 2, workspace=beside_store).aliases
+    (moved, *_) = events(beside_store, action="model.alias.set")  # the newest first
     assert moved.actor == rollout.decisions[-1].actor == "tester"  # who promoted, by hand
     assert "rollout of green on churn promoted" in moved.after["reason"]
-    history = get_alias_history(served)
+    history = get_alias_history(beside_store)
     assert history[-1] == ("champion", 1, 2, "tester")
 
 
@@ -288,7 +296,7 @@ def test_a_promotion_that_cannot_be_carried_out_pauses_once_with_the_reason(
 
     rollouts.start(rollout_spec(steps=[{"weight": 100}]), workspace=served)
     state = rollouts.status("churn", workspace=served)
-    with served.store.write() as conn:
+    with server_side(served).store.write() as conn:
         conn.execute(
             rollouts_table.update()
             .where(rollouts_table.c.id == state.id)
@@ -314,26 +322,26 @@ def test_a_promotion_that_cannot_be_carried_out_pauses_once_with_the_reason(
 
 
 def test_a_store_failure_while_judging_is_retried_at_the_next_interval(
-    served: Workspace, monkeypatch: pytest.MonkeyPatch
+    beside_store: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A BackendError goes away: the rollout keeps running, no pause is recorded."""
     from cauce.errors import BackendError
     from cauce.registry import models
 
-    rollouts.start(rollout_spec(steps=[{"weight": 100}]), workspace=served)
+    rollouts.start(rollout_spec(steps=[{"weight": 100}]), workspace=beside_store)
 
     def registry_down(*args: Any, **kwargs: Any) -> Any:
         raise BackendError("the registry is down")
 
     with monkeypatch.context() as patch:
         patch.setattr(models, "move_alias", registry_down)
-        state = rollouts.status("churn", workspace=served)
+        state = rollouts.status("churn", workspace=beside_store)
         now = state.next_analysis_at + 1
-        measure(served, "green", now - 1, requests=50)
-        assert rollouts.tick(now=now, workspace=served) == []
-    assert rollouts.status("churn", workspace=served).state == "running"
-    assert decisions(served) == ["start"]
-    rollout = judge(served, 0, requests=50)
+        measure(beside_store, "green", now - 1, requests=50)
+        assert rollouts.tick(now=now, workspace=beside_store) == []
+    assert rollouts.status("churn", workspace=beside_store).state == "running"
+    assert decisions(beside_store) == ["start"]
+    rollout = judge(beside_store, 0, requests=50)
     assert rollout.state == "promoted"
 
 
@@ -374,28 +382,28 @@ def test_the_controller_resumes_from_the_store_and_never_judges_an_interval_twic
     for thread in threads:
         thread.join()
     assert sorted(results) == [0, 0, 0, 1]
-    with fresh.store.read() as conn:
+    with server_side(fresh).store.read() as conn:
         analyses = conn.execute(
             select(func.count()).where(rollout_decisions.c.decision == "pass")
         ).scalar()
     assert analyses == 1
 
 
-def test_a_controller_in_another_process_takes_the_rollout_over(served: Workspace) -> None:
+def test_a_controller_in_another_process_takes_the_rollout_over(beside_store: Workspace) -> None:
     """The rollout lives in the store: ``cauce agent --once``, a fresh process, judges it."""
     spec = rollout_spec(analysis={"interval": "1s", "failure_limit": 2, "metrics": [
         {"name": "error_rate", "max": 0.05}]})  # fmt: skip
-    rollouts.start(spec, workspace=served)
-    state = rollouts.status("churn", workspace=served)
+    rollouts.start(spec, workspace=beside_store)
+    state = rollouts.status("churn", workspace=beside_store)
     assert state.next_analysis_at is not None
     time.sleep(max(0.0, (state.next_analysis_at - now_ms()) / 1000) + 0.05)
-    measure(served, "green", now_ms() - 1, requests=40, errors=10)
+    measure(beside_store, "green", now_ms() - 1, requests=40, errors=10)
     agent = [sys.executable, "-m", "cauce.cli.main", "agent", "--once"]
     first = subprocess.run(agent, capture_output=True, text=True, timeout=120, env=os.environ)
     assert first.returncode == 0, first.stderr
     assert "rollout on churn: fail" in first.stdout
-    assert decisions(served)[-1] == "fail"
-    assert rollouts.status("churn", workspace=served).failures == 1
+    assert decisions(beside_store)[-1] == "fail"
+    assert rollouts.status("churn", workspace=beside_store).failures == 1
 
 
 def _collect(ws: Workspace, deployment: str, at: int, predictions: list[int], source: str) -> None:

@@ -61,6 +61,7 @@ OPERATION_MODULES = (
     "cauce.specs",
     "cauce.serving.endpoints",
     "cauce.serving.keys",
+    "cauce.serving.metrics",
     "cauce.serving.rollouts",
     "cauce.monitoring.profiles",
     "cauce.monitoring.monitors",

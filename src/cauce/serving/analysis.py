@@ -35,7 +35,6 @@ __all__ = ["analyze"]
 
 def analyze(
     ws: Workspace,
-    endpoint_id: str,
     endpoint: str,
     row: Any,
     since: int,
@@ -53,7 +52,7 @@ def analyze(
     spec = row.spec
     analysis = spec["analysis"]
     sources = ("mirror",) if mirror else ("live",)
-    summary = summarize(ws, endpoint_id, row.candidate, since, until, sources)
+    summary = summarize(endpoint, row.candidate, since, until, sources, workspace=ws)
     enough = summary.requests >= analysis["min_requests"]
     windows: dict[str, Any] = {}
     genai: Any = None

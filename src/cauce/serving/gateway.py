@@ -21,12 +21,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
-from cauce.errors import RateLimited, Unauthorized
-from cauce.serving.keys import budget_period, hash_key
+from cauce.errors import BackendError, RateLimited, Unauthorized
+from cauce.serving.keys import Usage, add_usage, budget_period, hash_key, live_keys
 from cauce.store import now_ms
-from cauce.store.schema import api_key_usage, api_keys
 from cauce.workspace import Workspace
 
 
@@ -124,9 +121,9 @@ def _until_next(period: str) -> float:
 class KeyRing:
     """An endpoint's live keys, by hash, with usage waiting to be stored."""
 
-    def __init__(self, ws: Workspace, endpoint_id: str) -> None:
+    def __init__(self, ws: Workspace, endpoint: str) -> None:
         self.ws = ws
-        self.endpoint_id = endpoint_id
+        self.endpoint = endpoint
         self._keys: dict[str, KeyState] = {}
         self._unstored: dict[tuple[str, str], list[float]] = {}
         self._lock = threading.Lock()
@@ -134,29 +131,17 @@ class KeyRing:
     def load(self) -> None:
         """Read the endpoint's live keys and their periods' spending (blocking: a thread)."""
         found: dict[str, KeyState] = {}
-        with self.ws.store.read() as conn:
-            rows = conn.execute(
-                select(api_keys).where(
-                    api_keys.c.endpoint_id == self.endpoint_id, api_keys.c.revoked_at.is_(None)
-                )
-            ).all()
-            for row in rows:
-                state = self._keys.get(row.key_sha256)
-                if state is None or state.limits != row.limits:
-                    state = KeyState(row.id, row.name, dict(row.limits))
-                    period = budget_period(row.limits.get("budget_period", "month"), now_ms())
-                    stored = conn.execute(
-                        select(api_key_usage).where(
-                            api_key_usage.c.key_id == row.id, api_key_usage.c.period == period
-                        )
-                    ).first()
-                    state.period = period
-                    state.spent = (stored.input_tokens + stored.output_tokens) if stored else 0
-                    with self._lock:
-                        pending = self._unstored.get((row.id, period))
-                    if pending:
-                        state.spent += int(pending[1] + pending[2])
-                found[row.key_sha256] = state
+        for live in live_keys(self.endpoint, workspace=self.ws):
+            state = self._keys.get(live.sha256)
+            if state is None or state.limits != live.limits:
+                state = KeyState(live.id, live.name, dict(live.limits))
+                state.period = live.period
+                state.spent = live.spent
+                with self._lock:
+                    pending = self._unstored.get((live.id, live.period))
+                if pending:
+                    state.spent += int(pending[1] + pending[2])
+            found[live.sha256] = state
         self._keys = found
 
     def find(self, presented: bytes | None) -> KeyState:
@@ -185,40 +170,25 @@ class KeyRing:
             row[3] += cost
 
     def store(self) -> None:
-        """Add the usage kept since the last call to the store (blocking: a thread)."""
+        """Add the usage kept since the last call to the store (blocking: a thread); kept for
+        the next call when the store cannot take it now."""
         with self._lock:
             pending, self._unstored = self._unstored, {}
         if not pending:
             return
-        now = now_ms()
-        with self.ws.store.write() as conn:
-            for (key_id, period), (requests, tokens_in, tokens_out, cost) in pending.items():
-                where = (api_key_usage.c.key_id == key_id) & (api_key_usage.c.period == period)
-                found = conn.execute(select(api_key_usage.c.key_id).where(where)).first()
-                if found is None:
-                    conn.execute(
-                        api_key_usage.insert().values(
-                            key_id=key_id,
-                            period=period,
-                            requests=int(requests),
-                            input_tokens=int(tokens_in),
-                            output_tokens=int(tokens_out),
-                            cost=float(cost),
-                            updated_at=now,
-                        )
-                    )
-                else:
-                    conn.execute(
-                        api_key_usage.update()
-                        .where(where)
-                        .values(
-                            requests=api_key_usage.c.requests + int(requests),
-                            input_tokens=api_key_usage.c.input_tokens + int(tokens_in),
-                            output_tokens=api_key_usage.c.output_tokens + int(tokens_out),
-                            cost=api_key_usage.c.cost + float(cost),
-                            updated_at=now,
-                        )
-                    )
+        usage = [
+            Usage(key_id, period, int(requests), int(tokens_in), int(tokens_out), float(cost))
+            for (key_id, period), (requests, tokens_in, tokens_out, cost) in pending.items()
+        ]
+        try:
+            add_usage(self.endpoint, usage, workspace=self.ws)
+        except BackendError:
+            with self._lock:
+                for key, row in pending.items():
+                    kept = self._unstored.setdefault(key, [0, 0, 0, 0.0])
+                    for i, value in enumerate(row):
+                        kept[i] += value
+            raise
 
 
 def presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:

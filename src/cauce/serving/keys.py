@@ -9,12 +9,15 @@ Each key may carry limits, enforced by the router: ``requests_per_minute``,
 ``tokens_per_minute`` (prompt and answer tokens), and a ``token_budget`` per ``budget_period``
 (``day`` or ``month``, UTC) whose spending is kept in the store, so that it survives restarts.
 
-Creating, listing and revoking keys are operations, answered through a server too.
+Creating, listing and revoking keys are operations, answered through a server too, and so are
+what a router reads (:func:`live_keys`) and reports (:func:`add_usage`) every second.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,7 +28,7 @@ from sqlalchemy import select
 from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.operations import operation
-from cauce.store import new_id, now_ms
+from cauce.store import new_id, now_ms, upsert
 from cauce.store.schema import api_key_usage, api_keys, endpoints
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
@@ -196,6 +199,117 @@ def revoke_key(endpoint: str, name: str, *, workspace: Workspace | None = None) 
             after={"revoked_at": now},
         )
         return _key(endpoint, {**key._asdict(), "revoked_at": now})
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """A live key as a router needs it: its hash, limits, and the current period's spending."""
+
+    sha256: str
+    id: str
+    name: str
+    limits: dict[str, Any]
+    period: str
+    spent: int  # prompt and answer tokens
+
+
+@operation("GET /endpoints/{endpoint}/keys/live", role="editor")
+def live_keys(endpoint: str, *, workspace: Workspace | None = None) -> tuple[LiveKey, ...]:
+    """The endpoint's live keys by hash, for its routers (hence an editor's: a hash of a
+    256-bit key gives nothing away, but it is not for every viewer)."""
+    ws = workspace or current()
+    now = now_ms()
+    periods = (budget_period("day", now), budget_period("month", now))
+    with ws.store.read() as conn:
+        row = _endpoint(conn, endpoint)
+        keys = conn.execute(
+            select(api_keys).where(
+                api_keys.c.endpoint_id == row.id, api_keys.c.revoked_at.is_(None)
+            )
+        ).all()
+        usage = conn.execute(
+            select(api_key_usage).where(
+                api_key_usage.c.key_id.in_([k.id for k in keys]),
+                api_key_usage.c.period.in_(periods),
+            )
+        ).all()
+    spent = {(u.key_id, u.period): u.input_tokens + u.output_tokens for u in usage}
+    found = []
+    for key in keys:
+        period = budget_period(key.limits.get("budget_period", "month"), now)
+        found.append(
+            LiveKey(
+                key.key_sha256, key.id, key.name, dict(key.limits), period,
+                spent.get((key.id, period), 0),
+            )
+        )  # fmt: skip
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one key spent in one budget period since the last report."""
+
+    key_id: str
+    period: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+@operation("POST /endpoints/{endpoint}/keys/usage")
+def add_usage(endpoint: str, usage: list[Usage], *, workspace: Workspace | None = None) -> None:
+    """Add a router's reported spending to its keys' periods, in one transaction (two routers
+    adding to the same period both count)."""
+    ws = workspace or current()
+    for i, u in enumerate(usage):
+        numbers = (u.requests, u.input_tokens, u.output_tokens, u.cost)
+        if not all(0 <= n < math.inf for n in numbers):
+            raise InvalidInput(
+                f"usage.{i}: counts and cost are finite and 0 or more",
+                details={"field": f"usage.{i}"},
+            )
+        if not _PERIOD.fullmatch(u.period):
+            raise InvalidInput(
+                f"usage.{i}.period is a day (2026-12-03) or a month (2026-12), not {u.period!r}",
+                details={"field": f"usage.{i}.period"},
+            )
+    if not usage:
+        return
+    now = now_ms()
+    with ws.store.write() as conn:
+        row = _endpoint(conn, endpoint)
+        ids = sorted({u.key_id for u in usage})
+        known = set(
+            conn.execute(
+                select(api_keys.c.id).where(
+                    api_keys.c.endpoint_id == row.id, api_keys.c.id.in_(ids)
+                )
+            ).scalars()
+        )
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise NotFound(f"endpoint {endpoint!r} has no key {unknown[0]!r}")
+        for u in usage:
+            upsert(
+                conn,
+                api_key_usage,
+                {
+                    "key_id": u.key_id,
+                    "period": u.period,
+                    "requests": u.requests,
+                    "input_tokens": u.input_tokens,
+                    "output_tokens": u.output_tokens,
+                    "cost": float(u.cost),
+                    "updated_at": now,
+                },
+                ("key_id", "period"),
+                add=("requests", "input_tokens", "output_tokens", "cost"),
+            )
+
+
+_PERIOD = re.compile(r"\d{4}-\d{2}(-\d{2})?")
 
 
 def budget_period(period: str, at_ms: int) -> str:

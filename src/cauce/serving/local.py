@@ -2,6 +2,10 @@
 deployment in child processes, each started with ``cauce deployments serve`` semantics, and the
 rollout controller for the endpoint in a thread.
 
+Against a Cauce server too: the router reads the endpoint and its keys, and reports its
+measurements and keys' spending, through operations; the collector's files, the deployment
+servers and the controller's measuring stay on this machine.
+
 The supervisor follows the store: a deployment applied while the endpoint runs is started, one
 deleted is stopped, one updated (a new model version, other settings) is started anew and
 swapped in once ready, and a deployment server that dies is started again.
@@ -19,7 +23,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-from cauce.errors import NotSupported
 from cauce.serving.rollouts import Controller
 from cauce.serving.router import Router
 from cauce.serving.upstream import Upstream, UpstreamError
@@ -108,6 +111,7 @@ class Supervisor:
                         str(log_file),
                     ],
                     pass_fds=(sock.fileno(),),
+                    env=self.ws.child_environment(),  # the token stays off the command line
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
@@ -170,13 +174,6 @@ def serve_endpoint(
     """
     import uvicorn
 
-    if ws.remote:
-        raise NotSupported(
-            f"endpoint {endpoint!r} cannot be served against the server {ws.settings.server_url}: "
-            "its router stores measurements and collected requests beside the workspace's store, "
-            "and its rollout controller reads them there",
-            hint="run cauce endpoints serve on the server's machine, without CAUCE_SERVER_URL",
-        )
     sock = bind(host, port)
     supervisor: Supervisor | None = None  # set below; the router asks it for addresses
 

@@ -17,15 +17,18 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
+from cauce.errors import InvalidInput, NotFound
+from cauce.operations import operation
 from cauce.store import now_ms
-from cauce.store.schema import deployment_stats
-from cauce.workspace import Workspace
+from cauce.store.schema import deployment_stats, endpoints
+from cauce.workspace import Workspace, current
 
 # Upper bounds (ms) of the stored latency buckets: 5% apart from 0.1 ms to ~2 min, so that a
 # quantile read back from them is within 5% of the exact one.
 LATENCY_BOUNDS_MS: tuple[float, ...] = tuple(0.1 * 1.05**i for i in range(290))
+SOURCES = ("live", "mirror")
 _PROMETHEUS_BUCKETS_S = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 )  # fmt: skip
@@ -149,28 +152,104 @@ class RouterMetrics:
         return start, self._window_start, windows
 
 
+@dataclass(frozen=True)
+class WindowCounts:
+    """One deployment's and source's counts over a drained window, as stored."""
+
+    deployment: str
+    source: str
+    requests: int
+    errors: int
+    latency_sum_ms: float
+    latency_buckets: dict[int, int]
+
+
 def store_windows(
-    ws: Workspace, endpoint_id: str, start: int, end: int, windows: dict[tuple[str, str], Window]
+    ws: Workspace,
+    endpoint: str,
+    endpoint_id: str,
+    start: int,
+    end: int,
+    windows: dict[tuple[str, str], Window],
 ) -> None:
-    """Write drained windows to the store (one transaction)."""
-    if not windows:
-        return
+    """Write drained windows to the store (one transaction); nothing for none."""
+    if windows:
+        counts = [
+            WindowCounts(deployment, source, w.requests, w.errors, w.latency_sum_ms, w.buckets)
+            for (deployment, source), w in windows.items()
+        ]
+        record_windows(endpoint, endpoint_id, start, end, counts, workspace=ws)
+
+
+@operation("POST /endpoints/{endpoint}/stats")
+def record_windows(
+    endpoint: str,
+    endpoint_id: str,
+    start: int,
+    end: int,
+    windows: list[WindowCounts],
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Store a router's counts of ``(start, end]`` for an endpoint (the one ``endpoint_id`` names:
+    a router of an endpoint deleted and created anew since is refused)."""
+    ws = workspace or current()
+    _check_windows(start, end, windows)
     rows = [
         {
             "endpoint_id": endpoint_id,
-            "deployment": deployment,
-            "source": source,
+            "deployment": w.deployment,
+            "source": w.source,
             "window_start": start,
             "window_end": end,
             "requests": w.requests,
             "errors": w.errors,
             "latency_sum_ms": w.latency_sum_ms,
-            "latency_buckets": {str(k): v for k, v in w.buckets.items()},
+            "latency_buckets": {str(k): v for k, v in w.latency_buckets.items()},
         }
-        for (deployment, source), w in windows.items()
+        for w in windows
     ]
     with ws.store.write() as conn:
-        conn.execute(deployment_stats.insert(), rows)
+        _check_endpoint(conn, endpoint, endpoint_id)
+        if rows:
+            conn.execute(deployment_stats.insert(), rows)
+
+
+def _check_windows(start: int, end: int, windows: list[WindowCounts]) -> None:
+    if not 0 <= start <= end:
+        raise InvalidInput(
+            f"a window runs from start to end, both 0 or more: not {start} to {end}",
+            details={"field": "end" if start >= 0 else "start"},
+        )
+    for i, w in enumerate(windows):
+        where = f"windows.{i}"
+        if w.source not in SOURCES:
+            raise InvalidInput(
+                f"{where}.source must be one of {', '.join(SOURCES)}, not {w.source!r}",
+                details={"field": f"{where}.source"},
+            )
+        if not 0 <= w.errors <= w.requests or sum(w.latency_buckets.values()) != w.requests:
+            raise InvalidInput(
+                f"{where}: {w.errors} errors and {sum(w.latency_buckets.values())} bucketed "
+                f"latencies do not fit {w.requests} requests",
+                details={"field": f"{where}.requests"},
+            )
+        if any(not 0 <= k <= len(LATENCY_BOUNDS_MS) or v < 0 for k, v in w.latency_buckets.items()):
+            raise InvalidInput(
+                f"{where}.latency_buckets: a bucket index runs from 0 to "
+                f"{len(LATENCY_BOUNDS_MS)} and a count is 0 or more",
+                details={"field": f"{where}.latency_buckets"},
+            )
+
+
+def _check_endpoint(conn: Connection, endpoint: str, endpoint_id: str) -> None:
+    found = conn.execute(select(endpoints.c.id).where(endpoints.c.name == endpoint)).scalar()
+    if found != endpoint_id:
+        raise NotFound(
+            f"endpoint {endpoint!r} "
+            + ("does not exist" if found is None else f"is not {endpoint_id} any more"),
+            hint="it was deleted since the router started; restart the router",
+        )
 
 
 @dataclass(frozen=True)
@@ -188,17 +267,31 @@ class Summary:
         return self.errors / self.requests if self.requests else None
 
 
+@operation("GET /endpoints/{endpoint}/deployments/{deployment}/stats")
 def summarize(
-    ws: Workspace,
-    endpoint_id: str,
+    endpoint: str,
     deployment: str,
     since: int,
     until: int,
-    sources: tuple[str, ...] = ("live", "mirror"),
+    sources: tuple[str, ...] = SOURCES,
+    *,
+    workspace: Workspace | None = None,
 ) -> Summary:
-    """Merge the stored windows that ended within ``(since, until]``."""
+    """Merge the windows a deployment's routers stored that ended within ``(since, until]``."""
+    ws = workspace or current()
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown:
+        raise InvalidInput(
+            f"sources are among {', '.join(SOURCES)}, not {unknown[0]!r}",
+            details={"field": "sources"},
+        )
     s = deployment_stats.c
     with ws.store.read() as conn:
+        endpoint_id = conn.execute(
+            select(endpoints.c.id).where(endpoints.c.name == endpoint)
+        ).scalar()
+        if endpoint_id is None:
+            raise NotFound(f"endpoint {endpoint!r} does not exist")
         rows = conn.execute(
             select(s.requests, s.errors, s.latency_buckets).where(
                 s.endpoint_id == endpoint_id,

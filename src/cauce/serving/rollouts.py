@@ -22,8 +22,9 @@ in the store, not in the process that runs the controller: a controller started 
 the same store never analyse the same interval twice (compare-and-set on ``next_analysis_at``).
 
 Starting, reading, promoting and aborting a rollout are operations, answered through a server
-too; the controller (:func:`tick`) reads the router's measurements and the collector's files,
-so it runs beside the store.
+too, and so are the controller's two steps: claiming an interval and carrying out its decision.
+The measuring between them (:func:`tick`) reads the collector's files, so the controller runs
+where the router runs.
 """
 
 from __future__ import annotations
@@ -315,15 +316,19 @@ def status(endpoint: str, *, workspace: Workspace | None = None) -> Rollout:
             raise NotFound(
                 f"endpoint {endpoint!r} has no rollout", hint="cauce rollouts start -f rollout.yaml"
             )
-        return _rollout(conn, endpoint, found)
+        decisions = conn.execute(
+            select(rollout_decisions)
+            .where(rollout_decisions.c.rollout_id == found.id)
+            .order_by(rollout_decisions.c.id)
+        ).all()
+        return _as_rollout(
+            endpoint,
+            found,
+            [Decision(d.at, d.stage, d.decision, d.measured, d.reason, d.actor) for d in decisions],
+        )
 
 
-def _rollout(conn: Connection, endpoint: str, row: Any) -> Rollout:
-    decisions = conn.execute(
-        select(rollout_decisions)
-        .where(rollout_decisions.c.rollout_id == row.id)
-        .order_by(rollout_decisions.c.id)
-    ).all()
+def _as_rollout(endpoint: str, row: Any, decisions: list[Decision]) -> Rollout:
     return Rollout(
         id=row.id,
         endpoint=endpoint,
@@ -339,9 +344,7 @@ def _rollout(conn: Connection, endpoint: str, row: Any) -> Rollout:
         created_at=row.created_at,
         updated_at=row.updated_at,
         ended_at=row.ended_at,
-        decisions=[
-            Decision(d.at, d.stage, d.decision, d.measured, d.reason, d.actor) for d in decisions
-        ],
+        decisions=decisions,
     )
 
 
@@ -513,10 +516,50 @@ def _move_alias(conn: Connection, endpoint_row: Any, row: Any, reason: str, acto
 # -- the controller ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Interval:
+    """An interval a controller claimed for analysis: the rollout as it stood, and the
+    interval ``(since, until]``."""
+
+    rollout: Rollout
+    since: int
+    until: int
+
+
 def tick(
     endpoint: str | None = None, *, now: int | None = None, workspace: Workspace | None = None
 ) -> list[Rollout]:
-    """Analyse every running rollout whose interval is up; return those that were analysed."""
+    """Analyse every running rollout whose interval is up; return those that were analysed.
+
+    The interval is claimed and the decision carried out in the store (through a server too);
+    the measuring happens here, where the router's collected records are.
+    """
+    ws = workspace or current()
+    done = []
+    for interval in claim_intervals(endpoint, now=now, workspace=ws):
+        row = interval.rollout
+        try:
+            measured = analyze(
+                ws, row.endpoint, row, interval.since, interval.until,
+                mirror=row.stage == MIRROR_STAGE,
+            )  # fmt: skip
+        except Exception as exc:  # the controller goes on; the interval counts as inconclusive
+            log.warning("rollout %s: analysis failed: %s", row.id, exc)
+            measured = {"analysis": {"value": None, "ok": None, "why": str(exc)}}
+        try:
+            done.append(judge(row.id, measured, interval.until, workspace=ws))
+        except BackendError as exc:  # the store is away for now: the next interval tries again
+            log.warning("rollout %s: %s", row.id, exc)
+    return done
+
+
+@operation("POST /rollouts/intervals/claims")
+def claim_intervals(
+    endpoint: str | None = None, *, now: int | None = None, workspace: Workspace | None = None
+) -> tuple[Interval, ...]:
+    """Claim the analysis interval of every running rollout (of ``endpoint``, or all) that is up
+    at ``now`` (default: the store's side's clock). Two controllers never claim the same one
+    (compare-and-set on ``next_analysis_at``)."""
     ws = workspace or current()
     now = now_ms() if now is None else now
     query = (
@@ -528,41 +571,56 @@ def tick(
         query = query.where(endpoints.c.name == endpoint)
     with ws.store.read() as conn:
         due = conn.execute(query).all()
-    done = []
+    claimed = []
     for row in due:
         interval = row.spec["analysis"]["interval"]
-        with ws.store.write() as conn:  # claim this interval: only one controller analyses it
-            claimed = conn.execute(
+        with ws.store.write() as conn:
+            won = conn.execute(
                 update(rollouts)
                 .where(rollouts.c.id == row.id, rollouts.c.next_analysis_at == row.next_analysis_at)
                 .values(next_analysis_at=now + interval)
             ).rowcount
-        if claimed != 1:
-            continue
-        since = max(row.stage_started_at, row.next_analysis_at - interval)
-        try:
-            measured = analyze(
-                ws,
-                row.endpoint_id,
-                row.endpoint_name,
-                row,
-                since,
-                now,
-                mirror=row.stage == MIRROR_STAGE,
+        if won == 1:
+            since = max(row.stage_started_at, row.next_analysis_at - interval)
+            claimed.append(Interval(_as_rollout(row.endpoint_name, row, []), since, now))
+    return tuple(claimed)
+
+
+@operation("POST /rollouts/{rollout_id}/judgements")
+def judge(
+    rollout_id: str,
+    measured: dict[str, dict[str, Any]],
+    now: int,
+    *,
+    workspace: Workspace | None = None,
+) -> Rollout:
+    """Decide on an interval's measurements (each with its verdict ``ok``: true, false or null,
+    and ``why``) and carry the decision out in one transaction: pass, fail, inconclusive, and
+    what follows (advance, roll back, pause, promote). A decision that cannot be carried out
+    pauses the rollout instead."""
+    ws = workspace or current()
+    for name, m in measured.items():
+        if m.get("ok") not in (True, False, None) or not isinstance(m.get("why"), str):
+            raise InvalidInput(
+                f"measured.{name} needs ok (true, false or null) and why (text)",
+                details={"field": f"measured.{name}"},
             )
-        except Exception as exc:  # the controller goes on; the interval counts as inconclusive
-            log.warning("rollout %s: analysis failed: %s", row.id, exc)
-            measured = {"analysis": {"value": None, "ok": None, "why": str(exc)}}
-        try:
-            _judge(ws, row.endpoint_name, row.id, measured, now)
-        except BackendError as exc:  # the store is away for now: the next interval tries again
-            log.warning("rollout %s: %s", row.id, exc)
-            continue
-        except Exception as exc:  # it would fail the same way every interval: ask a person
-            log.warning("rollout %s: paused, its decision cannot be carried out: %s", row.id, exc)
-            _pause_on_error(ws, row.endpoint_name, row.id, measured, exc)
-        done.append(status(row.endpoint_name, workspace=ws))
-    return done
+    with ws.store.read() as conn:
+        endpoint = conn.execute(
+            select(endpoints.c.name)
+            .join(rollouts, rollouts.c.endpoint_id == endpoints.c.id)
+            .where(rollouts.c.id == rollout_id)
+        ).scalar()
+    if endpoint is None:
+        raise NotFound(f"rollout {rollout_id!r} does not exist")
+    try:
+        _judge(ws, endpoint, rollout_id, measured, now)
+    except BackendError:
+        raise
+    except Exception as exc:  # it would fail the same way every interval: ask a person
+        log.warning("rollout %s: paused, its decision cannot be carried out: %s", rollout_id, exc)
+        _pause_on_error(ws, endpoint, rollout_id, measured, exc)
+    return status(endpoint, workspace=ws)
 
 
 def _pause_on_error(

@@ -109,7 +109,7 @@ class Router:
         spec = self.endpoint.spec
         wants_keys = spec.get("auth") == "api_key"
         if wants_keys and self.keys is None:
-            self.keys = KeyRing(self.ws, self.endpoint.id)
+            self.keys = KeyRing(self.ws, self.name)
         elif not wants_keys:
             self.keys = None
         cache = spec.get("cache")
@@ -193,7 +193,9 @@ class Router:
     async def _flush_stats(self) -> None:
         start, end, windows = self.metrics.drain()
         if windows:
-            await asyncio.to_thread(store_windows, self.ws, self.endpoint.id, start, end, windows)
+            await asyncio.to_thread(
+                store_windows, self.ws, self.name, self.endpoint.id, start, end, windows
+            )
         if self.keys is not None:
             await asyncio.to_thread(self.keys.store)
 

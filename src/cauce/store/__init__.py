@@ -410,17 +410,28 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     return result.rowcount > 0
 
 
-def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
-    """Insert a row, or update its non-key columns when one with the same key exists."""
+def upsert(
+    conn: Connection,
+    table: Table,
+    values: dict[str, Any],
+    keys: Sequence[str],
+    *,
+    add: Sequence[str] = (),
+) -> None:
+    """Insert a row, or update its non-key columns when one with the same key exists: those in
+    ``add`` by adding the new value to the stored one, the others by replacing it."""
+    stmt: Any
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        pg = pg_insert(table).values(values)
-        update = {k: pg.excluded[k] for k in values if k not in keys}
-        conn.execute(pg.on_conflict_do_update(index_elements=list(keys), set_=update))
+        stmt = pg_insert(table).values(values)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        lite = sqlite_insert(table).values(values)
-        update = {k: lite.excluded[k] for k in values if k not in keys}
-        conn.execute(lite.on_conflict_do_update(index_elements=list(keys), set_=update))
+        stmt = sqlite_insert(table).values(values)
+    update = {
+        k: table.c[k] + stmt.excluded[k] if k in add else stmt.excluded[k]
+        for k in values
+        if k not in keys
+    }
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
