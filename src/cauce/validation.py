@@ -18,6 +18,8 @@ MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# 9000-01-01 UTC in ms: a cron's next time after any earlier time still has a calendar date.
+MAX_TIME_MS = 221_845_392_000_000
 
 # As in MLflow: letters, digits, _ - . space : / (so "train/loss" is a valid metric key).
 _KEY = re.compile(r"^[\w\-. :/]+$")
@@ -98,6 +100,17 @@ def check_int(value: Any, what: str) -> int:
     if not INT64_MIN <= value <= INT64_MAX:
         # Steps and timestamps are BIGINT columns; a larger value would fail in the database.
         raise InvalidInput(f"{what} must fit in 64 bits, got {_short(value)}")
+    return value
+
+
+def check_time_ms(value: Any, what: str) -> int:
+    """A time in milliseconds since the epoch (UTC), from 1970 to the year 9000."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME_MS:
+        raise InvalidInput(
+            f"{what} must be a time in milliseconds from 1970 to the year 9000, "
+            f"got {_short(value)}",
+            details={"field": what},
+        )
     return value
 
 

@@ -1,4 +1,10 @@
-"""Schedules, dataset triggers and the agent that fires them."""
+"""Schedules, dataset triggers and the agent that fires them.
+
+The claims and firings run on SQLite, PostgreSQL and through a server (``seam_any_workspace``):
+the agent's schedule part reaches the store only through operations. ``Agent()`` still refuses
+a workspace on a server (its alert-action queue needs the store), so :func:`agent` makes one
+past that guard; a remote workspace's ``store`` raises, so any direct touch would fail.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +16,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
 import cauce
-from cauce.automation.agent import Agent
-from cauce.automation.schedules import firings, list_schedules
+from cauce.automation.agent import Agent, PipelineRunner
+from cauce.automation.schedules import claim_schedules, end_firing, firings, list_schedules
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.specs import apply
 from cauce.workspace import Workspace
+from remote import server_side
 
 HOUR = 3600 * 1000
 
@@ -49,6 +57,15 @@ class Recorder:
     ) -> tuple[str | None, str]:
         self.calls.append((target, params, executor))
         return None, "SUCCEEDED"
+
+
+def agent(ws: Workspace, runner: PipelineRunner) -> Agent:
+    """An agent on ``ws``; on a server's workspace, made past the guard of ``Agent()``."""
+    if not ws.remote:
+        return Agent(ws, runner=runner)
+    made = Agent.__new__(Agent)
+    made.ws, made.runner = ws, runner
+    return made
 
 
 def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -96,40 +113,42 @@ def test_an_unknown_kind_later_in_the_file_applies_nothing(
     assert list_schedules() == []
 
 
-def test_missed_cron_slots_fire_once(any_workspace: Workspace, tmp_path: Path) -> None:
+def test_missed_cron_slots_fire_once(seam_any_workspace: Workspace, tmp_path: Path) -> None:
     apply(write(tmp_path, CRON))
     due = list_schedules()[0].next_run_at
     assert due is not None
     runner = Recorder()
-    agent = Agent(runner=runner)
-    assert agent.tick(now=due - 1) == []
+    fire = agent(seam_any_workspace, runner)
+    assert fire.tick(now=due - 1) == []
     five_hours_late = due + 5 * HOUR + 123
-    [fired] = agent.tick(now=five_hours_late)
+    [fired] = fire.tick(now=five_hours_late)
     assert fired.status == "SUCCEEDED" and "cron 0 * * * *" in fired.reason
-    assert agent.tick(now=five_hours_late) == []
+    assert fire.tick(now=five_hours_late) == []
     assert runner.calls == [("flows.py:training", {"rows": 3}, "local")]
     after = list_schedules()[0].next_run_at
     assert after is not None and five_hours_late < after <= five_hours_late + HOUR
     assert [f["status"] for f in firings("hourly")] == ["SUCCEEDED"]
+    [event] = audit.events(server_side(seam_any_workspace), action="schedule.fire")
+    assert event.actor == ("tester (as agent)" if seam_any_workspace.remote else "agent")
 
 
 def test_dataset_trigger_fires_once_for_the_newest_version(
-    any_workspace: Workspace, tmp_path: Path
+    seam_any_workspace: Workspace, tmp_path: Path
 ) -> None:
     cauce.data.register("customers", pd.DataFrame({"a": [0]}))  # before the trigger: ignored
     apply(write(tmp_path, TRIGGER))
     runner = Recorder()
-    agent = Agent(runner=runner)
-    assert agent.tick() == []
+    fire = agent(seam_any_workspace, runner)
+    assert fire.tick() == []
     cauce.data.register("customers", pd.DataFrame({"a": [1]}))
     cauce.data.register("customers", pd.DataFrame({"a": [2]}))
-    [fired] = agent.tick()
+    [fired] = fire.tick()
     assert fired.reason == "dataset customers v3"
-    assert agent.tick() == []
+    assert fire.tick() == []
     assert len(runner.calls) == 1
 
 
-def test_two_agents_never_fire_the_same_slot(workspace: Workspace, tmp_path: Path) -> None:
+def test_two_agents_never_fire_the_same_slot(seam_any_workspace: Workspace, tmp_path: Path) -> None:
     apply(write(tmp_path, CRON))
     due = list_schedules()[0].next_run_at
     assert due is not None
@@ -138,7 +157,7 @@ def test_two_agents_never_fire_the_same_slot(workspace: Workspace, tmp_path: Pat
 
     def claim() -> None:
         barrier.wait()
-        claims.append(len(Agent(runner=Recorder()).claim_due(now=due + 1)))
+        claims.append(len(agent(seam_any_workspace, Recorder()).claim_due(now=due + 1)))
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for t in threads:
@@ -146,10 +165,11 @@ def test_two_agents_never_fire_the_same_slot(workspace: Workspace, tmp_path: Pat
     for t in threads:
         t.join()
     assert sorted(claims) == [0, 0, 0, 1]
+    assert [f["status"] for f in firings("hourly")] == ["RUNNING"]
 
 
 def test_a_failing_pipeline_is_recorded_and_the_agent_goes_on(
-    workspace: Workspace, tmp_path: Path
+    seam_any_workspace: Workspace, tmp_path: Path
 ) -> None:
     apply(write(tmp_path, CRON))
     due = list_schedules()[0].next_run_at
@@ -158,9 +178,46 @@ def test_a_failing_pipeline_is_recorded_and_the_agent_goes_on(
     def broken(*args: Any) -> tuple[str | None, str]:
         raise RuntimeError("disk on fire")
 
-    [fired] = Agent(runner=broken).tick(now=due)
+    [fired] = agent(seam_any_workspace, broken).tick(now=due)
     assert fired.status == "FAILED" and fired.error == "RuntimeError: disk on fire"
     assert firings("hourly")[0]["error"] == "RuntimeError: disk on fire"
+
+
+def test_a_claim_through_a_server_claims_once_and_its_end_is_a_plain_set(
+    remote_workspace: Workspace, tmp_path: Path
+) -> None:
+    apply(write(tmp_path, CRON))
+    due = list_schedules()[0].next_run_at
+    assert due is not None
+    [claim] = claim_schedules(now=due, actor="agent")
+    assert (claim.schedule, claim.spec["params"]) == ("hourly", {"rows": 3})
+    assert claim.reason.startswith("cron 0 * * * *: due at ")
+    assert claim_schedules(now=due) == ()
+    assert claim_schedules() == ()  # the server's clock: the next slot is still ahead
+    for _ in range(2):  # a retry after a lost answer sets the same again
+        end_firing(claim.firing_id, "SUCCEEDED", pipeline_run_id="0" * 32)
+    [fired] = firings("hourly")
+    assert (fired["status"], fired["pipeline_run_id"], fired["error"]) == (
+        "SUCCEEDED",
+        "0" * 32,
+        None,
+    )
+    with pytest.raises(NotFound, match="firing 'nope'"):
+        end_firing("nope", "FAILED")
+    with pytest.raises(InvalidInput, match="SUCCEEDED or FAILED"):
+        end_firing(claim.firing_id, "DONE")
+    assert firings("hourly") == [fired]
+
+
+@pytest.mark.parametrize("route", ["schedules", "monitors", "indexes"])
+@pytest.mark.parametrize("now", ["soon", 2**64, -1, 10**15, 1.5])
+def test_a_claim_with_a_bad_now_is_a_422_naming_it(
+    remote_workspace: Workspace, route: str, now: object
+) -> None:
+    url = f"{remote_workspace.settings.server_url}/api/v1/{route}/claims"
+    answer = httpx.post(url, json={"now": now}, timeout=30)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"]["field"] == "now"
 
 
 PIPELINE = """
@@ -219,10 +276,7 @@ def test_cli_apply_and_agent_run_a_real_pipeline(tmp_path: Path) -> None:
 def test_schedules_and_their_firings_are_read_through_a_server(
     seam_workspace: Workspace, tmp_path: Path
 ) -> None:
-    """`cauce schedules list` and `firings` read through a server too; the agent fires them
-    beside the store."""
-    from remote import server_side
-
+    """`cauce schedules list` and `firings` read through a server too."""
     apply(write(tmp_path, CRON))
     apply(write(tmp_path, TRIGGER, "trigger.yaml"))
     listed = list_schedules()
@@ -232,7 +286,6 @@ def test_schedules_and_their_firings_are_read_through_a_server(
     assert firings("hourly") == []
     with pytest.raises(NotFound, match="nightly"):
         firings("nightly")
-    beside_the_store = server_side(seam_workspace) if seam_workspace.remote else seam_workspace
-    Agent(beside_the_store, runner=Recorder()).tick(now=listed[0].next_run_at)
+    agent(seam_workspace, Recorder()).tick(now=listed[0].next_run_at)
     [fired] = firings("hourly")
     assert fired["status"] == "SUCCEEDED" and fired["reason"].startswith("cron 0 * * * *")

@@ -167,6 +167,34 @@ def test_a_dataset_source_is_refreshed_by_the_agent_when_it_changes(
         registry.refresh("bad")
 
 
+def test_a_due_refresh_is_claimed_once_in_one_operation(
+    seam_any_workspace: Workspace, tmp_path: Path
+) -> None:
+    """The agent's claim is one compare-and-set where the store is (on the server through
+    one): of four claims of the same refresh one wins, and it is not due again for a lease."""
+    import threading
+
+    cauce.apply(spec(tmp_path, max_age="1h"))
+    due = records.get_index("docs").next_refresh_at
+    assert due is not None  # never built: due now
+    claims: list[list[str]] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        claims.append(registry.claim_due(seam_any_workspace, now=due))
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claims) == [[], [], [], ["docs"]]
+    assert registry.claim_due(seam_any_workspace, now=due + 599_999) == []
+    assert registry.claim_due(seam_any_workspace, now=due + 600_000) == ["docs"]  # lease over
+    assert registry.claim_due_indexes() == ()  # the server's clock: the next lease is ahead
+
+
 def test_a_flow_retrieves_then_answers(
     workspace: Workspace, corpus: Path, upstream: object
 ) -> None:

@@ -2,9 +2,8 @@
 
 Runs are driven with explicit times (``run_monitor(now=...)``) over datasets registered in the
 test and records written by the real collector, so each test states what the window held.
-``workspace`` and ``any_workspace`` run through a server too (tests/monitoring/conftest.py);
-the agent's claims and the agent itself need the store (``local_workspace``,
-``store_workspace``).
+``workspace`` and ``any_workspace`` run through a server too (tests/monitoring/conftest.py),
+the agent's claims included; the agent itself needs the store (``local_workspace``).
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from cauce.lineage import audit
 from cauce.monitoring.alerts import list_alerts
 from cauce.monitoring.monitors import (
     claim_due,
+    claim_due_monitors,
     get_monitor,
     history,
     list_monitors,
@@ -488,19 +488,20 @@ def test_without_the_collector_files_the_registered_records_are_read(
 # -- schedules and the agent ------------------------------------------------------------------
 
 
-def test_claim_due_collapses_missed_slots_into_one_run(store_workspace: Workspace) -> None:
-    setup(store_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *")
+def test_claim_due_collapses_missed_slots_into_one_run(any_workspace: Workspace) -> None:
+    setup(any_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None and due % HOUR == 0
-    assert claim_due(store_workspace, now=due - 1) == []
+    assert claim_due(any_workspace, now=due - 1) == []
     late = due + 5 * HOUR + 123
-    assert claim_due(store_workspace, now=late) == ["churn-drift"]
-    assert claim_due(store_workspace, now=late) == []  # the five missed slots were one claim
+    assert claim_due(any_workspace, now=late) == ["churn-drift"]
+    assert claim_due(any_workspace, now=late) == []  # the five missed slots were one claim
+    assert claim_due_monitors() == ()  # the server's clock: the next slot is still ahead
     assert get_monitor("churn-drift").next_run_at == due + 6 * HOUR
 
 
-def test_two_claims_of_the_same_slot_only_one_wins(store_workspace: Workspace) -> None:
-    setup(store_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
+def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> None:
+    setup(any_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None
     claims: list[list[str]] = []
@@ -508,7 +509,7 @@ def test_two_claims_of_the_same_slot_only_one_wins(store_workspace: Workspace) -
 
     def claim() -> None:
         barrier.wait()
-        claims.append(claim_due(store_workspace, now=due + 1))
+        claims.append(claim_due(any_workspace, now=due + 1))
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for t in threads:
@@ -518,11 +519,9 @@ def test_two_claims_of_the_same_slot_only_one_wins(store_workspace: Workspace) -
     assert sorted(map(len, claims)) == [0, 0, 0, 1]
 
 
-def test_a_disabled_monitor_is_never_due(local_workspace: Workspace) -> None:
-    setup(
-        local_workspace, customers(200, seed=1, contract=True), schedule="0 * * * *", enabled=False
-    )
-    assert claim_due(local_workspace, now=NOW * 2) == []
+def test_a_disabled_monitor_is_never_due(workspace: Workspace) -> None:
+    setup(workspace, customers(200, seed=1, contract=True), schedule="0 * * * *", enabled=False)
+    assert claim_due(workspace, now=NOW * 2) == []
 
 
 @pytest.mark.slow
@@ -611,8 +610,6 @@ def test_through_a_server_the_agent_and_wait_are_refused_and_nothing_is_stored(
     with pytest.raises(NotSupported, match="without --wait"):
         run_monitor("churn-drift", now=NOW, wait=True)
     assert runs("churn-drift") == []
-    with pytest.raises(NotSupported, match="cauce agent"):
-        claim_due(remote_workspace, now=NOW)
     with pytest.raises(NotSupported, match="on the server's machine"):
         Agent(remote_workspace)
     run = run_monitor("churn-drift", now=NOW)  # the actions queued, for the server's agent

@@ -2,10 +2,12 @@
 monitors, runs the actions their alerts queued (retraining, webhooks) and runs the rollout
 controller (every second) for rollouts whose endpoint is served elsewhere.
 
-Each tick claims what is due in one write transaction, with a compare-and-set on the schedule's
-``next_run_at`` (cron) or ``last_seen_version`` (dataset trigger), so that two agents on the same
-store never fire the same slot twice. Then it runs the claimed pipelines one by one and records
-each firing's outcome. A pipeline that fails is recorded as FAILED; the agent goes on.
+Each tick claims what is due in one operation (one write transaction, on the server for a
+workspace on one), with a compare-and-set on the schedule's ``next_run_at`` (cron) or
+``last_seen_version`` (dataset trigger), so that two agents on the same store never fire the
+same slot twice. Then it runs the claimed pipelines one by one and records each firing's
+outcome. A pipeline that fails is recorded as FAILED; the agent goes on. Monitors and indexes
+are claimed the same way (``POST /monitors/claims``, ``POST /indexes/claims``).
 
 Alert actions run beside the loop, on a pool of ``CAUCE_ACTION_WORKERS`` threads
 (:class:`cauce.monitoring.actions.workers.ActionPool`): a long retraining holds one worker,
@@ -14,21 +16,14 @@ never the loop, and several agents share the queue through compare-and-set claim
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from cauce.automation.schedules import newest_version
+from cauce.automation.schedules import ScheduleClaim, claim_schedules, end_firing
 from cauce.errors import CauceError, NotSupported
-from cauce.lineage import audit
-from cauce.store import new_id, now_ms
-from cauce.store.schema import schedule_firings, schedules
-from cauce.validation import next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -62,10 +57,6 @@ def run_pipeline(
     return result.id, result.status
 
 
-def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 class Agent:
     """Fires the workspace's due schedules; :meth:`tick` once, or :meth:`run` until stopped."""
 
@@ -73,66 +64,23 @@ class Agent:
         self.ws = workspace or current()
         if self.ws.remote:
             raise NotSupported(
-                "the agent claims what is due (schedules, monitors, alert actions, rollouts) with "
-                "compare-and-set updates in the store itself, and the workspace is on the server "
+                "the agent claims alert actions and analyses rollouts with compare-and-set "
+                "updates in the store itself, and the workspace is on the server "
                 f"{self.ws.settings.server_url}",
                 hint="run `cauce agent` on the server's machine, against its workspace "
                 "(without CAUCE_SERVER_URL)",
             )
         self.runner = runner
 
-    def claim_due(self, now: int | None = None) -> list[tuple[str, str, dict[str, Any]]]:
-        """Claim every due schedule; return (firing id, reason, spec) for each."""
-        now = now_ms() if now is None else now
-        claimed = []
-        s = schedules.c
-        with self.ws.store.write() as conn:
-            for row in conn.execute(select(schedules).where(s.enabled.is_(True)).order_by(s.name)):
-                spec = row.spec
-                changes: dict[str, Any]
-                if spec.get("cron"):
-                    if row.next_run_at is None or row.next_run_at > now:
-                        continue
-                    reason = f"cron {spec['cron']}: due at {_iso(row.next_run_at)}"
-                    # Missed slots collapse into this one firing: the next is after now.
-                    changes = {"next_run_at": next_cron_time(spec["cron"], now)}
-                    guard = s.next_run_at == row.next_run_at
-                else:
-                    newest = newest_version(conn, spec["trigger"]["dataset"])
-                    if newest is None or newest <= (row.last_seen_version or 0):
-                        continue
-                    reason = f"dataset {spec['trigger']['dataset']} v{newest}"
-                    changes = {"last_seen_version": newest}
-                    guard = s.last_seen_version == row.last_seen_version
-                result = conn.execute(
-                    schedules.update()
-                    .where(s.id == row.id, guard)
-                    .values(last_run_at=now, **changes),
-                    execution_options={"preserve_rowcount": True},
-                )
-                if result.rowcount != 1:
-                    continue  # another agent claimed it
-                firing_id = new_id()
-                conn.execute(
-                    schedule_firings.insert().values(
-                        id=firing_id, schedule_id=row.id, reason=reason, at=now, status="RUNNING"
-                    )
-                )
-                audit.record(
-                    conn,
-                    "agent",
-                    "schedule.fire",
-                    "schedule",
-                    row.id,
-                    after={"reason": reason, "firing_id": firing_id},
-                )
-                claimed.append((firing_id, reason, spec))
-        return claimed
+    def claim_due(self, now: int | None = None) -> tuple[ScheduleClaim, ...]:
+        """Claim every due schedule (:func:`~cauce.automation.schedules.claim_schedules`)."""
+        return claim_schedules(now=now, actor="agent", workspace=self.ws)
 
     def tick(self, now: int | None = None) -> list[Firing]:
         """Fire what is due now; return what each firing did."""
         done = []
-        for firing_id, reason, spec in self.claim_due(now):
+        for claim in self.claim_due(now):
+            spec = claim.spec
             run_id: str | None = None
             error: str | None = None
             try:
@@ -145,15 +93,12 @@ class Agent:
             except CauceError as exc:
                 status, error = "FAILED", str(exc)
             except Exception as exc:  # a pipeline's own bug must not stop the agent
-                log.exception("schedule %s: pipeline %s crashed", spec["name"], spec["pipeline"])
+                log.exception("schedule %s: pipeline %s crashed", claim.schedule, spec["pipeline"])
                 status, error = "FAILED", f"{type(exc).__name__}: {exc}"
-            with self.ws.store.write() as conn:
-                conn.execute(
-                    schedule_firings.update()
-                    .where(schedule_firings.c.id == firing_id)
-                    .values(status=status, pipeline_run_id=run_id, error=error)
-                )
-            done.append(Firing(spec["name"], reason, status, run_id, error))
+            end_firing(
+                claim.firing_id, status, pipeline_run_id=run_id, error=error, workspace=self.ws
+            )
+            done.append(Firing(claim.schedule, claim.reason, status, run_id, error))
         return done
 
     def run_monitors(self, now: int | None = None) -> list[Any]:

@@ -12,22 +12,28 @@ Example spec::
 Times are UTC. A cron schedule that was due while no agent ran fires once when an agent comes
 back, not once per missed slot; a dataset trigger fires once for the newest version it has not
 seen. Each firing is stored with its reason.
+
+The agent's claim of what is due (:func:`claim_schedules`) and the end of each firing
+(:func:`end_firing`) are operations: through a server, the compare-and-set runs there.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Connection, func, select
 
-from cauce.errors import NotFound
+from cauce.errors import InvalidInput, NotFound
+from cauce.lineage import audit
 from cauce.operations import operation
+from cauce.pipelines.executors.base import FAILED, SUCCEEDED
 from cauce.specs import Applied, save_spec
-from cauce.store import now_ms
+from cauce.store import new_id, now_ms
 from cauce.store.schema import dataset_versions, datasets, schedule_firings, schedules
-from cauce.validation import check_cron, check_name, next_cron_time
+from cauce.validation import check_cron, check_name, check_time_ms, next_cron_time
 from cauce.workspace import Workspace, current
 
 
@@ -145,3 +151,125 @@ def firings(name: str, *, workspace: Workspace | None = None) -> list[dict[str, 
         }
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class ScheduleClaim:
+    """A firing the agent claimed: its id, the schedule, why it fires, and the spec to run."""
+
+    firing_id: str
+    schedule: str
+    reason: str
+    spec: dict[str, Any]
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _due(conn: Connection, now: int) -> list[tuple[Any, str, dict[str, Any], Any]]:
+    """Each enabled schedule due at ``now``: its row, the reason, the changes that claim it,
+    and the guard that the row is still as read."""
+    s = schedules.c
+    due = []
+    for row in conn.execute(select(schedules).where(s.enabled.is_(True)).order_by(s.name)):
+        spec = row.spec
+        if spec.get("cron"):
+            if row.next_run_at is None or row.next_run_at > now:
+                continue
+            reason = f"cron {spec['cron']}: due at {_iso(row.next_run_at)}"
+            # Missed slots collapse into this one firing: the next is after now.
+            changes = {"next_run_at": next_cron_time(spec["cron"], now)}
+            guard = s.next_run_at == row.next_run_at
+        else:
+            newest = newest_version(conn, spec["trigger"]["dataset"])
+            if newest is None or newest <= (row.last_seen_version or 0):
+                continue
+            reason = f"dataset {spec['trigger']['dataset']} v{newest}"
+            changes = {"last_seen_version": newest}
+            guard = s.last_seen_version == row.last_seen_version
+        due.append((row, reason, changes, guard))
+    return due
+
+
+@operation("POST /schedules/claims")
+def claim_schedules(
+    *,
+    now: int | None = None,
+    actor: str | None = None,
+    workspace: Workspace | None = None,
+) -> tuple[ScheduleClaim, ...]:
+    """Claim every schedule due at ``now`` (the server's clock by default) and record a RUNNING
+    firing for each, audited as ``schedule.fire``; return the claims.
+
+    Each claim is a compare-and-set on the schedule's ``next_run_at`` (cron) or
+    ``last_seen_version`` (dataset trigger): of several agents, one fires each slot.
+    """
+    ws = workspace or current()
+    now = now_ms() if now is None else check_time_ms(now, "now")
+    with ws.store.read() as conn:  # most looks find nothing: no write lock for those
+        if not _due(conn, now):
+            return ()
+    claimed = []
+    with ws.store.write() as conn:
+        for row, reason, changes, guard in _due(conn, now):
+            result = conn.execute(
+                schedules.update()
+                .where(schedules.c.id == row.id, guard)
+                .values(last_run_at=now, **changes),
+                execution_options={"preserve_rowcount": True},
+            )
+            if result.rowcount != 1:
+                continue  # another agent claimed it
+            firing_id = new_id()
+            conn.execute(
+                schedule_firings.insert().values(
+                    id=firing_id, schedule_id=row.id, reason=reason, at=now, status="RUNNING"
+                )
+            )
+            audit.record(
+                conn,
+                actor or ws.user,
+                "schedule.fire",
+                "schedule",
+                row.id,
+                after={"reason": reason, "firing_id": firing_id},
+            )
+            claimed.append(ScheduleClaim(firing_id, row.name, reason, row.spec))
+    return tuple(claimed)
+
+
+@operation("POST /schedule-firings/{firing_id}/end", idempotent=True)
+def end_firing(
+    firing_id: str,
+    status: str,
+    *,
+    pipeline_run_id: str | None = None,
+    error: str | None = None,
+    workspace: Workspace | None = None,
+) -> None:
+    """Record how a firing ended: its pipeline run's status (SUCCEEDED or FAILED), the run, and
+    the error, if any."""
+    ws = workspace or current()
+    if status not in (SUCCEEDED, FAILED):
+        raise InvalidInput(
+            f"a firing ends {SUCCEEDED} or {FAILED}, not {status!r}", details={"field": "status"}
+        )
+    if pipeline_run_id is not None and (
+        not isinstance(pipeline_run_id, str) or len(pipeline_run_id) > 32
+    ):
+        raise InvalidInput(
+            f"pipeline_run_id must be a run id, not {pipeline_run_id!r}",
+            details={"field": "pipeline_run_id"},
+        )
+    if error is not None and not isinstance(error, str):
+        raise InvalidInput(f"error must be text, not {error!r}", details={"field": "error"})
+    with ws.store.write() as conn:
+        result = conn.execute(
+            schedule_firings.update()
+            .where(schedule_firings.c.id == firing_id)
+            .values(status=status, pipeline_run_id=pipeline_run_id, error=error),
+            execution_options={"preserve_rowcount": True},
+        )
+        if result.rowcount != 1:
+            raise NotFound(f"schedule firing {firing_id!r} does not exist")

@@ -52,7 +52,7 @@ from cauce.store.schema import (
     reference_profiles,
     signal_results,
 )
-from cauce.validation import INT64_MAX, INT64_MIN, check_limit, next_cron_time
+from cauce.validation import INT64_MAX, INT64_MIN, check_limit, check_time_ms, next_cron_time
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -789,28 +789,29 @@ def _store_run(
     )
 
 
-def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
-    """Claim every monitor whose schedule is due (compare-and-set); return their names.
+@operation("POST /monitors/claims")
+def claim_due_monitors(
+    *, now: int | None = None, workspace: Workspace | None = None
+) -> tuple[str, ...]:
+    """Claim every monitor whose schedule is due at ``now`` (the server's clock by default),
+    each with a compare-and-set on its next run time; return their names.
 
-    The agent's claim, made in the store itself: not through a server.
+    Missed slots collapse into one run: the next run time is moved after ``now``.
     """
-    if ws.remote:
-        raise NotSupported(
-            "claiming due monitors is the agent's compare-and-set in the store itself, and the "
-            f"workspace is on the server {ws.settings.server_url}",
-            hint="run `cauce agent` on the server's machine, against its workspace",
-        )
-    now = now_ms() if now is None else now
+    ws = workspace or current()
+    now = now_ms() if now is None else check_time_ms(now, "now")
     m = monitors.c
+    due = (
+        select(monitors)
+        .where(m.enabled.is_(True), m.next_run_at.is_not(None), m.next_run_at <= now)
+        .order_by(m.name)
+    )
+    with ws.store.read() as conn:  # most looks find nothing: no write lock for those
+        if conn.execute(due.limit(1)).first() is None:
+            return ()
     claimed = []
     with ws.store.write() as conn:
-        due = conn.execute(
-            select(monitors)
-            .where(m.enabled.is_(True), m.next_run_at.is_not(None), m.next_run_at <= now)
-            .order_by(m.name)
-        ).all()
-        for row in due:
-            # Missed slots collapse into one run: the next is after now.
+        for row in conn.execute(due).all():
             result = conn.execute(
                 monitors.update()
                 .where(m.id == row.id, m.next_run_at == row.next_run_at)
@@ -819,7 +820,12 @@ def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
             )
             if result.rowcount == 1:
                 claimed.append(row.name)
-    return claimed
+    return tuple(claimed)
+
+
+def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
+    """The monitors due at ``now`` in ``ws``, claimed (:func:`claim_due_monitors`)."""
+    return list(claim_due_monitors(now=now, workspace=ws))
 
 
 @operation("GET /monitors/{name}/runs")

@@ -66,7 +66,14 @@ from cauce.store.schema import (
     index_versions,
     indexes,
 )
-from cauce.validation import Duration, check_cron, check_int, check_name, next_cron_time
+from cauce.validation import (
+    Duration,
+    check_cron,
+    check_int,
+    check_name,
+    check_time_ms,
+    next_cron_time,
+)
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -532,20 +539,36 @@ def query(
     return hits
 
 
-def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
-    """Claim every index due for a refresh (compare-and-set on its next refresh time), and
-    every dataset-sourced index whose dataset has a newer version; return their names."""
-    now = now_ms() if now is None else now
+def _due(conn: Connection, now: int) -> list[Any]:
+    """The indexes due at ``now``: their refresh time has come, or (dataset sources) their
+    dataset has a newer version than the one they were built from."""
+    found = []
+    for row in conn.execute(select(indexes).order_by(indexes.c.name)).all():
+        due = row.next_refresh_at is not None and row.next_refresh_at <= now
+        dataset = row.spec.get("source", {}).get("dataset")
+        if not due and dataset is not None and row.refreshed_at is not None:
+            newest = _newest_dataset_version(conn, dataset)
+            due = newest is not None and newest != row.source_version_id
+        if due:
+            found.append(row)
+    return found
+
+
+@operation("POST /indexes/claims")
+def claim_due_indexes(
+    *, now: int | None = None, workspace: Workspace | None = None
+) -> tuple[str, ...]:
+    """Claim every index due for a refresh at ``now`` (the server's clock by default), each with
+    a compare-and-set on its refresh times, and every dataset-sourced index whose dataset has a
+    newer version; return their names."""
+    ws = workspace or current()
+    now = now_ms() if now is None else check_time_ms(now, "now")
+    with ws.store.read() as conn:  # most looks find nothing: no write lock for those
+        if not _due(conn, now):
+            return ()
     claimed = []
     with ws.store.write() as conn:
-        for row in conn.execute(select(indexes).order_by(indexes.c.name)).all():
-            due = row.next_refresh_at is not None and row.next_refresh_at <= now
-            dataset = row.spec.get("source", {}).get("dataset")
-            if not due and dataset is not None and row.refreshed_at is not None:
-                newest = _newest_dataset_version(conn, dataset)
-                due = newest is not None and newest != row.source_version_id
-            if not due:
-                continue
+        for row in _due(conn, now):
             # The claim moves the next refresh a lease ahead; the refresh sets the real one.
             result = conn.execute(
                 indexes.update()
@@ -561,7 +584,12 @@ def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
             )
             if result.rowcount == 1:
                 claimed.append(row.name)
-    return claimed
+    return tuple(claimed)
+
+
+def claim_due(ws: Workspace, now: int | None = None) -> list[str]:
+    """The indexes due at ``now`` in ``ws``, claimed (:func:`claim_due_indexes`)."""
+    return list(claim_due_indexes(now=now, workspace=ws))
 
 
 def _newest_dataset_version(conn: Connection, ref: str) -> str | None:
