@@ -531,3 +531,50 @@ def test_a_rollout_needs_live_traffic_to_move(controlled: Workspace) -> None:
     set_traffic("churn", {"blue": 0}, workspace=controlled)
     with pytest.raises(InvalidInput, match="no deployment with live traffic"):
         rollouts.start(rollout_spec(), workspace=controlled)
+
+
+WINDOW = {"deployment": "blue", "source": "live", "requests": 1, "errors": 0,
+          "latency_sum_ms": 1.0, "latency_buckets": {"3": 1}}  # fmt: skip
+USAGE = {"key_id": "k", "period": "2026-12", "requests": 1, "input_tokens": 1,
+         "output_tokens": 1, "cost": 0.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("rollouts/intervals/claims", {"now": "soon"}, "now"),
+        ("rollouts/intervals/claims", {"now": 2**64}, "now"),
+        ("rollouts/{rollout}/judgements", {"measured": {}, "now": -1}, "now"),
+        ("rollouts/{rollout}/judgements", {"measured": {"x": {"ok": 2}}, "now": 1}, "measured.x"),
+        ("endpoints/churn/stats", {"start": 5, "end": 1, "windows": []}, "end"),
+        ("endpoints/churn/stats", {"start": "a", "end": 1, "windows": []}, "start"),
+        ("endpoints/churn/stats", {"start": 1, "end": 2, "windows": [{**WINDOW, "source": "x"}]},
+         "windows.0.source"),
+        ("endpoints/churn/stats", {"start": 1, "end": 2, "windows": [{**WINDOW, "errors": 2}]},
+         "windows.0.requests"),
+        ("endpoints/churn/keys/usage", {"usage": [{**USAGE, "period": "2026"}]}, "usage.0.period"),
+        ("endpoints/churn/keys/usage", {"usage": [{**USAGE, "cost": -1}]}, "usage.0"),
+    ],
+)  # fmt: skip
+def test_the_routers_and_controllers_routes_refuse_bad_input_naming_the_field(
+    remote_workspace: Workspace,
+    tmp_path: Path,
+    churn_model: Any,
+    route: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    """What a router or controller sends is checked by the server: a 422 naming the field, and
+    nothing stored."""
+    import httpx
+
+    ws = _churn(remote_workspace, tmp_path, churn_model)
+    rollouts.start(rollout_spec(), workspace=ws)
+    rollout = rollouts.status("churn", workspace=ws)
+    if route.endswith("/stats"):
+        body = {**body, "endpoint_id": get_endpoint("churn", workspace=ws).id}
+    url = f"{ws.settings.server_url}/api/v1/{route.replace('{rollout}', rollout.id)}"
+    answer = httpx.post(url, json=body, timeout=30)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"]["field"] == field
+    assert rollouts.status("churn", workspace=ws) == rollout

@@ -23,6 +23,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
 from cauce.store import now_ms
 from cauce.store.schema import deployment_stats, endpoints
+from cauce.validation import check_time_ms
 from cauce.workspace import Workspace, current
 
 # Upper bounds (ms) of the stored latency buckets: 5% apart from 0.1 ms to ~2 min, so that a
@@ -216,10 +217,10 @@ def record_windows(
 
 
 def _check_windows(start: int, end: int, windows: list[WindowCounts]) -> None:
-    if not 0 <= start <= end:
+    if check_time_ms(start, "start") > check_time_ms(end, "end"):
         raise InvalidInput(
-            f"a window runs from start to end, both 0 or more: not {start} to {end}",
-            details={"field": "end" if start >= 0 else "start"},
+            f"a window runs from start to end, not from {start} back to {end}",
+            details={"field": "end"},
         )
     for i, w in enumerate(windows):
         where = f"windows.{i}"
@@ -279,6 +280,8 @@ def summarize(
 ) -> Summary:
     """Merge the windows a deployment's routers stored that ended within ``(since, until]``."""
     ws = workspace or current()
+    check_time_ms(since, "since")
+    check_time_ms(until, "until")
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
         raise InvalidInput(

@@ -50,6 +50,7 @@ from cauce.store.schema import (
     rollout_decisions,
     rollouts,
 )
+from cauce.validation import check_time_ms
 from cauce.workspace import Workspace, current
 
 __all__ = [
@@ -561,7 +562,7 @@ def claim_intervals(
     at ``now`` (default: the store's side's clock). Two controllers never claim the same one
     (compare-and-set on ``next_analysis_at``)."""
     ws = workspace or current()
-    now = now_ms() if now is None else now
+    now = now_ms() if now is None else check_time_ms(now, "now")
     query = (
         select(rollouts, endpoints.c.name.label("endpoint_name"))
         .join(endpoints, endpoints.c.id == rollouts.c.endpoint_id)
@@ -599,6 +600,7 @@ def judge(
     what follows (advance, roll back, pause, promote). A decision that cannot be carried out
     pauses the rollout instead."""
     ws = workspace or current()
+    check_time_ms(now, "now")
     for name, m in measured.items():
         if m.get("ok") not in (True, False, None) or not isinstance(m.get("why"), str):
             raise InvalidInput(
