@@ -2,8 +2,9 @@
 
 Real pieces only: webhooks go to a loopback ``http.server`` (:mod:`webhooks`), agents are
 ``cauce agent`` processes killed with SIGKILL, or workers on their own workspace handles, on
-SQLite and PostgreSQL. Leases expire when a test moves the workers' clock (:class:`Clock`), or
-when it writes ``lease_expires_at``, never by sleeping, so that a loaded machine changes nothing.
+SQLite, PostgreSQL and through a server (every step of the queue is an operation). Leases
+expire when a test moves the workers' clock (:class:`Clock`), or when it writes
+``lease_expires_at``, never by sleeping, so that a loaded machine changes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import textwrap
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +30,29 @@ from builders import customers, drift_monitor
 from cauce.automation.agent import Agent
 from cauce.errors import CauceError
 from cauce.lineage import audit
-from cauce.monitoring.actions.queue import Outcome, actions_of, finish
+from cauce.monitoring.actions.queue import Outcome, finish
 from cauce.monitoring.actions.runners import run_attempt
 from cauce.monitoring.actions.workers import ActionPool, Worker
 from cauce.monitoring.alerts import get_alert, list_alerts, raise_alert
 from cauce.monitoring.monitors import run_monitor, runs, stored_spec
+from cauce.pipelines.records import start_pipeline_run
 from cauce.pipelines.runs import get_pipeline_run, list_pipeline_runs
 from cauce.specs import apply
 from cauce.store import HEAD_REVISION, now_ms
 from cauce.store.schema import action_runs, monitors
 from cauce.workspace import Workspace
 from clitools import wait_until
+from remote import server_side
 from stored import refusing_inserts
 from webhooks import Hook
 
 NOW = 1_800_000_000_000
+
+
+@pytest.fixture
+def any_workspace(seam_any_workspace: Workspace) -> Workspace:
+    """SQLite, PostgreSQL, then through a server: the queue's steps are operations."""
+    return seam_any_workspace
 
 
 def watch(ws: Workspace, on_alert: list[dict[str, Any]], **extra: Any) -> None:
@@ -57,10 +67,11 @@ def queue(ws: Workspace, on_alert: list[dict[str, Any]], alerts: int) -> list[st
     watch(ws, on_alert, cooldown="0s")
     first = run_monitor("churn-drift", now=NOW, actions=False, workspace=ws)
     assert first.alert is not None
-    with ws.store.read() as conn:
+    store = server_side(ws).store
+    with store.read() as conn:
         row = conn.execute(select(monitors)).one()
     spec = stored_spec(row.spec)
-    with ws.store.write() as conn:
+    with store.write() as conn:
         return [
             raise_alert(conn, row, spec, first.id, first.alert.breaches, now=NOW + 1 + i).id
             for i in range(alerts)
@@ -87,7 +98,7 @@ class Clock:
 
 def expire_leases(ws: Workspace) -> None:
     """Every lease held now has expired (as if its agent had stopped renewing it long ago)."""
-    with ws.store.write() as conn:
+    with server_side(ws).store.write() as conn:
         conn.execute(
             update(action_runs).where(action_runs.c.status == "running").values(lease_expires_at=1)
         )
@@ -136,7 +147,7 @@ def test_a_monitor_run_queues_its_actions_and_returns_without_waiting(
         }
         with (
             pytest.raises(CauceError, match="idempotency_key"),
-            any_workspace.store.write() as conn,
+            server_side(any_workspace).store.write() as conn,
         ):
             conn.execute(action_runs.insert().values(**duplicate))
     finally:
@@ -172,15 +183,16 @@ def test_an_expired_lease_is_taken_over_and_the_late_worker_is_not_recorded(
     first, second = Worker(any_workspace, clock=clock), Worker(any_workspace, clock=clock)
     [held] = first.claim(1)
     clock.advance(59)
-    assert second.claim(1) == []  # the lease (60 s) holds
+    assert second.claim(1) == ()  # the lease (60 s) holds
     clock.advance(2)  # the first worker neither renewed nor finished: it is as good as dead
     [taken] = second.claim(1)
     assert (held.run_id, held.number, taken.number) == (taken.run_id, 1, 2)
 
     # The first worker wakes up and finishes: the run is no longer its to record.
     late = finish(
-        any_workspace, first.agent, held, Outcome({"logged": "info"}), "agent", now=clock()
-    )
+        held.run_id, held.number, first.agent, Outcome({"logged": "info"}),
+        actor="agent", now=clock(), workspace=any_workspace,
+    )  # fmt: skip
     assert late is None
     with caplog.at_level("WARNING", logger="cauce.alerts"):
         first.renew()  # its lease is not extended either, and it forgets the run
@@ -188,7 +200,7 @@ def test_an_expired_lease_is_taken_over_and_the_late_worker_is_not_recorded(
     assert [r.getMessage() for r in caplog.records] == [
         f"action run {held.run_id}: lease lost to another worker"
     ]
-    [run] = actions_of(any_workspace, [alert_id])[alert_id]
+    [run] = get_alert(alert_id, workspace=any_workspace).actions
     assert (run.status, run.claimed_by, run.attempts) == ("running", second.agent, 2)
     assert run.lease_expires_at == taken_at(clock, second)
 
@@ -215,8 +227,8 @@ def test_a_run_whose_agent_dies_three_times_fails(workspace: Workspace) -> None:
         [claimed] = Worker(workspace, clock=clock).claim(1)
         assert claimed.number == number
         clock.advance(61)  # the lease is 60 s
-    assert Worker(workspace, clock=clock).claim(1) == []
-    [run] = actions_of(workspace, [alert_id])[alert_id]
+    assert Worker(workspace, clock=clock).claim(1) == ()
+    [run] = get_alert(alert_id, workspace=workspace).actions
     assert run.status == "failed" and run.error is not None
     assert run.error.startswith("abandoned 3 times")
     assert [a.outcome for a in run.history] == ["abandoned"] * 3
@@ -249,7 +261,7 @@ def test_renewed_leases_keep_a_long_action_with_its_worker(workspace: Workspace)
         wait_until(lambda: held.received)
 
         def lease() -> int | None:
-            [run] = actions_of(workspace, [alert_id])[alert_id]
+            [run] = get_alert(alert_id, workspace=workspace).actions
             return run.lease_expires_at
 
         first = lease()
@@ -259,11 +271,11 @@ def test_renewed_leases_keep_a_long_action_with_its_worker(workspace: Workspace)
             clock.advance(50)
             wait_until(lambda: lease() == clock() + 60_000)
         assert clock() > first
-        assert Worker(workspace, clock=clock).claim(1) == []
+        assert Worker(workspace, clock=clock).claim(1) == ()
         held.release.set()
         [run] = wait_until(
             lambda: [
-                x for x in actions_of(workspace, [alert_id])[alert_id] if x.status != "running"
+                x for x in get_alert(alert_id, workspace=workspace).actions if x.status != "running"
             ]
         )
         pool.stop()
@@ -297,8 +309,7 @@ def test_agents_sharing_a_queue_run_each_action_exactly_once(
     for ws in handles:
         ws.close()
 
-    found = actions_of(any_workspace, alert_ids)
-    every = [run for runs_ in found.values() for run in runs_]
+    every = [run for i in alert_ids for run in get_alert(i, workspace=any_workspace).actions]
     assert len(every) == 60 and sum(map(len, ran)) == 60
     assert {(r.status, r.attempts, len(r.history)) for r in every} == {("succeeded", 1, 1)}
     webhooks = sorted(r.idempotency_key for r in every if r.action == "webhook")
@@ -380,7 +391,7 @@ def cli(*args: str) -> str:
 
 
 def the_run(ws: Workspace, alert_id: str, position: int = 0) -> Any:
-    return actions_of(ws, [alert_id])[alert_id][position]
+    return get_alert(alert_id, workspace=ws).actions[position]
 
 
 # A retraining in two steps: ``prepare`` is quick; the first ``retrain`` hangs until its agent
@@ -506,7 +517,7 @@ def test_a_killed_agents_actions_are_taken_up_again_and_its_retraining_resumed_o
     assert (steps["prepare"].cache_hit, steps["retrain"].cache_hit) == (True, False)
     assert get_pipeline_run(resumed.id).output("retrain") == alert_id
 
-    # The alert's history, as a user reads it (on this test's store, SQLite or PostgreSQL).
+    # The alert's history, as a user reads it (SQLite, PostgreSQL, or through the server).
     shown = json.loads(cli("alerts", "show", alert_id, "--json"))
     for action in shown["actions"]:
         assert action["status"] == "succeeded"
@@ -514,11 +525,12 @@ def test_a_killed_agents_actions_are_taken_up_again_and_its_retraining_resumed_o
     table = cli("alerts", "show", alert_id)
     assert "Attempts" in table and "abandoned" in table and "lease expired" in table
     events = reversed(audit.events(any_workspace, action="action.webhook"))
+    agent = "tester (as agent)" if any_workspace.remote else "agent"  # the server's principal
     assert [(e.actor, e.after["status"], e.after.get("attempt")) for e in events] == [
         ("monitor", "pending", None),
-        ("agent", "running", 1),
-        ("agent", "running", 2),
-        ("agent", "succeeded", 2),
+        (agent, "running", 1),
+        (agent, "running", 2),
+        (agent, "succeeded", 2),
     ]
 
 
@@ -531,7 +543,7 @@ def test_a_retraining_that_succeeded_before_its_agent_died_is_recorded_not_run_a
     dead, alive = Worker(any_workspace, clock=clock), Worker(any_workspace, clock=clock)
     [claimed] = dead.claim(1)
     # The first agent runs the retraining to its end, then dies before recording it.
-    ran = run_attempt(any_workspace, claimed, lambda conn: None)
+    ran = run_attempt(any_workspace, claimed, partial(start_pipeline_run, workspace=any_workspace))
     assert ran.error is None and ran.result is not None
     assert marks(marked) == ["prepare", "start", "done"]
 
@@ -575,7 +587,9 @@ def test_a_store_failure_is_retried(any_workspace: Workspace, tmp_path: Path) ->
     clock = Clock()
     worker = Worker(any_workspace, clock=clock)
     [claimed] = worker.claim(1)
-    with refusing_inserts(any_workspace, "pipeline_runs"):  # the store fails for a moment
+    with refusing_inserts(
+        server_side(any_workspace), "pipeline_runs"
+    ):  # the store fails for a moment
         waiting = worker.run(claimed)
     assert waiting is not None and waiting.status == "pending"
     assert waiting.error is not None and "refused by the test" in waiting.error
@@ -600,15 +614,17 @@ def test_agent_once_runs_the_actions_due_now(workspace: Workspace, hook: Hook) -
     assert hook.keys() == [f"{alert_id}.0"]
 
 
-def test_action_runs_from_before_the_queue_survive_the_migration(any_workspace: Workspace) -> None:
+def test_action_runs_from_before_the_queue_survive_the_migration(
+    store_workspace: Workspace,
+) -> None:
     from alembic import command
     from sqlalchemy import create_engine
 
     from cauce.store.migrate import alembic_config
 
-    store = any_workspace.store
-    any_workspace.settings.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(any_workspace.settings.db_url)
+    store = store_workspace.store
+    store_workspace.settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(store_workspace.settings.db_url)
     with engine.connect() as conn, conn.begin():
         command.upgrade(alembic_config(conn), "0005")
     rows = {
@@ -635,7 +651,7 @@ def test_action_runs_from_before_the_queue_survive_the_migration(any_workspace: 
 
 
 def test_a_downgrade_below_the_queue_fails_the_runs_no_older_version_can_finish(
-    any_workspace: Workspace,
+    store_workspace: Workspace,
 ) -> None:
     from alembic import command
     from sqlalchemy import create_engine
@@ -643,14 +659,14 @@ def test_a_downgrade_below_the_queue_fails_the_runs_no_older_version_can_finish(
     from cauce.store.migrate import alembic_config
 
     on_alert = [{"log": {"level": "info"}}, {"log": {"level": "warning"}}, {"log": None}]
-    [alert_id] = queue(any_workspace, on_alert, alerts=1)
-    done, running, pending = (r.id for r in actions_of(any_workspace, [alert_id])[alert_id])
-    worker = Worker(any_workspace)
+    [alert_id] = queue(store_workspace, on_alert, alerts=1)
+    done, running, pending = (r.id for r in get_alert(alert_id, workspace=store_workspace).actions)
+    worker = Worker(store_workspace)
     worker.run(worker.claim(1, run_id=done)[0])
     worker.claim(1, run_id=running)  # its agent is still at it when the store goes back
-    any_workspace.store.engine.dispose()
+    store_workspace.store.engine.dispose()
 
-    engine = create_engine(any_workspace.settings.db_url)
+    engine = create_engine(store_workspace.settings.db_url)
     with engine.connect() as conn, conn.begin():
         command.downgrade(alembic_config(conn), "0005")
     with engine.connect() as conn:
@@ -667,7 +683,9 @@ def test_a_downgrade_below_the_queue_fails_the_runs_no_older_version_can_finish(
     assert all(row.started_at is not None and row.ended_at is not None for row in rows)
 
     # Upgraded again, they stay failed: nothing claims them.
-    assert any_workspace.store.upgrade() == ("0005", HEAD_REVISION)
-    after = {r.id: (r.status, r.history) for r in actions_of(any_workspace, [alert_id])[alert_id]}
+    assert store_workspace.store.upgrade() == ("0005", HEAD_REVISION)
+    after = {
+        r.id: (r.status, r.history) for r in get_alert(alert_id, workspace=store_workspace).actions
+    }
     assert after == {done: ("succeeded", []), running: ("failed", []), pending: ("failed", [])}
-    assert Worker(any_workspace).claim(3) == []
+    assert Worker(store_workspace).claim(3) == ()

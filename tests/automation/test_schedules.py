@@ -1,9 +1,8 @@
 """Schedules, dataset triggers and the agent that fires them.
 
 The claims and firings run on SQLite, PostgreSQL and through a server (``seam_any_workspace``):
-the agent's schedule part reaches the store only through operations. ``Agent()`` still refuses
-a workspace on a server (its alert-action queue needs the store), so :func:`agent` makes one
-past that guard; a remote workspace's ``store`` raises, so any direct touch would fail.
+the agent reaches the store only through operations (a remote workspace's ``store`` raises, so
+any direct touch would fail).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import pandas as pd
 import pytest
 
 import cauce
-from cauce.automation.agent import Agent, PipelineRunner
+from cauce.automation.agent import Agent
 from cauce.automation.schedules import claim_schedules, end_firing, firings, list_schedules
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
@@ -57,15 +56,6 @@ class Recorder:
     ) -> tuple[str | None, str]:
         self.calls.append((target, params, executor))
         return None, "SUCCEEDED"
-
-
-def agent(ws: Workspace, runner: PipelineRunner) -> Agent:
-    """An agent on ``ws``; on a server's workspace, made past the guard of ``Agent()``."""
-    if not ws.remote:
-        return Agent(ws, runner=runner)
-    made = Agent.__new__(Agent)
-    made.ws, made.runner = ws, runner
-    return made
 
 
 def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -118,7 +108,7 @@ def test_missed_cron_slots_fire_once(seam_any_workspace: Workspace, tmp_path: Pa
     due = list_schedules()[0].next_run_at
     assert due is not None
     runner = Recorder()
-    fire = agent(seam_any_workspace, runner)
+    fire = Agent(seam_any_workspace, runner=runner)
     assert fire.tick(now=due - 1) == []
     five_hours_late = due + 5 * HOUR + 123
     [fired] = fire.tick(now=five_hours_late)
@@ -138,7 +128,7 @@ def test_dataset_trigger_fires_once_for_the_newest_version(
     cauce.data.register("customers", pd.DataFrame({"a": [0]}))  # before the trigger: ignored
     apply(write(tmp_path, TRIGGER))
     runner = Recorder()
-    fire = agent(seam_any_workspace, runner)
+    fire = Agent(seam_any_workspace, runner=runner)
     assert fire.tick() == []
     cauce.data.register("customers", pd.DataFrame({"a": [1]}))
     cauce.data.register("customers", pd.DataFrame({"a": [2]}))
@@ -157,7 +147,7 @@ def test_two_agents_never_fire_the_same_slot(seam_any_workspace: Workspace, tmp_
 
     def claim() -> None:
         barrier.wait()
-        claims.append(len(agent(seam_any_workspace, Recorder()).claim_due(now=due + 1)))
+        claims.append(len(Agent(seam_any_workspace, runner=Recorder()).claim_due(now=due + 1)))
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for t in threads:
@@ -178,7 +168,7 @@ def test_a_failing_pipeline_is_recorded_and_the_agent_goes_on(
     def broken(*args: Any) -> tuple[str | None, str]:
         raise RuntimeError("disk on fire")
 
-    [fired] = agent(seam_any_workspace, broken).tick(now=due)
+    [fired] = Agent(seam_any_workspace, runner=broken).tick(now=due)
     assert fired.status == "FAILED" and fired.error == "RuntimeError: disk on fire"
     assert firings("hourly")[0]["error"] == "RuntimeError: disk on fire"
 
@@ -286,6 +276,6 @@ def test_schedules_and_their_firings_are_read_through_a_server(
     assert firings("hourly") == []
     with pytest.raises(NotFound, match="nightly"):
         firings("nightly")
-    agent(seam_workspace, Recorder()).tick(now=listed[0].next_run_at)
+    Agent(seam_workspace, runner=Recorder()).tick(now=listed[0].next_run_at)
     [fired] = firings("hourly")
     assert fired["status"] == "SUCCEEDED" and fired["reason"].startswith("cron 0 * * * *")

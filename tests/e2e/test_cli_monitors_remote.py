@@ -1,6 +1,6 @@
 """``cauce monitors`` and ``cauce alerts`` against a ``cauce server`` (``CAUCE_SERVER_URL``), run as
-a real process: a run is judged on the client and stored by the server; what needs the store
-itself (``--wait``, the agent) is refused in one line."""
+a real process: a run is judged on the client and stored by the server; the agent on the
+client's machine runs the alert's queued action through the server."""
 
 from __future__ import annotations
 
@@ -66,13 +66,18 @@ def test_monitor_commands_through_a_server(cauce_server: Server, tmp_path: Path)
     )
     assert "<h1>Monitor churn-drift</h1>" in page.read_text()
 
-    assert_one_line_error(
-        run("monitors", "run", "churn-drift", "--wait", check=False), "--wait", "cauce agent"
+    once = run("agent", "--once")
+    assert f"action log log ({alert_id}.0): succeeded, attempt 1" in once.stdout, once.stdout
+    [action] = json.loads(run("alerts", "show", alert_id, "--json").stdout)["actions"]
+    assert (action["status"], [a["outcome"] for a in action["history"]]) == (
+        "succeeded",
+        ["succeeded"],
     )
-    assert_one_line_error(run("agent", "--once", check=False), "server's machine")
+    waited = run("monitors", "run", "churn-drift", "--wait", check=False)
+    assert waited.returncode == 1 and "alert" in waited.stdout, waited.stderr
     assert_one_line_error(run("monitors", "run", "nope", check=False), "nope")
     assert_one_line_error(run("alerts", "list", "--state", "closed", check=False), "state")
     assert_one_line_error(run("alerts", "show", "zzzz", check=False), "zzzz")
     shown = json.loads(run("monitors", "show", "churn-drift", "--json").stdout)
-    assert len(shown["runs"]) == 2  # the refused --wait stored no run
+    assert len(shown["runs"]) == 3
     assert not home.exists()  # nothing was written on the client's side

@@ -22,7 +22,7 @@ from sqlalchemy import update
 
 import cauce
 from builders import customers
-from cauce.errors import InvalidInput, NotFound, NotSupported
+from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.monitoring.alerts import list_alerts
 from cauce.monitoring.monitors import (
@@ -601,18 +601,21 @@ def test_a_run_whose_parts_disagree_is_refused_naming_the_part_and_stores_nothin
     assert run_values(run.id) == [{**value, "at": NOW, "run_id": run.id}]
 
 
-def test_through_a_server_the_agent_and_wait_are_refused_and_nothing_is_stored(
+def test_through_a_server_wait_runs_the_alerts_actions_on_this_side(
     remote_workspace: Workspace,
 ) -> None:
-    from cauce.automation.agent import Agent
+    """The queue's steps are operations: ``wait`` claims and runs the actions here."""
+    from cauce.monitoring.alerts import get_alert
 
-    setup(remote_workspace, customers(300, seed=2, shift=25.0, contract=True))
-    with pytest.raises(NotSupported, match="without --wait"):
-        run_monitor("churn-drift", now=NOW, wait=True)
-    assert runs("churn-drift") == []
-    with pytest.raises(NotSupported, match="on the server's machine"):
-        Agent(remote_workspace)
-    run = run_monitor("churn-drift", now=NOW)  # the actions queued, for the server's agent
+    on_alert = [{"log": {"level": "info"}}, {"log": {"level": "warning"}}]
+    setup(remote_workspace, customers(300, seed=2, shift=25.0, contract=True), on_alert=on_alert)
+    run = run_monitor("churn-drift", now=NOW, wait=True)
     assert run.status == "alert" and run.alert is not None
+    ran = get_alert(run.alert.id).actions
+    assert [(a.status, a.attempts, a.result) for a in ran] == [
+        ("succeeded", 1, {"logged": "info"}),
+        ("succeeded", 1, {"logged": "warning"}),
+    ]
+    assert all(a.history[0].outcome == "succeeded" and a.claimed_by is None for a in ran)
     assert run.summary["window_dataset"] == "churn-drift.window@1"
     assert cauce.data.load("churn-drift.window@1").shape[0] == 300

@@ -1,10 +1,10 @@
 """Shared pieces of the serving tests: registered models to serve, workspaces.
 
 Endpoints' control operations (specs applied, traffic moved, rollouts started, promoted and
-aborted) run on a local workspace and through a ``cauce server``: ``workspace`` is local then
-remote, ``any_workspace`` SQLite, PostgreSQL, then remote. What serves requests, collects them
-or runs the rollout controller runs beside the store: such tests take the root conftest's
-``local_workspace`` or ``store_workspace`` (SQLite, then PostgreSQL).
+aborted) and the rollout controller run on a local workspace and through a ``cauce server``:
+``workspace`` is local then remote, ``any_workspace`` SQLite, PostgreSQL, then remote. Serving
+itself is tested on local workspaces (``module_workspace``: one served endpoint per module), and
+against a server in ``test_serving_remote.py``.
 
 Helpers reach the tests as fixtures (``churn_model``, ``broken_model``): test folders here are
 not packages, so a test module cannot import this one.

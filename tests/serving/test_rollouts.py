@@ -389,21 +389,21 @@ def test_the_controller_resumes_from_the_store_and_never_judges_an_interval_twic
     assert analyses == 1
 
 
-def test_a_controller_in_another_process_takes_the_rollout_over(beside_store: Workspace) -> None:
+def test_a_controller_in_another_process_takes_the_rollout_over(served: Workspace) -> None:
     """The rollout lives in the store: ``cauce agent --once``, a fresh process, judges it."""
     spec = rollout_spec(analysis={"interval": "1s", "failure_limit": 2, "metrics": [
         {"name": "error_rate", "max": 0.05}]})  # fmt: skip
-    rollouts.start(spec, workspace=beside_store)
-    state = rollouts.status("churn", workspace=beside_store)
+    rollouts.start(spec, workspace=served)
+    state = rollouts.status("churn", workspace=served)
     assert state.next_analysis_at is not None
     time.sleep(max(0.0, (state.next_analysis_at - now_ms()) / 1000) + 0.05)
-    measure(beside_store, "green", now_ms() - 1, requests=40, errors=10)
+    measure(served, "green", now_ms() - 1, requests=40, errors=10)
     agent = [sys.executable, "-m", "cauce.cli.main", "agent", "--once"]
     first = subprocess.run(agent, capture_output=True, text=True, timeout=120, env=os.environ)
     assert first.returncode == 0, first.stderr
     assert "rollout on churn: fail" in first.stdout
-    assert decisions(beside_store)[-1] == "fail"
-    assert rollouts.status("churn", workspace=beside_store).failures == 1
+    assert decisions(served)[-1] == "fail"
+    assert rollouts.status("churn", workspace=served).failures == 1
 
 
 def _collect(ws: Workspace, deployment: str, at: int, predictions: list[int], source: str) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cauce.automation.schedules import ScheduleClaim, claim_schedules, end_firing
-from cauce.errors import CauceError, NotSupported
+from cauce.errors import CauceError
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -62,14 +62,6 @@ class Agent:
 
     def __init__(self, workspace: Workspace | None = None, runner: PipelineRunner = run_pipeline):
         self.ws = workspace or current()
-        if self.ws.remote:
-            raise NotSupported(
-                "the agent claims alert actions and analyses rollouts with compare-and-set "
-                "updates in the store itself, and the workspace is on the server "
-                f"{self.ws.settings.server_url}",
-                hint="run `cauce agent` on the server's machine, against its workspace "
-                "(without CAUCE_SERVER_URL)",
-            )
         self.runner = runner
 
     def claim_due(self, now: int | None = None) -> tuple[ScheduleClaim, ...]:

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, select
 from typing_extensions import TypedDict
 
 from cauce.data.assets import LAYERS, DatasetVersion, PreparedVersion
-from cauce.errors import CauceError, InvalidInput, NotFound, NotSupported
+from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.monitoring import signals
 from cauce.monitoring.alerts import Alert
@@ -502,16 +502,9 @@ def run_monitor(
     too: an endpoint's collected records are this machine's files, or the versions the
     collector registered); :func:`record_run` stores the result. An alert's actions are stored
     pending, for an agent to run; ``wait=True`` runs them here, in order, and returns once each
-    has succeeded or failed (not through a server). ``actions=False`` stores none.
+    has succeeded or failed. ``actions=False`` stores none.
     """
     ws = workspace or current()
-    if wait and ws.remote:
-        raise NotSupported(
-            "running an alert's actions here (wait) claims them from the store itself, which "
-            f"the workspace on the server {ws.settings.server_url} does not offer",
-            hint="run the monitor without --wait: its actions are queued for `cauce agent` "
-            "on the server's machine",
-        )
     now = now_ms() if now is None else now
     spec = stored_spec(get_monitor(name, workspace=ws).spec)
     findings = _judge(ws, spec, now)

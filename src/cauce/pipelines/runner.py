@@ -41,8 +41,6 @@ from cauce.pipelines.graph import Graph, Node, Placeholder, trace
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from cauce.artifacts import Blob
     from cauce.pipelines.decorators import Pipeline
     from cauce.pipelines.runs import PipelineRun
@@ -65,16 +63,17 @@ def run_pipeline(
     workspace: Workspace | None = None,
     max_workers: int | None = None,
     key: str | None = None,
-    guard: Callable[[Connection], None] | None = None,
+    start_with: Callable[[records.RunStart], records.RunStarted] | None = None,
 ) -> PipelineRun:
     """Run ``pipeline`` with ``params`` on the named executor; return the stored run.
 
     ``key`` (an idempotency key: an alert action's) names one piece of work that must not run
     twice, and the run is tagged with it. A run with the same key that SUCCEEDED is returned
     instead of running again (``reused``). One still RUNNING was left by a runner that died (the
-    caller holds the key alone, which ``guard`` checks in the transaction that starts the run,
-    raising if not): it is marked FAILED as abandoned, and this run resumes it, the steps it
-    finished reused from the step cache (``resumed`` names it).
+    caller holds the key alone, which ``start_with`` checks in the transaction that starts the
+    run, raising if not, in place of :func:`~cauce.pipelines.records.start_pipeline_run`): it is
+    marked FAILED as abandoned, and this run resumes it, the steps it finished reused from the
+    step cache (``resumed`` names it).
     """
     from cauce.pipelines.runs import get_pipeline_run
     from cauce.store import new_id
@@ -92,12 +91,10 @@ def run_pipeline(
         params={k: _recordable(v) for k, v in arguments.items()},
         key=key,
     )
-    if guard is None:
+    if start_with is None:
         started = records.start_pipeline_run(start, workspace=ws)
-    else:  # the guard checks the caller's claim in the store's own transaction: local only
-        with ws.store.write() as conn:
-            guard(conn)
-            started = records.start_run_in(conn, ws, start)
+    else:
+        started = start_with(start)
     if started.done is not None:
         reused = get_pipeline_run(started.done, workspace=ws)
         reused.returned, reused.reused = graph.result, True

@@ -66,6 +66,7 @@ OPERATION_MODULES = (
     "cauce.monitoring.profiles",
     "cauce.monitoring.monitors",
     "cauce.monitoring.alerts",
+    "cauce.monitoring.actions.queue",
     "cauce.automation.schedules",
     "cauce.genai.prompts",
     "cauce.genai.connections",

@@ -2,27 +2,33 @@
 
 Each function is one transition, written with a compare-and-set so that several agents on one
 store never both make it: :func:`enqueue` (pending, in the alert's transaction), :func:`claim`
-(running, under a lease), :func:`renew` and :func:`hold` (the lease goes on), :func:`finish`
-(succeeded, failed, or pending again for a retry). Times are given by the caller (a worker's
-clock), so that leases can be tested without waiting for them.
+(running, under a lease), :func:`renew` and :func:`start_held_run` (the lease goes on),
+:func:`finish` (succeeded, failed, or pending again for a retry). All but ``enqueue`` are
+operations, each one transaction on the store's side, so that agents work through a server too.
+Their ``now`` is the store's side's clock unless given (a test's clock moves it, so that leases
+are tested without waiting for them): one clock for every agent, whatever their machines say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 
-from cauce.errors import Conflict
+from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.monitoring.specs import Action, from_store
+from cauce.operations import operation
+from cauce.pipelines.records import RunStart, RunStarted, start_run_in
 from cauce.store import new_id, now_ms
 from cauce.store.schema import action_attempts, action_runs, alerts, monitors
-from cauce.workspace import Workspace
+from cauce.validation import check_time_ms
+from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -143,9 +149,14 @@ class Claim:
     run_id: str
     number: int
     alert: dict[str, Any]  # the webhook payload: alert_id, monitor, monitor_run_id, at, ...
-    action: Action
+    spec: dict[str, Any]  # the action as stored
     key: str
     target: str
+
+    @cached_property
+    def action(self) -> Action:
+        """The action to run."""
+        return Action.model_validate(from_store(Action, self.spec))
 
 
 def _due(now: int, run_id: str | None) -> Any:
@@ -157,25 +168,31 @@ def _due(now: int, run_id: str | None) -> Any:
     return due if run_id is None else and_(due, r.id == run_id)
 
 
+@operation("POST /action-runs/claims")
 def claim(
-    ws: Workspace,
     agent: str,
     *,
     limit: int,
     lease_ms: int,
-    actor: str,
-    now: int,
+    actor: str | None = None,
+    now: int | None = None,
     run_id: str | None = None,
-) -> list[Claim]:
+    workspace: Workspace | None = None,
+) -> tuple[Claim, ...]:
     """Claim up to ``limit`` runs due at ``now`` (pending and due, or running with an expired
-    lease; only ``run_id`` when given), each with a compare-and-set: of several workers reading
-    the same row, exactly one wins it."""
-    if limit < 1:
-        return []
+    lease; only ``run_id`` when given) for ``agent``, each under a lease of ``lease_ms``, with a
+    compare-and-set: of several workers reading the same row, exactly one wins it."""
+    ws = workspace or current()
+    _check_count(limit, "limit", 0)
+    _check_count(lease_ms, "lease_ms", 1)
+    now = now_ms() if now is None else check_time_ms(now, "now")
+    actor = actor or ws.user
+    if limit == 0:
+        return ()
     r = action_runs.c
     with ws.store.read() as conn:  # most looks find nothing: no write lock for those
         if conn.execute(select(r.id).where(_due(now, run_id)).limit(1)).first() is None:
-            return []
+            return ()
     due = (
         select(
             action_runs,
@@ -205,7 +222,15 @@ def claim(
                 found = _claim_one(conn, row, agent, now, lease_ms, actor)
                 if found is not None:
                     claimed.append(found)
-    return claimed
+    return tuple(claimed)
+
+
+def _check_count(value: Any, what: str, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value < 2**62:
+        raise InvalidInput(
+            f"{what} must be an integer of {least} or more, got {value!r}"[:200],
+            details={"field": what},
+        )
 
 
 def _claim_one(
@@ -232,7 +257,7 @@ def _claim_one(
         _fail(conn, row, guard, now, actor, error)
         return None
     try:
-        action = Action.model_validate(from_store(Action, row.spec))
+        Action.model_validate(from_store(Action, row.spec))
     except ValidationError as exc:  # a row no retry can run must not block the queue
         _fail(conn, row, guard, now, actor, f"its stored action is not valid: {exc}")
         return None
@@ -285,7 +310,7 @@ def _claim_one(
         "reason": row.reason,
         "breaches": row.breaches,
     }
-    return Claim(row.id, number, payload, action, row.idempotency_key, row.target)
+    return Claim(row.id, number, payload, row.spec, row.idempotency_key, row.target)
 
 
 def _fail(conn: Connection, row: Any, guard: Any, now: int, actor: str, error: str) -> None:
@@ -344,43 +369,76 @@ def _held(run_id: str, agent: str, number: int) -> Any:
     return and_(r.id == run_id, r.status == RUNNING, r.claimed_by == agent, r.attempts == number)
 
 
-def renew(ws: Workspace, agent: str, held: dict[str, int], until: int) -> list[str]:
-    """Extend to ``until`` the leases of the runs this agent holds (run id -> attempt); return
-    the ids whose lease it lost (taken over by another worker after it expired)."""
+@operation("POST /action-runs/leases", idempotent=True)
+def renew(
+    agent: str,
+    held: dict[str, int],
+    lease_ms: int,
+    *,
+    now: int | None = None,
+    workspace: Workspace | None = None,
+) -> tuple[str, ...]:
+    """Extend to ``now + lease_ms`` the leases of the runs this agent holds (run id -> attempt);
+    return the ids whose lease it lost (taken over by another worker after it expired)."""
+    ws = workspace or current()
+    _check_count(lease_ms, "lease_ms", 1)
+    now = now_ms() if now is None else check_time_ms(now, "now")
     if not held:
-        return []
+        return ()
     lost = []
     with ws.store.write() as conn:
         for run_id, number in held.items():
             changed = conn.execute(
                 action_runs.update()
                 .where(_held(run_id, agent, number))
-                .values(lease_expires_at=until),
+                .values(lease_expires_at=now + lease_ms),
                 execution_options={"preserve_rowcount": True},
             )
             if changed.rowcount != 1:
                 lost.append(run_id)
-    return lost
+    return tuple(lost)
 
 
-def hold(conn: Connection, claimed: Claim, agent: str, until: int) -> None:
-    """Inside the caller's transaction, before a side effect that must not happen twice: make
-    sure this agent still holds the run and extend its lease to ``until`` (Conflict if not).
+@operation("POST /action-runs/{run_id}/pipeline-runs")
+def start_held_run(
+    run_id: str,
+    number: int,
+    agent: str,
+    start: RunStart,
+    lease_ms: int,
+    *,
+    now: int | None = None,
+    workspace: Workspace | None = None,
+) -> RunStarted:
+    """Start the pipeline run of an action's attempt, in the transaction that makes sure
+    ``agent`` still holds the action run and extends its lease (Conflict if not): a retraining
+    whose lease was taken over starts nothing.
 
-    A compare-and-set like a claim's, so that it and another agent's claim of the same run
-    are ordered: either the claim sees the renewed lease and fails, or this sees the claim.
+    The lease check is a compare-and-set like a claim's, so that it and another agent's claim
+    of the same run are ordered: either the claim sees the renewed lease and fails, or this
+    sees the claim.
     """
-    changed = conn.execute(
-        action_runs.update()
-        .where(_held(claimed.run_id, agent, claimed.number))
-        .values(lease_expires_at=until),
-        execution_options={"preserve_rowcount": True},
-    )
-    if changed.rowcount != 1:
-        raise Conflict(
-            f"action run {claimed.key} is no longer held by agent {agent}: its lease expired "
-            "and another agent took it over, so this attempt stops here"
+    ws = workspace or current()
+    _check_count(lease_ms, "lease_ms", 1)
+    now = now_ms() if now is None else check_time_ms(now, "now")
+    with ws.store.write() as conn:
+        changed = conn.execute(
+            action_runs.update()
+            .where(_held(run_id, agent, number))
+            .values(lease_expires_at=now + lease_ms),
+            execution_options={"preserve_rowcount": True},
         )
+        if changed.rowcount != 1:
+            key = conn.execute(
+                select(action_runs.c.idempotency_key).where(action_runs.c.id == run_id)
+            ).scalar()
+            if key is None:
+                raise NotFound(f"action run {run_id!r} does not exist")
+            raise Conflict(
+                f"action run {key} is no longer held by agent {agent}: its lease expired "
+                "and another agent took it over, so this attempt stops here"
+            )
+        return start_run_in(conn, ws, start)
 
 
 # -- finish -------------------------------------------------------------------------------------
@@ -395,19 +453,40 @@ class Outcome:
     retry: bool = False
 
 
+@operation("POST /action-runs/{run_id}/attempts/{number}/end")
 def finish(
-    ws: Workspace, agent: str, claimed: Claim, outcome: Outcome, actor: str, *, now: int
+    run_id: str,
+    number: int,
+    agent: str,
+    outcome: Outcome,
+    *,
+    actor: str | None = None,
+    now: int | None = None,
+    workspace: Workspace | None = None,
 ) -> ActionRun | None:
-    """Record an attempt's outcome and the run's next status (compare-and-set on the claim);
-    None when this worker had lost the run to another after its lease expired."""
+    """Record how attempt ``number`` ended and the run's next status (compare-and-set on the
+    claim: retries and backoff follow the stored action); None when ``agent`` had lost the run
+    to another after its lease expired."""
+    ws = workspace or current()
+    now = now_ms() if now is None else check_time_ms(now, "now")
+    actor = actor or ws.user
     a = action_attempts.c
-    body = claimed.action.body
     with ws.store.write() as conn:
-        attempt_row = and_(a.action_run_id == claimed.run_id, a.number == claimed.number)
+        row = conn.execute(
+            select(action_runs, alerts.c.reason)
+            .join(alerts, alerts.c.id == action_runs.c.alert_id)
+            .where(action_runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"action run {run_id!r} does not exist")
+        claimed = Claim(run_id, number, {"alert_id": row.alert_id}, row.spec, row.idempotency_key,
+                        row.target)  # fmt: skip
+        body = claimed.action.body
+        attempt_row = and_(a.action_run_id == run_id, a.number == number)
         if outcome.error is None:
             status, error, next_at = SUCCEEDED, None, None
         else:
-            failures = _count(conn, claimed.run_id, FAILED) + 1
+            failures = _count(conn, run_id, FAILED) + 1
             retries = getattr(body, "retries", 0)
             if outcome.retry and failures <= retries:
                 status, error = PENDING, outcome.error
@@ -417,7 +496,7 @@ def finish(
                 error = _final_error(claimed, outcome, failures)
         changed = conn.execute(
             action_runs.update()
-            .where(_held(claimed.run_id, agent, claimed.number))
+            .where(_held(run_id, agent, number))
             .values(
                 status=status,
                 result=outcome.result,
@@ -449,25 +528,24 @@ def finish(
                 error=outcome.error,
             )
         )
-        alert_id = claimed.alert["alert_id"]
-        if claimed.action.name == "trigger" and outcome.result is not None:
-            pipeline_run = ("pipeline_run", outcome.result["pipeline_run_id"])
-            add_edge(conn, ("alert", alert_id), pipeline_run, "triggered")
+        started = (outcome.result or {}).get("pipeline_run_id")
+        if claimed.action.name == "trigger" and isinstance(started, str):
+            add_edge(conn, ("alert", row.alert_id), ("pipeline_run", started), "triggered")
         _audit(
             conn,
             actor,
-            alert_id,
-            claimed.run_id,
+            row.alert_id,
+            run_id,
             claimed.action.name,
             claimed.target,
             status,
-            claimed.alert["reason"],
-            attempt=claimed.number,
+            row.reason,
+            attempt=number,
             agent=agent,
             error=error,
             next_attempt_at=next_at,
         )
-        return _read(conn, action_runs.c.id == claimed.run_id)[0][1]
+        return _read(conn, action_runs.c.id == run_id)[0][1]
 
 
 def _final_error(claimed: Claim, outcome: Outcome, failures: int) -> str:
@@ -503,12 +581,6 @@ def _audit(
 
 
 # -- reading ------------------------------------------------------------------------------------
-
-
-def actions_of(ws: Workspace, alert_ids: list[str]) -> dict[str, list[ActionRun]]:
-    """Each alert's action runs, in ``on_alert`` order, with their attempts."""
-    with ws.store.read() as conn:
-        return read_for_alerts(conn, alert_ids)
 
 
 def read_for_alerts(conn: Connection, alert_ids: list[str]) -> dict[str, list[ActionRun]]:

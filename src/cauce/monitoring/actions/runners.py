@@ -17,13 +17,13 @@ from cauce.monitoring.actions.queue import Claim, Outcome
 from cauce.workspace import Workspace
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from cauce.pipelines.records import RunStart, RunStarted
 
 log = logging.getLogger("cauce.alerts")
 
-# Called inside the transaction that starts a side effect which must not happen twice (a
-# pipeline run): raises when the worker no longer holds the action run.
-Fence = Callable[["Connection"], None]
+# Starts the side effect that must not happen twice (a pipeline run) in the transaction that
+# checks that the worker still holds the action run: Conflict when it does not.
+Fence = Callable[["RunStart"], "RunStarted"]
 
 
 def run_attempt(ws: Workspace, claimed: Claim, fence: Fence) -> Outcome:
@@ -69,8 +69,8 @@ def _trigger(ws: Workspace, body: Any, claimed: Claim, fence: Fence) -> Outcome:
     The key makes a retraining start at most once per alert: a run an earlier attempt finished
     is recorded as this attempt's result and nothing runs; one whose agent died is marked
     failed (abandoned) and resumed by a new run, the steps it finished reused from the cache.
-    The fence is checked in the transaction that starts the run, so that an agent whose lease
-    was taken over starts nothing.
+    The fence starts the run in the transaction that checks the lease, so that an agent whose
+    lease was taken over starts nothing.
     """
     from cauce.pipelines.loading import load_pipeline
     from cauce.pipelines.runner import run_pipeline
@@ -82,7 +82,7 @@ def _trigger(ws: Workspace, body: Any, claimed: Claim, fence: Fence) -> Outcome:
         if key in pipeline.signature.parameters and key not in params:
             params[key] = value
     run = run_pipeline(
-        pipeline, params, executor=body.executor, workspace=ws, key=claimed.key, guard=fence
+        pipeline, params, executor=body.executor, workspace=ws, key=claimed.key, start_with=fence
     )
     result: dict[str, Any] = {"pipeline_run_id": run.id, "status": run.status}
     if run.reused:

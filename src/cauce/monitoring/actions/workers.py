@@ -1,9 +1,10 @@
 """Who runs queued actions: a worker (claims, runs, renews), the agent's pool of them, and the
 foreground run of one alert's actions (``cauce monitors run --wait``).
 
-A worker reads time from its ``clock`` (milliseconds, :func:`cauce.store.now_ms` by default):
-claims, leases, renewals and backoffs all follow it, so that a test can move time instead of
-waiting for a lease to expire.
+Each step is an operation of :mod:`~cauce.monitoring.actions.queue`, so that workers run through
+a server too. A worker reads time from its ``clock`` (milliseconds): with the default, the
+store's side's clock decides claims, leases and backoffs (one clock for every agent); a test's
+clock moves them instead of waiting for a lease to expire.
 """
 
 from __future__ import annotations
@@ -16,25 +17,22 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from cauce.errors import CauceError
 from cauce.monitoring.actions.queue import (
     DONE,
     ActionRun,
     Claim,
-    actions_of,
     claim,
     finish,
-    hold,
     renew,
+    start_held_run,
 )
 from cauce.monitoring.actions.runners import run_attempt
+from cauce.monitoring.alerts import get_alert
+from cauce.pipelines.records import RunStart, RunStarted
 from cauce.store import new_id, now_ms
 from cauce.workspace import Workspace
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
 
 log = logging.getLogger("cauce.alerts")
 
@@ -67,16 +65,20 @@ class Worker:
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def claim(self, limit: int, run_id: str | None = None) -> list[Claim]:
+    def now(self) -> int | None:
+        """The time to send: None (the store's side's clock) unless a test gave a clock."""
+        return None if self.clock is now_ms else self.clock()
+
+    def claim(self, limit: int, run_id: str | None = None) -> tuple[Claim, ...]:
         """Claim up to ``limit`` due runs (only ``run_id`` when given)."""
         claimed = claim(
-            self.ws,
             self.agent,
             limit=limit,
             lease_ms=self.lease_ms,
             actor=self.actor,
-            now=self.clock(),
+            now=self.now(),
             run_id=run_id,
+            workspace=self.ws,
         )
         with self._lock:
             self._held.update({c.run_id: c.number for c in claimed})
@@ -86,12 +88,18 @@ class Worker:
         """Run one claimed attempt and record how it went; None when the run was lost to
         another worker meanwhile, or the outcome could not be recorded."""
 
-        def fence(conn: Connection) -> None:
-            hold(conn, claimed, self.agent, self.clock() + self.lease_ms)
+        def fence(start: RunStart) -> RunStarted:
+            return start_held_run(
+                claimed.run_id, claimed.number, self.agent, start, self.lease_ms,
+                now=self.now(), workspace=self.ws,
+            )  # fmt: skip
 
         try:
             outcome = run_attempt(self.ws, claimed, fence)
-            done = finish(self.ws, self.agent, claimed, outcome, self.actor, now=self.clock())
+            done = finish(
+                claimed.run_id, claimed.number, self.agent, outcome,
+                actor=self.actor, now=self.now(), workspace=self.ws,
+            )  # fmt: skip
             if done is None:
                 log.warning("action run %s: lease lost while it ran; not recorded", claimed.key)
             return done
@@ -108,7 +116,7 @@ class Worker:
         with self._lock:
             held = dict(self._held)
         try:
-            lost = renew(self.ws, self.agent, held, self.clock() + self.lease_ms)
+            lost = renew(self.agent, held, self.lease_ms, now=self.now(), workspace=self.ws)
         except CauceError as exc:  # the store is away for a moment: renew at the next turn
             log.warning("action leases not renewed: %s", exc)
             return
@@ -240,15 +248,16 @@ def run_alert_actions(
     before the next starts; return them."""
     worker = Worker(ws, actor=actor, clock=clock)
     with worker.renewing():
-        for run in actions_of(ws, [alert_id])[alert_id]:
+        for run in get_alert(alert_id, workspace=ws).actions:
             while True:
                 claimed = worker.claim(1, run_id=run.id)
                 if claimed:
                     worker.run(claimed[0])
-                [current] = [x for x in actions_of(ws, [alert_id])[alert_id] if x.id == run.id]
+                actions = get_alert(alert_id, workspace=ws).actions
+                [current] = [x for x in actions if x.id == run.id]
                 if current.status in DONE:
                     break
                 if not claimed:  # a retry's backoff, or another worker's lease
                     wake = current.next_attempt_at or current.lease_expires_at or 0
                     time.sleep(min(POLL, max(0.01, (wake - clock()) / 1000)))
-    return actions_of(ws, [alert_id])[alert_id]
+    return get_alert(alert_id, workspace=ws).actions
