@@ -269,3 +269,18 @@ def test_cauce_lineage_shows_artifacts(workspace: Workspace, tmp_path: Path) -> 
     ]
     missing = cauce_cli(home, "lineage", "artifacts:/" + "0" * 12, check=False)
     assert_one_line_error(missing, "no artifact")
+
+
+def test_an_artifact_reference_resolves_through_a_server_too(
+    seam_workspace: Workspace, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a note")
+    with cauce.start_run(experiment="refs"):
+        cauce.log_artifact(notes)
+    sha = hashlib.sha256(b"a note").hexdigest()
+    assert refs.resolve(f"artifacts:/{sha[:10].upper()}") == ("artifact", sha)
+    with pytest.raises(NotFound, match="no artifact"):
+        refs.resolve("artifacts:/" + "0" * 64)
+    with pytest.raises(InvalidInput, match="sha256"):
+        refs.resolve("artifacts:/abc")

@@ -7,7 +7,7 @@ data layers.
 
 from __future__ import annotations
 
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import InvalidInput
 from cauce.workspace import Workspace, current
 
 
@@ -28,7 +28,9 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str]:
         run_id = ref[len("runs:/") :].strip("/").split("/")[0]
         return "run", get_run(run_id, workspace=ws).info.run_id
     if ref.startswith("artifacts:/"):
-        return "artifact", _artifact(ref[len("artifacts:/") :].strip("/"), ws)
+        from cauce.tracking.artifacts import find_artifact
+
+        return "artifact", find_artifact(ref[len("artifacts:/") :].strip("/"), workspace=ws)
     if ref.startswith("datasets:/") or "@" in ref:
         from cauce.data.assets import get_version
 
@@ -38,29 +40,3 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str]:
         hint="use models:/NAME/VERSION, models:/NAME@ALIAS, prompts:/NAME/VERSION, runs:/RUN_ID, "
         "datasets:/NAME@VERSION or artifacts:/SHA256",
     )
-
-
-def _artifact(sha256: str, ws: Workspace) -> str:
-    """The sha256 of a recorded artifact (a unique prefix of at least 8 characters will do)."""
-    from sqlalchemy import select
-
-    from cauce.store.schema import artifacts
-
-    digest = sha256.lower()
-    if len(digest) < 8 or len(digest) > 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise InvalidInput(
-            f"an artifact is named by its sha256 (8 to 64 hex characters), not {sha256!r}"
-        )
-    with ws.store.read() as conn:
-        found = (
-            conn.execute(
-                select(artifacts.c.sha256).where(artifacts.c.sha256.startswith(digest)).limit(2)
-            )
-            .scalars()
-            .all()
-        )
-    if not found:
-        raise NotFound(f"no artifact with sha256 {digest}")
-    if len(found) > 1:
-        raise InvalidInput(f"sha256 prefix {digest} names several artifacts: give more of it")
-    return str(found[0])

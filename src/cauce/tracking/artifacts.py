@@ -216,3 +216,31 @@ def download_artifacts(
     for entry in entries:
         ws.artifacts.get_file(entry.sha256, dst / posixpath.relpath(entry.path, wanted))
     return dst
+
+
+@operation("GET /artifacts/{prefix}")
+def find_artifact(prefix: str, *, workspace: Workspace | None = None) -> str:
+    """The sha256 of the recorded artifact it starts with (8 to 64 hex characters, any case)."""
+    ws = workspace or current()
+    digest = prefix.lower()
+    if not 8 <= len(digest) <= 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise InvalidInput(
+            f"an artifact is named by its sha256 (8 to 64 hex characters), not {prefix!r}",
+            details={"field": "prefix"},
+        )
+    with ws.store.read() as conn:
+        found = (
+            conn.execute(
+                select(artifacts.c.sha256).where(artifacts.c.sha256.startswith(digest)).limit(2)
+            )
+            .scalars()
+            .all()
+        )
+    if not found:
+        raise NotFound(f"no artifact with sha256 {digest}")
+    if len(found) > 1:
+        raise InvalidInput(
+            f"sha256 prefix {digest} names several artifacts: give more of it",
+            details={"field": "prefix"},
+        )
+    return str(found[0])
