@@ -1,7 +1,7 @@
 """``cauce apply``, ``cauce endpoints`` (their keys too), ``cauce deployments`` and ``cauce
 rollouts`` against a ``cauce server`` (``CAUCE_SERVER_URL``), run as real processes: specs are
-read here and applied there, control goes through the server, and what cannot work through it
-says so in one line."""
+read here and applied there, control goes through the server, and bad input says so in one
+line. Serving itself against a server: tests/serving/test_serving_remote.py."""
 
 from __future__ import annotations
 
@@ -97,9 +97,6 @@ def test_specs_and_endpoints_through_a_server(cauce_server: Server, tmp_path: Pa
 
     assert_one_line_error(
         run("endpoints", "delete", "assistant", check=False), "still has deployments"
-    )
-    assert_one_line_error(
-        run("endpoints", "serve", "assistant", check=False), "cannot be served against the server"
     )
     created = json.loads(run("endpoints", "keys", "create", "assistant", "team", "--json").stdout)
     [listed] = json.loads(run("endpoints", "keys", "list", "assistant", "--json").stdout)
