@@ -22,14 +22,18 @@ def cauce(
     check: bool = True,
     timeout: float = 240,
     server: str | None = None,
+    token: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``cauce ARGS`` in the workspace ``home``, through a server: the one at URL ``server``, else
-    the test's own when it has one (``CAUCE_SERVER_URL``); with ``check``, it must exit 0."""
+    the test's own when it has one (``CAUCE_SERVER_URL``), sending ``token`` when given; with
+    ``check``, it must exit 0."""
     keep = ("CAUCE_SERVER_URL",)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_") or k in keep}
     env.update({"CAUCE_HOME": str(home), "CAUCE_USER": "cli-tester", "COLUMNS": "200"})
     if server is not None:
         env["CAUCE_SERVER_URL"] = server
+    if token is not None:
+        env["CAUCE_SERVER_TOKEN"] = token
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli.main", *args],
         capture_output=True,

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -58,6 +59,8 @@ class ServerClient:
 
         self.url = url.rstrip("/")
         self.api = f"{self.url}/api/v1"
+        # The server's home workspace, whichever one ``url`` addresses (``.../w/NAME``).
+        self.home_api = re.sub(r"/w/[^/]+$", "", self.url) + "/api/v1"
         self.retry_for = retry_for
         headers = {"User-Agent": "cauce-client"}
         if token:
@@ -113,18 +116,22 @@ class ServerClient:
         return response.json()
 
     def request(
-        self, method: str, path: str, *, idempotent: bool, **options: Any
+        self, method: str, path: str, *, idempotent: bool, home: bool = False, **options: Any
     ) -> httpx.Response:
-        """Send a request to ``/api/v1{path}``, retried as the module says; raise its error."""
+        """Send a request to ``/api/v1{path}``, retried as the module says; raise its error.
+
+        ``home``: to the server's home workspace, whichever workspace this client addresses.
+        """
         import httpx
 
+        url = (self.home_api if home else self.api) + path
         deadline = time.monotonic() + self.retry_for
         attempt = 0
         while True:
             attempt += 1
             wait: float | None = None
             try:
-                response = self.http.request(method, self.api + path, **options)
+                response = self.http.request(method, url, **options)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure: CauceError = _unreachable(self.url, exc)
             except httpx.TransportError as exc:

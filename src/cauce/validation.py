@@ -172,7 +172,10 @@ def duration_ms(value: Any) -> int:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"not a duration: {value!r} (write 250ms, 10s, 5m, 1h or 2d)")
-    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    ms = float(match.group(1)) * _UNIT_MS[match.group(2)]
+    if not math.isfinite(ms):  # hundreds of digits: float() gives infinity, int() would raise
+        raise ValueError(f"not a duration: {value!r} is too long")
+    return int(ms)
 
 
 Duration = Annotated[int, BeforeValidator(duration_ms)]

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from cauce.errors import CauceError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
+from cauce.errors import (
+    AlreadyExists,
+    CauceError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from cauce.lineage.audit import events
 from cauce.server.auth import (
     ANONYMOUS,
@@ -371,6 +379,38 @@ def test_managing_a_token_needs_admin_of_every_workspace_it_holds_a_role_in() ->
         assert may_manage(server_admin, roles)
     with pytest.raises(Forbidden, match="may not manage tokens with roles in \\*"):
         require_manage(workspace_admin, {"*": "viewer"})
+
+
+def test_a_principal_manages_tokens_all_or_nothing(any_workspace: Workspace) -> None:
+    churn_admin = Principal("w", via="token", roles={"churn": "admin"})
+    editor = Principal("e", via="token", roles={"*": "editor"})
+    create_token("bot", "editor", workspace_name="churn", home=any_workspace, principal=churn_admin)
+    create_token("bot", "viewer", workspace_name="reports", home=any_workspace)
+    with pytest.raises(Forbidden, match="reports"):  # one of the two is beyond churn
+        revoke_token("bot", home=any_workspace, principal=churn_admin)
+    with pytest.raises(Forbidden, match="reports"):
+        grant_role(
+            "bot", "admin", workspace_name="churn", home=any_workspace, principal=churn_admin
+        )
+    assert [t.state() for t in list_tokens(home=any_workspace)] == ["active", "active"]
+    assert [t.roles for t in list_tokens(home=any_workspace)] == [
+        {"churn": "editor"},
+        {"reports": "viewer"},
+    ]
+    assert [t.roles for t in list_tokens(home=any_workspace, principal=churn_admin)] == [
+        {"churn": "editor"}
+    ]
+    with pytest.raises(AlreadyExists):  # a name another's token carries
+        create_token(
+            "bot", "viewer", workspace_name="churn", home=any_workspace, principal=churn_admin
+        )
+    for attempt in (
+        lambda: list_tokens(home=any_workspace, principal=editor),
+        lambda: create_token("x", "viewer", home=any_workspace, principal=editor),
+        lambda: revoke_token("bot", home=any_workspace, principal=editor),
+    ):
+        with pytest.raises(Forbidden, match="admin of no workspace"):
+            attempt()
 
 
 # -- failed logins ------------------------------------------------------------------------------

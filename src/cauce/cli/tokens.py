@@ -1,4 +1,5 @@
-"""``cauce tokens``: API tokens of the team server, in the server's home workspace."""
+"""``cauce tokens``: API tokens of the team server, in the server's home workspace: through
+the server when CAUCE_SERVER_URL is set, else in this workspace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import typer
 from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
 
 app = typer.Typer(
-    help="API tokens of the team server: create (shown once), list, grant roles, revoke.",
+    help=(
+        "API tokens of the team server: create (shown once), list, grant roles, revoke. With "
+        "CAUCE_SERVER_URL set they go through the server, as the admin whose token is "
+        "CAUCE_SERVER_TOKEN; without it, to this workspace (run them on the server's machine)."
+    ),
     no_args_is_help=True,
 )
 
@@ -33,6 +38,8 @@ def create(
 ) -> None:
     """Create a token; it is printed once, and only its sha256 is kept.
 
+    Through a server this needs admin of the workspace (admin of '*' for a role in '*').
+
     Example:
         cauce tokens create ci-bot --role editor --workspace default --expires 30d
     """
@@ -51,6 +58,8 @@ def create(
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) -> None:
     """List tokens (never the tokens themselves): prefix, roles, state, expiry.
+
+    Through a server, the tokens the caller may manage: all of them for a server admin.
 
     Example:
         cauce tokens list
@@ -88,6 +97,9 @@ def grant(
 ) -> None:
     """Give tokens a role in a workspace, replacing the one they held there.
 
+    Through a server this needs admin of every workspace the tokens hold a role in, and of this
+    one.
+
     Example:
         cauce tokens grant ci-bot --role viewer --workspace reports
     """
@@ -105,6 +117,8 @@ def revoke(
     ),
 ) -> None:
     """Revoke tokens: a running server refuses them within seconds. Their record stays.
+
+    Through a server this needs admin of every workspace the tokens hold a role in.
 
     Example:
         cauce tokens revoke ci-bot

@@ -9,7 +9,8 @@ error's HTTP status and ``{"error": {"code", "message", "details"}}``; a bad arg
 field in ``details.field``.
 
 ``/w/NAME/...`` addresses a named workspace; the same routes without the prefix address the
-server's home workspace (``default``).
+server's home workspace (``default``). API tokens live in the home, so their routes
+(``/api/v1/tokens``) answer there only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,8 +32,10 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from cauce.errors import CauceError, InvalidInput, NotFound, PayloadTooLarge
 from cauce.operations import OPERATIONS, Operation
-from cauce.server.auth import ANONYMOUS, Authenticator, AuthSettings, require
+from cauce.server import tokens
+from cauce.server.auth import ANONYMOUS, ROLES, Authenticator, AuthSettings, Principal, require
 from cauce.server.paging import DEFAULT_PAGE, MAX_PAGE, run_page, take_page
+from cauce.server.roles import require_admin_somewhere
 from cauce.server.workspaces import DEFAULT, Workspaces
 from cauce.serving.http import error_schema
 from cauce.workspace import Workspace, enter, using
@@ -138,6 +142,7 @@ def create_app(
     _with_schemas(app, schemas)
     _add_blob_routes(app)
     _add_workspace_routes(app)
+    _add_token_routes(app)
     app.include_router(mlflow.router(_mlflow_workspace))
 
     @app.get("/health", include_in_schema=False)
@@ -211,8 +216,13 @@ def _context(request: Request, role: str) -> tuple[Workspace, str]:
 
 
 def _allowed(request: Request, workspace: str, role: str) -> str:
+    require(request.state.principal, workspace, role)
+    return _actor(request)
+
+
+def _actor(request: Request) -> str:
+    """Who the request's audit records name."""
     principal = request.state.principal
-    require(principal, workspace, role)
     # Without authentication the server's own user acts, as a local call would record.
     if principal is ANONYMOUS:
         return str(request.app.state.workspaces.home.settings.user)
@@ -504,3 +514,216 @@ def _add_workspace_routes(app: FastAPI) -> None:
             raise InvalidInput("name: a workspace name is required", details={"field": "name"})
         await run_in_threadpool(request.app.state.workspaces.create, name)
         return _json({"name": name}, 201)
+
+
+# -- tokens -------------------------------------------------------------------------------------
+
+_TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "name", "prefix", "roles", "created_at", "state"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "prefix": {"type": "string"},
+        "roles": {"type": "object", "additionalProperties": {"enum": list(ROLES)}},
+        "created_at": {"type": "integer"},
+        "expires_at": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        "revoked_at": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        "user": {"type": "string"},
+        "state": {"enum": ["active", "expired", "revoked"]},
+    },
+}
+_TOKENS = {
+    "type": "object",
+    "required": ["tokens"],
+    "properties": {"tokens": {"type": "array", "items": _TOKEN}},
+}
+_CREATE = {
+    "name": {"type": "string"},
+    "role": {"enum": list(ROLES)},
+    "workspace": {"type": "string", "default": DEFAULT},
+    "expires": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]},
+}
+_GRANT = {
+    "role": {"anyOf": [{"enum": list(ROLES)}, {"type": "null"}]},
+    "workspace": {"type": "string"},
+}
+_SECRET = {"token": {"type": "string"}}
+
+
+def _token_openapi(
+    path: str, status: str, answer: dict[str, Any], body: dict[str, Any] | None, *required: str
+) -> dict[str, Any]:
+    """A token route's parameters, answers and JSON body, for the OpenAPI document."""
+    errors = {
+        "description": "an error",
+        "content": {"application/json": {"schema": error_schema()}},
+    }
+    named = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+    extra: dict[str, Any] = {
+        "parameters": named,
+        "responses": {
+            status: {
+                "description": "the result",
+                "content": {"application/json": {"schema": answer}},
+            },
+            "4XX": errors,
+            "5XX": errors,
+        },
+    }
+    if body is not None:
+        schema = {"type": "object", "properties": body, "additionalProperties": False}
+        if required:
+            schema["required"] = list(required)
+        extra["requestBody"] = {
+            "required": bool(required),
+            "content": {"application/json": {"schema": schema}},
+        }
+    return extra
+
+
+def _token_admin(request: Request) -> tuple[Principal, str]:
+    """The principal of a token route and the actor its audit records name; Forbidden, before
+    anything in the request is read, unless it is admin of some workspace."""
+    if request.state.workspace != DEFAULT:
+        raise NotFound(f"tokens live in the server's home workspace: {API}/tokens, without /w/NAME")
+    principal: Principal = request.state.principal
+    require_admin_somewhere(principal)
+    return principal, _actor(request)
+
+
+async def _fields(request: Request, *required: str, optional: tuple[str, ...] = ()) -> Any:
+    """The request's JSON object body, every field in ``required`` given, no other but
+    ``optional``."""
+    body = await _json_object(request)
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {', '.join(unknown)} for {request.method} {request.url.path}",
+            details={"field": unknown[0], "known": sorted({*required, *optional})},
+        )
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise InvalidInput(f"{missing[0]} is required", details={"field": missing[0]})
+    return body
+
+
+def _add_token_routes(app: FastAPI) -> None:
+    def tokens_json(found: list[tokens.TokenInfo]) -> Response:
+        return _json({"tokens": [t.to_dict() for t in found]})
+
+    route = _token_route(app)
+
+    @route("POST", "/tokens", "201", _TOKEN, _CREATE, "name", "role")
+    async def create_token(request: Request) -> Response:
+        """Create an API token; the answer holds it, once (admin)."""
+        principal, actor = _token_admin(request)
+        body = await _fields(request, "name", "role", optional=("workspace", "expires"))
+        info, token = await run_in_threadpool(
+            lambda: tokens.create_token(
+                body["name"],
+                body["role"],
+                workspace_name=body.get("workspace", DEFAULT),
+                expires=body.get("expires"),
+                home=request.app.state.workspaces.home,
+                actor=actor,
+                principal=principal,
+            )
+        )
+        return _json({**info.to_dict(), "token": token}, 201)
+
+    @route("GET", "/tokens", "200", _TOKENS, None)
+    async def list_tokens(request: Request) -> Response:
+        """The API tokens the caller may manage, never their secrets (admin)."""
+        principal, _ = _token_admin(request)
+        home = request.app.state.workspaces.home
+        found = await run_in_threadpool(lambda: tokens.list_tokens(home=home, principal=principal))
+        return tokens_json(found)
+
+    @route("POST", "/tokens/{name_or_id}/grants", "200", _TOKENS, _GRANT, "role", "workspace")
+    async def grant_role(request: Request) -> Response:
+        """Give tokens (by id, or all of a name) a role in a workspace, or none (admin)."""
+        principal, actor = _token_admin(request)
+        name_or_id = _not_a_secret(request.path_params["name_or_id"])
+        body = await _fields(request, "role", "workspace")
+        changed = await run_in_threadpool(
+            lambda: tokens.grant_role(
+                name_or_id,
+                body["role"],
+                workspace_name=body["workspace"],
+                home=request.app.state.workspaces.home,
+                actor=actor,
+                principal=principal,
+            )
+        )
+        return tokens_json(changed)
+
+    @route("POST", "/tokens/{name_or_id}/revoke", "200", _TOKENS, None)
+    async def revoke_token(request: Request) -> Response:
+        """Revoke tokens (by id, or all of a name) (admin)."""
+        principal, actor = _token_admin(request)
+        name_or_id = _not_a_secret(request.path_params["name_or_id"])
+        home = request.app.state.workspaces.home
+        revoked = await run_in_threadpool(
+            lambda: tokens.revoke_token(name_or_id, home=home, actor=actor, principal=principal)
+        )
+        return tokens_json(revoked)
+
+    @route("POST", "/tokens/revoke", "200", _TOKENS, _SECRET, "token")
+    async def revoke_secret(request: Request) -> Response:
+        """Revoke the token given in the body: a leaked one (admin)."""
+        principal, actor = _token_admin(request)
+        secret = (await _fields(request, "token"))["token"]
+        if not isinstance(secret, str) or not secret.startswith(tokens.PREFIX):
+            raise InvalidInput(
+                f"token must be an API token, which starts with {tokens.PREFIX!r}",
+                details={"field": "token"},
+            )
+        home = request.app.state.workspaces.home
+        revoked = await run_in_threadpool(
+            lambda: tokens.revoke_token(secret, home=home, actor=actor, principal=principal)
+        )
+        return tokens_json(revoked)
+
+
+def _token_route(app: FastAPI) -> Callable[..., Callable[[Any], Any]]:
+    """A decorator that adds a token route: its summary is the function's docstring."""
+
+    def route(
+        method: str,
+        path: str,
+        status: str,
+        answer: dict[str, Any],
+        body: dict[str, Any] | None,
+        *required: str,
+    ) -> Callable[[Any], Any]:
+        def add(endpoint: Any) -> Any:
+            app.add_api_route(
+                API + path,
+                endpoint,
+                methods=[method],
+                status_code=int(status),
+                summary=endpoint.__doc__,
+                tags=["tokens"],
+                openapi_extra=_token_openapi(path, status, answer, body, *required),
+            )
+            return endpoint
+
+        return add
+
+    return route
+
+
+def _not_a_secret(name_or_id: str) -> str:
+    """``name_or_id``, unless it is a token itself: one never goes in a URL (proxies log URLs);
+    refused without repeating it."""
+    if name_or_id.startswith(tokens.PREFIX):
+        raise InvalidInput(
+            f'a token itself never goes in a URL: send it as {{"token": ...}} to '
+            f"POST {API}/tokens/revoke (and treat it as leaked)",
+            details={"field": "name_or_id"},
+        )
+    return name_or_id

@@ -31,6 +31,7 @@ __all__ = [
     "check_workspace_name",
     "may_manage",
     "require",
+    "require_admin_somewhere",
     "require_manage",
 ]
 
@@ -67,7 +68,7 @@ ANONYMOUS = Principal("anonymous", via="anonymous", roles={ALL_WORKSPACES: "admi
 
 def check_role(role: str) -> str:
     """A role name: viewer, editor or admin."""
-    if role not in RANK:
+    if not isinstance(role, str) or role not in RANK:
         raise InvalidInput(
             f"role must be one of {', '.join(ROLES)}, not {role!r}", details={"field": "role"}
         )
@@ -112,6 +113,17 @@ def require_manage(principal: Principal, roles: Mapping[str, str]) -> None:
             f"{principal.name} may not manage tokens with roles in {named}: "
             "that needs admin of each of those workspaces",
             details={"workspaces": sorted(roles)},
+        )
+
+
+def require_admin_somewhere(principal: Principal) -> None:
+    """Raise Forbidden unless ``principal`` is admin of at least one workspace: the least that
+    managing tokens needs."""
+    if "admin" not in principal.roles.values():
+        raise Forbidden(
+            f"{principal.name} is admin of no workspace; managing tokens needs admin of one",
+            hint="a server admin grants roles with cauce tokens grant",
+            details={"needed": "admin"},
         )
 
 

@@ -10,6 +10,12 @@ tokens may carry one name, so that a new one can be handed out before the old on
 Tokens live in the server's home store; every create, grant and revoke is an audit event that
 holds the token's id, name, prefix and roles, never the token or its hash.
 
+Through a server (``CAUCE_SERVER_URL``) the same functions call its ``/api/v1/tokens`` routes,
+as the token in ``CAUCE_SERVER_TOKEN``. There, and whenever a ``principal`` is given, who may
+manage what is :func:`~cauce.server.roles.may_manage`'s rule: admin of every workspace the
+token holds (or is given) a role in; a server admin manages every token. A workspace admin sees
+only the tokens it may manage, and may not take a name that a token it may not manage carries.
+
 Example::
 
     info, token = create_token("ci-bot", "editor", workspace_name="default", expires="30d")
@@ -19,16 +25,25 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select
 
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.lineage import audit
-from cauce.server.roles import check_role, check_workspace_name
+from cauce.server.roles import (
+    Principal,
+    check_role,
+    check_workspace_name,
+    may_manage,
+    require_admin_somewhere,
+    require_manage,
+)
 from cauce.serving.keys import hash_key, new_key, shown_prefix
 from cauce.store import new_id, now_ms
 from cauce.store.schema import api_token_roles, api_tokens
@@ -48,6 +63,7 @@ __all__ = [
 ]
 
 PREFIX = "ct-"
+MAX_LIFETIME_MS = 100 * 365 * 86_400_000  # beyond it, a lifetime is a typo (and overflows)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,11 @@ class TokenInfo:
         """A JSON-able view, with the token's state now."""
         return {**self.__dict__, "roles": dict(self.roles), "state": self.state()}
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TokenInfo:
+        """The token :meth:`to_dict` wrote (a server's answer)."""
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+
 
 def hash_token(token: str) -> str:
     """The sha256 a token is stored as."""
@@ -92,20 +113,35 @@ def create_token(
     expires: dt.timedelta | str | float | None = None,
     home: Workspace | None = None,
     actor: str | None = None,
+    principal: Principal | None = None,
 ) -> tuple[TokenInfo, str]:
     """A new token for principal ``name`` with ``role`` in ``workspace_name``: what is stored,
     and the token itself (shown only now).
 
     ``expires`` is a lifetime (a timedelta, seconds, or ``30d``, ``12h``...); None never expires.
-    ``actor`` is who is recorded in the audit event (default: the workspace's user).
+    ``actor`` is who is recorded in the audit event (default: the workspace's user);
+    ``principal``, who asks (see the module's docstring; None: the server's own machine).
     """
     ws = home or current()
-    check_name(name, "token name")
-    if name.startswith(PREFIX):
-        raise InvalidInput(f"a token name may not start with {PREFIX!r}: tokens themselves do")
+    if ws.remote:
+        if isinstance(expires, dt.timedelta):
+            expires = expires.total_seconds()
+        body = {"name": name, "role": role, "workspace": workspace_name, "expires": expires}
+        answer = _through_server(ws, "POST", "/tokens", body)
+        return TokenInfo.from_dict(answer), str(answer["token"])
+    if principal is not None:
+        require_admin_somewhere(principal)
+    if isinstance(name, str) and name.startswith(PREFIX):  # before an error could repeat it
+        raise InvalidInput(
+            f"a token name may not start with {PREFIX!r}: tokens themselves do",
+            details={"field": "name"},
+        )
+    _field("name", check_name, name, "token name")
     check_role(role)
-    check_workspace_name(workspace_name)
+    _field("workspace", check_workspace_name, workspace_name)
     lifetime = _lifetime(expires)
+    if principal is not None:
+        require_manage(principal, {workspace_name: role})
     token = new_key(PREFIX)
     now = now_ms()
     values = {
@@ -120,6 +156,8 @@ def create_token(
     }
     roles = {workspace_name: role}
     with ws.store.write() as conn:
+        if principal is not None and not principal.is_server_admin:
+            _check_name_free(conn, name, principal)
         conn.execute(api_tokens.insert().values(**values))
         conn.execute(
             api_token_roles.insert().values(
@@ -131,41 +169,65 @@ def create_token(
     return info, token
 
 
-def list_tokens(*, home: Workspace | None = None) -> list[TokenInfo]:
-    """Every token, revoked and expired ones included, by name then age."""
+def list_tokens(
+    *, home: Workspace | None = None, principal: Principal | None = None
+) -> list[TokenInfo]:
+    """Every token, revoked and expired ones included, by name then age; those ``principal``
+    may manage when it is given."""
     ws = home or current()
+    if ws.remote:
+        return [TokenInfo.from_dict(t) for t in _through_server(ws, "GET", "/tokens")["tokens"]]
+    if principal is not None:
+        require_admin_somewhere(principal)
     with ws.store.read() as conn:
         rows = conn.execute(
             select(api_tokens).order_by(api_tokens.c.name, api_tokens.c.created_at)
         ).all()
         roles = _roles(conn, [r.id for r in rows])
-    return [_info(r._asdict(), roles.get(r.id, {})) for r in rows]
+    found = [_info(r._asdict(), roles.get(r.id, {})) for r in rows]
+    return [t for t in found if principal is None or may_manage(principal, t.roles)]
 
 
 def revoke_token(
-    name_or_id: str, *, home: Workspace | None = None, actor: str | None = None
+    name_or_id: str,
+    *,
+    home: Workspace | None = None,
+    actor: str | None = None,
+    principal: Principal | None = None,
 ) -> list[TokenInfo]:
     """Revoke one token (by id, or the token itself) or every live token of a principal (by
     name); what was revoked.
 
     A running server refuses a revoked token within its cache time (seconds). Revoking a token
-    that already is revoked changes nothing; its row stays, for the audit trail.
+    that already is revoked changes nothing; its row stays, for the audit trail. With a
+    ``principal``, nothing is revoked unless it may manage every token named.
     """
     ws = home or current()
+    if ws.remote:
+        if name_or_id.startswith(PREFIX):  # a secret goes in a body, never in a URL
+            answer = _through_server(ws, "POST", "/tokens/revoke", {"token": name_or_id})
+        else:
+            answer = _through_server(ws, "POST", f"/tokens/{quote(name_or_id, safe='')}/revoke")
+        return [TokenInfo.from_dict(t) for t in answer["tokens"]]
+    if principal is not None:
+        require_admin_somewhere(principal)
     now = now_ms()
     with ws.store.write() as conn:
         rows = _select(conn, name_or_id)
         live = [r for r in rows if r.revoked_at is None]
-        if not live:
-            one = len(rows) == 1 and (rows[0].id == name_or_id or name_or_id.startswith(PREFIX))
-            if one:  # that very token, revoked before: nothing to do
-                return [_info(rows[0]._asdict(), _roles(conn, [rows[0].id]).get(rows[0].id, {}))]
+        one = len(rows) == 1 and (rows[0].id == name_or_id or name_or_id.startswith(PREFIX))
+        if not live and not one:
             raise NotFound(
                 f"no live token {_named(name_or_id)}", hint="cauce tokens list shows them"
             )
+        roles = _roles(conn, [r.id for r in live or rows])
+        if principal is not None:
+            for row in live or rows:
+                require_manage(principal, roles.get(row.id, {}))
+        if not live:  # that very token, revoked before: nothing to do
+            return [_info(rows[0]._asdict(), roles.get(rows[0].id, {}))]
         ids = [r.id for r in live]
         conn.execute(api_tokens.update().where(api_tokens.c.id.in_(ids)).values(revoked_at=now))
-        roles = _roles(conn, ids)
         revoked = [_info({**r._asdict(), "revoked_at": now}, roles.get(r.id, {})) for r in live]
         for info in revoked:
             audit.record(
@@ -187,13 +249,21 @@ def grant_role(
     workspace_name: str,
     home: Workspace | None = None,
     actor: str | None = None,
+    principal: Principal | None = None,
 ) -> list[TokenInfo]:
     """Give one token (by id) or every live token of a principal (by name) ``role`` in
-    ``workspace_name``, replacing the role it held there; ``role=None`` takes it away."""
+    ``workspace_name``, replacing the role it held there; ``role=None`` takes it away. With a
+    ``principal``, nothing changes unless it may manage every token named, given that role."""
     ws = home or current()
+    if ws.remote:
+        body = {"role": role, "workspace": workspace_name}
+        path = f"/tokens/{quote(name_or_id, safe='')}/grants"
+        return [TokenInfo.from_dict(t) for t in _through_server(ws, "POST", path, body)["tokens"]]
+    if principal is not None:
+        require_admin_somewhere(principal)
     if role is not None:
         check_role(role)
-    check_workspace_name(workspace_name)
+    _field("workspace", check_workspace_name, workspace_name)
     with ws.store.write() as conn:
         live = [r for r in _select(conn, name_or_id) if r.revoked_at is None]
         if not live:
@@ -202,6 +272,9 @@ def grant_role(
             )
         ids = [r.id for r in live]
         before = _roles(conn, ids)
+        if principal is not None:
+            for row in live:  # the role's value does not matter here, only where it is held
+                require_manage(principal, {**before.get(row.id, {}), workspace_name: "viewer"})
         changed = []
         for row in live:
             old = before.get(row.id, {})
@@ -265,7 +338,40 @@ def _lifetime(expires: dt.timedelta | str | float | None) -> int | None:
             raise InvalidInput(f"expires: {exc}", details={"field": "expires"}) from None
     if ms <= 0:
         raise InvalidInput("expires must be a positive duration", details={"field": "expires"})
+    if ms > MAX_LIFETIME_MS:
+        raise InvalidInput("expires must be at most 100 years", details={"field": "expires"})
     return ms
+
+
+def _field(field: str, check: Callable[..., str], value: Any, *args: Any) -> str:
+    """``check(value, *args)``, its InvalidInput naming ``field``."""
+    try:
+        return check(value, *args)
+    except InvalidInput as exc:
+        exc.details = {**exc.details, "field": field}
+        raise
+
+
+def _check_name_free(conn: Any, name: str, principal: Principal) -> None:
+    """AlreadyExists unless ``principal`` may manage every token already called ``name``: a
+    workspace admin must not hand out tokens that act (and are audited) as someone else."""
+    ids = [r.id for r in conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name))]
+    held = _roles(conn, ids)
+    if not all(may_manage(principal, held.get(i, {})) for i in ids):
+        raise AlreadyExists(
+            f"token name {name!r} is taken by a token with roles beyond the workspaces "
+            f"{principal.name} administers",
+            hint="choose another name, or ask a server admin",
+            details={"field": "name"},
+        )
+
+
+def _through_server(ws: Workspace, method: str, path: str, body: Any = None) -> Any:
+    """The JSON answer of a token route of the server ``ws`` is on (its home: tokens live
+    there, whichever workspace ``ws`` addresses)."""
+    options = {} if body is None else {"json": body}
+    response = ws.server.request(method, path, idempotent=method == "GET", home=True, **options)
+    return response.json()
 
 
 def _select(conn: Any, name_or_id: str) -> list[Any]:
