@@ -22,20 +22,13 @@ from cauce.serving.metrics import summarize
 from cauce.store import now_ms
 from cauce.workspace import Workspace
 from clitools import wait_until
-from served import serving
+from served import CHURN_BLUE, serving
 
 pytestmark = pytest.mark.slow
 
-SPEC = """\
-kind: Endpoint
-name: churn
-traffic: {blue: 100}
----
-kind: Deployment
-endpoint: churn
-name: blue
-model: models:/churn/1
-collect: {}
+SPEC = (
+    CHURN_BLUE
+    + """\
 ---
 kind: Deployment
 endpoint: churn
@@ -43,6 +36,7 @@ name: green
 model: models:/churn/2
 collect: {}
 """
+)
 ROW = {"age": 30, "charges": 50.0}
 
 
