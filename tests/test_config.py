@@ -17,7 +17,7 @@ from cauce.config import (
     load_settings,
     read_config_file,
 )
-from cauce.errors import InvalidInput
+from cauce.errors import InvalidInput, NotSupported
 from cauce.store import HEAD_REVISION, Store
 from cauce.workspace import Workspace
 
@@ -247,6 +247,21 @@ def test_init_twice_keeps_the_existing_config(workspace: Workspace, tmp_path: Pa
         assert again.store.current_revision() == HEAD_REVISION
     finally:
         again.close()
+
+
+def test_init_where_a_server_is_named_writes_nothing(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh, named = tmp_path / "fresh", tmp_path / "named"
+    named.mkdir()
+    (named / CONFIG_FILE).write_text("server_url: http://cauce.internal:8080\n")
+    with pytest.raises(NotSupported, match=re.escape("on the server http://cauce.internal:8080")):
+        workspace_module.init(named)
+    assert [p.name for p in named.iterdir()] == [CONFIG_FILE]
+    monkeypatch.setenv("CAUCE_SERVER_URL", "http://cauce.internal:8080/w/team")
+    with pytest.raises(NotSupported, match="w/team: there is no local one to create"):
+        workspace_module.init(fresh)
+    assert not fresh.exists()
 
 
 def test_load_object_resolves_module_attribute_and_names_what_is_wrong() -> None:

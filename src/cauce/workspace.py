@@ -193,14 +193,25 @@ def set_server(url: str | None, token: str | None = None) -> Workspace:
 
 
 def init(path: Path | None = None) -> Workspace:
-    """Create ``cauce.yaml`` and ``.cauce/`` in ``path`` and migrate the database."""
+    """Create ``cauce.yaml`` and ``.cauce/`` in ``path`` and migrate the database.
+
+    Refused, with nothing written, where the settings name a server: the workspace is there.
+    """
+    from cauce.errors import NotSupported
+
     root = (path or Path.cwd()).resolve()
+    env = {k: v for k, v in os.environ.items() if k != "CAUCE_HOME"}
+    server_url = load_settings(env={**env, "CAUCE_HOME": str(root)}).server_url
+    if server_url is not None:
+        raise NotSupported(
+            f"the workspace is on the server {server_url}: there is no local one to create",
+            hint="unset CAUCE_SERVER_URL, or server_url in cauce.yaml, to create a local one",
+        )
     root.mkdir(parents=True, exist_ok=True)
     config = root / CONFIG_FILE
     if not config.exists():
         config.write_text(config_template())
     (root / STATE_DIR).mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "CAUCE_HOME"}
     workspace = Workspace(load_settings(env=env, cwd=root))
     workspace.store.upgrade()
     if "://" not in workspace.settings.artifacts:
