@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cauce demo
 	$(BIN)/cauce demo genai
+	@echo "Look at it in a browser: $(BIN)/cauce ui --open"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --slow

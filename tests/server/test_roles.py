@@ -1,9 +1,11 @@
 """Every route of ``cauce server`` by every role, with authentication on: no route answers
-without a valid token, a viewer never writes, an editor never administers."""
+without a valid token (a UI page sends the browser to its sign-in page instead), a viewer never
+writes, an editor never administers."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
@@ -14,6 +16,8 @@ from cauce.server.tokens import create_token
 from cauce.workspace import Workspace
 
 RANK = {"viewer": 0, "editor": 1, "admin": 2}
+# Open to all: for probes, and the UI's sign-in, sign-out and assets.
+OPEN = {"/health", "/ui/login", "/ui/logout", "/ui/static/{path:path}"}
 
 
 def _needed(route: APIRoute, method: str) -> tuple[str, str]:
@@ -39,7 +43,7 @@ def _routes(app: object) -> list[tuple[str, str, APIRoute]]:
         if included is not None:
             pending.extend(included.routes)
             continue
-        if not isinstance(route, APIRoute) or route.path == "/health":  # open, for probes
+        if not isinstance(route, APIRoute) or route.path in OPEN:
             continue
         for method in sorted(route.methods):
             path = re.sub(r"{(\w+):path}", "a/b.txt", route.path)
@@ -60,13 +64,18 @@ def test_every_route_and_role(local_workspace: Workspace) -> None:
         assert api.get("/api/v1/openapi.json").status_code == 401
         assert api.get("/api/v1/openapi.json", headers=_bearer(tokens["viewer"])).status_code == 200
         assert api.get("/health").status_code == 200  # for probes: says nothing of the data
+        assert api.get("/ui/login").status_code == 200
+        assert api.get("/ui/static/cauce.css").status_code == 200
         for i, (method, path, route) in enumerate(routes):
             where = f"{method} {path}"
-            anonymous = api.request(method, path, json={})
-            assert anonymous.status_code == 401, where
+            refused = _refused(path)
+            anonymous = api.request(method, path, json={}, follow_redirects=False)
+            assert refused(anonymous), where
             if i < 5:  # a wrong token counts as a failed login: ten in a minute lock it out
-                wrong = api.request(method, path, json={}, headers=_bearer("ct-nope"))
-                assert wrong.status_code == 401, where
+                wrong = api.request(
+                    method, path, json={}, headers=_bearer("ct-nope"), follow_redirects=False
+                )
+                assert refused(wrong), where
             workspace, needed = _needed(route, method)
             for role, token in tokens.items():
                 answer = api.request(method, path, json={}, headers=_bearer(token))
@@ -77,6 +86,16 @@ def test_every_route_and_role(local_workspace: Workspace) -> None:
                     assert answer.status_code == 403, (where, role, answer.text)
             answer = api.request(method, path, json={}, headers=_bearer(server_admin))
             assert answer.status_code not in (401, 403), (where, "server admin", answer.text)
+
+
+def _refused(path: str) -> Any:
+    """How a request without valid credentials is answered: 401, or for a UI page a redirect
+    to its sign-in page."""
+    if path.startswith("/ui"):
+        return lambda answer: (
+            answer.status_code == 303 and answer.headers["location"] == "/ui/login"
+        )
+    return lambda answer: answer.status_code == 401
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -25,3 +25,29 @@ def server(
 
     console.print(f"Cauce server on http://{host}:{port} (API at /api/v1, {workers} worker(s))")
     serve(host=host, port=port, workers=workers)
+
+
+def ui(
+    port: int = typer.Option(8765, help="Port to listen on (127.0.0.1 only)."),
+    open_browser: bool = typer.Option(
+        False, "--open", help="Open the UI in the default web browser."
+    ),
+) -> None:
+    """Look at this workspace in a browser: the web UI on a loopback server.
+
+    Runs, their charts and comparisons, served from this machine only. For a team, run
+    cauce server and open its /ui instead.
+
+    Example:
+        cauce ui --open
+    """
+    from cauce.server.serve import serve
+
+    url = f"http://127.0.0.1:{port}/ui"
+    console.print(f"Cauce UI on {url} (Ctrl-C stops)")
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    serve(host="127.0.0.1", port=port, workers=1)

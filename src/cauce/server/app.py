@@ -30,10 +30,11 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
-from cauce.errors import CauceError, InvalidInput, NotFound, PayloadTooLarge
+from cauce.errors import CauceError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from cauce.operations import OPERATIONS, Operation
-from cauce.server import tokens
-from cauce.server.auth import ANONYMOUS, ROLES, Authenticator, AuthSettings, Principal, require
+from cauce.server import tokens, ui
+from cauce.server.auth import ROLES, Authenticator, AuthSettings, Principal
+from cauce.server.context import actor, allowed, request_context
 from cauce.server.paging import DEFAULT_PAGE, MAX_PAGE, run_page, take_page
 from cauce.server.roles import require_admin_somewhere
 from cauce.server.workspaces import DEFAULT, Workspaces
@@ -126,6 +127,7 @@ def create_app(
     app.state.workspaces = Workspaces(home)
     authenticator = Authenticator(home, AuthSettings.from_settings(home.settings, host=host))
     log.info(authenticator.describe())
+    app.state.authenticator = authenticator
     app.state.max_upload = max_upload
     schemas: dict[str, Any] = {}
     for op in operations().values():
@@ -144,6 +146,7 @@ def create_app(
     _add_workspace_routes(app)
     _add_token_routes(app)
     app.include_router(mlflow.router(_mlflow_workspace))
+    ui.add_routes(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -151,12 +154,16 @@ def create_app(
 
     @app.exception_handler(CauceError)
     async def cauce_error(request: Request, exc: CauceError) -> Response:
+        if _is_page(request):
+            return ui.pages.error_page(request, exc)
         return error_response(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         message = f"{request.method} {request.url.path}: {exc.detail}"
+        if _is_page(request) and exc.status_code == 404:
+            return ui.pages.error_page(request, NotFound(f"there is no page {request.url.path}"))
         return _json({"error": {"code": code, "message": message, "details": {}}}, exc.status_code)
 
     @app.exception_handler(Exception)
@@ -168,11 +175,21 @@ def create_app(
     return Gate(app, authenticator)
 
 
+def _is_page(request: Request) -> bool:
+    """Whether a request is for a UI page (answered with a page), not its assets or data."""
+    path = request.scope["path"]
+    return path.startswith("/ui") and not path.startswith(ui.STATIC_PREFIX) and path not in ui.DATA
+
+
 class Gate:
     """ASGI middleware in front of every route: ``/w/NAME/rest`` is ``/rest`` in workspace NAME,
-    and the request's credentials are checked before any route reads it (only ``/health``
-    answers without them). The principal waits in the request's state for the route's role
-    check."""
+    and the request's credentials are checked before any route reads it (only ``/health``, the
+    UI's sign-in, sign-out and assets answer without them). The principal waits in the
+    request's state for the route's role check.
+
+    A browser sends the token in the UI's cookie: it counts as the Authorization header, and
+    a write sent with it must carry htmx's ``HX-Request`` header (see :mod:`cauce.server.ui`).
+    """
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator):
         self.app = app
@@ -189,44 +206,57 @@ class Gate:
             scope = {**scope, "path": "/" + rest, "raw_path": ("/" + rest).encode()}
         state = scope.setdefault("state", {})
         state["workspace"] = name
-        if scope["path"] != "/health":
+        if not _open(scope["path"]):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             client = scope.get("client") or ("unknown", 0)
             try:
+                headers = _cookie_credentials(headers, scope["method"])
                 state["principal"] = self.authenticator.authenticate(headers, client[0])
             except CauceError as exc:
+                if scope["path"].startswith("/ui") and exc.http_status == 401:
+                    base = "" if name == DEFAULT else f"/w/{name}"
+                    await RedirectResponse(f"{base}/ui/login", 303)(scope, receive, send)
+                    return
                 await error_response(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _open(path: str) -> bool:
+    """The paths that answer without credentials."""
+    return path in ("/health", "/ui/login", "/ui/logout") or path.startswith(ui.STATIC_PREFIX)
+
+
+def _cookie_credentials(headers: dict[str, str], method: str) -> dict[str, str]:
+    """The request's headers, with the UI's cookie as its credentials when it has no
+    Authorization header; a write on the cookie alone must come from the UI (htmx)."""
+    if "authorization" in headers or "cookie" not in headers:
+        return headers
+    from http.cookies import CookieError, SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers["cookie"])
+    except CookieError:
+        return headers
+    token = jar.get(ui.TOKEN_COOKIE)
+    if token is None:
+        return headers
+    if method not in ("GET", "HEAD") and headers.get("hx-request") != "true":
+        raise Forbidden(
+            "a write signed in by the UI's cookie must come from the UI",
+            hint="send the token as Authorization: Bearer <token> instead",
+        )
+    return {**headers, "authorization": f"Bearer {token.value}"}
 
 
 def _mlflow_workspace(request: Request) -> Workspace:
     # Called by the MLflow routes in the worker thread (a copied context) that then serves the
     # request: the workspace and principal set here hold for that call only.
     role = "viewer" if request.method in ("GET", "HEAD") else "editor"
-    ws, principal = _context(request, role)
+    ws, principal = request_context(request, role)
     enter(ws, principal)
     return ws
-
-
-def _context(request: Request, role: str) -> tuple[Workspace, str]:
-    """The request's workspace and the name of its principal, once its role allows ``role``."""
-    name = request.state.workspace
-    return request.app.state.workspaces.get(name), _allowed(request, name, role)
-
-
-def _allowed(request: Request, workspace: str, role: str) -> str:
-    require(request.state.principal, workspace, role)
-    return _actor(request)
-
-
-def _actor(request: Request) -> str:
-    """Who the request's audit records name."""
-    principal = request.state.principal
-    # Without authentication the server's own user acts, as a local call would record.
-    if principal is ANONYMOUS:
-        return str(request.app.state.workspaces.home.settings.user)
-    return str(principal.name)
 
 
 def _endpoint(op: Operation) -> Callable[[Request], Any]:
@@ -235,7 +265,7 @@ def _endpoint(op: Operation) -> Callable[[Request], Any]:
             return op.func(**kwargs, workspace=ws)
 
     async def endpoint(request: Request) -> Response:
-        ws, principal = _context(request, op.role)
+        ws, principal = request_context(request, op.role)
         values: dict[str, Any] = dict(request.path_params)
         if op.method in ("GET", "DELETE"):
             values.update(_query_args(op, request))
@@ -434,14 +464,14 @@ def error_response(exc: CauceError) -> Response:
 def _add_blob_routes(app: FastAPI) -> None:
     @app.head(API + "/blobs/{sha256}", include_in_schema=False)
     async def has_blob(request: Request, sha256: str) -> Response:
-        ws, _ = _context(request, "viewer")
+        ws, _ = request_context(request, "viewer")
         if not await run_in_threadpool(ws.artifacts.exists, sha256):
             raise NotFound(f"artifact {sha256} is not stored")
         return Response(status_code=200)
 
     @app.get(API + "/blobs/{sha256}", summary="Download a stored artifact by its sha256")
     async def get_blob(request: Request, sha256: str) -> Response:
-        ws, _ = _context(request, "viewer")
+        ws, _ = request_context(request, "viewer")
         store = ws.artifacts
         if not await run_in_threadpool(store.exists, sha256):
             raise NotFound(f"artifact {sha256} is not stored")
@@ -462,7 +492,7 @@ def _add_blob_routes(app: FastAPI) -> None:
 
     @app.put(API + "/blobs/{sha256}", status_code=201, summary="Upload an artifact's content")
     async def put_blob(request: Request, sha256: str) -> Response:
-        ws, _ = _context(request, "editor")
+        ws, _ = request_context(request, "editor")
         limit = request.app.state.max_upload
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -502,12 +532,12 @@ def _protocols(store: Any) -> tuple[str, ...]:
 def _add_workspace_routes(app: FastAPI) -> None:
     @app.get(API + "/workspaces", summary="The server's workspaces")
     async def list_workspaces(request: Request) -> Response:
-        _allowed(request, request.state.workspace, "viewer")
+        allowed(request, request.state.workspace, "viewer")
         return _json({"workspaces": request.app.state.workspaces.names()})
 
     @app.post(API + "/workspaces", status_code=201, summary="Create a workspace (admin)")
     async def create_workspace(request: Request) -> Response:
-        _allowed(request, "*", "admin")
+        allowed(request, "*", "admin")
         body = await _json_object(request)
         name = body.get("name")
         if not isinstance(name, str):
@@ -592,7 +622,7 @@ def _token_admin(request: Request) -> tuple[Principal, str]:
         raise NotFound(f"tokens live in the server's home workspace: {API}/tokens, without /w/NAME")
     principal: Principal = request.state.principal
     require_admin_somewhere(principal)
-    return principal, _actor(request)
+    return principal, actor(request)
 
 
 async def _fields(request: Request, *required: str, optional: tuple[str, ...] = ()) -> Any:

@@ -1,0 +1,292 @@
+"""Tracking pages: experiments, the runs table, a run, runs compared, and metric series.
+
+The runs table is ``search_runs`` itself: the search box takes its filter language, a column
+header orders by that column (in the query, so over every run, not the page), and the columns
+of params and metrics are chosen from those the shown runs logged. Charts read a metric's
+series from ``/ui/series``: at most ``points`` points, the lowest and highest value of each
+slice of steps, so that a spike survives downsampling; a zoomed range is read again, exactly
+once it holds few enough steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.responses import JSONResponse, Response
+
+from cauce.errors import InvalidInput
+from cauce.server.ui.pages import Context, View, page, render
+from cauce.workspace import Workspace
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.requests import Request
+
+    from cauce.tracking.entities import Metric, Run
+
+PAGE_SIZE = 100
+MAX_POINTS = 5000
+DEFAULT_POINTS = 1000
+DEFAULT_COLUMNS = 6  # metrics and params shown when none are chosen
+
+
+def add_routes(app: FastAPI) -> None:
+    """The tracking pages."""
+    app.add_api_route("/ui/experiments", page("viewer", experiments), include_in_schema=False)
+    app.add_api_route("/ui/runs", page("viewer", runs_page), include_in_schema=False)
+    app.add_api_route("/ui/runs/{run_id}", page("viewer", run_page), include_in_schema=False)
+    app.add_api_route("/ui/compare", page("viewer", compare_page), include_in_schema=False)
+    app.add_api_route("/ui/series", page("viewer", series), include_in_schema=False)
+
+
+def experiments(request: Request) -> View:
+    """Every experiment, newest first, with how many runs it holds."""
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.tracking.experiments import list_experiments
+
+        found = sorted(list_experiments(), key=lambda e: e.creation_time, reverse=True)
+        return render("experiments.html", ctx=ctx, experiments=found, section="experiments")
+
+    return view
+
+
+def runs_page(request: Request) -> View:
+    """The runs of an experiment (or all), filtered, ordered and paged; htmx asks for the
+    table alone."""
+    query = request.query_params
+    experiment = query.get("experiment") or None
+    filter_text = query.get("filter", "")
+    order = query.get("order", "")
+    columns = [c for c in query.getlist("col") if c.startswith(("metrics.", "params."))]
+    start = _int(query.get("start", "0"), "start")
+    # htmx asks for the table alone, except when it restores a page from its history.
+    headers = request.headers
+    partial = headers.get("hx-request") == "true" and not headers.get("hx-history-restore-request")
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.tracking.search import search_runs
+
+        error = None
+        try:
+            found = search_runs(
+                experiment,
+                filter=filter_text or None,
+                order_by=[order] if order else None,
+                max_results=PAGE_SIZE + 1,
+                offset=start,
+            )
+        except InvalidInput as exc:  # a filter being typed: say what is wrong, keep the page
+            found, error = [], exc.message
+        more = len(found) > PAGE_SIZE
+        found = found[:PAGE_SIZE]
+        metric_keys, param_keys = _keys(found)
+        chosen = columns or _default_columns(metric_keys, param_keys)
+
+        def link(**changes: Any) -> str:
+            """This table's URL with ``changes`` (``order``, ``start``)."""
+            values = {"experiment": experiment, "filter": filter_text, "order": order,
+                      "col": chosen, "start": start, **changes}  # fmt: skip
+            pairs = [
+                (k, v)
+                for k, given in values.items()
+                for v in (given if isinstance(given, list) else [given])
+                if v not in (None, "", 0)
+            ]
+            return f"{ctx.base}/ui/runs?{urlencode(pairs)}"
+
+        def next_order(column: str) -> str:
+            """The order a click on ``column``'s header asks for: the other direction when the
+            table is ordered by it, else highest first for a metric, A to Z for the rest."""
+            shown = _sorted_by(order, column)
+            descending = shown == "asc" or (shown is None and column.startswith("metrics."))
+            return f"{_order_field(column)} {'DESC' if descending else 'ASC'}"
+
+        values: dict[str, Any] = {
+            "ctx": ctx,
+            "runs": found,
+            "experiment": experiment,
+            "filter": filter_text,
+            "order": order,
+            "columns": chosen,
+            "metric_keys": metric_keys,
+            "param_keys": param_keys,
+            "start": start,
+            "more": more,
+            "page_size": PAGE_SIZE,
+            "error": error,
+            "cell": _cell,
+            "sorted_by": lambda column: _sorted_by(order, column),
+            "link": link,
+            "next_order": next_order,
+            "section": "runs",
+        }
+        return render("runs_table.html" if partial else "runs.html", **values)
+
+    return view
+
+
+def run_page(request: Request) -> View:
+    """One run: what it is, its metrics with a chart each, params, tags, inputs, artifacts."""
+    run_id = request.path_params["run_id"]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.tracking.artifacts import list_artifacts
+        from cauce.tracking.experiments import get_experiment
+        from cauce.tracking.runs import get_run
+
+        run = get_run(run_id)
+        return render(
+            "run.html",
+            ctx=ctx,
+            run=run,
+            experiment=get_experiment(run.info.experiment_id),
+            artifacts=list_artifacts(run_id),
+            section="runs",
+        )
+
+    return view
+
+
+def compare_page(request: Request) -> View:
+    """Runs side by side: params (those that differ first), latest metrics, and each metric's
+    series overlaid."""
+    ids = [i for i in request.query_params.getlist("run") if i][:20]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.tracking.runs import get_run
+
+        if len(ids) < 2:
+            raise InvalidInput("choose two runs or more to compare", details={"field": "run"})
+        found = [get_run(i) for i in ids]
+        params = sorted({k for r in found for k in r.data.params})
+        differing = [k for k in params if len({r.data.params.get(k) for r in found}) > 1]
+        same = [k for k in params if k not in differing]
+        metrics = sorted({k for r in found for k in r.data.metrics})
+        return render(
+            "compare.html",
+            ctx=ctx,
+            runs=found,
+            differing=differing,
+            same=same,
+            metrics=metrics,
+            section="runs",
+        )
+
+    return view
+
+
+def series(request: Request) -> View:
+    """A metric's series of one run, downsampled to ``points`` (within ``from``..``to`` steps
+    when given), as JSON: ``{"steps", "values", "exact", "total"}``."""
+    query = request.query_params
+    run_id = query.get("run", "")
+    key = query.get("key", "")
+    points = _int(query.get("points", str(DEFAULT_POINTS)), "points")
+    if not 2 <= points <= MAX_POINTS:
+        raise InvalidInput(f"points runs from 2 to {MAX_POINTS}", details={"field": "points"})
+    low = _number(query.get("from"), "from")
+    high = _number(query.get("to"), "to")
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.tracking.runs import get_metric_history
+
+        history = get_metric_history(run_id, key)
+        return JSONResponse(downsample(history, points, low, high))
+
+    return view
+
+
+def downsample(
+    history: Sequence[Metric], points: int, low: float | None = None, high: float | None = None
+) -> dict[str, Any]:
+    """The series within ``[low, high]`` steps: whole when it has ``points`` or fewer values,
+    else the lowest and highest value of each of ``points / 2`` equal slices of it, in step
+    order. NaN and infinities travel as None (a gap in the chart)."""
+    shown = [
+        m for m in history if (low is None or m.step >= low) and (high is None or m.step <= high)
+    ]
+    if len(shown) <= points:
+        kept = shown
+    else:
+        slices = points // 2
+        kept = []
+        for i in range(slices):
+            part = shown[i * len(shown) // slices : (i + 1) * len(shown) // slices]
+            finite = [m for m in part if math.isfinite(m.value)] or part
+            lowest = min(finite, key=lambda m: m.value)
+            highest = max(finite, key=lambda m: m.value)
+            kept.extend(sorted({id(lowest): lowest, id(highest): highest}.values(),
+                               key=lambda m: (m.step, m.timestamp)))  # fmt: skip
+    return {
+        "steps": [m.step for m in kept],
+        "values": [m.value if math.isfinite(m.value) else None for m in kept],
+        "exact": len(kept) == len(shown),
+        "total": len(shown),
+    }
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _keys(found: Sequence[Run]) -> tuple[list[str], list[str]]:
+    metrics = sorted({k for r in found for k in r.data.metrics})
+    params = sorted({k for r in found for k in r.data.params})
+    return metrics, params
+
+
+def _default_columns(metric_keys: list[str], param_keys: list[str]) -> list[str]:
+    shown = [f"metrics.{k}" for k in metric_keys[: DEFAULT_COLUMNS // 2]]
+    shown += [f"params.{k}" for k in param_keys[: DEFAULT_COLUMNS - len(shown)]]
+    return shown
+
+
+def _cell(run: Run, column: str) -> Any:
+    kind, _, key = column.partition(".")
+    if kind == "metrics":
+        return run.data.metrics.get(key)
+    return run.data.params.get(key)
+
+
+def _sorted_by(order: str, column: str) -> str | None:
+    """``asc`` or ``desc`` when the table is ordered by ``column``, else None."""
+    field, _, direction = order.strip().partition(" ")
+    if field != _order_field(column):
+        return None
+    return "desc" if direction.strip().upper() == "DESC" else "asc"
+
+
+def _order_field(column: str) -> str:
+    """A column as ``search_runs`` orders by it: a key with odd characters in backquotes."""
+    kind, _, key = column.partition(".")
+    plain = key.replace("_", "").replace(".", "").isalnum()
+    return column if plain else f"{kind}.`{key}`"
+
+
+def _int(text: str, field: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be a whole number, not {text!r}", details={"field": field}
+        ) from None
+    if value < 0:
+        raise InvalidInput(f"{field} must be 0 or more", details={"field": field})
+    return value
+
+
+def _number(text: str | None, field: str) -> float | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be a number, not {text!r}", details={"field": field}
+        ) from None
+    if not math.isfinite(value):
+        raise InvalidInput(f"{field} must be finite", details={"field": field})
+    return value

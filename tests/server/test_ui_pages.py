@@ -1,0 +1,133 @@
+"""The UI's pages as HTTP answers (no browser): what each shows, how errors read, sign-in by
+cookie and the rule that keeps other sites from writing with it. The browser tests are in
+tests/ui."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+import cauce
+from cauce.server.app import create_app
+from cauce.server.tokens import create_token
+from cauce.server.ui import TOKEN_COOKIE
+from cauce.server.ui.tracking import downsample
+from cauce.tracking.entities import Metric
+from cauce.workspace import Workspace
+
+
+def _log(ws: Workspace) -> list[str]:
+    ids = []
+    for i in range(3):
+        with cauce.start_run(experiment="churn", run_name=f"trial-{i}") as run:
+            cauce.log_params({"lr": 0.1 * (i + 1), "model": "forest" if i else "linear"})
+            cauce.log_metric("auc", 0.7 + 0.1 * i)
+            for step in range(50):
+                cauce.log_metric("loss", 1 / (step + 1 + i), step=step)
+        ids.append(run.info.run_id)
+    return ids
+
+
+@pytest.fixture
+def client(local_workspace: Workspace) -> Iterator[TestClient]:
+    """The app over a local workspace with no token: authentication off, as ``cauce ui``."""
+    with TestClient(create_app(local_workspace), base_url="http://t") as found:
+        yield found
+
+
+def test_the_pages_show_experiments_runs_a_run_and_a_comparison(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    ids = _log(local_workspace)
+    assert client.get("/ui", follow_redirects=False).headers["location"] == "/ui/experiments"
+    page = client.get("/ui/experiments").text
+    assert 'href="/ui/runs?experiment=churn"' in page
+    table = client.get("/ui/runs", params={"experiment": "churn", "order": "metrics.auc DESC"})
+    assert table.status_code == 200
+    text = table.text
+    assert text.index("trial-2") < text.index("trial-1") < text.index("trial-0")
+    assert 'aria-sort="descending"' in text and "auc ↓" in text
+    filtered = client.get("/ui/runs", params={"filter": "metrics.auc > 0.75"}).text
+    assert "trial-2" in filtered and "trial-1" in filtered and "trial-0" not in filtered
+    # htmx asks for the table alone; the page's own filter box is not in it.
+    part = client.get("/ui/runs", params={"filter": "params.model = 'linear'"},
+                      headers={"HX-Request": "true"}).text  # fmt: skip
+    assert "trial-0" in part and "trial-1" not in part and 'id="filter"' not in part
+    chosen = client.get("/ui/runs", params={"col": "params.model"}).text
+    assert ">model</a>" in chosen and ">lr</a>" not in chosen
+    run = client.get(f"/ui/runs/{ids[0]}").text
+    assert "trial-0" in run and 'data-key="loss"' in run and "forest" not in run
+    compare = client.get("/ui/compare", params=[("run", ids[0]), ("run", ids[2])]).text
+    assert '<tr class="differs"><th scope="row">lr</th>' in compare
+    assert '<tr class="differs"><th scope="row">model</th>' in compare
+
+
+def test_errors_read_as_messages_never_as_a_blank_page(client: TestClient) -> None:
+    bad = client.get("/ui/runs", params={"filter": "metrics.auc >>> 1"})
+    assert bad.status_code == 200 and 'role="alert"' in bad.text and "filter" in bad.text
+    missing = client.get("/ui/runs/0123456789abcdef0123456789abcdef")
+    assert (
+        missing.status_code == 404 and "does not exist" in missing.text and "<h1>" in missing.text
+    )
+    assert client.get("/ui/nowhere").status_code == 404
+    one = client.get("/ui/compare", params={"run": "x"})
+    assert one.status_code == 422 and "two runs or more" in one.text
+    # The charts' data route answers JSON, errors included.
+    series = client.get("/ui/series", params={"run": "x", "key": "loss", "points": "1"})
+    assert series.status_code == 422 and series.json()["error"]["details"]["field"] == "points"
+    assert client.get("/ui/static/../app.py").status_code == 404
+    assert (
+        client.get("/ui/static/vendor/htmx-2.0.11.min.js")
+        .headers["cache-control"]
+        .endswith("immutable")
+    )
+
+
+def test_a_series_keeps_its_extremes_when_downsampled() -> None:
+    history = [Metric("loss", 1.0 / (s + 1), 0, s) for s in range(100_000)]
+    history[70_000] = Metric("loss", 9.0, 0, 70_000)  # a spike
+    history[80_000] = Metric("loss", math.nan, 0, 80_000)
+    shown = downsample(history, 1000)
+    assert len(shown["steps"]) <= 1000 and shown["total"] == 100_000 and not shown["exact"]
+    assert 9.0 in shown["values"] and shown["steps"] == sorted(shown["steps"])
+    assert shown["values"][0] == 1.0
+    zoomed = downsample(history, 1000, 69_990, 70_010)
+    assert zoomed["exact"] and zoomed["steps"] == list(range(69_990, 70_011))
+    near_nan = downsample(history, 1000, 79_999, 80_001)
+    assert near_nan["values"][1] is None  # a gap, not a number
+
+
+def test_a_browser_signs_in_with_a_cookie_that_cannot_write_from_elsewhere(
+    local_workspace: Workspace,
+) -> None:
+    _, viewer = create_token("vera", "viewer", home=local_workspace)
+    _, editor = create_token("eddie", "editor", home=local_workspace)
+    with TestClient(create_app(local_workspace), base_url="http://t") as client:
+        answer = client.get("/ui/experiments", follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/login"
+        assert client.get("/ui/login").status_code == 200  # open, as are the assets
+        assert client.get("/ui/static/cauce.css").status_code == 200
+        wrong = client.post("/ui/login", data={"token": "ct-wrong"}, follow_redirects=False)
+        assert wrong.status_code == 401 and "ct-wrong" not in wrong.text
+        signed = client.post("/ui/login", data={"token": viewer}, follow_redirects=False)
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and TOKEN_COOKIE in cookie
+        page = client.get("/ui/experiments")
+        assert page.status_code == 200 and "vera" in page.text and ">viewer</span>" in page.text
+
+        client.cookies.clear()
+        client.cookies.set(TOKEN_COOKIE, editor)
+        assert ">viewer</span>" not in client.get("/ui/experiments").text
+        # A write on the cookie alone, as a form on another site would send it: refused.
+        forged = client.post("/api/v1/experiments", json={"name": "forged"})
+        assert forged.status_code == 403
+        assert "must come from the UI" in forged.json()["error"]["message"]
+        made = client.post("/api/v1/experiments", json={"name": "made"},
+                           headers={"HX-Request": "true"})  # fmt: skip
+        assert made.status_code == 200, made.text
+        assert client.post("/ui/logout", headers={"HX-Request": "true"},
+                           follow_redirects=False).status_code == 303  # fmt: skip
