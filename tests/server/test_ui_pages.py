@@ -131,3 +131,50 @@ def test_a_browser_signs_in_with_a_cookie_that_cannot_write_from_elsewhere(
         assert made.status_code == 200, made.text
         assert client.post("/ui/logout", headers={"HX-Request": "true"},
                            follow_redirects=False).status_code == 303  # fmt: skip
+
+
+def _models(versions: int = 2) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    for c in (1.0, 0.1, 0.01)[:versions]:
+        model = LogisticRegression(C=c).fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        with cauce.start_run(experiment="churn"):
+            cauce.log_model(model, "model", registered_model="churn")
+
+
+def test_the_registry_pages_and_an_alias_moved_from_the_page(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    from cauce.registry.models import get_model
+
+    _models()
+    listed = client.get("/ui/models").text
+    assert 'href="/ui/models/churn"' in listed and "v2" in listed
+    page = client.get("/ui/models/churn").text
+    assert "No alias has moved yet." in page and 'hx-post="/ui/models/churn/aliases"' in page
+    form = {"alias": "champion", "version": "1", "reason": "best auc"}
+    moved = client.post("/ui/models/churn/aliases", headers={"HX-Request": "true"}, data=form)
+    assert moved.status_code == 200 and '<section id="aliases"' in moved.text
+    assert get_model("churn").aliases == {"champion": 1}
+    assert "<td>champion</td><td>—</td><td>v1</td>" in moved.text
+    refused = client.post("/ui/models/churn/aliases", headers={"HX-Request": "true"},
+                          data={"alias": "latest", "version": "2"})  # fmt: skip
+    assert refused.status_code == 422 and "cannot be an alias" in refused.text
+    assert refused.headers["hx-retarget"] == "#flash"  # the form stays as typed
+    assert get_model("churn").aliases == {"champion": 1}
+    version = client.get("/ui/models/churn/versions/1").text
+    assert "champion" in version and "Model card" in version and "model.skops" in version
+    assert client.get("/ui/models/churn/versions/9").status_code == 404
+    assert client.get("/ui/models/nope").status_code == 404
+
+
+def test_a_viewer_sees_no_write_form_and_cannot_post_one(local_workspace: Workspace) -> None:
+    _models(1)
+    _, viewer = create_token("vera", "viewer", home=local_workspace)
+    with TestClient(create_app(local_workspace), base_url="http://t") as client:
+        client.cookies.set(TOKEN_COOKIE, viewer)
+        page = client.get("/ui/models/churn").text
+        assert "Move alias" not in page and "hx-post" not in page.split('id="aliases"')[1]
+        refused = client.post("/ui/models/churn/aliases", headers={"HX-Request": "true"},
+                              data={"alias": "champion", "version": "1"})  # fmt: skip
+        assert refused.status_code == 403

@@ -114,13 +114,19 @@ def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
 View = Callable[[Workspace, Context], Response]
 
 
-def page(role: str, view: Callable[[Request], View]) -> Callable[[Request], Awaitable[Response]]:
+def page(
+    role: str, view: Callable[[Request], View], *, form: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
     """A route that renders ``view(request)`` with the request's workspace current and its
-    principal acting (in a worker thread: the SDK blocks), once its role allows ``role``."""
+    principal acting (in a worker thread: the SDK blocks), once its role allows ``role``;
+    ``form``: the request's form is read first (:func:`form_fields`)."""
 
     async def route(request: Request) -> Response:
         ws, user = request_context(request, role)
         ctx = context(request, ws, user)
+        if form:
+            fields = await request.form()
+            request.state.form = {k: v for k, v in fields.items() if isinstance(v, str)}
         shown = view(request)
 
         def run() -> Response:
@@ -132,25 +138,30 @@ def page(role: str, view: Callable[[Request], View]) -> Callable[[Request], Awai
     return route
 
 
+def form_fields(request: Request) -> dict[str, str]:
+    """The text fields of the form a ``page(..., form=True)`` route was sent."""
+    return dict(request.state.form)
+
+
 def error_page(request: Request, exc: CauceError) -> Response:
     """An error as a readable page (or, for htmx, as the part it swaps in)."""
     name = request.state.workspace if hasattr(request.state, "workspace") else DEFAULT
     base = "" if name == DEFAULT else f"/w/{name}"
     if exc.http_status == 401:
         return RedirectResponse(f"{base}/ui/login", status_code=303)
-    partial = request.headers.get("hx-request") == "true"
-    return render(
-        "error_part.html" if partial else "error.html",
-        exc.http_status,
-        error=exc,
-        section="",
-        ctx=Context(base, name, "", False, TOKEN_COOKIE in request.cookies),
-    )
+    ctx = Context(base, name, "", False, TOKEN_COOKIE in request.cookies)
+    if request.headers.get("hx-request") == "true":
+        # A part of a page asked for: the message goes to the page's message slot, and the
+        # part stays as it was (a form keeps what was typed in it).
+        answer = render("error_part.html", exc.http_status, error=exc)
+        answer.headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+        return answer
+    return render("error.html", exc.http_status, error=exc, section="", ctx=ctx)
 
 
 def add_routes(app: FastAPI) -> None:
     """Mount the UI on ``app``: its pages, sign-in, and its assets."""
-    from cauce.server.ui import tracking
+    from cauce.server.ui import registry, tracking
 
     @app.get("/ui/static/{path:path}", include_in_schema=False)
     async def static(path: str) -> Response:
@@ -199,6 +210,7 @@ def add_routes(app: FastAPI) -> None:
         return answer
 
     tracking.add_routes(app)
+    registry.add_routes(app)
 
 
 def _base(request: Request) -> str:
