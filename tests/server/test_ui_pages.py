@@ -178,3 +178,28 @@ def test_a_viewer_sees_no_write_form_and_cannot_post_one(local_workspace: Worksp
         refused = client.post("/ui/models/churn/aliases", headers={"HX-Request": "true"},
                               data={"alias": "champion", "version": "1"})  # fmt: skip
         assert refused.status_code == 403
+
+
+def test_the_data_pages_show_versions_profiles_and_failing_rows(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    import pandas as pd
+
+    from cauce.data.checks import validate
+
+    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, -1.0], "currency": ["EUR", None, "USD", "EUR"]})
+    cauce.data.register("orders", frame)
+    cauce.data.register("orders", frame.assign(amount=frame.amount * 2))
+    suite = {"kind": "CheckSuite", "name": "orders-bar",
+             "checks": [{"not_null": {"column": "currency"}}]}  # fmt: skip
+    validate("orders@2", suite, raise_on_failure=False)
+    listed = client.get("/ui/datasets").text
+    assert 'href="/ui/datasets/orders"' in listed and "v2" in listed
+    page = client.get("/ui/datasets/orders").text
+    assert "orders@2" in page and 'class="histogram"' in page and "EUR" in page
+    assert "orders-bar" in page and "Rows that failed" in page and "failed" in page
+    older = client.get("/ui/datasets/orders", params={"version": "1"}).text
+    assert "orders@1" in older and "No check suite has run on this version" in older
+    assert client.get("/ui/datasets/orders", params={"version": "7"}).status_code == 404
+    assert client.get("/ui/datasets/orders", params={"version": "x"}).status_code == 422
+    assert client.get("/ui/datasets/nope").status_code == 404
