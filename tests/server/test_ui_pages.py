@@ -203,3 +203,64 @@ def test_the_data_pages_show_versions_profiles_and_failing_rows(
     assert client.get("/ui/datasets/orders", params={"version": "7"}).status_code == 404
     assert client.get("/ui/datasets/orders", params={"version": "x"}).status_code == 422
     assert client.get("/ui/datasets/nope").status_code == 404
+
+
+ENDPOINT = [
+    {"kind": "Connection", "name": "llm", "base_url": "http://127.0.0.1:9/v1"},
+    {"kind": "Endpoint", "name": "assistant", "traffic": {"blue": 100}},
+    {"kind": "Deployment", "endpoint": "assistant", "name": "blue", "connection": "llm"},
+    {"kind": "Deployment", "endpoint": "assistant", "name": "green", "connection": "llm"},
+]
+ROLLOUT = {
+    "kind": "Rollout", "endpoint": "assistant", "candidate": "green",
+    "steps": [{"weight": 20, "pause": "1s"}, {"weight": 100}],
+    "analysis": {"interval": "1s", "min_requests": 1,
+                 "metrics": [{"name": "error_rate", "max": 0.05}]},
+}  # fmt: skip
+
+
+def measured(ws: Workspace, deployment: str, at: int, requests: int = 20) -> None:
+    """What the endpoint's router would store for ``deployment`` in the second before ``at``."""
+    from cauce.serving.endpoints import get_endpoint
+    from cauce.serving.metrics import Window, store_windows
+
+    window = Window()
+    for _ in range(requests):
+        window.observe(12.0, False)
+    endpoint_id = get_endpoint("assistant", workspace=ws).id
+    store_windows(ws, "assistant", endpoint_id, at - 1000, at, {(deployment, "live"): window})
+
+
+def test_the_endpoint_page_shows_traffic_measurements_and_the_rollouts_decisions(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    from cauce.serving import rollouts
+    from cauce.specs import apply
+    from cauce.store import now_ms
+
+    apply(ENDPOINT)
+    assert 'href="/ui/endpoints/assistant"' in client.get("/ui/endpoints").text
+    page = client.get("/ui/endpoints/assistant").text
+    assert "blue 100%" in page and "No rollout yet" in page
+    started = rollouts.start(ROLLOUT)
+    measured(local_workspace, "green", now_ms(), requests=30)
+    page = client.get("/ui/endpoints/assistant").text
+    assert "blue 80%" in page and "green 20%" in page
+    assert '<td class="num">30</td>' in page  # green's requests, as the router stored them
+    assert 'hx-trigger="every 2s"' in page and ">start</strong>" in page
+    assert started.next_analysis_at is not None
+    rollouts.tick(now=started.next_analysis_at + 1)
+    part = client.get("/ui/endpoints/assistant/rollout", headers={"HX-Request": "true"}).text
+    assert ">pass</strong>" in part and "error_rate 0" in part
+    htmx = {"HX-Request": "true"}
+    aborted = client.post(
+        "/ui/endpoints/assistant/rollout/abort", headers=htmx, data={"reason": "seen in the UI"}
+    )
+    assert aborted.status_code == 200 and "aborted" in aborted.text
+    assert aborted.headers["hx-refresh"] == "true"  # the traffic moved back: the whole page
+    assert "seen in the UI" in aborted.text and "every 2s" not in aborted.text
+    assert rollouts.status("assistant").state == "aborted"
+    again = client.post("/ui/endpoints/assistant/rollout/abort", headers={"HX-Request": "true"})
+    assert again.status_code == 409 and again.headers["hx-retarget"] == "#flash"
+    assert client.post("/ui/endpoints/assistant/rollout/nope",
+                       headers={"HX-Request": "true"}).status_code == 404  # fmt: skip

@@ -106,9 +106,9 @@ def context(request: Request, ws: Workspace, user: str) -> Context:
     )
 
 
-def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
+def render(template: str, status: int = 200, **values: Any) -> HTMLResponse:
     """A template rendered as a page (or a part of one, for htmx)."""
-    return HTMLResponse(templates().get_template(name).render(**values), status_code=status)
+    return HTMLResponse(templates().get_template(template).render(**values), status_code=status)
 
 
 View = Callable[[Workspace, Context], Response]
@@ -161,7 +161,7 @@ def error_page(request: Request, exc: CauceError) -> Response:
 
 def add_routes(app: FastAPI) -> None:
     """Mount the UI on ``app``: its pages, sign-in, and its assets."""
-    from cauce.server.ui import data, registry, tracking
+    from cauce.server.ui import data, registry, serving, tracking
 
     @app.get("/ui/static/{path:path}", include_in_schema=False)
     async def static(path: str) -> Response:
@@ -212,6 +212,7 @@ def add_routes(app: FastAPI) -> None:
     tracking.add_routes(app)
     registry.add_routes(app)
     data.add_routes(app)
+    serving.add_routes(app)
 
 
 def _base(request: Request) -> str:
