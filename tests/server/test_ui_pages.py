@@ -264,3 +264,34 @@ def test_the_endpoint_page_shows_traffic_measurements_and_the_rollouts_decisions
     assert again.status_code == 409 and again.headers["hx-retarget"] == "#flash"
     assert client.post("/ui/endpoints/assistant/rollout/nope",
                        headers={"HX-Request": "true"}).status_code == 404  # fmt: skip
+
+
+def _drifting(ws: Workspace) -> str:
+    """Monitor churn-drift run twice, on production as trained then drifted; the alert's id."""
+    from builders import customers, drift_monitor
+    from cauce.monitoring.monitors import run_monitor
+    from cauce.specs import apply
+
+    cauce.data.register("training", customers(600, 0))
+    cauce.data.register("production", customers(300, 1))
+    apply(drift_monitor([{"log": {"level": "info"}}]))
+    run_monitor("churn-drift", now=1_800_000_000_000)
+    cauce.data.register("production", customers(300, 2, shift=25.0))
+    drifted = run_monitor("churn-drift", now=1_800_003_600_000, wait=True)
+    assert drifted.alert is not None
+    return drifted.alert.id
+
+
+def test_the_monitor_pages_show_values_over_time_alerts_and_actions(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    alert_id = _drifting(local_workspace)
+    listed = client.get("/ui/monitors").text
+    assert 'href="/ui/monitors/churn-drift"' in listed and "production" in listed
+    page = client.get("/ui/monitors/churn-drift").text
+    assert page.count('class="chart inline breached"') >= 1
+    assert 'data-feature="charges"' in page and "threshold" in page
+    assert f'href="/ui/alerts/{alert_id}"' in page and "log: succeeded" in page
+    shown = client.get(f"/ui/alerts/{alert_id}").text
+    assert "charges" in shown and "succeeded" in shown and "logged" in shown
+    assert client.get("/ui/alerts/zzzz").status_code == 404

@@ -90,8 +90,32 @@ async function draw(figure) {
   }
 }
 
+// A chart whose data is in the page (data-inline: {x, series: [{label, values, dash}]}), on a
+// time axis when data-time is set: a monitor's values against their thresholds.
+function drawInline(figure) {
+  const plot = figure.querySelector(".plot");
+  const data = JSON.parse(figure.dataset.inline);
+  const time = figure.dataset.time === "true";
+  const options = {
+    width: Math.max(280, plot.clientWidth || 420),
+    height: 200,
+    scales: { x: { time } },
+    axes: [{}, { size: 64, values: (u, splits) => splits.map(short) }],
+    series: [{ label: time ? "time" : "x" }, ...data.series.map((s, i) => ({
+      label: s.label, stroke: s.dash ? "#9ca3af" : COLOURS[i % COLOURS.length], width: 1.5,
+      dash: s.dash ? [6, 4] : undefined, points: { show: !s.dash }, spanGaps: true,
+      value: (u, v) => short(v),
+    }))],
+  };
+  new uPlot(options, [data.x, ...data.series.map((s) => s.values)], plot);
+  figure.dataset.points = String(data.x.length);
+  figure.classList.add("ready");
+}
+
 function drawAll(root) {
-  root.querySelectorAll("figure.chart:not(.ready)").forEach((figure) => { draw(figure); });
+  root.querySelectorAll("figure.chart:not(.ready)").forEach((figure) => {
+    if (figure.dataset.inline) drawInline(figure); else draw(figure);
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => drawAll(document));
