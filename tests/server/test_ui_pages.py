@@ -295,3 +295,41 @@ def test_the_monitor_pages_show_values_over_time_alerts_and_actions(
     shown = client.get(f"/ui/alerts/{alert_id}").text
     assert "charges" in shown and "succeeded" in shown and "logged" in shown
     assert client.get("/ui/alerts/zzzz").status_code == 404
+
+
+def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Workspace) -> None:
+    import pandas as pd
+
+    from cauce.genai import tracing
+    from cauce.registry.models import get_version
+
+    version = cauce.data.register("customers", pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}))
+    from sklearn.linear_model import LogisticRegression
+
+    with cauce.start_run(experiment="churn"):
+        cauce.log_input(version.ref, context="training")
+        model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        cauce.log_model(model, "model", registered_model="churn")
+    model_version = get_version("churn", 1)
+    graph = client.get(f"/ui/lineage/model_version/{model_version.id}").text
+    assert f'href="/ui/lineage/dataset_version/{version.id}"' in graph  # its data, upstream
+    assert 'class="node run"' in graph and 'class="node model_version root"' in graph
+    unknown = client.get("/ui/lineage/model_version/nope").text
+    assert "Nothing is recorded as made from it or read by it." in unknown
+
+    log = client.get("/ui/audit", params={"action": "model.*"}).text
+    assert "model.version.create" in log or "model." in log
+    assert "dataset." not in log.split("<tbody>")[1]
+
+    with (
+        tracing.span("answer", operation="invoke_agent") as root,
+        tracing.span("retrieval docs", operation="retrieval"),
+        tracing.span("embed query", operation="embeddings"),
+    ):
+        pass
+    tracing.flush(local_workspace)
+    assert "answer" in client.get("/ui/traces").text
+    tree = client.get(f"/ui/traces/{root.trace_id}").text
+    assert tree.index("answer") < tree.index("retrieval docs") < tree.index("embed query")
+    assert 'aria-level="3"' in tree
+    assert client.get("/ui/traces/abc").status_code == 422

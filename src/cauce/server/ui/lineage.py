@@ -1,0 +1,160 @@
+"""Lineage, audit and traces: the lineage graph around any entity (drawn in layers, upstream
+to the left, each node a link that centres the graph on it), the audit log filtered, and a
+trace as a tree of spans on a time line with their tokens, latency and cost."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from cauce.errors import InvalidInput
+from cauce.server.ui.pages import Context, View, page, render
+from cauce.workspace import Workspace
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.requests import Request
+
+    from cauce.genai.tracing import Trace
+    from cauce.lineage.graph import Graph
+
+NODE_WIDTH, NODE_HEIGHT, COLUMN_GAP, ROW_GAP = 200, 44, 70, 16
+AUDIT_LIMIT = 200
+
+
+def add_routes(app: FastAPI) -> None:
+    """The lineage, audit and trace pages."""
+    app.add_api_route(
+        "/ui/lineage/{kind}/{entity_id}", page("viewer", lineage), include_in_schema=False
+    )
+    app.add_api_route("/ui/audit", page("viewer", audit), include_in_schema=False)
+    app.add_api_route("/ui/traces", page("viewer", traces), include_in_schema=False)
+    app.add_api_route("/ui/traces/{trace_id}", page("viewer", trace), include_in_schema=False)
+
+
+def lineage(request: Request) -> View:
+    """The graph of everything upstream and downstream of an entity."""
+    kind = request.path_params["kind"]
+    entity_id = request.path_params["entity_id"]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.lineage.graph import walk
+
+        graph = walk(ws, kind, entity_id, "both", 8)
+        return render("lineage.html", ctx=ctx, graph=graph, **layout(graph), section="lineage")
+
+    return view
+
+
+def layout(graph: Graph) -> dict[str, Any]:
+    """Nodes placed in columns by their distance from the root (upstream to the left), edges
+    as paths between them: ``nodes`` (x, y, node), ``edges`` (path, relation), the size."""
+    depth = {(graph.root.kind, graph.root.id): 0}
+    changed = True
+    while changed:  # edges point downstream: a source is one column left of its target
+        changed = False
+        for edge in graph.edges:
+            src, dst = (edge.src.kind, edge.src.id), (edge.dst.kind, edge.dst.id)
+            if dst in depth and src not in depth:
+                depth[src] = depth[dst] - 1
+                changed = True
+            if src in depth and dst not in depth:
+                depth[dst] = depth[src] + 1
+                changed = True
+    columns: dict[int, list[Any]] = defaultdict(list)
+    for node in graph.nodes:
+        columns[depth.get((node.kind, node.id), 0)].append(node)
+    first = min(columns, default=0)
+    placed: dict[tuple[str, str], tuple[int, int]] = {}
+    nodes = []
+    for column, members in sorted(columns.items()):
+        for row, node in enumerate(sorted(members, key=lambda n: (n.kind, n.label))):
+            x = (column - first) * (NODE_WIDTH + COLUMN_GAP)
+            y = row * (NODE_HEIGHT + ROW_GAP)
+            placed[(node.kind, node.id)] = (x, y)
+            nodes.append({"x": x, "y": y, "node": node, "root": node == graph.root})
+    edges = []
+    for edge in graph.edges:
+        a, b = placed.get((edge.src.kind, edge.src.id)), placed.get((edge.dst.kind, edge.dst.id))
+        if a is None or b is None:
+            continue
+        x1, y1 = a[0] + NODE_WIDTH, a[1] + NODE_HEIGHT // 2
+        x2, y2 = b[0], b[1] + NODE_HEIGHT // 2
+        middle = (x1 + x2) // 2
+        path = f"M{x1},{y1} C{middle},{y1} {middle},{y2} {x2},{y2}"
+        edges.append({"path": path, "relation": edge.relation, "x": middle, "y": (y1 + y2) // 2})
+    width = max((n["x"] for n in nodes), default=0) + NODE_WIDTH
+    height = max((n["y"] for n in nodes), default=0) + NODE_HEIGHT
+    return {"nodes": nodes, "edges": edges, "width": width, "height": height,
+            "node_width": NODE_WIDTH, "node_height": NODE_HEIGHT}  # fmt: skip
+
+
+def audit(request: Request) -> View:
+    """The audit log, newest first, filtered by entity kind, action (``*`` ends a prefix) and
+    actor."""
+    query = request.query_params
+    filters = {k: query.get(k) or None for k in ("entity_kind", "entity_id", "action", "actor")}
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.lineage.audit import events
+
+        found = events(ws, **filters, limit=AUDIT_LIMIT)
+        return render("audit.html", ctx=ctx, events=found, filters=filters, limit=AUDIT_LIMIT,
+                      section="audit")  # fmt: skip
+
+    return view
+
+
+def traces(request: Request) -> View:
+    """Recent traces (of one flow or call when ``name`` is given)."""
+    name = request.query_params.get("name") or None
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.tracing import query_traces
+
+        return render("traces.html", ctx=ctx, traces=query_traces(name=name, limit=100),
+                      name=name, section="traces")  # fmt: skip
+
+    return view
+
+
+def trace(request: Request) -> View:
+    """A trace as its tree of spans, each on the trace's time line."""
+    trace_id = request.path_params["trace_id"]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.tracing import read_trace
+
+        if len(trace_id) < 8:
+            raise InvalidInput("a trace is named by 8 hex characters of its id or more",
+                               details={"field": "trace_id"})  # fmt: skip
+        found = read_trace(trace_id)
+        return render("trace.html", ctx=ctx, trace=found, rows=span_rows(found), section="traces")
+
+    return view
+
+
+def span_rows(found: Trace) -> list[dict[str, Any]]:
+    """The spans depth first, each with its depth and its place on the time line (percent)."""
+    if not found.spans:
+        return []
+    start = min(s.started_ns for s in found.spans)
+    end = max(s.started_ns + s.duration_ms * 1e6 for s in found.spans)
+    total = max(end - start, 1.0)
+    rows: list[dict[str, Any]] = []
+
+    def visit(parent: str | None, depth: int) -> None:
+        for span in found.children(parent):
+            offset = (span.started_ns - start) / total * 100
+            rows.append({"span": span, "depth": depth, "offset": offset,
+                         "width": max(span.duration_ms * 1e6 / total * 100, 0.5)})  # fmt: skip
+            visit(span.span_id, depth + 1)
+
+    visit(None, 0)
+    known = {r["span"].span_id for r in rows}
+    for span in found.spans:  # a span whose parent was never stored: shown at the top
+        if span.span_id not in known:
+            rows.append({"span": span, "depth": 0, "offset": 0.0, "width": 100.0})
+    return rows

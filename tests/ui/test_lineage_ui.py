@@ -1,0 +1,58 @@
+"""Lineage and traces in a real browser: from a model version to the data it was trained on,
+and a trace opened as its tree of spans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import cauce
+from cauce.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+
+def test_lineage_is_followed_from_a_model_to_its_data(ui: Any, remote_workspace: Workspace) -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    data = cauce.data.register("customers", pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}))
+    with cauce.start_run(experiment="churn"):
+        cauce.log_input(data.ref, context="training")
+        model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        cauce.log_model(model, "model", registered_model="churn")
+    ui.goto(ui.at("/ui/models/churn/versions/1"))
+    ui.get_by_role("link", name="where it came from, what serves it").click()
+    ui.wait_for_selector("a.node.model_version.root")
+    ui.shot("lineage-model")
+    ui.locator("a.node.run").click()  # centre on the run that made it
+    ui.wait_for_selector("a.node.run.root")
+    ui.locator("a.node.dataset_version").click()  # then on its training data
+    ui.wait_for_selector("a.node.dataset_version.root")
+    assert "customers" in ui.locator("h1").inner_text()
+    assert ui.locator("a.node.run").count() == 1  # downstream of the data: the run
+
+
+def test_a_trace_opens_as_a_tree_of_spans(ui: Any, remote_workspace: Workspace) -> None:
+    from cauce.genai import tracing
+
+    with (
+        tracing.span("answer", operation="invoke_agent") as root,
+        tracing.span("retrieval docs", operation="retrieval"),
+        tracing.span("embed query", operation="embeddings"),
+    ):
+        pass
+    with tracing.span("answer", operation="invoke_agent"), tracing.span("chat", operation="chat"):
+        pass
+    tracing.flush(remote_workspace)
+    ui.goto(ui.at("/ui/traces"))
+    assert ui.get_by_role("link", name="answer").count() == 2
+    ui.locator(f'a[href$="/ui/traces/{root.trace_id}"]').click()
+    ui.wait_for_selector("table.spans")
+    assert root.trace_id in ui.locator("dl.facts").inner_text()
+    levels = [ui.locator("tr.span").nth(i).get_attribute("aria-level") for i in range(3)]
+    assert levels == ["1", "2", "3"]
+    ui.locator("tr.span summary").nth(2).click()  # a span's attributes, on demand
+    assert "gen_ai.operation.name" in ui.locator("tr.span").nth(2).inner_text()
+    ui.shot("trace")
