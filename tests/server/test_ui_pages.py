@@ -333,3 +333,37 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     assert tree.index("answer") < tree.index("retrieval docs") < tree.index("embed query")
     assert 'aria-level="3"' in tree
     assert client.get("/ui/traces/abc").status_code == 422
+
+
+@cauce.step
+def _load(n: int) -> list[int]:
+    return list(range(n))
+
+
+@cauce.step
+def _double(xs: list[int]) -> list[int]:
+    return [x * 2 for x in xs]
+
+
+@cauce.step
+def _total(xs: list[int], ys: list[int]) -> int:
+    return sum(xs) + sum(ys)
+
+
+@cauce.pipeline
+def sums(n: int = 3) -> int:
+    xs = _load(n)
+    return _total(xs, _double(xs))
+
+
+def test_a_pipeline_run_is_drawn_as_its_dag(client: TestClient, local_workspace: Workspace) -> None:
+    sums.run(n=4)
+    again = sums.run(n=4)  # every step from the cache
+    listed = client.get("/ui/pipelines").text
+    assert listed.count("sums</a>") == 2 and f'href="/ui/pipelines/{again.id}"' in listed
+    page = client.get(f"/ui/pipelines/{again.id}").text
+    assert page.count('class="step succeeded cached"') == 3
+    assert page.index('data-step="_load"') < page.index('data-step="_double"')
+    assert page.count('class="edge"') == 3  # load → double, load → total, double → total
+    assert "xs ← _load, ys ← _double" in page
+    assert client.get("/ui/pipelines/nope").status_code == 404

@@ -4,12 +4,12 @@ trace as a tree of spans on a time line with their tokens, latency and cost."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
 from cauce.errors import InvalidInput
+from cauce.server.ui.graphs import drawn
 from cauce.server.ui.pages import Context, View, page, render
 from cauce.workspace import Workspace
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from cauce.genai.tracing import Trace
     from cauce.lineage.graph import Graph
 
-NODE_WIDTH, NODE_HEIGHT, COLUMN_GAP, ROW_GAP = 200, 44, 70, 16
 AUDIT_LIMIT = 200
 
 
@@ -49,8 +48,7 @@ def lineage(request: Request) -> View:
 
 
 def layout(graph: Graph) -> dict[str, Any]:
-    """Nodes placed in columns by their distance from the root (upstream to the left), edges
-    as paths between them: ``nodes`` (x, y, node), ``edges`` (path, relation), the size."""
+    """The graph drawn in columns by distance from the root, upstream to the left."""
     depth = {(graph.root.kind, graph.root.id): 0}
     changed = True
     while changed:  # edges point downstream: a source is one column left of its target
@@ -63,32 +61,15 @@ def layout(graph: Graph) -> dict[str, Any]:
             if src in depth and dst not in depth:
                 depth[dst] = depth[src] + 1
                 changed = True
-    columns: dict[int, list[Any]] = defaultdict(list)
-    for node in graph.nodes:
-        columns[depth.get((node.kind, node.id), 0)].append(node)
-    first = min(columns, default=0)
-    placed: dict[tuple[str, str], tuple[int, int]] = {}
-    nodes = []
-    for column, members in sorted(columns.items()):
-        for row, node in enumerate(sorted(members, key=lambda n: (n.kind, n.label))):
-            x = (column - first) * (NODE_WIDTH + COLUMN_GAP)
-            y = row * (NODE_HEIGHT + ROW_GAP)
-            placed[(node.kind, node.id)] = (x, y)
-            nodes.append({"x": x, "y": y, "node": node, "root": node == graph.root})
-    edges = []
-    for edge in graph.edges:
-        a, b = placed.get((edge.src.kind, edge.src.id)), placed.get((edge.dst.kind, edge.dst.id))
-        if a is None or b is None:
-            continue
-        x1, y1 = a[0] + NODE_WIDTH, a[1] + NODE_HEIGHT // 2
-        x2, y2 = b[0], b[1] + NODE_HEIGHT // 2
-        middle = (x1 + x2) // 2
-        path = f"M{x1},{y1} C{middle},{y1} {middle},{y2} {x2},{y2}"
-        edges.append({"path": path, "relation": edge.relation, "x": middle, "y": (y1 + y2) // 2})
-    width = max((n["x"] for n in nodes), default=0) + NODE_WIDTH
-    height = max((n["y"] for n in nodes), default=0) + NODE_HEIGHT
-    return {"nodes": nodes, "edges": edges, "width": width, "height": height,
-            "node_width": NODE_WIDTH, "node_height": NODE_HEIGHT}  # fmt: skip
+    nodes = {(n.kind, n.id): n for n in graph.nodes}
+    for key in nodes:
+        depth.setdefault(key, 0)
+    edges = [((e.src.kind, e.src.id), (e.dst.kind, e.dst.id), e.relation) for e in graph.edges]
+    found = drawn(depth, edges, lambda key: (key[0], nodes[key].label if key in nodes else ""))
+    for placed in found["nodes"]:
+        placed["node"] = nodes.get(placed["key"]) or graph.root
+        placed["root"] = placed["key"] == (graph.root.kind, graph.root.id)
+    return found
 
 
 def audit(request: Request) -> View:
