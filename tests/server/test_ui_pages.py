@@ -367,3 +367,23 @@ def test_a_pipeline_run_is_drawn_as_its_dag(client: TestClient, local_workspace:
     assert page.count('class="edge"') == 3  # load → double, load → total, double → total
     assert "xs ← _load, ys ← _double" in page
     assert client.get("/ui/pipelines/nope").status_code == 404
+
+
+def test_a_prompts_versions_diff_and_labels(client: TestClient, local_workspace: Workspace) -> None:
+    from cauce.genai.prompts import set_label
+    from cauce.specs import apply
+
+    for text in ("Be brief.", "Be brief and kind."):
+        apply([{"kind": "Prompt", "name": "support",
+                "messages": [{"role": "system", "content": text}]}])  # fmt: skip
+    set_label("support", "production", 1)
+    assert "production → v1" in client.get("/ui/prompts").text
+    page = client.get("/ui/prompts/support").text
+    assert '<span class="del">-' in page and "Be brief.</span>" in page
+    assert '<span class="add">+' in page and "Be brief and kind.</span>" in page
+    assert "<td>production</td><td>—</td><td>v1</td>" in page
+    labelled = client.get("/ui/prompts/support", params={"a": "production", "b": "2"}).text
+    assert "Be brief and kind." in labelled
+    assert "The same version." in client.get("/ui/prompts/support", params={"a": "2"}).text
+    assert client.get("/ui/prompts/support", params={"a": "../x"}).status_code == 422
+    assert client.get("/ui/prompts/nope").status_code == 404

@@ -1,5 +1,5 @@
-"""Lineage and traces in a real browser: from a model version to the data it was trained on,
-and a trace opened as its tree of spans."""
+"""Lineage and GenAI in a real browser: from a model version to the data it was trained on, a
+trace opened as its tree of spans, a prompt's change as a diff."""
 
 from __future__ import annotations
 
@@ -56,3 +56,16 @@ def test_a_trace_opens_as_a_tree_of_spans(ui: Any, remote_workspace: Workspace) 
     ui.locator("tr.span summary").nth(2).click()  # a span's attributes, on demand
     assert "gen_ai.operation.name" in ui.locator("tr.span").nth(2).inner_text()
     ui.shot("trace")
+
+
+def test_a_prompts_change_is_shown_as_a_diff(ui: Any, remote_workspace: Workspace) -> None:
+    from cauce.specs import apply
+
+    for text in ("Answer in one line.", "Answer in one line, citing the document."):
+        apply([{"kind": "Prompt", "name": "support",
+                "messages": [{"role": "system", "content": text}]}])  # fmt: skip
+    ui.goto(ui.at("/ui/prompts"))
+    ui.get_by_role("link", name="support").click()
+    ui.wait_for_selector("pre.diff")
+    assert "citing the document" in ui.locator("pre.diff .add").last.inner_text()
+    ui.shot("prompt")

@@ -161,7 +161,16 @@ def error_page(request: Request, exc: CauceError) -> Response:
 
 def add_routes(app: FastAPI) -> None:
     """Mount the UI on ``app``: its pages, sign-in, and its assets."""
-    from cauce.server.ui import data, lineage, monitoring, pipelines, registry, serving, tracking
+    from cauce.server.ui import (
+        data,
+        genai,
+        lineage,
+        monitoring,
+        pipelines,
+        registry,
+        serving,
+        tracking,
+    )
 
     @app.get("/ui/static/{path:path}", include_in_schema=False)
     async def static(path: str) -> Response:
@@ -216,6 +225,7 @@ def add_routes(app: FastAPI) -> None:
     monitoring.add_routes(app)
     lineage.add_routes(app)
     pipelines.add_routes(app)
+    genai.add_routes(app)
 
 
 def _base(request: Request) -> str:
