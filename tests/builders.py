@@ -75,3 +75,29 @@ def drift_monitor(on_alert: list[dict[str, Any]] | None = None, **fields: Any) -
         "on_alert": on_alert or [],
         **fields,
     }
+
+
+# Endpoint assistant: two deployments that send requests on through a connection (no model to
+# log), blue taking all traffic; and a rollout of green judged every second on its error rate.
+ASSISTANT = [
+    {"kind": "Connection", "name": "llm", "base_url": "http://127.0.0.1:9/v1"},
+    {"kind": "Endpoint", "name": "assistant", "traffic": {"blue": 100}},
+    {"kind": "Deployment", "endpoint": "assistant", "name": "blue", "connection": "llm"},
+    {"kind": "Deployment", "endpoint": "assistant", "name": "green", "connection": "llm"},
+]
+
+
+def assistant_rollout(**fields: Any) -> dict[str, Any]:
+    """A Rollout of green on assistant in two steps; ``fields`` add to the spec or replace."""
+    return {
+        "kind": "Rollout",
+        "endpoint": "assistant",
+        "candidate": "green",
+        "steps": [{"weight": 20}, {"weight": 100}],
+        "analysis": {
+            "interval": "1s",
+            "min_requests": 1,
+            "metrics": [{"name": "error_rate", "max": 0.05}],
+        },
+        **fields,
+    }

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import cauce
+from builders import ASSISTANT, assistant_rollout
 from cauce.server.app import create_app
 from cauce.server.tokens import create_token
 from cauce.server.ui import TOKEN_COOKIE
@@ -205,20 +206,6 @@ def test_the_data_pages_show_versions_profiles_and_failing_rows(
     assert client.get("/ui/datasets/nope").status_code == 404
 
 
-ENDPOINT = [
-    {"kind": "Connection", "name": "llm", "base_url": "http://127.0.0.1:9/v1"},
-    {"kind": "Endpoint", "name": "assistant", "traffic": {"blue": 100}},
-    {"kind": "Deployment", "endpoint": "assistant", "name": "blue", "connection": "llm"},
-    {"kind": "Deployment", "endpoint": "assistant", "name": "green", "connection": "llm"},
-]
-ROLLOUT = {
-    "kind": "Rollout", "endpoint": "assistant", "candidate": "green",
-    "steps": [{"weight": 20, "pause": "1s"}, {"weight": 100}],
-    "analysis": {"interval": "1s", "min_requests": 1,
-                 "metrics": [{"name": "error_rate", "max": 0.05}]},
-}  # fmt: skip
-
-
 def measured(ws: Workspace, deployment: str, at: int, requests: int = 20) -> None:
     """What the endpoint's router would store for ``deployment`` in the second before ``at``."""
     from cauce.serving.endpoints import get_endpoint
@@ -238,11 +225,13 @@ def test_the_endpoint_page_shows_traffic_measurements_and_the_rollouts_decisions
     from cauce.specs import apply
     from cauce.store import now_ms
 
-    apply(ENDPOINT)
+    apply(ASSISTANT)
     assert 'href="/ui/endpoints/assistant"' in client.get("/ui/endpoints").text
     page = client.get("/ui/endpoints/assistant").text
     assert "blue 100%" in page and "No rollout yet" in page
-    started = rollouts.start(ROLLOUT)
+    started = rollouts.start(
+        assistant_rollout(steps=[{"weight": 20, "pause": "1s"}, {"weight": 100}])
+    )
     measured(local_workspace, "green", now_ms(), requests=30)
     page = client.get("/ui/endpoints/assistant").text
     assert "blue 80%" in page and "green 20%" in page

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from builders import ASSISTANT, assistant_rollout
 from cauce.serving import rollouts
 from cauce.serving.endpoints import get_endpoint
 from cauce.serving.metrics import Window, store_windows
@@ -15,25 +16,12 @@ from cauce.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
-ENDPOINT = [
-    {"kind": "Connection", "name": "llm", "base_url": "http://127.0.0.1:9/v1"},
-    {"kind": "Endpoint", "name": "assistant", "traffic": {"blue": 100}},
-    {"kind": "Deployment", "endpoint": "assistant", "name": "blue", "connection": "llm"},
-    {"kind": "Deployment", "endpoint": "assistant", "name": "green", "connection": "llm"},
-]
-ROLLOUT = {
-    "kind": "Rollout", "endpoint": "assistant", "candidate": "green",
-    "steps": [{"weight": 20}, {"weight": 100}],
-    "analysis": {"interval": "1s", "min_requests": 1,
-                 "metrics": [{"name": "error_rate", "max": 0.05}]},
-}  # fmt: skip
-
 
 def test_a_rollouts_decisions_appear_and_an_editor_promotes_it(
     ui: Any, remote_workspace: Workspace
 ) -> None:
-    apply(ENDPOINT)
-    started = rollouts.start(ROLLOUT)
+    apply(ASSISTANT)
+    started = rollouts.start(assistant_rollout())
     ui.goto(ui.at("/ui/endpoints/assistant"))
     assert "green 20%" in ui.locator("section[aria-labelledby=traffic-h]").inner_text()
     assert ui.locator("tr.decision").count() == 1  # start
