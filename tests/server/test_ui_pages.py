@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -376,3 +377,33 @@ def test_a_prompts_versions_diff_and_labels(client: TestClient, local_workspace:
     assert "The same version." in client.get("/ui/prompts/support", params={"a": "2"}).text
     assert client.get("/ui/prompts/support", params={"a": "../x"}).status_code == 422
     assert client.get("/ui/prompts/nope").status_code == 404
+
+
+def test_artifacts_are_previewed_as_text_tables_and_images(
+    client: TestClient, local_workspace: Workspace, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    files = tmp_path / "out"
+    files.mkdir()
+    (files / "notes.txt").write_text("<b>not bold</b>\nsecond line")
+    pd.DataFrame({"x": range(80), "y": ["a"] * 80}).to_csv(files / "scores.csv", index=False)
+    pd.DataFrame({"z": [1.5, None]}).to_parquet(files / "table.parquet")
+    (files / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    (files / "weights.bin").write_bytes(bytes(64))
+    with cauce.start_run(experiment="churn") as run:
+        cauce.log_artifacts(files, "out")
+    run_id = run.info.run_id
+    page = client.get(f"/ui/runs/{run_id}").text
+    assert f'href="/ui/runs/{run_id}/artifacts/out/notes.txt"' in page
+    text = client.get(f"/ui/runs/{run_id}/artifacts/out/notes.txt").text
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in text and "second line" in text  # escaped, not run
+    table = client.get(f"/ui/runs/{run_id}/artifacts/out/scores.csv").text
+    assert "The first 50 of 80 rows." in table and '<th scope="col">y</th>' in table
+    parquet = client.get(f"/ui/runs/{run_id}/artifacts/out/table.parquet").text
+    assert "1.5" in parquet and "The first 2 of 2 rows." in parquet
+    image = client.get(f"/ui/runs/{run_id}/artifacts/out/plot.png").text
+    assert '<img class="artifact" src="/api/v1/blobs/' in image
+    binary = client.get(f"/ui/runs/{run_id}/artifacts/out/weights.bin").text
+    assert "No preview for" in binary and "download" in binary
+    assert client.get(f"/ui/runs/{run_id}/artifacts/out/missing.txt").status_code == 404

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import JSONResponse, Response
 
-from cauce.errors import InvalidInput
+from cauce.errors import InvalidInput, NotFound
 from cauce.server.ui.pages import Context, View, page, render
 from cauce.workspace import Workspace
 
@@ -25,9 +25,13 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.requests import Request
 
+    from cauce.tracking.artifacts import ArtifactEntry
     from cauce.tracking.entities import Metric, Run
 
 PAGE_SIZE = 100
+PREVIEW_BYTES = 256 * 1024  # of a text artifact, or of a CSV read for its first rows
+PREVIEW_ROWS = 50
+TEXT_TYPES = {"application/json", "application/yaml", "application/x-yaml", "application/xml"}
 MAX_POINTS = 5000
 DEFAULT_POINTS = 1000
 DEFAULT_COLUMNS = 6  # metrics and params shown when none are chosen
@@ -40,6 +44,11 @@ def add_routes(app: FastAPI) -> None:
     app.add_api_route("/ui/runs/{run_id}", page("viewer", run_page), include_in_schema=False)
     app.add_api_route("/ui/compare", page("viewer", compare_page), include_in_schema=False)
     app.add_api_route("/ui/series", page("viewer", series), include_in_schema=False)
+    app.add_api_route(
+        "/ui/runs/{run_id}/artifacts/{path:path}",
+        page("viewer", artifact_page),
+        include_in_schema=False,
+    )
 
 
 def experiments(request: Request) -> View:
@@ -149,6 +158,54 @@ def run_page(request: Request) -> View:
         )
 
     return view
+
+
+def artifact_page(request: Request) -> View:
+    """An artifact of a run, previewed: text (its start), an image, or a table (CSV or Parquet:
+    its first rows); anything else is offered as a download."""
+    run_id = request.path_params["run_id"]
+    path = request.path_params["path"]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.tracking.artifacts import list_artifacts
+
+        found = next((a for a in list_artifacts(run_id) if a.path == path), None)
+        if found is None:
+            raise NotFound(f"run {run_id} logged no artifact {path!r}")
+        return render("artifact.html", ctx=ctx, run_id=run_id, artifact=found,
+                      **preview(ws, found), section="runs")  # fmt: skip
+
+    return view
+
+
+def preview(ws: Workspace, artifact: ArtifactEntry) -> dict[str, Any]:
+    """What the page shows of an artifact: ``kind`` (text, image, table or none) and its part."""
+    kind = artifact.media_type
+    tabular = kind in ("text/csv", "application/vnd.apache.parquet")
+    if kind.startswith("image/"):
+        return {"kind": "image"}
+    if not (tabular or kind.startswith("text/") or kind in TEXT_TYPES):
+        return {"kind": "none"}
+    if artifact.size > PREVIEW_BYTES and kind == "application/vnd.apache.parquet":
+        return {"kind": "none"}
+    data = ws.artifacts.read_bytes(artifact.sha256)
+    if tabular:
+        import io
+
+        import pandas as pd
+
+        reader = pd.read_parquet if kind.endswith("parquet") else pd.read_csv
+        frame = reader(io.BytesIO(data if kind.endswith("parquet") else data[:PREVIEW_BYTES]))
+        shown = frame.head(PREVIEW_ROWS)
+        rows = [[_shown(v) for v in row] for row in shown.itertuples(index=False)]
+        return {"kind": "table", "columns": [str(c) for c in frame.columns], "rows": rows,
+                "total": len(frame)}  # fmt: skip
+    text = data[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+    return {"kind": "text", "text": text, "cut": len(data) > PREVIEW_BYTES}
+
+
+def _shown(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def compare_page(request: Request) -> View:
