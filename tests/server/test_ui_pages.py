@@ -4,7 +4,6 @@ tests/ui."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from builders import ASSISTANT, assistant_rollout
 from cauce.server.app import create_app
 from cauce.server.tokens import create_token
 from cauce.server.ui import TOKEN_COOKIE
-from cauce.server.ui.tracking import downsample
-from cauce.tracking.entities import Metric
 from cauce.workspace import Workspace
 
 
@@ -86,20 +83,6 @@ def test_errors_read_as_messages_never_as_a_blank_page(client: TestClient) -> No
         .headers["cache-control"]
         .endswith("immutable")
     )
-
-
-def test_a_series_keeps_its_extremes_when_downsampled() -> None:
-    history = [Metric("loss", 1.0 / (s + 1), 0, s) for s in range(100_000)]
-    history[70_000] = Metric("loss", 9.0, 0, 70_000)  # a spike
-    history[80_000] = Metric("loss", math.nan, 0, 80_000)
-    shown = downsample(history, 1000)
-    assert len(shown["steps"]) <= 1000 and shown["total"] == 100_000 and not shown["exact"]
-    assert 9.0 in shown["values"] and shown["steps"] == sorted(shown["steps"])
-    assert shown["values"][0] == 1.0
-    zoomed = downsample(history, 1000, 69_990, 70_010)
-    assert zoomed["exact"] and zoomed["steps"] == list(range(69_990, 70_011))
-    near_nan = downsample(history, 1000, 79_999, 80_001)
-    assert near_nan["values"][1] is None  # a gap, not a number
 
 
 def test_a_browser_signs_in_with_a_cookie_that_cannot_write_from_elsewhere(

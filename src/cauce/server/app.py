@@ -51,6 +51,7 @@ OPERATION_MODULES = (
     "cauce.tracking.experiments",
     "cauce.tracking.runs",
     "cauce.tracking.search",
+    "cauce.tracking.series",
     "cauce.tracking.artifacts",
     "cauce.lineage.graph",
     "cauce.lineage.audit",

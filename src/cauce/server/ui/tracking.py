@@ -3,15 +3,15 @@
 The runs table is ``search_runs`` itself: the search box takes its filter language, a column
 header orders by that column (in the query, so over every run, not the page), and the columns
 of params and metrics are chosen from those the shown runs logged. Charts read a metric's
-series from ``/ui/series``: at most ``points`` points, the lowest and highest value of each
-slice of steps, so that a spike survives downsampling; a zoomed range is read again, exactly
-once it holds few enough steps.
+series from ``/ui/series``, downsampled in the store (:mod:`cauce.tracking.series`); a zoomed
+range is read again, exactly once it holds few enough steps.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -26,13 +26,12 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from cauce.tracking.artifacts import ArtifactEntry
-    from cauce.tracking.entities import Metric, Run
+    from cauce.tracking.entities import Run
 
 PAGE_SIZE = 100
 PREVIEW_BYTES = 256 * 1024  # of a text artifact, or of a CSV read for its first rows
 PREVIEW_ROWS = 50
 TEXT_TYPES = {"application/json", "application/yaml", "application/x-yaml", "application/xml"}
-MAX_POINTS = 5000
 DEFAULT_POINTS = 1000
 DEFAULT_COLUMNS = 6  # metrics and params shown when none are chosen
 
@@ -237,53 +236,28 @@ def compare_page(request: Request) -> View:
 
 
 def series(request: Request) -> View:
-    """A metric's series of one run, downsampled to ``points`` (within ``from``..``to`` steps
-    when given), as JSON: ``{"steps", "values", "exact", "total"}``."""
+    """A metric's series of one run, downsampled to ``points`` in the store (within
+    ``from``..``to`` steps when given), as JSON: ``{"steps", "values", "exact", "total"}``."""
     query = request.query_params
     run_id = query.get("run", "")
     key = query.get("key", "")
     points = _int(query.get("points", str(DEFAULT_POINTS)), "points")
-    if not 2 <= points <= MAX_POINTS:
-        raise InvalidInput(f"points runs from 2 to {MAX_POINTS}", details={"field": "points"})
     low = _number(query.get("from"), "from")
     high = _number(query.get("to"), "to")
 
     def view(ws: Workspace, ctx: Context) -> Response:
-        from cauce.tracking.runs import get_metric_history
+        from cauce.tracking.series import metric_series
 
-        history = get_metric_history(run_id, key)
-        return JSONResponse(downsample(history, points, low, high))
+        found = metric_series(
+            run_id,
+            key,
+            points,
+            None if low is None else math.ceil(low),
+            None if high is None else math.floor(high),
+        )
+        return JSONResponse(asdict(found))
 
     return view
-
-
-def downsample(
-    history: Sequence[Metric], points: int, low: float | None = None, high: float | None = None
-) -> dict[str, Any]:
-    """The series within ``[low, high]`` steps: whole when it has ``points`` or fewer values,
-    else the lowest and highest value of each of ``points / 2`` equal slices of it, in step
-    order. NaN and infinities travel as None (a gap in the chart)."""
-    shown = [
-        m for m in history if (low is None or m.step >= low) and (high is None or m.step <= high)
-    ]
-    if len(shown) <= points:
-        kept = shown
-    else:
-        slices = points // 2
-        kept = []
-        for i in range(slices):
-            part = shown[i * len(shown) // slices : (i + 1) * len(shown) // slices]
-            finite = [m for m in part if math.isfinite(m.value)] or part
-            lowest = min(finite, key=lambda m: m.value)
-            highest = max(finite, key=lambda m: m.value)
-            kept.extend(sorted({id(lowest): lowest, id(highest): highest}.values(),
-                               key=lambda m: (m.step, m.timestamp)))  # fmt: skip
-    return {
-        "steps": [m.step for m in kept],
-        "values": [m.value if math.isfinite(m.value) else None for m in kept],
-        "exact": len(kept) == len(shown),
-        "total": len(shown),
-    }
 
 
 # -- helpers ------------------------------------------------------------------------------------
