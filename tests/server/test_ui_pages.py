@@ -62,6 +62,10 @@ def test_the_pages_show_experiments_runs_a_run_and_a_comparison(
     compare = client.get("/ui/compare", params=[("run", ids[0]), ("run", ids[2])]).text
     assert '<tr class="differs"><th scope="row">lr</th>' in compare
     assert '<tr class="differs"><th scope="row">model</th>' in compare
+    # The sweep: an axis per differing param and per metric, a line per run.
+    every = client.get("/ui/compare", params=[("run", i) for i in ids]).text
+    assert every.count("<polyline") == 3 and every.count('class="axis') == 4  # lr, model, auc, loss
+    assert "<title>trial-1</title>" in every
 
 
 def test_errors_read_as_messages_never_as_a_blank_page(client: TestClient) -> None:

@@ -69,16 +69,17 @@ def test_the_runs_table_filters_orders_and_chooses_columns(
 
 
 def test_selected_runs_are_compared_side_by_side(ui: Any, remote_workspace: Workspace) -> None:
-    _sweep(3)
+    _sweep(6)
     ui.goto(ui.at("/ui/runs?experiment=sweep"))
-    ui.get_by_label("select trial-00").check()
-    ui.get_by_label("select trial-02").check()
+    for i in range(0, 6, 2):
+        ui.get_by_label(f"select trial-{i:02d}").check()
     ui.get_by_role("button", name="Compare selected").click()
     ui.wait_for_selector("figure.chart.ready >> canvas")
     differs = ui.locator("tr.differs th").all_inner_texts()
     assert differs == ["depth", "lr"]
     compared = ui.locator("table.compare thead th a").all_inner_texts()
-    assert sorted(compared) == ["trial-00", "trial-02"]
+    assert sorted(compared) == ["trial-00", "trial-02", "trial-04"]
+    assert ui.locator("svg.parallel polyline").count() == 3  # the sweep, a line per run
     ui.shot("compare")
 
 

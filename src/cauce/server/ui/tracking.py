@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from starlette.responses import JSONResponse, Response
 
 from cauce.errors import InvalidInput, NotFound
-from cauce.server.ui.pages import Context, View, page, render
+from cauce.server.ui.pages import Context, View, number, page, render
 from cauce.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ PREVIEW_ROWS = 50
 TEXT_TYPES = {"application/json", "application/yaml", "application/x-yaml", "application/xml"}
 DEFAULT_POINTS = 1000
 DEFAULT_COLUMNS = 6  # metrics and params shown when none are chosen
+MAX_COMPARED = 100
+PARALLEL_MARGIN, PARALLEL_GAP, PARALLEL_HEIGHT = 60, 130, 300
 
 
 def add_routes(app: FastAPI) -> None:
@@ -210,7 +212,7 @@ def _shown(value: Any) -> str:
 def compare_page(request: Request) -> View:
     """Runs side by side: params (those that differ first), latest metrics, and each metric's
     series overlaid."""
-    ids = [i for i in request.query_params.getlist("run") if i][:20]
+    ids = [i for i in request.query_params.getlist("run") if i][:MAX_COMPARED]
 
     def view(ws: Workspace, ctx: Context) -> Response:
         from cauce.tracking.runs import get_run
@@ -229,10 +231,68 @@ def compare_page(request: Request) -> View:
             differing=differing,
             same=same,
             metrics=metrics,
+            parallel=parallel(found, differing, metrics),
             section="runs",
         )
 
     return view
+
+
+def parallel(found: Sequence[Run], params: list[str], metrics: list[str]) -> dict[str, Any]:
+    """A parallel-coordinates plot of a sweep: one vertical axis per param that differs and per
+    metric, one line per run through its values (a number on a linear scale, any other value
+    at its place among the axis's values in order); a run without a value breaks its line."""
+    columns = [("params", k) for k in params] + [("metrics", k) for k in metrics]
+    axes: list[dict[str, Any]] = []
+    for i, (kind, key) in enumerate(columns):
+        values = [_cell(r, f"{kind}.{key}") for r in found]
+        numbers = [_as_number(v) for v in values]
+        if all(n is not None for n, v in zip(numbers, values, strict=True) if v is not None):
+            shown = [n for n in numbers if n is not None]
+            low, high = (min(shown), max(shown)) if shown else (0.0, 1.0)
+            span = (high - low) or 1.0
+            places = [None if n is None else (n - low) / span for n in numbers]
+            ticks = (number(low), number(high))
+        else:
+            order = sorted({str(v) for v in values if v is not None})
+            step = 1 / max(1, len(order) - 1)
+            places = [None if v is None else order.index(str(v)) * step for v in values]
+            ticks = (order[0], order[-1]) if order else ("", "")
+        x = PARALLEL_MARGIN + i * PARALLEL_GAP
+        axes.append({"x": x, "label": key, "kind": kind, "low": ticks[0], "high": ticks[1],
+                     "places": places})  # fmt: skip
+    lines: list[dict[str, Any]] = []
+    top, height = 24, PARALLEL_HEIGHT - 48
+    colour_by = next((a for a in reversed(axes) if a["kind"] == "metrics"), None)
+    for r, run in enumerate(found):
+        points: list[str] = []
+        segments: list[list[str]] = []
+        for axis in axes:
+            place = axis["places"][r]
+            if place is None:
+                if len(points) > 1:
+                    segments.append(points)
+                points = []
+                continue
+            points.append(f"{axis['x']},{top + height - place * height:.1f}")
+        if len(points) > 1:
+            segments.append(points)
+        shade = colour_by["places"][r] if colour_by is not None else None
+        hue = 220 if shade is None else round(220 - 200 * shade)  # blue (low) to red (high)
+        lines.append({"run": run, "paths": [" ".join(p) for p in segments], "hue": hue})
+    width = PARALLEL_MARGIN * 2 + max(0, len(axes) - 1) * PARALLEL_GAP
+    return {"axes": axes, "lines": lines, "width": width, "height": PARALLEL_HEIGHT,
+            "top": top, "bottom": top + height}  # fmt: skip
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        found = float(value)
+    except (TypeError, ValueError):
+        return None
+    return found if math.isfinite(found) else None
 
 
 def series(request: Request) -> View:
