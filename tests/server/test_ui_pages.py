@@ -394,3 +394,18 @@ def test_artifacts_are_previewed_as_text_tables_and_images(
     binary = client.get(f"/ui/runs/{run_id}/artifacts/out/weights.bin").text
     assert "No preview for" in binary and "download" in binary
     assert client.get(f"/ui/runs/{run_id}/artifacts/out/missing.txt").status_code == 404
+
+
+def test_a_parent_runs_children_are_listed_and_compared(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    with cauce.start_run(experiment="evals", run_name="rag compare") as parent:
+        for variant, score in (("short", 0.6), ("cited", 0.8)):
+            with cauce.start_run(experiment="evals", run_name=variant, nested=True):
+                cauce.log_params({"variant": variant})
+                cauce.log_metric("faithfulness", score)
+    page = client.get(f"/ui/runs/{parent.info.run_id}").text
+    assert "Child runs" in page and "faithfulness <strong>0.8</strong>" in page
+    link = page.split("Compare them side by side")[0].rsplit('href="', 1)[1].split('"')[0]
+    compared = client.get(link.replace("&amp;", "&")).text
+    assert "2 runs compared" in compared and "<title>cited</title>" in compared

@@ -147,12 +147,19 @@ def run_page(request: Request) -> View:
         from cauce.tracking.artifacts import list_artifacts
         from cauce.tracking.experiments import get_experiment
         from cauce.tracking.runs import get_run
+        from cauce.tracking.search import search_runs
 
         run = get_run(run_id)
+        children = search_runs(
+            filter=f"attributes.parent_run_id = '{run.info.run_id}'",
+            order_by=["attributes.start_time"],
+            max_results=MAX_COMPARED,
+        )
         return render(
             "run.html",
             ctx=ctx,
             run=run,
+            children=children,
             experiment=get_experiment(run.info.experiment_id),
             artifacts=list_artifacts(run_id),
             section="runs",
