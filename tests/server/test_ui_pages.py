@@ -409,3 +409,31 @@ def test_a_parent_runs_children_are_listed_and_compared(
     link = page.split("Compare them side by side")[0].rsplit('href="', 1)[1].split('"')[0]
     compared = client.get(link.replace("&amp;", "&")).text
     assert "2 runs compared" in compared and "<title>cited</title>" in compared
+
+
+def test_flows_and_indexes_are_listed_with_their_versions(
+    client: TestClient, local_workspace: Workspace, tmp_path: Path
+) -> None:
+    from cauce.specs import apply
+
+    @cauce.flow(name="lookup")
+    def lookup(question: str) -> dict[str, str]:
+        return {"answer": question.upper()}
+
+    lookup.register()
+    lookup.run({"question": "when"})
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Parcels ship on Monday.")
+    apply([{"kind": "Connection", "name": "llm", "base_url": "http://127.0.0.1:9/v1",
+            "models": {"embeddings": "e"}},
+           {"kind": "Index", "name": "docs", "source": {"path": str(docs)},
+            "embeddings": {"connection": "llm"}}])  # fmt: skip
+    assert 'href="/ui/flows/lookup"' in client.get("/ui/flows").text
+    page = client.get("/ui/flows/lookup").text
+    assert "v1 ·" in page and "/ui/traces/" in page  # its version, and its run's trace
+    assert 'href="/ui/indexes/docs"' in client.get("/ui/indexes").text
+    index = client.get("/ui/indexes/docs").text
+    assert "Not built yet" in index and str(docs) in index
+    assert client.get("/ui/flows/nope").status_code == 404
+    assert client.get("/ui/indexes/nope").status_code == 404

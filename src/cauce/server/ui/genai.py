@@ -1,5 +1,7 @@
-"""GenAI pages: prompts, and a prompt's versions with their labels, what changed between two
-of them (a unified diff, lines coloured), the messages of one, and every label move."""
+"""GenAI pages: prompts (a prompt's versions with their labels, what changed between two of
+them as a coloured unified diff, the messages of one, every label move), flows with their
+versions and the traces of their runs, and indexes with their versions (the current one, what
+each holds, what a refresh skipped)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ def add_routes(app: FastAPI) -> None:
     """The GenAI pages."""
     app.add_api_route("/ui/prompts", page("viewer", prompts), include_in_schema=False)
     app.add_api_route("/ui/prompts/{name}", page("viewer", prompt), include_in_schema=False)
+    app.add_api_route("/ui/flows", page("viewer", flows), include_in_schema=False)
+    app.add_api_route("/ui/flows/{name}", page("viewer", flow), include_in_schema=False)
+    app.add_api_route("/ui/indexes", page("viewer", indexes), include_in_schema=False)
+    app.add_api_route("/ui/indexes/{name}", page("viewer", index), include_in_schema=False)
 
 
 def prompts(request: Request) -> View:
@@ -63,6 +69,67 @@ def prompt(request: Request) -> View:
             shown=shown,
             history=list(reversed(label_history(name))),
             section="prompts",
+        )
+
+    return view
+
+
+def flows(request: Request) -> View:
+    """Every flow with its latest version."""
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.flows import list_flows
+
+        return render("flows.html", ctx=ctx, flows=list_flows(), section="flows")
+
+    return view
+
+
+def flow(request: Request) -> View:
+    """A flow: its versions (each one's spec) and its recent runs' traces."""
+    name = request.path_params["name"]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.flows import get_flow, versions
+        from cauce.genai.tracing import list_traces
+
+        return render(
+            "flow.html",
+            ctx=ctx,
+            flow=get_flow(name),
+            versions=sorted(versions(name), key=lambda v: v.version, reverse=True),
+            # A run of a line is the trace ``invoke_agent {flow}`` (see cauce.genai.flows).
+            traces=list_traces(name=f"invoke_agent {name}", limit=20),
+            section="flows",
+        )
+
+    return view
+
+
+def indexes(request: Request) -> View:
+    """Every RAG index with its current version."""
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.indexes.records import list_indexes
+
+        return render("indexes.html", ctx=ctx, indexes=list_indexes(), section="flows")
+
+    return view
+
+
+def index(request: Request) -> View:
+    """An index: its spec and its versions, the current one marked."""
+    name = request.path_params["name"]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.indexes.records import get_index, versions
+
+        return render(
+            "index.html",
+            ctx=ctx,
+            index=get_index(name),
+            versions=sorted(versions(name), key=lambda v: v.version, reverse=True),
+            section="flows",
         )
 
     return view

@@ -93,9 +93,9 @@ def traces(request: Request) -> View:
     name = request.query_params.get("name") or None
 
     def view(ws: Workspace, ctx: Context) -> Response:
-        from cauce.genai.tracing import query_traces
+        from cauce.genai.tracing import list_traces
 
-        return render("traces.html", ctx=ctx, traces=query_traces(name=name, limit=100),
+        return render("traces.html", ctx=ctx, traces=list_traces(name=name, limit=100),
                       name=name, section="traces")  # fmt: skip
 
     return view
