@@ -93,12 +93,12 @@ def duration(start: int | None, end: int | None) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
-def context(request: Request, ws: Workspace, user: str) -> Context:
+def context(request: Request, user: str) -> Context:
     """The template context of a request whose principal may view its workspace."""
     name = request.state.workspace
     held = request.state.principal.role_in(name)
     return Context(
-        base="" if name == DEFAULT else f"/w/{name}",
+        base=base_of(request),
         workspace=name,
         user=user,
         can_edit=held is not None and RANK[held] >= RANK["editor"],
@@ -123,7 +123,7 @@ def page(
 
     async def route(request: Request) -> Response:
         ws, user = request_context(request, role)
-        ctx = context(request, ws, user)
+        ctx = context(request, user)
         if form:
             fields = await request.form()
             request.state.form = {k: v for k, v in fields.items() if isinstance(v, str)}
@@ -145,8 +145,8 @@ def form_fields(request: Request) -> dict[str, str]:
 
 def error_page(request: Request, exc: CauceError) -> Response:
     """An error as a readable page (or, for htmx, as the part it swaps in)."""
-    name = request.state.workspace if hasattr(request.state, "workspace") else DEFAULT
-    base = "" if name == DEFAULT else f"/w/{name}"
+    name = getattr(request.state, "workspace", DEFAULT)
+    base = base_of(request)
     if exc.http_status == 401:
         return RedirectResponse(f"{base}/ui/login", status_code=303)
     ctx = Context(base, name, "", False, TOKEN_COOKIE in request.cookies)
@@ -183,12 +183,11 @@ def add_routes(app: FastAPI) -> None:
 
     @app.get("/ui", include_in_schema=False)
     async def home(request: Request) -> Response:
-        base = "" if request.state.workspace == DEFAULT else f"/w/{request.state.workspace}"
-        return RedirectResponse(f"{base}/ui/experiments", status_code=303)
+        return RedirectResponse(f"{base_of(request)}/ui/experiments", status_code=303)
 
     @app.get("/ui/login", include_in_schema=False)
     async def login_form(request: Request) -> Response:
-        return render("login.html", base=_base(request), error=None)
+        return render("login.html", base=base_of(request), error=None)
 
     @app.post("/ui/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -199,8 +198,8 @@ def add_routes(app: FastAPI) -> None:
         try:
             authenticator.authenticate({"authorization": f"Bearer {token}"}, client)
         except CauceError as exc:
-            return render("login.html", exc.http_status, base=_base(request), error=exc.message)
-        answer = RedirectResponse(f"{_base(request)}/ui/experiments", status_code=303)
+            return render("login.html", exc.http_status, base=base_of(request), error=exc.message)
+        answer = RedirectResponse(f"{base_of(request)}/ui/experiments", status_code=303)
         answer.set_cookie(
             TOKEN_COOKIE,
             token,
@@ -214,7 +213,7 @@ def add_routes(app: FastAPI) -> None:
 
     @app.post("/ui/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        answer = RedirectResponse(f"{_base(request)}/ui/login", status_code=303)
+        answer = RedirectResponse(f"{base_of(request)}/ui/login", status_code=303)
         answer.delete_cookie(TOKEN_COOKIE, path="/")
         return answer
 
@@ -228,6 +227,7 @@ def add_routes(app: FastAPI) -> None:
     genai.add_routes(app)
 
 
-def _base(request: Request) -> str:
-    name = request.state.workspace
+def base_of(request: Request) -> str:
+    """Where the request's workspace lives: "" for the home, ``/w/NAME`` for a named one."""
+    name = getattr(request.state, "workspace", DEFAULT)
     return "" if name == DEFAULT else f"/w/{name}"
