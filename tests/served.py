@@ -39,6 +39,20 @@ collect: {}
 """
 
 
+# The same, with deployment green serving v2 (no traffic yet), collecting too.
+CHURN_BLUE_GREEN = (
+    CHURN_BLUE
+    + """\
+---
+kind: Deployment
+endpoint: churn
+name: green
+model: models:/churn/2
+collect: {}
+"""
+)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

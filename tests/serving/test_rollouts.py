@@ -35,19 +35,9 @@ from cauce.store import now_ms
 from cauce.store.schema import rollout_decisions
 from cauce.workspace import Workspace
 from remote import server_side
-from served import CHURN_BLUE, record_requests
+from served import CHURN_BLUE_GREEN, record_requests
 
-ENDPOINT = (
-    CHURN_BLUE
-    + """\
----
-kind: Deployment
-endpoint: churn
-name: green
-model: models:/churn/2
-collect: {}
-"""
-)
+ENDPOINT = CHURN_BLUE_GREEN
 
 
 def rollout_spec(**overrides: Any) -> dict[str, Any]:

@@ -22,21 +22,11 @@ from cauce.serving.metrics import summarize
 from cauce.store import now_ms
 from cauce.workspace import Workspace
 from clitools import wait_until
-from served import CHURN_BLUE, serving
+from served import CHURN_BLUE_GREEN, serving
 
 pytestmark = pytest.mark.slow
 
-SPEC = (
-    CHURN_BLUE
-    + """\
----
-kind: Deployment
-endpoint: churn
-name: green
-model: models:/churn/2
-collect: {}
-"""
-)
+SPEC = CHURN_BLUE_GREEN
 ROW = {"age": 30, "charges": 50.0}
 
 

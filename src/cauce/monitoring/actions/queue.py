@@ -369,6 +369,16 @@ def _held(run_id: str, agent: str, number: int) -> Any:
     return and_(r.id == run_id, r.status == RUNNING, r.claimed_by == agent, r.attempts == number)
 
 
+def _extend(conn: Connection, run_id: str, agent: str, number: int, until: int) -> bool:
+    """Extend ``agent``'s lease of attempt ``number`` to ``until``; False when it no longer
+    holds it (a compare-and-set, ordered against another agent's claim)."""
+    changed = conn.execute(
+        action_runs.update().where(_held(run_id, agent, number)).values(lease_expires_at=until),
+        execution_options={"preserve_rowcount": True},
+    )
+    return bool(changed.rowcount == 1)
+
+
 @operation("POST /action-runs/leases", idempotent=True)
 def renew(
     agent: str,
@@ -385,18 +395,12 @@ def renew(
     now = now_ms() if now is None else check_time_ms(now, "now")
     if not held:
         return ()
-    lost = []
     with ws.store.write() as conn:
-        for run_id, number in held.items():
-            changed = conn.execute(
-                action_runs.update()
-                .where(_held(run_id, agent, number))
-                .values(lease_expires_at=now + lease_ms),
-                execution_options={"preserve_rowcount": True},
-            )
-            if changed.rowcount != 1:
-                lost.append(run_id)
-    return tuple(lost)
+        return tuple(
+            run_id
+            for run_id, number in held.items()
+            if not _extend(conn, run_id, agent, number, now + lease_ms)
+        )
 
 
 @operation("POST /action-runs/{run_id}/pipeline-runs")
@@ -422,13 +426,7 @@ def start_held_run(
     _check_count(lease_ms, "lease_ms", 1)
     now = now_ms() if now is None else check_time_ms(now, "now")
     with ws.store.write() as conn:
-        changed = conn.execute(
-            action_runs.update()
-            .where(_held(run_id, agent, number))
-            .values(lease_expires_at=now + lease_ms),
-            execution_options={"preserve_rowcount": True},
-        )
-        if changed.rowcount != 1:
+        if not _extend(conn, run_id, agent, number, now + lease_ms):
             key = conn.execute(
                 select(action_runs.c.idempotency_key).where(action_runs.c.id == run_id)
             ).scalar()
