@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +54,19 @@ BLOCKING_THREADS = 64
 
 
 @dataclass
+class Answered:
+    """An answer before it is written: a whole ``body``, or a stream's ``events``."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    events: AsyncGenerator[bytes, None] | None = None
+
+
+@dataclass
 class GenAIApp:
-    """OpenAI's API for one GenAI deployment (ASGI)."""
+    """OpenAI's API for one GenAI deployment: :meth:`handle` answers a request; the app is
+    also an ASGI application (a worker's), writing what :meth:`handle` answers."""
 
     endpoint: str
     deployment: str
@@ -79,55 +91,58 @@ class GenAIApp:
         if scope["type"] != "http":
             return
         try:
-            await self._route(scope, receive, send)
+            body = await read_body(scope, receive, self.max_request_bytes)
         except CauceError as exc:
-            await self._error(send, exc)
+            answered = self._error(exc)
+        else:
+            answered = await self.handle(scope["method"], scope["path"], body)
+        await _write(send, receive, answered)
+
+    async def handle(self, method: str, path: str, body: bytes) -> Answered:
+        """The answer to one request (errors in OpenAI's shape); a stream's answer comes back
+        once its first piece is there, so that a failure before it is an HTTP error."""
+        try:
+            return await self._route(method, path, body)
+        except CauceError as exc:
+            return self._error(exc)
         except Exception as exc:  # a bug, not the caller's fault: logged, answered in JSON
-            log.exception(
-                "%s/%s: internal error on %s", self.endpoint, self.deployment, scope["path"]
-            )
-            await self._error(send, CauceError(f"internal error: {type(exc).__name__}"))
+            log.exception("%s/%s: internal error on %s", self.endpoint, self.deployment, path)
+            return self._error(CauceError(f"internal error: {type(exc).__name__}"))
 
     async def close(self) -> None:
         """Let go of the target's connections and threads (the worker is stopping)."""
         await self.target.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _error(
-        self, send: Send, error: CauceError, summary: api.Summary | None = None
-    ) -> None:
+    def _error(self, error: CauceError, summary: api.Summary | None = None) -> Answered:
         status, body = api.error_body(error)
         headers = list(self._headers)
         if summary is not None:
             headers.append((b"cauce-summary", summary.encode()))
-        await _respond(send, status, json.dumps(body).encode(), headers)
+        return self._json(status, json.dumps(body).encode(), headers)
 
-    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path, method = scope["path"], scope["method"]
+    def _json(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> Answered:
+        return Answered(status, [(b"content-type", b"application/json"), *headers], body)
+
+    async def _route(self, method: str, path: str, body: bytes) -> Answered:
         if method == "POST" and path == "/v1/chat/completions":
-            await self._chat(scope, receive, send)
-        elif method == "POST" and path == "/v1/embeddings":
-            await self._embeddings(scope, receive, send)
-        elif method == "GET" and path in ("/v1/models", f"/v1/models/{self.endpoint}"):
+            return await self._chat(body)
+        if method == "POST" and path == "/v1/embeddings":
+            return await self._embeddings(body)
+        if method == "GET" and path in ("/v1/models", f"/v1/models/{self.endpoint}"):
             card = {
                 "id": self.endpoint,
                 "object": "model",
                 "created": self._created,
                 "owned_by": "cauce",
             }
-            body = card if path != "/v1/models" else {"object": "list", "data": [card]}
-            await _respond(send, 200, json.dumps(body).encode(), self._headers)
-        elif method == "GET" and path.startswith("/v1/models/"):
+            reply = card if path != "/v1/models" else {"object": "list", "data": [card]}
+            return self._json(200, json.dumps(reply).encode(), self._headers)
+        if method == "GET" and path.startswith("/v1/models/"):
             raise _unknown_model(path.removeprefix("/v1/models/"), self.endpoint)
-        elif method == "GET" and path in (
-            "/ping",
-            "/health",
-            "/v2/health/live",
-            "/v2/health/ready",
-        ):
-            await _respond(send, 200, b'{"ready": true}', self._headers)
-        else:
-            raise NotFound(f"no such path: {method} {path}", details={"field": "path"})
+        if method == "GET" and path in ("/ping", "/health", "/v2/health/live", "/v2/health/ready"):
+            return self._json(200, b'{"ready": true}', self._headers)
+        raise NotFound(f"no such path: {method} {path}", details={"field": "path"})
 
     def _check_model(self, model: str) -> None:
         if model not in (self.endpoint, self.deployment):
@@ -135,8 +150,7 @@ class GenAIApp:
 
     # -- chat ---------------------------------------------------------------------------------
 
-    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(scope, receive, self.max_request_bytes)
+    async def _chat(self, body: bytes) -> Answered:
         request = api.chat_request(body)
         self._check_model(request.model)
         messages = request.dicts()
@@ -147,8 +161,7 @@ class GenAIApp:
             summary.safety = list(verdict.decisions)
             if verdict.blocked:
                 summary.finish_reason = "content_filter"
-                await self._error(send, _filtered(verdict.decisions), summary)
-                return
+                return self._error(_filtered(verdict.decisions), summary)
             messages = verdict.messages
             if self.safety.wants_canary:
                 from cauce.genai.safety.canary import new_canary, with_canary
@@ -156,8 +169,7 @@ class GenAIApp:
                 canary = new_canary()
                 messages = with_canary(messages, canary)
         if request.stream:
-            await self._stream(request, messages, summary, canary, receive, send)
-            return
+            return await self._stream(request, messages, summary, canary)
         answer = await self.target.answer(request, messages, self._pool)
         text, finish = answer.text, answer.finish_reason
         if self.safety is not None:
@@ -172,9 +184,9 @@ class GenAIApp:
         summary.trace_id, summary.contexts = answer.trace_id, answer.contexts
         summary.usage_estimated = answer.estimated
         if answer.raw is not None and text == answer.text and finish == answer.finish_reason:
-            body = answer.raw  # the upstream's answer, as it came
+            reply = answer.raw  # the upstream's answer, as it came
         else:
-            reply = api.completion(
+            completion = api.completion(
                 id=api.completion_id(),
                 model=answer.model,
                 text=text,
@@ -182,8 +194,8 @@ class GenAIApp:
                 prompt_tokens=answer.prompt_tokens or 0,
                 completion_tokens=answer.completion_tokens or 0,
             )
-            body = json.dumps(reply, ensure_ascii=False).encode()
-        await _respond(send, 200, body, [*self._headers, (b"cauce-summary", summary.encode())])
+            reply = json.dumps(completion, ensure_ascii=False).encode()
+        return self._json(200, reply, [*self._headers, (b"cauce-summary", summary.encode())])
 
     async def _stream(
         self,
@@ -191,109 +203,95 @@ class GenAIApp:
         messages: list[dict[str, Any]],
         summary: api.Summary,
         canary: str | None,
-        receive: Receive,
-        send: Send,
-    ) -> None:
+    ) -> Answered:
         gone = threading.Event()
         pieces = self.target.pieces(request, messages, self._pool, gone)
         try:
             first = await anext(pieces)
         except CauceError as exc:  # nothing sent yet: an HTTP error, a fallback for the router
             gone.set()
-            await self._error(send, exc, summary)
-            return
+            return self._error(exc, summary)
+        except BaseException:  # cancelled (the caller's timeout): the target stops too
+            gone.set()
+            raise
         guard = self.safety.output_guard(canary=canary) if self.safety is not None else None
         writer = api.ChunkWriter(api.completion_id(), self.target.model, request.include_usage)
-        watcher = asyncio.get_running_loop().create_task(_disconnected(receive))
-        watcher.add_done_callback(lambda _: gone.set())
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"text/event-stream"),
-                        (b"cache-control", b"no-cache"),
-                        *self._headers,
-                        # What is known before the answer (the input's safety decisions): the
-                        # router keeps it for a stream that never reaches its end.
-                        (b"cauce-summary", summary.encode()),
-                    ],
-                }
-            )
-            await self._relay(first, pieces, writer, guard, summary, send, gone)
-            # A stream that broke off ends with its error event, not [DONE] (as OpenAI's do).
-            end = summary.comment() + (api.DONE if summary.error is None else b"")
-            await send({"type": "http.response.body", "body": end, "more_body": False})
-        finally:
-            gone.set()
-            watcher.cancel()
-            await pieces.aclose()
+        headers = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-cache"),
+            *self._headers,
+            # What is known before the answer (the input's safety decisions): the router
+            # keeps it for a stream that never reaches its end.
+            (b"cauce-summary", summary.encode()),
+        ]
+        events = self._events(first, pieces, writer, guard, summary, gone)
+        return Answered(200, headers, events=events)
 
-    async def _relay(
+    async def _events(
         self,
         item: Delta,
-        pieces: Any,
+        pieces: AsyncGenerator[Delta, None],
         writer: api.ChunkWriter,
         guard: Any,
         summary: api.Summary,
-        send: Send,
         gone: threading.Event,
-    ) -> None:
-        """Events for each piece until the last one (or an error event)."""
-        progress: tuple[int | None, int | None] = (item.prompt_tokens, 0)
-        if not self.target.relays:
-            role = {"role": "assistant", "content": ""}
-            await _event(send, writer.event(role, progress=progress))
-        blocked = False
-        while True:
-            if gone.is_set():
-                return
-            progress = (item.prompt_tokens, item.completion_tokens)
-            summary.trace_id = item.trace_id or summary.trace_id
-            text = item.text
-            if guard is not None and not blocked:
-                text = guard.feed(text)
-                if item.finish_reason is not None:
-                    text += guard.finish()
-                blocked = guard.blocked
-            last = item.finish_reason is not None or blocked
-            if item.raw is not None and text == item.text and not blocked:
-                await _event(send, api.usage_comment(*progress) + item.raw)
-            elif text:
-                await _event(send, _rewritten(item, text, writer, progress))
-            if last:
-                finish = "content_filter" if blocked else item.finish_reason
-                if blocked and item.finish_reason is None:
-                    gone.set()  # stop the model: nothing more of this answer goes out
-                summary.prompt_tokens, summary.completion_tokens = progress
-                summary.cost = item.cost
-                summary.usage_estimated = item.estimated
-                summary.finish_reason, summary.model = finish, self.target.model
-                summary.contexts = item.contexts
-                if guard is not None:
-                    summary.safety = [*(summary.safety or []), *guard.decisions]
-                if item.raw is None or blocked:
-                    await _event(send, writer.event({}, finish, progress=progress))
-                if writer.include_usage:
-                    await _event(send, writer.usage_event(progress[0] or 0, progress[1] or 0))
-                return
-            try:
-                item = await anext(pieces)
-            except StopAsyncIteration:
-                return
-            except CauceError as error:
-                summary.finish_reason = None
-                summary.prompt_tokens, summary.completion_tokens = progress
-                summary.usage_estimated = progress[0] is None
-                summary.error = api.error_body(error)[1]["error"]["code"]
-                await _event(send, api.error_event(error))
-                return
+    ) -> AsyncGenerator[bytes, None]:
+        """The stream's events, each piece's as it comes, then the summary and ``[DONE]`` (an
+        error event instead, when the answer broke off, as OpenAI's streams end)."""
+        try:
+            progress: tuple[int | None, int | None] = (item.prompt_tokens, 0)
+            if not self.target.relays:
+                yield writer.event({"role": "assistant", "content": ""}, progress=progress)
+            blocked = False
+            while True:
+                progress = (item.prompt_tokens, item.completion_tokens)
+                summary.trace_id = item.trace_id or summary.trace_id
+                text = item.text
+                if guard is not None and not blocked:
+                    text = guard.feed(text)
+                    if item.finish_reason is not None:
+                        text += guard.finish()
+                    blocked = guard.blocked
+                last = item.finish_reason is not None or blocked
+                if item.raw is not None and text == item.text and not blocked:
+                    yield api.usage_comment(*progress) + item.raw
+                elif text:
+                    yield _rewritten(item, text, writer, progress)
+                if last:
+                    finish = "content_filter" if blocked else item.finish_reason
+                    if blocked and item.finish_reason is None:
+                        gone.set()  # stop the model: nothing more of this answer goes out
+                    summary.prompt_tokens, summary.completion_tokens = progress
+                    summary.cost = item.cost
+                    summary.usage_estimated = item.estimated
+                    summary.finish_reason, summary.model = finish, self.target.model
+                    summary.contexts = item.contexts
+                    if guard is not None:
+                        summary.safety = [*(summary.safety or []), *guard.decisions]
+                    if item.raw is None or blocked:
+                        yield writer.event({}, finish, progress=progress)
+                    if writer.include_usage:
+                        yield writer.usage_event(progress[0] or 0, progress[1] or 0)
+                    break
+                try:
+                    item = await anext(pieces)
+                except StopAsyncIteration:
+                    break
+                except CauceError as error:
+                    summary.finish_reason = None
+                    summary.prompt_tokens, summary.completion_tokens = progress
+                    summary.usage_estimated = progress[0] is None
+                    summary.error = api.error_body(error)[1]["error"]["code"]
+                    yield api.error_event(error)
+                    break
+            yield summary.comment() + (api.DONE if summary.error is None else b"")
+        finally:
+            gone.set()
+            await pieces.aclose()
 
     # -- embeddings ---------------------------------------------------------------------------
 
-    async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(scope, receive, self.max_request_bytes)
+    async def _embeddings(self, body: bytes) -> Answered:
         request = api.embeddings_request(body)
         self._check_model(request.model)
         vectors, tokens, cost, model = await self.target.embed(request.texts, self._pool)
@@ -311,7 +309,37 @@ class GenAIApp:
         }
         summary = api.Summary(prompt_tokens=tokens, completion_tokens=0, cost=cost, model=model)
         headers = [*self._headers, (b"cauce-summary", summary.encode())]
-        await _respond(send, 200, json.dumps(reply).encode(), headers)
+        return self._json(200, json.dumps(reply).encode(), headers)
+
+
+async def _write(send: Send, receive: Receive, answered: Answered) -> None:
+    """Write an answer; a stream's events as they come, stopped at once when the caller goes."""
+    events = answered.events
+    if events is None:
+        headers = [(b"content-length", str(len(answered.body)).encode()), *answered.headers]
+        await send({"type": "http.response.start", "status": answered.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answered.body})
+        return
+    await send(
+        {"type": "http.response.start", "status": answered.status, "headers": answered.headers}
+    )
+
+    async def pump() -> None:
+        async for data in events:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    loop = asyncio.get_running_loop()
+    relay = loop.create_task(pump())
+    watcher = loop.create_task(_disconnected(receive))
+    await asyncio.wait((relay, watcher), return_when=asyncio.FIRST_COMPLETED)
+    watcher.cancel()
+    relay.cancel()  # the caller has gone (a no-op when the stream is done)
+    await asyncio.wait((relay,))
+    await events.aclose()
+    failure = None if relay.cancelled() else relay.exception()
+    if failure is not None:
+        raise failure
 
 
 def _rewritten(
@@ -361,27 +389,6 @@ def _unknown_model(model: str, endpoint: str) -> NotFound:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _event(send: Send, data: bytes) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": True})
-
-
-async def _respond(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 # -- building one -----------------------------------------------------------------------------

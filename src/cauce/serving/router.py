@@ -90,7 +90,7 @@ class Router:
             self.collector.configure(self.endpoint.deployments)
         self.healthy: dict[str, bool] = {}
         self._upstreams: dict[str, Upstream] = {}
-        self._in_process: dict[str, tuple[Any, Any]] = {}
+        self._in_process: dict[str, tuple[Any, Any, Any]] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._mirrors: set[asyncio.Task[None]] = set()
         self._mirror_logged: dict[tuple[str, str], tuple[float, int]] = {}
@@ -148,7 +148,7 @@ class Router:
         await self._flush_stats()
         for upstream in self._upstreams.values():
             await upstream.close()
-        for _, app in self._in_process.values():
+        for _, _, app in self._in_process.values():
             await app.close()
         if self.collector is not None:
             await asyncio.to_thread(self.collector.close)
@@ -218,17 +218,19 @@ class Router:
         from cauce.serving.genai import build_genai_app
         from cauce.serving.inprocess import InProcess
 
-        fingerprint = (deployment.target_id, json.dumps(deployment.spec, sort_keys=True))
         found = self._in_process.get(deployment.name)
-        if found is None or found[0] != fingerprint:
+        if found is not None and found[0] is deployment:  # the endpoint has not been re-read
+            return found[2]
+        fingerprint = (deployment.target_id, json.dumps(deployment.spec, sort_keys=True))
+        if found is None or found[1] != fingerprint:
             app = build_genai_app(deployment, self.endpoint.max_request_bytes, self.ws)
             if found is not None:
-                self._closing.add(asyncio.get_running_loop().create_task(found[1].close()))
-            found = self._in_process[deployment.name] = (
-                fingerprint,
-                InProcess(app, deployment.name),
-            )
-        return found[1]
+                self._closing.add(asyncio.get_running_loop().create_task(found[2].close()))
+            found = (deployment, fingerprint, InProcess(app, deployment.name))
+        else:
+            found = (deployment, fingerprint, found[2])
+        self._in_process[deployment.name] = found
+        return found[2]
 
     # -- requests ----------------------------------------------------------------------------
 
