@@ -1,8 +1,9 @@
 """The data collector: what deployments were asked and what they answered, kept for monitoring.
 
 The router hands every answered request to :meth:`Collector.record`, which only samples and
-appends to a list; a background thread turns the records into rows and writes them, twice a
-second, as Parquet or JSON-lines files partitioned like Azure ML's collector::
+appends to a list; twice a second a thread sends the records to the collector's writer, a
+process of its own, which turns them into rows and writes them as Parquet or JSON-lines files
+partitioned like Azure ML's collector::
 
     <workspace>/collector/endpoint=churn/deployment=blue/collection=model_inputs/
         date=2026-11-25/hour=14/part-<ms>-<pid>-<n>.parquet
@@ -23,17 +24,22 @@ written is counted in ``errors`` and logged, and the request was answered long b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import pickle
 import random
+import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cauce.serving import invocations, v2
 from cauce.workspace import Workspace
@@ -136,55 +142,50 @@ class _Settings:
 
 
 class Collector:
-    """Records of one endpoint's answered requests, written in the background."""
+    """Records of one endpoint's answered requests, handed to a writer process.
+
+    :meth:`record` only appends to a list; a thread sends what is queued to the writer, a
+    child process of this one, twice a second (pickled, on its stdin), and the writer turns
+    the records into rows, writes them and registers them. Parsing, PII redaction and Parquet
+    cost ~2 ms of CPU per GenAI record: in the router's process they would hold its
+    interpreter lock beside the requests it relays. A writer that dies is started again; the
+    records sent to it and not written are counted in ``errors``.
+    """
 
     def __init__(self, ws: Workspace, endpoint: str, *, register_every: float = 60.0) -> None:
         self.ws = ws
         self.endpoint = endpoint
-        self.root = ws.settings.state_dir / "collector"
         self.register_every = register_every
-        self.errors = 0
-        self.written = 0  # records written
+        self.errors = 0  # records lost (sent to a writer that died), and the writer's own
+        self.written = 0  # records written, as the writer last said
+        self._lost = 0
         self._settings: dict[str, _Settings] = {}
+        self._deployments: list[tuple[str, dict[str, Any] | None, bool, list[str] | None]] = []
         self._pending: list[Record | GenAIRecord] = []
-        self._unregistered: dict[tuple[str, str], list[Path]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the pending list
+        self._pipe = threading.Lock()  # the writer and its pipes
+        self._writer: subprocess.Popen[bytes] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._sequence = 0
         self._thread = threading.Thread(target=self._loop, name="cauce-collector", daemon=True)
         self._thread.start()
 
     def configure(self, deployments: list[Any]) -> None:
         """Take the collect settings of the endpoint's deployments (on start and on change)."""
-        settings: dict[str, _Settings] = {}
+        chosen = []
         for deployment in deployments:
             spec = deployment.collect
             genai = _answers_openai(deployment)
-            if genai:
-                # Every GenAI request is a row (tokens and cost are accounts, not samples);
-                # the settings decide which texts the rows keep.
-                spec = {
-                    "requests": True,
-                    "responses": True,
-                    "sampling": 1.0,
-                    "format": "parquet",
-                    **(spec or {}),
-                }
-            elif not spec or not (spec["requests"] or spec["responses"]):
+            if not genai and (not spec or not (spec["requests"] or spec["responses"])):
                 continue
             inputs = (deployment.signature or {}).get("inputs") or {}
-            settings[deployment.name] = _Settings(
-                requests=spec["requests"],
-                responses=spec["responses"],
-                sampling=float(spec["sampling"]),
-                format=spec["format"],
-                redact=frozenset(spec.get("redact") or ()),
-                redactor=_load_redactor(spec.get("redactor")),
-                columns=[c["name"] for c in inputs.get("columns", [])] or None,
-                genai=genai,
-            )
-        self._settings = settings
+            columns = [c["name"] for c in inputs.get("columns", [])] or None
+            chosen.append((deployment.name, spec, genai, columns))
+        self._settings = {c[0]: _settings(*c[1:], load=False) for c in chosen}
+        with self._pipe:
+            self._deployments = chosen
+            if self._writer is not None:
+                self._send(("configure", chosen))
 
     def wants(self, deployment: str) -> bool:
         """Whether a request answered by ``deployment`` should be recorded (sampling decides)."""
@@ -203,29 +204,167 @@ class Collector:
         with self._lock:
             self._pending.append(record)
 
+    def flush(self) -> None:
+        """Send what is queued and wait until the writer has written it (for tests and
+        shutdown; the thread sends on its own)."""
+        self._ask(("flush", self._take()))
+
     def close(self) -> None:
-        """Write what is queued, register what is unregistered, stop the thread."""
+        """Write what is queued, register what is unregistered, stop the writer."""
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=60)
+        self._ask(("close", self._take()))
+        with self._pipe:
+            if self._writer is not None:
+                _stop(self._writer)
+                self._writer = None
 
-    # -- the background thread --------------------------------------------------------------
+    # -- the sending thread -----------------------------------------------------------------
 
     def _loop(self) -> None:
-        last_registration = time.monotonic()
         while not self._stop.is_set():
             self._wake.wait(FLUSH_EVERY_S)
-            self.flush()
-            if time.monotonic() - last_registration >= self.register_every:
-                self.register()
-                last_registration = time.monotonic()
-        self.flush()
-        self.register()
+            records = self._take()
+            if records:
+                with self._pipe:
+                    self._send(("records", records))
 
-    def flush(self) -> None:
-        """Write the queued records (called by the thread; safe to call from a test)."""
+    def _take(self) -> list[Record | GenAIRecord]:
         with self._lock:
             records, self._pending = self._pending, []
+        return records
+
+    def _ask(self, message: tuple[Any, ...]) -> None:
+        with self._pipe:
+            if self._writer is None and not message[1]:
+                return  # nothing was ever sent: nothing to wait for
+            if not self._send(message):
+                return
+            assert self._writer is not None and self._writer.stdout is not None
+            try:
+                written, errors = _read_frame(self._writer.stdout)[1:]
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                self._lose(message, f"no answer: {exc}")
+                return
+            self.written, self.errors = written, errors + self._lost
+
+    def _send(self, message: tuple[Any, ...]) -> bool:
+        """Send one message to the writer (started first when none runs); False when it
+        could not be delivered (its records are counted as lost)."""
+        try:
+            if self._writer is None or self._writer.poll() is not None:
+                self._start()
+            assert self._writer is not None and self._writer.stdin is not None
+            _write_frame(self._writer.stdin, message)
+            return True
+        except (OSError, pickle.PicklingError) as exc:
+            self._lose(message, str(exc))
+            return False
+
+    def _start(self) -> None:
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "cauce.serving.collector"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=self.ws.child_environment(),
+        )
+        self._writer = writer
+        assert writer.stdin is not None
+        start = ("start", self.ws.settings, self.endpoint, self.register_every, self.written)
+        _write_frame(writer.stdin, start)
+        _write_frame(writer.stdin, ("configure", self._deployments))
+
+    def _lose(self, message: tuple[Any, ...], why: str) -> None:
+        records = message[1] if message[0] in ("records", "flush", "close") else []
+        self._lost += len(records)
+        self.errors += len(records)
+        log.warning("collector: the writer failed (%s); %s records lost", why, len(records))
+        if self._writer is not None:
+            with contextlib.suppress(OSError):
+                self._writer.kill()
+            _stop(self._writer)
+            self._writer = None
+
+
+def _stop(writer: subprocess.Popen[bytes]) -> None:
+    """Wait for the writer to end (killed after a minute), and close its pipes."""
+    for pipe in (writer.stdin, writer.stdout):
+        with contextlib.suppress(OSError):
+            pipe.close()  # type: ignore[union-attr]
+    try:
+        writer.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        writer.kill()
+        writer.wait()
+
+
+def _settings(
+    spec: dict[str, Any] | None, genai: bool, columns: list[str] | None, *, load: bool = True
+) -> _Settings:
+    if genai:
+        # Every GenAI request is a row (tokens and cost are accounts, not samples); the
+        # settings decide which texts the rows keep.
+        spec = {"requests": True, "responses": True, "sampling": 1.0, "format": "parquet",
+                **(spec or {})}  # fmt: skip
+    assert spec is not None
+    return _Settings(
+        requests=spec["requests"],
+        responses=spec["responses"],
+        sampling=float(spec["sampling"]),
+        format=spec["format"],
+        redact=frozenset(spec.get("redact") or ()),
+        redactor=_load_redactor(spec.get("redactor")) if load else None,
+        columns=columns,
+        genai=genai,
+    )
+
+
+def _write_frame(out: IO[bytes], message: tuple[Any, ...]) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(struct.pack("!I", len(data)) + data)
+    out.flush()
+
+
+def _read_frame(source: IO[bytes]) -> tuple[Any, ...]:
+    head = source.read(4)
+    if len(head) < 4:
+        raise EOFError("the pipe closed")
+    (size,) = struct.unpack("!I", head)
+    data = source.read(size)
+    if len(data) < size:
+        raise EOFError("the pipe closed mid-message")
+    message: tuple[Any, ...] = pickle.loads(data)
+    return message
+
+
+# -- the writer process -------------------------------------------------------------------------
+
+
+class _Writer:
+    """Rows of records, written to files and registered as dataset versions."""
+
+    def __init__(self, ws: Workspace, endpoint: str, written: int) -> None:
+        self.ws = ws
+        self.endpoint = endpoint
+        self.root = ws.settings.state_dir / "collector"
+        self.errors = 0
+        self.written = written
+        self._settings: dict[str, _Settings] = {}
+        self._unregistered: dict[tuple[str, str], list[Path]] = {}
+        self._sequence = 0
+
+    def configure(self, deployments: list[Any]) -> None:
+        settings = {}
+        for name, spec, genai, columns in deployments:
+            try:
+                settings[name] = _settings(spec, genai, columns)
+            except Exception as exc:  # a redactor that cannot be loaded: nothing collected
+                log.warning("collector: deployment %s is not collected: %s", name, exc)
+        self._settings = settings
+
+    def write(self, records: list[Record | GenAIRecord]) -> None:
+        """Write records as rows (a file per deployment, collection and hour)."""
         if not records:
             return
         groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
@@ -592,3 +731,72 @@ def _load_redactor(target: str | None) -> Callable[[dict[str, Any]], dict[str, A
 
     redactor: Callable[[dict[str, Any]], dict[str, Any]] = load_object(target, what="redactor")
     return redactor
+
+
+class _Inbox:
+    """Messages read from a pipe, waiting at most so long for the next one."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def next(self, timeout: float | None) -> tuple[Any, ...] | None:
+        """The next message; None when none came within ``timeout``; EOFError at the end."""
+        import select
+
+        while True:
+            if len(self.buffer) >= 4:
+                (size,) = struct.unpack("!I", self.buffer[:4])
+                if len(self.buffer) >= 4 + size:
+                    data = bytes(self.buffer[4 : 4 + size])
+                    del self.buffer[: 4 + size]
+                    message: tuple[Any, ...] = pickle.loads(data)
+                    return message
+            if not select.select([self.fd], [], [], timeout)[0]:
+                return None
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise EOFError("the pipe closed")
+            self.buffer += chunk
+
+
+def _writer_main() -> None:
+    """The writer process: messages on stdin, answers to ``flush`` and ``close`` on stdout."""
+    inbox = _Inbox(0)
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything else printed goes to stderr, never into the answers
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    start = inbox.next(None)
+    assert start is not None and start[0] == "start"
+    _, settings, endpoint, register_every, written = start
+    writer = _Writer(Workspace(settings), endpoint, written)
+    last_registration = time.monotonic()
+    while True:
+        try:
+            # Registration is due every ``register_every`` seconds, with or without traffic.
+            message = inbox.next(1.0) or ("idle",)
+        except EOFError:  # the router has gone: register what was written, and stop
+            writer.register()
+            return
+        kind = message[0]
+        if kind == "configure":
+            writer.configure(message[1])
+        elif kind in ("records", "flush", "close"):
+            writer.write(message[1])
+        if kind == "close":
+            writer.register()
+        if kind in ("flush", "close"):
+            _write_frame(answers, ("done", writer.written, writer.errors))
+        if kind == "close":
+            return
+        if time.monotonic() - last_registration >= register_every:
+            writer.register()
+            last_registration = time.monotonic()
+
+
+if __name__ == "__main__":
+    # Run as the module cauce.serving.collector, so that the records unpickled here are of
+    # its classes (this file run as __main__ is another module with classes of its own).
+    from cauce.serving.collector import _writer_main as main
+
+    main()
