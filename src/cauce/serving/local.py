@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from cauce.serving.http import settle_gc
 from cauce.serving.rollouts import Controller
 from cauce.serving.router import Router
 from cauce.serving.upstream import Upstream, UpstreamError
@@ -31,6 +32,7 @@ from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.serve")
 SUPERVISE_EVERY_S = 0.5
+SETTLE_AFTER_S = 3.0  # the garbage collector is tuned this long after the router starts
 
 
 @dataclass
@@ -187,6 +189,8 @@ def serve_endpoint(
 
     async def start_controller() -> None:
         controller.start()
+        # Once the first health checks have built the deployments the router runs itself.
+        asyncio.get_running_loop().call_later(SETTLE_AFTER_S, settle_gc)
 
     async def stop_controller() -> None:
         await asyncio.to_thread(controller.stop)

@@ -38,6 +38,7 @@ from cauce.serving.http import (
     respond,
     respond_error,
     respond_json,
+    settle_gc,
 )
 from cauce.serving.invocations import encode_invocations, parse_invocations
 from cauce.serving.v2 import (
@@ -289,6 +290,7 @@ def run_worker(endpoint: str, deployment: str, fd: int) -> None:
 
     app = build_app(endpoint, deployment)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=75)
+    settle_gc()
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
