@@ -19,6 +19,7 @@ from tests.genai.upstream import Upstream
 from tests.serving.test_router import serve
 
 import cauce
+from cauce.genai import tracing
 from cauce.serving import keys
 from cauce.serving.router import Router
 from cauce.serving.workers import build_app
@@ -217,6 +218,25 @@ def test_a_stream_ends_with_the_usage_chunk_and_done_and_is_accounted_exactly(
     assert not row["usage_estimated"]
     assert row["completion"] == "echo: one two three four"
     assert 0 < row["ttft_ms"] <= row["latency_ms"]
+
+
+@pytest.mark.parametrize("runs_in", ["workers", "router"])
+def test_a_relayed_streams_span_holds_its_usage_answer_and_first_token(
+    gateway_factory: Any, runs_in: str
+) -> None:
+    gateway = gateway_factory(runs_in=runs_in)
+    stream = gateway.client().chat.completions.create(
+        model="assistant", messages=ask("one two three"), stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    [row] = gateway.records(1)
+    tracing.flush(gateway.ws)
+    [span] = tracing.read_trace(row["trace_id"], workspace=gateway.ws).spans
+    assert (span.input_tokens, span.output_tokens) == (3, 4)
+    assert span.cost == pytest.approx((3 * 2.0 + 4 * 8.0) / 1e6)
+    assert span.attributes["gen_ai.response.finish_reasons"] == ["stop"]
+    assert span.attributes["cauce.time_to_first_token_ms"] > 0
+    assert "echo: one two three" in span.attributes["gen_ai.output.messages"]
 
 
 def test_a_stream_without_include_usage_sends_none_but_is_still_accounted(

@@ -243,6 +243,7 @@ class GenAIApp:
             if not self.target.relays:
                 yield writer.event({"role": "assistant", "content": ""}, progress=progress)
             blocked = False
+            tail = b""  # the last piece's events, sent with the summary in one write
             while True:
                 progress = (item.prompt_tokens, item.completion_tokens)
                 summary.trace_id = item.trace_id or summary.trace_id
@@ -252,12 +253,12 @@ class GenAIApp:
                     if item.finish_reason is not None:
                         text += guard.finish()
                     blocked = guard.blocked
-                last = item.finish_reason is not None or blocked
+                out = b""
                 if item.raw is not None and text == item.text and not blocked:
-                    yield api.usage_comment(*progress) + item.raw
+                    out = api.usage_comment(*progress) + item.raw
                 elif text:
-                    yield _rewritten(item, text, writer, progress)
-                if last:
+                    out = _rewritten(item, text, writer, progress)
+                if item.finish_reason is not None or blocked:
                     finish = "content_filter" if blocked else item.finish_reason
                     if blocked and item.finish_reason is None:
                         gone.set()  # stop the model: nothing more of this answer goes out
@@ -269,10 +270,13 @@ class GenAIApp:
                     if guard is not None:
                         summary.safety = [*(summary.safety or []), *guard.decisions]
                     if item.raw is None or blocked:
-                        yield writer.event({}, finish, progress=progress)
+                        out += writer.event({}, finish, progress=progress)
                     if writer.include_usage:
-                        yield writer.usage_event(progress[0] or 0, progress[1] or 0)
+                        out += writer.usage_event(progress[0] or 0, progress[1] or 0)
+                    tail = out
                     break
+                if out:
+                    yield out
                 try:
                     item = await anext(pieces)
                 except StopAsyncIteration:
@@ -282,9 +286,9 @@ class GenAIApp:
                     summary.prompt_tokens, summary.completion_tokens = progress
                     summary.usage_estimated = progress[0] is None
                     summary.error = api.error_body(error)[1]["error"]["code"]
-                    yield api.error_event(error)
+                    tail = api.error_event(error)
                     break
-            yield summary.comment() + (api.DONE if summary.error is None else b"")
+            yield tail + summary.comment() + (api.DONE if summary.error is None else b"")
         finally:
             gone.set()
             await pieces.aclose()

@@ -438,6 +438,7 @@ class ConnectionTarget(Target):
                 )
                 texts.append(answer.text)
                 ended = True
+                route.client.end_span(span, _result(answer, started, None))
                 yield last
                 return
             async for delta in _events(opened, route, model):
@@ -447,29 +448,37 @@ class ConnectionTarget(Target):
                 delta.trace_id = trace_id
                 last = delta
                 if delta.finish_reason is not None:
+                    # The span ends with the answer before its last piece goes: the caller
+                    # need not ask for more to have it written.
                     ended = True
+                    answer = Answer(
+                        "".join(texts),
+                        delta.finish_reason,
+                        delta.prompt_tokens,
+                        delta.completion_tokens,
+                        delta.cost,
+                        model,
+                    )
+                    route.client.end_span(span, _result(answer, started, first))
                 yield delta
                 if ended or gone.is_set():
                     break
             if not ended and not gone.is_set():
                 raise LLMError(f"connection {route.name!r}: the stream ended before the answer did")
         except BaseException as exc:
-            if not isinstance(exc, GeneratorExit | asyncio.CancelledError):
+            if ended:
+                raise
+            if isinstance(exc, GeneratorExit | asyncio.CancelledError):  # the caller has gone
+                _end_abandoned(route, span, texts, last, model, started, first)
+            else:
                 span.fail(exc)
-            span.end()
+                span.end()
             raise
         finally:
             if opened is not None:
                 opened.close()  # unless read to its end: the upstream sees the caller go
-        answer = Answer(
-            "".join(texts),
-            last.finish_reason,
-            last.prompt_tokens,
-            last.completion_tokens,
-            last.cost,
-            model,
-        )
-        route.client.end_span(span, _result(answer, started, first), abandoned=not ended)
+        if not ended:  # the caller stopped asking (gone)
+            _end_abandoned(route, span, texts, last, model, started, first)
 
     async def embed(
         self, texts: list[str], pool: Executor
@@ -478,6 +487,20 @@ class ConnectionTarget(Target):
         result = await loop.run_in_executor(pool, self.routes[0].client.embed, texts)
         tokens = result.usage.input_tokens if result.usage else 0
         return result.vectors, tokens, result.cost, result.model
+
+
+def _end_abandoned(
+    route: _Route,
+    span: Any,
+    texts: list[str],
+    last: Delta,
+    model: str,
+    started: float,
+    first: float | None,
+) -> None:
+    """End the span of a stream its caller left: what was answered up to there."""
+    answer = Answer("".join(texts), None, last.prompt_tokens, last.completion_tokens, None, model)
+    route.client.end_span(span, _result(answer, started, first), abandoned=True)
 
 
 async def _events(opened: Any, route: _Route, model: str) -> AsyncGenerator[Delta, None]:
