@@ -162,21 +162,18 @@ def main() -> int:
             "/v2/health/ready",
         )  # fmt: skip
         servers = [upstream, router]
-        relay_port = free_port()
+        relay_port, asgi_port = free_port(), free_port()
         if args.floor:
             relay_command = [sys.executable, str(HERE / "bare_relay.py"), "--port", str(relay_port),
                              "--upstream-port", str(upstream_port)]  # fmt: skip
-            servers.append(
-                Server(
-                    "relay",
-                    relay_command,
-                    dict(os.environ),
-                    REPO,
-                    relay_port,
-                    home / "relay.log",
-                    "/v1/models",
-                )
-            )
+            upstream_origin = f"http://127.0.0.1:{upstream_port}"
+            asgi_command = [sys.executable, str(HERE / "bare_asgi_relay.py"), "--port",
+                            str(asgi_port), "--upstream", upstream_origin]  # fmt: skip
+            floors = (("relay", relay_command, relay_port), ("asgi", asgi_command, asgi_port))
+            for name, command, port in floors:
+                log = home / f"{name}.log"
+                env = dict(os.environ)
+                servers.append(Server(name, command, env, REPO, port, log, "/v1/models"))
         body = home / "body.json"
         body.write_text(
             json.dumps(
@@ -194,12 +191,13 @@ def main() -> int:
         urls = [f"{upstream_url}/chat/completions"]
         if args.floor:
             urls.append(f"http://127.0.0.1:{relay_port}/v1/chat/completions")
+            urls.append(f"http://127.0.0.1:{asgi_port}/v1/chat/completions")
         urls.append(f"http://127.0.0.1:{router_port}/v1/chat/completions")
         with serving(servers, timeout=120):
             result = load(urls, body, args, [f"Authorization: Bearer {key}"])
             cpu = {"upstream_s": upstream.cpu_s(), "cauce_s": router.cpu_s()}
             if args.floor:
-                cpu["relay_s"] = servers[-1].cpu_s()
+                cpu["relay_s"], cpu["asgi_s"] = servers[-2].cpu_s(), servers[-1].cpu_s()
     direct, gateway = result["targets"][0], result["targets"][-1]
     paired, paired_first = result["paired_diff_ms"][-1], result["paired_first_chunk_diff_ms"][-1]
     report = {
@@ -231,15 +229,16 @@ def main() -> int:
         "cpu": {**cpu, "cauce_ms_per_request": 1000 * cpu["cauce_s"] / max(1, gateway["ok"])},
     }
     if args.floor:
-        relay = result["targets"][1]
-        report["floor"] = {
-            "latency_ms": relay["latency_ms"],
-            "first_chunk_ms": relay["first_chunk_ms"],
-            "errors": relay["errors"],
-            "paired": result["paired_diff_ms"][0],
-            "paired_first_chunk": result["paired_first_chunk_diff_ms"][0],
-            "cpu_ms_per_request": 1000 * cpu["relay_s"] / max(1, relay["ok"]),
-        }
+        for at, name, cpu_key in ((1, "floor", "relay_s"), (2, "asgi_floor", "asgi_s")):
+            relay = result["targets"][at]
+            report[name] = {
+                "latency_ms": relay["latency_ms"],
+                "first_chunk_ms": relay["first_chunk_ms"],
+                "errors": relay["errors"],
+                "paired": result["paired_diff_ms"][at - 1],
+                "paired_first_chunk": result["paired_first_chunk_diff_ms"][at - 1],
+                "cpu_ms_per_request": 1000 * cpu[cpu_key] / max(1, relay["ok"]),
+            }
     text = json.dumps(report, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -252,12 +251,18 @@ def main() -> int:
         f"(target ≤ 1); {gateway['ok']} gateway answers, errors {gateway['errors'] or 'none'}"
     )
     if args.floor:
-        floor = report["floor"]
-        note(
-            f"bare relay (the floor of a Python hop): paired p50 {floor['paired']['p50']:+.2f} ms, "
-            f"p99 {floor['latency_ms']['p99'] - direct['latency_ms']['p99']:+.2f} ms; "
-            f"TTFT paired p50 {floor['paired_first_chunk']['p50']:+.2f} ms"
+        floors = (
+            ("floor", "bare relay (the floor of a Python hop)"),
+            ("asgi_floor", "uvicorn + Cauce's upstream client, relaying only"),
         )
+        for name, what in floors:
+            floor = report[name]
+            note(
+                f"{what}: paired p50 {floor['paired']['p50']:+.2f} ms, "
+                f"p99 {floor['latency_ms']['p99'] - direct['latency_ms']['p99']:+.2f} ms; "
+                f"TTFT paired p50 {floor['paired_first_chunk']['p50']:+.2f} ms; "
+                f"{floor['cpu_ms_per_request']:.2f} ms CPU per stream"
+            )
     return 0 if gateway["ok"] and direct["ok"] else 2
 
 

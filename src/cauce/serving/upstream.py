@@ -203,18 +203,39 @@ class Opened:
                 raise UpstreamError(f"{self.upstream.url} broke off the answer") from None
             self.close()
             return
+        # What has arrived is read at once and every whole chunk in it passed on together: a
+        # stream's events come one chunk each, and an await per framing line costs more than
+        # the event.
+        buffer = b""
         try:
             while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                if size == 0:
-                    await reader.readuntil(b"\r\n")
+                data = await reader.read(65536)
+                if not data:
+                    raise OSError("the connection closed")
+                buffer += data
+                payloads, at, ended = [], 0, False
+                while (line_end := buffer.find(b"\r\n", at)) >= 0:
+                    size = int(buffer[at:line_end].split(b";")[0], 16)
+                    if size == 0:  # the last chunk, then the (empty) trailer's end
+                        if buffer.find(b"\r\n", line_end + 2) < 0:
+                            break
+                        ended = True
+                        break
+                    start = line_end + 2
+                    if len(buffer) < start + size + 2:
+                        break
+                    payloads.append(buffer[start : start + size])
+                    at = start + size + 2
+                if ended:
                     self._conn = None
                     self.upstream._release(conn, True)
+                    if payloads:
+                        yield b"".join(payloads)
                     return
-                data = await reader.readexactly(size)
-                await reader.readexactly(2)
-                yield data
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                buffer = buffer[at:]
+                if payloads:
+                    yield b"".join(payloads)
+        except (OSError, ValueError):
             self.close()
             raise UpstreamError(f"{self.upstream.url} broke off the answer") from None
 
