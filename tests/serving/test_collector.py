@@ -4,6 +4,8 @@ protocol's module reads the bodies it records (one naming of predictions for bot
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from cauce.serving.endpoints import Deployment
 from cauce.serving.invocations import encode_invocations
 from cauce.serving.v2 import encode_v2
 from cauce.workspace import Workspace
+from clitools import wait_until
 
 
 @pytest.fixture
@@ -187,3 +190,30 @@ def test_a_2d_v2_answer_is_collected_as_one_row_per_request_row(workspace: Works
         [0, 0.1, 0.9],
         [1, 0.8, 0.2],
     ]
+
+
+def test_a_writer_killed_with_records_unwritten_counts_them_lost_and_the_next_one_writes(
+    workspace: Workspace,
+) -> None:
+    """The writer process killed (SIGKILL) while two records wait in its pipe: those two are
+    counted as lost, never silently; the next record starts a new writer, which writes it."""
+    collector = Collector(workspace, "churn")
+    collector.configure([_deployment("parquet")])
+    collector.record(_record(0, [{"age": 30}]))
+    collector.flush()
+    first = collector.writer_pid
+    assert first is not None and (collector.written, collector.errors) == (1, 0)
+    os.kill(first, signal.SIGSTOP)  # it cannot read what comes next
+    collector.record(_record(1, [{"age": 31}]))
+    collector.record(_record(2, [{"age": 32}]))
+    collector.flush(timeout=0.5)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: collector.errors == 2, timeout=10)
+    collector.record(_record(3, [{"age": 33}]))
+    collector.flush()
+    assert collector.writer_pid not in (None, first)
+    collector.close()
+    assert (collector.written, collector.errors) == (2, 2)
+    root = workspace.settings.state_dir / "collector"
+    written = pd.concat(pd.read_parquet(p) for p in files(root, "churn", "blue", "model_inputs"))
+    assert sorted(written["correlation_id"]) == ["r0", "r3"]

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -146,25 +146,26 @@ class Collector:
 
     :meth:`record` only appends to a list; a thread sends what is queued to the writer, a
     child process of this one, twice a second (pickled, on its stdin), and the writer turns
-    the records into rows, writes them and registers them. Parsing, PII redaction and Parquet
-    cost ~2 ms of CPU per GenAI record: in the router's process they would hold its
-    interpreter lock beside the requests it relays. A writer that dies is started again; the
-    records sent to it and not written are counted in ``errors``.
+    the records into rows, writes them, registers them and says how many it has handled.
+    Parsing, PII redaction and Parquet writing are most of what a GenAI record costs: in the
+    router's process they would hold its interpreter lock beside the requests it relays. A
+    writer that dies is started again with the next records; the records sent to it and not
+    handled are counted in ``errors``.
     """
 
     def __init__(self, ws: Workspace, endpoint: str, *, register_every: float = 60.0) -> None:
         self.ws = ws
         self.endpoint = endpoint
         self.register_every = register_every
-        self.errors = 0  # records lost (sent to a writer that died), and the writer's own
-        self.written = 0  # records written, as the writer last said
-        self._lost = 0
+        self.errors = 0  # records lost (sent to a writer that died), and those the writer skipped
+        self.written = 0  # records the writers have handled
         self._settings: dict[str, _Settings] = {}
         self._deployments: list[tuple[str, dict[str, Any] | None, bool, list[str] | None]] = []
         self._pending: list[Record | GenAIRecord] = []
         self._lock = threading.Lock()  # the pending list
-        self._pipe = threading.Lock()  # the writer and its pipes
-        self._writer: subprocess.Popen[bytes] | None = None
+        self._pipe = threading.Lock()  # sending to the writer (one message at a time)
+        self._state = threading.Condition()  # the writer and its counts
+        self._writer: _WriterProcess | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cauce-collector", daemon=True)
@@ -187,6 +188,12 @@ class Collector:
             if self._writer is not None:
                 self._send(("configure", chosen))
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id; None while none runs."""
+        with self._state:
+            return self._writer.process.pid if self._writer is not None else None
+
     def wants(self, deployment: str) -> bool:
         """Whether a request answered by ``deployment`` should be recorded (sampling decides)."""
         settings = self._settings.get(deployment)
@@ -204,21 +211,34 @@ class Collector:
         with self._lock:
             self._pending.append(record)
 
-    def flush(self) -> None:
-        """Send what is queued and wait until the writer has written it (for tests and
-        shutdown; the thread sends on its own)."""
-        self._ask(("flush", self._take()))
+    def flush(self, timeout: float = 60.0) -> None:
+        """Send what is queued and wait until the writer has handled everything sent (for
+        tests and shutdown; the thread sends on its own)."""
+        records = self._take()
+        with self._pipe:
+            if records:
+                self._send(("records", records))
+        deadline = time.monotonic() + timeout
+        with self._state:
+            while (writer := self._writer) is not None and writer.handled < writer.sent:
+                if not self._state.wait(deadline - time.monotonic()):
+                    break
 
     def close(self) -> None:
         """Write what is queued, register what is unregistered, stop the writer."""
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=60)
-        self._ask(("close", self._take()))
+        self.flush()
         with self._pipe:
-            if self._writer is not None:
-                _stop(self._writer)
-                self._writer = None
+            writer = self._writer
+            if writer is None:
+                return
+            writer.closing = True
+            with contextlib.suppress(OSError):
+                _write_frame(writer.process.stdin, ("close",))  # type: ignore[arg-type]
+            writer.reader.join(timeout=60)  # the writer registers, then ends
+            writer.stop()
 
     # -- the sending thread -----------------------------------------------------------------
 
@@ -235,68 +255,104 @@ class Collector:
             records, self._pending = self._pending, []
         return records
 
-    def _ask(self, message: tuple[Any, ...]) -> None:
-        with self._pipe:
-            if self._writer is None and not message[1]:
-                return  # nothing was ever sent: nothing to wait for
-            if not self._send(message):
-                return
-            assert self._writer is not None and self._writer.stdout is not None
-            try:
-                written, errors = _read_frame(self._writer.stdout)[1:]
-            except (EOFError, OSError, pickle.UnpicklingError) as exc:
-                self._lose(message, f"no answer: {exc}")
-                return
-            self.written, self.errors = written, errors + self._lost
-
-    def _send(self, message: tuple[Any, ...]) -> bool:
-        """Send one message to the writer (started first when none runs); False when it
-        could not be delivered (its records are counted as lost)."""
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """Send one message to the writer, started first when none runs."""
+        records = message[1] if message[0] == "records" else []
         try:
-            if self._writer is None or self._writer.poll() is not None:
-                self._start()
-            assert self._writer is not None and self._writer.stdin is not None
-            _write_frame(self._writer.stdin, message)
-            return True
-        except (OSError, pickle.PicklingError) as exc:
-            self._lose(message, str(exc))
-            return False
+            frame = _frame(message)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            self._lose(len(records), f"they cannot be pickled: {exc}")
+            return
+        with self._state:
+            writer = self._writer
+            if writer is not None:  # still running: were it to end now, they count as lost
+                writer.sent += len(records)
+        if writer is None:
+            try:
+                writer = self._start()
+            except OSError as exc:
+                self._lose(len(records), f"the writer cannot start: {exc}")
+                return
+            with self._state:
+                writer.sent += len(records)
+        try:
+            writer.process.stdin.write(frame)  # type: ignore[union-attr]
+            writer.process.stdin.flush()  # type: ignore[union-attr]
+        except OSError as exc:  # it has ended: its reader counts what it did not handle
+            log.warning("collector: the writer failed: %s", exc)
 
-    def _start(self) -> None:
-        writer = subprocess.Popen(
+    def _lose(self, count: int, why: str) -> None:
+        with self._state:
+            self.errors += count
+        log.warning("collector: %s records lost: %s", count, why)
+
+    def _start(self) -> _WriterProcess:
+        process = subprocess.Popen(
             [sys.executable, "-m", "cauce.serving.collector"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=self.ws.child_environment(),
         )
-        self._writer = writer
-        assert writer.stdin is not None
-        start = ("start", self.ws.settings, self.endpoint, self.register_every, self.written)
-        _write_frame(writer.stdin, start)
-        _write_frame(writer.stdin, ("configure", self._deployments))
+        writer = _WriterProcess(process)
+        writer.reader = threading.Thread(
+            target=self._read, args=(writer,), name="cauce-collector-answers", daemon=True
+        )
+        with self._state:
+            self._writer = writer
+        writer.reader.start()
+        _write_frame(process.stdin, ("start", self.ws.settings, self.endpoint, self.register_every))  # type: ignore[arg-type]
+        _write_frame(process.stdin, ("configure", self._deployments))  # type: ignore[arg-type]
+        return writer
 
-    def _lose(self, message: tuple[Any, ...], why: str) -> None:
-        records = message[1] if message[0] in ("records", "flush", "close") else []
-        self._lost += len(records)
-        self.errors += len(records)
-        log.warning("collector: the writer failed (%s); %s records lost", why, len(records))
-        if self._writer is not None:
+    def _read(self, writer: _WriterProcess) -> None:
+        """The writer's answers, until it ends; a writer that ends with records unhandled
+        (killed, crashed) has lost them."""
+        assert writer.process.stdout is not None
+        while True:
+            try:
+                _, handled, written, errors = _read_frame(writer.process.stdout)
+            except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+                break
+            with self._state:
+                self.written += written - writer.written
+                self.errors += errors - writer.errors
+                writer.handled, writer.written, writer.errors = handled, written, errors
+                self._state.notify_all()
+        with self._state:
+            lost = writer.sent - writer.handled
+            if lost:
+                self.errors += lost
+                writer.handled = writer.sent
+                log.warning("collector: the writer ended; %s records lost", lost)
+            if self._writer is writer:
+                self._writer = None
+            self._state.notify_all()
+        if not writer.closing:
+            writer.stop()
+
+
+@dataclass
+class _WriterProcess:
+    """A running writer, and what it has been sent and has said."""
+
+    process: subprocess.Popen[bytes]
+    reader: threading.Thread = field(init=False)
+    sent: int = 0  # records sent
+    handled: int = 0  # records the writer has handled (written, or counted in errors)
+    written: int = 0
+    errors: int = 0
+    closing: bool = False
+
+    def stop(self) -> None:
+        """Wait for the process to end (killed after a minute), and close its pipes."""
+        for pipe in (self.process.stdin, self.process.stdout):
             with contextlib.suppress(OSError):
-                self._writer.kill()
-            _stop(self._writer)
-            self._writer = None
-
-
-def _stop(writer: subprocess.Popen[bytes]) -> None:
-    """Wait for the writer to end (killed after a minute), and close its pipes."""
-    for pipe in (writer.stdin, writer.stdout):
-        with contextlib.suppress(OSError):
-            pipe.close()  # type: ignore[union-attr]
-    try:
-        writer.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        writer.kill()
-        writer.wait()
+                pipe.close()  # type: ignore[union-attr]
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def _settings(
@@ -320,9 +376,13 @@ def _settings(
     )
 
 
-def _write_frame(out: IO[bytes], message: tuple[Any, ...]) -> None:
+def _frame(message: tuple[Any, ...]) -> bytes:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(struct.pack("!I", len(data)) + data)
+    return struct.pack("!I", len(data)) + data
+
+
+def _write_frame(out: IO[bytes], message: tuple[Any, ...]) -> None:
+    out.write(_frame(message))
     out.flush()
 
 
@@ -344,12 +404,12 @@ def _read_frame(source: IO[bytes]) -> tuple[Any, ...]:
 class _Writer:
     """Rows of records, written to files and registered as dataset versions."""
 
-    def __init__(self, ws: Workspace, endpoint: str, written: int) -> None:
+    def __init__(self, ws: Workspace, endpoint: str) -> None:
         self.ws = ws
         self.endpoint = endpoint
         self.root = ws.settings.state_dir / "collector"
         self.errors = 0
-        self.written = written
+        self.written = 0
         self._settings: dict[str, _Settings] = {}
         self._unregistered: dict[tuple[str, str], list[Path]] = {}
         self._sequence = 0
@@ -761,15 +821,22 @@ class _Inbox:
 
 
 def _writer_main() -> None:
-    """The writer process: messages on stdin, answers to ``flush`` and ``close`` on stdout."""
+    """The writer process: messages on stdin; after each batch, how many records it has
+    handled, written and skipped so far, on stdout."""
+    import signal
+
+    # Ctrl-C (SIGINT to the whole process group) stops the router, which then closes this
+    # writer when it has sent the last records: the writer must outlive that moment.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox = _Inbox(0)
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything else printed goes to stderr, never into the answers
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     start = inbox.next(None)
     assert start is not None and start[0] == "start"
-    _, settings, endpoint, register_every, written = start
-    writer = _Writer(Workspace(settings), endpoint, written)
+    _, settings, endpoint, register_every = start
+    writer = _Writer(Workspace(settings), endpoint)
+    handled = 0
     last_registration = time.monotonic()
     while True:
         try:
@@ -781,13 +848,12 @@ def _writer_main() -> None:
         kind = message[0]
         if kind == "configure":
             writer.configure(message[1])
-        elif kind in ("records", "flush", "close"):
+        elif kind == "records":
             writer.write(message[1])
-        if kind == "close":
+            handled += len(message[1])
+            _write_frame(answers, ("done", handled, writer.written, writer.errors))
+        elif kind == "close":
             writer.register()
-        if kind in ("flush", "close"):
-            _write_frame(answers, ("done", writer.written, writer.errors))
-        if kind == "close":
             return
         if time.monotonic() - last_registration >= register_every:
             writer.register()
