@@ -32,7 +32,6 @@ from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.serve")
 SUPERVISE_EVERY_S = 0.5
-SETTLE_AFTER_S = 3.0  # the garbage collector is tuned this long after the router starts
 
 
 @dataclass
@@ -189,8 +188,9 @@ def serve_endpoint(
 
     async def start_controller() -> None:
         controller.start()
-        # Once the first health checks have built the deployments the router runs itself.
-        asyncio.get_running_loop().call_later(SETTLE_AFTER_S, settle_gc)
+
+    async def settle() -> None:  # the last hook: then uvicorn starts taking requests
+        settle_gc()
 
     async def stop_controller() -> None:
         await asyncio.to_thread(controller.stop)
@@ -201,6 +201,7 @@ def serve_endpoint(
         supervisor = Supervisor(ws, router)
         router.on_start.append(supervisor.start)
         router.on_stop.append(supervisor.stop)
+    router.on_start.append(settle)
     config = uvicorn.Config(
         router, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=75
     )

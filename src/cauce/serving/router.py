@@ -134,6 +134,12 @@ class Router:
             loop.create_task(self._every(self.health_every, self._check_health)),
             loop.create_task(self._every(1.0, self._flush_stats)),
         ]
+        for deployment in self.endpoint.deployments:  # built now, not on the first request
+            if deployment.spec.get("runs_in") == "router":
+                try:
+                    self._in_router(deployment)
+                except Exception as exc:  # its health check reports it; the others answer
+                    log.warning("router %s: %s cannot start: %s", self.name, deployment.name, exc)
         for hook in self.on_start:
             await hook()
 
