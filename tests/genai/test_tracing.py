@@ -128,6 +128,47 @@ def test_a_failed_call_is_an_error_span(workspace: Workspace, upstream: Upstream
     assert "HTTP 500" in (chat.status_message or "")
 
 
+def test_root_spans_can_go_to_a_sink_whole_and_redacted_children_stay_with_opentelemetry(
+    workspace: Workspace,
+) -> None:
+    """What the router does with its relays' spans: a root span from start() reaches the sink
+    when it ends, as a finished span and its trace's summary, which store as any other; a
+    span started inside another one does not; without the sink, OpenTelemetry's way again."""
+    got: list[tuple[tracing.FinishedSpan, tracing.FinishedTrace]] = []
+    tracing.set_redactor(lambda text: text.replace("secret", "[X]"))
+    tracing.send_root_spans_to(lambda span, trace: got.append((span, trace)))
+    try:
+        chat = tracing.start("chat echo", operation="chat", kind="client")
+        chat.content("gen_ai.input.messages", [{"role": "user", "content": "a secret"}])
+        chat.usage(4, 5, 0.25)
+        chat.set("gen_ai.response.finish_reasons", ["stop"])
+        chat.end()
+        with tracing.span("flow") as flow:
+            inner = tracing.start("chat inner", operation="chat")
+            inner.end()
+    finally:
+        tracing.send_root_spans_to(None)
+        tracing.set_redactor(None)
+    [(span, trace)] = got
+    assert (span.trace_id, span.span_id) == (chat.trace_id, chat.span_id)
+    assert (span.name, span.kind, span.operation, span.parent_id) == (
+        "chat echo", "client", "chat", None,
+    )  # fmt: skip
+    assert (span.input_tokens, span.output_tokens, span.cost) == (4, 5, 0.25)
+    assert "[X]" in span.attributes["gen_ai.input.messages"]
+    assert (trace.span_count, trace.input_tokens, trace.output_tokens) == (1, 4, 5)
+    tracing.record_spans([span], [trace])
+    stored = tracing.get_trace(chat.trace_id)
+    assert stored.summary.name == "chat echo" and stored.summary.cost == 0.25
+    assert stored.spans[0].attributes["gen_ai.response.finish_reasons"] == ["stop"]
+    tracing.flush()
+    assert [s.name for s in tracing.get_trace(flow.trace_id).spans] == ["flow", "chat inner"]
+    after = tracing.start("chat later")
+    after.end()
+    tracing.flush()
+    assert tracing.get_trace(after.trace_id).summary.name == "chat later" and len(got) == 1
+
+
 def test_content_can_be_left_out_and_is_redacted_before_it_is_stored(
     workspace: Workspace, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "record_evaluation",
     "record_root_evaluations",
     "record_spans",
+    "send_root_spans_to",
     "set_redactor",
     "span",
     "to_dataset",
@@ -76,6 +77,7 @@ EVALUATION_EVENT = "gen_ai.evaluation.result"
 
 _lock = threading.Lock()
 _tracings: dict[int, _Tracing] = {}
+_sinks: dict[int, tuple[Workspace, Callable[[FinishedSpan, FinishedTrace], None]]] = {}
 _redactor: Callable[[str], str] | None = None
 
 
@@ -176,13 +178,37 @@ def start(
     workspace: Workspace | None = None,
 ) -> Span:
     """A span the caller ends (a streamed answer's span outlives the call that starts it)."""
-    tracing = _tracing(workspace or current())
-    otel = tracing.tracer.start_span(name, kind=_kind(kind))
+    ws = workspace or current()
+    tracing = _tracing(ws)
+    sink = _sinks.get(id(ws))
+    otel: Any
+    if sink is not None and sink[0] is ws and not ws.settings.otlp_endpoint and _at_root():
+        otel = _LocalSpan(name, kind, sink[1])
+    else:
+        otel = tracing.tracer.start_span(name, kind=_kind(kind))
     wrapped = Span(otel, tracing.capture, tracing.redact)
     wrapped.set(OPERATION, operation)
     for key, value in (attributes or {}).items():
         wrapped.set(key, value)
     return wrapped
+
+
+def send_root_spans_to(
+    sink: Callable[[FinishedSpan, FinishedTrace], None] | None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Root spans made with :func:`start` in this process on ``workspace`` go to ``sink`` when
+    they end, as a finished span and its trace's summary, instead of through OpenTelemetry's
+    batch exporter and its thread (the router hands its relays' spans to its collector's
+    writer process, which stores them); None sets it back. Spans that also go to OTLP, and
+    spans started inside another span, still take OpenTelemetry's way."""
+    ws = workspace or current()
+    with _lock:
+        if sink is None:
+            _sinks.pop(id(ws), None)
+        else:
+            _sinks[id(ws)] = (ws, sink)
 
 
 def set_redactor(redact: Callable[[str], str] | None) -> None:
@@ -235,6 +261,79 @@ class _Tracing:
         if _redactor is not None:
             text = str(_redactor(text))
         return text
+
+
+class _LocalSpan:
+    """A root span kept without OpenTelemetry (the part of its span API that :class:`Span`
+    calls), handed to a sink as a :class:`FinishedSpan` when it ends."""
+
+    def __init__(
+        self, name: str, kind: str, sink: Callable[[FinishedSpan, FinishedTrace], None]
+    ) -> None:
+        import random
+        import time
+
+        self.name, self.kind, self.sink = name, kind, sink
+        self.context = _Context(random.getrandbits(128) or 1, random.getrandbits(64) or 1)
+        self.started_ns = time.time_ns()
+        self.attributes: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self.status, self.status_message = "ok", None
+        self.ended = False
+
+    def get_span_context(self) -> _Context:
+        return self.context
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def add_event(self, name: str, attributes: dict[str, Any]) -> None:
+        import time
+
+        self.events.append({"name": name, "time_ns": time.time_ns(), "attributes": attributes})
+
+    def set_status(self, status: Any) -> None:
+        self.status, self.status_message = "error", status.description
+
+    def end(self) -> None:
+        import time
+
+        if self.ended:
+            return
+        self.ended = True
+        attributes = self.attributes
+        row = FinishedSpan(
+            trace_id=f"{self.context.trace_id:032x}",
+            span_id=f"{self.context.span_id:016x}",
+            parent_id=None,
+            name=self.name,
+            kind=self.kind,
+            operation=attributes.get(OPERATION),
+            started_ns=self.started_ns,
+            ended_ns=time.time_ns(),
+            status=self.status,
+            status_message=self.status_message,
+            input_tokens=attributes.get(INPUT_TOKENS),
+            output_tokens=attributes.get(OUTPUT_TOKENS),
+            cost=attributes.get(COST),
+            attributes=attributes,
+            events=self.events,
+        )
+        sums = [1, row.input_tokens or 0, row.output_tokens or 0, row.cost]
+        self.sink(row, _summary(row, sums))
+
+
+@dataclass(frozen=True)
+class _Context:
+    trace_id: int
+    span_id: int
+
+
+def _at_root() -> bool:
+    """Whether a span started now would be a root (no span is current)."""
+    from opentelemetry import trace
+
+    return not trace.get_current_span().get_span_context().is_valid
 
 
 def _tracing(ws: Workspace) -> _Tracing:

@@ -162,7 +162,8 @@ class Collector:
         self._settings: dict[str, _Settings] = {}
         self._deployments: list[tuple[str, dict[str, Any] | None, bool, list[str] | None]] = []
         self._pending: list[Record | GenAIRecord] = []
-        self._lock = threading.Lock()  # the pending list
+        self._spans: list[tuple[Any, Any]] = []
+        self._lock = threading.Lock()  # the pending lists
         self._pipe = threading.Lock()  # sending to the writer (one message at a time)
         self._state = threading.Condition()  # the writer and its counts
         self._writer: _WriterProcess | None = None
@@ -211,13 +212,19 @@ class Collector:
         with self._lock:
             self._pending.append(record)
 
+    def span(self, span: Any, trace: Any) -> None:
+        """Queue a finished root span and its trace's summary for the writer to store (the
+        sink of :func:`cauce.genai.tracing.send_root_spans_to`); returns at once."""
+        with self._lock:
+            self._spans.append((span, trace))
+
     def flush(self, timeout: float = 60.0) -> None:
         """Send what is queued and wait until the writer has handled everything sent (for
         tests and shutdown; the thread sends on its own)."""
-        records = self._take()
+        records, spans = self._take()
         with self._pipe:
-            if records:
-                self._send(("records", records))
+            if records or spans:
+                self._send(("records", records, spans))
         deadline = time.monotonic() + timeout
         with self._state:
             while (writer := self._writer) is not None and writer.handled < writer.sent:
@@ -245,15 +252,16 @@ class Collector:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(FLUSH_EVERY_S)
-            records = self._take()
-            if records:
+            records, spans = self._take()
+            if records or spans:
                 with self._pipe:
-                    self._send(("records", records))
+                    self._send(("records", records, spans))
 
-    def _take(self) -> list[Record | GenAIRecord]:
+    def _take(self) -> tuple[list[Record | GenAIRecord], list[tuple[Any, Any]]]:
         with self._lock:
             records, self._pending = self._pending, []
-        return records
+            spans, self._spans = self._spans, []
+        return records, spans
 
     def _send(self, message: tuple[Any, ...]) -> None:
         """Send one message to the writer, started first when none runs."""
@@ -422,6 +430,17 @@ class _Writer:
             except Exception as exc:  # a redactor that cannot be loaded: nothing collected
                 log.warning("collector: deployment %s is not collected: %s", name, exc)
         self._settings = settings
+
+    def store_spans(self, spans: list[tuple[Any, Any]]) -> None:
+        """Store finished root spans and their traces' summaries, in one transaction."""
+        if not spans:
+            return
+        from cauce.genai.tracing import record_spans
+
+        try:
+            record_spans([s for s, _ in spans], [t for _, t in spans], workspace=self.ws)
+        except Exception as exc:
+            log.warning("collector: %s spans lost: %s", len(spans), exc)
 
     def write(self, records: list[Record | GenAIRecord]) -> None:
         """Write records as rows (a file per deployment, collection and hour)."""
@@ -850,6 +869,7 @@ def _writer_main() -> None:
             writer.configure(message[1])
         elif kind == "records":
             writer.write(message[1])
+            writer.store_spans(message[2])
             handled += len(message[1])
             _write_frame(answers, ("done", handled, writer.written, writer.errors))
         elif kind == "close":

@@ -134,6 +134,11 @@ class Router:
             loop.create_task(self._every(self.health_every, self._check_health)),
             loop.create_task(self._every(1.0, self._flush_stats)),
         ]
+        if self.collector is not None:
+            # The spans of the relays this process runs are stored by the collector's writer.
+            from cauce.genai import tracing
+
+            tracing.send_root_spans_to(self.collector.span, workspace=self.ws)
         for deployment in self.endpoint.deployments:  # built now, not on the first request
             if deployment.spec.get("runs_in") == "router":
                 try:
@@ -157,6 +162,9 @@ class Router:
         for _, _, app in self._in_process.values():
             await app.close()
         if self.collector is not None:
+            from cauce.genai import tracing
+
+            tracing.send_root_spans_to(None, workspace=self.ws)
             await asyncio.to_thread(self.collector.close)
 
     async def _every(self, seconds: float, job: Callable[[], Any]) -> None:
