@@ -23,7 +23,9 @@ Example::
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -270,9 +272,6 @@ class _LocalSpan:
     def __init__(
         self, name: str, kind: str, sink: Callable[[FinishedSpan, FinishedTrace], None]
     ) -> None:
-        import random
-        import time
-
         self.name, self.kind, self.sink = name, kind, sink
         self.context = _Context(random.getrandbits(128) or 1, random.getrandbits(64) or 1)
         self.started_ns = time.time_ns()
@@ -288,16 +287,12 @@ class _LocalSpan:
         self.attributes[key] = value
 
     def add_event(self, name: str, attributes: dict[str, Any]) -> None:
-        import time
-
         self.events.append({"name": name, "time_ns": time.time_ns(), "attributes": attributes})
 
     def set_status(self, status: Any) -> None:
         self.status, self.status_message = "error", status.description
 
     def end(self) -> None:
-        import time
-
         if self.ended:
             return
         self.ended = True
@@ -749,8 +744,6 @@ def add_evaluation(
     workspace: Workspace | None = None,
 ) -> None:
     """Attach a ``gen_ai.evaluation.result`` event to a span of the store."""
-    import time
-
     _check_result(name, score, label, explanation, "")
     ws = workspace or current()
     with ws.store.write() as conn:
@@ -794,8 +787,6 @@ def add_root_evaluations(
 ) -> int:
     """:func:`record_root_evaluations` on the store: each result attached to its trace's
     root span, in one transaction; how many were attached."""
-    import time
-
     for index, (_, name, score, label, explanation) in enumerate(results):
         _check_result(name, score, label, explanation, f"results.{index}.")
     ws = workspace or current()

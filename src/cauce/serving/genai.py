@@ -42,7 +42,7 @@ from typing import Any
 from cauce.errors import BadRequest, CauceError, NotFound
 from cauce.genai import openai_api as api
 from cauce.serving.genai_targets import Delta, Target, load_target
-from cauce.serving.http import Receive, Scope, Send, lifespan, read_body
+from cauce.serving.http import Receive, Scope, Send, disconnected, lifespan, read_body
 from cauce.workspace import Workspace
 
 log = logging.getLogger("cauce.genai-worker")
@@ -335,7 +335,7 @@ async def _write(send: Send, receive: Receive, answered: Answered) -> None:
 
     loop = asyncio.get_running_loop()
     relay = loop.create_task(pump())
-    watcher = loop.create_task(_disconnected(receive))
+    watcher = loop.create_task(disconnected(receive))
     await asyncio.wait((relay, watcher), return_when=asyncio.FIRST_COMPLETED)
     watcher.cancel()
     relay.cancel()  # the caller has gone (a no-op when the stream is done)
@@ -388,11 +388,6 @@ def _unknown_model(model: str, endpoint: str) -> NotFound:
         f"The model {model!r} does not exist; this endpoint answers for {endpoint!r}",
         details={"field": "model", "code": "model_not_found"},
     )
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 # -- building one -----------------------------------------------------------------------------

@@ -110,6 +110,12 @@ async def lifespan(
             return
 
 
+async def disconnected(receive: Receive) -> None:
+    """Return when the caller has gone (the ``http.disconnect`` message)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 # Collections of the youngest generation once this many objects have been allocated (Python's
 # default is 700): a relayed stream allocates thousands, so the default collects many times
 # per stream.

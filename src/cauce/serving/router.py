@@ -43,6 +43,7 @@ from cauce.serving.http import (
     Receive,
     Scope,
     Send,
+    disconnected,
     header,
     lifespan,
     openapi,
@@ -236,15 +237,15 @@ class Router:
         if found is not None and found[0] is deployment:  # the endpoint has not been re-read
             return found[2]
         fingerprint = (deployment.target_id, json.dumps(deployment.spec, sort_keys=True))
-        if found is None or found[1] != fingerprint:
-            app = build_genai_app(deployment, self.endpoint.max_request_bytes, self.ws)
+        if found is not None and found[1] == fingerprint:
+            app = found[2]
+        else:
             if found is not None:
                 self._closing.add(asyncio.get_running_loop().create_task(found[2].close()))
-            found = (deployment, fingerprint, InProcess(app, deployment.name))
-        else:
-            found = (deployment, fingerprint, found[2])
-        self._in_process[deployment.name] = found
-        return found[2]
+            built = build_genai_app(deployment, self.endpoint.max_request_bytes, self.ws)
+            app = InProcess(built, deployment.name)
+        self._in_process[deployment.name] = (deployment, fingerprint, app)
+        return app
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -696,7 +697,7 @@ class Router:
 
         loop = asyncio.get_running_loop()
         relay = loop.create_task(pump())
-        watcher = loop.create_task(_disconnected(receive))
+        watcher = loop.create_task(disconnected(receive))
         await asyncio.wait((relay, watcher), return_when=asyncio.FIRST_COMPLETED)
         error: str | None = None
         abandoned = False
@@ -895,11 +896,6 @@ async def _openai_error(send: Send, error: CauceError) -> None:
     if isinstance(error, RateLimited):
         headers.append((b"retry-after", retry_after(error.retry_after)))
     await respond(send, status, json.dumps(body).encode(), headers=headers)
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def _openapi(endpoint: str) -> dict[str, Any]:

@@ -216,10 +216,8 @@ class Opened:
                 payloads, at, ended = [], 0, False
                 while (line_end := buffer.find(b"\r\n", at)) >= 0:
                     size = int(buffer[at:line_end].split(b";")[0], 16)
-                    if size == 0:  # the last chunk, then the (empty) trailer's end
-                        if buffer.find(b"\r\n", line_end + 2) < 0:
-                            break
-                        ended = True
+                    if size == 0:  # the last chunk, once the (empty) trailer's end is here
+                        ended = buffer.find(b"\r\n", line_end + 2) >= 0
                         break
                     start = line_end + 2
                     if len(buffer) < start + size + 2:
