@@ -8,14 +8,23 @@ no collector, no trace. What it adds over calling the upstream directly is what 
 gateway costs before it does any work of its own. ``gateway_overhead.py --floor`` runs it
 beside ``bare_relay.py`` (bytes piped, no HTTP at all) and Cauce's gateway in the same load.
 
+``--server granian-asgi`` (or ``granian-rsgi``, granian's own interface) serves the same relay
+on granian, a Rust HTTP server for Python, instead of uvicorn: the measure of whether another
+server lowers the floor.
+
 Example::
 
     python benchmarks/bare_asgi_relay.py --port 9001 --upstream http://127.0.0.1:8000
+    python benchmarks/bare_asgi_relay.py --port 9001 --upstream http://127.0.0.1:8000 \
+        --server granian-rsgi
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from cauce.serving.http import read_body
@@ -52,13 +61,58 @@ class Relay:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def main() -> None:
-    import uvicorn
+class RSGIRelay:
+    """The same relay on granian's RSGI interface (no ASGI messages: the body in one call, the
+    answer's chunks written to a stream transport)."""
 
+    def __init__(self, upstream: str) -> None:
+        self.upstream = Upstream(upstream)
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        if scope.method != "POST":
+            protocol.response_bytes(200, [("content-type", "application/json")], b'{"data": []}')
+            return
+        body = await protocol()
+        headers = [(b"content-type", b"application/json")]
+        opened = await self.upstream.open(b"POST", scope.path.encode(), body, headers, 30.0)
+        content_type = opened.headers.get(b"content-type", b"application/json").decode()
+        if opened.body is not None:
+            protocol.response_bytes(opened.status, [("content-type", content_type)], opened.body)
+            return
+        transport = protocol.response_stream(opened.status, [("content-type", content_type)])
+        async for chunk in opened.chunks():
+            await transport.send_bytes(chunk)
+
+
+def granian_asgi() -> Relay:
+    """The ASGI relay, built in granian's worker (``--factory``)."""
+    return Relay(os.environ["RELAY_UPSTREAM"])
+
+
+def granian_rsgi() -> RSGIRelay:
+    """The RSGI relay, built in granian's worker (``--factory``)."""
+    return RSGIRelay(os.environ["RELAY_UPSTREAM"])
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="http://host:port of the upstream")
+    parser.add_argument(
+        "--server", choices=("uvicorn", "granian-asgi", "granian-rsgi"), default="uvicorn"
+    )
     args = parser.parse_args()
+    if args.server != "uvicorn":
+        interface = args.server.removeprefix("granian-")
+        os.environ["RELAY_UPSTREAM"] = args.upstream
+        command = [sys.executable, "-m", "granian", "--interface", interface,
+                   "--host", "127.0.0.1", "--port", str(args.port), "--loop", "uvloop",
+                   "--workers", "1", "--no-ws", "--log-level", "warning",
+                   "--working-dir", str(Path(__file__).resolve().parent),
+                   "--factory", f"bare_asgi_relay:granian_{interface}"]  # fmt: skip
+        os.execv(sys.executable, command)
+    import uvicorn
+
     uvicorn.run(Relay(args.upstream), host="127.0.0.1", port=args.port, log_level="warning",
                 access_log=False, lifespan="off", timeout_keep_alive=75)  # fmt: skip
 

@@ -131,9 +131,15 @@ def main() -> int:
         "--floor", action="store_true",
         help="also a bare byte relay (bare_relay.py) in the same load: the floor of any Python hop",
     )  # fmt: skip
+    parser.add_argument(
+        "--granian", action="store_true",
+        help="with --floor: the uvicorn floor's relay also on granian (ASGI and RSGI)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run; figures mean nothing")
     args = parser.parse_args()
+    if args.granian and not args.floor:
+        parser.error("--granian adds floors: use it with --floor")
     if args.quick:
         args.concurrency, args.requests, args.warmup = 4, 40, 4
     load_before = load_average()
@@ -162,18 +168,10 @@ def main() -> int:
             "/v2/health/ready",
         )  # fmt: skip
         servers = [upstream, router]
-        relay_port, asgi_port = free_port(), free_port()
-        if args.floor:
-            relay_command = [sys.executable, str(HERE / "bare_relay.py"), "--port", str(relay_port),
-                             "--upstream-port", str(upstream_port)]  # fmt: skip
-            upstream_origin = f"http://127.0.0.1:{upstream_port}"
-            asgi_command = [sys.executable, str(HERE / "bare_asgi_relay.py"), "--port",
-                            str(asgi_port), "--upstream", upstream_origin]  # fmt: skip
-            floors = (("relay", relay_command, relay_port), ("asgi", asgi_command, asgi_port))
-            for name, command, port in floors:
-                log = home / f"{name}.log"
-                env = dict(os.environ)
-                servers.append(Server(name, command, env, REPO, port, log, "/v1/models"))
+        floors = _floors(args, upstream_port)
+        for name, _, command, port in floors:
+            log = home / f"{name}.log"
+            servers.append(Server(name, command, dict(os.environ), REPO, port, log, "/v1/models"))
         body = home / "body.json"
         body.write_text(
             json.dumps(
@@ -189,15 +187,12 @@ def main() -> int:
             )
         )
         urls = [f"{upstream_url}/chat/completions"]
-        if args.floor:
-            urls.append(f"http://127.0.0.1:{relay_port}/v1/chat/completions")
-            urls.append(f"http://127.0.0.1:{asgi_port}/v1/chat/completions")
+        urls += [f"http://127.0.0.1:{port}/v1/chat/completions" for *_, port in floors]
         urls.append(f"http://127.0.0.1:{router_port}/v1/chat/completions")
         with serving(servers, timeout=120):
             result = load(urls, body, args, [f"Authorization: Bearer {key}"])
             cpu = {"upstream_s": upstream.cpu_s(), "cauce_s": router.cpu_s()}
-            if args.floor:
-                cpu["relay_s"], cpu["asgi_s"] = servers[-2].cpu_s(), servers[-1].cpu_s()
+            cpu.update({f"{s.name}_s": s.cpu_s() for s in servers[2:]})
     direct, gateway = result["targets"][0], result["targets"][-1]
     paired, paired_first = result["paired_diff_ms"][-1], result["paired_first_chunk_diff_ms"][-1]
     report = {
@@ -228,17 +223,17 @@ def main() -> int:
         },
         "cpu": {**cpu, "cauce_ms_per_request": 1000 * cpu["cauce_s"] / max(1, gateway["ok"])},
     }
-    if args.floor:
-        for at, name, cpu_key in ((1, "floor", "relay_s"), (2, "asgi_floor", "asgi_s")):
-            relay = result["targets"][at]
-            report[name] = {
-                "latency_ms": relay["latency_ms"],
-                "first_chunk_ms": relay["first_chunk_ms"],
-                "errors": relay["errors"],
-                "paired": result["paired_diff_ms"][at - 1],
-                "paired_first_chunk": result["paired_first_chunk_diff_ms"][at - 1],
-                "cpu_ms_per_request": 1000 * cpu[cpu_key] / max(1, relay["ok"]),
-            }
+    report["floors"] = {}
+    for at, (name, _, _, _) in enumerate(floors, start=1):
+        relay = result["targets"][at]
+        report["floors"][name] = {
+            "latency_ms": relay["latency_ms"],
+            "first_chunk_ms": relay["first_chunk_ms"],
+            "errors": relay["errors"],
+            "paired": result["paired_diff_ms"][at - 1],
+            "paired_first_chunk": result["paired_first_chunk_diff_ms"][at - 1],
+            "cpu_ms_per_request": 1000 * cpu[f"{name}_s"] / max(1, relay["ok"]),
+        }
     text = json.dumps(report, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -250,20 +245,38 @@ def main() -> int:
         f"(target ≤ 3), paired p50 {paired['p50']:+.2f} ms; TTFT added p50 {ttft['p50']:+.2f} ms "
         f"(target ≤ 1); {gateway['ok']} gateway answers, errors {gateway['errors'] or 'none'}"
     )
-    if args.floor:
-        floors = (
-            ("floor", "bare relay (the floor of a Python hop)"),
-            ("asgi_floor", "uvicorn + Cauce's upstream client, relaying only"),
+    for name, what, _, _ in floors:
+        floor = report["floors"][name]
+        note(
+            f"{what}: paired p50 {floor['paired']['p50']:+.2f} ms, "
+            f"p99 {floor['latency_ms']['p99'] - direct['latency_ms']['p99']:+.2f} ms; "
+            f"TTFT paired p50 {floor['paired_first_chunk']['p50']:+.2f} ms; "
+            f"{floor['cpu_ms_per_request']:.2f} ms CPU per stream"
         )
-        for name, what in floors:
-            floor = report[name]
-            note(
-                f"{what}: paired p50 {floor['paired']['p50']:+.2f} ms, "
-                f"p99 {floor['latency_ms']['p99'] - direct['latency_ms']['p99']:+.2f} ms; "
-                f"TTFT paired p50 {floor['paired_first_chunk']['p50']:+.2f} ms; "
-                f"{floor['cpu_ms_per_request']:.2f} ms CPU per stream"
-            )
     return 0 if gateway["ok"] and direct["ok"] else 2
+
+
+def _floors(args: argparse.Namespace, upstream_port: int) -> list[tuple[str, str, list[str], int]]:
+    """The floors asked for: (name, what it is, command, port), each relaying to the upstream."""
+    if not args.floor:
+        return []
+    origin = f"http://127.0.0.1:{upstream_port}"
+    port = free_port()
+    floors = [
+        ("relay", "bare relay (the floor of a Python hop)",
+         [sys.executable, str(HERE / "bare_relay.py"), "--port", str(port),
+          "--upstream-port", str(upstream_port)], port),
+    ]  # fmt: skip
+    servers = [("asgi", "uvicorn", "uvicorn")]
+    if args.granian:
+        servers += [("granian_asgi", "granian (ASGI)", "granian-asgi"),
+                    ("granian_rsgi", "granian (RSGI)", "granian-rsgi")]  # fmt: skip
+    for name, server, option in servers:
+        port = free_port()
+        command = [sys.executable, str(HERE / "bare_asgi_relay.py"), "--port", str(port),
+                   "--upstream", origin, "--server", option]  # fmt: skip
+        floors.append((name, f"{server} + Cauce's upstream client, relaying only", command, port))
+    return floors
 
 
 if __name__ == "__main__":
