@@ -457,7 +457,7 @@ def test_a_flow_deployment_answers_with_its_output_and_reports_its_contexts(
     shout.register()
     cauce.apply(
         [
-            {"kind": "Endpoint", "name": "flows", "traffic": {"blue": 100}},
+            {"kind": "Endpoint", "name": "flows", "traffic": {"blue": 100}, "cache": {"ttl": "1m"}},
             {"kind": "Deployment", "endpoint": "flows", "name": "blue", "flow": "flows:/shout"},
         ]
     )
@@ -474,6 +474,15 @@ def test_a_flow_deployment_answers_with_its_output_and_reports_its_contexts(
             client.chat.completions.create(model="flows", messages=ask("milk"), stream=True)
         )
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "MILK"
+        # The summary reaches the caller, live and from the cache; what the flow retrieved
+        # stays with the collector.
+        for cached in (False, True):
+            streamed = httpx.post(
+                f"{url}/v1/chat/completions",
+                json={"model": "flows", "messages": ask("sugar"), "stream": True},
+            )
+            assert ("cauce-cache" in streamed.headers) is cached
+            assert b": cauce " in streamed.content and b"about sugar" not in streamed.content
         assert router.collector is not None
         router.collector.flush()
         import pandas as pd
@@ -482,8 +491,9 @@ def test_a_flow_deployment_answers_with_its_output_and_reports_its_contexts(
 
         root = workspace.settings.state_dir / "collector"
         rows = pd.concat([pd.read_parquet(p) for p in files(root, "flows", "blue", "genai")])
-        assert sorted(rows["target"]) == ["flows:/shout/1"] * 2
-        assert json.loads(rows.iloc[0]["contexts"]) == ["about tea"]
+        assert sorted(rows["target"]) == ["flows:/shout/1"] * 4
+        contexts = sorted(json.loads(c)[0] for c in rows["contexts"])
+        assert contexts == ["about milk", "about sugar", "about sugar", "about tea"]
         assert rows.iloc[0]["trace_id"]
     finally:
         client.close()

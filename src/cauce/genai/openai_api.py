@@ -417,6 +417,22 @@ def stream_summary(data: bytes) -> Summary | None:
     return Summary.decode(data[start : data.find(b"\n", start)])
 
 
+def for_caller(data: bytes) -> bytes:
+    """A stream's bytes as its caller gets them: the ``: cauce`` summary without the retrieved
+    contexts, which are the collector's (a whole answer's summary header never leaves the
+    router at all)."""
+    at = data.rfind(SUMMARY_COMMENT)
+    if at < 0 or (at > 0 and data[at - 1 : at] != b"\n"):
+        return data
+    start = at + len(SUMMARY_COMMENT)
+    end = data.find(b"\n", start)
+    summary = Summary.decode(data[start:end])
+    if summary is None or summary.contexts is None:
+        return data
+    summary.contexts = None
+    return data[:start] + summary.encode() + data[end:]
+
+
 def stream_progress(data: bytes) -> tuple[int | None, int | None] | None:
     """The last ``: usage P C`` comment of a stream's bytes."""
     at = data.rfind(USAGE_COMMENT)

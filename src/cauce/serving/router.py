@@ -693,6 +693,8 @@ class Router:
         async def pump() -> None:
             async for chunk in opened.chunks():
                 parts.append(chunk)
+                if api.SUMMARY_COMMENT in chunk:  # the last piece
+                    chunk = api.for_caller(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
         loop = asyncio.get_running_loop()
@@ -780,7 +782,7 @@ class Router:
                 expires=self.cache.expires(),
                 status=opened.status,
                 content_type=opened.headers.get(b"content-type", b"application/json"),
-                body=body,
+                body=body if opened.body is not None else api.for_caller(body),
                 deployment=deployment,
                 target=opened.headers.get(b"cauce-model-version", b"").decode(),
                 summary=opened.headers.get(b"cauce-summary")
