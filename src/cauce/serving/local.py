@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from cauce.serving.http import settle_gc
 from cauce.serving.rollouts import Controller
@@ -159,6 +160,21 @@ async def _wait_ready(url: str, timeout: float) -> None:
         await upstream.close()
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, which remembers whether SIGINT stopped it."""
+
+        interrupted = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.interrupted = self.interrupted or sig == signal.SIGINT
+            super().handle_exit(sig, frame)
+
+    return Server
+
+
 def serve_endpoint(
     ws: Workspace,
     endpoint: str,
@@ -205,8 +221,13 @@ def serve_endpoint(
     config = uvicorn.Config(
         router, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=75
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+    if server.interrupted:
+        # Ctrl-C ends with KeyboardInterrupt (exit 130) even where the process started with
+        # SIGINT ignored (a shell's background job): uvicorn stops on it, then gives the
+        # ignored handler back and returns as if nothing had happened.
+        raise KeyboardInterrupt
