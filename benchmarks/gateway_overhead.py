@@ -190,11 +190,21 @@ def main() -> int:
         urls += [f"http://127.0.0.1:{port}/v1/chat/completions" for *_, port in floors]
         urls.append(f"http://127.0.0.1:{router_port}/v1/chat/completions")
         with serving(servers, timeout=120):
+            # CPU spent under the load only: Cauce's start (imports, building the deployment,
+            # settling the collector) is seconds of CPU that is no stream's.
+            before = [s.cpu_s() for s in servers]
             result = load(urls, body, args, [f"Authorization: Bearer {key}"])
-            cpu = {"upstream_s": upstream.cpu_s(), "cauce_s": router.cpu_s()}
-            cpu.update({f"{s.name}_s": s.cpu_s() for s in servers[2:]})
+            spent = [s.cpu_s() - b for s, b in zip(servers, before, strict=True)]
+            cpu = {"upstream_s": spent[0], "cauce_s": spent[1]}
+            cpu.update({f"{s.name}_s": c for s, c in zip(servers[2:], spent[2:], strict=True)})
     direct, gateway = result["targets"][0], result["targets"][-1]
     paired, paired_first = result["paired_diff_ms"][-1], result["paired_first_chunk_diff_ms"][-1]
+    warmed = -(-args.warmup // args.concurrency) * args.concurrency / len(urls)
+
+    def streams(target: dict[str, Any]) -> float:
+        """The streams a URL was sent under the load: answered, failed and warm-up ones."""
+        return max(1.0, target["ok"] + sum(target["errors"].values()) + warmed)
+
     report = {
         "machine": machine(load_before=load_before, load_after=load_average()),
         "settings": {
@@ -221,7 +231,7 @@ def main() -> int:
             "p99": gateway["first_chunk_ms"]["p99"] - direct["first_chunk_ms"]["p99"],
             "paired": paired_first,
         },
-        "cpu": {**cpu, "cauce_ms_per_request": 1000 * cpu["cauce_s"] / max(1, gateway["ok"])},
+        "cpu": {**cpu, "cauce_ms_per_request": 1000 * cpu["cauce_s"] / streams(gateway)},
     }
     report["floors"] = {}
     for at, (name, _, _, _) in enumerate(floors, start=1):
@@ -232,7 +242,7 @@ def main() -> int:
             "errors": relay["errors"],
             "paired": result["paired_diff_ms"][at - 1],
             "paired_first_chunk": result["paired_first_chunk_diff_ms"][at - 1],
-            "cpu_ms_per_request": 1000 * cpu[f"{name}_s"] / max(1, relay["ok"]),
+            "cpu_ms_per_request": 1000 * cpu[f"{name}_s"] / streams(relay),
         }
     text = json.dumps(report, indent=2)
     if args.json:
