@@ -426,7 +426,7 @@ def for_caller(data: bytes) -> bytes:
         return data
     start = at + len(SUMMARY_COMMENT)
     end = data.find(b"\n", start)
-    summary = Summary.decode(data[start:end])
+    summary = Summary.decode(data[start:end]) if end >= 0 else None
     if summary is None or summary.contexts is None:
         return data
     summary.contexts = None
