@@ -227,7 +227,7 @@ def serve_endpoint(
     finally:
         sock.close()
     if server.interrupted:
-        # Ctrl-C ends with KeyboardInterrupt (exit 130) even where the process started with
-        # SIGINT ignored (a shell's background job): uvicorn stops on it, then gives the
-        # ignored handler back and returns as if nothing had happened.
+        # Ctrl-C ends with KeyboardInterrupt (exit 130) however uvicorn returned: it stops on
+        # SIGINT, then re-raises the signal to the handler it found, which does not always end
+        # in KeyboardInterrupt (with SIGINT ignored, it never does).
         raise KeyboardInterrupt
