@@ -406,31 +406,32 @@ class Summary:
             return None
 
 
+def _summary_line(data: bytes) -> tuple[int, int] | None:
+    """Where the JSON of a stream's last ``: cauce`` line starts and ends, if it is whole."""
+    at = data.rfind(b"\n" + SUMMARY_COMMENT) + 1  # 0: none after a line's end
+    if at == 0 and not data.startswith(SUMMARY_COMMENT):
+        return None
+    start = at + len(SUMMARY_COMMENT)
+    end = data.find(b"\n", start)
+    return (start, end) if end >= 0 else None
+
+
 def stream_summary(data: bytes) -> Summary | None:
     """The ``: cauce`` summary of a stream's bytes, if it got that far."""
-    at = data.rfind(b"\n" + SUMMARY_COMMENT)
-    if at < 0:
-        if not data.startswith(SUMMARY_COMMENT):
-            return None
-        at = -1
-    start = at + 1 + len(SUMMARY_COMMENT)
-    return Summary.decode(data[start : data.find(b"\n", start)])
+    line = _summary_line(data)
+    return Summary.decode(data[line[0] : line[1]]) if line is not None else None
 
 
 def for_caller(data: bytes) -> bytes:
     """A stream's bytes as its caller gets them: the ``: cauce`` summary without the retrieved
     contexts, which are the collector's (a whole answer's summary header never leaves the
     router at all)."""
-    at = data.rfind(SUMMARY_COMMENT)
-    if at < 0 or (at > 0 and data[at - 1 : at] != b"\n"):
-        return data
-    start = at + len(SUMMARY_COMMENT)
-    end = data.find(b"\n", start)
-    summary = Summary.decode(data[start:end]) if end >= 0 else None
-    if summary is None or summary.contexts is None:
+    line = _summary_line(data)
+    summary = Summary.decode(data[line[0] : line[1]]) if line is not None else None
+    if line is None or summary is None or summary.contexts is None:
         return data
     summary.contexts = None
-    return data[:start] + summary.encode() + data[end:]
+    return data[: line[0]] + summary.encode() + data[line[1] :]
 
 
 def stream_progress(data: bytes) -> tuple[int | None, int | None] | None:
