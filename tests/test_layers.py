@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).parents[1] / "src" / "cauce"
 ORDER: list[tuple[str, ...]] = [
     ("errors",),
     ("config",),
-    ("validation",),
+    ("validation", "estimator_files"),
     ("store",),
     ("artifacts",),
     ("workspace", "client", "operations"),

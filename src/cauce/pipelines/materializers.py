@@ -25,7 +25,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from cauce.errors import IntegrityError, InvalidInput
+from cauce import estimator_files
+from cauce.errors import InvalidInput
 
 if TYPE_CHECKING:
     from cauce.artifacts import ArtifactStore, Blob
@@ -98,10 +99,7 @@ def serialize(obj: Any, step: str) -> tuple[bytes, str, dict[str, Any]]:
         except ValueError:  # object arrays need pickle
             pass
     elif _is_estimator(obj):
-        import skops.io
-
-        data = skops.io.dumps(obj)
-        trusted = sorted(skops.io.get_untrusted_types(data=data))
+        data, trusted = estimator_files.dumps(obj)
         return data, "skops", {"trusted_types": trusted}
     else:
         text = _json_bytes(obj)
@@ -158,16 +156,9 @@ def deserialize(data: bytes, output: dict[str, Any]) -> Any:
 
         return np.load(io.BytesIO(data), allow_pickle=False)
     if kind == "skops":
-        import skops.io
-
-        recorded = set(output.get("trusted_types", []))
-        unexpected = set(skops.io.get_untrusted_types(data=data)) - recorded
-        if unexpected:
-            raise IntegrityError(
-                f"artifact {output['sha256']} needs types that were not recorded when it was "
-                f"stored: {', '.join(sorted(unexpected))}"
-            )
-        return skops.io.loads(data, trusted=sorted(recorded))
+        return estimator_files.loads(
+            data, output.get("trusted_types", []), f"artifact {output['sha256']}"
+        )
     if kind == "pickle":
         import cloudpickle
 

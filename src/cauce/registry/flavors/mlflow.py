@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cauce.errors import IntegrityError, InvalidInput
+from cauce import estimator_files
+from cauce.errors import InvalidInput
 from cauce.registry.flavors import Flavor, Saved
 
 MLMODEL = "MLmodel"
@@ -63,15 +64,12 @@ class MlflowFlavor(Flavor):
 
 
 def _load_skops(path: Path, trusted: list[str]) -> Any:
-    import skops.io
-
-    unexpected = set(skops.io.get_untrusted_types(file=path)) - set(trusted)
-    if unexpected:
-        raise IntegrityError(
-            f"{path} needs types its MLmodel does not trust: {', '.join(sorted(unexpected))}",
-            hint="log the model with skops_trusted_types naming them",
-        )
-    return skops.io.load(path, trusted=sorted(trusted))
+    return estimator_files.loads(
+        path.read_bytes(),
+        trusted,
+        f"{path} (its MLmodel's skops_trusted_types)",
+        hint="log the model with skops_trusted_types naming them",
+    )
 
 
 def spec_from_mlmodel(

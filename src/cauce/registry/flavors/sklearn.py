@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cauce.errors import IntegrityError
+from cauce import estimator_files
 from cauce.registry.flavors import Flavor, Saved, requirement
 
 
@@ -22,12 +22,9 @@ class SklearnFlavor(Flavor):
         return isinstance(model, BaseEstimator)
 
     def save(self, model: Any, folder: Path) -> Saved:
-        import skops.io
-
         path = folder / "model.skops"
-        skops.io.dump(model, path)
-        # The types the file needs beyond skops' defaults; loading trusts exactly these.
-        trusted = sorted(skops.io.get_untrusted_types(file=path))
+        data, trusted = estimator_files.dumps(model)
+        path.write_bytes(data)  # loading trusts exactly the types recorded here
         return Saved(
             file=path.name,
             config={"trusted_types": trusted, "estimator": type(model).__name__},
@@ -35,17 +32,8 @@ class SklearnFlavor(Flavor):
         )
 
     def load(self, folder: Path, config: dict[str, Any]) -> Any:
-        import skops.io
-
         path = folder / "model.skops"
-        recorded = set(config.get("trusted_types", []))
-        unexpected = set(skops.io.get_untrusted_types(file=path)) - recorded
-        if unexpected:
-            raise IntegrityError(
-                f"{path} needs types that were not recorded when it was saved: "
-                f"{', '.join(sorted(unexpected))}"
-            )
-        return skops.io.load(path, trusted=sorted(recorded))
+        return estimator_files.loads(path.read_bytes(), config.get("trusted_types", []), str(path))
 
     def predict(self, native: Any, data: Any) -> Any:
         return native.predict(data)
