@@ -89,3 +89,28 @@ def test_card_lists_metrics_params_data_signature_lineage_and_aliases(
     assert "No signature: the model was logged without an input example." in bare
     assert "The run recorded no dataset inputs." in bare
     assert "No metrics were logged." in bare and "No parameters were logged." in bare
+
+
+def test_values_read_as_written_not_as_markup(workspace: Workspace) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    from cauce.server.ui.registry import markdown
+
+    frame, labels = train_frame()
+    written = {
+        "entry": "-m pytest.__main__",
+        "pattern": "*.csv|[a-z]_<b>",
+        "path": "C:\\runs",
+        "name": "roc_auc",
+    }
+    with cauce.start_run(experiment="churn"):
+        cauce.log_params(written)
+        cauce.log_model(DummyClassifier().fit(frame, labels), registered_model="churn")
+
+    card = model_card("models:/churn/1")
+    assert "| name | roc_auc |" in card  # an underscore inside a word is left as it is
+    html = markdown(card)
+    for value in written.values():
+        escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert f"<td>{escaped}</td>" in html
+    assert "<strong>" not in html and "<em>" not in html and "<b>" not in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from cauce.operations import operation
@@ -16,12 +17,19 @@ def _when(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+# What Markdown would read as markup in a value: emphasis, code, links, HTML, entities, a
+# table's edge. An underscore inside a word never is (``roc_auc`` stays readable as written).
+_MARKUP = re.compile(r"[\\`*\[\]<>&~|]|(?<![^\W_])_|_(?![^\W_])")
 
+
+def _text(value: Any) -> str:
+    """A value as literal Markdown text on one line: ``-m pytest.__main__`` stays as it is."""
+    return _MARKUP.sub(lambda m: "\\" + m.group(), str(value)).replace("\n", " ")
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_text(v) for v in row) + " |" for row in rows]
     return lines
 
 
@@ -135,7 +143,7 @@ def _card(ws: Workspace, version: registry.ModelVersion) -> str:
     # The blobs (artifact nodes) are listed, with their sha256, under Files below.
     edges = [e for e in graph.edges if "artifact" not in (e.src.kind, e.dst.kind)]
     out += (
-        [f"- {e.src.label} → {e.dst.label} ({e.relation})" for e in edges]
+        [f"- {_text(e.src.label)} → {_text(e.dst.label)} ({e.relation})" for e in edges]
         if edges
         else ["No upstream lineage is recorded."]
     )
