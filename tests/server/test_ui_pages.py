@@ -67,6 +67,10 @@ def test_the_pages_show_experiments_runs_a_run_and_a_comparison(
     every = client.get("/ui/compare", params=[("run", i) for i in ids]).text
     assert every.count("<polyline") == 3 and every.count('class="axis') == 4  # lr, model, auc, loss
     assert "<title>trial-1</title>" in every
+    # Coloured blue (low loss) through violet to red (high), never the charts' run colours.
+    hues = [int(h) for h in re.findall(r"--hue: (\d+)", every)]
+    assert len(hues) == 3 and hues[0] != hues[2]
+    assert all(h >= 220 or h <= 20 for h in hues)
 
 
 def test_errors_read_as_messages_never_as_a_blank_page(client: TestClient) -> None:
@@ -344,6 +348,8 @@ def test_a_pipeline_run_is_drawn_as_its_dag(client: TestClient, local_workspace:
     assert page.index('data-step="_load"') < page.index('data-step="_double"')
     assert page.count('class="edge"') == 3  # load → double, load → total, double → total
     assert "xs ← _load, ys ← _double" in page
+    took = re.search(r"<dt>Took</dt><dd>(\d+) ms</dd>", page)  # a quick run, in ms, not "0.0 s"
+    assert took is not None and int(took.group(1)) < 1000
     assert client.get("/ui/pipelines/nope").status_code == 404
 
 

@@ -82,10 +82,13 @@ def number(value: Any) -> str:
 
 
 def duration(start: int | None, end: int | None) -> str:
-    """How long from ``start`` to ``end`` (ms), as ``1.2 s``, ``3 min 4 s`` or ``2 h 5 min``."""
+    """How long from ``start`` to ``end`` (ms), as ``20 ms``, ``1.2 s``, ``3 min 4 s`` or
+    ``2 h 5 min``."""
     if start is None or end is None:
         return ""
-    seconds = max(0, end - start) / 1000
+    if end - start < 1000:
+        return f"{max(0, end - start)} ms"
+    seconds = (end - start) / 1000
     if seconds < 60:
         return f"{seconds:.1f} s"
     if seconds < 3600:

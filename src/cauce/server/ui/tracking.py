@@ -285,7 +285,8 @@ def parallel(found: Sequence[Run], params: list[str], metrics: list[str]) -> dic
         if len(points) > 1:
             segments.append(points)
         shade = colour_by["places"][r] if colour_by is not None else None
-        hue = 220 if shade is None else round(220 - 200 * shade)  # blue (low) to red (high)
+        # Blue (low) through violet to red (high): never the green of a run in the charts below.
+        hue = 220 if shade is None else round(220 + 160 * shade) % 360
         lines.append({"run": run, "paths": [" ".join(p) for p in segments], "hue": hue})
     width = PARALLEL_MARGIN * 2 + max(0, len(axes) - 1) * PARALLEL_GAP
     return {"axes": axes, "lines": lines, "width": width, "height": PARALLEL_HEIGHT,
