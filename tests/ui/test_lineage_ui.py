@@ -68,4 +68,9 @@ def test_a_prompts_change_is_shown_as_a_diff(ui: Any, remote_workspace: Workspac
     ui.get_by_role("link", name="support").click()
     ui.wait_for_selector("pre.diff")
     assert "citing the document" in ui.locator("pre.diff .add").last.inner_text()
+    removed, added = (
+        ui.locator("pre.diff .del").last.bounding_box(),
+        ui.locator("pre.diff .add").last.bounding_box(),
+    )
+    assert abs(removed["y"] + removed["height"] - added["y"]) < 1  # line under line, no blank
     ui.shot("prompt")
