@@ -276,6 +276,7 @@ def test_the_monitor_pages_show_values_over_time_alerts_and_actions(
     assert f'href="/ui/alerts/{alert_id}"' in page and "log: succeeded" in page
     shown = client.get(f"/ui/alerts/{alert_id}").text
     assert "charges" in shown and "succeeded" in shown and "logged" in shown
+    assert "<h3>log <span" in shown  # a log action acts on nothing else: not "log log"
     assert client.get("/ui/alerts/zzzz").status_code == 404
 
 
