@@ -67,8 +67,8 @@ def _load_skops(path: Path, trusted: list[str]) -> Any:
     return estimator_files.loads(
         path.read_bytes(),
         trusted,
-        f"{path} (its MLmodel's skops_trusted_types)",
-        hint="log the model with skops_trusted_types naming them",
+        str(path),
+        hint="its MLmodel trusts what skops_trusted_types names: log the model naming them there",
     )
 
 
