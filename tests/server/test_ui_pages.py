@@ -73,6 +73,27 @@ def test_the_pages_show_experiments_runs_a_run_and_a_comparison(
     assert all(h >= 220 or h <= 20 for h in hues)
 
 
+def test_a_pages_unexpected_failure_reads_as_a_page(
+    local_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cauce.data.assets
+    import cauce.tracking.series
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug's own words")
+
+    monkeypatch.setattr(cauce.data.assets, "list_datasets", broken)
+    monkeypatch.setattr(cauce.tracking.series, "metric_series", broken)
+    app = create_app(local_workspace)
+    with TestClient(app, base_url="http://t", raise_server_exceptions=False) as client:
+        page = client.get("/ui/datasets")
+        assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+        assert "Something went wrong on the server" in page.text and 'role="alert"' in page.text
+        assert "a bug's own words" not in page.text  # what went wrong is in the server's log
+        data = client.get("/ui/series", params={"run": "x", "key": "loss"})  # a chart's JSON
+        assert data.status_code == 500 and data.json()["error"]["code"] == "internal-error"
+
+
 def test_errors_read_as_messages_never_as_a_blank_page(client: TestClient) -> None:
     bad = client.get("/ui/runs", params={"filter": "metrics.auc >>> 1"})
     assert bad.status_code == 200 and 'role="alert"' in bad.text and "filter" in bad.text
@@ -181,7 +202,8 @@ def test_the_data_pages_show_versions_profiles_and_failing_rows(
 
     from cauce.data.checks import validate
 
-    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, -1.0], "currency": ["EUR", None, "USD", "EUR"]})
+    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, -1.0], "currency": ["EUR", None, "USD", "EUR"],
+                          "placed": pd.to_datetime(["2026-01-02", "2026-03-04"] * 2)})  # fmt: skip
     cauce.data.register("orders", frame)
     cauce.data.register("orders", frame.assign(amount=frame.amount * 2))
     suite = {"kind": "CheckSuite", "name": "orders-bar",
@@ -191,6 +213,7 @@ def test_the_data_pages_show_versions_profiles_and_failing_rows(
     assert 'href="/ui/datasets/orders"' in listed and "v2" in listed
     page = client.get("/ui/datasets/orders").text
     assert "orders@2" in page and 'class="histogram"' in page and "EUR" in page
+    assert "2026-01-02T00:00:00 … 2026-03-04T00:00:00" in page  # a time's range, and no mean
     assert "orders-bar" in page and "Rows that failed" in page and "failed" in page
     older = client.get("/ui/datasets/orders", params={"version": "1"}).text
     assert "orders@1" in older and "No check suite has run on this version" in older
@@ -233,7 +256,7 @@ def test_the_endpoint_page_shows_traffic_measurements_and_the_rollouts_decisions
     assert started.next_analysis_at is not None
     rollouts.tick(now=started.next_analysis_at + 1)
     part = client.get("/ui/endpoints/assistant/rollout", headers={"HX-Request": "true"}).text
-    assert ">pass</strong>" in part and "error_rate 0" in part
+    assert ">pass</strong>" in part and "error_rate 0 ≤ 0.05" in part
     htmx = {"HX-Request": "true"}
     aborted = client.post(
         "/ui/endpoints/assistant/rollout/abort", headers=htmx, data={"reason": "seen in the UI"}
@@ -246,6 +269,12 @@ def test_the_endpoint_page_shows_traffic_measurements_and_the_rollouts_decisions
     assert again.status_code == 409 and again.headers["hx-retarget"] == "#flash"
     assert client.post("/ui/endpoints/assistant/rollout/nope",
                        headers={"HX-Request": "true"}).status_code == 404  # fmt: skip
+    # A failed measurement reads as what it is: above its bound.
+    again_started = rollouts.start(assistant_rollout(steps=[{"weight": 20}, {"weight": 100}]))
+    bad = {"value": 0.5, "max": 0.05, "ok": False, "why": "error_rate 0.5 > max 0.05"}
+    rollouts.judge(again_started.id, {"error_rate": bad}, now_ms())
+    part = client.get("/ui/endpoints/assistant/rollout", headers={"HX-Request": "true"}).text
+    assert ">fail</strong>" in part and "error_rate 0.5 &gt; 0.05" in part  # not "0.5 ≤ 0.05"
 
 
 def _drifting(ws: Workspace) -> str:

@@ -170,6 +170,13 @@ def create_app(
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("internal error answering %s %s", request.method, request.url.path)
+        if _is_page(request):
+            shown = CauceError(
+                "Something went wrong on the server",
+                code="internal-error",
+                hint="the server's log has what went wrong; the page may work if reloaded",
+            )
+            return ui.pages.error_page(request, shown)
         body = {"error": {"code": "internal-error", "message": "internal error", "details": {}}}
         return _json(body, 500)
 
