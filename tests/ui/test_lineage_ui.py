@@ -33,6 +33,14 @@ def test_lineage_is_followed_from_a_model_to_its_data(ui: Any, remote_workspace:
     assert "customers" in ui.locator("h1").inner_text()
     assert ui.locator("a.node.run").count() == 1  # downstream of the data: the run
 
+    # In a window narrower than the graph, it opens on the node it is about (the model, right).
+    ui.set_viewport_size({"width": 500, "height": 800})
+    ui.goto(ui.at("/ui/models/churn/versions/1"))
+    ui.get_by_role("link", name="where it came from, what serves it").click()
+    box = ui.locator(".graph").bounding_box()
+    node = ui.locator("a.node.model_version.root rect").bounding_box()
+    assert box["x"] <= node["x"] and node["x"] + node["width"] <= box["x"] + box["width"]
+
 
 def test_a_trace_opens_as_a_tree_of_spans(ui: Any, remote_workspace: Workspace) -> None:
     from cauce.genai import tracing

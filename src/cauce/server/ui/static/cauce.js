@@ -118,7 +118,20 @@ function drawAll(root) {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => drawAll(document));
+// A graph wider than its box opens scrolled to the node it is about, not to its far left.
+function centreGraphs(root) {
+  root.querySelectorAll(".graph").forEach((box) => {
+    const node = box.querySelector(".node.root rect");
+    if (!node || box.scrollWidth <= box.clientWidth) return;
+    const middle = node.x.baseVal.value + node.width.baseVal.value / 2;
+    box.scrollLeft = middle - box.clientWidth / 2;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  drawAll(document);
+  centreGraphs(document);
+});
 document.addEventListener("htmx:afterSwap", (event) => drawAll(event.target));
 // An error answer to an htmx request is shown where the answer would have gone.
 document.addEventListener("htmx:beforeSwap", (event) => {
