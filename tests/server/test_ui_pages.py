@@ -471,6 +471,6 @@ def test_flows_and_indexes_are_listed_with_their_versions(
     assert "v1 ·" in page and "/ui/traces/" in page  # its version, and its run's trace
     assert 'href="/ui/indexes/docs"' in client.get("/ui/indexes").text
     index = client.get("/ui/indexes/docs").text
-    assert "Not built yet" in index and str(docs) in index
+    assert "Not built yet" in index and f"source:\n  path: {docs}\n" in index  # as applied
     assert client.get("/ui/flows/nope").status_code == 404
     assert client.get("/ui/indexes/nope").status_code == 404

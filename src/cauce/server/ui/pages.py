@@ -59,6 +59,7 @@ def templates() -> jinja2.Environment:
     env.filters["when"] = when
     env.filters["number"] = number
     env.filters["duration"] = duration
+    env.filters["yaml"] = as_yaml
     env.filters["column_label"] = lambda column: (column, column.partition(".")[2])
     return env
 
@@ -79,6 +80,13 @@ def number(value: Any) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
     return f"{value:.4g}"
+
+
+def as_yaml(value: Any) -> str:
+    """A spec as the YAML a user writes for ``cauce apply -f``."""
+    import yaml
+
+    return str(yaml.safe_dump(value, sort_keys=False, allow_unicode=True))
 
 
 def duration(start: int | None, end: int | None) -> str:
