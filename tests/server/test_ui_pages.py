@@ -104,6 +104,8 @@ def test_errors_read_as_messages_never_as_a_blank_page(client: TestClient) -> No
     assert client.get("/ui/nowhere").status_code == 404
     one = client.get("/ui/compare", params={"run": "x"})
     assert one.status_code == 422 and "two runs or more" in one.text
+    # The error page still says who is looking and what they may do (here a laptop's admin).
+    assert re.search(r'title="signed in as">\w', one.text) and ">viewer<" not in one.text
     # The charts' data route answers JSON, errors included.
     series = client.get("/ui/series", params={"run": "x", "key": "loss", "points": "1"})
     assert series.status_code == 422 and series.json()["error"]["details"]["field"] == "points"
@@ -446,6 +448,11 @@ def test_a_parent_runs_children_are_listed_and_compared(
     link = page.split("Compare them side by side")[0].rsplit('href="', 1)[1].split('"')[0]
     compared = client.get(link.replace("&amp;", "&")).text
     assert "2 runs compared" in compared and "<title>cited</title>" in compared
+    with cauce.start_run(experiment="evals", run_name="one variant") as lone:
+        with cauce.start_run(experiment="evals", run_name="only", nested=True):
+            pass
+    page = client.get(f"/ui/runs/{lone.info.run_id}").text
+    assert "Child runs" in page and "Compare them" not in page  # one run compares to nothing
 
 
 def test_flows_and_indexes_are_listed_with_their_versions(

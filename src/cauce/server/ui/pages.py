@@ -15,7 +15,7 @@ from starlette.requests import Request  # at run time: FastAPI reads the routes'
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from cauce.errors import CauceError, NotFound
-from cauce.server.context import request_context
+from cauce.server.context import actor, request_context
 from cauce.server.roles import RANK
 from cauce.server.workspaces import DEFAULT
 from cauce.workspace import Workspace, using
@@ -160,7 +160,11 @@ def error_page(request: Request, exc: CauceError) -> Response:
     base = base_of(request)
     if exc.http_status == 401:
         return RedirectResponse(f"{base}/ui/login", status_code=303)
-    ctx = Context(base, name, "", False, TOKEN_COOKIE in request.cookies)
+    if getattr(request.state, "principal", None) is not None:
+        # Who is signed in, and what they may do there, as on every other page.
+        ctx = context(request, actor(request))
+    else:
+        ctx = Context(base, name, "", False, TOKEN_COOKIE in request.cookies)
     if request.headers.get("hx-request") == "true":
         # A part of a page asked for: the message goes to the page's message slot, and the
         # part stays as it was (a form keeps what was typed in it).
