@@ -27,7 +27,7 @@ from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage.audit import events
 from cauce.registry.models import get_version
 from cauce.serving import rollouts
-from cauce.serving.endpoints import get_endpoint, set_traffic
+from cauce.serving.endpoints import get_endpoint, set_traffic, traffic_changes
 from cauce.serving.metrics import Window, store_windows
 from cauce.specs import apply
 from cauce.stats import jensen_shannon
@@ -148,6 +148,18 @@ def test_a_healthy_candidate_advances_and_is_promoted_with_the_alias(served: Wor
     assert decisions(served)[-1] == "promote"
     (moved, *_) = events(served, action="model.alias.set")  # the newest first
     assert moved.actor == rollout.decisions[-1].actor == "cauce-controller"
+    # Whoever moved traffic is named alike in the traffic history, the audit and the decisions:
+    # the person who started the rollout, then the controller that advanced and promoted it.
+    changes = traffic_changes("churn", workspace=served)[-4:]
+    assert [c["actor"] for c in changes] == ["tester"] + ["cauce-controller"] * 3
+    assert [e.actor for e in events(served, action="endpoint.traffic")][:4] == [
+        "cauce-controller"
+    ] * 3 + ["tester"]
+    assert [d.actor for d in rollout.decisions if d.decision in ("start", "advance")] == [
+        "tester",
+        "cauce-controller",
+        "cauce-controller",
+    ]
     passed = rollout.decisions[-2]
     assert passed.decision == "pass" and passed.measured["error_rate"]["value"] == 0.0
     assert passed.measured["latency_p99_ms"]["value"] == pytest.approx(5.0, rel=0.05)
@@ -205,7 +217,7 @@ def test_a_person_advances_promotes_or_aborts_a_rollout(controlled: Workspace) -
     rollout = rollouts.promote("churn", full=True, workspace=controlled)
     assert rollout.state == "promoted" and rollout.ended_at is not None
     assert [(d.decision, d.actor) for d in rollout.decisions] == [
-        ("start", "cauce-controller"),
+        ("start", "tester"),
         ("advance", "tester"),
         ("promote", "tester"),
     ]

@@ -531,8 +531,11 @@ def write_traffic(
     reason: str,
     *,
     check: bool = False,
+    actor: str | None = None,
 ) -> None:
-    """Move an endpoint's traffic inside the caller's transaction: history, audit, revision."""
+    """Move an endpoint's traffic inside the caller's transaction: history, audit, revision.
+    ``actor``: who moved it (the rollout controller), when not the workspace's user."""
+    actor = actor or ws.user
     if check:
         _check_split(conn, row, traffic, mirror)
     traffic = {k: int(v) for k, v in traffic.items()}
@@ -545,12 +548,12 @@ def write_traffic(
     )
     conn.execute(
         traffic_history.insert().values(
-            endpoint_id=row.id, traffic=traffic, mirror=mirror, reason=reason, actor=ws.user, at=now
+            endpoint_id=row.id, traffic=traffic, mirror=mirror, reason=reason, actor=actor, at=now
         )
     )
     audit.record(
         conn,
-        ws.user,
+        actor,
         "endpoint.traffic",
         "endpoint",
         row.id,

@@ -272,8 +272,8 @@ def _start(conn: Connection, ws: Workspace, spec: RolloutSpec) -> None:
         )
     )
     audit.record(conn, ws.user, "rollout.start", "rollout", rollout_id, after=body)
-    _enter_stage(conn, ws, row, body, stage, f"rollout of {candidate} started")
-    _decide(conn, ws, rollout_id, stage, "start", {}, f"stage {_stage_name(body, stage)}")
+    _enter_stage(conn, ws, row, body, stage, f"rollout of {candidate} started", ws.user)
+    _decide(conn, ws, rollout_id, stage, "start", {}, f"stage {_stage_name(body, stage)}", ws.user)
 
 
 def _stage_name(spec: dict[str, Any], stage: int) -> str:
@@ -283,7 +283,13 @@ def _stage_name(spec: dict[str, Any], stage: int) -> str:
 
 
 def _enter_stage(
-    conn: Connection, ws: Workspace, row: Any, spec: dict[str, Any], stage: int, reason: str
+    conn: Connection,
+    ws: Workspace,
+    row: Any,
+    spec: dict[str, Any],
+    stage: int,
+    reason: str,
+    actor: str,
 ) -> None:
     """Set the endpoint's traffic and mirror for a stage."""
     candidate, stable, share = spec["candidate"], spec["stable"], spec["share"]
@@ -295,7 +301,7 @@ def _enter_stage(
     else:
         weight = round(share * spec["steps"][stage]["weight"] / 100)
         traffic[candidate], traffic[stable] = weight, share - weight
-    write_traffic(conn, ws, row, traffic, mirror, reason)
+    write_traffic(conn, ws, row, traffic, mirror, reason, actor=actor)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -442,7 +448,8 @@ def _advance(
     if stage >= len(spec["steps"]):
         _finish(conn, ws, endpoint_row, row, "promoted", reason, {}, actor)
         return
-    _enter_stage(conn, ws, endpoint_row, spec, stage, f"rollout of {row.candidate}: {reason}")
+    why = f"rollout of {row.candidate}: {reason}"
+    _enter_stage(conn, ws, endpoint_row, spec, stage, why, actor)
     now = now_ms()
     _set(
         conn,
@@ -475,8 +482,8 @@ def _finish(
     traffic[row.candidate] = row.spec["share"] if won else 0
     traffic[row.stable] = 0 if won else row.spec["share"]
     mirror = {k: v for k, v in endpoint_row.mirror.items() if k != row.candidate}
-    why = "promoted" if won else f"rolled back: {reason}"
-    write_traffic(conn, ws, endpoint_row, traffic, mirror, f"rollout of {row.candidate} {why}")
+    why = f"rollout of {row.candidate} " + ("promoted" if won else f"rolled back: {reason}")
+    write_traffic(conn, ws, endpoint_row, traffic, mirror, why, actor=actor)
     _set(conn, row.id, state=state, reason=reason, ended_at=now_ms(), next_analysis_at=None)
     decision = "promote" if won else "rollback"
     _decide(conn, ws, row.id, row.stage, decision, measured, reason, actor)
