@@ -448,9 +448,11 @@ def test_a_parent_runs_children_are_listed_and_compared(
     link = page.split("Compare them side by side")[0].rsplit('href="', 1)[1].split('"')[0]
     compared = client.get(link.replace("&amp;", "&")).text
     assert "2 runs compared" in compared and "<title>cited</title>" in compared
-    with cauce.start_run(experiment="evals", run_name="one variant") as lone:
-        with cauce.start_run(experiment="evals", run_name="only", nested=True):
-            pass
+    with (
+        cauce.start_run(experiment="evals", run_name="one variant") as lone,
+        cauce.start_run(experiment="evals", run_name="only", nested=True),
+    ):
+        pass
     page = client.get(f"/ui/runs/{lone.info.run_id}").text
     assert "Child runs" in page and "Compare them" not in page  # one run compares to nothing
 
