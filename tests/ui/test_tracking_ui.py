@@ -35,6 +35,12 @@ def test_a_logged_run_shows_its_metric_charts(ui: Any, remote_workspace: Workspa
     assert loss.get_attribute("data-exact") == "true"
     assert ui.locator("h1").inner_text().startswith("trial-00")
     assert "0.6" in ui.locator('figure.chart[data-key="auc"] .latest').inner_text()
+    # A metric logged once is drawn at its step, not on an axis stretched from 0 to 100.
+    steps = ui.evaluate(
+        "() => { const x = document.querySelector('figure.chart[data-key=\"auc\"]')"
+        ".uplot.scales.x; return [x.min, x.max]; }"
+    )
+    assert steps == [-1, 1]
     ui.shot("run")
 
 
@@ -80,6 +86,14 @@ def test_selected_runs_are_compared_side_by_side(ui: Any, remote_workspace: Work
     compared = ui.locator("table.compare thead th a").all_inner_texts()
     assert sorted(compared) == ["trial-00", "trial-02", "trial-04"]
     assert ui.locator("svg.parallel polyline").count() == 3  # the sweep, a line per run
+    plot, box = (ui.locator(s).bounding_box() for s in ("svg.parallel", "section .graph"))
+    assert plot["width"] >= 0.8 * box["width"]  # four axes spread over the page, not a corner
+    # Every value, a metric's number too, starts under its run's name as the params do.
+    aligned = ui.evaluate(
+        "() => [...document.querySelectorAll('table.compare tbody td')]"
+        ".map((td) => getComputedStyle(td).textAlign)"
+    )
+    assert set(aligned) == {"left"}
     ui.shot("compare")
 
 

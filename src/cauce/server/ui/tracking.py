@@ -35,7 +35,9 @@ TEXT_TYPES = {"application/json", "application/yaml", "application/x-yaml", "app
 DEFAULT_POINTS = 1000
 DEFAULT_COLUMNS = 6  # metrics and params shown when none are chosen
 MAX_COMPARED = 100
-PARALLEL_MARGIN, PARALLEL_GAP, PARALLEL_HEIGHT = 60, 130, 300
+# A sweep's plot spreads its axes over about the width of a page, at least 130 px apart.
+PARALLEL_MARGIN, PARALLEL_WIDTH, PARALLEL_HEIGHT = 60, 1100, 300
+PARALLEL_GAP_MIN, PARALLEL_GAP_MAX = 130, 320
 
 
 def add_routes(app: FastAPI) -> None:
@@ -250,6 +252,8 @@ def parallel(found: Sequence[Run], params: list[str], metrics: list[str]) -> dic
     metric, one line per run through its values (a number on a linear scale, any other value
     at its place among the axis's values in order); a run without a value breaks its line."""
     columns = [("params", k) for k in params] + [("metrics", k) for k in metrics]
+    spread = (PARALLEL_WIDTH - 2 * PARALLEL_MARGIN) / max(1, len(columns) - 1)
+    gap = round(min(PARALLEL_GAP_MAX, max(PARALLEL_GAP_MIN, spread)))
     axes: list[dict[str, Any]] = []
     for i, (kind, key) in enumerate(columns):
         values = [_cell(r, f"{kind}.{key}") for r in found]
@@ -265,7 +269,7 @@ def parallel(found: Sequence[Run], params: list[str], metrics: list[str]) -> dic
             step = 1 / max(1, len(order) - 1)
             places = [None if v is None else order.index(str(v)) * step for v in values]
             ticks = (order[0], order[-1]) if order else ("", "")
-        x = PARALLEL_MARGIN + i * PARALLEL_GAP
+        x = PARALLEL_MARGIN + i * gap
         axes.append({"x": x, "label": key, "kind": kind, "low": ticks[0], "high": ticks[1],
                      "places": places})  # fmt: skip
     lines: list[dict[str, Any]] = []
@@ -288,7 +292,7 @@ def parallel(found: Sequence[Run], params: list[str], metrics: list[str]) -> dic
         # Blue (low) through violet to red (high): never the green of a run in the charts below.
         hue = 220 if shade is None else round(220 + 160 * shade) % 360
         lines.append({"run": run, "paths": [" ".join(p) for p in segments], "hue": hue})
-    width = PARALLEL_MARGIN * 2 + max(0, len(axes) - 1) * PARALLEL_GAP
+    width = PARALLEL_MARGIN * 2 + max(0, len(axes) - 1) * gap
     return {"axes": axes, "lines": lines, "width": width, "height": PARALLEL_HEIGHT,
             "top": top, "bottom": top + height}  # fmt: skip
 

@@ -4,6 +4,9 @@
 "use strict";
 
 const POINTS = 1000;
+// Steps are whole numbers: their axis is never ticked at 0.5.
+const STEP_TICKS = [1, 2, 5].flatMap((m) => Array.from({ length: 10 }, (_, e) => m * 10 ** e))
+  .sort((a, b) => a - b);
 const COLOURS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563"];
 
 async function series(url, run, key, range) {
@@ -30,6 +33,15 @@ function short(value) {
   return String(Number(value.toPrecision(4)));
 }
 
+// An x range around a lone step (or time): uPlot would otherwise stretch one point over 0-100.
+function around(pad) {
+  return (u, min, max) => {
+    const xs = u.data[0];
+    const lone = xs.length > 0 && xs.every((x) => x === xs[0]);
+    return lone ? [xs[0] - pad, xs[0] + pad] : [min, max];
+  };
+}
+
 // Several series on one x axis: the union of their steps, a gap where one has no value.
 function aligned(parts) {
   const steps = [...new Set(parts.flatMap((p) => p.steps))].sort((a, b) => a - b);
@@ -54,8 +66,8 @@ async function draw(figure) {
     const options = {
       width,
       height: 220,
-      scales: { x: { time: false } },
-      axes: [{ label: "step" }, { size: 64, values: (u, splits) => splits.map(short) }],
+      scales: { x: { time: false, range: around(1) } },
+      axes: [{ label: "step", incrs: STEP_TICKS }, { size: 64, values: (u, splits) => splits.map(short) }],
       series: [{ label: "step" }, ...names.map((name, i) => ({
         label: name, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: runs.length > 1,
         value: (u, v) => short(v),
@@ -74,6 +86,7 @@ async function draw(figure) {
       cursor: { drag: { x: true, y: false, setScale: false } },
     };
     chart = new uPlot(options, aligned(parts), plot);
+    figure.uplot = chart;
     figure.dataset.exact = String(parts.every((p) => p.exact));
     figure.dataset.points = String(parts.reduce((n, p) => n + p.steps.length, 0));
     plot.addEventListener("dblclick", async () => {
@@ -99,7 +112,7 @@ function drawInline(figure) {
   const options = {
     width: Math.max(280, plot.clientWidth || 420),
     height: 200,
-    scales: { x: { time } },
+    scales: { x: { time, range: around(time ? 60 : 1) } },
     axes: [{}, { size: 64, values: (u, splits) => splits.map(short) }],
     series: [{ label: time ? "time" : "x" }, ...data.series.map((s, i) => ({
       label: s.label, stroke: s.dash ? "#9ca3af" : COLOURS[i % COLOURS.length], width: 1.5,
@@ -107,7 +120,7 @@ function drawInline(figure) {
       value: (u, v) => short(v),
     }))],
   };
-  new uPlot(options, [data.x, ...data.series.map((s) => s.values)], plot);
+  figure.uplot = new uPlot(options, [data.x, ...data.series.map((s) => s.values)], plot);
   figure.dataset.points = String(data.x.length);
   figure.classList.add("ready");
 }
