@@ -483,3 +483,51 @@ def test_flows_and_indexes_are_listed_with_their_versions(
     assert "Not built yet" in index and f"source:\n  path: {docs}\n" in index  # as applied
     assert client.get("/ui/flows/nope").status_code == 404
     assert client.get("/ui/indexes/nope").status_code == 404
+
+
+def test_an_endpoint_shows_what_each_deployment_serves_and_its_latency_readably(
+    client: TestClient, local_workspace: Workspace, tmp_path: Path
+) -> None:
+    from tests.genai.upstream import Upstream
+
+    from cauce.genai.indexes import registry as indexes
+    from cauce.serving.endpoints import get_endpoint
+    from cauce.serving.metrics import Window, store_windows
+    from cauce.specs import apply
+    from cauce.store import now_ms
+
+    @cauce.flow(name="lookup")
+    def lookup(question: str) -> dict[str, str]:
+        return {"answer": question}
+
+    lookup.register()
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Parcels ship on Monday.")
+    upstream = Upstream()
+    try:
+        apply([{"kind": "Connection", "name": "echo", "base_url": upstream.url,
+                "models": {"embeddings": "echo-embed"}},
+               {"kind": "Index", "name": "docs", "source": {"path": str(docs)},
+                "embeddings": {"connection": "echo"}}])  # fmt: skip
+        indexes.refresh("docs")
+    finally:
+        upstream.close()
+    apply([{"kind": "Endpoint", "name": "assistant", "traffic": {"blue": 100}},
+           {"kind": "Deployment", "endpoint": "assistant", "name": "blue",
+            "flow": "flows:/lookup", "indexes": {"docs": 1}}])  # fmt: skip
+    slow = Window()
+    for _ in range(3):
+        slow.observe(12_730.0, False)  # a small model on a laptop: 13 s an answer
+    endpoint_id = get_endpoint("assistant").id
+    at = now_ms()
+    store_windows(
+        local_workspace, "assistant", endpoint_id, at - 1000, at, {("blue", "live"): slow}
+    )
+    page = client.get("/ui/endpoints/assistant").text
+    # Both deployments would read "flows:/lookup/1": which index version each pins tells them
+    # apart, each a link.
+    assert 'href="/ui/flows/lookup">flows:/lookup/1</a> · index ' in page
+    assert '<a href="/ui/indexes/docs">docs@1</a>' in page
+    p99 = re.findall(r'<td class="num">([^<]*)</td>\s*</tr>', page)[0]
+    assert re.fullmatch(r"\d\d,\d{3}", p99), p99  # a slow p99 in ms, not 1.273e+04

@@ -72,13 +72,16 @@ def when(ms: int | None) -> str:
 
 
 def number(value: Any) -> str:
-    """A metric value, short: 4 significant digits, NaN and infinities spelled out."""
+    """A metric value, short: 4 significant digits (a whole number with thousands separators
+    from 10,000), NaN and infinities spelled out."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
+    if 1e4 <= abs(value) < 1e15:
+        return f"{value:,.0f}"  # 12,730 ms, not 1.273e+04
     return f"{value:.4g}"
 
 
