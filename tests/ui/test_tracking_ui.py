@@ -36,11 +36,12 @@ def test_a_logged_run_shows_its_metric_charts(ui: Any, remote_workspace: Workspa
     assert ui.locator("h1").inner_text().startswith("trial-00")
     assert "0.6" in ui.locator('figure.chart[data-key="auc"] .latest').inner_text()
     # A metric logged once is drawn at its step, not on an axis stretched from 0 to 100.
-    steps = ui.evaluate(
-        "() => { const x = document.querySelector('figure.chart[data-key=\"auc\"]')"
-        ".uplot.scales.x; return [x.min, x.max]; }"
+    steps, values = ui.evaluate(
+        "() => { const s = document.querySelector('figure.chart[data-key=\"auc\"]')"
+        ".uplot.scales; return [[s.x.min, s.x.max], [s.y.min, s.y.max]]; }"
     )
     assert steps == [-1, 1]
+    assert values[0] < 0.6 < values[1] and values[1] - values[0] < 0.2  # around it, not 0 to 1
     ui.shot("run")
 
 

@@ -42,6 +42,12 @@ function around(pad) {
   };
 }
 
+// A y range around values that never change: uPlot would draw a rate that stays 0 on 0-100.
+function level(u, min, max) {
+  if (min == null || min !== max) return uPlot.rangeNum(min, max, 0.1, true);
+  return min === 0 ? [0, 1] : [min - Math.abs(min) / 10, max + Math.abs(max) / 10];
+}
+
 // Several series on one x axis: the union of their steps, a gap where one has no value.
 function aligned(parts) {
   const steps = [...new Set(parts.flatMap((p) => p.steps))].sort((a, b) => a - b);
@@ -66,7 +72,7 @@ async function draw(figure) {
     const options = {
       width,
       height: 220,
-      scales: { x: { time: false, range: around(1) } },
+      scales: { x: { time: false, range: around(1) }, y: { range: level } },
       axes: [{ label: "step", incrs: STEP_TICKS }, { size: 64, values: (u, splits) => splits.map(short) }],
       series: [{ label: "step" }, ...names.map((name, i) => ({
         label: name, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: runs.length > 1,
@@ -109,10 +115,21 @@ function drawInline(figure) {
   const plot = figure.querySelector(".plot");
   const data = JSON.parse(figure.dataset.inline);
   const time = figure.dataset.time === "true";
+  const pad = time ? 60 : 1;
+  figure.dataset.points = String(data.x.length);
+  if (data.x.length === 1) {
+    // One value: its thresholds still draw as lines across the plot, not as hidden points.
+    const [x] = data.x;
+    data.x = [x - pad, x, x + pad];
+    data.series.forEach((s) => {
+      const [v] = s.values;
+      s.values = s.dash ? [v, v, v] : [null, v, null];
+    });
+  }
   const options = {
     width: Math.max(280, plot.clientWidth || 420),
     height: 200,
-    scales: { x: { time, range: around(time ? 60 : 1) } },
+    scales: { x: { time }, y: { range: level } },
     axes: [{}, { size: 64, values: (u, splits) => splits.map(short) }],
     series: [{ label: time ? "time" : "x" }, ...data.series.map((s, i) => ({
       label: s.label, stroke: s.dash ? "#9ca3af" : COLOURS[i % COLOURS.length], width: 1.5,
@@ -121,7 +138,6 @@ function drawInline(figure) {
     }))],
   };
   figure.uplot = new uPlot(options, [data.x, ...data.series.map((s) => s.values)], plot);
-  figure.dataset.points = String(data.x.length);
   figure.classList.add("ready");
 }
 
