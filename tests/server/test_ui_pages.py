@@ -531,3 +531,16 @@ def test_an_endpoint_shows_what_each_deployment_serves_and_its_latency_readably(
     assert '<a href="/ui/indexes/docs">docs@1</a>' in page
     p99 = re.findall(r'<td class="num">([^<]*)</td>\s*</tr>', page)[0]
     assert re.fullmatch(r"\d\d,\d{3}", p99), p99  # a slow p99 in ms, not 1.273e+04
+
+
+def test_numbers_and_times_read_as_a_person_reads_them() -> None:
+    from cauce.server.ui.pages import number, took
+
+    assert [number(v) for v in (0.003356, 0.72, 4162.0, 12_730.4, 2e15)] == [
+        "0.003356", "0.72", "4162", "12,730", "2e+15",
+    ]  # fmt: skip
+    assert [number(v) for v in (float("nan"), float("inf"), True)] == ["NaN", "∞", "True"]
+    # A span, a flow run, a monitor run or a pipeline step: ms while short, then seconds.
+    assert [took(v) for v in (26.68, 38, 11_720.3, 185_000, None)] == [
+        "26.68 ms", "38 ms", "11.7 s", "3 min 5 s", "",
+    ]  # fmt: skip
