@@ -135,3 +135,24 @@ def test_a_long_metric_is_drawn_downsampled_then_exact_when_zoomed(
             arg=["1" if exact == "false" else "2", exact],
         )
     ui.shot("long-metric")
+
+
+def test_long_names_and_values_keep_the_runs_table_readable(
+    ui: Any, remote_workspace: Workspace
+) -> None:
+    for i in range(2):
+        name = f"eval flows--rag-answer-2 on cauce-docs-{i}"
+        with cauce.start_run(experiment="evals", run_name=name):
+            cauce.log_params({"batch_run": "c39e33691454408d9009a96486c3d5be", "data": "q@1"})
+            cauce.log_metric("f1", 0.05 + i / 10)
+    ui.goto(ui.at("/ui/runs?experiment=evals"))
+    name = ui.locator("table.runs td.run").first
+    started = ui.locator("table.runs td.when").first
+    line = ui.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 24")
+    # Each on one line (they wrapped a word or a date part per line beside long values)...
+    assert name.bounding_box()["height"] < 2 * line and started.bounding_box()["height"] < 2 * line
+    # ...and a long value is cut, whole on hover.
+    batch = ui.locator("table.runs td.text[title]").first
+    assert batch.get_attribute("title") == "c39e33691454408d9009a96486c3d5be"
+    assert ui.evaluate("(td) => td.scrollWidth > td.clientWidth", batch.element_handle())
+    ui.shot("runs-long-values")
