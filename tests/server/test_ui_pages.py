@@ -60,7 +60,11 @@ def test_the_pages_show_experiments_runs_a_run_and_a_comparison(
     assert ">model</a>" in chosen and ">lr</a>" not in chosen
     run = client.get(f"/ui/runs/{ids[0]}").text
     assert "trial-0" in run and 'data-key="loss"' in run and "forest" not in run
+    # auc was logged once: a score in a table, not a chart of one point.
+    assert 'data-key="auc"' not in run
+    assert re.search(r'<th scope="row">auc</th><td class="num">0.7</td>', run)
     compare = client.get("/ui/compare", params=[("run", ids[0]), ("run", ids[2])]).text
+    assert 'data-key="loss"' in compare and 'data-key="auc"' not in compare
     assert '<tr class="differs"><th scope="row">lr</th>' in compare
     assert '<tr class="differs"><th scope="row">model</th>' in compare
     # The sweep: an axis per differing param and per metric, a line per run.

@@ -10,7 +10,7 @@ import pytest
 import cauce
 from cauce.errors import InvalidInput, NotFound
 from cauce.store.schema import metrics
-from cauce.tracking.series import metric_series
+from cauce.tracking.series import metric_series, metric_steps
 from cauce.workspace import Workspace
 from remote import server_side
 
@@ -58,3 +58,18 @@ def test_bad_series_requests_name_the_problem(seam_any_workspace: Workspace) -> 
         metric_series("0" * 32, "m")
     assert metric_series(run.info.run_id, "nothing").total == 0
     assert not math.isnan(metric_series(run.info.run_id, "m").values[0] or 0.0)
+
+
+def test_a_runs_metric_steps_tell_a_score_from_a_history(seam_any_workspace: Workspace) -> None:
+    with cauce.start_run(experiment="e") as run:
+        cauce.log_metric("f1", 0.8)
+        for step in range(3):
+            cauce.log_metric("loss", 1 / (step + 1), step=step)
+        for value in (0.5, 0.6):
+            cauce.log_metric("accuracy", value)  # no step: both at step 0
+    assert metric_steps(run.info.run_id) == {"f1": 1, "loss": 3, "accuracy": 1}
+    with cauce.start_run(experiment="e") as quiet:
+        pass
+    assert metric_steps(quiet.info.run_id) == {}
+    with pytest.raises(NotFound):
+        metric_steps("0" * 32)

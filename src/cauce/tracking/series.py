@@ -16,7 +16,7 @@ from cauce.store.schema import metrics
 from cauce.validation import check_key
 from cauce.workspace import Workspace, current
 
-__all__ = ["MAX_POINTS", "Series", "metric_series"]
+__all__ = ["MAX_POINTS", "Series", "metric_series", "metric_steps"]
 
 MAX_POINTS = 5000
 
@@ -72,6 +72,22 @@ def metric_series(
         exact=total <= points,
         total=int(total),
     )
+
+
+@operation("GET /runs/{run_id}/metric-steps")
+def metric_steps(run_id: str, *, workspace: Workspace | None = None) -> dict[str, int]:
+    """At how many steps each metric of a run was logged: 1 for a score (logged once, or again
+    at the same step), more for a history worth a chart."""
+    from cauce.tracking.runs import _require_run
+
+    ws = workspace or current()
+    m = metrics.c
+    with ws.store.read() as conn:
+        _require_run(conn, run_id)
+        rows = conn.execute(
+            select(m.key, func.count(m.step.distinct())).where(m.run_id == run_id).group_by(m.key)
+        ).all()
+    return {key: int(count) for key, count in rows}
 
 
 def _extremes(conn: Connection, where: list[Any], first: int, last: int, slices: int) -> list[Any]:

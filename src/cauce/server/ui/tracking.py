@@ -142,7 +142,8 @@ def runs_page(request: Request) -> View:
 
 
 def run_page(request: Request) -> View:
-    """One run: what it is, its metrics with a chart each, params, tags, inputs, artifacts."""
+    """One run: what it is, its metrics (a chart each for those logged at several steps, a
+    table of the others), params, tags, inputs, artifacts."""
     run_id = request.path_params["run_id"]
 
     def view(ws: Workspace, ctx: Context) -> Response:
@@ -150,8 +151,10 @@ def run_page(request: Request) -> View:
         from cauce.tracking.experiments import get_experiment
         from cauce.tracking.runs import get_run
         from cauce.tracking.search import search_runs
+        from cauce.tracking.series import metric_steps
 
         run = get_run(run_id)
+        steps = metric_steps(run_id)
         children = search_runs(
             filter=f"attributes.parent_run_id = '{run.info.run_id}'",
             order_by=["attributes.start_time"],
@@ -161,6 +164,8 @@ def run_page(request: Request) -> View:
             "run.html",
             ctx=ctx,
             run=run,
+            scores={k: v for k, v in run.data.metrics.items() if steps.get(k, 0) <= 1},
+            histories={k: v for k, v in run.data.metrics.items() if steps.get(k, 0) > 1},
             children=children,
             experiment=get_experiment(run.info.experiment_id),
             artifacts=list_artifacts(run_id),
@@ -219,12 +224,13 @@ def _shown(value: Any) -> str:
 
 
 def compare_page(request: Request) -> View:
-    """Runs side by side: params (those that differ first), latest metrics, and each metric's
-    series overlaid."""
+    """Runs side by side: params (those that differ first), latest metrics, and the series of
+    each metric with a history overlaid."""
     ids = [i for i in request.query_params.getlist("run") if i][:MAX_COMPARED]
 
     def view(ws: Workspace, ctx: Context) -> Response:
         from cauce.tracking.runs import get_run
+        from cauce.tracking.series import metric_steps
 
         if len(ids) < 2:
             raise InvalidInput("choose two runs or more to compare", details={"field": "run"})
@@ -233,6 +239,8 @@ def compare_page(request: Request) -> View:
         differing = [k for k in params if len({r.data.params.get(k) for r in found}) > 1]
         same = [k for k in params if k not in differing]
         metrics = sorted({k for r in found for k in r.data.metrics})
+        steps = [metric_steps(r.info.run_id) for r in found]
+        charted = [k for k in metrics if any(c.get(k, 0) > 1 for c in steps)]
         return render(
             "compare.html",
             ctx=ctx,
@@ -240,6 +248,7 @@ def compare_page(request: Request) -> View:
             differing=differing,
             same=same,
             metrics=metrics,
+            charted=charted,
             parallel=parallel(found, differing, metrics),
             section="runs",
         )
