@@ -309,6 +309,11 @@ def test_an_index_built_here_is_recorded_by_the_server(
     assert tracing.get_trace(used["trace_id"]).spans[0].name == "retrieval docs"
     assert registry.set_current("docs", 1, reason="rollback").version == 1
     assert records.get_index("docs").current_version == 1
+    # Every move of the current version, a refresh's and a person's alike, oldest first.
+    moves = [
+        (h["from_version"], h["to_version"], h["reason"]) for h in registry.current_history("docs")
+    ]
+    assert moves == [(None, 1, "refreshed"), (1, 2, "refreshed"), (2, 1, "rollback")]
     # A record is checked where it is kept: the file must be there, and built on the newest.
     stale = records.BuiltVersion(
         after=1, content_id=version_id({}, {}, "m"), embedding_model="m", chunker={},

@@ -533,6 +533,12 @@ def test_an_endpoint_shows_what_each_deployment_serves_and_its_latency_readably(
     # apart, each a link.
     assert 'href="/ui/flows/lookup">flows:/lookup/1</a> · index ' in page
     assert '<a href="/ui/indexes/docs">docs@1</a>' in page
+    # The index says which deployment reads which of its versions, and every current move.
+    index = client.get("/ui/indexes/docs").text
+    pinned = index.split('id="pins-h"')[1].split("</table>")[0]
+    assert 'href="/ui/endpoints/assistant">assistant</a></td><td>blue</td><td>v1</td>' in pinned
+    moved = index.split('id="history-h"')[1].split("</table>")[0]
+    assert re.search(r"<td>—</td><td>v1</td><td>[^<]*</td><td>\w+</td>", moved), moved
     p99 = re.findall(r'<td class="num">([^<]*)</td>\s*</tr>', page)[0]
     assert re.fullmatch(r"\d\d,\d{3}", p99), p99  # a slow p99 in ms, not 1.273e+04
 

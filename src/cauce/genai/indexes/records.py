@@ -237,6 +237,22 @@ def record_version(
                 **built.stats.get("changes", {}),
             },
         )
+        if promote:
+            # Every move of the current version is one kind of event, whoever moved it.
+            was = conn.execute(
+                select(index_versions.c.version).where(
+                    index_versions.c.id == row.current_version_id
+                )
+            ).scalar()
+            audit.record(
+                conn,
+                who,
+                "index.current.set",
+                "index",
+                row.id,
+                before={"index": name, "version": was},
+                after={"index": name, "version": number, "reason": "refreshed"},
+            )
         return version_info(
             name,
             conn.execute(select(index_versions).where(index_versions.c.id == version_id)).one(),

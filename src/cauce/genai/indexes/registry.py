@@ -353,6 +353,28 @@ def move_current(
     return True
 
 
+@operation("GET /indexes/{name}/current-history")
+def current_history(name: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """Every move of the version searches read, oldest first: from, to, why, who and when (as
+    a prompt's :func:`~cauce.genai.prompts.label_history`)."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = index_row(conn, name)
+    moves = audit.events(
+        ws, entity_kind="index", entity_id=row.id, action="index.current.set", limit=100_000
+    )
+    return [
+        {
+            "from_version": (e.before or {}).get("version"),
+            "to_version": (e.after or {}).get("version"),
+            "reason": (e.after or {}).get("reason"),
+            "at": e.at,
+            "user": e.actor,
+        }
+        for e in reversed(moves)
+    ]
+
+
 def _read_source(ws: Workspace, spec: IndexSpec) -> tuple[Any, str | None]:
     from cauce.genai.indexes.parse import read_folder, read_rows
 

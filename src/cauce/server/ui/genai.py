@@ -118,17 +118,29 @@ def indexes(request: Request) -> View:
 
 
 def index(request: Request) -> View:
-    """An index: its spec and its versions, the current one marked."""
+    """An index: its versions, the current one marked, the deployments that pin one, every
+    move of the current version, and its spec."""
     name = request.path_params["name"]
 
     def view(ws: Workspace, ctx: Context) -> Response:
         from cauce.genai.indexes.records import get_index, versions
+        from cauce.genai.indexes.registry import current_history
+        from cauce.serving.endpoints import list_endpoints
 
+        found = get_index(name)
+        pins = [
+            (d, (d.spec.get("indexes") or {})[name])
+            for e in list_endpoints()
+            for d in e.deployments
+            if name in (d.spec.get("indexes") or {})
+        ]
         return render(
             "index.html",
             ctx=ctx,
-            index=get_index(name),
+            index=found,
             versions=sorted(versions(name), key=lambda v: v.version, reverse=True),
+            pins=pins,
+            history=list(reversed(current_history(name))),
             section="flows",
         )
 
