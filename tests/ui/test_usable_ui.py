@@ -51,6 +51,39 @@ def test_every_page_fits_a_narrow_window(browser: Any, remote_workspace: Workspa
         context.close()
 
 
+def test_pages_with_long_ids_names_and_values_fit_a_narrow_window(
+    browser: Any, remote_workspace: Workspace
+) -> None:
+    """A run id, a dataset's long name, a value with no space to break at, a model card's
+    table: each wraps or scrolls in place, the page never scrolls sideways."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    token = "1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1"
+    frame = pd.DataFrame({"answer": [token] * 5 + ["short"] * 5, "score": range(10)})
+    cauce.data.register("evals.rag-answer.flows-answers-with-a-long-name", frame)
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    with cauce.start_run(experiment="churn", run_name="trained") as run:
+        cauce.log_params({"batch_run": "c39e33691454408d9009a96486c3d5be" * 3})
+        cauce.log_model(model, "model", registered_model="churn")
+    pages = [
+        f"/ui/runs/{run.info.run_id}",
+        "/ui/models/churn/versions/1",
+        "/ui/datasets/evals.rag-answer.flows-answers-with-a-long-name",
+    ]
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    base = remote_workspace.settings.server_url
+    try:
+        for path in pages:
+            page.goto(f"{base}{path}")
+            wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wider <= 1, (path, wider)
+        page.screenshot(path=str(_shots() / "narrow-dataset.png"), full_page=True)
+    finally:
+        context.close()
+
+
 def _shots() -> Any:
     from pathlib import Path
 
