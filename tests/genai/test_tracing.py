@@ -91,6 +91,7 @@ def test_a_flow_of_spans_is_stored_as_a_tree_with_genai_attributes(
     assert summary.output_tokens == answer.usage.output_tokens + second.usage.output_tokens
     assert summary.cost == pytest.approx(answer.cost + second.cost)
     assert [t.id for t in tracing.list_traces()] == [root.trace_id]
+    assert tracing.trace_names() == ["answer"]  # what a trace list can be filtered by
 
 
 def test_a_streamed_answer_is_one_span_and_an_abandoned_one_is_marked(

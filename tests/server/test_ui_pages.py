@@ -351,6 +351,18 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     assert tree.index("answer") < tree.index("retrieval docs") < tree.index("embed query")
     assert 'aria-level="3"' in tree
     assert client.get("/ui/traces/abc").status_code == 422
+    # The list is filtered by name and status, from what is stored.
+    with pytest.raises(RuntimeError), tracing.span("lookup", operation="invoke_agent"):
+        raise RuntimeError("no index")
+    tracing.flush(local_workspace)
+    listed = client.get("/ui/traces").text
+    assert "<option>answer</option>" in listed and "<option>lookup</option>" in listed
+    failed = client.get("/ui/traces", params={"status": "error"}).text.split("<tbody>")[1]
+    assert ">lookup</a>" in failed and ">answer</a>" not in failed
+    none = client.get("/ui/traces", params={"status": "error", "name": "answer"}).text
+    assert "No error trace of answer is stored." in none
+    bad = client.get("/ui/traces", params={"status": "failed"})
+    assert bad.status_code == 422 and "status is ok or error" in bad.text
 
 
 @cauce.step

@@ -68,6 +68,7 @@ __all__ = [
     "set_redactor",
     "span",
     "to_dataset",
+    "trace_names",
     "trace_rows",
 ]
 
@@ -693,6 +694,17 @@ def query_traces(
         query = query.where(traces.c.status == status)
     with ws.store.read() as conn:
         return [_trace_summary(r) for r in conn.execute(query)]
+
+
+@operation("GET /trace-names")
+def trace_names(*, workspace: Workspace | None = None) -> list[str]:
+    """The names the stored traces go by (their root spans'), in order: what
+    :func:`query_traces` can be asked for by ``name``."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return list(
+            conn.execute(select(traces.c.name).distinct().order_by(traces.c.name)).scalars()
+        )
 
 
 def get_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cauce.lineage.graph import Graph
 
 AUDIT_LIMIT = 200
+TRACES_SHOWN = 100
 
 
 def add_routes(app: FastAPI) -> None:
@@ -89,14 +90,20 @@ def audit(request: Request) -> View:
 
 
 def traces(request: Request) -> View:
-    """Recent traces (of one flow or call when ``name`` is given)."""
+    """The newest traces, of one name (a flow, a call) and one status when asked."""
     name = request.query_params.get("name") or None
+    status = request.query_params.get("status") or None
 
     def view(ws: Workspace, ctx: Context) -> Response:
-        from cauce.genai.tracing import list_traces
+        from cauce.genai.tracing import list_traces, trace_names
 
-        return render("traces.html", ctx=ctx, traces=list_traces(name=name, limit=100),
-                      name=name, section="traces")  # fmt: skip
+        if status not in (None, "ok", "error"):
+            raise InvalidInput(
+                f"status is ok or error, not {status!r}", details={"field": "status"}
+            )
+        found = list_traces(name=name, status=status, limit=TRACES_SHOWN)
+        return render("traces.html", ctx=ctx, traces=found, names=trace_names(), name=name,
+                      outcome=status, shown=TRACES_SHOWN, section="traces")  # fmt: skip
 
     return view
 
