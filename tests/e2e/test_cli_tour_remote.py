@@ -254,7 +254,9 @@ def test_tracking_registry_pipelines_and_serving_through_a_server(
         run("init", str(elsewhere), check=False), "the workspace is on the server", url
     )
     assert not elsewhere.exists()
-    assert_one_line_error(run("server", "--port", "1", check=False), "CAUCE_SERVER_URL is set")
+    refused = run("server", "--port", "1", check=False)
+    assert_one_line_error(refused, "CAUCE_SERVER_URL is set")
+    assert "Cauce server on" not in refused.stdout  # no banner for a server that never started
     assert not home.exists()  # nothing was written on the client's side
 
     # serving on this machine: one deployment alone, and a router in front of it

@@ -23,8 +23,8 @@ def server(
     """
     from cauce.server.serve import serve
 
-    console.print(f"Cauce server on http://{host}:{port} (API at /api/v1, {workers} worker(s))")
-    serve(host=host, port=port, workers=workers)
+    banner = f"Cauce server on http://{host}:{port} (API at /api/v1, {workers} worker(s))"
+    serve(host=host, port=port, workers=workers, announce=lambda: console.print(banner))
 
 
 def ui(
@@ -44,10 +44,13 @@ def ui(
     from cauce.server.serve import serve
 
     url = f"http://127.0.0.1:{port}/ui"
-    console.print(f"Cauce UI on {url} (Ctrl-C stops)")
-    if open_browser:
-        import threading
-        import webbrowser
 
-        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    serve(host="127.0.0.1", port=port, workers=1)
+    def announce() -> None:
+        console.print(f"Cauce UI on {url} (Ctrl-C stops)")
+        if open_browser:
+            import threading
+            import webbrowser
+
+            threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+
+    serve(host="127.0.0.1", port=port, workers=1, announce=announce)

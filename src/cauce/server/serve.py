@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cauce.errors import InvalidInput
@@ -30,14 +31,23 @@ def app_from_env() -> ASGIApp:
     return create_app(home, host=os.environ.get(_HOST_VARIABLE, "127.0.0.1"))
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1) -> None:
-    """Serve the current workspace on ``host:port`` until interrupted."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    *,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    """Serve the current workspace on ``host:port`` until interrupted; ``announce`` is called
+    once the workspace is known to be servable, before the workers start."""
     import uvicorn
 
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, not {workers}")
     os.environ[_HOST_VARIABLE] = host
     app_from_env()  # fail here, with a readable error, before any worker starts
+    if announce is not None:
+        announce()
     uvicorn.run(
         "cauce.server.serve:app_from_env",
         factory=True,
