@@ -45,6 +45,12 @@ def test_card_lists_metrics_params_data_signature_lineage_and_aliases(
     cauce.models.set_alias("churn", "champion", 1)
     cauce.models.update_version("churn", 1, description="First | baseline model")
 
+    holdout = cauce.data.register("holdout", frame.assign(churn=labels))
+    cauce.evaluations.evaluate("models:/churn/1", holdout, label="churn")
+    gate = {"kind": "Gate", "name": "auc-floor", "data": "holdout@1", "label": "churn",
+            "rules": [{"metric": {"name": "roc_auc", "min": 1.01}}]}  # fmt: skip
+    cauce.gates.check("models:/churn/1", gate)
+
     card = model_card("models:/churn@champion")
     lines = card.splitlines()
     assert lines[0] == "# Model card: churn v1"
@@ -68,6 +74,12 @@ def test_card_lists_metrics_params_data_signature_lineage_and_aliases(
     assert "| senior | boolean |" in card
     assert "Output: tensor int64 [-1]" in card
 
+    # How it scored on held-out data, and the gate that judged it there.
+    [scored] = [line for line in lines if line.startswith("| holdout@1 | churn | 40 |")]
+    assert "accuracy " in scored and "roc_auc " in scored
+    verdict = lines[lines.index("### Gate checks") + 4]
+    assert "| auc-floor | failed: " in verdict and "roc_auc" in verdict and "| tester |" in verdict
+
     # Lineage back to the data.
     assert f"- dataset customers v1 → run baseline ({run.run_id[:8]}) (input)" in lines
     assert f"- run baseline ({run.run_id[:8]}) → model churn v1 (produced)" in lines
@@ -89,6 +101,8 @@ def test_card_lists_metrics_params_data_signature_lineage_and_aliases(
     assert "No signature: the model was logged without an input example." in bare
     assert "The run recorded no dataset inputs." in bare
     assert "No metrics were logged." in bare and "No parameters were logged." in bare
+    assert "Not evaluated: `cauce models evaluate models:/churn/2 --data" in bare
+    assert "### Gate checks" not in bare
 
 
 def test_values_read_as_written_not_as_markup(workspace: Workspace) -> None:

@@ -45,6 +45,51 @@ def version_card(name: str, version: int, *, workspace: Workspace | None = None)
     return _card(workspace or current(), registry.get_version(name, version, workspace=workspace))
 
 
+def _evaluations(ws: Workspace, version: registry.ModelVersion) -> list[str]:
+    """How the version scored on held-out data, and the gates that judged it: the card's
+    quantitative analysis."""
+    from cauce.lineage.audit import events
+    from cauce.registry.evaluations import evaluations
+
+    out = ["## Evaluations", ""]
+    scored = evaluations(version.uri, workspace=ws)
+    out += (
+        _table(
+            ["Dataset", "Label", "Rows", "Metrics", "When"],
+            [
+                [
+                    e.dataset,
+                    e.label,
+                    e.rows,
+                    ", ".join(f"{k} {v:.4g}" for k, v in sorted(e.metrics.items())),
+                    _when(e.created_at),
+                ]
+                for e in scored
+            ],
+        )
+        if scored
+        else [f"Not evaluated: `cauce models evaluate {version.uri} --data DATA --label COLUMN`."]
+    )
+    checks = events(ws, entity_kind="model_version", entity_id=version.id, action="gate.check")
+    if checks:
+        out += ["", "### Gate checks", ""]
+        out += _table(
+            ["When", "Policy", "Verdict", "By"],
+            [
+                [
+                    _when(c.at),
+                    (c.after or {}).get("policy"),
+                    "passed"
+                    if (c.after or {}).get("passed")
+                    else f"failed: {(c.after or {}).get('reason')}",
+                    c.actor,
+                ]
+                for c in reversed(checks)
+            ],
+        )
+    return [*out, ""]
+
+
 def _card(ws: Workspace, version: registry.ModelVersion) -> str:
     import yaml
 
@@ -120,6 +165,7 @@ def _card(ws: Workspace, version: registry.ModelVersion) -> str:
             else ["The run recorded no dataset inputs."]
         )
         out.append("")
+    out += _evaluations(ws, version)
     out += ["## Signature", ""]
     signature = version.signature or {}
     inputs_schema = signature.get("inputs")
