@@ -6,6 +6,7 @@ token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -757,6 +758,123 @@ def test_keys_and_their_spending_are_kept_and_deleted_with_the_endpoint(
     delete_endpoint("spare")
     cauce.apply([{"kind": "Endpoint", "name": "spare"}])
     assert keys.list_keys("spare") == []
+
+
+def test_a_usage_report_sent_again_is_counted_once(any_workspace: Workspace) -> None:
+    """On SQLite, PostgreSQL and through a server: a report's id makes sending it again safe."""
+    from cauce.errors import InvalidInput
+    from cauce.store import new_id
+
+    cauce.apply([{"kind": "Endpoint", "name": "spare"}])
+    key_id = keys.create_key("spare", "team")[0].id
+    report = [keys.Usage(key_id, "2026-12", 1, 10, 20, 0.5)]
+    first = new_id()
+    keys.add_usage("spare", report, first)
+    keys.add_usage("spare", report, first)  # its answer was lost: sent again
+    keys.add_usage("spare", report, new_id())  # the next report adds
+    spent = {u["period"]: u for u in _stored_usage(any_workspace, key_id)}
+    assert (spent["2026-12"]["requests"], spent["2026-12"]["input_tokens"]) == (2, 20)
+    with pytest.raises(InvalidInput, match="report_id") as refused:
+        keys.add_usage("spare", report, "not-an-id")
+    assert refused.value.details == {"field": "report_id"}
+
+
+def _stored_usage(ws: Workspace, key_id: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from cauce.store.schema import api_key_usage
+    from remote import server_side
+
+    with server_side(ws).store.read() as conn:
+        rows = conn.execute(select(api_key_usage).where(api_key_usage.c.key_id == key_id))
+        return [dict(r._mapping) for r in rows]
+
+
+class AnswerLosingProxy:
+    """A TCP proxy on loopback in front of a server that, once told to, forwards one request
+    and closes the connection instead of relaying the answer: the server did the work, the
+    client never hears of it."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import socket
+        import threading
+
+        self.upstream_port = upstream_port
+        self.lose_next_answer = False
+        self.lost = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+
+    def _pipe(self, source: Any, sink: Any, answers: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if answers and self.lose_next_answer:
+                    self.lose_next_answer = False
+                    self.lost += 1
+                    break  # the answer is dropped, the connection closed
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_router_whose_usage_answer_is_lost_counts_the_spending_once(
+    remote_workspace: Workspace, tmp_path: Path
+) -> None:
+    """A real server behind a proxy that loses the answer to a router's usage report: the
+    server added it, the router sends it again, the key is charged once."""
+    from urllib.parse import urlsplit
+
+    from cauce.config import load_settings
+    from cauce.errors import BackendError
+    from cauce.serving.gateway import KeyRing
+
+    cauce.apply([{"kind": "Endpoint", "name": "spare"}])
+    _, key = keys.create_key("spare", "team", limits={"token_budget": 1000})
+    url = remote_workspace.settings.server_url
+    assert url is not None
+    port = urlsplit(url).port
+    proxy = AnswerLosingProxy(port or 80)
+    env = {"CAUCE_SERVER_URL": url.replace(f":{port}", f":{proxy.port}"), "CAUCE_USER": "router",
+           "CAUCE_HOME": str(tmp_path / "router")}  # fmt: skip
+    router_side = Workspace(load_settings(env=env))
+    try:
+        ring = KeyRing(router_side, "spare")
+        ring.load()
+        ring.spend(ring.find(key.encode()), 10, 20, 0.5)
+        proxy.lose_next_answer = True
+        for _ in range(3):  # the router flushes every second until the store has it
+            try:
+                ring.store()
+                break
+            except BackendError:
+                continue
+        assert proxy.lost == 1
+    finally:
+        router_side.close()
+        proxy.close()
+    [listed] = keys.list_keys("spare", workspace=remote_workspace)
+    assert listed.spent is not None
+    assert (listed.spent["requests"], listed.spent["input_tokens"]) == (1, 10)
 
 
 def test_an_oversized_prompt_is_a_413_in_openais_shape(gateway_factory: Any) -> None:

@@ -33,6 +33,7 @@ from cauce.specs import Applied, Declared, changes, spec_digest
 from cauce.store import new_id, now_ms
 from cauce.store.schema import (
     api_key_usage,
+    api_key_usage_reports,
     api_keys,
     connections,
     deployment_stats,
@@ -647,6 +648,9 @@ def delete_endpoint(name: str, *, workspace: Workspace | None = None) -> None:
         # Its API keys go with it: a key is a key of one endpoint.
         keys = select(api_keys.c.id).where(api_keys.c.endpoint_id == row.id)
         conn.execute(delete(api_key_usage).where(api_key_usage.c.key_id.in_(keys)))
+        conn.execute(
+            delete(api_key_usage_reports).where(api_key_usage_reports.c.endpoint_id == row.id)
+        )
         conn.execute(delete(api_keys).where(api_keys.c.endpoint_id == row.id))
         conn.execute(delete(endpoints).where(endpoints.c.id == row.id))
         audit.record(conn, ws.user, "endpoint.delete", "endpoint", row.id, before=row.spec)

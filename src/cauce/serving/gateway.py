@@ -23,7 +23,7 @@ from typing import Any
 
 from cauce.errors import BackendError, RateLimited, Unauthorized
 from cauce.serving.keys import Usage, add_usage, budget_period, hash_key, live_keys
-from cauce.store import now_ms
+from cauce.store import new_id, now_ms
 from cauce.workspace import Workspace
 
 
@@ -126,6 +126,8 @@ class KeyRing:
         self.endpoint = endpoint
         self._keys: dict[str, KeyState] = {}
         self._unstored: dict[tuple[str, str], list[float]] = {}
+        # A report sent but not known to be stored: sent again, with its id, until it is.
+        self._report: tuple[str, list[Usage]] | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -137,10 +139,7 @@ class KeyRing:
                 state = KeyState(live.id, live.name, dict(live.limits))
                 state.period = live.period
                 state.spent = live.spent
-                with self._lock:
-                    pending = self._unstored.get((live.id, live.period))
-                if pending:
-                    state.spent += int(pending[1] + pending[2])
+                state.spent += self._pending_tokens(live.id, live.period)
             found[live.sha256] = state
         self._keys = found
 
@@ -170,25 +169,39 @@ class KeyRing:
             row[3] += cost
 
     def store(self) -> None:
-        """Add the usage kept since the last call to the store (blocking: a thread); kept for
-        the next call when the store cannot take it now."""
-        with self._lock:
-            pending, self._unstored = self._unstored, {}
-        if not pending:
-            return
-        usage = [
-            Usage(key_id, period, int(requests), int(tokens_in), int(tokens_out), float(cost))
-            for (key_id, period), (requests, tokens_in, tokens_out, cost) in pending.items()
-        ]
-        try:
-            add_usage(self.endpoint, usage, workspace=self.ws)
-        except BackendError:
+        """Add the usage kept since the last call to the store (blocking: a thread), as a
+        report with an id of its own: when the store cannot be told, or its answer is lost,
+        the same report is sent again by the next call, and counted once."""
+        for _ in range(2):  # a report held from a failed call first, then what came since
             with self._lock:
-                for key, row in pending.items():
-                    kept = self._unstored.setdefault(key, [0, 0, 0, 0.0])
-                    for i, value in enumerate(row):
-                        kept[i] += value
-            raise
+                if self._report is None:
+                    if not self._unstored:
+                        return
+                    pending, self._unstored = self._unstored, {}
+                    usage = [
+                        Usage(key_id, period, int(n), int(t_in), int(t_out), float(cost))
+                        for (key_id, period), (n, t_in, t_out, cost) in pending.items()
+                    ]
+                    self._report = (new_id(), usage)
+                report_id, usage = self._report
+            try:
+                add_usage(self.endpoint, usage, report_id, workspace=self.ws)
+            except BackendError:
+                raise  # not told, or its answer lost: the same report goes again next time
+            except Exception:
+                with self._lock:
+                    self._report = None  # refused: sending it again would be refused again
+                raise
+            with self._lock:
+                self._report = None
+
+    def _pending_tokens(self, key_id: str, period: str) -> int:
+        """Tokens a key spent in ``period`` that the store may not count yet."""
+        with self._lock:
+            held = [u for u in (self._report[1] if self._report else []) if u.key_id == key_id]
+            kept = self._unstored.get((key_id, period))
+        tokens = sum(u.input_tokens + u.output_tokens for u in held if u.period == period)
+        return tokens + (int(kept[1] + kept[2]) if kept else 0)
 
 
 def presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:

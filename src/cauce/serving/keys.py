@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.operations import operation
-from cauce.store import new_id, now_ms, upsert
-from cauce.store.schema import api_key_usage, api_keys, endpoints
+from cauce.store import insert_new, new_id, now_ms, upsert
+from cauce.store.schema import api_key_usage, api_key_usage_reports, api_keys, endpoints
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
 
@@ -258,11 +258,23 @@ class Usage:
     cost: float
 
 
-@operation("POST /endpoints/{endpoint}/keys/usage")
-def add_usage(endpoint: str, usage: list[Usage], *, workspace: Workspace | None = None) -> None:
-    """Add a router's reported spending to its keys' periods, in one transaction (two routers
-    adding to the same period both count)."""
+REPORTS_KEPT_MS = 86_400_000  # how long a report's id is remembered: a day
+
+
+@operation("POST /endpoints/{endpoint}/keys/usage", idempotent=True)
+def add_usage(
+    endpoint: str, usage: list[Usage], report_id: str, *, workspace: Workspace | None = None
+) -> None:
+    """Add a router's report of its keys' spending to their periods, in one transaction (two
+    routers adding to the same period both count). ``report_id`` (32 hex characters, new for
+    each report) makes it safe to send again: a report already added is not added twice, as
+    when its answer was lost on the way back."""
     ws = workspace or current()
+    if not isinstance(report_id, str) or not _REPORT_ID.fullmatch(report_id):
+        raise InvalidInput(
+            f"report_id is 32 lowercase hex characters, not {report_id!r}",
+            details={"field": "report_id"},
+        )
     for i, u in enumerate(usage):
         numbers = (u.requests, u.input_tokens, u.output_tokens, u.cost)
         if not all(0 <= n < math.inf for n in numbers):
@@ -291,6 +303,12 @@ def add_usage(endpoint: str, usage: list[Usage], *, workspace: Workspace | None 
         unknown = [i for i in ids if i not in known]
         if unknown:
             raise NotFound(f"endpoint {endpoint!r} has no key {unknown[0]!r}")
+        report = {"id": report_id, "endpoint_id": row.id, "at": now}
+        if not insert_new(conn, api_key_usage_reports, report):
+            return  # added before: this is the same report sent again
+        conn.execute(
+            delete(api_key_usage_reports).where(api_key_usage_reports.c.at < now - REPORTS_KEPT_MS)
+        )
         for u in usage:
             upsert(
                 conn,
@@ -310,6 +328,7 @@ def add_usage(endpoint: str, usage: list[Usage], *, workspace: Workspace | None 
 
 
 _PERIOD = re.compile(r"\d{4}-\d{2}(-\d{2})?")
+_REPORT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def budget_period(period: str, at_ms: int) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Table
 
 # The newest Alembic revision; checked on first use so that Alembic is imported only to migrate.
-HEAD_REVISION = "0018"
+HEAD_REVISION = "0019"
 
 
 def new_id() -> str:
@@ -408,6 +408,23 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg then reports -1 (truthy).
     result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
     return result.rowcount > 0
+
+
+def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless one with the same primary key is there; whether it was inserted
+    (two writers racing: one wins, the other is told, nothing fails)."""
+    stmt: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).values(values)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).values(values)
+    # RETURNING says whether the row went in on both (rowcount said 1 on PostgreSQL either way).
+    key = list(table.primary_key.columns)
+    return conn.execute(stmt.on_conflict_do_nothing().returning(*key)).first() is not None
 
 
 def upsert(

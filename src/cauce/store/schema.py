@@ -879,6 +879,16 @@ api_key_usage = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# The usage reports of an endpoint's routers already added, by id, so that a report sent again
+# (its answer lost on the way back) is not counted twice. Kept a day.
+api_key_usage_reports = Table(
+    "api_key_usage_reports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("endpoint_id", ID, ForeignKey("endpoints.id"), nullable=False, index=True),
+    Column("at", BigInteger, nullable=False, index=True),
+)
+
 catalog_models = Table(
     "catalog_models",
     metadata,
