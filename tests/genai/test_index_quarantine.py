@@ -83,8 +83,9 @@ def test_a_flagged_chunk_reaching_retrieval_is_dropped_and_recorded(
     hits = registry.query("docs", "refund admin password", k=5)
     assert POISON in "".join(h.text for h in hits)
     assert [q["action"] for q in quarantined("docs")] == ["flagged", "dropped"]
-    with pytest.raises(InvalidInput, match="stage must be indexing or retrieval"):
+    with pytest.raises(InvalidInput, match="stage must be indexing or retrieval") as refused:
         quarantined("docs", stage="serving")
+    assert refused.value.details == {"field": "stage"}
     with pytest.raises(NotFound, match="no index named 'nope'"):
         quarantined("nope")
 

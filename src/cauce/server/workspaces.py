@@ -65,7 +65,10 @@ class Workspaces:
 
     def _folder(self, name: str) -> Path:
         if "/" in name or name.startswith("."):
-            raise InvalidInput(f"workspace name {name!r} must not contain '/' or start with '.'")
+            raise InvalidInput(
+                f"workspace name {name!r} must not contain '/' or start with '.'",
+                details={"field": "name"},
+            )
         return self.root / name
 
 

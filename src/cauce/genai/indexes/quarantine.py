@@ -164,7 +164,9 @@ def quarantined(
     from cauce.errors import InvalidInput, NotFound
 
     if stage not in (None, "indexing", "retrieval"):
-        raise InvalidInput(f"stage must be indexing or retrieval, not {stage!r}")
+        raise InvalidInput(
+            f"stage must be indexing or retrieval, not {stage!r}", details={"field": "stage"}
+        )
     ws = workspace or current()
     q = index_quarantine.c
     with ws.store.read() as conn:

@@ -181,7 +181,9 @@ def create_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
         )
     run_id = p.text("run_id")
     if run_id and run_id != found["run"]:
-        raise InvalidInput(f"source {source!r} is not a folder of run {run_id}")
+        raise InvalidInput(
+            f"source {source!r} is not a folder of run {run_id}", details={"field": "source"}
+        )
     v = mlflow_format.register_run_model(
         found["run"], found["path"], name, description=description, tags=tags, workspace=ws
     )
