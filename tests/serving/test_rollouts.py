@@ -537,6 +537,7 @@ def test_a_rollout_needs_live_traffic_to_move(controlled: Workspace) -> None:
 
 WINDOW = {"deployment": "blue", "source": "live", "requests": 1, "errors": 0,
           "latency_sum_ms": 1.0, "latency_buckets": {"3": 1}}  # fmt: skip
+REPORT = "0" * 32  # a usage report's id
 USAGE = {"key_id": "k", "period": "2026-12", "requests": 1, "input_tokens": 1,
          "output_tokens": 1, "cost": 0.0}  # fmt: skip
 
@@ -554,8 +555,12 @@ USAGE = {"key_id": "k", "period": "2026-12", "requests": 1, "input_tokens": 1,
          "windows.0.source"),
         ("endpoints/churn/stats", {"start": 1, "end": 2, "windows": [{**WINDOW, "errors": 2}]},
          "windows.0.requests"),
-        ("endpoints/churn/keys/usage", {"usage": [{**USAGE, "period": "2026"}]}, "usage.0.period"),
-        ("endpoints/churn/keys/usage", {"usage": [{**USAGE, "cost": -1}]}, "usage.0"),
+        ("endpoints/churn/keys/usage", {"usage": [{**USAGE, "period": "2026"}],
+                                         "report_id": REPORT}, "usage.0.period"),
+        ("endpoints/churn/keys/usage", {"usage": [{**USAGE, "cost": -1}], "report_id": REPORT},
+         "usage.0"),
+        ("endpoints/churn/keys/usage", {"usage": [USAGE], "report_id": "r-1"}, "report_id"),
+        ("endpoints/churn/keys/usage", {"usage": [USAGE]}, "report_id"),
     ],
 )  # fmt: skip
 def test_the_routers_and_controllers_routes_refuse_bad_input_naming_the_field(
