@@ -197,6 +197,20 @@ def test_a_whole_answer_carries_the_upstreams_usage_and_the_collector_its_cost(
     assert gateway.upstream.requests[-1]["headers"]["authorization"] == "Bearer sk-upstream"
 
 
+def test_a_slow_answer_is_collected_at_the_time_it_was_answered(gateway: Gateway) -> None:
+    """A rollout judges the records of an interval after it ends: an answer that took longer
+    than an interval must fall in the one judged after it, not in one judged while it ran."""
+    import time
+
+    gateway.upstream.script = ["slow"]
+    gateway.upstream.delay = 1.5
+    asked = time.time() * 1000
+    gateway.client().chat.completions.create(model="assistant", messages=ask("slowly"))
+    answered = time.time() * 1000
+    [row] = gateway.records(1)
+    assert asked + 1500 <= row["timestamp"] <= answered
+
+
 def test_a_stream_ends_with_the_usage_chunk_and_done_and_is_accounted_exactly(
     gateway: Gateway,
 ) -> None:

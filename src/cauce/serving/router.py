@@ -472,7 +472,6 @@ class Router:
             correlation=correlation,
             key=None,
             started=started,
-            timestamp=int(time.time() * 1000),
         )
         self._account_genai(
             call, deployment, "mirror", reply.status, reply.body, summary, None, None
@@ -549,7 +548,6 @@ class Router:
         """An OpenAI request: key and limits, cache, split or pin, fallbacks, stream relay,
         accounting."""
         started = time.perf_counter()
-        timestamp = int(time.time() * 1000)
         key = None
         if self.keys is not None:
             key = self.keys.find(presented_key(scope["headers"]))
@@ -577,7 +575,6 @@ class Router:
             correlation=correlation,
             key=key,
             started=started,
-            timestamp=timestamp,
         )
         cache_key = None
         if self.cache is not None:
@@ -829,7 +826,9 @@ class Router:
                 source=source,
                 target=target,
                 correlation_id=call.correlation.decode("latin-1"),
-                timestamp_ms=call.timestamp,
+                # When it was answered, as a scoring record: a slow answer still falls in the
+                # analysis interval that is judged after it, not in one judged while it ran.
+                timestamp_ms=int(time.time() * 1000),
                 latency_ms=latency,
                 ttft_ms=first_byte if call.stream else None,
                 operation=call.operation,
@@ -880,7 +879,6 @@ class _Call:
     correlation: bytes
     key: Any
     started: float
-    timestamp: int
     complete: bool = False
     data: bytes = b""
 
