@@ -28,6 +28,12 @@ def test_a_dataset_page_shows_its_profile_and_the_rows_a_check_failed(
     suite = {"kind": "CheckSuite", "name": "customers-bar", "checks": checks}
     validate("customers@1", suite, raise_on_failure=False)
     ui.goto(ui.at("/ui/datasets"))
+    # A column of numbers is headed over its numbers, on the right; a column of names, left.
+    heads = ui.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('table.grid thead th')]"
+        ".map((th) => [th.textContent.trim(), getComputedStyle(th).textAlign]))"
+    )
+    assert (heads["Rows"], heads["Columns"], heads["Name"]) == ("right", "right", "left")
     ui.get_by_role("link", name="customers").click()
     ui.wait_for_selector("svg.histogram rect")
     assert ui.locator("svg.histogram rect").count() > 5

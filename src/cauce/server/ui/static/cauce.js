@@ -157,11 +157,30 @@ function centreGraphs(root) {
   });
 }
 
+// A column of numbers is headed on the right, over its numbers (cells say so: td.num).
+function alignHeaders(root) {
+  root.querySelectorAll("table.grid").forEach((table) => {
+    const heads = table.tHead?.rows[0]?.cells;
+    const rows = table.tBodies[0]?.rows;
+    if (!heads || !rows?.length) return;
+    [...heads].forEach((head, i) => {
+      const cells = [...rows].map((row) => row.cells[i]).filter(Boolean);
+      if (cells.length && cells.every((cell) => cell.classList.contains("num"))) {
+        head.classList.add("num");
+      }
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   drawAll(document);
   centreGraphs(document);
+  alignHeaders(document);
 });
-document.addEventListener("htmx:afterSwap", (event) => drawAll(event.target));
+document.addEventListener("htmx:afterSwap", (event) => {
+  drawAll(event.target);
+  alignHeaders(document);
+});
 // An error answer to an htmx request is shown where the answer would have gone.
 document.addEventListener("htmx:beforeSwap", (event) => {
   if (event.detail.xhr.status >= 400) {
