@@ -566,3 +566,13 @@ def test_numbers_and_times_read_as_a_person_reads_them() -> None:
     assert [took(v) for v in (26.68, 38, 11_720.3, 185_000, None)] == [
         "26.68 ms", "38 ms", "11.7 s", "3 min 5 s", "",
     ]  # fmt: skip
+
+
+def test_a_graph_is_as_tall_as_its_rows_and_the_edges_that_pass_under_them() -> None:
+    from cauce.server.ui.graphs import NODE_HEIGHT, drawn
+
+    chain = drawn({"a": 0, "b": 1, "c": 2}, [("a", "b", "input"), ("b", "c", "input")], str)
+    assert chain["height"] == NODE_HEIGHT  # one row, nothing under it: no blank band
+    skipping = drawn({"a": 0, "b": 1, "c": 2}, [("a", "b", "x"), ("b", "c", "x"), ("a", "c", "x")],
+                     str)  # fmt: skip
+    assert skipping["height"] == NODE_HEIGHT * 3 // 2  # a -> c passes under b

@@ -30,6 +30,7 @@ def drawn(
             placed[key] = (x, y)
             nodes.append({"x": x, "y": y, "key": key})
     lines: list[dict[str, str]] = []
+    dips = False
     for src, dst, relation in edges:
         a, b = placed.get(src), placed.get(dst)
         if a is None or b is None:
@@ -41,13 +42,16 @@ def drawn(
         if x2 - x1 > COLUMN_GAP:  # it skips a column: pass under the nodes between
             dip = max(y1, y2) + NODE_HEIGHT
             path = f"M{x1},{y1} C{x1 + COLUMN_GAP},{dip} {x2 - COLUMN_GAP},{dip} {x2},{y2}"
+            dips = True
         lines.append({"path": path, "relation": relation})
     return {
         "nodes": nodes,
         "edges": lines,
         "width": max((x for x, _ in placed.values()), default=0) + NODE_WIDTH,
-        # Room under the last row for the edges that pass under it.
-        "height": max((y for _, y in placed.values()), default=0) + 2 * NODE_HEIGHT,
+        # Room under the last row only when an edge passes under it (a curve dips 3/4 of the
+        # way to its control points, a node's height below the row's middle).
+        "height": max((y for _, y in placed.values()), default=0)
+        + (NODE_HEIGHT * 3 // 2 if dips else NODE_HEIGHT),
         "node_width": NODE_WIDTH,
         "node_height": NODE_HEIGHT,
     }
