@@ -49,7 +49,14 @@ from cauce.genai.indexes.records import (
     retrievals_of,
     versions,
 )
-from cauce.genai.indexes.registry import IndexSpec, Refreshed, query, refresh, set_current
+from cauce.genai.indexes.registry import (
+    IndexSpec,
+    Refreshed,
+    current_history,
+    query,
+    refresh,
+    set_current,
+)
 from cauce.genai.indexes.search import (
     RRF_K,
     EmbeddingModelMismatch,
@@ -87,6 +94,7 @@ __all__ = [
     "build_index",
     "chunker_from_settings",
     "chunks",
+    "current_history",
     "diff_documents",
     "embed_texts",
     "get_index",
