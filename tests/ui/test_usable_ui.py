@@ -38,17 +38,7 @@ def test_every_page_fits_a_narrow_window(browser: Any, remote_workspace: Workspa
     with cauce.start_run(experiment="churn", run_name="a-run-with-a-long-name-that-wraps"):
         cauce.log_params({f"param_{i}": i for i in range(12)})
         cauce.log_metrics({f"metric_{i}": i / 10 for i in range(12)})
-    context = browser.new_context(viewport={"width": 390, "height": 800})
-    page = context.new_page()
-    base = remote_workspace.settings.server_url
-    try:
-        for path in PAGES:
-            page.goto(f"{base}{path}")
-            wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert wider <= 1, (path, wider)
-        page.screenshot(path=str(_shots() / "narrow-audit.png"), full_page=True)
-    finally:
-        context.close()
+    _fit_a_narrow_window(browser, remote_workspace, PAGES, "narrow-audit.png")
 
 
 def test_pages_with_long_ids_names_and_values_fit_a_narrow_window(
@@ -71,15 +61,19 @@ def test_pages_with_long_ids_names_and_values_fit_a_narrow_window(
         "/ui/models/churn/versions/1",
         "/ui/datasets/evals.rag-answer.flows-answers-with-a-long-name",
     ]
+    _fit_a_narrow_window(browser, remote_workspace, pages, "narrow-dataset.png")
+
+
+def _fit_a_narrow_window(browser: Any, ws: Workspace, paths: list[str], shot: str) -> None:
+    """Each page at 390 px wide scrolls down only; the last one's screenshot is ``shot``."""
     context = browser.new_context(viewport={"width": 390, "height": 800})
     page = context.new_page()
-    base = remote_workspace.settings.server_url
     try:
-        for path in pages:
-            page.goto(f"{base}{path}")
+        for path in paths:
+            page.goto(f"{ws.settings.server_url}{path}")
             wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert wider <= 1, (path, wider)
-        page.screenshot(path=str(_shots() / "narrow-dataset.png"), full_page=True)
+        page.screenshot(path=str(_shots() / shot), full_page=True)
     finally:
         context.close()
 
