@@ -271,6 +271,16 @@ def test_cli_applies_lists_shows_and_queries(
     assert hits[0]["document_id"] == "serving.md"
     again = run_cli(home, "indexes", "refresh", "docs").stdout
     assert "docs@1: unchanged" in again
+    # The current version by hand, and its history with the refresh's move first.
+    moved = run_cli(home, "indexes", "current", "docs", "1", "--reason", "pinned by hand").stdout
+    assert "docs: searches read version 1" in moved
+    history = json.loads(run_cli(home, "indexes", "history", "docs", "--json").stdout)
+    assert [(h["from_version"], h["to_version"], h["reason"]) for h in history] == [
+        (None, 1, "refreshed")
+    ]  # making v1 current again moved nothing, so nothing is recorded
+    assert "refreshed" in run_cli(home, "indexes", "history", "docs").stdout
+    refused = run_cli(home, "indexes", "current", "docs", "9", check=False)
+    assert refused.returncode == 1 and "no version 9" in refused.stderr
 
 
 def test_an_index_built_here_is_recorded_by_the_server(

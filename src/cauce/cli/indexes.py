@@ -121,6 +121,50 @@ def show(
         )
 
 
+@app.command("current")
+def current_(
+    name: str = typer.Argument(..., help="Index name."),
+    version: int = typer.Argument(..., help="The version searches read from now on."),
+    reason: str = typer.Option(None, "--reason", "-r", help="Why (kept in the history)."),
+) -> None:
+    """Make a version the one searches read: roll back to an older one, or put a staged one
+    out without a rollout.
+
+    Example:
+        cauce indexes current docs 3 --reason "v4 lost the refunds page"
+    """
+    from cauce.genai.indexes.registry import set_current
+
+    made = set_current(name, version, reason=reason)
+    console.print(f"{name}: searches read version {made.version}")
+
+
+@app.command("history")
+def history_(
+    name: str = typer.Argument(..., help="Index name."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Show every move of an index's current version: a refresh's, a rollout's, a person's.
+
+    Example:
+        cauce indexes history docs
+    """
+    from cauce.genai.indexes.registry import current_history
+
+    moves = current_history(name)
+    if as_json:
+        print_json(moves)
+        return
+    table(
+        f"Current version of {name}",
+        ["When", "From", "To", "Why", "By"],
+        [
+            [when(m["at"]), m["from_version"] or "—", m["to_version"], m["reason"] or "", m["user"]]
+            for m in moves
+        ],
+    )
+
+
 @app.command("query")
 def query_(
     name: str = typer.Argument(..., help="Index name."),
