@@ -36,7 +36,7 @@ from sqlalchemy import select
 from cauce.config import load_object
 from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
-from cauce.store import schema
+from cauce.store import dialect_insert, schema
 from cauce.store.schema import spans, traces
 from cauce.validation import check_int, check_limit
 from cauce.workspace import Workspace, current
@@ -464,9 +464,15 @@ def record_spans(
         _check_trace(summary, f"traces.{index}")
     with ws.store.write() as conn:
         if spans:
-            conn.execute(_ignoring_duplicates(conn, schema.spans), [asdict(s) for s in spans])
+            conn.execute(
+                dialect_insert(conn, schema.spans).on_conflict_do_nothing(),
+                [asdict(s) for s in spans],
+            )
         if summaries:
-            conn.execute(_ignoring_duplicates(conn, schema.traces), [asdict(t) for t in summaries])
+            conn.execute(
+                dialect_insert(conn, schema.traces).on_conflict_do_nothing(),
+                [asdict(t) for t in summaries],
+            )
 
 
 _HEX = frozenset("0123456789abcdef")
@@ -531,17 +537,6 @@ def _check_count(value: int | None, field_name: str) -> None:
             f"{field_name}: {value} is not a count from 0 to 2**63-1",
             details={"field": field_name},
         )
-
-
-def _ignoring_duplicates(conn: Any, table: Any) -> Any:
-    """An INSERT of many rows that skips a row whose key is stored already."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 MAX_OPEN_TRACES = 100_000

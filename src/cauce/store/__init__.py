@@ -410,21 +410,24 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     return result.rowcount > 0
 
 
-def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
-    """Insert a row unless one with the same primary key is there; whether it was inserted
-    (two writers racing: one wins, the other is told, nothing fails)."""
-    stmt: Any
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """An INSERT in the connection's dialect (PostgreSQL's or SQLite's), which knows
+    ``ON CONFLICT``."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(table).values(values)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(table).values(values)
+    return sqlite_insert(table)
+
+
+def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless one with the same primary key is there; whether it was inserted
+    (two writers racing: one wins, the other is told, nothing fails)."""
+    stmt = dialect_insert(conn, table).values(values).on_conflict_do_nothing()
     # RETURNING says whether the row went in on both (rowcount said 1 on PostgreSQL either way).
-    key = list(table.primary_key.columns)
-    return conn.execute(stmt.on_conflict_do_nothing().returning(*key)).first() is not None
+    return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
 
 
 def upsert(
@@ -437,15 +440,7 @@ def upsert(
 ) -> None:
     """Insert a row, or update its non-key columns when one with the same key exists: those in
     ``add`` by adding the new value to the stored one, the others by replacing it."""
-    stmt: Any
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(table).values(values)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).values(values)
+    stmt = dialect_insert(conn, table).values(values)
     update = {
         k: table.c[k] + stmt.excluded[k] if k in add else stmt.excluded[k]
         for k in values

@@ -27,7 +27,7 @@ from cauce.genai.indexes.quarantine import Held
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
-from cauce.store import new_id, now_ms
+from cauce.store import dialect_insert, new_id, now_ms
 from cauce.store.schema import (
     embeddings,
     index_chunks,
@@ -364,7 +364,11 @@ def _store_chunks(conn: Connection, index_id: str, built: BuiltVersion) -> None:
         for c in built.chunks
     ]
     for start in range(0, len(rows), 500):
-        conn.execute(_insert_ignore(conn, index_chunks, rows[start : start + 500]))
+        conn.execute(
+            dialect_insert(conn, index_chunks)
+            .values(rows[start : start + 500])
+            .on_conflict_do_nothing()
+        )
 
 
 @operation("GET /indexes/{name}/chunks")
@@ -458,17 +462,11 @@ def cache_vectors(
     ws = workspace or current()
     with ws.store.write() as conn:
         for start in range(0, len(rows), 500):
-            conn.execute(_insert_ignore(conn, embeddings, rows[start : start + 500]))
-
-
-def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).values(rows).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).values(rows).on_conflict_do_nothing()
+            conn.execute(
+                dialect_insert(conn, embeddings)
+                .values(rows[start : start + 500])
+                .on_conflict_do_nothing()
+            )
 
 
 @dataclass(frozen=True)
