@@ -281,6 +281,18 @@ def test_cli_applies_lists_shows_and_queries(
     assert "refreshed" in run_cli(home, "indexes", "history", "docs").stdout
     refused = run_cli(home, "indexes", "current", "docs", "9", check=False)
     assert refused.returncode == 1 and "no version 9" in refused.stderr
+    # A staged version is built, and searches keep reading the current one until it is put out.
+    (corpus / "staging.md").write_text("# Staging\n\nA staged index version waits.\n")
+    staged = run_cli(home, "indexes", "refresh", "docs", "--stage").stdout
+    assert "docs@2: new version" in staged and "cauce indexes current docs 2" in staged
+    listed = json.loads(run_cli(home, "indexes", "list", "--json").stdout)
+    assert listed[0]["current_version"] == 1
+    run_cli(home, "indexes", "current", "docs", "2", "--reason", "canary passed")
+    history = json.loads(run_cli(home, "indexes", "history", "docs", "--json").stdout)
+    assert [(h["to_version"], h["reason"]) for h in history] == [
+        (1, "refreshed"),
+        (2, "canary passed"),
+    ]
 
 
 def test_an_index_built_here_is_recorded_by_the_server(

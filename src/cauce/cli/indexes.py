@@ -36,20 +36,34 @@ def apply(
 @app.command("refresh")
 def refresh_(
     name: str = typer.Argument(..., help="Index name."),
+    stage: bool = typer.Option(
+        False,
+        "--stage",
+        help="Build the version without making it current (for a canary; "
+        "`cauce indexes current` puts it out).",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Read the source again and build the next version (only what changed is embedded).
 
     Example:
         cauce indexes refresh docs
+        cauce indexes refresh docs --stage     # then a flow deployment pins it: indexes: {docs: 2}
     """
     from cauce.genai.indexes.registry import refresh
 
-    result = refresh(name)
+    result = refresh(name, promote=not stage)
     if as_json:
         print_json(result.to_dict())
         return
     _report(result)
+    if stage and result.created:
+        version = result.version.version
+        console.print(
+            f"staged: searches keep the current version; `cauce indexes current {name} "
+            f"{version}` makes it current, a flow deployment pins it with indexes: "
+            f"{{{name}: {version}}}"
+        )
 
 
 @app.command("list")
