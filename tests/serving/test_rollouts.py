@@ -26,7 +26,7 @@ from cauce import workspace as workspace_module
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage.audit import events
 from cauce.registry.models import get_version
-from cauce.serving import rollouts
+from cauce.serving import analysis, rollouts
 from cauce.serving.endpoints import get_endpoint, set_traffic, traffic_changes
 from cauce.serving.metrics import Window, store_windows
 from cauce.specs import apply
@@ -391,6 +391,24 @@ def test_the_controller_resumes_from_the_store_and_never_judges_an_interval_twic
     assert analyses == 1
 
 
+def test_an_interval_is_judged_once_what_was_answered_in_it_is_stored(
+    served: Workspace,
+) -> None:
+    """A controller judges an interval ``settle_ms`` after it ends: a candidate's answers whose
+    records reach the store in that time are measured in the interval they were answered in."""
+    rollouts.start(rollout_spec(), workspace=served)
+    state = rollouts.status("churn", workspace=served)
+    end = state.next_analysis_at
+    early = rollouts.claim_intervals(now=end + 1_999, settle_ms=2_000, workspace=served)
+    assert early == ()
+    measure(served, "green", end - 1, requests=50)  # answered before the end, stored after it
+    [interval] = rollouts.claim_intervals(now=end + 2_000, settle_ms=2_000, workspace=served)
+    assert (interval.since, interval.until) == (state.stage_started_at, end)
+    assert rollouts.status("churn", workspace=served).next_analysis_at == end + 10_000
+    measured = analysis.analyze(served, "churn", interval.rollout, interval.since, interval.until)
+    assert measured["error_rate"]["ok"] is True  # the 50 requests were measured
+
+
 def test_a_controller_in_another_process_takes_the_rollout_over(served: Workspace) -> None:
     """The rollout lives in the store: ``cauce agent --once``, a fresh process, judges it."""
     spec = rollout_spec(analysis={"interval": "1s", "failure_limit": 2, "metrics": [
@@ -398,8 +416,10 @@ def test_a_controller_in_another_process_takes_the_rollout_over(served: Workspac
     rollouts.start(spec, workspace=served)
     state = rollouts.status("churn", workspace=served)
     assert state.next_analysis_at is not None
-    time.sleep(max(0.0, (state.next_analysis_at - now_ms()) / 1000) + 0.05)
-    measure(served, "green", now_ms() - 1, requests=40, errors=10)
+    measure(served, "green", state.next_analysis_at - 1, requests=40, errors=10)
+    # The agent judges an interval once it has settled (what was answered in it is stored).
+    settled = state.next_analysis_at + rollouts.SETTLE_MS
+    time.sleep(max(0.0, (settled - now_ms()) / 1000) + 0.05)
     agent = [sys.executable, "-m", "cauce.cli.main", "agent", "--once"]
     first = subprocess.run(agent, capture_output=True, text=True, timeout=120, env=os.environ)
     assert first.returncode == 0, first.stderr
@@ -547,6 +567,7 @@ USAGE = {"key_id": "k", "period": "2026-12", "requests": 1, "input_tokens": 1,
     [
         ("rollouts/intervals/claims", {"now": "soon"}, "now"),
         ("rollouts/intervals/claims", {"now": 2**64}, "now"),
+        ("rollouts/intervals/claims", {"settle_ms": -1}, "settle_ms"),
         ("rollouts/{rollout}/judgements", {"measured": {}, "now": -1}, "now"),
         ("rollouts/{rollout}/judgements", {"measured": {"x": {"ok": 2}}, "now": 1}, "measured.x"),
         ("endpoints/churn/stats", {"start": 5, "end": 1, "windows": []}, "end"),

@@ -69,6 +69,9 @@ _NEW_VERSION_HINT = (
     "to roll out a new version, put it on a deployment without traffic and make that the candidate"
 )
 MIRROR_STAGE = -1
+# How long after an interval ends a controller judges it: the router's collector writes its
+# records every half second, so a request answered just before the end is on disk by then.
+SETTLE_MS = 2_000
 
 
 @dataclass(frozen=True)
@@ -535,16 +538,22 @@ class Interval:
 
 
 def tick(
-    endpoint: str | None = None, *, now: int | None = None, workspace: Workspace | None = None
+    endpoint: str | None = None,
+    *,
+    now: int | None = None,
+    settle_ms: int = 0,
+    workspace: Workspace | None = None,
 ) -> list[Rollout]:
     """Analyse every running rollout whose interval is up; return those that were analysed.
 
     The interval is claimed and the decision carried out in the store (through a server too);
-    the measuring happens here, where the router's collected records are.
+    the measuring happens here, where the router's collected records are. A controller passes
+    ``settle_ms`` (:data:`SETTLE_MS`) so that an interval's last records are written before it
+    is measured (:func:`claim_intervals`).
     """
     ws = workspace or current()
     done = []
-    for interval in claim_intervals(endpoint, now=now, workspace=ws):
+    for interval in claim_intervals(endpoint, now=now, settle_ms=settle_ms, workspace=ws):
         row = interval.rollout
         try:
             measured = analyze(
@@ -563,17 +572,32 @@ def tick(
 
 @operation("POST /rollouts/intervals/claims")
 def claim_intervals(
-    endpoint: str | None = None, *, now: int | None = None, workspace: Workspace | None = None
+    endpoint: str | None = None,
+    *,
+    now: int | None = None,
+    settle_ms: int = 0,
+    workspace: Workspace | None = None,
 ) -> tuple[Interval, ...]:
     """Claim the analysis interval of every running rollout (of ``endpoint``, or all) that is up
-    at ``now`` (default: the store's side's clock). Two controllers never claim the same one
-    (compare-and-set on ``next_analysis_at``)."""
+    at ``now`` (default: the store's side's clock) less ``settle_ms``: an interval ends there,
+    and is judged ``settle_ms`` later, once what was answered in it is stored. Two controllers
+    never claim the same one (compare-and-set on ``next_analysis_at``)."""
     ws = workspace or current()
     now = now_ms() if now is None else check_time_ms(now, "now")
+    if (
+        isinstance(settle_ms, bool)
+        or not isinstance(settle_ms, int)
+        or not 0 <= settle_ms <= 60_000
+    ):
+        raise InvalidInput(
+            f"settle_ms must be 0 to 60000 milliseconds, got {settle_ms!r}",
+            details={"field": "settle_ms"},
+        )
+    until = now - settle_ms
     query = (
         select(rollouts, endpoints.c.name.label("endpoint_name"))
         .join(endpoints, endpoints.c.id == rollouts.c.endpoint_id)
-        .where(rollouts.c.state == "running", rollouts.c.next_analysis_at <= now)
+        .where(rollouts.c.state == "running", rollouts.c.next_analysis_at <= until)
     )
     if endpoint is not None:
         query = query.where(endpoints.c.name == endpoint)
@@ -586,11 +610,11 @@ def claim_intervals(
             won = conn.execute(
                 update(rollouts)
                 .where(rollouts.c.id == row.id, rollouts.c.next_analysis_at == row.next_analysis_at)
-                .values(next_analysis_at=now + interval)
+                .values(next_analysis_at=until + interval)
             ).rowcount
         if won == 1:
             since = max(row.stage_started_at, row.next_analysis_at - interval)
-            claimed.append(Interval(_as_rollout(row.endpoint_name, row, []), since, now))
+            claimed.append(Interval(_as_rollout(row.endpoint_name, row, []), since, until))
     return tuple(claimed)
 
 
@@ -755,7 +779,7 @@ class Controller:
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                tick(self.endpoint, workspace=self.ws)
+                tick(self.endpoint, settle_ms=SETTLE_MS, workspace=self.ws)
             except Exception as exc:
                 log.warning("rollout controller: %s", exc)
 
