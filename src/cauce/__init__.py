@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "set_tags": "cauce.tracking.fluent",
     "log_artifact": "cauce.tracking.fluent",
     "log_artifacts": "cauce.tracking.fluent",
+    "log_text": "cauce.tracking.fluent",
+    "log_dict": "cauce.tracking.fluent",
+    "log_table": "cauce.tracking.fluent",
     "log_input": "cauce.tracking.fluent",
     "get_run": "cauce.tracking.runs",
     "get_metric_history": "cauce.tracking.runs",
@@ -157,11 +160,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.tracking.fluent import end_run as end_run
     from cauce.tracking.fluent import log_artifact as log_artifact
     from cauce.tracking.fluent import log_artifacts as log_artifacts
+    from cauce.tracking.fluent import log_dict as log_dict
     from cauce.tracking.fluent import log_input as log_input
     from cauce.tracking.fluent import log_metric as log_metric
     from cauce.tracking.fluent import log_metrics as log_metrics
     from cauce.tracking.fluent import log_param as log_param
     from cauce.tracking.fluent import log_params as log_params
+    from cauce.tracking.fluent import log_table as log_table
+    from cauce.tracking.fluent import log_text as log_text
     from cauce.tracking.fluent import set_tag as set_tag
     from cauce.tracking.fluent import set_tags as set_tags
     from cauce.tracking.fluent import start_run as start_run

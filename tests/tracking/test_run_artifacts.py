@@ -7,6 +7,7 @@ bucket, ``CAUCE_S3_ENDPOINT_URL`` the server, and the credentials come from ``AW
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,9 @@ from cauce.tracking.artifacts import (
     list_artifacts,
     log_artifact,
     log_artifacts,
+    log_dict,
+    log_table,
+    log_text,
 )
 from cauce.tracking.environment import SourceInfo
 from cauce.workspace import Workspace
@@ -127,6 +131,69 @@ def test_fluent_api_logs_to_the_active_run(artifacts_ws: Workspace, tmp_path: Pa
     with fluent.start_run(experiment="artifacts") as run:
         assert fluent.log_artifact(note, "docs") == "docs/note.md"
     assert [e.path for e in list_artifacts(run.run_id, workspace=artifacts_ws)] == ["docs/note.md"]
+
+
+def test_text_dictionaries_and_tables_are_logged_as_files(
+    artifacts_ws: Workspace, tmp_path: Path
+) -> None:
+    import pandas as pd
+    import yaml
+
+    config = {"model": {"C": 0.5, "penalty": "l2"}, "features": ["age", "charges"], "note": "ñ"}
+    frame = pd.DataFrame({"id": [1, 2, 3], "score": [0.25, 0.5, 0.75], "label": ["a", "b", "c"]})
+    with fluent.start_run(experiment="artifacts") as run:
+        paths = [
+            fluent.log_text("# Summary\nAUC 0.91\n", "notes/summary.md"),
+            fluent.log_dict(config, "config.json"),
+            fluent.log_dict(config, "config/train.yaml"),
+            fluent.log_table(frame, "eval/predictions.parquet"),
+            fluent.log_table(frame.to_dict("list"), "eval/predictions.csv"),
+            fluent.log_table(frame, "eval/predictions.json"),
+        ]
+    assert paths == [
+        "notes/summary.md", "config.json", "config/train.yaml", "eval/predictions.parquet",
+        "eval/predictions.csv", "eval/predictions.json",
+    ]  # fmt: skip
+    listed = {e.path: e.media_type for e in list_artifacts(run.run_id, workspace=artifacts_ws)}
+    assert listed == {
+        "notes/summary.md": "text/markdown",
+        "config.json": "application/json",
+        "config/train.yaml": "application/yaml",
+        "eval/predictions.parquet": "application/vnd.apache.parquet",
+        "eval/predictions.csv": "text/csv",
+        "eval/predictions.json": "application/json",
+    }
+    out = download_artifacts(run.run_id, ".", tmp_path / "dl", workspace=artifacts_ws)
+    assert (out / "notes/summary.md").read_text() == "# Summary\nAUC 0.91\n"
+    assert json.loads((out / "config.json").read_text(encoding="utf-8")) == config
+    assert yaml.safe_load((out / "config/train.yaml").read_text(encoding="utf-8")) == config
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "eval/predictions.parquet"), frame)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "eval/predictions.csv"), frame)
+    split = json.loads((out / "eval/predictions.json").read_text())
+    assert split == {"columns": ["id", "score", "label"], "data": frame.values.tolist()}
+
+
+def test_unwritable_text_dictionaries_and_tables_are_refused_naming_the_field(
+    artifacts_ws: Workspace, run_id: str
+) -> None:
+    import pandas as pd
+
+    def refused(field: str, call: Callable[..., object], *args: object) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            call(run_id, *args, workspace=artifacts_ws)
+        assert caught.value.details["field"] == field, caught.value
+
+    refused("text", log_text, b"bytes", "a.txt")
+    refused("dictionary", log_dict, [("a", 1)], "a.json")
+    refused("dictionary", log_dict, {"when": {1, 2}}, "a.json")  # a set is not JSON
+    refused("dictionary", log_dict, {"obj": object()}, "a.yaml")
+    refused("artifact_file", log_table, pd.DataFrame({"a": [1]}), "table.xlsx")
+    refused("data", log_table, {"a": [1, 2], "b": [1]}, "table.csv")
+    refused("data", log_table, [[1, 2]], "table.csv")
+    refused("artifact_file", log_text, "x", ".")
+    with pytest.raises(InvalidInput, match="inside the run"):
+        log_text(run_id, "x", "../escape.txt", workspace=artifacts_ws)
+    assert list_artifacts(run_id, workspace=artifacts_ws) == []
 
 
 def test_relogging_a_path_replaces_its_content(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cauce.artifacts import Blob
+from cauce.artifacts import Blob, media_type_of
 from cauce.artifacts.records import record_blob
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
@@ -96,6 +100,105 @@ def log_artifact(
     path = check_artifact_path(posixpath.join(artifact_path or "", local.name))
     get_run(run_id, workspace=ws)  # before uploading, so a typo leaves no stray blob
     blob = ws.artifacts.put_file(local)
+    record_artifacts(run_id, [_entry(path, blob)], workspace=ws)
+    return path
+
+
+def log_text(
+    run_id: str, text: str, artifact_file: str, *, workspace: Workspace | None = None
+) -> str:
+    """Store text (UTF-8) as the run's file ``artifact_file`` (``notes/summary.md``); return
+    its path."""
+    if not isinstance(text, str):
+        raise InvalidInput(
+            f"text must be a string, got {type(text).__name__}", details={"field": "text"}
+        )
+    return _log_bytes(run_id, text.encode(), artifact_file, workspace or current())
+
+
+def log_dict(
+    run_id: str,
+    dictionary: Mapping[str, Any],
+    artifact_file: str,
+    *,
+    workspace: Workspace | None = None,
+) -> str:
+    """Store a dictionary as the run's file ``artifact_file``: YAML when its name ends in
+    ``.yaml`` or ``.yml``, JSON otherwise (indented, keys in their order); return its path."""
+    if not isinstance(dictionary, Mapping):
+        raise InvalidInput(
+            f"dictionary must be a mapping, got {type(dictionary).__name__}",
+            details={"field": "dictionary"},
+        )
+    if check_artifact_path(artifact_file).lower().endswith((".yaml", ".yml")):
+        import yaml
+
+        try:
+            text = yaml.safe_dump(dict(dictionary), sort_keys=False, allow_unicode=True)
+        except yaml.YAMLError as exc:
+            raise InvalidInput(
+                f"dictionary cannot be written as YAML: {exc}", details={"field": "dictionary"}
+            ) from None
+    else:
+        try:
+            text = json.dumps(dictionary, indent=2, ensure_ascii=False, allow_nan=True) + "\n"
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"dictionary cannot be written as JSON: {exc}", details={"field": "dictionary"}
+            ) from None
+    return _log_bytes(run_id, text.encode(), artifact_file, workspace or current())
+
+
+TABLE_SUFFIXES = (".parquet", ".csv", ".json")
+
+
+def log_table(
+    run_id: str, data: Any, artifact_file: str, *, workspace: Workspace | None = None
+) -> str:
+    """Store a table (a pandas DataFrame, or a dict of equal-length columns) as the run's file
+    ``artifact_file``: Parquet, CSV or JSON (``{"columns": [...], "data": [[...], ...]}``, as
+    MLflow's ``log_table`` writes) by its extension; return its path."""
+    import pandas as pd
+
+    suffix = Path(check_artifact_path(artifact_file)).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InvalidInput(
+            f"a table is written as {', '.join(TABLE_SUFFIXES)}: {artifact_file!r} ends in "
+            f"{suffix or 'nothing'}",
+            details={"field": "artifact_file"},
+        )
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, Mapping):
+        try:
+            frame = pd.DataFrame(dict(data))
+        except ValueError as exc:  # columns of different lengths, scalars only
+            raise InvalidInput(f"data is not a table: {exc}", details={"field": "data"}) from None
+    else:
+        raise InvalidInput(
+            f"data must be a pandas DataFrame or a dict of columns, got {type(data).__name__}",
+            details={"field": "data"},
+        )
+    buffer = io.BytesIO()
+    if suffix == ".parquet":
+        frame.to_parquet(buffer, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(buffer, index=False)
+    else:
+        frame.to_json(buffer, orient="split", index=False, date_format="iso")
+    return _log_bytes(run_id, buffer.getvalue(), artifact_file, workspace or current())
+
+
+def _log_bytes(run_id: str, data: bytes, artifact_file: str, ws: Workspace) -> str:
+    path = check_artifact_path(artifact_file)
+    if posixpath.basename(path) in ("", "."):
+        raise InvalidInput(
+            f"artifact_file must name a file in the run, such as notes/summary.md, not "
+            f"{artifact_file!r}",
+            details={"field": "artifact_file"},
+        )
+    get_run(run_id, workspace=ws)  # before uploading, so a typo leaves no stray blob
+    blob = ws.artifacts.put_bytes(data, media_type=media_type_of(path))
     record_artifacts(run_id, [_entry(path, blob)], workspace=ws)
     return path
 

@@ -208,6 +208,24 @@ def log_artifacts(
     return run_artifacts.log_artifacts(_run_id(run_id), local_dir, artifact_path)
 
 
+def log_text(text: str, artifact_file: str, *, run_id: str | None = None) -> str:
+    """Store text as the active run's file ``artifact_file``; return its path."""
+    return run_artifacts.log_text(_run_id(run_id), text, artifact_file)
+
+
+def log_dict(
+    dictionary: Mapping[str, Any], artifact_file: str, *, run_id: str | None = None
+) -> str:
+    """Store a dictionary as JSON, or YAML for a ``.yaml`` name, in the active run."""
+    return run_artifacts.log_dict(_run_id(run_id), dictionary, artifact_file)
+
+
+def log_table(data: Any, artifact_file: str, *, run_id: str | None = None) -> str:
+    """Store a table as Parquet, CSV or JSON (by ``artifact_file``'s extension) in the active
+    run."""
+    return run_artifacts.log_table(_run_id(run_id), data, artifact_file)
+
+
 def log_input(
     dataset_version: Any, context: str = "training", *, run_id: str | None = None
 ) -> None:
