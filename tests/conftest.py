@@ -175,6 +175,7 @@ def _end_active_runs() -> None:
     from cauce.tracking import fluent
 
     fluent._stack().clear()
+    fluent._chosen.clear()
 
 
 # -- S3 (moto) ---------------------------------------------------------------------------------

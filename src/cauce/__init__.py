@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     # tracking
     "start_run": "cauce.tracking.fluent",
     "end_run": "cauce.tracking.fluent",
+    "set_experiment": "cauce.tracking.fluent",
     "active_run": "cauce.tracking.fluent",
     "log_metric": "cauce.tracking.fluent",
     "log_metrics": "cauce.tracking.fluent",
@@ -168,6 +169,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.tracking.fluent import log_params as log_params
     from cauce.tracking.fluent import log_table as log_table
     from cauce.tracking.fluent import log_text as log_text
+    from cauce.tracking.fluent import set_experiment as set_experiment
     from cauce.tracking.fluent import set_tag as set_tag
     from cauce.tracking.fluent import set_tags as set_tags
     from cauce.tracking.fluent import start_run as start_run

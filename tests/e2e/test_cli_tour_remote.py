@@ -133,6 +133,9 @@ def test_tracking_registry_pipelines_and_serving_through_a_server(
     assert "Deleted experiment scratch" in run("experiments", "delete", "scratch").stdout
     assert "scratch" not in run("experiments", "list").stdout
     assert "scratch" in run("experiments", "list", "--all").stdout
+    assert "Restored experiment scratch" in run("experiments", "restore", "scratch").stdout
+    assert "scratch" in run("experiments", "list").stdout
+    assert "Deleted experiment scratch" in run("experiments", "delete", "scratch").stdout
 
     # runs
     listed = json.loads(run("runs", "list", "-e", "churn", "-o", "params.C", "--json").stdout)

@@ -496,6 +496,25 @@ def test_runs_cannot_start_in_a_deleted_experiment(any_workspace: Workspace) -> 
     assert cauce.active_run() is None
 
 
+def test_runs_start_in_the_set_experiment_unless_they_name_one(any_workspace: Workspace) -> None:
+    chosen = cauce.set_experiment("churn")  # created: it did not exist
+    assert cauce.set_experiment("churn").experiment_id == chosen.experiment_id
+    with cauce.start_run() as run, cauce.start_run(nested=True) as child:
+        pass
+    with cauce.start_run(experiment="other") as other:
+        pass
+    assert runs.get_run(run.run_id).info.experiment_id == chosen.experiment_id
+    assert runs.get_run(child.run_id).info.experiment_id == chosen.experiment_id
+    assert runs.get_run(other.run_id).info.experiment_id != chosen.experiment_id
+    experiments.delete_experiment("churn")
+    with pytest.raises(Conflict, match="'churn' is deleted"):
+        cauce.set_experiment("churn")
+    with pytest.raises(InvalidInput, match="'a/b'"):
+        cauce.set_experiment("a/b")
+    experiments.restore_experiment("churn")
+    assert cauce.set_experiment("churn").lifecycle_stage == "active"
+
+
 def test_invalid_key_errors_name_the_key(any_workspace: Workspace) -> None:
     run_id = runs.create_run("e").run_id
     with pytest.raises(InvalidInput, match="251 characters"):

@@ -59,3 +59,16 @@ def delete(name: str = typer.Argument(..., help="Experiment name or id.")) -> No
 
     experiment = delete_experiment(name)
     console.print(f"Deleted experiment {experiment.name}")
+
+
+@app.command("restore")
+def restore(name: str = typer.Argument(..., help="Experiment name or id.")) -> None:
+    """Bring a deleted experiment back (new runs may start in it again).
+
+    Example:
+        cauce experiments restore churn
+    """
+    from cauce.tracking.experiments import restore_experiment
+
+    experiment = restore_experiment(name)
+    console.print(f"Restored experiment {experiment.name}")

@@ -12,12 +12,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from cauce.tracking import artifacts as run_artifacts
-from cauce.tracking import runs
-from cauce.tracking.entities import Run, RunData, RunInfo, RunInputs
+from cauce.tracking import experiments, runs
+from cauce.tracking.entities import Experiment, Run, RunData, RunInfo, RunInputs
 
 _local = threading.local()
+_chosen: dict[str, str] = {}  # "experiment": set_experiment's choice, for the whole process
 
 
 def _stack() -> list[ActiveRun]:
@@ -77,6 +78,32 @@ class ActiveRun:
         return f"<ActiveRun {self.run_id} {self._info.run_name!r}>"
 
 
+def set_experiment(name: str) -> Experiment:
+    """Make ``name`` the experiment that :func:`start_run` uses when it names none, in this
+    process (over ``CAUCE_EXPERIMENT``); created when missing, as MLflow's ``set_experiment``.
+
+    Example::
+
+        cauce.set_experiment("churn")
+        with cauce.start_run():
+            cauce.log_metric("auc", 0.91)
+    """
+    try:
+        found = experiments.get_experiment(name)
+    except NotFound:
+        try:
+            found = experiments.create_experiment(name)
+        except AlreadyExists:  # created by another process meanwhile
+            found = experiments.get_experiment(name)
+    if found.lifecycle_stage != "active":
+        raise Conflict(
+            f"experiment {name!r} is deleted",
+            hint=f"restore it first: cauce experiments restore {name}",
+        )
+    _chosen["experiment"] = found.name
+    return found
+
+
 def start_run(
     experiment: str | None = None,
     run_name: str | None = None,
@@ -109,7 +136,11 @@ def start_run(
         # A child run belongs to its parent's experiment unless it names another.
         inherited = stack[-1]._info.experiment_id if stack and experiment is None else None
         info = runs.create_run(
-            experiment, run_name, parent_run_id=parent, tags=tags, experiment_id=inherited
+            experiment or _chosen.get("experiment"),
+            run_name,
+            parent_run_id=parent,
+            tags=tags,
+            experiment_id=inherited,
         )
         runs.note_started(info.run_id)  # a pipeline step's lineage, on the caller's side
     active = ActiveRun(info)
