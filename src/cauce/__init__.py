@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "sweep": "cauce.tracking.sweep",
     # registry
     "log_model": "cauce.registry.logging",
+    "autolog": "cauce.registry.autolog",
     # specs: cauce apply -f
     "apply": "cauce.specs",
     # the team server: work through it (as CAUCE_SERVER_URL does)
@@ -146,6 +147,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.registry import evaluations as evaluations
     from cauce.registry import gates as gates
     from cauce.registry import models as models
+    from cauce.registry.autolog import autolog as autolog
     from cauce.registry.logging import log_model as log_model
     from cauce.serving import deployments as deployments
     from cauce.serving import endpoints as endpoints

@@ -1,11 +1,13 @@
 """scikit-learn estimators as skops bytes: no pickle, and only the types recorded when an
-estimator was saved are trusted when it is loaded. The one module that imports skops."""
+estimator was saved are trusted when it is loaded. The one module that imports skops, and the
+one that walks scikit-learn's packages (both would import torch, see :func:`_skops_io`)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from cauce.errors import IntegrityError
@@ -35,25 +37,42 @@ def loads(data: bytes, trusted: Collection[str], source: str, hint: str | None =
     return skops_io.loads(data, trusted=sorted(trusted))
 
 
+def estimator_classes() -> list[type]:
+    """Every estimator class scikit-learn lists (``sklearn.utils.all_estimators``), meta-estimators
+    such as ``Pipeline`` and ``GridSearchCV`` included; listed without importing torch."""
+    with _without_torch_adapter():
+        from sklearn.utils import all_estimators
+
+        return [cls for _, cls in all_estimators()]
+
+
 def _skops_io() -> Any:
     """skops.io, imported without importing torch.
 
     Importing skops lists scikit-learn's estimators, and that walk imports every package under
     sklearn, the array-API adapter for torch among them, which imports torch where it is
     installed (``cauce[genai]`` installs it): 1.5 s of the 3.4 s a new process took to load a
-    model. A stand-in with nothing under it keeps the walk out of that one package while skops
-    is imported; the real package imports as usual afterwards.
+    model.
     """
-    if "skops.io" in sys.modules or "torch" in sys.modules or _TORCH_COMPAT in sys.modules:
+    with _without_torch_adapter():
         import skops.io
 
-        return skops.io
+    return skops.io
+
+
+@contextlib.contextmanager
+def _without_torch_adapter() -> Iterator[None]:
+    """A walk of sklearn's packages that leaves out its torch adapter: a stand-in with nothing
+    under it while the walk runs; the real package imports as usual afterwards. Nothing is
+    left out where torch or the adapter is imported already."""
+    if "torch" in sys.modules or _TORCH_COMPAT in sys.modules:
+        yield
+        return
     stand_in = types.ModuleType(_TORCH_COMPAT)
     stand_in.__path__ = []
     sys.modules[_TORCH_COMPAT] = stand_in
     try:
-        import skops.io
+        yield
     finally:
         if sys.modules.get(_TORCH_COMPAT) is stand_in:
             del sys.modules[_TORCH_COMPAT]
-    return skops.io
