@@ -149,6 +149,20 @@ def test_tracking_registry_pipelines_and_serving_through_a_server(
     assert "*params.C" in run("runs", "compare", first, second).stdout
     assert_one_line_error(run("runs", "compare", first, check=False), "at least two")
     assert_one_line_error(run("runs", "show", "f" * 32, check=False), "f" * 32)
+    fetched = tmp_path / "fetched"
+    run("runs", "download", first, "model", "-d", str(fetched))
+    assert (fetched / "cauce-model.yaml").is_file() and (fetched / "model.skops").is_file()
+    run("runs", "download", first, "-d", str(tmp_path / "all"))
+    assert (tmp_path / "all" / "model" / "model.skops").is_file()
+    assert_one_line_error(
+        run("runs", "download", first, "-d", str(fetched / "cauce-model.yaml"), check=False),
+        "is a file",
+    )
+    assert f"Deleted run {second}" in run("runs", "delete", second).stdout
+    assert first in run("runs", "list", "-e", "churn").stdout
+    assert second not in run("runs", "list", "-e", "churn").stdout
+    assert f"Restored run {second}" in run("runs", "restore", second).stdout
+    assert second in run("runs", "list", "-e", "churn").stdout
 
     # models
     [model] = json.loads(run("models", "list", "--json").stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -149,3 +150,52 @@ def compare(
             )
     table("Run comparison", ["", *[r.info.run_name for r in found]], rows)
     console.print("[dim]* differs between runs[/]")
+
+
+@app.command("download")
+def download(
+    run_id: str = typer.Argument(..., help="Run id."),
+    path: str = typer.Argument(".", help="A file or folder of the run; default: every file."),
+    dst: Path = typer.Option(Path("."), "--dst", "-d", help="Where to write (a folder)."),
+) -> None:
+    """Download a run's artifacts, each checked against its sha256.
+
+    Example:
+        cauce runs download 3f2a... model -d ./churn-model
+    """
+    from cauce.errors import InvalidInput
+    from cauce.tracking.artifacts import download_artifacts
+
+    if dst.exists() and not dst.is_dir():
+        raise InvalidInput(f"--dst {dst} is a file; name a folder", details={"field": "dst"})
+    dst.mkdir(parents=True, exist_ok=True)
+    written = download_artifacts(run_id, path, dst)
+    console.print(
+        f"Downloaded {path if path != '.' else 'every file'} of run {run_id} to {written}"
+    )
+
+
+@app.command("delete")
+def delete(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+    """Mark a run deleted: lists and searches leave it out; ``restore`` brings it back.
+
+    Example:
+        cauce runs delete 3f2a...
+    """
+    from cauce.tracking.runs import delete_run
+
+    delete_run(run_id)
+    console.print(f"Deleted run {run_id}")
+
+
+@app.command("restore")
+def restore(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+    """Bring a deleted run back.
+
+    Example:
+        cauce runs restore 3f2a...
+    """
+    from cauce.tracking.runs import restore_run
+
+    restore_run(run_id)
+    console.print(f"Restored run {run_id}")
