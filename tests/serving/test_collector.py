@@ -15,6 +15,7 @@ from cauce.serving import invocations, v2
 from cauce.serving.collector import Collector, Record, files
 from cauce.serving.endpoints import Deployment
 from cauce.serving.invocations import encode_invocations
+from cauce.serving.metrics import RouterMetrics
 from cauce.serving.v2 import encode_v2
 from cauce.workspace import Workspace
 from clitools import wait_until
@@ -214,6 +215,11 @@ def test_a_writer_killed_with_records_unwritten_counts_them_lost_and_the_next_on
     assert collector.writer_pid not in (None, first)
     collector.close()
     assert (collector.written, collector.errors) == (2, 2)
+    metrics = RouterMetrics("churn")
+    metrics.count_collected(collector)
+    exposed = metrics.exposition().decode()
+    assert 'cauce_collected_records_total{endpoint="churn",outcome="lost"} 2.0' in exposed
+    assert 'cauce_collected_records_total{endpoint="churn",outcome="written"} 2.0' in exposed
     root = workspace.settings.state_dir / "collector"
     written = pd.concat(pd.read_parquet(p) for p in files(root, "churn", "blue", "model_inputs"))
     assert sorted(written["correlation_id"]) == ["r0", "r3"]

@@ -498,6 +498,17 @@ def test_the_collector_records_each_answered_request_once(
     outputs = collected(module_workspace, "blue", "model_outputs")
     assert "prediction" in outputs.columns
 
+    # What was written and what was lost, for Prometheus.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    scraped = {
+        s.labels["outcome"]: s.value
+        for family in text_string_to_metric_families(httpx.get(f"{served.url}/metrics").text)
+        for s in family.samples
+        if s.name == "cauce_collected_records_total" and s.labels["endpoint"] == "churn"
+    }
+    assert scraped["written"] >= n and scraped["lost"] == 0  # a record per answered request
+
     # green collects JSON lines; batched samples nothing (sampling: 0).
     root = module_workspace.settings.state_dir / "collector" / "endpoint=churn"
     assert list((root / "deployment=green").rglob("*.jsonl"))

@@ -53,6 +53,26 @@ class Window:
         self.buckets[index] = self.buckets.get(index, 0) + 1
 
 
+class _Collected:
+    """A Prometheus collector reading a data collector's counts when scraped."""
+
+    def __init__(self, endpoint: str, collector: Any) -> None:
+        self.endpoint, self.collector = endpoint, collector
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily(
+            "cauce_collected_records",
+            "Answered requests the data collector wrote, and those it lost (a writer that "
+            "died, a record it could not parse or write)",
+            labels=("endpoint", "outcome"),
+        )
+        family.add_metric((self.endpoint, "written"), self.collector.written)
+        family.add_metric((self.endpoint, "lost"), self.collector.errors)
+        yield family
+
+
 class RouterMetrics:
     """The router's counters, in Prometheus form and as windows for the store."""
 
@@ -138,6 +158,11 @@ class RouterMetrics:
     def failed_over(self, deployment: str, to: str) -> None:
         """Count one live request that ``deployment`` could not answer and ``to`` answered."""
         self._failovers.labels(self.endpoint, deployment, to).inc()
+
+    def count_collected(self, collector: Any) -> None:
+        """Expose what the endpoint's data collector wrote and lost (its ``written`` and
+        ``errors``) as ``cauce_collected_records_total`` by ``outcome``."""
+        self.registry.register(_Collected(self.endpoint, collector))
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""

@@ -89,6 +89,7 @@ class Router:
         self.collector = Collector(ws, endpoint) if collect else None
         if self.collector is not None:
             self.collector.configure(self.endpoint.deployments)
+            self.metrics.count_collected(self.collector)
         self.healthy: dict[str, bool] = {}
         self._upstreams: dict[str, Upstream] = {}
         self._in_process: dict[str, tuple[Any, Any, Any]] = {}
