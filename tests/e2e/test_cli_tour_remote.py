@@ -169,6 +169,12 @@ def test_tracking_registry_pipelines_and_serving_through_a_server(
     assert (model["name"], model["latest_version"]) == ("churn", 2)
     versions = json.loads(run("models", "versions", "churn", "--json").stdout)
     assert [(v["version"], v["run_id"]) for v in versions] == [(1, first), (2, second)]
+    registered = run("models", "register", f"runs:/{first}/model", "churn-copy").stdout
+    assert f"Registered runs:/{first}/model as churn-copy version 1" in registered
+    assert_one_line_error(
+        run("models", "register", "models:/churn/1", "churn-copy", check=False),
+        "register a run's model",
+    )
     assert "Latest version" in run("models", "show", "churn").stdout
     assert (
         "churn@champion → version 1"

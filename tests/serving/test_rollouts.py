@@ -468,6 +468,30 @@ def test_prediction_drift_and_sql_metrics_come_from_the_collector(served: Worksp
     assert measured["mean_age"]["value"] == pytest.approx(32.0)
 
 
+def test_a_controller_away_from_the_router_leaves_it_the_rollouts_measured_on_its_records(
+    served: Workspace,
+) -> None:
+    """An agent on another machine than the router has none of its collected records: it claims
+    a rollout measured on the stored counts, and leaves one measured on collected records
+    (drift here) to the controller beside the router, instead of judging it inconclusive."""
+    drift = {"min_requests": 1, "metrics": [{"name": "prediction_drift", "max": 0.2}]}
+    rollouts.start(rollout_spec(analysis=drift), workspace=served)
+    now = rollouts.status("churn", workspace=served).next_analysis_at + 1
+    assert rollouts.collected_here(served) == []
+    assert rollouts.claim_intervals(now=now, collected=[], workspace=served) == ()
+    assert rollouts.claim_intervals(now=now, collected=["other"], workspace=served) == ()
+    _collect(served, "green", now - 500, [0, 1] * 5, "live")  # a router collected here
+    assert rollouts.collected_here(served) == ["churn"]
+    [claimed] = rollouts.claim_intervals(now=now, collected=["churn"], workspace=served)
+    assert claimed.rollout.endpoint == "churn"
+
+    rollouts.abort("churn", workspace=served)
+    rollouts.start(rollout_spec(), workspace=served)  # error rate and latency: stored counts
+    now = rollouts.status("churn", workspace=served).next_analysis_at + 1
+    [claimed] = rollouts.claim_intervals(now=now, collected=[], workspace=served)
+    assert claimed.rollout.spec["analysis"]["metrics"][0]["name"] == "error_rate"
+
+
 def test_prediction_drift_without_collected_answers_is_inconclusive(served: Workspace) -> None:
     spec = rollout_spec(
         analysis={"min_requests": 1, "metrics": [{"name": "prediction_drift", "max": 0.2}]}
@@ -568,6 +592,7 @@ USAGE = {"key_id": "k", "period": "2026-12", "requests": 1, "input_tokens": 1,
         ("rollouts/intervals/claims", {"now": "soon"}, "now"),
         ("rollouts/intervals/claims", {"now": 2**64}, "now"),
         ("rollouts/intervals/claims", {"settle_ms": -1}, "settle_ms"),
+        ("rollouts/intervals/claims", {"collected": "churn"}, "collected"),
         ("rollouts/{rollout}/judgements", {"measured": {}, "now": -1}, "now"),
         ("rollouts/{rollout}/judgements", {"measured": {"x": {"ok": 2}}, "now": 1}, "measured.x"),
         ("endpoints/churn/stats", {"start": 5, "end": 1, "windows": []}, "end"),

@@ -82,7 +82,7 @@ def agent(
 
     worker = Agent()
     if once:
-        from cauce.serving.rollouts import SETTLE_MS, tick
+        from cauce.serving.rollouts import SETTLE_MS, collected_here, tick
 
         for firing in worker.tick():
             report(firing)
@@ -92,7 +92,9 @@ def agent(
             state = "new version" if refreshed.created else "unchanged"
             console.print(f"index {refreshed.version.ref}: {state}")
         worker.run_actions(on_done=report_action)
-        for rollout in tick(settle_ms=SETTLE_MS, workspace=worker.ws):
+        for rollout in tick(
+            settle_ms=SETTLE_MS, collected=collected_here(worker.ws), workspace=worker.ws
+        ):
             console.print(f"rollout on {rollout.endpoint}: {rollout.decisions[-1].decision}")
         return
     stop = threading.Event()

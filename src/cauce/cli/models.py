@@ -95,6 +95,27 @@ def versions_(
     _versions_table(found)
 
 
+@app.command("register")
+def register_(
+    uri: str = typer.Argument(..., help="A run's model: runs:/RUN_ID/PATH."),
+    name: str = typer.Argument(..., help="Model name (created when new)."),
+    description: str = typer.Option(None, "--description", "-d", help="The version's."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Register a model a run logged as the model's next version.
+
+    Example:
+        cauce models register runs:/3f2a.../model churn
+    """
+    from cauce.registry.models import register
+
+    version = register(uri, name, description=description)
+    if as_json:
+        print_json(version.to_dict())
+        return
+    console.print(f"Registered {uri} as {version.name} version {version.version}")
+
+
 def _versions_table(found: list) -> None:  # type: ignore[type-arg]
     table(
         "Versions",

@@ -30,7 +30,17 @@ from typing import Any
 from cauce.serving.specs import GENAI_METRICS
 from cauce.workspace import Workspace
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "reads_collected"]
+
+# Measured from the counts routers store (through a server too); every other metric reads the
+# data collector's files, which lie where the router runs.
+STORED_METRICS = ("error_rate", "latency_p99_ms", "latency_p50_ms")
+
+
+def reads_collected(spec: dict[str, Any]) -> bool:
+    """Whether a rollout's analysis reads the data collector's records (drift, a query, GenAI
+    metrics), which only a controller beside the router can read."""
+    return any(m["name"] not in STORED_METRICS for m in spec["analysis"]["metrics"])
 
 
 def analyze(
@@ -61,7 +71,7 @@ def analyze(
         name = metric["name"]
         value: float | None
         why = ""
-        if name in ("error_rate", "latency_p99_ms", "latency_p50_ms"):
+        if name in STORED_METRICS:
             value = getattr(summary, name) if enough else None
             if not enough:
                 why = (

@@ -555,6 +555,11 @@ def folder(root: Path, endpoint: str, deployment: str, collection: str) -> Path:
     return root / f"endpoint={endpoint}" / f"deployment={deployment}" / f"collection={collection}"
 
 
+def endpoints_collected(root: Path) -> list[str]:
+    """The endpoints whose records a collector wrote under ``root`` (on this machine)."""
+    return sorted(p.name.removeprefix("endpoint=") for p in root.glob("endpoint=*") if p.is_dir())
+
+
 def files(root: Path, endpoint: str, deployment: str, collection: str) -> list[Path]:
     """Every file the collector wrote for one deployment and collection, oldest first."""
     return sorted(

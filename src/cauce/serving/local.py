@@ -200,7 +200,7 @@ def serve_endpoint(
         return supervisor.addresses() if supervisor is not None else {}
 
     router = Router(ws, endpoint, addresses, collect=collect)
-    controller = Controller(ws, endpoint)
+    controller = Controller(ws, endpoint, beside_router=True)
 
     async def start_controller() -> None:
         controller.start()

@@ -40,7 +40,7 @@ from sqlalchemy import Connection, select, update
 from cauce.errors import BackendError, CauceError, Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.operations import operation
-from cauce.serving.analysis import analyze
+from cauce.serving.analysis import analyze, reads_collected
 from cauce.serving.endpoints import get_endpoint, read_endpoint, write_traffic
 from cauce.serving.specs import RolloutSpec
 from cauce.specs import Applied, Declared, validation_error
@@ -50,7 +50,7 @@ from cauce.store.schema import (
     rollout_decisions,
     rollouts,
 )
-from cauce.validation import check_time_ms
+from cauce.validation import check_name, check_time_ms
 from cauce.workspace import Workspace, current
 
 __all__ = [
@@ -542,6 +542,7 @@ def tick(
     *,
     now: int | None = None,
     settle_ms: int = 0,
+    collected: list[str] | None = None,
     workspace: Workspace | None = None,
 ) -> list[Rollout]:
     """Analyse every running rollout whose interval is up; return those that were analysed.
@@ -549,11 +550,15 @@ def tick(
     The interval is claimed and the decision carried out in the store (through a server too);
     the measuring happens here, where the router's collected records are. A controller passes
     ``settle_ms`` (:data:`SETTLE_MS`) so that an interval's last records are written before it
-    is measured (:func:`claim_intervals`).
+    is measured, and ``collected``, the endpoints whose records it can read
+    (:func:`claim_intervals`).
     """
     ws = workspace or current()
     done = []
-    for interval in claim_intervals(endpoint, now=now, settle_ms=settle_ms, workspace=ws):
+    claimed = claim_intervals(
+        endpoint, now=now, settle_ms=settle_ms, collected=collected, workspace=ws
+    )
+    for interval in claimed:
         row = interval.rollout
         try:
             measured = analyze(
@@ -576,13 +581,26 @@ def claim_intervals(
     *,
     now: int | None = None,
     settle_ms: int = 0,
+    collected: list[str] | None = None,
     workspace: Workspace | None = None,
 ) -> tuple[Interval, ...]:
     """Claim the analysis interval of every running rollout (of ``endpoint``, or all) that is up
     at ``now`` (default: the store's side's clock) less ``settle_ms``: an interval ends there,
     and is judged ``settle_ms`` later, once what was answered in it is stored. Two controllers
-    never claim the same one (compare-and-set on ``next_analysis_at``)."""
+    never claim the same one (compare-and-set on ``next_analysis_at``).
+
+    ``collected`` names the endpoints whose collected records the claiming controller reads
+    (None: all): a rollout whose analysis reads them (drift, a query, GenAI metrics) on another
+    endpoint is left to a controller beside its router, which would otherwise find nothing
+    and call the interval inconclusive."""
     ws = workspace or current()
+    if collected is not None:
+        if not isinstance(collected, list):
+            raise InvalidInput(
+                f"collected must be a list of endpoint names, got {type(collected).__name__}",
+                details={"field": "collected"},
+            )
+        collected = [check_name(name, "collected endpoint") for name in collected]
     now = now_ms() if now is None else check_time_ms(now, "now")
     if (
         isinstance(settle_ms, bool)
@@ -603,6 +621,8 @@ def claim_intervals(
         query = query.where(endpoints.c.name == endpoint)
     with ws.store.read() as conn:
         due = conn.execute(query).all()
+    if collected is not None:
+        due = [r for r in due if r.endpoint_name in collected or not reads_collected(r.spec)]
     claimed = []
     for row in due:
         interval = row.spec["analysis"]["interval"]
@@ -764,11 +784,32 @@ def _endpoint_row(conn: Connection, name: str, *, lock: bool = False) -> Any:
     return row
 
 
-class Controller:
-    """Runs :func:`tick` every second in a thread until stopped."""
+def collected_here(ws: Workspace) -> list[str]:
+    """The endpoints whose data collector wrote records on this machine, in ``ws``'s folder."""
+    from cauce.serving.collector import endpoints_collected
 
-    def __init__(self, ws: Workspace, endpoint: str | None = None, every: float = 1.0) -> None:
+    return endpoints_collected(ws.settings.state_dir / "collector")
+
+
+class Controller:
+    """Runs :func:`tick` every second in a thread until stopped.
+
+    ``beside_router``: the controller runs in a router's process (``cauce endpoints serve``)
+    and reads its collected records. Otherwise (``cauce agent``) it claims only the rollouts
+    it can measure: those of endpoints whose records were collected on this machine, and those
+    measured on stored counts alone.
+    """
+
+    def __init__(
+        self,
+        ws: Workspace,
+        endpoint: str | None = None,
+        every: float = 1.0,
+        *,
+        beside_router: bool = False,
+    ) -> None:
         self.ws, self.endpoint, self.every = ws, endpoint, every
+        self.beside_router = beside_router
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cauce-rollouts", daemon=True)
 
@@ -779,7 +820,8 @@ class Controller:
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                tick(self.endpoint, settle_ms=SETTLE_MS, workspace=self.ws)
+                collected = None if self.beside_router else collected_here(self.ws)
+                tick(self.endpoint, settle_ms=SETTLE_MS, collected=collected, workspace=self.ws)
             except Exception as exc:
                 log.warning("rollout controller: %s", exc)
 
