@@ -158,6 +158,11 @@ def test_tracking_registry_pipelines_and_serving_through_a_server(
         run("runs", "download", first, "-d", str(fetched / "cauce-model.yaml"), check=False),
         "is a file",
     )
+    assert_one_line_error(
+        run("runs", "download", first, "nothing", "-d", str(tmp_path / "none"), check=False),
+        "no artifact 'nothing'",
+    )
+    assert not (tmp_path / "none").exists()
     assert f"Deleted run {second}" in run("runs", "delete", second).stdout
     assert first in run("runs", "list", "-e", "churn").stdout
     assert second not in run("runs", "list", "-e", "churn").stdout

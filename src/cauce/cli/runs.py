@@ -168,8 +168,14 @@ def download(
 
     if dst.exists() and not dst.is_dir():
         raise InvalidInput(f"--dst {dst} is a file; name a folder", details={"field": "dst"})
+    made = not dst.exists()
     dst.mkdir(parents=True, exist_ok=True)
-    written = download_artifacts(run_id, path, dst)
+    try:
+        written = download_artifacts(run_id, path, dst)
+    except Exception:
+        if made and not any(dst.iterdir()):  # a typo leaves no empty folder behind
+            dst.rmdir()
+        raise
     console.print(
         f"Downloaded {path if path != '.' else 'every file'} of run {run_id} to {written}"
     )
