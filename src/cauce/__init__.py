@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "log_text": "cauce.tracking.fluent",
     "log_dict": "cauce.tracking.fluent",
     "log_table": "cauce.tracking.fluent",
+    "log_image": "cauce.tracking.fluent",
+    "log_figure": "cauce.tracking.fluent",
     "log_input": "cauce.tracking.fluent",
     "get_run": "cauce.tracking.runs",
     "get_metric_history": "cauce.tracking.runs",
@@ -164,6 +166,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.tracking.fluent import log_artifact as log_artifact
     from cauce.tracking.fluent import log_artifacts as log_artifacts
     from cauce.tracking.fluent import log_dict as log_dict
+    from cauce.tracking.fluent import log_figure as log_figure
+    from cauce.tracking.fluent import log_image as log_image
     from cauce.tracking.fluent import log_input as log_input
     from cauce.tracking.fluent import log_metric as log_metric
     from cauce.tracking.fluent import log_metrics as log_metrics

@@ -433,6 +433,7 @@ def test_artifacts_are_previewed_as_text_tables_and_images(
     pd.DataFrame({"z": [1.5, None]}).to_parquet(files / "table.parquet")
     (files / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
     (files / "weights.bin").write_bytes(bytes(64))
+    (files / "chart.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"></svg>')
     with cauce.start_run(experiment="churn") as run:
         cauce.log_artifacts(files, "out")
     run_id = run.info.run_id
@@ -448,6 +449,9 @@ def test_artifacts_are_previewed_as_text_tables_and_images(
     assert '<img class="artifact" src="/api/v1/blobs/' in image
     binary = client.get(f"/ui/runs/{run_id}/artifacts/out/weights.bin").text
     assert "No preview for" in binary and "download" in binary
+    # Blobs are served as bytes: a browser draws a PNG from them, never an SVG.
+    svg = client.get(f"/ui/runs/{run_id}/artifacts/out/chart.svg").text
+    assert "No preview for image/svg+xml" in svg and "<img" not in svg
     assert client.get(f"/ui/runs/{run_id}/artifacts/out/missing.txt").status_code == 404
 
 

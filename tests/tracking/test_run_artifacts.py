@@ -11,6 +11,7 @@ import json
 import platform
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,8 @@ from cauce.tracking.artifacts import (
     log_artifact,
     log_artifacts,
     log_dict,
+    log_figure,
+    log_image,
     log_table,
     log_text,
 )
@@ -193,6 +196,66 @@ def test_unwritable_text_dictionaries_and_tables_are_refused_naming_the_field(
     refused("artifact_file", log_text, "x", ".")
     with pytest.raises(InvalidInput, match="inside the run"):
         log_text(run_id, "x", "../escape.txt", workspace=artifacts_ws)
+    assert list_artifacts(run_id, workspace=artifacts_ws) == []
+
+
+def test_images_and_figures_are_logged_as_pictures(artifacts_ws: Workspace, tmp_path: Path) -> None:
+    import numpy as np
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    rgb = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(8, 6, 3)
+    grey = np.linspace(0.0, 1.0, 20).reshape(4, 5)
+    mask = np.eye(3, dtype=bool)
+    rgba = Image.new("RGBA", (4, 2), (255, 0, 0, 128))
+    figure = Figure()
+    figure.add_subplot().plot([0, 0.5, 1], [0, 0.8, 1])
+    with fluent.start_run(experiment="artifacts") as run:
+        fluent.log_image(rgb, "images/rgb.png")
+        fluent.log_image(grey[:, :, np.newaxis], "images/grey.png")
+        fluent.log_image(grey, "images/grey.jpg")
+        fluent.log_image(mask, "images/mask.png")
+        fluent.log_image(rgba, "images/rgba.png")
+        fluent.log_figure(figure, "plots/roc.png")
+        fluent.log_figure(figure, "plots/roc.svg")
+    listed = {e.path: e.media_type for e in list_artifacts(run.run_id, workspace=artifacts_ws)}
+    assert listed["images/grey.jpg"] == "image/jpeg" and listed["plots/roc.svg"] == "image/svg+xml"
+    out = download_artifacts(run.run_id, ".", tmp_path / "dl", workspace=artifacts_ws)
+
+    def opened(path: str) -> Any:
+        with Image.open(out / path) as picture:
+            return picture.copy()
+
+    assert (np.asarray(opened("images/rgb.png")) == rgb).all()
+    assert (np.asarray(opened("images/grey.png")) == np.round(grey * 255)).all()
+    assert opened("images/grey.jpg").size == (5, 4)  # width x height, lossy
+    assert (np.asarray(opened("images/mask.png")) == mask * 255).all()
+    assert opened("images/rgba.png").getpixel((0, 0)) == (255, 0, 0, 128)
+    drawn = opened("plots/roc.png")
+    assert drawn.size == (640, 480)  # matplotlib's default 6.4 x 4.8 inches at 100 dpi
+    assert b"<svg" in (out / "plots/roc.svg").read_bytes()
+
+
+def test_unwritable_images_and_figures_are_refused_naming_the_field(
+    artifacts_ws: Workspace, run_id: str
+) -> None:
+    import numpy as np
+
+    def refused(field: str, call: Callable[..., object], *args: object) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            call(run_id, *args, workspace=artifacts_ws)
+        assert caught.value.details["field"] == field, caught.value
+
+    refused("image", log_image, np.zeros(4), "a.png")  # a row, not an image
+    refused("image", log_image, np.zeros((2, 2, 2)), "a.png")  # two channels
+    refused("image", log_image, np.full((2, 2), 300), "a.png")
+    refused("image", log_image, np.full((2, 2), 1.5), "a.png")
+    refused("image", log_image, np.array([[0.5, np.nan]]), "a.png")
+    refused("image", log_image, np.array([["a", "b"]]), "a.png")
+    refused("artifact_file", log_image, np.zeros((2, 2)), "a.gif")
+    refused("artifact_file", log_image, np.zeros((2, 2, 4)), "a.jpg")  # no alpha in a JPEG
+    refused("figure", log_figure, "not a figure", "a.png")
+    refused("artifact_file", log_figure, object(), "a.gif")
     assert list_artifacts(run_id, workspace=artifacts_ws) == []
 
 

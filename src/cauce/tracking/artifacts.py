@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from cauce.artifacts import Blob, media_type_of
 from cauce.artifacts.records import record_blob
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import BackendError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
@@ -149,7 +149,7 @@ def log_dict(
     return _log_bytes(run_id, text.encode(), artifact_file, workspace or current())
 
 
-TABLE_SUFFIXES = (".parquet", ".csv", ".json")
+TABLE_FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".json": "JSON"}
 
 
 def log_table(
@@ -160,13 +160,7 @@ def log_table(
     MLflow's ``log_table`` writes) by its extension; return its path."""
     import pandas as pd
 
-    suffix = Path(check_artifact_path(artifact_file)).suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise InvalidInput(
-            f"a table is written as {', '.join(TABLE_SUFFIXES)}: {artifact_file!r} ends in "
-            f"{suffix or 'nothing'}",
-            details={"field": "artifact_file"},
-        )
+    suffix = _suffix(artifact_file, TABLE_FORMATS)
     if isinstance(data, pd.DataFrame):
         frame = data
     elif isinstance(data, Mapping):
@@ -187,6 +181,96 @@ def log_table(
     else:
         frame.to_json(buffer, orient="split", index=False, date_format="iso")
     return _log_bytes(run_id, buffer.getvalue(), artifact_file, workspace or current())
+
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg", ".pdf": "pdf"}
+
+
+def log_image(
+    run_id: str, image: Any, artifact_file: str, *, workspace: Workspace | None = None
+) -> str:
+    """Store an image as the run's file ``artifact_file`` (``.png``, ``.jpg``): a Pillow image,
+    or an array of height x width (grey) or height x width x 1, 3 (RGB) or 4 (RGBA) channels,
+    of integers 0 to 255 or floats 0 to 1; return its path."""
+    suffix = _suffix(artifact_file, IMAGE_FORMATS)
+    try:
+        from PIL import Image
+    except ImportError:
+        raise BackendError(
+            "log_image needs Pillow to encode the image", hint="pip install 'cauce[images]'"
+        ) from None
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(_pixels(image))
+    if IMAGE_FORMATS[suffix] == "JPEG" and picture.mode not in ("L", "RGB"):
+        raise InvalidInput(
+            f"a JPEG holds grey or RGB pixels, not {picture.mode}: name the file .png",
+            details={"field": "artifact_file"},
+        )
+    buffer = io.BytesIO()
+    picture.save(buffer, format=IMAGE_FORMATS[suffix])
+    return _log_bytes(run_id, buffer.getvalue(), artifact_file, workspace or current())
+
+
+def _pixels(image: Any) -> Any:
+    """An array's pixels as 8-bit integers, checked."""
+    import numpy as np
+
+    try:
+        array = np.asarray(image)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"image is not an array: {exc}", details={"field": "image"}) from None
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))) or not array.size:
+        raise InvalidInput(
+            f"an image is height x width, with 1, 3 or 4 channels; got shape {array.shape}",
+            details={"field": "image"},
+        )
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.integer):
+        if array.min() < 0 or array.max() > 255:
+            raise InvalidInput(
+                f"integer pixels are 0 to 255; these run from {array.min()} to {array.max()}",
+                details={"field": "image"},
+            )
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise InvalidInput(
+                "float pixels are 0 to 1 (none missing); these run from "
+                f"{np.nanmin(array)} to {np.nanmax(array)}",
+                details={"field": "image"},
+            )
+        return np.round(array * 255).astype(np.uint8)
+    raise InvalidInput(f"pixels must be numbers, got {array.dtype}", details={"field": "image"})
+
+
+def log_figure(
+    run_id: str, figure: Any, artifact_file: str, *, workspace: Workspace | None = None
+) -> str:
+    """Store a matplotlib figure as the run's file ``artifact_file``, drawn in the format its
+    extension names (``.png``, ``.jpg``, ``.svg``, ``.pdf``); return its path."""
+    suffix = _suffix(artifact_file, FIGURE_FORMATS)
+    if not callable(getattr(figure, "savefig", None)):
+        raise InvalidInput(
+            f"figure must be a matplotlib figure, got {type(figure).__name__}",
+            details={"field": "figure"},
+        )
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=FIGURE_FORMATS[suffix])
+    return _log_bytes(run_id, buffer.getvalue(), artifact_file, workspace or current())
+
+
+def _suffix(artifact_file: str, formats: Mapping[str, str]) -> str:
+    """The file's extension, one of ``formats``."""
+    suffix = Path(check_artifact_path(artifact_file)).suffix.lower()
+    if suffix not in formats:
+        raise InvalidInput(
+            f"{artifact_file!r} must end in {', '.join(formats)}",
+            details={"field": "artifact_file"},
+        )
+    return suffix
 
 
 def _log_bytes(run_id: str, data: bytes, artifact_file: str, ws: Workspace) -> str:

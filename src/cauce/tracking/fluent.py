@@ -257,6 +257,16 @@ def log_table(data: Any, artifact_file: str, *, run_id: str | None = None) -> st
     return run_artifacts.log_table(_run_id(run_id), data, artifact_file)
 
 
+def log_image(image: Any, artifact_file: str, *, run_id: str | None = None) -> str:
+    """Store an image (a Pillow image or an array of pixels) as PNG or JPEG in the active run."""
+    return run_artifacts.log_image(_run_id(run_id), image, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, run_id: str | None = None) -> str:
+    """Store a matplotlib figure as PNG, JPEG, SVG or PDF in the active run."""
+    return run_artifacts.log_figure(_run_id(run_id), figure, artifact_file)
+
+
 def log_input(
     dataset_version: Any, context: str = "training", *, run_id: str | None = None
 ) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 100
 PREVIEW_BYTES = 256 * 1024  # of a text artifact, or of a CSV read for its first rows
 PREVIEW_ROWS = 50
+RASTER_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 TEXT_TYPES = {"application/json", "application/yaml", "application/x-yaml", "application/xml"}
 DEFAULT_POINTS = 1000
 DEFAULT_COLUMNS = 6  # metrics and params shown when none are chosen
@@ -197,7 +198,7 @@ def preview(ws: Workspace, artifact: ArtifactEntry) -> dict[str, Any]:
     """What the page shows of an artifact: ``kind`` (text, image, table or none) and its part."""
     kind = artifact.media_type
     tabular = kind in ("text/csv", "application/vnd.apache.parquet")
-    if kind.startswith("image/"):
+    if kind in RASTER_TYPES:  # served as bytes, a browser shows these; SVG it would not
         return {"kind": "image"}
     if not (tabular or kind.startswith("text/") or kind in TEXT_TYPES):
         return {"kind": "none"}
