@@ -176,6 +176,7 @@ def _end_active_runs() -> None:
 
     fluent._stack().clear()
     fluent._chosen.clear()
+    fluent._local.__dict__.pop("last", None)
 
 
 # -- S3 (moto) ---------------------------------------------------------------------------------

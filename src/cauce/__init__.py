@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "end_run": "cauce.tracking.fluent",
     "set_experiment": "cauce.tracking.fluent",
     "active_run": "cauce.tracking.fluent",
+    "last_active_run": "cauce.tracking.fluent",
     "log_metric": "cauce.tracking.fluent",
     "log_metrics": "cauce.tracking.fluent",
     "log_param": "cauce.tracking.fluent",
@@ -163,6 +164,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.tracking.experiments import list_experiments as list_experiments
     from cauce.tracking.fluent import active_run as active_run
     from cauce.tracking.fluent import end_run as end_run
+    from cauce.tracking.fluent import last_active_run as last_active_run
     from cauce.tracking.fluent import log_artifact as log_artifact
     from cauce.tracking.fluent import log_artifacts as log_artifacts
     from cauce.tracking.fluent import log_dict as log_dict

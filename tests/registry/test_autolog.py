@@ -49,6 +49,8 @@ def test_a_fit_is_a_run_with_its_params_training_metrics_and_model(
 
     [run] = runs_named("LogisticRegression")
     assert run.info.status == "FINISHED" and cauce.active_run() is None
+    last = cauce.last_active_run()  # how a script finds the run a fit made
+    assert last is not None and last.info.run_id == run.info.run_id
     assert run.data.params["C"] == "0.5" and run.data.params["max_iter"] == "100"
     assert run.data.tags["estimator_class"] == "sklearn.linear_model._logistic.LogisticRegression"
     predicted, scores = model.predict(X), model.predict_proba(X)[:, 1]

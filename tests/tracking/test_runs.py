@@ -515,6 +515,19 @@ def test_runs_start_in_the_set_experiment_unless_they_name_one(any_workspace: Wo
     assert cauce.set_experiment("churn").lifecycle_stage == "active"
 
 
+def test_last_active_run_is_the_active_one_then_the_one_ended_last(
+    any_workspace: Workspace,
+) -> None:
+    assert cauce.last_active_run() is None
+    with cauce.start_run(run_name="first") as first:
+        active = cauce.last_active_run()
+        assert active is not None and active.info.run_id == first.run_id
+    with pytest.raises(ValueError, match="boom"), cauce.start_run(run_name="second") as second:
+        raise ValueError("boom")
+    last = cauce.last_active_run()
+    assert last is not None and (last.info.run_id, last.info.status) == (second.run_id, "FAILED")
+
+
 def test_invalid_key_errors_name_the_key(any_workspace: Workspace) -> None:
     run_id = runs.create_run("e").run_id
     with pytest.raises(InvalidInput, match="251 characters"):

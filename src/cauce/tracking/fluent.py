@@ -163,10 +163,19 @@ def end_run(
     if target is None:
         raise NotFound("there is no active run to end")
     runs.end_run(target, status, error=error)
+    _local.last = target
     for i in range(len(stack) - 1, -1, -1):
         if stack[i].run_id == target:
             del stack[i]
             break
+
+
+def last_active_run() -> Run | None:
+    """The active run, else the run this thread ended last (a ``with`` block, ``end_run``, a
+    fit :func:`~cauce.autolog` recorded), as stored now; None when there is neither."""
+    active = active_run()
+    last = active.run_id if active is not None else getattr(_local, "last", None)
+    return runs.get_run(last) if last is not None else None
 
 
 def _run_id(run_id: str | None) -> str:
