@@ -166,6 +166,7 @@ def test_tracking_registry_pipelines_and_serving_through_a_server(
     assert f"Deleted run {second}" in run("runs", "delete", second).stdout
     assert first in run("runs", "list", "-e", "churn").stdout
     assert second not in run("runs", "list", "-e", "churn").stdout
+    assert second in run("runs", "list", "-e", "churn", "--deleted").stdout
     assert f"Restored run {second}" in run("runs", "restore", second).stdout
     assert second in run("runs", "list", "-e", "churn").stdout
 

@@ -32,6 +32,7 @@ def list_(
         None, "--order-by", "-o", help="e.g. 'metrics.auc DESC' (repeatable)."
     ),
     max_results: int = typer.Option(100, "--max", help="At most this many runs."),
+    deleted: bool = typer.Option(False, "--deleted", help="Only deleted runs (to restore)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """List runs, newest first, optionally filtered and ordered.
@@ -41,7 +42,13 @@ def list_(
     """
     from cauce.tracking.search import search_runs
 
-    found = search_runs(experiment or None, filter_, order_by or None, max_results)
+    found = search_runs(
+        experiment or None,
+        filter_,
+        order_by or None,
+        max_results,
+        lifecycle="deleted" if deleted else "active",
+    )
     if as_json:
         print_json([r.to_dict() for r in found])
         return
