@@ -6,6 +6,7 @@ bucket, ``CAUCE_S3_ENDPOINT_URL`` the server, and the credentials come from ``AW
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -176,15 +177,21 @@ def test_text_dictionaries_and_tables_are_logged_as_files(
     assert split == {"columns": ["id", "score", "label"], "data": frame.values.tolist()}
 
 
+def refused_naming(
+    ws: Workspace, run_id: str, field: str, call: Callable[..., object], *args: object
+) -> None:
+    """``call(run_id, *args)`` is refused with InvalidInput naming ``field``."""
+    with pytest.raises(InvalidInput) as caught:
+        call(run_id, *args, workspace=ws)
+    assert caught.value.details["field"] == field, caught.value
+
+
 def test_unwritable_text_dictionaries_and_tables_are_refused_naming_the_field(
     artifacts_ws: Workspace, run_id: str
 ) -> None:
     import pandas as pd
 
-    def refused(field: str, call: Callable[..., object], *args: object) -> None:
-        with pytest.raises(InvalidInput) as caught:
-            call(run_id, *args, workspace=artifacts_ws)
-        assert caught.value.details["field"] == field, caught.value
+    refused = functools.partial(refused_naming, artifacts_ws, run_id)
 
     refused("text", log_text, b"bytes", "a.txt")
     refused("dictionary", log_dict, [("a", 1)], "a.json")
@@ -241,10 +248,7 @@ def test_unwritable_images_and_figures_are_refused_naming_the_field(
 ) -> None:
     import numpy as np
 
-    def refused(field: str, call: Callable[..., object], *args: object) -> None:
-        with pytest.raises(InvalidInput) as caught:
-            call(run_id, *args, workspace=artifacts_ws)
-        assert caught.value.details["field"] == field, caught.value
+    refused = functools.partial(refused_naming, artifacts_ws, run_id)
 
     refused("image", log_image, np.zeros(4), "a.png")  # a row, not an image
     refused("image", log_image, np.zeros((2, 2, 2)), "a.png")  # two channels
