@@ -4,11 +4,13 @@ loopback. Each test gets a fresh workspace on the session's server (``remote_wor
 it logs goes through the server too) and a new browser page 1280 by 800 pixels.
 
 Screenshots of each page go to ``build/ui-screenshots`` (``CAUCE_UI_SCREENSHOTS`` elsewhere),
-for a person to look at. Under ``CI=true`` a missing Chromium fails; elsewhere it skips.
+with an ``index.html`` that shows them all, for a person to look at. Under ``CI=true`` a
+missing Chromium fails; elsewhere it skips.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,6 +25,29 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(
     os.environ.get("CAUCE_UI_SCREENSHOTS", Path(__file__).parents[2] / "build" / "ui-screenshots")
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def screenshots_index() -> Iterator[None]:
+    """After the browser tests, ``index.html`` beside the screenshots: every one on one page,
+    named, for the person who looks at them."""
+    yield
+    shots = sorted(SHOTS.glob("*.png")) if SHOTS.is_dir() else []
+    if not shots:
+        return
+    figures = "\n".join(
+        f"<figure><figcaption>{html.escape(p.stem)}</figcaption>"
+        f'<a href="{html.escape(p.name)}"><img src="{html.escape(p.name)}" '
+        f'alt="{html.escape(p.stem)}"></a></figure>'
+        for p in shots
+    )
+    (SHOTS / "index.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>Cauce UI screenshots</title>"
+        "<style>body{font-family:sans-serif;margin:2em}figure{margin:0 0 3em}"
+        "img{max-width:100%;border:1px solid #ccc}figcaption{font-weight:bold;margin:.5em 0}"
+        f"</style><h1>Cauce UI: {len(shots)} screenshots</h1>\n{figures}\n",
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="session")
