@@ -43,6 +43,8 @@ def test_a_rollouts_decisions_appear_and_an_editor_promotes_it(
     ui.wait_for_selector("tr.decision.promote")
     assert rollouts.status("assistant").state == "promoted"
     assert ui.locator(".rollout-state").inner_text() == "promoted"
+    summary = ui.locator("#rollout > p").first.inner_text()
+    assert "ended at stage 1 of 2" in summary and "20%" not in summary  # green has 100% now
     # The page was drawn again: the traffic the promotion moved shows too.
     assert "green 100%" in ui.locator("section[aria-labelledby=traffic-h]").inner_text()
     ui.shot("endpoint-rollout")
