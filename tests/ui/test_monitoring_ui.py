@@ -29,6 +29,8 @@ def test_a_drift_chart_and_the_alert_it_raised(ui: Any, remote_workspace: Worksp
     ui.wait_for_selector('figure.chart[data-feature="charges"].ready >> canvas')
     assert charges.get_attribute("data-points") == "3"
     assert "breached" in charges.get_attribute("class")
+    share = ui.locator('figure.chart[data-feature="*"] figcaption .metric').inner_text()
+    assert share == "all features"  # the drifted share is of the whole window, not of "*"
     ui.shot("monitor")
     ui.locator("table.alerts a").first.click()
     ui.wait_for_selector("table.attempts")

@@ -129,6 +129,7 @@ function drawInline(figure) {
   const options = {
     width: Math.max(280, plot.clientWidth || 420),
     height: 200,
+    padding: [null, time ? 28 : null, null, null],  // the last time label stays inside the box
     scales: { x: { time }, y: { range: level } },
     axes: [{}, { size: 64, values: (u, splits) => splits.map(short) }],
     series: [{ label: time ? "time" : "x" }, ...data.series.map((s, i) => ({
