@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.operations import operation
-from cauce.store import insert_new, new_id, now_ms, upsert
+from cauce.store import insert_ignore, new_id, now_ms, upsert
 from cauce.store.schema import api_key_usage, api_key_usage_reports, api_keys, endpoints
 from cauce.validation import check_name
 from cauce.workspace import Workspace, current
@@ -304,7 +304,7 @@ def add_usage(
         if unknown:
             raise NotFound(f"endpoint {endpoint!r} has no key {unknown[0]!r}")
         report = {"id": report_id, "endpoint_id": row.id, "at": now}
-        if not insert_new(conn, api_key_usage_reports, report):
+        if not insert_ignore(conn, api_key_usage_reports, report):
             return  # added before: this is the same report sent again
         conn.execute(
             delete(api_key_usage_reports).where(api_key_usage_reports.c.at < now - REPORTS_KEPT_MS)

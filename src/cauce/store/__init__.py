@@ -394,22 +394,6 @@ def _insert_sql(table: Table, ignore: bool = False) -> tuple[str, frozenset[str]
     return sql, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
 
-def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
-    """Insert a row unless one with the same key exists; return whether it was inserted."""
-    stmt: Any
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(table).values(values).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
-    # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg then reports -1 (truthy).
-    result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
-    return result.rowcount > 0
-
-
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """An INSERT in the connection's dialect (PostgreSQL's or SQLite's), which knows
     ``ON CONFLICT``."""
@@ -422,9 +406,9 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
     return sqlite_insert(table)
 
 
-def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
-    """Insert a row unless one with the same primary key is there; whether it was inserted
-    (two writers racing: one wins, the other is told, nothing fails)."""
+def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless one with the same key is there; whether it was inserted (two
+    writers racing: one wins, the other is told, nothing fails)."""
     stmt = dialect_insert(conn, table).values(values).on_conflict_do_nothing()
     # RETURNING says whether the row went in on both (rowcount said 1 on PostgreSQL either way).
     return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None

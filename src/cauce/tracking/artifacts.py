@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,7 @@ def log_dict(
     return _log_bytes(run_id, text.encode(), artifact_file, workspace or current())
 
 
-TABLE_FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".json": "JSON"}
+TABLE_SUFFIXES = (".parquet", ".csv", ".json")
 
 
 def log_table(
@@ -160,7 +160,7 @@ def log_table(
     MLflow's ``log_table`` writes) by its extension; return its path."""
     import pandas as pd
 
-    suffix = _suffix(artifact_file, TABLE_FORMATS)
+    suffix = _suffix(artifact_file, TABLE_SUFFIXES)
     if isinstance(data, pd.DataFrame):
         frame = data
     elif isinstance(data, Mapping):
@@ -262,12 +262,12 @@ def log_figure(
     return _log_bytes(run_id, buffer.getvalue(), artifact_file, workspace or current())
 
 
-def _suffix(artifact_file: str, formats: Mapping[str, str]) -> str:
-    """The file's extension, one of ``formats``."""
+def _suffix(artifact_file: str, suffixes: Collection[str]) -> str:
+    """The file's extension, one of ``suffixes``."""
     suffix = Path(check_artifact_path(artifact_file)).suffix.lower()
-    if suffix not in formats:
+    if suffix not in suffixes:
         raise InvalidInput(
-            f"{artifact_file!r} must end in {', '.join(formats)}",
+            f"{artifact_file!r} must end in {', '.join(suffixes)}",
             details={"field": "artifact_file"},
         )
     return suffix
