@@ -281,6 +281,39 @@ def test_spans_are_exported_over_otlp_redacted(
     assert chat.trace_id.hex() == root.trace_id
 
 
+def _quick_trace() -> tuple[tracing.FinishedSpan, tracing.FinishedTrace]:
+    """A trace of one span that took 0.25 ms, inside one millisecond: its summary says 0 ms."""
+    start = 1_790_000_000_000_100_000
+    root = tracing.FinishedSpan(
+        trace_id="a" * 32, span_id="b" * 16, parent_id=None, name="quick", kind="internal",
+        operation=None, started_ns=start, ended_ns=start + 250_000, status="ok",
+        status_message=None, input_tokens=None, output_tokens=None, cost=None, attributes={},
+        events=[],
+    )  # fmt: skip
+    summary = tracing.FinishedTrace(
+        id=root.trace_id, name="quick", root_span_id=root.span_id, started_at=start // 10**6,
+        ended_at=(start + 250_000) // 10**6, status="ok", span_count=1, input_tokens=0,
+        output_tokens=0, cost=None,
+    )  # fmt: skip
+    return root, summary
+
+
+def test_a_trace_faster_than_a_millisecond_reads_its_root_spans_time(
+    any_workspace: Workspace,
+) -> None:
+    """The summary keeps whole ms; the list, the trace and its dataset row read the root
+    span's ns (0.25 ms, not 0 ms). A summary stored without its spans reads its own ms."""
+    root, summary = _quick_trace()
+    alone = tracing.FinishedTrace(
+        **{**summary.__dict__, "id": "c" * 32, "name": "alone", "ended_at": summary.started_at + 3}
+    )
+    tracing.record_spans([root], [summary, alone])
+    assert tracing.get_trace(root.trace_id).summary.duration_ms == 0.25
+    listed = {t.name: t.duration_ms for t in tracing.list_traces()}
+    assert listed == {"quick": 0.25, "alone": 3.0}
+    assert [r["duration_ms"] for r in tracing.trace_rows(trace_name="quick")] == [0.25]
+
+
 def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:
     llm = _connect(upstream.url, echo={"input": 1.0, "output": 1.0})
     with tracing.span("answer") as root:
@@ -290,8 +323,11 @@ def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) 
         root.evaluation("relevance", 5, "pass")
     tracing.flush()
     home = Path(workspace.settings.root)
+    quick, quick_summary = _quick_trace()
+    tracing.record_spans([quick], [quick_summary])
     listed = run_cli(home, "traces", "list").stdout
     assert root.trace_id in listed and "4/5" in listed
+    assert "0.2 ms" in listed  # the quick one, read from its root span (not "0 ms")
     shown = run_cli(home, "traces", "show", root.trace_id[:10]).stdout
     assert "answer" in shown and "retrieval docs" in shown and "chat echo" in shown
     assert "tokens 4/5" in shown and "relevance=5.0" in shown

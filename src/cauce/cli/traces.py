@@ -35,7 +35,7 @@ def list_(
                 t.id,
                 t.name,
                 when(t.started_at),
-                f"{t.duration_ms:.0f} ms",
+                f"{t.duration_ms:.1f} ms",
                 t.status,
                 t.span_count,
                 f"{t.input_tokens}/{t.output_tokens}",
@@ -69,7 +69,7 @@ def show(
     summary = found.summary
     root = Tree(
         Text(
-            f"trace {summary.id} · {summary.duration_ms:.0f} ms · "
+            f"trace {summary.id} · {summary.duration_ms:.1f} ms · "
             f"tokens {summary.input_tokens}/{summary.output_tokens} · cost {_cost(summary.cost)}"
         )
     )

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, select
 
 from cauce.config import load_object
 from cauce.errors import InvalidInput, NotFound
@@ -682,7 +682,7 @@ def query_traces(
     """Stored traces, newest first."""
     ws = workspace or current()
     check_limit(limit)
-    query = select(traces).order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
+    query = _with_root_times().order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
     if name is not None:
         query = query.where(traces.c.name == name)
     if status is not None:
@@ -883,7 +883,7 @@ def trace_rows(
     check_limit(limit)
     if since_ms is not None:
         check_int(since_ms, "since_ms")
-    query = select(traces).order_by(traces.c.started_at, traces.c.id).limit(limit)
+    query = _with_root_times().order_by(traces.c.started_at, traces.c.id).limit(limit)
     if trace_name is not None:
         query = query.where(traces.c.name == trace_name)
     if status is not None:
@@ -908,7 +908,7 @@ def trace_rows(
             "name": row.name,
             "started_at": row.started_at,
             "status": row.status,
-            "duration_ms": float(row.ended_at - row.started_at),
+            "duration_ms": _duration_ms(row),
             "input_tokens": row.input_tokens,
             "output_tokens": row.output_tokens,
             "cost": row.cost,
@@ -976,7 +976,7 @@ def _require_trace(conn: Any, trace_id: str) -> Any:
     text = trace_id.lower()
     if len(text) < 8 or any(c not in "0123456789abcdef" for c in text):
         raise InvalidInput(f"a trace is named by its id (8 to 32 hex characters), not {trace_id!r}")
-    rows = conn.execute(select(traces).where(traces.c.id.startswith(text)).limit(2)).all()
+    rows = conn.execute(_with_root_times().where(traces.c.id.startswith(text)).limit(2)).all()
     if not rows:
         raise NotFound(f"no trace {trace_id}", hint="cauce traces list shows the recent ones")
     if len(rows) > 1:
@@ -984,12 +984,31 @@ def _require_trace(conn: Any, trace_id: str) -> Any:
     return rows[0]
 
 
+_root = spans.alias("root")
+
+
+def _with_root_times() -> Select[Any]:
+    """The traces with their root span's times in ns (the summary keeps whole ms: a trace
+    faster than a millisecond would read 0); a summary sent without its spans has none."""
+    return select(traces, _root.c.started_ns, _root.c.ended_ns).select_from(
+        traces.outerjoin(
+            _root, and_(_root.c.trace_id == traces.c.id, _root.c.span_id == traces.c.root_span_id)
+        )
+    )
+
+
+def _duration_ms(row: Any) -> float:
+    if row.started_ns is None:
+        return float(row.ended_at - row.started_at)
+    return float((row.ended_ns - row.started_ns) / 1e6)
+
+
 def _trace_summary(row: Any) -> TraceSummary:
     return TraceSummary(
         id=row.id,
         name=row.name,
         started_at=row.started_at,
-        duration_ms=float(row.ended_at - row.started_at),
+        duration_ms=_duration_ms(row),
         status=row.status,
         span_count=row.span_count,
         input_tokens=row.input_tokens,
