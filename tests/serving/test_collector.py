@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cauce.genai.tracing import FinishedSpan, FinishedTrace, get_trace
 from cauce.serving import invocations, v2
 from cauce.serving.collector import Collector, Record, files
 from cauce.serving.endpoints import Deployment
@@ -49,6 +50,23 @@ def _record(i: int, rows: list[dict[str, object]]) -> Record:
         content_type="application/json",
         response=json.dumps({"predictions": [0] * len(rows)}).encode(),
     )
+
+
+def _trace(n: int, span_id: str | None = None) -> tuple[FinishedSpan, FinishedTrace]:
+    """A relayed request's trace: its root span and its summary, as the router's sink gets
+    them."""
+    span = FinishedSpan(
+        trace_id=f"{n:032x}", span_id=span_id or f"{n:016x}", parent_id=None, name="chat m",
+        kind="client", operation="chat", started_ns=10**18, ended_ns=10**18 + 10**6,
+        status="ok", status_message=None, input_tokens=3, output_tokens=4, cost=None,
+        attributes={}, events=[],
+    )  # fmt: skip
+    trace = FinishedTrace(
+        id=span.trace_id, name="chat m", root_span_id=span.span_id, started_at=10**12,
+        ended_at=10**12 + 1, status="ok", span_count=1, input_tokens=3, output_tokens=4,
+        cost=None,
+    )  # fmt: skip
+    return span, trace
 
 
 def test_one_flush_keeps_every_column_of_requests_with_different_columns(
@@ -196,17 +214,22 @@ def test_a_2d_v2_answer_is_collected_as_one_row_per_request_row(workspace: Works
 def test_a_writer_killed_with_records_unwritten_counts_them_lost_and_the_next_one_writes(
     workspace: Workspace,
 ) -> None:
-    """The writer process killed (SIGKILL) while two records wait in its pipe: those two are
-    counted as lost, never silently; the next record starts a new writer, which writes it."""
+    """The writer process killed (SIGKILL) while two records and a trace wait in its pipe:
+    those are counted as lost, never silently; the next record starts a new writer, which
+    writes it."""
     collector = Collector(workspace, "churn")
     collector.configure([_deployment("parquet")])
     collector.record(_record(0, [{"age": 30}]))
+    collector.span(*_trace(1))
     collector.flush()
     first = collector.writer_pid
     assert first is not None and (collector.written, collector.errors) == (1, 0)
+    assert (collector.traces_stored, collector.traces_lost) == (1, 0)
+    assert get_trace(f"{1:032x}", workspace=workspace).summary.output_tokens == 4
     os.kill(first, signal.SIGSTOP)  # it cannot read what comes next
     collector.record(_record(1, [{"age": 31}]))
     collector.record(_record(2, [{"age": 32}]))
+    collector.span(*_trace(2))
     collector.flush(timeout=0.5)
     os.kill(first, signal.SIGKILL)
     wait_until(lambda: collector.errors == 2, timeout=10)
@@ -215,11 +238,32 @@ def test_a_writer_killed_with_records_unwritten_counts_them_lost_and_the_next_on
     assert collector.writer_pid not in (None, first)
     collector.close()
     assert (collector.written, collector.errors) == (2, 2)
+    assert (collector.traces_stored, collector.traces_lost) == (1, 1)
     metrics = RouterMetrics("churn")
     metrics.count_collected(collector)
     exposed = metrics.exposition().decode()
     assert 'cauce_collected_records_total{endpoint="churn",outcome="lost"} 2.0' in exposed
     assert 'cauce_collected_records_total{endpoint="churn",outcome="written"} 2.0' in exposed
+    assert 'cauce_collected_traces_total{endpoint="churn",outcome="stored"} 1.0' in exposed
+    assert 'cauce_collected_traces_total{endpoint="churn",outcome="lost"} 1.0' in exposed
     root = workspace.settings.state_dir / "collector"
     written = pd.concat(pd.read_parquet(p) for p in files(root, "churn", "blue", "model_inputs"))
     assert sorted(written["correlation_id"]) == ["r0", "r3"]
+
+
+def test_a_record_that_cannot_be_read_and_traces_the_store_refuses_are_counted_lost(
+    workspace: Workspace,
+) -> None:
+    """A record whose body is not JSON is lost, not written beside it; a batch of traces the
+    store refuses is lost as a whole, and the next batch is stored."""
+    collector = Collector(workspace, "churn")
+    collector.configure([_deployment("parquet")])
+    unreadable = Record(**{**_record(1, []).__dict__, "request": b"{not json"})
+    collector.record(_record(0, [{"age": 30}]))
+    collector.record(unreadable)
+    collector.span(*_trace(1, span_id="not-hex"))
+    collector.flush()
+    collector.span(*_trace(2))
+    collector.close()
+    assert (collector.written, collector.errors) == (1, 1)
+    assert (collector.traces_stored, collector.traces_lost) == (1, 1)

@@ -150,7 +150,8 @@ class Collector:
     Parsing, PII redaction and Parquet writing are most of what a GenAI record costs: in the
     router's process they would hold its interpreter lock beside the requests it relays. A
     writer that dies is started again with the next records; the records sent to it and not
-    handled are counted in ``errors``.
+    handled are counted in ``errors``, its traces (a GenAI relay's root spans, stored by the
+    writer too) in ``traces_lost``.
     """
 
     def __init__(self, ws: Workspace, endpoint: str, *, register_every: float = 60.0) -> None:
@@ -158,7 +159,9 @@ class Collector:
         self.endpoint = endpoint
         self.register_every = register_every
         self.errors = 0  # records lost (sent to a writer that died), and those the writer skipped
-        self.written = 0  # records the writers have handled
+        self.written = 0  # records whose rows the writers wrote
+        self.traces_stored = 0
+        self.traces_lost = 0
         self._settings: dict[str, _Settings] = {}
         self._deployments: list[tuple[str, dict[str, Any] | None, bool, list[str] | None]] = []
         self._pending: list[Record | GenAIRecord] = []
@@ -227,7 +230,7 @@ class Collector:
                 self._send(("records", records, spans))
         deadline = time.monotonic() + timeout
         with self._state:
-            while (writer := self._writer) is not None and writer.handled < writer.sent:
+            while (writer := self._writer) is not None and writer.busy:
                 if not self._state.wait(deadline - time.monotonic()):
                     break
 
@@ -265,34 +268,35 @@ class Collector:
 
     def _send(self, message: tuple[Any, ...]) -> None:
         """Send one message to the writer, started first when none runs."""
-        records = message[1] if message[0] == "records" else []
+        records, spans = (len(message[1]), len(message[2])) if message[0] == "records" else (0, 0)
         try:
             frame = _frame(message)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            self._lose(len(records), f"they cannot be pickled: {exc}")
+            self._lose(records, spans, f"they cannot be pickled: {exc}")
             return
         with self._state:
             writer = self._writer
             if writer is not None:  # still running: were it to end now, they count as lost
-                writer.sent += len(records)
+                writer.sent.add(records, spans)
         if writer is None:
             try:
                 writer = self._start()
             except OSError as exc:
-                self._lose(len(records), f"the writer cannot start: {exc}")
+                self._lose(records, spans, f"the writer cannot start: {exc}")
                 return
             with self._state:
-                writer.sent += len(records)
+                writer.sent.add(records, spans)
         try:
             writer.process.stdin.write(frame)  # type: ignore[union-attr]
             writer.process.stdin.flush()  # type: ignore[union-attr]
         except OSError as exc:  # it has ended: its reader counts what it did not handle
             log.warning("collector: the writer failed: %s", exc)
 
-    def _lose(self, count: int, why: str) -> None:
+    def _lose(self, records: int, traces: int, why: str) -> None:
         with self._state:
-            self.errors += count
-        log.warning("collector: %s records lost: %s", count, why)
+            self.errors += records
+            self.traces_lost += traces
+        log.warning("collector: %s records and %s traces lost: %s", records, traces, why)
 
     def _start(self) -> _WriterProcess:
         process = subprocess.Popen(
@@ -318,20 +322,26 @@ class Collector:
         assert writer.process.stdout is not None
         while True:
             try:
-                _, handled, written, errors = _read_frame(writer.process.stdout)
+                _, told = _read_frame(writer.process.stdout)
             except (EOFError, OSError, ValueError, pickle.UnpicklingError):
                 break
             with self._state:
-                self.written += written - writer.written
-                self.errors += errors - writer.errors
-                writer.handled, writer.written, writer.errors = handled, written, errors
+                self.written += told.written - writer.told.written
+                self.errors += told.errors - writer.told.errors
+                self.traces_stored += told.traces_stored - writer.told.traces_stored
+                self.traces_lost += told.traces_lost - writer.told.traces_lost
+                writer.told = told
                 self._state.notify_all()
         with self._state:
-            lost = writer.sent - writer.handled
-            if lost:
-                self.errors += lost
-                writer.handled = writer.sent
-                log.warning("collector: the writer ended; %s records lost", lost)
+            records = writer.sent.records - writer.told.records
+            traces = writer.sent.traces - writer.told.traces
+            if records or traces:
+                self.errors += records
+                self.traces_lost += traces
+                writer.told.add(records, traces)
+                log.warning(
+                    "collector: the writer ended; %s records and %s traces lost", records, traces
+                )
             if self._writer is writer:
                 self._writer = None
             self._state.notify_all()
@@ -340,16 +350,36 @@ class Collector:
 
 
 @dataclass
+class _Handled:
+    """Records and traces (a root span and its summary) sent to a writer, or handled by it:
+    the records' rows written or not (``errors``), the traces stored or not."""
+
+    records: int = 0
+    traces: int = 0
+    written: int = 0
+    errors: int = 0
+    traces_stored: int = 0
+    traces_lost: int = 0
+
+    def add(self, records: int, traces: int) -> None:
+        self.records += records
+        self.traces += traces
+
+
+@dataclass
 class _WriterProcess:
     """A running writer, and what it has been sent and has said."""
 
     process: subprocess.Popen[bytes]
     reader: threading.Thread = field(init=False)
-    sent: int = 0  # records sent
-    handled: int = 0  # records the writer has handled (written, or counted in errors)
-    written: int = 0
-    errors: int = 0
+    sent: _Handled = field(default_factory=_Handled)
+    told: _Handled = field(default_factory=_Handled)  # the writer's last answer
     closing: bool = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether it has not yet handled everything it was sent."""
+        return self.told.records < self.sent.records or self.told.traces < self.sent.traces
 
     def stop(self) -> None:
         """Wait for the process to end (killed after a minute), and close its pipes."""
@@ -416,8 +446,7 @@ class _Writer:
         self.ws = ws
         self.endpoint = endpoint
         self.root = ws.settings.state_dir / "collector"
-        self.errors = 0
-        self.written = 0
+        self.handled = _Handled()
         self._settings: dict[str, _Settings] = {}
         self._unregistered: dict[tuple[str, str], list[Path]] = {}
         self._sequence = 0
@@ -440,48 +469,56 @@ class _Writer:
         try:
             record_spans([s for s, _ in spans], [t for _, t in spans], workspace=self.ws)
         except Exception as exc:
-            log.warning("collector: %s spans lost: %s", len(spans), exc)
+            self.handled.traces_lost += len(spans)
+            log.warning("collector: %s traces lost: %s", len(spans), exc)
+        else:
+            self.handled.traces_stored += len(spans)
 
     def write(self, records: list[Record | GenAIRecord]) -> None:
         """Write records as rows (a file per deployment, collection and hour)."""
         if not records:
             return
-        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
-        for record in records:
+        # Rows by file, with the records they came from: a record is written when every file
+        # its rows go to is.
+        groups: dict[tuple[str, str, str, str], tuple[list[dict[str, Any]], set[int]]] = {}
+        lost: set[int] = set()
+        for index, record in enumerate(records):
             settings = self._settings.get(record.deployment)
-            if settings is None:
+            if settings is None:  # no longer collected: neither written nor lost
                 continue
             try:
                 hour = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
                 date, hh = hour.strftime("%Y-%m-%d"), hour.strftime("%H")
+                made: list[tuple[str, list[dict[str, Any]]]] = []
                 if isinstance(record, GenAIRecord):
-                    row = genai_row(record, settings)
-                    groups.setdefault((record.deployment, "genai", date, hh), []).append(row)
-                    continue
-                if settings.requests:
-                    rows = _input_rows(record, settings)
-                    groups.setdefault((record.deployment, "model_inputs", date, hh), []).extend(
-                        rows
-                    )
-                if settings.responses:
-                    rows = _output_rows(record)
-                    groups.setdefault((record.deployment, "model_outputs", date, hh), []).extend(
-                        rows
-                    )
+                    made.append(("genai", [genai_row(record, settings)]))
+                else:
+                    if settings.requests:
+                        made.append(("model_inputs", _input_rows(record, settings)))
+                    if settings.responses:
+                        made.append(("model_outputs", _output_rows(record)))
             except Exception as exc:  # one bad record must not cost the others
-                self.errors += 1
+                lost.add(index)
                 log.warning("collector: record %s skipped: %s", record.correlation_id, exc)
-        for (deployment, collection, date, hh), rows in groups.items():
+                continue
+            for collection, rows in made:
+                group = groups.setdefault((record.deployment, collection, date, hh), ([], set()))
+                group[0].extend(rows)
+                group[1].add(index)
+        written: set[int] = set()
+        for (deployment, collection, date, hh), (rows, sources) in groups.items():
             try:
                 fmt = self._settings[deployment].format
                 path = self._write(deployment, collection, date, hh, rows, fmt)
                 self._unregistered.setdefault((deployment, collection), []).append(path)
+                written |= sources
             except Exception as exc:
-                self.errors += len(rows)
+                lost |= sources
                 log.warning(
                     "collector: %s rows of %s/%s lost: %s", len(rows), deployment, collection, exc
                 )
-        self.written += len(records)
+        self.handled.written += len(written - lost)
+        self.handled.errors += len(lost)
 
     def _write(
         self,
@@ -846,7 +883,7 @@ class _Inbox:
 
 def _writer_main() -> None:
     """The writer process: messages on stdin; after each batch, how many records it has
-    handled, written and skipped so far, on stdout."""
+    handled so far and how (:class:`_Handled`), on stdout."""
     import signal
 
     # Ctrl-C (SIGINT to the whole process group) stops the router, which then closes this
@@ -860,7 +897,6 @@ def _writer_main() -> None:
     assert start is not None and start[0] == "start"
     _, settings, endpoint, register_every = start
     writer = _Writer(Workspace(settings), endpoint)
-    handled = 0
     last_registration = time.monotonic()
     while True:
         try:
@@ -875,8 +911,8 @@ def _writer_main() -> None:
         elif kind == "records":
             writer.write(message[1])
             writer.store_spans(message[2])
-            handled += len(message[1])
-            _write_frame(answers, ("done", handled, writer.written, writer.errors))
+            writer.handled.add(len(message[1]), len(message[2]))
+            _write_frame(answers, ("done", writer.handled))
         elif kind == "close":
             writer.register()
             return

@@ -71,6 +71,15 @@ class _Collected:
         family.add_metric((self.endpoint, "written"), self.collector.written)
         family.add_metric((self.endpoint, "lost"), self.collector.errors)
         yield family
+        traces = CounterMetricFamily(
+            "cauce_collected_traces",
+            "Traces of relayed GenAI requests the data collector stored, and those it lost (a "
+            "writer that died, a store that refused them)",
+            labels=("endpoint", "outcome"),
+        )
+        traces.add_metric((self.endpoint, "stored"), self.collector.traces_stored)
+        traces.add_metric((self.endpoint, "lost"), self.collector.traces_lost)
+        yield traces
 
 
 class RouterMetrics:
@@ -160,8 +169,8 @@ class RouterMetrics:
         self._failovers.labels(self.endpoint, deployment, to).inc()
 
     def count_collected(self, collector: Any) -> None:
-        """Expose what the endpoint's data collector wrote and lost (its ``written`` and
-        ``errors``) as ``cauce_collected_records_total`` by ``outcome``."""
+        """Expose what the endpoint's data collector wrote and lost as
+        ``cauce_collected_records_total`` and ``cauce_collected_traces_total`` by ``outcome``."""
         self.registry.register(_Collected(self.endpoint, collector))
 
     def exposition(self) -> bytes:
