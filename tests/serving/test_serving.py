@@ -429,7 +429,8 @@ def test_metrics_count_requests_errors_latency_and_batches(served: Served) -> No
         "cauce_request_latency_seconds_bucket",
     ):
         assert served.metric(name, endpoint="churn", deployment="blue", source="live") > 0, name
-    assert served.metric("cauce_request_errors_total", deployment="broken", source="mirror") >= 30
+    # (errors are counted in test_a_failing_mirror_never_reaches_the_caller: xdist may run that
+    # test on the other worker, with a router of its own)
     assert served.metric("cauce_request_errors_total", deployment="blue") == 0
     assert served.metric("cauce_batch_size_count", endpoint="churn", deployment="blue") > 0
     inf = served.metric(
