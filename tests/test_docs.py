@@ -56,6 +56,20 @@ def test_every_command_help_has_an_example() -> None:
     assert walk(click_group, "cauce") == []
 
 
+def test_every_command_summary_is_one_line() -> None:
+    """The first paragraph of a command's help is what its group lists; typer keeps the line
+    breaks there, so a summary over two source lines broke the list mid-sentence."""
+    click_group = typer.main.get_command(app)
+
+    def walk(command: object, path: str) -> list[str]:
+        children = getattr(command, "commands", None) or {}
+        broken = [m for n, c in children.items() for m in walk(c, f"{path} {n}")]
+        summary = (getattr(command, "help", "") or "").strip().split("\n\n")[0]
+        return broken + ([path] if "\n" in summary else [])
+
+    assert walk(click_group, "cauce") == []
+
+
 def test_every_setting_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
     missing = [s.env for s in SETTINGS if f"`{s.env}`" not in text]

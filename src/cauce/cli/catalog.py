@@ -121,8 +121,10 @@ def compare(
     html: str = typer.Option(None, "--html", help="Also write the comparison as an HTML page."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Run a dataset over every catalog model x prompt version: quality, latency, tokens,
-    cost and errors side by side (one tracked comparison run, a child per cell).
+    """Run a dataset over every catalog model x prompt version, side by side.
+
+    Quality, latency, tokens, cost and errors per cell: one tracked comparison run, a child
+    run per cell.
 
     Example:
         cauce catalog compare -d qa --models gpt-4o-mini,smollm2 \\

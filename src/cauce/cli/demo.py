@@ -16,9 +16,11 @@ def demo(
         help="Print the results of every stage as one JSON document; the story goes to stderr.",
     ),
 ) -> None:
-    """Run a demo story in the current workspace: classic (data to a served, monitored,
-    retrained model) or genai (documents to an index, two prompt variants of a RAG flow answered
-    by the local LLM, evaluated side by side, the better one labelled production).
+    """Run a demo story in the current workspace: classic or genai.
+
+    classic: data to a served, monitored, retrained model. genai: documents to an index, two
+    prompt variants of a RAG flow answered by the local LLM, evaluated side by side, the better
+    one labelled production, then served, monitored and refreshed.
 
     Example:
         cauce demo --fast

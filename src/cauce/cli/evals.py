@@ -31,8 +31,9 @@ def run(
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Evaluate a dataset version, or a flow's answers to it (one run per variant): per-row
-    scores stored as a dataset version, means tracked as metrics.
+    """Evaluate a dataset version, or a flow's answers to it (one run per variant).
+
+    Per-row scores are stored as a dataset version, their means tracked as metrics.
 
     Example:
         cauce evals run -d qa-golden -f rag-answer -v default -v generate=concise \\

@@ -83,8 +83,9 @@ def run(
     retries: int = typer.Option(0, "--retries", help="Retries of a line that failed."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Run a flow over every line of a dataset version: lines stored as a dataset version,
-    the run tracked.
+    """Run a flow over every line of a dataset version.
+
+    The answers are stored as a dataset version, the run tracked.
 
     Example:
         cauce flows run rag-answer --data questions@1 -c 4 --timeout 60s

@@ -23,8 +23,9 @@ def check(
     policy: Path = typer.Option(..., "--policy", "-p", help="Gate policy YAML file (kind: Gate)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Check a model version (or a prompt version, on its evaluation runs) against a gate
-    policy; exit 1 when any rule fails.
+    """Check a model or prompt version against a gate policy; exit 1 when any rule fails.
+
+    A prompt version is checked on its evaluation runs.
 
     Every rule is printed with its measured value, threshold and verdict; the failing rules are
     listed on one error line. Each check is recorded in the audit log (action gate.check).

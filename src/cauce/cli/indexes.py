@@ -141,8 +141,9 @@ def current_(
     version: int = typer.Argument(..., help="The version searches read from now on."),
     reason: str = typer.Option(None, "--reason", "-r", help="Why (kept in the history)."),
 ) -> None:
-    """Make a version the one searches read: roll back to an older one, or put a staged one
-    out without a rollout.
+    """Make a version the one searches read.
+
+    Roll back to an older one, or put a staged one out without a rollout.
 
     Example:
         cauce indexes current docs 3 --reason "v4 lost the refunds page"

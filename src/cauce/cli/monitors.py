@@ -262,8 +262,10 @@ def alerts_show(
     alert_id: str = typer.Argument(..., help="Alert id (or a unique prefix)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Show one alert: the values that crossed their thresholds, each action's status and
-    every attempt at it (agent, start, end, outcome, error).
+    """Show one alert: what crossed its thresholds, and what its actions did.
+
+    The values that crossed their thresholds, each action's status and every attempt at it
+    (agent, start, end, outcome, error).
 
     Example:
         cauce alerts show 3f2a

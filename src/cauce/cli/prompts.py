@@ -128,8 +128,9 @@ def label_(
     history: bool = typer.Option(False, "--history", help="Show the label's moves."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Move a label to a version (rolling back is moving it back), remove it, or show its
-    history.
+    """Move a label to a version, remove it, or show its history.
+
+    Rolling back is moving the label back.
 
     Example:
         cauce prompts label answer production 3 --reason "better F1"

@@ -117,8 +117,9 @@ def to_dataset(
     status: str = typer.Option(None, "--status", help="ok or error."),
     limit: int = typer.Option(10_000, "-n", "--max", help="At most this many, oldest first."),
 ) -> None:
-    """Register recorded traces as a dataset version (one row per trace): an evaluation
-    dataset made of real traffic.
+    """Register recorded traces as a dataset version, one row per trace.
+
+    An evaluation dataset made of real traffic.
 
     Example:
         cauce traces to-dataset qa-traffic --name "invoke_agent rag-answer" --status ok
