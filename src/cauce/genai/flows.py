@@ -270,6 +270,11 @@ def order(spec: FlowSpec) -> list[Node]:
 # -- running one line --------------------------------------------------------------------------
 
 
+def trace_name(flow: str) -> str:
+    """The name of the trace a run of one line of ``flow`` makes (its root span's)."""
+    return f"invoke_agent {flow}"
+
+
 @dataclass
 class LineResult:
     """One run of a flow: its outputs (or error), tokens, cost, latency and trace."""
@@ -348,7 +353,7 @@ class Flow:
         trace_id: str | None = None
         try:
             with tracing.span(
-                f"invoke_agent {self.name}",
+                trace_name(self.name),
                 operation="invoke_agent",
                 attributes={
                     "gen_ai.agent.name": self.name,

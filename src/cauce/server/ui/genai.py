@@ -90,7 +90,7 @@ def flow(request: Request) -> View:
     name = request.path_params["name"]
 
     def view(ws: Workspace, ctx: Context) -> Response:
-        from cauce.genai.flows import get_flow, versions
+        from cauce.genai.flows import get_flow, trace_name, versions
         from cauce.genai.tracing import list_traces
 
         return render(
@@ -98,8 +98,7 @@ def flow(request: Request) -> View:
             ctx=ctx,
             flow=get_flow(name),
             versions=sorted(versions(name), key=lambda v: v.version, reverse=True),
-            # A run of a line is the trace ``invoke_agent {flow}`` (see cauce.genai.flows).
-            traces=list_traces(name=f"invoke_agent {name}", limit=20),
+            traces=list_traces(name=trace_name(name), limit=20),
             section="flows",
         )
 
