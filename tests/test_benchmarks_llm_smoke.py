@@ -1,9 +1,11 @@
-"""The LLM engine benchmark still runs: ``--quick --llama-only`` in a subprocess."""
+"""The LLM benchmarks still run: the engines' ``--quick --llama-only`` and the threads' one
+round, in subprocesses."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,13 @@ def test_llm_engine_benchmark_quick_llama_only(tmp_path: Path) -> None:
     assert sample["completion_tokens"] == 20
     assert sample["repeat_same"] is True
     assert sample["decode_tok_s"] > 0 and sample["rss_mb"] > 0
+
+
+@pytest.mark.slow
+def test_llm_threads_benchmark_one_round(tmp_path: Path) -> None:
+    """Exit 0 with a median per thread count, one for each CPU it may use."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        missing("llama_cpp is not installed (pip install -e '.[genai]')")
+    proc = benchmark("llm_threads.py", tmp_path, "--rounds", "1")
+    counts = [line for line in proc.stdout.splitlines() if line.startswith("threads=")]
+    assert len(counts) == len(os.sched_getaffinity(0)) and "median" in counts[0]

@@ -157,7 +157,8 @@ class LocalLLM:
                 return llama_cpp.Llama(
                     model_path=str(self.path),
                     n_ctx=n_ctx,
-                    # 2 CPUs: 1 thread answered a 177-token RAG prompt in 1.4 s, 2 in 2.1 s.
+                    # 2 CPUs: 1 thread answered a RAG prompt in 1.27 s, 2 in 2.02 s
+                    # (benchmarks/llm_threads.py).
                     n_threads=threads or max(1, _cpus() // 2),
                     verbose=False,
                 )
