@@ -226,6 +226,10 @@ def _table(out: Console, evaluations: list[Any]) -> None:
     for key, label in keys:
         table.add_row(label, *[_shown(e.metrics.get(key)) for e in evaluations])
     out.print(table)
+    out.print(
+        "[dim]The judge is the 135M local model here: its scores show how judging works, not "
+        "how good the answers are; judge= takes any connection to a capable model.[/dim]"
+    )
 
 
 def _lineage(out: Console) -> dict[str, Any]:
