@@ -14,6 +14,7 @@ from cauce.cli.output import (
     number,
     print_json,
     table,
+    took,
     when,
 )
 
@@ -154,7 +155,7 @@ def show(
                 r.status,
                 r.rows,
                 r.summary.get("breaches"),
-                f"{r.duration_ms} ms",
+                took(r.duration_ms),
             ]
             for r in latest
         ],

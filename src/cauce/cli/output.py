@@ -45,7 +45,16 @@ def duration(start: int | None, end: int | None) -> str:
     """How long a run took, or '—'."""
     if start is None or end is None:
         return "—"
-    seconds = (end - start) / 1000
+    return took(end - start)
+
+
+def took(milliseconds: float | None) -> str:
+    """A measured time: ``0.25 ms``, ``812 ms``, ``7.9s``, ``3.1m``; '—' when unknown."""
+    if milliseconds is None:
+        return "—"
+    if milliseconds < 1000:
+        return f"{milliseconds:.3g} ms"
+    seconds = milliseconds / 1000
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, duration, print_json, table, when
+from cauce.cli.output import JSON_OPTION_HELP, console, duration, print_json, table, took, when
 
 app = typer.Typer(help="Run cached pipelines and inspect their runs.", no_args_is_help=True)
 
@@ -121,7 +121,7 @@ def _steps_table(found: object) -> None:
                 s.status,
                 "yes" if s.cache_hit else "no",
                 s.attempts,
-                f"{s.duration_ms} ms" if s.duration_ms is not None else None,
+                took(s.duration_ms),
                 f"{s.output['kind']} {s.output['sha256'][:12]}" if s.output else None,
                 s.error,
             ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
+from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, took, when
 
 app = typer.Typer(help="GenAI traces: flow runs, LLM calls, retrievals.", no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def list_(
                 t.id,
                 t.name,
                 when(t.started_at),
-                f"{t.duration_ms:.1f} ms",
+                took(t.duration_ms),
                 t.status,
                 t.span_count,
                 f"{t.input_tokens}/{t.output_tokens}",
@@ -69,13 +69,13 @@ def show(
     summary = found.summary
     root = Tree(
         Text(
-            f"trace {summary.id} · {summary.duration_ms:.1f} ms · "
+            f"trace {summary.id} · {took(summary.duration_ms)} · "
             f"tokens {summary.input_tokens}/{summary.output_tokens} · cost {_cost(summary.cost)}"
         )
     )
 
     def label(span: SpanRecord) -> Text:
-        parts = [span.name, f"{span.duration_ms:.1f} ms"]
+        parts = [span.name, took(span.duration_ms)]
         if span.input_tokens is not None or span.output_tokens is not None:
             parts.append(f"tokens {span.input_tokens or 0}/{span.output_tokens or 0}")
         if span.cost is not None:

@@ -1,0 +1,31 @@
+"""The CLI's way of writing a measured time, the same for runs, traces, spans, steps and
+monitor runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from cauce.cli.output import duration, took
+
+
+@pytest.mark.parametrize(
+    ("milliseconds", "shown"),
+    [
+        (0.25, "0.25 ms"),  # a span faster than a millisecond is not "0 ms"
+        (26.684, "26.7 ms"),
+        (812, "812 ms"),
+        (7938.2, "7.9s"),  # not "7938.2 ms"
+        (185_000, "3.1m"),
+        (None, "—"),
+    ],
+)
+def test_a_measured_time_reads_in_its_unit(milliseconds: float | None, shown: str) -> None:
+    assert took(milliseconds) == shown
+
+
+def test_a_runs_duration_is_read_the_same_way() -> None:
+    assert (duration(1_000, 8_500), duration(1_000, 1_040), duration(None, 5)) == (
+        "7.5s",
+        "40 ms",
+        "—",
+    )
