@@ -312,6 +312,8 @@ def test_a_trace_faster_than_a_millisecond_reads_its_root_spans_time(
     listed = {t.name: t.duration_ms for t in tracing.list_traces()}
     assert listed == {"quick": 0.25, "alone": 3.0}
     assert [r["duration_ms"] for r in tracing.trace_rows(trace_name="quick")] == [0.25]
+    [row] = tracing.trace_rows(trace_name="alone")
+    assert (row["duration_ms"], row["trace_id"]) == (3.0, "c" * 32)
 
 
 def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:

@@ -682,7 +682,7 @@ def query_traces(
     """Stored traces, newest first."""
     ws = workspace or current()
     check_limit(limit)
-    query = _with_root_times().order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
+    query = _with_root().order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
     if name is not None:
         query = query.where(traces.c.name == name)
     if status is not None:
@@ -883,7 +883,11 @@ def trace_rows(
     check_limit(limit)
     if since_ms is not None:
         check_int(since_ms, "since_ms")
-    query = _with_root_times().order_by(traces.c.started_at, traces.c.id).limit(limit)
+    query = (
+        _with_root(_root.c.attributes, _root.c.events)
+        .order_by(traces.c.started_at, traces.c.id)
+        .limit(limit)
+    )
     if trace_name is not None:
         query = query.where(traces.c.name == trace_name)
     if status is not None:
@@ -892,17 +896,8 @@ def trace_rows(
         query = query.where(traces.c.started_at >= since_ms)
     with ws.store.read() as conn:
         found = conn.execute(query).all()
-        roots = {
-            (r.trace_id, r.span_id): r
-            for r in conn.execute(
-                select(spans.c.trace_id, spans.c.span_id, spans.c.attributes, spans.c.events).where(
-                    spans.c.trace_id.in_([t.id for t in found]), spans.c.parent_id.is_(None)
-                )
-            )
-        }
     rows = []
     for row in found:
-        root = roots.get((row.id, row.root_span_id))
         record: dict[str, Any] = {
             "trace_id": row.id,
             "name": row.name,
@@ -913,9 +908,9 @@ def trace_rows(
             "output_tokens": row.output_tokens,
             "cost": row.cost,
         }
-        if root is not None:
-            record.update(_content_columns(root.attributes))
-            for event in root.events:
+        if row.attributes is not None:  # the root span is stored
+            record.update(_content_columns(row.attributes))
+            for event in row.events:
                 a = event["attributes"]
                 if event["name"] == EVALUATION_EVENT and "gen_ai.evaluation.score.value" in a:
                     record[f"eval.{a['gen_ai.evaluation.name']}"] = a[
@@ -976,7 +971,7 @@ def _require_trace(conn: Any, trace_id: str) -> Any:
     text = trace_id.lower()
     if len(text) < 8 or any(c not in "0123456789abcdef" for c in text):
         raise InvalidInput(f"a trace is named by its id (8 to 32 hex characters), not {trace_id!r}")
-    rows = conn.execute(_with_root_times().where(traces.c.id.startswith(text)).limit(2)).all()
+    rows = conn.execute(_with_root().where(traces.c.id.startswith(text)).limit(2)).all()
     if not rows:
         raise NotFound(f"no trace {trace_id}", hint="cauce traces list shows the recent ones")
     if len(rows) > 1:
@@ -987,10 +982,11 @@ def _require_trace(conn: Any, trace_id: str) -> Any:
 _root = spans.alias("root")
 
 
-def _with_root_times() -> Select[Any]:
+def _with_root(*columns: Any) -> Select[Any]:
     """The traces with their root span's times in ns (the summary keeps whole ms: a trace
-    faster than a millisecond would read 0); a summary sent without its spans has none."""
-    return select(traces, _root.c.started_ns, _root.c.ended_ns).select_from(
+    faster than a millisecond would read 0) and its ``columns``; None for a summary sent
+    without its spans."""
+    return select(traces, _root.c.started_ns, _root.c.ended_ns, *columns).select_from(
         traces.outerjoin(
             _root, and_(_root.c.trace_id == traces.c.id, _root.c.span_id == traces.c.root_span_id)
         )
