@@ -9,6 +9,7 @@ authentication) and drop it afterwards. Without a server they skip with the reas
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -50,19 +51,50 @@ def pg_server() -> str:
     return PG_ADMIN
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """The URL of a new, empty PostgreSQL database, dropped after the test."""
-    name = f"cauce_test_{secrets.token_hex(6)}"
+@contextlib.contextmanager
+def _pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (a copy of ``template`` when given): its URL; dropped after."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     with _pg_admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
-        yield f"{base}/{name}"
+        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
     finally:
         workspace_module.reset()
         with _pg_admin_connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    with _pg_database("cauce_test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_server: str) -> Iterator[str]:
+    """A PostgreSQL database migrated to the head revision once per test process: the stores
+    of the ``postgres`` workspaces start as copies of it (a copy takes 0.16 s here, the
+    migrations 0.6 s, in each of some 260 tests). Its name."""
+    from sqlalchemy import create_engine
+
+    from cauce.store.migrate import upgrade
+
+    with _pg_database("cauce_template") as url:
+        engine = create_engine(url)
+        try:
+            upgrade(engine, None)
+        finally:
+            engine.dispose()  # a template must have no connections when it is copied
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def pg_migrated_url(pg_migrated: str) -> Iterator[str]:
+    """The URL of a new PostgreSQL database at the head revision, dropped after the test."""
+    with _pg_database("cauce_test", template=pg_migrated) as url:
+        yield url
 
 
 # The stores a local workspace is on: SQLite, then (marked ``postgres``) PostgreSQL.
@@ -73,14 +105,17 @@ def _fresh(
     kind: str, request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Workspace]:
     """A fresh workspace made current for the test: local on SQLite (``sqlite`` or ``local``),
-    local on a new PostgreSQL database (``postgres``), or new on the session's server
-    (``remote``)."""
+    local on a new PostgreSQL database (``postgres``; migrated already, empty under the mark
+    ``empty_store``, as a new SQLite store is until its first use), or new on the session's
+    server (``remote``)."""
     for var in [v for v in os.environ if v.startswith("CAUCE_")]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CAUCE_HOME", str(home))
     monkeypatch.setenv("CAUCE_USER", "tester")
     if kind == "postgres":
-        monkeypatch.setenv("CAUCE_DB_URL", request.getfixturevalue("pg_url"))
+        empty = request.node.get_closest_marker("empty_store") is not None
+        url = request.getfixturevalue("pg_url" if empty else "pg_migrated_url")
+        monkeypatch.setenv("CAUCE_DB_URL", url)
     elif kind == "remote":
         server: TestServer = request.getfixturevalue("cauce_server")
         monkeypatch.setenv("CAUCE_SERVER_URL", server.new_workspace())

@@ -614,6 +614,7 @@ def test_agent_once_runs_the_actions_due_now(workspace: Workspace, hook: Hook) -
     assert hook.keys() == [f"{alert_id}.0"]
 
 
+@pytest.mark.empty_store
 def test_action_runs_from_before_the_queue_survive_the_migration(
     store_workspace: Workspace,
 ) -> None:

@@ -38,6 +38,7 @@ def _at_revision(url: str, revision: str, rows: list[dict[str, object]]) -> None
         engine.dispose()
 
 
+@pytest.mark.empty_store
 def test_upgrade_from_0005_keeps_lineage_edges_and_widens_node_ids(
     any_workspace: Workspace,
 ) -> None:

@@ -27,6 +27,7 @@ def test_head_revision_constant_matches_the_migration_scripts() -> None:
     assert head_revision() == HEAD_REVISION
 
 
+@pytest.mark.empty_store
 def test_fresh_database_is_migrated_on_first_use(any_workspace: Workspace) -> None:
     store = any_workspace.store
     if store.is_sqlite:
@@ -40,6 +41,7 @@ def test_fresh_database_is_migrated_on_first_use(any_workspace: Workspace) -> No
         assert row_count(any_workspace, table) == 0
 
 
+@pytest.mark.empty_store
 def test_upgrade_is_idempotent_and_keeps_data(any_workspace: Workspace) -> None:
     store = any_workspace.store
     assert store.upgrade() == (None, HEAD_REVISION)
