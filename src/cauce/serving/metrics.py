@@ -62,24 +62,25 @@ class _Collected:
     def collect(self) -> Any:
         from prometheus_client.core import CounterMetricFamily
 
-        family = CounterMetricFamily(
-            "cauce_collected_records",
-            "Answered requests the data collector wrote, and those it lost (a writer that "
-            "died, a record it could not parse or write)",
-            labels=("endpoint", "outcome"),
-        )
-        family.add_metric((self.endpoint, "written"), self.collector.written)
-        family.add_metric((self.endpoint, "lost"), self.collector.errors)
-        yield family
-        traces = CounterMetricFamily(
-            "cauce_collected_traces",
-            "Traces of relayed GenAI requests the data collector stored, and those it lost (a "
-            "writer that died, a store that refused them)",
-            labels=("endpoint", "outcome"),
-        )
-        traces.add_metric((self.endpoint, "stored"), self.collector.traces_stored)
-        traces.add_metric((self.endpoint, "lost"), self.collector.traces_lost)
-        yield traces
+        c = self.collector
+        for name, about, counts in (
+            (
+                "cauce_collected_records",
+                "Answered requests the data collector wrote, and those it lost (a writer that "
+                "died, a record it could not parse or write)",
+                (("written", c.written), ("lost", c.errors)),
+            ),
+            (
+                "cauce_collected_traces",
+                "Traces of relayed GenAI requests the data collector stored, and those it lost "
+                "(a writer that died, a store that refused them)",
+                (("stored", c.traces_stored), ("lost", c.traces_lost)),
+            ),
+        ):
+            family = CounterMetricFamily(name, about, labels=("endpoint", "outcome"))
+            for outcome, count in counts:
+                family.add_metric((self.endpoint, outcome), count)
+            yield family
 
 
 class RouterMetrics:
