@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -13,12 +14,13 @@ from sklearn import metrics as skm
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import cauce
 from cauce.errors import InvalidInput
+from cauce.lineage.graph import walk
 from cauce.registry import models
 from cauce.tracking.entities import Run
 from cauce.workspace import Workspace
@@ -69,6 +71,40 @@ def test_a_fit_is_a_run_with_its_params_training_metrics_and_model(
     signature = models.get_version("churn", 1).signature
     assert signature is not None
     assert [c["name"] for c in signature["inputs"]["columns"]] == list(X.columns)
+
+
+def test_data_loaded_from_a_dataset_version_is_the_fits_training_input(
+    workspace: Workspace, churn: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    X, y = churn
+    cauce.data.register("churn", X.assign(churned=y))
+    other = cauce.data.register("calls", X[["calls"]].assign(region="north"))
+    table = cauce.data.load("churn@1")
+    X_train, _, y_train, _ = train_test_split(
+        table.drop(columns="churned"), table["churned"], random_state=0
+    )
+    cauce.autolog(registered_model="churn")
+    LogisticRegression().fit(X_train, y_train)  # a split of the loaded frame
+
+    [run] = runs_named("LogisticRegression")
+    assert [(i.dataset, i.version, i.context) for i in run.inputs.dataset_inputs] == [
+        ("churn", 1, "training")
+    ]
+    version = models.get_version("churn", 1)
+    upstream = walk(workspace, "model_version", version.id, "upstream")
+    assert ("dataset_version", "dataset churn v1") in {(n.kind, n.label) for n in upstream.nodes}
+
+    joined = table.join(cauce.data.load(other)[["region"]])  # two versions: pandas drops both
+    LinearRegression().fit(joined[["age", "tenure"]], joined["charges"])
+    assert runs_named("LinearRegression")[0].inputs.dataset_inputs == []
+    cauce.autolog(log_datasets=False, log_models=False)
+    LogisticRegression().fit(X_train, y_train)
+    assert sorted(len(r.inputs.dataset_inputs) for r in runs_named("LogisticRegression")) == [0, 1]
+
+    # A version made from a loaded frame does not carry the name of the one it was made from.
+    cauce.data.register("features", table.assign(ratio=table["charges"] / 2))
+    stored = cauce.data.get_version("features")
+    assert pd.read_parquet(io.BytesIO(workspace.artifacts.read_bytes(stored.sha256))).attrs == {}
 
 
 def test_a_regressor_is_measured_with_regression_metrics(workspace: Workspace) -> None:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 LAYERS = ("bronze", "silver", "gold")
+# The key in ``DataFrame.attrs`` under which a loaded frame names its version ("churn@3").
+VERSION_ATTR = "cauce.dataset_version"
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def prepare_version(
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}, not {layer!r}")
     reader = as_source(source)
     frame, origin = reader.read(), reader.description
+    frame.attrs.pop(VERSION_ATTR, None)  # a new version is not the one it was made from
     frame.columns = [str(c) for c in frame.columns]
     duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
     if duplicated:
@@ -373,7 +376,11 @@ def resolve_version(value: Any, *, workspace: Workspace | None = None) -> Datase
 
 
 def load(ref: Any, *, workspace: Workspace | None = None) -> pd.DataFrame:
-    """The table of a dataset version, verified against its sha256."""
+    """The table of a dataset version, verified against its sha256.
+
+    The frame names its version in ``frame.attrs[VERSION_ATTR]``; pandas keeps it in the
+    columns, rows and splits taken from the frame, which lets ``autolog`` record the version
+    as a fit's training input."""
     import io
 
     import pandas as pd
@@ -383,7 +390,9 @@ def load(ref: Any, *, workspace: Workspace | None = None) -> pd.DataFrame:
     reads = _reads.get()
     if reads is not None and version.id not in reads:
         reads.append(version.id)
-    return pd.read_parquet(io.BytesIO(ws.artifacts.read_bytes(version.sha256)))
+    frame = pd.read_parquet(io.BytesIO(ws.artifacts.read_bytes(version.sha256)))
+    frame.attrs[VERSION_ATTR] = version.ref
+    return frame
 
 
 # The dataset versions that the running pipeline step has loaded, for its lineage edges.

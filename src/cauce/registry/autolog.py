@@ -15,7 +15,11 @@ the active run or in a run of its own:
   ``best_<name>`` params, ``best_cv_score``, and a child run for each of the best
   ``max_tuning_runs`` candidates with its parameters and cross-validated scores;
 - the fitted model as ``model`` (an input example of five rows gives it a signature), and a
-  registered version when ``registered_model`` is given.
+  registered version when ``registered_model`` is given;
+- the dataset version the data came from as a ``training`` input, when ``X`` or ``y`` was taken
+  from a frame that :func:`cauce.data.load` returned (pandas keeps the version's name in the
+  frame's ``attrs`` through column and row selection and ``train_test_split``; it drops it
+  when frames of different versions are joined).
 
 Only the outermost fit is recorded: a pipeline's steps, a search's candidates and a forest's
 trees fit inside it. A fit that starts while another is recorded, in any thread of the process,
@@ -48,6 +52,7 @@ EXAMPLE_ROWS = 5
 @dataclass
 class _Settings:
     log_models: bool = True
+    log_datasets: bool = True
     registered_model: str | None = None
     max_tuning_runs: int = 5
 
@@ -63,6 +68,7 @@ _fitting = False
 def autolog(
     *,
     log_models: bool = True,
+    log_datasets: bool = True,
     registered_model: str | None = None,
     max_tuning_runs: int = 5,
     disable: bool = False,
@@ -94,6 +100,7 @@ def autolog(
             _patched.clear()
             return
         _settings.log_models = log_models
+        _settings.log_datasets = log_datasets
         _settings.registered_model = registered_model
         _settings.max_tuning_runs = max_tuning_runs
         if _patched:
@@ -159,6 +166,8 @@ def _record(
             }
         ),
     )
+    if _settings.log_datasets:
+        _attempt("the training data", lambda: _log_inputs(X, y))
     if X is not None and y is not None:
         _attempt("training metrics", lambda: fluent.log_metrics(_training_metrics(estimator, X, y)))
     if hasattr(estimator, "cv_results_") and hasattr(estimator, "best_params_"):
@@ -183,6 +192,19 @@ def _data(
     except TypeError:  # the fit itself refused these arguments, and said so
         return None, None
     return bound.get("X"), bound.get("y", bound.get("Y"))
+
+
+def _log_inputs(*data: Any) -> None:
+    """The dataset versions that the fit's data was loaded from, as the run's training inputs."""
+    from cauce.data.assets import VERSION_ATTR
+
+    refs = set()
+    for part in data:  # a frame or a column; an array has no attrs
+        attrs = getattr(part, "attrs", None)
+        if isinstance(attrs, dict) and isinstance(attrs.get(VERSION_ATTR), str):
+            refs.add(attrs[VERSION_ATTR])
+    for ref in sorted(refs):
+        fluent.log_input(ref, context="training")
 
 
 def _params(params: dict[str, Any]) -> dict[str, Any]:
