@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
+from typer.testing import CliRunner
 from pydantic import BaseModel
 
 from cauce import specs
-from cauce.cli.main import app
+from cauce.cli.main import app, reflowed
 from cauce.config import SETTINGS, load_object
 
 DOCS = Path(__file__).parents[1] / "docs"
@@ -68,6 +69,30 @@ def test_every_command_summary_is_one_line() -> None:
         return broken + ([path] if "\n" in summary else [])
 
     assert walk(click_group, "cauce") == []
+
+
+def test_help_paragraphs_wrap_to_the_terminal_and_examples_keep_their_lines() -> None:
+    """typer keeps a docstring's line breaks: a paragraph over three source lines printed as
+    three ragged lines, and an example that came right after the summary lost its indent."""
+    runner = CliRunner()
+    shown = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "300"}).output
+    assert (
+        "classic: data to a served, monitored, retrained model. genai: documents to an index, two "
+        "prompt variants of a RAG flow"
+    ) in shown
+    assert "\n     cauce demo --fast" in shown and "\n     cauce demo genai" in shown
+    shown = runner.invoke(app, ["runs", "list", "--help"], env={"COLUMNS": "300"}).output
+    assert '\n     cauce runs list -e churn -f "metrics.auc > 0.8"' in shown
+    assert reflowed("A.\n\nOne\nsentence:\n- a\n- b\n\nExample:\n    x\n    y") == (
+        "A.\n\n\nOne sentence:\n- a\n- b\n\nExample:\n    x\n    y"
+    )
+
+
+def test_apply_names_every_spec_kind() -> None:
+    shown = CliRunner().invoke(app, ["apply", "--help"], env={"COLUMNS": "300"}).output
+    listed = (DOCS / "cli.md").read_text().split("| `cauce apply", 1)[1].split("\n", 1)[0]
+    for kind in specs.KINDS:
+        assert kind.name in shown and kind.name in listed, kind.name
 
 
 def test_every_setting_is_documented() -> None:

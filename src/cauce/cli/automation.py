@@ -24,9 +24,10 @@ def apply(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print each document's outcome as JSON."),
 ) -> None:
-    """Apply declarative specs (Endpoint, Deployment, Rollout, Monitor, Schedule).
+    """Apply declarative YAML specs: all of them or, when one is wrong, none.
 
-    Every document is validated before anything is written, then all are applied in one
+    Kinds: Endpoint, Deployment, Rollout, Monitor, Prompt, Connection, Index, Flow,
+    CatalogModel, Schedule. Every document is validated before anything is written, then all are applied in one
     transaction, in dependency order; applying the same specs again changes nothing.
 
     Example:

@@ -1,4 +1,4 @@
-"""Cauce: data, pipelines, tracking, registry, serving and monitoring, local-first."""
+"""Cauce: data, pipelines, tracking, registry, serving, monitoring and GenAI, local-first."""
 
 # Every command group is registered here. A CauceError (a user mistake or a failed backend) is
 # one line on stderr and exit 1; anything else is a bug: one "internal error" line naming the
@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import tempfile
 import traceback
@@ -87,6 +88,40 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
 
 
+def reflowed(doc: str) -> str:
+    """Help text with each prose paragraph on one line, for the terminal to wrap: typer keeps
+    a docstring's line breaks, which cut sentences wherever the source did. Indented lines
+    (examples) and list items keep lines of their own."""
+    paragraphs = []
+    for paragraph in inspect.cleandoc(doc).split("\n\n"):
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            own = line.startswith((" ", "- ", "* ")) or (lines and lines[-1].startswith(" "))
+            if lines and not own:
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    summary, *rest = paragraphs
+    # One blank line more after the summary: typer dedents the rest as one block
+    # (inspect.cleandoc, which measures the indent from the second line), and an example
+    # that came first lost its own indent.
+    return "\n\n\n".join([summary, "\n\n".join(rest)]) if rest else summary
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        doc = command.help or inspect.getdoc(command.callback)
+        if isinstance(doc, str):
+            command.help = reflowed(doc)
+    for subgroup in group.registered_groups:
+        if subgroup.typer_instance is not None:
+            _reflow_help(subgroup.typer_instance)
+
+
+_reflow_help(app)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"cauce {__version__}")
@@ -99,7 +134,7 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Cauce: data, pipelines, tracking, registry, serving and monitoring, local-first."""
+    """Cauce: data, pipelines, tracking, registry, serving, monitoring and GenAI, local-first."""
 
 
 def main() -> None:

@@ -35,8 +35,9 @@ def ui(
 ) -> None:
     """Look at this workspace in a browser: the web UI on a loopback server.
 
-    Runs, their charts and comparisons, served from this machine only. For a team, run
-    cauce server and open its /ui instead.
+    Runs and their charts, models, data, pipelines, endpoints, monitors, prompts, traces,
+    lineage and the audit log, served to this machine only. For a team, run cauce server and
+    open its /ui instead.
 
     Example:
         cauce ui --open
