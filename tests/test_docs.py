@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
-from typer.testing import CliRunner
 from pydantic import BaseModel
+from typer.testing import CliRunner
 
 from cauce import specs
 from cauce.cli.main import app, reflowed

@@ -27,8 +27,9 @@ def apply(
     """Apply declarative YAML specs: all of them or, when one is wrong, none.
 
     Kinds: Endpoint, Deployment, Rollout, Monitor, Prompt, Connection, Index, Flow,
-    CatalogModel, Schedule. Every document is validated before anything is written, then all are applied in one
-    transaction, in dependency order; applying the same specs again changes nothing.
+    CatalogModel, Schedule. Every document is validated before anything is written, then all
+    are applied in one transaction, in dependency order; applying the same specs again
+    changes nothing.
 
     Example:
         cauce apply -f specs/ --dry-run
