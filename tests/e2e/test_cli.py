@@ -33,6 +33,18 @@ def test_init_creates_the_workspace(tmp_path: Path) -> None:
     assert HEAD_REVISION in current.stdout
 
 
+def test_an_empty_list_says_what_to_do_and_a_fruitless_filter_says_nothing_matched(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "project"
+    cauce(home, "init", str(home))
+    assert cauce(home, "runs", "list").stdout == (
+        "No runs yet: log one with cauce.start_run(); or run cauce demo.\n"
+    )
+    assert cauce(home, "runs", "list", "-f", "metrics.auc > 0.8").stdout == "No runs match.\n"
+    assert cauce(home, "runs", "list", "--json").stdout.strip() == "[]"  # scripts read JSON
+
+
 STAGES = [
     "data",
     "quality",

@@ -49,4 +49,5 @@ def audit(
             ]
             for e in found
         ],
+        empty="No change matches." if entity or action or actor else "No change recorded yet.",
     )

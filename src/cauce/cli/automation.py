@@ -134,6 +134,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for s in found
         ],
+        empty="No schedules yet: apply a Schedule spec (cauce apply -f FILE).",
     )
 
 

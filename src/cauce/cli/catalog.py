@@ -52,6 +52,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for m in found
         ],
+        empty="No catalog models yet: apply a CatalogModel spec (cauce apply -f FILE).",
     )
 
 

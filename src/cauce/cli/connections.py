@@ -42,6 +42,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for c in found
         ],
+        empty="No connections yet: apply a Connection spec (cauce apply -f FILE).",
     )
 
 

@@ -74,6 +74,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             [v.name, v.version, v.layer, f"{v.row_count:,}", len(v.schema), when(v.created_at)]
             for v in found
         ],
+        empty="No datasets yet: cauce data register NAME FILE; or run cauce demo.",
     )
 
 

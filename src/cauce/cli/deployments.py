@@ -43,6 +43,9 @@ def list_(
             ]
             for e, d in found
         ],
+        empty=f"Endpoint {endpoint} has no deployments."
+        if endpoint
+        else "No deployments yet: apply an Endpoint with its Deployments.",
     )
 
 

@@ -61,6 +61,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for e in found
         ],
+        empty="No endpoints yet: apply an Endpoint with its Deployments; or run cauce demo.",
     )
 
 

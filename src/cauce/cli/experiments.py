@@ -29,6 +29,7 @@ def list_(
         "Experiments",
         ["ID", "Name", "Stage", "Created"],
         [[e.experiment_id, e.name, e.lifecycle_stage, when(e.creation_time)] for e in found],
+        empty="No experiments yet: start_run(experiment=NAME) makes one; or run cauce demo.",
     )
 
 

@@ -34,6 +34,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
         "Flows",
         ["Name", "Latest", "Kind", "Updated"],
         [[f.name, f.latest_version, f.kind, when(f.updated_at)] for f in found],
+        empty="No flows yet: apply a Flow spec or register a @cauce.flow.",
     )
 
 

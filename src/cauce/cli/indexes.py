@@ -92,6 +92,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for i in found
         ],
+        empty="No indexes yet: apply an Index spec, then cauce indexes refresh NAME.",
     )
 
 

@@ -42,6 +42,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for m in found
         ],
+        empty="No models yet: log_model(..., registered_model=NAME); or run cauce demo.",
     )
 
 

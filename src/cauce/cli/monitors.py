@@ -118,6 +118,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for m in found
         ],
+        empty="No monitors yet: apply a Monitor spec (cauce apply -f FILE); or run cauce demo.",
     )
 
 
@@ -255,6 +256,7 @@ def alerts_list(
             ]
             for a in found
         ],
+        empty="No alerts match." if monitor or state else "No alerts raised.",
     )
 
 

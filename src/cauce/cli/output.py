@@ -65,8 +65,14 @@ def number(value: Any) -> str:
     return str(value)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    """Print a Rich table."""
+def table(
+    title: str | None, columns: list[str], rows: list[list[Any]], *, empty: str | None = None
+) -> None:
+    """Print a Rich table; with no rows, ``empty`` instead (what there is not, and how to make
+    it) where given."""
+    if not rows and empty:
+        console.print(Text(empty))
+        return
     out = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         # Identifiers are copied and pasted: never break them across lines.

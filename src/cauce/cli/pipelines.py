@@ -71,6 +71,9 @@ def list_(
             ]
             for r in found
         ],
+        empty=f"No runs of pipeline {pipeline}."
+        if pipeline
+        else "No pipeline has run yet: cauce pipelines run FILE.py:NAME; or run cauce demo.",
     )
 
 

@@ -33,6 +33,9 @@ def list_(
         "Prompts",
         ["Name", "Latest", "Labels", "Updated"],
         [[p.name, p.latest_version, _labels(p.labels), when(p.updated_at)] for p in found],
+        empty=f"No prompt has the label {label}."
+        if label
+        else "No prompts yet: apply a Prompt spec or call cauce.prompts.register.",
     )
 
 

@@ -67,7 +67,16 @@ def list_(
             ]
             for r in found
         ],
+        empty=_no_runs(experiment, filter_, deleted),
     )
+
+
+def _no_runs(experiments: list[str] | None, filter_: str | None, deleted: bool) -> str:
+    if deleted:
+        return "No deleted runs."
+    if experiments or filter_:
+        return "No runs match."
+    return "No runs yet: log one with cauce.start_run(); or run cauce demo."
 
 
 @app.command("show")

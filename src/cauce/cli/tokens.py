@@ -86,6 +86,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) 
             ]
             for t in found
         ],
+        empty="No tokens yet: cauce tokens create NAME --role viewer.",
     )
 
 

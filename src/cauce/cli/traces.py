@@ -43,6 +43,9 @@ def list_(
             ]
             for t in found
         ],
+        empty="No traces match."
+        if name or status
+        else "No traces yet: a flow run, a traced function or a GenAI endpoint records them.",
     )
 
 
