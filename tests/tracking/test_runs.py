@@ -361,6 +361,17 @@ def test_source_outside_git_has_no_commit(workspace: Workspace, tmp_path: Path) 
     assert report["python"] == platform.python_version()
 
 
+def test_a_script_piped_to_python_is_recorded_as_stdin_not_a_file_named_dash(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-"], input=_REPORT, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["entry_point"] == "<stdin>"
+
+
 def test_source_in_git_records_commit_and_dirty_flag(workspace: Workspace, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -33,8 +33,8 @@ def entry_point() -> str:
     if spec is not None and spec.name and spec.name != "__main__":
         return f"-m {spec.name}"
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    if argv0 in ("", "-c"):
-        return "<interactive>" if argv0 == "" else "-c"
+    if argv0 in ("", "-c", "-"):  # the REPL, python -c, a script piped to python -
+        return {"": "<interactive>", "-c": "-c", "-": "<stdin>"}[argv0]
     return str(Path(argv0).resolve())
 
 
