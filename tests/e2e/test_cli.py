@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,25 @@ def test_an_empty_list_says_what_to_do_and_a_fruitless_filter_says_nothing_match
     )
     assert cauce(home, "runs", "list", "-f", "metrics.auc > 0.8").stdout == "No runs match.\n"
     assert cauce(home, "runs", "list", "--json").stdout.strip() == "[]"  # scripts read JSON
+
+
+def test_a_server_whose_port_is_taken_or_whose_endpoint_is_missing_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Not an announcement of a server that never started, then uvicorn's log and exit 3."""
+    home = tmp_path / "project"
+    cauce(home, "init", str(home))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in (["ui"], ["server"], ["endpoints", "serve", "churn"]):
+            busy = cauce(home, *command, "--port", port, check=False, timeout=60)
+            assert_one_line_error(busy, f"cannot listen on 127.0.0.1:{port}")
+            assert busy.stdout == ""
+    missing = cauce(home, "endpoints", "serve", "churn", check=False, timeout=60)
+    assert_one_line_error(missing, "endpoint 'churn' does not exist")
+    assert missing.stdout == ""
 
 
 STAGES = [

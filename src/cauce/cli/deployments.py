@@ -124,8 +124,12 @@ def serve(
     """
     from cauce.serving.workers import serve_deployment
 
-    console.print(f"serving deployment {endpoint}/{name} at http://{host}:{port} (Ctrl-C stops)")
-    serve_deployment(endpoint, name, host=host, port=port)
+    def announce() -> None:
+        console.print(
+            f"serving deployment {endpoint}/{name} at http://{host}:{port} (Ctrl-C stops)"
+        )
+
+    serve_deployment(endpoint, name, host=host, port=port, announce=announce)
 
 
 @app.command("delete")

@@ -136,9 +136,18 @@ def serve(
             if not sep or not url.startswith("http://"):
                 raise InvalidInput(f"--deployment-url must be NAME=http://HOST:PORT, got {pair!r}")
             urls[deployment] = url
-    console.print(f"serving endpoint {name} at http://{host}:{port} (Ctrl-C stops)")
+
+    def announce() -> None:
+        console.print(f"serving endpoint {name} at http://{host}:{port} (Ctrl-C stops)")
+
     serve_endpoint(
-        current(), name, host=host, port=port, deployment_urls=urls, collect=not no_collect
+        current(),
+        name,
+        host=host,
+        port=port,
+        deployment_urls=urls,
+        collect=not no_collect,
+        announce=announce,
     )
 
 

@@ -47,8 +47,10 @@ def serve(
     """
     from cauce.genai.llm_server import serve_model
 
-    console.print(f"serving {uri} at http://{host}:{port}/v1 (Ctrl-C stops)")
-    serve_model(uri, host=host, port=port)
+    def announce() -> None:
+        console.print(f"serving {uri} at http://{host}:{port}/v1 (Ctrl-C stops)")
+
+    serve_model(uri, host=host, port=port, announce=announce)
 
 
 @app.command("chat")

@@ -24,7 +24,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -314,12 +314,20 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    llm: LocalLLM, *, host: str = "127.0.0.1", port: int = 8080, model_name: str | None = None
+    llm: LocalLLM,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    model_name: str | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Serve ``llm`` on ``host:port`` until SIGINT or SIGTERM (blocks)."""
+    """Serve ``llm`` on ``host:port`` until SIGINT or SIGTERM (blocks); ``announce`` is called
+    once the port is held."""
     import uvicorn
 
     sock = _bind(host, port)
+    if announce is not None:
+        announce()
     config = uvicorn.Config(
         create_app(llm, model_name=model_name), log_level="warning", access_log=False
     )
@@ -335,8 +343,10 @@ def serve_model(
     host: str = "127.0.0.1",
     port: int = 8080,
     workspace: Workspace | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Load a registered GGUF model (``models:/smollm2/1``) and serve it under its model name."""
+    """Load a registered GGUF model (``models:/smollm2/1``) and serve it under its model name;
+    ``announce`` is called once it is loaded and the port is held."""
     from cauce.genai.llms import LocalLLM
     from cauce.registry.models import load, resolve
 
@@ -346,7 +356,7 @@ def serve_model(
         raise InvalidInput(
             f"{uri} is a {version.flavor} model; only gguf models are served as an LLM"
         )
-    serve(llm, host=host, port=port, model_name=version.name)
+    serve(llm, host=host, port=port, model_name=version.name, announce=announce)
 
 
 class LLMServer:

@@ -46,6 +46,10 @@ def serve(
         raise InvalidInput(f"workers must be at least 1, not {workers}")
     os.environ[_HOST_VARIABLE] = host
     app_from_env()  # fail here, with a readable error, before any worker starts
+    from cauce.serving.workers import bind
+
+    # A port in use is one readable line before the announcement, not uvicorn's log and exit 3.
+    bind(host, port).close()
     if announce is not None:
         announce()
     uvicorn.run(

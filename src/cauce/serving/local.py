@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,8 +184,10 @@ def serve_endpoint(
     port: int = 8080,
     deployment_urls: dict[str, str] | None = None,
     collect: bool = True,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Serve an endpoint until SIGINT or SIGTERM (blocks).
+    """Serve an endpoint until SIGINT or SIGTERM (blocks); ``announce`` is called once the
+    endpoint is read and the port held.
 
     With ``deployment_urls`` only the router runs, sending each deployment's share to its URL
     (deployments served elsewhere, as in Kubernetes); otherwise every deployment is started here.
@@ -201,6 +204,8 @@ def serve_endpoint(
 
     router = Router(ws, endpoint, addresses, collect=collect)
     controller = Controller(ws, endpoint, beside_router=True)
+    if announce is not None:
+        announce()
 
     async def start_controller() -> None:
         controller.start()

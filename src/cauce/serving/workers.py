@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -396,12 +397,16 @@ def serve_deployment(
     fd: int | None = None,
     log: Path | None = None,
     workspace: Any = None,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Serve one deployment until SIGTERM or SIGINT (blocks)."""
+    """Serve one deployment until SIGTERM or SIGINT (blocks); ``announce`` is called once the
+    deployment is read and the port held."""
     from cauce.serving.endpoints import get_deployment
 
     found = get_deployment(endpoint, deployment, workspace=workspace)
     sock = socket.socket(fileno=fd) if fd is not None else bind(host, port)
+    if announce is not None:
+        announce()
     try:
         DeploymentServer(endpoint, deployment, sock, found.workers, log).run()
     finally:
