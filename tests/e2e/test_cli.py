@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -63,6 +64,25 @@ def test_a_server_whose_port_is_taken_or_whose_endpoint_is_missing_says_so_in_on
     missing = cauce(home, "endpoints", "serve", "churn", check=False, timeout=60)
     assert_one_line_error(missing, "endpoint 'churn' does not exist")
     assert missing.stdout == ""
+
+
+def test_a_piped_table_keeps_each_row_on_one_line(tmp_path: Path) -> None:
+    """Rich folds a table to 80 columns when stdout is not a terminal: a row of `cauce runs
+    list | grep FINISHED` came out in pieces. Piped, a row is one line; COLUMNS still rules."""
+    home = tmp_path / "project"
+    cauce(home, "init", str(home))
+    (home / "orders.csv").write_text("order_id,amount\n1,9.5\n2,12.0\n")
+    cauce(home, "data", "register", "orders", str(home / "orders.csv"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_") and k != "COLUMNS"}
+    env["CAUCE_HOME"] = str(home)
+    command = [sys.executable, "-m", "cauce.cli.main", "data", "show", "orders"]
+    piped = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    [content_hash] = [line for line in piped.stdout.splitlines() if "Content hash" in line]
+    assert re.search(r"│ [0-9a-f]{64} +│$", content_hash), piped.stdout
+    narrow = subprocess.run(
+        command, env={**env, "COLUMNS": "60"}, capture_output=True, text=True, check=True
+    )
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60
 
 
 STAGES = [

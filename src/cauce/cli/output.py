@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -12,7 +13,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console(highlight=False)
+# Piped or redirected (grep, a log file), a table keeps each row on one line however wide it
+# is; Rich would fold it to 80 columns. At a terminal, or with COLUMNS set, that width rules.
+_PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 10_000
+console = Console(highlight=False, width=_PIPED_WIDTH)
 err_console = Console(stderr=True, highlight=False)
 
 JSON_OPTION_HELP = "Print machine-readable JSON instead of a table."
