@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,27 @@ from cauce.cli.output import (
 )
 
 app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
+
+RUN_ID_HELP = "Run id, or the start of one (4 or more characters) that names one run."
+_PREFIX = re.compile(r"[0-9a-f]{4,31}")
+
+
+def full_run_id(given: str) -> str:
+    """The id of the one run whose id starts with ``given`` (4 to 31 hex characters, as the UI,
+    the lineage and the audit log shorten ids); any other ``given`` as it is."""
+    from cauce.errors import InvalidInput
+    from cauce.tracking.search import search_runs
+
+    if not _PREFIX.fullmatch(given):
+        return given
+    found = search_runs(None, f"attributes.run_id LIKE '{given}%'", max_results=2, lifecycle="all")
+    if len(found) > 1:
+        raise InvalidInput(
+            f"run id {given!r} is the start of several runs' ids",
+            hint="give more of it",
+            details={"field": "run_id"},
+        )
+    return found[0].info.run_id if found else given
 
 
 @app.command("list")
@@ -81,7 +103,7 @@ def _no_runs(experiments: list[str] | None, filter_: str | None, deleted: bool) 
 
 @app.command("show")
 def show(
-    run_id: str = typer.Argument(..., help="Run id."),
+    run_id: str = typer.Argument(..., help=RUN_ID_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Show a run: status, source, params, metrics, tags, inputs and artifacts.
@@ -92,6 +114,7 @@ def show(
     from cauce.tracking.artifacts import list_artifacts
     from cauce.tracking.runs import get_run
 
+    run_id = full_run_id(run_id)
     run = get_run(run_id)
     files = list_artifacts(run_id)
     if as_json:
@@ -138,20 +161,20 @@ def show(
 
 @app.command("compare")
 def compare(
-    run_ids: list[str] = typer.Argument(..., help="Two or more run ids."),
+    run_ids: list[str] = typer.Argument(..., help="Two or more run ids (or their starts)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Compare runs side by side: params and metrics, differences marked with *.
 
     Example:
-        cauce runs compare 3f2a9c0e... 8b1d7e2f...
+        cauce runs compare 3f2a9c0e 8b1d7e2f
     """
     from cauce.errors import InvalidInput
     from cauce.tracking.runs import get_run
 
     if len(run_ids) < 2:
         raise InvalidInput("compare needs at least two run ids")
-    found = [get_run(r) for r in run_ids]
+    found = [get_run(full_run_id(r)) for r in run_ids]
     if as_json:
         print_json([r.to_dict() for r in found])
         return
@@ -170,18 +193,19 @@ def compare(
 
 @app.command("download")
 def download(
-    run_id: str = typer.Argument(..., help="Run id."),
+    run_id: str = typer.Argument(..., help=RUN_ID_HELP),
     path: str = typer.Argument(".", help="A file or folder of the run; default: every file."),
     dst: Path = typer.Option(Path("."), "--dst", "-d", help="Where to write (a folder)."),
 ) -> None:
     """Download a run's artifacts, each checked against its sha256.
 
     Example:
-        cauce runs download 3f2a... model -d ./churn-model
+        cauce runs download 3f2a9c0e model -d ./churn-model
     """
     from cauce.errors import InvalidInput
     from cauce.tracking.artifacts import download_artifacts
 
+    run_id = full_run_id(run_id)
     if dst.exists() and not dst.is_dir():
         raise InvalidInput(f"--dst {dst} is a file; name a folder", details={"field": "dst"})
     made = not dst.exists()
@@ -198,26 +222,28 @@ def download(
 
 
 @app.command("delete")
-def delete(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+def delete(run_id: str = typer.Argument(..., help=RUN_ID_HELP)) -> None:
     """Mark a run deleted: lists and searches leave it out; ``restore`` brings it back.
 
     Example:
-        cauce runs delete 3f2a...
+        cauce runs delete 3f2a9c0e
     """
     from cauce.tracking.runs import delete_run
 
+    run_id = full_run_id(run_id)
     delete_run(run_id)
     console.print(f"Deleted run {run_id}")
 
 
 @app.command("restore")
-def restore(run_id: str = typer.Argument(..., help="Run id.")) -> None:
+def restore(run_id: str = typer.Argument(..., help=RUN_ID_HELP)) -> None:
     """Bring a deleted run back.
 
     Example:
-        cauce runs restore 3f2a...
+        cauce runs restore 3f2a9c0e
     """
     from cauce.tracking.runs import restore_run
 
+    run_id = full_run_id(run_id)
     restore_run(run_id)
     console.print(f"Restored run {run_id}")

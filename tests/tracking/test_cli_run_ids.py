@@ -1,0 +1,40 @@
+"""The ``cauce runs`` commands take a run id or its start, as the UI and the audit log shorten
+ids (their help's examples did so before the commands did)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import cauce
+from cauce.cli.main import app
+from cauce.errors import InvalidInput
+from cauce.tracking import runs
+from cauce.workspace import Workspace
+
+
+def test_a_run_is_named_by_the_start_of_its_id_when_that_names_one_run(
+    local_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = iter(["3f2a9c0e" + "0" * 24, "3f2a77aa" + "1" * 24, "8b1d7e2f" + "2" * 24])
+    monkeypatch.setattr(runs, "new_id", lambda: next(ids))
+    for c, name in enumerate(["first", "second", "third"]):
+        with cauce.start_run(experiment="churn", run_name=name):
+            cauce.log_param("C", c)
+    cli = CliRunner()
+
+    shown = cli.invoke(app, ["runs", "show", "3f2a9c", "--json"])
+    assert json.loads(shown.output)["info"]["run_name"] == "first"
+    compared = cli.invoke(app, ["runs", "compare", "3f2a9", "8b1d"], env={"COLUMNS": "200"})
+    assert "*params.C" in compared.output and "second" not in compared.output
+    deleted = cli.invoke(app, ["runs", "delete", "8b1d7e2f"])
+    assert deleted.output == f"Deleted run 8b1d7e2f{'2' * 24}\n"
+    assert cli.invoke(app, ["runs", "restore", "8b1d7"]).exit_code == 0  # deleted runs too
+
+    several = cli.invoke(app, ["runs", "show", "3f2a"])
+    assert isinstance(several.exception, InvalidInput)
+    assert "'3f2a' is the start of several runs' ids" in str(several.exception)
+    too_short = cli.invoke(app, ["runs", "show", "3f2"])  # 3 characters: taken as a whole id
+    assert "run '3f2' does not exist" in str(too_short.exception)
