@@ -223,7 +223,7 @@ def download(
 
 @app.command("delete")
 def delete(run_id: str = typer.Argument(..., help=RUN_ID_HELP)) -> None:
-    """Mark a run deleted: lists and searches leave it out; ``restore`` brings it back.
+    """Mark a run deleted: lists and searches leave it out; cauce runs restore brings it back.
 
     Example:
         cauce runs delete 3f2a9c0e
