@@ -12,6 +12,7 @@ from cauce.cli.output import duration, took
     ("milliseconds", "shown"),
     [
         (0.25, "0.25 ms"),  # a span faster than a millisecond is not "0 ms"
+        (0, "<1 ms"),  # nor is a step kept in whole milliseconds
         (26.684, "26.7 ms"),
         (812, "812 ms"),
         (7938.2, "7.9s"),  # not "7938.2 ms"
@@ -24,8 +25,9 @@ def test_a_measured_time_reads_in_its_unit(milliseconds: float | None, shown: st
 
 
 def test_a_runs_duration_is_read_the_same_way() -> None:
-    assert (duration(1_000, 8_500), duration(1_000, 1_040), duration(None, 5)) == (
-        "7.5s",
-        "40 ms",
-        "—",
-    )
+    assert (
+        duration(1_000, 8_500),
+        duration(1_000, 1_040),
+        duration(1_000, 1_000),
+        duration(None, 5),
+    ) == ("7.5s", "40 ms", "<1 ms", "—")

@@ -398,8 +398,8 @@ def test_a_pipeline_run_is_drawn_as_its_dag(client: TestClient, local_workspace:
     assert page.index('data-step="_load"') < page.index('data-step="_double"')
     assert page.count('class="edge"') == 3  # load → double, load → total, double → total
     assert "xs ← _load, ys ← _double" in page
-    took = re.search(r"<dt>Took</dt><dd>(\d+) ms</dd>", page)  # a quick run, in ms, not "0.0 s"
-    assert took is not None and int(took.group(1)) < 1000
+    took = re.search(r"<dt>Took</dt><dd>(<1|\d+) ms</dd>", page)  # a quick run, in ms, not "0.0 s"
+    assert took is not None and (took.group(1) == "<1" or int(took.group(1)) < 1000)
     assert client.get("/ui/pipelines/nope").status_code == 404
 
 
@@ -561,6 +561,28 @@ def test_an_endpoint_shows_what_each_deployment_serves_and_its_latency_readably(
     assert re.fullmatch(r"\d\d,\d{3}", p99), p99  # a slow p99 in ms, not 1.273e+04
 
 
+@cauce.step
+def _broken(xs: list[int]) -> list[int]:
+    raise ValueError("no data")
+
+
+@cauce.pipeline
+def broken_sums(n: int = 3) -> int:
+    xs = _load(n)
+    return _total(xs, _broken(xs))
+
+
+def test_a_skipped_step_shows_no_time_it_never_took(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    run = broken_sums.run(n=2)
+    assert run.steps["_total"].status == "SKIPPED"
+    page = client.get(f"/ui/pipelines/{run.id}").text
+    row = page.split("<tr><td>_total</td>", 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">0</td><td class="num"></td>' in row  # no attempt, so no "0 ms"
+    assert ">skipped</text>" in page  # the DAG's node names no time either
+
+
 def test_numbers_and_times_read_as_a_person_reads_them() -> None:
     from cauce.server.ui.pages import number, took
 
@@ -569,8 +591,8 @@ def test_numbers_and_times_read_as_a_person_reads_them() -> None:
     ]  # fmt: skip
     assert [number(v) for v in (float("nan"), float("inf"), True)] == ["NaN", "∞", "True"]
     # A span, a flow run, a monitor run or a pipeline step: ms while short, then seconds.
-    assert [took(v) for v in (26.68, 38, 11_720.3, 185_000, None)] == [
-        "26.68 ms", "38 ms", "11.7 s", "3 min 5 s", "",
+    assert [took(v) for v in (26.68, 38, 0, 0.0, 11_720.3, 185_000, None)] == [
+        "26.68 ms", "38 ms", "<1 ms", "0 ms", "11.7 s", "3 min 5 s", "",
     ]  # fmt: skip
 
 

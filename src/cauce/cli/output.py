@@ -53,9 +53,12 @@ def duration(start: int | None, end: int | None) -> str:
 
 
 def took(milliseconds: float | None) -> str:
-    """A measured time: ``0.25 ms``, ``812 ms``, ``7.9s``, ``3.1m``; '—' when unknown."""
+    """A measured time: ``0.25 ms``, ``812 ms``, ``7.9s``, ``3.1m``; '—' when unknown; ``<1 ms``
+    for a whole number of milliseconds that is 0 (a time kept in ms, shorter than one)."""
     if milliseconds is None:
         return "—"
+    if milliseconds == 0 and isinstance(milliseconds, int):
+        return "<1 ms"
     if milliseconds < 1000:
         return f"{milliseconds:.3g} ms"
     seconds = milliseconds / 1000

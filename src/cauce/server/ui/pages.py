@@ -98,6 +98,8 @@ def duration(start: float | None, end: float | None) -> str:
     ``2 h 5 min``."""
     if start is None or end is None:
         return ""
+    if end - start == 0 and isinstance(end - start, int):  # kept in whole ms, shorter than one
+        return "<1 ms"
     if end - start < 1000:
         return f"{number(max(0, end - start))} ms"
     seconds = (end - start) / 1000
