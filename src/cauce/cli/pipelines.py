@@ -124,7 +124,7 @@ def _steps_table(found: object) -> None:
                 s.status,
                 "yes" if s.cache_hit else "no",
                 s.attempts,
-                took(s.duration_ms) if s.attempts or s.cache_hit else None,  # ran, or reused
+                took(s.duration_ms) if s.took_time else None,
                 f"{s.output['kind']} {s.output['sha256'][:12]}" if s.output else None,
                 s.error,
             ]

@@ -28,6 +28,12 @@ class StepRun:
     output: dict[str, Any] | None
     stats: dict[str, Any] | None
 
+    @property
+    def took_time(self) -> bool:
+        """Whether ``duration_ms`` measures something: the step ran, or its output was reused
+        (a skipped step, or one that failed to start, stores 0)."""
+        return self.attempts > 0 or self.cache_hit
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
         return dict(self.__dict__)
