@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "log_input": "cauce.tracking.fluent",
     "get_run": "cauce.tracking.runs",
     "get_metric_history": "cauce.tracking.runs",
-    "search_runs": "cauce.tracking.search",
+    "search_runs": "cauce.tracking.fluent",
     "create_experiment": "cauce.tracking.experiments",
     "get_experiment": "cauce.tracking.experiments",
     "list_experiments": "cauce.tracking.experiments",
@@ -177,12 +177,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.tracking.fluent import log_params as log_params
     from cauce.tracking.fluent import log_table as log_table
     from cauce.tracking.fluent import log_text as log_text
+    from cauce.tracking.fluent import search_runs as search_runs
     from cauce.tracking.fluent import set_experiment as set_experiment
     from cauce.tracking.fluent import set_tag as set_tag
     from cauce.tracking.fluent import set_tags as set_tags
     from cauce.tracking.fluent import start_run as start_run
     from cauce.tracking.runs import get_metric_history as get_metric_history
     from cauce.tracking.runs import get_run as get_run
-    from cauce.tracking.search import search_runs as search_runs
     from cauce.tracking.sweep import sweep as sweep
     from cauce.workspace import set_server as set_server

@@ -215,6 +215,47 @@ def test_order_by_max_results_and_experiments(any_workspace: Workspace) -> None:
             cauce.search_runs("churn", max_results=bad)  # type: ignore[arg-type]
 
 
+def test_a_dataframe_of_runs_as_mlflow_lays_it_out(workspace: Workspace) -> None:
+    ids = build_corpus()
+    frame = cauce.search_runs("churn", order_by=["metrics.auc DESC"], output_format="pandas")
+    assert list(frame.columns) == [
+        "run_id",
+        "experiment_id",
+        "run_name",
+        "status",
+        "start_time",
+        "end_time",
+        "user_id",
+        "parent_run_id",
+        "artifact_uri",
+        "metrics.auc",
+        "metrics.val loss",
+        "params.C",
+        "params.model",
+        "tags.data set",
+        "tags.note",
+        "tags.team",
+    ]
+    listed = cauce.search_runs("churn", order_by=["metrics.auc DESC"])
+    assert list(frame["run_id"]) == [r.info.run_id for r in listed]
+    assert names(listed, ids)[:2] == ["tuned", "baseline"]
+    tuned, baseline = frame.iloc[0], frame.iloc[1]
+    assert tuned["metrics.auc"] == 0.93 and tuned["params.C"] == "1.0"
+    assert tuned["tags.note"] == "it's 100%" and tuned["artifact_uri"] == f"runs:/{ids['tuned']}"
+    assert baseline["tags.data set"] == "v1" and frame["tags.note"].isna().sum() == 3
+    # A run without the metric, or whose latest value is NaN, is NaN; times are UTC.
+    assert frame["metrics.auc"].isna().sum() == 2 and frame["metrics.val loss"].isna().sum() == 2
+    assert str(frame["start_time"].dt.tz) == "UTC"
+    started = cauce.get_run(ids["tuned"]).info.start_time
+    assert tuned["start_time"].timestamp() * 1000 == pytest.approx(started)
+    assert frame.sort_values("metrics.auc")["run_name"].iloc[0] == "baseline"
+
+    empty = cauce.search_runs("churn", filter="metrics.auc > 2", output_format="pandas")
+    assert empty.empty and list(empty.columns) == list(frame.columns[:9])
+    with pytest.raises(InvalidInput, match="output_format must be list or pandas"):
+        cauce.search_runs("churn", output_format="json")  # type: ignore[call-overload]
+
+
 @pytest.mark.parametrize(
     ("text", "position", "message"),
     [

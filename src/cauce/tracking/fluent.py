@@ -7,15 +7,20 @@ Runs started here form a stack per thread; the top of the stack is the *active r
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from cauce.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from cauce.tracking import artifacts as run_artifacts
-from cauce.tracking import experiments, runs
+from cauce.tracking import experiments, runs, search
 from cauce.tracking.entities import Experiment, Run, RunData, RunInfo, RunInputs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cauce.workspace import Workspace
 
 _local = threading.local()
 _chosen: dict[str, str] = {}  # "experiment": set_experiment's choice, for the whole process
@@ -283,3 +288,73 @@ def log_input(
     if dataset_version is None:
         raise InvalidInput("log_input needs a dataset version")
     runs.log_input(_run_id(run_id), dataset_version, context)
+
+
+@overload
+def search_runs(
+    experiment: str | Sequence[str] | None = ...,
+    filter: str | None = ...,
+    order_by: Sequence[str] | None = ...,
+    max_results: int = ...,
+    *,
+    offset: int = ...,
+    lifecycle: str = ...,
+    output_format: Literal["list"] = ...,
+    workspace: Workspace | None = ...,
+) -> list[Run]: ...
+
+
+@overload
+def search_runs(
+    experiment: str | Sequence[str] | None = ...,
+    filter: str | None = ...,
+    order_by: Sequence[str] | None = ...,
+    max_results: int = ...,
+    *,
+    offset: int = ...,
+    lifecycle: str = ...,
+    output_format: Literal["pandas"],
+    workspace: Workspace | None = ...,
+) -> pd.DataFrame: ...
+
+
+def search_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+    *,
+    offset: int = 0,
+    lifecycle: str = "active",
+    output_format: str = "list",
+    workspace: Workspace | None = None,
+) -> list[Run] | pd.DataFrame:
+    """Runs of the experiments (names or ids; None for all) that match ``filter``, ordered.
+
+    ``offset`` skips that many matches (for paging); ``lifecycle`` is ``active`` (the default),
+    ``deleted`` or ``all``. ``output_format="pandas"`` answers a DataFrame, a row per run in
+    the same order, laid out as MLflow's: ``run_id``, ``experiment_id``, ``run_name``,
+    ``status``, ``start_time`` and ``end_time`` (UTC), ``user_id``, ``parent_run_id``,
+    ``artifact_uri``, then a ``metrics.<key>``, ``params.<key>`` and ``tags.<key>`` column for
+    each key any of the runs has (NaN or None where a run lacks it).
+
+    Example::
+
+        cauce.search_runs("churn", filter="metrics.auc > 0.9", order_by=["metrics.auc DESC"])
+        cauce.search_runs("churn", output_format="pandas").sort_values("metrics.auc")
+    """
+    if output_format not in ("list", "pandas"):
+        raise InvalidInput(
+            f"output_format must be list or pandas, not {output_format!r}",
+            details={"field": "output_format"},
+        )
+    found = search.search_runs(
+        experiment,
+        filter,
+        order_by,
+        max_results,
+        offset=offset,
+        lifecycle=lifecycle,
+        workspace=workspace,
+    )
+    return found if output_format == "list" else search.runs_frame(found)

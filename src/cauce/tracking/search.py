@@ -45,6 +45,7 @@ from cauce.tracking.entities import Run
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sqlalchemy import Connection
 
 MAX_COMPARISONS = 200
@@ -547,6 +548,37 @@ def search_runs(
             query = select(runs).where(*where).order_by(*_tail_order(order))
             rows = list(conn.execute(query.limit(max_results).offset(offset)).all())
         return load_runs(conn, rows)
+
+
+def runs_frame(found: Sequence[Run]) -> pd.DataFrame:
+    """Runs as a DataFrame laid out as MLflow's ``search_runs`` lays it out (a row per run)."""
+    import pandas as pd
+
+    def keys(part: str) -> list[str]:
+        return sorted({key for run in found for key in getattr(run.data, part)})
+
+    def times(values: list[int | None]) -> pd.Series:
+        return pd.to_datetime(pd.Series(values, dtype="Int64"), unit="ms", utc=True)
+
+    columns: dict[str, Any] = {
+        "run_id": [r.info.run_id for r in found],
+        "experiment_id": [r.info.experiment_id for r in found],
+        "run_name": [r.info.run_name for r in found],
+        "status": [r.info.status for r in found],
+        "start_time": times([r.info.start_time for r in found]),
+        "end_time": times([r.info.end_time for r in found]),
+        "user_id": [r.info.user_id for r in found],
+        "parent_run_id": [r.info.parent_run_id for r in found],
+        "artifact_uri": [r.info.artifact_uri for r in found],
+    }
+    for key in keys("metrics"):
+        columns[f"metrics.{key}"] = pd.Series(
+            [r.data.metrics.get(key, math.nan) for r in found], dtype="float64"
+        )
+    for part in ("params", "tags"):
+        for key in keys(part):
+            columns[f"{part}.{key}"] = [getattr(r.data, part).get(key) for r in found]
+    return pd.DataFrame(columns)
 
 
 def _experiment_ids(conn: Connection, names: Sequence[str]) -> list[str]:
