@@ -22,7 +22,7 @@ import cauce
 from cauce.workspace import Workspace
 from clitools import cauce as cauce_cli
 from optional import need
-from served import CHURN_BLUE, Served, serving
+from served import CHURN_BLUE, Served, free_port, serving
 
 triton = need("tritonclient.http", extra="dev")
 InferenceServerException = need("tritonclient.utils", extra="dev").InferenceServerException
@@ -300,3 +300,15 @@ def test_cauce_invoke_prints_a_v2_error_as_one_line(served: Served) -> None:
     assert result.returncode != 0
     assert "endpoint churn answered 400: inputs must be a non-empty list" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cauce_invoke_says_how_to_reach_an_endpoint_that_is_not_served(served: Served) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    result = cauce_cli(
+        served.ws.settings.root,
+        *("endpoints", "invoke", "churn", "--url", nowhere, "-d", '{"inputs": []}'),
+        check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"cannot reach endpoint churn at {nowhere}" in result.stderr
+    assert "serve it with cauce endpoints serve churn, or pass --url" in result.stderr

@@ -233,7 +233,10 @@ def invoke(
     try:
         reply = httpx.post(url.rstrip("/") + path, content=body, headers=headers, timeout=60)
     except httpx.HTTPError as exc:
-        raise InvalidInput(f"cannot reach endpoint {name} at {url}: {exc}") from None
+        raise InvalidInput(
+            f"cannot reach endpoint {name} at {url}: {exc}",
+            hint=f"serve it with cauce endpoints serve {name}, or pass --url where it is served",
+        ) from None
     if reply.status_code >= 400:
         try:
             error = reply.json()["error"]  # v2 paths: the message itself; else an object
