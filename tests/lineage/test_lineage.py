@@ -55,6 +55,14 @@ def test_log_input_and_log_model_link_data_run_and_model(any_workspace: Workspac
         ("artifact", manifest, "packaged_as", "model_version", version.id),
         ("run", run.run_id, "logged", "artifact", manifest),
     }
+    # Edges read as the data flowed: into the run, out of it, into the model.
+    assert [(e.src.kind, e.relation, e.dst.kind) for e in up.edges] == [
+        ("dataset_version", "input", "run"),
+        ("dataset_version", "input", "run"),
+        ("run", "logged", "artifact"),
+        ("run", "produced", "model_version"),
+        ("artifact", "packaged_as", "model_version"),
+    ]
     assert up.root.label == "model churn v1"
     assert {n.label for n in up.nodes} == {
         "model churn v1",

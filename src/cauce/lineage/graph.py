@@ -135,10 +135,31 @@ def walk(
     nodes = {key: Node(key[0], key[1], labels[key]) for key in seen}
     graph = Graph(root=nodes[(kind, entity_id)])
     graph.nodes = sorted(nodes.values(), key=lambda n: (n.kind, n.label))
-    graph.edges = [
-        Edge(nodes[(sk, si)], nodes[(dk, di)], rel) for sk, si, dk, di, rel in sorted(raw_edges)
-    ]
+    edges = [Edge(nodes[(sk, si)], nodes[(dk, di)], rel) for sk, si, dk, di, rel in raw_edges]
+    rank = _ranks(edges)
+    graph.edges = sorted(
+        edges,
+        key=lambda e: (rank[e.src], rank[e.dst], e.src.label, e.dst.label, e.relation),
+    )
     return graph
+
+
+def _ranks(edges: list[Edge]) -> dict[Node, int]:
+    """Each node's place in the flow: the longest path that leads to it (0 for a source), so
+    that edges read upstream first, as the data flowed."""
+    from graphlib import CycleError, TopologicalSorter
+
+    before: dict[Node, set[Node]] = {}
+    for edge in edges:
+        before.setdefault(edge.dst, set()).add(edge.src)
+        before.setdefault(edge.src, set())
+    rank = dict.fromkeys(before, 0)
+    try:
+        for node in TopologicalSorter(before).static_order():
+            rank[node] = max((rank[n] + 1 for n in before[node]), default=0)
+    except CycleError:  # recorded edges never loop; if they did, labels order them
+        rank = dict.fromkeys(before, 0)
+    return rank
 
 
 def label_of(conn: Connection, kind: str, entity_id: str) -> str:
