@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import update
+from typer.testing import CliRunner
 
 import cauce
 from builders import customers
+from cauce.cli.main import app
 from cauce.errors import InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.monitoring.alerts import list_alerts
@@ -309,6 +311,10 @@ def test_an_empty_window_is_no_data_with_a_reason_and_no_alert(any_workspace: Wo
         assert value["value"] is None and value["outcome"] == "not_computed"
         assert value["details"]["reason"] == run.summary["reason"]
     assert list_alerts() == []
+    # The CLI says it once, not once per signal (the real clock's window is empty too).
+    shown = CliRunner().invoke(app, ["monitors", "run", "churn-drift"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == f"Monitor churn-drift: no_data: {run.summary['reason']}\n"
 
 
 def test_min_rows_makes_a_small_window_no_data(workspace: Workspace) -> None:
@@ -464,6 +470,14 @@ def test_an_endpoint_window_with_no_requests_is_no_data(workspace: Workspace, se
     apply(spec(**performance()), workspace=workspace)
     run = run_monitor("churn-drift", now=served + 5 * HOUR)
     assert run.status == "no_data" and run.rows == 0 and run.alert is None
+    assert run.summary["reason"] == "the window has 0 rows, fewer than min_rows 1"
+    # A deployment that records nothing is the likely cause, and the reason says so.
+    apply(CHURN_BLUE.replace("collect: {}\n", ""), workspace=workspace)
+    deaf = run_monitor("churn-drift", now=served + 5 * HOUR).summary["reason"]
+    assert deaf == (
+        "the window has 0 rows, fewer than min_rows 1: deployment blue of endpoint churn "
+        "records no requests (add collect: {requests: true} to its spec)"
+    )
 
 
 def test_without_the_collector_files_the_registered_records_are_read(

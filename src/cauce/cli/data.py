@@ -163,8 +163,8 @@ def profile(
                 col["type"],
                 "—" if rate is None else f"{rate:.2%}",
                 f"{col['distinct_count']:,}",
-                *(_cell(col.get(k)) for k in ("min", "max", "mean", "std")),
-                _cell(quantiles.get("p50")),
+                *(number(col.get(k)) for k in ("min", "max", "mean", "std")),
+                number(quantiles.get("p50")),
                 ", ".join(f"{str(t['value'])[:24]} ({t['count']:,})" for t in col["top_k"][:2]),
             ]
         )
@@ -217,10 +217,6 @@ def diff(
     )
 
 
-def _cell(value: Any) -> str:
-    return "—" if value is None else number(value)
-
-
 def _arrow(change: dict[str, Any]) -> str:
     old, new = change["from"], change["to"]
-    return _cell(old) if old == new else f"{_cell(old)} → {_cell(new)}"
+    return number(old) if old == new else f"{number(old)} → {number(new)}"

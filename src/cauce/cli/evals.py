@@ -93,7 +93,7 @@ def compare(
         )
         return
     rows = [[key, *[r.data.params.get(key) for r in runs]] for key in ("data", "flow", "variant")]
-    rows += [[key, *[_value(r.data.metrics.get(key)) for r in runs]] for key in keys]
+    rows += [[key, *[number(r.data.metrics.get(key)) for r in runs]] for key in keys]
     table("Evaluations", ["", *[r.info.run_id[:8] for r in runs]], rows)
 
 
@@ -101,9 +101,5 @@ def _side_by_side(results: list) -> None:  # type: ignore[type-arg]
     keys = sorted({k for r in results for k in r.metrics})
     columns = [f"{r.variant or 'default'} ({r.run_id[:8]})" for r in results]
     rows = [["scores", *[r.scores.ref for r in results]]]
-    rows += [[key, *[_value(r.metrics.get(key)) for r in results]] for key in keys]
+    rows += [[key, *[number(r.metrics.get(key)) for r in results]] for key in keys]
     table(f"Evaluation of {results[0].data}", ["", *columns], rows)
-
-
-def _value(value: object) -> str | None:
-    return None if value is None else number(value)

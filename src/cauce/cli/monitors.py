@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from cauce.cli.output import (
     JSON_OPTION_HELP,
@@ -76,6 +77,8 @@ def run(
     result = run_monitor(name, actions=not no_actions, wait=wait)
     if as_json:
         print_json(result.to_dict())
+    elif result.status == "no_data":  # every signal would say the same: not computed, why
+        console.print(Text(f"Monitor {name}: no_data: {result.summary.get('reason', '')}"))
     else:
         _values_table(f"Monitor {name}: {result.status}, {result.rows:,} rows", result.values)
         if result.alert is not None:
@@ -252,7 +255,7 @@ def alerts_list(
                         b["signal"] if b["feature"] == "*" else b["feature"] for b in a.breaches
                     )
                 ),
-                ", ".join(f"{x.action}: {x.status}" for x in a.actions),
+                ", ".join(f"{x.action}: {x.status}" for x in a.actions) or None,
             ]
             for a in found
         ],

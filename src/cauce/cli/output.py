@@ -66,7 +66,9 @@ def took(milliseconds: float | None) -> str:
 
 
 def number(value: Any) -> str:
-    """A metric value, short."""
+    """A metric value, short; a missing one as a dash."""
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -185,7 +185,7 @@ def compare(
             values = [getattr(r.data, kind).get(key) for r in found]
             marker = "*" if len({repr(v) for v in values}) > 1 else ""
             rows.append(
-                [f"{marker}{kind}.{key}", *[number(v) if v is not None else None for v in values]]
+                [f"{marker}{kind}.{key}", *[number(v) for v in values]]
             )
     table("Run comparison", ["", *[r.info.run_name for r in found]], rows)
     console.print("[dim]* differs between runs[/]")

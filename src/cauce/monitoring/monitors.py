@@ -364,6 +364,27 @@ def _current_window(ws: Workspace, spec: MonitorSpec, now: int) -> Window:
     return _window(ws, spec, end - spec.window.size, end)
 
 
+def _not_collecting(ws: Workspace, spec: MonitorSpec) -> str:
+    """Why an endpoint's window is empty when its deployments record no requests."""
+    from cauce.serving.endpoints import get_endpoint
+
+    if spec.target.endpoint is None or spec.genai:
+        return ""
+    endpoint = get_endpoint(spec.target.endpoint, workspace=ws)
+    names = spec.target.deployments or [d.name for d in endpoint.deployments]
+    deaf = [
+        d.name
+        for d in endpoint.deployments
+        if d.name in names and not (d.collect or {}).get("requests", False)
+    ]
+    if not deaf or len(deaf) < len(names):
+        return ""
+    return (
+        f": deployment {', '.join(deaf)} of endpoint {endpoint.name} records no requests "
+        f"(add collect: {{requests: true}} to its spec)"
+    )
+
+
 def _window(ws: Workspace, spec: MonitorSpec, start: int, end: int) -> Window:
     """The target's records with ``start < timestamp <= end``: the model's inputs and answers,
     or (GenAI signals) the ``genai`` records as the inputs."""
@@ -544,6 +565,7 @@ def _judge(ws: Workspace, spec: MonitorSpec, now: int) -> Findings:
         if rows < spec.min_rows:
             status = "no_data"
             reason = f"the window has {rows} rows, fewer than min_rows {spec.min_rows}"
+            reason += _not_collecting(ws, spec) if rows == 0 else ""
             values = [{**signals.not_computed(s.name, "*", s.name, reason)} for s in spec.signals]
             breaches: list[dict[str, Any]] = []
             summary["reason"] = reason
