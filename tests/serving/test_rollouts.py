@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from cauce import workspace as workspace_module
+from cauce.cli.main import app
 from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage.audit import events
 from cauce.registry.models import get_version
@@ -196,6 +198,9 @@ def test_too_few_requests_is_inconclusive_then_pauses_and_a_person_decides(
     assert rollout.state == "paused"
     assert "3 inconclusive intervals in a row" in (rollout.reason or "")
     assert decisions(served)[-4:] == ["inconclusive", "inconclusive", "inconclusive", "pause"]
+    shown = CliRunner().invoke(app, ["rollouts", "status", "churn"]).output
+    resume = "resume it with cauce rollouts promote churn, or give blue its traffic back with"
+    assert f"{resume} cauce rollouts abort churn" in shown
     assert rollouts.tick(now=rollout.stage_started_at + 10**9, workspace=served) == []
     rollout = rollouts.promote("churn", workspace=served)
     assert (rollout.state, rollout.stage) == ("running", 1)

@@ -55,6 +55,11 @@ def status(
         f"[bold]{rollout.state}[/], stage {stage}, candidate weight {rollout.weight}%, "
         f"failures {rollout.failures}" + (f" — {rollout.reason}" if rollout.reason else "")
     )
+    if rollout.state == "paused":
+        console.print(
+            f"resume it with cauce rollouts promote {endpoint}, "
+            f"or give {rollout.stable} its traffic back with cauce rollouts abort {endpoint}"
+        )
     table(
         None,
         ["When", "Stage", "Decision", "Measured", "Reason", "By"],
@@ -68,7 +73,8 @@ def status(
                     if isinstance(m.get("value"), (int, float))
                     else f"{k}=—"
                     for k, m in d.measured.items()
-                ),
+                )
+                or None,
                 d.reason,
                 d.actor,
             ]
