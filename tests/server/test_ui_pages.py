@@ -584,7 +584,8 @@ def test_a_skipped_step_shows_no_time_it_never_took(
 
 
 def test_numbers_and_times_read_as_a_person_reads_them() -> None:
-    from cauce.server.ui.pages import number, took
+    from cauce.server.formats import took
+    from cauce.server.ui.pages import number
 
     assert [number(v) for v in (0.003356, 0.72, 4162.0, 12_730.4, 2e15)] == [
         "0.003356", "0.72", "4162", "12,730", "2e+15",

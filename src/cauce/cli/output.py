@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cauce.server import formats
+
 # Piped or redirected (grep, a log file), a table keeps each row on one line however wide it
 # is; Rich would fold it to 80 columns. At a terminal, or with COLUMNS set, that width rules.
 _PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 10_000
@@ -46,23 +48,13 @@ def when(ms: int | None) -> str:
 
 
 def duration(start: int | None, end: int | None) -> str:
-    """How long a run took, or '—'."""
-    if start is None or end is None:
-        return "—"
-    return took(end - start)
+    """How long a run took (``1.2 s``, ``3 min 4 s``: as the web UI writes it), or '—'."""
+    return formats.duration(start, end, missing="—")
 
 
 def took(milliseconds: float | None) -> str:
-    """A measured time: ``0.25 ms``, ``812 ms``, ``7.9s``, ``3.1m``; '—' when unknown; ``<1 ms``
-    for a whole number of milliseconds that is 0 (a time kept in ms, shorter than one)."""
-    if milliseconds is None:
-        return "—"
-    if milliseconds == 0 and isinstance(milliseconds, int):
-        return "<1 ms"
-    if milliseconds < 1000:
-        return f"{milliseconds:.3g} ms"
-    seconds = milliseconds / 1000
-    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+    """A measured time (``0.25 ms``, ``812 ms``, ``7.9 s``: as the web UI writes it), or '—'."""
+    return formats.took(milliseconds, missing="—")
 
 
 def number(value: Any) -> str:

@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 
 from cauce.errors import CauceError, NotFound
 from cauce.server.context import actor, request_context
+from cauce.server.formats import duration, took
 from cauce.server.roles import RANK
 from cauce.server.workspaces import DEFAULT
 from cauce.workspace import Workspace, using
@@ -91,28 +92,6 @@ def as_yaml(value: Any) -> str:
     import yaml
 
     return str(yaml.safe_dump(value, sort_keys=False, allow_unicode=True))
-
-
-def duration(start: float | None, end: float | None) -> str:
-    """How long from ``start`` to ``end`` (ms), as ``20 ms``, ``1.2 s``, ``3 min 4 s`` or
-    ``2 h 5 min``."""
-    if start is None or end is None:
-        return ""
-    if end - start == 0 and isinstance(end - start, int):  # kept in whole ms, shorter than one
-        return "<1 ms"
-    if end - start < 1000:
-        return f"{number(max(0, end - start))} ms"
-    seconds = (end - start) / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-
-
-def took(milliseconds: float | None) -> str:
-    """A measured time in ms, read as :func:`duration` reads it: ``26.68 ms``, ``11.7 s``."""
-    return "" if milliseconds is None else duration(0, milliseconds)
 
 
 def context(request: Request, user: str) -> Context:
