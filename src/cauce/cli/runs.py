@@ -184,9 +184,7 @@ def compare(
         for key in keys:
             values = [getattr(r.data, kind).get(key) for r in found]
             marker = "*" if len({repr(v) for v in values}) > 1 else ""
-            rows.append(
-                [f"{marker}{kind}.{key}", *[number(v) for v in values]]
-            )
+            rows.append([f"{marker}{kind}.{key}", *[number(v) for v in values]])
     table("Run comparison", ["", *[r.info.run_name for r in found]], rows)
     console.print("[dim]* differs between runs[/]")
 
