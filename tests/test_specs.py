@@ -287,7 +287,7 @@ def test_the_sdk_takes_text_a_mapping_or_a_list(ready: Workspace, tmp_path: Path
         ("kind: Nope\nname: x\n", "document 2: unknown kind 'Nope' (known kinds: Endpoint,"),
         ("name: x\n", "document 2 needs a 'kind' field"),
         ("- a list\n", "document 2 needs a 'kind' field"),
-        (MONITOR + "colour: red\n", "document 2: Monitor spec: colour: Extra inputs"),
+        (MONITOR + "colour: red\n", "document 2: Monitor spec: colour: unknown field; the fields"),
         ("kind: Schedule\nname: [\n", "is not valid YAML"),
     ],
 )
@@ -299,6 +299,51 @@ def test_a_bad_document_is_named_with_its_position(
         cauce.apply(text(SCHEDULE, document))
     assert words in str(caught.value)
     assert snapshot(server_side(ready)) == before
+
+
+def test_a_misspelt_field_is_named_with_the_field_it_was_meant_to_be() -> None:
+    """Wherever it sits (the top, a list item, a union member, a mapping's value), a field the
+    spec does not have names the nearest one it does have, or the fields it takes."""
+    from pydantic import ValidationError
+
+    from cauce.data.suites import CheckSuite
+    from cauce.monitoring.specs import MonitorSpec
+    from cauce.serving.specs import DeploymentSpec, EndpointSpec
+    from cauce.validation import spec_errors
+
+    def errors(model: Any, body: dict[str, Any]) -> list[tuple[str, str]]:
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate(body)
+        return spec_errors(caught.value, model)
+
+    endpoint = {"kind": "Endpoint", "name": "churn"}
+    assert errors(EndpointSpec, {**endpoint, "trafic": {"a": 100}}) == [
+        ("trafic", "unknown field; did you mean traffic?")
+    ]
+    [(where, message)] = errors(EndpointSpec, {**endpoint, "trafic": {}, "colour": "red"})
+    assert where == "" and message.startswith(
+        "unknown fields trafic (did you mean traffic?), colour; the fields here are kind, name, "
+    )
+    deployment = {"kind": "Deployment", "endpoint": "churn", "name": "blue", "model": "models:/x/1"}
+    assert errors(DeploymentSpec, {**deployment, "collect": {"request": True}}) == [
+        ("collect.request", "unknown field; did you mean requests?")
+    ]
+    monitor = {"kind": "Monitor", "name": "m", "target": {"endpoint": "churn"}}
+    assert errors(MonitorSpec, {**monitor, "signals": [{"data_drift": {"treshold": 0.1}}]}) == [
+        ("signals.0.data_drift.treshold", "unknown field; did you mean threshold?")
+    ]
+    # The fields a mapping takes are said once, however many of its kind went wrong.
+    checks = [{"column": "a", "check": "not_null"}, {"column": "b", "check": "unique"}]
+    first, second = errors(CheckSuite, {"kind": "CheckSuite", "name": "s", "checks": checks})
+    assert first == (
+        "checks.0",
+        "unknown fields column, check; the fields here are name, mostly, severity, not_null, "
+        "unique, accepted_values, range, regex, row_count, freshness, relationships, sql",
+    )
+    assert second == ("checks.1", "unknown fields column, check")
+    # Any other error keeps pydantic's words, without its "Value error, ".
+    [(where, message)] = errors(EndpointSpec, {**endpoint, "traffic": {"a": "lots"}})
+    assert where == "traffic.a" and "valid integer" in message
 
 
 def test_through_a_server_a_connection_stores_where_its_key_is_read_never_the_key(

@@ -259,7 +259,7 @@ def _parse(index: int, document: Document) -> _Parsed:
     try:
         spec = model.model_validate(body)
     except ValidationError as exc:
-        raise _locate(validation_error(found.name, exc), document) from None
+        raise _locate(validation_error(found.name, exc, model), document) from None
     key = "/".join(str(getattr(spec, name)) for name in found.key)
     return _Parsed(index, document, found, spec, key)
 
@@ -472,11 +472,13 @@ def save_spec(
     return Applied(kind, name, "updated", changes(row.spec, body))
 
 
-def validation_error(kind: str, exc: Any) -> InvalidInput:
-    """A pydantic ValidationError as an InvalidInput naming the first bad field."""
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or kind
+def validation_error(kind: str, exc: Any, model: type[BaseModel]) -> InvalidInput:
+    """A pydantic ValidationError of ``model`` as an InvalidInput naming the first bad field."""
+    from cauce.validation import spec_errors
+
+    errors = spec_errors(exc, model)
+    field, message = errors[0]
     return InvalidInput(
-        f"{kind} spec: {field}: {first['msg']}",
-        details={"field": field, "errors": [e["msg"] for e in exc.errors()]},
+        f"{kind} spec: {field}: {message}" if field else f"{kind} spec: {message}",
+        details={"field": field or kind, "errors": [m for _, m in errors]},
     )

@@ -1,14 +1,17 @@
-"""Checks on names, keys and cron expressions that users pass, shared by every module."""
+"""Checks on names, keys, cron expressions and specs that users pass, shared by every module."""
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import re
+import types
+import typing
 from numbers import Real
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from cauce.errors import InvalidInput
 
@@ -179,3 +182,85 @@ def duration_ms(value: Any) -> int:
 
 
 Duration = Annotated[int, BeforeValidator(duration_ms)]
+
+
+def spec_errors(exc: ValidationError, model: type[BaseModel]) -> list[tuple[str, str]]:
+    """Pydantic's errors as ``(field path, message)`` pairs, in its order ("" for the top).
+
+    Fields the model does not have are one pair per mapping, naming each with the nearest
+    field it does have (``trafic: unknown field; did you mean traffic?``) or, when one is near
+    none, the fields it takes: a misspelt key in hand-written YAML is the commonest mistake.
+    """
+    pairs: list[tuple[tuple[Any, ...], str | list[str]]] = []
+    unknown: dict[tuple[Any, ...], list[str]] = {}
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden" and loc:
+            if loc[:-1] not in unknown:
+                unknown[loc[:-1]] = []
+                pairs.append((loc[:-1], unknown[loc[:-1]]))
+            unknown[loc[:-1]].append(str(loc[-1]))
+        else:
+            pairs.append((loc, str(err["msg"]).removeprefix("Value error, ")))
+    described: list[tuple[str, str]] = []
+    listed: set[tuple[str, ...]] = set()
+    for loc, message in pairs:
+        if isinstance(message, list):
+            loc, message = _unknown(model, loc, message, listed)
+        described.append((".".join(map(str, loc)), message))
+    return described
+
+
+def _unknown(
+    model: type[BaseModel], parent: tuple[Any, ...], names: list[str], listed: set[tuple[str, ...]]
+) -> tuple[tuple[Any, ...], str]:
+    known = _fields_at(model, parent)
+    near = {n: difflib.get_close_matches(n, known, n=1, cutoff=0.6) for n in names}
+    if len(names) == 1:
+        where, message = (*parent, names[0]), "unknown field"
+        if near[names[0]]:
+            return where, f"{message}; did you mean {near[names[0]][0]}?"
+    else:
+        where = parent
+        message = "unknown fields " + ", ".join(
+            f"{n} (did you mean {near[n][0]}?)" if near[n] else n for n in names
+        )
+    if known and not all(near.values()) and tuple(known) not in listed:
+        listed.add(tuple(known))  # said once per message, not once per mapping
+        message += f"; the fields here are {', '.join(known)}"
+    return where, message
+
+
+def _fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The field names of the model found at ``path`` inside ``model``; [] when unsure."""
+    options = _options(model)
+    for step in path:
+        following: list[Any] = []
+        for option in options:
+            if isinstance(step, str) and _is_model(option):
+                by_name = {f.alias or n: f for n, f in option.model_fields.items()}
+                if step in by_name:
+                    following += _options(by_name[step].annotation)
+            elif isinstance(step, str) and typing.get_origin(option) is dict:
+                following += _options(typing.get_args(option)[1])
+            elif isinstance(step, int) and typing.get_origin(option) in (list, tuple, set):
+                following += _options(typing.get_args(option)[0])
+        options = following
+    models = [o for o in options if _is_model(o)]
+    if len(models) != 1:
+        return []
+    return [f.alias or n for n, f in models[0].model_fields.items()]
+
+
+def _options(annotation: Any) -> list[Any]:
+    """The types an annotation allows: unions and ``Annotated`` opened up."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _options(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [o for arg in typing.get_args(annotation) for o in _options(arg)]
+    return [annotation]
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)

@@ -397,7 +397,7 @@ def monitor(signals: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
     [
         (monitor([{"genai_errors": {"error_rate": 1.5}}]), "signals.0.genai_errors.error_rate",
          "less than or equal to 1"),
-        (monitor([{"genai_latency": {"p95": 3}}]), "signals.0.genai_latency.p95", "Extra inputs"),
+        (monitor([{"genai_latency": {"p95": 3}}]), "signals.0.genai_latency.p95", "unknown field"),
         (monitor([{"genai_quality": {"evaluators": ["relevance"]}}]), "signals.0.genai_quality",
          "relevance needs a judge"),
         (monitor([{"genai_quality": {"evaluators": ["f1"]}}]), "signals.0.genai_quality",

@@ -104,7 +104,7 @@ def test_apply_creates_then_is_unchanged_then_updates_and_audits(
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        ({"signals": [{"data_shift": {}}]}, "signals.0.data_shift", "Extra inputs"),
+        ({"signals": [{"data_shift": {}}]}, "signals.0.data_shift", "did you mean data_drift?"),
         ({"target": {"dataset": "a", "endpoint": "b"}}, "target", "exactly one of endpoint"),
         ({"schedule": "61 * * * *"}, "schedule", "not a cron expression"),
         (

@@ -538,9 +538,9 @@ def test_applying_the_same_rollout_spec_again_changes_nothing(
         ({"analysis": {"interval": "soon"}}, InvalidInput, "analysis.interval"),
         ({"candidate": "blue", "stable": "blue"}, InvalidInput, "must differ"),
         ({"candidate": "purple"}, NotFound, "no deployment 'purple'"),
-        ({"alias": "latest"}, InvalidInput, "alias: Value error, 'latest' cannot be an alias"),
-        ({"alias": "3"}, InvalidInput, "alias: Value error, '3' cannot be an alias"),
-        ({"alias": "bad/name"}, InvalidInput, "alias: Value error, alias 'bad/name' must not"),
+        ({"alias": "latest"}, InvalidInput, "alias: 'latest' cannot be an alias"),
+        ({"alias": "3"}, InvalidInput, "alias: '3' cannot be an alias"),
+        ({"alias": "bad/name"}, InvalidInput, "alias: alias 'bad/name' must not"),
     ],
 )
 def test_bad_rollout_specs_are_refused_naming_the_cause(

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cauce.errors import InvalidInput
 from cauce.specs import read_mapping
+from cauce.validation import spec_errors
 
 Severity = Literal["warn", "error"]
 Scalar = str | int | float | bool
@@ -257,12 +258,9 @@ def load_suite(suite: CheckSuite | dict[str, Any] | str | Path) -> CheckSuite:
 
 def describe(exc: ValidationError) -> str:
     """Pydantic's errors as ``field.path: message`` pairs on one line."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "suite"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+    return "; ".join(
+        f"{where or 'suite'}: {message}" for where, message in spec_errors(exc, CheckSuite)
+    )
 
 
 def check_expression(text: str) -> None:

@@ -682,7 +682,7 @@ def register(name: str, spec: dict[str, Any], *, workspace: Workspace | None = N
     try:
         parsed = FlowSpec.model_validate({**spec, "kind": "Flow", "name": name})
     except ValidationError as exc:
-        raise validation_error("Flow", exc) from None
+        raise validation_error("Flow", exc, FlowSpec) from None
     ws = workspace or current()
     check_flow(ws, parsed, set())
     with ws.store.write() as conn:

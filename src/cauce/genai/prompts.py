@@ -227,7 +227,7 @@ def register(
     try:
         spec = PromptSpec.model_validate(body)
     except ValidationError as exc:
-        raise validation_error("Prompt", exc) from None
+        raise validation_error("Prompt", exc, PromptSpec) from None
     ws = workspace or current()
     with ws.store.write() as conn:
         row, _ = _save(conn, ws.user, spec)

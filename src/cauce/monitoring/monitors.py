@@ -175,7 +175,7 @@ def parse_spec(document: dict[str, Any]) -> MonitorSpec:
     try:
         return MonitorSpec.model_validate(document)
     except ValidationError as exc:
-        raise validation_error("Monitor", exc) from None
+        raise validation_error("Monitor", exc, MonitorSpec) from None
 
 
 def stored_spec(body: dict[str, Any]) -> MonitorSpec:

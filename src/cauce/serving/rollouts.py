@@ -131,7 +131,7 @@ def _spec(document: dict[str, Any]) -> RolloutSpec:
     try:
         return RolloutSpec.model_validate(document)
     except ValidationError as exc:
-        raise validation_error("Rollout", exc) from None
+        raise validation_error("Rollout", exc, RolloutSpec) from None
 
 
 def check_rollout(ws: Workspace, spec: RolloutSpec, declared: Declared) -> None:

@@ -238,7 +238,7 @@ def put(name: str, spec: dict[str, Any], *, workspace: Workspace | None = None) 
     try:
         parsed = ConnectionSpec.model_validate({"kind": "Connection", **spec, "name": name})
     except ValidationError as exc:
-        raise validation_error("Connection", exc) from None
+        raise validation_error("Connection", exc, ConnectionSpec) from None
     _refuse_written_key(parsed)
     ws = workspace or current()
     body = stored_spec(parsed)

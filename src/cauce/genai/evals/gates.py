@@ -49,7 +49,7 @@ def load_policy(policy: GatePolicy | dict[str, Any] | str | Path) -> GatePolicy:
         try:
             parsed = GatePolicy.model_validate(data)
         except ValidationError as exc:
-            bad = validation_error("Gate", exc)
+            bad = validation_error("Gate", exc, GatePolicy)
             raise InvalidInput(f"{where}: {bad.message}", details=bad.details) from None
     for index, rule in enumerate(parsed.rules):
         if rule.kind not in ("metric", "regression"):

@@ -351,7 +351,7 @@ class SafetyPolicy:
             try:
                 spec = SafetySpec.model_validate(spec)
             except ValidationError as exc:
-                raise validation_error("safety", exc) from None
+                raise validation_error("safety", exc, SafetySpec) from None
         return cls(spec)
 
     @property
