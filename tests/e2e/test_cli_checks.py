@@ -53,6 +53,12 @@ def test_validate_exit_codes_and_lines(home: Path, tmp_path: Path) -> None:
     assert lines[0].startswith("failed: unique(order_id): 2 of 4 rows fail")
     assert lines[1].startswith("failed: range(amount): 1 of 4 rows fail")
     assert "not_null(amount)" in failed.stdout  # the table lists every check
+    # Then the rows each failed check failed on, every column, to see what is wrong.
+    shown = failed.stdout.split("Rows failing unique(order_id), the first 2 of 2", 1)[1]
+    unique, negative = shown.split("Rows failing range(amount), the first 1 of 1", 1)
+    rows = [line.split("│")[1:-1] for line in unique.splitlines() if line.startswith("│")]
+    assert [[cell.strip() for cell in row] for row in rows] == [["1", "2", "-1"], ["2", "2", "3"]]
+    assert "│ 1   │ 2        │ -1     │" in negative
 
     passed = cauce(home, "data", "validate", "orders@2", "--suite", str(suite))
     assert "Passed: orders@2" in passed.stdout

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, err_console, print_json, table
+from cauce.cli.output import JSON_OPTION_HELP, console, err_console, number, print_json, table
 
 
 def validate(
@@ -42,6 +43,9 @@ def validate(
                 for c in result.checks
             ],
         )
+        for check in result.checks:
+            if not check.passed and check.sample:
+                _failing_rows(check.name, check.failing, check.sample)
         for check in result.warnings:
             console.print(f"warning: {check.name}: {check.message}", soft_wrap=True, markup=False)
     if not result.passed:
@@ -52,3 +56,19 @@ def validate(
         raise typer.Exit(1)
     if not as_json:
         console.print(f"Passed: {result.dataset} meets check suite {result.suite}")
+
+
+def _failing_rows(name: str, failing: int | None, sample: list[dict[str, Any]]) -> None:
+    """The sampled rows a check failed on: their position in the table and every column."""
+    columns = [c for c in sample[0] if c != "_row"]
+    of = f" of {failing:,}" if failing is not None else ""
+    console.print(
+        f"Rows failing {name}, the first {len(sample)}{of} (row numbers count from 0):",
+        soft_wrap=True,
+        markup=False,
+    )
+    table(
+        None,
+        ["Row", *columns],
+        [[row["_row"], *[number(row.get(c)) for c in columns]] for row in sample],
+    )
