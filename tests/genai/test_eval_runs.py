@@ -103,6 +103,30 @@ def test_offline_evaluators_score_every_row_and_track_the_means(workspace: Works
         evals.run("qa", ["relevance"], mapping={"answer": "output", "question": "output"})
 
 
+def test_an_evaluation_run_lasts_as_long_as_its_scoring_and_a_failed_one_is_kept(
+    workspace: Workspace,
+) -> None:
+    import time
+
+    import numpy as np
+
+    def slow(columns: dict[str, list[Any]]) -> np.ndarray:
+        time.sleep(0.3)
+        return np.ones(len(columns["answer"]))
+
+    def broken(columns: dict[str, list[Any]]) -> np.ndarray:
+        raise ValueError("the scorer broke")
+
+    cauce.data.register("qa", pd.DataFrame({"answer": ["a", "b"]}))
+    result = evals.run("qa", [evals.Evaluator("slow", ("answer",), score=slow)])
+    info = cauce.get_run(result.run_id).info
+    assert info.status == "FINISHED" and info.end_time - info.start_time >= 300
+    with pytest.raises(ValueError, match="the scorer broke"):
+        evals.run("qa", [evals.Evaluator("broken", ("answer",), score=broken)])
+    [failed] = cauce.search_runs("evals", filter="status = 'FAILED'")
+    assert failed.info.run_name == "eval qa" and "the scorer broke" in (failed.info.error or "")
+
+
 def test_retrieval_evaluators_read_json_lists(workspace: Workspace) -> None:
     cauce.data.register(
         "ranked",

@@ -213,6 +213,7 @@ def run(
     ``indexes`` pins the index versions the flow searches."""
     from cauce.data.assets import get_version
     from cauce.data.assets import load as load_data
+    from cauce.tracking import runs
 
     ws = workspace or current()
     chosen, names, needs_judge = _chosen(evaluators, judge)
@@ -240,10 +241,6 @@ def run(
     scored = frame["status"].eq("ok").to_numpy() if batch is not None else None
     chat, judge_id = _judge(judge, judge_model, ws) if needs_judge else (None, None)
     judging = (chat, judge_id, judge_params)
-    table, metrics = _score(frame, columns, chosen, scored, judging, concurrency, ws)
-    if batch is not None:
-        # The batch's totals beside the scores: lines, errors, latency, tokens, cost.
-        metrics.update({f"flow.{key}": value for key, value in batch.metrics.items()})
     run_tags = {**(batch.tags if batch is not None else {}), **(tags or {})}
     params: dict[str, Any] = {
         "data": version.ref,
@@ -257,10 +254,26 @@ def run(
             variant=batch.variant or "default",
             batch_run=batch.run_id,
         )
-    label = name or (batch.flow if batch is not None else version.name)
-    run_id, stored = _record(
-        ws, label, params, run_tags, metrics, table, version, batch, parent_run_id
-    )
+    label = re.sub(r"[^\w\-. ]", "-", name or (batch.flow if batch is not None else version.name))
+    # The run starts before the scoring, so that its duration is the scoring's (a judge's
+    # calls, mostly) and a scoring that fails leaves a FAILED run with the error.
+    run_id = runs.create_run(
+        "evals",
+        f"eval {label}",
+        tags={"cauce.evaluation": label, **run_tags},
+        parent_run_id=parent_run_id,
+        workspace=ws,
+    ).run_id
+    try:
+        table, metrics = _score(frame, columns, chosen, scored, judging, concurrency, ws)
+        if batch is not None:
+            # The batch's totals beside the scores: lines, errors, latency, tokens, cost.
+            metrics.update({f"flow.{key}": value for key, value in batch.metrics.items()})
+        stored = _record(ws, run_id, label, params, metrics, table, version, batch)
+    except BaseException as exc:
+        runs.end_run(run_id, "FAILED", error=str(exc)[:1000], workspace=ws)
+        raise
+    runs.end_run(run_id, "FINISHED", workspace=ws)
     if "trace_id" in table.columns:
         _annotate_traces(ws, table, chosen)
     return Evaluation(
@@ -552,50 +565,35 @@ def keep_judge_answer(key: str, answer: str, *, workspace: Workspace | None = No
 
 def _record(
     ws: Workspace,
+    run_id: str,
     label: str,
     params: dict[str, Any],
-    tags: dict[str, str],
     metrics: dict[str, float],
     table: pd.DataFrame,
     data: DatasetVersion,
     batch: Any,
-    parent_run_id: str | None,
-) -> tuple[str, DatasetVersion]:
+) -> DatasetVersion:
+    """An evaluation run's params, inputs and means, and its per-row scores as a dataset."""
     import math
 
     from cauce.data.assets import register
     from cauce.genai.batches import link_run
     from cauce.tracking import runs
 
-    safe = re.sub(r"[^\w\-. ]", "-", label)
-    info = runs.create_run(
-        "evals",
-        f"eval {safe}",
-        tags={"cauce.evaluation": safe, **tags},
-        parent_run_id=parent_run_id,
+    runs.log_params(run_id, params, workspace=ws)
+    runs.log_input(run_id, data, "evaluation", workspace=ws)
+    if batch is not None:
+        runs.log_input(run_id, batch.lines, "answers", workspace=ws)
+    runs.log_metrics(run_id, {k: v for k, v in metrics.items() if not math.isnan(v)}, workspace=ws)
+    stored = register(
+        f"evals.{label}",
+        table,
+        description=f"per-row scores of evaluation run {run_id}",
+        allow_schema_change=True,
         workspace=ws,
     )
-    try:
-        runs.log_params(info.run_id, params, workspace=ws)
-        runs.log_input(info.run_id, data, "evaluation", workspace=ws)
-        if batch is not None:
-            runs.log_input(info.run_id, batch.lines, "answers", workspace=ws)
-        runs.log_metrics(
-            info.run_id, {k: v for k, v in metrics.items() if not math.isnan(v)}, workspace=ws
-        )
-        stored = register(
-            f"evals.{safe}",
-            table,
-            description=f"per-row scores of evaluation run {info.run_id}",
-            allow_schema_change=True,
-            workspace=ws,
-        )
-        link_run(info.run_id, produced=[stored.id], workspace=ws)
-    except BaseException as exc:
-        runs.end_run(info.run_id, "FAILED", error=str(exc)[:1000], workspace=ws)
-        raise
-    runs.end_run(info.run_id, "FINISHED", workspace=ws)
-    return info.run_id, stored
+    link_run(run_id, produced=[stored.id], workspace=ws)
+    return stored
 
 
 def _annotate_traces(ws: Workspace, table: pd.DataFrame, chosen: list[Evaluator]) -> None:
