@@ -304,7 +304,7 @@ def test_a_bad_document_is_named_with_its_position(
 def test_a_misspelt_field_is_named_with_the_field_it_was_meant_to_be() -> None:
     """Wherever it sits (the top, a list item, a union member, a mapping's value), a field the
     spec does not have names the nearest one it does have, or the fields it takes."""
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ConfigDict, ValidationError
 
     from cauce.data.suites import CheckSuite
     from cauce.monitoring.specs import MonitorSpec
@@ -341,6 +341,23 @@ def test_a_misspelt_field_is_named_with_the_field_it_was_meant_to_be() -> None:
         "unique, accepted_values, range, regex, row_count, freshness, relationships, sql",
     )
     assert second == ("checks.1", "unknown fields column, check")
+    # In a union pydantic names the member it tried; each is answered for.
+    class Plain(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        alpha: int = 1
+
+    class Other(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        beta: int = 1
+
+    class Either(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        x: Plain | Other
+
+    assert errors(Either, {"x": {"alpah": 1}}) == [
+        ("x.Plain.alpah", "unknown field; did you mean alpha?"),
+        ("x.Other.alpah", "unknown field; the fields here are beta"),
+    ]
     # Any other error keeps pydantic's words, without its "Value error, ".
     [(where, message)] = errors(EndpointSpec, {**endpoint, "traffic": {"a": "lots"}})
     assert where == "traffic.a" and "valid integer" in message

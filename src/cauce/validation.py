@@ -241,6 +241,8 @@ def _fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
                 by_name = {f.alias or n: f for n, f in option.model_fields.items()}
                 if step in by_name:
                     following += _options(by_name[step].annotation)
+                elif step == option.__name__:  # pydantic names the union member it tried
+                    following.append(option)
             elif isinstance(step, str) and typing.get_origin(option) is dict:
                 following += _options(typing.get_args(option)[1])
             elif isinstance(step, int) and typing.get_origin(option) in (list, tuple, set):
