@@ -255,7 +255,7 @@ def alerts_list(
                         b["signal"] if b["feature"] == "*" else b["feature"] for b in a.breaches
                     )
                 ),
-                ", ".join(f"{x.action}: {x.status}" for x in a.actions) or None,
+                ", ".join(f"{x.action}: {x.status}" for x in a.actions),
             ]
             for a in found
         ],

@@ -69,8 +69,8 @@ def number(value: Any) -> str:
 def table(
     title: str | None, columns: list[str], rows: list[list[Any]], *, empty: str | None = None
 ) -> None:
-    """Print a Rich table; with no rows, ``empty`` instead (what there is not, and how to make
-    it) where given."""
+    """Print a Rich table, a missing or empty value as a dash; with no rows, ``empty`` instead
+    (what there is not, and how to make it) where given."""
     if not rows and empty:
         console.print(Text(empty))
         return
@@ -81,7 +81,7 @@ def table(
         out.add_column(column, overflow="fold", no_wrap=is_id)
     for row in rows:
         # Text, not markup: a check name or a value with "[...]" must print as it is.
-        out.add_row(*[Text("—" if v is None else str(v)) for v in row])
+        out.add_row(*[Text("—" if v is None or v == "" else str(v)) for v in row])
     console.print(out)
 
 

@@ -73,8 +73,7 @@ def status(
                     if isinstance(m.get("value"), (int, float))
                     else f"{k}=—"
                     for k, m in d.measured.items()
-                )
-                or None,
+                ),
                 d.reason,
                 d.actor,
             ]
