@@ -341,6 +341,7 @@ def test_a_misspelt_field_is_named_with_the_field_it_was_meant_to_be() -> None:
         "unique, accepted_values, range, regex, row_count, freshness, relationships, sql",
     )
     assert second == ("checks.1", "unknown fields column, check")
+
     # In a union pydantic names the member it tried; each is answered for.
     class Plain(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -309,6 +309,16 @@ def test_the_monitor_pages_show_values_over_time_alerts_and_actions(
     assert page.count('class="chart inline breached"') >= 1
     assert 'data-feature="charges"' in page and "threshold" in page
     assert f'href="/ui/alerts/{alert_id}"' in page and "log: succeeded" in page
+    # A run over too small a window says why; its signal, never computed, draws no chart.
+    from builders import drift_monitor
+    from cauce.monitoring.monitors import run_monitor
+    from cauce.specs import apply
+
+    apply(drift_monitor(name="too-few", min_rows=1000))
+    assert run_monitor("too-few", now=1_800_000_000_000).status == "no_data"
+    page = client.get("/ui/monitors/too-few").text
+    assert "<td>the window has 300 rows, fewer than min_rows 1000</td>" in page
+    assert "chart inline" not in page and "No value computed yet" in page
     shown = client.get(f"/ui/alerts/{alert_id}").text
     assert "charges" in shown and "succeeded" in shown and "logged" in shown
     assert "<h3>log <span" in shown  # a log action acts on nothing else: not "log log"

@@ -85,12 +85,15 @@ def alert(request: Request) -> View:
 
 def series(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The values grouped into one chart per (signal, feature, metric), breached ones first:
-    times (s), values, thresholds, and the JSON a chart reads."""
+    times (s), values, thresholds, and the JSON a chart reads. A series that never held a
+    value (a window without data, where every signal is not computed) has no chart."""
     grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for value in values:
         grouped[(value["signal"], value["feature"] or "", value["metric"])].append(value)
     charts = []
     for (signal, feature, metric), rows in grouped.items():
+        if all(r["value"] is None for r in rows):
+            continue
         data = {
             "x": [r["at"] / 1000 for r in rows],
             "series": [
