@@ -221,6 +221,7 @@ def test_the_data_pages_show_versions_profiles_and_failing_rows(
     assert "orders@2" in page and 'class="histogram"' in page and "EUR" in page
     assert "2026-01-02T00:00:00 … 2026-03-04T00:00:00" in page  # a time's range, and no mean
     assert "orders-bar" in page and "Rows that failed" in page and "failed" in page
+    assert '<th scope="col">Row</th>' in page and ">_row<" not in page
     older = client.get("/ui/datasets/orders", params={"version": "1"}).text
     assert "orders@1" in older and "No check suite has run on this version" in older
     assert client.get("/ui/datasets/orders", params={"version": "7"}).status_code == 404

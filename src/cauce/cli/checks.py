@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, err_console, number, print_json, table
+from cauce.cli.output import JSON_OPTION_HELP, console, err_console, print_json, table
 
 
 def validate(
@@ -59,7 +59,8 @@ def validate(
 
 
 def _failing_rows(name: str, failing: int | None, sample: list[dict[str, Any]]) -> None:
-    """The sampled rows a check failed on: their position in the table and every column."""
+    """The sampled rows a check failed on: their position in the table and every column, each
+    value as stored (rounded, 40.00001 would read as 40 beside a range's max of 40)."""
     columns = [c for c in sample[0] if c != "_row"]
     of = f" of {failing:,}" if failing is not None else ""
     console.print(
@@ -70,5 +71,5 @@ def _failing_rows(name: str, failing: int | None, sample: list[dict[str, Any]]) 
     table(
         None,
         ["Row", *columns],
-        [[row["_row"], *[number(row.get(c)) for c in columns]] for row in sample],
+        [[row["_row"], *[row.get(c) for c in columns]] for row in sample],
     )
