@@ -57,7 +57,8 @@ def test_validate_exit_codes_and_lines(home: Path, tmp_path: Path) -> None:
     shown = failed.stdout.split("Rows failing unique(order_id), the first 2 of 2", 1)[1]
     unique, negative = shown.split("Rows failing range(amount), the first 1 of 1", 1)
     rows = [line.split("│")[1:-1] for line in unique.splitlines() if line.startswith("│")]
-    assert [[cell.strip() for cell in row] for row in rows] == [["1", "2", "-1.0"], ["2", "2", "3.0"]]
+    cells = [[cell.strip() for cell in row] for row in rows]
+    assert cells == [["1", "2", "-1.0"], ["2", "2", "3.0"]]
     assert "│ 1   │ 2        │ -1.0   │" in negative
 
     passed = cauce(home, "data", "validate", "orders@2", "--suite", str(suite))

@@ -404,6 +404,9 @@ def test_a_pipeline_run_is_drawn_as_its_dag(client: TestClient, local_workspace:
     again = sums.run(n=4)  # every step from the cache
     listed = client.get("/ui/pipelines").text
     assert listed.count("sums</a>") == 2 and f'href="/ui/pipelines/{again.id}"' in listed
+    # Each run counts its steps, and those the cache answered: 3 and 3, then 3 and 0.
+    counts = re.findall(r'<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>', listed)
+    assert counts == [("3", "3"), ("3", "0")]
     page = client.get(f"/ui/pipelines/{again.id}").text
     assert page.count('class="step succeeded cached"') == 3
     assert page.index('data-step="_load"') < page.index('data-step="_double"')

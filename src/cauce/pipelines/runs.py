@@ -134,7 +134,7 @@ def get_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pipe
 def list_pipeline_runs(
     pipeline: str | None = None, *, max_results: int = 50, workspace: Workspace | None = None
 ) -> list[PipelineRun]:
-    """Recent pipeline runs, newest first (without their step runs)."""
+    """Recent pipeline runs, newest first, with their step runs."""
     ws = workspace or current()
     runs = read_pipeline_runs(pipeline, max_results=max_results, workspace=ws)
     for run in runs:
@@ -166,33 +166,37 @@ def read_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pip
             .order_by(step_runs.c.id)  # ids of one run sort in the order steps were recorded
         ).all()
     run = _pipeline_run(row)
-    for s in steps:
-        run.steps[s.step] = StepRun(
-            id=s.id,
-            step=s.step,
-            status=s.status,
-            cache_key=s.cache_key,
-            cache_hit=bool(s.cache_hit),
-            attempts=s.attempts,
-            start_time=s.start_time,
-            end_time=s.end_time,
-            duration_ms=s.duration_ms,
-            error=s.error,
-            inputs=s.inputs or {},
-            output=s.output,
-            stats=s.stats,
-        )
+    run.steps = {s.step: _step_run(s) for s in steps}
     return run
+
+
+def _step_run(row: Any) -> StepRun:
+    return StepRun(
+        id=row.id,
+        step=row.step,
+        status=row.status,
+        cache_key=row.cache_key,
+        cache_hit=bool(row.cache_hit),
+        attempts=row.attempts,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        duration_ms=row.duration_ms,
+        error=row.error,
+        inputs=row.inputs or {},
+        output=row.output,
+        stats=row.stats,
+    )
 
 
 @operation("GET /pipeline-runs")
 def read_pipeline_runs(
     pipeline: str | None = None, *, max_results: int = 50, workspace: Workspace | None = None
 ) -> list[PipelineRun]:
-    """Recent pipeline runs, newest first (see :func:`list_pipeline_runs`)."""
+    """Recent pipeline runs, newest first, with their step runs (see
+    :func:`list_pipeline_runs`)."""
     from sqlalchemy import select
 
-    from cauce.store.schema import pipeline_runs, pipelines
+    from cauce.store.schema import pipeline_runs, pipelines, step_runs
 
     if max_results < 1:
         raise InvalidInput("max_results must be at least 1")
@@ -206,8 +210,15 @@ def read_pipeline_runs(
     if pipeline is not None:
         query = query.where(pipelines.c.name == pipeline)
     with ws.store.read() as conn:
-        rows = conn.execute(query).all()
-    return [_pipeline_run(r) for r in rows]
+        found = {row.id: _pipeline_run(row) for row in conn.execute(query)}
+        steps = conn.execute(
+            select(step_runs)
+            .where(step_runs.c.pipeline_run_id.in_(list(found)))
+            .order_by(step_runs.c.id)  # ids of one run sort in the order steps were recorded
+        )
+        for step in steps:
+            found[step.pipeline_run_id].steps[step.step] = _step_run(step)
+    return list(found.values())
 
 
 def _pipeline_run(row: Any) -> PipelineRun:
