@@ -198,7 +198,7 @@ def test_too_few_requests_is_inconclusive_then_pauses_and_a_person_decides(
     assert rollout.state == "paused"
     assert "3 inconclusive intervals in a row" in (rollout.reason or "")
     assert decisions(served)[-4:] == ["inconclusive", "inconclusive", "inconclusive", "pause"]
-    shown = CliRunner().invoke(app, ["rollouts", "status", "churn"]).output
+    shown = " ".join(CliRunner().invoke(app, ["rollouts", "status", "churn"]).output.split())
     resume = "resume it with cauce rollouts promote churn, or give blue its traffic back with"
     assert f"{resume} cauce rollouts abort churn" in shown
     assert rollouts.tick(now=rollout.stage_started_at + 10**9, workspace=served) == []

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
 from cauce.workspace import Workspace, current
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 @dataclass
@@ -147,7 +151,7 @@ def read_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pip
     """The stored pipeline run ``run_id`` with its step runs (see :func:`get_pipeline_run`)."""
     from sqlalchemy import select
 
-    from cauce.store.schema import pipeline_runs, pipelines, step_runs
+    from cauce.store.schema import pipeline_runs, pipelines
 
     ws = workspace or current()
     if not isinstance(run_id, str) or not run_id.strip():
@@ -160,14 +164,25 @@ def read_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pip
         ).first()
         if row is None:
             raise NotFound(f"pipeline run {run_id!r} does not exist")
-        steps = conn.execute(
-            select(step_runs)
-            .where(step_runs.c.pipeline_run_id == run_id)
-            .order_by(step_runs.c.id)  # ids of one run sort in the order steps were recorded
-        ).all()
-    run = _pipeline_run(row)
-    run.steps = {s.step: _step_run(s) for s in steps}
+        [run] = _with_steps(conn, [row])
     return run
+
+
+def _with_steps(conn: Connection, rows: Iterable[Any]) -> list[PipelineRun]:
+    """Pipeline runs from their rows (joined with the pipeline's name), with their step runs."""
+    from sqlalchemy import select
+
+    from cauce.store.schema import step_runs
+
+    found = {row.id: _pipeline_run(row) for row in rows}
+    steps = conn.execute(
+        select(step_runs)
+        .where(step_runs.c.pipeline_run_id.in_(list(found)))
+        .order_by(step_runs.c.id)  # ids of one run sort in the order steps were recorded
+    )
+    for step in steps:
+        found[step.pipeline_run_id].steps[step.step] = _step_run(step)
+    return list(found.values())
 
 
 def _step_run(row: Any) -> StepRun:
@@ -196,7 +211,7 @@ def read_pipeline_runs(
     :func:`list_pipeline_runs`)."""
     from sqlalchemy import select
 
-    from cauce.store.schema import pipeline_runs, pipelines, step_runs
+    from cauce.store.schema import pipeline_runs, pipelines
 
     if max_results < 1:
         raise InvalidInput("max_results must be at least 1")
@@ -210,15 +225,7 @@ def read_pipeline_runs(
     if pipeline is not None:
         query = query.where(pipelines.c.name == pipeline)
     with ws.store.read() as conn:
-        found = {row.id: _pipeline_run(row) for row in conn.execute(query)}
-        steps = conn.execute(
-            select(step_runs)
-            .where(step_runs.c.pipeline_run_id.in_(list(found)))
-            .order_by(step_runs.c.id)  # ids of one run sort in the order steps were recorded
-        )
-        for step in steps:
-            found[step.pipeline_run_id].steps[step.step] = _step_run(step)
-    return list(found.values())
+        return _with_steps(conn, conn.execute(query).all())
 
 
 def _pipeline_run(row: Any) -> PipelineRun:
