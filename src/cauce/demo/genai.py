@@ -20,6 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cauce.server import formats
+
 PROMPT = "answer"
 FLOW = "rag-answer"
 INDEX = "cauce-docs"
@@ -163,7 +165,7 @@ def run(console: Console | None = None) -> dict[str, Any]:
         server.stop()
         llm.close()
     results["seconds"] = round(time.perf_counter() - started, 1)
-    out.print(f"GenAI story done in {results['seconds']:.0f} s.")
+    out.print(f"GenAI story done in {formats.took(results['seconds'] * 1000)}.")
     return results
 
 

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cauce.server import formats
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
@@ -412,9 +414,9 @@ def run(
         registered = retrained.output("register_challenger")
         passed = sum(r["passed"] for r in registered["gate"])
         compared = next((r for r in registered["gate"] if r["kind"] == "regression"), None)
-        took = ((retrained.end_time or 0) - retrained.start_time) / 1000
+        took = formats.duration(retrained.start_time, retrained.end_time)
         out.print(
-            f"9. retrain   pipeline retraining ({len(retrained.steps)} steps, {took:.1f}s): "
+            f"9. retrain   pipeline retraining ({len(retrained.steps)} steps, {took}): "
             f"churn v{registered['version']} passed the gate {passed}/{len(registered['gate'])}"
             + (f" ({compared['message'].split(':')[0]})" if compared else "")
             + f"; alias challenger → v{registered['version']}"

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from cauce.server import formats
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -139,8 +141,9 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     again_seconds = time.perf_counter() - t0
     hits = sum(1 for s in again.steps.values() if s.cache_hit)
     out.print(
-        f"3. pipeline  training: {len(first.steps)} steps in {first_seconds:.1f}s; "
-        f"re-run unchanged: {hits}/{len(again.steps)} steps from cache in {again_seconds:.2f}s"
+        f"3. pipeline  training: {len(first.steps)} steps in {formats.took(first_seconds * 1000)}; "
+        f"re-run unchanged: {hits}/{len(again.steps)} steps from cache in "
+        f"{formats.took(again_seconds * 1000)}"
     )
     stages.append(
         {
@@ -209,7 +212,7 @@ def run(fast: bool = False, console: Console | None = None) -> dict[str, Any]:
     stages += serving.run(ws, test_rows, silver, best["candidate"], out, fast=fast)
     stages.append(_account(ws, out))
     elapsed = time.perf_counter() - started
-    out.print(f"[dim]done in {elapsed:.1f}s[/]")
+    out.print(f"[dim]done in {formats.took(elapsed * 1000)}[/]")
     return {"workspace": str(ws.settings.root), "fast": fast, "seconds": elapsed, "stages": stages}
 
 
