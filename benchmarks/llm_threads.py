@@ -6,7 +6,9 @@ counts take turns for ``--rounds`` rounds, each answering the same RAG-shaped ch
 (the first bundled document's opening and a question, about 180 prompt tokens; greedy, at most
 40 answer tokens, as the demo's prompts ask). ``--busy`` runs a process that spins on one CPU
 beside it, as a second test worker does in ``make test``. Printed: each count's median and
-range of seconds per answer.
+range of seconds per answer. Then slots: the same request ``--rounds`` x 2 times from 1 slot
+one at a time, and from ``LocalLLM(slots=N)`` (N the CPUs, threads at their default) N at a
+time: the seconds each took for all the answers.
 
 Example::
 
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from peers import load_average, machine
 
@@ -68,6 +71,23 @@ def main() -> None:
         )
     for llm in models.values():
         llm.close()
+    for slots in (1, len(counts)):
+        with LocalLLM(packaged_model_path(), slots=slots) as llm:
+            llm.chat(messages, max_tokens=4)  # warm
+            started = time.perf_counter()
+            with ThreadPoolExecutor(slots) as pool:
+                answers = list(
+                    pool.map(
+                        lambda _: llm.chat(messages, max_tokens=40, temperature=0).text,
+                        range(args.rounds * 2),
+                    )
+                )
+            taken = time.perf_counter() - started
+        assert len(set(answers)) == 1, "slots answered the same request differently"
+        print(
+            f"slots={slots} ({llm.threads} thread(s) each), {slots} at a time: "
+            f"{len(answers)} answers in {taken:.2f} s"
+        )
 
 
 def _shown(load: float | None) -> str:

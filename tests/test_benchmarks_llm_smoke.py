@@ -32,9 +32,12 @@ def test_llm_engine_benchmark_quick_llama_only(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_llm_threads_benchmark_one_round(tmp_path: Path) -> None:
-    """Exit 0 with a median per thread count, one for each CPU it may use."""
+    """Exit 0 with a median per thread count, one for each CPU it may use, then the time 1 slot
+    and N slots took for the same answers."""
     if importlib.util.find_spec("llama_cpp") is None:
         missing("llama_cpp is not installed (pip install -e '.[genai]')")
     proc = benchmark("llm_threads.py", tmp_path, "--rounds", "1")
     counts = [line for line in proc.stdout.splitlines() if line.startswith("threads=")]
     assert len(counts) == len(os.sched_getaffinity(0)) and "median" in counts[0]
+    slots = [line for line in proc.stdout.splitlines() if line.startswith("slots=")]
+    assert len(slots) == 2 and all("2 answers in" in line for line in slots)

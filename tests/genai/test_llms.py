@@ -263,6 +263,27 @@ def test_asking_again_inside_an_open_stream_is_a_conflict_not_a_hang(llm: LocalL
     assert llm.chat(QUESTION, max_tokens=2).usage.completion_tokens <= 2
 
 
+def test_two_slots_answer_two_requests_at_once_and_alike() -> None:
+    """With 2 slots a second request is answered while a first stream is still open (with 1 it
+    would wait for it); each slot answers a request the same way."""
+    import threading
+
+    with LocalLLM(packaged_model_path(), name=MODEL, context_length=512, slots=2) as two:
+        assert two.slots == 2
+        first = two.stream(QUESTION, max_tokens=16)
+        head = next(first).text  # holds a slot
+        answered: list[Any] = []
+        other = threading.Thread(target=lambda: answered.append(two.chat(QUESTION, max_tokens=16)))
+        other.start()
+        other.join(timeout=60)
+        assert answered, "the second request waited for the first stream"
+        assert head + "".join(piece.text for piece in first) == answered[0].text
+        again = [two.chat(QUESTION, max_tokens=16).text for _ in range(3)]
+        assert again == [answered[0].text] * 3  # whichever slot answered
+    with pytest.raises(InvalidInput, match="slots must be a whole number from 1 to 64"):
+        LocalLLM(packaged_model_path(), slots=0)
+
+
 def test_bad_model_files(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         LocalLLM(tmp_path / "missing.gguf")
@@ -306,11 +327,8 @@ def test_serve_model_serves_a_registered_version(workspace: Any) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAUCE_")}
     env["CAUCE_HOME"] = str(workspace.settings.root)
-    code = (
-        "from cauce.genai.llm_server import serve_model; "
-        f"serve_model('models:/smollm2/1', host='127.0.0.1', port={port})"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    serve = ["llms", "serve", "models:/smollm2/1", "--port", str(port), "--slots", "2"]
+    process = subprocess.Popen([sys.executable, "-m", "cauce.cli.main", *serve], env=env)
     try:
 
         def up() -> bool:
@@ -334,6 +352,13 @@ def test_serve_model_serves_a_registered_version(workspace: Any) -> None:
         process.send_signal(signal.SIGTERM)
         # uvicorn shuts down, then re-raises the signal it caught.
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    # (What two slots do is test_two_slots_answer_two_requests_at_once_and_alike's to show.)
+    refused = subprocess.run(
+        [sys.executable, "-m", "cauce.cli.main", *serve[:-1], "0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: slots must be a whole number from 1 to 64")
 
 
 def test_response_format_constrains_the_answer_to_the_schema(client: Any, llm: LocalLLM) -> None:

@@ -39,18 +39,21 @@ def serve(
     uri: str = typer.Argument("models:/smollm2", help="A registered GGUF model."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
     port: int = typer.Option(8080, "--port", "-p", help="Port to bind."),
+    slots: int = typer.Option(
+        1, "--slots", help="Requests answered at once, each by a copy of the model in memory."
+    ),
 ) -> None:
     """Serve a registered GGUF model at /v1/chat/completions (OpenAI's API) until Ctrl-C.
 
     Example:
-        cauce llms serve models:/smollm2 --port 8080
+        cauce llms serve models:/smollm2 --port 8080 --slots 2
     """
     from cauce.genai.llm_server import serve_model
 
     def announce() -> None:
         console.print(f"serving {uri} at http://{host}:{port}/v1 (Ctrl-C stops)")
 
-    serve_model(uri, host=host, port=port, announce=announce)
+    serve_model(uri, host=host, port=port, slots=slots, announce=announce)
 
 
 @app.command("chat")

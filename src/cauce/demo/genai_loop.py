@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import cauce
+from cauce.demo.genai import SLOTS
 
 EVALUATORS = ["f1", "groundedness_proxy"]
 # The local LLM answers a request or two a second: intervals long enough to hold some.
@@ -52,7 +53,7 @@ def evaluate(staged: int, index: str, flow: str, questions: str) -> dict[str, An
             EVALUATORS,
             flow=flow,
             indexes={index: int(version or staged)},
-            concurrency=1,
+            concurrency=SLOTS,
             name=f"{flow} on {index}@{version}",
         )
         scores[str(version)] = {k: evaluation.metrics.get(k) for k in EVALUATORS}

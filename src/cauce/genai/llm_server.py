@@ -342,11 +342,13 @@ def serve_model(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
+    slots: int = 1,
     workspace: Workspace | None = None,
     announce: Callable[[], None] | None = None,
 ) -> None:
-    """Load a registered GGUF model (``models:/smollm2/1``) and serve it under its model name;
-    ``announce`` is called once it is loaded and the port is held."""
+    """Load a registered GGUF model (``models:/smollm2/1``) and serve it under its model name,
+    answering ``slots`` requests at once; ``announce`` is called once it is loaded and the port
+    is held."""
     from cauce.genai.llms import LocalLLM
     from cauce.registry.models import load, resolve
 
@@ -356,6 +358,7 @@ def serve_model(
         raise InvalidInput(
             f"{uri} is a {version.flavor} model; only gguf models are served as an LLM"
         )
+    llm = llm.with_slots(slots)
     serve(llm, host=host, port=port, model_name=version.name, announce=announce)
 
 

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import os
+import queue
 import random
 import shutil
 import threading
@@ -115,13 +116,15 @@ class _Request:
 
 
 class LocalLLM:
-    """A GGUF chat model loaded in this process; one request runs at a time.
+    """A GGUF chat model loaded in this process; ``slots`` requests run at a time (1 default).
 
     ``context_length`` is the context window in tokens (prompt and answer together), at most
-    what the model was trained with; ``threads`` defaults to half the CPUs this process may
-    use (llama-cpp-python's default: llama.cpp's threads meet after every operation, and for a
-    small model those meetings cost more than the second half of the CPUs gives).
-    """
+    what the model was trained with; ``threads`` (per slot) defaults to half the CPUs this
+    process may use, shared by the slots, at least one each (llama-cpp-python's default:
+    llama.cpp's threads meet after every operation, and for a small model those meetings cost
+    more than the second half of the CPUs gives). Each slot is a llama.cpp context of its own
+    (the model once more in memory): on 2 CPUs, 2 slots of 1 thread answered 10 requests two
+    at a time in 9.55 s, 1 slot one at a time in 13.71 s (benchmarks/llm_threads.py)."""
 
     def __init__(
         self,
@@ -130,6 +133,7 @@ class LocalLLM:
         name: str | None = None,
         context_length: int = DEFAULT_CONTEXT,
         threads: int | None = None,
+        slots: int = 1,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -138,6 +142,8 @@ class LocalLLM:
             raise InvalidInput(f"context_length must be a whole number, got {context_length!r}")
         if context_length < 16:
             raise InvalidInput(f"context_length must be at least 16 tokens, got {context_length}")
+        if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= 64:
+            raise InvalidInput(f"slots must be a whole number from 1 to 64, got {slots!r}")
         # llama.cpp's OpenMP threads spin while they wait for work by default; on a machine
         # whose cores are shared that made decoding 3.5x slower (5.6 against 19.8 tokens/s,
         # 2 threads, load 8 on 2 cores). Read once, when the OpenMP runtime loads.
@@ -151,6 +157,7 @@ class LocalLLM:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.name = name or self.path.stem
+        self.threads = threads or max(1, _cpus() // 2 // slots)  # per slot
 
         def open_model(n_ctx: int) -> Llama:
             try:
@@ -159,7 +166,7 @@ class LocalLLM:
                     n_ctx=n_ctx,
                     # 2 CPUs: 1 thread answered a RAG prompt in 1.27 s, 2 in 2.02 s
                     # (benchmarks/llm_threads.py).
-                    n_threads=threads or max(1, _cpus() // 2),
+                    n_threads=self.threads,
                     verbose=False,
                 )
             except ValueError as exc:  # llama-cpp-python's way of saying the file did not load
@@ -187,8 +194,12 @@ class LocalLLM:
             bos_token=self._special_text(self._llama.token_bos()),
             add_generation_prompt=True,
         )
-        self._lock = threading.Lock()
-        self._owner: int | None = None  # the thread whose request holds the model
+        self.slots = slots
+        self._contexts = [self._llama, *(open_model(self.context_length) for _ in range(slots - 1))]
+        self._free: queue.SimpleQueue[Llama] = queue.SimpleQueue()
+        for context in self._contexts:
+            self._free.put(context)
+        self._owners: set[int] = set()  # the threads whose requests hold a slot
 
     # -- what the model is ----------------------------------------------------------------------
 
@@ -282,10 +293,25 @@ class LocalLLM:
         request = self._request(messages, temperature, max_tokens, stop, seed, top_p)
         return self._generate(replace(request, grammar=grammar_for(response_format)))
 
+    def with_slots(self, slots: int) -> LocalLLM:
+        """The same model (file, name, context window) with ``slots`` slots; this one is closed.
+
+        Example::
+
+            llm = cauce.models.load("models:/smollm2").unwrap().with_slots(2)
+        """
+        if slots == self.slots:
+            return self
+        opened = LocalLLM(
+            self.path, name=self.name, context_length=self.context_length, slots=slots
+        )
+        self.close()
+        return opened
+
     def close(self) -> None:
-        """Free the model's memory."""
-        with self._lock:
-            self._llama.close()
+        """Free the model's memory, once the requests that hold a slot are done."""
+        for _ in self._contexts:
+            self._free.get().close()
 
     def __enter__(self) -> LocalLLM:
         return self
@@ -364,56 +390,57 @@ class LocalLLM:
 
     def _generate(self, request: _Request) -> Generator[ChatChunk, None, None]:
         """One generation loop for both chat and stream, so both count and cut the same way."""
-        if self._owner == threading.get_ident():
+        thread = threading.get_ident()
+        if thread in self._owners:
             raise Conflict(
                 f"{self.name} is still streaming an answer to this thread",
                 hint="read that stream to its end or close() it before asking again",
             )
-        with self._lock:
-            self._owner = threading.get_ident()
+        llama = self._free.get()
+        self._owners.add(thread)
+        try:
+            # Every prompt is evaluated afresh: reusing the previous request's cached
+            # prefix changes the batch shapes of the evaluation, and with them the last
+            # bits of the logits, which can flip a greedy choice. Same request, same answer.
+            llama.reset()  # type: ignore[no-untyped-call]
+            llama.set_seed(request.seed)
+            sampled = 0
+            text = b""  # the answer so far, as bytes: a token may end inside a character
+            sent = 0  # how many of those bytes were already yielded
+            finish = "length"
+            tokens = llama.generate(
+                request.tokens,
+                temp=request.temperature,
+                top_p=request.top_p,
+                top_k=0,  # OpenAI's sampling has no top-k or min-p: 0 switches them off
+                min_p=0.0,
+                repeat_penalty=1.0,
+                grammar=request.grammar,
+            )
             try:
-                llama = self._llama
-                # Every prompt is evaluated afresh: reusing the previous request's cached
-                # prefix changes the batch shapes of the evaluation, and with them the last
-                # bits of the logits, which can flip a greedy choice. Same request, same answer.
-                llama.reset()  # type: ignore[no-untyped-call]
-                llama.set_seed(request.seed)
-                sampled = 0
-                text = b""  # the answer so far, as bytes: a token may end inside a character
-                sent = 0  # how many of those bytes were already yielded
-                finish = "length"
-                tokens = llama.generate(
-                    request.tokens,
-                    temp=request.temperature,
-                    top_p=request.top_p,
-                    top_k=0,  # OpenAI's sampling has no top-k or min-p: 0 switches them off
-                    min_p=0.0,
-                    repeat_penalty=1.0,
-                    grammar=request.grammar,
-                )
-                try:
-                    for token in tokens:
-                        sampled += 1
-                        if self._is_end(self._vocab, token):
-                            finish = "stop"
-                            break
-                        text += llama.detokenize([token])
-                        hit = _first_stop(text, request.stop, sent)
-                        if hit is not None:
-                            text = text[:hit]
-                            finish = "stop"
-                            break
-                        if sampled >= request.max_tokens:
-                            break
-                        ready = _safe_end(text, request.stop)
-                        if ready > sent:
-                            piece = text[sent:ready].decode("utf-8", errors="replace")
-                            yield ChatChunk(piece, sampled=sampled)
-                            sent = ready
-                finally:
-                    tokens.close()
+                for token in tokens:
+                    sampled += 1
+                    if self._is_end(self._vocab, token):
+                        finish = "stop"
+                        break
+                    text += llama.detokenize([token])
+                    hit = _first_stop(text, request.stop, sent)
+                    if hit is not None:
+                        text = text[:hit]
+                        finish = "stop"
+                        break
+                    if sampled >= request.max_tokens:
+                        break
+                    ready = _safe_end(text, request.stop)
+                    if ready > sent:
+                        piece = text[sent:ready].decode("utf-8", errors="replace")
+                        yield ChatChunk(piece, sampled=sampled)
+                        sent = ready
             finally:
-                self._owner = None
+                tokens.close()
+        finally:
+            self._owners.discard(thread)
+            self._free.put(llama)
         # The model is free before the last chunk: a caller that stops reading once it has
         # the usage holds nothing. A cut at max_tokens may end inside a character: dropped.
         rest = text[sent : _utf8_boundary(text, len(text))]
