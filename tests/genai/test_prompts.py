@@ -281,8 +281,11 @@ def test_cli_lists_shows_diffs_and_labels(local_workspace: Workspace, tmp_path: 
     assert_one_line_error(
         run_cli(home, "prompts", "show", "prompts:/answer@nope", check=False), "nope"
     )
+    # Without a version: where the label points now; a label the prompt lacks is one line.
+    pointed = run_cli(home, "prompts", "label", "answer", "production").stdout
+    assert pointed.strip() == "answer@production → version 1"
     assert_one_line_error(
-        run_cli(home, "prompts", "label", "answer", "production", check=False), "VERSION"
+        run_cli(home, "prompts", "label", "answer", "nope", check=False), "has no label 'nope'"
     )
 
 

@@ -125,22 +125,24 @@ def diff_(
 def label_(
     name: str = typer.Argument(..., help="Prompt name."),
     label: str = typer.Argument(..., help="Label, e.g. production."),
-    version: int = typer.Argument(None, help="Version the label points at."),
+    version: int = typer.Argument(
+        None, help="Version to point the label at; without it, where the label points now."
+    ),
     reason: str = typer.Option(None, "--reason", "-r", help="Why, kept in the history."),
     delete: bool = typer.Option(False, "--delete", help="Remove the label instead."),
     history: bool = typer.Option(False, "--history", help="Show the label's moves."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Move a label to a version, remove it, or show its history.
+    """Move a label to a version, remove it, show where it points or its history.
 
     Rolling back is moving the label back.
 
     Example:
         cauce prompts label answer production 3 --reason "better F1"
+        cauce prompts label answer production
         cauce prompts label answer production --history
     """
-    from cauce.errors import InvalidInput
-    from cauce.genai.prompts import delete_label, label_history, set_label
+    from cauce.genai.prompts import delete_label, label_history, set_label, version_by_label
 
     if history:
         moves = label_history(name, label)
@@ -161,7 +163,12 @@ def label_(
         console.print(f"Removed label {label} of {name}")
         return
     if version is None:
-        raise InvalidInput("give the VERSION the label points at (or --delete, or --history)")
+        pointed = version_by_label(name, label)
+        if as_json:
+            print_json(pointed.to_dict())
+            return
+        console.print(f"{name}@{label} → version {pointed.version}")
+        return
     target = set_label(name, label, version, reason=reason)
     console.print(f"{name}@{label} → version {target.version}")
 
