@@ -280,6 +280,10 @@ def test_two_slots_answer_two_requests_at_once_and_alike() -> None:
         assert head + "".join(piece.text for piece in first) == answered[0].text
         again = [two.chat(QUESTION, max_tokens=16).text for _ in range(3)]
         assert again == [answered[0].text] * 3  # whichever slot answered
+    # Closed (twice is harmless, as with: does), it refuses a request rather than wait for a slot.
+    two.close()
+    with pytest.raises(Conflict, match="is closed"):
+        two.chat(QUESTION, max_tokens=2)
     with pytest.raises(InvalidInput, match="slots must be a whole number from 1 to 64"):
         LocalLLM(packaged_model_path(), slots=0)
 

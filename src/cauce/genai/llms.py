@@ -200,6 +200,7 @@ class LocalLLM:
         for context in self._contexts:
             self._free.put(context)
         self._owners: set[int] = set()  # the threads whose requests hold a slot
+        self._closing = threading.Lock()
 
     # -- what the model is ----------------------------------------------------------------------
 
@@ -309,9 +310,12 @@ class LocalLLM:
         return opened
 
     def close(self) -> None:
-        """Free the model's memory, once the requests that hold a slot are done."""
-        for _ in self._contexts:
-            self._free.get().close()
+        """Free the model's memory, once the requests that hold a slot are done; again: nothing."""
+        with self._closing:
+            while self._contexts:
+                held = self._free.get()
+                self._contexts.remove(held)
+                held.close()
 
     def __enter__(self) -> LocalLLM:
         return self
@@ -330,6 +334,8 @@ class LocalLLM:
         return self._llama.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        if not self._contexts:  # llama.cpp would read freed memory (a crash, not an error)
+            raise Conflict(f"{self.name} is closed", hint="load the model again")
         prompt = self._format(messages=messages).prompt  # type: ignore[arg-type]
         # add_bos: the model's tokenizer adds its BOS token only where the model asks for one.
         tokens: list[int] = self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
