@@ -496,7 +496,7 @@ def _genai_tour(run: Any, upstream: str, tmp_path: Path, home: Path) -> None:
     assert (
         "Removed label staging" in run("prompts", "label", "answer", "staging", "--delete").stdout
     )
-    assert_one_line_error(run("prompts", "label", "answer", "x", check=False), "VERSION")
+    assert_one_line_error(run("prompts", "label", "answer", "x", check=False), "no label 'x'")
 
     # connections
     listed = json.loads(run("connections", "list", "--json").stdout)
