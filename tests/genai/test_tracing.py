@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +17,7 @@ from tests.genai.upstream import Upstream
 
 import cauce
 from cauce import workspace as workspace_module
-from cauce.errors import LLMError
+from cauce.errors import InvalidInput, LLMError, NotFound
 from cauce.genai import connections, tracing
 from cauce.workspace import Workspace
 
@@ -371,7 +372,6 @@ def test_spans_made_here_are_stored_by_the_server_and_read_back(
 ) -> None:
     import httpx
 
-    from cauce.errors import InvalidInput
     from remote import server_side
 
     with (
@@ -399,3 +399,101 @@ def test_spans_made_here_are_stored_by_the_server_and_read_back(
     assert caught.value.details["field"] == "spans.0.span_id"
     with pytest.raises(InvalidInput, match=r"spans\.0\.ended_ns is before"):
         tracing.record_spans([again.__class__(**{**again.__dict__, "ended_ns": 0})])
+
+
+def test_traces_belong_to_the_session_and_user_they_were_made_in(any_workspace: Workspace) -> None:
+    with tracing.session("chat-1", user_id="ana"):
+        for turn in ("hello", "and then"):
+            with tracing.span("turn") as first, tracing.span("retrieval docs"):
+                first.content("cauce.input", {"question": turn})
+    with (
+        pytest.raises(ValueError),
+        tracing.session("chat-2", user_id="bo"),
+        tracing.span("turn"),
+    ):
+        raise ValueError("the model is down")
+    # A session named inside the root span still counts.
+    with tracing.span("outer") as outer, tracing.session("chat-2"), tracing.span("inner"):
+        pass
+    time.sleep(0.002)  # the latest session by a clear millisecond
+    with tracing.span("tagged", attributes={"session.id": "own", "user.id": "cy"}) as own:
+        pass
+    with tracing.span("alone") as alone:
+        pass
+
+    in_one = tracing.list_traces(session_id="chat-1")
+    assert [(t.name, t.user_id) for t in in_one] == [("turn", "ana"), ("turn", "ana")]
+    assert in_one[0].started_at >= in_one[1].started_at
+    assert [t.name for t in tracing.list_traces(user_id="bo")] == ["turn"]
+    assert tracing.get_trace(outer.trace_id).summary.session_id == "chat-2"
+    assert tracing.get_trace(own.trace_id).summary.user_id == "cy"
+    assert tracing.get_trace(alone.trace_id).summary.session_id is None
+    assert tracing.list_traces(session_id="chat-1", user_id="bo") == []
+
+    listed = tracing.list_sessions()
+    assert listed[0].id == "own"  # the latest trace first
+    sessions = {s.id: s for s in listed}
+    assert (sessions["chat-1"].traces, sessions["chat-1"].errors) == (2, 0)
+    assert sessions["chat-1"].user_ids == ["ana"]
+    assert (sessions["chat-2"].traces, sessions["chat-2"].errors) == (2, 1)
+    assert sessions["chat-2"].user_ids == ["bo"]
+    assert sessions["chat-1"].first_at <= sessions["chat-1"].last_at
+    assert [s.id for s in tracing.list_sessions(user_id="bo")] == ["chat-2"]
+
+    with pytest.raises(InvalidInput, match="give a session_id, a user_id or both"):
+        tracing.session().__enter__()
+    with pytest.raises(InvalidInput, match="session_id: a text of 1 to 256 characters"):
+        tracing.session("x" * 257).__enter__()
+
+
+def test_traces_are_paged_newest_first_by_the_last_one_seen(any_workspace: Workspace) -> None:
+    """Five traces, three of them started in the same millisecond: pages of two, each asked
+    for with the last trace of the one before, list every trace once, in order."""
+    root, summary = _quick_trace()
+    rows, summaries = [], []
+    for n, at in enumerate((5, 4, 4, 4, 1)):
+        trace_id = f"{n + 1:032x}"
+        rows.append(tracing.FinishedSpan(**{**root.__dict__, "trace_id": trace_id}))
+        summaries.append(
+            tracing.FinishedTrace(
+                **{
+                    **summary.__dict__,
+                    "id": trace_id,
+                    "started_at": summary.started_at + at,
+                    "ended_at": summary.ended_at + at,
+                }
+            )
+        )
+    tracing.record_spans(rows, summaries)
+    seen: list[str] = []
+    page = tracing.list_traces(limit=2)
+    while page:
+        seen += [t.id for t in page]
+        page = tracing.list_traces(limit=2, before=page[-1].id)
+    assert seen == [f"{n:032x}" for n in (1, 2, 3, 4, 5)]
+    with pytest.raises(NotFound, match="no trace"):
+        tracing.list_traces(before="f" * 32)
+
+
+def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
+    for session, user in (("chat-1", "ana"), ("chat-1", "ana"), ("chat-2", "bo")):
+        with tracing.session(session, user_id=user), tracing.span("turn"):
+            pass
+    home = Path(workspace.settings.root)
+    listed = run_cli(home, "traces", "sessions").stdout
+    assert re.search(r"chat-2[│\s]+bo[│\s]+1[│\s]+0", listed)
+    assert re.search(r"chat-1[│\s]+ana[│\s]+2[│\s]+0", listed)
+    only = run_cli(home, "traces", "sessions", "--user", "ana").stdout
+    assert "chat-1" in only and "chat-2" not in only
+    newest = tracing.list_traces(limit=3)
+    first = run_cli(home, "traces", "list", "-n", "2").stdout
+    assert newest[0].id in first and newest[2].id not in first
+    assert f"--before {newest[1].id}" in " ".join(first.split())
+    rest = run_cli(home, "traces", "list", "-n", "2", "--before", newest[1].id).stdout
+    assert newest[2].id in rest and "--before" not in rest
+    of_session = run_cli(home, "traces", "list", "--session", "chat-1").stdout
+    assert of_session.count("chat-1") == 2 and "chat-2" not in of_session
+    shown = run_cli(home, "traces", "show", tracing.list_traces(user_id="bo")[0].id).stdout
+    assert "session chat-2 · user bo" in shown
+    none = run_cli(home, "traces", "sessions", "--user", "nobody").stdout
+    assert "No sessions match." in none

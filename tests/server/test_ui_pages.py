@@ -5,6 +5,7 @@ tests/ui."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -376,6 +377,42 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     assert "No error trace of answer is stored." in none
     bad = client.get("/ui/traces", params={"status": "failed"})
     assert bad.status_code == 422 and "status is ok or error" in bad.text
+
+
+def test_traces_are_paged_and_grouped_by_session_and_user(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    from cauce.genai import tracing
+    from cauce.server.ui.lineage import TRACES_SHOWN
+
+    with tracing.session("chat-1", user_id="ana"), tracing.span("turn") as first:
+        pass
+    time.sleep(0.002)  # older than the others by a clear millisecond
+    with tracing.session("chat-2", user_id="bo"):
+        for _ in range(TRACES_SHOWN):
+            with tracing.span("turn"):
+                pass
+    tracing.flush(local_workspace)
+    page = client.get("/ui/traces").text
+    assert page.count('href="/ui/traces?session=chat-2"') == TRACES_SHOWN
+    older = re.search(r'<a href="(/ui/traces\?before=[0-9a-f]{32})" rel="next">Older</a>', page)
+    assert older is not None
+    last = client.get(older.group(1)).text
+    assert f"/ui/traces/{first.trace_id}" in last and 'rel="next"' not in last
+    assert '<a href="/ui/traces?">Newest</a>' in last
+    of_ana = client.get("/ui/traces", params={"user": "ana"}).text
+    assert "Traces of user ana" in of_ana and f"/ui/traces/{first.trace_id}" in of_ana
+    assert 'href="/ui/traces?session=chat-2"' not in of_ana
+    tree = client.get(f"/ui/traces/{first.trace_id}").text
+    assert '<dt>Session</dt><dd><a href="/ui/traces?session=chat-1">chat-1</a>' in tree
+    sessions = client.get("/ui/sessions").text.split("<tbody>")[1]
+    assert sessions.index("chat-2") < sessions.index("chat-1")
+    row = rf">chat-2</a></td>\s*<td><a [^>]*>bo</a></td>\s*<td class=\"num\">{TRACES_SHOWN}<"
+    assert re.search(row, sessions)
+    none = client.get("/ui/sessions", params={"user": "cy"}).text
+    assert "No session of user cy is stored." in none
+    empty = client.get("/ui/traces", params={"session": "nope"}).text
+    assert "No trace in session nope is stored." in empty
 
 
 @cauce.step

@@ -253,6 +253,47 @@ def test_a_relayed_streams_span_holds_its_usage_answer_and_first_token(
     assert "echo: one two three" in span.attributes["gen_ai.output.messages"]
 
 
+@pytest.mark.parametrize("runs_in", ["workers", "router"])
+def test_a_requests_trace_belongs_to_its_session_header_and_its_user(
+    gateway_factory: Any, runs_in: str
+) -> None:
+    gateway = gateway_factory(runs_in=runs_in)
+    client = gateway.client()
+    session = {"cauce-session": "chat-42"}
+    client.chat.completions.create(
+        model="assistant", messages=ask("hello"), user="ana", extra_headers=session
+    )
+    stream = client.chat.completions.create(
+        model="assistant", messages=ask("and then"), stream=True, extra_headers=session
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    client.embeddings.create(model="assistant", input=["a b"], user="ana", extra_headers=session)
+    client.chat.completions.create(model="assistant", messages=ask("alone"))
+    collector = gateway.router.collector
+    assert collector is not None
+
+    def stored() -> int:
+        collector.flush()  # the router's own spans go through its writer
+        return len(tracing.list_traces(workspace=gateway.ws))
+
+    wait_until(lambda: stored() == 4, timeout=10)
+    found = tracing.list_traces(session_id="chat-42", workspace=gateway.ws)
+    assert sorted((t.name, t.user_id or "") for t in found) == [
+        ("chat echo", ""),
+        ("chat echo", "ana"),
+        ("embeddings echo-embed", "ana"),
+    ]
+    [summary] = tracing.list_sessions(workspace=gateway.ws)
+    assert (summary.id, summary.traces, summary.user_ids) == ("chat-42", 3, ["ana"])
+    too_long = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        json={"model": "assistant", "messages": ask("hi")},
+        headers={"cauce-session": "x" * 300},
+    )
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["param"] == "cauce-session"
+
+
 def test_a_stream_without_include_usage_sends_none_but_is_still_accounted(
     gateway: Gateway,
 ) -> None:
@@ -535,7 +576,7 @@ def test_a_registered_llm_is_served_with_openais_api(workspace: Workspace) -> No
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
     try:
         whole = client.chat.completions.create(
-            model="local", messages=ask("Say hello."), max_tokens=8, temperature=0
+            model="local", messages=ask("Say hello."), max_tokens=8, temperature=0, user="ana"
         )
         stream = client.chat.completions.create(
             model="local",
@@ -544,8 +585,12 @@ def test_a_registered_llm_is_served_with_openais_api(workspace: Workspace) -> No
             temperature=0,
             stream=True,
             stream_options={"include_usage": True},
+            extra_headers={"cauce-session": "chat-7"},
         )
         chunks = list(stream)
+        # The model answers on the worker's threads; the traces know whose request it was.
+        belong = [(t.session_id, t.user_id) for t in tracing.list_traces(workspace=workspace)]
+        assert belong == [("chat-7", None), (None, "ana")]
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert text == whole.choices[0].message.content
         assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens <= 8

@@ -66,6 +66,31 @@ def test_a_trace_opens_as_a_tree_of_spans(ui: Any, remote_workspace: Workspace) 
     ui.shot("trace")
 
 
+def test_a_sessions_traces_are_one_click_from_the_sessions_page(
+    ui: Any, remote_workspace: Workspace
+) -> None:
+    from cauce.genai import tracing
+
+    with tracing.session("chat-42", user_id="ana"):
+        for _ in range(2):
+            with tracing.span("answer", operation="invoke_agent"), tracing.span("chat"):
+                pass
+    with tracing.span("answer", operation="invoke_agent"):
+        pass
+    tracing.flush(remote_workspace)
+    ui.goto(ui.at("/ui/traces"))
+    assert ui.locator("table.traces tbody tr").count() == 3
+    ui.get_by_role("link", name="Sessions").click()
+    ui.wait_for_selector("table.sessions")
+    assert "ana" in ui.locator("table.sessions tbody tr").inner_text()
+    ui.shot("sessions")
+    ui.get_by_role("link", name="chat-42").click()
+    ui.wait_for_selector("table.traces")
+    assert ui.locator("table.traces tbody tr").count() == 2
+    assert ui.get_by_label("Session", exact=True).input_value() == "chat-42"
+    ui.shot("traces-of-a-session")
+
+
 def test_a_prompts_change_is_shown_as_a_diff(ui: Any, remote_workspace: Workspace) -> None:
     from cauce.specs import apply
 

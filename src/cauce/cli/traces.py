@@ -13,23 +13,38 @@ app = typer.Typer(help="GenAI traces: flow runs, LLM calls, retrievals.", no_arg
 def list_(
     name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
     status: str = typer.Option(None, "--status", help="ok or error."),
+    session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
+    user_id: str = typer.Option(None, "--user", help="Only the traces of this user."),
+    before: str = typer.Option(
+        None, "--before", help="Only traces older than this one (the last of a page)."
+    ),
     limit: int = typer.Option(50, "-n", "--max", help="How many, newest first."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """List recent traces with their tokens, latency and cost.
+    """List recent traces with their session, user, tokens, latency and cost.
 
     Example:
         cauce traces list --status error -n 20
+        cauce traces list --session chat-42
     """
     from cauce.genai.tracing import list_traces
 
-    found = list_traces(name=name, status=status, limit=limit)
+    found = list_traces(
+        name=name,
+        status=status,
+        session_id=session_id,
+        user_id=user_id,
+        before=before,
+        limit=limit,
+    )
     if as_json:
         print_json([t.to_dict() for t in found])
         return
+    columns = ["Trace ID", "Name", "Started", "Duration", "Status", "Spans", "Tokens in/out"]
+    grouped = any(t.session_id or t.user_id for t in found)
     table(
         "Traces",
-        ["Trace ID", "Name", "Started", "Duration", "Status", "Spans", "Tokens in/out", "Cost"],
+        [*columns, "Cost", *(["Session", "User"] if grouped else [])],
         [
             [
                 t.id,
@@ -40,12 +55,58 @@ def list_(
                 t.span_count,
                 f"{t.input_tokens}/{t.output_tokens}",
                 _cost(t.cost),
+                *([t.session_id, t.user_id] if grouped else []),
             ]
             for t in found
         ],
         empty="No traces match."
-        if name or status
+        if name or status or session_id or user_id or before
         else "No traces yet: a flow run, a traced function or a GenAI endpoint records them.",
+    )
+    if found and len(found) == limit:
+        console.print(f"Older ones: the same command with --before {found[-1].id}")
+
+
+@app.command("sessions")
+def sessions(
+    user_id: str = typer.Option(None, "--user", help="Only the sessions of this user."),
+    limit: int = typer.Option(50, "-n", "--max", help="How many, latest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """List sessions (conversations): their traces, users, tokens and cost.
+
+    Traces belong to a session when they are made in cauce.tracing.session(...), or
+    through a GenAI endpoint with a cauce-session header.
+
+    Example:
+        cauce traces sessions --user ana
+        cauce traces list --session chat-42
+    """
+    from cauce.genai.tracing import list_sessions
+
+    found = list_sessions(user_id=user_id, limit=limit)
+    if as_json:
+        print_json([s.to_dict() for s in found])
+        return
+    table(
+        "Sessions",
+        ["Session", "Users", "Traces", "Errors", "First", "Last", "Tokens in/out", "Cost"],
+        [
+            [
+                s.id,
+                ", ".join(s.user_ids),
+                s.traces,
+                s.errors,
+                when(s.first_at),
+                when(s.last_at),
+                f"{s.input_tokens}/{s.output_tokens}",
+                _cost(s.cost),
+            ]
+            for s in found
+        ],
+        empty="No sessions match."
+        if user_id
+        else "No sessions yet: traces made in cauce.tracing.session(...) belong to one.",
     )
 
 
@@ -70,10 +131,22 @@ def show(
         print_json(found.to_dict())
         return
     summary = found.summary
+    belongs = [
+        f"{what} {value}"
+        for what, value in (("session", summary.session_id), ("user", summary.user_id))
+        if value is not None
+    ]
     root = Tree(
         Text(
-            f"trace {summary.id} · {took(summary.duration_ms)} · "
-            f"tokens {summary.input_tokens}/{summary.output_tokens} · cost {_cost(summary.cost)}"
+            " · ".join(
+                [
+                    f"trace {summary.id}",
+                    took(summary.duration_ms),
+                    f"tokens {summary.input_tokens}/{summary.output_tokens}",
+                    f"cost {_cost(summary.cost)}",
+                    *belongs,
+                ]
+            )
         )
     )
 

@@ -366,6 +366,11 @@ def error_event(error: CauceError) -> bytes:
     return b"data: " + json.dumps(error_body(error)[1]).encode() + b"\n\n"
 
 
+# The session the traces of a request belong to: a header the caller sends, forwarded to
+# the deployment that answers.
+SESSION_HEADER = b"cauce-session"
+
+
 @dataclass
 class Summary:
     """What a deployment knows about a whole answer, sent as ``: cauce {...}`` (streams) or

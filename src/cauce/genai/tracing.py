@@ -28,10 +28,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, or_, select
 
 from cauce.config import load_object
 from cauce.errors import InvalidInput, NotFound
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FinishedSpan",
     "FinishedTrace",
+    "SessionSummary",
     "Span",
     "SpanRecord",
     "Trace",
@@ -58,13 +60,16 @@ __all__ = [
     "add_root_evaluations",
     "flush",
     "get_trace",
+    "list_sessions",
     "list_traces",
+    "query_sessions",
     "query_traces",
     "read_trace",
     "record_evaluation",
     "record_root_evaluations",
     "record_spans",
     "send_root_spans_to",
+    "session",
     "set_redactor",
     "span",
     "to_dataset",
@@ -77,11 +82,16 @@ INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 COST = "cauce.cost"
 EVALUATION_EVENT = "gen_ai.evaluation.result"
+SESSION = "session.id"
+USER = "user.id"
+MAX_ID = 256
 
 _lock = threading.Lock()
 _tracings: dict[int, _Tracing] = {}
 _sinks: dict[int, tuple[Workspace, Callable[[FinishedSpan, FinishedTrace], None]]] = {}
 _redactor: Callable[[str], str] | None = None
+# The session and user attributes every span made here gets (see ``session``).
+_belongs: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("cauce_belongs", default=())
 
 
 # -- making spans ------------------------------------------------------------------------------
@@ -163,7 +173,7 @@ def span(
     ) as otel:
         wrapped = Span(otel, tracing.capture, tracing.redact)
         wrapped.set(OPERATION, operation)
-        for key, value in (attributes or {}).items():
+        for key, value in {**dict(_belongs.get()), **(attributes or {})}.items():
             wrapped.set(key, value)
         try:
             yield wrapped
@@ -191,9 +201,28 @@ def start(
         otel = tracing.tracer.start_span(name, kind=_kind(kind))
     wrapped = Span(otel, tracing.capture, tracing.redact)
     wrapped.set(OPERATION, operation)
-    for key, value in (attributes or {}).items():
+    for key, value in {**dict(_belongs.get()), **(attributes or {})}.items():
         wrapped.set(key, value)
     return wrapped
+
+
+@contextmanager
+def session(session_id: str | None = None, *, user_id: str | None = None) -> Iterator[None]:
+    """Traces made in this block belong to the session and the user given (a conversation,
+    the person it is with): their spans carry ``session.id`` and ``user.id``, and
+    :func:`list_traces` and :func:`list_sessions` find them by either."""
+    given = {SESSION: session_id, USER: user_id}
+    for key, value in given.items():
+        if value is not None:
+            _check_id(value, "session_id" if key == SESSION else "user_id")
+    if session_id is None and user_id is None:
+        raise InvalidInput("give a session_id, a user_id or both", details={"field": "session_id"})
+    merged = {**dict(_belongs.get()), **{k: v for k, v in given.items() if v is not None}}
+    token = _belongs.set(tuple(merged.items()))
+    try:
+        yield
+    finally:
+        _belongs.reset(token)
 
 
 def send_root_spans_to(
@@ -315,7 +344,7 @@ class _LocalSpan:
             attributes=attributes,
             events=self.events,
         )
-        sums = [1, row.input_tokens or 0, row.output_tokens or 0, row.cost]
+        sums = [1, row.input_tokens or 0, row.output_tokens or 0, row.cost, None, None]
         self.sink(row, _summary(row, sums))
 
 
@@ -392,12 +421,14 @@ def _store_exporter(ws: Workspace) -> Any:
             rows = [_span_row(s) for s in batch]
             summaries = []
             for row in rows:
-                sums = self.open.setdefault(row.trace_id, [0, 0, 0, None])
+                sums = self.open.setdefault(row.trace_id, [0, 0, 0, None, None, None])
                 sums[0] += 1
                 sums[1] += row.input_tokens or 0
                 sums[2] += row.output_tokens or 0
                 if row.cost is not None:
                     sums[3] = (sums[3] or 0.0) + row.cost
+                sums[4] = sums[4] or row.attributes.get(SESSION)
+                sums[5] = sums[5] or row.attributes.get(USER)
                 if row.parent_id is None:
                     summaries.append(_summary(row, self.open.pop(row.trace_id)))
             if len(self.open) > MAX_OPEN_TRACES:  # roots that never end: forget the oldest
@@ -444,6 +475,8 @@ class FinishedTrace:
     input_tokens: int
     output_tokens: int
     cost: float | None
+    session_id: str | None = None
+    user_id: str | None = None
 
 
 @operation("POST /traces/spans", idempotent=True)
@@ -504,6 +537,17 @@ def _check_trace(one: FinishedTrace, where: str) -> None:
     _check_times(one.started_at, one.ended_at, where, "started_at", "ended_at")
     for name in ("span_count", "input_tokens", "output_tokens"):
         _check_count(getattr(one, name), f"{where}.{name}")
+    for name in ("session_id", "user_id"):
+        if getattr(one, name) is not None:
+            _check_id(getattr(one, name), f"{where}.{name}")
+
+
+def _check_id(value: Any, field_name: str) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID:
+        raise InvalidInput(
+            f"{field_name}: a text of 1 to {MAX_ID} characters, not {value!r}",
+            details={"field": field_name},
+        )
 
 
 def _check_hex(value: str, size: int, field_name: str) -> None:
@@ -581,7 +625,9 @@ def _plain(attributes: Any) -> dict[str, Any]:
 
 
 def _summary(root: FinishedSpan, sums: list[Any]) -> FinishedTrace:
-    count, inputs, outputs, cost = sums
+    """A trace's summary from its root and its spans' sums: count, tokens, cost, and the
+    first session and user a span named (the root's own first)."""
+    count, inputs, outputs, cost, session_id, user_id = sums
     return FinishedTrace(
         id=root.trace_id,
         name=root.name,
@@ -593,7 +639,14 @@ def _summary(root: FinishedSpan, sums: list[Any]) -> FinishedTrace:
         input_tokens=inputs,
         output_tokens=outputs,
         cost=cost,
+        session_id=_text(root.attributes.get(SESSION, session_id)),
+        user_id=_text(root.attributes.get(USER, user_id)),
     )
+
+
+def _text(value: Any) -> str | None:
+    """An id as a trace keeps it: text, cut to its longest."""
+    return None if value is None else str(value)[:MAX_ID]
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -601,7 +654,8 @@ def _summary(root: FinishedSpan, sums: list[Any]) -> FinishedTrace:
 
 @dataclass(frozen=True)
 class TraceSummary:
-    """One trace: its root's name, time and status, and its spans' tokens and cost."""
+    """One trace: its root's name, time and status, its spans' tokens and cost, and the
+    session and user it belongs to."""
 
     id: str
     name: str
@@ -612,6 +666,28 @@ class TraceSummary:
     input_tokens: int
     output_tokens: int
     cost: float | None
+    session_id: str | None = None
+    user_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """The traces of one session: how many, when, how many failed, their tokens and cost,
+    and the users they were made for."""
+
+    id: str
+    traces: int
+    errors: int
+    first_at: int
+    last_at: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    user_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -662,13 +738,26 @@ def list_traces(
     *,
     name: str | None = None,
     status: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    before: str | None = None,
     limit: int = 50,
     workspace: Workspace | None = None,
 ) -> list[TraceSummary]:
-    """Recent traces, newest first (the spans this process still buffers written first)."""
+    """Recent traces, newest first (the spans this process still buffers written first):
+    of a name, a status, a session, a user; ``before`` a trace (its id, or a unique prefix),
+    the ones older than it, so the last one listed names the next page."""
     ws = workspace or current()
     flush(ws)
-    return query_traces(name=name, status=status, limit=limit, workspace=ws)
+    return query_traces(
+        name=name,
+        status=status,
+        session_id=session_id,
+        user_id=user_id,
+        before=before,
+        limit=limit,
+        workspace=ws,
+    )
 
 
 @operation("GET /traces")
@@ -676,19 +765,104 @@ def query_traces(
     *,
     name: str | None = None,
     status: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    before: str | None = None,
     limit: int = 50,
     workspace: Workspace | None = None,
 ) -> list[TraceSummary]:
-    """Stored traces, newest first."""
+    """Stored traces, newest first; ``before`` a trace, the ones older than it."""
     ws = workspace or current()
     check_limit(limit)
     query = _with_root().order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
-    if name is not None:
-        query = query.where(traces.c.name == name)
-    if status is not None:
-        query = query.where(traces.c.status == status)
+    for column, value in (
+        (traces.c.name, name),
+        (traces.c.status, status),
+        (traces.c.session_id, session_id),
+        (traces.c.user_id, user_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
     with ws.store.read() as conn:
+        if before is not None:
+            after = _require_trace(conn, before)
+            query = query.where(
+                or_(
+                    traces.c.started_at < after.started_at,
+                    and_(traces.c.started_at == after.started_at, traces.c.id > after.id),
+                )
+            )
         return [_trace_summary(r) for r in conn.execute(query)]
+
+
+def list_sessions(
+    *, user_id: str | None = None, limit: int = 50, workspace: Workspace | None = None
+) -> list[SessionSummary]:
+    """Sessions, the one with the latest trace first (the spans this process still buffers
+    written first); ``user_id``: only the sessions with a trace of that user."""
+    ws = workspace or current()
+    flush(ws)
+    return query_sessions(user_id=user_id, limit=limit, workspace=ws)
+
+
+@operation("GET /trace-sessions")
+def query_sessions(
+    *, user_id: str | None = None, limit: int = 50, workspace: Workspace | None = None
+) -> list[SessionSummary]:
+    """Stored sessions, the one with the latest trace first: each one's traces summed."""
+    from sqlalchemy import case, func
+
+    ws = workspace or current()
+    check_limit(limit)
+    last = func.max(traces.c.started_at)
+    query = (
+        select(
+            traces.c.session_id,
+            func.count().label("traces"),
+            func.sum(case((traces.c.status == "error", 1), else_=0)).label("errors"),
+            func.min(traces.c.started_at).label("first_at"),
+            last.label("last_at"),
+            func.sum(traces.c.input_tokens).label("input_tokens"),
+            func.sum(traces.c.output_tokens).label("output_tokens"),
+            func.sum(traces.c.cost).label("cost"),
+        )
+        .where(traces.c.session_id.is_not(None))
+        .group_by(traces.c.session_id)
+        .order_by(last.desc(), traces.c.session_id)
+        .limit(limit)
+    )
+    if user_id is not None:
+        of_user = select(traces.c.session_id).where(traces.c.user_id == user_id)
+        query = query.where(traces.c.session_id.in_(of_user))
+    with ws.store.read() as conn:
+        found = conn.execute(query).all()
+        users: dict[str, list[str]] = {}
+        if found:
+            pairs = conn.execute(
+                select(traces.c.session_id, traces.c.user_id)
+                .distinct()
+                .where(
+                    traces.c.session_id.in_([r.session_id for r in found]),
+                    traces.c.user_id.is_not(None),
+                )
+                .order_by(traces.c.session_id, traces.c.user_id)
+            )
+            for session_id, user in pairs:
+                users.setdefault(session_id, []).append(user)
+    return [
+        SessionSummary(
+            id=r.session_id,
+            traces=r.traces,
+            errors=int(r.errors),
+            first_at=r.first_at,
+            last_at=r.last_at,
+            input_tokens=int(r.input_tokens),
+            output_tokens=int(r.output_tokens),
+            cost=r.cost,
+            user_ids=users.get(r.session_id, []),
+        )
+        for r in found
+    ]
 
 
 @operation("GET /trace-names")
@@ -844,10 +1018,11 @@ def to_dataset(
     evaluation dataset made of what really happened.
 
     Columns: ``trace_id``, ``name``, ``started_at``, ``status``, ``duration_ms``, tokens and
-    ``cost``; a flow's inputs and outputs as ``inputs.*`` and ``outputs.*``; a bare model call's
-    last user message and answer as ``inputs.question`` and ``outputs.answer``; and each
-    evaluation result on the root span as ``eval.NAME``. Texts are what the trace kept: already
-    redacted, and missing when content capture was off.
+    ``cost``; ``session_id`` and ``user_id`` where traces have them; a flow's inputs and
+    outputs as ``inputs.*`` and ``outputs.*``; a bare model call's last user message and
+    answer as ``inputs.question`` and ``outputs.answer``; and each evaluation result on the
+    root span as ``eval.NAME``. Texts are what the trace kept: already redacted, and missing
+    when content capture was off.
     """
     import pandas as pd
 
@@ -908,6 +1083,9 @@ def trace_rows(
             "output_tokens": row.output_tokens,
             "cost": row.cost,
         }
+        for key in ("session_id", "user_id"):
+            if getattr(row, key) is not None:
+                record[key] = getattr(row, key)
         if row.attributes is not None:  # the root span is stored
             record.update(_content_columns(row.attributes))
             for event in row.events:
@@ -1010,6 +1188,8 @@ def _trace_summary(row: Any) -> TraceSummary:
         input_tokens=row.input_tokens,
         output_tokens=row.output_tokens,
         cost=row.cost,
+        session_id=row.session_id,
+        user_id=row.user_id,
     )
 
 

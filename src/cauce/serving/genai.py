@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,14 +97,20 @@ class GenAIApp:
         except CauceError as exc:
             answered = self._error(exc)
         else:
-            answered = await self.handle(scope["method"], scope["path"], body)
+            answered = await self.handle(scope["method"], scope["path"], body, scope["headers"])
         await _write(send, receive, answered)
 
-    async def handle(self, method: str, path: str, body: bytes) -> Answered:
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> Answered:
         """The answer to one request (errors in OpenAI's shape); a stream's answer comes back
         once its first piece is there, so that a failure before it is an HTTP error."""
         try:
-            return await self._route(method, path, body)
+            return await self._route(method, path, body, headers)
         except CauceError as exc:
             return self._error(exc)
         except Exception as exc:  # a bug, not the caller's fault: logged, answered in JSON
@@ -124,11 +132,17 @@ class GenAIApp:
     def _json(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> Answered:
         return Answered(status, [(b"content-type", b"application/json"), *headers], body)
 
-    async def _route(self, method: str, path: str, body: bytes) -> Answered:
+    async def _route(
+        self, method: str, path: str, body: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> Answered:
         if method == "POST" and path == "/v1/chat/completions":
-            return await self._chat(body)
+            request = api.chat_request(body)
+            with _belonging(headers, request.user):
+                return await self._chat(request)
         if method == "POST" and path == "/v1/embeddings":
-            return await self._embeddings(body)
+            embeddings = api.embeddings_request(body)
+            with _belonging(headers, embeddings.user):
+                return await self._embeddings(embeddings)
         if method == "GET" and path in ("/v1/models", f"/v1/models/{self.endpoint}"):
             card = {
                 "id": self.endpoint,
@@ -150,8 +164,7 @@ class GenAIApp:
 
     # -- chat ---------------------------------------------------------------------------------
 
-    async def _chat(self, body: bytes) -> Answered:
-        request = api.chat_request(body)
+    async def _chat(self, request: api.ChatRequest) -> Answered:
         self._check_model(request.model)
         messages = request.dicts()
         summary = api.Summary(safety=[])
@@ -295,8 +308,7 @@ class GenAIApp:
 
     # -- embeddings ---------------------------------------------------------------------------
 
-    async def _embeddings(self, body: bytes) -> Answered:
-        request = api.embeddings_request(body)
+    async def _embeddings(self, request: api.EmbeddingsRequest) -> Answered:
         self._check_model(request.model)
         vectors, tokens, cost, model = await self.target.embed(request.texts, self._pool)
         if request.dimensions is not None:
@@ -314,6 +326,27 @@ class GenAIApp:
         summary = api.Summary(prompt_tokens=tokens, completion_tokens=0, cost=cost, model=model)
         headers = [*self._headers, (b"cauce-summary", summary.encode())]
         return self._json(200, json.dumps(reply).encode(), headers)
+
+
+def _belonging(
+    headers: Sequence[tuple[bytes, bytes]], user: str | None
+) -> AbstractContextManager[None]:
+    """The session (the ``cauce-session`` header) and the user (the request's ``user``, cut
+    to its longest) that the traces of a request belong to."""
+    from cauce.genai import tracing
+
+    raw = next((v for k, v in headers if k.lower() == api.SESSION_HEADER), None)
+    session = None if raw is None else raw.decode("latin-1").strip()
+    if session is not None and not 1 <= len(session) <= tracing.MAX_ID:
+        raise BadRequest(
+            f"the {api.SESSION_HEADER.decode()} header: 1 to {tracing.MAX_ID} characters, "
+            f"not {len(session)}",
+            details={"field": api.SESSION_HEADER.decode()},
+        )
+    user_id = (user or "")[: tracing.MAX_ID] or None
+    if session is None and user_id is None:
+        return contextlib.nullcontext()
+    return tracing.session(session, user_id=user_id)
 
 
 async def _write(send: Send, receive: Receive, answered: Answered) -> None:

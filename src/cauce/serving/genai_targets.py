@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -98,7 +99,9 @@ class Target:
     ) -> Answer:
         """A whole answer."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, self.chat, request, messages)
+        # The caller's context travels with the call: the session its traces belong to.
+        call = contextvars.copy_context().run
+        return await loop.run_in_executor(pool, call, self.chat, request, messages)
 
     async def pieces(
         self,
@@ -132,7 +135,7 @@ class Target:
                 put(exc)
             put(None)
 
-        pool.submit(produce)
+        pool.submit(contextvars.copy_context().run, produce)
         while (item := await queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
@@ -484,7 +487,8 @@ class ConnectionTarget(Target):
         self, texts: list[str], pool: Executor
     ) -> tuple[list[list[float]], int, float | None, str]:
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(pool, self.routes[0].client.embed, texts)
+        call = contextvars.copy_context().run
+        result = await loop.run_in_executor(pool, call, self.routes[0].client.embed, texts)
         tokens = result.usage.input_tokens if result.usage else 0
         return result.vectors, tokens, result.cost, result.model
 

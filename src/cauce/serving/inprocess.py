@@ -42,7 +42,7 @@ class InProcess:
         """The app's answer: a whole body, or a stream whose first piece is there."""
         async with asyncio.timeout(timeout):
             answered = await self.app.handle(
-                method.decode(), path.partition(b"?")[0].decode(), body
+                method.decode(), path.partition(b"?")[0].decode(), body, headers
             )
         reply_headers = {k.lower(): v for k, v in answered.headers}
         if answered.events is None:

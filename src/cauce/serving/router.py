@@ -568,6 +568,9 @@ class Router:
             self.endpoint.deployment(pinned)  # NotFound names the deployments
         correlation = (header(scope, b"x-request-id") or uuid.uuid4().hex.encode())[:128]
         headers = [(b"content-type", b"application/json"), (b"x-request-id", correlation)]
+        session = header(scope, api.SESSION_HEADER)
+        if session is not None:
+            headers.append((api.SESSION_HEADER, session))
         call = _Call(
             path=path,
             operation="embeddings" if path == "/v1/embeddings" else "chat",

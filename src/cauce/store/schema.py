@@ -676,6 +676,8 @@ traces = Table(
     Column("input_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("cost", Float),
+    Column("session_id", String(256), index=True),
+    Column("user_id", String(256), index=True),
 )
 
 spans = Table(

@@ -1,10 +1,12 @@
 """Lineage, audit and traces: the lineage graph around any entity (drawn in layers, upstream
 to the left, each node a link that centres the graph on it), the audit log filtered, and a
-trace as a tree of spans on a time line with their tokens, latency and cost."""
+trace as a tree of spans on a time line with their tokens, latency and cost; traces paged
+and filtered, by session and user too, and the sessions they make."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 
@@ -32,6 +34,7 @@ def add_routes(app: FastAPI) -> None:
     app.add_api_route("/ui/audit", page("viewer", audit), include_in_schema=False)
     app.add_api_route("/ui/traces", page("viewer", traces), include_in_schema=False)
     app.add_api_route("/ui/traces/{trace_id}", page("viewer", trace), include_in_schema=False)
+    app.add_api_route("/ui/sessions", page("viewer", sessions), include_in_schema=False)
 
 
 def lineage(request: Request) -> View:
@@ -90,20 +93,50 @@ def audit(request: Request) -> View:
 
 
 def traces(request: Request) -> View:
-    """The newest traces, of one name (a flow, a call) and one status when asked."""
-    name = request.query_params.get("name") or None
-    status = request.query_params.get("status") or None
+    """The newest traces, of one name (a flow, a call), status, session and user when asked;
+    ``before`` a trace, the page of those older than it."""
+    filters = {
+        key: request.query_params.get(key) or None
+        for key in ("name", "status", "session", "user", "before")
+    }
 
     def view(ws: Workspace, ctx: Context) -> Response:
         from cauce.genai.tracing import list_traces, trace_names
 
-        if status not in (None, "ok", "error"):
+        if filters["status"] not in (None, "ok", "error"):
             raise InvalidInput(
-                f"status is ok or error, not {status!r}", details={"field": "status"}
+                f"status is ok or error, not {filters['status']!r}", details={"field": "status"}
             )
-        found = list_traces(name=name, status=status, limit=TRACES_SHOWN)
-        return render("traces.html", ctx=ctx, traces=found, names=trace_names(), name=name,
-                      outcome=status, shown=TRACES_SHOWN, section="traces")  # fmt: skip
+        found = list_traces(
+            name=filters["name"],
+            status=filters["status"],
+            session_id=filters["session"],
+            user_id=filters["user"],
+            before=filters["before"],
+            limit=TRACES_SHOWN,
+        )
+        kept = {k: v for k, v in filters.items() if v is not None and k != "before"}
+        older = None
+        if len(found) == TRACES_SHOWN:
+            older = "?" + urlencode({**kept, "before": found[-1].id})
+        return render("traces.html", ctx=ctx, traces=found, names=trace_names(),
+                      filters=filters, newest="?" + urlencode(kept), older=older,
+                      grouped=any(t.session_id or t.user_id for t in found),
+                      section="traces")  # fmt: skip
+
+    return view
+
+
+def sessions(request: Request) -> View:
+    """Sessions, the latest first: each one's traces, users, tokens and cost."""
+    user = request.query_params.get("user") or None
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.tracing import list_sessions
+
+        found = list_sessions(user_id=user, limit=TRACES_SHOWN)
+        return render("sessions.html", ctx=ctx, sessions=found, user=user, shown=TRACES_SHOWN,
+                      section="traces")  # fmt: skip
 
     return view
 
