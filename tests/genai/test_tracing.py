@@ -479,6 +479,7 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     for session, user in (("chat-1", "ana"), ("chat-1", "ana"), ("chat-2", "bo")):
         with tracing.session(session, user_id=user), tracing.span("turn"):
             pass
+    tracing.flush()  # the CLI reads the store from another process
     home = Path(workspace.settings.root)
     listed = run_cli(home, "traces", "sessions").stdout
     assert re.search(r"chat-2[│\s]+bo[│\s]+1[│\s]+0", listed)
@@ -497,3 +498,31 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     assert "session chat-2 · user bo" in shown
     none = run_cli(home, "traces", "sessions", "--user", "nobody").stdout
     assert "No sessions match." in none
+
+
+def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
+    workspace: Workspace,
+) -> None:
+    for question in ("hello", "where is my parcel"):
+        with tracing.span("qa", operation="invoke_agent") as root, tracing.span("chat"):
+            root.content("cauce.input", {"question": question})
+    first, second = (t.id for t in tracing.list_traces())
+    tracing.log_feedback(first, "helpful", 1)
+    home = Path(workspace.settings.root)
+    said = run_cli(
+        home, "traces", "feedback", second, "helpful", "--score", "0", "--label", "wrong"
+    )
+    assert said.stdout.strip() == f"Recorded helpful on trace {second}"
+    [root, _] = tracing.get_trace(second).spans
+    assert root.events[0]["attributes"]["gen_ai.evaluation.score.label"] == "wrong"
+    frame = cauce.data.load(tracing.to_dataset("rated", trace_name="qa").ref)
+    assert dict(zip(frame["trace_id"], frame["eval.helpful"], strict=True)) == {
+        first: 1.0,
+        second: 0.0,
+    }
+    with pytest.raises(InvalidInput, match="feedback needs a score, a label or both"):
+        tracing.log_feedback(first, "helpful")
+    with pytest.raises(InvalidInput, match="trace_id: 32 lowercase hex"):
+        tracing.log_feedback(first[:8], "helpful", 1)
+    missing = run_cli(home, "traces", "feedback", "0" * 32, "helpful", "--score", "1", check=False)
+    assert missing.returncode == 1 and "no trace 000" in missing.stderr

@@ -403,8 +403,12 @@ def test_traces_are_paged_and_grouped_by_session_and_user(
     of_ana = client.get("/ui/traces", params={"user": "ana"}).text
     assert "Traces of user ana" in of_ana and f"/ui/traces/{first.trace_id}" in of_ana
     assert 'href="/ui/traces?session=chat-2"' not in of_ana
+    tracing.log_feedback(first.trace_id, "helpful", 0, "wrong", "asked for the parcel")
     tree = client.get(f"/ui/traces/{first.trace_id}").text
     assert '<dt>Session</dt><dd><a href="/ui/traces?session=chat-1">chat-1</a>' in tree
+    feedback = tree.split("<h2>Evaluations and feedback</h2>")[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", feedback)
+    assert cells == ["helpful", "0", "wrong", "asked for the parcel", "turn"]
     sessions = client.get("/ui/sessions").text.split("<tbody>")[1]
     assert sessions.index("chat-2") < sessions.index("chat-1")
     row = rf">chat-2</a></td>\s*<td><a [^>]*>bo</a></td>\s*<td class=\"num\">{TRACES_SHOWN}<"

@@ -20,6 +20,7 @@ from tests.genai.upstream import Upstream
 from tests.serving.test_router import serve
 
 import cauce
+from cauce.errors import NotFound
 from cauce.genai import tracing
 from cauce.serving import keys
 from cauce.serving.router import Router
@@ -292,6 +293,39 @@ def test_a_requests_trace_belongs_to_its_session_header_and_its_user(
     )
     assert too_long.status_code == 400
     assert too_long.json()["error"]["param"] == "cauce-session"
+
+
+@pytest.mark.parametrize("runs_in", ["workers", "router"])
+def test_an_answer_names_its_trace_and_feedback_on_it_is_kept(
+    gateway_factory: Any, runs_in: str
+) -> None:
+    gateway = gateway_factory(runs_in=runs_in)
+    body = {"model": "assistant", "messages": ask("where is my parcel")}
+    whole = httpx.post(f"{gateway.url}/v1/chat/completions", json=body)
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/chat/completions", json={**body, "stream": True}
+    ) as stream:
+        streamed = stream.headers.get("cauce-trace-id")
+        assert "".join(stream.iter_text())
+    rows = gateway.records(2)
+    assert {whole.headers["cauce-trace-id"], streamed} == {r["trace_id"] for r in rows}
+    trace_id = whole.headers["cauce-trace-id"]
+    collector = gateway.router.collector
+    assert collector is not None
+
+    def feedback() -> bool:
+        collector.flush()
+        try:
+            tracing.log_feedback(trace_id, "helpful", 0, "wrong", workspace=gateway.ws)
+        except NotFound:  # not stored yet
+            return False
+        return True
+
+    wait_until(feedback, timeout=10)
+    [root] = tracing.get_trace(trace_id, workspace=gateway.ws).spans
+    [event] = root.events
+    assert event["attributes"]["gen_ai.evaluation.name"] == "helpful"
+    assert event["attributes"]["gen_ai.evaluation.score.label"] == "wrong"
 
 
 def test_a_stream_without_include_usage_sends_none_but_is_still_accounted(

@@ -182,6 +182,27 @@ def show(
     console.print(root)
 
 
+@app.command("feedback")
+def feedback(
+    trace_id: str = typer.Argument(..., help="The trace's id (32 hex characters)."),
+    name: str = typer.Argument(..., help="What is judged: helpful, thumbs, correct..."),
+    score: float = typer.Option(None, "--score", help="A number: 1 or 0, a rating."),
+    label: str = typer.Option(None, "--label", help="A word: good, wrong, unsafe..."),
+    explanation: str = typer.Option(None, "--explanation", help="Why, in a sentence."),
+) -> None:
+    """Record feedback on a trace: a score or a label on its root span.
+
+    Traces turned into a dataset carry each score as the column eval.NAME.
+
+    Example:
+        cauce traces feedback 4bf92f3577b34da6a3ce929d0e0e4736 helpful --score 0 --label wrong
+    """
+    from cauce.genai.tracing import log_feedback
+
+    log_feedback(trace_id, name, score, label, explanation)
+    console.print(f"Recorded {name} on trace {trace_id}")
+
+
 def _cost(value: float | None) -> str:
     return "—" if value is None else f"{value:.6f}"
 

@@ -369,6 +369,8 @@ def error_event(error: CauceError) -> bytes:
 # The session the traces of a request belong to: a header the caller sends, forwarded to
 # the deployment that answers.
 SESSION_HEADER = b"cauce-session"
+# The trace of an answer, sent back to the caller (feedback on the answer names it).
+TRACE_HEADER = b"cauce-trace-id"
 
 
 @dataclass

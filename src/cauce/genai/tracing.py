@@ -62,6 +62,7 @@ __all__ = [
     "get_trace",
     "list_sessions",
     "list_traces",
+    "log_feedback",
     "query_sessions",
     "query_traces",
     "read_trace",
@@ -942,6 +943,32 @@ def add_evaluation(
             spans.update()
             .where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
             .values(events=[*row.events, event])
+        )
+
+
+def log_feedback(
+    trace_id: str,
+    name: str,
+    score: float | None = None,
+    label: str | None = None,
+    explanation: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Feedback on a stored trace (a person's thumbs up, a rating, a correction): an
+    evaluation result on its root span, as an evaluator's is, so ``to_dataset`` makes a score
+    the column ``eval.NAME``. A GenAI endpoint sends each answer's trace id in its
+    ``cauce-trace-id`` header."""
+    _check_hex(trace_id, 32, "trace_id")
+    if score is None and label is None:
+        raise InvalidInput("feedback needs a score, a label or both", details={"field": "score"})
+    ws = workspace or current()
+    flush(ws)
+    if not add_root_evaluations([(trace_id, name, score, label, explanation)], workspace=ws):
+        raise NotFound(
+            f"no trace {trace_id}",
+            hint="a GenAI endpoint stores an answer's trace within seconds; "
+            "cauce traces list shows the stored ones",
         )
 
 

@@ -227,6 +227,7 @@ class GenAIApp:
         except BaseException:  # cancelled (the caller's timeout): the target stops too
             gone.set()
             raise
+        summary.trace_id = first.trace_id
         guard = self.safety.output_guard(canary=canary) if self.safety is not None else None
         writer = api.ChunkWriter(api.completion_id(), self.target.model, request.include_usage)
         headers = [

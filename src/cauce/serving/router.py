@@ -593,6 +593,8 @@ class Router:
         answered, opened = await self._open(deployment, call, headers, pinned is not None)
         reply_headers = [(b"x-request-id", correlation), (b"cauce-deployment", answered.encode())]
         summary = api.Summary.decode(opened.headers.get(b"cauce-summary"))
+        if summary is not None and summary.trace_id:  # what feedback on this answer names
+            reply_headers.append((api.TRACE_HEADER, summary.trace_id.encode()))
         first_byte = (time.perf_counter() - started) * 1000
         if opened.body is not None:  # a whole answer, or an error
             await respond(
