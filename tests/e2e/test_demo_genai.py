@@ -59,6 +59,11 @@ def test_the_genai_story_then_its_read_commands(tmp_path: Path) -> None:
     names = [s["name"] for s in trace["spans"]]
     assert names[:3] == ["invoke_agent rag-answer", "node find", "retrieval cauce-docs"]
     assert "chat smollm2" in names
+    # Each of the demo's users asked in a conversation of their own.
+    sessions = json.loads(cauce(home, "traces", "sessions", "--json").stdout)
+    assert {(s["id"], tuple(s["user_ids"])) for s in sessions} == {
+        (f"conversation-{n}", (f"user-{n}",)) for n in range(3)
+    }
     compared = cauce(home, "evals", "compare", plain["run_id"], grounded["run_id"]).stdout
     assert "f1" in compared and "genai-questions@1" in compared
     lineage = cauce(home, "lineage", "prompts:/answer/1", "-d", "downstream").stdout

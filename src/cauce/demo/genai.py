@@ -32,6 +32,7 @@ MODEL = "smollm2"
 SLOTS = 2
 ENDPOINT = "docs-assistant"
 MONITOR = "docs-assistant-genai"
+USERS = 3  # the demo's users, each in a conversation of their own
 SAFETY = {
     "input": [
         {"filter": "injection", "action": "block"},
@@ -314,7 +315,8 @@ def _closed_loop(out: Console, docs: Path) -> dict[str, Any]:
         answered = traffic.ask_all(first)
         out.print(
             f"[bold]Endpoint[/bold] {ENDPOINT} at {url}/v1 serves {flow} (index {INDEX}@1) "
-            f"with safety filters; {answered} questions answered through the openai client"
+            f"with safety filters; {answered} questions answered through the openai client, "
+            f"from {USERS} users each in a conversation (cauce traces sessions)"
         )
         results["serving"] = {"endpoint": ENDPOINT, "flow": flow, "answered": answered}
         results["safety"] = _safety(out, traffic, ws)
@@ -473,13 +475,23 @@ class _Questions:
         import openai
 
         answered = 0
-        for question in questions:
+        for n, question in enumerate(questions):
             try:
-                self.client.chat.completions.create(model=ENDPOINT, messages=_user(question))
+                self._ask(question, n % USERS)
             except openai.BadRequestError:
                 continue
             answered += 1
         return answered
+
+    def _ask(self, question: str, user: int) -> None:
+        """One question from one of the demo's users, in that user's conversation (the
+        traces show both: ``cauce traces sessions``)."""
+        self.client.chat.completions.create(
+            model=ENDPOINT,
+            messages=_user(question),
+            user=f"user-{user}",
+            extra_headers={"cauce-session": f"conversation-{user}"},
+        )
 
     def cycle(self, questions: list[str], clients: int) -> None:
         """Ask the questions over and over from ``clients`` threads."""
@@ -489,9 +501,7 @@ class _Questions:
             i = offset
             while not self._stop:
                 try:
-                    self.client.chat.completions.create(
-                        model=ENDPOINT, messages=_user(questions[i % len(questions)])
-                    )
+                    self._ask(questions[i % len(questions)], i % USERS)
                     self.answered += 1
                 except Exception:  # a request the rollout's switch cut: the next one goes
                     time.sleep(0.2)
