@@ -418,7 +418,7 @@ def test_traces_belong_to_the_session_and_user_they_were_made_in(any_workspace: 
     time.sleep(0.002)  # the latest session by a clear millisecond
     with tracing.span("tagged", attributes={"session.id": "own", "user.id": "cy"}) as own:
         pass
-    with tracing.span("alone") as alone:
+    with tracing.span("alone", attributes={"session.id": "", "user.id": "u" * 300}) as alone:
         pass
 
     in_one = tracing.list_traces(session_id="chat-1")
@@ -427,7 +427,9 @@ def test_traces_belong_to_the_session_and_user_they_were_made_in(any_workspace: 
     assert [t.name for t in tracing.list_traces(user_id="bo")] == ["turn"]
     assert tracing.get_trace(outer.trace_id).summary.session_id == "chat-2"
     assert tracing.get_trace(own.trace_id).summary.user_id == "cy"
+    # An empty id is none, a long one is cut: the batch is stored all the same.
     assert tracing.get_trace(alone.trace_id).summary.session_id is None
+    assert tracing.get_trace(alone.trace_id).summary.user_id == "u" * 256
     assert tracing.list_traces(session_id="chat-1", user_id="bo") == []
 
     listed = tracing.list_sessions()

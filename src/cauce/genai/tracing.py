@@ -646,8 +646,8 @@ def _summary(root: FinishedSpan, sums: list[Any]) -> FinishedTrace:
 
 
 def _text(value: Any) -> str | None:
-    """An id as a trace keeps it: text, cut to its longest."""
-    return None if value is None else str(value)[:MAX_ID]
+    """An id as a trace keeps it: text, cut to its longest; an empty one is none."""
+    return None if value is None else str(value)[:MAX_ID] or None
 
 
 # -- reading -----------------------------------------------------------------------------------
