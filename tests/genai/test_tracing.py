@@ -517,6 +517,13 @@ def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
     assert said.stdout.strip() == f"Recorded helpful on trace {second}"
     [root, _] = tracing.get_trace(second).spans
     assert root.events[0]["attributes"]["gen_ai.evaluation.score.label"] == "wrong"
+    tracing.log_feedback(second, "helpful", None, "unclear")  # the latest of a name counts
+    assert {t.id: t.scores for t in tracing.list_traces()} == {
+        first: {"helpful": 1.0},
+        second: {"helpful": "unclear"},
+    }
+    listed = " ".join(run_cli(home, "traces", "list").stdout.split())
+    assert "helpful=1" in listed and "helpful=unclear" in listed
     frame = cauce.data.load(tracing.to_dataset("rated", trace_name="qa").ref)
     assert dict(zip(frame["trace_id"], frame["eval.helpful"], strict=True)) == {
         first: 1.0,

@@ -409,6 +409,8 @@ def test_traces_are_paged_and_grouped_by_session_and_user(
     feedback = tree.split("<h2>Evaluations and feedback</h2>")[1].split("</table>")[0]
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", feedback)
     assert cells == ["helpful", "0", "wrong", "asked for the parcel", "turn"]
+    of_ana = client.get("/ui/traces", params={"user": "ana"}).text
+    assert '<span class="score">helpful 0</span>' in of_ana
     sessions = client.get("/ui/sessions").text.split("<tbody>")[1]
     assert sessions.index("chat-2") < sessions.index("chat-1")
     row = rf">chat-2</a></td>\s*<td><a [^>]*>bo</a></td>\s*<td class=\"num\">{TRACES_SHOWN}<"

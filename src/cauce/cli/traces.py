@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, took, when
+from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, took, when
 
 app = typer.Typer(help="GenAI traces: flow runs, LLM calls, retrievals.", no_args_is_help=True)
 
@@ -42,9 +42,15 @@ def list_(
         return
     columns = ["Trace ID", "Name", "Started", "Duration", "Status", "Spans", "Tokens in/out"]
     grouped = any(t.session_id or t.user_id for t in found)
+    scored = any(t.scores for t in found)
     table(
         "Traces",
-        [*columns, "Cost", *(["Session", "User"] if grouped else [])],
+        [
+            *columns,
+            "Cost",
+            *(["Session", "User"] if grouped else []),
+            *(["Scores"] if scored else []),
+        ],
         [
             [
                 t.id,
@@ -56,6 +62,7 @@ def list_(
                 f"{t.input_tokens}/{t.output_tokens}",
                 _cost(t.cost),
                 *([t.session_id, t.user_id] if grouped else []),
+                *([_scores(t.scores)] if scored else []),
             ]
             for t in found
         ],
@@ -201,6 +208,10 @@ def feedback(
 
     log_feedback(trace_id, name, score, label, explanation)
     console.print(f"Recorded {name} on trace {trace_id}")
+
+
+def _scores(scores: dict[str, float | str]) -> str:
+    return " ".join(f"{name}={number(value)}" for name, value in scores.items())
 
 
 def _cost(value: float | None) -> str:

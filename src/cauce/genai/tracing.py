@@ -655,8 +655,8 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class TraceSummary:
-    """One trace: its root's name, time and status, its spans' tokens and cost, and the
-    session and user it belongs to."""
+    """One trace: its root's name, time and status, its spans' tokens and cost, the session
+    and user it belongs to, and the scores on it (evaluations, feedback), by name."""
 
     id: str
     name: str
@@ -669,6 +669,7 @@ class TraceSummary:
     cost: float | None
     session_id: str | None = None
     user_id: str | None = None
+    scores: dict[str, float | str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -1085,11 +1086,7 @@ def trace_rows(
     check_limit(limit)
     if since_ms is not None:
         check_int(since_ms, "since_ms")
-    query = (
-        _with_root(_root.c.attributes, _root.c.events)
-        .order_by(traces.c.started_at, traces.c.id)
-        .limit(limit)
-    )
+    query = _with_root(_root.c.attributes).order_by(traces.c.started_at, traces.c.id).limit(limit)
     if trace_name is not None:
         query = query.where(traces.c.name == trace_name)
     if status is not None:
@@ -1189,9 +1186,11 @@ _root = spans.alias("root")
 
 def _with_root(*columns: Any) -> Select[Any]:
     """The traces with their root span's times in ns (the summary keeps whole ms: a trace
-    faster than a millisecond would read 0) and its ``columns``; None for a summary sent
-    without its spans."""
-    return select(traces, _root.c.started_ns, _root.c.ended_ns, *columns).select_from(
+    faster than a millisecond would read 0), its events and its ``columns``; None for a
+    summary sent without its spans."""
+    return select(
+        traces, _root.c.started_ns, _root.c.ended_ns, _root.c.events, *columns
+    ).select_from(
         traces.outerjoin(
             _root, and_(_root.c.trace_id == traces.c.id, _root.c.span_id == traces.c.root_span_id)
         )
@@ -1217,7 +1216,21 @@ def _trace_summary(row: Any) -> TraceSummary:
         cost=row.cost,
         session_id=row.session_id,
         user_id=row.user_id,
+        scores=_scores(row.events or []),
     )
+
+
+def _scores(events: list[dict[str, Any]]) -> dict[str, float | str]:
+    """The evaluation results on a root span, the latest of each name: its score, or its
+    label when it has no score."""
+    found: dict[str, float | str] = {}
+    for event in events:
+        a = event["attributes"]
+        if event["name"] == EVALUATION_EVENT:
+            value = a.get("gen_ai.evaluation.score.value", a.get("gen_ai.evaluation.score.label"))
+            if value is not None:
+                found[a["gen_ai.evaluation.name"]] = value
+    return found
 
 
 def _span_record(row: Any) -> SpanRecord:

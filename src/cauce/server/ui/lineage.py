@@ -122,6 +122,7 @@ def traces(request: Request) -> View:
         return render("traces.html", ctx=ctx, traces=found, names=trace_names(),
                       filters=filters, newest="?" + urlencode(kept), older=older,
                       grouped=any(t.session_id or t.user_id for t in found),
+                      scored=any(t.scores for t in found),
                       section="traces")  # fmt: skip
 
     return view
