@@ -336,11 +336,11 @@ def _belonging(
     to its longest) that the traces of a request belong to."""
     from cauce.genai import tracing
 
-    raw = next((v for k, v in headers if k.lower() == api.SESSION_HEADER), None)
-    session = None if raw is None else raw.decode("latin-1").strip()
-    if session is not None and not 1 <= len(session) <= tracing.MAX_ID:
+    raw = next((v for k, v in headers if k.lower() == api.SESSION_HEADER), b"")
+    session = raw.decode("latin-1").strip() or None
+    if session is not None and len(session) > tracing.MAX_ID:
         raise BadRequest(
-            f"the {api.SESSION_HEADER.decode()} header: 1 to {tracing.MAX_ID} characters, "
+            f"the {api.SESSION_HEADER.decode()} header: at most {tracing.MAX_ID} characters, "
             f"not {len(session)}",
             details={"field": api.SESSION_HEADER.decode()},
         )
