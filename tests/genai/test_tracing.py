@@ -441,6 +441,11 @@ def test_traces_belong_to_the_session_and_user_they_were_made_in(any_workspace: 
     assert sessions["chat-2"].user_ids == ["bo"]
     assert sessions["chat-1"].first_at <= sessions["chat-1"].last_at
     assert [s.id for s in tracing.list_sessions(user_id="bo")] == ["chat-2"]
+    people = {u.id: u for u in tracing.list_users()}
+    assert set(people) == {"u" * 256, "cy", "bo", "ana"}
+    assert (people["ana"].traces, people["ana"].sessions, people["ana"].errors) == (2, 1, 0)
+    assert (people["bo"].traces, people["bo"].errors) == (1, 1)
+    assert people["u" * 256].sessions == 0
 
     with pytest.raises(InvalidInput, match="give a session_id, a user_id or both"):
         tracing.session().__enter__()
@@ -500,6 +505,9 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     assert "session chat-2 · user bo" in shown
     none = run_cli(home, "traces", "sessions", "--user", "nobody").stdout
     assert "No sessions match." in none
+    people = run_cli(home, "traces", "users").stdout
+    assert re.search(r"bo[│\s]+1[│\s]+1[│\s]+0", people)  # 1 session, 1 trace, 0 errors
+    assert re.search(r"ana[│\s]+1[│\s]+2[│\s]+0", people)
 
 
 def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(

@@ -415,6 +415,9 @@ def test_traces_are_paged_and_grouped_by_session_and_user(
     assert sessions.index("chat-2") < sessions.index("chat-1")
     row = rf">chat-2</a></td>\s*<td><a [^>]*>bo</a></td>\s*<td class=\"num\">{TRACES_SHOWN}<"
     assert re.search(row, sessions)
+    people = client.get("/ui/users").text.split("<tbody>")[1]
+    assert people.index(">bo</a>") < people.index(">ana</a>")
+    assert '<a href="/ui/sessions?user=ana">1</a>' in people
     none = client.get("/ui/sessions", params={"user": "cy"}).text
     assert "No session of user cy is stored." in none
     empty = client.get("/ui/traces", params={"session": "nope"}).text

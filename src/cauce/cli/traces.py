@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, took, when
+
+if TYPE_CHECKING:
+    from cauce.genai.tracing import SessionSummary, UserSummary
 
 app = typer.Typer(help="GenAI traces: flow runs, LLM calls, retrievals.", no_args_is_help=True)
 
@@ -97,24 +102,54 @@ def sessions(
         return
     table(
         "Sessions",
-        ["Session", "Users", "Traces", "Errors", "First", "Last", "Tokens in/out", "Cost"],
-        [
-            [
-                s.id,
-                ", ".join(s.user_ids),
-                s.traces,
-                s.errors,
-                when(s.first_at),
-                when(s.last_at),
-                f"{s.input_tokens}/{s.output_tokens}",
-                _cost(s.cost),
-            ]
-            for s in found
-        ],
+        ["Session", "Users", *_TOTALS],
+        [[s.id, ", ".join(s.user_ids), *_totals(s)] for s in found],
         empty="No sessions match."
         if user_id
         else "No sessions yet: traces made in cauce.tracing.session(...) belong to one.",
     )
+
+
+@app.command("users")
+def users(
+    limit: int = typer.Option(50, "-n", "--max", help="How many, latest first."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """List users: their sessions, traces, tokens and cost.
+
+    Traces belong to a user when they are made in cauce.tracing.session(user_id=...), or
+    through a GenAI endpoint with OpenAI's user field.
+
+    Example:
+        cauce traces users
+        cauce traces list --user ana
+    """
+    from cauce.genai.tracing import list_users
+
+    found = list_users(limit=limit)
+    if as_json:
+        print_json([u.to_dict() for u in found])
+        return
+    table(
+        "Users",
+        ["User", "Sessions", *_TOTALS],
+        [[u.id, u.sessions, *_totals(u)] for u in found],
+        empty="No users yet: traces made in cauce.tracing.session(user_id=...) belong to one.",
+    )
+
+
+_TOTALS = ["Traces", "Errors", "First", "Last", "Tokens in/out", "Cost"]
+
+
+def _totals(summed: SessionSummary | UserSummary) -> list[Any]:
+    return [
+        summed.traces,
+        summed.errors,
+        when(summed.first_at),
+        when(summed.last_at),
+        f"{summed.input_tokens}/{summed.output_tokens}",
+        _cost(summed.cost),
+    ]
 
 
 @app.command("show")

@@ -56,15 +56,18 @@ __all__ = [
     "SpanRecord",
     "Trace",
     "TraceSummary",
+    "UserSummary",
     "add_evaluation",
     "add_root_evaluations",
     "flush",
     "get_trace",
     "list_sessions",
     "list_traces",
+    "list_users",
     "log_feedback",
     "query_sessions",
     "query_traces",
+    "query_users",
     "read_trace",
     "record_evaluation",
     "record_root_evaluations",
@@ -677,6 +680,26 @@ class TraceSummary:
 
 
 @dataclass(frozen=True)
+class UserSummary:
+    """The traces of one user: how many, in how many sessions, when, how many failed, their
+    tokens and cost."""
+
+    id: str
+    traces: int
+    errors: int
+    first_at: int
+    last_at: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    sessions: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     """The traces of one session: how many, when, how many failed, their tokens and cost,
     and the users they were made for."""
@@ -812,27 +835,9 @@ def query_sessions(
     *, user_id: str | None = None, limit: int = 50, workspace: Workspace | None = None
 ) -> list[SessionSummary]:
     """Stored sessions, the one with the latest trace first: each one's traces summed."""
-    from sqlalchemy import case, func
-
     ws = workspace or current()
     check_limit(limit)
-    last = func.max(traces.c.started_at)
-    query = (
-        select(
-            traces.c.session_id,
-            func.count().label("traces"),
-            func.sum(case((traces.c.status == "error", 1), else_=0)).label("errors"),
-            func.min(traces.c.started_at).label("first_at"),
-            last.label("last_at"),
-            func.sum(traces.c.input_tokens).label("input_tokens"),
-            func.sum(traces.c.output_tokens).label("output_tokens"),
-            func.sum(traces.c.cost).label("cost"),
-        )
-        .where(traces.c.session_id.is_not(None))
-        .group_by(traces.c.session_id)
-        .order_by(last.desc(), traces.c.session_id)
-        .limit(limit)
-    )
+    query = _totals(traces.c.session_id).limit(limit)
     if user_id is not None:
         of_user = select(traces.c.session_id).where(traces.c.user_id == user_id)
         query = query.where(traces.c.session_id.in_(of_user))
@@ -844,27 +849,71 @@ def query_sessions(
                 select(traces.c.session_id, traces.c.user_id)
                 .distinct()
                 .where(
-                    traces.c.session_id.in_([r.session_id for r in found]),
+                    traces.c.session_id.in_([r.id for r in found]),
                     traces.c.user_id.is_not(None),
                 )
                 .order_by(traces.c.session_id, traces.c.user_id)
             )
             for session_id, user in pairs:
                 users.setdefault(session_id, []).append(user)
-    return [
-        SessionSummary(
-            id=r.session_id,
-            traces=r.traces,
-            errors=int(r.errors),
-            first_at=r.first_at,
-            last_at=r.last_at,
-            input_tokens=int(r.input_tokens),
-            output_tokens=int(r.output_tokens),
-            cost=r.cost,
-            user_ids=users.get(r.session_id, []),
+    return [SessionSummary(**_summed(r), user_ids=users.get(r.id, [])) for r in found]
+
+
+def list_users(*, limit: int = 50, workspace: Workspace | None = None) -> list[UserSummary]:
+    """Users, the one with the latest trace first (the spans this process still buffers
+    written first): each one's traces, sessions, tokens and cost."""
+    ws = workspace or current()
+    flush(ws)
+    return query_users(limit=limit, workspace=ws)
+
+
+@operation("GET /trace-users")
+def query_users(*, limit: int = 50, workspace: Workspace | None = None) -> list[UserSummary]:
+    """Stored users, the one with the latest trace first: each one's traces summed."""
+    from sqlalchemy import distinct, func
+
+    ws = workspace or current()
+    check_limit(limit)
+    sessions = func.count(distinct(traces.c.session_id)).label("sessions")
+    query = _totals(traces.c.user_id).add_columns(sessions).limit(limit)
+    with ws.store.read() as conn:
+        found = conn.execute(query).all()
+    return [UserSummary(**_summed(r), sessions=r.sessions) for r in found]
+
+
+def _totals(group: Any) -> Select[Any]:
+    """The traces summed by ``group`` (a session, a user), the latest trace's group first."""
+    from sqlalchemy import case, func
+
+    last = func.max(traces.c.started_at)
+    return (
+        select(
+            group.label("id"),
+            func.count().label("traces"),
+            func.sum(case((traces.c.status == "error", 1), else_=0)).label("errors"),
+            func.min(traces.c.started_at).label("first_at"),
+            last.label("last_at"),
+            func.sum(traces.c.input_tokens).label("input_tokens"),
+            func.sum(traces.c.output_tokens).label("output_tokens"),
+            func.sum(traces.c.cost).label("cost"),
         )
-        for r in found
-    ]
+        .where(group.is_not(None))
+        .group_by(group)
+        .order_by(last.desc(), group)
+    )
+
+
+def _summed(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "traces": row.traces,
+        "errors": int(row.errors),
+        "first_at": row.first_at,
+        "last_at": row.last_at,
+        "input_tokens": int(row.input_tokens),
+        "output_tokens": int(row.output_tokens),
+        "cost": row.cost,
+    }
 
 
 @operation("GET /trace-names")

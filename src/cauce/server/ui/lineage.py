@@ -35,6 +35,7 @@ def add_routes(app: FastAPI) -> None:
     app.add_api_route("/ui/traces", page("viewer", traces), include_in_schema=False)
     app.add_api_route("/ui/traces/{trace_id}", page("viewer", trace), include_in_schema=False)
     app.add_api_route("/ui/sessions", page("viewer", sessions), include_in_schema=False)
+    app.add_api_route("/ui/users", page("viewer", users), include_in_schema=False)
 
 
 def lineage(request: Request) -> View:
@@ -138,6 +139,18 @@ def sessions(request: Request) -> View:
         found = list_sessions(user_id=user, limit=TRACES_SHOWN)
         return render("sessions.html", ctx=ctx, sessions=found, user=user, shown=TRACES_SHOWN,
                       section="traces")  # fmt: skip
+
+    return view
+
+
+def users(request: Request) -> View:
+    """Users, the latest first: each one's sessions, traces, tokens and cost."""
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.tracing import list_users
+
+        found = list_users(limit=TRACES_SHOWN)
+        return render("users.html", ctx=ctx, users=found, shown=TRACES_SHOWN, section="traces")
 
     return view
 
