@@ -812,10 +812,8 @@ def query_traces(
         if before is not None:
             after = _require_trace(conn, before)
             query = query.where(
-                or_(
-                    traces.c.started_at < after.started_at,
-                    and_(traces.c.started_at == after.started_at, traces.c.id > after.id),
-                )
+                traces.c.started_at <= after.started_at,  # a range the index answers
+                or_(traces.c.started_at < after.started_at, traces.c.id > after.id),
             )
         return [_trace_summary(r) for r in conn.execute(query)]
 
@@ -1222,7 +1220,9 @@ def _require_trace(conn: Any, trace_id: str) -> Any:
     text = trace_id.lower()
     if len(text) < 8 or any(c not in "0123456789abcdef" for c in text):
         raise InvalidInput(f"a trace is named by its id (8 to 32 hex characters), not {trace_id!r}")
-    rows = conn.execute(_with_root().where(traces.c.id.startswith(text)).limit(2)).all()
+    # A whole id is looked up by its key (a prefix is a LIKE the index may not answer).
+    named = traces.c.id == text if len(text) == 32 else traces.c.id.startswith(text)
+    rows = conn.execute(_with_root().where(named).limit(2)).all()
     if not rows:
         raise NotFound(f"no trace {trace_id}", hint="cauce traces list shows the recent ones")
     if len(rows) > 1:
