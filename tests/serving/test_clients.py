@@ -312,3 +312,15 @@ def test_cauce_invoke_says_how_to_reach_an_endpoint_that_is_not_served(served: S
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"cannot reach endpoint churn at {nowhere}" in result.stderr
     assert "serve it with cauce endpoints serve churn, or pass --url" in result.stderr
+
+
+def test_cauce_invoke_refuses_the_answer_of_another_endpoint(served: Served) -> None:
+    row = '{"dataframe_records": [{"age": 40, "charges": 70.5}]}'
+    result = cauce_cli(
+        served.ws.settings.root,
+        *("endpoints", "invoke", "fraud", "--url", served.url, "-d", row),
+        check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"the server at {served.url} serves endpoint churn, not fraud" in result.stderr
+    assert result.stdout == ""

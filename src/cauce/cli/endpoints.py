@@ -244,6 +244,12 @@ def invoke(
         except (ValueError, KeyError, TypeError):
             message = reply.text[:300]
         raise InvalidInput(f"endpoint {name} answered {reply.status_code}: {message}")
+    served = reply.headers.get("cauce-endpoint")
+    if served is not None and served != name:  # another endpoint's model answered
+        raise InvalidInput(
+            f"the server at {url} serves endpoint {served}, not {name}",
+            hint=f"pass --url where {name} is served (cauce endpoints serve {name} prints it)",
+        )
     served_by = reply.headers.get("cauce-deployment", "?")
     version = reply.headers.get("cauce-model-version", "?")
     console.print(f"[dim]{served_by} ({version}) {reply.headers.get('x-request-id', '')}[/]")

@@ -342,6 +342,7 @@ class Router:
             content_type=reply.headers.get(b"content-type", b"application/json"),
             headers=[
                 (b"x-request-id", correlation),
+                (b"cauce-endpoint", self.name.encode()),
                 (b"cauce-deployment", answered_by.encode()),
                 *((k, reply.headers[k]) for k in _ANSWERED if k in reply.headers),
             ],
