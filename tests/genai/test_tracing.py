@@ -505,6 +505,8 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     assert "session chat-2 · user bo" in shown
     none = run_cli(home, "traces", "sessions", "--user", "nobody").stdout
     assert "No sessions match." in none
+    turns = run_cli(home, "traces", "to-dataset", "chat-1-turns", "--session", "chat-1").stdout
+    assert "Registered 2 traces as chat-1-turns@1" in turns
     people = run_cli(home, "traces", "users").stdout
     assert re.search(r"bo[│\s]+1[│\s]+1[│\s]+0", people)  # 1 session, 1 trace, 0 errors
     assert re.search(r"ana[│\s]+1[│\s]+2[│\s]+0", people)

@@ -413,7 +413,9 @@ def test_traces_are_paged_and_grouped_by_session_and_user(
     assert '<span class="score">helpful 0</span>' in of_ana
     sessions = client.get("/ui/sessions").text.split("<tbody>")[1]
     assert sessions.index("chat-2") < sessions.index("chat-1")
-    row = rf">chat-2</a></td>\s*<td><a [^>]*>bo</a></td>\s*<td class=\"num\">{TRACES_SHOWN}<"
+    row = (
+        rf">chat-2</a></td>\s*<td><a [^>]*>bo</a></td>\s*<td class=\"num\"><a [^>]*>{TRACES_SHOWN}<"
+    )
     assert re.search(row, sessions)
     people = client.get("/ui/users").text.split("<tbody>")[1]
     assert people.index(">bo</a>") < people.index(">ana</a>")
@@ -422,6 +424,33 @@ def test_traces_are_paged_and_grouped_by_session_and_user(
     assert "No session of user cy is stored." in none
     empty = client.get("/ui/traces", params={"session": "nope"}).text
     assert "No trace in session nope is stored." in empty
+
+
+def test_a_session_reads_as_its_conversation(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    from cauce.genai import tracing
+
+    with tracing.session("chat/42", user_id="ana"):
+        with tracing.span("qa", operation="invoke_agent") as first:
+            first.content("cauce.input", {"question": "where is my parcel?"})
+            first.content("cauce.output", {"answer": "On its way:\nit left Madrid today."})
+        time.sleep(0.002)
+        with pytest.raises(RuntimeError), tracing.span("qa", operation="invoke_agent") as second:
+            second.content("cauce.input", {"question": "and <b>when</b> does it arrive?"})
+            raise RuntimeError("the model is down")
+    tracing.log_feedback(first.trace_id, "helpful", 1)
+    page = client.get("/ui/sessions/chat/42").text
+    assert "<h1>Session chat/42</h1>" in page and 'href="/ui/traces?user=ana">ana</a>' in page
+    rows = page.split("<tbody>")[1].split("</tr>")
+    assert "where is my parcel?" in rows[0] and "On its way:\nit left Madrid today." in rows[0]
+    assert '<span class="score">helpful 1</span>' in rows[0]
+    assert 'class="failed"' in rows[1] and "and &lt;b&gt;when&lt;/b&gt; does it arrive?" in rows[1]
+    assert f'href="/ui/traces/{second.trace_id}"' in rows[1]
+    listed = client.get("/ui/sessions").text
+    assert 'href="/ui/sessions/chat/42">chat/42</a>' in listed
+    missing = client.get("/ui/sessions/nope")
+    assert missing.status_code == 404 and "no session nope" in missing.text
 
 
 @cauce.step

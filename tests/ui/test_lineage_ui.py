@@ -72,9 +72,10 @@ def test_a_sessions_traces_are_one_click_from_the_sessions_page(
     from cauce.genai import tracing
 
     with tracing.session("chat-42", user_id="ana"):
-        for _ in range(2):
-            with tracing.span("answer", operation="invoke_agent"), tracing.span("chat"):
-                pass
+        for question in ("Where is my parcel?", "When does it arrive?"):
+            with tracing.span("answer", operation="invoke_agent") as turn, tracing.span("chat"):
+                turn.content("cauce.input", {"question": question})
+                turn.content("cauce.output", {"answer": f"About {question.lower()} ..."})
     with tracing.span("answer", operation="invoke_agent"):
         pass
     tracing.flush(remote_workspace)
@@ -85,6 +86,12 @@ def test_a_sessions_traces_are_one_click_from_the_sessions_page(
     assert "ana" in ui.locator("table.sessions tbody tr").inner_text()
     ui.shot("sessions")
     ui.get_by_role("link", name="chat-42").click()
+    ui.wait_for_selector("table.conversation")
+    turns = ui.locator("table.conversation tbody tr")
+    assert "Where is my parcel?" in turns.nth(0).inner_text()
+    assert "When does it arrive?" in turns.nth(1).inner_text()
+    ui.shot("session")
+    ui.locator("dl.facts").get_by_role("link", name="2").click()
     ui.wait_for_selector("table.traces")
     assert ui.locator("table.traces tbody tr").count() == 2
     assert ui.get_by_label("Session", exact=True).input_value() == "chat-42"

@@ -258,6 +258,7 @@ def to_dataset(
     dataset: str = typer.Argument(..., help="The dataset the traces are registered as."),
     name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
     status: str = typer.Option(None, "--status", help="ok or error."),
+    session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
     limit: int = typer.Option(10_000, "-n", "--max", help="At most this many, oldest first."),
 ) -> None:
     """Register recorded traces as a dataset version, one row per trace.
@@ -269,5 +270,7 @@ def to_dataset(
     """
     from cauce.genai.tracing import to_dataset as traces_to_dataset
 
-    version = traces_to_dataset(dataset, trace_name=name, status=status, limit=limit)
+    version = traces_to_dataset(
+        dataset, trace_name=name, status=status, session_id=session_id, limit=limit
+    )
     console.print(f"Registered {version.row_count} traces as {version.ref}")

@@ -1086,6 +1086,7 @@ def to_dataset(
     trace_name: str | None = None,
     status: str | None = None,
     since_ms: int | None = None,
+    session_id: str | None = None,
     limit: int = 10_000,
     workspace: Workspace | None = None,
 ) -> DatasetVersion:
@@ -1106,7 +1107,12 @@ def to_dataset(
     ws = workspace or current()
     flush(ws)
     rows = trace_rows(
-        trace_name=trace_name, status=status, since_ms=since_ms, limit=limit, workspace=ws
+        trace_name=trace_name,
+        status=status,
+        since_ms=since_ms,
+        session_id=session_id,
+        limit=limit,
+        workspace=ws,
     )
     if not rows:
         raise NotFound("no traces match", hint="cauce traces list shows what is recorded")
@@ -1125,10 +1131,12 @@ def trace_rows(
     trace_name: str | None = None,
     status: str | None = None,
     since_ms: int | None = None,
+    session_id: str | None = None,
     limit: int = 10_000,
     workspace: Workspace | None = None,
 ) -> list[dict[str, Any]]:
-    """Stored traces as the rows of :func:`to_dataset`, oldest first."""
+    """Stored traces as the rows of :func:`to_dataset`, oldest first (a session's: its
+    conversation, turn by turn)."""
     ws = workspace or current()
     check_limit(limit)
     if since_ms is not None:
@@ -1140,6 +1148,8 @@ def trace_rows(
         query = query.where(traces.c.status == status)
     if since_ms is not None:
         query = query.where(traces.c.started_at >= since_ms)
+    if session_id is not None:
+        query = query.where(traces.c.session_id == session_id)
     with ws.store.read() as conn:
         found = conn.execute(query).all()
     rows = []

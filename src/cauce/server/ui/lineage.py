@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from cauce.errors import InvalidInput
+from cauce.errors import InvalidInput, NotFound
 from cauce.server.ui.graphs import drawn
 from cauce.server.ui.pages import Context, View, page, render
 from cauce.workspace import Workspace
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 AUDIT_LIMIT = 200
 TRACES_SHOWN = 100
+SESSION_TURNS = 500
 
 
 def add_routes(app: FastAPI) -> None:
@@ -35,6 +36,9 @@ def add_routes(app: FastAPI) -> None:
     app.add_api_route("/ui/traces", page("viewer", traces), include_in_schema=False)
     app.add_api_route("/ui/traces/{trace_id}", page("viewer", trace), include_in_schema=False)
     app.add_api_route("/ui/sessions", page("viewer", sessions), include_in_schema=False)
+    app.add_api_route(
+        "/ui/sessions/{session_id:path}", page("viewer", session), include_in_schema=False
+    )
     app.add_api_route("/ui/users", page("viewer", users), include_in_schema=False)
 
 
@@ -141,6 +145,45 @@ def sessions(request: Request) -> View:
                       section="traces")  # fmt: skip
 
     return view
+
+
+def session(request: Request) -> View:
+    """A session as the conversation it was: each trace's inputs, outputs and scores, oldest
+    first, with the session's totals."""
+    session_id = request.path_params["session_id"]
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.tracing import flush, trace_rows
+
+        flush(ws)
+        rows = trace_rows(session_id=session_id, limit=SESSION_TURNS)
+        if not rows:
+            raise NotFound(f"no session {session_id}", hint="cauce traces sessions lists them")
+        turns = [
+            {
+                "row": row,
+                "inputs": _prefixed(row, "inputs."),
+                "outputs": _prefixed(row, "outputs."),
+                "scores": _prefixed(row, "eval."),
+            }
+            for row in rows
+        ]
+        costs = [r["cost"] for r in rows if r["cost"] is not None]
+        totals = {
+            "input_tokens": sum(r["input_tokens"] for r in rows),
+            "output_tokens": sum(r["output_tokens"] for r in rows),
+            "cost": sum(costs) if costs else None,
+            "errors": sum(r["status"] == "error" for r in rows),
+            "users": sorted({r["user_id"] for r in rows if r.get("user_id")}),
+        }
+        return render("session.html", ctx=ctx, session_id=session_id, turns=turns, totals=totals,
+                      shown=SESSION_TURNS, section="traces")  # fmt: skip
+
+    return view
+
+
+def _prefixed(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
 
 
 def users(request: Request) -> View:
