@@ -440,6 +440,7 @@ def test_a_session_reads_as_its_conversation(
             second.content("cauce.input", {"question": "and <b>when</b> does it arrive?"})
             raise RuntimeError("the model is down")
     tracing.log_feedback(first.trace_id, "helpful", 1)
+    tracing.log_feedback(second.trace_id, "tone", None, "curt")
     page = client.get("/ui/sessions/chat/42").text
     assert "<h1>Session chat/42</h1>" in page and 'href="/ui/traces?user=ana">ana</a>' in page
     rows = page.split("<tbody>")[1].split("</tr>")
@@ -447,6 +448,7 @@ def test_a_session_reads_as_its_conversation(
     assert '<span class="score">helpful 1</span>' in rows[0]
     assert 'class="failed"' in rows[1] and "and &lt;b&gt;when&lt;/b&gt; does it arrive?" in rows[1]
     assert f'href="/ui/traces/{second.trace_id}"' in rows[1]
+    assert '<span class="score">tone curt</span>' in rows[1]
     listed = client.get("/ui/sessions").text
     assert 'href="/ui/sessions/chat/42">chat/42</a>' in listed
     missing = client.get("/ui/sessions/nope")

@@ -45,17 +45,21 @@ def list_(
     if as_json:
         print_json([t.to_dict() for t in found])
         return
-    columns = ["Trace ID", "Name", "Started", "Duration", "Status", "Spans", "Tokens in/out"]
+    columns = [
+        "Trace ID",
+        "Name",
+        "Started",
+        "Duration",
+        "Status",
+        "Spans",
+        "Tokens in/out",
+        "Cost",
+    ]
     grouped = any(t.session_id or t.user_id for t in found)
     scored = any(t.scores for t in found)
     table(
         "Traces",
-        [
-            *columns,
-            "Cost",
-            *(["Session", "User"] if grouped else []),
-            *(["Scores"] if scored else []),
-        ],
+        [*columns, *(["Session", "User"] if grouped else []), *(["Scores"] if scored else [])],
         [
             [
                 t.id,

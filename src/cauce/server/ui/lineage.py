@@ -1,7 +1,8 @@
 """Lineage, audit and traces: the lineage graph around any entity (drawn in layers, upstream
 to the left, each node a link that centres the graph on it), the audit log filtered, and a
 trace as a tree of spans on a time line with their tokens, latency and cost; traces paged
-and filtered, by session and user too, and the sessions they make."""
+and filtered, by session and user too; the sessions and users they make, and a session as the
+conversation it was."""
 
 from __future__ import annotations
 
@@ -153,9 +154,10 @@ def session(request: Request) -> View:
     session_id = request.path_params["session_id"]
 
     def view(ws: Workspace, ctx: Context) -> Response:
-        from cauce.genai.tracing import flush, trace_rows
+        from cauce.genai.tracing import list_traces, trace_rows
 
-        flush(ws)
+        # The scores as the traces list shows them (labels too; a row keeps numbers only).
+        scores = {t.id: t.scores for t in list_traces(session_id=session_id, limit=SESSION_TURNS)}
         rows = trace_rows(session_id=session_id, limit=SESSION_TURNS)
         if not rows:
             raise NotFound(f"no session {session_id}", hint="cauce traces sessions lists them")
@@ -164,7 +166,7 @@ def session(request: Request) -> View:
                 "row": row,
                 "inputs": _prefixed(row, "inputs."),
                 "outputs": _prefixed(row, "outputs."),
-                "scores": _prefixed(row, "eval."),
+                "scores": scores.get(row["trace_id"], {}),
             }
             for row in rows
         ]
