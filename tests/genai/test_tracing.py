@@ -478,6 +478,8 @@ def test_traces_are_paged_newest_first_by_the_last_one_seen(any_workspace: Works
         seen += [t.id for t in page]
         page = tracing.list_traces(limit=2, before=page[-1].id)
     assert seen == [f"{n:032x}" for n in (1, 2, 3, 4, 5)]
+    recent = tracing.list_traces(since_ms=summary.started_at + 4)
+    assert [t.id for t in recent] == seen[:4]
     with pytest.raises(NotFound, match="no trace"):
         tracing.list_traces(before="f" * 32)
 
@@ -507,6 +509,11 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     assert "No sessions match." in none
     turns = run_cli(home, "traces", "to-dataset", "chat-1-turns", "--session", "chat-1").stdout
     assert "Registered 2 traces as chat-1-turns@1" in turns
+    assert newest[0].id in run_cli(home, "traces", "list", "--since", "1h").stdout
+    future = run_cli(home, "traces", "to-dataset", "x", "--since", "0s", check=False)
+    assert future.returncode == 1 and "no traces match" in future.stderr
+    bad = run_cli(home, "traces", "list", "--since", "soon", check=False)
+    assert bad.returncode == 1 and "--since: not a duration: 'soon'" in bad.stderr
     people = run_cli(home, "traces", "users").stdout
     assert re.search(r"bo[│\s]+1[│\s]+1[│\s]+0", people)  # 1 session, 1 trace, 0 errors
     assert re.search(r"ana[│\s]+1[│\s]+2[│\s]+0", people)

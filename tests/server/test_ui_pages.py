@@ -424,6 +424,11 @@ def test_traces_are_paged_and_grouped_by_session_and_user(
     assert "No session of user cy is stored." in none
     empty = client.get("/ui/traces", params={"session": "nope"}).text
     assert "No trace in session nope is stored." in empty
+    recent = client.get("/ui/traces", params={"since": "1h", "user": "ana"}).text
+    assert f"/ui/traces/{first.trace_id}" in recent
+    assert '<option value="1h" selected>the last 1h</option>' in recent
+    bad = client.get("/ui/traces", params={"since": "2h"})
+    assert bad.status_code == 422 and "since is one of 1h, 24h, 7d, 30d" in bad.text
 
 
 def test_a_session_reads_as_its_conversation(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, took, when
+from cauce.errors import InvalidInput
 
 if TYPE_CHECKING:
     from cauce.genai.tracing import SessionSummary, UserSummary
@@ -20,6 +22,7 @@ def list_(
     status: str = typer.Option(None, "--status", help="ok or error."),
     session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
     user_id: str = typer.Option(None, "--user", help="Only the traces of this user."),
+    since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 2d."),
     before: str = typer.Option(
         None, "--before", help="Only traces older than this one (the last of a page)."
     ),
@@ -39,6 +42,7 @@ def list_(
         status=status,
         session_id=session_id,
         user_id=user_id,
+        since_ms=_since_ms(since),
         before=before,
         limit=limit,
     )
@@ -76,7 +80,7 @@ def list_(
             for t in found
         ],
         empty="No traces match."
-        if name or status or session_id or user_id or before
+        if name or status or session_id or user_id or since or before
         else "No traces yet: a flow run, a traced function or a GenAI endpoint records them.",
     )
     if found and len(found) == limit:
@@ -249,6 +253,18 @@ def feedback(
     console.print(f"Recorded {name} on trace {trace_id}")
 
 
+def _since_ms(since: str | None) -> int | None:
+    """``--since 1h`` as the time (ms) an hour ago."""
+    from cauce.validation import duration_ms
+
+    if since is None:
+        return None
+    try:
+        return int(time.time() * 1000) - duration_ms(since)
+    except ValueError as exc:
+        raise InvalidInput(f"--since: {exc}", details={"field": "since"}) from None
+
+
 def _scores(scores: dict[str, float | str]) -> str:
     return " ".join(f"{name}={number(value)}" for name, value in scores.items())
 
@@ -263,6 +279,7 @@ def to_dataset(
     name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
     status: str = typer.Option(None, "--status", help="ok or error."),
     session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
+    since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 2d."),
     limit: int = typer.Option(10_000, "-n", "--max", help="At most this many, oldest first."),
 ) -> None:
     """Register recorded traces as a dataset version, one row per trace.
@@ -275,6 +292,11 @@ def to_dataset(
     from cauce.genai.tracing import to_dataset as traces_to_dataset
 
     version = traces_to_dataset(
-        dataset, trace_name=name, status=status, session_id=session_id, limit=limit
+        dataset,
+        trace_name=name,
+        status=status,
+        since_ms=_since_ms(since),
+        session_id=session_id,
+        limit=limit,
     )
     console.print(f"Registered {version.row_count} traces as {version.ref}")

@@ -765,13 +765,15 @@ def list_traces(
     status: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
+    since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
     workspace: Workspace | None = None,
 ) -> list[TraceSummary]:
     """Recent traces, newest first (the spans this process still buffers written first):
-    of a name, a status, a session, a user; ``before`` a trace (its id, or a unique prefix),
-    the ones older than it, so the last one listed names the next page."""
+    of a name, a status, a session, a user, started at ``since_ms`` or later; ``before`` a
+    trace (its id, or a unique prefix), the ones older than it, so the last one listed names
+    the next page."""
     ws = workspace or current()
     flush(ws)
     return query_traces(
@@ -779,6 +781,7 @@ def list_traces(
         status=status,
         session_id=session_id,
         user_id=user_id,
+        since_ms=since_ms,
         before=before,
         limit=limit,
         workspace=ws,
@@ -792,6 +795,7 @@ def query_traces(
     status: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
+    since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
     workspace: Workspace | None = None,
@@ -800,6 +804,9 @@ def query_traces(
     ws = workspace or current()
     check_limit(limit)
     query = _with_root().order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
+    if since_ms is not None:
+        check_int(since_ms, "since_ms")
+        query = query.where(traces.c.started_at >= since_ms)
     for column, value in (
         (traces.c.name, name),
         (traces.c.status, status),

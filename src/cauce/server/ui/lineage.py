@@ -6,6 +6,7 @@ conversation it was."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 AUDIT_LIMIT = 200
 TRACES_SHOWN = 100
 SESSION_TURNS = 500
+# The traces page's time ranges: how far back each one reaches, in ms.
+SINCE = {"1h": 3_600_000, "24h": 86_400_000, "7d": 604_800_000, "30d": 2_592_000_000}
 
 
 def add_routes(app: FastAPI) -> None:
@@ -103,7 +106,7 @@ def traces(request: Request) -> View:
     ``before`` a trace, the page of those older than it."""
     filters = {
         key: request.query_params.get(key) or None
-        for key in ("name", "status", "session", "user", "before")
+        for key in ("name", "status", "session", "user", "since", "before")
     }
 
     def view(ws: Workspace, ctx: Context) -> Response:
@@ -113,11 +116,17 @@ def traces(request: Request) -> View:
             raise InvalidInput(
                 f"status is ok or error, not {filters['status']!r}", details={"field": "status"}
             )
+        since = filters["since"]
+        if since not in (None, *SINCE):
+            raise InvalidInput(
+                f"since is one of {', '.join(SINCE)}, not {since!r}", details={"field": "since"}
+            )
         found = list_traces(
             name=filters["name"],
             status=filters["status"],
             session_id=filters["session"],
             user_id=filters["user"],
+            since_ms=None if since is None else int(time.time() * 1000) - SINCE[since],
             before=filters["before"],
             limit=TRACES_SHOWN,
         )
@@ -125,7 +134,7 @@ def traces(request: Request) -> View:
         older = None
         if len(found) == TRACES_SHOWN:
             older = "?" + urlencode({**kept, "before": found[-1].id})
-        return render("traces.html", ctx=ctx, traces=found, names=trace_names(),
+        return render("traces.html", ctx=ctx, traces=found, names=trace_names(), since=SINCE,
                       filters=filters, newest="?" + urlencode(kept), older=older,
                       grouped=any(t.session_id or t.user_id for t in found),
                       scored=any(t.scores for t in found),
