@@ -117,6 +117,8 @@ def records(
                 "model": "smollm2",
                 "operation": "chat",
                 "key": "team-a",
+                "session_id": f"conversation-{i % 3}",
+                "user_id": f"user-{i % 3}",
                 "status": 500 if failed else (400 if blocked else 200),
                 "error": "upstream_error" if failed else ("content_filter" if blocked else None),
                 "stream": stream,

@@ -286,6 +286,15 @@ def test_a_requests_trace_belongs_to_its_session_header_and_its_user(
     ]
     [summary] = tracing.list_sessions(workspace=gateway.ws)
     assert (summary.id, summary.traces, summary.user_ids) == ("chat-42", 3, ["ana"])
+    # The collector's records carry them too: cost by conversation or by user, from the data.
+    rows = gateway.records(4)
+    text = lambda value: value if isinstance(value, str) else ""  # noqa: E731 (None reads NaN)
+    assert sorted((r["operation"], text(r["session_id"]), text(r["user_id"])) for r in rows) == [
+        ("chat", "", ""),
+        ("chat", "chat-42", ""),
+        ("chat", "chat-42", "ana"),
+        ("embeddings", "chat-42", "ana"),
+    ]
     too_long = httpx.post(
         f"{gateway.url}/v1/chat/completions",
         json={"model": "assistant", "messages": ask("hi")},

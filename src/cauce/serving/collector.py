@@ -94,6 +94,7 @@ class GenAIRecord:
     summary: Any = None  # cauce.genai.openai_api.Summary
     progress: tuple[int | None, int | None] | None = None
     error: str | None = None
+    session: str | None = None  # the cauce-session header
 
 
 # The columns of the ``genai`` collection, in order (docs/genai-endpoints.md describes them).
@@ -106,6 +107,8 @@ GENAI_COLUMNS = (
     "model",
     "operation",
     "key",
+    "session_id",
+    "user_id",
     "status",
     "error",
     "stream",
@@ -755,6 +758,8 @@ def genai_row(record: GenAIRecord, settings: _Settings) -> dict[str, Any]:
         "model": summary.model if summary is not None else None,
         "operation": record.operation,
         "key": record.key,
+        "session_id": record.session,
+        "user_id": _user(request),
         "status": record.status,
         "error": error,
         "stream": record.stream,
@@ -776,6 +781,13 @@ def genai_row(record: GenAIRecord, settings: _Settings) -> dict[str, Any]:
         "blocked": any(d.get("action") == "block" and d.get("triggered", True) for d in decisions),
         "trace_id": summary.trace_id if summary is not None else None,
     }
+
+
+def _user(request: Any) -> str | None:
+    """OpenAI's ``user`` field, as the request's trace keeps it (an accounting column: kept
+    when the texts are not)."""
+    user = request.get("user") if isinstance(request, dict) else None
+    return user[:256] or None if isinstance(user, str) else None
 
 
 def _json(body: bytes) -> Any:

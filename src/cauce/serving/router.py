@@ -570,8 +570,6 @@ class Router:
         correlation = (header(scope, b"x-request-id") or uuid.uuid4().hex.encode())[:128]
         headers = [(b"content-type", b"application/json"), (b"x-request-id", correlation)]
         session = header(scope, api.SESSION_HEADER)
-        if session is not None:
-            headers.append((api.SESSION_HEADER, session))
         call = _Call(
             path=path,
             operation="embeddings" if path == "/v1/embeddings" else "chat",
@@ -580,6 +578,7 @@ class Router:
             correlation=correlation,
             key=key,
             started=started,
+            session=(session or b"").decode("latin-1").strip()[:256] or None,
         )
         cache_key = None
         if self.cache is not None:
@@ -591,6 +590,8 @@ class Router:
         deployment = pinned or self._choose()
         if pinned is None:
             self._maybe_mirror(path, body, headers, correlation)
+        if session is not None:  # the answer the caller sees is in its conversation; a mirror's not
+            headers = [*headers, (api.SESSION_HEADER, session)]
         answered, opened = await self._open(deployment, call, headers, pinned is not None)
         reply_headers = [(b"x-request-id", correlation), (b"cauce-deployment", answered.encode())]
         summary = api.Summary.decode(opened.headers.get(b"cauce-summary"))
@@ -849,6 +850,7 @@ class Router:
                 summary=summary,
                 progress=progress,
                 error=error,
+                session=call.session,
             )
         )
 
@@ -886,6 +888,7 @@ class _Call:
     correlation: bytes
     key: Any
     started: float
+    session: str | None = None
     complete: bool = False
     data: bytes = b""
 
