@@ -680,9 +680,8 @@ class TraceSummary:
 
 
 @dataclass(frozen=True)
-class UserSummary:
-    """The traces of one user: how many, in how many sessions, when, how many failed, their
-    tokens and cost."""
+class _Totals:
+    """Traces summed: how many, how many failed, the first and the last, tokens and cost."""
 
     id: str
     traces: int
@@ -692,7 +691,6 @@ class UserSummary:
     input_tokens: int
     output_tokens: int
     cost: float | None
-    sessions: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -700,23 +698,17 @@ class UserSummary:
 
 
 @dataclass(frozen=True)
-class SessionSummary:
-    """The traces of one session: how many, when, how many failed, their tokens and cost,
-    and the users they were made for."""
+class UserSummary(_Totals):
+    """The traces of one user, summed, and how many sessions they are in."""
 
-    id: str
-    traces: int
-    errors: int
-    first_at: int
-    last_at: int
-    input_tokens: int
-    output_tokens: int
-    cost: float | None
+    sessions: int = 0
+
+
+@dataclass(frozen=True)
+class SessionSummary(_Totals):
+    """The traces of one session, summed, and the users they were made for."""
+
     user_ids: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able view."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
