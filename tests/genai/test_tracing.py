@@ -484,6 +484,34 @@ def test_traces_are_paged_newest_first_by_the_last_one_seen(any_workspace: Works
         tracing.list_traces(before="f" * 32)
 
 
+def test_rows_within_one_millisecond_come_in_the_order_their_roots_started(
+    any_workspace: Workspace,
+) -> None:
+    """A conversation's turns read in order even when two start in the same millisecond and
+    the later one's id sorts first."""
+    root, summary = _quick_trace()
+    first, second = "f" * 32, "1" * 32
+    tracing.record_spans(
+        [
+            tracing.FinishedSpan(**{**root.__dict__, "trace_id": first, "name": "asked"}),
+            tracing.FinishedSpan(
+                **{
+                    **root.__dict__,
+                    "trace_id": second,
+                    "name": "asked again",
+                    "started_ns": root.started_ns + 500_000,
+                    "ended_ns": root.ended_ns + 500_000,
+                }
+            ),
+        ],
+        [
+            tracing.FinishedTrace(**{**summary.__dict__, "id": first, "session_id": "s"}),
+            tracing.FinishedTrace(**{**summary.__dict__, "id": second, "session_id": "s"}),
+        ],
+    )
+    assert [r["trace_id"] for r in tracing.trace_rows(session_id="s")] == [first, second]
+
+
 def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     for session, user in (("chat-1", "ana"), ("chat-1", "ana"), ("chat-2", "bo")):
         with tracing.session(session, user_id=user), tracing.span("turn"):

@@ -1140,7 +1140,9 @@ def trace_rows(
     check_limit(limit)
     if since_ms is not None:
         check_int(since_ms, "since_ms")
-    query = _with_root(_root.c.attributes).order_by(traces.c.started_at, traces.c.id).limit(limit)
+    # Within a millisecond, by the root span's ns: a conversation's turns in the order taken.
+    order = (traces.c.started_at, _root.c.started_ns, traces.c.id)
+    query = _with_root(_root.c.attributes).order_by(*order).limit(limit)
     if trace_name is not None:
         query = query.where(traces.c.name == trace_name)
     if status is not None:
