@@ -531,13 +531,22 @@ def test_a_mirrored_genai_deployment_answers_nobody_but_is_collected(
     gateway_factory: Any,
 ) -> None:
     gateway = gateway_factory(mirror={"green": 100})
-    answer = gateway.client().chat.completions.create(model="assistant", messages=ask("hi there"))
+    answer = gateway.client().chat.completions.create(
+        model="assistant",
+        messages=ask("hi there"),
+        user="ana",
+        extra_headers={"cauce-session": "chat-1"},
+    )
     assert answer.choices[0].message.content == "echo: hi there"
     [live] = gateway.records(1)
     [shadow] = gateway.records(1, deployment="green")
     assert live["source"] == "live" and shadow["source"] == "mirror"
     assert shadow["correlation_id"] == live["correlation_id"]
     assert shadow["output_tokens"] == 3
+    # The shadow's answer is nobody's: its trace is in no session and no user's.
+    wait_until(lambda: len(tracing.list_traces(workspace=gateway.ws)) == 2, timeout=10)
+    [ana] = tracing.list_traces(user_id="ana", workspace=gateway.ws)
+    assert (ana.id, ana.session_id) == (live["trace_id"], "chat-1")
 
 
 # -- what else a deployment serves ----------------------------------------------------------------

@@ -371,6 +371,8 @@ def error_event(error: CauceError) -> bytes:
 SESSION_HEADER = b"cauce-session"
 # The trace of an answer, sent back to the caller (feedback on the answer names it).
 TRACE_HEADER = b"cauce-trace-id"
+# Sent with a mirrored copy: its answer is nobody's, so its trace is in no session or user's.
+MIRROR_HEADER = b"cauce-mirror"
 
 
 @dataclass

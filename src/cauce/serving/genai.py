@@ -333,9 +333,11 @@ def _belonging(
     headers: Sequence[tuple[bytes, bytes]], user: str | None
 ) -> AbstractContextManager[None]:
     """The session (the ``cauce-session`` header) and the user (the request's ``user``, cut
-    to its longest) that the traces of a request belong to."""
+    to its longest) that the traces of a request belong to; none for a mirrored copy."""
     from cauce.genai import tracing
 
+    if any(k.lower() == api.MIRROR_HEADER for k, _ in headers):
+        return contextlib.nullcontext()
     raw = next((v for k, v in headers if k.lower() == api.SESSION_HEADER), b"")
     session = raw.decode("latin-1").strip() or None
     if session is not None and len(session) > tracing.MAX_ID:

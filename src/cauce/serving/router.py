@@ -589,8 +589,8 @@ class Router:
                 return
         deployment = pinned or self._choose()
         if pinned is None:
-            self._maybe_mirror(path, body, headers, correlation)
-        if session is not None:  # the answer the caller sees is in its conversation; a mirror's not
+            self._maybe_mirror(path, body, [*headers, (api.MIRROR_HEADER, b"1")], correlation)
+        if session is not None:  # the answer the caller sees is in its conversation
             headers = [*headers, (api.SESSION_HEADER, session)]
         answered, opened = await self._open(deployment, call, headers, pinned is not None)
         reply_headers = [(b"x-request-id", correlation), (b"cauce-deployment", answered.encode())]
