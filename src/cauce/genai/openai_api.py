@@ -375,6 +375,28 @@ TRACE_HEADER = b"cauce-trace-id"
 MIRROR_HEADER = b"cauce-mirror"
 
 
+def session_of(raw: bytes | None) -> str | None:
+    """The session a ``cauce-session`` header names: none when it is absent or empty; longer
+    than a trace keeps, a BadRequest naming the header."""
+    from cauce.genai.tracing import MAX_ID
+
+    session = (raw or b"").decode("latin-1").strip() or None
+    if session is not None and len(session) > MAX_ID:
+        raise BadRequest(
+            f"the {SESSION_HEADER.decode()} header: at most {MAX_ID} characters, "
+            f"not {len(session)}",
+            details={"field": SESSION_HEADER.decode()},
+        )
+    return session
+
+
+def user_of(value: Any) -> str | None:
+    """OpenAI's ``user`` field as a trace keeps it: text cut to its longest; else none."""
+    from cauce.genai.tracing import MAX_ID
+
+    return value[:MAX_ID] or None if isinstance(value, str) else None
+
+
 @dataclass
 class Summary:
     """What a deployment knows about a whole answer, sent as ``: cauce {...}`` (streams) or

@@ -713,6 +713,7 @@ def _answers_openai(deployment: Any) -> bool:
 def genai_row(record: GenAIRecord, settings: _Settings) -> dict[str, Any]:
     """The ``genai`` collection's row of one record; texts are PII-redacted, with the same
     placeholders across the prompt, the query, the completion and the contexts."""
+    from cauce.genai.openai_api import user_of
     from cauce.genai.safety.pii import Redactor
 
     summary = record.summary
@@ -759,7 +760,8 @@ def genai_row(record: GenAIRecord, settings: _Settings) -> dict[str, Any]:
         "operation": record.operation,
         "key": record.key,
         "session_id": record.session,
-        "user_id": _user(request),
+        # Accounting, as the key: kept when the texts are not.
+        "user_id": user_of(request.get("user")) if isinstance(request, dict) else None,
         "status": record.status,
         "error": error,
         "stream": record.stream,
@@ -781,13 +783,6 @@ def genai_row(record: GenAIRecord, settings: _Settings) -> dict[str, Any]:
         "blocked": any(d.get("action") == "block" and d.get("triggered", True) for d in decisions),
         "trace_id": summary.trace_id if summary is not None else None,
     }
-
-
-def _user(request: Any) -> str | None:
-    """OpenAI's ``user`` field, as the request's trace keeps it (an accounting column: kept
-    when the texts are not)."""
-    user = request.get("user") if isinstance(request, dict) else None
-    return user[:256] or None if isinstance(user, str) else None
 
 
 def _json(body: bytes) -> Any:

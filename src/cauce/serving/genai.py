@@ -338,15 +338,8 @@ def _belonging(
 
     if any(k.lower() == api.MIRROR_HEADER for k, _ in headers):
         return contextlib.nullcontext()
-    raw = next((v for k, v in headers if k.lower() == api.SESSION_HEADER), b"")
-    session = raw.decode("latin-1").strip() or None
-    if session is not None and len(session) > tracing.MAX_ID:
-        raise BadRequest(
-            f"the {api.SESSION_HEADER.decode()} header: at most {tracing.MAX_ID} characters, "
-            f"not {len(session)}",
-            details={"field": api.SESSION_HEADER.decode()},
-        )
-    user_id = (user or "")[: tracing.MAX_ID] or None
+    session = api.session_of(next((v for k, v in headers if k.lower() == api.SESSION_HEADER), None))
+    user_id = api.user_of(user)
     if session is None and user_id is None:
         return contextlib.nullcontext()
     return tracing.session(session, user_id=user_id)

@@ -578,7 +578,7 @@ class Router:
             correlation=correlation,
             key=key,
             started=started,
-            session=(session or b"").decode("latin-1").strip()[:256] or None,
+            session=api.session_of(session),
         )
         cache_key = None
         if self.cache is not None:
