@@ -484,6 +484,72 @@ def test_traces_are_paged_newest_first_by_the_last_one_seen(any_workspace: Works
         tracing.list_traces(before="f" * 32)
 
 
+def test_sessions_and_users_are_paged_and_summed_over_a_window(any_workspace: Workspace) -> None:
+    """Sessions and users, the latest first, paged by the last one seen (ties broken by id);
+    ``since_ms`` sums only the traces started then or later."""
+    root, summary = _quick_trace()
+    t0 = summary.started_at
+    made = [  # (session, user, started ms after t0, status)
+        ("old", "ana", 0, "ok"),
+        ("both", "ana", 1, "error"),
+        ("both", "bo", 10, "ok"),
+        ("tie-a", "cy", 8, "ok"),
+        ("tie-b", "cy", 8, "ok"),
+    ]
+    rows, summaries = [], []
+    for n, (session, user, at, status) in enumerate(made):
+        trace_id = f"{n + 1:032x}"
+        rows.append(tracing.FinishedSpan(**{**root.__dict__, "trace_id": trace_id}))
+        summaries.append(
+            tracing.FinishedTrace(
+                **{
+                    **summary.__dict__,
+                    "id": trace_id,
+                    "started_at": t0 + at,
+                    "ended_at": t0 + at,
+                    "status": status,
+                    "session_id": session,
+                    "user_id": user,
+                    "input_tokens": 10,
+                }
+            )
+        )
+    tracing.record_spans(rows, summaries)
+
+    seen: list[str] = []
+    page = tracing.list_sessions(limit=2)
+    while page:
+        seen += [s.id for s in page]
+        page = tracing.list_sessions(limit=2, before=page[-1].id)
+    assert seen == ["both", "tie-a", "tie-b", "old"]
+    whole = {s.id: s for s in tracing.list_sessions()}
+    assert (whole["both"].traces, whole["both"].errors, whole["both"].user_ids) == (
+        2, 1, ["ana", "bo"]
+    )  # fmt: skip
+    recent = {s.id: s for s in tracing.list_sessions(since_ms=t0 + 5)}
+    assert set(recent) == {"both", "tie-a", "tie-b"}
+    both = recent["both"]
+    assert (both.traces, both.errors, both.input_tokens, both.user_ids) == (1, 0, 10, ["bo"])
+    assert both.first_at == both.last_at == t0 + 10
+    assert [s.id for s in tracing.list_sessions(user_id="bo", since_ms=t0 + 5)] == ["both"]
+    assert tracing.list_sessions(user_id="ana", since_ms=t0 + 5) == []  # ana's trace is older
+    assert [s.id for s in tracing.list_sessions(since_ms=t0 + 5, before="tie-a")] == ["tie-b"]
+
+    people: list[str] = []
+    page_of_users = tracing.list_users(limit=1)
+    while page_of_users:
+        people += [u.id for u in page_of_users]
+        page_of_users = tracing.list_users(limit=1, before=page_of_users[-1].id)
+    assert people == ["bo", "cy", "ana"]
+    ana = tracing.list_users(before="cy")[0]
+    assert (ana.id, ana.traces, ana.sessions, ana.errors) == ("ana", 2, 2, 1)
+    assert [u.id for u in tracing.list_users(since_ms=t0 + 5)] == ["bo", "cy"]
+    with pytest.raises(NotFound, match="no session nope"):
+        tracing.list_sessions(before="nope")
+    with pytest.raises(NotFound, match="no user nope"):
+        tracing.list_users(before="nope")
+
+
 def test_rows_within_one_millisecond_come_in_the_order_their_roots_started(
     any_workspace: Workspace,
 ) -> None:
@@ -516,6 +582,7 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     for session, user in (("chat-1", "ana"), ("chat-1", "ana"), ("chat-2", "bo")):
         with tracing.session(session, user_id=user), tracing.span("turn"):
             pass
+        time.sleep(0.002)  # each trace in a millisecond of its own: chat-2 is the latest
     tracing.flush()  # the CLI reads the store from another process
     home = Path(workspace.settings.root)
     listed = run_cli(home, "traces", "sessions").stdout
@@ -545,6 +612,16 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     people = run_cli(home, "traces", "users").stdout
     assert re.search(r"bo[│\s]+1[│\s]+1[│\s]+0", people)  # 1 session, 1 trace, 0 errors
     assert re.search(r"ana[│\s]+1[│\s]+2[│\s]+0", people)
+    page = run_cli(home, "traces", "sessions", "-n", "1", "--since", "1h").stdout
+    assert "chat-2" in page and "chat-1" not in page
+    assert "--before chat-2" in " ".join(page.split())
+    rest = run_cli(home, "traces", "sessions", "-n", "2", "--before", "chat-2").stdout
+    assert "chat-1" in rest and "--before" not in rest
+    later = run_cli(home, "traces", "users", "--since", "0s").stdout
+    assert "No users match." in later
+    after_bo = run_cli(home, "traces", "users", "--before", "bo").stdout
+    assert re.search(r"ana[│\s]+1[│\s]+2[│\s]+0", after_bo)
+    assert not re.search(r"bo[│\s]+1[│\s]+1[│\s]+0", after_bo)
 
 
 def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(

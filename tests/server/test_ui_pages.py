@@ -431,6 +431,61 @@ def test_traces_are_paged_and_grouped_by_session_and_user(
     assert bad.status_code == 422 and "since is one of 1h, 24h, 7d, 30d" in bad.text
 
 
+def test_sessions_and_users_pages_are_paged_and_summed_over_a_window(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    from cauce.genai import tracing
+    from cauce.server.ui.lineage import TRACES_SHOWN
+
+    now = int(time.time() * 1000)
+    spans, summaries = [], []
+    # One session a day old (ana's), then TRACES_SHOWN sessions of bo's, a ms apart.
+    for n, (session, user, at) in enumerate(
+        [("yesterday", "ana", now - 86_400_000 - 60_000)]
+        + [(f"s-{k:03d}", "bo", now - 1000 + k) for k in range(TRACES_SHOWN)]
+    ):
+        trace_id, span_id = f"{n + 1:032x}", f"{n + 1:016x}"
+        spans.append(
+            tracing.FinishedSpan(
+                trace_id=trace_id, span_id=span_id, parent_id=None, name="turn",
+                kind="internal", operation=None, started_ns=at * 10**6,
+                ended_ns=at * 10**6 + 1, status="ok", status_message=None, input_tokens=None,
+                output_tokens=None, cost=None, attributes={}, events=[],
+            )
+        )  # fmt: skip
+        summaries.append(
+            tracing.FinishedTrace(
+                id=trace_id, name="turn", root_span_id=span_id, started_at=at, ended_at=at,
+                status="ok", span_count=1, input_tokens=3, output_tokens=4, cost=None,
+                session_id=session, user_id=user,
+            )
+        )  # fmt: skip
+    tracing.record_spans(spans, summaries, workspace=local_workspace)
+
+    first = client.get("/ui/sessions").text
+    assert "s-099" in first and "yesterday" not in first
+    older = re.search(r'<a href="(/ui/sessions\?before=s-000)" rel="next">Older</a>', first)
+    assert older is not None
+    last = client.get(older.group(1)).text
+    assert ">yesterday</a>" in last and 'rel="next"' not in last
+    assert '<a href="/ui/sessions?">Latest</a>' in last
+    recent = client.get("/ui/sessions", params={"since": "24h", "user": "bo"}).text
+    assert "s-099" in recent and "yesterday" not in recent
+    assert re.search(
+        r'href="/ui/sessions\?user=bo&amp;since=24h&amp;before=s-000" rel="next"', recent
+    )
+    assert 'href="/ui/traces?session=s-099&amp;since=24h">1</a>' in recent
+    none = client.get("/ui/sessions", params={"since": "1h", "user": "ana"}).text
+    assert "No session of user ana is stored with a trace from the last 1h." in none
+    people = client.get("/ui/users", params={"since": "24h"}).text.split("<tbody>")[1]
+    assert ">bo</a>" in people and ">ana</a>" not in people
+    assert f'href="/ui/sessions?user=bo&amp;since=24h">{TRACES_SHOWN}</a>' in people
+    everyone = client.get("/ui/users").text.split("<tbody>")[1]
+    assert everyone.index(">bo</a>") < everyone.index(">ana</a>")
+    bad = client.get("/ui/users", params={"since": "2h"})
+    assert bad.status_code == 422 and "since is one of 1h, 24h, 7d, 30d" in bad.text
+
+
 def test_a_session_reads_as_its_conversation(
     client: TestClient, local_workspace: Workspace
 ) -> None:

@@ -90,6 +90,12 @@ def list_(
 @app.command("sessions")
 def sessions(
     user_id: str = typer.Option(None, "--user", help="Only the sessions of this user."),
+    since: str = typer.Option(
+        None, "--since", help="Only the traces this recent, summed by session: 30m, 1h, 2d."
+    ),
+    before: str = typer.Option(
+        None, "--before", help="Only the sessions after this one (the last of a page)."
+    ),
     limit: int = typer.Option(50, "-n", "--max", help="How many, latest first."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -99,12 +105,12 @@ def sessions(
     through a GenAI endpoint with a cauce-session header.
 
     Example:
-        cauce traces sessions --user ana
+        cauce traces sessions --user ana --since 7d
         cauce traces list --session chat-42
     """
     from cauce.genai.tracing import list_sessions
 
-    found = list_sessions(user_id=user_id, limit=limit)
+    found = list_sessions(user_id=user_id, since_ms=_since_ms(since), before=before, limit=limit)
     if as_json:
         print_json([s.to_dict() for s in found])
         return
@@ -113,13 +119,20 @@ def sessions(
         ["Session", "Users", *_TOTALS],
         [[s.id, ", ".join(s.user_ids), *_totals(s)] for s in found],
         empty="No sessions match."
-        if user_id
+        if user_id or since or before
         else "No sessions yet: traces made in cauce.tracing.session(...) belong to one.",
     )
+    _next_page(found, limit)
 
 
 @app.command("users")
 def users(
+    since: str = typer.Option(
+        None, "--since", help="Only the traces this recent, summed by user: 30m, 1h, 2d."
+    ),
+    before: str = typer.Option(
+        None, "--before", help="Only the users after this one (the last of a page)."
+    ),
     limit: int = typer.Option(50, "-n", "--max", help="How many, latest first."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -129,12 +142,12 @@ def users(
     through a GenAI endpoint with OpenAI's user field.
 
     Example:
-        cauce traces users
+        cauce traces users --since 30d
         cauce traces list --user ana
     """
     from cauce.genai.tracing import list_users
 
-    found = list_users(limit=limit)
+    found = list_users(since_ms=_since_ms(since), before=before, limit=limit)
     if as_json:
         print_json([u.to_dict() for u in found])
         return
@@ -142,8 +155,16 @@ def users(
         "Users",
         ["User", "Sessions", *_TOTALS],
         [[u.id, u.sessions, *_totals(u)] for u in found],
-        empty="No users yet: traces made in cauce.tracing.session(user_id=...) belong to one.",
+        empty="No users match."
+        if since or before
+        else "No users yet: traces made in cauce.tracing.session(user_id=...) belong to one.",
     )
+    _next_page(found, limit)
+
+
+def _next_page(found: list[SessionSummary] | list[UserSummary], limit: int) -> None:
+    if found and len(found) == limit:
+        console.print(f"Older ones: the same command with --before {found[-1].id}")
 
 
 _TOTALS = ["Traces", "Errors", "First", "Last", "Tokens in/out", "Cost"]

@@ -378,7 +378,7 @@ MIRROR_HEADER = b"cauce-mirror"
 def session_of(raw: bytes | None) -> str | None:
     """The session a ``cauce-session`` header names: none when it is absent or empty; longer
     than a trace keeps, a BadRequest naming the header."""
-    from cauce.genai.tracing import MAX_ID
+    from cauce.genai.tracing.attributes import MAX_ID
 
     session = (raw or b"").decode("latin-1").strip() or None
     if session is not None and len(session) > MAX_ID:
@@ -392,7 +392,7 @@ def session_of(raw: bytes | None) -> str | None:
 
 def user_of(value: Any) -> str | None:
     """OpenAI's ``user`` field as a trace keeps it: text cut to its longest; else none."""
-    from cauce.genai.tracing import MAX_ID
+    from cauce.genai.tracing.attributes import MAX_ID
 
     return value[:MAX_ID] or None if isinstance(value, str) else None
 

@@ -116,26 +116,18 @@ def traces(request: Request) -> View:
             raise InvalidInput(
                 f"status is ok or error, not {filters['status']!r}", details={"field": "status"}
             )
-        since = filters["since"]
-        if since not in (None, *SINCE):
-            raise InvalidInput(
-                f"since is one of {', '.join(SINCE)}, not {since!r}", details={"field": "since"}
-            )
         found = list_traces(
             name=filters["name"],
             status=filters["status"],
             session_id=filters["session"],
             user_id=filters["user"],
-            since_ms=None if since is None else int(time.time() * 1000) - SINCE[since],
+            since_ms=_since_ms(filters["since"]),
             before=filters["before"],
             limit=TRACES_SHOWN,
         )
-        kept = {k: v for k, v in filters.items() if v is not None and k != "before"}
-        older = None
-        if len(found) == TRACES_SHOWN:
-            older = "?" + urlencode({**kept, "before": found[-1].id})
+        newest, older = _pages(filters, found)
         return render("traces.html", ctx=ctx, traces=found, names=trace_names(), since=SINCE,
-                      filters=filters, newest="?" + urlencode(kept), older=older,
+                      filters=filters, newest=newest, older=older,
                       grouped=any(t.session_id or t.user_id for t in found),
                       scored=any(t.scores for t in found),
                       section="traces")  # fmt: skip
@@ -144,15 +136,23 @@ def traces(request: Request) -> View:
 
 
 def sessions(request: Request) -> View:
-    """Sessions, the latest first: each one's traces, users, tokens and cost."""
-    user = request.query_params.get("user") or None
+    """Sessions, the latest first: each one's traces, users, tokens and cost; of one user,
+    over the traces of the last hour, day, week or month when asked; ``before`` a session,
+    the page after it."""
+    filters = {key: request.query_params.get(key) or None for key in ("user", "since", "before")}
 
     def view(ws: Workspace, ctx: Context) -> Response:
         from cauce.genai.tracing import list_sessions
 
-        found = list_sessions(user_id=user, limit=TRACES_SHOWN)
-        return render("sessions.html", ctx=ctx, sessions=found, user=user, shown=TRACES_SHOWN,
-                      section="traces")  # fmt: skip
+        found = list_sessions(
+            user_id=filters["user"],
+            since_ms=_since_ms(filters["since"]),
+            before=filters["before"],
+            limit=TRACES_SHOWN,
+        )
+        newest, older = _pages(filters, found)
+        return render("sessions.html", ctx=ctx, sessions=found, filters=filters, since=SINCE,
+                      newest=newest, older=older, section="traces")  # fmt: skip
 
     return view
 
@@ -198,15 +198,41 @@ def _prefixed(row: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def users(request: Request) -> View:
-    """Users, the latest first: each one's sessions, traces, tokens and cost."""
+    """Users, the latest first: each one's sessions, traces, tokens and cost; over the traces
+    of the last hour, day, week or month when asked; ``before`` a user, the page after it."""
+    filters = {key: request.query_params.get(key) or None for key in ("since", "before")}
 
     def view(ws: Workspace, ctx: Context) -> Response:
         from cauce.genai.tracing import list_users
 
-        found = list_users(limit=TRACES_SHOWN)
-        return render("users.html", ctx=ctx, users=found, shown=TRACES_SHOWN, section="traces")
+        found = list_users(
+            since_ms=_since_ms(filters["since"]), before=filters["before"], limit=TRACES_SHOWN
+        )
+        newest, older = _pages(filters, found)
+        return render("users.html", ctx=ctx, users=found, filters=filters, since=SINCE,
+                      newest=newest, older=older, section="traces")  # fmt: skip
 
     return view
+
+
+def _since_ms(since: str | None) -> int | None:
+    """The UI's ``since`` (one of SINCE) as the time that long ago, in ms."""
+    if since is None:
+        return None
+    if since not in SINCE:
+        raise InvalidInput(
+            f"since is one of {', '.join(SINCE)}, not {since!r}", details={"field": "since"}
+        )
+    return int(time.time() * 1000) - SINCE[since]
+
+
+def _pages(filters: dict[str, str | None], found: list[Any]) -> tuple[str, str | None]:
+    """The query strings of the first page, and of the next when this one is full."""
+    kept = {k: v for k, v in filters.items() if v is not None and k != "before"}
+    older = (
+        "?" + urlencode({**kept, "before": found[-1].id}) if len(found) == TRACES_SHOWN else None
+    )
+    return "?" + urlencode(kept), older
 
 
 def trace(request: Request) -> View:

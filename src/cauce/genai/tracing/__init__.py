@@ -1,0 +1,90 @@
+"""Tracing with OpenTelemetry and its GenAI semantic conventions.
+
+LLM calls, retrievals, flow runs and their nodes make spans with ``opentelemetry-sdk``: named
+``{gen_ai.operation.name} {gen_ai.request.model}`` for model calls, with the ``gen_ai.*``
+attributes (provider, request parameters, finish reasons, token usage) and Cauce's own
+``cauce.cost``. Spans are written to the workspace's store in batches (``cauce traces``;
+:func:`record_spans`, through the server for a workspace on one) and, when
+``CAUCE_OTLP_ENDPOINT`` is set, exported over OTLP/HTTP too.
+
+Texts (prompts, completions, retrieved chunks, node inputs and outputs) go through
+:meth:`Span.content`: left out when ``CAUCE_TRACE_CONTENT`` is false, and passed through the
+redaction hook (``CAUCE_TRACE_REDACT``, or :func:`set_redactor`) before anything is stored or
+exported.
+
+Example::
+
+    with cauce.tracing.span("answer question", operation="invoke_agent") as span:
+        span.content("cauce.input", question)
+        ...
+    cauce.tracing.get_trace(span.trace_id)
+"""
+
+from cauce.genai.tracing.datasets import to_dataset, trace_rows
+from cauce.genai.tracing.reading import (
+    SessionSummary,
+    SpanRecord,
+    Trace,
+    TraceSummary,
+    UserSummary,
+    get_trace,
+    list_sessions,
+    list_traces,
+    list_users,
+    query_sessions,
+    query_traces,
+    query_users,
+    read_trace,
+    trace_names,
+)
+from cauce.genai.tracing.records import FinishedSpan, FinishedTrace, record_spans
+from cauce.genai.tracing.scores import (
+    add_evaluation,
+    add_root_evaluations,
+    log_feedback,
+    record_evaluation,
+    record_root_evaluations,
+)
+from cauce.genai.tracing.spans import (
+    Span,
+    flush,
+    send_root_spans_to,
+    session,
+    set_redactor,
+    span,
+    start,
+)
+
+__all__ = [
+    "FinishedSpan",
+    "FinishedTrace",
+    "SessionSummary",
+    "Span",
+    "SpanRecord",
+    "Trace",
+    "TraceSummary",
+    "UserSummary",
+    "add_evaluation",
+    "add_root_evaluations",
+    "flush",
+    "get_trace",
+    "list_sessions",
+    "list_traces",
+    "list_users",
+    "log_feedback",
+    "query_sessions",
+    "query_traces",
+    "query_users",
+    "read_trace",
+    "record_evaluation",
+    "record_root_evaluations",
+    "record_spans",
+    "send_root_spans_to",
+    "session",
+    "set_redactor",
+    "span",
+    "start",
+    "to_dataset",
+    "trace_names",
+    "trace_rows",
+]

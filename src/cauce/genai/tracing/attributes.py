@@ -1,0 +1,56 @@
+"""The attributes Cauce's spans carry (OpenTelemetry's GenAI and session names, Cauce's
+cost) and the ids that name traces, spans, sessions and users, checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cauce.errors import InvalidInput
+
+OPERATION = "gen_ai.operation.name"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+COST = "cauce.cost"
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+SESSION = "session.id"
+USER = "user.id"
+MAX_ID = 256
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def check_id(value: Any, field_name: str) -> None:
+    """A session's or a user's id: a text of 1 to ``MAX_ID`` characters."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID:
+        raise InvalidInput(
+            f"{field_name}: a text of 1 to {MAX_ID} characters, not {value!r}",
+            details={"field": field_name},
+        )
+
+
+def check_hex(value: str, size: int, field_name: str) -> None:
+    """A trace's or a span's id: ``size`` lowercase hex characters."""
+    if len(value) != size or not set(value) <= _HEX:
+        raise InvalidInput(
+            f"{field_name}: {size} lowercase hex characters, not {value!r}",
+            details={"field": field_name},
+        )
+
+
+def id_text(value: Any) -> str | None:
+    """An id as a trace keeps it: text, cut to its longest; an empty one is none."""
+    return None if value is None else str(value)[:MAX_ID] or None
+
+
+def evaluation_attributes(
+    name: str, score: float | None, label: str | None, explanation: str | None
+) -> dict[str, Any]:
+    """The attributes of a ``gen_ai.evaluation.result`` event."""
+    found: dict[str, Any] = {"gen_ai.evaluation.name": name}
+    if score is not None:
+        found["gen_ai.evaluation.score.value"] = float(score)
+    if label is not None:
+        found["gen_ai.evaluation.score.label"] = label
+    if explanation is not None:
+        found["gen_ai.evaluation.explanation"] = explanation
+    return found

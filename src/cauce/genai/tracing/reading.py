@@ -1,0 +1,456 @@
+"""Reading stored traces: one with its spans, the newest of a name, a status, a session or
+a user, page by page; sessions and users with their traces summed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.genai.tracing.attributes import EVALUATION_EVENT
+from cauce.genai.tracing.spans import flush
+from cauce.operations import operation
+from cauce.store.schema import spans, traces
+from cauce.validation import check_int, check_limit
+from cauce.workspace import Workspace, current
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """One trace: its root's name, time and status, its spans' tokens and cost, the session
+    and user it belongs to, and the scores on it (evaluations, feedback), by name."""
+
+    id: str
+    name: str
+    started_at: int
+    duration_ms: float
+    status: str
+    span_count: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    session_id: str | None = None
+    user_id: str | None = None
+    scores: dict[str, float | str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """Traces summed: how many, how many failed, the first and the last, tokens and cost."""
+
+    id: str
+    traces: int
+    errors: int
+    first_at: int
+    last_at: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class UserSummary(_Totals):
+    """The traces of one user, summed, and how many sessions they are in."""
+
+    sessions: int = 0
+
+
+@dataclass(frozen=True)
+class SessionSummary(_Totals):
+    """The traces of one session, summed, and the users they were made for."""
+
+    user_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    """A stored span."""
+
+    span_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    operation: str | None
+    started_ns: int
+    duration_ms: float
+    status: str
+    status_message: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A trace and its spans, parents before children, siblings by start time."""
+
+    summary: TraceSummary
+    spans: list[SpanRecord] = field(default_factory=list)
+
+    def children(self, span_id: str | None) -> list[SpanRecord]:
+        """The spans whose parent is ``span_id`` (None: the roots)."""
+        return [s for s in self.spans if s.parent_id == span_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return {**self.summary.to_dict(), "spans": [s.to_dict() for s in self.spans]}
+
+
+def list_traces(
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    since_ms: int | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[TraceSummary]:
+    """Recent traces, newest first (the spans this process still buffers written first):
+    of a name, a status, a session, a user, started at ``since_ms`` or later; ``before`` a
+    trace (its id, or a unique prefix), the ones older than it, so the last one listed names
+    the next page."""
+    ws = workspace or current()
+    flush(ws)
+    return query_traces(
+        name=name,
+        status=status,
+        session_id=session_id,
+        user_id=user_id,
+        since_ms=since_ms,
+        before=before,
+        limit=limit,
+        workspace=ws,
+    )
+
+
+@operation("GET /traces")
+def query_traces(
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    since_ms: int | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[TraceSummary]:
+    """Stored traces, newest first; ``before`` a trace, the ones older than it."""
+    ws = workspace or current()
+    check_limit(limit)
+    query = with_root().order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
+    if since_ms is not None:
+        check_int(since_ms, "since_ms")
+        query = query.where(traces.c.started_at >= since_ms)
+    for column, value in (
+        (traces.c.name, name),
+        (traces.c.status, status),
+        (traces.c.session_id, session_id),
+        (traces.c.user_id, user_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    with ws.store.read() as conn:
+        if before is not None:
+            after = _require_trace(conn, before)
+            query = query.where(
+                traces.c.started_at <= after.started_at,  # a range the index answers
+                or_(traces.c.started_at < after.started_at, traces.c.id > after.id),
+            )
+        return [_trace_summary(r) for r in conn.execute(query)]
+
+
+def list_sessions(
+    *,
+    user_id: str | None = None,
+    since_ms: int | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[SessionSummary]:
+    """Sessions, the one with the latest trace first (the spans this process still buffers
+    written first); ``user_id``: only the sessions with a trace of that user; ``since_ms``:
+    only the traces started then or later, summed; ``before`` a session, the ones after it
+    in this order, so the last one listed names the next page."""
+    ws = workspace or current()
+    flush(ws)
+    return query_sessions(
+        user_id=user_id, since_ms=since_ms, before=before, limit=limit, workspace=ws
+    )
+
+
+@operation("GET /trace-sessions")
+def query_sessions(
+    *,
+    user_id: str | None = None,
+    since_ms: int | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[SessionSummary]:
+    """Stored sessions, the one with the latest trace first: each one's traces summed (those
+    started at ``since_ms`` or later); ``before`` a session, the ones after it."""
+    ws = workspace or current()
+    check_limit(limit)
+    window = _window(since_ms)
+    with ws.store.read() as conn:
+        query = _totals(conn, traces.c.session_id, window, before, "session").limit(limit)
+        if user_id is not None:
+            of_user = select(traces.c.session_id).where(traces.c.user_id == user_id, *window)
+            query = query.where(traces.c.session_id.in_(of_user))
+        found = conn.execute(query).all()
+        users: dict[str, list[str]] = {}
+        if found:
+            pairs = conn.execute(
+                select(traces.c.session_id, traces.c.user_id)
+                .distinct()
+                .where(
+                    traces.c.session_id.in_([r.id for r in found]),
+                    traces.c.user_id.is_not(None),
+                    *window,
+                )
+                .order_by(traces.c.session_id, traces.c.user_id)
+            )
+            for session_id, user in pairs:
+                users.setdefault(session_id, []).append(user)
+    return [SessionSummary(**_summed(r), user_ids=users.get(r.id, [])) for r in found]
+
+
+def list_users(
+    *,
+    since_ms: int | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[UserSummary]:
+    """Users, the one with the latest trace first (the spans this process still buffers
+    written first): each one's traces, sessions, tokens and cost; ``since_ms``: only the
+    traces started then or later, summed; ``before`` a user, the ones after it."""
+    ws = workspace or current()
+    flush(ws)
+    return query_users(since_ms=since_ms, before=before, limit=limit, workspace=ws)
+
+
+@operation("GET /trace-users")
+def query_users(
+    *,
+    since_ms: int | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> list[UserSummary]:
+    """Stored users, the one with the latest trace first: each one's traces summed (those
+    started at ``since_ms`` or later); ``before`` a user, the ones after it."""
+    from sqlalchemy import distinct, func
+
+    ws = workspace or current()
+    check_limit(limit)
+    sessions = func.count(distinct(traces.c.session_id)).label("sessions")
+    with ws.store.read() as conn:
+        query = _totals(conn, traces.c.user_id, _window(since_ms), before, "user")
+        found = conn.execute(query.add_columns(sessions).limit(limit)).all()
+    return [UserSummary(**_summed(r), sessions=r.sessions) for r in found]
+
+
+def _window(since_ms: int | None) -> list[Any]:
+    """The condition on traces started at ``since_ms`` or later (none: every trace)."""
+    if since_ms is None:
+        return []
+    check_int(since_ms, "since_ms")
+    return [traces.c.started_at >= since_ms]
+
+
+def _totals(conn: Any, group: Any, window: list[Any], before: str | None, what: str) -> Select[Any]:
+    """The traces in ``window`` summed by ``group`` (a session, a user), the latest trace's
+    group first; after the group ``before`` when one is named (a keyset page: the list's
+    order is the latest trace's time, then the id)."""
+    from sqlalchemy import case, func
+
+    last = func.max(traces.c.started_at)
+    query = (
+        select(
+            group.label("id"),
+            func.count().label("traces"),
+            func.sum(case((traces.c.status == "error", 1), else_=0)).label("errors"),
+            func.min(traces.c.started_at).label("first_at"),
+            last.label("last_at"),
+            func.sum(traces.c.input_tokens).label("input_tokens"),
+            func.sum(traces.c.output_tokens).label("output_tokens"),
+            func.sum(traces.c.cost).label("cost"),
+        )
+        .where(group.is_not(None), *window)
+        .group_by(group)
+        .order_by(last.desc(), group)
+    )
+    if before is not None:
+        mark = conn.execute(select(func.max(traces.c.started_at)).where(group == before)).scalar()
+        if mark is None:
+            raise NotFound(f"no {what} {before}", hint=f"cauce traces {what}s lists them")
+        query = query.having(or_(last < mark, and_(last == mark, group > before)))
+    return query
+
+
+def _summed(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "traces": row.traces,
+        "errors": int(row.errors),
+        "first_at": row.first_at,
+        "last_at": row.last_at,
+        "input_tokens": int(row.input_tokens),
+        "output_tokens": int(row.output_tokens),
+        "cost": row.cost,
+    }
+
+
+@operation("GET /trace-names")
+def trace_names(*, workspace: Workspace | None = None) -> list[str]:
+    """The names the stored traces go by (their root spans'), in order: what
+    :func:`query_traces` can be asked for by ``name``."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        return list(
+            conn.execute(select(traces.c.name).distinct().order_by(traces.c.name)).scalars()
+        )
+
+
+def get_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
+    """A trace with its spans; a unique prefix of 8 or more hex characters will do."""
+    ws = workspace or current()
+    flush(ws)
+    return read_trace(trace_id, workspace=ws)
+
+
+@operation("GET /traces/{trace_id}")
+def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
+    """A stored trace with its spans, parents before children; an id prefix of 8 or more hex
+    characters will do."""
+    ws = workspace or current()
+    with ws.store.read() as conn:
+        row = _require_trace(conn, trace_id)
+        found = conn.execute(
+            select(spans).where(spans.c.trace_id == row.id).order_by(spans.c.started_ns)
+        ).all()
+    return Trace(_trace_summary(row), _tree_order([_span_record(r) for r in found]))
+
+
+def _require_trace(conn: Any, trace_id: str) -> Any:
+    text = trace_id.lower()
+    if len(text) < 8 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput(f"a trace is named by its id (8 to 32 hex characters), not {trace_id!r}")
+    # A whole id is looked up by its key (a prefix is a LIKE the index may not answer).
+    named = traces.c.id == text if len(text) == 32 else traces.c.id.startswith(text)
+    rows = conn.execute(with_root().where(named).limit(2)).all()
+    if not rows:
+        raise NotFound(f"no trace {trace_id}", hint="cauce traces list shows the recent ones")
+    if len(rows) > 1:
+        raise InvalidInput(f"trace id prefix {trace_id} names several traces: give more of it")
+    return rows[0]
+
+
+root_span = spans.alias("root")
+
+
+def with_root(*columns: Any) -> Select[Any]:
+    """The traces with their root span's times in ns (the summary keeps whole ms: a trace
+    faster than a millisecond would read 0), its events and its ``columns``; None for a
+    summary sent without its spans."""
+    return select(
+        traces, root_span.c.started_ns, root_span.c.ended_ns, root_span.c.events, *columns
+    ).select_from(
+        traces.outerjoin(
+            root_span,
+            and_(root_span.c.trace_id == traces.c.id, root_span.c.span_id == traces.c.root_span_id),
+        )
+    )
+
+
+def trace_duration_ms(row: Any) -> float:
+    """A trace's duration from its root span's ns, or its summary's ms without one."""
+    if row.started_ns is None:
+        return float(row.ended_at - row.started_at)
+    return float((row.ended_ns - row.started_ns) / 1e6)
+
+
+def _trace_summary(row: Any) -> TraceSummary:
+    return TraceSummary(
+        id=row.id,
+        name=row.name,
+        started_at=row.started_at,
+        duration_ms=trace_duration_ms(row),
+        status=row.status,
+        span_count=row.span_count,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost=row.cost,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        scores=_scores(row.events or []),
+    )
+
+
+def _scores(events: list[dict[str, Any]]) -> dict[str, float | str]:
+    """The evaluation results on a root span, the latest of each name: its score, or its
+    label when it has no score."""
+    found: dict[str, float | str] = {}
+    for event in events:
+        a = event["attributes"]
+        if event["name"] == EVALUATION_EVENT:
+            value = a.get("gen_ai.evaluation.score.value", a.get("gen_ai.evaluation.score.label"))
+            if value is not None:
+                found[a["gen_ai.evaluation.name"]] = value
+    return found
+
+
+def _span_record(row: Any) -> SpanRecord:
+    return SpanRecord(
+        span_id=row.span_id,
+        parent_id=row.parent_id,
+        name=row.name,
+        kind=row.kind,
+        operation=row.operation,
+        started_ns=row.started_ns,
+        duration_ms=(row.ended_ns - row.started_ns) / 1e6,
+        status=row.status,
+        status_message=row.status_message,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost=row.cost,
+        attributes=dict(row.attributes),
+        events=list(row.events),
+    )
+
+
+def _tree_order(found: list[SpanRecord]) -> list[SpanRecord]:
+    """Depth first from the roots, siblings by start time (spans arrive by start time); a span
+    whose parent is not in the trace counts as a root."""
+    ids = {s.span_id for s in found}
+    children: dict[str | None, list[SpanRecord]] = {}
+    for record in found:
+        parent = record.parent_id if record.parent_id in ids else None
+        children.setdefault(parent, []).append(record)
+    ordered: list[SpanRecord] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        record = stack.pop()
+        ordered.append(record)
+        stack.extend(reversed(children.get(record.span_id, [])))
+    return ordered

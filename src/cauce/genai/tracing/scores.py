@@ -1,0 +1,164 @@
+"""Evaluation results and feedback on stored traces: ``gen_ai.evaluation.result`` events on
+their spans, an evaluator's or a person's."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from cauce.errors import InvalidInput, NotFound
+from cauce.genai.tracing.attributes import EVALUATION_EVENT, check_hex, evaluation_attributes
+from cauce.genai.tracing.spans import flush
+from cauce.operations import operation
+from cauce.store.schema import spans, traces
+from cauce.workspace import Workspace, current
+
+
+def record_evaluation(
+    trace_id: str,
+    span_id: str,
+    name: str,
+    score: float | None,
+    label: str | None,
+    explanation: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Attach a ``gen_ai.evaluation.result`` event to a stored span (an evaluation run after
+    the trace was recorded)."""
+    ws = workspace or current()
+    flush(ws)
+    add_evaluation(trace_id, span_id, name, score, label, explanation, workspace=ws)
+
+
+@operation("POST /traces/{trace_id}/spans/{span_id}/evaluations")
+def add_evaluation(
+    trace_id: str,
+    span_id: str,
+    name: str,
+    score: float | None,
+    label: str | None,
+    explanation: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Attach a ``gen_ai.evaluation.result`` event to a span of the store."""
+    _check_result(name, score, label, explanation, "")
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = conn.execute(
+            select(spans.c.events).where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"trace {trace_id} has no span {span_id}")
+        event = {
+            "name": EVALUATION_EVENT,
+            "time_ns": time.time_ns(),
+            "attributes": evaluation_attributes(name, score, label, explanation),
+        }
+        conn.execute(
+            spans.update()
+            .where(spans.c.trace_id == trace_id, spans.c.span_id == span_id)
+            .values(events=[*row.events, event])
+        )
+
+
+def log_feedback(
+    trace_id: str,
+    name: str,
+    score: float | None = None,
+    label: str | None = None,
+    explanation: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> None:
+    """Feedback on a stored trace (a person's thumbs up, a rating, a correction): an
+    evaluation result on its root span, as an evaluator's is, so ``to_dataset`` makes a score
+    the column ``eval.NAME``. A GenAI endpoint sends each answer's trace id in its
+    ``cauce-trace-id`` header."""
+    check_hex(trace_id, 32, "trace_id")
+    if score is None and label is None:
+        raise InvalidInput("feedback needs a score, a label or both", details={"field": "score"})
+    ws = workspace or current()
+    flush(ws)
+    if not add_root_evaluations([(trace_id, name, score, label, explanation)], workspace=ws):
+        raise NotFound(
+            f"no trace {trace_id}",
+            hint="a GenAI endpoint stores an answer's trace within seconds; "
+            "cauce traces list shows the stored ones",
+        )
+
+
+def record_root_evaluations(
+    results: list[tuple[str, str, float | None, str | None, str | None]],
+    *,
+    workspace: Workspace | None = None,
+) -> int:
+    """Attach many evaluation results, ``(trace_id, name, score, label, explanation)``, each
+    to its trace's root span, in one transaction; returns how many were attached (a trace
+    that is not stored is skipped)."""
+    if not results:
+        return 0
+    ws = workspace or current()
+    flush(ws)
+    return add_root_evaluations(results, workspace=ws)
+
+
+@operation("POST /traces/evaluations")
+def add_root_evaluations(
+    results: list[tuple[str, str, float | None, str | None, str | None]],
+    *,
+    workspace: Workspace | None = None,
+) -> int:
+    """:func:`record_root_evaluations` on the store: each result attached to its trace's
+    root span, in one transaction; how many were attached."""
+    for index, (_, name, score, label, explanation) in enumerate(results):
+        _check_result(name, score, label, explanation, f"results.{index}.")
+    ws = workspace or current()
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    now = time.time_ns()
+    for trace_id, name, score, label, explanation in results:
+        by_trace.setdefault(trace_id, []).append(
+            {
+                "name": EVALUATION_EVENT,
+                "time_ns": now,
+                "attributes": evaluation_attributes(name, score, label, explanation),
+            }
+        )
+    attached = 0
+    with ws.store.write() as conn:
+        ids = list(by_trace)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            roots = conn.execute(
+                select(spans.c.trace_id, spans.c.span_id, spans.c.events)
+                .join(
+                    traces,
+                    (traces.c.id == spans.c.trace_id) & (traces.c.root_span_id == spans.c.span_id),
+                )
+                .where(spans.c.trace_id.in_(chunk))
+            ).all()
+            for root in roots:
+                added = by_trace[root.trace_id]
+                conn.execute(
+                    spans.update()
+                    .where(spans.c.trace_id == root.trace_id, spans.c.span_id == root.span_id)
+                    .values(events=[*root.events, *added])
+                )
+                attached += len(added)
+    return attached
+
+
+def _check_result(
+    name: str, score: float | None, label: str | None, explanation: str | None, where: str
+) -> None:
+    """An evaluation result's fields, checked before a transaction that stores them."""
+    for field_name, value in (("label", label), ("explanation", explanation)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{where}{field_name}: text", details={"field": where + field_name})
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{where}name: a non-empty text", details={"field": where + "name"})
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        raise InvalidInput(f"{where}score: a number", details={"field": where + "score"})
