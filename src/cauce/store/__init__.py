@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Table
 
 # The newest Alembic revision; checked on first use so that Alembic is imported only to migrate.
-HEAD_REVISION = "0020"
+HEAD_REVISION = "0021"
 
 
 def new_id() -> str:

@@ -676,8 +676,11 @@ traces = Table(
     Column("input_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("cost", Float),
-    Column("session_id", String(256), index=True),
-    Column("user_id", String(256), index=True),
+    Column("session_id", String(256)),
+    Column("user_id", String(256)),
+    # A session's or a user's latest trace read from the index alone (the lists of both).
+    Index("ix_traces_session_started", "session_id", "started_at"),
+    Index("ix_traces_user_started", "user_id", "started_at"),
 )
 
 spans = Table(

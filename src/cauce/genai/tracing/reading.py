@@ -211,23 +211,21 @@ def query_sessions(
     ws = workspace or current()
     check_limit(limit)
     window = _window(since_ms)
+    group = traces.c.session_id
     with ws.store.read() as conn:
-        query = _totals(conn, traces.c.session_id, window, before, "session").limit(limit)
+        of_user = []
         if user_id is not None:
-            of_user = select(traces.c.session_id).where(traces.c.user_id == user_id, *window)
-            query = query.where(traces.c.session_id.in_(of_user))
-        found = conn.execute(query).all()
+            mine = select(group).where(traces.c.user_id == user_id, *window)
+            of_user = [group.in_(mine)]
+        ids = _latest(conn, group, [*window, *of_user], before, limit, "session")
+        found = _totals(conn, group, ids, window)
         users: dict[str, list[str]] = {}
-        if found:
+        if ids:
             pairs = conn.execute(
-                select(traces.c.session_id, traces.c.user_id)
+                select(group, traces.c.user_id)
                 .distinct()
-                .where(
-                    traces.c.session_id.in_([r.id for r in found]),
-                    traces.c.user_id.is_not(None),
-                    *window,
-                )
-                .order_by(traces.c.session_id, traces.c.user_id)
+                .where(group.in_(ids), traces.c.user_id.is_not(None), *window)
+                .order_by(group, traces.c.user_id)
             )
             for session_id, user in pairs:
                 users.setdefault(session_id, []).append(user)
@@ -263,10 +261,12 @@ def query_users(
 
     ws = workspace or current()
     check_limit(limit)
+    window = _window(since_ms)
+    group = traces.c.user_id
     sessions = func.count(distinct(traces.c.session_id)).label("sessions")
     with ws.store.read() as conn:
-        query = _totals(conn, traces.c.user_id, _window(since_ms), before, "user")
-        found = conn.execute(query.add_columns(sessions).limit(limit)).all()
+        ids = _latest(conn, group, window, before, limit, "user")
+        found = _totals(conn, group, ids, window, sessions)
     return [UserSummary(**_summed(r), sessions=r.sessions) for r in found]
 
 
@@ -278,34 +278,53 @@ def _window(since_ms: int | None) -> list[Any]:
     return [traces.c.started_at >= since_ms]
 
 
-def _totals(conn: Any, group: Any, window: list[Any], before: str | None, what: str) -> Select[Any]:
-    """The traces in ``window`` summed by ``group`` (a session, a user), the latest trace's
-    group first; after the group ``before`` when one is named (a keyset page: the list's
-    order is the latest trace's time, then the id)."""
-    from sqlalchemy import case, func
+def _latest(
+    conn: Any, group: Any, where: list[Any], before: str | None, limit: int, what: str
+) -> list[str]:
+    """The ``limit`` groups (sessions, users) of the traces ``where`` holds, the one with the
+    latest trace first, then by id; after the group ``before`` when one is named (a keyset
+    page). Read from the (group, started_at) index alone: the sums come after, for these."""
+    from sqlalchemy import func
 
     last = func.max(traces.c.started_at)
     query = (
-        select(
-            group.label("id"),
-            func.count().label("traces"),
-            func.sum(case((traces.c.status == "error", 1), else_=0)).label("errors"),
-            func.min(traces.c.started_at).label("first_at"),
-            last.label("last_at"),
-            func.sum(traces.c.input_tokens).label("input_tokens"),
-            func.sum(traces.c.output_tokens).label("output_tokens"),
-            func.sum(traces.c.cost).label("cost"),
-        )
-        .where(group.is_not(None), *window)
+        select(group)
+        .where(group.is_not(None), *where)
         .group_by(group)
         .order_by(last.desc(), group)
+        .limit(limit)
     )
     if before is not None:
         mark = conn.execute(select(func.max(traces.c.started_at)).where(group == before)).scalar()
         if mark is None:
             raise NotFound(f"no {what} {before}", hint=f"cauce traces {what}s lists them")
         query = query.having(or_(last < mark, and_(last == mark, group > before)))
-    return query
+    return list(conn.execute(query).scalars())
+
+
+def _totals(conn: Any, group: Any, ids: list[str], window: list[Any], *more: Any) -> list[Any]:
+    """The traces in ``window`` of the groups ``ids`` summed, in the order of ``ids``."""
+    from sqlalchemy import case, func
+
+    if not ids:
+        return []
+    query = (
+        select(
+            group.label("id"),
+            func.count().label("traces"),
+            func.sum(case((traces.c.status == "error", 1), else_=0)).label("errors"),
+            func.min(traces.c.started_at).label("first_at"),
+            func.max(traces.c.started_at).label("last_at"),
+            func.sum(traces.c.input_tokens).label("input_tokens"),
+            func.sum(traces.c.output_tokens).label("output_tokens"),
+            func.sum(traces.c.cost).label("cost"),
+            *more,
+        )
+        .where(group.in_(ids), *window)
+        .group_by(group)
+    )
+    by_id = {row.id: row for row in conn.execute(query)}
+    return [by_id[i] for i in ids]
 
 
 def _summed(row: Any) -> dict[str, Any]:
