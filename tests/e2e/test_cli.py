@@ -308,6 +308,8 @@ def test_alias_commands(tmp_path: Path) -> None:
         (("models", "card", "not-a-uri"), ("not a model URI",)),
         (("lineage", "what?"), ("cannot tell",)),
         (("experiments", "create", "a/b"), ("path separator",)),
+        (("demo", "nope"), ("no 'nope' demo", "classic or genai")),
+        (("demo", "genai", "--fast"), ("--fast is for the classic story",)),
     ],
 )
 def test_user_mistakes_print_one_line(

@@ -9,7 +9,7 @@ def demo(
     story: str = typer.Argument(
         "classic", help="classic (data to a retrained model) or genai (RAG, evaluation)."
     ),
-    fast: bool = typer.Option(False, "--fast", help="Same story on less data (for tests)."),
+    fast: bool = typer.Option(False, "--fast", help="The classic story on less data (for tests)."),
     as_json: bool = typer.Option(
         False,
         "--json",
@@ -31,6 +31,13 @@ def demo(
     if story not in ("classic", "genai"):
         raise InvalidInput(f"there is no {story!r} demo: use classic or genai")
     if story == "genai":
+        if fast:
+            # Its time is the local model's answers, not the size of its data: there is no
+            # smaller story to tell.
+            raise InvalidInput(
+                "--fast is for the classic story; the genai story has one size",
+                hint="run cauce demo genai: about 5 minutes on 2 CPUs",
+            )
         from cauce.demo.genai import run as run_genai
 
         if not as_json:
