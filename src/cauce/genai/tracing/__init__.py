@@ -12,6 +12,13 @@ Texts (prompts, completions, retrieved chunks, node inputs and outputs) go throu
 redaction hook (``CAUCE_TRACE_REDACT``, or :func:`set_redactor`) before anything is stored or
 exported.
 
+One module a concept: :mod:`~cauce.genai.tracing.spans` makes spans (and the exporter that
+stores them), :mod:`~cauce.genai.tracing.records` checks and stores finished ones,
+:mod:`~cauce.genai.tracing.reading` lists traces, sessions and users,
+:mod:`~cauce.genai.tracing.scores` puts evaluations and feedback on stored traces, and
+:mod:`~cauce.genai.tracing.datasets` makes them a dataset; the attribute names they share are
+in :mod:`~cauce.genai.tracing.attributes`.
+
 Example::
 
     with cauce.tracing.span("answer question", operation="invoke_agent") as span:
