@@ -624,6 +624,40 @@ def test_cli_lists_sessions_and_pages_traces(workspace: Workspace) -> None:
     assert not re.search(r"bo[│\s]+1[│\s]+1[│\s]+0", after_bo)
 
 
+def test_scores_are_summed_by_name_each_trace_counting_its_latest_result(
+    any_workspace: Workspace,
+) -> None:
+    made = []
+    for n, (session, user) in enumerate([("c1", "ana"), ("c1", "ana"), ("c2", "bo")]):
+        with tracing.session(session, user_id=user), tracing.span("qa") as root:
+            root.evaluation("relevance", 0.5 + n * 0.25, None)  # an evaluator's, while traced
+        made.append(root.trace_id)
+    tracing.log_feedback(made[0], "helpful", 0, "wrong")
+    tracing.log_feedback(made[0], "helpful", 1, "right")  # corrected: the latest counts
+    tracing.log_feedback(made[1], "helpful", 1, "right")
+    tracing.log_feedback(made[2], "helpful", None, "unsure")
+    found = {s.name: s for s in tracing.list_scores()}
+    helpful = found["helpful"]
+    assert (helpful.traces, helpful.scored, helpful.mean, helpful.min, helpful.max) == (
+        3, 2, 1.0, 1.0, 1.0
+    )  # fmt: skip
+    assert helpful.labels == {"right": 2, "unsure": 1}
+    relevance = found["relevance"]
+    assert (relevance.traces, relevance.scored, relevance.labels) == (3, 3, {})
+    assert (relevance.mean, relevance.min, relevance.max) == (0.75, 0.5, 1.0)
+    of_bo = tracing.list_scores(user_id="bo")
+    assert [(s.name, s.traces, s.labels) for s in of_bo] == [
+        ("helpful", 1, {"unsure": 1}),
+        ("relevance", 1, {}),
+    ]
+    assert {s.name: s.traces for s in tracing.list_scores(session_id="c1")} == {
+        "helpful": 2,
+        "relevance": 2,
+    }
+    assert tracing.list_scores(name="other") == []
+    assert tracing.list_scores(since_ms=int(time.time() * 1000) + 60_000) == []
+
+
 def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
     workspace: Workspace,
 ) -> None:
@@ -646,6 +680,11 @@ def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
     }
     listed = " ".join(run_cli(home, "traces", "list").stdout.split())
     assert "helpful=1" in listed and "helpful=unclear" in listed
+    summed = run_cli(home, "traces", "scores", "--name", "qa").stdout
+    # helpful: 2 traces, 1 scored, mean, least and most 1, the latest label of the second.
+    assert re.search(r"helpful[│\s]+2[│\s]+1[│\s]+1[│\s]+1[│\s]+1[│\s]+unclear 1", summed)
+    none = run_cli(home, "traces", "scores", "--user", "nobody").stdout
+    assert "No scores match." in none
     frame = cauce.data.load(tracing.to_dataset("rated", trace_name="qa").ref)
     assert dict(zip(frame["trace_id"], frame["eval.helpful"], strict=True)) == {
         first: 1.0,

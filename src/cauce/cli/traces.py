@@ -274,6 +274,50 @@ def feedback(
     console.print(f"Recorded {name} on trace {trace_id}")
 
 
+@app.command("scores")
+def scores(
+    name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
+    session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
+    user_id: str = typer.Option(None, "--user", help="Only the traces of this user."),
+    since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 7d."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """What evaluations and feedback said of the traces, by name: how many traces, the
+    mean, least and most score, and each label's count (a trace's latest result counts).
+
+    Example:
+        cauce traces scores --since 7d
+        cauce traces scores --user ana
+    """
+    from cauce.genai.tracing import list_scores
+
+    found = list_scores(
+        name=name, session_id=session_id, user_id=user_id, since_ms=_since_ms(since)
+    )
+    if as_json:
+        print_json([s.to_dict() for s in found])
+        return
+    table(
+        "Scores",
+        ["Score", "Traces", "Scored", "Mean", "Min", "Max", "Labels"],
+        [
+            [
+                s.name,
+                s.traces,
+                s.scored,
+                number(s.mean),
+                number(s.min),
+                number(s.max),
+                ", ".join(f"{label} {count}" for label, count in s.labels.items()),
+            ]
+            for s in found
+        ],
+        empty="No scores match."
+        if name or session_id or user_id or since
+        else "No scores yet: evaluations and cauce traces feedback put them on traces.",
+    )
+
+
 def _since_ms(since: str | None) -> int | None:
     """``--since 1h`` as the time (ms) an hour ago."""
     from cauce.validation import duration_ms

@@ -46,9 +46,12 @@ from cauce.genai.tracing.reading import (
 )
 from cauce.genai.tracing.records import FinishedSpan, FinishedTrace, record_spans
 from cauce.genai.tracing.scores import (
+    ScoreSummary,
     add_evaluation,
     add_root_evaluations,
+    list_scores,
     log_feedback,
+    query_scores,
     record_evaluation,
     record_root_evaluations,
 )
@@ -65,6 +68,7 @@ from cauce.genai.tracing.spans import (
 __all__ = [
     "FinishedSpan",
     "FinishedTrace",
+    "ScoreSummary",
     "SessionSummary",
     "Span",
     "SpanRecord",
@@ -75,10 +79,12 @@ __all__ = [
     "add_root_evaluations",
     "flush",
     "get_trace",
+    "list_scores",
     "list_sessions",
     "list_traces",
     "list_users",
     "log_feedback",
+    "query_scores",
     "query_sessions",
     "query_traces",
     "query_users",

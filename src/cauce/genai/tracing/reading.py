@@ -430,13 +430,21 @@ def _scores(events: list[dict[str, Any]]) -> dict[str, float | str]:
     """The evaluation results on a root span, the latest of each name: its score, or its
     label when it has no score."""
     found: dict[str, float | str] = {}
-    for event in events:
-        a = event["attributes"]
-        if event["name"] == EVALUATION_EVENT:
-            value = a.get("gen_ai.evaluation.score.value", a.get("gen_ai.evaluation.score.label"))
-            if value is not None:
-                found[a["gen_ai.evaluation.name"]] = value
+    for name, a in latest_results(events).items():
+        value = a.get("gen_ai.evaluation.score.value", a.get("gen_ai.evaluation.score.label"))
+        if value is not None:
+            found[name] = value
     return found
+
+
+def latest_results(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The attributes of the latest evaluation result of each name among a span's events (a
+    corrected feedback replaces the one before)."""
+    return {
+        event["attributes"]["gen_ai.evaluation.name"]: event["attributes"]
+        for event in events
+        if event["name"] == EVALUATION_EVENT
+    }
 
 
 def _span_record(row: Any) -> SpanRecord:

@@ -1,18 +1,21 @@
 """Evaluation results and feedback on stored traces: ``gen_ai.evaluation.result`` events on
-their spans, an evaluator's or a person's."""
+their spans, an evaluator's or a person's; and what they said, summed by name."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai.tracing.attributes import EVALUATION_EVENT, check_hex, evaluation_attributes
+from cauce.genai.tracing.reading import latest_results, root_span
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
 from cauce.store.schema import spans, traces
+from cauce.validation import check_int
 from cauce.workspace import Workspace, current
 
 
@@ -149,6 +152,110 @@ def add_root_evaluations(
                 )
                 attached += len(added)
     return attached
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """One evaluation or feedback name over the traces that have it (the latest result of
+    each trace): how many, the mean, least and most of their scores, and each label's count."""
+
+    name: str
+    traces: int
+    scored: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    labels: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able view."""
+        return asdict(self)
+
+
+def list_scores(
+    *,
+    name: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    since_ms: int | None = None,
+    workspace: Workspace | None = None,
+) -> list[ScoreSummary]:
+    """What the evaluations and the feedback on the traces said, by name (the spans this
+    process still buffers written first): of a trace name, a session, a user, the traces
+    started at ``since_ms`` or later; each trace counts once a name, with its latest result."""
+    ws = workspace or current()
+    flush(ws)
+    return query_scores(
+        name=name, session_id=session_id, user_id=user_id, since_ms=since_ms, workspace=ws
+    )
+
+
+@operation("GET /trace-scores")
+def query_scores(
+    *,
+    name: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    since_ms: int | None = None,
+    workspace: Workspace | None = None,
+) -> list[ScoreSummary]:
+    """The evaluation results on stored traces' root spans summed by name."""
+    from sqlalchemy import Text, cast
+
+    ws = workspace or current()
+    # Most traces have no result: the database skips them before Python reads their JSON.
+    query = (
+        select(root_span.c.events)
+        .select_from(
+            traces.join(
+                root_span,
+                and_(
+                    root_span.c.trace_id == traces.c.id,
+                    root_span.c.span_id == traces.c.root_span_id,
+                ),
+            )
+        )
+        .where(cast(root_span.c.events, Text) != "[]")
+    )
+    for column, value in (
+        (traces.c.name, name),
+        (traces.c.session_id, session_id),
+        (traces.c.user_id, user_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if since_ms is not None:
+        check_int(since_ms, "since_ms")
+        query = query.where(traces.c.started_at >= since_ms)
+    counts: dict[str, int] = {}
+    numbers: dict[str, list[float]] = {}
+    labels: dict[str, dict[str, int]] = {}
+    with ws.store.read() as conn:
+        for events in conn.execute(query).scalars():
+            for result, a in latest_results(events).items():
+                counts[result] = counts.get(result, 0) + 1
+                score = a.get("gen_ai.evaluation.score.value")
+                if score is not None:
+                    numbers.setdefault(result, []).append(float(score))
+                label = a.get("gen_ai.evaluation.score.label")
+                if label is not None:
+                    of_result = labels.setdefault(result, {})
+                    of_result[label] = of_result.get(label, 0) + 1
+    found = []
+    for result in sorted(counts):
+        values = numbers.get(result, [])
+        found.append(
+            ScoreSummary(
+                name=result,
+                traces=counts[result],
+                scored=len(values),
+                mean=sum(values) / len(values) if values else None,
+                min=min(values) if values else None,
+                max=max(values) if values else None,
+                labels=dict(sorted(labels.get(result, {}).items(), key=lambda kv: (-kv[1], kv[0]))),
+            )
+        )
+    return found
 
 
 def _check_result(
