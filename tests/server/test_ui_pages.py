@@ -486,6 +486,36 @@ def test_sessions_and_users_pages_are_paged_and_summed_over_a_window(
     assert bad.status_code == 422 and "since is one of 1h, 24h, 7d, 30d" in bad.text
 
 
+def test_the_scores_page_sums_what_evaluations_and_feedback_said(
+    client: TestClient, local_workspace: Workspace
+) -> None:
+    from cauce.genai import tracing
+
+    made = []
+    for session, user in (("chat-1", "ana"), ("chat-1", "ana"), ("chat-2", "bo")):
+        with tracing.session(session, user_id=user), tracing.span("qa") as root:
+            pass
+        made.append(root.trace_id)
+    tracing.log_feedback(made[0], "helpful", 1, "right")
+    tracing.log_feedback(made[1], "helpful", 0, "wrong")
+    tracing.log_feedback(made[2], "tone", None, "curt")
+    page = client.get("/ui/scores").text
+    rows = page.split("<tbody>")[1].split("</tr>")
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows[:2]]
+    assert cells[0][:6] == ["helpful", "2", "2", "0.5", "0", "1"]
+    assert '<span class="score">right 1</span>' in cells[0][6]
+    assert cells[1][:6] == ["tone", "1", "0", "—", "—", "—"]
+    of_bo = client.get("/ui/scores", params={"user": "bo", "since": "1h"}).text
+    assert ">tone</td>" in of_bo and ">helpful</td>" not in of_bo
+    assert '<a href="/ui/traces?user=bo&amp;since=1h">these traces</a>' in of_bo
+    none = client.get("/ui/scores", params={"session": "chat-3"}).text
+    assert "No trace in session chat-3 has a score." in none
+    listed = client.get("/ui/traces", params={"user": "ana", "status": "ok"}).text
+    assert '<a href="/ui/scores?user=ana">Scores</a>' in listed
+    conversation = client.get("/ui/sessions/chat-1").text
+    assert 'href="/ui/scores?session=chat-1">summed by name</a>' in conversation
+
+
 def test_a_session_reads_as_its_conversation(
     client: TestClient, local_workspace: Workspace
 ) -> None:

@@ -76,6 +76,7 @@ def test_a_sessions_traces_are_one_click_from_the_sessions_page(
             with tracing.span("answer", operation="invoke_agent") as turn, tracing.span("chat"):
                 turn.content("cauce.input", {"question": question})
                 turn.content("cauce.output", {"answer": f"About {question.lower()} ..."})
+    tracing.log_feedback(turn.trace_id, "helpful", 0, "wrong")
     with tracing.span("answer", operation="invoke_agent"):
         pass
     tracing.flush(remote_workspace)
@@ -91,6 +92,12 @@ def test_a_sessions_traces_are_one_click_from_the_sessions_page(
     assert "Where is my parcel?" in turns.nth(0).inner_text()
     assert "When does it arrive?" in turns.nth(1).inner_text()
     ui.shot("session")
+    ui.get_by_role("link", name="summed by name").click()
+    ui.wait_for_selector("table.scores")
+    assert "wrong 1" in ui.locator("table.scores tbody tr").nth(0).inner_text()
+    ui.shot("scores")
+    ui.go_back()
+    ui.wait_for_selector("table.conversation")
     ui.locator("dl.facts").get_by_role("link", name="2").click()
     ui.wait_for_selector("table.traces")
     assert ui.locator("table.traces tbody tr").count() == 2

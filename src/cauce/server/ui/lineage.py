@@ -29,6 +29,7 @@ TRACES_SHOWN = 100
 SESSION_TURNS = 500
 # The traces page's time ranges: how far back each one reaches, in ms.
 SINCE = {"1h": 3_600_000, "24h": 86_400_000, "7d": 604_800_000, "30d": 2_592_000_000}
+SCORES_FILTERS = ("name", "session", "user", "since")  # the traces filters the scores take
 
 
 def add_routes(app: FastAPI) -> None:
@@ -44,6 +45,7 @@ def add_routes(app: FastAPI) -> None:
         "/ui/sessions/{session_id:path}", page("viewer", session), include_in_schema=False
     )
     app.add_api_route("/ui/users", page("viewer", users), include_in_schema=False)
+    app.add_api_route("/ui/scores", page("viewer", scores), include_in_schema=False)
 
 
 def lineage(request: Request) -> View:
@@ -126,8 +128,10 @@ def traces(request: Request) -> View:
             limit=TRACES_SHOWN,
         )
         newest, older = _pages(filters, found)
+        scored_by = {k: v for k, v in filters.items() if v is not None and k in SCORES_FILTERS}
         return render("traces.html", ctx=ctx, traces=found, names=trace_names(), since=SINCE,
                       filters=filters, newest=newest, older=older,
+                      scores_of="?" + urlencode(scored_by),
                       grouped=any(t.session_id or t.user_id for t in found),
                       scored=any(t.scores for t in found),
                       section="traces")  # fmt: skip
@@ -211,6 +215,27 @@ def users(request: Request) -> View:
         newest, older = _pages(filters, found)
         return render("users.html", ctx=ctx, users=found, filters=filters, since=SINCE,
                       newest=newest, older=older, section="traces")  # fmt: skip
+
+    return view
+
+
+def scores(request: Request) -> View:
+    """What evaluations and feedback said of the traces, by name: of a trace name, a session,
+    a user, the last hour, day, week or month."""
+    filters = {key: request.query_params.get(key) or None for key in SCORES_FILTERS}
+
+    def view(ws: Workspace, ctx: Context) -> Response:
+        from cauce.genai.tracing import list_scores, trace_names
+
+        found = list_scores(
+            name=filters["name"],
+            session_id=filters["session"],
+            user_id=filters["user"],
+            since_ms=_since_ms(filters["since"]),
+        )
+        of_traces = "?" + urlencode({k: v for k, v in filters.items() if v is not None})
+        return render("scores.html", ctx=ctx, scores=found, filters=filters, since=SINCE,
+                      names=trace_names(), of_traces=of_traces, section="traces")  # fmt: skip
 
     return view
 
