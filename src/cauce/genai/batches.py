@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput, NotFound
+from cauce.genai import connections
 from cauce.genai.flows import REFERENCE, Flow, LineResult, PythonFlow, load
 from cauce.operations import operation
 from cauce.validation import duration_ms
@@ -104,6 +105,9 @@ def run(
     tracked.parent_run_id = parent_run_id
     if indexes:
         tracked.params["indexes"] = ",".join(f"{k}={v}" for k, v in sorted(indexes.items()))
+    if isinstance(loaded, Flow):
+        # A line's time limit and latency are its own, not the first call's imports.
+        connections.warm(loaded.connections, workspace=ws)
     with tracked as run_id:
         results = _run_lines(
             loaded, lines, variant, concurrency, limit_s, retries, ws, indexes or {}

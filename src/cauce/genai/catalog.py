@@ -473,7 +473,7 @@ def compare(
     the prompt's own. Returns the comparison run and one :class:`Cell` per model x prompt.
     """
     from cauce.data.assets import get_version
-    from cauce.genai import batches, flows
+    from cauce.genai import batches, connections, flows
     from cauce.genai import evals as evaluations
     from cauce.tracking import runs
 
@@ -501,7 +501,7 @@ def compare(
     if flow.spec != spec:
         raise Conflict(f"another comparison registered flow {FLOW!r} at the same time: run again")
     keys = [_key(e, shown) for e in entries for shown, _ in versions]
-    _warm({e.connection for e in entries}, ws)
+    connections.warm({e.connection for e in entries}, workspace=ws)
     cells: list[Cell] = []
     title = f"catalog compare {version.ref}"
     with batches.comparison(ws, "catalog", title, FLOW, version.ref, keys) as parent:
@@ -580,17 +580,6 @@ def _run_cell(
     totals = {k[len("flow.") :]: v for k, v in scored.metrics.items() if k.startswith("flow.")}
     quality = {name: scored.metrics[name] for name in scored.evaluators}
     return scored.run_id, scored.scores.ref, totals, quality
-
-
-def _warm(names: set[str], ws: Workspace) -> None:
-    """Make each connection's HTTP client and import what a line uses now, so that the first
-    cell's latencies are not the ones that pay for it (0.1-0.5 s on a small machine)."""
-    import jinja2.sandbox  # noqa: F401  (prompts render in it)
-
-    from cauce.genai import connections
-
-    for name in sorted(names):
-        connections.client(name, workspace=ws).warm()
 
 
 def _entries(models: Sequence[str], ws: Workspace) -> list[CatalogModel]:

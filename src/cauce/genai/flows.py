@@ -331,6 +331,11 @@ class Flow:
         """``flows:/name/version``."""
         return f"flows:/{self.name}/{self.version}"
 
+    @property
+    def connections(self) -> list[str]:
+        """The connections its LLM nodes call, every variant's included."""
+        return sorted({str(n.connection) for n in _forms(self.spec, "llm")}) if self.spec else []
+
     def run(
         self,
         inputs: dict[str, Any],

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +54,7 @@ __all__ = [
     "list_connections",
     "put",
     "test",
+    "warm",
 ]
 
 Provider = Literal["openai", "azure_openai"]
@@ -364,6 +366,18 @@ def delete(name: str, *, workspace: Workspace | None = None) -> None:
             )
         conn.execute(connections.delete().where(connections.c.id == row.id))
         audit.record(conn, ws.user, "connection.delete", "connection", row.id, before=row.spec)
+
+
+def warm(names: Iterable[str], *, workspace: Workspace | None = None) -> None:
+    """Make the clients of the connections ``names`` and import what their calls use now
+    (the openai client took 1.3 s to import on a small machine), so that the first call's
+    time limit and latency are its own; prompts' Jinja sandbox too, for the calls that
+    render one."""
+    import jinja2.sandbox  # noqa: F401
+
+    ws = workspace or current()
+    for name in sorted(set(names)):
+        client(name, workspace=ws).warm()
 
 
 def client(name: str, *, workspace: Workspace | None = None) -> LLMClient:
