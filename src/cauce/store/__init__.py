@@ -47,6 +47,9 @@ class Store:
         self._ready = False
         self._fast_conn: Any = None
         self._fast_lock = threading.Lock()
+        # Threads of one process take turns on the first use: while one restores or migrates
+        # a new SQLite database, another one's connection would fail at once to set WAL mode.
+        self._first_use = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,12 +68,15 @@ class Store:
     @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine, created on first use, with the schema brought up to date."""
-        if self._engine is None:
-            self._engine = self._create_engine()
-        if not self._ready:
-            self._ensure_schema(self._engine)
-            self._ready = True
-        return self._engine
+        if self._ready and self._engine is not None:
+            return self._engine
+        with self._first_use:
+            if self._engine is None:
+                self._engine = self._create_engine()
+            if not self._ready:
+                self._ensure_schema(self._engine)
+                self._ready = True
+            return self._engine
 
     def _create_engine(self) -> Engine:
         from sqlalchemy import create_engine, event
@@ -98,7 +104,7 @@ class Store:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {busy}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur, busy)
             cur.execute(f"PRAGMA synchronous = {sync}")
             # A batch of many metric keys touches as many index pages; with the default
             # checkpoint every 1,000 pages, each such commit would also copy and fsync the
@@ -315,6 +321,25 @@ class Store:
             self._engine.dispose()
             self._engine = None
         self._ready = False
+
+
+def _set_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Put the database in WAL mode, waiting up to the busy timeout for other connections.
+
+    SQLite answers "database is locked" at once, without its busy handler, when connections
+    to a new database switch it to WAL at the same time (processes on a new workspace).
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 def is_driver_error(exc: BaseException) -> bool:
