@@ -47,8 +47,7 @@ class Store:
         self._ready = False
         self._fast_conn: Any = None
         self._fast_lock = threading.Lock()
-        # Threads of one process take turns on the first use: while one restores or migrates
-        # a new SQLite database, another one's connection would fail at once to set WAL mode.
+        # Threads of one store take turns on its first use: one engine, one migration.
         self._first_use = threading.Lock()
 
     @property
