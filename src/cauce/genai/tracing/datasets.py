@@ -7,11 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from cauce.errors import NotFound
 from cauce.genai.tracing.attributes import EVALUATION_EVENT
-from cauce.genai.tracing.reading import root_span, trace_duration_ms, with_root
+from cauce.genai.tracing.reading import (
+    root_span,
+    trace_conditions,
+    trace_duration_ms,
+    with_root,
+)
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
 from cauce.store.schema import traces
-from cauce.validation import check_int, check_limit
+from cauce.validation import check_limit
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -77,19 +82,12 @@ def trace_rows(
     conversation, turn by turn)."""
     ws = workspace or current()
     check_limit(limit)
-    if since_ms is not None:
-        check_int(since_ms, "since_ms")
+    conditions = trace_conditions(
+        name=trace_name, status=status, session_id=session_id, since_ms=since_ms
+    )
     # Within a millisecond, by the root span's ns: a conversation's turns in the order taken.
     order = (traces.c.started_at, root_span.c.started_ns, traces.c.id)
-    query = with_root(root_span.c.attributes).order_by(*order).limit(limit)
-    if trace_name is not None:
-        query = query.where(traces.c.name == trace_name)
-    if status is not None:
-        query = query.where(traces.c.status == status)
-    if since_ms is not None:
-        query = query.where(traces.c.started_at >= since_ms)
-    if session_id is not None:
-        query = query.where(traces.c.session_id == session_id)
+    query = with_root(root_span.c.attributes).where(*conditions).order_by(*order).limit(limit)
     with ws.store.read() as conn:
         found = conn.execute(query).all()
     rows = []

@@ -156,18 +156,15 @@ def query_traces(
     """Stored traces, newest first; ``before`` a trace, the ones older than it."""
     ws = workspace or current()
     check_limit(limit)
-    query = with_root().order_by(traces.c.started_at.desc(), traces.c.id).limit(limit)
-    if since_ms is not None:
-        check_int(since_ms, "since_ms")
-        query = query.where(traces.c.started_at >= since_ms)
-    for column, value in (
-        (traces.c.name, name),
-        (traces.c.status, status),
-        (traces.c.session_id, session_id),
-        (traces.c.user_id, user_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
+    conditions = trace_conditions(
+        name=name, status=status, session_id=session_id, user_id=user_id, since_ms=since_ms
+    )
+    query = (
+        with_root()
+        .where(*conditions)
+        .order_by(traces.c.started_at.desc(), traces.c.id)
+        .limit(limit)
+    )
     with ws.store.read() as conn:
         if before is not None:
             after = _require_trace(conn, before)
@@ -210,7 +207,7 @@ def query_sessions(
     started at ``since_ms`` or later); ``before`` a session, the ones after it."""
     ws = workspace or current()
     check_limit(limit)
-    window = _window(since_ms)
+    window = trace_conditions(since_ms=since_ms)
     group = traces.c.session_id
     with ws.store.read() as conn:
         of_user = []
@@ -261,7 +258,7 @@ def query_users(
 
     ws = workspace or current()
     check_limit(limit)
-    window = _window(since_ms)
+    window = trace_conditions(since_ms=since_ms)
     group = traces.c.user_id
     sessions = func.count(distinct(traces.c.session_id)).label("sessions")
     with ws.store.read() as conn:
@@ -270,12 +267,30 @@ def query_users(
     return [UserSummary(**_summed(r), sessions=r.sessions) for r in found]
 
 
-def _window(since_ms: int | None) -> list[Any]:
-    """The condition on traces started at ``since_ms`` or later (none: every trace)."""
-    if since_ms is None:
-        return []
-    check_int(since_ms, "since_ms")
-    return [traces.c.started_at >= since_ms]
+def trace_conditions(
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    since_ms: int | None = None,
+) -> list[Any]:
+    """The conditions on traces of a name, a status, a session and a user, started at
+    ``since_ms`` or later (none given: every trace)."""
+    found = [
+        column == value
+        for column, value in (
+            (traces.c.name, name),
+            (traces.c.status, status),
+            (traces.c.session_id, session_id),
+            (traces.c.user_id, user_id),
+        )
+        if value is not None
+    ]
+    if since_ms is not None:
+        check_int(since_ms, "since_ms")
+        found.append(traces.c.started_at >= since_ms)
+    return found
 
 
 def _latest(

@@ -11,11 +11,10 @@ from sqlalchemy import and_, select
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai.tracing.attributes import EVALUATION_EVENT, check_hex, evaluation_attributes
-from cauce.genai.tracing.reading import latest_results, root_span
+from cauce.genai.tracing.reading import latest_results, root_span, trace_conditions
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
 from cauce.store.schema import spans, traces
-from cauce.validation import check_int
 from cauce.workspace import Workspace, current
 
 
@@ -215,18 +214,11 @@ def query_scores(
                 ),
             )
         )
-        .where(cast(root_span.c.events, Text) != "[]")
+        .where(
+            cast(root_span.c.events, Text) != "[]",
+            *trace_conditions(name=name, session_id=session_id, user_id=user_id, since_ms=since_ms),
+        )
     )
-    for column, value in (
-        (traces.c.name, name),
-        (traces.c.session_id, session_id),
-        (traces.c.user_id, user_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if since_ms is not None:
-        check_int(since_ms, "since_ms")
-        query = query.where(traces.c.started_at >= since_ms)
     counts: dict[str, int] = {}
     numbers: dict[str, list[float]] = {}
     labels: dict[str, dict[str, int]] = {}
