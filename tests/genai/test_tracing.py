@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from tests.clitools import cauce as run_cli
 from tests.genai.upstream import Upstream
@@ -685,11 +686,12 @@ def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
     assert re.search(r"helpful[│\s]+2[│\s]+1[│\s]+1[│\s]+1[│\s]+1[│\s]+unclear 1", summed)
     none = run_cli(home, "traces", "scores", "--user", "nobody").stdout
     assert "No scores match." in none
+    # The latest result of a name: the second's label-only correction leaves no score.
     frame = cauce.data.load(tracing.to_dataset("rated", trace_name="qa").ref)
-    assert dict(zip(frame["trace_id"], frame["eval.helpful"], strict=True)) == {
-        first: 1.0,
-        second: 0.0,
-    }
+    rated = frame.set_index("trace_id")
+    assert rated.loc[first, "eval.helpful"] == 1.0 and pd.isna(rated.loc[second, "eval.helpful"])
+    assert pd.isna(rated.loc[first, "eval.helpful.label"])
+    assert rated.loc[second, "eval.helpful.label"] == "unclear"
     with pytest.raises(InvalidInput, match="feedback needs a score, a label or both"):
         tracing.log_feedback(first, "helpful")
     with pytest.raises(InvalidInput, match="trace_id: 32 lowercase hex"):

@@ -517,7 +517,7 @@ def test_the_scores_page_sums_what_evaluations_and_feedback_said(
 
 
 def test_a_session_reads_as_its_conversation(
-    client: TestClient, local_workspace: Workspace
+    client: TestClient, local_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cauce.genai import tracing
 
@@ -543,6 +543,11 @@ def test_a_session_reads_as_its_conversation(
     assert 'href="/ui/sessions/chat/42">chat/42</a>' in listed
     missing = client.get("/ui/sessions/nope")
     assert missing.status_code == 404 and "no session nope" in missing.text
+    # A session longer than the page shows its first turns with their own scores.
+    monkeypatch.setattr("cauce.server.ui.lineage.SESSION_TURNS", 1)
+    first_only = client.get("/ui/sessions/chat/42").text
+    assert "The first 1 traces of the session." in first_only
+    assert '<span class="score">helpful 1</span>' in first_only and "curt" not in first_only
 
 
 @cauce.step

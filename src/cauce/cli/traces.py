@@ -263,7 +263,8 @@ def feedback(
 ) -> None:
     """Record feedback on a trace: a score or a label on its root span.
 
-    Traces turned into a dataset carry each score as the column eval.NAME.
+    Traces turned into a dataset carry each score as the column eval.NAME, each label as
+    eval.NAME.label.
 
     Example:
         cauce traces feedback 4bf92f3577b34da6a3ce929d0e0e4736 helpful --score 0 --label wrong

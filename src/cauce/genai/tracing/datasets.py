@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cauce.errors import NotFound
-from cauce.genai.tracing.attributes import EVALUATION_EVENT
 from cauce.genai.tracing.reading import (
+    latest_results,
     root_span,
     trace_conditions,
     trace_duration_ms,
@@ -39,9 +39,10 @@ def to_dataset(
     Columns: ``trace_id``, ``name``, ``started_at``, ``status``, ``duration_ms``, tokens and
     ``cost``; ``session_id`` and ``user_id`` where traces have them; a flow's inputs and
     outputs as ``inputs.*`` and ``outputs.*``; a bare model call's last user message and
-    answer as ``inputs.question`` and ``outputs.answer``; and each evaluation result on the
-    root span as ``eval.NAME``. Texts are what the trace kept: already redacted, and missing
-    when content capture was off.
+    answer as ``inputs.question`` and ``outputs.answer``; and the latest evaluation result of
+    each name on the root span, its score as ``eval.NAME`` and its label as
+    ``eval.NAME.label``. Texts are what the trace kept: already redacted, and missing when
+    content capture was off.
     """
     import pandas as pd
 
@@ -107,14 +108,20 @@ def trace_rows(
                 record[key] = getattr(row, key)
         if row.attributes is not None:  # the root span is stored
             record.update(_content_columns(row.attributes))
-            for event in row.events:
-                a = event["attributes"]
-                if event["name"] == EVALUATION_EVENT and "gen_ai.evaluation.score.value" in a:
-                    record[f"eval.{a['gen_ai.evaluation.name']}"] = a[
-                        "gen_ai.evaluation.score.value"
-                    ]
+            record.update(_result_columns(row.events))
         rows.append(record)
     return rows
+
+
+def _result_columns(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The latest evaluation result of each name: its score as ``eval.NAME``, its label as
+    ``eval.NAME.label`` (a label-only correction leaves no stale score behind)."""
+    found: dict[str, Any] = {}
+    for name, a in latest_results(events).items():
+        for key, column in (("value", f"eval.{name}"), ("label", f"eval.{name}.label")):
+            if a.get(f"gen_ai.evaluation.score.{key}") is not None:
+                found[column] = a[f"gen_ai.evaluation.score.{key}"]
+    return found
 
 
 def _content_columns(attributes: dict[str, Any]) -> dict[str, Any]:

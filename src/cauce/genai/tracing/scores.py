@@ -77,9 +77,9 @@ def log_feedback(
     workspace: Workspace | None = None,
 ) -> None:
     """Feedback on a stored trace (a person's thumbs up, a rating, a correction): an
-    evaluation result on its root span, as an evaluator's is, so ``to_dataset`` makes a score
-    the column ``eval.NAME``. A GenAI endpoint sends each answer's trace id in its
-    ``cauce-trace-id`` header."""
+    evaluation result on its root span, as an evaluator's is, so ``to_dataset`` makes its score
+    the column ``eval.NAME`` and its label ``eval.NAME.label``. A GenAI endpoint sends each
+    answer's trace id in its ``cauce-trace-id`` header."""
     check_hex(trace_id, 32, "trace_id")
     if score is None and label is None:
         raise InvalidInput("feedback needs a score, a label or both", details={"field": "score"})

@@ -167,10 +167,8 @@ def session(request: Request) -> View:
     session_id = request.path_params["session_id"]
 
     def view(ws: Workspace, ctx: Context) -> Response:
-        from cauce.genai.tracing import list_traces, trace_rows
+        from cauce.genai.tracing import trace_rows
 
-        # The scores as the traces list shows them (labels too; a row keeps numbers only).
-        scores = {t.id: t.scores for t in list_traces(session_id=session_id, limit=SESSION_TURNS)}
         rows = trace_rows(session_id=session_id, limit=SESSION_TURNS)
         if not rows:
             raise NotFound(f"no session {session_id}", hint="cauce traces sessions lists them")
@@ -179,7 +177,7 @@ def session(request: Request) -> View:
                 "row": row,
                 "inputs": _prefixed(row, "inputs."),
                 "outputs": _prefixed(row, "outputs."),
-                "scores": scores.get(row["trace_id"], {}),
+                "scores": _scores(row),
             }
             for row in rows
         ]
@@ -199,6 +197,14 @@ def session(request: Request) -> View:
 
 def _prefixed(row: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
+
+
+def _scores(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's evaluation results as the traces list shows them: the score, else the label."""
+    found = _prefixed(row, "eval.")
+    labels = {k.removesuffix(".label"): v for k, v in found.items() if k.endswith(".label")}
+    scores = {k: v for k, v in found.items() if not k.endswith(".label")}
+    return {name: scores.get(name, labels.get(name)) for name in sorted({*scores, *labels})}
 
 
 def users(request: Request) -> View:
