@@ -44,6 +44,7 @@ from cauce.workspace import Workspace
 from clitools import wait_until
 from remote import server_side
 from stored import refusing_inserts
+from together import at_once
 from webhooks import Hook
 
 NOW = 1_800_000_000_000
@@ -158,18 +159,7 @@ def test_of_workers_racing_for_one_run_exactly_one_claims_it(any_workspace: Work
     queue(any_workspace, [{"log": {"level": "info"}}], alerts=1)
     handles = [with_lease(any_workspace, 60) for _ in range(4)]
     workers = [Worker(ws) for ws in handles]
-    barrier = threading.Barrier(len(workers))
-    claims: list[int] = []
-
-    def race(worker: Worker) -> None:
-        barrier.wait()
-        claims.append(len(worker.claim(5)))
-
-    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claims = at_once([lambda w=w: len(w.claim(5)) for w in workers])
     for ws in handles:
         ws.close()
     assert sorted(claims) == [0, 0, 0, 1]
@@ -294,18 +284,7 @@ def test_agents_sharing_a_queue_run_each_action_exactly_once(
     alert_ids = queue(any_workspace, [{"webhook": {"url": hook.url}}, {"log": None}], alerts=30)
     handles = [with_lease(any_workspace, 30) for _ in range(3)]
     pools = [ActionPool(ws, workers=3) for ws in handles]
-    barrier = threading.Barrier(len(pools))
-    ran: list[list[Any]] = []
-
-    def agent(pool: ActionPool) -> None:
-        barrier.wait()
-        ran.append(pool.drain())
-
-    threads = [threading.Thread(target=agent, args=(p,)) for p in pools]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    ran = at_once([pool.drain for pool in pools])
     for ws in handles:
         ws.close()
 

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from cauce.lineage import audit
 from cauce.specs import apply
 from cauce.workspace import Workspace
 from remote import server_side
+from together import at_once
 
 HOUR = 3600 * 1000
 
@@ -142,19 +142,11 @@ def test_two_agents_never_fire_the_same_slot(seam_any_workspace: Workspace, tmp_
     apply(write(tmp_path, CRON))
     due = list_schedules()[0].next_run_at
     assert due is not None
-    claims: list[int] = []
-    barrier = threading.Barrier(4)
 
-    def claim() -> None:
-        barrier.wait()
-        claims.append(len(Agent(seam_any_workspace, runner=Recorder()).claim_due(now=due + 1)))
+    def claim() -> int:
+        return len(Agent(seam_any_workspace, runner=Recorder()).claim_due(now=due + 1))
 
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(claims) == [0, 0, 0, 1]
+    assert sorted(at_once([claim] * 4)) == [0, 0, 0, 1]
     assert [f["status"] for f in firings("hourly")] == ["RUNNING"]
 
 

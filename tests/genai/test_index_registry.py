@@ -23,6 +23,7 @@ from cauce.genai.indexes import records, registry
 from cauce.lineage.graph import walk
 from cauce.store.schema import index_chunks, index_documents
 from cauce.workspace import Workspace
+from together import at_once
 
 
 @pytest.fixture
@@ -172,23 +173,11 @@ def test_a_due_refresh_is_claimed_once_in_one_operation(
 ) -> None:
     """The agent's claim is one compare-and-set where the store is (on the server through
     one): of four claims of the same refresh one wins, and it is not due again for a lease."""
-    import threading
 
     cauce.apply(spec(tmp_path, max_age="1h"))
     due = records.get_index("docs").next_refresh_at
     assert due is not None  # never built: due now
-    claims: list[list[str]] = []
-    barrier = threading.Barrier(4)
-
-    def claim() -> None:
-        barrier.wait()
-        claims.append(registry.claim_due(seam_any_workspace, now=due))
-
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claims = at_once([lambda: registry.claim_due(seam_any_workspace, now=due)] * 4)
     assert sorted(claims) == [[], [], [], ["docs"]]
     assert registry.claim_due(seam_any_workspace, now=due + 599_999) == []
     assert registry.claim_due(seam_any_workspace, now=due + 600_000) == ["docs"]  # lease over

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from cauce.genai import prompts
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
+from together import at_once
 
 
 @pytest.fixture
@@ -185,22 +186,7 @@ def test_every_change_is_audited_and_versions_are_lineage_nodes(
 
 
 def test_concurrent_registrations_get_consecutive_numbers(any_workspace: Workspace) -> None:
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
-
-    def register(n: int) -> None:
-        start.wait()
-        try:
-            prompts.register("p", f"variant {n}: {{{{ q }}}}")
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=register, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once([partial(prompts.register, "p", f"variant {n}: {{{{ q }}}}") for n in range(4)])
     assert [v.version for v in prompts.versions("p")] == [1, 2, 3, 4]
 
 

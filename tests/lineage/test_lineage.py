@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from cauce.lineage.graph import walk
 from cauce.workspace import Workspace
 from clitools import assert_one_line_error
 from clitools import cauce as cauce_cli
+from together import at_once
 
 
 def trained() -> tuple[object, pd.DataFrame]:
@@ -167,24 +169,12 @@ def test_dataset_versions_are_content_addressed_and_bad_tables_are_refused(
     assert [v.version for v in cauce.data.versions("t")] == [1, 2]
 
     # Concurrent registrations: distinct tables get consecutive numbers, equal ones share one.
-    import threading
-
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
-
-    def register(value: int) -> None:
-        start.wait()
-        try:
-            cauce.data.register("t", pd.DataFrame({"a": [value], "b": ["z"]}))
-        except BaseException as exc:  # reported below, with the others
-            errors.append(exc)
-
-    threads = [threading.Thread(target=register, args=(v,)) for v in (10, 20, 30, 30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once(
+        [
+            partial(cauce.data.register, "t", pd.DataFrame({"a": [v], "b": ["z"]}))
+            for v in (10, 20, 30, 30)
+        ]
+    )
     assert [v.version for v in cauce.data.versions("t")] == [1, 2, 3, 4, 5]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from cauce.workspace import Workspace
 from remote import server_side
 from served import CHURN_BLUE, record_requests
 from stored import row_count, snapshot
+from together import at_once
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000  # 2027-01-15, a fixed clock for the windows
@@ -519,18 +519,7 @@ def test_two_claims_of_the_same_slot_only_one_wins(any_workspace: Workspace) -> 
     setup(any_workspace, customers(200, seed=1, contract=True), schedule="*/10 * * * *")
     due = get_monitor("churn-drift").next_run_at
     assert due is not None
-    claims: list[list[str]] = []
-    barrier = threading.Barrier(4)
-
-    def claim() -> None:
-        barrier.wait()
-        claims.append(claim_due(any_workspace, now=due + 1))
-
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claims = at_once([lambda: claim_due(any_workspace, now=due + 1)] * 4)
     assert sorted(map(len, claims)) == [0, 0, 0, 1]
 
 

@@ -28,6 +28,7 @@ from cauce.registry.format import SPEC_FILE
 from cauce.workspace import Workspace
 from remote import server_side
 from stored import row_counts
+from together import at_once
 
 # -- models ---------------------------------------------------------------------------------
 
@@ -377,36 +378,20 @@ def test_tags_descriptions_and_audit_events(any_workspace: Workspace) -> None:
 
 
 def test_concurrent_registrations_get_consecutive_numbers(any_workspace: Workspace) -> None:
-    import threading
-
     with cauce.start_run() as run:
         cauce.log_model(doubled_charges, "model")
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
 
-    def register() -> None:
-        start.wait()
-        try:
-            registry.register(f"runs:/{run.run_id}/model", "churn")
-        except BaseException as exc:  # reported below, with the others
-            errors.append(exc)
-
-    def create() -> None:
-        start.wait()
+    def create() -> str:
         try:
             registry.create_model("fresh")
-        except BaseException as exc:  # reported below, with the others
-            errors.append(exc)
+        except cauce.Conflict:
+            return "conflict"
+        return "created"
 
-    for target in (register, create):
-        threads = [threading.Thread(target=target) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    at_once([lambda: registry.register(f"runs:/{run.run_id}/model", "churn")] * 4)
     # Every registration got its own number; of the creations, one won and three conflicted.
     assert [v.version for v in registry.versions("churn")] == [1, 2, 3, 4]
-    assert [type(e).__name__ for e in errors] == ["Conflict"] * 3, errors
+    assert sorted(at_once([create] * 4)) == ["conflict"] * 3 + ["created"]
     assert [
         e.entity_id for e in audit.events(server_side(any_workspace), action="model.create")
     ] == [registry.get_model(name).id for name in ("fresh", "churn")]

@@ -5,8 +5,7 @@ Everything that touches a database runs on SQLite and on PostgreSQL (``any_works
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from cauce.store.schema import metadata
 from cauce.tracking import experiments, runs
 from cauce.workspace import Workspace
 from stored import row_count
+from together import at_once
 
 # -- migrations -----------------------------------------------------------------------------
 
@@ -217,37 +217,24 @@ def test_the_store_path_is_created_on_demand(tmp_path: Path) -> None:
 def test_a_new_sqlite_database_opened_at_once_comes_up(tmp_path: Path) -> None:
     # Connections switching a new database to WAL at the same time were told "database is
     # locked" at once, without waiting (processes on a new workspace): 5-8% of these rounds.
-    def at_once(stores: list[Store], use: Callable[[Store], object]) -> list[BaseException]:
-        start = threading.Barrier(len(stores))
-        errors: list[BaseException] = []
-
-        def run(store: Store) -> None:
-            start.wait()
-            try:
-                use(store)
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(store,)) for store in stores]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for store in stores:
-            store.close()
-        return errors
-
     for attempt in range(100):
         stores = [Store(f"sqlite:///{tmp_path / f'apart{attempt}.db'}") for _ in range(6)]
-        assert at_once(stores, Store.current_revision) == []
+        try:
+            at_once([store.current_revision for store in stores])
+        finally:
+            for store in stores:
+                store.close()
 
-    def first_use(store: Store) -> None:
+    def count(store: Store) -> int:
         with store.read() as conn:
-            assert conn.exec_driver_sql("SELECT count(*) FROM experiments").scalar() == 0
+            return int(conn.exec_driver_sql("SELECT count(*) FROM experiments").scalar())
 
     for attempt in range(5):  # threads of one store: one migrates, the others wait
         shared = Store(f"sqlite:///{tmp_path / f'shared{attempt}.db'}")
-        assert at_once([shared] * 6, first_use) == []
+        try:
+            assert at_once([partial(count, shared)] * 6) == [0] * 6
+        finally:
+            shared.close()
 
 
 def test_insert_ignore_says_whether_it_inserted_and_upsert_replaces(
