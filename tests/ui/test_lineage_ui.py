@@ -37,6 +37,7 @@ def test_lineage_is_followed_from_a_model_to_its_data(ui: Any, remote_workspace:
     ui.set_viewport_size({"width": 500, "height": 800})
     ui.goto(ui.at("/ui/models/churn/versions/1"))
     ui.get_by_role("link", name="where it came from, what serves it").click()
+    ui.wait_for_load_state()  # measured with the stylesheet: a slow one arrives after the DOM
     box = ui.locator(".graph").bounding_box()
     node = ui.locator("a.node.model_version.root rect").bounding_box()
     assert box["x"] <= node["x"] and node["x"] + node["width"] <= box["x"] + box["width"]
@@ -113,7 +114,7 @@ def test_a_prompts_change_is_shown_as_a_diff(ui: Any, remote_workspace: Workspac
                 "messages": [{"role": "system", "content": text}]}])  # fmt: skip
     ui.goto(ui.at("/ui/prompts"))
     ui.get_by_role("link", name="support").click()
-    ui.wait_for_selector("pre.diff")
+    ui.wait_for_load_state()  # the lines are laid out by the stylesheet, which may come late
     assert "citing the document" in ui.locator("pre.diff .add").last.inner_text()
     removed, added = (
         ui.locator("pre.diff .del").last.bounding_box(),
