@@ -110,8 +110,8 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "Flow",
         spec="cauce.genai.flows:FlowSpec",
-        save="cauce.genai.flows:save_flow",
-        check="cauce.genai.flows:check_flow",
+        save="cauce.genai.flows.records:save_flow",
+        check="cauce.genai.flows.records:check_flow",
         after=("Prompt", "Connection", "Index"),
     ),
     Kind(

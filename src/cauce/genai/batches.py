@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai import connections
-from cauce.genai.flows import REFERENCE, Flow, LineResult, PythonFlow, load
+from cauce.genai.flows import Flow, LineResult, PythonFlow, load
+from cauce.genai.flows.spec import REFERENCE
 from cauce.operations import operation
 from cauce.validation import duration_ms
 from cauce.workspace import Workspace, current

@@ -266,7 +266,7 @@ class _Target:
 def _target(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> _Target:
     """What a deployment spec serves, resolved to the version it pins."""
     from cauce.genai import connections as conns
-    from cauce.genai import flows
+    from cauce.genai.flows import records as flows
 
     columns: dict[str, str | None] = {
         "model_version_id": None,

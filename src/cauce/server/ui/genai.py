@@ -90,7 +90,8 @@ def flow(request: Request) -> View:
     name = request.path_params["name"]
 
     def view(ws: Workspace, ctx: Context) -> Response:
-        from cauce.genai.flows import get_flow, trace_name, versions
+        from cauce.genai.flows import get_flow, versions
+        from cauce.genai.flows.lines import trace_name
         from cauce.genai.tracing import list_traces
 
         return render(
