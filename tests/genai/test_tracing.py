@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from tests.clitools import assert_one_line_error
 from tests.clitools import cauce as run_cli
 from tests.genai.upstream import Upstream
 
@@ -696,5 +697,10 @@ def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
         tracing.log_feedback(first, "helpful")
     with pytest.raises(InvalidInput, match="trace_id: 32 lowercase hex"):
         tracing.log_feedback(first[:8], "helpful", 1)
+    with pytest.raises(InvalidInput, match=r"'helpful\.label' ends in '\.label'") as caught:
+        tracing.log_feedback(first, "helpful.label", 1)  # it would be helpful's label column
+    assert caught.value.details == {"field": "name"}
+    label = run_cli(home, "traces", "feedback", first, "tone.label", "--score", "1", check=False)
+    assert_one_line_error(label, "name: 'tone.label' ends in '.label'")
     missing = run_cli(home, "traces", "feedback", "0" * 32, "helpful", "--score", "1", check=False)
     assert missing.returncode == 1 and "no trace 000" in missing.stderr

@@ -37,6 +37,19 @@ def check_hex(value: str, size: int, field_name: str) -> None:
         )
 
 
+def check_evaluation_name(value: Any, field_name: str) -> None:
+    """An evaluation's or feedback's name: a text that does not end in ``.label`` (a dataset
+    of traces names the label of evaluation ``X`` ``eval.X.label``)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{field_name}: a non-empty text", details={"field": field_name})
+    if value.endswith(".label"):
+        raise InvalidInput(
+            f"{field_name}: {value!r} ends in '.label', which names the label of evaluation "
+            f"{value.removesuffix('.label')!r} in a dataset of traces",
+            details={"field": field_name},
+        )
+
+
 def id_text(value: Any) -> str | None:
     """An id as a trace keeps it: text, cut to its longest; an empty one is none."""
     return None if value is None else str(value)[:MAX_ID] or None

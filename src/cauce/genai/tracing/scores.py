@@ -10,7 +10,12 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from cauce.errors import InvalidInput, NotFound
-from cauce.genai.tracing.attributes import EVALUATION_EVENT, check_hex, evaluation_attributes
+from cauce.genai.tracing.attributes import (
+    EVALUATION_EVENT,
+    check_evaluation_name,
+    check_hex,
+    evaluation_attributes,
+)
 from cauce.genai.tracing.reading import latest_results, root_span, trace_conditions
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
@@ -83,6 +88,7 @@ def log_feedback(
     check_hex(trace_id, 32, "trace_id")
     if score is None and label is None:
         raise InvalidInput("feedback needs a score, a label or both", details={"field": "score"})
+    _check_result(name, score, label, explanation, "")
     ws = workspace or current()
     flush(ws)
     if not add_root_evaluations([(trace_id, name, score, label, explanation)], workspace=ws):
@@ -257,7 +263,6 @@ def _check_result(
     for field_name, value in (("label", label), ("explanation", explanation)):
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"{where}{field_name}: text", details={"field": where + field_name})
-    if not isinstance(name, str) or not name:
-        raise InvalidInput(f"{where}name: a non-empty text", details={"field": where + "name"})
+    check_evaluation_name(name, where + "name")
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
         raise InvalidInput(f"{where}score: a number", details={"field": where + "score"})

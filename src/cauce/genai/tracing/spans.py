@@ -23,6 +23,7 @@ from cauce.genai.tracing.attributes import (
     OUTPUT_TOKENS,
     SESSION,
     USER,
+    check_evaluation_name,
     check_id,
     evaluation_attributes,
     id_text,
@@ -88,6 +89,7 @@ class Span:
         self, name: str, score: float | None, label: str | None, explanation: str | None = None
     ) -> None:
         """A ``gen_ai.evaluation.result`` event on this span."""
+        check_evaluation_name(name, "name")
         self._otel.add_event(
             EVALUATION_EVENT, evaluation_attributes(name, score, label, explanation)
         )
