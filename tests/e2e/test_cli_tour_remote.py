@@ -106,6 +106,7 @@ model: models:/churn/2
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 73-84 s alone here; 213-254 s under 4 workers on 2 cores
 def test_tracking_registry_pipelines_and_serving_through_a_server(
     cauce_server: Server, tmp_path: Path
 ) -> None:
@@ -439,6 +440,7 @@ rules:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 73-84 s alone here; 213-254 s under 4 workers on 2 cores
 def test_genai_commands_through_a_server(cauce_server: Server, tmp_path: Path) -> None:
     from tests.genai.upstream import Upstream
 
