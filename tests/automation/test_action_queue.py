@@ -159,9 +159,11 @@ def test_of_workers_racing_for_one_run_exactly_one_claims_it(any_workspace: Work
     queue(any_workspace, [{"log": {"level": "info"}}], alerts=1)
     handles = [with_lease(any_workspace, 60) for _ in range(4)]
     workers = [Worker(ws) for ws in handles]
-    claims = at_once([lambda w=w: len(w.claim(5)) for w in workers])
-    for ws in handles:
-        ws.close()
+    try:
+        claims = at_once([lambda w=w: len(w.claim(5)) for w in workers])
+    finally:
+        for ws in handles:
+            ws.close()
     assert sorted(claims) == [0, 0, 0, 1]
 
 
@@ -284,9 +286,11 @@ def test_agents_sharing_a_queue_run_each_action_exactly_once(
     alert_ids = queue(any_workspace, [{"webhook": {"url": hook.url}}, {"log": None}], alerts=30)
     handles = [with_lease(any_workspace, 30) for _ in range(3)]
     pools = [ActionPool(ws, workers=3) for ws in handles]
-    ran = at_once([pool.drain for pool in pools])
-    for ws in handles:
-        ws.close()
+    try:
+        ran = at_once([pool.drain for pool in pools])
+    finally:
+        for ws in handles:
+            ws.close()
 
     every = [run for i in alert_ids for run in get_alert(i, workspace=any_workspace).actions]
     assert len(every) == 60 and sum(map(len, ran)) == 60
