@@ -159,6 +159,7 @@ class Operation:
                 details={"field": missing[0]},
             )
         decoded = {}
+        problems: list[tuple[str, str]] = []  # every bad field of every parameter, in order
         for name, value in values.items():
             try:
                 decoded[name] = self.adapter(name).validate_python(value)
@@ -166,15 +167,22 @@ class Operation:
                 if lenient and name in self.scalars and _is_scalar(value):
                     decoded[name] = value
                     continue
-                problem = exc.errors()[0]
-                where = ".".join(str(p) for p in (name, *problem["loc"]))
-                raise InvalidInput(f"{where}: {problem['msg']}", details={"field": where}) from None
+                problems += [
+                    (".".join(str(p) for p in (name, *e["loc"])), e["msg"]) for e in exc.errors()
+                ]
+                continue
             number = decoded[name]
             if isinstance(number, int) and not -(2**63) <= number < 2**63:
                 # No store column holds it: refused here rather than overflowing in SQL.
                 raise InvalidInput(
                     f"{name}: {number} is out of the 64-bit integer range", details={"field": name}
                 )
+        if problems:
+            where, message = problems[0]
+            raise InvalidInput(
+                f"{where}: {message}",
+                details={"field": where, "errors": [f"{w}: {m}" for w, m in problems]},
+            )
         return decoded
 
     def encode_result(self, value: Any) -> Any:

@@ -96,6 +96,14 @@ def test_errors_answer_in_one_shape_naming_the_field(api: TestClient) -> None:
         api.post(f"/api/v1/runs/{run_id}/metrics", json={"values": [1, 2]}), 422, "invalid-input"
     )
     assert bad["details"]["field"].startswith("values")
+    # Every bad field is named, the first in the message.
+    both = _error(
+        api.post(f"/api/v1/runs/{run_id}/metric", json={"key": [1], "value": 1, "step": {}}),
+        422,
+        "invalid-input",
+    )
+    assert both["details"]["field"] == "key" and both["message"].startswith("key: ")
+    assert [e.split(":")[0] for e in both["details"]["errors"]] == ["key", "step"]
     unknown = _error(
         api.post(f"/api/v1/runs/{run_id}/metric", json={"key": "a", "value": 1, "colour": 2}),
         422,
