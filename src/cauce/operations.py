@@ -174,9 +174,7 @@ class Operation:
             number = decoded[name]
             if isinstance(number, int) and not -(2**63) <= number < 2**63:
                 # No store column holds it: refused here rather than overflowing in SQL.
-                raise InvalidInput(
-                    f"{name}: {number} is out of the 64-bit integer range", details={"field": name}
-                )
+                problems.append((name, f"{number} is out of the 64-bit integer range"))
         if problems:
             where, message = problems[0]
             raise InvalidInput(
