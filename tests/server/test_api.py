@@ -289,4 +289,8 @@ def test_an_integer_beyond_64_bits_is_refused_naming_the_field(api: TestClient) 
     huge = 13769144127120781312
     answer = api.post(f"/api/v1/runs/{run_id}/metric", json={"key": "a", "value": 1, "step": huge})
     assert _error(answer, 422, "invalid-input")["details"]["field"] == "step"
+    # Beside another bad field, it is one of the list, not raised before the other is seen.
+    both = api.post(f"/api/v1/runs/{run_id}/metric", json={"key": [1], "value": 1, "step": huge})
+    errors = _error(both, 422, "invalid-input")["details"]["errors"]
+    assert [e.split(":")[0] for e in errors] == ["key", "step"] and "64-bit" in errors[1]
     _error(api.get(f"/api/v1/models/m/versions/{huge}"), 422, "invalid-input")
