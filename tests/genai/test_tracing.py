@@ -339,7 +339,7 @@ def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) 
     as_json = json.loads(run_cli(home, "traces", "show", root.trace_id, "--json").stdout)
     assert [s["name"] for s in as_json["spans"]] == ["answer", "retrieval docs", "chat echo"]
     missing = run_cli(home, "traces", "show", "0" * 32, check=False)
-    assert missing.returncode == 1 and "no trace" in missing.stderr
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
 def test_traces_become_an_evaluation_dataset(workspace: Workspace, upstream: Upstream) -> None:
@@ -482,7 +482,7 @@ def test_traces_are_paged_newest_first_by_the_last_one_seen(any_workspace: Works
     assert seen == [f"{n:032x}" for n in (1, 2, 3, 4, 5)]
     recent = tracing.list_traces(since_ms=summary.started_at + 4)
     assert [t.id for t in recent] == seen[:4]
-    with pytest.raises(NotFound, match="no trace"):
+    with pytest.raises(NotFound, match=r"trace .f+. does not exist"):
         tracing.list_traces(before="f" * 32)
 
 

@@ -86,7 +86,9 @@ def test_run_list_show_and_mistakes(workspace: Workspace, tmp_path: Path) -> Non
     assert [r["status"] for r in runs] == ["FAILED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]
     assert cauce_cli(home, "pipelines", "list").returncode == 0
 
-    shown = cauce_cli(home, "pipelines", "show", runs[2]["id"], "--json")
+    # By the start of its id, as the lineage and the audit log print it.
+    shown = cauce_cli(home, "pipelines", "show", runs[2]["id"][:8], "--json")
+    assert json.loads(shown.stdout)["id"] == runs[2]["id"]
     steps = json.loads(shown.stdout)["steps"]
     assert [(s["step"], s["cache_hit"], s["attempts"]) for s in steps] == [
         ("make", True, 0),

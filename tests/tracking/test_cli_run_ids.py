@@ -1,5 +1,5 @@
-"""The ``cauce runs`` commands take a run id or its start, as the UI and the audit log shorten
-ids (their help's examples did so before the commands did)."""
+"""The commands that take a run id take its start, as the UI, the lineage and the audit log
+shorten ids (their help's examples did so before the commands did)."""
 
 from __future__ import annotations
 
@@ -38,3 +38,22 @@ def test_a_run_is_named_by_the_start_of_its_id_when_that_names_one_run(
     assert "'3f2a' is the start of several runs' ids" in str(several.exception)
     too_short = cli.invoke(app, ["runs", "show", "3f2"])  # 3 characters: taken as a whole id
     assert "run '3f2' does not exist" in str(too_short.exception)
+
+
+def test_the_lineage_the_audit_log_and_evals_compare_take_the_start_of_a_run_id(
+    local_workspace: Workspace,
+) -> None:
+    made = []
+    for name in ("fit", "refit"):
+        with cauce.start_run(experiment="churn", run_name=name) as run:
+            cauce.log_metric("auc", 0.8)
+            made.append(run.info.run_id)
+    short = made[0][:8]
+    cli = CliRunner()
+
+    shown = cli.invoke(app, ["lineage", f"runs:/{short}", "--json"])
+    assert json.loads(shown.output)["root"]["id"] == made[0], shown.output
+    audit = cli.invoke(app, ["audit", "--entity", f"run:{short}", "--json"])
+    assert {e["entity_id"] for e in json.loads(audit.output)} == {made[0]}, audit.output
+    compared = cli.invoke(app, ["evals", "compare", short, made[1][:6], "--json"])
+    assert [r["run_id"] for r in json.loads(compared.output)] == made, compared.output

@@ -9,7 +9,10 @@ from cauce.cli.output import JSON_OPTION_HELP, changes, print_json, table, when
 
 def audit(
     entity: str = typer.Option(
-        None, "--entity", "-e", help="KIND or KIND:ID, e.g. model or run:3f2a…"
+        None,
+        "--entity",
+        "-e",
+        help="KIND or KIND:ID (ID may be its start), e.g. model or run:3f2a9c0e.",
     ),
     action: str = typer.Option(None, "--action", "-a", help="e.g. model.alias.set or 'run.*'."),
     actor: str = typer.Option(None, "--actor", help="Only changes made by this user."),

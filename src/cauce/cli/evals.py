@@ -72,7 +72,7 @@ def run(
 
 @app.command("compare")
 def compare(
-    run_ids: list[str] = typer.Argument(..., help="Evaluation run ids."),
+    run_ids: list[str] = typer.Argument(..., help="Evaluation run ids (or their starts)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Show evaluation runs side by side: their data, flow, variant and every metric.
@@ -80,9 +80,10 @@ def compare(
     Example:
         cauce evals compare 3f2a… 9c1b…
     """
+    from cauce.cli.runs import full_run_id
     from cauce.tracking.runs import get_run
 
-    runs = [get_run(r) for r in run_ids]
+    runs = [get_run(full_run_id(r)) for r in run_ids]
     keys = sorted({k for r in runs for k in r.data.metrics})
     if as_json:
         print_json(

@@ -11,7 +11,7 @@ def lineage(
     ref: str = typer.Argument(
         ...,
         help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID, datasets:/NAME@VERSION "
-        "or artifacts:/SHA256 (a unique prefix of 8 or more characters will do).",
+        "or artifacts:/SHA256 (a run id or a sha256 may be its start: 4 or more characters).",
     ),
     direction: str = typer.Option(
         "both", "--direction", "-d", help="upstream, downstream or both."

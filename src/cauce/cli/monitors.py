@@ -265,7 +265,9 @@ def alerts_list(
 
 @alerts_app.command("show")
 def alerts_show(
-    alert_id: str = typer.Argument(..., help="Alert id (or a unique prefix)."),
+    alert_id: str = typer.Argument(
+        ..., help="Alert id, or the start of one (4 or more characters)."
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Show one alert: what crossed its thresholds, and what its actions did.

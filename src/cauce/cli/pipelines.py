@@ -79,7 +79,9 @@ def list_(
 
 @app.command("show")
 def show(
-    run_id: str = typer.Argument(..., help="Pipeline run ID."),
+    run_id: str = typer.Argument(
+        ..., help="Pipeline run id, or the start of one (4 or more characters)."
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Show a pipeline run and its steps: status, cache hit, attempts, duration, error.

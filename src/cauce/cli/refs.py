@@ -23,9 +23,10 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str]:
 
         return "prompt_version", load(ref, workspace=ws).id
     if ref.startswith("runs:/"):
+        from cauce.cli.runs import full_run_id
         from cauce.tracking.runs import get_run
 
-        run_id = ref[len("runs:/") :].strip("/").split("/")[0]
+        run_id = full_run_id(ref[len("runs:/") :].strip("/").split("/")[0], workspace=ws)
         return "run", get_run(run_id, workspace=ws).info.run_id
     if ref.startswith("artifacts:/"):
         from cauce.tracking.artifacts import find_artifact

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,28 +18,31 @@ from cauce.cli.output import (
     when,
 )
 
+if TYPE_CHECKING:
+    from cauce.workspace import Workspace
+
 app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
 
 RUN_ID_HELP = "Run id, or the start of one (4 or more characters) that names one run."
 _PREFIX = re.compile(r"[0-9a-f]{4,31}")
 
 
-def full_run_id(given: str) -> str:
+def full_run_id(given: str, *, workspace: Workspace | None = None) -> str:
     """The id of the one run whose id starts with ``given`` (4 to 31 hex characters, as the UI,
     the lineage and the audit log shorten ids); any other ``given`` as it is."""
-    from cauce.errors import InvalidInput
+    from cauce.store import only_match
     from cauce.tracking.search import search_runs
 
     if not _PREFIX.fullmatch(given):
         return given
-    found = search_runs(None, f"attributes.run_id LIKE '{given}%'", max_results=2, lifecycle="all")
-    if len(found) > 1:
-        raise InvalidInput(
-            f"run id {given!r} is the start of several runs' ids",
-            hint="give more of it",
-            details={"field": "run_id"},
-        )
-    return found[0].info.run_id if found else given
+    found = search_runs(
+        None,
+        f"attributes.run_id LIKE '{given}%'",
+        max_results=2,
+        lifecycle="all",
+        workspace=workspace,
+    )
+    return only_match(found, given, "run").info.run_id if found else given
 
 
 @app.command("list")

@@ -183,7 +183,9 @@ def _totals(summed: SessionSummary | UserSummary) -> list[Any]:
 
 @app.command("show")
 def show(
-    trace_id: str = typer.Argument(..., help="A trace id or a unique prefix (8+ hex)."),
+    trace_id: str = typer.Argument(
+        ..., help="A trace id, or the start of one (4 or more hex characters)."
+    ),
     attributes: bool = typer.Option(False, "--attributes", "-a", help="Show every attribute."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cauce.operations import operation
-from cauce.store import FastTransaction, now_ms
+from cauce.store import FastTransaction, id_matches, now_ms
 from cauce.store.schema import audit_events
 
 if TYPE_CHECKING:
@@ -96,14 +96,15 @@ def events(
     actor: str | None = None,
     limit: int = 100,
 ) -> list[AuditEvent]:
-    """The newest audit events first, optionally filtered."""
+    """The newest audit events first, optionally filtered; ``entity_id`` may be the start of
+    ids (4 or more characters), as the CLI and the UI print them."""
     from sqlalchemy import select
 
     query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
     if entity_kind:
         query = query.where(audit_events.c.entity_kind == entity_kind)
     if entity_id:
-        query = query.where(audit_events.c.entity_id == entity_id)
+        query = query.where(id_matches(audit_events.c.entity_id, entity_id))
     if action:
         # Only ``*`` is a wildcard: the ``_`` in ``model_version.create`` is a plain character.
         literal = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

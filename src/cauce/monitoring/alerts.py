@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import InvalidInput
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.monitoring.actions.queue import ActionRun, enqueue, read_for_alerts
 from cauce.operations import operation
-from cauce.store import new_id
+from cauce.store import id_matches, new_id, only_match
 from cauce.store.schema import alerts, monitors
 from cauce.validation import check_limit
 from cauce.workspace import Workspace, current
@@ -184,22 +184,18 @@ def list_alerts(
 
 @operation("GET /alerts/{alert_id}")
 def get_alert(alert_id: str, *, workspace: Workspace | None = None) -> Alert:
-    """One alert by id (or a unique prefix of it)."""
+    """One alert by id, or by the start of its id (4 or more characters) when that names one."""
     ws = workspace or current()
     a = alerts.c
     with ws.store.read() as conn:
         rows = conn.execute(
             select(alerts, monitors.c.name)
             .join(monitors, monitors.c.id == a.monitor_id)
-            .where(a.id.startswith(alert_id, autoescape=True))
+            .where(id_matches(a.id, alert_id))
             .limit(2)
         ).all()
-        if len(rows) != 1:
-            raise NotFound(
-                f"alert {alert_id!r} " + ("does not exist" if not rows else "is ambiguous"),
-                hint="cauce alerts list",
-            )
-        return _alert(rows[0], read_for_alerts(conn, [rows[0].id])[rows[0].id])
+        row = only_match(rows, alert_id, "alert", hint="cauce alerts list")
+        return _alert(row, read_for_alerts(conn, [row.id])[row.id])
 
 
 def _alert(row: Any, actions: list[ActionRun]) -> Alert:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
+from cauce.store import id_matches, only_match
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -128,7 +129,8 @@ class PipelineRun:
 
 
 def get_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> PipelineRun:
-    """A stored pipeline run with its step runs; NotFound names a missing id."""
+    """A stored pipeline run with its step runs, by its id or the start of it (4 or more
+    characters) when that names one run; NotFound names a missing id."""
     ws = workspace or current()
     run = read_pipeline_run(run_id, workspace=ws)
     run.workspace = ws
@@ -148,7 +150,8 @@ def list_pipeline_runs(
 
 @operation("GET /pipeline-runs/{run_id}")
 def read_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> PipelineRun:
-    """The stored pipeline run ``run_id`` with its step runs (see :func:`get_pipeline_run`)."""
+    """The stored pipeline run ``run_id`` (or the start of its id, 4 or more characters, when
+    that names one run) with its step runs (see :func:`get_pipeline_run`)."""
     from sqlalchemy import select
 
     from cauce.store.schema import pipeline_runs, pipelines
@@ -157,13 +160,13 @@ def read_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pip
     if not isinstance(run_id, str) or not run_id.strip():
         raise InvalidInput("a pipeline run id is a non-empty string")
     with ws.store.read() as conn:
-        row = conn.execute(
+        rows = conn.execute(
             select(pipeline_runs, pipelines.c.name)
             .join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
-            .where(pipeline_runs.c.id == run_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"pipeline run {run_id!r} does not exist")
+            .where(id_matches(pipeline_runs.c.id, run_id))
+            .limit(2)
+        ).all()
+        row = only_match(rows, run_id, "pipeline run", hint="cauce pipelines list")
         [run] = _with_steps(conn, [row])
     return run
 

@@ -15,12 +15,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cauce.errors import BackendError, CauceError
+from cauce.errors import BackendError, CauceError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine, Table
+    from sqlalchemy import ColumnElement, Connection, Engine, Table
+
+T = TypeVar("T")
+_HEX = frozenset("0123456789abcdef")
 
 # The newest Alembic revision; checked on first use so that Alembic is imported only to migrate.
 HEAD_REVISION = "0021"
@@ -29,6 +32,37 @@ HEAD_REVISION = "0021"
 def new_id() -> str:
     """A new entity identifier: 32 hex characters."""
     return uuid.uuid4().hex
+
+
+def id_matches(column: ColumnElement[str], given: str, *, length: int = 32) -> ColumnElement[bool]:
+    """Where ``column`` holds the id ``given``, or, when ``given`` is the start of one (4 or more
+    hex characters, any case: ids as the CLI, the UI and the lineage print them), an id that
+    starts with it. ``length`` is a whole id's.
+
+    A start is looked up as the range ``start <= id < start + "g"``: every id that starts with it
+    sorts there, in SQLite's and PostgreSQL's collations alike, and the id's index answers it
+    (``LIKE 'start%'`` scans the table unless the collation is C).
+    """
+    text = given.lower()
+    if not set(text) <= _HEX:
+        return column == given
+    if not 4 <= len(text) < length:
+        return column == text
+    return (column >= text) & (column < text + "g")
+
+
+def only_match(rows: Sequence[T], given: str, noun: str, *, hint: str | None = None) -> T:
+    """The one row an id or its start names (query them with :func:`id_matches`, two at most):
+    NotFound for none, InvalidInput when the start is several ids'."""
+    if not rows:
+        raise NotFound(f"{noun} {given!r} does not exist", hint=hint)
+    if len(rows) > 1:
+        raise InvalidInput(
+            f"{given!r} is the start of several {noun}s' ids",
+            hint="give more of it",
+            details={"field": "id"},
+        )
+    return rows[0]
 
 
 def now_ms() -> int:

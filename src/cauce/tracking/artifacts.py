@@ -18,7 +18,7 @@ from cauce.errors import BackendError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
-from cauce.store import upsert
+from cauce.store import id_matches, only_match, upsert
 from cauce.store.schema import artifacts, run_artifacts, runs
 from cauce.tracking.runs import get_run
 from cauce.workspace import Workspace, current
@@ -407,27 +407,22 @@ def download_artifacts(
 
 @operation("GET /artifacts/{prefix}")
 def find_artifact(prefix: str, *, workspace: Workspace | None = None) -> str:
-    """The sha256 of the recorded artifact it starts with (8 to 64 hex characters, any case)."""
+    """The sha256 of the recorded artifact it starts with (4 to 64 hex characters, any case)."""
     ws = workspace or current()
     digest = prefix.lower()
-    if not 8 <= len(digest) <= 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not 4 <= len(digest) <= 64 or any(c not in "0123456789abcdef" for c in digest):
         raise InvalidInput(
-            f"an artifact is named by its sha256 (8 to 64 hex characters), not {prefix!r}",
+            f"an artifact is named by its sha256 (4 to 64 hex characters), not {prefix!r}",
             details={"field": "prefix"},
         )
     with ws.store.read() as conn:
         found = (
             conn.execute(
-                select(artifacts.c.sha256).where(artifacts.c.sha256.startswith(digest)).limit(2)
+                select(artifacts.c.sha256)
+                .where(id_matches(artifacts.c.sha256, digest, length=64))
+                .limit(2)
             )
             .scalars()
             .all()
         )
-    if not found:
-        raise NotFound(f"no artifact with sha256 {digest}")
-    if len(found) > 1:
-        raise InvalidInput(
-            f"sha256 prefix {digest} names several artifacts: give more of it",
-            details={"field": "prefix"},
-        )
-    return str(found[0])
+    return str(only_match(found, digest, "artifact"))

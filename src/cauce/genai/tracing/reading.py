@@ -12,6 +12,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.genai.tracing.attributes import EVALUATION_EVENT
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
+from cauce.store import id_matches, only_match
 from cauce.store.schema import spans, traces
 from cauce.validation import check_int, check_limit
 from cauce.workspace import Workspace, current
@@ -367,7 +368,8 @@ def trace_names(*, workspace: Workspace | None = None) -> list[str]:
 
 
 def get_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
-    """A trace with its spans; a unique prefix of 8 or more hex characters will do."""
+    """A trace with its spans, by its id or the start of it (4 or more hex characters) when that
+    names one trace."""
     ws = workspace or current()
     flush(ws)
     return read_trace(trace_id, workspace=ws)
@@ -375,8 +377,8 @@ def get_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
 
 @operation("GET /traces/{trace_id}")
 def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
-    """A stored trace with its spans, parents before children; an id prefix of 8 or more hex
-    characters will do."""
+    """A stored trace with its spans, parents before children; the start of its id (4 or
+    more hex characters) will do when it names one trace."""
     ws = workspace or current()
     with ws.store.read() as conn:
         row = _require_trace(conn, trace_id)
@@ -388,16 +390,10 @@ def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
 
 def _require_trace(conn: Any, trace_id: str) -> Any:
     text = trace_id.lower()
-    if len(text) < 8 or any(c not in "0123456789abcdef" for c in text):
-        raise InvalidInput(f"a trace is named by its id (8 to 32 hex characters), not {trace_id!r}")
-    # A whole id is looked up by its key (a prefix is a LIKE the index may not answer).
-    named = traces.c.id == text if len(text) == 32 else traces.c.id.startswith(text)
-    rows = conn.execute(with_root().where(named).limit(2)).all()
-    if not rows:
-        raise NotFound(f"no trace {trace_id}", hint="cauce traces list shows the recent ones")
-    if len(rows) > 1:
-        raise InvalidInput(f"trace id prefix {trace_id} names several traces: give more of it")
-    return rows[0]
+    if not 4 <= len(text) <= 32 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput(f"a trace is named by its id (4 to 32 hex characters), not {trace_id!r}")
+    rows = conn.execute(with_root().where(id_matches(traces.c.id, text)).limit(2)).all()
+    return only_match(rows, trace_id, "trace", hint="cauce traces list shows the recent ones")
 
 
 root_span = spans.alias("root")
