@@ -163,6 +163,7 @@ def show(
             ]
             for r in latest
         ],
+        short_ids=True,
     )
     if values:
         _values_table("Last run", values)

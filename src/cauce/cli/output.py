@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -67,22 +68,136 @@ def number(value: Any) -> str:
 
 
 def table(
-    title: str | None, columns: list[str], rows: list[list[Any]], *, empty: str | None = None
+    title: str | None,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    empty: str | None = None,
+    short_ids: bool = False,
+    optional: int = 0,
 ) -> None:
     """Print a Rich table, a missing or empty value as a dash; with no rows, ``empty`` instead
-    (what there is not, and how to make it) where given."""
+    (what there is not, and how to make it) where given.
+
+    Too wide for the terminal, the table is fitted without breaking a word: the ``ID`` columns'
+    32-character ids are cut to 8 where ``short_ids`` (the command takes an id's start back),
+    then long cells wrap at their spaces, then the last ``optional`` columns are left out from
+    the right, and a line under the table names them. Piped, nothing is fitted.
+    """
     if not rows and empty:
         console.print(Text(empty))
         return
+    cells = [["—" if v is None or v == "" else str(v) for v in row] for row in rows]
+    room = console.width
+    if short_ids and _natural_width(columns, cells) > room:
+        ids = [i for i, c in enumerate(columns) if _is_id(c)]
+        cells = [[_short_id(v) if i in ids else v for i, v in enumerate(r)] for r in cells]
+    widths: list[int | None] = [None] * len(columns)
+    left_out: list[str] = []
+    if _natural_width(columns, cells) > room:
+        kept = len(columns)
+        while kept > len(columns) - optional and _fit(columns[:kept], cells, room, 0) is None:
+            kept -= 1
+        fitted = _fit(columns[:kept], cells, room, 0) or _fit(
+            columns[:kept], cells, room, _NARROWEST
+        )
+        if fitted is not None:  # else Rich folds every column
+            left_out, columns = columns[kept:], columns[:kept]
+            cells, widths = [r[:kept] for r in cells], list(fitted)
     out = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
+    for column, width in zip(columns, widths, strict=True):
         # Identifiers are copied and pasted: never break them across lines.
-        is_id = column.endswith("ID") or column in ("Run", "Entity")
-        out.add_column(column, overflow="fold", no_wrap=is_id)
-    for row in rows:
+        out.add_column(column, overflow="fold", no_wrap=_is_id(column), width=width)
+    for row in cells:
         # Text, not markup: a check name or a value with "[...]" must print as it is.
-        out.add_row(*[Text("—" if v is None or v == "" else str(v)) for v in row])
+        out.add_row(*[Text(v) for v in row])
     console.print(out)
+    if left_out:
+        console.print(
+            Text(
+                f"Left out at {room} columns: {', '.join(left_out)} "
+                "(a wider terminal, or --json, shows them).",
+                style="dim",
+            )
+        )
+
+
+# A word longer than _LONGEST_WORD may be folded to fit a table; shorter ones only where they
+# must, those of _SHORT_WORD or fewer (a date, a status, a number) last, and never narrower
+# than _NARROWEST.
+_LONGEST_WORD = 24
+_SHORT_WORD = 12
+_NARROWEST = 8
+
+
+def _is_id(column: str) -> bool:
+    return column.endswith("ID") or column in ("Run", "Entity")
+
+
+def _short_id(value: str) -> str:
+    return value[:8] if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else value
+
+
+def _chrome(count: int) -> int:
+    """Columns a table of ``count`` columns takes beside its cells: borders and padding."""
+    return 3 * count + 1
+
+
+def _column_widths(column: str, values: list[str]) -> tuple[int, int]:
+    """The narrowest a column can be without folding a word, and its width on one line."""
+    lines = [line for v in [column, *values] for line in v.splitlines() or [""]]
+    widest = max(cell_len(line) for line in lines)
+    if _is_id(column):
+        return widest, widest
+    word = max((cell_len(w) for line in lines for w in line.split()), default=1)
+    return min(word, _LONGEST_WORD, widest), widest
+
+
+def _natural_width(columns: list[str], cells: list[list[str]]) -> int:
+    return _chrome(len(columns)) + sum(
+        _column_widths(c, [r[i] for r in cells])[1] for i, c in enumerate(columns)
+    )
+
+
+def _fit(columns: list[str], cells: list[list[str]], room: int, narrowest: int) -> list[int] | None:
+    """Widths of the first ``len(columns)`` columns that fit ``room``, or None.
+
+    Each column starts at its narrowest without folding a word; with ``narrowest`` set, the
+    columns of long words fold them, down to that many characters, where they must (words of
+    a date, a status or a number last). The space left goes first to the columns that need
+    least to fit on one line, then evenly to the rest."""
+    bounds = [_column_widths(c, [r[i] for r in cells]) for i, c in enumerate(columns)]
+    inside = room - _chrome(len(columns))
+    widths = [low for low, _ in bounds]
+    if sum(widths) > inside and narrowest:
+        foldable = [i for i, c in enumerate(columns) if not _is_id(c)]
+        long_words = [i for i in foldable if widths[i] > _SHORT_WORD]
+        # A header's words never fold: a column is never narrower than its header's longest.
+        floors = [max(narrowest, *(cell_len(w) for w in c.split())) for c in columns]
+        for fold in (long_words, foldable):
+            capped = _capped(widths, fold, floors, inside)
+            if capped is not None:
+                widths = capped
+                break
+    spare = inside - sum(widths)
+    if spare < 0:
+        return None
+    order = sorted(range(len(bounds)), key=lambda i: bounds[i][1] - widths[i])
+    for placed, i in enumerate(order):
+        given = min(bounds[i][1] - widths[i], spare // (len(order) - placed))
+        widths[i] += given
+        spare -= given
+    return widths
+
+
+def _capped(widths: list[int], fold: list[int], floors: list[int], inside: int) -> list[int] | None:
+    """``widths`` with the columns ``fold`` cut to the widest cap that fits ``inside``, none
+    narrower than its floor."""
+    for cap in range(max(widths), min(floors) - 1, -1):
+        capped = [min(w, max(cap, floors[i])) if i in fold else w for i, w in enumerate(widths)]
+        if sum(capped) <= inside:
+            return capped
+    return None
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:

@@ -74,6 +74,7 @@ def list_(
         empty=f"No runs of pipeline {pipeline}."
         if pipeline
         else "No pipeline has run yet: cauce pipelines run FILE.py:NAME; or run cauce demo.",
+        short_ids=True,
     )
 
 

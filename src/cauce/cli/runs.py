@@ -93,6 +93,8 @@ def list_(
             for r in found
         ],
         empty=_no_runs(experiment, filter_, deleted),
+        short_ids=True,
+        optional=len(keys),
     )
 
 

@@ -82,6 +82,7 @@ def list_(
         empty="No traces match."
         if name or status or session_id or user_id or since or before
         else "No traces yet: a flow run, a traced function or a GenAI endpoint records them.",
+        short_ids=True,
     )
     if found and len(found) == limit:
         console.print(f"Older ones: the same command with --before {found[-1].id}")
