@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from cauce.cli import output
-from cauce.cli.output import duration, took
+from cauce.cli.output import changes, duration, took, when
 from cauce.server import formats
 
 
@@ -108,3 +108,12 @@ def test_when_words_must_fold_the_long_ones_fold_first(monkeypatch: pytest.Monke
     for whole in ("churn-drift", "endpoint", "Reference", "Schedule", "2026-12-07", "06:58:33"):
         assert re.search(rf"(^|\s){re.escape(whole)}(\s|$)", cells), (whole, shown)
     assert "model_performance" not in cells  # the long words are the ones cut
+
+
+def test_an_audit_change_shows_times_as_times_and_digests_short() -> None:
+    before = {"status": "RUNNING", "end_time": None, "content_hash": None}
+    after = {"status": "FINISHED", "end_time": 1796626692125, "content_hash": "9" * 64}
+    assert changes(before, after) == (
+        f"content_hash: — → {'9' * 12}…; end_time: — → {when(1796626692125)}; "
+        "status: RUNNING → FINISHED"
+    )

@@ -201,7 +201,8 @@ def _capped(widths: list[int], fold: list[int], floors: list[int], inside: int) 
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    """``key: old → new`` for each value that changed, compact."""
+    """``key: old → new`` for each value that changed, compact: a long hex digest cut to 12
+    characters, a time (``*_time``, ``*_at``) as a date and time."""
     before, after = before or {}, after or {}
     parts = []
     for key in sorted(set(before) | set(after), key=lambda k: (k not in after, k)):
@@ -209,13 +210,15 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
         if old == new:
             continue
         if key in before:
-            parts.append(f"{key}: {_short(old)} → {_short(new)}")
+            parts.append(f"{key}: {_short(key, old)} → {_short(key, new)}")
         else:
-            parts.append(f"{key}: {_short(new)}")
+            parts.append(f"{key}: {_short(key, new)}")
     return "; ".join(parts)
 
 
-def _short(value: Any) -> str:
+def _short(key: str, value: Any) -> str:
+    if key.endswith(("_time", "_at")) and isinstance(value, int) and not isinstance(value, bool):
+        return when(value)  # a time in milliseconds, as the tables write it
     text = "—" if value is None else str(value)
     return (
         text[:12] + "…" if len(text) > 16 and all(c in "0123456789abcdef" for c in text) else text
