@@ -117,6 +117,7 @@ def show(
         cauce runs show 3f2a9c0e41d84b5c9d1e2f3a4b5c6d7e
     """
     from cauce.tracking.artifacts import list_artifacts
+    from cauce.tracking.experiments import get_experiment
     from cauce.tracking.runs import get_run
 
     run_id = full_run_id(run_id)
@@ -134,7 +135,7 @@ def show(
         ["Field", "Value"],
         [
             ["Run ID", info.run_id],
-            ["Experiment", info.experiment_id],
+            ["Experiment", f"{get_experiment(info.experiment_id).name} ({info.experiment_id})"],
             ["Status", info.status],
             ["Error", info.error],
             ["Parent run", info.parent_run_id],
