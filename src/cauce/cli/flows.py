@@ -154,6 +154,8 @@ def _results_table(results: list) -> None:  # type: ignore[type-arg]
             + [number(r.metrics[k]) if k in r.metrics else None for k in keys]
             for r in results
         ],
+        short_ids=True,
+        optional=len(keys),
     )
 
 

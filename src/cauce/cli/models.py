@@ -125,6 +125,7 @@ def _versions_table(found: list) -> None:  # type: ignore[type-arg]
             [v.version, ", ".join(v.aliases), v.flavor, v.run_id, when(v.created_at), v.user]
             for v in found
         ],
+        short_ids=True,
     )
 
 
