@@ -44,7 +44,7 @@ from cauce.monitoring.signals import Window
 from cauce.monitoring.specs import MonitorSpec, from_store
 from cauce.operations import operation
 from cauce.specs import Applied, Declared, save_spec, validation_error
-from cauce.store import new_id, now_ms
+from cauce.store import id_matches, new_id, now_ms, only_match
 from cauce.store.schema import (
     dataset_versions,
     monitor_runs,
@@ -857,21 +857,39 @@ def runs(name: str, *, limit: int = 50, workspace: Workspace | None = None) -> l
             .order_by(r.started_at.desc(), r.id.desc())
             .limit(limit)
         ).all()
-    return [
-        MonitorRun(
-            x.id,
-            name,
-            x.status,
-            x.started_at,
-            x.duration_ms,
-            x.window_start,
-            x.window_end,
-            x.rows,
-            x.summary,
-            error=x.error,
-        )
-        for x in rows
-    ]
+    return [_monitor_run(x, name) for x in rows]
+
+
+@operation("GET /monitors/{name}/runs/{run_id}")
+def get_run(name: str, run_id: str, *, workspace: Workspace | None = None) -> MonitorRun:
+    """One run of a monitor (without its values), by its id or the start of it (4 or more
+    characters) when that names one run."""
+    ws = workspace or current()
+    r = monitor_runs.c
+    with ws.store.read() as conn:
+        monitor_id = _monitor_row(conn, name).id
+        rows = conn.execute(
+            select(monitor_runs)
+            .where(r.monitor_id == monitor_id, id_matches(r.id, run_id))
+            .limit(2)
+        ).all()
+    row = only_match(rows, run_id, "monitor run", hint=f"cauce monitors show {name}")
+    return _monitor_run(row, name)
+
+
+def _monitor_run(x: Any, name: str) -> MonitorRun:
+    return MonitorRun(
+        x.id,
+        name,
+        x.status,
+        x.started_at,
+        x.duration_ms,
+        x.window_start,
+        x.window_end,
+        x.rows,
+        x.summary,
+        error=x.error,
+    )
 
 
 @operation("GET /monitor-runs/{run_id}/values")

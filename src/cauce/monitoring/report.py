@@ -97,23 +97,14 @@ def write_report(
         write_report("churn-drift", "churn-drift.html")
     """
     from cauce.monitoring.alerts import list_alerts
-    from cauce.monitoring.monitors import get_monitor, history, run_values, runs
+    from cauce.monitoring.monitors import get_monitor, get_run, history, run_values, runs
 
     ws = workspace or current()
     monitor = get_monitor(name, workspace=ws)
     recent = runs(name, limit=HISTORY_RUNS, workspace=ws)
     if not recent:
         raise NotFound(f"monitor {name!r} has no runs yet", hint=f"cauce monitors run {name}")
-    run = recent[0]
-    if run_id is not None:
-        found = [r for r in runs(name, limit=1_000_000, workspace=ws) if r.id.startswith(run_id)]
-        if len(found) != 1:
-            raise NotFound(
-                f"run {run_id!r} of monitor {name!r} "
-                + ("does not exist" if not found else "is ambiguous"),
-                hint=f"cauce monitors show {name}",
-            )
-        run = found[0]
+    run = recent[0] if run_id is None else get_run(name, run_id, workspace=ws)
     values = run_values(run.id, workspace=ws)
     series = history(name, limit=HISTORY_RUNS * max(len(values), 1) * 2, workspace=ws)
     page = render_report(
