@@ -164,8 +164,8 @@ def _fit(columns: list[str], cells: list[list[str]], room: int, narrowest: int) 
 
     Each column starts at its narrowest without folding a word; with ``narrowest`` set, the
     columns of long words fold them, down to that many characters, where they must (words of
-    a date, a status or a number last). The space left goes first to the columns that need
-    least to fit on one line, then evenly to the rest."""
+    a date, a status or a number last). The space left goes to the columns whose cells need
+    least of it to fit on one line first, then to the headers."""
     bounds = [_column_widths(c, [r[i] for r in cells]) for i, c in enumerate(columns)]
     inside = room - _chrome(len(columns))
     widths = [low for low, _ in bounds]
@@ -179,14 +179,18 @@ def _fit(columns: list[str], cells: list[list[str]], room: int, narrowest: int) 
             if capped is not None:
                 widths = capped
                 break
-    spare = inside - sum(widths)
-    if spare < 0:
+    if sum(widths) > inside:
         return None
-    order = sorted(range(len(bounds)), key=lambda i: bounds[i][1] - widths[i])
-    for placed, i in enumerate(order):
-        given = min(bounds[i][1] - widths[i], spare // (len(order) - placed))
-        widths[i] += given
-        spare -= given
+    # The cells first: a header of two words may take two lines, a date had better not.
+    cells_wide = [
+        max(_column_widths("", [r[i] for r in cells])[1], w) for i, w in enumerate(widths)
+    ]
+    for wanted in (cells_wide, [high for _, high in bounds]):
+        spare = inside - sum(widths)
+        for i in sorted(range(len(widths)), key=lambda i: wanted[i] - widths[i]):
+            given = min(max(wanted[i] - widths[i], 0), spare)
+            widths[i] += given
+            spare -= given
     return widths
 
 

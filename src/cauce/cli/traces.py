@@ -61,9 +61,10 @@ def list_(
     ]
     grouped = any(t.session_id or t.user_id for t in found)
     scored = any(t.scores for t in found)
+    columns += [*(["Session", "User"] if grouped else []), *(["Scores"] if scored else [])]
     table(
         "Traces",
-        [*columns, *(["Session", "User"] if grouped else []), *(["Scores"] if scored else [])],
+        columns,
         [
             [
                 t.id,
@@ -83,6 +84,7 @@ def list_(
         if name or status or session_id or user_id or since or before
         else "No traces yet: a flow run, a traced function or a GenAI endpoint records them.",
         short_ids=True,
+        optional=len(columns) - 5,  # all but id, name, start, duration and status
     )
     if found and len(found) == limit:
         console.print(f"Older ones: the same command with --before {found[-1].id}")
