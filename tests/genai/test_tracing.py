@@ -669,8 +669,8 @@ def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
     first, second = (t.id for t in tracing.list_traces())
     tracing.log_feedback(first, "helpful", 1)
     home = Path(workspace.settings.root)
-    said = run_cli(
-        home, "traces", "feedback", second, "helpful", "--score", "0", "--label", "wrong"
+    said = run_cli(  # by the start of its id, as the lists print it in a narrow terminal
+        home, "traces", "feedback", second[:8], "helpful", "--score", "0", "--label", "wrong"
     )
     assert said.stdout.strip() == f"Recorded helpful on trace {second}"
     [root, _] = tracing.get_trace(second).spans

@@ -260,7 +260,9 @@ def show(
 
 @app.command("feedback")
 def feedback(
-    trace_id: str = typer.Argument(..., help="The trace's id (32 hex characters)."),
+    trace_id: str = typer.Argument(
+        ..., help="A trace id, or the start of one (4 or more hex characters)."
+    ),
     name: str = typer.Argument(..., help="What is judged: helpful, thumbs, correct..."),
     score: float = typer.Option(None, "--score", help="A number: 1 or 0, a rating."),
     label: str = typer.Option(None, "--label", help="A word: good, wrong, unsafe..."),
@@ -274,8 +276,10 @@ def feedback(
     Example:
         cauce traces feedback 4bf92f3577b34da6a3ce929d0e0e4736 helpful --score 0 --label wrong
     """
-    from cauce.genai.tracing import log_feedback
+    from cauce.genai.tracing import log_feedback, read_trace
 
+    if len(trace_id) < 32:  # the start of one, as the lists print it
+        trace_id = read_trace(trace_id).summary.id
     log_feedback(trace_id, name, score, label, explanation)
     console.print(f"Recorded {name} on trace {trace_id}")
 
