@@ -305,8 +305,11 @@ def test_bad_order_by_and_filter_types_are_invalid_input(workspace: Workspace) -
         (["nothing"], "unknown field"),
         (["run_name; DROP TABLE runs"], "unexpected ';'"),
     ):
-        with pytest.raises(InvalidInput, match=message):
+        with pytest.raises(InvalidInput, match=message) as caught:
             cauce.search_runs(order_by=order_by)  # type: ignore[arg-type]
+        # Named as the order, not as the filter (the CLI's `-o foo` said "filter: ...").
+        assert caught.value.details["field"].startswith("order_by"), caught.value.details
+        assert not caught.value.message.startswith("filter")
     with pytest.raises(InvalidInput, match=r"filter must be a string|filter: Input should be"):
         cauce.search_runs(filter=42)  # type: ignore[arg-type]
     values = ", ".join(["1"] * (search.MAX_VALUES + 1))

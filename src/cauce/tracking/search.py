@@ -116,14 +116,15 @@ class Field:
     key: str
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split a filter into tokens; anything else (``;``, ``--`` …) is an InvalidInput."""
+def tokenize(text: str, what: str = "filter") -> list[Token]:
+    """Split a filter (or an order_by clause: ``what``) into tokens; anything else (``;``,
+    ``--`` …) is an InvalidInput."""
     for pos, char in enumerate(text):
         # Neither a NUL nor a lone surrogate can be sent to PostgreSQL as text.
         if char == "\0" or "\ud800" <= char <= "\udfff":
             raise InvalidInput(
-                f"filter: character {char!r} at position {pos} is not allowed",
-                details={"field": "filter", "position": pos},
+                f"{what}: character {char!r} at position {pos} is not allowed",
+                details={"field": what, "position": pos},
             )
     tokens = []
     pos = 0
@@ -131,8 +132,8 @@ def tokenize(text: str) -> list[Token]:
         match = _TOKEN.match(text, pos)
         if match is None:
             raise InvalidInput(
-                f"filter: unexpected {text[pos]!r} at position {pos}",
-                details={"field": "filter", "position": pos},
+                f"{what}: unexpected {text[pos]!r} at position {pos}",
+                details={"field": what, "position": pos},
             )
         kind = match.lastgroup or ""
         if kind != "space":
@@ -142,9 +143,10 @@ def tokenize(text: str) -> list[Token]:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, what: str = "filter"):
         self.text = text
-        self.tokens = tokenize(text)
+        self.what = what
+        self.tokens = tokenize(text, what)
         self.i = 0
         self.depth = 0
         self.comparisons = 0
@@ -155,8 +157,8 @@ class _Parser:
         i = self.i if at is None else at
         pos = self.tokens[i].pos if i < len(self.tokens) else len(self.text)
         return InvalidInput(
-            f"filter: {message} at position {pos} in {self.text!r}",
-            details={"field": "filter", "position": pos},
+            f"{self.what}: {message} at position {pos} in {self.text!r}",
+            details={"field": self.what, "position": pos},
         )
 
     def peek(self, offset: int = 0) -> Token | None:
@@ -475,8 +477,11 @@ def _order_fields(clauses: Sequence[str]) -> list[tuple[Field, bool]]:
     out = []
     for clause in clauses:
         if not isinstance(clause, str) or not clause.strip():
-            raise InvalidInput(f"order_by entries must be non-empty strings, got {clause!r}")
-        parser = _Parser(clause)
+            raise InvalidInput(
+                f"order_by entries must be non-empty strings, got {clause!r}",
+                details={"field": "order_by"},
+            )
+        parser = _Parser(clause, "order_by")
         field = parser.parse_field()
         direction = "ASC"
         tok = parser.peek()
