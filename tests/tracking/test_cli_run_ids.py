@@ -38,6 +38,12 @@ def test_a_run_is_named_by_the_start_of_its_id_when_that_names_one_run(
     several = cli.invoke(app, ["runs", "show", "3f2a"])
     assert isinstance(several.exception, InvalidInput)
     assert "'3f2a' is the start of several runs' ids" in str(several.exception)
+    # A list cut at its limit says so, and how to see the rest.
+    assert (
+        "Only the first 2 shown: -n 4 shows more."
+        in cli.invoke(app, ["runs", "list", "-n", "2"]).output
+    )
+    assert "shows more" not in cli.invoke(app, ["runs", "list", "-n", "4"]).output
     too_short = cli.invoke(app, ["runs", "show", "3f2"])  # 3 characters: taken as a whole id
     assert "run '3f2' does not exist" in str(too_short.exception)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, changes, print_json, table, when
+from cauce.cli.output import JSON_OPTION_HELP, changes, more, print_json, table, when
 
 
 def audit(
@@ -54,3 +54,4 @@ def audit(
         ],
         empty="No change matches." if entity or action or actor else "No change recorded yet.",
     )
+    more(len(found), limit)

@@ -12,6 +12,7 @@ from cauce.cli.output import (
     JSON_OPTION_HELP,
     console,
     duration,
+    more,
     number,
     print_json,
     table,
@@ -262,6 +263,7 @@ def alerts_list(
         ],
         empty="No alerts match." if monitor or state else "No alerts raised.",
     )
+    more(len(found), limit)
 
 
 @alerts_app.command("show")

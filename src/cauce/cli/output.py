@@ -204,6 +204,14 @@ def _capped(widths: list[int], fold: list[int], floors: list[int], inside: int) 
     return None
 
 
+def more(shown: int, limit: int) -> None:
+    """Under a list cut at its limit: that there may be more, and how to see them."""
+    if shown >= limit:
+        console.print(
+            Text(f"Only the first {limit} shown: -n {limit * 2} shows more.", style="dim")
+        )
+
+
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     """``key: old → new`` for each value that changed, compact: a long hex digest cut to 12
     characters, a time (``*_time``, ``*_at``) as a date and time."""

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, duration, print_json, table, took, when
+from cauce.cli.output import (
+    JSON_OPTION_HELP,
+    console,
+    duration,
+    more,
+    print_json,
+    table,
+    took,
+    when,
+)
 
 app = typer.Typer(help="Run cached pipelines and inspect their runs.", no_args_is_help=True)
 
@@ -76,6 +85,7 @@ def list_(
         else "No pipeline has run yet: cauce pipelines run FILE.py:NAME; or run cauce demo.",
         short_ids=True,
     )
+    more(len(found), max_results)
 
 
 @app.command("show")

@@ -12,6 +12,7 @@ from cauce.cli.output import (
     JSON_OPTION_HELP,
     console,
     duration,
+    more,
     number,
     print_json,
     table,
@@ -56,7 +57,7 @@ def list_(
     order_by: list[str] = typer.Option(
         None, "--order-by", "-o", help="e.g. 'metrics.auc DESC' (repeatable)."
     ),
-    max_results: int = typer.Option(100, "--max", help="At most this many runs."),
+    max_results: int = typer.Option(100, "-n", "--max", help="At most this many runs."),
     deleted: bool = typer.Option(False, "--deleted", help="Only deleted runs (to restore)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -96,6 +97,7 @@ def list_(
         short_ids=True,
         optional=len(keys),
     )
+    more(len(found), max_results)
 
 
 def _no_runs(experiments: list[str] | None, filter_: str | None, deleted: bool) -> str:
