@@ -58,9 +58,10 @@ def test_the_start_of_an_id_is_looked_up_in_its_index(named_runs: Workspace) -> 
 
 
 def test_one_id_or_a_clear_error() -> None:
-    assert only_match(["a"], "3f2a", "alert") == "a"
-    with pytest.raises(NotFound, match="alert '3f2a' does not exist"):
-        only_match([], "3f2a", "alert", hint="cauce alerts list")
+    assert only_match(["a"], "3f2a", "alert", "alert_id") == "a"
+    with pytest.raises(NotFound, match="alert '3f2a' does not exist") as none:
+        only_match([], "3f2a", "alert", "alert_id", hint="cauce alerts list")
+    assert none.value.hint == "cauce alerts list" and none.value.details == {"field": "alert_id"}
     with pytest.raises(InvalidInput, match="'3f2a' is the start of several alerts' ids") as many:
-        only_match(["a", "b"], "3f2a", "alert")
-    assert many.value.hint == "give more of it"
+        only_match(["a", "b"], "3f2a", "alert", "alert_id")
+    assert many.value.hint == "give more of it" and many.value.details == {"field": "alert_id"}

@@ -43,7 +43,7 @@ def full_run_id(given: str, *, workspace: Workspace | None = None) -> str:
         lifecycle="all",
         workspace=workspace,
     )
-    return only_match(found, given, "run").info.run_id if found else given
+    return only_match(found, given, "run", "run_id").info.run_id if found else given
 
 
 @app.command("list")

@@ -194,7 +194,7 @@ def get_alert(alert_id: str, *, workspace: Workspace | None = None) -> Alert:
             .where(id_matches(a.id, alert_id))
             .limit(2)
         ).all()
-        row = only_match(rows, alert_id, "alert", hint="cauce alerts list")
+        row = only_match(rows, alert_id, "alert", "alert_id", hint="cauce alerts list")
         return _alert(row, read_for_alerts(conn, [row.id])[row.id])
 
 

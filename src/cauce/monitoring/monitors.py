@@ -873,7 +873,7 @@ def get_run(name: str, run_id: str, *, workspace: Workspace | None = None) -> Mo
             .where(r.monitor_id == monitor_id, id_matches(r.id, run_id))
             .limit(2)
         ).all()
-    row = only_match(rows, run_id, "monitor run", hint=f"cauce monitors show {name}")
+    row = only_match(rows, run_id, "monitor run", "run_id", hint=f"cauce monitors show {name}")
     return _monitor_run(row, name)
 
 

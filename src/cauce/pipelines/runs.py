@@ -166,7 +166,7 @@ def read_pipeline_run(run_id: str, *, workspace: Workspace | None = None) -> Pip
             .where(id_matches(pipeline_runs.c.id, run_id))
             .limit(2)
         ).all()
-        row = only_match(rows, run_id, "pipeline run", hint="cauce pipelines list")
+        row = only_match(rows, run_id, "pipeline run", "run_id", hint="cauce pipelines list")
         [run] = _with_steps(conn, [row])
     return run
 

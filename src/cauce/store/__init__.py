@@ -51,16 +51,18 @@ def id_matches(column: ColumnElement[str], given: str, *, length: int = 32) -> C
     return (column >= text) & (column < text + "g")
 
 
-def only_match(rows: Sequence[T], given: str, noun: str, *, hint: str | None = None) -> T:
+def only_match(
+    rows: Sequence[T], given: str, noun: str, field: str, *, hint: str | None = None
+) -> T:
     """The one row an id or its start names (query them with :func:`id_matches`, two at most):
-    NotFound for none, InvalidInput when the start is several ids'."""
+    NotFound for none, InvalidInput naming ``field`` when the start is several ids'."""
     if not rows:
-        raise NotFound(f"{noun} {given!r} does not exist", hint=hint)
+        raise NotFound(f"{noun} {given!r} does not exist", hint=hint, details={"field": field})
     if len(rows) > 1:
         raise InvalidInput(
             f"{given!r} is the start of several {noun}s' ids",
             hint="give more of it",
-            details={"field": "id"},
+            details={"field": field},
         )
     return rows[0]
 

@@ -425,4 +425,4 @@ def find_artifact(prefix: str, *, workspace: Workspace | None = None) -> str:
             .scalars()
             .all()
         )
-    return str(only_match(found, digest, "artifact"))
+    return str(only_match(found, digest, "artifact", "prefix"))

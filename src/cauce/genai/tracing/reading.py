@@ -393,7 +393,9 @@ def _require_trace(conn: Any, trace_id: str) -> Any:
     if not 4 <= len(text) <= 32 or any(c not in "0123456789abcdef" for c in text):
         raise InvalidInput(f"a trace is named by its id (4 to 32 hex characters), not {trace_id!r}")
     rows = conn.execute(with_root().where(id_matches(traces.c.id, text)).limit(2)).all()
-    return only_match(rows, trace_id, "trace", hint="cauce traces list shows the recent ones")
+    return only_match(
+        rows, trace_id, "trace", "trace_id", hint="cauce traces list shows the recent ones"
+    )
 
 
 root_span = spans.alias("root")
