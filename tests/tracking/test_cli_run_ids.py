@@ -63,5 +63,7 @@ def test_the_lineage_the_audit_log_and_evals_compare_take_the_start_of_a_run_id(
     assert json.loads(shown.output)["root"]["id"] == made[0], shown.output
     audit = cli.invoke(app, ["audit", "--entity", f"run:{short}", "--json"])
     assert {e["entity_id"] for e in json.loads(audit.output)} == {made[0]}, audit.output
+    nothing = cli.invoke(app, ["audit", "-n", "0"])  # it printed nothing, as if none were made
+    assert isinstance(nothing.exception, InvalidInput) and "limit" in str(nothing.exception)
     compared = cli.invoke(app, ["evals", "compare", short, made[1][:6], "--json"])
     assert [r["run_id"] for r in json.loads(compared.output)] == made, compared.output

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from cauce.operations import operation
 from cauce.store import FastTransaction, id_matches, now_ms
 from cauce.store.schema import audit_events
+from cauce.validation import check_limit
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -100,7 +101,7 @@ def events(
     ids (4 or more characters), as the CLI and the UI print them."""
     from sqlalchemy import select
 
-    query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+    query = select(audit_events).order_by(audit_events.c.id.desc()).limit(check_limit(limit))
     if entity_kind:
         query = query.where(audit_events.c.entity_kind == entity_kind)
     if entity_id:
