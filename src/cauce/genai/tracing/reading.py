@@ -391,7 +391,10 @@ def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
 def _require_trace(conn: Any, trace_id: str) -> Any:
     text = trace_id.lower()
     if not 4 <= len(text) <= 32 or any(c not in "0123456789abcdef" for c in text):
-        raise InvalidInput(f"a trace is named by its id (4 to 32 hex characters), not {trace_id!r}")
+        raise InvalidInput(
+            f"a trace is named by its id (4 to 32 hex characters), not {trace_id!r}",
+            details={"field": "trace_id"},
+        )
     rows = conn.execute(with_root().where(id_matches(traces.c.id, text)).limit(2)).all()
     return only_match(
         rows, trace_id, "trace", "trace_id", hint="cauce traces list shows the recent ones"
