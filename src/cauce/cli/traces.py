@@ -124,6 +124,7 @@ def sessions(
         empty="No sessions match."
         if user_id or since or before
         else "No sessions yet: traces made in cauce.tracing.session(...) belong to one.",
+        optional=2,  # tokens and cost
     )
     _next_page(found, limit)
 
@@ -161,6 +162,7 @@ def users(
         empty="No users match."
         if since or before
         else "No users yet: traces made in cauce.tracing.session(user_id=...) belong to one.",
+        optional=2,  # tokens and cost
     )
     _next_page(found, limit)
 
