@@ -117,3 +117,18 @@ def test_an_audit_change_shows_times_as_times_and_digests_short() -> None:
         f"content_hash: — → {'9' * 12}…; end_time: — → {when(1796626692125)}; "
         "status: RUNNING → FINISHED"
     )
+
+
+def test_prose_folds_before_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollout's decisions at 80 columns folded the controller's name with the reasons."""
+    columns = ["When", "Stage", "Decision", "Measured", "Reason", "By"]
+    decision = [
+        "2026-12-07 06:59:00",
+        "1",
+        "fail",
+        "error_rate=0, latency_p99_ms=5.968, prediction_drift=0.5556, requests=39",
+        "prediction_drift 0.5556 > max 0.2",
+        "cauce-controller",
+    ]
+    shown = printed(monkeypatch, 80, "Decisions", columns, [decision])
+    assert "│ cauce-controller │" in shown and "│ 2026-12-07 │" in shown

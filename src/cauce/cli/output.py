@@ -163,18 +163,20 @@ def _fit(columns: list[str], cells: list[list[str]], room: int, narrowest: int) 
     """Widths of the first ``len(columns)`` columns that fit ``room``, or None.
 
     Each column starts at its narrowest without folding a word; with ``narrowest`` set, the
-    columns of long words fold them, down to that many characters, where they must (words of
-    a date, a status or a number last). The space left goes to the columns whose cells need
-    least of it to fit on one line first, then to the headers."""
+    columns of long words fold them, down to that many characters, where they must (prose
+    first, words of a date, a status or a number last). The space left goes to the columns
+    whose cells need least of it to fit on one line first, then to the headers."""
     bounds = [_column_widths(c, [r[i] for r in cells]) for i, c in enumerate(columns)]
     inside = room - _chrome(len(columns))
     widths = [low for low, _ in bounds]
     if sum(widths) > inside and narrowest:
         foldable = [i for i, c in enumerate(columns) if not _is_id(c)]
         long_words = [i for i in foldable if widths[i] > _SHORT_WORD]
+        # Prose (a reason, measured values) folds before a name (a user, a dataset).
+        prose = [i for i in long_words if any(len(r[i].split()) > 1 for r in cells)]
         # A header's words never fold: a column is never narrower than its header's longest.
         floors = [max(narrowest, *(cell_len(w) for w in c.split())) for c in columns]
-        for fold in (long_words, foldable):
+        for fold in (prose, long_words, foldable):
             capped = _capped(widths, fold, floors, inside)
             if capped is not None:
                 widths = capped
