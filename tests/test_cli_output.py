@@ -132,3 +132,16 @@ def test_prose_folds_before_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     shown = printed(monkeypatch, 80, "Decisions", columns, [decision])
     assert "│ cauce-controller │" in shown and "│ 2026-12-07 │" in shown
+
+
+def test_many_columns_left_out_are_counted_past_the_first_eight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics = [f"metric_{n:02}" for n in range(12)]
+    row = [RUN_IDS[0], "fit", "FINISHED", "2026-12-07 06:58:52", "26 ms", *["0.5"] * 12]
+    shown = printed(monkeypatch, 80, "Runs", RUN_COLUMNS[:5] + metrics, [row], optional=12)
+    left = shown[shown.index("Left out") :]
+    assert " ".join(left.split()).startswith(
+        "Left out at 80 columns: metric_00, metric_01, metric_02, metric_03, metric_04, "
+        "metric_05, metric_06, metric_07 and 4 more (a wider terminal, or --json, shows them)."
+    )

@@ -54,7 +54,7 @@ def test_the_lineage_the_audit_log_and_evals_compare_take_the_start_of_a_run_id(
     made = []
     for name in ("fit", "refit"):
         with cauce.start_run(experiment="churn", run_name=name) as run:
-            cauce.log_metric("auc", 0.8)
+            cauce.log_metrics({"auc": 0.8, "f1": 0.6, "loss": 0.4, "precision": 0.7, "recall": 0.5})
             made.append(run.info.run_id)
     short = made[0][:8]
     cli = CliRunner()
@@ -67,3 +67,12 @@ def test_the_lineage_the_audit_log_and_evals_compare_take_the_start_of_a_run_id(
     assert isinstance(nothing.exception, InvalidInput) and "limit" in str(nothing.exception)
     compared = cli.invoke(app, ["evals", "compare", short, made[1][:6], "--json"])
     assert [r["run_id"] for r in json.loads(compared.output)] == made, compared.output
+    # Every metric has its column where the width holds them (it was the first four).
+    [header] = [x for x in cli.invoke(app, ["runs", "list"]).output.splitlines() if "Run ID" in x]
+    assert [c.strip() for c in header.split("┃")[6:-1]] == [
+        "auc",
+        "f1",
+        "loss",
+        "precision",
+        "recall",
+    ]

@@ -113,10 +113,12 @@ def table(
         out.add_row(*[Text(v) for v in row])
     console.print(out)
     if left_out:
+        named = ", ".join(left_out[:_NAMED])
+        if len(left_out) > _NAMED:
+            named += f" and {len(left_out) - _NAMED} more"
         console.print(
             Text(
-                f"Left out at {room} columns: {', '.join(left_out)} "
-                "(a wider terminal, or --json, shows them).",
+                f"Left out at {room} columns: {named} (a wider terminal, or --json, shows them).",
                 style="dim",
             )
         )
@@ -128,6 +130,8 @@ def table(
 _LONGEST_WORD = 24
 _SHORT_WORD = 12
 _NARROWEST = 8
+# Columns left out are named up to this many, then counted.
+_NAMED = 8
 
 
 def _is_id(column: str) -> bool:

@@ -78,7 +78,7 @@ def list_(
     if as_json:
         print_json([r.to_dict() for r in found])
         return
-    keys = sorted({k for r in found for k in r.data.metrics})[:4]
+    keys = sorted({k for r in found for k in r.data.metrics})  # as many as the width holds
     table(
         "Runs",
         ["Run ID", "Name", "Status", "Started", "Duration", *keys],
