@@ -117,12 +117,12 @@ def check_time_ms(value: Any, what: str) -> int:
     return value
 
 
-def check_limit(limit: Any) -> int:
-    """A ``limit`` argument: how many at most, 1 or more."""
+def check_limit(limit: Any, field: str = "limit") -> int:
+    """A ``limit`` argument (or ``field``, e.g. ``max_results``): how many at most, 1 or more."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(
-            f"limit must be an integer of 1 or more, got {_short(limit)}",
-            details={"field": "limit"},
+            f"{field} must be an integer of 1 or more, got {_short(limit)}",
+            details={"field": field},
         )
     return limit
 

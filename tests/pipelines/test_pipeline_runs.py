@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import cauce
-from cauce.errors import NotFound
+from cauce.errors import InvalidInput, NotFound
 from cauce.pipelines.runs import get_pipeline_run, list_pipeline_runs
 from cauce.workspace import Workspace
 from remote import server_side
@@ -165,6 +165,10 @@ def test_every_run_is_stored_audited_and_linked(workspace: Workspace) -> None:
     again = stored.run(n=8)
     assert [r.id for r in list_pipeline_runs()] == [again.id, run.id]
     assert list_pipeline_runs("other") == []
+    assert [r.id for r in list_pipeline_runs(max_results=1)] == [again.id]
+    for bad in (0, -1, 1.5, "many"):  # "many" raised a TypeError from the comparison
+        with pytest.raises(InvalidInput, match="max_results"):
+            list_pipeline_runs(max_results=bad)  # type: ignore[arg-type]
     loaded = get_pipeline_run(run.id)
     assert (loaded.pipeline, loaded.status, loaded.executor, loaded.params, loaded.user) == (
         "stored",

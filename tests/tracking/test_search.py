@@ -211,8 +211,9 @@ def test_order_by_max_results_and_experiments(any_workspace: Workspace) -> None:
     with pytest.raises(NotFound, match="'missing'"):
         cauce.search_runs(["churn", "missing"])
     for bad in (0, -1, True, 1.5):
-        with pytest.raises(InvalidInput, match="max_results"):
+        with pytest.raises(InvalidInput, match="max_results") as caught:
             cauce.search_runs("churn", max_results=bad)  # type: ignore[arg-type]
+        assert caught.value.details == {"field": "max_results"}
 
 
 def test_a_dataframe_of_runs_as_mlflow_lays_it_out(workspace: Workspace) -> None:

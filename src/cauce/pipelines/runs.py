@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
 from cauce.store import id_matches, only_match
+from cauce.validation import check_limit
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -216,8 +217,7 @@ def read_pipeline_runs(
 
     from cauce.store.schema import pipeline_runs, pipelines
 
-    if max_results < 1:
-        raise InvalidInput("max_results must be at least 1")
+    check_limit(max_results, "max_results")
     ws = workspace or current()
     query = (
         select(pipeline_runs, pipelines.c.name)

@@ -42,6 +42,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
 from cauce.store.schema import experiments, metrics, params, run_tags, runs
 from cauce.tracking.entities import Run
+from cauce.validation import check_limit
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -527,8 +528,7 @@ def search_runs(
     ws = workspace or current()
     if filter is not None and not isinstance(filter, str):
         raise InvalidInput(f"filter must be a string, got {type(filter).__name__}")
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-        raise InvalidInput(f"max_results must be a positive integer, got {max_results!r}")
+    check_limit(max_results, "max_results")
     if isinstance(order_by, str):
         order_by = [order_by]
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
