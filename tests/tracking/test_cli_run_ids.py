@@ -6,13 +6,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 import cauce
+from cauce.cli import output
 from cauce.cli.main import app
 from cauce.errors import InvalidInput
 from cauce.tracking import runs
 from cauce.workspace import Workspace
+
+
+@pytest.fixture(autouse=True)
+def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as their cells, whatever terminal or COLUMNS the tests run under."""
+    monkeypatch.setattr(output, "console", Console(highlight=False, width=300))
 
 
 def test_a_run_is_named_by_the_start_of_its_id_when_that_names_one_run(
@@ -29,7 +37,7 @@ def test_a_run_is_named_by_the_start_of_its_id_when_that_names_one_run(
     assert json.loads(shown.output)["info"]["run_name"] == "first"
     experiment = json.loads(shown.output)["info"]["experiment_id"]
     assert f"churn ({experiment})" in cli.invoke(app, ["runs", "show", "3f2a9c"]).output
-    compared = cli.invoke(app, ["runs", "compare", "3f2a9", "8b1d"], env={"COLUMNS": "200"})
+    compared = cli.invoke(app, ["runs", "compare", "3f2a9", "8b1d"])
     assert "*params.C" in compared.output and "second" not in compared.output
     deleted = cli.invoke(app, ["runs", "delete", "8b1d7e2f"])
     assert deleted.output == f"Deleted run 8b1d7e2f{'2' * 24}\n"
