@@ -35,6 +35,8 @@ def test_a_run_is_named_by_the_start_of_its_id_when_that_names_one_run(
 
     shown = cli.invoke(app, ["runs", "show", "3f2a9c", "--json"])
     assert json.loads(shown.output)["info"]["run_name"] == "first"
+    upper = cli.invoke(app, ["runs", "show", "3F2A9C", "--json"])  # any case, as other ids
+    assert json.loads(upper.output)["info"]["run_name"] == "first"
     experiment = json.loads(shown.output)["info"]["experiment_id"]
     assert f"churn ({experiment})" in cli.invoke(app, ["runs", "show", "3f2a9c"]).output
     compared = cli.invoke(app, ["runs", "compare", "3f2a9", "8b1d"])

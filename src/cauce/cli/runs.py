@@ -29,16 +29,17 @@ _PREFIX = re.compile(r"[0-9a-f]{4,31}")
 
 
 def full_run_id(given: str, *, workspace: Workspace | None = None) -> str:
-    """The id of the one run whose id starts with ``given`` (4 to 31 hex characters, as the UI,
-    the lineage and the audit log shorten ids); any other ``given`` as it is."""
+    """The id of the one run whose id starts with ``given`` (4 to 31 hex characters, any case,
+    as the UI, the lineage and the audit log shorten ids); any other ``given`` as it is."""
     from cauce.store import only_match
     from cauce.tracking.search import search_runs
 
-    if not _PREFIX.fullmatch(given):
+    start = given.lower()
+    if not _PREFIX.fullmatch(start):
         return given
     found = search_runs(
         None,
-        f"attributes.run_id LIKE '{given}%'",
+        f"attributes.run_id LIKE '{start}%'",
         max_results=2,
         lifecycle="all",
         workspace=workspace,
