@@ -145,3 +145,14 @@ def test_many_columns_left_out_are_counted_past_the_first_eight(
         "Left out at 80 columns: metric_00, metric_01, metric_02, metric_03, metric_04, "
         "metric_05, metric_06, metric_07 and 4 more (a wider terminal, or --json, shows them)."
     )
+
+
+def test_a_comparison_with_an_empty_header_fits_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cauce runs compare` names its first column ""; folding words for it raised TypeError."""
+    columns = ["", "gradient_boosting_classifier", "random_forest_classifier", "logistic_model"]
+    rows = [
+        ["*params.learning_rate", "0.08", "—", "—"],
+        ["*metrics.roc_auc", "0.8113", "0.8112", "0.8179"],
+    ]
+    shown = printed(monkeypatch, 60, "Run comparison", columns, rows)
+    assert "0.8179" in shown

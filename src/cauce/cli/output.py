@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
@@ -89,18 +90,20 @@ def table(
         return
     cells = [["—" if v is None or v == "" else str(v) for v in row] for row in rows]
     room = console.width
-    if short_ids and _natural_width(columns, cells) > room:
+    measured = _measure(columns, cells)
+    if short_ids and _natural_width(measured) > room:
         ids = [i for i, c in enumerate(columns) if _is_id(c)]
         cells = [[_short_id(v) if i in ids else v for i, v in enumerate(r)] for r in cells]
+        measured = _measure(columns, cells)
     widths: list[int | None] = [None] * len(columns)
     left_out: list[str] = []
-    if _natural_width(columns, cells) > room:
+    if _natural_width(measured) > room:
         kept = len(columns)
-        while kept > len(columns) - optional and _fit(columns[:kept], cells, room, 0) is None:
+        fitted = _fit(measured, room, 0)
+        while fitted is None and kept > len(columns) - optional:
             kept -= 1
-        fitted = _fit(columns[:kept], cells, room, 0) or _fit(
-            columns[:kept], cells, room, _NARROWEST
-        )
+            fitted = _fit(measured[:kept], room, 0)
+        fitted = fitted or _fit(measured[:kept], room, _NARROWEST)
         if fitted is not None:  # else Rich folds every column
             left_out, columns = columns[kept:], columns[:kept]
             cells, widths = [r[:kept] for r in cells], list(fitted)
@@ -147,39 +150,60 @@ def _chrome(count: int) -> int:
     return 3 * count + 1
 
 
-def _column_widths(column: str, values: list[str]) -> tuple[int, int]:
-    """The narrowest a column can be without folding a word, and its width on one line."""
-    lines = [line for v in [column, *values] for line in v.splitlines() or [""]]
-    widest = max(cell_len(line) for line in lines)
-    if _is_id(column):
-        return widest, widest
-    word = max((cell_len(w) for line in lines for w in line.split()), default=1)
-    return min(word, _LONGEST_WORD, widest), widest
+@dataclass(frozen=True)
+class _Measured:
+    """What fitting a column needs to know of it, in terminal cells."""
+
+    is_id: bool
+    low: int  # narrowest without folding a word (at most _LONGEST_WORD); an id's whole width
+    cells: int  # widest cell on one line
+    high: int  # widest cell or header on one line
+    header_word: int  # the header's longest word
+    prose: bool  # some cell has several words (a reason, measured values)
 
 
-def _natural_width(columns: list[str], cells: list[list[str]]) -> int:
-    return _chrome(len(columns)) + sum(
-        _column_widths(c, [r[i] for r in cells])[1] for i, c in enumerate(columns)
-    )
+def _measure(columns: list[str], cells: list[list[str]]) -> list[_Measured]:
+    measured = []
+    for i, column in enumerate(columns):
+        lines = [line for r in cells for line in r[i].splitlines() or [""]]
+        widest = max((cell_len(line) for line in lines), default=0)
+        high = max(widest, *(cell_len(line) for line in column.splitlines() or [""]))
+        header_word = max((cell_len(w) for w in column.split()), default=1)
+        word = max([header_word, *(cell_len(w) for line in lines for w in line.split())])
+        is_id = _is_id(column)
+        measured.append(
+            _Measured(
+                is_id=is_id,
+                low=high if is_id else min(word, _LONGEST_WORD, high),
+                cells=widest,
+                high=high,
+                header_word=header_word,
+                prose=any(len(r[i].split()) > 1 for r in cells),
+            )
+        )
+    return measured
 
 
-def _fit(columns: list[str], cells: list[list[str]], room: int, narrowest: int) -> list[int] | None:
-    """Widths of the first ``len(columns)`` columns that fit ``room``, or None.
+def _natural_width(measured: list[_Measured]) -> int:
+    return _chrome(len(measured)) + sum(m.high for m in measured)
+
+
+def _fit(measured: list[_Measured], room: int, narrowest: int) -> list[int] | None:
+    """Widths of the ``measured`` columns that fit ``room``, or None.
 
     Each column starts at its narrowest without folding a word; with ``narrowest`` set, the
     columns of long words fold them, down to that many characters, where they must (prose
     first, words of a date, a status or a number last). The space left goes to the columns
     whose cells need least of it to fit on one line first, then to the headers."""
-    bounds = [_column_widths(c, [r[i] for r in cells]) for i, c in enumerate(columns)]
-    inside = room - _chrome(len(columns))
-    widths = [low for low, _ in bounds]
+    inside = room - _chrome(len(measured))
+    widths = [m.low for m in measured]
     if sum(widths) > inside and narrowest:
-        foldable = [i for i, c in enumerate(columns) if not _is_id(c)]
+        foldable = [i for i, m in enumerate(measured) if not m.is_id]
         long_words = [i for i in foldable if widths[i] > _SHORT_WORD]
         # Prose (a reason, measured values) folds before a name (a user, a dataset).
-        prose = [i for i in long_words if any(len(r[i].split()) > 1 for r in cells)]
+        prose = [i for i in long_words if measured[i].prose]
         # A header's words never fold: a column is never narrower than its header's longest.
-        floors = [max(narrowest, *(cell_len(w) for w in c.split())) for c in columns]
+        floors = [max(narrowest, m.header_word) for m in measured]
         for fold in (prose, long_words, foldable):
             capped = _capped(widths, fold, floors, inside)
             if capped is not None:
@@ -188,10 +212,8 @@ def _fit(columns: list[str], cells: list[list[str]], room: int, narrowest: int) 
     if sum(widths) > inside:
         return None
     # The cells first: a header of two words may take two lines, a date had better not.
-    cells_wide = [
-        max(_column_widths("", [r[i] for r in cells])[1], w) for i, w in enumerate(widths)
-    ]
-    for wanted in (cells_wide, [high for _, high in bounds]):
+    one_line = [max(m.cells, w) for m, w in zip(measured, widths, strict=True)]
+    for wanted in (one_line, [m.high for m in measured]):
         spare = inside - sum(widths)
         for i in sorted(range(len(widths)), key=lambda i: wanted[i] - widths[i]):
             given = min(max(wanted[i] - widths[i], 0), spare)
