@@ -28,6 +28,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from cauce.errors import InvalidInput
+from cauce.validation import INT64_MAX, INT64_MIN
 from cauce.workspace import Workspace, current
 
 __all__ = ["OPERATIONS", "ROLES", "Operation", "operation"]
@@ -172,7 +173,7 @@ class Operation:
                 ]
                 continue
             number = decoded[name]
-            if isinstance(number, int) and not -(2**63) <= number < 2**63:
+            if isinstance(number, int) and not INT64_MIN <= number <= INT64_MAX:
                 # No store column holds it: refused here rather than overflowing in SQL.
                 problems.append((name, f"{number} is out of the 64-bit integer range"))
         if problems:
