@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,32 @@ model: models:/churn/2
 collect: {}
 """
 )
+
+
+@contextlib.contextmanager
+def app_server(ws: Workspace) -> Iterator[str]:
+    """``cauce server``'s whole app over ``ws`` (Cauce's API, MLflow's, OTLP's, the
+    authentication gate), served by uvicorn in a thread on a free loopback port; its URL."""
+    import uvicorn
+
+    from cauce.server.app import create_app
+
+    app = create_app(ws)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def free_port() -> int:

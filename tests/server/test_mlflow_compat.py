@@ -8,9 +8,7 @@ through MLflow's.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 
 from cauce.workspace import Workspace
 from optional import need
-from served import free_port
+from served import app_server
 
 pytestmark = [
     # mlflow's own warnings (deprecations inside the package, pip hints) are not ours to fix.
@@ -31,36 +29,11 @@ pytestmark = [
 ]
 
 
-@contextlib.contextmanager
-def mlflow_server(ws: Workspace) -> Iterator[str]:
-    """A uvicorn server in a thread, serving the server's app over ``ws``; its URL."""
-    import uvicorn
-
-    from cauce.server.app import create_app
-
-    app = create_app(ws)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @pytest.fixture
 def mlflow(any_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The ``mlflow`` module, its tracking URI pointing at the router over ``any_workspace``."""
     module = need("mlflow", extra="dev")
-    with mlflow_server(any_workspace) as url:
+    with app_server(any_workspace) as url:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         # set_experiment writes MLFLOW_EXPERIMENT_ID into the environment: undone afterwards.
@@ -383,7 +356,7 @@ def test_a_model_the_mlflow_client_registered_is_served_by_a_cauce_endpoint(
     from served import serving
 
     model, frame = _train()
-    with mlflow_server(workspace) as url:
+    with app_server(workspace) as url:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
         monkeypatch.delenv("MLFLOW_EXPERIMENT_ID")

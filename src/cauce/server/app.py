@@ -32,8 +32,9 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from cauce.errors import CauceError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from cauce.operations import OPERATIONS, Operation
-from cauce.server import tokens, ui
+from cauce.server import otlp, tokens, ui
 from cauce.server.auth import ROLES, Authenticator, AuthSettings, Principal
+from cauce.server.bodies import read_body
 from cauce.server.context import actor, allowed, request_context
 from cauce.server.paging import DEFAULT_PAGE, MAX_PAGE, run_page, take_page
 from cauce.server.roles import require_admin_somewhere
@@ -147,6 +148,7 @@ def create_app(
     _add_workspace_routes(app)
     _add_token_routes(app)
     app.include_router(mlflow.router(_mlflow_workspace))
+    otlp.add_routes(app, MAX_BODY_BYTES)
     ui.add_routes(app)
 
     @app.get("/health", include_in_schema=False)
@@ -424,16 +426,7 @@ def _query_args(op: Operation, request: Request) -> dict[str, Any]:
 async def _json_object(request: Request) -> dict[str, Any]:
     from cauce.errors import BadRequest, UnsupportedMediaType
 
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {MAX_BODY_BYTES}")
-    parts, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY_BYTES} bytes")
-        parts.append(chunk)
-    raw = b"".join(parts)
+    raw = await read_body(request, MAX_BODY_BYTES)
     if not raw:
         return {}
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip()

@@ -3,6 +3,7 @@ cost) and the ids that name traces, spans, sessions and users, checked."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cauce.errors import InvalidInput
@@ -48,6 +49,20 @@ def check_evaluation_name(value: Any, field_name: str) -> None:
             f"{value.removesuffix('.label')!r} in a dataset of traces",
             details={"field": field_name},
         )
+
+
+def attribute_value(value: Any) -> Any:
+    """A value as a span keeps it: text, bool, int or float as it is, a list of texts or of
+    numbers as a list; anything else (a mapping, a mixed list) as JSON."""
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        return list(value)
+    return json.dumps(value, default=str)
 
 
 def id_text(value: Any) -> str | None:

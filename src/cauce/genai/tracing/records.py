@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cauce.errors import InvalidInput
-from cauce.genai.tracing.attributes import check_hex, check_id
+from cauce.genai.tracing.attributes import SESSION, USER, check_hex, check_id, id_text
 from cauce.operations import operation
 from cauce.store import dialect_insert, schema
 from cauce.workspace import Workspace, current
@@ -81,6 +81,94 @@ def record_spans(
             )
 
 
+def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | None = None) -> None:
+    """Store spans another tracer sent (over OTLP) in one transaction, and the summary of each
+    trace they belong to whose root span is stored, summed from all its stored spans: a trace's
+    spans may come in any order over several requests, its root first or last. A span already
+    stored is kept as it was, so a batch sent again changes nothing."""
+    ws = workspace or current()
+    for index, one in enumerate(spans):
+        _check_span(one, f"spans.{index}")
+    if not spans:
+        return
+    trace_ids = sorted({one.trace_id for one in spans})
+    with ws.store.write() as conn:
+        conn.execute(
+            dialect_insert(conn, schema.spans).on_conflict_do_nothing(),
+            [asdict(s) for s in spans],
+        )
+        for start in range(0, len(trace_ids), _CHUNK):
+            summaries = _summaries(conn, trace_ids[start : start + _CHUNK])
+            if summaries:
+                upsert = dialect_insert(conn, schema.traces)
+                upsert = upsert.on_conflict_do_update(
+                    index_elements=[schema.traces.c.id],
+                    set_={
+                        c.name: upsert.excluded[c.name] for c in schema.traces.c if c.name != "id"
+                    },
+                )
+                conn.execute(upsert, [asdict(t) for t in summaries])
+
+
+def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
+    """The summaries of those traces whose root span is stored, from their stored spans."""
+    from sqlalchemy import func, select
+
+    s = schema.spans.c
+    roots: dict[str, Any] = {}
+    for row in conn.execute(
+        select(s.trace_id, s.span_id, s.name, s.started_ns, s.ended_ns, s.status, s.attributes)
+        .where(s.trace_id.in_(trace_ids), s.parent_id.is_(None))
+        .order_by(s.trace_id, s.started_ns)
+    ):
+        roots.setdefault(row.trace_id, row)  # a trace with two roots: the first is its own
+    if not roots:
+        return []
+    sums = {
+        row.trace_id: row
+        for row in conn.execute(
+            select(
+                s.trace_id,
+                func.count().label("spans"),
+                func.coalesce(func.sum(s.input_tokens), 0).label("inputs"),
+                func.coalesce(func.sum(s.output_tokens), 0).label("outputs"),
+                func.sum(s.cost).label("cost"),
+            )
+            .where(s.trace_id.in_(list(roots)))
+            .group_by(s.trace_id)
+        )
+    }
+    belongs = {tid: [r.attributes.get(SESSION), r.attributes.get(USER)] for tid, r in roots.items()}
+    lacking = [tid for tid, found in belongs.items() if None in found]
+    if lacking:  # the first span that names them, as a trace made here counts them
+        for row in conn.execute(
+            select(s.trace_id, s.attributes)
+            .where(s.trace_id.in_(lacking))
+            .order_by(s.trace_id, s.started_ns)
+        ):
+            found = belongs[row.trace_id]
+            found[0] = found[0] if found[0] is not None else row.attributes.get(SESSION)
+            found[1] = found[1] if found[1] is not None else row.attributes.get(USER)
+    return [
+        FinishedTrace(
+            id=tid,
+            name=root.name,
+            root_span_id=root.span_id,
+            started_at=root.started_ns // 1_000_000,
+            ended_at=root.ended_ns // 1_000_000,
+            status=root.status,
+            span_count=sums[tid].spans,
+            input_tokens=sums[tid].inputs,
+            output_tokens=sums[tid].outputs,
+            cost=sums[tid].cost,
+            session_id=id_text(belongs[tid][0]),
+            user_id=id_text(belongs[tid][1]),
+        )
+        for tid, root in roots.items()
+    ]
+
+
+_CHUNK = 500  # traces summed by one query
 _KINDS = ("internal", "client", "server", "producer", "consumer")
 _STATUSES = ("ok", "error")
 _BIG = 2**63

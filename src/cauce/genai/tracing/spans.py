@@ -23,6 +23,7 @@ from cauce.genai.tracing.attributes import (
     OUTPUT_TOKENS,
     SESSION,
     USER,
+    attribute_value,
     check_evaluation_name,
     check_id,
     evaluation_attributes,
@@ -67,7 +68,7 @@ class Span:
         """Set an attribute (None is left out; mappings and mixed lists become JSON)."""
         if value is None:
             return
-        self._otel.set_attribute(key, _attribute(value))
+        self._otel.set_attribute(key, attribute_value(value))
 
     def content(self, key: str, value: Any) -> None:
         """Set a text attribute that holds content: redacted first; left out when the
@@ -199,6 +200,22 @@ def set_redactor(redact: Callable[[str], str] | None) -> None:
     _redactor = redact
 
 
+def content_policy(ws: Workspace) -> tuple[bool, Callable[[str], str]]:
+    """Whether the workspace's spans keep content, and the function every text they keep goes
+    through: ``CAUCE_TRACE_REDACT``'s hook, then :func:`set_redactor`'s (as set when it runs)."""
+    name = ws.settings.trace_redact
+    hook = load_object(name, what="CAUCE_TRACE_REDACT hook") if name else None
+
+    def redact(text: str) -> str:
+        if hook is not None:
+            text = str(hook(text))
+        if _redactor is not None:
+            text = str(_redactor(text))
+        return text
+
+    return ws.settings.trace_content, redact
+
+
 def flush(workspace: Workspace | None = None) -> None:
     """Write the spans still buffered to the store (and to OTLP)."""
     ws = workspace or current()
@@ -230,18 +247,7 @@ class _Tracing:
                 BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), schedule_delay_millis=500)
             )
         self.tracer = self.provider.get_tracer("cauce", __version__)
-        self.capture = ws.settings.trace_content
-        hook = ws.settings.trace_redact
-        self._hook: Callable[[str], str] | None = (
-            load_object(hook, what="CAUCE_TRACE_REDACT hook") if hook else None
-        )
-
-    def redact(self, text: str) -> str:
-        if self._hook is not None:
-            text = str(self._hook(text))
-        if _redactor is not None:
-            text = str(_redactor(text))
-        return text
+        self.capture, self.redact = content_policy(ws)
 
 
 class _LocalSpan:
@@ -324,18 +330,6 @@ def _kind(name: str) -> Any:
     return {"internal": SpanKind.INTERNAL, "client": SpanKind.CLIENT, "server": SpanKind.SERVER}[
         name
     ]
-
-
-def _attribute(value: Any) -> Any:
-    if isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(value)
-    if isinstance(value, (list, tuple)) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
-        return list(value)
-    return json.dumps(value, default=str)
 
 
 def _store_exporter(ws: Workspace) -> Any:

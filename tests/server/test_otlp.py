@@ -1,0 +1,444 @@
+"""OpenTelemetry's exporters against ``cauce server``'s trace receiver, ``POST /v1/traces``.
+
+Each test serves the server's whole app on loopback (``served.app_server``) and sends it what
+real tracers send: the OpenTelemetry SDK's OTLP/HTTP exporter (protobuf), OTLP/JSON as a
+Collector writes it (gzipped), OpenInference's and MLflow's attribute names, and MLflow's own
+tracing with ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` set. What arrives is read back with
+Cauce's SDK, as ``cauce traces`` and the UI read it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry import trace as otel_trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from cauce import workspace as workspace_module
+from cauce.errors import NotFound
+from cauce.genai import tracing
+from cauce.server.tokens import create_token
+from cauce.workspace import Workspace
+from optional import need
+from served import app_server
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+MESSAGES = json.dumps([{"role": "user", "content": "Where is my parcel? ana@example.com"}])
+
+
+def _exporting(url: str, service: str = "shop-bot", **headers: str) -> TracerProvider:
+    """A tracer provider as an application sets one up: OTLP/HTTP to ``url``'s receiver."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=headers or None)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def _recording() -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A tracer provider whose finished spans are kept, to be sent by hand."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop-bot"}))
+    kept = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    return provider, kept
+
+
+def _protobuf(spans: list[ReadableSpan]) -> bytes:
+    return bytes(encode_spans(spans).SerializeToString())
+
+
+def _hex(span: Any) -> tuple[str, str]:
+    context = span.get_span_context()
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
+def test_an_opentelemetry_apps_spans_become_cauce_traces(any_workspace: Workspace) -> None:
+    with app_server(any_workspace) as url:
+        provider = _exporting(url)
+        tracer = provider.get_tracer("shop")
+        with tracer.start_as_current_span(
+            "answer", attributes={"session.id": "chat-7", "user.id": "ana"}
+        ) as root:
+            with tracer.start_as_current_span(
+                "retrieval docs", attributes={"gen_ai.operation.name": "retrieval"}
+            ):
+                pass
+            with tracer.start_as_current_span(
+                "chat gpt-x",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-x",
+                    "gen_ai.usage.input_tokens": 12,
+                    "gen_ai.usage.output_tokens": 5,
+                    "cauce.cost": 0.002,
+                    "gen_ai.input.messages": MESSAGES,
+                },
+            ):
+                pass
+            root.add_event(
+                "gen_ai.evaluation.result",
+                {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.9},
+            )
+        with tracer.start_as_current_span("lookup order") as failing:
+            failing.set_status(Status(StatusCode.ERROR, "upstream timed out"))
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+    trace_id, root_id = _hex(root)
+    found = tracing.get_trace(trace_id)
+    summary = found.summary
+    assert (summary.name, summary.status, summary.span_count) == ("answer", "ok", 3)
+    assert (summary.input_tokens, summary.output_tokens, summary.cost) == (12, 5, 0.002)
+    assert (summary.session_id, summary.user_id) == ("chat-7", "ana")
+    assert summary.scores == {"relevance": 0.9}
+    assert [s.name for s in found.spans] == ["answer", "retrieval docs", "chat gpt-x"]
+    assert found.spans[0].span_id == root_id and found.spans[0].parent_id is None
+    chat = found.spans[2]
+    assert (chat.kind, chat.operation, chat.input_tokens, chat.output_tokens, chat.cost) == (
+        "client",
+        "chat",
+        12,
+        5,
+        0.002,
+    )
+    assert chat.attributes["service.name"] == "shop-bot"
+    assert chat.attributes["gen_ai.input.messages"] == MESSAGES
+    assert found.spans[1].operation == "retrieval"
+    failed = tracing.get_trace(_hex(failing)[0])
+    assert failed.summary.status == "error"
+    assert failed.spans[0].status_message == "upstream timed out"
+    [session] = tracing.list_sessions()
+    assert (session.id, session.traces, session.input_tokens, session.user_ids) == (
+        "chat-7",
+        1,
+        12,
+        ["ana"],
+    )
+
+
+def test_a_traces_spans_sent_in_parts_are_summed_whenever_its_root_is_there(
+    any_workspace: Workspace,
+) -> None:
+    provider, kept = _recording()
+    tracer = provider.get_tracer("shop")
+    usage = {"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 2}
+    with (
+        tracer.start_as_current_span("answer") as root,
+        tracer.start_as_current_span("chat", attributes=usage),
+    ):
+        pass
+    # A span of the trace that ends after its root (work the answer left running).
+    late = tracer.start_span(
+        "feedback", context=otel_trace.set_span_in_context(root), attributes={"user.id": "ana"}
+    )
+    late.set_attribute("gen_ai.usage.input_tokens", 3)
+    late.end()
+    child, first_root, after = kept.get_finished_spans()
+    trace_id = _hex(root)[0]
+    with app_server(any_workspace) as url:
+
+        def send(*spans: ReadableSpan) -> None:
+            answer = httpx.post(
+                f"{url}/v1/traces", content=_protobuf(list(spans)), headers=PROTOBUF
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["content-type"] == "application/x-protobuf"
+
+        send(child)
+        with pytest.raises(NotFound):  # no root yet: not a trace to list
+            tracing.get_trace(trace_id)
+        send(first_root)
+        summary = tracing.get_trace(trace_id).summary
+        assert (summary.span_count, summary.input_tokens, summary.user_id) == (2, 10, None)
+        send(after)
+        summary = tracing.get_trace(trace_id).summary
+        assert (summary.span_count, summary.input_tokens, summary.output_tokens) == (3, 13, 2)
+        assert summary.user_id == "ana"  # named by a span, not the root
+        send(child, first_root, after)  # an exporter's retry
+    again = tracing.get_trace(trace_id)
+    assert again.summary == summary and len(again.spans) == 3
+
+
+def _json_request(trace_id: str, now: int) -> dict[str, Any]:
+    """OTLP/JSON as a Collector writes it: hex ids, integers as text or numbers, camelCase."""
+
+    def text(key: str, value: str) -> dict[str, Any]:
+        return {"key": key, "value": {"stringValue": value}}
+
+    def number(key: str, value: int) -> dict[str, Any]:
+        return {"key": key, "value": {"intValue": str(value)}}
+
+    def span(span_id: str, parent: str, name: str, *attributes: Any) -> dict[str, Any]:
+        return {
+            "traceId": trace_id,
+            "spanId": span_id,
+            "parentSpanId": parent,
+            "name": name,
+            "kind": 3 if parent else 2,
+            "startTimeUnixNano": str(now),
+            "endTimeUnixNano": now + 5_000_000,
+            "attributes": list(attributes),
+            "status": {},
+        }
+
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [text("service.name", "rag-api")]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "openinference.instrumentation.openai"},
+                        "spans": [
+                            span(
+                                "a" * 16,
+                                "",
+                                "query",
+                                text("openinference.span.kind", "CHAIN"),
+                                text("session.id", "s-9"),
+                                text("input.value", "Where is my parcel?"),
+                            ),
+                            span(
+                                "b" * 16,
+                                "a" * 16,
+                                "ChatCompletion",
+                                text("openinference.span.kind", "LLM"),
+                                number("llm.token_count.prompt", 30),
+                                number("llm.token_count.completion", 7),
+                                text("llm.input_messages.0.message.content", "Where is..."),
+                            ),
+                            span(
+                                "c" * 16,
+                                "a" * 16,
+                                "search",
+                                text("mlflow.spanType", '"RETRIEVER"'),
+                                text(
+                                    "mlflow.chat.tokenUsage",
+                                    '{"input_tokens": 4, "output_tokens": 0}',
+                                ),
+                            ),
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def test_otlp_json_gzipped_with_openinference_and_mlflow_names(workspace: Workspace) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    body = gzip.compress(json.dumps(_json_request(trace_id, time.time_ns())).encode())
+    with app_server(workspace) as url:
+        answer = httpx.post(
+            f"{url}/v1/traces",
+            content=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {}
+    found = tracing.get_trace(trace_id)
+    assert [(s.name, s.kind, s.operation) for s in found.spans] == [
+        ("query", "server", None),
+        ("ChatCompletion", "client", "chat"),
+        ("search", "client", "retrieval"),
+    ]
+    assert [(s.input_tokens, s.output_tokens) for s in found.spans] == [
+        (None, None),
+        (30, 7),
+        (4, 0),
+    ]
+    summary = found.summary
+    assert (summary.input_tokens, summary.output_tokens, summary.session_id) == (34, 7, "s-9")
+    assert found.spans[0].attributes["service.name"] == "rag-api"
+    assert found.spans[0].attributes["input.value"] == "Where is my parcel?"
+
+
+def redact_emails(text: str) -> str:
+    return text.replace("ana@example.com", "[EMAIL]")
+
+
+def _reopen(monkeypatch: pytest.MonkeyPatch, **env: str) -> Workspace:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    workspace_module.reset()
+    return workspace_module.current()
+
+
+def _content_spans() -> tuple[str, bytes]:
+    provider, kept = _recording()
+    with provider.get_tracer("shop").start_as_current_span(
+        "chat",
+        attributes={
+            "gen_ai.input.messages": MESSAGES,
+            "input.value": "ana@example.com asks",
+            "llm.input_messages.0.message.content": "ana@example.com asks",
+            "gen_ai.usage.input_tokens": 9,
+            "gen_ai.request.model": "gpt-x",
+        },
+    ) as span:
+        span.add_event("gen_ai.user.message", {"content": "ana@example.com asks"})
+        span.add_event("exception", {"exception.type": "TimeoutError"})
+    return _hex(span)[0], _protobuf(list(kept.get_finished_spans()))
+
+
+def test_content_is_left_out_or_redacted_as_the_workspace_says(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redacting = _reopen(monkeypatch, CAUCE_TRACE_REDACT=f"{__name__}:redact_emails")
+    trace_id, body = _content_spans()
+    with app_server(redacting) as url:
+        assert httpx.post(f"{url}/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+    [span] = tracing.get_trace(trace_id, workspace=redacting).spans
+    assert "ana@example.com" not in json.dumps([span.attributes, span.events])
+    assert span.attributes["input.value"] == "[EMAIL] asks"
+    assert "[EMAIL]" in span.attributes["gen_ai.input.messages"]
+    assert span.events[0]["attributes"]["content"] == "[EMAIL] asks"
+
+    shape_only = _reopen(monkeypatch, CAUCE_TRACE_CONTENT="false")
+    trace_id, body = _content_spans()
+    with app_server(shape_only) as url:
+        assert httpx.post(f"{url}/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+    [span] = tracing.get_trace(trace_id, workspace=shape_only).spans
+    assert sorted(span.attributes) == [
+        "gen_ai.request.model",
+        "gen_ai.usage.input_tokens",
+        "service.name",
+    ]
+    assert [e["name"] for e in span.events] == ["exception"]  # the message event is content
+    assert span.input_tokens == 9
+
+
+def test_bad_requests_are_refused_whole_and_name_what_is_wrong(workspace: Workspace) -> None:
+    now = time.time_ns()
+    bad_id = _json_request("4bf92f3577b34da6a3ce929d0e0e4736", now)
+    bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["spanId"] = "zz" * 8
+    backwards = _json_request("5bf92f3577b34da6a3ce929d0e0e4736", now)
+    backwards["resourceSpans"][0]["scopeSpans"][0]["spans"][2]["endTimeUnixNano"] = now - 1
+    short = _json_request("6bf92f3577b34da6a3ce929d0e0e4736", now)
+    short["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "4bf92f35"
+    where = "resourceSpans.0.scopeSpans.0.spans"
+    with app_server(workspace) as url:
+        receiver = f"{url}/v1/traces"
+
+        def refused(status: int, body: bytes, **headers: str) -> dict[str, Any]:
+            answer = httpx.post(receiver, content=body, headers=headers)
+            assert answer.status_code == status, answer.text
+            error: dict[str, Any] = answer.json()["error"]
+            return error
+
+        as_json = {"Content-Type": "application/json"}
+        for document, field_name in (
+            (bad_id, f"{where}.1.spanId"),
+            (backwards, f"{where}.2.endTimeUnixNano"),
+            (short, f"{where}.0.traceId"),
+        ):
+            error = refused(400, json.dumps(document).encode(), **as_json)
+            assert error["details"]["field"] == field_name, error
+            assert error["message"].startswith(field_name)
+        assert "not an OTLP" in refused(400, b"\xff\x00 not protobuf", **PROTOBUF)["message"]
+        assert "text/plain" in refused(415, b"x", **{"Content-Type": "text/plain"})["message"]
+        assert (
+            "gzip"
+            in refused(415, b"not gzip", **PROTOBUF, **{"Content-Encoding": "gzip"})["message"]
+        )
+        assert "br" in refused(415, b"x", **PROTOBUF, **{"Content-Encoding": "br"})["message"]
+        bomb = gzip.compress(b"\0" * (40 * 1024**2))  # 40 MB of zeros in ~40 KB
+        error = refused(413, bomb, **PROTOBUF, **{"Content-Encoding": "gzip"})
+        assert "unpacks to over the limit" in error["message"]
+    assert tracing.list_traces() == []  # the valid spans of a refused request are not kept
+
+
+def test_named_workspaces_and_tokens(workspace: Workspace) -> None:
+    provider, kept = _recording()
+    with provider.get_tracer("shop").start_as_current_span("answer") as span:
+        pass
+    body = _protobuf(list(kept.get_finished_spans()))
+    trace_id = _hex(span)[0]
+    with app_server(workspace) as url:
+        created = httpx.post(f"{url}/api/v1/workspaces", json={"name": "support"})
+        assert created.status_code == 201, created.text
+        answer = httpx.post(f"{url}/w/support/v1/traces", content=body, headers=PROTOBUF)
+        assert answer.status_code == 200, answer.text
+    with pytest.raises(NotFound):  # stored in support, not in the home workspace
+        tracing.get_trace(trace_id)
+    viewer = create_token("dashboards", "viewer", home=workspace)[1]
+    editor = create_token("shop-bot", "editor", home=workspace)[1]
+    with app_server(workspace) as url:  # a token exists: requests must carry one
+        for token, status in ((None, 401), (viewer, 403)):
+            headers = {**PROTOBUF, **({"Authorization": f"Bearer {token}"} if token else {})}
+            answer = httpx.post(f"{url}/v1/traces", content=body, headers=headers)
+            assert answer.status_code == status, answer.text
+        # The standard exporter, its token in its headers.
+        exporting = _exporting(url, Authorization=f"Bearer {editor}")
+        with exporting.get_tracer("shop").start_as_current_span("signed in") as signed:
+            pass
+        assert exporting.force_flush(10_000)
+        exporting.shutdown()
+    assert tracing.get_trace(_hex(signed)[0]).summary.name == "signed in"
+    assert tracing.list_traces()[0].name == "signed in" and len(tracing.list_traces()) == 1
+
+
+MLFLOW_APP = """
+import mlflow
+
+@mlflow.trace(span_type="LLM")
+def generate(question):
+    return {"answer": question.upper()}
+
+@mlflow.trace(span_type="AGENT")
+def agent(question):
+    print(mlflow.get_current_active_span().trace_id)
+    return generate(question)
+
+agent("where is my parcel?")
+"""
+
+
+def test_mlflow_tracing_exports_to_cauce_over_otlp(workspace: Workspace) -> None:
+    need("mlflow", extra="dev")
+    with app_server(workspace) as url:
+        env = {
+            **os.environ,
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{url}/v1/traces",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", MLFLOW_APP],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Failed to export" not in done.stderr, done.stderr[-3000:]
+    [summary] = tracing.list_traces()
+    assert done.stdout.strip().endswith(summary.id)  # MLflow's id is tr-<the same hex>
+    found = tracing.get_trace(summary.id)
+    assert [(s.name, s.operation) for s in found.spans] == [
+        ("agent", "invoke_agent"),
+        ("generate", "chat"),
+    ]
+    assert "WHERE IS MY PARCEL?" in found.spans[1].attributes["mlflow.spanOutputs"]
+
+
+@pytest.fixture(autouse=True)
+def _no_global_provider() -> Iterator[None]:
+    """The tests' providers are their own: OpenTelemetry's global one stays unset."""
+    before = otel_trace.get_tracer_provider()
+    yield
+    assert otel_trace.get_tracer_provider() is before
