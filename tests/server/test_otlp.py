@@ -402,21 +402,29 @@ def generate(question):
 
 @mlflow.trace(span_type="AGENT")
 def agent(question):
+    mlflow.update_current_trace(
+        metadata={"mlflow.trace.session": "chat-3", "mlflow.trace.user": "ana"}
+    )
     print(mlflow.get_current_active_span().trace_id)
     return generate(question)
 
 agent("where is my parcel?")
+mlflow.flush_trace_async_logging()
 """
 
 
-def test_mlflow_tracing_exports_to_cauce_over_otlp(workspace: Workspace) -> None:
+@pytest.mark.parametrize("route", ["tracking server", "OTLP endpoint"])
+def test_mlflow_tracing_sends_its_traces_to_cauce(workspace: Workspace, route: str) -> None:
+    """MLflow's tracing pointed at the server as its tracking server (spans over OTLP, then
+    the trace's info, which names its session and user), or at the OTLP endpoint alone."""
     need("mlflow", extra="dev")
     with app_server(workspace) as url:
-        env = {
-            **os.environ,
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{url}/v1/traces",
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
-        }
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        if route == "tracking server":
+            env["MLFLOW_TRACKING_URI"] = url
+        else:
+            env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = f"{url}/v1/traces"
+            env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/protobuf"
         done = subprocess.run(
             [sys.executable, "-c", MLFLOW_APP],
             env=env,
@@ -425,15 +433,79 @@ def test_mlflow_tracing_exports_to_cauce_over_otlp(workspace: Workspace) -> None
             timeout=120,
         )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Failed to export" not in done.stderr, done.stderr[-3000:]
+    assert "Failed" not in done.stderr and "WARNING" not in done.stderr, done.stderr[-3000:]
     [summary] = tracing.list_traces()
-    assert done.stdout.strip().endswith(summary.id)  # MLflow's id is tr-<the same hex>
+    assert done.stdout.strip() == f"tr-{summary.id}"  # MLflow's id is OpenTelemetry's
     found = tracing.get_trace(summary.id)
     assert [(s.name, s.operation) for s in found.spans] == [
         ("agent", "invoke_agent"),
         ("generate", "chat"),
     ]
     assert "WHERE IS MY PARCEL?" in found.spans[1].attributes["mlflow.spanOutputs"]
+    if route == "tracking server":  # the trace's info reaches the tracking server only
+        assert (summary.session_id, summary.user_id) == ("chat-3", "ana")
+
+
+def _trace_info(trace_id: str, started_ms: int) -> dict[str, Any]:
+    """``StartTraceV3``'s body as the MLflow client writes it."""
+    return {
+        "trace": {
+            "trace_info": {
+                "trace_id": f"tr-{trace_id}",
+                "trace_location": {
+                    "type": "MLFLOW_EXPERIMENT",
+                    "mlflow_experiment": {"experiment_id": "0"},
+                },
+                "request_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_ms / 1000)),
+                "execution_duration": "0.250s",
+                "state": "OK",
+                "trace_metadata": {"mlflow.trace.session": "chat-3", "mlflow.trace.user": "ana"},
+                "tags": {"mlflow.traceName": "answer"},
+            },
+            "data": {"spans": []},
+        }
+    }
+
+
+@pytest.mark.parametrize("info_first", [True, False], ids=["info first", "spans first"])
+def test_an_mlflow_traces_info_and_spans_meet_in_either_order(
+    any_workspace: Workspace, info_first: bool
+) -> None:
+    provider, kept = _recording()
+    tracer = provider.get_tracer("shop")
+    with tracer.start_as_current_span("answer") as root, tracer.start_as_current_span("chat"):
+        pass
+    trace_id = _hex(root)[0]
+    body = _protobuf(list(kept.get_finished_spans()))
+    with app_server(any_workspace) as url:
+
+        def send_info() -> None:
+            info = _trace_info(trace_id, root.start_time // 1_000_000)
+            answer = httpx.post(f"{url}/api/3.0/mlflow/traces", json=info)
+            assert answer.status_code == 200, answer.text
+            tags = answer.json()["trace"]["trace_info"]["tags"]
+            assert tags["mlflow.trace.spansLocation"] == "TRACKING_STORE"  # no copy uploaded
+
+        def send_spans() -> None:
+            answer = httpx.post(f"{url}/v1/traces", content=body, headers=PROTOBUF)
+            assert answer.status_code == 200, answer.text
+
+        first, then = (send_info, send_spans) if info_first else (send_spans, send_info)
+        first()
+        if info_first:  # listed already, from its info alone
+            early = tracing.get_trace(trace_id)
+            assert (early.summary.name, early.summary.span_count, early.spans) == ("answer", 0, [])
+        then()
+        assert httpx.get(f"{url}/version").text == "3.18.0"
+        bad = _trace_info("f" * 31, 0)
+        answer = httpx.post(f"{url}/api/3.0/mlflow/traces", json=bad)
+        assert (answer.status_code, answer.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert "trace_id" in answer.json()["message"]
+    found = tracing.get_trace(trace_id)
+    summary = found.summary
+    assert (summary.span_count, summary.session_id, summary.user_id) == (2, "chat-3", "ana")
+    assert [s.name for s in found.spans] == ["answer", "chat"]
+    assert [s.id for s in tracing.list_traces()] == [trace_id]
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import func
+
 from cauce.errors import InvalidInput
 from cauce.genai.tracing.attributes import SESSION, USER, check_hex, check_id, id_text
 from cauce.operations import operation
@@ -100,19 +102,69 @@ def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | N
         for start in range(0, len(trace_ids), _CHUNK):
             summaries = _summaries(conn, trace_ids[start : start + _CHUNK])
             if summaries:
+                kept = schema.traces.c
                 upsert = dialect_insert(conn, schema.traces)
                 upsert = upsert.on_conflict_do_update(
-                    index_elements=[schema.traces.c.id],
+                    index_elements=[kept.id],
                     set_={
-                        c.name: upsert.excluded[c.name] for c in schema.traces.c if c.name != "id"
+                        **{c.name: upsert.excluded[c.name] for c in kept if c.name != "id"},
+                        # a session or user the trace's info named (record_trace_info) stays
+                        "session_id": func.coalesce(upsert.excluded.session_id, kept.session_id),
+                        "user_id": func.coalesce(upsert.excluded.user_id, kept.user_id),
                     },
                 )
                 conn.execute(upsert, [asdict(t) for t in summaries])
 
 
+def record_trace_info(
+    trace_id: str,
+    *,
+    name: str,
+    started_at: int,
+    ended_at: int,
+    status: str,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    workspace: Workspace | None = None,
+) -> None:
+    """What a tracer says of a whole trace apart from its spans (MLflow's trace info, sent when
+    its root ends): its session and user are added to the trace's summary. Before the root
+    span arrives the summary is this one; the spans' sums replace it when they do."""
+    ws = workspace or current()
+    check_hex(trace_id, 32, "trace_id")
+    _check_choice(status, _STATUSES, "status")
+    _check_times(started_at, ended_at, "trace", "started_at", "ended_at")
+    summary = FinishedTrace(
+        id=trace_id,
+        name=name,
+        root_span_id="",  # not known until the root span arrives
+        started_at=started_at,
+        ended_at=ended_at,
+        status=status,
+        span_count=0,
+        input_tokens=0,
+        output_tokens=0,
+        cost=None,
+        session_id=id_text(session_id),
+        user_id=id_text(user_id),
+    )
+    kept = schema.traces.c
+    with ws.store.write() as conn:
+        upsert = dialect_insert(conn, schema.traces).values(asdict(summary))
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[kept.id],
+                set_={
+                    "session_id": func.coalesce(kept.session_id, upsert.excluded.session_id),
+                    "user_id": func.coalesce(kept.user_id, upsert.excluded.user_id),
+                },
+            )
+        )
+
+
 def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
     """The summaries of those traces whose root span is stored, from their stored spans."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     s = schema.spans.c
     roots: dict[str, Any] = {}

@@ -3,7 +3,8 @@
 :func:`router` serves MLflow's REST API (``/api/2.0/mlflow/...``, and the same under
 ``/ajax-api/2.0/mlflow/...``) and its artifacts proxy (``/api/2.0/mlflow-artifacts/...``) over
 Cauce's own SDK: experiments, runs, metrics, params, tags and logged models
-(:mod:`.tracking`), the model registry (:mod:`.registry`) and run files (:mod:`.artifacts`).
+(:mod:`.tracking`), the model registry (:mod:`.registry`), run files (:mod:`.artifacts`) and
+a trace's info (``/api/3.0/mlflow/traces``, :mod:`.traces`; the spans come over OTLP).
 What the MLflow client logs lands in the same rows as ``cauce.start_run`` writes, with the same
 audit records and lineage edges. ``docs/mlflow.md`` lists the calls and how ids map.
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+V3_PREFIXES = ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
 ARTIFACTS = ("/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts")
 CHUNK = 1 << 20
 
@@ -52,17 +54,19 @@ def router(workspace_of: Callable[[Request], Workspace]) -> APIRouter:
     """
     from fastapi import APIRouter
 
-    from cauce.server.mlflow import registry, tracking
+    from cauce.server.mlflow import registry, traces, tracking
 
     api = APIRouter()
-    for prefix in PREFIXES:
-        for path, methods, handler in [*tracking.ROUTES, *registry.ROUTES]:
-            api.add_api_route(
-                prefix + path,
-                _endpoint(handler, workspace_of),
-                methods=list(methods),
-                include_in_schema=False,
-            )
+    routes = [(p, r) for p in PREFIXES for r in [*tracking.ROUTES, *registry.ROUTES]]
+    routes += [(p, r) for p in V3_PREFIXES for r in traces.ROUTES]
+    for prefix, (path, methods, handler) in routes:
+        api.add_api_route(
+            prefix + path,
+            _endpoint(handler, workspace_of),
+            methods=list(methods),
+            include_in_schema=False,
+        )
+    api.add_api_route("/version", _version_endpoint(workspace_of), include_in_schema=False)
     for prefix in ARTIFACTS:
         api.add_api_route(
             prefix, _list_endpoint(workspace_of), methods=["GET"], include_in_schema=False
@@ -117,6 +121,21 @@ def _call(
     handler: Handler, workspace_of: Callable[[Request], Workspace], request: Request, p: Params
 ) -> dict[str, Any]:
     return handler(workspace_of(request), p)
+
+
+def _version_endpoint(workspace_of: Callable[[Request], Workspace]) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    from cauce.server.mlflow.traces import MLFLOW_VERSION
+
+    async def version(request: Request) -> Response:
+        try:
+            await run_in_threadpool(workspace_of, request)  # the caller's credentials
+        except Exception as exc:
+            return _error(exc)
+        return Response(MLFLOW_VERSION, media_type="text/plain")
+
+    return version
 
 
 def _list_endpoint(workspace_of: Callable[[Request], Workspace]) -> Any:
