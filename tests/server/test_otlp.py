@@ -446,6 +446,55 @@ def test_mlflow_tracing_sends_its_traces_to_cauce(workspace: Workspace, route: s
         assert (summary.session_id, summary.user_id) == ("chat-3", "ana")
 
 
+MLFLOW_FEEDBACK = """
+import mlflow
+from mlflow.entities import AssessmentSource
+
+@mlflow.trace
+def agent(question):
+    with mlflow.start_span("retrieval") as span:
+        retrieval = span.span_id
+    return question.upper(), retrieval
+
+answer, retrieval = agent("where is my parcel?")
+mlflow.flush_trace_async_logging()
+trace_id = mlflow.get_last_active_trace_id()
+person = AssessmentSource(source_type="HUMAN", source_id="ana")
+mlflow.log_feedback(trace_id=trace_id, name="helpful", value=True, rationale="clear", source=person)
+mlflow.log_feedback(trace_id=trace_id, name="stars", value=4)
+mlflow.log_feedback(trace_id=trace_id, name="tone", value="friendly")
+mlflow.log_feedback(trace_id=trace_id, name="on topic", value=0.5, span_id=retrieval)
+try:
+    mlflow.log_expectation(trace_id=trace_id, name="expected", value="WHERE IS MY PARCEL?")
+except mlflow.MlflowException as exc:
+    print(exc.error_code)
+"""
+
+
+def test_mlflow_feedback_is_cauce_feedback(workspace: Workspace) -> None:
+    need("mlflow", extra="dev")
+    with app_server(workspace) as url:
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_URI": url}
+        env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+        done = subprocess.run(
+            [sys.executable, "-c", MLFLOW_FEEDBACK],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "NOT_IMPLEMENTED"  # expectations live in evaluation datasets
+    [summary] = tracing.list_traces()
+    assert summary.scores == {"helpful": 1.0, "stars": 4.0, "tone": "friendly"}
+    retrieval = tracing.get_trace(summary.id).spans[1]
+    [event] = retrieval.events
+    assert event["attributes"]["gen_ai.evaluation.name"] == "on topic"
+    assert event["attributes"]["gen_ai.evaluation.score.value"] == 0.5
+    helpful = {s.name: s for s in tracing.list_scores()}["helpful"]
+    assert (helpful.mean, helpful.labels) == (1.0, {"true": 1})
+
+
 def _trace_info(trace_id: str, started_ms: int) -> dict[str, Any]:
     """``StartTraceV3``'s body as the MLflow client writes it."""
     return {

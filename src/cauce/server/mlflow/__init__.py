@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cauce.server.mlflow.wire import Params, error_body
+from cauce.server.mlflow.wire import MlflowError, Params, error_body, unsupported
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -83,6 +83,13 @@ def router(workspace_of: Callable[[Request], Workspace]) -> APIRouter:
             methods=["PUT"],
             include_in_schema=False,
         )
+    for prefix in (*PREFIXES, *V3_PREFIXES):  # last: only what no route above takes
+        api.add_api_route(
+            prefix + "/{path:path}",
+            _unmapped_endpoint(workspace_of),
+            methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            include_in_schema=False,
+        )
     return api
 
 
@@ -92,7 +99,7 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 
 def _error(exc: BaseException) -> Response:
     status, body = error_body(exc)
-    if status >= 500:
+    if status >= 500 and not isinstance(exc, MlflowError):  # NOT_IMPLEMENTED is an answer
         _log.error("MLflow API call failed", exc_info=exc)
     return _json(status, body)
 
@@ -121,6 +128,22 @@ def _call(
     handler: Handler, workspace_of: Callable[[Request], Workspace], request: Request, p: Params
 ) -> dict[str, Any]:
     return handler(workspace_of(request), p)
+
+
+def _unmapped_endpoint(workspace_of: Callable[[Request], Workspace]) -> Any:
+    """An MLflow call Cauce does not map: NOT_IMPLEMENTED in MLflow's shape, which its client
+    raises as an ``MlflowException`` naming the call (a 404 would read as a server fault)."""
+    from starlette.concurrency import run_in_threadpool
+
+    async def unmapped(request: Request) -> Response:
+        try:
+            await run_in_threadpool(workspace_of, request)  # the caller's credentials first
+        except Exception as exc:
+            return _error(exc)
+        call = f"{request.method} {request.url.path}"
+        return _error(unsupported(call, "; docs/mlflow.md lists the calls it serves"))
+
+    return unmapped
 
 
 def _version_endpoint(workspace_of: Callable[[Request], Workspace]) -> Any:

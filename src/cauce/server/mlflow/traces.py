@@ -2,16 +2,24 @@
 ``/v1/traces`` (:mod:`cauce.server.otlp`), then, when its root span ends, the trace's info
 (``StartTraceV3``): its session and user are kept on the trace's summary, and the answer says
 the spans are in the tracking store already, so the client uploads no copy of them.
+
+``mlflow.log_feedback`` (``CreateAssessment``) is Cauce's feedback: an evaluation result on
+the trace's root span, or on the span it names. Cauce keeps no assessment ids (a corrected
+feedback is a newer result of the same name), so reading, updating or deleting one by its id,
+and expectations (ground truth, which Cauce keeps in evaluation datasets), are not served.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from typing import Any
 
 from cauce.errors import InvalidInput
 from cauce.genai.tracing.records import record_trace_info
-from cauce.server.mlflow.wire import Params
+from cauce.genai.tracing.scores import add_evaluation, log_feedback
+from cauce.server.mlflow.wire import Params, unsupported
 from cauce.workspace import Workspace
 
 # The MLflow server whose API these routes answer (``GET /version``): a client that reads
@@ -33,13 +41,7 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
         raise InvalidInput(
             "trace.trace_info: the trace's info, an object", details={"field": "trace"}
         )
-    trace_id = str(info.get("trace_id", ""))
-    found = _TRACE_ID.match(trace_id)
-    if found is None:
-        raise InvalidInput(
-            f"trace_id: 'tr-' and 32 hex characters (OpenTelemetry's trace id), not {trace_id!r}",
-            details={"field": "trace_id"},
-        )
+    trace_id = _trace_hex(info.get("trace_id"))
     started, took = Timestamp(), Duration()
     try:
         started.FromJsonString(str(info.get("request_time") or "1970-01-01T00:00:00Z"))
@@ -53,7 +55,7 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
     metadata = info.get("trace_metadata") or {}
     tags = info.get("tags") or {}
     record_trace_info(
-        found["hex"],
+        trace_id,
         name=str(tags.get("mlflow.traceName") or "trace"),
         started_at=started.ToMilliseconds(),
         ended_at=started.ToMilliseconds() + max(0, took.ToMilliseconds()),
@@ -65,4 +67,61 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
     return {"trace": {"trace_info": {**info, "tags": {**tags, _SPANS_LOCATION: "TRACKING_STORE"}}}}
 
 
-ROUTES: list[tuple[str, tuple[str, ...], Any]] = [("/traces", ("POST",), start_trace)]
+def create_assessment(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``CreateAssessment``: a feedback on a trace, or on one of its spans."""
+    trace_id = _trace_hex(p.values.get("trace_id"))
+    assessment = p.values.get("assessment")
+    if not isinstance(assessment, dict):
+        raise InvalidInput("assessment: an object", details={"field": "assessment"})
+    if "expectation" in assessment:
+        raise unsupported(
+            "expectations", ": Cauce keeps expected answers in evaluation datasets (cauce evals)"
+        )
+    feedback = assessment.get("feedback")
+    if not isinstance(feedback, dict) or feedback.get("error"):
+        raise InvalidInput(
+            "assessment.feedback: a feedback with a value (one that failed has none to keep)",
+            details={"field": "assessment.feedback"},
+        )
+    score, label = _score_and_label(feedback.get("value"))
+    name = str(assessment.get("assessment_name") or "")
+    rationale = assessment.get("rationale")
+    span_id = assessment.get("span_id")
+    if span_id:
+        add_evaluation(trace_id, str(span_id), name, score, label, rationale, workspace=ws)
+    else:
+        log_feedback(trace_id, name, score, label, rationale, workspace=ws)
+    return {"assessment": {**assessment, "assessment_id": f"a-{uuid.uuid4().hex}"}}
+
+
+def _trace_hex(given: Any) -> str:
+    """The OpenTelemetry trace id in MLflow's ``tr-<32 hex>``."""
+    found = _TRACE_ID.match(str(given or ""))
+    if found is None:
+        raise InvalidInput(
+            f"trace_id: 'tr-' and 32 hex characters (OpenTelemetry's trace id), not {given!r}",
+            details={"field": "trace_id"},
+        )
+    return found["hex"]
+
+
+def _score_and_label(value: Any) -> tuple[float | None, str | None]:
+    """A feedback's value as Cauce keeps it: a number is its score, a text its label, yes or
+    no both (1 or 0, ``true`` or ``false``), anything else its label as JSON."""
+    if isinstance(value, bool):
+        return float(value), str(value).lower()
+    if isinstance(value, (int, float)):
+        return float(value), None
+    if isinstance(value, str) and value:
+        return None, value
+    if value is None or value == "":
+        raise InvalidInput(
+            "assessment.feedback.value: a value", details={"field": "assessment.feedback.value"}
+        )
+    return None, json.dumps(value, sort_keys=True)
+
+
+ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
+    ("/traces", ("POST",), start_trace),
+    ("/traces/{trace_id}/assessments", ("POST",), create_assessment),
+]
