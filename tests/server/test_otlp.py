@@ -100,7 +100,9 @@ def test_an_opentelemetry_apps_spans_become_cauce_traces(any_workspace: Workspac
             failing.set_status(Status(StatusCode.ERROR, "upstream timed out"))
         assert provider.force_flush(10_000)
         provider.shutdown()
-    trace_id, root_id = _hex(root)
+        trace_id, root_id = _hex(root)
+        page = httpx.get(f"{url}/ui/traces/{trace_id}").text  # the UI names the application
+        assert "<dt>Service</dt><dd>shop-bot</dd>" in page
     found = tracing.get_trace(trace_id)
     summary = found.summary
     assert (summary.name, summary.status, summary.span_count) == ("answer", "ok", 3)

@@ -365,6 +365,7 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     took = re.search(r"<dt>Took</dt><dd>([\d.]+) ms</dd>", tree)  # the root span's, not "0 ms"
     assert took is not None and 0 < float(took.group(1)) < 1000
     assert client.get("/ui/traces/abc").status_code == 422
+    assert client.get(f"/ui/traces/{root.trace_id[:4]}").text == tree  # a start, as in the CLI
     # The list is filtered by name and status, from what is stored.
     with pytest.raises(RuntimeError), tracing.span("lookup", operation="invoke_agent"):
         raise RuntimeError("no index")

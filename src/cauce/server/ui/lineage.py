@@ -273,10 +273,7 @@ def trace(request: Request) -> View:
     def view(ws: Workspace, ctx: Context) -> Response:
         from cauce.genai.tracing import read_trace
 
-        if len(trace_id) < 8:
-            raise InvalidInput("a trace is named by 8 hex characters of its id or more",
-                               details={"field": "trace_id"})  # fmt: skip
-        found = read_trace(trace_id)
+        found = read_trace(trace_id)  # the id, or its start as everywhere (4 or more)
         return render("trace.html", ctx=ctx, trace=found, rows=span_rows(found), section="traces")
 
     return view
