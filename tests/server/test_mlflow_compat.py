@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from cauce.workspace import Workspace
+from clitools import cauce as run_cli
 from optional import need
 from served import app_server
 
@@ -158,6 +159,68 @@ def test_runs_metrics_params_and_tags_are_cauce_rows(
     with pytest.raises(mlflow.exceptions.MlflowException) as raised:
         client.get_run("f" * 32)
     assert error_code(raised) == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_mlflow_datasets_are_kept_as_the_runs_dataset_references(
+    mlflow: Any,
+    client: Any,
+    any_workspace: Workspace,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import cauce
+    from cauce.lineage.audit import events
+
+    frame = pd.DataFrame({"tenure": [1.0, 5.0, 20.0, 40.0], "charges": [90.0, 80.0, 40.0, 20.0]})
+    dataset = mlflow.data.from_pandas(frame, source="s3://lake/churn.parquet", name="churn")
+    with mlflow.start_run() as run:
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_input(dataset, context="training")  # again: kept once
+    got = client.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [(d.dataset.name, d.dataset.digest, d.tags[0].value) for d in got] == [
+        ("churn", dataset.digest, "training")
+    ]
+    assert "s3://lake/churn.parquet" in got[0].dataset.source
+    assert "tenure" in got[0].dataset.schema
+    [seen] = cauce.get_run(run.info.run_id).inputs.dataset_references
+    assert (seen.name, seen.digest, seen.context, seen.source_type) == (
+        "churn",
+        dataset.digest,
+        "training",
+        "s3",
+    )
+    assert len(events(any_workspace, entity_id=run.info.run_id, action="run.input")) == 1
+    url = mlflow.get_tracking_uri()
+    page = httpx.get(f"{url}/ui/runs/{run.info.run_id}").text
+    assert "Dataset (not held by Cauce)" in page and "s3://lake/churn.parquet" in page
+    shown = run_cli(tmp_path, "runs", "show", run.info.run_id, server=url).stdout
+    assert "not held by Cauce" in shown and "s3://lake/churn.parquet" in shown
+
+    # sklearn's autolog logs its training data as a dataset: no failure, and it is kept.
+    mlflow.sklearn.autolog(log_models=False)
+    try:
+        with mlflow.start_run() as fitted:
+            LogisticRegression().fit(frame, [1, 1, 0, 0])
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    assert "unexpected error" not in caplog.text
+    [kept] = cauce.get_run(fitted.info.run_id).inputs.dataset_references
+    assert kept.context == "train"
+
+    reply = httpx.post(
+        f"{mlflow.get_tracking_uri()}/api/2.0/mlflow/runs/log-inputs",
+        json={
+            "run_id": run.info.run_id,
+            "datasets": [
+                {"dataset": {"name": "x" * 501, "digest": "d", "source_type": "s", "source": "s"}}
+            ],
+        },
+    )
+    assert (reply.status_code, reply.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert "references.0.name" in reply.json()["message"]
 
 
 def test_search_runs_speaks_mlflows_filters_order_and_pages(

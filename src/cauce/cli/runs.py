@@ -164,6 +164,15 @@ def show(
             ["Dataset", "Version", "Context", "Rows"],
             [[d.dataset, d.version, d.context, d.row_count] for d in run.inputs.dataset_inputs],
         )
+    if run.inputs.dataset_references:
+        table(
+            "Data described by the client (not held by Cauce)",
+            ["Dataset", "Context", "Source", "Digest"],
+            [
+                [d.name, d.context, f"{d.source_type}: {d.source}", d.digest]
+                for d in run.inputs.dataset_references
+            ],
+        )
     if files:
         table("Artifacts", ["Path", "Bytes", "sha256"], [[f.path, f.size, f.sha256] for f in files])
 

@@ -157,6 +157,22 @@ run_inputs = Table(
     Column("context", String(64), primary_key=True),
 )
 
+# Data a run read that Cauce does not hold, as the client that logged the run described it
+# (MLflow's datasets: a name, a digest of the data, and where it lives).
+run_dataset_references = Table(
+    "run_dataset_references",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("name", String(500), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("context", String(64), primary_key=True),
+    Column("source_type", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text),
+    Column("profile", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 models = Table(
     "models",
     metadata,

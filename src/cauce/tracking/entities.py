@@ -85,10 +85,26 @@ class DatasetInput:
 
 
 @dataclass(frozen=True)
+class DatasetReference:
+    """Data a run read that Cauce does not hold, as the client that logged the run described
+    it (an MLflow dataset): its name, a digest of it, where it lives, its schema and profile
+    as the client wrote them (JSON text), and the context it was read in."""
+
+    name: str
+    digest: str
+    context: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
 class RunInputs:
-    """The datasets a run used."""
+    """The datasets a run used: versions Cauce holds, and data described by reference."""
 
     dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    dataset_references: list[DatasetReference] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

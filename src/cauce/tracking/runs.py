@@ -25,6 +25,7 @@ from cauce.store.schema import (
     datasets,
     metrics,
     params,
+    run_dataset_references,
     run_inputs,
     run_tags,
     runs,
@@ -33,6 +34,7 @@ from cauce.tracking.entities import (
     RUN_STATUSES,
     TERMINAL_STATUSES,
     DatasetInput,
+    DatasetReference,
     Metric,
     Run,
     RunData,
@@ -293,11 +295,18 @@ def load_runs(conn: Connection, rows: list[Any]) -> list[Run]:
         inputs[i.run_id].append(
             DatasetInput(i.name, i.version, i.id, i.context, i.content_hash, i.row_count)
         )
+    references: dict[str, list[DatasetReference]] = {i: [] for i in ids}
+    d = run_dataset_references.c
+    query = select(
+        d.run_id, d.name, d.digest, d.context, d.source_type, d.source, d.schema, d.profile
+    ).where(d.run_id.in_(ids))
+    for run_id, *fields in conn.execute(query.order_by(d.name, d.created_at)).all():
+        references[run_id].append(DatasetReference(*fields))
     return [
         Run(
             info=_run_info(r._mapping),
             data=RunData(metrics=latest[r.id], params=run_params[r.id], tags=tags[r.id]),
-            inputs=RunInputs(dataset_inputs=inputs[r.id]),
+            inputs=RunInputs(dataset_inputs=inputs[r.id], dataset_references=references[r.id]),
         )
         for r in rows
     ]
@@ -609,6 +618,60 @@ def record_input(
                 "run",
                 run_id,
                 after={"dataset": version.name, "version": version.version, "context": context},
+            )
+
+
+# What the client may say of data it read (MLflow's own limits, where it has them).
+_REFERENCE_LIMITS = {
+    "name": 500,
+    "digest": 64,
+    "source_type": 64,
+    "source": 65_535,
+    "schema": 1_048_576,
+    "profile": 16_384,
+}
+
+
+@operation("POST /runs/{run_id}/dataset-references", idempotent=True)
+def record_dataset_references(
+    run_id: str, references: list[DatasetReference], *, workspace: Workspace | None = None
+) -> None:
+    """Record data the run read that Cauce does not hold, as its client describes it (an MLflow
+    dataset). One described again in the same context is kept as it was first."""
+    from cauce.store import insert_ignore
+
+    for index, one in enumerate(references):
+        _check_reference(one, f"references.{index}")
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        _require_run(conn, run_id)
+        for one in references:
+            row = {**vars(one), "run_id": run_id, "created_at": now_ms()}
+            if insert_ignore(conn, run_dataset_references, row):
+                audit.record(
+                    conn,
+                    ws.user,
+                    "run.input",
+                    "run",
+                    run_id,
+                    after={"dataset": one.name, "digest": one.digest, "context": one.context},
+                )
+
+
+def _check_reference(one: DatasetReference, where: str) -> None:
+    try:
+        check_key(one.context, f"{where}.context")
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, details={"field": f"{where}.context"}) from None
+    for name, limit in _REFERENCE_LIMITS.items():
+        value = getattr(one, name)
+        required = name in ("name", "digest", "source_type", "source")
+        if value is None and not required:
+            continue
+        if not isinstance(value, str) or (required and not value) or len(value) > limit:
+            raise InvalidInput(
+                f"{where}.{name}: a text of {'1' if required else '0'} to {limit} characters",
+                details={"field": f"{where}.{name}"},
             )
 
 

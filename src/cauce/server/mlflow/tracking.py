@@ -12,7 +12,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
-from cauce.errors import AlreadyExists, NotFound
+from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.server.mlflow.wire import (
     MlflowError,
     Params,
@@ -27,7 +27,7 @@ from cauce.server.mlflow.wire import (
 from cauce.tracking import experiments as exps
 from cauce.tracking import logged_models as lm
 from cauce.tracking import runs as sdk
-from cauce.tracking.entities import Experiment, Run, RunInfo
+from cauce.tracking.entities import DatasetReference, Experiment, Run, RunInfo
 from cauce.tracking.search import search_runs as sdk_search_runs
 from cauce.workspace import Workspace
 
@@ -144,6 +144,20 @@ def run_json(run: Run, outputs: list[tuple[str, int]]) -> dict[str, Any]:
                     },
                 }
                 for d in run.inputs.dataset_inputs
+            ]
+            + [
+                {
+                    "tags": [{"key": "mlflow.data.context", "value": r.context}],
+                    "dataset": {
+                        "name": r.name,
+                        "digest": r.digest,
+                        "source_type": r.source_type,
+                        "source": r.source,
+                        **({"schema": r.schema} if r.schema is not None else {}),
+                        **({"profile": r.profile} if r.profile is not None else {}),
+                    },
+                }
+                for r in run.inputs.dataset_references
             ]
         },
         "outputs": {"model_outputs": [{"model_id": m, "step": s} for m, s in outputs]},
@@ -463,12 +477,32 @@ def get_metric_history(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def log_inputs(ws: Workspace, p: Params) -> dict[str, Any]:
-    if p.repeated("datasets"):
-        raise unsupported(
-            "MLflow datasets", "; register the data with cauce data and use cauce.log_input"
-        )
-    sdk.get_run(_run_id(p), workspace=ws)  # model inputs: the run must exist, nothing to keep
+    """MLflow's datasets are kept as the run's dataset references (their data stays where it
+    is); model inputs need the run to exist, nothing more."""
+    references = [_reference(one) for one in p.repeated("datasets")]
+    run_id = _run_id(p)
+    if references:
+        sdk.record_dataset_references(run_id, references, workspace=ws)
+    else:
+        sdk.get_run(run_id, workspace=ws)
     return {}
+
+
+def _reference(given: Any) -> DatasetReference:
+    dataset = given.get("dataset") if isinstance(given, dict) else None
+    if not isinstance(dataset, dict):
+        raise InvalidInput("datasets: each needs its dataset", details={"field": "datasets"})
+    tags = Params(given).key_values("tags")
+    d = Params(dataset)
+    return DatasetReference(
+        name=d.text("name", required=True),
+        digest=d.text("digest", required=True),
+        context=str(tags.get("mlflow.data.context") or "training"),
+        source_type=d.text("source_type", required=True),
+        source=d.text("source", required=True),
+        schema=d.text("schema"),
+        profile=d.text("profile"),
+    )
 
 
 def log_outputs(ws: Workspace, p: Params) -> dict[str, Any]:
