@@ -322,6 +322,12 @@ def test_errors_have_mlflows_shape(mlflow: Any) -> None:
     assert "/api/3.0/mlflow/traces/" in str(unmapped.value)
     reply = httpx.post(f"{base}/model-versions/no-such-call", json={})
     assert (reply.status_code, reply.json()["error_code"]) == (501, "NOT_IMPLEMENTED")
+    # MLflow's prompt registry rides on registered models: refused before anything is made,
+    # pointing at Cauce's own prompts.
+    with pytest.raises(mlflow.MlflowException) as prompt:
+        mlflow.genai.register_prompt(name="greet", template="Hello {{name}}")
+    assert error_code(prompt) == "NOT_IMPLEMENTED" and "cauce prompts" in str(prompt.value)
+    assert mlflow.search_registered_models(filter_string="name = 'greet'") == []
 
 
 # -- models ---------------------------------------------------------------------------------

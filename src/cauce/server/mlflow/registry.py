@@ -23,6 +23,7 @@ from cauce.workspace import Workspace
 
 _RUNS = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<path>.+?)/?$")
 _PROXY = re.compile(r"^mlflow-artifacts:/+[^/]+/(?P<run>[0-9a-f]{32})/artifacts/(?P<path>.+?)/?$")
+_PROMPT_TAGS = frozenset({"mlflow.prompt.is_prompt", "mlflow.prompt.text"})
 _LOGGED = re.compile(r"^models:/(?P<model>m-[^/]+)/?$")
 
 
@@ -85,6 +86,7 @@ def model_json(ws: Workspace, m: RegisteredModel) -> dict[str, Any]:
 
 def create_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
     name = p.text("name", required=True)
+    _not_a_prompt(p)
     try:
         m = reg.create_model(
             name, p.text("description"), tags=p.key_values("tags") or None, workspace=ws
@@ -92,6 +94,17 @@ def create_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
     except Conflict as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", exc.message) from None
     return {"registered_model": model_json(ws, m)}
+
+
+def _not_a_prompt(p: Params) -> None:
+    """MLflow's prompt registry keeps prompts as registered models tagged so; Cauce keeps them
+    in a registry of their own, which this API does not reach."""
+    if _PROMPT_TAGS & set(p.key_values("tags")):
+        raise unsupported(
+            "MLflow's prompt registry (mlflow.genai.register_prompt, load_prompt)",
+            ": Cauce keeps prompts in its own registry: cauce prompts, cauce.prompts.register"
+            " (labels are its aliases; docs/prompts.md)",
+        )
 
 
 def get_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -158,6 +171,7 @@ def get_latest_versions(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def create_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
     name = p.text("name", required=True)
+    _not_a_prompt(p)
     source = p.text("source", required=True)
     tags = p.key_values("tags") or None
     description = p.text("description")
