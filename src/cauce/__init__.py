@@ -47,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     "create_experiment": "cauce.tracking.experiments",
     "get_experiment": "cauce.tracking.experiments",
     "list_experiments": "cauce.tracking.experiments",
+    "set_experiment_tags": "cauce.tracking.experiments",
+    "delete_experiment_tag": "cauce.tracking.experiments",
     "list_artifacts": "cauce.tracking.artifacts",
     "download_artifacts": "cauce.tracking.artifacts",
     "sweep": "cauce.tracking.sweep",
@@ -160,8 +162,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors: the same 
     from cauce.tracking.artifacts import download_artifacts as download_artifacts
     from cauce.tracking.artifacts import list_artifacts as list_artifacts
     from cauce.tracking.experiments import create_experiment as create_experiment
+    from cauce.tracking.experiments import delete_experiment_tag as delete_experiment_tag
     from cauce.tracking.experiments import get_experiment as get_experiment
     from cauce.tracking.experiments import list_experiments as list_experiments
+    from cauce.tracking.experiments import set_experiment_tags as set_experiment_tags
     from cauce.tracking.fluent import active_run as active_run
     from cauce.tracking.fluent import end_run as end_run
     from cauce.tracking.fluent import last_active_run as last_active_run

@@ -295,6 +295,17 @@ def test_alias_commands(tmp_path: Path) -> None:
     assert json.loads(cauce(home, "models", "list", "--json").stdout)[0]["aliases"] == {}
 
 
+def test_experiment_tags_from_the_cli(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    cauce(home, "experiments", "create", "churn")
+    said = cauce(home, "experiments", "tag", "churn", "team=growth", "project=retention").stdout
+    assert "project=retention team=growth" in said
+    cauce(home, "experiments", "tag", "churn", "--remove", "project")
+    [listed] = json.loads(cauce(home, "experiments", "list", "--json").stdout)
+    assert listed["tags"] == {"team": "growth"}
+    assert "team=growth" in cauce(home, "experiments", "list").stdout
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -308,6 +319,8 @@ def test_alias_commands(tmp_path: Path) -> None:
         (("models", "card", "not-a-uri"), ("not a model URI",)),
         (("lineage", "what?"), ("cannot tell",)),
         (("experiments", "create", "a/b"), ("path separator",)),
+        (("experiments", "tag", "ghost", "team=x"), ("ghost", "does not exist")),
+        (("experiments", "tag", "ghost", "team"), ("KEY=VALUE", "'team'")),
         (("demo", "nope"), ("no 'nope' demo", "classic or genai")),
         (("demo", "genai", "--fast"), ("--fast is for the classic story",)),
     ],

@@ -99,6 +99,22 @@ def test_experiments_are_cauce_experiments(
     # "0", MLflow's default experiment, is the workspace's default one.
     assert client.get_experiment("0").name == any_workspace.settings.experiment
 
+    # Experiment tags are Cauce's; MLflow's note is the experiment's description.
+    tagged = client.create_experiment("risk", tags={"team": "growth"})
+    mlflow.set_experiment("risk")
+    mlflow.set_experiment_tags({"project": "retention", "mlflow.note.content": "risk models"})
+    assert exps.get_experiment("risk").tags == {"team": "growth", "project": "retention"}
+    assert exps.get_experiment("risk").description == "risk models"
+    assert client.get_experiment(tagged).tags == {
+        "team": "growth",
+        "project": "retention",
+        "mlflow.note.content": "risk models",
+    }
+    found = client.search_experiments(filter_string="tags.team = 'growth'")
+    assert [e.name for e in found] == ["risk"]
+    client.delete_experiment_tag(tagged, "project")
+    assert exps.get_experiment("risk").tags == {"team": "growth"}
+
 
 # -- runs -----------------------------------------------------------------------------------
 

@@ -48,6 +48,37 @@ def test_metric_values_keep_their_own_steps_and_times(workspace: Workspace) -> N
         runs.log_metric_values(run.run_id, [("bad key/../", 1.0, None, None)])
 
 
+def test_an_experiment_has_tags_set_replaced_and_removed_with_audit(
+    workspace: Workspace,
+) -> None:
+    made = experiments.create_experiment("churn", "churn models", tags={"team": "growth"})
+    assert made.tags == {"team": "growth"}
+    tagged = experiments.set_experiment_tags("churn", {"team": "risk", "project": "retention"})
+    assert tagged.tags == {"team": "risk", "project": "retention"}
+    assert experiments.delete_experiment_tag(made.experiment_id, "project").tags == {"team": "risk"}
+    assert experiments.get_experiment("churn").tags == {"team": "risk"}
+    experiments.create_experiment("fraud")
+    listed = {e.name: e.tags for e in experiments.list_experiments()}
+    assert listed["churn"] == {"team": "risk"} and listed["fraud"] == {}
+    with pytest.raises(NotFound):
+        experiments.delete_experiment_tag("churn", "project")
+    with pytest.raises(NotFound):
+        experiments.set_experiment_tags("ghost", {"team": "x"})
+    with pytest.raises(InvalidInput):
+        experiments.set_experiment_tags("churn", {"../up": "x"})
+    assert experiments.get_experiment("churn").tags == {"team": "risk"}  # nothing half-written
+    changes = [
+        (e.action, e.before, e.after)
+        for e in reversed(audit.events(server_side(workspace), entity_id=made.experiment_id))
+        if e.action.startswith(("experiment.tag", "experiment.untag"))
+    ]
+    assert changes == [
+        ("experiment.tag", None, {"team": "growth"}),
+        ("experiment.tag", {"team": "growth"}, {"team": "risk", "project": "retention"}),
+        ("experiment.untag", {"project": "retention"}, None),
+    ]
+
+
 def test_an_experiment_is_restored_and_renamed(workspace: Workspace) -> None:
     experiments.create_experiment("churn")
     experiments.create_experiment("taken")

@@ -27,9 +27,19 @@ def list_(
         return
     table(
         "Experiments",
-        ["ID", "Name", "Stage", "Created"],
-        [[e.experiment_id, e.name, e.lifecycle_stage, when(e.creation_time)] for e in found],
+        ["ID", "Name", "Stage", "Created", "Tags"],
+        [
+            [
+                e.experiment_id,
+                e.name,
+                e.lifecycle_stage,
+                when(e.creation_time),
+                " ".join(f"{k}={v}" for k, v in sorted(e.tags.items())),
+            ]
+            for e in found
+        ],
         empty="No experiments yet: start_run(experiment=NAME) makes one; or run cauce demo.",
+        optional=1,
     )
 
 
@@ -47,6 +57,35 @@ def create(
 
     experiment = create_experiment(name, description)
     console.print(f"Created experiment {experiment.name} ({experiment.experiment_id})")
+
+
+@app.command("tag")
+def tag(
+    name: str = typer.Argument(..., help="Experiment name or id."),
+    values: list[str] = typer.Argument(None, help="Tags to set, each KEY=VALUE."),
+    remove: list[str] = typer.Option([], "--remove", "-r", help="A tag key to take off."),
+) -> None:
+    """Set or remove an experiment's tags (its team, its project).
+
+    Example:
+        cauce experiments tag churn team=growth project=retention
+        cauce experiments tag churn --remove project
+    """
+    from cauce.errors import InvalidInput
+    from cauce.tracking.experiments import delete_experiment_tag, set_experiment_tags
+
+    pairs = [value.partition("=") for value in values or []]
+    bad = [key for key, sep, _ in pairs if not sep or not key]
+    if bad or not (pairs or remove):
+        raise InvalidInput(
+            "give tags as KEY=VALUE, or --remove KEY" + (f", not {bad[0]!r}" if bad else ""),
+            details={"field": "values"},
+        )
+    experiment = set_experiment_tags(name, {key: value for key, _, value in pairs})
+    for key in remove:
+        experiment = delete_experiment_tag(name, key)
+    shown = " ".join(f"{k}={v}" for k, v in sorted(experiment.tags.items())) or "none"
+    console.print(f"Experiment {experiment.name}'s tags: {shown}")
 
 
 @app.command("delete")

@@ -16,6 +16,7 @@ class Experiment:
     creation_time: int
     last_update_time: int
     description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cauce.errors import AlreadyExists, NotFound
+from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.operations import operation
-from cauce.store import FastTransaction, insert_ignore, new_id, now_ms
-from cauce.store.schema import experiments
+from cauce.store import FastTransaction, insert_ignore, new_id, now_ms, upsert
+from cauce.store.schema import experiment_tags, experiments
 from cauce.tracking.entities import Experiment
-from cauce.validation import check_name
+from cauce.validation import MAX_TAG_VALUE, check_key, check_name, check_text
 from cauce.workspace import Workspace, current
 
 
-def _experiment(row: Any) -> Experiment:
+def _experiment(row: Any, tags: dict[str, str] | None = None) -> Experiment:
     return Experiment(
         experiment_id=row.id,
         name=row.name,
@@ -24,21 +25,29 @@ def _experiment(row: Any) -> Experiment:
         creation_time=row.created_at,
         last_update_time=row.updated_at,
         description=row.description,
+        tags=tags or {},
     )
 
 
 @operation("POST /experiments")
 def create_experiment(
-    name: str, description: str | None = None, *, workspace: Workspace | None = None
+    name: str,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    workspace: Workspace | None = None,
 ) -> Experiment:
-    """Create an experiment; its name must be new."""
+    """Create an experiment, with its tags; its name must be new."""
     ws = workspace or current()
     check_name(name, "experiment name")
+    checked = _checked_tags(tags or {})
     with ws.store.write() as conn:
         experiment_id = _insert(conn, ws, name, description)
         if experiment_id is None:
             raise AlreadyExists(f"experiment {name!r} already exists")
-        return _experiment(_row(conn, experiment_id))
+        if checked:
+            _write_tags(conn, ws, experiment_id, checked)
+        return _read(conn, _row(conn, experiment_id))
 
 
 @operation("GET /experiments/{experiment}")
@@ -46,10 +55,7 @@ def get_experiment(experiment: str, *, workspace: Workspace | None = None) -> Ex
     """An experiment by id or by name."""
     ws = workspace or current()
     with ws.store.read() as conn:
-        row = _row(conn, experiment) or _find(conn, experiment)
-    if row is None:
-        raise NotFound(f"experiment {experiment!r} does not exist")
-    return _experiment(row)
+        return _read(conn, _require(conn, experiment))
 
 
 @operation("GET /experiments")
@@ -62,7 +68,47 @@ def list_experiments(
     if not include_deleted:
         query = query.where(experiments.c.lifecycle_stage == "active")
     with ws.store.read() as conn:
-        return [_experiment(row) for row in conn.execute(query)]
+        rows = conn.execute(query).all()
+        tags: dict[str, dict[str, str]] = {row.id: {} for row in rows}
+        t = experiment_tags.c
+        for experiment_id, key, value in conn.execute(select(t.experiment_id, t.key, t.value)):
+            if experiment_id in tags:
+                tags[experiment_id][key] = value
+    return [_experiment(row, tags[row.id]) for row in rows]
+
+
+@operation("POST /experiments/{experiment}/tags")
+def set_experiment_tags(
+    experiment: str, values: Mapping[str, Any], *, workspace: Workspace | None = None
+) -> Experiment:
+    """Set tags on an experiment (by id or name), replacing earlier values; audited."""
+    checked = _checked_tags(values)
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _require(conn, experiment)
+        if checked:
+            _write_tags(conn, ws, row.id, checked)
+        return _read(conn, row)
+
+
+@operation("DELETE /experiments/{experiment}/tags")
+def delete_experiment_tag(
+    experiment: str, key: str, *, workspace: Workspace | None = None
+) -> Experiment:
+    """Remove a tag from an experiment (by id or name)."""
+    ws = workspace or current()
+    t = experiment_tags.c
+    with ws.store.write() as conn:
+        row = _require(conn, experiment)
+        where = (t.experiment_id == row.id) & (t.key == key)
+        old = conn.execute(select(t.value).where(where)).scalar()
+        if old is None:
+            raise NotFound(f"experiment {row.name!r} has no tag {key!r}")
+        conn.execute(experiment_tags.delete().where(where))
+        audit.record(
+            conn, ws.user, "experiment.untag", "experiment", row.id, before={key: old}, after=None
+        )
+        return _read(conn, row)
 
 
 @operation("DELETE /experiments/{experiment}")
@@ -87,7 +133,7 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
             before={"lifecycle_stage": row.lifecycle_stage},
             after={"lifecycle_stage": "deleted"},
         )
-        return _experiment(_row(conn, row.id))
+        return _read(conn, _row(conn, row.id))
 
 
 @operation("POST /experiments/{experiment}/restore", idempotent=True)
@@ -107,6 +153,16 @@ def rename_experiment(
         if _find(conn, new_name) is not None:
             raise AlreadyExists(f"experiment {new_name!r} already exists")
     return _change(experiment, "experiment.rename", ws, name=new_name)
+
+
+@operation("PUT /experiments/{experiment}/description")
+def set_experiment_description(
+    experiment: str, description: str | None, *, workspace: Workspace | None = None
+) -> Experiment:
+    """Say what an experiment is for (None: nothing)."""
+    if description is not None:
+        check_text(description, MAX_TAG_VALUE, "description")
+    return _change(experiment, "experiment.describe", workspace, description=description)
 
 
 def _change(experiment: str, action: str, workspace: Workspace | None, **values: Any) -> Experiment:
@@ -129,7 +185,7 @@ def _change(experiment: str, action: str, workspace: Workspace | None, **values:
             before={k: getattr(row, k) for k in values},
             after=values,
         )
-        return _experiment(_row(conn, row.id))
+        return _read(conn, _row(conn, row.id))
 
 
 _SQL_FIND = "SELECT id, lifecycle_stage FROM experiments WHERE name = :name"
@@ -179,6 +235,52 @@ def _new(name: str, description: str | None) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _checked_tags(values: Mapping[str, Any]) -> dict[str, str]:
+    if not isinstance(values, Mapping):
+        raise InvalidInput(
+            f"tags must be a mapping of key to value, got {type(values).__name__}",
+            details={"field": "tags"},
+        )
+    return {
+        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
+        for k, v in values.items()
+    }
+
+
+def _write_tags(
+    conn: Connection, ws: Workspace, experiment_id: str, checked: dict[str, str]
+) -> None:
+    t = experiment_tags.c
+    query = select(t.key, t.value).where(t.experiment_id == experiment_id, t.key.in_(checked))
+    before = dict(conn.execute(query).all())
+    for key, value in checked.items():
+        row = {"experiment_id": experiment_id, "key": key, "value": value}
+        upsert(conn, experiment_tags, row, ("experiment_id", "key"))
+    audit.record(
+        conn,
+        ws.user,
+        "experiment.tag",
+        "experiment",
+        experiment_id,
+        before=before or None,
+        after=checked,
+    )
+
+
+def _read(conn: Connection, row: Any) -> Experiment:
+    """An experiment's row with its tags."""
+    t = experiment_tags.c
+    query = select(t.key, t.value).where(t.experiment_id == row.id)
+    return _experiment(row, dict(conn.execute(query).all()))
+
+
+def _require(conn: Connection, experiment: str) -> Any:
+    row = _row(conn, experiment) or _find(conn, experiment)
+    if row is None:
+        raise NotFound(f"experiment {experiment!r} does not exist")
+    return row
 
 
 def _row(conn: Connection, experiment_id: str) -> Any:

@@ -87,8 +87,13 @@ def experiment_json(e: Experiment) -> dict[str, Any]:
         "lifecycle_stage": e.lifecycle_stage,
         "creation_time": e.creation_time,
         "last_update_time": e.last_update_time,
-        "tags": pairs({NOTE_TAG: e.description} if e.description else {}),
+        "tags": pairs(_mlflow_tags(e)),
     }
+
+
+def _mlflow_tags(e: Experiment) -> dict[str, str]:
+    """An experiment's tags as MLflow's client sees them: its description is one."""
+    return {**e.tags, **({NOTE_TAG: e.description} if e.description else {})}
 
 
 def run_info_json(info: RunInfo) -> dict[str, Any]:
@@ -204,13 +209,11 @@ def _runs_json(ws: Workspace, runs: list[Run]) -> list[dict[str, Any]]:
 
 def create_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
     tags = p.key_values("tags")
-    extra = sorted(set(tags) - {NOTE_TAG})
-    if extra:
-        raise unsupported(f"experiment tags ({', '.join(extra)})", f"; only {NOTE_TAG}")
+    note = tags.pop(NOTE_TAG, None)  # MLflow's description
     if p.text("artifact_location"):
         raise unsupported("artifact_location", "; the workspace's artifact store holds them all")
     try:
-        e = exps.create_experiment(p.text("name", required=True), tags.get(NOTE_TAG), workspace=ws)
+        e = exps.create_experiment(p.text("name", required=True), note, tags, workspace=ws)
     except AlreadyExists as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", exc.message) from None
     return {"experiment_id": e.experiment_id}
@@ -239,7 +242,7 @@ def search_experiments(ws: Workspace, p: Params) -> dict[str, Any]:
         found = [e for e in found if e.lifecycle_stage == "deleted"]
     text = p.text("filter")
     if text:
-        found = [e for e in found if matches({"name": e.name}, text)]
+        found = [e for e in found if matches({"name": e.name}, text, _mlflow_tags(e))]
     orders = p.repeated("order_by") or ["creation_time DESC"]
     for clause in reversed(orders):
         field, _, direction = str(clause).strip().partition(" ")
@@ -271,7 +274,23 @@ def update_experiment(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def set_experiment_tag(ws: Workspace, p: Params) -> dict[str, Any]:
-    raise unsupported("experiment tags")
+    eid = experiment_id(ws, p.text("experiment_id", required=True))
+    key, value = p.text("key", required=True), p.text("value", default="")
+    if key == NOTE_TAG:
+        exps.set_experiment_description(eid, value or None, workspace=ws)
+    else:
+        exps.set_experiment_tags(eid, {key: value}, workspace=ws)
+    return {}
+
+
+def delete_experiment_tag(ws: Workspace, p: Params) -> dict[str, Any]:
+    eid = experiment_id(ws, p.text("experiment_id", required=True))
+    key = p.text("key", required=True)
+    if key == NOTE_TAG:
+        exps.set_experiment_description(eid, None, workspace=ws)
+    else:
+        exps.delete_experiment_tag(eid, key, workspace=ws)
+    return {}
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -632,6 +651,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/experiments/restore", ("POST",), restore_experiment),
     ("/experiments/update", ("POST",), update_experiment),
     ("/experiments/set-experiment-tag", ("POST",), set_experiment_tag),
+    ("/experiments/delete-experiment-tag", ("POST",), delete_experiment_tag),
     ("/runs/create", ("POST",), create_run),
     ("/runs/get", ("GET",), get_run),
     ("/runs/update", ("POST",), update_run),
