@@ -44,8 +44,10 @@ def test_the_pages_show_experiments_runs_a_run_and_a_comparison(
 ) -> None:
     ids = _log(local_workspace)
     assert client.get("/ui", follow_redirects=False).headers["location"] == "/ui/experiments"
+    cauce.set_experiment_tags("churn", {"team": "growth"})
     page = client.get("/ui/experiments").text
     assert 'href="/ui/runs?experiment=churn"' in page
+    assert '<span class="chip">team=growth</span>' in page
     table = client.get("/ui/runs", params={"experiment": "churn", "order": "metrics.auc DESC"})
     assert table.status_code == 200
     text = table.text
