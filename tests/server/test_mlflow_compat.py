@@ -438,6 +438,25 @@ def test_a_model_logged_without_a_run_registers_and_loads(
     )
 
 
+def test_an_external_model_is_a_record_of_a_genai_app_not_a_version(
+    mlflow: Any, client: Any
+) -> None:
+    """``set_active_model`` (MLflow 3's GenAI app versions) makes an external logged model: its
+    files live elsewhere, so Cauce keeps the record and does not try to load it."""
+    with mlflow.start_run():
+        model = mlflow.set_active_model(name="agent-v1")
+        mlflow.log_model_params({"temperature": "0.2"}, model_id=model.model_id)
+    found = mlflow.get_logged_model(model.model_id)
+    assert (found.name, found.params, str(found.status)) == (
+        "agent-v1",
+        {"temperature": "0.2"},
+        "READY",
+    )
+    with pytest.raises(mlflow.MlflowException) as raised:
+        mlflow.register_model(f"models:/{model.model_id}", "agent")
+    assert error_code(raised) == "INVALID_PARAMETER_VALUE" and "external" in str(raised.value)
+
+
 @pytest.mark.slow
 def test_a_model_the_mlflow_client_registered_is_served_by_a_cauce_endpoint(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from cauce.errors import NotFound
+from cauce.errors import InvalidInput, NotFound
 from cauce.registry.flavors.mlflow import MLMODEL, spec_from_mlmodel
 from cauce.registry.format import SPEC_FILE
 from cauce.registry.models import ModelVersion, create_version, register
@@ -34,6 +34,8 @@ from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
     from cauce.artifacts import Blob
+
+EXTERNAL = "mlflow.model.isExternal"  # MLflow's tag: a logged model whose files it does not hold
 
 
 def package_files(
@@ -111,6 +113,12 @@ def register_logged_model(
     """Register a logged model (MLflow's ``models:/<model id>``) as a new version of ``name``."""
     ws = workspace or current()
     model = get_logged_model(model_id, workspace=ws)
+    if model.tags.get(EXTERNAL) == "true":
+        raise InvalidInput(
+            f"logged model {model_id} is external (its files live outside the tracking server): "
+            "there is nothing to load, so it cannot be a model version",
+            details={"field": "model_id"},
+        )
     if model.run_id is not None:
         return register_run_model(
             model.run_id,
@@ -143,6 +151,8 @@ def package_logged_model(model_id: str, *, workspace: Workspace | None = None) -
     too, so that ``runs:/<run id>/<path>`` loads in Cauce from then on."""
     ws = workspace or current()
     model = get_logged_model(model_id, workspace=ws)
+    if model.tags.get(EXTERNAL) == "true":
+        return  # its files live elsewhere (mlflow.set_active_model): a record, nothing to load
     if model.run_id is not None and MLMODEL in logged_model_files(model_id, workspace=ws):
         package_run_model(model.run_id, model.artifact_path, workspace=ws)
 
