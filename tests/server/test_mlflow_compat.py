@@ -47,10 +47,12 @@ def mlflow(any_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 def reset_mlflow(module: Any) -> None:
-    """End the client's runs and forget its active experiment."""
+    """End the client's runs and forget its active experiment and active model (the next
+    test's workspace has neither)."""
     while module.active_run() is not None:
         module.end_run()
     module.tracking.fluent._active_experiment_id = None
+    module.clear_active_model()
 
 
 @pytest.fixture
@@ -209,6 +211,8 @@ def test_mlflow_datasets_are_kept_as_the_runs_dataset_references(
         "s3",
     )
     assert len(events(any_workspace, entity_id=run.info.run_id, action="run.input")) == 1
+    found = mlflow.search_runs(filter_string="datasets.name = 'churn'", output_format="list")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
     url = mlflow.get_tracking_uri()
     page = httpx.get(f"{url}/ui/runs/{run.info.run_id}").text
     assert "Dataset (not held by Cauce)" in page and "s3://lake/churn.parquet" in page

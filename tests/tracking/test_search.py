@@ -216,6 +216,41 @@ def test_order_by_max_results_and_experiments(any_workspace: Workspace) -> None:
         assert caught.value.details == {"field": "max_results"}
 
 
+def test_datasets_a_run_read_are_filtered_by_name_digest_and_context(
+    any_workspace: Workspace,
+) -> None:
+    import pandas as pd
+
+    from cauce.tracking.entities import DatasetReference
+    from cauce.tracking.runs import record_dataset_references
+
+    held = cauce.data.register("churn", pd.DataFrame({"tenure": [1, 2, 3]}))
+    with cauce.start_run(experiment="data", run_name="held"):
+        cauce.log_input(held, context="training")
+    with cauce.start_run(experiment="data", run_name="described") as second:
+        pass
+    lake = DatasetReference("lake-churn", "ab12cd34", "eval", "s3", "s3://lake/churn.parquet")
+    record_dataset_references(second.info.run_id, [lake])
+    with cauce.start_run(experiment="data", run_name="none"):
+        pass
+
+    def names(text: str) -> set[str]:
+        return {r.info.run_name for r in cauce.search_runs("data", filter=text)}
+
+    assert names("datasets.name = 'churn'") == {"held"}
+    assert names("datasets.name LIKE '%churn'") == {"held", "described"}
+    assert names("datasets.context = 'eval'") == {"described"}
+    assert names("datasets.digest = 'ab12cd34'") == {"described"}
+    assert names(f"datasets.digest = '{held.content_hash[:16]}'") == {"held"}
+    assert names("datasets.name IN ('churn', 'x') AND run_name = 'held'") == {"held"}
+    assert names("datasets.name != 'churn'") == {"described"}  # some dataset of it is not
+    with pytest.raises(InvalidInput, match="unknown dataset field 'rows'"):
+        cauce.search_runs(filter="datasets.rows = '3'")
+    with pytest.raises(InvalidInput, match="many datasets") as caught:
+        cauce.search_runs(order_by=["datasets.name"])
+    assert caught.value.details["field"] == "order_by"
+
+
 def test_a_dataframe_of_runs_as_mlflow_lays_it_out(workspace: Workspace) -> None:
     ids = build_corpus()
     frame = cauce.search_runs("churn", order_by=["metrics.auc DESC"], output_format="pandas")

@@ -7,6 +7,7 @@ Grammar (keywords are case-insensitive; AND binds tighter than OR)::
     atom       := "(" filter ")" | comparison
     comparison := field op value
     field      := ("metrics" | "params" | "tags" | "attributes") "." key  |  attribute
+                | "datasets" "." ("name" | "digest" | "context")
     op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "LIKE" | "ILIKE"
                 | "IN" | "NOT IN" | "NOT LIKE" | "NOT ILIKE"
     value      := number | 'string' | "(" value ("," value)* ")"
@@ -19,7 +20,10 @@ Keys and values are bound parameters, never pasted into SQL; attributes come fro
 A filter holds at most MAX_COMPARISONS comparisons, MAX_DEPTH nested parentheses and
 MAX_VALUES values, so that no backend meets its own limits (a raw database error).
 ``metrics.X`` compares the run's latest value of X (highest step, then newest), and a NaN
-compares as unknown (no row matches). Example::
+compares as unknown (no row matches). ``datasets.name`` (``.digest``, ``.context``) matches a
+run when any dataset it read does: a dataset version it logged (its digest is the first 16
+characters of its content hash, as MLflow's API shows it) or data it described by reference.
+Example::
 
     cauce.search_runs("churn", filter="metrics.auc > 0.9 and params.C = '0.5'",
                       order_by=["metrics.auc DESC"])
@@ -40,7 +44,17 @@ from sqlalchemy.types import Boolean
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.operations import operation
-from cauce.store.schema import experiments, metrics, params, run_tags, runs
+from cauce.store.schema import (
+    dataset_versions,
+    datasets,
+    experiments,
+    metrics,
+    params,
+    run_dataset_references,
+    run_inputs,
+    run_tags,
+    runs,
+)
 from cauce.tracking.entities import Run
 from cauce.validation import check_limit
 from cauce.workspace import Workspace, current
@@ -96,6 +110,8 @@ _PREFIXES = {
     "tags": "tags",
     "attribute": "attributes",
     "attributes": "attributes",
+    "dataset": "datasets",
+    "datasets": "datasets",
     "attr": "attributes",
     "run": "attributes",
 }
@@ -245,7 +261,7 @@ class _Parser:
         if kind is None:
             self.i -= 1
             raise self.error(
-                f"unknown field prefix {head!r}; use metrics, params, tags or attributes"
+                f"unknown field prefix {head!r}; use metrics, params, tags, attributes or datasets"
             )
         if rest:
             key = rest
@@ -255,6 +271,13 @@ class _Parser:
                 self.i -= 1
                 raise self.error(f"expected a key after {tok.text!r}")
             key = quoted.text[1:-1].replace('\\"', '"')
+        if kind == "datasets" and key.lower() not in _DATASET_FIELDS:
+            self.i -= 1
+            raise self.error(
+                f"unknown dataset field {key!r}; use datasets.name, .digest or .context"
+            )
+        if kind == "datasets":
+            key = key.lower()
         if kind == "attributes":
             if key.lower() not in ATTRIBUTES:
                 self.i -= 1
@@ -325,6 +348,34 @@ def _latest_metric(key: str) -> Any:
     )
 
 
+_DATASET_FIELDS = ("name", "digest", "context")
+
+
+def _any_dataset(key: str, condition: Any) -> ColumnElement[bool]:
+    """Whether any dataset the run read has ``condition`` on its ``key``: a dataset version it
+    logged, or data it described by reference."""
+    from sqlalchemy import exists, func, or_, select
+
+    ref = run_dataset_references.alias()
+    by_reference = exists().where(ref.c.run_id == runs.c.id, condition(ref.c[key]))
+    used, version, dataset = run_inputs.alias(), dataset_versions.alias(), datasets.alias()
+    column = {
+        "name": dataset.c.name,
+        "digest": func.substr(version.c.content_hash, 1, 16),
+        "context": used.c.context,
+    }[key]
+    held = exists(
+        select(1)
+        .select_from(
+            used.join(version, version.c.id == used.c.dataset_version_id).join(
+                dataset, dataset.c.id == version.c.dataset_id
+            )
+        )
+        .where(used.c.run_id == runs.c.id, condition(column))
+    )
+    return or_(held, by_reference)
+
+
 def _column(field: Field) -> Any:
     from sqlalchemy import select
 
@@ -345,8 +396,6 @@ def compare(
     field: Field, op: str, value: Any, parser: _Parser, at: tuple[int, int]
 ) -> ColumnElement[bool]:
     """One comparison as a SQL expression with bound values; ``at``: its op and value tokens."""
-    from sqlalchemy import and_, not_
-
     op_at, value_at = at
 
     numeric = field.kind == "metrics" or (
@@ -367,7 +416,17 @@ def compare(
                 f"{field.kind}.{field.key} is text; use =, !=, LIKE, ILIKE or IN", op_at
             )
         values = [str(v) for v in values]
-    column = _column(field)
+    if field.kind == "datasets":
+        return _any_dataset(field.key, lambda column: _compared(column, op, values, parser, at))
+    return _compared(_column(field), op, values, parser, at)
+
+
+def _compared(
+    column: Any, op: str, values: list[Any], parser: _Parser, at: tuple[int, int]
+) -> ColumnElement[bool]:
+    from sqlalchemy import and_, not_
+
+    _, value_at = at
     if op.endswith("IN"):
         expr: ColumnElement[bool] = column.in_(values)
         return not_(expr) if op.startswith("NOT") else expr
@@ -484,6 +543,9 @@ def _order_fields(clauses: Sequence[str]) -> list[tuple[Field, bool]]:
             )
         parser = _Parser(clause, "order_by")
         field = parser.parse_field()
+        if field.kind == "datasets":
+            parser.i -= 1
+            raise parser.error("a run may read many datasets: order by one of its own fields")
         direction = "ASC"
         tok = parser.peek()
         if tok is not None:
