@@ -31,10 +31,8 @@ import concurrent.futures
 import contextlib
 import datetime
 import json
-import os
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -44,12 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from peers import ensure_venv, load_average, machine, note
+from server_vs_mlflow import clean_env, create_database, drop_database, summary
 from servers import Server, free_port, serving
 
 MLFLOW_VERSION = "3.17.2"  # as server_vs_mlflow.py: 3.18.0's mlflow-tracing is not on the index
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".bench" / "mlflow-server-venv"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 WORKERS = 2
 SPANS_PER_TRACE = 3
 
@@ -243,13 +241,13 @@ class Bench:
             self.stack.close()
         finally:
             for name in self.databases:
-                _drop_database(name)
+                drop_database(name)
 
     def db_url(self, side: str) -> str:
         if self.backend == "sqlite":
             return f"sqlite:///{self.folder / side / 'store.db'}"
         name = f"bench_{side}_{uuid.uuid4().hex[:8]}"
-        _create_database(name)
+        create_database(name)
         self.databases.append(name)
         driver = "postgresql+psycopg" if side == "cauce" else "postgresql+psycopg2"
         return f"{driver}://postgres@127.0.0.1:5432/{name}"
@@ -257,7 +255,7 @@ class Bench:
     def start_servers(self) -> dict[str, Server]:
         home = self.folder / "cauce"
         home.mkdir(parents=True)
-        env = _clean_env(CAUCE_HOME=str(home), CAUCE_USER="bench")
+        env = clean_env(CAUCE_HOME=str(home), CAUCE_USER="bench")
         if self.backend == "sqlite":
             self.cauce_db = f"sqlite:///{home / '.cauce' / 'cauce.db'}"  # the default place
         else:
@@ -298,7 +296,7 @@ class Bench:
                     "--workers",
                     str(WORKERS),
                 ],
-                _clean_env(MLFLOW_DISABLE_TELEMETRY="true"),
+                clean_env(MLFLOW_DISABLE_TELEMETRY="true"),
                 self.folder / "mlflow",
                 port,
                 self.folder / "mlflow-server.log",
@@ -338,7 +336,7 @@ class Bench:
         spans_each = counts.rounds * counts.requests * counts.traces_per_request * SPANS_PER_TRACE
         for side in sides:
             out["sequential"][side] = {
-                **_summary(samples[side]),
+                **summary(samples[side]),
                 "spans_per_s": spans_each / walls[side],
             }
         bodies = make_requests(counts.concurrent_requests, counts.traces_per_request, seed=99)
@@ -381,39 +379,6 @@ class Bench:
         with psycopg.connect(plain) as conn:
             row = conn.execute("SELECT count(*) FROM spans").fetchone()
             return int(row[0]) if row else 0
-
-
-# -- helpers --------------------------------------------------------------------------------------
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAUCE_", "MLFLOW_"))}
-    env.pop("PYTHONPATH", None)
-    env.update(extra)
-    return env
-
-
-def _summary(samples: list[float]) -> dict[str, Any]:
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "p50": statistics.median(ordered),
-        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-    }
-
-
-def _create_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def report(results: dict[str, Any]) -> None:
