@@ -193,14 +193,16 @@ def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
     belongs = {tid: [r.attributes.get(SESSION), r.attributes.get(USER)] for tid, r in roots.items()}
     lacking = [tid for tid, found in belongs.items() if None in found]
     if lacking:  # the first span that names them, as a trace made here counts them
-        for row in conn.execute(
-            select(s.trace_id, s.attributes)
-            .where(s.trace_id.in_(lacking))
+        session, user = s.attributes[SESSION].as_string(), s.attributes[USER].as_string()
+        query = (
+            select(s.trace_id, session, user)
+            .where(s.trace_id.in_(lacking), session.is_not(None) | user.is_not(None))
             .order_by(s.trace_id, s.started_ns)
-        ):
-            found = belongs[row.trace_id]
-            found[0] = found[0] if found[0] is not None else row.attributes.get(SESSION)
-            found[1] = found[1] if found[1] is not None else row.attributes.get(USER)
+        )
+        for trace_id, *named in conn.execute(query):  # the two values only, not every text
+            found = belongs[trace_id]
+            found[0] = found[0] if found[0] is not None else named[0]
+            found[1] = found[1] if found[1] is not None else named[1]
     return [
         FinishedTrace(
             id=tid,
