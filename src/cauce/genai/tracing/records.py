@@ -167,9 +167,20 @@ def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
     from sqlalchemy import select
 
     s = schema.spans.c
+    # The two values only, not every text a span keeps.
+    session, user = s.attributes[SESSION].as_string(), s.attributes[USER].as_string()
     roots: dict[str, Any] = {}
     for row in conn.execute(
-        select(s.trace_id, s.span_id, s.name, s.started_ns, s.ended_ns, s.status, s.attributes)
+        select(
+            s.trace_id,
+            s.span_id,
+            s.name,
+            s.started_ns,
+            s.ended_ns,
+            s.status,
+            session.label("session_id"),
+            user.label("user_id"),
+        )
         .where(s.trace_id.in_(trace_ids), s.parent_id.is_(None))
         .order_by(s.trace_id, s.started_ns)
     ):
@@ -190,16 +201,15 @@ def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
             .group_by(s.trace_id)
         )
     }
-    belongs = {tid: [r.attributes.get(SESSION), r.attributes.get(USER)] for tid, r in roots.items()}
+    belongs = {tid: [root.session_id, root.user_id] for tid, root in roots.items()}
     lacking = [tid for tid, found in belongs.items() if None in found]
     if lacking:  # the first span that names them, as a trace made here counts them
-        session, user = s.attributes[SESSION].as_string(), s.attributes[USER].as_string()
         query = (
             select(s.trace_id, session, user)
             .where(s.trace_id.in_(lacking), session.is_not(None) | user.is_not(None))
             .order_by(s.trace_id, s.started_ns)
         )
-        for trace_id, *named in conn.execute(query):  # the two values only, not every text
+        for trace_id, *named in conn.execute(query):
             found = belongs[trace_id]
             found[0] = found[0] if found[0] is not None else named[0]
             found[1] = found[1] if found[1] is not None else named[1]
