@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from cauce.errors import InvalidInput
+from cauce.errors import BadRequest, InvalidInput
 
 MAX_KEY = 250
 MAX_NAME = 255
@@ -30,6 +30,17 @@ _KEY = re.compile(r"^[\w\-. :/]+$")
 _NAME = re.compile(r"^[\w][\w\-. ]*$")
 # ``models:/churn@latest`` names the newest version, so "latest" cannot be an alias.
 RESERVED_ALIASES = ("latest",)
+
+
+def load_json(body: bytes | str) -> Any:
+    """A request's JSON body as Python values; BadRequest (naming ``body``) when it is not JSON,
+    nested too deep to read included (Python's parser raises RecursionError there)."""
+    import json
+
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise BadRequest(f"the body is not valid JSON: {exc}", details={"field": "body"}) from None
 
 
 def check_key(key: Any, what: str = "key") -> str:

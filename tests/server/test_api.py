@@ -126,6 +126,17 @@ def test_errors_answer_in_one_shape_naming_the_field(api: TestClient) -> None:
         400,
         "bad-request",
     )
+    nested = b"[" * 100_000 + b"]" * 100_000  # Python's parser gives up: RecursionError
+    deep = _error(
+        api.post(f"/api/v1/runs/{run_id}/metric", content=nested, headers=_JSON), 400, "bad-request"
+    )
+    assert deep["details"]["field"] == "body"
+    gzipped = api.post(
+        f"/api/v1/runs/{run_id}/metric",
+        content=b"{}",
+        headers={**_JSON, "content-encoding": "gzip"},
+    )
+    _error(gzipped, 415, "unsupported-media-type")
     _error(
         api.post(
             f"/api/v1/runs/{run_id}/metric", content=b"k=v", headers={"content-type": "text/plain"}

@@ -331,6 +331,8 @@ def test_errors_have_mlflows_shape(mlflow: Any) -> None:
     assert reply.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     reply = httpx.post(f"{base}/runs/create", content=b"{not json")
     assert reply.status_code == 400 and reply.json()["error_code"] == "BAD_REQUEST"
+    reply = httpx.post(f"{base}/runs/create", content=b"[" * 100_000 + b"]" * 100_000)
+    assert reply.status_code == 400 and reply.json()["error_code"] == "BAD_REQUEST"
     reply = httpx.post(f"{base}/runs/log-metric", json={"run_id": "f" * 32, "key": "k"})
     assert reply.status_code == 400 and reply.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     ajax = f"{mlflow.get_tracking_uri()}/ajax-api/2.0/mlflow/experiments/get"

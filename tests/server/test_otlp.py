@@ -353,6 +353,8 @@ def test_bad_requests_are_refused_whole_and_name_what_is_wrong(workspace: Worksp
             assert error["details"]["field"] == field_name, error
             assert error["message"].startswith(field_name)
         assert "not an OTLP" in refused(400, b"\xff\x00 not protobuf", **PROTOBUF)["message"]
+        nested = b"[" * 100_000 + b"]" * 100_000  # too deep for Python's parser: still a 400
+        assert "not valid JSON" in refused(400, nested, **as_json)["message"]
         assert "text/plain" in refused(415, b"x", **{"Content-Type": "text/plain"})["message"]
         assert (
             "gzip"

@@ -1003,6 +1003,21 @@ def test_an_oversized_prompt_is_a_413_in_openais_shape(gateway_factory: Any) -> 
     assert gateway.upstream.requests == []
 
 
+def test_a_body_too_deep_to_parse_is_a_400_in_openais_shape(gateway_factory: Any) -> None:
+    gateway = gateway_factory()
+    nested = b"[" * 100_000 + b"]" * 100_000  # Python's parser raises RecursionError on it
+    answer = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        content=nested,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["param"] == "body" and error["type"] == "invalid_request_error"
+    assert gateway.upstream.requests == []
+
+
 def test_a_deployment_that_runs_in_the_router_answers_and_accounts_the_same(
     gateway_factory: Any,
 ) -> None:

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from cauce.errors import BadRequest, CauceError, InvalidInput, RateLimited
+from cauce.validation import load_json
 
 __all__ = [
     "ChatRequest",
@@ -218,10 +219,7 @@ def _parse(model: type[_M], body: bytes | dict[str, Any]) -> _M:
 
 def json_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object; BadRequest otherwise."""
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not JSON: {exc}", details={"field": "body"}) from None
+    value = load_json(body)
     if not isinstance(value, dict):
         raise BadRequest("the body must be a JSON object", details={"field": "body"})
     return value

@@ -40,6 +40,7 @@ from cauce.server.paging import DEFAULT_PAGE, MAX_PAGE, run_page, take_page
 from cauce.server.roles import require_admin_somewhere
 from cauce.server.workspaces import DEFAULT, Workspaces
 from cauce.serving.http import error_schema
+from cauce.validation import load_json
 from cauce.workspace import Workspace, enter, using
 
 if TYPE_CHECKING:
@@ -432,10 +433,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if kind != "application/json":
         raise UnsupportedMediaType(f"the body must be application/json, not {kind}")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    body = load_json(raw)
     if not isinstance(body, dict):
         raise BadRequest(f"the body must be a JSON object, not {type(body).__name__}")
     return body

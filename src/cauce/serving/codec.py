@@ -47,7 +47,6 @@ __all__ = [
     "is_table_schema",
     "json_type",
     "jsonable",
-    "load_json",
     "object_array",
     "pandas_call",
     "parse_content_type",
@@ -102,14 +101,6 @@ def parse_content_type(content_type: str | None) -> tuple[str, dict[str, str]]:
             details={"field": "content-type"},
         )
     return mime.strip().lower(), parameters
-
-
-def load_json(body: bytes) -> Any:
-    """A JSON body as Python values; BadRequest when it is not JSON."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise BadRequest(f"the body is not valid JSON: {exc}", details={"field": "body"}) from None
 
 
 def error_body(error: CauceError, path: str) -> dict[str, Any]:

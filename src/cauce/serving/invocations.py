@@ -30,7 +30,6 @@ from cauce.serving.codec import (
     is_table_schema,
     json_type,
     jsonable,
-    load_json,
     pandas_call,
     parse_content_type,
     prediction_columns,
@@ -38,6 +37,7 @@ from cauce.serving.codec import (
     row_count,
     tensor_input,
 )
+from cauce.validation import load_json
 
 __all__ = ["answer_rows", "encode_invocations", "parse_invocations", "request_rows"]
 

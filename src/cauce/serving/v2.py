@@ -43,7 +43,6 @@ from cauce.serving.codec import (
     is_table_schema,
     json_type,
     jsonable,
-    load_json,
     object_array,
     pandas_call,
     prediction_names,
@@ -51,6 +50,7 @@ from cauce.serving.codec import (
     tensor_input,
     validated_frame,
 )
+from cauce.validation import load_json
 
 __all__ = [
     "UNNAMED_OUTPUT",

@@ -21,6 +21,7 @@ from cauce.errors import BadRequest, NotSupported, UnsupportedMediaType
 from cauce.genai.tracing.attributes import OPERATION, SESSION, USER, attribute_value
 from cauce.genai.tracing.records import FinishedSpan, record_received_spans
 from cauce.genai.tracing.spans import content_policy
+from cauce.validation import load_json
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -144,10 +145,7 @@ def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
         return request
     if content_type != JSON:
         raise UnsupportedMediaType(f"an OTLP body is {PROTOBUF[0]} or {JSON}, not {content_type}")
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    document = load_json(body)
     if not isinstance(document, dict):
         raise BadRequest(f"the body must be a JSON object, not {type(document).__name__}")
     _ids_as_base64(document)

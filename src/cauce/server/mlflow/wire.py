@@ -17,6 +17,7 @@ from typing import Any
 from cauce.errors import (
     AlreadyExists,
     BackendError,
+    BadRequest,
     CauceError,
     Conflict,
     Forbidden,
@@ -25,6 +26,7 @@ from cauce.errors import (
     RateLimited,
     Unauthorized,
 )
+from cauce.validation import load_json
 
 # MLflow's error codes and the HTTP status its server answers them with.
 STATUS = {
@@ -98,9 +100,9 @@ class Params:
         if not body.strip():
             return cls({})
         try:
-            values = json.loads(body)
-        except ValueError as exc:
-            raise MlflowError("BAD_REQUEST", f"the request body is not JSON: {exc}") from None
+            values = load_json(body)
+        except BadRequest as exc:
+            raise MlflowError("BAD_REQUEST", exc.message) from None
         if not isinstance(values, dict):
             raise MlflowError("BAD_REQUEST", "the request body must be a JSON object")
         return cls(values)
