@@ -417,26 +417,33 @@ mlflow.flush_trace_async_logging()
 """
 
 
+def _mlflow_app(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """An application using MLflow, run in a process of its own with ``env``; it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.parametrize("route", ["tracking server", "OTLP endpoint"])
 def test_mlflow_tracing_sends_its_traces_to_cauce(workspace: Workspace, route: str) -> None:
     """MLflow's tracing pointed at the server as its tracking server (spans over OTLP, then
     the trace's info, which names its session and user), or at the OTLP endpoint alone."""
     need("mlflow", extra="dev")
     with app_server(workspace) as url:
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
         if route == "tracking server":
-            env["MLFLOW_TRACKING_URI"] = url
+            done = _mlflow_app(MLFLOW_APP, MLFLOW_TRACKING_URI=url)
         else:
-            env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = f"{url}/v1/traces"
-            env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/protobuf"
-        done = subprocess.run(
-            [sys.executable, "-c", MLFLOW_APP],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 0, done.stderr[-3000:]
+            done = _mlflow_app(
+                MLFLOW_APP,
+                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{url}/v1/traces",
+                OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
+            )
     assert "Failed" not in done.stderr and "WARNING" not in done.stderr, done.stderr[-3000:]
     [summary] = tracing.list_traces()
     assert done.stdout.strip() == f"tr-{summary.id}"  # MLflow's id is OpenTelemetry's
@@ -478,16 +485,7 @@ except mlflow.MlflowException as exc:
 def test_mlflow_feedback_is_cauce_feedback(workspace: Workspace) -> None:
     need("mlflow", extra="dev")
     with app_server(workspace) as url:
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_URI": url}
-        env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-        done = subprocess.run(
-            [sys.executable, "-c", MLFLOW_FEEDBACK],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 0, done.stderr[-3000:]
+        done = _mlflow_app(MLFLOW_FEEDBACK, MLFLOW_TRACKING_URI=url)
     assert done.stdout.strip() == "NOT_IMPLEMENTED"  # expectations live in evaluation datasets
     [summary] = tracing.list_traces()
     assert summary.scores == {"helpful": 1.0, "stars": 4.0, "tone": "friendly"}
