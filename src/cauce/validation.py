@@ -57,6 +57,21 @@ def check_key(key: Any, what: str = "key") -> str:
     return key
 
 
+def check_tags(values: Any) -> dict[str, str]:
+    """Tags of a run or an experiment: a mapping of checked keys to values as text."""
+    from collections.abc import Mapping
+
+    if not isinstance(values, Mapping):
+        raise InvalidInput(
+            f"tags must be a mapping of key to value, got {type(values).__name__}",
+            details={"field": "tags"},
+        )
+    return {
+        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
+        for k, v in values.items()
+    }
+
+
 def check_name(name: Any, what: str = "name") -> str:
     """An entity name (experiment, model, dataset, alias): no path separators."""
     if not isinstance(name, str) or not name.strip():

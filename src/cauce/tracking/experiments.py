@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cauce.errors import AlreadyExists, InvalidInput, NotFound
+from cauce.errors import AlreadyExists, NotFound
 from cauce.lineage import audit
 from cauce.operations import operation
 from cauce.store import FastTransaction, insert_ignore, new_id, now_ms, upsert
 from cauce.store.schema import experiment_tags, experiments
 from cauce.tracking.entities import Experiment
-from cauce.validation import MAX_TAG_VALUE, check_key, check_name, check_text
+from cauce.validation import MAX_TAG_VALUE, check_name, check_tags, check_text
 from cauce.workspace import Workspace, current
 
 
@@ -40,7 +40,7 @@ def create_experiment(
     """Create an experiment, with its tags; its name must be new."""
     ws = workspace or current()
     check_name(name, "experiment name")
-    checked = _checked_tags(tags or {})
+    checked = check_tags(tags or {})
     with ws.store.write() as conn:
         experiment_id = _insert(conn, ws, name, description)
         if experiment_id is None:
@@ -82,7 +82,7 @@ def set_experiment_tags(
     experiment: str, values: Mapping[str, Any], *, workspace: Workspace | None = None
 ) -> Experiment:
     """Set tags on an experiment (by id or name), replacing earlier values; audited."""
-    checked = _checked_tags(values)
+    checked = check_tags(values)
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require(conn, experiment)
@@ -116,9 +116,7 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
     """Mark an experiment deleted; its runs stay readable."""
     ws = workspace or current()
     with ws.store.write() as conn:
-        row = _row(conn, experiment) or _find(conn, experiment)
-        if row is None:
-            raise NotFound(f"experiment {experiment!r} does not exist")
+        row = _require(conn, experiment)
         conn.execute(
             experiments.update()
             .where(experiments.c.id == row.id)
@@ -168,9 +166,7 @@ def set_experiment_description(
 def _change(experiment: str, action: str, workspace: Workspace | None, **values: Any) -> Experiment:
     ws = workspace or current()
     with ws.store.write() as conn:
-        row = _row(conn, experiment) or _find(conn, experiment)
-        if row is None:
-            raise NotFound(f"experiment {experiment!r} does not exist")
+        row = _require(conn, experiment)
         conn.execute(
             experiments.update()
             .where(experiments.c.id == row.id)
@@ -234,18 +230,6 @@ def _new(name: str, description: str | None) -> dict[str, Any]:
         "lifecycle_stage": "active",
         "created_at": now,
         "updated_at": now,
-    }
-
-
-def _checked_tags(values: Mapping[str, Any]) -> dict[str, str]:
-    if not isinstance(values, Mapping):
-        raise InvalidInput(
-            f"tags must be a mapping of key to value, got {type(values).__name__}",
-            details={"field": "tags"},
-        )
-    return {
-        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
-        for k, v in values.items()
     }
 
 

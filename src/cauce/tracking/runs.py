@@ -45,11 +45,11 @@ from cauce.tracking.environment import SourceInfo, source_info
 from cauce.tracking.experiments import resolve_experiment_id
 from cauce.validation import (
     MAX_PARAM_VALUE,
-    MAX_TAG_VALUE,
     check_int,
     check_key,
     check_metric_value,
     check_name,
+    check_tags,
     check_text,
 )
 from cauce.workspace import Workspace, current
@@ -109,7 +109,7 @@ def create_run(
     experiment = experiment or ws.settings.experiment
     if run_name is not None:
         check_name(run_name, "run name")
-    checked_tags = _checked_tags(tags or {})
+    checked_tags = check_tags(tags or {})
     source = source or source_info()
     run_id = new_id()
     row = {
@@ -209,7 +209,7 @@ def set_run_status(
     ws = workspace or current()
     if status not in RUN_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
-    checked = _checked_tags(tags or {})
+    checked = check_tags(tags or {})
     with ws.store.write() as conn:
         before = _require_run(conn, run_id)
         conn.execute(
@@ -481,7 +481,7 @@ def _run_values(tx: FastTransaction, table: str, run_id: str, keys: list[str]) -
 def set_tags(run_id: str, values: Mapping[str, Any], *, workspace: Workspace | None = None) -> None:
     """Set tags on a run, replacing earlier values; the change is audited."""
     ws = workspace or current()
-    checked = _checked_tags(values)
+    checked = check_tags(values)
     if not checked:
         return
     _check_run_id(run_id)
@@ -528,15 +528,6 @@ _UPSERT_TAG_SQL = (
     "INSERT INTO run_tags (run_id, key, value) VALUES (:run_id, :key, :value) "
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
 )
-
-
-def _checked_tags(values: Mapping[str, Any]) -> dict[str, str]:
-    if not isinstance(values, Mapping):
-        raise InvalidInput(f"tags must be a mapping of key to value, got {type(values).__name__}")
-    return {
-        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
-        for k, v in values.items()
-    }
 
 
 def _write_tags(conn: Connection, ws: Workspace, run_id: str, checked: dict[str, str]) -> None:
