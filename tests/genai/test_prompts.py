@@ -10,7 +10,7 @@ from tests.clitools import assert_one_line_error
 from tests.clitools import cauce as run_cli
 
 import cauce
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.genai import prompts
 from cauce.lineage import audit
 from cauce.lineage.graph import walk
@@ -185,6 +185,65 @@ def test_every_change_is_audited_and_versions_are_lineage_nodes(
     assert graph.edges[0].dst.id == v2.id
 
 
+def test_tags_on_a_prompt_and_on_a_version_are_set_replaced_removed_and_audited(
+    any_workspace: Workspace,
+) -> None:
+    v1 = prompts.register("answer", ANSWER, tags={"reviewed": "no"})
+    assert v1.tags == {"reviewed": "no"}
+    assert prompts.set_prompt_tags("answer", {"task": "qa", "team": "support"}).tags == {
+        "task": "qa",
+        "team": "support",
+    }
+    assert prompts.set_version_tags("answer", 1, {"reviewed": "yes"}).tags == {"reviewed": "yes"}
+    # The same content registers nothing; its tags land on the version it returns.
+    again = prompts.register("answer", ANSWER, tags={"source": "notebook"})
+    assert (again.version, again.tags) == (1, {"reviewed": "yes", "source": "notebook"})
+    assert prompts.delete_prompt_tag("answer", "team").tags == {"task": "qa"}
+    assert prompts.delete_version_tag("answer", 1, "source").tags == {"reviewed": "yes"}
+    assert prompts.get_prompt("answer").tags == {"task": "qa"}
+    assert prompts.load("answer").tags == {"reviewed": "yes"}
+    with pytest.raises(NotFound, match="no tag 'team'"):
+        prompts.delete_prompt_tag("answer", "team")
+    with pytest.raises(NotFound, match="no version 4"):
+        prompts.set_version_tags("answer", 4, {"a": "b"})
+    with pytest.raises(InvalidInput):
+        prompts.set_prompt_tags("answer", {"": "empty key"})
+    actions = [e.action for e in audit.events(any_workspace, action="prompt*tag")]
+    assert actions.count("prompt.tag") == 1 and actions.count("prompt_version.tag") == 3
+    assert actions.count("prompt.untag") == 1 and actions.count("prompt_version.untag") == 1
+
+
+def test_a_prompt_created_empty_gets_versions_and_only_an_empty_one_is_deleted(
+    any_workspace: Workspace,
+) -> None:
+    made = prompts.create_prompt("greet", description="greetings", tags={"task": "greeting"})
+    assert (made.latest_version, made.description, made.tags) == (
+        0,
+        "greetings",
+        {"task": "greeting"},
+    )
+    with pytest.raises(NotFound, match="has no version yet"):
+        prompts.load("greet")
+    with pytest.raises(Conflict, match="already exists"):
+        prompts.create_prompt("greet")
+    assert prompts.update_prompt("greet", description="warm greetings").description == (
+        "warm greetings"
+    )
+    prompts.delete_prompt("greet")
+    assert [p.name for p in prompts.list_prompts()] == []
+    prompts.create_prompt("greet")
+    assert prompts.register("greet", "Hello {{ name }}").version == 1
+    with pytest.raises(Conflict, match="has versions"):
+        prompts.delete_prompt("greet")
+    assert prompts.get_prompt("greet").latest_version == 1
+    assert [e.action for e in reversed(audit.events(any_workspace, action="prompt*"))][:4] == [
+        "prompt.create",
+        "prompt.tag",
+        "prompt.update",
+        "prompt.delete",
+    ]
+
+
 def test_concurrent_registrations_get_consecutive_numbers(any_workspace: Workspace) -> None:
     at_once([partial(prompts.register, "p", f"variant {n}: {{{{ q }}}}") for n in range(4)])
     assert [v.version for v in prompts.versions("p")] == [1, 2, 3, 4]
@@ -273,6 +332,12 @@ def test_cli_lists_shows_diffs_and_labels(local_workspace: Workspace, tmp_path: 
     assert_one_line_error(
         run_cli(home, "prompts", "label", "answer", "nope", check=False), "has no label 'nope'"
     )
+    tagged = run_cli(home, "prompts", "tag", "answer", "task=qa", "team=support").stdout
+    assert "Prompt answer's tags: task=qa team=support" in tagged
+    assert "team" not in run_cli(home, "prompts", "tag", "answer", "--remove", "team").stdout
+    run_cli(home, "prompts", "tag", "answer", "reviewed=yes", "--version", "1")
+    assert "reviewed=yes" in run_cli(home, "prompts", "show", "prompts:/answer/1").stdout
+    assert_one_line_error(run_cli(home, "prompts", "tag", "answer", "x", check=False), "KEY=VALUE")
 
 
 def test_a_prompt_registered_here_is_held_by_the_server(remote_workspace: Workspace) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ import pytest
 
 from cauce.workspace import Workspace
 from clitools import cauce as run_cli
-from optional import need
-from served import app_server
+from mlflow_client import error_code, mlflow_at
 
 pytestmark = [
     # mlflow's own warnings (deprecations inside the package, pip hints) are not ours to fix.
@@ -28,42 +26,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::FutureWarning"),
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
-
-
-@pytest.fixture
-def mlflow(any_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The ``mlflow`` module, its tracking URI pointing at the router over ``any_workspace``."""
-    module = need("mlflow", extra="dev")
-    with app_server(any_workspace) as url:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        # set_experiment writes MLFLOW_EXPERIMENT_ID into the environment: undone afterwards.
-        monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
-        monkeypatch.delenv("MLFLOW_EXPERIMENT_ID")
-        try:
-            yield module
-        finally:
-            reset_mlflow(module)
-
-
-def reset_mlflow(module: Any) -> None:
-    """End the client's runs and forget its active experiment and active model (the next
-    test's workspace has neither)."""
-    while module.active_run() is not None:
-        module.end_run()
-    module.tracking.fluent._active_experiment_id = None
-    module.clear_active_model()
-
-
-@pytest.fixture
-def client(mlflow: Any) -> Any:
-    """An ``MlflowClient`` for the server."""
-    return mlflow.MlflowClient()
-
-
-def error_code(exc: pytest.ExceptionInfo[Any]) -> str:
-    code: str = exc.value.error_code
-    return code
 
 
 # -- experiments ----------------------------------------------------------------------------
@@ -344,12 +306,6 @@ def test_errors_have_mlflows_shape(mlflow: Any) -> None:
     assert "/api/3.0/mlflow/traces/" in str(unmapped.value)
     reply = httpx.post(f"{base}/model-versions/no-such-call", json={})
     assert (reply.status_code, reply.json()["error_code"]) == (501, "NOT_IMPLEMENTED")
-    # MLflow's prompt registry rides on registered models: refused before anything is made,
-    # pointing at Cauce's own prompts.
-    with pytest.raises(mlflow.MlflowException) as prompt:
-        mlflow.genai.register_prompt(name="greet", template="Hello {{name}}")
-    assert error_code(prompt) == "NOT_IMPLEMENTED" and "cauce prompts" in str(prompt.value)
-    assert mlflow.search_registered_models(filter_string="name = 'greet'") == []
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -467,23 +423,16 @@ def test_an_external_model_is_a_record_of_a_genai_app_not_a_version(
 def test_a_model_the_mlflow_client_registered_is_served_by_a_cauce_endpoint(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    need("mlflow", extra="dev")
-    import mlflow.sklearn
-
     from served import serving
 
     model, frame = _train()
-    with app_server(workspace) as url:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-        monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
-        monkeypatch.delenv("MLFLOW_EXPERIMENT_ID")
-        try:
-            with mlflow.start_run():
-                info = mlflow.sklearn.log_model(model, name="model", input_example=frame[:2])
-            version = mlflow.register_model(info.model_uri, "churn")
-            mlflow.MlflowClient().set_registered_model_alias("churn", "champion", version.version)
-        finally:
-            reset_mlflow(mlflow)
+    with mlflow_at(workspace, monkeypatch) as mlflow:
+        import mlflow.sklearn
+
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(model, name="model", input_example=frame[:2])
+        version = mlflow.register_model(info.model_uri, "churn")
+        mlflow.MlflowClient().set_registered_model_alias("churn", "champion", version.version)
     spec = (
         "kind: Endpoint\nname: churn\ntraffic: {blue: 100}\n---\n"
         "kind: Deployment\nendpoint: churn\nname: blue\nmodel: models:/churn@champion\n"

@@ -593,6 +593,7 @@ def test_a_pipeline_run_is_drawn_as_its_dag(client: TestClient, local_workspace:
 
 
 def test_a_prompts_versions_diff_and_labels(client: TestClient, local_workspace: Workspace) -> None:
+    from cauce.genai import prompts
     from cauce.genai.prompts import set_label
     from cauce.specs import apply
 
@@ -610,6 +611,15 @@ def test_a_prompts_versions_diff_and_labels(client: TestClient, local_workspace:
     assert "The same version." in client.get("/ui/prompts/support", params={"a": "2"}).text
     assert client.get("/ui/prompts/support", params={"a": "../x"}).status_code == 422
     assert client.get("/ui/prompts/nope").status_code == 404
+    prompts.set_prompt_tags("support", {"team": "care"})
+    prompts.set_version_tags("support", 2, {"reviewed": "yes"})
+    page = client.get("/ui/prompts/support").text
+    assert '<span class="chip">team=care</span>' in page
+    assert '<span class="chip">reviewed=yes</span>' in page
+    # A prompt MLflow created before its first version: an empty state, not an error.
+    prompts.create_prompt("draft", description="not written yet")
+    empty = client.get("/ui/prompts/draft")
+    assert empty.status_code == 200 and "No version yet" in empty.text
 
 
 def test_artifacts_are_previewed_as_text_tables_and_images(

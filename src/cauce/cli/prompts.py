@@ -32,7 +32,7 @@ def list_(
     table(
         "Prompts",
         ["Name", "Latest", "Labels", "Updated"],
-        [[p.name, p.latest_version, _labels(p.labels), when(p.updated_at)] for p in found],
+        [[p.name, p.latest_version or "—", _labels(p.labels), when(p.updated_at)] for p in found],
         empty=f"No prompt has the label {label}."
         if label
         else "No prompts yet: apply a Prompt spec or call cauce.prompts.register.",
@@ -60,6 +60,7 @@ def show(
         ["Field", "Value"],
         [
             ["Labels", ", ".join(version.labels)],
+            ["Tags", _tags(version.tags)],
             ["Commit message", version.commit_message],
             ["Registered", f"{when(version.created_at)} by {version.user}"],
             ["Variables", ", ".join(f"{k}: {v['type']}" for k, v in version.variables.items())],
@@ -171,6 +172,47 @@ def label_(
         return
     target = set_label(name, label, version, reason=reason)
     console.print(f"{name}@{label} → version {target.version}")
+
+
+@app.command("tag")
+def tag(
+    name: str = typer.Argument(..., help="Prompt name."),
+    values: list[str] = typer.Argument(None, help="Tags to set, each KEY=VALUE."),
+    remove: list[str] = typer.Option([], "--remove", "-r", help="A tag key to take off."),
+    version: int = typer.Option(None, "--version", "-v", help="Tag this version, not the prompt."),
+) -> None:
+    """Set or remove the tags of a prompt (its task, its team) or of one of its versions.
+
+    Example:
+        cauce prompts tag answer task=qa team=support
+        cauce prompts tag answer reviewed=yes --version 3
+        cauce prompts tag answer --remove team
+    """
+    from cauce.errors import InvalidInput
+    from cauce.genai import prompts
+
+    pairs = [value.partition("=") for value in values or []]
+    bad = [key for key, sep, _ in pairs if not sep or not key]
+    if bad or not (pairs or remove):
+        raise InvalidInput(
+            "give tags as KEY=VALUE, or --remove KEY" + (f", not {bad[0]!r}" if bad else ""),
+            details={"field": "values"},
+        )
+    given = {key: value for key, _, value in pairs}
+    if version is None:
+        tagged = prompts.set_prompt_tags(name, given).tags
+        for key in remove:
+            tagged = prompts.delete_prompt_tag(name, key).tags
+        console.print(f"Prompt {name}'s tags: {_tags(tagged) or 'none'}")
+        return
+    tagged = prompts.set_version_tags(name, version, given).tags
+    for key in remove:
+        tagged = prompts.delete_version_tag(name, version, key).tags
+    console.print(f"{name} v{version}'s tags: {_tags(tagged) or 'none'}")
+
+
+def _tags(tags: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in tags.items())
 
 
 def _labels(labels: dict[str, int]) -> str:

@@ -29,13 +29,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, func, select
 
-from cauce.errors import InvalidInput, NotFound
+from cauce.errors import Conflict, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
 from cauce.store import insert_ignore, new_id, now_ms, upsert
-from cauce.store.schema import prompt_label_history, prompt_labels, prompt_versions, prompts
-from cauce.validation import check_alias, check_int, check_name
+from cauce.store.schema import (
+    prompt_label_history,
+    prompt_labels,
+    prompt_tags,
+    prompt_version_tags,
+    prompt_versions,
+    prompts,
+)
+from cauce.validation import check_alias, check_int, check_name, check_tags
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -47,7 +54,11 @@ __all__ = [
     "Prompt",
     "PromptSpec",
     "PromptVersion",
+    "create_prompt",
     "delete_label",
+    "delete_prompt",
+    "delete_prompt_tag",
+    "delete_version_tag",
     "diff",
     "get_prompt",
     "get_version",
@@ -58,6 +69,9 @@ __all__ = [
     "register",
     "render",
     "set_label",
+    "set_prompt_tags",
+    "set_version_tags",
+    "update_prompt",
     "version_by_label",
     "versions",
 ]
@@ -147,6 +161,7 @@ class PromptVersion:
     created_at: int
     user: str
     labels: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def uri(self) -> str:
@@ -168,7 +183,7 @@ class PromptVersion:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A registered prompt: its newest version and its labels."""
+    """A registered prompt: its newest version (0 before the first) and its labels."""
 
     name: str
     id: str
@@ -177,6 +192,7 @@ class Prompt:
     labels: dict[str, int]
     created_at: int
     updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -196,6 +212,7 @@ def register(
     commit_message: str | None = None,
     description: str | None = None,
     labels: list[str] | tuple[str, ...] = (),
+    tags: dict[str, Any] | None = None,
     workspace: Workspace | None = None,
 ) -> PromptVersion:
     """Register a new version of prompt ``name`` (creating the prompt on first use).
@@ -204,7 +221,7 @@ def register(
     ``variables`` maps each variable to its type (``"string"``) or ``{"type", "default",
     "description"}``; left out, the variables are read from the templates as strings. The same
     content as the newest version registers nothing and returns that version. ``labels`` are
-    pointed at the version.
+    pointed at the version and ``tags`` set on it.
     """
     from pydantic import ValidationError
 
@@ -228,10 +245,171 @@ def register(
         spec = PromptSpec.model_validate(body)
     except ValidationError as exc:
         raise validation_error("Prompt", exc, PromptSpec) from None
+    checked = check_tags(tags or {})
     ws = workspace or current()
     with ws.store.write() as conn:
         row, _ = _save(conn, ws.user, spec)
+        if checked:
+            _write_tags(conn, ws.user, prompt_version_tags, row.id, checked)
         return _version(conn, spec.name, row)
+
+
+@operation("POST /prompts")
+def create_prompt(
+    name: str,
+    *,
+    description: str | None = None,
+    tags: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> Prompt:
+    """Create prompt ``name`` with no version yet (:func:`register` adds them); MLflow's
+    prompt registry creates a prompt before its first version."""
+    check_name(name, "prompt name")
+    checked = check_tags(tags or {})
+    ws = workspace or current()
+    now = now_ms()
+    prompt_id = new_id()
+    values = {"id": prompt_id, "name": name, "description": description}
+    with ws.store.write() as conn:
+        if not insert_ignore(conn, prompts, {**values, "created_at": now, "updated_at": now}):
+            raise Conflict(f"prompt {name!r} already exists")
+        audit.record(conn, ws.user, "prompt.create", "prompt", prompt_id, after={"name": name})
+        if checked:
+            _write_tags(conn, ws.user, prompt_tags, prompt_id, checked)
+        return _prompt(conn, _require_prompt(conn, name))
+
+
+@operation("PATCH /prompts/{name}")
+def update_prompt(
+    name: str, *, description: str | None = None, workspace: Workspace | None = None
+) -> Prompt:
+    """Change a prompt's description (its versions stay as they are); audited."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        _describe(conn, ws.user, _require_prompt(conn, name), description)
+        return _prompt(conn, _require_prompt(conn, name))
+
+
+def _describe(conn: Connection, actor: str, prompt: Any, description: str | None) -> None:
+    """Set a prompt's description (``None`` leaves it); audited when it changes."""
+    if description is None or description == prompt.description:
+        return
+    conn.execute(
+        prompts.update()
+        .where(prompts.c.id == prompt.id)
+        .values(description=description, updated_at=now_ms())
+    )
+    audit.record(
+        conn,
+        actor,
+        "prompt.update",
+        "prompt",
+        prompt.id,
+        before={"description": prompt.description},
+        after={"description": description},
+    )
+
+
+@operation("DELETE /prompts/{name}")
+def delete_prompt(name: str, *, workspace: Workspace | None = None) -> None:
+    """Delete a prompt that has no version yet; a prompt with versions is kept, as every
+    version is (evaluations, flows and traces refer to them)."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        prompt = _require_prompt(conn, name)
+        if _latest_row(conn, name) is not None:
+            raise Conflict(
+                f"prompt {name!r} has versions and cannot be deleted",
+                hint="Cauce keeps every version; move or delete its labels instead",
+            )
+        conn.execute(prompt_tags.delete().where(prompt_tags.c.prompt_id == prompt.id))
+        conn.execute(prompts.delete().where(prompts.c.id == prompt.id))
+        audit.record(conn, ws.user, "prompt.delete", "prompt", prompt.id, before={"name": name})
+
+
+@operation("POST /prompts/{name}/tags")
+def set_prompt_tags(
+    name: str, values: dict[str, Any], *, workspace: Workspace | None = None
+) -> Prompt:
+    """Set tags on a prompt (its task, its team), replacing earlier values; audited."""
+    checked = check_tags(values)
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        prompt = _require_prompt(conn, name)
+        if checked:
+            _write_tags(conn, ws.user, prompt_tags, prompt.id, checked)
+        return _prompt(conn, prompt)
+
+
+@operation("DELETE /prompts/{name}/tags")
+def delete_prompt_tag(name: str, key: str, *, workspace: Workspace | None = None) -> Prompt:
+    """Remove a tag from a prompt."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        prompt = _require_prompt(conn, name)
+        _delete_tag(conn, ws.user, prompt_tags, prompt.id, key, f"prompt {name!r}")
+        return _prompt(conn, prompt)
+
+
+@operation("POST /prompts/{name}/versions/{version}/tags")
+def set_version_tags(
+    name: str, version: int, values: dict[str, Any], *, workspace: Workspace | None = None
+) -> PromptVersion:
+    """Set tags on a prompt version, replacing earlier values (its content stays as it is)."""
+    checked = check_tags(values)
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _require_version(conn, name, version)
+        if checked:
+            _write_tags(conn, ws.user, prompt_version_tags, row.id, checked)
+        return _version(conn, name, row)
+
+
+@operation("DELETE /prompts/{name}/versions/{version}/tags")
+def delete_version_tag(
+    name: str, version: int, key: str, *, workspace: Workspace | None = None
+) -> PromptVersion:
+    """Remove a tag from a prompt version."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _require_version(conn, name, version)
+        _delete_tag(conn, ws.user, prompt_version_tags, row.id, key, f"{name} v{version}")
+        return _version(conn, name, row)
+
+
+_TAG_OWNER = {"prompt_tags": "prompt_id", "prompt_version_tags": "prompt_version_id"}
+
+
+def _write_tags(
+    conn: Connection, actor: str, table: Any, owner: str, values: dict[str, str]
+) -> None:
+    column = table.c[_TAG_OWNER[table.name]]
+    before = {
+        r.key: r.value
+        for r in conn.execute(
+            select(table.c.key, table.c.value).where(column == owner, table.c.key.in_(list(values)))
+        )
+    }
+    for key, value in values.items():
+        upsert(conn, table, {column.name: owner, "key": key, "value": value}, (column.name, "key"))
+    kind = "prompt" if table is prompt_tags else "prompt_version"
+    audit.record(conn, actor, f"{kind}.tag", kind, owner, before=before, after=values)
+
+
+def _delete_tag(conn: Connection, actor: str, table: Any, owner: str, key: str, what: str) -> None:
+    where = (table.c[_TAG_OWNER[table.name]] == owner) & (table.c.key == key)
+    old = conn.execute(select(table.c.value).where(where)).scalar()
+    if old is None:
+        raise NotFound(f"{what} has no tag {key!r}")
+    conn.execute(table.delete().where(where))
+    kind = "prompt" if table is prompt_tags else "prompt_version"
+    audit.record(conn, actor, f"{kind}.untag", kind, owner, before={key: old}, after=None)
+
+
+def _tags(conn: Connection, table: Any, owner: str) -> dict[str, str]:
+    column = table.c[_TAG_OWNER[table.name]]
+    rows = conn.execute(select(table.c.key, table.c.value).where(column == owner))
+    return {r.key: r.value for r in sorted(rows, key=lambda r: r.key)}
 
 
 def save_prompt(conn: Connection, ws: Workspace, spec: PromptSpec) -> Applied:
@@ -278,21 +456,7 @@ def _save(conn: Connection, actor: str, spec: PromptSpec) -> tuple[Any, bool]:
             select(prompts).where(prompts.c.name == spec.name).with_for_update()
         ).one()
         prompt_id = prompt.id
-        if spec.description is not None and spec.description != prompt.description:
-            conn.execute(
-                prompts.update()
-                .where(prompts.c.id == prompt_id)
-                .values(description=spec.description, updated_at=now)
-            )
-            audit.record(
-                conn,
-                actor,
-                "prompt.update",
-                "prompt",
-                prompt_id,
-                before={"description": prompt.description},
-                after={"description": spec.description},
-            )
+        _describe(conn, actor, prompt, spec.description)
     latest = _latest_row(conn, spec.name)
     created = latest is None or latest.content_sha256 != digest
     if created:
@@ -798,6 +962,10 @@ def _require_version(conn: Connection, name: str, version: int | None) -> Any:
     else:
         row = conn.execute(query.where(prompt_versions.c.version == version)).first()
     if row is None:
+        if version is None:
+            raise NotFound(
+                f"prompt {name!r} has no version yet", hint="cauce.prompts.register adds one"
+            )
         raise NotFound(f"prompt {name!r} has no version {version}")
     return row
 
@@ -837,6 +1005,7 @@ def _prompt(conn: Connection, row: Any) -> Prompt:
         labels=_labels_of(conn, row.name),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        tags=_tags(conn, prompt_tags, row.id),
     )
 
 
@@ -870,4 +1039,5 @@ def _version(
         created_at=row.created_at,
         user=row.user,
         labels=found,
+        tags=_tags(conn, prompt_version_tags, row.id),
     )

@@ -650,6 +650,22 @@ prompt_versions = Table(
     UniqueConstraint("prompt_id", "version"),
 )
 
+prompt_tags = Table(
+    "prompt_tags",
+    metadata,
+    Column("prompt_id", ID, ForeignKey("prompts.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+prompt_version_tags = Table(
+    "prompt_version_tags",
+    metadata,
+    Column("prompt_version_id", ID, ForeignKey("prompt_versions.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 prompt_labels = Table(
     "prompt_labels",
     metadata,

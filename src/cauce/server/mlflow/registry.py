@@ -4,7 +4,8 @@ A version the MLflow client creates from a logged model or a run's folder is a C
 (immutable, its files checked by sha256, with lineage to the run); an MLflow-format folder gains
 a ``cauce-model.yaml`` on the way (``cauce.registry.mlflow_format``), so a Cauce deployment
 serves it. Every version downloads through the artifacts proxy at
-``mlflow-artifacts:/model-versions/<name>/<version>``.
+``mlflow-artifacts:/model-versions/<name>/<version>``. A call that names a prompt (MLflow
+keeps prompts as registered models) goes to Cauce's prompts (:mod:`.prompts`).
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import re
 from operator import attrgetter
 from typing import Any
 
-from cauce.errors import Conflict, InvalidInput
+from cauce.errors import Conflict, InvalidInput, NotFound
+from cauce.genai import prompts
+from cauce.genai.prompts import Prompt, PromptVersion
 from cauce.registry import mlflow_format
 from cauce.registry import models as reg
 from cauce.registry.models import ModelVersion, RegisteredModel
+from cauce.server.mlflow import prompts as mlflow_prompts
 from cauce.server.mlflow.tracking import Handler
 from cauce.server.mlflow.wire import MlflowError, Params, matches, page, pairs, unsupported
 from cauce.workspace import Workspace
 
 _RUNS = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<path>.+?)/?$")
 _PROXY = re.compile(r"^mlflow-artifacts:/+[^/]+/(?P<run>[0-9a-f]{32})/artifacts/(?P<path>.+?)/?$")
-_PROMPT_TAGS = frozenset({"mlflow.prompt.is_prompt", "mlflow.prompt.text"})
 _LOGGED = re.compile(r"^models:/(?P<model>m-[^/]+)/?$")
 
 
@@ -86,8 +89,13 @@ def model_json(ws: Workspace, m: RegisteredModel) -> dict[str, Any]:
 
 def create_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
     name = p.text("name", required=True)
-    _not_a_prompt(p)
     try:
+        if mlflow_prompts.is_prompt_request(p):
+            if _model_named(ws, name):
+                raise Conflict(f"a registered model named {name!r} exists")
+            return mlflow_prompts.create(ws, p)
+        if mlflow_prompts.named(ws, name) is not None:
+            raise Conflict(f"a prompt named {name!r} exists")
         m = reg.create_model(
             name, p.text("description"), tags=p.key_values("tags") or None, workspace=ws
         )
@@ -96,27 +104,33 @@ def create_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
     return {"registered_model": model_json(ws, m)}
 
 
-def _not_a_prompt(p: Params) -> None:
-    """MLflow's prompt registry keeps prompts as registered models tagged so; Cauce keeps them
-    in a registry of their own, which this API does not reach."""
-    if _PROMPT_TAGS & set(p.key_values("tags")):
-        raise unsupported(
-            "MLflow's prompt registry (mlflow.genai.register_prompt, load_prompt)",
-            ": Cauce keeps prompts in its own registry: cauce prompts, cauce.prompts.register"
-            " (labels are its aliases; docs/prompts.md)",
-        )
+def _model_named(ws: Workspace, name: str) -> bool:
+    try:
+        reg.get_model(name, workspace=ws)
+    except NotFound:
+        return False
+    return True
 
 
 def get_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
-    m = reg.get_model(p.text("name", required=True), workspace=ws)
-    return {"registered_model": model_json(ws, m)}
+    name = p.text("name", required=True)
+    prompt = mlflow_prompts.named(ws, name)
+    if prompt is not None:
+        return {"registered_model": mlflow_prompts.model_json(ws, prompt)}
+    return {"registered_model": model_json(ws, reg.get_model(name, workspace=ws))}
 
 
 def search_registered_models(ws: Workspace, p: Params) -> dict[str, Any]:
-    found = reg.list_models(workspace=ws)
     text = p.text("filter")
-    if text:
-        found = [m for m in found if matches({"name": m.name}, text, m.tags)]
+    found: list[Any] = []
+    for m in reg.list_models(workspace=ws):
+        if not text or matches({"name": m.name}, text, m.tags):
+            found.append(m)
+    if mlflow_prompts.asks_for_prompts(text):
+        for prompt in prompts.list_prompts(workspace=ws):
+            tags = {**prompt.tags, mlflow_prompts.IS_PROMPT: "true"}
+            if matches({"name": prompt.name}, text or "", tags):
+                found.append(prompt)
     _order(
         found,
         p,
@@ -127,16 +141,30 @@ def search_registered_models(ws: Workspace, p: Params) -> dict[str, Any]:
             "creation_timestamp": "created_at",
         },
     )
-    return page(p, found, lambda m: model_json(ws, m), "registered_models", default_max=100)
+    return page(p, found, lambda m: _any_model_json(ws, m), "registered_models", default_max=100)
+
+
+def _any_model_json(ws: Workspace, m: RegisteredModel | Prompt) -> dict[str, Any]:
+    if isinstance(m, Prompt):
+        return mlflow_prompts.model_json(ws, m)
+    return model_json(ws, m)
 
 
 def update_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
     name = p.text("name", required=True)
-    m = reg.update_model(name, description=p.text("description", default=""), workspace=ws)
+    description = p.text("description", default="")
+    if mlflow_prompts.named(ws, name) is not None:
+        prompt = prompts.update_prompt(name, description=description, workspace=ws)
+        return {"registered_model": mlflow_prompts.model_json(ws, prompt)}
+    m = reg.update_model(name, description=description, workspace=ws)
     return {"registered_model": model_json(ws, m)}
 
 
 def delete_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
+    name = p.text("name", required=True)
+    if mlflow_prompts.named(ws, name) is not None:
+        prompts.delete_prompt(name, workspace=ws)  # only one with no version yet
+        return {}
     raise unsupported(
         "deleting registered models",
         ": Cauce keeps every version (deployments and lineage refer to them); "
@@ -145,18 +173,33 @@ def delete_registered_model(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def set_registered_model_tag(ws: Workspace, p: Params) -> dict[str, Any]:
-    reg.set_model_tag(
-        p.text("name", required=True),
-        p.text("key", required=True),
-        p.text("value", default=""),
-        workspace=ws,
-    )
+    name, key = p.text("name", required=True), p.text("key", required=True)
+    value = p.text("value", default="")
+    if mlflow_prompts.named(ws, name) is not None:
+        prompts.set_prompt_tags(name, {key: value}, workspace=ws)
+    else:
+        reg.set_model_tag(name, key, value, workspace=ws)
+    return {}
+
+
+def delete_registered_model_tag(ws: Workspace, p: Params) -> dict[str, Any]:
+    name, key = p.text("name", required=True), p.text("key", required=True)
+    if mlflow_prompts.named(ws, name) is None:
+        raise unsupported("deleting a registered model's tags", "; set the tag to another value")
+    prompts.delete_prompt_tag(name, key, workspace=ws)
     return {}
 
 
 def get_latest_versions(ws: Workspace, p: Params) -> dict[str, Any]:
-    m = reg.get_model(p.text("name", required=True), workspace=ws)
+    name = p.text("name", required=True)
     stages = [str(s).lower() for s in p.repeated("stages")]
+    prompt = mlflow_prompts.named(ws, name)
+    if prompt is not None:
+        if not prompt.latest_version or (stages and "none" not in stages):
+            return {"model_versions": []}
+        latest = prompts.get_version(name, prompt.latest_version, workspace=ws)
+        return {"model_versions": [mlflow_prompts.version_json(latest)]}
+    m = reg.get_model(name, workspace=ws)
     if m.latest_version is None or (stages and "none" not in stages):
         return {"model_versions": []}
     return {
@@ -171,7 +214,8 @@ def get_latest_versions(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def create_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
     name = p.text("name", required=True)
-    _not_a_prompt(p)
+    if mlflow_prompts.is_prompt_request(p):
+        return mlflow_prompts.create_version(ws, p)
     source = p.text("source", required=True)
     tags = p.key_values("tags") or None
     description = p.text("description")
@@ -211,11 +255,26 @@ def _version_of(ws: Workspace, p: Params) -> ModelVersion:
     return reg.get_version(p.text("name", required=True), int(version), workspace=ws)
 
 
+def _prompt_version_of(ws: Workspace, p: Params) -> PromptVersion | None:
+    """The prompt version a version call names, when its name is a prompt's."""
+    name = p.text("name", required=True)
+    if mlflow_prompts.named(ws, name) is None:
+        return None
+    return mlflow_prompts.version_of(ws, name, p.text("version", required=True))
+
+
 def get_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
+    prompt = _prompt_version_of(ws, p)
+    if prompt is not None:
+        return {"model_version": mlflow_prompts.version_json(prompt)}
     return {"model_version": version_json(ws, _version_of(ws, p))}
 
 
 def update_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
+    if _prompt_version_of(ws, p) is not None:
+        raise unsupported(
+            "changing a prompt version's commit message", ": Cauce's prompt versions are immutable"
+        )
     v = _version_of(ws, p)
     v = reg.update_version(
         v.name, v.version, description=p.text("description", default=""), workspace=ws
@@ -225,12 +284,17 @@ def update_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def search_model_versions(ws: Workspace, p: Params) -> dict[str, Any]:
     text = p.text("filter") or ""
-    found: list[ModelVersion] = []
+    found: list[Any] = []
     for m in reg.list_models(workspace=ws):
         for v in reg.versions(m.name, workspace=ws):
             fields = {"name": v.name, "run_id": v.run_id, "version_number": str(v.version)}
             if not text or matches(fields, text, v.tags):
                 found.append(v)
+    if mlflow_prompts.asks_for_prompts(text):
+        for pv in mlflow_prompts.search_versions(ws):
+            fields = {"name": pv.name, "run_id": None, "version_number": str(pv.version)}
+            if matches(fields, text, {**pv.tags, mlflow_prompts.IS_PROMPT: "true"}):
+                found.append(pv)
     found.sort(key=lambda v: (v.name, -v.version))
     _order(
         found,
@@ -242,24 +306,45 @@ def search_model_versions(ws: Workspace, p: Params) -> dict[str, Any]:
             "last_updated_timestamp": "created_at",
         },
     )
-    return page(p, found, lambda v: version_json(ws, v), "model_versions", default_max=10000)
+    return page(p, found, lambda v: _any_version_json(ws, v), "model_versions", default_max=10000)
+
+
+def _any_version_json(ws: Workspace, v: ModelVersion | PromptVersion) -> dict[str, Any]:
+    if isinstance(v, PromptVersion):
+        return mlflow_prompts.version_json(v)
+    return version_json(ws, v)
 
 
 def get_download_uri(ws: Workspace, p: Params) -> dict[str, Any]:
+    if _prompt_version_of(ws, p) is not None:
+        raise MlflowError("INVALID_PARAMETER_VALUE", "a prompt version has no files to download")
     v = _version_of(ws, p)
     return {"artifact_uri": download_uri(v.name, v.version)}
 
 
 def set_model_version_tag(ws: Workspace, p: Params) -> dict[str, Any]:
+    key, value = p.text("key", required=True), p.text("value", default="")
+    prompt = _prompt_version_of(ws, p)
+    if prompt is not None:
+        prompts.set_version_tags(prompt.name, prompt.version, {key: value}, workspace=ws)
+        return {}
     v = _version_of(ws, p)
-    reg.set_version_tag(
-        v.name, v.version, p.text("key", required=True), p.text("value", default=""), workspace=ws
+    reg.set_version_tag(v.name, v.version, key, value, workspace=ws)
+    return {}
+
+
+def delete_model_version_tag(ws: Workspace, p: Params) -> dict[str, Any]:
+    prompt = _prompt_version_of(ws, p)
+    if prompt is None:
+        raise unsupported("deleting a model version's tags", "; set the tag to another value")
+    prompts.delete_version_tag(
+        prompt.name, prompt.version, p.text("key", required=True), workspace=ws
     )
     return {}
 
 
 def delete_model_version(ws: Workspace, p: Params) -> dict[str, Any]:
-    raise unsupported("deleting model versions", ": Cauce's versions are immutable")
+    raise unsupported("deleting model or prompt versions", ": Cauce's versions are immutable")
 
 
 def transition_stage(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -270,23 +355,32 @@ def transition_stage(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def set_alias(ws: Workspace, p: Params) -> dict[str, Any]:
+    name, alias = p.text("name", required=True), p.text("alias", required=True)
     version = p.text("version", required=True)
     if not version.isdigit():
         raise MlflowError("INVALID_PARAMETER_VALUE", f"version must be a number, not {version!r}")
-    reg.set_alias(
-        p.text("name", required=True), p.text("alias", required=True), int(version), workspace=ws
-    )
+    if mlflow_prompts.named(ws, name) is not None:
+        prompts.set_label(name, alias, int(version), workspace=ws)
+    else:
+        reg.set_alias(name, alias, int(version), workspace=ws)
     return {}
 
 
 def delete_alias(ws: Workspace, p: Params) -> dict[str, Any]:
-    reg.delete_alias(p.text("name", required=True), p.text("alias", required=True), workspace=ws)
+    name, alias = p.text("name", required=True), p.text("alias", required=True)
+    if mlflow_prompts.named(ws, name) is not None:
+        prompts.delete_label(name, alias, workspace=ws)
+    else:
+        reg.delete_alias(name, alias, workspace=ws)
     return {}
 
 
 def get_by_alias(ws: Workspace, p: Params) -> dict[str, Any]:
-    name = p.text("name", required=True)
-    v = reg.resolve(f"models:/{name}@{p.text('alias', required=True)}", workspace=ws)
+    name, alias = p.text("name", required=True), p.text("alias", required=True)
+    if mlflow_prompts.named(ws, name) is not None:
+        found = prompts.version_by_label(name, alias, workspace=ws)
+        return {"model_version": mlflow_prompts.version_json(found)}
+    v = reg.resolve(f"models:/{name}@{alias}", workspace=ws)
     return {"model_version": version_json(ws, v)}
 
 
@@ -309,6 +403,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/registered-models/update", ("PATCH",), update_registered_model),
     ("/registered-models/delete", ("DELETE",), delete_registered_model),
     ("/registered-models/set-tag", ("POST",), set_registered_model_tag),
+    ("/registered-models/delete-tag", ("DELETE",), delete_registered_model_tag),
     ("/registered-models/get-latest-versions", ("POST", "GET"), get_latest_versions),
     ("/registered-models/alias", ("POST",), set_alias),
     ("/registered-models/alias", ("DELETE",), delete_alias),
@@ -319,6 +414,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/model-versions/search", ("GET",), search_model_versions),
     ("/model-versions/get-download-uri", ("GET",), get_download_uri),
     ("/model-versions/set-tag", ("POST",), set_model_version_tag),
+    ("/model-versions/delete-tag", ("DELETE",), delete_model_version_tag),
     ("/model-versions/delete", ("DELETE",), delete_model_version),
     ("/model-versions/transition-stage", ("POST",), transition_stage),
 ]

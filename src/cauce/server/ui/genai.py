@@ -50,6 +50,9 @@ def prompt(request: Request) -> View:
 
         found = get_prompt(name)
         latest = found.latest_version
+        if not latest:  # created from MLflow, its first version not registered yet
+            return render("prompt.html", ctx=ctx, prompt=found, versions=[], shown=None,
+                          history=[], section="prompts")  # fmt: skip
         a = query.get("a") or str(max(1, latest - 1))
         b = query.get("b") or str(latest)
         for field, value in (("a", a), ("b", b)):
