@@ -142,6 +142,7 @@ SPAN_ATTRIBUTES = {
     "cauce.prompt_version.NODE",
     "cauce.catalog_model",
     "cauce.prompt",
+    "cauce.prompt.version",
     "cauce.connection",
     "cauce.cost",
     "cauce.stream.abandoned",

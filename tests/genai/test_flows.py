@@ -113,6 +113,7 @@ def test_a_line_runs_the_dag_in_order_as_one_trace(qa: flows.Flow) -> None:
     ]
     assert trace.spans[0].attributes["gen_ai.agent.name"] == "qa"
     assert trace.spans[2].attributes["cauce.prompt.version"] == "prompts:/answer/1"
+    assert trace.prompts == ["prompts:/answer/1"]  # a lineage edge from the version
     assert trace.spans[3].parent_id == trace.spans[2].span_id
     assert trace.summary.input_tokens == 6
 

@@ -319,6 +319,41 @@ def test_a_trace_faster_than_a_millisecond_reads_its_root_spans_time(
     assert (row["duration_ms"], row["trace_id"]) == (3.0, "c" * 32)
 
 
+def test_a_trace_is_linked_to_the_prompt_versions_its_spans_name(
+    any_workspace: Workspace,
+) -> None:
+    from cauce.genai import prompts
+
+    answer = prompts.register("answer", "Answer {{ question }}")
+    root, summary = _quick_trace()
+    named = {
+        "cauce.prompt.version": "prompts:/answer/1",
+        # MLflow's list: a version this workspace does not hold is no edge, and no error.
+        "mlflow.linkedPrompts": json.dumps(
+            [{"name": "answer", "version": "1"}, {"name": "elsewhere", "version": "4"}]
+        ),
+    }
+    tracing.record_spans(
+        [tracing.FinishedSpan(**{**root.__dict__, "attributes": named})], [summary]
+    )
+    assert tracing.get_trace(root.trace_id).prompts == ["prompts:/answer/1"]
+    prompts.register("answer", "Reply to {{ question }}")
+    tracing.link_prompts(root.trace_id, ["prompts:/answer/2", "prompts:/answer/1"])
+    assert tracing.get_trace(root.trace_id).prompts == ["prompts:/answer/1", "prompts:/answer/2"]
+    assert tracing.get_trace(root.trace_id).to_dict()["prompts"][0] == "prompts:/answer/1"
+    with pytest.raises(NotFound, match="no version 7"):
+        tracing.link_prompts(root.trace_id, ["prompts:/answer/7"])
+    with pytest.raises(InvalidInput, match=r"versions\.0"):
+        tracing.link_prompts(root.trace_id, ["prompts:/answer@production"])
+    from cauce.lineage.graph import walk
+
+    graph = walk(any_workspace, "trace", root.trace_id, direction="upstream")
+    assert {e.src.id for e in graph.edges if e.relation == "used_by"} == {
+        answer.id,
+        prompts.get_version("answer", 2).id,
+    }
+
+
 def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:
     llm = _connect(upstream.url, echo={"input": 1.0, "output": 1.0})
     with tracing.span("answer") as root:
@@ -336,6 +371,9 @@ def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) 
     shown = run_cli(home, "traces", "show", root.trace_id[:10]).stdout
     assert "answer" in shown and "retrieval docs" in shown and "chat echo" in shown
     assert "tokens 4/5" in shown and "relevance=5.0" in shown
+    cauce.prompts.register("answer", "Answer {{ question }}")
+    tracing.link_prompts(quick.trace_id, ["prompts:/answer/1"])
+    assert "prompts: prompts:/answer/1" in run_cli(home, "traces", "show", quick.trace_id).stdout
     as_json = json.loads(run_cli(home, "traces", "show", root.trace_id, "--json").stdout)
     assert [s["name"] for s in as_json["spans"]] == ["answer", "retrieval docs", "chat echo"]
     missing = run_cli(home, "traces", "show", "0" * 32, check=False)

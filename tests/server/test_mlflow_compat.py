@@ -301,9 +301,12 @@ def test_errors_have_mlflows_shape(mlflow: Any) -> None:
     assert httpx.get(ajax, params={"experiment_id": "0"}).status_code == 200
     # A call Cauce does not serve is MLflow's NOT_IMPLEMENTED, named, not a bare 404.
     with pytest.raises(mlflow.MlflowException) as unmapped:
-        mlflow.MlflowClient().get_trace("tr-" + "f" * 32)
+        mlflow.MlflowClient().search_traces(locations=["0"])
     assert error_code(unmapped) == "NOT_IMPLEMENTED"
-    assert "/api/3.0/mlflow/traces/" in str(unmapped.value)
+    assert "/api/3.0/mlflow/traces/search" in str(unmapped.value)
+    with pytest.raises(mlflow.MlflowException) as unknown:
+        mlflow.MlflowClient().get_trace("tr-" + "f" * 32)
+    assert error_code(unknown) == "RESOURCE_DOES_NOT_EXIST"
     reply = httpx.post(f"{base}/model-versions/no-such-call", json={})
     assert (reply.status_code, reply.json()["error_code"]) == (501, "NOT_IMPLEMENTED")
 

@@ -565,3 +565,70 @@ def _no_global_provider() -> Iterator[None]:
     before = otel_trace.get_tracer_provider()
     yield
     assert otel_trace.get_tracer_provider() is before
+
+
+MLFLOW_PROMPTED = """
+import mlflow
+
+@mlflow.trace(span_type="AGENT")
+def answer(name):
+    prompt = mlflow.genai.load_prompt("prompts:/greet@production")
+    return prompt.format(name=name)
+
+answer("Ana")
+mlflow.flush_trace_async_logging()
+print(mlflow.get_last_active_trace_id())
+"""
+
+
+def test_a_prompt_an_mlflow_app_loads_in_a_trace_is_linked_to_it(workspace: Workspace) -> None:
+    """The span names the version, then the client links it (in a thread its process waits
+    for) through the trace's info and the link call: one lineage edge, and no warning."""
+    from cauce.genai import prompts
+    from cauce.lineage.graph import walk
+
+    need("mlflow", extra="dev")
+    version = prompts.register("greet", "Hello {{ name }}", labels=["production"])
+    with app_server(workspace) as url:
+        done = _mlflow_app(MLFLOW_PROMPTED, MLFLOW_TRACKING_URI=url)
+        trace_id = done.stdout.strip().removeprefix("tr-")
+        info = httpx.get(f"{url}/api/3.0/mlflow/traces/tr-{trace_id}").json()
+        tags = info["trace"]["trace_info"]["tags"]
+        assert json.loads(tags["mlflow.linkedPrompts"]) == [{"name": "greet", "version": "1"}]
+        batch = httpx.get(f"{url}/api/3.0/mlflow/traces/batchGet", params={"trace_ids": "x"})
+        assert batch.json()["error_code"] == "NOT_IMPLEMENTED"
+        unknown = httpx.get(f"{url}/api/3.0/mlflow/traces/tr-{'f' * 32}")
+        assert unknown.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        # The calls the client makes when the trace's info lacks a version it used.
+        prompts.register("greet", "Hi {{ name }}")
+        prompts.register("farewell", "Bye {{ name }}")
+        base = f"{url}/api/2.0/mlflow/traces"
+        linked = httpx.post(
+            f"{base}/link-prompts",
+            json={
+                "trace_id": f"tr-{trace_id}",
+                "prompt_versions": [{"name": "greet", "version": "2"}],
+            },
+        )
+        assert linked.status_code == 200, linked.text
+        tag = [{"name": "farewell", "version": "1"}]
+        body = {"key": "mlflow.linkedPrompts", "value": json.dumps(tag)}
+        assert httpx.patch(f"{base}/tr-{trace_id}/tags", json=body).status_code == 200
+        missing = {
+            "trace_id": f"tr-{trace_id}",
+            "prompt_versions": [{"name": "greet", "version": "9"}],
+        }
+        assert httpx.post(f"{base}/link-prompts", json=missing).status_code == 404
+        other = httpx.patch(f"{base}/tr-{trace_id}/tags", json={"key": "env", "value": "prod"})
+        assert other.json()["error_code"] == "NOT_IMPLEMENTED"
+    assert "WARNING" not in done.stderr, done.stderr[-3000:]
+    assert tracing.get_trace(trace_id).prompts == [
+        "prompts:/farewell/1",
+        "prompts:/greet/1",
+        "prompts:/greet/2",
+    ]
+    graph = walk(workspace, "prompt_version", version.id, direction="downstream")
+    assert sorted((e.dst.kind, e.relation) for e in graph.edges if e.src.id == version.id) == [
+        ("prompt_version", "revised"),
+        ("trace", "used_by"),
+    ]

@@ -368,6 +368,10 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     assert took is not None and 0 < float(took.group(1)) < 1000
     assert client.get("/ui/traces/abc").status_code == 422
     assert client.get(f"/ui/traces/{root.trace_id[:4]}").text == tree  # a start, as in the CLI
+    cauce.prompts.register("greet", "Hello {{ name }}")
+    tracing.link_prompts(root.trace_id, ["prompts:/greet/1"])
+    linked = client.get(f"/ui/traces/{root.trace_id}").text
+    assert '<dt>Prompts</dt><dd><a href="/ui/prompts/greet?b=1">greet v1</a></dd>' in linked
     # The list is filtered by name and status, from what is stored.
     with pytest.raises(RuntimeError), tracing.span("lookup", operation="invoke_agent"):
         raise RuntimeError("no index")

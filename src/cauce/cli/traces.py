@@ -258,6 +258,8 @@ def show(
         if span.parent_id is None or span.parent_id not in ids:
             grow(root.add(label(span)), span.span_id)
     console.print(root)
+    if found.prompts:
+        console.print(f"prompts: {', '.join(found.prompts)}")
 
 
 @app.command("feedback")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from cauce.config import load_object
 from cauce.errors import CauceError, InvalidInput, NotFound
 from cauce.genai.flows.spec import REFERENCE, FlowSpec, Node, node_forms, order
+from cauce.genai.tracing.attributes import PROMPT_VERSION
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -310,7 +311,7 @@ def _llm(node: Node, arguments: dict[str, Any], ws: Workspace, span: Any) -> str
     from cauce.genai import connections, prompts
 
     prompt = prompts.load(str(node.prompt), workspace=ws)
-    span.set("cauce.prompt.version", prompt.uri)
+    span.set(PROMPT_VERSION, prompt.uri)
     messages = prompt.render(**arguments)
     defaults = dict(prompt.model_parameters)
     prompt_model = defaults.pop("model", None)

@@ -44,7 +44,7 @@ from cauce.genai.tracing.reading import (
     read_trace,
     trace_names,
 )
-from cauce.genai.tracing.records import FinishedSpan, FinishedTrace, record_spans
+from cauce.genai.tracing.records import FinishedSpan, FinishedTrace, link_prompts, record_spans
 from cauce.genai.tracing.scores import (
     ScoreSummary,
     add_evaluation,
@@ -79,6 +79,7 @@ __all__ = [
     "add_root_evaluations",
     "flush",
     "get_trace",
+    "link_prompts",
     "list_scores",
     "list_sessions",
     "list_traces",

@@ -14,6 +14,10 @@ OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 COST = "cauce.cost"
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 SESSION = "session.id"
+# The prompt version a span rendered: Cauce's flows name one (``prompts:/name/3``), MLflow's
+# ``load_prompt`` lists those its span used (``[{"name": ..., "version": ...}]``).
+PROMPT_VERSION = "cauce.prompt.version"
+MLFLOW_LINKED_PROMPTS = "mlflow.linkedPrompts"
 USER = "user.id"
 MAX_ID = 256
 

@@ -13,7 +13,7 @@ from cauce.genai.tracing.attributes import EVALUATION_EVENT
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
 from cauce.store import id_matches, only_match
-from cauce.store.schema import spans, traces
+from cauce.store.schema import lineage_edges, prompt_versions, prompts, spans, traces
 from cauce.validation import check_int, check_limit
 from cauce.workspace import Workspace, current
 
@@ -103,6 +103,8 @@ class Trace:
 
     summary: TraceSummary
     spans: list[SpanRecord] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    """The prompt versions it used (``prompts:/name/3``), by name and version."""
 
     def children(self, span_id: str | None) -> list[SpanRecord]:
         """The spans whose parent is ``span_id`` (None: the roots)."""
@@ -110,7 +112,11 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
-        return {**self.summary.to_dict(), "spans": [s.to_dict() for s in self.spans]}
+        return {
+            **self.summary.to_dict(),
+            "spans": [s.to_dict() for s in self.spans],
+            "prompts": list(self.prompts),
+        }
 
 
 def list_traces(
@@ -385,7 +391,20 @@ def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
         found = conn.execute(
             select(spans).where(spans.c.trace_id == row.id).order_by(spans.c.started_ns)
         ).all()
-    return Trace(_trace_summary(row), _tree_order([_span_record(r) for r in found]))
+        used = _prompts_used(conn, row.id)
+    return Trace(_trace_summary(row), _tree_order([_span_record(r) for r in found]), used)
+
+
+def _prompts_used(conn: Any, trace_id: str) -> list[str]:
+    e, v, p = lineage_edges.c, prompt_versions.c, prompts.c
+    rows = conn.execute(
+        select(p.name, v.version)
+        .join(prompt_versions, v.id == e.src_id)
+        .join(prompts, p.id == v.prompt_id)
+        .where(e.dst_kind == "trace", e.dst_id == trace_id, e.src_kind == "prompt_version")
+        .order_by(p.name, v.version)
+    )
+    return [f"prompts:/{r.name}/{r.version}" for r in rows]
 
 
 def _require_trace(conn: Any, trace_id: str) -> Any:

@@ -3,16 +3,30 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 
-from cauce.errors import InvalidInput
-from cauce.genai.tracing.attributes import SESSION, USER, check_hex, check_id, id_text
+from cauce.errors import InvalidInput, NotFound
+from cauce.genai.tracing.attributes import (
+    MLFLOW_LINKED_PROMPTS,
+    PROMPT_VERSION,
+    SESSION,
+    USER,
+    check_hex,
+    check_id,
+    id_text,
+)
+from cauce.lineage.graph import add_edge
 from cauce.operations import operation
 from cauce.store import dialect_insert, schema
 from cauce.workspace import Workspace, current
+
+_PROMPT_REF = re.compile(r"^prompts:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,7 @@ def record_spans(
                 dialect_insert(conn, schema.traces).on_conflict_do_nothing(),
                 [_row(t) for t in summaries],
             )
+        _link_used_prompts(conn, spans)
 
 
 def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | None = None) -> None:
@@ -114,6 +129,73 @@ def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | N
                     },
                 )
                 conn.execute(upsert, [_row(t) for t in summaries])
+        _link_used_prompts(conn, spans)
+
+
+@operation("POST /traces/{trace_id}/prompts", idempotent=True)
+def link_prompts(trace_id: str, versions: list[str], *, workspace: Workspace | None = None) -> None:
+    """Record that a trace used these prompt versions (``prompts:/name/3``): lineage edges
+    ``prompt_version → trace`` (``used_by``). Spans that name the version they rendered
+    (``cauce.prompt.version``, MLflow's ``mlflow.linkedPrompts``) are linked when stored."""
+    ws = workspace or current()
+    check_hex(trace_id, 32, "trace_id")
+    wanted: set[tuple[str, int]] = set()
+    for index, ref in enumerate(versions):
+        found = _PROMPT_REF.match(ref) if isinstance(ref, str) else None
+        if found is None:
+            raise InvalidInput(
+                f"versions.{index}: a prompt version, prompts:/NAME/VERSION, not {ref!r}",
+                details={"field": f"versions.{index}"},
+            )
+        wanted.add((found["name"], int(found["version"])))
+    with ws.store.write() as conn:
+        ids = _prompt_version_ids(conn, wanted)
+        missing = sorted(wanted - set(ids))
+        if missing:
+            name, version = missing[0]
+            raise NotFound(f"prompt {name!r} has no version {version}")
+        for version_id in ids.values():
+            add_edge(conn, ("prompt_version", version_id), ("trace", trace_id), "used_by")
+
+
+def _link_used_prompts(conn: Any, spans: list[FinishedSpan]) -> None:
+    """Link each trace to the stored prompt versions its spans name (a version this workspace
+    does not hold, an application's own, is left out)."""
+    used = {(s.trace_id, ref) for s in spans for ref in _prompts_named(s.attributes)}
+    if not used:
+        return
+    ids = _prompt_version_ids(conn, {ref for _, ref in used})
+    for trace_id, ref in sorted(used):
+        if ref in ids:
+            add_edge(conn, ("prompt_version", ids[ref]), ("trace", trace_id), "used_by")
+
+
+def _prompts_named(attributes: dict[str, Any]) -> Iterable[tuple[str, int]]:
+    found = _PROMPT_REF.match(str(attributes.get(PROMPT_VERSION) or ""))
+    if found is not None:
+        yield found["name"], int(found["version"])
+    linked = attributes.get(MLFLOW_LINKED_PROMPTS)
+    if not isinstance(linked, str):
+        return
+    try:
+        entries = json.loads(linked)
+    except ValueError:
+        return  # another tracer's attribute: not Cauce's to refuse
+    for entry in entries if isinstance(entries, list) else []:
+        version = str(entry.get("version", "")) if isinstance(entry, dict) else ""
+        if version.isdigit() and isinstance(entry.get("name"), str):
+            yield entry["name"], int(version)
+
+
+def _prompt_version_ids(conn: Any, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    v, p = schema.prompt_versions.c, schema.prompts.c
+    names = sorted({name for name, _ in wanted})
+    rows = conn.execute(
+        select(p.name, v.version, v.id)
+        .join(schema.prompts, p.id == v.prompt_id)
+        .where(p.name.in_(names), v.version.in_(sorted({n for _, n in wanted})))
+    )
+    return {(r.name, r.version): r.id for r in rows if (r.name, r.version) in wanted}
 
 
 def record_trace_info(

@@ -57,7 +57,9 @@ def router(workspace_of: Callable[[Request], Workspace]) -> APIRouter:
     from cauce.server.mlflow import registry, traces, tracking
 
     api = APIRouter()
-    routes = [(p, r) for p in PREFIXES for r in [*tracking.ROUTES, *registry.ROUTES]]
+    routes = [
+        (p, r) for p in PREFIXES for r in [*tracking.ROUTES, *registry.ROUTES, *traces.V2_ROUTES]
+    ]
     routes += [(p, r) for p in V3_PREFIXES for r in traces.ROUTES]
     for prefix, (path, methods, handler) in routes:
         api.add_api_route(

@@ -3,6 +3,12 @@
 (``StartTraceV3``): its session and user are kept on the trace's summary, and the answer says
 the spans are in the tracking store already, so the client uploads no copy of them.
 
+A prompt version the application loaded inside a trace (``mlflow.genai.load_prompt``) is
+linked to it: the span names it (``mlflow.linkedPrompts``), and the client links it again
+through the trace's info (``GetTraceInfoV3``), ``LinkPromptsToTrace`` and the trace's tag of
+that name; all three are lineage edges ``prompt_version → trace``. Other trace tags are not
+kept.
+
 ``mlflow.log_feedback`` (``CreateAssessment``) is Cauce's feedback: an evaluation result on
 the trace's root span, or on the span it names. Cauce keeps no assessment ids (a corrected
 feedback is a newer result of the same name), so reading, updating or deleting one by its id,
@@ -17,7 +23,9 @@ import uuid
 from typing import Any
 
 from cauce.errors import InvalidInput
-from cauce.genai.tracing.records import record_trace_info
+from cauce.genai.tracing.attributes import MLFLOW_LINKED_PROMPTS
+from cauce.genai.tracing.reading import read_trace
+from cauce.genai.tracing.records import link_prompts, record_trace_info
 from cauce.genai.tracing.scores import add_evaluation, log_feedback
 from cauce.server.mlflow.wire import Params, unsupported
 from cauce.workspace import Workspace
@@ -65,6 +73,97 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
         workspace=ws,
     )
     return {"trace": {"trace_info": {**info, "tags": {**tags, _SPANS_LOCATION: "TRACKING_STORE"}}}}
+
+
+def get_trace_info(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``GetTraceInfoV3``: a stored trace's info, the prompt versions it used as MLflow's
+    ``mlflow.linkedPrompts`` tag. Cauce's traces belong to the workspace, not to an experiment:
+    the location is the default experiment."""
+    from google.protobuf.duration_pb2 import Duration
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    trace_id = _trace_hex(p.values.get("trace_id"))
+    found = read_trace(trace_id, workspace=ws)
+    summary = found.summary
+    started, took = Timestamp(), Duration()
+    started.FromMilliseconds(summary.started_at)
+    took.FromNanoseconds(int(summary.duration_ms * 1_000_000))
+    metadata = {
+        key: value
+        for key, value in (
+            ("mlflow.trace.session", summary.session_id),
+            ("mlflow.trace.user", summary.user_id),
+        )
+        if value is not None
+    }
+    tags = {"mlflow.traceName": summary.name, _SPANS_LOCATION: "TRACKING_STORE"}
+    if found.prompts:
+        tags[MLFLOW_LINKED_PROMPTS] = json.dumps(
+            [{"name": name, "version": version} for name, version in map(_prompt_of, found.prompts)]
+        )
+    info = {
+        "trace_id": f"tr-{summary.id}",
+        "trace_location": {
+            "type": "MLFLOW_EXPERIMENT",
+            "mlflow_experiment": {"experiment_id": "0"},
+        },
+        "request_time": started.ToJsonString(),
+        "execution_duration": took.ToJsonString(),
+        "state": "ERROR" if summary.status == "error" else "OK",
+        "trace_metadata": metadata,
+        "tags": tags,
+    }
+    return {"trace": {"trace_info": info}}
+
+
+def batch_get_traces(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``BatchGetTraces`` (``mlflow.get_trace``, ``search_traces``): not served."""
+    raise unsupported(
+        "reading traces' spans back through MLflow (get_trace, search_traces)",
+        ": cauce traces show, the UI's trace page or cauce.tracing.get_trace read them",
+    )
+
+
+def link_prompts_to_trace(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``LinkPromptsToTrace``: the prompt versions a trace used."""
+    trace_id = _trace_hex(p.values.get("trace_id"))
+    given = p.values.get("prompt_versions") or []
+    if not isinstance(given, list) or not all(isinstance(v, dict) for v in given):
+        raise InvalidInput(
+            "prompt_versions: a list of {name, version}", details={"field": "prompt_versions"}
+        )
+    link_prompts(trace_id, [_ref(v) for v in given], workspace=ws)
+    return {}
+
+
+def set_trace_tag(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``SetTraceTag``: only ``mlflow.linkedPrompts``, the prompt versions the trace used."""
+    key = p.text("key", required=True)
+    if key != MLFLOW_LINKED_PROMPTS:
+        raise unsupported(
+            f"the trace tag {key!r}", ": Cauce keeps a trace's session, user and linked prompts"
+        )
+    trace_id = _trace_hex(p.values.get("request_id") or p.values.get("trace_id"))
+    try:
+        entries = json.loads(p.text("value", default="[]"))
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(v, dict) for v in entries):
+        raise InvalidInput(
+            f"value: the {MLFLOW_LINKED_PROMPTS} tag is a JSON list of {{name, version}}",
+            details={"field": "value"},
+        )
+    link_prompts(trace_id, [_ref(v) for v in entries], workspace=ws)
+    return {}
+
+
+def _ref(entry: dict[str, Any]) -> str:
+    return f"prompts:/{entry.get('name')}/{entry.get('version')}"
+
+
+def _prompt_of(ref: str) -> tuple[str, str]:
+    name, _, version = ref.removeprefix("prompts:/").rpartition("/")
+    return name, version
 
 
 def create_assessment(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -123,5 +222,14 @@ def _score_and_label(value: Any) -> tuple[float | None, str | None]:
 
 ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
     ("/traces", ("POST",), start_trace),
+    ("/traces/batchGet", ("GET",), batch_get_traces),
+    ("/traces/{trace_id}", ("GET",), get_trace_info),
     ("/traces/{trace_id}/assessments", ("POST",), create_assessment),
 ]
+"""Under ``/api/3.0/mlflow``."""
+
+V2_ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
+    ("/traces/link-prompts", ("POST",), link_prompts_to_trace),
+    ("/traces/{request_id}/tags", ("PATCH",), set_trace_tag),
+]
+"""Under ``/api/2.0/mlflow``, where MLflow's client sends these."""
