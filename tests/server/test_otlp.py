@@ -397,6 +397,36 @@ def test_named_workspaces_and_tokens(workspace: Workspace) -> None:
     assert tracing.list_traces()[0].name == "signed in" and len(tracing.list_traces()) == 1
 
 
+def test_services_sending_spans_of_one_trace_at_once_leave_it_whole(
+    any_workspace: Workspace,
+) -> None:
+    """The services of one distributed trace each send their span at the same instant: every
+    request sums the trace after the one before it (PostgreSQL's reads would miss the others')."""
+    from together import at_once
+
+    provider, kept = _recording()
+    tracer = provider.get_tracer("shop")
+    roots = []
+    for _ in range(3):
+        with tracer.start_as_current_span("checkout") as root:
+            for step in range(7):
+                with tracer.start_as_current_span(f"service {step}"):
+                    pass
+        roots.append(root)
+    bodies = [_protobuf([span]) for span in kept.get_finished_spans()]
+    with app_server(any_workspace) as url, httpx.Client() as http:
+        sent = at_once(
+            [
+                lambda b=body: http.post(f"{url}/v1/traces", content=b, headers=PROTOBUF)
+                for body in bodies
+            ]
+        )
+    assert [answer.status_code for answer in sent] == [200] * 24
+    for root in roots:
+        summary = tracing.get_trace(_hex(root)[0]).summary
+        assert (summary.name, summary.span_count) == ("checkout", 8)
+
+
 MLFLOW_APP = """
 import mlflow
 

@@ -7,6 +7,7 @@ The store owns connections, transactions, migrations and the metric hot path; th
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import threading
@@ -472,6 +473,32 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     stmt = dialect_insert(conn, table).values(values).on_conflict_do_nothing()
     # RETURNING says whether the row went in on both (rowcount said 1 on PostgreSQL either way).
     return conn.execute(stmt.returning(*table.primary_key.columns)).first() is not None
+
+
+def take_turns(conn: Connection, keys: Sequence[str]) -> None:
+    """Make writers of the same ``keys`` wait for each other until the transaction ends, so
+    that each reads what the one before it committed: PostgreSQL's transaction-scoped advisory
+    locks (in sorted order: no deadlock); SQLite has one writer at a time already."""
+    if conn.dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    numbers = sorted(
+        {
+            int.from_bytes(
+                hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True
+            )
+            for key in keys
+        }
+    )
+    if numbers:
+        conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM "
+                "(SELECT unnest(CAST(:keys AS BIGINT[])) AS k ORDER BY 1) AS ordered"
+            ),
+            {"keys": numbers},
+        )
 
 
 def upsert(

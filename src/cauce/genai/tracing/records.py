@@ -23,7 +23,7 @@ from cauce.genai.tracing.attributes import (
 )
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
-from cauce.store import dialect_insert, schema
+from cauce.store import dialect_insert, schema, take_turns
 from cauce.workspace import Workspace, current
 
 _PROMPT_REF = re.compile(r"^prompts:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -110,6 +110,9 @@ def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | N
         return
     trace_ids = sorted({one.trace_id for one in spans})
     with ws.store.write() as conn:
+        # Requests bringing spans of one trace at once (services of one distributed trace)
+        # sum in turn, each seeing the spans the one before it stored.
+        take_turns(conn, [f"trace {trace_id}" for trace_id in trace_ids])
         conn.execute(
             dialect_insert(conn, schema.spans).on_conflict_do_nothing(),
             [_row(s) for s in spans],
