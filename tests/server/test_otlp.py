@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -163,8 +164,8 @@ def test_a_traces_spans_sent_in_parts_are_summed_whenever_its_root_is_there(
             assert answer.headers["content-type"] == "application/x-protobuf"
 
         send(child)
-        with pytest.raises(NotFound):  # no root yet: not a trace to list
-            tracing.get_trace(trace_id)
+        early = tracing.get_trace(trace_id).summary  # listed by its span until the root comes
+        assert (early.name, early.span_count, early.input_tokens) == ("chat", 1, 10)
         send(first_root)
         summary = tracing.get_trace(trace_id).summary
         assert (summary.span_count, summary.input_tokens, summary.user_id) == (2, 10, None)
@@ -175,6 +176,43 @@ def test_a_traces_spans_sent_in_parts_are_summed_whenever_its_root_is_there(
         send(child, first_root, after)  # an exporter's retry
     again = tracing.get_trace(trace_id)
     assert again.summary == summary and len(again.spans) == 3
+
+
+def test_a_service_called_inside_another_systems_trace_is_listed_by_its_own_spans(
+    any_workspace: Workspace,
+) -> None:
+    """The caller's root span goes elsewhere (its traceparent header is all Cauce sees of it):
+    the service's first span stands for the trace, and its spans hang below it."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    provider, kept = _recording()
+    tracer = provider.get_tracer("shop")
+    caller = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    inside = otel_trace.set_span_in_context(NonRecordingSpan(caller))
+    with (
+        tracer.start_as_current_span("handle request", context=inside),
+        tracer.start_as_current_span("chat", attributes={"gen_ai.usage.input_tokens": 7}),
+    ):
+        pass
+    with app_server(any_workspace) as url:
+        body = _protobuf(list(kept.get_finished_spans()))
+        assert httpx.post(f"{url}/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        page = httpx.get(f"{url}/ui/traces/{0xABC:032x}").text
+    # The UI's tree starts at the service's span, its own below it.
+    rows = re.findall(r'aria-level="(\d)"[^>]*>(.*?)</tr>', page, re.S)
+    assert [(level, "handle request" in row, "chat" in row) for level, row in rows] == [
+        ("1", True, False),
+        ("2", False, True),
+    ]
+    [summary] = tracing.list_traces()
+    assert (summary.id, summary.name, summary.span_count, summary.input_tokens) == (
+        f"{0xABC:032x}",
+        "handle request",
+        2,
+        7,
+    )
+    found = tracing.get_trace(summary.id)
+    assert [s.name for s in found.children(f"{0xDEF:016x}")] == ["handle request"]
 
 
 def _json_request(trace_id: str, now: int) -> dict[str, Any]:

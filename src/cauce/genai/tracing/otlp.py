@@ -1,5 +1,5 @@
 """Spans other tracers send: OpenTelemetry's OTLP/HTTP trace requests (protobuf or JSON),
-made finished spans and stored, with the summary of every trace whose root has arrived.
+made finished spans and stored, with the summary of every trace they belong to.
 
 Any OpenTelemetry SDK or Collector exports to ``cauce server``'s ``/v1/traces``; so do the
 instrumentations that write OpenInference's attributes (Phoenix's) and MLflow's tracing with

@@ -100,9 +100,10 @@ def record_spans(
 
 def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | None = None) -> None:
     """Store spans another tracer sent (over OTLP) in one transaction, and the summary of each
-    trace they belong to whose root span is stored, summed from all its stored spans: a trace's
-    spans may come in any order over several requests, its root first or last. A span already
-    stored is kept as it was, so a batch sent again changes nothing."""
+    trace they belong to, summed from all its stored spans: a trace's spans may come in any
+    order over several requests, its root first or last (until it comes, the earliest span
+    whose parent is not stored names the trace). A span already stored is kept as it was, so a
+    batch sent again changes nothing."""
     ws = workspace or current()
     for index, one in enumerate(spans):
         _check_span(one, f"spans.{index}")
@@ -248,8 +249,8 @@ def record_trace_info(
 
 
 def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
-    """The summaries of those traces whose root span is stored, from their stored spans: one
-    query for their spans' few columns (the session and user as two JSON values, not every
+    """The summaries of those traces, from their stored spans: one query for their spans' few
+    columns (the session and user as two JSON values, not every
     text a span keeps), summed here.
 
     The ids are written into the statement (checked hex): each text is new, so psycopg never
@@ -280,9 +281,12 @@ def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
         by_trace.setdefault(row.trace_id, []).append(row)
     found = []
     for trace_id, spans in by_trace.items():
-        root = next((one for one in spans if one.parent_id is None), None)
-        if root is None:  # not a trace to list until its root arrives
-            continue
+        # Until the root arrives (or for good, when it is another system's: a service called
+        # inside someone else's trace) the earliest span whose parent is not here stands in.
+        held = {one.span_id for one in spans}
+        root = next((one for one in spans if one.parent_id is None), None) or next(
+            (one for one in spans if one.parent_id not in held), spans[0]
+        )
         costs = [one.cost for one in spans if one.cost is not None]
         # The root's session and user, else the first span's that names them.
         session = next((one[10] for one in [root, *spans] if one[10] is not None), None)

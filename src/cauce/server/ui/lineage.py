@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.requests import Request
 
-    from cauce.genai.tracing import Trace
+    from cauce.genai.tracing import SpanRecord, Trace
     from cauce.lineage.graph import Graph
 
 AUDIT_LIMIT = 200
@@ -288,16 +288,22 @@ def span_rows(found: Trace) -> list[dict[str, Any]]:
     total = max(end - start, 1.0)
     rows: list[dict[str, Any]] = []
 
-    def visit(parent: str | None, depth: int) -> None:
-        for span in found.children(parent):
-            offset = (span.started_ns - start) / total * 100
-            rows.append({"span": span, "depth": depth, "offset": offset,
-                         "width": max(span.duration_ms * 1e6 / total * 100, 0.5)})  # fmt: skip
-            visit(span.span_id, depth + 1)
+    shown: set[str] = set()
 
-    visit(None, 0)
-    known = {r["span"].span_id for r in rows}
-    for span in found.spans:  # a span whose parent was never stored: shown at the top
-        if span.span_id not in known:
-            rows.append({"span": span, "depth": 0, "offset": 0.0, "width": 100.0})
+    def visit(span: SpanRecord, depth: int) -> None:
+        shown.add(span.span_id)
+        offset = (span.started_ns - start) / total * 100
+        rows.append({"span": span, "depth": depth, "offset": offset,
+                     "width": max(span.duration_ms * 1e6 / total * 100, 0.5)})  # fmt: skip
+        for child in found.children(span.span_id):
+            if child.span_id not in shown:
+                visit(child, depth + 1)
+
+    held = {s.span_id for s in found.spans}
+    for span in found.spans:  # the root, and a span whose parent is not stored, at the top
+        if span.parent_id is None or span.parent_id not in held:
+            visit(span, 0)
+    for span in found.spans:  # spans that are each other's parents (a tracer's fault)
+        if span.span_id not in shown:
+            visit(span, 0)
     return rows
