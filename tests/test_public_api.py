@@ -143,6 +143,7 @@ SPAN_ATTRIBUTES = {
     "cauce.catalog_model",
     "cauce.prompt",
     "cauce.prompt.version",
+    "cauce.trace.tag.KEY",
     "cauce.connection",
     "cauce.cost",
     "cauce.stream.abandoned",

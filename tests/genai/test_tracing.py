@@ -354,6 +354,52 @@ def test_a_trace_is_linked_to_the_prompt_versions_its_spans_name(
     }
 
 
+def test_traces_are_tagged_by_their_spans_and_afterwards_and_listed_by_tag(
+    any_workspace: Workspace,
+) -> None:
+    with (
+        tracing.tagged({"env": "prod", "arm": "b"}),
+        tracing.span("answer") as prod,
+        tracing.span("retrieval"),
+    ):
+        pass
+    with tracing.tagged({"env": "dev"}), tracing.span("answer") as dev:
+        pass
+    root, summary = _quick_trace()  # another tracer's lists of tags: keys with no value
+    listed = {"langfuse.trace.tags": ["golden", "beta"], "tag.tags": '["beta", "reviewed"]'}
+    tracing.record_spans(
+        [tracing.FinishedSpan(**{**root.__dict__, "attributes": listed})], [summary]
+    )
+    tracing.flush()
+    assert tracing.get_trace(prod.trace_id).summary.tags == {"arm": "b", "env": "prod"}
+    assert tracing.get_trace(root.trace_id).summary.tags == {
+        "beta": "",
+        "golden": "",
+        "reviewed": "",
+    }
+    assert {t.id for t in tracing.list_traces(tag="env")} == {prod.trace_id, dev.trace_id}
+    assert [t.id for t in tracing.list_traces(tag="env=prod")] == [prod.trace_id]
+    assert [t.id for t in tracing.list_traces(tag="golden")] == [root.trace_id]
+    assert tracing.list_traces(tag="env=test") == []
+    # Set afterwards (a reviewer's verdict), on the start of the id as the lists print it.
+    tagged = tracing.set_trace_tags(dev.trace_id[:8], {"verdict": "wrong", "env": "staging"})
+    assert tagged.tags == {"env": "staging", "verdict": "wrong"}
+    assert tracing.delete_trace_tag(dev.trace_id, "verdict").tags == {"env": "staging"}
+    assert [t.id for t in tracing.list_traces(tag="env=staging")] == [dev.trace_id]
+    with pytest.raises(NotFound, match="no tag 'verdict'"):
+        tracing.delete_trace_tag(dev.trace_id, "verdict")
+    with pytest.raises(NotFound):
+        tracing.set_trace_tags("0" * 32, {"a": "b"})
+    with pytest.raises(InvalidInput):
+        tracing.list_traces(tag="=prod")
+    with pytest.raises(InvalidInput), tracing.tagged({}):
+        pass
+    from cauce.lineage import audit
+
+    actions = [e.action for e in audit.events(any_workspace, action="trace.*")]
+    assert sorted(actions) == ["trace.tag", "trace.untag"]
+
+
 def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:
     llm = _connect(upstream.url, echo={"input": 1.0, "output": 1.0})
     with tracing.span("answer") as root:
@@ -374,6 +420,12 @@ def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) 
     cauce.prompts.register("answer", "Answer {{ question }}")
     tracing.link_prompts(quick.trace_id, ["prompts:/answer/1"])
     assert "prompts: prompts:/answer/1" in run_cli(home, "traces", "show", quick.trace_id).stdout
+    tagged = run_cli(home, "traces", "tag", quick.trace_id[:8], "verdict=good", "golden").stdout
+    assert f"Trace {quick.trace_id}'s tags: golden verdict=good" in tagged
+    assert "golden" not in run_cli(home, "traces", "tag", quick.trace_id, "-r", "golden").stdout
+    assert "tags: verdict=good" in run_cli(home, "traces", "show", quick.trace_id).stdout
+    only = run_cli(home, "traces", "list", "--tag", "verdict=good").stdout
+    assert quick.trace_id[:8] in only and root.trace_id[:8] not in only
     as_json = json.loads(run_cli(home, "traces", "show", root.trace_id, "--json").stdout)
     assert [s["name"] for s in as_json["spans"]] == ["answer", "retrieval docs", "chat echo"]
     missing = run_cli(home, "traces", "show", "0" * 32, check=False)

@@ -372,6 +372,10 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     tracing.link_prompts(root.trace_id, ["prompts:/greet/1"])
     linked = client.get(f"/ui/traces/{root.trace_id}").text
     assert '<dt>Prompts</dt><dd><a href="/ui/prompts/greet?b=1">greet v1</a></dd>' in linked
+    tracing.set_trace_tags(root.trace_id, {"verdict": "good", "golden": ""})
+    tagged = client.get(f"/ui/traces/{root.trace_id}").text
+    assert '<a class="chip" href="/ui/traces?tag=verdict%3Dgood">verdict=good</a>' in tagged
+    assert '<a class="chip" href="/ui/traces?tag=golden">golden</a>' in tagged
     # The list is filtered by name and status, from what is stored.
     with pytest.raises(RuntimeError), tracing.span("lookup", operation="invoke_agent"):
         raise RuntimeError("no index")
@@ -382,6 +386,9 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     assert ">lookup</a>" in failed and ">answer</a>" not in failed
     none = client.get("/ui/traces", params={"status": "error", "name": "answer"}).text
     assert "No error trace of answer is stored." in none
+    by_tag = client.get("/ui/traces", params={"tag": "verdict=good"}).text.split("<tbody>")[1]
+    assert ">answer</a>" in by_tag and ">lookup</a>" not in by_tag
+    assert 'name="tag" value="verdict=good"' in client.get("/ui/traces?tag=verdict%3Dgood").text
     bad = client.get("/ui/traces", params={"status": "failed"})
     assert bad.status_code == 422 and "status is ok or error" in bad.text
 

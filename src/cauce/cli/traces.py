@@ -22,6 +22,7 @@ def list_(
     status: str = typer.Option(None, "--status", help="ok or error."),
     session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
     user_id: str = typer.Option(None, "--user", help="Only the traces of this user."),
+    tag: str = typer.Option(None, "--tag", help="Only traces with this tag: KEY or KEY=VALUE."),
     since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 2d."),
     before: str = typer.Option(
         None, "--before", help="Only traces older than this one (the last of a page)."
@@ -29,11 +30,12 @@ def list_(
     limit: int = typer.Option(50, "-n", "--max", help="How many, newest first."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """List recent traces with their session, user, tokens, latency and cost.
+    """List recent traces with their session, user, tokens, latency, cost and tags.
 
     Example:
         cauce traces list --status error -n 20
         cauce traces list --session chat-42
+        cauce traces list --tag env=prod
     """
     from cauce.genai.tracing import list_traces
 
@@ -42,6 +44,7 @@ def list_(
         status=status,
         session_id=session_id,
         user_id=user_id,
+        tag=tag,
         since_ms=_since_ms(since),
         before=before,
         limit=limit,
@@ -61,7 +64,12 @@ def list_(
     ]
     grouped = any(t.session_id or t.user_id for t in found)
     scored = any(t.scores for t in found)
-    columns += [*(["Session", "User"] if grouped else []), *(["Scores"] if scored else [])]
+    tagged = any(t.tags for t in found)
+    columns += [
+        *(["Session", "User"] if grouped else []),
+        *(["Scores"] if scored else []),
+        *(["Tags"] if tagged else []),
+    ]
     table(
         "Traces",
         columns,
@@ -77,11 +85,12 @@ def list_(
                 _cost(t.cost),
                 *([t.session_id, t.user_id] if grouped else []),
                 *([_scores(t.scores)] if scored else []),
+                *([_tags(t.tags)] if tagged else []),
             ]
             for t in found
         ],
         empty="No traces match."
-        if name or status or session_id or user_id or since or before
+        if name or status or session_id or user_id or tag or since or before
         else "No traces yet: a flow run, a traced function or a GenAI endpoint records them.",
         short_ids=True,
         optional=len(columns) - 5,  # all but id, name, start, duration and status
@@ -258,6 +267,8 @@ def show(
         if span.parent_id is None or span.parent_id not in ids:
             grow(root.add(label(span)), span.span_id)
     console.print(root)
+    if summary.tags:
+        console.print(f"tags: {_tags(summary.tags)}")
     if found.prompts:
         console.print(f"prompts: {', '.join(found.prompts)}")
 
@@ -286,6 +297,33 @@ def feedback(
         trace_id = read_trace(trace_id).summary.id
     log_feedback(trace_id, name, score, label, explanation)
     console.print(f"Recorded {name} on trace {trace_id}")
+
+
+@app.command("tag")
+def tag(
+    trace_id: str = typer.Argument(
+        ..., help="A trace id, or the start of one (4 or more hex characters)."
+    ),
+    values: list[str] = typer.Argument(None, help="Tags to set, each KEY=VALUE (or KEY)."),
+    remove: list[str] = typer.Option([], "--remove", "-r", help="A tag key to take off."),
+) -> None:
+    """Set or remove a trace's tags (a reviewer's verdict, the environment it ran in).
+
+    Example:
+        cauce traces tag 4bf92f35 reviewed=yes golden
+        cauce traces tag 4bf92f35 --remove golden
+    """
+    from cauce.genai.tracing import delete_trace_tag, read_trace, set_trace_tags
+
+    if not (values or remove):
+        raise InvalidInput("give tags as KEY=VALUE, or --remove KEY", details={"field": "values"})
+    given = dict(value.partition("=")[::2] for value in values or [])
+    if given:
+        set_trace_tags(trace_id, given)
+    for key in remove:
+        delete_trace_tag(trace_id, key)
+    summary = read_trace(trace_id).summary
+    console.print(f"Trace {summary.id}'s tags: {_tags(summary.tags) or 'none'}")
 
 
 @app.command("scores")
@@ -346,6 +384,10 @@ def _since_ms(since: str | None) -> int | None:
 
 def _scores(scores: dict[str, float | str]) -> str:
     return " ".join(f"{name}={number(value)}" for name, value in scores.items())
+
+
+def _tags(tags: dict[str, str]) -> str:
+    return " ".join(f"{key}={value}" if value else key for key, value in tags.items())
 
 
 def _cost(value: float | None) -> str:

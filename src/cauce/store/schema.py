@@ -723,6 +723,18 @@ traces = Table(
     Index("ix_traces_user_started", "user_id", "started_at"),
 )
 
+# A trace's tags: from its spans (``cauce.trace.tag.KEY``, Langfuse's and OpenInference's
+# lists, as keys with an empty value), from MLflow's trace info, or set afterwards. No foreign
+# key: a tag may come before the trace's summary does.
+trace_tags = Table(
+    "trace_tags",
+    metadata,
+    Column("trace_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_trace_tags_key", "key"),
+)
+
 spans = Table(
     "spans",
     metadata,

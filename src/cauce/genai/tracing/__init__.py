@@ -63,7 +63,9 @@ from cauce.genai.tracing.spans import (
     set_redactor,
     span,
     start,
+    tagged,
 )
+from cauce.genai.tracing.tags import delete_trace_tag, set_trace_tags
 
 __all__ = [
     "FinishedSpan",
@@ -77,6 +79,7 @@ __all__ = [
     "UserSummary",
     "add_evaluation",
     "add_root_evaluations",
+    "delete_trace_tag",
     "flush",
     "get_trace",
     "link_prompts",
@@ -96,8 +99,10 @@ __all__ = [
     "send_root_spans_to",
     "session",
     "set_redactor",
+    "set_trace_tags",
     "span",
     "start",
+    "tagged",
     "to_dataset",
     "trace_names",
     "trace_rows",

@@ -18,6 +18,10 @@ SESSION = "session.id"
 # ``load_prompt`` lists those its span used (``[{"name": ..., "version": ...}]``).
 PROMPT_VERSION = "cauce.prompt.version"
 MLFLOW_LINKED_PROMPTS = "mlflow.linkedPrompts"
+# A span's ``cauce.trace.tag.KEY`` tags its trace; Langfuse's and OpenInference's lists of tags
+# are keys with an empty value.
+TRACE_TAG = "cauce.trace.tag."
+TAG_LISTS = ("langfuse.trace.tags", "tag.tags")
 USER = "user.id"
 MAX_ID = 256
 

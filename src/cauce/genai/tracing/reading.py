@@ -13,7 +13,14 @@ from cauce.genai.tracing.attributes import EVALUATION_EVENT
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
 from cauce.store import id_matches, only_match
-from cauce.store.schema import lineage_edges, prompt_versions, prompts, spans, traces
+from cauce.store.schema import (
+    lineage_edges,
+    prompt_versions,
+    prompts,
+    spans,
+    trace_tags,
+    traces,
+)
 from cauce.validation import check_int, check_limit
 from cauce.workspace import Workspace, current
 
@@ -21,7 +28,7 @@ from cauce.workspace import Workspace, current
 @dataclass(frozen=True)
 class TraceSummary:
     """One trace: its root's name, time and status, its spans' tokens and cost, the session
-    and user it belongs to, and the scores on it (evaluations, feedback), by name."""
+    and user it belongs to, the scores on it (evaluations, feedback), by name, and its tags."""
 
     id: str
     name: str
@@ -35,6 +42,7 @@ class TraceSummary:
     session_id: str | None = None
     user_id: str | None = None
     scores: dict[str, float | str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -125,15 +133,16 @@ def list_traces(
     status: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
+    tag: str | None = None,
     since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
     workspace: Workspace | None = None,
 ) -> list[TraceSummary]:
     """Recent traces, newest first (the spans this process still buffers written first):
-    of a name, a status, a session, a user, started at ``since_ms`` or later; ``before`` a
-    trace (its id, or a unique prefix), the ones older than it, so the last one listed names
-    the next page."""
+    of a name, a status, a session, a user, a tag (``KEY`` or ``KEY=VALUE``), started at
+    ``since_ms`` or later; ``before`` a trace (its id, or a unique prefix), the ones older than
+    it, so the last one listed names the next page."""
     ws = workspace or current()
     flush(ws)
     return query_traces(
@@ -141,6 +150,7 @@ def list_traces(
         status=status,
         session_id=session_id,
         user_id=user_id,
+        tag=tag,
         since_ms=since_ms,
         before=before,
         limit=limit,
@@ -155,6 +165,7 @@ def query_traces(
     status: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
+    tag: str | None = None,
     since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
@@ -164,7 +175,12 @@ def query_traces(
     ws = workspace or current()
     check_limit(limit)
     conditions = trace_conditions(
-        name=name, status=status, session_id=session_id, user_id=user_id, since_ms=since_ms
+        name=name,
+        status=status,
+        session_id=session_id,
+        user_id=user_id,
+        tag=tag,
+        since_ms=since_ms,
     )
     query = (
         with_root()
@@ -179,7 +195,7 @@ def query_traces(
                 traces.c.started_at <= after.started_at,  # a range the index answers
                 or_(traces.c.started_at < after.started_at, traces.c.id > after.id),
             )
-        return [_trace_summary(r) for r in conn.execute(query)]
+        return summaries(conn, list(conn.execute(query)))
 
 
 def list_sessions(
@@ -280,10 +296,11 @@ def trace_conditions(
     status: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
+    tag: str | None = None,
     since_ms: int | None = None,
 ) -> list[Any]:
-    """The conditions on traces of a name, a status, a session and a user, started at
-    ``since_ms`` or later (none given: every trace)."""
+    """The conditions on traces of a name, a status, a session, a user and a tag (``KEY`` or
+    ``KEY=VALUE``), started at ``since_ms`` or later (none given: every trace)."""
     found = [
         column == value
         for column, value in (
@@ -294,6 +311,14 @@ def trace_conditions(
         )
         if value is not None
     ]
+    if tag is not None:
+        key, has_value, value = tag.partition("=")
+        if not key:
+            raise InvalidInput(f"tag is KEY or KEY=VALUE, not {tag!r}", details={"field": "tag"})
+        tagged = select(trace_tags.c.trace_id).where(trace_tags.c.key == key)
+        if has_value:
+            tagged = tagged.where(trace_tags.c.value == value)
+        found.append(traces.c.id.in_(tagged))
     if since_ms is not None:
         check_int(since_ms, "since_ms")
         found.append(traces.c.started_at >= since_ms)
@@ -392,7 +417,28 @@ def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
             select(spans).where(spans.c.trace_id == row.id).order_by(spans.c.started_ns)
         ).all()
         used = _prompts_used(conn, row.id)
-    return Trace(_trace_summary(row), _tree_order([_span_record(r) for r in found]), used)
+        [summary] = summaries(conn, [row])
+    return Trace(summary, _tree_order([_span_record(r) for r in found]), used)
+
+
+def read_summary(conn: Any, trace_id: str) -> TraceSummary:
+    """A stored trace's summary (its id, or the start of it), in the caller's transaction."""
+    [summary] = summaries(conn, [_require_trace(conn, trace_id)])
+    return summary
+
+
+def summaries(conn: Any, rows: list[Any]) -> list[TraceSummary]:
+    """The summaries of traces read with :func:`with_root`, with their tags."""
+    t = trace_tags.c
+    ids = [row.id for row in rows]
+    tags: dict[str, dict[str, str]] = {}
+    if ids:
+        found = conn.execute(
+            select(t.trace_id, t.key, t.value).where(t.trace_id.in_(ids)).order_by(t.key)
+        )
+        for tag in found:
+            tags.setdefault(tag.trace_id, {})[tag.key] = tag.value
+    return [_trace_summary(row, tags.get(row.id, {})) for row in rows]
 
 
 def _prompts_used(conn: Any, trace_id: str) -> list[str]:
@@ -444,7 +490,7 @@ def trace_duration_ms(row: Any) -> float:
     return float((row.ended_ns - row.started_ns) / 1e6)
 
 
-def _trace_summary(row: Any) -> TraceSummary:
+def _trace_summary(row: Any, tags: dict[str, str]) -> TraceSummary:
     return TraceSummary(
         id=row.id,
         name=row.name,
@@ -458,6 +504,7 @@ def _trace_summary(row: Any) -> TraceSummary:
         session_id=row.session_id,
         user_id=row.user_id,
         scores=_scores(row.events or []),
+        tags=tags,
     )
 
 

@@ -16,6 +16,8 @@ from cauce.genai.tracing.attributes import (
     MLFLOW_LINKED_PROMPTS,
     PROMPT_VERSION,
     SESSION,
+    TAG_LISTS,
+    TRACE_TAG,
     USER,
     check_hex,
     check_id,
@@ -24,6 +26,7 @@ from cauce.genai.tracing.attributes import (
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
 from cauce.store import dialect_insert, schema, take_turns
+from cauce.validation import check_tags
 from cauce.workspace import Workspace, current
 
 _PROMPT_REF = re.compile(r"^prompts:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -96,6 +99,7 @@ def record_spans(
                 [_row(t) for t in summaries],
             )
         _link_used_prompts(conn, spans)
+        write_tags(conn, _tags_named(spans))
 
 
 def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | None = None) -> None:
@@ -134,6 +138,7 @@ def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | N
                 )
                 conn.execute(upsert, [_row(t) for t in summaries])
         _link_used_prompts(conn, spans)
+        write_tags(conn, _tags_named(spans))
 
 
 @operation("POST /traces/{trace_id}/prompts", idempotent=True)
@@ -160,6 +165,60 @@ def link_prompts(trace_id: str, versions: list[str], *, workspace: Workspace | N
             raise NotFound(f"prompt {name!r} has no version {version}")
         for version_id in ids.values():
             add_edge(conn, ("prompt_version", version_id), ("trace", trace_id), "used_by")
+
+
+def write_tags(conn: Any, tags: dict[str, dict[str, str]]) -> None:
+    """Set traces' tags (``{trace_id: {key: value}}``) in the caller's transaction; a key
+    given again takes the newer value."""
+    rows = [
+        {"trace_id": trace_id, "key": key, "value": value}
+        for trace_id, values in sorted(tags.items())
+        for key, value in sorted(values.items())
+    ]
+    if rows:
+        stmt = dialect_insert(conn, schema.trace_tags)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["trace_id", "key"], set_={"value": stmt.excluded.value}
+            ),
+            rows,
+        )
+
+
+def _tags_named(spans: list[FinishedSpan]) -> dict[str, dict[str, str]]:
+    """The tags spans give their traces (one that is not a tag is left out, not refused: the
+    spans are another tracer's)."""
+    found: dict[str, dict[str, str]] = {}
+    for one in spans:
+        given = [
+            (key.removeprefix(TRACE_TAG), value)
+            for key, value in one.attributes.items()
+            if key.startswith(TRACE_TAG)
+        ]
+        given += [(name, "") for key in TAG_LISTS for name in _listed(one.attributes.get(key))]
+        for key, value in given:
+            tag = _tag(key, value)
+            if tag is not None:
+                found.setdefault(one.trace_id, {})[tag[0]] = tag[1]
+    return found
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):  # a list sent as JSON text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [value]
+    return value if isinstance(value, list) else []
+
+
+def _tag(key: Any, value: Any) -> tuple[str, str] | None:
+    try:
+        return next(iter(check_tags({str(key): "" if value is None else value}).items()))
+    except InvalidInput:
+        return None
 
 
 def _link_used_prompts(conn: Any, spans: list[FinishedSpan]) -> None:
@@ -211,13 +270,15 @@ def record_trace_info(
     status: str,
     session_id: str | None = None,
     user_id: str | None = None,
+    tags: dict[str, Any] | None = None,
     workspace: Workspace | None = None,
 ) -> None:
     """What a tracer says of a whole trace apart from its spans (MLflow's trace info, sent when
-    its root ends): its session and user are added to the trace's summary. Before the root
-    span arrives the summary is this one; the spans' sums replace it when they do."""
+    its root ends): its session and user are added to the trace's summary, its tags set. Before
+    the root span arrives the summary is this one; the spans' sums replace it when they do."""
     ws = workspace or current()
     check_hex(trace_id, 32, "trace_id")
+    checked = check_tags(tags or {})
     _check_choice(status, _STATUSES, "status")
     _check_times(started_at, ended_at, "trace", "started_at", "ended_at")
     summary = FinishedTrace(
@@ -246,6 +307,7 @@ def record_trace_info(
                 },
             )
         )
+        write_tags(conn, {trace_id: checked})
 
 
 def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:

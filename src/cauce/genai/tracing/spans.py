@@ -7,7 +7,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from cauce.genai.tracing.attributes import (
     OPERATION,
     OUTPUT_TOKENS,
     SESSION,
+    TRACE_TAG,
     USER,
     attribute_value,
     check_evaluation_name,
@@ -30,6 +31,7 @@ from cauce.genai.tracing.attributes import (
     id_text,
 )
 from cauce.genai.tracing.records import FinishedSpan, FinishedTrace, record_spans
+from cauce.validation import check_tags
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:
@@ -169,6 +171,21 @@ def session(session_id: str | None = None, *, user_id: str | None = None) -> Ite
         raise InvalidInput("give a session_id, a user_id or both", details={"field": "session_id"})
     merged = {**dict(_belongs.get()), **{k: v for k, v in given.items() if v is not None}}
     token = _belongs.set(tuple(merged.items()))
+    try:
+        yield
+    finally:
+        _belongs.reset(token)
+
+
+@contextmanager
+def tagged(values: Mapping[str, Any]) -> Iterator[None]:
+    """Traces made in this block carry these tags (an environment, an experiment's arm): their
+    spans carry ``cauce.trace.tag.KEY``, and :func:`list_traces` finds them by ``tag``."""
+    checked = check_tags(values)
+    if not checked:
+        raise InvalidInput("give at least one tag", details={"field": "values"})
+    given = {TRACE_TAG + key: value for key, value in checked.items()}
+    token = _belongs.set(tuple({**dict(_belongs.get()), **given}.items()))
     try:
         yield
     finally:

@@ -6,8 +6,9 @@ the spans are in the tracking store already, so the client uploads no copy of th
 A prompt version the application loaded inside a trace (``mlflow.genai.load_prompt``) is
 linked to it: the span names it (``mlflow.linkedPrompts``), and the client links it again
 through the trace's info (``GetTraceInfoV3``), ``LinkPromptsToTrace`` and the trace's tag of
-that name; all three are lineage edges ``prompt_version → trace``. Other trace tags are not
-kept.
+that name; all three are lineage edges ``prompt_version → trace``. The trace's other tags
+(``mlflow.update_current_trace(tags=...)``, ``set_trace_tag``) are its Cauce tags; MLflow's
+own (``mlflow.*``) are not kept.
 
 ``mlflow.log_feedback`` (``CreateAssessment``) is Cauce's feedback: an evaluation result on
 the trace's root span, or on the span it names. Cauce keeps no assessment ids (a corrected
@@ -27,6 +28,8 @@ from cauce.genai.tracing.attributes import MLFLOW_LINKED_PROMPTS
 from cauce.genai.tracing.reading import read_trace
 from cauce.genai.tracing.records import link_prompts, record_trace_info
 from cauce.genai.tracing.scores import add_evaluation, log_feedback
+from cauce.genai.tracing.tags import delete_trace_tag as remove_trace_tag
+from cauce.genai.tracing.tags import set_trace_tags
 from cauce.server.mlflow.wire import Params, unsupported
 from cauce.workspace import Workspace
 
@@ -62,6 +65,8 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
         ) from None
     metadata = info.get("trace_metadata") or {}
     tags = info.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise InvalidInput("trace.trace_info.tags: an object", details={"field": "tags"})
     record_trace_info(
         trace_id,
         name=str(tags.get("mlflow.traceName") or "trace"),
@@ -70,6 +75,7 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
         status="error" if info.get("state") == "ERROR" else "ok",
         session_id=metadata.get("mlflow.trace.session"),
         user_id=metadata.get("mlflow.trace.user"),
+        tags={k: v for k, v in tags.items() if not str(k).startswith("mlflow.")},
         workspace=ws,
     )
     return {"trace": {"trace_info": {**info, "tags": {**tags, _SPANS_LOCATION: "TRACKING_STORE"}}}}
@@ -96,7 +102,7 @@ def get_trace_info(ws: Workspace, p: Params) -> dict[str, Any]:
         )
         if value is not None
     }
-    tags = {"mlflow.traceName": summary.name, _SPANS_LOCATION: "TRACKING_STORE"}
+    tags = {**summary.tags, "mlflow.traceName": summary.name, _SPANS_LOCATION: "TRACKING_STORE"}
     if found.prompts:
         tags[MLFLOW_LINKED_PROMPTS] = json.dumps(
             [{"name": name, "version": version} for name, version in map(_prompt_of, found.prompts)]
@@ -137,13 +143,13 @@ def link_prompts_to_trace(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def set_trace_tag(ws: Workspace, p: Params) -> dict[str, Any]:
-    """``SetTraceTag``: only ``mlflow.linkedPrompts``, the prompt versions the trace used."""
+    """``SetTraceTag``: a tag of the trace; ``mlflow.linkedPrompts`` names the prompt versions
+    it used."""
     key = p.text("key", required=True)
-    if key != MLFLOW_LINKED_PROMPTS:
-        raise unsupported(
-            f"the trace tag {key!r}", ": Cauce keeps a trace's session, user and linked prompts"
-        )
     trace_id = _trace_hex(p.values.get("request_id") or p.values.get("trace_id"))
+    if key != MLFLOW_LINKED_PROMPTS:
+        set_trace_tags(trace_id, {key: p.text("value", default="")}, workspace=ws)
+        return {}
     try:
         entries = json.loads(p.text("value", default="[]"))
     except ValueError:
@@ -154,6 +160,13 @@ def set_trace_tag(ws: Workspace, p: Params) -> dict[str, Any]:
             details={"field": "value"},
         )
     link_prompts(trace_id, [_ref(v) for v in entries], workspace=ws)
+    return {}
+
+
+def delete_trace_tag(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``DeleteTraceTag``."""
+    trace_id = _trace_hex(p.values.get("request_id") or p.values.get("trace_id"))
+    remove_trace_tag(trace_id, p.text("key", required=True), workspace=ws)
     return {}
 
 
@@ -231,5 +244,6 @@ ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
 V2_ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
     ("/traces/link-prompts", ("POST",), link_prompts_to_trace),
     ("/traces/{request_id}/tags", ("PATCH",), set_trace_tag),
+    ("/traces/{request_id}/tags", ("DELETE",), delete_trace_tag),
 ]
 """Under ``/api/2.0/mlflow``, where MLflow's client sends these."""

@@ -104,11 +104,11 @@ def audit(request: Request) -> View:
 
 
 def traces(request: Request) -> View:
-    """The newest traces, of one name (a flow, a call), status, session and user when asked;
-    ``before`` a trace, the page of those older than it."""
+    """The newest traces, of one name (a flow, a call), status, session, user and tag when
+    asked; ``before`` a trace, the page of those older than it."""
     filters = {
         key: request.query_params.get(key) or None
-        for key in ("name", "status", "session", "user", "since", "before")
+        for key in ("name", "status", "session", "user", "tag", "since", "before")
     }
 
     def view(ws: Workspace, ctx: Context) -> Response:
@@ -123,6 +123,7 @@ def traces(request: Request) -> View:
             status=filters["status"],
             session_id=filters["session"],
             user_id=filters["user"],
+            tag=filters["tag"],
             since_ms=_since_ms(filters["since"]),
             before=filters["before"],
             limit=TRACES_SHOWN,
@@ -134,6 +135,7 @@ def traces(request: Request) -> View:
                       scores_of="?" + urlencode(scored_by),
                       grouped=any(t.session_id or t.user_id for t in found),
                       scored=any(t.scores for t in found),
+                      tagged=any(t.tags for t in found),
                       section="traces")  # fmt: skip
 
     return view
