@@ -375,6 +375,13 @@ def test_tags_descriptions_and_audit_events(any_workspace: Workspace) -> None:
         "model_version.create",
         "model_version.tag",
     }
+    registry.delete_model_tag("churn", "team")
+    registry.delete_version_tag("churn", 1, "stage")
+    assert registry.get_model("churn").tags == {} and registry.get_version("churn", 1).tags == {}
+    with pytest.raises(NotFound, match="has no tag 'stage'"):
+        registry.delete_version_tag("churn", 1, "stage")
+    untagged = audit.events(server_side(any_workspace), action="*.untag")
+    assert sorted(e.action for e in untagged) == ["model.untag", "model_version.untag"]
 
 
 def test_concurrent_registrations_get_consecutive_numbers(any_workspace: Workspace) -> None:

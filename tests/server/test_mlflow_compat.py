@@ -380,6 +380,15 @@ def test_sklearn_model_registers_aliases_loads_and_is_cauce_version(
     )
     client.delete_registered_model_alias("churn", "champion")
     assert get_model("churn").aliases == {}
+    client.set_registered_model_tag("churn", "team", "retention")
+    client.set_model_version_tag("churn", "1", "validated", "yes")
+    assert client.get_registered_model("churn").tags == {"team": "retention"}
+    client.delete_registered_model_tag("churn", "team")
+    client.delete_model_version_tag("churn", "1", "validated")
+    assert get_model("churn").tags == {} and "validated" not in resolve("models:/churn/1").tags
+    with pytest.raises(mlflow.exceptions.MlflowException) as untagged:
+        client.delete_registered_model_tag("churn", "team")
+    assert error_code(untagged) == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(mlflow.exceptions.MlflowException) as raised:
         client.get_registered_model("nope")
     assert error_code(raised) == "RESOURCE_DOES_NOT_EXIST"

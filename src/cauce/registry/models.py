@@ -45,6 +45,8 @@ __all__ = [
     "create_model",
     "create_version",
     "delete_alias",
+    "delete_model_tag",
+    "delete_version_tag",
     "get_model",
     "get_version",
     "latest_version",
@@ -180,6 +182,15 @@ def set_model_tag(name: str, key: str, value: Any, *, workspace: Workspace | Non
     with ws.store.write() as conn:
         row = _require_model(conn, name)
         _set_tags(conn, ws, model_tags, "model_id", row.id, "model", {key: value})
+
+
+@operation("DELETE /models/{name}/tags")
+def delete_model_tag(name: str, key: str, *, workspace: Workspace | None = None) -> None:
+    """Remove a tag from a registered model."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _require_model(conn, name)
+        _delete_tag(conn, ws, model_tags, "model_id", row.id, "model", key, f"model {name!r}")
 
 
 # -- versions -------------------------------------------------------------------------------
@@ -374,6 +385,20 @@ def set_version_tag(
         row = _require_version(conn, name, version)
         _set_tags(
             conn, ws, model_version_tags, "model_version_id", row.id, "model_version", {key: value}
+        )
+
+
+@operation("DELETE /models/{name}/versions/{version}/tags")
+def delete_version_tag(
+    name: str, version: int, key: str, *, workspace: Workspace | None = None
+) -> None:
+    """Remove a tag from a model version."""
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        row = _require_version(conn, name, version)
+        what = f"{name} v{version}"
+        _delete_tag(
+            conn, ws, model_version_tags, "model_version_id", row.id, "model_version", key, what
         )
 
 
@@ -642,6 +667,24 @@ def _set_tags(
     for k, v in checked.items():
         upsert(conn, table, {owner_column: owner_id, "key": k, "value": v}, (owner_column, "key"))
     audit.record(conn, ws.user, f"{kind}.tag", kind, owner_id, before=before, after=checked)
+
+
+def _delete_tag(
+    conn: Connection,
+    ws: Workspace,
+    table: Any,
+    owner_column: str,
+    owner_id: str,
+    kind: str,
+    key: str,
+    what: str,
+) -> None:
+    where = (table.c[owner_column] == owner_id) & (table.c.key == key)
+    old = conn.execute(select(table.c.value).where(where)).scalar()
+    if old is None:
+        raise NotFound(f"{what} has no tag {key!r}")
+    conn.execute(table.delete().where(where))
+    audit.record(conn, ws.user, f"{kind}.untag", kind, owner_id, before={key: old}, after=None)
 
 
 def _model_row(conn: Connection, name: str) -> Any:

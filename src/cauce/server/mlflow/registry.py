@@ -184,9 +184,10 @@ def set_registered_model_tag(ws: Workspace, p: Params) -> dict[str, Any]:
 
 def delete_registered_model_tag(ws: Workspace, p: Params) -> dict[str, Any]:
     name, key = p.text("name", required=True), p.text("key", required=True)
-    if mlflow_prompts.named(ws, name) is None:
-        raise unsupported("deleting a registered model's tags", "; set the tag to another value")
-    prompts.delete_prompt_tag(name, key, workspace=ws)
+    if mlflow_prompts.named(ws, name) is not None:
+        prompts.delete_prompt_tag(name, key, workspace=ws)
+    else:
+        reg.delete_model_tag(name, key, workspace=ws)
     return {}
 
 
@@ -334,12 +335,13 @@ def set_model_version_tag(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def delete_model_version_tag(ws: Workspace, p: Params) -> dict[str, Any]:
+    key = p.text("key", required=True)
     prompt = _prompt_version_of(ws, p)
-    if prompt is None:
-        raise unsupported("deleting a model version's tags", "; set the tag to another value")
-    prompts.delete_version_tag(
-        prompt.name, prompt.version, p.text("key", required=True), workspace=ws
-    )
+    if prompt is not None:
+        prompts.delete_version_tag(prompt.name, prompt.version, key, workspace=ws)
+        return {}
+    v = _version_of(ws, p)
+    reg.delete_version_tag(v.name, v.version, key, workspace=ws)
     return {}
 
 
