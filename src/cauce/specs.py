@@ -92,7 +92,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "Prompt",
         spec="cauce.genai.prompts:PromptSpec",
-        save="cauce.genai.prompts:save_prompt",
+        save="cauce.genai.prompts.registry:save_prompt",
     ),
     Kind(
         "Connection",

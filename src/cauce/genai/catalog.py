@@ -419,7 +419,7 @@ def _cost(value: float | None) -> str:
 def prompt_ref(text: str) -> str:
     """A prompt reference from the short forms ``NAME@LABEL``, ``NAME@VERSION`` and ``NAME``
     (a full ``prompts:/…`` reference is kept as it is)."""
-    from cauce.genai.prompts import parse_ref
+    from cauce.genai.prompts.registry import parse_ref
 
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(f"a prompt is NAME@LABEL, NAME@VERSION or NAME, not {text!r}")
@@ -439,7 +439,7 @@ def prompt_ref(text: str) -> str:
 
 
 def _shown(ref: str) -> str:
-    from cauce.genai.prompts import parse_ref
+    from cauce.genai.prompts.registry import parse_ref
 
     name, version, label = parse_ref(ref)
     return f"{name}@{label or version or 'latest'}"

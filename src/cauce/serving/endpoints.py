@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from cauce.errors import Conflict, InvalidInput, NotFound
-from cauce.genai import prompts
+from cauce.genai.prompts.registry import parse_ref, version_row
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
@@ -227,7 +227,7 @@ def check_deployment(ws: Workspace, spec: DeploymentSpec, declared: Declared) ->
     if spec.model is not None:
         registry.resolve(spec.model, workspace=ws)
     undeclared = {
-        "Prompt": spec.prompt and prompts.parse_ref(spec.prompt)[0],
+        "Prompt": spec.prompt and parse_ref(spec.prompt)[0],
         "Flow": spec.flow and spec.flow.removeprefix("flows:/").split("/")[0],
         "Connection": spec.connection,
     }
@@ -293,8 +293,8 @@ def _target(conn: Connection, ws: Workspace, spec: DeploymentSpec) -> _Target:
         columns["flow_version_id"] = row.id
         return _Target("flow", f"flows:/{name}/{row.version}", columns, ("flow_version", row.id))
     if spec.prompt is not None:
-        row = prompts.version_row(conn, spec.prompt)
-        name = prompts.parse_ref(spec.prompt)[0]
+        row = version_row(conn, spec.prompt)
+        name = parse_ref(spec.prompt)[0]
         columns["prompt_version_id"] = row.id
         return _Target(
             "prompt", f"prompts:/{name}/{row.version}", columns, ("prompt_version", row.id)

@@ -500,7 +500,7 @@ def _move_alias(conn: Connection, endpoint_row: Any, row: Any, reason: str, acto
     the label of a prompt, the current version of each index a flow deployment pins. ``actor``
     is who promoted: the controller, or the person who ran ``cauce rollouts promote``."""
     from cauce.genai.indexes.registry import move_current
-    from cauce.genai.prompts import move_label
+    from cauce.genai.prompts.registry import move_label
     from cauce.registry.models import move_alias
 
     candidate = read_endpoint(conn, endpoint_row.name).deployment(row.candidate)

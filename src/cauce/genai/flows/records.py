@@ -183,12 +183,13 @@ def check_flow(ws: Workspace, spec: FlowSpec, declared: Any) -> None:
     beside it."""
     from cauce.genai import connections, prompts
     from cauce.genai.indexes.records import get_index
+    from cauce.genai.prompts.registry import parse_ref
 
     for node in node_forms(spec, "retrieve"):
         if ("Index", str(node.index)) not in declared:
             get_index(str(node.index), workspace=ws)
     for node in node_forms(spec, "llm"):
-        if ("Prompt", prompts.parse_ref(str(node.prompt))[0]) not in declared:
+        if ("Prompt", parse_ref(str(node.prompt))[0]) not in declared:
             prompts.load(str(node.prompt), workspace=ws)
         if ("Connection", str(node.connection)) not in declared:
             connections.get(str(node.connection), workspace=ws)
@@ -235,7 +236,7 @@ def _link_indexes(conn: Connection, spec: FlowSpec, version_id: str) -> None:
 
 def _link_prompts(conn: Connection, spec: FlowSpec, version_id: str) -> None:
     """Lineage: each prompt version the flow names, as it resolves now → the flow version."""
-    from cauce.genai.prompts import version_row
+    from cauce.genai.prompts.registry import version_row
 
     for node in node_forms(spec, "llm"):
         try:
