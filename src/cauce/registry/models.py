@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select
 from cauce.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.lineage.tags import delete_tag, read_tags, set_tags
 from cauce.operations import operation
 from cauce.registry.format import SPEC_FILE, LoadedModel, load_folder
 from cauce.registry.uris import ModelRef, RunModelRef, parse
@@ -35,7 +36,7 @@ from cauce.store.schema import (
     run_artifacts,
     runs,
 )
-from cauce.validation import MAX_TAG_VALUE, check_alias, check_key, check_name, check_text
+from cauce.validation import check_alias, check_name, check_tags
 from cauce.workspace import Workspace, current
 
 __all__ = [
@@ -129,7 +130,8 @@ def create_model(
         if _insert_model(conn, ws, name, description) is None:
             raise Conflict(f"model {name!r} already exists")
         if tags:
-            _set_tags(conn, ws, model_tags, "model_id", _model_row(conn, name).id, "model", tags)
+            owner = ("model_id", _model_row(conn, name).id)
+            set_tags(conn, ws.user, model_tags, owner, "model", check_tags(tags))
         return _registered_model(conn, _model_row(conn, name))
 
 
@@ -181,7 +183,7 @@ def set_model_tag(name: str, key: str, value: Any, *, workspace: Workspace | Non
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_model(conn, name)
-        _set_tags(conn, ws, model_tags, "model_id", row.id, "model", {key: value})
+        set_tags(conn, ws.user, model_tags, ("model_id", row.id), "model", check_tags({key: value}))
 
 
 @operation("DELETE /models/{name}/tags")
@@ -190,7 +192,8 @@ def delete_model_tag(name: str, key: str, *, workspace: Workspace | None = None)
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_model(conn, name)
-        _delete_tag(conn, ws, model_tags, "model_id", row.id, "model", key, f"model {name!r}")
+        owner = ("model_id", row.id)
+        delete_tag(conn, ws.user, model_tags, owner, "model", key, f"model {name!r}")
 
 
 # -- versions -------------------------------------------------------------------------------
@@ -290,9 +293,8 @@ def create_version(
         },
     )
     if tags:
-        _set_tags(
-            conn, ws, model_version_tags, "model_version_id", values["id"], "model_version", tags
-        )
+        owner = ("model_version_id", values["id"])
+        set_tags(conn, ws.user, model_version_tags, owner, "model_version", check_tags(tags))
     return _version(
         conn,
         name,
@@ -383,9 +385,9 @@ def set_version_tag(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_version(conn, name, version)
-        _set_tags(
-            conn, ws, model_version_tags, "model_version_id", row.id, "model_version", {key: value}
-        )
+        owner = ("model_version_id", row.id)
+        checked = check_tags({key: value})
+        set_tags(conn, ws.user, model_version_tags, owner, "model_version", checked)
 
 
 @operation("DELETE /models/{name}/versions/{version}/tags")
@@ -396,10 +398,9 @@ def delete_version_tag(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_version(conn, name, version)
+        owner = ("model_version_id", row.id)
         what = f"{name} v{version}"
-        _delete_tag(
-            conn, ws, model_version_tags, "model_version_id", row.id, "model_version", key, what
-        )
+        delete_tag(conn, ws.user, model_version_tags, owner, "model_version", key, what)
 
 
 # -- aliases --------------------------------------------------------------------------------
@@ -642,51 +643,6 @@ def _lock_model(conn: Connection, ws: Workspace, name: str) -> str:
     return locked
 
 
-def _set_tags(
-    conn: Connection,
-    ws: Workspace,
-    table: Any,
-    owner_column: str,
-    owner_id: str,
-    kind: str,
-    values: dict[str, Any],
-) -> None:
-    checked = {
-        check_key(k, "tag key"): check_text(v, MAX_TAG_VALUE, f"tag {k!r}")
-        for k, v in values.items()
-    }
-    owner = table.c[owner_column]
-    before = {
-        r.key: r.value
-        for r in conn.execute(
-            select(table.c.key, table.c.value).where(
-                owner == owner_id, table.c.key.in_(list(checked))
-            )
-        )
-    }
-    for k, v in checked.items():
-        upsert(conn, table, {owner_column: owner_id, "key": k, "value": v}, (owner_column, "key"))
-    audit.record(conn, ws.user, f"{kind}.tag", kind, owner_id, before=before, after=checked)
-
-
-def _delete_tag(
-    conn: Connection,
-    ws: Workspace,
-    table: Any,
-    owner_column: str,
-    owner_id: str,
-    kind: str,
-    key: str,
-    what: str,
-) -> None:
-    where = (table.c[owner_column] == owner_id) & (table.c.key == key)
-    old = conn.execute(select(table.c.value).where(where)).scalar()
-    if old is None:
-        raise NotFound(f"{what} has no tag {key!r}")
-    conn.execute(table.delete().where(where))
-    audit.record(conn, ws.user, f"{kind}.untag", kind, owner_id, before={key: old}, after=None)
-
-
 def _model_row(conn: Connection, name: str) -> Any:
     return conn.execute(select(models).where(models.c.name == name)).first()
 
@@ -763,12 +719,7 @@ def _registered_model(conn: Connection, row: Any) -> RegisteredModel:
     latest = conn.execute(
         select(func.max(model_versions.c.version)).where(model_versions.c.model_id == row.id)
     ).scalar()
-    tags = {
-        r.key: r.value
-        for r in conn.execute(
-            select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == row.id)
-        )
-    }
+    tags = read_tags(conn, model_tags, ("model_id", row.id))
     aliases = {
         r.alias: r.version
         for r in conn.execute(
@@ -791,14 +742,7 @@ def _registered_model(conn: Connection, row: Any) -> RegisteredModel:
 
 
 def _version(conn: Connection, name: str, row: Any) -> ModelVersion:
-    tags = {
-        r.key: r.value
-        for r in conn.execute(
-            select(model_version_tags.c.key, model_version_tags.c.value).where(
-                model_version_tags.c.model_version_id == row.id
-            )
-        )
-    }
+    tags = read_tags(conn, model_version_tags, ("model_version_id", row.id))
     aliases = [
         r.alias
         for r in conn.execute(

@@ -9,8 +9,9 @@ from sqlalchemy import Connection, select
 
 from cauce.errors import AlreadyExists, NotFound
 from cauce.lineage import audit
+from cauce.lineage.tags import delete_tag, read_tags, set_tags
 from cauce.operations import operation
-from cauce.store import FastTransaction, insert_ignore, new_id, now_ms, upsert
+from cauce.store import FastTransaction, insert_ignore, new_id, now_ms
 from cauce.store.schema import experiment_tags, experiments
 from cauce.tracking.entities import Experiment
 from cauce.validation import MAX_TAG_VALUE, check_name, check_tags, check_text
@@ -46,7 +47,14 @@ def create_experiment(
         if experiment_id is None:
             raise AlreadyExists(f"experiment {name!r} already exists")
         if checked:
-            _write_tags(conn, ws, experiment_id, checked)
+            set_tags(
+                conn,
+                ws.user,
+                experiment_tags,
+                ("experiment_id", experiment_id),
+                "experiment",
+                checked,
+            )
         return _read(conn, _row(conn, experiment_id))
 
 
@@ -87,7 +95,9 @@ def set_experiment_tags(
     with ws.store.write() as conn:
         row = _require(conn, experiment)
         if checked:
-            _write_tags(conn, ws, row.id, checked)
+            set_tags(
+                conn, ws.user, experiment_tags, ("experiment_id", row.id), "experiment", checked
+            )
         return _read(conn, row)
 
 
@@ -97,17 +107,11 @@ def delete_experiment_tag(
 ) -> Experiment:
     """Remove a tag from an experiment (by id or name)."""
     ws = workspace or current()
-    t = experiment_tags.c
     with ws.store.write() as conn:
         row = _require(conn, experiment)
-        where = (t.experiment_id == row.id) & (t.key == key)
-        old = conn.execute(select(t.value).where(where)).scalar()
-        if old is None:
-            raise NotFound(f"experiment {row.name!r} has no tag {key!r}")
-        conn.execute(experiment_tags.delete().where(where))
-        audit.record(
-            conn, ws.user, "experiment.untag", "experiment", row.id, before={key: old}, after=None
-        )
+        owner = ("experiment_id", row.id)
+        what = f"experiment {row.name!r}"
+        delete_tag(conn, ws.user, experiment_tags, owner, "experiment", key, what)
         return _read(conn, row)
 
 
@@ -233,31 +237,9 @@ def _new(name: str, description: str | None) -> dict[str, Any]:
     }
 
 
-def _write_tags(
-    conn: Connection, ws: Workspace, experiment_id: str, checked: dict[str, str]
-) -> None:
-    t = experiment_tags.c
-    query = select(t.key, t.value).where(t.experiment_id == experiment_id, t.key.in_(checked))
-    before = dict(conn.execute(query).all())
-    for key, value in checked.items():
-        row = {"experiment_id": experiment_id, "key": key, "value": value}
-        upsert(conn, experiment_tags, row, ("experiment_id", "key"))
-    audit.record(
-        conn,
-        ws.user,
-        "experiment.tag",
-        "experiment",
-        experiment_id,
-        before=before or None,
-        after=checked,
-    )
-
-
 def _read(conn: Connection, row: Any) -> Experiment:
     """An experiment's row with its tags."""
-    t = experiment_tags.c
-    query = select(t.key, t.value).where(t.experiment_id == row.id)
-    return _experiment(row, dict(conn.execute(query).all()))
+    return _experiment(row, read_tags(conn, experiment_tags, ("experiment_id", row.id)))
 
 
 def _require(conn: Connection, experiment: str) -> Any:

@@ -22,6 +22,7 @@ from cauce.genai.prompts.spec import (
 )
 from cauce.lineage import audit
 from cauce.lineage.graph import add_edge
+from cauce.lineage.tags import delete_tag, read_tags, set_tags
 from cauce.operations import operation
 from cauce.store import insert_ignore, new_id, now_ms, upsert
 from cauce.store.schema import (
@@ -92,7 +93,14 @@ def register(
     with ws.store.write() as conn:
         row, _ = _save(conn, ws.user, spec)
         if checked:
-            _write_tags(conn, ws.user, prompt_version_tags, row.id, checked)
+            set_tags(
+                conn,
+                ws.user,
+                prompt_version_tags,
+                ("prompt_version_id", row.id),
+                "prompt_version",
+                checked,
+            )
         return _version(conn, spec.name, row)
 
 
@@ -117,7 +125,7 @@ def create_prompt(
             raise Conflict(f"prompt {name!r} already exists")
         audit.record(conn, ws.user, "prompt.create", "prompt", prompt_id, after={"name": name})
         if checked:
-            _write_tags(conn, ws.user, prompt_tags, prompt_id, checked)
+            set_tags(conn, ws.user, prompt_tags, ("prompt_id", prompt_id), "prompt", checked)
         return _prompt(conn, _require_prompt(conn, name))
 
 
@@ -179,7 +187,7 @@ def set_prompt_tags(
     with ws.store.write() as conn:
         prompt = _require_prompt(conn, name)
         if checked:
-            _write_tags(conn, ws.user, prompt_tags, prompt.id, checked)
+            set_tags(conn, ws.user, prompt_tags, ("prompt_id", prompt.id), "prompt", checked)
         return _prompt(conn, prompt)
 
 
@@ -189,7 +197,8 @@ def delete_prompt_tag(name: str, key: str, *, workspace: Workspace | None = None
     ws = workspace or current()
     with ws.store.write() as conn:
         prompt = _require_prompt(conn, name)
-        _delete_tag(conn, ws.user, prompt_tags, prompt.id, key, f"prompt {name!r}")
+        owner = ("prompt_id", prompt.id)
+        delete_tag(conn, ws.user, prompt_tags, owner, "prompt", key, f"prompt {name!r}")
         return _prompt(conn, prompt)
 
 
@@ -203,7 +212,14 @@ def set_version_tags(
     with ws.store.write() as conn:
         row = _require_version(conn, name, version)
         if checked:
-            _write_tags(conn, ws.user, prompt_version_tags, row.id, checked)
+            set_tags(
+                conn,
+                ws.user,
+                prompt_version_tags,
+                ("prompt_version_id", row.id),
+                "prompt_version",
+                checked,
+            )
         return _version(conn, name, row)
 
 
@@ -215,43 +231,11 @@ def delete_version_tag(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_version(conn, name, version)
-        _delete_tag(conn, ws.user, prompt_version_tags, row.id, key, f"{name} v{version}")
-        return _version(conn, name, row)
-
-
-_TAG_OWNER = {"prompt_tags": "prompt_id", "prompt_version_tags": "prompt_version_id"}
-
-
-def _write_tags(
-    conn: Connection, actor: str, table: Any, owner: str, values: dict[str, str]
-) -> None:
-    column = table.c[_TAG_OWNER[table.name]]
-    before = {
-        r.key: r.value
-        for r in conn.execute(
-            select(table.c.key, table.c.value).where(column == owner, table.c.key.in_(list(values)))
+        owner = ("prompt_version_id", row.id)
+        delete_tag(
+            conn, ws.user, prompt_version_tags, owner, "prompt_version", key, f"{name} v{version}"
         )
-    }
-    for key, value in values.items():
-        upsert(conn, table, {column.name: owner, "key": key, "value": value}, (column.name, "key"))
-    kind = "prompt" if table is prompt_tags else "prompt_version"
-    audit.record(conn, actor, f"{kind}.tag", kind, owner, before=before, after=values)
-
-
-def _delete_tag(conn: Connection, actor: str, table: Any, owner: str, key: str, what: str) -> None:
-    where = (table.c[_TAG_OWNER[table.name]] == owner) & (table.c.key == key)
-    old = conn.execute(select(table.c.value).where(where)).scalar()
-    if old is None:
-        raise NotFound(f"{what} has no tag {key!r}")
-    conn.execute(table.delete().where(where))
-    kind = "prompt" if table is prompt_tags else "prompt_version"
-    audit.record(conn, actor, f"{kind}.untag", kind, owner, before={key: old}, after=None)
-
-
-def _tags(conn: Connection, table: Any, owner: str) -> dict[str, str]:
-    column = table.c[_TAG_OWNER[table.name]]
-    rows = conn.execute(select(table.c.key, table.c.value).where(column == owner))
-    return {r.key: r.value for r in sorted(rows, key=lambda r: r.key)}
+        return _version(conn, name, row)
 
 
 def save_prompt(conn: Connection, ws: Workspace, spec: PromptSpec) -> Applied:
@@ -704,7 +688,7 @@ def _prompt(conn: Connection, row: Any) -> Prompt:
         labels=_labels_of(conn, row.name),
         created_at=row.created_at,
         updated_at=row.updated_at,
-        tags=_tags(conn, prompt_tags, row.id),
+        tags=read_tags(conn, prompt_tags, ("prompt_id", row.id)),
     )
 
 
@@ -738,5 +722,5 @@ def _version(
         created_at=row.created_at,
         user=row.user,
         labels=found,
-        tags=_tags(conn, prompt_version_tags, row.id),
+        tags=read_tags(conn, prompt_version_tags, ("prompt_version_id", row.id)),
     )

@@ -7,12 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-
-from cauce.errors import NotFound
 from cauce.genai.tracing.reading import TraceSummary, read_summary
-from cauce.genai.tracing.records import write_tags
-from cauce.lineage import audit
+from cauce.lineage.tags import delete_tag, set_tags
 from cauce.operations import operation
 from cauce.store.schema import trace_tags
 from cauce.validation import check_tags
@@ -28,15 +24,7 @@ def set_trace_tags(
     ws = workspace or current()
     with ws.store.write() as conn:
         found = read_summary(conn, trace_id)
-        t = trace_tags.c
-        before = {
-            r.key: r.value
-            for r in conn.execute(
-                select(t.key, t.value).where(t.trace_id == found.id, t.key.in_(list(checked)))
-            )
-        }
-        write_tags(conn, {found.id: checked})
-        audit.record(conn, ws.user, "trace.tag", "trace", found.id, before=before, after=checked)
+        set_tags(conn, ws.user, trace_tags, ("trace_id", found.id), "trace", checked)
         return read_summary(conn, found.id)
 
 
@@ -46,13 +34,8 @@ def delete_trace_tag(
 ) -> TraceSummary:
     """Remove a tag from a trace (its id, or the start of it); audited."""
     ws = workspace or current()
-    t = trace_tags.c
     with ws.store.write() as conn:
         found = read_summary(conn, trace_id)
-        where = (t.trace_id == found.id) & (t.key == key)
-        old = conn.execute(select(t.value).where(where)).scalar()
-        if old is None:
-            raise NotFound(f"trace {found.id} has no tag {key!r}")
-        conn.execute(trace_tags.delete().where(where))
-        audit.record(conn, ws.user, "trace.untag", "trace", found.id, before={key: old}, after=None)
+        owner = ("trace_id", found.id)
+        delete_tag(conn, ws.user, trace_tags, owner, "trace", key, f"trace {found.id}")
         return read_summary(conn, found.id)
