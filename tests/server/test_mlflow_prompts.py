@@ -140,6 +140,15 @@ def test_what_mlflow_cannot_do_to_a_prompt_fails_cleanly(
     assert [p.name for p in prompts.list_prompts()] == []
 
     mlflow.genai.register_prompt(name="greet", template="Hello {{ name }}")
+    # The same template again is the same version (Cauce keeps one per content)...
+    assert mlflow.genai.register_prompt(name="greet", template="Hello {{ name }}").version == 1
+    # ...so other MLflow settings for it, which would change what that version means, are refused.
+    with pytest.raises(mlflow.MlflowException, match="one version per content") as other:
+        mlflow.genai.register_prompt(
+            name="greet", template="Hello {{ name }}", model_config={"provider": "openai"}
+        )
+    assert error_code(other) == "INVALID_PARAMETER_VALUE"
+    assert prompts.get_version("greet", 1).tags == {}
     with pytest.raises(mlflow.MlflowException) as kept:
         client.delete_prompt_version("greet", "1")
     assert error_code(kept) == "NOT_IMPLEMENTED"

@@ -30,6 +30,7 @@ IS_PROMPT = "mlflow.prompt.is_prompt"
 TEXT = "mlflow.prompt.text"
 TYPE = "_mlflow_prompt_type"
 MODEL_CONFIG = "_mlflow_prompt_model_config"
+RESPONSE_FORMAT = "_mlflow_prompt_response_format"
 _ASKS_FOR_PROMPTS = re.compile(
     r"tags?\.`?mlflow\.prompt\.is_prompt`?\s*=\s*'true'", flags=re.IGNORECASE
 )
@@ -114,7 +115,8 @@ def create_version(ws: Workspace, p: Params) -> dict[str, Any]:
     (the same content as the newest version returns that version, as ``cauce.prompts.register``
     does)."""
     name = p.text("name", required=True)
-    if named(ws, name) is None:
+    prompt = named(ws, name)
+    if prompt is None:
         raise NotFound(f"no prompt named {name!r}", hint="create_registered_model creates it")
     tags = dict(p.key_values("tags"))
     tags.pop(IS_PROMPT, None)
@@ -127,6 +129,13 @@ def create_version(ws: Workspace, p: Params) -> dict[str, Any]:
     for key in (TYPE, MODEL_CONFIG):  # kept only where the content does not give them back
         if key in tags and key in derived and _same(key, derived[key], tags[key]):
             del tags[key]
+    if prompt.latest_version:
+        _no_second_meaning(
+            prompts.get_version(name, prompt.latest_version, workspace=ws),
+            messages,
+            parameters,
+            tags,
+        )
     version = prompts.register(
         name,
         messages,
@@ -136,6 +145,30 @@ def create_version(ws: Workspace, p: Params) -> dict[str, Any]:
         workspace=ws,
     )
     return {"model_version": version_json(version)}
+
+
+def _no_second_meaning(
+    newest: PromptVersion,
+    messages: list[dict[str, str]],
+    parameters: dict[str, Any],
+    tags: dict[str, str],
+) -> None:
+    """Refuse a template the newest version already holds (Cauce keeps one version per
+    content, and would return that one) with other MLflow settings than it keeps: a provider,
+    ``top_k``, a response format would change what that version means."""
+    if newest.messages != messages or newest.model_parameters != parameters:
+        return
+    changed = [
+        k for k in (TYPE, MODEL_CONFIG, RESPONSE_FORMAT) if tags.get(k) != newest.tags.get(k)
+    ]
+    if changed:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            f"prompt {newest.name!r} version {newest.version} has this template and these model "
+            f"parameters, with other {', '.join(changed)}: Cauce keeps one version per content, "
+            "so change the template or the parameters it holds (model, temperature, max_tokens, "
+            "top_p, stop, seed)",
+        )
 
 
 def _same(key: str, derived: str, given: str) -> bool:
