@@ -452,9 +452,16 @@ def test_traces_become_an_evaluation_dataset(workspace: Workspace, upstream: Ups
         "a bare call",
         "echo: a bare call",
     )
+    # A reviewer's tag picks the traces of a golden set.
+    drift = next(t for t in tracing.list_traces(name="qa") if t.scores["relevance"] == 4.0)
+    tracing.set_trace_tags(drift.id, {"golden": ""})
+    golden = cauce.data.load(tracing.to_dataset("qa-golden", tag="golden").ref)
+    assert list(golden["trace_id"]) == [drift.id]
     home = Path(workspace.settings.root)
     printed = run_cli(home, "traces", "to-dataset", "everything").stdout
     assert "Registered 3 traces as everything@1" in printed
+    tagged = run_cli(home, "traces", "to-dataset", "golden-cli", "--tag", "golden").stdout
+    assert "Registered 1 traces as golden-cli@1" in tagged
     nothing = run_cli(home, "traces", "to-dataset", "none", "--status", "error", check=False)
     assert nothing.returncode == 1 and "no traces match" in nothing.stderr
 
@@ -748,6 +755,11 @@ def test_scores_are_summed_by_name_each_trace_counting_its_latest_result(
     }
     assert tracing.list_scores(name="other") == []
     assert tracing.list_scores(since_ms=int(time.time() * 1000) + 60_000) == []
+    # An A/B test's arms, as tags: each arm's scores apart.
+    tracing.set_trace_tags(made[2], {"arm": "b"})
+    arm_b = {s.name: (s.traces, s.mean) for s in tracing.list_scores(tag="arm=b")}
+    assert arm_b == {"helpful": (1, None), "relevance": (1, 1.0)}
+    assert tracing.list_scores(tag="arm=a") == []
 
 
 def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
@@ -777,6 +789,9 @@ def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
     assert re.search(r"helpful[│\s]+2[│\s]+1[│\s]+1[│\s]+1[│\s]+1[│\s]+unclear 1", summed)
     none = run_cli(home, "traces", "scores", "--user", "nobody").stdout
     assert "No scores match." in none
+    tracing.set_trace_tags(first, {"arm": "a"})
+    arm_a = run_cli(home, "traces", "scores", "--tag", "arm=a").stdout
+    assert re.search(r"helpful[│\s]+1[│\s]+1[│\s]+1", arm_a)
     # The latest result of a name: the second's label-only correction leaves no score.
     frame = cauce.data.load(tracing.to_dataset("rated", trace_name="qa").ref)
     rated = frame.set_index("trace_id")

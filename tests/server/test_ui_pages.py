@@ -524,6 +524,12 @@ def test_the_scores_page_sums_what_evaluations_and_feedback_said(
     assert '<a href="/ui/traces?user=bo&amp;since=1h">these traces</a>' in of_bo
     none = client.get("/ui/scores", params={"session": "chat-3"}).text
     assert "No trace in session chat-3 has a score." in none
+    tracing.set_trace_tags(made[0], {"arm": "b"})
+    arm_b = client.get("/ui/scores", params={"tag": "arm=b"}).text
+    assert ">helpful</td>" in arm_b and ">tone</td>" not in arm_b
+    assert 'name="tag" value="arm=b"' in arm_b
+    by_tag = client.get("/ui/traces", params={"tag": "arm=b"}).text
+    assert '<a href="/ui/scores?tag=arm%3Db">Scores</a>' in by_tag
     listed = client.get("/ui/traces", params={"user": "ana", "status": "ok"}).text
     assert '<a href="/ui/scores?user=ana">Scores</a>' in listed
     conversation = client.get("/ui/sessions/chat-1").text

@@ -331,6 +331,7 @@ def scores(
     name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
     session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
     user_id: str = typer.Option(None, "--user", help="Only the traces of this user."),
+    tag: str = typer.Option(None, "--tag", help="Only traces with this tag: KEY or KEY=VALUE."),
     since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 7d."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -340,11 +341,12 @@ def scores(
     Example:
         cauce traces scores --since 7d
         cauce traces scores --user ana
+        cauce traces scores --tag arm=b
     """
     from cauce.genai.tracing import list_scores
 
     found = list_scores(
-        name=name, session_id=session_id, user_id=user_id, since_ms=_since_ms(since)
+        name=name, session_id=session_id, user_id=user_id, tag=tag, since_ms=_since_ms(since)
     )
     if as_json:
         print_json([s.to_dict() for s in found])
@@ -400,15 +402,17 @@ def to_dataset(
     name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
     status: str = typer.Option(None, "--status", help="ok or error."),
     session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
+    tag: str = typer.Option(None, "--tag", help="Only traces with this tag: KEY or KEY=VALUE."),
     since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 2d."),
     limit: int = typer.Option(10_000, "-n", "--max", help="At most this many, oldest first."),
 ) -> None:
     """Register recorded traces as a dataset version, one row per trace.
 
-    An evaluation dataset made of real traffic.
+    An evaluation dataset made of real traffic, or of the traces a reviewer tagged.
 
     Example:
         cauce traces to-dataset qa-traffic --name "invoke_agent rag-answer" --status ok
+        cauce traces to-dataset qa-golden --tag golden
     """
     from cauce.genai.tracing import to_dataset as traces_to_dataset
 
@@ -418,6 +422,7 @@ def to_dataset(
         status=status,
         since_ms=_since_ms(since),
         session_id=session_id,
+        tag=tag,
         limit=limit,
     )
     console.print(f"Registered {version.row_count} traces as {version.ref}")

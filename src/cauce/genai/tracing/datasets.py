@@ -30,6 +30,7 @@ def to_dataset(
     status: str | None = None,
     since_ms: int | None = None,
     session_id: str | None = None,
+    tag: str | None = None,
     limit: int = 10_000,
     workspace: Workspace | None = None,
 ) -> DatasetVersion:
@@ -42,7 +43,8 @@ def to_dataset(
     answer as ``inputs.question`` and ``outputs.answer``; and the latest evaluation result of
     each name on the root span, its score as ``eval.NAME`` and its label as
     ``eval.NAME.label``. Texts are what the trace kept: already redacted, and missing when
-    content capture was off.
+    content capture was off. ``tag`` (``KEY`` or ``KEY=VALUE``) takes the traces a person or
+    an application tagged: ``golden``, ``verdict=wrong``.
     """
     import pandas as pd
 
@@ -55,6 +57,7 @@ def to_dataset(
         status=status,
         since_ms=since_ms,
         session_id=session_id,
+        tag=tag,
         limit=limit,
         workspace=ws,
     )
@@ -76,6 +79,7 @@ def trace_rows(
     status: str | None = None,
     since_ms: int | None = None,
     session_id: str | None = None,
+    tag: str | None = None,
     limit: int = 10_000,
     workspace: Workspace | None = None,
 ) -> list[dict[str, Any]]:
@@ -84,7 +88,7 @@ def trace_rows(
     ws = workspace or current()
     check_limit(limit)
     conditions = trace_conditions(
-        name=trace_name, status=status, session_id=session_id, since_ms=since_ms
+        name=trace_name, status=status, session_id=session_id, tag=tag, since_ms=since_ms
     )
     # Within a millisecond, by the root span's ns: a conversation's turns in the order taken.
     order = (traces.c.started_at, root_span.c.started_ns, traces.c.id)

@@ -182,16 +182,23 @@ def list_scores(
     name: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
+    tag: str | None = None,
     since_ms: int | None = None,
     workspace: Workspace | None = None,
 ) -> list[ScoreSummary]:
     """What the evaluations and the feedback on the traces said, by name (the spans this
-    process still buffers written first): of a trace name, a session, a user, the traces
-    started at ``since_ms`` or later; each trace counts once a name, with its latest result."""
+    process still buffers written first): of a trace name, a session, a user, a tag (an A/B
+    test's arm: ``arm=b``), the traces started at ``since_ms`` or later; each trace counts once
+    a name, with its latest result."""
     ws = workspace or current()
     flush(ws)
     return query_scores(
-        name=name, session_id=session_id, user_id=user_id, since_ms=since_ms, workspace=ws
+        name=name,
+        session_id=session_id,
+        user_id=user_id,
+        tag=tag,
+        since_ms=since_ms,
+        workspace=ws,
     )
 
 
@@ -201,6 +208,7 @@ def query_scores(
     name: str | None = None,
     session_id: str | None = None,
     user_id: str | None = None,
+    tag: str | None = None,
     since_ms: int | None = None,
     workspace: Workspace | None = None,
 ) -> list[ScoreSummary]:
@@ -222,7 +230,9 @@ def query_scores(
         )
         .where(
             cast(root_span.c.events, Text) != "[]",
-            *trace_conditions(name=name, session_id=session_id, user_id=user_id, since_ms=since_ms),
+            *trace_conditions(
+                name=name, session_id=session_id, user_id=user_id, tag=tag, since_ms=since_ms
+            ),
         )
     )
     counts: dict[str, int] = {}

@@ -29,7 +29,7 @@ TRACES_SHOWN = 100
 SESSION_TURNS = 500
 # The traces page's time ranges: how far back each one reaches, in ms.
 SINCE = {"1h": 3_600_000, "24h": 86_400_000, "7d": 604_800_000, "30d": 2_592_000_000}
-SCORES_FILTERS = ("name", "session", "user", "since")  # the traces filters the scores take
+SCORES_FILTERS = ("name", "session", "user", "tag", "since")  # the traces filters scores take
 
 
 def add_routes(app: FastAPI) -> None:
@@ -239,6 +239,7 @@ def scores(request: Request) -> View:
             name=filters["name"],
             session_id=filters["session"],
             user_id=filters["user"],
+            tag=filters["tag"],
             since_ms=_since_ms(filters["since"]),
         )
         of_traces = "?" + urlencode({k: v for k, v in filters.items() if v is not None})
