@@ -334,6 +334,7 @@ def test_cli_lists_shows_diffs_and_labels(local_workspace: Workspace, tmp_path: 
     )
     tagged = run_cli(home, "prompts", "tag", "answer", "task=qa", "team=support").stdout
     assert "Prompt answer's tags: task=qa team=support" in tagged
+    assert "task=qa team=support" in run_cli(home, "prompts", "list").stdout
     assert "team" not in run_cli(home, "prompts", "tag", "answer", "--remove", "team").stdout
     run_cli(home, "prompts", "tag", "answer", "reviewed=yes", "--version", "1")
     assert "reviewed=yes" in run_cli(home, "prompts", "show", "prompts:/answer/1").stdout

@@ -631,6 +631,7 @@ def test_a_prompts_versions_diff_and_labels(client: TestClient, local_workspace:
     prompts.set_prompt_tags("support", {"team": "care"})
     prompts.set_version_tags("support", 2, {"reviewed": "yes"})
     page = client.get("/ui/prompts/support").text
+    assert '<span class="chip">team=care</span>' in client.get("/ui/prompts").text
     assert '<span class="chip">team=care</span>' in page
     assert '<span class="chip">reviewed=yes</span>' in page
     # A prompt MLflow created before its first version: an empty state, not an error.

@@ -18,7 +18,7 @@ def list_(
     label: str = typer.Option(None, "--label", "-l", help="Only prompts that have this label."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """List prompts with their newest version and labels.
+    """List prompts with their newest version, labels and tags.
 
     Example:
         cauce prompts list --label production
@@ -29,10 +29,20 @@ def list_(
     if as_json:
         print_json([p.to_dict() for p in found])
         return
+    tagged = any(p.tags for p in found)
     table(
         "Prompts",
-        ["Name", "Latest", "Labels", "Updated"],
-        [[p.name, p.latest_version or "—", _labels(p.labels), when(p.updated_at)] for p in found],
+        ["Name", "Latest", "Labels", "Updated", *(["Tags"] if tagged else [])],
+        [
+            [
+                p.name,
+                p.latest_version or "—",
+                _labels(p.labels),
+                when(p.updated_at),
+                *([_tags(p.tags)] if tagged else []),
+            ]
+            for p in found
+        ],
         empty=f"No prompt has the label {label}."
         if label
         else "No prompts yet: apply a Prompt spec or call cauce.prompts.register.",
