@@ -341,6 +341,8 @@ def test_a_trace_is_linked_to_the_prompt_versions_its_spans_name(
     tracing.link_prompts(root.trace_id, ["prompts:/answer/2", "prompts:/answer/1"])
     assert tracing.get_trace(root.trace_id).prompts == ["prompts:/answer/1", "prompts:/answer/2"]
     assert tracing.get_trace(root.trace_id).to_dict()["prompts"][0] == "prompts:/answer/1"
+    alone = tracing.read_trace(root.trace_id[:8], with_spans=False)  # its summary, no spans
+    assert (alone.summary.id, alone.spans, len(alone.prompts)) == (root.trace_id, [], 2)
     with pytest.raises(NotFound, match="no version 7"):
         tracing.link_prompts(root.trace_id, ["prompts:/answer/7"])
     with pytest.raises(InvalidInput, match=r"versions\.0"):

@@ -294,7 +294,7 @@ def feedback(
     from cauce.genai.tracing import log_feedback, read_trace
 
     if len(trace_id) < 32:  # the start of one, as the lists print it
-        trace_id = read_trace(trace_id).summary.id
+        trace_id = read_trace(trace_id, with_spans=False).summary.id
     log_feedback(trace_id, name, score, label, explanation)
     console.print(f"Recorded {name} on trace {trace_id}")
 
@@ -322,7 +322,7 @@ def tag(
         set_trace_tags(trace_id, given)
     for key in remove:
         delete_trace_tag(trace_id, key)
-    summary = read_trace(trace_id).summary
+    summary = read_trace(trace_id, with_spans=False).summary
     console.print(f"Trace {summary.id}'s tags: {_tags(summary.tags) or 'none'}")
 
 

@@ -407,15 +407,19 @@ def get_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
 
 
 @operation("GET /traces/{trace_id}")
-def read_trace(trace_id: str, *, workspace: Workspace | None = None) -> Trace:
-    """A stored trace with its spans, parents before children; the start of its id (4 or
-    more hex characters) will do when it names one trace."""
+def read_trace(
+    trace_id: str, *, with_spans: bool = True, workspace: Workspace | None = None
+) -> Trace:
+    """A stored trace with its spans (``with_spans=False``: none, its summary alone), parents
+    before children; the start of its id (4 or more hex characters) will do when it names one
+    trace."""
     ws = workspace or current()
     with ws.store.read() as conn:
         row = _require_trace(conn, trace_id)
-        found = conn.execute(
-            select(spans).where(spans.c.trace_id == row.id).order_by(spans.c.started_ns)
-        ).all()
+        found: list[Any] = []
+        if with_spans:
+            query = select(spans).where(spans.c.trace_id == row.id)
+            found = list(conn.execute(query.order_by(spans.c.started_ns)))
         used = _prompts_used(conn, row.id)
         [summary] = summaries(conn, [row])
     return Trace(summary, _tree_order([_span_record(r) for r in found]), used)

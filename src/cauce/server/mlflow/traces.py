@@ -89,7 +89,7 @@ def get_trace_info(ws: Workspace, p: Params) -> dict[str, Any]:
     from google.protobuf.timestamp_pb2 import Timestamp
 
     trace_id = _trace_hex(p.values.get("trace_id"))
-    found = read_trace(trace_id, workspace=ws)
+    found = read_trace(trace_id, with_spans=False, workspace=ws)
     summary = found.summary
     started, took = Timestamp(), Duration()
     started.FromMilliseconds(summary.started_at)
