@@ -426,6 +426,8 @@ def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) 
     assert f"Trace {quick.trace_id}'s tags: golden verdict=good" in tagged
     assert "golden" not in run_cli(home, "traces", "tag", quick.trace_id, "-r", "golden").stdout
     assert "tags: verdict=good" in run_cli(home, "traces", "show", quick.trace_id).stdout
+    no_tag = run_cli(home, "traces", "tag", quick.trace_id, check=False)
+    assert_one_line_error(no_tag, "give tags as KEY=VALUE (or KEY), or --remove KEY")
     only = run_cli(home, "traces", "list", "--tag", "verdict=good").stdout
     assert quick.trace_id[:8] in only and root.trace_id[:8] not in only
     as_json = json.loads(run_cli(home, "traces", "show", root.trace_id, "--json").stdout)

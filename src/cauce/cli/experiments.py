@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
+from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, tag_values, when
 
 app = typer.Typer(help="List, create and delete experiments.", no_args_is_help=True)
 
@@ -71,17 +71,9 @@ def tag(
         cauce experiments tag churn team=growth project=retention
         cauce experiments tag churn --remove project
     """
-    from cauce.errors import InvalidInput
     from cauce.tracking.experiments import delete_experiment_tag, set_experiment_tags
 
-    pairs = [value.partition("=") for value in values or []]
-    bad = [key for key, sep, _ in pairs if not sep or not key]
-    if bad or not (pairs or remove):
-        raise InvalidInput(
-            "give tags as KEY=VALUE, or --remove KEY" + (f", not {bad[0]!r}" if bad else ""),
-            details={"field": "values"},
-        )
-    experiment = set_experiment_tags(name, {key: value for key, _, value in pairs})
+    experiment = set_experiment_tags(name, tag_values(values, remove))
     for key in remove:
         experiment = delete_experiment_tag(name, key)
     shown = " ".join(f"{k}={v}" for k, v in sorted(experiment.tags.items())) or "none"

@@ -232,6 +232,24 @@ def _capped(widths: list[int], fold: list[int], floors: list[int], inside: int) 
     return None
 
 
+def tag_values(
+    values: list[str] | None, remove: list[str], *, bare: bool = False
+) -> dict[str, str]:
+    """The tags a ``tag`` command sets, from its ``KEY=VALUE`` arguments (with ``bare``, a
+    ``KEY`` alone is a tag with no value); one of them or a ``--remove`` is needed."""
+    from cauce.errors import InvalidInput
+
+    pairs = [value.partition("=") for value in values or []]
+    bad = [key for key, sep, _ in pairs if not key or not (sep or bare)]
+    if bad or not (pairs or remove):
+        form = "KEY=VALUE (or KEY)" if bare else "KEY=VALUE"
+        raise InvalidInput(
+            f"give tags as {form}, or --remove KEY" + (f", not {bad[0]!r}" if bad else ""),
+            details={"field": "values"},
+        )
+    return {key: value for key, _, value in pairs}
+
+
 def more(shown: int, limit: int) -> None:
     """Under a list cut at its limit: that there may be more, and how to see them."""
     if shown >= limit:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, when
+from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, tag_values, when
 
 app = typer.Typer(
     help="Prompts: immutable versions, labels and their history.", no_args_is_help=True
@@ -198,17 +198,9 @@ def tag(
         cauce prompts tag answer reviewed=yes --version 3
         cauce prompts tag answer --remove team
     """
-    from cauce.errors import InvalidInput
     from cauce.genai import prompts
 
-    pairs = [value.partition("=") for value in values or []]
-    bad = [key for key, sep, _ in pairs if not sep or not key]
-    if bad or not (pairs or remove):
-        raise InvalidInput(
-            "give tags as KEY=VALUE, or --remove KEY" + (f", not {bad[0]!r}" if bad else ""),
-            details={"field": "values"},
-        )
-    given = {key: value for key, _, value in pairs}
+    given = tag_values(values, remove)
     if version is None:
         tagged = prompts.set_prompt_tags(name, given).tags
         for key in remove:

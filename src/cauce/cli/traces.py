@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, number, print_json, table, took, when
+from cauce.cli.output import (
+    JSON_OPTION_HELP,
+    console,
+    number,
+    print_json,
+    table,
+    tag_values,
+    took,
+    when,
+)
 from cauce.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -315,9 +324,7 @@ def tag(
     """
     from cauce.genai.tracing import delete_trace_tag, read_trace, set_trace_tags
 
-    if not (values or remove):
-        raise InvalidInput("give tags as KEY=VALUE, or --remove KEY", details={"field": "values"})
-    given = dict(value.partition("=")[::2] for value in values or [])
+    given = tag_values(values, remove, bare=True)
     if given:
         set_trace_tags(trace_id, given)
     for key in remove:
