@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, tag_values, when
+from cauce.cli.output import (
+    JSON_OPTION_HELP,
+    console,
+    print_json,
+    table,
+    tag_values,
+    tags_text,
+    when,
+)
 
 app = typer.Typer(help="List, create and delete experiments.", no_args_is_help=True)
 
@@ -76,7 +84,7 @@ def tag(
     experiment = set_experiment_tags(name, tag_values(values, remove))
     for key in remove:
         experiment = delete_experiment_tag(name, key)
-    shown = " ".join(f"{k}={v}" for k, v in sorted(experiment.tags.items())) or "none"
+    shown = tags_text(experiment.tags) or "none"
     console.print(f"Experiment {experiment.name}'s tags: {shown}")
 
 

@@ -250,6 +250,11 @@ def tag_values(
     return {key: value for key, _, value in pairs}
 
 
+def tags_text(tags: dict[str, str]) -> str:
+    """Tags on one line, ``KEY=VALUE`` (a tag with no value, ``KEY``), by key."""
+    return " ".join(f"{k}={v}" if v else k for k, v in sorted(tags.items()))
+
+
 def more(shown: int, limit: int) -> None:
     """Under a list cut at its limit: that there may be more, and how to see them."""
     if shown >= limit:

@@ -6,7 +6,15 @@ import json
 
 import typer
 
-from cauce.cli.output import JSON_OPTION_HELP, console, print_json, table, tag_values, when
+from cauce.cli.output import (
+    JSON_OPTION_HELP,
+    console,
+    print_json,
+    table,
+    tag_values,
+    tags_text,
+    when,
+)
 
 app = typer.Typer(
     help="Prompts: immutable versions, labels and their history.", no_args_is_help=True
@@ -39,7 +47,7 @@ def list_(
                 p.latest_version or "—",
                 _labels(p.labels),
                 when(p.updated_at),
-                *([_tags(p.tags)] if tagged else []),
+                *([tags_text(p.tags)] if tagged else []),
             ]
             for p in found
         ],
@@ -70,7 +78,7 @@ def show(
         ["Field", "Value"],
         [
             ["Labels", ", ".join(version.labels)],
-            ["Tags", _tags(version.tags)],
+            ["Tags", tags_text(version.tags)],
             ["Commit message", version.commit_message],
             ["Registered", f"{when(version.created_at)} by {version.user}"],
             ["Variables", ", ".join(f"{k}: {v['type']}" for k, v in version.variables.items())],
@@ -205,16 +213,12 @@ def tag(
         tagged = prompts.set_prompt_tags(name, given).tags
         for key in remove:
             tagged = prompts.delete_prompt_tag(name, key).tags
-        console.print(f"Prompt {name}'s tags: {_tags(tagged) or 'none'}")
+        console.print(f"Prompt {name}'s tags: {tags_text(tagged) or 'none'}")
         return
     tagged = prompts.set_version_tags(name, version, given).tags
     for key in remove:
         tagged = prompts.delete_version_tag(name, version, key).tags
-    console.print(f"{name} v{version}'s tags: {_tags(tagged) or 'none'}")
-
-
-def _tags(tags: dict[str, str]) -> str:
-    return " ".join(f"{k}={v}" for k, v in tags.items())
+    console.print(f"{name} v{version}'s tags: {tags_text(tagged) or 'none'}")
 
 
 def _labels(labels: dict[str, int]) -> str:

@@ -14,6 +14,7 @@ from cauce.cli.output import (
     print_json,
     table,
     tag_values,
+    tags_text,
     took,
     when,
 )
@@ -94,7 +95,7 @@ def list_(
                 _cost(t.cost),
                 *([t.session_id, t.user_id] if grouped else []),
                 *([_scores(t.scores)] if scored else []),
-                *([_tags(t.tags)] if tagged else []),
+                *([tags_text(t.tags)] if tagged else []),
             ]
             for t in found
         ],
@@ -277,7 +278,7 @@ def show(
             grow(root.add(label(span)), span.span_id)
     console.print(root)
     if summary.tags:
-        console.print(f"tags: {_tags(summary.tags)}")
+        console.print(f"tags: {tags_text(summary.tags)}")
     if found.prompts:
         console.print(f"prompts: {', '.join(found.prompts)}")
 
@@ -330,7 +331,7 @@ def tag(
     for key in remove:
         delete_trace_tag(trace_id, key)
     summary = read_trace(trace_id, with_spans=False).summary
-    console.print(f"Trace {summary.id}'s tags: {_tags(summary.tags) or 'none'}")
+    console.print(f"Trace {summary.id}'s tags: {tags_text(summary.tags) or 'none'}")
 
 
 @app.command("scores")
@@ -393,10 +394,6 @@ def _since_ms(since: str | None) -> int | None:
 
 def _scores(scores: dict[str, float | str]) -> str:
     return " ".join(f"{name}={number(value)}" for name, value in scores.items())
-
-
-def _tags(tags: dict[str, str]) -> str:
-    return " ".join(f"{key}={value}" if value else key for key, value in tags.items())
 
 
 def _cost(value: float | None) -> str:

@@ -23,7 +23,10 @@ def set_tags(
     values: Mapping[str, str],
 ) -> None:
     """Set checked tags (``cauce.validation.check_tags``) on the entity ``owner``, a column
-    and its value, replacing earlier values, in the caller's transaction."""
+    and its value, replacing earlier values, in the caller's transaction; none: nothing done,
+    nothing audited."""
+    if not values:
+        return
     column, owner_id = owner
     t = table.c
     query = select(t.key, t.value).where(t[column] == owner_id, t.key.in_(list(values)))

@@ -46,15 +46,14 @@ def create_experiment(
         experiment_id = _insert(conn, ws, name, description)
         if experiment_id is None:
             raise AlreadyExists(f"experiment {name!r} already exists")
-        if checked:
-            set_tags(
-                conn,
-                ws.user,
-                experiment_tags,
-                ("experiment_id", experiment_id),
-                "experiment",
-                checked,
-            )
+        set_tags(
+            conn,
+            ws.user,
+            experiment_tags,
+            ("experiment_id", experiment_id),
+            "experiment",
+            checked,
+        )
         return _read(conn, _row(conn, experiment_id))
 
 
@@ -94,10 +93,7 @@ def set_experiment_tags(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require(conn, experiment)
-        if checked:
-            set_tags(
-                conn, ws.user, experiment_tags, ("experiment_id", row.id), "experiment", checked
-            )
+        set_tags(conn, ws.user, experiment_tags, ("experiment_id", row.id), "experiment", checked)
         return _read(conn, row)
 
 

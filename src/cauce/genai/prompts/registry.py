@@ -92,15 +92,14 @@ def register(
     ws = workspace or current()
     with ws.store.write() as conn:
         row, _ = _save(conn, ws.user, spec)
-        if checked:
-            set_tags(
-                conn,
-                ws.user,
-                prompt_version_tags,
-                ("prompt_version_id", row.id),
-                "prompt_version",
-                checked,
-            )
+        set_tags(
+            conn,
+            ws.user,
+            prompt_version_tags,
+            ("prompt_version_id", row.id),
+            "prompt_version",
+            checked,
+        )
         return _version(conn, spec.name, row)
 
 
@@ -124,8 +123,7 @@ def create_prompt(
         if not insert_ignore(conn, prompts, {**values, "created_at": now, "updated_at": now}):
             raise Conflict(f"prompt {name!r} already exists")
         audit.record(conn, ws.user, "prompt.create", "prompt", prompt_id, after={"name": name})
-        if checked:
-            set_tags(conn, ws.user, prompt_tags, ("prompt_id", prompt_id), "prompt", checked)
+        set_tags(conn, ws.user, prompt_tags, ("prompt_id", prompt_id), "prompt", checked)
         return _prompt(conn, _require_prompt(conn, name))
 
 
@@ -186,8 +184,7 @@ def set_prompt_tags(
     ws = workspace or current()
     with ws.store.write() as conn:
         prompt = _require_prompt(conn, name)
-        if checked:
-            set_tags(conn, ws.user, prompt_tags, ("prompt_id", prompt.id), "prompt", checked)
+        set_tags(conn, ws.user, prompt_tags, ("prompt_id", prompt.id), "prompt", checked)
         return _prompt(conn, prompt)
 
 
@@ -211,15 +208,14 @@ def set_version_tags(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_version(conn, name, version)
-        if checked:
-            set_tags(
-                conn,
-                ws.user,
-                prompt_version_tags,
-                ("prompt_version_id", row.id),
-                "prompt_version",
-                checked,
-            )
+        set_tags(
+            conn,
+            ws.user,
+            prompt_version_tags,
+            ("prompt_version_id", row.id),
+            "prompt_version",
+            checked,
+        )
         return _version(conn, name, row)
 
 

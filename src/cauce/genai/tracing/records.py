@@ -343,12 +343,12 @@ def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:
         by_trace.setdefault(row.trace_id, []).append(row)
     found = []
     for trace_id, spans in by_trace.items():
-        # Until the root arrives (or for good, when it is another system's: a service called
-        # inside someone else's trace) the earliest span whose parent is not here stands in.
-        held = {one.span_id for one in spans}
-        root = next((one for one in spans if one.parent_id is None), None) or next(
-            (one for one in spans if one.parent_id not in held), spans[0]
-        )
+        root = next((one for one in spans if one.parent_id is None), None)
+        if root is None:
+            # Until the root arrives (or for good, when it is another system's: a service
+            # called inside someone else's trace) the earliest span whose parent is not here.
+            held = {one.span_id for one in spans}
+            root = next((one for one in spans if one.parent_id not in held), spans[0])
         costs = [one.cost for one in spans if one.cost is not None]
         # The root's session and user, else the first span's that names them.
         session = next((one[10] for one in [root, *spans] if one[10] is not None), None)

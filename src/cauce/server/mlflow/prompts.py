@@ -23,7 +23,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.genai import prompts
 from cauce.genai.prompts import Prompt, PromptVersion
 from cauce.registry import models as reg
-from cauce.server.mlflow.wire import MlflowError, Params, pairs
+from cauce.server.mlflow.wire import MlflowError, Params, model_version, registered_model
 from cauce.workspace import Workspace
 
 IS_PROMPT = "mlflow.prompt.is_prompt"
@@ -65,40 +65,28 @@ def named(ws: Workspace, name: str) -> Prompt | None:
 
 def model_json(ws: Workspace, prompt: Prompt) -> dict[str, Any]:
     """A prompt as MLflow's registered model, with its newest version as ``latest_versions``."""
-    out: dict[str, Any] = {
-        "name": prompt.name,
-        "creation_timestamp": prompt.created_at,
-        "last_updated_timestamp": prompt.updated_at,
-        "tags": pairs({**prompt.tags, IS_PROMPT: "true"}),
-        "aliases": [{"alias": a, "version": str(v)} for a, v in prompt.labels.items()],
-        "latest_versions": [],
-    }
-    if prompt.description:
-        out["description"] = prompt.description
+    latest = None
     if prompt.latest_version:
-        latest = prompts.get_version(prompt.name, prompt.latest_version, workspace=ws)
-        out["latest_versions"] = [version_json(latest)]
-    return out
+        latest = version_json(prompts.get_version(prompt.name, prompt.latest_version, workspace=ws))
+    tags = {**prompt.tags, IS_PROMPT: "true"}
+    return registered_model(
+        prompt.name,
+        prompt.created_at,
+        prompt.updated_at,
+        tags,
+        prompt.labels,
+        prompt.description,
+        latest,
+    )
 
 
 def version_json(v: PromptVersion) -> dict[str, Any]:
     """A prompt version as MLflow's model version: its template in ``mlflow.prompt.text``."""
     tags = {**_mlflow_tags(v.messages, v.model_parameters, v.tags.get(TYPE)), **v.tags}
-    out: dict[str, Any] = {
-        "name": v.name,
-        "version": str(v.version),
-        "creation_timestamp": v.created_at,
-        "last_updated_timestamp": v.created_at,
-        "user_id": v.user,
-        "current_stage": "None",
-        "source": v.uri,
-        "status": "READY",
-        "tags": pairs(tags),
-        "aliases": [label for label in v.labels if label != "latest"],
-    }
-    if v.commit_message:
-        out["description"] = v.commit_message
-    return out
+    aliases = [label for label in v.labels if label != "latest"]
+    return model_version(
+        v.name, v.version, v.created_at, v.user, v.uri, tags, aliases, v.commit_message
+    )
 
 
 def create(ws: Workspace, p: Params) -> dict[str, Any]:

@@ -22,7 +22,15 @@ from cauce.registry import models as reg
 from cauce.registry.models import ModelVersion, RegisteredModel
 from cauce.server.mlflow import prompts as mlflow_prompts
 from cauce.server.mlflow.tracking import Handler
-from cauce.server.mlflow.wire import MlflowError, Params, matches, page, pairs, unsupported
+from cauce.server.mlflow.wire import (
+    MlflowError,
+    Params,
+    matches,
+    model_version,
+    page,
+    registered_model,
+    unsupported,
+)
 from cauce.workspace import Workspace
 
 _RUNS = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<path>.+?)/?$")
@@ -45,20 +53,9 @@ def version_json(ws: Workspace, v: ModelVersion) -> dict[str, Any]:
         source = f"runs:/{v.run_id}/{path}"
     else:
         source = download_uri(v.name, v.version)
-    out: dict[str, Any] = {
-        "name": v.name,
-        "version": str(v.version),
-        "creation_timestamp": v.created_at,
-        "last_updated_timestamp": v.created_at,
-        "user_id": v.user,
-        "current_stage": "None",
-        "source": source,
-        "status": "READY",
-        "tags": pairs(v.tags),
-        "aliases": list(v.aliases),
-    }
-    if v.description:
-        out["description"] = v.description
+    out = model_version(
+        v.name, v.version, v.created_at, v.user, source, v.tags, list(v.aliases), v.description
+    )
     if v.run_id:
         out["run_id"] = v.run_id
     if logged is not None:
@@ -68,20 +65,12 @@ def version_json(ws: Workspace, v: ModelVersion) -> dict[str, Any]:
 
 def model_json(ws: Workspace, m: RegisteredModel) -> dict[str, Any]:
     """A registered model in MLflow's shape, with its newest version as ``latest_versions``."""
-    out: dict[str, Any] = {
-        "name": m.name,
-        "creation_timestamp": m.created_at,
-        "last_updated_timestamp": m.updated_at,
-        "tags": pairs(m.tags),
-        "aliases": [{"alias": a, "version": str(v)} for a, v in m.aliases.items()],
-        "latest_versions": [],
-    }
-    if m.description:
-        out["description"] = m.description
+    latest = None
     if m.latest_version is not None:
-        latest = reg.get_version(m.name, m.latest_version, workspace=ws)
-        out["latest_versions"] = [version_json(ws, latest)]
-    return out
+        latest = version_json(ws, reg.get_version(m.name, m.latest_version, workspace=ws))
+    return registered_model(
+        m.name, m.created_at, m.updated_at, m.tags, m.aliases, m.description, latest
+    )
 
 
 # -- registered models ----------------------------------------------------------------------

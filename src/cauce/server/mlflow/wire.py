@@ -188,6 +188,58 @@ def pairs(values: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"key": k, "value": v} for k, v in values.items()]
 
 
+def registered_model(
+    name: str,
+    created_at: int,
+    updated_at: int,
+    tags: Mapping[str, str],
+    aliases: Mapping[str, int],
+    description: str | None,
+    latest: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """MLflow's ``RegisteredModel``; ``latest`` its newest version, as :func:`model_version`
+    writes it."""
+    out: dict[str, Any] = {
+        "name": name,
+        "creation_timestamp": created_at,
+        "last_updated_timestamp": updated_at,
+        "tags": pairs(tags),
+        "aliases": [{"alias": a, "version": str(v)} for a, v in aliases.items()],
+        "latest_versions": [latest] if latest is not None else [],
+    }
+    if description:
+        out["description"] = description
+    return out
+
+
+def model_version(
+    name: str,
+    version: int,
+    created_at: int,
+    user: str,
+    source: str,
+    tags: Mapping[str, str],
+    aliases: list[str],
+    description: str | None,
+) -> dict[str, Any]:
+    """MLflow's ``ModelVersion``: always ready, in no stage (Cauce has aliases)."""
+    out: dict[str, Any] = {
+        "name": name,
+        "version": str(version),
+        "creation_timestamp": created_at,
+        "last_updated_timestamp": created_at,
+        "user_id": user,
+        "current_stage": "None",
+        "source": source,
+        "status": "READY",
+        "tags": pairs(tags),
+        "aliases": aliases,
+    }
+    if description:
+        out["description"] = description
+    return out
+
+
 def number(value: float) -> Any:
     """A float as MLflow writes it in JSON: NaN and infinities as strings."""
     if math.isnan(value):
