@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,3 +45,17 @@ def error_code(exc: pytest.ExceptionInfo[Any]) -> str:
     """The MLflow error code an ``MlflowException`` carries."""
     code: str = exc.value.error_code
     return code
+
+
+def mlflow_app(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """An application using MLflow, run in a process of its own with ``env`` (its tracing's
+    state is global); it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done

@@ -140,6 +140,7 @@ INLINE = re.compile(r"`(cauce(?:\.\w+)+)(?=[`(])")
 FILES = {"cauce.yaml", "cauce.db"}
 SPAN_ATTRIBUTES = {
     "cauce.prompt_version.NODE",
+    "cauce.input",
     "cauce.catalog_model",
     "cauce.prompt",
     "cauce.prompt.version",

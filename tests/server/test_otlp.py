@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +34,7 @@ from cauce.errors import NotFound
 from cauce.genai import tracing
 from cauce.server.tokens import create_token
 from cauce.workspace import Workspace
+from mlflow_client import mlflow_app
 from optional import need
 from served import app_server
 
@@ -496,19 +494,6 @@ mlflow.flush_trace_async_logging()
 """
 
 
-def _mlflow_app(script: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """An application using MLflow, run in a process of its own with ``env``; it must exit 0."""
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
-
 @pytest.mark.parametrize("route", ["tracking server", "OTLP endpoint"])
 def test_mlflow_tracing_sends_its_traces_to_cauce(workspace: Workspace, route: str) -> None:
     """MLflow's tracing pointed at the server as its tracking server (spans over OTLP, then
@@ -516,9 +501,9 @@ def test_mlflow_tracing_sends_its_traces_to_cauce(workspace: Workspace, route: s
     need("mlflow", extra="dev")
     with app_server(workspace) as url:
         if route == "tracking server":
-            done = _mlflow_app(MLFLOW_APP, MLFLOW_TRACKING_URI=url)
+            done = mlflow_app(MLFLOW_APP, MLFLOW_TRACKING_URI=url)
         else:
-            done = _mlflow_app(
+            done = mlflow_app(
                 MLFLOW_APP,
                 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{url}/v1/traces",
                 OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
@@ -565,7 +550,7 @@ except mlflow.MlflowException as exc:
 def test_mlflow_feedback_is_cauce_feedback(workspace: Workspace) -> None:
     need("mlflow", extra="dev")
     with app_server(workspace) as url:
-        done = _mlflow_app(MLFLOW_FEEDBACK, MLFLOW_TRACKING_URI=url)
+        done = mlflow_app(MLFLOW_FEEDBACK, MLFLOW_TRACKING_URI=url)
     assert done.stdout.strip() == "NOT_IMPLEMENTED"  # expectations live in evaluation datasets
     [summary] = tracing.list_traces()
     assert summary.scores == {"helpful": 1.0, "stars": 4.0, "tone": "friendly"}
@@ -670,13 +655,15 @@ def test_a_prompt_an_mlflow_app_loads_in_a_trace_is_linked_to_it(workspace: Work
     need("mlflow", extra="dev")
     version = prompts.register("greet", "Hello {{ name }}", labels=["production"])
     with app_server(workspace) as url:
-        done = _mlflow_app(MLFLOW_PROMPTED, MLFLOW_TRACKING_URI=url)
+        done = mlflow_app(MLFLOW_PROMPTED, MLFLOW_TRACKING_URI=url)
         trace_id = done.stdout.strip().removeprefix("tr-")
         info = httpx.get(f"{url}/api/3.0/mlflow/traces/tr-{trace_id}").json()
         tags = info["trace"]["trace_info"]["tags"]
         assert json.loads(tags["mlflow.linkedPrompts"]) == [{"name": "greet", "version": "1"}]
-        batch = httpx.get(f"{url}/api/3.0/mlflow/traces/batchGet", params={"trace_ids": "x"})
-        assert batch.json()["error_code"] == "NOT_IMPLEMENTED"
+        named = [f"tr-{trace_id}", f"tr-{'f' * 32}"]  # the second one is not stored
+        batch = httpx.get(f"{url}/api/3.0/mlflow/traces/batchGet", params={"trace_ids": named})
+        [found] = batch.json()["traces"]
+        assert found["trace_info"]["tags"]["mlflow.linkedPrompts"] == tags["mlflow.linkedPrompts"]
         unknown = httpx.get(f"{url}/api/3.0/mlflow/traces/tr-{'f' * 32}")
         assert unknown.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         # The calls the client makes when the trace's info lacks a version it used.

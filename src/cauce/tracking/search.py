@@ -324,13 +324,18 @@ class _Parser:
         if self.values > MAX_VALUES:
             self.i -= 1
             raise self.error(f"more than {MAX_VALUES} values")
-        if tok.kind == "number":
-            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
-        if tok.kind == "string":
-            # One pass, so that an escaped quote next to a doubled one reads as two quotes.
-            return re.sub(r"''|\\(.)", lambda m: m.group(1) or "'", tok.text[1:-1])
+        if tok.kind in ("number", "string"):
+            return scalar(tok)
         self.i -= 1
         raise self.error(f"expected a number or a 'quoted string', not {tok.text!r}")
+
+
+def scalar(tok: Token) -> Any:
+    """The value of a number or a 'quoted string' token."""
+    if tok.kind == "number":
+        return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+    # One pass, so that an escaped quote next to a doubled one reads as two quotes.
+    return re.sub(r"''|\\(.)", lambda m: m.group(1) or "'", tok.text[1:-1])
 
 
 def _latest_metric(key: str) -> Any:

@@ -3,6 +3,11 @@
 (``StartTraceV3``): its session and user are kept on the trace's summary, and the answer says
 the spans are in the tracking store already, so the client uploads no copy of them.
 
+``mlflow.get_trace`` and ``mlflow.search_traces`` read stored traces back, with their spans
+(:mod:`.spans`), whichever tracer sent them. Cauce's traces belong to the workspace: the
+experiments a search names do not narrow it, and its filter is what Cauce's traces list
+filters by (name, status, start, a tag, session, user).
+
 A prompt version the application loaded inside a trace (``mlflow.genai.load_prompt``) is
 linked to it: the span names it (``mlflow.linkedPrompts``), and the client links it again
 through the trace's info (``GetTraceInfoV3``), ``LinkPromptsToTrace`` and the trace's tag of
@@ -23,14 +28,16 @@ import re
 import uuid
 from typing import Any
 
-from cauce.errors import InvalidInput
+from cauce.errors import InvalidInput, NotFound
 from cauce.genai.tracing.attributes import MLFLOW_LINKED_PROMPTS
-from cauce.genai.tracing.reading import read_trace
+from cauce.genai.tracing.reading import Trace, TraceSummary, list_traces, read_trace
 from cauce.genai.tracing.records import link_prompts, record_trace_info
 from cauce.genai.tracing.scores import add_evaluation, log_feedback
 from cauce.genai.tracing.tags import delete_trace_tag as remove_trace_tag
 from cauce.genai.tracing.tags import set_trace_tags
-from cauce.server.mlflow.wire import Params, unsupported
+from cauce.server.mlflow.spans import otlp_span
+from cauce.server.mlflow.wire import MlflowError, Params, unsupported
+from cauce.tracking.search import Token, scalar, tokenize
 from cauce.workspace import Workspace
 
 # The MLflow server whose API these routes answer (``GET /version``): a client that reads
@@ -38,7 +45,21 @@ from cauce.workspace import Workspace
 MLFLOW_VERSION = "3.18.0"
 
 _TRACE_ID = re.compile(r"^tr-(?P<hex>[0-9a-f]{32})$")
+_HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPANS_LOCATION = "mlflow.trace.spansLocation"
+_NEWEST_FIRST = re.compile(r"^\s*((attributes?|trace)\.)?timestamp(_ms)?\s+desc\s*$", re.IGNORECASE)
+_FILTER_KINDS = {
+    "attribute": "attributes",
+    "attributes": "attributes",
+    "trace": "attributes",
+    "tag": "tags",
+    "tags": "tags",
+    "metadata": "metadata",
+    "request_metadata": "metadata",
+}
+_METADATA = {"mlflow.trace.session": "session_id", "mlflow.trace.user": "user_id"}
+MAX_RESULTS = 1000
+MAX_BATCH = 100
 
 
 def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -82,15 +103,85 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def get_trace_info(ws: Workspace, p: Params) -> dict[str, Any]:
-    """``GetTraceInfoV3``: a stored trace's info, the prompt versions it used as MLflow's
-    ``mlflow.linkedPrompts`` tag. Cauce's traces belong to the workspace, not to an experiment:
-    the location is the default experiment."""
+    """``GetTraceInfoV3``: a stored trace's info."""
+    found = read_trace(_trace_hex(p.values.get("trace_id")), with_spans=False, workspace=ws)
+    return {"trace": {"trace_info": _info(found.summary, found.prompts)}}
+
+
+def get_trace(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``GetTrace`` (``mlflow.get_trace``): a stored trace, its info and its spans."""
+    return {"trace": _trace(read_trace(_trace_hex(p.values.get("trace_id")), workspace=ws))}
+
+
+def batch_get_traces(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``BatchGetTraces`` (``search_traces`` reads the spans of the traces it found so): the
+    stored ones of the traces named, with their spans."""
+    return {"traces": [_trace(found) for found in _stored(ws, p, with_spans=True)]}
+
+
+def batch_get_trace_infos(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``BatchGetTraceInfos``: the infos of the stored ones of the traces named."""
+    found = _stored(ws, p, with_spans=False)
+    return {"trace_infos": [_info(t.summary, t.prompts) for t in found]}
+
+
+def search_traces(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``SearchTracesV3`` (``mlflow.search_traces``): the infos of the traces its filter
+    matches, newest first. Cauce's traces belong to the workspace, so the experiments named
+    do not narrow the search."""
+    limit = p.integer("max_results", default=100)
+    if not 1 <= limit <= MAX_RESULTS:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE", f"max_results must be 1..{MAX_RESULTS}, not {limit}"
+        )
+    for clause in p.repeated("order_by"):
+        if not _NEWEST_FIRST.match(str(clause)):
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"order_by: Cauce lists traces newest first (timestamp_ms DESC), not {clause!r}",
+            )
+    token = p.text("page_token")
+    if token is not None and not _HEX_ID.match(token):
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid page token {token!r}")
+    found = list_traces(
+        **_filter(p.text("filter") or ""), before=token, limit=limit + 1, workspace=ws
+    )
+    page = found[:limit]
+    answer: dict[str, Any] = {"traces": [_info(summary) for summary in page]}
+    if len(found) > limit:
+        answer["next_page_token"] = page[-1].id
+    return answer
+
+
+def _stored(ws: Workspace, p: Params, *, with_spans: bool) -> list[Trace]:
+    ids = p.repeated("trace_ids")
+    if len(ids) > MAX_BATCH:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE", f"trace_ids: at most {MAX_BATCH} traces, not {len(ids)}"
+        )
+    found = []
+    for given in ids:
+        try:
+            found.append(read_trace(_trace_hex(given), with_spans=with_spans, workspace=ws))
+        except NotFound:
+            continue
+    return found
+
+
+def _trace(found: Trace) -> dict[str, Any]:
+    return {
+        "trace_info": _info(found.summary, found.prompts),
+        "spans": [otlp_span(found.summary.id, span) for span in found.spans],
+    }
+
+
+def _info(summary: TraceSummary, prompts: list[str] | None = None) -> dict[str, Any]:
+    """A trace's info as MLflow's ``TraceInfoV3``, the prompt versions it used as MLflow's
+    ``mlflow.linkedPrompts`` tag (``prompts`` None: not read). Cauce's traces belong to the
+    workspace, not to an experiment: the location is the default experiment."""
     from google.protobuf.duration_pb2 import Duration
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    trace_id = _trace_hex(p.values.get("trace_id"))
-    found = read_trace(trace_id, with_spans=False, workspace=ws)
-    summary = found.summary
     started, took = Timestamp(), Duration()
     started.FromMilliseconds(summary.started_at)
     took.FromNanoseconds(int(summary.duration_ms * 1_000_000))
@@ -103,11 +194,11 @@ def get_trace_info(ws: Workspace, p: Params) -> dict[str, Any]:
         if value is not None
     }
     tags = {**summary.tags, "mlflow.traceName": summary.name, _SPANS_LOCATION: "TRACKING_STORE"}
-    if found.prompts:
+    if prompts:
         tags[MLFLOW_LINKED_PROMPTS] = json.dumps(
-            [{"name": name, "version": version} for name, version in map(_prompt_of, found.prompts)]
+            [{"name": name, "version": version} for name, version in map(_prompt_of, prompts)]
         )
-    info = {
+    return {
         "trace_id": f"tr-{summary.id}",
         "trace_location": {
             "type": "MLFLOW_EXPERIMENT",
@@ -119,14 +210,71 @@ def get_trace_info(ws: Workspace, p: Params) -> dict[str, Any]:
         "trace_metadata": metadata,
         "tags": tags,
     }
-    return {"trace": {"trace_info": info}}
 
 
-def batch_get_traces(ws: Workspace, p: Params) -> dict[str, Any]:
-    """``BatchGetTraces`` (``mlflow.get_trace``, ``search_traces``): not served."""
-    raise unsupported(
-        "reading traces' spans back through MLflow (get_trace, search_traces)",
-        ": cauce traces show, the UI's trace page or cauce.tracing.get_trace read them",
+def _filter(text: str) -> dict[str, Any]:
+    """MLflow's trace filter as :func:`list_traces`'s arguments: comparisons joined by AND,
+    each of a trace's name, status or state (=), its start (``timestamp_ms`` > or >=), a tag
+    (=) or its session's or user's metadata (=)."""
+    tokens = tokenize(text)
+    found: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        if i and not (tokens[i].kind == "word" and tokens[i].text.upper() == "AND"):
+            raise _unsupported_filter(text, tokens[i].text)
+        i += int(i > 0)
+        field, i = _field(tokens, i, text)
+        if i + 1 >= len(tokens) or tokens[i + 1].kind not in ("number", "string"):
+            raise _unsupported_filter(text, " ".join(t.text for t in tokens[i : i + 2]))
+        op, value = tokens[i].text, scalar(tokens[i + 1])
+        argument, given = _argument(field, op, value, text)
+        if argument in found:
+            raise _unsupported_filter(text, f"a second condition on {field}")
+        found[argument] = given
+        i += 2
+    return found
+
+
+def _field(tokens: list[Token], i: int, text: str) -> tuple[str, int]:
+    """The field compared at token ``i`` (``tags.env``, ``metadata.`mlflow.trace.user```) as
+    ``kind.key``, and the index of the token after it."""
+    if tokens[i].kind != "word":
+        raise _unsupported_filter(text, tokens[i].text)
+    head, _, key = tokens[i].text.partition(".")
+    if not key and tokens[i].text.endswith(".") and i + 1 < len(tokens):
+        if tokens[i + 1].kind == "quoted":
+            i += 1
+            key = tokens[i].text[1:-1]
+    elif not key:
+        head, key = "attributes", head
+    kind = _FILTER_KINDS.get(head.lower())
+    if kind is None or not key:
+        raise _unsupported_filter(text, tokens[i].text)
+    return f"{kind}.{key}", i + 1
+
+
+def _argument(field: str, op: str, value: Any, text: str) -> tuple[str, Any]:
+    kind, _, key = field.partition(".")
+    if kind == "attributes" and key in ("timestamp_ms", "timestamp") and op in (">", ">="):
+        if isinstance(value, int):
+            return "since_ms", value + (op == ">")
+    elif op != "=" or not isinstance(value, str):
+        pass
+    elif kind == "attributes" and key in ("name", "status", "state"):
+        return ("name", value) if key == "name" else ("status", value.lower())
+    elif kind == "tags" and "=" not in key:
+        return "tag", f"{key}={value}"
+    elif kind == "metadata" and key in _METADATA:
+        return _METADATA[key], value
+    raise _unsupported_filter(text, f"{field} {op} {value!r}")
+
+
+def _unsupported_filter(text: str, what: str) -> MlflowError:
+    return MlflowError(
+        "INVALID_PARAMETER_VALUE",
+        f"filter {text!r}: Cauce searches traces by comparisons joined by AND, each of "
+        "trace.name, trace.status (=), trace.timestamp_ms (> or >=), one tags.<key> (=) or "
+        f"metadata.`mlflow.trace.session` or `mlflow.trace.user` (=); not {what}",
     )
 
 
@@ -235,7 +383,10 @@ def _score_and_label(value: Any) -> tuple[float | None, str | None]:
 
 ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
     ("/traces", ("POST",), start_trace),
+    ("/traces/get", ("GET",), get_trace),
     ("/traces/batchGet", ("GET",), batch_get_traces),
+    ("/traces/batchGetInfos", ("GET",), batch_get_trace_infos),
+    ("/traces/search", ("POST",), search_traces),
     ("/traces/{trace_id}", ("GET",), get_trace_info),
     ("/traces/{trace_id}/assessments", ("POST",), create_assessment),
 ]
