@@ -156,3 +156,33 @@ def test_a_trace_cauce_made_reads_in_mlflow_with_mlflow_names(mlflow: Any) -> No
     [result] = spans["chat tiny-model"].events
     assert result.name == "gen_ai.evaluation.result"
     assert result.attributes["gen_ai.evaluation.score.value"] == 0.9
+
+
+def test_feedback_on_a_trace_is_read_back_as_its_assessments(mlflow: Any, sent: list[str]) -> None:
+    """What ``log_feedback`` kept comes back in the trace's info: the latest of a name valid,
+    the one on a span named by it, a score an evaluator gave with its label."""
+    trace_id = sent[0]
+    generate = next(s for s in mlflow.get_trace(trace_id).data.spans if s.name == "generate")
+    mlflow.log_feedback(trace_id=trace_id, name="helpful", value=False)
+    mlflow.log_feedback(trace_id=trace_id, name="helpful", value=True, rationale="clear")
+    mlflow.log_feedback(trace_id=trace_id, name="stars", value=4)
+    mlflow.log_feedback(trace_id=trace_id, name="tags", value=["late", "polite"])
+    mlflow.log_feedback(trace_id=trace_id, name="tone", value="friendly", span_id=generate.span_id)
+    tracing.record_evaluation(trace_id[3:], generate.span_id, "grounded", 0.9, "yes")
+
+    found = mlflow.get_trace(trace_id).info.assessments
+    seen = [(a.name, a.value, a.valid, a.span_id, a.rationale) for a in found]
+    assert sorted(seen, key=str) == sorted(
+        [
+            ("helpful", False, False, None, None),
+            ("helpful", True, True, None, "clear"),
+            ("stars", 4.0, True, None, None),
+            ("tags", ["late", "polite"], True, None, None),
+            ("tone", "friendly", True, generate.span_id, None),
+            ("grounded", 0.9, True, generate.span_id, None),
+        ],
+        key=str,
+    )
+    grounded = next(a for a in found if a.name == "grounded")
+    assert grounded.metadata == {"label": "yes"}
+    assert grounded.source.source_type == "SOURCE_TYPE_UNSPECIFIED"  # Cauce keeps none

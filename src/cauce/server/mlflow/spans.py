@@ -4,6 +4,10 @@ MLflow's own span holds: a text MLflow wrote as JSON (its inputs, outputs, span 
 value it encodes, any other text as it is. A span made by Cauce or another tracer gets MLflow's
 names for its input, output and type where it has none of MLflow's, so ``span.inputs``,
 ``span.span_type`` and a trace's ``request`` and ``response`` read the same whoever made it.
+
+The evaluation results on the spans (``log_feedback``'s, evaluators') are the trace's
+assessments: feedback whose source Cauce does not keep, the latest of a name on a span the
+valid one (a corrected feedback replaces the one before), one on the root span the trace's.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import math
 from typing import Any
 
+from cauce.genai.tracing.attributes import EVALUATION_EVENT
 from cauce.genai.tracing.reading import SpanRecord
 
 _KINDS = {
@@ -117,3 +122,48 @@ def _any_value(value: Any) -> dict[str, Any]:
         pairs = [{"key": str(k), "value": _any_value(v)} for k, v in value.items()]
         return {"kvlist_value": {"values": pairs}}
     return {"string_value": str(value)}
+
+
+def assessments(trace_id: str, spans: list[SpanRecord]) -> list[dict[str, Any]]:
+    """The evaluation results on a trace's spans as MLflow's ``Assessment`` feedback."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    found = []
+    for span in spans:
+        results = [e for e in span.events if e.get("name") == EVALUATION_EVENT]
+        latest = {e["attributes"].get("gen_ai.evaluation.name"): e for e in results}
+        for event in results:
+            attributes = event["attributes"]
+            at = Timestamp()
+            at.FromNanoseconds(int(event.get("time_ns", 0)))
+            score = attributes.get("gen_ai.evaluation.score.value")
+            label = attributes.get("gen_ai.evaluation.score.label")
+            value = _feedback_value(score, label)
+            assessment: dict[str, Any] = {
+                "assessment_name": attributes.get("gen_ai.evaluation.name", ""),
+                "trace_id": f"tr-{trace_id}",
+                "source": {"source_type": "SOURCE_TYPE_UNSPECIFIED"},
+                "create_time": at.ToJsonString(),
+                "last_update_time": at.ToJsonString(),
+                "feedback": {"value": value},
+                "valid": latest[attributes.get("gen_ai.evaluation.name")] is event,
+            }
+            if span.parent_id is not None:
+                assessment["span_id"] = span.span_id
+            if attributes.get("gen_ai.evaluation.explanation"):
+                assessment["rationale"] = attributes["gen_ai.evaluation.explanation"]
+            if score is not None and label is not None and not isinstance(value, bool):
+                assessment["metadata"] = {"label": label}
+            found.append(assessment)
+    return found
+
+
+def _feedback_value(score: float | None, label: str | None) -> Any:
+    """A result's value as MLflow's feedback held it: yes or no, a number, a text, or the
+    list or mapping its label is the JSON of; a score with a label of its own is the score."""
+    if label in ("true", "false") and score == float(label == "true"):
+        return label == "true"
+    if score is not None:
+        return score if math.isfinite(score) else _NOT_FINITE[str(score)]
+    decoded = _mlflow_value(label)
+    return decoded if isinstance(decoded, (list, dict)) else label

@@ -35,7 +35,7 @@ from cauce.genai.tracing.records import link_prompts, record_trace_info
 from cauce.genai.tracing.scores import add_evaluation, log_feedback
 from cauce.genai.tracing.tags import delete_trace_tag as remove_trace_tag
 from cauce.genai.tracing.tags import set_trace_tags
-from cauce.server.mlflow.spans import otlp_span
+from cauce.server.mlflow.spans import assessments, otlp_span
 from cauce.server.mlflow.wire import MlflowError, Params, unsupported
 from cauce.tracking.search import Token, scalar, tokenize
 from cauce.workspace import Workspace
@@ -169,8 +169,10 @@ def _stored(ws: Workspace, p: Params, *, with_spans: bool) -> list[Trace]:
 
 
 def _trace(found: Trace) -> dict[str, Any]:
+    info = _info(found.summary, found.prompts)
+    info["assessments"] = assessments(found.summary.id, found.spans)
     return {
-        "trace_info": _info(found.summary, found.prompts),
+        "trace_info": info,
         "spans": [otlp_span(found.summary.id, span) for span in found.spans],
     }
 
