@@ -141,6 +141,7 @@ FILES = {"cauce.yaml", "cauce.db"}
 SPAN_ATTRIBUTES = {
     "cauce.prompt_version.NODE",
     "cauce.input",
+    "cauce.run.id",
     "cauce.catalog_model",
     "cauce.prompt",
     "cauce.prompt.version",

@@ -402,6 +402,43 @@ def test_traces_are_tagged_by_their_spans_and_afterwards_and_listed_by_tag(
     assert sorted(actions) == ["trace.tag", "trace.untag"]
 
 
+def test_a_trace_made_in_a_run_is_linked_to_it(any_workspace: Workspace) -> None:
+    """A root span started while a run is active links its trace to that run: listed by it,
+    read with it and its experiment, an edge of the run's lineage. Outside a run, no link."""
+    from cauce.lineage.graph import walk
+
+    experiment = cauce.set_experiment("support-bot")
+    with cauce.start_run() as run:
+        with tracing.span("answer") as inside, tracing.span("retrieval"):
+            pass
+        with tracing.span("answer again") as again:
+            pass
+    with tracing.span("answer") as outside:
+        pass
+    tracing.flush()
+    run_id = run.run_id
+    assert {t.id for t in tracing.list_traces(run_id=run_id)} == {again.trace_id, inside.trace_id}
+    found = tracing.get_trace(inside.trace_id)
+    assert (found.run_id, found.experiment_id) == (run_id, experiment.experiment_id)
+    assert found.spans[1].attributes.get("cauce.run.id") is None  # the root carries it
+    assert tracing.get_trace(outside.trace_id).run_id is None
+    assert tracing.list_traces(run_id="0" * 32) == []
+    graph = walk(any_workspace, "run", run_id)
+    assert {n.id for n in graph.nodes if n.kind == "trace"} == {inside.trace_id, again.trace_id}
+
+
+def test_cli_lists_the_traces_of_a_run(workspace: Workspace) -> None:
+    with cauce.start_run() as run, tracing.span("answer") as inside:
+        pass
+    with tracing.span("answer"):
+        pass
+    tracing.flush()
+    home = Path(workspace.settings.root)
+    listed = run_cli(home, "traces", "list", "--run", run.run_id[:8], "--json")
+    assert [t["id"] for t in json.loads(listed.stdout)] == [inside.trace_id]
+    assert f"run: {run.run_id}" in run_cli(home, "traces", "show", inside.trace_id).stdout
+
+
 def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:
     llm = _connect(upstream.url, echo={"input": 1.0, "output": 1.0})
     with tracing.span("answer") as root:

@@ -186,3 +186,35 @@ def test_feedback_on_a_trace_is_read_back_as_its_assessments(mlflow: Any, sent: 
     grounded = next(a for a in found if a.name == "grounded")
     assert grounded.metadata == {"label": "yes"}
     assert grounded.source.source_type == "SOURCE_TYPE_UNSPECIFIED"  # Cauce keeps none
+
+
+MLFLOW_RUN_APP = """
+import mlflow
+
+@mlflow.trace
+def answer(question):
+    return question.upper()
+
+mlflow.set_experiment("support-bot")
+with mlflow.start_run() as run:
+    answer("inside")
+answer("outside")
+mlflow.flush_trace_async_logging()
+print(run.info.run_id, run.info.experiment_id)
+"""
+
+
+def test_a_trace_made_in_an_mlflow_run_is_found_by_it(mlflow: Any) -> None:
+    """MLflow names the run a trace was made in (``mlflow.sourceRun``): the trace is linked to
+    it, found by ``search_traces(run_id=...)`` and placed in the run's experiment."""
+    done = mlflow_app(MLFLOW_RUN_APP, MLFLOW_TRACKING_URI=os.environ["MLFLOW_TRACKING_URI"])
+    run_id, experiment_id = done.stdout.splitlines()[-1].split()
+    [inside] = mlflow.search_traces(run_id=run_id, locations=[experiment_id], return_type="list")
+    assert inside.data.spans[0].inputs == {"question": "inside"}
+    assert inside.info.trace_metadata["mlflow.sourceRun"] == run_id
+    assert inside.info.experiment_id == experiment_id
+    assert [t.id for t in tracing.list_traces(run_id=run_id)] == [inside.info.trace_id[3:]]
+    found = mlflow.search_traces(return_type="list")
+    [outside] = [t for t in found if t.info.trace_id != inside.info.trace_id]
+    assert "mlflow.sourceRun" not in outside.info.trace_metadata
+    assert outside.info.experiment_id == "0"  # made in no run: the workspace's

@@ -391,6 +391,15 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     assert 'name="tag" value="verdict=good"' in client.get("/ui/traces?tag=verdict%3Dgood").text
     bad = client.get("/ui/traces", params={"status": "failed"})
     assert bad.status_code == 422 and "status is ok or error" in bad.text
+    # A trace made in a run links to it, and to the run's other traces.
+    with cauce.start_run(experiment="churn") as run, tracing.span("in a run"):
+        pass
+    tracing.flush(local_workspace)
+    [made] = tracing.list_traces(run_id=run.run_id)
+    page = client.get(f"/ui/traces/{made.id}").text
+    assert f'<a href="/ui/runs/{run.run_id}">{run.run_id[:8]}</a>' in page
+    of_run = client.get("/ui/traces", params={"run": run.run_id}).text.split("<tbody>")[1]
+    assert ">in a run</a>" in of_run and ">answer</a>" not in of_run
 
 
 def test_traces_are_paged_and_grouped_by_session_and_user(

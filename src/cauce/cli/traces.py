@@ -33,6 +33,9 @@ def list_(
     session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
     user_id: str = typer.Option(None, "--user", help="Only the traces of this user."),
     tag: str = typer.Option(None, "--tag", help="Only traces with this tag: KEY or KEY=VALUE."),
+    run: str = typer.Option(
+        None, "--run", help="Only the traces made in this run (its id, or the start of one)."
+    ),
     since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 2d."),
     before: str = typer.Option(
         None, "--before", help="Only traces older than this one (the last of a page)."
@@ -46,7 +49,9 @@ def list_(
         cauce traces list --status error -n 20
         cauce traces list --session chat-42
         cauce traces list --tag env=prod
+        cauce traces list --run 3f2a
     """
+    from cauce.cli.runs import full_run_id
     from cauce.genai.tracing import list_traces
 
     found = list_traces(
@@ -55,6 +60,7 @@ def list_(
         session_id=session_id,
         user_id=user_id,
         tag=tag,
+        run_id=full_run_id(run) if run is not None else None,
         since_ms=_since_ms(since),
         before=before,
         limit=limit,
@@ -281,6 +287,8 @@ def show(
         console.print(f"tags: {tags_text(summary.tags)}")
     if found.prompts:
         console.print(f"prompts: {', '.join(found.prompts)}")
+    if found.run_id:
+        console.print(f"run: {found.run_id}")
 
 
 @app.command("feedback")
@@ -407,6 +415,9 @@ def to_dataset(
     status: str = typer.Option(None, "--status", help="ok or error."),
     session_id: str = typer.Option(None, "--session", help="Only the traces of this session."),
     tag: str = typer.Option(None, "--tag", help="Only traces with this tag: KEY or KEY=VALUE."),
+    run: str = typer.Option(
+        None, "--run", help="Only the traces made in this run (its id, or the start of one)."
+    ),
     since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 2d."),
     limit: int = typer.Option(10_000, "-n", "--max", help="At most this many, oldest first."),
 ) -> None:

@@ -23,6 +23,8 @@ MLFLOW_LINKED_PROMPTS = "mlflow.linkedPrompts"
 TRACE_TAG = "cauce.trace.tag."
 TAG_LISTS = ("langfuse.trace.tags", "tag.tags")
 USER = "user.id"
+# The run a trace was made in: set on the root span while a run is active.
+RUN = "cauce.run.id"
 MAX_ID = 256
 
 _HEX = frozenset("0123456789abcdef")

@@ -17,6 +17,7 @@ from cauce.store.schema import (
     lineage_edges,
     prompt_versions,
     prompts,
+    runs,
     spans,
     trace_tags,
     traces,
@@ -113,6 +114,9 @@ class Trace:
     spans: list[SpanRecord] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     """The prompt versions it used (``prompts:/name/3``), by name and version."""
+    run_id: str | None = None
+    """The run it was made in, and that run's experiment."""
+    experiment_id: str | None = None
 
     def children(self, span_id: str | None) -> list[SpanRecord]:
         """The spans whose parent is ``span_id`` (None: the roots)."""
@@ -124,6 +128,8 @@ class Trace:
             **self.summary.to_dict(),
             "spans": [s.to_dict() for s in self.spans],
             "prompts": list(self.prompts),
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
         }
 
 
@@ -134,15 +140,16 @@ def list_traces(
     session_id: str | None = None,
     user_id: str | None = None,
     tag: str | None = None,
+    run_id: str | None = None,
     since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
     workspace: Workspace | None = None,
 ) -> list[TraceSummary]:
     """Recent traces, newest first (the spans this process still buffers written first):
-    of a name, a status, a session, a user, a tag (``KEY`` or ``KEY=VALUE``), started at
-    ``since_ms`` or later; ``before`` a trace (its id, or a unique prefix), the ones older than
-    it, so the last one listed names the next page."""
+    of a name, a status, a session, a user, a tag (``KEY`` or ``KEY=VALUE``), made in a run,
+    started at ``since_ms`` or later; ``before`` a trace (its id, or a unique prefix), the ones
+    older than it, so the last one listed names the next page."""
     ws = workspace or current()
     flush(ws)
     return query_traces(
@@ -151,6 +158,7 @@ def list_traces(
         session_id=session_id,
         user_id=user_id,
         tag=tag,
+        run_id=run_id,
         since_ms=since_ms,
         before=before,
         limit=limit,
@@ -166,6 +174,7 @@ def query_traces(
     session_id: str | None = None,
     user_id: str | None = None,
     tag: str | None = None,
+    run_id: str | None = None,
     since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
@@ -180,6 +189,7 @@ def query_traces(
         session_id=session_id,
         user_id=user_id,
         tag=tag,
+        run_id=run_id,
         since_ms=since_ms,
     )
     query = (
@@ -297,10 +307,12 @@ def trace_conditions(
     session_id: str | None = None,
     user_id: str | None = None,
     tag: str | None = None,
+    run_id: str | None = None,
     since_ms: int | None = None,
 ) -> list[Any]:
-    """The conditions on traces of a name, a status, a session, a user and a tag (``KEY`` or
-    ``KEY=VALUE``), started at ``since_ms`` or later (none given: every trace)."""
+    """The conditions on traces of a name, a status, a session, a user, a tag (``KEY`` or
+    ``KEY=VALUE``) and a run they were made in, started at ``since_ms`` or later (none given:
+    every trace)."""
     found = [
         column == value
         for column, value in (
@@ -319,6 +331,12 @@ def trace_conditions(
         if has_value:
             tagged = tagged.where(trace_tags.c.value == value)
         found.append(traces.c.id.in_(tagged))
+    if run_id is not None:
+        e = lineage_edges.c
+        made = select(e.dst_id).where(
+            e.src_kind == "run", e.src_id == run_id, e.dst_kind == "trace"
+        )
+        found.append(traces.c.id.in_(made))
     if since_ms is not None:
         check_int(since_ms, "since_ms")
         found.append(traces.c.started_at >= since_ms)
@@ -421,8 +439,21 @@ def read_trace(
             query = select(spans).where(spans.c.trace_id == row.id)
             found = list(conn.execute(query.order_by(spans.c.started_ns)))
         used = _prompts_used(conn, row.id)
+        e, r = lineage_edges.c, runs.c
+        made_in = conn.execute(
+            select(r.id, r.experiment_id)
+            .join(lineage_edges, and_(e.src_kind == "run", e.src_id == r.id))
+            .where(e.dst_kind == "trace", e.dst_id == row.id)
+            .order_by(r.id)
+            .limit(1)
+        ).first()
         [summary] = summaries(conn, [row])
-    return Trace(summary, _tree_order([_span_record(r) for r in found]), used)
+    return Trace(
+        summary,
+        _tree_order([_span_record(r) for r in found]),
+        used,
+        *(made_in or (None, None)),
+    )
 
 
 def read_summary(conn: Any, trace_id: str) -> TraceSummary:

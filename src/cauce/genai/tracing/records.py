@@ -15,6 +15,7 @@ from cauce.errors import InvalidInput, NotFound
 from cauce.genai.tracing.attributes import (
     MLFLOW_LINKED_PROMPTS,
     PROMPT_VERSION,
+    RUN,
     SESSION,
     TAG_LISTS,
     TRACE_TAG,
@@ -99,6 +100,9 @@ def record_spans(
                 [_row(t) for t in summaries],
             )
         _link_used_prompts(conn, spans)
+        _link_runs(
+            conn, {(s.trace_id, s.attributes.get(RUN)) for s in spans if RUN in s.attributes}
+        )
         write_tags(conn, _tags_named(spans))
 
 
@@ -138,6 +142,9 @@ def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | N
                 )
                 conn.execute(upsert, [_row(t) for t in summaries])
         _link_used_prompts(conn, spans)
+        _link_runs(
+            conn, {(s.trace_id, s.attributes.get(RUN)) for s in spans if RUN in s.attributes}
+        )
         write_tags(conn, _tags_named(spans))
 
 
@@ -233,6 +240,19 @@ def _link_used_prompts(conn: Any, spans: list[FinishedSpan]) -> None:
             add_edge(conn, ("prompt_version", ids[ref]), ("trace", trace_id), "used_by")
 
 
+def _link_runs(conn: Any, made_in: set[tuple[str, Any]]) -> None:
+    """Link traces to the stored runs they were made in (``{(trace_id, run_id)}``; a run this
+    workspace does not hold is left out)."""
+    named = sorted({str(run_id) for _, run_id in made_in})
+    if not named:
+        return
+    runs = schema.runs.c
+    stored = set(conn.scalars(select(runs.id).where(runs.id.in_(named))))
+    for trace_id, run_id in sorted(made_in, key=str):
+        if str(run_id) in stored:
+            add_edge(conn, ("run", str(run_id)), ("trace", trace_id), "produced")
+
+
 def _prompts_named(attributes: dict[str, Any]) -> Iterable[tuple[str, int]]:
     found = _PROMPT_REF.match(str(attributes.get(PROMPT_VERSION) or ""))
     if found is not None:
@@ -271,11 +291,13 @@ def record_trace_info(
     session_id: str | None = None,
     user_id: str | None = None,
     tags: dict[str, Any] | None = None,
+    run_id: str | None = None,
     workspace: Workspace | None = None,
 ) -> None:
     """What a tracer says of a whole trace apart from its spans (MLflow's trace info, sent when
-    its root ends): its session and user are added to the trace's summary, its tags set. Before
-    the root span arrives the summary is this one; the spans' sums replace it when they do."""
+    its root ends): its session and user are added to the trace's summary, its tags set, the
+    run it was made in linked. Before the root span arrives the summary is this one; the
+    spans' sums replace it when they do."""
     ws = workspace or current()
     check_hex(trace_id, 32, "trace_id")
     checked = check_tags(tags or {})
@@ -308,6 +330,7 @@ def record_trace_info(
             )
         )
         write_tags(conn, {trace_id: checked})
+        _link_runs(conn, {(trace_id, run_id)} if run_id else set())
 
 
 def _summaries(conn: Any, trace_ids: list[str]) -> list[FinishedTrace]:

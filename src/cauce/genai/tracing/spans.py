@@ -21,6 +21,7 @@ from cauce.genai.tracing.attributes import (
     INPUT_TOKENS,
     OPERATION,
     OUTPUT_TOKENS,
+    RUN,
     SESSION,
     TRACE_TAG,
     USER,
@@ -120,12 +121,13 @@ def span(
 ) -> Iterator[Span]:
     """A span around a block, the current span's child; an exception marks it failed."""
     tracing = _tracing(workspace or current())
+    root = _at_root()
     with tracing.tracer.start_as_current_span(
         name, kind=_kind(kind), record_exception=False, set_status_on_exception=False
     ) as otel:
         wrapped = Span(otel, tracing.capture, tracing.redact)
         wrapped.set(OPERATION, operation)
-        for key, value in {**dict(_belongs.get()), **(attributes or {})}.items():
+        for key, value in _given(root, attributes).items():
             wrapped.set(key, value)
         try:
             yield wrapped
@@ -146,16 +148,29 @@ def start(
     ws = workspace or current()
     tracing = _tracing(ws)
     sink = _sinks.get(id(ws))
+    root = _at_root()
     otel: Any
-    if sink is not None and sink[0] is ws and not ws.settings.otlp_endpoint and _at_root():
+    if sink is not None and sink[0] is ws and not ws.settings.otlp_endpoint and root:
         otel = _LocalSpan(name, kind, sink[1])
     else:
         otel = tracing.tracer.start_span(name, kind=_kind(kind))
     wrapped = Span(otel, tracing.capture, tracing.redact)
     wrapped.set(OPERATION, operation)
-    for key, value in {**dict(_belongs.get()), **(attributes or {})}.items():
+    for key, value in _given(root, attributes).items():
         wrapped.set(key, value)
     return wrapped
+
+
+def _given(root: bool, attributes: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes a new span starts with: its session's, user's and tags', the run a root
+    span is made in (while one is active), then the caller's."""
+    from cauce.tracking.fluent import active_run
+
+    found = dict(_belongs.get())
+    run = active_run() if root else None
+    if run is not None:
+        found[RUN] = run.run_id
+    return {**found, **(attributes or {})}
 
 
 @contextmanager

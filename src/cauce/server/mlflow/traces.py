@@ -6,7 +6,7 @@ the spans are in the tracking store already, so the client uploads no copy of th
 ``mlflow.get_trace`` and ``mlflow.search_traces`` read stored traces back, with their spans
 (:mod:`.spans`), whichever tracer sent them. Cauce's traces belong to the workspace: the
 experiments a search names do not narrow it, and its filter is what Cauce's traces list
-filters by (name, status, start, a tag, session, user).
+filters by (name, status, start, a tag, session, user, the run a trace was made in).
 
 A prompt version the application loaded inside a trace (``mlflow.genai.load_prompt``) is
 linked to it: the span names it (``mlflow.linkedPrompts``), and the client links it again
@@ -57,7 +57,12 @@ _FILTER_KINDS = {
     "metadata": "metadata",
     "request_metadata": "metadata",
 }
-_METADATA = {"mlflow.trace.session": "session_id", "mlflow.trace.user": "user_id"}
+_SOURCE_RUN = "mlflow.sourceRun"
+_METADATA = {
+    "mlflow.trace.session": "session_id",
+    "mlflow.trace.user": "user_id",
+    _SOURCE_RUN: "run_id",
+}
 MAX_RESULTS = 1000
 MAX_BATCH = 100
 
@@ -97,6 +102,7 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
         session_id=metadata.get("mlflow.trace.session"),
         user_id=metadata.get("mlflow.trace.user"),
         tags={k: v for k, v in tags.items() if not str(k).startswith("mlflow.")},
+        run_id=metadata.get(_SOURCE_RUN),
         workspace=ws,
     )
     return {"trace": {"trace_info": {**info, "tags": {**tags, _SPANS_LOCATION: "TRACKING_STORE"}}}}
@@ -105,7 +111,7 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
 def get_trace_info(ws: Workspace, p: Params) -> dict[str, Any]:
     """``GetTraceInfoV3``: a stored trace's info."""
     found = read_trace(_trace_hex(p.values.get("trace_id")), with_spans=False, workspace=ws)
-    return {"trace": {"trace_info": _info(found.summary, found.prompts)}}
+    return {"trace": {"trace_info": _info(found.summary, found)}}
 
 
 def get_trace(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -122,7 +128,7 @@ def batch_get_traces(ws: Workspace, p: Params) -> dict[str, Any]:
 def batch_get_trace_infos(ws: Workspace, p: Params) -> dict[str, Any]:
     """``BatchGetTraceInfos``: the infos of the stored ones of the traces named."""
     found = _stored(ws, p, with_spans=False)
-    return {"trace_infos": [_info(t.summary, t.prompts) for t in found]}
+    return {"trace_infos": [_info(t.summary, t) for t in found]}
 
 
 def search_traces(ws: Workspace, p: Params) -> dict[str, Any]:
@@ -169,7 +175,7 @@ def _stored(ws: Workspace, p: Params, *, with_spans: bool) -> list[Trace]:
 
 
 def _trace(found: Trace) -> dict[str, Any]:
-    info = _info(found.summary, found.prompts)
+    info = _info(found.summary, found)
     info["assessments"] = assessments(found.summary.id, found.spans)
     return {
         "trace_info": info,
@@ -177,10 +183,11 @@ def _trace(found: Trace) -> dict[str, Any]:
     }
 
 
-def _info(summary: TraceSummary, prompts: list[str] | None = None) -> dict[str, Any]:
-    """A trace's info as MLflow's ``TraceInfoV3``, the prompt versions it used as MLflow's
-    ``mlflow.linkedPrompts`` tag (``prompts`` None: not read). Cauce's traces belong to the
-    workspace, not to an experiment: the location is the default experiment."""
+def _info(summary: TraceSummary, found: Trace | None = None) -> dict[str, Any]:
+    """A trace's info as MLflow's ``TraceInfoV3``; read whole (``found``), the prompt versions
+    it used as MLflow's ``mlflow.linkedPrompts`` tag and the run it was made in as its
+    ``mlflow.sourceRun`` metadata. Cauce's traces belong to the workspace: the location is the
+    run's experiment, else the default one."""
     from google.protobuf.duration_pb2 import Duration
     from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -192,19 +199,20 @@ def _info(summary: TraceSummary, prompts: list[str] | None = None) -> dict[str, 
         for key, value in (
             ("mlflow.trace.session", summary.session_id),
             ("mlflow.trace.user", summary.user_id),
+            (_SOURCE_RUN, found.run_id if found else None),
         )
         if value is not None
     }
     tags = {**summary.tags, "mlflow.traceName": summary.name, _SPANS_LOCATION: "TRACKING_STORE"}
-    if prompts:
+    if found and found.prompts:
         tags[MLFLOW_LINKED_PROMPTS] = json.dumps(
-            [{"name": name, "version": version} for name, version in map(_prompt_of, prompts)]
+            [{"name": n, "version": v} for n, v in map(_prompt_of, found.prompts)]
         )
     return {
         "trace_id": f"tr-{summary.id}",
         "trace_location": {
             "type": "MLFLOW_EXPERIMENT",
-            "mlflow_experiment": {"experiment_id": "0"},
+            "mlflow_experiment": {"experiment_id": (found and found.experiment_id) or "0"},
         },
         "request_time": started.ToJsonString(),
         "execution_duration": took.ToJsonString(),
@@ -264,6 +272,8 @@ def _argument(field: str, op: str, value: Any, text: str) -> tuple[str, Any]:
         pass
     elif kind == "attributes" and key in ("name", "status", "state"):
         return ("name", value) if key == "name" else ("status", value.lower())
+    elif kind == "attributes" and key == "run_id":
+        return "run_id", value
     elif kind == "tags" and "=" not in key:
         return "tag", f"{key}={value}"
     elif kind == "metadata" and key in _METADATA:
@@ -275,8 +285,9 @@ def _unsupported_filter(text: str, what: str) -> MlflowError:
     return MlflowError(
         "INVALID_PARAMETER_VALUE",
         f"filter {text!r}: Cauce searches traces by comparisons joined by AND, each of "
-        "trace.name, trace.status (=), trace.timestamp_ms (> or >=), one tags.<key> (=) or "
-        f"metadata.`mlflow.trace.session` or `mlflow.trace.user` (=); not {what}",
+        "trace.name, trace.status, trace.run_id (=), trace.timestamp_ms (> or >=), one "
+        "tags.<key> (=) or metadata.`mlflow.trace.session` or `mlflow.trace.user` (=); "
+        f"not {what}",
     )
 
 

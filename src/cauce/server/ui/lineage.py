@@ -104,11 +104,11 @@ def audit(request: Request) -> View:
 
 
 def traces(request: Request) -> View:
-    """The newest traces, of one name (a flow, a call), status, session, user and tag when
-    asked; ``before`` a trace, the page of those older than it."""
+    """The newest traces, of one name (a flow, a call), status, session, user, tag and run
+    when asked; ``before`` a trace, the page of those older than it."""
     filters = {
         key: request.query_params.get(key) or None
-        for key in ("name", "status", "session", "user", "tag", "since", "before")
+        for key in ("name", "status", "session", "user", "tag", "run", "since", "before")
     }
 
     def view(ws: Workspace, ctx: Context) -> Response:
@@ -124,6 +124,7 @@ def traces(request: Request) -> View:
             session_id=filters["session"],
             user_id=filters["user"],
             tag=filters["tag"],
+            run_id=filters["run"],
             since_ms=_since_ms(filters["since"]),
             before=filters["before"],
             limit=TRACES_SHOWN,
