@@ -419,10 +419,20 @@ def test_a_trace_made_in_a_run_is_linked_to_it(any_workspace: Workspace) -> None
     run_id = run.run_id
     assert {t.id for t in tracing.list_traces(run_id=run_id)} == {again.trace_id, inside.trace_id}
     found = tracing.get_trace(inside.trace_id)
-    assert (found.run_id, found.experiment_id) == (run_id, experiment.experiment_id)
+    assert (found.run_id, found.summary.experiment_id) == (run_id, experiment.experiment_id)
     assert found.spans[1].attributes.get("cauce.run.id") is None  # the root carries it
     assert tracing.get_trace(outside.trace_id).run_id is None
     assert tracing.list_traces(run_id="0" * 32) == []
+    # Filed under the run's experiment; a trace filed under none is the default experiment's.
+    assert {t.id for t in tracing.list_traces(experiment="support-bot")} == {
+        inside.trace_id,
+        again.trace_id,
+    }
+    default = any_workspace.settings.experiment
+    cauce.set_experiment(default)
+    assert [t.id for t in tracing.list_traces(experiment=default)] == [outside.trace_id]
+    with pytest.raises(NotFound, match="experiment 'nope'"):
+        tracing.list_traces(experiment="nope")
     graph = walk(any_workspace, "run", run_id)
     assert {n.id for n in graph.nodes if n.kind == "trace"} == {inside.trace_id, again.trace_id}
 
@@ -437,6 +447,82 @@ def test_cli_lists_the_traces_of_a_run(workspace: Workspace) -> None:
     listed = run_cli(home, "traces", "list", "--run", run.run_id[:8], "--json")
     assert [t["id"] for t in json.loads(listed.stdout)] == [inside.trace_id]
     assert f"run: {run.run_id}" in run_cli(home, "traces", "show", inside.trace_id).stdout
+    # Deleted: the one named by the start of its id, then every trace older than a window.
+    deleted = run_cli(home, "traces", "delete", inside.trace_id[:8])
+    assert deleted.stdout.strip() == "Deleted 1 trace."
+    assert run_cli(home, "traces", "delete", "--older-than", "0s").stdout.strip() == (
+        "Deleted 1 trace."
+    )
+    assert tracing.list_traces() == []
+    nothing = run_cli(home, "traces", "delete", check=False)
+    assert_one_line_error(nothing, "needs trace_ids, before_ms, session_id or user_id")
+    bad = run_cli(home, "traces", "delete", "--older-than", "soon", check=False)
+    assert_one_line_error(bad, "--older-than")
+
+
+def test_traces_are_deleted_with_everything_recorded_on_them(any_workspace: Workspace) -> None:
+    """A user's traces (a request to erase them), those older than a retention window, those
+    named: their spans, tags, feedback and lineage go too, in one audited call; the rest stay."""
+    from cauce.lineage import audit
+    from cauce.lineage.graph import walk
+
+    cauce.prompts.register("greet", "Hello {{ name }}")
+    made = {}
+    for name, user in (("old", "bo"), ("ana's", "ana"), ("ana's again", "ana"), ("new", "bo")):
+        with (
+            tracing.session("chat-1", user_id=user),
+            tracing.span(name) as root,
+            tracing.span("child"),
+        ):
+            pass
+        made[name] = root.trace_id
+        time.sleep(0.002)  # one a millisecond at least: "old" is the oldest
+    tracing.flush()
+    ana = made["ana's"]
+    tracing.set_trace_tags(ana, {"verdict": "good"})
+    tracing.log_feedback(ana, "helpful", 1.0)
+    tracing.link_prompts(ana, ["prompts:/greet/1"])
+
+    assert tracing.delete_traces(user_id="ana") == 2
+    assert {t.name for t in tracing.list_traces()} == {"old", "new"}
+    with pytest.raises(NotFound):
+        tracing.get_trace(ana)
+    assert tracing.list_traces(tag="verdict") == []
+    version = cauce.prompts.get_version("greet", 1)
+    assert walk(any_workspace, "prompt_version", version.id).edges == []  # no edge to it left
+
+    cutoff = tracing.get_trace(made["new"]).summary.started_at
+    assert tracing.delete_traces(before_ms=cutoff) == 1  # "old", started before "new"
+    assert [t.name for t in tracing.list_traces()] == ["new"]
+    assert tracing.delete_traces([made["new"], "f" * 32]) == 1  # one not stored: none to delete
+    assert tracing.list_traces() == []
+    assert tracing.delete_traces([made["new"]]) == 0  # again: nothing changes
+
+    events = audit.events(any_workspace, action="trace.delete")
+    assert sorted((e.entity_id, e.after["deleted"]) for e in events) == sorted(
+        [("*", 2), (made["old"], 1), (made["new"], 1)]
+    )
+    with pytest.raises(InvalidInput, match="needs trace_ids, before_ms, session_id or user_id"):
+        tracing.delete_traces()
+    with pytest.raises(InvalidInput, match=r"trace_ids\.0"):
+        tracing.delete_traces(["abc"])
+
+
+def test_deleting_keeps_to_an_experiment_and_the_oldest_first(any_workspace: Workspace) -> None:
+    cauce.set_experiment("support-bot")
+    ids = []
+    with cauce.start_run():
+        for step in range(3):
+            with tracing.span(f"in run {step}") as root:
+                pass
+            ids.append(root.trace_id)
+            time.sleep(0.002)
+    with tracing.span("outside") as outside:
+        pass
+    tracing.flush()
+    now = int(time.time() * 1000) + 1
+    assert tracing.delete_traces(before_ms=now, experiment="support-bot", max_traces=2) == 2
+    assert {t.id for t in tracing.list_traces()} == {ids[2], outside.trace_id}
 
 
 def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:

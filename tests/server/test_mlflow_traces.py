@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import cauce
 from cauce.genai import tracing
 from mlflow_client import error_code, mlflow_app
 
@@ -214,7 +215,26 @@ def test_a_trace_made_in_an_mlflow_run_is_found_by_it(mlflow: Any) -> None:
     assert inside.info.trace_metadata["mlflow.sourceRun"] == run_id
     assert inside.info.experiment_id == experiment_id
     assert [t.id for t in tracing.list_traces(run_id=run_id)] == [inside.info.trace_id[3:]]
-    found = mlflow.search_traces(return_type="list")
+    found = mlflow.search_traces(locations=[experiment_id], return_type="list")
     [outside] = [t for t in found if t.info.trace_id != inside.info.trace_id]
     assert "mlflow.sourceRun" not in outside.info.trace_metadata
-    assert outside.info.experiment_id == "0"  # made in no run: the workspace's
+    assert outside.info.experiment_id == experiment_id  # the experiment it was sent to
+    assert mlflow.search_traces(locations=["0"], return_type="list") == []
+
+
+def test_mlflow_deletes_an_experiments_traces(mlflow: Any, sent: list[str]) -> None:
+    """``delete_traces`` by id, and by age within the experiment they were sent to; a trace
+    filed under another experiment is not touched."""
+    client = mlflow.MlflowClient()
+    other = client.create_experiment("elsewhere")
+    with cauce.start_run(experiment="elsewhere"), tracing.span("answer") as elsewhere:
+        pass
+    tracing.flush()
+    assert client.delete_traces("0", trace_ids=[sent[1]]) == 1
+    last = mlflow.get_trace(sent[2]).info.request_time
+    assert client.delete_traces("0", max_timestamp_millis=last - 1) == 1  # ana's first one
+    assert [t.info.trace_id for t in mlflow.search_traces(return_type="list")] == [sent[2]]
+    assert client.delete_traces("0", max_timestamp_millis=last + 10**9) == 1
+    assert [t.id for t in tracing.list_traces()] == [elsewhere.trace_id]
+    assert client.delete_traces(other, max_timestamp_millis=last + 10**9) == 1
+    assert tracing.list_traces() == []

@@ -36,6 +36,9 @@ def list_(
     run: str = typer.Option(
         None, "--run", help="Only the traces made in this run (its id, or the start of one)."
     ),
+    experiment: str = typer.Option(
+        None, "--experiment", help="Only the traces filed under this experiment."
+    ),
     since: str = typer.Option(None, "--since", help="Only traces this recent: 30m, 1h, 2d."),
     before: str = typer.Option(
         None, "--before", help="Only traces older than this one (the last of a page)."
@@ -61,6 +64,7 @@ def list_(
         user_id=user_id,
         tag=tag,
         run_id=full_run_id(run) if run is not None else None,
+        experiment=experiment,
         since_ms=_since_ms(since),
         before=before,
         limit=limit,
@@ -342,6 +346,41 @@ def tag(
     console.print(f"Trace {summary.id}'s tags: {tags_text(summary.tags) or 'none'}")
 
 
+@app.command("delete")
+def delete(
+    trace_ids: list[str] = typer.Argument(
+        None, help="Traces to delete: ids, or the start of one (4 or more hex characters)."
+    ),
+    older_than: str = typer.Option(
+        None, "--older-than", help="The traces started longer ago than this: 30d, 12h."
+    ),
+    session_id: str = typer.Option(None, "--session", help="The traces of this session."),
+    user_id: str = typer.Option(None, "--user", help="The traces of this user."),
+    experiment: str = typer.Option(
+        None, "--experiment", help="Only the traces filed under this experiment."
+    ),
+) -> None:
+    """Delete traces for good, with their spans, tags and feedback: those named, those older
+    than a retention window, a session's or a user's (a request to erase them).
+
+    Example:
+        cauce traces delete --older-than 30d
+        cauce traces delete --user ana
+        cauce traces delete 4bf92f35 9c1d0e77
+    """
+    from cauce.genai.tracing import delete_traces, read_trace
+
+    ids = [read_trace(given, with_spans=False).summary.id for given in trace_ids or []]
+    deleted = delete_traces(
+        ids or None,
+        before_ms=_since_ms(older_than, "--older-than"),
+        session_id=session_id,
+        user_id=user_id,
+        experiment=experiment,
+    )
+    console.print(f"Deleted {deleted} trace{'' if deleted == 1 else 's'}.")
+
+
 @app.command("scores")
 def scores(
     name: str = typer.Option(None, "--name", help="Only traces whose root span has this name."),
@@ -388,7 +427,7 @@ def scores(
     )
 
 
-def _since_ms(since: str | None) -> int | None:
+def _since_ms(since: str | None, option: str = "--since") -> int | None:
     """``--since 1h`` as the time (ms) an hour ago."""
     from cauce.validation import duration_ms
 
@@ -397,7 +436,7 @@ def _since_ms(since: str | None) -> int | None:
     try:
         return int(time.time() * 1000) - duration_ms(since)
     except ValueError as exc:
-        raise InvalidInput(f"--since: {exc}", details={"field": "since"}) from None
+        raise InvalidInput(f"{option}: {exc}", details={"field": option[2:]}) from None
 
 
 def _scores(scores: dict[str, float | str]) -> str:

@@ -27,7 +27,7 @@ T = TypeVar("T")
 _HEX = frozenset("0123456789abcdef")
 
 # The newest Alembic revision; checked on first use so that Alembic is imported only to migrate.
-HEAD_REVISION = "0025"
+HEAD_REVISION = "0026"
 
 
 def new_id() -> str:

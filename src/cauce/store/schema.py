@@ -718,9 +718,12 @@ traces = Table(
     Column("cost", Float),
     Column("session_id", String(256)),
     Column("user_id", String(256)),
-    # A session's or a user's latest trace read from the index alone (the lists of both).
+    # The experiment it was sent to, or its run's; none: the workspace's default experiment.
+    Column("experiment_id", String(32)),
+    # A session's, a user's or an experiment's latest trace read from the index alone.
     Index("ix_traces_session_started", "session_id", "started_at"),
     Index("ix_traces_user_started", "user_id", "started_at"),
+    Index("ix_traces_experiment_started", "experiment_id", "started_at"),
 )
 
 # A trace's tags: from its spans (``cauce.trace.tag.KEY``, Langfuse's and OpenInference's

@@ -62,7 +62,7 @@ def get_experiment(experiment: str, *, workspace: Workspace | None = None) -> Ex
     """An experiment by id or by name."""
     ws = workspace or current()
     with ws.store.read() as conn:
-        return _read(conn, _require(conn, experiment))
+        return _read(conn, require_experiment(conn, experiment))
 
 
 @operation("GET /experiments")
@@ -92,7 +92,7 @@ def set_experiment_tags(
     checked = check_tags(values)
     ws = workspace or current()
     with ws.store.write() as conn:
-        row = _require(conn, experiment)
+        row = require_experiment(conn, experiment)
         set_tags(conn, ws.user, experiment_tags, ("experiment_id", row.id), "experiment", checked)
         return _read(conn, row)
 
@@ -104,7 +104,7 @@ def delete_experiment_tag(
     """Remove a tag from an experiment (by id or name)."""
     ws = workspace or current()
     with ws.store.write() as conn:
-        row = _require(conn, experiment)
+        row = require_experiment(conn, experiment)
         owner = ("experiment_id", row.id)
         what = f"experiment {row.name!r}"
         delete_tag(conn, ws.user, experiment_tags, owner, "experiment", key, what)
@@ -116,7 +116,7 @@ def delete_experiment(experiment: str, *, workspace: Workspace | None = None) ->
     """Mark an experiment deleted; its runs stay readable."""
     ws = workspace or current()
     with ws.store.write() as conn:
-        row = _require(conn, experiment)
+        row = require_experiment(conn, experiment)
         conn.execute(
             experiments.update()
             .where(experiments.c.id == row.id)
@@ -166,7 +166,7 @@ def set_experiment_description(
 def _change(experiment: str, action: str, workspace: Workspace | None, **values: Any) -> Experiment:
     ws = workspace or current()
     with ws.store.write() as conn:
-        row = _require(conn, experiment)
+        row = require_experiment(conn, experiment)
         conn.execute(
             experiments.update()
             .where(experiments.c.id == row.id)
@@ -238,7 +238,8 @@ def _read(conn: Connection, row: Any) -> Experiment:
     return _experiment(row, read_tags(conn, experiment_tags, ("experiment_id", row.id)))
 
 
-def _require(conn: Connection, experiment: str) -> Any:
+def require_experiment(conn: Connection, experiment: str) -> Any:
+    """An experiment's row, by id or by name, in the caller's transaction."""
     row = _row(conn, experiment) or _find(conn, experiment)
     if row is None:
         raise NotFound(f"experiment {experiment!r} does not exist")

@@ -15,7 +15,8 @@ exported.
 One module a concept: :mod:`~cauce.genai.tracing.spans` makes spans (and the exporter that
 stores them), :mod:`~cauce.genai.tracing.records` checks and stores finished ones,
 :mod:`~cauce.genai.tracing.reading` lists traces, sessions and users,
-:mod:`~cauce.genai.tracing.scores` puts evaluations and feedback on stored traces, and
+:mod:`~cauce.genai.tracing.scores` puts evaluations and feedback on stored traces,
+:mod:`~cauce.genai.tracing.deletion` deletes them, and
 :mod:`~cauce.genai.tracing.datasets` makes them a dataset; the attribute names they share are
 in :mod:`~cauce.genai.tracing.attributes`.
 
@@ -28,6 +29,7 @@ Example::
 """
 
 from cauce.genai.tracing.datasets import to_dataset, trace_rows
+from cauce.genai.tracing.deletion import delete_traces
 from cauce.genai.tracing.reading import (
     SessionSummary,
     SpanRecord,
@@ -80,6 +82,7 @@ __all__ = [
     "add_evaluation",
     "add_root_evaluations",
     "delete_trace_tag",
+    "delete_traces",
     "flush",
     "get_trace",
     "link_prompts",

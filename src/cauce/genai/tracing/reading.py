@@ -17,7 +17,6 @@ from cauce.store.schema import (
     lineage_edges,
     prompt_versions,
     prompts,
-    runs,
     spans,
     trace_tags,
     traces,
@@ -44,6 +43,8 @@ class TraceSummary:
     user_id: str | None = None
     scores: dict[str, float | str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    experiment_id: str | None = None
+    """The experiment it is filed under (None: the workspace's default one)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view."""
@@ -115,8 +116,7 @@ class Trace:
     prompts: list[str] = field(default_factory=list)
     """The prompt versions it used (``prompts:/name/3``), by name and version."""
     run_id: str | None = None
-    """The run it was made in, and that run's experiment."""
-    experiment_id: str | None = None
+    """The run it was made in."""
 
     def children(self, span_id: str | None) -> list[SpanRecord]:
         """The spans whose parent is ``span_id`` (None: the roots)."""
@@ -129,7 +129,6 @@ class Trace:
             "spans": [s.to_dict() for s in self.spans],
             "prompts": list(self.prompts),
             "run_id": self.run_id,
-            "experiment_id": self.experiment_id,
         }
 
 
@@ -141,6 +140,7 @@ def list_traces(
     user_id: str | None = None,
     tag: str | None = None,
     run_id: str | None = None,
+    experiment: str | None = None,
     since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
@@ -148,8 +148,9 @@ def list_traces(
 ) -> list[TraceSummary]:
     """Recent traces, newest first (the spans this process still buffers written first):
     of a name, a status, a session, a user, a tag (``KEY`` or ``KEY=VALUE``), made in a run,
-    started at ``since_ms`` or later; ``before`` a trace (its id, or a unique prefix), the ones
-    older than it, so the last one listed names the next page."""
+    filed under an experiment (its name or id), started at ``since_ms`` or later; ``before``
+    a trace (its id, or a unique prefix), the ones older than it, so the last one listed names
+    the next page."""
     ws = workspace or current()
     flush(ws)
     return query_traces(
@@ -159,6 +160,7 @@ def list_traces(
         user_id=user_id,
         tag=tag,
         run_id=run_id,
+        experiment=experiment,
         since_ms=since_ms,
         before=before,
         limit=limit,
@@ -175,6 +177,7 @@ def query_traces(
     user_id: str | None = None,
     tag: str | None = None,
     run_id: str | None = None,
+    experiment: str | None = None,
     since_ms: int | None = None,
     before: str | None = None,
     limit: int = 50,
@@ -199,6 +202,8 @@ def query_traces(
         .limit(limit)
     )
     with ws.store.read() as conn:
+        if experiment is not None:
+            query = query.where(filed_under(conn, ws, experiment))
         if before is not None:
             after = _require_trace(conn, before)
             query = query.where(
@@ -343,6 +348,18 @@ def trace_conditions(
     return found
 
 
+def filed_under(conn: Any, ws: Workspace, experiment: str) -> Any:
+    """The condition on traces filed under an experiment (its name or id): those filed under
+    none are the workspace's default experiment's."""
+    from cauce.tracking.experiments import require_experiment
+
+    found = require_experiment(conn, experiment)
+    column = traces.c.experiment_id
+    if found.name == ws.settings.experiment:
+        return or_(column == found.id, column.is_(None))
+    return column == found.id
+
+
 def _latest(
     conn: Any, group: Any, where: list[Any], before: str | None, limit: int, what: str
 ) -> list[str]:
@@ -439,21 +456,15 @@ def read_trace(
             query = select(spans).where(spans.c.trace_id == row.id)
             found = list(conn.execute(query.order_by(spans.c.started_ns)))
         used = _prompts_used(conn, row.id)
-        e, r = lineage_edges.c, runs.c
-        made_in = conn.execute(
-            select(r.id, r.experiment_id)
-            .join(lineage_edges, and_(e.src_kind == "run", e.src_id == r.id))
-            .where(e.dst_kind == "trace", e.dst_id == row.id)
-            .order_by(r.id)
+        e = lineage_edges.c
+        made_in = conn.scalar(
+            select(e.src_id)
+            .where(e.dst_kind == "trace", e.dst_id == row.id, e.src_kind == "run")
+            .order_by(e.src_id)
             .limit(1)
-        ).first()
+        )
         [summary] = summaries(conn, [row])
-    return Trace(
-        summary,
-        _tree_order([_span_record(r) for r in found]),
-        used,
-        *(made_in or (None, None)),
-    )
+    return Trace(summary, _tree_order([_span_record(r) for r in found]), used, made_in)
 
 
 def read_summary(conn: Any, trace_id: str) -> TraceSummary:
@@ -540,6 +551,7 @@ def _trace_summary(row: Any, tags: dict[str, str]) -> TraceSummary:
         user_id=row.user_id,
         scores=_scores(row.events or []),
         tags=tags,
+        experiment_id=row.experiment_id,
     )
 
 

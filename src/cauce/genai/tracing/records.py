@@ -27,6 +27,7 @@ from cauce.genai.tracing.attributes import (
 from cauce.lineage.graph import add_edge
 from cauce.operations import operation
 from cauce.store import dialect_insert, schema, take_turns
+from cauce.tracking.experiments import require_experiment
 from cauce.validation import check_tags
 from cauce.workspace import Workspace, current
 
@@ -134,7 +135,11 @@ def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | N
                 upsert = upsert.on_conflict_do_update(
                     index_elements=[kept.id],
                     set_={
-                        **{c.name: upsert.excluded[c.name] for c in kept if c.name != "id"},
+                        **{
+                            c.name: upsert.excluded[c.name]
+                            for c in kept
+                            if c.name not in ("id", "experiment_id")  # filed when it was
+                        },
                         # a session or user the trace's info named (record_trace_info) stays
                         "session_id": func.coalesce(upsert.excluded.session_id, kept.session_id),
                         "user_id": func.coalesce(upsert.excluded.user_id, kept.user_id),
@@ -242,15 +247,22 @@ def _link_used_prompts(conn: Any, spans: list[FinishedSpan]) -> None:
 
 def _link_runs(conn: Any, made_in: set[tuple[str, Any]]) -> None:
     """Link traces to the stored runs they were made in (``{(trace_id, run_id)}``; a run this
-    workspace does not hold is left out)."""
+    workspace does not hold is left out), and file those filed under no experiment under the
+    run's."""
     named = sorted({str(run_id) for _, run_id in made_in})
     if not named:
         return
-    runs = schema.runs.c
-    stored = set(conn.scalars(select(runs.id).where(runs.id.in_(named))))
+    runs, kept = schema.runs.c, schema.traces.c
+    found = conn.execute(select(runs.id, runs.experiment_id).where(runs.id.in_(named)))
+    stored = {row.id: row.experiment_id for row in found}
     for trace_id, run_id in sorted(made_in, key=str):
         if str(run_id) in stored:
             add_edge(conn, ("run", str(run_id)), ("trace", trace_id), "produced")
+            conn.execute(
+                schema.traces.update()
+                .where(kept.id == trace_id, kept.experiment_id.is_(None))
+                .values(experiment_id=stored[str(run_id)])
+            )
 
 
 def _prompts_named(attributes: dict[str, Any]) -> Iterable[tuple[str, int]]:
@@ -292,12 +304,13 @@ def record_trace_info(
     user_id: str | None = None,
     tags: dict[str, Any] | None = None,
     run_id: str | None = None,
+    experiment: str | None = None,
     workspace: Workspace | None = None,
 ) -> None:
     """What a tracer says of a whole trace apart from its spans (MLflow's trace info, sent when
     its root ends): its session and user are added to the trace's summary, its tags set, the
-    run it was made in linked. Before the root span arrives the summary is this one; the
-    spans' sums replace it when they do."""
+    run it was made in linked, the experiment it was sent to (its name or id) kept. Before the
+    root span arrives the summary is this one; the spans' sums replace it when they do."""
     ws = workspace or current()
     check_hex(trace_id, 32, "trace_id")
     checked = check_tags(tags or {})
@@ -319,13 +332,19 @@ def record_trace_info(
     )
     kept = schema.traces.c
     with ws.store.write() as conn:
-        upsert = dialect_insert(conn, schema.traces).values(_row(summary))
+        filed = None if experiment is None else require_experiment(conn, experiment).id
+        upsert = dialect_insert(conn, schema.traces).values(
+            {**_row(summary), "experiment_id": filed}
+        )
         conn.execute(
             upsert.on_conflict_do_update(
                 index_elements=[kept.id],
                 set_={
                     "session_id": func.coalesce(kept.session_id, upsert.excluded.session_id),
                     "user_id": func.coalesce(kept.user_id, upsert.excluded.user_id),
+                    "experiment_id": func.coalesce(
+                        upsert.excluded.experiment_id, kept.experiment_id
+                    ),
                 },
             )
         )

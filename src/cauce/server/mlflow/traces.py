@@ -1,12 +1,14 @@
 """MLflow's tracing calls. MLflow 3.4 and later send a trace's spans over OTLP to
 ``/v1/traces`` (:mod:`cauce.server.otlp`), then, when its root span ends, the trace's info
-(``StartTraceV3``): its session and user are kept on the trace's summary, and the answer says
-the spans are in the tracking store already, so the client uploads no copy of them.
+(``StartTraceV3``): its session, user and run are kept with the trace, which is filed under
+the experiment it was sent to, and the answer says the spans are in the tracking store
+already, so the client uploads no copy of them.
 
 ``mlflow.get_trace`` and ``mlflow.search_traces`` read stored traces back, with their spans
-(:mod:`.spans`), whichever tracer sent them. Cauce's traces belong to the workspace: the
-experiments a search names do not narrow it, and its filter is what Cauce's traces list
+(:mod:`.spans`), whichever tracer sent them; a search's filter is what Cauce's traces list
 filters by (name, status, start, a tag, session, user, the run a trace was made in).
+``delete_traces`` deletes an experiment's traces, by id or by age. A trace filed under no
+experiment (sent over OTLP alone, made by Cauce outside a run) is the default experiment's.
 
 A prompt version the application loaded inside a trace (``mlflow.genai.load_prompt``) is
 linked to it: the span names it (``mlflow.linkedPrompts``), and the client links it again
@@ -30,12 +32,14 @@ from typing import Any
 
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai.tracing.attributes import MLFLOW_LINKED_PROMPTS
+from cauce.genai.tracing.deletion import delete_traces as remove_traces
 from cauce.genai.tracing.reading import Trace, TraceSummary, list_traces, read_trace
 from cauce.genai.tracing.records import link_prompts, record_trace_info
 from cauce.genai.tracing.scores import add_evaluation, log_feedback
 from cauce.genai.tracing.tags import delete_trace_tag as remove_trace_tag
 from cauce.genai.tracing.tags import set_trace_tags
 from cauce.server.mlflow.spans import assessments, otlp_span
+from cauce.server.mlflow.tracking import experiment_id
 from cauce.server.mlflow.wire import MlflowError, Params, unsupported
 from cauce.tracking.search import Token, scalar, tokenize
 from cauce.workspace import Workspace
@@ -103,6 +107,7 @@ def start_trace(ws: Workspace, p: Params) -> dict[str, Any]:
         user_id=metadata.get("mlflow.trace.user"),
         tags={k: v for k, v in tags.items() if not str(k).startswith("mlflow.")},
         run_id=metadata.get(_SOURCE_RUN),
+        experiment=_experiment(ws, info.get("trace_location")),
         workspace=ws,
     )
     return {"trace": {"trace_info": {**info, "tags": {**tags, _SPANS_LOCATION: "TRACKING_STORE"}}}}
@@ -132,9 +137,8 @@ def batch_get_trace_infos(ws: Workspace, p: Params) -> dict[str, Any]:
 
 
 def search_traces(ws: Workspace, p: Params) -> dict[str, Any]:
-    """``SearchTracesV3`` (``mlflow.search_traces``): the infos of the traces its filter
-    matches, newest first. Cauce's traces belong to the workspace, so the experiments named
-    do not narrow the search."""
+    """``SearchTracesV3`` (``mlflow.search_traces``): the infos of the traces filed under the
+    experiment named that its filter matches, newest first."""
     limit = p.integer("max_results", default=100)
     if not 1 <= limit <= MAX_RESULTS:
         raise MlflowError(
@@ -149,14 +153,50 @@ def search_traces(ws: Workspace, p: Params) -> dict[str, Any]:
     token = p.text("page_token")
     if token is not None and not _HEX_ID.match(token):
         raise MlflowError("INVALID_PARAMETER_VALUE", f"invalid page token {token!r}")
+    named = {_experiment(ws, where) for where in p.repeated("locations")}
+    if len(named) > 1:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            f"locations: Cauce searches one experiment's traces at a time, not {len(named)}",
+        )
     found = list_traces(
-        **_filter(p.text("filter") or ""), before=token, limit=limit + 1, workspace=ws
+        **_filter(p.text("filter") or ""),
+        experiment=next(iter(named), None),
+        before=token,
+        limit=limit + 1,
+        workspace=ws,
     )
     page = found[:limit]
     answer: dict[str, Any] = {"traces": [_info(summary) for summary in page]}
     if len(found) > limit:
         answer["next_page_token"] = page[-1].id
     return answer
+
+
+def delete_traces(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``DeleteTraces`` (``MlflowClient.delete_traces``): an experiment's traces, those named or
+    those started at ``max_timestamp_millis`` or before, the oldest ``max_traces`` of them."""
+    experiment = _experiment(
+        ws, {"mlflow_experiment": {"experiment_id": p.text("experiment_id", required=True)}}
+    )
+    newest = p.integer("max_timestamp_millis")
+    deleted = remove_traces(
+        [_trace_hex(given) for given in p.repeated("request_ids")] or None,
+        before_ms=None if newest is None else newest + 1,
+        experiment=experiment,
+        max_traces=p.integer("max_traces"),
+        workspace=ws,
+    )
+    return {"traces_deleted": deleted}
+
+
+def _experiment(ws: Workspace, location: Any) -> str | None:
+    """Cauce's id of the experiment a trace location names (MLflow's "0": the workspace's
+    default one); None for no location."""
+    if not isinstance(location, dict) or not isinstance(location.get("mlflow_experiment"), dict):
+        return None
+    named = location["mlflow_experiment"].get("experiment_id")
+    return None if named in (None, "") else experiment_id(ws, str(named))
 
 
 def _stored(ws: Workspace, p: Params, *, with_spans: bool) -> list[Trace]:
@@ -184,10 +224,9 @@ def _trace(found: Trace) -> dict[str, Any]:
 
 
 def _info(summary: TraceSummary, found: Trace | None = None) -> dict[str, Any]:
-    """A trace's info as MLflow's ``TraceInfoV3``; read whole (``found``), the prompt versions
-    it used as MLflow's ``mlflow.linkedPrompts`` tag and the run it was made in as its
-    ``mlflow.sourceRun`` metadata. Cauce's traces belong to the workspace: the location is the
-    run's experiment, else the default one."""
+    """A trace's info as MLflow's ``TraceInfoV3``, in the experiment it is filed under; read
+    whole (``found``), the prompt versions it used as MLflow's ``mlflow.linkedPrompts`` tag and
+    the run it was made in as its ``mlflow.sourceRun`` metadata."""
     from google.protobuf.duration_pb2 import Duration
     from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -212,7 +251,7 @@ def _info(summary: TraceSummary, found: Trace | None = None) -> dict[str, Any]:
         "trace_id": f"tr-{summary.id}",
         "trace_location": {
             "type": "MLFLOW_EXPERIMENT",
-            "mlflow_experiment": {"experiment_id": (found and found.experiment_id) or "0"},
+            "mlflow_experiment": {"experiment_id": summary.experiment_id or "0"},
         },
         "request_time": started.ToJsonString(),
         "execution_duration": took.ToJsonString(),
@@ -406,6 +445,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
 """Under ``/api/3.0/mlflow``."""
 
 V2_ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
+    ("/traces/delete-traces", ("POST",), delete_traces),
     ("/traces/link-prompts", ("POST",), link_prompts_to_trace),
     ("/traces/{request_id}/tags", ("PATCH",), set_trace_tag),
     ("/traces/{request_id}/tags", ("DELETE",), delete_trace_tag),
