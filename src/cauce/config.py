@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
         "trace keeps, before it is stored or exported.",
     ),
     Setting(
+        "trace_retention",
+        "CAUCE_TRACE_RETENTION",
+        None,
+        "How long GenAI traces are kept (30d, 12h): `cauce agent` deletes older ones, with their "
+        "spans, tags and feedback. Unset: kept until deleted.",
+    ),
+    Setting(
         "otlp_endpoint",
         "CAUCE_OTLP_ENDPOINT",
         None,
@@ -205,6 +212,7 @@ class Settings:
     action_workers: int = 4
     trace_content: bool = True
     trace_redact: str | None = None
+    trace_retention_ms: int | None = None
     otlp_endpoint: str | None = None
     server_url: str | None = None
     server_signed_urls: bool = False
@@ -297,6 +305,16 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         raise InvalidInput(f"{sources['action_workers']} must be at least 1, not {workers}")
 
     content = _flag(values["trace_content"] or "true", sources["trace_content"])
+    retention = None
+    if values["trace_retention"]:
+        from cauce.validation import duration_ms
+
+        try:
+            retention = duration_ms(values["trace_retention"])
+        except ValueError as exc:
+            raise InvalidInput(f"{sources['trace_retention']}: {exc}") from None
+        if retention <= 0:
+            raise InvalidInput(f"{sources['trace_retention']} must be longer than 0")
     signed = _flag(values["server_signed_urls"] or "false", sources["server_signed_urls"])
 
     return Settings(
@@ -316,6 +334,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         action_workers=workers,
         trace_content=content,
         trace_redact=values["trace_redact"],
+        trace_retention_ms=retention,
         otlp_endpoint=values["otlp_endpoint"],
         server_url=_server_url(values["server_url"], sources["server_url"]),
         server_signed_urls=signed,

@@ -523,6 +523,40 @@ def test_deleting_keeps_to_an_experiment_and_the_oldest_first(any_workspace: Wor
     now = int(time.time() * 1000) + 1
     assert tracing.delete_traces(before_ms=now, experiment="support-bot", max_traces=2) == 2
     assert {t.id for t in tracing.list_traces()} == {ids[2], outside.trace_id}
+    # Two calls deleting the same traces at once (two agents' retention) count each once.
+    from together import at_once
+
+    counts = at_once([lambda: tracing.delete_traces(before_ms=now)] * 2)
+    assert sorted(counts) == [0, 2] and tracing.list_traces() == []
+
+
+def test_the_agent_deletes_the_traces_older_than_the_workspace_keeps_them(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cauce.automation import agent
+
+    root, summary = _quick_trace()
+    hour_ms = 3_600_000
+    now = summary.started_at + 3 * hour_ms
+    for index, age_hours in enumerate((5, 4, 2, 0)):  # two older than the 3 hours kept
+        shift = (3 - age_hours) * hour_ms
+        trace_id = f"{index + 1:032x}"
+        span = tracing.FinishedSpan(**{
+            **root.__dict__, "trace_id": trace_id, "started_ns": root.started_ns + shift * 10**6,
+            "ended_ns": root.ended_ns + shift * 10**6,
+        })  # fmt: skip
+        tracing.record_spans([span], [tracing.FinishedTrace(**{
+            **summary.__dict__, "id": trace_id, "started_at": summary.started_at + shift,
+            "ended_at": summary.ended_at + shift,
+        })])  # fmt: skip
+    assert agent.Agent(workspace).expire_traces(now=now) == 0  # no retention set: all kept
+    ws = _reopen(monkeypatch, CAUCE_TRACE_RETENTION="3h")
+    monkeypatch.setattr(agent, "RETENTION_BATCH", 1)  # a backlog goes a batch at a time
+    assert agent.Agent(ws).expire_traces(now=now) == 2
+    assert sorted(t.id for t in tracing.list_traces()) == [f"{3:032x}", f"{4:032x}"]
+    assert agent.Agent(ws).expire_traces(now=now) == 0
+    with pytest.raises(InvalidInput, match="CAUCE_TRACE_RETENTION: not a duration"):
+        _reopen(monkeypatch, CAUCE_TRACE_RETENTION="a month")
 
 
 def test_cli_lists_and_shows_the_tree(workspace: Workspace, upstream: Upstream) -> None:

@@ -1,6 +1,7 @@
 """``cauce agent``: the automation daemon. It fires due schedules and dataset triggers, runs due
-monitors, runs the actions their alerts queued (retraining, webhooks) and runs the rollout
-controller (every second) for rollouts whose endpoint is served elsewhere.
+monitors, runs the actions their alerts queued (retraining, webhooks), runs the rollout
+controller (every second) for rollouts whose endpoint is served elsewhere and deletes the
+traces older than the workspace keeps them (``CAUCE_TRACE_RETENTION``).
 
 Each tick claims what is due in one operation (one write transaction, on the server for a
 workspace on one), with a compare-and-set on the schedule's ``next_run_at`` (cron) or
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How many expired traces one transaction deletes: a long backlog goes a batch at a time.
+RETENTION_BATCH = 5000
 # (pipeline "FILE.py:NAME", params, executor, workspace) -> (pipeline run id, status)
 PipelineRunner = Callable[[str, dict[str, Any], str, Workspace], tuple[str | None, str]]
 
@@ -118,6 +121,25 @@ class Agent:
                 log.exception("index %s: refresh failed", name)
         return done
 
+    def expire_traces(self, now: int | None = None) -> int:
+        """Delete the traces started longer ago than the workspace keeps them
+        (``CAUCE_TRACE_RETENTION``), ``RETENTION_BATCH`` a transaction; how many went."""
+        from cauce.genai.tracing import delete_traces
+        from cauce.store import now_ms
+
+        keep = self.ws.settings.trace_retention_ms
+        if keep is None:
+            return 0
+        cutoff = (now_ms() if now is None else now) - keep
+        total = 0
+        while True:
+            deleted = delete_traces(before_ms=cutoff, max_traces=RETENTION_BATCH, workspace=self.ws)
+            total += deleted
+            if deleted < RETENTION_BATCH:
+                if total:
+                    log.info("deleted %d traces older than the retention window", total)
+                return total
+
     def run_actions(self, on_done: Callable[[ActionRun], None] | None = None) -> list[ActionRun]:
         """Run the alert actions due now (on the worker pool) until none is; return them."""
         from cauce.monitoring.actions.workers import ActionPool
@@ -148,6 +170,7 @@ class Agent:
                         on_firing(firing)
                 self.run_monitors()
                 self.run_indexes()
+                self.expire_traces()
                 stop.wait(interval)
         finally:
             actions.stop()

@@ -67,9 +67,8 @@ def delete_traces(
         query = select(traces.c.id).where(*conditions).order_by(traces.c.started_at, traces.c.id)
         if max_traces is not None:
             query = query.limit(max_traces)
-        deleted = list(conn.scalars(query))
-        for start in range(0, len(deleted), _CHUNK):
-            _delete(conn, deleted[start : start + _CHUNK])
+        found = list(conn.scalars(query))
+        deleted = sum(_delete(conn, found[i : i + _CHUNK]) for i in range(0, len(found), _CHUNK))
         if deleted:
             given = {
                 "trace_ids": ids or None,
@@ -84,14 +83,16 @@ def delete_traces(
                 ws.user,
                 "trace.delete",
                 "trace",
-                deleted[0] if len(deleted) == 1 else "*",
+                found[0] if len(found) == 1 else "*",
                 before={k: v for k, v in given.items() if v is not None},
-                after={"deleted": len(deleted)},
+                after={"deleted": deleted},
             )
-    return len(deleted)
+    return deleted
 
 
-def _delete(conn: Any, ids: list[str]) -> None:
+def _delete(conn: Any, ids: list[str]) -> int:
+    """Delete those traces and what is recorded on them; how many were still there (another
+    call deleting the same ones at once counts each once)."""
     e = lineage_edges.c
     conn.execute(spans.delete().where(spans.c.trace_id.in_(ids)))
     conn.execute(trace_tags.delete().where(trace_tags.c.trace_id.in_(ids)))
@@ -108,4 +109,4 @@ def _delete(conn: Any, ids: list[str]) -> None:
         .where(retrievals.c.trace_id.in_(ids))
         .values(trace_id=None, span_id=None)
     )
-    conn.execute(traces.delete().where(traces.c.id.in_(ids)))
+    return int(conn.execute(traces.delete().where(traces.c.id.in_(ids))).rowcount)
