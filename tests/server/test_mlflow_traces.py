@@ -124,6 +124,8 @@ def test_mlflow_search_traces_pages_through_them(mlflow: Any, sent: list[str]) -
         ("tags.env != 'prod'", None),
         ("tags.env = 'prod' AND tags.team = 'ml'", None),
         ("trace.timestamp_ms < 5", None),
+        ("trace.name = 'agent' AND", None),
+        ("tags.env", None),
         (None, ["execution_time_ms DESC"]),
     ],
 )

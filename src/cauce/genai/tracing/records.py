@@ -100,11 +100,7 @@ def record_spans(
                 dialect_insert(conn, schema.traces).on_conflict_do_nothing(),
                 [_row(t) for t in summaries],
             )
-        _link_used_prompts(conn, spans)
-        _link_runs(
-            conn, {(s.trace_id, s.attributes.get(RUN)) for s in spans if RUN in s.attributes}
-        )
-        write_tags(conn, _tags_named(spans))
+        _record_named(conn, spans)
 
 
 def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | None = None) -> None:
@@ -146,11 +142,7 @@ def record_received_spans(spans: list[FinishedSpan], *, workspace: Workspace | N
                     },
                 )
                 conn.execute(upsert, [_row(t) for t in summaries])
-        _link_used_prompts(conn, spans)
-        _link_runs(
-            conn, {(s.trace_id, s.attributes.get(RUN)) for s in spans if RUN in s.attributes}
-        )
-        write_tags(conn, _tags_named(spans))
+        _record_named(conn, spans)
 
 
 @operation("POST /traces/{trace_id}/prompts", idempotent=True)
@@ -243,6 +235,14 @@ def _link_used_prompts(conn: Any, spans: list[FinishedSpan]) -> None:
     for trace_id, ref in sorted(used):
         if ref in ids:
             add_edge(conn, ("prompt_version", ids[ref]), ("trace", trace_id), "used_by")
+
+
+def _record_named(conn: Any, spans: list[FinishedSpan]) -> None:
+    """What stored spans name of their traces: the prompt versions and the run they were made
+    in, and their tags."""
+    _link_used_prompts(conn, spans)
+    _link_runs(conn, {(s.trace_id, s.attributes[RUN]) for s in spans if RUN in s.attributes})
+    write_tags(conn, _tags_named(spans))
 
 
 def _link_runs(conn: Any, made_in: set[tuple[str, Any]]) -> None:

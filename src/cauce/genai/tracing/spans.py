@@ -164,12 +164,13 @@ def start(
 def _given(root: bool, attributes: dict[str, Any] | None) -> dict[str, Any]:
     """The attributes a new span starts with: its session's, user's and tags', the run a root
     span is made in (while one is active), then the caller's."""
-    from cauce.tracking.fluent import active_run
-
     found = dict(_belongs.get())
-    run = active_run() if root else None
-    if run is not None:
-        found[RUN] = run.run_id
+    if root:
+        from cauce.tracking.fluent import active_run
+
+        run = active_run()
+        if run is not None:
+            found[RUN] = run.run_id
     return {**found, **(attributes or {})}
 
 

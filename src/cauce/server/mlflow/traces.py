@@ -263,18 +263,22 @@ def _info(summary: TraceSummary, found: Trace | None = None) -> dict[str, Any]:
 
 def _filter(text: str) -> dict[str, Any]:
     """MLflow's trace filter as :func:`list_traces`'s arguments: comparisons joined by AND,
-    each of a trace's name, status or state (=), its start (``timestamp_ms`` > or >=), a tag
-    (=) or its session's or user's metadata (=)."""
+    each of a trace's name, status, run (=), its start (``timestamp_ms`` > or >=), a tag (=)
+    or its session's, user's or run's metadata (=)."""
     tokens = tokenize(text)
     found: dict[str, Any] = {}
     i = 0
     while i < len(tokens):
-        if i and not (tokens[i].kind == "word" and tokens[i].text.upper() == "AND"):
-            raise _unsupported_filter(text, tokens[i].text)
-        i += int(i > 0)
+        if i:
+            if not (tokens[i].kind == "word" and tokens[i].text.upper() == "AND"):
+                raise _unsupported_filter(text, tokens[i].text)
+            i += 1
+            if i == len(tokens):
+                raise _unsupported_filter(text, "a filter that ends in AND")
         field, i = _field(tokens, i, text)
         if i + 1 >= len(tokens) or tokens[i + 1].kind not in ("number", "string"):
-            raise _unsupported_filter(text, " ".join(t.text for t in tokens[i : i + 2]))
+            given = " ".join(t.text for t in tokens[i : i + 2])
+            raise _unsupported_filter(text, given or f"{field} compared with nothing")
         op, value = tokens[i].text, scalar(tokens[i + 1])
         argument, given = _argument(field, op, value, text)
         if argument in found:
