@@ -435,6 +435,12 @@ def test_a_trace_made_in_a_run_is_linked_to_it(any_workspace: Workspace) -> None
         tracing.list_traces(experiment="nope")
     graph = walk(any_workspace, "run", run_id)
     assert {n.id for n in graph.nodes if n.kind == "trace"} == {inside.trace_id, again.trace_id}
+    # Linked afterwards (an evaluation's rows, answered outside its run): filed under it too.
+    tracing.link_traces_to_run(run_id, [outside.trace_id, "e" * 32])  # one not stored yet
+    assert len(tracing.list_traces(run_id=run_id)) == 3
+    assert tracing.get_trace(outside.trace_id).summary.experiment_id == experiment.experiment_id
+    with pytest.raises(NotFound, match="run '0000"):
+        tracing.link_traces_to_run("0" * 32, [outside.trace_id])
 
 
 def test_cli_lists_the_traces_of_a_run(workspace: Workspace) -> None:
@@ -447,6 +453,10 @@ def test_cli_lists_the_traces_of_a_run(workspace: Workspace) -> None:
     listed = run_cli(home, "traces", "list", "--run", run.run_id[:8], "--json")
     assert [t["id"] for t in json.loads(listed.stdout)] == [inside.trace_id]
     assert f"run: {run.run_id}" in run_cli(home, "traces", "show", inside.trace_id).stdout
+    run_cli(home, "traces", "expect", inside.trace_id[:8], "expected_response", "It ships.")
+    run_cli(home, "traces", "expect", inside.trace_id[:8], "expected_ids", '["doc-3"]')
+    shown = run_cli(home, "traces", "show", inside.trace_id).stdout
+    assert 'expected: expected_response="It ships." expected_ids=["doc-3"]' in shown
     # Deleted: the one named by the start of its id, then every trace older than a window.
     deleted = run_cli(home, "traces", "delete", inside.trace_id[:8])
     assert deleted.stdout.strip() == "Deleted 1 trace."
@@ -970,3 +980,26 @@ def test_feedback_lands_on_the_traces_root_and_becomes_a_dataset_column(
     assert_one_line_error(label, "name: 'tone.label' ends in '.label'")
     missing = run_cli(home, "traces", "feedback", "0" * 32, "helpful", "--score", "1", check=False)
     assert missing.returncode == 1 and "no trace 000" in missing.stderr
+
+
+def test_expectations_are_the_ground_truth_a_traces_dataset_row_carries(
+    any_workspace: Workspace,
+) -> None:
+    with tracing.span("qa") as root, tracing.span("retrieval") as retrieval:
+        pass
+    tracing.log_expectation(root.trace_id, "expected_response", "Tuesday")
+    tracing.log_expectation(root.trace_id, "expected_response", "Monday")  # corrected
+    tracing.log_expectation(root.trace_id, "expected_ids", ["doc-1", "doc-2"])
+    tracing.log_expectation(root.trace_id, "relevant", True, span_id=retrieval.span_id)
+    [row] = tracing.trace_rows()
+    assert row["expectations.expected_response"] == "Monday"  # the latest of a name
+    assert json.loads(row["expectations.expected_ids"]) == ["doc-1", "doc-2"]
+    assert "expectations.relevant" not in row  # on a span of its own, not the root
+    stored = tracing.get_trace(root.trace_id).spans[1].events
+    assert [e["attributes"]["cauce.expectation.value"] for e in stored] == ["true"]
+    with pytest.raises(InvalidInput, match="value: a JSON value"):
+        tracing.log_expectation(root.trace_id, "when", {1, 2})
+    with pytest.raises(NotFound, match="no trace"):
+        tracing.log_expectation("0" * 32, "expected_response", "x")
+    with pytest.raises(NotFound, match="has no span"):
+        tracing.log_expectation(root.trace_id, "x", 1, span_id="0" * 16)

@@ -240,3 +240,44 @@ def test_mlflow_deletes_an_experiments_traces(mlflow: Any, sent: list[str]) -> N
     assert [t.id for t in tracing.list_traces()] == [elsewhere.trace_id]
     assert client.delete_traces(other, max_timestamp_millis=last + 10**9) == 1
     assert tracing.list_traces() == []
+
+
+MLFLOW_EVALUATE = """
+import mlflow
+from mlflow.genai.scorers import scorer
+
+@scorer
+def exact(outputs, expectations):
+    return outputs == expectations["expected_response"]
+
+def predict(question):
+    return question.upper()
+
+data = [
+    {"inputs": {"question": "hi"}, "expectations": {"expected_response": "HI"}},
+    {"inputs": {"question": "bye"}, "expectations": {"expected_response": "bye"}},
+]
+mlflow.set_experiment("evals")
+result = mlflow.genai.evaluate(data=data, predict_fn=predict, scorers=[exact])
+print(result.run_id, result.metrics["exact/mean"])
+"""
+
+
+def test_mlflow_genai_evaluate_keeps_its_traces_scores_and_expectations(mlflow: Any) -> None:
+    """``mlflow.genai.evaluate`` against the server: each row's trace linked to the evaluation
+    run, with its expectation and its scorer's feedback, ready to become evaluation data."""
+    done = mlflow_app(MLFLOW_EVALUATE, MLFLOW_TRACKING_URI=os.environ["MLFLOW_TRACKING_URI"])
+    assert "Failed" not in done.stderr and "NOT_IMPLEMENTED" not in done.stderr, done.stderr
+    run_id, mean = done.stdout.splitlines()[-1].split()
+    assert float(mean) == 0.5
+    experiment = mlflow.get_run(run_id).info.experiment_id
+    found = mlflow.search_traces(locations=[experiment], run_id=run_id, return_type="list")
+    assert len(found) == 2
+    for trace in found:
+        kinds = {a.name: a for a in trace.info.assessments}
+        question = trace.data.spans[0].inputs["question"]
+        assert kinds["expected_response"].value == ("HI" if question == "hi" else "bye")
+        assert kinds["exact"].value is (question == "hi")
+    rows = tracing.trace_rows()
+    assert sorted(r["expectations.expected_response"] for r in rows) == ["HI", "bye"]
+    assert {t.id for t in tracing.list_traces(run_id=run_id)} == {r["trace_id"] for r in rows}

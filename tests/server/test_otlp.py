@@ -540,18 +540,15 @@ mlflow.log_feedback(trace_id=trace_id, name="helpful", value=True, rationale="cl
 mlflow.log_feedback(trace_id=trace_id, name="stars", value=4)
 mlflow.log_feedback(trace_id=trace_id, name="tone", value="friendly")
 mlflow.log_feedback(trace_id=trace_id, name="on topic", value=0.5, span_id=retrieval)
-try:
-    mlflow.log_expectation(trace_id=trace_id, name="expected", value="WHERE IS MY PARCEL?")
-except mlflow.MlflowException as exc:
-    print(exc.error_code)
+mlflow.log_expectation(trace_id=trace_id, name="expected_response", value="WHERE IS MY PARCEL?")
+mlflow.log_expectation(trace_id=trace_id, name="expected_facts", value=["parcel", "where"])
 """
 
 
 def test_mlflow_feedback_is_cauce_feedback(workspace: Workspace) -> None:
     need("mlflow", extra="dev")
     with app_server(workspace) as url:
-        done = mlflow_app(MLFLOW_FEEDBACK, MLFLOW_TRACKING_URI=url)
-    assert done.stdout.strip() == "NOT_IMPLEMENTED"  # expectations live in evaluation datasets
+        mlflow_app(MLFLOW_FEEDBACK, MLFLOW_TRACKING_URI=url)
     [summary] = tracing.list_traces()
     assert summary.scores == {"helpful": 1.0, "stars": 4.0, "tone": "friendly"}
     retrieval = tracing.get_trace(summary.id).spans[1]
@@ -560,6 +557,10 @@ def test_mlflow_feedback_is_cauce_feedback(workspace: Workspace) -> None:
     assert event["attributes"]["gen_ai.evaluation.score.value"] == 0.5
     helpful = {s.name: s for s in tracing.list_scores()}["helpful"]
     assert (helpful.mean, helpful.labels) == (1.0, {"true": 1})
+    # Expectations: ground truth the trace's dataset row carries, for an evaluation to read.
+    [row] = tracing.trace_rows()
+    assert row["expectations.expected_response"] == "WHERE IS MY PARCEL?"
+    assert json.loads(row["expectations.expected_facts"]) == ["parcel", "where"]
 
 
 def _trace_info(trace_id: str, started_ms: int) -> dict[str, Any]:

@@ -372,6 +372,10 @@ def test_lineage_audit_and_a_trace_tree(client: TestClient, local_workspace: Wor
     tracing.link_prompts(root.trace_id, ["prompts:/greet/1"])
     linked = client.get(f"/ui/traces/{root.trace_id}").text
     assert '<dt>Prompts</dt><dd><a href="/ui/prompts/greet?b=1">greet v1</a></dd>' in linked
+    tracing.log_expectation(root.trace_id, "expected_response", "It ships Monday.")
+    expected = client.get(f"/ui/traces/{root.trace_id}").text
+    assert "<h2>Expected</h2>" in expected
+    assert "<td>expected_response</td><td><code>&#34;It ships Monday.&#34;</code></td>" in expected
     tracing.set_trace_tags(root.trace_id, {"verdict": "good", "golden": ""})
     tagged = client.get(f"/ui/traces/{root.trace_id}").text
     assert '<a class="chip" href="/ui/traces?tag=verdict%3Dgood">verdict=good</a>' in tagged

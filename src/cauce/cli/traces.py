@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +233,7 @@ def show(
     from rich.tree import Tree
 
     from cauce.genai.tracing import SpanRecord, get_trace
+    from cauce.genai.tracing.reading import latest_expectations
 
     found = get_trace(trace_id)
     if as_json:
@@ -293,6 +295,11 @@ def show(
         console.print(f"prompts: {', '.join(found.prompts)}")
     if found.run_id:
         console.print(f"run: {found.run_id}")
+    roots = [s for s in found.spans if s.parent_id is None]
+    expected = latest_expectations(roots[0].events) if roots else {}
+    if expected:
+        shown = " ".join(f"{k}={json.dumps(v)}" for k, v in expected.items())
+        console.print(f"expected: {shown}")
 
 
 @app.command("feedback")
@@ -319,6 +326,34 @@ def feedback(
         trace_id = read_trace(trace_id, with_spans=False).summary.id
     log_feedback(trace_id, name, score, label, explanation)
     console.print(f"Recorded {name} on trace {trace_id}")
+
+
+@app.command("expect")
+def expect(
+    trace_id: str = typer.Argument(
+        ..., help="A trace id, or the start of one (4 or more hex characters)."
+    ),
+    name: str = typer.Argument(..., help="What is expected: expected_response, expected_ids..."),
+    value: str = typer.Argument(..., help="The expected value: JSON, or else a text."),
+) -> None:
+    """Record what a trace should have answered (ground truth) on its root span.
+
+    Traces turned into a dataset carry it as the column expectations.NAME, which an
+    evaluation reads as the reference (expectations.expected_response).
+
+    Example:
+        cauce traces expect 4bf92f35 expected_response "It ships on Monday."
+        cauce traces expect 4bf92f35 expected_ids '["doc-3", "doc-7"]'
+    """
+    from cauce.genai.tracing import log_expectation, read_trace
+
+    summary = read_trace(trace_id, with_spans=False).summary
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    log_expectation(summary.id, name, parsed)
+    console.print(f"Recorded {name} on trace {summary.id}")
 
 
 @app.command("tag")

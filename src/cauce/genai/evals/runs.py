@@ -18,8 +18,9 @@ prompt's own (temperature 0, max_tokens 300).
 
 Each input is read from a column: ``mapping`` names it, else the first of the usual names
 present (``answer``, ``outputs.answer``, ``output``; ``reference``, ``ground_truth``,
-``expected``; ``question``, ``inputs.question``, ``query``; ``contexts``, ``context``,
-``outputs.contexts``; ``retrieved``, ``outputs.retrieved``; ``relevant``). Judges call a
+``expected``, ``expectations.expected_response``; ``question``, ``inputs.question``,
+``query``; ``contexts``, ``context``, ``outputs.contexts``; ``retrieved``,
+``outputs.retrieved``; ``relevant``). Judges call a
 connection's chat model; their answers are cached in the store by (judge model, judge prompt
 and version, parameters, inputs), so a re-run reproduces every score without a call.
 
@@ -67,7 +68,13 @@ __all__ = [
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "answer": ("answer", "outputs.answer", "output", "response"),
-    "reference": ("reference", "ground_truth", "expected", "reference_answer"),
+    "reference": (
+        "reference",
+        "ground_truth",
+        "expected",
+        "reference_answer",
+        "expectations.expected_response",  # a trace's expectation, as to_dataset names it
+    ),
     "question": ("question", "inputs.question", "query"),
     "contexts": ("contexts", "context", "outputs.contexts"),
     "retrieved": ("retrieved", "outputs.retrieved", "retrieved_ids"),

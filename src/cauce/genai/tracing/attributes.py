@@ -13,6 +13,10 @@ INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 COST = "cauce.cost"
 EVALUATION_EVENT = "gen_ai.evaluation.result"
+# What a trace should have answered (a reviewer's ground truth), an event on the span.
+EXPECTATION_EVENT = "cauce.expectation"
+EXPECTATION_NAME = "cauce.expectation.name"
+EXPECTATION_VALUE = "cauce.expectation.value"  # JSON
 SESSION = "session.id"
 # The prompt version a span rendered: Cauce's flows name one (``prompts:/name/3``), MLflow's
 # ``load_prompt`` lists those its span used (``[{"name": ..., "version": ...}]``).

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from cauce.errors import NotFound
 from cauce.genai.tracing.reading import (
+    latest_expectations,
     latest_results,
     root_span,
     trace_conditions,
@@ -113,6 +114,7 @@ def trace_rows(
         if row.attributes is not None:  # the root span is stored
             record.update(_content_columns(row.attributes))
             record.update(_result_columns(row.events))
+            record.update(_expectation_columns(row.events))
         rows.append(record)
     return rows
 
@@ -126,6 +128,13 @@ def _result_columns(events: list[dict[str, Any]]) -> dict[str, Any]:
             if a.get(f"gen_ai.evaluation.score.{key}") is not None:
                 found[column] = a[f"gen_ai.evaluation.score.{key}"]
     return found
+
+
+def _expectation_columns(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The latest expectation of each name as ``expectations.NAME``."""
+    return {
+        f"expectations.{name}": _cell(value) for name, value in latest_expectations(events).items()
+    }
 
 
 def _content_columns(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -3,13 +3,19 @@ a user, page by page; sessions and users with their traces summed."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 
 from cauce.errors import InvalidInput, NotFound
-from cauce.genai.tracing.attributes import EVALUATION_EVENT
+from cauce.genai.tracing.attributes import (
+    EVALUATION_EVENT,
+    EXPECTATION_EVENT,
+    EXPECTATION_NAME,
+    EXPECTATION_VALUE,
+)
 from cauce.genai.tracing.spans import flush
 from cauce.operations import operation
 from cauce.store import id_matches, only_match
@@ -573,6 +579,15 @@ def latest_results(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         event["attributes"]["gen_ai.evaluation.name"]: event["attributes"]
         for event in events
         if event["name"] == EVALUATION_EVENT
+    }
+
+
+def latest_expectations(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The latest expectation of each name among a span's events, its value decoded."""
+    return {
+        event["attributes"][EXPECTATION_NAME]: json.loads(event["attributes"][EXPECTATION_VALUE])
+        for event in events
+        if event["name"] == EXPECTATION_EVENT
     }
 
 

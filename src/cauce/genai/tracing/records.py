@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +169,28 @@ def link_prompts(trace_id: str, versions: list[str], *, workspace: Workspace | N
             raise NotFound(f"prompt {name!r} has no version {version}")
         for version_id in ids.values():
             add_edge(conn, ("prompt_version", version_id), ("trace", trace_id), "used_by")
+
+
+@operation("POST /runs/{run_id}/traces", idempotent=True)
+def link_traces_to_run(
+    run_id: str, trace_ids: Sequence[str], *, workspace: Workspace | None = None
+) -> None:
+    """Record that traces were made for a run (an evaluation's rows, answered outside it):
+    lineage edges ``run → trace`` (``produced``), as a trace made while the run is active gets,
+    and the stored ones filed under no experiment filed under the run's. A trace not stored yet
+    (its spans still on their way) is linked all the same."""
+    ws = workspace or current()
+    if len(trace_ids) > MAX_LINKED:
+        raise InvalidInput(
+            f"trace_ids: at most {MAX_LINKED} a call, not {len(trace_ids)}",
+            details={"field": "trace_ids"},
+        )
+    for index, trace_id in enumerate(trace_ids):
+        check_hex(str(trace_id), 32, f"trace_ids.{index}")
+    with ws.store.write() as conn:
+        if conn.scalar(select(schema.runs.c.id).where(schema.runs.c.id == run_id)) is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        _link_runs(conn, {(str(trace_id), run_id) for trace_id in trace_ids})
 
 
 def write_tags(conn: Any, tags: dict[str, dict[str, str]]) -> None:
@@ -421,6 +443,7 @@ def _row(one: FinishedSpan | FinishedTrace) -> dict[str, Any]:
 
 
 _CHUNK = 500  # traces summed by one query
+MAX_LINKED = 1000  # traces linked to a run by one call
 _KINDS = ("internal", "client", "server", "producer", "consumer")
 _STATUSES = ("ok", "error")
 _BIG = 2**63

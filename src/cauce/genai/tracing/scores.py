@@ -1,8 +1,10 @@
 """Evaluation results and feedback on stored traces: ``gen_ai.evaluation.result`` events on
-their spans, an evaluator's or a person's; and what they said, summed by name."""
+their spans, an evaluator's or a person's; what they said, summed by name; and what a trace
+should have answered (``cauce.expectation`` events, ground truth a reviewer gives)."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -12,6 +14,9 @@ from sqlalchemy import and_, select
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai.tracing.attributes import (
     EVALUATION_EVENT,
+    EXPECTATION_EVENT,
+    EXPECTATION_NAME,
+    EXPECTATION_VALUE,
     check_evaluation_name,
     check_hex,
     evaluation_attributes,
@@ -97,6 +102,75 @@ def log_feedback(
             hint="a GenAI endpoint stores an answer's trace within seconds; "
             "cauce traces list shows the stored ones",
         )
+
+
+def log_expectation(
+    trace_id: str,
+    name: str,
+    value: Any,
+    *,
+    span_id: str | None = None,
+    workspace: Workspace | None = None,
+) -> None:
+    """What a trace should have answered (a reviewer's ground truth; any JSON value), on its
+    root span or the span named; the latest of a name counts. ``to_dataset`` makes it the
+    column ``expectations.NAME``, which an evaluation reads as the reference."""
+    _expectation_text(value)  # refused here, before it travels to a server
+    ws = workspace or current()
+    flush(ws)
+    add_expectation(trace_id, name, value, span_id=span_id, workspace=ws)
+
+
+@operation("POST /traces/{trace_id}/expectations")
+def add_expectation(
+    trace_id: str,
+    name: str,
+    value: Any,
+    *,
+    span_id: str | None = None,
+    workspace: Workspace | None = None,
+) -> None:
+    """:func:`log_expectation` on the store."""
+    check_hex(trace_id, 32, "trace_id")
+    check_evaluation_name(name, "name")
+    text = _expectation_text(value)
+    event = {
+        "name": EXPECTATION_EVENT,
+        "time_ns": time.time_ns(),
+        "attributes": {EXPECTATION_NAME: name, EXPECTATION_VALUE: text},
+    }
+    ws = workspace or current()
+    with ws.store.write() as conn:
+        where = [spans.c.trace_id == trace_id]
+        query = select(spans.c.span_id, spans.c.events)
+        if span_id is None:
+            query = query.join(
+                traces,
+                and_(traces.c.id == spans.c.trace_id, traces.c.root_span_id == spans.c.span_id),
+            )
+        else:
+            where.append(spans.c.span_id == span_id)
+        row = conn.execute(query.where(*where)).first()
+        if row is None:
+            raise NotFound(
+                f"trace {trace_id} has no span {span_id}" if span_id else f"no trace {trace_id}",
+                hint="cauce traces list shows the stored ones",
+            )
+        conn.execute(
+            spans.update()
+            .where(spans.c.trace_id == trace_id, spans.c.span_id == row.span_id)
+            .values(events=[*row.events, event])
+        )
+
+
+def _expectation_text(value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"value: a JSON value (text, number, list, mapping), not {type(value).__name__}",
+            details={"field": "value"},
+        ) from None
 
 
 def record_root_evaluations(

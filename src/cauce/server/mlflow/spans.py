@@ -5,9 +5,10 @@ value it encodes, any other text as it is. A span made by Cauce or another trace
 names for its input, output and type where it has none of MLflow's, so ``span.inputs``,
 ``span.span_type`` and a trace's ``request`` and ``response`` read the same whoever made it.
 
-The evaluation results on the spans (``log_feedback``'s, evaluators') are the trace's
-assessments: feedback whose source Cauce does not keep, the latest of a name on a span the
-valid one (a corrected feedback replaces the one before), one on the root span the trace's.
+The evaluation results on the spans (``log_feedback``'s, evaluators') and their expectations
+(``log_expectation``'s) are the trace's assessments, of a source Cauce does not keep: the
+latest of a name on a span the valid one (a corrected feedback replaces the one before), one
+on the root span the trace's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import json
 import math
 from typing import Any
 
-from cauce.genai.tracing.attributes import EVALUATION_EVENT
+from cauce.genai.tracing.attributes import (
+    EVALUATION_EVENT,
+    EXPECTATION_EVENT,
+    EXPECTATION_NAME,
+    EXPECTATION_VALUE,
+)
 from cauce.genai.tracing.reading import SpanRecord
 
 _KINDS = {
@@ -125,36 +131,55 @@ def _any_value(value: Any) -> dict[str, Any]:
 
 
 def assessments(trace_id: str, spans: list[SpanRecord]) -> list[dict[str, Any]]:
-    """The evaluation results on a trace's spans as MLflow's ``Assessment`` feedback."""
+    """The evaluation results and expectations on a trace's spans as MLflow's
+    ``Assessment`` feedback and expectations."""
     from google.protobuf.timestamp_pb2 import Timestamp
 
     found = []
     for span in spans:
-        results = [e for e in span.events if e.get("name") == EVALUATION_EVENT]
-        latest = {e["attributes"].get("gen_ai.evaluation.name"): e for e in results}
-        for event in results:
-            attributes = event["attributes"]
+        named = [(e, _name_of(e)) for e in span.events if _name_of(e) is not None]
+        latest = {(e["name"], name): e for e, name in named}
+        for event, name in named:
             at = Timestamp()
             at.FromNanoseconds(int(event.get("time_ns", 0)))
-            score = attributes.get("gen_ai.evaluation.score.value")
-            label = attributes.get("gen_ai.evaluation.score.label")
-            value = _feedback_value(score, label)
             assessment: dict[str, Any] = {
-                "assessment_name": attributes.get("gen_ai.evaluation.name", ""),
+                "assessment_name": name,
                 "trace_id": f"tr-{trace_id}",
                 "source": {"source_type": "SOURCE_TYPE_UNSPECIFIED"},
                 "create_time": at.ToJsonString(),
                 "last_update_time": at.ToJsonString(),
-                "feedback": {"value": value},
-                "valid": latest[attributes.get("gen_ai.evaluation.name")] is event,
+                "valid": latest[(event["name"], name)] is event,
+                **_assessed(event["attributes"]),
             }
             if span.parent_id is not None:
                 assessment["span_id"] = span.span_id
-            if attributes.get("gen_ai.evaluation.explanation"):
-                assessment["rationale"] = attributes["gen_ai.evaluation.explanation"]
-            if score is not None and label is not None and not isinstance(value, bool):
-                assessment["metadata"] = {"label": label}
             found.append(assessment)
+    return found
+
+
+def _name_of(event: dict[str, Any]) -> str | None:
+    """The name of an evaluation result or an expectation (None: another event)."""
+    if event.get("name") == EVALUATION_EVENT:
+        return str(event["attributes"].get("gen_ai.evaluation.name", ""))
+    if event.get("name") == EXPECTATION_EVENT:
+        return str(event["attributes"].get(EXPECTATION_NAME, ""))
+    return None
+
+
+def _assessed(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An assessment's value: an expectation's as MLflow serializes it, a result's as its
+    feedback, with its rationale and an evaluator's label of its own as metadata."""
+    if EXPECTATION_VALUE in attributes:
+        serialized = {"serialization_format": "JSON_FORMAT", "value": attributes[EXPECTATION_VALUE]}
+        return {"expectation": {"serialized_value": serialized}}
+    score = attributes.get("gen_ai.evaluation.score.value")
+    label = attributes.get("gen_ai.evaluation.score.label")
+    value = _feedback_value(score, label)
+    found: dict[str, Any] = {"feedback": {"value": value}}
+    if attributes.get("gen_ai.evaluation.explanation"):
+        found["rationale"] = attributes["gen_ai.evaluation.explanation"]
+    if score is not None and label is not None and not isinstance(value, bool):
+        found["metadata"] = {"label": label}
     return found
 
 

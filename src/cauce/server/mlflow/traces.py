@@ -18,9 +18,11 @@ that name; all three are lineage edges ``prompt_version → trace``. The trace's
 own (``mlflow.*``) are not kept.
 
 ``mlflow.log_feedback`` (``CreateAssessment``) is Cauce's feedback: an evaluation result on
-the trace's root span, or on the span it names. Cauce keeps no assessment ids (a corrected
-feedback is a newer result of the same name), so reading, updating or deleting one by its id,
-and expectations (ground truth, which Cauce keeps in evaluation datasets), are not served.
+the trace's root span, or on the span it names; ``mlflow.log_expectation`` its expectation
+(ground truth ``to_dataset`` turns into evaluation data). ``LinkTracesToRun`` (what
+``mlflow.genai.evaluate`` calls) links traces to a run. Cauce keeps no assessment ids (a
+corrected feedback is a newer result of the same name), so reading, updating or deleting one
+by its id is not served.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ from cauce.genai.tracing.attributes import MLFLOW_LINKED_PROMPTS
 from cauce.genai.tracing.deletion import delete_traces as remove_traces
 from cauce.genai.tracing.reading import Trace, TraceSummary, list_traces, read_trace
 from cauce.genai.tracing.records import link_prompts, record_trace_info
-from cauce.genai.tracing.scores import add_evaluation, log_feedback
+from cauce.genai.tracing.records import link_traces_to_run as link_traces
+from cauce.genai.tracing.scores import add_evaluation, add_expectation, log_feedback
 from cauce.genai.tracing.tags import delete_trace_tag as remove_trace_tag
 from cauce.genai.tracing.tags import set_trace_tags
 from cauce.server.mlflow.spans import assessments, otlp_span
 from cauce.server.mlflow.tracking import experiment_id
-from cauce.server.mlflow.wire import MlflowError, Params, unsupported
+from cauce.server.mlflow.wire import MlflowError, Params
 from cauce.tracking.search import Token, scalar, tokenize
 from cauce.workspace import Workspace
 
@@ -346,6 +349,13 @@ def link_prompts_to_trace(ws: Workspace, p: Params) -> dict[str, Any]:
     return {}
 
 
+def link_traces_to_run(ws: Workspace, p: Params) -> dict[str, Any]:
+    """``LinkTracesToRun`` (``mlflow.genai.evaluate`` links its rows' traces to its run)."""
+    given = p.repeated("trace_ids")
+    link_traces(p.text("run_id", required=True), [_trace_hex(t) for t in given], workspace=ws)
+    return {}
+
+
 def set_trace_tag(ws: Workspace, p: Params) -> dict[str, Any]:
     """``SetTraceTag``: a tag of the trace; ``mlflow.linkedPrompts`` names the prompt versions
     it used."""
@@ -389,10 +399,13 @@ def create_assessment(ws: Workspace, p: Params) -> dict[str, Any]:
     assessment = p.values.get("assessment")
     if not isinstance(assessment, dict):
         raise InvalidInput("assessment: an object", details={"field": "assessment"})
+    name = str(assessment.get("assessment_name") or "")
+    span_id = assessment.get("span_id") or None
     if "expectation" in assessment:
-        raise unsupported(
-            "expectations", ": Cauce keeps expected answers in evaluation datasets (cauce evals)"
+        add_expectation(
+            trace_id, name, _expected(assessment["expectation"]), span_id=span_id, workspace=ws
         )
+        return {"assessment": {**assessment, "assessment_id": f"a-{uuid.uuid4().hex}"}}
     feedback = assessment.get("feedback")
     if not isinstance(feedback, dict) or feedback.get("error"):
         raise InvalidInput(
@@ -400,14 +413,35 @@ def create_assessment(ws: Workspace, p: Params) -> dict[str, Any]:
             details={"field": "assessment.feedback"},
         )
     score, label = _score_and_label(feedback.get("value"))
-    name = str(assessment.get("assessment_name") or "")
     rationale = assessment.get("rationale")
-    span_id = assessment.get("span_id")
     if span_id:
         add_evaluation(trace_id, str(span_id), name, score, label, rationale, workspace=ws)
     else:
         log_feedback(trace_id, name, score, label, rationale, workspace=ws)
     return {"assessment": {**assessment, "assessment_id": f"a-{uuid.uuid4().hex}"}}
+
+
+def _expected(expectation: Any) -> Any:
+    """An expectation's value: given as a JSON value, or serialized as JSON text."""
+    if not isinstance(expectation, dict):
+        raise InvalidInput(
+            "assessment.expectation: an object", details={"field": "assessment.expectation"}
+        )
+    serialized = expectation.get("serialized_value")
+    if not isinstance(serialized, dict):
+        return expectation.get("value")
+    if serialized.get("serialization_format") != "JSON_FORMAT":
+        raise InvalidInput(
+            "assessment.expectation.serialized_value: JSON_FORMAT is the one format read",
+            details={"field": "assessment.expectation.serialized_value"},
+        )
+    try:
+        return json.loads(str(serialized.get("value")))
+    except ValueError:
+        raise InvalidInput(
+            "assessment.expectation.serialized_value.value: JSON text",
+            details={"field": "assessment.expectation.serialized_value.value"},
+        ) from None
 
 
 def _trace_hex(given: Any) -> str:
@@ -451,6 +485,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
 V2_ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
     ("/traces/delete-traces", ("POST",), delete_traces),
     ("/traces/link-prompts", ("POST",), link_prompts_to_trace),
+    ("/traces/link-to-run", ("POST",), link_traces_to_run),
     ("/traces/{request_id}/tags", ("PATCH",), set_trace_tag),
     ("/traces/{request_id}/tags", ("DELETE",), delete_trace_tag),
 ]
