@@ -11,7 +11,9 @@ on first use).
 from __future__ import annotations
 
 import getpass
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,8 +309,6 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
     content = _flag(values["trace_content"] or "true", sources["trace_content"])
     retention = None
     if values["trace_retention"]:
-        from cauce.validation import duration_ms
-
         try:
             retention = duration_ms(values["trace_retention"])
         except ValueError as exc:
@@ -363,6 +363,25 @@ def _server_url(value: str | None, source: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"{source} must be an http(s)://host:port URL, not {value!r}")
     return value.rstrip("/")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1000}
+
+
+def duration_ms(value: Any) -> int:
+    """``250ms``, ``10s``, ``5m``, ``1h``, ``2d`` or a number of seconds, as milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        value = str(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (write 250ms, 10s, 5m, 1h or 2d)")
+    ms = float(match.group(1)) * _UNIT_MS[match.group(2)]
+    if not math.isfinite(ms):  # hundreds of digits: float() gives infinity, int() would raise
+        raise ValueError(f"not a duration: {value!r} is too long")
+    return int(ms)
 
 
 def _number(value: str | None, source: str, kind: type[int] | type[float]) -> Any:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from cauce.config import duration_ms
 from cauce.errors import BadRequest, InvalidInput
 
 MAX_KEY = 250
@@ -186,25 +187,6 @@ def _short(value: Any, limit: int = 80) -> str:
     except ValueError:  # an int past sys.get_int_max_str_digits() has no repr
         text = f"<{type(value).__name__} too large to print>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1000}
-
-
-def duration_ms(value: Any) -> int:
-    """``250ms``, ``10s``, ``5m``, ``1h``, ``2d`` or a number of seconds, as milliseconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        value = str(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"not a duration: {value!r} (write 250ms, 10s, 5m, 1h or 2d)")
-    ms = float(match.group(1)) * _UNIT_MS[match.group(2)]
-    if not math.isfinite(ms):  # hundreds of digits: float() gives infinity, int() would raise
-        raise ValueError(f"not a duration: {value!r} is too long")
-    return int(ms)
 
 
 Duration = Annotated[int, BeforeValidator(duration_ms)]

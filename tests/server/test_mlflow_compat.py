@@ -300,10 +300,11 @@ def test_errors_have_mlflows_shape(mlflow: Any) -> None:
     ajax = f"{mlflow.get_tracking_uri()}/ajax-api/2.0/mlflow/experiments/get"
     assert httpx.get(ajax, params={"experiment_id": "0"}).status_code == 200
     # A call Cauce does not serve is MLflow's NOT_IMPLEMENTED, named, not a bare 404.
+    trace = "tr-" + "f" * 32
     with pytest.raises(mlflow.MlflowException) as unmapped:
-        mlflow.MlflowClient().search_traces(locations=["0"])
+        mlflow.get_assessment(trace, "a-1")  # Cauce keeps no assessment ids
     assert error_code(unmapped) == "NOT_IMPLEMENTED"
-    assert "/api/3.0/mlflow/traces/search" in str(unmapped.value)
+    assert f"/api/3.0/mlflow/traces/{trace}/assessments/a-1" in str(unmapped.value)
     with pytest.raises(mlflow.MlflowException) as unknown:
         mlflow.MlflowClient().get_trace("tr-" + "f" * 32)
     assert error_code(unknown) == "RESOURCE_DOES_NOT_EXIST"

@@ -464,7 +464,7 @@ def scores(
 
 def _since_ms(since: str | None, option: str = "--since") -> int | None:
     """``--since 1h`` as the time (ms) an hour ago."""
-    from cauce.validation import duration_ms
+    from cauce.config import duration_ms
 
     if since is None:
         return None

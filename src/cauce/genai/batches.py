@@ -26,12 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cauce.config import duration_ms
 from cauce.errors import InvalidInput, NotFound
 from cauce.genai import connections
 from cauce.genai.flows import Flow, LineResult, PythonFlow, load
 from cauce.genai.flows.spec import REFERENCE
 from cauce.operations import operation
-from cauce.validation import duration_ms
 from cauce.workspace import Workspace, current
 
 if TYPE_CHECKING:

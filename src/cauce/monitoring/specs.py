@@ -41,9 +41,10 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from cauce.config import duration_ms
 from cauce.monitoring.drift import CATEGORICAL_METRICS, NUMERICAL_METRICS
 from cauce.stats import Average, Positive, check_rule
-from cauce.validation import Duration, check_cron, check_name, duration_ms
+from cauce.validation import Duration, check_cron, check_name
 
 DriftMetric = Literal[
     "normalized_wasserstein", "jensen_shannon", "psi", "ks", "chi_squared", "chebyshev"

@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 from sqlalchemy import func, select
 
+from cauce.config import duration_ms
 from cauce.errors import AlreadyExists, InvalidInput, NotFound
 from cauce.lineage import audit
 from cauce.server.roles import (
@@ -47,7 +48,7 @@ from cauce.server.roles import (
 from cauce.serving.keys import hash_key, new_key, shown_prefix
 from cauce.store import new_id, now_ms
 from cauce.store.schema import api_token_roles, api_tokens
-from cauce.validation import check_name, duration_ms
+from cauce.validation import check_name
 from cauce.workspace import Workspace, current
 
 __all__ = [
