@@ -92,14 +92,7 @@ def register(
     ws = workspace or current()
     with ws.store.write() as conn:
         row, _ = _save(conn, ws.user, spec)
-        set_tags(
-            conn,
-            ws.user,
-            prompt_version_tags,
-            ("prompt_version_id", row.id),
-            "prompt_version",
-            checked,
-        )
+        _set_version_tags(conn, ws.user, row.id, checked)
         return _version(conn, spec.name, row)
 
 
@@ -208,14 +201,7 @@ def set_version_tags(
     ws = workspace or current()
     with ws.store.write() as conn:
         row = _require_version(conn, name, version)
-        set_tags(
-            conn,
-            ws.user,
-            prompt_version_tags,
-            ("prompt_version_id", row.id),
-            "prompt_version",
-            checked,
-        )
+        _set_version_tags(conn, ws.user, row.id, checked)
         return _version(conn, name, row)
 
 
@@ -629,6 +615,12 @@ def _latest_row(conn: Connection, name: str) -> Any:
         .order_by(prompt_versions.c.version.desc())
         .limit(1)
     ).first()
+
+
+def _set_version_tags(conn: Connection, user: str, version_id: str, tags: dict[str, str]) -> None:
+    set_tags(
+        conn, user, prompt_version_tags, ("prompt_version_id", version_id), "prompt_version", tags
+    )
 
 
 def _require_version(conn: Connection, name: str, version: int | None) -> Any:

@@ -277,14 +277,17 @@ def _link_runs(conn: Any, made_in: set[tuple[str, Any]]) -> None:
     runs, kept = schema.runs.c, schema.traces.c
     found = conn.execute(select(runs.id, runs.experiment_id).where(runs.id.in_(named)))
     stored = {row.id: row.experiment_id for row in found}
+    of_run: dict[str, list[str]] = {}
     for trace_id, run_id in sorted(made_in, key=str):
         if str(run_id) in stored:
             add_edge(conn, ("run", str(run_id)), ("trace", trace_id), "produced")
-            conn.execute(
-                schema.traces.update()
-                .where(kept.id == trace_id, kept.experiment_id.is_(None))
-                .values(experiment_id=stored[str(run_id)])
-            )
+            of_run.setdefault(str(run_id), []).append(trace_id)
+    for run_id, trace_ids in of_run.items():
+        conn.execute(
+            schema.traces.update()
+            .where(kept.id.in_(trace_ids), kept.experiment_id.is_(None))
+            .values(experiment_id=stored[run_id])
+        )
 
 
 def _prompts_named(attributes: dict[str, Any]) -> Iterable[tuple[str, int]]:

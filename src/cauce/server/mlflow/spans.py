@@ -137,7 +137,7 @@ def assessments(trace_id: str, spans: list[SpanRecord]) -> list[dict[str, Any]]:
 
     found = []
     for span in spans:
-        named = [(e, _name_of(e)) for e in span.events if _name_of(e) is not None]
+        named = [(e, name) for e in span.events if (name := _name_of(e)) is not None]
         latest = {(e["name"], name): e for e, name in named}
         for event, name in named:
             at = Timestamp()
